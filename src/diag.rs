@@ -1,0 +1,158 @@
+//! Configuration diagnostics. Every stage that reads the config pushes into a [`Sink`] and
+//! carries on, so one `ngxr check` reports every problem; `ngxr -t` picks the one nginx would
+//! have stopped at first.
+
+use crate::source::Span;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// Who would say this: nginx itself (`nginx -t` prints it, same wording) or only ngxr (a lint,
+/// or a directive ngxr does not serve).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Nginx,
+    Ngxr,
+}
+
+/// Where nginx's message puts its position: it names the line that was being read when the
+/// problem showed, which for a directive is the line of its `;` or `{`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NginxAt {
+    /// `... in FILE:LINE`, LINE being the line of this span's start.
+    Line(Span),
+    /// `... in FILE:LINE` where LINE is the file's last line (end-of-file errors).
+    EndOf(crate::source::FileId),
+    /// nginx prints no position (`unknown "x" variable`, `no "events" section ...`).
+    Nowhere,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub origin: Origin,
+    /// A stable identifier such as `directive::unknown`, for `--format json` and docs.
+    pub code: &'static str,
+    /// nginx's wording where nginx has a message.
+    pub message: String,
+    /// What to underline.
+    pub span: Option<Span>,
+    pub nginx_at: NginxAt,
+    pub help: Option<String>,
+    /// Other places that explain this one ("first defined here").
+    pub related: Vec<(Span, String)>,
+    /// nginx's reading order: the diagnostic with the smallest key is the one `nginx -t` prints.
+    pub order: u64,
+}
+
+impl Diagnostic {
+    /// An error nginx reports at a directive (its line is the line of `at`).
+    pub fn emerg(code: &'static str, message: impl Into<String>, span: Span, at: Span) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            origin: Origin::Nginx,
+            code,
+            message: message.into(),
+            span: Some(span),
+            nginx_at: NginxAt::Line(at),
+            help: None,
+            related: Vec::new(),
+            order: 0,
+        }
+    }
+
+    /// A warning or info that only ngxr gives.
+    pub fn lint(severity: Severity, code: &'static str, message: impl Into<String>, span: Span) -> Self {
+        Diagnostic {
+            severity,
+            origin: Origin::Ngxr,
+            code,
+            message: message.into(),
+            span: Some(span),
+            nginx_at: NginxAt::Line(span),
+            help: None,
+            related: Vec::new(),
+            order: u64::MAX,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_related(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.related.push((span, label.into()));
+        self
+    }
+
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    pub fn at(mut self, nginx_at: NginxAt) -> Self {
+        self.nginx_at = nginx_at;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Where diagnostics are collected. `order` stamps each with nginx's reading position.
+#[derive(Debug, Default)]
+pub struct Sink {
+    diagnostics: Vec<Diagnostic>,
+    /// The reading position that new nginx diagnostics get unless they carry their own.
+    pub order: u64,
+}
+
+impl Sink {
+    pub fn push(&mut self, mut d: Diagnostic) {
+        if d.order == 0 {
+            d.order = self.order;
+        }
+        self.diagnostics.push(d);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+
+    pub fn into_vec(self) -> Vec<Diagnostic> {
+        self.diagnostics
+    }
+
+    /// The error `nginx -t` would stop at: the nginx-origin error read first.
+    pub fn first_nginx_error(&self) -> Option<&Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .min_by_key(|d| (d.origin != Origin::Nginx, d.order))
+    }
+}

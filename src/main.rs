@@ -1,0 +1,5 @@
+//! The `ngxr` command line.
+
+fn main() {
+    println!("ngxr");
+}
