@@ -1,7 +1,13 @@
 //! ngxr: serves an existing nginx configuration. The stages, each in its own module, run in
-//! one direction: [`syntax`] (text → tree) → [`check`] (nginx's directive rules) → `config`
-//! (typed IR) → `eval` (compiled evaluators) → `runtime` (serving).
+//! one direction: [`syntax`] (text → tree) → [`directives`] and [`check`] (nginx's directive
+//! rules) → `config` (typed IR) → `eval` (compiled evaluators) → [`runtime`] (serving).
 
+pub mod check;
+pub mod cli;
+pub mod defaults;
+pub mod demo;
 pub mod diag;
+pub mod explain;
+pub mod runtime;
 pub mod source;
 pub mod syntax;
