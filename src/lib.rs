@@ -7,6 +7,7 @@ pub mod cli;
 pub mod defaults;
 pub mod demo;
 pub mod diag;
+pub mod eval;
 pub mod explain;
 pub mod runtime;
 pub mod source;

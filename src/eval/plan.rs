@@ -1,0 +1,232 @@
+//! The contract between `eval` (what nginx would decide) and `runtime` (doing it).
+//!
+//! `eval` compiles a checked configuration once into a value implementing [`Site`]; per
+//! request the runtime hands it a [`RequestInfo`] and gets back a [`Route`]: either an answer to
+//! send at once or a fully built upstream request. `ngxr explain` prints the same `Route`, so
+//! what explain shows is what the proxy sends.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// A compiled configuration as the runtime sees it. Built once at load (and at each reload);
+/// immutable and shared by every connection.
+pub trait Site: std::fmt::Debug + Send + Sync {
+    /// Every distinct listen socket.
+    fn listens(&self) -> Vec<ListenSpec>;
+    /// Routes one request: the whole of nginx's server/location choice and proxy settings.
+    fn route(&self, request: &RequestInfo<'_>) -> Route;
+    /// The certificate for a TLS connection on `listen` with this SNI (nginx: the server chosen
+    /// by SNI, else the default server of that socket).
+    fn certificate(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<CertificateSpec>>;
+    /// Every upstream group, implicit ones included, so the runtime can keep peer state.
+    fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
+    /// Process-level settings from the main and events contexts.
+    fn process(&self) -> ProcessSpec;
+}
+
+/// `ssl_certificate` / `ssl_certificate_key` / `ssl_protocols` of one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSpec {
+    /// Absolute paths, PEM (the certificate file may hold a chain).
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+    /// `TLSv1.2`, `TLSv1.3` as written (others are warned about by `check`).
+    pub protocols: Vec<String>,
+}
+
+/// Main- and events-context settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// `worker_processes` (`auto` resolved to the number of cores).
+    pub worker_processes: usize,
+    /// `worker_connections`: cap on open connections.
+    pub worker_connections: usize,
+    /// `pid` file (absolute), `None` for `pid off`.
+    pub pid: Option<PathBuf>,
+    /// `error_log` files (absolute, or `stderr`) with their level (`error`, `warn`, `info`...).
+    pub error_logs: Vec<(PathBuf, String)>,
+    pub daemon: bool,
+}
+
+/// One `listen` socket, after merging every `server` that listens on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenSpec {
+    pub addr: SocketAddr,
+    pub ssl: bool,
+    pub reuseport: bool,
+    pub backlog: Option<i32>,
+    /// `ipv6only=on` (nginx's default for `[::]` addresses).
+    pub ipv6only: bool,
+}
+
+/// What the runtime knows about a request when it asks where it goes.
+#[derive(Debug)]
+pub struct RequestInfo<'a> {
+    /// The listen socket it arrived on (one of `Compiled::listens`).
+    pub listen: SocketAddr,
+    pub remote: SocketAddr,
+    /// The local address of the accepted connection (`$server_addr`).
+    pub local: SocketAddr,
+    /// TLS SNI, when the connection is TLS.
+    pub sni: Option<&'a str>,
+    pub tls: bool,
+    pub method: &'a str,
+    /// The request target exactly as the client sent it (`$request_uri`).
+    pub target: &'a str,
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub version: &'a str,
+    /// In arrival order, names as received.
+    pub headers: &'a [(Bytes, Bytes)],
+    /// Connection serial number (`$connection`) and requests on it (`$connection_requests`).
+    pub connection: u64,
+    pub connection_requests: u64,
+}
+
+/// nginx's answer to a request.
+#[derive(Debug)]
+pub enum Route {
+    /// Answer directly: `return`, the 301 to `/path/`, 404 when no location matches, 400 for a
+    /// bad request.
+    Respond(Response),
+    Proxy(Box<ProxyRequest>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub log: Arc<LogSpec>,
+    /// Extra headers such as `Location`.
+    pub headers: Vec<(Bytes, Bytes)>,
+    /// `None`: nginx's default page for the status.
+    pub body: Option<Bytes>,
+}
+
+/// Everything needed to send one request upstream and treat the answer as nginx would.
+#[derive(Debug)]
+pub struct ProxyRequest {
+    pub upstream: Arc<UpstreamGroup>,
+    pub method: Bytes,
+    /// Path and query as sent upstream, after `proxy_pass` URI rewriting.
+    pub uri: Bytes,
+    /// `proxy_http_version`: `HTTP/1.0` (nginx 1.22's default) or `HTTP/1.1`.
+    pub version: &'static str,
+    /// Upstream request headers in order, after `proxy_set_header`, hiding and passing rules.
+    /// Host is among them. Content-Length/Transfer-Encoding are set by the runtime from the body.
+    pub headers: Vec<(Bytes, Bytes)>,
+    /// For `hash KEY`: the evaluated key.
+    pub balance_key: Option<Bytes>,
+    /// `proxy_pass_request_body`.
+    pub pass_body: bool,
+    /// The client sent `Upgrade` (only then may a 101 open a tunnel).
+    pub client_upgrade: bool,
+    pub timeouts: ProxyTimeouts,
+    pub next_upstream: NextUpstream,
+    /// Response headers the client must not see (`proxy_hide_header` plus nginx's defaults).
+    pub hide_headers: Vec<Bytes>,
+    /// `add_header` lines: name, value, `always`.
+    pub add_headers: Vec<(Bytes, Bytes, bool)>,
+    /// `client_max_body_size` (0 = unlimited).
+    pub client_max_body_size: u64,
+    /// Which access logs to write when the request ends.
+    pub log: Arc<LogSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyTimeouts {
+    pub connect: Duration,
+    pub read: Duration,
+    pub send: Duration,
+    /// `send_timeout` (towards the client).
+    pub client_send: Duration,
+}
+
+/// `proxy_next_upstream` and friends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextUpstream {
+    pub error: bool,
+    pub timeout: bool,
+    pub invalid_header: bool,
+    pub http_500: bool,
+    pub http_502: bool,
+    pub http_503: bool,
+    pub http_504: bool,
+    pub http_403: bool,
+    pub http_404: bool,
+    pub http_429: bool,
+    pub non_idempotent: bool,
+    pub off: bool,
+    /// `proxy_next_upstream_tries` (0 = no limit).
+    pub tries: u32,
+    /// `proxy_next_upstream_timeout` (zero = no limit).
+    pub timeout_total: Duration,
+}
+
+/// An `upstream` block, or the implicit one-server group of `proxy_pass http://host:port`.
+#[derive(Debug)]
+pub struct UpstreamGroup {
+    pub name: String,
+    pub policy: Balance,
+    pub servers: Vec<PeerSpec>,
+    /// `keepalive N`: idle connections cached per worker; `None` = a new connection each time.
+    pub keepalive: Option<usize>,
+    pub keepalive_timeout: Duration,
+    pub keepalive_requests: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    LeastConn,
+    IpHash,
+    /// `hash KEY [consistent]`: the key is evaluated per request into `ProxyRequest`'s
+    /// `balance_key` by eval; the runtime only hashes it.
+    Hash { consistent: bool },
+    Random { two: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSpec {
+    pub addr: SocketAddr,
+    /// As written (`localhost:8010`), for `$upstream_addr` and logs nginx prints the address.
+    pub name: String,
+    pub weight: u32,
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    pub backup: bool,
+    pub down: bool,
+    pub max_conns: u32,
+}
+
+/// Where and how to log a finished request; `formats` are compiled `log_format`s.
+#[derive(Debug, Default)]
+pub struct LogSpec {
+    pub files: Vec<(PathBuf, Arc<dyn LogFormat>)>,
+}
+
+/// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub status: u16,
+    pub body_bytes_sent: u64,
+    pub bytes_sent: u64,
+    pub request_length: u64,
+    pub request_time: Duration,
+    pub upstream_addr: Vec<String>,
+    pub upstream_status: Vec<u16>,
+    pub upstream_response_time: Vec<Duration>,
+    pub upstream_connect_time: Vec<Duration>,
+    pub upstream_header_time: Vec<Duration>,
+    /// Response headers sent to the client (`$sent_http_*`).
+    pub sent_headers: Vec<(Bytes, Bytes)>,
+    /// Upstream response headers (`$upstream_http_*`).
+    pub upstream_headers: Vec<(Bytes, Bytes)>,
+}
+
+/// A compiled `log_format`: renders one access-log line (with its newline).
+pub trait LogFormat: std::fmt::Debug + Send + Sync {
+    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8>;
+}
