@@ -22,6 +22,9 @@ pub struct SyntaxTree {
     pub syntax_errors: Vec<Option<Diagnostic>>,
     /// Problems with an `include` (missing file, cycle), keyed by the directive's `;`.
     pub include_errors: Vec<(Span, Diagnostic)>,
+    /// nginx's reading position of each directive (keyed by its `;`/`{`), for ordering
+    /// diagnostics the way `nginx -t` meets them.
+    orders: std::collections::HashMap<Span, u64>,
 }
 
 impl SyntaxTree {
@@ -33,6 +36,68 @@ impl SyntaxTree {
         &self.files[id.0 as usize]
     }
 
+    /// `directives` with every `include` replaced by what it read, recursively, in nginx's
+    /// reading order. Blocks are not entered: call again on a block's children.
+    pub fn expand<'t>(&'t self, directives: &'t [Directive]) -> Vec<&'t Directive> {
+        let mut out = Vec::with_capacity(directives.len());
+        self.expand_into(directives, &mut out, 0);
+        out
+    }
+
+    fn expand_into<'t>(&'t self, directives: &'t [Directive], out: &mut Vec<&'t Directive>, depth: usize) {
+        for d in directives {
+            if d.name() == "include" && !d.is_block() && depth < MAX_INCLUDE_DEPTH {
+                for id in &d.includes {
+                    self.expand_into(&self.file(*id).directives, out, depth + 1);
+                }
+            } else {
+                out.push(d);
+            }
+        }
+    }
+
+    /// The position at which nginx reads `d` (its handler runs then). Diagnostics about `d`
+    /// take this as their `order`; checks nginx makes when a block closes add a little.
+    pub fn order_of(&self, d: &Directive) -> u64 {
+        self.orders.get(&d.end).copied().unwrap_or(u64::MAX / 2)
+    }
+
+    /// The position just after everything read so far in `file` (its syntax error, if any).
+    pub fn order_after(&self, directives: &[Directive]) -> u64 {
+        fn last(ds: &[Directive]) -> Option<&Directive> {
+            let d = ds.last()?;
+            last(d.children()).or(Some(d))
+        }
+        last(directives).map(|d| self.order_of(d) + 1).unwrap_or(0)
+    }
+
+    fn number(&mut self) {
+        let mut orders = std::collections::HashMap::new();
+        let mut next = 1u64;
+        self.number_into(&self.main().directives, &mut orders, &mut next, 0);
+        self.orders = orders;
+    }
+
+    fn number_into(
+        &self,
+        directives: &[Directive],
+        orders: &mut std::collections::HashMap<Span, u64>,
+        next: &mut u64,
+        depth: usize,
+    ) {
+        if depth > MAX_INCLUDE_DEPTH + super::parser::MAX_DEPTH {
+            return;
+        }
+        for d in directives {
+            orders.entry(d.end).or_insert(*next);
+            *next += 1000;
+            for id in &d.includes {
+                self.number_into(&self.file(*id).directives, orders, next, depth + 1);
+            }
+            self.number_into(d.children(), orders, next, depth + 1);
+        }
+    }
+
     pub fn include_error(&self, end: Span) -> Option<&Diagnostic> {
         self.include_errors
             .iter()
@@ -40,6 +105,9 @@ impl SyntaxTree {
             .map(|(_, d)| d)
     }
 }
+
+/// Includes are acyclic (cycles are cut when loading); this only bounds the recursion.
+const MAX_INCLUDE_DEPTH: usize = 64;
 
 /// Why the main file could not be read at all.
 #[derive(Debug)]
@@ -78,6 +146,7 @@ pub fn load(path: &Path, conf_prefix: &Path) -> Result<SyntaxTree, OpenError> {
         stack: Vec::new(),
     };
     loader.add_file(path.to_path_buf(), bytes);
+    tree.number();
     Ok(tree)
 }
 
