@@ -14,3 +14,4 @@ pub mod load;
 pub mod runtime;
 pub mod source;
 pub mod syntax;
+pub mod units;
