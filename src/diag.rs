@@ -4,6 +4,27 @@
 
 use crate::source::Span;
 
+/// Reading positions from here on belong to what nginx does after the whole configuration was
+/// read (it has printed "syntax is ok" by then), in nginx's order: module init (the `events`
+/// check), the pid file, temp paths, log files, listen sockets.
+pub const AFTER_PARSE: u64 = 1 << 60;
+
+/// The steps after parsing, each added to [`AFTER_PARSE`] (plus the directive's own position).
+#[derive(Debug, Clone, Copy)]
+pub enum AfterParse {
+    InitModules = 0,
+    PidFile = 1,
+    TempPaths = 2,
+    LogFiles = 3,
+    Listen = 4,
+}
+
+impl AfterParse {
+    pub fn order(self, position: u64) -> u64 {
+        AFTER_PARSE + ((self as u64) << 48) + position
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Error,
@@ -76,7 +97,12 @@ impl Diagnostic {
     }
 
     /// A warning or info that only ngxr gives.
-    pub fn lint(severity: Severity, code: &'static str, message: impl Into<String>, span: Span) -> Self {
+    pub fn lint(
+        severity: Severity,
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+    ) -> Self {
         Diagnostic {
             severity,
             origin: Origin::Ngxr,

@@ -86,7 +86,11 @@ fn crossplane_error(d: &Diagnostic, tree: &SyntaxTree) -> Value {
 fn directives(ds: &[Directive], tree: &SyntaxTree) -> Vec<Value> {
     ds.iter()
         .map(|d| {
-            let line = tree.sources.file(d.name.span.file).line_col(d.name.span.start).0;
+            let line = tree
+                .sources
+                .file(d.name.span.file)
+                .line_col(d.name.span.start)
+                .0;
             let mut args: Vec<Value> = d.args.iter().map(|a| json!(a.value)).collect();
             let mut obj = json!({ "directive": d.name(), "line": line });
             match &d.body {

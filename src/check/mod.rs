@@ -66,7 +66,10 @@ pub fn run_dump(args: &DumpArgs) -> ExitCode {
         Err(code) => return code,
     };
     let value = json::dump(&loaded.tree, &loaded.diagnostics);
-    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    );
     if loaded.has_errors() {
         ExitCode::FAILURE
     } else {
@@ -74,4 +77,5 @@ pub fn run_dump(args: &DumpArgs) -> ExitCode {
     }
 }
 
+pub use json::dump as dump_json;
 pub use render::human as render_human;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::cli::{NginxFlags, Paths};
 use crate::defaults;
-use crate::diag::{Diagnostic, NginxAt, Origin, Severity};
+use crate::diag::{AFTER_PARSE, Diagnostic, NginxAt, Origin, Severity};
 use crate::load;
 use crate::source::SourceMap;
 
@@ -46,7 +46,15 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
         .iter()
         .filter(|d| d.is_error())
         .min_by_key(|d| (d.origin != Origin::Nginx, d.order));
+    let syntax_ok = || {
+        if !flags.quiet {
+            eprintln!("ngxr: the configuration file {conf} syntax is ok");
+        }
+    };
     if let Some(err) = first_error {
+        if err.order >= AFTER_PARSE {
+            syntax_ok();
+        }
         for w in loaded
             .diagnostics
             .iter()
@@ -68,7 +76,9 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
         for w in warnings {
             eprintln!("{}", line("warn", w, sources));
         }
-        eprintln!("ngxr: the configuration file {conf} syntax is ok");
+    }
+    syntax_ok();
+    if !flags.quiet {
         eprintln!("ngxr: configuration file {conf} test is successful");
     }
     if flags.test_dump {

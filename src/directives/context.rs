@@ -120,11 +120,17 @@ pub fn arity_text(flags: u32) -> String {
     if flags & MORE2 != 0 {
         return "2+".into();
     }
-    let counts: Vec<usize> = (0..8).filter(|&n| flags & ARGUMENT_NUMBER[n] != 0).collect();
+    let counts: Vec<usize> = (0..8)
+        .filter(|&n| flags & ARGUMENT_NUMBER[n] != 0)
+        .collect();
     match counts.as_slice() {
         [] => "?".into(),
         [n] => n.to_string(),
         [first, .., last] if last - first + 1 == counts.len() => format!("{first}-{last}"),
-        _ => counts.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","),
+        _ => counts
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
     }
 }

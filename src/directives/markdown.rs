@@ -18,7 +18,11 @@ pub fn render() -> String {
          |---|---|---|---|---|---|---|\n",
     );
     for s in super::all() {
-        let block = if s.flags & super::flags::BLOCK != 0 { " `{}`" } else { "" };
+        let block = if s.flags & super::flags::BLOCK != 0 {
+            " `{}`"
+        } else {
+            ""
+        };
         out.push_str(&format!(
             "| `{}`{} | {} | {} | {} | {} | {} | {} |\n",
             s.name,
@@ -44,6 +48,9 @@ mod tests {
             std::fs::write(path, &want).expect("write grammar/directives.md");
         }
         let have = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(have == want, "grammar/directives.md is stale: run UPDATE_EXPECT=1 cargo test");
+        assert!(
+            have == want,
+            "grammar/directives.md is stale: run UPDATE_EXPECT=1 cargo test"
+        );
     }
 }

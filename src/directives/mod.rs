@@ -5,8 +5,8 @@
 
 mod context;
 mod env;
-pub mod markdown;
 pub mod flags;
+pub mod markdown;
 mod support;
 mod table;
 mod walk;

@@ -9,7 +9,7 @@ use super::flags::*;
 use super::support::{Support, support};
 use super::{Module, Slot, Spec, env, lookup};
 use crate::cli::Paths;
-use crate::diag::{Diagnostic, NginxAt, Severity, Sink};
+use crate::diag::{AfterParse, Diagnostic, NginxAt, Severity, Sink};
 use crate::source::Span;
 use crate::syntax::{Body, Directive, SyntaxTree};
 use crate::units;
@@ -35,7 +35,7 @@ pub fn check_tree(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) {
         )
         .at(NginxAt::Nowhere)
         .with_help("add `events {}` at the top level");
-        d.order = u64::MAX / 2;
+        d.order = AfterParse::InitModules.order(0);
         w.sink.push(d);
     }
     env::check_http(tree, paths, w.sink);
@@ -240,10 +240,12 @@ impl<'a> Walker<'a> {
             }
             ("access_log", _) => {
                 // `access_log path [format ...]`: the format must already be defined.
-                if let Some(format) = d.arg(1).filter(|f| !f.contains('=')) {
-                    if d.arg(0) != Some("off") && !self.log_formats.iter().any(|f| f == format) {
-                        self.error(d, "log::unknown_format", format!("unknown log format \"{format}\""));
-                    }
+                if let Some(format) = d.arg(1).filter(|f| !f.contains('='))
+                    && d.arg(0) != Some("off")
+                    && !self.log_formats.iter().any(|f| f == format)
+                {
+                    let msg = format!("unknown log format \"{format}\"");
+                    self.error(d, "log::unknown_format", msg);
                 }
             }
             _ => {}
@@ -274,7 +276,11 @@ impl<'a> Walker<'a> {
                     _ => d.args.len() == 1,
                 };
                 if !ok {
-                    self.error(d, "map::arguments", "invalid number of the map parameters".into());
+                    self.error(
+                        d,
+                        "map::arguments",
+                        "invalid number of the map parameters".into(),
+                    );
                 }
             }
         }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::parser;
 use super::tree::{Directive, ParsedFile};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, NginxAt};
 use crate::source::{FileId, SourceMap, Span};
 
 /// Every file read for one configuration.
@@ -44,7 +44,12 @@ impl SyntaxTree {
         out
     }
 
-    fn expand_into<'t>(&'t self, directives: &'t [Directive], out: &mut Vec<&'t Directive>, depth: usize) {
+    fn expand_into<'t>(
+        &'t self,
+        directives: &'t [Directive],
+        out: &mut Vec<&'t Directive>,
+        depth: usize,
+    ) {
         for d in directives {
             if d.name() == "include" && !d.is_block() && depth < MAX_INCLUDE_DEPTH {
                 for id in &d.includes {
@@ -118,7 +123,12 @@ pub struct OpenError {
 
 impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "open() \"{}\" failed ({})", self.path.display(), os_error(&self.error))
+        write!(
+            f,
+            "open() \"{}\" failed ({})",
+            self.path.display(),
+            os_error(&self.error)
+        )
     }
 }
 
@@ -231,12 +241,16 @@ impl Loader<'_> {
         match read(&path) {
             Ok(bytes) => Some(self.add_file(path, bytes)),
             Err(e) => {
-                let msg = if e.raw_os_error() == Some(21) {
-                    format!("pread() \"{}\" failed ({})", path.display(), os_error(&e))
+                if e.raw_os_error() == Some(21) {
+                    // nginx opens a directory fine and fails reading it, without a position.
+                    let msg = format!("pread() \"{}\" failed ({})", path.display(), os_error(&e));
+                    let diag =
+                        Diagnostic::emerg("include", msg, d.span(), d.end).at(NginxAt::Nowhere);
+                    self.tree.include_errors.push((d.end, diag));
                 } else {
-                    format!("open() \"{}\" failed ({})", path.display(), os_error(&e))
-                };
-                self.error(d, msg);
+                    let msg = format!("open() \"{}\" failed ({})", path.display(), os_error(&e));
+                    self.error(d, msg);
+                }
                 None
             }
         }
