@@ -146,16 +146,28 @@ impl Diagnostic {
     }
 }
 
+/// More diagnostics than this are counted, not kept: a 50 MB file of typos must not take
+/// gigabytes to report.
+const MAX_KEPT: usize = 10_000;
+
 /// Where diagnostics are collected. `order` stamps each with nginx's reading position.
 #[derive(Debug, Default)]
 pub struct Sink {
     diagnostics: Vec<Diagnostic>,
+    /// Diagnostics past `MAX_KEPT`, and whether any of them was an error.
+    dropped: usize,
+    dropped_error: bool,
     /// The reading position that new nginx diagnostics get unless they carry their own.
     pub order: u64,
 }
 
 impl Sink {
     pub fn push(&mut self, mut d: Diagnostic) {
+        if self.diagnostics.len() >= MAX_KEPT {
+            self.dropped += 1;
+            self.dropped_error |= d.is_error();
+            return;
+        }
         if d.order == 0 {
             d.order = self.order;
         }
@@ -163,7 +175,12 @@ impl Sink {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(Diagnostic::is_error)
+        self.dropped_error || self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// How many diagnostics were counted but not kept.
+    pub fn dropped(&self) -> usize {
+        self.dropped
     }
 
     pub fn diagnostics(&self) -> &[Diagnostic] {

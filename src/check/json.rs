@@ -41,6 +41,7 @@ pub fn dump(tree: &SyntaxTree, diagnostics: &[Diagnostic]) -> Value {
     let config: Vec<Value> = tree
         .files
         .iter()
+        .filter(|pf| !tree.sources.file(pf.file).command_line)
         .map(|pf| {
             let path = tree.sources.file(pf.file).path.display().to_string();
             let errors: Vec<Value> = diagnostics

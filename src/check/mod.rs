@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use crate::cli::{CheckArgs, DumpArgs, Format, Paths};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Severity};
 use crate::load::{self, Loaded};
 
 pub use test_output::{run_test, run_version};
@@ -43,11 +43,16 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
         Format::Human => {
             let color = std::io::stderr().is_terminal();
             eprint!("{}", render::human(&ds, &loaded.tree.sources, color));
-            let errors = ds.iter().filter(|d| d.is_error()).count();
-            let warnings = ds.len() - errors;
+            let count = |s: Severity| ds.iter().filter(|d| d.severity == s).count();
+            let more = match loaded.dropped {
+                0 => String::new(),
+                n => format!(" ({n} more not shown)"),
+            };
             eprintln!(
-                "{}: {errors} error(s), {warnings} warning(s)",
-                paths.conf.display()
+                "{}: {} error(s), {} warning(s){more}",
+                paths.conf.display(),
+                count(Severity::Error),
+                count(Severity::Warning),
             );
         }
     }

@@ -14,6 +14,7 @@ use crate::source::SourceMap;
 fn position(d: &Diagnostic, sources: &SourceMap) -> String {
     match d.nginx_at {
         NginxAt::Line(span) => format!(" in {}", sources.nginx_pos(span)),
+        NginxAt::EndOf(file) if sources.file(file).command_line => " in command line".into(),
         NginxAt::EndOf(file) => {
             let f = sources.file(file);
             format!(" in {}:{}", f.path.display(), f.last_line())
@@ -33,7 +34,7 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
         eprintln!("ngxr: configuration file {conf} test failed");
         ExitCode::FAILURE
     };
-    let loaded = match load::load(paths) {
+    let loaded = match load::load_with_globals(paths, flags.globals.as_deref()) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("ngxr: [emerg] {e}");
@@ -83,7 +84,7 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
     }
     if flags.test_dump {
         let mut out = std::io::stdout().lock();
-        for (_, f) in sources.files() {
+        for (_, f) in sources.files().filter(|(_, f)| !f.command_line) {
             let _ = writeln!(out, "# configuration file {}:", f.path.display());
             let _ = out.write_all(&f.bytes);
             let _ = writeln!(out);

@@ -24,7 +24,11 @@ pub fn check_tree(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) {
         log_formats: vec!["combined".into()],
         events_seen: false,
     };
-    w.block(&tree.main().directives, Context::Main, &mut HashMap::new());
+    let mut main_seen = HashMap::new();
+    if let Some(g) = tree.globals {
+        w.block(&tree.file(g).directives, Context::Main, &mut main_seen);
+    }
+    w.block(&tree.main().directives, Context::Main, &mut main_seen);
     if !w.events_seen {
         let file = tree.main().file;
         let mut d = Diagnostic::emerg(
@@ -105,6 +109,11 @@ impl<'a> Walker<'a> {
             );
             return;
         };
+        if d.is_block() && self.tree.sources.file(d.name.span.file).command_line {
+            let msg = "block directives are not supported in -g option".to_string();
+            self.error(d, "directive::block_in_g", msg);
+            return;
+        }
         if spec.flags & BLOCK == 0 && d.is_block() {
             self.error(
                 d,
@@ -147,6 +156,14 @@ impl<'a> Walker<'a> {
         self.value(d, spec);
         self.special(d, ctx);
         env::check_directive(self.tree, self.paths, d, self.sink);
+        if support(d) == Support::Inert {
+            self.sink.push(Diagnostic::lint(
+                Severity::Info,
+                "ngxr::inert",
+                format!("\"{name}\" is ignored by ngxr: it changes nothing a proxy's clients or backends can see"),
+                d.name.span,
+            ));
+        }
         if support(d) == Support::Unsupported {
             self.sink.push(
                 Diagnostic::lint(

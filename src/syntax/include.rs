@@ -22,6 +22,8 @@ pub struct SyntaxTree {
     pub syntax_errors: Vec<Option<Diagnostic>>,
     /// Problems with an `include` (missing file, cycle), keyed by the directive's `;`.
     pub include_errors: Vec<(Span, Diagnostic)>,
+    /// The `-g` directives, read before the main file (as nginx does).
+    pub globals: Option<FileId>,
     /// nginx's reading position of each directive (keyed by its `;`/`{`), for ordering
     /// diagnostics the way `nginx -t` meets them.
     orders: std::collections::HashMap<Span, u64>,
@@ -79,6 +81,9 @@ impl SyntaxTree {
     fn number(&mut self) {
         let mut orders = std::collections::HashMap::new();
         let mut next = 1u64;
+        if let Some(g) = self.globals {
+            self.number_into(&self.file(g).directives, &mut orders, &mut next, 0);
+        }
         self.number_into(&self.main().directives, &mut orders, &mut next, 0);
         self.orders = orders;
     }
@@ -143,8 +148,12 @@ pub fn os_error(e: &std::io::Error) -> String {
 }
 
 /// Reads `path` and everything it includes. `conf_prefix` is the directory relative includes
-/// are resolved against.
-pub fn load(path: &Path, conf_prefix: &Path) -> Result<SyntaxTree, OpenError> {
+/// are resolved against; `globals` is the text of nginx's `-g` option.
+pub fn load(
+    path: &Path,
+    conf_prefix: &Path,
+    globals: Option<&str>,
+) -> Result<SyntaxTree, OpenError> {
     let bytes = read(path).map_err(|error| OpenError {
         path: path.to_path_buf(),
         error,
@@ -156,6 +165,16 @@ pub fn load(path: &Path, conf_prefix: &Path) -> Result<SyntaxTree, OpenError> {
         stack: Vec::new(),
     };
     loader.add_file(path.to_path_buf(), bytes);
+    if let Some(text) = globals {
+        let id = tree.sources.add_command_line(text);
+        let (directives, err) = parser::parse_param(id, text.as_bytes());
+        tree.files.push(ParsedFile {
+            file: id,
+            directives,
+        });
+        tree.syntax_errors.push(err);
+        tree.globals = Some(id);
+    }
     tree.number();
     Ok(tree)
 }

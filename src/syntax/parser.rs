@@ -32,14 +32,26 @@ struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
     file: FileId,
+    /// Reading nginx's `-g` text rather than a file.
+    param: bool,
 }
 
 /// Parses `bytes` (the contents of `file`). Returns what was read and the syntax error, if any.
 pub fn parse(file: FileId, bytes: &[u8]) -> (Vec<Directive>, Option<Diagnostic>) {
+    parse_as(file, bytes, false)
+}
+
+/// Parses the text of nginx's `-g` option, whose errors nginx words a little differently.
+pub fn parse_param(file: FileId, bytes: &[u8]) -> (Vec<Directive>, Option<Diagnostic>) {
+    parse_as(file, bytes, true)
+}
+
+fn parse_as(file: FileId, bytes: &[u8], param: bool) -> (Vec<Directive>, Option<Diagnostic>) {
     let mut p = Parser {
         bytes,
         pos: 0,
         file,
+        param,
     };
     let mut top = Vec::new();
     let err = p.block(&mut top, 0).err().map(|e| *e);
@@ -155,7 +167,11 @@ impl Parser<'_> {
             }
             let Some(&c) = rest.first() else {
                 if !words.is_empty() {
-                    return Err(self.eof_error("unexpected end of file, expecting \";\" or \"}\""));
+                    return Err(self.eof_error(if self.param {
+                        "unexpected end of parameter, expecting \";\""
+                    } else {
+                        "unexpected end of file, expecting \";\" or \"}\""
+                    }));
                 }
                 return Ok(End::FileDone);
             };
