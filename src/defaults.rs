@@ -73,3 +73,6 @@ pub mod http {
     /// `proxy_next_upstream_tries` / `_timeout`: no limit.
     pub const NEXT_UPSTREAM_TRIES: u32 = 0;
 }
+
+/// `ssl_protocols` of nginx 1.22.
+pub const SSL_PROTOCOLS: [&str; 4] = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
