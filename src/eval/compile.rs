@@ -95,10 +95,10 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
 fn capture_names(http: &Http) -> Vec<String> {
     fn walk(locs: &[Location], out: &mut Vec<String>) {
         for l in locs {
-            if l.modifier.is_regex() {
-                if let Ok(re) = Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
-                    out.extend(re.names().map(str::to_string));
-                }
+            if l.modifier.is_regex()
+                && let Ok(re) = Regex::new(&l.name, l.modifier == Modifier::RegexCaseless)
+            {
+                out.extend(re.names().map(str::to_string));
             }
             walk(&l.children, out);
         }
@@ -107,10 +107,10 @@ fn capture_names(http: &Http) -> Vec<String> {
     for s in &http.servers {
         walk(&s.locations, &mut out);
         for n in &s.names {
-            if let ServerName::Regex(p, _) = n {
-                if let Ok(re) = Regex::new(p, false) {
-                    out.extend(re.names().map(str::to_string));
-                }
+            if let ServerName::Regex(p, _) = n
+                && let Ok(re) = Regex::new(p, false)
+            {
+                out.extend(re.names().map(str::to_string));
             }
         }
     }

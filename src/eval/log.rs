@@ -89,7 +89,7 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 /// `ngx_http_log_escape`.
 fn escape_default(v: &[u8], out: &mut Vec<u8>) {
     for &b in v {
-        if b < 0x20 || b >= 0x7f || b == b'"' || b == b'\\' {
+        if !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\' {
             out.extend_from_slice(&[
                 b'\\',
                 b'x',

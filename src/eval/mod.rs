@@ -20,6 +20,9 @@ pub mod value;
 pub mod vars;
 pub mod vhost;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -131,14 +131,14 @@ fn in_location(
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
 ) -> Route {
-    if let Action::Proxy(p) = &loc.action {
-        if too_large(req, p.client_max_body_size) {
-            note(trace, |t| {
-                t.notes
-                    .push("Content-Length above client_max_body_size: 413".into())
-            });
-            return respond(413, loc.log.clone(), Vec::new(), None);
-        }
+    if let Action::Proxy(p) = &loc.action
+        && too_large(req, p.client_max_body_size)
+    {
+        note(trace, |t| {
+            t.notes
+                .push("Content-Length above client_max_body_size: 413".into())
+        });
+        return respond(413, loc.log.clone(), Vec::new(), None);
     }
     match &loc.action {
         Action::Return(r) => give(r, req, loc.log.clone()),
@@ -226,10 +226,10 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
         return req;
     };
     let uri = req.target.uri.clone();
-    if let Found::Location(loc) = location::find(&server.locations, &uri, &mut req.captures, None) {
-        if let Action::Proxy(p) = &loc.action {
-            super::proxy::resolve(site, p, &mut req, &mut None);
-        }
+    if let Found::Location(loc) = location::find(&server.locations, &uri, &mut req.captures, None)
+        && let Action::Proxy(p) = &loc.action
+    {
+        super::proxy::resolve(site, p, &mut req, &mut None);
     }
     req
 }

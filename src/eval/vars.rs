@@ -82,6 +82,9 @@ impl Registry {
     }
 }
 
+/// Builds a prefixed variable from the rest of its name.
+type MakeVar = fn(String) -> Var;
+
 fn header_name(suffix: &str) -> String {
     suffix.replace('_', "-")
 }
@@ -128,7 +131,7 @@ fn builtin(name: &str) -> Option<Var> {
         "content_type" => Var::ContentType,
         "ssl_server_name" => Var::SslServerName,
         _ => {
-            let prefixed: [(&str, fn(String) -> Var); 5] = [
+            let prefixed: [(&str, MakeVar); 5] = [
                 ("http_", |n| Var::Http(header_name(&n))),
                 ("arg_", Var::Arg),
                 ("cookie_", Var::Cookie),

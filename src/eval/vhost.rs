@@ -121,13 +121,12 @@ fn find_by_name<'s>(
     }
     for s in on {
         for n in &s.names {
-            if let ServerName::TrailingWildcard(x) = n {
-                if host.starts_with(x.as_bytes())
-                    && host.len() > x.len()
-                    && best.is_none_or(|(_, b)| x.len() > b.len())
-                {
-                    best = Some((s, x));
-                }
+            if let ServerName::TrailingWildcard(x) = n
+                && host.starts_with(x.as_bytes())
+                && host.len() > x.len()
+                && best.is_none_or(|(_, b)| x.len() > b.len())
+            {
+                best = Some((s, x));
             }
         }
     }
