@@ -12,3 +12,67 @@ pub const ERROR_LOG_PATH: &str = "/var/log/nginx/error.log";
 pub const PID_PATH: &str = "/run/nginx.pid";
 /// The version nginx-compatible output reports (`-v`, `Server:`), the one ngxr follows.
 pub const NGINX_VERSION: &str = "1.22.1";
+
+/// `worker_connections` when the events block does not set it.
+pub const WORKER_CONNECTIONS: usize = 512;
+
+/// Proxy defaults of nginx 1.22 (`ngx_http_proxy_merge_loc_conf`).
+pub mod proxy {
+    use std::time::Duration;
+
+    /// `proxy_http_version`.
+    pub const HTTP_VERSION: &str = "HTTP/1.0";
+    /// The headers nginx sets unless `proxy_set_header` names them (`ngx_http_proxy_headers`),
+    /// in nginx's order. An empty value means "never pass the client's". Content-Length and
+    /// Transfer-Encoding, which nginx computes from the body, are the runtime's.
+    pub const HEADERS: [(&str, &str); 6] = [
+        ("Host", "$proxy_host"),
+        ("Connection", "close"),
+        ("TE", ""),
+        ("Keep-Alive", ""),
+        ("Expect", ""),
+        ("Upgrade", ""),
+    ];
+    /// Names the default headers reserve besides [`HEADERS`].
+    pub const BODY_HEADERS: [&str; 2] = ["Content-Length", "Transfer-Encoding"];
+    /// Response headers never shown to the client (`ngx_http_proxy_hide_headers`).
+    pub const HIDE_HEADERS: [&str; 8] = [
+        "Date",
+        "Server",
+        "X-Pad",
+        "X-Accel-Expires",
+        "X-Accel-Redirect",
+        "X-Accel-Limit-Rate",
+        "X-Accel-Buffering",
+        "X-Accel-Charset",
+    ];
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+}
+
+/// HTTP core defaults of nginx 1.22.
+pub mod http {
+    use std::time::Duration;
+
+    /// `client_max_body_size`.
+    pub const CLIENT_MAX_BODY_SIZE: u64 = 1024 * 1024;
+    /// `keepalive_timeout`.
+    pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+    /// `send_timeout`.
+    pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `access_log` when none is configured (Debian's `--http-log-path`).
+    pub const ACCESS_LOG: &str = "/var/log/nginx/access.log";
+    /// `listen` when a server has none (as root; nginx uses 8000 otherwise).
+    pub const LISTEN_PORT: u16 = 80;
+    /// Upstream `server` defaults: `weight=1 max_fails=1 fail_timeout=10`.
+    pub const FAIL_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `keepalive_timeout` / `keepalive_requests` inside `upstream`.
+    pub const UPSTREAM_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const UPSTREAM_KEEPALIVE_REQUESTS: u64 = 1000;
+    /// `proxy_next_upstream_tries` / `_timeout`: no limit.
+    pub const NEXT_UPSTREAM_TRIES: u32 = 0;
+}
+
+/// `ssl_protocols` of nginx 1.22.
+pub const SSL_PROTOCOLS: [&str; 4] = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod config;
 pub mod defaults;
 pub mod demo;
 pub mod diag;

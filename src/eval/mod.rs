@@ -1,50 +1,95 @@
-//! Compiled evaluators: what nginx decides per request, prepared once at load. (Being written.)
+//! Compiled evaluators: what nginx decides per request, prepared once at load. `compile`
+//! lowers the syntax tree (`config`) and compiles it into a [`Compiled`] site, which the
+//! runtime asks through [`plan::Site`] and `ngxr explain` through [`Compiled::route_traced`].
 
+mod clock;
+mod compile;
+pub mod location;
+pub mod log;
+pub mod map;
 pub mod plan;
+pub mod proxy;
+pub mod regex;
+pub mod request;
+pub mod route;
+pub mod site;
+pub mod trace;
+pub mod upstream;
+pub mod uri;
+pub mod value;
+pub mod vars;
+pub mod vhost;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::cli::Paths;
+use crate::config::Cx;
 use crate::diag::Sink;
 use crate::syntax::SyntaxTree;
 
-/// A configuration compiled for serving.
+pub use trace::Trace;
+
+/// A configuration compiled for serving. Immutable, shared by every connection.
 #[derive(Debug)]
-pub struct Compiled {}
+pub struct Compiled {
+    inner: Arc<site::Inner>,
+}
 
 /// Lowers and compiles a parsed configuration; problems go to `sink` (nginx's wording, with
-/// `order` from `SyntaxTree::order_of`). `None` when nothing usable could be built.
-pub fn compile(_tree: &SyntaxTree, _paths: &Paths, _sink: &mut Sink) -> Option<Compiled> {
-    None
+/// `order` from `SyntaxTree::order_of`). Always returns the site as far as it could be built;
+/// the caller discards it when `sink` holds errors.
+pub fn compile(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) -> Option<Compiled> {
+    let config = crate::config::lower(tree, paths, sink);
+    let mut cx = Cx { tree, paths, sink };
+    let inner = Arc::new_cyclic(|weak| compile::build(&mut cx, &config, weak));
+    Some(Compiled { inner })
+}
+
+impl Compiled {
+    /// Routes like [`plan::Site::route`] and records every decision in `trace`.
+    pub fn route_traced(&self, request: &plan::RequestInfo<'_>, trace: &mut Trace) -> plan::Route {
+        route::route(&self.inner, request, Some(trace))
+    }
+
+    /// The compiled servers, for explain's listing.
+    pub fn servers(&self) -> &[site::CServer] {
+        &self.inner.servers
+    }
 }
 
 impl plan::Site for Compiled {
     fn listens(&self) -> Vec<plan::ListenSpec> {
-        Vec::new()
+        self.inner.listens.clone()
     }
-    fn route(&self, _request: &plan::RequestInfo<'_>) -> plan::Route {
-        plan::Route::Respond(plan::Response {
-            status: 404,
-            log: Default::default(),
-            headers: Vec::new(),
-            body: None,
-        })
+
+    fn route(&self, request: &plan::RequestInfo<'_>) -> plan::Route {
+        route::route(&self.inner, request, None)
     }
+
     fn certificate(
         &self,
-        _listen: std::net::SocketAddr,
-        _sni: Option<&str>,
-    ) -> Option<std::sync::Arc<plan::CertificateSpec>> {
-        None
+        listen: SocketAddr,
+        sni: Option<&str>,
+    ) -> Option<Arc<plan::CertificateSpec>> {
+        let on = vhost::on_socket(&self.inner.servers, listen, listen);
+        let host = sni.and_then(|s| vhost::validate_host(s.as_bytes()));
+        let mut caps = regex::Captures::default();
+        let server = vhost::select(&on, listen, host.as_deref(), &mut caps, None)?;
+        server
+            .certificate
+            .clone()
+            .or_else(|| vhost::default(&on, listen).and_then(|s| s.certificate.clone()))
     }
-    fn upstreams(&self) -> Vec<std::sync::Arc<plan::UpstreamGroup>> {
-        Vec::new()
+
+    fn upstreams(&self) -> Vec<Arc<plan::UpstreamGroup>> {
+        self.inner.upstreams.clone()
     }
+
     fn process(&self) -> plan::ProcessSpec {
-        plan::ProcessSpec {
-            worker_processes: 1,
-            worker_connections: 512,
-            pid: None,
-            error_logs: Vec::new(),
-            daemon: false,
-        }
+        self.inner.process.clone()
     }
 }

@@ -1,0 +1,233 @@
+//! The `http` block and its `server`s: listen sockets, server names, server-level settings
+//! and the location tree.
+
+use super::Cx;
+use super::listen::{self, Listen};
+use super::location::{self, Location, Return};
+use super::log::LogFormatDef;
+use super::map::Map;
+use super::settings::Settings;
+use super::upstream::Upstream;
+use crate::source::Span;
+use crate::syntax::Directive;
+
+#[derive(Debug, Clone, Default)]
+pub struct Http {
+    pub servers: Vec<Server>,
+    pub upstreams: Vec<Upstream>,
+    pub maps: Vec<Map>,
+    pub log_formats: Vec<LogFormatDef>,
+    /// The http level's own settings (what a server inherits).
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub span: Span,
+    pub listens: Vec<Listen>,
+    /// In file order; the first is `$server_name`.
+    pub names: Vec<ServerName>,
+    pub settings: Settings,
+    /// A server-level `return` (runs before any location is looked for).
+    pub ret: Option<Return>,
+    /// Top-level locations in file order (named ones included).
+    pub locations: Vec<Location>,
+}
+
+/// One `server_name` entry, lowercased as nginx stores them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerName {
+    Exact(String),
+    /// `*.example.com` (stored as `.example.com`, matching subdomains only).
+    LeadingWildcard(String),
+    /// `.example.com`: `example.com` and every subdomain.
+    Dot(String),
+    /// `www.example.*` (stored as `www.example.`).
+    TrailingWildcard(String),
+    /// `~pattern` (the pattern without `~`).
+    Regex(String, Span),
+}
+
+impl ServerName {
+    /// As written in the config.
+    pub fn display(&self) -> String {
+        match self {
+            ServerName::Exact(s) => s.clone(),
+            ServerName::LeadingWildcard(s) => format!("*{s}"),
+            ServerName::Dot(s) => s.clone(),
+            ServerName::TrailingWildcard(s) => format!("{s}*"),
+            ServerName::Regex(s, _) => format!("~{s}"),
+        }
+    }
+}
+
+/// Lowers `http { ... }`.
+pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
+    let mut http = Http::default();
+    let children = cx.tree.expand(d.children());
+    for c in &children {
+        match c.name() {
+            "upstream" => http.upstreams.extend(super::upstream::lower(cx, c)),
+            "map" => http.maps.extend(super::map::lower(cx, c)),
+            "log_format" => {
+                if let Some(f) = super::log::lower_format(cx, c, &http.log_formats) {
+                    http.log_formats.push(f);
+                }
+            }
+            _ => {
+                http.settings.apply(cx, c);
+            }
+        }
+    }
+    for c in children.iter().filter(|c| c.name() == "server") {
+        let server = lower_server(cx, c, &http.settings);
+        http.servers.push(server);
+    }
+    check_default_servers(cx, &children, &http.servers);
+    http
+}
+
+fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
+    let mut s = Server {
+        span: d.span(),
+        listens: Vec::new(),
+        names: Vec::new(),
+        settings: Settings::default(),
+        ret: None,
+        locations: Vec::new(),
+    };
+    let children = cx.tree.expand(d.children());
+    for c in &children {
+        match c.name() {
+            "listen" => s.listens.extend(listen::lower(cx, c)),
+            "server_name" => {
+                for w in &c.args {
+                    match server_name(&w.value, w.span) {
+                        Some(n) => s.names.push(n),
+                        None => cx.error(c, format!("server name \"{}\" is invalid", w.value)),
+                    }
+                }
+            }
+            "return" if s.ret.is_none() => s.ret = location::lower_return(cx, c),
+            "location" => {}
+            _ => {
+                s.settings.apply(cx, c);
+            }
+        }
+    }
+    if s.listens.is_empty() {
+        s.listens.push(listen::implicit(d.span()));
+    }
+    s.settings.inherit(outer);
+    for c in children.iter().filter(|c| c.name() == "location") {
+        if let Some(loc) = location::lower(cx, c, None, &s.settings) {
+            s.locations.push(loc);
+        }
+    }
+    check_duplicate_locations(cx, &s.locations);
+    s
+}
+
+/// Classifies one `server_name` argument (`ngx_http_server_names` / `ngx_hash_add_key`).
+pub fn server_name(raw: &str, span: Span) -> Option<ServerName> {
+    if let Some(re) = raw.strip_prefix('~') {
+        return Some(ServerName::Regex(re.to_string(), span));
+    }
+    let name = raw.to_ascii_lowercase();
+    if let Some(rest) = name.strip_prefix("*.") {
+        return (!rest.contains('*')).then(|| ServerName::LeadingWildcard(format!(".{rest}")));
+    }
+    if let Some(rest) = name.strip_suffix(".*") {
+        return (!rest.contains('*')).then(|| ServerName::TrailingWildcard(format!("{rest}.")));
+    }
+    if name.contains('*') {
+        return None;
+    }
+    if name.starts_with('.') {
+        return Some(ServerName::Dot(name));
+    }
+    Some(ServerName::Exact(name))
+}
+
+/// `a duplicate default server for ADDR` at the second `listen ... default_server`.
+fn check_default_servers(cx: &mut Cx<'_>, children: &[&Directive], servers: &[Server]) {
+    let mut seen: Vec<std::net::SocketAddr> = Vec::new();
+    let server_blocks = children.iter().filter(|c| c.name() == "server");
+    for (server, block) in servers.iter().zip(server_blocks) {
+        for l in server.listens.iter().filter(|l| l.default_server) {
+            if seen.contains(&l.addr) {
+                let listen_directive = cx
+                    .tree
+                    .expand(block.children())
+                    .into_iter()
+                    .find(|c| c.span() == l.span);
+                if let Some(ld) = listen_directive {
+                    cx.error(ld, format!("a duplicate default server for {}", l.addr));
+                }
+            } else {
+                seen.push(l.addr);
+            }
+        }
+    }
+}
+
+/// `duplicate location "/x"`: two prefix (or two exact, or two named) locations with one name
+/// at one level, reported after the server is read.
+fn check_duplicate_locations(cx: &mut Cx<'_>, locations: &[Location]) {
+    fn kind(l: &Location) -> Option<u8> {
+        match l.modifier {
+            super::Modifier::Exact => Some(0),
+            super::Modifier::Prefix | super::Modifier::NoRegex => Some(1),
+            super::Modifier::Named => Some(2),
+            _ => None,
+        }
+    }
+    for (i, l) in locations.iter().enumerate() {
+        let dup = locations[..i]
+            .iter()
+            .any(|p| p.name == l.name && kind(p).is_some() && kind(p) == kind(l));
+        if dup {
+            let pos = cx.tree.sources.nginx_pos(l.span);
+            cx.late_error(
+                "config::duplicate_location",
+                format!("duplicate location \"{}\" in {pos}", l.name),
+                l.span,
+            );
+        }
+    }
+    for l in locations {
+        check_duplicate_locations(cx, &l.children);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+
+    #[test]
+    fn server_name_kinds() {
+        let sp = Span::new(FileId(0), 0, 0);
+        assert_eq!(
+            server_name("A.Example", sp),
+            Some(ServerName::Exact("a.example".into()))
+        );
+        assert_eq!(
+            server_name("*.example.com", sp),
+            Some(ServerName::LeadingWildcard(".example.com".into()))
+        );
+        assert_eq!(
+            server_name(".example.com", sp),
+            Some(ServerName::Dot(".example.com".into()))
+        );
+        assert_eq!(
+            server_name("www.example.*", sp),
+            Some(ServerName::TrailingWildcard("www.example.".into()))
+        );
+        assert_eq!(server_name("w*w.example", sp), None);
+        assert!(matches!(
+            server_name("~^(?<x>.+)$", sp),
+            Some(ServerName::Regex(..))
+        ));
+    }
+}

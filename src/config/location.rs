@@ -1,0 +1,228 @@
+//! `location` blocks and what a location does: the modifier and name nginx matches by, the
+//! merged settings, `proxy_pass` and `return`, and the nested locations.
+
+use super::proxy::{self, ProxyPass};
+use super::settings::Settings;
+use super::{Cx, Text};
+use crate::source::Span;
+use crate::syntax::Directive;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modifier {
+    /// `location = /x`
+    Exact,
+    /// `location /x`
+    Prefix,
+    /// `location ^~ /x`: a prefix that, when it is the longest, skips the regexes.
+    NoRegex,
+    /// `location ~ re`
+    Regex,
+    /// `location ~* re`
+    RegexCaseless,
+    /// `location @name`
+    Named,
+}
+
+impl Modifier {
+    pub fn is_regex(self) -> bool {
+        matches!(self, Modifier::Regex | Modifier::RegexCaseless)
+    }
+
+    /// As written in the config (`=`, `^~`, `~`, `~*`, `""`, `@`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modifier::Exact => "=",
+            Modifier::Prefix => "",
+            Modifier::NoRegex => "^~",
+            Modifier::Regex => "~",
+            Modifier::RegexCaseless => "~*",
+            Modifier::Named => "@",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub modifier: Modifier,
+    /// The URI, pattern, or `@name` (with its `@`).
+    pub name: String,
+    pub span: Span,
+    /// Settings after inheriting from the enclosing location or server.
+    pub settings: Settings,
+    pub proxy_pass: Option<ProxyPass>,
+    pub ret: Option<Return>,
+    pub children: Vec<Location>,
+}
+
+impl Location {
+    /// nginx's `auto_redirect`: a prefix or exact location ending in `/` whose handler is
+    /// `proxy_pass` answers a request for the name without the slash with a 301.
+    pub fn auto_redirect(&self) -> bool {
+        self.proxy_pass.is_some()
+            && matches!(
+                self.modifier,
+                Modifier::Exact | Modifier::Prefix | Modifier::NoRegex
+            )
+            && self.name.ends_with('/')
+    }
+}
+
+/// `return code [text]` or `return URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Return {
+    pub code: u16,
+    /// The body, or for 301/302/303/307/308 the `Location`.
+    pub text: Option<Text>,
+}
+
+/// Reads `return`, with `ngx_http_rewrite_return`'s rules.
+pub fn lower_return(cx: &mut Cx<'_>, d: &Directive) -> Option<Return> {
+    let first = cx.text(d, 0)?;
+    if let Ok(code) = first.value.parse::<u16>() {
+        if code > 999 {
+            cx.error(d, format!("invalid return code \"{}\"", first.value));
+            return None;
+        }
+        let text = if d.args.len() > 1 {
+            cx.text(d, 1)
+        } else {
+            None
+        };
+        return Some(Return { code, text });
+    }
+    let v = &first.value;
+    if d.args.len() == 1
+        && (v.starts_with("http://") || v.starts_with("https://") || v.starts_with("$scheme"))
+    {
+        return Some(Return {
+            code: 302,
+            text: Some(first),
+        });
+    }
+    cx.error(d, format!("invalid return code \"{v}\""));
+    None
+}
+
+/// The modifier and name of a `location` directive (`ngx_http_core_location`).
+fn modifier_and_name(cx: &mut Cx<'_>, d: &Directive) -> Option<(Modifier, String)> {
+    match (d.arg(0), d.arg(1)) {
+        (Some(m), Some(name)) => {
+            let modifier = match m {
+                "=" => Modifier::Exact,
+                "^~" => Modifier::NoRegex,
+                "~" => Modifier::Regex,
+                "~*" => Modifier::RegexCaseless,
+                _ => {
+                    cx.error(d, format!("invalid location modifier \"{m}\""));
+                    return None;
+                }
+            };
+            Some((modifier, name.to_string()))
+        }
+        (Some(name), None) => Some(if let Some(rest) = name.strip_prefix('=') {
+            (Modifier::Exact, rest.to_string())
+        } else if let Some(rest) = name.strip_prefix("~*") {
+            (Modifier::RegexCaseless, rest.to_string())
+        } else if let Some(rest) = name.strip_prefix('~') {
+            (Modifier::Regex, rest.to_string())
+        } else if name.starts_with('@') {
+            (Modifier::Named, name.to_string())
+        } else {
+            (Modifier::Prefix, name.to_string())
+        }),
+        _ => {
+            cx.arity(d);
+            None
+        }
+    }
+}
+
+/// Lowers a `location` block inside `parent` (`None` at the server level), inheriting from
+/// `outer`.
+pub fn lower(
+    cx: &mut Cx<'_>,
+    d: &Directive,
+    parent: Option<&Location>,
+    outer: &Settings,
+) -> Option<Location> {
+    let (modifier, name) = modifier_and_name(cx, d)?;
+    if let Some(p) = parent {
+        let nested_error = match (p.modifier, modifier) {
+            (Modifier::Exact, _) => Some(format!(
+                "location \"{name}\" cannot be inside the exact location \"{}\"",
+                p.name
+            )),
+            (Modifier::Named, _) => Some(format!(
+                "location \"{name}\" cannot be inside the named location \"{}\"",
+                p.name
+            )),
+            (_, Modifier::Named) => Some(format!(
+                "named location \"{name}\" can be on the server level only"
+            )),
+            (pm, Modifier::Exact | Modifier::Prefix | Modifier::NoRegex)
+                if !pm.is_regex() && !name.starts_with(&p.name) =>
+            {
+                Some(format!(
+                    "location \"{name}\" is outside location \"{}\"",
+                    p.name
+                ))
+            }
+            _ => None,
+        };
+        if let Some(message) = nested_error {
+            cx.error(d, message);
+            return None;
+        }
+    }
+    let mut loc = Location {
+        modifier,
+        name,
+        span: d.span(),
+        settings: Settings::default(),
+        proxy_pass: None,
+        ret: None,
+        children: Vec::new(),
+    };
+    let children = cx.tree.expand(d.children());
+    for c in &children {
+        match c.name() {
+            "proxy_pass" if loc.proxy_pass.is_some() => cx.duplicate(c),
+            "proxy_pass" => {
+                loc.proxy_pass = proxy::pass(cx, c);
+                check_uri_part(cx, c, &loc);
+            }
+            "return" if loc.ret.is_none() => loc.ret = lower_return(cx, c),
+            _ => {
+                loc.settings.apply(cx, c);
+            }
+        }
+    }
+    loc.settings.inherit(outer);
+    for c in children.iter().filter(|c| c.name() == "location") {
+        if let Some(child) = lower(cx, c, Some(&loc), &loc.settings) {
+            loc.children.push(child);
+        }
+    }
+    Some(loc)
+}
+
+/// nginx refuses a URI part in `proxy_pass` where there is no prefix to replace.
+fn check_uri_part(cx: &mut Cx<'_>, d: &Directive, loc: &Location) {
+    let has_uri = matches!(&loc.proxy_pass, Some(ProxyPass::Static(s)) if s.uri.is_some());
+    if has_uri && (loc.modifier.is_regex() || loc.modifier == Modifier::Named) {
+        cx.error(
+            d,
+            "\"proxy_pass\" cannot have URI part in location given by regular expression, \
+             or inside named location, or inside \"if\" statement, or inside \"limit_except\" block",
+        );
+    }
+}
+
+/// A `Text` for a value ngxr makes up itself (nginx's built-in defaults).
+pub fn builtin_text(value: &str, span: Span) -> Text {
+    Text {
+        value: value.to_string(),
+        span,
+        order: 0,
+    }
+}

@@ -1,0 +1,58 @@
+//! `log_format`: a named format and how variable values are escaped in it.
+
+use super::{Cx, Text};
+use crate::syntax::Directive;
+
+/// `escape=default|json|none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    Default,
+    Json,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFormatDef {
+    pub name: String,
+    pub escape: Escape,
+    /// The format strings, concatenated by nginx without separator.
+    pub parts: Vec<Text>,
+}
+
+/// Lowers `log_format NAME [escape=...] STRING ...`.
+pub fn lower_format(
+    cx: &mut Cx<'_>,
+    d: &Directive,
+    known: &[LogFormatDef],
+) -> Option<LogFormatDef> {
+    let Some(name) = d.arg(0) else {
+        cx.arity(d);
+        return None;
+    };
+    if name == "combined" || known.iter().any(|f| f.name == name) {
+        cx.error(d, format!("duplicate \"log_format\" name \"{name}\""));
+        return None;
+    }
+    let mut first = 1;
+    let mut escape = Escape::Default;
+    if let Some(e) = d.arg(1).and_then(|a| a.strip_prefix("escape=")) {
+        escape = match e {
+            "default" => Escape::Default,
+            "json" => Escape::Json,
+            "none" => Escape::None,
+            _ => {
+                cx.error(d, format!("unknown log format escaping \"{e}\""));
+                return None;
+            }
+        };
+        first = 2;
+    }
+    let parts = (first..d.args.len())
+        .filter_map(|i| cx.text(d, i))
+        .collect();
+    Some(LogFormatDef {
+        name: name.to_string(),
+        escape,
+        parts,
+    })
+}

@@ -1,0 +1,146 @@
+//! The typed configuration: the syntax tree lowered into nginx's own notions (servers,
+//! locations, upstreams, maps, proxy settings), with every value parsed and every level's
+//! settings already merged the way nginx merges them. Spans are kept so `explain` and the
+//! diagnostics can point back at the text. Nothing here evaluates a request: that is `eval`.
+
+pub mod http;
+pub mod listen;
+pub mod location;
+pub mod log;
+pub mod map;
+pub mod process;
+pub mod proxy;
+pub mod settings;
+pub mod units;
+pub mod upstream;
+
+use crate::cli::Paths;
+use crate::diag::{Diagnostic, NginxAt, Sink};
+use crate::source::Span;
+use crate::syntax::{Directive, SyntaxTree};
+
+pub use http::{Http, Server};
+pub use location::{Location, Modifier};
+pub use process::Process;
+
+/// A whole configuration: the main and events contexts, and `http` when there is one.
+#[derive(Debug)]
+pub struct Config {
+    pub process: Process,
+    pub http: Option<Http>,
+}
+
+/// A value that may hold variables (`"$host:$server_port"`), kept as written until `eval`
+/// compiles it, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    pub value: String,
+    /// The argument's span.
+    pub span: Span,
+    /// nginx's reading position of the directive it belongs to.
+    pub order: u64,
+}
+
+/// Lowers the checked syntax tree. Problems go to `sink`; lowering carries on past them so
+/// every one is reported.
+pub fn lower(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) -> Config {
+    let mut cx = Cx { tree, paths, sink };
+    let top = tree.expand(&tree.main().directives);
+    let process = process::lower(&mut cx, &top);
+    let http = top
+        .iter()
+        .find(|d| d.name() == "http")
+        .map(|d| http::lower(&mut cx, d));
+    Config { process, http }
+}
+
+/// What lowering needs at hand: the tree (for includes and reading order), the paths
+/// relative file names start from, and where problems go.
+pub struct Cx<'t> {
+    pub tree: &'t SyntaxTree,
+    pub paths: &'t Paths,
+    pub sink: &'t mut Sink,
+}
+
+impl std::fmt::Debug for Cx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cx").finish_non_exhaustive()
+    }
+}
+
+impl Cx<'_> {
+    /// An `[emerg]` at directive `d`, the way `ngx_conf_log_error` words it (nginx adds
+    /// ` in FILE:LINE` with the line of the `;` or `{`).
+    pub fn error(&mut self, d: &Directive, message: impl Into<String>) {
+        let mut diag = Diagnostic::emerg("config::invalid", message, d.span(), d.end);
+        diag.order = self.tree.order_of(d);
+        self.sink.push(diag);
+    }
+
+    /// An error found after the whole file was read, which nginx prints without a position
+    /// (`unknown "x" variable`) or with its own (`... in FILE:LINE` inside the message).
+    pub fn late_error(&mut self, code: &'static str, message: impl Into<String>, span: Span) {
+        let mut diag = Diagnostic::emerg(code, message, span, span).at(NginxAt::Nowhere);
+        diag.order = self.tree.order_after(&self.tree.main().directives) + 1;
+        self.sink.push(diag);
+    }
+
+    /// `"NAME" directive invalid value`.
+    pub fn invalid_value(&mut self, d: &Directive) {
+        self.error(d, format!("\"{}\" directive invalid value", d.name()));
+    }
+
+    /// `"NAME" directive is duplicate`.
+    pub fn duplicate(&mut self, d: &Directive) {
+        self.error(d, format!("\"{}\" directive is duplicate", d.name()));
+    }
+
+    /// `invalid number of arguments in "NAME" directive`.
+    pub fn arity(&mut self, d: &Directive) {
+        self.error(
+            d,
+            format!("invalid number of arguments in \"{}\" directive", d.name()),
+        );
+    }
+
+    /// Argument `i` as a [`Text`]; `None` (and an arity error) when it is missing.
+    pub fn text(&mut self, d: &Directive, i: usize) -> Option<Text> {
+        match d.args.get(i) {
+            Some(w) => Some(Text {
+                value: w.value.clone(),
+                span: w.span,
+                order: self.tree.order_of(d),
+            }),
+            None => {
+                self.arity(d);
+                None
+            }
+        }
+    }
+
+    /// `file:line` of a directive, as nginx prints positions.
+    pub fn pos(&self, d: &Directive) -> String {
+        self.tree.sources.nginx_pos(d.end)
+    }
+
+    /// A path as nginx resolves it: relative to the prefix (`-p`) unless absolute.
+    pub fn prefixed(&self, path: &str) -> std::path::PathBuf {
+        let p = std::path::Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.paths.prefix.join(p)
+        }
+    }
+
+    /// A path relative to the configuration's directory (certificates, as `ngx_conf_full_name`
+    /// with `conf_prefix`).
+    pub fn conf_prefixed(&self, path: &str) -> std::path::PathBuf {
+        let p = std::path::Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.paths.conf_prefix.join(p)
+        }
+    }
+}

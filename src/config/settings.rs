@@ -1,0 +1,228 @@
+//! Settings that every level (http, server, location) may set and that a level inherits from
+//! the one around it when it does not set them: nginx's `merge_loc_conf` rules, applied once
+//! at load. Arrays (`proxy_set_header`, `add_header`, `access_log`, `proxy_hide_header`...) are
+//! inherited only by a level that sets none of them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::proxy::{self, NextUpstream, Redirect};
+use super::units::{parse_flag, parse_msec, parse_offset};
+use super::{Cx, Text};
+use crate::source::Span;
+use crate::syntax::Directive;
+
+/// One level's settings; `None` means "not set here": take the enclosing level's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub proxy_http_version: Option<&'static str>,
+    pub proxy_set_header: Option<Vec<(String, Text)>>,
+    pub proxy_pass_request_headers: Option<bool>,
+    pub proxy_pass_request_body: Option<bool>,
+    pub proxy_hide_header: Option<Vec<String>>,
+    pub proxy_pass_header: Option<Vec<String>>,
+    pub proxy_connect_timeout: Option<Duration>,
+    pub proxy_read_timeout: Option<Duration>,
+    pub proxy_send_timeout: Option<Duration>,
+    pub proxy_next_upstream: Option<NextUpstream>,
+    pub proxy_next_upstream_tries: Option<u32>,
+    pub proxy_next_upstream_timeout: Option<Duration>,
+    pub proxy_redirect: Option<Redirect>,
+    pub proxy_buffering: Option<bool>,
+    pub client_max_body_size: Option<u64>,
+    pub keepalive_timeout: Option<Duration>,
+    pub send_timeout: Option<Duration>,
+    pub add_header: Option<Vec<AddHeader>>,
+    pub server_tokens: Option<bool>,
+    pub access_log: Option<Vec<AccessLog>>,
+    pub ssl_certificate: Option<PathBuf>,
+    pub ssl_certificate_key: Option<PathBuf>,
+    pub ssl_protocols: Option<Vec<String>>,
+}
+
+/// `add_header NAME VALUE [always]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddHeader {
+    pub name: String,
+    pub value: Text,
+    pub always: bool,
+}
+
+/// One `access_log`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLog {
+    Off,
+    File {
+        path: PathBuf,
+        /// `combined` unless given.
+        format: String,
+        span: Span,
+    },
+}
+
+macro_rules! inherit {
+    ($self:ident, $parent:ident, $($field:ident),*) => {
+        $(if $self.$field.is_none() { $self.$field = $parent.$field.clone(); })*
+    };
+}
+
+impl Settings {
+    /// Fills what this level did not set from `parent` (nginx's `ngx_conf_merge_*_value`).
+    pub fn inherit(&mut self, parent: &Settings) {
+        inherit!(
+            self,
+            parent,
+            proxy_http_version,
+            proxy_set_header,
+            proxy_pass_request_headers,
+            proxy_pass_request_body,
+            proxy_hide_header,
+            proxy_pass_header,
+            proxy_connect_timeout,
+            proxy_read_timeout,
+            proxy_send_timeout,
+            proxy_next_upstream,
+            proxy_next_upstream_tries,
+            proxy_next_upstream_timeout,
+            proxy_redirect,
+            proxy_buffering,
+            client_max_body_size,
+            keepalive_timeout,
+            send_timeout,
+            add_header,
+            server_tokens,
+            access_log,
+            ssl_certificate,
+            ssl_certificate_key,
+            ssl_protocols
+        );
+    }
+
+    /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
+    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
+        match d.name() {
+            "proxy_connect_timeout" => set(cx, d, &mut self.proxy_connect_timeout, parse_msec),
+            "proxy_read_timeout" => set(cx, d, &mut self.proxy_read_timeout, parse_msec),
+            "proxy_send_timeout" => set(cx, d, &mut self.proxy_send_timeout, parse_msec),
+            "proxy_next_upstream_timeout" => {
+                set(cx, d, &mut self.proxy_next_upstream_timeout, parse_msec)
+            }
+            "send_timeout" => set(cx, d, &mut self.send_timeout, parse_msec),
+            "keepalive_timeout" => set(cx, d, &mut self.keepalive_timeout, parse_msec),
+            "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
+            "proxy_next_upstream_tries" => set(cx, d, &mut self.proxy_next_upstream_tries, |s| {
+                s.parse().ok()
+            }),
+            "proxy_pass_request_headers" => flag(cx, d, &mut self.proxy_pass_request_headers),
+            "proxy_pass_request_body" => flag(cx, d, &mut self.proxy_pass_request_body),
+            "proxy_buffering" => flag(cx, d, &mut self.proxy_buffering),
+            "server_tokens" => match d.arg(0) {
+                Some("build") => self.server_tokens = Some(true),
+                _ => flag(cx, d, &mut self.server_tokens),
+            },
+            "proxy_http_version" => match d.arg(0) {
+                Some("1.0") => self.proxy_http_version = Some("HTTP/1.0"),
+                Some("1.1") => self.proxy_http_version = Some("HTTP/1.1"),
+                Some(v) => cx.error(
+                    d,
+                    format!("invalid value \"{v}\" in \"{}\" directive", d.name()),
+                ),
+                None => cx.arity(d),
+            },
+            "proxy_set_header" => {
+                let (Some(name), Some(value)) = (d.arg(0), cx.text(d, 1)) else {
+                    return true;
+                };
+                let list = self.proxy_set_header.get_or_insert_with(Vec::new);
+                list.push((name.to_string(), value));
+            }
+            "proxy_hide_header" | "proxy_pass_header" => {
+                let list = if d.name() == "proxy_hide_header" {
+                    &mut self.proxy_hide_header
+                } else {
+                    &mut self.proxy_pass_header
+                };
+                match d.arg(0) {
+                    Some(name) => list.get_or_insert_with(Vec::new).push(name.to_string()),
+                    None => cx.arity(d),
+                }
+            }
+            "proxy_next_upstream" => self.proxy_next_upstream = proxy::next_upstream(cx, d),
+            "proxy_redirect" => self.proxy_redirect = proxy::redirect(cx, d),
+            "add_header" => {
+                let (Some(name), Some(value)) = (d.arg(0), cx.text(d, 1)) else {
+                    return true;
+                };
+                let always = match d.arg(2) {
+                    None => false,
+                    Some("always") => true,
+                    Some(p) => {
+                        cx.error(d, format!("invalid parameter \"{p}\""));
+                        return true;
+                    }
+                };
+                let list = self.add_header.get_or_insert_with(Vec::new);
+                list.push(AddHeader {
+                    name: name.to_string(),
+                    value,
+                    always,
+                });
+            }
+            "access_log" => {
+                let entry = match d.arg(0) {
+                    Some("off") => AccessLog::Off,
+                    Some(path) => AccessLog::File {
+                        path: cx.prefixed(path),
+                        format: d.arg(1).unwrap_or("combined").to_string(),
+                        span: d.span(),
+                    },
+                    None => {
+                        cx.arity(d);
+                        return true;
+                    }
+                };
+                self.access_log.get_or_insert_with(Vec::new).push(entry);
+            }
+            "ssl_certificate" | "ssl_certificate_key" => {
+                let Some(path) = d.arg(0) else {
+                    cx.arity(d);
+                    return true;
+                };
+                let path = Some(cx.conf_prefixed(path));
+                if d.name() == "ssl_certificate" {
+                    self.ssl_certificate = path;
+                } else {
+                    self.ssl_certificate_key = path;
+                }
+            }
+            "ssl_protocols" => {
+                self.ssl_protocols = Some(d.args.iter().map(|w| w.value.clone()).collect());
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// A single-value setting: `is duplicate` when set twice at one level, `invalid value` when
+/// `parse` refuses it.
+fn set<T>(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<T>, parse: impl Fn(&str) -> Option<T>) {
+    if slot.is_some() {
+        return cx.duplicate(d);
+    }
+    match d.arg(0).map(parse) {
+        Some(Some(v)) => *slot = Some(v),
+        Some(None) => cx.invalid_value(d),
+        None => cx.arity(d),
+    }
+}
+
+fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
+    if slot.is_some() {
+        return cx.duplicate(d);
+    }
+    match d.arg(0).and_then(parse_flag) {
+        Some(on) => *slot = Some(on),
+        None => super::process::flag_error(cx, d),
+    }
+}

@@ -1,0 +1,87 @@
+//! Time as nginx prints it in variables: `$time_local`, `$time_iso8601`, `$msec`, and the
+//! `seconds.milliseconds` form of `$request_time` and `$upstream_response_time`. Times are
+//! printed in UTC (nginx uses the local zone; ngxr's servers run in UTC).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `1.234`.
+pub fn seconds(d: Duration) -> String {
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+/// `$msec`: `1700000000.123`.
+pub fn msec(t: SystemTime) -> String {
+    seconds(t.duration_since(UNIX_EPOCH).unwrap_or_default())
+}
+
+/// `$time_local`: `24/Nov/2026:02:31:31 +0000`.
+pub fn time_local(t: SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let c = civil(t);
+    format!(
+        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
+        c.day,
+        MONTHS[(c.month - 1) as usize],
+        c.year,
+        c.hour,
+        c.min,
+        c.sec
+    )
+}
+
+/// `$time_iso8601`: `2026-11-24T02:31:31+00:00`.
+pub fn iso8601(t: SystemTime) -> String {
+    let c = civil(t);
+    format!(
+        "{}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+        c.year, c.month, c.day, c.hour, c.min, c.sec
+    )
+}
+
+struct Civil {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u64,
+    min: u64,
+    sec: u64,
+}
+
+/// Days-from-epoch to a Gregorian date (Howard Hinnant's algorithm).
+fn civil(t: SystemTime) -> Civil {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Civil {
+        year,
+        month,
+        day,
+        hour: rem / 3600,
+        min: rem % 3600 / 60,
+        sec: rem % 60,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(time_local(t), "14/Nov/2023:22:13:20 +0000");
+        assert_eq!(iso8601(t), "2023-11-14T22:13:20+00:00");
+        assert_eq!(msec(t), "1700000000.123");
+        assert_eq!(seconds(Duration::from_millis(5)), "0.005");
+    }
+}

@@ -1,0 +1,194 @@
+//! The upstream request nginx builds for `proxy_pass` (`ngx_http_proxy_create_request`): the
+//! URI after replacing the location's prefix with the URI part, `proxy_set_header` values and
+//! nginx's defaults in order (empty values dropped), then the client's headers except the
+//! ones those names reserve.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::plan::{ProxyRequest, Route};
+use super::request::Req;
+use super::site::{CProxy, Inner, NamedUpstream, PassTarget};
+use super::trace::{Trace, note};
+use super::uri;
+
+/// Where `proxy_pass` sends this request, evaluating a URL with variables when needed.
+#[derive(Debug)]
+pub struct Resolved {
+    pub upstream: NamedUpstream,
+    /// The request URI as sent upstream.
+    pub uri: Vec<u8>,
+}
+
+/// Builds the upstream request, or the answer nginx gives when it cannot (502 for a URL with
+/// variables naming a host it would need a resolver for).
+pub fn build(
+    site: &Inner,
+    p: &CProxy,
+    req: &mut Req<'_>,
+    log: Arc<super::plan::LogSpec>,
+    mut trace: Option<&mut Trace>,
+) -> Route {
+    let Some(resolved) = resolve(site, p, req, &mut trace) else {
+        return super::route::respond(502, log, Vec::new(), None);
+    };
+    note(&mut trace, |t| {
+        t.upstream = Some(resolved.upstream.group.clone())
+    });
+    let info = req.info;
+    let mut headers: Vec<(Bytes, Bytes)> = Vec::new();
+    for (name, value) in &p.headers {
+        let v = value.eval(req);
+        if !v.is_empty() {
+            headers.push((name.clone(), Bytes::from(v)));
+        }
+    }
+    if p.pass_request_headers {
+        for (name, value) in info.headers {
+            let reserved = p.reserved.iter().any(|r| name.eq_ignore_ascii_case(r));
+            if !reserved {
+                headers.push((name.clone(), value.clone()));
+            }
+        }
+    }
+    let balance_key = resolved
+        .upstream
+        .hash_key
+        .as_ref()
+        .map(|k| Bytes::from(k.eval(req)));
+    let client_upgrade = info
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"));
+    let add_headers = p
+        .add_headers
+        .iter()
+        .map(|(n, v, always)| (n.clone(), Bytes::from(v.eval(req)), *always))
+        .collect();
+    Route::Proxy(Box::new(ProxyRequest {
+        upstream: resolved.upstream.group,
+        method: Bytes::copy_from_slice(info.method.as_bytes()),
+        uri: Bytes::from(resolved.uri),
+        version: p.version,
+        headers,
+        balance_key,
+        pass_body: p.pass_body,
+        client_upgrade,
+        timeouts: p.timeouts,
+        next_upstream: p.next_upstream,
+        hide_headers: p.hide_headers.clone(),
+        add_headers,
+        client_max_body_size: p.client_max_body_size,
+        log,
+    }))
+}
+
+/// Sets `$proxy_host`/`$proxy_port` and works out the group and URI.
+pub fn resolve(
+    site: &Inner,
+    p: &CProxy,
+    req: &mut Req<'_>,
+    trace: &mut Option<&mut Trace>,
+) -> Option<Resolved> {
+    match &p.target {
+        PassTarget::Static {
+            upstream,
+            uri: part,
+            host_header,
+            port,
+            location_len,
+        } => {
+            req.proxy = Some((host_header.clone(), port.clone()));
+            let uri = match part {
+                None => req.target.unparsed.clone(),
+                Some(part) => {
+                    let rest = req.target.uri.get(*location_len..).unwrap_or_default();
+                    let mut out = part.clone();
+                    if req.target.quoted {
+                        out.extend(uri::escape(rest));
+                    } else {
+                        out.extend_from_slice(rest);
+                    }
+                    if !req.target.args.is_empty() {
+                        out.push(b'?');
+                        out.extend_from_slice(&req.target.args);
+                    }
+                    out
+                }
+            };
+            Some(Resolved {
+                upstream: upstream.clone(),
+                uri,
+            })
+        }
+        PassTarget::Dynamic(url) => {
+            let text = String::from_utf8_lossy(&url.eval(req)).into_owned();
+            note(trace, |t| {
+                t.notes.push(format!("proxy_pass evaluates to \"{text}\""))
+            });
+            let (https, host, port, part) = crate::config::proxy::parse_url(&text).ok()?;
+            let default_port = if https { 443 } else { 80 };
+            let host_header = match port {
+                Some(p) if p != default_port => format!("{host}:{p}"),
+                _ => host.clone(),
+            };
+            req.proxy = Some((
+                host_header.into_bytes(),
+                port.unwrap_or(default_port).to_string().into_bytes(),
+            ));
+            let uri = match part {
+                Some(u) if u.starts_with('?') => format!("/{u}").into_bytes(),
+                Some(u) => u.into_bytes(),
+                None => req.target.unparsed.clone(),
+            };
+            let upstream = dynamic_group(site, &host, port, default_port, trace)?;
+            Some(Resolved { upstream, uri })
+        }
+    }
+}
+
+/// A URL with variables names an `upstream`, an implicit group, or an address; a host name
+/// would need `resolver`, which ngxr does not have (nginx answers 502 then too).
+fn dynamic_group(
+    site: &Inner,
+    host: &str,
+    port: Option<u16>,
+    default_port: u16,
+    trace: &mut Option<&mut Trace>,
+) -> Option<NamedUpstream> {
+    let want_port = port.unwrap_or(default_port);
+    let known = site.named_upstreams.iter().find(|g| match g.port {
+        None => port.is_none() && g.group.name.eq_ignore_ascii_case(host),
+        Some(p) => {
+            p == want_port
+                && g.group
+                    .name
+                    .eq_ignore_ascii_case(&super::upstream::implicit_name(host, p))
+        }
+    });
+    if let Some(g) = known {
+        return Some(g.clone());
+    }
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>();
+    match ip {
+        Ok(ip) => Some(NamedUpstream {
+            group: Arc::new(super::upstream::implicit_group(
+                super::upstream::implicit_name(host, want_port),
+                &[std::net::SocketAddr::new(ip, want_port)],
+            )),
+            port: Some(want_port),
+            hash_key: None,
+        }),
+        Err(_) => {
+            note(trace, |t| {
+                t.notes
+                    .push(format!("no resolver defined to resolve {host}: 502"))
+            });
+            None
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Regular expressions as nginx runs them: PCRE (through the `pcre2` crate), `~*` caseless,
+//! and after a match the captures (`$1`...) and named captures set on the request.
+
+use pcre2::bytes::{Regex as Pcre, RegexBuilder};
+
+#[derive(Debug, Clone)]
+pub struct Regex {
+    re: Pcre,
+    pub pattern: String,
+    /// Capture groups besides the whole match.
+    groups: usize,
+}
+
+/// What the last regex with capture groups matched (nginx's `r->captures`), and the named
+/// captures set so far.
+#[derive(Debug, Clone, Default)]
+pub struct Captures {
+    subject: Vec<u8>,
+    spans: Vec<Option<(usize, usize)>>,
+    pub named: Vec<(String, Vec<u8>)>,
+}
+
+impl Captures {
+    /// `$n`: empty when there is no such group.
+    pub fn get(&self, n: usize) -> Vec<u8> {
+        match self.spans.get(n).copied().flatten() {
+            Some((s, e)) => self.subject[s..e].to_vec(),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn named(&self, name: &str) -> Option<Vec<u8>> {
+        self.named
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+impl Regex {
+    /// Compiles `pattern`; the error is worded like nginx's `pcre2_compile() failed: ...`.
+    pub fn new(pattern: &str, caseless: bool) -> Result<Regex, String> {
+        let re = RegexBuilder::new()
+            .caseless(caseless)
+            .jit_if_available(true)
+            .build(pattern)
+            .map_err(|e| format!("pcre2_compile() failed: {e} in \"{pattern}\""))?;
+        let groups = re.captures_len().saturating_sub(1);
+        Ok(Regex {
+            re,
+            pattern: pattern.to_string(),
+            groups,
+        })
+    }
+
+    /// The names of its named groups.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.re.capture_names().iter().flatten().map(String::as_str)
+    }
+
+    /// Matches `subject`; on a match, stores captures in `caps` as `ngx_http_regex_exec` does
+    /// (a regex without groups leaves earlier captures in place).
+    pub fn exec(&self, subject: &[u8], caps: &mut Captures) -> bool {
+        let Ok(Some(m)) = self.re.captures(subject) else {
+            return false;
+        };
+        for (i, name) in self.re.capture_names().iter().enumerate() {
+            if let (Some(name), Some(g)) = (name, m.get(i)) {
+                caps.named.push((name.clone(), g.as_bytes().to_vec()));
+            }
+        }
+        if self.groups > 0 {
+            caps.subject = subject.to_vec();
+            caps.spans = (0..=self.groups)
+                .map(|i| m.get(i).map(|g| (g.start(), g.end())))
+                .collect();
+        }
+        true
+    }
+
+    /// A match without touching captures (for explain's "would also match").
+    pub fn is_match(&self, subject: &[u8]) -> bool {
+        matches!(self.re.is_match(subject), Ok(true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_and_names() {
+        let re = Regex::new(r"^/u/(?<id>\d+)/(.*)$", false).unwrap();
+        let mut caps = Captures::default();
+        assert!(re.exec(b"/u/42/x", &mut caps));
+        assert_eq!(caps.get(1), b"42");
+        assert_eq!(caps.get(2), b"x");
+        assert_eq!(caps.get(3), b"");
+        assert_eq!(caps.named("id"), Some(b"42".to_vec()));
+        let plain = Regex::new(r"\.php$", true).unwrap();
+        assert!(plain.exec(b"/A.PHP", &mut caps));
+        assert_eq!(
+            caps.get(1),
+            b"42",
+            "a regex without groups keeps earlier captures"
+        );
+    }
+}

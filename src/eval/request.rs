@@ -1,0 +1,293 @@
+//! One request being evaluated: the parsed target, what routing chose so far, the regex
+//! captures, and the per-request cache of `map` values ("variables are evaluated only when
+//! they are used", once, unless `volatile`).
+
+use bytes::Bytes;
+
+use super::map::MapTable;
+use super::plan::{Outcome, RequestInfo};
+use super::regex::Captures;
+use super::uri::Target;
+use super::vars::Var;
+
+/// What every request reads from the compiled site.
+#[derive(Debug, Default)]
+pub struct Tables {
+    pub maps: Vec<MapTable>,
+    pub hostname: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct Req<'a> {
+    pub info: &'a RequestInfo<'a>,
+    pub tables: &'a Tables,
+    pub target: Target,
+    /// The validated `Host` (nginx's `headers_in.server`): lowercased, without port.
+    pub host: Option<Vec<u8>>,
+    /// The chosen server's first name (`$server_name`, `$host` without `Host`).
+    pub server_name: Vec<u8>,
+    /// `$proxy_host` and `$proxy_port`, once a `proxy_pass` is chosen.
+    pub proxy: Option<(Vec<u8>, Vec<u8>)>,
+    pub captures: Captures,
+    pub outcome: Option<&'a Outcome>,
+    /// Every variable read, in order, with its value (for explain).
+    pub seen: Vec<(String, String)>,
+    /// How each map decided (for explain).
+    pub notes: Vec<String>,
+    map_cache: Vec<Option<Option<Vec<u8>>>>,
+    map_busy: Vec<bool>,
+}
+
+impl<'a> Req<'a> {
+    pub fn new(info: &'a RequestInfo<'a>, tables: &'a Tables, target: Target) -> Req<'a> {
+        let n = tables.maps.len();
+        Req {
+            info,
+            tables,
+            target,
+            host: None,
+            server_name: Vec::new(),
+            proxy: None,
+            captures: Captures::default(),
+            outcome: None,
+            seen: Vec::new(),
+            notes: Vec::new(),
+            map_cache: vec![None; n],
+            map_busy: vec![false; n],
+        }
+    }
+
+    /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
+    pub fn var(&mut self, name: &str, var: &Var) -> Option<Vec<u8>> {
+        let value = self.value(var);
+        if !self.seen.iter().any(|(n, _)| n == name) {
+            let shown = value
+                .as_deref()
+                .map(|v| String::from_utf8_lossy(v).into_owned());
+            self.seen
+                .push((name.to_string(), shown.unwrap_or_default()));
+        }
+        value
+    }
+
+    fn value(&mut self, var: &Var) -> Option<Vec<u8>> {
+        let info = self.info;
+        let text = |s: String| Some(s.into_bytes());
+        match var {
+            Var::Host => Some(
+                self.host
+                    .clone()
+                    .unwrap_or_else(|| self.server_name.clone()),
+            ),
+            Var::Http(name) => header(info.headers, name),
+            Var::Arg(name) => arg(&self.target.args, name.as_bytes()),
+            Var::Cookie(name) => cookie(info.headers, name.as_bytes()),
+            Var::SentHttp(name) => self.outcome.and_then(|o| header(&o.sent_headers, name)),
+            Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
+            Var::RemoteAddr => text(info.remote.ip().to_string()),
+            Var::RemotePort => text(info.remote.port().to_string()),
+            Var::RemoteUser => remote_user(info.headers),
+            Var::Request => {
+                Some(format!("{} {} {}", info.method, info.target, info.version).into_bytes())
+            }
+            Var::RequestUri => Some(self.target.unparsed.clone()),
+            Var::Uri => Some(self.target.uri.clone()),
+            Var::Args => Some(self.target.args.clone()),
+            Var::IsArgs => Some(if self.target.args.is_empty() {
+                b"".to_vec()
+            } else {
+                b"?".to_vec()
+            }),
+            Var::Scheme => Some(if info.tls {
+                b"https".to_vec()
+            } else {
+                b"http".to_vec()
+            }),
+            Var::Https => Some(if info.tls { b"on".to_vec() } else { Vec::new() }),
+            Var::ServerName => Some(self.server_name.clone()),
+            Var::ServerAddr => text(info.local.ip().to_string()),
+            Var::ServerPort => text(info.local.port().to_string()),
+            Var::ServerProtocol => Some(info.version.as_bytes().to_vec()),
+            Var::RequestMethod => Some(info.method.as_bytes().to_vec()),
+            Var::ProxyHost => self.proxy.as_ref().map(|p| p.0.clone()),
+            Var::ProxyPort => self.proxy.as_ref().map(|p| p.1.clone()),
+            Var::ProxyAddXForwardedFor => {
+                let remote = info.remote.ip().to_string();
+                Some(match header(info.headers, "x-forwarded-for") {
+                    Some(mut xff) => {
+                        xff.extend_from_slice(b", ");
+                        xff.extend_from_slice(remote.as_bytes());
+                        xff
+                    }
+                    None => remote.into_bytes(),
+                })
+            }
+            Var::Status => text(format!("{:03}", self.outcome.map_or(0, |o| o.status))),
+            Var::BodyBytesSent => text(self.outcome.map_or(0, |o| o.body_bytes_sent).to_string()),
+            Var::BytesSent => text(self.outcome.map_or(0, |o| o.bytes_sent).to_string()),
+            Var::RequestLength => text(self.outcome.map_or(0, |o| o.request_length).to_string()),
+            Var::RequestTime => text(super::clock::seconds(
+                self.outcome.map(|o| o.request_time).unwrap_or_default(),
+            )),
+            Var::UpstreamAddr => self.upstream_list(|o| o.upstream_addr.clone()),
+            Var::UpstreamStatus => {
+                self.upstream_list(|o| o.upstream_status.iter().map(u16::to_string).collect())
+            }
+            Var::UpstreamResponseTime => self.upstream_list(|o| times(&o.upstream_response_time)),
+            Var::UpstreamConnectTime => self.upstream_list(|o| times(&o.upstream_connect_time)),
+            Var::UpstreamHeaderTime => self.upstream_list(|o| times(&o.upstream_header_time)),
+            Var::TimeLocal => text(super::clock::time_local(std::time::SystemTime::now())),
+            Var::TimeIso8601 => text(super::clock::iso8601(std::time::SystemTime::now())),
+            Var::Msec => text(super::clock::msec(std::time::SystemTime::now())),
+            Var::Hostname => Some(self.tables.hostname.clone()),
+            Var::Pid => text(std::process::id().to_string()),
+            Var::Connection => text(info.connection.to_string()),
+            Var::ConnectionRequests => text(info.connection_requests.to_string()),
+            Var::ContentLength => header(info.headers, "content-length"),
+            Var::ContentType => header(info.headers, "content-type"),
+            Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
+            Var::Capture(n) => Some(self.captures.get(*n)),
+            Var::NamedCapture(name) => self.captures.named(name),
+            Var::Map(i) => self.map(*i),
+        }
+    }
+
+    fn upstream_list(&self, items: impl Fn(&Outcome) -> Vec<String>) -> Option<Vec<u8>> {
+        let list = items(self.outcome?);
+        (!list.is_empty()).then(|| list.join(", ").into_bytes())
+    }
+
+    /// A map's value: computed on first use and cached, unless the map is `volatile`.
+    fn map(&mut self, i: usize) -> Option<Vec<u8>> {
+        if let Some(cached) = self.map_cache.get(i).cloned().flatten() {
+            return cached;
+        }
+        let tables = self.tables;
+        let table = tables.maps.get(i)?;
+        if self.map_busy[i] {
+            // nginx: "cycle while evaluating variable"; the value is then empty.
+            return None;
+        }
+        self.map_busy[i] = true;
+        let value = table.eval(self);
+        self.map_busy[i] = false;
+        if !table.volatile {
+            self.map_cache[i] = Some(value.clone());
+        }
+        value
+    }
+}
+
+fn times(list: &[std::time::Duration]) -> Vec<String> {
+    list.iter().map(|d| super::clock::seconds(*d)).collect()
+}
+
+/// `$http_NAME` (`name` lowercased, `-` for `_`): the first such header; X-Forwarded-For and
+/// Cookie are all joined (`, ` and `; `) as in nginx 1.22.
+pub fn header(headers: &[(Bytes, Bytes)], name: &str) -> Option<Vec<u8>> {
+    let mut found = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()));
+    let first = found.next()?.1.to_vec();
+    let sep: &[u8] = match name {
+        "x-forwarded-for" => b", ",
+        "cookie" => b"; ",
+        _ => return Some(first),
+    };
+    Some(found.fold(first, |mut acc, (_, v)| {
+        acc.extend_from_slice(sep);
+        acc.extend_from_slice(v);
+        acc
+    }))
+}
+
+/// `$arg_NAME` (`ngx_http_arg`): the first `name=value` in the query, name compared
+/// case-insensitively.
+fn arg(args: &[u8], name: &[u8]) -> Option<Vec<u8>> {
+    args.split(|b| *b == b'&').find_map(|pair| {
+        let (k, v) = split_once(pair, b'=')?;
+        k.eq_ignore_ascii_case(name).then(|| v.to_vec())
+    })
+}
+
+fn cookie(headers: &[(Bytes, Bytes)], name: &[u8]) -> Option<Vec<u8>> {
+    let all = header(headers, "cookie")?;
+    all.split(|b| *b == b';').find_map(|pair| {
+        let pair = pair.trim_ascii_start();
+        let (k, v) = split_once(pair, b'=')?;
+        k.eq_ignore_ascii_case(name).then(|| v.to_vec())
+    })
+}
+
+fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let i = s.iter().position(|b| *b == sep)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// `$remote_user`: the user of `Authorization: Basic ...`.
+fn remote_user(headers: &[(Bytes, Bytes)]) -> Option<Vec<u8>> {
+    let auth = header(headers, "authorization")?;
+    let (scheme, cred) = split_once(&auth, b' ')?;
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return None;
+    }
+    let decoded = base64(cred.trim_ascii())?;
+    let (user, _) = split_once(&decoded, b':')?;
+    Some(user.to_vec())
+}
+
+fn base64(s: &[u8]) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let s: Vec<u8> = s.iter().copied().take_while(|c| *c != b'=').collect();
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= val(*c)? << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(Bytes, Bytes)> {
+        pairs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    Bytes::copy_from_slice(n.as_bytes()),
+                    Bytes::copy_from_slice(v.as_bytes()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn headers_args_cookies() {
+        let hs = h(&[
+            ("X-Forwarded-For", "1.1.1.1"),
+            ("Cookie", "a=1; b=2"),
+            ("x-forwarded-for", "2.2.2.2"),
+        ]);
+        assert_eq!(header(&hs, "x-forwarded-for").unwrap(), b"1.1.1.1, 2.2.2.2");
+        assert_eq!(cookie(&hs, b"B").unwrap(), b"2");
+        assert_eq!(arg(b"x=1&ID=7&id=8", b"id").unwrap(), b"7");
+        assert_eq!(arg(b"x", b"x"), None);
+        let auth = h(&[("Authorization", "Basic dXNlcjpwYXNz")]);
+        assert_eq!(remote_user(&auth).unwrap(), b"user");
+    }
+}

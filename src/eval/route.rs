@@ -1,0 +1,235 @@
+//! One request through nginx's phases as far as they decide where it goes: parse the target
+//! and `Host`, choose the server, its `return`, the location, the 301 of `auto_redirect`,
+//! `client_max_body_size`, the location's `return`, and finally the upstream request.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::location::{self, Found};
+use super::plan::{LogSpec, RequestInfo, Response, Route};
+use super::request::Req;
+use super::site::{Action, CLocation, CReturn, CServer, Inner};
+use super::trace::{Trace, note};
+use super::{uri, vhost};
+
+/// Routes `info`; when `trace` is given, records every decision in it.
+pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>) -> Route {
+    let on = vhost::on_socket(&site.servers, info.listen, info.local);
+    let fallback_log = || {
+        vhost::default(&on, info.local)
+            .map(|s| s.log.clone())
+            .unwrap_or_default()
+    };
+    let Some(target) = uri::parse(info.target.as_bytes()) else {
+        note(&mut trace, |t| {
+            t.notes.push("invalid request target: 400".into())
+        });
+        return respond(400, fallback_log(), Vec::new(), None);
+    };
+    let mut req = Req::new(info, &site.tables, target);
+    let route = match pick_server(&on, &mut req, &mut trace) {
+        Err(why) => {
+            note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
+            respond(400, fallback_log(), Vec::new(), None)
+        }
+        Ok(None) => respond(404, fallback_log(), Vec::new(), None),
+        Ok(Some(server)) => in_server(site, server, &mut req, &mut trace),
+    };
+    note(&mut trace, |t| {
+        t.variables = std::mem::take(&mut req.seen);
+        t.notes.append(&mut req.notes);
+    });
+    route
+}
+
+/// The request's `Host` and server; `Err` is a 400 with nginx's reason.
+fn pick_server<'s>(
+    on: &[&'s CServer],
+    req: &mut Req<'_>,
+    trace: &mut Option<&mut Trace>,
+) -> Result<Option<&'s CServer>, &'static str> {
+    let info = req.info;
+    let mut hosts = info
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"));
+    let header = hosts.next().map(|(_, v)| v.to_vec());
+    if hosts.next().is_some() {
+        return Err("client sent duplicate host header");
+    }
+    match req.target.host.clone().or(header) {
+        Some(raw) => {
+            req.host = Some(vhost::validate_host(&raw).ok_or("client sent invalid host header")?)
+        }
+        None if info.version == "HTTP/1.1" => {
+            return Err("client sent HTTP/1.1 request without \"Host\" header");
+        }
+        None => {}
+    }
+    let name = req
+        .host
+        .clone()
+        .or_else(|| info.sni.map(|s| s.as_bytes().to_ascii_lowercase()));
+    let server = vhost::select(
+        on,
+        info.local,
+        name.as_deref(),
+        &mut req.captures,
+        trace.as_deref_mut(),
+    );
+    if let Some(s) = server {
+        req.server_name = s.first_name();
+    }
+    Ok(server)
+}
+
+fn in_server(
+    site: &Inner,
+    server: &CServer,
+    req: &mut Req<'_>,
+    trace: &mut Option<&mut Trace>,
+) -> Route {
+    if let Some(r) = &server.ret {
+        note(trace, |t| {
+            t.notes.push(format!("server-level return {}", r.code))
+        });
+        return give(r, req, server.log.clone());
+    }
+    let uri = req.target.uri.clone();
+    match location::find(
+        &server.locations,
+        &uri,
+        &mut req.captures,
+        trace.as_deref_mut(),
+    ) {
+        Found::None => {
+            note(trace, |t| t.notes.push("no location matches: 404".into()));
+            respond(404, server.log.clone(), Vec::new(), None)
+        }
+        Found::Redirect(loc) => {
+            let mut to = uri::escape(loc.name.as_bytes());
+            if !req.target.args.is_empty() {
+                to.push(b'?');
+                to.extend_from_slice(&req.target.args);
+            }
+            let location = absolute(req, to);
+            respond(
+                301,
+                loc.log.clone(),
+                vec![(Bytes::from_static(b"Location"), location)],
+                None,
+            )
+        }
+        Found::Location(loc) => in_location(site, loc, req, trace),
+    }
+}
+
+fn in_location(
+    site: &Inner,
+    loc: &CLocation,
+    req: &mut Req<'_>,
+    trace: &mut Option<&mut Trace>,
+) -> Route {
+    if let Action::Proxy(p) = &loc.action
+        && too_large(req, p.client_max_body_size)
+    {
+        note(trace, |t| {
+            t.notes
+                .push("Content-Length above client_max_body_size: 413".into())
+        });
+        return respond(413, loc.log.clone(), Vec::new(), None);
+    }
+    match &loc.action {
+        Action::Return(r) => give(r, req, loc.log.clone()),
+        Action::Proxy(p) => {
+            super::proxy::build(site, p, req, loc.log.clone(), trace.as_deref_mut())
+        }
+        Action::Static => {
+            note(trace, |t| {
+                t.notes
+                    .push("no proxy_pass or return here: ngxr serves no files, 404".into())
+            });
+            respond(404, loc.log.clone(), Vec::new(), None)
+        }
+    }
+}
+
+fn too_large(req: &Req<'_>, max: u64) -> bool {
+    let length = super::request::header(req.info.headers, "content-length")
+        .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
+    max != 0 && length.is_some_and(|n| n > max)
+}
+
+/// `return CODE [TEXT]`: a redirect's text is the `Location`, any other's is the body.
+fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>) -> Route {
+    let text = r.text.as_ref().map(|t| t.eval(req));
+    match (r.code, text) {
+        (301 | 302 | 303 | 307 | 308, Some(to)) => {
+            let location = absolute(req, to);
+            respond(
+                r.code,
+                log,
+                vec![(Bytes::from_static(b"Location"), location)],
+                None,
+            )
+        }
+        (code, body) => respond(code, log, Vec::new(), body.map(Bytes::from)),
+    }
+}
+
+/// nginx's header filter makes a `Location` starting with `/` absolute (`absolute_redirect
+/// on`): scheme, the `Host` (or the local address), and the port unless it is the default.
+fn absolute(req: &Req<'_>, to: Vec<u8>) -> Bytes {
+    if to.first() != Some(&b'/') {
+        return Bytes::from(to);
+    }
+    let info = req.info;
+    let host = match &req.host {
+        Some(h) => String::from_utf8_lossy(h).into_owned(),
+        None => info.local.ip().to_string(),
+    };
+    let port = info.local.port();
+    let default = if info.tls { 443 } else { 80 };
+    let scheme = if info.tls { "https" } else { "http" };
+    let mut out = if port == default {
+        format!("{scheme}://{host}").into_bytes()
+    } else {
+        format!("{scheme}://{host}:{port}").into_bytes()
+    };
+    out.extend_from_slice(&to);
+    Bytes::from(out)
+}
+
+pub fn respond(
+    status: u16,
+    log: Arc<LogSpec>,
+    headers: Vec<(Bytes, Bytes)>,
+    body: Option<Bytes>,
+) -> Route {
+    Route::Respond(Response {
+        status,
+        log,
+        headers,
+        body,
+    })
+}
+
+/// A request re-read for its access-log line: server and location chosen again, so
+/// `$server_name`, `$proxy_host` and map values are what they were when it was routed.
+pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
+    let target = uri::parse(info.target.as_bytes())
+        .unwrap_or_else(|| uri::Target::raw(info.target.as_bytes()));
+    let mut req = Req::new(info, &site.tables, target);
+    let on = vhost::on_socket(&site.servers, info.listen, info.local);
+    let Ok(Some(server)) = pick_server(&on, &mut req, &mut None) else {
+        return req;
+    };
+    let uri = req.target.uri.clone();
+    if let Found::Location(loc) = location::find(&server.locations, &uri, &mut req.captures, None)
+        && let Action::Proxy(p) = &loc.action
+    {
+        super::proxy::resolve(site, p, &mut req, &mut None);
+    }
+    req
+}

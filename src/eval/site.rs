@@ -1,0 +1,125 @@
+//! The compiled site: servers with their locations, each location's action, and everything a
+//! request needs that was decided at load. Built by `compile`, read by `route` and `explain`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::plan::{
+    CertificateSpec, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, UpstreamGroup,
+};
+use super::regex::Regex;
+use super::request::Tables;
+use super::value::Complex;
+use crate::config::Modifier;
+use crate::config::http::ServerName;
+use crate::config::listen::Listen;
+use crate::source::Span;
+
+#[derive(Debug)]
+pub struct Inner {
+    pub tables: Tables,
+    pub servers: Vec<CServer>,
+    pub listens: Vec<ListenSpec>,
+    pub upstreams: Vec<Arc<UpstreamGroup>>,
+    /// Explicit `upstream` blocks by name, for `proxy_pass` with variables.
+    pub named_upstreams: Vec<NamedUpstream>,
+    pub process: ProcessSpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct NamedUpstream {
+    pub group: Arc<UpstreamGroup>,
+    /// `Some` for the implicit group of `proxy_pass http://host:port`.
+    pub port: Option<u16>,
+    pub hash_key: Option<Complex>,
+}
+
+#[derive(Debug)]
+pub struct CServer {
+    pub span: Span,
+    pub listens: Vec<Listen>,
+    pub names: Vec<ServerName>,
+    /// Compiled `~` server names, by index into `names`.
+    pub name_regexes: Vec<(usize, Regex)>,
+    pub ret: Option<CReturn>,
+    pub locations: Vec<CLocation>,
+    pub certificate: Option<Arc<CertificateSpec>>,
+    /// For answers given before a location is chosen.
+    pub log: Arc<LogSpec>,
+}
+
+impl CServer {
+    /// `$server_name`: the first name (empty when there is none).
+    pub fn first_name(&self) -> Vec<u8> {
+        match self.names.first() {
+            Some(n) => n.display().into_bytes(),
+            None => Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct CLocation {
+    pub modifier: Modifier,
+    pub name: String,
+    pub span: Span,
+    pub regex: Option<Regex>,
+    pub children: Vec<CLocation>,
+    pub action: Action,
+    pub auto_redirect: bool,
+    pub log: Arc<LogSpec>,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Return(CReturn),
+    Proxy(Box<CProxy>),
+    /// Neither: nginx would serve files from `root`; ngxr answers 404.
+    Static,
+}
+
+#[derive(Debug, Clone)]
+pub struct CReturn {
+    pub code: u16,
+    pub text: Option<Complex>,
+}
+
+/// A location's `proxy_pass` with every proxy setting merged into it.
+#[derive(Debug)]
+pub struct CProxy {
+    pub target: PassTarget,
+    /// `proxy_set_header` then nginx's defaults not overridden, in nginx's order.
+    pub headers: Vec<(Bytes, Complex)>,
+    /// Lowercased names the client may not pass on by itself (every name above, with the
+    /// body headers).
+    pub reserved: Vec<Vec<u8>>,
+    pub version: &'static str,
+    pub pass_request_headers: bool,
+    pub pass_body: bool,
+    pub timeouts: ProxyTimeouts,
+    pub next_upstream: NextUpstream,
+    pub hide_headers: Vec<Bytes>,
+    pub add_headers: Vec<(Bytes, Complex, bool)>,
+    pub client_max_body_size: u64,
+}
+
+#[derive(Debug)]
+pub enum PassTarget {
+    Static {
+        upstream: NamedUpstream,
+        /// The URI part of `proxy_pass`, if any.
+        uri: Option<Vec<u8>>,
+        host_header: Vec<u8>,
+        port: Vec<u8>,
+        /// The location's name length: the part of `$uri` the URI part replaces.
+        location_len: usize,
+    },
+    Dynamic(Complex),
+}
+
+/// The listen socket `local` belongs to, for matching `listen` entries.
+pub fn listens_on(l: &Listen, listen: SocketAddr, local: SocketAddr) -> bool {
+    l.addr == local || l.addr == listen
+}

@@ -1,0 +1,417 @@
+//! Routing checked end to end from configuration text: location order, auto_redirect,
+//! server names, map priority, header merge rules, `proxy_pass` URI mapping, and nginx's
+//! load errors.
+
+use bytes::Bytes;
+
+use super::plan::{RequestInfo, Route, Site};
+use super::{Compiled, Trace};
+use crate::cli::Paths;
+use crate::diag::Sink;
+
+/// Compiles `conf` (written to a temp dir); `Err` holds the error messages.
+fn load(conf: &str) -> Result<Compiled, Vec<String>> {
+    let dir = std::env::temp_dir().join(format!(
+        "ngxr-sem-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let paths = Paths::resolve(Some(&dir), Some(&path));
+    let tree = crate::syntax::load(&path, &dir, None).unwrap();
+    let mut sink = Sink::default();
+    let site = super::compile(&tree, &paths, &mut sink).unwrap();
+    let errors: Vec<String> = sink
+        .diagnostics()
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect();
+    if errors.is_empty() {
+        Ok(site)
+    } else {
+        Err(errors)
+    }
+}
+
+fn http(body: &str) -> String {
+    format!("events {{}}\nhttp {{\n{body}\n}}\n")
+}
+
+/// Routes `line` (`GET /x`) with `headers` on the first listen socket.
+fn route(site: &Compiled, line: &str, headers: &[(&str, &str)]) -> (Route, Trace) {
+    let mut words = line.split(' ');
+    let method = words.next().unwrap();
+    let target = words.next().unwrap();
+    let headers: Vec<(Bytes, Bytes)> = headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                Bytes::copy_from_slice(n.as_bytes()),
+                Bytes::copy_from_slice(v.as_bytes()),
+            )
+        })
+        .collect();
+    let listen = site.listens()[0].addr;
+    let local = if listen.ip().is_unspecified() {
+        format!("127.0.0.1:{}", listen.port()).parse().unwrap()
+    } else {
+        listen
+    };
+    let info = RequestInfo {
+        listen,
+        remote: "10.0.0.7:5000".parse().unwrap(),
+        local,
+        sni: None,
+        tls: false,
+        method,
+        target,
+        version: "HTTP/1.1",
+        headers: &headers,
+        connection: 3,
+        connection_requests: 1,
+    };
+    let mut trace = Trace::default();
+    let r = site.route_traced(&info, &mut trace);
+    (r, trace)
+}
+
+/// The chosen location as `modifier name`.
+fn location_of(site: &Compiled, uri: &str) -> String {
+    let (_, t) = route(site, &format!("GET {uri}"), &[("Host", "x")]);
+    t.location
+        .map(|l| format!("{} {}", l.modifier, l.name).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn upstream_request(r: &Route) -> (String, Vec<String>) {
+    match r {
+        Route::Proxy(p) => (
+            String::from_utf8_lossy(&p.uri).into_owned(),
+            p.headers
+                .iter()
+                .map(|(n, v)| {
+                    format!(
+                        "{}: {}",
+                        String::from_utf8_lossy(n),
+                        String::from_utf8_lossy(v)
+                    )
+                })
+                .collect(),
+        ),
+        Route::Respond(r) => panic!("expected a proxied request, got {}", r.status),
+    }
+}
+
+fn status(r: &Route) -> u16 {
+    match r {
+        Route::Respond(r) => r.status,
+        Route::Proxy(_) => 0,
+    }
+}
+
+#[test]
+fn location_order_is_nginx_order() {
+    let site = load(&http(
+        "server { listen 127.0.0.1:8080;
+            location / { return 200; }
+            location = /exact { return 200; }
+            location ^~ /static/ { return 200; }
+            location /images/ { return 200; location ~ \\.gif$ { return 200; } }
+            location ~ \\.(png|gif)$ { return 200; }
+            location ~* \\.PNG$ { return 200; }
+            location /a/b/ { return 200; }
+        }",
+    ))
+    .unwrap();
+    assert_eq!(location_of(&site, "/exact"), "= /exact");
+    assert_eq!(location_of(&site, "/exact/x"), "/");
+    assert_eq!(
+        location_of(&site, "/static/a.png"),
+        "^~ /static/",
+        "^~ stops the regex search"
+    );
+    assert_eq!(
+        location_of(&site, "/x/a.png"),
+        "~ \\.(png|gif)$",
+        "regex beats prefix"
+    );
+    assert_eq!(
+        location_of(&site, "/x/a.PNG"),
+        "~* \\.PNG$",
+        "first matching regex in file order"
+    );
+    assert_eq!(
+        location_of(&site, "/images/a.gif"),
+        "~ \\.gif$",
+        "nested regex is tried first"
+    );
+    assert_eq!(location_of(&site, "/images/a.jpg"), "/images/");
+    assert_eq!(location_of(&site, "/a/b/c"), "/a/b/", "longest prefix");
+}
+
+#[test]
+fn prefix_with_proxy_pass_redirects_without_slash() {
+    let site = load(&http(
+        "server { listen 127.0.0.1:8081; location /chat/ { proxy_pass http://127.0.0.1:9; } location / { return 204; } }",
+    ))
+    .unwrap();
+    let (r, _) = route(&site, "GET /chat?a=1", &[("Host", "h.example")]);
+    match r {
+        Route::Respond(resp) => {
+            assert_eq!(resp.status, 301);
+            assert_eq!(resp.headers[0].1, "http://h.example:8081/chat/?a=1");
+        }
+        Route::Proxy(_) => panic!("expected a 301"),
+    }
+}
+
+#[test]
+fn server_names_by_priority() {
+    let site = load(&http(
+        "server { listen 127.0.0.1:8082; server_name first; return 200 first; }
+         server { listen 127.0.0.1:8082; server_name *.example.com; return 200 wild; }
+         server { listen 127.0.0.1:8082; server_name *.a.example.com www.example.*; return 200 longer; }
+         server { listen 127.0.0.1:8082; server_name ~^(?<sub>\\w+)\\.example\\.org$; return 200 $sub; }
+         server { listen 127.0.0.1:8082 default_server; server_name exact.example.com; return 200 default; }",
+    ))
+    .unwrap();
+    let body = |host: &str| match route(&site, "GET /", &[("Host", host)]).0 {
+        Route::Respond(r) => String::from_utf8_lossy(&r.body.unwrap_or_default()).into_owned(),
+        Route::Proxy(_) => String::new(),
+    };
+    assert_eq!(body("exact.example.com"), "default", "exact beats wildcard");
+    assert_eq!(body("b.example.com"), "wild");
+    assert_eq!(
+        body("x.a.example.com"),
+        "longer",
+        "longest leading wildcard"
+    );
+    assert_eq!(body("www.example.net"), "longer", "trailing wildcard");
+    assert_eq!(
+        body("Blog.Example.org"),
+        "blog",
+        "regex with a named capture, host lowercased"
+    );
+    assert_eq!(body("other"), "default", "default_server");
+}
+
+#[test]
+fn map_priority_and_hostnames() {
+    let site = load(&http(
+        "map $http_x $m { hostnames; default d; a.example.com exact; *.example.com head; .b.example.com dot; www.* tail; ~^www\\.(?<rest>.+)$ re-$rest; }
+         map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+         server { listen 127.0.0.1:8083; return 200 \"$m|$connection_upgrade\"; }",
+    ))
+    .unwrap();
+    let body = |x: &str| match route(&site, "GET /", &[("Host", "h"), ("X", x)]).0 {
+        Route::Respond(r) => String::from_utf8_lossy(&r.body.unwrap_or_default()).into_owned(),
+        Route::Proxy(_) => String::new(),
+    };
+    assert_eq!(body("A.Example.com"), "exact|close");
+    assert_eq!(body("c.example.com"), "head|close");
+    assert_eq!(
+        body("b.example.com"),
+        "dot|close",
+        ".name matches the name itself"
+    );
+    assert_eq!(
+        body("www.example.com"),
+        "head|close",
+        "leading wildcard beats trailing"
+    );
+    assert_eq!(body("www.other"), "tail|close");
+    assert_eq!(body("nothing"), "d|close");
+    let (r, _) = route(&site, "GET /", &[("Host", "h"), ("Upgrade", "websocket")]);
+    assert!(matches!(r, Route::Respond(ref r) if r.body.as_deref() == Some(&b"d|upgrade"[..])));
+}
+
+#[test]
+fn header_merge_rules() {
+    let site = load(&http(
+        "proxy_set_header X-From-Http 1;
+         server { listen 127.0.0.1:8084;
+            location /inherit/ { proxy_pass http://127.0.0.1:9; }
+            location /own/ { proxy_set_header X-Own 2; proxy_set_header Accept \"\"; proxy_pass http://127.0.0.1:9; }
+            location /ws/ { proxy_http_version 1.1; proxy_set_header Host $host; proxy_set_header Upgrade $http_upgrade;
+                            proxy_set_header Connection upgrade; proxy_pass http://127.0.0.1:9; }
+         }",
+    ))
+    .unwrap();
+    let client = [
+        ("Host", "h.example"),
+        ("Accept", "*/*"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Keep-Alive", "5"),
+        ("TE", "x"),
+        ("Expect", "100-continue"),
+        ("X-Other", "o"),
+    ];
+    let (_, h) = upstream_request(&route(&site, "GET /inherit/x", &client).0);
+    assert_eq!(
+        h,
+        [
+            "X-From-Http: 1",
+            "Host: 127.0.0.1:9",
+            "Connection: close",
+            "Accept: */*",
+            "X-Other: o"
+        ]
+    );
+    let (_, h) = upstream_request(&route(&site, "GET /own/x", &client).0);
+    assert_eq!(
+        h,
+        [
+            "X-Own: 2",
+            "Host: 127.0.0.1:9",
+            "Connection: close",
+            "X-Other: o"
+        ],
+        "a level with proxy_set_header inherits none; empty drops"
+    );
+    let (_, h) = upstream_request(&route(&site, "GET /ws/x", &client).0);
+    assert_eq!(
+        h,
+        [
+            "Host: h.example",
+            "Upgrade: websocket",
+            "Connection: upgrade",
+            "Accept: */*",
+            "X-Other: o"
+        ]
+    );
+}
+
+#[test]
+fn proxy_pass_uri_mapping() {
+    let site = load(&http(
+        "upstream up { server 127.0.0.1:9; }
+         server { listen 127.0.0.1:8085;
+            location /plain/ { proxy_pass http://up; }
+            location /swap/ { proxy_pass http://up/new/; }
+            location = /one { proxy_pass http://up/two; }
+            location /var/ { proxy_pass http://up$request_uri; }
+            location /varhost/ { proxy_pass http://$arg_h; }
+         }",
+    ))
+    .unwrap();
+    let uri = |line: &str| upstream_request(&route(&site, line, &[("Host", "h")]).0).0;
+    assert_eq!(
+        uri("GET /plain//a/../b?x=1"),
+        "/plain//a/../b?x=1",
+        "no URI part: as the client sent it"
+    );
+    assert_eq!(
+        uri("GET /swap/a/b?x=1"),
+        "/new/a/b?x=1",
+        "URI part replaces the location prefix"
+    );
+    assert_eq!(
+        uri("GET /swap//a/./b"),
+        "/new/a/b",
+        "the normalized $uri is used"
+    );
+    assert_eq!(
+        uri("GET /swap/a%20b"),
+        "/new/a%20b",
+        "a quoted URI is escaped again"
+    );
+    assert_eq!(uri("GET /one?q"), "/two?q");
+    assert_eq!(uri("GET /var/z?y"), "/var/z?y");
+    assert_eq!(uri("GET /varhost/z?h=up"), "/varhost/z?h=up");
+    let (r, _) = route(&site, "GET /varhost/z?h=name.invalid", &[("Host", "h")]);
+    assert_eq!(status(&r), 502, "a host name needs a resolver");
+}
+
+#[test]
+fn bad_requests_get_400() {
+    let site = load(&http("server { listen 127.0.0.1:8086; return 200; }")).unwrap();
+    assert_eq!(
+        status(&route(&site, "GET /", &[]).0),
+        400,
+        "HTTP/1.1 without Host"
+    );
+    assert_eq!(status(&route(&site, "GET /../x", &[("Host", "h")]).0), 400);
+    assert_eq!(
+        status(&route(&site, "GET /", &[("Host", "a"), ("Host", "b")]).0),
+        400
+    );
+    assert_eq!(status(&route(&site, "GET /", &[("Host", "a..b")]).0), 400);
+}
+
+#[test]
+fn load_errors_in_nginx_words() {
+    let err = |conf: &str| load(&http(conf)).err().unwrap_or_default().join("\n");
+    assert!(
+        err("server { location / { proxy_set_header X $nope; proxy_pass http://127.0.0.1:9; } }")
+            .contains("unknown \"nope\" variable")
+    );
+    assert!(err("server { location / { } location / { } }").contains("duplicate location \"/\""));
+    assert!(
+        err("proxy_read_timeout 5x;").contains("\"proxy_read_timeout\" directive invalid value")
+    );
+    assert!(err("upstream u { }").contains("no servers are inside upstream"));
+    assert!(err("server { listen 127.0.0.1:80 default_server; } server { listen 127.0.0.1:80 default_server; }")
+        .contains("a duplicate default server for 127.0.0.1:80"));
+    assert!(
+        err("server { location / { proxy_pass http://nosuch.invalid; } }")
+            .contains("host not found in upstream \"nosuch.invalid\"")
+    );
+    assert!(
+        err("server { location ~ x { proxy_pass http://127.0.0.1:9/x; } }")
+            .contains("cannot have URI part")
+    );
+}
+
+#[test]
+fn combined_log_line() {
+    let site = load(&http(
+        "server { listen 127.0.0.1:8087; location / { proxy_pass http://127.0.0.1:9; } }",
+    ))
+    .unwrap();
+    let Route::Proxy(p) = route(
+        &site,
+        "GET /a",
+        &[("Host", "h"), ("User-Agent", "ua \"q\"")],
+    )
+    .0
+    else {
+        panic!()
+    };
+    let (_, format) = &p.log.files[0];
+    let headers = [
+        (Bytes::from_static(b"Host"), Bytes::from_static(b"h")),
+        (
+            Bytes::from_static(b"User-Agent"),
+            Bytes::from_static(b"ua \"q\""),
+        ),
+    ];
+    let info = RequestInfo {
+        listen: "127.0.0.1:8087".parse().unwrap(),
+        remote: "10.0.0.7:5000".parse().unwrap(),
+        local: "127.0.0.1:8087".parse().unwrap(),
+        sni: None,
+        tls: false,
+        method: "GET",
+        target: "/a",
+        version: "HTTP/1.1",
+        headers: &headers,
+        connection: 1,
+        connection_requests: 1,
+    };
+    let outcome = super::plan::Outcome {
+        status: 200,
+        body_bytes_sent: 12,
+        ..Default::default()
+    };
+    let line = String::from_utf8(format.render(&info, &outcome)).unwrap();
+    let (head, tail) = line.split_once('[').unwrap();
+    assert_eq!(head, "10.0.0.7 - - ");
+    assert!(
+        tail.ends_with("] \"GET /a HTTP/1.1\" 200 12 \"-\" \"ua \\x22q\\x22\"\n"),
+        "{tail}"
+    );
+}

@@ -1,0 +1,187 @@
+//! The request target as nginx reads it: the raw path and arguments, and `$uri`, the path
+//! percent-decoded with `//` merged and `.`/`..` resolved (`ngx_http_parse_complex_uri` with
+//! `merge_slashes on`). A target nginx refuses gives `None` (a 400).
+
+/// A parsed request target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `$request_uri`: path and query as sent (for an absolute URI, without scheme and host).
+    pub unparsed: Vec<u8>,
+    /// `$uri`: decoded and normalized.
+    pub uri: Vec<u8>,
+    /// `$args`: as sent, not decoded.
+    pub args: Vec<u8>,
+    /// The path held `%`-escapes (nginx's `quoted_uri`): a rewritten upstream URI is
+    /// re-escaped then.
+    pub quoted: bool,
+    /// The host of an absolute-form target (`GET http://h/x`), which overrides `Host`.
+    pub host: Option<Vec<u8>>,
+}
+
+impl Target {
+    /// A target nginx refused, kept as sent for the access-log line.
+    pub fn raw(target: &[u8]) -> Target {
+        Target {
+            unparsed: target.to_vec(),
+            uri: target.to_vec(),
+            args: Vec::new(),
+            quoted: false,
+            host: None,
+        }
+    }
+}
+
+/// Parses `target` as sent in the request line.
+pub fn parse(target: &[u8]) -> Option<Target> {
+    let (host, rest) = split_absolute(target)?;
+    if rest.first() != Some(&b'/') {
+        return None;
+    }
+    let (path, args) = match rest.iter().position(|b| *b == b'?') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
+    let path = path.split(|b| *b == b'#').next().unwrap_or(path);
+    Some(Target {
+        unparsed: rest.to_vec(),
+        uri: normalize(&decode(path)?)?,
+        args: args.to_vec(),
+        quoted: path.contains(&b'%'),
+        host,
+    })
+}
+
+/// `http://host[:port]/path` → (host, `/path`); an origin-form target is returned as is.
+fn split_absolute(target: &[u8]) -> Option<(Option<Vec<u8>>, &[u8])> {
+    let lower = target
+        .get(..8)
+        .map(|p| p.to_ascii_lowercase())
+        .unwrap_or_default();
+    let skip = if lower.starts_with(b"http://") {
+        7
+    } else if lower.starts_with(b"https://") {
+        8
+    } else {
+        return Some((None, target));
+    };
+    let rest = &target[skip..];
+    let end = rest
+        .iter()
+        .position(|b| *b == b'/' || *b == b'?')
+        .unwrap_or(rest.len());
+    let host = rest[..end].to_vec();
+    let path = &rest[end..];
+    if path.is_empty() {
+        return Some((Some(host), b"/"));
+    }
+    Some((Some(host), path))
+}
+
+fn decode(path: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        if path[i] == b'%' {
+            let hex = path.get(i + 1..i + 3)?;
+            let s = std::str::from_utf8(hex).ok()?;
+            let byte = u8::from_str_radix(s, 16).ok()?;
+            if byte == 0 {
+                return None;
+            }
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(path[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Merges slashes and resolves dot segments; `..` above the root is refused.
+fn normalize(path: &[u8]) -> Option<Vec<u8>> {
+    let mut segments: Vec<&[u8]> = Vec::new();
+    let parts: Vec<&[u8]> = path.split(|b| *b == b'/').skip(1).collect();
+    let last = parts.len().saturating_sub(1);
+    let mut trailing_slash = false;
+    for (i, seg) in parts.iter().enumerate() {
+        match *seg {
+            b"" => trailing_slash = i == last,
+            b"." => trailing_slash = i == last,
+            b".." => {
+                segments.pop()?;
+                trailing_slash = i == last;
+            }
+            s => {
+                segments.push(s);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(path.len());
+    for s in &segments {
+        out.push(b'/');
+        out.extend_from_slice(s);
+    }
+    if segments.is_empty() || trailing_slash {
+        out.push(b'/');
+    }
+    Some(out)
+}
+
+/// `ngx_escape_uri(..., NGX_ESCAPE_URI)`: what nginx re-escapes in a decoded path.
+pub fn escape(path: &[u8]) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(path.len());
+    for &b in path {
+        let escaped = b <= 0x20
+            || b >= 0x7f
+            || matches!(
+                b,
+                b'"' | b'#' | b'%' | b'<' | b'>' | b'?' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+            );
+        if escaped {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(t: &str) -> Option<String> {
+        parse(t.as_bytes()).map(|t| String::from_utf8_lossy(&t.uri).into_owned())
+    }
+
+    #[test]
+    fn normalizes_like_nginx() {
+        assert_eq!(uri("/a//b/./c/../d").as_deref(), Some("/a/b/d"));
+        assert_eq!(uri("/a/%2e%2e/b").as_deref(), Some("/b"));
+        assert_eq!(uri("/chat/room?x=1").as_deref(), Some("/chat/room"));
+        assert_eq!(uri("/a/b/..").as_deref(), Some("/a/"));
+        assert_eq!(uri("/a/.").as_deref(), Some("/a/"));
+        assert_eq!(uri("/").as_deref(), Some("/"));
+        assert_eq!(uri("/%41b").as_deref(), Some("/Ab"));
+        assert_eq!(uri("/../x"), None);
+        assert_eq!(uri("/%zz"), None);
+        assert_eq!(uri("x"), None);
+    }
+
+    #[test]
+    fn absolute_form_and_args() {
+        let t = parse(b"http://Example.com:8080/p?q=1").unwrap();
+        assert_eq!(t.host.as_deref(), Some(&b"Example.com:8080"[..]));
+        assert_eq!(t.unparsed, b"/p?q=1");
+        assert_eq!(t.args, b"q=1");
+    }
+
+    #[test]
+    fn escapes_like_ngx_escape_uri() {
+        assert_eq!(escape(b"/a b?#%"), b"/a%20b%3F%23%25");
+        assert_eq!(escape(b"/caf\xc3\xa9"), b"/caf%C3%A9");
+    }
+}

@@ -1,0 +1,169 @@
+//! The variables ngxr knows, resolved from their names once at load: an unknown `$name` is a
+//! load error (`unknown "name" variable`), never a per-request surprise.
+
+/// A variable a compiled value reads. Header-derived names are stored lowercased with `-`
+/// for `_`, ready to compare with header names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Var {
+    Host,
+    /// `$http_NAME`: the first such request header (X-Forwarded-For and Cookie: all, joined).
+    Http(String),
+    /// `$arg_NAME`, as sent (not decoded).
+    Arg(String),
+    Cookie(String),
+    SentHttp(String),
+    UpstreamHttp(String),
+    RemoteAddr,
+    RemotePort,
+    RemoteUser,
+    Request,
+    RequestUri,
+    Uri,
+    Args,
+    IsArgs,
+    Scheme,
+    Https,
+    ServerName,
+    ServerAddr,
+    ServerPort,
+    ServerProtocol,
+    RequestMethod,
+    ProxyHost,
+    ProxyPort,
+    ProxyAddXForwardedFor,
+    Status,
+    BodyBytesSent,
+    BytesSent,
+    RequestTime,
+    RequestLength,
+    UpstreamAddr,
+    UpstreamStatus,
+    UpstreamResponseTime,
+    UpstreamConnectTime,
+    UpstreamHeaderTime,
+    TimeLocal,
+    TimeIso8601,
+    Msec,
+    Hostname,
+    Pid,
+    Connection,
+    ConnectionRequests,
+    ContentLength,
+    ContentType,
+    SslServerName,
+    /// `$1`..`$9`.
+    Capture(usize),
+    /// `(?<name>...)` in a regex anywhere in the configuration.
+    NamedCapture(String),
+    /// A `map`'s variable, by its index in the compiled maps.
+    Map(usize),
+}
+
+/// Names defined by the configuration itself, looked up before the built-in ones (as nginx's
+/// variables hash is searched before its prefix variables).
+#[derive(Debug, Default)]
+pub struct Registry {
+    /// Map variables, in the order of the `map` blocks.
+    pub maps: Vec<String>,
+    /// Named captures of every regex in the configuration.
+    pub captures: Vec<String>,
+}
+
+impl Registry {
+    /// The variable `name` (without `$`), or `None` when nginx would not know it.
+    pub fn resolve(&self, name: &str) -> Option<Var> {
+        if let Some(i) = self.maps.iter().position(|m| m.eq_ignore_ascii_case(name)) {
+            return Some(Var::Map(i));
+        }
+        if self.captures.iter().any(|c| c == name) {
+            return Some(Var::NamedCapture(name.to_string()));
+        }
+        builtin(&name.to_ascii_lowercase())
+    }
+}
+
+/// Builds a prefixed variable from the rest of its name.
+type MakeVar = fn(String) -> Var;
+
+fn header_name(suffix: &str) -> String {
+    suffix.replace('_', "-")
+}
+
+fn builtin(name: &str) -> Option<Var> {
+    let var = match name {
+        "host" => Var::Host,
+        "remote_addr" | "binary_remote_addr" | "realip_remote_addr" => Var::RemoteAddr,
+        "remote_port" | "realip_remote_port" => Var::RemotePort,
+        "remote_user" => Var::RemoteUser,
+        "request" => Var::Request,
+        "request_uri" => Var::RequestUri,
+        "uri" | "document_uri" => Var::Uri,
+        "args" | "query_string" => Var::Args,
+        "is_args" => Var::IsArgs,
+        "scheme" => Var::Scheme,
+        "https" => Var::Https,
+        "server_name" => Var::ServerName,
+        "server_addr" => Var::ServerAddr,
+        "server_port" => Var::ServerPort,
+        "server_protocol" => Var::ServerProtocol,
+        "request_method" => Var::RequestMethod,
+        "proxy_host" => Var::ProxyHost,
+        "proxy_port" => Var::ProxyPort,
+        "proxy_add_x_forwarded_for" => Var::ProxyAddXForwardedFor,
+        "status" => Var::Status,
+        "body_bytes_sent" => Var::BodyBytesSent,
+        "bytes_sent" => Var::BytesSent,
+        "request_time" => Var::RequestTime,
+        "request_length" => Var::RequestLength,
+        "upstream_addr" => Var::UpstreamAddr,
+        "upstream_status" => Var::UpstreamStatus,
+        "upstream_response_time" => Var::UpstreamResponseTime,
+        "upstream_connect_time" => Var::UpstreamConnectTime,
+        "upstream_header_time" => Var::UpstreamHeaderTime,
+        "time_local" => Var::TimeLocal,
+        "time_iso8601" => Var::TimeIso8601,
+        "msec" => Var::Msec,
+        "hostname" => Var::Hostname,
+        "pid" => Var::Pid,
+        "connection" => Var::Connection,
+        "connection_requests" => Var::ConnectionRequests,
+        "content_length" => Var::ContentLength,
+        "content_type" => Var::ContentType,
+        "ssl_server_name" => Var::SslServerName,
+        _ => {
+            let prefixed: [(&str, MakeVar); 5] = [
+                ("http_", |n| Var::Http(header_name(&n))),
+                ("arg_", Var::Arg),
+                ("cookie_", Var::Cookie),
+                ("sent_http_", |n| Var::SentHttp(header_name(&n))),
+                ("upstream_http_", |n| Var::UpstreamHttp(header_name(&n))),
+            ];
+            return prefixed
+                .iter()
+                .find_map(|(p, make)| name.strip_prefix(p).map(|rest| make(rest.to_string())));
+        }
+    };
+    Some(var)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_builtin_and_prefixed_names() {
+        let r = Registry {
+            maps: vec!["connection_upgrade".into()],
+            captures: vec!["sub".into()],
+        };
+        assert_eq!(r.resolve("host"), Some(Var::Host));
+        assert_eq!(
+            r.resolve("http_x_real_ip"),
+            Some(Var::Http("x-real-ip".into()))
+        );
+        assert_eq!(r.resolve("arg_id"), Some(Var::Arg("id".into())));
+        assert_eq!(r.resolve("connection_upgrade"), Some(Var::Map(0)));
+        assert_eq!(r.resolve("sub"), Some(Var::NamedCapture("sub".into())));
+        assert_eq!(r.resolve("nope"), None);
+    }
+}

@@ -1,0 +1,198 @@
+//! Choosing the server for a request (`ngx_http_find_virtual_server`): among the servers on
+//! the listen socket, an exact name, then the longest `*.suffix` (or `.suffix`), then the
+//! longest `prefix.*`, then the first matching regex in file order; else the socket's default
+//! server (`default_server`, or the first server listening there).
+
+use std::net::SocketAddr;
+
+use super::regex::Captures;
+use super::site::{CServer, listens_on};
+use super::trace::{ServerChoice, Trace, note};
+use crate::config::http::ServerName;
+
+/// The servers listening where the connection arrived, most specific address first (a server
+/// on `127.0.0.1:80` hides one on `*:80` for connections to 127.0.0.1).
+pub fn on_socket(servers: &[CServer], listen: SocketAddr, local: SocketAddr) -> Vec<&CServer> {
+    let exact: Vec<&CServer> = servers
+        .iter()
+        .filter(|s| s.listens.iter().any(|l| l.addr == local))
+        .collect();
+    if !exact.is_empty() {
+        return exact;
+    }
+    servers
+        .iter()
+        .filter(|s| {
+            s.listens
+                .iter()
+                .any(|l| listens_on(l, listen, local) || wildcard_for(l.addr, local))
+        })
+        .collect()
+}
+
+fn wildcard_for(addr: SocketAddr, local: SocketAddr) -> bool {
+    addr.ip().is_unspecified() && addr.port() == local.port() && addr.is_ipv4() == local.is_ipv4()
+}
+
+/// The default server of the socket.
+pub fn default<'s>(on: &[&'s CServer], local: SocketAddr) -> Option<&'s CServer> {
+    on.iter()
+        .find(|s| {
+            s.listens
+                .iter()
+                .any(|l| l.default_server && (l.addr == local || wildcard_for(l.addr, local)))
+        })
+        .or(on.first())
+        .copied()
+}
+
+/// Picks the server for `host` (already validated); records why in `trace`.
+pub fn select<'s>(
+    on: &[&'s CServer],
+    local: SocketAddr,
+    host: Option<&[u8]>,
+    caps: &mut Captures,
+    mut trace: Option<&mut Trace>,
+) -> Option<&'s CServer> {
+    let host = host.unwrap_or(b"");
+    let (server, why) = match find_by_name(on, host, caps) {
+        Some((s, why)) => (Some(s), why),
+        None => (
+            default(on, local),
+            format!(
+                "no server_name matches \"{}\": default server for {local}",
+                String::from_utf8_lossy(host)
+            ),
+        ),
+    };
+    if let Some(s) = server {
+        note(&mut trace, |t| {
+            t.server = Some(ServerChoice {
+                span: s.span,
+                names: s.names.iter().map(ServerName::display).collect(),
+                why,
+            })
+        });
+    }
+    server
+}
+
+fn find_by_name<'s>(
+    on: &[&'s CServer],
+    host: &[u8],
+    caps: &mut Captures,
+) -> Option<(&'s CServer, String)> {
+    let shown = String::from_utf8_lossy(host).into_owned();
+    for s in on {
+        if s.names
+            .iter()
+            .any(|n| matches!(n, ServerName::Exact(e) if e.as_bytes() == host))
+        {
+            return Some((s, format!("exact server_name \"{shown}\"")));
+        }
+    }
+    let mut best: Option<(&CServer, &str)> = None;
+    for s in on {
+        for n in &s.names {
+            let suffix = match n {
+                ServerName::LeadingWildcard(x)
+                    if host.ends_with(x.as_bytes()) && host.len() > x.len() =>
+                {
+                    x
+                }
+                ServerName::Dot(x)
+                    if host.ends_with(x.as_bytes()) && host.len() > x.len()
+                        || host == &x.as_bytes()[1..] =>
+                {
+                    x
+                }
+                _ => continue,
+            };
+            if best.is_none_or(|(_, b)| suffix.len() > b.len()) {
+                best = Some((s, suffix));
+            }
+        }
+    }
+    if let Some((s, suffix)) = best {
+        return Some((
+            s,
+            format!("wildcard server_name \"*{suffix}\" matches \"{shown}\""),
+        ));
+    }
+    for s in on {
+        for n in &s.names {
+            if let ServerName::TrailingWildcard(x) = n
+                && host.starts_with(x.as_bytes())
+                && host.len() > x.len()
+                && best.is_none_or(|(_, b)| x.len() > b.len())
+            {
+                best = Some((s, x));
+            }
+        }
+    }
+    if let Some((s, prefix)) = best {
+        return Some((
+            s,
+            format!("wildcard server_name \"{prefix}*\" matches \"{shown}\""),
+        ));
+    }
+    if host.is_empty() {
+        return None;
+    }
+    for s in on {
+        for (_, re) in &s.name_regexes {
+            if re.exec(host, caps) {
+                return Some((
+                    s,
+                    format!("regex server_name \"~{}\" matches \"{shown}\"", re.pattern),
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// `ngx_http_validate_host`: lowercased, port and trailing dot removed; `None` is a 400.
+pub fn validate_host(host: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(host.len());
+    let mut in_brackets = false;
+    let mut prev_dot = false;
+    for (i, &c) in host.iter().enumerate() {
+        match c {
+            b'.' => {
+                if prev_dot {
+                    return None;
+                }
+                prev_dot = true;
+                out.push(c);
+                continue;
+            }
+            b':' if !in_brackets => break,
+            b'[' if i == 0 => in_brackets = true,
+            b']' => in_brackets = false,
+            b'/' | 0 => return None,
+            _ => {}
+        }
+        prev_dot = false;
+        out.push(c.to_ascii_lowercase());
+    }
+    if out.last() == Some(&b'.') {
+        out.pop();
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_as_nginx_validates_them() {
+        assert_eq!(validate_host(b"A.Example:8080").unwrap(), b"a.example");
+        assert_eq!(validate_host(b"example.com.").unwrap(), b"example.com");
+        assert_eq!(validate_host(b"[::1]:80").unwrap(), b"[::1]");
+        assert_eq!(validate_host(b"a..b"), None);
+        assert_eq!(validate_host(b"a/b"), None);
+        assert_eq!(validate_host(b":80"), None);
+    }
+}
