@@ -80,9 +80,26 @@ impl Cx<'_> {
     /// An error found after the whole file was read, which nginx prints without a position
     /// (`unknown "x" variable`) or with its own (`... in FILE:LINE` inside the message).
     pub fn late_error(&mut self, code: &'static str, message: impl Into<String>, span: Span) {
-        let mut diag = Diagnostic::emerg(code, message, span, span).at(NginxAt::Nowhere);
-        diag.order = self.tree.order_after(&self.tree.main().directives) + 1;
-        self.sink.push(diag);
+        let diag = Diagnostic::emerg(code, message, span, span).at(NginxAt::Nowhere);
+        self.push_late(diag);
+    }
+
+    /// An error nginx reports with the line of `span` (` in FILE:LINE`), found after reading.
+    pub fn late_error_at(&mut self, code: &'static str, message: impl Into<String>, span: Span) {
+        self.push_late(Diagnostic::emerg(code, message, span, span));
+    }
+
+    /// Values inherited by many levels are compiled at each: report each problem once.
+    fn push_late(&mut self, mut diag: Diagnostic) {
+        let known = self
+            .sink
+            .diagnostics()
+            .iter()
+            .any(|d| d.message == diag.message && d.span == diag.span);
+        if !known {
+            diag.order = self.tree.order_after(&self.tree.main().directives) + 1;
+            self.sink.push(diag);
+        }
     }
 
     /// `"NAME" directive invalid value`.

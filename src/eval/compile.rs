@@ -18,6 +18,7 @@ use super::vars::Registry;
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::{Location, Return};
 use crate::config::proxy::{self, ProxyPass};
+use crate::config::settings::Settings;
 use crate::config::{Config, Cx, Modifier};
 use crate::defaults;
 
@@ -68,6 +69,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .iter()
         .filter_map(|f| CompiledLogFormat::compile(cx, &reg, f, site))
         .collect();
+    validate(cx, &reg, &http.settings);
     let groups = Groups::explicit(cx, &reg, &http.upstreams);
     let mut shared = Shared {
         reg,
@@ -125,13 +127,24 @@ fn capture_names(http: &Http) -> Vec<String> {
     out
 }
 
+/// Compiles a level's header values only to report unknown variables, as nginx compiles
+/// them at every level whether or not a location there proxies.
+fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
+    let set = st.proxy_set_header.iter().flatten().map(|(_, v)| v);
+    let add = st.add_header.iter().flatten().map(|h| &h.value);
+    for text in set.chain(add) {
+        Complex::compile(cx, reg, text);
+    }
+}
+
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
+    validate(cx, &sh.reg, &s.settings);
     let mut name_regexes = Vec::new();
     for (i, n) in s.names.iter().enumerate() {
         if let ServerName::Regex(p, span) = n {
             match Regex::new(p, false) {
                 Ok(re) => name_regexes.push((i, re)),
-                Err(message) => cx.late_error("server_name::regex", message, *span),
+                Err(message) => cx.late_error_at("server_name::regex", message, *span),
             }
         }
     }
@@ -187,11 +200,12 @@ fn give(cx: &mut Cx<'_>, sh: &Shared, r: &Return) -> Option<CReturn> {
 }
 
 fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation> {
+    validate(cx, &sh.reg, &l.settings);
     let regex = if l.modifier.is_regex() {
         match Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
             Ok(re) => Some(re),
             Err(message) => {
-                cx.late_error("location::regex", message, l.span);
+                cx.late_error_at("location::regex", message, l.span);
                 return None;
             }
         }

@@ -63,7 +63,7 @@ impl MapTable {
                 };
                 match Regex::new(pattern, caseless) {
                     Ok(re) => t.regexes.push((re, value)),
-                    Err(message) => cx.late_error("map::regex", message, e.span),
+                    Err(message) => cx.late_error_at("map::regex", message, e.span),
                 }
                 continue;
             }
