@@ -2,6 +2,9 @@
 //! and (where Debian's nginx is installed) the upstream request explain predicts compared
 //! with the one nginx really sends to a recording backend.
 
+// Helpers panic on purpose: a failed step is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! byte for byte the one Debian's nginx 1.22 sends to a recording backend, and a direct answer
 //! must have nginx's status. Skipped (with a message) where `/usr/sbin/nginx` is absent.
 
+// Helpers panic on purpose: a failed step is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

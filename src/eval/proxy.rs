@@ -44,6 +44,7 @@ pub fn build(
             headers.push((name.clone(), Bytes::from(v)));
         }
     }
+    let body_headers_at = headers.len();
     if p.pass_request_headers {
         for (name, value) in info.headers {
             let reserved = p.reserved.iter().any(|r| name.eq_ignore_ascii_case(r));
@@ -72,6 +73,7 @@ pub fn build(
         uri: Bytes::from(resolved.uri),
         version: p.version,
         headers,
+        body_headers_at,
         balance_key,
         pass_body: p.pass_body,
         client_upgrade,
