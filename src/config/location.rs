@@ -217,12 +217,3 @@ fn check_uri_part(cx: &mut Cx<'_>, d: &Directive, loc: &Location) {
         );
     }
 }
-
-/// A `Text` for a value ngxr makes up itself (nginx's built-in defaults).
-pub fn builtin_text(value: &str, span: Span) -> Text {
-    Text {
-        value: value.to_string(),
-        span,
-        order: 0,
-    }
-}

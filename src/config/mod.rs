@@ -135,11 +135,6 @@ impl Cx<'_> {
         }
     }
 
-    /// `file:line` of a directive, as nginx prints positions.
-    pub fn pos(&self, d: &Directive) -> String {
-        self.tree.sources.nginx_pos(d.end)
-    }
-
     /// A path as nginx resolves it: relative to the prefix (`-p`) unless absolute.
     pub fn prefixed(&self, path: &str) -> std::path::PathBuf {
         let p = std::path::Path::new(path);

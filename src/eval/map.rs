@@ -81,11 +81,6 @@ impl MapTable {
         Some(t)
     }
 
-    /// The regexes of this map, so their named captures become variables.
-    pub fn regexes(&self) -> impl Iterator<Item = &Regex> {
-        self.regexes.iter().map(|(r, _)| r)
-    }
-
     /// The value for this request; `None` never happens for a map (no default = empty), but
     /// the signature follows the other variables.
     pub fn eval(&self, req: &mut Req<'_>) -> Option<Vec<u8>> {

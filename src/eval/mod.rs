@@ -54,11 +54,6 @@ impl Compiled {
     pub fn route_traced(&self, request: &plan::RequestInfo<'_>, trace: &mut Trace) -> plan::Route {
         route::route(&self.inner, request, Some(trace))
     }
-
-    /// The compiled servers, for explain's listing.
-    pub fn servers(&self) -> &[site::CServer] {
-        &self.inner.servers
-    }
 }
 
 impl plan::Site for Compiled {

@@ -86,11 +86,6 @@ impl Regex {
         }
         true
     }
-
-    /// A match without touching captures (for explain's "would also match").
-    pub fn is_match(&self, subject: &[u8]) -> bool {
-        matches!(self.re.is_match(subject), Ok(true))
-    }
 }
 
 #[cfg(test)]

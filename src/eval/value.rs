@@ -19,13 +19,6 @@ pub struct Complex {
 }
 
 impl Complex {
-    /// A value without variables.
-    pub fn literal(text: &str) -> Complex {
-        Complex {
-            parts: vec![Part::Literal(text.as_bytes().to_vec())],
-        }
-    }
-
     /// Splits `text` as `ngx_http_script_compile` does and resolves each variable; problems
     /// (`invalid variable name`, `unknown "x" variable`) go to the sink.
     pub fn compile(cx: &mut Cx<'_>, registry: &Registry, text: &Text) -> Option<Complex> {
