@@ -56,6 +56,24 @@ http {
         location ~ \.txt$ { return 403; }
         location /ret/ { return 302 /elsewhere; }
         location /nopass/ { proxy_pass_request_headers off; proxy_pass http://named; }
+        location /redir/ { proxy_pass http://named; }
+        location = /ws/ { proxy_pass http://named; }
+    }
+    server {
+        listen 127.0.0.1:{L};
+        server_name ~^(?<sub>[a-z]+)\.re\.example$ www.tail.*;
+        location / {
+            proxy_set_header X-Sub $sub;
+            proxy_set_header X-Server $server_name;
+            proxy_pass http://named;
+        }
+        location /r { return 301 /moved$is_args$args; }
+    }
+    server {
+        listen 127.0.0.1:{L} default_server;
+        server_name _;
+        location / { return 200 "default $host"; }
+        location /p/ { proxy_set_header X-Host $host; proxy_pass http://named; }
     }
 }
 "#;
@@ -111,6 +129,27 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         &[("Host", "a.example"), ("X-Secret", "s")],
     ),
     ("GET /named HTTP/1.1", &[("Host", "a.example")]),
+    ("GET /redir HTTP/1.1", &[("Host", "a.example")]),
+    ("GET /redir?x=1 HTTP/1.1", &[("Host", "a.example:99")]),
+    ("GET /ws HTTP/1.1", &[("Host", "a.example")]),
+    ("GET /x HTTP/1.1", &[("Host", "blog.re.example")]),
+    ("GET /x HTTP/1.1", &[("Host", "www.tail.org")]),
+    ("GET /r?a=1 HTTP/1.1", &[("Host", "blog.re.example")]),
+    ("GET / HTTP/1.1", &[("Host", "nomatch.example")]),
+    ("GET /p/q HTTP/1.0", &[]),
+    (
+        "GET /p/q HTTP/1.1",
+        &[
+            ("Host", "under_score.example"),
+            ("X_Under", "u"),
+            ("X.Dot", "d"),
+        ],
+    ),
+    ("GET /../x HTTP/1.1", &[("Host", "a.example")]),
+    (
+        "GET / HTTP/1.1",
+        &[("Host", "a.example"), ("Host", "b.example")],
+    ),
     ("GET / HTTP/1.0", &[]),
     ("GET / HTTP/1.1", &[]),
 ];
@@ -204,8 +243,8 @@ fn predicted(report: &Value) -> Option<String> {
     Some(s)
 }
 
-/// Sends one raw request to nginx; the status line's code.
-fn send(port: u16, line: &str, headers: &[(&str, &str)]) -> u16 {
+/// Sends one raw request to nginx; the status code and the `Location` header, if any.
+fn send(port: u16, line: &str, headers: &[(&str, &str)]) -> (u16, Option<String>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut raw = format!("{line}\r\n");
@@ -214,17 +253,21 @@ fn send(port: u16, line: &str, headers: &[(&str, &str)]) -> u16 {
     }
     raw.push_str("\r\n");
     s.write_all(raw.as_bytes()).unwrap();
-    let mut buf = [0u8; 64];
+    let mut buf = [0u8; 4096];
     let mut got = Vec::new();
-    while got.len() < 12 {
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
         match s.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),
         }
     }
-    String::from_utf8_lossy(got.get(9..12).unwrap_or_default())
-        .parse()
-        .unwrap_or(0)
+    let head = String::from_utf8_lossy(&got).into_owned();
+    let status = head.get(9..12).unwrap_or_default().parse().unwrap_or(0);
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .map(str::to_string);
+    (status, location)
 }
 
 #[test]
@@ -260,7 +303,7 @@ fn upstream_requests_match_nginx() {
     let mut failures = Vec::new();
     for (line, headers) in CASES {
         let report = explain(&dir, line, headers);
-        let status = send(listen, line, headers);
+        let (status, location) = send(listen, line, headers);
         match predicted(&report) {
             Some(expected) => {
                 let seen = rx
@@ -277,9 +320,14 @@ fn upstream_requests_match_nginx() {
             }
             None => {
                 let want = report["response"]["status"].as_u64().unwrap_or(0) as u16;
-                if want != status {
+                let want_location = report["response"]["headers"]
+                    .as_array()
+                    .and_then(|h| h.iter().find(|h| h[0] == "Location"))
+                    .and_then(|h| h[1].as_str())
+                    .map(str::to_string);
+                if (want, &want_location) != (status, &location) {
                     failures.push(format!(
-                        "{line} {headers:?}: nginx answered {status}, explain says {want}"
+                        "{line} {headers:?}: nginx answered {status} {location:?}, explain says {want} {want_location:?}"
                     ));
                 }
             }

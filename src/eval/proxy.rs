@@ -46,7 +46,7 @@ pub fn build(
     }
     let body_headers_at = headers.len();
     if p.pass_request_headers {
-        for (name, value) in info.headers {
+        for (name, value) in &req.headers {
             let reserved = p.reserved.iter().any(|r| name.eq_ignore_ascii_case(r));
             if !reserved {
                 headers.push((name.clone(), value.clone()));
@@ -58,7 +58,7 @@ pub fn build(
         .hash_key
         .as_ref()
         .map(|k| Bytes::from(k.eval(req)));
-    let client_upgrade = info
+    let client_upgrade = req
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"));

@@ -22,6 +22,9 @@ pub struct Req<'a> {
     pub info: &'a RequestInfo<'a>,
     pub tables: &'a Tables,
     pub target: Target,
+    /// The request headers nginx keeps: names with characters other than letters, digits
+    /// and `-` are ignored (`ignore_invalid_headers on`, `underscores_in_headers off`).
+    pub headers: Vec<(Bytes, Bytes)>,
     /// The validated `Host` (nginx's `headers_in.server`): lowercased, without port.
     pub host: Option<Vec<u8>>,
     /// The chosen server's first name (`$server_name`, `$host` without `Host`).
@@ -41,10 +44,17 @@ pub struct Req<'a> {
 impl<'a> Req<'a> {
     pub fn new(info: &'a RequestInfo<'a>, tables: &'a Tables, target: Target) -> Req<'a> {
         let n = tables.maps.len();
+        let headers = info
+            .headers
+            .iter()
+            .filter(|(name, _)| valid_name(name))
+            .cloned()
+            .collect();
         Req {
             info,
             tables,
             target,
+            headers,
             host: None,
             server_name: Vec::new(),
             proxy: None,
@@ -79,14 +89,14 @@ impl<'a> Req<'a> {
                     .clone()
                     .unwrap_or_else(|| self.server_name.clone()),
             ),
-            Var::Http(name) => header(info.headers, name),
+            Var::Http(name) => header(&self.headers, name),
             Var::Arg(name) => arg(&self.target.args, name.as_bytes()),
-            Var::Cookie(name) => cookie(info.headers, name.as_bytes()),
+            Var::Cookie(name) => cookie(&self.headers, name.as_bytes()),
             Var::SentHttp(name) => self.outcome.and_then(|o| header(&o.sent_headers, name)),
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
             Var::RemoteAddr => text(info.remote.ip().to_string()),
             Var::RemotePort => text(info.remote.port().to_string()),
-            Var::RemoteUser => remote_user(info.headers),
+            Var::RemoteUser => remote_user(&self.headers),
             Var::Request => {
                 Some(format!("{} {} {}", info.method, info.target, info.version).into_bytes())
             }
@@ -113,7 +123,7 @@ impl<'a> Req<'a> {
             Var::ProxyPort => self.proxy.as_ref().map(|p| p.1.clone()),
             Var::ProxyAddXForwardedFor => {
                 let remote = info.remote.ip().to_string();
-                Some(match header(info.headers, "x-forwarded-for") {
+                Some(match header(&self.headers, "x-forwarded-for") {
                     Some(mut xff) => {
                         xff.extend_from_slice(b", ");
                         xff.extend_from_slice(remote.as_bytes());
@@ -143,8 +153,8 @@ impl<'a> Req<'a> {
             Var::Pid => text(std::process::id().to_string()),
             Var::Connection => text(info.connection.to_string()),
             Var::ConnectionRequests => text(info.connection_requests.to_string()),
-            Var::ContentLength => header(info.headers, "content-length"),
-            Var::ContentType => header(info.headers, "content-type"),
+            Var::ContentLength => header(&self.headers, "content-length"),
+            Var::ContentType => header(&self.headers, "content-type"),
             Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
             Var::Capture(n) => Some(self.captures.get(*n)),
             Var::NamedCapture(name) => self.captures.named(name),
@@ -176,6 +186,11 @@ impl<'a> Req<'a> {
         }
         value
     }
+}
+
+/// `ngx_http_parse_header_line`'s valid header name characters.
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
 }
 
 fn times(list: &[std::time::Duration]) -> Vec<String> {

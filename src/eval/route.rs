@@ -50,14 +50,16 @@ fn pick_server<'s>(
     trace: &mut Option<&mut Trace>,
 ) -> Result<Option<&'s CServer>, &'static str> {
     let info = req.info;
-    let mut hosts = info
+    let hosts: Vec<Vec<u8>> = req
         .headers
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"));
-    let header = hosts.next().map(|(_, v)| v.to_vec());
-    if hosts.next().is_some() {
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"))
+        .map(|(_, v)| v.to_vec())
+        .collect();
+    if hosts.len() > 1 {
         return Err("client sent duplicate host header");
     }
+    let header = hosts.into_iter().next();
     match req.target.host.clone().or(header) {
         Some(raw) => {
             req.host = Some(vhost::validate_host(&raw).ok_or("client sent invalid host header")?)
@@ -156,7 +158,7 @@ fn in_location(
 }
 
 fn too_large(req: &Req<'_>, max: u64) -> bool {
-    let length = super::request::header(req.info.headers, "content-length")
+    let length = super::request::header(&req.headers, "content-length")
         .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
     max != 0 && length.is_some_and(|n| n > max)
 }
