@@ -4,21 +4,18 @@
 
 use std::sync::{Arc, Weak};
 
-use bytes::Bytes;
-
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
-use super::plan::{CertificateSpec, ListenSpec, ProcessSpec, ProxyTimeouts};
+use super::plan::{CertificateSpec, ListenSpec, ProcessSpec};
+use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
-use super::site::{Action, CLocation, CProxy, CReturn, CServer, Inner, PassTarget};
+use super::site::{Action, CLocation, CReturn, CServer, Inner};
 use super::upstream::Groups;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::{Location, Return};
-use crate::config::proxy::{self, ProxyPass};
-use crate::config::settings::Settings;
 use crate::config::{Config, Cx, Modifier};
 use crate::defaults;
 
@@ -69,7 +66,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .iter()
         .filter_map(|f| CompiledLogFormat::compile(cx, &reg, f, site))
         .collect();
-    validate(cx, &reg, &http.settings);
+    proxy_conf::validate(cx, &reg, &http.settings);
     let groups = Groups::explicit(cx, &reg, &http.upstreams);
     let mut shared = Shared {
         reg,
@@ -127,18 +124,8 @@ fn capture_names(http: &Http) -> Vec<String> {
     out
 }
 
-/// Compiles a level's header values only to report unknown variables, as nginx compiles
-/// them at every level whether or not a location there proxies.
-fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
-    let set = st.proxy_set_header.iter().flatten().map(|(_, v)| v);
-    let add = st.add_header.iter().flatten().map(|h| &h.value);
-    for text in set.chain(add) {
-        Complex::compile(cx, reg, text);
-    }
-}
-
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
-    validate(cx, &sh.reg, &s.settings);
+    proxy_conf::validate(cx, &sh.reg, &s.settings);
     let mut name_regexes = Vec::new();
     for (i, n) in s.names.iter().enumerate() {
         if let ServerName::Regex(p, span) = n {
@@ -200,7 +187,7 @@ fn give(cx: &mut Cx<'_>, sh: &Shared, r: &Return) -> Option<CReturn> {
 }
 
 fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation> {
-    validate(cx, &sh.reg, &l.settings);
+    proxy_conf::validate(cx, &sh.reg, &l.settings);
     let regex = if l.modifier.is_regex() {
         match Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
             Ok(re) => Some(re),
@@ -214,7 +201,13 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
     };
     let action = match (&l.ret, &l.proxy_pass) {
         (Some(r), _) => Action::Return(give(cx, sh, r)?),
-        (None, Some(pass)) => Action::Proxy(Box::new(proxy(cx, sh, l, pass)?)),
+        (None, Some(pass)) => Action::Proxy(Box::new(proxy_conf::compile(
+            cx,
+            &sh.reg,
+            &mut sh.groups,
+            l,
+            pass,
+        )?)),
         (None, None) => Action::Static,
     };
     Some(CLocation {
@@ -236,118 +229,6 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
             &sh.combined,
         ),
     })
-}
-
-fn proxy(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, pass: &ProxyPass) -> Option<CProxy> {
-    let target = match pass {
-        ProxyPass::Static(sp) => PassTarget::Static {
-            upstream: sh.groups.for_pass(cx, sp)?,
-            uri: sp.uri.as_ref().map(|u| u.as_bytes().to_vec()),
-            host_header: sp.host_header().into_bytes(),
-            port: sp.port_or_default().to_string().into_bytes(),
-            location_len: match l.modifier {
-                Modifier::Exact | Modifier::Prefix | Modifier::NoRegex => l.name.len(),
-                _ => 0,
-            },
-        },
-        ProxyPass::Variables(text) => PassTarget::Dynamic(Complex::compile(cx, &sh.reg, text)?),
-    };
-    let st = &l.settings;
-    let (headers, reserved) = headers(
-        cx,
-        &sh.reg,
-        st.proxy_set_header.as_deref().unwrap_or_default(),
-    )?;
-    let passed = st.proxy_pass_header.clone().unwrap_or_default();
-    let hide_headers = defaults::proxy::HIDE_HEADERS
-        .iter()
-        .map(|h| h.to_string())
-        .chain(st.proxy_hide_header.clone().unwrap_or_default())
-        .filter(|h| !passed.iter().any(|p| p.eq_ignore_ascii_case(h)))
-        .map(Bytes::from)
-        .collect();
-    let mut add_headers = Vec::new();
-    for h in st.add_header.as_deref().unwrap_or_default() {
-        add_headers.push((
-            Bytes::from(h.name.clone()),
-            Complex::compile(cx, &sh.reg, &h.value)?,
-            h.always,
-        ));
-    }
-    let mut next_upstream = st
-        .proxy_next_upstream
-        .unwrap_or_else(proxy::default_next_upstream);
-    next_upstream.tries = st
-        .proxy_next_upstream_tries
-        .unwrap_or(defaults::http::NEXT_UPSTREAM_TRIES);
-    next_upstream.timeout_total = st.proxy_next_upstream_timeout.unwrap_or_default();
-    Some(CProxy {
-        target,
-        headers,
-        reserved,
-        version: st
-            .proxy_http_version
-            .unwrap_or(defaults::proxy::HTTP_VERSION),
-        pass_request_headers: st.proxy_pass_request_headers.unwrap_or(true),
-        pass_body: st.proxy_pass_request_body.unwrap_or(true),
-        timeouts: ProxyTimeouts {
-            connect: st
-                .proxy_connect_timeout
-                .unwrap_or(defaults::proxy::CONNECT_TIMEOUT),
-            read: st
-                .proxy_read_timeout
-                .unwrap_or(defaults::proxy::READ_TIMEOUT),
-            send: st
-                .proxy_send_timeout
-                .unwrap_or(defaults::proxy::SEND_TIMEOUT),
-            client_send: st.send_timeout.unwrap_or(defaults::http::SEND_TIMEOUT),
-        },
-        next_upstream,
-        hide_headers,
-        add_headers,
-        client_max_body_size: st
-            .client_max_body_size
-            .unwrap_or(defaults::http::CLIENT_MAX_BODY_SIZE),
-    })
-}
-
-type Headers = (Vec<(Bytes, Complex)>, Vec<Vec<u8>>);
-
-/// `ngx_http_proxy_init_headers`: the level's `proxy_set_header`s, then each default header
-/// whose name they do not set. Every name is reserved; headers with an empty value are
-/// never sent.
-fn headers(
-    cx: &mut Cx<'_>,
-    reg: &Registry,
-    set: &[(String, crate::config::Text)],
-) -> Option<Headers> {
-    let mut out = Vec::new();
-    let mut reserved: Vec<Vec<u8>> = Vec::new();
-    for (name, value) in set {
-        reserved.push(name.to_ascii_lowercase().into_bytes());
-        let value = Complex::compile(cx, reg, value)?;
-        if value.as_literal() != Some(b"") {
-            out.push((Bytes::from(name.clone()), value));
-        }
-    }
-    for (name, value) in defaults::proxy::HEADERS {
-        let lower = name.to_ascii_lowercase().into_bytes();
-        if reserved.contains(&lower) {
-            continue;
-        }
-        reserved.push(lower);
-        if !value.is_empty() {
-            let parts = super::value::split_known(value, reg);
-            out.push((Bytes::from_static(name.as_bytes()), Complex { parts }));
-        }
-    }
-    for name in defaults::proxy::BODY_HEADERS {
-        let lower = name.to_ascii_lowercase().into_bytes();
-        if !reserved.contains(&lower) {
-            reserved.push(lower);
-        }
-    }
-    Some((out, reserved))
 }
 
 /// The sockets to open: one per address, options merged; a specific address on a port that

@@ -9,6 +9,7 @@ pub mod log;
 pub mod map;
 pub mod plan;
 pub mod proxy;
+mod proxy_conf;
 pub mod regex;
 pub mod request;
 pub mod route;
