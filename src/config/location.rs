@@ -159,8 +159,8 @@ pub fn lower(
             (_, Modifier::Named) => Some(format!(
                 "named location \"{name}\" can be on the server level only"
             )),
-            (pm, Modifier::Exact | Modifier::Prefix | Modifier::NoRegex)
-                if !pm.is_regex() && !name.starts_with(&p.name) =>
+            (_, Modifier::Exact | Modifier::Prefix | Modifier::NoRegex)
+                if !name.starts_with(&p.name) =>
             {
                 Some(format!(
                     "location \"{name}\" is outside location \"{}\"",

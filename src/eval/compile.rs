@@ -79,6 +79,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .iter()
         .map(|s| server(cx, &mut shared, s))
         .collect();
+    conflicting_names(cx, &servers);
     let listens = listens(&servers);
     Inner {
         tables: Tables { maps, hostname },
@@ -263,4 +264,30 @@ fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
                 .any(|w| w.port() == l.addr.port() && w.is_ipv4() == l.addr.is_ipv4())
     });
     out
+}
+
+/// `conflicting server name "x" on ADDR, ignored`: the same exact name twice on one socket
+/// (the first server keeps it).
+fn conflicting_names(cx: &mut Cx<'_>, servers: &[CServer]) {
+    let mut seen: Vec<(std::net::SocketAddr, &str)> = Vec::new();
+    for s in servers {
+        for l in &s.listens {
+            for n in &s.names {
+                let ServerName::Exact(name) = n else { continue };
+                if seen.contains(&(l.addr, name.as_str())) {
+                    let d = crate::diag::Diagnostic::emerg(
+                        "server_name::conflict",
+                        format!("conflicting server name \"{name}\" on {}, ignored", l.addr),
+                        s.span,
+                        s.span,
+                    )
+                    .with_severity(crate::diag::Severity::Warning)
+                    .at(crate::diag::NginxAt::Nowhere);
+                    cx.sink.push(d);
+                } else {
+                    seen.push((l.addr, name));
+                }
+            }
+        }
+    }
 }
