@@ -206,6 +206,7 @@ fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
                 "version": p.version,
                 "headers": p.headers.iter().map(|(n, v)| json!([text(n), text(v)])).collect::<Vec<_>>(),
                 "read_timeout_ms": p.timeouts.read.as_millis() as u64,
+                "redirects": p.redirects.iter().map(|(f, t)| json!([text(f), text(t)])).collect::<Vec<_>>(),
             }),
             Value::Null,
         ),

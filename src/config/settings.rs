@@ -27,7 +27,8 @@ pub struct Settings {
     pub proxy_next_upstream: Option<NextUpstream>,
     pub proxy_next_upstream_tries: Option<u32>,
     pub proxy_next_upstream_timeout: Option<Duration>,
-    pub proxy_redirect: Option<Redirect>,
+    /// Every `proxy_redirect` of the level, in order.
+    pub proxy_redirect: Option<Vec<Redirect>>,
     pub proxy_buffering: Option<bool>,
     pub client_max_body_size: Option<u64>,
     pub keepalive_timeout: Option<Duration>,
@@ -148,7 +149,11 @@ impl Settings {
                 }
             }
             "proxy_next_upstream" => self.proxy_next_upstream = proxy::next_upstream(cx, d),
-            "proxy_redirect" => self.proxy_redirect = proxy::redirect(cx, d),
+            "proxy_redirect" => {
+                if let Some(r) = proxy::redirect(cx, d) {
+                    self.proxy_redirect.get_or_insert_with(Vec::new).push(r);
+                }
+            }
             "add_header" => {
                 let (Some(name), Some(value)) = (d.arg(0), cx.text(d, 1)) else {
                     return true;

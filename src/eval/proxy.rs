@@ -62,6 +62,11 @@ pub fn build(
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"));
+    let redirects = p
+        .redirects
+        .iter()
+        .map(|(from, to)| (Bytes::from(from.eval(req)), Bytes::from(to.eval(req))))
+        .collect();
     let add_headers = p
         .add_headers
         .iter()
@@ -80,6 +85,7 @@ pub fn build(
         timeouts: p.timeouts,
         next_upstream: p.next_upstream,
         hide_headers: p.hide_headers.clone(),
+        redirects,
         add_headers,
         client_max_body_size: p.client_max_body_size,
         log,

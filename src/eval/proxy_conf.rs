@@ -8,10 +8,10 @@ use bytes::Bytes;
 use super::plan::ProxyTimeouts;
 use super::site::{CProxy, PassTarget};
 use super::upstream::Groups;
-use super::value::Complex;
+use super::value::{Complex, Part};
 use super::vars::Registry;
 use crate::config::location::Location;
-use crate::config::proxy::{self, ProxyPass};
+use crate::config::proxy::{self, ProxyPass, Redirect};
 use crate::config::settings::Settings;
 use crate::config::{Cx, Modifier, Text};
 use crate::defaults;
@@ -26,6 +26,7 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
     }
 }
 
+/// Compiles location `l`'s `proxy_pass` with its merged settings.
 pub fn compile(
     cx: &mut Cx<'_>,
     reg: &Registry,
@@ -47,6 +48,7 @@ pub fn compile(
         ProxyPass::Variables(text) => PassTarget::Dynamic(Complex::compile(cx, reg, text)?),
     };
     let st = &l.settings;
+    let redirects = redirects(cx, reg, l, pass)?;
     let (headers, reserved) = headers(cx, reg, st.proxy_set_header.as_deref().unwrap_or_default())?;
     let passed = st.proxy_pass_header.clone().unwrap_or_default();
     let hide_headers = defaults::proxy::HIDE_HEADERS
@@ -94,6 +96,7 @@ pub fn compile(
         },
         next_upstream,
         hide_headers,
+        redirects,
         add_headers,
         client_max_body_size: st
             .client_max_body_size
@@ -134,4 +137,40 @@ fn headers(cx: &mut Cx<'_>, reg: &Registry, set: &[(String, Text)]) -> Option<He
         }
     }
     Some((out, reserved))
+}
+
+/// `proxy_redirect`: unset or `default` is "the `proxy_pass` URL → the location's name" (or,
+/// without a URI part, URL + `/` → `/`), only for a URL without variables; `off` is none.
+fn redirects(
+    cx: &mut Cx<'_>,
+    reg: &Registry,
+    l: &Location,
+    pass: &ProxyPass,
+) -> Option<Vec<(Complex, Complex)>> {
+    let default = [Redirect::Default];
+    let list = l.settings.proxy_redirect.as_deref().unwrap_or(&default);
+    let mut out = Vec::new();
+    for r in list {
+        match (r, pass) {
+            (Redirect::Off, _) => return Some(Vec::new()),
+            (Redirect::Default, ProxyPass::Static(sp)) => {
+                let (from, to) = match &sp.uri {
+                    Some(_) => (sp.text.value.clone(), l.name.clone()),
+                    None => (format!("{}/", sp.text.value), "/".to_string()),
+                };
+                let literal = |s: &str| Complex {
+                    parts: vec![Part::Literal(s.as_bytes().to_vec())],
+                };
+                out.push((literal(&from), literal(&to)));
+            }
+            (Redirect::Default, ProxyPass::Variables(_)) => {}
+            (Redirect::Replace(from, to), _) => {
+                out.push((
+                    Complex::compile(cx, reg, from)?,
+                    Complex::compile(cx, reg, to)?,
+                ));
+            }
+        }
+    }
+    Some(out)
 }

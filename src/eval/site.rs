@@ -101,6 +101,8 @@ pub struct CProxy {
     pub timeouts: ProxyTimeouts,
     pub next_upstream: NextUpstream,
     pub hide_headers: Vec<Bytes>,
+    /// `proxy_redirect` (prefix, replacement) pairs.
+    pub redirects: Vec<(Complex, Complex)>,
     pub add_headers: Vec<(Bytes, Complex, bool)>,
     pub client_max_body_size: u64,
 }

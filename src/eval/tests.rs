@@ -415,3 +415,38 @@ fn combined_log_line() {
         "{tail}"
     );
 }
+
+#[test]
+fn proxy_redirect_default_and_off() {
+    let site = load(&http(
+        "upstream up { server 127.0.0.1:9; }
+         server { listen 127.0.0.1:8088;
+            location /one/ { proxy_pass http://up/two/; }
+            location /plain/ { proxy_pass http://up; }
+            location /off/ { proxy_redirect off; proxy_pass http://up; }
+            location /own/ { proxy_redirect http://x/ /y/; proxy_redirect default; proxy_pass http://up/z/; }
+         }",
+    ))
+    .unwrap();
+    let pairs = |uri: &str| match route(&site, &format!("GET {uri}"), &[("Host", "h")]).0 {
+        Route::Proxy(p) => p
+            .redirects
+            .iter()
+            .map(|(f, t)| {
+                format!(
+                    "{} -> {}",
+                    String::from_utf8_lossy(f),
+                    String::from_utf8_lossy(t)
+                )
+            })
+            .collect::<Vec<_>>(),
+        Route::Respond(_) => panic!("expected a proxied request"),
+    };
+    assert_eq!(pairs("/one/a"), ["http://up/two/ -> /one/"]);
+    assert_eq!(pairs("/plain/a"), ["http://up/ -> /"]);
+    assert!(pairs("/off/a").is_empty());
+    assert_eq!(
+        pairs("/own/a"),
+        ["http://x/ -> /y/", "http://up/z/ -> /own/"]
+    );
+}
