@@ -38,6 +38,7 @@ pub struct Req<'a> {
     /// How each map decided (for explain).
     pub notes: Vec<String>,
     map_cache: Vec<Option<Option<Vec<u8>>>>,
+    request_id: Option<[u8; 32]>,
     map_busy: Vec<bool>,
 }
 
@@ -64,6 +65,7 @@ impl<'a> Req<'a> {
             notes: Vec::new(),
             map_cache: vec![None; n],
             map_busy: vec![false; n],
+            request_id: None,
         }
     }
 
@@ -95,7 +97,15 @@ impl<'a> Req<'a> {
             Var::SentHttp(name) => self.outcome.and_then(|o| header(&o.sent_headers, name)),
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
             Var::RemoteAddr => text(info.remote.ip().to_string()),
+            Var::BinaryRemoteAddr => Some(match info.remote.ip() {
+                std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
+                std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+            }),
             Var::RemotePort => text(info.remote.port().to_string()),
+            Var::NginxVersion => Some(crate::defaults::NGINX_VERSION.as_bytes().to_vec()),
+            Var::RequestId => Some(self.request_id().to_vec()),
+            Var::Pipe => Some(b".".to_vec()),
+            Var::Unsupported(_) => None,
             Var::RemoteUser => remote_user(&self.headers),
             Var::Request => {
                 Some(format!("{} {} {}", info.method, info.target, info.version).into_bytes())
@@ -160,6 +170,24 @@ impl<'a> Req<'a> {
             Var::NamedCapture(name) => self.captures.named(name),
             Var::Map(i) => self.map(*i),
         }
+    }
+
+    /// `$request_id`: made on first use, then the same for the whole request.
+    fn request_id(&mut self) -> [u8; 32] {
+        *self.request_id.get_or_insert_with(|| {
+            use std::hash::{BuildHasher, Hasher};
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut id = [0u8; 32];
+            for (i, half) in id.chunks_mut(16).enumerate() {
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_usize(i);
+                for (j, byte) in h.finish().to_be_bytes().iter().enumerate() {
+                    half[2 * j] = HEX[usize::from(byte >> 4)];
+                    half[2 * j + 1] = HEX[usize::from(byte & 0xf)];
+                }
+            }
+            id
+        })
     }
 
     fn upstream_list(&self, items: impl Fn(&Outcome) -> Vec<String>) -> Option<Vec<u8>> {

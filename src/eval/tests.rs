@@ -450,3 +450,24 @@ fn proxy_redirect_default_and_off() {
         ["http://x/ -> /y/", "http://up/z/ -> /own/"]
     );
 }
+
+#[test]
+fn request_scoped_variables() {
+    let site = load(&http(
+        "server { listen 127.0.0.1:8089; server_name s.example;
+            return 200 \"$request_id $request_id|$nginx_version|$ssl_protocol|$is_args$args|$request_uri|$uri|$host|$server_name|$remote_addr:$remote_port|$scheme|$server_port\"; }",
+    ))
+    .unwrap();
+    let Route::Respond(r) = route(&site, "GET /a/./b?q=1", &[("Host", "H.Example:1")]).0 else {
+        panic!()
+    };
+    let body = String::from_utf8(r.body.unwrap().to_vec()).unwrap();
+    let (ids, rest) = body.split_once('|').unwrap();
+    let (a, b) = ids.split_once(' ').unwrap();
+    assert_eq!(a, b, "one $request_id per request");
+    assert_eq!(a.len(), 32);
+    assert_eq!(
+        rest,
+        "1.22.1||?q=1|/a/./b?q=1|/a/b|h.example|s.example|10.0.0.7:5000|http|8089"
+    );
+}
