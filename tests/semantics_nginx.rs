@@ -58,6 +58,12 @@ http {
         location /nopass/ { proxy_pass_request_headers off; proxy_pass http://named; }
         location /redir/ { proxy_pass http://named; }
         location = /ws/ { proxy_pass http://named; }
+        location /both/ { proxy_pass http://named; }
+        location /both { return 204; }
+        location /nest/ {
+            location /nest/deep/ { proxy_pass http://named; }
+            location ~ \.php$ { return 418; }
+        }
     }
     server {
         listen 127.0.0.1:{L};
@@ -132,6 +138,11 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
     ("GET /redir HTTP/1.1", &[("Host", "a.example")]),
     ("GET /redir?x=1 HTTP/1.1", &[("Host", "a.example:99")]),
     ("GET /ws HTTP/1.1", &[("Host", "a.example")]),
+    ("GET /both HTTP/1.1", &[("Host", "a.example")]),
+    ("GET /nest/deep HTTP/1.1", &[("Host", "a.example")]),
+    ("GET /nest/deep/x.php HTTP/1.1", &[("Host", "a.example")]),
+    ("GET /nest/x.php HTTP/1.1", &[("Host", "a.example")]),
+    ("GET /nest/deep/x%2Ephp HTTP/1.1", &[("Host", "a.example")]),
     ("GET /x HTTP/1.1", &[("Host", "blog.re.example")]),
     ("GET /x HTTP/1.1", &[("Host", "www.tail.org")]),
     ("GET /r?a=1 HTTP/1.1", &[("Host", "blog.re.example")]),

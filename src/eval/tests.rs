@@ -166,6 +166,15 @@ fn prefix_with_proxy_pass_redirects_without_slash() {
         }
         Route::Proxy(_) => panic!("expected a 301"),
     }
+    let site = load(&http(
+        "server { listen 127.0.0.1:8081; location /chat/ { proxy_pass http://127.0.0.1:9; } location /chat { return 204; } }",
+    ))
+    .unwrap();
+    assert_eq!(
+        status(&route(&site, "GET /chat", &[("Host", "h")]).0),
+        204,
+        "a location named as the URI wins"
+    );
 }
 
 #[test]
