@@ -154,6 +154,30 @@ fn explains_the_redirect_and_the_candidates() {
 }
 
 #[test]
+fn prints_a_human_report() {
+    let dir = temp_dir("human");
+    std::fs::write(dir.join("nginx.conf"), websocket_conf(18083, 18001, 18002)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ngxr"))
+        .args(["explain", "-c"])
+        .arg(dir.join("nginx.conf"))
+        .args([
+            "GET /chat/a",
+            "-H",
+            "Host: a.example",
+            "-H",
+            "Upgrade: websocket",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("location  "), "{text}");
+    assert!(text.contains("upstream  websocket (round_robin)"), "{text}");
+    assert!(text.contains("GET /ws/a HTTP/1.1"), "{text}");
+    assert!(text.contains("Connection: upgrade"), "{text}");
+}
+
+#[test]
 fn refuses_a_configuration_with_errors() {
     let dir = temp_dir("errors");
     let err = explain(

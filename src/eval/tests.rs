@@ -480,3 +480,43 @@ fn request_scoped_variables() {
         "1.22.1||?q=1|/a/./b?q=1|/a/b|h.example|s.example|10.0.0.7:5000|http|8089"
     );
 }
+
+#[test]
+fn listen_sockets_and_certificates() {
+    let site = load(&http(
+        "server { listen 443 ssl; server_name a.example; ssl_certificate a.pem; ssl_certificate_key a.key; }
+         server { listen 443 ssl default_server; server_name b.example; ssl_certificate /b.pem; ssl_certificate_key /b.key; ssl_protocols TLSv1.3; }
+         server { listen 127.0.0.1:443; server_name c.example; }
+         server { listen [::]:80 ipv6only=on; listen 80 reuseport backlog=128; }",
+    ))
+    .unwrap();
+    let listens: Vec<String> = site
+        .listens()
+        .iter()
+        .map(|l| {
+            format!(
+                "{} ssl={} reuseport={} backlog={:?}",
+                l.addr, l.ssl, l.reuseport, l.backlog
+            )
+        })
+        .collect();
+    assert_eq!(
+        listens,
+        [
+            "0.0.0.0:443 ssl=true reuseport=false backlog=None",
+            "[::]:80 ssl=false reuseport=false backlog=None",
+            "0.0.0.0:80 ssl=false reuseport=true backlog=Some(128)"
+        ]
+    );
+    let on = "0.0.0.0:443".parse().unwrap();
+    let a = site.certificate(on, Some("A.example")).unwrap();
+    assert!(a.certificate.ends_with("a.pem") && a.certificate.is_absolute());
+    assert_eq!(a.protocols, ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]);
+    let b = site.certificate(on, Some("unknown")).unwrap();
+    assert_eq!(
+        b.certificate,
+        std::path::PathBuf::from("/b.pem"),
+        "the default server's"
+    );
+    assert_eq!(b.protocols, ["TLSv1.3"]);
+}
