@@ -74,6 +74,7 @@ http {
             proxy_pass http://named;
         }
         location /r { return 301 /moved$is_args$args; }
+        location /bare { return 301; }
     }
     server {
         listen 127.0.0.1:{L} default_server;
@@ -146,6 +147,7 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
     ("GET /x HTTP/1.1", &[("Host", "blog.re.example")]),
     ("GET /x HTTP/1.1", &[("Host", "www.tail.org")]),
     ("GET /r?a=1 HTTP/1.1", &[("Host", "blog.re.example")]),
+    ("GET /bare HTTP/1.1", &[("Host", "blog.re.example")]),
     ("GET / HTTP/1.1", &[("Host", "nomatch.example")]),
     ("GET /p/q HTTP/1.0", &[]),
     (

@@ -163,12 +163,19 @@ fn too_large(req: &Req<'_>, max: u64) -> bool {
     max != 0 && length.is_some_and(|n| n > max)
 }
 
-/// `return CODE [TEXT]`: a redirect's text is the `Location`, any other's is the body.
+/// `return CODE [TEXT]` (`ngx_http_script_return_code`): below 400, or with a text, the
+/// answer is built from the text — a redirect's `Location` (empty without one, the body then
+/// being nginx's page), any other status's body (empty without one); 400 and above without a
+/// text get nginx's page.
 fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>) -> Route {
     let text = r.text.as_ref().map(|t| t.eval(req));
-    match (r.code, text) {
-        (301 | 302 | 303 | 307 | 308, Some(to)) => {
-            let location = absolute(req, to);
+    if r.code >= 400 && text.is_none() {
+        return respond(r.code, log, Vec::new(), None);
+    }
+    let text = text.unwrap_or_default();
+    match r.code {
+        301 | 302 | 303 | 307 | 308 => {
+            let location = absolute(req, text);
             respond(
                 r.code,
                 log,
@@ -176,7 +183,7 @@ fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>) -> Route {
                 None,
             )
         }
-        (code, body) => respond(code, log, Vec::new(), body.map(Bytes::from)),
+        code => respond(code, log, Vec::new(), Some(Bytes::from(text))),
     }
 }
 
