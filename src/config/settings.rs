@@ -124,10 +124,7 @@ impl Settings {
             "proxy_http_version" => match d.arg(0) {
                 Some("1.0") => self.proxy_http_version = Some("HTTP/1.0"),
                 Some("1.1") => self.proxy_http_version = Some("HTTP/1.1"),
-                Some(v) => cx.error(
-                    d,
-                    format!("invalid value \"{v}\" in \"{}\" directive", d.name()),
-                ),
+                Some(v) => cx.error(d, format!("invalid value \"{v}\"")),
                 None => cx.arity(d),
             },
             "proxy_set_header" => {

@@ -36,9 +36,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         error_logs: p.error_logs.clone(),
         daemon: p.daemon,
     };
-    let hostname = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned().into_bytes())
-        .unwrap_or_default();
+    let hostname = crate::config::http::hostname().into_bytes();
     let Some(http) = &config.http else {
         return Inner {
             tables: Tables {
