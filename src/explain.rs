@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{ExplainArgs, Format, Paths};
 use crate::diag::Sink;
-use crate::eval::plan::{Balance, RequestInfo, Route, Site, UpstreamGroup};
+use crate::eval::plan::{Balance, ProxyRequest, RequestInfo, Route, Site, UpstreamGroup};
 use crate::eval::{Compiled, Trace};
 use crate::source::{SourceMap, Span};
 
@@ -206,6 +206,9 @@ fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
                 "version": p.version,
                 "headers": p.headers.iter().map(|(n, v)| json!([text(n), text(v)])).collect::<Vec<_>>(),
                 "read_timeout_ms": p.timeouts.read.as_millis() as u64,
+                "connect_timeout_ms": p.timeouts.connect.as_millis() as u64,
+                "send_timeout_ms": p.timeouts.send.as_millis() as u64,
+                "tunnel": tunnel(p),
                 "redirects": p.redirects.iter().map(|(f, t)| json!([text(f), text(t)])).collect::<Vec<_>>(),
             }),
             Value::Null,
@@ -229,6 +232,30 @@ fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
         "upstream_request": upstream_request,
         "response": response,
     })
+}
+
+/// Whether a `101 Switching Protocols` from the upstream would open a WebSocket tunnel, and
+/// why not when it would not (nginx tunnels only an HTTP/1.1 upstream request carrying
+/// `Upgrade`, for a client that asked).
+fn tunnel(p: &ProxyRequest) -> String {
+    let upgrade = p
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"));
+    match (p.client_upgrade, upgrade, p.version) {
+        (false, _, _) => "no: the client did not ask to upgrade".into(),
+        (true, false, _) => {
+            "no: the upstream request carries no Upgrade (proxy_set_header Upgrade $http_upgrade)"
+                .into()
+        }
+        (true, true, "HTTP/1.0") => {
+            "no: proxy_http_version is 1.0 (set proxy_http_version 1.1)".into()
+        }
+        (true, true, _) => format!(
+            "yes: a 101 from the upstream opens a tunnel, closed once the upstream sends nothing for proxy_read_timeout {}s",
+            p.timeouts.read.as_secs()
+        ),
+    }
 }
 
 fn group(g: &UpstreamGroup) -> Value {
@@ -322,6 +349,7 @@ fn human(r: &Value) -> String {
         for h in q["headers"].as_array().into_iter().flatten() {
             out.push(format!("          {}: {}", s(&h[0]), s(&h[1])));
         }
+        out.push(format!("tunnel    {}", s(&q["tunnel"])));
     }
     let a = &r["response"];
     if !a.is_null() {

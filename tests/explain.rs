@@ -115,6 +115,7 @@ fn explains_a_websocket_route() {
     assert_eq!(q["uri"], "/ws/room?x=1");
     assert_eq!(q["version"], "HTTP/1.1");
     assert_eq!(q["read_timeout_ms"], 300_000);
+    assert!(q["tunnel"].as_str().unwrap().starts_with("yes"));
     let headers: Vec<(String, String)> = serde_json::from_value(q["headers"].clone()).unwrap();
     let expected = [
         ("Host", "a.example"),
