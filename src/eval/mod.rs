@@ -4,6 +4,7 @@
 
 mod clock;
 mod compile;
+pub mod headers;
 pub mod location;
 pub mod log;
 pub mod map;

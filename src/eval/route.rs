@@ -158,7 +158,7 @@ fn in_location(
 }
 
 fn too_large(req: &Req<'_>, max: u64) -> bool {
-    let length = super::request::header(&req.headers, "content-length")
+    let length = super::headers::header(&req.headers, "content-length")
         .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
     max != 0 && length.is_some_and(|n| n > max)
 }
