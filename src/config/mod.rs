@@ -71,10 +71,20 @@ impl std::fmt::Debug for Cx<'_> {
 impl Cx<'_> {
     /// An `[emerg]` at directive `d`, the way `ngx_conf_log_error` words it (nginx adds
     /// ` in FILE:LINE` with the line of the `;` or `{`).
+    /// `directives::check_tree` runs first and may have said the same (arity): said once.
     pub fn error(&mut self, d: &Directive, message: impl Into<String>) {
         let mut diag = Diagnostic::emerg("config::invalid", message, d.span(), d.end);
-        diag.order = self.tree.order_of(d);
-        self.sink.push(diag);
+        let here = d.span();
+        let overlaps = |s: Span| s.file == here.file && s.start < here.end && here.start < s.end;
+        let said = self
+            .sink
+            .diagnostics()
+            .iter()
+            .any(|o| o.message == diag.message && o.span.is_some_and(overlaps));
+        if !said {
+            diag.order = self.tree.order_of(d);
+            self.sink.push(diag);
+        }
     }
 
     /// An error found after the whole file was read, which nginx prints without a position
