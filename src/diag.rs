@@ -4,6 +4,27 @@
 
 use crate::source::Span;
 
+/// Reading positions from here on belong to what nginx does after the whole configuration was
+/// read (it has printed "syntax is ok" by then), in nginx's order: module init (the `events`
+/// check), the pid file, temp paths, log files, listen sockets.
+pub const AFTER_PARSE: u64 = 1 << 60;
+
+/// The steps after parsing, each added to [`AFTER_PARSE`] (plus the directive's own position).
+#[derive(Debug, Clone, Copy)]
+pub enum AfterParse {
+    InitModules = 0,
+    PidFile = 1,
+    TempPaths = 2,
+    LogFiles = 3,
+    Listen = 4,
+}
+
+impl AfterParse {
+    pub fn order(self, position: u64) -> u64 {
+        AFTER_PARSE + ((self as u64) << 48) + position
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Error,
@@ -76,7 +97,12 @@ impl Diagnostic {
     }
 
     /// A warning or info that only ngxr gives.
-    pub fn lint(severity: Severity, code: &'static str, message: impl Into<String>, span: Span) -> Self {
+    pub fn lint(
+        severity: Severity,
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+    ) -> Self {
         Diagnostic {
             severity,
             origin: Origin::Ngxr,
@@ -120,16 +146,28 @@ impl Diagnostic {
     }
 }
 
+/// More diagnostics than this are counted, not kept: a 50 MB file of typos must not take
+/// gigabytes to report.
+const MAX_KEPT: usize = 10_000;
+
 /// Where diagnostics are collected. `order` stamps each with nginx's reading position.
 #[derive(Debug, Default)]
 pub struct Sink {
     diagnostics: Vec<Diagnostic>,
+    /// Diagnostics past `MAX_KEPT`, and whether any of them was an error.
+    dropped: usize,
+    dropped_error: bool,
     /// The reading position that new nginx diagnostics get unless they carry their own.
     pub order: u64,
 }
 
 impl Sink {
     pub fn push(&mut self, mut d: Diagnostic) {
+        if self.diagnostics.len() >= MAX_KEPT {
+            self.dropped += 1;
+            self.dropped_error |= d.is_error();
+            return;
+        }
         if d.order == 0 {
             d.order = self.order;
         }
@@ -137,7 +175,12 @@ impl Sink {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(Diagnostic::is_error)
+        self.dropped_error || self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// How many diagnostics were counted but not kept.
+    pub fn dropped(&self) -> usize {
+        self.dropped
     }
 
     pub fn diagnostics(&self) -> &[Diagnostic] {

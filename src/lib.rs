@@ -15,3 +15,4 @@ pub mod load;
 pub mod runtime;
 pub mod source;
 pub mod syntax;
+pub mod units;

@@ -17,6 +17,8 @@ pub struct Loaded {
     pub tree: SyntaxTree,
     /// Every diagnostic, in no particular order (`Sink::first_nginx_error` finds nginx's).
     pub diagnostics: Vec<Diagnostic>,
+    /// Diagnostics beyond what is kept (see `Sink`), only counted.
+    pub dropped: usize,
     /// Present only when there is no error.
     pub site: Option<Arc<dyn Site>>,
 }
@@ -29,7 +31,12 @@ impl Loaded {
 
 /// Reads, checks and compiles the configuration at `paths.conf`.
 pub fn load(paths: &Paths) -> Result<Loaded, OpenError> {
-    let tree = syntax::load(&paths.conf, &paths.conf_prefix)?;
+    load_with_globals(paths, None)
+}
+
+/// [`load`] with nginx's `-g` directives, read before the file.
+pub fn load_with_globals(paths: &Paths, globals: Option<&str>) -> Result<Loaded, OpenError> {
+    let tree = syntax::load(&paths.conf, &paths.conf_prefix, globals)?;
     let mut sink = Sink::default();
     crate::directives::check_tree(&tree, paths, &mut sink);
     // Compiled even after errors, so one `check` run reports the problems of every stage.
@@ -37,6 +44,7 @@ pub fn load(paths: &Paths) -> Result<Loaded, OpenError> {
     let site = if sink.has_errors() { None } else { site };
     Ok(Loaded {
         tree,
+        dropped: sink.dropped(),
         diagnostics: sink.into_vec(),
         site,
     })

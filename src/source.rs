@@ -52,6 +52,8 @@ pub struct SourceFile {
     pub bytes: Arc<[u8]>,
     /// The text with invalid UTF-8 replaced, for miette snippets.
     pub text: Arc<str>,
+    /// The `-g` directives: nginx names their position "command line".
+    pub command_line: bool,
     line_starts: Vec<u32>,
 }
 
@@ -70,6 +72,7 @@ impl SourceFile {
             path,
             bytes: bytes.into(),
             text,
+            command_line: false,
             line_starts,
         }
     }
@@ -81,6 +84,17 @@ impl SourceFile {
             Err(i) => i - 1,
         };
         (line + 1, (offset - self.line_starts[line]) as usize + 1)
+    }
+
+    /// The length in bytes of the line holding `offset`.
+    pub fn line_len(&self, offset: u32) -> usize {
+        let (line, _) = self.line_col(offset);
+        let start = self.line_starts[line - 1] as usize;
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.bytes.len(), |&e| e as usize);
+        end - start
     }
 
     /// The number of lines as nginx counts them: one more than the number of newlines.
@@ -111,6 +125,13 @@ impl SourceMap {
         FileId(self.files.len() as u32 - 1)
     }
 
+    /// The text of nginx's `-g` option, read as a file of its own.
+    pub fn add_command_line(&mut self, text: &str) -> FileId {
+        let id = self.add("command line".into(), text.as_bytes().to_vec());
+        self.files[id.0 as usize].command_line = true;
+        id
+    }
+
     pub fn file(&self, id: FileId) -> &SourceFile {
         &self.files[id.0 as usize]
     }
@@ -132,6 +153,9 @@ impl SourceMap {
     /// `path:line` the way nginx prints positions in `[emerg]` lines.
     pub fn nginx_pos(&self, span: Span) -> String {
         let f = self.file(span.file);
+        if f.command_line {
+            return "command line".into();
+        }
         let (line, _) = f.line_col(span.start);
         format!("{}:{}", f.path.display(), line)
     }

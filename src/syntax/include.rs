@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::parser;
 use super::tree::{Directive, ParsedFile};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, NginxAt};
 use crate::source::{FileId, SourceMap, Span};
 
 /// Every file read for one configuration.
@@ -22,6 +22,8 @@ pub struct SyntaxTree {
     pub syntax_errors: Vec<Option<Diagnostic>>,
     /// Problems with an `include` (missing file, cycle), keyed by the directive's `;`.
     pub include_errors: Vec<(Span, Diagnostic)>,
+    /// The `-g` directives, read before the main file (as nginx does).
+    pub globals: Option<FileId>,
     /// nginx's reading position of each directive (keyed by its `;`/`{`), for ordering
     /// diagnostics the way `nginx -t` meets them.
     orders: std::collections::HashMap<Span, u64>,
@@ -44,7 +46,12 @@ impl SyntaxTree {
         out
     }
 
-    fn expand_into<'t>(&'t self, directives: &'t [Directive], out: &mut Vec<&'t Directive>, depth: usize) {
+    fn expand_into<'t>(
+        &'t self,
+        directives: &'t [Directive],
+        out: &mut Vec<&'t Directive>,
+        depth: usize,
+    ) {
         for d in directives {
             if d.name() == "include" && !d.is_block() && depth < MAX_INCLUDE_DEPTH {
                 for id in &d.includes {
@@ -74,6 +81,9 @@ impl SyntaxTree {
     fn number(&mut self) {
         let mut orders = std::collections::HashMap::new();
         let mut next = 1u64;
+        if let Some(g) = self.globals {
+            self.number_into(&self.file(g).directives, &mut orders, &mut next, 0);
+        }
         self.number_into(&self.main().directives, &mut orders, &mut next, 0);
         self.orders = orders;
     }
@@ -118,7 +128,12 @@ pub struct OpenError {
 
 impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "open() \"{}\" failed ({})", self.path.display(), os_error(&self.error))
+        write!(
+            f,
+            "open() \"{}\" failed ({})",
+            self.path.display(),
+            os_error(&self.error)
+        )
     }
 }
 
@@ -133,8 +148,12 @@ pub fn os_error(e: &std::io::Error) -> String {
 }
 
 /// Reads `path` and everything it includes. `conf_prefix` is the directory relative includes
-/// are resolved against.
-pub fn load(path: &Path, conf_prefix: &Path) -> Result<SyntaxTree, OpenError> {
+/// are resolved against; `globals` is the text of nginx's `-g` option.
+pub fn load(
+    path: &Path,
+    conf_prefix: &Path,
+    globals: Option<&str>,
+) -> Result<SyntaxTree, OpenError> {
     let bytes = read(path).map_err(|error| OpenError {
         path: path.to_path_buf(),
         error,
@@ -146,6 +165,16 @@ pub fn load(path: &Path, conf_prefix: &Path) -> Result<SyntaxTree, OpenError> {
         stack: Vec::new(),
     };
     loader.add_file(path.to_path_buf(), bytes);
+    if let Some(text) = globals {
+        let id = tree.sources.add_command_line(text);
+        let (directives, err) = parser::parse_param(id, text.as_bytes());
+        tree.files.push(ParsedFile {
+            file: id,
+            directives,
+        });
+        tree.syntax_errors.push(err);
+        tree.globals = Some(id);
+    }
     tree.number();
     Ok(tree)
 }
@@ -231,12 +260,16 @@ impl Loader<'_> {
         match read(&path) {
             Ok(bytes) => Some(self.add_file(path, bytes)),
             Err(e) => {
-                let msg = if e.raw_os_error() == Some(21) {
-                    format!("pread() \"{}\" failed ({})", path.display(), os_error(&e))
+                if e.raw_os_error() == Some(21) {
+                    // nginx opens a directory fine and fails reading it, without a position.
+                    let msg = format!("pread() \"{}\" failed ({})", path.display(), os_error(&e));
+                    let diag =
+                        Diagnostic::emerg("include", msg, d.span(), d.end).at(NginxAt::Nowhere);
+                    self.tree.include_errors.push((d.end, diag));
                 } else {
-                    format!("open() \"{}\" failed ({})", path.display(), os_error(&e))
-                };
-                self.error(d, msg);
+                    let msg = format!("open() \"{}\" failed ({})", path.display(), os_error(&e));
+                    self.error(d, msg);
+                }
                 None
             }
         }

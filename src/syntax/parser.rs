@@ -17,6 +17,9 @@ fn is_raw_block(name: &str) -> bool {
     name.ends_with("_by_lua_block")
 }
 
+/// A syntax error is rare and large: keep it off the happy path's stack.
+type PResult<T> = Result<T, Box<Diagnostic>>;
+
 /// What ended a run of words.
 enum End {
     Semicolon(Span),
@@ -29,17 +32,29 @@ struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
     file: FileId,
+    /// Reading nginx's `-g` text rather than a file.
+    param: bool,
 }
 
 /// Parses `bytes` (the contents of `file`). Returns what was read and the syntax error, if any.
 pub fn parse(file: FileId, bytes: &[u8]) -> (Vec<Directive>, Option<Diagnostic>) {
+    parse_as(file, bytes, false)
+}
+
+/// Parses the text of nginx's `-g` option, whose errors nginx words a little differently.
+pub fn parse_param(file: FileId, bytes: &[u8]) -> (Vec<Directive>, Option<Diagnostic>) {
+    parse_as(file, bytes, true)
+}
+
+fn parse_as(file: FileId, bytes: &[u8], param: bool) -> (Vec<Directive>, Option<Diagnostic>) {
     let mut p = Parser {
         bytes,
         pos: 0,
         file,
+        param,
     };
     let mut top = Vec::new();
-    let err = p.block(&mut top, 0).err();
+    let err = p.block(&mut top, 0).err().map(|e| *e);
     (top, err)
 }
 
@@ -48,20 +63,20 @@ impl Parser<'_> {
         Span::new(self.file, start, end)
     }
 
-    fn error_at(&self, at: usize, message: String) -> Diagnostic {
+    fn error_at(&self, at: usize, message: String) -> Box<Diagnostic> {
         let end = (at + 1).min(self.bytes.len()).max(at);
         let span = self.span(at, end);
-        Diagnostic::emerg("syntax", message, span, span)
+        Box::new(Diagnostic::emerg("syntax", message, span, span))
     }
 
-    fn eof_error(&self, message: &str) -> Diagnostic {
+    fn eof_error(&self, message: &str) -> Box<Diagnostic> {
         let len = self.bytes.len();
-        Diagnostic::emerg("syntax::eof", message, self.span(len, len), self.span(len, len))
-            .at(NginxAt::EndOf(self.file))
+        let at = self.span(len, len);
+        Box::new(Diagnostic::emerg("syntax::eof", message, at, at).at(NginxAt::EndOf(self.file)))
     }
 
     /// Reads directives into `out` until the block's `}` (depth > 0) or the end of the file.
-    fn block(&mut self, out: &mut Vec<Directive>, depth: usize) -> Result<Option<Span>, Diagnostic> {
+    fn block(&mut self, out: &mut Vec<Directive>, depth: usize) -> PResult<Option<Span>> {
         loop {
             let mut words = Vec::new();
             let end = self.words(&mut words)?;
@@ -127,7 +142,7 @@ impl Parser<'_> {
         }
     }
 
-    fn raw_block(&mut self, open: Span) -> Result<Body, Diagnostic> {
+    fn raw_block(&mut self, open: Span) -> PResult<Body> {
         let rest = &self.bytes[self.pos..];
         match lexer::lua_block(rest) {
             Some(len) => {
@@ -143,7 +158,7 @@ impl Parser<'_> {
     }
 
     /// Reads the words of one directive, up to what ends it.
-    fn words(&mut self, words: &mut Vec<Word>) -> Result<End, Diagnostic> {
+    fn words(&mut self, words: &mut Vec<Word>) -> PResult<End> {
         loop {
             let rest = &self.bytes[self.pos..];
             if let Ok((r, _)) = lexer::space(rest) {
@@ -152,7 +167,11 @@ impl Parser<'_> {
             }
             let Some(&c) = rest.first() else {
                 if !words.is_empty() {
-                    return Err(self.eof_error("unexpected end of file, expecting \";\" or \"}\""));
+                    return Err(self.eof_error(if self.param {
+                        "unexpected end of parameter, expecting \";\""
+                    } else {
+                        "unexpected end of file, expecting \";\" or \"}\""
+                    }));
                 }
                 return Ok(End::FileDone);
             };
@@ -191,7 +210,9 @@ impl Parser<'_> {
                     }
                     Quoted::Unterminated => {
                         self.pos = self.bytes.len();
-                        return Err(self.eof_error("unexpected end of file, expecting \";\" or \"}\""));
+                        return Err(
+                            self.eof_error("unexpected end of file, expecting \";\" or \"}\"")
+                        );
                     }
                 },
                 _ => {
@@ -207,7 +228,7 @@ impl Parser<'_> {
     }
 
     /// After a closing quote nginx wants white space, `;`, `{` or `)` (which it swallows).
-    fn after_quote(&mut self) -> Result<Option<End>, Diagnostic> {
+    fn after_quote(&mut self) -> PResult<Option<End>> {
         let at = self.pos;
         match self.bytes.get(at) {
             None => Ok(None),
@@ -238,7 +259,11 @@ impl Parser<'_> {
 }
 
 fn quote_of(c: u8) -> Quote {
-    if c == b'"' { Quote::Double } else { Quote::Single }
+    if c == b'"' {
+        Quote::Double
+    } else {
+        Quote::Single
+    }
 }
 
 /// nginx prints the offending byte as it is; show non-ASCII bytes as `\xNN` instead.
@@ -283,7 +308,10 @@ mod tests {
     }
 
     fn err(src: &str) -> String {
-        parse(FileId(0), src.as_bytes()).1.map(|d| d.message).unwrap_or_default()
+        parse(FileId(0), src.as_bytes())
+            .1
+            .map(|d| d.message)
+            .unwrap_or_default()
     }
 
     #[test]
@@ -313,11 +341,17 @@ mod tests {
     #[test]
     fn structure_errors_use_nginx_wording() {
         assert_eq!(err("a {"), "unexpected end of file, expecting \"}\"");
-        assert_eq!(err("a b"), "unexpected end of file, expecting \";\" or \"}\"");
+        assert_eq!(
+            err("a b"),
+            "unexpected end of file, expecting \";\" or \"}\""
+        );
         assert_eq!(err("}"), "unexpected \"}\"");
         assert_eq!(err("a }"), "unexpected \"}\"");
         assert_eq!(err(";"), "unexpected \";\"");
-        assert_eq!(err("a 'b"), "unexpected end of file, expecting \";\" or \"}\"");
+        assert_eq!(
+            err("a 'b"),
+            "unexpected end of file, expecting \";\" or \"}\""
+        );
     }
 
     #[test]

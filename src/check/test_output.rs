@@ -1,0 +1,144 @@
+//! `ngxr -t`, `-T`, `-v` and `-V` in nginx's own words, so scripts written around nginx
+//! (deploy hooks, nginx's test suite) keep working.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::cli::{NginxFlags, Paths};
+use crate::defaults;
+use crate::diag::{AFTER_PARSE, Diagnostic, NginxAt, Origin, Severity};
+use crate::load;
+use crate::source::SourceMap;
+
+/// The ` in FILE:LINE` nginx appends, if it has a position for this message.
+fn position(d: &Diagnostic, sources: &SourceMap) -> String {
+    match d.nginx_at {
+        NginxAt::Line(span) => format!(" in {}", sources.nginx_pos(span)),
+        NginxAt::EndOf(file) if sources.file(file).command_line => " in command line".into(),
+        NginxAt::EndOf(file) => {
+            let f = sources.file(file);
+            format!(" in {}:{}", f.path.display(), f.last_line())
+        }
+        NginxAt::Nowhere => String::new(),
+    }
+}
+
+fn line(level: &str, d: &Diagnostic, sources: &SourceMap) -> String {
+    format!("ngxr: [{level}] {}{}", d.message, position(d, sources))
+}
+
+/// `ngxr -t` / `ngxr -T`.
+pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
+    let conf = paths.conf.display();
+    let failed = || {
+        eprintln!("ngxr: configuration file {conf} test failed");
+        ExitCode::FAILURE
+    };
+    let loaded = match load::load_with_globals(paths, flags.globals.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ngxr: [emerg] {e}");
+            return failed();
+        }
+    };
+    let sources = &loaded.tree.sources;
+    let first_error = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .min_by_key(|d| (d.origin != Origin::Nginx, d.order));
+    let syntax_ok = || {
+        if !flags.quiet {
+            eprintln!("ngxr: the configuration file {conf} syntax is ok");
+        }
+    };
+    if let Some(err) = first_error {
+        if err.order >= AFTER_PARSE {
+            syntax_ok();
+        }
+        for w in loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning && d.origin == Origin::Nginx)
+            .filter(|d| d.order < err.order)
+        {
+            eprintln!("{}", line("warn", w, sources));
+        }
+        eprintln!("{}", line("emerg", err, sources));
+        return failed();
+    }
+    if !flags.quiet {
+        let mut warnings: Vec<&Diagnostic> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .collect();
+        warnings.sort_by_key(|d| d.order);
+        for w in warnings {
+            eprintln!("{}", line("warn", w, sources));
+        }
+    }
+    syntax_ok();
+    if !flags.quiet {
+        eprintln!("ngxr: configuration file {conf} test is successful");
+    }
+    if flags.test_dump {
+        let mut out = std::io::stdout().lock();
+        for (_, f) in sources.files().filter(|(_, f)| !f.command_line) {
+            let _ = writeln!(out, "# configuration file {}:", f.path.display());
+            let _ = out.write_all(&f.bytes);
+            let _ = writeln!(out);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// nginx modules built by default that ngxr does not implement: `-V` lists them as
+/// `--without-...`, which is how nginx's test suite decides what to skip.
+const WITHOUT: &[&str] = &[
+    "http_charset_module",
+    "http_gzip_module",
+    "http_ssi_module",
+    "http_userid_module",
+    "http_access_module",
+    "http_auth_basic_module",
+    "http_mirror_module",
+    "http_autoindex_module",
+    "http_geo_module",
+    "http_split_clients_module",
+    "http_referer_module",
+    "http_rewrite_module",
+    "http_fastcgi_module",
+    "http_uwsgi_module",
+    "http_scgi_module",
+    "http_grpc_module",
+    "http_memcached_module",
+    "http_limit_conn_module",
+    "http_limit_req_module",
+    "http_empty_gif_module",
+    "http_browser_module",
+    "http_upstream_zone_module",
+];
+
+/// `ngxr -v` / `ngxr -V` (on stderr, as nginx prints them).
+pub fn run_version(configure: bool) -> ExitCode {
+    eprintln!(
+        "nginx version: nginx/{} (ngxr {})",
+        defaults::NGINX_VERSION,
+        env!("CARGO_PKG_VERSION")
+    );
+    if configure {
+        eprintln!("built with rustls");
+        eprintln!("TLS SNI support enabled");
+        let without: Vec<String> = WITHOUT.iter().map(|m| format!("--without-{m}")).collect();
+        eprintln!(
+            "configure arguments: --prefix={} --conf-path={} --error-log-path={} --pid-path={} --with-http_ssl_module {}",
+            defaults::PREFIX.trim_end_matches('/'),
+            defaults::CONF_PATH,
+            defaults::ERROR_LOG_PATH,
+            defaults::PID_PATH,
+            without.join(" ")
+        );
+    }
+    ExitCode::SUCCESS
+}

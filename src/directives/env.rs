@@ -1,0 +1,279 @@
+//! The checks `nginx -t` makes against the machine rather than the text: the `user` exists,
+//! modules, certificates and log directories are there, resolver names resolve. Like nginx's,
+//! these verdicts depend on where the check runs.
+
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use crate::cli::Paths;
+use crate::diag::{AfterParse, Diagnostic, NginxAt, Sink};
+use crate::syntax::include::full_name;
+use crate::syntax::{Directive, SyntaxTree};
+
+fn emerg(tree: &SyntaxTree, d: &Directive, code: &'static str, message: String) -> Diagnostic {
+    let mut diag = Diagnostic::emerg(code, message, d.span(), d.end);
+    diag.order = tree.order_of(d);
+    diag
+}
+
+/// An error nginx finds without a position, at `order`.
+fn emerg_nowhere(
+    tree: &SyntaxTree,
+    d: &Directive,
+    code: &'static str,
+    message: String,
+    order: u64,
+) -> Diagnostic {
+    let mut diag = emerg(tree, d, code, message).at(NginxAt::Nowhere);
+    diag.order = order;
+    diag
+}
+
+/// OpenSSL 3's words for a certificate or key file that is not there.
+fn bio_missing(path: &Path) -> String {
+    format!(
+        "BIO_new_file() failed (SSL: error:80000002:system library::No such file or directory:calling fopen({}, r) error:10000080:BIO routines::no such file)",
+        path.display()
+    )
+}
+
+/// Per-directive machine checks, made when the directive is read.
+pub(super) fn check_directive(tree: &SyntaxTree, paths: &Paths, d: &Directive, sink: &mut Sink) {
+    match d.name() {
+        "user" => user(tree, d, sink),
+        "load_module" => {
+            let Some(arg) = d.arg(0) else { return };
+            let path = full_name(&paths.prefix, arg);
+            if !path.exists() {
+                let p = path.display();
+                let msg = format!(
+                    "dlopen() \"{p}\" failed ({p}: cannot open shared object file: No such file or directory)"
+                );
+                sink.push(emerg(tree, d, "file::module", msg));
+            }
+        }
+        "resolver" => {
+            for a in d
+                .args
+                .iter()
+                .map(|a| a.value.as_str())
+                .filter(|a| !a.contains('='))
+            {
+                if !resolves(a) {
+                    let msg = format!("host not found in resolver \"{a}\"");
+                    sink.push(emerg(tree, d, "resolve::resolver", msg));
+                }
+            }
+        }
+        "error_log" | "access_log" => {
+            let Some(arg) = d.arg(0) else { return };
+            if arg == "off" || arg == "stderr" || arg.contains(':') || arg.contains('$') {
+                return;
+            }
+            let path = full_name(&paths.prefix, arg);
+            if !path.parent().is_some_and(Path::is_dir) {
+                let msg = format!(
+                    "open() \"{}\" failed (2: No such file or directory)",
+                    path.display()
+                );
+                sink.push(emerg_nowhere(
+                    tree,
+                    d,
+                    "file::log",
+                    msg,
+                    AfterParse::LogFiles.order(tree.order_of(d)),
+                ));
+            }
+        }
+        "pid" => {
+            // nginx -t opens (creates) the pid file, so its directory must exist.
+            let Some(arg) = d.arg(0).filter(|a| *a != "off") else {
+                return;
+            };
+            let path = full_name(&paths.prefix, arg);
+            if !path.parent().is_some_and(Path::is_dir) {
+                let msg = format!(
+                    "open() \"{}\" failed (2: No such file or directory)",
+                    path.display()
+                );
+                sink.push(emerg_nowhere(
+                    tree,
+                    d,
+                    "file::pid",
+                    msg,
+                    AfterParse::PidFile.order(tree.order_of(d)),
+                ));
+            }
+        }
+        name if name.ends_with("_temp_path") => {
+            let Some(arg) = d.arg(0) else { return };
+            let path = full_name(&paths.prefix, arg);
+            if !path.is_dir() && !path.parent().is_some_and(Path::is_dir) {
+                let msg = format!(
+                    "mkdir() \"{}\" failed (2: No such file or directory)",
+                    path.display()
+                );
+                sink.push(emerg_nowhere(
+                    tree,
+                    d,
+                    "file::temp_path",
+                    msg,
+                    AfterParse::TempPaths.order(tree.order_of(d)),
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `user USER [GROUP]`: as root, nginx looks both up (and ignores the directive otherwise).
+fn user(tree: &SyntaxTree, d: &Directive, sink: &mut Sink) {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let Some(name) = d.arg(0) else { return };
+    if !matches!(nix::unistd::User::from_name(name), Ok(Some(_))) {
+        sink.push(emerg(
+            tree,
+            d,
+            "user::unknown",
+            format!("getpwnam(\"{name}\") failed"),
+        ));
+        return;
+    }
+    let group = d.arg(1).unwrap_or(name);
+    if !matches!(nix::unistd::Group::from_name(group), Ok(Some(_))) {
+        sink.push(emerg(
+            tree,
+            d,
+            "user::unknown_group",
+            format!("getgrnam(\"{group}\") failed"),
+        ));
+    }
+}
+
+fn resolves(host: &str) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .split(']')
+        .next()
+        .unwrap_or(host);
+    if host.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    (name, 53)
+        .to_socket_addrs()
+        .is_ok_and(|mut a| a.next().is_some())
+}
+
+/// Certificates as nginx loads them when it merges each `server` with `http`.
+pub(super) fn check_http(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) {
+    for http in tree
+        .expand(&tree.main().directives)
+        .into_iter()
+        .filter(|d| d.name() == "http")
+    {
+        // nginx loads certificates when it merges servers, as the `http` block closes.
+        let merge = tree.order_after(http.children());
+        let http_level = tree.expand(http.children());
+        for server in http_level
+            .iter()
+            .filter(|d| d.name() == "server" && d.is_block())
+        {
+            let level = tree.expand(server.children());
+            let pick = |name: &str| -> Vec<&Directive> {
+                let own: Vec<&Directive> =
+                    level.iter().copied().filter(|d| d.name() == name).collect();
+                if own.is_empty() {
+                    http_level
+                        .iter()
+                        .copied()
+                        .filter(|d| d.name() == name)
+                        .collect()
+                } else {
+                    own
+                }
+            };
+            let certs = pick("ssl_certificate");
+            let keys = pick("ssl_certificate_key");
+            if certs.is_empty() {
+                listen_ssl_without_certificate(tree, &level, sink);
+                continue;
+            }
+            if keys.len() < certs.len() {
+                if let Some(c) = certs.last().and_then(|c| c.arg(0)) {
+                    let msg =
+                        format!("no \"ssl_certificate_key\" is defined for certificate \"{c}\"");
+                    sink.push(emerg_nowhere(tree, server, "ssl::no_key", msg, merge));
+                }
+                continue;
+            }
+            for (cert, key) in certs.iter().zip(&keys) {
+                load_pem(tree, paths, cert, "certificate", sink, merge);
+                load_pem(tree, paths, key, "certificate key", sink, merge);
+            }
+        }
+    }
+}
+
+fn listen_ssl_without_certificate(tree: &SyntaxTree, level: &[&Directive], sink: &mut Sink) {
+    let rejects = level
+        .iter()
+        .any(|d| d.name() == "ssl_reject_handshake" && d.arg(0) == Some("on"));
+    if rejects {
+        return;
+    }
+    for listen in level.iter().filter(|d| d.name() == "listen") {
+        if listen.args.iter().skip(1).any(|a| a.value == "ssl") {
+            let pos = tree.sources.nginx_pos(listen.end);
+            let msg = format!(
+                "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in {pos}"
+            );
+            // nginx checks this after the configuration is read (ngx_http_ssl_init).
+            let order = AfterParse::InitModules.order(tree.order_of(listen));
+            sink.push(emerg_nowhere(
+                tree,
+                listen,
+                "ssl::no_certificate",
+                msg,
+                order,
+            ));
+        }
+    }
+}
+
+fn load_pem(
+    tree: &SyntaxTree,
+    paths: &Paths,
+    d: &Directive,
+    what: &str,
+    sink: &mut Sink,
+    merge: u64,
+) {
+    let Some(arg) = d.arg(0) else { return };
+    if arg.contains('$') || arg.starts_with("data:") || arg.starts_with("engine:") {
+        return;
+    }
+    let path: PathBuf = full_name(&paths.conf_prefix, arg);
+    let msg = match std::fs::read(&path) {
+        Err(_) => format!(
+            "cannot load {what} \"{}\": {}",
+            path.display(),
+            bio_missing(&path)
+        ),
+        Ok(bytes) if !bytes.windows(11).any(|w| w == b"-----BEGIN ") => {
+            let call = if what == "certificate" {
+                "PEM_read_bio_X509_AUX"
+            } else {
+                "PEM_read_bio_PrivateKey"
+            };
+            format!(
+                "cannot load {what} \"{}\": {call}() failed (SSL: error:0480006C:PEM routines::no start line)",
+                path.display()
+            )
+        }
+        Ok(_) => return,
+    };
+    sink.push(emerg_nowhere(tree, d, "ssl::load", msg, merge));
+}

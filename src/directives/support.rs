@@ -1,0 +1,205 @@
+//! What ngxr does with each nginx directive. `Served`: implemented as nginx does it. `Inert`:
+//! changes nothing a client or backend of a proxy can observe (buffer sizes, file caches,
+//! kernel socket tweaks...), so ignoring it is safe. Everything else is `Unsupported`: `check`
+//! warns at its span and the server refuses to start rather than silently ignore it.
+//! README.md's table of inert directives is this list.
+
+use crate::syntax::Directive;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    Served,
+    Inert,
+    Unsupported,
+}
+
+impl Support {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Support::Served => "served",
+            Support::Inert => "inert",
+            Support::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// Implemented with nginx's behaviour.
+const SERVED: &[&str] = &[
+    "access_log",
+    "add_header",
+    "client_max_body_size",
+    "daemon",
+    "error_log",
+    "events",
+    "hash",
+    "http",
+    "include",
+    "ip_hash",
+    "keepalive",
+    "keepalive_requests",
+    "keepalive_timeout",
+    "least_conn",
+    "listen",
+    "location",
+    "log_format",
+    "map",
+    "pid",
+    "proxy_connect_timeout",
+    "proxy_hide_header",
+    "proxy_http_version",
+    "proxy_next_upstream",
+    "proxy_next_upstream_timeout",
+    "proxy_next_upstream_tries",
+    "proxy_pass",
+    "proxy_pass_header",
+    "proxy_pass_request_body",
+    "proxy_pass_request_headers",
+    "proxy_read_timeout",
+    "proxy_redirect",
+    "proxy_send_timeout",
+    "proxy_set_header",
+    "random",
+    "return",
+    "send_timeout",
+    "server",
+    "server_name",
+    "server_tokens",
+    "ssl_certificate",
+    "ssl_certificate_key",
+    "ssl_protocols",
+    "upstream",
+    "worker_connections",
+    "worker_processes",
+];
+
+/// Safe to ignore for a proxy: tuning that changes no bytes on the wire, or settings whose
+/// module ngxr does not run and that have no effect without another (unsupported) directive.
+const INERT: &[&str] = &[
+    "accept_mutex",
+    "accept_mutex_delay",
+    "aio",
+    "client_body_buffer_size",
+    "client_body_temp_path",
+    "client_body_timeout",
+    "client_header_buffer_size",
+    "client_header_timeout",
+    "default_type",
+    "directio",
+    "fastcgi_buffer_size",
+    "fastcgi_buffers",
+    "fastcgi_busy_buffers_size",
+    "fastcgi_connect_timeout",
+    "fastcgi_read_timeout",
+    "fastcgi_send_timeout",
+    "fastcgi_temp_file_write_size",
+    "fastcgi_temp_path",
+    "gzip",
+    "gzip_buffers",
+    "gzip_comp_level",
+    "gzip_disable",
+    "gzip_http_version",
+    "gzip_min_length",
+    "gzip_types",
+    "gzip_vary",
+    "large_client_header_buffers",
+    "lingering_close",
+    "lingering_time",
+    "lingering_timeout",
+    "log_not_found",
+    "map_hash_bucket_size",
+    "map_hash_max_size",
+    "master_process",
+    "multi_accept",
+    "open_file_cache",
+    "open_file_cache_errors",
+    "open_file_cache_min_uses",
+    "open_file_cache_valid",
+    "open_log_file_cache",
+    "output_buffers",
+    "pcre_jit",
+    "postpone_output",
+    "proxy_buffer_size",
+    "proxy_buffering",
+    "proxy_buffers",
+    "proxy_busy_buffers_size",
+    "proxy_cache_path",
+    "proxy_headers_hash_bucket_size",
+    "proxy_headers_hash_max_size",
+    "proxy_max_temp_file_size",
+    "proxy_request_buffering",
+    "proxy_socket_keepalive",
+    "proxy_temp_file_write_size",
+    "proxy_temp_path",
+    "reset_timedout_connection",
+    "resolver_timeout",
+    "scgi_temp_path",
+    "sendfile",
+    "sendfile_max_chunk",
+    "server_names_hash_bucket_size",
+    "server_names_hash_max_size",
+    "ssl_buffer_size",
+    "ssl_ciphers",
+    "ssl_ecdh_curve",
+    "ssl_prefer_server_ciphers",
+    "ssl_session_cache",
+    "ssl_session_tickets",
+    "ssl_session_timeout",
+    "tcp_nodelay",
+    "tcp_nopush",
+    "thread_pool",
+    "timer_resolution",
+    "types",
+    "types_hash_bucket_size",
+    "types_hash_max_size",
+    "use",
+    "user",
+    "uwsgi_temp_path",
+    "variables_hash_bucket_size",
+    "variables_hash_max_size",
+    "worker_cpu_affinity",
+    "worker_priority",
+    "worker_rlimit_core",
+    "worker_rlimit_nofile",
+    "worker_shutdown_timeout",
+    "working_directory",
+];
+
+/// ngxr's support for a directive as written (a few depend on their arguments).
+pub fn support(d: &Directive) -> Support {
+    let name = d.name();
+    // gzip never touches proxied responses while gzip_proxied is off (its default).
+    if name == "gzip_proxied" {
+        return if d.args.iter().all(|a| a.value == "off") {
+            Support::Inert
+        } else {
+            Support::Unsupported
+        };
+    }
+    by_name(name)
+}
+
+/// Support by name alone, for the table in `grammar/directives.md`.
+pub fn by_name(name: &str) -> Support {
+    if SERVED.binary_search(&name).is_ok() {
+        Support::Served
+    } else if INERT.binary_search(&name).is_ok() {
+        Support::Inert
+    } else {
+        Support::Unsupported
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_sorted_and_name_real_directives() {
+        for list in [SERVED, INERT] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]));
+            for name in list {
+                assert!(!super::super::lookup(name).is_empty(), "{name}");
+            }
+        }
+    }
+}

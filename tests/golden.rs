@@ -1,0 +1,79 @@
+//! Golden tests over `fixtures/`: for every `nginx.conf`, what `ngxr check` prints (colour off,
+//! paths relative to the repository) and what `ngxr dump` prints must equal the `expected.*`
+//! files beside it. `UPDATE_EXPECT=1 cargo test --test golden` rewrites them; every mismatch
+//! is listed before the test fails.
+
+use std::path::{Path, PathBuf};
+
+use ngxr::cli::Paths;
+
+fn fixtures() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.file_name().is_some_and(|n| n == "nginx.conf") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"),
+        &mut out,
+    );
+    out
+}
+
+/// Output with the repository's location removed, so expected files are the same everywhere.
+fn relative(text: &str) -> String {
+    text.replace(concat!(env!("CARGO_MANIFEST_DIR"), "/"), "")
+}
+
+fn compare(path: &Path, actual: &str, failures: &mut Vec<String>) {
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(path, actual).expect("write expected file");
+        return;
+    }
+    match std::fs::read_to_string(path) {
+        Ok(expected) if expected == actual => {}
+        Ok(expected) => failures.push(format!(
+            "{}\n--- expected\n{expected}\n--- actual\n{actual}",
+            path.display()
+        )),
+        Err(_) => failures.push(format!(
+            "{} is missing (UPDATE_EXPECT=1 creates it)",
+            path.display()
+        )),
+    }
+}
+
+#[test]
+fn fixtures_check_and_dump_match_expected_files() {
+    let mut failures = Vec::new();
+    let confs = fixtures();
+    assert!(confs.len() >= 30, "fixtures not found: {confs:?}");
+    for conf in &confs {
+        let dir = conf.parent().expect("fixture dir");
+        let paths = Paths::resolve(Some(dir), Some(conf));
+        let loaded = ngxr::load::load(&paths).expect("fixture readable");
+        let mut ds = loaded.diagnostics.clone();
+        ds.sort_by_key(|d| (d.span.map(|s| (s.file, s.start)), d.severity));
+        let check = relative(&ngxr::check::render_human(&ds, &loaded.tree.sources, false));
+        compare(&dir.join("expected.check"), &check, &mut failures);
+        let dump = ngxr::check::dump_json(&loaded.tree, &loaded.diagnostics);
+        let dump = relative(&serde_json::to_string_pretty(&dump).expect("json")) + "\n";
+        compare(&dir.join("expected.dump.json"), &dump, &mut failures);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatches:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
