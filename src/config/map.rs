@@ -57,12 +57,6 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Map> {
                     continue;
                 }
                 let key = key.strip_prefix('\\').unwrap_or(key).to_string();
-                if !key.starts_with('~')
-                    && map.entries.iter().any(|e| e.key.eq_ignore_ascii_case(&key))
-                {
-                    cx.error(c, format!("conflicting parameter \"{key}\""));
-                    continue;
-                }
                 map.entries.push(MapEntry {
                     key,
                     value,
