@@ -74,6 +74,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
                     http.log_formats.push(f);
                 }
             }
+            "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
             _ => {
                 http.settings.apply(cx, c);
             }
@@ -115,6 +116,7 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
             }
             "return" if s.ret.is_none() => s.ret = location::lower_return(cx, c),
             "location" => {}
+            "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
             _ => {
                 s.settings.apply(cx, c);
             }

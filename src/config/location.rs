@@ -192,6 +192,8 @@ pub fn lower(
                 check_uri_part(cx, c, &loc);
             }
             "return" if loc.ret.is_none() => loc.ret = lower_return(cx, c),
+            "proxy_redirect"
+                if !proxy::default_redirect_allowed(cx, c, loc.proxy_pass.as_ref()) => {}
             _ => {
                 loc.settings.apply(cx, c);
             }
