@@ -44,7 +44,7 @@ pub struct Text {
 /// Lowers the checked syntax tree. Problems go to `sink`; lowering carries on past them so
 /// every one is reported.
 pub fn lower(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) -> Config {
-    let mut cx = Cx { tree, paths, sink };
+    let mut cx = Cx::new(tree, paths, sink);
     let top = tree.expand(&tree.main().directives);
     let process = process::lower(&mut cx, &top);
     let http = top
@@ -60,6 +60,9 @@ pub struct Cx<'t> {
     pub tree: &'t SyntaxTree,
     pub paths: &'t Paths,
     pub sink: &'t mut Sink,
+    /// nginx's reading position when the `http` block closes: what nginx checks then
+    /// (upstreams, merged settings, locations, variables, server names) is ordered from here.
+    http_end: u64,
 }
 
 impl std::fmt::Debug for Cx<'_> {
@@ -68,7 +71,24 @@ impl std::fmt::Debug for Cx<'_> {
     }
 }
 
-impl Cx<'_> {
+impl<'t> Cx<'t> {
+    pub fn new(tree: &'t SyntaxTree, paths: &'t Paths, sink: &'t mut Sink) -> Cx<'t> {
+        // Positions grow in reading order, so the `http` block ends just before whatever
+        // top-level directive follows it; when none does, after everything.
+        let top = tree.expand(&tree.main().directives);
+        let after_http = top.iter().skip_while(|d| d.name() != "http").nth(1);
+        let http_end = match after_http {
+            Some(next) => tree.order_of(next).saturating_sub(1000) + 1,
+            None => crate::diag::AFTER_PARSE / 2,
+        };
+        Cx {
+            tree,
+            paths,
+            sink,
+            http_end,
+        }
+    }
+
     /// An `[emerg]` at directive `d`, the way `ngx_conf_log_error` words it (nginx adds
     /// ` in FILE:LINE` with the line of the `;` or `{`).
     /// `directives::check_tree` runs first and may have said the same (arity): said once.
@@ -107,7 +127,7 @@ impl Cx<'_> {
             .iter()
             .any(|d| d.message == diag.message && d.span == diag.span);
         if !known {
-            diag.order = self.tree.order_after(&self.tree.main().directives) + 1;
+            diag.order = self.http_end + late_step(diag.code);
             self.sink.push(diag);
         }
     }
@@ -165,4 +185,21 @@ impl Cx<'_> {
             self.paths.conf_prefix.join(p)
         }
     }
+}
+
+/// The order of nginx's checks when `http` closes (`ngx_http_block`): upstreams are resolved
+/// first, then settings merged (certificates, log formats), locations sorted, variables
+/// resolved, and server names hashed last.
+fn late_step(code: &str) -> u64 {
+    let steps = [
+        "upstream::",
+        "ssl::",
+        "config::duplicate_location",
+        "variable::",
+        "server_name::",
+    ];
+    steps
+        .iter()
+        .position(|s| code.starts_with(s))
+        .map_or(2, |i| i as u64 + 1)
 }

@@ -46,7 +46,7 @@ pub struct Compiled {
 /// the caller discards it when `sink` holds errors.
 pub fn compile(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) -> Option<Compiled> {
     let config = crate::config::lower(tree, paths, sink);
-    let mut cx = Cx { tree, paths, sink };
+    let mut cx = Cx::new(tree, paths, sink);
     let inner = Arc::new_cyclic(|weak| compile::build(&mut cx, &config, weak));
     Some(Compiled { inner })
 }
