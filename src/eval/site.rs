@@ -51,9 +51,11 @@ pub struct CServer {
 }
 
 impl CServer {
-    /// `$server_name`: the first name (empty when there is none).
+    /// `$server_name`: the first name as nginx keeps it (lowercased, `.name` without its dot;
+    /// empty when there is none).
     pub fn first_name(&self) -> Vec<u8> {
         match self.names.first() {
+            Some(ServerName::Dot(n)) => n[1..].as_bytes().to_vec(),
             Some(n) => n.display().into_bytes(),
             None => Vec::new(),
         }

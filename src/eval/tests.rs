@@ -524,3 +524,15 @@ fn listen_sockets_and_certificates() {
     assert_eq!(b.certificate, dir.join("b.pem"), "the default server's");
     assert_eq!(b.protocols, ["TLSv1.3"]);
 }
+
+#[test]
+fn server_name_variable_as_nginx_keeps_it() {
+    let site = load(&http(
+        "server { listen 127.0.0.1:8090; server_name .Dot.example other; return 200 $server_name; }",
+    ))
+    .unwrap();
+    let Route::Respond(r) = route(&site, "GET /", &[("Host", "x")]).0 else {
+        panic!()
+    };
+    assert_eq!(r.body.as_deref(), Some(&b"dot.example"[..]));
+}
