@@ -55,7 +55,7 @@ impl CServer {
     /// empty when there is none).
     pub fn first_name(&self) -> Vec<u8> {
         match self.names.first() {
-            Some(ServerName::Dot(n)) => n[1..].as_bytes().to_vec(),
+            Some(ServerName::Dot(n)) => n.as_bytes()[1..].to_vec(),
             Some(n) => n.display().into_bytes(),
             None => Vec::new(),
         }
