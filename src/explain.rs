@@ -36,21 +36,21 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
 pub fn explain(args: &ExplainArgs) -> Result<String, String> {
     let paths = Paths::resolve(args.prefix.as_deref(), args.conf.as_deref());
     let loaded = crate::load::load(&paths).map_err(|e| format!("ngxr: [emerg] {e}"))?;
-    if loaded.has_errors() {
-        let lines: Vec<String> = loaded
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| match d.span {
-                Some(s) => format!(
-                    "ngxr: [emerg] {} ({})",
-                    d.message,
-                    loaded.tree.sources.nginx_pos(s)
-                ),
-                None => format!("ngxr: [emerg] {}", d.message),
-            })
-            .collect();
-        return Err(lines.join("\n"));
+    let blocking: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() && !about_this_machine(d.code))
+        .map(|d| match d.span {
+            Some(s) => format!(
+                "ngxr: [emerg] {} ({})",
+                d.message,
+                loaded.tree.sources.nginx_pos(s)
+            ),
+            None => format!("ngxr: [emerg] {}", d.message),
+        })
+        .collect();
+    if !blocking.is_empty() {
+        return Err(blocking.join("\n"));
     }
     // The loaded site is only known as `dyn Site`; compile once more for the traced routing.
     let site = crate::eval::compile(&loaded.tree, &paths, &mut Sink::default())
@@ -64,6 +64,15 @@ pub fn explain(args: &ExplainArgs) -> Result<String, String> {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default(),
         Format::Human => human::human(&report),
     })
+}
+
+/// Problems with this machine rather than with the configuration (a log directory, a
+/// certificate file, a user that does not exist here): they stop nginx from starting, not
+/// from deciding where a request goes, so explain carries on.
+fn about_this_machine(code: &str) -> bool {
+    ["file::", "ssl::load", "ssl::no_key", "user::"]
+        .iter()
+        .any(|p| code.starts_with(p))
 }
 
 /// The request explain was asked about, owned.

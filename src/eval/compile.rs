@@ -148,19 +148,6 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         })),
         _ => None,
     };
-    if let Some(l) = s.listens.iter().find(|l| l.ssl) {
-        let missing = match (&st.ssl_certificate, &st.ssl_certificate_key) {
-            (None, _) => {
-                Some("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive")
-            }
-            (Some(_), None) => Some("no \"ssl_certificate_key\" is defined for certificate"),
-            _ => None,
-        };
-        if let Some(m) = missing {
-            let pos = cx.tree.sources.nginx_pos(l.span);
-            cx.late_error("ssl::no_certificate", format!("{m} in {pos}"), l.span);
-        }
-    }
     CServer {
         span: s.span,
         listens: s.listens.clone(),
