@@ -75,6 +75,9 @@ http {
         }
         location /r { return 301 /moved$is_args$args; }
         location /bare { return 301; }
+        location /rel { absolute_redirect off; return 302 /x; }
+        location /noport { port_in_redirect off; return 302 /x; }
+        location /sn { server_name_in_redirect on; return 302 /x; }
     }
     server {
         listen 127.0.0.1:{L} default_server;
@@ -148,6 +151,9 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
     ("GET /x HTTP/1.1", &[("Host", "www.tail.org")]),
     ("GET /r?a=1 HTTP/1.1", &[("Host", "blog.re.example")]),
     ("GET /bare HTTP/1.1", &[("Host", "blog.re.example")]),
+    ("GET /rel HTTP/1.1", &[("Host", "blog.re.example")]),
+    ("GET /noport HTTP/1.1", &[("Host", "blog.re.example")]),
+    ("GET /sn HTTP/1.1", &[("Host", "blog.re.example")]),
     ("GET / HTTP/1.1", &[("Host", "nomatch.example")]),
     ("GET /p/q HTTP/1.0", &[]),
     (

@@ -10,7 +10,7 @@ use super::plan::{CertificateSpec, ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
-use super::site::{Action, CLocation, CReturn, CServer, Inner};
+use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::upstream::Groups;
 use super::value::Complex;
 use super::vars::Registry;
@@ -161,6 +161,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .collect(),
         certificate,
         log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
+        redirects: RedirectRules::of(st),
     }
 }
 
@@ -214,6 +215,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
             &sh.formats,
             &sh.combined,
         ),
+        redirects: RedirectRules::of(&l.settings),
     })
 }
 

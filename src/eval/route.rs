@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::location::{self, Found};
 use super::plan::{LogSpec, RequestInfo, Response, Route};
 use super::request::Req;
-use super::site::{Action, CLocation, CReturn, CServer, Inner};
+use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::trace::{Trace, note};
 use super::{uri, vhost};
 
@@ -96,7 +96,7 @@ fn in_server(
         note(trace, |t| {
             t.notes.push(format!("server-level return {}", r.code))
         });
-        return give(r, req, server.log.clone());
+        return give(r, req, server.log.clone(), server.redirects);
     }
     let uri = req.target.uri.clone();
     match location::find(
@@ -115,7 +115,7 @@ fn in_server(
                 to.push(b'?');
                 to.extend_from_slice(&req.target.args);
             }
-            let location = absolute(req, to);
+            let location = absolute(req, loc.redirects, to);
             respond(
                 301,
                 loc.log.clone(),
@@ -143,7 +143,7 @@ fn in_location(
         return respond(413, loc.log.clone(), Vec::new(), None);
     }
     match &loc.action {
-        Action::Return(r) => give(r, req, loc.log.clone()),
+        Action::Return(r) => give(r, req, loc.log.clone(), loc.redirects),
         Action::Proxy(p) => {
             super::proxy::build(site, p, req, loc.log.clone(), trace.as_deref_mut())
         }
@@ -167,7 +167,7 @@ fn too_large(req: &Req<'_>, max: u64) -> bool {
 /// answer is built from the text — a redirect's `Location` (empty without one, the body then
 /// being nginx's page), any other status's body (empty without one); 400 and above without a
 /// text get nginx's page.
-fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>) -> Route {
+fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>, rules: RedirectRules) -> Route {
     let text = r.text.as_ref().map(|t| t.eval(req));
     if r.code >= 400 && text.is_none() {
         return respond(r.code, log, Vec::new(), None);
@@ -175,7 +175,7 @@ fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>) -> Route {
     let text = text.unwrap_or_default();
     match r.code {
         301 | 302 | 303 | 307 | 308 => {
-            let location = absolute(req, text);
+            let location = absolute(req, rules, text);
             respond(
                 r.code,
                 log,
@@ -188,20 +188,22 @@ fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>) -> Route {
 }
 
 /// nginx's header filter makes a `Location` starting with `/` absolute (`absolute_redirect
-/// on`): scheme, the `Host` (or the local address), and the port unless it is the default.
-fn absolute(req: &Req<'_>, to: Vec<u8>) -> Bytes {
-    if to.first() != Some(&b'/') {
+/// on`): scheme, the server name (`server_name_in_redirect on`) or the `Host` or the local
+/// address, and the port unless it is the scheme's or `port_in_redirect` is off.
+fn absolute(req: &Req<'_>, rules: RedirectRules, to: Vec<u8>) -> Bytes {
+    if to.first() != Some(&b'/') || !rules.absolute {
         return Bytes::from(to);
     }
     let info = req.info;
     let host = match &req.host {
+        _ if rules.server_name => String::from_utf8_lossy(&req.server_name).into_owned(),
         Some(h) => String::from_utf8_lossy(h).into_owned(),
         None => info.local.ip().to_string(),
     };
     let port = info.local.port();
     let default = if info.tls { 443 } else { 80 };
     let scheme = if info.tls { "https" } else { "http" };
-    let mut out = if port == default {
+    let mut out = if port == default || !rules.port {
         format!("{scheme}://{host}").into_bytes()
     } else {
         format!("{scheme}://{host}:{port}").into_bytes()

@@ -48,6 +48,26 @@ pub struct CServer {
     pub certificate: Option<Arc<CertificateSpec>>,
     /// For answers given before a location is chosen.
     pub log: Arc<LogSpec>,
+    pub redirects: RedirectRules,
+}
+
+/// How a `Location` starting with `/` is made absolute (`absolute_redirect`,
+/// `port_in_redirect`, `server_name_in_redirect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedirectRules {
+    pub absolute: bool,
+    pub port: bool,
+    pub server_name: bool,
+}
+
+impl RedirectRules {
+    pub fn of(settings: &crate::config::settings::Settings) -> RedirectRules {
+        RedirectRules {
+            absolute: settings.absolute_redirect.unwrap_or(true),
+            port: settings.port_in_redirect.unwrap_or(true),
+            server_name: settings.server_name_in_redirect.unwrap_or(false),
+        }
+    }
 }
 
 impl CServer {
@@ -72,6 +92,7 @@ pub struct CLocation {
     pub action: Action,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
+    pub redirects: RedirectRules,
 }
 
 #[derive(Debug)]
