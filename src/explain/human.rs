@@ -12,12 +12,22 @@ pub fn human(r: &Value) -> String {
             .as_array()
             .into_iter()
             .flatten()
-            .map(s)
+            .map(|n| {
+                if n.as_str() == Some("") {
+                    "\"\"".to_string()
+                } else {
+                    s(n)
+                }
+            })
             .collect();
-        out.push(format!(
-            "server    {}  server_name {}",
-            at(&r["server"]),
+        let names = if names.is_empty() {
+            "(none)".to_string()
+        } else {
             names.join(" ")
+        };
+        out.push(format!(
+            "server    {}  server_name {names}",
+            at(&r["server"])
         ));
         out.push(format!("          because: {}", s(&r["server"]["why"])));
     }
