@@ -52,7 +52,7 @@ pub enum Origin {
 
 /// Where nginx's message puts its position: it names the line that was being read when the
 /// problem showed, which for a directive is the line of its `;` or `{`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NginxAt {
     /// `... in FILE:LINE`, LINE being the line of this span's start.
     Line(Span),
@@ -157,12 +157,18 @@ pub struct Sink {
     /// Diagnostics past `MAX_KEPT`, and whether any of them was an error.
     dropped: usize,
     dropped_error: bool,
+    /// (message, position) of what is kept: two stages that find the same problem (the
+    /// directive rules and lowering both know argument counts) report it once.
+    seen: std::collections::HashSet<(String, NginxAt)>,
     /// The reading position that new nginx diagnostics get unless they carry their own.
     pub order: u64,
 }
 
 impl Sink {
     pub fn push(&mut self, mut d: Diagnostic) {
+        if !self.seen.insert((d.message.clone(), d.nginx_at)) {
+            return;
+        }
         if self.diagnostics.len() >= MAX_KEPT {
             self.dropped += 1;
             self.dropped_error |= d.is_error();

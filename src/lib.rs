@@ -11,6 +11,7 @@ pub mod diag;
 pub mod directives;
 pub mod eval;
 pub mod explain;
+pub mod lint;
 pub mod load;
 pub mod runtime;
 pub mod source;

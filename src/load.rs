@@ -39,6 +39,7 @@ pub fn load_with_globals(paths: &Paths, globals: Option<&str>) -> Result<Loaded,
     let tree = syntax::load(&paths.conf, &paths.conf_prefix, globals)?;
     let mut sink = Sink::default();
     crate::directives::check_tree(&tree, paths, &mut sink);
+    crate::lint::lint(&tree, &mut sink);
     // Compiled even after errors, so one `check` run reports the problems of every stage.
     let site = crate::eval::compile(&tree, paths, &mut sink).map(|c| Arc::new(c) as Arc<dyn Site>);
     let site = if sink.has_errors() { None } else { site };

@@ -11,7 +11,7 @@ const NGINX: &str = "/usr/sbin/nginx";
 fn fixtures() -> Vec<PathBuf> {
     let mut out = Vec::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    for group in ["seeds", "syntax"] {
+    for group in ["seeds", "syntax", "lint"] {
         let Ok(entries) = std::fs::read_dir(root.join(group)) else {
             continue;
         };

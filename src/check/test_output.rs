@@ -71,7 +71,9 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
         let mut warnings: Vec<&Diagnostic> = loaded
             .diagnostics
             .iter()
+            // nginx's own warnings, and the one ngxr adds: what it will refuse to serve.
             .filter(|d| d.severity == Severity::Warning)
+            .filter(|d| d.origin == Origin::Nginx || d.code == "ngxr::unsupported")
             .collect();
         warnings.sort_by_key(|d| d.order);
         for w in warnings {

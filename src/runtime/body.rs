@@ -1,0 +1,128 @@
+//! The body of every response ngxr sends: a fixed page or a streamed upstream body. It also
+//! carries the request's [`Finish`], which writes the access log line when the body is done
+//! (or dropped because the client went away), as nginx logs at the end of a request.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+
+use super::context::OwnedRequest;
+use super::error::ProxyError;
+use super::upstream_body::UpstreamBody;
+use crate::eval::plan::{LogSpec, Outcome};
+
+/// Writes the access log when dropped.
+#[derive(Debug)]
+pub struct Finish {
+    pub request: OwnedRequest,
+    pub log: Arc<LogSpec>,
+    pub outcome: Outcome,
+    pub started: Instant,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        if self.log.files.is_empty() {
+            return;
+        }
+        self.outcome.request_time = self.started.elapsed();
+        let logs = &self.request.conn.state.logs;
+        logs.write(&self.log, &self.request.info(), &self.outcome);
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    Full(Option<Bytes>),
+    Upstream(Box<UpstreamBody>),
+}
+
+#[derive(Debug)]
+pub struct ProxyBody {
+    inner: Inner,
+    finish: Option<Finish>,
+}
+
+impl ProxyBody {
+    pub fn full(bytes: Option<Bytes>, finish: Option<Finish>) -> ProxyBody {
+        ProxyBody {
+            inner: Inner::Full(bytes.filter(|b| !b.is_empty())),
+            finish,
+        }
+    }
+
+    pub fn upstream(body: UpstreamBody, finish: Finish) -> ProxyBody {
+        ProxyBody {
+            inner: Inner::Upstream(Box::new(body)),
+            finish: Some(finish),
+        }
+    }
+
+    fn count(&mut self, n: usize) {
+        if let Some(f) = &mut self.finish {
+            f.outcome.body_bytes_sent += n as u64;
+            f.outcome.bytes_sent += n as u64;
+        }
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = ProxyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
+        let this = &mut *self;
+        let next = match &mut this.inner {
+            Inner::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
+            Inner::Upstream(body) => body.poll_data(cx),
+        };
+        match next {
+            Poll::Ready(Some(Ok(data))) => {
+                this.count(data.len());
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(f) = &mut this.finish {
+                    crate::runtime::log::error(format_args!(
+                        "{e}, client: {}, request: \"{} {} {}\"",
+                        f.request.conn.remote.ip(),
+                        f.request.method,
+                        f.request.target,
+                        f.request.version
+                    ));
+                }
+                this.finish = None;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                this.finish = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Full(b) => b.is_none(),
+            Inner::Upstream(body) => body.is_done(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Inner::Upstream(body) => match body.exact_length() {
+                Some(n) => SizeHint::with_exact(n),
+                None => SizeHint::default(),
+            },
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Per-connection and per-request facts the site needs to route a request and the access log
+//! needs afterwards: addresses, TLS/SNI, counters, and an owned copy of the request line and
+//! headers from which a [`RequestInfo`] is lent out.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use bytes::Bytes;
+
+use super::state::State;
+use crate::eval::plan::RequestInfo;
+
+/// One accepted client connection.
+#[derive(Debug)]
+pub struct ConnCtx {
+    pub state: Arc<State>,
+    /// The listen socket as configured (one of `Site::listens`).
+    pub listen: SocketAddr,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub sni: Option<Arc<str>>,
+    pub tls: bool,
+    /// `$connection`.
+    pub id: u64,
+    /// Requests served so far (`$connection_requests` is this + 1 while serving).
+    pub requests: AtomicU64,
+    /// Counts the connection as open until the last request (or tunnel) on it ends.
+    pub _live: super::conn::Live,
+}
+
+/// The request line and headers, owned so they outlive the hyper request (for the log).
+#[derive(Debug)]
+pub struct OwnedRequest {
+    pub conn: Arc<ConnCtx>,
+    pub method: String,
+    pub target: String,
+    pub version: &'static str,
+    pub headers: Vec<(Bytes, Bytes)>,
+    pub connection_requests: u64,
+}
+
+impl OwnedRequest {
+    pub fn from_parts(
+        conn: Arc<ConnCtx>,
+        parts: &http::request::Parts,
+        connection_requests: u64,
+    ) -> OwnedRequest {
+        let version = if parts.version == http::Version::HTTP_10 {
+            "HTTP/1.0"
+        } else {
+            "HTTP/1.1"
+        };
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(n, v)| (title_case(n.as_str()), Bytes::copy_from_slice(v.as_bytes())))
+            .collect();
+        OwnedRequest {
+            conn,
+            method: parts.method.as_str().to_string(),
+            target: parts.uri.to_string(),
+            version,
+            headers,
+            connection_requests,
+        }
+    }
+
+    pub fn info(&self) -> RequestInfo<'_> {
+        RequestInfo {
+            listen: self.conn.listen,
+            remote: self.conn.remote,
+            local: self.conn.local,
+            sni: self.conn.sni.as_deref(),
+            tls: self.conn.tls,
+            method: &self.method,
+            target: &self.target,
+            version: self.version,
+            headers: &self.headers,
+            connection: self.conn.id,
+            connection_requests: self.connection_requests,
+        }
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| &v[..])
+    }
+
+    /// Whether header `name` lists `token` (comma-separated, case-insensitive).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case(name.as_bytes())
+                && v.split(|&c| c == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    }
+}
+
+/// hyper lowers header names; most clients send `Title-Case`, which is what upstreams then see
+/// (nginx passes the client's own spelling).
+fn title_case(name: &str) -> Bytes {
+    let mut out = Vec::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.bytes() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == b'-';
+    }
+    Bytes::from(out)
+}

@@ -1,0 +1,186 @@
+//! Passing an upstream answer to the client: headers filtered as nginx's proxy module does
+//! (hidden and hop-by-hop ones dropped, body re-framed), the body streamed, or, for a 101 to a
+//! client that asked to upgrade, the 101 sent intact and a tunnel started.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Response;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+use super::body::{Finish, ProxyBody};
+use super::context::OwnedRequest;
+use super::exchange::{Framing, ResponseHead};
+use super::peer::PeerConn;
+use super::respond;
+use super::response::{self, Front};
+use super::state::Upstream;
+use super::stream::Downstream;
+use super::tunnel;
+use super::upstream_body::UpstreamBody;
+use crate::eval::plan::{Outcome, ProxyRequest};
+
+/// Everything about the request that delivering the answer needs.
+#[derive(Debug)]
+pub struct Delivery<'a> {
+    pub request: OwnedRequest,
+    pub p: &'a ProxyRequest,
+    pub upstream: Arc<Upstream>,
+    pub on_upgrade: Option<OnUpgrade>,
+    pub keepalive: bool,
+    pub outcome: Outcome,
+    pub started: Instant,
+}
+
+/// Headers nginx never copies from the upstream response: it frames the body itself.
+const HOP_BY_HOP: [&[u8]; 4] = [
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"content-length",
+];
+
+pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<ProxyBody> {
+    let p = d.p;
+    let mut headers: Vec<(Bytes, Bytes)> = head
+        .headers
+        .iter()
+        .filter(|(name, _)| {
+            !HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+                && !p.hide_headers.iter().any(|h| name.eq_ignore_ascii_case(h))
+        })
+        .cloned()
+        .collect();
+    let mut outcome = d.outcome;
+    outcome.status = head.status;
+    outcome.upstream_headers = head.headers.clone();
+    let finish = Finish {
+        request: d.request,
+        log: p.log.clone(),
+        outcome,
+        started: d.started,
+    };
+    if head.status == 101 {
+        return match (p.client_upgrade, d.on_upgrade) {
+            (true, Some(on_upgrade)) => upgrade(finish, p, conn, headers, on_upgrade),
+            // hyper cannot send a 101 that opens nothing; nginx would pass it on.
+            _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive),
+        };
+    }
+    let mut front = Front::take_from(&mut headers, respond::connection(d.keepalive));
+    let http11 = finish.request.version == "HTTP/1.1";
+    match head.framing {
+        Framing::Length(n) => front.content_length = Some(n),
+        Framing::None if finish.request.method == "HEAD" => {
+            front.content_length = upstream_length(&head);
+        }
+        Framing::None => {}
+        Framing::Chunked | Framing::UntilClose => front.chunked = http11,
+    }
+    let reusable = head.keepalive && p.version == "HTTP/1.1";
+    let body = UpstreamBody::new(conn, head.framing, d.upstream, reusable, p.timeouts.read);
+    let body = ProxyBody::upstream(body, finish);
+    response::build(
+        head.status,
+        Some(&head.reason),
+        front,
+        &headers,
+        &p.add_headers,
+        body,
+    )
+}
+
+fn upstream_length(head: &ResponseHead) -> Option<u64> {
+    let (_, v) = head
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"content-length"))?;
+    std::str::from_utf8(v).ok()?.trim().parse().ok()
+}
+
+/// Sends the 101 and, once hyper hands the client connection back, runs the tunnel. The
+/// access log line is written when the tunnel ends, as nginx does.
+fn upgrade(
+    mut finish: Finish,
+    p: &ProxyRequest,
+    conn: PeerConn,
+    headers: Vec<(Bytes, Bytes)>,
+    on_upgrade: OnUpgrade,
+) -> Response<ProxyBody> {
+    let timeouts = p.timeouts;
+    let front = Front {
+        connection: "upgrade",
+        ..Front::default()
+    };
+    let response = response::build(
+        101,
+        None,
+        front,
+        &headers,
+        &p.add_headers,
+        ProxyBody::full(None, None),
+    );
+    tokio::spawn(async move {
+        let client = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                super::log::info(format_args!("client upgrade failed: {e}"));
+                return;
+            }
+        };
+        // What the upstream sent right after its 101 goes to the client first.
+        let to_client = conn.buf.to_vec();
+        let upstream = conn.stream;
+        let report = match client.downcast::<TokioIo<Downstream>>() {
+            Ok(parts) => {
+                let to_upstream = parts.read_buf.to_vec();
+                drop(parts.read_buf);
+                tunnel::run(
+                    parts.io.into_inner(),
+                    upstream,
+                    to_upstream,
+                    to_client,
+                    timeouts,
+                )
+                .await
+            }
+            Err(other) => {
+                tunnel::run(
+                    TokioIo::new(other),
+                    upstream,
+                    Vec::new(),
+                    to_client,
+                    timeouts,
+                )
+                .await
+            }
+        };
+        match report {
+            Ok(report) => {
+                if report.end != tunnel::End::Closed {
+                    let who = if report.end == tunnel::End::ClientTimedOut {
+                        "client"
+                    } else {
+                        "upstream"
+                    };
+                    super::log::info(format_args!(
+                        "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
+                        finish.request.conn.id,
+                        finish.request.conn.remote.ip()
+                    ));
+                }
+                finish.outcome.body_bytes_sent = report.to_client;
+                finish.outcome.bytes_sent = report.to_client;
+            }
+            Err(e) => super::log::info(format_args!(
+                "*{} recv() failed ({}) while proxying upgraded connection",
+                finish.request.conn.id,
+                crate::syntax::include::os_error(&e)
+            )),
+        }
+        drop(finish);
+    });
+    response
+}

@@ -1,0 +1,168 @@
+//! Why a proxied request failed, and what follows from it: the status the client gets (502,
+//! 504, 413, 400), which side is to blame, whether `proxy_next_upstream` may try another
+//! server, and the line nginx would write to error.log.
+
+use std::fmt;
+use std::io;
+
+use crate::eval::plan::NextUpstream;
+
+/// Where in the upstream exchange an error happened (nginx's "while ..." context).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Connecting,
+    Sending,
+    ReadingHeader,
+    ReadingBody,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::Connecting => "connecting to upstream",
+            Stage::Sending => "sending request to upstream",
+            Stage::ReadingHeader => "reading response header from upstream",
+            Stage::ReadingBody => "reading upstream",
+        }
+    }
+}
+
+/// Which side of the proxy caused an error (pingora's `ErrorSource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Upstream,
+    Downstream,
+    Internal,
+}
+
+#[derive(Debug)]
+pub enum ProxyError {
+    /// `connect()`/`send()`/`recv()` failed.
+    Io(Stage, io::Error),
+    /// proxy_connect_timeout, proxy_send_timeout or proxy_read_timeout expired.
+    TimedOut(Stage),
+    /// The upstream closed before a complete response header.
+    PrematureClose(Stage),
+    /// The upstream's response header could not be parsed.
+    InvalidHeader,
+    /// Every server is down or failed.
+    NoLiveUpstreams,
+    /// The client's body is larger than `client_max_body_size`.
+    BodyTooLarge(u64),
+    /// The client sent a body that could not be read.
+    ClientBody(String),
+}
+
+impl ProxyError {
+    /// The status nginx answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ProxyError::TimedOut(_) => 504,
+            ProxyError::BodyTooLarge(_) => 413,
+            ProxyError::ClientBody(_) => 400,
+            _ => 502,
+        }
+    }
+
+    pub fn side(&self) -> Side {
+        match self {
+            ProxyError::BodyTooLarge(_) | ProxyError::ClientBody(_) => Side::Downstream,
+            ProxyError::NoLiveUpstreams => Side::Internal,
+            _ => Side::Upstream,
+        }
+    }
+
+    /// Whether the server that caused it counts a failure (`max_fails`).
+    pub fn counts_as_failure(&self) -> bool {
+        self.side() == Side::Upstream
+    }
+
+    /// Whether `proxy_next_upstream` allows another server after this error.
+    pub fn retryable(&self, rules: &NextUpstream) -> bool {
+        if rules.off {
+            return false;
+        }
+        match self {
+            ProxyError::Io(..) | ProxyError::PrematureClose(_) => rules.error,
+            ProxyError::TimedOut(_) => rules.timeout,
+            ProxyError::InvalidHeader => rules.invalid_header,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyError::Io(stage, e) => {
+                let call = match stage {
+                    Stage::Connecting => "connect()",
+                    Stage::Sending => "writev()",
+                    _ => "recv()",
+                };
+                let os = crate::syntax::include::os_error(e);
+                write!(f, "{call} failed ({os}) while {}", stage.as_str())
+            }
+            ProxyError::TimedOut(stage) => write!(
+                f,
+                "upstream timed out (110: Connection timed out) while {}",
+                stage.as_str()
+            ),
+            ProxyError::PrematureClose(stage) => {
+                write!(
+                    f,
+                    "upstream prematurely closed connection while {}",
+                    stage.as_str()
+                )
+            }
+            ProxyError::InvalidHeader => write!(
+                f,
+                "upstream sent invalid header while reading response header from upstream"
+            ),
+            ProxyError::NoLiveUpstreams => {
+                write!(f, "no live upstreams while connecting to upstream")
+            }
+            ProxyError::BodyTooLarge(n) => {
+                write!(f, "client intended to send too large body: {n} bytes")
+            }
+            ProxyError::ClientBody(e) => write!(f, "client sent invalid body: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProxyError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_retry_rules_follow_nginx() {
+        let rules = NextUpstream {
+            error: true,
+            timeout: true,
+            invalid_header: false,
+            http_500: false,
+            http_502: false,
+            http_503: false,
+            http_504: false,
+            http_403: false,
+            http_404: false,
+            http_429: false,
+            non_idempotent: false,
+            off: false,
+            tries: 0,
+            timeout_total: std::time::Duration::ZERO,
+        };
+        let refused = ProxyError::Io(Stage::Connecting, io::Error::from_raw_os_error(111));
+        assert_eq!(refused.status(), 502);
+        assert!(refused.retryable(&rules));
+        assert_eq!(
+            refused.to_string(),
+            "connect() failed (111: Connection refused) while connecting to upstream"
+        );
+        assert_eq!(ProxyError::TimedOut(Stage::ReadingHeader).status(), 504);
+        assert!(!ProxyError::InvalidHeader.retryable(&rules));
+        assert_eq!(ProxyError::BodyTooLarge(9).side(), Side::Downstream);
+    }
+}

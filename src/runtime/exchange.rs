@@ -1,0 +1,280 @@
+//! One request/response exchange with an upstream server over a [`PeerConn`]: the request
+//! head written exactly as the plan lists it (nginx's order and spelling), the body under
+//! `proxy_send_timeout`, then the response head read under `proxy_read_timeout` and checked as
+//! nginx's proxy module checks it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::error::{ProxyError, Stage};
+use super::peer::PeerConn;
+use crate::eval::plan::ProxyRequest;
+
+/// The largest response head accepted (nginx: `proxy_buffer_size`, here generous).
+const MAX_HEAD: usize = 64 * 1024;
+
+/// The client's request body as it will be sent upstream.
+#[derive(Debug)]
+pub enum RequestBody {
+    None,
+    /// Read in full: can be sent again to another server.
+    Full(Bytes),
+    /// Streamed as it arrives: `length` bytes announced by the client.
+    Stream {
+        body: Incoming,
+        length: u64,
+    },
+}
+
+impl RequestBody {
+    /// Whether the body can be sent to another server after a failure past connecting.
+    pub fn resendable(&self) -> bool {
+        !matches!(self, RequestBody::Stream { .. })
+    }
+
+    fn length(&self) -> Option<u64> {
+        match self {
+            RequestBody::None => None,
+            RequestBody::Full(b) => Some(b.len() as u64),
+            RequestBody::Stream { length, .. } => Some(*length),
+        }
+    }
+}
+
+/// How the upstream response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// A parsed upstream response head.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// The reason phrase as the server wrote it (nginx passes it on).
+    pub reason: Bytes,
+    pub headers: Vec<(Bytes, Bytes)>,
+    pub framing: Framing,
+    /// The server allows another request on this connection.
+    pub keepalive: bool,
+}
+
+/// Runs `fut` under `timeout`, mapping expiry to nginx's "upstream timed out".
+pub async fn timed<T>(
+    timeout: Duration,
+    stage: Stage,
+    fut: impl Future<Output = std::io::Result<T>>,
+) -> Result<T, ProxyError> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(ProxyError::Io(stage, e)),
+        Err(_) => Err(ProxyError::TimedOut(stage)),
+    }
+}
+
+/// The request line and headers. `Content-Length` goes where nginx puts its own body headers:
+/// after the configured headers, which end with `Connection` (nginx's defaults list ends there).
+pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
+    let mut head = Vec::with_capacity(512);
+    head.extend_from_slice(&p.method);
+    head.push(b' ');
+    head.extend_from_slice(&p.uri);
+    head.push(b' ');
+    head.extend_from_slice(p.version.as_bytes());
+    head.extend_from_slice(b"\r\n");
+    let connection = p
+        .headers
+        .iter()
+        .position(|(n, _)| n.eq_ignore_ascii_case(b"connection"));
+    let body_at = connection.map_or(0, |i| i + 1);
+    for (i, (name, value)) in p.headers.iter().enumerate() {
+        if i == body_at {
+            push_length(&mut head, body_length);
+        }
+        head.extend_from_slice(name);
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
+    }
+    if body_at >= p.headers.len() {
+        push_length(&mut head, body_length);
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+fn push_length(head: &mut Vec<u8>, length: Option<u64>) {
+    if let Some(n) = length {
+        head.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
+    }
+}
+
+/// Sends the head and the body.
+pub async fn send(
+    conn: &mut PeerConn,
+    p: &ProxyRequest,
+    body: &mut RequestBody,
+) -> Result<(), ProxyError> {
+    let timeout = p.timeouts.send;
+    let mut head = request_head(p, body.length());
+    conn.requests += 1;
+    match body {
+        RequestBody::None => {}
+        RequestBody::Full(bytes) => head.extend_from_slice(bytes),
+        RequestBody::Stream { body, .. } => {
+            timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| ProxyError::ClientBody(e.to_string()))?;
+                if let Ok(data) = frame.into_data() {
+                    timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
+                }
+            }
+            return Ok(());
+        }
+    }
+    timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await
+}
+
+/// Reads and parses the response head; what follows it stays in `conn.buf`.
+pub async fn read_head(
+    conn: &mut PeerConn,
+    read_timeout: Duration,
+    head_request: bool,
+) -> Result<ResponseHead, ProxyError> {
+    loop {
+        if !conn.buf.is_empty()
+            && let Some(head) = parse_head(&mut conn.buf, head_request)?
+        {
+            return Ok(head);
+        }
+        if conn.buf.len() >= MAX_HEAD {
+            return Err(ProxyError::InvalidHeader);
+        }
+        conn.buf.reserve(4096);
+        let n = timed(
+            read_timeout,
+            Stage::ReadingHeader,
+            conn.stream.read_buf(&mut conn.buf),
+        )
+        .await?;
+        if n == 0 {
+            return Err(ProxyError::PrematureClose(Stage::ReadingHeader));
+        }
+    }
+}
+
+fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHead>, ProxyError> {
+    let mut slots = [httparse::EMPTY_HEADER; 100];
+    let mut response = httparse::Response::new(&mut slots);
+    let len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(ProxyError::InvalidHeader),
+    };
+    let status = response.code.ok_or(ProxyError::InvalidHeader)?;
+    let http11 = response.version == Some(1);
+    let reason = response.reason.unwrap_or("").len();
+    let names: Vec<(usize, usize, usize, usize)> = response
+        .headers
+        .iter()
+        .map(|h| {
+            let base = buf.as_ptr() as usize;
+            let n = h.name.as_ptr() as usize - base;
+            let v = h.value.as_ptr() as usize - base;
+            (n, h.name.len(), v, h.value.len())
+        })
+        .collect();
+    let reason_at = response
+        .reason
+        .map(|r| r.as_ptr() as usize - buf.as_ptr() as usize);
+    let head = buf.split_to(len).freeze();
+    let headers: Vec<(Bytes, Bytes)> = names
+        .into_iter()
+        .map(|(n, nl, v, vl)| (head.slice(n..n + nl), head.slice(v..v + vl)))
+        .collect();
+    let reason = reason_at.map_or_else(Bytes::new, |at| head.slice(at..at + reason));
+    let find = |name: &[u8]| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let has_token = |name: &[u8], token: &[u8]| {
+        headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case(name)
+                && v.split(|&c| c == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+        })
+    };
+    let chunked = has_token(b"transfer-encoding", b"chunked");
+    let length = find(b"content-length");
+    if chunked && length.is_some() {
+        return Err(ProxyError::InvalidHeader);
+    }
+    let framing = if head_request || status < 200 || status == 204 || status == 304 {
+        Framing::None
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(v) = length {
+        let n = std::str::from_utf8(&v)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or(ProxyError::InvalidHeader)?;
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
+    let keepalive = framing != Framing::UntilClose
+        && if http11 {
+            !has_token(b"connection", b"close")
+        } else {
+            has_token(b"connection", b"keep-alive")
+        };
+    Ok(Some(ResponseHead {
+        status,
+        reason,
+        headers,
+        framing,
+        keepalive,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_chunked_response_and_keeps_the_rest() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 200 Fine\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n5\r\nhello"[..],
+        );
+        let head = parse_head(&mut buf, false)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(head.status, 200);
+        assert_eq!(&head.reason[..], b"Fine");
+        assert_eq!(head.framing, Framing::Chunked);
+        assert!(head.keepalive);
+        assert_eq!(&head.headers[1].0[..], b"X-A");
+        assert_eq!(&buf[..], b"5\r\nhello");
+    }
+
+    #[test]
+    fn rejects_length_with_chunked() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+        );
+        assert!(matches!(
+            parse_head(&mut buf, false),
+            Err(ProxyError::InvalidHeader)
+        ));
+    }
+}

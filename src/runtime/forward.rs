@@ -1,0 +1,250 @@
+//! Proxying one request (nginx's upstream module): read or stream the client body, pick a
+//! server, exchange, and on failure apply `proxy_next_upstream` (which errors, which statuses,
+//! how many tries, how long, never a non-idempotent request once sent unless allowed). The
+//! answer is then streamed to the client, or becomes a tunnel after a 101.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+
+use super::body::{Finish, ProxyBody};
+use super::context::OwnedRequest;
+use super::deliver;
+use super::error::{ProxyError, Stage};
+use super::exchange::{self, RequestBody, ResponseHead};
+use super::peer::{self, PeerConn};
+use super::respond;
+use super::state::{Upstream, now_secs};
+use crate::eval::plan::{NextUpstream, Outcome, ProxyRequest};
+
+/// Bodies up to this size are read before sending, so another server can be tried.
+const RESENDABLE: u64 = 64 * 1024;
+
+/// Serves `request` by proxying it per `p`.
+pub async fn proxy(
+    request: OwnedRequest,
+    p: ProxyRequest,
+    body: Incoming,
+    on_upgrade: Option<OnUpgrade>,
+    keepalive: bool,
+    started: Instant,
+) -> Response<ProxyBody> {
+    let mut outcome = Outcome::default();
+    let mut body = match client_body(&request, &p, body).await {
+        Ok(body) => body,
+        Err(e) => {
+            log_error(&request, &e, None);
+            let keepalive = keepalive && e.status() != 413;
+            return fail(request, &p, e.status(), outcome, keepalive, started);
+        }
+    };
+    let upstream = request.conn.state.upstream(&p.upstream);
+    let mut attempt = upstream
+        .balancer
+        .begin(request.conn.remote.ip(), p.balance_key.clone());
+    let first = Instant::now();
+    let mut tries = 0;
+    loop {
+        let Some(index) = upstream.balancer.get(&mut attempt, now_secs()) else {
+            log_error(&request, &ProxyError::NoLiveUpstreams, None);
+            return fail(request, &p, 502, outcome, keepalive, started);
+        };
+        let peer = &p.upstream.servers[index];
+        tries += 1;
+        outcome.upstream_addr.push(peer.addr.to_string());
+        let sent_at = Instant::now();
+        let head_request = request.method == "HEAD";
+        let result = exchange_once(&upstream, peer.addr, &p, &mut body, head_request).await;
+        outcome.upstream_response_time.push(sent_at.elapsed());
+        let may_retry = |sent: bool, attempt_tries: u32| {
+            attempt_tries > 0
+                && (p.next_upstream.tries == 0 || tries < p.next_upstream.tries)
+                && (p.next_upstream.timeout_total.is_zero()
+                    || first.elapsed() < p.next_upstream.timeout_total)
+                && (!sent || body.resendable())
+                && (!sent || idempotent(&p.method) || p.next_upstream.non_idempotent)
+        };
+        match result {
+            Ok((conn, head)) => {
+                outcome.upstream_status.push(head.status);
+                outcome.upstream_header_time.push(sent_at.elapsed());
+                if let Some(failed) = retry_on_status(&p.next_upstream, head.status) {
+                    upstream.balancer.free(&mut attempt, failed, now_secs());
+                    if may_retry(true, attempt.tries) {
+                        continue;
+                    }
+                } else {
+                    upstream.balancer.free(&mut attempt, false, now_secs());
+                }
+                let ctx = deliver::Delivery {
+                    request,
+                    p: &p,
+                    upstream,
+                    on_upgrade,
+                    keepalive,
+                    outcome,
+                    started,
+                };
+                return deliver::deliver(ctx, conn, head);
+            }
+            Err((e, cached)) => {
+                let status = e.status();
+                outcome.upstream_status.push(status);
+                log_error(&request, &e, Some((peer.addr, &p.uri)));
+                upstream
+                    .balancer
+                    .free(&mut attempt, e.counts_as_failure(), now_secs());
+                let sent = !matches!(
+                    e,
+                    ProxyError::Io(Stage::Connecting, _) | ProxyError::TimedOut(Stage::Connecting)
+                );
+                if cached && matches!(e, ProxyError::Io(..) | ProxyError::PrematureClose(_)) {
+                    // A cached connection the server had closed: not the server's failure.
+                    attempt.tries += 1;
+                }
+                if e.retryable(&p.next_upstream) && may_retry(sent, attempt.tries) {
+                    continue;
+                }
+                return fail(request, &p, status, outcome, keepalive, started);
+            }
+        }
+    }
+}
+
+/// The client's body, checked against `client_max_body_size` and read in full when small or
+/// chunked (nginx buffers request bodies; chunked ones go upstream with a Content-Length).
+async fn client_body(
+    request: &OwnedRequest,
+    p: &ProxyRequest,
+    body: Incoming,
+) -> Result<RequestBody, ProxyError> {
+    let length = request
+        .header("content-length")
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+    let chunked = request.has_token("transfer-encoding", "chunked");
+    let max = p.client_max_body_size;
+    if let Some(n) = length
+        && max > 0
+        && n > max
+    {
+        return Err(ProxyError::BodyTooLarge(n));
+    }
+    if !p.pass_body {
+        return Ok(RequestBody::None);
+    }
+    match length {
+        Some(n) if n > RESENDABLE && !chunked => Ok(RequestBody::Stream { body, length: n }),
+        None if !chunked => Ok(RequestBody::None),
+        _ => {
+            let limit = if max == 0 { usize::MAX } else { max as usize };
+            match Limited::new(body, limit).collect().await {
+                Ok(all) => Ok(RequestBody::Full(all.to_bytes())),
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    Err(ProxyError::BodyTooLarge(max + 1))
+                }
+                Err(e) => Err(ProxyError::ClientBody(e.to_string())),
+            }
+        }
+    }
+}
+
+/// Connect (or reuse), send, read the head. The error says whether the connection was cached.
+async fn exchange_once(
+    upstream: &Upstream,
+    addr: std::net::SocketAddr,
+    p: &ProxyRequest,
+    body: &mut RequestBody,
+    head_request: bool,
+) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
+    let mut conn = match upstream.pool.as_ref().and_then(|pool| pool.take(addr)) {
+        Some(conn) => conn,
+        None => peer::connect(addr, p.timeouts.connect)
+            .await
+            .map_err(|e| (e, false))?,
+    };
+    let cached = conn.cached;
+    exchange::send(&mut conn, p, body)
+        .await
+        .map_err(|e| (e, cached))?;
+    let head = exchange::read_head(&mut conn, p.timeouts.read, head_request)
+        .await
+        .map_err(|e| (e, cached))?;
+    Ok((conn, head))
+}
+
+/// `Some(failed)` when `proxy_next_upstream` names this status (403 and 404 are not
+/// failures of the server).
+fn retry_on_status(rules: &NextUpstream, status: u16) -> Option<bool> {
+    if rules.off {
+        return None;
+    }
+    let listed = match status {
+        500 => rules.http_500,
+        502 => rules.http_502,
+        503 => rules.http_503,
+        504 => rules.http_504,
+        403 => rules.http_403,
+        404 => rules.http_404,
+        429 => rules.http_429,
+        _ => false,
+    };
+    listed.then_some(!matches!(status, 403 | 404))
+}
+
+/// nginx never retries POST, LOCK and PATCH once sent, unless `non_idempotent`.
+fn idempotent(method: &Bytes) -> bool {
+    !matches!(&method[..], b"POST" | b"LOCK" | b"PATCH")
+}
+
+fn fail(
+    request: OwnedRequest,
+    p: &ProxyRequest,
+    status: u16,
+    outcome: Outcome,
+    keepalive: bool,
+    started: Instant,
+) -> Response<ProxyBody> {
+    let headers = p
+        .add_headers
+        .iter()
+        .filter(|(_, _, always)| *always)
+        .map(|(n, v, _)| (n.clone(), v.clone()))
+        .collect();
+    let finish = Finish {
+        request,
+        log: p.log.clone(),
+        outcome,
+        started,
+    };
+    respond::answer(finish, status, headers, None, keepalive)
+}
+
+/// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",
+/// upstream: "http://ADDR/URI", host: "HOST"`.
+fn log_error(
+    request: &OwnedRequest,
+    e: &ProxyError,
+    upstream: Option<(std::net::SocketAddr, &Bytes)>,
+) {
+    let upstream = upstream.map_or_else(String::new, |(addr, uri)| {
+        format!(
+            ", upstream: \"http://{addr}{}\"",
+            String::from_utf8_lossy(uri)
+        )
+    });
+    let host = request.header("host").map_or_else(String::new, |h| {
+        format!(", host: \"{}\"", String::from_utf8_lossy(h))
+    });
+    super::log::error(format_args!(
+        "*{} {e}, client: {}, server: , request: \"{} {} {}\"{upstream}{host}",
+        request.conn.id,
+        request.conn.remote.ip(),
+        request.method,
+        request.target,
+        request.version
+    ));
+}

@@ -1,0 +1,191 @@
+//! The error log in nginx's line format, `YYYY/MM/DD HH:MM:SS [level] PID#TID: message`,
+//! written to the `error_log` files of the running configuration (stderr until one is loaded).
+//! A global, as nginx's cycle log is: every task may need to complain.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+
+/// nginx's levels, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Emerg,
+    Alert,
+    Crit,
+    Error,
+    Warn,
+    Notice,
+    Info,
+    Debug,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s {
+            "emerg" => Level::Emerg,
+            "alert" => Level::Alert,
+            "crit" => Level::Crit,
+            "error" => Level::Error,
+            "warn" => Level::Warn,
+            "notice" => Level::Notice,
+            "info" => Level::Info,
+            "debug" => Level::Debug,
+            _ => return None,
+        })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Emerg => "emerg",
+            Level::Alert => "alert",
+            Level::Crit => "crit",
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Notice => "notice",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Target {
+    path: PathBuf,
+    level: Level,
+    file: Option<Mutex<File>>,
+}
+
+static TARGETS: RwLock<Vec<Target>> = RwLock::new(Vec::new());
+
+/// Whether `path` means the process's stderr (`error_log stderr`).
+pub(crate) fn is_stderr(path: &Path) -> bool {
+    path == Path::new("stderr") || path == Path::new("/dev/stderr")
+}
+
+/// Points the error log at `logs` (path or `stderr`, level); files open for appending. A
+/// file that cannot be opened is reported on stderr and skipped.
+pub fn configure(logs: &[(PathBuf, String)]) {
+    let targets = logs
+        .iter()
+        .map(|(path, level)| {
+            let file = if is_stderr(path) {
+                None
+            } else {
+                match OpenOptions::new().create(true).append(true).open(path) {
+                    Ok(f) => Some(Mutex::new(f)),
+                    Err(e) => {
+                        eprintln!("nginx: [alert] could not open error log file: open() \"{}\" failed ({})",
+                            path.display(), crate::syntax::include::os_error(&e));
+                        None
+                    }
+                }
+            };
+            Target {
+                path: path.clone(),
+                level: Level::parse(level).unwrap_or(Level::Error),
+                file,
+            }
+        })
+        .collect();
+    *TARGETS.write().unwrap_or_else(|e| e.into_inner()) = targets;
+}
+
+/// Reopens every error log file (SIGUSR1).
+pub fn reopen() {
+    let current: Vec<(PathBuf, String)> = TARGETS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|t| (t.path.clone(), t.level.as_str().to_string()))
+        .collect();
+    configure(&current);
+}
+
+/// Writes one line at `level` to every target that wants it.
+pub fn write(level: Level, message: fmt::Arguments<'_>) {
+    let targets = TARGETS.read().unwrap_or_else(|e| e.into_inner());
+    let wanted = |t: &Target| level <= t.level;
+    if !targets.is_empty() && !targets.iter().any(wanted) {
+        return;
+    }
+    let line = format!(
+        "{} [{}] {}#{}: {}\n",
+        timestamp(std::time::SystemTime::now()),
+        level.as_str(),
+        std::process::id(),
+        nix::unistd::gettid(),
+        message
+    );
+    if targets.is_empty() {
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        return;
+    }
+    for t in targets.iter().filter(|t| wanted(t)) {
+        match &t.file {
+            Some(f) => {
+                let _ = f
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .write_all(line.as_bytes());
+            }
+            None if is_stderr(&t.path) => {
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+            None => {}
+        }
+    }
+}
+
+pub fn error(message: fmt::Arguments<'_>) {
+    write(Level::Error, message);
+}
+
+pub fn warn(message: fmt::Arguments<'_>) {
+    write(Level::Warn, message);
+}
+
+pub fn info(message: fmt::Arguments<'_>) {
+    write(Level::Info, message);
+}
+
+/// `2026/11/24 02:30:00`, in UTC (nginx prints local time; ngxr's hosts run in UTC).
+pub fn timestamp(at: std::time::SystemTime) -> String {
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_look_like_nginx() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(timestamp(at), "2023/11/14 22:13:20");
+    }
+}

@@ -1,0 +1,101 @@
+//! Connections to upstream servers: connecting under `proxy_connect_timeout`, and the
+//! `keepalive N` cache of idle connections per group (nginx's keepalive module: at most N idle
+//! connections, most recent first, each dropped after `keepalive_timeout` or
+//! `keepalive_requests`, or as soon as the server closes it).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::net::TcpStream;
+
+use super::error::{ProxyError, Stage};
+use crate::eval::plan::UpstreamGroup;
+
+/// An open connection to one upstream server, with what was read past the last response.
+#[derive(Debug)]
+pub struct PeerConn {
+    pub stream: TcpStream,
+    pub addr: SocketAddr,
+    /// Bytes read but not yet consumed.
+    pub buf: BytesMut,
+    /// Requests sent on it so far.
+    pub requests: u64,
+    /// Whether it came from the keepalive cache.
+    pub cached: bool,
+}
+
+/// Connects to `addr` within `timeout`.
+pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<PeerConn, ProxyError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(ProxyError::Io(Stage::Connecting, e)),
+        Err(_) => return Err(ProxyError::TimedOut(Stage::Connecting)),
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(PeerConn {
+        stream,
+        addr,
+        buf: BytesMut::new(),
+        requests: 0,
+        cached: false,
+    })
+}
+
+/// The idle connections of one group (`keepalive N`).
+#[derive(Debug)]
+pub struct Pool {
+    capacity: usize,
+    timeout: Duration,
+    max_requests: u64,
+    idle: Mutex<VecDeque<(PeerConn, Instant)>>,
+}
+
+impl Pool {
+    /// `None` when the group has no `keepalive`.
+    pub fn for_group(group: &UpstreamGroup) -> Option<Pool> {
+        let capacity = group.keepalive.filter(|&n| n > 0)?;
+        Some(Pool {
+            capacity,
+            timeout: group.keepalive_timeout,
+            max_requests: group.keepalive_requests,
+            idle: Mutex::new(VecDeque::with_capacity(capacity)),
+        })
+    }
+
+    /// An idle connection to `addr` that is still open, if any.
+    pub fn take(&self, addr: SocketAddr) -> Option<PeerConn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        idle.retain(|(_, since)| now.duration_since(*since) < self.timeout);
+        while let Some(pos) = idle.iter().position(|(c, _)| c.addr == addr) {
+            let (mut conn, _) = idle.remove(pos)?;
+            if still_open(&conn.stream) {
+                conn.cached = true;
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Caches a connection whose last response was read completely.
+    pub fn put(&self, mut conn: PeerConn) {
+        if conn.requests >= self.max_requests || !conn.buf.is_empty() {
+            return;
+        }
+        conn.buf = BytesMut::new();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() >= self.capacity {
+            idle.pop_back();
+        }
+        idle.push_front((conn, Instant::now()));
+    }
+}
+
+/// An idle connection is usable only if the server has neither closed it nor sent anything.
+fn still_open(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}

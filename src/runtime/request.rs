@@ -1,0 +1,55 @@
+//! The request lifecycle, in nginx's order: count the request, copy what routing needs, ask the
+//! site for a [`Route`], then either answer directly or proxy (which may end in a tunnel). The
+//! access log is written by the response body when the request is over.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use super::body::{Finish, ProxyBody};
+use super::context::{ConnCtx, OwnedRequest};
+use super::{forward, respond};
+use crate::eval::plan::{Outcome, Route};
+
+/// hyper's service: one request on `conn`.
+pub async fn handle(
+    conn: Arc<ConnCtx>,
+    mut req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let n = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let on_upgrade = req
+        .headers()
+        .contains_key(http::header::UPGRADE)
+        .then(|| hyper::upgrade::on(&mut req));
+    let (parts, body) = req.into_parts();
+    let request = OwnedRequest::from_parts(conn.clone(), &parts, n);
+    let keepalive = wants_keepalive(&request);
+    let route = conn.state.site.route(&request.info());
+    Ok(match route {
+        Route::Respond(r) => {
+            let finish = Finish {
+                request,
+                log: r.log,
+                outcome: Outcome::default(),
+                started,
+            };
+            respond::answer(finish, r.status, r.headers, r.body, keepalive)
+        }
+        Route::Proxy(p) => forward::proxy(request, *p, body, on_upgrade, keepalive, started).await,
+    })
+}
+
+/// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones
+/// only when the client asks for `keep-alive`.
+fn wants_keepalive(request: &OwnedRequest) -> bool {
+    if request.version == "HTTP/1.1" {
+        !request.has_token("connection", "close")
+    } else {
+        request.has_token("connection", "keep-alive")
+    }
+}

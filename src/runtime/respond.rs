@@ -1,0 +1,49 @@
+//! Answers nginx gives itself: `Route::Respond` (a `return`, a redirect, a 404) and the error
+//! pages after a failed proxy attempt (502, 504, 413...), with nginx's page and headers.
+
+use bytes::Bytes;
+use http::Response;
+
+use super::body::{Finish, ProxyBody};
+use super::pages;
+use super::response::{self, Front};
+
+/// Sends `status` with `headers` and `body` (nginx's page when `None`); `finish` logs it.
+pub fn answer(
+    mut finish: Finish,
+    status: u16,
+    mut headers: Vec<(Bytes, Bytes)>,
+    body: Option<Bytes>,
+    keepalive: bool,
+) -> Response<ProxyBody> {
+    let request = &finish.request;
+    let page = body.is_none();
+    let padded = request
+        .header("user-agent")
+        .is_some_and(pages::wants_padding);
+    let body = body.or_else(|| pages::page(status, padded));
+    let keepalive = keepalive && !(page && pages::closes_connection(status));
+    let mut front = Front::take_from(&mut headers, connection(keepalive));
+    if page && body.is_some() {
+        front.content_type = Some(Bytes::from_static(b"text/html"));
+    }
+    let length = body.as_ref().map_or(0, |b| b.len() as u64);
+    if status != 204 && status != 304 {
+        front.content_length = Some(length);
+    }
+    let body = if request.method == "HEAD" { None } else { body };
+    finish.outcome.status = status;
+    response::build(
+        status,
+        None,
+        front,
+        &headers,
+        &[],
+        ProxyBody::full(body, Some(finish)),
+    )
+}
+
+/// The `Connection` value for a response.
+pub fn connection(keepalive: bool) -> &'static str {
+    if keepalive { "keep-alive" } else { "close" }
+}

@@ -1,0 +1,128 @@
+//! Response heads as nginx's header filter writes them: status line with nginx's (or the
+//! upstream's) reason phrase, then `Server`, `Date`, `Content-Type`, `Content-Length`,
+//! `Last-Modified`, `Location`, `Transfer-Encoding`, `Connection`, then the remaining headers
+//! in order, then `add_header`s.
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Response};
+
+use super::body::ProxyBody;
+use super::pages;
+use crate::defaults::NGINX_VERSION;
+
+/// The headers nginx writes first, taken out of the header list.
+#[derive(Debug, Default)]
+pub struct Front {
+    pub content_type: Option<Bytes>,
+    pub content_length: Option<u64>,
+    pub last_modified: Option<Bytes>,
+    pub location: Option<Bytes>,
+    pub chunked: bool,
+    /// `keep-alive`, `close` or `upgrade`.
+    pub connection: &'static str,
+}
+
+impl Front {
+    /// Moves the headers nginx places itself out of `headers`.
+    pub fn take_from(headers: &mut Vec<(Bytes, Bytes)>, connection: &'static str) -> Front {
+        let mut front = Front {
+            connection,
+            ..Front::default()
+        };
+        headers.retain(|(name, value)| {
+            let slot = match name.to_ascii_lowercase().as_slice() {
+                b"content-type" => &mut front.content_type,
+                b"last-modified" => &mut front.last_modified,
+                b"location" => &mut front.location,
+                _ => return true,
+            };
+            *slot = Some(value.clone());
+            false
+        });
+        front
+    }
+}
+
+/// Statuses `add_header` applies to without `always`.
+fn add_header_applies(status: u16) -> bool {
+    matches!(
+        status,
+        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+    )
+}
+
+/// Builds the response. `reason` overrides nginx's phrase (an upstream's own).
+pub fn build(
+    status: u16,
+    reason: Option<&[u8]>,
+    front: Front,
+    rest: &[(Bytes, Bytes)],
+    add: &[(Bytes, Bytes, bool)],
+    body: ProxyBody,
+) -> Response<ProxyBody> {
+    let mut response = Response::new(body);
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    let reason = reason.or_else(|| pages::reason(status).map(str::as_bytes));
+    if let Some(reason) = reason
+        && Some(reason) != response.status().canonical_reason().map(str::as_bytes)
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.to_vec())
+    {
+        response.extensions_mut().insert(phrase);
+    }
+    let h = response.headers_mut();
+    let mut put = |name: &[u8], value: &[u8]| {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            h.append(n, v);
+        }
+    };
+    put(b"server", format!("nginx/{NGINX_VERSION}").as_bytes());
+    put(b"date", &http_date());
+    if let Some(v) = &front.content_type {
+        put(b"content-type", v);
+    }
+    if let Some(n) = front.content_length {
+        put(b"content-length", n.to_string().as_bytes());
+    }
+    if let Some(v) = &front.last_modified {
+        put(b"last-modified", v);
+    }
+    if let Some(v) = &front.location {
+        put(b"location", v);
+    }
+    if front.chunked {
+        put(b"transfer-encoding", b"chunked");
+    }
+    put(b"connection", front.connection.as_bytes());
+    for (name, value) in rest {
+        put(name, value);
+    }
+    for (name, value, always) in add {
+        if *always || add_header_applies(status) {
+            put(name, value);
+        }
+    }
+    response
+}
+
+/// The `Date` value, formatted once per second per thread.
+fn http_date() -> Bytes {
+    thread_local! {
+        static CACHE: RefCell<(u64, Bytes)> = const { RefCell::new((0, Bytes::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs || cache.1.is_empty() {
+            *cache = (secs, Bytes::from(httpdate::fmt_http_date(now)));
+        }
+        cache.1.clone()
+    })
+}

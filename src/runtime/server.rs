@@ -1,0 +1,191 @@
+//! Starting and stopping the server: [`Server::start`] binds every listen socket of a site
+//! and serves it on a tokio runtime sized by `worker_processes`; the [`Running`] handle reports
+//! the bound addresses, swaps in a reloaded site (new connections only, as nginx's new workers
+//! take new connections while old ones finish theirs), and shuts down gracefully or at once.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Notify, Semaphore, watch};
+
+use super::access_log::AccessLogs;
+use super::listen;
+use super::state::State;
+use super::tls::CertCache;
+use crate::eval::plan::{ListenSpec, Site};
+
+/// What the server is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    /// Finish current requests and tunnels, accept nothing new (nginx's QUIT).
+    Draining,
+}
+
+/// State every task of a server shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub state: ArcSwap<State>,
+    pub logs: Arc<AccessLogs>,
+    pub certs: Arc<CertCache>,
+    pub phase: watch::Sender<Phase>,
+    pub limit: Arc<Semaphore>,
+    pub worker_connections: usize,
+    pub next_id: AtomicU64,
+    /// Open client connections (tunnels included) and a wake-up when it reaches zero.
+    pub live: AtomicUsize,
+    pub drained: Notify,
+}
+
+#[derive(Debug)]
+pub struct Server;
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    runtime: Option<tokio::runtime::Runtime>,
+    shared: Arc<Shared>,
+    /// Each listen spec with the address it is bound to.
+    bound: Vec<(ListenSpec, SocketAddr)>,
+}
+
+impl Server {
+    /// Binds every `listen` of `site` and starts serving.
+    pub fn start(site: Arc<dyn Site>) -> io::Result<Running> {
+        let process = site.process();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(process.worker_processes.max(1))
+            .thread_name("ngxr-worker")
+            .enable_all()
+            .build()?;
+        let logs = Arc::new(AccessLogs::default());
+        let shared = Arc::new(Shared {
+            state: ArcSwap::from_pointee(State::new(site.clone(), logs.clone())),
+            logs,
+            certs: Arc::new(CertCache::default()),
+            phase: watch::Sender::new(Phase::Running),
+            limit: Arc::new(Semaphore::new(process.worker_connections.max(1))),
+            worker_connections: process.worker_connections,
+            next_id: AtomicU64::new(1),
+            live: AtomicUsize::new(0),
+            drained: Notify::new(),
+        });
+        let mut running = Running {
+            runtime: Some(runtime),
+            shared,
+            bound: Vec::new(),
+        };
+        running.bind_new(&site.listens())?;
+        running.spawn_flusher();
+        Ok(running)
+    }
+}
+
+impl Running {
+    /// The bound address of every listen socket, in `listens()` order.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.bound.iter().map(|(_, addr)| *addr).collect()
+    }
+
+    /// The runtime serving this server (for signal handling in `run`).
+    pub fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.runtime.as_ref().map(|r| r.handle().clone())
+    }
+
+    /// Serves `site` to connections accepted from now on; binds its new listen sockets.
+    pub fn reload(&mut self, site: Arc<dyn Site>) -> io::Result<()> {
+        let fresh: Vec<ListenSpec> = site
+            .listens()
+            .into_iter()
+            .filter(|l| !self.bound.iter().any(|(b, _)| b.addr == l.addr))
+            .collect();
+        self.bind_new(&fresh)?;
+        let state = State::new(site, self.shared.logs.clone());
+        self.shared.state.store(Arc::new(state));
+        Ok(())
+    }
+
+    /// Flushes and reopens the access logs and the error log (nginx's USR1).
+    pub fn reopen_logs(&self) {
+        self.shared.logs.reopen();
+        super::log::reopen();
+    }
+
+    /// Stops accepting and waits until every connection and tunnel has finished.
+    pub async fn shutdown_graceful(mut self) {
+        self.shared.phase.send_replace(Phase::Draining);
+        loop {
+            let drained = self.shared.drained.notified();
+            if self.shared.live.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            // A bounded wait re-checks the counter in case a wake-up was missed.
+            let _ = tokio::time::timeout(Duration::from_millis(200), drained).await;
+        }
+        self.shutdown_now();
+    }
+
+    /// Closes everything at once (nginx's TERM/INT).
+    pub fn shutdown_now(&mut self) {
+        self.shared.phase.send_replace(Phase::Draining);
+        self.shared.logs.flush();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+
+    fn bind_new(&mut self, specs: &[ListenSpec]) -> io::Result<()> {
+        let Some(runtime) = &self.runtime else {
+            return Ok(());
+        };
+        let _guard = runtime.enter();
+        for spec in specs {
+            let listener = listen::bind(spec).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "bind() to {} failed ({})",
+                        spec.addr,
+                        crate::syntax::include::os_error(&e)
+                    ),
+                )
+            })?;
+            self.bound
+                .push((spec.clone(), listen::bound_addr(&listener, spec)));
+            runtime.spawn(listen::accept_loop(
+                self.shared.clone(),
+                spec.clone(),
+                listener,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes buffered access-log lines out every second.
+    fn spawn_flusher(&self) {
+        let Some(runtime) = &self.runtime else {
+            return;
+        };
+        let logs = Arc::downgrade(&self.shared.logs);
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                match logs.upgrade() {
+                    Some(logs) => logs.flush(),
+                    None => return,
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}

@@ -1,0 +1,107 @@
+//! `ngxr -c FILE` from start to exit, as nginx's master does it: load (refusing a configuration
+//! with errors, printed nginx-style), open the error log, bind, write the pid file, then obey
+//! signals until told to stop; `-s SIGNAL` instead signals the running instance.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::server::Server;
+use super::signals::{self, Action};
+use crate::cli::{NginxFlags, Paths};
+use crate::diag::{Diagnostic, NginxAt, Origin};
+use crate::eval::plan::Site;
+
+/// Loads the configuration at `paths`; on failure, says why in nginx's words.
+pub fn load_site(paths: &Paths) -> Result<Arc<dyn Site>, String> {
+    let loaded = crate::load::load(paths).map_err(|e| format!("[emerg] {e}"))?;
+    let first = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .min_by_key(|d| (d.origin != Origin::Nginx, d.order));
+    if let Some(d) = first {
+        return Err(format!("[emerg] {}", describe(d, &loaded.tree.sources)));
+    }
+    loaded.site.ok_or_else(|| {
+        "[emerg] this configuration cannot be served yet (compilation is not available)".into()
+    })
+}
+
+fn describe(d: &Diagnostic, sources: &crate::source::SourceMap) -> String {
+    match d.nginx_at {
+        NginxAt::Line(span) => format!("{} in {}", d.message, sources.nginx_pos(span)),
+        NginxAt::EndOf(file) => {
+            let f = sources.file(file);
+            format!("{} in {}:{}", d.message, f.path.display(), f.last_line())
+        }
+        NginxAt::Nowhere => d.message.clone(),
+    }
+}
+
+/// `ngxr -c FILE`: load the configuration and serve it until told to stop.
+pub fn run(paths: &Paths, flags: &NginxFlags) -> ExitCode {
+    if let Some(signal) = &flags.signal {
+        return signals::send(paths, signal);
+    }
+    let site = match load_site(paths) {
+        Ok(site) => site,
+        Err(message) => {
+            eprintln!("nginx: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let process = site.process();
+    super::log::configure(&process.error_logs);
+    let mut running = match Server::start(site) {
+        Ok(running) => running,
+        Err(e) => {
+            eprintln!("nginx: [emerg] {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(pid) = &process.pid
+        && let Err(e) = std::fs::write(pid, format!("{}\n", std::process::id()))
+    {
+        eprintln!(
+            "nginx: [emerg] open() \"{}\" failed ({})",
+            pid.display(),
+            crate::syntax::include::os_error(&e)
+        );
+        running.shutdown_now();
+        return ExitCode::FAILURE;
+    }
+    let master = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nginx: [emerg] {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let reload = || load_site(paths);
+    match master.block_on(signals::wait(&mut running, reload)) {
+        Ok(Action::Quit) => master.block_on(running.shutdown_graceful()),
+        Ok(Action::Stop) => running.shutdown_now(),
+        Err(e) => {
+            super::log::error(format_args!("cannot handle signals: {e}"));
+            running.shutdown_now();
+        }
+    }
+    if let Some(pid) = &process.pid {
+        remove_pid(pid);
+    }
+    ExitCode::SUCCESS
+}
+
+fn remove_pid(pid: &Path) {
+    if let Err(e) = std::fs::remove_file(pid) {
+        super::log::warn(format_args!(
+            "unlink() \"{}\" failed ({})",
+            pid.display(),
+            crate::syntax::include::os_error(&e)
+        ));
+    }
+}

@@ -1,0 +1,172 @@
+//! Streaming an upstream response body to the client as it arrives (no whole-body buffering):
+//! de-framed by Content-Length, chunked or connection close, each read under
+//! `proxy_read_timeout`. When the body ends cleanly the connection returns to the group's
+//! keepalive cache.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::time::Sleep;
+
+use super::chunked::{ChunkedDecoder, Decoded};
+use super::error::{ProxyError, Stage};
+use super::exchange::Framing;
+use super::peer::PeerConn;
+use super::state::Upstream;
+
+const READ_SIZE: usize = 16 * 1024;
+
+#[derive(Debug)]
+enum Frames {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+    Done,
+}
+
+#[derive(Debug)]
+pub struct UpstreamBody {
+    conn: Option<PeerConn>,
+    frames: Frames,
+    upstream: Arc<Upstream>,
+    reusable: bool,
+    read_timeout: Duration,
+    last_read: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl UpstreamBody {
+    pub fn new(
+        conn: PeerConn,
+        framing: Framing,
+        upstream: Arc<Upstream>,
+        reusable: bool,
+        read_timeout: Duration,
+    ) -> UpstreamBody {
+        let frames = match framing {
+            Framing::None => Frames::Length(0),
+            Framing::Length(n) => Frames::Length(n),
+            Framing::Chunked => Frames::Chunked(ChunkedDecoder::default()),
+            Framing::UntilClose => Frames::UntilClose,
+        };
+        let mut body = UpstreamBody {
+            conn: Some(conn),
+            frames,
+            upstream,
+            reusable,
+            read_timeout,
+            last_read: Instant::now(),
+            timer: None,
+        };
+        if matches!(body.frames, Frames::Length(0)) {
+            body.finish();
+        }
+        body
+    }
+
+    /// The exact length, when the upstream announced one.
+    pub fn exact_length(&self) -> Option<u64> {
+        match self.frames {
+            Frames::Length(n) => Some(n),
+            Frames::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.frames, Frames::Done)
+    }
+
+    /// The next piece of the body; `None` at its end.
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>> {
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match &mut self.frames {
+                Frames::Done => return Poll::Ready(None),
+                Frames::Length(0) => return Poll::Ready(self.finish()),
+                Frames::Length(left) if !conn.buf.is_empty() => {
+                    let n = (conn.buf.len() as u64).min(*left);
+                    *left -= n;
+                    let data = conn.buf.split_to(n as usize).freeze();
+                    if *left == 0 {
+                        // hyper stops polling once the announced length is sent.
+                        self.finish();
+                    }
+                    return Poll::Ready(Some(Ok(data)));
+                }
+                Frames::UntilClose if !conn.buf.is_empty() => {
+                    return Poll::Ready(Some(Ok(conn.buf.split().freeze())));
+                }
+                Frames::Chunked(decoder) => match decoder.decode(&mut conn.buf) {
+                    Ok(Decoded::Data(data)) => return Poll::Ready(Some(Ok(data))),
+                    Ok(Decoded::Done) => return Poll::Ready(self.finish()),
+                    Ok(Decoded::NeedMore) => {}
+                    Err(_) => return Poll::Ready(Some(Err(ProxyError::InvalidHeader))),
+                },
+                _ => {}
+            }
+            match ready!(self.poll_read(cx)) {
+                Ok(0) if matches!(self.frames, Frames::UntilClose) => {
+                    self.reusable = false;
+                    return Poll::Ready(self.finish());
+                }
+                Ok(0) => {
+                    return Poll::Ready(Some(Err(ProxyError::PrematureClose(Stage::ReadingBody))));
+                }
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Option<Result<Bytes, ProxyError>> {
+        self.frames = Frames::Done;
+        if let Some(conn) = self.conn.take()
+            && self.reusable
+            && let Some(pool) = &self.upstream.pool
+        {
+            pool.put(conn);
+        }
+        None
+    }
+
+    /// Reads more into the connection's buffer; `Ok(0)` at end of stream.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, ProxyError>> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(Ok(0));
+        };
+        loop {
+            conn.buf.reserve(READ_SIZE);
+            match conn.stream.try_read_buf(&mut conn.buf) {
+                Ok(n) => {
+                    self.last_read = Instant::now();
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(ProxyError::Io(Stage::ReadingBody, e))),
+            }
+            match conn.stream.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Err(ProxyError::Io(Stage::ReadingBody, e)));
+                }
+                Poll::Pending => {}
+            }
+            // nginx's proxy_read_timeout: between two successive reads.
+            let deadline = self.last_read + self.read_timeout;
+            let timer = self
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+            if timer.deadline() != deadline.into() {
+                timer.as_mut().reset(deadline.into());
+            }
+            ready!(timer.as_mut().poll(cx));
+            return Poll::Ready(Err(ProxyError::TimedOut(Stage::ReadingBody)));
+        }
+    }
+}

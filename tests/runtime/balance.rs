@@ -1,0 +1,80 @@
+//! Load balancing through real sockets: the order nginx would pick, failover, backup.
+
+use ngxr::eval::plan::Balance;
+
+use crate::start;
+use crate::support::backend::Backend;
+use crate::support::site::{TestSite, group, peer};
+use crate::support::{get, header, refusing_addr};
+
+/// Which backend answered each of `n` requests.
+async fn picks(addr: std::net::SocketAddr, n: usize) -> String {
+    let mut out = String::new();
+    for _ in 0..n {
+        let response = get(addr, "/").await;
+        out.push_str(header(&response, "x-backend").unwrap_or("-"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn weighted_round_robin_follows_nginx_s_sequence() {
+    let (a, b, c) = (
+        Backend::http("a").await,
+        Backend::http("b").await,
+        Backend::http("c").await,
+    );
+    let mut servers = vec![peer(a.addr), peer(b.addr), peer(c.addr)];
+    servers[0].weight = 5;
+    let (_proxy, addr) = start(TestSite::new(servers));
+    assert_eq!(picks(addr, 7).await, "aabacaa");
+}
+
+#[tokio::test]
+async fn two_equal_servers_alternate() {
+    let (a, b) = (Backend::http("a").await, Backend::http("b").await);
+    let (_proxy, addr) = start(TestSite::new(vec![peer(a.addr), peer(b.addr)]));
+    assert_eq!(picks(addr, 4).await, "abab");
+}
+
+#[tokio::test]
+async fn a_refusing_server_fails_over_and_then_rests() {
+    let b = Backend::http("b").await;
+    let (_proxy, addr) = start(TestSite::new(vec![peer(refusing_addr()), peer(b.addr)]));
+    assert_eq!(picks(addr, 4).await, "bbbb");
+    assert_eq!(b.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn backup_serves_when_every_primary_is_down() {
+    let backup = Backend::http("z").await;
+    let mut servers = vec![
+        peer(refusing_addr()),
+        peer(refusing_addr()),
+        peer(backup.addr),
+    ];
+    servers[2].backup = true;
+    let (_proxy, addr) = start(TestSite::new(servers));
+    assert_eq!(picks(addr, 2).await, "zz");
+}
+
+#[tokio::test]
+async fn consistent_hash_keeps_a_key_on_one_server() {
+    let (a, b) = (Backend::http("a").await, Backend::http("b").await);
+    let g = group(
+        Balance::Hash { consistent: true },
+        vec![peer(a.addr), peer(b.addr)],
+        None,
+    );
+    let (_proxy, addr) = start(TestSite::with_group(g));
+    let mut seen = std::collections::HashSet::new();
+    for key in ["/k1", "/k2", "/k3", "/k4", "/k5", "/k6"] {
+        let first = header(&get(addr, key).await, "x-backend").map(str::to_string);
+        for _ in 0..3 {
+            let again = header(&get(addr, key).await, "x-backend").map(str::to_string);
+            assert_eq!(again, first, "{key}");
+        }
+        seen.insert(first);
+    }
+    assert_eq!(seen.len(), 2, "keys spread over both servers");
+}

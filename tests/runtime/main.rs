@@ -1,0 +1,49 @@
+//! The runtime end to end: real sockets on 127.0.0.1:0, real backends, real clients.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod balance;
+mod proxy;
+mod tls;
+mod tunnel;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ngxr::runtime::{Running, Server};
+use support::site::TestSite;
+
+/// Starts ngxr serving `site`; returns the handle and the address it listens on.
+pub fn start(site: TestSite) -> (Running, SocketAddr) {
+    let running = Server::start(Arc::new(site)).expect("server starts");
+    let addr = running.local_addrs()[0];
+    (running, addr)
+}
+
+/// The shipped example must be a configuration nginx itself accepts (checked with the
+/// installed nginx when there is one).
+#[test]
+fn the_websocket_example_passes_nginx_t() {
+    let nginx = std::path::Path::new("/usr/sbin/nginx");
+    if !nginx.exists() {
+        eprintln!("skipped: no /usr/sbin/nginx");
+        return;
+    }
+    let prefix = std::env::temp_dir().join(format!("ngxr-example-{}", std::process::id()));
+    std::fs::create_dir_all(&prefix).expect("prefix");
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/websocket.conf");
+    let out = std::process::Command::new(nginx)
+        .arg("-t")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(conf)
+        .output()
+        .expect("run nginx -t");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

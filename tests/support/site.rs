@@ -1,0 +1,227 @@
+//! A hand-built [`Site`]: every request is proxied to one upstream group with the articles'
+//! headers (Host, X-Real-IP, X-Forwarded-For, Upgrade, Connection from the
+//! `$connection_upgrade` map), except `/return` which answers 200 directly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ngxr::eval::plan::*;
+
+#[derive(Debug)]
+pub struct TestSite {
+    pub listen: ListenSpec,
+    pub group: Arc<UpstreamGroup>,
+    pub timeouts: ProxyTimeouts,
+    pub next_upstream: NextUpstream,
+    pub version: &'static str,
+    pub log: Arc<LogSpec>,
+    pub certs: Vec<(String, Arc<CertificateSpec>)>,
+    pub client_max_body_size: u64,
+    pub add_headers: Vec<(Bytes, Bytes, bool)>,
+}
+
+pub fn peer(addr: SocketAddr) -> PeerSpec {
+    PeerSpec {
+        addr,
+        name: addr.to_string(),
+        weight: 1,
+        max_fails: 1,
+        fail_timeout: Duration::from_secs(10),
+        backup: false,
+        down: false,
+        max_conns: 0,
+    }
+}
+
+pub fn group(
+    policy: Balance,
+    servers: Vec<PeerSpec>,
+    keepalive: Option<usize>,
+) -> Arc<UpstreamGroup> {
+    Arc::new(UpstreamGroup {
+        name: "backend".into(),
+        policy,
+        servers,
+        keepalive,
+        keepalive_timeout: Duration::from_secs(60),
+        keepalive_requests: 1000,
+    })
+}
+
+pub fn default_next_upstream() -> NextUpstream {
+    NextUpstream {
+        error: true,
+        timeout: true,
+        invalid_header: false,
+        http_500: false,
+        http_502: false,
+        http_503: false,
+        http_504: false,
+        http_403: false,
+        http_404: false,
+        http_429: false,
+        non_idempotent: false,
+        off: false,
+        tries: 0,
+        timeout_total: Duration::ZERO,
+    }
+}
+
+impl TestSite {
+    /// Proxies to `servers` (round robin) on 127.0.0.1:0.
+    pub fn new(servers: Vec<PeerSpec>) -> TestSite {
+        TestSite::with_group(group(Balance::RoundRobin, servers, None))
+    }
+
+    pub fn with_group(group: Arc<UpstreamGroup>) -> TestSite {
+        TestSite {
+            listen: ListenSpec {
+                addr: "127.0.0.1:0".parse().expect("addr"),
+                ssl: false,
+                reuseport: false,
+                backlog: None,
+                ipv6only: false,
+            },
+            group,
+            timeouts: ProxyTimeouts {
+                connect: Duration::from_secs(5),
+                read: Duration::from_secs(300),
+                send: Duration::from_secs(60),
+                client_send: Duration::from_secs(60),
+            },
+            next_upstream: default_next_upstream(),
+            version: "HTTP/1.1",
+            log: Arc::new(LogSpec::default()),
+            certs: Vec::new(),
+            client_max_body_size: 1024 * 1024,
+            add_headers: Vec::new(),
+        }
+    }
+
+    fn header<'a>(request: &'a RequestInfo<'_>, name: &str) -> Option<&'a Bytes> {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+}
+
+impl Site for TestSite {
+    fn listens(&self) -> Vec<ListenSpec> {
+        vec![self.listen.clone()]
+    }
+
+    fn route(&self, request: &RequestInfo<'_>) -> Route {
+        if request.target == "/return" {
+            return Route::Respond(Response {
+                status: 200,
+                log: self.log.clone(),
+                headers: vec![(
+                    Bytes::from_static(b"Content-Type"),
+                    Bytes::from_static(b"text/plain"),
+                )],
+                body: Some(Bytes::from_static(b"returned\n")),
+            });
+        }
+        let upgrade = Self::header(request, "upgrade")
+            .cloned()
+            .unwrap_or_default();
+        let host = Self::header(request, "host").cloned().unwrap_or_default();
+        let remote = Bytes::from(request.remote.ip().to_string());
+        let connection = if upgrade.is_empty() {
+            "close"
+        } else {
+            "upgrade"
+        };
+        let mut headers = vec![
+            (Bytes::from_static(b"Host"), host),
+            (Bytes::from_static(b"X-Real-IP"), remote.clone()),
+            (Bytes::from_static(b"X-Forwarded-For"), remote),
+            (Bytes::from_static(b"Upgrade"), upgrade.clone()),
+            (
+                Bytes::from_static(b"Connection"),
+                Bytes::from_static(connection.as_bytes()),
+            ),
+        ];
+        headers.retain(|(_, v)| !v.is_empty());
+        for (n, v) in request.headers {
+            let skip = [
+                "host",
+                "connection",
+                "upgrade",
+                "content-length",
+                "transfer-encoding",
+            ];
+            if !skip.iter().any(|s| n.eq_ignore_ascii_case(s.as_bytes())) {
+                headers.push((n.clone(), v.clone()));
+            }
+        }
+        Route::Proxy(Box::new(ProxyRequest {
+            upstream: self.group.clone(),
+            method: Bytes::copy_from_slice(request.method.as_bytes()),
+            uri: Bytes::copy_from_slice(request.target.as_bytes()),
+            version: self.version,
+            headers,
+            balance_key: Some(Bytes::copy_from_slice(request.target.as_bytes())),
+            pass_body: true,
+            client_upgrade: !upgrade.is_empty(),
+            timeouts: self.timeouts,
+            next_upstream: self.next_upstream,
+            hide_headers: ["Date", "Server", "X-Pad", "X-Accel-Expires"]
+                .iter()
+                .map(|h| Bytes::from_static(h.as_bytes()))
+                .collect(),
+            add_headers: self.add_headers.clone(),
+            client_max_body_size: self.client_max_body_size,
+            log: self.log.clone(),
+        }))
+    }
+
+    fn certificate(&self, _listen: SocketAddr, sni: Option<&str>) -> Option<Arc<CertificateSpec>> {
+        let by_name = sni.and_then(|sni| self.certs.iter().find(|(name, _)| name == sni));
+        by_name.or(self.certs.first()).map(|(_, c)| c.clone())
+    }
+
+    fn upstreams(&self) -> Vec<Arc<UpstreamGroup>> {
+        vec![self.group.clone()]
+    }
+
+    fn process(&self) -> ProcessSpec {
+        ProcessSpec {
+            worker_processes: 2,
+            worker_connections: 4096,
+            pid: None,
+            error_logs: Vec::new(),
+            daemon: false,
+        }
+    }
+}
+
+/// `$request $status $body_bytes_sent $upstream_addr`.
+#[derive(Debug)]
+pub struct PlainFormat;
+
+impl LogFormat for PlainFormat {
+    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8> {
+        format!(
+            "{} {} {} {} {} {}\n",
+            request.method,
+            request.target,
+            request.version,
+            outcome.status,
+            outcome.body_bytes_sent,
+            outcome.upstream_addr.join(", ")
+        )
+        .into_bytes()
+    }
+}
+
+pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
+    Arc::new(LogSpec {
+        files: vec![(path, Arc::new(PlainFormat))],
+    })
+}
