@@ -123,6 +123,10 @@ pub struct ProxyRequest {
     /// `proxy_redirect`: (prefix, replacement) pairs; the first whose prefix starts an
     /// upstream `Location` (or a `Refresh` URL) has that prefix replaced.
     pub redirects: Vec<(Bytes, Bytes)>,
+    /// What a `Location` (or `Refresh` URL) starting with `/` in the upstream's answer, after
+    /// `redirects`, gets in front (`absolute_redirect`): `http://host[:port]`; `None` with
+    /// `absolute_redirect off`.
+    pub location_base: Option<Bytes>,
     /// For `hash KEY`: the evaluated key.
     pub balance_key: Option<Bytes>,
     /// `proxy_pass_request_body`.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::plan::{ProxyRequest, Route};
 use super::request::Req;
-use super::site::{CProxy, Inner, NamedUpstream, PassTarget};
+use super::site::{CProxy, Inner, NamedUpstream, PassTarget, RedirectRules};
 use super::trace::{Trace, note};
 use super::uri;
 
@@ -28,6 +28,7 @@ pub fn build(
     p: &CProxy,
     req: &mut Req<'_>,
     log: Arc<super::plan::LogSpec>,
+    rules: RedirectRules,
     mut trace: Option<&mut Trace>,
 ) -> Route {
     let Some(resolved) = resolve(site, p, req, &mut trace) else {
@@ -67,6 +68,7 @@ pub fn build(
         .iter()
         .map(|(from, to)| (Bytes::from(from.eval(req)), Bytes::from(to.eval(req))))
         .collect();
+    let location_base = super::route::location_base(req, rules).map(Bytes::from);
     let add_headers = p
         .add_headers
         .iter()
@@ -86,6 +88,7 @@ pub fn build(
         next_upstream: p.next_upstream,
         hide_headers: p.hide_headers.clone(),
         redirects,
+        location_base,
         add_headers,
         client_max_body_size: p.client_max_body_size,
         log,

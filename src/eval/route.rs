@@ -144,9 +144,14 @@ fn in_location(
     }
     match &loc.action {
         Action::Return(r) => give(r, req, loc.log.clone(), loc.redirects),
-        Action::Proxy(p) => {
-            super::proxy::build(site, p, req, loc.log.clone(), trace.as_deref_mut())
-        }
+        Action::Proxy(p) => super::proxy::build(
+            site,
+            p,
+            req,
+            loc.log.clone(),
+            loc.redirects,
+            trace.as_deref_mut(),
+        ),
         Action::Static => {
             note(trace, |t| {
                 t.notes
@@ -188,11 +193,12 @@ fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>, rules: RedirectRules)
 }
 
 /// nginx's header filter makes a `Location` starting with `/` absolute (`absolute_redirect
-/// on`): scheme, the server name (`server_name_in_redirect on`) or the `Host` or the local
-/// address, and the port unless it is the scheme's or `port_in_redirect` is off.
-fn absolute(req: &Req<'_>, rules: RedirectRules, to: Vec<u8>) -> Bytes {
-    if to.first() != Some(&b'/') || !rules.absolute {
-        return Bytes::from(to);
+/// on`): this is what it puts before it — the scheme, the server name (`server_name_in_redirect
+/// on`) or the `Host` or the local address, and the port unless it is the scheme's or
+/// `port_in_redirect` is off.
+pub fn location_base(req: &Req<'_>, rules: RedirectRules) -> Option<Vec<u8>> {
+    if !rules.absolute {
+        return None;
     }
     let info = req.info;
     let host = match &req.host {
@@ -203,13 +209,21 @@ fn absolute(req: &Req<'_>, rules: RedirectRules, to: Vec<u8>) -> Bytes {
     let port = info.local.port();
     let default = if info.tls { 443 } else { 80 };
     let scheme = if info.tls { "https" } else { "http" };
-    let mut out = if port == default || !rules.port {
+    Some(if port == default || !rules.port {
         format!("{scheme}://{host}").into_bytes()
     } else {
         format!("{scheme}://{host}:{port}").into_bytes()
-    };
-    out.extend_from_slice(&to);
-    Bytes::from(out)
+    })
+}
+
+fn absolute(req: &Req<'_>, rules: RedirectRules, to: Vec<u8>) -> Bytes {
+    match location_base(req, rules) {
+        Some(mut base) if to.first() == Some(&b'/') => {
+            base.extend_from_slice(&to);
+            Bytes::from(base)
+        }
+        _ => Bytes::from(to),
+    }
 }
 
 pub fn respond(

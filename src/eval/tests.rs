@@ -460,6 +460,10 @@ fn proxy_redirect_default_and_off() {
     };
     assert_eq!(pairs("/one/a"), ["http://up/two/ -> /one/"]);
     assert_eq!(pairs("/plain/a"), ["http://up/ -> /"]);
+    let Route::Proxy(p) = route(&site, "GET /one/a", &[("Host", "H:1")]).0 else {
+        panic!()
+    };
+    assert_eq!(p.location_base.as_deref(), Some(&b"http://h:8088"[..]));
     assert!(pairs("/off/a").is_empty());
     assert_eq!(pairs("/own/a"), ["http://x/ -> /y/"]);
 }

@@ -48,6 +48,7 @@ pub fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
                 "connect_timeout_ms": p.timeouts.connect.as_millis() as u64,
                 "send_timeout_ms": p.timeouts.send.as_millis() as u64,
                 "tunnel": tunnel(p),
+                "location_base": p.location_base.as_deref().map(text),
                 "redirects": p.redirects.iter().map(|(f, t)| json!([text(f), text(t)])).collect::<Vec<_>>(),
             }),
             Value::Null,
