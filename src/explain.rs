@@ -6,14 +6,15 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 
+mod human;
+mod report;
+
 use bytes::Bytes;
-use serde_json::{Value, json};
 
 use crate::cli::{ExplainArgs, Format, Paths};
 use crate::diag::Sink;
-use crate::eval::plan::{Balance, RequestInfo, Route, Site, UpstreamGroup};
+use crate::eval::plan::{RequestInfo, Site};
 use crate::eval::{Compiled, Trace};
-use crate::source::{SourceMap, Span};
 
 /// The client port explain pretends the request came from (`$remote_port`).
 const REMOTE_PORT: u16 = 40000;
@@ -35,21 +36,21 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
 pub fn explain(args: &ExplainArgs) -> Result<String, String> {
     let paths = Paths::resolve(args.prefix.as_deref(), args.conf.as_deref());
     let loaded = crate::load::load(&paths).map_err(|e| format!("ngxr: [emerg] {e}"))?;
-    if loaded.has_errors() {
-        let lines: Vec<String> = loaded
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| match d.span {
-                Some(s) => format!(
-                    "ngxr: [emerg] {} ({})",
-                    d.message,
-                    loaded.tree.sources.nginx_pos(s)
-                ),
-                None => format!("ngxr: [emerg] {}", d.message),
-            })
-            .collect();
-        return Err(lines.join("\n"));
+    let blocking: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() && !about_this_machine(d.code))
+        .map(|d| match d.span {
+            Some(s) => format!(
+                "ngxr: [emerg] {} ({})",
+                d.message,
+                loaded.tree.sources.nginx_pos(s)
+            ),
+            None => format!("ngxr: [emerg] {}", d.message),
+        })
+        .collect();
+    if !blocking.is_empty() {
+        return Err(blocking.join("\n"));
     }
     // The loaded site is only known as `dyn Site`; compile once more for the traced routing.
     let site = crate::eval::compile(&loaded.tree, &paths, &mut Sink::default())
@@ -58,11 +59,20 @@ pub fn explain(args: &ExplainArgs) -> Result<String, String> {
     let info = request.info();
     let mut trace = Trace::default();
     let route = site.route_traced(&info, &mut trace);
-    let report = report(&loaded.tree.sources, &trace, &route);
+    let report = report::report(&loaded.tree.sources, &trace, &route);
     Ok(match args.format {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default(),
-        Format::Human => human(&report),
+        Format::Human => human::human(&report),
     })
+}
+
+/// Problems with this machine rather than with the configuration (a log directory, a
+/// certificate file, a user that does not exist here): they stop nginx from starting, not
+/// from deciding where a request goes, so explain carries on.
+fn about_this_machine(code: &str) -> bool {
+    ["file::", "ssl::load", "ssl::no_key", "user::"]
+        .iter()
+        .any(|p| code.starts_with(p))
 }
 
 /// The request explain was asked about, owned.
@@ -166,168 +176,4 @@ impl Request {
             connection_requests: 1,
         }
     }
-}
-
-fn place(sources: &SourceMap, span: Span) -> (String, usize) {
-    let f = sources.file(span.file);
-    (f.path.display().to_string(), f.line_col(span.start).0)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The report as JSON (the human form is printed from it too).
-fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
-    let server = trace.server.as_ref().map(|s| {
-        let (file, line) = place(sources, s.span);
-        json!({"file": file, "line": line, "names": s.names, "why": s.why})
-    });
-    let candidate = |c: &crate::eval::trace::Candidate| {
-        let (file, line) = place(sources, c.span);
-        let matcher = if c.modifier.is_empty() {
-            c.name.clone()
-        } else {
-            format!("{} {}", c.modifier, c.name)
-        };
-        json!({"file": file, "line": line, "match": matcher, "verdict": c.verdict})
-    };
-    let variables: serde_json::Map<String, Value> = trace
-        .variables
-        .iter()
-        .map(|(n, v)| (n.clone(), Value::String(v.clone())))
-        .collect();
-    let upstream = trace.upstream.as_deref().map(group);
-    let (upstream_request, response) = match route {
-        Route::Proxy(p) => (
-            json!({
-                "method": text(&p.method),
-                "uri": text(&p.uri),
-                "version": p.version,
-                "headers": p.headers.iter().map(|(n, v)| json!([text(n), text(v)])).collect::<Vec<_>>(),
-                "read_timeout_ms": p.timeouts.read.as_millis() as u64,
-            }),
-            Value::Null,
-        ),
-        Route::Respond(r) => (
-            Value::Null,
-            json!({
-                "status": r.status,
-                "headers": r.headers.iter().map(|(n, v)| json!([text(n), text(v)])).collect::<Vec<_>>(),
-                "body": r.body.as_deref().map(text),
-            }),
-        ),
-    };
-    json!({
-        "server": server,
-        "location": trace.location.as_ref().map(candidate),
-        "candidates": trace.candidates.iter().map(candidate).collect::<Vec<_>>(),
-        "variables": variables,
-        "notes": trace.notes,
-        "upstream": upstream,
-        "upstream_request": upstream_request,
-        "response": response,
-    })
-}
-
-fn group(g: &UpstreamGroup) -> Value {
-    let policy = match &g.policy {
-        Balance::RoundRobin => "round_robin",
-        Balance::LeastConn => "least_conn",
-        Balance::IpHash => "ip_hash",
-        Balance::Hash { consistent: false } => "hash",
-        Balance::Hash { consistent: true } => "hash consistent",
-        Balance::Random { two: false } => "random",
-        Balance::Random { two: true } => "random two",
-    };
-    let servers: Vec<Value> = g
-        .servers
-        .iter()
-        .map(|s| {
-            json!({"addr": s.name, "weight": s.weight, "max_fails": s.max_fails,
-                   "fail_timeout_s": s.fail_timeout.as_secs(), "backup": s.backup, "down": s.down})
-        })
-        .collect();
-    json!({"name": g.name, "policy": policy, "servers": servers})
-}
-
-/// The same report for people.
-fn human(r: &Value) -> String {
-    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    let at = |v: &Value| format!("{}:{}", s(&v["file"]), v["line"]);
-    let mut out = Vec::new();
-    if !r["server"].is_null() {
-        let names: Vec<String> = r["server"]["names"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(s)
-            .collect();
-        out.push(format!(
-            "server    {}  server_name {}",
-            at(&r["server"]),
-            names.join(" ")
-        ));
-        out.push(format!("          because: {}", s(&r["server"]["why"])));
-    }
-    if !r["location"].is_null() {
-        out.push(format!(
-            "location  {}  location {}",
-            at(&r["location"]),
-            s(&r["location"]["match"])
-        ));
-    }
-    for c in r["candidates"].as_array().into_iter().flatten() {
-        out.push(format!(
-            "          {}  {:<20} {}",
-            at(c),
-            s(&c["match"]),
-            s(&c["verdict"])
-        ));
-    }
-    if let Some(vars) = r["variables"].as_object().filter(|v| !v.is_empty()) {
-        out.push("variables".into());
-        for (name, value) in vars {
-            out.push(format!("          ${name} = {value}"));
-        }
-    }
-    for n in r["notes"].as_array().into_iter().flatten() {
-        out.push(format!("note      {}", s(n)));
-    }
-    if !r["upstream"].is_null() {
-        let u = &r["upstream"];
-        let servers: Vec<String> = u["servers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| format!("{} weight={}", s(&p["addr"]), p["weight"]))
-            .collect();
-        out.push(format!(
-            "upstream  {} ({}): {}",
-            s(&u["name"]),
-            s(&u["policy"]),
-            servers.join(", ")
-        ));
-    }
-    let q = &r["upstream_request"];
-    if !q.is_null() {
-        out.push("upstream request".into());
-        out.push(format!(
-            "          {} {} {}",
-            s(&q["method"]),
-            s(&q["uri"]),
-            s(&q["version"])
-        ));
-        for h in q["headers"].as_array().into_iter().flatten() {
-            out.push(format!("          {}: {}", s(&h[0]), s(&h[1])));
-        }
-    }
-    let a = &r["response"];
-    if !a.is_null() {
-        out.push(format!("response  {}", a["status"]));
-        for h in a["headers"].as_array().into_iter().flatten() {
-            out.push(format!("          {}: {}", s(&h[0]), s(&h[1])));
-        }
-    }
-    out.join("\n")
 }

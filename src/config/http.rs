@@ -74,6 +74,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
                     http.log_formats.push(f);
                 }
             }
+            "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
             _ => {
                 http.settings.apply(cx, c);
             }
@@ -102,7 +103,12 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
             "listen" => s.listens.extend(listen::lower(cx, c)),
             "server_name" => {
                 for w in &c.args {
-                    match server_name(&w.value, w.span) {
+                    let raw = if w.value.eq_ignore_ascii_case("$hostname") {
+                        hostname()
+                    } else {
+                        w.value.clone()
+                    };
+                    match server_name(&raw, w.span) {
                         Some(n) => s.names.push(n),
                         None => cx.error(c, format!("server name \"{}\" is invalid", w.value)),
                     }
@@ -110,6 +116,7 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
             }
             "return" if s.ret.is_none() => s.ret = location::lower_return(cx, c),
             "location" => {}
+            "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
             _ => {
                 s.settings.apply(cx, c);
             }
@@ -128,25 +135,34 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
     s
 }
 
-/// Classifies one `server_name` argument (`ngx_http_server_names` / `ngx_hash_add_key`).
+/// Classifies one `server_name` argument (`ngx_http_core_server_name`, then how
+/// `ngx_hash_add_key` files it): `*` must start `*.`, a lone `.` is refused, and a `*`
+/// elsewhere than at either end is just a character of an exact name.
 pub fn server_name(raw: &str, span: Span) -> Option<ServerName> {
     if let Some(re) = raw.strip_prefix('~') {
         return Some(ServerName::Regex(re.to_string(), span));
     }
     let name = raw.to_ascii_lowercase();
-    if let Some(rest) = name.strip_prefix("*.") {
-        return (!rest.contains('*')).then(|| ServerName::LeadingWildcard(format!(".{rest}")));
-    }
-    if let Some(rest) = name.strip_suffix(".*") {
-        return (!rest.contains('*')).then(|| ServerName::TrailingWildcard(format!("{rest}.")));
-    }
-    if name.contains('*') {
+    if (name.starts_with('*') && !(name.len() >= 3 && name.as_bytes()[1] == b'.')) || name == "." {
         return None;
+    }
+    if let Some(rest) = name.strip_prefix('*') {
+        return Some(ServerName::LeadingWildcard(rest.to_string()));
     }
     if name.starts_with('.') {
         return Some(ServerName::Dot(name));
     }
+    if let Some(rest) = name.strip_suffix('*').filter(|r| r.ends_with('.')) {
+        return Some(ServerName::TrailingWildcard(rest.to_string()));
+    }
     Some(ServerName::Exact(name))
+}
+
+/// The machine's name (`server_name $hostname`, the `$hostname` variable).
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `a duplicate default server for ADDR` at the second `listen ... default_server`.
@@ -224,7 +240,12 @@ mod tests {
             server_name("www.example.*", sp),
             Some(ServerName::TrailingWildcard("www.example.".into()))
         );
-        assert_eq!(server_name("w*w.example", sp), None);
+        assert_eq!(
+            server_name("w*w.example", sp),
+            Some(ServerName::Exact("w*w.example".into()))
+        );
+        assert_eq!(server_name("*a", sp), None);
+        assert_eq!(server_name("**.a", sp), None);
         assert!(matches!(
             server_name("~^(?<x>.+)$", sp),
             Some(ServerName::Regex(..))

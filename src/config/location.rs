@@ -159,8 +159,8 @@ pub fn lower(
             (_, Modifier::Named) => Some(format!(
                 "named location \"{name}\" can be on the server level only"
             )),
-            (pm, Modifier::Exact | Modifier::Prefix | Modifier::NoRegex)
-                if !pm.is_regex() && !name.starts_with(&p.name) =>
+            (_, Modifier::Exact | Modifier::Prefix | Modifier::NoRegex)
+                if !name.starts_with(&p.name) =>
             {
                 Some(format!(
                     "location \"{name}\" is outside location \"{}\"",
@@ -192,6 +192,8 @@ pub fn lower(
                 check_uri_part(cx, c, &loc);
             }
             "return" if loc.ret.is_none() => loc.ret = lower_return(cx, c),
+            "proxy_redirect"
+                if !proxy::default_redirect_allowed(cx, c, loc.proxy_pass.as_ref()) => {}
             _ => {
                 loc.settings.apply(cx, c);
             }
@@ -215,14 +217,5 @@ fn check_uri_part(cx: &mut Cx<'_>, d: &Directive, loc: &Location) {
             "\"proxy_pass\" cannot have URI part in location given by regular expression, \
              or inside named location, or inside \"if\" statement, or inside \"limit_except\" block",
         );
-    }
-}
-
-/// A `Text` for a value ngxr makes up itself (nginx's built-in defaults).
-pub fn builtin_text(value: &str, span: Span) -> Text {
-    Text {
-        value: value.to_string(),
-        span,
-        order: 0,
     }
 }

@@ -42,8 +42,6 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Map> {
         default: None,
         entries: Vec::new(),
     };
-    // Lowercased exact keys seen so far: a 50 MB map must not take quadratic time.
-    let mut seen = std::collections::HashSet::new();
     for c in cx.tree.expand(d.children()) {
         let key = c.name();
         match (key, c.args.len()) {
@@ -59,10 +57,6 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Map> {
                     continue;
                 }
                 let key = key.strip_prefix('\\').unwrap_or(key).to_string();
-                if !key.starts_with('~') && !seen.insert(key.to_ascii_lowercase()) {
-                    cx.error(c, format!("conflicting parameter \"{key}\""));
-                    continue;
-                }
                 map.entries.push(MapEntry {
                     key,
                     value,

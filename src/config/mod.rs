@@ -44,7 +44,7 @@ pub struct Text {
 /// Lowers the checked syntax tree. Problems go to `sink`; lowering carries on past them so
 /// every one is reported.
 pub fn lower(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) -> Config {
-    let mut cx = Cx { tree, paths, sink };
+    let mut cx = Cx::new(tree, paths, sink);
     let top = tree.expand(&tree.main().directives);
     let process = process::lower(&mut cx, &top);
     let http = top
@@ -60,6 +60,9 @@ pub struct Cx<'t> {
     pub tree: &'t SyntaxTree,
     pub paths: &'t Paths,
     pub sink: &'t mut Sink,
+    /// nginx's reading position when the `http` block closes: what nginx checks then
+    /// (upstreams, merged settings, locations, variables, server names) is ordered from here.
+    http_end: u64,
 }
 
 impl std::fmt::Debug for Cx<'_> {
@@ -68,21 +71,65 @@ impl std::fmt::Debug for Cx<'_> {
     }
 }
 
-impl Cx<'_> {
+impl<'t> Cx<'t> {
+    pub fn new(tree: &'t SyntaxTree, paths: &'t Paths, sink: &'t mut Sink) -> Cx<'t> {
+        // Positions grow in reading order, so the `http` block ends just before whatever
+        // top-level directive follows it; when none does, after everything.
+        let top = tree.expand(&tree.main().directives);
+        let after_http = top.iter().skip_while(|d| d.name() != "http").nth(1);
+        let http_end = match after_http {
+            Some(next) => tree.order_of(next).saturating_sub(1000) + 1,
+            None => crate::diag::AFTER_PARSE / 2,
+        };
+        Cx {
+            tree,
+            paths,
+            sink,
+            http_end,
+        }
+    }
+
     /// An `[emerg]` at directive `d`, the way `ngx_conf_log_error` words it (nginx adds
     /// ` in FILE:LINE` with the line of the `;` or `{`).
+    /// `directives::check_tree` runs first and may have said the same (arity): said once.
     pub fn error(&mut self, d: &Directive, message: impl Into<String>) {
         let mut diag = Diagnostic::emerg("config::invalid", message, d.span(), d.end);
-        diag.order = self.tree.order_of(d);
-        self.sink.push(diag);
+        let here = d.span();
+        let overlaps = |s: Span| s.file == here.file && s.start < here.end && here.start < s.end;
+        let said = self
+            .sink
+            .diagnostics()
+            .iter()
+            .any(|o| o.message == diag.message && o.span.is_some_and(overlaps));
+        if !said {
+            diag.order = self.tree.order_of(d);
+            self.sink.push(diag);
+        }
     }
 
     /// An error found after the whole file was read, which nginx prints without a position
     /// (`unknown "x" variable`) or with its own (`... in FILE:LINE` inside the message).
     pub fn late_error(&mut self, code: &'static str, message: impl Into<String>, span: Span) {
-        let mut diag = Diagnostic::emerg(code, message, span, span).at(NginxAt::Nowhere);
-        diag.order = self.tree.order_after(&self.tree.main().directives) + 1;
-        self.sink.push(diag);
+        let diag = Diagnostic::emerg(code, message, span, span).at(NginxAt::Nowhere);
+        self.push_late(diag);
+    }
+
+    /// An error nginx reports with the line of `span` (` in FILE:LINE`), found after reading.
+    pub fn late_error_at(&mut self, code: &'static str, message: impl Into<String>, span: Span) {
+        self.push_late(Diagnostic::emerg(code, message, span, span));
+    }
+
+    /// Values inherited by many levels are compiled at each: report each problem once.
+    fn push_late(&mut self, mut diag: Diagnostic) {
+        let known = self
+            .sink
+            .diagnostics()
+            .iter()
+            .any(|d| d.message == diag.message && d.span == diag.span);
+        if !known {
+            diag.order = self.http_end + late_step(diag.code);
+            self.sink.push(diag);
+        }
     }
 
     /// `"NAME" directive invalid value`.
@@ -118,11 +165,6 @@ impl Cx<'_> {
         }
     }
 
-    /// `file:line` of a directive, as nginx prints positions.
-    pub fn pos(&self, d: &Directive) -> String {
-        self.tree.sources.nginx_pos(d.end)
-    }
-
     /// A path as nginx resolves it: relative to the prefix (`-p`) unless absolute.
     pub fn prefixed(&self, path: &str) -> std::path::PathBuf {
         let p = std::path::Path::new(path);
@@ -143,4 +185,21 @@ impl Cx<'_> {
             self.paths.conf_prefix.join(p)
         }
     }
+}
+
+/// The order of nginx's checks when `http` closes (`ngx_http_block`): upstreams are resolved
+/// first, then settings merged (certificates, log formats), locations sorted, variables
+/// resolved, and server names hashed last.
+fn late_step(code: &str) -> u64 {
+    let steps = [
+        "upstream::",
+        "ssl::",
+        "config::duplicate_location",
+        "variable::",
+        "server_name::",
+    ];
+    steps
+        .iter()
+        .position(|s| code.starts_with(s))
+        .map_or(2, |i| i as u64 + 1)
 }

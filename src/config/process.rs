@@ -65,6 +65,12 @@ pub fn lower(cx: &mut Cx<'_>, top: &[&Directive]) -> Process {
             _ => {}
         }
     }
+    if p.error_logs.is_empty() {
+        p.error_logs.push((
+            PathBuf::from(crate::defaults::ERROR_LOG_PATH),
+            "error".into(),
+        ));
+    }
     p
 }
 

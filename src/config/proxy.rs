@@ -176,6 +176,23 @@ pub fn default_next_upstream() -> NextUpstream {
     }
 }
 
+/// `proxy_redirect default` needs the `proxy_pass` above it in the same location, without
+/// variables (`ngx_http_proxy_redirect`); `false` (and nginx's error) otherwise.
+pub fn default_redirect_allowed(cx: &mut Cx<'_>, d: &Directive, pass: Option<&ProxyPass>) -> bool {
+    if d.arg(0) != Some("default") {
+        return true;
+    }
+    let problem = match pass {
+        None => "\"proxy_redirect default\" should be placed after the \"proxy_pass\" directive",
+        Some(ProxyPass::Variables(_)) => {
+            "\"proxy_redirect default\" cannot be used with \"proxy_pass\" directive with variables"
+        }
+        Some(ProxyPass::Static(_)) => return true,
+    };
+    cx.error(d, problem);
+    false
+}
+
 /// `proxy_redirect`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redirect {

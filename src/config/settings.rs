@@ -27,13 +27,17 @@ pub struct Settings {
     pub proxy_next_upstream: Option<NextUpstream>,
     pub proxy_next_upstream_tries: Option<u32>,
     pub proxy_next_upstream_timeout: Option<Duration>,
-    pub proxy_redirect: Option<Redirect>,
+    /// Every `proxy_redirect` of the level, in order.
+    pub proxy_redirect: Option<Vec<Redirect>>,
     pub proxy_buffering: Option<bool>,
     pub client_max_body_size: Option<u64>,
     pub keepalive_timeout: Option<Duration>,
     pub send_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
     pub server_tokens: Option<bool>,
+    pub absolute_redirect: Option<bool>,
+    pub port_in_redirect: Option<bool>,
+    pub server_name_in_redirect: Option<bool>,
     pub access_log: Option<Vec<AccessLog>>,
     pub ssl_certificate: Option<PathBuf>,
     pub ssl_certificate_key: Option<PathBuf>,
@@ -91,6 +95,9 @@ impl Settings {
             send_timeout,
             add_header,
             server_tokens,
+            absolute_redirect,
+            port_in_redirect,
+            server_name_in_redirect,
             access_log,
             ssl_certificate,
             ssl_certificate_key,
@@ -116,6 +123,9 @@ impl Settings {
             "proxy_pass_request_headers" => flag(cx, d, &mut self.proxy_pass_request_headers),
             "proxy_pass_request_body" => flag(cx, d, &mut self.proxy_pass_request_body),
             "proxy_buffering" => flag(cx, d, &mut self.proxy_buffering),
+            "absolute_redirect" => flag(cx, d, &mut self.absolute_redirect),
+            "port_in_redirect" => flag(cx, d, &mut self.port_in_redirect),
+            "server_name_in_redirect" => flag(cx, d, &mut self.server_name_in_redirect),
             "server_tokens" => match d.arg(0) {
                 Some("build") => self.server_tokens = Some(true),
                 _ => flag(cx, d, &mut self.server_tokens),
@@ -123,10 +133,7 @@ impl Settings {
             "proxy_http_version" => match d.arg(0) {
                 Some("1.0") => self.proxy_http_version = Some("HTTP/1.0"),
                 Some("1.1") => self.proxy_http_version = Some("HTTP/1.1"),
-                Some(v) => cx.error(
-                    d,
-                    format!("invalid value \"{v}\" in \"{}\" directive", d.name()),
-                ),
+                Some(v) => cx.error(d, format!("invalid value \"{v}\"")),
                 None => cx.arity(d),
             },
             "proxy_set_header" => {
@@ -148,7 +155,11 @@ impl Settings {
                 }
             }
             "proxy_next_upstream" => self.proxy_next_upstream = proxy::next_upstream(cx, d),
-            "proxy_redirect" => self.proxy_redirect = proxy::redirect(cx, d),
+            "proxy_redirect" => {
+                if let Some(r) = proxy::redirect(cx, d) {
+                    self.proxy_redirect.get_or_insert_with(Vec::new).push(r);
+                }
+            }
             "add_header" => {
                 let (Some(name), Some(value)) = (d.arg(0), cx.text(d, 1)) else {
                     return true;

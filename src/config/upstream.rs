@@ -54,9 +54,13 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Upstream> {
         keepalive_timeout: crate::defaults::http::UPSTREAM_KEEPALIVE_TIMEOUT,
         keepalive_requests: crate::defaults::http::UPSTREAM_KEEPALIVE_REQUESTS,
     };
+    let mut server_lines = 0;
     for c in cx.tree.expand(d.children()) {
         match c.name() {
-            "server" => u.servers.extend(server(cx, c)),
+            "server" => {
+                server_lines += 1;
+                u.servers.extend(server(cx, c));
+            }
             "ip_hash" => u.balance = Balance::IpHash,
             "least_conn" => u.balance = Balance::LeastConn,
             "random" => match c.arg(0) {
@@ -97,7 +101,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Upstream> {
             _ => {}
         }
     }
-    if u.servers.is_empty() {
+    if server_lines == 0 {
         cx.error(d, "no servers are inside upstream");
     }
     Some(u)

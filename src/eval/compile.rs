@@ -4,20 +4,18 @@
 
 use std::sync::{Arc, Weak};
 
-use bytes::Bytes;
-
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
-use super::plan::{CertificateSpec, ListenSpec, ProcessSpec, ProxyTimeouts};
+use super::plan::{CertificateSpec, ListenSpec, ProcessSpec};
+use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
-use super::site::{Action, CLocation, CProxy, CReturn, CServer, Inner, PassTarget};
+use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::upstream::Groups;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::{Location, Return};
-use crate::config::proxy::{self, ProxyPass};
 use crate::config::{Config, Cx, Modifier};
 use crate::defaults;
 
@@ -38,9 +36,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         error_logs: p.error_logs.clone(),
         daemon: p.daemon,
     };
-    let hostname = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned().into_bytes())
-        .unwrap_or_default();
+    let hostname = crate::config::http::hostname().into_bytes();
     let Some(http) = &config.http else {
         return Inner {
             tables: Tables {
@@ -68,6 +64,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .iter()
         .filter_map(|f| CompiledLogFormat::compile(cx, &reg, f, site))
         .collect();
+    proxy_conf::validate(cx, &reg, &http.settings);
     let groups = Groups::explicit(cx, &reg, &http.upstreams);
     let mut shared = Shared {
         reg,
@@ -80,6 +77,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .iter()
         .map(|s| server(cx, &mut shared, s))
         .collect();
+    conflicting_names(cx, &servers);
     let listens = listens(&servers);
     Inner {
         tables: Tables { maps, hostname },
@@ -126,12 +124,13 @@ fn capture_names(http: &Http) -> Vec<String> {
 }
 
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
+    proxy_conf::validate(cx, &sh.reg, &s.settings);
     let mut name_regexes = Vec::new();
     for (i, n) in s.names.iter().enumerate() {
         if let ServerName::Regex(p, span) = n {
             match Regex::new(p, false) {
                 Ok(re) => name_regexes.push((i, re)),
-                Err(message) => cx.late_error("server_name::regex", message, *span),
+                Err(message) => cx.late_error_at("server_name::regex", message, *span),
             }
         }
     }
@@ -149,19 +148,6 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         })),
         _ => None,
     };
-    if let Some(l) = s.listens.iter().find(|l| l.ssl) {
-        let missing = match (&st.ssl_certificate, &st.ssl_certificate_key) {
-            (None, _) => {
-                Some("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive")
-            }
-            (Some(_), None) => Some("no \"ssl_certificate_key\" is defined for certificate"),
-            _ => None,
-        };
-        if let Some(m) = missing {
-            let pos = cx.tree.sources.nginx_pos(l.span);
-            cx.late_error("ssl::no_certificate", format!("{m} in {pos}"), l.span);
-        }
-    }
     CServer {
         span: s.span,
         listens: s.listens.clone(),
@@ -175,6 +161,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .collect(),
         certificate,
         log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
+        redirects: RedirectRules::of(st),
     }
 }
 
@@ -187,11 +174,12 @@ fn give(cx: &mut Cx<'_>, sh: &Shared, r: &Return) -> Option<CReturn> {
 }
 
 fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation> {
+    proxy_conf::validate(cx, &sh.reg, &l.settings);
     let regex = if l.modifier.is_regex() {
         match Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
             Ok(re) => Some(re),
             Err(message) => {
-                cx.late_error("location::regex", message, l.span);
+                cx.late_error_at("location::regex", message, l.span);
                 return None;
             }
         }
@@ -200,7 +188,13 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
     };
     let action = match (&l.ret, &l.proxy_pass) {
         (Some(r), _) => Action::Return(give(cx, sh, r)?),
-        (None, Some(pass)) => Action::Proxy(Box::new(proxy(cx, sh, l, pass)?)),
+        (None, Some(pass)) => Action::Proxy(Box::new(proxy_conf::compile(
+            cx,
+            &sh.reg,
+            &mut sh.groups,
+            l,
+            pass,
+        )?)),
         (None, None) => Action::Static,
     };
     Some(CLocation {
@@ -221,119 +215,8 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
             &sh.formats,
             &sh.combined,
         ),
+        redirects: RedirectRules::of(&l.settings),
     })
-}
-
-fn proxy(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, pass: &ProxyPass) -> Option<CProxy> {
-    let target = match pass {
-        ProxyPass::Static(sp) => PassTarget::Static {
-            upstream: sh.groups.for_pass(cx, sp)?,
-            uri: sp.uri.as_ref().map(|u| u.as_bytes().to_vec()),
-            host_header: sp.host_header().into_bytes(),
-            port: sp.port_or_default().to_string().into_bytes(),
-            location_len: match l.modifier {
-                Modifier::Exact | Modifier::Prefix | Modifier::NoRegex => l.name.len(),
-                _ => 0,
-            },
-        },
-        ProxyPass::Variables(text) => PassTarget::Dynamic(Complex::compile(cx, &sh.reg, text)?),
-    };
-    let st = &l.settings;
-    let (headers, reserved) = headers(
-        cx,
-        &sh.reg,
-        st.proxy_set_header.as_deref().unwrap_or_default(),
-    )?;
-    let passed = st.proxy_pass_header.clone().unwrap_or_default();
-    let hide_headers = defaults::proxy::HIDE_HEADERS
-        .iter()
-        .map(|h| h.to_string())
-        .chain(st.proxy_hide_header.clone().unwrap_or_default())
-        .filter(|h| !passed.iter().any(|p| p.eq_ignore_ascii_case(h)))
-        .map(Bytes::from)
-        .collect();
-    let mut add_headers = Vec::new();
-    for h in st.add_header.as_deref().unwrap_or_default() {
-        add_headers.push((
-            Bytes::from(h.name.clone()),
-            Complex::compile(cx, &sh.reg, &h.value)?,
-            h.always,
-        ));
-    }
-    let mut next_upstream = st
-        .proxy_next_upstream
-        .unwrap_or_else(proxy::default_next_upstream);
-    next_upstream.tries = st
-        .proxy_next_upstream_tries
-        .unwrap_or(defaults::http::NEXT_UPSTREAM_TRIES);
-    next_upstream.timeout_total = st.proxy_next_upstream_timeout.unwrap_or_default();
-    Some(CProxy {
-        target,
-        headers,
-        reserved,
-        version: st
-            .proxy_http_version
-            .unwrap_or(defaults::proxy::HTTP_VERSION),
-        pass_request_headers: st.proxy_pass_request_headers.unwrap_or(true),
-        pass_body: st.proxy_pass_request_body.unwrap_or(true),
-        timeouts: ProxyTimeouts {
-            connect: st
-                .proxy_connect_timeout
-                .unwrap_or(defaults::proxy::CONNECT_TIMEOUT),
-            read: st
-                .proxy_read_timeout
-                .unwrap_or(defaults::proxy::READ_TIMEOUT),
-            send: st
-                .proxy_send_timeout
-                .unwrap_or(defaults::proxy::SEND_TIMEOUT),
-            client_send: st.send_timeout.unwrap_or(defaults::http::SEND_TIMEOUT),
-        },
-        next_upstream,
-        hide_headers,
-        add_headers,
-        client_max_body_size: st
-            .client_max_body_size
-            .unwrap_or(defaults::http::CLIENT_MAX_BODY_SIZE),
-    })
-}
-
-type Headers = (Vec<(Bytes, Complex)>, Vec<Vec<u8>>);
-
-/// `ngx_http_proxy_init_headers`: the level's `proxy_set_header`s, then each default header
-/// whose name they do not set. Every name is reserved; headers with an empty value are
-/// never sent.
-fn headers(
-    cx: &mut Cx<'_>,
-    reg: &Registry,
-    set: &[(String, crate::config::Text)],
-) -> Option<Headers> {
-    let mut out = Vec::new();
-    let mut reserved: Vec<Vec<u8>> = Vec::new();
-    for (name, value) in set {
-        reserved.push(name.to_ascii_lowercase().into_bytes());
-        let value = Complex::compile(cx, reg, value)?;
-        if value.as_literal() != Some(b"") {
-            out.push((Bytes::from(name.clone()), value));
-        }
-    }
-    for (name, value) in defaults::proxy::HEADERS {
-        let lower = name.to_ascii_lowercase().into_bytes();
-        if reserved.contains(&lower) {
-            continue;
-        }
-        reserved.push(lower);
-        if !value.is_empty() {
-            let parts = super::value::split_known(value, reg);
-            out.push((Bytes::from_static(name.as_bytes()), Complex { parts }));
-        }
-    }
-    for name in defaults::proxy::BODY_HEADERS {
-        let lower = name.to_ascii_lowercase().into_bytes();
-        if !reserved.contains(&lower) {
-            reserved.push(lower);
-        }
-    }
-    Some((out, reserved))
 }
 
 /// The sockets to open: one per address, options merged; a specific address on a port that
@@ -368,4 +251,30 @@ fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
                 .any(|w| w.port() == l.addr.port() && w.is_ipv4() == l.addr.is_ipv4())
     });
     out
+}
+
+/// `conflicting server name "x" on ADDR, ignored`: the same exact name twice on one socket
+/// (the first server keeps it).
+fn conflicting_names(cx: &mut Cx<'_>, servers: &[CServer]) {
+    let mut seen: Vec<(std::net::SocketAddr, &str)> = Vec::new();
+    for s in servers {
+        for l in &s.listens {
+            for n in &s.names {
+                let ServerName::Exact(name) = n else { continue };
+                if seen.contains(&(l.addr, name.as_str())) {
+                    let d = crate::diag::Diagnostic::emerg(
+                        "server_name::conflict",
+                        format!("conflicting server name \"{name}\" on {}, ignored", l.addr),
+                        s.span,
+                        s.span,
+                    )
+                    .with_severity(crate::diag::Severity::Warning)
+                    .at(crate::diag::NginxAt::Nowhere);
+                    cx.sink.push(d);
+                } else {
+                    seen.push((l.addr, name));
+                }
+            }
+        }
+    }
 }

@@ -113,11 +113,15 @@ fn find_static<'s>(
     let prefix = statics()
         .filter(|l| l.modifier != Modifier::Exact && uri.starts_with(l.name.as_bytes()))
         .max_by_key(|l| l.name.len());
-    let (rc, found) = match (exact, redirect, prefix) {
-        (Some(e), _, _) => (Rc::Ok, Some(e)),
-        (None, Some(r), _) => (Rc::Done, Some(r)),
-        (None, None, Some(p)) => (Rc::Again, Some(p)),
-        (None, None, None) => (Rc::Declined, None),
+    // A location named exactly as the URI is found before a longer one could redirect (in
+    // nginx's tree the longer name sits below it).
+    let whole = prefix.filter(|p| p.name.len() == uri.len());
+    let (rc, found) = match (exact, whole, redirect, prefix) {
+        (Some(e), _, _, _) => (Rc::Ok, Some(e)),
+        (None, Some(p), _, _) => (Rc::Again, Some(p)),
+        (None, None, Some(r), _) => (Rc::Done, Some(r)),
+        (None, None, None, Some(p)) => (Rc::Again, Some(p)),
+        (None, None, None, None) => (Rc::Declined, None),
     };
     for l in statics() {
         let verdict = if found.is_some_and(|f| std::ptr::eq(f, l)) {

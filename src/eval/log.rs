@@ -151,7 +151,7 @@ pub fn spec(
                 };
                 match f {
                     Some(f) => files.push((path.clone(), f)),
-                    None => cx.late_error(
+                    None => cx.late_error_at(
                         "log::unknown_format",
                         format!("unknown log format \"{format}\""),
                         *span,

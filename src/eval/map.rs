@@ -2,12 +2,16 @@
 //! (both only with `hostnames`), then the first matching regex in file order, then `default`
 //! (`ngx_http_map_find`). Keys compare case-insensitively.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use super::regex::Regex;
 use super::request::Req;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::Cx;
 use crate::config::map::Map;
+use crate::diag::Diagnostic;
 use crate::source::Span;
 
 #[derive(Debug)]
@@ -18,7 +22,7 @@ pub struct MapTable {
     pub volatile: bool,
     source: Complex,
     hostnames: bool,
-    exact: std::collections::HashMap<Vec<u8>, Complex>,
+    exact: HashMap<Vec<u8>, Complex>,
     /// `*.example.com` → `.example.com`; `dot` also matches `example.com`.
     heads: Vec<(Vec<u8>, bool, Complex)>,
     /// `www.example.*` → `www.example.`.
@@ -44,7 +48,7 @@ impl MapTable {
             volatile: map.volatile,
             source: Complex::compile(cx, reg, &map.source)?,
             hostnames: map.hostnames,
-            exact: Default::default(),
+            exact: HashMap::new(),
             heads: Vec::new(),
             tails: Vec::new(),
             regexes: Vec::new(),
@@ -63,7 +67,7 @@ impl MapTable {
                 };
                 match Regex::new(pattern, caseless) {
                     Ok(re) => t.regexes.push((re, value)),
-                    Err(message) => cx.late_error("map::regex", message, e.span),
+                    Err(message) => cx.late_error_at("map::regex", message, e.span),
                 }
                 continue;
             }
@@ -75,15 +79,26 @@ impl MapTable {
             } else if t.hostnames && key.ends_with(".*") {
                 t.tails.push((lower[..lower.len() - 1].to_vec(), value));
             } else {
-                t.exact.entry(lower).or_insert(value);
+                match t.exact.entry(lower) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(value);
+                    }
+                    Entry::Occupied(slot) => {
+                        // nginx names the key as it stored it: lowercased.
+                        let shown = String::from_utf8_lossy(slot.key()).into_owned();
+                        let mut d = Diagnostic::emerg(
+                            "map::conflict",
+                            format!("conflicting parameter \"{shown}\""),
+                            e.span,
+                            e.span,
+                        );
+                        d.order = e.value.order;
+                        cx.sink.push(d);
+                    }
+                }
             }
         }
         Some(t)
-    }
-
-    /// The regexes of this map, so their named captures become variables.
-    pub fn regexes(&self) -> impl Iterator<Item = &Regex> {
-        self.regexes.iter().map(|(r, _)| r)
     }
 
     /// The value for this request; `None` never happens for a map (no default = empty), but

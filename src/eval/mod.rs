@@ -4,11 +4,13 @@
 
 mod clock;
 mod compile;
+pub mod headers;
 pub mod location;
 pub mod log;
 pub mod map;
 pub mod plan;
 pub mod proxy;
+mod proxy_conf;
 pub mod regex;
 pub mod request;
 pub mod route;
@@ -44,7 +46,7 @@ pub struct Compiled {
 /// the caller discards it when `sink` holds errors.
 pub fn compile(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) -> Option<Compiled> {
     let config = crate::config::lower(tree, paths, sink);
-    let mut cx = Cx { tree, paths, sink };
+    let mut cx = Cx::new(tree, paths, sink);
     let inner = Arc::new_cyclic(|weak| compile::build(&mut cx, &config, weak));
     Some(Compiled { inner })
 }
@@ -53,11 +55,6 @@ impl Compiled {
     /// Routes like [`plan::Site::route`] and records every decision in `trace`.
     pub fn route_traced(&self, request: &plan::RequestInfo<'_>, trace: &mut Trace) -> plan::Route {
         route::route(&self.inner, request, Some(trace))
-    }
-
-    /// The compiled servers, for explain's listing.
-    pub fn servers(&self) -> &[site::CServer] {
-        &self.inner.servers
     }
 }
 

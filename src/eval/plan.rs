@@ -117,6 +117,16 @@ pub struct ProxyRequest {
     /// Upstream request headers in order, after `proxy_set_header`, hiding and passing rules.
     /// Host is among them. Content-Length/Transfer-Encoding are set by the runtime from the body.
     pub headers: Vec<(Bytes, Bytes)>,
+    /// Where Content-Length / Transfer-Encoding go in `headers`: nginx sends them after the
+    /// configured headers (`proxy_set_header` and its defaults) and before the client's.
+    pub body_headers_at: usize,
+    /// `proxy_redirect`: (prefix, replacement) pairs; the first whose prefix starts an
+    /// upstream `Location` (or a `Refresh` URL) has that prefix replaced.
+    pub redirects: Vec<(Bytes, Bytes)>,
+    /// What a `Location` (or `Refresh` URL) starting with `/` in the upstream's answer, after
+    /// `redirects`, gets in front (`absolute_redirect`): `http://host[:port]`; `None` with
+    /// `absolute_redirect off`.
+    pub location_base: Option<Bytes>,
     /// For `hash KEY`: the evaluated key.
     pub balance_key: Option<Bytes>,
     /// `proxy_pass_request_body`.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::plan::{ProxyRequest, Route};
 use super::request::Req;
-use super::site::{CProxy, Inner, NamedUpstream, PassTarget};
+use super::site::{CProxy, Inner, NamedUpstream, PassTarget, RedirectRules};
 use super::trace::{Trace, note};
 use super::uri;
 
@@ -28,6 +28,7 @@ pub fn build(
     p: &CProxy,
     req: &mut Req<'_>,
     log: Arc<super::plan::LogSpec>,
+    rules: RedirectRules,
     mut trace: Option<&mut Trace>,
 ) -> Route {
     let Some(resolved) = resolve(site, p, req, &mut trace) else {
@@ -44,8 +45,9 @@ pub fn build(
             headers.push((name.clone(), Bytes::from(v)));
         }
     }
+    let body_headers_at = headers.len();
     if p.pass_request_headers {
-        for (name, value) in info.headers {
+        for (name, value) in &req.headers {
             let reserved = p.reserved.iter().any(|r| name.eq_ignore_ascii_case(r));
             if !reserved {
                 headers.push((name.clone(), value.clone()));
@@ -57,10 +59,16 @@ pub fn build(
         .hash_key
         .as_ref()
         .map(|k| Bytes::from(k.eval(req)));
-    let client_upgrade = info
+    let client_upgrade = req
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"));
+    let redirects = p
+        .redirects
+        .iter()
+        .map(|(from, to)| (Bytes::from(from.eval(req)), Bytes::from(to.eval(req))))
+        .collect();
+    let location_base = super::route::location_base(req, rules).map(Bytes::from);
     let add_headers = p
         .add_headers
         .iter()
@@ -72,12 +80,15 @@ pub fn build(
         uri: Bytes::from(resolved.uri),
         version: p.version,
         headers,
+        body_headers_at,
         balance_key,
         pass_body: p.pass_body,
         client_upgrade,
         timeouts: p.timeouts,
         next_upstream: p.next_upstream,
         hide_headers: p.hide_headers.clone(),
+        redirects,
+        location_base,
         add_headers,
         client_max_body_size: p.client_max_body_size,
         log,

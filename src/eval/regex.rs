@@ -45,7 +45,15 @@ impl Regex {
             .caseless(caseless)
             .jit_if_available(true)
             .build(pattern)
-            .map_err(|e| format!("pcre2_compile() failed: {e} in \"{pattern}\""))?;
+            .map_err(|e| {
+                // The crate's text is "PCRE2: error compiling pattern at offset N: WHY".
+                let text = e.to_string();
+                let why = text
+                    .split_once("offset ")
+                    .and_then(|(_, rest)| rest.split_once(": "))
+                    .map_or(text.as_str(), |(_, why)| why);
+                format!("pcre2_compile() failed: {why} in \"{pattern}\"")
+            })?;
         let groups = re.captures_len().saturating_sub(1);
         Ok(Regex {
             re,
@@ -77,11 +85,6 @@ impl Regex {
                 .collect();
         }
         true
-    }
-
-    /// A match without touching captures (for explain's "would also match").
-    pub fn is_match(&self, subject: &[u8]) -> bool {
-        matches!(self.re.is_match(subject), Ok(true))
     }
 }
 

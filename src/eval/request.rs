@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::headers::{arg, cookie, header, remote_user, valid_name};
 use super::map::MapTable;
 use super::plan::{Outcome, RequestInfo};
 use super::regex::Captures;
@@ -22,6 +23,9 @@ pub struct Req<'a> {
     pub info: &'a RequestInfo<'a>,
     pub tables: &'a Tables,
     pub target: Target,
+    /// The request headers nginx keeps: names with characters other than letters, digits
+    /// and `-` are ignored (`ignore_invalid_headers on`, `underscores_in_headers off`).
+    pub headers: Vec<(Bytes, Bytes)>,
     /// The validated `Host` (nginx's `headers_in.server`): lowercased, without port.
     pub host: Option<Vec<u8>>,
     /// The chosen server's first name (`$server_name`, `$host` without `Host`).
@@ -35,16 +39,24 @@ pub struct Req<'a> {
     /// How each map decided (for explain).
     pub notes: Vec<String>,
     map_cache: Vec<Option<Option<Vec<u8>>>>,
+    request_id: Option<[u8; 32]>,
     map_busy: Vec<bool>,
 }
 
 impl<'a> Req<'a> {
     pub fn new(info: &'a RequestInfo<'a>, tables: &'a Tables, target: Target) -> Req<'a> {
         let n = tables.maps.len();
+        let headers = info
+            .headers
+            .iter()
+            .filter(|(name, _)| valid_name(name))
+            .cloned()
+            .collect();
         Req {
             info,
             tables,
             target,
+            headers,
             host: None,
             server_name: Vec::new(),
             proxy: None,
@@ -54,6 +66,7 @@ impl<'a> Req<'a> {
             notes: Vec::new(),
             map_cache: vec![None; n],
             map_busy: vec![false; n],
+            request_id: None,
         }
     }
 
@@ -79,14 +92,22 @@ impl<'a> Req<'a> {
                     .clone()
                     .unwrap_or_else(|| self.server_name.clone()),
             ),
-            Var::Http(name) => header(info.headers, name),
+            Var::Http(name) => header(&self.headers, name),
             Var::Arg(name) => arg(&self.target.args, name.as_bytes()),
-            Var::Cookie(name) => cookie(info.headers, name.as_bytes()),
+            Var::Cookie(name) => cookie(&self.headers, name.as_bytes()),
             Var::SentHttp(name) => self.outcome.and_then(|o| header(&o.sent_headers, name)),
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
             Var::RemoteAddr => text(info.remote.ip().to_string()),
+            Var::BinaryRemoteAddr => Some(match info.remote.ip() {
+                std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
+                std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+            }),
             Var::RemotePort => text(info.remote.port().to_string()),
-            Var::RemoteUser => remote_user(info.headers),
+            Var::NginxVersion => Some(crate::defaults::NGINX_VERSION.as_bytes().to_vec()),
+            Var::RequestId => Some(self.request_id().to_vec()),
+            Var::Pipe => Some(b".".to_vec()),
+            Var::Unsupported(_) => None,
+            Var::RemoteUser => remote_user(&self.headers),
             Var::Request => {
                 Some(format!("{} {} {}", info.method, info.target, info.version).into_bytes())
             }
@@ -113,7 +134,7 @@ impl<'a> Req<'a> {
             Var::ProxyPort => self.proxy.as_ref().map(|p| p.1.clone()),
             Var::ProxyAddXForwardedFor => {
                 let remote = info.remote.ip().to_string();
-                Some(match header(info.headers, "x-forwarded-for") {
+                Some(match header(&self.headers, "x-forwarded-for") {
                     Some(mut xff) => {
                         xff.extend_from_slice(b", ");
                         xff.extend_from_slice(remote.as_bytes());
@@ -143,13 +164,31 @@ impl<'a> Req<'a> {
             Var::Pid => text(std::process::id().to_string()),
             Var::Connection => text(info.connection.to_string()),
             Var::ConnectionRequests => text(info.connection_requests.to_string()),
-            Var::ContentLength => header(info.headers, "content-length"),
-            Var::ContentType => header(info.headers, "content-type"),
+            Var::ContentLength => header(&self.headers, "content-length"),
+            Var::ContentType => header(&self.headers, "content-type"),
             Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
             Var::Capture(n) => Some(self.captures.get(*n)),
             Var::NamedCapture(name) => self.captures.named(name),
             Var::Map(i) => self.map(*i),
         }
+    }
+
+    /// `$request_id`: made on first use, then the same for the whole request.
+    fn request_id(&mut self) -> [u8; 32] {
+        *self.request_id.get_or_insert_with(|| {
+            use std::hash::{BuildHasher, Hasher};
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut id = [0u8; 32];
+            for (i, half) in id.chunks_mut(16).enumerate() {
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_usize(i);
+                for (j, byte) in h.finish().to_be_bytes().iter().enumerate() {
+                    half[2 * j] = HEX[usize::from(byte >> 4)];
+                    half[2 * j + 1] = HEX[usize::from(byte & 0xf)];
+                }
+            }
+            id
+        })
     }
 
     fn upstream_list(&self, items: impl Fn(&Outcome) -> Vec<String>) -> Option<Vec<u8>> {
@@ -180,114 +219,4 @@ impl<'a> Req<'a> {
 
 fn times(list: &[std::time::Duration]) -> Vec<String> {
     list.iter().map(|d| super::clock::seconds(*d)).collect()
-}
-
-/// `$http_NAME` (`name` lowercased, `-` for `_`): the first such header; X-Forwarded-For and
-/// Cookie are all joined (`, ` and `; `) as in nginx 1.22.
-pub fn header(headers: &[(Bytes, Bytes)], name: &str) -> Option<Vec<u8>> {
-    let mut found = headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()));
-    let first = found.next()?.1.to_vec();
-    let sep: &[u8] = match name {
-        "x-forwarded-for" => b", ",
-        "cookie" => b"; ",
-        _ => return Some(first),
-    };
-    Some(found.fold(first, |mut acc, (_, v)| {
-        acc.extend_from_slice(sep);
-        acc.extend_from_slice(v);
-        acc
-    }))
-}
-
-/// `$arg_NAME` (`ngx_http_arg`): the first `name=value` in the query, name compared
-/// case-insensitively.
-fn arg(args: &[u8], name: &[u8]) -> Option<Vec<u8>> {
-    args.split(|b| *b == b'&').find_map(|pair| {
-        let (k, v) = split_once(pair, b'=')?;
-        k.eq_ignore_ascii_case(name).then(|| v.to_vec())
-    })
-}
-
-fn cookie(headers: &[(Bytes, Bytes)], name: &[u8]) -> Option<Vec<u8>> {
-    let all = header(headers, "cookie")?;
-    all.split(|b| *b == b';').find_map(|pair| {
-        let pair = pair.trim_ascii_start();
-        let (k, v) = split_once(pair, b'=')?;
-        k.eq_ignore_ascii_case(name).then(|| v.to_vec())
-    })
-}
-
-fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
-    let i = s.iter().position(|b| *b == sep)?;
-    Some((&s[..i], &s[i + 1..]))
-}
-
-/// `$remote_user`: the user of `Authorization: Basic ...`.
-fn remote_user(headers: &[(Bytes, Bytes)]) -> Option<Vec<u8>> {
-    let auth = header(headers, "authorization")?;
-    let (scheme, cred) = split_once(&auth, b' ')?;
-    if !scheme.eq_ignore_ascii_case(b"basic") {
-        return None;
-    }
-    let decoded = base64(cred.trim_ascii())?;
-    let (user, _) = split_once(&decoded, b':')?;
-    Some(user.to_vec())
-}
-
-fn base64(s: &[u8]) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s: Vec<u8> = s.iter().copied().take_while(|c| *c != b'=').collect();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= val(*c)? << (18 - 6 * i);
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn h(pairs: &[(&str, &str)]) -> Vec<(Bytes, Bytes)> {
-        pairs
-            .iter()
-            .map(|(n, v)| {
-                (
-                    Bytes::copy_from_slice(n.as_bytes()),
-                    Bytes::copy_from_slice(v.as_bytes()),
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn headers_args_cookies() {
-        let hs = h(&[
-            ("X-Forwarded-For", "1.1.1.1"),
-            ("Cookie", "a=1; b=2"),
-            ("x-forwarded-for", "2.2.2.2"),
-        ]);
-        assert_eq!(header(&hs, "x-forwarded-for").unwrap(), b"1.1.1.1, 2.2.2.2");
-        assert_eq!(cookie(&hs, b"B").unwrap(), b"2");
-        assert_eq!(arg(b"x=1&ID=7&id=8", b"id").unwrap(), b"7");
-        assert_eq!(arg(b"x", b"x"), None);
-        let auth = h(&[("Authorization", "Basic dXNlcjpwYXNz")]);
-        assert_eq!(remote_user(&auth).unwrap(), b"user");
-    }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::location::{self, Found};
 use super::plan::{LogSpec, RequestInfo, Response, Route};
 use super::request::Req;
-use super::site::{Action, CLocation, CReturn, CServer, Inner};
+use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::trace::{Trace, note};
 use super::{uri, vhost};
 
@@ -50,14 +50,16 @@ fn pick_server<'s>(
     trace: &mut Option<&mut Trace>,
 ) -> Result<Option<&'s CServer>, &'static str> {
     let info = req.info;
-    let mut hosts = info
+    let hosts: Vec<Vec<u8>> = req
         .headers
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"));
-    let header = hosts.next().map(|(_, v)| v.to_vec());
-    if hosts.next().is_some() {
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"))
+        .map(|(_, v)| v.to_vec())
+        .collect();
+    if hosts.len() > 1 {
         return Err("client sent duplicate host header");
     }
+    let header = hosts.into_iter().next();
     match req.target.host.clone().or(header) {
         Some(raw) => {
             req.host = Some(vhost::validate_host(&raw).ok_or("client sent invalid host header")?)
@@ -94,7 +96,7 @@ fn in_server(
         note(trace, |t| {
             t.notes.push(format!("server-level return {}", r.code))
         });
-        return give(r, req, server.log.clone());
+        return give(r, req, server.log.clone(), server.redirects);
     }
     let uri = req.target.uri.clone();
     match location::find(
@@ -113,7 +115,7 @@ fn in_server(
                 to.push(b'?');
                 to.extend_from_slice(&req.target.args);
             }
-            let location = absolute(req, to);
+            let location = absolute(req, loc.redirects, to);
             respond(
                 301,
                 loc.log.clone(),
@@ -141,10 +143,15 @@ fn in_location(
         return respond(413, loc.log.clone(), Vec::new(), None);
     }
     match &loc.action {
-        Action::Return(r) => give(r, req, loc.log.clone()),
-        Action::Proxy(p) => {
-            super::proxy::build(site, p, req, loc.log.clone(), trace.as_deref_mut())
-        }
+        Action::Return(r) => give(r, req, loc.log.clone(), loc.redirects),
+        Action::Proxy(p) => super::proxy::build(
+            site,
+            p,
+            req,
+            loc.log.clone(),
+            loc.redirects,
+            trace.as_deref_mut(),
+        ),
         Action::Static => {
             note(trace, |t| {
                 t.notes
@@ -156,17 +163,24 @@ fn in_location(
 }
 
 fn too_large(req: &Req<'_>, max: u64) -> bool {
-    let length = super::request::header(req.info.headers, "content-length")
+    let length = super::headers::header(&req.headers, "content-length")
         .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
     max != 0 && length.is_some_and(|n| n > max)
 }
 
-/// `return CODE [TEXT]`: a redirect's text is the `Location`, any other's is the body.
-fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>) -> Route {
+/// `return CODE [TEXT]` (`ngx_http_script_return_code`): below 400, or with a text, the
+/// answer is built from the text — a redirect's `Location` (empty without one, the body then
+/// being nginx's page), any other status's body (empty without one); 400 and above without a
+/// text get nginx's page.
+fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>, rules: RedirectRules) -> Route {
     let text = r.text.as_ref().map(|t| t.eval(req));
-    match (r.code, text) {
-        (301 | 302 | 303 | 307 | 308, Some(to)) => {
-            let location = absolute(req, to);
+    if r.code >= 400 && text.is_none() {
+        return respond(r.code, log, Vec::new(), None);
+    }
+    let text = text.unwrap_or_default();
+    match r.code {
+        301 | 302 | 303 | 307 | 308 => {
+            let location = absolute(req, rules, text);
             respond(
                 r.code,
                 log,
@@ -174,31 +188,42 @@ fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>) -> Route {
                 None,
             )
         }
-        (code, body) => respond(code, log, Vec::new(), body.map(Bytes::from)),
+        code => respond(code, log, Vec::new(), Some(Bytes::from(text))),
     }
 }
 
 /// nginx's header filter makes a `Location` starting with `/` absolute (`absolute_redirect
-/// on`): scheme, the `Host` (or the local address), and the port unless it is the default.
-fn absolute(req: &Req<'_>, to: Vec<u8>) -> Bytes {
-    if to.first() != Some(&b'/') {
-        return Bytes::from(to);
+/// on`): this is what it puts before it — the scheme, the server name (`server_name_in_redirect
+/// on`) or the `Host` or the local address, and the port unless it is the scheme's or
+/// `port_in_redirect` is off.
+pub fn location_base(req: &Req<'_>, rules: RedirectRules) -> Option<Vec<u8>> {
+    if !rules.absolute {
+        return None;
     }
     let info = req.info;
     let host = match &req.host {
+        _ if rules.server_name => String::from_utf8_lossy(&req.server_name).into_owned(),
         Some(h) => String::from_utf8_lossy(h).into_owned(),
         None => info.local.ip().to_string(),
     };
     let port = info.local.port();
     let default = if info.tls { 443 } else { 80 };
     let scheme = if info.tls { "https" } else { "http" };
-    let mut out = if port == default {
+    Some(if port == default || !rules.port {
         format!("{scheme}://{host}").into_bytes()
     } else {
         format!("{scheme}://{host}:{port}").into_bytes()
-    };
-    out.extend_from_slice(&to);
-    Bytes::from(out)
+    })
+}
+
+fn absolute(req: &Req<'_>, rules: RedirectRules, to: Vec<u8>) -> Bytes {
+    match location_base(req, rules) {
+        Some(mut base) if to.first() == Some(&b'/') => {
+            base.extend_from_slice(&to);
+            Bytes::from(base)
+        }
+        _ => Bytes::from(to),
+    }
 }
 
 pub fn respond(

@@ -48,12 +48,34 @@ pub struct CServer {
     pub certificate: Option<Arc<CertificateSpec>>,
     /// For answers given before a location is chosen.
     pub log: Arc<LogSpec>,
+    pub redirects: RedirectRules,
+}
+
+/// How a `Location` starting with `/` is made absolute (`absolute_redirect`,
+/// `port_in_redirect`, `server_name_in_redirect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedirectRules {
+    pub absolute: bool,
+    pub port: bool,
+    pub server_name: bool,
+}
+
+impl RedirectRules {
+    pub fn of(settings: &crate::config::settings::Settings) -> RedirectRules {
+        RedirectRules {
+            absolute: settings.absolute_redirect.unwrap_or(true),
+            port: settings.port_in_redirect.unwrap_or(true),
+            server_name: settings.server_name_in_redirect.unwrap_or(false),
+        }
+    }
 }
 
 impl CServer {
-    /// `$server_name`: the first name (empty when there is none).
+    /// `$server_name`: the first name as nginx keeps it (lowercased, `.name` without its dot;
+    /// empty when there is none).
     pub fn first_name(&self) -> Vec<u8> {
         match self.names.first() {
+            Some(ServerName::Dot(n)) => n.as_bytes()[1..].to_vec(),
             Some(n) => n.display().into_bytes(),
             None => Vec::new(),
         }
@@ -70,6 +92,7 @@ pub struct CLocation {
     pub action: Action,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
+    pub redirects: RedirectRules,
 }
 
 #[derive(Debug)]
@@ -101,6 +124,8 @@ pub struct CProxy {
     pub timeouts: ProxyTimeouts,
     pub next_upstream: NextUpstream,
     pub hide_headers: Vec<Bytes>,
+    /// `proxy_redirect` (prefix, replacement) pairs.
+    pub redirects: Vec<(Complex, Complex)>,
     pub add_headers: Vec<(Bytes, Complex, bool)>,
     pub client_max_body_size: u64,
 }

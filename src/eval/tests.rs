@@ -9,19 +9,26 @@ use super::{Compiled, Trace};
 use crate::cli::Paths;
 use crate::diag::Sink;
 
-/// Compiles `conf` (written to a temp dir); `Err` holds the error messages.
-fn load(conf: &str) -> Result<Compiled, Vec<String>> {
+/// This test thread's directory for configuration files.
+fn conf_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "ngxr-sem-{}-{:?}",
         std::process::id(),
         std::thread::current().id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Compiles `conf` (written to a temp dir); `Err` holds the error messages.
+fn load(conf: &str) -> Result<Compiled, Vec<String>> {
+    let dir = conf_dir();
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
     let paths = Paths::resolve(Some(&dir), Some(&path));
     let tree = crate::syntax::load(&path, &dir, None).unwrap();
     let mut sink = Sink::default();
+    crate::directives::check_tree(&tree, &paths, &mut sink);
     let site = super::compile(&tree, &paths, &mut sink).unwrap();
     let errors: Vec<String> = sink
         .diagnostics()
@@ -166,6 +173,15 @@ fn prefix_with_proxy_pass_redirects_without_slash() {
         }
         Route::Proxy(_) => panic!("expected a 301"),
     }
+    let site = load(&http(
+        "server { listen 127.0.0.1:8081; location /chat/ { proxy_pass http://127.0.0.1:9; } location /chat { return 204; } }",
+    ))
+    .unwrap();
+    assert_eq!(
+        status(&route(&site, "GET /chat", &[("Host", "h")]).0),
+        204,
+        "a location named as the URI wins"
+    );
 }
 
 #[test]
@@ -414,4 +430,113 @@ fn combined_log_line() {
         tail.ends_with("] \"GET /a HTTP/1.1\" 200 12 \"-\" \"ua \\x22q\\x22\"\n"),
         "{tail}"
     );
+}
+
+#[test]
+fn proxy_redirect_default_and_off() {
+    let site = load(&http(
+        "upstream up { server 127.0.0.1:9; }
+         server { listen 127.0.0.1:8088;
+            location /one/ { proxy_pass http://up/two/; }
+            location /plain/ { proxy_pass http://up; }
+            location /off/ { proxy_redirect off; proxy_pass http://up; }
+            location /own/ { proxy_pass http://up/z/; proxy_redirect http://x/ /y/; }
+         }",
+    ))
+    .unwrap();
+    let pairs = |uri: &str| match route(&site, &format!("GET {uri}"), &[("Host", "h")]).0 {
+        Route::Proxy(p) => p
+            .redirects
+            .iter()
+            .map(|(f, t)| {
+                format!(
+                    "{} -> {}",
+                    String::from_utf8_lossy(f),
+                    String::from_utf8_lossy(t)
+                )
+            })
+            .collect::<Vec<_>>(),
+        Route::Respond(_) => panic!("expected a proxied request"),
+    };
+    assert_eq!(pairs("/one/a"), ["http://up/two/ -> /one/"]);
+    assert_eq!(pairs("/plain/a"), ["http://up/ -> /"]);
+    let Route::Proxy(p) = route(&site, "GET /one/a", &[("Host", "H:1")]).0 else {
+        panic!()
+    };
+    assert_eq!(p.location_base.as_deref(), Some(&b"http://h:8088"[..]));
+    assert!(pairs("/off/a").is_empty());
+    assert_eq!(pairs("/own/a"), ["http://x/ -> /y/"]);
+}
+
+#[test]
+fn request_scoped_variables() {
+    let site = load(&http(
+        "server { listen 127.0.0.1:8089; server_name s.example;
+            return 200 \"$request_id $request_id|$nginx_version|$ssl_protocol|$is_args$args|$request_uri|$uri|$host|$server_name|$remote_addr:$remote_port|$scheme|$server_port\"; }",
+    ))
+    .unwrap();
+    let Route::Respond(r) = route(&site, "GET /a/./b?q=1", &[("Host", "H.Example:1")]).0 else {
+        panic!()
+    };
+    let body = String::from_utf8(r.body.unwrap().to_vec()).unwrap();
+    let (ids, rest) = body.split_once('|').unwrap();
+    let (a, b) = ids.split_once(' ').unwrap();
+    assert_eq!(a, b, "one $request_id per request");
+    assert_eq!(a.len(), 32);
+    assert_eq!(
+        rest,
+        "1.22.1||?q=1|/a/./b?q=1|/a/b|h.example|s.example|10.0.0.7:5000|http|8089"
+    );
+}
+
+#[test]
+fn listen_sockets_and_certificates() {
+    let dir = conf_dir();
+    for f in ["a.pem", "a.key", "b.pem", "b.key"] {
+        std::fs::write(dir.join(f), "-----BEGIN PLACEHOLDER-----\n").unwrap();
+    }
+    let site = load(&http(
+        "server { listen 443 ssl; server_name a.example; ssl_certificate a.pem; ssl_certificate_key a.key; }
+         server { listen 443 ssl default_server; server_name b.example; ssl_certificate b.pem; ssl_certificate_key b.key; ssl_protocols TLSv1.3; }
+         server { listen 127.0.0.1:443; server_name c.example; }
+         server { listen [::]:80 ipv6only=on; listen 80 reuseport backlog=128; }",
+    ))
+    .unwrap();
+    let listens: Vec<String> = site
+        .listens()
+        .iter()
+        .map(|l| {
+            format!(
+                "{} ssl={} reuseport={} backlog={:?}",
+                l.addr, l.ssl, l.reuseport, l.backlog
+            )
+        })
+        .collect();
+    assert_eq!(
+        listens,
+        [
+            "0.0.0.0:443 ssl=true reuseport=false backlog=None",
+            "[::]:80 ssl=false reuseport=false backlog=None",
+            "0.0.0.0:80 ssl=false reuseport=true backlog=Some(128)"
+        ]
+    );
+    let on = "0.0.0.0:443".parse().unwrap();
+    let a = site.certificate(on, Some("A.example")).unwrap();
+    assert!(a.certificate.ends_with("a.pem") && a.certificate.is_absolute());
+    assert_eq!(a.protocols, ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]);
+    let b = site.certificate(on, Some("unknown")).unwrap();
+    assert_eq!(b.certificate, dir.join("b.pem"), "the default server's");
+    assert_eq!(b.protocols, ["TLSv1.3"]);
+}
+
+#[test]
+fn server_name_variable_as_nginx_keeps_it() {
+    let site = load(&http(
+        "server { listen 127.0.0.1:8090; server_name .Dot.example other; return 200 $server_name; }",
+    ))
+    .unwrap();
+    let Route::Respond(r) = route(&site, "GET /", &[("Host", "x")]).0 else {
+        panic!()
+    };
+    assert_eq!(r.body.as_deref(), Some(&b"dot.example"[..]));
 }

@@ -28,7 +28,7 @@ impl Groups {
                 .iter()
                 .any(|g| g.group.name.eq_ignore_ascii_case(&u.name))
             {
-                cx.late_error(
+                cx.late_error_at(
                     "upstream::duplicate",
                     format!("duplicate upstream \"{}\"", u.name),
                     u.span,
@@ -80,7 +80,7 @@ impl Groups {
             .find(|g| g.port.is_none() && g.group.name.eq_ignore_ascii_case(&pass.host));
         if let Some(g) = explicit {
             if let Some(port) = pass.port {
-                cx.late_error(
+                cx.late_error_at(
                     "upstream::port",
                     format!("upstream \"{}\" may not have port {port}", pass.host),
                     pass.text.span,

@@ -19,16 +19,13 @@ pub struct Complex {
 }
 
 impl Complex {
-    /// A value without variables.
-    pub fn literal(text: &str) -> Complex {
-        Complex {
-            parts: vec![Part::Literal(text.as_bytes().to_vec())],
-        }
-    }
-
     /// Splits `text` as `ngx_http_script_compile` does and resolves each variable; problems
     /// (`invalid variable name`, `unknown "x" variable`) go to the sink.
     pub fn compile(cx: &mut Cx<'_>, registry: &Registry, text: &Text) -> Option<Complex> {
+        if !text.value.contains('$') {
+            let parts = vec![Part::Literal(text.value.as_bytes().to_vec())];
+            return Some(Complex { parts });
+        }
         match split(&text.value) {
             Ok(raw) => {
                 let mut parts = Vec::with_capacity(raw.len());

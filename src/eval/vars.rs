@@ -14,6 +14,8 @@ pub enum Var {
     SentHttp(String),
     UpstreamHttp(String),
     RemoteAddr,
+    /// `$binary_remote_addr`: the address's 4 or 16 bytes.
+    BinaryRemoteAddr,
     RemotePort,
     RemoteUser,
     Request,
@@ -51,6 +53,14 @@ pub enum Var {
     ContentLength,
     ContentType,
     SslServerName,
+    NginxVersion,
+    /// `$request_id`: 16 random bytes in hex, one value per request.
+    RequestId,
+    /// `$pipe`: `.` (ngxr does not pipeline-detect; nginx prints `p` for pipelined requests).
+    Pipe,
+    /// A variable nginx has but ngxr does not compute (TLS details, cache, gzip): it reads
+    /// as "not found" (`-` in access logs) rather than failing the load.
+    Unsupported(String),
     /// `$1`..`$9`.
     Capture(usize),
     /// `(?<name>...)` in a regex anywhere in the configuration.
@@ -92,7 +102,60 @@ fn header_name(suffix: &str) -> String {
 fn builtin(name: &str) -> Option<Var> {
     let var = match name {
         "host" => Var::Host,
-        "remote_addr" | "binary_remote_addr" | "realip_remote_addr" => Var::RemoteAddr,
+        "remote_addr" | "realip_remote_addr" => Var::RemoteAddr,
+        "binary_remote_addr" => Var::BinaryRemoteAddr,
+        "nginx_version" => Var::NginxVersion,
+        "request_id" => Var::RequestId,
+        "pipe" => Var::Pipe,
+        "ssl_protocol"
+        | "ssl_cipher"
+        | "ssl_ciphers"
+        | "ssl_curves"
+        | "ssl_session_id"
+        | "ssl_session_reused"
+        | "ssl_early_data"
+        | "ssl_client_verify"
+        | "ssl_client_s_dn"
+        | "ssl_client_i_dn"
+        | "ssl_client_cert"
+        | "ssl_client_raw_cert"
+        | "ssl_client_serial"
+        | "ssl_client_fingerprint"
+        | "upstream_cache_status"
+        | "upstream_response_length"
+        | "upstream_bytes_received"
+        | "upstream_bytes_sent"
+        | "gzip_ratio"
+        | "request_body"
+        | "request_body_file"
+        | "request_completion"
+        | "http2"
+        | "document_root"
+        | "realpath_root"
+        | "request_filename"
+        | "limit_rate"
+        | "date_local"
+        | "date_gmt"
+        | "tcpinfo_rtt"
+        | "tcpinfo_rttvar"
+        | "tcpinfo_snd_cwnd"
+        | "tcpinfo_rcv_space"
+        | "upstream_trailer"
+        | "upstream_queue_time"
+        | "connection_time"
+        | "proxy_protocol_addr"
+        | "proxy_protocol_port"
+        | "sent_trailer"
+        | "fastcgi_script_name"
+        | "fastcgi_path_info"
+        | "uid_got"
+        | "uid_set"
+        | "uid_reset"
+        | "invalid_referer"
+        | "secure_link"
+        | "secure_link_expires"
+        | "limit_req_status"
+        | "limit_conn_status" => Var::Unsupported(name.to_string()),
         "remote_port" | "realip_remote_port" => Var::RemotePort,
         "remote_user" => Var::RemoteUser,
         "request" => Var::Request,

@@ -1,0 +1,119 @@
+//! Request headers, query arguments and cookies read the way nginx's variables read them
+//! (`$http_*`, `$arg_*`, `$cookie_*`, `$remote_user`), and which header names nginx keeps.
+
+use bytes::Bytes;
+
+/// `ngx_http_parse_header_line`'s valid header name characters.
+pub fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+}
+
+/// `$http_NAME` (`name` lowercased, `-` for `_`): the first such header; X-Forwarded-For and
+/// Cookie are all joined (`, ` and `; `) as in nginx 1.22.
+pub fn header(headers: &[(Bytes, Bytes)], name: &str) -> Option<Vec<u8>> {
+    let mut found = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()));
+    let first = found.next()?.1.to_vec();
+    let sep: &[u8] = match name {
+        "x-forwarded-for" => b", ",
+        "cookie" => b"; ",
+        _ => return Some(first),
+    };
+    Some(found.fold(first, |mut acc, (_, v)| {
+        acc.extend_from_slice(sep);
+        acc.extend_from_slice(v);
+        acc
+    }))
+}
+
+/// `$arg_NAME` (`ngx_http_arg`): the first `name=value` in the query, name compared
+/// case-insensitively.
+pub fn arg(args: &[u8], name: &[u8]) -> Option<Vec<u8>> {
+    args.split(|b| *b == b'&').find_map(|pair| {
+        let (k, v) = split_once(pair, b'=')?;
+        k.eq_ignore_ascii_case(name).then(|| v.to_vec())
+    })
+}
+
+pub fn cookie(headers: &[(Bytes, Bytes)], name: &[u8]) -> Option<Vec<u8>> {
+    let all = header(headers, "cookie")?;
+    all.split(|b| *b == b';').find_map(|pair| {
+        let pair = pair.trim_ascii_start();
+        let (k, v) = split_once(pair, b'=')?;
+        k.eq_ignore_ascii_case(name).then(|| v.to_vec())
+    })
+}
+
+fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let i = s.iter().position(|b| *b == sep)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// `$remote_user`: the user of `Authorization: Basic ...`.
+pub fn remote_user(headers: &[(Bytes, Bytes)]) -> Option<Vec<u8>> {
+    let auth = header(headers, "authorization")?;
+    let (scheme, cred) = split_once(&auth, b' ')?;
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return None;
+    }
+    let decoded = base64(cred.trim_ascii())?;
+    let (user, _) = split_once(&decoded, b':')?;
+    Some(user.to_vec())
+}
+
+fn base64(s: &[u8]) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let s: Vec<u8> = s.iter().copied().take_while(|c| *c != b'=').collect();
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= val(*c)? << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(Bytes, Bytes)> {
+        pairs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    Bytes::copy_from_slice(n.as_bytes()),
+                    Bytes::copy_from_slice(v.as_bytes()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn headers_args_cookies() {
+        let hs = h(&[
+            ("X-Forwarded-For", "1.1.1.1"),
+            ("Cookie", "a=1; b=2"),
+            ("x-forwarded-for", "2.2.2.2"),
+        ]);
+        assert_eq!(header(&hs, "x-forwarded-for").unwrap(), b"1.1.1.1, 2.2.2.2");
+        assert_eq!(cookie(&hs, b"B").unwrap(), b"2");
+        assert_eq!(arg(b"x=1&ID=7&id=8", b"id").unwrap(), b"7");
+        assert_eq!(arg(b"x", b"x"), None);
+        let auth = h(&[("Authorization", "Basic dXNlcjpwYXNz")]);
+        assert_eq!(remote_user(&auth).unwrap(), b"user");
+    }
+}

@@ -1,0 +1,176 @@
+//! A location's proxy settings compiled into what the upstream request needs: the target
+//! (an upstream group known at load, or a URL with variables), `proxy_set_header` merged with
+//! nginx's default headers (`ngx_http_proxy_init_headers`), hidden and passed response
+//! headers, timeouts and `proxy_next_upstream`.
+
+use bytes::Bytes;
+
+use super::plan::ProxyTimeouts;
+use super::site::{CProxy, PassTarget};
+use super::upstream::Groups;
+use super::value::{Complex, Part};
+use super::vars::Registry;
+use crate::config::location::Location;
+use crate::config::proxy::{self, ProxyPass, Redirect};
+use crate::config::settings::Settings;
+use crate::config::{Cx, Modifier, Text};
+use crate::defaults;
+
+/// Compiles a level's header values only to report unknown variables, as nginx compiles
+/// them at every level whether or not a location there proxies.
+pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
+    let set = st.proxy_set_header.iter().flatten().map(|(_, v)| v);
+    let add = st.add_header.iter().flatten().map(|h| &h.value);
+    for text in set.chain(add) {
+        Complex::compile(cx, reg, text);
+    }
+}
+
+/// Compiles location `l`'s `proxy_pass` with its merged settings.
+pub fn compile(
+    cx: &mut Cx<'_>,
+    reg: &Registry,
+    groups: &mut Groups,
+    l: &Location,
+    pass: &ProxyPass,
+) -> Option<CProxy> {
+    let target = match pass {
+        ProxyPass::Static(sp) => PassTarget::Static {
+            upstream: groups.for_pass(cx, sp)?,
+            uri: sp.uri.as_ref().map(|u| u.as_bytes().to_vec()),
+            host_header: sp.host_header().into_bytes(),
+            port: sp.port_or_default().to_string().into_bytes(),
+            location_len: match l.modifier {
+                Modifier::Exact | Modifier::Prefix | Modifier::NoRegex => l.name.len(),
+                _ => 0,
+            },
+        },
+        ProxyPass::Variables(text) => PassTarget::Dynamic(Complex::compile(cx, reg, text)?),
+    };
+    let st = &l.settings;
+    let redirects = redirects(cx, reg, l, pass)?;
+    let (headers, reserved) = headers(cx, reg, st.proxy_set_header.as_deref().unwrap_or_default())?;
+    let passed = st.proxy_pass_header.clone().unwrap_or_default();
+    let hide_headers = defaults::proxy::HIDE_HEADERS
+        .iter()
+        .map(|h| h.to_string())
+        .chain(st.proxy_hide_header.clone().unwrap_or_default())
+        .filter(|h| !passed.iter().any(|p| p.eq_ignore_ascii_case(h)))
+        .map(Bytes::from)
+        .collect();
+    let mut add_headers = Vec::new();
+    for h in st.add_header.as_deref().unwrap_or_default() {
+        add_headers.push((
+            Bytes::from(h.name.clone()),
+            Complex::compile(cx, reg, &h.value)?,
+            h.always,
+        ));
+    }
+    let mut next_upstream = st
+        .proxy_next_upstream
+        .unwrap_or_else(proxy::default_next_upstream);
+    next_upstream.tries = st
+        .proxy_next_upstream_tries
+        .unwrap_or(defaults::http::NEXT_UPSTREAM_TRIES);
+    next_upstream.timeout_total = st.proxy_next_upstream_timeout.unwrap_or_default();
+    Some(CProxy {
+        target,
+        headers,
+        reserved,
+        version: st
+            .proxy_http_version
+            .unwrap_or(defaults::proxy::HTTP_VERSION),
+        pass_request_headers: st.proxy_pass_request_headers.unwrap_or(true),
+        pass_body: st.proxy_pass_request_body.unwrap_or(true),
+        timeouts: ProxyTimeouts {
+            connect: st
+                .proxy_connect_timeout
+                .unwrap_or(defaults::proxy::CONNECT_TIMEOUT),
+            read: st
+                .proxy_read_timeout
+                .unwrap_or(defaults::proxy::READ_TIMEOUT),
+            send: st
+                .proxy_send_timeout
+                .unwrap_or(defaults::proxy::SEND_TIMEOUT),
+            client_send: st.send_timeout.unwrap_or(defaults::http::SEND_TIMEOUT),
+        },
+        next_upstream,
+        hide_headers,
+        redirects,
+        add_headers,
+        client_max_body_size: st
+            .client_max_body_size
+            .unwrap_or(defaults::http::CLIENT_MAX_BODY_SIZE),
+    })
+}
+
+type Headers = (Vec<(Bytes, Complex)>, Vec<Vec<u8>>);
+
+/// `ngx_http_proxy_init_headers`: the level's `proxy_set_header`s, then each default header
+/// whose name they do not set. Every name is reserved; headers with an empty value are
+/// never sent.
+fn headers(cx: &mut Cx<'_>, reg: &Registry, set: &[(String, Text)]) -> Option<Headers> {
+    let mut out = Vec::new();
+    let mut reserved: Vec<Vec<u8>> = Vec::new();
+    for (name, value) in set {
+        reserved.push(name.to_ascii_lowercase().into_bytes());
+        let value = Complex::compile(cx, reg, value)?;
+        if value.as_literal() != Some(b"") {
+            out.push((Bytes::from(name.clone()), value));
+        }
+    }
+    for (name, value) in defaults::proxy::HEADERS {
+        let lower = name.to_ascii_lowercase().into_bytes();
+        if reserved.contains(&lower) {
+            continue;
+        }
+        reserved.push(lower);
+        if !value.is_empty() {
+            let parts = super::value::split_known(value, reg);
+            out.push((Bytes::from_static(name.as_bytes()), Complex { parts }));
+        }
+    }
+    for name in defaults::proxy::BODY_HEADERS {
+        let lower = name.to_ascii_lowercase().into_bytes();
+        if !reserved.contains(&lower) {
+            reserved.push(lower);
+        }
+    }
+    Some((out, reserved))
+}
+
+/// `proxy_redirect`: unset or `default` is "the `proxy_pass` URL → the location's name" (or,
+/// without a URI part, URL + `/` → `/`), only for a URL without variables; `off` is none.
+fn redirects(
+    cx: &mut Cx<'_>,
+    reg: &Registry,
+    l: &Location,
+    pass: &ProxyPass,
+) -> Option<Vec<(Complex, Complex)>> {
+    let default = [Redirect::Default];
+    let list = l.settings.proxy_redirect.as_deref().unwrap_or(&default);
+    let mut out = Vec::new();
+    for r in list {
+        match (r, pass) {
+            (Redirect::Off, _) => return Some(Vec::new()),
+            (Redirect::Default, ProxyPass::Static(sp)) => {
+                let (from, to) = match &sp.uri {
+                    Some(_) => (sp.text.value.clone(), l.name.clone()),
+                    None => (format!("{}/", sp.text.value), "/".to_string()),
+                };
+                let literal = |s: &str| Complex {
+                    parts: vec![Part::Literal(s.as_bytes().to_vec())],
+                };
+                out.push((literal(&from), literal(&to)));
+            }
+            (Redirect::Default, ProxyPass::Variables(_)) => {}
+            (Redirect::Replace(from, to), _) => {
+                out.push((
+                    Complex::compile(cx, reg, from)?,
+                    Complex::compile(cx, reg, to)?,
+                ));
+            }
+        }
+    }
+    Some(out)
+}

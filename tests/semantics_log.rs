@@ -1,0 +1,187 @@
+//! Access-log lines rendered by ngxr's compiled `log_format` compared byte for byte with the
+//! line Debian's nginx 1.22 writes for the same request (variables whose value depends on
+//! timing are left out of the format). Skipped where `/usr/sbin/nginx` is absent.
+
+// Helpers panic on purpose: a failed step is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ngxr::cli::Paths;
+use ngxr::eval::plan::{Outcome, RequestInfo, Route};
+
+const NGINX: &str = "/usr/sbin/nginx";
+
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Answers every request with an empty 200 carrying `X-Up: u`.
+fn backend() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { break };
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Up: u\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn log_lines_match_nginx() {
+    if !Path::new(NGINX).exists() {
+        eprintln!("skipped: {NGINX} is not installed");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ngxr-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (b, listen) = (backend(), free_port());
+    let conf = format!(
+        r#"daemon off;
+master_process off;
+pid nginx.pid;
+error_log error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    log_format plain '$remote_addr - $remote_user "$request" $status "$http_referer" "$http_user_agent" '
+                     '$host|$server_name|$uri|$args|$is_args|$request_uri|$proxy_host|$proxy_port|'
+                     '$upstream_addr|$upstream_status|$upstream_http_x_up|$http_x_missing|$server_port|$request_method';
+    log_format js escape=json '{{"ua":"$http_user_agent","uri":"$uri","missing":"$http_x_missing"}}';
+    server {{
+        listen 127.0.0.1:{listen};
+        server_name logs.example;
+        access_log access.log plain;
+        access_log access.json js;
+        location /p/ {{ proxy_pass http://127.0.0.1:{b}; }}
+    }}
+}}
+"#
+    );
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, &conf).unwrap();
+
+    let headers = [
+        ("Host", "Logs.Example"),
+        ("User-Agent", "ua \"quoted\" \\ caf\u{e9}\t"),
+        ("Authorization", "Basic dXNlcjpwdw=="),
+    ];
+    let target = "/p/a%20b/../c?x=1&y";
+    let child = Command::new(NGINX)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(&conf_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _nginx = Nginx(child);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut s = loop {
+        match TcpStream::connect(("127.0.0.1", listen)) {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("nginx did not start: {e}"),
+        }
+    };
+    let mut raw = format!("GET {target} HTTP/1.1\r\n");
+    for (n, v) in headers {
+        raw.push_str(&format!("{n}: {v}\r\n"));
+    }
+    raw.push_str("Connection: close\r\n\r\n");
+    s.write_all(raw.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let read_log = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read(dir.join(name)).unwrap_or_default();
+            if text.ends_with(b"\n") || Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let (nginx_plain, nginx_json) = (read_log("access.log"), read_log("access.json"));
+
+    let loaded = ngxr::load::load(&Paths::resolve(Some(&dir), Some(&conf_path))).unwrap();
+    let site = loaded.site.expect("the configuration loads");
+    let mut owned: Vec<(Bytes, Bytes)> = headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                Bytes::copy_from_slice(n.as_bytes()),
+                Bytes::copy_from_slice(v.as_bytes()),
+            )
+        })
+        .collect();
+    owned.push((
+        Bytes::from_static(b"Connection"),
+        Bytes::from_static(b"close"),
+    ));
+    let addr = format!("127.0.0.1:{listen}").parse().unwrap();
+    let info = RequestInfo {
+        listen: addr,
+        remote: "127.0.0.1:50000".parse().unwrap(),
+        local: addr,
+        sni: None,
+        tls: false,
+        method: "GET",
+        target,
+        version: "HTTP/1.1",
+        headers: &owned,
+        connection: 1,
+        connection_requests: 1,
+    };
+    let Route::Proxy(p) = site.route(&info) else {
+        panic!("expected a proxied request")
+    };
+    let outcome = Outcome {
+        status: 200,
+        upstream_addr: vec![format!("127.0.0.1:{b}")],
+        upstream_status: vec![200],
+        upstream_headers: vec![(Bytes::from_static(b"X-Up"), Bytes::from_static(b"u"))],
+        ..Default::default()
+    };
+    let lines: Vec<Vec<u8>> = p
+        .log
+        .files
+        .iter()
+        .map(|(_, f)| f.render(&info, &outcome))
+        .collect();
+    assert_eq!(
+        String::from_utf8_lossy(&lines[0]),
+        String::from_utf8_lossy(&nginx_plain)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&lines[1]),
+        String::from_utf8_lossy(&nginx_json)
+    );
+}
