@@ -63,9 +63,15 @@ fn serve(mut stream: TcpStream, log: &Mutex<Vec<String>>) {
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let length = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
         .and_then(|v| v.parse::<usize>().ok());
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
     // Read the body as framed, so the record shows exactly what was sent.
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
@@ -83,7 +89,9 @@ fn serve(mut stream: TcpStream, log: &Mutex<Vec<String>>) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    log.lock().expect("lock").push(String::from_utf8_lossy(&buf).into_owned());
+    log.lock()
+        .expect("lock")
+        .push(String::from_utf8_lossy(&buf).into_owned());
     let _ = stream.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Backend: yes\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
     );
@@ -169,7 +177,8 @@ fn temp_dir(name: &str) -> PathBuf {
 /// Sends `request` and reads the answer until the proxy closes.
 fn exchange(port: u16, request: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to proxy");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     s.write_all(request.as_bytes()).expect("send");
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
@@ -210,7 +219,10 @@ fn run_probes(port: u16, backend: &Recorder) -> Vec<(String, String)> {
             // The backend thread records before it answers; give it a moment to be sure.
             std::thread::sleep(Duration::from_millis(20));
             let seen = backend.take().join("\n---\n");
-            (normalize(&seen, port, backend.addr), normalize(&answer, port, backend.addr))
+            (
+                normalize(&seen, port, backend.addr),
+                normalize(&answer, port, backend.addr),
+            )
         })
         .collect()
 }
@@ -232,7 +244,10 @@ fn nginx_and_ngxr_send_and_answer_the_same() {
             .arg("-c")
             .arg(dir.join("nginx.conf"))
             .arg("-g")
-            .arg(format!("daemon off; master_process off; pid {}/run.pid;", dir.display()))
+            .arg(format!(
+                "daemon off; master_process off; pid {}/run.pid;",
+                dir.display()
+            ))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -242,18 +257,32 @@ fn nginx_and_ngxr_send_and_answer_the_same() {
         running
     };
     let _nginx = start(NGINX, &nginx_dir, nginx_port, nginx_backend.addr);
-    let _ngxr = start(env!("CARGO_BIN_EXE_ngxr"), &ngxr_dir, ngxr_port, ngxr_backend.addr);
+    let _ngxr = start(
+        env!("CARGO_BIN_EXE_ngxr"),
+        &ngxr_dir,
+        ngxr_port,
+        ngxr_backend.addr,
+    );
     let theirs = run_probes(nginx_port, &nginx_backend);
     let ours = run_probes(ngxr_port, &ngxr_backend);
     let mut differences = Vec::new();
     for ((probe, (nb, nc)), (ob, oc)) in PROBES.iter().zip(&theirs).zip(&ours) {
         let first_line = probe.lines().next().unwrap_or_default();
         if nb != ob {
-            differences.push(format!("{first_line}\n  backend saw from nginx:\n{nb}\n  from ngxr:\n{ob}"));
+            differences.push(format!(
+                "{first_line}\n  backend saw from nginx:\n{nb}\n  from ngxr:\n{ob}"
+            ));
         }
         if nc != oc {
-            differences.push(format!("{first_line}\n  client got from nginx:\n{nc}\n  from ngxr:\n{oc}"));
+            differences.push(format!(
+                "{first_line}\n  client got from nginx:\n{nc}\n  from ngxr:\n{oc}"
+            ));
         }
     }
-    assert!(differences.is_empty(), "{} differences:\n{}", differences.len(), differences.join("\n\n"));
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n\n")
+    );
 }

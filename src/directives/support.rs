@@ -25,6 +25,7 @@ impl Support {
 
 /// Implemented with nginx's behaviour.
 const SERVED: &[&str] = &[
+    "absolute_redirect",
     "access_log",
     "add_header",
     "client_max_body_size",
@@ -44,6 +45,7 @@ const SERVED: &[&str] = &[
     "log_format",
     "map",
     "pid",
+    "port_in_redirect",
     "proxy_connect_timeout",
     "proxy_hide_header",
     "proxy_http_version",
@@ -63,6 +65,7 @@ const SERVED: &[&str] = &[
     "send_timeout",
     "server",
     "server_name",
+    "server_name_in_redirect",
     "server_tokens",
     "ssl_certificate",
     "ssl_certificate_key",

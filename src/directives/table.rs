@@ -1,7 +1,9 @@
 //! nginx 1.22.1's directives for the modules in Debian's build (static modules only: the
 //! dynamic ones are not loaded by a stock configuration). Facts taken from nginx's command
 //! tables: name, module kind, where each may appear and how many arguments it takes, and
-//! which standard handler parses its value. Sorted by name; `grammar/directives.md` is
+//! which standard handler parses its value. `unique` follows nginx -t (a few handlers refuse
+//! only some repeats, e.g. the same `limit_conn` zone twice: those are not marked). Sorted by
+//! name; `grammar/directives.md` is
 //! rendered from this table (a test keeps the two equal).
 
 use super::flags::*;
@@ -172,7 +174,7 @@ pub(crate) static TABLE: &[Spec] = &[
     Spec { name: "http2_max_header_size", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | TAKE1, slot: Slot::Custom, unique: false },
     Spec { name: "http2_max_requests", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | TAKE1, slot: Slot::Custom, unique: false },
     Spec { name: "http2_pool_size", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | TAKE1, slot: Slot::Size, unique: true },
-    Spec { name: "http2_push", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Custom, unique: true },
+    Spec { name: "http2_push", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Custom, unique: false },
     Spec { name: "http2_push_preload", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "http2_recv_buffer_size", module: Module::Http, flags: HTTP_MAIN | TAKE1, slot: Slot::Size, unique: true },
     Spec { name: "http2_recv_timeout", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | TAKE1, slot: Slot::Custom, unique: false },
@@ -194,7 +196,7 @@ pub(crate) static TABLE: &[Spec] = &[
     Spec { name: "keepalive_timeout", module: Module::Http, flags: HTTP_UPS | TAKE1, slot: Slot::Msec, unique: true },
     Spec { name: "large_client_header_buffers", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | TAKE2, slot: Slot::Bufs, unique: true },
     Spec { name: "least_conn", module: Module::Http, flags: HTTP_UPS | NOARGS, slot: Slot::Custom, unique: false },
-    Spec { name: "limit_conn", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE2, slot: Slot::Custom, unique: true },
+    Spec { name: "limit_conn", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE2, slot: Slot::Custom, unique: false },
     Spec { name: "limit_conn_dry_run", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "limit_conn_log_level", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Enum(&["info", "notice", "warn", "error"]), unique: true },
     Spec { name: "limit_conn_status", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Num, unique: true },
@@ -202,7 +204,7 @@ pub(crate) static TABLE: &[Spec] = &[
     Spec { name: "limit_except", module: Module::Http, flags: HTTP_LOC | BLOCK | MORE1, slot: Slot::Custom, unique: true },
     Spec { name: "limit_rate", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | HTTP_LIF | TAKE1, slot: Slot::Custom, unique: false },
     Spec { name: "limit_rate_after", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | HTTP_LIF | TAKE1, slot: Slot::Custom, unique: false },
-    Spec { name: "limit_req", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE123, slot: Slot::Custom, unique: true },
+    Spec { name: "limit_req", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE123, slot: Slot::Custom, unique: false },
     Spec { name: "limit_req_dry_run", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "limit_req_log_level", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Enum(&["info", "notice", "warn", "error"]), unique: true },
     Spec { name: "limit_req_status", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Num, unique: true },
@@ -235,7 +237,7 @@ pub(crate) static TABLE: &[Spec] = &[
     Spec { name: "memcached_socket_keepalive", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "merge_slashes", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "min_delete_depth", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Num, unique: true },
-    Spec { name: "mirror", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Custom, unique: true },
+    Spec { name: "mirror", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Custom, unique: false },
     Spec { name: "mirror_request_body", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "modern_browser", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE12, slot: Slot::Custom, unique: false },
     Spec { name: "modern_browser_value", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Custom, unique: false },
@@ -281,9 +283,9 @@ pub(crate) static TABLE: &[Spec] = &[
     Spec { name: "proxy_cache_use_stale", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | MORE1, slot: Slot::Bitmask(&["error", "timeout", "invalid_header", "non_idempotent", "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429", "updating", "off"]), unique: false },
     Spec { name: "proxy_cache_valid", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | MORE1, slot: Slot::Custom, unique: false },
     Spec { name: "proxy_connect_timeout", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Msec, unique: true },
-    Spec { name: "proxy_cookie_domain", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE12, slot: Slot::Custom, unique: true },
-    Spec { name: "proxy_cookie_flags", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1234, slot: Slot::Custom, unique: true },
-    Spec { name: "proxy_cookie_path", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE12, slot: Slot::Custom, unique: true },
+    Spec { name: "proxy_cookie_domain", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE12, slot: Slot::Custom, unique: false },
+    Spec { name: "proxy_cookie_flags", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1234, slot: Slot::Custom, unique: false },
+    Spec { name: "proxy_cookie_path", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE12, slot: Slot::Custom, unique: false },
     Spec { name: "proxy_force_ranges", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "proxy_headers_hash_bucket_size", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Num, unique: true },
     Spec { name: "proxy_headers_hash_max_size", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Num, unique: true },
@@ -304,7 +306,7 @@ pub(crate) static TABLE: &[Spec] = &[
     Spec { name: "proxy_pass_request_body", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "proxy_pass_request_headers", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "proxy_read_timeout", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Msec, unique: true },
-    Spec { name: "proxy_redirect", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE12, slot: Slot::Custom, unique: true },
+    Spec { name: "proxy_redirect", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE12, slot: Slot::Custom, unique: false },
     Spec { name: "proxy_request_buffering", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "proxy_send_lowat", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Size, unique: true },
     Spec { name: "proxy_send_timeout", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Msec, unique: true },
