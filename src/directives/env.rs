@@ -70,60 +70,47 @@ pub(super) fn check_directive(tree: &SyntaxTree, paths: &Paths, d: &Directive, s
             if arg == "off" || arg == "stderr" || arg.contains(':') || arg.contains('$') {
                 return;
             }
-            let path = full_name(&paths.prefix, arg);
-            if !path.parent().is_some_and(Path::is_dir) {
-                let msg = format!(
-                    "open() \"{}\" failed (2: No such file or directory)",
-                    path.display()
-                );
-                sink.push(emerg_nowhere(
-                    tree,
-                    d,
-                    "file::log",
-                    msg,
-                    AfterParse::LogFiles.order(tree.order_of(d)),
-                ));
-            }
+            let step = AfterParse::LogFiles;
+            missing_dir(tree, d, &full_name(&paths.prefix, arg), "open", step, sink);
         }
         "pid" => {
             // nginx -t opens (creates) the pid file, so its directory must exist.
             let Some(arg) = d.arg(0).filter(|a| *a != "off") else {
                 return;
             };
-            let path = full_name(&paths.prefix, arg);
-            if !path.parent().is_some_and(Path::is_dir) {
-                let msg = format!(
-                    "open() \"{}\" failed (2: No such file or directory)",
-                    path.display()
-                );
-                sink.push(emerg_nowhere(
-                    tree,
-                    d,
-                    "file::pid",
-                    msg,
-                    AfterParse::PidFile.order(tree.order_of(d)),
-                ));
-            }
+            let step = AfterParse::PidFile;
+            missing_dir(tree, d, &full_name(&paths.prefix, arg), "open", step, sink);
         }
         name if name.ends_with("_temp_path") => {
             let Some(arg) = d.arg(0) else { return };
             let path = full_name(&paths.prefix, arg);
-            if !path.is_dir() && !path.parent().is_some_and(Path::is_dir) {
-                let msg = format!(
-                    "mkdir() \"{}\" failed (2: No such file or directory)",
-                    path.display()
-                );
-                sink.push(emerg_nowhere(
-                    tree,
-                    d,
-                    "file::temp_path",
-                    msg,
-                    AfterParse::TempPaths.order(tree.order_of(d)),
-                ));
+            if !path.is_dir() {
+                missing_dir(tree, d, &path, "mkdir", AfterParse::TempPaths, sink);
             }
         }
         _ => {}
     }
+}
+
+/// nginx creates `path` (a file it opens, or a directory) after parsing: its parent must be
+/// there, or `call() "path" failed (2: No such file or directory)`.
+fn missing_dir(
+    tree: &SyntaxTree,
+    d: &Directive,
+    path: &Path,
+    call: &str,
+    step: AfterParse,
+    sink: &mut Sink,
+) {
+    if path.parent().is_some_and(Path::is_dir) {
+        return;
+    }
+    let msg = format!(
+        "{call}() \"{}\" failed (2: No such file or directory)",
+        path.display()
+    );
+    let order = step.order(tree.order_of(d));
+    sink.push(emerg_nowhere(tree, d, "file::missing_dir", msg, order));
 }
 
 /// `user USER [GROUP]`: as root, nginx looks both up (and ignores the directive otherwise).
