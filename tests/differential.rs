@@ -3,23 +3,18 @@
 //! client got back (status line, headers but `Date`, body) must be the same. Skipped, with a
 //! note, where nginx is not installed.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{Running, free_port, temp_dir, wait_for_port};
+
 const NGINX: &str = "/usr/sbin/nginx";
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// An HTTP backend that records each request head it receives and answers the same way.
 struct Recorder {
@@ -97,22 +92,6 @@ fn serve(mut stream: TcpStream, log: &Mutex<Vec<String>>) {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The tutorials' configuration plus the rules people trip over: URI rewriting by
 /// `proxy_pass`, header inheritance, the defaults nginx adds, `return`.
 fn config(dir: &Path, port: u16, backend: SocketAddr) -> String {
@@ -165,13 +144,6 @@ http {{
 "#,
         dir = dir.display()
     )
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ngxr-diff-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 /// Sends `request` and reads the answer until the proxy closes.
@@ -235,7 +207,7 @@ fn nginx_and_ngxr_send_and_answer_the_same() {
     }
     let (nginx_backend, ngxr_backend) = (Recorder::start(), Recorder::start());
     let (nginx_port, ngxr_port) = (free_port(), free_port());
-    let (nginx_dir, ngxr_dir) = (temp_dir("nginx"), temp_dir("ngxr"));
+    let (nginx_dir, ngxr_dir) = (temp_dir("diff-nginx"), temp_dir("diff-ngxr"));
     let start = |bin: &str, dir: &Path, port: u16, backend: SocketAddr| {
         std::fs::write(dir.join("nginx.conf"), config(dir, port, backend)).expect("config");
         let child = Command::new(bin)

@@ -4,47 +4,21 @@
 //! installed the backend is the articles' own Node `ws` server; the Rust echo backend runs
 //! every seed regardless.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{Running, free_port, temp_dir, wait_for_port};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-/// A process stopped by its PID when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on {port} within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ngxr-seed-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("logs")).expect("temp dir");
+/// A temp dir with the `logs/` folder the seeds' relative log paths need.
+fn seed_dir(name: &str) -> PathBuf {
+    let dir = temp_dir(&format!("seed-{name}"));
+    std::fs::create_dir_all(dir.join("logs")).expect("logs dir");
     dir
 }
 
@@ -163,7 +137,7 @@ fn http_block_seed(name: &str, port: u16, b1: u16, b2: u16) -> String {
 
 #[tokio::test]
 async fn seed_000_http_block_with_two_backends() {
-    let dir = temp_dir("000");
+    let dir = seed_dir("000");
     let (port, b1, b2) = (free_port(), free_port(), free_port());
     rust_echo(b1).await;
     rust_echo(b2).await;
@@ -187,7 +161,7 @@ async fn seed_000_http_block_with_two_backends() {
 
 #[tokio::test]
 async fn seed_004_http_block_with_two_backends() {
-    let dir = temp_dir("004");
+    let dir = seed_dir("004");
     let (port, b1, b2) = (free_port(), free_port(), free_port());
     rust_echo(b1).await;
     rust_echo(b2).await;
@@ -197,7 +171,7 @@ async fn seed_004_http_block_with_two_backends() {
 
 #[tokio::test]
 async fn seed_002_nginx_blog_example() {
-    let dir = temp_dir("002");
+    let dir = seed_dir("002");
     let (port, b) = (free_port(), free_port());
     rust_echo(b).await;
     let http = fixture("002-http-block/nginx.conf")
@@ -209,7 +183,7 @@ async fn seed_002_nginx_blog_example() {
 
 #[tokio::test]
 async fn seed_001_map_configuration() {
-    let dir = temp_dir("001");
+    let dir = seed_dir("001");
     let (port, b) = (free_port(), free_port());
     rust_echo(b).await;
     let conf = fixture("001-map-reconstructed/nginx.conf")
@@ -248,7 +222,7 @@ fn seed_003(dir: &Path, port: u16, backend: u16) -> String {
 
 #[tokio::test]
 async fn seed_003_tengine_nginx_conf() {
-    let dir = temp_dir("003");
+    let dir = seed_dir("003");
     let (port, b) = (free_port(), free_port());
     rust_echo(b).await;
     let _ngxr = start_ngxr(&dir, &seed_003(&dir, port, b), port);
@@ -260,7 +234,7 @@ async fn seed_003_tengine_nginx_conf() {
 
 #[tokio::test]
 async fn articles_walkthrough_with_the_node_ws_server() {
-    let dir = temp_dir("node");
+    let dir = seed_dir("node");
     let (port, b1, b2) = (free_port(), free_port(), free_port());
     let (Some(_n1), Some(_n2)) = (node_echo(&dir, b1), node_echo(&dir, b2)) else {
         eprintln!("skipped: node or Debian's node-ws (/usr/share/nodejs/ws) is not installed");
@@ -271,7 +245,7 @@ async fn articles_walkthrough_with_the_node_ws_server() {
     assert_eq!(hello(port, "/").await, "Server received from client: Hello");
     assert_eq!(hello(port, "/").await, "Server received from client: Hello");
 
-    let dir3 = temp_dir("node-003");
+    let dir3 = seed_dir("node-003");
     let (port3, b3) = (free_port(), free_port());
     let Some(_n3) = node_echo(&dir3, b3) else {
         return;
