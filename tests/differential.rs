@@ -146,10 +146,11 @@ http {{
     )
 }
 
-/// Sends `request` and reads the answer until the proxy closes.
+/// Sends `request` and reads the answer until the proxy closes, or stops sending for 2 s (a
+/// keep-alive answer).
 fn exchange(port: u16, request: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to proxy");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
+    s.set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
     s.write_all(request.as_bytes()).expect("send");
     let mut out = Vec::new();
