@@ -55,7 +55,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<
         .collect();
     let mut outcome = d.outcome;
     outcome.status = head.status;
-    outcome.upstream_headers = head.headers.clone();
+    if !p.log.files.is_empty() {
+        // Copied: slices of the read buffer would keep all of it alive with the request.
+        outcome.upstream_headers = head
+            .headers
+            .iter()
+            .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
+            .collect();
+    }
     let finish = Finish {
         request: d.request,
         log: p.log.clone(),
@@ -110,6 +117,11 @@ fn upgrade(
     on_upgrade: OnUpgrade,
 ) -> Response<ProxyBody> {
     let timeouts = p.timeouts;
+    if finish.log.files.is_empty() {
+        // Nothing will be logged: keep only what holds the connection's place.
+        finish.request.headers = Vec::new();
+        finish.outcome = Outcome::default();
+    }
     let front = Front {
         connection: "upgrade",
         ..Front::default()
@@ -130,9 +142,15 @@ fn upgrade(
                 return;
             }
         };
-        // What the upstream sent right after its 101 goes to the client first.
-        let to_client = conn.buf.to_vec();
-        let upstream = conn.stream;
+        // What the upstream sent right after its 101 goes to the client first; the read
+        // buffer itself is released (an idle tunnel holds no buffer).
+        let PeerConn {
+            stream: upstream,
+            buf,
+            ..
+        } = conn;
+        let to_client = buf.to_vec();
+        drop(buf);
         let report = match client.downcast::<TokioIo<Downstream>>() {
             Ok(parts) => {
                 let to_upstream = parts.read_buf.to_vec();
