@@ -4,6 +4,7 @@
 mod support;
 
 mod balance;
+mod lifecycle;
 mod proxy;
 mod tls;
 mod tunnel;
