@@ -15,6 +15,9 @@ use super::context::{ConnCtx, OwnedRequest};
 use super::{forward, respond};
 use crate::eval::plan::{Outcome, Route};
 
+/// nginx's `keepalive_requests` default: the connection closes after this many requests.
+const KEEPALIVE_REQUESTS: u64 = 1000;
+
 /// hyper's service: one request on `conn`.
 pub async fn handle(
     conn: Arc<ConnCtx>,
@@ -28,7 +31,7 @@ pub async fn handle(
         .then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let request = OwnedRequest::from_parts(conn.clone(), &parts, n);
-    let keepalive = wants_keepalive(&request);
+    let keepalive = wants_keepalive(&request) && n < KEEPALIVE_REQUESTS;
     let route = conn.state.site.route(&request.info());
     Ok(match route {
         Route::Respond(r) => {

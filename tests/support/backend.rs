@@ -54,7 +54,7 @@ impl Backend {
     }
 
     /// An HTTP backend answering with `respond(request)` (raw bytes, keep-alive allowed; an
-    /// empty answer closes the connection instead).
+    /// empty answer closes the connection instead, and `Connection: close` closes after it).
     pub async fn http_with(
         respond: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static,
     ) -> Backend {
@@ -180,6 +180,11 @@ async fn serve_http(
         seen.lock().expect("lock").push(recorded);
         // An empty answer means: hang up without answering.
         if response.is_empty() || stream.write_all(&response).await.is_err() {
+            return;
+        }
+        let head =
+            String::from_utf8_lossy(&response[..response.len().min(1024)]).to_ascii_lowercase();
+        if head.contains("\r\nconnection: close\r\n") {
             return;
         }
     }

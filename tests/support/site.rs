@@ -21,6 +21,9 @@ pub struct TestSite {
     pub certs: Vec<(String, Arc<CertificateSpec>)>,
     pub client_max_body_size: u64,
     pub add_headers: Vec<(Bytes, Bytes, bool)>,
+    /// `worker_processes`.
+    pub workers: usize,
+    pub worker_connections: usize,
 }
 
 pub fn peer(addr: SocketAddr) -> PeerSpec {
@@ -98,6 +101,8 @@ impl TestSite {
             certs: Vec::new(),
             client_max_body_size: 1024 * 1024,
             add_headers: Vec::new(),
+            workers: 2,
+            worker_connections: 4096,
         }
     }
 
@@ -192,8 +197,8 @@ impl Site for TestSite {
 
     fn process(&self) -> ProcessSpec {
         ProcessSpec {
-            worker_processes: 2,
-            worker_connections: 4096,
+            worker_processes: self.workers,
+            worker_connections: self.worker_connections,
             pid: None,
             error_logs: Vec::new(),
             daemon: false,
