@@ -53,7 +53,7 @@ pub async fn serve(
     let local = tcp.local_addr().unwrap_or(spec.addr);
     let state = shared.state.load_full();
     let (stream, sni) = if spec.ssl {
-        let acceptor = state.acceptor(spec.addr, &shared.certs);
+        let acceptor = state.acceptor(spec.addr);
         match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);

@@ -15,7 +15,6 @@ use tokio::sync::{Notify, Semaphore, watch};
 use super::access_log::AccessLogs;
 use super::listen;
 use super::state::State;
-use super::tls::CertCache;
 use crate::eval::plan::{ListenSpec, Site};
 
 /// What the server is doing.
@@ -31,7 +30,6 @@ pub enum Phase {
 pub struct Shared {
     pub state: ArcSwap<State>,
     pub logs: Arc<AccessLogs>,
-    pub certs: Arc<CertCache>,
     pub phase: watch::Sender<Phase>,
     pub limit: Arc<Semaphore>,
     pub worker_connections: usize,
@@ -44,13 +42,21 @@ pub struct Shared {
 #[derive(Debug)]
 pub struct Server;
 
+/// A bound listen socket; aborting the accept loop closes it.
+#[derive(Debug)]
+struct Bound {
+    spec: ListenSpec,
+    addr: SocketAddr,
+    accept: tokio::task::JoinHandle<()>,
+}
+
 /// A started server.
 #[derive(Debug)]
 pub struct Running {
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
-    /// Each listen spec with the address it is bound to.
-    bound: Vec<(ListenSpec, SocketAddr)>,
+    /// Each listen spec with the address it is bound to and its accept loop.
+    bound: Vec<Bound>,
 }
 
 impl Server {
@@ -66,7 +72,6 @@ impl Server {
         let shared = Arc::new(Shared {
             state: ArcSwap::from_pointee(State::new(site.clone(), logs.clone())),
             logs,
-            certs: Arc::new(CertCache::default()),
             phase: watch::Sender::new(Phase::Running),
             limit: Arc::new(Semaphore::new(process.worker_connections.max(1))),
             worker_connections: process.worker_connections,
@@ -88,7 +93,7 @@ impl Server {
 impl Running {
     /// The bound address of every listen socket, in `listens()` order.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.bound.iter().map(|(_, addr)| *addr).collect()
+        self.bound.iter().map(|b| b.addr).collect()
     }
 
     /// The runtime serving this server (for signal handling in `run`).
@@ -96,14 +101,23 @@ impl Running {
         self.runtime.as_ref().map(|r| r.handle().clone())
     }
 
-    /// Serves `site` to connections accepted from now on; binds its new listen sockets.
+    /// Serves `site` to connections accepted from now on; binds its new listen sockets and
+    /// closes the ones it no longer has (their open connections finish).
     pub fn reload(&mut self, site: Arc<dyn Site>) -> io::Result<()> {
-        let fresh: Vec<ListenSpec> = site
-            .listens()
-            .into_iter()
-            .filter(|l| !self.bound.iter().any(|(b, _)| b.addr == l.addr))
+        let listens = site.listens();
+        let fresh: Vec<ListenSpec> = listens
+            .iter()
+            .filter(|l| !self.bound.iter().any(|b| b.spec == **l))
+            .cloned()
             .collect();
         self.bind_new(&fresh)?;
+        self.bound.retain(|b| {
+            let kept = listens.contains(&b.spec);
+            if !kept {
+                b.accept.abort();
+            }
+            kept
+        });
         let state = State::new(site, self.shared.logs.clone());
         self.shared.state.store(Arc::new(state));
         Ok(())
@@ -154,13 +168,13 @@ impl Running {
                     ),
                 )
             })?;
-            self.bound
-                .push((spec.clone(), listen::bound_addr(&listener, spec)));
-            runtime.spawn(listen::accept_loop(
-                self.shared.clone(),
-                spec.clone(),
-                listener,
-            ));
+            let addr = listen::bound_addr(&listener, spec);
+            let accept = listen::accept_loop(self.shared.clone(), spec.clone(), listener);
+            self.bound.push(Bound {
+                spec: spec.clone(),
+                addr,
+                accept: runtime.spawn(accept),
+            });
         }
         Ok(())
     }

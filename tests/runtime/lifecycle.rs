@@ -97,3 +97,28 @@ async fn graceful_shutdown_waits_for_open_tunnels() {
     ws.close(None).await.expect("close");
     within(stopping).await.expect("stopped");
 }
+
+#[tokio::test]
+async fn reload_opens_new_listen_sockets_and_closes_dropped_ones() {
+    let b = Backend::http("a").await;
+    let (mut proxy, old) = start(TestSite::new(vec![peer(b.addr)]));
+    let mut site = TestSite::new(vec![peer(b.addr)]);
+    site.listen.addr = "127.0.0.2:0".parse().expect("addr");
+    proxy.reload(Arc::new(site)).expect("reload");
+    let addrs = proxy.local_addrs();
+    assert_eq!(addrs.len(), 1);
+    assert_eq!(addrs[0].ip().to_string(), "127.0.0.2");
+    assert!(get(addrs[0], "/").await.starts_with("HTTP/1.1 200"));
+    let refused = within(async {
+        // The accept loop is aborted asynchronously: allow it a moment.
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(old).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    })
+    .await;
+    assert!(refused, "{old} still accepts");
+}
