@@ -26,7 +26,12 @@ fn main() {
     rt.block_on(async {
         let ws = Backend::ws_echo("echo").await;
         let http = Backend::http("a").await;
-        for kind in ["ngxr", "nginx"] {
+        let kinds = match std::env::var("KIND") {
+            Ok(k) if k == "nginx" => vec!["nginx"],
+            Ok(k) if k == "ngxr" => vec!["ngxr"],
+            _ => vec!["ngxr", "nginx"],
+        };
+        for kind in kinds {
             let start = |b: SocketAddr| match kind {
                 "ngxr" => Some(Proxy::ngxr(b)),
                 _ => Proxy::nginx(b),
@@ -37,6 +42,12 @@ fn main() {
                 let rps = requests(proxy.addr, 16, 900).await;
                 let us = (proxy.cpu_ticks() - cpu) as f64 * 10_000.0 / (16.0 * 900.0);
                 println!("{kind}: {rps:.0} HTTP req/s, {us:.1} CPU-us/req");
+                continue;
+            }
+            if std::env::var("ONLY").as_deref() == Ok("hs") {
+                let Some(proxy) = start(ws.addr) else { continue };
+                let (rate, cpu) = handshakes(&proxy, 8, 600).await;
+                println!("{kind}: {rate:.0} handshakes/s ({cpu:.0} CPU-us each)");
                 continue;
             }
             let Some(proxy) = start(ws.addr) else { continue };
