@@ -32,5 +32,5 @@ mod tunnel;
 mod upstream_body;
 
 pub use error::{ProxyError, Side, Stage};
-pub use server::{Running, Server};
+pub use server::{Prepared, Running, Server};
 pub use startup::{load_site, run};

@@ -59,10 +59,36 @@ pub struct Running {
     bound: Vec<Bound>,
 }
 
+/// A site whose listen sockets are bound but not yet served: no thread exists yet, so the
+/// process may still become a daemon.
+#[derive(Debug)]
+pub struct Prepared {
+    site: Arc<dyn Site>,
+    listeners: Vec<(ListenSpec, std::net::TcpListener)>,
+}
+
 impl Server {
     /// Binds every `listen` of `site` and starts serving.
     pub fn start(site: Arc<dyn Site>) -> io::Result<Running> {
-        let process = site.process();
+        Server::prepare(site)?.serve()
+    }
+
+    /// Binds every `listen` of `site` (nginx reports a failed bind before going to the
+    /// background).
+    pub fn prepare(site: Arc<dyn Site>) -> io::Result<Prepared> {
+        let listeners = site
+            .listens()
+            .into_iter()
+            .map(|spec| listen::bind(&spec).map(|l| (spec, l)))
+            .collect::<io::Result<_>>()?;
+        Ok(Prepared { site, listeners })
+    }
+}
+
+impl Prepared {
+    /// Starts the workers: a tokio runtime with `worker_processes` threads.
+    pub fn serve(self) -> io::Result<Running> {
+        let process = self.site.process();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(process.worker_processes.max(1))
             .thread_name("ngxr-worker")
@@ -70,7 +96,7 @@ impl Server {
             .build()?;
         let logs = Arc::new(AccessLogs::default());
         let shared = Arc::new(Shared {
-            state: ArcSwap::from_pointee(State::new(site.clone(), logs.clone())),
+            state: ArcSwap::from_pointee(State::new(self.site.clone(), logs.clone())),
             logs,
             phase: watch::Sender::new(Phase::Running),
             limit: Arc::new(Semaphore::new(process.worker_connections.max(1))),
@@ -84,7 +110,9 @@ impl Server {
             shared,
             bound: Vec::new(),
         };
-        running.bind_new(&site.listens())?;
+        for (spec, listener) in self.listeners {
+            running.serve_listener(spec, listener);
+        }
         running.spawn_flusher();
         Ok(running)
     }
@@ -94,11 +122,6 @@ impl Running {
     /// The bound address of every listen socket, in `listens()` order.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.bound.iter().map(|b| b.addr).collect()
-    }
-
-    /// The runtime serving this server (for signal handling in `run`).
-    pub fn handle(&self) -> Option<tokio::runtime::Handle> {
-        self.runtime.as_ref().map(|r| r.handle().clone())
     }
 
     /// Serves `site` to connections accepted from now on; binds its new listen sockets and
@@ -153,30 +176,24 @@ impl Running {
     }
 
     fn bind_new(&mut self, specs: &[ListenSpec]) -> io::Result<()> {
-        let Some(runtime) = &self.runtime else {
-            return Ok(());
-        };
-        let _guard = runtime.enter();
         for spec in specs {
-            let listener = listen::bind(spec).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "bind() to {} failed ({})",
-                        spec.addr,
-                        crate::syntax::include::os_error(&e)
-                    ),
-                )
-            })?;
-            let addr = listen::bound_addr(&listener, spec);
-            let accept = listen::accept_loop(self.shared.clone(), spec.clone(), listener);
-            self.bound.push(Bound {
-                spec: spec.clone(),
-                addr,
-                accept: runtime.spawn(accept),
-            });
+            let listener = listen::bind(spec)?;
+            self.serve_listener(spec.clone(), listener);
         }
         Ok(())
+    }
+
+    fn serve_listener(&mut self, spec: ListenSpec, listener: std::net::TcpListener) {
+        let Some(runtime) = &self.runtime else {
+            return;
+        };
+        let addr = listen::bound_addr(&listener, &spec);
+        let accept = runtime.spawn(listen::accept_loop(
+            self.shared.clone(),
+            spec.clone(),
+            listener,
+        ));
+        self.bound.push(Bound { spec, addr, accept });
     }
 
     /// Writes buffered access-log lines out every second.
