@@ -100,14 +100,42 @@ impl OwnedRequest {
     }
 }
 
-/// hyper lowers header names; most clients send `Title-Case`, which is what upstreams then see
-/// (nginx passes the client's own spelling).
+/// hyper lowers header names; clients mostly send the canonical spelling, which is what
+/// upstreams then see (nginx passes the client's own): `Title-Case`, except the names whose
+/// usual spelling is not.
 fn title_case(name: &str) -> Bytes {
+    const IRREGULAR: [(&str, &str); 5] = [
+        ("sec-websocket-", "Sec-WebSocket-"),
+        ("x-real-ip", "X-Real-IP"),
+        ("dnt", "DNT"),
+        ("te", "TE"),
+        ("etag", "ETag"),
+    ];
     let mut out = Vec::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.bytes() {
+    let mut rest = name;
+    if let Some((lower, spelled)) = IRREGULAR.iter().find(|(lower, _)| {
+        name.starts_with(lower) && (lower.ends_with('-') || name.len() == lower.len())
+    }) {
+        out.extend_from_slice(spelled.as_bytes());
+        rest = &name[lower.len()..];
+    }
+    let mut upper = out.is_empty() || out.ends_with(b"-");
+    for c in rest.bytes() {
         out.push(if upper { c.to_ascii_uppercase() } else { c });
         upper = c == b'-';
     }
     Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn header_names_get_their_usual_spelling() {
+        let spell = |n| String::from_utf8(super::title_case(n).to_vec()).expect("ascii");
+        assert_eq!(spell("user-agent"), "User-Agent");
+        assert_eq!(spell("sec-websocket-key"), "Sec-WebSocket-Key");
+        assert_eq!(spell("x-real-ip"), "X-Real-IP");
+        assert_eq!(spell("te"), "TE");
+        assert_eq!(spell("tenant"), "Tenant");
+    }
 }
