@@ -211,7 +211,10 @@ async fn the_access_log_gets_a_line_per_request() {
         }
     })
     .await;
-    assert_eq!(line, format!("GET /logged HTTP/1.1 200 1 {}\n", b.addr));
+    assert_eq!(
+        line,
+        format!("GET /logged HTTP/1.1 200 1 {} nginx/1.22.1\n", b.addr)
+    );
 }
 
 #[tokio::test]

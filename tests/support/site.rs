@@ -206,20 +206,26 @@ impl Site for TestSite {
     }
 }
 
-/// `$request $status $body_bytes_sent $upstream_addr`.
+/// `$request $status $body_bytes_sent $upstream_addr $sent_http_server`.
 #[derive(Debug)]
 pub struct PlainFormat;
 
 impl LogFormat for PlainFormat {
     fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8> {
+        let sent_server = outcome
+            .sent_headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"server"))
+            .map_or("-".into(), |(_, v)| String::from_utf8_lossy(v).into_owned());
         format!(
-            "{} {} {} {} {} {}\n",
+            "{} {} {} {} {} {} {}\n",
             request.method,
             request.target,
             request.version,
             outcome.status,
             outcome.body_bytes_sent,
-            outcome.upstream_addr.join(", ")
+            outcome.upstream_addr.join(", "),
+            sent_server
         )
         .into_bytes()
     }
