@@ -2,7 +2,6 @@
 //! (hidden and hop-by-hop ones dropped, body re-framed), the body streamed, or, for a 101 to a
 //! client that asked to upgrade, the 101 sent intact and a tunnel started.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -16,7 +15,7 @@ use super::exchange::{Framing, ResponseHead};
 use super::peer::PeerConn;
 use super::respond;
 use super::response::{self, Front};
-use super::state::Upstream;
+use super::state::Hold;
 use super::stream::Downstream;
 use super::tunnel;
 use super::upstream_body::UpstreamBody;
@@ -27,7 +26,8 @@ use crate::eval::plan::{Outcome, ProxyRequest};
 pub struct Delivery<'a> {
     pub request: OwnedRequest,
     pub p: &'a ProxyRequest,
-    pub upstream: Arc<Upstream>,
+    /// The server, busy until the body or the tunnel ends.
+    pub hold: Hold,
     pub on_upgrade: Option<OnUpgrade>,
     pub keepalive: bool,
     pub outcome: Outcome,
@@ -71,7 +71,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<
     };
     if head.status == 101 {
         return match (p.client_upgrade, d.on_upgrade) {
-            (true, Some(on_upgrade)) => upgrade(finish, p, conn, headers, on_upgrade),
+            (true, Some(on_upgrade)) => upgrade(finish, p, conn, headers, on_upgrade, d.hold),
             // hyper cannot send a 101 that opens nothing; nginx would pass it on.
             _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive),
         };
@@ -87,7 +87,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
     let reusable = head.keepalive && p.version == "HTTP/1.1";
-    let body = UpstreamBody::new(conn, head.framing, d.upstream, reusable, p.timeouts.read);
+    let body = UpstreamBody::new(conn, head.framing, d.hold, reusable, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
     response::build(
         head.status,
@@ -115,6 +115,7 @@ fn upgrade(
     conn: PeerConn,
     headers: Vec<(Bytes, Bytes)>,
     on_upgrade: OnUpgrade,
+    hold: Hold,
 ) -> Response<ProxyBody> {
     let timeouts = p.timeouts;
     if finish.log.files.is_empty() {
@@ -199,6 +200,7 @@ fn upgrade(
             )),
         }
         drop(finish);
+        drop(hold);
     });
     response
 }

@@ -18,7 +18,7 @@ use super::error::{ProxyError, Stage};
 use super::exchange::{self, RequestBody, ResponseHead};
 use super::peer::{self, PeerConn};
 use super::respond;
-use super::state::{Upstream, now_secs};
+use super::state::{Hold, Upstream, now_secs};
 use crate::eval::plan::{NextUpstream, Outcome, ProxyRequest};
 
 /// Bodies up to this size are read before sending, so another server can be tried.
@@ -72,18 +72,18 @@ pub async fn proxy(
             Ok((conn, head)) => {
                 outcome.upstream_status.push(head.status);
                 outcome.upstream_header_time.push(sent_at.elapsed());
-                if let Some(failed) = retry_on_status(&p.next_upstream, head.status) {
+                // nginx's test_next: another server only while one is left to try (tries > 1
+                // before freeing this one); otherwise the answer goes to the client as is.
+                if let Some(failed) = retry_on_status(&p.next_upstream, head.status)
+                    && may_retry(true, attempt.tries.saturating_sub(1))
+                {
                     upstream.balancer.free(&mut attempt, failed, now_secs());
-                    if may_retry(true, attempt.tries) {
-                        continue;
-                    }
-                } else {
-                    upstream.balancer.free(&mut attempt, false, now_secs());
+                    continue;
                 }
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
-                    upstream,
+                    hold: Hold { upstream, attempt },
                     on_upgrade,
                     keepalive,
                     outcome,

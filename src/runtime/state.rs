@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use super::access_log::AccessLogs;
-use super::balancer::Balancer;
+use super::balancer::{Attempt, Balancer};
 use super::peer::Pool;
 use super::tls::CertCache;
 use crate::eval::plan::{Site, UpstreamGroup};
@@ -78,6 +78,22 @@ impl State {
         map.entry(listen)
             .or_insert_with(|| super::tls::acceptor(self.site.clone(), listen, self.certs.clone()))
             .clone()
+    }
+}
+
+/// The server chosen for a request, counted as busy (`least_conn`, `max_conns`) until the
+/// response or the tunnel ends, as nginx frees its peer only when the request finalizes.
+#[derive(Debug)]
+pub struct Hold {
+    pub upstream: Arc<Upstream>,
+    pub attempt: Attempt,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.upstream
+            .balancer
+            .free(&mut self.attempt, false, now_secs());
     }
 }
 
