@@ -82,7 +82,6 @@ async fn consistent_hash_keeps_a_key_on_one_server() {
 
 #[tokio::test]
 async fn least_conn_counts_open_tunnels() {
-    use futures_util::SinkExt;
     let (a, b) = (Backend::ws_echo("a").await, Backend::ws_echo("b").await);
     let g = group(Balance::LeastConn, vec![peer(a.addr), peer(b.addr)], None);
     let (_proxy, addr) = start(TestSite::with_group(g));
