@@ -57,7 +57,7 @@ pub async fn serve(
         match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
-                (Downstream::Tls(Box::new(tls)), sni)
+                (Downstream::tls(tls), sni)
             }
             Ok(Err(e)) => {
                 super::log::info(format_args!(
@@ -69,7 +69,7 @@ pub async fn serve(
             Err(_) => return,
         }
     } else {
-        (Downstream::Plain(tcp), None)
+        (Downstream::plain(tcp), None)
     };
     let ctx = Arc::new(ConnCtx {
         state,

@@ -1,18 +1,66 @@
 //! The client side of a connection, plain or TLS, as one type: hyper serves it, and after an
-//! upgrade the tunnel gets it back (by downcasting) without hyper's wrapping.
+//! upgrade the tunnel gets it back (by downcasting) without hyper's wrapping. It also applies
+//! nginx's `send_timeout` to writes, which hyper has no notion of: a write that cannot make
+//! progress for that long fails, and the connection closes.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 
+/// nginx's `send_timeout` default.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 #[derive(Debug)]
-pub enum Downstream {
+enum Io {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+}
+
+#[derive(Debug)]
+pub struct Downstream {
+    io: Io,
+    /// Armed only while a write is blocked.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl Downstream {
+    pub fn plain(stream: TcpStream) -> Downstream {
+        Downstream {
+            io: Io::Plain(stream),
+            stalled: None,
+        }
+    }
+
+    pub fn tls(stream: TlsStream<TcpStream>) -> Downstream {
+        Downstream {
+            io: Io::Tls(Box::new(stream)),
+            stalled: None,
+        }
+    }
+
+    /// Turns a blocked write into an error once it has been blocked for `SEND_TIMEOUT`.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(SEND_TIMEOUT)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client timed out",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl AsyncRead for Downstream {
@@ -21,9 +69,9 @@ impl AsyncRead for Downstream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Downstream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Downstream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -34,10 +82,12 @@ impl AsyncWrite for Downstream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Downstream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Downstream::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
+        let this = self.get_mut();
+        let poll = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        };
+        this.watch(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -45,30 +95,34 @@ impl AsyncWrite for Downstream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Downstream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Downstream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
+        let this = self.get_mut();
+        let poll = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        };
+        this.watch(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Downstream::Plain(s) => s.is_write_vectored(),
-            Downstream::Tls(s) => s.is_write_vectored(),
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Downstream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Downstream::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
+        let this = self.get_mut();
+        let poll = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s).poll_flush(cx),
+        };
+        this.watch(cx, poll)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Downstream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Downstream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
