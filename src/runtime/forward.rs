@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
+use super::balancer::Balancer;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::deliver;
@@ -80,6 +81,7 @@ pub async fn proxy(
                     upstream.balancer.free(&mut attempt, failed, now_secs());
                     continue;
                 }
+                Balancer::settle(&mut attempt);
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
