@@ -2,7 +2,6 @@
 //! site for a [`Route`], then either answer directly or proxy (which may end in a tunnel). The
 //! access log is written by the response body when the request is over.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -18,11 +17,23 @@ use crate::eval::plan::{Outcome, Route};
 /// nginx's `keepalive_requests` default: the connection closes after this many requests.
 const KEEPALIVE_REQUESTS: u64 = 1000;
 
+/// nginx's `return 444`: close the connection without answering.
+#[derive(Debug)]
+pub struct CloseWithoutAnswer;
+
+impl std::fmt::Display for CloseWithoutAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed without a response (444)")
+    }
+}
+
+impl std::error::Error for CloseWithoutAnswer {}
+
 /// hyper's service: one request on `conn`.
 pub async fn handle(
     conn: Arc<ConnCtx>,
     mut req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
     let started = Instant::now();
     let n = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let on_upgrade = req
@@ -34,6 +45,17 @@ pub async fn handle(
     let keepalive = wants_keepalive(&request) && n < KEEPALIVE_REQUESTS;
     let route = conn.state.site.route(&request.info());
     Ok(match route {
+        Route::Respond(r) if r.status == 444 => {
+            let mut outcome = Outcome::default();
+            outcome.status = 444;
+            drop(Finish {
+                request,
+                log: r.log,
+                outcome,
+                started,
+            });
+            return Err(CloseWithoutAnswer);
+        }
         Route::Respond(r) => {
             let finish = Finish {
                 request,

@@ -285,3 +285,11 @@ async fn worker_connections_caps_open_connections() {
     within(first.read_to_string(&mut out)).await.expect("read");
     assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
 }
+
+#[tokio::test]
+async fn return_444_closes_without_an_answer() {
+    let b = Backend::http("a").await;
+    let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
+    assert_eq!(get(addr, "/444").await, "");
+    assert!(b.requests().is_empty());
+}

@@ -121,6 +121,14 @@ impl Site for TestSite {
     }
 
     fn route(&self, request: &RequestInfo<'_>) -> Route {
+        if request.target == "/444" {
+            return Route::Respond(Response {
+                status: 444,
+                log: self.log.clone(),
+                headers: Vec::new(),
+                body: None,
+            });
+        }
         if request.target == "/return" {
             return Route::Respond(Response {
                 status: 200,
