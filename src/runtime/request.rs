@@ -46,8 +46,10 @@ pub async fn handle(
     let route = conn.state.site.route(&request.info());
     Ok(match route {
         Route::Respond(r) if r.status == 444 => {
-            let mut outcome = Outcome::default();
-            outcome.status = 444;
+            let outcome = Outcome {
+                status: 444,
+                ..Outcome::default()
+            };
             drop(Finish {
                 request,
                 log: r.log,
