@@ -28,6 +28,7 @@ mod chunked;
 mod conn;
 mod context;
 mod deliver;
+mod drain;
 mod error;
 mod exchange;
 mod forward;

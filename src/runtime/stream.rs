@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 
+use super::drain::{DrainRead, poll_read_any};
+
 /// nginx's `send_timeout` default.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -59,6 +61,15 @@ impl Downstream {
                 "client timed out",
             ))),
             Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl DrainRead for Downstream {
+    fn poll_read_drain(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match &mut self.io {
+            Io::Plain(s) => s.poll_read_drain(cx, buf),
+            Io::Tls(s) => poll_read_any(&mut **s, cx, buf),
         }
     }
 }
