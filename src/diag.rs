@@ -76,12 +76,7 @@ impl Diagnostic {
     }
 
     /// A warning or info that only ngxr gives.
-    pub fn lint(
-        severity: Severity,
-        code: &'static str,
-        message: impl Into<String>,
-        span: Span,
-    ) -> Self {
+    pub fn lint(severity: Severity, code: &'static str, message: impl Into<String>, span: Span) -> Self {
         Diagnostic {
             severity,
             origin: Origin::Ngxr,

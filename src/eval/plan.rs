@@ -184,12 +184,8 @@ pub enum Balance {
     IpHash,
     /// `hash KEY [consistent]`: the key is evaluated per request into `ProxyRequest`'s
     /// `balance_key` by eval; the runtime only hashes it.
-    Hash {
-        consistent: bool,
-    },
-    Random {
-        two: bool,
-    },
+    Hash { consistent: bool },
+    Random { two: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

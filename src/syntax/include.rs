@@ -44,12 +44,7 @@ impl SyntaxTree {
         out
     }
 
-    fn expand_into<'t>(
-        &'t self,
-        directives: &'t [Directive],
-        out: &mut Vec<&'t Directive>,
-        depth: usize,
-    ) {
+    fn expand_into<'t>(&'t self, directives: &'t [Directive], out: &mut Vec<&'t Directive>, depth: usize) {
         for d in directives {
             if d.name() == "include" && !d.is_block() && depth < MAX_INCLUDE_DEPTH {
                 for id in &d.includes {
@@ -123,12 +118,7 @@ pub struct OpenError {
 
 impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "open() \"{}\" failed ({})",
-            self.path.display(),
-            os_error(&self.error)
-        )
+        write!(f, "open() \"{}\" failed ({})", self.path.display(), os_error(&self.error))
     }
 }
 

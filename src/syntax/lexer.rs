@@ -152,10 +152,7 @@ mod tests {
 
     #[test]
     fn bare_word_keeps_quotes_hashes_and_closing_braces() {
-        assert_eq!(
-            bare_word(b"a\"b'c#d}e;").map(|r| r.1),
-            Ok(&b"a\"b'c#d}e"[..])
-        );
+        assert_eq!(bare_word(b"a\"b'c#d}e;").map(|r| r.1), Ok(&b"a\"b'c#d}e"[..]));
     }
 
     #[test]

@@ -56,21 +56,12 @@ impl Parser<'_> {
 
     fn eof_error(&self, message: &str) -> Diagnostic {
         let len = self.bytes.len();
-        Diagnostic::emerg(
-            "syntax::eof",
-            message,
-            self.span(len, len),
-            self.span(len, len),
-        )
-        .at(NginxAt::EndOf(self.file))
+        Diagnostic::emerg("syntax::eof", message, self.span(len, len), self.span(len, len))
+            .at(NginxAt::EndOf(self.file))
     }
 
     /// Reads directives into `out` until the block's `}` (depth > 0) or the end of the file.
-    fn block(
-        &mut self,
-        out: &mut Vec<Directive>,
-        depth: usize,
-    ) -> Result<Option<Span>, Diagnostic> {
+    fn block(&mut self, out: &mut Vec<Directive>, depth: usize) -> Result<Option<Span>, Diagnostic> {
         loop {
             let mut words = Vec::new();
             let end = self.words(&mut words)?;
@@ -200,9 +191,7 @@ impl Parser<'_> {
                     }
                     Quoted::Unterminated => {
                         self.pos = self.bytes.len();
-                        return Err(
-                            self.eof_error("unexpected end of file, expecting \";\" or \"}\"")
-                        );
+                        return Err(self.eof_error("unexpected end of file, expecting \";\" or \"}\""));
                     }
                 },
                 _ => {
@@ -249,11 +238,7 @@ impl Parser<'_> {
 }
 
 fn quote_of(c: u8) -> Quote {
-    if c == b'"' {
-        Quote::Double
-    } else {
-        Quote::Single
-    }
+    if c == b'"' { Quote::Double } else { Quote::Single }
 }
 
 /// nginx prints the offending byte as it is; show non-ASCII bytes as `\xNN` instead.
@@ -298,10 +283,7 @@ mod tests {
     }
 
     fn err(src: &str) -> String {
-        parse(FileId(0), src.as_bytes())
-            .1
-            .map(|d| d.message)
-            .unwrap_or_default()
+        parse(FileId(0), src.as_bytes()).1.map(|d| d.message).unwrap_or_default()
     }
 
     #[test]
@@ -331,17 +313,11 @@ mod tests {
     #[test]
     fn structure_errors_use_nginx_wording() {
         assert_eq!(err("a {"), "unexpected end of file, expecting \"}\"");
-        assert_eq!(
-            err("a b"),
-            "unexpected end of file, expecting \";\" or \"}\""
-        );
+        assert_eq!(err("a b"), "unexpected end of file, expecting \";\" or \"}\"");
         assert_eq!(err("}"), "unexpected \"}\"");
         assert_eq!(err("a }"), "unexpected \"}\"");
         assert_eq!(err(";"), "unexpected \";\"");
-        assert_eq!(
-            err("a 'b"),
-            "unexpected end of file, expecting \";\" or \"}\""
-        );
+        assert_eq!(err("a 'b"), "unexpected end of file, expecting \";\" or \"}\"");
     }
 
     #[test]
