@@ -46,7 +46,7 @@ fn main() {
             }
             if std::env::var("ONLY").as_deref() == Ok("hs") {
                 let Some(proxy) = start(ws.addr) else { continue };
-                let (rate, cpu) = handshakes(&proxy, 8, 600).await;
+                let (rate, cpu) = handshakes(&proxy, 8, 1500).await;
                 println!("{kind}: {rate:.0} handshakes/s ({cpu:.0} CPU-us each)");
                 continue;
             }
