@@ -76,8 +76,11 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<
             _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive),
         };
     }
-    let mut front = Front::take_from(&mut headers, respond::connection(d.keepalive));
     let http11 = finish.request.version == "HTTP/1.1";
+    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
+    let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
+    let keepalive = d.keepalive && (http11 || !unframed);
+    let mut front = Front::take_from(&mut headers, respond::connection(keepalive));
     match head.framing {
         Framing::Length(n) => front.content_length = Some(n),
         Framing::None if finish.request.method == "HEAD" => {

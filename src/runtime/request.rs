@@ -41,10 +41,11 @@ pub async fn handle(
         .contains_key(http::header::UPGRADE)
         .then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
+    let http10 = parts.version == http::Version::HTTP_10;
     let request = OwnedRequest::from_parts(conn.clone(), &parts, n);
     let keepalive = wants_keepalive(&request) && n < KEEPALIVE_REQUESTS;
     let route = conn.state.site.route(&request.info());
-    Ok(match route {
+    let mut response = match route {
         Route::Respond(r) if r.status == 444 => {
             let outcome = Outcome {
                 status: 444,
@@ -68,7 +69,13 @@ pub async fn handle(
             respond::answer(finish, r.status, r.headers, r.body, keepalive)
         }
         Route::Proxy(p) => forward::proxy(request, *p, body, on_upgrade, keepalive, started).await,
-    })
+    };
+    if http10 {
+        // hyper answers a 1.0 client in 1.0 anyway; saying so keeps it from adding its own
+        // `keep-alive` to our `Connection: close`.
+        *response.version_mut() = http::Version::HTTP_10;
+    }
+    Ok(response)
 }
 
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones

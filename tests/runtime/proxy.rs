@@ -293,3 +293,16 @@ async fn return_444_closes_without_an_answer() {
     assert_eq!(get(addr, "/444").await, "");
     assert!(b.requests().is_empty());
 }
+
+#[tokio::test]
+async fn an_http_1_0_keep_alive_client_is_told_close_when_the_length_is_unknown() {
+    let b = Backend::http_with(|_| {
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n".to_vec()
+    })
+    .await;
+    let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
+    let response = raw(addr, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").await;
+    assert_eq!(header(&response, "connection"), Some("close"), "{response}");
+    assert_eq!(header(&response, "transfer-encoding"), None);
+    assert_eq!(body(&response), "hi");
+}
