@@ -15,6 +15,7 @@ use super::exchange::{Framing, ResponseHead};
 use super::peer::PeerConn;
 use super::respond;
 use super::response::{self, Front};
+use super::spelling;
 use super::state::Hold;
 use super::stream::Downstream;
 use super::tunnel;
@@ -42,7 +43,7 @@ const HOP_BY_HOP: [&[u8]; 4] = [
     b"content-length",
 ];
 
-pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<ProxyBody> {
+pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<ProxyBody> {
     let p = d.p;
     let mut headers: Vec<(Bytes, Bytes)> = head
         .headers
@@ -71,7 +72,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<
     };
     if head.status == 101 {
         return match (p.client_upgrade, d.on_upgrade) {
-            (true, Some(on_upgrade)) => upgrade(finish, p, conn, headers, on_upgrade, d.hold),
+            (true, Some(on_upgrade)) => {
+                let spelled = spelling::preserving(&headers, &p.add_headers).await;
+                let mut response = upgrade(finish, p, conn, headers, on_upgrade, d.hold);
+                response
+                    .extensions_mut()
+                    .extend(spelled.unwrap_or_default());
+                response
+            }
             // hyper cannot send a 101 that opens nothing; nginx would pass it on.
             _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive),
         };
@@ -89,17 +97,22 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<
         Framing::None => {}
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
+    let spelled = spelling::preserving(&headers, &p.add_headers).await;
     let reusable = head.keepalive && p.version == "HTTP/1.1";
     let body = UpstreamBody::new(conn, head.framing, d.hold, reusable, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
-    response::build(
+    let mut response = response::build(
         head.status,
         Some(&head.reason),
         front,
         &headers,
         &p.add_headers,
         body,
-    )
+    );
+    response
+        .extensions_mut()
+        .extend(spelled.unwrap_or_default());
+    response
 }
 
 fn upstream_length(head: &ResponseHead) -> Option<u64> {

@@ -91,7 +91,7 @@ pub async fn proxy(
                     outcome,
                     started,
                 };
-                return deliver::deliver(ctx, conn, head);
+                return deliver::deliver(ctx, conn, head).await;
             }
             Err((e, cached)) => {
                 let status = e.status();

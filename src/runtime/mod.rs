@@ -41,6 +41,7 @@ mod respond;
 mod response;
 mod server;
 mod signals;
+mod spelling;
 mod startup;
 mod state;
 mod stream;
