@@ -27,6 +27,8 @@ pub struct ConnCtx {
     pub requests: AtomicU64,
     /// Counts the connection as open until the last request (or tunnel) on it ends.
     pub _live: super::conn::Live,
+    /// The first request's head as the client wrote it.
+    pub first_head: Arc<super::capture::HeadCapture>,
 }
 
 /// The request line and headers, owned so they outlive the hyper request (for the log).
@@ -51,11 +53,16 @@ impl OwnedRequest {
         } else {
             "HTTP/1.1"
         };
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(n, v)| (title_case(n.as_str()), Bytes::copy_from_slice(v.as_bytes())))
-            .collect();
+        let as_sent = (connection_requests == 1)
+            .then(|| conn.first_head.take_headers())
+            .flatten();
+        let headers = as_sent.unwrap_or_else(|| {
+            parts
+                .headers
+                .iter()
+                .map(|(n, v)| (title_case(n.as_str()), Bytes::copy_from_slice(v.as_bytes())))
+                .collect()
+        });
         OwnedRequest {
             conn,
             method: parts.method.as_str().to_string(),

@@ -24,6 +24,7 @@
 mod access_log;
 mod balancer;
 mod body;
+mod capture;
 mod chunked;
 mod conn;
 mod context;

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 
+use super::capture::HeadCapture;
 use super::drain::{DrainRead, poll_read_any};
 
 /// nginx's `send_timeout` default.
@@ -29,20 +31,24 @@ pub struct Downstream {
     io: Io,
     /// Armed only while a write is blocked.
     stalled: Option<Pin<Box<Sleep>>>,
+    /// Copies the first request head while it is being read.
+    capture: Option<Arc<HeadCapture>>,
 }
 
 impl Downstream {
-    pub fn plain(stream: TcpStream) -> Downstream {
+    pub fn plain(stream: TcpStream, capture: Arc<HeadCapture>) -> Downstream {
         Downstream {
             io: Io::Plain(stream),
             stalled: None,
+            capture: Some(capture),
         }
     }
 
-    pub fn tls(stream: TlsStream<TcpStream>) -> Downstream {
+    pub fn tls(stream: TlsStream<TcpStream>, capture: Arc<HeadCapture>) -> Downstream {
         Downstream {
             io: Io::Tls(Box::new(stream)),
             stalled: None,
+            capture: Some(capture),
         }
     }
 
@@ -80,10 +86,19 @@ impl AsyncRead for Downstream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        };
+        if let Some(capture) = &this.capture
+            && poll.is_ready()
+            && !capture.feed(&buf.filled()[before..])
+        {
+            this.capture = None;
         }
+        poll
     }
 }
 

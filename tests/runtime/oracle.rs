@@ -22,6 +22,8 @@ const CASES: &[&[u8]] = &[
     b"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
     b"GET /1 HTTP/1.1\r\nHost: t\r\n\r\nGET /2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     b"HEAD /h HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    b"GET /spelling HTTP/1.1\r\nhost: t\r\nuser-agent: ua\r\nX-A: 1\r\nx-b: 2\r\nX-A: 3\r\n\
+      connection: close\r\n\r\n",
     b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
       Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
 ];
@@ -114,7 +116,7 @@ async fn the_101_is_byte_for_byte_nginx_s() {
         return;
     };
     let (_proxy, ngxr) = start(TestSite::new(vec![peer(echo.addr)]));
-    let case = CASES[5];
+    let case = CASES[6];
     let expected = undated(&exchange(nginx.addr, case).await);
     assert!(
         expected.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
