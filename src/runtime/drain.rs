@@ -17,6 +17,11 @@ pub trait DrainRead: AsyncRead + AsyncWrite + Unpin {
     fn poll_read_drain(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         poll_read_any(self, cx, buf)
     }
+
+    /// Whether closing needs a protocol goodbye (TLS close_notify) before the socket closes.
+    fn closes_with_shutdown(&self) -> bool {
+        true
+    }
 }
 
 /// The plain `poll_read`, for streams whose readiness is not the socket's (TLS, hyper's).
@@ -31,6 +36,10 @@ pub fn poll_read_any<T: AsyncRead + Unpin + ?Sized>(
 }
 
 impl DrainRead for TcpStream {
+    fn closes_with_shutdown(&self) -> bool {
+        false
+    }
+
     fn poll_read_drain(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.poll_read_ready(cx))?;

@@ -49,6 +49,7 @@ mod stream;
 mod tls;
 mod tunnel;
 mod upstream_body;
+mod workers;
 
 pub use error::{ProxyError, Side, Stage};
 pub use server::{Prepared, Running, Server};

@@ -1,5 +1,5 @@
 //! Starting and stopping the server: [`Server::start`] binds every listen socket of a site
-//! and serves it on a tokio runtime sized by `worker_processes`; the [`Running`] handle reports
+//! and serves it on `worker_processes` worker threads; the [`Running`] handle reports
 //! the bound addresses, swaps in a reloaded site (new connections only, as nginx's new workers
 //! take new connections while old ones finish theirs), and shuts down gracefully or at once.
 
@@ -15,6 +15,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use super::access_log::AccessLogs;
 use super::listen;
 use super::state::State;
+use super::workers::Workers;
 use crate::eval::plan::{ListenSpec, Site};
 
 /// What the server is doing.
@@ -42,18 +43,18 @@ pub struct Shared {
 #[derive(Debug)]
 pub struct Server;
 
-/// A bound listen socket; aborting the accept loop closes it.
+/// A bound listen socket; aborting its accept loops closes it.
 #[derive(Debug)]
 struct Bound {
     spec: ListenSpec,
     addr: SocketAddr,
-    accept: tokio::task::JoinHandle<()>,
+    accepts: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// A started server.
 #[derive(Debug)]
 pub struct Running {
-    runtime: Option<tokio::runtime::Runtime>,
+    workers: Workers,
     shared: Arc<Shared>,
     /// Each listen spec with the address it is bound to and its accept loop.
     bound: Vec<Bound>,
@@ -86,14 +87,10 @@ impl Server {
 }
 
 impl Prepared {
-    /// Starts the workers: a tokio runtime with `worker_processes` threads.
+    /// Starts the `worker_processes` workers.
     pub fn serve(self) -> io::Result<Running> {
         let process = self.site.process();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(process.worker_processes.max(1))
-            .thread_name("ngxr-worker")
-            .enable_all()
-            .build()?;
+        let workers = Workers::start(process.worker_processes)?;
         let logs = Arc::new(AccessLogs::default());
         let shared = Arc::new(Shared {
             state: ArcSwap::from_pointee(State::new(self.site.clone(), logs.clone())),
@@ -106,12 +103,12 @@ impl Prepared {
             drained: Notify::new(),
         });
         let mut running = Running {
-            runtime: Some(runtime),
+            workers,
             shared,
             bound: Vec::new(),
         };
         for (spec, listener) in self.listeners {
-            running.serve_listener(spec, listener);
+            running.serve_listener(spec, listener)?;
         }
         running.spawn_flusher();
         Ok(running)
@@ -137,7 +134,7 @@ impl Running {
         self.bound.retain(|b| {
             let kept = listens.contains(&b.spec);
             if !kept {
-                b.accept.abort();
+                b.accepts.iter().for_each(|a| a.abort());
             }
             kept
         });
@@ -170,39 +167,43 @@ impl Running {
     pub fn shutdown_now(&mut self) {
         self.shared.phase.send_replace(Phase::Draining);
         self.shared.logs.flush();
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.workers.stop();
     }
 
     fn bind_new(&mut self, specs: &[ListenSpec]) -> io::Result<()> {
         for spec in specs {
             let listener = listen::bind(spec)?;
-            self.serve_listener(spec.clone(), listener);
+            self.serve_listener(spec.clone(), listener)?;
         }
         Ok(())
     }
 
-    fn serve_listener(&mut self, spec: ListenSpec, listener: std::net::TcpListener) {
-        let Some(runtime) = &self.runtime else {
-            return;
-        };
+    /// Every worker accepts on its own copy of the socket.
+    fn serve_listener(
+        &mut self,
+        spec: ListenSpec,
+        listener: std::net::TcpListener,
+    ) -> io::Result<()> {
         let addr = listen::bound_addr(&listener, &spec);
-        let accept = runtime.spawn(listen::accept_loop(
-            self.shared.clone(),
-            spec.clone(),
-            listener,
-        ));
-        self.bound.push(Bound { spec, addr, accept });
+        let tasks = (0..self.workers.count())
+            .map(|_| {
+                let copy = listener.try_clone()?;
+                Ok(listen::accept_loop(self.shared.clone(), spec.clone(), copy))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let accepts = self.workers.spawn_each(tasks);
+        self.bound.push(Bound {
+            spec,
+            addr,
+            accepts,
+        });
+        Ok(())
     }
 
     /// Writes buffered access-log lines out every second.
     fn spawn_flusher(&self) {
-        let Some(runtime) = &self.runtime else {
-            return;
-        };
         let logs = Arc::downgrade(&self.shared.logs);
-        runtime.spawn(async move {
+        self.workers.spawn_one(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;

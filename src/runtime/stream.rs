@@ -72,6 +72,10 @@ impl Downstream {
 }
 
 impl DrainRead for Downstream {
+    fn closes_with_shutdown(&self) -> bool {
+        matches!(self.io, Io::Tls(_))
+    }
+
     fn poll_read_drain(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match &mut self.io {
             Io::Plain(s) => s.poll_read_drain(cx, buf),

@@ -186,8 +186,13 @@ where
         }
     })
     .await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), client.shutdown()).await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), upstream.shutdown()).await;
+    // Plain sockets just close, as nginx closes them; TLS says close_notify first.
+    if client.closes_with_shutdown() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), client.shutdown()).await;
+    }
+    if upstream.closes_with_shutdown() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), upstream.shutdown()).await;
+    }
     Ok(Report {
         end: end?,
         to_client: down.moved,
