@@ -96,7 +96,10 @@ impl Prepared {
             state: ArcSwap::from_pointee(State::new(self.site.clone(), logs.clone())),
             logs,
             phase: watch::Sender::new(Phase::Running),
-            limit: Arc::new(Semaphore::new(process.worker_connections.max(1))),
+            // nginx's cap is per worker.
+            limit: Arc::new(Semaphore::new(
+                process.worker_connections.max(1) * process.worker_processes.max(1),
+            )),
             worker_connections: process.worker_connections,
             next_id: AtomicU64::new(1),
             live: AtomicUsize::new(0),

@@ -265,6 +265,7 @@ async fn worker_connections_caps_open_connections() {
     let b = Backend::http("a").await;
     let mut site = TestSite::new(vec![peer(b.addr)]);
     site.worker_connections = 1;
+    site.workers = 1;
     let (_proxy, addr) = start(site);
     let mut first = within(tokio::net::TcpStream::connect(addr))
         .await
