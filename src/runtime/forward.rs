@@ -51,7 +51,9 @@ pub async fn proxy(
     let mut tries = 0;
     loop {
         let Some(index) = upstream.balancer.get(&mut attempt, now_secs()) else {
-            log_error(&request, &ProxyError::NoLiveUpstreams, None);
+            // nginx names the group: `upstream: "http://backend/..."`.
+            let group = Some((p.upstream.name.as_str(), &p.uri));
+            log_error(&request, &ProxyError::NoLiveUpstreams, group);
             return fail(request, &p, 502, outcome, keepalive, started);
         };
         let peer = &p.upstream.servers[index];
@@ -96,7 +98,7 @@ pub async fn proxy(
             Err((e, cached)) => {
                 let status = e.status();
                 outcome.upstream_status.push(status);
-                log_error(&request, &e, Some((peer.addr, &p.uri)));
+                log_error(&request, &e, Some((&peer.addr.to_string(), &p.uri)));
                 upstream
                     .balancer
                     .free(&mut attempt, e.counts_as_failure(), now_secs());
@@ -227,11 +229,7 @@ fn fail(
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",
 /// upstream: "http://ADDR/URI", host: "HOST"`.
-fn log_error(
-    request: &OwnedRequest,
-    e: &ProxyError,
-    upstream: Option<(std::net::SocketAddr, &Bytes)>,
-) {
+fn log_error(request: &OwnedRequest, e: &ProxyError, upstream: Option<(&str, &Bytes)>) {
     let upstream = upstream.map_or_else(String::new, |(addr, uri)| {
         format!(
             ", upstream: \"http://{addr}{}\"",
