@@ -32,7 +32,7 @@ pub struct ConnCtx {
 }
 
 /// The request line and headers, owned so they outlive the hyper request (for the log).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OwnedRequest {
     pub conn: Arc<ConnCtx>,
     pub method: String,

@@ -68,7 +68,23 @@ pub async fn handle(
             };
             respond::answer(finish, r.status, r.headers, r.body, keepalive)
         }
-        Route::Proxy(p) => forward::proxy(request, *p, body, on_upgrade, keepalive, started).await,
+        Route::Proxy(p) => {
+            // If the client goes away first, hyper drops this future: nginx logs that as 499.
+            let abandoned = (!p.log.files.is_empty()).then(|| Finish {
+                request: request.clone(),
+                log: p.log.clone(),
+                outcome: Outcome {
+                    status: 499,
+                    ..Outcome::default()
+                },
+                started,
+            });
+            let response = forward::proxy(request, *p, body, on_upgrade, keepalive, started).await;
+            if let Some(mut finish) = abandoned {
+                finish.log = Arc::default();
+            }
+            response
+        }
     };
     if http10 {
         // hyper answers a 1.0 client in 1.0 anyway; saying so keeps it from adding its own

@@ -307,3 +307,37 @@ async fn an_http_1_0_keep_alive_client_is_told_close_when_the_length_is_unknown(
     assert_eq!(header(&response, "transfer-encoding"), None);
     assert_eq!(body(&response), "hi");
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_is_logged_as_499() {
+    let dir = std::env::temp_dir().join(format!("ngxr-499-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("access.log");
+    let _ = std::fs::remove_file(&path);
+    let b = Backend::silent().await;
+    let mut site = TestSite::new(vec![peer(b.addr)]);
+    site.log = log_to(path.clone());
+    let (_proxy, addr) = start(site);
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut s = within(tokio::net::TcpStream::connect(addr))
+            .await
+            .expect("connect");
+        s.write_all(b"GET /gone HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let line = within(async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path)
+                && !text.is_empty()
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(line.starts_with("GET /gone HTTP/1.1 499 0"), "{line}");
+}
