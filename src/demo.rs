@@ -49,7 +49,10 @@ async fn demo(once: bool) -> Result<(), String> {
         println!("backend: WebSocket echo server on ws://{addr}");
     }
     let paths = write_config()?;
-    let site = runtime::load_site(&paths).map_err(|m| format!("{}: {m}", paths.conf.display()))?;
+    let loaded = runtime::load_site(&paths);
+    // The files were only needed for loading (the pid file, if any, is not written by demo).
+    let _ = std::fs::remove_dir_all(&paths.prefix);
+    let site = loaded.map_err(|m| format!("{}: {m}", paths.conf.display()))?;
     let mut proxy = Server::start(site).map_err(|e| e.to_string())?;
     println!("proxy:   ngxr serving {} on {PROXY}", paths.conf.display());
     let reply = round_trip().await?;

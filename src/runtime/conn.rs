@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::capture::HeadCapture;
 use super::context::ConnCtx;
 use super::request;
 use super::server::{Phase, Shared};
@@ -52,12 +53,13 @@ pub async fn serve(
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(spec.addr);
     let state = shared.state.load_full();
+    let capture = Arc::new(HeadCapture::default());
     let (stream, sni) = if spec.ssl {
-        let acceptor = state.acceptor(spec.addr, &shared.certs);
+        let acceptor = state.acceptor(spec.addr);
         match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
-                (Downstream::Tls(Box::new(tls)), sni)
+                (Downstream::tls(tls, capture.clone()), sni)
             }
             Ok(Err(e)) => {
                 super::log::info(format_args!(
@@ -69,7 +71,7 @@ pub async fn serve(
             Err(_) => return,
         }
     } else {
-        (Downstream::Plain(tcp), None)
+        (Downstream::plain(tcp, capture.clone()), None)
     };
     let ctx = Arc::new(ConnCtx {
         state,
@@ -81,6 +83,7 @@ pub async fn serve(
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         requests: AtomicU64::new(0),
         _live: live,
+        first_head: capture,
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

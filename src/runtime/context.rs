@@ -27,10 +27,12 @@ pub struct ConnCtx {
     pub requests: AtomicU64,
     /// Counts the connection as open until the last request (or tunnel) on it ends.
     pub _live: super::conn::Live,
+    /// The first request's head as the client wrote it.
+    pub first_head: Arc<super::capture::HeadCapture>,
 }
 
 /// The request line and headers, owned so they outlive the hyper request (for the log).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OwnedRequest {
     pub conn: Arc<ConnCtx>,
     pub method: String,
@@ -51,11 +53,16 @@ impl OwnedRequest {
         } else {
             "HTTP/1.1"
         };
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(n, v)| (title_case(n.as_str()), Bytes::copy_from_slice(v.as_bytes())))
-            .collect();
+        let as_sent = (connection_requests == 1)
+            .then(|| conn.first_head.take_headers())
+            .flatten();
+        let headers = as_sent.unwrap_or_else(|| {
+            parts
+                .headers
+                .iter()
+                .map(|(n, v)| (title_case(n.as_str()), Bytes::copy_from_slice(v.as_bytes())))
+                .collect()
+        });
         OwnedRequest {
             conn,
             method: parts.method.as_str().to_string(),
@@ -100,14 +107,42 @@ impl OwnedRequest {
     }
 }
 
-/// hyper lowers header names; most clients send `Title-Case`, which is what upstreams then see
-/// (nginx passes the client's own spelling).
+/// hyper lowers header names; clients mostly send the canonical spelling, which is what
+/// upstreams then see (nginx passes the client's own): `Title-Case`, except the names whose
+/// usual spelling is not.
 fn title_case(name: &str) -> Bytes {
+    const IRREGULAR: [(&str, &str); 5] = [
+        ("sec-websocket-", "Sec-WebSocket-"),
+        ("x-real-ip", "X-Real-IP"),
+        ("dnt", "DNT"),
+        ("te", "TE"),
+        ("etag", "ETag"),
+    ];
     let mut out = Vec::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.bytes() {
+    let mut rest = name;
+    if let Some((lower, spelled)) = IRREGULAR.iter().find(|(lower, _)| {
+        name.starts_with(lower) && (lower.ends_with('-') || name.len() == lower.len())
+    }) {
+        out.extend_from_slice(spelled.as_bytes());
+        rest = &name[lower.len()..];
+    }
+    let mut upper = out.is_empty() || out.ends_with(b"-");
+    for c in rest.bytes() {
         out.push(if upper { c.to_ascii_uppercase() } else { c });
         upper = c == b'-';
     }
     Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn header_names_get_their_usual_spelling() {
+        let spell = |n| String::from_utf8(super::title_case(n).to_vec()).expect("ascii");
+        assert_eq!(spell("user-agent"), "User-Agent");
+        assert_eq!(spell("sec-websocket-key"), "Sec-WebSocket-Key");
+        assert_eq!(spell("x-real-ip"), "X-Real-IP");
+        assert_eq!(spell("te"), "TE");
+        assert_eq!(spell("tenant"), "Tenant");
+    }
 }

@@ -2,7 +2,6 @@
 //! (hidden and hop-by-hop ones dropped, body re-framed), the body streamed, or, for a 101 to a
 //! client that asked to upgrade, the 101 sent intact and a tunnel started.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -16,7 +15,8 @@ use super::exchange::{Framing, ResponseHead};
 use super::peer::PeerConn;
 use super::respond;
 use super::response::{self, Front};
-use super::state::Upstream;
+use super::spelling;
+use super::state::Hold;
 use super::stream::Downstream;
 use super::tunnel;
 use super::upstream_body::UpstreamBody;
@@ -27,7 +27,8 @@ use crate::eval::plan::{Outcome, ProxyRequest};
 pub struct Delivery<'a> {
     pub request: OwnedRequest,
     pub p: &'a ProxyRequest,
-    pub upstream: Arc<Upstream>,
+    /// The server, busy until the body or the tunnel ends.
+    pub hold: Hold,
     pub on_upgrade: Option<OnUpgrade>,
     pub keepalive: bool,
     pub outcome: Outcome,
@@ -42,7 +43,7 @@ const HOP_BY_HOP: [&[u8]; 4] = [
     b"content-length",
 ];
 
-pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<ProxyBody> {
+pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<ProxyBody> {
     let p = d.p;
     let mut headers: Vec<(Bytes, Bytes)> = head
         .headers
@@ -55,7 +56,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<
         .collect();
     let mut outcome = d.outcome;
     outcome.status = head.status;
-    outcome.upstream_headers = head.headers.clone();
+    if !p.log.files.is_empty() {
+        // Copied: slices of the read buffer would keep all of it alive with the request.
+        outcome.upstream_headers = head
+            .headers
+            .iter()
+            .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
+            .collect();
+    }
     let finish = Finish {
         request: d.request,
         log: p.log.clone(),
@@ -64,13 +72,23 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<
     };
     if head.status == 101 {
         return match (p.client_upgrade, d.on_upgrade) {
-            (true, Some(on_upgrade)) => upgrade(finish, p, conn, headers, on_upgrade),
+            (true, Some(on_upgrade)) => {
+                let spelled = spelling::preserving(&headers, &p.add_headers).await;
+                let mut response = upgrade(finish, p, conn, headers, on_upgrade, d.hold);
+                response
+                    .extensions_mut()
+                    .extend(spelled.unwrap_or_default());
+                response
+            }
             // hyper cannot send a 101 that opens nothing; nginx would pass it on.
             _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive),
         };
     }
-    let mut front = Front::take_from(&mut headers, respond::connection(d.keepalive));
     let http11 = finish.request.version == "HTTP/1.1";
+    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
+    let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
+    let keepalive = d.keepalive && (http11 || !unframed);
+    let mut front = Front::take_from(&mut headers, respond::connection(keepalive));
     match head.framing {
         Framing::Length(n) => front.content_length = Some(n),
         Framing::None if finish.request.method == "HEAD" => {
@@ -79,17 +97,22 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<
         Framing::None => {}
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
+    let spelled = spelling::preserving(&headers, &p.add_headers).await;
     let reusable = head.keepalive && p.version == "HTTP/1.1";
-    let body = UpstreamBody::new(conn, head.framing, d.upstream, reusable, p.timeouts.read);
+    let body = UpstreamBody::new(conn, head.framing, d.hold, reusable, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
-    response::build(
+    let mut response = response::build(
         head.status,
         Some(&head.reason),
         front,
         &headers,
         &p.add_headers,
         body,
-    )
+    );
+    response
+        .extensions_mut()
+        .extend(spelled.unwrap_or_default());
+    response
 }
 
 fn upstream_length(head: &ResponseHead) -> Option<u64> {
@@ -108,8 +131,14 @@ fn upgrade(
     conn: PeerConn,
     headers: Vec<(Bytes, Bytes)>,
     on_upgrade: OnUpgrade,
+    hold: Hold,
 ) -> Response<ProxyBody> {
     let timeouts = p.timeouts;
+    if finish.log.files.is_empty() {
+        // Nothing will be logged: keep only what holds the connection's place.
+        finish.request.headers = Vec::new();
+        finish.outcome = Outcome::default();
+    }
     let front = Front {
         connection: "upgrade",
         ..Front::default()
@@ -130,9 +159,15 @@ fn upgrade(
                 return;
             }
         };
-        // What the upstream sent right after its 101 goes to the client first.
-        let to_client = conn.buf.to_vec();
-        let upstream = conn.stream;
+        // What the upstream sent right after its 101 goes to the client first; the read
+        // buffer itself is released (an idle tunnel holds no buffer).
+        let PeerConn {
+            stream: upstream,
+            buf,
+            ..
+        } = conn;
+        let to_client = buf.to_vec();
+        drop(buf);
         let report = match client.downcast::<TokioIo<Downstream>>() {
             Ok(parts) => {
                 let to_upstream = parts.read_buf.to_vec();
@@ -181,6 +216,7 @@ fn upgrade(
             )),
         }
         drop(finish);
+        drop(hold);
     });
     response
 }

@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
+use super::balancer::Balancer;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::deliver;
@@ -18,7 +19,7 @@ use super::error::{ProxyError, Stage};
 use super::exchange::{self, RequestBody, ResponseHead};
 use super::peer::{self, PeerConn};
 use super::respond;
-use super::state::{Upstream, now_secs};
+use super::state::{Hold, Upstream, now_secs};
 use crate::eval::plan::{NextUpstream, Outcome, ProxyRequest};
 
 /// Bodies up to this size are read before sending, so another server can be tried.
@@ -50,7 +51,9 @@ pub async fn proxy(
     let mut tries = 0;
     loop {
         let Some(index) = upstream.balancer.get(&mut attempt, now_secs()) else {
-            log_error(&request, &ProxyError::NoLiveUpstreams, None);
+            // nginx names the group: `upstream: "http://backend/..."`.
+            let group = Some((p.upstream.name.as_str(), &p.uri));
+            log_error(&request, &ProxyError::NoLiveUpstreams, group);
             return fail(request, &p, 502, outcome, keepalive, started);
         };
         let peer = &p.upstream.servers[index];
@@ -72,29 +75,30 @@ pub async fn proxy(
             Ok((conn, head)) => {
                 outcome.upstream_status.push(head.status);
                 outcome.upstream_header_time.push(sent_at.elapsed());
-                if let Some(failed) = retry_on_status(&p.next_upstream, head.status) {
+                // nginx's test_next: another server only while one is left to try (tries > 1
+                // before freeing this one); otherwise the answer goes to the client as is.
+                if let Some(failed) = retry_on_status(&p.next_upstream, head.status)
+                    && may_retry(true, attempt.tries.saturating_sub(1))
+                {
                     upstream.balancer.free(&mut attempt, failed, now_secs());
-                    if may_retry(true, attempt.tries) {
-                        continue;
-                    }
-                } else {
-                    upstream.balancer.free(&mut attempt, false, now_secs());
+                    continue;
                 }
+                Balancer::settle(&mut attempt);
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
-                    upstream,
+                    hold: Hold { upstream, attempt },
                     on_upgrade,
                     keepalive,
                     outcome,
                     started,
                 };
-                return deliver::deliver(ctx, conn, head);
+                return deliver::deliver(ctx, conn, head).await;
             }
             Err((e, cached)) => {
                 let status = e.status();
                 outcome.upstream_status.push(status);
-                log_error(&request, &e, Some((peer.addr, &p.uri)));
+                log_error(&request, &e, Some((&peer.addr.to_string(), &p.uri)));
                 upstream
                     .balancer
                     .free(&mut attempt, e.counts_as_failure(), now_secs());
@@ -225,11 +229,7 @@ fn fail(
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",
 /// upstream: "http://ADDR/URI", host: "HOST"`.
-fn log_error(
-    request: &OwnedRequest,
-    e: &ProxyError,
-    upstream: Option<(std::net::SocketAddr, &Bytes)>,
-) {
+fn log_error(request: &OwnedRequest, e: &ProxyError, upstream: Option<(&str, &Bytes)>) {
     let upstream = upstream.map_or_else(String::new, |(addr, uri)| {
         format!(
             ", upstream: \"http://{addr}{}\"",

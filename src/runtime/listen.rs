@@ -17,8 +17,8 @@ use crate::eval::plan::ListenSpec;
 /// nginx's default backlog on Linux (`NGX_LISTEN_BACKLOG`).
 const DEFAULT_BACKLOG: i32 = 511;
 
-/// Binds `spec` (must run inside the server's runtime).
-pub fn bind(spec: &ListenSpec) -> io::Result<TcpListener> {
+/// Binds `spec`. No runtime is needed yet, so a daemon can fork after binding, as nginx does.
+pub fn bind(spec: &ListenSpec) -> io::Result<std::net::TcpListener> {
     let domain = Domain::for_address(spec.addr);
     let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -29,13 +29,30 @@ pub fn bind(spec: &ListenSpec) -> io::Result<TcpListener> {
         socket.set_only_v6(spec.ipv6only)?;
     }
     socket.set_nonblocking(true)?;
-    socket.bind(&spec.addr.into())?;
-    socket.listen(spec.backlog.unwrap_or(DEFAULT_BACKLOG))?;
-    TcpListener::from_std(socket.into())
+    socket
+        .bind(&spec.addr.into())
+        .map_err(|e| with_context(spec, "bind", e))?;
+    socket
+        .listen(spec.backlog.unwrap_or(DEFAULT_BACKLOG))
+        .map_err(|e| with_context(spec, "listen", e))?;
+    Ok(socket.into())
+}
+
+/// nginx's `bind() to 127.0.0.1:80 failed (98: Address already in use)`.
+fn with_context(spec: &ListenSpec, call: &str, e: io::Error) -> io::Error {
+    let os = crate::syntax::include::os_error(&e);
+    io::Error::new(e.kind(), format!("{call}() to {} failed ({os})", spec.addr))
 }
 
 /// Accepts until the server stops; each connection gets the configuration current at accept.
-pub async fn accept_loop(shared: Arc<Shared>, spec: ListenSpec, listener: TcpListener) {
+pub async fn accept_loop(shared: Arc<Shared>, spec: ListenSpec, listener: std::net::TcpListener) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            super::log::error(format_args!("cannot watch {}: {e}", spec.addr));
+            return;
+        }
+    };
     let mut phase = shared.phase.subscribe();
     loop {
         let accepted = tokio::select! {
@@ -72,6 +89,6 @@ pub async fn accept_loop(shared: Arc<Shared>, spec: ListenSpec, listener: TcpLis
 }
 
 /// The address the OS actually bound (differs from the spec for port 0).
-pub fn bound_addr(listener: &TcpListener, spec: &ListenSpec) -> SocketAddr {
+pub fn bound_addr(listener: &std::net::TcpListener, spec: &ListenSpec) -> SocketAddr {
     listener.local_addr().unwrap_or(spec.addr)
 }

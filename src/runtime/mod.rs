@@ -4,14 +4,32 @@
 //!
 //! Start a server with [`Server::start`]; `ngxr -c FILE` ([`run`]) does that with the site
 //! [`crate::load::load`] builds, then waits for nginx's signals.
+//!
+//! A request goes through these phases, in nginx's order (one module each):
+//!
+//! ```text
+//! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), hyper HTTP/1.1
+//!   └ request: copy line + headers ─ Site::route
+//!       ├ Respond ─ respond: status, headers, nginx's page ─────────────────────────┐
+//!       └ Proxy ─ forward: client body (413) ─ balancer.get ─ peer: connect/pool      │
+//!                  ─ exchange: send head+body, read head ─ error? next upstream/502/504
+//!                  └ deliver: filter headers ─ upstream_body stream ──────────────────┤
+//!                             └ 101 + Upgrade ─ tunnel (idle = proxy_read_timeout) ──┤
+//!                                                         access_log when it ends ◄──┘
+//! ```
+//!
+//! Invariants: the runtime never sees syntax or diagnostics, only [`crate::eval::plan`]; an
+//! idle tunnel holds no buffer; a connection keeps the configuration it was accepted with.
 
 mod access_log;
 mod balancer;
 mod body;
+mod capture;
 mod chunked;
 mod conn;
 mod context;
 mod deliver;
+mod drain;
 mod error;
 mod exchange;
 mod forward;
@@ -24,13 +42,15 @@ mod respond;
 mod response;
 mod server;
 mod signals;
+mod spelling;
 mod startup;
 mod state;
 mod stream;
 mod tls;
 mod tunnel;
 mod upstream_body;
+mod workers;
 
 pub use error::{ProxyError, Side, Stage};
-pub use server::{Running, Server};
+pub use server::{Prepared, Running, Server};
 pub use startup::{load_site, run};

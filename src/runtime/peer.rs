@@ -34,7 +34,8 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<PeerConn, Pr
         Ok(Err(e)) => return Err(ProxyError::Io(Stage::Connecting, e)),
         Err(_) => return Err(ProxyError::TimedOut(Stage::Connecting)),
     };
-    let _ = stream.set_nodelay(true);
+    // Like nginx, no TCP_NODELAY here: a request goes out in one write. Streamed bodies and
+    // tunnels set it when they start.
     Ok(PeerConn {
         stream,
         addr,

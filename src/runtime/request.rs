@@ -2,7 +2,6 @@
 //! site for a [`Route`], then either answer directly or proxy (which may end in a tunnel). The
 //! access log is written by the response body when the request is over.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -15,11 +14,26 @@ use super::context::{ConnCtx, OwnedRequest};
 use super::{forward, respond};
 use crate::eval::plan::{Outcome, Route};
 
+/// nginx's `keepalive_requests` default: the connection closes after this many requests.
+const KEEPALIVE_REQUESTS: u64 = 1000;
+
+/// nginx's `return 444`: close the connection without answering.
+#[derive(Debug)]
+pub struct CloseWithoutAnswer;
+
+impl std::fmt::Display for CloseWithoutAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed without a response (444)")
+    }
+}
+
+impl std::error::Error for CloseWithoutAnswer {}
+
 /// hyper's service: one request on `conn`.
 pub async fn handle(
     conn: Arc<ConnCtx>,
     mut req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
     let started = Instant::now();
     let n = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let on_upgrade = req
@@ -27,10 +41,24 @@ pub async fn handle(
         .contains_key(http::header::UPGRADE)
         .then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
+    let http10 = parts.version == http::Version::HTTP_10;
     let request = OwnedRequest::from_parts(conn.clone(), &parts, n);
-    let keepalive = wants_keepalive(&request);
+    let keepalive = wants_keepalive(&request) && n < KEEPALIVE_REQUESTS;
     let route = conn.state.site.route(&request.info());
-    Ok(match route {
+    let mut response = match route {
+        Route::Respond(r) if r.status == 444 => {
+            let outcome = Outcome {
+                status: 444,
+                ..Outcome::default()
+            };
+            drop(Finish {
+                request,
+                log: r.log,
+                outcome,
+                started,
+            });
+            return Err(CloseWithoutAnswer);
+        }
         Route::Respond(r) => {
             let finish = Finish {
                 request,
@@ -40,8 +68,30 @@ pub async fn handle(
             };
             respond::answer(finish, r.status, r.headers, r.body, keepalive)
         }
-        Route::Proxy(p) => forward::proxy(request, *p, body, on_upgrade, keepalive, started).await,
-    })
+        Route::Proxy(p) => {
+            // If the client goes away first, hyper drops this future: nginx logs that as 499.
+            let abandoned = (!p.log.files.is_empty()).then(|| Finish {
+                request: request.clone(),
+                log: p.log.clone(),
+                outcome: Outcome {
+                    status: 499,
+                    ..Outcome::default()
+                },
+                started,
+            });
+            let response = forward::proxy(request, *p, body, on_upgrade, keepalive, started).await;
+            if let Some(mut finish) = abandoned {
+                finish.log = Arc::default();
+            }
+            response
+        }
+    };
+    if http10 {
+        // hyper answers a 1.0 client in 1.0 anyway; saying so keeps it from adding its own
+        // `keep-alive` to our `Connection: close`.
+        *response.version_mut() = http::Version::HTTP_10;
+    }
+    Ok(response)
 }
 
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones

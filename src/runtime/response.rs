@@ -105,7 +105,9 @@ pub fn build(
             put(name, value);
         }
     }
-    response
+    let (parts, mut body) = response.into_parts();
+    body.record_head(&parts.headers);
+    Response::from_parts(parts, body)
 }
 
 /// The `Date` value, formatted once per second per thread.

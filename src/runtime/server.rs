@@ -1,5 +1,5 @@
 //! Starting and stopping the server: [`Server::start`] binds every listen socket of a site
-//! and serves it on a tokio runtime sized by `worker_processes`; the [`Running`] handle reports
+//! and serves it on `worker_processes` worker threads; the [`Running`] handle reports
 //! the bound addresses, swaps in a reloaded site (new connections only, as nginx's new workers
 //! take new connections while old ones finish theirs), and shuts down gracefully or at once.
 
@@ -15,7 +15,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use super::access_log::AccessLogs;
 use super::listen;
 use super::state::State;
-use super::tls::CertCache;
+use super::workers::Workers;
 use crate::eval::plan::{ListenSpec, Site};
 
 /// What the server is doing.
@@ -31,7 +31,6 @@ pub enum Phase {
 pub struct Shared {
     pub state: ArcSwap<State>,
     pub logs: Arc<AccessLogs>,
-    pub certs: Arc<CertCache>,
     pub phase: watch::Sender<Phase>,
     pub limit: Arc<Semaphore>,
     pub worker_connections: usize,
@@ -44,42 +43,76 @@ pub struct Shared {
 #[derive(Debug)]
 pub struct Server;
 
+/// A bound listen socket; aborting its accept loops closes it.
+#[derive(Debug)]
+struct Bound {
+    spec: ListenSpec,
+    addr: SocketAddr,
+    accepts: Vec<tokio::task::JoinHandle<()>>,
+}
+
 /// A started server.
 #[derive(Debug)]
 pub struct Running {
-    runtime: Option<tokio::runtime::Runtime>,
+    workers: Workers,
     shared: Arc<Shared>,
-    /// Each listen spec with the address it is bound to.
-    bound: Vec<(ListenSpec, SocketAddr)>,
+    /// Each listen spec with the address it is bound to and its accept loop.
+    bound: Vec<Bound>,
+}
+
+/// A site whose listen sockets are bound but not yet served: no thread exists yet, so the
+/// process may still become a daemon.
+#[derive(Debug)]
+pub struct Prepared {
+    site: Arc<dyn Site>,
+    listeners: Vec<(ListenSpec, std::net::TcpListener)>,
 }
 
 impl Server {
     /// Binds every `listen` of `site` and starts serving.
     pub fn start(site: Arc<dyn Site>) -> io::Result<Running> {
-        let process = site.process();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(process.worker_processes.max(1))
-            .thread_name("ngxr-worker")
-            .enable_all()
-            .build()?;
+        Server::prepare(site)?.serve()
+    }
+
+    /// Binds every `listen` of `site` (nginx reports a failed bind before going to the
+    /// background).
+    pub fn prepare(site: Arc<dyn Site>) -> io::Result<Prepared> {
+        let listeners = site
+            .listens()
+            .into_iter()
+            .map(|spec| listen::bind(&spec).map(|l| (spec, l)))
+            .collect::<io::Result<_>>()?;
+        Ok(Prepared { site, listeners })
+    }
+}
+
+impl Prepared {
+    /// Starts the `worker_processes` workers.
+    pub fn serve(self) -> io::Result<Running> {
+        let process = self.site.process();
+        let workers = Workers::start(process.worker_processes)?;
         let logs = Arc::new(AccessLogs::default());
         let shared = Arc::new(Shared {
-            state: ArcSwap::from_pointee(State::new(site.clone(), logs.clone())),
+            state: ArcSwap::from_pointee(State::new(self.site.clone(), logs.clone())),
             logs,
-            certs: Arc::new(CertCache::default()),
             phase: watch::Sender::new(Phase::Running),
-            limit: Arc::new(Semaphore::new(process.worker_connections.max(1))),
+            // nginx's cap is per worker.
+            limit: Arc::new(Semaphore::new(
+                process.worker_connections.max(1) * process.worker_processes.max(1),
+            )),
             worker_connections: process.worker_connections,
             next_id: AtomicU64::new(1),
             live: AtomicUsize::new(0),
             drained: Notify::new(),
         });
         let mut running = Running {
-            runtime: Some(runtime),
+            workers,
             shared,
             bound: Vec::new(),
         };
-        running.bind_new(&site.listens())?;
+        for (spec, listener) in self.listeners {
+            running.serve_listener(spec, listener)?;
+        }
         running.spawn_flusher();
         Ok(running)
     }
@@ -88,22 +121,26 @@ impl Server {
 impl Running {
     /// The bound address of every listen socket, in `listens()` order.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.bound.iter().map(|(_, addr)| *addr).collect()
+        self.bound.iter().map(|b| b.addr).collect()
     }
 
-    /// The runtime serving this server (for signal handling in `run`).
-    pub fn handle(&self) -> Option<tokio::runtime::Handle> {
-        self.runtime.as_ref().map(|r| r.handle().clone())
-    }
-
-    /// Serves `site` to connections accepted from now on; binds its new listen sockets.
+    /// Serves `site` to connections accepted from now on; binds its new listen sockets and
+    /// closes the ones it no longer has (their open connections finish).
     pub fn reload(&mut self, site: Arc<dyn Site>) -> io::Result<()> {
-        let fresh: Vec<ListenSpec> = site
-            .listens()
-            .into_iter()
-            .filter(|l| !self.bound.iter().any(|(b, _)| b.addr == l.addr))
+        let listens = site.listens();
+        let fresh: Vec<ListenSpec> = listens
+            .iter()
+            .filter(|l| !self.bound.iter().any(|b| b.spec == **l))
+            .cloned()
             .collect();
         self.bind_new(&fresh)?;
+        self.bound.retain(|b| {
+            let kept = listens.contains(&b.spec);
+            if !kept {
+                b.accepts.iter().for_each(|a| a.abort());
+            }
+            kept
+        });
         let state = State::new(site, self.shared.logs.clone());
         self.shared.state.store(Arc::new(state));
         Ok(())
@@ -133,45 +170,43 @@ impl Running {
     pub fn shutdown_now(&mut self) {
         self.shared.phase.send_replace(Phase::Draining);
         self.shared.logs.flush();
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.workers.stop();
     }
 
     fn bind_new(&mut self, specs: &[ListenSpec]) -> io::Result<()> {
-        let Some(runtime) = &self.runtime else {
-            return Ok(());
-        };
-        let _guard = runtime.enter();
         for spec in specs {
-            let listener = listen::bind(spec).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "bind() to {} failed ({})",
-                        spec.addr,
-                        crate::syntax::include::os_error(&e)
-                    ),
-                )
-            })?;
-            self.bound
-                .push((spec.clone(), listen::bound_addr(&listener, spec)));
-            runtime.spawn(listen::accept_loop(
-                self.shared.clone(),
-                spec.clone(),
-                listener,
-            ));
+            let listener = listen::bind(spec)?;
+            self.serve_listener(spec.clone(), listener)?;
         }
+        Ok(())
+    }
+
+    /// Every worker accepts on its own copy of the socket.
+    fn serve_listener(
+        &mut self,
+        spec: ListenSpec,
+        listener: std::net::TcpListener,
+    ) -> io::Result<()> {
+        let addr = listen::bound_addr(&listener, &spec);
+        let tasks = (0..self.workers.count())
+            .map(|_| {
+                let copy = listener.try_clone()?;
+                Ok(listen::accept_loop(self.shared.clone(), spec.clone(), copy))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let accepts = self.workers.spawn_each(tasks);
+        self.bound.push(Bound {
+            spec,
+            addr,
+            accepts,
+        });
         Ok(())
     }
 
     /// Writes buffered access-log lines out every second.
     fn spawn_flusher(&self) {
-        let Some(runtime) = &self.runtime else {
-            return;
-        };
         let logs = Arc::downgrade(&self.shared.logs);
-        runtime.spawn(async move {
+        self.workers.spawn_one(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;

@@ -53,10 +53,25 @@ pub fn run(paths: &Paths, flags: &NginxFlags) -> ExitCode {
     };
     let process = site.process();
     super::log::configure(&process.error_logs);
-    let mut running = match Server::start(site) {
-        Ok(running) => running,
+    let prepared = match Server::prepare(site) {
+        Ok(prepared) => prepared,
         Err(e) => {
             eprintln!("nginx: [emerg] {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // nginx goes to the background after binding, before any thread exists; it keeps stderr
+    // (for `error_log stderr`).
+    if process.daemon
+        && let Err(e) = nix::unistd::daemon(true, true)
+    {
+        eprintln!("nginx: [emerg] daemon() failed ({e})");
+        return ExitCode::FAILURE;
+    }
+    let mut running = match prepared.serve() {
+        Ok(running) => running,
+        Err(e) => {
+            super::log::error(format_args!("{e}"));
             return ExitCode::FAILURE;
         }
     };

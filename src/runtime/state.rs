@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use super::access_log::AccessLogs;
-use super::balancer::Balancer;
+use super::balancer::{Attempt, Balancer};
 use super::peer::Pool;
 use super::tls::CertCache;
 use crate::eval::plan::{Site, UpstreamGroup};
@@ -29,6 +29,8 @@ pub struct State {
     upstreams: Mutex<HashMap<usize, Arc<Upstream>>>,
     /// TLS acceptors per `ssl` listen socket, built on first use.
     acceptors: Mutex<HashMap<SocketAddr, TlsAcceptor>>,
+    /// Certificates read by this generation (a reload reads them again, as nginx does).
+    certs: Arc<CertCache>,
 }
 
 impl State {
@@ -38,6 +40,7 @@ impl State {
             logs,
             upstreams: Mutex::new(HashMap::new()),
             acceptors: Mutex::new(HashMap::new()),
+            certs: Arc::new(CertCache::default()),
         };
         for group in state.site.upstreams() {
             state.upstream(&group);
@@ -70,11 +73,27 @@ impl std::fmt::Debug for State {
 
 impl State {
     /// The TLS acceptor of the `ssl` socket `listen`.
-    pub fn acceptor(&self, listen: SocketAddr, certs: &Arc<CertCache>) -> TlsAcceptor {
+    pub fn acceptor(&self, listen: SocketAddr) -> TlsAcceptor {
         let mut map = self.acceptors.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(listen)
-            .or_insert_with(|| super::tls::acceptor(self.site.clone(), listen, certs.clone()))
+            .or_insert_with(|| super::tls::acceptor(self.site.clone(), listen, self.certs.clone()))
             .clone()
+    }
+}
+
+/// The server chosen for a request, counted as busy (`least_conn`, `max_conns`) until the
+/// response or the tunnel ends, as nginx frees its peer only when the request finalizes.
+#[derive(Debug)]
+pub struct Hold {
+    pub upstream: Arc<Upstream>,
+    pub attempt: Attempt,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.upstream
+            .balancer
+            .free(&mut self.attempt, false, now_secs());
     }
 }
 

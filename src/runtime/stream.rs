@@ -1,18 +1,87 @@
 //! The client side of a connection, plain or TLS, as one type: hyper serves it, and after an
-//! upgrade the tunnel gets it back (by downcasting) without hyper's wrapping.
+//! upgrade the tunnel gets it back (by downcasting) without hyper's wrapping. It also applies
+//! nginx's `send_timeout` to writes, which hyper has no notion of: a write that cannot make
+//! progress for that long fails, and the connection closes.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 
+use super::capture::HeadCapture;
+use super::drain::{DrainRead, poll_read_any};
+
+/// nginx's `send_timeout` default.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 #[derive(Debug)]
-pub enum Downstream {
+enum Io {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+}
+
+#[derive(Debug)]
+pub struct Downstream {
+    io: Io,
+    /// Armed only while a write is blocked.
+    stalled: Option<Pin<Box<Sleep>>>,
+    /// Copies the first request head while it is being read.
+    capture: Option<Arc<HeadCapture>>,
+}
+
+impl Downstream {
+    pub fn plain(stream: TcpStream, capture: Arc<HeadCapture>) -> Downstream {
+        Downstream {
+            io: Io::Plain(stream),
+            stalled: None,
+            capture: Some(capture),
+        }
+    }
+
+    pub fn tls(stream: TlsStream<TcpStream>, capture: Arc<HeadCapture>) -> Downstream {
+        Downstream {
+            io: Io::Tls(Box::new(stream)),
+            stalled: None,
+            capture: Some(capture),
+        }
+    }
+
+    /// Turns a blocked write into an error once it has been blocked for `SEND_TIMEOUT`.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(SEND_TIMEOUT)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client timed out",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl DrainRead for Downstream {
+    fn closes_with_shutdown(&self) -> bool {
+        matches!(self.io, Io::Tls(_))
+    }
+
+    fn poll_read_drain(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match &mut self.io {
+            Io::Plain(s) => s.poll_read_drain(cx, buf),
+            Io::Tls(s) => poll_read_any(&mut **s, cx, buf),
+        }
+    }
 }
 
 impl AsyncRead for Downstream {
@@ -21,10 +90,19 @@ impl AsyncRead for Downstream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Downstream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Downstream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        };
+        if let Some(capture) = &this.capture
+            && poll.is_ready()
+            && !capture.feed(&buf.filled()[before..])
+        {
+            this.capture = None;
         }
+        poll
     }
 }
 
@@ -34,10 +112,12 @@ impl AsyncWrite for Downstream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Downstream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Downstream::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
+        let this = self.get_mut();
+        let poll = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        };
+        this.watch(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -45,30 +125,34 @@ impl AsyncWrite for Downstream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Downstream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Downstream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
+        let this = self.get_mut();
+        let poll = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        };
+        this.watch(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Downstream::Plain(s) => s.is_write_vectored(),
-            Downstream::Tls(s) => s.is_write_vectored(),
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Downstream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Downstream::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
+        let this = self.get_mut();
+        let poll = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s).poll_flush(cx),
+        };
+        this.watch(cx, poll)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Downstream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Downstream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

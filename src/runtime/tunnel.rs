@@ -16,9 +16,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Sleep;
 
+use super::drain::DrainRead;
 use crate::eval::plan::ProxyTimeouts;
 
 /// Per-thread scratch space for one read; large so 64 KiB messages move in one step.
@@ -74,7 +75,7 @@ impl Flow {
     /// Moves bytes from `src` to `dst` until neither can go on; `Ok(true)` on any progress.
     fn pump<R, W>(&mut self, src: &mut R, dst: &mut W, cx: &mut Context<'_>) -> io::Result<bool>
     where
-        R: AsyncRead + Unpin,
+        R: DrainRead,
         W: AsyncWrite + Unpin,
     {
         let mut progress = false;
@@ -109,16 +110,15 @@ impl Flow {
             }
             let read = SCRATCH_BUF.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
-                let mut buf = ReadBuf::new(&mut scratch[..]);
-                match Pin::new(&mut *src).poll_read(cx, &mut buf) {
+                match src.poll_read_drain(cx, &mut scratch[..]) {
                     Poll::Pending => Ok(false),
                     Poll::Ready(Err(e)) => Err(e),
-                    Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                    Poll::Ready(Ok(0)) => {
                         self.eof = true;
                         Ok(true)
                     }
-                    Poll::Ready(Ok(())) => {
-                        let data = buf.filled();
+                    Poll::Ready(Ok(n)) => {
+                        let data = &scratch[..n];
                         match Pin::new(&mut *dst).poll_write(cx, data) {
                             Poll::Ready(Ok(n)) => {
                                 self.unflushed = true;
@@ -154,8 +154,8 @@ pub async fn run<C, U>(
     timeouts: ProxyTimeouts,
 ) -> io::Result<Report>
 where
-    C: AsyncRead + AsyncWrite + Unpin,
-    U: AsyncRead + AsyncWrite + Unpin,
+    C: DrainRead,
+    U: DrainRead,
 {
     let mut up = Flow::with(to_upstream);
     let mut down = Flow::with(to_client);
@@ -186,8 +186,13 @@ where
         }
     })
     .await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), client.shutdown()).await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), upstream.shutdown()).await;
+    // Plain sockets just close, as nginx closes them; TLS says close_notify first.
+    if client.closes_with_shutdown() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), client.shutdown()).await;
+    }
+    if upstream.closes_with_shutdown() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), upstream.shutdown()).await;
+    }
     Ok(Report {
         end: end?,
         to_client: down.moved,

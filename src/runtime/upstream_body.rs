@@ -4,7 +4,6 @@
 //! keepalive cache.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use super::chunked::{ChunkedDecoder, Decoded};
 use super::error::{ProxyError, Stage};
 use super::exchange::Framing;
 use super::peer::PeerConn;
-use super::state::Upstream;
+use super::state::Hold;
 
 const READ_SIZE: usize = 16 * 1024;
 
@@ -31,7 +30,7 @@ enum Frames {
 pub struct UpstreamBody {
     conn: Option<PeerConn>,
     frames: Frames,
-    upstream: Arc<Upstream>,
+    hold: Hold,
     reusable: bool,
     read_timeout: Duration,
     last_read: Instant,
@@ -42,7 +41,7 @@ impl UpstreamBody {
     pub fn new(
         conn: PeerConn,
         framing: Framing,
-        upstream: Arc<Upstream>,
+        hold: Hold,
         reusable: bool,
         read_timeout: Duration,
     ) -> UpstreamBody {
@@ -55,7 +54,7 @@ impl UpstreamBody {
         let mut body = UpstreamBody {
             conn: Some(conn),
             frames,
-            upstream,
+            hold,
             reusable,
             read_timeout,
             last_read: Instant::now(),
@@ -128,7 +127,7 @@ impl UpstreamBody {
         self.frames = Frames::Done;
         if let Some(conn) = self.conn.take()
             && self.reusable
-            && let Some(pool) = &self.upstream.pool
+            && let Some(pool) = &self.hold.upstream.pool
         {
             pool.put(conn);
         }

@@ -5,7 +5,7 @@ use ngxr::eval::plan::Balance;
 use crate::start;
 use crate::support::backend::Backend;
 use crate::support::site::{TestSite, group, peer};
-use crate::support::{get, header, refusing_addr};
+use crate::support::{get, header, refusing_addr, within};
 
 /// Which backend answered each of `n` requests.
 async fn picks(addr: std::net::SocketAddr, n: usize) -> String {
@@ -68,13 +68,41 @@ async fn consistent_hash_keeps_a_key_on_one_server() {
     );
     let (_proxy, addr) = start(TestSite::with_group(g));
     let mut seen = std::collections::HashSet::new();
-    for key in ["/k1", "/k2", "/k3", "/k4", "/k5", "/k6"] {
-        let first = header(&get(addr, key).await, "x-backend").map(str::to_string);
-        for _ in 0..3 {
-            let again = header(&get(addr, key).await, "x-backend").map(str::to_string);
-            assert_eq!(again, first, "{key}");
-        }
+    // Ports (hence ketama points) change every run: 40 keys make "all on one server" a
+    // one-in-a-trillion event.
+    for i in 0..40 {
+        let key = format!("/k{i}");
+        let first = header(&get(addr, &key).await, "x-backend").map(str::to_string);
+        let again = header(&get(addr, &key).await, "x-backend").map(str::to_string);
+        assert_eq!(again, first, "{key}");
         seen.insert(first);
     }
     assert_eq!(seen.len(), 2, "keys spread over both servers");
+}
+
+#[tokio::test]
+async fn least_conn_counts_open_tunnels() {
+    let (a, b) = (Backend::ws_echo("a").await, Backend::ws_echo("b").await);
+    let g = group(Balance::LeastConn, vec![peer(a.addr), peer(b.addr)], None);
+    let (_proxy, addr) = start(TestSite::with_group(g));
+    let open = || async {
+        let (ws, response) = within(tokio_tungstenite::connect_async(format!("ws://{addr}/")))
+            .await
+            .expect("handshake");
+        let name = response.headers()["x-backend"]
+            .to_str()
+            .expect("name")
+            .to_string();
+        (ws, name)
+    };
+    let (_first, on) = open().await;
+    assert_eq!(on, "a");
+    let (mut second, on) = open().await;
+    assert_eq!(on, "b");
+    second.close(None).await.expect("close");
+    drop(second);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // a still carries a tunnel, b none: b again (round robin alone would say a).
+    let (_third, on) = open().await;
+    assert_eq!(on, "b");
 }

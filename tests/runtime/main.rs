@@ -4,6 +4,8 @@
 mod support;
 
 mod balance;
+mod lifecycle;
+mod oracle;
 mod proxy;
 mod tls;
 mod tunnel;

@@ -211,5 +211,133 @@ async fn the_access_log_gets_a_line_per_request() {
         }
     })
     .await;
-    assert_eq!(line, format!("GET /logged HTTP/1.1 200 1 {}\n", b.addr));
+    assert_eq!(
+        line,
+        format!("GET /logged HTTP/1.1 200 1 {} nginx/1.22.1\n", b.addr)
+    );
+}
+
+#[tokio::test]
+async fn a_head_request_gets_the_upstream_length_and_no_body() {
+    let b = Backend::http_with(|_| b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_vec()).await;
+    let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
+    let response = raw(
+        addr,
+        b"HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert_eq!(header(&response, "content-length"), Some("5"));
+    assert_eq!(body(&response), "");
+}
+
+#[tokio::test]
+async fn a_close_delimited_megabyte_streams_to_the_client_chunked() {
+    let b = Backend::http_with(|_| {
+        let mut r = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        r.extend(std::iter::repeat_n(b'z', 1024 * 1024));
+        r
+    })
+    .await;
+    let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
+    let response = get(addr, "/").await;
+    assert_eq!(header(&response, "transfer-encoding"), Some("chunked"));
+    let payload: usize = body(&response).bytes().filter(|&c| c == b'z').count();
+    assert_eq!(payload, 1024 * 1024);
+    assert!(body(&response).ends_with("\r\n0\r\n\r\n"));
+}
+
+#[tokio::test]
+async fn bare_lf_requests_are_understood() {
+    let b = Backend::http("a").await;
+    let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
+    let response = raw(addr, b"GET /lf HTTP/1.1\nHost: t\nConnection: close\n\n").await;
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(
+        b.requests()[0]
+            .head
+            .starts_with("GET /lf HTTP/1.1\r\nHost: t\r\n")
+    );
+}
+
+#[tokio::test]
+async fn worker_connections_caps_open_connections() {
+    let b = Backend::http("a").await;
+    let mut site = TestSite::new(vec![peer(b.addr)]);
+    site.worker_connections = 1;
+    site.workers = 1;
+    let (_proxy, addr) = start(site);
+    let mut first = within(tokio::net::TcpStream::connect(addr))
+        .await
+        .expect("first");
+    // The first connection holds the only slot: the second is closed unanswered.
+    let second = raw(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(second, "");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = String::new();
+    within(first.read_to_string(&mut out)).await.expect("read");
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+}
+
+#[tokio::test]
+async fn return_444_closes_without_an_answer() {
+    let b = Backend::http("a").await;
+    let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
+    assert_eq!(get(addr, "/444").await, "");
+    assert!(b.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_http_1_0_keep_alive_client_is_told_close_when_the_length_is_unknown() {
+    let b = Backend::http_with(|_| {
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n".to_vec()
+    })
+    .await;
+    let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
+    let response = raw(addr, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").await;
+    assert_eq!(header(&response, "connection"), Some("close"), "{response}");
+    assert_eq!(header(&response, "transfer-encoding"), None);
+    assert_eq!(body(&response), "hi");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_is_logged_as_499() {
+    let dir = std::env::temp_dir().join(format!("ngxr-499-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("access.log");
+    let _ = std::fs::remove_file(&path);
+    let b = Backend::silent().await;
+    let mut site = TestSite::new(vec![peer(b.addr)]);
+    site.log = log_to(path.clone());
+    let (_proxy, addr) = start(site);
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut s = within(tokio::net::TcpStream::connect(addr))
+            .await
+            .expect("connect");
+        s.write_all(b"GET /gone HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let line = within(async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path)
+                && !text.is_empty()
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(line.starts_with("GET /gone HTTP/1.1 499 0"), "{line}");
 }

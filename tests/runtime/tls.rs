@@ -83,3 +83,49 @@ async fn the_certificate_follows_sni_and_http_works_over_tls() {
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     }
 }
+
+#[tokio::test]
+async fn websocket_over_tls_echoes_through_the_tunnel() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = std::env::temp_dir().join(format!("ngxr-wss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (spec, der) = certificate(&dir, "ws.test");
+    let echo = Backend::ws_echo("e").await;
+    let mut site = TestSite::new(vec![peer(echo.addr)]);
+    site.listen.ssl = true;
+    site.certs = vec![("ws.test".into(), spec)];
+    let (_proxy, addr) = start(site);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der).expect("root");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = TlsConnector::from(Arc::new(config));
+    within(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let name = ServerName::try_from("ws.test".to_string()).expect("name");
+        let tls = connector.connect(name, tcp).await.expect("handshake");
+        let (mut ws, response) = tokio_tungstenite::client_async("wss://ws.test/chat", tls)
+            .await
+            .expect("upgrade");
+        assert_eq!(response.status(), 101);
+        let big = vec![9u8; 256 * 1024];
+        ws.send(Message::binary(big.clone())).await.expect("send");
+        assert_eq!(
+            ws.next().await.expect("reply").expect("ok"),
+            Message::binary(big)
+        );
+        ws.send(Message::text("tls")).await.expect("send");
+        assert_eq!(
+            ws.next().await.expect("reply").expect("ok"),
+            Message::text("tls")
+        );
+    })
+    .await;
+}

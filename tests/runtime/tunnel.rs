@@ -154,3 +154,34 @@ async fn a_refused_upgrade_reaches_the_client_without_a_tunnel() {
         seen.head
     );
 }
+
+#[tokio::test]
+async fn a_client_half_close_ends_the_tunnel_as_nginx_does() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b = Backend::ws_echo("a").await;
+    let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
+    let req = b"GET /chat HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    within(async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(req).await.expect("write");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(
+                s.read(&mut byte).await.expect("read"),
+                1,
+                "closed before the 101"
+            );
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101 "));
+        // nginx finalizes the tunnel once the closed side's data is delivered.
+        s.shutdown().await.expect("half-close");
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest)
+            .await
+            .expect("the proxy closes its side");
+    })
+    .await;
+}

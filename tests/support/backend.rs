@@ -53,7 +53,8 @@ impl Backend {
         Backend::http_with(move |_| ok(&name)).await
     }
 
-    /// An HTTP backend answering with `respond(request)` (raw bytes, keep-alive allowed).
+    /// An HTTP backend answering with `respond(request)` (raw bytes, keep-alive allowed; an
+    /// empty answer closes the connection instead, and `Connection: close` closes after it).
     pub async fn http_with(
         respond: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static,
     ) -> Backend {
@@ -177,7 +178,13 @@ async fn serve_http(
         let recorded = Recorded { head, body };
         let response = respond(&recorded);
         seen.lock().expect("lock").push(recorded);
-        if stream.write_all(&response).await.is_err() {
+        // An empty answer means: hang up without answering.
+        if response.is_empty() || stream.write_all(&response).await.is_err() {
+            return;
+        }
+        let head =
+            String::from_utf8_lossy(&response[..response.len().min(1024)]).to_ascii_lowercase();
+        if head.contains("\r\nconnection: close\r\n") {
             return;
         }
     }

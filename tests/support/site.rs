@@ -21,6 +21,9 @@ pub struct TestSite {
     pub certs: Vec<(String, Arc<CertificateSpec>)>,
     pub client_max_body_size: u64,
     pub add_headers: Vec<(Bytes, Bytes, bool)>,
+    /// `worker_processes`.
+    pub workers: usize,
+    pub worker_connections: usize,
 }
 
 pub fn peer(addr: SocketAddr) -> PeerSpec {
@@ -98,6 +101,8 @@ impl TestSite {
             certs: Vec::new(),
             client_max_body_size: 1024 * 1024,
             add_headers: Vec::new(),
+            workers: 2,
+            worker_connections: 4096,
         }
     }
 
@@ -116,6 +121,14 @@ impl Site for TestSite {
     }
 
     fn route(&self, request: &RequestInfo<'_>) -> Route {
+        if request.target == "/444" {
+            return Route::Respond(Response {
+                status: 444,
+                log: self.log.clone(),
+                headers: Vec::new(),
+                body: None,
+            });
+        }
         if request.target == "/return" {
             return Route::Respond(Response {
                 status: 200,
@@ -195,8 +208,8 @@ impl Site for TestSite {
 
     fn process(&self) -> ProcessSpec {
         ProcessSpec {
-            worker_processes: 2,
-            worker_connections: 4096,
+            worker_processes: self.workers,
+            worker_connections: self.worker_connections,
             pid: None,
             error_logs: Vec::new(),
             daemon: false,
@@ -204,20 +217,26 @@ impl Site for TestSite {
     }
 }
 
-/// `$request $status $body_bytes_sent $upstream_addr`.
+/// `$request $status $body_bytes_sent $upstream_addr $sent_http_server`.
 #[derive(Debug)]
 pub struct PlainFormat;
 
 impl LogFormat for PlainFormat {
     fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8> {
+        let sent_server = outcome
+            .sent_headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"server"))
+            .map_or("-".into(), |(_, v)| String::from_utf8_lossy(v).into_owned());
         format!(
-            "{} {} {} {} {} {}\n",
+            "{} {} {} {} {} {} {}\n",
             request.method,
             request.target,
             request.version,
             outcome.status,
             outcome.body_bytes_sent,
-            outcome.upstream_addr.join(", ")
+            outcome.upstream_addr.join(", "),
+            sent_server
         )
         .into_bytes()
     }

@@ -149,6 +149,13 @@ impl Balancer {
         Some(self.list(attempt.tier)[local])
     }
 
+    /// Drops what only picking needs (the hash key), for an attempt that is over but whose
+    /// server stays busy. No `get` may follow.
+    pub(crate) fn settle(attempt: &mut Attempt) {
+        attempt.key = None;
+        attempt.tried = Vec::new();
+    }
+
     /// Ends a try on the server [`get`](Self::get) returned; `failed` counts towards
     /// `max_fails` (nginx's `free_round_robin_peer`).
     pub(crate) fn free(&self, attempt: &mut Attempt, failed: bool, now: u64) {

@@ -197,3 +197,54 @@ fn random_spreads_by_weight() {
     let a = picks.matches('a').count();
     assert!((240..=360).contains(&a), "{a} of 400");
 }
+
+/// What nginx 1.22.1 chose for `/k0` ... `/k23` with `server 127.0.0.1:18011;
+/// server 127.0.0.1:18012 weight=2; server 127.0.0.1:18013;` (1, 2, 3 = the port's last digit).
+fn nginx_picks(policy: Balance, expected: &str) {
+    let b = group(policy, vec![peer(18011, 1), peer(18012, 2), peer(18013, 1)]);
+    let got: String = (0..24)
+        .map(|i| {
+            let key = Bytes::from(format!("/k{i}"));
+            let mut attempt = b.begin(CLIENT, Some(key));
+            let index = b.get(&mut attempt, 100).expect("a peer");
+            b.free(&mut attempt, false, 100);
+            char::from(b'1' + index as u8)
+        })
+        .collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn consistent_hash_picks_what_nginx_picks() {
+    nginx_picks(
+        Balance::Hash { consistent: true },
+        "122312223323232121231122",
+    );
+}
+
+#[test]
+fn hash_picks_what_nginx_picks() {
+    nginx_picks(
+        Balance::Hash { consistent: false },
+        "132222313131222213132213",
+    );
+}
+
+#[test]
+fn ip_hash_picks_what_nginx_picks() {
+    // Clients 127.(i/3).(i*7).1 against three equal servers, as nginx 1.22.1 chose.
+    let b = group(
+        Balance::IpHash,
+        vec![peer(18011, 1), peer(18012, 1), peer(18013, 1)],
+    );
+    let got: String = (0..24u32)
+        .map(|i| {
+            let client = IpAddr::V4(Ipv4Addr::new(127, (i / 3) as u8, (i * 7 % 256) as u8, 1));
+            let mut attempt = b.begin(client, None);
+            let index = b.get(&mut attempt, 100).expect("a peer");
+            b.free(&mut attempt, false, 100);
+            char::from(b'1' + index as u8)
+        })
+        .collect();
+    assert_eq!(got, "312231123312231123312231");
+}

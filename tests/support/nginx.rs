@@ -1,0 +1,61 @@
+//! The installed nginx as an oracle: started on a free 127.0.0.1 port with a given `http`
+//! block body, stopped (master and worker) when dropped. `None` when nginx is not installed.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct Nginx {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Nginx {
+    /// Serves `location / { LOCATION }` with `upstream backend { UPSTREAM }` and the articles'
+    /// `$connection_upgrade` map.
+    pub fn start(upstream: &str, location: &str) -> Option<Nginx> {
+        let nginx = std::path::Path::new("/usr/sbin/nginx");
+        if !nginx.exists() {
+            eprintln!("skipped: no /usr/sbin/nginx");
+            return None;
+        }
+        let port = super::refusing_addr().port();
+        let dir = std::env::temp_dir().join(format!("ngxr-oracle-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("logs")).ok()?;
+        let conf = format!(
+            "worker_processes 1; daemon off; error_log stderr crit; pid nginx.pid;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off;\n\
+               map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
+               upstream backend {{ {upstream} }}\n\
+               server {{ listen 127.0.0.1:{port}; location / {{ {location} }} }} }}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).ok()?;
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return Some(Nginx { child, addr });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let master = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(master, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
