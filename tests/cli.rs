@@ -1,0 +1,115 @@
+//! nginx's command line as ngxr answers it: `-t`, `-T`, `-q`, `-v`, `-V`, `-g`, and the
+//! deliberate differences README lists (a relative `-c` from the current directory; a warning
+//! for directives ngxr does not serve).
+
+mod common;
+
+use std::process::Command;
+
+use common::temp_dir;
+
+/// Runs ngxr in `dir` with `args`; returns (exit code, stdout, stderr).
+fn ngxr(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ngxr"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run ngxr");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+#[test]
+fn t_reads_a_relative_c_from_the_current_directory() {
+    let dir = temp_dir("cli-relative");
+    std::fs::write(dir.join("nginx.conf"), "events {}\n").expect("write");
+    let (code, _, err) = ngxr(&dir, &["-t", "-c", "nginx.conf"]);
+    assert_eq!(code, 0, "{err}");
+    let conf = dir.join("nginx.conf");
+    assert_eq!(
+        err,
+        format!(
+            "ngxr: the configuration file {0} syntax is ok\nngxr: configuration file {0} test is successful\n",
+            conf.display()
+        )
+    );
+    let (code, _, err) = ngxr(&dir, &["-t", "-q", "-c", "nginx.conf"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+}
+
+#[test]
+fn t_warns_about_directives_ngxr_does_not_serve() {
+    let dir = temp_dir("cli-unsupported");
+    let conf = "events {}\nhttp {\n    server {\n        listen 127.0.0.1:8080;\n        autoindex on;\n    }\n}\n";
+    std::fs::write(dir.join("nginx.conf"), conf).expect("write");
+    let (code, _, err) = ngxr(&dir, &["-t", "-c", "nginx.conf"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.starts_with("ngxr: [warn] \"autoindex\" is not implemented by ngxr"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:5\n", dir.join("nginx.conf").display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn big_t_dumps_every_file_read_once() {
+    let dir = temp_dir("cli-dump");
+    std::fs::write(
+        dir.join("nginx.conf"),
+        "events {}\ninclude a.conf;\ninclude a.conf;\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("a.conf"), "# nothing\n").expect("write");
+    let (code, out, _) = ngxr(&dir, &["-T", "-q", "-c", "nginx.conf"]);
+    assert_eq!(code, 0);
+    let main = dir.join("nginx.conf");
+    let inc = dir.join("a.conf");
+    assert_eq!(
+        out,
+        format!(
+            "# configuration file {}:\nevents {{}}\ninclude a.conf;\ninclude a.conf;\n\n# configuration file {}:\n# nothing\n\n",
+            main.display(),
+            inc.display()
+        )
+    );
+}
+
+#[test]
+fn g_directives_come_before_the_file() {
+    let dir = temp_dir("cli-globals");
+    std::fs::write(dir.join("nginx.conf"), "events {}\nworker_processes 2;\n").expect("write");
+    let (code, _, err) = ngxr(
+        &dir,
+        &["-t", "-c", "nginx.conf", "-g", "worker_processes 1;"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with(&format!(
+            "ngxr: [emerg] \"worker_processes\" directive is duplicate in {}:2\n",
+            dir.join("nginx.conf").display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn v_and_big_v_name_the_nginx_version_followed() {
+    let dir = temp_dir("cli-version");
+    let (code, _, err) = ngxr(&dir, &["-v"]);
+    assert_eq!(code, 0);
+    assert!(
+        err.starts_with("nginx version: nginx/1.22.1 (ngxr "),
+        "{err}"
+    );
+    let (_, _, err) = ngxr(&dir, &["-V"]);
+    assert!(err.contains("TLS SNI support enabled"), "{err}");
+    assert!(err.contains("--with-http_ssl_module"), "{err}");
+    assert!(err.contains("--without-http_gzip_module"), "{err}");
+}
