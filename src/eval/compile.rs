@@ -10,12 +10,15 @@ use super::plan::{CertificateSpec, ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
+use super::script;
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
+use super::unserved;
 use super::upstream::Groups;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::http::{Http, Server, ServerName};
-use crate::config::location::{Location, Return};
+use crate::config::location::Location;
+use crate::config::rewrite::{Return, leading_return};
 use crate::config::{Config, Cx, Modifier};
 use crate::defaults;
 
@@ -50,10 +53,22 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
             process,
         };
     };
+    let (mut sets, captures) = defined_names(http);
+    let top = &cx.tree.main().directives;
+    sets.extend(unserved::variables(cx.tree, top));
     let reg = Registry {
         maps: http.maps.iter().map(|m| m.variable.clone()).collect(),
-        captures: capture_names(http),
+        captures,
+        sets,
     };
+    for m in http
+        .maps
+        .iter()
+        .filter(|m| !super::vars::definable(&m.variable))
+    {
+        let message = format!("the duplicate \"{}\" variable", m.variable);
+        script::at(cx, &m.source, message);
+    }
     let maps = http
         .maps
         .iter()
@@ -66,6 +81,8 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .collect();
     proxy_conf::validate(cx, &reg, &http.settings);
     let groups = Groups::explicit(cx, &reg, &http.upstreams);
+    let names: Vec<&str> = http.upstreams.iter().map(|u| u.name.as_str()).collect();
+    unserved::check_passes(cx, top, &names);
     let mut shared = Shared {
         reg,
         groups,
@@ -79,6 +96,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .collect();
     conflicting_names(cx, &servers);
     let listens = listens(&servers);
+    super::bind::check(cx, &listens, &servers);
     Inner {
         tables: Tables { maps, hostname },
         listens,
@@ -89,21 +107,24 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
     }
 }
 
-/// Named captures of every regex in the configuration: they are variables everywhere.
-fn capture_names(http: &Http) -> Vec<String> {
-    fn walk(locs: &[Location], out: &mut Vec<String>) {
+/// Variables the configuration defines, each known everywhere: `set` names, and the named
+/// captures of every regex.
+fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
+    fn walk(locs: &[Location], sets: &mut Vec<String>, out: &mut Vec<String>) {
         for l in locs {
             if l.modifier.is_regex()
                 && let Ok(re) = Regex::new(&l.name, l.modifier == Modifier::RegexCaseless)
             {
                 out.extend(re.names().map(str::to_string));
             }
-            walk(&l.children, out);
+            script::defined(&l.script, sets, out);
+            walk(&l.children, sets, out);
         }
     }
-    let mut out = Vec::new();
+    let (mut sets, mut out) = (Vec::new(), Vec::new());
     for s in &http.servers {
-        walk(&s.locations, &mut out);
+        script::defined(&s.script, &mut sets, &mut out);
+        walk(&s.locations, &mut sets, &mut out);
         for n in &s.names {
             if let ServerName::Regex(p, _) = n
                 && let Ok(re) = Regex::new(p, false)
@@ -120,11 +141,12 @@ fn capture_names(http: &Http) -> Vec<String> {
             }
         }
     }
-    out
+    (sets, out)
 }
 
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
     proxy_conf::validate(cx, &sh.reg, &s.settings);
+    script::check(cx, &sh.reg, &s.script);
     let mut name_regexes = Vec::new();
     for (i, n) in s.names.iter().enumerate() {
         if let ServerName::Regex(p, span) = n {
@@ -153,7 +175,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         listens: s.listens.clone(),
         names: s.names.clone(),
         name_regexes,
-        ret: s.ret.as_ref().and_then(|r| give(cx, sh, r)),
+        ret: leading_return(&s.script).and_then(|r| give(cx, sh, r)),
         locations: s
             .locations
             .iter()
@@ -175,6 +197,7 @@ fn give(cx: &mut Cx<'_>, sh: &Shared, r: &Return) -> Option<CReturn> {
 
 fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation> {
     proxy_conf::validate(cx, &sh.reg, &l.settings);
+    script::check(cx, &sh.reg, &l.script);
     let regex = if l.modifier.is_regex() {
         match Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
             Ok(re) => Some(re),
@@ -186,7 +209,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
     } else {
         None
     };
-    let action = match (&l.ret, &l.proxy_pass) {
+    let action = match (leading_return(&l.script), &l.proxy_pass) {
         (Some(r), _) => Action::Return(give(cx, sh, r)?),
         (None, Some(pass)) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,

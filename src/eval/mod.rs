@@ -2,6 +2,7 @@
 //! lowers the syntax tree (`config`) and compiles it into a [`Compiled`] site, which the
 //! runtime asks through [`plan::Site`] and `ngxr explain` through [`Compiled::route_traced`].
 
+mod bind;
 mod clock;
 mod compile;
 pub mod headers;
@@ -14,14 +15,18 @@ mod proxy_conf;
 pub mod regex;
 pub mod request;
 pub mod route;
+mod script;
 pub mod site;
 pub mod trace;
+mod unserved;
 pub mod upstream;
 pub mod uri;
 pub mod value;
 pub mod vars;
 pub mod vhost;
 
+#[cfg(test)]
+mod load_tests;
 #[cfg(test)]
 mod tests;
 

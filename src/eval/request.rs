@@ -38,6 +38,8 @@ pub struct Req<'a> {
     pub seen: Vec<(String, String)>,
     /// How each map decided (for explain).
     pub notes: Vec<String>,
+    /// Values given by the rewrite module's `set`, latest last.
+    pub sets: Vec<(String, Vec<u8>)>,
     map_cache: Vec<Option<Option<Vec<u8>>>>,
     request_id: Option<[u8; 32]>,
     map_busy: Vec<bool>,
@@ -64,6 +66,7 @@ impl<'a> Req<'a> {
             outcome: None,
             seen: Vec::new(),
             notes: Vec::new(),
+            sets: Vec::new(),
             map_cache: vec![None; n],
             map_busy: vec![false; n],
             request_id: None,
@@ -169,6 +172,12 @@ impl<'a> Req<'a> {
             Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
             Var::Capture(n) => Some(self.captures.get(*n)),
             Var::NamedCapture(name) => self.captures.named(name),
+            Var::Set(name) => self
+                .sets
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone()),
             Var::Map(i) => self.map(*i),
         }
     }

@@ -21,7 +21,7 @@ fn conf_dir() -> std::path::PathBuf {
 }
 
 /// Compiles `conf` (written to a temp dir); `Err` holds the error messages.
-fn load(conf: &str) -> Result<Compiled, Vec<String>> {
+pub(super) fn load(conf: &str) -> Result<Compiled, Vec<String>> {
     let dir = conf_dir();
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
@@ -43,7 +43,7 @@ fn load(conf: &str) -> Result<Compiled, Vec<String>> {
     }
 }
 
-fn http(body: &str) -> String {
+pub(super) fn http(body: &str) -> String {
     format!("events {{}}\nhttp {{\n{body}\n}}\n")
 }
 
