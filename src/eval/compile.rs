@@ -6,6 +6,7 @@ use std::sync::{Arc, Weak};
 
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
+use super::mime::ContentTypes;
 use super::plan::{CertificateSpec, ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
@@ -19,6 +20,7 @@ use super::vars::Registry;
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::Location;
 use crate::config::rewrite::{Return, leading_return};
+use crate::config::settings::Settings;
 use crate::config::{Config, Cx, Modifier};
 use crate::defaults;
 
@@ -175,7 +177,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         listens: s.listens.clone(),
         names: s.names.clone(),
         name_regexes,
-        ret: leading_return(&s.script).and_then(|r| give(cx, sh, r)),
+        ret: leading_return(&s.script).and_then(|r| give(cx, sh, r, &s.settings)),
         locations: s
             .locations
             .iter()
@@ -187,12 +189,16 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
     }
 }
 
-fn give(cx: &mut Cx<'_>, sh: &Shared, r: &Return) -> Option<CReturn> {
+fn give(cx: &mut Cx<'_>, sh: &Shared, r: &Return, st: &Settings) -> Option<CReturn> {
     let text = match &r.text {
         Some(t) => Some(Complex::compile(cx, &sh.reg, t)?),
         None => None,
     };
-    Some(CReturn { code: r.code, text })
+    Some(CReturn {
+        code: r.code,
+        text,
+        content_types: ContentTypes::of(st),
+    })
 }
 
 fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation> {
@@ -210,7 +216,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         None
     };
     let action = match (leading_return(&l.script), &l.proxy_pass) {
-        (Some(r), _) => Action::Return(give(cx, sh, r)?),
+        (Some(r), _) => Action::Return(give(cx, sh, r, &l.settings)?),
         (None, Some(pass)) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
             &sh.reg,

@@ -9,6 +9,7 @@ pub mod headers;
 pub mod location;
 pub mod log;
 pub mod map;
+mod mime;
 pub mod plan;
 pub mod proxy;
 mod proxy_conf;

@@ -188,7 +188,15 @@ fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>, rules: RedirectRules)
                 None,
             )
         }
-        code => respond(code, log, Vec::new(), Some(Bytes::from(text))),
+        code => {
+            let headers = r
+                .content_types
+                .for_uri(&req.target.uri)
+                .map(|t| (Bytes::from_static(b"Content-Type"), t))
+                .into_iter()
+                .collect();
+            respond(code, log, headers, Some(Bytes::from(text)))
+        }
     }
 }
 

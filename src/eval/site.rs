@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::mime::ContentTypes;
 use super::plan::{
     CertificateSpec, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, UpstreamGroup,
 };
@@ -107,6 +108,7 @@ pub enum Action {
 pub struct CReturn {
     pub code: u16,
     pub text: Option<Complex>,
+    pub content_types: ContentTypes,
 }
 
 /// A location's `proxy_pass` with every proxy setting merged into it.

@@ -540,3 +540,27 @@ fn server_name_variable_as_nginx_keeps_it() {
     };
     assert_eq!(r.body.as_deref(), Some(&b"dot.example"[..]));
 }
+
+#[test]
+fn return_text_carries_the_content_type() {
+    let site = load(&http(
+        "default_type text/x-http; server { listen 127.0.0.1:80; \
+         location / { return 200 a; } \
+         location /own { types { text/css css; } default_type \"\"; return 200 b; } \
+         location /go { return 302 /x; } }",
+    ))
+    .unwrap();
+    let ct = |uri: &str| match route(&site, &format!("GET {uri}"), &[("Host", "h")]).0 {
+        Route::Respond(r) => r
+            .headers
+            .iter()
+            .find(|(n, _)| n.as_ref() == b"Content-Type")
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
+        Route::Proxy(_) => panic!("expected a return"),
+    };
+    assert_eq!(ct("/a").as_deref(), Some("text/x-http"));
+    assert_eq!(ct("/a.html").as_deref(), Some("text/html"));
+    assert_eq!(ct("/own.css").as_deref(), Some("text/css"));
+    assert_eq!(ct("/own.html"), None);
+    assert_eq!(ct("/go"), None);
+}

@@ -326,7 +326,7 @@ mod tests {
     #[test]
     fn text_glued_to_a_closing_quote_is_an_error() {
         assert_eq!(err("a \"a\"-b;"), "unexpected \"-\"");
-        assert_eq!(ok("if ($a = \"b\") { x; }"), ["if|($a|=|b{x}"]);
+        assert_eq!(ok("if ($a = \"b\") { x; }"), ["if|($a|=|b|){x}"]);
     }
 
     #[test]
