@@ -28,6 +28,7 @@ const SERVED: &[&str] = &[
     "absolute_redirect",
     "access_log",
     "add_header",
+    "break",
     "client_max_body_size",
     "daemon",
     "default_type",
@@ -35,6 +36,7 @@ const SERVED: &[&str] = &[
     "events",
     "hash",
     "http",
+    "if",
     "include",
     "ip_hash",
     "keepalive",
@@ -63,11 +65,13 @@ const SERVED: &[&str] = &[
     "proxy_set_header",
     "random",
     "return",
+    "rewrite",
     "send_timeout",
     "server",
     "server_name",
     "server_name_in_redirect",
     "server_tokens",
+    "set",
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_protocols",
@@ -136,6 +140,7 @@ const INERT: &[&str] = &[
     "proxy_temp_path",
     "reset_timedout_connection",
     "resolver_timeout",
+    "rewrite_log",
     "scgi_temp_path",
     "sendfile",
     "sendfile_max_chunk",
@@ -154,6 +159,7 @@ const INERT: &[&str] = &[
     "timer_resolution",
     "types_hash_bucket_size",
     "types_hash_max_size",
+    "uninitialized_variable_warn",
     "use",
     "user",
     "uwsgi_temp_path",
@@ -174,6 +180,26 @@ pub fn support(d: &Directive) -> Support {
     if name == "gzip_proxied" {
         return if d.args.iter().all(|a| a.value == "off") {
             Support::Inert
+        } else {
+            Support::Unsupported
+        };
+    }
+    // An `if` block is served as far as the rewrite module goes: its steps, not the other
+    // settings nginx would apply inside it.
+    if name == "if" {
+        let rewrite_only = d.children().iter().all(|c| {
+            matches!(
+                c.name(),
+                "return"
+                    | "rewrite"
+                    | "set"
+                    | "break"
+                    | "rewrite_log"
+                    | "uninitialized_variable_warn"
+            )
+        });
+        return if rewrite_only {
+            Support::Served
         } else {
             Support::Unsupported
         };

@@ -19,7 +19,7 @@ use super::value::Complex;
 use super::vars::Registry;
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::Location;
-use crate::config::rewrite::{Return, leading_return};
+use crate::config::rewrite::Return;
 use crate::config::settings::Settings;
 use crate::config::{Config, Cx, Modifier};
 use crate::defaults;
@@ -148,7 +148,9 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
 
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
     proxy_conf::validate(cx, &sh.reg, &s.settings);
-    script::check(cx, &sh.reg, &s.script);
+    let steps = script::compile(cx, &sh.reg, &s.script, &mut |cx, r| {
+        give(cx, &sh.reg, r, &s.settings)
+    });
     let mut name_regexes = Vec::new();
     for (i, n) in s.names.iter().enumerate() {
         if let ServerName::Regex(p, span) = n {
@@ -177,7 +179,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         listens: s.listens.clone(),
         names: s.names.clone(),
         name_regexes,
-        ret: leading_return(&s.script).and_then(|r| give(cx, sh, r, &s.settings)),
+        script: steps,
         locations: s
             .locations
             .iter()
@@ -189,9 +191,9 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
     }
 }
 
-fn give(cx: &mut Cx<'_>, sh: &Shared, r: &Return, st: &Settings) -> Option<CReturn> {
+fn give(cx: &mut Cx<'_>, reg: &Registry, r: &Return, st: &Settings) -> Option<CReturn> {
     let text = match &r.text {
-        Some(t) => Some(Complex::compile(cx, &sh.reg, t)?),
+        Some(t) => Some(Complex::compile(cx, reg, t)?),
         None => None,
     };
     Some(CReturn {
@@ -203,7 +205,9 @@ fn give(cx: &mut Cx<'_>, sh: &Shared, r: &Return, st: &Settings) -> Option<CRetu
 
 fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation> {
     proxy_conf::validate(cx, &sh.reg, &l.settings);
-    script::check(cx, &sh.reg, &l.script);
+    let steps = script::compile(cx, &sh.reg, &l.script, &mut |cx, r| {
+        give(cx, &sh.reg, r, &l.settings)
+    });
     let regex = if l.modifier.is_regex() {
         match Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
             Ok(re) => Some(re),
@@ -215,16 +219,15 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
     } else {
         None
     };
-    let action = match (leading_return(&l.script), &l.proxy_pass) {
-        (Some(r), _) => Action::Return(give(cx, sh, r, &l.settings)?),
-        (None, Some(pass)) => Action::Proxy(Box::new(proxy_conf::compile(
+    let action = match &l.proxy_pass {
+        Some(pass) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
             &sh.reg,
             &mut sh.groups,
             l,
             pass,
         )?)),
-        (None, None) => Action::Static,
+        None => Action::Static,
     };
     Some(CLocation {
         modifier: l.modifier,
@@ -236,6 +239,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
             .iter()
             .filter_map(|c| location(cx, sh, c))
             .collect(),
+        script: steps,
         action,
         auto_redirect: l.auto_redirect(),
         log: log::spec(

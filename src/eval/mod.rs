@@ -16,7 +16,7 @@ mod proxy_conf;
 pub mod regex;
 pub mod request;
 pub mod route;
-mod script;
+pub mod script;
 pub mod site;
 pub mod trace;
 mod unserved;
@@ -28,6 +28,8 @@ pub mod vhost;
 
 #[cfg(test)]
 mod load_tests;
+#[cfg(test)]
+mod script_tests;
 #[cfg(test)]
 mod tests;
 

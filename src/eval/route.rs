@@ -1,6 +1,7 @@
 //! One request through nginx's phases as far as they decide where it goes: parse the target
-//! and `Host`, choose the server, its `return`, the location, the 301 of `auto_redirect`,
-//! `client_max_body_size`, the location's `return`, and finally the upstream request.
+//! and `Host`, choose the server, run its rewrite script, find the location (the 301 of
+//! `auto_redirect`, `client_max_body_size`), run its rewrite script (searching again after
+//! a rewritten URI), and finally the upstream request.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use bytes::Bytes;
 use super::location::{self, Found};
 use super::plan::{LogSpec, RequestInfo, Response, Route};
 use super::request::Req;
+use super::script::{self, Flow};
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::trace::{Trace, note};
 use super::{uri, vhost};
@@ -92,38 +94,113 @@ fn in_server(
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
 ) -> Route {
-    if let Some(r) = &server.ret {
-        note(trace, |t| {
-            t.notes.push(format!("server-level return {}", r.code))
-        });
-        return give(r, req, server.log.clone(), server.redirects);
+    match choose(server, req, trace) {
+        Ok(loc) => in_location(site, loc, req, trace),
+        Err(route) => route,
     }
-    let uri = req.target.uri.clone();
-    match location::find(
-        &server.locations,
-        &uri,
-        &mut req.captures,
-        trace.as_deref_mut(),
+}
+
+/// nginx's phases from the server's rewrite to the location's (find config, 413, rewrite,
+/// post-rewrite): the location that handles the request, or the answer given on the way.
+fn choose<'s>(
+    server: &'s CServer,
+    req: &mut Req<'_>,
+    trace: &mut Option<&mut Trace>,
+) -> Result<&'s CLocation, Route> {
+    // The server rewrite phase runs once; a rewritten URI is then searched below.
+    if let Some(route) = answer(
+        script::run(&server.script, req),
+        req,
+        &server.log,
+        server.redirects,
+        trace,
     ) {
-        Found::None => {
-            note(trace, |t| t.notes.push("no location matches: 404".into()));
-            respond(404, server.log.clone(), Vec::new(), None)
-        }
-        Found::Redirect(loc) => {
-            let mut to = uri::escape(loc.name.as_bytes());
-            if !req.target.args.is_empty() {
-                to.push(b'?');
-                to.extend_from_slice(&req.target.args);
+        return Err(route);
+    }
+    let mut changes = 0;
+    loop {
+        let uri = req.target.uri.clone();
+        let loc = match location::find(
+            &server.locations,
+            &uri,
+            &mut req.captures,
+            trace.as_deref_mut(),
+        ) {
+            Found::None => {
+                note(trace, |t| t.notes.push("no location matches: 404".into()));
+                return Err(respond(404, server.log.clone(), Vec::new(), None));
             }
-            let location = absolute(req, loc.redirects, to);
-            respond(
-                301,
-                loc.log.clone(),
-                vec![(Bytes::from_static(b"Location"), location)],
-                None,
-            )
+            Found::Redirect(loc) => {
+                let mut to = uri::escape(loc.name.as_bytes());
+                if !req.target.args.is_empty() {
+                    to.push(b'?');
+                    to.extend_from_slice(&req.target.args);
+                }
+                let location = absolute(req, loc.redirects, to);
+                let headers = vec![(Bytes::from_static(b"Location"), location)];
+                return Err(respond(301, loc.log.clone(), headers, None));
+            }
+            Found::Location(loc) => loc,
+        };
+        if let Action::Proxy(p) = &loc.action
+            && too_large(req, p.client_max_body_size)
+        {
+            note(trace, |t| {
+                t.notes
+                    .push("Content-Length above client_max_body_size: 413".into())
+            });
+            return Err(respond(413, loc.log.clone(), Vec::new(), None));
         }
-        Found::Location(loc) => in_location(site, loc, req, trace),
+        let flow = script::run(&loc.script, req);
+        if matches!(flow, Flow::Again) {
+            changes += 1;
+            let now = String::from_utf8_lossy(&req.target.uri).into_owned();
+            if changes > MAX_URI_CHANGES {
+                note(trace, |t| {
+                    t.notes.push(format!(
+                        "rewrite or internal redirection cycle at {now}: 500"
+                    ))
+                });
+                return Err(respond(500, loc.log.clone(), Vec::new(), None));
+            }
+            note(trace, |t| {
+                t.notes
+                    .push(format!("rewritten to {now}: locations searched again"))
+            });
+            continue;
+        }
+        return match answer(flow, req, &loc.log, loc.redirects, trace) {
+            Some(route) => Err(route),
+            None => Ok(loc),
+        };
+    }
+}
+
+/// nginx's limit on URI changes per request (`NGX_HTTP_MAX_URI_CHANGES`).
+const MAX_URI_CHANGES: usize = 10;
+
+/// The answer a script gave, if it gave one.
+fn answer(
+    flow: Flow<'_>,
+    req: &mut Req<'_>,
+    log: &Arc<LogSpec>,
+    rules: RedirectRules,
+    trace: &mut Option<&mut Trace>,
+) -> Option<Route> {
+    match flow {
+        Flow::Return(r) => {
+            note(trace, |t| t.notes.push(format!("return {}", r.code)));
+            Some(give(r, req, log.clone(), rules))
+        }
+        Flow::Redirect(status, to) => {
+            note(trace, |t| {
+                t.notes.push(format!("rewrite redirects: {status}"))
+            });
+            let location = absolute(req, rules, to);
+            let headers = vec![(Bytes::from_static(b"Location"), location)];
+            Some(respond(status, log.clone(), headers, None))
+        }
+        Flow::Stay | Flow::Again => None,
     }
 }
 
@@ -133,17 +210,7 @@ fn in_location(
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
 ) -> Route {
-    if let Action::Proxy(p) = &loc.action
-        && too_large(req, p.client_max_body_size)
-    {
-        note(trace, |t| {
-            t.notes
-                .push("Content-Length above client_max_body_size: 413".into())
-        });
-        return respond(413, loc.log.clone(), Vec::new(), None);
-    }
     match &loc.action {
-        Action::Return(r) => give(r, req, loc.log.clone(), loc.redirects),
         Action::Proxy(p) => super::proxy::build(
             site,
             p,
@@ -258,8 +325,7 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let Ok(Some(server)) = pick_server(&on, &mut req, &mut None) else {
         return req;
     };
-    let uri = req.target.uri.clone();
-    if let Found::Location(loc) = location::find(&server.locations, &uri, &mut req.captures, None)
+    if let Ok(loc) = choose(server, &mut req, &mut None)
         && let Action::Proxy(p) = &loc.action
     {
         super::proxy::resolve(site, p, &mut req, &mut None);

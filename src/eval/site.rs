@@ -12,6 +12,7 @@ use super::plan::{
 };
 use super::regex::Regex;
 use super::request::Tables;
+use super::script::CStep;
 use super::value::Complex;
 use crate::config::Modifier;
 use crate::config::http::ServerName;
@@ -44,7 +45,8 @@ pub struct CServer {
     pub names: Vec<ServerName>,
     /// Compiled `~` server names, by index into `names`.
     pub name_regexes: Vec<(usize, Regex)>,
-    pub ret: Option<CReturn>,
+    /// The rewrite module's server-level steps.
+    pub script: Vec<CStep>,
     pub locations: Vec<CLocation>,
     pub certificate: Option<Arc<CertificateSpec>>,
     /// For answers given before a location is chosen.
@@ -90,6 +92,8 @@ pub struct CLocation {
     pub span: Span,
     pub regex: Option<Regex>,
     pub children: Vec<CLocation>,
+    /// The rewrite module's steps, run before the action.
+    pub script: Vec<CStep>,
     pub action: Action,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
@@ -98,9 +102,8 @@ pub struct CLocation {
 
 #[derive(Debug)]
 pub enum Action {
-    Return(CReturn),
     Proxy(Box<CProxy>),
-    /// Neither: nginx would serve files from `root`; ngxr answers 404.
+    /// No `proxy_pass`: nginx would serve files from `root`; ngxr answers 404.
     Static,
 }
 

@@ -48,7 +48,7 @@ pub(super) fn http(body: &str) -> String {
 }
 
 /// Routes `line` (`GET /x`) with `headers` on the first listen socket.
-fn route(site: &Compiled, line: &str, headers: &[(&str, &str)]) -> (Route, Trace) {
+pub(super) fn route(site: &Compiled, line: &str, headers: &[(&str, &str)]) -> (Route, Trace) {
     let mut words = line.split(' ');
     let method = words.next().unwrap();
     let target = words.next().unwrap();

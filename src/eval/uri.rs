@@ -16,6 +16,20 @@ pub struct Target {
     pub quoted: bool,
     /// The host of an absolute-form target (`GET http://h/x`), which overrides `Host`.
     pub host: Option<Vec<u8>>,
+    /// How the rewrite module changed the URI, if it did.
+    pub rewritten: Rewritten,
+}
+
+/// nginx's `internal` and `valid_location` after a `rewrite`: the target as sent no longer
+/// stands for the request, and after `break` the location's prefix no longer matches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rewritten {
+    #[default]
+    No,
+    /// Rewritten, then the location searched again.
+    Located,
+    /// Rewritten and kept in the location that rewrote it (`break`).
+    InPlace,
 }
 
 impl Target {
@@ -27,6 +41,7 @@ impl Target {
             args: Vec::new(),
             quoted: false,
             host: None,
+            rewritten: Rewritten::No,
         }
     }
 }
@@ -48,6 +63,7 @@ pub fn parse(target: &[u8]) -> Option<Target> {
         args: args.to_vec(),
         quoted: path.contains(&b'%'),
         host,
+        rewritten: Rewritten::No,
     })
 }
 
