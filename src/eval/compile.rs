@@ -180,6 +180,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         names: s.names.clone(),
         name_regexes,
         script: steps,
+        add_headers: super::added::compile(cx, &sh.reg, &s.settings).unwrap_or_default(),
         locations: s
             .locations
             .iter()
@@ -240,6 +241,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
             .filter_map(|c| location(cx, sh, c))
             .collect(),
         script: steps,
+        add_headers: super::added::compile(cx, &sh.reg, &l.settings).unwrap_or_default(),
         action,
         auto_redirect: l.auto_redirect(),
         log: log::spec(

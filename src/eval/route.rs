@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::added::{self, AddHeaders};
 use super::location::{self, Found};
 use super::plan::{LogSpec, RequestInfo, Response, Route};
 use super::request::Req;
@@ -108,11 +109,13 @@ fn choose<'s>(
     trace: &mut Option<&mut Trace>,
 ) -> Result<&'s CLocation, Route> {
     // The server rewrite phase runs once; a rewritten URI is then searched below.
+    let flow = script::run(&server.script, req);
     if let Some(route) = answer(
-        script::run(&server.script, req),
+        flow,
         req,
         &server.log,
         server.redirects,
+        &server.add_headers,
         trace,
     ) {
         return Err(route);
@@ -169,7 +172,7 @@ fn choose<'s>(
             });
             continue;
         }
-        return match answer(flow, req, &loc.log, loc.redirects, trace) {
+        return match answer(flow, req, &loc.log, loc.redirects, &loc.add_headers, trace) {
             Some(route) => Err(route),
             None => Ok(loc),
         };
@@ -179,18 +182,19 @@ fn choose<'s>(
 /// nginx's limit on URI changes per request (`NGX_HTTP_MAX_URI_CHANGES`).
 const MAX_URI_CHANGES: usize = 10;
 
-/// The answer a script gave, if it gave one.
+/// The answer a script gave, if it gave one, with the level's `add_header`s.
 fn answer(
     flow: Flow<'_>,
     req: &mut Req<'_>,
     log: &Arc<LogSpec>,
     rules: RedirectRules,
+    add: &AddHeaders,
     trace: &mut Option<&mut Trace>,
 ) -> Option<Route> {
-    match flow {
+    let mut route = match flow {
         Flow::Return(r) => {
             note(trace, |t| t.notes.push(format!("return {}", r.code)));
-            Some(give(r, req, log.clone(), rules))
+            give(r, req, log.clone(), rules)
         }
         Flow::Redirect(status, to) => {
             note(trace, |t| {
@@ -198,10 +202,14 @@ fn answer(
             });
             let location = absolute(req, rules, to);
             let headers = vec![(Bytes::from_static(b"Location"), location)];
-            Some(respond(status, log.clone(), headers, None))
+            respond(status, log.clone(), headers, None)
         }
-        Flow::Stay | Flow::Again => None,
+        Flow::Stay | Flow::Again => return None,
+    };
+    if let Route::Respond(r) = &mut route {
+        added::apply(add, r.status, req, &mut r.headers);
     }
+    Some(route)
 }
 
 fn in_location(
@@ -256,9 +264,11 @@ fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>, rules: RedirectRules)
             )
         }
         code => {
+            // nginx's header filter drops the type of a 204.
             let headers = r
                 .content_types
                 .for_uri(&req.target.uri)
+                .filter(|_| code != 204)
                 .map(|t| (Bytes::from_static(b"Content-Type"), t))
                 .into_iter()
                 .collect();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::added::AddHeaders;
 use super::mime::ContentTypes;
 use super::plan::{
     CertificateSpec, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, UpstreamGroup,
@@ -47,6 +48,8 @@ pub struct CServer {
     pub name_regexes: Vec<(usize, Regex)>,
     /// The rewrite module's server-level steps.
     pub script: Vec<CStep>,
+    /// `add_header` for the server-level steps' answers.
+    pub add_headers: AddHeaders,
     pub locations: Vec<CLocation>,
     pub certificate: Option<Arc<CertificateSpec>>,
     /// For answers given before a location is chosen.
@@ -94,6 +97,8 @@ pub struct CLocation {
     pub children: Vec<CLocation>,
     /// The rewrite module's steps, run before the action.
     pub script: Vec<CStep>,
+    /// `add_header` for the steps' answers.
+    pub add_headers: AddHeaders,
     pub action: Action,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
@@ -131,7 +136,7 @@ pub struct CProxy {
     pub hide_headers: Vec<Bytes>,
     /// `proxy_redirect` (prefix, replacement) pairs.
     pub redirects: Vec<(Complex, Complex)>,
-    pub add_headers: Vec<(Bytes, Complex, bool)>,
+    pub add_headers: AddHeaders,
     pub client_max_body_size: u64,
 }
 
