@@ -45,6 +45,23 @@ pub fn cookie(headers: &[(Bytes, Bytes)], name: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
+/// `$upstream_cookie_NAME` (`ngx_http_parse_set_cookie_lines`): the value of the first
+/// upstream `Set-Cookie` that starts with `NAME=`, up to its first `;`.
+pub fn set_cookie(headers: &[(Bytes, Bytes)], name: &[u8]) -> Option<Vec<u8>> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"))
+        .find_map(|(_, v)| {
+            let head = v
+                .get(..name.len())
+                .filter(|h| h.eq_ignore_ascii_case(name))?;
+            let rest = v[head.len()..].trim_ascii_start().strip_prefix(b"=")?;
+            let rest = rest.trim_ascii_start();
+            let end = rest.iter().position(|b| *b == b';').unwrap_or(rest.len());
+            (v.len() > name.len()).then(|| rest[..end].to_vec())
+        })
+}
+
 fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
     let i = s.iter().position(|b| *b == sep)?;
     Some((&s[..i], &s[i + 1..]))
@@ -115,5 +132,8 @@ mod tests {
         assert_eq!(arg(b"x", b"x"), None);
         let auth = h(&[("Authorization", "Basic dXNlcjpwYXNz")]);
         assert_eq!(remote_user(&auth).unwrap(), b"user");
+        let up = h(&[("Set-Cookie", "tcx=1"), ("Set-Cookie", "TC = v; Path=/")]);
+        assert_eq!(set_cookie(&up, b"tc").unwrap(), b"v");
+        assert_eq!(set_cookie(&up, b"x"), None);
     }
 }

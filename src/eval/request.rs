@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::headers::{arg, cookie, header, remote_user, valid_name};
+use super::headers::{arg, cookie, header, remote_user, set_cookie, valid_name};
 use super::map::MapTable;
 use super::plan::{Outcome, RequestInfo};
 use super::regex::Captures;
@@ -100,6 +100,9 @@ impl<'a> Req<'a> {
             Var::Cookie(name) => cookie(&self.headers, name.as_bytes()),
             Var::SentHttp(name) => self.outcome.and_then(|o| header(&o.sent_headers, name)),
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
+            Var::UpstreamCookie(name) => self
+                .outcome
+                .and_then(|o| set_cookie(&o.upstream_headers, name.as_bytes())),
             Var::RemoteAddr => text(info.remote.ip().to_string()),
             Var::BinaryRemoteAddr => Some(match info.remote.ip() {
                 std::net::IpAddr::V4(ip) => ip.octets().to_vec(),

@@ -37,6 +37,11 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
             respond(400, fallback_log(), Vec::new(), None)
         }
         Ok(None) => respond(404, fallback_log(), Vec::new(), None),
+        // `ngx_http_process_request_header`: "client sent TRACE method".
+        Ok(Some(server)) if info.method == "TRACE" => {
+            note(&mut trace, |t| t.notes.push("TRACE: 405".into()));
+            respond(405, server.log.clone(), Vec::new(), None)
+        }
         Ok(Some(server)) => in_server(site, server, &mut req, &mut trace),
     };
     note(&mut trace, |t| {

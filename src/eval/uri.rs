@@ -86,11 +86,43 @@ fn split_absolute(target: &[u8]) -> Option<(Option<Vec<u8>>, &[u8])> {
         .position(|b| *b == b'/' || *b == b'?')
         .unwrap_or(rest.len());
     let host = rest[..end].to_vec();
+    if !authority_ok(&host) {
+        return None;
+    }
     let path = &rest[end..];
     if path.is_empty() {
         return Some((Some(host), b"/"));
     }
     Some((Some(host), path))
+}
+
+/// The request line's `host[:port]` (`ngx_http_parse_request_line`, states `sw_host` to
+/// `sw_port`): letters, digits, `.` and `-`, or a `[...]` literal, then only digits after `:`.
+fn authority_ok(authority: &[u8]) -> bool {
+    let rest = match authority.strip_prefix(b"[") {
+        Some(literal) => {
+            let Some(close) = literal.iter().position(|b| *b == b']') else {
+                return false;
+            };
+            let allowed = |b: &u8| b.is_ascii_alphanumeric() || b":-._~!$&'()*+,;=".contains(b);
+            if !literal[..close].iter().all(allowed) {
+                return false;
+            }
+            &literal[close + 1..]
+        }
+        None => {
+            let end = authority
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || *b == b'.' || *b == b'-'))
+                .unwrap_or(authority.len());
+            &authority[end..]
+        }
+    };
+    match rest.split_first() {
+        None => true,
+        Some((b':', port)) => port.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    }
 }
 
 fn decode(path: &[u8]) -> Option<Vec<u8>> {
@@ -193,6 +225,15 @@ mod tests {
         assert_eq!(t.host.as_deref(), Some(&b"Example.com:8080"[..]));
         assert_eq!(t.unparsed, b"/p?q=1");
         assert_eq!(t.args, b"q=1");
+        assert!(parse(b"http://[::1]:80/").is_some());
+        for bad in [
+            "http://e.com.:1.2/",
+            "http://[::1]./",
+            "http://x[::1]/",
+            "http://a_b/",
+        ] {
+            assert!(parse(bad.as_bytes()).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub enum Var {
     Cookie(String),
     SentHttp(String),
     UpstreamHttp(String),
+    /// `$upstream_cookie_NAME`: from the upstream's `Set-Cookie` lines.
+    UpstreamCookie(String),
     RemoteAddr,
     /// `$binary_remote_addr`: the address's 4 or 16 bytes.
     BinaryRemoteAddr,
@@ -121,12 +123,13 @@ fn header_name(suffix: &str) -> String {
 
 fn builtin(name: &str) -> Option<Var> {
     fixed(name).or_else(|| {
-        let prefixed: [(&str, MakeVar); 5] = [
+        let prefixed: [(&str, MakeVar); 6] = [
             ("http_", |n| Var::Http(header_name(&n))),
             ("arg_", Var::Arg),
             ("cookie_", Var::Cookie),
             ("sent_http_", |n| Var::SentHttp(header_name(&n))),
             ("upstream_http_", |n| Var::UpstreamHttp(header_name(&n))),
+            ("upstream_cookie_", Var::UpstreamCookie),
         ];
         prefixed
             .iter()
