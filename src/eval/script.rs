@@ -31,6 +31,8 @@ pub struct CRewrite {
     flag: Flag,
     /// The replacement did not end with `?`: the request's arguments are kept.
     add_args: bool,
+    /// The replacement has arguments of its own: a redirect adds the request's after `&`.
+    has_args: bool,
 }
 
 #[derive(Debug)]
@@ -141,12 +143,14 @@ fn rewrite(cx: &mut Cx<'_>, reg: &Registry, r: &Rewrite) -> Option<CRewrite> {
     if !add_args {
         replacement.value.pop();
     }
+    let has_args = replacement.value.contains('?');
     let replacement = Complex::compile(cx, reg, &replacement);
     Some(CRewrite {
         regex: regex?,
         replacement: replacement?,
         flag: r.flag,
         add_args,
+        has_args,
     })
 }
 
@@ -249,7 +253,7 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, changed: &mut bool) -> Option
                 if let Some(status) = status {
                     let mut location = result;
                     if rw.add_args && !req.target.args.is_empty() {
-                        location.push(b'?');
+                        location.push(if rw.has_args { b'&' } else { b'?' });
                         location.extend_from_slice(&req.target.args);
                     }
                     return Some(Flow::Redirect(status, location));

@@ -43,11 +43,13 @@ fn rewrite_redirects() {
     let conf = "server { listen 127.0.0.1:80; \
         rewrite ^/old/(.*)$ /new/$1 permanent; \
         rewrite ^/ext$ http://example.com/x; \
+        rewrite ^/add$ http://example.com/?c=d; \
         location / { return 200 ok; } }";
     let (status, location, _) = answer(conf, "/old/p?a=1");
     assert_eq!((status, location.as_str()), (301, "http://h/new/p?a=1"));
     let (status, location, _) = answer(conf, "/ext");
     assert_eq!((status, location.as_str()), (302, "http://example.com/x"));
+    assert_eq!(answer(conf, "/add?a=b").1, "http://example.com/?c=d&a=b");
 }
 
 #[test]
