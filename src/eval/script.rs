@@ -7,9 +7,9 @@
 use super::regex::Regex;
 use super::request::Req;
 use super::site::CReturn;
-use super::uri::Rewritten;
-use super::value::Complex;
-use super::vars::{Registry, definable};
+use super::uri::{self, Rewritten};
+use super::value::{Complex, Part};
+use super::vars::{Registry, Var, definable};
 use crate::config::Cx;
 use crate::config::Text;
 use crate::config::rewrite::{Condition, Flag, Return, Rewrite, Step};
@@ -244,14 +244,14 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, changed: &mut bool) -> Option
                 if !rw.regex.exec(&uri, &mut req.captures) {
                     continue;
                 }
-                let result = rw.replacement.eval(req);
                 let status = match rw.flag {
                     Flag::Redirect => Some(302),
                     Flag::Permanent => Some(301),
                     _ => None,
                 };
+                let result = expand(&rw.replacement, req, status.is_some());
                 if let Some(status) = status {
-                    let mut location = result;
+                    let mut location = uri::unescape_redirect(&result);
                     if rw.add_args && !req.target.args.is_empty() {
                         location.push(if rw.has_args { b'&' } else { b'?' });
                         location.extend_from_slice(&req.target.args);
@@ -271,6 +271,27 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, changed: &mut bool) -> Option
         }
     }
     None
+}
+
+/// A replacement's value (`ngx_http_script_copy_capture_code`): when the request's path was
+/// escaped, captures copied into arguments or a redirect are escaped again.
+fn expand(replacement: &Complex, req: &mut Req<'_>, redirect: bool) -> Vec<u8> {
+    let escape = req.target.quoted || req.target.uri.contains(&b'+');
+    let mut in_args = redirect;
+    let mut out = Vec::new();
+    for part in &replacement.parts {
+        match part {
+            Part::Literal(l) => {
+                out.extend_from_slice(l);
+                in_args |= l.contains(&b'?');
+            }
+            Part::Var(_, Var::Capture(n)) if in_args && escape => {
+                out.extend(uri::escape_args(&req.captures.get(*n)));
+            }
+            Part::Var(name, var) => out.extend(req.var(name, var).unwrap_or_default()),
+        }
+    }
+    out
 }
 
 /// The new `$uri` and `$args` of an internal rewrite.

@@ -32,10 +32,12 @@ fn rewrite_last_searches_again_and_break_stays() {
         location /a { rewrite ^/a(.*)$ /b$1 last; return 200 no; } \
         location /b { return 200 \"b:$uri:$args\"; } \
         location /c { rewrite ^ /b?x=1 break; return 200 unreached; proxy_pass http://127.0.0.1:9; } \
-        location /d { rewrite ^ /b?; } }";
+        location /d { rewrite ^ /b?; } \
+        location /e { rewrite ^(.*) $1?c=$1; return 200 \"e:$uri:$args\"; } }";
     assert_eq!(body(conf, "/a1?q=2"), "b:/b1:q=2");
     assert_eq!(body(conf, "/c?q=2"), "b\"/b?x=1&q=2\"");
     assert_eq!(body(conf, "/d?q=2"), "b:/b:");
+    assert_eq!(body(conf, "/e/%25?a=b"), "e:/e/%:c=/e/%25&a=b");
 }
 
 #[test]

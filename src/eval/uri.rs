@@ -125,6 +125,52 @@ fn authority_ok(authority: &[u8]) -> bool {
     }
 }
 
+/// `ngx_unescape_uri` with `NGX_UNESCAPE_REDIRECT`, as a rewrite's redirect applies it to
+/// the `Location`: `%XX` of a printable character above `%` decoded, others kept, and
+/// everything from the first `?` (written or decoded) on copied as it is.
+pub fn unescape_redirect(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let ch = s[i];
+        if ch == b'?' {
+            out.extend_from_slice(&s[i..]);
+            return out;
+        }
+        if ch != b'%' {
+            out.push(ch);
+            i += 1;
+            continue;
+        }
+        let hi = s.get(i + 1).and_then(|c| (*c as char).to_digit(16));
+        let Some(hi) = hi else {
+            // nginx drops the `%` and keeps the character after it.
+            out.extend(s.get(i + 1));
+            i += 2;
+            continue;
+        };
+        let Some(lo) = s.get(i + 2).and_then(|c| (*c as char).to_digit(16)) else {
+            // Both dropped.
+            i += 3;
+            continue;
+        };
+        let byte = (hi * 16 + lo) as u8;
+        let by_letter = s[i + 2].is_ascii_alphabetic();
+        i += 3;
+        if by_letter && byte == b'?' {
+            out.push(byte);
+            out.extend_from_slice(&s[i..]);
+            return out;
+        }
+        if byte > b'%' && byte < 0x7f {
+            out.push(byte);
+        } else {
+            out.extend_from_slice(&s[i - 3..i]);
+        }
+    }
+    out
+}
+
 fn decode(path: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(path.len());
     let mut i = 0;
@@ -179,16 +225,44 @@ fn normalize(path: &[u8]) -> Option<Vec<u8>> {
 
 /// `ngx_escape_uri(..., NGX_ESCAPE_URI)`: what nginx re-escapes in a decoded path.
 pub fn escape(path: &[u8]) -> Vec<u8> {
+    escape_with(path, |b| {
+        matches!(
+            b,
+            b'"' | b'#' | b'%' | b'<' | b'>' | b'?' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+        )
+    })
+}
+
+/// `ngx_escape_uri` with `NGX_ESCAPE_ARGS`: how the rewrite module copies a capture into
+/// arguments (or a redirect) when the request's path was escaped.
+pub fn escape_args(value: &[u8]) -> Vec<u8> {
+    escape_with(value, |b| {
+        matches!(
+            b,
+            b'"' | b'#'
+                | b'%'
+                | b'&'
+                | b'+'
+                | b';'
+                | b'<'
+                | b'>'
+                | b'?'
+                | b'\\'
+                | b'^'
+                | b'`'
+                | b'{'
+                | b'|'
+                | b'}'
+        )
+    })
+}
+
+/// `%XX` for controls, space, non-ASCII and the bytes `special` names.
+fn escape_with(path: &[u8], special: fn(u8) -> bool) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = Vec::with_capacity(path.len());
     for &b in path {
-        let escaped = b <= 0x20
-            || b >= 0x7f
-            || matches!(
-                b,
-                b'"' | b'#' | b'%' | b'<' | b'>' | b'?' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
-            );
-        if escaped {
+        if b <= 0x20 || b >= 0x7f || special(b) {
             out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
         } else {
             out.push(b);
@@ -234,6 +308,20 @@ mod tests {
         ] {
             assert!(parse(bad.as_bytes()).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn unescapes_redirects_like_nginx() {
+        let u = |s: &str| String::from_utf8(unescape_redirect(s.as_bytes())).unwrap();
+        assert_eq!(
+            u("http%3A%2F%2Fexample.com%2F%3Ffrom"),
+            "http://example.com/?from"
+        );
+        assert_eq!(
+            u("http%3A%2F%2Fe.com%0D%0Asplit"),
+            "http://e.com%0D%0Asplit"
+        );
+        assert_eq!(u("/a%20b?x=%41"), "/a%20b?x=%41");
     }
 
     #[test]
