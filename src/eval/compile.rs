@@ -57,19 +57,19 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
     };
     let (mut sets, captures) = defined_names(http);
     let top = &cx.tree.main().directives;
-    sets.extend(unserved::variables(cx.tree, top));
+    let others = unserved::variables(cx.tree, top);
+    sets.extend(others.iter().map(|t| t.value.clone()));
     let reg = Registry {
         maps: http.maps.iter().map(|m| m.variable.clone()).collect(),
         captures,
         sets,
     };
-    for m in http
-        .maps
-        .iter()
-        .filter(|m| !super::vars::definable(&m.variable))
-    {
-        let message = format!("the duplicate \"{}\" variable", m.variable);
-        script::at(cx, &m.source, message);
+    // `map`, `geo` and the like may not redefine a built-in variable.
+    let defined = http.maps.iter().map(|m| (&m.variable, &m.source));
+    for (name, at) in defined.chain(others.iter().map(|t| (&t.value, t))) {
+        if !super::vars::definable(name) {
+            script::at(cx, at, format!("the duplicate \"{name}\" variable"));
+        }
     }
     let maps = http
         .maps

@@ -8,8 +8,8 @@ use crate::config::{Cx, Text};
 use crate::syntax::{Directive, SyntaxTree};
 
 /// Variables that other modules' directives define (`auth_request_set`, `geo`,
-/// `split_clients`, `js_set`, `perl_set`).
-pub fn variables(tree: &SyntaxTree, directives: &[Directive]) -> Vec<String> {
+/// `split_clients`, `js_set`, `perl_set`): each name (without `$`) as written.
+pub fn variables(tree: &SyntaxTree, directives: &[Directive]) -> Vec<Text> {
     let mut out = Vec::new();
     for d in tree.expand(directives) {
         let at = match d.name() {
@@ -18,8 +18,14 @@ pub fn variables(tree: &SyntaxTree, directives: &[Directive]) -> Vec<String> {
             "geo" => d.args.len().checked_sub(1),
             _ => None,
         };
-        if let Some(v) = at.and_then(|i| d.arg(i)).and_then(|a| a.strip_prefix('$')) {
-            out.push(v.to_string());
+        if let Some(w) = at.and_then(|i| d.args.get(i))
+            && let Some(name) = w.value.strip_prefix('$')
+        {
+            out.push(Text {
+                value: name.to_string(),
+                span: w.span,
+                order: tree.order_of(d),
+            });
         }
         out.extend(variables(tree, d.children()));
     }
