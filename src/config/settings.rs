@@ -42,6 +42,8 @@ pub struct Settings {
     pub ssl_certificate: Option<PathBuf>,
     pub ssl_certificate_key: Option<PathBuf>,
     pub ssl_protocols: Option<Vec<String>>,
+    pub ignore_invalid_headers: Option<bool>,
+    pub underscores_in_headers: Option<bool>,
     /// `default_type`: the Content-Type of a response whose URI has no known extension.
     pub default_type: Option<String>,
     /// Every `types` entry of the level: (extension lowercased, content type), in order.
@@ -107,7 +109,9 @@ impl Settings {
             ssl_certificate_key,
             ssl_protocols,
             default_type,
-            types
+            types,
+            ignore_invalid_headers,
+            underscores_in_headers
         );
     }
 
@@ -212,6 +216,8 @@ impl Settings {
                     self.ssl_certificate_key = path;
                 }
             }
+            "ignore_invalid_headers" => flag(cx, d, &mut self.ignore_invalid_headers),
+            "underscores_in_headers" => flag(cx, d, &mut self.underscores_in_headers),
             "default_type" => set(cx, d, &mut self.default_type, |s| Some(s.to_string())),
             "types" => {
                 let list = self.types.get_or_insert_with(Vec::new);

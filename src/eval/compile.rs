@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Weak};
 
+use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
@@ -180,6 +181,10 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         names: s.names.clone(),
         name_regexes,
         script: steps,
+        header_rules: HeaderRules {
+            ignore_invalid: st.ignore_invalid_headers.unwrap_or(true),
+            underscores: st.underscores_in_headers.unwrap_or(false),
+        },
         add_headers: super::added::compile(cx, &sh.reg, &s.settings).unwrap_or_default(),
         locations: s
             .locations

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::headers::{arg, cookie, header, remote_user, set_cookie, valid_name};
+use super::headers::{arg, cookie, header, remote_user, set_cookie};
 use super::map::MapTable;
 use super::plan::{Outcome, RequestInfo};
 use super::regex::Captures;
@@ -23,8 +23,8 @@ pub struct Req<'a> {
     pub info: &'a RequestInfo<'a>,
     pub tables: &'a Tables,
     pub target: Target,
-    /// The request headers nginx keeps: names with characters other than letters, digits
-    /// and `-` are ignored (`ignore_invalid_headers on`, `underscores_in_headers off`).
+    /// The request headers nginx keeps: all until the server is chosen, then those its
+    /// `ignore_invalid_headers` and `underscores_in_headers` accept.
     pub headers: Vec<(Bytes, Bytes)>,
     /// The validated `Host` (nginx's `headers_in.server`): lowercased, without port.
     pub host: Option<Vec<u8>>,
@@ -48,17 +48,11 @@ pub struct Req<'a> {
 impl<'a> Req<'a> {
     pub fn new(info: &'a RequestInfo<'a>, tables: &'a Tables, target: Target) -> Req<'a> {
         let n = tables.maps.len();
-        let headers = info
-            .headers
-            .iter()
-            .filter(|(name, _)| valid_name(name))
-            .cloned()
-            .collect();
         Req {
             info,
             tables,
             target,
-            headers,
+            headers: info.headers.to_vec(),
             host: None,
             server_name: Vec::new(),
             proxy: None,

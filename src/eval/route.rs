@@ -90,6 +90,7 @@ fn pick_server<'s>(
     );
     if let Some(s) = server {
         req.server_name = s.first_name();
+        req.headers.retain(|(name, _)| s.header_rules.keeps(name));
     }
     Ok(server)
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::added::AddHeaders;
+use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
     CertificateSpec, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, UpstreamGroup,
@@ -48,6 +49,7 @@ pub struct CServer {
     pub name_regexes: Vec<(usize, Regex)>,
     /// The rewrite module's server-level steps.
     pub script: Vec<CStep>,
+    pub header_rules: HeaderRules,
     /// `add_header` for the server-level steps' answers.
     pub add_headers: AddHeaders,
     pub locations: Vec<CLocation>,
