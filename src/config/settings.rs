@@ -44,6 +44,7 @@ pub struct Settings {
     pub ssl_protocols: Option<Vec<String>>,
     pub ignore_invalid_headers: Option<bool>,
     pub underscores_in_headers: Option<bool>,
+    pub merge_slashes: Option<bool>,
     /// `default_type`: the Content-Type of a response whose URI has no known extension.
     pub default_type: Option<String>,
     /// Every `types` entry of the level: (extension lowercased, content type), in order.
@@ -111,7 +112,8 @@ impl Settings {
             default_type,
             types,
             ignore_invalid_headers,
-            underscores_in_headers
+            underscores_in_headers,
+            merge_slashes
         );
     }
 
@@ -218,6 +220,7 @@ impl Settings {
             }
             "ignore_invalid_headers" => flag(cx, d, &mut self.ignore_invalid_headers),
             "underscores_in_headers" => flag(cx, d, &mut self.underscores_in_headers),
+            "merge_slashes" => flag(cx, d, &mut self.merge_slashes),
             "default_type" => set(cx, d, &mut self.default_type, |s| Some(s.to_string())),
             "types" => {
                 let list = self.types.get_or_insert_with(Vec::new);

@@ -48,6 +48,7 @@ const SERVED: &[&str] = &[
     "location",
     "log_format",
     "map",
+    "merge_slashes",
     "pid",
     "port_in_redirect",
     "proxy_connect_timeout",

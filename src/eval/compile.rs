@@ -185,6 +185,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             ignore_invalid: st.ignore_invalid_headers.unwrap_or(true),
             underscores: st.underscores_in_headers.unwrap_or(false),
         },
+        merge_slashes: st.merge_slashes.unwrap_or(true),
         add_headers: super::added::compile(cx, &sh.reg, &s.settings).unwrap_or_default(),
         locations: s
             .locations

@@ -24,7 +24,7 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
             .map(|s| s.log.clone())
             .unwrap_or_default()
     };
-    let Some(target) = uri::parse(info.target.as_bytes()) else {
+    let Some(target) = uri::parse(info.target.as_bytes(), merge_slashes(&on, info)) else {
         note(&mut trace, |t| {
             t.notes.push("invalid request target: 400".into())
         });
@@ -49,6 +49,11 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
         t.notes.append(&mut req.notes);
     });
     route
+}
+
+/// The request line is read with the address's default server's `merge_slashes`.
+fn merge_slashes(on: &[&CServer], info: &RequestInfo<'_>) -> bool {
+    vhost::default(on, info.local).is_none_or(|s| s.merge_slashes)
 }
 
 /// The request's `Host` and server; `Err` is a 400 with nginx's reason.
@@ -334,10 +339,10 @@ pub fn respond(
 /// A request re-read for its access-log line: server and location chosen again, so
 /// `$server_name`, `$proxy_host` and map values are what they were when it was routed.
 pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
-    let target = uri::parse(info.target.as_bytes())
+    let on = vhost::on_socket(&site.servers, info.listen, info.local);
+    let target = uri::parse(info.target.as_bytes(), merge_slashes(&on, info))
         .unwrap_or_else(|| uri::Target::raw(info.target.as_bytes()));
     let mut req = Req::new(info, &site.tables, target);
-    let on = vhost::on_socket(&site.servers, info.listen, info.local);
     let Ok(Some(server)) = pick_server(&on, &mut req, &mut None) else {
         return req;
     };

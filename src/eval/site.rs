@@ -50,6 +50,7 @@ pub struct CServer {
     /// The rewrite module's server-level steps.
     pub script: Vec<CStep>,
     pub header_rules: HeaderRules,
+    pub merge_slashes: bool,
     /// `add_header` for the server-level steps' answers.
     pub add_headers: AddHeaders,
     pub locations: Vec<CLocation>,

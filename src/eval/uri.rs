@@ -46,8 +46,8 @@ impl Target {
     }
 }
 
-/// Parses `target` as sent in the request line.
-pub fn parse(target: &[u8]) -> Option<Target> {
+/// Parses `target` as sent in the request line; `merge_slashes` is the default server's.
+pub fn parse(target: &[u8], merge_slashes: bool) -> Option<Target> {
     let (host, rest) = split_absolute(target)?;
     if rest.first() != Some(&b'/') {
         return None;
@@ -59,7 +59,7 @@ pub fn parse(target: &[u8]) -> Option<Target> {
     let path = path.split(|b| *b == b'#').next().unwrap_or(path);
     Some(Target {
         unparsed: rest.to_vec(),
-        uri: normalize(&decode(path)?)?,
+        uri: normalize(&decode(path)?, merge_slashes)?,
         args: args.to_vec(),
         quoted: path.contains(&b'%'),
         host,
@@ -193,15 +193,18 @@ fn decode(path: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Merges slashes and resolves dot segments; `..` above the root is refused.
-fn normalize(path: &[u8]) -> Option<Vec<u8>> {
+fn normalize(path: &[u8], merge_slashes: bool) -> Option<Vec<u8>> {
     let mut segments: Vec<&[u8]> = Vec::new();
     let parts: Vec<&[u8]> = path.split(|b| *b == b'/').skip(1).collect();
     let last = parts.len().saturating_sub(1);
     let mut trailing_slash = false;
     for (i, seg) in parts.iter().enumerate() {
         match *seg {
-            b"" => trailing_slash = i == last,
-            b"." => trailing_slash = i == last,
+            b"" if !merge_slashes && i != last => {
+                segments.push(b"");
+                trailing_slash = false;
+            }
+            b"" | b"." => trailing_slash = i == last,
             b".." => {
                 segments.pop()?;
                 trailing_slash = i == last;
@@ -276,7 +279,7 @@ mod tests {
     use super::*;
 
     fn uri(t: &str) -> Option<String> {
-        parse(t.as_bytes()).map(|t| String::from_utf8_lossy(&t.uri).into_owned())
+        parse(t.as_bytes(), true).map(|t| String::from_utf8_lossy(&t.uri).into_owned())
     }
 
     #[test]
@@ -288,6 +291,9 @@ mod tests {
         assert_eq!(uri("/a/.").as_deref(), Some("/a/"));
         assert_eq!(uri("/").as_deref(), Some("/"));
         assert_eq!(uri("/%41b").as_deref(), Some("/Ab"));
+        let kept = |t: &str| parse(t.as_bytes(), false).map(|t| t.uri);
+        assert_eq!(kept("/foo//../bar").as_deref(), Some(&b"/foo/bar"[..]));
+        assert_eq!(kept("/foo///../bar").as_deref(), Some(&b"/foo//bar"[..]));
         assert_eq!(uri("/../x"), None);
         assert_eq!(uri("/%zz"), None);
         assert_eq!(uri("x"), None);
@@ -295,18 +301,18 @@ mod tests {
 
     #[test]
     fn absolute_form_and_args() {
-        let t = parse(b"http://Example.com:8080/p?q=1").unwrap();
+        let t = parse(b"http://Example.com:8080/p?q=1", true).unwrap();
         assert_eq!(t.host.as_deref(), Some(&b"Example.com:8080"[..]));
         assert_eq!(t.unparsed, b"/p?q=1");
         assert_eq!(t.args, b"q=1");
-        assert!(parse(b"http://[::1]:80/").is_some());
+        assert!(parse(b"http://[::1]:80/", true).is_some());
         for bad in [
             "http://e.com.:1.2/",
             "http://[::1]./",
             "http://x[::1]/",
             "http://a_b/",
         ] {
-            assert!(parse(bad.as_bytes()).is_none(), "{bad}");
+            assert!(parse(bad.as_bytes(), true).is_none(), "{bad}");
         }
     }
 
