@@ -72,6 +72,14 @@ pub mod http {
     pub const UPSTREAM_KEEPALIVE_REQUESTS: u64 = 1000;
     /// `proxy_next_upstream_tries` / `_timeout`: no limit.
     pub const NEXT_UPSTREAM_TRIES: u32 = 0;
+    /// `default_type`.
+    pub const DEFAULT_TYPE: &str = "text/plain";
+    /// The types of an `http` block without `types` (`ngx_http_core_default_types`).
+    pub const TYPES: [(&str, &str); 3] = [
+        ("text/html", "html"),
+        ("image/gif", "gif"),
+        ("image/jpeg", "jpg"),
+    ];
 }
 
 /// `ssl_protocols` of nginx 1.22.

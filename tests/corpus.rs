@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 /// Disagreements with each oracle that are known and explained in README.md; the test fails
 /// if there are more (and prints every one).
-const KNOWN_ORACLE_DIFFERENCES: usize = 9;
-const KNOWN_LIVE_DIFFERENCES: usize = 9;
+const KNOWN_ORACLE_DIFFERENCES: usize = 2;
+const KNOWN_LIVE_DIFFERENCES: usize = 0;
 
 fn corpus() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
@@ -129,10 +129,12 @@ fn check_agrees_with_nginx_t_on_the_corpus() {
         oracle_diffs.len() <= KNOWN_ORACLE_DIFFERENCES,
         "new disagreements with ORACLE.tsv"
     );
-    assert!(
-        live_diffs.len() <= KNOWN_LIVE_DIFFERENCES,
-        "new disagreements with nginx -t"
-    );
+    #[allow(
+        clippy::absurd_extreme_comparisons,
+        reason = "the known count may be zero"
+    )]
+    let within = live_diffs.len() <= KNOWN_LIVE_DIFFERENCES;
+    assert!(within, "new disagreements with nginx -t");
 }
 
 fn verdict(accept: bool) -> &'static str {

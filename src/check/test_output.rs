@@ -109,7 +109,6 @@ const WITHOUT: &[&str] = &[
     "http_geo_module",
     "http_split_clients_module",
     "http_referer_module",
-    "http_rewrite_module",
     "http_fastcgi_module",
     "http_uwsgi_module",
     "http_scgi_module",

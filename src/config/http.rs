@@ -3,9 +3,10 @@
 
 use super::Cx;
 use super::listen::{self, Listen};
-use super::location::{self, Location, Return};
+use super::location::{self, Location};
 use super::log::LogFormatDef;
 use super::map::Map;
+use super::rewrite::Step;
 use super::settings::Settings;
 use super::upstream::Upstream;
 use crate::source::Span;
@@ -28,8 +29,8 @@ pub struct Server {
     /// In file order; the first is `$server_name`.
     pub names: Vec<ServerName>,
     pub settings: Settings,
-    /// A server-level `return` (runs before any location is looked for).
-    pub ret: Option<Return>,
+    /// The rewrite module's server-level steps (run before any location is looked for).
+    pub script: Vec<Step>,
     /// Top-level locations in file order (named ones included).
     pub locations: Vec<Location>,
 }
@@ -94,7 +95,7 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
         listens: Vec::new(),
         names: Vec::new(),
         settings: Settings::default(),
-        ret: None,
+        script: Vec::new(),
         locations: Vec::new(),
     };
     let children = cx.tree.expand(d.children());
@@ -114,7 +115,7 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
                     }
                 }
             }
-            "return" if s.ret.is_none() => s.ret = location::lower_return(cx, c),
+            "return" | "rewrite" | "set" | "if" | "break" => s.script.extend(Step::lower(cx, c)),
             "location" => {}
             "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
             _ => {

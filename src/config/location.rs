@@ -1,9 +1,10 @@
 //! `location` blocks and what a location does: the modifier and name nginx matches by, the
 //! merged settings, `proxy_pass` and `return`, and the nested locations.
 
+use super::Cx;
 use super::proxy::{self, ProxyPass};
+use super::rewrite::Step;
 use super::settings::Settings;
-use super::{Cx, Text};
 use crate::source::Span;
 use crate::syntax::Directive;
 
@@ -50,7 +51,8 @@ pub struct Location {
     /// Settings after inheriting from the enclosing location or server.
     pub settings: Settings,
     pub proxy_pass: Option<ProxyPass>,
-    pub ret: Option<Return>,
+    /// The rewrite module's steps, in order.
+    pub script: Vec<Step>,
     pub children: Vec<Location>,
 }
 
@@ -65,42 +67,6 @@ impl Location {
             )
             && self.name.ends_with('/')
     }
-}
-
-/// `return code [text]` or `return URL`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Return {
-    pub code: u16,
-    /// The body, or for 301/302/303/307/308 the `Location`.
-    pub text: Option<Text>,
-}
-
-/// Reads `return`, with `ngx_http_rewrite_return`'s rules.
-pub fn lower_return(cx: &mut Cx<'_>, d: &Directive) -> Option<Return> {
-    let first = cx.text(d, 0)?;
-    if let Ok(code) = first.value.parse::<u16>() {
-        if code > 999 {
-            cx.error(d, format!("invalid return code \"{}\"", first.value));
-            return None;
-        }
-        let text = if d.args.len() > 1 {
-            cx.text(d, 1)
-        } else {
-            None
-        };
-        return Some(Return { code, text });
-    }
-    let v = &first.value;
-    if d.args.len() == 1
-        && (v.starts_with("http://") || v.starts_with("https://") || v.starts_with("$scheme"))
-    {
-        return Some(Return {
-            code: 302,
-            text: Some(first),
-        });
-    }
-    cx.error(d, format!("invalid return code \"{v}\""));
-    None
 }
 
 /// The modifier and name of a `location` directive (`ngx_http_core_location`).
@@ -180,7 +146,7 @@ pub fn lower(
         span: d.span(),
         settings: Settings::default(),
         proxy_pass: None,
-        ret: None,
+        script: Vec::new(),
         children: Vec::new(),
     };
     let children = cx.tree.expand(d.children());
@@ -191,7 +157,7 @@ pub fn lower(
                 loc.proxy_pass = proxy::pass(cx, c);
                 check_uri_part(cx, c, &loc);
             }
-            "return" if loc.ret.is_none() => loc.ret = lower_return(cx, c),
+            "return" | "rewrite" | "set" | "if" | "break" => loc.script.extend(Step::lower(cx, c)),
             "proxy_redirect"
                 if !proxy::default_redirect_allowed(cx, c, loc.proxy_pass.as_ref()) => {}
             _ => {

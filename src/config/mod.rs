@@ -10,6 +10,7 @@ pub mod log;
 pub mod map;
 pub mod process;
 pub mod proxy;
+pub mod rewrite;
 pub mod settings;
 pub mod units;
 pub mod upstream;

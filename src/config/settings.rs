@@ -42,6 +42,13 @@ pub struct Settings {
     pub ssl_certificate: Option<PathBuf>,
     pub ssl_certificate_key: Option<PathBuf>,
     pub ssl_protocols: Option<Vec<String>>,
+    pub ignore_invalid_headers: Option<bool>,
+    pub underscores_in_headers: Option<bool>,
+    pub merge_slashes: Option<bool>,
+    /// `default_type`: the Content-Type of a response whose URI has no known extension.
+    pub default_type: Option<String>,
+    /// Every `types` entry of the level: (extension lowercased, content type), in order.
+    pub types: Option<Vec<(String, String)>>,
 }
 
 /// `add_header NAME VALUE [always]`.
@@ -101,7 +108,12 @@ impl Settings {
             access_log,
             ssl_certificate,
             ssl_certificate_key,
-            ssl_protocols
+            ssl_protocols,
+            default_type,
+            types,
+            ignore_invalid_headers,
+            underscores_in_headers,
+            merge_slashes
         );
     }
 
@@ -204,6 +216,21 @@ impl Settings {
                     self.ssl_certificate = path;
                 } else {
                     self.ssl_certificate_key = path;
+                }
+            }
+            "ignore_invalid_headers" => flag(cx, d, &mut self.ignore_invalid_headers),
+            "underscores_in_headers" => flag(cx, d, &mut self.underscores_in_headers),
+            "merge_slashes" => flag(cx, d, &mut self.merge_slashes),
+            "default_type" => set(cx, d, &mut self.default_type, |s| Some(s.to_string())),
+            "types" => {
+                let list = self.types.get_or_insert_with(Vec::new);
+                for c in cx.tree.expand(d.children()) {
+                    let ty = c.name();
+                    list.extend(
+                        c.args
+                            .iter()
+                            .map(|e| (e.value.to_ascii_lowercase(), ty.into())),
+                    );
                 }
             }
             "ssl_protocols" => {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::units::parse_sec;
 use super::{Cx, Text};
+use crate::diag::{Diagnostic, Severity};
 use crate::eval::plan::Balance;
 use crate::source::Span;
 use crate::syntax::Directive;
@@ -23,7 +24,8 @@ pub struct Upstream {
     pub keepalive_requests: u64,
 }
 
-/// One `server` line; a host name that resolves to several addresses gives several peers.
+/// One `server` line; a host name that resolves to several addresses gives several peers, a
+/// unix socket none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamServer {
     pub addrs: Vec<SocketAddr>,
@@ -148,6 +150,20 @@ fn server(cx: &mut Cx<'_>, d: &Directive) -> Option<UpstreamServer> {
             cx.error(d, format!("invalid parameter \"{p}\""));
             return None;
         }
+    }
+    if target.starts_with("unix:") {
+        // Valid for nginx; ngxr's peers are TCP addresses only.
+        let warning = Diagnostic::lint(
+            Severity::Warning,
+            "ngxr::unsupported",
+            format!(
+                "upstream server \"{target}\" is a unix socket, which ngxr does not connect to; \
+                 ngxr refuses to serve this configuration"
+            ),
+            d.span(),
+        );
+        cx.sink.push(warning);
+        return Some(s);
     }
     match resolve(target, 80) {
         Ok(addrs) => s.addrs = addrs,

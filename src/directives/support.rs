@@ -28,12 +28,16 @@ const SERVED: &[&str] = &[
     "absolute_redirect",
     "access_log",
     "add_header",
+    "break",
     "client_max_body_size",
     "daemon",
+    "default_type",
     "error_log",
     "events",
     "hash",
     "http",
+    "if",
+    "ignore_invalid_headers",
     "include",
     "ip_hash",
     "keepalive",
@@ -44,6 +48,7 @@ const SERVED: &[&str] = &[
     "location",
     "log_format",
     "map",
+    "merge_slashes",
     "pid",
     "port_in_redirect",
     "proxy_connect_timeout",
@@ -62,14 +67,18 @@ const SERVED: &[&str] = &[
     "proxy_set_header",
     "random",
     "return",
+    "rewrite",
     "send_timeout",
     "server",
     "server_name",
     "server_name_in_redirect",
     "server_tokens",
+    "set",
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_protocols",
+    "types",
+    "underscores_in_headers",
     "upstream",
     "worker_connections",
     "worker_processes",
@@ -86,7 +95,6 @@ const INERT: &[&str] = &[
     "client_body_timeout",
     "client_header_buffer_size",
     "client_header_timeout",
-    "default_type",
     "directio",
     "fastcgi_buffer_size",
     "fastcgi_buffers",
@@ -135,6 +143,7 @@ const INERT: &[&str] = &[
     "proxy_temp_path",
     "reset_timedout_connection",
     "resolver_timeout",
+    "rewrite_log",
     "scgi_temp_path",
     "sendfile",
     "sendfile_max_chunk",
@@ -151,9 +160,9 @@ const INERT: &[&str] = &[
     "tcp_nopush",
     "thread_pool",
     "timer_resolution",
-    "types",
     "types_hash_bucket_size",
     "types_hash_max_size",
+    "uninitialized_variable_warn",
     "use",
     "user",
     "uwsgi_temp_path",
@@ -174,6 +183,26 @@ pub fn support(d: &Directive) -> Support {
     if name == "gzip_proxied" {
         return if d.args.iter().all(|a| a.value == "off") {
             Support::Inert
+        } else {
+            Support::Unsupported
+        };
+    }
+    // An `if` block is served as far as the rewrite module goes: its steps, not the other
+    // settings nginx would apply inside it.
+    if name == "if" {
+        let rewrite_only = d.children().iter().all(|c| {
+            matches!(
+                c.name(),
+                "return"
+                    | "rewrite"
+                    | "set"
+                    | "break"
+                    | "rewrite_log"
+                    | "uninitialized_variable_warn"
+            )
+        });
+        return if rewrite_only {
+            Support::Served
         } else {
             Support::Unsupported
         };

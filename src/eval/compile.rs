@@ -4,18 +4,24 @@
 
 use std::sync::{Arc, Weak};
 
+use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
+use super::mime::ContentTypes;
 use super::plan::{CertificateSpec, ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
+use super::script;
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
+use super::unserved;
 use super::upstream::Groups;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::http::{Http, Server, ServerName};
-use crate::config::location::{Location, Return};
+use crate::config::location::Location;
+use crate::config::rewrite::Return;
+use crate::config::settings::Settings;
 use crate::config::{Config, Cx, Modifier};
 use crate::defaults;
 
@@ -50,10 +56,22 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
             process,
         };
     };
+    let (mut sets, captures) = defined_names(http);
+    let top = &cx.tree.main().directives;
+    let others = unserved::variables(cx.tree, top);
+    sets.extend(others.iter().map(|t| t.value.clone()));
     let reg = Registry {
         maps: http.maps.iter().map(|m| m.variable.clone()).collect(),
-        captures: capture_names(http),
+        captures,
+        sets,
     };
+    // `map`, `geo` and the like may not redefine a built-in variable.
+    let defined = http.maps.iter().map(|m| (&m.variable, &m.source));
+    for (name, at) in defined.chain(others.iter().map(|t| (&t.value, t))) {
+        if !super::vars::definable(name) {
+            script::at(cx, at, format!("the duplicate \"{name}\" variable"));
+        }
+    }
     let maps = http
         .maps
         .iter()
@@ -66,6 +84,8 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .collect();
     proxy_conf::validate(cx, &reg, &http.settings);
     let groups = Groups::explicit(cx, &reg, &http.upstreams);
+    let names: Vec<&str> = http.upstreams.iter().map(|u| u.name.as_str()).collect();
+    unserved::check_passes(cx, top, &names);
     let mut shared = Shared {
         reg,
         groups,
@@ -79,6 +99,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .collect();
     conflicting_names(cx, &servers);
     let listens = listens(&servers);
+    super::bind::check(cx, &listens, &servers);
     Inner {
         tables: Tables { maps, hostname },
         listens,
@@ -89,21 +110,24 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
     }
 }
 
-/// Named captures of every regex in the configuration: they are variables everywhere.
-fn capture_names(http: &Http) -> Vec<String> {
-    fn walk(locs: &[Location], out: &mut Vec<String>) {
+/// Variables the configuration defines, each known everywhere: `set` names, and the named
+/// captures of every regex.
+fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
+    fn walk(locs: &[Location], sets: &mut Vec<String>, out: &mut Vec<String>) {
         for l in locs {
             if l.modifier.is_regex()
                 && let Ok(re) = Regex::new(&l.name, l.modifier == Modifier::RegexCaseless)
             {
                 out.extend(re.names().map(str::to_string));
             }
-            walk(&l.children, out);
+            script::defined(&l.script, sets, out);
+            walk(&l.children, sets, out);
         }
     }
-    let mut out = Vec::new();
+    let (mut sets, mut out) = (Vec::new(), Vec::new());
     for s in &http.servers {
-        walk(&s.locations, &mut out);
+        script::defined(&s.script, &mut sets, &mut out);
+        walk(&s.locations, &mut sets, &mut out);
         for n in &s.names {
             if let ServerName::Regex(p, _) = n
                 && let Ok(re) = Regex::new(p, false)
@@ -120,11 +144,14 @@ fn capture_names(http: &Http) -> Vec<String> {
             }
         }
     }
-    out
+    (sets, out)
 }
 
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
     proxy_conf::validate(cx, &sh.reg, &s.settings);
+    let steps = script::compile(cx, &sh.reg, &s.script, &mut |cx, r| {
+        give(cx, &sh.reg, r, &s.settings)
+    });
     let mut name_regexes = Vec::new();
     for (i, n) in s.names.iter().enumerate() {
         if let ServerName::Regex(p, span) = n {
@@ -153,7 +180,13 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         listens: s.listens.clone(),
         names: s.names.clone(),
         name_regexes,
-        ret: s.ret.as_ref().and_then(|r| give(cx, sh, r)),
+        script: steps,
+        header_rules: HeaderRules {
+            ignore_invalid: st.ignore_invalid_headers.unwrap_or(true),
+            underscores: st.underscores_in_headers.unwrap_or(false),
+        },
+        merge_slashes: st.merge_slashes.unwrap_or(true),
+        add_headers: super::added::compile(cx, &sh.reg, &s.settings).unwrap_or_default(),
         locations: s
             .locations
             .iter()
@@ -165,16 +198,23 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
     }
 }
 
-fn give(cx: &mut Cx<'_>, sh: &Shared, r: &Return) -> Option<CReturn> {
+fn give(cx: &mut Cx<'_>, reg: &Registry, r: &Return, st: &Settings) -> Option<CReturn> {
     let text = match &r.text {
-        Some(t) => Some(Complex::compile(cx, &sh.reg, t)?),
+        Some(t) => Some(Complex::compile(cx, reg, t)?),
         None => None,
     };
-    Some(CReturn { code: r.code, text })
+    Some(CReturn {
+        code: r.code,
+        text,
+        content_types: ContentTypes::of(st),
+    })
 }
 
 fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation> {
     proxy_conf::validate(cx, &sh.reg, &l.settings);
+    let steps = script::compile(cx, &sh.reg, &l.script, &mut |cx, r| {
+        give(cx, &sh.reg, r, &l.settings)
+    });
     let regex = if l.modifier.is_regex() {
         match Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
             Ok(re) => Some(re),
@@ -186,16 +226,15 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
     } else {
         None
     };
-    let action = match (&l.ret, &l.proxy_pass) {
-        (Some(r), _) => Action::Return(give(cx, sh, r)?),
-        (None, Some(pass)) => Action::Proxy(Box::new(proxy_conf::compile(
+    let action = match &l.proxy_pass {
+        Some(pass) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
             &sh.reg,
             &mut sh.groups,
             l,
             pass,
         )?)),
-        (None, None) => Action::Static,
+        None => Action::Static,
     };
     Some(CLocation {
         modifier: l.modifier,
@@ -207,6 +246,8 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
             .iter()
             .filter_map(|c| location(cx, sh, c))
             .collect(),
+        script: steps,
+        add_headers: super::added::compile(cx, &sh.reg, &l.settings).unwrap_or_default(),
         action,
         auto_redirect: l.auto_redirect(),
         log: log::spec(

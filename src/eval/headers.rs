@@ -3,9 +3,20 @@
 
 use bytes::Bytes;
 
-/// `ngx_http_parse_header_line`'s valid header name characters.
-pub fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty() && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+/// Which request header names a server keeps (`ignore_invalid_headers`,
+/// `underscores_in_headers`, as `ngx_http_parse_header_line` applies them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRules {
+    pub ignore_invalid: bool,
+    pub underscores: bool,
+}
+
+impl HeaderRules {
+    pub fn keeps(&self, name: &[u8]) -> bool {
+        let valid =
+            |c: &u8| c.is_ascii_alphanumeric() || *c == b'-' || (self.underscores && *c == b'_');
+        !self.ignore_invalid || (!name.is_empty() && name.iter().all(valid))
+    }
 }
 
 /// `$http_NAME` (`name` lowercased, `-` for `_`): the first such header; X-Forwarded-For and
@@ -43,6 +54,23 @@ pub fn cookie(headers: &[(Bytes, Bytes)], name: &[u8]) -> Option<Vec<u8>> {
         let (k, v) = split_once(pair, b'=')?;
         k.eq_ignore_ascii_case(name).then(|| v.to_vec())
     })
+}
+
+/// `$upstream_cookie_NAME` (`ngx_http_parse_set_cookie_lines`): the value of the first
+/// upstream `Set-Cookie` that starts with `NAME=`, up to its first `;`.
+pub fn set_cookie(headers: &[(Bytes, Bytes)], name: &[u8]) -> Option<Vec<u8>> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"))
+        .find_map(|(_, v)| {
+            let head = v
+                .get(..name.len())
+                .filter(|h| h.eq_ignore_ascii_case(name))?;
+            let rest = v[head.len()..].trim_ascii_start().strip_prefix(b"=")?;
+            let rest = rest.trim_ascii_start();
+            let end = rest.iter().position(|b| *b == b';').unwrap_or(rest.len());
+            (v.len() > name.len()).then(|| rest[..end].to_vec())
+        })
 }
 
 fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
@@ -115,5 +143,23 @@ mod tests {
         assert_eq!(arg(b"x", b"x"), None);
         let auth = h(&[("Authorization", "Basic dXNlcjpwYXNz")]);
         assert_eq!(remote_user(&auth).unwrap(), b"user");
+        let on = HeaderRules {
+            ignore_invalid: true,
+            underscores: false,
+        };
+        assert!(on.keeps(b"X-Bar") && !on.keeps(b"x_bar") && !on.keeps(b"x.bar"));
+        let under = HeaderRules {
+            underscores: true,
+            ..on
+        };
+        assert!(under.keeps(b"x_bar") && !under.keeps(b"x.bar"));
+        let off = HeaderRules {
+            ignore_invalid: false,
+            ..on
+        };
+        assert!(off.keeps(b"x.bar"));
+        let up = h(&[("Set-Cookie", "tcx=1"), ("Set-Cookie", "TC = v; Path=/")]);
+        assert_eq!(set_cookie(&up, b"tc").unwrap(), b"v");
+        assert_eq!(set_cookie(&up, b"x"), None);
     }
 }

@@ -2,26 +2,35 @@
 //! lowers the syntax tree (`config`) and compiles it into a [`Compiled`] site, which the
 //! runtime asks through [`plan::Site`] and `ngxr explain` through [`Compiled::route_traced`].
 
+mod added;
+mod bind;
 mod clock;
 mod compile;
 pub mod headers;
 pub mod location;
 pub mod log;
 pub mod map;
+mod mime;
 pub mod plan;
 pub mod proxy;
 mod proxy_conf;
 pub mod regex;
 pub mod request;
 pub mod route;
+pub mod script;
 pub mod site;
 pub mod trace;
+mod unserved;
 pub mod upstream;
 pub mod uri;
 pub mod value;
 pub mod vars;
 pub mod vhost;
 
+#[cfg(test)]
+mod load_tests;
+#[cfg(test)]
+mod script_tests;
 #[cfg(test)]
 mod tests;
 

@@ -11,7 +11,7 @@ use super::plan::{ProxyRequest, Route};
 use super::request::Req;
 use super::site::{CProxy, Inner, NamedUpstream, PassTarget, RedirectRules};
 use super::trace::{Trace, note};
-use super::uri;
+use super::uri::{self, Rewritten};
 
 /// Where `proxy_pass` sends this request, evaluating a URL with variables when needed.
 #[derive(Debug)]
@@ -111,22 +111,10 @@ pub fn resolve(
             location_len,
         } => {
             req.proxy = Some((host_header.clone(), port.clone()));
-            let uri = match part {
-                None => req.target.unparsed.clone(),
-                Some(part) => {
-                    let rest = req.target.uri.get(*location_len..).unwrap_or_default();
-                    let mut out = part.clone();
-                    if req.target.quoted {
-                        out.extend(uri::escape(rest));
-                    } else {
-                        out.extend_from_slice(rest);
-                    }
-                    if !req.target.args.is_empty() {
-                        out.push(b'?');
-                        out.extend_from_slice(&req.target.args);
-                    }
-                    out
-                }
+            let uri = match (part, req.target.rewritten) {
+                (None, Rewritten::No) => req.target.unparsed.clone(),
+                (None, _) | (Some(_), Rewritten::InPlace) => current_uri(req, &[], 0),
+                (Some(part), _) => current_uri(req, part, *location_len),
             };
             Some(Resolved {
                 upstream: upstream.clone(),
@@ -151,12 +139,31 @@ pub fn resolve(
             let uri = match part {
                 Some(u) if u.starts_with('?') => format!("/{u}").into_bytes(),
                 Some(u) => u.into_bytes(),
-                None => req.target.unparsed.clone(),
+                None if req.target.rewritten == Rewritten::No => req.target.unparsed.clone(),
+                None => current_uri(req, &[], 0),
             };
             let upstream = dynamic_group(site, &host, port, default_port, trace)?;
             Some(Resolved { upstream, uri })
         }
     }
+}
+
+/// The upstream URI built from `$uri` (`ngx_http_proxy_create_request`): `part` in place of
+/// the location's first `location_len` bytes, the rest escaped when the request's was or the
+/// rewrite module changed it, then `?args`.
+fn current_uri(req: &Req<'_>, part: &[u8], location_len: usize) -> Vec<u8> {
+    let rest = req.target.uri.get(location_len..).unwrap_or_default();
+    let mut out = part.to_vec();
+    if req.target.quoted || req.target.rewritten != Rewritten::No {
+        out.extend(uri::escape(rest));
+    } else {
+        out.extend_from_slice(rest);
+    }
+    if !req.target.args.is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(&req.target.args);
+    }
+    out
 }
 
 /// A URL with variables names an `upstream`, an implicit group, or an address; a host name

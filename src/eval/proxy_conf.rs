@@ -58,14 +58,7 @@ pub fn compile(
         .filter(|h| !passed.iter().any(|p| p.eq_ignore_ascii_case(h)))
         .map(Bytes::from)
         .collect();
-    let mut add_headers = Vec::new();
-    for h in st.add_header.as_deref().unwrap_or_default() {
-        add_headers.push((
-            Bytes::from(h.name.clone()),
-            Complex::compile(cx, reg, &h.value)?,
-            h.always,
-        ));
-    }
+    let add_headers = super::added::compile(cx, reg, st)?;
     let mut next_upstream = st
         .proxy_next_upstream
         .unwrap_or_else(proxy::default_next_upstream);

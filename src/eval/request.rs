@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::headers::{arg, cookie, header, remote_user, valid_name};
+use super::headers::{arg, cookie, header, remote_user, set_cookie};
 use super::map::MapTable;
 use super::plan::{Outcome, RequestInfo};
 use super::regex::Captures;
@@ -23,8 +23,8 @@ pub struct Req<'a> {
     pub info: &'a RequestInfo<'a>,
     pub tables: &'a Tables,
     pub target: Target,
-    /// The request headers nginx keeps: names with characters other than letters, digits
-    /// and `-` are ignored (`ignore_invalid_headers on`, `underscores_in_headers off`).
+    /// The request headers nginx keeps: all until the server is chosen, then those its
+    /// `ignore_invalid_headers` and `underscores_in_headers` accept.
     pub headers: Vec<(Bytes, Bytes)>,
     /// The validated `Host` (nginx's `headers_in.server`): lowercased, without port.
     pub host: Option<Vec<u8>>,
@@ -38,6 +38,8 @@ pub struct Req<'a> {
     pub seen: Vec<(String, String)>,
     /// How each map decided (for explain).
     pub notes: Vec<String>,
+    /// Values given by the rewrite module's `set`, latest last.
+    pub sets: Vec<(String, Vec<u8>)>,
     map_cache: Vec<Option<Option<Vec<u8>>>>,
     request_id: Option<[u8; 32]>,
     map_busy: Vec<bool>,
@@ -46,17 +48,11 @@ pub struct Req<'a> {
 impl<'a> Req<'a> {
     pub fn new(info: &'a RequestInfo<'a>, tables: &'a Tables, target: Target) -> Req<'a> {
         let n = tables.maps.len();
-        let headers = info
-            .headers
-            .iter()
-            .filter(|(name, _)| valid_name(name))
-            .cloned()
-            .collect();
         Req {
             info,
             tables,
             target,
-            headers,
+            headers: info.headers.to_vec(),
             host: None,
             server_name: Vec::new(),
             proxy: None,
@@ -64,6 +60,7 @@ impl<'a> Req<'a> {
             outcome: None,
             seen: Vec::new(),
             notes: Vec::new(),
+            sets: Vec::new(),
             map_cache: vec![None; n],
             map_busy: vec![false; n],
             request_id: None,
@@ -97,6 +94,9 @@ impl<'a> Req<'a> {
             Var::Cookie(name) => cookie(&self.headers, name.as_bytes()),
             Var::SentHttp(name) => self.outcome.and_then(|o| header(&o.sent_headers, name)),
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
+            Var::UpstreamCookie(name) => self
+                .outcome
+                .and_then(|o| set_cookie(&o.upstream_headers, name.as_bytes())),
             Var::RemoteAddr => text(info.remote.ip().to_string()),
             Var::BinaryRemoteAddr => Some(match info.remote.ip() {
                 std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
@@ -169,6 +169,12 @@ impl<'a> Req<'a> {
             Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
             Var::Capture(n) => Some(self.captures.get(*n)),
             Var::NamedCapture(name) => self.captures.named(name),
+            Var::Set(name) => self
+                .sets
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone()),
             Var::Map(i) => self.map(*i),
         }
     }

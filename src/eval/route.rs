@@ -1,14 +1,17 @@
 //! One request through nginx's phases as far as they decide where it goes: parse the target
-//! and `Host`, choose the server, its `return`, the location, the 301 of `auto_redirect`,
-//! `client_max_body_size`, the location's `return`, and finally the upstream request.
+//! and `Host`, choose the server, run its rewrite script, find the location (the 301 of
+//! `auto_redirect`, `client_max_body_size`), run its rewrite script (searching again after
+//! a rewritten URI), and finally the upstream request.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::added::{self, AddHeaders};
 use super::location::{self, Found};
 use super::plan::{LogSpec, RequestInfo, Response, Route};
 use super::request::Req;
+use super::script::{self, Flow};
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::trace::{Trace, note};
 use super::{uri, vhost};
@@ -21,7 +24,7 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
             .map(|s| s.log.clone())
             .unwrap_or_default()
     };
-    let Some(target) = uri::parse(info.target.as_bytes()) else {
+    let Some(target) = uri::parse(info.target.as_bytes(), merge_slashes(&on, info)) else {
         note(&mut trace, |t| {
             t.notes.push("invalid request target: 400".into())
         });
@@ -34,6 +37,11 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
             respond(400, fallback_log(), Vec::new(), None)
         }
         Ok(None) => respond(404, fallback_log(), Vec::new(), None),
+        // `ngx_http_process_request_header`: "client sent TRACE method".
+        Ok(Some(server)) if info.method == "TRACE" => {
+            note(&mut trace, |t| t.notes.push("TRACE: 405".into()));
+            respond(405, server.log.clone(), Vec::new(), None)
+        }
         Ok(Some(server)) => in_server(site, server, &mut req, &mut trace),
     };
     note(&mut trace, |t| {
@@ -41,6 +49,11 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
         t.notes.append(&mut req.notes);
     });
     route
+}
+
+/// The request line is read with the address's default server's `merge_slashes`.
+fn merge_slashes(on: &[&CServer], info: &RequestInfo<'_>) -> bool {
+    vhost::default(on, info.local).is_none_or(|s| s.merge_slashes)
 }
 
 /// The request's `Host` and server; `Err` is a 400 with nginx's reason.
@@ -82,6 +95,7 @@ fn pick_server<'s>(
     );
     if let Some(s) = server {
         req.server_name = s.first_name();
+        req.headers.retain(|(name, _)| s.header_rules.keeps(name));
     }
     Ok(server)
 }
@@ -92,39 +106,121 @@ fn in_server(
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
 ) -> Route {
-    if let Some(r) = &server.ret {
-        note(trace, |t| {
-            t.notes.push(format!("server-level return {}", r.code))
-        });
-        return give(r, req, server.log.clone(), server.redirects);
+    match choose(server, req, trace) {
+        Ok(loc) => in_location(site, loc, req, trace),
+        Err(route) => route,
     }
-    let uri = req.target.uri.clone();
-    match location::find(
-        &server.locations,
-        &uri,
-        &mut req.captures,
-        trace.as_deref_mut(),
+}
+
+/// nginx's phases from the server's rewrite to the location's (find config, 413, rewrite,
+/// post-rewrite): the location that handles the request, or the answer given on the way.
+fn choose<'s>(
+    server: &'s CServer,
+    req: &mut Req<'_>,
+    trace: &mut Option<&mut Trace>,
+) -> Result<&'s CLocation, Route> {
+    // The server rewrite phase runs once; a rewritten URI is then searched below.
+    let flow = script::run(&server.script, req);
+    if let Some(route) = answer(
+        flow,
+        req,
+        &server.log,
+        server.redirects,
+        &server.add_headers,
+        trace,
     ) {
-        Found::None => {
-            note(trace, |t| t.notes.push("no location matches: 404".into()));
-            respond(404, server.log.clone(), Vec::new(), None)
-        }
-        Found::Redirect(loc) => {
-            let mut to = uri::escape(loc.name.as_bytes());
-            if !req.target.args.is_empty() {
-                to.push(b'?');
-                to.extend_from_slice(&req.target.args);
-            }
-            let location = absolute(req, loc.redirects, to);
-            respond(
-                301,
-                loc.log.clone(),
-                vec![(Bytes::from_static(b"Location"), location)],
-                None,
-            )
-        }
-        Found::Location(loc) => in_location(site, loc, req, trace),
+        return Err(route);
     }
+    let mut changes = 0;
+    loop {
+        let uri = req.target.uri.clone();
+        let loc = match location::find(
+            &server.locations,
+            &uri,
+            &mut req.captures,
+            trace.as_deref_mut(),
+        ) {
+            Found::None => {
+                note(trace, |t| t.notes.push("no location matches: 404".into()));
+                return Err(respond(404, server.log.clone(), Vec::new(), None));
+            }
+            Found::Redirect(loc) => {
+                let mut to = uri::escape(loc.name.as_bytes());
+                if !req.target.args.is_empty() {
+                    to.push(b'?');
+                    to.extend_from_slice(&req.target.args);
+                }
+                let location = absolute(req, loc.redirects, to);
+                let headers = vec![(Bytes::from_static(b"Location"), location)];
+                return Err(respond(301, loc.log.clone(), headers, None));
+            }
+            Found::Location(loc) => loc,
+        };
+        if let Action::Proxy(p) = &loc.action
+            && too_large(req, p.client_max_body_size)
+        {
+            note(trace, |t| {
+                t.notes
+                    .push("Content-Length above client_max_body_size: 413".into())
+            });
+            return Err(respond(413, loc.log.clone(), Vec::new(), None));
+        }
+        let flow = script::run(&loc.script, req);
+        if matches!(flow, Flow::Again) {
+            changes += 1;
+            let now = String::from_utf8_lossy(&req.target.uri).into_owned();
+            if changes > MAX_URI_CHANGES {
+                note(trace, |t| {
+                    t.notes.push(format!(
+                        "rewrite or internal redirection cycle at {now}: 500"
+                    ))
+                });
+                return Err(respond(500, loc.log.clone(), Vec::new(), None));
+            }
+            note(trace, |t| {
+                t.notes
+                    .push(format!("rewritten to {now}: locations searched again"))
+            });
+            continue;
+        }
+        return match answer(flow, req, &loc.log, loc.redirects, &loc.add_headers, trace) {
+            Some(route) => Err(route),
+            None => Ok(loc),
+        };
+    }
+}
+
+/// nginx's limit on URI changes per request (`NGX_HTTP_MAX_URI_CHANGES`).
+const MAX_URI_CHANGES: usize = 10;
+
+/// The answer a script gave, if it gave one, with the level's `add_header`s.
+fn answer(
+    flow: Flow<'_>,
+    req: &mut Req<'_>,
+    log: &Arc<LogSpec>,
+    rules: RedirectRules,
+    add: &AddHeaders,
+    trace: &mut Option<&mut Trace>,
+) -> Option<Route> {
+    let mut route = match flow {
+        Flow::Return(r) => {
+            note(trace, |t| t.notes.push(format!("return {}", r.code)));
+            give(r, req, log.clone(), rules)
+        }
+        Flow::Redirect(status, to) => {
+            note(trace, |t| {
+                t.notes.push(format!("rewrite redirects: {status}"))
+            });
+            let location = absolute(req, rules, to);
+            let headers = vec![(Bytes::from_static(b"Location"), location)];
+            respond(status, log.clone(), headers, None)
+        }
+        Flow::Stay | Flow::Again => return None,
+    };
+    if let Route::Respond(r) = &mut route {
+        added::apply(add, r.status, req, &mut r.headers);
+    }
+    Some(route)
 }
 
 fn in_location(
@@ -133,17 +229,7 @@ fn in_location(
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
 ) -> Route {
-    if let Action::Proxy(p) = &loc.action
-        && too_large(req, p.client_max_body_size)
-    {
-        note(trace, |t| {
-            t.notes
-                .push("Content-Length above client_max_body_size: 413".into())
-        });
-        return respond(413, loc.log.clone(), Vec::new(), None);
-    }
     match &loc.action {
-        Action::Return(r) => give(r, req, loc.log.clone(), loc.redirects),
         Action::Proxy(p) => super::proxy::build(
             site,
             p,
@@ -188,7 +274,17 @@ fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>, rules: RedirectRules)
                 None,
             )
         }
-        code => respond(code, log, Vec::new(), Some(Bytes::from(text))),
+        code => {
+            // nginx's header filter drops the type of a 204.
+            let headers = r
+                .content_types
+                .for_uri(&req.target.uri)
+                .filter(|_| code != 204)
+                .map(|t| (Bytes::from_static(b"Content-Type"), t))
+                .into_iter()
+                .collect();
+            respond(code, log, headers, Some(Bytes::from(text)))
+        }
     }
 }
 
@@ -243,15 +339,14 @@ pub fn respond(
 /// A request re-read for its access-log line: server and location chosen again, so
 /// `$server_name`, `$proxy_host` and map values are what they were when it was routed.
 pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
-    let target = uri::parse(info.target.as_bytes())
+    let on = vhost::on_socket(&site.servers, info.listen, info.local);
+    let target = uri::parse(info.target.as_bytes(), merge_slashes(&on, info))
         .unwrap_or_else(|| uri::Target::raw(info.target.as_bytes()));
     let mut req = Req::new(info, &site.tables, target);
-    let on = vhost::on_socket(&site.servers, info.listen, info.local);
     let Ok(Some(server)) = pick_server(&on, &mut req, &mut None) else {
         return req;
     };
-    let uri = req.target.uri.clone();
-    if let Found::Location(loc) = location::find(&server.locations, &uri, &mut req.captures, None)
+    if let Ok(loc) = choose(server, &mut req, &mut None)
         && let Action::Proxy(p) = &loc.action
     {
         super::proxy::resolve(site, p, &mut req, &mut None);

@@ -6,11 +6,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::added::AddHeaders;
+use super::headers::HeaderRules;
+use super::mime::ContentTypes;
 use super::plan::{
     CertificateSpec, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, UpstreamGroup,
 };
 use super::regex::Regex;
 use super::request::Tables;
+use super::script::CStep;
 use super::value::Complex;
 use crate::config::Modifier;
 use crate::config::http::ServerName;
@@ -43,7 +47,12 @@ pub struct CServer {
     pub names: Vec<ServerName>,
     /// Compiled `~` server names, by index into `names`.
     pub name_regexes: Vec<(usize, Regex)>,
-    pub ret: Option<CReturn>,
+    /// The rewrite module's server-level steps.
+    pub script: Vec<CStep>,
+    pub header_rules: HeaderRules,
+    pub merge_slashes: bool,
+    /// `add_header` for the server-level steps' answers.
+    pub add_headers: AddHeaders,
     pub locations: Vec<CLocation>,
     pub certificate: Option<Arc<CertificateSpec>>,
     /// For answers given before a location is chosen.
@@ -89,6 +98,10 @@ pub struct CLocation {
     pub span: Span,
     pub regex: Option<Regex>,
     pub children: Vec<CLocation>,
+    /// The rewrite module's steps, run before the action.
+    pub script: Vec<CStep>,
+    /// `add_header` for the steps' answers.
+    pub add_headers: AddHeaders,
     pub action: Action,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
@@ -97,9 +110,8 @@ pub struct CLocation {
 
 #[derive(Debug)]
 pub enum Action {
-    Return(CReturn),
     Proxy(Box<CProxy>),
-    /// Neither: nginx would serve files from `root`; ngxr answers 404.
+    /// No `proxy_pass`: nginx would serve files from `root`; ngxr answers 404.
     Static,
 }
 
@@ -107,6 +119,7 @@ pub enum Action {
 pub struct CReturn {
     pub code: u16,
     pub text: Option<Complex>,
+    pub content_types: ContentTypes,
 }
 
 /// A location's `proxy_pass` with every proxy setting merged into it.
@@ -126,7 +139,7 @@ pub struct CProxy {
     pub hide_headers: Vec<Bytes>,
     /// `proxy_redirect` (prefix, replacement) pairs.
     pub redirects: Vec<(Complex, Complex)>,
-    pub add_headers: Vec<(Bytes, Complex, bool)>,
+    pub add_headers: AddHeaders,
     pub client_max_body_size: u64,
 }
 

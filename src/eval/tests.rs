@@ -21,7 +21,7 @@ fn conf_dir() -> std::path::PathBuf {
 }
 
 /// Compiles `conf` (written to a temp dir); `Err` holds the error messages.
-fn load(conf: &str) -> Result<Compiled, Vec<String>> {
+pub(super) fn load(conf: &str) -> Result<Compiled, Vec<String>> {
     let dir = conf_dir();
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
@@ -43,12 +43,12 @@ fn load(conf: &str) -> Result<Compiled, Vec<String>> {
     }
 }
 
-fn http(body: &str) -> String {
+pub(super) fn http(body: &str) -> String {
     format!("events {{}}\nhttp {{\n{body}\n}}\n")
 }
 
 /// Routes `line` (`GET /x`) with `headers` on the first listen socket.
-fn route(site: &Compiled, line: &str, headers: &[(&str, &str)]) -> (Route, Trace) {
+pub(super) fn route(site: &Compiled, line: &str, headers: &[(&str, &str)]) -> (Route, Trace) {
     let mut words = line.split(' ');
     let method = words.next().unwrap();
     let target = words.next().unwrap();
@@ -539,4 +539,28 @@ fn server_name_variable_as_nginx_keeps_it() {
         panic!()
     };
     assert_eq!(r.body.as_deref(), Some(&b"dot.example"[..]));
+}
+
+#[test]
+fn return_text_carries_the_content_type() {
+    let site = load(&http(
+        "default_type text/x-http; server { listen 127.0.0.1:80; \
+         location / { return 200 a; } \
+         location /own { types { text/css css; } default_type \"\"; return 200 b; } \
+         location /go { return 302 /x; } }",
+    ))
+    .unwrap();
+    let ct = |uri: &str| match route(&site, &format!("GET {uri}"), &[("Host", "h")]).0 {
+        Route::Respond(r) => r
+            .headers
+            .iter()
+            .find(|(n, _)| n.as_ref() == b"Content-Type")
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
+        Route::Proxy(_) => panic!("expected a return"),
+    };
+    assert_eq!(ct("/a").as_deref(), Some("text/x-http"));
+    assert_eq!(ct("/a.html").as_deref(), Some("text/html"));
+    assert_eq!(ct("/own.css").as_deref(), Some("text/css"));
+    assert_eq!(ct("/own.html"), None);
+    assert_eq!(ct("/go"), None);
 }

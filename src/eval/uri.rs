@@ -16,6 +16,20 @@ pub struct Target {
     pub quoted: bool,
     /// The host of an absolute-form target (`GET http://h/x`), which overrides `Host`.
     pub host: Option<Vec<u8>>,
+    /// How the rewrite module changed the URI, if it did.
+    pub rewritten: Rewritten,
+}
+
+/// nginx's `internal` and `valid_location` after a `rewrite`: the target as sent no longer
+/// stands for the request, and after `break` the location's prefix no longer matches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rewritten {
+    #[default]
+    No,
+    /// Rewritten, then the location searched again.
+    Located,
+    /// Rewritten and kept in the location that rewrote it (`break`).
+    InPlace,
 }
 
 impl Target {
@@ -27,12 +41,13 @@ impl Target {
             args: Vec::new(),
             quoted: false,
             host: None,
+            rewritten: Rewritten::No,
         }
     }
 }
 
-/// Parses `target` as sent in the request line.
-pub fn parse(target: &[u8]) -> Option<Target> {
+/// Parses `target` as sent in the request line; `merge_slashes` is the default server's.
+pub fn parse(target: &[u8], merge_slashes: bool) -> Option<Target> {
     let (host, rest) = split_absolute(target)?;
     if rest.first() != Some(&b'/') {
         return None;
@@ -44,10 +59,11 @@ pub fn parse(target: &[u8]) -> Option<Target> {
     let path = path.split(|b| *b == b'#').next().unwrap_or(path);
     Some(Target {
         unparsed: rest.to_vec(),
-        uri: normalize(&decode(path)?)?,
+        uri: normalize(&decode(path)?, merge_slashes)?,
         args: args.to_vec(),
         quoted: path.contains(&b'%'),
         host,
+        rewritten: Rewritten::No,
     })
 }
 
@@ -70,11 +86,89 @@ fn split_absolute(target: &[u8]) -> Option<(Option<Vec<u8>>, &[u8])> {
         .position(|b| *b == b'/' || *b == b'?')
         .unwrap_or(rest.len());
     let host = rest[..end].to_vec();
+    if !authority_ok(&host) {
+        return None;
+    }
     let path = &rest[end..];
     if path.is_empty() {
         return Some((Some(host), b"/"));
     }
     Some((Some(host), path))
+}
+
+/// The request line's `host[:port]` (`ngx_http_parse_request_line`, states `sw_host` to
+/// `sw_port`): letters, digits, `.` and `-`, or a `[...]` literal, then only digits after `:`.
+fn authority_ok(authority: &[u8]) -> bool {
+    let rest = match authority.strip_prefix(b"[") {
+        Some(literal) => {
+            let Some(close) = literal.iter().position(|b| *b == b']') else {
+                return false;
+            };
+            let allowed = |b: &u8| b.is_ascii_alphanumeric() || b":-._~!$&'()*+,;=".contains(b);
+            if !literal[..close].iter().all(allowed) {
+                return false;
+            }
+            &literal[close + 1..]
+        }
+        None => {
+            let end = authority
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || *b == b'.' || *b == b'-'))
+                .unwrap_or(authority.len());
+            &authority[end..]
+        }
+    };
+    match rest.split_first() {
+        None => true,
+        Some((b':', port)) => port.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    }
+}
+
+/// `ngx_unescape_uri` with `NGX_UNESCAPE_REDIRECT`, as a rewrite's redirect applies it to
+/// the `Location`: `%XX` of a printable character above `%` decoded, others kept, and
+/// everything from the first `?` (written or decoded) on copied as it is.
+pub fn unescape_redirect(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let ch = s[i];
+        if ch == b'?' {
+            out.extend_from_slice(&s[i..]);
+            return out;
+        }
+        if ch != b'%' {
+            out.push(ch);
+            i += 1;
+            continue;
+        }
+        let hi = s.get(i + 1).and_then(|c| (*c as char).to_digit(16));
+        let Some(hi) = hi else {
+            // nginx drops the `%` and keeps the character after it.
+            out.extend(s.get(i + 1));
+            i += 2;
+            continue;
+        };
+        let Some(lo) = s.get(i + 2).and_then(|c| (*c as char).to_digit(16)) else {
+            // Both dropped.
+            i += 3;
+            continue;
+        };
+        let byte = (hi * 16 + lo) as u8;
+        let by_letter = s[i + 2].is_ascii_alphabetic();
+        i += 3;
+        if by_letter && byte == b'?' {
+            out.push(byte);
+            out.extend_from_slice(&s[i..]);
+            return out;
+        }
+        if byte > b'%' && byte < 0x7f {
+            out.push(byte);
+        } else {
+            out.extend_from_slice(&s[i - 3..i]);
+        }
+    }
+    out
 }
 
 fn decode(path: &[u8]) -> Option<Vec<u8>> {
@@ -99,15 +193,18 @@ fn decode(path: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Merges slashes and resolves dot segments; `..` above the root is refused.
-fn normalize(path: &[u8]) -> Option<Vec<u8>> {
+fn normalize(path: &[u8], merge_slashes: bool) -> Option<Vec<u8>> {
     let mut segments: Vec<&[u8]> = Vec::new();
     let parts: Vec<&[u8]> = path.split(|b| *b == b'/').skip(1).collect();
     let last = parts.len().saturating_sub(1);
     let mut trailing_slash = false;
     for (i, seg) in parts.iter().enumerate() {
         match *seg {
-            b"" => trailing_slash = i == last,
-            b"." => trailing_slash = i == last,
+            b"" if !merge_slashes && i != last => {
+                segments.push(b"");
+                trailing_slash = false;
+            }
+            b"" | b"." => trailing_slash = i == last,
             b".." => {
                 segments.pop()?;
                 trailing_slash = i == last;
@@ -131,16 +228,44 @@ fn normalize(path: &[u8]) -> Option<Vec<u8>> {
 
 /// `ngx_escape_uri(..., NGX_ESCAPE_URI)`: what nginx re-escapes in a decoded path.
 pub fn escape(path: &[u8]) -> Vec<u8> {
+    escape_with(path, |b| {
+        matches!(
+            b,
+            b'"' | b'#' | b'%' | b'<' | b'>' | b'?' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+        )
+    })
+}
+
+/// `ngx_escape_uri` with `NGX_ESCAPE_ARGS`: how the rewrite module copies a capture into
+/// arguments (or a redirect) when the request's path was escaped.
+pub fn escape_args(value: &[u8]) -> Vec<u8> {
+    escape_with(value, |b| {
+        matches!(
+            b,
+            b'"' | b'#'
+                | b'%'
+                | b'&'
+                | b'+'
+                | b';'
+                | b'<'
+                | b'>'
+                | b'?'
+                | b'\\'
+                | b'^'
+                | b'`'
+                | b'{'
+                | b'|'
+                | b'}'
+        )
+    })
+}
+
+/// `%XX` for controls, space, non-ASCII and the bytes `special` names.
+fn escape_with(path: &[u8], special: fn(u8) -> bool) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = Vec::with_capacity(path.len());
     for &b in path {
-        let escaped = b <= 0x20
-            || b >= 0x7f
-            || matches!(
-                b,
-                b'"' | b'#' | b'%' | b'<' | b'>' | b'?' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
-            );
-        if escaped {
+        if b <= 0x20 || b >= 0x7f || special(b) {
             out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
         } else {
             out.push(b);
@@ -154,7 +279,7 @@ mod tests {
     use super::*;
 
     fn uri(t: &str) -> Option<String> {
-        parse(t.as_bytes()).map(|t| String::from_utf8_lossy(&t.uri).into_owned())
+        parse(t.as_bytes(), true).map(|t| String::from_utf8_lossy(&t.uri).into_owned())
     }
 
     #[test]
@@ -166,6 +291,9 @@ mod tests {
         assert_eq!(uri("/a/.").as_deref(), Some("/a/"));
         assert_eq!(uri("/").as_deref(), Some("/"));
         assert_eq!(uri("/%41b").as_deref(), Some("/Ab"));
+        let kept = |t: &str| parse(t.as_bytes(), false).map(|t| t.uri);
+        assert_eq!(kept("/foo//../bar").as_deref(), Some(&b"/foo/bar"[..]));
+        assert_eq!(kept("/foo///../bar").as_deref(), Some(&b"/foo//bar"[..]));
         assert_eq!(uri("/../x"), None);
         assert_eq!(uri("/%zz"), None);
         assert_eq!(uri("x"), None);
@@ -173,10 +301,33 @@ mod tests {
 
     #[test]
     fn absolute_form_and_args() {
-        let t = parse(b"http://Example.com:8080/p?q=1").unwrap();
+        let t = parse(b"http://Example.com:8080/p?q=1", true).unwrap();
         assert_eq!(t.host.as_deref(), Some(&b"Example.com:8080"[..]));
         assert_eq!(t.unparsed, b"/p?q=1");
         assert_eq!(t.args, b"q=1");
+        assert!(parse(b"http://[::1]:80/", true).is_some());
+        for bad in [
+            "http://e.com.:1.2/",
+            "http://[::1]./",
+            "http://x[::1]/",
+            "http://a_b/",
+        ] {
+            assert!(parse(bad.as_bytes(), true).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unescapes_redirects_like_nginx() {
+        let u = |s: &str| String::from_utf8(unescape_redirect(s.as_bytes())).unwrap();
+        assert_eq!(
+            u("http%3A%2F%2Fexample.com%2F%3Ffrom"),
+            "http://example.com/?from"
+        );
+        assert_eq!(
+            u("http%3A%2F%2Fe.com%0D%0Asplit"),
+            "http://e.com%0D%0Asplit"
+        );
+        assert_eq!(u("/a%20b?x=%41"), "/a%20b?x=%41");
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub enum Var {
     Cookie(String),
     SentHttp(String),
     UpstreamHttp(String),
+    /// `$upstream_cookie_NAME`: from the upstream's `Set-Cookie` lines.
+    UpstreamCookie(String),
     RemoteAddr,
     /// `$binary_remote_addr`: the address's 4 or 16 bytes.
     BinaryRemoteAddr,
@@ -67,6 +69,8 @@ pub enum Var {
     NamedCapture(String),
     /// A `map`'s variable, by its index in the compiled maps.
     Map(usize),
+    /// A variable the rewrite module's `set` defines: not found until set.
+    Set(String),
 }
 
 /// Names defined by the configuration itself, looked up before the built-in ones (as nginx's
@@ -77,6 +81,8 @@ pub struct Registry {
     pub maps: Vec<String>,
     /// Named captures of every regex in the configuration.
     pub captures: Vec<String>,
+    /// Variables defined by `set` (and other modules' directives) anywhere.
+    pub sets: Vec<String>,
 }
 
 impl Registry {
@@ -88,8 +94,24 @@ impl Registry {
         if self.captures.iter().any(|c| c == name) {
             return Some(Var::NamedCapture(name.to_string()));
         }
+        if let Some(s) = self.sets.iter().find(|s| s.eq_ignore_ascii_case(name)) {
+            return Some(Var::Set(s.to_ascii_lowercase()));
+        }
         builtin(&name.to_ascii_lowercase())
     }
+}
+
+/// Whether `map` or `set` may define `name`: nginx refuses a built-in variable that is not
+/// "changeable" (`the duplicate "scheme" variable`); prefixed ones (`$http_x`) are not in its
+/// variables hash.
+pub fn definable(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let changeable = name == "args"
+        || name == "limit_rate"
+        || name == "invalid_referer"
+        || name.starts_with("ssl_")
+        || name.starts_with("uid_");
+    changeable || fixed(&name).is_none()
 }
 
 /// Builds a prefixed variable from the rest of its name.
@@ -100,6 +122,23 @@ fn header_name(suffix: &str) -> String {
 }
 
 fn builtin(name: &str) -> Option<Var> {
+    fixed(name).or_else(|| {
+        let prefixed: [(&str, MakeVar); 6] = [
+            ("http_", |n| Var::Http(header_name(&n))),
+            ("arg_", Var::Arg),
+            ("cookie_", Var::Cookie),
+            ("sent_http_", |n| Var::SentHttp(header_name(&n))),
+            ("upstream_http_", |n| Var::UpstreamHttp(header_name(&n))),
+            ("upstream_cookie_", Var::UpstreamCookie),
+        ];
+        prefixed
+            .iter()
+            .find_map(|(p, make)| name.strip_prefix(p).map(|rest| make(rest.to_string())))
+    })
+}
+
+/// The built-in variables with fixed names.
+fn fixed(name: &str) -> Option<Var> {
     let var = match name {
         "host" => Var::Host,
         "remote_addr" | "realip_remote_addr" => Var::RemoteAddr,
@@ -193,18 +232,7 @@ fn builtin(name: &str) -> Option<Var> {
         "content_length" => Var::ContentLength,
         "content_type" => Var::ContentType,
         "ssl_server_name" => Var::SslServerName,
-        _ => {
-            let prefixed: [(&str, MakeVar); 5] = [
-                ("http_", |n| Var::Http(header_name(&n))),
-                ("arg_", Var::Arg),
-                ("cookie_", Var::Cookie),
-                ("sent_http_", |n| Var::SentHttp(header_name(&n))),
-                ("upstream_http_", |n| Var::UpstreamHttp(header_name(&n))),
-            ];
-            return prefixed
-                .iter()
-                .find_map(|(p, make)| name.strip_prefix(p).map(|rest| make(rest.to_string())));
-        }
+        _ => return None,
     };
     Some(var)
 }
@@ -218,6 +246,7 @@ mod tests {
         let r = Registry {
             maps: vec!["connection_upgrade".into()],
             captures: vec!["sub".into()],
+            sets: vec!["target".into()],
         };
         assert_eq!(r.resolve("host"), Some(Var::Host));
         assert_eq!(
@@ -227,6 +256,9 @@ mod tests {
         assert_eq!(r.resolve("arg_id"), Some(Var::Arg("id".into())));
         assert_eq!(r.resolve("connection_upgrade"), Some(Var::Map(0)));
         assert_eq!(r.resolve("sub"), Some(Var::NamedCapture("sub".into())));
+        assert_eq!(r.resolve("Target"), Some(Var::Set("target".into())));
         assert_eq!(r.resolve("nope"), None);
+        assert!(!definable("scheme") && !definable("request_id"));
+        assert!(definable("args") && definable("http_x") && definable("mine"));
     }
 }

@@ -227,7 +227,8 @@ impl Parser<'_> {
         }
     }
 
-    /// After a closing quote nginx wants white space, `;`, `{` or `)` (which it swallows).
+    /// After a closing quote nginx wants white space, `;`, `{` or `)` (which starts the next
+    /// word: `if ($a = "x")` has the four words `($a`, `=`, `x` and `)`).
     fn after_quote(&mut self) -> PResult<Option<End>> {
         let at = self.pos;
         match self.bytes.get(at) {
@@ -241,10 +242,7 @@ impl Parser<'_> {
                 self.pos += 1;
                 Ok(Some(End::BlockStart(self.span(at, at + 1))))
             }
-            Some(b')') => {
-                self.pos += 1;
-                Ok(None)
-            }
+            Some(b')') => Ok(None),
             Some(&c) => Err(self.error_at(at, format!("unexpected \"{}\"", display_byte(c)))),
         }
     }
@@ -328,7 +326,7 @@ mod tests {
     #[test]
     fn text_glued_to_a_closing_quote_is_an_error() {
         assert_eq!(err("a \"a\"-b;"), "unexpected \"-\"");
-        assert_eq!(ok("if ($a = \"b\") { x; }"), ["if|($a|=|b{x}"]);
+        assert_eq!(ok("if ($a = \"b\") { x; }"), ["if|($a|=|b|){x}"]);
     }
 
     #[test]

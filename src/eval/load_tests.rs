@@ -1,0 +1,115 @@
+//! What `nginx -t` checks at load beyond ngxr's served directives, named after the corpus
+//! files that showed each: rewrite-module variables, upstreams of `fastcgi_pass` and its
+//! siblings, unix upstream servers, and listen sockets the system refuses.
+
+use super::tests::{http, load};
+
+fn err(body: &str) -> String {
+    load(&http(body)).err().unwrap_or_default().join("\n")
+}
+
+fn ok(body: &str) -> bool {
+    load(&http(body)).is_ok()
+}
+
+#[test]
+fn rewrite_module_variables_must_be_known() {
+    // tailhook ifs.conf / rewrite.conf
+    assert_eq!(err("server { if ($x = y) { } }"), "unknown \"x\" variable");
+    assert_eq!(
+        err("server { rewrite ^/s$ $other_thing break; }"),
+        "unknown \"other_thing\" variable"
+    );
+    assert_eq!(
+        err("server { return 200 $nope; }"),
+        "unknown \"nope\" variable"
+    );
+    assert_eq!(err("server { set $a $nope; }"), "unknown \"nope\" variable");
+    assert_eq!(
+        err("server { location / { if ($uri) { add_header X $nope; } } }"),
+        "unknown \"nope\" variable"
+    );
+}
+
+#[test]
+fn set_and_other_modules_define_variables_everywhere() {
+    // linuxserver-docker-swag ldap-server.conf.sample, authelia-location.conf.sample
+    assert!(ok(
+        "server { location /a { proxy_set_header X $later; } set $later 1; }"
+    ));
+    assert!(ok(
+        "server { location / { auth_request_set $email $upstream_http_remote_email; \
+         proxy_set_header Remote-Email $email; } }"
+    ));
+    assert!(ok(
+        "server { if ($uri ~ ^/(?<part>.+)$) { return 200 $part; } rewrite ^/(?<b>x) /$b$1; }"
+    ));
+    // magento2: a quoted word may be followed by the closing parenthesis
+    assert!(ok("server { if ($uri = \"/x\") { return 404; } }"));
+}
+
+#[test]
+fn built_in_variables_cannot_be_redefined() {
+    assert_eq!(
+        err("map $host $scheme { default 1; }"),
+        "the duplicate \"scheme\" variable"
+    );
+    assert_eq!(
+        err("server { set $request_id 1; }"),
+        "the duplicate \"request_id\" variable"
+    );
+    assert!(ok(
+        "map $host $args { default 1; } map $host $http_x { default 1; }"
+    ));
+}
+
+#[test]
+fn rewrite_directives_in_nginx_words() {
+    assert_eq!(
+        err("server { if ($a ! b) { } }"),
+        "unexpected \"!\" in condition"
+    );
+    assert_eq!(
+        err("server { if (-z $uri) { } }"),
+        "invalid condition \"-z\""
+    );
+    assert_eq!(
+        err("server { rewrite ^/ /x often; }"),
+        "invalid parameter \"often\""
+    );
+    assert_eq!(err("server { set x 1; }"), "invalid variable name \"x\"");
+}
+
+#[test]
+fn fastcgi_pass_names_an_upstream_or_a_port() {
+    // nginx-swarm-demo phpfpmbase/default.conf, magento2 nginx.conf.sample
+    assert!(
+        err("server { location / { fastcgi_pass php-handler; } }")
+            .starts_with("no port in upstream \"php-handler\" in ")
+    );
+    assert!(ok(
+        "upstream php { server 127.0.0.1:9000; } server { location / { fastcgi_pass php; } }"
+    ));
+    assert!(ok(
+        "server { location / { fastcgi_pass unix:/run/php.sock; grpc_pass grpc://127.0.0.1:9; } }"
+    ));
+    assert!(
+        err("server { location / { uwsgi_pass no-such-host.invalid:9; } }")
+            .starts_with("host not found in upstream \"no-such-host.invalid:9\" in ")
+    );
+}
+
+#[test]
+fn unix_upstream_servers_are_valid() {
+    // nginx-swarm-demo phpfpmbase/nginx.conf
+    assert!(ok("upstream php { server unix:/var/run/php5-fpm.sock; }"));
+}
+
+#[test]
+fn listen_addresses_the_system_refuses() {
+    // drupal-with-nginx sites-available/000-default: link-local without a scope
+    assert_eq!(
+        err("server { listen [fe80::202:b3ff:fe1e:8328]:18080; }"),
+        "bind() to [fe80::202:b3ff:fe1e:8328]:18080 failed (22: Invalid argument)"
+    );
+}

@@ -1,0 +1,163 @@
+//! The rewrite module per request (`ngx_http_rewrite_handler` running the script engine's
+//! codes): the steps in order, `if` bodies in line, until a `return`, a redirect, `break`, a
+//! `last`, or the end.
+
+use super::{CCondition, CStep, FileTest};
+use crate::config::rewrite::Flag;
+use crate::eval::request::Req;
+use crate::eval::site::CReturn;
+use crate::eval::uri::{self, Rewritten};
+use crate::eval::value::{Complex, Part};
+use crate::eval::vars::Var;
+
+/// How a script ended.
+#[derive(Debug)]
+pub enum Flow<'s> {
+    /// Go on in this location (`break`, `rewrite ... break`, or nothing changed the URI).
+    Stay,
+    /// The URI was rewritten: search the locations again.
+    Again,
+    /// `return`.
+    Return(&'s CReturn),
+    /// A redirecting `rewrite`: 301 or 302 and the `Location`.
+    Redirect(u16, Vec<u8>),
+}
+
+/// Runs `steps` for `req` (`ngx_http_rewrite_handler`).
+pub fn run<'s>(steps: &'s [CStep], req: &mut Req<'_>) -> Flow<'s> {
+    let mut changed = false;
+    match exec(steps, req, &mut changed) {
+        Some(flow) => flow,
+        None if changed => Flow::Again,
+        None => Flow::Stay,
+    }
+}
+
+/// `None`: the steps ran to their end.
+fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, changed: &mut bool) -> Option<Flow<'s>> {
+    for step in steps {
+        match step {
+            CStep::Return(r) => return Some(Flow::Return(r)),
+            CStep::Set { name, value } => {
+                let v = value.eval(req);
+                req.sets.push((name.clone(), v));
+            }
+            // `ngx_http_script_break_code`: a rewritten URI stays in this location.
+            CStep::Break => {
+                if *changed {
+                    req.target.rewritten = Rewritten::InPlace;
+                }
+                return Some(Flow::Stay);
+            }
+            CStep::If(i) => {
+                if test(&i.condition, req)
+                    && let Some(flow) = exec(&i.steps, req, changed)
+                {
+                    return Some(flow);
+                }
+            }
+            CStep::Rewrite(rw) => {
+                let uri = req.target.uri.clone();
+                if !rw.regex.exec(&uri, &mut req.captures) {
+                    continue;
+                }
+                let status = match rw.flag {
+                    Flag::Redirect => Some(302),
+                    Flag::Permanent => Some(301),
+                    _ => None,
+                };
+                let result = expand(&rw.replacement, req, status.is_some());
+                if let Some(status) = status {
+                    let mut location = uri::unescape_redirect(&result);
+                    if rw.add_args && !req.target.args.is_empty() {
+                        location.push(if rw.has_args { b'&' } else { b'?' });
+                        location.extend_from_slice(&req.target.args);
+                    }
+                    return Some(Flow::Redirect(status, location));
+                }
+                set_uri(req, result, rw.add_args);
+                match rw.flag {
+                    Flag::Break => {
+                        req.target.rewritten = Rewritten::InPlace;
+                        return Some(Flow::Stay);
+                    }
+                    Flag::Last => return Some(Flow::Again),
+                    _ => *changed = true,
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A replacement's value (`ngx_http_script_copy_capture_code`): when the request's path was
+/// escaped, captures copied into arguments or a redirect are escaped again.
+fn expand(replacement: &Complex, req: &mut Req<'_>, redirect: bool) -> Vec<u8> {
+    let escape = req.target.quoted || req.target.uri.contains(&b'+');
+    let mut in_args = redirect;
+    let mut out = Vec::new();
+    for part in &replacement.parts {
+        match part {
+            Part::Literal(l) => {
+                out.extend_from_slice(l);
+                in_args |= l.contains(&b'?');
+            }
+            Part::Var(_, Var::Capture(n)) if in_args && escape => {
+                out.extend(uri::escape_args(&req.captures.get(*n)));
+            }
+            Part::Var(name, var) => out.extend(req.var(name, var).unwrap_or_default()),
+        }
+    }
+    out
+}
+
+/// The new `$uri` and `$args` of an internal rewrite.
+fn set_uri(req: &mut Req<'_>, result: Vec<u8>, add_args: bool) {
+    req.target.rewritten = Rewritten::Located;
+    let old = std::mem::take(&mut req.target.args);
+    match result.iter().position(|&b| b == b'?') {
+        Some(q) => {
+            let mut args = result[q + 1..].to_vec();
+            if add_args && !old.is_empty() {
+                args.push(b'&');
+                args.extend_from_slice(&old);
+            }
+            req.target.args = args;
+            req.target.uri = result[..q].to_vec();
+        }
+        None => {
+            if add_args {
+                req.target.args = old;
+            }
+            req.target.uri = result;
+        }
+    }
+}
+
+fn test(c: &CCondition, req: &mut Req<'_>) -> bool {
+    match c {
+        CCondition::Variable(v) => {
+            let v = v.eval(req);
+            !(v.is_empty() || v == b"0")
+        }
+        CCondition::Equal(l, r, negate) => (l.eval(req) == r.eval(req)) != *negate,
+        CCondition::Match(l, re, negate) => {
+            let subject = l.eval(req);
+            re.exec(&subject, &mut req.captures) != *negate
+        }
+        CCondition::File(path, kind, negate) => {
+            let path = String::from_utf8_lossy(&path.eval(req)).into_owned();
+            let meta = std::fs::metadata(path).ok();
+            let holds = match kind {
+                FileTest::Plain => meta.is_some_and(|m| m.is_file()),
+                FileTest::Dir => meta.is_some_and(|m| m.is_dir()),
+                FileTest::Exists => meta.is_some(),
+                FileTest::Exec => {
+                    use std::os::unix::fs::PermissionsExt;
+                    meta.is_some_and(|m| m.permissions().mode() & 0o111 != 0)
+                }
+            };
+            holds != *negate
+        }
+    }
+}
