@@ -49,7 +49,7 @@ async fn demo(once: bool) -> Result<(), String> {
         println!("backend: WebSocket echo server on ws://{addr}");
     }
     let paths = write_config()?;
-    let loaded = runtime::load_site(&paths);
+    let loaded = runtime::load_site(&paths, None);
     // The files were only needed for loading (the pid file, if any, is not written by demo).
     let _ = std::fs::remove_dir_all(&paths.prefix);
     let site = loaded.map_err(|m| format!("{}: {m}", paths.conf.display()))?;

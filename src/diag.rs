@@ -144,6 +144,22 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// The message as nginx prints it after `[level] `: with ` in FILE:LINE` (or ` in command
+    /// line`) where nginx has a position for it.
+    pub fn nginx_text(&self, sources: &crate::source::SourceMap) -> String {
+        match self.nginx_at {
+            NginxAt::Line(span) => format!("{} in {}", self.message, sources.nginx_pos(span)),
+            NginxAt::EndOf(file) if sources.file(file).command_line => {
+                format!("{} in command line", self.message)
+            }
+            NginxAt::EndOf(file) => {
+                let f = sources.file(file);
+                format!("{} in {}:{}", self.message, f.path.display(), f.last_line())
+            }
+            NginxAt::Nowhere => self.message.clone(),
+        }
+    }
 }
 
 /// More diagnostics than this are counted, not kept: a 50 MB file of typos must not take

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::cli::Paths;
-use crate::diag::{Diagnostic, Sink};
+use crate::diag::{Diagnostic, Origin, Sink};
 use crate::eval::plan::Site;
 use crate::syntax::{self, SyntaxTree};
 
@@ -27,6 +27,37 @@ impl Loaded {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
+
+    /// Why this configuration cannot be served, in nginx's `[emerg]` form: the error nginx
+    /// would stop at, else the first directive ngxr does not implement (ngxr refuses to start
+    /// rather than silently ignore it).
+    pub fn refusal(&self) -> Option<String> {
+        let first_error = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .min_by_key(|d| (d.origin != Origin::Nginx, d.order));
+        let first_unsupported = || {
+            self.diagnostics
+                .iter()
+                .filter(|d| d.code == crate::directives::UNSUPPORTED)
+                .min_by_key(|d| d.order)
+        };
+        first_error
+            .or_else(first_unsupported)
+            .map(|d| d.nginx_text(&self.tree.sources))
+    }
+}
+
+/// The site to serve, or the `[emerg]` message that says why not (see [`Loaded::refusal`]).
+pub fn site_for_serving(paths: &Paths, globals: Option<&str>) -> Result<Arc<dyn Site>, String> {
+    let loaded = load_with_globals(paths, globals).map_err(|e| e.to_string())?;
+    if let Some(why) = loaded.refusal() {
+        return Err(why);
+    }
+    loaded
+        .site
+        .ok_or_else(|| "the configuration could not be compiled".to_string())
 }
 
 /// Reads, checks and compiles the configuration at `paths.conf`.

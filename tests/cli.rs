@@ -113,3 +113,42 @@ fn v_and_big_v_name_the_nginx_version_followed() {
     assert!(err.contains("--with-http_ssl_module"), "{err}");
     assert!(err.contains("--without-http_gzip_module"), "{err}");
 }
+
+#[test]
+fn the_server_refuses_to_start_on_a_directive_it_does_not_serve() {
+    let dir = temp_dir("cli-refuse");
+    let port = common::free_port();
+    let conf = format!(
+        "daemon off;\npid {0}/ngxr.pid;\nerror_log {0}/error.log;\nevents {{}}\nhttp {{\n    server {{\n        listen 127.0.0.1:{port};\n        autoindex on;\n    }}\n}}\n",
+        dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).expect("write");
+    let child = Command::new(env!("CARGO_BIN_EXE_ngxr"))
+        .args(["-c", "nginx.conf"])
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ngxr");
+    let mut running = common::Running(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = running.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ngxr started serving instead of refusing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    if let Some(mut e) = running.0.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(
+        err.contains("[emerg] \"autoindex\" is not implemented by ngxr"),
+        "{err}"
+    );
+}

@@ -29,6 +29,16 @@ fn fixture(path: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// `daemon off`, and a pid file in the temp dir unless the seed names its own (a second `pid`
+/// would be a duplicate, as in nginx).
+fn globals(conf: &str, dir: &Path) -> String {
+    if conf.lines().any(|l| l.trim_start().starts_with("pid ")) {
+        "daemon off;".into()
+    } else {
+        format!("daemon off; pid {}/ngxr.pid;", dir.display())
+    }
+}
+
 /// Starts `ngxr -p DIR/ -c DIR/nginx.conf` on `conf` and waits for `port`.
 fn start_ngxr(dir: &Path, conf: &str, port: u16) -> Running {
     std::fs::write(dir.join("nginx.conf"), conf).expect("write config");
@@ -38,7 +48,7 @@ fn start_ngxr(dir: &Path, conf: &str, port: u16) -> Running {
         .arg("-c")
         .arg(dir.join("nginx.conf"))
         .arg("-g")
-        .arg(format!("daemon off; pid {}/ngxr.pid;", dir.display()))
+        .arg(globals(conf, dir))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -6,25 +6,12 @@ use std::process::ExitCode;
 
 use crate::cli::{NginxFlags, Paths};
 use crate::defaults;
-use crate::diag::{AFTER_PARSE, Diagnostic, NginxAt, Origin, Severity};
+use crate::diag::{AFTER_PARSE, Diagnostic, Origin, Severity};
 use crate::load;
 use crate::source::SourceMap;
 
-/// The ` in FILE:LINE` nginx appends, if it has a position for this message.
-fn position(d: &Diagnostic, sources: &SourceMap) -> String {
-    match d.nginx_at {
-        NginxAt::Line(span) => format!(" in {}", sources.nginx_pos(span)),
-        NginxAt::EndOf(file) if sources.file(file).command_line => " in command line".into(),
-        NginxAt::EndOf(file) => {
-            let f = sources.file(file);
-            format!(" in {}:{}", f.path.display(), f.last_line())
-        }
-        NginxAt::Nowhere => String::new(),
-    }
-}
-
 fn line(level: &str, d: &Diagnostic, sources: &SourceMap) -> String {
-    format!("ngxr: [{level}] {}{}", d.message, position(d, sources))
+    format!("ngxr: [{level}] {}", d.nginx_text(sources))
 }
 
 /// `ngxr -t` / `ngxr -T`.
@@ -73,7 +60,7 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
             .iter()
             // nginx's own warnings, and the one ngxr adds: what it will refuse to serve.
             .filter(|d| d.severity == Severity::Warning)
-            .filter(|d| d.origin == Origin::Nginx || d.code == "ngxr::unsupported")
+            .filter(|d| d.origin == Origin::Nginx || d.code == crate::directives::UNSUPPORTED)
             .collect();
         warnings.sort_by_key(|d| d.order);
         for w in warnings {

@@ -155,7 +155,7 @@ fn server(cx: &mut Cx<'_>, d: &Directive) -> Option<UpstreamServer> {
         // Valid for nginx; ngxr's peers are TCP addresses only.
         let warning = Diagnostic::lint(
             Severity::Warning,
-            "ngxr::unsupported",
+            crate::directives::UNSUPPORTED,
             format!(
                 "upstream server \"{target}\" is a unix socket, which ngxr does not connect to; \
                  ngxr refuses to serve this configuration"

@@ -15,6 +15,10 @@ pub use context::Context;
 pub use support::{Support, support};
 pub use walk::check_tree;
 
+/// The code of the warning for a directive ngxr does not implement; the server refuses to
+/// start on it.
+pub const UNSUPPORTED: &str = "ngxr::unsupported";
+
 /// The kind of module a directive belongs to; nginx only looks for a directive among modules
 /// of the kind the current block belongs to (`include` is everywhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

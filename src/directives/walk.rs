@@ -168,7 +168,7 @@ impl<'a> Walker<'a> {
             self.sink.push(
                 Diagnostic::lint(
                     Severity::Warning,
-                    "ngxr::unsupported",
+                    super::UNSUPPORTED,
                     format!("\"{name}\" is not implemented by ngxr; ngxr refuses to serve this configuration"),
                     d.name.span,
                 )

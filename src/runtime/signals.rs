@@ -65,7 +65,7 @@ pub fn send(paths: &Paths, name: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let pid_path = super::load_site(paths)
+    let pid_path = super::load_site(paths, None)
         .ok()
         .and_then(|site| site.process().pid)
         .unwrap_or_else(|| crate::defaults::PID_PATH.into());

@@ -9,34 +9,11 @@ use std::sync::Arc;
 use super::server::Server;
 use super::signals::{self, Action};
 use crate::cli::{NginxFlags, Paths};
-use crate::diag::{Diagnostic, NginxAt, Origin};
 use crate::eval::plan::Site;
 
 /// Loads the configuration at `paths`; on failure, says why in nginx's words.
-pub fn load_site(paths: &Paths) -> Result<Arc<dyn Site>, String> {
-    let loaded = crate::load::load(paths).map_err(|e| format!("[emerg] {e}"))?;
-    let first = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .min_by_key(|d| (d.origin != Origin::Nginx, d.order));
-    if let Some(d) = first {
-        return Err(format!("[emerg] {}", describe(d, &loaded.tree.sources)));
-    }
-    loaded.site.ok_or_else(|| {
-        "[emerg] this configuration cannot be served yet (compilation is not available)".into()
-    })
-}
-
-fn describe(d: &Diagnostic, sources: &crate::source::SourceMap) -> String {
-    match d.nginx_at {
-        NginxAt::Line(span) => format!("{} in {}", d.message, sources.nginx_pos(span)),
-        NginxAt::EndOf(file) => {
-            let f = sources.file(file);
-            format!("{} in {}:{}", d.message, f.path.display(), f.last_line())
-        }
-        NginxAt::Nowhere => d.message.clone(),
-    }
+pub fn load_site(paths: &Paths, globals: Option<&str>) -> Result<Arc<dyn Site>, String> {
+    crate::load::site_for_serving(paths, globals).map_err(|why| format!("[emerg] {why}"))
 }
 
 /// `ngxr -c FILE`: load the configuration and serve it until told to stop.
@@ -44,7 +21,7 @@ pub fn run(paths: &Paths, flags: &NginxFlags) -> ExitCode {
     if let Some(signal) = &flags.signal {
         return signals::send(paths, signal);
     }
-    let site = match load_site(paths) {
+    let site = match load_site(paths, flags.globals.as_deref()) {
         Ok(site) => site,
         Err(message) => {
             eprintln!("nginx: {message}");
@@ -96,7 +73,7 @@ pub fn run(paths: &Paths, flags: &NginxFlags) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let reload = || load_site(paths);
+    let reload = || load_site(paths, flags.globals.as_deref());
     match master.block_on(signals::wait(&mut running, reload)) {
         Ok(Action::Quit) => master.block_on(running.shutdown_graceful()),
         Ok(Action::Stop) => running.shutdown_now(),
