@@ -1,15 +1,20 @@
-//! The first request head of a connection as the client wrote it. hyper hands requests over
-//! with lower-cased, regrouped header names; nginx passes the client's own names in their own
-//! order. The client stream copies what hyper reads until the first blank line, and routing
-//! takes the names from that copy (later requests on a keep-alive connection fall back to
-//! the usual spelling). The copy is dropped once used.
+//! Request heads as the client wrote them. hyper hands requests over with lower-cased,
+//! regrouped header names; nginx passes the client's own names in their own order. The client
+//! stream copies each request head hyper reads, skips the body that follows when its
+//! `Content-Length` says how long it is, and queues the head; routing takes the names from the
+//! queue, request by request. A chunked body, an upgrade, a head over the limit or a head that
+//! does not match hyper's request ends the copying: later requests on that connection fall
+//! back to the usual spelling.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use bytes::Bytes;
 
-/// Longest head copied; a longer one falls back to the usual spelling.
+/// Longest head copied.
 const LIMIT: usize = 16 * 1024;
+/// Pipelined heads queued before copying stops.
+const QUEUED: usize = 16;
 
 #[derive(Debug, Default)]
 pub struct HeadCapture {
@@ -17,89 +22,184 @@ pub struct HeadCapture {
 }
 
 #[derive(Debug, Default)]
-enum Capture {
-    #[default]
-    Reading,
-    Partial(Vec<u8>),
-    Complete(Vec<u8>),
-    Over,
+struct Capture {
+    /// The head being read.
+    partial: Vec<u8>,
+    /// Body bytes still to pass over before the next head.
+    skip: u64,
+    heads: VecDeque<Head>,
+    /// No more heads are copied.
+    over: bool,
+}
+
+/// A captured head: its method and headers as written.
+#[derive(Debug)]
+pub struct Head {
+    pub method: Vec<u8>,
+    pub headers: Vec<(Bytes, Bytes)>,
 }
 
 impl HeadCapture {
     /// Adds bytes the server just read; `false` once no more are wanted.
-    pub fn feed(&self, bytes: &[u8]) -> bool {
+    pub fn feed(&self, mut bytes: &[u8]) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut seen = match std::mem::take(&mut *state) {
-            Capture::Reading => Vec::new(),
-            Capture::Partial(seen) => seen,
-            done => {
-                *state = done;
-                return false;
+        while !bytes.is_empty() && !state.over {
+            if state.skip > 0 {
+                let n = bytes
+                    .len()
+                    .min(usize::try_from(state.skip).unwrap_or(usize::MAX));
+                state.skip -= n as u64;
+                bytes = &bytes[n..];
+                continue;
             }
-        };
-        seen.extend_from_slice(bytes);
-        *state = match head_end(&seen) {
-            Some(end) => {
-                seen.truncate(end);
-                Capture::Complete(seen)
+            let seen = state.partial.len();
+            // A head end may straddle two reads: look again from up to 3 bytes back.
+            let from = seen.saturating_sub(3);
+            state.partial.extend_from_slice(bytes);
+            match head_end(&state.partial[from..]).map(|end| from + end) {
+                Some(end) => {
+                    bytes = &bytes[end - seen..];
+                    let head = std::mem::take(&mut state.partial);
+                    state.queue(&head[..end]);
+                }
+                None => {
+                    state.over = state.partial.len() > LIMIT;
+                    bytes = &[];
+                }
             }
-            None if seen.len() > LIMIT => Capture::Over,
-            None => Capture::Partial(seen),
-        };
-        matches!(*state, Capture::Partial(_))
+        }
+        if state.over {
+            state.partial = Vec::new();
+        }
+        !state.over
     }
 
-    /// The first request's headers as written, once; `None` if not captured whole.
-    pub fn take_headers(&self) -> Option<Vec<(Bytes, Bytes)>> {
+    /// The next request's head as written; `None` if it was not captured.
+    pub fn next_head(&self) -> Option<Head> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let Capture::Complete(head) = std::mem::replace(&mut *state, Capture::Over) else {
-            return None;
-        };
-        let mut slots = [httparse::EMPTY_HEADER; 100];
-        let mut request = httparse::Request::new(&mut slots);
-        match request.parse(&head) {
-            Ok(httparse::Status::Complete(_)) => Some(
-                request
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            Bytes::copy_from_slice(h.name.as_bytes()),
-                            Bytes::copy_from_slice(h.value),
-                        )
-                    })
-                    .collect(),
-            ),
-            _ => None,
+        let head = state.heads.pop_front();
+        if head.is_none() {
+            state.over = true;
         }
+        head
+    }
+
+    /// Called when a head did not match hyper's request: copying is no longer trusted.
+    pub fn stop(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *state = Capture {
+            over: true,
+            ..Capture::default()
+        };
+    }
+}
+
+impl Capture {
+    /// Queues a complete head and learns how long its body is.
+    fn queue(&mut self, head: &[u8]) {
+        let Some(head) = parse(head) else {
+            self.over = true;
+            return;
+        };
+        match body_length(&head.headers) {
+            Some(length) if self.heads.len() < QUEUED => self.skip = length,
+            _ => self.over = true,
+        }
+        self.heads.push_back(head);
+    }
+}
+
+/// The body length a head announces: `Some(0)` for none; `None` when the capture cannot
+/// follow it (chunked, upgrades, a bad length).
+fn body_length(headers: &[(Bytes, Bytes)]) -> Option<u64> {
+    let mut length = 0;
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case(b"transfer-encoding") || name.eq_ignore_ascii_case(b"upgrade")
+        {
+            return None;
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            length = std::str::from_utf8(value).ok()?.trim().parse().ok()?;
+        }
+    }
+    Some(length)
+}
+
+fn parse(head: &[u8]) -> Option<Head> {
+    let mut slots = [httparse::EMPTY_HEADER; 100];
+    let mut request = httparse::Request::new(&mut slots);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) => Some(Head {
+            method: request.method?.as_bytes().to_vec(),
+            headers: request
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        Bytes::copy_from_slice(h.name.as_bytes()),
+                        Bytes::copy_from_slice(h.value),
+                    )
+                })
+                .collect(),
+        }),
+        _ => None,
     }
 }
 
 /// Where the head ends (after `\r\n\r\n`, or `\n\n` from bare-LF clients).
 fn head_end(bytes: &[u8]) -> Option<usize> {
-    let crlf = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4);
-    let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    bytes.iter().enumerate().find_map(|(i, &c)| {
+        if c != b'\n' {
+            return None;
+        }
+        let rest = &bytes[i + 1..];
+        if rest.starts_with(b"\n") {
+            Some(i + 2)
+        } else if rest.starts_with(b"\r\n") {
+            Some(i + 3)
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn names(head: &Head) -> Vec<&[u8]> {
+        head.headers.iter().map(|(n, _)| &n[..]).collect()
+    }
+
     #[test]
     fn keeps_names_and_order_as_sent() {
         let capture = HeadCapture::default();
         assert!(capture.feed(b"GET / HTTP/1.1\r\nhost: a\r\nX-b: 1\r\n"));
-        assert!(!capture.feed(b"x-B: 2\r\n\r\nGET /next HTTP/1.1\r\n"));
-        let headers = capture.take_headers().expect("complete");
-        let names: Vec<&[u8]> = headers.iter().map(|(n, _)| &n[..]).collect();
-        assert_eq!(names, [&b"host"[..], b"X-b", b"x-B"]);
-        assert!(capture.take_headers().is_none(), "only once");
+        assert!(capture.feed(b"x-B: 2\r\n\r\nGET /next HTTP/1.1\r\n"));
+        let head = capture.next_head().expect("complete");
+        assert_eq!(names(&head), [&b"host"[..], b"X-b", b"x-B"]);
+    }
+
+    #[test]
+    fn follows_keep_alive_requests_past_their_bodies() {
+        let capture = HeadCapture::default();
+        assert!(capture.feed(b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 4\r\n\r\nab"));
+        assert!(capture.feed(b"cdPUT /2 HTTP/1.1\r"));
+        assert!(capture.feed(b"\nHOST: b\r\n\r"));
+        assert!(capture.feed(b"\n"));
+        assert_eq!(capture.next_head().expect("first").method, b"POST");
+        let second = capture.next_head().expect("second");
+        assert_eq!(second.method, b"PUT");
+        assert_eq!(names(&second), [&b"HOST"[..]]);
+        assert!(capture.next_head().is_none());
+    }
+
+    #[test]
+    fn stops_at_a_chunked_body() {
+        let capture = HeadCapture::default();
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(!capture.feed(chunked));
+        assert!(capture.next_head().is_some());
+        assert!(capture.next_head().is_none());
     }
 }

@@ -16,6 +16,7 @@ use super::capture::HeadCapture;
 use super::context::ConnCtx;
 use super::request;
 use super::server::{Phase, Shared};
+use super::status_line::StatusLine;
 use super::stream::Downstream;
 use crate::eval::plan::ListenSpec;
 
@@ -54,12 +55,16 @@ pub async fn serve(
     let local = tcp.local_addr().unwrap_or(spec.addr);
     let state = shared.state.load_full();
     let capture = Arc::new(HeadCapture::default());
+    let status_line = Arc::new(StatusLine::default());
     let (stream, sni) = if spec.ssl {
         let acceptor = state.acceptor(spec.addr);
         match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
-                (Downstream::tls(tls, capture.clone()), sni)
+                (
+                    Downstream::tls(tls, capture.clone(), status_line.clone()),
+                    sni,
+                )
             }
             Ok(Err(e)) => {
                 super::log::info(format_args!(
@@ -71,7 +76,10 @@ pub async fn serve(
             Err(_) => return,
         }
     } else {
-        (Downstream::plain(tcp, capture.clone()), None)
+        (
+            Downstream::plain(tcp, capture.clone(), status_line.clone()),
+            None,
+        )
     };
     let ctx = Arc::new(ConnCtx {
         state,
@@ -83,7 +91,8 @@ pub async fn serve(
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         requests: AtomicU64::new(0),
         _live: live,
-        first_head: capture,
+        heads: capture,
+        status_line,
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

@@ -27,8 +27,10 @@ pub struct ConnCtx {
     pub requests: AtomicU64,
     /// Counts the connection as open until the last request (or tunnel) on it ends.
     pub _live: super::conn::Live,
-    /// The first request's head as the client wrote it.
-    pub first_head: Arc<super::capture::HeadCapture>,
+    /// The request heads as the client wrote them.
+    pub heads: Arc<super::capture::HeadCapture>,
+    /// Armed to answer an HTTP/1.0 request with nginx's `HTTP/1.1` status line.
+    pub status_line: Arc<super::status_line::StatusLine>,
 }
 
 /// The request line and headers, owned so they outlive the hyper request (for the log).
@@ -53,9 +55,14 @@ impl OwnedRequest {
         } else {
             "HTTP/1.1"
         };
-        let as_sent = (connection_requests == 1)
-            .then(|| conn.first_head.take_headers())
-            .flatten();
+        let as_sent = conn.heads.next_head().and_then(|head| {
+            let same = head.method == parts.method.as_str().as_bytes()
+                && head.headers.len() == parts.headers.len();
+            if !same {
+                conn.heads.stop();
+            }
+            same.then_some(head.headers)
+        });
         let headers = as_sent.unwrap_or_else(|| {
             parts
                 .headers

@@ -13,6 +13,7 @@ use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
 use super::peer::PeerConn;
+use super::redirect;
 use super::respond;
 use super::response::{self, Front};
 use super::spelling;
@@ -88,7 +89,9 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
     let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
     let keepalive = d.keepalive && (http11 || !unframed);
-    let mut front = Front::take_from(&mut headers, respond::connection(keepalive));
+    let location = redirect::apply(&mut headers, p);
+    let mut front = Front::take_upstream(&mut headers, respond::connection(keepalive));
+    front.location = location;
     match head.framing {
         Framing::Length(n) => front.content_length = Some(n),
         Framing::None if finish.request.method == "HEAD" => {

@@ -80,8 +80,8 @@ pub async fn timed<T>(
     }
 }
 
-/// The request line and headers. `Content-Length` goes where nginx puts its own body headers:
-/// after the configured headers, which end with `Connection` (nginx's defaults list ends there).
+/// The request line and headers. `Content-Length` goes where nginx puts its own body headers
+/// (`ProxyRequest::body_headers_at`): after the configured headers, before the client's.
 pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
     let mut head = Vec::with_capacity(512);
     head.extend_from_slice(&p.method);
@@ -90,11 +90,7 @@ pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
     head.push(b' ');
     head.extend_from_slice(p.version.as_bytes());
     head.extend_from_slice(b"\r\n");
-    let connection = p
-        .headers
-        .iter()
-        .position(|(n, _)| n.eq_ignore_ascii_case(b"connection"));
-    let body_at = connection.map_or(0, |i| i + 1);
+    let body_at = p.body_headers_at;
     for (i, (name, value)) in p.headers.iter().enumerate() {
         if i == body_at {
             push_length(&mut head, body_length);

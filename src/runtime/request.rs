@@ -88,8 +88,9 @@ pub async fn handle(
     };
     if http10 {
         // hyper answers a 1.0 client in 1.0 anyway; saying so keeps it from adding its own
-        // `keep-alive` to our `Connection: close`.
+        // `keep-alive` to our `Connection: close`. The client stream respells it as nginx.
         *response.version_mut() = http::Version::HTTP_10;
+        conn.status_line.arm();
     }
     Ok(response)
 }

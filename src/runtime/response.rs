@@ -28,6 +28,16 @@ pub struct Front {
 impl Front {
     /// Moves the headers nginx places itself out of `headers`.
     pub fn take_from(headers: &mut Vec<(Bytes, Bytes)>, connection: &'static str) -> Front {
+        Front::take(headers, connection, true)
+    }
+
+    /// For an upstream's answer: only `Content-Type` moves; nginx keeps the upstream's
+    /// `Last-Modified` and `Location` where they were (see `redirect::apply` for the exception).
+    pub fn take_upstream(headers: &mut Vec<(Bytes, Bytes)>, connection: &'static str) -> Front {
+        Front::take(headers, connection, false)
+    }
+
+    fn take(headers: &mut Vec<(Bytes, Bytes)>, connection: &'static str, all: bool) -> Front {
         let mut front = Front {
             connection,
             ..Front::default()
@@ -35,8 +45,8 @@ impl Front {
         headers.retain(|(name, value)| {
             let slot = match name.to_ascii_lowercase().as_slice() {
                 b"content-type" => &mut front.content_type,
-                b"last-modified" => &mut front.last_modified,
-                b"location" => &mut front.location,
+                b"last-modified" if all => &mut front.last_modified,
+                b"location" if all => &mut front.location,
                 _ => return true,
             };
             *slot = Some(value.clone());

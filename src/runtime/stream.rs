@@ -3,6 +3,7 @@
 //! nginx's `send_timeout` to writes, which hyper has no notion of: a write that cannot make
 //! progress for that long fails, and the connection closes.
 
+use std::borrow::Cow;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio_rustls::server::TlsStream;
 
 use super::capture::HeadCapture;
 use super::drain::{DrainRead, poll_read_any};
+use super::status_line::StatusLine;
 
 /// nginx's `send_timeout` default.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,22 +35,34 @@ pub struct Downstream {
     stalled: Option<Pin<Box<Sleep>>>,
     /// Copies the first request head while it is being read.
     capture: Option<Arc<HeadCapture>>,
+    /// Respells the status line of answers to HTTP/1.0 requests.
+    status_line: Arc<StatusLine>,
 }
 
 impl Downstream {
-    pub fn plain(stream: TcpStream, capture: Arc<HeadCapture>) -> Downstream {
+    pub fn plain(
+        stream: TcpStream,
+        capture: Arc<HeadCapture>,
+        status_line: Arc<StatusLine>,
+    ) -> Downstream {
         Downstream {
             io: Io::Plain(stream),
             stalled: None,
             capture: Some(capture),
+            status_line,
         }
     }
 
-    pub fn tls(stream: TlsStream<TcpStream>, capture: Arc<HeadCapture>) -> Downstream {
+    pub fn tls(
+        stream: TlsStream<TcpStream>,
+        capture: Arc<HeadCapture>,
+        status_line: Arc<StatusLine>,
+    ) -> Downstream {
         Downstream {
             io: Io::Tls(Box::new(stream)),
             stalled: None,
             capture: Some(capture),
+            status_line,
         }
     }
 
@@ -113,10 +127,14 @@ impl AsyncWrite for Downstream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        let patched = this.status_line.patch(buf);
         let poll = match &mut this.io {
-            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Plain(s) => Pin::new(s).poll_write(cx, &patched),
+            Io::Tls(s) => Pin::new(s).poll_write(cx, &patched),
         };
+        if matches!(patched, Cow::Owned(_)) && matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            this.status_line.disarm();
+        }
         this.watch(cx, poll)
     }
 
@@ -125,6 +143,12 @@ impl AsyncWrite for Downstream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && matches!(self.status_line.patch(first), Cow::Owned(_))
+        {
+            // The armed head goes alone, through the patching path.
+            return self.poll_write(cx, first);
+        }
         let this = self.get_mut();
         let poll = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),

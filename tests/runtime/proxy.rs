@@ -23,6 +23,27 @@ async fn the_backend_sees_the_planned_request_line_and_headers_in_order() {
 }
 
 #[tokio::test]
+async fn every_keep_alive_request_keeps_the_client_s_header_spelling() {
+    let b = Backend::http("a").await;
+    let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
+    let one = "POST /1 HTTP/1.1\r\nHost: t\r\nx-lower: 1\r\nContent-Length: 3\r\n\r\nabc";
+    let two = "GET /2 HTTP/1.1\r\nHost: t\r\nX-MiXed: 2\r\nConnection: close\r\n\r\n";
+    let response = raw(addr, format!("{one}{two}").as_bytes()).await;
+    assert_eq!(response.matches("HTTP/1.1 200 OK").count(), 2, "{response}");
+    let seen = b.requests();
+    assert!(
+        seen[0].head.contains("\r\nx-lower: 1\r\n"),
+        "{}",
+        seen[0].head
+    );
+    assert!(
+        seen[1].head.contains("\r\nX-MiXed: 2\r\n"),
+        "{}",
+        seen[1].head
+    );
+}
+
+#[tokio::test]
 async fn responses_look_like_nginx_s() {
     let b = Backend::http("a").await;
     let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
@@ -66,10 +87,34 @@ async fn an_http_1_0_client_gets_its_answer_and_a_close() {
     let b = Backend::http("a").await;
     let (_proxy, addr) = start(TestSite::new(vec![peer(b.addr)]));
     let response = raw(addr, b"GET / HTTP/1.0\r\n\r\n").await;
-    // nginx answers `HTTP/1.1 200 OK`; hyper answers a 1.0 client in 1.0 (a known difference).
-    assert!(response.starts_with("HTTP/1.0 200 OK\r\n"), "{response}");
+    // nginx answers every client in HTTP/1.1.
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert_eq!(header(&response, "connection"), Some("close"));
     assert_eq!(body(&response), "a");
+}
+
+#[tokio::test]
+async fn proxy_redirect_rewrites_location_and_refresh() {
+    let b = Backend::http_with(|_| {
+        b"HTTP/1.1 302 Found\r\nX-A: 1\r\nLocation: http://up/x/y\r\n\
+          Refresh: 3; url=http://up/x/z\r\nContent-Length: 0\r\n\r\n"
+            .to_vec()
+    })
+    .await;
+    let mut site = TestSite::new(vec![peer(b.addr)]);
+    site.redirects = vec![("http://up/x/".into(), "/app/".into())];
+    site.location_base = Some("http://t".into());
+    let (_proxy, addr) = start(site);
+    let response = raw(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(header(&response, "location"), Some("http://t/app/y"));
+    assert_eq!(header(&response, "refresh"), Some("3; url=/app/z"));
+    // The absolute Location moves to the header filter's place, before Connection.
+    let location = response.find("Location:").expect("location");
+    assert!(location < response.find("Connection:").expect("connection"));
 }
 
 #[tokio::test]

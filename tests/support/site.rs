@@ -21,6 +21,9 @@ pub struct TestSite {
     pub certs: Vec<(String, Arc<CertificateSpec>)>,
     pub client_max_body_size: u64,
     pub add_headers: Vec<(Bytes, Bytes, bool)>,
+    /// `proxy_redirect` rules and the absolute-redirect base.
+    pub redirects: Vec<(Bytes, Bytes)>,
+    pub location_base: Option<Bytes>,
     /// `worker_processes`.
     pub workers: usize,
     pub worker_connections: usize,
@@ -101,6 +104,8 @@ impl TestSite {
             certs: Vec::new(),
             client_max_body_size: 1024 * 1024,
             add_headers: Vec::new(),
+            redirects: Vec::new(),
+            location_base: None,
             workers: 2,
             worker_connections: 4096,
         }
@@ -161,6 +166,7 @@ impl Site for TestSite {
             ),
         ];
         headers.retain(|(_, v)| !v.is_empty());
+        let body_headers_at = headers.len();
         for (n, v) in request.headers {
             let skip = [
                 "host",
@@ -178,9 +184,9 @@ impl Site for TestSite {
             method: Bytes::copy_from_slice(request.method.as_bytes()),
             uri: Bytes::copy_from_slice(request.target.as_bytes()),
             version: self.version,
-            body_headers_at: headers.len(),
-            redirects: Vec::new(),
-            location_base: None,
+            body_headers_at,
+            redirects: self.redirects.clone(),
+            location_base: self.location_base.clone(),
             headers,
             balance_key: Some(Bytes::copy_from_slice(request.target.as_bytes())),
             pass_body: true,
