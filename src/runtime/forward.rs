@@ -106,7 +106,15 @@ async fn attempts(
             finish.upstream_sent = Some(sent_at);
         }
         let head_request = request.method == "HEAD";
-        let result = exchange_once(&upstream, peer.addr, &p, &mut body, head_request).await;
+        let result = exchange_once(
+            &upstream,
+            peer.addr,
+            &p,
+            &mut body,
+            head_request,
+            &mut outcome.upstream_connect_time,
+        )
+        .await;
         outcome.upstream_response_time.push(sent_at.elapsed());
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
@@ -209,13 +217,17 @@ async fn exchange_once(
     p: &ProxyRequest,
     body: &mut RequestBody,
     head_request: bool,
+    connect_times: &mut Vec<std::time::Duration>,
 ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
+    let started = Instant::now();
     let mut conn = match upstream.pool.as_ref().and_then(|pool| pool.take(addr)) {
         Some(conn) => conn,
         None => peer::connect(addr, p.timeouts.connect)
             .await
             .map_err(|e| (e, false))?,
     };
+    // `$upstream_connect_time` (a cached connection takes no time to get).
+    connect_times.push(started.elapsed());
     let cached = conn.cached;
     exchange::send(&mut conn, p, body)
         .await
