@@ -22,6 +22,9 @@ pub struct Finish {
     pub log: Arc<LogSpec>,
     pub outcome: Outcome,
     pub started: Instant,
+    /// When the answering upstream was sent the request: its `$upstream_response_time`
+    /// runs until the response body (or the tunnel) is over, as nginx's does.
+    pub upstream_sent: Option<Instant>,
 }
 
 impl Drop for Finish {
@@ -30,6 +33,15 @@ impl Drop for Finish {
             return;
         }
         self.outcome.request_time = self.started.elapsed();
+        if let Some(sent) = self.upstream_sent {
+            let times = &mut self.outcome.upstream_response_time;
+            if times.len() < self.outcome.upstream_addr.len() {
+                // The client left while this server was still answering.
+                times.push(sent.elapsed());
+            } else if let Some(last) = times.last_mut() {
+                *last = sent.elapsed();
+            }
+        }
         let logs = &self.request.conn.state.logs;
         logs.write(&self.log, &self.request.info(), &self.outcome);
     }

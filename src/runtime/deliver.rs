@@ -34,6 +34,8 @@ pub struct Delivery<'a> {
     pub keepalive: bool,
     pub outcome: Outcome,
     pub started: Instant,
+    /// When the answering upstream was sent the request.
+    pub sent_at: Instant,
 }
 
 /// Headers nginx never copies from the upstream response: it frames the body itself.
@@ -70,6 +72,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         log: p.log.clone(),
         outcome,
         started: d.started,
+        upstream_sent: Some(d.sent_at),
     };
     if head.status == 101 {
         return match (p.client_upgrade, d.on_upgrade) {

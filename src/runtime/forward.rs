@@ -3,6 +3,7 @@
 //! how many tries, how long, never a non-idempotent request once sent unless allowed). The
 //! answer is then streamed to the client, or becomes a tunnel after a 101.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -25,14 +26,53 @@ use crate::eval::plan::{NextUpstream, Outcome, ProxyRequest};
 /// Bodies up to this size are read before sending, so another server can be tried.
 const RESENDABLE: u64 = 64 * 1024;
 
+/// How a proxied request began.
+#[derive(Debug)]
+pub struct Start {
+    pub keepalive: bool,
+    pub started: Instant,
+    /// The 499 log line written if the client leaves (this future is dropped) first; kept
+    /// up to date with the servers tried.
+    pub abandoned: Option<Finish>,
+}
+
 /// Serves `request` by proxying it per `p`.
 pub async fn proxy(
     request: OwnedRequest,
     p: ProxyRequest,
     body: Incoming,
     on_upgrade: Option<OnUpgrade>,
+    start: Start,
+) -> Response<ProxyBody> {
+    let Start {
+        keepalive,
+        started,
+        mut abandoned,
+    } = start;
+    let response = attempts(
+        request,
+        p,
+        body,
+        on_upgrade,
+        keepalive,
+        started,
+        &mut abandoned,
+    );
+    let response = response.await;
+    if let Some(finish) = &mut abandoned {
+        finish.log = Arc::default();
+    }
+    response
+}
+
+async fn attempts(
+    request: OwnedRequest,
+    p: ProxyRequest,
+    body: Incoming,
+    on_upgrade: Option<OnUpgrade>,
     keepalive: bool,
     started: Instant,
+    abandoned: &mut Option<Finish>,
 ) -> Response<ProxyBody> {
     let mut outcome = Outcome::default();
     let mut body = match client_body(&request, &p, body).await {
@@ -60,8 +100,21 @@ pub async fn proxy(
         tries += 1;
         outcome.upstream_addr.push(peer.addr.to_string());
         let sent_at = Instant::now();
+        if let Some(finish) = abandoned {
+            finish.outcome.upstream_addr = outcome.upstream_addr.clone();
+            finish.outcome.upstream_response_time = outcome.upstream_response_time.clone();
+            finish.upstream_sent = Some(sent_at);
+        }
         let head_request = request.method == "HEAD";
-        let result = exchange_once(&upstream, peer.addr, &p, &mut body, head_request).await;
+        let result = exchange_once(
+            &upstream,
+            peer.addr,
+            &p,
+            &mut body,
+            head_request,
+            &mut outcome.upstream_connect_time,
+        )
+        .await;
         outcome.upstream_response_time.push(sent_at.elapsed());
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
@@ -92,6 +145,7 @@ pub async fn proxy(
                     keepalive,
                     outcome,
                     started,
+                    sent_at,
                 };
                 return deliver::deliver(ctx, conn, head).await;
             }
@@ -163,13 +217,17 @@ async fn exchange_once(
     p: &ProxyRequest,
     body: &mut RequestBody,
     head_request: bool,
+    connect_times: &mut Vec<std::time::Duration>,
 ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
+    let started = Instant::now();
     let mut conn = match upstream.pool.as_ref().and_then(|pool| pool.take(addr)) {
         Some(conn) => conn,
         None => peer::connect(addr, p.timeouts.connect)
             .await
             .map_err(|e| (e, false))?,
     };
+    // `$upstream_connect_time` (a cached connection takes no time to get).
+    connect_times.push(started.elapsed());
     let cached = conn.cached;
     exchange::send(&mut conn, p, body)
         .await
@@ -223,6 +281,7 @@ fn fail(
         log: p.log.clone(),
         outcome,
         started,
+        upstream_sent: None,
     };
     respond::answer(finish, status, headers, None, keepalive)
 }

@@ -56,6 +56,7 @@ pub async fn handle(
                 log: r.log,
                 outcome,
                 started,
+                upstream_sent: None,
             });
             return Err(CloseWithoutAnswer);
         }
@@ -65,6 +66,7 @@ pub async fn handle(
                 log: r.log,
                 outcome: Outcome::default(),
                 started,
+                upstream_sent: None,
             };
             respond::answer(finish, r.status, r.headers, r.body, keepalive)
         }
@@ -78,12 +80,14 @@ pub async fn handle(
                     ..Outcome::default()
                 },
                 started,
+                upstream_sent: None,
             });
-            let response = forward::proxy(request, *p, body, on_upgrade, keepalive, started).await;
-            if let Some(mut finish) = abandoned {
-                finish.log = Arc::default();
-            }
-            response
+            let start = forward::Start {
+                keepalive,
+                started,
+                abandoned,
+            };
+            forward::proxy(request, *p, body, on_upgrade, start).await
         }
     };
     if http10 {
