@@ -46,7 +46,12 @@ pub struct Text {
 /// every one is reported.
 pub fn lower(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) -> Config {
     let mut cx = Cx::new(tree, paths, sink);
-    let top = tree.expand(&tree.main().directives);
+    // nginx reads the `-g` directives first, into the same main context.
+    let mut top = match tree.globals {
+        Some(g) => tree.expand(&tree.file(g).directives),
+        None => Vec::new(),
+    };
+    top.extend(tree.expand(&tree.main().directives));
     let process = process::lower(&mut cx, &top);
     let http = top
         .iter()
@@ -76,7 +81,12 @@ impl<'t> Cx<'t> {
     pub fn new(tree: &'t SyntaxTree, paths: &'t Paths, sink: &'t mut Sink) -> Cx<'t> {
         // Positions grow in reading order, so the `http` block ends just before whatever
         // top-level directive follows it; when none does, after everything.
-        let top = tree.expand(&tree.main().directives);
+        // nginx reads the `-g` directives first, into the same main context.
+        let mut top = match tree.globals {
+            Some(g) => tree.expand(&tree.file(g).directives),
+            None => Vec::new(),
+        };
+        top.extend(tree.expand(&tree.main().directives));
         let after_http = top.iter().skip_while(|d| d.name() != "http").nth(1);
         let http_end = match after_http {
             Some(next) => tree.order_of(next).saturating_sub(1000) + 1,
