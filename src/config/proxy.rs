@@ -115,22 +115,7 @@ pub fn pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
 
 /// `proxy_next_upstream error timeout ...` (`ngx_conf_set_bitmask_slot`).
 pub fn next_upstream(cx: &mut Cx<'_>, d: &Directive) -> Option<NextUpstream> {
-    let mut n = NextUpstream {
-        error: false,
-        timeout: false,
-        invalid_header: false,
-        http_500: false,
-        http_502: false,
-        http_503: false,
-        http_504: false,
-        http_403: false,
-        http_404: false,
-        http_429: false,
-        non_idempotent: false,
-        off: false,
-        tries: 0,
-        timeout_total: std::time::Duration::ZERO,
-    };
+    let mut n = NextUpstream::default();
     for w in &d.args {
         let flag = match w.as_str() {
             "error" => &mut n.error,
@@ -161,18 +146,8 @@ pub fn default_next_upstream() -> NextUpstream {
     NextUpstream {
         error: true,
         timeout: true,
-        invalid_header: false,
-        http_500: false,
-        http_502: false,
-        http_503: false,
-        http_504: false,
-        http_403: false,
-        http_404: false,
-        http_429: false,
-        non_idempotent: false,
-        off: false,
         tries: crate::defaults::http::NEXT_UPSTREAM_TRIES,
-        timeout_total: std::time::Duration::ZERO,
+        ..NextUpstream::default()
     }
 }
 

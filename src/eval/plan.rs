@@ -155,7 +155,7 @@ pub struct ProxyTimeouts {
 }
 
 /// `proxy_next_upstream` and friends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NextUpstream {
     pub error: bool,
     pub timeout: bool,

@@ -141,18 +141,7 @@ mod tests {
         let rules = NextUpstream {
             error: true,
             timeout: true,
-            invalid_header: false,
-            http_500: false,
-            http_502: false,
-            http_503: false,
-            http_504: false,
-            http_403: false,
-            http_404: false,
-            http_429: false,
-            non_idempotent: false,
-            off: false,
-            tries: 0,
-            timeout_total: std::time::Duration::ZERO,
+            ..NextUpstream::default()
         };
         let refused = ProxyError::Io(Stage::Connecting, io::Error::from_raw_os_error(111));
         assert_eq!(refused.status(), 502);

@@ -61,18 +61,7 @@ pub fn default_next_upstream() -> NextUpstream {
     NextUpstream {
         error: true,
         timeout: true,
-        invalid_header: false,
-        http_500: false,
-        http_502: false,
-        http_503: false,
-        http_504: false,
-        http_403: false,
-        http_404: false,
-        http_429: false,
-        non_idempotent: false,
-        off: false,
-        tries: 0,
-        timeout_total: Duration::ZERO,
+        ..NextUpstream::default()
     }
 }
 
