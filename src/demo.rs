@@ -98,8 +98,9 @@ async fn round_trip() -> Result<String, String> {
         .map_err(|_| "no answer within 10 seconds".to_string())?
 }
 
-/// The articles' Node echo server, in Rust.
-async fn echo_backend(listener: TcpListener) {
+/// The articles' Node echo server, in Rust: answers each text message with
+/// `Server received from client: <msg>`. Also the seed tests' backend.
+pub async fn echo_backend(listener: TcpListener) {
     while let Ok((stream, _)) = listener.accept().await {
         tokio::spawn(async move {
             let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {

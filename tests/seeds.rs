@@ -63,23 +63,7 @@ async fn rust_echo(port: u16) {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("bind echo");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                    return;
-                };
-                while let Some(Ok(msg)) = ws.next().await {
-                    if let Message::Text(text) = msg {
-                        let reply = format!("Server received from client: {text}");
-                        if ws.send(Message::text(reply)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
+    tokio::spawn(ngxr::demo::echo_backend(listener));
 }
 
 /// The articles' Node `ws` echo server, if Node and node-ws are installed.
