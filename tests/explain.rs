@@ -5,10 +5,14 @@
 // Helpers panic on purpose: a failed step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{Running, free_port};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -214,24 +218,7 @@ fn recording_backend() -> (u16, mpsc::Receiver<String>) {
     (port, rx)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Kills nginx (by PID) when the test ends, however it ends.
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn nginx_sends_what_explain_predicts() {
     let nginx = Path::new("/usr/sbin/nginx");
@@ -283,7 +270,7 @@ fn nginx_sends_what_explain_predicts() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let _nginx = Nginx(child);
+    let _nginx = Running(child);
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut client = loop {
         match TcpStream::connect(("127.0.0.1", listen)) {

@@ -5,10 +5,14 @@
 // Helpers panic on purpose: a failed step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{Running, free_port};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,23 +20,6 @@ use ngxr::cli::Paths;
 use ngxr::eval::plan::{Outcome, RequestInfo, Route};
 
 const NGINX: &str = "/usr/sbin/nginx";
-
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Answers every request with an empty 200 carrying `X-Up: u`.
 fn backend() -> u16 {
@@ -101,7 +88,7 @@ http {{
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _nginx = Nginx(child);
+    let _nginx = Running(child);
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut s = loop {
         match TcpStream::connect(("127.0.0.1", listen)) {

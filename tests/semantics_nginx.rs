@@ -5,10 +5,14 @@
 // Helpers panic on purpose: a failed step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{Running, free_port};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -173,23 +177,6 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
     ("GET / HTTP/1.1", &[]),
 ];
 
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Records the head of every request it gets and answers each with an empty 200.
 fn backend() -> (u16, mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -313,7 +300,7 @@ fn upstream_requests_match_nginx() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _nginx = Nginx(child);
+    let _nginx = Running(child);
     let deadline = Instant::now() + Duration::from_secs(5);
     while TcpStream::connect(("127.0.0.1", listen)).is_err() {
         assert!(Instant::now() < deadline, "nginx did not start");
