@@ -55,6 +55,10 @@ pub mod proxy {
 pub mod http {
     use std::time::Duration;
 
+    /// `root`, under the prefix.
+    pub const ROOT: &str = "html";
+    /// `index`.
+    pub const INDEX: &str = "index.html";
     /// `client_max_body_size`.
     pub const CLIENT_MAX_BODY_SIZE: u64 = 1024 * 1024;
     /// `keepalive_timeout`.

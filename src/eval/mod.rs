@@ -6,6 +6,9 @@ mod added;
 mod bind;
 mod clock;
 mod compile;
+mod conditional;
+mod error_page;
+mod files;
 pub mod headers;
 pub mod location;
 pub mod log;
@@ -19,6 +22,7 @@ pub mod request;
 pub mod route;
 pub mod script;
 pub mod site;
+mod static_;
 pub mod trace;
 mod unserved;
 pub mod upstream;
@@ -74,6 +78,15 @@ impl plan::Site for Compiled {
 
     fn route(&self, request: &plan::RequestInfo<'_>) -> plan::Route {
         route::route(&self.inner, request, None)
+    }
+
+    fn error_page(
+        &self,
+        request: &plan::RequestInfo<'_>,
+        failed: &[u16],
+        outcome: &plan::Outcome,
+    ) -> plan::Route {
+        route::route_after(&self.inner, request, failed, Some(outcome), None)
     }
 
     fn certificate(

@@ -22,6 +22,12 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// The certificate for a TLS connection on `listen` with this SNI (nginx: the server chosen
     /// by SNI, else the default server of that socket).
     fn certificate(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<CertificateSpec>>;
+    /// nginx's `error_page` after a proxied request failed with `status` (502, 504...) or an
+    /// upstream answered it under `proxy_intercept_errors`: the request routed again, with the
+    /// statuses of every proxy pass it went through so far (`ProxyRequest::failed` plus
+    /// `status`) standing for those passes' answers. `outcome` is what the runtime learned
+    /// (`$upstream_status` and friends in the page).
+    fn error_page(&self, request: &RequestInfo<'_>, failed: &[u16], outcome: &Outcome) -> Route;
     /// Every upstream group, implicit ones included, so the runtime can keep peer state.
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
     /// Process-level settings from the main and events contexts.
@@ -92,7 +98,74 @@ pub enum Route {
     /// Answer directly: `return`, the 301 to `/path/`, 404 when no location matches, 400 for a
     /// bad request.
     Respond(Response),
+    /// A file from the static handler (after the not-modified and range filters).
+    File(Box<FileResponse>),
     Proxy(Box<ProxyRequest>),
+}
+
+/// A line for the error log that routing decided on (nginx's handlers log as they decide);
+/// the runtime adds the client, request and host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorLine {
+    /// `error`, `crit`, `alert`.
+    pub level: &'static str,
+    pub message: String,
+    /// The chosen server's name (`server: ...` in the line).
+    pub server: Bytes,
+}
+
+impl ErrorLine {
+    pub fn error(message: String) -> ErrorLine {
+        ErrorLine::at("error", message)
+    }
+
+    pub fn crit(message: String) -> ErrorLine {
+        ErrorLine::at("crit", message)
+    }
+
+    pub fn alert(message: String) -> ErrorLine {
+        ErrorLine::at("alert", message)
+    }
+
+    fn at(level: &'static str, message: String) -> ErrorLine {
+        ErrorLine {
+            level,
+            message,
+            server: Bytes::new(),
+        }
+    }
+}
+
+/// A file to send: the head decided, the body read from `file` part by part.
+#[derive(Debug)]
+pub struct FileResponse {
+    /// 200, 206, 304, or the status an `error_page` gave.
+    pub status: u16,
+    /// `Content-Type`, `Last-Modified`, `ETag`, `add_header`s, `Accept-Ranges` or
+    /// `Content-Range`, in nginx's order; Content-Length is the parts' total.
+    pub headers: Vec<(Bytes, Bytes)>,
+    pub file: std::fs::File,
+    /// The body: the whole file, one range, or a multipart/byteranges body.
+    pub parts: Vec<FilePart>,
+    pub log: Arc<LogSpec>,
+    pub errors: Vec<ErrorLine>,
+}
+
+/// A piece of a file response's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilePart {
+    Text(Bytes),
+    Range { start: u64, len: u64 },
+}
+
+impl FilePart {
+    /// Bytes it adds to the body.
+    pub fn size(&self) -> u64 {
+        match self {
+            FilePart::Text(t) => t.len() as u64,
+            FilePart::Range { len, .. } => *len,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +176,7 @@ pub struct Response {
     pub headers: Vec<(Bytes, Bytes)>,
     /// `None`: nginx's default page for the status.
     pub body: Option<Bytes>,
+    pub errors: Vec<ErrorLine>,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -143,6 +217,15 @@ pub struct ProxyRequest {
     pub client_max_body_size: u64,
     /// Which access logs to write when the request ends.
     pub log: Arc<LogSpec>,
+    /// The statuses the location has an `error_page` for: a 502/504 with one is answered
+    /// through [`Site::error_page`], and so is an upstream's status with one when
+    /// `intercept_errors` (`proxy_intercept_errors`) is on.
+    pub error_pages: Vec<u16>,
+    pub intercept_errors: bool,
+    /// The statuses of the proxy passes this request was redirected from by `error_page`.
+    pub failed: Vec<u16>,
+    /// The status an `error_page` (without `=`, or with `=CODE`) imposes on the answer.
+    pub status: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,7 +37,6 @@ pub fn build(
     note(&mut trace, |t| {
         t.upstream = Some(resolved.upstream.group.clone())
     });
-    let info = req.info;
     let mut headers: Vec<(Bytes, Bytes)> = Vec::new();
     for (name, value) in &p.headers {
         let v = value.eval(req);
@@ -76,7 +75,7 @@ pub fn build(
         .collect();
     Route::Proxy(Box::new(ProxyRequest {
         upstream: resolved.upstream.group,
-        method: Bytes::copy_from_slice(info.method.as_bytes()),
+        method: Bytes::copy_from_slice(req.method.as_bytes()),
         uri: Bytes::from(resolved.uri),
         version: p.version,
         headers,
@@ -92,6 +91,10 @@ pub fn build(
         add_headers,
         client_max_body_size: p.client_max_body_size,
         log,
+        error_pages: Vec::new(),
+        intercept_errors: false,
+        failed: Vec::new(),
+        status: None,
     }))
 }
 

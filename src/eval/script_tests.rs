@@ -19,6 +19,7 @@ fn answer(conf: &str, uri: &str) -> (u16, String, String) {
             (r.status, location, body)
         }
         Route::Proxy(p) => (0, String::new(), format!("{:?}", p.uri)),
+        Route::File(f) => (f.status, String::new(), String::new()),
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::added::AddHeaders;
+use super::error_page::ErrorPages;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
@@ -15,6 +16,7 @@ use super::plan::{
 use super::regex::Regex;
 use super::request::Tables;
 use super::script::CStep;
+use super::static_::Content;
 use super::value::Complex;
 use crate::config::Modifier;
 use crate::config::http::ServerName;
@@ -54,6 +56,9 @@ pub struct CServer {
     /// `add_header` for the server-level steps' answers.
     pub add_headers: AddHeaders,
     pub locations: Vec<CLocation>,
+    /// The server's own settings as a location (nginx's server-level `loc_conf`): what serves
+    /// a request no location matches, and whose `error_page`s apply to the server's `return`s.
+    pub default: CLocation,
     pub certificate: Option<Arc<CertificateSpec>>,
     /// For answers given before a location is chosen.
     pub log: Arc<LogSpec>,
@@ -103,6 +108,11 @@ pub struct CLocation {
     /// `add_header` for the steps' answers.
     pub add_headers: AddHeaders,
     pub action: Action,
+    /// Files, index, `try_files`.
+    pub content: Content,
+    pub error_pages: ErrorPages,
+    /// `internal`: a request from a client gets 404 here.
+    pub internal: bool,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,
@@ -111,7 +121,7 @@ pub struct CLocation {
 #[derive(Debug)]
 pub enum Action {
     Proxy(Box<CProxy>),
-    /// No `proxy_pass`: nginx would serve files from `root`; ngxr answers 404.
+    /// No `proxy_pass`: files from `root` or `alias` (the static and index modules).
     Static,
 }
 

@@ -109,12 +109,14 @@ fn upstream_request(r: &Route) -> (String, Vec<String>) {
                 .collect(),
         ),
         Route::Respond(r) => panic!("expected a proxied request, got {}", r.status),
+        Route::File(f) => panic!("expected a proxied request, got a file ({})", f.status),
     }
 }
 
 fn status(r: &Route) -> u16 {
     match r {
         Route::Respond(r) => r.status,
+        Route::File(f) => f.status,
         Route::Proxy(_) => 0,
     }
 }
@@ -171,7 +173,7 @@ fn prefix_with_proxy_pass_redirects_without_slash() {
             assert_eq!(resp.status, 301);
             assert_eq!(resp.headers[0].1, "http://h.example:8081/chat/?a=1");
         }
-        Route::Proxy(_) => panic!("expected a 301"),
+        _ => panic!("expected a 301"),
     }
     let site = load(&http(
         "server { listen 127.0.0.1:8081; location /chat/ { proxy_pass http://127.0.0.1:9; } location /chat { return 204; } }",
@@ -196,7 +198,7 @@ fn server_names_by_priority() {
     .unwrap();
     let body = |host: &str| match route(&site, "GET /", &[("Host", host)]).0 {
         Route::Respond(r) => String::from_utf8_lossy(&r.body.unwrap_or_default()).into_owned(),
-        Route::Proxy(_) => String::new(),
+        _ => String::new(),
     };
     assert_eq!(body("exact.example.com"), "default", "exact beats wildcard");
     assert_eq!(body("b.example.com"), "wild");
@@ -224,7 +226,7 @@ fn map_priority_and_hostnames() {
     .unwrap();
     let body = |x: &str| match route(&site, "GET /", &[("Host", "h"), ("X", x)]).0 {
         Route::Respond(r) => String::from_utf8_lossy(&r.body.unwrap_or_default()).into_owned(),
-        Route::Proxy(_) => String::new(),
+        _ => String::new(),
     };
     assert_eq!(body("A.Example.com"), "exact|close");
     assert_eq!(body("c.example.com"), "head|close");
@@ -456,7 +458,7 @@ fn proxy_redirect_default_and_off() {
                 )
             })
             .collect::<Vec<_>>(),
-        Route::Respond(_) => panic!("expected a proxied request"),
+        _ => panic!("expected a proxied request"),
     };
     assert_eq!(pairs("/one/a"), ["http://up/two/ -> /one/"]);
     assert_eq!(pairs("/plain/a"), ["http://up/ -> /"]);
@@ -556,7 +558,7 @@ fn return_text_carries_the_content_type() {
             .iter()
             .find(|(n, _)| n.as_ref() == b"Content-Type")
             .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
-        Route::Proxy(_) => panic!("expected a return"),
+        _ => panic!("expected a return"),
     };
     assert_eq!(ct("/a").as_deref(), Some("text/x-http"));
     assert_eq!(ct("/a.html").as_deref(), Some("text/html"));

@@ -61,6 +61,14 @@ pub fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
                 "body": r.body.as_deref().map(text),
             }),
         ),
+        Route::File(f) => (
+            Value::Null,
+            json!({
+                "status": f.status,
+                "headers": f.headers.iter().map(|(n, v)| json!([text(n), text(v)])).collect::<Vec<_>>(),
+                "file_bytes": f.parts.iter().map(|p| p.size()).sum::<u64>(),
+            }),
+        ),
     };
     json!({
         "server": server,

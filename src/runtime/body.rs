@@ -12,6 +12,7 @@ use hyper::body::{Body, Frame, SizeHint};
 
 use super::context::OwnedRequest;
 use super::error::ProxyError;
+use super::static_file::FileBody;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
 
@@ -51,6 +52,7 @@ impl Drop for Finish {
 enum Inner {
     Full(Option<Bytes>),
     Upstream(Box<UpstreamBody>),
+    File(Box<FileBody>),
 }
 
 #[derive(Debug)]
@@ -70,6 +72,13 @@ impl ProxyBody {
     pub fn upstream(body: UpstreamBody, finish: Finish) -> ProxyBody {
         ProxyBody {
             inner: Inner::Upstream(Box::new(body)),
+            finish: Some(finish),
+        }
+    }
+
+    pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
+        ProxyBody {
+            inner: Inner::File(Box::new(body)),
             finish: Some(finish),
         }
     }
@@ -113,6 +122,7 @@ impl Body for ProxyBody {
         let next = match &mut this.inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
             Inner::Upstream(body) => body.poll_data(cx),
+            Inner::File(body) => body.poll_data(cx),
         };
         match next {
             Poll::Ready(Some(Ok(data))) => {
@@ -144,6 +154,7 @@ impl Body for ProxyBody {
         match &self.inner {
             Inner::Full(b) => b.is_none(),
             Inner::Upstream(body) => body.is_done(),
+            Inner::File(body) => body.is_done(),
         }
     }
 
@@ -154,6 +165,7 @@ impl Body for ProxyBody {
                 Some(n) => SizeHint::with_exact(n),
                 None => SizeHint::default(),
             },
+            Inner::File(body) => SizeHint::with_exact(body.remaining()),
         }
     }
 }

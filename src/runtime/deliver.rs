@@ -58,7 +58,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         .cloned()
         .collect();
     let mut outcome = d.outcome;
-    outcome.status = head.status;
+    outcome.status = p.status.unwrap_or(head.status);
     if !p.log.files.is_empty() {
         // Copied: slices of the read buffer would keep all of it alive with the request.
         outcome.upstream_headers = head
@@ -107,14 +107,12 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     let reusable = head.keepalive && p.version == "HTTP/1.1";
     let body = UpstreamBody::new(conn, head.framing, d.hold, reusable, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
-    let mut response = response::build(
-        head.status,
-        Some(&head.reason),
-        front,
-        &headers,
-        &p.add_headers,
-        body,
-    );
+    // An `error_page` that sent the request here may impose its status (nginx's err_status).
+    let (status, reason) = match p.status {
+        Some(status) => (status, None),
+        None => (head.status, Some(&head.reason[..])),
+    };
+    let mut response = response::build(status, reason, front, &headers, &p.add_headers, body);
     response
         .extensions_mut()
         .extend(spelled.unwrap_or_default());

@@ -46,6 +46,7 @@ mod signals;
 mod spelling;
 mod startup;
 mod state;
+mod static_file;
 mod status_line;
 mod stream;
 mod tls;

@@ -121,6 +121,7 @@ impl Site for TestSite {
                 log: self.log.clone(),
                 headers: Vec::new(),
                 body: None,
+                errors: Vec::new(),
             });
         }
         if request.target == "/return" {
@@ -132,6 +133,7 @@ impl Site for TestSite {
                     Bytes::from_static(b"text/plain"),
                 )],
                 body: Some(Bytes::from_static(b"returned\n")),
+                errors: Vec::new(),
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -189,7 +191,22 @@ impl Site for TestSite {
             add_headers: self.add_headers.clone(),
             client_max_body_size: self.client_max_body_size,
             log: self.log.clone(),
+            error_pages: Vec::new(),
+            intercept_errors: false,
+            failed: Vec::new(),
+            status: None,
         }))
+    }
+
+    /// The test site has no error pages: the runtime never asks.
+    fn error_page(&self, request: &RequestInfo<'_>, failed: &[u16], _: &Outcome) -> Route {
+        Route::Respond(Response {
+            status: failed.last().copied().unwrap_or(502),
+            log: self.log.clone(),
+            headers: Vec::new(),
+            body: Some(Bytes::copy_from_slice(request.target.as_bytes())),
+            errors: Vec::new(),
+        })
     }
 
     fn certificate(&self, _listen: SocketAddr, sni: Option<&str>) -> Option<Arc<CertificateSpec>> {

@@ -1,0 +1,468 @@
+//! Serving files as nginx's content handlers do: `try_files` (precontent phase), the index
+//! module for a URI ending in `/` (an internal redirect to the first index file that exists),
+//! and the static module for the rest (405 for methods other than GET/HEAD, 404/403 for what
+//! cannot be opened, 301 to add the slash to a directory, the file with its type, date, ETag,
+//! and the not-modified and range filters' say).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use super::conditional::{self, Ranges, Validators, Validity};
+use super::files::{self, CRoot, Mapped};
+use super::headers::header;
+use super::mime::ContentTypes;
+use super::plan::{ErrorLine, FilePart, FileResponse, Route};
+use super::request::Req;
+use super::route::{Next, absolute};
+use super::site::CLocation;
+use super::uri;
+use super::value::Complex;
+use crate::config::content::{Alias, IfModifiedSince};
+
+/// What a location serves besides proxying, compiled.
+#[derive(Debug, Clone)]
+pub struct Content {
+    pub root: CRoot,
+    pub index: Vec<Complex>,
+    pub try_files: Option<CTryFiles>,
+    pub etag: bool,
+    pub if_modified_since: IfModifiedSince,
+    pub log_not_found: bool,
+    pub types: ContentTypes,
+}
+
+#[derive(Debug, Clone)]
+pub struct CTryFiles {
+    /// Candidates; `true` for a directory (`$uri/`).
+    pub files: Vec<(Complex, bool)>,
+    pub fallback: CFallback,
+}
+
+#[derive(Debug, Clone)]
+pub enum CFallback {
+    Uri(Complex),
+    Code(u16),
+}
+
+/// What a handler needs to know about the request's routing so far.
+#[derive(Debug, Default)]
+pub struct Served {
+    /// The status an `error_page` imposes (`r->err_status`).
+    pub err_status: Option<u16>,
+    /// nginx's `add_uri_to_alias`.
+    pub add_uri_to_alias: bool,
+    /// nginx's `r->error_page`: an error page was tried and `recursive_error_pages` is off.
+    pub error_page: bool,
+    pub errors: Vec<ErrorLine>,
+}
+
+/// `ngx_http_try_files_handler`: `None` to go on to the content phase (the URI may have
+/// changed to the file found), or where the request goes instead.
+pub fn try_files(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Option<Next> {
+    let content = &loc.content;
+    let tf = content.try_files.as_ref()?;
+    let root = &content.root;
+    let alias_len = match root.alias {
+        Some(Alias::Prefix(n)) => Some(n),
+        _ => None,
+    };
+    let strip_alias = |value: &mut Vec<u8>, var: bool, uri: &[u8]| {
+        if let Some(n) = alias_len
+            && var
+            && value.len() >= n
+            && uri.len() >= n
+            && value[..n] == uri[..n]
+        {
+            value.drain(..n);
+        }
+    };
+    for (name, test_dir) in &tf.files {
+        let mut value = name.eval(req);
+        strip_alias(
+            &mut value,
+            name.as_literal().is_none(),
+            &req.target.uri.clone(),
+        );
+        let base = match root.map(req, &loc.name, false) {
+            Ok(m) => m,
+            Err(files::Unmappable(line)) => {
+                served.errors.push(line);
+                return Some(Next::Special(500, Vec::new()));
+            }
+        };
+        let mut path = base.path[..base.root_len].to_vec();
+        path.extend_from_slice(&value);
+        let found = match files::open(&path, true) {
+            Ok(found) => found,
+            Err(e) => {
+                if !e.not_found() {
+                    served.errors.push(ErrorLine::crit(e.line(&path).message));
+                }
+                continue;
+            }
+        };
+        if found.is_dir != *test_dir {
+            continue;
+        }
+        match root.alias {
+            None => req.target.uri = value,
+            Some(Alias::Whole) => {
+                if !test_dir {
+                    req.target.uri = value;
+                    served.add_uri_to_alias = true;
+                }
+            }
+            Some(Alias::Prefix(n)) => {
+                let mut uri = req.target.uri.get(..n).unwrap_or_default().to_vec();
+                uri.extend_from_slice(&value);
+                req.target.uri = uri;
+            }
+        }
+        return None;
+    }
+    Some(match &tf.fallback {
+        CFallback::Code(code) => Next::Special(*code, Vec::new()),
+        CFallback::Uri(text) => {
+            let mut value = text.eval(req);
+            strip_alias(
+                &mut value,
+                text.as_literal().is_none(),
+                &req.target.uri.clone(),
+            );
+            Next::to(value)
+        }
+    })
+}
+
+/// The content phase of a location without `proxy_pass`.
+pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next {
+    let get_head_post = matches!(req.method, "GET" | "HEAD" | "POST");
+    let directory = req.target.uri.last() == Some(&b'/');
+    if directory
+        && get_head_post
+        && let Some(next) = index(loc, req, served)
+    {
+        return next;
+    }
+    let mapped = match loc
+        .content
+        .root
+        .map(req, &loc.name, served.add_uri_to_alias)
+    {
+        Ok(m) => m,
+        Err(files::Unmappable(line)) => {
+            served.errors.push(line);
+            return Next::Special(500, Vec::new());
+        }
+    };
+    if directory {
+        // Neither the index module nor the static one took it (`ngx_http_core_content_phase`).
+        served.errors.push(ErrorLine::error(format!(
+            "directory index of \"{}\" is forbidden",
+            String::from_utf8_lossy(&mapped.path)
+        )));
+        return Next::Special(403, Vec::new());
+    }
+    if !get_head_post {
+        return Next::Special(405, Vec::new());
+    }
+    file(loc, req, served, &mapped)
+}
+
+/// `ngx_http_index_handler`: `None` when it declines (no index file exists).
+fn index(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Option<Next> {
+    let mut dir_tested = false;
+    for name in &loc.content.index {
+        let name = name.eval(req);
+        if name.first() == Some(&b'/') {
+            return Some(Next::Redirect(name, req.target.args.clone()));
+        }
+        let mapped = match loc
+            .content
+            .root
+            .map(req, &loc.name, served.add_uri_to_alias)
+        {
+            Ok(m) => m,
+            Err(files::Unmappable(line)) => {
+                served.errors.push(line);
+                return Some(Next::Special(500, Vec::new()));
+            }
+        };
+        let name_at = mapped.path.len();
+        let mut path = mapped.path;
+        path.extend_from_slice(&name);
+        let failed = match files::open(&path, true) {
+            Ok(_) => {
+                let mut to = req.target.uri.clone();
+                to.extend_from_slice(&name);
+                return Some(Next::Redirect(to, req.target.args.clone()));
+            }
+            Err(failed) => failed,
+        };
+        use nix::errno::Errno;
+        let errno = failed.error.raw_os_error().map(Errno::from_raw);
+        match errno {
+            Some(Errno::ELOOP | Errno::EMLINK) => return Some(Next::Special(403, Vec::new())),
+            Some(Errno::ENOTDIR | Errno::ENAMETOOLONG | Errno::EACCES) => {
+                return Some(index_error(loc, served, &path, &failed.error));
+            }
+            _ => {}
+        }
+        if !dir_tested {
+            if let Some(next) = test_dir(loc, served, &path, name_at) {
+                return Some(next);
+            }
+            dir_tested = true;
+        }
+        if errno != Some(Errno::ENOENT) {
+            served.errors.push(failed.line(&path));
+            return Some(Next::Special(500, Vec::new()));
+        }
+    }
+    None
+}
+
+/// `ngx_http_index_test_dir`: the directory the index files were looked for in must exist.
+fn test_dir(loc: &CLocation, served: &mut Served, path: &[u8], name_at: usize) -> Option<Next> {
+    let end = match name_at.checked_sub(1) {
+        Some(slash) if path[slash] == b'/' && slash > 0 => slash,
+        _ => name_at + 1,
+    };
+    let dir = &path[..end.min(path.len())];
+    use nix::errno::Errno;
+    match files::open(dir, true) {
+        Ok(found) if found.is_dir => None,
+        Ok(_) => {
+            served.errors.push(ErrorLine::alert(format!(
+                "\"{}\" is not a directory",
+                String::from_utf8_lossy(dir)
+            )));
+            Some(Next::Special(500, Vec::new()))
+        }
+        Err(e) => match e.error.raw_os_error().map(Errno::from_raw) {
+            Some(Errno::ELOOP | Errno::EMLINK) => Some(Next::Special(403, Vec::new())),
+            Some(Errno::ENOENT) => Some(index_error(loc, served, path, &e.error)),
+            Some(Errno::EACCES) => None,
+            _ => {
+                served.errors.push(e.line(dir));
+                Some(Next::Special(500, Vec::new()))
+            }
+        },
+    }
+}
+
+/// `ngx_http_index_error`: 403 for a permission error, else 404.
+fn index_error(loc: &CLocation, served: &mut Served, path: &[u8], error: &std::io::Error) -> Next {
+    let file = String::from_utf8_lossy(path);
+    let os = crate::syntax::include::os_error(error);
+    if error.raw_os_error() == Some(nix::errno::Errno::EACCES as i32) {
+        served
+            .errors
+            .push(ErrorLine::error(format!("\"{file}\" is forbidden ({os})")));
+        return Next::Special(403, Vec::new());
+    }
+    if loc.content.log_not_found {
+        served
+            .errors
+            .push(ErrorLine::error(format!("\"{file}\" is not found ({os})")));
+    }
+    Next::Special(404, Vec::new())
+}
+
+/// `ngx_http_static_handler` for a URI not ending in `/`.
+fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped) -> Next {
+    let path = &mapped.path;
+    let opened = match files::open(path, false) {
+        Ok(o) => o,
+        Err(e) => {
+            let status = e.status();
+            if status != 404 || loc.content.log_not_found {
+                served.errors.push(e.line(path));
+            }
+            return Next::Special(status, Vec::new());
+        }
+    };
+    if opened.is_dir {
+        let mut to = uri::escape(&req.target.uri);
+        to.push(b'/');
+        if !req.target.args.is_empty() {
+            to.push(b'?');
+            to.extend_from_slice(&req.target.args);
+        }
+        let location = absolute(req, loc.redirects, to);
+        return Next::Special(301, vec![(Bytes::from_static(b"Location"), location)]);
+    }
+    let Some(file) = opened.file.filter(|_| opened.is_file) else {
+        served.errors.push(ErrorLine::crit(format!(
+            "\"{}\" is not a regular file",
+            String::from_utf8_lossy(path)
+        )));
+        return Next::Special(404, Vec::new());
+    };
+    if req.method == "POST" {
+        return Next::Special(405, Vec::new());
+    }
+    let content = &loc.content;
+    let size = opened.size;
+    let mtime = opened.mtime;
+    let etag = content
+        .etag
+        .then(|| Bytes::from(format!("\"{mtime:x}-{size:x}\"")));
+    let content_type = content.types.for_uri(&req.target.uri);
+    let status = served.err_status.unwrap_or(200);
+    let mut answer = FileAnswer {
+        status,
+        content_type: content_type.clone(),
+        last_modified: Some(http_date(mtime)),
+        etag: etag.clone(),
+        tail: Vec::new(),
+        parts: vec![FilePart::Range {
+            start: 0,
+            len: size,
+        }],
+    };
+    if status == 200 {
+        let h = |name| header(&req.headers, name);
+        let (ius, im, ims, inm) = (
+            h("if-unmodified-since"),
+            h("if-match"),
+            h("if-modified-since"),
+            h("if-none-match"),
+        );
+        let validators = Validators {
+            if_unmodified_since: ius.as_deref(),
+            if_match: im.as_deref(),
+            if_modified_since: ims.as_deref(),
+            if_none_match: inm.as_deref(),
+        };
+        match conditional::not_modified(
+            &validators,
+            mtime,
+            etag.as_deref(),
+            content.if_modified_since,
+        ) {
+            Validity::PreconditionFailed => return Next::Special(412, Vec::new()),
+            Validity::NotModified => {
+                answer.status = 304;
+                answer.content_type = None;
+                answer.parts.clear();
+            }
+            Validity::Send => {
+                let (range, if_range) = (h("range"), h("if-range"));
+                let ranges = conditional::ranges(
+                    range.as_deref(),
+                    if_range.as_deref(),
+                    size,
+                    mtime,
+                    etag.as_deref(),
+                );
+                match ranges {
+                    Ranges::Whole => answer.tail.push((
+                        Bytes::from_static(b"Accept-Ranges"),
+                        Bytes::from_static(b"bytes"),
+                    )),
+                    Ranges::NotSatisfiable => {
+                        let value = Bytes::from(format!("bytes */{size}"));
+                        return Next::Special(
+                            416,
+                            vec![(Bytes::from_static(b"Content-Range"), value)],
+                        );
+                    }
+                    Ranges::Partial(list) => partial(&mut answer, &list, size),
+                }
+            }
+        }
+    }
+    Next::Answer(Route::File(Box::new(answer.into_response(loc, req, file))))
+}
+
+/// A file answer before `add_header` and the runtime's framing.
+#[derive(Debug)]
+struct FileAnswer {
+    status: u16,
+    content_type: Option<Bytes>,
+    last_modified: Option<Bytes>,
+    etag: Option<Bytes>,
+    /// What the range filter adds (after the headers filter's `add_header`s).
+    tail: Vec<(Bytes, Bytes)>,
+    parts: Vec<FilePart>,
+}
+
+impl FileAnswer {
+    fn into_response(
+        self,
+        loc: &CLocation,
+        req: &mut Req<'_>,
+        file: std::fs::File,
+    ) -> FileResponse {
+        let mut headers = Vec::new();
+        // nginx's header filter keeps `Last-Modified` only on these.
+        let last_modified = self
+            .last_modified
+            .filter(|_| matches!(self.status, 200 | 206 | 304));
+        let named = |n: &'static [u8], v: Option<Bytes>| v.map(|v| (Bytes::from_static(n), v));
+        headers.extend(named(b"Content-Type", self.content_type));
+        headers.extend(named(b"Last-Modified", last_modified));
+        headers.extend(named(b"ETag", self.etag));
+        super::added::apply(&loc.add_headers, self.status, req, &mut headers);
+        headers.extend(self.tail);
+        FileResponse {
+            status: self.status,
+            headers,
+            file,
+            parts: self.parts,
+            log: loc.log.clone(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// nginx's boundaries count up from 1 for the life of the server (`ngx_next_temp_number`).
+static BOUNDARY: AtomicU64 = AtomicU64::new(0);
+
+/// The range filter's 206: one `Content-Range`, or a multipart/byteranges body.
+fn partial(answer: &mut FileAnswer, list: &[(u64, u64)], size: u64) {
+    answer.status = 206;
+    if let [(start, end)] = list {
+        answer.tail.push((
+            Bytes::from_static(b"Content-Range"),
+            Bytes::from(format!("bytes {start}-{}/{size}", end - 1)),
+        ));
+        answer.parts = vec![FilePart::Range {
+            start: *start,
+            len: end - start,
+        }];
+        return;
+    }
+    let boundary = BOUNDARY.fetch_add(1, Ordering::Relaxed) + 1;
+    let part_type = answer
+        .content_type
+        .as_ref()
+        .map(|t| format!("Content-Type: {}\r\n", String::from_utf8_lossy(t)))
+        .unwrap_or_default();
+    answer.content_type = Some(Bytes::from(format!(
+        "multipart/byteranges; boundary={boundary:020}"
+    )));
+    answer.parts.clear();
+    for (start, end) in list {
+        let head = format!(
+            "\r\n--{boundary:020}\r\n{part_type}Content-Range: bytes {start}-{}/{size}\r\n\r\n",
+            end - 1
+        );
+        answer.parts.push(FilePart::Text(Bytes::from(head)));
+        answer.parts.push(FilePart::Range {
+            start: *start,
+            len: end - start,
+        });
+    }
+    answer.parts.push(FilePart::Text(Bytes::from(format!(
+        "\r\n--{boundary:020}--\r\n"
+    ))));
+}
+
+fn http_date(mtime: i64) -> Bytes {
+    let secs = u64::try_from(mtime).unwrap_or(0);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    Bytes::from(httpdate::fmt_http_date(t))
+}
