@@ -134,7 +134,7 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
         walk(&s.locations, &mut sets, &mut out);
         for n in &s.names {
             if let ServerName::Regex(p, _) = n
-                && let Ok(re) = Regex::new(p, false)
+                && let Ok(re) = Regex::new(p, true)
             {
                 out.extend(re.names().map(str::to_string));
             }
@@ -159,7 +159,8 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
     let mut name_regexes = Vec::new();
     for (i, n) in s.names.iter().enumerate() {
         if let ServerName::Regex(p, span) = n {
-            match Regex::new(p, false) {
+            // `ngx_http_server_names` compiles them caseless.
+            match Regex::new(p, true) {
                 Ok(re) => name_regexes.push((i, re)),
                 Err(message) => cx.late_error_at("server_name::regex", message, *span),
             }

@@ -363,11 +363,13 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
                         Bytes::from_static(b"bytes"),
                     )),
                     Ranges::NotSatisfiable => {
+                        // The headers filter ran for the 200 before the range filter turned
+                        // it into a 416: its lines stay, before `Content-Range`.
+                        let mut headers = Vec::new();
+                        super::added::apply(&loc.add_headers, 200, req, &mut headers);
                         let value = Bytes::from(format!("bytes */{size}"));
-                        return Next::Special(
-                            416,
-                            vec![(Bytes::from_static(b"Content-Range"), value)],
-                        );
+                        headers.push((Bytes::from_static(b"Content-Range"), value));
+                        return Next::Special(416, headers);
                     }
                     Ranges::Partial(list) => partial(&mut answer, &list, size),
                 }

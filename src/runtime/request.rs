@@ -13,7 +13,7 @@ use hyper::upgrade::OnUpgrade;
 use super::body::{Finish, ProxyBody};
 use super::context::{ConnCtx, OwnedRequest};
 use super::log::Level;
-use super::{forward, respond, static_file};
+use super::{forward, respond, spelling, static_file};
 use crate::eval::plan::{ErrorLine, Outcome, Route};
 
 /// nginx's `keepalive_requests` default: the connection closes after this many requests.
@@ -101,9 +101,13 @@ pub async fn dispatch(
                 drop(finish);
                 return Err(CloseWithoutAnswer);
             }
-            Ok(respond::answer(
-                finish, status, r.headers, r.body, keepalive,
-            ))
+            // `add_header` names as written.
+            let spelled = spelling::preserving(&r.headers, &[]).await;
+            let mut response = respond::answer(finish, status, r.headers, r.body, keepalive);
+            response
+                .extensions_mut()
+                .extend(spelled.unwrap_or_default());
+            Ok(response)
         }
         Route::File(f) => {
             log_errors(&request, &f.errors);

@@ -3,7 +3,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod balance;
+mod files;
 mod lifecycle;
 mod oracle;
 mod proxy;
