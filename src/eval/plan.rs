@@ -177,6 +177,10 @@ pub struct Response {
     /// `None`: nginx's default page for the status.
     pub body: Option<Bytes>,
     pub errors: Vec<ErrorLine>,
+    /// What a `Location` starting with `/` gets in front (`absolute_redirect`), as for
+    /// [`ProxyRequest::location_base`]; such a `Location` then moves to the header filter's
+    /// own place. Any other `Location` stays where it is among the headers.
+    pub location_base: Option<Bytes>,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.

@@ -166,7 +166,7 @@ fn in_server(
     let (mut loc, mut next) = enter(site, server, None, req, &mut served, &mut failed, trace);
     loop {
         next = match next {
-            Next::Answer(route) => return finish(route, served, server),
+            Next::Answer(route) => return finish(route, served, server, loc, req),
             Next::Special(status, headers) => {
                 note(trace, |t| t.notes.push(format!("finalized with {status}")));
                 error_page::special(loc, status, headers, req, &mut served)
@@ -305,8 +305,7 @@ fn choose<'s>(
                             to.push(b'?');
                             to.extend_from_slice(&req.target.args);
                         }
-                        let location = absolute(req, loc.redirects, to);
-                        let headers = vec![(Bytes::from_static(b"Location"), location)];
+                        let headers = vec![(Bytes::from_static(b"Location"), Bytes::from(to))];
                         return (loc, Some(Next::Special(301, headers)));
                     }
                     Found::Location(loc) => loc,
@@ -361,8 +360,7 @@ fn answer(
             note(trace, |t| {
                 t.notes.push(format!("rewrite redirects: {status}"))
             });
-            let location = absolute(req, loc.redirects, to);
-            let headers = vec![(Bytes::from_static(b"Location"), location)];
+            let headers = vec![(Bytes::from_static(b"Location"), Bytes::from(to))];
             Some(Next::Special(status, headers))
         }
         Flow::Stay | Flow::Again => None,
@@ -407,8 +405,15 @@ fn content(
     }
 }
 
-/// The final answer, with the status an error page imposed and the error-log lines.
-fn finish(mut route: Route, served: Served, server: &CServer) -> Route {
+/// The final answer, with the status an error page imposed, the error-log lines, and how the
+/// final location makes a `Location` absolute.
+fn finish(
+    mut route: Route,
+    served: Served,
+    server: &CServer,
+    loc: &CLocation,
+    req: &Req<'_>,
+) -> Route {
     let name = Bytes::from(server.first_name());
     let mut errors = served.errors;
     for e in &mut errors {
@@ -420,6 +425,7 @@ fn finish(mut route: Route, served: Served, server: &CServer) -> Route {
                 r.status = status;
             }
             r.errors = errors;
+            r.location_base = location_base(req, loc.redirects).map(Bytes::from);
         }
         Route::File(f) => f.errors = errors,
         Route::Proxy(_) => {}
@@ -443,10 +449,10 @@ fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
     }
     let text = text.unwrap_or_default();
     match r.code {
-        301 | 302 | 303 | 307 | 308 => {
-            let location = absolute(req, loc.redirects, text);
-            Next::Special(r.code, vec![(Bytes::from_static(b"Location"), location)])
-        }
+        301 | 302 | 303 | 307 | 308 => Next::Special(
+            r.code,
+            vec![(Bytes::from_static(b"Location"), Bytes::from(text))],
+        ),
         code => {
             // nginx's header filter drops the type of a 204.
             let mut headers: Vec<(Bytes, Bytes)> = r
@@ -491,16 +497,6 @@ pub fn location_base(req: &Req<'_>, rules: RedirectRules) -> Option<Vec<u8>> {
     })
 }
 
-pub fn absolute(req: &Req<'_>, rules: RedirectRules, to: Vec<u8>) -> Bytes {
-    match location_base(req, rules) {
-        Some(mut base) if to.first() == Some(&b'/') => {
-            base.extend_from_slice(&to);
-            Bytes::from(base)
-        }
-        _ => Bytes::from(to),
-    }
-}
-
 pub fn respond(
     status: u16,
     log: Arc<LogSpec>,
@@ -513,6 +509,7 @@ pub fn respond(
         headers,
         body,
         errors: Vec::new(),
+        location_base: None,
     })
 }
 

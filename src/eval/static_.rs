@@ -14,7 +14,7 @@ use super::headers::header;
 use super::mime::ContentTypes;
 use super::plan::{ErrorLine, FilePart, FileResponse, Route};
 use super::request::Req;
-use super::route::{Next, absolute};
+use super::route::Next;
 use super::site::CLocation;
 use super::uri;
 use super::value::Complex;
@@ -290,8 +290,10 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
             to.push(b'?');
             to.extend_from_slice(&req.target.args);
         }
-        let location = absolute(req, loc.redirects, to);
-        return Next::Special(301, vec![(Bytes::from_static(b"Location"), location)]);
+        return Next::Special(
+            301,
+            vec![(Bytes::from_static(b"Location"), Bytes::from(to))],
+        );
     }
     let Some(file) = opened.file.filter(|_| opened.is_file) else {
         served.errors.push(ErrorLine::crit(format!(

@@ -103,7 +103,9 @@ pub async fn dispatch(
             }
             // `add_header` names as written.
             let spelled = spelling::preserving(&r.headers, &[]).await;
-            let mut response = respond::answer(finish, status, r.headers, r.body, keepalive);
+            let base = r.location_base.as_ref();
+            let mut response =
+                respond::answer_with_base(finish, status, r.headers, r.body, keepalive, base);
             response
                 .extensions_mut()
                 .extend(spelled.unwrap_or_default());

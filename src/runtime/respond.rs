@@ -10,11 +10,23 @@ use super::response::{self, Front};
 
 /// Sends `status` with `headers` and `body` (nginx's page when `None`); `finish` logs it.
 pub fn answer(
+    finish: Finish,
+    status: u16,
+    headers: Vec<(Bytes, Bytes)>,
+    body: Option<Bytes>,
+    keepalive: bool,
+) -> Response<ProxyBody> {
+    answer_with_base(finish, status, headers, body, keepalive, None)
+}
+
+/// [`answer`], with a `Location` starting with `/` made absolute with `location_base`.
+pub fn answer_with_base(
     mut finish: Finish,
     status: u16,
     mut headers: Vec<(Bytes, Bytes)>,
     body: Option<Bytes>,
     keepalive: bool,
+    location_base: Option<&Bytes>,
 ) -> Response<ProxyBody> {
     let request = &finish.request;
     let page = body.is_none();
@@ -23,7 +35,7 @@ pub fn answer(
         .is_some_and(pages::wants_padding);
     let body = body.or_else(|| pages::page(status, padded));
     let keepalive = keepalive && !(page && pages::closes_connection(status));
-    let mut front = Front::take_from(&mut headers, connection(keepalive));
+    let mut front = Front::take_from(&mut headers, connection(keepalive), location_base);
     if page && body.is_some() {
         front.content_type = Some(Bytes::from_static(b"text/html"));
     }

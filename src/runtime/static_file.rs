@@ -35,7 +35,7 @@ pub async fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Resp
         ..
     } = f;
     let length: u64 = parts.iter().map(FilePart::size).sum();
-    let mut front = Front::take_from(&mut headers, respond::connection(keepalive));
+    let mut front = Front::take_from(&mut headers, respond::connection(keepalive), None);
     if status != 304 {
         front.content_length = Some(length);
     }

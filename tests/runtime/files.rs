@@ -82,6 +82,7 @@ const PROBES: &[&str] = &[
     "POST /ret HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
     "GET /ix/ HTTP/1.1\r\nHost: localhost\r\n",
     "GET /extq HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /ext HTTP/1.1\r\nHost: localhost\r\n",
     "GET /dead HTTP/1.1\r\nHost: localhost\r\n",
     "GET /up HTTP/1.1\r\nHost: localhost\r\n",
     "GET /loop/y HTTP/1.1\r\nHost: localhost\r\n",

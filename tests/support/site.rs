@@ -122,6 +122,7 @@ impl Site for TestSite {
                 headers: Vec::new(),
                 body: None,
                 errors: Vec::new(),
+                location_base: None,
             });
         }
         if request.target == "/return" {
@@ -134,6 +135,7 @@ impl Site for TestSite {
                 )],
                 body: Some(Bytes::from_static(b"returned\n")),
                 errors: Vec::new(),
+                location_base: None,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -206,6 +208,7 @@ impl Site for TestSite {
             headers: Vec::new(),
             body: Some(Bytes::copy_from_slice(request.target.as_bytes())),
             errors: Vec::new(),
+            location_base: None,
         })
     }
 
