@@ -192,6 +192,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         content: content(cx, &sh.reg, st).unwrap_or_else(|| fallback_content(cx, st)),
         error_pages: error_pages(cx, &sh.reg, st).unwrap_or_default(),
         internal: false,
+        server_tokens: st.server_tokens.unwrap_or(true),
         auto_redirect: false,
         log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
         redirects: RedirectRules::of(st),
@@ -274,6 +275,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         content: content(cx, &sh.reg, &l.settings)?,
         error_pages: error_pages(cx, &sh.reg, &l.settings)?,
         internal: l.internal,
+        server_tokens: l.settings.server_tokens.unwrap_or(true),
         auto_redirect: l.auto_redirect(),
         log: log::spec(
             cx,

@@ -149,6 +149,7 @@ pub struct FileResponse {
     pub parts: Vec<FilePart>,
     pub log: Arc<LogSpec>,
     pub errors: Vec<ErrorLine>,
+    pub server_tokens: bool,
 }
 
 /// A piece of a file response's body.
@@ -181,6 +182,8 @@ pub struct Response {
     /// [`ProxyRequest::location_base`]; such a `Location` then moves to the header filter's
     /// own place. Any other `Location` stays where it is among the headers.
     pub location_base: Option<Bytes>,
+    /// `server_tokens`: `Server` and nginx's pages carry the version.
+    pub server_tokens: bool,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -230,6 +233,8 @@ pub struct ProxyRequest {
     pub failed: Vec<u16>,
     /// The status an `error_page` (without `=`, or with `=CODE`) imposes on the answer.
     pub status: Option<u16>,
+    /// `server_tokens`, for `Server` and nginx's pages.
+    pub server_tokens: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -95,6 +95,7 @@ pub fn build(
         intercept_errors: false,
         failed: Vec::new(),
         status: None,
+        server_tokens: true,
     }))
 }
 

@@ -398,6 +398,7 @@ fn content(
             pr.intercept_errors = loc.error_pages.intercept;
             pr.failed = failed.passed.clone();
             pr.status = served.err_status;
+            pr.server_tokens = loc.server_tokens;
             Next::Answer(Route::Proxy(pr))
         }
         Route::Respond(r) => Next::Special(r.status, r.headers),
@@ -426,6 +427,7 @@ fn finish(
             }
             r.errors = errors;
             r.location_base = location_base(req, loc.redirects).map(Bytes::from);
+            r.server_tokens = loc.server_tokens;
         }
         Route::File(f) => f.errors = errors,
         Route::Proxy(_) => {}
@@ -510,6 +512,7 @@ pub fn respond(
         body,
         errors: Vec::new(),
         location_base: None,
+        server_tokens: true,
     })
 }
 

@@ -113,6 +113,8 @@ pub struct CLocation {
     pub error_pages: ErrorPages,
     /// `internal`: a request from a client gets 404 here.
     pub internal: bool,
+    /// `server_tokens`.
+    pub server_tokens: bool,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,

@@ -418,6 +418,7 @@ impl FileAnswer {
             parts: self.parts,
             log: loc.log.clone(),
             errors: Vec::new(),
+            server_tokens: loc.server_tokens,
         }
     }
 }

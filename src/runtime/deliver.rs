@@ -85,7 +85,13 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
                 response
             }
             // hyper cannot send a 101 that opens nothing; nginx would pass it on.
-            _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive),
+            _ => {
+                let dress = respond::Dress {
+                    location_base: None,
+                    hide_version: !p.server_tokens,
+                };
+                respond::answer(finish, 502, Vec::new(), None, d.keepalive, dress)
+            }
         };
     }
     let http11 = finish.request.version == "HTTP/1.1";
@@ -95,6 +101,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     let location = redirect::apply(&mut headers, p);
     let mut front = Front::take_upstream(&mut headers, respond::connection(keepalive));
     front.location = location;
+    front.hide_version = !p.server_tokens;
     match head.framing {
         Framing::Length(n) => front.content_length = Some(n),
         Framing::None if finish.request.method == "HEAD" => {
@@ -145,6 +152,7 @@ fn upgrade(
     }
     let front = Front {
         connection: "upgrade",
+        hide_version: !p.server_tokens,
         ..Front::default()
     };
     let response = response::build(

@@ -297,7 +297,13 @@ async fn fail(
         started,
         upstream_sent: None,
     };
-    Ok(respond::answer(finish, status, headers, None, keepalive))
+    let dress = respond::Dress {
+        location_base: None,
+        hide_version: !p.server_tokens,
+    };
+    Ok(respond::answer(
+        finish, status, headers, None, keepalive, dress,
+    ))
 }
 
 /// Routes the request again as nginx's `error_page` does after this pass ended in `status`,

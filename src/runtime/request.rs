@@ -103,9 +103,11 @@ pub async fn dispatch(
             }
             // `add_header` names as written.
             let spelled = spelling::preserving(&r.headers, &[]).await;
-            let base = r.location_base.as_ref();
-            let mut response =
-                respond::answer_with_base(finish, status, r.headers, r.body, keepalive, base);
+            let dress = respond::Dress {
+                location_base: r.location_base.as_ref(),
+                hide_version: !r.server_tokens,
+            };
+            let mut response = respond::answer(finish, status, r.headers, r.body, keepalive, dress);
             response
                 .extensions_mut()
                 .extend(spelled.unwrap_or_default());

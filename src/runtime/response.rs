@@ -23,6 +23,8 @@ pub struct Front {
     pub chunked: bool,
     /// `keep-alive`, `close` or `upgrade`.
     pub connection: &'static str,
+    /// `server_tokens off`: `Server: nginx`, no version.
+    pub hide_version: bool,
 }
 
 impl Front {
@@ -102,7 +104,11 @@ pub fn build(
             h.append(n, v);
         }
     };
-    put(b"server", format!("nginx/{NGINX_VERSION}").as_bytes());
+    if front.hide_version {
+        put(b"server", b"nginx");
+    } else {
+        put(b"server", format!("nginx/{NGINX_VERSION}").as_bytes());
+    }
     put(b"date", &http_date());
     if let Some(v) = &front.content_type {
         put(b"content-type", v);

@@ -32,6 +32,7 @@ pub async fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Resp
         mut headers,
         file,
         parts,
+        server_tokens,
         ..
     } = f;
     let length: u64 = parts.iter().map(FilePart::size).sum();
@@ -39,6 +40,7 @@ pub async fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Resp
     if status != 304 {
         front.content_length = Some(length);
     }
+    front.hide_version = !server_tokens;
     finish.outcome.status = status;
     let body = if finish.request.method == "HEAD" || length == 0 {
         ProxyBody::full(None, Some(finish))

@@ -49,6 +49,7 @@ http {
         location = /intercepted { return 200 "intercepted $request_method\n"; }
         location /loop { error_page 404 /loop/x; recursive_error_pages on; }
         location /noetag { etag off; if_modified_since before; }
+        location /quiet { server_tokens off; alias ROOT; }
     }
 }
 "#;
@@ -99,6 +100,8 @@ const PROBES: &[&str] = &[
     "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Match: \"nope\"\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-1\r\nIf-Range: \"nope\"\r\n",
+    "GET /quiet/a.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /quiet/none HTTP/1.1\r\nHost: localhost\r\n",
     "GET /noetag/b.txt HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n",
 ];
 

@@ -123,6 +123,7 @@ impl Site for TestSite {
                 body: None,
                 errors: Vec::new(),
                 location_base: None,
+                server_tokens: true,
             });
         }
         if request.target == "/return" {
@@ -136,6 +137,7 @@ impl Site for TestSite {
                 body: Some(Bytes::from_static(b"returned\n")),
                 errors: Vec::new(),
                 location_base: None,
+                server_tokens: true,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -197,6 +199,7 @@ impl Site for TestSite {
             intercept_errors: false,
             failed: Vec::new(),
             status: None,
+            server_tokens: true,
         }))
     }
 
@@ -209,6 +212,7 @@ impl Site for TestSite {
             body: Some(Bytes::copy_from_slice(request.target.as_bytes())),
             errors: Vec::new(),
             location_base: None,
+            server_tokens: true,
         })
     }
 
