@@ -208,7 +208,7 @@ pub fn try_files(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<TryFiles>) {
     let fallback = match last.value.strip_prefix('=') {
         Some(code) => match code.parse::<u16>() {
             Ok(c) if c <= 999 && code.bytes().all(|b| b.is_ascii_digit()) => Fallback::Code(c),
-            _ => return cx.error(d, format!("invalid code \"{code}\"")),
+            _ => return cx.error(d, format!("invalid code \"={code}\"")),
         },
         None => Fallback::Uri(last),
     };
