@@ -235,6 +235,9 @@ pub struct ProxyRequest {
     pub status: Option<u16>,
     /// `server_tokens`, for `Server` and nginx's pages.
     pub server_tokens: bool,
+    /// Error-log lines from routing (files `try_files` or an error page's handler failed
+    /// to open on the way here).
+    pub errors: Vec<ErrorLine>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -96,6 +96,7 @@ pub fn build(
         failed: Vec::new(),
         status: None,
         server_tokens: true,
+        errors: Vec::new(),
     }))
 }
 

@@ -430,7 +430,7 @@ fn finish(
             r.server_tokens = loc.server_tokens;
         }
         Route::File(f) => f.errors = errors,
-        Route::Proxy(_) => {}
+        Route::Proxy(p) => p.errors = errors,
     }
     route
 }

@@ -225,9 +225,11 @@ fn index(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Option<Next
 
 /// `ngx_http_index_test_dir`: the directory the index files were looked for in must exist.
 fn test_dir(loc: &CLocation, served: &mut Served, path: &[u8], name_at: usize) -> Option<Next> {
+    // The directory ends before the slash that precedes the name; with an `alias` that has
+    // no trailing slash, the name follows the directory directly.
     let end = match name_at.checked_sub(1) {
-        Some(slash) if path[slash] == b'/' && slash > 0 => slash,
-        _ => name_at + 1,
+        Some(slash) if slash > 0 && path[slash] == b'/' => slash,
+        _ => name_at,
     };
     let dir = &path[..end.min(path.len())];
     use nix::errno::Errno;

@@ -125,6 +125,7 @@ pub async fn dispatch(
             Ok(static_file::serve(finish, *f, keepalive).await)
         }
         Route::Proxy(p) => {
+            log_errors(&request, &p.errors);
             // If the client goes away first, hyper drops this future: nginx logs that as 499.
             let abandoned = (!p.log.files.is_empty()).then(|| Finish {
                 request: request.clone(),

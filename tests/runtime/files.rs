@@ -50,6 +50,11 @@ http {
         location /loop { error_page 404 /loop/x; recursive_error_pages on; }
         location /noetag { etag off; if_modified_since before; }
         location /quiet { server_tokens off; alias ROOT; }
+        location /tfa/ { alias ROOT/idx/; try_files $uri $uri/ =404; }
+        location /ixa/ { alias ROOT/idx; }
+        location /np/ { error_page 404 = @proxy; }
+        location @proxy { rewrite ^/np/(.*)$ /b2/$1 break; proxy_pass http://127.0.0.1:SELF; }
+        location /b2 { return 200 "b2 $request_method $uri $args\n"; }
     }
 }
 "#;
@@ -102,6 +107,14 @@ const PROBES: &[&str] = &[
     "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-1\r\nIf-Range: \"nope\"\r\n",
     "GET /quiet/a.txt HTTP/1.1\r\nHost: localhost\r\n",
     "GET /quiet/none HTTP/1.1\r\nHost: localhost\r\n",
+    "HEAD /e/x HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /tfa/index.html HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /tfa/ HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /tfa/none HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /ixa/ HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /np/b2?z=1 HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /%61.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /dir%20x HTTP/1.1\r\nHost: localhost\r\n",
     "GET /noetag/b.txt HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n",
 ];
 

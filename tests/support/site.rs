@@ -200,6 +200,7 @@ impl Site for TestSite {
             failed: Vec::new(),
             status: None,
             server_tokens: true,
+            errors: Vec::new(),
         }))
     }
 
