@@ -23,15 +23,20 @@ pub fn compile(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<AddHead
     Some(out)
 }
 
+/// Whether an `add_header` line applies to `status`.
+pub fn applies(status: u16, always: bool) -> bool {
+    always
+        || matches!(
+            status,
+            200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+        )
+}
+
 /// Appends to `headers` the lines that apply to `status` (`ngx_http_headers_filter`).
 pub fn apply(add: &AddHeaders, status: u16, req: &mut Req<'_>, headers: &mut Vec<(Bytes, Bytes)>) {
-    let applies = matches!(
-        status,
-        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-    );
     for (name, value, always) in add {
         let value = value.eval(req);
-        if (applies || *always) && !value.is_empty() {
+        if applies(status, *always) && !value.is_empty() {
             headers.push((name.clone(), Bytes::from(value)));
         }
     }

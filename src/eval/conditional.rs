@@ -112,7 +112,7 @@ fn matches_etag(list: &[u8], etag: Option<&[u8]>, weak: bool) -> bool {
 }
 
 /// An HTTP date (the three formats nginx reads) as seconds since the epoch.
-fn parse_time(date: &[u8]) -> Option<i64> {
+pub fn parse_time(date: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(date).ok()?;
     let t = httpdate::parse_http_date(text.trim()).ok()?;
     let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
@@ -135,7 +135,7 @@ pub fn ranges(
     range: Option<&[u8]>,
     if_range: Option<&[u8]>,
     size: u64,
-    mtime: i64,
+    mtime: Option<i64>,
     etag: Option<&[u8]>,
 ) -> Ranges {
     let Some(range) = range else {
@@ -148,7 +148,7 @@ pub fn ranges(
         let fresh = if cond.len() >= 2 && cond.ends_with(b"\"") {
             etag == Some(cond)
         } else {
-            parse_time(cond) == Some(mtime)
+            mtime.is_some() && parse_time(cond) == mtime
         };
         if !fresh {
             return Ranges::Whole;
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn ranges_as_nginx_parses_them() {
-        let r = |spec: &str| ranges(Some(spec.as_bytes()), None, 10, MTIME, None);
+        let r = |spec: &str| ranges(Some(spec.as_bytes()), None, 10, Some(MTIME), None);
         assert_eq!(r("bytes=0-4"), Ranges::Partial(vec![(0, 5)]));
         assert_eq!(r("bytes=5-"), Ranges::Partial(vec![(5, 10)]));
         assert_eq!(r("bytes=-3"), Ranges::Partial(vec![(7, 10)]));
@@ -344,10 +344,12 @@ mod tests {
     #[test]
     fn if_range_must_match_the_etag_or_date() {
         let etag = Some(&b"\"e\""[..]);
-        let r = |cond: &[u8]| ranges(Some(b"bytes=0-1"), Some(cond), 10, MTIME, etag);
+        let r = |cond: &[u8]| ranges(Some(b"bytes=0-1"), Some(cond), 10, Some(MTIME), etag);
         assert_eq!(r(b"\"e\""), Ranges::Partial(vec![(0, 2)]));
         assert_eq!(r(b"\"f\""), Ranges::Whole);
         assert_eq!(r(DATE), Ranges::Partial(vec![(0, 2)]));
         assert_eq!(r(b"Wed, 15 Nov 2023 00:00:00 GMT"), Ranges::Whole);
+        let no_date = ranges(Some(b"bytes=0-1"), Some(DATE), 10, None, etag);
+        assert_eq!(no_date, Ranges::Whole);
     }
 }

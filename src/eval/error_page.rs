@@ -51,6 +51,7 @@ pub fn special(
     if !served.error_page && !pages.pages.is_empty() && req.uri_changes != 0 {
         served.error_page = !pages.recursive;
         if let Some(page) = pages.pages.iter().find(|p| p.code == status) {
+            served.carried.extend(headers);
             return send(loc, page, req, served);
         }
     }

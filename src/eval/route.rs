@@ -420,8 +420,15 @@ fn finish(
     for e in &mut errors {
         e.server = name.clone();
     }
+    let mut carried = served.carried;
     match &mut route {
         Route::Respond(r) => {
+            // A new `Location` clears the old one (`ngx_http_clear_location`).
+            let is_location = |n: &Bytes| n.eq_ignore_ascii_case(b"location");
+            if r.headers.iter().any(|(n, _)| is_location(n)) {
+                carried.retain(|(n, _)| !is_location(n));
+            }
+            r.headers.splice(0..0, carried);
             if let Some(status) = served.err_status {
                 r.status = status;
             }
@@ -429,7 +436,10 @@ fn finish(
             r.location_base = location_base(req, loc.redirects).map(Bytes::from);
             r.server_tokens = loc.server_tokens;
         }
-        Route::File(f) => f.errors = errors,
+        Route::File(f) => {
+            f.headers.splice(0..0, carried);
+            f.errors = errors;
+        }
         Route::Proxy(p) => p.errors = errors,
     }
     route

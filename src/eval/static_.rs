@@ -54,6 +54,9 @@ pub struct Served {
     pub add_uri_to_alias: bool,
     /// nginx's `r->error_page`: an error page was tried and `recursive_error_pages` is off.
     pub error_page: bool,
+    /// Headers of a special response an error page took over (a `return 302 URL`'s
+    /// `Location`): they stay in nginx's `headers_out` and go out with the page.
+    pub carried: Vec<(Bytes, Bytes)>,
     pub errors: Vec<ErrorLine>,
 }
 
@@ -320,6 +323,7 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
         content_type: content_type.clone(),
         last_modified: Some(http_date(mtime)),
         etag: etag.clone(),
+        added: Vec::new(),
         tail: Vec::new(),
         parts: vec![FilePart::Range {
             start: 0,
@@ -352,35 +356,68 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
                 answer.content_type = None;
                 answer.parts.clear();
             }
-            Validity::Send => {
-                let (range, if_range) = (h("range"), h("if-range"));
-                let ranges = conditional::ranges(
-                    range.as_deref(),
-                    if_range.as_deref(),
-                    size,
-                    mtime,
-                    etag.as_deref(),
-                );
-                match ranges {
-                    Ranges::Whole => answer.tail.push((
-                        Bytes::from_static(b"Accept-Ranges"),
-                        Bytes::from_static(b"bytes"),
-                    )),
-                    Ranges::NotSatisfiable => {
-                        // The headers filter ran for the 200 before the range filter turned
-                        // it into a 416: its lines stay, before `Content-Range`.
-                        let mut headers = Vec::new();
-                        super::added::apply(&loc.add_headers, 200, req, &mut headers);
-                        let value = Bytes::from(format!("bytes */{size}"));
-                        headers.push((Bytes::from_static(b"Content-Range"), value));
-                        return Next::Special(416, headers);
-                    }
-                    Ranges::Partial(list) => partial(&mut answer, &list, size),
-                }
-            }
+            Validity::Send => {}
         }
     }
-    Next::Answer(Route::File(Box::new(answer.into_response(loc, req, file))))
+    let range_mtime = headers_filter(loc, req, &mut answer, mtime);
+    if answer.status == 200 && status == 200 {
+        let h = |name| header(&req.headers, name);
+        let (range, if_range) = (h("range"), h("if-range"));
+        let ranges = conditional::ranges(
+            range.as_deref(),
+            if_range.as_deref(),
+            size,
+            range_mtime,
+            answer.etag.as_deref(),
+        );
+        match ranges {
+            Ranges::Whole => answer.tail.push((
+                Bytes::from_static(b"Accept-Ranges"),
+                Bytes::from_static(b"bytes"),
+            )),
+            Ranges::NotSatisfiable => {
+                // The headers filter ran for the 200 before the range filter turned it into
+                // a 416: its lines stay, before `Content-Range`.
+                let mut headers = std::mem::take(&mut answer.added);
+                let value = Bytes::from(format!("bytes */{size}"));
+                headers.push((Bytes::from_static(b"Content-Range"), value));
+                return Next::Special(416, headers);
+            }
+            Ranges::Partial(list) => partial(&mut answer, &list, size),
+        }
+    }
+    Next::Answer(Route::File(Box::new(answer.into_response(loc, file))))
+}
+
+/// nginx's headers filter (after the not-modified filter, before the range filter):
+/// `add_header` lines, of which `Last-Modified` and `ETag` replace the file's own
+/// (`ngx_http_set_last_modified`, `ngx_http_set_response_header`). Returns the modification
+/// time the range filter then compares `If-Range` with.
+fn headers_filter(
+    loc: &CLocation,
+    req: &mut Req<'_>,
+    answer: &mut FileAnswer,
+    mtime: i64,
+) -> Option<i64> {
+    let mut range_mtime = Some(mtime);
+    for (name, value, always) in &loc.add_headers {
+        if !super::added::applies(answer.status, *always) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"last-modified") {
+            let value = value.eval(req);
+            range_mtime = conditional::parse_time(&value);
+            answer.last_modified = None;
+        } else if name.eq_ignore_ascii_case(b"etag") {
+            let value = value.eval(req);
+            answer.etag = (!value.is_empty()).then(|| Bytes::from(value));
+        }
+    }
+    super::added::apply(&loc.add_headers, answer.status, req, &mut answer.added);
+    answer
+        .added
+        .retain(|(name, _)| !name.eq_ignore_ascii_case(b"etag"));
+    range_mtime
 }
 
 /// A file answer before `add_header` and the runtime's framing.
@@ -390,18 +427,15 @@ struct FileAnswer {
     content_type: Option<Bytes>,
     last_modified: Option<Bytes>,
     etag: Option<Bytes>,
+    /// The headers filter's `add_header` lines.
+    added: Vec<(Bytes, Bytes)>,
     /// What the range filter adds (after the headers filter's `add_header`s).
     tail: Vec<(Bytes, Bytes)>,
     parts: Vec<FilePart>,
 }
 
 impl FileAnswer {
-    fn into_response(
-        self,
-        loc: &CLocation,
-        req: &mut Req<'_>,
-        file: std::fs::File,
-    ) -> FileResponse {
+    fn into_response(self, loc: &CLocation, file: std::fs::File) -> FileResponse {
         let mut headers = Vec::new();
         // nginx's header filter keeps `Last-Modified` only on these.
         let last_modified = self
@@ -411,7 +445,7 @@ impl FileAnswer {
         headers.extend(named(b"Content-Type", self.content_type));
         headers.extend(named(b"Last-Modified", last_modified));
         headers.extend(named(b"ETag", self.etag));
-        super::added::apply(&loc.add_headers, self.status, req, &mut headers);
+        headers.extend(self.added);
         headers.extend(self.tail);
         FileResponse {
             status: self.status,
