@@ -100,9 +100,12 @@ pub async fn handle(
 }
 
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones
-/// only when the client asks for `keep-alive`.
+/// only when the client asks for `keep-alive`. A TRACE is refused while its head is read,
+/// before nginx decides on keep-alive: the connection closes after the 405.
 fn wants_keepalive(request: &OwnedRequest) -> bool {
-    if request.version == "HTTP/1.1" {
+    if request.method == "TRACE" {
+        false
+    } else if request.version == "HTTP/1.1" {
         !request.has_token("connection", "close")
     } else {
         request.has_token("connection", "keep-alive")
