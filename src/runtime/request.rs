@@ -44,6 +44,13 @@ pub async fn handle(
     let http10 = parts.version == http::Version::HTTP_10;
     let request = OwnedRequest::from_parts(conn.clone(), &parts, n);
     let keepalive = wants_keepalive(&request) && n < KEEPALIVE_REQUESTS;
+    if !http10
+        && request
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"))
+    {
+        conn.status_line.expect_continue();
+    }
     let route = conn.state.site.route(&request.info());
     let mut response = match route {
         Route::Respond(r) if r.status == 444 => {

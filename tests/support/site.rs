@@ -155,12 +155,16 @@ impl Site for TestSite {
         headers.retain(|(_, v)| !v.is_empty());
         let body_headers_at = headers.len();
         for (n, v) in request.headers {
+            // The names set above and nginx's own defaults (`ngx_http_proxy_headers`).
             let skip = [
                 "host",
                 "connection",
                 "upgrade",
                 "content-length",
                 "transfer-encoding",
+                "te",
+                "keep-alive",
+                "expect",
             ];
             if !skip.iter().any(|s| n.eq_ignore_ascii_case(s.as_bytes())) {
                 headers.push((n.clone(), v.clone()));
