@@ -82,6 +82,7 @@ const SERVED: &[&str] = &[
     "upstream",
     "worker_connections",
     "worker_processes",
+    "zone",
 ];
 
 /// Safe to ignore for a proxy: tuning that changes no bytes on the wire, or settings whose

@@ -183,8 +183,29 @@ pub struct UpstreamGroup {
     pub servers: Vec<PeerSpec>,
     /// `keepalive N`: idle connections cached per worker; `None` = a new connection each time.
     pub keepalive: Option<usize>,
-    pub keepalive_timeout: Duration,
-    pub keepalive_requests: u64,
+    /// `keepalive_timeout`, `keepalive_requests` and `keepalive_time` of the block.
+    pub keepalive_limits: KeepaliveLimits,
+}
+
+/// When a kept-alive connection stops being reused, on either side: nginx applies the same
+/// three rules to client connections (`http`/`server`/`location` level) and to cached upstream
+/// connections (`upstream` level), only with different defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveLimits {
+    /// `keepalive_timeout`: how long an idle connection is kept (0: not kept at all).
+    pub timeout: Duration,
+    /// `keepalive_requests`: requests a connection may carry.
+    pub requests: u64,
+    /// `keepalive_time`: how long after it opened a connection may still take a request.
+    pub time: Duration,
+}
+
+impl KeepaliveLimits {
+    /// Whether a connection that has carried `requests` requests and has been open for `age`
+    /// may be kept for another (nginx checks this when a request ends).
+    pub fn allow_another(&self, requests: u64, age: Duration) -> bool {
+        !self.timeout.is_zero() && requests < self.requests && age <= self.time
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

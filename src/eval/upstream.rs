@@ -61,8 +61,7 @@ impl Groups {
                     policy: u.balance.clone(),
                     servers,
                     keepalive: u.keepalive,
-                    keepalive_timeout: u.keepalive_timeout,
-                    keepalive_requests: u.keepalive_requests,
+                    keepalive_limits: u.keepalive_limits,
                 }),
                 port: None,
                 hash_key,
@@ -144,7 +143,6 @@ pub fn implicit_group(name: String, addrs: &[std::net::SocketAddr]) -> UpstreamG
             })
             .collect(),
         keepalive: None,
-        keepalive_timeout: dflt::UPSTREAM_KEEPALIVE_TIMEOUT,
-        keepalive_requests: dflt::UPSTREAM_KEEPALIVE_REQUESTS,
+        keepalive_limits: dflt::UPSTREAM_KEEPALIVE,
     }
 }

@@ -52,8 +52,7 @@ pub fn group(
         policy,
         servers,
         keepalive,
-        keepalive_timeout: Duration::from_secs(60),
-        keepalive_requests: 1000,
+        keepalive_limits: ngxr::defaults::http::UPSTREAM_KEEPALIVE,
     })
 }
 

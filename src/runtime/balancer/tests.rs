@@ -28,8 +28,7 @@ fn group(policy: Balance, servers: Vec<PeerSpec>) -> Balancer {
         policy,
         servers,
         keepalive: None,
-        keepalive_timeout: Duration::from_secs(60),
-        keepalive_requests: 1000,
+        keepalive_limits: crate::defaults::http::UPSTREAM_KEEPALIVE,
     }))
 }
 
