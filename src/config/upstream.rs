@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use super::units::parse_sec;
 use super::{Cx, Text};
-use crate::diag::{Diagnostic, Severity};
-use crate::eval::plan::{Balance, KeepaliveLimits};
+use crate::eval::plan::{Balance, KeepaliveLimits, PeerAddr};
 use crate::source::Span;
 use crate::syntax::Directive;
 
@@ -23,11 +22,10 @@ pub struct Upstream {
     pub keepalive_limits: KeepaliveLimits,
 }
 
-/// One `server` line; a host name that resolves to several addresses gives several peers, a
-/// unix socket none.
+/// One `server` line; a host name that resolves to several addresses gives several peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamServer {
-    pub addrs: Vec<SocketAddr>,
+    pub addrs: Vec<PeerAddr>,
     pub weight: u32,
     pub max_fails: u32,
     pub fail_timeout: Duration,
@@ -217,21 +215,12 @@ fn server(cx: &mut Cx<'_>, d: &Directive) -> Option<UpstreamServer> {
             return None;
         }
     }
-    if target.starts_with("unix:") {
-        // Valid for nginx; ngxr's peers are TCP addresses only.
-        let warning = Diagnostic::lint(
-            Severity::Warning,
-            crate::directives::UNSUPPORTED,
-            format!(
-                "upstream server \"{target}\" is a unix socket, which ngxr does not connect to; \
-                 ngxr refuses to serve this configuration"
-            ),
-            d.span(),
-        );
-        cx.sink.push(warning);
-        return Some(s);
-    }
-    match resolve(target, 80) {
+    let addrs = if target.len() >= 5 && target[..5].eq_ignore_ascii_case("unix:") {
+        super::proxy::unix_path(&target[5..]).map(|path| vec![PeerAddr::Unix(path)])
+    } else {
+        resolve(target, 80).map(|addrs| addrs.into_iter().map(PeerAddr::Tcp).collect())
+    };
+    match addrs {
         Ok(addrs) => s.addrs = addrs,
         Err(e) => {
             cx.error(d, format!("{e} in upstream \"{target}\""));

@@ -42,6 +42,7 @@ const SERVED: &[&str] = &[
     "ip_hash",
     "keepalive",
     "keepalive_requests",
+    "keepalive_time",
     "keepalive_timeout",
     "least_conn",
     "listen",

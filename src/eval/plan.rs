@@ -95,6 +95,26 @@ pub enum Route {
     Proxy(Box<ProxyRequest>),
 }
 
+impl Route {
+    /// What the client connection is held to once this request ends: nginx applies the
+    /// limits of the location (or server) the request ended in.
+    pub fn keepalive(&self) -> &KeepaliveLimits {
+        match self {
+            Route::Respond(r) => &r.keepalive,
+            Route::Proxy(p) => &p.keepalive,
+        }
+    }
+
+    /// The same answer under `limits`.
+    pub fn with_keepalive(mut self, limits: KeepaliveLimits) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.keepalive = limits,
+            Route::Proxy(p) => p.keepalive = limits,
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
@@ -103,6 +123,8 @@ pub struct Response {
     pub headers: Vec<(Bytes, Bytes)>,
     /// `None`: nginx's default page for the status.
     pub body: Option<Bytes>,
+    /// The client connection's limits, from the level that answered.
+    pub keepalive: KeepaliveLimits,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -143,6 +165,8 @@ pub struct ProxyRequest {
     pub client_max_body_size: u64,
     /// Which access logs to write when the request ends.
     pub log: Arc<LogSpec>,
+    /// The client connection's limits, from the location.
+    pub keepalive: KeepaliveLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +249,7 @@ pub enum Balance {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpec {
-    pub addr: SocketAddr,
+    pub addr: PeerAddr,
     /// As written (`localhost:8010`), for `$upstream_addr` and logs nginx prints the address.
     pub name: String,
     pub weight: u32,
@@ -234,6 +258,24 @@ pub struct PeerSpec {
     pub backup: bool,
     pub down: bool,
     pub max_conns: u32,
+}
+
+/// Where an upstream server listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddr {
+    Tcp(SocketAddr),
+    /// `unix:/path`: a unix-domain stream socket.
+    Unix(PathBuf),
+}
+
+/// As nginx names a peer in `$upstream_addr` and logs: `127.0.0.1:8080`, `unix:/path`.
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddr::Tcp(addr) => addr.fmt(f),
+            PeerAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
 }
 
 /// Where and how to log a finished request; `formats` are compiled `log_format`s.

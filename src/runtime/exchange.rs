@@ -126,7 +126,7 @@ pub async fn send(
         RequestBody::None => {}
         RequestBody::Full(bytes) => head.extend_from_slice(bytes),
         RequestBody::Stream { body, .. } => {
-            let _ = conn.stream.set_nodelay(true);
+            conn.stream.set_nodelay();
             timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| ProxyError::ClientBody(e.to_string()))?;

@@ -5,21 +5,20 @@
 //! `keepalive_time` is closed when its request ends instead of being cached).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::net::TcpStream;
 
 use super::error::{ProxyError, Stage};
-use crate::eval::plan::{KeepaliveLimits, UpstreamGroup};
+use super::peer_stream::PeerStream;
+use crate::eval::plan::{KeepaliveLimits, PeerAddr, UpstreamGroup};
 
 /// An open connection to one upstream server, with what was read past the last response.
 #[derive(Debug)]
 pub struct PeerConn {
-    pub stream: TcpStream,
-    pub addr: SocketAddr,
+    pub stream: PeerStream,
+    pub addr: PeerAddr,
     /// Bytes read but not yet consumed.
     pub buf: BytesMut,
     /// Requests sent on it so far.
@@ -31,8 +30,8 @@ pub struct PeerConn {
 }
 
 /// Connects to `addr` within `timeout`.
-pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<PeerConn, ProxyError> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+pub async fn connect(addr: &PeerAddr, timeout: Duration) -> Result<PeerConn, ProxyError> {
+    let stream = match tokio::time::timeout(timeout, PeerStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(ProxyError::Io(Stage::Connecting, e)),
         Err(_) => return Err(ProxyError::TimedOut(Stage::Connecting)),
@@ -41,7 +40,7 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<PeerConn, Pr
     // tunnels set it when they start.
     Ok(PeerConn {
         stream,
-        addr,
+        addr: addr.clone(),
         buf: BytesMut::new(),
         requests: 0,
         opened: Instant::now(),
@@ -69,11 +68,11 @@ impl Pool {
     }
 
     /// An idle connection to `addr` that is still open, if any.
-    pub fn take(&self, addr: SocketAddr) -> Option<PeerConn> {
+    pub fn take(&self, addr: &PeerAddr) -> Option<PeerConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         idle.retain(|(_, since)| now.duration_since(*since) < self.limits.timeout);
-        while let Some(pos) = idle.iter().position(|(c, _)| c.addr == addr) {
+        while let Some(pos) = idle.iter().position(|(c, _)| c.addr == *addr) {
             let (mut conn, _) = idle.remove(pos)?;
             if still_open(&conn.stream) {
                 conn.cached = true;
@@ -103,7 +102,7 @@ impl Pool {
 }
 
 /// An idle connection is usable only if the server has neither closed it nor sent anything.
-fn still_open(stream: &TcpStream) -> bool {
+fn still_open(stream: &PeerStream) -> bool {
     let mut probe = [0u8; 1];
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }

@@ -31,7 +31,7 @@ pub struct TestSite {
 
 pub fn peer(addr: SocketAddr) -> PeerSpec {
     PeerSpec {
-        addr,
+        addr: PeerAddr::Tcp(addr),
         name: addr.to_string(),
         weight: 1,
         max_fails: 1,
@@ -120,6 +120,7 @@ impl Site for TestSite {
                 log: self.log.clone(),
                 headers: Vec::new(),
                 body: None,
+                keepalive: ngxr::defaults::http::KEEPALIVE,
             });
         }
         if request.target == "/return" {
@@ -131,6 +132,7 @@ impl Site for TestSite {
                     Bytes::from_static(b"text/plain"),
                 )],
                 body: Some(Bytes::from_static(b"returned\n")),
+                keepalive: ngxr::defaults::http::KEEPALIVE,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -188,6 +190,7 @@ impl Site for TestSite {
             add_headers: self.add_headers.clone(),
             client_max_body_size: self.client_max_body_size,
             log: self.log.clone(),
+            keepalive: ngxr::defaults::http::KEEPALIVE,
         }))
     }
 
