@@ -9,6 +9,7 @@ mod oracle;
 mod proxy;
 mod tls;
 mod tunnel;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -15,26 +15,33 @@ impl Nginx {
     /// Serves `location / { LOCATION }` with `upstream backend { UPSTREAM }` and the articles'
     /// `$connection_upgrade` map.
     pub fn start(upstream: &str, location: &str) -> Option<Nginx> {
+        let port = super::refusing_addr().port();
+        let dir = std::env::temp_dir().join(format!("ngxr-oracle-{}-{port}", std::process::id()));
+        let http = format!(
+            "map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
+             upstream backend {{ {upstream} }}\n\
+             server {{ listen 127.0.0.1:{port}; location / {{ {location} }} }}"
+        );
+        Nginx::serve(&dir, &http, port)
+    }
+
+    /// Serves `http { HTTP }` from `dir`, where `HTTP` listens on 127.0.0.1:`port`.
+    pub fn serve(dir: &std::path::Path, http: &str, port: u16) -> Option<Nginx> {
         let nginx = std::path::Path::new("/usr/sbin/nginx");
         if !nginx.exists() {
             eprintln!("skipped: no /usr/sbin/nginx");
             return None;
         }
-        let port = super::refusing_addr().port();
-        let dir = std::env::temp_dir().join(format!("ngxr-oracle-{}-{port}", std::process::id()));
         std::fs::create_dir_all(dir.join("logs")).ok()?;
         let conf = format!(
             "worker_processes 1; daemon off; error_log stderr crit; pid nginx.pid;\n\
              events {{ worker_connections 64; }}\n\
-             http {{ access_log off;\n\
-               map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
-               upstream backend {{ {upstream} }}\n\
-               server {{ listen 127.0.0.1:{port}; location / {{ {location} }} }} }}\n"
+             http {{ access_log off;\n{http} }}\n"
         );
         std::fs::write(dir.join("nginx.conf"), conf).ok()?;
         let child = Command::new(nginx)
             .arg("-p")
-            .arg(&dir)
+            .arg(dir)
             .arg("-c")
             .arg(dir.join("nginx.conf"))
             .stdout(Stdio::null())
