@@ -3,23 +3,16 @@
 //! client connection's keepalive limits.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use ngxr::cli::Paths;
 use ngxr::runtime::{Running, Server, load_site};
 
+use crate::common::temp_dir;
 use crate::support::backend::{Backend, Recorded, ok};
 use crate::support::nginx::Nginx;
 use crate::support::{get, raw, refusing_addr, within};
-
-/// A fresh directory for one test's configuration, logs and sockets.
-fn test_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ngxr-ups-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("test dir");
-    dir
-}
 
 /// Serves `http { HTTP }` with ngxr in this process; `HTTP` listens on `port`.
 fn serve(dir: &Path, http: &str, port: u16) -> (Running, SocketAddr) {
@@ -44,7 +37,7 @@ async fn upstream_keepalive_limits_retire_connections_as_nginx_does() {
         Backend::http_with(|_| ok("t")).await,
         Backend::http_with(|_| ok("i")).await,
     );
-    let dir = test_dir("limits");
+    let dir = temp_dir("limits");
     let port = refusing_addr().port();
     let http = format!(
         "upstream r {{ server {}; keepalive 1; keepalive_requests 3; }}
@@ -88,7 +81,7 @@ async fn only_http11_answers_without_close_leave_a_connection_for_reuse() {
     ];
     for (answer, connections) in answers.into_iter().zip([3, 3, 1]) {
         let b = Backend::http_with(move |_| answer.to_vec()).await;
-        let dir = test_dir("reuse");
+        let dir = temp_dir("reuse");
         let port = refusing_addr().port();
         let http = format!(
             "upstream u {{ server {}; keepalive 2; }}
@@ -109,7 +102,7 @@ async fn unix_heads(
     name: &str,
     run: impl Fn(&Path, &str, u16) -> Option<Box<dyn Send>>,
 ) -> Option<Vec<String>> {
-    let dir = test_dir(name);
+    let dir = temp_dir(name);
     let sock = dir.join("b.sock");
     let b = Backend::unix_with(&sock, |r: &Recorded| {
         let uri = r.head.split(' ').nth(1).unwrap_or_default().to_string();
@@ -170,7 +163,7 @@ async fn unix_socket_servers_get_what_nginx_sends_them() {
 
 #[tokio::test]
 async fn upstream_addr_names_the_socket_or_the_group_without_live_servers() {
-    let dir = test_dir("addr");
+    let dir = temp_dir("addr");
     let sock = dir.join("b.sock");
     let _b = Backend::unix_with(&sock, |_| ok("b")).await;
     let port = refusing_addr().port();
@@ -202,7 +195,7 @@ async fn upstream_addr_names_the_socket_or_the_group_without_live_servers() {
 #[tokio::test]
 async fn client_connections_close_at_the_location_s_keepalive_limits() {
     let b = Backend::http_with(|_| ok("b")).await;
-    let dir = test_dir("client");
+    let dir = temp_dir("client");
     let port = refusing_addr().port();
     let http = format!(
         "server {{ listen 127.0.0.1:{port}; keepalive_requests 2;
