@@ -32,6 +32,8 @@ pub struct Settings {
     pub proxy_buffering: Option<bool>,
     pub client_max_body_size: Option<u64>,
     pub keepalive_timeout: Option<Duration>,
+    pub keepalive_requests: Option<u64>,
+    pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
     pub server_tokens: Option<bool>,
@@ -99,6 +101,8 @@ impl Settings {
             proxy_buffering,
             client_max_body_size,
             keepalive_timeout,
+            keepalive_requests,
+            keepalive_time,
             send_timeout,
             add_header,
             server_tokens,
@@ -128,6 +132,8 @@ impl Settings {
             }
             "send_timeout" => set(cx, d, &mut self.send_timeout, parse_msec),
             "keepalive_timeout" => set(cx, d, &mut self.keepalive_timeout, parse_msec),
+            "keepalive_time" => set(cx, d, &mut self.keepalive_time, parse_msec),
+            "keepalive_requests" => set(cx, d, &mut self.keepalive_requests, |s| s.parse().ok()),
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
             "proxy_next_upstream_tries" => set(cx, d, &mut self.proxy_next_upstream_tries, |s| {
                 s.parse().ok()

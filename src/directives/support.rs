@@ -42,6 +42,7 @@ const SERVED: &[&str] = &[
     "ip_hash",
     "keepalive",
     "keepalive_requests",
+    "keepalive_time",
     "keepalive_timeout",
     "least_conn",
     "listen",
@@ -82,6 +83,7 @@ const SERVED: &[&str] = &[
     "upstream",
     "worker_connections",
     "worker_processes",
+    "zone",
 ];
 
 /// Safe to ignore for a proxy: tuning that changes no bytes on the wire, or settings whose

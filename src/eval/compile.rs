@@ -8,7 +8,7 @@ use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
-use super::plan::{CertificateSpec, ListenSpec, ProcessSpec};
+use super::plan::{CertificateSpec, KeepaliveLimits, ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
@@ -198,6 +198,17 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         certificate,
         log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
         redirects: RedirectRules::of(st),
+        keepalive: keepalive(st),
+    }
+}
+
+/// A level's client-side `keepalive_timeout`, `keepalive_requests` and `keepalive_time`.
+fn keepalive(st: &Settings) -> KeepaliveLimits {
+    let default = defaults::http::KEEPALIVE;
+    KeepaliveLimits {
+        timeout: st.keepalive_timeout.unwrap_or(default.timeout),
+        requests: st.keepalive_requests.unwrap_or(default.requests),
+        time: st.keepalive_time.unwrap_or(default.time),
     }
 }
 
@@ -261,6 +272,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
             &sh.combined,
         ),
         redirects: RedirectRules::of(&l.settings),
+        keepalive: keepalive(&l.settings),
     })
 }
 

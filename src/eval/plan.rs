@@ -116,6 +116,26 @@ pub enum Route {
     Proxy(Box<ProxyRequest>),
 }
 
+impl Route {
+    /// What the client connection is held to once this request ends: nginx applies the
+    /// limits of the location (or server) the request ended in.
+    pub fn keepalive(&self) -> &KeepaliveLimits {
+        match self {
+            Route::Respond(r) => &r.keepalive,
+            Route::Proxy(p) => &p.keepalive,
+        }
+    }
+
+    /// The same answer under `limits`.
+    pub fn with_keepalive(mut self, limits: KeepaliveLimits) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.keepalive = limits,
+            Route::Proxy(p) => p.keepalive = limits,
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
@@ -124,6 +144,8 @@ pub struct Response {
     pub headers: Vec<(Bytes, Bytes)>,
     /// `None`: nginx's default page for the status.
     pub body: Option<Bytes>,
+    /// The client connection's limits, from the level that answered.
+    pub keepalive: KeepaliveLimits,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -164,6 +186,8 @@ pub struct ProxyRequest {
     pub client_max_body_size: u64,
     /// Which access logs to write when the request ends.
     pub log: Arc<LogSpec>,
+    /// The client connection's limits, from the location.
+    pub keepalive: KeepaliveLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,8 +228,29 @@ pub struct UpstreamGroup {
     pub servers: Vec<PeerSpec>,
     /// `keepalive N`: idle connections cached per worker; `None` = a new connection each time.
     pub keepalive: Option<usize>,
-    pub keepalive_timeout: Duration,
-    pub keepalive_requests: u64,
+    /// `keepalive_timeout`, `keepalive_requests` and `keepalive_time` of the block.
+    pub keepalive_limits: KeepaliveLimits,
+}
+
+/// When a kept-alive connection stops being reused, on either side: nginx applies the same
+/// three rules to client connections (`http`/`server`/`location` level) and to cached upstream
+/// connections (`upstream` level), only with different defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveLimits {
+    /// `keepalive_timeout`: how long an idle connection is kept (0: not kept at all).
+    pub timeout: Duration,
+    /// `keepalive_requests`: requests a connection may carry.
+    pub requests: u64,
+    /// `keepalive_time`: how long after it opened a connection may still take a request.
+    pub time: Duration,
+}
+
+impl KeepaliveLimits {
+    /// Whether a connection that has carried `requests` requests and has been open for `age`
+    /// may be kept for another (nginx checks this when a request ends).
+    pub fn allow_another(&self, requests: u64, age: Duration) -> bool {
+        !self.timeout.is_zero() && requests < self.requests && age <= self.time
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,7 +270,7 @@ pub enum Balance {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpec {
-    pub addr: SocketAddr,
+    pub addr: PeerAddr,
     /// As written (`localhost:8010`), for `$upstream_addr` and logs nginx prints the address.
     pub name: String,
     pub weight: u32,
@@ -234,6 +279,24 @@ pub struct PeerSpec {
     pub backup: bool,
     pub down: bool,
     pub max_conns: u32,
+}
+
+/// Where an upstream server listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddr {
+    Tcp(SocketAddr),
+    /// `unix:/path`: a unix-domain stream socket.
+    Unix(PathBuf),
+}
+
+/// As nginx names a peer in `$upstream_addr` and logs: `127.0.0.1:8080`, `unix:/path`.
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddr::Tcp(addr) => addr.fmt(f),
+            PeerAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
 }
 
 /// Where and how to log a finished request; `formats` are compiled `log_format`s.

@@ -42,9 +42,9 @@ pub fn compile(
     let target = match pass {
         ProxyPass::Static(sp) => PassTarget::Static {
             upstream: groups.for_pass(cx, sp)?,
-            uri: sp.uri.as_ref().map(|u| u.as_bytes().to_vec()),
-            host_header: sp.host_header().into_bytes(),
-            port: sp.port_or_default().to_string().into_bytes(),
+            uri: sp.url.uri.as_ref().map(|u| u.as_bytes().to_vec()),
+            host_header: sp.url.host_header().into_bytes(),
+            port: sp.url.proxy_port().into_bytes(),
             location_len: match l.modifier {
                 Modifier::Exact | Modifier::Prefix | Modifier::NoRegex => l.name.len(),
                 _ => 0,
@@ -152,7 +152,7 @@ fn redirects(
         match (r, pass) {
             (Redirect::Off, _) => return Some(Vec::new()),
             (Redirect::Default, ProxyPass::Static(sp)) => {
-                let (from, to) = match &sp.uri {
+                let (from, to) = match &sp.url.uri {
                     Some(_) => (sp.text.value.clone(), l.name.clone()),
                     None => (format!("{}/", sp.text.value), "/".to_string()),
                 };

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::headers::{arg, cookie, header, remote_user, set_cookie};
 use super::map::MapTable;
-use super::plan::{Outcome, RequestInfo, UpstreamTry};
+use super::plan::{KeepaliveLimits, Outcome, RequestInfo, UpstreamTry};
 use super::regex::Captures;
 use super::uri::Target;
 use super::vars::Var;
@@ -30,6 +30,8 @@ pub struct Req<'a> {
     pub host: Option<Vec<u8>>,
     /// The chosen server's first name (`$server_name`, `$host` without `Host`).
     pub server_name: Vec<u8>,
+    /// The client-side keepalive limits of the server, then of the location, once chosen.
+    pub keepalive: KeepaliveLimits,
     /// `$proxy_host` and `$proxy_port`, once a `proxy_pass` is chosen.
     pub proxy: Option<(Vec<u8>, Vec<u8>)>,
     pub captures: Captures,
@@ -56,6 +58,7 @@ impl<'a> Req<'a> {
             headers: info.headers.to_vec(),
             host: None,
             server_name: Vec::new(),
+            keepalive: crate::defaults::http::KEEPALIVE,
             proxy: None,
             captures: Captures::default(),
             outcome: None,

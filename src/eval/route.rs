@@ -49,7 +49,7 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
         t.variables = std::mem::take(&mut req.seen);
         t.notes.append(&mut req.notes);
     });
-    route
+    route.with_keepalive(req.keepalive)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -96,6 +96,7 @@ fn pick_server<'s>(
     );
     if let Some(s) = server {
         req.server_name = s.first_name();
+        req.keepalive = s.keepalive;
         req.headers.retain(|(name, _)| s.header_rules.keeps(name));
     }
     Ok(server)
@@ -146,6 +147,7 @@ fn choose<'s>(
                 return Err(respond(404, server.log.clone(), Vec::new(), None));
             }
             Found::Redirect(loc) => {
+                req.keepalive = loc.keepalive;
                 let mut to = uri::escape(loc.name.as_bytes());
                 if !req.target.args.is_empty() {
                     to.push(b'?');
@@ -155,7 +157,10 @@ fn choose<'s>(
                 let headers = vec![(Bytes::from_static(b"Location"), location)];
                 return Err(respond(301, loc.log.clone(), headers, None));
             }
-            Found::Location(loc) => loc,
+            Found::Location(loc) => {
+                req.keepalive = loc.keepalive;
+                loc
+            }
         };
         if let Action::Proxy(p) = &loc.action
             && too_large(req, p.client_max_body_size)
@@ -334,6 +339,8 @@ pub fn respond(
         log,
         headers,
         body,
+        // `route` sets the level's limits once the answer is known.
+        keepalive: crate::defaults::http::KEEPALIVE,
     })
 }
 

@@ -10,7 +10,8 @@ use super::added::{AddHeaders, Deferred};
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
-    CertificateSpec, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, UpstreamGroup,
+    CertificateSpec, KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec,
+    ProxyTimeouts, UpstreamGroup,
 };
 use super::regex::Regex;
 use super::request::Tables;
@@ -35,7 +36,8 @@ pub struct Inner {
 #[derive(Debug, Clone)]
 pub struct NamedUpstream {
     pub group: Arc<UpstreamGroup>,
-    /// `Some` for the implicit group of `proxy_pass http://host:port`.
+    /// `Some` for the implicit group of `proxy_pass http://host:port` (`Some(0)` for that of
+    /// `http://unix:/path`, as nginx keys it).
     pub port: Option<u16>,
     pub hash_key: Option<Complex>,
 }
@@ -58,6 +60,8 @@ pub struct CServer {
     /// For answers given before a location is chosen.
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,
+    /// For answers given before a location is chosen.
+    pub keepalive: KeepaliveLimits,
 }
 
 /// How a `Location` starting with `/` is made absolute (`absolute_redirect`,
@@ -106,6 +110,7 @@ pub struct CLocation {
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,
+    pub keepalive: KeepaliveLimits,
 }
 
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -46,6 +46,7 @@ pub async fn serve(
     remote: SocketAddr,
     permit: OwnedSemaphorePermit,
 ) {
+    let opened = Instant::now();
     shared.live.fetch_add(1, Ordering::AcqRel);
     let live = Live {
         shared: shared.clone(),
@@ -90,6 +91,7 @@ pub async fn serve(
         sni,
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         requests: AtomicU64::new(0),
+        opened,
         _live: live,
         heads: capture,
         status_line,

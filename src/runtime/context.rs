@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -25,6 +26,8 @@ pub struct ConnCtx {
     pub id: u64,
     /// Requests served so far (`$connection_requests` is this + 1 while serving).
     pub requests: AtomicU64,
+    /// When it was accepted (`keepalive_time` counts from here).
+    pub opened: Instant,
     /// Counts the connection as open until the last request (or tunnel) on it ends.
     pub _live: super::conn::Live,
     /// The request heads as the client wrote them.

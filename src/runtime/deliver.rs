@@ -107,8 +107,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
     let spelled = spelling::preserving(&headers, &added).await;
-    let reusable = head.keepalive && p.version == "HTTP/1.1";
-    let body = UpstreamBody::new(conn, head.framing, d.hold, reusable, p.timeouts.read);
+    let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
     let mut response = response::build(
         head.status,

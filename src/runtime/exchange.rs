@@ -128,7 +128,7 @@ pub async fn send(
         RequestBody::None => {}
         RequestBody::Full(bytes) => head.extend_from_slice(bytes),
         RequestBody::Stream { body, .. } => {
-            let _ = conn.stream.set_nodelay(true);
+            conn.stream.set_nodelay();
             timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
             *sent += head.len() as u64;
             while let Some(frame) = body.frame().await {
@@ -238,12 +238,13 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
     } else {
         Framing::UntilClose
     };
-    let keepalive = framing != Framing::UntilClose
-        && if http11 {
-            !has_token(b"connection", b"close")
-        } else {
-            has_token(b"connection", b"keep-alive")
-        };
+    // nginx's proxy module treats every HTTP/1.0 answer as `Connection: close`, whatever
+    // `keep-alive` it announces, and any `Connection` value containing "close" as a close.
+    let close = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case(b"connection")
+            && v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close"))
+    });
+    let keepalive = framing != Framing::UntilClose && http11 && !close;
     Ok(Some(ResponseHead {
         status,
         reason,
@@ -271,6 +272,25 @@ mod tests {
         assert!(head.keepalive);
         assert_eq!(&head.headers[1].0[..], b"X-A");
         assert_eq!(&buf[..], b"5\r\nhello");
+    }
+
+    #[test]
+    fn only_an_http11_answer_without_close_keeps_the_connection() {
+        let keeps = |head: &[u8]| {
+            let mut buf = BytesMut::from(head);
+            parse_head(&mut buf, false)
+                .expect("valid")
+                .expect("complete")
+                .keepalive
+        };
+        assert!(keeps(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        assert!(!keeps(
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!keeps(
+            b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!keeps(b"HTTP/1.1 200 OK\r\n\r\n"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::exchange::{self, RequestBody, ResponseHead};
 use super::peer::{self, PeerConn};
 use super::respond;
 use super::state::{Hold, Upstream, now_secs};
-use crate::eval::plan::{NextUpstream, Outcome, ProxyRequest, UpstreamTry};
+use crate::eval::plan::{NextUpstream, Outcome, PeerAddr, ProxyRequest, UpstreamTry};
 
 /// Bodies up to this size are read before sending, so another server can be tried.
 const RESENDABLE: u64 = 64 * 1024;
@@ -94,12 +94,14 @@ async fn attempts(
     let mut tries = 0;
     loop {
         let Some(index) = upstream.balancer.get(&mut attempt, now_secs()) else {
-            // nginx names the group: `upstream: "http://backend/..."`, and `$upstream_addr`.
+            // nginx names the group instead of a server, in the log (`upstream:
+            // "http://backend/..."`) and in `$upstream_addr`, with a 502 that took no time.
             let group = Some((p.upstream.name.as_str(), &p.uri));
             log_error(&request, &ProxyError::NoLiveUpstreams, group);
             outcome.upstreams.push(UpstreamTry {
                 addr: p.upstream.name.clone(),
                 status: Some(502),
+                response_time: Some(std::time::Duration::ZERO),
                 ..UpstreamTry::default()
             });
             return fail(request, &p, 502, outcome, keepalive, started);
@@ -120,7 +122,7 @@ async fn attempts(
         let head_request = request.method == "HEAD";
         let result = exchange_once(
             &upstream,
-            peer.addr,
+            &peer.addr,
             &p,
             &mut body,
             head_request,
@@ -169,7 +171,7 @@ async fn attempts(
                 state.status = Some(status);
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
-                log_error(&request, &e, Some((&peer.addr.to_string(), &p.uri)));
+                log_error(&request, &e, Some((&logged_peer(&peer.addr), &p.uri)));
                 upstream
                     .balancer
                     .free(&mut attempt, e.counts_as_failure(), now_secs());
@@ -231,7 +233,7 @@ async fn client_body(
 /// sent and received. The error says whether the connection was cached.
 async fn exchange_once(
     upstream: &Upstream,
-    addr: std::net::SocketAddr,
+    addr: &PeerAddr,
     p: &ProxyRequest,
     body: &mut RequestBody,
     head_request: bool,
@@ -303,6 +305,15 @@ fn fail(
         upstream_sent: None,
     };
     respond::answer(finish, status, headers, None, keepalive)
+}
+
+/// The peer as the error log names it before the URI: nginx puts a `:` after a unix
+/// socket's path (`http://unix:/run/app.sock:/uri`), as `proxy_pass` spells it.
+fn logged_peer(addr: &PeerAddr) -> String {
+    match addr {
+        PeerAddr::Tcp(_) => addr.to_string(),
+        PeerAddr::Unix(_) => format!("{addr}:"),
+    }
 }
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",

@@ -37,6 +37,7 @@ mod listen;
 pub mod log;
 mod pages;
 mod peer;
+mod peer_stream;
 mod redirect;
 mod request;
 mod respond;

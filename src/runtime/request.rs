@@ -14,9 +14,6 @@ use super::context::{ConnCtx, OwnedRequest};
 use super::{forward, respond};
 use crate::eval::plan::{Outcome, Route};
 
-/// nginx's `keepalive_requests` default: the connection closes after this many requests.
-const KEEPALIVE_REQUESTS: u64 = 1000;
-
 /// nginx's `return 444`: close the connection without answering.
 #[derive(Debug)]
 pub struct CloseWithoutAnswer;
@@ -43,7 +40,6 @@ pub async fn handle(
     let (parts, body) = req.into_parts();
     let http10 = parts.version == http::Version::HTTP_10;
     let request = OwnedRequest::from_parts(conn.clone(), &parts, n);
-    let keepalive = wants_keepalive(&request) && n < KEEPALIVE_REQUESTS;
     if !http10
         && request
             .header("expect")
@@ -52,6 +48,8 @@ pub async fn handle(
         conn.status_line.expect_continue();
     }
     let route = conn.state.site.route(&request.info());
+    let keepalive =
+        wants_keepalive(&request) && route.keepalive().allow_another(n, conn.opened.elapsed());
     let mut response = match route {
         Route::Respond(r) if r.status == 444 => {
             let outcome = Outcome {

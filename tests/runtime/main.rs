@@ -1,5 +1,7 @@
 //! The runtime end to end: real sockets on 127.0.0.1:0, real backends, real clients.
 
+#[path = "../common/mod.rs"]
+mod common;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -9,6 +11,7 @@ mod oracle;
 mod proxy;
 mod tls;
 mod tunnel;
+mod upstream;
 mod variables;
 
 use std::net::SocketAddr;

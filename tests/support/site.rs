@@ -30,7 +30,7 @@ pub struct TestSite {
 
 pub fn peer(addr: SocketAddr) -> PeerSpec {
     PeerSpec {
-        addr,
+        addr: PeerAddr::Tcp(addr),
         name: addr.to_string(),
         weight: 1,
         max_fails: 1,
@@ -51,8 +51,7 @@ pub fn group(
         policy,
         servers,
         keepalive,
-        keepalive_timeout: Duration::from_secs(60),
-        keepalive_requests: 1000,
+        keepalive_limits: ngxr::defaults::http::UPSTREAM_KEEPALIVE,
     })
 }
 
@@ -119,6 +118,7 @@ impl Site for TestSite {
                 log: self.log.clone(),
                 headers: Vec::new(),
                 body: None,
+                keepalive: ngxr::defaults::http::KEEPALIVE,
             });
         }
         if request.target == "/return" {
@@ -130,6 +130,7 @@ impl Site for TestSite {
                     Bytes::from_static(b"text/plain"),
                 )],
                 body: Some(Bytes::from_static(b"returned\n")),
+                keepalive: ngxr::defaults::http::KEEPALIVE,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -191,6 +192,7 @@ impl Site for TestSite {
             add_headers: Arc::new(NoAddedHeaders),
             client_max_body_size: self.client_max_body_size,
             log: self.log.clone(),
+            keepalive: ngxr::defaults::http::KEEPALIVE,
         }))
     }
 
