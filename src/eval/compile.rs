@@ -8,7 +8,7 @@ use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
-use super::plan::{CertificateSpec, ListenSpec, ProcessSpec};
+use super::plan::{ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
@@ -23,7 +23,6 @@ use crate::config::location::Location;
 use crate::config::rewrite::Return;
 use crate::config::settings::Settings;
 use crate::config::{Config, Cx, Modifier};
-use crate::defaults;
 
 /// What every level's compilation shares.
 struct Shared {
@@ -162,19 +161,6 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         }
     }
     let st = &s.settings;
-    let certificate = match (&st.ssl_certificate, &st.ssl_certificate_key) {
-        (Some(c), Some(k)) => Some(Arc::new(CertificateSpec {
-            certificate: c.clone(),
-            key: k.clone(),
-            protocols: st.ssl_protocols.clone().unwrap_or_else(|| {
-                defaults::SSL_PROTOCOLS
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect()
-            }),
-        })),
-        _ => None,
-    };
     CServer {
         span: s.span,
         listens: s.listens.clone(),
@@ -192,7 +178,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .iter()
             .filter_map(|l| location(cx, sh, l))
             .collect(),
-        certificate,
+        tls: super::tls::spec(&st.ssl),
         log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
         redirects: RedirectRules::of(st),
     }

@@ -10,7 +10,7 @@ use super::added::AddHeaders;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
-    CertificateSpec, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, UpstreamGroup,
+    ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, TlsSpec, UpstreamGroup,
 };
 use super::regex::Regex;
 use super::request::Tables;
@@ -54,7 +54,7 @@ pub struct CServer {
     /// `add_header` for the server-level steps' answers.
     pub add_headers: AddHeaders,
     pub locations: Vec<CLocation>,
-    pub certificate: Option<Arc<CertificateSpec>>,
+    pub tls: Option<Arc<TlsSpec>>,
     /// For answers given before a location is chosen.
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,

@@ -42,6 +42,7 @@ mod request;
 mod respond;
 mod response;
 mod server;
+mod sessions;
 mod signals;
 mod spelling;
 mod startup;
