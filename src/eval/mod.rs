@@ -4,7 +4,7 @@
 
 mod added;
 mod bind;
-mod clock;
+pub mod clock;
 mod compile;
 pub mod headers;
 pub mod location;

@@ -34,6 +34,8 @@ pub struct Req<'a> {
     pub proxy: Option<(Vec<u8>, Vec<u8>)>,
     pub captures: Captures,
     pub outcome: Option<&'a Outcome>,
+    /// `ngxr explain` is asking: record `seen` and `notes`, which serving never reads.
+    pub traced: bool,
     /// Every variable read, in order, with its value (for explain).
     pub seen: Vec<(String, String)>,
     /// How each map decided (for explain).
@@ -58,6 +60,7 @@ impl<'a> Req<'a> {
             proxy: None,
             captures: Captures::default(),
             outcome: None,
+            traced: false,
             seen: Vec::new(),
             notes: Vec::new(),
             sets: Vec::new(),
@@ -70,7 +73,7 @@ impl<'a> Req<'a> {
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
     pub fn var(&mut self, name: &str, var: &Var) -> Option<Vec<u8>> {
         let value = self.value(var);
-        if !self.seen.iter().any(|(n, _)| n == name) {
+        if self.traced && !self.seen.iter().any(|(n, _)| n == name) {
             let shown = value
                 .as_deref()
                 .map(|v| String::from_utf8_lossy(v).into_owned());

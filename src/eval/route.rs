@@ -31,6 +31,7 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
         return respond(400, fallback_log(), Vec::new(), None);
     };
     let mut req = Req::new(info, &site.tables, target);
+    req.traced = trace.is_some();
     let route = match pick_server(&on, &mut req, &mut trace) {
         Err(why) => {
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
