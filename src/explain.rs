@@ -176,6 +176,8 @@ impl Request {
             headers: &self.headers,
             connection: 1,
             connection_requests: 1,
+            pipelined: false,
+            request_id: crate::eval::plan::request_id(),
         }
     }
 }

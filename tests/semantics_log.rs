@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ngxr::cli::Paths;
-use ngxr::eval::plan::{Outcome, RequestInfo, Route};
+use ngxr::eval::plan::{Outcome, RequestInfo, Route, UpstreamTry};
 
 #[test]
 fn log_lines_match_nginx() {
@@ -37,7 +37,8 @@ events {{ worker_connections 64; }}
 http {{
     log_format plain '$remote_addr - $remote_user "$request" $status "$http_referer" "$http_user_agent" '
                      '$host|$server_name|$uri|$args|$is_args|$request_uri|$proxy_host|$proxy_port|'
-                     '$upstream_addr|$upstream_status|$upstream_http_x_up|$http_x_missing|$server_port|$request_method';
+                     '$upstream_addr|$upstream_status|$upstream_http_x_up|$http_x_missing|$server_port|$request_method|'
+                     '$pipe|$upstream_response_length';
     log_format js escape=json '{{"ua":"$http_user_agent","uri":"$uri","missing":"$http_x_missing"}}';
     server {{
         listen 127.0.0.1:{listen};
@@ -110,14 +111,19 @@ http {{
         headers: &owned,
         connection: 1,
         connection_requests: 1,
+        pipelined: false,
+        request_id: ngxr::eval::plan::request_id(),
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")
     };
     let outcome = Outcome {
         status: 200,
-        upstream_addr: vec![format!("127.0.0.1:{b}")],
-        upstream_status: vec![200],
+        upstreams: vec![UpstreamTry {
+            addr: format!("127.0.0.1:{b}"),
+            status: Some(200),
+            ..Default::default()
+        }],
         upstream_headers: vec![(Bytes::from_static(b"X-Up"), Bytes::from_static(b"u"))],
         ..Default::default()
     };

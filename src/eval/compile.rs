@@ -30,6 +30,8 @@ struct Shared {
     groups: Groups,
     formats: Vec<Arc<CompiledLogFormat>>,
     combined: Arc<CompiledLogFormat>,
+    /// The site being built, for what re-reads a request later (logs, deferred headers).
+    site: Weak<Inner>,
 }
 
 pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
@@ -90,6 +92,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         groups,
         formats,
         combined: CompiledLogFormat::combined(site),
+        site: site.clone(),
     };
     let servers: Vec<CServer> = http
         .servers
@@ -219,6 +222,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
             &mut sh.groups,
             l,
             pass,
+            &sh.site,
         )?)),
         None => Action::Static,
     };

@@ -134,6 +134,27 @@ pub struct RequestInfo<'a> {
     /// Connection serial number (`$connection`) and requests on it (`$connection_requests`).
     pub connection: u64,
     pub connection_requests: u64,
+    /// The request arrived in the same read as the one before it (`$pipe` is `p`).
+    pub pipelined: bool,
+    /// `$request_id`: 32 hex digits, drawn once per request so every reading agrees.
+    pub request_id: [u8; 32],
+}
+
+/// A fresh `$request_id`: 16 random bytes in hex, drawn by whoever builds a [`RequestInfo`].
+pub fn request_id() -> [u8; 32] {
+    use std::hash::{BuildHasher, Hasher};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 32];
+    for (i, half) in id.chunks_mut(16).enumerate() {
+        // Each `RandomState` is keyed afresh from the process's random seed.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        for (j, byte) in h.finish().to_be_bytes().iter().enumerate() {
+            half[2 * j] = HEX[usize::from(byte >> 4)];
+            half[2 * j + 1] = HEX[usize::from(byte & 0xf)];
+        }
+    }
+    id
 }
 
 /// nginx's answer to a request.
@@ -187,8 +208,8 @@ pub struct ProxyRequest {
     pub next_upstream: NextUpstream,
     /// Response headers the client must not see (`proxy_hide_header` plus nginx's defaults).
     pub hide_headers: Vec<Bytes>,
-    /// `add_header` lines: name, value, `always`.
-    pub add_headers: Vec<(Bytes, Bytes, bool)>,
+    /// The location's `add_header` lines, evaluated once the answer is known.
+    pub add_headers: Arc<dyn AddedHeaders>,
     /// `client_max_body_size` (0 = unlimited).
     pub client_max_body_size: u64,
     /// Which access logs to write when the request ends.
@@ -271,23 +292,50 @@ pub struct LogSpec {
     pub files: Vec<(PathBuf, Arc<dyn LogFormat>)>,
 }
 
+/// A location's `add_header` lines. nginx's headers filter evaluates them as the response
+/// head goes out, after the upstream answered: `$upstream_status`, `$upstream_header_time`,
+/// `$status` and `$sent_http_*` read the answer being sent.
+pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
+    /// The lines that apply to `outcome.status` (every line with `always`), evaluated; lines
+    /// whose value comes out empty are left out, as nginx leaves them.
+    fn evaluate(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<(Bytes, Bytes)>;
+}
+
 /// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     pub status: u16,
     pub body_bytes_sent: u64,
     pub bytes_sent: u64,
+    /// The request line, headers and body as received.
     pub request_length: u64,
     pub request_time: Duration,
-    pub upstream_addr: Vec<String>,
-    pub upstream_status: Vec<u16>,
-    pub upstream_response_time: Vec<Duration>,
-    pub upstream_connect_time: Vec<Duration>,
-    pub upstream_header_time: Vec<Duration>,
+    /// Every server tried, in order (empty when the request was not proxied: the
+    /// `$upstream_*` variables are then not found).
+    pub upstreams: Vec<UpstreamTry>,
     /// Response headers sent to the client (`$sent_http_*`).
     pub sent_headers: Vec<(Bytes, Bytes)>,
     /// Upstream response headers (`$upstream_http_*`).
     pub upstream_headers: Vec<(Bytes, Bytes)>,
+}
+
+/// One server tried for a request (nginx's `ngx_http_upstream_state_t`). `None` is a value
+/// not known (yet): nginx prints `-` for it in `$upstream_status` and the times.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTry {
+    /// The server's address as nginx prints it, or the group's name when no server was live.
+    pub addr: String,
+    /// The server's status, or the one its failure stands for (502, 504).
+    pub status: Option<u16>,
+    pub connect_time: Option<Duration>,
+    pub header_time: Option<Duration>,
+    /// Set when the server is done with: the body was read, or the next server is tried.
+    pub response_time: Option<Duration>,
+    /// Body bytes received (`$upstream_response_length`).
+    pub response_length: u64,
+    /// Every byte received from and sent to the server.
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
 }
 
 /// A compiled `log_format`: renders one access-log line (with its newline).

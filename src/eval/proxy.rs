@@ -69,11 +69,6 @@ pub fn build(
         .map(|(from, to)| (Bytes::from(from.eval(req)), Bytes::from(to.eval(req))))
         .collect();
     let location_base = super::route::location_base(req, rules).map(Bytes::from);
-    let add_headers = p
-        .add_headers
-        .iter()
-        .map(|(n, v, always)| (n.clone(), Bytes::from(v.eval(req)), *always))
-        .collect();
     Route::Proxy(Box::new(ProxyRequest {
         upstream: resolved.upstream.group,
         method: Bytes::copy_from_slice(info.method.as_bytes()),
@@ -89,7 +84,7 @@ pub fn build(
         hide_headers: p.hide_headers.clone(),
         redirects,
         location_base,
-        add_headers,
+        add_headers: p.add_headers.clone(),
         client_max_body_size: p.client_max_body_size,
         log,
     }))

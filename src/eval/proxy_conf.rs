@@ -3,10 +3,14 @@
 //! nginx's default headers (`ngx_http_proxy_init_headers`), hidden and passed response
 //! headers, timeouts and `proxy_next_upstream`.
 
+use std::sync::Weak;
+
 use bytes::Bytes;
 
+use super::added::Deferred;
+
 use super::plan::ProxyTimeouts;
-use super::site::{CProxy, PassTarget};
+use super::site::{CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::{Complex, Part};
 use super::vars::Registry;
@@ -33,6 +37,7 @@ pub fn compile(
     groups: &mut Groups,
     l: &Location,
     pass: &ProxyPass,
+    site: &Weak<Inner>,
 ) -> Option<CProxy> {
     let target = match pass {
         ProxyPass::Static(sp) => PassTarget::Static {
@@ -58,7 +63,7 @@ pub fn compile(
         .filter(|h| !passed.iter().any(|p| p.eq_ignore_ascii_case(h)))
         .map(Bytes::from)
         .collect();
-    let add_headers = super::added::compile(cx, reg, st)?;
+    let add_headers = Deferred::new(super::added::compile(cx, reg, st)?, site);
     let mut next_upstream = st
         .proxy_next_upstream
         .unwrap_or_else(proxy::default_next_upstream);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::added::AddHeaders;
+use super::added::{AddHeaders, Deferred};
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
@@ -139,7 +139,7 @@ pub struct CProxy {
     pub hide_headers: Vec<Bytes>,
     /// `proxy_redirect` (prefix, replacement) pairs.
     pub redirects: Vec<(Complex, Complex)>,
-    pub add_headers: AddHeaders,
+    pub add_headers: Arc<Deferred>,
     pub client_max_body_size: u64,
 }
 

@@ -63,13 +63,26 @@ pub(super) fn route(site: &Compiled, line: &str, headers: &[(&str, &str)]) -> (R
             )
         })
         .collect();
+    let info = request_info(site, method, target, &headers);
+    let mut trace = Trace::default();
+    let r = site.route_traced(&info, &mut trace);
+    (r, trace)
+}
+
+/// A request from 10.0.0.7 on the first listen socket.
+fn request_info<'a>(
+    site: &Compiled,
+    method: &'a str,
+    target: &'a str,
+    headers: &'a [(Bytes, Bytes)],
+) -> RequestInfo<'a> {
     let listen = site.listens()[0].addr;
     let local = if listen.ip().is_unspecified() {
         format!("127.0.0.1:{}", listen.port()).parse().unwrap()
     } else {
         listen
     };
-    let info = RequestInfo {
+    RequestInfo {
         listen,
         remote: "10.0.0.7:5000".parse().unwrap(),
         local,
@@ -79,13 +92,12 @@ pub(super) fn route(site: &Compiled, line: &str, headers: &[(&str, &str)]) -> (R
         method,
         target,
         version: "HTTP/1.1",
-        headers: &headers,
+        headers,
         connection: 3,
         connection_requests: 1,
-    };
-    let mut trace = Trace::default();
-    let r = site.route_traced(&info, &mut trace);
-    (r, trace)
+        pipelined: false,
+        request_id: [b'0'; 32],
+    }
 }
 
 /// The chosen location as `modifier name`.
@@ -408,20 +420,7 @@ fn combined_log_line() {
             Bytes::from_static(b"ua \"q\""),
         ),
     ];
-    let info = RequestInfo {
-        listen: "127.0.0.1:8087".parse().unwrap(),
-        remote: "10.0.0.7:5000".parse().unwrap(),
-        local: "127.0.0.1:8087".parse().unwrap(),
-        sni: None,
-        tls: false,
-        handshake: None,
-        method: "GET",
-        target: "/a",
-        version: "HTTP/1.1",
-        headers: &headers,
-        connection: 1,
-        connection_requests: 1,
-    };
+    let info = request_info(&site, "GET", "/a", &headers);
     let outcome = super::plan::Outcome {
         status: 200,
         body_bytes_sent: 12,
@@ -433,6 +432,68 @@ fn combined_log_line() {
     assert!(
         tail.ends_with("] \"GET /a HTTP/1.1\" 200 12 \"-\" \"ua \\x22q\\x22\"\n"),
         "{tail}"
+    );
+}
+
+/// nginx's headers filter runs once the upstream answered: `add_header` sees the servers
+/// tried, `-` for what one of them never got to, and the status being sent.
+#[test]
+fn add_header_is_evaluated_with_the_answer() {
+    let site = load(&http(
+        "server { listen 127.0.0.1:8087; location / { proxy_pass http://127.0.0.1:9; \
+         set $s x; \
+         add_header X-Up \"$upstream_addr|$upstream_status|$upstream_header_time|$upstream_response_time|$upstream_response_length\"; \
+         add_header X-Set \"$s $status $proxy_host $request_id\" always; \
+         add_header X-Fixed yes; } }",
+    ))
+    .unwrap();
+    let Route::Proxy(p) = route(&site, "GET /a", &[("Host", "h")]).0 else {
+        panic!()
+    };
+    let headers = [(Bytes::from_static(b"Host"), Bytes::from_static(b"h"))];
+    let info = request_info(&site, "GET", "/a", &headers);
+    let first = super::plan::UpstreamTry {
+        addr: "127.0.0.1:9".into(),
+        status: Some(502),
+        connect_time: Some(std::time::Duration::from_millis(1)),
+        response_time: Some(std::time::Duration::from_millis(1500)),
+        ..Default::default()
+    };
+    let second = super::plan::UpstreamTry {
+        addr: "127.0.0.2:9".into(),
+        status: Some(200),
+        header_time: Some(std::time::Duration::from_millis(20)),
+        ..Default::default()
+    };
+    let mut outcome = super::plan::Outcome {
+        status: 200,
+        upstreams: vec![first, second],
+        ..Default::default()
+    };
+    let shown = |added: Vec<(Bytes, Bytes)>| -> Vec<String> {
+        added
+            .iter()
+            .map(|(n, v)| {
+                format!(
+                    "{}: {}",
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        shown(p.add_headers.evaluate(&info, &outcome)),
+        [
+            "X-Up: 127.0.0.1:9, 127.0.0.2:9|502, 200|-, 0.020|1.500, -|0, 0",
+            &format!("X-Set: x 200 127.0.0.1:9 {}", "0".repeat(32)),
+            "X-Fixed: yes",
+        ]
+    );
+    outcome.status = 404;
+    assert_eq!(
+        shown(p.add_headers.evaluate(&info, &outcome)),
+        [format!("X-Set: x 404 127.0.0.1:9 {}", "0".repeat(32))]
     );
 }
 

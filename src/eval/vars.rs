@@ -45,6 +45,9 @@ pub enum Var {
     UpstreamResponseTime,
     UpstreamConnectTime,
     UpstreamHeaderTime,
+    UpstreamResponseLength,
+    UpstreamBytesReceived,
+    UpstreamBytesSent,
     TimeLocal,
     TimeIso8601,
     Msec,
@@ -60,7 +63,7 @@ pub enum Var {
     NginxVersion,
     /// `$request_id`: 16 random bytes in hex, one value per request.
     RequestId,
-    /// `$pipe`: `.` (ngxr does not pipeline-detect; nginx prints `p` for pipelined requests).
+    /// `$pipe`: `p` for a request that arrived pipelined, else `.`.
     Pipe,
     /// A variable nginx has but ngxr does not compute (TLS details, cache, gzip): it reads
     /// as "not found" (`-` in access logs) rather than failing the load.
@@ -185,9 +188,6 @@ fn fixed(name: &str) -> Option<Var> {
         | "ssl_curves"
         | "ssl_session_id"
         | "upstream_cache_status"
-        | "upstream_response_length"
-        | "upstream_bytes_received"
-        | "upstream_bytes_sent"
         | "gzip_ratio"
         | "request_body"
         | "request_body_file"
@@ -246,6 +246,9 @@ fn fixed(name: &str) -> Option<Var> {
         "upstream_response_time" => Var::UpstreamResponseTime,
         "upstream_connect_time" => Var::UpstreamConnectTime,
         "upstream_header_time" => Var::UpstreamHeaderTime,
+        "upstream_response_length" => Var::UpstreamResponseLength,
+        "upstream_bytes_received" => Var::UpstreamBytesReceived,
+        "upstream_bytes_sent" => Var::UpstreamBytesSent,
         "time_local" => Var::TimeLocal,
         "time_iso8601" => Var::TimeIso8601,
         "msec" => Var::Msec,

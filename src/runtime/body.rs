@@ -33,14 +33,13 @@ impl Drop for Finish {
             return;
         }
         self.outcome.request_time = self.started.elapsed();
-        if let Some(sent) = self.upstream_sent {
-            let times = &mut self.outcome.upstream_response_time;
-            if times.len() < self.outcome.upstream_addr.len() {
-                // The client left while this server was still answering.
-                times.push(sent.elapsed());
-            } else if let Some(last) = times.last_mut() {
-                *last = sent.elapsed();
-            }
+        self.outcome.request_length += self.request.head_length;
+        if let Some(sent) = self.upstream_sent
+            && let Some(last) = self.outcome.upstreams.last_mut()
+            && last.response_time.is_none()
+        {
+            // The server answering (or still answering when the client left) is done with.
+            last.response_time = Some(sent.elapsed());
         }
         let logs = &self.request.conn.state.logs;
         logs.write(&self.log, &self.request.info(), &self.outcome);
@@ -96,6 +95,28 @@ impl ProxyBody {
             f.outcome.bytes_sent += n as u64;
         }
     }
+
+    /// The request is over: what was read from the upstream goes into its `$upstream_*`
+    /// line, and the log line is written.
+    fn end(&mut self) {
+        let Some(mut finish) = self.finish.take() else {
+            return;
+        };
+        if let Inner::Upstream(body) = &self.inner
+            && let Some(last) = finish.outcome.upstreams.last_mut()
+        {
+            let (received, passed) = body.counts();
+            last.bytes_received += received;
+            last.response_length += passed;
+        }
+        drop(finish);
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 impl Body for ProxyBody {
@@ -126,11 +147,11 @@ impl Body for ProxyBody {
                         f.request.version
                     ));
                 }
-                this.finish = None;
+                this.end();
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => {
-                this.finish = None;
+                this.end();
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,

@@ -59,14 +59,17 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         .collect();
     let mut outcome = d.outcome;
     outcome.status = head.status;
-    if !p.log.files.is_empty() {
+    outcome.upstream_headers = head.headers.clone();
+    let added = p.add_headers.evaluate(&d.request.info(), &outcome);
+    outcome.upstream_headers = if p.log.files.is_empty() {
+        Vec::new()
+    } else {
         // Copied: slices of the read buffer would keep all of it alive with the request.
-        outcome.upstream_headers = head
-            .headers
+        head.headers
             .iter()
             .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
-            .collect();
-    }
+            .collect()
+    };
     let finish = Finish {
         request: d.request,
         log: p.log.clone(),
@@ -77,8 +80,8 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     if head.status == 101 {
         return match (p.client_upgrade, d.on_upgrade) {
             (true, Some(on_upgrade)) => {
-                let spelled = spelling::preserving(&headers, &p.add_headers).await;
-                let mut response = upgrade(finish, p, conn, headers, on_upgrade, d.hold);
+                let spelled = spelling::preserving(&headers, &added).await;
+                let mut response = upgrade(finish, p, conn, &headers, &added, on_upgrade, d.hold);
                 response
                     .extensions_mut()
                     .extend(spelled.unwrap_or_default());
@@ -103,7 +106,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         Framing::None => {}
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
-    let spelled = spelling::preserving(&headers, &p.add_headers).await;
+    let spelled = spelling::preserving(&headers, &added).await;
     let reusable = head.keepalive && p.version == "HTTP/1.1";
     let body = UpstreamBody::new(conn, head.framing, d.hold, reusable, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
@@ -112,7 +115,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         Some(&head.reason),
         front,
         &headers,
-        &p.add_headers,
+        &added,
         body,
     );
     response
@@ -135,7 +138,8 @@ fn upgrade(
     mut finish: Finish,
     p: &ProxyRequest,
     conn: PeerConn,
-    headers: Vec<(Bytes, Bytes)>,
+    headers: &[(Bytes, Bytes)],
+    added: &[(Bytes, Bytes)],
     on_upgrade: OnUpgrade,
     hold: Hold,
 ) -> Response<ProxyBody> {
@@ -153,8 +157,8 @@ fn upgrade(
         101,
         None,
         front,
-        &headers,
-        &p.add_headers,
+        headers,
+        added,
         ProxyBody::full(None, None),
     );
     // `$bytes_sent` counts the 101's head, which no body records here.

@@ -37,7 +37,8 @@ impl RequestBody {
         !matches!(self, RequestBody::Stream { .. })
     }
 
-    fn length(&self) -> Option<u64> {
+    /// The body's length, as announced upstream.
+    pub fn length(&self) -> Option<u64> {
         match self {
             RequestBody::None => None,
             RequestBody::Full(b) => Some(b.len() as u64),
@@ -113,11 +114,12 @@ fn push_length(head: &mut Vec<u8>, length: Option<u64>) {
     }
 }
 
-/// Sends the head and the body.
+/// Sends the head and the body, adding what was written to `sent` (`$upstream_bytes_sent`).
 pub async fn send(
     conn: &mut PeerConn,
     p: &ProxyRequest,
     body: &mut RequestBody,
+    sent: &mut u64,
 ) -> Result<(), ProxyError> {
     let timeout = p.timeouts.send;
     let mut head = request_head(p, body.length());
@@ -128,23 +130,29 @@ pub async fn send(
         RequestBody::Stream { body, .. } => {
             let _ = conn.stream.set_nodelay(true);
             timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
+            *sent += head.len() as u64;
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| ProxyError::ClientBody(e.to_string()))?;
                 if let Ok(data) = frame.into_data() {
                     timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
+                    *sent += data.len() as u64;
                 }
             }
             return Ok(());
         }
     }
-    timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await
+    timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
+    *sent += head.len() as u64;
+    Ok(())
 }
 
-/// Reads and parses the response head; what follows it stays in `conn.buf`.
+/// Reads and parses the response head; what follows it stays in `conn.buf`. Bytes read are
+/// added to `received` (`$upstream_bytes_received`).
 pub async fn read_head(
     conn: &mut PeerConn,
     read_timeout: Duration,
     head_request: bool,
+    received: &mut u64,
 ) -> Result<ResponseHead, ProxyError> {
     loop {
         if !conn.buf.is_empty()
@@ -162,6 +170,7 @@ pub async fn read_head(
             conn.stream.read_buf(&mut conn.buf),
         )
         .await?;
+        *received += n as u64;
         if n == 0 {
             return Err(ProxyError::PrematureClose(Stage::ReadingHeader));
         }

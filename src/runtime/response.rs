@@ -56,21 +56,14 @@ impl Front {
     }
 }
 
-/// Statuses `add_header` applies to without `always`.
-fn add_header_applies(status: u16) -> bool {
-    matches!(
-        status,
-        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-    )
-}
-
-/// Builds the response. `reason` overrides nginx's phrase (an upstream's own).
+/// Builds the response. `reason` overrides nginx's phrase (an upstream's own); `add` are the
+/// `add_header` lines that apply, evaluated.
 pub fn build(
     status: u16,
     reason: Option<&[u8]>,
     front: Front,
     rest: &[(Bytes, Bytes)],
-    add: &[(Bytes, Bytes, bool)],
+    add: &[(Bytes, Bytes)],
     body: ProxyBody,
 ) -> Response<ProxyBody> {
     let mut response = Response::new(body);
@@ -107,13 +100,8 @@ pub fn build(
         put(b"transfer-encoding", b"chunked");
     }
     put(b"connection", front.connection.as_bytes());
-    for (name, value) in rest {
+    for (name, value) in rest.iter().chain(add) {
         put(name, value);
-    }
-    for (name, value, always) in add {
-        if *always || add_header_applies(status) {
-            put(name, value);
-        }
     }
     let (parts, mut body) = response.into_parts();
     body.record_head(head_size(parts.status, &parts.headers), &parts.headers);

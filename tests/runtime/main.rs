@@ -10,6 +10,7 @@ mod oracle;
 mod proxy;
 mod tls;
 mod tunnel;
+mod variables;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

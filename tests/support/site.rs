@@ -20,7 +20,6 @@ pub struct TestSite {
     pub log: Arc<LogSpec>,
     pub certs: Vec<(String, Arc<TlsSpec>)>,
     pub client_max_body_size: u64,
-    pub add_headers: Vec<(Bytes, Bytes, bool)>,
     /// `proxy_redirect` rules and the absolute-redirect base.
     pub redirects: Vec<(Bytes, Bytes)>,
     pub location_base: Option<Bytes>,
@@ -92,7 +91,6 @@ impl TestSite {
             log: Arc::new(LogSpec::default()),
             certs: Vec::new(),
             client_max_body_size: 1024 * 1024,
-            add_headers: Vec::new(),
             redirects: Vec::new(),
             location_base: None,
             workers: 2,
@@ -157,12 +155,16 @@ impl Site for TestSite {
         headers.retain(|(_, v)| !v.is_empty());
         let body_headers_at = headers.len();
         for (n, v) in request.headers {
+            // The names set above and nginx's own defaults (`ngx_http_proxy_headers`).
             let skip = [
                 "host",
                 "connection",
                 "upgrade",
                 "content-length",
                 "transfer-encoding",
+                "te",
+                "keep-alive",
+                "expect",
             ];
             if !skip.iter().any(|s| n.eq_ignore_ascii_case(s.as_bytes())) {
                 headers.push((n.clone(), v.clone()));
@@ -186,7 +188,7 @@ impl Site for TestSite {
                 .iter()
                 .map(|h| Bytes::from_static(h.as_bytes()))
                 .collect(),
-            add_headers: self.add_headers.clone(),
+            add_headers: Arc::new(NoAddedHeaders),
             client_max_body_size: self.client_max_body_size,
             log: self.log.clone(),
         }))
@@ -212,6 +214,16 @@ impl Site for TestSite {
     }
 }
 
+/// A location without `add_header`.
+#[derive(Debug)]
+struct NoAddedHeaders;
+
+impl AddedHeaders for NoAddedHeaders {
+    fn evaluate(&self, _: &RequestInfo<'_>, _: &Outcome) -> Vec<(Bytes, Bytes)> {
+        Vec::new()
+    }
+}
+
 /// `$request $status $body_bytes_sent $upstream_addr $sent_http_server`.
 #[derive(Debug)]
 pub struct PlainFormat;
@@ -230,7 +242,12 @@ impl LogFormat for PlainFormat {
             request.version,
             outcome.status,
             outcome.body_bytes_sent,
-            outcome.upstream_addr.join(", "),
+            outcome
+                .upstreams
+                .iter()
+                .map(|u| u.addr.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             sent_server
         )
         .into_bytes()
