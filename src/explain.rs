@@ -168,6 +168,8 @@ impl Request {
             local: self.local,
             sni: self.sni.as_deref(),
             tls: self.tls,
+            // No client negotiated anything: the `$ssl_*` of a handshake are empty here.
+            handshake: None,
             method: &self.method,
             target: &self.target,
             version: &self.version,

@@ -104,6 +104,7 @@ http {{
         local: addr,
         sni: None,
         tls: false,
+        handshake: None,
         method: "GET",
         target,
         version: "HTTP/1.1",

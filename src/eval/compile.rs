@@ -8,7 +8,7 @@ use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
-use super::plan::{CertificateSpec, KeepaliveLimits, ListenSpec, ProcessSpec};
+use super::plan::{KeepaliveLimits, ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
@@ -165,19 +165,6 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         }
     }
     let st = &s.settings;
-    let certificate = match (&st.ssl_certificate, &st.ssl_certificate_key) {
-        (Some(c), Some(k)) => Some(Arc::new(CertificateSpec {
-            certificate: c.clone(),
-            key: k.clone(),
-            protocols: st.ssl_protocols.clone().unwrap_or_else(|| {
-                defaults::SSL_PROTOCOLS
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect()
-            }),
-        })),
-        _ => None,
-    };
     CServer {
         span: s.span,
         listens: s.listens.clone(),
@@ -195,7 +182,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .iter()
             .filter_map(|l| location(cx, sh, l))
             .collect(),
-        certificate,
+        tls: super::tls::spec(&st.ssl),
         log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),

@@ -19,23 +19,71 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     fn listens(&self) -> Vec<ListenSpec>;
     /// Routes one request: the whole of nginx's server/location choice and proxy settings.
     fn route(&self, request: &RequestInfo<'_>) -> Route;
-    /// The certificate for a TLS connection on `listen` with this SNI (nginx: the server chosen
-    /// by SNI, else the default server of that socket).
-    fn certificate(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<CertificateSpec>>;
+    /// The TLS settings for a connection on `listen` with this SNI (nginx: the server chosen by
+    /// SNI, else the default server of that socket); `sni: None` gives the default server's.
+    fn tls(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>>;
     /// Every upstream group, implicit ones included, so the runtime can keep peer state.
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
     /// Process-level settings from the main and events contexts.
     fn process(&self) -> ProcessSpec;
 }
 
-/// `ssl_certificate` / `ssl_certificate_key` / `ssl_protocols` of one server.
+/// The TLS settings of one server: certificates, protocols and session resumption.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificateSpec {
-    /// Absolute paths, PEM (the certificate file may hold a chain).
-    pub certificate: PathBuf,
-    pub key: PathBuf,
+pub struct TlsSpec {
+    /// `ssl_certificate`/`ssl_certificate_key` pairs in configuration order. A handshake gets
+    /// the first one whose key signs with an algorithm the client offers, in the client's
+    /// order of preference (as OpenSSL chooses among nginx's certificates).
+    pub certificates: Vec<CertificatePair>,
     /// `TLSv1.2`, `TLSv1.3` as written (others are warned about by `check`).
     pub protocols: Vec<String>,
+    pub sessions: SessionSpec,
+}
+
+/// One `ssl_certificate` and its `ssl_certificate_key`: absolute paths, PEM (the certificate
+/// file may hold a chain).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CertificatePair {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How sessions are resumed on a socket (the settings of its default server, whose context
+/// OpenSSL keeps sessions in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSpec {
+    /// `ssl_session_cache builtin[:N]`: sessions kept for this socket alone, at most this many.
+    pub builtin: Option<usize>,
+    /// `ssl_session_cache shared:NAME:SIZE`.
+    pub shared: Option<SharedSessions>,
+    /// `ssl_session_tickets`.
+    pub tickets: bool,
+    /// `ssl_session_timeout`: how long a cached session or a ticket can be resumed.
+    pub timeout: Duration,
+}
+
+/// A named session cache: every socket naming it shares it, and it outlives reloads while its
+/// name and size stay (nginx's shared memory zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedSessions {
+    pub name: String,
+    /// The zone size in bytes (nginx: about 4000 sessions per megabyte).
+    pub size: u64,
+}
+
+/// What a TLS handshake settled, for the `$ssl_*` variables, in OpenSSL's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsFacts {
+    /// `$ssl_protocol`: `TLSv1.2`, `TLSv1.3`.
+    pub protocol: &'static str,
+    /// `$ssl_cipher`: `TLS_AES_128_GCM_SHA256`, `ECDHE-RSA-AES128-GCM-SHA256`...
+    pub cipher: &'static str,
+    /// `$ssl_curve`: `X25519`, `prime256v1`, `secp384r1`.
+    pub curve: &'static str,
+    /// `$ssl_session_reused`.
+    pub reused: bool,
+    /// `$ssl_alpn_protocol`: `http/1.1` or empty.
+    pub alpn: &'static str,
 }
 
 /// Main- and events-context settings.
@@ -74,6 +122,8 @@ pub struct RequestInfo<'a> {
     /// TLS SNI, when the connection is TLS.
     pub sni: Option<&'a str>,
     pub tls: bool,
+    /// The handshake's outcome, when the connection is TLS.
+    pub handshake: Option<TlsFacts>,
     pub method: &'a str,
     /// The request target exactly as the client sent it (`$request_uri`).
     pub target: &'a str,

@@ -174,6 +174,7 @@ impl<'a> Req<'a> {
             Var::ContentLength => header(&self.headers, "content-length"),
             Var::ContentType => header(&self.headers, "content-type"),
             Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
+            Var::Tls(v) => info.handshake.map(|h| v.of(&h).as_bytes().to_vec()),
             Var::Capture(n) => Some(self.captures.get(*n)),
             Var::NamedCapture(name) => self.captures.named(name),
             Var::Set(name) => self

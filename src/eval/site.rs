@@ -10,8 +10,8 @@ use super::added::{AddHeaders, Deferred};
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
-    CertificateSpec, KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec,
-    ProxyTimeouts, UpstreamGroup,
+    KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, TlsSpec,
+    UpstreamGroup,
 };
 use super::regex::Regex;
 use super::request::Tables;
@@ -56,7 +56,7 @@ pub struct CServer {
     /// `add_header` for the server-level steps' answers.
     pub add_headers: AddHeaders,
     pub locations: Vec<CLocation>,
-    pub certificate: Option<Arc<CertificateSpec>>,
+    pub tls: Option<Arc<TlsSpec>>,
     /// For answers given before a location is chosen.
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,

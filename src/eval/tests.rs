@@ -2,6 +2,8 @@
 //! server names, map priority, header merge rules, `proxy_pass` URI mapping, and nginx's
 //! load errors.
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 
 use super::plan::{RequestInfo, Route, Site};
@@ -86,6 +88,7 @@ fn request_info<'a>(
         local,
         sni: None,
         tls: false,
+        handshake: None,
         method,
         target,
         version: "HTTP/1.1",
@@ -583,12 +586,94 @@ fn listen_sockets_and_certificates() {
         ]
     );
     let on = "0.0.0.0:443".parse().unwrap();
-    let a = site.certificate(on, Some("A.example")).unwrap();
-    assert!(a.certificate.ends_with("a.pem") && a.certificate.is_absolute());
+    let a = site.tls(on, Some("A.example")).unwrap();
+    let cert = &a.certificates[0].certificate;
+    assert!(cert.ends_with("a.pem") && cert.is_absolute());
     assert_eq!(a.protocols, ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]);
-    let b = site.certificate(on, Some("unknown")).unwrap();
-    assert_eq!(b.certificate, dir.join("b.pem"), "the default server's");
+    let b = site.tls(on, Some("unknown")).unwrap();
+    assert_eq!(
+        b.certificates[0].certificate,
+        dir.join("b.pem"),
+        "the default server's"
+    );
     assert_eq!(b.protocols, ["TLSv1.3"]);
+}
+
+#[test]
+fn ssl_sessions_and_certificates_inherit_as_nginx_merges_them() {
+    let dir = conf_dir();
+    for f in ["r.pem", "r.key", "e.pem", "e.key"] {
+        std::fs::write(dir.join(f), "-----BEGIN PLACEHOLDER-----\n").unwrap();
+    }
+    let site = load(&http(
+        "ssl_certificate r.pem; ssl_certificate_key r.key;
+         ssl_session_cache builtin:1000 shared:S:1m; ssl_session_timeout 1h;
+         server { listen 8443 ssl; ssl_certificate e.pem; ssl_certificate r.pem;
+                  ssl_certificate_key e.key; ssl_certificate_key r.key; ssl_session_tickets off; }
+         server { listen 8444 ssl; ssl_session_cache none; }
+         server { listen 8445 ssl; ssl_session_cache builtin; }
+         server { listen 8446 ssl; }",
+    ))
+    .unwrap();
+    let tls = |port: u16| {
+        site.tls(SocketAddr::from(([0, 0, 0, 0], port)), None)
+            .unwrap()
+    };
+    let both = tls(8443);
+    let names: Vec<_> = both
+        .certificates
+        .iter()
+        .map(|p| {
+            (
+                p.certificate.file_name().unwrap(),
+                p.key.file_name().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("e.pem".as_ref(), "e.key".as_ref()),
+            ("r.pem".as_ref(), "r.key".as_ref())
+        ]
+    );
+    let s = &both.sessions;
+    assert_eq!(
+        (s.builtin, s.tickets, s.timeout.as_secs()),
+        (Some(1000), false, 3600)
+    );
+    assert_eq!(
+        s.shared.as_ref().map(|z| (z.name.as_str(), z.size)),
+        Some(("S", 1 << 20))
+    );
+    let none = &tls(8444).sessions;
+    assert_eq!(
+        (none.builtin, none.shared.is_none(), none.tickets),
+        (None, true, true),
+        "none stores nothing"
+    );
+    let builtin = &tls(8445).sessions;
+    assert_eq!(builtin.builtin, Some(20480));
+    assert!(
+        builtin.shared.is_some(),
+        "the zone inherits apart from the builtin mode"
+    );
+    assert_eq!(tls(8446).sessions.builtin, Some(1000));
+    let bare = load(&http(
+        "server { listen 8443 ssl; ssl_certificate r.pem; ssl_certificate_key r.key; }",
+    ))
+    .unwrap();
+    let d = bare
+        .tls(SocketAddr::from(([0, 0, 0, 0], 8443)), None)
+        .unwrap();
+    assert_eq!(
+        (
+            d.sessions.builtin,
+            d.sessions.tickets,
+            d.sessions.timeout.as_secs()
+        ),
+        (None, true, 300)
+    );
 }
 
 #[test]

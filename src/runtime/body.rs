@@ -74,22 +74,19 @@ impl ProxyBody {
     }
 
     /// Notes the response head for `$sent_http_*` and `$bytes_sent` (only when logged).
-    pub fn record_head(&mut self, head: &http::HeaderMap) {
+    pub fn record_head(&mut self, size: u64, head: &http::HeaderMap) {
         let Some(f) = &mut self.finish else {
             return;
         };
         if f.log.files.is_empty() {
             return;
         }
-        // "HTTP/1.1 200 OK\r\n" plus "Name: value\r\n" lines plus the final CRLF.
-        let mut size = 17 + 2;
         for (name, value) in head {
-            size += name.as_str().len() + value.len() + 4;
             let name = Bytes::copy_from_slice(name.as_str().as_bytes());
             let value = Bytes::copy_from_slice(value.as_bytes());
             f.outcome.sent_headers.push((name, value));
         }
-        f.outcome.bytes_sent += size as u64;
+        f.outcome.bytes_sent += size;
     }
 
     fn count(&mut self, n: usize) {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::state::State;
-use crate::eval::plan::RequestInfo;
+use crate::eval::plan::{RequestInfo, TlsFacts};
 
 /// One accepted client connection.
 #[derive(Debug)]
@@ -22,6 +22,8 @@ pub struct ConnCtx {
     pub local: SocketAddr,
     pub sni: Option<Arc<str>>,
     pub tls: bool,
+    /// What the TLS handshake settled (`$ssl_*`).
+    pub handshake: Option<TlsFacts>,
     /// `$connection`.
     pub id: u64,
     /// Requests served so far (`$connection_requests` is this + 1 while serving).
@@ -107,6 +109,7 @@ impl OwnedRequest {
             local: self.conn.local,
             sni: self.conn.sni.as_deref(),
             tls: self.conn.tls,
+            handshake: self.conn.handshake,
             method: &self.method,
             target: &self.target,
             version: self.version,

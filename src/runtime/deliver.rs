@@ -160,6 +160,8 @@ fn upgrade(
         added,
         ProxyBody::full(None, None),
     );
+    // `$bytes_sent` counts the 101's head, which no body records here.
+    let head = response::head_size(response.status(), response.headers());
     tokio::spawn(async move {
         let client = match on_upgrade.await {
             Ok(upgraded) => upgraded,
@@ -201,29 +203,28 @@ fn upgrade(
                 .await
             }
         };
-        match report {
-            Ok(report) => {
-                if report.end != tunnel::End::Closed {
-                    let who = if report.end == tunnel::End::ClientTimedOut {
-                        "client"
-                    } else {
-                        "upstream"
-                    };
-                    super::log::info(format_args!(
-                        "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
-                        finish.request.conn.id,
-                        finish.request.conn.remote.ip()
-                    ));
-                }
-                finish.outcome.body_bytes_sent = report.to_client;
-                finish.outcome.bytes_sent = report.to_client;
+        match &report.end {
+            Ok(tunnel::End::Closed) => {}
+            Ok(end) => {
+                let who = if *end == tunnel::End::ClientTimedOut {
+                    "client"
+                } else {
+                    "upstream"
+                };
+                super::log::info(format_args!(
+                    "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
+                    finish.request.conn.id,
+                    finish.request.conn.remote.ip()
+                ));
             }
             Err(e) => super::log::info(format_args!(
                 "*{} recv() failed ({}) while proxying upgraded connection",
                 finish.request.conn.id,
-                crate::syntax::include::os_error(&e)
+                crate::syntax::include::os_error(e)
             )),
         }
+        finish.outcome.body_bytes_sent = report.to_client;
+        finish.outcome.bytes_sent = head + report.to_client;
         drop(finish);
         drop(hold);
     });

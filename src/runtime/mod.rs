@@ -43,6 +43,7 @@ mod request;
 mod respond;
 mod response;
 mod server;
+mod sessions;
 mod signals;
 mod spelling;
 mod startup;

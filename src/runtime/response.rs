@@ -104,8 +104,20 @@ pub fn build(
         put(name, value);
     }
     let (parts, mut body) = response.into_parts();
-    body.record_head(&parts.headers);
+    body.record_head(head_size(parts.status, &parts.headers), &parts.headers);
     Response::from_parts(parts, body)
+}
+
+/// The bytes of a response head as written: `HTTP/1.1 101 Switching Protocols`, each
+/// `Name: value` line, the blank line.
+pub fn head_size(status: http::StatusCode, headers: &http::HeaderMap) -> u64 {
+    let reason = status.canonical_reason().unwrap_or("");
+    let line = "HTTP/1.1 ".len() + 3 + 1 + reason.len() + 2;
+    let fields: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
+        .sum();
+    (line + fields + 2) as u64
 }
 
 /// The `Date` value, formatted once per second per thread.
@@ -125,4 +137,20 @@ fn http_date() -> Bytes {
         }
         cache.1.clone()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn head_size_counts_the_head_as_written() {
+        let mut h = http::HeaderMap::new();
+        h.insert("upgrade", http::HeaderValue::from_static("foo"));
+        h.insert("connection", http::HeaderValue::from_static("upgrade"));
+        let written =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n";
+        assert_eq!(
+            super::head_size(http::StatusCode::SWITCHING_PROTOCOLS, &h),
+            written.len() as u64
+        );
+    }
 }

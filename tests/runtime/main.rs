@@ -7,6 +7,7 @@ mod support;
 
 mod balance;
 mod lifecycle;
+mod listen;
 mod oracle;
 mod proxy;
 mod tls;

@@ -18,7 +18,7 @@ pub struct TestSite {
     pub next_upstream: NextUpstream,
     pub version: &'static str,
     pub log: Arc<LogSpec>,
-    pub certs: Vec<(String, Arc<CertificateSpec>)>,
+    pub certs: Vec<(String, Arc<TlsSpec>)>,
     pub client_max_body_size: u64,
     /// `proxy_redirect` rules and the absolute-redirect base.
     pub redirects: Vec<(Bytes, Bytes)>,
@@ -196,7 +196,7 @@ impl Site for TestSite {
         }))
     }
 
-    fn certificate(&self, _listen: SocketAddr, sni: Option<&str>) -> Option<Arc<CertificateSpec>> {
+    fn tls(&self, _listen: SocketAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>> {
         let by_name = sni.and_then(|sni| self.certs.iter().find(|(name, _)| name == sni));
         by_name.or(self.certs.first()).map(|(_, c)| c.clone())
     }
