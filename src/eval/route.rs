@@ -48,6 +48,7 @@ pub fn route_after<'a>(
     };
     let mut req = Req::new(info, &site.tables, target);
     req.outcome = outcome;
+    req.traced = trace.is_some();
     let route = match pick_server(&on, &mut req, &mut trace) {
         Err(why) => {
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
@@ -65,7 +66,7 @@ pub fn route_after<'a>(
         t.variables = std::mem::take(&mut req.seen);
         t.notes.append(&mut req.notes);
     });
-    route
+    route.with_keepalive(req.keepalive)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -112,6 +113,7 @@ fn pick_server<'s>(
     );
     if let Some(s) = server {
         req.server_name = s.first_name();
+        req.keepalive = s.keepalive;
         req.headers.retain(|(name, _)| s.header_rules.keeps(name));
     }
     Ok(server)
@@ -312,6 +314,7 @@ fn choose<'s>(
                 }
             }
         };
+        req.keepalive = loc.keepalive;
         if loc.internal && !req.internal {
             note(trace, |t| t.notes.push("internal location: 404".into()));
             return (loc, Some(Next::Special(404, Vec::new())));
@@ -523,6 +526,8 @@ pub fn respond(
         errors: Vec::new(),
         location_base: None,
         server_tokens: true,
+        // `route` sets the level's limits once the answer is known.
+        keepalive: crate::defaults::http::KEEPALIVE,
     })
 }
 

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::added::AddHeaders;
+use super::added::{AddHeaders, Deferred};
 use super::error_page::ErrorPages;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
-    CertificateSpec, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, UpstreamGroup,
+    KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, TlsSpec,
+    UpstreamGroup,
 };
 use super::regex::Regex;
 use super::request::Tables;
@@ -37,7 +38,8 @@ pub struct Inner {
 #[derive(Debug, Clone)]
 pub struct NamedUpstream {
     pub group: Arc<UpstreamGroup>,
-    /// `Some` for the implicit group of `proxy_pass http://host:port`.
+    /// `Some` for the implicit group of `proxy_pass http://host:port` (`Some(0)` for that of
+    /// `http://unix:/path`, as nginx keys it).
     pub port: Option<u16>,
     pub hash_key: Option<Complex>,
 }
@@ -59,10 +61,12 @@ pub struct CServer {
     /// The server's own settings as a location (nginx's server-level `loc_conf`): what serves
     /// a request no location matches, and whose `error_page`s apply to the server's `return`s.
     pub default: CLocation,
-    pub certificate: Option<Arc<CertificateSpec>>,
+    pub tls: Option<Arc<TlsSpec>>,
     /// For answers given before a location is chosen.
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,
+    /// For answers given before a location is chosen.
+    pub keepalive: KeepaliveLimits,
 }
 
 /// How a `Location` starting with `/` is made absolute (`absolute_redirect`,
@@ -118,6 +122,7 @@ pub struct CLocation {
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,
+    pub keepalive: KeepaliveLimits,
 }
 
 #[derive(Debug)]
@@ -151,7 +156,7 @@ pub struct CProxy {
     pub hide_headers: Vec<Bytes>,
     /// `proxy_redirect` (prefix, replacement) pairs.
     pub redirects: Vec<(Complex, Complex)>,
-    pub add_headers: AddHeaders,
+    pub add_headers: Arc<Deferred>,
     pub client_max_body_size: u64,
 }
 

@@ -455,6 +455,7 @@ impl FileAnswer {
             log: loc.log.clone(),
             errors: Vec::new(),
             server_tokens: loc.server_tokens,
+            keepalive: loc.keepalive,
         }
     }
 }

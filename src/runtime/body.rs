@@ -34,14 +34,13 @@ impl Drop for Finish {
             return;
         }
         self.outcome.request_time = self.started.elapsed();
-        if let Some(sent) = self.upstream_sent {
-            let times = &mut self.outcome.upstream_response_time;
-            if times.len() < self.outcome.upstream_addr.len() {
-                // The client left while this server was still answering.
-                times.push(sent.elapsed());
-            } else if let Some(last) = times.last_mut() {
-                *last = sent.elapsed();
-            }
+        self.outcome.request_length += self.request.head_length;
+        if let Some(sent) = self.upstream_sent
+            && let Some(last) = self.outcome.upstreams.last_mut()
+            && last.response_time.is_none()
+        {
+            // The server answering (or still answering when the client left) is done with.
+            last.response_time = Some(sent.elapsed());
         }
         let logs = &self.request.conn.state.logs;
         logs.write(&self.log, &self.request.info(), &self.outcome);
@@ -84,22 +83,19 @@ impl ProxyBody {
     }
 
     /// Notes the response head for `$sent_http_*` and `$bytes_sent` (only when logged).
-    pub fn record_head(&mut self, head: &http::HeaderMap) {
+    pub fn record_head(&mut self, size: u64, head: &http::HeaderMap) {
         let Some(f) = &mut self.finish else {
             return;
         };
         if f.log.files.is_empty() {
             return;
         }
-        // "HTTP/1.1 200 OK\r\n" plus "Name: value\r\n" lines plus the final CRLF.
-        let mut size = 17 + 2;
         for (name, value) in head {
-            size += name.as_str().len() + value.len() + 4;
             let name = Bytes::copy_from_slice(name.as_str().as_bytes());
             let value = Bytes::copy_from_slice(value.as_bytes());
             f.outcome.sent_headers.push((name, value));
         }
-        f.outcome.bytes_sent += size as u64;
+        f.outcome.bytes_sent += size;
     }
 
     fn count(&mut self, n: usize) {
@@ -107,6 +103,28 @@ impl ProxyBody {
             f.outcome.body_bytes_sent += n as u64;
             f.outcome.bytes_sent += n as u64;
         }
+    }
+
+    /// The request is over: what was read from the upstream goes into its `$upstream_*`
+    /// line, and the log line is written.
+    fn end(&mut self) {
+        let Some(mut finish) = self.finish.take() else {
+            return;
+        };
+        if let Inner::Upstream(body) = &self.inner
+            && let Some(last) = finish.outcome.upstreams.last_mut()
+        {
+            let (received, passed) = body.counts();
+            last.bytes_received += received;
+            last.response_length += passed;
+        }
+        drop(finish);
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
@@ -139,11 +157,11 @@ impl Body for ProxyBody {
                         f.request.version
                     ));
                 }
-                this.finish = None;
+                this.end();
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => {
-                this.finish = None;
+                this.end();
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,

@@ -30,6 +30,8 @@ struct Capture {
     heads: VecDeque<Head>,
     /// No more heads are copied.
     over: bool,
+    /// The head being read began in the read that ended the request before it.
+    pipelined: bool,
 }
 
 /// A captured head: its method and headers as written.
@@ -37,12 +39,19 @@ struct Capture {
 pub struct Head {
     pub method: Vec<u8>,
     pub headers: Vec<(Bytes, Bytes)>,
+    /// Its length in bytes, request line included (`$request_length` without the body).
+    pub length: usize,
+    /// It arrived with the request before it, as nginx sees a pipelined one (`$pipe`): nginx
+    /// reads what the client has sent in one go, and finds the next request already there.
+    pub pipelined: bool,
 }
 
 impl HeadCapture {
     /// Adds bytes the server just read; `false` once no more are wanted.
     pub fn feed(&self, mut bytes: &[u8]) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // A request ended earlier in this same read.
+        let mut ended = false;
         while !bytes.is_empty() && !state.over {
             if state.skip > 0 {
                 let n = bytes
@@ -50,9 +59,13 @@ impl HeadCapture {
                     .min(usize::try_from(state.skip).unwrap_or(usize::MAX));
                 state.skip -= n as u64;
                 bytes = &bytes[n..];
+                ended = state.skip == 0;
                 continue;
             }
             let seen = state.partial.len();
+            if seen == 0 {
+                state.pipelined = ended;
+            }
             // A head end may straddle two reads: look again from up to 3 bytes back.
             let from = seen.saturating_sub(3);
             state.partial.extend_from_slice(bytes);
@@ -61,6 +74,7 @@ impl HeadCapture {
                     bytes = &bytes[end - seen..];
                     let head = std::mem::take(&mut state.partial);
                     state.queue(&head[..end]);
+                    ended = true;
                 }
                 None => {
                     state.over = state.partial.len() > LIMIT;
@@ -97,10 +111,11 @@ impl HeadCapture {
 impl Capture {
     /// Queues a complete head and learns how long its body is.
     fn queue(&mut self, head: &[u8]) {
-        let Some(head) = parse(head) else {
+        let Some(mut head) = parse(head) else {
             self.over = true;
             return;
         };
+        head.pipelined = self.pipelined;
         match body_length(&head.headers) {
             Some(length) if self.heads.len() < QUEUED => self.skip = length,
             _ => self.over = true,
@@ -131,6 +146,8 @@ fn parse(head: &[u8]) -> Option<Head> {
     match request.parse(head) {
         Ok(httparse::Status::Complete(_)) => Some(Head {
             method: request.method?.as_bytes().to_vec(),
+            length: head.len(),
+            pipelined: false,
             headers: request
                 .headers
                 .iter()
@@ -178,6 +195,19 @@ mod tests {
         assert!(capture.feed(b"x-B: 2\r\n\r\nGET /next HTTP/1.1\r\n"));
         let head = capture.next_head().expect("complete");
         assert_eq!(names(&head), [&b"host"[..], b"X-b", b"x-B"]);
+        assert_eq!(head.length, 43);
+    }
+
+    #[test]
+    fn a_head_read_with_the_one_before_is_pipelined() {
+        let capture = HeadCapture::default();
+        assert!(capture.feed(b"GET /1 HTTP/1.1\n\nPOST /2 HTTP/1.1\nContent-Length: 1\n\n"));
+        assert!(capture.feed(b"xGET /3 HTTP/1.1\n\n"));
+        assert!(capture.feed(b"GET /4 HTTP/1.1\n\n"));
+        let pipelined: Vec<bool> = std::iter::from_fn(|| capture.next_head())
+            .map(|h| h.pipelined)
+            .collect();
+        assert_eq!(pipelined, [false, true, true, false]);
     }
 
     #[test]

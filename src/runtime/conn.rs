@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -46,6 +46,7 @@ pub async fn serve(
     remote: SocketAddr,
     permit: OwnedSemaphorePermit,
 ) {
+    let opened = Instant::now();
     shared.live.fetch_add(1, Ordering::AcqRel);
     let live = Live {
         shared: shared.clone(),
@@ -56,14 +57,16 @@ pub async fn serve(
     let state = shared.state.load_full();
     let capture = Arc::new(HeadCapture::default());
     let status_line = Arc::new(StatusLine::default());
-    let (stream, sni) = if spec.ssl {
+    let (stream, sni, handshake) = if spec.ssl {
         let acceptor = state.acceptor(spec.addr);
         match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
+                let handshake = super::tls::facts(tls.get_ref().1);
                 (
                     Downstream::tls(tls, capture.clone(), status_line.clone()),
                     sni,
+                    Some(handshake),
                 )
             }
             Ok(Err(e)) => {
@@ -79,6 +82,7 @@ pub async fn serve(
         (
             Downstream::plain(tcp, capture.clone(), status_line.clone()),
             None,
+            None,
         )
     };
     let ctx = Arc::new(ConnCtx {
@@ -88,8 +92,10 @@ pub async fn serve(
         local,
         tls: spec.ssl,
         sni,
+        handshake,
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         requests: AtomicU64::new(0),
+        opened,
         _live: live,
         heads: capture,
         status_line,

@@ -5,11 +5,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::state::State;
-use crate::eval::plan::RequestInfo;
+use crate::eval::plan::{RequestInfo, TlsFacts};
 
 /// One accepted client connection.
 #[derive(Debug)]
@@ -21,10 +22,14 @@ pub struct ConnCtx {
     pub local: SocketAddr,
     pub sni: Option<Arc<str>>,
     pub tls: bool,
+    /// What the TLS handshake settled (`$ssl_*`).
+    pub handshake: Option<TlsFacts>,
     /// `$connection`.
     pub id: u64,
     /// Requests served so far (`$connection_requests` is this + 1 while serving).
     pub requests: AtomicU64,
+    /// When it was accepted (`keepalive_time` counts from here).
+    pub opened: Instant,
     /// Counts the connection as open until the last request (or tunnel) on it ends.
     pub _live: super::conn::Live,
     /// The request heads as the client wrote them.
@@ -42,6 +47,11 @@ pub struct OwnedRequest {
     pub version: &'static str,
     pub headers: Vec<(Bytes, Bytes)>,
     pub connection_requests: u64,
+    /// The head's length as received (`$request_length` without the body).
+    pub head_length: u64,
+    /// `$pipe`.
+    pub pipelined: bool,
+    pub request_id: [u8; 32],
 }
 
 impl OwnedRequest {
@@ -61,22 +71,34 @@ impl OwnedRequest {
             if !same {
                 conn.heads.stop();
             }
-            same.then_some(head.headers)
+            same.then_some(head)
         });
-        let headers = as_sent.unwrap_or_else(|| {
-            parts
-                .headers
-                .iter()
-                .map(|(n, v)| (title_case(n.as_str()), Bytes::copy_from_slice(v.as_bytes())))
-                .collect()
-        });
+        let method = parts.method.as_str().to_string();
+        let target = parts.uri.to_string();
+        let (headers, head_length, pipelined) = match as_sent {
+            Some(head) => (head.headers, head.length as u64, head.pipelined),
+            None => {
+                let headers: Vec<(Bytes, Bytes)> = parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (title_case(n.as_str()), Bytes::copy_from_slice(v.as_bytes())))
+                    .collect();
+                // Not captured: the length it has written out canonically.
+                let line = method.len() + target.len() + version.len() + 4;
+                let fields: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+                (headers, (line + fields + 2) as u64, false)
+            }
+        };
         OwnedRequest {
             conn,
-            method: parts.method.as_str().to_string(),
-            target: parts.uri.to_string(),
+            method,
+            target,
             version,
             headers,
             connection_requests,
+            head_length,
+            pipelined,
+            request_id: crate::eval::plan::request_id(),
         }
     }
 
@@ -87,12 +109,15 @@ impl OwnedRequest {
             local: self.conn.local,
             sni: self.conn.sni.as_deref(),
             tls: self.conn.tls,
+            handshake: self.conn.handshake,
             method: &self.method,
             target: &self.target,
             version: self.version,
             headers: &self.headers,
             connection: self.conn.id,
             connection_requests: self.connection_requests,
+            pipelined: self.pipelined,
+            request_id: self.request_id,
         }
     }
 

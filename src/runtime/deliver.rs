@@ -58,15 +58,19 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         .cloned()
         .collect();
     let mut outcome = d.outcome;
+    // An `error_page` that sent the request here may impose its status (nginx's err_status).
     outcome.status = p.status.unwrap_or(head.status);
-    if !p.log.files.is_empty() {
+    outcome.upstream_headers = head.headers.clone();
+    let added = p.add_headers.evaluate(&d.request.info(), &outcome);
+    outcome.upstream_headers = if p.log.files.is_empty() {
+        Vec::new()
+    } else {
         // Copied: slices of the read buffer would keep all of it alive with the request.
-        outcome.upstream_headers = head
-            .headers
+        head.headers
             .iter()
             .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
-            .collect();
-    }
+            .collect()
+    };
     let finish = Finish {
         request: d.request,
         log: p.log.clone(),
@@ -77,8 +81,8 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     if head.status == 101 {
         return match (p.client_upgrade, d.on_upgrade) {
             (true, Some(on_upgrade)) => {
-                let spelled = spelling::preserving(&headers, &p.add_headers).await;
-                let mut response = upgrade(finish, p, conn, headers, on_upgrade, d.hold);
+                let spelled = spelling::preserving(&headers, &added).await;
+                let mut response = upgrade(finish, p, conn, &headers, &added, on_upgrade, d.hold);
                 response
                     .extensions_mut()
                     .extend(spelled.unwrap_or_default());
@@ -110,16 +114,14 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         Framing::None => {}
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
-    let spelled = spelling::preserving(&headers, &p.add_headers).await;
-    let reusable = head.keepalive && p.version == "HTTP/1.1";
-    let body = UpstreamBody::new(conn, head.framing, d.hold, reusable, p.timeouts.read);
+    let spelled = spelling::preserving(&headers, &added).await;
+    let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
-    // An `error_page` that sent the request here may impose its status (nginx's err_status).
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),
     };
-    let mut response = response::build(status, reason, front, &headers, &p.add_headers, body);
+    let mut response = response::build(status, reason, front, &headers, &added, body);
     response
         .extensions_mut()
         .extend(spelled.unwrap_or_default());
@@ -140,7 +142,8 @@ fn upgrade(
     mut finish: Finish,
     p: &ProxyRequest,
     conn: PeerConn,
-    headers: Vec<(Bytes, Bytes)>,
+    headers: &[(Bytes, Bytes)],
+    added: &[(Bytes, Bytes)],
     on_upgrade: OnUpgrade,
     hold: Hold,
 ) -> Response<ProxyBody> {
@@ -159,10 +162,12 @@ fn upgrade(
         101,
         None,
         front,
-        &headers,
-        &p.add_headers,
+        headers,
+        added,
         ProxyBody::full(None, None),
     );
+    // `$bytes_sent` counts the 101's head, which no body records here.
+    let head = response::head_size(response.status(), response.headers());
     tokio::spawn(async move {
         let client = match on_upgrade.await {
             Ok(upgraded) => upgraded,
@@ -204,29 +209,28 @@ fn upgrade(
                 .await
             }
         };
-        match report {
-            Ok(report) => {
-                if report.end != tunnel::End::Closed {
-                    let who = if report.end == tunnel::End::ClientTimedOut {
-                        "client"
-                    } else {
-                        "upstream"
-                    };
-                    super::log::info(format_args!(
-                        "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
-                        finish.request.conn.id,
-                        finish.request.conn.remote.ip()
-                    ));
-                }
-                finish.outcome.body_bytes_sent = report.to_client;
-                finish.outcome.bytes_sent = report.to_client;
+        match &report.end {
+            Ok(tunnel::End::Closed) => {}
+            Ok(end) => {
+                let who = if *end == tunnel::End::ClientTimedOut {
+                    "client"
+                } else {
+                    "upstream"
+                };
+                super::log::info(format_args!(
+                    "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
+                    finish.request.conn.id,
+                    finish.request.conn.remote.ip()
+                ));
             }
             Err(e) => super::log::info(format_args!(
                 "*{} recv() failed ({}) while proxying upgraded connection",
                 finish.request.conn.id,
-                crate::syntax::include::os_error(&e)
+                crate::syntax::include::os_error(e)
             )),
         }
+        finish.outcome.body_bytes_sent = report.to_client;
+        finish.outcome.bytes_sent = head + report.to_client;
         drop(finish);
         drop(hold);
     });

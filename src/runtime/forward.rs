@@ -24,7 +24,7 @@ use super::peer::{self, PeerConn};
 use super::request::{self, CloseWithoutAnswer, Then};
 use super::respond;
 use super::state::{Hold, Upstream, now_secs};
-use crate::eval::plan::{NextUpstream, Outcome, ProxyRequest};
+use crate::eval::plan::{NextUpstream, Outcome, PeerAddr, ProxyRequest, UpstreamTry};
 
 /// Bodies up to this size are read before sending, so another server can be tried.
 const RESENDABLE: u64 = 64 * 1024;
@@ -79,7 +79,10 @@ async fn attempts(
 ) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
     let mut outcome = Outcome::default();
     let mut body = match client_body(&request, &p, body).await {
-        Ok(body) => body,
+        Ok(body) => {
+            outcome.request_length = body.length().unwrap_or(0);
+            body
+        }
         Err(e) => {
             log_error(&request, &e, None);
             let keepalive = keepalive && e.status() != 413;
@@ -94,31 +97,41 @@ async fn attempts(
     let mut tries = 0;
     loop {
         let Some(index) = upstream.balancer.get(&mut attempt, now_secs()) else {
-            // nginx names the group: `upstream: "http://backend/..."`.
+            // nginx names the group instead of a server, in the log (`upstream:
+            // "http://backend/..."`) and in `$upstream_addr`, with a 502 that took no time.
             let group = Some((p.upstream.name.as_str(), &p.uri));
             log_error(&request, &ProxyError::NoLiveUpstreams, group);
+            outcome.upstreams.push(UpstreamTry {
+                addr: p.upstream.name.clone(),
+                status: Some(502),
+                response_time: Some(std::time::Duration::ZERO),
+                ..UpstreamTry::default()
+            });
             return fail(request, &p, 502, outcome, keepalive, started).await;
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
-        outcome.upstream_addr.push(peer.addr.to_string());
+        // This server's line of the `$upstream_*` variables, filled in as far as it gets.
+        let mut state = UpstreamTry {
+            addr: peer.addr.to_string(),
+            ..UpstreamTry::default()
+        };
         let sent_at = Instant::now();
         if let Some(finish) = abandoned {
-            finish.outcome.upstream_addr = outcome.upstream_addr.clone();
-            finish.outcome.upstream_response_time = outcome.upstream_response_time.clone();
+            finish.outcome.upstreams = outcome.upstreams.clone();
+            finish.outcome.upstreams.push(state.clone());
             finish.upstream_sent = Some(sent_at);
         }
         let head_request = request.method == "HEAD";
         let result = exchange_once(
             &upstream,
-            peer.addr,
+            &peer.addr,
             &p,
             &mut body,
             head_request,
-            &mut outcome.upstream_connect_time,
+            &mut state,
         )
         .await;
-        outcome.upstream_response_time.push(sent_at.elapsed());
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
                 && (p.next_upstream.tries == 0 || tries < p.next_upstream.tries)
@@ -129,16 +142,20 @@ async fn attempts(
         };
         match result {
             Ok((conn, head)) => {
-                outcome.upstream_status.push(head.status);
-                outcome.upstream_header_time.push(sent_at.elapsed());
+                state.status = Some(head.status);
+                state.header_time = Some(sent_at.elapsed());
                 // nginx's test_next: another server only while one is left to try (tries > 1
                 // before freeing this one); otherwise the answer goes to the client as is.
                 if let Some(failed) = retry_on_status(&p.next_upstream, head.status)
                     && may_retry(true, attempt.tries.saturating_sub(1))
                 {
+                    state.response_time = Some(sent_at.elapsed());
+                    outcome.upstreams.push(state);
                     upstream.balancer.free(&mut attempt, failed, now_secs());
                     continue;
                 }
+                // Its response time runs until the body is over (see `Finish`).
+                outcome.upstreams.push(state);
                 Balancer::settle(&mut attempt);
                 if p.intercept_errors && head.status >= 300 && p.error_pages.contains(&head.status)
                 {
@@ -160,8 +177,10 @@ async fn attempts(
             }
             Err((e, cached)) => {
                 let status = e.status();
-                outcome.upstream_status.push(status);
-                log_error(&request, &e, Some((&peer.addr.to_string(), &p.uri)));
+                state.status = Some(status);
+                state.response_time = Some(sent_at.elapsed());
+                outcome.upstreams.push(state);
+                log_error(&request, &e, Some((&logged_peer(&peer.addr), &p.uri)));
                 upstream
                     .balancer
                     .free(&mut attempt, e.counts_as_failure(), now_secs());
@@ -219,14 +238,15 @@ async fn client_body(
     }
 }
 
-/// Connect (or reuse), send, read the head. The error says whether the connection was cached.
+/// Connect (or reuse), send, read the head, noting in `state` the connect time and the bytes
+/// sent and received. The error says whether the connection was cached.
 async fn exchange_once(
     upstream: &Upstream,
-    addr: std::net::SocketAddr,
+    addr: &PeerAddr,
     p: &ProxyRequest,
     body: &mut RequestBody,
     head_request: bool,
-    connect_times: &mut Vec<std::time::Duration>,
+    state: &mut UpstreamTry,
 ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
     let started = Instant::now();
     let mut conn = match upstream.pool.as_ref().and_then(|pool| pool.take(addr)) {
@@ -236,14 +256,19 @@ async fn exchange_once(
             .map_err(|e| (e, false))?,
     };
     // `$upstream_connect_time` (a cached connection takes no time to get).
-    connect_times.push(started.elapsed());
+    state.connect_time = Some(started.elapsed());
     let cached = conn.cached;
-    exchange::send(&mut conn, p, body)
+    exchange::send(&mut conn, p, body, &mut state.bytes_sent)
         .await
         .map_err(|e| (e, cached))?;
-    let head = exchange::read_head(&mut conn, p.timeouts.read, head_request)
-        .await
-        .map_err(|e| (e, cached))?;
+    let head = exchange::read_head(
+        &mut conn,
+        p.timeouts.read,
+        head_request,
+        &mut state.bytes_received,
+    )
+    .await
+    .map_err(|e| (e, cached))?;
     Ok((conn, head))
 }
 
@@ -277,19 +302,15 @@ async fn fail(
     request: OwnedRequest,
     p: &ProxyRequest,
     status: u16,
-    outcome: Outcome,
+    mut outcome: Outcome,
     keepalive: bool,
     started: Instant,
 ) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
     if p.error_pages.contains(&status) {
         return error_page(request, p, status, outcome, keepalive, started).await;
     }
-    let headers = p
-        .add_headers
-        .iter()
-        .filter(|(_, _, always)| *always)
-        .map(|(n, v, _)| (n.clone(), v.clone()))
-        .collect();
+    outcome.status = status;
+    let headers = p.add_headers.evaluate(&request.info(), &outcome);
     let finish = Finish {
         request,
         log: p.log.clone(),
@@ -329,6 +350,15 @@ fn error_page(
         outcome,
     };
     Box::pin(request::dispatch(request, route, None, None, then))
+}
+
+/// The peer as the error log names it before the URI: nginx puts a `:` after a unix
+/// socket's path (`http://unix:/run/app.sock:/uri`), as `proxy_pass` spells it.
+fn logged_peer(addr: &PeerAddr) -> String {
+    match addr {
+        PeerAddr::Tcp(_) => addr.to_string(),
+        PeerAddr::Unix(_) => format!("{addr}:"),
+    }
 }
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",

@@ -16,9 +16,6 @@ use super::log::Level;
 use super::{forward, respond, spelling, static_file};
 use crate::eval::plan::{ErrorLine, Outcome, Route};
 
-/// nginx's `keepalive_requests` default: the connection closes after this many requests.
-const KEEPALIVE_REQUESTS: u64 = 1000;
-
 /// nginx's `return 444`: close the connection without answering.
 #[derive(Debug)]
 pub struct CloseWithoutAnswer;
@@ -45,8 +42,16 @@ pub async fn handle(
     let (parts, body) = req.into_parts();
     let http10 = parts.version == http::Version::HTTP_10;
     let request = OwnedRequest::from_parts(conn.clone(), &parts, n);
-    let keepalive = wants_keepalive(&request) && n < KEEPALIVE_REQUESTS;
+    if !http10
+        && request
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"))
+    {
+        conn.status_line.expect_continue();
+    }
     let route = conn.state.site.route(&request.info());
+    let keepalive =
+        wants_keepalive(&request) && route.keepalive().allow_another(n, conn.opened.elapsed());
     let then = Then {
         keepalive,
         started,
@@ -171,9 +176,12 @@ fn log_errors(request: &OwnedRequest, errors: &[ErrorLine]) {
 }
 
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones
-/// only when the client asks for `keep-alive`.
+/// only when the client asks for `keep-alive`. A TRACE is refused while its head is read,
+/// before nginx decides on keep-alive: the connection closes after the 405.
 fn wants_keepalive(request: &OwnedRequest) -> bool {
-    if request.version == "HTTP/1.1" {
+    if request.method == "TRACE" {
+        false
+    } else if request.version == "HTTP/1.1" {
         !request.has_token("connection", "close")
     } else {
         request.has_token("connection", "keep-alive")

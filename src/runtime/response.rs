@@ -71,21 +71,14 @@ impl Front {
     }
 }
 
-/// Statuses `add_header` applies to without `always`.
-fn add_header_applies(status: u16) -> bool {
-    matches!(
-        status,
-        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-    )
-}
-
-/// Builds the response. `reason` overrides nginx's phrase (an upstream's own).
+/// Builds the response. `reason` overrides nginx's phrase (an upstream's own); `add` are the
+/// `add_header` lines that apply, evaluated.
 pub fn build(
     status: u16,
     reason: Option<&[u8]>,
     front: Front,
     rest: &[(Bytes, Bytes)],
-    add: &[(Bytes, Bytes, bool)],
+    add: &[(Bytes, Bytes)],
     body: ProxyBody,
 ) -> Response<ProxyBody> {
     let mut response = Response::new(body);
@@ -126,17 +119,24 @@ pub fn build(
         put(b"transfer-encoding", b"chunked");
     }
     put(b"connection", front.connection.as_bytes());
-    for (name, value) in rest {
+    for (name, value) in rest.iter().chain(add) {
         put(name, value);
     }
-    for (name, value, always) in add {
-        if *always || add_header_applies(status) {
-            put(name, value);
-        }
-    }
     let (parts, mut body) = response.into_parts();
-    body.record_head(&parts.headers);
+    body.record_head(head_size(parts.status, &parts.headers), &parts.headers);
     Response::from_parts(parts, body)
+}
+
+/// The bytes of a response head as written: `HTTP/1.1 101 Switching Protocols`, each
+/// `Name: value` line, the blank line.
+pub fn head_size(status: http::StatusCode, headers: &http::HeaderMap) -> u64 {
+    let reason = status.canonical_reason().unwrap_or("");
+    let line = "HTTP/1.1 ".len() + 3 + 1 + reason.len() + 2;
+    let fields: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
+        .sum();
+    (line + fields + 2) as u64
 }
 
 /// The `Date` value, formatted once per second per thread.
@@ -156,4 +156,20 @@ fn http_date() -> Bytes {
         }
         cache.1.clone()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn head_size_counts_the_head_as_written() {
+        let mut h = http::HeaderMap::new();
+        h.insert("upgrade", http::HeaderValue::from_static("foo"));
+        h.insert("connection", http::HeaderValue::from_static("upgrade"));
+        let written =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n";
+        assert_eq!(
+            super::head_size(http::StatusCode::SWITCHING_PROTOCOLS, &h),
+            written.len() as u64
+        );
+    }
 }

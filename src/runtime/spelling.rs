@@ -22,15 +22,8 @@ static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, Extensions>>> = OnceLock::new();
 /// Extensions that make hyper write the upstream's header names (`rest`) and the configured
 /// `add_header` names exactly as given; `None` when Title-Case already spells them all so (the
 /// common case, at no cost). Attach with `extensions_mut().extend(..)`.
-pub async fn preserving(
-    rest: &[(Bytes, Bytes)],
-    add: &[(Bytes, Bytes, bool)],
-) -> Option<Extensions> {
-    let names: Vec<&[u8]> = rest
-        .iter()
-        .map(|(n, _)| &n[..])
-        .chain(add.iter().map(|(n, _, _)| &n[..]))
-        .collect();
+pub async fn preserving(rest: &[(Bytes, Bytes)], add: &[(Bytes, Bytes)]) -> Option<Extensions> {
+    let names: Vec<&[u8]> = rest.iter().chain(add).map(|(n, _)| &n[..]).collect();
     cached(&names).await
 }
 

@@ -2,6 +2,11 @@
 //! hyper always answers those in `HTTP/1.0`. The request lifecycle arms a [`StatusLine`] when
 //! it hands hyper the answer to a 1.0 request, and the client stream then respells the version
 //! at the start of the next response head it writes (the same length, so write counts hold).
+//!
+//! nginx also sends `HTTP/1.1 100 Continue` to an HTTP/1.1 request with `Expect: 100-continue`
+//! whenever it reads or discards the body, empty bodies included; hyper sends one only when a
+//! non-empty body is read. So such a request also marks its [`StatusLine`], and the client
+//! stream writes the interim answer before the final head unless hyper already wrote it.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,10 +14,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const HYPER: &[u8] = b"HTTP/1.0 ";
 const NGINX: &[u8] = b"HTTP/1.1 ";
 
+/// nginx's interim answer.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// Shared by a connection's request handler and its client stream.
 #[derive(Debug, Default)]
 pub struct StatusLine {
     armed: AtomicBool,
+    /// The request being answered expects `100 Continue` and has not had it yet.
+    expects: AtomicBool,
 }
 
 impl StatusLine {
@@ -35,6 +45,22 @@ impl StatusLine {
     pub fn disarm(&self) {
         self.armed.store(false, Ordering::Release);
     }
+
+    /// The request being answered expects `100 Continue` (nginx's `ngx_http_test_expect`).
+    pub fn expect_continue(&self) {
+        self.expects.store(true, Ordering::Release);
+    }
+
+    /// Whether `buf` starts a head while `100 Continue` is owed: it must go out first,
+    /// unless `buf` is hyper's own.
+    pub fn owes_continue(&self, buf: &[u8]) -> bool {
+        self.expects.load(Ordering::Acquire) && buf.starts_with(b"HTTP/1.")
+    }
+
+    /// A head went out: the expectation is met.
+    pub fn continue_settled(&self) {
+        self.expects.store(false, Ordering::Release);
+    }
 }
 
 #[cfg(test)]
@@ -48,5 +74,16 @@ mod tests {
         line.arm();
         assert_eq!(&*line.patch(b"body"), b"body");
         assert_eq!(&*line.patch(b"HTTP/1.0 200 OK\r\n"), b"HTTP/1.1 200 OK\r\n");
+    }
+
+    #[test]
+    fn continue_is_owed_before_a_head_until_one_went_out() {
+        let line = StatusLine::default();
+        assert!(!line.owes_continue(b"HTTP/1.1 200 OK\r\n"));
+        line.expect_continue();
+        assert!(!line.owes_continue(b"body"));
+        assert!(line.owes_continue(b"HTTP/1.1 200 OK\r\n"));
+        line.continue_settled();
+        assert!(!line.owes_continue(b"HTTP/1.1 200 OK\r\n"));
     }
 }

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -17,7 +17,7 @@ use tokio_rustls::server::TlsStream;
 
 use super::capture::HeadCapture;
 use super::drain::{DrainRead, poll_read_any};
-use super::status_line::StatusLine;
+use super::status_line::{CONTINUE, StatusLine};
 
 /// nginx's `send_timeout` default.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,6 +37,8 @@ pub struct Downstream {
     capture: Option<Arc<HeadCapture>>,
     /// Respells the status line of answers to HTTP/1.0 requests.
     status_line: Arc<StatusLine>,
+    /// Bytes of `100 Continue` written so far while it goes out before a head.
+    interim: Option<usize>,
 }
 
 impl Downstream {
@@ -50,6 +52,7 @@ impl Downstream {
             stalled: None,
             capture: Some(capture),
             status_line,
+            interim: None,
         }
     }
 
@@ -63,7 +66,28 @@ impl Downstream {
             stalled: None,
             capture: Some(capture),
             status_line,
+            interim: None,
         }
+    }
+
+    /// Writes what is left of `100 Continue`; ready once all of it is out.
+    fn poll_write_interim(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut written = self.interim.unwrap_or(0);
+        while written < CONTINUE.len() {
+            self.interim = Some(written);
+            let rest = &CONTINUE[written..];
+            let poll = match &mut self.io {
+                Io::Plain(s) => Pin::new(s).poll_write(cx, rest),
+                Io::Tls(s) => Pin::new(s).poll_write(cx, rest),
+            };
+            match ready!(self.watch(cx, poll)) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => written += n,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        self.interim = None;
+        Poll::Ready(Ok(()))
     }
 
     /// Turns a blocked write into an error once it has been blocked for `SEND_TIMEOUT`.
@@ -127,6 +151,13 @@ impl AsyncWrite for Downstream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.interim.is_some() || this.status_line.owes_continue(buf) {
+            if this.interim.is_some() || !buf.starts_with(&CONTINUE[..13]) {
+                let done = ready!(this.poll_write_interim(cx));
+                done?;
+            }
+            this.status_line.continue_settled();
+        }
         let patched = this.status_line.patch(buf);
         let poll = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_write(cx, &patched),
@@ -144,9 +175,11 @@ impl AsyncWrite for Downstream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         if let Some(first) = bufs.iter().find(|b| !b.is_empty())
-            && matches!(self.status_line.patch(first), Cow::Owned(_))
+            && (matches!(self.status_line.patch(first), Cow::Owned(_))
+                || self.interim.is_some()
+                || self.status_line.owes_continue(first))
         {
-            // The armed head goes alone, through the patching path.
+            // The head goes alone, through the patching path.
             return self.poll_write(cx, first);
         }
         let this = self.get_mut();

@@ -31,10 +31,11 @@ thread_local! {
     static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
 }
 
-/// How a tunnel went.
+/// How a tunnel went. The bytes count even when it ended on an error, as nginx logs what it
+/// sent before a client vanished.
 #[derive(Debug)]
 pub struct Report {
-    pub end: End,
+    pub end: io::Result<End>,
     pub to_client: u64,
 }
 
@@ -152,7 +153,7 @@ pub async fn run<C, U>(
     to_upstream: Vec<u8>,
     to_client: Vec<u8>,
     timeouts: ProxyTimeouts,
-) -> io::Result<Report>
+) -> Report
 where
     C: DrainRead,
     U: DrainRead,
@@ -193,10 +194,10 @@ where
     if upstream.closes_with_shutdown() {
         let _ = tokio::time::timeout(Duration::from_secs(1), upstream.shutdown()).await;
     }
-    Ok(Report {
-        end: end?,
+    Report {
+        end,
         to_client: down.moved,
-    })
+    }
 }
 
 /// The timer nginx would have armed: `proxy_read_timeout` always, a send timeout when a write
