@@ -23,6 +23,7 @@ use super::exchange::{self, RequestBody, ResponseHead};
 use super::peer::{self, PeerConn};
 use super::request::{self, CloseWithoutAnswer, Then};
 use super::respond;
+use super::spelling;
 use super::state::{Hold, Upstream, now_secs};
 use crate::eval::plan::{NextUpstream, Outcome, PeerAddr, ProxyRequest, UpstreamTry};
 
@@ -322,9 +323,13 @@ async fn fail(
         location_base: None,
         hide_version: !p.server_tokens,
     };
-    Ok(respond::answer(
-        finish, status, headers, None, keepalive, dress,
-    ))
+    // `add_header` names as written.
+    let spelled = spelling::preserving(&headers, &[]).await;
+    let mut response = respond::answer(finish, status, headers, None, keepalive, dress);
+    response
+        .extensions_mut()
+        .extend(spelled.unwrap_or_default());
+    Ok(response)
 }
 
 /// Routes the request again as nginx's `error_page` does after this pass ended in `status`,
