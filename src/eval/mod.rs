@@ -37,6 +37,8 @@ mod load_tests;
 #[cfg(test)]
 mod script_tests;
 #[cfg(test)]
+mod static_tests;
+#[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;

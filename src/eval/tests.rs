@@ -70,7 +70,7 @@ pub(super) fn route(site: &Compiled, line: &str, headers: &[(&str, &str)]) -> (R
 }
 
 /// A request from 10.0.0.7 on the first listen socket.
-fn request_info<'a>(
+pub(super) fn request_info<'a>(
     site: &Compiled,
     method: &'a str,
     target: &'a str,
