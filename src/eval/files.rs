@@ -12,6 +12,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+
 use super::plan::ErrorLine;
 use super::request::Req;
 use super::uri::Rewritten;
@@ -96,7 +98,6 @@ pub struct OpenFailed {
 impl OpenFailed {
     /// The status nginx's static handler answers with.
     pub fn status(&self) -> u16 {
-        use nix::errno::Errno;
         match self.error.raw_os_error().map(Errno::from_raw) {
             Some(Errno::ENOENT | Errno::ENOTDIR | Errno::ENAMETOOLONG) => 404,
             Some(Errno::EACCES | Errno::EMLINK | Errno::ELOOP) => 403,
@@ -125,7 +126,7 @@ impl OpenFailed {
     }
 }
 
-pub fn as_path(bytes: &[u8]) -> &Path {
+fn as_path(bytes: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(bytes))
 }
 

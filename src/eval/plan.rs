@@ -178,8 +178,7 @@ pub enum Route {
 /// the runtime adds the client, request and host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorLine {
-    /// `error`, `crit`, `alert`.
-    pub level: &'static str,
+    pub level: Severity,
     pub message: String,
     /// The chosen server's name (`server: ...` in the line).
     pub server: Bytes,
@@ -187,24 +186,32 @@ pub struct ErrorLine {
 
 impl ErrorLine {
     pub fn error(message: String) -> ErrorLine {
-        ErrorLine::at("error", message)
+        ErrorLine::at(Severity::Error, message)
     }
 
     pub fn crit(message: String) -> ErrorLine {
-        ErrorLine::at("crit", message)
+        ErrorLine::at(Severity::Crit, message)
     }
 
     pub fn alert(message: String) -> ErrorLine {
-        ErrorLine::at("alert", message)
+        ErrorLine::at(Severity::Alert, message)
     }
 
-    fn at(level: &'static str, message: String) -> ErrorLine {
+    fn at(level: Severity, message: String) -> ErrorLine {
         ErrorLine {
             level,
             message,
             server: Bytes::new(),
         }
     }
+}
+
+/// The levels routing logs at (nginx's handlers use these three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Alert,
+    Crit,
+    Error,
 }
 
 /// A file to send: the head decided, the body read from `file` part by part.

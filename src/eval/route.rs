@@ -17,7 +17,7 @@ use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::static_::{self, Served};
 use super::trace::{Trace, note};
 use super::uri::Rewritten;
-use super::{uri, vhost};
+use super::{try_files, uri, vhost};
 use crate::config::Modifier;
 
 /// Routes `info`; when `trace` is given, records every decision in it.
@@ -259,7 +259,7 @@ fn enter<'s>(
     if let Some(next) = early {
         return (loc, next);
     }
-    if let Some(next) = static_::try_files(loc, req, served) {
+    if let Some(next) = try_files::handler(loc, req, served) {
         return (loc, next);
     }
     (loc, content(site, loc, req, served, failed, trace))

@@ -1,8 +1,7 @@
-//! Serving files as nginx's content handlers do: `try_files` (precontent phase), the index
-//! module for a URI ending in `/` (an internal redirect to the first index file that exists),
-//! and the static module for the rest (405 for methods other than GET/HEAD, 404/403 for what
-//! cannot be opened, 301 to add the slash to a directory, the file with its type, date, ETag,
-//! and the not-modified and range filters' say).
+//! Serving files as nginx's content phase does: the index module for a URI ending in `/`
+//! (`index.rs`), and the static module for the rest (405 for methods other than GET/HEAD,
+//! 404/403 for what cannot be opened, 301 to add the slash to a directory, the file with its
+//! type, date, ETag, and the not-modified, headers and range filters' say).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,14 +10,16 @@ use bytes::Bytes;
 use super::conditional::{self, Ranges, Validators, Validity};
 use super::files::{self, CRoot, Mapped};
 use super::headers::header;
+use super::index;
 use super::mime::ContentTypes;
 use super::plan::{ErrorLine, FilePart, FileResponse, Route};
 use super::request::Req;
 use super::route::Next;
 use super::site::CLocation;
+use super::try_files::CTryFiles;
 use super::uri;
 use super::value::Complex;
-use crate::config::content::{Alias, IfModifiedSince};
+use crate::config::content::IfModifiedSince;
 
 /// What a location serves besides proxying, compiled.
 #[derive(Debug, Clone)]
@@ -30,19 +31,6 @@ pub struct Content {
     pub if_modified_since: IfModifiedSince,
     pub log_not_found: bool,
     pub types: ContentTypes,
-}
-
-#[derive(Debug, Clone)]
-pub struct CTryFiles {
-    /// Candidates; `true` for a directory (`$uri/`).
-    pub files: Vec<(Complex, bool)>,
-    pub fallback: CFallback,
-}
-
-#[derive(Debug, Clone)]
-pub enum CFallback {
-    Uri(Complex),
-    Code(u16),
 }
 
 /// What a handler needs to know about the request's routing so far.
@@ -60,91 +48,13 @@ pub struct Served {
     pub errors: Vec<ErrorLine>,
 }
 
-/// `ngx_http_try_files_handler`: `None` to go on to the content phase (the URI may have
-/// changed to the file found), or where the request goes instead.
-pub fn try_files(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Option<Next> {
-    let content = &loc.content;
-    let tf = content.try_files.as_ref()?;
-    let root = &content.root;
-    let alias_len = match root.alias {
-        Some(Alias::Prefix(n)) => Some(n),
-        _ => None,
-    };
-    let strip_alias = |value: &mut Vec<u8>, var: bool, uri: &[u8]| {
-        if let Some(n) = alias_len
-            && var
-            && value.len() >= n
-            && uri.len() >= n
-            && value[..n] == uri[..n]
-        {
-            value.drain(..n);
-        }
-    };
-    for (name, test_dir) in &tf.files {
-        let mut value = name.eval(req);
-        strip_alias(
-            &mut value,
-            name.as_literal().is_none(),
-            &req.target.uri.clone(),
-        );
-        let base = match root.map(req, &loc.name, false) {
-            Ok(m) => m,
-            Err(files::Unmappable(line)) => {
-                served.errors.push(line);
-                return Some(Next::Special(500, Vec::new()));
-            }
-        };
-        let mut path = base.path[..base.root_len].to_vec();
-        path.extend_from_slice(&value);
-        let found = match files::open(&path, true) {
-            Ok(found) => found,
-            Err(e) => {
-                if !e.not_found() {
-                    served.errors.push(ErrorLine::crit(e.line(&path).message));
-                }
-                continue;
-            }
-        };
-        if found.is_dir != *test_dir {
-            continue;
-        }
-        match root.alias {
-            None => req.target.uri = value,
-            Some(Alias::Whole) => {
-                if !test_dir {
-                    req.target.uri = value;
-                    served.add_uri_to_alias = true;
-                }
-            }
-            Some(Alias::Prefix(n)) => {
-                let mut uri = req.target.uri.get(..n).unwrap_or_default().to_vec();
-                uri.extend_from_slice(&value);
-                req.target.uri = uri;
-            }
-        }
-        return None;
-    }
-    Some(match &tf.fallback {
-        CFallback::Code(code) => Next::Special(*code, Vec::new()),
-        CFallback::Uri(text) => {
-            let mut value = text.eval(req);
-            strip_alias(
-                &mut value,
-                text.as_literal().is_none(),
-                &req.target.uri.clone(),
-            );
-            Next::to(value)
-        }
-    })
-}
-
 /// The content phase of a location without `proxy_pass`.
 pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next {
     let get_head_post = matches!(req.method, "GET" | "HEAD" | "POST");
     let directory = req.target.uri.last() == Some(&b'/');
     if directory
         && get_head_post
-        && let Some(next) = index(loc, req, served)
+        && let Some(next) = index::handler(loc, req, served)
     {
         return next;
     }
@@ -171,108 +81,6 @@ pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next 
         return Next::Special(405, Vec::new());
     }
     file(loc, req, served, &mapped)
-}
-
-/// `ngx_http_index_handler`: `None` when it declines (no index file exists).
-fn index(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Option<Next> {
-    let mut dir_tested = false;
-    for name in &loc.content.index {
-        let name = name.eval(req);
-        if name.first() == Some(&b'/') {
-            return Some(Next::Redirect(name, req.target.args.clone()));
-        }
-        let mapped = match loc
-            .content
-            .root
-            .map(req, &loc.name, served.add_uri_to_alias)
-        {
-            Ok(m) => m,
-            Err(files::Unmappable(line)) => {
-                served.errors.push(line);
-                return Some(Next::Special(500, Vec::new()));
-            }
-        };
-        let name_at = mapped.path.len();
-        let mut path = mapped.path;
-        path.extend_from_slice(&name);
-        let failed = match files::open(&path, true) {
-            Ok(_) => {
-                let mut to = req.target.uri.clone();
-                to.extend_from_slice(&name);
-                return Some(Next::Redirect(to, req.target.args.clone()));
-            }
-            Err(failed) => failed,
-        };
-        use nix::errno::Errno;
-        let errno = failed.error.raw_os_error().map(Errno::from_raw);
-        match errno {
-            Some(Errno::ELOOP | Errno::EMLINK) => return Some(Next::Special(403, Vec::new())),
-            Some(Errno::ENOTDIR | Errno::ENAMETOOLONG | Errno::EACCES) => {
-                return Some(index_error(loc, served, &path, &failed.error));
-            }
-            _ => {}
-        }
-        if !dir_tested {
-            if let Some(next) = test_dir(loc, served, &path, name_at) {
-                return Some(next);
-            }
-            dir_tested = true;
-        }
-        if errno != Some(Errno::ENOENT) {
-            served.errors.push(failed.line(&path));
-            return Some(Next::Special(500, Vec::new()));
-        }
-    }
-    None
-}
-
-/// `ngx_http_index_test_dir`: the directory the index files were looked for in must exist.
-fn test_dir(loc: &CLocation, served: &mut Served, path: &[u8], name_at: usize) -> Option<Next> {
-    // The directory ends before the slash that precedes the name; with an `alias` that has
-    // no trailing slash, the name follows the directory directly.
-    let end = match name_at.checked_sub(1) {
-        Some(slash) if slash > 0 && path[slash] == b'/' => slash,
-        _ => name_at,
-    };
-    let dir = &path[..end.min(path.len())];
-    use nix::errno::Errno;
-    match files::open(dir, true) {
-        Ok(found) if found.is_dir => None,
-        Ok(_) => {
-            served.errors.push(ErrorLine::alert(format!(
-                "\"{}\" is not a directory",
-                String::from_utf8_lossy(dir)
-            )));
-            Some(Next::Special(500, Vec::new()))
-        }
-        Err(e) => match e.error.raw_os_error().map(Errno::from_raw) {
-            Some(Errno::ELOOP | Errno::EMLINK) => Some(Next::Special(403, Vec::new())),
-            Some(Errno::ENOENT) => Some(index_error(loc, served, path, &e.error)),
-            Some(Errno::EACCES) => None,
-            _ => {
-                served.errors.push(e.line(dir));
-                Some(Next::Special(500, Vec::new()))
-            }
-        },
-    }
-}
-
-/// `ngx_http_index_error`: 403 for a permission error, else 404.
-fn index_error(loc: &CLocation, served: &mut Served, path: &[u8], error: &std::io::Error) -> Next {
-    let file = String::from_utf8_lossy(path);
-    let os = crate::syntax::include::os_error(error);
-    if error.raw_os_error() == Some(nix::errno::Errno::EACCES as i32) {
-        served
-            .errors
-            .push(ErrorLine::error(format!("\"{file}\" is forbidden ({os})")));
-        return Next::Special(403, Vec::new());
-    }
-    if loc.content.log_not_found {
-        served
-            .errors
-            .push(ErrorLine::error(format!("\"{file}\" is not found ({os})")));
-    }
-    Next::Special(404, Vec::new())
 }
 
 /// `ngx_http_static_handler` for a URI not ending in `/`.

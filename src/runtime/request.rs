@@ -14,7 +14,7 @@ use super::body::{Finish, ProxyBody};
 use super::context::{ConnCtx, OwnedRequest};
 use super::log::Level;
 use super::{forward, respond, spelling, static_file};
-use crate::eval::plan::{ErrorLine, Outcome, Route};
+use crate::eval::plan::{ErrorLine, Outcome, Route, Severity};
 
 /// nginx's `return 444`: close the connection without answering.
 #[derive(Debug)]
@@ -158,7 +158,11 @@ fn log_errors(request: &OwnedRequest, errors: &[ErrorLine]) {
         let host = request.header("host").map_or_else(String::new, |h| {
             format!(", host: \"{}\"", String::from_utf8_lossy(h))
         });
-        let level = Level::parse(e.level).unwrap_or(Level::Error);
+        let level = match e.level {
+            Severity::Alert => Level::Alert,
+            Severity::Crit => Level::Crit,
+            Severity::Error => Level::Error,
+        };
         super::log::write(
             level,
             format_args!(
