@@ -385,7 +385,18 @@ fn content(
     };
     if let Some(&status) = failed.statuses.next() {
         failed.passed.push(status);
-        return Next::Special(status, Vec::new());
+        // `ngx_http_upstream_intercept_errors`: a 401 keeps the upstream's (first)
+        // `WWW-Authenticate`.
+        let challenge = req
+            .outcome
+            .filter(|_| status == 401 && failed.statuses.len() == 0)
+            .and_then(|o| {
+                o.upstream_headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(b"www-authenticate"))
+            })
+            .cloned();
+        return Next::Special(status, challenge.into_iter().collect());
     }
     let route = super::proxy::build(
         site,

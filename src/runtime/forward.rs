@@ -160,8 +160,10 @@ async fn attempts(
                 Balancer::settle(&mut attempt);
                 if p.intercept_errors && head.status >= 300 && p.error_pages.contains(&head.status)
                 {
-                    // `proxy_intercept_errors`: the upstream's answer gives way to the page.
+                    // `proxy_intercept_errors`: the upstream's answer gives way to the page
+                    // (which may take its `WWW-Authenticate`).
                     drop((conn, attempt));
+                    outcome.upstream_headers = head.headers.clone();
                     return error_page(request, &p, head.status, outcome, keepalive, started).await;
                 }
                 let ctx = deliver::Delivery {
