@@ -140,6 +140,12 @@ impl Settings {
         self.ssl.inherit(&parent.ssl);
     }
 
+    /// `client_max_body_size`, nginx's default when no level set it.
+    pub fn max_body_size(&self) -> u64 {
+        self.client_max_body_size
+            .unwrap_or(crate::defaults::http::CLIENT_MAX_BODY_SIZE)
+    }
+
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
         if self.ssl.apply(cx, d) {

@@ -184,6 +184,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         error_pages: error_pages(cx, &sh.reg, st).unwrap_or_default(),
         internal: false,
         server_tokens: st.server_tokens.unwrap_or(true),
+        client_max_body_size: st.max_body_size(),
         auto_redirect: false,
         log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
         redirects: RedirectRules::of(st),
@@ -280,6 +281,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         error_pages: error_pages(cx, &sh.reg, &l.settings)?,
         internal: l.internal,
         server_tokens: l.settings.server_tokens.unwrap_or(true),
+        client_max_body_size: l.settings.max_body_size(),
         auto_redirect: l.auto_redirect(),
         log: log::spec(
             cx,

@@ -168,7 +168,12 @@ fn in_server(
     let (mut loc, mut next) = enter(site, server, None, req, &mut served, &mut failed, trace);
     loop {
         next = match next {
-            Next::Answer(route) => return finish(route, served, server, loc, req),
+            Next::Answer(route) => {
+                if served.close {
+                    req.keepalive.requests = 0;
+                }
+                return finish(route, served, server, loc, req);
+            }
             Next::Special(status, headers) => {
                 note(trace, |t| t.notes.push(format!("finalized with {status}")));
                 error_page::special(loc, status, headers, req, &mut served)
@@ -319,13 +324,14 @@ fn choose<'s>(
             note(trace, |t| t.notes.push("internal location: 404".into()));
             return (loc, Some(Next::Special(404, Vec::new())));
         }
-        if let Action::Proxy(p) = &loc.action
-            && too_large(req, p.client_max_body_size)
-        {
+        if let Some(n) = too_large(req, loc.client_max_body_size) {
             note(trace, |t| {
                 t.notes
                     .push("Content-Length above client_max_body_size: 413".into())
             });
+            served.errors.push(ErrorLine::error(format!(
+                "client intended to send too large body: {n} bytes"
+            )));
             return (loc, Some(Next::Special(413, Vec::new())));
         }
         let flow = script::run(&loc.script, req);
@@ -459,10 +465,11 @@ fn finish(
     route
 }
 
-fn too_large(req: &Req<'_>, max: u64) -> bool {
+/// The declared body length when it is above `max` (0: no limit).
+fn too_large(req: &Req<'_>, max: u64) -> Option<u64> {
     let length = super::headers::header(&req.headers, "content-length")
         .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
-    max != 0 && length.is_some_and(|n| n > max)
+    length.filter(|&n| max != 0 && n > max)
 }
 
 /// `return CODE [TEXT]` (`ngx_http_script_return_code`): 400 and above without a text, and

@@ -119,6 +119,9 @@ pub struct CLocation {
     pub internal: bool,
     /// `server_tokens`.
     pub server_tokens: bool,
+    /// `client_max_body_size` (0 = unlimited): checked for every location, as nginx's
+    /// find-config phase does.
+    pub client_max_body_size: u64,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,

@@ -42,6 +42,9 @@ pub struct Served {
     pub add_uri_to_alias: bool,
     /// nginx's `r->error_page`: an error page was tried and `recursive_error_pages` is off.
     pub error_page: bool,
+    /// A special response ended keep-alive (nginx's `r->keepalive = 0` for 400, 413, 414,
+    /// 500, 501), whatever page answers it.
+    pub close: bool,
     /// Headers of a special response an error page took over (a `return 302 URL`'s
     /// `Location`): they stay in nginx's `headers_out` and go out with the page.
     pub carried: Vec<(Bytes, Bytes)>,

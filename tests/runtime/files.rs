@@ -50,6 +50,7 @@ http {
         location /loop { error_page 404 /loop/x; recursive_error_pages on; }
         location /noetag { etag off; if_modified_since before; }
         location /quiet { server_tokens off; alias ROOT; }
+        location /small { client_max_body_size 10; alias ROOT/a.txt; error_page 413 /404.html; }
         location /tfa/ { alias ROOT/idx/; try_files $uri $uri/ =404; }
         location /ixa/ { alias ROOT/idx; }
         location /np/ { error_page 404 = @proxy; }
@@ -66,6 +67,7 @@ const PROBES: &[&str] = &[
     "GET /a.txt HTTP/1.0\r\n",
     "POST /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
     "PUT /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
+    "POST /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello",
     "POST /missing HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
     "GET /missing HTTP/1.1\r\nHost: localhost\r\n",
     "GET /dir HTTP/1.1\r\nHost: localhost\r\n",
@@ -108,6 +110,7 @@ const PROBES: &[&str] = &[
     "GET /quiet/a.txt HTTP/1.1\r\nHost: localhost\r\n",
     "GET /quiet/none HTTP/1.1\r\nHost: localhost\r\n",
     "HEAD /e/x HTTP/1.1\r\nHost: localhost\r\n",
+    "POST /small HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\n\r\n01234567890123456789",
     "GET /tfa/index.html HTTP/1.1\r\nHost: localhost\r\n",
     "GET /tfa/ HTTP/1.1\r\nHost: localhost\r\n",
     "GET /tfa/none HTTP/1.1\r\nHost: localhost\r\n",
@@ -134,12 +137,16 @@ fn populate(www: &Path) {
     write("big.bin", &big);
 }
 
-/// Sends `request` (plus `Connection: close`) and reads the answer to the end.
+/// Sends `request` (its head, then its body if any, plus `Connection: close`) and reads the
+/// answer to the end.
 fn exchange(port: u16, request: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    let request = format!("{request}Connection: close\r\n\r\n");
+    let request = match request.split_once("\r\n\r\n") {
+        Some((head, body)) => format!("{head}\r\nConnection: close\r\n\r\n{body}"),
+        None => format!("{request}Connection: close\r\n\r\n"),
+    };
     s.write_all(request.as_bytes()).expect("send");
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
