@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::filters::{self, Expires};
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::proxy::{self, NextUpstream, Redirect};
 use super::ssl::Ssl;
@@ -38,6 +39,7 @@ pub struct Settings {
     pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
+    pub expires: Option<Expires>,
     pub server_tokens: Option<bool>,
     pub absolute_redirect: Option<bool>,
     pub port_in_redirect: Option<bool>,
@@ -118,6 +120,7 @@ impl Settings {
             keepalive_time,
             send_timeout,
             add_header,
+            expires,
             server_tokens,
             absolute_redirect,
             port_in_redirect,
@@ -225,6 +228,7 @@ impl Settings {
                     always,
                 });
             }
+            "expires" => filters::expires(cx, d, &mut self.expires),
             "access_log" => {
                 let entry = match d.arg(0) {
                     Some("off") => AccessLog::Off,

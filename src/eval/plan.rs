@@ -461,13 +461,20 @@ pub struct LogSpec {
     pub files: Vec<(PathBuf, Arc<dyn LogFormat>)>,
 }
 
-/// A location's `add_header` lines. nginx's headers filter evaluates them as the response
+/// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response
 /// head goes out, after the upstream answered: `$upstream_status`, `$upstream_header_time`,
 /// `$status` and `$sent_http_*` read the answer being sent.
 pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
-    /// The lines that apply to `outcome.status` (every line with `always`), evaluated; lines
-    /// whose value comes out empty are left out, as nginx leaves them.
-    fn evaluate(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<(Bytes, Bytes)>;
+    /// Sets `Expires` and `Cache-Control` in `headers` (the upstream's, as they will be sent)
+    /// and returns the `add_header` lines that apply to `outcome.status` (every line with
+    /// `always`), evaluated; lines whose value comes out empty are left out, as nginx leaves
+    /// them.
+    fn evaluate(
+        &self,
+        request: &RequestInfo<'_>,
+        outcome: &Outcome,
+        headers: &mut Vec<(Bytes, Bytes)>,
+    ) -> Vec<(Bytes, Bytes)>;
 }
 
 /// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.

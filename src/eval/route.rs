@@ -495,7 +495,7 @@ fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
                 .map(|t| (Bytes::from_static(b"Content-Type"), t))
                 .into_iter()
                 .collect();
-            added::apply(&loc.add_headers, code, req, &mut headers);
+            added::apply(&loc.add_headers, code, None, req, &mut headers);
             Next::Answer(respond(
                 code,
                 loc.log.clone(),

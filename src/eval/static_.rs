@@ -211,7 +211,7 @@ fn headers_filter(
     mtime: i64,
 ) -> Option<i64> {
     let mut range_mtime = Some(mtime);
-    for (name, value, always) in &loc.add_headers {
+    for (name, value, always) in &loc.add_headers.lines {
         if !super::added::applies(answer.status, *always) {
             continue;
         }
@@ -224,7 +224,8 @@ fn headers_filter(
             answer.etag = (!value.is_empty()).then(|| Bytes::from(value));
         }
     }
-    super::added::apply(&loc.add_headers, answer.status, req, &mut answer.added);
+    let status = answer.status;
+    super::added::apply(&loc.add_headers, status, Some(mtime), req, &mut answer.added);
     answer
         .added
         .retain(|(name, _)| !name.eq_ignore_ascii_case(b"etag"));

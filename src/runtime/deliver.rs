@@ -61,7 +61,9 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     // An `error_page` that sent the request here may impose its status (nginx's err_status).
     outcome.status = p.status.unwrap_or(head.status);
     outcome.upstream_headers = head.headers.clone();
-    let added = p.add_headers.evaluate(&d.request.info(), &outcome);
+    let added = p
+        .add_headers
+        .evaluate(&d.request.info(), &outcome, &mut headers);
     outcome.upstream_headers = if p.log.files.is_empty() {
         Vec::new()
     } else {

@@ -313,7 +313,9 @@ async fn fail(
         return error_page(request, p, status, outcome, keepalive, started).await;
     }
     outcome.status = status;
-    let headers = p.add_headers.evaluate(&request.info(), &outcome);
+    let mut headers = Vec::new();
+    let added = p.add_headers.evaluate(&request.info(), &outcome, &mut headers);
+    headers.extend(added);
     let finish = Finish {
         request,
         log: p.log.clone(),
