@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::filters::{self, Expires};
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
+use super::filters::{self, Expires};
 use super::proxy::{self, NextUpstream, Redirect};
+use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
 use super::{Cx, Text};
@@ -40,6 +41,10 @@ pub struct Settings {
     pub send_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
     pub expires: Option<Expires>,
+    /// Every `set_real_ip_from` of the level, in order.
+    pub set_real_ip_from: Option<Vec<Trusted>>,
+    pub real_ip_header: Option<RealIpHeader>,
+    pub real_ip_recursive: Option<bool>,
     pub server_tokens: Option<bool>,
     pub absolute_redirect: Option<bool>,
     pub port_in_redirect: Option<bool>,
@@ -121,6 +126,9 @@ impl Settings {
             send_timeout,
             add_header,
             expires,
+            set_real_ip_from,
+            real_ip_header,
+            real_ip_recursive,
             server_tokens,
             absolute_redirect,
             port_in_redirect,
@@ -229,6 +237,9 @@ impl Settings {
                 });
             }
             "expires" => filters::expires(cx, d, &mut self.expires),
+            "set_real_ip_from" => realip::set_real_ip_from(cx, d, &mut self.set_real_ip_from),
+            "real_ip_header" => realip::real_ip_header(cx, d, &mut self.real_ip_header),
+            "real_ip_recursive" => flag(cx, d, &mut self.real_ip_recursive),
             "access_log" => {
                 let entry = match d.arg(0) {
                     Some("off") => AccessLog::Off,

@@ -76,6 +76,8 @@ const SERVED: &[&str] = &[
     "proxy_send_timeout",
     "proxy_set_header",
     "random",
+    "real_ip_header",
+    "real_ip_recursive",
     "recursive_error_pages",
     "return",
     "rewrite",
@@ -86,6 +88,7 @@ const SERVED: &[&str] = &[
     "server_name_in_redirect",
     "server_tokens",
     "set",
+    "set_real_ip_from",
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_protocols",
@@ -201,6 +204,10 @@ pub fn support(d: &Directive) -> Support {
         } else {
             Support::Unsupported
         };
+    }
+    // The PROXY protocol is not read, so no address can come from it.
+    if name == "real_ip_header" && d.arg(0) == Some("proxy_protocol") {
+        return Support::Unsupported;
     }
     // An `if` block is served as far as the rewrite module goes: its steps, not the other
     // settings nginx would apply inside it.

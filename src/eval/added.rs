@@ -50,7 +50,8 @@ pub fn compile(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<AddHead
     };
     for h in st.add_header.as_deref().unwrap_or_default() {
         let value = Complex::compile(cx, reg, &h.value)?;
-        out.lines.push((Bytes::from(h.name.clone()), value, h.always));
+        out.lines
+            .push((Bytes::from(h.name.clone()), value, h.always));
     }
     Some(out)
 }
@@ -76,7 +77,14 @@ pub fn apply(
     headers: &mut Vec<(Bytes, Bytes)>,
 ) {
     let mut lines = Vec::new();
-    filter(add, status, last_modified, |v| v.eval(req), headers, &mut lines);
+    filter(
+        add,
+        status,
+        last_modified,
+        |v| v.eval(req),
+        headers,
+        &mut lines,
+    );
     headers.append(&mut lines);
 }
 
@@ -100,8 +108,7 @@ fn filter(
                 .and_then(|v| filters::parse_expiry(v, *modified).ok()),
         };
         let now = super::clock::now_secs();
-        if let Some((expires, cache_control)) = expiry.and_then(|e| dates(e, now, last_modified))
-        {
+        if let Some((expires, cache_control)) = expiry.and_then(|e| dates(e, now, last_modified)) {
             set_expires(head, expires, cache_control);
         }
     }
@@ -233,7 +240,14 @@ impl AddedHeaders for Deferred {
         };
         let mut req = super::route::prepare(&site, request);
         req.outcome = Some(outcome);
-        filter(lines, status, last_modified, |v| v.eval(&mut req), headers, &mut out);
+        filter(
+            lines,
+            status,
+            last_modified,
+            |v| v.eval(&mut req),
+            headers,
+            &mut out,
+        );
         out
     }
 }

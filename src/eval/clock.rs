@@ -11,7 +11,9 @@ const MONTHS: [&str; 12] = [
 
 /// Seconds since the epoch now, for the dates `expires` writes.
 pub fn now_secs() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
 }
 

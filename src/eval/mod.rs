@@ -18,6 +18,7 @@ mod mime;
 pub mod plan;
 pub mod proxy;
 mod proxy_conf;
+mod realip;
 pub mod regex;
 pub mod request;
 pub mod route;

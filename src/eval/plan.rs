@@ -314,6 +314,9 @@ pub struct ProxyRequest {
     pub location_base: Option<Bytes>,
     /// For `hash KEY`: the evaluated key.
     pub balance_key: Option<Bytes>,
+    /// The client's address as nginx sees it (the realip module's, else the connection's):
+    /// `ip_hash` and the error log's `client:` use it.
+    pub client: std::net::IpAddr,
     /// `proxy_pass_request_body`.
     pub pass_body: bool,
     /// The client sent `Upgrade` (only then may a 101 open a tunnel).

@@ -225,7 +225,13 @@ fn headers_filter(
         }
     }
     let status = answer.status;
-    super::added::apply(&loc.add_headers, status, Some(mtime), req, &mut answer.added);
+    super::added::apply(
+        &loc.add_headers,
+        status,
+        Some(mtime),
+        req,
+        &mut answer.added,
+    );
     answer
         .added
         .retain(|(name, _)| !name.eq_ignore_ascii_case(b"etag"));

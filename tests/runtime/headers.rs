@@ -1,5 +1,7 @@
-//! The header filters against nginx: `expires` (`Expires`, `Cache-Control`, also over an
-//! upstream's own), on files, `return` answers and proxied answers. Both servers serve the
+//! Against nginx: the header filters (`expires`: `Expires`, `Cache-Control`, also over an
+//! upstream's own) on files, `return` answers and proxied answers, and the realip module
+//! (127.0.0.1, the test's client, is the trusted proxy; the addresses it vouches for are
+//! data in the headers). Both servers serve the
 //! same files with the same configuration; every probe goes to both and the answers (but
 //! `Date`) must be the same. Dates move with the clock, so a probe that straddles a second is
 //! sent again. A check of ngxr alone runs where nginx is not installed.
@@ -56,6 +58,31 @@ http {
         }
         location /back/gone { expires off; return 410 "gone\n"; }
     }
+    server {
+        listen 127.0.0.1:PORT;
+        server_name realip.test;
+        set_real_ip_from 10.0.0.0/8;
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Forwarded-For;
+        real_ip_recursive on;
+        location /show { return 200 "$remote_addr|$remote_port|$realip_remote_addr|$proxy_add_x_forwarded_for\n"; }
+        location /up { proxy_pass http://127.0.0.1:SELF/echo; proxy_set_header Host echo.test; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }
+    }
+    server {
+        listen 127.0.0.1:PORT;
+        server_name echo.test;
+        location /echo { return 200 "$http_x_forwarded_for|$remote_addr\n"; }
+    }
+    server {
+        listen 127.0.0.1:PORT;
+        server_name loc.test;
+        # A location's settings apply from preaccess on: not to its own `return`.
+        location /ret { set_real_ip_from 127.0.0.1; return 200 "$remote_addr\n"; }
+        location /tf { set_real_ip_from 127.0.0.1; try_files /nope @show; }
+        location /hdr { set_real_ip_from 127.0.0.0/8; real_ip_header X-Client; try_files /nope @show; }
+        location /other { set_real_ip_from 10.0.0.1; try_files /nope @show; }
+        location @show { return 200 "$remote_addr|$remote_port|$realip_remote_addr\n"; }
+    }
 }
 "#;
 
@@ -89,6 +116,18 @@ const PROBES: &[&str] = &[
     "GET /upmod/lm HTTP/1.1\r\nHost: localhost\r\n",
     "GET /upmod/plain HTTP/1.1\r\nHost: localhost\r\n",
     "GET /upoff/cc HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /show HTTP/1.1\r\nHost: realip.test\r\n",
+    "GET /show HTTP/1.1\r\nHost: realip.test\r\nX-Forwarded-For: 1.2.3.4\r\n",
+    "GET /show HTTP/1.1\r\nHost: realip.test\r\nX-Forwarded-For: 5.5.5.5, 1.2.3.4:5678, 10.1.1.1\r\n",
+    "GET /show HTTP/1.1\r\nHost: realip.test\r\nX-Forwarded-For: 9.9.9.9\r\nX-Forwarded-For: 10.0.0.7, 10.2.2.2\r\n",
+    "GET /show HTTP/1.1\r\nHost: realip.test\r\nX-Forwarded-For: junk, [2001:db8::5]:80\r\n",
+    "GET /show HTTP/1.1\r\nHost: realip.test\r\nX-Real-IP: 1.2.3.4\r\n",
+    "GET /up HTTP/1.1\r\nHost: realip.test\r\nX-Forwarded-For: 6.6.6.6, 10.3.3.3\r\n",
+    "GET /ret HTTP/1.1\r\nHost: loc.test\r\nX-Real-IP: 1.2.3.4\r\n",
+    "GET /tf HTTP/1.1\r\nHost: loc.test\r\nX-Real-IP: 1.2.3.4\r\n",
+    "GET /tf HTTP/1.1\r\nHost: loc.test\r\nX-Real-IP: 1.2.3.4:99\r\nX-Real-IP: 7.7.7.7\r\n",
+    "GET /hdr HTTP/1.1\r\nHost: loc.test\r\nX-Client: 4.3.2.1\r\nX-Real-IP: 1.2.3.4\r\n",
+    "GET /other HTTP/1.1\r\nHost: loc.test\r\nX-Real-IP: 1.2.3.4\r\n",
 ];
 
 fn populate(www: &Path) {
@@ -97,7 +136,7 @@ fn populate(www: &Path) {
 }
 
 #[test]
-fn expires_as_nginx() {
+fn expires_and_realip_as_nginx() {
     if !Path::new(NGINX).exists() {
         eprintln!("skipped: {NGINX} is not installed");
         return;
@@ -120,8 +159,8 @@ fn expires_as_nginx() {
         let probe = probe.replace("MTIME", &mtime);
         // Both answers in the same second, or three tries.
         let differs = (0..3).all(|_| {
-            let theirs = normalize(&exchange(nginx_port, &probe), nginx_port);
-            let ours = normalize(&exchange(ngxr_port, &probe), ngxr_port);
+            let theirs = client_port(&normalize(&exchange(nginx_port, &probe), nginx_port));
+            let ours = client_port(&normalize(&exchange(ngxr_port, &probe), ngxr_port));
             if theirs == ours {
                 return false;
             }
@@ -139,6 +178,24 @@ fn expires_as_nginx() {
     );
 }
 
+/// The test client's own port (`127.0.0.1|PORT|` in the realip answers) left out: it is
+/// the kernel's choice. Ephemeral ports have five digits, so lengths stay the same.
+fn client_port(answer: &str) -> String {
+    let mut parts = answer.split("127.0.0.1|");
+    let mut out = parts.next().unwrap_or_default().to_string();
+    for part in parts {
+        out.push_str("127.0.0.1|");
+        let digits = part.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && part[digits..].starts_with('|') {
+            out.push_str("PORT");
+            out.push_str(&part[digits..]);
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// The fields of an answer's head by name (the first of each).
 fn field<'a>(answer: &'a str, name: &str) -> &'a str {
     answer
@@ -153,8 +210,8 @@ fn seconds(date: &str) -> i64 {
     i64::try_from(since.as_secs()).expect("seconds")
 }
 
-/// ngxr alone: the dates `expires` writes follow the answer's own `Date`, and an upstream's
-/// `Cache-Control` lines give way to one.
+/// ngxr alone: the dates `expires` writes follow the answer's own `Date`, an upstream's
+/// `Cache-Control` lines give way to one, and realip believes only trusted peers.
 #[test]
 fn expires_dates_follow_the_clock() {
     let base = temp_dir("headers-own");
@@ -162,10 +219,11 @@ fn expires_dates_follow_the_clock() {
     populate(&www);
     let (port, dead) = (free_port(), free_port());
     let _ngxr = start(env!("CARGO_BIN_EXE_ngxr"), &base, CONFIG, &www, port, dead);
-    let get = |path: &str| {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n");
+    let ask = |path: &str, more: &str| {
+        let request = format!("GET {path} HTTP/1.1\r\n{more}");
         String::from_utf8_lossy(&exchange(port, &request)).into_owned()
     };
+    let get = |path: &str| ask(path, "Host: localhost\r\n");
     let a = get("/a.txt");
     let ahead = seconds(field(&a, "Expires")) - seconds(field(&a, "Date"));
     assert!((3599..=3601).contains(&ahead), "{a}");
@@ -177,10 +235,34 @@ fn expires_dates_follow_the_clock() {
     let missing = get("/missing");
     assert!(missing.starts_with("HTTP/1.1 404") && field(&missing, "Expires").is_empty());
     let cc = get("/up/cc");
-    let lines: Vec<&str> = cc.split("\r\n").filter(|l| l.contains("Cache-Control")).collect();
+    let lines: Vec<&str> = cc
+        .split("\r\n")
+        .filter(|l| l.contains("Cache-Control"))
+        .collect();
     assert_eq!(lines, ["Cache-Control: max-age=3600"], "{cc}");
-    assert_ne!(field(&cc, "Expires"), "Thu, 01 Jan 2037 00:00:00 GMT", "{cc}");
+    assert_ne!(
+        field(&cc, "Expires"),
+        "Thu, 01 Jan 2037 00:00:00 GMT",
+        "{cc}"
+    );
     let up_mod = get("/upmod/lm");
     assert_eq!(field(&up_mod, "Expires"), "Tue, 14 Nov 2023 23:13:20 GMT");
     assert_eq!(field(&up_mod, "Cache-Control"), "no-cache");
+    let realip = |path: &str, more: &str| {
+        let answer = ask(path, more);
+        answer
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let xff = "Host: realip.test\r\nX-Forwarded-For: 5.5.5.5, 1.2.3.4:5678, 10.1.1.1\r\n";
+    assert_eq!(
+        realip("/show", xff),
+        "1.2.3.4|5678|127.0.0.1|5.5.5.5, 1.2.3.4:5678, 10.1.1.1, 1.2.3.4\n"
+    );
+    let xri = "Host: loc.test\r\nX-Real-IP: 1.2.3.4\r\n";
+    assert_eq!(realip("/ret", xri), "127.0.0.1\n");
+    assert!(realip("/tf", xri).starts_with("1.2.3.4||127.0.0.1"));
+    assert!(realip("/other", xri).starts_with("127.0.0.1|"));
 }
