@@ -1,10 +1,60 @@
 //! Settings of the filters that rewrite a response's head on its way out: `expires`
-//! (`ngx_http_headers_filter_module`) and `charset` (`ngx_http_charset_filter_module`).
+//! (`ngx_http_headers_filter_module`) and `charset` (`ngx_http_charset_filter_module`, as far
+//! as naming the charset in `Content-Type` goes: ngxr does not recode).
 //! `expires` is parsed here once at load, and again per request when its value holds
 //! variables (nginx parses the evaluated text with the same rules then).
 
 use super::{Cx, Text};
+use crate::source::Span;
 use crate::syntax::Directive;
+
+/// The charset module's settings of one level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Charset {
+    /// `charset NAME`, `None` for `charset off`.
+    pub charset: Option<Option<String>>,
+    /// `source_charset NAME` and where it is written.
+    pub source: Option<(String, Span)>,
+    /// `charset_types`, lowercased; `*` matches every type.
+    pub types: Option<Vec<String>>,
+}
+
+impl Charset {
+    pub fn inherit(&mut self, parent: &Charset) {
+        if self.charset.is_none() {
+            self.charset = parent.charset.clone();
+        }
+        if self.source.is_none() {
+            self.source = parent.source.clone();
+        }
+        if self.types.is_none() {
+            self.types = parent.types.clone();
+        }
+    }
+
+    /// Reads `d` if it is one of the module's directives (`override_charset` is read by
+    /// `directives::support`: only `off`, its default, is served).
+    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
+        match d.name() {
+            "charset" => match d.arg(0) {
+                _ if self.charset.is_some() => cx.duplicate(d),
+                Some(name) => self.charset = Some((name != "off").then(|| name.to_string())),
+                None => cx.arity(d),
+            },
+            "source_charset" => match d.args.first() {
+                _ if self.source.is_some() => cx.duplicate(d),
+                Some(w) => self.source = Some((w.value.clone(), w.span)),
+                None => cx.arity(d),
+            },
+            "charset_types" => {
+                let list = self.types.get_or_insert_with(Vec::new);
+                list.extend(d.args.iter().map(|a| a.value.to_ascii_lowercase()));
+            }
+            _ => return false,
+        }
+        true
+    }
+}
 
 /// When a response expires, as `expires` says (`ngx_http_expires_t` and its time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
-use super::filters::{self, Expires};
+use super::filters::{self, Charset, Expires};
 use super::proxy::{self, NextUpstream, Redirect};
 use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
@@ -41,6 +41,7 @@ pub struct Settings {
     pub send_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
     pub expires: Option<Expires>,
+    pub charset: Charset,
     /// Every `set_real_ip_from` of the level, in order.
     pub set_real_ip_from: Option<Vec<Trusted>>,
     pub real_ip_header: Option<RealIpHeader>,
@@ -149,6 +150,7 @@ impl Settings {
             log_not_found
         );
         self.ssl.inherit(&parent.ssl);
+        self.charset.inherit(&parent.charset);
     }
 
     /// `client_max_body_size`, nginx's default when no level set it.
@@ -159,7 +161,7 @@ impl Settings {
 
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        if self.ssl.apply(cx, d) {
+        if self.ssl.apply(cx, d) || self.charset.apply(cx, d) {
             return true;
         }
         match d.name() {

@@ -30,6 +30,8 @@ const SERVED: &[&str] = &[
     "add_header",
     "alias",
     "break",
+    "charset",
+    "charset_types",
     "client_max_body_size",
     "daemon",
     "default_type",
@@ -58,6 +60,7 @@ const SERVED: &[&str] = &[
     "log_not_found",
     "map",
     "merge_slashes",
+    "override_charset",
     "pid",
     "port_in_redirect",
     "proxy_connect_timeout",
@@ -89,6 +92,7 @@ const SERVED: &[&str] = &[
     "server_tokens",
     "set",
     "set_real_ip_from",
+    "source_charset",
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_protocols",
@@ -204,6 +208,16 @@ pub fn support(d: &Directive) -> Support {
         } else {
             Support::Unsupported
         };
+    }
+    // The charset filter is served without recoding: no charset from a variable (it could
+    // name one to recode to), no overriding of an upstream's charset.
+    let unserved_charset = match name {
+        "charset" | "source_charset" => d.args.iter().any(|a| a.value.contains('$')),
+        "override_charset" => d.args.iter().any(|a| !a.value.eq_ignore_ascii_case("off")),
+        _ => false,
+    };
+    if unserved_charset {
+        return Support::Unsupported;
     }
     // The PROXY protocol is not read, so no address can come from it.
     if name == "real_ip_header" && d.arg(0) == Some("proxy_protocol") {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 
+use super::charset::Charset;
 use super::plan::{AddedHeaders, Outcome, RequestInfo};
 use super::request::Req;
 use super::site::Inner;
@@ -19,12 +20,14 @@ use crate::config::Cx;
 use crate::config::filters::{self, Expires, Expiry};
 use crate::config::settings::Settings;
 
-/// A level's headers filter: `expires` and the `add_header` lines.
+/// A level's filters of the response head: the headers filter (`expires`, the `add_header`
+/// lines) and the charset filter that runs after it.
 #[derive(Debug, Default)]
 pub struct AddHeaders {
     pub expires: Option<CExpires>,
     /// Name, value, `always`.
     pub lines: Vec<(Bytes, Complex, bool)>,
+    pub charset: Option<Charset>,
 }
 
 /// `expires`, its value known or compiled.
@@ -47,6 +50,7 @@ pub fn compile(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<AddHead
             }),
         },
         lines: Vec::new(),
+        charset: Charset::compile(cx, st),
     };
     for h in st.add_header.as_deref().unwrap_or_default() {
         let value = Complex::compile(cx, reg, &h.value)?;
@@ -64,6 +68,18 @@ pub fn applies(status: u16, always: bool) -> bool {
             status,
             200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
         )
+}
+
+/// The charset filter on an answer with `status`: the first `Content-Type` in `headers`
+/// names the level's charset if it applies.
+pub fn charset(add: &AddHeaders, status: u16, headers: &mut [(Bytes, Bytes)]) {
+    if let Some(c) = &add.charset
+        && let Some((_, ct)) = headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"content-type"))
+    {
+        c.apply(status, ct);
+    }
 }
 
 /// nginx's headers filter on an answer with `status` whose `Last-Modified` is `last_modified`
@@ -230,6 +246,7 @@ impl AddedHeaders for Deferred {
             .find(|(n, _)| n.eq_ignore_ascii_case(b"last-modified"))
             .and_then(|(_, v)| super::conditional::parse_time(v));
         let (status, lines) = (outcome.status, &self.lines);
+        charset(lines, status, headers);
         if self.literal {
             let literal = |v: &Complex| v.as_literal().unwrap_or_default().to_vec();
             filter(lines, status, last_modified, literal, headers, &mut out);

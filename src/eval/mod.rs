@@ -4,6 +4,7 @@
 
 mod added;
 mod bind;
+mod charset;
 pub mod clock;
 mod compile;
 mod conditional;

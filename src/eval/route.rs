@@ -502,6 +502,7 @@ fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
                 .into_iter()
                 .collect();
             added::apply(&loc.add_headers, code, None, req, &mut headers);
+            added::charset(&loc.add_headers, code, &mut headers);
             Next::Answer(respond(
                 code,
                 loc.log.clone(),

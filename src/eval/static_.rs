@@ -171,6 +171,9 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
         }
     }
     let range_mtime = headers_filter(loc, req, &mut answer, mtime);
+    if let (Some(c), Some(ct)) = (&loc.add_headers.charset, &mut answer.content_type) {
+        c.apply(answer.status, ct);
+    }
     if answer.status == 200 && status == 200 {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));

@@ -1,5 +1,5 @@
 //! Against nginx: the header filters (`expires`: `Expires`, `Cache-Control`, also over an
-//! upstream's own) on files, `return` answers and proxied answers, and the realip module
+//! upstream's own; `charset`) on files, `return` answers and proxied answers, and the realip module
 //! (127.0.0.1, the test's client, is the trusted proxy; the addresses it vouches for are
 //! data in the headers). Both servers serve the
 //! same files with the same configuration; every probe goes to both and the answers (but
@@ -60,6 +60,30 @@ http {
     }
     server {
         listen 127.0.0.1:PORT;
+        server_name charset.test;
+        charset UTF-8;
+        types { text/plain txt; image/png png; }
+        location / { }
+        location /ct/ { charset_types image/png; alias ROOT/; }
+        location /all/ { charset_types *; alias ROOT/; }
+        location /off/ { charset off; alias ROOT/; }
+        location /same/ { source_charset utf-8; alias ROOT/; }
+        location /ret { default_type text/html; return 200 "r\n"; }
+        location /bin { return 200 "r\n"; }
+        location /moved { return 301 /a.txt; }
+        location /up/ { proxy_pass http://127.0.0.1:SELF/back/; proxy_set_header Host charset-back.test; }
+    }
+    server {
+        listen 127.0.0.1:PORT;
+        server_name charset-back.test;
+        charset off;
+        location /back/html { default_type text/html; return 200 "h\n"; }
+        location /back/koi { default_type "text/html; charset=koi8-r"; return 200 "k\n"; }
+        location /back/param { default_type "text/html; level=1"; return 200 "p\n"; }
+        location /back/png { default_type image/png; return 200 "p\n"; }
+    }
+    server {
+        listen 127.0.0.1:PORT;
         server_name realip.test;
         set_real_ip_from 10.0.0.0/8;
         set_real_ip_from 127.0.0.1;
@@ -116,6 +140,22 @@ const PROBES: &[&str] = &[
     "GET /upmod/lm HTTP/1.1\r\nHost: localhost\r\n",
     "GET /upmod/plain HTTP/1.1\r\nHost: localhost\r\n",
     "GET /upoff/cc HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: charset.test\r\nRange: bytes=0-1,3-4\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: charset.test\r\nIf-Modified-Since: MTIME\r\n",
+    "GET /b.png HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /ct/b.png HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /ct/a.txt HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /all/b.png HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /off/a.txt HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /same/a.txt HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /ret HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /bin HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /moved HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /up/html HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /up/koi HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /up/param HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /up/png HTTP/1.1\r\nHost: charset.test\r\n",
     "GET /show HTTP/1.1\r\nHost: realip.test\r\n",
     "GET /show HTTP/1.1\r\nHost: realip.test\r\nX-Forwarded-For: 1.2.3.4\r\n",
     "GET /show HTTP/1.1\r\nHost: realip.test\r\nX-Forwarded-For: 5.5.5.5, 1.2.3.4:5678, 10.1.1.1\r\n",
@@ -133,6 +173,7 @@ const PROBES: &[&str] = &[
 fn populate(www: &Path) {
     std::fs::create_dir_all(www.join("dir")).expect("mkdir");
     std::fs::write(www.join("a.txt"), b"hello world\n").expect("write file");
+    std::fs::write(www.join("b.png"), b"not really\n").expect("write file");
 }
 
 #[test]
