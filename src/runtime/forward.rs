@@ -4,6 +4,7 @@
 //! answer is then streamed to the client, or becomes a tunnel after a 101.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -122,6 +123,7 @@ async fn attempts(
         let head_request = request.method == "HEAD";
         let result = exchange_once(
             &upstream,
+            &request.conn.state.connections,
             &peer.addr,
             &p,
             &mut body,
@@ -233,6 +235,7 @@ async fn client_body(
 /// sent and received. The error says whether the connection was cached.
 async fn exchange_once(
     upstream: &Upstream,
+    connections: &AtomicU64,
     addr: &PeerAddr,
     p: &ProxyRequest,
     body: &mut RequestBody,
@@ -242,7 +245,7 @@ async fn exchange_once(
     let started = Instant::now();
     let mut conn = match upstream.pool.as_ref().and_then(|pool| pool.take(addr)) {
         Some(conn) => conn,
-        None => peer::connect(addr, p.timeouts.connect)
+        None => peer::connect(addr, p.timeouts.connect, connections)
             .await
             .map_err(|e| (e, false))?,
     };

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -36,10 +37,18 @@ pub struct State {
     certs: Arc<CertCache>,
     /// Shared session caches, which outlive the generation.
     sessions: Arc<SharedZones>,
+    /// The server's connection counter ([`super::server::Shared::next_id`]), which upstream
+    /// connections draw from too.
+    pub connections: Arc<AtomicU64>,
 }
 
 impl State {
-    pub fn new(site: Arc<dyn Site>, logs: Arc<AccessLogs>, sessions: Arc<SharedZones>) -> State {
+    pub fn new(
+        site: Arc<dyn Site>,
+        logs: Arc<AccessLogs>,
+        sessions: Arc<SharedZones>,
+        connections: Arc<AtomicU64>,
+    ) -> State {
         let upstreams = site
             .upstreams()
             .iter()
@@ -52,6 +61,7 @@ impl State {
             acceptors: Mutex::new(HashMap::new()),
             certs: Arc::new(CertCache::default()),
             sessions,
+            connections,
         }
     }
 
@@ -173,7 +183,7 @@ mod tests {
                location / { proxy_pass http://127.0.0.1:$arg_p; }
                location /known { proxy_pass http://127.0.0.1:9; } } }",
         );
-        let state = State::new(site.clone(), Arc::default(), Arc::default());
+        let state = State::new(site.clone(), Arc::default(), Arc::default(), Arc::default());
         let kept = state.upstreams.len();
         for port in 1000..3000 {
             let group = group_of(&site, &format!("/?p={port}"));
