@@ -78,18 +78,41 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         upstream_sent: Some(d.sent_at),
     };
     if head.status == 101 {
-        return match (p.client_upgrade, d.on_upgrade) {
-            (true, Some(on_upgrade)) => {
-                let spelled = spelling::preserving(&headers, &added).await;
-                let mut response = upgrade(finish, p, conn, &headers, &added, on_upgrade, d.hold);
-                response
-                    .extensions_mut()
-                    .extend(spelled.unwrap_or_default());
-                response
-            }
-            // hyper cannot send a 101 that opens nothing; nginx would pass it on.
-            _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive),
+        let spelled = spelling::preserving(&headers, &added).await;
+        let front = Front {
+            connection: "upgrade",
+            ..Front::default()
         };
+        let reason = Some(&head.reason[..]);
+        let mut response = match (p.client_upgrade, d.on_upgrade) {
+            (true, Some(on_upgrade)) => {
+                let response = response::build(
+                    101,
+                    reason,
+                    front,
+                    &headers,
+                    &added,
+                    ProxyBody::full(None, None),
+                );
+                upgrade(response, finish, p, conn, on_upgrade, d.hold)
+            }
+            // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer (no
+            // chunking after a 1xx head, its body read until the upstream closes), so all a
+            // client gets before the connection ends is the head. hyper sends no body after
+            // a 1xx and closes; the upstream connection is dropped with `conn`.
+            _ => response::build(
+                101,
+                reason,
+                front,
+                &headers,
+                &added,
+                ProxyBody::full(None, Some(finish)),
+            ),
+        };
+        response
+            .extensions_mut()
+            .extend(spelled.unwrap_or_default());
+        return response;
     }
     let http11 = finish.request.version == "HTTP/1.1";
     // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
@@ -131,14 +154,13 @@ fn upstream_length(head: &ResponseHead) -> Option<u64> {
     std::str::from_utf8(v).ok()?.trim().parse().ok()
 }
 
-/// Sends the 101 and, once hyper hands the client connection back, runs the tunnel. The
-/// access log line is written when the tunnel ends, as nginx does.
+/// Sends the 101 `response` and, once hyper hands the client connection back, runs the
+/// tunnel. The access log line is written when the tunnel ends, as nginx does.
 fn upgrade(
+    response: Response<ProxyBody>,
     mut finish: Finish,
     p: &ProxyRequest,
     conn: PeerConn,
-    headers: &[(Bytes, Bytes)],
-    added: &[(Bytes, Bytes)],
     on_upgrade: OnUpgrade,
     hold: Hold,
 ) -> Response<ProxyBody> {
@@ -148,20 +170,8 @@ fn upgrade(
         finish.request.headers = Vec::new();
         finish.outcome = Outcome::default();
     }
-    let front = Front {
-        connection: "upgrade",
-        ..Front::default()
-    };
-    let response = response::build(
-        101,
-        None,
-        front,
-        headers,
-        added,
-        ProxyBody::full(None, None),
-    );
     // `$bytes_sent` counts the 101's head, which no body records here.
-    let head = response::head_size(response.status(), response.headers());
+    let head = response::head_size(&response);
     tokio::spawn(async move {
         let client = match on_upgrade.await {
             Ok(upgraded) => upgraded,
