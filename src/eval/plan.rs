@@ -360,8 +360,15 @@ pub struct LogSpec {
 /// `$status` and `$sent_http_*` read the answer being sent.
 pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
     /// The lines that apply to `outcome.status` (every line with `always`), evaluated; lines
-    /// whose value comes out empty are left out, as nginx leaves them.
-    fn evaluate(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<(Bytes, Bytes)>;
+    /// whose value comes out empty are left out, as nginx leaves them. `set` are the response
+    /// headers already set, as `$sent_http_*` finds them then (no `Server`, `Date` or
+    /// `Transfer-Encoding` yet: nginx's header filter writes those later).
+    fn evaluate(
+        &self,
+        request: &RequestInfo<'_>,
+        outcome: &Outcome,
+        set: &[(Bytes, Bytes)],
+    ) -> Vec<(Bytes, Bytes)>;
 }
 
 /// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.

@@ -18,6 +18,13 @@ pub struct Tables {
     pub hostname: Vec<u8>,
 }
 
+/// A response head in the making: its status and the headers set so far.
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(Bytes, Bytes)>,
+}
+
 #[derive(Debug)]
 pub struct Req<'a> {
     pub info: &'a RequestInfo<'a>,
@@ -36,6 +43,9 @@ pub struct Req<'a> {
     pub proxy: Option<(Vec<u8>, Vec<u8>)>,
     pub captures: Captures,
     pub outcome: Option<&'a Outcome>,
+    /// The answer whose head nginx's headers filter is completing (`add_header`): `$status`
+    /// and `$sent_http_*` read it rather than the outcome.
+    pub answer: Option<Answer>,
     /// `ngxr explain` is asking: record `seen` and `notes`, which serving never reads.
     pub traced: bool,
     /// Every variable read, in order, with its value (for explain).
@@ -62,6 +72,7 @@ impl<'a> Req<'a> {
             proxy: None,
             captures: Captures::default(),
             outcome: None,
+            answer: None,
             traced: false,
             seen: Vec::new(),
             notes: Vec::new(),
@@ -96,7 +107,10 @@ impl<'a> Req<'a> {
             Var::Http(name) => header(&self.headers, name),
             Var::Arg(name) => arg(&self.target.args, name.as_bytes()),
             Var::Cookie(name) => cookie(&self.headers, name.as_bytes()),
-            Var::SentHttp(name) => self.outcome.and_then(|o| header(&o.sent_headers, name)),
+            Var::SentHttp(name) => match &self.answer {
+                Some(answer) => header(&answer.headers, name),
+                None => self.outcome.and_then(|o| header(&o.sent_headers, name)),
+            },
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
             Var::UpstreamCookie(name) => self
                 .outcome
@@ -147,7 +161,13 @@ impl<'a> Req<'a> {
                     None => remote.into_bytes(),
                 })
             }
-            Var::Status => text(format!("{:03}", self.outcome.map_or(0, |o| o.status))),
+            Var::Status => {
+                let status = match &self.answer {
+                    Some(answer) => answer.status,
+                    None => self.outcome.map_or(0, |o| o.status),
+                };
+                text(format!("{status:03}"))
+            }
             Var::BodyBytesSent => text(self.outcome.map_or(0, |o| o.body_bytes_sent).to_string()),
             Var::BytesSent => text(self.outcome.map_or(0, |o| o.bytes_sent).to_string()),
             Var::RequestLength => text(self.outcome.map_or(0, |o| o.request_length).to_string()),

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::added::{self, AddHeaders};
 use super::location::{self, Found};
 use super::plan::{LogSpec, RequestInfo, Response, Route};
-use super::request::Req;
+use super::request::{Answer, Req};
 use super::script::{self, Flow};
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::trace::{Trace, note};
@@ -224,9 +224,24 @@ fn answer(
         Flow::Stay | Flow::Again => return None,
     };
     if let Route::Respond(r) = &mut route {
-        added::apply(add, r.status, req, &mut r.headers);
+        added::apply(add, set_so_far(r), req, &mut r.headers);
     }
     Some(route)
+}
+
+/// The head of a `return` as `add_header` sees it: its status, `Location` or `Content-Type`,
+/// and the length of a text (nginx's own pages are chosen by the runtime, so their type and
+/// length, and the `Connection` value, are not known here).
+fn set_so_far(r: &Response) -> Answer {
+    let mut headers = r.headers.clone();
+    if let Some(body) = r.body.as_ref().filter(|_| !matches!(r.status, 204 | 304)) {
+        let length = Bytes::from(body.len().to_string());
+        headers.push((Bytes::from_static(b"Content-Length"), length));
+    }
+    Answer {
+        status: r.status,
+        headers,
+    }
 }
 
 fn in_location(

@@ -57,10 +57,25 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         })
         .cloned()
         .collect();
+    let location = redirect::apply(&mut headers, p);
+    let http11 = d.request.version == "HTTP/1.1";
+    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
+    let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
+    let keepalive = d.keepalive && (http11 || !unframed);
+    let connection = match head.status {
+        101 => "upgrade",
+        _ => respond::connection(keepalive),
+    };
+    let length = match head.framing {
+        Framing::Length(n) => Some(n),
+        Framing::None if d.request.method == "HEAD" => upstream_length(&head),
+        _ => None,
+    };
     let mut outcome = d.outcome;
     outcome.status = head.status;
     outcome.upstream_headers = head.headers.clone();
-    let added = p.add_headers.evaluate(&d.request.info(), &outcome);
+    let set = set_so_far(&headers, location.as_ref(), length, connection);
+    let added = p.add_headers.evaluate(&d.request.info(), &outcome, &set);
     outcome.upstream_headers = if p.log.files.is_empty() {
         Vec::new()
     } else {
@@ -80,7 +95,8 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     if head.status == 101 {
         let spelled = spelling::preserving(&headers, &added).await;
         let front = Front {
-            connection: "upgrade",
+            connection,
+            location,
             ..Front::default()
         };
         let reason = Some(&head.reason[..]);
@@ -114,21 +130,10 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
             .extend(spelled.unwrap_or_default());
         return response;
     }
-    let http11 = finish.request.version == "HTTP/1.1";
-    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
-    let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
-    let keepalive = d.keepalive && (http11 || !unframed);
-    let location = redirect::apply(&mut headers, p);
-    let mut front = Front::take_upstream(&mut headers, respond::connection(keepalive));
+    let mut front = Front::take_upstream(&mut headers, connection);
     front.location = location;
-    match head.framing {
-        Framing::Length(n) => front.content_length = Some(n),
-        Framing::None if finish.request.method == "HEAD" => {
-            front.content_length = upstream_length(&head);
-        }
-        Framing::None => {}
-        Framing::Chunked | Framing::UntilClose => front.chunked = http11,
-    }
+    front.content_length = length;
+    front.chunked = unframed && http11;
     let spelled = spelling::preserving(&headers, &added).await;
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
@@ -144,6 +149,32 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         .extensions_mut()
         .extend(spelled.unwrap_or_default());
     response
+}
+
+/// The response headers set when nginx's headers filter runs, as `$sent_http_*` in an
+/// `add_header` finds them: the upstream's that pass, the rewritten `Location`, the length
+/// and the `Connection` value (`Transfer-Encoding` comes later, with the chunked filter).
+fn set_so_far(
+    headers: &[(Bytes, Bytes)],
+    location: Option<&Bytes>,
+    length: Option<u64>,
+    connection: &'static str,
+) -> Vec<(Bytes, Bytes)> {
+    let mut set = headers.to_vec();
+    if let Some(location) = location {
+        set.push((Bytes::from_static(b"Location"), location.clone()));
+    }
+    if let Some(n) = length {
+        set.push((
+            Bytes::from_static(b"Content-Length"),
+            Bytes::from(n.to_string()),
+        ));
+    }
+    set.push((
+        Bytes::from_static(b"Connection"),
+        Bytes::from_static(connection.as_bytes()),
+    ));
+    set
 }
 
 fn upstream_length(head: &ResponseHead) -> Option<u64> {

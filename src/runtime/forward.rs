@@ -299,7 +299,8 @@ fn fail(
     started: Instant,
 ) -> Response<ProxyBody> {
     outcome.status = status;
-    let headers = p.add_headers.evaluate(&request.info(), &outcome);
+    // nginx's page and its headers are chosen after this, by `respond::answer`.
+    let headers = p.add_headers.evaluate(&request.info(), &outcome, &[]);
     let finish = Finish {
         request,
         log: p.log.clone(),

@@ -221,7 +221,12 @@ impl Site for TestSite {
 struct NoAddedHeaders;
 
 impl AddedHeaders for NoAddedHeaders {
-    fn evaluate(&self, _: &RequestInfo<'_>, _: &Outcome) -> Vec<(Bytes, Bytes)> {
+    fn evaluate(
+        &self,
+        _: &RequestInfo<'_>,
+        _: &Outcome,
+        _: &[(Bytes, Bytes)],
+    ) -> Vec<(Bytes, Bytes)> {
         Vec::new()
     }
 }
