@@ -29,8 +29,9 @@ pub fn compile(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<AddHead
     Some(out)
 }
 
-/// Whether nginx's headers filter adds a line without `always` to an answer with `status`.
-fn applies(status: u16, always: bool) -> bool {
+/// Whether nginx's headers filter adds a line (with `always` or not) to an answer with
+/// `status`.
+pub fn applies(status: u16, always: bool) -> bool {
     always
         || matches!(
             status,
@@ -38,10 +39,20 @@ fn applies(status: u16, always: bool) -> bool {
         )
 }
 
-/// Appends to `headers` the lines that apply to `answer.status` (`ngx_http_headers_filter`).
-/// Each is evaluated as that filter does it: `$status` is the answer's, and `$sent_http_*`
-/// finds the headers already set (`answer.headers`) and the lines added before it.
-pub fn apply(
+/// Appends to `headers` the lines that apply to `status` (`ngx_http_headers_filter`), the
+/// headers already in `headers` being those set before the filter runs.
+pub fn apply(add: &AddHeaders, status: u16, req: &mut Req<'_>, headers: &mut Vec<(Bytes, Bytes)>) {
+    let answer = Answer {
+        status,
+        headers: headers.clone(),
+    };
+    apply_to(add, answer, req, headers);
+}
+
+/// Appends to `headers` the lines that apply to `answer.status`. Each is evaluated as nginx's
+/// headers filter does it: `$status` is the answer's, and `$sent_http_*` finds the headers
+/// already set (`answer.headers`) and the lines added before it.
+pub fn apply_to(
     add: &AddHeaders,
     answer: Answer,
     req: &mut Req<'_>,
@@ -115,7 +126,7 @@ impl AddedHeaders for Deferred {
             status: outcome.status,
             headers: set.to_vec(),
         };
-        apply(&self.lines, answer, &mut req, &mut out);
+        apply_to(&self.lines, answer, &mut req, &mut out);
         out
     }
 }

@@ -12,6 +12,7 @@ use hyper::body::{Body, Frame, SizeHint};
 
 use super::context::OwnedRequest;
 use super::error::ProxyError;
+use super::static_file::FileBody;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
 
@@ -50,6 +51,7 @@ impl Drop for Finish {
 enum Inner {
     Full(Option<Bytes>),
     Upstream(Box<UpstreamBody>),
+    File(Box<FileBody>),
 }
 
 #[derive(Debug)]
@@ -69,6 +71,13 @@ impl ProxyBody {
     pub fn upstream(body: UpstreamBody, finish: Finish) -> ProxyBody {
         ProxyBody {
             inner: Inner::Upstream(Box::new(body)),
+            finish: Some(finish),
+        }
+    }
+
+    pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
+        ProxyBody {
+            inner: Inner::File(Box::new(body)),
             finish: Some(finish),
         }
     }
@@ -131,6 +140,7 @@ impl Body for ProxyBody {
         let next = match &mut this.inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
             Inner::Upstream(body) => body.poll_data(cx),
+            Inner::File(body) => body.poll_data(cx),
         };
         match next {
             Poll::Ready(Some(Ok(data))) => {
@@ -162,6 +172,7 @@ impl Body for ProxyBody {
         match &self.inner {
             Inner::Full(b) => b.is_none(),
             Inner::Upstream(body) => body.is_done(),
+            Inner::File(body) => body.is_done(),
         }
     }
 
@@ -172,6 +183,7 @@ impl Body for ProxyBody {
                 Some(n) => SizeHint::with_exact(n),
                 None => SizeHint::default(),
             },
+            Inner::File(body) => SizeHint::with_exact(body.remaining()),
         }
     }
 }

@@ -72,7 +72,8 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         _ => None,
     };
     let mut outcome = d.outcome;
-    outcome.status = head.status;
+    // An `error_page` that sent the request here may impose its status (nginx's err_status).
+    outcome.status = p.status.unwrap_or(head.status);
     outcome.upstream_headers = head.headers.clone();
     let set = set_so_far(&headers, location.as_ref(), length, connection);
     let added = p.add_headers.evaluate(&d.request.info(), &outcome, &set);
@@ -97,6 +98,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         let front = Front {
             connection,
             location,
+            hide_version: !p.server_tokens,
             ..Front::default()
         };
         let reason = Some(&head.reason[..]);
@@ -132,19 +134,17 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     }
     let mut front = Front::take_upstream(&mut headers, connection);
     front.location = location;
+    front.hide_version = !p.server_tokens;
     front.content_length = length;
     front.chunked = unframed && http11;
     let spelled = spelling::preserving(&headers, &added).await;
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
-    let mut response = response::build(
-        head.status,
-        Some(&head.reason),
-        front,
-        &headers,
-        &added,
-        body,
-    );
+    let (status, reason) = match p.status {
+        Some(status) => (status, None),
+        None => (head.status, Some(&head.reason[..])),
+    };
+    let mut response = response::build(status, reason, front, &headers, &added, body);
     response
         .extensions_mut()
         .extend(spelled.unwrap_or_default());

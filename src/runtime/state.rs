@@ -172,7 +172,7 @@ mod tests {
         };
         match site.route(&info) {
             Route::Proxy(p) => p.upstream.clone(),
-            Route::Respond(r) => panic!("{target} was answered: {r:?}"),
+            other => panic!("{target} was not proxied: {other:?}"),
         }
     }
 
