@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::gzip::Gzip;
 use super::proxy::{self, NextUpstream, Redirect};
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
@@ -44,6 +45,8 @@ pub struct Settings {
     pub access_log: Option<Vec<AccessLog>>,
     /// The `ssl_*` settings (server level in nginx; `http` passes them down).
     pub ssl: Ssl,
+    /// The `gzip*` settings.
+    pub gzip: Gzip,
     pub ignore_invalid_headers: Option<bool>,
     pub underscores_in_headers: Option<bool>,
     pub merge_slashes: Option<bool>,
@@ -117,11 +120,12 @@ impl Settings {
             merge_slashes
         );
         self.ssl.inherit(&parent.ssl);
+        self.gzip.inherit(&parent.gzip);
     }
 
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        if self.ssl.apply(cx, d) {
+        if self.ssl.apply(cx, d) || self.gzip.apply(cx, d) {
             return true;
         }
         match d.name() {

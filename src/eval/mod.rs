@@ -6,6 +6,7 @@ mod added;
 mod bind;
 pub mod clock;
 mod compile;
+mod gzip;
 pub mod headers;
 pub mod location;
 pub mod log;

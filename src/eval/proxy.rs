@@ -90,6 +90,8 @@ pub fn build(
         client_max_body_size: p.client_max_body_size,
         log,
         keepalive: req.keepalive,
+        // `route` sets it with the answer.
+        gzip: None,
     }))
 }
 

@@ -49,7 +49,8 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
         t.variables = std::mem::take(&mut req.seen);
         t.notes.append(&mut req.notes);
     });
-    route.with_keepalive(req.keepalive)
+    let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
+    route.with_keepalive(req.keepalive).with_gzip(gzip)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -97,6 +98,7 @@ fn pick_server<'s>(
     if let Some(s) = server {
         req.server_name = s.first_name();
         req.keepalive = s.keepalive;
+        req.gzip = s.gzip.clone();
         req.headers.retain(|(name, _)| s.header_rules.keeps(name));
     }
     Ok(server)
@@ -148,6 +150,7 @@ fn choose<'s>(
             }
             Found::Redirect(loc) => {
                 req.keepalive = loc.keepalive;
+                req.gzip = loc.gzip.clone();
                 let mut to = uri::escape(loc.name.as_bytes());
                 if !req.target.args.is_empty() {
                     to.push(b'?');
@@ -159,6 +162,7 @@ fn choose<'s>(
             }
             Found::Location(loc) => {
                 req.keepalive = loc.keepalive;
+                req.gzip = loc.gzip.clone();
                 loc
             }
         };
@@ -339,8 +343,9 @@ pub fn respond(
         log,
         headers,
         body,
-        // `route` sets the level's limits once the answer is known.
+        // `route` sets the level's limits and gzip filter once the answer is known.
         keepalive: crate::defaults::http::KEEPALIVE,
+        gzip: None,
     })
 }
 

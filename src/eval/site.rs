@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::added::{AddHeaders, Deferred};
+use super::gzip::CGzip;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
@@ -62,6 +63,8 @@ pub struct CServer {
     pub redirects: RedirectRules,
     /// For answers given before a location is chosen.
     pub keepalive: KeepaliveLimits,
+    /// For answers given before a location is chosen; `None` with `gzip off`.
+    pub gzip: Option<Arc<CGzip>>,
 }
 
 /// How a `Location` starting with `/` is made absolute (`absolute_redirect`,
@@ -111,6 +114,7 @@ pub struct CLocation {
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,
     pub keepalive: KeepaliveLimits,
+    pub gzip: Option<Arc<CGzip>>,
 }
 
 #[derive(Debug)]

@@ -12,6 +12,7 @@ use hyper_util::rt::TokioIo;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
+use super::gzip;
 use super::peer::PeerConn;
 use super::redirect;
 use super::respond;
@@ -60,7 +61,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     let mut outcome = d.outcome;
     outcome.status = head.status;
     outcome.upstream_headers = head.headers.clone();
-    let added = p.add_headers.evaluate(&d.request.info(), &outcome);
+    let mut added = p.add_headers.evaluate(&d.request.info(), &outcome);
     outcome.upstream_headers = if p.log.files.is_empty() {
         Vec::new()
     } else {
@@ -88,7 +89,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
                 response
             }
             // hyper cannot send a 101 that opens nothing; nginx would pass it on.
-            _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive),
+            _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive, p.gzip.as_ref()),
         };
     }
     let http11 = finish.request.version == "HTTP/1.1";
@@ -106,9 +107,12 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         Framing::None => {}
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
+    let (request, gzip) = (&finish.request, p.gzip.as_ref());
+    let gzipped =
+        gzip::header_filter(gzip, head.status, request, &mut front, &mut headers, &mut added, true);
     let spelled = spelling::preserving(&headers, &added).await;
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
-    let body = ProxyBody::upstream(body, finish);
+    let body = ProxyBody::upstream(body, finish).gzip(gzipped);
     let mut response = response::build(
         head.status,
         Some(&head.reason),

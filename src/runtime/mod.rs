@@ -33,6 +33,7 @@ mod drain;
 mod error;
 mod exchange;
 mod forward;
+mod gzip;
 mod listen;
 pub mod log;
 mod pages;

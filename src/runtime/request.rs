@@ -73,7 +73,8 @@ pub async fn handle(
                 started,
                 upstream_sent: None,
             };
-            respond::answer(finish, r.status, r.headers, r.body, keepalive)
+            let gzip = r.gzip.as_ref();
+            respond::answer(finish, r.status, r.headers, r.body, keepalive, gzip)
         }
         Route::Proxy(p) => {
             // If the client goes away first, hyper drops this future: nginx logs that as 499.

@@ -5,16 +5,20 @@ use bytes::Bytes;
 use http::Response;
 
 use super::body::{Finish, ProxyBody};
+use super::gzip;
 use super::pages;
 use super::response::{self, Front};
+use crate::eval::plan::Gzip;
 
-/// Sends `status` with `headers` and `body` (nginx's page when `None`); `finish` logs it.
+/// Sends `status` with `headers` and `body` (nginx's page when `None`), through `gzip` when
+/// the level has it on; `finish` logs it.
 pub fn answer(
     mut finish: Finish,
     status: u16,
     mut headers: Vec<(Bytes, Bytes)>,
     body: Option<Bytes>,
     keepalive: bool,
+    gzip: Option<&Gzip>,
 ) -> Response<ProxyBody> {
     let request = &finish.request;
     let page = body.is_none();
@@ -31,6 +35,9 @@ pub fn answer(
     if status != 204 && status != 304 {
         front.content_length = Some(length);
     }
+    let mut added = Vec::new();
+    let gzipped =
+        gzip::header_filter(gzip, status, request, &mut front, &mut headers, &mut added, false);
     let body = if request.method == "HEAD" { None } else { body };
     finish.outcome.status = status;
     response::build(
@@ -38,8 +45,8 @@ pub fn answer(
         None,
         front,
         &headers,
-        &[],
-        ProxyBody::full(body, Some(finish)),
+        &added,
+        ProxyBody::full(body, Some(finish)).gzip(gzipped),
     )
 }
 

@@ -119,6 +119,7 @@ impl Site for TestSite {
                 headers: Vec::new(),
                 body: None,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
+                gzip: None,
             });
         }
         if request.target == "/return" {
@@ -131,6 +132,7 @@ impl Site for TestSite {
                 )],
                 body: Some(Bytes::from_static(b"returned\n")),
                 keepalive: ngxr::defaults::http::KEEPALIVE,
+                gzip: None,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -193,6 +195,7 @@ impl Site for TestSite {
             client_max_body_size: self.client_max_body_size,
             log: self.log.clone(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
+            gzip: None,
         }))
     }
 
