@@ -244,12 +244,16 @@ mod tests {
 
     #[test]
     fn msie6_is_old_msie_only() {
-        assert!(is_msie6(b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)"));
+        assert!(is_msie6(
+            b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)"
+        ));
         assert!(is_msie6(b"Mozilla/4.0 (compatible; MSIE 5.5; Windows 98)"));
         assert!(!is_msie6(
             b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)"
         ));
-        assert!(!is_msie6(b"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.0)"));
+        assert!(!is_msie6(
+            b"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.0)"
+        ));
         assert!(!is_msie6(b"Opera/9.0 (compatible; MSIE 6.0)"));
         assert!(!is_msie6(b"curl/8"));
     }

@@ -108,8 +108,15 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
     let (request, gzip) = (&finish.request, p.gzip.as_ref());
-    let gzipped =
-        gzip::header_filter(gzip, head.status, request, &mut front, &mut headers, &mut added, true);
+    let gzipped = gzip::header_filter(
+        gzip,
+        head.status,
+        request,
+        &mut front,
+        &mut headers,
+        &mut added,
+        true,
+    );
     let spelled = spelling::preserving(&headers, &added).await;
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish).gzip(gzipped);

@@ -28,7 +28,8 @@ const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
 /// How much output is gathered before it is passed on (one of nginx's default buffers).
 const CHUNK: usize = 4096;
 
-/// `ngx_http_gzip_header_filter` on a response about to be sent. `front` holds the headers
+/// `ngx_http_gzip_header_filter` on a response about to be sent (a HEAD one included: nginx
+/// rewrites its head too). `front` holds the headers
 /// nginx writes first; `headers` are the rest in order (an upstream's, or the answer's own)
 /// and `added` the `add_header` lines after them. `upstream` says the `Content-Type` came from
 /// an upstream, which nginx reads without its `; charset=`. Returns the body's encoder when
@@ -51,7 +52,6 @@ pub fn header_filter(
         || encoded
         || front.content_length.is_some_and(|n| n < gzip.min_length)
         || !type_matches(&gzip.types, front.content_type.as_deref(), upstream)
-        || request.method == "HEAD"
     {
         return None;
     }
@@ -68,20 +68,28 @@ pub fn header_filter(
     }
     added.push(header("Content-Encoding", "gzip"));
     front.content_length = None;
+    if let Some(i) = last_index(headers, "accept-ranges") {
+        headers.remove(i);
+    }
+    weaken_etag(headers);
+    // nginx marks a HEAD answer header-only after this filter ran: the head says gzip, but
+    // there is no body to compress or to frame.
+    if request.method == "HEAD" {
+        return None;
+    }
     if request.version == "HTTP/1.1" {
         front.chunked = true;
     } else {
         front.connection = "close";
     }
-    if let Some(i) = last_index(headers, "accept-ranges") {
-        headers.remove(i);
-    }
-    weaken_etag(headers);
     Some(Gzipped::new(gzip.level))
 }
 
 fn header(name: &'static str, value: &'static str) -> (Bytes, Bytes) {
-    (Bytes::from_static(name.as_bytes()), Bytes::from_static(value.as_bytes()))
+    (
+        Bytes::from_static(name.as_bytes()),
+        Bytes::from_static(value.as_bytes()),
+    )
 }
 
 /// The line nginx's `headers_out` points at for `name`: the last one copied.
@@ -322,7 +330,11 @@ mod tests {
         // Only a charset parameter is set apart, and only from an upstream's type.
         assert!(!type_matches(&html, Some(b"text/html; q=1"), true));
         assert!(!type_matches(&html, Some(b"text/html ; charset=x"), true));
-        assert!(!type_matches(&html, Some(b"text/html; charset=utf-8"), false));
+        assert!(!type_matches(
+            &html,
+            Some(b"text/html; charset=utf-8"),
+            false
+        ));
         assert!(!type_matches(&html, Some(b"text/plain"), true));
         assert!(!type_matches(&html, None, true));
         assert!(type_matches(&GzipTypes::Any, None, true));
@@ -331,9 +343,13 @@ mod tests {
     #[test]
     fn etags_weaken_as_ngx_http_weak_etag() {
         let weak = |v: &'static str| {
-            let mut h = vec![(Bytes::from_static(b"ETag"), Bytes::from_static(v.as_bytes()))];
+            let mut h = vec![(
+                Bytes::from_static(b"ETag"),
+                Bytes::from_static(v.as_bytes()),
+            )];
             weaken_etag(&mut h);
-            h.first().map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            h.first()
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
         };
         assert_eq!(weak("\"v1\"").as_deref(), Some("W/\"v1\""));
         assert_eq!(weak("W/\"v1\"").as_deref(), Some("W/\"v1\""));
@@ -344,7 +360,12 @@ mod tests {
     fn h(pairs: &[(&'static str, &'static str)]) -> Vec<(Bytes, Bytes)> {
         pairs
             .iter()
-            .map(|(n, v)| (Bytes::from_static(n.as_bytes()), Bytes::from_static(v.as_bytes())))
+            .map(|(n, v)| {
+                (
+                    Bytes::from_static(n.as_bytes()),
+                    Bytes::from_static(v.as_bytes()),
+                )
+            })
             .collect()
     }
 
@@ -357,7 +378,10 @@ mod tests {
         let future = h(&[("Expires", "Fri, 01 Jan 2100 00:00:00 GMT")]);
         assert!(proxied_allows(expired, &past, &f));
         assert!(!proxied_allows(expired, &future, &f));
-        assert!(!proxied_allows(named("any"), &past, &f), "any is decided earlier");
+        assert!(
+            !proxied_allows(named("any"), &past, &f),
+            "any is decided earlier"
+        );
         assert!(!proxied_allows(expired, &h(&[("Expires", "0")]), &f));
         // No Expires, no Cache-Control: only the Last-Modified/ETag flags can refuse.
         assert!(proxied_allows(expired, &[], &f));
@@ -377,7 +401,11 @@ mod tests {
         let lm = h(&[("Last-Modified", "Thu, 01 Jan 1970 00:00:01 GMT")]);
         assert!(!proxied_allows(named("no_last_modified"), &lm, &f));
         assert!(proxied_allows(named("no_etag"), &lm, &f));
-        assert!(!proxied_allows(named("no_etag"), &h(&[("ETag", "\"a\"")]), &f));
+        assert!(!proxied_allows(
+            named("no_etag"),
+            &h(&[("ETag", "\"a\"")]),
+            &f
+        ));
     }
 
     /// Drains `chunks` through the encoder, with a Pending between chunks.

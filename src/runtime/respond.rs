@@ -36,8 +36,15 @@ pub fn answer(
         front.content_length = Some(length);
     }
     let mut added = Vec::new();
-    let gzipped =
-        gzip::header_filter(gzip, status, request, &mut front, &mut headers, &mut added, false);
+    let gzipped = gzip::header_filter(
+        gzip,
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        &mut added,
+        false,
+    );
     let body = if request.method == "HEAD" { None } else { body };
     finish.outcome.status = status;
     response::build(
