@@ -6,19 +6,19 @@
 use std::sync::Arc;
 
 use super::headers::header;
-use super::plan::{Gzip, GzipClient, GzipTypes, Proxied};
+use super::plan::{Gzip, GzipClient, GzipSettings, GzipTypes, Proxied};
 use super::regex::Regex;
 use super::request::Req;
 use crate::config::Cx;
 use crate::config::gzip::Gzip as Settings;
 
-/// A level's merged gzip settings, regexes compiled.
+/// A level's merged gzip settings, regexes compiled, with the filter for each of the three
+/// verdicts a request can get (handed out without allocating).
 #[derive(Debug)]
 pub struct CGzip {
-    level: u32,
-    min_length: u64,
-    types: Arc<GzipTypes>,
-    vary: bool,
+    declined: Arc<Gzip>,
+    accepted: Arc<Gzip>,
+    by_response: Arc<Gzip>,
     http10: bool,
     proxied: Proxied,
     disable: Vec<Regex>,
@@ -37,32 +37,34 @@ pub fn compile(cx: &mut Cx<'_>, g: &Settings) -> Option<Arc<CGzip>> {
             Err(message) => cx.late_error_at("gzip_disable::regex", message, text.span),
         }
     }
-    Some(Arc::new(CGzip {
+    let settings = Arc::new(GzipSettings {
         level: g.comp_level.unwrap_or(1),
         min_length: g.min_length.unwrap_or(20),
-        types: Arc::new(g.types.clone().unwrap_or_else(GzipTypes::html)),
+        types: g.types.clone().unwrap_or_else(GzipTypes::html),
         vary: g.vary.unwrap_or(false),
+    });
+    let proxied = g.proxied.unwrap_or(Proxied::OFF);
+    let with = |client| {
+        Arc::new(Gzip {
+            settings: settings.clone(),
+            client,
+        })
+    };
+    Some(Arc::new(CGzip {
+        declined: with(GzipClient::Declined),
+        accepted: with(GzipClient::Accepted),
+        by_response: with(GzipClient::ByResponse(proxied)),
         http10: g.http10.unwrap_or(false),
-        proxied: g.proxied.unwrap_or(Proxied::OFF),
+        proxied,
         disable,
         msie6: g.disable_msie6.unwrap_or(false),
     }))
 }
 
 impl CGzip {
-    /// The filter for `req`, with `ngx_http_gzip_ok`'s verdict on the request.
-    pub fn for_request(&self, req: &Req<'_>) -> Gzip {
-        Gzip {
-            level: self.level,
-            min_length: self.min_length,
-            types: self.types.clone(),
-            vary: self.vary,
-            client: self.client(req),
-        }
-    }
-
-    /// `ngx_http_gzip_ok`, in its order; each header is the first of its name, as nginx keeps.
-    fn client(&self, req: &Req<'_>) -> GzipClient {
+    /// The filter for `req`, with `ngx_http_gzip_ok`'s verdict on the request; each header
+    /// read is the first of its name, as nginx keeps.
+    pub fn for_request(&self, req: &Req<'_>) -> Arc<Gzip> {
         let first = |name| header(&req.headers, name);
         let user_agent = first("user-agent");
         let declined = !first("accept-encoding").is_some_and(|v| accepts_gzip(&v))
@@ -70,16 +72,17 @@ impl CGzip {
             || (!self.http10 && req.info.version != "HTTP/1.1")
             || user_agent.is_some_and(|ua| self.disable.iter().any(|re| re.is_match(&ua)));
         let p = self.proxied;
-        if declined || (first("via").is_some() && p.has(Proxied::OFF)) {
-            GzipClient::Declined
+        let verdict = if declined || (first("via").is_some() && p.has(Proxied::OFF)) {
+            &self.declined
         } else if first("via").is_none()
             || p.has(Proxied::ANY)
             || (p.has(Proxied::AUTH) && first("authorization").is_some())
         {
-            GzipClient::Accepted
+            &self.accepted
         } else {
-            GzipClient::ByResponse(p)
-        }
+            &self.by_response
+        };
+        verdict.clone()
     }
 }
 

@@ -177,7 +177,7 @@ impl Route {
     }
 
     /// The same answer with the gzip filter of the level it ended in.
-    pub fn with_gzip(mut self, gzip: Option<Gzip>) -> Route {
+    pub fn with_gzip(mut self, gzip: Option<Arc<Gzip>>) -> Route {
         match &mut self {
             Route::Respond(r) => r.gzip = gzip,
             Route::Proxy(p) => p.gzip = gzip,
@@ -206,7 +206,7 @@ pub struct Response {
     /// The client connection's limits, from the level that answered.
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the level that answered; `None` with `gzip off`.
-    pub gzip: Option<Gzip>,
+    pub gzip: Option<Arc<Gzip>>,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -250,7 +250,7 @@ pub struct ProxyRequest {
     /// The client connection's limits, from the location.
     pub keepalive: KeepaliveLimits,
     /// The location's gzip filter; `None` with `gzip off`.
-    pub gzip: Option<Gzip>,
+    pub gzip: Option<Arc<Gzip>>,
 }
 
 pub use crate::config::gzip::{GzipTypes, Proxied};
@@ -261,14 +261,20 @@ pub use crate::config::gzip::{GzipTypes, Proxied};
 /// headers).
 #[derive(Debug, Clone)]
 pub struct Gzip {
+    pub settings: Arc<GzipSettings>,
+    pub client: GzipClient,
+}
+
+/// A level's settings of the gzip filter itself.
+#[derive(Debug)]
+pub struct GzipSettings {
     /// `gzip_comp_level`.
     pub level: u32,
     /// `gzip_min_length`: a response with a known shorter length is left alone.
     pub min_length: u64,
-    pub types: Arc<GzipTypes>,
+    pub types: GzipTypes,
     /// `gzip_vary`.
     pub vary: bool,
-    pub client: GzipClient,
 }
 
 /// `ngx_http_gzip_ok` as far as the request decides it.

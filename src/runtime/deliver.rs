@@ -89,7 +89,14 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
                 response
             }
             // hyper cannot send a 101 that opens nothing; nginx would pass it on.
-            _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive, p.gzip.as_ref()),
+            _ => respond::answer(
+                finish,
+                502,
+                Vec::new(),
+                None,
+                d.keepalive,
+                p.gzip.as_deref(),
+            ),
         };
     }
     let http11 = finish.request.version == "HTTP/1.1";
@@ -107,7 +114,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         Framing::None => {}
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
-    let (request, gzip) = (&finish.request, p.gzip.as_ref());
+    let (request, gzip) = (&finish.request, p.gzip.as_deref());
     let gzipped = gzip::header_filter(
         gzip,
         head.status,

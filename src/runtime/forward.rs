@@ -304,7 +304,7 @@ fn fail(
         started,
         upstream_sent: None,
     };
-    respond::answer(finish, status, headers, None, keepalive, p.gzip.as_ref())
+    respond::answer(finish, status, headers, None, keepalive, p.gzip.as_deref())
 }
 
 /// The peer as the error log names it before the URI: nginx puts a `:` after a unix

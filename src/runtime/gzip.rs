@@ -46,19 +46,21 @@ pub fn header_filter(
     added: &mut Vec<(Bytes, Bytes)>,
     upstream: bool,
 ) -> Option<Gzipped> {
-    let gzip = gzip?;
+    let Gzip { settings, client } = gzip?;
     let encoded = last(headers, "content-encoding").is_some_and(|v| !v.is_empty());
     if !matches!(status, 200 | 403 | 404)
         || encoded
-        || front.content_length.is_some_and(|n| n < gzip.min_length)
-        || !type_matches(&gzip.types, front.content_type.as_deref(), upstream)
+        || front
+            .content_length
+            .is_some_and(|n| n < settings.min_length)
+        || !type_matches(&settings.types, front.content_type.as_deref(), upstream)
     {
         return None;
     }
-    if gzip.vary {
+    if settings.vary {
         headers.insert(0, header("Vary", "Accept-Encoding"));
     }
-    let ok = match gzip.client {
+    let ok = match *client {
         GzipClient::Declined => false,
         GzipClient::Accepted => true,
         GzipClient::ByResponse(flags) => proxied_allows(flags, headers, front),
@@ -82,7 +84,7 @@ pub fn header_filter(
     } else {
         front.connection = "close";
     }
-    Some(Gzipped::new(gzip.level))
+    Some(Gzipped::new(settings.level))
 }
 
 fn header(name: &'static str, value: &'static str) -> (Bytes, Bytes) {

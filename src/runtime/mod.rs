@@ -10,10 +10,10 @@
 //! ```text
 //! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), hyper HTTP/1.1
 //!   └ request: copy line + headers ─ Site::route
-//!       ├ Respond ─ respond: status, headers, nginx's page ─────────────────────────┐
+//!       ├ Respond ─ respond: status, headers, nginx's page, gzip ───────────────────┐
 //!       └ Proxy ─ forward: client body (413) ─ balancer.get ─ peer: connect/pool      │
 //!                  ─ exchange: send head+body, read head ─ error? next upstream/502/504
-//!                  └ deliver: filter headers ─ upstream_body stream ──────────────────┤
+//!                  └ deliver: filter headers, gzip ─ upstream_body stream ────────────┤
 //!                             └ 101 + Upgrade ─ tunnel (idle = proxy_read_timeout) ──┤
 //!                                                         access_log when it ends ◄──┘
 //! ```

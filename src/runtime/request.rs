@@ -73,7 +73,7 @@ pub async fn handle(
                 started,
                 upstream_sent: None,
             };
-            let gzip = r.gzip.as_ref();
+            let gzip = r.gzip.as_deref();
             respond::answer(finish, r.status, r.headers, r.body, keepalive, gzip)
         }
         Route::Proxy(p) => {
