@@ -13,6 +13,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use super::context::OwnedRequest;
 use super::error::ProxyError;
 use super::gzip::Gzipped;
+use super::static_file::FileBody;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
 
@@ -51,6 +52,7 @@ impl Drop for Finish {
 enum Inner {
     Full(Option<Bytes>),
     Upstream(Box<UpstreamBody>),
+    File(Box<FileBody>),
 }
 
 #[derive(Debug)]
@@ -82,6 +84,14 @@ impl ProxyBody {
     pub fn gzip(mut self, gzip: Option<Gzipped>) -> ProxyBody {
         self.gzip = gzip.map(Box::new);
         self
+    }
+
+    pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
+        ProxyBody {
+            inner: Inner::File(Box::new(body)),
+            gzip: None,
+            finish: Some(finish),
+        }
     }
 
     /// Notes the response head for `$sent_http_*` and `$bytes_sent` (only when logged).
@@ -144,6 +154,7 @@ impl Body for ProxyBody {
         let mut source = |cx: &mut Context<'_>| match inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
             Inner::Upstream(body) => body.poll_data(cx),
+            Inner::File(body) => body.poll_data(cx),
         };
         let next = match &mut this.gzip {
             Some(gzip) => gzip.poll_next(cx, source),
@@ -182,6 +193,7 @@ impl Body for ProxyBody {
         match &self.inner {
             Inner::Full(b) => b.is_none(),
             Inner::Upstream(body) => body.is_done(),
+            Inner::File(body) => body.is_done(),
         }
     }
 
@@ -195,6 +207,7 @@ impl Body for ProxyBody {
                 Some(n) => SizeHint::with_exact(n),
                 None => SizeHint::default(),
             },
+            Inner::File(body) => SizeHint::with_exact(body.remaining()),
         }
     }
 }

@@ -59,7 +59,8 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         .cloned()
         .collect();
     let mut outcome = d.outcome;
-    outcome.status = head.status;
+    // An `error_page` that sent the request here may impose its status (nginx's err_status).
+    outcome.status = p.status.unwrap_or(head.status);
     outcome.upstream_headers = head.headers.clone();
     let mut added = p.add_headers.evaluate(&d.request.info(), &outcome);
     outcome.upstream_headers = if p.log.files.is_empty() {
@@ -89,14 +90,14 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
                 response
             }
             // hyper cannot send a 101 that opens nothing; nginx would pass it on.
-            _ => respond::answer(
-                finish,
-                502,
-                Vec::new(),
-                None,
-                d.keepalive,
-                p.gzip.as_deref(),
-            ),
+            _ => {
+                let dress = respond::Dress {
+                    location_base: None,
+                    hide_version: !p.server_tokens,
+                    gzip: p.gzip.as_deref(),
+                };
+                respond::answer(finish, 502, Vec::new(), None, d.keepalive, dress)
+            }
         };
     }
     let http11 = finish.request.version == "HTTP/1.1";
@@ -106,6 +107,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     let location = redirect::apply(&mut headers, p);
     let mut front = Front::take_upstream(&mut headers, respond::connection(keepalive));
     front.location = location;
+    front.hide_version = !p.server_tokens;
     match head.framing {
         Framing::Length(n) => front.content_length = Some(n),
         Framing::None if finish.request.method == "HEAD" => {
@@ -127,14 +129,11 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     let spelled = spelling::preserving(&headers, &added).await;
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish).gzip(gzipped);
-    let mut response = response::build(
-        head.status,
-        Some(&head.reason),
-        front,
-        &headers,
-        &added,
-        body,
-    );
+    let (status, reason) = match p.status {
+        Some(status) => (status, None),
+        None => (head.status, Some(&head.reason[..])),
+    };
+    let mut response = response::build(status, reason, front, &headers, &added, body);
     response
         .extensions_mut()
         .extend(spelled.unwrap_or_default());
@@ -168,6 +167,7 @@ fn upgrade(
     }
     let front = Front {
         connection: "upgrade",
+        hide_version: !p.server_tokens,
         ..Front::default()
     };
     let response = response::build(

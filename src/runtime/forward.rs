@@ -3,6 +3,8 @@
 //! how many tries, how long, never a non-idempotent request once sent unless allowed). The
 //! answer is then streamed to the client, or becomes a tunnel after a 101.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +21,9 @@ use super::deliver;
 use super::error::{ProxyError, Stage};
 use super::exchange::{self, RequestBody, ResponseHead};
 use super::peer::{self, PeerConn};
+use super::request::{self, CloseWithoutAnswer, Then};
 use super::respond;
+use super::spelling;
 use super::state::{Hold, Upstream, now_secs};
 use crate::eval::plan::{NextUpstream, Outcome, PeerAddr, ProxyRequest, UpstreamTry};
 
@@ -40,10 +44,10 @@ pub struct Start {
 pub async fn proxy(
     request: OwnedRequest,
     p: ProxyRequest,
-    body: Incoming,
+    body: Option<Incoming>,
     on_upgrade: Option<OnUpgrade>,
     start: Start,
-) -> Response<ProxyBody> {
+) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
     let Start {
         keepalive,
         started,
@@ -68,12 +72,12 @@ pub async fn proxy(
 async fn attempts(
     request: OwnedRequest,
     p: ProxyRequest,
-    body: Incoming,
+    body: Option<Incoming>,
     on_upgrade: Option<OnUpgrade>,
     keepalive: bool,
     started: Instant,
     abandoned: &mut Option<Finish>,
-) -> Response<ProxyBody> {
+) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
     let mut outcome = Outcome::default();
     let mut body = match client_body(&request, &p, body).await {
         Ok(body) => {
@@ -83,7 +87,7 @@ async fn attempts(
         Err(e) => {
             log_error(&request, &e, None);
             let keepalive = keepalive && e.status() != 413;
-            return fail(request, &p, e.status(), outcome, keepalive, started);
+            return fail(request, &p, e.status(), outcome, keepalive, started).await;
         }
     };
     let upstream = request.conn.state.upstream(&p.upstream);
@@ -104,7 +108,7 @@ async fn attempts(
                 response_time: Some(std::time::Duration::ZERO),
                 ..UpstreamTry::default()
             });
-            return fail(request, &p, 502, outcome, keepalive, started);
+            return fail(request, &p, 502, outcome, keepalive, started).await;
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
@@ -154,6 +158,14 @@ async fn attempts(
                 // Its response time runs until the body is over (see `Finish`).
                 outcome.upstreams.push(state);
                 Balancer::settle(&mut attempt);
+                if p.intercept_errors && head.status >= 300 && p.error_pages.contains(&head.status)
+                {
+                    // `proxy_intercept_errors`: the upstream's answer gives way to the page
+                    // (which may take its `WWW-Authenticate`).
+                    drop((conn, attempt));
+                    outcome.upstream_headers = head.headers.clone();
+                    return error_page(request, &p, head.status, outcome, keepalive, started).await;
+                }
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
@@ -164,7 +176,7 @@ async fn attempts(
                     started,
                     sent_at,
                 };
-                return deliver::deliver(ctx, conn, head).await;
+                return Ok(deliver::deliver(ctx, conn, head).await);
             }
             Err((e, cached)) => {
                 let status = e.status();
@@ -186,7 +198,7 @@ async fn attempts(
                 if e.retryable(&p.next_upstream) && may_retry(sent, attempt.tries) {
                     continue;
                 }
-                return fail(request, &p, status, outcome, keepalive, started);
+                return fail(request, &p, status, outcome, keepalive, started).await;
             }
         }
     }
@@ -197,7 +209,7 @@ async fn attempts(
 async fn client_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
-    body: Incoming,
+    body: Option<Incoming>,
 ) -> Result<RequestBody, ProxyError> {
     let length = request
         .header("content-length")
@@ -210,9 +222,9 @@ async fn client_body(
     {
         return Err(ProxyError::BodyTooLarge(n));
     }
-    if !p.pass_body {
+    let Some(body) = body.filter(|_| p.pass_body) else {
         return Ok(RequestBody::None);
-    }
+    };
     match length {
         Some(n) if n > RESENDABLE && !chunked => Ok(RequestBody::Stream { body, length: n }),
         None if !chunked => Ok(RequestBody::None),
@@ -287,14 +299,19 @@ fn idempotent(method: &Bytes) -> bool {
     !matches!(&method[..], b"POST" | b"LOCK" | b"PATCH")
 }
 
-fn fail(
+/// The answer after a failed proxy pass: the location's `error_page` for `status` if it has
+/// one, else nginx's page.
+async fn fail(
     request: OwnedRequest,
     p: &ProxyRequest,
     status: u16,
     mut outcome: Outcome,
     keepalive: bool,
     started: Instant,
-) -> Response<ProxyBody> {
+) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
+    if p.error_pages.contains(&status) {
+        return error_page(request, p, status, outcome, keepalive, started).await;
+    }
     outcome.status = status;
     let headers = p.add_headers.evaluate(&request.info(), &outcome);
     let finish = Finish {
@@ -304,7 +321,43 @@ fn fail(
         started,
         upstream_sent: None,
     };
-    respond::answer(finish, status, headers, None, keepalive, p.gzip.as_deref())
+    let dress = respond::Dress {
+        location_base: None,
+        hide_version: !p.server_tokens,
+        gzip: p.gzip.as_deref(),
+    };
+    // `add_header` names as written.
+    let spelled = spelling::preserving(&headers, &[]).await;
+    let mut response = respond::answer(finish, status, headers, None, keepalive, dress);
+    response
+        .extensions_mut()
+        .extend(spelled.unwrap_or_default());
+    Ok(response)
+}
+
+/// Routes the request again as nginx's `error_page` does after this pass ended in `status`,
+/// and serves what that decides (which may be another proxy pass).
+fn error_page(
+    request: OwnedRequest,
+    p: &ProxyRequest,
+    status: u16,
+    outcome: Outcome,
+    keepalive: bool,
+    started: Instant,
+) -> Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, CloseWithoutAnswer>> + Send>> {
+    let mut failed = p.failed.clone();
+    failed.push(status);
+    let route = request
+        .conn
+        .state
+        .site
+        .error_page(&request.info(), &failed, &outcome);
+    let then = Then {
+        keepalive,
+        started,
+        outcome,
+    };
+    Box::pin(request::dispatch(request, route, None, None, then))
 }
 
 /// The peer as the error log names it before the URI: nginx puts a `:` after a unix

@@ -65,13 +65,18 @@ fn title(status: u16) -> Option<&'static str> {
 const PADDING_LINE: &str = "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n";
 
 /// nginx's page for `status`, `None` when nginx has none (the response is then empty).
-/// `padded` adds the MSIE/Chrome padding (4xx and 5xx only).
-pub fn page(status: u16, padded: bool) -> Option<Bytes> {
+/// `padded` adds the MSIE/Chrome padding (4xx and 5xx only); `version` is `server_tokens`.
+pub fn page(status: u16, padded: bool, version: bool) -> Option<Bytes> {
     let title = title(status)?;
+    let name = if version {
+        format!("nginx/{NGINX_VERSION}")
+    } else {
+        "nginx".to_string()
+    };
     let mut page = format!(
         "<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n\
          <center><h1>{status} {title}</h1></center>\r\n\
-         <hr><center>nginx/{NGINX_VERSION}</center>\r\n</body>\r\n</html>\r\n"
+         <hr><center>{name}</center>\r\n</body>\r\n</html>\r\n"
     );
     if padded && status >= 400 {
         for _ in 0..6 {
@@ -104,20 +109,22 @@ mod tests {
         let expected = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
             <center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n\
             </body>\r\n</html>\r\n";
-        assert_eq!(page(502, false).as_deref(), Some(expected.as_bytes()));
+        assert_eq!(page(502, false, true).as_deref(), Some(expected.as_bytes()));
+        let quiet = page(404, false, false).expect("page");
+        assert!(String::from_utf8_lossy(&quiet).contains("<hr><center>nginx</center>"));
         assert_eq!(reason(504), Some("Gateway Time-out"));
         assert_eq!(reason(302), Some("Moved Temporarily"));
-        assert!(page(200, false).is_none());
+        assert!(page(200, false, true).is_none());
     }
 
     #[test]
     fn chrome_gets_the_padding() {
         let ua = b"Mozilla/5.0 (X11) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
         assert!(wants_padding(ua));
-        let padded = page(404, true).expect("page");
+        let padded = page(404, true, true).expect("page");
         assert_eq!(
             padded.len(),
-            page(404, false).expect("page").len() + 6 * PADDING_LINE.len()
+            page(404, false, true).expect("page").len() + 6 * PADDING_LINE.len()
         );
         assert!(!wants_padding(b"curl/8.0"));
     }

@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 
 use super::body::{Finish, ProxyBody};
 use super::context::{ConnCtx, OwnedRequest};
-use super::{forward, respond};
-use crate::eval::plan::{Outcome, Route};
+use super::log::Level;
+use super::{forward, respond, spelling, static_file};
+use crate::eval::plan::{ErrorLine, Outcome, Route, Severity};
 
 /// nginx's `return 444`: close the connection without answering.
 #[derive(Debug)]
@@ -50,33 +52,86 @@ pub async fn handle(
     let route = conn.state.site.route(&request.info());
     let keepalive =
         wants_keepalive(&request) && route.keepalive().allow_another(n, conn.opened.elapsed());
-    let mut response = match route {
-        Route::Respond(r) if r.status == 444 => {
-            let outcome = Outcome {
-                status: 444,
-                ..Outcome::default()
-            };
-            drop(Finish {
+    let then = Then {
+        keepalive,
+        started,
+        outcome: Outcome::default(),
+    };
+    let mut response = dispatch(request, route, Some(body), on_upgrade, then).await?;
+    if http10 {
+        // hyper answers a 1.0 client in 1.0 anyway; saying so keeps it from adding its own
+        // `keep-alive` to our `Connection: close`. The client stream respells it as nginx.
+        *response.version_mut() = http::Version::HTTP_10;
+        conn.status_line.arm();
+    }
+    Ok(response)
+}
+
+/// How a request that is being answered began, and what is known of it so far.
+#[derive(Debug)]
+pub struct Then {
+    pub keepalive: bool,
+    pub started: Instant,
+    /// Carried into the access log (an error page after a proxy pass keeps its upstreams).
+    pub outcome: Outcome,
+}
+
+/// Serves what the site decided for `request`: answer, file or proxy pass.
+pub async fn dispatch(
+    request: OwnedRequest,
+    route: Route,
+    body: Option<Incoming>,
+    on_upgrade: Option<OnUpgrade>,
+    then: Then,
+) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
+    let Then {
+        keepalive,
+        started,
+        outcome,
+    } = then;
+    match route {
+        Route::Respond(r) => {
+            log_errors(&request, &r.errors);
+            let status = r.status;
+            let finish = Finish {
                 request,
                 log: r.log,
                 outcome,
                 started,
                 upstream_sent: None,
-            });
-            return Err(CloseWithoutAnswer);
+            };
+            if status == 444 {
+                let mut finish = finish;
+                finish.outcome.status = 444;
+                drop(finish);
+                return Err(CloseWithoutAnswer);
+            }
+            // `add_header` names as written.
+            let spelled = spelling::preserving(&r.headers, &[]).await;
+            let dress = respond::Dress {
+                location_base: r.location_base.as_ref(),
+                hide_version: !r.server_tokens,
+                gzip: r.gzip.as_deref(),
+            };
+            let mut response = respond::answer(finish, status, r.headers, r.body, keepalive, dress);
+            response
+                .extensions_mut()
+                .extend(spelled.unwrap_or_default());
+            Ok(response)
         }
-        Route::Respond(r) => {
+        Route::File(f) => {
+            log_errors(&request, &f.errors);
             let finish = Finish {
                 request,
-                log: r.log,
-                outcome: Outcome::default(),
+                log: f.log.clone(),
+                outcome,
                 started,
                 upstream_sent: None,
             };
-            let gzip = r.gzip.as_deref();
-            respond::answer(finish, r.status, r.headers, r.body, keepalive, gzip)
+            Ok(static_file::serve(finish, *f, keepalive).await)
         }
         Route::Proxy(p) => {
+            log_errors(&request, &p.errors);
             // If the client goes away first, hyper drops this future: nginx logs that as 499.
             let abandoned = (!p.log.files.is_empty()).then(|| Finish {
                 request: request.clone(),
@@ -95,14 +150,34 @@ pub async fn handle(
             };
             forward::proxy(request, *p, body, on_upgrade, start).await
         }
-    };
-    if http10 {
-        // hyper answers a 1.0 client in 1.0 anyway; saying so keeps it from adding its own
-        // `keep-alive` to our `Connection: close`. The client stream respells it as nginx.
-        *response.version_mut() = http::Version::HTTP_10;
-        conn.status_line.arm();
     }
-    Ok(response)
+}
+
+/// The error-log lines routing decided on, with nginx's context.
+fn log_errors(request: &OwnedRequest, errors: &[ErrorLine]) {
+    for e in errors {
+        let host = request.header("host").map_or_else(String::new, |h| {
+            format!(", host: \"{}\"", String::from_utf8_lossy(h))
+        });
+        let level = match e.level {
+            Severity::Alert => Level::Alert,
+            Severity::Crit => Level::Crit,
+            Severity::Error => Level::Error,
+        };
+        super::log::write(
+            level,
+            format_args!(
+                "*{} {}, client: {}, server: {}, request: \"{} {} {}\"{host}",
+                request.conn.id,
+                e.message,
+                request.conn.remote.ip(),
+                String::from_utf8_lossy(&e.server),
+                request.method,
+                request.target,
+                request.version
+            ),
+        );
+    }
 }
 
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones

@@ -10,24 +10,35 @@ use super::pages;
 use super::response::{self, Front};
 use crate::eval::plan::Gzip;
 
-/// Sends `status` with `headers` and `body` (nginx's page when `None`), through `gzip` when
-/// the level has it on; `finish` logs it.
+/// How the header filter dresses nginx's own answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Dress<'a> {
+    /// Makes a `Location` starting with `/` absolute (`Response::location_base`).
+    pub location_base: Option<&'a Bytes>,
+    /// `server_tokens off`.
+    pub hide_version: bool,
+    /// The gzip filter of the level that answers.
+    pub gzip: Option<&'a Gzip>,
+}
+
+/// Sends `status` with `headers` and `body` (nginx's page when `None`); `finish` logs it.
 pub fn answer(
     mut finish: Finish,
     status: u16,
     mut headers: Vec<(Bytes, Bytes)>,
     body: Option<Bytes>,
     keepalive: bool,
-    gzip: Option<&Gzip>,
+    dress: Dress<'_>,
 ) -> Response<ProxyBody> {
     let request = &finish.request;
     let page = body.is_none();
     let padded = request
         .header("user-agent")
         .is_some_and(pages::wants_padding);
-    let body = body.or_else(|| pages::page(status, padded));
+    let body = body.or_else(|| pages::page(status, padded, !dress.hide_version));
     let keepalive = keepalive && !(page && pages::closes_connection(status));
-    let mut front = Front::take_from(&mut headers, connection(keepalive));
+    let mut front = Front::take_from(&mut headers, connection(keepalive), dress.location_base);
+    front.hide_version = dress.hide_version;
     if page && body.is_some() {
         front.content_type = Some(Bytes::from_static(b"text/html"));
     }
@@ -37,7 +48,7 @@ pub fn answer(
     }
     let mut added = Vec::new();
     let gzipped = gzip::header_filter(
-        gzip,
+        dress.gzip,
         status,
         request,
         &mut front,

@@ -23,12 +23,28 @@ pub struct Front {
     pub chunked: bool,
     /// `keep-alive`, `close` or `upgrade`.
     pub connection: &'static str,
+    /// `server_tokens off`: `Server: nginx`, no version.
+    pub hide_version: bool,
 }
 
 impl Front {
-    /// Moves the headers nginx places itself out of `headers`.
-    pub fn take_from(headers: &mut Vec<(Bytes, Bytes)>, connection: &'static str) -> Front {
-        Front::take(headers, connection, true)
+    /// Moves the headers nginx places itself out of `headers`. A `Location` moves only when
+    /// the header filter makes it absolute (see `location_base`).
+    pub fn take_from(
+        headers: &mut Vec<(Bytes, Bytes)>,
+        connection: &'static str,
+        location_base: Option<&Bytes>,
+    ) -> Front {
+        let mut front = Front::take(headers, connection, true);
+        if let Some(base) = location_base
+            && let Some(at) = headers
+                .iter()
+                .position(|(n, v)| n.eq_ignore_ascii_case(b"location") && v.first() == Some(&b'/'))
+        {
+            let (_, value) = headers.remove(at);
+            front.location = Some(Bytes::from([&base[..], &value].concat()));
+        }
+        front
     }
 
     /// For an upstream's answer: only `Content-Type` moves; nginx keeps the upstream's
@@ -46,7 +62,6 @@ impl Front {
             let slot = match name.to_ascii_lowercase().as_slice() {
                 b"content-type" => &mut front.content_type,
                 b"last-modified" if all => &mut front.last_modified,
-                b"location" if all => &mut front.location,
                 _ => return true,
             };
             *slot = Some(value.clone());
@@ -82,7 +97,11 @@ pub fn build(
             h.append(n, v);
         }
     };
-    put(b"server", format!("nginx/{NGINX_VERSION}").as_bytes());
+    if front.hide_version {
+        put(b"server", b"nginx");
+    } else {
+        put(b"server", format!("nginx/{NGINX_VERSION}").as_bytes());
+    }
     put(b"date", &http_date());
     if let Some(v) = &front.content_type {
         put(b"content-type", v);

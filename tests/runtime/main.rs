@@ -6,6 +6,7 @@ mod common;
 mod support;
 
 mod balance;
+mod files;
 mod gzip;
 mod lifecycle;
 mod listen;
