@@ -4,6 +4,7 @@
 //! diagnostics can point back at the text. Nothing here evaluates a request: that is `eval`.
 
 pub mod content;
+pub mod gzip;
 pub mod http;
 pub mod listen;
 pub mod location;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
+use super::gzip::Gzip;
 use super::proxy::{self, NextUpstream, Redirect};
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
@@ -45,6 +46,8 @@ pub struct Settings {
     pub access_log: Option<Vec<AccessLog>>,
     /// The `ssl_*` settings (server level in nginx; `http` passes them down).
     pub ssl: Ssl,
+    /// The `gzip*` settings.
+    pub gzip: Gzip,
     pub ignore_invalid_headers: Option<bool>,
     pub underscores_in_headers: Option<bool>,
     pub merge_slashes: Option<bool>,
@@ -138,6 +141,7 @@ impl Settings {
             log_not_found
         );
         self.ssl.inherit(&parent.ssl);
+        self.gzip.inherit(&parent.gzip);
     }
 
     /// `client_max_body_size`, nginx's default when no level set it.
@@ -148,7 +152,7 @@ impl Settings {
 
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        if self.ssl.apply(cx, d) {
+        if self.ssl.apply(cx, d) || self.gzip.apply(cx, d) {
             return true;
         }
         match d.name() {

@@ -189,6 +189,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
+        gzip: super::gzip::compile(cx, &st.gzip),
     };
     CServer {
         span: s.span,
@@ -291,6 +292,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         ),
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
+        gzip: super::gzip::compile(cx, &l.settings.gzip),
     })
 }
 

@@ -2,8 +2,11 @@
 //! captures, and the per-request cache of `map` values ("variables are evaluated only when
 //! they are used", once, unless `volatile`).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
+use super::gzip::CGzip;
 use super::headers::{arg, cookie, header, remote_user, set_cookie};
 use super::map::MapTable;
 use super::plan::{KeepaliveLimits, Outcome, RequestInfo, UpstreamTry};
@@ -48,6 +51,8 @@ pub struct Req<'a> {
     pub server_name: Vec<u8>,
     /// The client-side keepalive limits of the server, then of the location, once chosen.
     pub keepalive: KeepaliveLimits,
+    /// The gzip filter of the server, then of the location, once chosen.
+    pub gzip: Option<Arc<CGzip>>,
     /// `$proxy_host` and `$proxy_port`, once a `proxy_pass` is chosen.
     pub proxy: Option<(Vec<u8>, Vec<u8>)>,
     pub captures: Captures,
@@ -81,6 +86,7 @@ impl<'a> Req<'a> {
             host: None,
             server_name: Vec::new(),
             keepalive: crate::defaults::http::KEEPALIVE,
+            gzip: None,
             proxy: None,
             captures: Captures::default(),
             outcome: None,
@@ -182,6 +188,10 @@ impl<'a> Req<'a> {
             }
             Var::BodyBytesSent => text(self.outcome.map_or(0, |o| o.body_bytes_sent).to_string()),
             Var::BytesSent => text(self.outcome.map_or(0, |o| o.bytes_sent).to_string()),
+            Var::GzipRatio => {
+                let (zin, zout) = self.outcome?.gzip_bytes?;
+                super::gzip::ratio(zin, zout).map(String::into_bytes)
+            }
             Var::RequestLength => text(self.outcome.map_or(0, |o| o.request_length).to_string()),
             Var::RequestTime => text(super::clock::seconds(
                 self.outcome.map(|o| o.request_time).unwrap_or_default(),

@@ -66,7 +66,8 @@ pub fn route_after<'a>(
         t.variables = std::mem::take(&mut req.seen);
         t.notes.append(&mut req.notes);
     });
-    route.with_keepalive(req.keepalive)
+    let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
+    route.with_keepalive(req.keepalive).with_gzip(gzip)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -114,6 +115,7 @@ fn pick_server<'s>(
     if let Some(s) = server {
         req.server_name = s.first_name();
         req.keepalive = s.keepalive;
+        req.gzip = s.default.gzip.clone();
         req.headers.retain(|(name, _)| s.header_rules.keeps(name));
     }
     Ok(server)
@@ -320,6 +322,7 @@ fn choose<'s>(
             }
         };
         req.keepalive = loc.keepalive;
+        req.gzip = loc.gzip.clone();
         if loc.internal && !req.internal {
             note(trace, |t| t.notes.push("internal location: 404".into()));
             return (loc, Some(Next::Special(404, Vec::new())));
@@ -559,6 +562,7 @@ pub fn respond(
         server_tokens: true,
         // `route` sets the level's limits once the answer is known.
         keepalive: crate::defaults::http::KEEPALIVE,
+        gzip: None,
     })
 }
 

@@ -12,6 +12,7 @@ use hyper_util::rt::TokioIo;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
+use super::gzip;
 use super::peer::PeerConn;
 use super::redirect;
 use super::respond;
@@ -76,7 +77,7 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     outcome.status = p.status.unwrap_or(head.status);
     outcome.upstream_headers = head.headers.clone();
     let set = set_so_far(&headers, location.as_ref(), length, connection);
-    let added = p.add_headers.evaluate(&d.request.info(), &outcome, &set);
+    let mut added = p.add_headers.evaluate(&d.request.info(), &outcome, &set);
     outcome.upstream_headers = if p.log.files.is_empty() {
         Vec::new()
     } else {
@@ -137,9 +138,18 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     front.hide_version = !p.server_tokens;
     front.content_length = length;
     front.chunked = unframed && http11;
+    let gzipped = gzip::header_filter(
+        p.gzip.as_deref(),
+        head.status,
+        &finish.request,
+        &mut front,
+        &mut headers,
+        &mut added,
+        true,
+    );
     let spelled = spelling::preserving(&headers, &added).await;
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
-    let body = ProxyBody::upstream(body, finish);
+    let body = ProxyBody::upstream(body, finish).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),

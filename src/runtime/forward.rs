@@ -328,6 +328,7 @@ async fn fail(
     let dress = respond::Dress {
         location_base: None,
         hide_version: !p.server_tokens,
+        gzip: p.gzip.as_deref(),
     };
     // `add_header` names as written.
     let spelled = spelling::preserving(&headers, &[]).await;
