@@ -121,6 +121,19 @@ impl<'t> Cx<'t> {
         }
     }
 
+    /// Something nginx accepts and ngxr does not implement, at `span`: `check` warns and the
+    /// server refuses to start (as for an unsupported directive), `-t` stays nginx's verdict.
+    pub fn unsupported(&mut self, d: &Directive, span: Span, what: &str) {
+        let mut diag = Diagnostic::lint(
+            crate::diag::Severity::Warning,
+            crate::directives::UNSUPPORTED,
+            format!("{what} is not implemented by ngxr; ngxr refuses to serve this configuration"),
+            span,
+        );
+        diag.order = self.tree.order_of(d);
+        self.sink.push(diag);
+    }
+
     /// An error found after the whole file was read, which nginx prints without a position
     /// (`unknown "x" variable`) or with its own (`... in FILE:LINE` inside the message).
     pub fn late_error(&mut self, code: &'static str, message: impl Into<String>, span: Span) {
