@@ -85,6 +85,8 @@ pub enum AccessLog {
         path: PathBuf,
         /// `combined` unless given.
         format: String,
+        /// `if=`: the line is written unless this is empty or `0`.
+        condition: Option<Text>,
         span: Span,
     },
 }
@@ -235,6 +237,7 @@ impl Settings {
                     Some(path) => AccessLog::File {
                         path: cx.prefixed(path),
                         format: d.arg(1).unwrap_or("combined").to_string(),
+                        condition: access_log_options(cx, d),
                         span: d.span(),
                     },
                     None => {
@@ -305,4 +308,21 @@ pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
         Some(on) => *slot = Some(on),
         None => super::process::flag_error(cx, d),
     }
+}
+
+/// `access_log`'s options after the format: `if=` is kept; `buffer=` and `flush=` only decide
+/// when lines reach the file; `gzip` would change the file's bytes, which ngxr does not do.
+fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<Text> {
+    let mut condition = None;
+    for (i, w) in d.args.iter().enumerate().skip(2) {
+        if let Some(value) = w.value.strip_prefix("if=") {
+            condition = cx.text(d, i).map(|t| Text {
+                value: value.to_string(),
+                ..t
+            });
+        } else if w.value == "gzip" || w.value.starts_with("gzip=") {
+            cx.unsupported(d, w.span, "\"access_log ... gzip\"");
+        }
+    }
+    condition
 }
