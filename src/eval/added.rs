@@ -1,7 +1,8 @@
 //! `expires` and `add_header` (`ngx_http_headers_filter`): compiled once per level, applied to
 //! the statuses nginx's headers filter applies them to (`add_header ... always` to any status).
 //! `Expires` and `Cache-Control` come first and replace the ones already in the answer (an
-//! upstream's): nginx sets its `headers_out` slots for them, then adds the lines. nginx evaluates
+//! upstream's): nginx sets its `headers_out` slots for them, then adds the lines. The charset
+//! filter runs after it. nginx evaluates
 //! them as the response head goes out; for the answers nginx writes itself (`return`, a
 //! rewrite's redirect) that is when routing ends, for proxied ones once the upstream answered
 //! ([`Deferred`], which the runtime calls then).
@@ -12,7 +13,7 @@ use bytes::Bytes;
 
 use super::charset::Charset;
 use super::plan::{AddedHeaders, Outcome, RequestInfo};
-use super::request::Req;
+use super::request::{Answer, Req};
 use super::site::Inner;
 use super::value::Complex;
 use super::vars::Registry;
@@ -70,6 +71,60 @@ pub fn applies(status: u16, always: bool) -> bool {
         )
 }
 
+/// nginx's headers filter on an answer with `status` whose `Last-Modified` is `last_modified`
+/// (seconds): sets `Expires` and `Cache-Control` in `headers`, then appends the lines that
+/// apply, the headers already in `headers` being those set before the filter runs.
+pub fn apply(
+    add: &AddHeaders,
+    status: u16,
+    last_modified: Option<i64>,
+    req: &mut Req<'_>,
+    headers: &mut Vec<(Bytes, Bytes)>,
+) {
+    let mut answer = Answer {
+        status,
+        headers: headers.clone(),
+    };
+    expires(add, &mut answer, last_modified, req, headers);
+    apply_to(add, answer, req, headers);
+}
+
+/// `expires` on `answer`: `Expires` and `Cache-Control` set in `head` and in the answer's
+/// headers (where `add_header`'s `$sent_http_*` find them).
+pub fn expires(
+    add: &AddHeaders,
+    answer: &mut Answer,
+    last_modified: Option<i64>,
+    req: &mut Req<'_>,
+    head: &mut Vec<(Bytes, Bytes)>,
+) {
+    let values = expiry(add, answer.status, last_modified, |v| v.eval(req));
+    if let Some((expires, cache_control)) = values {
+        set_expires(&mut answer.headers, expires.clone(), cache_control.clone());
+        set_expires(head, expires, cache_control);
+    }
+}
+
+/// The `Expires` and `Cache-Control` values `expires` gives an answer with `status`, `value`
+/// evaluating its variable form (whose text nginx parses per request, ignoring it when it
+/// is not a valid time).
+fn expiry(
+    add: &AddHeaders,
+    status: u16,
+    last_modified: Option<i64>,
+    value: impl FnOnce(&Complex) -> Vec<u8>,
+) -> Option<(String, String)> {
+    let e = add.expires.as_ref().filter(|_| applies(status, false))?;
+    let e = match e {
+        CExpires::Fixed(e) => *e,
+        CExpires::Variable { modified, value: v } => {
+            let text = value(v);
+            filters::parse_expiry(std::str::from_utf8(&text).ok()?, *modified).ok()?
+        }
+    };
+    dates(e, super::clock::now_secs(), last_modified)
+}
+
 /// The charset filter on an answer with `status`: the first `Content-Type` in `headers`
 /// names the level's charset if it applies.
 pub fn charset(add: &AddHeaders, status: u16, headers: &mut [(Bytes, Bytes)]) {
@@ -82,53 +137,36 @@ pub fn charset(add: &AddHeaders, status: u16, headers: &mut [(Bytes, Bytes)]) {
     }
 }
 
-/// nginx's headers filter on an answer with `status` whose `Last-Modified` is `last_modified`
-/// (seconds): sets `Expires` and `Cache-Control` in `headers`, then appends the lines that
-/// apply.
-pub fn apply(
+/// Appends to `headers` the lines that apply to `answer.status`. Each is evaluated as nginx's
+/// headers filter does it: `$status` is the answer's, and `$sent_http_*` finds the headers
+/// already set (`answer.headers`) and the lines added before it.
+pub fn apply_to(
     add: &AddHeaders,
-    status: u16,
-    last_modified: Option<i64>,
+    answer: Answer,
     req: &mut Req<'_>,
     headers: &mut Vec<(Bytes, Bytes)>,
 ) {
-    let mut lines = Vec::new();
-    filter(
-        add,
-        status,
-        last_modified,
-        |v| v.eval(req),
-        headers,
-        &mut lines,
-    );
-    headers.append(&mut lines);
+    let status = answer.status;
+    req.answer = Some(answer);
+    for (name, v, _) in lines_for(add, status) {
+        let v = v.eval(req);
+        if v.is_empty() {
+            continue;
+        }
+        let line = (name.clone(), Bytes::from(v));
+        if let Some(answer) = &mut req.answer {
+            answer.headers.push(line.clone());
+        }
+        headers.push(line);
+    }
+    req.answer = None;
 }
 
-/// The headers filter with values given by `value`: `Expires` and `Cache-Control` set in
-/// `head`, the `add_header` lines that apply appended to `lines`.
-fn filter(
-    add: &AddHeaders,
-    status: u16,
-    last_modified: Option<i64>,
-    mut value: impl FnMut(&Complex) -> Vec<u8>,
-    head: &mut Vec<(Bytes, Bytes)>,
-    lines: &mut Vec<(Bytes, Bytes)>,
-) {
-    if let Some(e) = &add.expires
-        && applies(status, false)
-    {
-        let expiry = match e {
-            CExpires::Fixed(e) => Some(*e),
-            CExpires::Variable { modified, value: v } => std::str::from_utf8(&value(v))
-                .ok()
-                .and_then(|v| filters::parse_expiry(v, *modified).ok()),
-        };
-        let now = super::clock::now_secs();
-        if let Some((expires, cache_control)) = expiry.and_then(|e| dates(e, now, last_modified)) {
-            set_expires(head, expires, cache_control);
-        }
-    }
-    add_lines(&add.lines, status, value, lines);
+/// The lines that apply to `status`.
+fn lines_for(add: &AddHeaders, status: u16) -> impl Iterator<Item = &(Bytes, Complex, bool)> {
+    add.lines
+        .iter()
+        .filter(move |(_, _, always)| applies(status, *always))
 }
 
 /// The `Expires` and `Cache-Control` values `ngx_http_set_expires` writes at `now`; `None` for
@@ -193,24 +231,8 @@ fn set_expires(headers: &mut Vec<(Bytes, Bytes)>, expires: String, cache_control
     }
 }
 
-/// The lines that apply to `status`, each value given by `value`; empty ones left out.
-fn add_lines(
-    lines: &[(Bytes, Complex, bool)],
-    status: u16,
-    mut value: impl FnMut(&Complex) -> Vec<u8>,
-    headers: &mut Vec<(Bytes, Bytes)>,
-) {
-    for (name, v, always) in lines {
-        if applies(status, *always) {
-            let v = value(v);
-            if !v.is_empty() {
-                headers.push((name.clone(), Bytes::from(v)));
-            }
-        }
-    }
-}
-
-/// A proxying location's headers filter, applied when the runtime has the answer.
+/// A proxying location's headers and charset filters, applied when the runtime has the
+/// answer.
 #[derive(Debug)]
 pub struct Deferred {
     lines: AddHeaders,
@@ -237,6 +259,7 @@ impl AddedHeaders for Deferred {
         &self,
         request: &RequestInfo<'_>,
         outcome: &Outcome,
+        set: &[(Bytes, Bytes)],
         headers: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)> {
         let mut out = Vec::new();
@@ -245,11 +268,19 @@ impl AddedHeaders for Deferred {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(b"last-modified"))
             .and_then(|(_, v)| super::conditional::parse_time(v));
-        let (status, lines) = (outcome.status, &self.lines);
-        charset(lines, status, headers);
+        let status = outcome.status;
         if self.literal {
-            let literal = |v: &Complex| v.as_literal().unwrap_or_default().to_vec();
-            filter(lines, status, last_modified, literal, headers, &mut out);
+            // No variable form: nothing to evaluate.
+            let values = expiry(&self.lines, status, last_modified, |_| Vec::new());
+            if let Some((expires, cache_control)) = values {
+                set_expires(headers, expires, cache_control);
+            }
+            let literal = |(name, v, _): &(Bytes, Complex, bool)| {
+                let v = v.as_literal().filter(|v| !v.is_empty())?;
+                Some((name.clone(), Bytes::copy_from_slice(v)))
+            };
+            out.extend(lines_for(&self.lines, status).filter_map(literal));
+            charset(&self.lines, status, headers);
             return out;
         }
         let Some(site) = self.site.upgrade() else {
@@ -257,14 +288,13 @@ impl AddedHeaders for Deferred {
         };
         let mut req = super::route::prepare(&site, request);
         req.outcome = Some(outcome);
-        filter(
-            lines,
+        let mut answer = Answer {
             status,
-            last_modified,
-            |v| v.eval(&mut req),
-            headers,
-            &mut out,
-        );
+            headers: set.to_vec(),
+        };
+        expires(&self.lines, &mut answer, last_modified, &mut req, headers);
+        apply_to(&self.lines, answer, &mut req, &mut out);
+        charset(&self.lines, status, headers);
         out
     }
 }

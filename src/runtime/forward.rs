@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -124,6 +125,7 @@ async fn attempts(
         let head_request = request.method == "HEAD";
         let result = exchange_once(
             &upstream,
+            &request.conn.state.connections,
             &peer.addr,
             &p,
             &mut body,
@@ -248,6 +250,7 @@ async fn client_body(
 /// sent and received. The error says whether the connection was cached.
 async fn exchange_once(
     upstream: &Upstream,
+    connections: &AtomicU64,
     addr: &PeerAddr,
     p: &ProxyRequest,
     body: &mut RequestBody,
@@ -257,7 +260,7 @@ async fn exchange_once(
     let started = Instant::now();
     let mut conn = match upstream.pool.as_ref().and_then(|pool| pool.take(addr)) {
         Some(conn) => conn,
-        None => peer::connect(addr, p.timeouts.connect)
+        None => peer::connect(addr, p.timeouts.connect, connections)
             .await
             .map_err(|e| (e, false))?,
     };
@@ -316,11 +319,11 @@ async fn fail(
         return error_page(request, p, status, outcome, keepalive, started).await;
     }
     outcome.status = status;
-    let mut headers = Vec::new();
-    let added = p
+    // nginx's page and its headers are chosen after this, by `respond::answer` (no
+    // `expires` for an error's status, no type for the charset filter).
+    let headers = p
         .add_headers
-        .evaluate(&request.info(), &outcome, &mut headers);
-    headers.extend(added);
+        .evaluate(&request.info(), &outcome, &[], &mut Vec::new());
     let finish = Finish {
         request,
         log: p.log.clone(),
@@ -331,6 +334,7 @@ async fn fail(
     let dress = respond::Dress {
         location_base: None,
         hide_version: !p.server_tokens,
+        gzip: p.gzip.as_deref(),
     };
     // `add_header` names as written.
     let spelled = spelling::preserving(&headers, &[]).await;

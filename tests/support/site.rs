@@ -122,6 +122,7 @@ impl Site for TestSite {
                 location_base: None,
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
+                gzip: None,
             });
         }
         if request.target == "/return" {
@@ -137,6 +138,7 @@ impl Site for TestSite {
                 location_base: None,
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
+                gzip: None,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -206,6 +208,7 @@ impl Site for TestSite {
             server_tokens: true,
             errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
+            gzip: None,
         }))
     }
 
@@ -220,6 +223,7 @@ impl Site for TestSite {
             location_base: None,
             server_tokens: true,
             keepalive: ngxr::defaults::http::KEEPALIVE,
+            gzip: None,
         })
     }
 
@@ -252,6 +256,7 @@ impl AddedHeaders for NoAddedHeaders {
         &self,
         _: &RequestInfo<'_>,
         _: &Outcome,
+        _: &[(Bytes, Bytes)],
         _: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)> {
         Vec::new()
