@@ -11,6 +11,7 @@ pub mod log;
 pub mod map;
 pub mod process;
 pub mod proxy;
+pub mod resolver;
 pub mod rewrite;
 pub mod settings;
 pub mod ssl;

@@ -57,7 +57,7 @@ pub(super) fn check_directive(tree: &SyntaxTree, paths: &Paths, d: &Directive, s
                 .args
                 .iter()
                 .map(|a| a.value.as_str())
-                .filter(|a| !a.contains('='))
+                .filter(|a| !a.starts_with("valid=") && !a.starts_with("ipv6="))
             {
                 if !resolves(a) {
                     let msg = format!("host not found in resolver \"{a}\"");

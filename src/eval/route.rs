@@ -561,7 +561,8 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     };
     let (loc, _) = choose(server, None, &mut req, &mut Served::default(), &mut None);
     if let Action::Proxy(p) = &loc.action {
-        super::proxy::resolve(site, p, &mut req, &mut None);
+        // Only `$proxy_host`/`$proxy_port` matter here; a URL that leads nowhere sets none.
+        let _ = super::proxy::resolve(site, p, &mut req, &mut None);
     }
     req
 }

@@ -71,7 +71,7 @@ pub async fn proxy(
 
 async fn attempts(
     request: OwnedRequest,
-    p: ProxyRequest,
+    mut p: ProxyRequest,
     body: Option<Incoming>,
     on_upgrade: Option<OnUpgrade>,
     keepalive: bool,
@@ -90,7 +90,19 @@ async fn attempts(
             return fail(request, &p, e.status(), outcome, keepalive, started).await;
         }
     };
-    let upstream = request.conn.state.upstream(&p.upstream);
+    let upstream = match p.resolve.take() {
+        None => request.conn.state.upstream(&p.upstream),
+        Some(name) => match request.conn.state.resolvers.upstream(&name).await {
+            Ok((group, upstream)) => {
+                p.upstream = group;
+                Arc::new(upstream)
+            }
+            Err(e) => {
+                log_error(&request, &ProxyError::Unresolved(name.host, e), None);
+                return fail(request, &p, 502, outcome, keepalive, started).await;
+            }
+        },
+    };
     let mut attempt = upstream
         .balancer
         .begin(request.conn.remote.ip(), p.balance_key.clone());

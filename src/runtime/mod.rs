@@ -43,6 +43,7 @@ mod peer;
 mod peer_stream;
 mod redirect;
 mod request;
+mod resolver;
 mod respond;
 mod response;
 mod server;

@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::access_log::AccessLogs;
 use super::balancer::{Attempt, Balancer};
 use super::peer::Pool;
+use super::resolver::Resolvers;
 use super::sessions::SharedZones;
 use super::tls::CertCache;
 use crate::eval::plan::{Site, UpstreamGroup};
@@ -34,6 +35,8 @@ pub struct State {
     certs: Arc<CertCache>,
     /// Shared session caches, which outlive the generation.
     sessions: Arc<SharedZones>,
+    /// The `resolver` caches (a reload starts them afresh, as nginx's new cycle does).
+    pub resolvers: Resolvers,
 }
 
 impl State {
@@ -45,6 +48,7 @@ impl State {
             acceptors: Mutex::new(HashMap::new()),
             certs: Arc::new(CertCache::default()),
             sessions,
+            resolvers: Resolvers::default(),
         };
         for group in state.site.upstreams() {
             state.upstream(&group);
