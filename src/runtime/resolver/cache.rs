@@ -63,9 +63,15 @@ pub fn rotated(addrs: &[IpAddr], ipv4: usize) -> Vec<IpAddr> {
 }
 
 /// The record the answers to one name's questions make, with its TTL (the smallest among
-/// them), or the error code (`ngx_resolver_process_a`): addresses if any answer has some;
-/// else a CNAME; else the first error code; else NXDOMAIN (a name without addresses).
+/// them), or the error code (`ngx_resolver_process_a`): an error code in any answer fails
+/// the name (the last one received, whatever records came with it); else the addresses if
+/// any answer has some; else the CNAME of the answer that came last (nginx follows one only
+/// when the last answer has it); else NXDOMAIN (a name without addresses). `answers` are in
+/// the order they came.
 pub fn combine(answers: &[Answer]) -> Result<(Record, u32), u8> {
+    if let Some(code) = answers.iter().rev().map(|a| a.rcode).find(|&c| c != 0) {
+        return Err(code);
+    }
     let ttl = answers.iter().filter_map(|a| a.ttl).min().unwrap_or(0);
     let by_type = |qtype| answers.iter().filter(move |a| a.qtype == qtype);
     let v4: Vec<IpAddr> = by_type(super::TYPE_A)
@@ -77,11 +83,8 @@ pub fn combine(answers: &[Answer]) -> Result<(Record, u32), u8> {
     if !addrs.is_empty() {
         return Ok((Record::Addrs { addrs, ipv4 }, ttl));
     }
-    if let Some(target) = answers.iter().find_map(|a| a.cname.clone()) {
-        return Ok((Record::Alias(target), ttl));
-    }
-    match answers.iter().map(|a| a.rcode).find(|&c| c != 0) {
-        Some(code) => Err(code),
+    match answers.last().and_then(|a| a.cname.clone()) {
+        Some(target) => Ok((Record::Alias(target), ttl)),
         None => Err(NXDOMAIN),
     }
 }
@@ -119,31 +122,40 @@ mod tests {
     }
 
     #[test]
-    fn no_data_is_host_not_found_and_an_error_code_wins_over_it() {
+    fn no_data_is_host_not_found_and_an_error_code_fails_whatever_came_with_it() {
         let nodata = [
             answer(TYPE_A, 0, &[], None),
             answer(TYPE_AAAA, 0, &[], None),
         ];
         assert_eq!(combine(&nodata), Err(3));
         let failed = [
-            answer(TYPE_A, 0, &[], None),
-            answer(TYPE_AAAA, 2, &[], None),
+            answer(TYPE_A, 2, &["10.0.0.1"], Some(5)),
+            answer(TYPE_AAAA, 0, &[], None),
         ];
         assert_eq!(combine(&failed), Err(2));
+        let both = [
+            answer(TYPE_A, 2, &[], None),
+            answer(TYPE_AAAA, 5, &["::2"], Some(5)),
+        ];
+        assert_eq!(combine(&both), Err(5), "the last code received");
         // One family's addresses are enough.
         let half = [
-            answer(TYPE_A, 3, &[], None),
+            answer(TYPE_A, 0, &[], None),
             answer(TYPE_AAAA, 0, &["::2"], Some(5)),
         ];
         assert!(combine(&half).is_ok());
     }
 
     #[test]
-    fn a_cname_alone_is_an_alias() {
+    fn the_last_answers_cname_is_an_alias() {
         let mut a = answer(TYPE_A, 0, &[], Some(7));
         a.cname = Some("real.test".into());
-        let got = combine(&[a, answer(TYPE_AAAA, 0, &[], None)]);
-        assert_eq!(got, Ok((Record::Alias("real.test".into()), 7)));
+        let mut aaaa = answer(TYPE_AAAA, 0, &[], Some(9));
+        aaaa.cname = Some("other.test".into());
+        let got = combine(&[a.clone(), aaaa]);
+        assert_eq!(got, Ok((Record::Alias("other.test".into()), 7)));
+        let nodata_last = [a, answer(TYPE_AAAA, 0, &[], None)];
+        assert_eq!(combine(&nodata_last), Err(3));
     }
 
     #[test]
