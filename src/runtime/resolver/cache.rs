@@ -101,6 +101,7 @@ mod tests {
             id: 1,
             qtype,
             rcode,
+            truncated: false,
             addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
             cname: None,
             ttl,

@@ -11,18 +11,17 @@
 //! previous one is lost, and a truncated answer is read as it is (nginx asks again over TCP).
 
 mod cache;
+mod exchange;
 mod wire;
 
 use std::collections::HashMap;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
-
 use self::cache::{Cache, Record};
+use self::exchange::Question;
 use self::wire::{TYPE_A, TYPE_AAAA};
 use super::balancer::Balancer;
 use super::state::Upstream;
@@ -36,8 +35,6 @@ const RESEND: Duration = Duration::from_secs(5);
 const MAX_RECURSION: usize = 50;
 /// nginx's NXDOMAIN, which it also answers for a name that has no address.
 pub(super) const NXDOMAIN: u8 = 3;
-/// The largest UDP answer nginx reads.
-const MAX_ANSWER: usize = 4096;
 
 /// Why a name could not be resolved, as nginx reports it: `NAME could not be resolved
 /// (CODE: TEXT)`.
@@ -52,7 +49,7 @@ pub enum ResolveError {
 }
 
 /// `ngx_resolver_strerror`.
-fn strerror(code: u8) -> &'static str {
+pub(super) fn strerror(code: u8) -> &'static str {
     match code {
         1 => "Format error",
         2 => "Server failure",
@@ -157,7 +154,7 @@ impl Resolver {
         for &qtype in types {
             let id = (super::balancer::next_random() & 0xffff) as u16;
             let query = wire::query(id, name, qtype).map_err(|_| ResolveError::Code(NXDOMAIN))?;
-            pending.push((id, qtype, query));
+            pending.push(Question { id, qtype, query });
         }
         let mut answers = Vec::with_capacity(types.len());
         while !pending.is_empty() {
@@ -167,7 +164,7 @@ impl Resolver {
             }
             let server = self.server();
             let round_end = deadline.min(now + RESEND);
-            let asked = self.round(server, name, &mut pending, &mut answers, round_end);
+            let asked = exchange::round(server, name, &mut pending, &mut answers, round_end);
             if let Err((call, e)) = asked.await {
                 super::log::error(format_args!(
                     "{call} failed ({}) while resolving, resolver: {server}",
@@ -183,44 +180,5 @@ impl Resolver {
     fn server(&self) -> SocketAddr {
         let i = self.next_server.fetch_add(1, Ordering::Relaxed);
         self.spec.servers[i % self.spec.servers.len()]
-    }
-
-    /// Sends the questions still `pending` to `server` and reads answers until all are in or
-    /// `until`; answers that are not to a pending question are dropped, as nginx drops them.
-    async fn round(
-        &self,
-        server: SocketAddr,
-        name: &str,
-        pending: &mut Vec<(u16, u16, Vec<u8>)>,
-        answers: &mut Vec<wire::Answer>,
-        until: Instant,
-    ) -> Result<(), (&'static str, io::Error)> {
-        let local: SocketAddr = if server.is_ipv4() {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let socket = UdpSocket::bind(local).await.map_err(|e| ("bind()", e))?;
-        socket.connect(server).await.map_err(|e| ("connect()", e))?;
-        for (_, _, query) in pending.iter() {
-            socket.send(query).await.map_err(|e| ("send()", e))?;
-        }
-        let mut buf = vec![0u8; MAX_ANSWER];
-        while !pending.is_empty() {
-            let read = tokio::time::timeout_at(until.into(), socket.recv(&mut buf)).await;
-            let Ok(read) = read else { return Ok(()) };
-            let read = read.map_err(|e| ("recv()", e))?;
-            let Ok(answer) = wire::parse(&buf[..read], name) else {
-                continue;
-            };
-            if let Some(at) = pending
-                .iter()
-                .position(|(id, qtype, _)| *id == answer.id && *qtype == answer.qtype)
-            {
-                pending.remove(at);
-                answers.push(answer);
-            }
-        }
-        Ok(())
     }
 }

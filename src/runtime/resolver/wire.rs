@@ -12,6 +12,8 @@ const CLASS_IN: u16 = 1;
 const FLAG_RD: u16 = 0x0100;
 /// The answer flag (QR).
 const FLAG_QR: u16 = 0x8000;
+/// The truncation flag (TC).
+const FLAG_TC: u16 = 0x0200;
 const HEADER_LEN: usize = 12;
 /// Compression pointers followed in one name before it is taken for a loop.
 const MAX_POINTERS: usize = 64;
@@ -62,6 +64,8 @@ pub struct Answer {
     pub qtype: u16,
     /// The response code: 0, or nginx's 1 to 5 (format error ... refused) and beyond.
     pub rcode: u8,
+    /// TC: the server had more to say than UDP carries.
+    pub truncated: bool,
     /// The records of the type asked, in the answer's order.
     pub addrs: Vec<IpAddr>,
     /// The first CNAME's target, lowercased.
@@ -79,7 +83,8 @@ pub fn parse(msg: &[u8], name: &str) -> Result<Answer, WireError> {
     };
     let id = word(0)?;
     let flags = word(2)?;
-    if flags & FLAG_QR == 0 || word(4)? != 1 {
+    // An answer (QR) to a standard query, its reserved bits clear, with one question.
+    if flags & 0xf870 != FLAG_QR || word(4)? != 1 {
         return Err(WireError::Invalid);
     }
     let answers = word(6)?;
@@ -94,6 +99,7 @@ pub fn parse(msg: &[u8], name: &str) -> Result<Answer, WireError> {
         id,
         qtype,
         rcode: (flags & 0x000f) as u8,
+        truncated: flags & FLAG_TC != 0,
         addrs: Vec::new(),
         cname: None,
         ttl: None,
@@ -205,12 +211,7 @@ mod tests {
 
     #[test]
     fn names_dns_cannot_carry_are_refused() {
-        for bad in [
-            "",
-            "a..b",
-            ".a",
-            &"x".repeat(64),
-        ] {
+        for bad in ["", "a..b", ".a", &"x".repeat(64)] {
             assert!(
                 matches!(query(1, bad, TYPE_A), Err(WireError::BadName(_))),
                 "{bad}"
