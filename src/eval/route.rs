@@ -421,7 +421,11 @@ fn content(
             pr.server_tokens = loc.server_tokens;
             Next::Answer(Route::Proxy(pr))
         }
-        Route::Respond(r) => Next::Special(r.status, r.headers),
+        Route::Respond(r) => {
+            // Why no request went out (`no resolver defined to resolve ...`).
+            served.errors.extend(r.errors);
+            Next::Special(r.status, r.headers)
+        }
         other => Next::Answer(other),
     }
 }

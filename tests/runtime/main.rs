@@ -11,6 +11,7 @@ mod lifecycle;
 mod listen;
 mod oracle;
 mod proxy;
+mod resolver;
 mod tls;
 mod tunnel;
 mod upstream;
