@@ -1,7 +1,7 @@
 //! `resolver ADDRESS[:port] ... [valid=time] [ipv6=on|off]` (`ngx_resolver_create`): the DNS
 //! servers a `proxy_pass` with variables asks for a name no upstream block has. nginx 1.22
 //! knows no other parameter (`ipv4=` came in 1.23.1, `status_zone=` is commercial): like any
-//! word it is taken for an address, and `directives::env` reports it as a host not found.
+//! word it is taken for an address, and is a host not found.
 
 use super::Cx;
 use super::units::parse_sec;
@@ -31,10 +31,14 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<ResolverSpec> {
                 _ => return invalid(cx, d, arg),
             }
         } else {
-            // An address that does not resolve is `directives::env`'s error, reported in
-            // nginx's order with the other machine checks.
-            let addrs = super::upstream::resolve(arg, DNS_PORT).ok()?;
-            spec.servers.extend(addrs);
+            // Names are resolved now, as `nginx -t` resolves them.
+            match super::upstream::resolve(arg, DNS_PORT) {
+                Ok(addrs) => spec.servers.extend(addrs),
+                Err(e) => {
+                    cx.error(d, format!("{e} in resolver \"{arg}\""));
+                    return None;
+                }
+            }
         }
     }
     if spec.servers.is_empty() {
