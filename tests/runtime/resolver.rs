@@ -98,7 +98,10 @@ impl FakeDns {
                 let Some((name, qtype, question_end)) = question(&buf[..n]) else {
                     continue;
                 };
-                asked.lock().unwrap().push((name.clone(), qtype));
+                asked
+                    .lock()
+                    .expect("the question list")
+                    .push((name.clone(), qtype));
                 if let Some((rcode, records)) = table(&name, qtype) {
                     let reply = reply(&buf[..question_end], rcode, &records);
                     let _ = socket.send_to(&reply, from);
@@ -115,7 +118,7 @@ impl FakeDns {
 
     /// How many questions for `name` (any case) arrived.
     fn asked(&self, name: &str) -> usize {
-        let questions = self.questions.lock().unwrap();
+        let questions = self.questions.lock().expect("the question list");
         questions
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
