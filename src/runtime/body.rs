@@ -12,6 +12,7 @@ use hyper::body::{Body, Frame, SizeHint};
 
 use super::context::OwnedRequest;
 use super::error::ProxyError;
+use super::gzip::Gzipped;
 use super::static_file::FileBody;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
@@ -57,6 +58,8 @@ enum Inner {
 #[derive(Debug)]
 pub struct ProxyBody {
     inner: Inner,
+    /// The gzip filter, when the response is compressed.
+    gzip: Option<Box<Gzipped>>,
     finish: Option<Finish>,
 }
 
@@ -64,6 +67,7 @@ impl ProxyBody {
     pub fn full(bytes: Option<Bytes>, finish: Option<Finish>) -> ProxyBody {
         ProxyBody {
             inner: Inner::Full(bytes.filter(|b| !b.is_empty())),
+            gzip: None,
             finish,
         }
     }
@@ -71,13 +75,21 @@ impl ProxyBody {
     pub fn upstream(body: UpstreamBody, finish: Finish) -> ProxyBody {
         ProxyBody {
             inner: Inner::Upstream(Box::new(body)),
+            gzip: None,
             finish: Some(finish),
         }
+    }
+
+    /// The same body, compressed when `gzip` is given (see `gzip::header_filter`).
+    pub fn gzip(mut self, gzip: Option<Gzipped>) -> ProxyBody {
+        self.gzip = gzip.map(Box::new);
+        self
     }
 
     pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
         ProxyBody {
             inner: Inner::File(Box::new(body)),
+            gzip: None,
             finish: Some(finish),
         }
     }
@@ -118,6 +130,7 @@ impl ProxyBody {
             last.bytes_received += received;
             last.response_length += passed;
         }
+        finish.outcome.gzip_bytes = self.gzip.as_ref().and_then(|g| g.counts());
         drop(finish);
     }
 }
@@ -137,10 +150,15 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         let this = &mut *self;
-        let next = match &mut this.inner {
+        let inner = &mut this.inner;
+        let mut source = |cx: &mut Context<'_>| match inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
             Inner::Upstream(body) => body.poll_data(cx),
             Inner::File(body) => body.poll_data(cx),
+        };
+        let next = match &mut this.gzip {
+            Some(gzip) => gzip.poll_next(cx, source),
+            None => source(cx),
         };
         match next {
             Poll::Ready(Some(Ok(data))) => {
@@ -169,6 +187,9 @@ impl Body for ProxyBody {
     }
 
     fn is_end_stream(&self) -> bool {
+        if let Some(gzip) = &self.gzip {
+            return gzip.is_done();
+        }
         match &self.inner {
             Inner::Full(b) => b.is_none(),
             Inner::Upstream(body) => body.is_done(),
@@ -177,6 +198,9 @@ impl Body for ProxyBody {
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.gzip.is_some() {
+            return SizeHint::default();
+        }
         match &self.inner {
             Inner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Inner::Upstream(body) => match body.exact_length() {

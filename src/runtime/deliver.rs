@@ -12,6 +12,7 @@ use hyper_util::rt::TokioIo;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
+use super::gzip;
 use super::peer::PeerConn;
 use super::redirect;
 use super::respond;
@@ -57,11 +58,26 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         })
         .cloned()
         .collect();
+    let location = redirect::apply(&mut headers, p);
+    let http11 = d.request.version == "HTTP/1.1";
+    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
+    let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
+    let keepalive = d.keepalive && (http11 || !unframed);
+    let connection = match head.status {
+        101 => "upgrade",
+        _ => respond::connection(keepalive),
+    };
+    let length = match head.framing {
+        Framing::Length(n) => Some(n),
+        Framing::None if d.request.method == "HEAD" => upstream_length(&head),
+        _ => None,
+    };
     let mut outcome = d.outcome;
     // An `error_page` that sent the request here may impose its status (nginx's err_status).
     outcome.status = p.status.unwrap_or(head.status);
     outcome.upstream_headers = head.headers.clone();
-    let added = p.add_headers.evaluate(&d.request.info(), &outcome);
+    let set = set_so_far(&headers, location.as_ref(), length, connection);
+    let mut added = p.add_headers.evaluate(&d.request.info(), &outcome, &set);
     outcome.upstream_headers = if p.log.files.is_empty() {
         Vec::new()
     } else {
@@ -79,44 +95,61 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         upstream_sent: Some(d.sent_at),
     };
     if head.status == 101 {
-        return match (p.client_upgrade, d.on_upgrade) {
-            (true, Some(on_upgrade)) => {
-                let spelled = spelling::preserving(&headers, &added).await;
-                let mut response = upgrade(finish, p, conn, &headers, &added, on_upgrade, d.hold);
-                response
-                    .extensions_mut()
-                    .extend(spelled.unwrap_or_default());
-                response
-            }
-            // hyper cannot send a 101 that opens nothing; nginx would pass it on.
-            _ => {
-                let dress = respond::Dress {
-                    location_base: None,
-                    hide_version: !p.server_tokens,
-                };
-                respond::answer(finish, 502, Vec::new(), None, d.keepalive, dress)
-            }
+        let spelled = spelling::preserving(&headers, &added).await;
+        let front = Front {
+            connection,
+            location,
+            hide_version: !p.server_tokens,
+            ..Front::default()
         };
+        let reason = Some(&head.reason[..]);
+        let mut response = match (p.client_upgrade, d.on_upgrade) {
+            (true, Some(on_upgrade)) => {
+                let response = response::build(
+                    101,
+                    reason,
+                    front,
+                    &headers,
+                    &added,
+                    ProxyBody::full(None, None),
+                );
+                upgrade(response, finish, p, conn, on_upgrade, d.hold)
+            }
+            // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer (no
+            // chunking after a 1xx head, its body read until the upstream closes), so all a
+            // client gets before the connection ends is the head. hyper sends no body after
+            // a 1xx and closes; the upstream connection is dropped with `conn`.
+            _ => response::build(
+                101,
+                reason,
+                front,
+                &headers,
+                &added,
+                ProxyBody::full(None, Some(finish)),
+            ),
+        };
+        response
+            .extensions_mut()
+            .extend(spelled.unwrap_or_default());
+        return response;
     }
-    let http11 = finish.request.version == "HTTP/1.1";
-    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
-    let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
-    let keepalive = d.keepalive && (http11 || !unframed);
-    let location = redirect::apply(&mut headers, p);
-    let mut front = Front::take_upstream(&mut headers, respond::connection(keepalive));
+    let mut front = Front::take_upstream(&mut headers, connection);
     front.location = location;
     front.hide_version = !p.server_tokens;
-    match head.framing {
-        Framing::Length(n) => front.content_length = Some(n),
-        Framing::None if finish.request.method == "HEAD" => {
-            front.content_length = upstream_length(&head);
-        }
-        Framing::None => {}
-        Framing::Chunked | Framing::UntilClose => front.chunked = http11,
-    }
+    front.content_length = length;
+    front.chunked = unframed && http11;
+    let gzipped = gzip::header_filter(
+        p.gzip.as_deref(),
+        head.status,
+        &finish.request,
+        &mut front,
+        &mut headers,
+        &mut added,
+        true,
+    );
     let spelled = spelling::preserving(&headers, &added).await;
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
-    let body = ProxyBody::upstream(body, finish);
+    let body = ProxyBody::upstream(body, finish).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),
@@ -128,6 +161,32 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     response
 }
 
+/// The response headers set when nginx's headers filter runs, as `$sent_http_*` in an
+/// `add_header` finds them: the upstream's that pass, the rewritten `Location`, the length
+/// and the `Connection` value (`Transfer-Encoding` comes later, with the chunked filter).
+fn set_so_far(
+    headers: &[(Bytes, Bytes)],
+    location: Option<&Bytes>,
+    length: Option<u64>,
+    connection: &'static str,
+) -> Vec<(Bytes, Bytes)> {
+    let mut set = headers.to_vec();
+    if let Some(location) = location {
+        set.push((Bytes::from_static(b"Location"), location.clone()));
+    }
+    if let Some(n) = length {
+        set.push((
+            Bytes::from_static(b"Content-Length"),
+            Bytes::from(n.to_string()),
+        ));
+    }
+    set.push((
+        Bytes::from_static(b"Connection"),
+        Bytes::from_static(connection.as_bytes()),
+    ));
+    set
+}
+
 fn upstream_length(head: &ResponseHead) -> Option<u64> {
     let (_, v) = head
         .headers
@@ -136,14 +195,13 @@ fn upstream_length(head: &ResponseHead) -> Option<u64> {
     std::str::from_utf8(v).ok()?.trim().parse().ok()
 }
 
-/// Sends the 101 and, once hyper hands the client connection back, runs the tunnel. The
-/// access log line is written when the tunnel ends, as nginx does.
+/// Sends the 101 `response` and, once hyper hands the client connection back, runs the
+/// tunnel. The access log line is written when the tunnel ends, as nginx does.
 fn upgrade(
+    response: Response<ProxyBody>,
     mut finish: Finish,
     p: &ProxyRequest,
     conn: PeerConn,
-    headers: &[(Bytes, Bytes)],
-    added: &[(Bytes, Bytes)],
     on_upgrade: OnUpgrade,
     hold: Hold,
 ) -> Response<ProxyBody> {
@@ -153,21 +211,8 @@ fn upgrade(
         finish.request.headers = Vec::new();
         finish.outcome = Outcome::default();
     }
-    let front = Front {
-        connection: "upgrade",
-        hide_version: !p.server_tokens,
-        ..Front::default()
-    };
-    let response = response::build(
-        101,
-        None,
-        front,
-        headers,
-        added,
-        ProxyBody::full(None, None),
-    );
     // `$bytes_sent` counts the 101's head, which no body records here.
-    let head = response::head_size(response.status(), response.headers());
+    let head = response::head_size(&response);
     tokio::spawn(async move {
         let client = match on_upgrade.await {
             Ok(upgraded) => upgraded,

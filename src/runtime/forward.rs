@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -90,19 +91,16 @@ async fn attempts(
             return fail(request, &p, e.status(), outcome, keepalive, started).await;
         }
     };
-    let upstream = match p.resolve.take() {
-        None => request.conn.state.upstream(&p.upstream),
-        Some(name) => match request.conn.state.resolvers.upstream(&name).await {
-            Ok((group, upstream)) => {
-                p.upstream = group;
-                Arc::new(upstream)
-            }
+    if let Some(name) = p.resolve.take() {
+        match request.conn.state.resolvers.group(&name).await {
+            Ok(group) => p.upstream = group,
             Err(e) => {
                 log_error(&request, &ProxyError::Unresolved(name.host, e), None);
                 return fail(request, &p, 502, outcome, keepalive, started).await;
             }
-        },
-    };
+        }
+    }
+    let upstream = request.conn.state.upstream(&p.upstream);
     let mut attempt = upstream
         .balancer
         .begin(request.conn.remote.ip(), p.balance_key.clone());
@@ -138,6 +136,7 @@ async fn attempts(
         let head_request = request.method == "HEAD";
         let result = exchange_once(
             &upstream,
+            &request.conn.state.connections,
             &peer.addr,
             &p,
             &mut body,
@@ -257,6 +256,7 @@ async fn client_body(
 /// sent and received. The error says whether the connection was cached.
 async fn exchange_once(
     upstream: &Upstream,
+    connections: &AtomicU64,
     addr: &PeerAddr,
     p: &ProxyRequest,
     body: &mut RequestBody,
@@ -266,7 +266,7 @@ async fn exchange_once(
     let started = Instant::now();
     let mut conn = match upstream.pool.as_ref().and_then(|pool| pool.take(addr)) {
         Some(conn) => conn,
-        None => peer::connect(addr, p.timeouts.connect)
+        None => peer::connect(addr, p.timeouts.connect, connections)
             .await
             .map_err(|e| (e, false))?,
     };
@@ -325,7 +325,8 @@ async fn fail(
         return error_page(request, p, status, outcome, keepalive, started).await;
     }
     outcome.status = status;
-    let headers = p.add_headers.evaluate(&request.info(), &outcome);
+    // nginx's page and its headers are chosen after this, by `respond::answer`.
+    let headers = p.add_headers.evaluate(&request.info(), &outcome, &[]);
     let finish = Finish {
         request,
         log: p.log.clone(),
@@ -336,6 +337,7 @@ async fn fail(
     let dress = respond::Dress {
         location_base: None,
         hide_version: !p.server_tokens,
+        gzip: p.gzip.as_deref(),
     };
     // `add_header` names as written.
     let spelled = spelling::preserving(&headers, &[]).await;

@@ -10,14 +10,14 @@
 //! ```text
 //! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), hyper HTTP/1.1
 //!   └ request: copy line + headers ─ Site::route ─ dispatch
-//!       ├ Respond ─ respond: status, headers, nginx's page ─────────────────────────┐
-//!       ├ File ─ static_file: head, body read on the blocking pool ─────────────────┤
+//!       ├ Respond ─ respond: status, headers, nginx's page, gzip ───────────────────┐
+//!       ├ File ─ static_file: head, gzip, body read on the blocking pool ───────────┤
 //!       └ Proxy ─ forward: client body (413) ─ resolver (a name: DNS, 502) ─ balancer.get
 //!                  ─ peer: connect/pool                                               │
 //!                  ─ exchange: send head+body, read head ─ error? next upstream/502/504
 //!                  │   (an error_page for it, or an intercepted status: Site::error_page
 //!                  │    ─ dispatch again)
-//!                  └ deliver: filter headers ─ upstream_body stream ──────────────────┤
+//!                  └ deliver: filter headers, gzip ─ upstream_body stream ────────────┤
 //!                             └ 101 + Upgrade ─ tunnel (idle = proxy_read_timeout) ──┤
 //!                                                         access_log when it ends ◄──┘
 //! ```
@@ -37,6 +37,7 @@ mod drain;
 mod error;
 mod exchange;
 mod forward;
+mod gzip;
 mod listen;
 pub mod log;
 mod pages;

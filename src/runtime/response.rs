@@ -122,17 +122,22 @@ pub fn build(
     for (name, value) in rest.iter().chain(add) {
         put(name, value);
     }
+    let size = head_size(&response);
     let (parts, mut body) = response.into_parts();
-    body.record_head(head_size(parts.status, &parts.headers), &parts.headers);
+    body.record_head(size, &parts.headers);
     Response::from_parts(parts, body)
 }
 
-/// The bytes of a response head as written: `HTTP/1.1 101 Switching Protocols`, each
-/// `Name: value` line, the blank line.
-pub fn head_size(status: http::StatusCode, headers: &http::HeaderMap) -> u64 {
-    let reason = status.canonical_reason().unwrap_or("");
-    let line = "HTTP/1.1 ".len() + 3 + 1 + reason.len() + 2;
-    let fields: usize = headers
+/// The bytes of a response head as written: `HTTP/1.1 101 Switching Protocols` (or the
+/// upstream's own reason phrase), each `Name: value` line, the blank line.
+pub fn head_size<B>(response: &Response<B>) -> u64 {
+    let reason = match response.extensions().get::<hyper::ext::ReasonPhrase>() {
+        Some(phrase) => phrase.as_bytes().len(),
+        None => response.status().canonical_reason().map_or(0, str::len),
+    };
+    let line = "HTTP/1.1 ".len() + 3 + 1 + reason + 2;
+    let fields: usize = response
+        .headers()
         .iter()
         .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
         .sum();
@@ -162,14 +167,18 @@ fn http_date() -> Bytes {
 mod tests {
     #[test]
     fn head_size_counts_the_head_as_written() {
-        let mut h = http::HeaderMap::new();
+        let mut response = http::Response::new(());
+        *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+        let h = response.headers_mut();
         h.insert("upgrade", http::HeaderValue::from_static("foo"));
         h.insert("connection", http::HeaderValue::from_static("upgrade"));
         let written =
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n";
-        assert_eq!(
-            super::head_size(http::StatusCode::SWITCHING_PROTOCOLS, &h),
-            written.len() as u64
-        );
+        assert_eq!(super::head_size(&response), written.len() as u64);
+        // An upstream's own reason phrase is what goes out.
+        let phrase = hyper::ext::ReasonPhrase::from_static(b"Switching");
+        response.extensions_mut().insert(phrase);
+        let written = written.replace(" Protocols", "");
+        assert_eq!(super::head_size(&response), written.len() as u64);
     }
 }

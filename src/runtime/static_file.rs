@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::body::{Finish, ProxyBody};
 use super::error::ProxyError;
+use super::gzip;
 use super::respond;
 use super::response::{self, Front};
 use super::spelling;
@@ -33,6 +34,7 @@ pub async fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Resp
         file,
         parts,
         server_tokens,
+        gzip,
         ..
     } = f;
     let length: u64 = parts.iter().map(FilePart::size).sum();
@@ -41,6 +43,17 @@ pub async fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Resp
         front.content_length = Some(length);
     }
     front.hide_version = !server_tokens;
+    let mut added = Vec::new();
+    let request = &finish.request;
+    let gzipped = gzip::header_filter(
+        gzip.as_deref(),
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        &mut added,
+        false,
+    );
     finish.outcome.status = status;
     let body = if finish.request.method == "HEAD" || length == 0 {
         ProxyBody::full(None, Some(finish))
@@ -48,8 +61,9 @@ pub async fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Resp
         ProxyBody::file(FileBody::new(file, parts), finish)
     };
     // `ETag` and `add_header` names as nginx writes them.
-    let spelled = spelling::preserving(&headers, &[]).await;
-    let mut response = response::build(status, None, front, &headers, &[], body);
+    let spelled = spelling::preserving(&headers, &added).await;
+    let body = body.gzip(gzipped);
+    let mut response = response::build(status, None, front, &headers, &added, body);
     response
         .extensions_mut()
         .extend(spelled.unwrap_or_default());

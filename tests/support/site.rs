@@ -122,6 +122,7 @@ impl Site for TestSite {
                 location_base: None,
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
+                gzip: None,
             });
         }
         if request.target == "/return" {
@@ -137,6 +138,7 @@ impl Site for TestSite {
                 location_base: None,
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
+                gzip: None,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -206,6 +208,7 @@ impl Site for TestSite {
             server_tokens: true,
             errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
+            gzip: None,
         }))
     }
 
@@ -220,6 +223,7 @@ impl Site for TestSite {
             location_base: None,
             server_tokens: true,
             keepalive: ngxr::defaults::http::KEEPALIVE,
+            gzip: None,
         })
     }
 
@@ -248,7 +252,12 @@ impl Site for TestSite {
 struct NoAddedHeaders;
 
 impl AddedHeaders for NoAddedHeaders {
-    fn evaluate(&self, _: &RequestInfo<'_>, _: &Outcome) -> Vec<(Bytes, Bytes)> {
+    fn evaluate(
+        &self,
+        _: &RequestInfo<'_>,
+        _: &Outcome,
+        _: &[(Bytes, Bytes)],
+    ) -> Vec<(Bytes, Bytes)> {
         Vec::new()
     }
 }

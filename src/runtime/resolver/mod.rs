@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 use self::cache::{Cache, Record};
 use self::exchange::Question;
 use self::wire::{TYPE_A, TYPE_AAAA};
-use super::balancer::Balancer;
-use super::state::Upstream;
 use crate::eval::plan::{PeerAddr, Resolve, ResolverSpec, UpstreamGroup};
 use crate::eval::upstream::implicit;
 
@@ -77,11 +75,9 @@ struct Resolver {
 
 impl Resolvers {
     /// The request's own group for `name`: its addresses with `name.port`, named after the
-    /// host (as nginx names a resolved group), and the run-time state to balance over them.
-    pub async fn upstream(
-        &self,
-        name: &Resolve,
-    ) -> Result<(Arc<UpstreamGroup>, Upstream), ResolveError> {
+    /// host (as nginx names a resolved group). The site does not know it, so its balancing
+    /// state lives as long as the request (`State::upstream`).
+    pub async fn group(&self, name: &Resolve) -> Result<Arc<UpstreamGroup>, ResolveError> {
         let resolver = self.resolver(&name.resolver);
         let deadline = Instant::now() + name.timeout;
         let addrs = resolver.addresses(&name.host, deadline).await?;
@@ -89,12 +85,7 @@ impl Resolvers {
             .into_iter()
             .map(|ip| PeerAddr::Tcp(SocketAddr::new(ip, name.port)))
             .collect();
-        let group = implicit(name.host.clone(), name.port, &peers).group;
-        let upstream = Upstream {
-            balancer: Balancer::new(group.clone()),
-            pool: None,
-        };
-        Ok((group, upstream))
+        Ok(implicit(name.host.clone(), name.port, &peers).group)
     }
 
     fn resolver(&self, spec: &Arc<ResolverSpec>) -> Arc<Resolver> {
