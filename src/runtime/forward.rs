@@ -72,7 +72,7 @@ pub async fn proxy(
 
 async fn attempts(
     request: OwnedRequest,
-    p: ProxyRequest,
+    mut p: ProxyRequest,
     body: Option<Incoming>,
     on_upgrade: Option<OnUpgrade>,
     keepalive: bool,
@@ -91,6 +91,20 @@ async fn attempts(
             return fail(request, &p, e.status(), outcome, keepalive, started).await;
         }
     };
+    if let Some(name) = p.resolve.take() {
+        match request.conn.state.resolvers.group(&name).await {
+            Ok(group) => p.upstream = group,
+            Err(e) => {
+                log_error(
+                    &request,
+                    p.client,
+                    &ProxyError::Unresolved(name.host, e),
+                    None,
+                );
+                return fail(request, &p, 502, outcome, keepalive, started).await;
+            }
+        }
+    }
     let upstream = request.conn.state.upstream(&p.upstream);
     let mut attempt = upstream.balancer.begin(p.client, p.balance_key.clone());
     let first = Instant::now();
