@@ -3,7 +3,7 @@
 
 use super::Cx;
 use super::listen::{self, Listen};
-use super::location::{self, Location};
+use super::location::{self, Location, Modifier};
 use super::log::LogFormatDef;
 use super::map::Map;
 use super::rewrite::Step;
@@ -119,7 +119,9 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
                     }
                 }
             }
-            "return" | "rewrite" | "set" | "if" | "break" => s.script.extend(Step::lower(cx, c)),
+            "return" | "rewrite" | "set" | "if" | "break" => {
+                s.script.extend(Step::lower(cx, c, (Modifier::Prefix, "")));
+            }
             "location" => {}
             "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
             _ => {

@@ -57,13 +57,17 @@ pub struct Location {
     pub children: Vec<Location>,
     /// `internal`: only internal redirects may reach it.
     pub internal: bool,
+    /// An `if` block's configuration (nginx's `noname` location): named as the enclosing
+    /// location, never found by a URI, taken when the condition holds.
+    pub noname: bool,
 }
 
 impl Location {
     /// nginx's `auto_redirect`: a prefix or exact location ending in `/` whose handler is
     /// `proxy_pass` answers a request for the name without the slash with a 301.
     pub fn auto_redirect(&self) -> bool {
-        self.proxy_pass.is_some()
+        !self.noname
+            && self.proxy_pass.is_some()
             && matches!(
                 self.modifier,
                 Modifier::Exact | Modifier::Prefix | Modifier::NoRegex
@@ -152,37 +156,14 @@ pub fn lower(
         script: Vec::new(),
         children: Vec::new(),
         internal: false,
+        noname: false,
     };
     let children = cx.tree.expand(d.children());
     for c in &children {
-        match c.name() {
-            "proxy_pass" if loc.proxy_pass.is_some() => cx.duplicate(c),
-            "proxy_pass" => {
-                loc.proxy_pass = proxy::pass(cx, c);
-                check_uri_part(cx, c, &loc);
-            }
-            "return" | "rewrite" | "set" | "if" | "break" => loc.script.extend(Step::lower(cx, c)),
-            "internal" => loc.internal = true,
-            "alias" if loc.modifier == Modifier::Named => cx.error(
-                c,
-                "the \"alias\" directive cannot be used inside the named location",
-            ),
-            "alias" => {
-                let of = if loc.modifier.is_regex() {
-                    Alias::Whole
-                } else {
-                    Alias::Prefix(loc.name.len())
-                };
-                content::root(cx, c, &mut loc.settings.root, Some(of));
-            }
-            "proxy_redirect"
-                if !proxy::default_redirect_allowed(cx, c, loc.proxy_pass.as_ref()) => {}
-            _ => {
-                loc.settings.apply(cx, c);
-            }
-        }
+        directive(cx, c, &mut loc);
     }
     loc.settings.inherit(outer);
+    inherit_ifs(&mut loc);
     for c in children.iter().filter(|c| c.name() == "location") {
         if let Some(child) = lower(cx, c, Some(&loc), &loc.settings) {
             loc.children.push(child);
@@ -191,10 +172,76 @@ pub fn lower(
     Some(loc)
 }
 
+/// The block of an `if` inside `within` (`ngx_http_rewrite_if`): a location of its own, its
+/// rewrite steps its script; `inherit_ifs` merges it once `within` is complete.
+pub fn lower_if(cx: &mut Cx<'_>, d: &Directive, within: (Modifier, &str)) -> Location {
+    let mut block = Location {
+        modifier: within.0,
+        name: within.1.to_string(),
+        span: d.span(),
+        settings: Settings::default(),
+        proxy_pass: None,
+        script: Vec::new(),
+        children: Vec::new(),
+        internal: false,
+        noname: true,
+    };
+    for c in &cx.tree.expand(d.children()) {
+        directive(cx, c, &mut block);
+    }
+    block
+}
+
+/// One directive of a location's or an `if` block's (the directive table has already refused
+/// what does not belong to the block); nested `location`s are read once the level is merged.
+fn directive(cx: &mut Cx<'_>, c: &Directive, loc: &mut Location) {
+    match c.name() {
+        "proxy_pass" if loc.proxy_pass.is_some() => cx.duplicate(c),
+        "proxy_pass" => {
+            loc.proxy_pass = proxy::pass(cx, c);
+            check_uri_part(cx, c, loc);
+        }
+        "return" | "rewrite" | "set" | "if" | "break" => {
+            let step = Step::lower(cx, c, (loc.modifier, &loc.name));
+            loc.script.extend(step);
+        }
+        "internal" => loc.internal = true,
+        "alias" if loc.modifier == Modifier::Named => cx.error(
+            c,
+            "the \"alias\" directive cannot be used inside the named location",
+        ),
+        "alias" => {
+            let of = if loc.modifier.is_regex() {
+                Alias::Whole
+            } else {
+                Alias::Prefix(loc.name.len())
+            };
+            content::root(cx, c, &mut loc.settings.root, Some(of));
+        }
+        "proxy_redirect" if !proxy::default_redirect_allowed(cx, c, loc.proxy_pass.as_ref()) => {}
+        _ => {
+            loc.settings.apply(cx, c);
+        }
+    }
+}
+
+/// nginx merges an `if` block into its location as any nested location, and an `if` block
+/// without `proxy_pass` keeps the location's (`ngx_http_proxy_merge_loc_conf`, `noname`).
+fn inherit_ifs(loc: &mut Location) {
+    for step in &mut loc.script {
+        if let Step::If(i) = step {
+            i.block.settings.inherit(&loc.settings);
+            if i.block.proxy_pass.is_none() {
+                i.block.proxy_pass.clone_from(&loc.proxy_pass);
+            }
+        }
+    }
+}
+
 /// nginx refuses a URI part in `proxy_pass` where there is no prefix to replace.
 fn check_uri_part(cx: &mut Cx<'_>, d: &Directive, loc: &Location) {
     let has_uri = matches!(&loc.proxy_pass, Some(ProxyPass::Static(s)) if s.url.uri.is_some());
-    if has_uri && (loc.modifier.is_regex() || loc.modifier == Modifier::Named) {
+    if has_uri && (loc.noname || loc.modifier.is_regex() || loc.modifier == Modifier::Named) {
         cx.error(
             d,
             "\"proxy_pass\" cannot have URI part in location given by regular expression, \

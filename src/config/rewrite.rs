@@ -3,7 +3,7 @@
 //! `ngx_http_rewrite_module`'s rules. `eval` resolves their variables (and `set` defines new
 //! ones) whether or not ngxr serves them, as nginx does at load.
 
-use super::settings::Settings;
+use super::location::{self, Location, Modifier};
 use super::{Cx, Text};
 use crate::source::Span;
 use crate::syntax::Directive;
@@ -54,9 +54,9 @@ pub enum Flag {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct If {
     pub condition: Condition,
-    pub steps: Vec<Step>,
-    /// The block's other directives (`add_header`, `proxy_set_header`...), not inherited.
-    pub settings: Settings,
+    /// The block: its steps are its `script`; inside a location, its settings are merged
+    /// with the location's and a request whose condition holds goes on with them.
+    pub block: Box<Location>,
     pub span: Span,
 }
 
@@ -82,9 +82,9 @@ pub enum Condition {
 }
 
 impl Step {
-    /// Reads a rewrite-module directive; `None` for other directives (and for ones in error,
-    /// reported to `cx`).
-    pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Step> {
+    /// Reads a rewrite-module directive of the level `within` (modifier and name; `""` for
+    /// a server); `None` for other directives (and for ones in error, reported to `cx`).
+    pub fn lower(cx: &mut Cx<'_>, d: &Directive, within: (Modifier, &str)) -> Option<Step> {
         match d.name() {
             "return" => lower_return(cx, d).map(Step::Return),
             "rewrite" => lower_rewrite(cx, d).map(Step::Rewrite),
@@ -95,20 +95,10 @@ impl Step {
             }
             "if" => {
                 let condition = condition(cx, d)?;
-                let mut steps = Vec::new();
-                let mut settings = Settings::default();
-                for c in cx.tree.expand(d.children()) {
-                    match Step::lower(cx, c) {
-                        Some(step) => steps.push(step),
-                        None => {
-                            settings.apply(cx, c);
-                        }
-                    }
-                }
+                let block = Box::new(location::lower_if(cx, d, within));
                 Some(Step::If(Box::new(If {
                     condition,
-                    steps,
-                    settings,
+                    block,
                     span: d.span(),
                 })))
             }

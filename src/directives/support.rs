@@ -226,26 +226,6 @@ pub fn support(d: &Directive) -> Support {
     if name == "real_ip_header" && d.arg(0) == Some("proxy_protocol") {
         return Support::Unsupported;
     }
-    // An `if` block is served as far as the rewrite module goes: its steps, not the other
-    // settings nginx would apply inside it.
-    if name == "if" {
-        let rewrite_only = d.children().iter().all(|c| {
-            matches!(
-                c.name(),
-                "return"
-                    | "rewrite"
-                    | "set"
-                    | "break"
-                    | "rewrite_log"
-                    | "uninitialized_variable_warn"
-            )
-        });
-        return if rewrite_only {
-            Support::Served
-        } else {
-            Support::Unsupported
-        };
-    }
     by_name(name)
 }
 

@@ -15,6 +15,7 @@ use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
 use super::script;
+use super::script::CStep;
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::static_::Content;
 use super::try_files::{CFallback, CTryFiles};
@@ -25,7 +26,7 @@ use super::vars::Registry;
 use crate::config::content::{Fallback, IfModifiedSince};
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::Location;
-use crate::config::rewrite::Return;
+use crate::config::rewrite::{Return, Step};
 use crate::config::settings::Settings;
 use crate::config::{Config, Cx, Modifier, Text};
 use crate::defaults;
@@ -157,9 +158,13 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
 
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
     proxy_conf::validate(cx, &sh.reg, &s.settings);
-    let steps = script::compile(cx, &sh.reg, &s.script, &mut |cx, r| {
-        give(cx, &sh.reg, r, &s.settings)
-    });
+    let steps = script::compile(
+        cx,
+        &sh.reg,
+        &s.script,
+        &mut |cx, r| give(cx, &sh.reg, r, &s.settings),
+        &mut std::iter::empty(),
+    );
     let mut name_regexes = Vec::new();
     for (i, n) in s.names.iter().enumerate() {
         if let ServerName::Regex(p, span) = n {
@@ -252,21 +257,44 @@ fn give(cx: &mut Cx<'_>, reg: &Registry, r: &Return, st: &Settings) -> Option<CR
 }
 
 fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation> {
-    proxy_conf::validate(cx, &sh.reg, &l.settings);
-    let steps = script::compile(cx, &sh.reg, &l.script, &mut |cx, r| {
-        give(cx, &sh.reg, r, &l.settings)
-    });
-    let regex = if l.modifier.is_regex() {
+    // Each `if` block's configuration, in the order the script meets them.
+    let blocks: Vec<_> = l
+        .script
+        .iter()
+        .filter_map(|step| match step {
+            Step::If(i) => Some(level(cx, sh, &i.block, Vec::new()).map(Box::new)),
+            _ => None,
+        })
+        .collect();
+    let steps = script::compile(
+        cx,
+        &sh.reg,
+        &l.script,
+        &mut |cx, r| give(cx, &sh.reg, r, &l.settings),
+        &mut blocks.into_iter(),
+    );
+    let mut loc = level(cx, sh, l, steps)?;
+    if l.modifier.is_regex() {
         match Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
-            Ok(re) => Some(re),
+            Ok(re) => loc.regex = Some(re),
             Err(message) => {
                 cx.late_error_at("location::regex", message, l.span);
                 return None;
             }
         }
-    } else {
-        None
-    };
+    }
+    loc.children = l
+        .children
+        .iter()
+        .filter_map(|c| location(cx, sh, c))
+        .collect();
+    Some(loc)
+}
+
+/// A location's or an `if` block's configuration with its compiled `script`, without what
+/// only a location found by URI has (its regex, nested locations).
+fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> Option<CLocation> {
+    proxy_conf::validate(cx, &sh.reg, &l.settings);
     let action = match &l.proxy_pass {
         Some(pass) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
@@ -282,13 +310,9 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         modifier: l.modifier,
         name: l.name.clone(),
         span: l.span,
-        regex,
-        children: l
-            .children
-            .iter()
-            .filter_map(|c| location(cx, sh, c))
-            .collect(),
-        script: steps,
+        regex: None,
+        children: Vec::new(),
+        script,
         add_headers: super::added::compile(cx, &sh.reg, &l.settings).unwrap_or_default(),
         realip: super::realip::RealIp::of(&l.settings),
         action,

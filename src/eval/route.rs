@@ -290,7 +290,7 @@ fn choose<'s>(
 ) -> (&'s CLocation, Option<Next>) {
     if named.is_none() {
         // A rewritten URI is searched below; the server's rewrite phase does not run again.
-        let flow = script::run(&server.script, req);
+        let flow = script::run(&server.script, req).flow;
         if let Some(next) = answer(flow, req, &server.default, trace) {
             return (&server.default, Some(next));
         }
@@ -343,8 +343,8 @@ fn choose<'s>(
             )));
             return (loc, Some(Next::Special(413, Vec::new())));
         }
-        let flow = script::run(&loc.script, req);
-        if matches!(flow, Flow::Again) {
+        let ran = script::run(&loc.script, req);
+        if matches!(ran.flow, Flow::Again) {
             let now = req.target.uri.clone();
             if let Some(cycle) = uri_change(req, "processing", &now) {
                 note(trace, |t| t.notes.push(cycle.message.clone()));
@@ -358,7 +358,16 @@ fn choose<'s>(
             });
             continue;
         }
-        return (loc, answer(flow, req, loc, trace));
+        note(trace, |t| t.if_block = ran.config.map(|c| c.span));
+        let loc = match ran.config {
+            Some(block) => {
+                req.keepalive = block.keepalive;
+                req.gzip = block.gzip.clone();
+                block
+            }
+            None => loc,
+        };
+        return (loc, answer(ran.flow, req, loc, trace));
     }
 }
 

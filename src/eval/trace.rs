@@ -12,6 +12,8 @@ pub struct Trace {
     /// Every location looked at, in the order nginx looks.
     pub candidates: Vec<Candidate>,
     pub location: Option<Candidate>,
+    /// The `if` block whose configuration the request went on with, if any.
+    pub if_block: Option<Span>,
     /// Variables read, in order of first use, with their values.
     pub variables: Vec<(String, String)>,
     /// Other decisions (map lookups, redirects, answers).

@@ -46,6 +46,12 @@ pub fn human(r: &Value) -> String {
             s(&c["verdict"])
         ));
     }
+    if !r["if_block"].is_null() {
+        out.push(format!(
+            "if        {}  its condition held: the request goes on with this block's settings",
+            at(&r["if_block"])
+        ));
+    }
     if let Some(vars) = r["variables"].as_object().filter(|v| !v.is_empty()) {
         out.push("variables".into());
         for (name, value) in vars {

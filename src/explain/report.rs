@@ -74,6 +74,10 @@ pub fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
         "server": server,
         "location": trace.location.as_ref().map(candidate),
         "candidates": trace.candidates.iter().map(candidate).collect::<Vec<_>>(),
+        "if_block": trace.if_block.map(|span| {
+            let (file, line) = place(sources, span);
+            json!({"file": file, "line": line})
+        }),
         "variables": variables,
         "notes": trace.notes,
         "upstream": upstream,

@@ -2,14 +2,16 @@
 //! location's `return`, `rewrite`, `set`, `if` and `break`, compiled once at load (variables
 //! resolved, regexes compiled, `set` refusing a built-in name) and run per request in the
 //! order written. An `if` block's steps run in line when its condition holds, then the steps
-//! after it, as nginx compiles them into one code array. This file compiles; `run.rs` runs.
+//! after it, as nginx compiles them into one code array; inside a location the request also
+//! takes the block's configuration (`ngx_http_script_if_code` switching `r->loc_conf`). This
+//! file compiles; `run.rs` runs.
 
 mod run;
 
 pub use run::{Flow, run};
 
 use super::regex::Regex;
-use super::site::CReturn;
+use super::site::{CLocation, CReturn};
 use super::value::Complex;
 use super::vars::{Registry, definable};
 use crate::config::Cx;
@@ -41,6 +43,9 @@ pub struct CRewrite {
 pub struct CIf {
     pub(super) condition: CCondition,
     pub(super) steps: Vec<CStep>,
+    /// The block's configuration, merged with its location's; `None` at the server level,
+    /// where nginx switches nothing.
+    pub config: Option<Box<CLocation>>,
 }
 
 #[derive(Debug)]
@@ -72,7 +77,7 @@ pub fn defined(steps: &[Step], sets: &mut Vec<String>, captures: &mut Vec<String
                 {
                     captures.extend(names(regex, *caseless));
                 }
-                defined(&i.steps, sets, captures);
+                defined(&i.block.script, sets, captures);
             }
             Step::Return(_) | Step::Break => {}
         }
@@ -85,13 +90,15 @@ fn names(regex: &Text, caseless: bool) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Compiles `steps`; `give` compiles a `return`. Problems go to `cx`, and a step in error is
-/// left out (the load fails anyway).
+/// Compiles `steps`; `give` compiles a `return`, `blocks` gives each `if` in order its
+/// compiled configuration (nothing at the server level). Problems go to `cx`, and a step in
+/// error is left out (the load fails anyway).
 pub fn compile(
     cx: &mut Cx<'_>,
     reg: &Registry,
     steps: &[Step],
     give: &mut dyn FnMut(&mut Cx<'_>, &Return) -> Option<CReturn>,
+    blocks: &mut dyn Iterator<Item = Option<Box<CLocation>>>,
 ) -> Vec<CStep> {
     let mut out = Vec::with_capacity(steps.len());
     for step in steps {
@@ -108,10 +115,16 @@ pub fn compile(
                 })
             }
             Step::If(i) => {
-                super::proxy_conf::validate(cx, reg, &i.settings);
+                let config = blocks.next().flatten();
                 let condition = condition(cx, reg, &i.condition);
-                let steps = compile(cx, reg, &i.steps, give);
-                condition.map(|condition| CStep::If(Box::new(CIf { condition, steps })))
+                let steps = compile(cx, reg, &i.block.script, give, blocks);
+                condition.map(|condition| {
+                    CStep::If(Box::new(CIf {
+                        condition,
+                        steps,
+                        config,
+                    }))
+                })
             }
             Step::Break => Some(CStep::Break),
         };

@@ -1,11 +1,12 @@
 //! The rewrite module per request (`ngx_http_rewrite_handler` running the script engine's
 //! codes): the steps in order, `if` bodies in line, until a `return`, a redirect, `break`, a
-//! `last`, or the end.
+//! `last`, or the end. A true `if` inside a location leaves the request with the block's
+//! configuration, also after the block's steps (the last true `if` wins).
 
 use super::{CCondition, CStep, FileTest};
 use crate::config::rewrite::Flag;
 use crate::eval::request::Req;
-use crate::eval::site::CReturn;
+use crate::eval::site::{CLocation, CReturn};
 use crate::eval::uri::{self, Rewritten};
 use crate::eval::value::{Complex, Part};
 use crate::eval::vars::Var;
@@ -23,18 +24,41 @@ pub enum Flow<'s> {
     Redirect(u16, Vec<u8>),
 }
 
+/// What a script did.
+#[derive(Debug)]
+pub struct Ran<'s> {
+    pub flow: Flow<'s>,
+    /// The configuration of the last `if` block whose condition held, which the request
+    /// keeps (nginx's `r->loc_conf`); `None`: the level's own.
+    pub config: Option<&'s CLocation>,
+}
+
 /// Runs `steps` for `req` (`ngx_http_rewrite_handler`).
-pub fn run<'s>(steps: &'s [CStep], req: &mut Req<'_>) -> Flow<'s> {
-    let mut changed = false;
-    match exec(steps, req, &mut changed) {
+pub fn run<'s>(steps: &'s [CStep], req: &mut Req<'_>) -> Ran<'s> {
+    let mut state = State {
+        changed: false,
+        config: None,
+    };
+    let flow = match exec(steps, req, &mut state) {
         Some(flow) => flow,
-        None if changed => Flow::Again,
+        None if state.changed => Flow::Again,
         None => Flow::Stay,
+    };
+    Ran {
+        flow,
+        config: state.config,
     }
 }
 
+/// What the steps run so far left behind.
+struct State<'s> {
+    /// A `rewrite` without a flag changed the URI.
+    changed: bool,
+    config: Option<&'s CLocation>,
+}
+
 /// `None`: the steps ran to their end.
-fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, changed: &mut bool) -> Option<Flow<'s>> {
+fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, state: &mut State<'s>) -> Option<Flow<'s>> {
     for step in steps {
         match step {
             CStep::Return(r) => return Some(Flow::Return(r)),
@@ -44,15 +68,19 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, changed: &mut bool) -> Option
             }
             // `ngx_http_script_break_code`: a rewritten URI stays in this location.
             CStep::Break => {
-                if *changed {
+                if state.changed {
                     req.target.rewritten = Rewritten::InPlace;
                 }
                 return Some(Flow::Stay);
             }
             CStep::If(i) => {
-                if test(&i.condition, req)
-                    && let Some(flow) = exec(&i.steps, req, changed)
-                {
+                if !test(&i.condition, req) {
+                    continue;
+                }
+                if let Some(config) = &i.config {
+                    state.config = Some(config);
+                }
+                if let Some(flow) = exec(&i.steps, req, state) {
                     return Some(flow);
                 }
             }
@@ -82,7 +110,7 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, changed: &mut bool) -> Option
                         return Some(Flow::Stay);
                     }
                     Flag::Last => return Some(Flow::Again),
-                    _ => *changed = true,
+                    _ => state.changed = true,
                 }
             }
         }
