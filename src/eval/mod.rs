@@ -38,6 +38,8 @@ pub mod vars;
 pub mod vhost;
 
 #[cfg(test)]
+mod if_tests;
+#[cfg(test)]
 mod load_tests;
 #[cfg(test)]
 mod script_tests;

@@ -108,7 +108,7 @@ fn location_of(site: &Compiled, uri: &str) -> String {
         .unwrap_or_default()
 }
 
-fn upstream_request(r: &Route) -> (String, Vec<String>) {
+pub(super) fn upstream_request(r: &Route) -> (String, Vec<String>) {
     match r {
         Route::Proxy(p) => (
             String::from_utf8_lossy(&p.uri).into_owned(),
@@ -128,7 +128,7 @@ fn upstream_request(r: &Route) -> (String, Vec<String>) {
     }
 }
 
-fn status(r: &Route) -> u16 {
+pub(super) fn status(r: &Route) -> u16 {
     match r {
         Route::Respond(r) => r.status,
         Route::File(f) => f.status,
