@@ -9,6 +9,7 @@ mod balance;
 mod files;
 mod gzip;
 mod headers;
+mod if_blocks;
 mod lifecycle;
 mod listen;
 mod oracle;
