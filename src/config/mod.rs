@@ -12,6 +12,7 @@ pub mod log;
 pub mod map;
 pub mod process;
 pub mod proxy;
+pub mod proxy_ssl;
 pub mod rewrite;
 pub mod settings;
 pub mod ssl;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::gzip::Gzip;
 use super::proxy::{self, NextUpstream, Redirect};
+use super::proxy_ssl::ProxySsl;
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
 use super::{Cx, Text};
@@ -46,6 +47,8 @@ pub struct Settings {
     pub access_log: Option<Vec<AccessLog>>,
     /// The `ssl_*` settings (server level in nginx; `http` passes them down).
     pub ssl: Ssl,
+    /// The `proxy_ssl_*` settings (TLS to `https://` upstreams).
+    pub proxy_ssl: ProxySsl,
     /// The `gzip*` settings.
     pub gzip: Gzip,
     pub ignore_invalid_headers: Option<bool>,
@@ -143,6 +146,7 @@ impl Settings {
             log_not_found
         );
         self.ssl.inherit(&parent.ssl);
+        self.proxy_ssl.inherit(&parent.proxy_ssl);
         self.gzip.inherit(&parent.gzip);
     }
 
@@ -154,7 +158,7 @@ impl Settings {
 
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        if self.ssl.apply(cx, d) || self.gzip.apply(cx, d) {
+        if self.ssl.apply(cx, d) || self.proxy_ssl.apply(cx, d) || self.gzip.apply(cx, d) {
             return true;
         }
         match d.name() {

@@ -21,6 +21,8 @@ pub struct Resolved {
     pub upstream: NamedUpstream,
     /// The request URI as sent upstream.
     pub uri: Vec<u8>,
+    /// The URL is `https://`.
+    pub https: bool,
 }
 
 /// Builds the upstream request, or the answer nginx gives when it cannot (502 for a URL with
@@ -70,6 +72,13 @@ pub fn build(
         .map(|(from, to)| (Bytes::from(from.eval(req)), Bytes::from(to.eval(req))))
         .collect();
     let location_base = super::route::location_base(req, rules).map(Bytes::from);
+    let tls = match (&p.tls, resolved.https) {
+        (Some(tls), true) => {
+            let host = req.proxy.as_ref().map(|(host, _)| host.clone());
+            Some(tls.target(req, &host.unwrap_or_default()))
+        }
+        _ => None,
+    };
     Route::Proxy(Box::new(ProxyRequest {
         upstream: resolved.upstream.group,
         method: Bytes::copy_from_slice(req.method.as_bytes()),
@@ -97,6 +106,7 @@ pub fn build(
         keepalive: req.keepalive,
         // `route` sets it with the answer.
         gzip: None,
+        tls,
     }))
 }
 
@@ -124,6 +134,7 @@ pub fn resolve(
             Some(Resolved {
                 upstream: upstream.clone(),
                 uri,
+                https: p.tls.is_some(),
             })
         }
         PassTarget::Dynamic(url) => {
@@ -143,7 +154,11 @@ pub fn resolve(
                 None => current_uri(req, &[], 0),
             };
             let upstream = dynamic_group(site, &url, trace)?;
-            Some(Resolved { upstream, uri })
+            Some(Resolved {
+                upstream,
+                uri,
+                https: url.https,
+            })
         }
     }
 }

@@ -15,7 +15,7 @@ use super::upstream::Groups;
 use super::value::{Complex, Part};
 use super::vars::Registry;
 use crate::config::location::Location;
-use crate::config::proxy::{self, ProxyPass, Redirect};
+use crate::config::proxy::{self, ProxyPass, Redirect, StaticPass};
 use crate::config::settings::Settings;
 use crate::config::{Cx, Modifier, Text};
 use crate::defaults;
@@ -53,6 +53,14 @@ pub fn compile(
         ProxyPass::Variables(text) => PassTarget::Dynamic(Complex::compile(cx, reg, text)?),
     };
     let st = &l.settings;
+    // nginx builds the TLS context for an https URL, and for any URL with variables (it may
+    // turn out to be https).
+    let tls = match pass {
+        ProxyPass::Static(sp) if !sp.url.https => None,
+        ProxyPass::Static(StaticPass { text, .. }) | ProxyPass::Variables(text) => Some(
+            super::upstream_tls::compile(cx, reg, &st.proxy_ssl, text.span)?,
+        ),
+    };
     let redirects = redirects(cx, reg, l, pass)?;
     let (headers, reserved) = headers(cx, reg, st.proxy_set_header.as_deref().unwrap_or_default())?;
     let passed = st.proxy_pass_header.clone().unwrap_or_default();
@@ -97,6 +105,7 @@ pub fn compile(
         redirects,
         add_headers,
         client_max_body_size: st.max_body_size(),
+        tls,
     })
 }
 
