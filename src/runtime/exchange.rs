@@ -138,12 +138,13 @@ pub async fn send(
                     *sent += data.len() as u64;
                 }
             }
-            return Ok(());
+            return timed(timeout, Stage::Sending, conn.stream.flush()).await;
         }
     }
     timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
     *sent += head.len() as u64;
-    Ok(())
+    // A no-op on a plain socket; TLS may hold the last record until flushed.
+    timed(timeout, Stage::Sending, conn.stream.flush()).await
 }
 
 /// Reads and parses the response head; what follows it stays in `conn.buf`. Bytes read are

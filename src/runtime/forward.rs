@@ -6,7 +6,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,13 +18,13 @@ use super::balancer::Balancer;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::deliver;
-use super::error::{ProxyError, Stage};
+use super::error::ProxyError;
 use super::exchange::{self, RequestBody, ResponseHead};
 use super::peer::{self, PeerConn};
 use super::request::{self, CloseWithoutAnswer, Then};
 use super::respond;
 use super::spelling;
-use super::state::{Hold, Upstream, now_secs};
+use super::state::{Hold, State, Upstream, now_secs};
 use crate::eval::plan::{NextUpstream, Outcome, PeerAddr, ProxyRequest, UpstreamTry};
 
 /// Bodies up to this size are read before sending, so another server can be tried.
@@ -101,7 +100,7 @@ async fn attempts(
         let Some(index) = upstream.balancer.get(&mut attempt, now_secs()) else {
             // nginx names the group instead of a server, in the log (`upstream:
             // "http://backend/..."`) and in `$upstream_addr`, with a 502 that took no time.
-            let group = Some((p.upstream.name.as_str(), &p.uri));
+            let group = Some((&p, p.upstream.name.as_str()));
             log_error(&request, &ProxyError::NoLiveUpstreams, group);
             outcome.upstreams.push(UpstreamTry {
                 addr: p.upstream.name.clone(),
@@ -127,7 +126,7 @@ async fn attempts(
         let head_request = request.method == "HEAD";
         let result = exchange_once(
             &upstream,
-            &request.conn.state.connections,
+            &request.conn.state,
             &peer.addr,
             &p,
             &mut body,
@@ -185,14 +184,11 @@ async fn attempts(
                 state.status = Some(status);
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
-                log_error(&request, &e, Some((&logged_peer(&peer.addr), &p.uri)));
+                log_error(&request, &e, Some((&p, &logged_peer(&peer.addr))));
                 upstream
                     .balancer
                     .free(&mut attempt, e.counts_as_failure(), now_secs());
-                let sent = !matches!(
-                    e,
-                    ProxyError::Io(Stage::Connecting, _) | ProxyError::TimedOut(Stage::Connecting)
-                );
+                let sent = !e.before_sending();
                 if cached && matches!(e, ProxyError::Io(..) | ProxyError::PrematureClose(_)) {
                     // A cached connection the server had closed: not the server's failure.
                     attempt.tries += 1;
@@ -247,7 +243,7 @@ async fn client_body(
 /// sent and received. The error says whether the connection was cached.
 async fn exchange_once(
     upstream: &Upstream,
-    connections: &AtomicU64,
+    run: &State,
     addr: &PeerAddr,
     p: &ProxyRequest,
     body: &mut RequestBody,
@@ -255,13 +251,25 @@ async fn exchange_once(
     state: &mut UpstreamTry,
 ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
     let started = Instant::now();
-    let mut conn = match upstream.pool.as_ref().and_then(|pool| pool.take(addr)) {
+    let cached = upstream
+        .pool
+        .as_ref()
+        .and_then(|pool| pool.take(addr, p.tls.is_some()));
+    let mut conn = match cached {
         Some(conn) => conn,
-        None => peer::connect(addr, p.timeouts.connect, connections)
-            .await
-            .map_err(|e| (e, false))?,
+        None => {
+            let connector = match &p.tls {
+                Some(tls) => Some((run.connector(&tls.settings).map_err(|e| (e, false))?, tls)),
+                None => None,
+            };
+            let tls = connector.as_ref().map(|(c, tls)| (&**c, tls.name.as_str()));
+            peer::connect(addr, p.timeouts.connect, &run.connections, tls)
+                .await
+                .map_err(|e| (e, false))?
+        }
     };
-    // `$upstream_connect_time` (a cached connection takes no time to get).
+    // `$upstream_connect_time` (a cached connection takes no time to get; over TLS it
+    // includes the handshake, as nginx's does).
     state.connect_time = Some(started.elapsed());
     let cached = conn.cached;
     exchange::send(&mut conn, p, body, &mut state.bytes_sent)
@@ -374,12 +382,13 @@ fn logged_peer(addr: &PeerAddr) -> String {
 }
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",
-/// upstream: "http://ADDR/URI", host: "HOST"`.
-fn log_error(request: &OwnedRequest, e: &ProxyError, upstream: Option<(&str, &Bytes)>) {
-    let upstream = upstream.map_or_else(String::new, |(addr, uri)| {
+/// upstream: "http://ADDR/URI", host: "HOST"` (`https://` for a TLS upstream).
+fn log_error(request: &OwnedRequest, e: &ProxyError, upstream: Option<(&ProxyRequest, &str)>) {
+    let upstream = upstream.map_or_else(String::new, |(p, addr)| {
+        let scheme = if p.tls.is_some() { "https" } else { "http" };
         format!(
-            ", upstream: \"http://{addr}{}\"",
-            String::from_utf8_lossy(uri)
+            ", upstream: \"{scheme}://{addr}{}\"",
+            String::from_utf8_lossy(&p.uri)
         )
     });
     let host = request.header("host").map_or_else(String::new, |h| {

@@ -58,6 +58,7 @@ mod stream;
 mod tls;
 mod tunnel;
 mod upstream_body;
+mod upstream_tls;
 mod workers;
 
 pub use error::{ProxyError, Side, Stage};

@@ -15,6 +15,7 @@ mod proxy;
 mod tls;
 mod tunnel;
 mod upstream;
+mod upstream_tls;
 mod variables;
 
 use std::net::SocketAddr;
