@@ -3,8 +3,6 @@
 //! `ngx_http_proxy_merge_loc_conf` merges them; the defaults (no verification, no SNI,
 //! sessions reused) are applied where they are compiled (`eval::proxy_conf`).
 
-use std::path::PathBuf;
-
 use super::settings::{flag, set};
 use super::{Cx, Text};
 use crate::syntax::Directive;
@@ -12,14 +10,16 @@ use crate::syntax::Directive;
 /// One level's `proxy_ssl_*`; `None` means "not set here".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxySsl {
-    pub certificate: Option<PathBuf>,
-    pub certificate_key: Option<PathBuf>,
+    /// Paths as written (nginx's messages quote them so); relative ones are read from the
+    /// configuration's directory.
+    pub certificate: Option<String>,
+    pub certificate_key: Option<String>,
     /// `proxy_ssl_name`: the name to send and verify (default: the `proxy_pass` host).
     pub name: Option<Text>,
     pub protocols: Option<Vec<String>>,
     pub server_name: Option<bool>,
     pub session_reuse: Option<bool>,
-    pub trusted_certificate: Option<PathBuf>,
+    pub trusted_certificate: Option<String>,
     pub verify: Option<bool>,
     pub verify_depth: Option<u32>,
 }
@@ -83,10 +83,9 @@ impl ProxySsl {
     }
 }
 
-/// A file path relative to the configuration's directory. nginx 1.22 also takes variables in
-/// `proxy_ssl_certificate` (loading the pair per request); ngxr refuses those rather than
-/// read `$name` as a file name.
-fn path(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<PathBuf>) {
+/// A file path. nginx 1.22 also takes variables in `proxy_ssl_certificate` (loading the pair
+/// per request); ngxr refuses those rather than read `$name` as a file name.
+fn path(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<String>) {
     if slot.is_some() {
         return cx.duplicate(d);
     }
@@ -97,5 +96,5 @@ fn path(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<PathBuf>) {
         let what = format!("\"{}\" with variables", d.name());
         return cx.unsupported(d, w.span, &what);
     }
-    *slot = Some(cx.conf_prefixed(&w.value));
+    *slot = Some(w.value.clone());
 }

@@ -31,13 +31,12 @@ pub struct CTls {
 pub fn compile(cx: &mut Cx<'_>, reg: &Registry, ssl: &ProxySsl, pass: Span) -> Option<CTls> {
     let certificate = match (&ssl.certificate, &ssl.certificate_key) {
         (Some(certificate), Some(key)) => Some(CertificatePair {
-            certificate: certificate.clone(),
-            key: key.clone(),
+            certificate: cx.conf_prefixed(certificate),
+            key: cx.conf_prefixed(key),
         }),
         (Some(certificate), None) => {
             let message = format!(
-                "no \"proxy_ssl_certificate_key\" is defined for certificate \"{}\"",
-                certificate.display()
+                "no \"proxy_ssl_certificate_key\" is defined for certificate \"{certificate}\""
             );
             cx.late_error("proxy_ssl::no_key", message, pass);
             return None;
@@ -48,7 +47,7 @@ pub fn compile(cx: &mut Cx<'_>, reg: &Registry, ssl: &ProxySsl, pass: Span) -> O
     let verify = match (ssl.verify.unwrap_or(false), &ssl.trusted_certificate) {
         (false, _) => None,
         (true, Some(trusted)) => Some(VerifySpec {
-            trusted: trusted.clone(),
+            trusted: cx.conf_prefixed(trusted),
             depth: ssl.verify_depth.unwrap_or(VERIFY_DEPTH),
         }),
         (true, None) => {
