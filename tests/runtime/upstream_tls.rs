@@ -57,11 +57,23 @@ fn self_signed(dir: &Path, name: &str) -> (CertificateDer<'static>, PrivateKeyDe
     (cert.der().clone(), der)
 }
 
-/// The TLS side of a backend for `name` (TLS 1.2 and 1.3, session ids cached, no ALPN).
-fn acceptor(dir: &Path, name: &str) -> TlsAcceptor {
+/// The TLS side of a backend for `name` (TLS 1.2 and 1.3, session ids cached, no ALPN),
+/// requiring a client certificate issued as `client` when given.
+fn acceptor(dir: &Path, name: &str, client: Option<CertificateDer<'static>>) -> TlsAcceptor {
     let (cert, key) = self_signed(dir, name);
-    let config = ServerConfig::builder()
-        .with_no_client_auth()
+    let builder = ServerConfig::builder();
+    let builder = match client {
+        Some(client) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(client).expect("client root");
+            let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                .build()
+                .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
         .with_single_cert(vec![cert], key)
         .expect("server config");
     TlsAcceptor::from(Arc::new(config))
@@ -101,8 +113,12 @@ async fn tls_streams(
 
 /// An HTTPS backend answering `ok("tls")` to everything.
 async fn https_backend(dir: &Path, name: &str) -> TlsBackend {
+    https_backend_with(acceptor(dir, name, None)).await
+}
+
+async fn https_backend_with(acceptor: TlsAcceptor) -> TlsBackend {
     let hellos = Arc::new(Mutex::new(Vec::new()));
-    let (addr, streams) = tls_streams(acceptor(dir, name), hellos.clone()).await;
+    let (addr, streams) = tls_streams(acceptor, hellos.clone()).await;
     let http = Backend::recording(addr, streams, |_| ok("tls"));
     TlsBackend { http, hellos }
 }
@@ -224,6 +240,88 @@ async fn verification_needs_the_right_certificate_and_name() {
     assert_eq!(b.http.requests().len(), 1, "refused servers get no request");
 }
 
+/// A root (written to `dir/root.crt`), `n` intermediates each signing the next, and a leaf for
+/// `backend.test` the last one signs; the server sends the leaf and the intermediates.
+fn chained_acceptor(dir: &Path, n: usize) -> TlsAcceptor {
+    let ca = |name: &str| {
+        let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params
+    };
+    let key = || rcgen::KeyPair::generate().expect("key");
+    let root = rcgen::CertifiedIssuer::self_signed(ca("test root"), key()).expect("root");
+    std::fs::write(dir.join("root.crt"), root.pem()).expect("write root");
+    let mut issuers = vec![root];
+    for i in 0..n {
+        let name = format!("test intermediate {i}");
+        let issuer = issuers.last().expect("an issuer");
+        let next = rcgen::CertifiedIssuer::signed_by(ca(&name), key(), issuer).expect("signed");
+        issuers.push(next);
+    }
+    let leaf_key = key();
+    let leaf = rcgen::CertificateParams::new(vec!["backend.test".to_string()])
+        .expect("params")
+        .signed_by(&leaf_key, issuers.last().expect("an issuer"))
+        .expect("leaf");
+    let mut chain = vec![leaf.der().clone()];
+    chain.extend(issuers[1..].iter().rev().map(|i| i.der().clone()));
+    let config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()))
+        .expect("server config");
+    TlsAcceptor::from(Arc::new(config))
+}
+
+/// `proxy_ssl_verify_depth` is OpenSSL's verify depth: how many intermediates may stand
+/// between the server's certificate and a trusted one (`openssl verify -verify_depth N`
+/// refuses a chain with more, as "certificate chain too long").
+#[tokio::test]
+async fn verify_depth_limits_the_intermediates() {
+    for (n, expected) in [(1, ["502", "200", "200"]), (2, ["502", "502", "200"])] {
+        let dir = temp_dir(&format!("upstls-depth{n}"));
+        let b = https_backend_with(chained_acceptor(&dir, n)).await;
+        let verify = "proxy_pass https://backend.test; proxy_ssl_verify on;
+                      proxy_ssl_trusted_certificate root.crt; proxy_ssl_verify_depth";
+        let port = refusing_addr().port();
+        let http = format!(
+            "upstream backend.test {{ server {}; }}
+             server {{ listen 127.0.0.1:{port};
+                 location /d0 {{ {verify} 0; }}
+                 location /d1 {{ {verify} 1; }}
+                 location /d2 {{ {verify} 2; }} }}",
+            b.addr()
+        );
+        let (_ngxr, addr) = serve(&dir, &http, port);
+        let mut statuses = Vec::new();
+        for path in ["/d0", "/d1", "/d2"] {
+            statuses.push(status(&get(addr, path).await).to_string());
+        }
+        assert_eq!(statuses, expected, "{n} intermediates");
+    }
+}
+
+#[tokio::test]
+async fn a_client_certificate_is_sent_when_configured() {
+    let dir = temp_dir("upstls-client");
+    let (client, _) = self_signed(&dir, "client.test");
+    let b = https_backend_with(acceptor(&dir, "backend.test", Some(client))).await;
+    let port = refusing_addr().port();
+    let http = format!(
+        "server {{ listen 127.0.0.1:{port};
+             location /with {{ proxy_pass https://{0};
+                 proxy_ssl_certificate client.test.crt;
+                 proxy_ssl_certificate_key client.test.key; }}
+             location /without {{ proxy_pass https://{0}; }} }}",
+        b.addr()
+    );
+    let (_ngxr, addr) = serve(&dir, &http, port);
+    assert_eq!(status(&get(addr, "/with").await), "200");
+    assert_eq!(status(&get(addr, "/without").await), "502");
+}
+
 #[tokio::test]
 async fn tls_connections_are_kept_alive_and_sessions_resumed() {
     let dir = temp_dir("upstls-keep");
@@ -259,7 +357,7 @@ async fn tls_connections_are_kept_alive_and_sessions_resumed() {
 async fn websockets_tunnel_through_a_tls_upstream() {
     let dir = temp_dir("upstls-ws");
     let hellos = Arc::new(Mutex::new(Vec::new()));
-    let (backend, streams) = tls_streams(acceptor(&dir, "ws.test"), hellos).await;
+    let (backend, streams) = tls_streams(acceptor(&dir, "ws.test", None), hellos).await;
     let echo = tokio::spawn(async move {
         let mut streams = std::pin::pin!(streams);
         while let Some(tls) = streams.next().await {
