@@ -4,6 +4,7 @@
 //! diagnostics can point back at the text. Nothing here evaluates a request: that is `eval`.
 
 pub mod content;
+pub mod filters;
 pub mod gzip;
 pub mod http;
 pub mod listen;
@@ -13,6 +14,8 @@ pub mod map;
 pub mod process;
 pub mod proxy;
 pub mod proxy_ssl;
+pub mod realip;
+pub mod resolver;
 pub mod rewrite;
 pub mod settings;
 pub mod ssl;

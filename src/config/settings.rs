@@ -4,15 +4,19 @@
 //! inherited only by a level that sets none of them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
+use super::filters::{self, Charset, Expires};
 use super::gzip::Gzip;
 use super::proxy::{self, NextUpstream, Redirect};
 use super::proxy_ssl::ProxySsl;
+use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
 use super::{Cx, Text};
+use crate::eval::plan::ResolverSpec;
 use crate::source::Span;
 use crate::syntax::Directive;
 
@@ -39,7 +43,16 @@ pub struct Settings {
     pub keepalive_requests: Option<u64>,
     pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
+    /// Shared by every level that inherits it: its cache is the directive's.
+    pub resolver: Option<Arc<ResolverSpec>>,
+    pub resolver_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
+    pub expires: Option<Expires>,
+    pub charset: Charset,
+    /// Every `set_real_ip_from` of the level, in order.
+    pub set_real_ip_from: Option<Vec<Trusted>>,
+    pub real_ip_header: Option<RealIpHeader>,
+    pub real_ip_recursive: Option<bool>,
     pub server_tokens: Option<bool>,
     pub absolute_redirect: Option<bool>,
     pub port_in_redirect: Option<bool>,
@@ -125,7 +138,13 @@ impl Settings {
             keepalive_requests,
             keepalive_time,
             send_timeout,
+            resolver,
+            resolver_timeout,
             add_header,
+            expires,
+            set_real_ip_from,
+            real_ip_header,
+            real_ip_recursive,
             server_tokens,
             absolute_redirect,
             port_in_redirect,
@@ -147,6 +166,7 @@ impl Settings {
         );
         self.ssl.inherit(&parent.ssl);
         self.proxy_ssl.inherit(&parent.proxy_ssl);
+        self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
     }
 
@@ -158,7 +178,11 @@ impl Settings {
 
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        if self.ssl.apply(cx, d) || self.proxy_ssl.apply(cx, d) || self.gzip.apply(cx, d) {
+        if self.ssl.apply(cx, d)
+            || self.proxy_ssl.apply(cx, d)
+            || self.gzip.apply(cx, d)
+            || self.charset.apply(cx, d)
+        {
             return true;
         }
         match d.name() {
@@ -169,6 +193,14 @@ impl Settings {
                 set(cx, d, &mut self.proxy_next_upstream_timeout, parse_msec)
             }
             "send_timeout" => set(cx, d, &mut self.send_timeout, parse_msec),
+            "resolver_timeout" => set(cx, d, &mut self.resolver_timeout, parse_msec),
+            "resolver" => {
+                if self.resolver.is_some() {
+                    cx.duplicate(d);
+                } else {
+                    self.resolver = super::resolver::lower(cx, d).map(Arc::new);
+                }
+            }
             "keepalive_timeout" => set(cx, d, &mut self.keepalive_timeout, parse_msec),
             "keepalive_time" => set(cx, d, &mut self.keepalive_time, parse_msec),
             "keepalive_requests" => set(cx, d, &mut self.keepalive_requests, |s| s.parse().ok()),
@@ -235,6 +267,10 @@ impl Settings {
                     always,
                 });
             }
+            "expires" => filters::expires(cx, d, &mut self.expires),
+            "set_real_ip_from" => realip::set_real_ip_from(cx, d, &mut self.set_real_ip_from),
+            "real_ip_header" => realip::real_ip_header(cx, d, &mut self.real_ip_header),
+            "real_ip_recursive" => flag(cx, d, &mut self.real_ip_recursive),
             "access_log" => {
                 let entry = match d.arg(0) {
                     Some("off") => AccessLog::Off,

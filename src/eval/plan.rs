@@ -307,7 +307,12 @@ pub struct Response {
 /// Everything needed to send one request upstream and treat the answer as nginx would.
 #[derive(Debug)]
 pub struct ProxyRequest {
+    /// The group to balance over; when `resolve` is set, an empty stand-in named after the
+    /// host that the runtime replaces with the resolved addresses.
     pub upstream: Arc<UpstreamGroup>,
+    /// A host name the runtime must resolve first (`proxy_pass` with variables naming no
+    /// upstream block, under a `resolver`).
+    pub resolve: Option<Resolve>,
     pub method: Bytes,
     /// Path and query as sent upstream, after `proxy_pass` URI rewriting.
     pub uri: Bytes,
@@ -328,6 +333,9 @@ pub struct ProxyRequest {
     pub location_base: Option<Bytes>,
     /// For `hash KEY`: the evaluated key.
     pub balance_key: Option<Bytes>,
+    /// The client's address as nginx sees it (the realip module's, else the connection's):
+    /// `ip_hash` and the error log's `client:` use it.
+    pub client: std::net::IpAddr,
     /// `proxy_pass_request_body`.
     pub pass_body: bool,
     /// The client sent `Upgrade` (only then may a 101 open a tunnel).
@@ -435,6 +443,29 @@ pub enum GzipClient {
     /// The request came through a proxy (`Via`): these `gzip_proxied` flags decide from the
     /// response's `Expires`, `Cache-Control`, `Last-Modified` and `ETag`.
     ByResponse(Proxied),
+}
+
+/// One `resolver` directive: the DNS servers asked and how answers are kept. Every location
+/// that inherits it shares its `Arc`, and so one cache (nginx creates one `ngx_resolver_t` per
+/// directive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverSpec {
+    /// Asked in turn, one query at a time (nginx's `last_connection` rotation).
+    pub servers: Vec<SocketAddr>,
+    /// `valid=`: how long an answer is kept, instead of its TTL.
+    pub valid: Option<Duration>,
+    /// `ipv6=on` (the default in 1.22): AAAA is asked as well as A.
+    pub ipv6: bool,
+}
+
+/// The name a request's `proxy_pass` evaluated to, to resolve before the first try.
+#[derive(Debug, Clone)]
+pub struct Resolve {
+    pub host: String,
+    pub port: u16,
+    pub resolver: Arc<ResolverSpec>,
+    /// `resolver_timeout`.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -552,7 +583,7 @@ pub struct LogSpec {
     pub files: Vec<(PathBuf, Arc<dyn LogFormat>)>,
 }
 
-/// A location's `add_header` lines. nginx's headers filter evaluates them as the response
+/// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response
 /// head goes out, after the upstream answered: `$upstream_status`, `$upstream_header_time`,
 /// `$status` and `$sent_http_*` read the answer being sent.
 pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
@@ -560,11 +591,15 @@ pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
     /// whose value comes out empty are left out, as nginx leaves them. `set` are the response
     /// headers already set, as `$sent_http_*` finds them then (no `Server`, `Date` or
     /// `Transfer-Encoding` yet: nginx's header filter writes those later).
+    /// Before the lines, `expires` sets `Expires` and `Cache-Control` in `headers` (the
+    /// upstream's, as they will be sent); after them the charset filter names the charset in
+    /// its `Content-Type`.
     fn evaluate(
         &self,
         request: &RequestInfo<'_>,
         outcome: &Outcome,
         set: &[(Bytes, Bytes)],
+        headers: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)>;
 }
 

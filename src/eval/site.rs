@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -12,8 +13,8 @@ use super::gzip::CGzip;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
-    KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, TlsSpec,
-    UpstreamGroup,
+    KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, ResolverSpec,
+    TlsSpec, UpstreamGroup,
 };
 use super::regex::Regex;
 use super::request::Tables;
@@ -112,6 +113,9 @@ pub struct CLocation {
     pub script: Vec<CStep>,
     /// `add_header` for the steps' answers.
     pub add_headers: AddHeaders,
+    /// The realip module's settings here (the server's own at post-read, a location's at
+    /// preaccess).
+    pub realip: Option<super::realip::RealIp>,
     pub action: Action,
     /// Files, index, `try_files`.
     pub content: Content,
@@ -165,6 +169,8 @@ pub struct CProxy {
     pub client_max_body_size: u64,
     /// `proxy_ssl_*`, for an https URL or one with variables.
     pub tls: Option<super::upstream_tls::CTls>,
+    /// `resolver` and `resolver_timeout`, for host names a URL with variables gives.
+    pub resolver: Option<(Arc<ResolverSpec>, Duration)>,
 }
 
 #[derive(Debug)]

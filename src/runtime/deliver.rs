@@ -77,7 +77,9 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     outcome.status = p.status.unwrap_or(head.status);
     outcome.upstream_headers = head.headers.clone();
     let set = set_so_far(&headers, location.as_ref(), length, connection);
-    let mut added = p.add_headers.evaluate(&d.request.info(), &outcome, &set);
+    let mut added = p
+        .add_headers
+        .evaluate(&d.request.info(), &outcome, &set, &mut headers);
     outcome.upstream_headers = if p.log.files.is_empty() {
         Vec::new()
     } else {

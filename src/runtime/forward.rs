@@ -71,7 +71,7 @@ pub async fn proxy(
 
 async fn attempts(
     request: OwnedRequest,
-    p: ProxyRequest,
+    mut p: ProxyRequest,
     body: Option<Incoming>,
     on_upgrade: Option<OnUpgrade>,
     keepalive: bool,
@@ -85,15 +85,27 @@ async fn attempts(
             body
         }
         Err(e) => {
-            log_error(&request, &e, None);
+            log_error(&request, p.client, &e, None);
             let keepalive = keepalive && e.status() != 413;
             return fail(request, &p, e.status(), outcome, keepalive, started).await;
         }
     };
+    if let Some(name) = p.resolve.take() {
+        match request.conn.state.resolvers.group(&name).await {
+            Ok(group) => p.upstream = group,
+            Err(e) => {
+                log_error(
+                    &request,
+                    p.client,
+                    &ProxyError::Unresolved(name.host, e),
+                    None,
+                );
+                return fail(request, &p, 502, outcome, keepalive, started).await;
+            }
+        }
+    }
     let upstream = request.conn.state.upstream(&p.upstream);
-    let mut attempt = upstream
-        .balancer
-        .begin(request.conn.remote.ip(), p.balance_key.clone());
+    let mut attempt = upstream.balancer.begin(p.client, p.balance_key.clone());
     let first = Instant::now();
     let mut tries = 0;
     loop {
@@ -101,7 +113,7 @@ async fn attempts(
             // nginx names the group instead of a server, in the log (`upstream:
             // "http://backend/..."`) and in `$upstream_addr`, with a 502 that took no time.
             let group = Some((&p, p.upstream.name.as_str()));
-            log_error(&request, &ProxyError::NoLiveUpstreams, group);
+            log_error(&request, p.client, &ProxyError::NoLiveUpstreams, group);
             outcome.upstreams.push(UpstreamTry {
                 addr: p.upstream.name.clone(),
                 status: Some(502),
@@ -184,7 +196,7 @@ async fn attempts(
                 state.status = Some(status);
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
-                log_error(&request, &e, Some((&p, &logged_peer(&peer.addr))));
+                log_error(&request, p.client, &e, Some((&p, &logged_peer(&peer.addr))));
                 upstream
                     .balancer
                     .free(&mut attempt, e.counts_as_failure(), now_secs());
@@ -324,8 +336,11 @@ async fn fail(
         return error_page(request, p, status, outcome, keepalive, started).await;
     }
     outcome.status = status;
-    // nginx's page and its headers are chosen after this, by `respond::answer`.
-    let headers = p.add_headers.evaluate(&request.info(), &outcome, &[]);
+    // nginx's page and its headers are chosen after this, by `respond::answer` (no
+    // `expires` for an error's status, no type for the charset filter).
+    let headers = p
+        .add_headers
+        .evaluate(&request.info(), &outcome, &[], &mut Vec::new());
     let finish = Finish {
         request,
         log: p.log.clone(),
@@ -383,7 +398,12 @@ fn logged_peer(addr: &PeerAddr) -> String {
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",
 /// upstream: "http://ADDR/URI", host: "HOST"` (`https://` for a TLS upstream).
-fn log_error(request: &OwnedRequest, e: &ProxyError, upstream: Option<(&ProxyRequest, &str)>) {
+fn log_error(
+    request: &OwnedRequest,
+    client: std::net::IpAddr,
+    e: &ProxyError,
+    upstream: Option<(&ProxyRequest, &str)>,
+) {
     let upstream = upstream.map_or_else(String::new, |(p, addr)| {
         let scheme = if p.tls.is_some() { "https" } else { "http" };
         format!(
@@ -396,10 +416,6 @@ fn log_error(request: &OwnedRequest, e: &ProxyError, upstream: Option<(&ProxyReq
     });
     super::log::error(format_args!(
         "*{} {e}, client: {}, server: , request: \"{} {} {}\"{upstream}{host}",
-        request.conn.id,
-        request.conn.remote.ip(),
-        request.method,
-        request.target,
-        request.version
+        request.conn.id, client, request.method, request.target, request.version
     ));
 }

@@ -12,6 +12,7 @@ use super::access_log::AccessLogs;
 use super::balancer::{Attempt, Balancer};
 use super::error::ProxyError;
 use super::peer::Pool;
+use super::resolver::Resolvers;
 use super::sessions::SharedZones;
 use super::tls::CertCache;
 use super::upstream_tls::Connector;
@@ -48,6 +49,8 @@ pub struct State {
     /// The server's connection counter ([`super::server::Shared::next_id`]), which upstream
     /// connections draw from too.
     pub connections: Arc<AtomicU64>,
+    /// The `resolver` caches (a reload starts them afresh, as nginx's new cycle does).
+    pub resolvers: Resolvers,
 }
 
 impl State {
@@ -71,6 +74,7 @@ impl State {
             certs: Arc::new(CertCache::default()),
             sessions,
             connections,
+            resolvers: Resolvers::default(),
         }
     }
 

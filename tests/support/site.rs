@@ -181,6 +181,7 @@ impl Site for TestSite {
         }
         Route::Proxy(Box::new(ProxyRequest {
             upstream: self.group.clone(),
+            resolve: None,
             method: Bytes::copy_from_slice(request.method.as_bytes()),
             uri: Bytes::copy_from_slice(request.target.as_bytes()),
             version: self.version,
@@ -189,6 +190,7 @@ impl Site for TestSite {
             location_base: self.location_base.clone(),
             headers,
             balance_key: Some(Bytes::copy_from_slice(request.target.as_bytes())),
+            client: request.remote.ip(),
             pass_body: true,
             client_upgrade: !upgrade.is_empty(),
             timeouts: self.timeouts,
@@ -257,6 +259,7 @@ impl AddedHeaders for NoAddedHeaders {
         _: &RequestInfo<'_>,
         _: &Outcome,
         _: &[(Bytes, Bytes)],
+        _: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)> {
         Vec::new()
     }
