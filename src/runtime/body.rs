@@ -2,13 +2,11 @@
 //! carries the request's [`Finish`], which writes the access log line when the body is done
 //! (or dropped because the client went away), as nginx logs at the end of a request.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
 
 use super::context::OwnedRequest;
 use super::error::ProxyError;
@@ -74,53 +72,39 @@ impl ProxyBody {
         }
     }
 
-    /// Notes the response head for `$sent_http_*` and `$bytes_sent` (only when logged).
-    pub fn record_head(&mut self, head: &http::HeaderMap) {
-        let Some(f) = &mut self.finish else {
-            return;
-        };
-        if f.log.files.is_empty() {
-            return;
-        }
-        // "HTTP/1.1 200 OK\r\n" plus "Name: value\r\n" lines plus the final CRLF.
-        let mut size = 17 + 2;
-        for (name, value) in head {
-            size += name.as_str().len() + value.len() + 4;
-            let name = Bytes::copy_from_slice(name.as_str().as_bytes());
-            let value = Bytes::copy_from_slice(value.as_bytes());
-            f.outcome.sent_headers.push((name, value));
-        }
-        f.outcome.bytes_sent += size as u64;
+    /// Whether an access log line will be written (and needs the sent headers).
+    pub fn logs(&self) -> bool {
+        self.finish
+            .as_ref()
+            .is_some_and(|f| !f.log.files.is_empty())
     }
 
-    fn count(&mut self, n: usize) {
-        if let Some(f) = &mut self.finish {
-            f.outcome.body_bytes_sent += n as u64;
-            f.outcome.bytes_sent += n as u64;
+    /// Notes the response head for `$bytes_sent` and `$sent_http_*` (`sent` is `Some` only
+    /// when [`logs`](Self::logs)).
+    pub fn record_head(&mut self, size: usize, sent: Option<Vec<(Bytes, Bytes)>>) {
+        if let (Some(f), Some(sent)) = (&mut self.finish, sent) {
+            f.outcome.sent_headers = sent;
+            f.outcome.bytes_sent += size as u64;
         }
     }
-}
 
-impl Body for ProxyBody {
-    type Data = Bytes;
-    type Error = ProxyError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
-        let this = &mut *self;
-        let next = match &mut this.inner {
+    /// The next piece of the body: `Ok(None)` at its end. An error is logged as nginx logs a
+    /// failed upstream read.
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ProxyError>> {
+        let next = match &mut self.inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
             Inner::Upstream(body) => body.poll_data(cx),
         };
         match next {
             Poll::Ready(Some(Ok(data))) => {
-                this.count(data.len());
-                Poll::Ready(Some(Ok(Frame::data(data))))
+                if let Some(f) = &mut self.finish {
+                    f.outcome.body_bytes_sent += data.len() as u64;
+                    f.outcome.bytes_sent += data.len() as u64;
+                }
+                Poll::Ready(Ok(Some(data)))
             }
             Poll::Ready(Some(Err(e))) => {
-                if let Some(f) = &mut this.finish {
+                if let Some(f) = &self.finish {
                     crate::runtime::log::error(format_args!(
                         "{e}, client: {}, request: \"{} {} {}\"",
                         f.request.conn.remote.ip(),
@@ -129,31 +113,24 @@ impl Body for ProxyBody {
                         f.request.version
                     ));
                 }
-                this.finish = None;
-                Poll::Ready(Some(Err(e)))
+                self.finish = None;
+                Poll::Ready(Err(e))
             }
             Poll::Ready(None) => {
-                this.finish = None;
-                Poll::Ready(None)
+                self.finish = None;
+                Poll::Ready(Ok(None))
             }
             Poll::Pending => Poll::Pending,
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        match &self.inner {
-            Inner::Full(b) => b.is_none(),
-            Inner::Upstream(body) => body.is_done(),
-        }
+    /// The next piece of the body: `Ok(None)` at its end.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, ProxyError> {
+        std::future::poll_fn(|cx| self.poll_data(cx)).await
     }
 
-    fn size_hint(&self) -> SizeHint {
-        match &self.inner {
-            Inner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Inner::Upstream(body) => match body.exact_length() {
-                Some(n) => SizeHint::with_exact(n),
-                None => SizeHint::default(),
-            },
-        }
+    /// Ends the body early (the client went away): the log line is written now.
+    pub fn abandon(&mut self) {
+        self.finish = None;
     }
 }

@@ -5,9 +5,6 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::Response;
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
@@ -15,11 +12,9 @@ use super::exchange::{Framing, ResponseHead};
 use super::peer::PeerConn;
 use super::redirect;
 use super::respond;
-use super::response::{self, Front};
-use super::spelling;
+use super::response::{self, Answer, Front};
 use super::state::Hold;
-use super::stream::Downstream;
-use super::tunnel;
+use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{Outcome, ProxyRequest};
 
@@ -30,7 +25,6 @@ pub struct Delivery<'a> {
     pub p: &'a ProxyRequest,
     /// The server, busy until the body or the tunnel ends.
     pub hold: Hold,
-    pub on_upgrade: Option<OnUpgrade>,
     pub keepalive: bool,
     pub outcome: Outcome,
     pub started: Instant,
@@ -46,7 +40,7 @@ const HOP_BY_HOP: [&[u8]; 4] = [
     b"content-length",
 ];
 
-pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<ProxyBody> {
+pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Answer {
     let p = d.p;
     let mut headers: Vec<(Bytes, Bytes)> = head
         .headers
@@ -75,17 +69,11 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         upstream_sent: Some(d.sent_at),
     };
     if head.status == 101 {
-        return match (p.client_upgrade, d.on_upgrade) {
-            (true, Some(on_upgrade)) => {
-                let spelled = spelling::preserving(&headers, &p.add_headers).await;
-                let mut response = upgrade(finish, p, conn, headers, on_upgrade, d.hold);
-                response
-                    .extensions_mut()
-                    .extend(spelled.unwrap_or_default());
-                response
-            }
-            // hyper cannot send a 101 that opens nothing; nginx would pass it on.
-            _ => respond::answer(finish, 502, Vec::new(), None, d.keepalive),
+        return if p.client_upgrade {
+            upgrade(finish, p, conn, headers, d.hold)
+        } else {
+            // A 101 that opens nothing (nginx would pass it on and then be stuck).
+            respond::answer(finish, 502, Vec::new(), None, d.keepalive)
         };
     }
     let http11 = finish.request.version == "HTTP/1.1";
@@ -103,22 +91,17 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         Framing::None => {}
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
-    let spelled = spelling::preserving(&headers, &p.add_headers).await;
     let reusable = head.keepalive && p.version == "HTTP/1.1";
     let body = UpstreamBody::new(conn, head.framing, d.hold, reusable, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
-    let mut response = response::build(
+    response::build(
         head.status,
         Some(&head.reason),
         front,
         &headers,
         &p.add_headers,
         body,
-    );
-    response
-        .extensions_mut()
-        .extend(spelled.unwrap_or_default());
-    response
+    )
 }
 
 fn upstream_length(head: &ResponseHead) -> Option<u64> {
@@ -129,17 +112,14 @@ fn upstream_length(head: &ResponseHead) -> Option<u64> {
     std::str::from_utf8(v).ok()?.trim().parse().ok()
 }
 
-/// Sends the 101 and, once hyper hands the client connection back, runs the tunnel. The
-/// access log line is written when the tunnel ends, as nginx does.
+/// The 101 to send, with the tunnel to run after it.
 fn upgrade(
     mut finish: Finish,
     p: &ProxyRequest,
     conn: PeerConn,
     headers: Vec<(Bytes, Bytes)>,
-    on_upgrade: OnUpgrade,
     hold: Hold,
-) -> Response<ProxyBody> {
-    let timeouts = p.timeouts;
+) -> Answer {
     if finish.log.files.is_empty() {
         // Nothing will be logged: keep only what holds the connection's place.
         finish.request.headers = Vec::new();
@@ -149,7 +129,7 @@ fn upgrade(
         connection: "upgrade",
         ..Front::default()
     };
-    let response = response::build(
+    let mut answer = response::build(
         101,
         None,
         front,
@@ -157,72 +137,11 @@ fn upgrade(
         &p.add_headers,
         ProxyBody::full(None, None),
     );
-    tokio::spawn(async move {
-        let client = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(e) => {
-                super::log::info(format_args!("client upgrade failed: {e}"));
-                return;
-            }
-        };
-        // What the upstream sent right after its 101 goes to the client first; the read
-        // buffer itself is released (an idle tunnel holds no buffer).
-        let PeerConn {
-            stream: upstream,
-            buf,
-            ..
-        } = conn;
-        let to_client = buf.to_vec();
-        drop(buf);
-        let report = match client.downcast::<TokioIo<Downstream>>() {
-            Ok(parts) => {
-                let to_upstream = parts.read_buf.to_vec();
-                drop(parts.read_buf);
-                tunnel::run(
-                    parts.io.into_inner(),
-                    upstream,
-                    to_upstream,
-                    to_client,
-                    timeouts,
-                )
-                .await
-            }
-            Err(other) => {
-                tunnel::run(
-                    TokioIo::new(other),
-                    upstream,
-                    Vec::new(),
-                    to_client,
-                    timeouts,
-                )
-                .await
-            }
-        };
-        match report {
-            Ok(report) => {
-                if report.end != tunnel::End::Closed {
-                    let who = if report.end == tunnel::End::ClientTimedOut {
-                        "client"
-                    } else {
-                        "upstream"
-                    };
-                    super::log::info(format_args!(
-                        "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
-                        finish.request.conn.id,
-                        finish.request.conn.remote.ip()
-                    ));
-                }
-                finish.outcome.body_bytes_sent = report.to_client;
-                finish.outcome.bytes_sent = report.to_client;
-            }
-            Err(e) => super::log::info(format_args!(
-                "*{} recv() failed ({}) while proxying upgraded connection",
-                finish.request.conn.id,
-                crate::syntax::include::os_error(&e)
-            )),
-        }
-        drop(finish);
-        drop(hold);
-    });
-    response
+    answer.tunnel = Some(Box::new(Tunnel {
+        upstream: conn,
+        finish,
+        hold,
+        timeouts: p.timeouts,
+    }));
+    answer
 }

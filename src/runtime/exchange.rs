@@ -7,12 +7,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::client::Client;
 use super::error::{ProxyError, Stage};
 use super::peer::PeerConn;
+use super::request_body::ClientBody;
 use crate::eval::plan::ProxyRequest;
 
 /// The largest response head accepted (nginx: `proxy_buffer_size`, here generous).
@@ -26,7 +26,6 @@ pub enum RequestBody {
     Full(Bytes),
     /// Streamed as it arrives: `length` bytes announced by the client.
     Stream {
-        body: Incoming,
         length: u64,
     },
 }
@@ -83,7 +82,8 @@ pub async fn timed<T>(
 /// The request line and headers. `Content-Length` goes where nginx puts its own body headers
 /// (`ProxyRequest::body_headers_at`): after the configured headers, before the client's.
 pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
-    let mut head = Vec::with_capacity(512);
+    let size: usize = p.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut head = Vec::with_capacity(p.method.len() + p.uri.len() + size + 64);
     head.extend_from_slice(&p.method);
     head.push(b' ');
     head.extend_from_slice(&p.uri);
@@ -109,33 +109,33 @@ pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
 
 fn push_length(head: &mut Vec<u8>, length: Option<u64>) {
     if let Some(n) = length {
-        head.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
+        head.extend_from_slice(b"Content-Length: ");
+        head.extend_from_slice(super::response::decimal(n, &mut [0; 20]));
+        head.extend_from_slice(b"\r\n");
     }
 }
 
-/// Sends the head and the body.
+/// Sends the head and the body in one write; a streamed body is read `from` the client.
 pub async fn send(
     conn: &mut PeerConn,
     p: &ProxyRequest,
-    body: &mut RequestBody,
+    body: &RequestBody,
+    from: Option<(&mut Client, &mut ClientBody)>,
 ) -> Result<(), ProxyError> {
     let timeout = p.timeouts.send;
     let mut head = request_head(p, body.length());
     conn.requests += 1;
-    match body {
-        RequestBody::None => {}
-        RequestBody::Full(bytes) => head.extend_from_slice(bytes),
-        RequestBody::Stream { body, .. } => {
+    match (body, from) {
+        (RequestBody::Full(bytes), _) => head.extend_from_slice(bytes),
+        (RequestBody::Stream { .. }, Some((client, body))) => {
             let _ = conn.stream.set_nodelay(true);
             timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| ProxyError::ClientBody(e.to_string()))?;
-                if let Ok(data) = frame.into_data() {
-                    timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
-                }
+            while let Some(data) = body.next(client).await? {
+                timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
             }
             return Ok(());
         }
+        _ => {}
     }
     timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await
 }

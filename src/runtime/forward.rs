@@ -7,19 +7,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::Response;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
 
 use super::balancer::Balancer;
-use super::body::{Finish, ProxyBody};
+use super::body::Finish;
+use super::client::Client;
 use super::context::OwnedRequest;
 use super::deliver;
 use super::error::{ProxyError, Stage};
 use super::exchange::{self, RequestBody, ResponseHead};
 use super::peer::{self, PeerConn};
+use super::request_body::ClientBody;
 use super::respond;
+use super::response::Answer;
 use super::state::{Hold, Upstream, now_secs};
 use crate::eval::plan::{NextUpstream, Outcome, ProxyRequest};
 
@@ -31,56 +30,59 @@ const RESENDABLE: u64 = 64 * 1024;
 pub struct Start {
     pub keepalive: bool,
     pub started: Instant,
-    /// The 499 log line written if the client leaves (this future is dropped) first; kept
-    /// up to date with the servers tried.
+    /// The 499 log line written if the client leaves first; kept up to date with the
+    /// servers tried.
     pub abandoned: Option<Finish>,
 }
 
-/// Serves `request` by proxying it per `p`.
+/// The client that a request reads its body from and watches for going away.
+#[derive(Debug)]
+pub struct Downstream<'a> {
+    pub client: &'a mut Client,
+    pub body: &'a mut ClientBody,
+}
+
+/// Serves `request` by proxying it per `p`; `None` when the client went away before the
+/// answer (its 499 line is logged then).
 pub async fn proxy(
     request: OwnedRequest,
     p: ProxyRequest,
-    body: Incoming,
-    on_upgrade: Option<OnUpgrade>,
+    down: Downstream<'_>,
     start: Start,
-) -> Response<ProxyBody> {
+) -> Option<Answer> {
     let Start {
         keepalive,
         started,
         mut abandoned,
     } = start;
-    let response = attempts(
-        request,
-        p,
-        body,
-        on_upgrade,
-        keepalive,
-        started,
-        &mut abandoned,
-    );
-    let response = response.await;
-    if let Some(finish) = &mut abandoned {
+    let answer = attempts(request, p, down, keepalive, started, &mut abandoned).await;
+    if answer.is_some()
+        && let Some(finish) = &mut abandoned
+    {
         finish.log = Arc::default();
     }
-    response
+    answer
 }
 
 async fn attempts(
     request: OwnedRequest,
     p: ProxyRequest,
-    body: Incoming,
-    on_upgrade: Option<OnUpgrade>,
+    down: Downstream<'_>,
     keepalive: bool,
     started: Instant,
     abandoned: &mut Option<Finish>,
-) -> Response<ProxyBody> {
+) -> Option<Answer> {
     let mut outcome = Outcome::default();
-    let mut body = match client_body(&request, &p, body).await {
+    let Downstream {
+        client,
+        body: client_body_reader,
+    } = down;
+    let body = match client_body(&request, &p, client, client_body_reader).await {
         Ok(body) => body,
         Err(e) => {
             log_error(&request, &e, None);
             let keepalive = keepalive && e.status() != 413;
-            return fail(request, &p, e.status(), outcome, keepalive, started);
+            return Some(fail(request, &p, e.status(), outcome, keepalive, started));
         }
     };
     let upstream = request.conn.state.upstream(&p.upstream);
@@ -94,7 +96,7 @@ async fn attempts(
             // nginx names the group: `upstream: "http://backend/..."`.
             let group = Some((p.upstream.name.as_str(), &p.uri));
             log_error(&request, &ProxyError::NoLiveUpstreams, group);
-            return fail(request, &p, 502, outcome, keepalive, started);
+            return Some(fail(request, &p, 502, outcome, keepalive, started));
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
@@ -106,15 +108,25 @@ async fn attempts(
             finish.upstream_sent = Some(sent_at);
         }
         let head_request = request.method == "HEAD";
-        let result = exchange_once(
-            &upstream,
-            peer.addr,
-            &p,
-            &mut body,
+        let streaming = !body.resendable();
+        let mut exchange = Exchange {
+            upstream: &upstream,
+            addr: peer.addr,
+            p: &p,
+            body: &body,
             head_request,
-            &mut outcome.upstream_connect_time,
-        )
-        .await;
+            connect_times: &mut outcome.upstream_connect_time,
+        };
+        let result = if streaming {
+            // The body is still coming from the client: its reads notice a close.
+            let from = Some((&mut *client, &mut *client_body_reader));
+            exchange.run(from).await
+        } else {
+            tokio::select! {
+                result = exchange.run(None) => result,
+                () = client.io.closed() => return None,
+            }
+        };
         outcome.upstream_response_time.push(sent_at.elapsed());
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
@@ -141,13 +153,12 @@ async fn attempts(
                     request,
                     p: &p,
                     hold: Hold { upstream, attempt },
-                    on_upgrade,
                     keepalive,
                     outcome,
                     started,
                     sent_at,
                 };
-                return deliver::deliver(ctx, conn, head).await;
+                return Some(deliver::deliver(ctx, conn, head));
             }
             Err((e, cached)) => {
                 let status = e.status();
@@ -167,7 +178,7 @@ async fn attempts(
                 if e.retryable(&p.next_upstream) && may_retry(sent, attempt.tries) {
                     continue;
                 }
-                return fail(request, &p, status, outcome, keepalive, started);
+                return Some(fail(request, &p, status, outcome, keepalive, started));
             }
         }
     }
@@ -178,7 +189,8 @@ async fn attempts(
 async fn client_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
-    body: Incoming,
+    client: &mut Client,
+    body: &mut ClientBody,
 ) -> Result<RequestBody, ProxyError> {
     let length = request
         .header("content-length")
@@ -195,47 +207,53 @@ async fn client_body(
         return Ok(RequestBody::None);
     }
     match length {
-        Some(n) if n > RESENDABLE && !chunked => Ok(RequestBody::Stream { body, length: n }),
+        Some(n) if n > RESENDABLE && !chunked => Ok(RequestBody::Stream { length: n }),
         None if !chunked => Ok(RequestBody::None),
-        _ => {
-            let limit = if max == 0 { usize::MAX } else { max as usize };
-            match Limited::new(body, limit).collect().await {
-                Ok(all) => Ok(RequestBody::Full(all.to_bytes())),
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    Err(ProxyError::BodyTooLarge(max + 1))
-                }
-                Err(e) => Err(ProxyError::ClientBody(e.to_string())),
-            }
-        }
+        _ => Ok(RequestBody::Full(body.read_all(client, max).await?)),
     }
 }
 
-/// Connect (or reuse), send, read the head. The error says whether the connection was cached.
-async fn exchange_once(
-    upstream: &Upstream,
+/// One try with one server.
+struct Exchange<'a> {
+    upstream: &'a Upstream,
     addr: std::net::SocketAddr,
-    p: &ProxyRequest,
-    body: &mut RequestBody,
+    p: &'a ProxyRequest,
+    body: &'a RequestBody,
     head_request: bool,
-    connect_times: &mut Vec<std::time::Duration>,
-) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
-    let started = Instant::now();
-    let mut conn = match upstream.pool.as_ref().and_then(|pool| pool.take(addr)) {
-        Some(conn) => conn,
-        None => peer::connect(addr, p.timeouts.connect)
+    /// `$upstream_connect_time` of each try.
+    connect_times: &'a mut Vec<std::time::Duration>,
+}
+
+impl Exchange<'_> {
+    /// Connect (or reuse), send (a streamed body comes `from` the client), read the head. The
+    /// error says whether the connection was cached.
+    async fn run(
+        &mut self,
+        from: Option<(&mut Client, &mut ClientBody)>,
+    ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
+        let started = Instant::now();
+        let pooled = self
+            .upstream
+            .pool
+            .as_ref()
+            .and_then(|pool| pool.take(self.addr));
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => peer::connect(self.addr, self.p.timeouts.connect)
+                .await
+                .map_err(|e| (e, false))?,
+        };
+        // A cached connection takes no time to get.
+        self.connect_times.push(started.elapsed());
+        let cached = conn.cached;
+        exchange::send(&mut conn, self.p, self.body, from)
             .await
-            .map_err(|e| (e, false))?,
-    };
-    // `$upstream_connect_time` (a cached connection takes no time to get).
-    connect_times.push(started.elapsed());
-    let cached = conn.cached;
-    exchange::send(&mut conn, p, body)
-        .await
-        .map_err(|e| (e, cached))?;
-    let head = exchange::read_head(&mut conn, p.timeouts.read, head_request)
-        .await
-        .map_err(|e| (e, cached))?;
-    Ok((conn, head))
+            .map_err(|e| (e, cached))?;
+        let head = exchange::read_head(&mut conn, self.p.timeouts.read, self.head_request)
+            .await
+            .map_err(|e| (e, cached))?;
+        Ok((conn, head))
+    }
 }
 
 /// `Some(failed)` when `proxy_next_upstream` names this status (403 and 404 are not
@@ -269,7 +287,7 @@ fn fail(
     outcome: Outcome,
     keepalive: bool,
     started: Instant,
-) -> Response<ProxyBody> {
+) -> Answer {
     let headers = p
         .add_headers
         .iter()

@@ -8,14 +8,15 @@
 //! A request goes through these phases, in nginx's order (one module each):
 //!
 //! ```text
-//! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), hyper HTTP/1.1
-//!   └ request: copy line + headers ─ Site::route
+//! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), keep-alive loop
+//!   └ client + parse: request head (nginx's rules, 400/414/494/505) ─ request: Site::route
 //!       ├ Respond ─ respond: status, headers, nginx's page ─────────────────────────┐
 //!       └ Proxy ─ forward: client body (413) ─ balancer.get ─ peer: connect/pool      │
 //!                  ─ exchange: send head+body, read head ─ error? next upstream/502/504
 //!                  └ deliver: filter headers ─ upstream_body stream ──────────────────┤
 //!                             └ 101 + Upgrade ─ tunnel (idle = proxy_read_timeout) ──┤
-//!                                                         access_log when it ends ◄──┘
+//!   write: head + body to the client (chunked)  ◄──────────────────────────────────┘
+//!   request_body: what is left of the body skipped ─ next request; access_log when it ends
 //! ```
 //!
 //! Invariants: the runtime never sees syntax or diagnostics, only [`crate::eval::plan`]; an
@@ -24,8 +25,8 @@
 mod access_log;
 mod balancer;
 mod body;
-mod capture;
 mod chunked;
+mod client;
 mod conn;
 mod context;
 mod deliver;
@@ -36,22 +37,23 @@ mod forward;
 mod listen;
 pub mod log;
 mod pages;
+mod parse;
 mod peer;
 mod redirect;
 mod request;
+mod request_body;
 mod respond;
 mod response;
 mod server;
 mod signals;
-mod spelling;
 mod startup;
 mod state;
-mod status_line;
 mod stream;
 mod tls;
 mod tunnel;
 mod upstream_body;
 mod workers;
+mod write;
 
 pub use error::{ProxyError, Side, Stage};
 pub use server::{Prepared, Running, Server};

@@ -1,12 +1,12 @@
-//! Answers nginx gives itself: `Route::Respond` (a `return`, a redirect, a 404) and the error
-//! pages after a failed proxy attempt (502, 504, 413...), with nginx's page and headers.
+//! Answers nginx gives itself: `Route::Respond` (a `return`, a redirect, a 404), the error
+//! pages after a failed proxy attempt (502, 504, 413...) and the refusal of a request head
+//! nginx cannot read (400, 414, 494, 505), with nginx's page and headers.
 
 use bytes::Bytes;
-use http::Response;
 
 use super::body::{Finish, ProxyBody};
 use super::pages;
-use super::response::{self, Front};
+use super::response::{self, Answer, Front};
 
 /// Sends `status` with `headers` and `body` (nginx's page when `None`); `finish` logs it.
 pub fn answer(
@@ -15,7 +15,7 @@ pub fn answer(
     mut headers: Vec<(Bytes, Bytes)>,
     body: Option<Bytes>,
     keepalive: bool,
-) -> Response<ProxyBody> {
+) -> Answer {
     let request = &finish.request;
     let page = body.is_none();
     let padded = request
@@ -41,6 +41,23 @@ pub fn answer(
         &[],
         ProxyBody::full(body, Some(finish)),
     )
+}
+
+/// The answer to a head that breaks nginx's rules; the connection closes after it.
+pub fn refuse(status: u16) -> Answer {
+    let body = pages::page(status, false);
+    let front = Front {
+        content_type: Some(Bytes::from_static(b"text/html")),
+        content_length: Some(body.as_ref().map_or(0, |b| b.len() as u64)),
+        connection: connection(false),
+        ..Front::default()
+    };
+    let shown = if status == pages::TOO_LARGE_HEADER {
+        400
+    } else {
+        status
+    };
+    response::build(shown, None, front, &[], &[], ProxyBody::full(body, None))
 }
 
 /// The `Connection` value for a response.

@@ -1,16 +1,18 @@
 //! Response heads as nginx's header filter writes them: status line with nginx's (or the
 //! upstream's) reason phrase, then `Server`, `Date`, `Content-Type`, `Content-Length`,
 //! `Last-Modified`, `Location`, `Transfer-Encoding`, `Connection`, then the remaining headers
-//! in order, then `add_header`s.
+//! in order, then `add_header`s. Names are written as given: nginx's own as nginx spells
+//! them, the upstream's and `add_header`'s byte for byte.
 
 use std::cell::RefCell;
+use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Response};
+use bytes::{Bytes, BytesMut};
 
 use super::body::ProxyBody;
 use super::pages;
+use super::tunnel::Tunnel;
 use crate::defaults::NGINX_VERSION;
 
 /// The headers nginx writes first, taken out of the header list.
@@ -64,49 +66,70 @@ fn add_header_applies(status: u16) -> bool {
     )
 }
 
-/// Builds the response. `reason` overrides nginx's phrase (an upstream's own).
+/// A response ready to send: nginx's head bytes, then the body.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status line, headers and the empty line, as written to the client.
+    pub head: BytesMut,
+    pub body: ProxyBody,
+    /// The body goes out in chunked framing.
+    pub chunked: bool,
+    /// The connection stays open for another request afterwards.
+    pub keepalive: bool,
+    /// A 101: the tunnel to run once the head is sent.
+    pub tunnel: Option<Box<Tunnel>>,
+}
+
+/// Builds the response head as nginx's header filter writes it. `reason` overrides nginx's
+/// phrase (an upstream's own).
 pub fn build(
     status: u16,
     reason: Option<&[u8]>,
     front: Front,
     rest: &[(Bytes, Bytes)],
     add: &[(Bytes, Bytes, bool)],
-    body: ProxyBody,
-) -> Response<ProxyBody> {
-    let mut response = Response::new(body);
-    *response.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-    let reason = reason.or_else(|| pages::reason(status).map(str::as_bytes));
-    if let Some(reason) = reason
-        && Some(reason) != response.status().canonical_reason().map(str::as_bytes)
-        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.to_vec())
-    {
-        response.extensions_mut().insert(phrase);
-    }
-    let h = response.headers_mut();
+    mut body: ProxyBody,
+) -> Answer {
+    let mut head = BytesMut::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(decimal(u64::from(status), &mut [0; 20]));
+    head.extend_from_slice(b" ");
+    let reason = reason.or_else(|| {
+        pages::reason(status)
+            .or_else(|| http::StatusCode::from_u16(status).ok()?.canonical_reason())
+            .map(str::as_bytes)
+    });
+    head.extend_from_slice(reason.unwrap_or_default());
+    head.extend_from_slice(b"\r\n");
+    // `$sent_http_*` needs the header list only when a log will be written.
+    let mut sent = body.logs().then(Vec::new);
     let mut put = |name: &[u8], value: &[u8]| {
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
-            h.append(n, v);
+        head.extend_from_slice(name);
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
+        if let Some(sent) = &mut sent {
+            sent.push((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
         }
     };
-    put(b"server", format!("nginx/{NGINX_VERSION}").as_bytes());
-    put(b"date", &http_date());
+    put(b"Server", SERVER.as_bytes());
+    put(b"Date", &http_date());
     if let Some(v) = &front.content_type {
-        put(b"content-type", v);
+        put(b"Content-Type", v);
     }
     if let Some(n) = front.content_length {
-        put(b"content-length", n.to_string().as_bytes());
+        put(b"Content-Length", decimal(n, &mut [0; 20]));
     }
     if let Some(v) = &front.last_modified {
-        put(b"last-modified", v);
+        put(b"Last-Modified", v);
     }
     if let Some(v) = &front.location {
-        put(b"location", v);
+        put(b"Location", v);
     }
     if front.chunked {
-        put(b"transfer-encoding", b"chunked");
+        put(b"Transfer-Encoding", b"chunked");
     }
-    put(b"connection", front.connection.as_bytes());
+    put(b"Connection", front.connection.as_bytes());
     for (name, value) in rest {
         put(name, value);
     }
@@ -115,9 +138,33 @@ pub fn build(
             put(name, value);
         }
     }
-    let (parts, mut body) = response.into_parts();
-    body.record_head(&parts.headers);
-    Response::from_parts(parts, body)
+    head.extend_from_slice(b"\r\n");
+    body.record_head(head.len(), sent);
+    Answer {
+        head,
+        body,
+        chunked: front.chunked,
+        keepalive: front.connection == "keep-alive",
+        tunnel: None,
+    }
+}
+
+/// The `Server` value, `nginx/1.22.1`.
+static SERVER: LazyLock<String> = LazyLock::new(|| format!("nginx/{NGINX_VERSION}"));
+
+/// `n` in decimal, written into `digits`.
+pub fn decimal(n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &digits[at..]
 }
 
 /// The `Date` value, formatted once per second per thread.

@@ -66,19 +66,6 @@ impl UpstreamBody {
         body
     }
 
-    /// The exact length, when the upstream announced one.
-    pub fn exact_length(&self) -> Option<u64> {
-        match self.frames {
-            Frames::Length(n) => Some(n),
-            Frames::Done => Some(0),
-            _ => None,
-        }
-    }
-
-    pub fn is_done(&self) -> bool {
-        matches!(self.frames, Frames::Done)
-    }
-
     /// The next piece of the body; `None` at its end.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>> {
         loop {
@@ -93,7 +80,7 @@ impl UpstreamBody {
                     *left -= n;
                     let data = conn.buf.split_to(n as usize).freeze();
                     if *left == 0 {
-                        // hyper stops polling once the announced length is sent.
+                        // Back to the keepalive cache before the client is told it is all.
                         self.finish();
                     }
                     return Poll::Ready(Some(Ok(data)));
