@@ -17,6 +17,8 @@ use crate::eval::plan::ProxyRequest;
 
 /// The largest response head accepted (nginx: `proxy_buffer_size`, here generous).
 const MAX_HEAD: usize = 64 * 1024;
+/// The most header lines accepted in a response head.
+const MAX_HEADERS: usize = 100;
 
 /// The client's request body as it will be sent upstream.
 #[derive(Debug)]
@@ -169,7 +171,7 @@ pub async fn read_head(
 }
 
 fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHead>, ProxyError> {
-    let mut slots = [httparse::EMPTY_HEADER; 100];
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut slots);
     let len = match response.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
@@ -179,23 +181,20 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
     let status = response.code.ok_or(ProxyError::InvalidHeader)?;
     let http11 = response.version == Some(1);
     let reason = response.reason.unwrap_or("").len();
-    let names: Vec<(usize, usize, usize, usize)> = response
-        .headers
-        .iter()
-        .map(|h| {
-            let base = buf.as_ptr() as usize;
-            let n = h.name.as_ptr() as usize - base;
-            let v = h.value.as_ptr() as usize - base;
-            (n, h.name.len(), v, h.value.len())
-        })
-        .collect();
-    let reason_at = response
-        .reason
-        .map(|r| r.as_ptr() as usize - buf.as_ptr() as usize);
+    // Offsets, so the headers can become slices of the head once it is frozen.
+    let base = buf.as_ptr() as usize;
+    let mut at = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    for (slot, h) in at.iter_mut().zip(response.headers.iter()) {
+        let n = h.name.as_ptr() as usize - base;
+        let v = h.value.as_ptr() as usize - base;
+        *slot = (n, h.name.len(), v, h.value.len());
+    }
+    let count = response.headers.len();
+    let reason_at = response.reason.map(|r| r.as_ptr() as usize - base);
     let head = buf.split_to(len).freeze();
-    let headers: Vec<(Bytes, Bytes)> = names
-        .into_iter()
-        .map(|(n, nl, v, vl)| (head.slice(n..n + nl), head.slice(v..v + vl)))
+    let headers: Vec<(Bytes, Bytes)> = at[..count]
+        .iter()
+        .map(|&(n, nl, v, vl)| (head.slice(n..n + nl), head.slice(v..v + vl)))
         .collect();
     let reason = reason_at.map_or_else(Bytes::new, |at| head.slice(at..at + reason));
     let find = |name: &[u8]| {

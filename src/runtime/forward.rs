@@ -100,7 +100,10 @@ async fn attempts(
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
-        outcome.upstream_addr.push(peer.addr.to_string());
+        if !p.log.files.is_empty() {
+            // `$upstream_addr` text, made only when a log line will use it.
+            outcome.upstream_addr.push(peer.addr.to_string());
+        }
         let sent_at = Instant::now();
         if let Some(finish) = abandoned {
             finish.outcome.upstream_addr = outcome.upstream_addr.clone();

@@ -8,15 +8,16 @@
 //! A request goes through these phases, in nginx's order (one module each):
 //!
 //! ```text
-//! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), keep-alive loop
-//!   └ client + parse: request head (nginx's rules, 400/414/494/505) ─ request: Site::route
-//!       ├ Respond ─ respond: status, headers, nginx's page ─────────────────────────┐
-//!       └ Proxy ─ forward: client body (413) ─ balancer.get ─ peer: connect/pool      │
+//! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), then per request:
+//!   client + parse: read the head by nginx's rules ─ bad? respond 400/414/494/505, close
+//!   └ request: body framing (400/501) ─ Site::route
+//!       ├ Respond ─ respond: status, headers, nginx's page ──────────────────────────┐
+//!       └ Proxy ─ forward: request_body (413) ─ balancer.get ─ peer: connect/pool     │
 //!                  ─ exchange: send head+body, read head ─ error? next upstream/502/504
-//!                  └ deliver: filter headers ─ upstream_body stream ──────────────────┤
-//!                             └ 101 + Upgrade ─ tunnel (idle = proxy_read_timeout) ──┤
-//!   write: head + body to the client (chunked)  ◄──────────────────────────────────┘
-//!   request_body: what is left of the body skipped ─ next request; access_log when it ends
+//!                  └ deliver: filter headers ─ upstream_body stream ─────────────────┤
+//!   write: head + body at hand in one write, the rest as it comes (chunked) ◄────────┘
+//!   └ 101 + Upgrade ─ tunnel (own task, idle = proxy_read_timeout); else skip the rest of
+//!     the body and read the next head; access_log when the body (or tunnel) ends
 //! ```
 //!
 //! Invariants: the runtime never sees syntax or diagnostics, only [`crate::eval::plan`]; an

@@ -50,13 +50,12 @@ impl ClientBody {
     /// The next piece of the body; `None` at its end.
     pub async fn next(&mut self, client: &mut Client) -> Result<Option<Bytes>, ProxyError> {
         if self.expect_continue {
+            // Sent even when the body is already here, as nginx does.
             self.expect_continue = false;
-            if !client.has_buffered() {
-                client
-                    .write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                    .await
-                    .map_err(|e| ProxyError::ClientBody(e.to_string()))?;
-            }
+            client
+                .write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .map_err(|e| ProxyError::ClientBody(e.to_string()))?;
         }
         loop {
             match &mut self.framing {

@@ -45,11 +45,14 @@ impl Front {
             ..Front::default()
         };
         headers.retain(|(name, value)| {
-            let slot = match name.to_ascii_lowercase().as_slice() {
-                b"content-type" => &mut front.content_type,
-                b"last-modified" if all => &mut front.last_modified,
-                b"location" if all => &mut front.location,
-                _ => return true,
+            let slot = if name.eq_ignore_ascii_case(b"content-type") {
+                &mut front.content_type
+            } else if all && name.eq_ignore_ascii_case(b"last-modified") {
+                &mut front.last_modified
+            } else if all && name.eq_ignore_ascii_case(b"location") {
+                &mut front.location
+            } else {
+                return true;
             };
             *slot = Some(value.clone());
             false
