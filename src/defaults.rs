@@ -55,10 +55,16 @@ pub mod proxy {
 pub mod http {
     use std::time::Duration;
 
+    use crate::eval::plan::KeepaliveLimits;
+
     /// `client_max_body_size`.
     pub const CLIENT_MAX_BODY_SIZE: u64 = 1024 * 1024;
-    /// `keepalive_timeout`.
-    pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+    /// `keepalive_timeout`, `keepalive_requests`, `keepalive_time` (client connections).
+    pub const KEEPALIVE: KeepaliveLimits = KeepaliveLimits {
+        timeout: Duration::from_secs(75),
+        requests: 1000,
+        time: Duration::from_secs(3600),
+    };
     /// `send_timeout`.
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
     /// `access_log` when none is configured (Debian's `--http-log-path`).
@@ -67,9 +73,12 @@ pub mod http {
     pub const LISTEN_PORT: u16 = 80;
     /// Upstream `server` defaults: `weight=1 max_fails=1 fail_timeout=10`.
     pub const FAIL_TIMEOUT: Duration = Duration::from_secs(10);
-    /// `keepalive_timeout` / `keepalive_requests` inside `upstream`.
-    pub const UPSTREAM_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
-    pub const UPSTREAM_KEEPALIVE_REQUESTS: u64 = 1000;
+    /// `keepalive_timeout`, `keepalive_requests`, `keepalive_time` inside `upstream`.
+    pub const UPSTREAM_KEEPALIVE: KeepaliveLimits = KeepaliveLimits {
+        timeout: Duration::from_secs(60),
+        requests: 1000,
+        time: Duration::from_secs(3600),
+    };
     /// `proxy_next_upstream_tries` / `_timeout`: no limit.
     pub const NEXT_UPSTREAM_TRIES: u32 = 0;
     /// `default_type`.

@@ -168,12 +168,16 @@ impl Request {
             local: self.local,
             sni: self.sni.as_deref(),
             tls: self.tls,
+            // No client negotiated anything: the `$ssl_*` of a handshake are empty here.
+            handshake: None,
             method: &self.method,
             target: &self.target,
             version: &self.version,
             headers: &self.headers,
             connection: 1,
             connection_requests: 1,
+            pipelined: false,
+            request_id: crate::eval::plan::request_id(),
         }
     }
 }

@@ -8,13 +8,10 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Running, free_port, temp_dir, wait_for_port};
-
-const NGINX: &str = "/usr/sbin/nginx";
+use common::{free_port, nginx, start_server, temp_dir};
 
 /// An HTTP backend that records each request head it receives and answers the same way.
 struct Recorder {
@@ -97,6 +94,9 @@ fn serve(mut stream: TcpStream, log: &Mutex<Vec<String>>) {
 fn config(dir: &Path, port: u16, backend: SocketAddr) -> String {
     format!(
         r#"
+daemon off;
+master_process off;
+pid run.pid;
 error_log {dir}/error.log;
 events {{}}
 http {{
@@ -204,34 +204,15 @@ fn run_probes(port: u16, backend: &Recorder) -> Vec<(String, String)> {
 
 #[test]
 fn nginx_and_ngxr_send_and_answer_the_same() {
-    if !Path::new(NGINX).exists() {
-        eprintln!("skipped: {NGINX} is not installed");
-        return;
-    }
+    let Some(nginx) = nginx() else { return };
     let (nginx_backend, ngxr_backend) = (Recorder::start(), Recorder::start());
     let (nginx_port, ngxr_port) = (free_port(), free_port());
     let (nginx_dir, ngxr_dir) = (temp_dir("diff-nginx"), temp_dir("diff-ngxr"));
     let start = |bin: &str, dir: &Path, port: u16, backend: SocketAddr| {
         std::fs::write(dir.join("nginx.conf"), config(dir, port, backend)).expect("config");
-        let child = Command::new(bin)
-            .arg("-p")
-            .arg(format!("{}/", dir.display()))
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-g")
-            .arg(format!(
-                "daemon off; master_process off; pid {}/run.pid;",
-                dir.display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start proxy");
-        let running = Running(child);
-        wait_for_port(port, bin);
-        running
+        start_server(bin, dir, port)
     };
-    let _nginx = start(NGINX, &nginx_dir, nginx_port, nginx_backend.addr);
+    let _nginx = start(nginx, &nginx_dir, nginx_port, nginx_backend.addr);
     let _ngxr = start(
         env!("CARGO_BIN_EXE_ngxr"),
         &ngxr_dir,

@@ -7,24 +7,15 @@
 
 mod common;
 
-use common::{Running, free_port};
+use common::{EMPTY_200, free_port, nginx, recording_backend, start_server, temp_dir};
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
-
-/// A fresh directory for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ngxr-explain-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Runs `ngxr explain --format json` on `conf`; the report, or stderr on failure.
 fn explain(dir: &Path, conf: &str, args: &[&str]) -> Result<Value, String> {
@@ -194,40 +185,11 @@ fn refuses_a_configuration_with_errors() {
     assert!(err.contains("unknown \"nope\" variable"), "{err}");
 }
 
-/// A backend on 127.0.0.1:0 that records the head of one request and answers 200.
-fn recording_backend() -> (u16, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
-        }
-    });
-    (port, rx)
-}
-
-/// Kills nginx (by PID) when the test ends, however it ends.
 #[test]
 fn nginx_sends_what_explain_predicts() {
-    let nginx = Path::new("/usr/sbin/nginx");
-    if !nginx.exists() {
-        eprintln!("skipped: /usr/sbin/nginx is not installed");
-        return;
-    }
-    let dir = temp_dir("differential");
-    let (b1, rx) = recording_backend();
+    let Some(nginx) = nginx() else { return };
+    let dir = temp_dir("explain-differential");
+    let (b1, rx) = recording_backend(EMPTY_200);
     let listen = free_port();
     let conf = websocket_conf(listen, b1, free_port());
     let request_headers = [
@@ -261,24 +223,8 @@ fn nginx_sends_what_explain_predicts() {
     }
     predicted.push_str("\r\n");
 
-    let child = Command::new(nginx)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _nginx = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut client = loop {
-        match TcpStream::connect(("127.0.0.1", listen)) {
-            Ok(s) => break s,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("nginx did not start listening: {e}"),
-        }
-    };
+    let _nginx = start_server(nginx, &dir, listen);
+    let mut client = TcpStream::connect(("127.0.0.1", listen)).unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();

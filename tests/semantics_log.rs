@@ -7,48 +7,27 @@
 
 mod common;
 
-use common::{Running, free_port};
+use common::{free_port, nginx, recording_backend, start_server, temp_dir};
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ngxr::cli::Paths;
-use ngxr::eval::plan::{Outcome, RequestInfo, Route};
-
-const NGINX: &str = "/usr/sbin/nginx";
-
-/// Answers every request with an empty 200 carrying `X-Up: u`.
-fn backend() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut s) = conn else { break };
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Up: u\r\nConnection: close\r\n\r\n",
-            );
-        }
-    });
-    port
-}
+use ngxr::eval::plan::{Outcome, RequestInfo, Route, UpstreamTry};
 
 #[test]
 fn log_lines_match_nginx() {
-    if !Path::new(NGINX).exists() {
-        eprintln!("skipped: {NGINX} is not installed");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("ngxr-log-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (b, listen) = (backend(), free_port());
+    let Some(nginx) = nginx() else { return };
+    let dir = temp_dir("log");
+    // Answers every request with an empty 200 carrying `X-Up: u`.
+    let ((b, _heads), listen) = (
+        recording_backend(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Up: u\r\nConnection: close\r\n\r\n",
+        ),
+        free_port(),
+    );
     let conf = format!(
         r#"daemon off;
 master_process off;
@@ -58,7 +37,8 @@ events {{ worker_connections 64; }}
 http {{
     log_format plain '$remote_addr - $remote_user "$request" $status "$http_referer" "$http_user_agent" '
                      '$host|$server_name|$uri|$args|$is_args|$request_uri|$proxy_host|$proxy_port|'
-                     '$upstream_addr|$upstream_status|$upstream_http_x_up|$http_x_missing|$server_port|$request_method';
+                     '$upstream_addr|$upstream_status|$upstream_http_x_up|$http_x_missing|$server_port|$request_method|'
+                     '$pipe|$upstream_response_length';
     log_format js escape=json '{{"ua":"$http_user_agent","uri":"$uri","missing":"$http_x_missing"}}';
     server {{
         listen 127.0.0.1:{listen};
@@ -79,24 +59,8 @@ http {{
         ("Authorization", "Basic dXNlcjpwdw=="),
     ];
     let target = "/p/a%20b/../c?x=1&y";
-    let child = Command::new(NGINX)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(&conf_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _nginx = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut s = loop {
-        match TcpStream::connect(("127.0.0.1", listen)) {
-            Ok(s) => break s,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("nginx did not start: {e}"),
-        }
-    };
+    let _nginx = start_server(nginx, &dir, listen);
+    let mut s = TcpStream::connect(("127.0.0.1", listen)).unwrap();
     let mut raw = format!("GET {target} HTTP/1.1\r\n");
     for (n, v) in headers {
         raw.push_str(&format!("{n}: {v}\r\n"));
@@ -140,20 +104,26 @@ http {{
         local: addr,
         sni: None,
         tls: false,
+        handshake: None,
         method: "GET",
         target,
         version: "HTTP/1.1",
         headers: &owned,
         connection: 1,
         connection_requests: 1,
+        pipelined: false,
+        request_id: ngxr::eval::plan::request_id(),
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")
     };
     let outcome = Outcome {
         status: 200,
-        upstream_addr: vec![format!("127.0.0.1:{b}")],
-        upstream_status: vec![200],
+        upstreams: vec![UpstreamTry {
+            addr: format!("127.0.0.1:{b}"),
+            status: Some(200),
+            ..Default::default()
+        }],
         upstream_headers: vec![(Bytes::from_static(b"X-Up"), Bytes::from_static(b"u"))],
         ..Default::default()
     };

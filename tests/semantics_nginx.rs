@@ -7,18 +7,15 @@
 
 mod common;
 
-use common::{Running, free_port};
+use common::{EMPTY_200, free_port, nginx, recording_backend, start_server, temp_dir};
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
-
-const NGINX: &str = "/usr/sbin/nginx";
 
 /// Locations exercising header merging, URI mapping, captures and maps; `{B}` is the
 /// backend's port.
@@ -177,33 +174,6 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
     ("GET / HTTP/1.1", &[]),
 ];
 
-/// Records the head of every request it gets and answers each with an empty 200.
-fn backend() -> (u16, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut s) = conn else { break };
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
-                break;
-            }
-        }
-    });
-    (port, rx)
-}
-
 fn explain(dir: &Path, line: &str, headers: &[(&str, &str)]) -> Value {
     let mut words = line.split(' ');
     let (method, target, version) = (
@@ -278,34 +248,15 @@ fn send(port: u16, line: &str, headers: &[(&str, &str)]) -> (u16, Option<String>
 
 #[test]
 fn upstream_requests_match_nginx() {
-    if !Path::new(NGINX).exists() {
-        eprintln!("skipped: {NGINX} is not installed");
-        return;
-    }
-    let dir: PathBuf = std::env::temp_dir().join(format!("ngxr-semantics-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (b, rx) = backend();
+    let Some(nginx) = nginx() else { return };
+    let dir = temp_dir("semantics");
+    let (b, rx) = recording_backend(EMPTY_200);
     let listen = free_port();
     let conf = CONF
         .replace("{B}", &b.to_string())
         .replace("{L}", &listen.to_string());
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new(NGINX)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _nginx = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect(("127.0.0.1", listen)).is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _nginx = start_server(nginx, &dir, listen);
     let mut failures = Vec::new();
     for (line, headers) in CASES {
         let report = explain(&dir, line, headers);

@@ -105,7 +105,6 @@ const WITHOUT: &[&str] = &[
     "http_limit_req_module",
     "http_empty_gif_module",
     "http_browser_module",
-    "http_upstream_zone_module",
 ];
 
 /// `ngxr -v` / `ngxr -V` (on stderr, as nginx prints them).

@@ -65,10 +65,13 @@ impl ServerName {
 /// Lowers `http { ... }`.
 pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
     let mut http = Http::default();
+    let mut zones = super::upstream::Zones::default();
     let children = cx.tree.expand(d.children());
     for c in &children {
         match c.name() {
-            "upstream" => http.upstreams.extend(super::upstream::lower(cx, c)),
+            "upstream" => http
+                .upstreams
+                .extend(super::upstream::lower(cx, c, &mut zones)),
             "map" => http.maps.extend(super::map::lower(cx, c)),
             "log_format" => {
                 if let Some(f) = super::log::lower_format(cx, c, &http.log_formats) {
@@ -86,6 +89,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
         http.servers.push(server);
     }
     check_default_servers(cx, &children, &http.servers);
+    zones.check_sizes(cx);
     http
 }
 

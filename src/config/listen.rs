@@ -1,7 +1,8 @@
 //! `listen`: the address and port a server accepts on and the socket options that go with it
 //! (`ngx_http_core_listen` / `ngx_parse_url`).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
 
 use super::Cx;
 use crate::source::Span;
@@ -34,25 +35,29 @@ pub fn implicit(span: Span) -> Listen {
     }
 }
 
-/// Reads one `listen` directive.
-pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Listen> {
+/// Reads one `listen` directive: a socket per address it names (a host name may resolve to
+/// several, a port range names each port of it).
+pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
     let Some(target) = d.arg(0) else {
         cx.arity(d);
-        return None;
+        return Vec::new();
     };
     if target.starts_with("unix:") {
         cx.error(d, "ngxr does not listen on unix sockets yet".to_string());
-        return None;
+        return Vec::new();
     }
-    let Some(addr) = parse_addr(target) else {
-        cx.error(
-            d,
-            format!("invalid port in \"{target}\" of the \"listen\" directive"),
-        );
-        return None;
+    let addrs = match parse_addrs(target) {
+        Ok(addrs) => addrs,
+        Err(err) => {
+            cx.error(
+                d,
+                format!("{err} in \"{target}\" of the \"listen\" directive"),
+            );
+            return Vec::new();
+        }
     };
     let mut l = Listen {
-        addr,
+        addr: implicit(d.span()).addr,
         default_server: false,
         ssl: false,
         reuseport: false,
@@ -72,7 +77,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Listen> {
                 Ok(n) if n != 0 => l.backlog = Some(n),
                 _ => {
                     cx.error(d, format!("invalid backlog \"{}\"", &p["backlog=".len()..]));
-                    return None;
+                    return Vec::new();
                 }
             },
             _ if p.starts_with("rcvbuf=")
@@ -80,64 +85,147 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Listen> {
                 || p.starts_with("so_keepalive=") => {}
             _ => {
                 cx.error(d, format!("invalid parameter \"{p}\""));
-                return None;
+                return Vec::new();
             }
         }
     }
-    Some(l)
+    addrs
+        .into_iter()
+        .map(|addr| Listen { addr, ..l.clone() })
+        .collect()
 }
 
-/// `80`, `127.0.0.1:80`, `*:80`, `[::]:443`, `[::1]`, `localhost:8080` (resolved).
-fn parse_addr(target: &str) -> Option<SocketAddr> {
-    if let Ok(port) = target.parse::<u16>() {
-        return (port != 0).then(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
-    }
+/// `ngx_parse_url` for `listen`: `80`, `8000-8009`, `127.0.0.1:80`, `*:80`, `[::]:443`,
+/// `[::1]:80-81`, `[::1]`, `localhost:8080` (every address the name resolves to). The error
+/// is nginx's (`invalid port`, `invalid port range`, `host not found`...).
+fn parse_addrs(target: &str) -> Result<Vec<SocketAddr>, &'static str> {
+    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let default = crate::defaults::http::LISTEN_PORT..=crate::defaults::http::LISTEN_PORT;
     if let Some(rest) = target.strip_prefix('[') {
-        let (ip, after) = rest.split_once(']')?;
-        let ip: IpAddr = ip.parse().ok()?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0)?,
-            None if after.is_empty() => crate::defaults::http::LISTEN_PORT,
-            None => return None,
+        let (ip, after) = rest.split_once(']').ok_or("invalid host")?;
+        let range = match after.strip_prefix(':') {
+            Some(p) => ports(p)?,
+            None if after.is_empty() => default,
+            None => return Err("invalid host"),
         };
-        return Some(SocketAddr::new(ip, port));
+        if ip.is_empty() {
+            return Err("no host");
+        }
+        let ip: Ipv6Addr = ip.parse().map_err(|_| "invalid IPv6 address")?;
+        return Ok(expand(&[IpAddr::V6(ip)], range));
     }
-    let (host, port) = match target.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().ok().filter(|p| *p != 0)?),
-        None => (target, crate::defaults::http::LISTEN_PORT),
+    if target.contains('/') || target.contains('?') {
+        return Err("invalid host");
+    }
+    let (host, range) = match target.split_once(':') {
+        Some((host, p)) => (host, ports(p)?),
+        // A bare number (or range of them) is a port on every address.
+        None if is_port_text(target) => return Ok(expand(&[any], ports(target)?)),
+        None => (target, default),
     };
-    if host == "*" {
-        return Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    if host.is_empty() {
+        return Err("no host");
     }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, port));
+    if host == "*" {
+        return Ok(expand(&[any], range));
+    }
+    if let Ok(ip) = host.parse::<Ipv4Addr>() {
+        return Ok(expand(&[IpAddr::V4(ip)], range));
     }
     use std::net::ToSocketAddrs;
-    (host, port)
-        .to_socket_addrs()
-        .ok()?
-        .find(SocketAddr::is_ipv4)
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for a in (host, 0).to_socket_addrs().map_err(|_| "host not found")? {
+        if !ips.contains(&a.ip()) {
+            ips.push(a.ip());
+        }
+    }
+    Ok(expand(&ips, range))
+}
+
+/// Whether a `listen` argument without `:` is a port (nginx tries it as one first: `8080`,
+/// `8000-8009`) rather than a host name.
+fn is_port_text(text: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    match text.split_once('-') {
+        Some((first, last)) => digits(first) && digits(last),
+        None => digits(text),
+    }
+}
+
+/// `PORT` or `FIRST-LAST`, each 1..=65535, FIRST not above LAST.
+fn ports(text: &str) -> Result<RangeInclusive<u16>, &'static str> {
+    let port = |s: &str| {
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse::<u16>().ok())
+            .flatten()
+            .filter(|p| *p != 0)
+            .ok_or("invalid port")
+    };
+    match text.split_once('-') {
+        Some((first, last)) => {
+            let last = port(last)?;
+            let first = port(first)?;
+            if first > last {
+                return Err("invalid port range");
+            }
+            Ok(first..=last)
+        }
+        None => port(text).map(|p| p..=p),
+    }
+}
+
+/// Each address with each port, addresses first (`ngx_inet_add_addr`).
+fn expand(ips: &[IpAddr], ports: RangeInclusive<u16>) -> Vec<SocketAddr> {
+    ips.iter()
+        .flat_map(|ip| ports.clone().map(|p| SocketAddr::new(*ip, p)))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn one(target: &str) -> Option<SocketAddr> {
+        match parse_addrs(target) {
+            Ok(addrs) if addrs.len() == 1 => Some(addrs[0]),
+            _ => None,
+        }
+    }
+
     #[test]
     fn listen_addresses() {
-        assert_eq!(parse_addr("8080"), Some("0.0.0.0:8080".parse().unwrap()));
+        assert_eq!(one("8080"), Some("0.0.0.0:8080".parse().unwrap()));
+        assert_eq!(one("127.0.0.1:81"), Some("127.0.0.1:81".parse().unwrap()));
+        assert_eq!(one("*:443"), Some("0.0.0.0:443".parse().unwrap()));
+        assert_eq!(one("[::]:443"), Some("[::]:443".parse().unwrap()));
+        assert_eq!(one("[::1]"), Some("[::1]:80".parse().unwrap()));
+        assert_eq!(one("127.0.0.1"), Some("127.0.0.1:80".parse().unwrap()));
+        assert_eq!(parse_addrs("1.2.3.4:0"), Err("invalid port"));
+        assert_eq!(parse_addrs("1.2.3.4:x"), Err("invalid port"));
+        assert_eq!(parse_addrs("1.2.3.4:65536"), Err("invalid port"));
+        assert_eq!(parse_addrs(":80"), Err("no host"));
+        assert_eq!(parse_addrs("[::1]x"), Err("invalid host"));
+    }
+
+    #[test]
+    fn port_ranges_name_every_port() {
+        let addrs = |t| {
+            parse_addrs(t)
+                .unwrap()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            parse_addr("127.0.0.1:81"),
-            Some("127.0.0.1:81".parse().unwrap())
+            addrs("127.0.0.1:8182-8183"),
+            ["127.0.0.1:8182", "127.0.0.1:8183"]
         );
-        assert_eq!(parse_addr("*:443"), Some("0.0.0.0:443".parse().unwrap()));
-        assert_eq!(parse_addr("[::]:443"), Some("[::]:443".parse().unwrap()));
-        assert_eq!(parse_addr("[::1]"), Some("[::1]:80".parse().unwrap()));
-        assert_eq!(
-            parse_addr("127.0.0.1"),
-            Some("127.0.0.1:80".parse().unwrap())
-        );
-        assert_eq!(parse_addr("1.2.3.4:0"), None);
-        assert_eq!(parse_addr("1.2.3.4:x"), None);
+        assert_eq!(addrs("[::1]:81-82"), ["[::1]:81", "[::1]:82"]);
+        assert_eq!(addrs("8000-8001"), ["0.0.0.0:8000", "0.0.0.0:8001"]);
+        assert_eq!(addrs("127.0.0.1:81-81"), ["127.0.0.1:81"]);
+        assert_eq!(parse_addrs("127.0.0.1:82-81"), Err("invalid port range"));
+        assert_eq!(parse_addrs("127.0.0.1:81-0"), Err("invalid port"));
+        assert_eq!(parse_addrs("127.0.0.1:81-"), Err("invalid port"));
     }
 }

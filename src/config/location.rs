@@ -176,7 +176,7 @@ pub fn lower(
 
 /// nginx refuses a URI part in `proxy_pass` where there is no prefix to replace.
 fn check_uri_part(cx: &mut Cx<'_>, d: &Directive, loc: &Location) {
-    let has_uri = matches!(&loc.proxy_pass, Some(ProxyPass::Static(s)) if s.uri.is_some());
+    let has_uri = matches!(&loc.proxy_pass, Some(ProxyPass::Static(s)) if s.url.uri.is_some());
     if has_uri && (loc.modifier.is_regex() || loc.modifier == Modifier::Named) {
         cx.error(
             d,

@@ -12,6 +12,7 @@ pub mod process;
 pub mod proxy;
 pub mod rewrite;
 pub mod settings;
+pub mod ssl;
 pub mod units;
 pub mod upstream;
 

@@ -1,6 +1,8 @@
 //! The proxy module's own argument forms: `proxy_pass` URLs (with or without a URI part, or
 //! with variables), `proxy_next_upstream` conditions and `proxy_redirect`.
 
+use std::path::PathBuf;
+
 use super::{Cx, Text};
 use crate::syntax::Directive;
 
@@ -17,38 +19,61 @@ pub enum ProxyPass {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticPass {
-    pub https: bool,
-    /// The host part as written (an upstream name or a host name / address).
-    pub host: String,
-    /// The port as written, when there is one.
-    pub port: Option<u16>,
-    /// The URI part (`/x/` in `http://up/x/`), `None` without one.
-    pub uri: Option<String>,
+    pub url: Url,
     pub text: Text,
 }
 
-impl StaticPass {
-    /// `$proxy_host`: the host, plus `:port` when the port is not the scheme's default.
+/// A `proxy_pass` URL as `ngx_parse_url` splits it (with `uri_part`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    pub https: bool,
+    pub target: Target,
+    /// The URI part (`/x/` in `http://up/x/`), `None` without one.
+    pub uri: Option<String>,
+}
+
+/// Where a URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An upstream name or a host name / address, with the port as written.
+    Host { name: String, port: Option<u16> },
+    /// `unix:/path`: a unix-domain socket.
+    Unix(PathBuf),
+}
+
+impl Url {
+    /// `$proxy_host`: the host, plus `:port` when the port is not the scheme's default;
+    /// `localhost` for a unix socket (`ngx_http_proxy_set_vars`).
     pub fn host_header(&self) -> String {
-        match self.port {
-            Some(p) if p != self.default_port() => format!("{}:{p}", self.host),
-            _ => self.host.clone(),
+        match &self.target {
+            Target::Host {
+                name,
+                port: Some(p),
+            } if *p != self.default_port() => {
+                format!("{name}:{p}")
+            }
+            Target::Host { name, .. } => name.clone(),
+            Target::Unix(_) => "localhost".to_string(),
         }
     }
 
-    /// `$proxy_port`.
-    pub fn port_or_default(&self) -> u16 {
-        self.port.unwrap_or(self.default_port())
+    /// `$proxy_port`: empty for a unix socket.
+    pub fn proxy_port(&self) -> String {
+        match &self.target {
+            Target::Host { port, .. } => port.unwrap_or(self.default_port()).to_string(),
+            Target::Unix(_) => String::new(),
+        }
     }
 
-    fn default_port(&self) -> u16 {
+    /// The port connected to when none is written.
+    pub fn default_port(&self) -> u16 {
         if self.https { 443 } else { 80 }
     }
 }
 
-/// Splits `http://host[:port][/uri]` the way `ngx_parse_url` with `uri_part` does. `None` with
-/// nginx's message when it is not a URL nginx accepts.
-pub fn parse_url(url: &str) -> Result<(bool, String, Option<u16>, Option<String>), String> {
+/// Splits `http://host[:port][/uri]` or `http://unix:/path[:uri]` the way `ngx_parse_url`
+/// with `uri_part` does; the error is nginx's message when it is not a URL nginx accepts.
+pub fn parse_url(url: &str) -> Result<Url, String> {
     let lower = url.to_ascii_lowercase();
     let (https, rest) = if lower.starts_with("http://") {
         (false, &url[7..])
@@ -57,8 +82,17 @@ pub fn parse_url(url: &str) -> Result<(bool, String, Option<u16>, Option<String>
     } else {
         return Err("invalid URL prefix".to_string());
     };
-    if rest.starts_with("unix:") {
-        return Err("ngxr does not proxy to unix sockets yet".to_string());
+    if rest.len() >= 5 && rest[..5].eq_ignore_ascii_case("unix:") {
+        let (path, uri) = match rest[5..].split_once(':') {
+            Some((path, uri)) => (path, Some(uri)),
+            None => (&rest[5..], None),
+        };
+        let path = unix_path(path).map_err(|e| format!("{e} in upstream \"{rest}\""))?;
+        return Ok(Url {
+            https,
+            target: Target::Unix(path),
+            uri: uri.filter(|u| !u.is_empty()).map(str::to_string),
+        });
     }
     let (authority, uri) = match rest.find(['/', '?']) {
         Some(i) => (&rest[..i], Some(rest[i..].to_string())),
@@ -69,8 +103,27 @@ pub fn parse_url(url: &str) -> Result<(bool, String, Option<u16>, Option<String>
     if host.is_empty() {
         return Err(format!("no host in upstream \"{rest}\""));
     }
-    Ok((https, host, port, uri))
+    Ok(Url {
+        https,
+        target: Target::Host { name: host, port },
+        uri,
+    })
 }
+
+/// The path of a `unix:` address, checked as `ngx_parse_unix_domain_url` checks it (it must
+/// fit `sockaddr_un`'s 108 bytes with its terminating NUL).
+pub fn unix_path(path: &str) -> Result<PathBuf, &'static str> {
+    if path.is_empty() {
+        return Err("no path in the unix domain socket");
+    }
+    if path.len() + 1 > SUN_PATH_LEN {
+        return Err("too long path in the unix domain socket");
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// `sizeof(sockaddr_un.sun_path)` on Linux.
+const SUN_PATH_LEN: usize = 108;
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`.
 pub fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
@@ -99,13 +152,7 @@ pub fn pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
         return Some(ProxyPass::Variables(text));
     }
     match parse_url(&text.value) {
-        Ok((https, host, port, uri)) => Some(ProxyPass::Static(StaticPass {
-            https,
-            host,
-            port,
-            uri,
-            text,
-        })),
+        Ok(url) => Some(ProxyPass::Static(StaticPass { url, text })),
         Err(message) => {
             cx.error(d, message);
             None
@@ -192,21 +239,64 @@ pub fn redirect(cx: &mut Cx<'_>, d: &Directive) -> Option<Redirect> {
 mod tests {
     use super::*;
 
+    fn host(https: bool, name: &str, port: Option<u16>, uri: Option<&str>) -> Url {
+        Url {
+            https,
+            target: Target::Host {
+                name: name.into(),
+                port,
+            },
+            uri: uri.map(str::to_string),
+        }
+    }
+
     #[test]
     fn urls() {
         assert_eq!(
             parse_url("http://websocket"),
-            Ok((false, "websocket".into(), None, None))
+            Ok(host(false, "websocket", None, None))
         );
         assert_eq!(
             parse_url("http://127.0.0.1:8080/x/"),
-            Ok((false, "127.0.0.1".into(), Some(8080), Some("/x/".into())))
+            Ok(host(false, "127.0.0.1", Some(8080), Some("/x/")))
         );
         assert_eq!(
             parse_url("HTTPS://[::1]:8443"),
-            Ok((true, "[::1]".into(), Some(8443), None))
+            Ok(host(true, "[::1]", Some(8443), None))
         );
         assert_eq!(parse_url("ftp://x"), Err("invalid URL prefix".into()));
         assert!(parse_url("http://x:0").is_err());
+    }
+
+    #[test]
+    fn unix_urls_take_the_uri_after_the_path() {
+        let unix = |path: &str, uri: Option<&str>| Url {
+            https: false,
+            target: Target::Unix(path.into()),
+            uri: uri.map(str::to_string),
+        };
+        assert_eq!(
+            parse_url("http://unix:/run/a.sock"),
+            Ok(unix("/run/a.sock", None))
+        );
+        assert_eq!(
+            parse_url("http://UNIX:/run/a.sock:/x?y"),
+            Ok(unix("/run/a.sock", Some("/x?y")))
+        );
+        assert_eq!(
+            parse_url("http://unix:/run/a.sock:"),
+            Ok(unix("/run/a.sock", None))
+        );
+        let url = parse_url("http://unix:/run/a.sock").expect("valid");
+        assert_eq!(
+            (url.host_header().as_str(), url.proxy_port().as_str()),
+            ("localhost", "")
+        );
+        assert_eq!(
+            parse_url("http://unix::/x"),
+            Err("no path in the unix domain socket in upstream \"unix::/x\"".into())
+        );
+        let long = format!("http://unix:/{}", "a".repeat(107));
+        assert!(parse_url(&long).is_err_and(|e| e.starts_with("too long path")));
     }
 }

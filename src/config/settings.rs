@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::proxy::{self, NextUpstream, Redirect};
+use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
 use super::{Cx, Text};
 use crate::source::Span;
@@ -32,6 +33,8 @@ pub struct Settings {
     pub proxy_buffering: Option<bool>,
     pub client_max_body_size: Option<u64>,
     pub keepalive_timeout: Option<Duration>,
+    pub keepalive_requests: Option<u64>,
+    pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
     pub server_tokens: Option<bool>,
@@ -39,9 +42,8 @@ pub struct Settings {
     pub port_in_redirect: Option<bool>,
     pub server_name_in_redirect: Option<bool>,
     pub access_log: Option<Vec<AccessLog>>,
-    pub ssl_certificate: Option<PathBuf>,
-    pub ssl_certificate_key: Option<PathBuf>,
-    pub ssl_protocols: Option<Vec<String>>,
+    /// The `ssl_*` settings (server level in nginx; `http` passes them down).
+    pub ssl: Ssl,
     pub ignore_invalid_headers: Option<bool>,
     pub underscores_in_headers: Option<bool>,
     pub merge_slashes: Option<bool>,
@@ -99,6 +101,8 @@ impl Settings {
             proxy_buffering,
             client_max_body_size,
             keepalive_timeout,
+            keepalive_requests,
+            keepalive_time,
             send_timeout,
             add_header,
             server_tokens,
@@ -106,19 +110,20 @@ impl Settings {
             port_in_redirect,
             server_name_in_redirect,
             access_log,
-            ssl_certificate,
-            ssl_certificate_key,
-            ssl_protocols,
             default_type,
             types,
             ignore_invalid_headers,
             underscores_in_headers,
             merge_slashes
         );
+        self.ssl.inherit(&parent.ssl);
     }
 
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
+        if self.ssl.apply(cx, d) {
+            return true;
+        }
         match d.name() {
             "proxy_connect_timeout" => set(cx, d, &mut self.proxy_connect_timeout, parse_msec),
             "proxy_read_timeout" => set(cx, d, &mut self.proxy_read_timeout, parse_msec),
@@ -128,6 +133,8 @@ impl Settings {
             }
             "send_timeout" => set(cx, d, &mut self.send_timeout, parse_msec),
             "keepalive_timeout" => set(cx, d, &mut self.keepalive_timeout, parse_msec),
+            "keepalive_time" => set(cx, d, &mut self.keepalive_time, parse_msec),
+            "keepalive_requests" => set(cx, d, &mut self.keepalive_requests, |s| s.parse().ok()),
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
             "proxy_next_upstream_tries" => set(cx, d, &mut self.proxy_next_upstream_tries, |s| {
                 s.parse().ok()
@@ -206,18 +213,6 @@ impl Settings {
                 };
                 self.access_log.get_or_insert_with(Vec::new).push(entry);
             }
-            "ssl_certificate" | "ssl_certificate_key" => {
-                let Some(path) = d.arg(0) else {
-                    cx.arity(d);
-                    return true;
-                };
-                let path = Some(cx.conf_prefixed(path));
-                if d.name() == "ssl_certificate" {
-                    self.ssl_certificate = path;
-                } else {
-                    self.ssl_certificate_key = path;
-                }
-            }
             "ignore_invalid_headers" => flag(cx, d, &mut self.ignore_invalid_headers),
             "underscores_in_headers" => flag(cx, d, &mut self.underscores_in_headers),
             "merge_slashes" => flag(cx, d, &mut self.merge_slashes),
@@ -233,9 +228,6 @@ impl Settings {
                     );
                 }
             }
-            "ssl_protocols" => {
-                self.ssl_protocols = Some(d.args.iter().map(|w| w.value.clone()).collect());
-            }
             _ => return false,
         }
         true
@@ -244,7 +236,12 @@ impl Settings {
 
 /// A single-value setting: `is duplicate` when set twice at one level, `invalid value` when
 /// `parse` refuses it.
-fn set<T>(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<T>, parse: impl Fn(&str) -> Option<T>) {
+pub(super) fn set<T>(
+    cx: &mut Cx<'_>,
+    d: &Directive,
+    slot: &mut Option<T>,
+    parse: impl Fn(&str) -> Option<T>,
+) {
     if slot.is_some() {
         return cx.duplicate(d);
     }
@@ -255,7 +252,7 @@ fn set<T>(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<T>, parse: impl Fn(&
     }
 }
 
-fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
+pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
     if slot.is_some() {
         return cx.duplicate(d);
     }

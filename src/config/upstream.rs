@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use super::units::parse_sec;
 use super::{Cx, Text};
-use crate::diag::{Diagnostic, Severity};
-use crate::eval::plan::Balance;
+use crate::eval::plan::{Balance, KeepaliveLimits, PeerAddr};
 use crate::source::Span;
 use crate::syntax::Directive;
 
@@ -20,15 +19,13 @@ pub struct Upstream {
     /// `hash KEY`.
     pub hash_key: Option<Text>,
     pub keepalive: Option<usize>,
-    pub keepalive_timeout: Duration,
-    pub keepalive_requests: u64,
+    pub keepalive_limits: KeepaliveLimits,
 }
 
-/// One `server` line; a host name that resolves to several addresses gives several peers, a
-/// unix socket none.
+/// One `server` line; a host name that resolves to several addresses gives several peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamServer {
-    pub addrs: Vec<SocketAddr>,
+    pub addrs: Vec<PeerAddr>,
     pub weight: u32,
     pub max_fails: u32,
     pub fail_timeout: Duration,
@@ -37,8 +34,71 @@ pub struct UpstreamServer {
     pub max_conns: u32,
 }
 
+/// The shared memory zones the `zone` directives declare, by name, in reading order: nginx
+/// checks their sizes across all upstreams (`ngx_shared_memory_add`).
+///
+/// ngxr keeps only the checks: nginx needs the zone so that its worker processes share the
+/// group's peer state (failures, `max_conns` counts, round-robin position); ngxr's workers are
+/// threads of one process that already share one state per group, so a zone changes nothing.
+#[derive(Debug, Default)]
+pub struct Zones {
+    /// Name, size in bytes (0: declared without one so far), first declaration.
+    declared: Vec<(String, u64, Span)>,
+}
+
+impl Zones {
+    /// `zone NAME [SIZE]`.
+    fn declare(&mut self, cx: &mut Cx<'_>, d: &Directive) {
+        let name = d.arg(0).unwrap_or_default();
+        if name.is_empty() {
+            cx.error(d, format!("invalid zone name \"{name}\""));
+            return;
+        }
+        let size = match d.arg(1) {
+            None => 0,
+            Some(text) => match crate::units::parse_size(text) {
+                None => {
+                    cx.error(d, format!("invalid zone size \"{text}\""));
+                    return;
+                }
+                Some(n) if n < ZONE_MIN => {
+                    cx.error(d, format!("zone \"{name}\" is too small"));
+                    return;
+                }
+                Some(n) => n.unsigned_abs(),
+            },
+        };
+        match self.declared.iter_mut().find(|(n, _, _)| n == name) {
+            None => self.declared.push((name.to_string(), size, d.span())),
+            Some((_, known, _)) if *known == 0 => *known = size,
+            Some((_, known, _)) if size != 0 && size != *known => cx.error(
+                d,
+                format!(
+                    "the size {size} of shared memory zone \"{name}\" conflicts with already \
+                     declared size {known}"
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    /// nginx refuses a zone no `zone` line gave a size, once the whole file is read.
+    pub fn check_sizes(&self, cx: &mut Cx<'_>) {
+        for (name, _, span) in self.declared.iter().filter(|(_, size, _)| *size == 0) {
+            cx.late_error(
+                "upstream::zone",
+                format!("zero size shared memory zone \"{name}\""),
+                *span,
+            );
+        }
+    }
+}
+
+/// The smallest zone nginx accepts: eight pages of 4 KiB.
+const ZONE_MIN: i64 = 8 * 4096;
+
 /// Lowers `upstream NAME { ... }`.
-pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Upstream> {
+pub fn lower(cx: &mut Cx<'_>, d: &Directive, zones: &mut Zones) -> Option<Upstream> {
     let name = match d.arg(0) {
         Some(n) => n.to_string(),
         None => {
@@ -53,8 +113,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Upstream> {
         balance: Balance::RoundRobin,
         hash_key: None,
         keepalive: None,
-        keepalive_timeout: crate::defaults::http::UPSTREAM_KEEPALIVE_TIMEOUT,
-        keepalive_requests: crate::defaults::http::UPSTREAM_KEEPALIVE_REQUESTS,
+        keepalive_limits: crate::defaults::http::UPSTREAM_KEEPALIVE,
     };
     let mut server_lines = 0;
     for c in cx.tree.expand(d.children()) {
@@ -92,12 +151,17 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<Upstream> {
                     ),
                 ),
             },
+            "zone" => zones.declare(cx, c),
             "keepalive_timeout" => match c.arg(0).and_then(super::units::parse_msec) {
-                Some(t) => u.keepalive_timeout = t,
+                Some(t) => u.keepalive_limits.timeout = t,
+                None => cx.invalid_value(c),
+            },
+            "keepalive_time" => match c.arg(0).and_then(super::units::parse_msec) {
+                Some(t) => u.keepalive_limits.time = t,
                 None => cx.invalid_value(c),
             },
             "keepalive_requests" => match c.arg(0).map(str::parse::<u64>) {
-                Some(Ok(n)) => u.keepalive_requests = n,
+                Some(Ok(n)) => u.keepalive_limits.requests = n,
                 _ => cx.invalid_value(c),
             },
             _ => {}
@@ -151,21 +215,12 @@ fn server(cx: &mut Cx<'_>, d: &Directive) -> Option<UpstreamServer> {
             return None;
         }
     }
-    if target.starts_with("unix:") {
-        // Valid for nginx; ngxr's peers are TCP addresses only.
-        let warning = Diagnostic::lint(
-            Severity::Warning,
-            crate::directives::UNSUPPORTED,
-            format!(
-                "upstream server \"{target}\" is a unix socket, which ngxr does not connect to; \
-                 ngxr refuses to serve this configuration"
-            ),
-            d.span(),
-        );
-        cx.sink.push(warning);
-        return Some(s);
-    }
-    match resolve(target, 80) {
+    let addrs = if target.len() >= 5 && target[..5].eq_ignore_ascii_case("unix:") {
+        super::proxy::unix_path(&target[5..]).map(|path| vec![PeerAddr::Unix(path)])
+    } else {
+        resolve(target, 80).map(|addrs| addrs.into_iter().map(PeerAddr::Tcp).collect())
+    };
+    match addrs {
         Ok(addrs) => s.addrs = addrs,
         Err(e) => {
             cx.error(d, format!("{e} in upstream \"{target}\""));

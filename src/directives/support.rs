@@ -42,6 +42,7 @@ const SERVED: &[&str] = &[
     "ip_hash",
     "keepalive",
     "keepalive_requests",
+    "keepalive_time",
     "keepalive_timeout",
     "least_conn",
     "listen",
@@ -77,11 +78,15 @@ const SERVED: &[&str] = &[
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_protocols",
+    "ssl_session_cache",
+    "ssl_session_tickets",
+    "ssl_session_timeout",
     "types",
     "underscores_in_headers",
     "upstream",
     "worker_connections",
     "worker_processes",
+    "zone",
 ];
 
 /// Safe to ignore for a proxy: tuning that changes no bytes on the wire, or settings whose
@@ -153,9 +158,6 @@ const INERT: &[&str] = &[
     "ssl_ciphers",
     "ssl_ecdh_curve",
     "ssl_prefer_server_ciphers",
-    "ssl_session_cache",
-    "ssl_session_tickets",
-    "ssl_session_timeout",
     "tcp_nodelay",
     "tcp_nopush",
     "thread_pool",

@@ -1,6 +1,7 @@
-//! Time as nginx prints it in variables: `$time_local`, `$time_iso8601`, `$msec`, and the
-//! `seconds.milliseconds` form of `$request_time` and `$upstream_response_time`. Times are
-//! printed in UTC (nginx uses the local zone; ngxr's servers run in UTC).
+//! Time as nginx prints it in variables: `$time_local`, `$time_iso8601`, `$msec`, the
+//! `seconds.milliseconds` form of `$request_time` and `$upstream_response_time`, and the
+//! error log's timestamps. Times are printed in UTC (nginx uses the local zone; ngxr's
+//! servers run in UTC).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +37,15 @@ pub fn iso8601(t: SystemTime) -> String {
     let c = civil(t);
     format!(
         "{}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+        c.year, c.month, c.day, c.hour, c.min, c.sec
+    )
+}
+
+/// The error log's `2026/11/24 02:30:00`.
+pub fn error_log(t: SystemTime) -> String {
+    let c = civil(t);
+    format!(
+        "{}/{:02}/{:02} {:02}:{:02}:{:02}",
         c.year, c.month, c.day, c.hour, c.min, c.sec
     )
 }
@@ -82,6 +92,7 @@ mod tests {
         assert_eq!(time_local(t), "14/Nov/2023:22:13:20 +0000");
         assert_eq!(iso8601(t), "2023-11-14T22:13:20+00:00");
         assert_eq!(msec(t), "1700000000.123");
+        assert_eq!(error_log(t), "2023/11/14 22:13:20");
         assert_eq!(seconds(Duration::from_millis(5)), "0.005");
     }
 }

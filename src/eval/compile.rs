@@ -8,7 +8,7 @@ use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
-use super::plan::{CertificateSpec, ListenSpec, ProcessSpec};
+use super::plan::{KeepaliveLimits, ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
@@ -31,6 +31,8 @@ struct Shared {
     groups: Groups,
     formats: Vec<Arc<CompiledLogFormat>>,
     combined: Arc<CompiledLogFormat>,
+    /// The site being built, for what re-reads a request later (logs, deferred headers).
+    site: Weak<Inner>,
 }
 
 pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
@@ -91,6 +93,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         groups,
         formats,
         combined: CompiledLogFormat::combined(site),
+        site: site.clone(),
     };
     let servers: Vec<CServer> = http
         .servers
@@ -162,19 +165,6 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         }
     }
     let st = &s.settings;
-    let certificate = match (&st.ssl_certificate, &st.ssl_certificate_key) {
-        (Some(c), Some(k)) => Some(Arc::new(CertificateSpec {
-            certificate: c.clone(),
-            key: k.clone(),
-            protocols: st.ssl_protocols.clone().unwrap_or_else(|| {
-                defaults::SSL_PROTOCOLS
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect()
-            }),
-        })),
-        _ => None,
-    };
     CServer {
         span: s.span,
         listens: s.listens.clone(),
@@ -192,9 +182,20 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .iter()
             .filter_map(|l| location(cx, sh, l))
             .collect(),
-        certificate,
+        tls: super::tls::spec(&st.ssl),
         log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
         redirects: RedirectRules::of(st),
+        keepalive: keepalive(st),
+    }
+}
+
+/// A level's client-side `keepalive_timeout`, `keepalive_requests` and `keepalive_time`.
+fn keepalive(st: &Settings) -> KeepaliveLimits {
+    let default = defaults::http::KEEPALIVE;
+    KeepaliveLimits {
+        timeout: st.keepalive_timeout.unwrap_or(default.timeout),
+        requests: st.keepalive_requests.unwrap_or(default.requests),
+        time: st.keepalive_time.unwrap_or(default.time),
     }
 }
 
@@ -233,6 +234,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
             &mut sh.groups,
             l,
             pass,
+            &sh.site,
         )?)),
         None => Action::Static,
     };
@@ -257,6 +259,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
             &sh.combined,
         ),
         redirects: RedirectRules::of(&l.settings),
+        keepalive: keepalive(&l.settings),
     })
 }
 

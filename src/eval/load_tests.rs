@@ -113,3 +113,21 @@ fn listen_addresses_the_system_refuses() {
         "bind() to [fe80::202:b3ff:fe1e:8328]:18080 failed (22: Invalid argument)"
     );
 }
+
+#[test]
+fn upstream_zones_are_checked_across_upstreams() {
+    // nginx-tests upstream_zone.t: a zone sized once may be named again without a size
+    let u = |name: &str, zone: &str| format!("upstream {name} {{ server 127.0.0.1:1; {zone} }}");
+    assert!(ok(&(u("a", "zone z 1m;") + &u("b", "zone z;"))));
+    assert!(ok(&(u("a", "zone z;") + &u("b", "zone z 64k;"))));
+    assert_eq!(
+        err(&u("a", "zone z;")),
+        "zero size shared memory zone \"z\""
+    );
+    assert_eq!(err(&u("a", "zone z 32767;")), "zone \"z\" is too small");
+    assert_eq!(err(&u("a", "zone z big;")), "invalid zone size \"big\"");
+    assert_eq!(
+        err(&(u("a", "zone z 1m;") + &u("b", "zone z 2m;"))),
+        "the size 2097152 of shared memory zone \"z\" conflicts with already declared size 1048576"
+    );
+}

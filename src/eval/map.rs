@@ -120,6 +120,9 @@ impl MapTable {
                     .unwrap_or_default(),
             ),
         };
+        if !req.traced {
+            return Some(value);
+        }
         req.notes.push(format!(
             "map ${}: key \"{}\" → {} \"{}\"",
             self.name,

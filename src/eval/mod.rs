@@ -4,7 +4,7 @@
 
 mod added;
 mod bind;
-mod clock;
+pub mod clock;
 mod compile;
 pub mod headers;
 pub mod location;
@@ -19,6 +19,7 @@ pub mod request;
 pub mod route;
 pub mod script;
 pub mod site;
+mod tls;
 pub mod trace;
 mod unserved;
 pub mod upstream;
@@ -76,19 +77,15 @@ impl plan::Site for Compiled {
         route::route(&self.inner, request, None)
     }
 
-    fn certificate(
-        &self,
-        listen: SocketAddr,
-        sni: Option<&str>,
-    ) -> Option<Arc<plan::CertificateSpec>> {
+    fn tls(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<plan::TlsSpec>> {
         let on = vhost::on_socket(&self.inner.servers, listen, listen);
         let host = sni.and_then(|s| vhost::validate_host(s.as_bytes()));
         let mut caps = regex::Captures::default();
         let server = vhost::select(&on, listen, host.as_deref(), &mut caps, None)?;
         server
-            .certificate
+            .tls
             .clone()
-            .or_else(|| vhost::default(&on, listen).and_then(|s| s.certificate.clone()))
+            .or_else(|| vhost::default(&on, listen).and_then(|s| s.tls.clone()))
     }
 
     fn upstreams(&self) -> Vec<Arc<plan::UpstreamGroup>> {

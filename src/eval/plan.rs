@@ -19,23 +19,71 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     fn listens(&self) -> Vec<ListenSpec>;
     /// Routes one request: the whole of nginx's server/location choice and proxy settings.
     fn route(&self, request: &RequestInfo<'_>) -> Route;
-    /// The certificate for a TLS connection on `listen` with this SNI (nginx: the server chosen
-    /// by SNI, else the default server of that socket).
-    fn certificate(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<CertificateSpec>>;
+    /// The TLS settings for a connection on `listen` with this SNI (nginx: the server chosen by
+    /// SNI, else the default server of that socket); `sni: None` gives the default server's.
+    fn tls(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>>;
     /// Every upstream group, implicit ones included, so the runtime can keep peer state.
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
     /// Process-level settings from the main and events contexts.
     fn process(&self) -> ProcessSpec;
 }
 
-/// `ssl_certificate` / `ssl_certificate_key` / `ssl_protocols` of one server.
+/// The TLS settings of one server: certificates, protocols and session resumption.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificateSpec {
-    /// Absolute paths, PEM (the certificate file may hold a chain).
-    pub certificate: PathBuf,
-    pub key: PathBuf,
+pub struct TlsSpec {
+    /// `ssl_certificate`/`ssl_certificate_key` pairs in configuration order. A handshake gets
+    /// the first one whose key signs with an algorithm the client offers, in the client's
+    /// order of preference (as OpenSSL chooses among nginx's certificates).
+    pub certificates: Vec<CertificatePair>,
     /// `TLSv1.2`, `TLSv1.3` as written (others are warned about by `check`).
     pub protocols: Vec<String>,
+    pub sessions: SessionSpec,
+}
+
+/// One `ssl_certificate` and its `ssl_certificate_key`: absolute paths, PEM (the certificate
+/// file may hold a chain).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CertificatePair {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How sessions are resumed on a socket (the settings of its default server, whose context
+/// OpenSSL keeps sessions in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSpec {
+    /// `ssl_session_cache builtin[:N]`: sessions kept for this socket alone, at most this many.
+    pub builtin: Option<usize>,
+    /// `ssl_session_cache shared:NAME:SIZE`.
+    pub shared: Option<SharedSessions>,
+    /// `ssl_session_tickets`.
+    pub tickets: bool,
+    /// `ssl_session_timeout`: how long a cached session or a ticket can be resumed.
+    pub timeout: Duration,
+}
+
+/// A named session cache: every socket naming it shares it, and it outlives reloads while its
+/// name and size stay (nginx's shared memory zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedSessions {
+    pub name: String,
+    /// The zone size in bytes (nginx: about 4000 sessions per megabyte).
+    pub size: u64,
+}
+
+/// What a TLS handshake settled, for the `$ssl_*` variables, in OpenSSL's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsFacts {
+    /// `$ssl_protocol`: `TLSv1.2`, `TLSv1.3`.
+    pub protocol: &'static str,
+    /// `$ssl_cipher`: `TLS_AES_128_GCM_SHA256`, `ECDHE-RSA-AES128-GCM-SHA256`...
+    pub cipher: &'static str,
+    /// `$ssl_curve`: `X25519`, `prime256v1`, `secp384r1`.
+    pub curve: &'static str,
+    /// `$ssl_session_reused`.
+    pub reused: bool,
+    /// `$ssl_alpn_protocol`: `http/1.1` or empty.
+    pub alpn: &'static str,
 }
 
 /// Main- and events-context settings.
@@ -74,6 +122,8 @@ pub struct RequestInfo<'a> {
     /// TLS SNI, when the connection is TLS.
     pub sni: Option<&'a str>,
     pub tls: bool,
+    /// The handshake's outcome, when the connection is TLS.
+    pub handshake: Option<TlsFacts>,
     pub method: &'a str,
     /// The request target exactly as the client sent it (`$request_uri`).
     pub target: &'a str,
@@ -84,6 +134,27 @@ pub struct RequestInfo<'a> {
     /// Connection serial number (`$connection`) and requests on it (`$connection_requests`).
     pub connection: u64,
     pub connection_requests: u64,
+    /// The request arrived in the same read as the one before it (`$pipe` is `p`).
+    pub pipelined: bool,
+    /// `$request_id`: 32 hex digits, drawn once per request so every reading agrees.
+    pub request_id: [u8; 32],
+}
+
+/// A fresh `$request_id`: 16 random bytes in hex, drawn by whoever builds a [`RequestInfo`].
+pub fn request_id() -> [u8; 32] {
+    use std::hash::{BuildHasher, Hasher};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 32];
+    for (i, half) in id.chunks_mut(16).enumerate() {
+        // Each `RandomState` is keyed afresh from the process's random seed.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        for (j, byte) in h.finish().to_be_bytes().iter().enumerate() {
+            half[2 * j] = HEX[usize::from(byte >> 4)];
+            half[2 * j + 1] = HEX[usize::from(byte & 0xf)];
+        }
+    }
+    id
 }
 
 /// nginx's answer to a request.
@@ -95,6 +166,26 @@ pub enum Route {
     Proxy(Box<ProxyRequest>),
 }
 
+impl Route {
+    /// What the client connection is held to once this request ends: nginx applies the
+    /// limits of the location (or server) the request ended in.
+    pub fn keepalive(&self) -> &KeepaliveLimits {
+        match self {
+            Route::Respond(r) => &r.keepalive,
+            Route::Proxy(p) => &p.keepalive,
+        }
+    }
+
+    /// The same answer under `limits`.
+    pub fn with_keepalive(mut self, limits: KeepaliveLimits) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.keepalive = limits,
+            Route::Proxy(p) => p.keepalive = limits,
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
@@ -103,6 +194,8 @@ pub struct Response {
     pub headers: Vec<(Bytes, Bytes)>,
     /// `None`: nginx's default page for the status.
     pub body: Option<Bytes>,
+    /// The client connection's limits, from the level that answered.
+    pub keepalive: KeepaliveLimits,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -137,12 +230,14 @@ pub struct ProxyRequest {
     pub next_upstream: NextUpstream,
     /// Response headers the client must not see (`proxy_hide_header` plus nginx's defaults).
     pub hide_headers: Vec<Bytes>,
-    /// `add_header` lines: name, value, `always`.
-    pub add_headers: Vec<(Bytes, Bytes, bool)>,
+    /// The location's `add_header` lines, evaluated once the answer is known.
+    pub add_headers: Arc<dyn AddedHeaders>,
     /// `client_max_body_size` (0 = unlimited).
     pub client_max_body_size: u64,
     /// Which access logs to write when the request ends.
     pub log: Arc<LogSpec>,
+    /// The client connection's limits, from the location.
+    pub keepalive: KeepaliveLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,8 +278,29 @@ pub struct UpstreamGroup {
     pub servers: Vec<PeerSpec>,
     /// `keepalive N`: idle connections cached per worker; `None` = a new connection each time.
     pub keepalive: Option<usize>,
-    pub keepalive_timeout: Duration,
-    pub keepalive_requests: u64,
+    /// `keepalive_timeout`, `keepalive_requests` and `keepalive_time` of the block.
+    pub keepalive_limits: KeepaliveLimits,
+}
+
+/// When a kept-alive connection stops being reused, on either side: nginx applies the same
+/// three rules to client connections (`http`/`server`/`location` level) and to cached upstream
+/// connections (`upstream` level), only with different defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveLimits {
+    /// `keepalive_timeout`: how long an idle connection is kept (0: not kept at all).
+    pub timeout: Duration,
+    /// `keepalive_requests`: requests a connection may carry.
+    pub requests: u64,
+    /// `keepalive_time`: how long after it opened a connection may still take a request.
+    pub time: Duration,
+}
+
+impl KeepaliveLimits {
+    /// Whether a connection that has carried `requests` requests and has been open for `age`
+    /// may be kept for another (nginx checks this when a request ends).
+    pub fn allow_another(&self, requests: u64, age: Duration) -> bool {
+        !self.timeout.is_zero() && requests < self.requests && age <= self.time
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +320,7 @@ pub enum Balance {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpec {
-    pub addr: SocketAddr,
+    pub addr: PeerAddr,
     /// As written (`localhost:8010`), for `$upstream_addr` and logs nginx prints the address.
     pub name: String,
     pub weight: u32,
@@ -215,10 +331,37 @@ pub struct PeerSpec {
     pub max_conns: u32,
 }
 
+/// Where an upstream server listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddr {
+    Tcp(SocketAddr),
+    /// `unix:/path`: a unix-domain stream socket.
+    Unix(PathBuf),
+}
+
+/// As nginx names a peer in `$upstream_addr` and logs: `127.0.0.1:8080`, `unix:/path`.
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddr::Tcp(addr) => addr.fmt(f),
+            PeerAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
 /// Where and how to log a finished request; `formats` are compiled `log_format`s.
 #[derive(Debug, Default)]
 pub struct LogSpec {
     pub files: Vec<(PathBuf, Arc<dyn LogFormat>)>,
+}
+
+/// A location's `add_header` lines. nginx's headers filter evaluates them as the response
+/// head goes out, after the upstream answered: `$upstream_status`, `$upstream_header_time`,
+/// `$status` and `$sent_http_*` read the answer being sent.
+pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
+    /// The lines that apply to `outcome.status` (every line with `always`), evaluated; lines
+    /// whose value comes out empty are left out, as nginx leaves them.
+    fn evaluate(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<(Bytes, Bytes)>;
 }
 
 /// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.
@@ -227,17 +370,35 @@ pub struct Outcome {
     pub status: u16,
     pub body_bytes_sent: u64,
     pub bytes_sent: u64,
+    /// The request line, headers and body as received.
     pub request_length: u64,
     pub request_time: Duration,
-    pub upstream_addr: Vec<String>,
-    pub upstream_status: Vec<u16>,
-    pub upstream_response_time: Vec<Duration>,
-    pub upstream_connect_time: Vec<Duration>,
-    pub upstream_header_time: Vec<Duration>,
+    /// Every server tried, in order (empty when the request was not proxied: the
+    /// `$upstream_*` variables are then not found).
+    pub upstreams: Vec<UpstreamTry>,
     /// Response headers sent to the client (`$sent_http_*`).
     pub sent_headers: Vec<(Bytes, Bytes)>,
     /// Upstream response headers (`$upstream_http_*`).
     pub upstream_headers: Vec<(Bytes, Bytes)>,
+}
+
+/// One server tried for a request (nginx's `ngx_http_upstream_state_t`). `None` is a value
+/// not known (yet): nginx prints `-` for it in `$upstream_status` and the times.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTry {
+    /// The server's address as nginx prints it, or the group's name when no server was live.
+    pub addr: String,
+    /// The server's status, or the one its failure stands for (502, 504).
+    pub status: Option<u16>,
+    pub connect_time: Option<Duration>,
+    pub header_time: Option<Duration>,
+    /// Set when the server is done with: the body was read, or the next server is tried.
+    pub response_time: Option<Duration>,
+    /// Body bytes received (`$upstream_response_length`).
+    pub response_length: u64,
+    /// Every byte received from and sent to the server.
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
 }
 
 /// A compiled `log_format`: renders one access-log line (with its newline).

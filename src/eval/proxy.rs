@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::plan::{ProxyRequest, Route};
+use super::plan::{PeerAddr, ProxyRequest, Route};
 use super::request::Req;
 use super::site::{CProxy, Inner, NamedUpstream, PassTarget, RedirectRules};
 use super::trace::{Trace, note};
+use super::upstream;
 use super::uri::{self, Rewritten};
+use crate::config::proxy::{Target, Url};
 
 /// Where `proxy_pass` sends this request, evaluating a URL with variables when needed.
 #[derive(Debug)]
@@ -69,11 +71,6 @@ pub fn build(
         .map(|(from, to)| (Bytes::from(from.eval(req)), Bytes::from(to.eval(req))))
         .collect();
     let location_base = super::route::location_base(req, rules).map(Bytes::from);
-    let add_headers = p
-        .add_headers
-        .iter()
-        .map(|(n, v, always)| (n.clone(), Bytes::from(v.eval(req)), *always))
-        .collect();
     Route::Proxy(Box::new(ProxyRequest {
         upstream: resolved.upstream.group,
         method: Bytes::copy_from_slice(info.method.as_bytes()),
@@ -89,9 +86,10 @@ pub fn build(
         hide_headers: p.hide_headers.clone(),
         redirects,
         location_base,
-        add_headers,
+        add_headers: p.add_headers.clone(),
         client_max_body_size: p.client_max_body_size,
         log,
+        keepalive: req.keepalive,
     }))
 }
 
@@ -126,23 +124,18 @@ pub fn resolve(
             note(trace, |t| {
                 t.notes.push(format!("proxy_pass evaluates to \"{text}\""))
             });
-            let (https, host, port, part) = crate::config::proxy::parse_url(&text).ok()?;
-            let default_port = if https { 443 } else { 80 };
-            let host_header = match port {
-                Some(p) if p != default_port => format!("{host}:{p}"),
-                _ => host.clone(),
-            };
+            let url = crate::config::proxy::parse_url(&text).ok()?;
             req.proxy = Some((
-                host_header.into_bytes(),
-                port.unwrap_or(default_port).to_string().into_bytes(),
+                url.host_header().into_bytes(),
+                url.proxy_port().into_bytes(),
             ));
-            let uri = match part {
+            let uri = match &url.uri {
                 Some(u) if u.starts_with('?') => format!("/{u}").into_bytes(),
-                Some(u) => u.into_bytes(),
+                Some(u) => u.clone().into_bytes(),
                 None if req.target.rewritten == Rewritten::No => req.target.unparsed.clone(),
                 None => current_uri(req, &[], 0),
             };
-            let upstream = dynamic_group(site, &host, port, default_port, trace)?;
+            let upstream = dynamic_group(site, &url, trace)?;
             Some(Resolved { upstream, uri })
         }
     }
@@ -166,26 +159,22 @@ fn current_uri(req: &Req<'_>, part: &[u8], location_len: usize) -> Vec<u8> {
     out
 }
 
-/// A URL with variables names an `upstream`, an implicit group, or an address; a host name
-/// would need `resolver`, which ngxr does not have (nginx answers 502 then too).
-fn dynamic_group(
-    site: &Inner,
-    host: &str,
-    port: Option<u16>,
-    default_port: u16,
-    trace: &mut Option<&mut Trace>,
-) -> Option<NamedUpstream> {
-    let want_port = port.unwrap_or(default_port);
-    let known = site.named_upstreams.iter().find(|g| match g.port {
-        None => port.is_none() && g.group.name.eq_ignore_ascii_case(host),
-        Some(p) => {
-            p == want_port
-                && g.group
-                    .name
-                    .eq_ignore_ascii_case(&super::upstream::implicit_name(host, p))
+/// A URL with variables names an `upstream`, an implicit group, an address or a unix socket;
+/// a host name would need `resolver`, which ngxr does not have (nginx answers 502 then too).
+fn dynamic_group(site: &Inner, url: &Url, trace: &mut Option<&mut Trace>) -> Option<NamedUpstream> {
+    let groups = &site.named_upstreams;
+    let (host, port) = match &url.target {
+        Target::Unix(path) => {
+            let known = upstream::find_unix(groups, path);
+            return Some(known.cloned().unwrap_or_else(|| upstream::unix_group(path)));
         }
-    });
-    if let Some(g) = known {
+        Target::Host { name, port } => (name, *port),
+    };
+    let want_port = port.unwrap_or(url.default_port());
+    let named = groups
+        .iter()
+        .find(|g| g.port.is_none() && port.is_none() && g.group.name.eq_ignore_ascii_case(host));
+    if let Some(g) = named.or_else(|| upstream::find_implicit(groups, host, want_port)) {
         return Some(g.clone());
     }
     let ip = host
@@ -193,14 +182,11 @@ fn dynamic_group(
         .trim_end_matches(']')
         .parse::<std::net::IpAddr>();
     match ip {
-        Ok(ip) => Some(NamedUpstream {
-            group: Arc::new(super::upstream::implicit_group(
-                super::upstream::implicit_name(host, want_port),
-                &[std::net::SocketAddr::new(ip, want_port)],
-            )),
-            port: Some(want_port),
-            hash_key: None,
-        }),
+        Ok(ip) => Some(upstream::implicit(
+            upstream::implicit_name(host, want_port),
+            want_port,
+            &[PeerAddr::Tcp(std::net::SocketAddr::new(ip, want_port))],
+        )),
         Err(_) => {
             note(trace, |t| {
                 t.notes

@@ -3,10 +3,14 @@
 //! nginx's default headers (`ngx_http_proxy_init_headers`), hidden and passed response
 //! headers, timeouts and `proxy_next_upstream`.
 
+use std::sync::Weak;
+
 use bytes::Bytes;
 
+use super::added::Deferred;
+
 use super::plan::ProxyTimeouts;
-use super::site::{CProxy, PassTarget};
+use super::site::{CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::{Complex, Part};
 use super::vars::Registry;
@@ -33,13 +37,14 @@ pub fn compile(
     groups: &mut Groups,
     l: &Location,
     pass: &ProxyPass,
+    site: &Weak<Inner>,
 ) -> Option<CProxy> {
     let target = match pass {
         ProxyPass::Static(sp) => PassTarget::Static {
             upstream: groups.for_pass(cx, sp)?,
-            uri: sp.uri.as_ref().map(|u| u.as_bytes().to_vec()),
-            host_header: sp.host_header().into_bytes(),
-            port: sp.port_or_default().to_string().into_bytes(),
+            uri: sp.url.uri.as_ref().map(|u| u.as_bytes().to_vec()),
+            host_header: sp.url.host_header().into_bytes(),
+            port: sp.url.proxy_port().into_bytes(),
             location_len: match l.modifier {
                 Modifier::Exact | Modifier::Prefix | Modifier::NoRegex => l.name.len(),
                 _ => 0,
@@ -58,7 +63,7 @@ pub fn compile(
         .filter(|h| !passed.iter().any(|p| p.eq_ignore_ascii_case(h)))
         .map(Bytes::from)
         .collect();
-    let add_headers = super::added::compile(cx, reg, st)?;
+    let add_headers = Deferred::new(super::added::compile(cx, reg, st)?, site);
     let mut next_upstream = st
         .proxy_next_upstream
         .unwrap_or_else(proxy::default_next_upstream);
@@ -147,7 +152,7 @@ fn redirects(
         match (r, pass) {
             (Redirect::Off, _) => return Some(Vec::new()),
             (Redirect::Default, ProxyPass::Static(sp)) => {
-                let (from, to) = match &sp.uri {
+                let (from, to) = match &sp.url.uri {
                     Some(_) => (sp.text.value.clone(), l.name.clone()),
                     None => (format!("{}/", sp.text.value), "/".to_string()),
                 };

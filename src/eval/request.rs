@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::headers::{arg, cookie, header, remote_user, set_cookie};
 use super::map::MapTable;
-use super::plan::{Outcome, RequestInfo};
+use super::plan::{KeepaliveLimits, Outcome, RequestInfo, UpstreamTry};
 use super::regex::Captures;
 use super::uri::Target;
 use super::vars::Var;
@@ -30,10 +30,14 @@ pub struct Req<'a> {
     pub host: Option<Vec<u8>>,
     /// The chosen server's first name (`$server_name`, `$host` without `Host`).
     pub server_name: Vec<u8>,
+    /// The client-side keepalive limits of the server, then of the location, once chosen.
+    pub keepalive: KeepaliveLimits,
     /// `$proxy_host` and `$proxy_port`, once a `proxy_pass` is chosen.
     pub proxy: Option<(Vec<u8>, Vec<u8>)>,
     pub captures: Captures,
     pub outcome: Option<&'a Outcome>,
+    /// `ngxr explain` is asking: record `seen` and `notes`, which serving never reads.
+    pub traced: bool,
     /// Every variable read, in order, with its value (for explain).
     pub seen: Vec<(String, String)>,
     /// How each map decided (for explain).
@@ -41,7 +45,6 @@ pub struct Req<'a> {
     /// Values given by the rewrite module's `set`, latest last.
     pub sets: Vec<(String, Vec<u8>)>,
     map_cache: Vec<Option<Option<Vec<u8>>>>,
-    request_id: Option<[u8; 32]>,
     map_busy: Vec<bool>,
 }
 
@@ -55,22 +58,23 @@ impl<'a> Req<'a> {
             headers: info.headers.to_vec(),
             host: None,
             server_name: Vec::new(),
+            keepalive: crate::defaults::http::KEEPALIVE,
             proxy: None,
             captures: Captures::default(),
             outcome: None,
+            traced: false,
             seen: Vec::new(),
             notes: Vec::new(),
             sets: Vec::new(),
             map_cache: vec![None; n],
             map_busy: vec![false; n],
-            request_id: None,
         }
     }
 
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
     pub fn var(&mut self, name: &str, var: &Var) -> Option<Vec<u8>> {
         let value = self.value(var);
-        if !self.seen.iter().any(|(n, _)| n == name) {
+        if self.traced && !self.seen.iter().any(|(n, _)| n == name) {
             let shown = value
                 .as_deref()
                 .map(|v| String::from_utf8_lossy(v).into_owned());
@@ -104,8 +108,8 @@ impl<'a> Req<'a> {
             }),
             Var::RemotePort => text(info.remote.port().to_string()),
             Var::NginxVersion => Some(crate::defaults::NGINX_VERSION.as_bytes().to_vec()),
-            Var::RequestId => Some(self.request_id().to_vec()),
-            Var::Pipe => Some(b".".to_vec()),
+            Var::RequestId => Some(info.request_id.to_vec()),
+            Var::Pipe => Some(if info.pipelined { b"p" } else { b"." }.to_vec()),
             Var::Unsupported(_) => None,
             Var::RemoteUser => remote_user(&self.headers),
             Var::Request => {
@@ -150,13 +154,16 @@ impl<'a> Req<'a> {
             Var::RequestTime => text(super::clock::seconds(
                 self.outcome.map(|o| o.request_time).unwrap_or_default(),
             )),
-            Var::UpstreamAddr => self.upstream_list(|o| o.upstream_addr.clone()),
+            Var::UpstreamAddr => self.upstream_list(|u| u.addr.clone()),
             Var::UpstreamStatus => {
-                self.upstream_list(|o| o.upstream_status.iter().map(u16::to_string).collect())
+                self.upstream_list(|u| u.status.map_or_else(|| "-".into(), |s| s.to_string()))
             }
-            Var::UpstreamResponseTime => self.upstream_list(|o| times(&o.upstream_response_time)),
-            Var::UpstreamConnectTime => self.upstream_list(|o| times(&o.upstream_connect_time)),
-            Var::UpstreamHeaderTime => self.upstream_list(|o| times(&o.upstream_header_time)),
+            Var::UpstreamResponseTime => self.upstream_list(|u| time(u.response_time)),
+            Var::UpstreamConnectTime => self.upstream_list(|u| time(u.connect_time)),
+            Var::UpstreamHeaderTime => self.upstream_list(|u| time(u.header_time)),
+            Var::UpstreamResponseLength => self.upstream_list(|u| u.response_length.to_string()),
+            Var::UpstreamBytesReceived => self.upstream_list(|u| u.bytes_received.to_string()),
+            Var::UpstreamBytesSent => self.upstream_list(|u| u.bytes_sent.to_string()),
             Var::TimeLocal => text(super::clock::time_local(std::time::SystemTime::now())),
             Var::TimeIso8601 => text(super::clock::iso8601(std::time::SystemTime::now())),
             Var::Msec => text(super::clock::msec(std::time::SystemTime::now())),
@@ -167,6 +174,7 @@ impl<'a> Req<'a> {
             Var::ContentLength => header(&self.headers, "content-length"),
             Var::ContentType => header(&self.headers, "content-type"),
             Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
+            Var::Tls(v) => info.handshake.map(|h| v.of(&h).as_bytes().to_vec()),
             Var::Capture(n) => Some(self.captures.get(*n)),
             Var::NamedCapture(name) => self.captures.named(name),
             Var::Set(name) => self
@@ -179,26 +187,10 @@ impl<'a> Req<'a> {
         }
     }
 
-    /// `$request_id`: made on first use, then the same for the whole request.
-    fn request_id(&mut self) -> [u8; 32] {
-        *self.request_id.get_or_insert_with(|| {
-            use std::hash::{BuildHasher, Hasher};
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let mut id = [0u8; 32];
-            for (i, half) in id.chunks_mut(16).enumerate() {
-                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-                h.write_usize(i);
-                for (j, byte) in h.finish().to_be_bytes().iter().enumerate() {
-                    half[2 * j] = HEX[usize::from(byte >> 4)];
-                    half[2 * j + 1] = HEX[usize::from(byte & 0xf)];
-                }
-            }
-            id
-        })
-    }
-
-    fn upstream_list(&self, items: impl Fn(&Outcome) -> Vec<String>) -> Option<Vec<u8>> {
-        let list = items(self.outcome?);
+    /// One value per server tried, `, `-separated; not found before any was tried.
+    fn upstream_list(&self, item: impl Fn(&UpstreamTry) -> String) -> Option<Vec<u8>> {
+        let tried = &self.outcome?.upstreams;
+        let list: Vec<String> = tried.iter().map(item).collect();
         (!list.is_empty()).then(|| list.join(", ").into_bytes())
     }
 
@@ -223,6 +215,7 @@ impl<'a> Req<'a> {
     }
 }
 
-fn times(list: &[std::time::Duration]) -> Vec<String> {
-    list.iter().map(|d| super::clock::seconds(*d)).collect()
+/// A time as nginx prints it in `$upstream_*_time`: seconds with milliseconds, `-` unknown.
+fn time(t: Option<std::time::Duration>) -> String {
+    t.map_or_else(|| "-".into(), super::clock::seconds)
 }

@@ -31,6 +31,7 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
         return respond(400, fallback_log(), Vec::new(), None);
     };
     let mut req = Req::new(info, &site.tables, target);
+    req.traced = trace.is_some();
     let route = match pick_server(&on, &mut req, &mut trace) {
         Err(why) => {
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
@@ -48,7 +49,7 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
         t.variables = std::mem::take(&mut req.seen);
         t.notes.append(&mut req.notes);
     });
-    route
+    route.with_keepalive(req.keepalive)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -95,6 +96,7 @@ fn pick_server<'s>(
     );
     if let Some(s) = server {
         req.server_name = s.first_name();
+        req.keepalive = s.keepalive;
         req.headers.retain(|(name, _)| s.header_rules.keeps(name));
     }
     Ok(server)
@@ -145,6 +147,7 @@ fn choose<'s>(
                 return Err(respond(404, server.log.clone(), Vec::new(), None));
             }
             Found::Redirect(loc) => {
+                req.keepalive = loc.keepalive;
                 let mut to = uri::escape(loc.name.as_bytes());
                 if !req.target.args.is_empty() {
                     to.push(b'?');
@@ -154,7 +157,10 @@ fn choose<'s>(
                 let headers = vec![(Bytes::from_static(b"Location"), location)];
                 return Err(respond(301, loc.log.clone(), headers, None));
             }
-            Found::Location(loc) => loc,
+            Found::Location(loc) => {
+                req.keepalive = loc.keepalive;
+                loc
+            }
         };
         if let Action::Proxy(p) = &loc.action
             && too_large(req, p.client_max_body_size)
@@ -333,6 +339,8 @@ pub fn respond(
         log,
         headers,
         body,
+        // `route` sets the level's limits once the answer is known.
+        keepalive: crate::defaults::http::KEEPALIVE,
     })
 }
 

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::added::AddHeaders;
+use super::added::{AddHeaders, Deferred};
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
-    CertificateSpec, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, UpstreamGroup,
+    KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, TlsSpec,
+    UpstreamGroup,
 };
 use super::regex::Regex;
 use super::request::Tables;
@@ -35,7 +36,8 @@ pub struct Inner {
 #[derive(Debug, Clone)]
 pub struct NamedUpstream {
     pub group: Arc<UpstreamGroup>,
-    /// `Some` for the implicit group of `proxy_pass http://host:port`.
+    /// `Some` for the implicit group of `proxy_pass http://host:port` (`Some(0)` for that of
+    /// `http://unix:/path`, as nginx keys it).
     pub port: Option<u16>,
     pub hash_key: Option<Complex>,
 }
@@ -54,10 +56,12 @@ pub struct CServer {
     /// `add_header` for the server-level steps' answers.
     pub add_headers: AddHeaders,
     pub locations: Vec<CLocation>,
-    pub certificate: Option<Arc<CertificateSpec>>,
+    pub tls: Option<Arc<TlsSpec>>,
     /// For answers given before a location is chosen.
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,
+    /// For answers given before a location is chosen.
+    pub keepalive: KeepaliveLimits,
 }
 
 /// How a `Location` starting with `/` is made absolute (`absolute_redirect`,
@@ -106,6 +110,7 @@ pub struct CLocation {
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,
+    pub keepalive: KeepaliveLimits,
 }
 
 #[derive(Debug)]
@@ -139,7 +144,7 @@ pub struct CProxy {
     pub hide_headers: Vec<Bytes>,
     /// `proxy_redirect` (prefix, replacement) pairs.
     pub redirects: Vec<(Complex, Complex)>,
-    pub add_headers: AddHeaders,
+    pub add_headers: Arc<Deferred>,
     pub client_max_body_size: u64,
 }
 

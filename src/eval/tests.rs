@@ -2,6 +2,8 @@
 //! server names, map priority, header merge rules, `proxy_pass` URI mapping, and nginx's
 //! load errors.
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 
 use super::plan::{RequestInfo, Route, Site};
@@ -61,28 +63,41 @@ pub(super) fn route(site: &Compiled, line: &str, headers: &[(&str, &str)]) -> (R
             )
         })
         .collect();
+    let info = request_info(site, method, target, &headers);
+    let mut trace = Trace::default();
+    let r = site.route_traced(&info, &mut trace);
+    (r, trace)
+}
+
+/// A request from 10.0.0.7 on the first listen socket.
+fn request_info<'a>(
+    site: &Compiled,
+    method: &'a str,
+    target: &'a str,
+    headers: &'a [(Bytes, Bytes)],
+) -> RequestInfo<'a> {
     let listen = site.listens()[0].addr;
     let local = if listen.ip().is_unspecified() {
         format!("127.0.0.1:{}", listen.port()).parse().unwrap()
     } else {
         listen
     };
-    let info = RequestInfo {
+    RequestInfo {
         listen,
         remote: "10.0.0.7:5000".parse().unwrap(),
         local,
         sni: None,
         tls: false,
+        handshake: None,
         method,
         target,
         version: "HTTP/1.1",
-        headers: &headers,
+        headers,
         connection: 3,
         connection_requests: 1,
-    };
-    let mut trace = Trace::default();
-    let r = site.route_traced(&info, &mut trace);
-    (r, trace)
+        pipelined: false,
+        request_id: [b'0'; 32],
+    }
 }
 
 /// The chosen location as `modifier name`.
@@ -405,19 +420,7 @@ fn combined_log_line() {
             Bytes::from_static(b"ua \"q\""),
         ),
     ];
-    let info = RequestInfo {
-        listen: "127.0.0.1:8087".parse().unwrap(),
-        remote: "10.0.0.7:5000".parse().unwrap(),
-        local: "127.0.0.1:8087".parse().unwrap(),
-        sni: None,
-        tls: false,
-        method: "GET",
-        target: "/a",
-        version: "HTTP/1.1",
-        headers: &headers,
-        connection: 1,
-        connection_requests: 1,
-    };
+    let info = request_info(&site, "GET", "/a", &headers);
     let outcome = super::plan::Outcome {
         status: 200,
         body_bytes_sent: 12,
@@ -429,6 +432,68 @@ fn combined_log_line() {
     assert!(
         tail.ends_with("] \"GET /a HTTP/1.1\" 200 12 \"-\" \"ua \\x22q\\x22\"\n"),
         "{tail}"
+    );
+}
+
+/// nginx's headers filter runs once the upstream answered: `add_header` sees the servers
+/// tried, `-` for what one of them never got to, and the status being sent.
+#[test]
+fn add_header_is_evaluated_with_the_answer() {
+    let site = load(&http(
+        "server { listen 127.0.0.1:8087; location / { proxy_pass http://127.0.0.1:9; \
+         set $s x; \
+         add_header X-Up \"$upstream_addr|$upstream_status|$upstream_header_time|$upstream_response_time|$upstream_response_length\"; \
+         add_header X-Set \"$s $status $proxy_host $request_id\" always; \
+         add_header X-Fixed yes; } }",
+    ))
+    .unwrap();
+    let Route::Proxy(p) = route(&site, "GET /a", &[("Host", "h")]).0 else {
+        panic!()
+    };
+    let headers = [(Bytes::from_static(b"Host"), Bytes::from_static(b"h"))];
+    let info = request_info(&site, "GET", "/a", &headers);
+    let first = super::plan::UpstreamTry {
+        addr: "127.0.0.1:9".into(),
+        status: Some(502),
+        connect_time: Some(std::time::Duration::from_millis(1)),
+        response_time: Some(std::time::Duration::from_millis(1500)),
+        ..Default::default()
+    };
+    let second = super::plan::UpstreamTry {
+        addr: "127.0.0.2:9".into(),
+        status: Some(200),
+        header_time: Some(std::time::Duration::from_millis(20)),
+        ..Default::default()
+    };
+    let mut outcome = super::plan::Outcome {
+        status: 200,
+        upstreams: vec![first, second],
+        ..Default::default()
+    };
+    let shown = |added: Vec<(Bytes, Bytes)>| -> Vec<String> {
+        added
+            .iter()
+            .map(|(n, v)| {
+                format!(
+                    "{}: {}",
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        shown(p.add_headers.evaluate(&info, &outcome)),
+        [
+            "X-Up: 127.0.0.1:9, 127.0.0.2:9|502, 200|-, 0.020|1.500, -|0, 0",
+            &format!("X-Set: x 200 127.0.0.1:9 {}", "0".repeat(32)),
+            "X-Fixed: yes",
+        ]
+    );
+    outcome.status = 404;
+    assert_eq!(
+        shown(p.add_headers.evaluate(&info, &outcome)),
+        [format!("X-Set: x 404 127.0.0.1:9 {}", "0".repeat(32))]
     );
 }
 
@@ -521,12 +586,94 @@ fn listen_sockets_and_certificates() {
         ]
     );
     let on = "0.0.0.0:443".parse().unwrap();
-    let a = site.certificate(on, Some("A.example")).unwrap();
-    assert!(a.certificate.ends_with("a.pem") && a.certificate.is_absolute());
+    let a = site.tls(on, Some("A.example")).unwrap();
+    let cert = &a.certificates[0].certificate;
+    assert!(cert.ends_with("a.pem") && cert.is_absolute());
     assert_eq!(a.protocols, ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]);
-    let b = site.certificate(on, Some("unknown")).unwrap();
-    assert_eq!(b.certificate, dir.join("b.pem"), "the default server's");
+    let b = site.tls(on, Some("unknown")).unwrap();
+    assert_eq!(
+        b.certificates[0].certificate,
+        dir.join("b.pem"),
+        "the default server's"
+    );
     assert_eq!(b.protocols, ["TLSv1.3"]);
+}
+
+#[test]
+fn ssl_sessions_and_certificates_inherit_as_nginx_merges_them() {
+    let dir = conf_dir();
+    for f in ["r.pem", "r.key", "e.pem", "e.key"] {
+        std::fs::write(dir.join(f), "-----BEGIN PLACEHOLDER-----\n").unwrap();
+    }
+    let site = load(&http(
+        "ssl_certificate r.pem; ssl_certificate_key r.key;
+         ssl_session_cache builtin:1000 shared:S:1m; ssl_session_timeout 1h;
+         server { listen 8443 ssl; ssl_certificate e.pem; ssl_certificate r.pem;
+                  ssl_certificate_key e.key; ssl_certificate_key r.key; ssl_session_tickets off; }
+         server { listen 8444 ssl; ssl_session_cache none; }
+         server { listen 8445 ssl; ssl_session_cache builtin; }
+         server { listen 8446 ssl; }",
+    ))
+    .unwrap();
+    let tls = |port: u16| {
+        site.tls(SocketAddr::from(([0, 0, 0, 0], port)), None)
+            .unwrap()
+    };
+    let both = tls(8443);
+    let names: Vec<_> = both
+        .certificates
+        .iter()
+        .map(|p| {
+            (
+                p.certificate.file_name().unwrap(),
+                p.key.file_name().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("e.pem".as_ref(), "e.key".as_ref()),
+            ("r.pem".as_ref(), "r.key".as_ref())
+        ]
+    );
+    let s = &both.sessions;
+    assert_eq!(
+        (s.builtin, s.tickets, s.timeout.as_secs()),
+        (Some(1000), false, 3600)
+    );
+    assert_eq!(
+        s.shared.as_ref().map(|z| (z.name.as_str(), z.size)),
+        Some(("S", 1 << 20))
+    );
+    let none = &tls(8444).sessions;
+    assert_eq!(
+        (none.builtin, none.shared.is_none(), none.tickets),
+        (None, true, true),
+        "none stores nothing"
+    );
+    let builtin = &tls(8445).sessions;
+    assert_eq!(builtin.builtin, Some(20480));
+    assert!(
+        builtin.shared.is_some(),
+        "the zone inherits apart from the builtin mode"
+    );
+    assert_eq!(tls(8446).sessions.builtin, Some(1000));
+    let bare = load(&http(
+        "server { listen 8443 ssl; ssl_certificate r.pem; ssl_certificate_key r.key; }",
+    ))
+    .unwrap();
+    let d = bare
+        .tls(SocketAddr::from(([0, 0, 0, 0], 8443)), None)
+        .unwrap();
+    assert_eq!(
+        (
+            d.sessions.builtin,
+            d.sessions.tickets,
+            d.sessions.timeout.as_secs()
+        ),
+        (None, true, 300)
+    );
 }
 
 #[test]

@@ -2,14 +2,15 @@
 //! one-server groups `proxy_pass http://host:port` creates (`ngx_http_upstream_add`), shared
 //! by every `proxy_pass` naming the same host and port.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use super::plan::{PeerSpec, UpstreamGroup};
+use super::plan::{PeerAddr, PeerSpec, UpstreamGroup};
 use super::site::NamedUpstream;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::Cx;
-use crate::config::proxy::StaticPass;
+use crate::config::proxy::{StaticPass, Target};
 use crate::config::upstream::{self, Upstream};
 use crate::defaults::http as dflt;
 
@@ -40,7 +41,7 @@ impl Groups {
                 .iter()
                 .flat_map(|s| {
                     s.addrs.iter().map(move |a| PeerSpec {
-                        addr: *a,
+                        addr: a.clone(),
                         name: a.to_string(),
                         weight: s.weight,
                         max_fails: s.max_fails,
@@ -61,8 +62,7 @@ impl Groups {
                     policy: u.balance.clone(),
                     servers,
                     keepalive: u.keepalive,
-                    keepalive_timeout: u.keepalive_timeout,
-                    keepalive_requests: u.keepalive_requests,
+                    keepalive_limits: u.keepalive_limits,
                 }),
                 port: None,
                 hash_key,
@@ -72,51 +72,57 @@ impl Groups {
     }
 
     /// The group a `proxy_pass` without variables uses: the `upstream` of that name, else the
-    /// implicit group of host and port (created and resolved on first use).
+    /// implicit group of host and port, or of a unix socket (created on first use).
     pub fn for_pass(&mut self, cx: &mut Cx<'_>, pass: &StaticPass) -> Option<NamedUpstream> {
+        let (host, port) = match &pass.url.target {
+            Target::Host { name, port } => (name, *port),
+            Target::Unix(path) => return Some(self.for_unix(path)),
+        };
         let explicit = self
             .all
             .iter()
-            .find(|g| g.port.is_none() && g.group.name.eq_ignore_ascii_case(&pass.host));
+            .find(|g| g.port.is_none() && g.group.name.eq_ignore_ascii_case(host));
         if let Some(g) = explicit {
-            if let Some(port) = pass.port {
+            if let Some(port) = port {
                 cx.late_error_at(
                     "upstream::port",
-                    format!("upstream \"{}\" may not have port {port}", pass.host),
+                    format!("upstream \"{host}\" may not have port {port}"),
                     pass.text.span,
                 );
                 return None;
             }
             return Some(g.clone());
         }
-        let port = pass.port_or_default();
-        if let Some(g) = self.all.iter().find(|g| {
-            g.port == Some(port)
-                && g.group
-                    .name
-                    .eq_ignore_ascii_case(&implicit_name(&pass.host, port))
-        }) {
+        let port = port.unwrap_or(pass.url.default_port());
+        if let Some(g) = find_implicit(&self.all, host, port) {
             return Some(g.clone());
         }
-        let addrs = match upstream::resolve(&pass.host, port) {
+        let addrs = match upstream::resolve(host, port) {
             Ok(a) => a,
             Err(e) => {
                 let pos = cx.tree.sources.nginx_pos(pass.text.span);
                 cx.late_error(
                     "upstream::host_not_found",
-                    format!("{e} in upstream \"{}\" in {pos}", pass.host),
+                    format!("{e} in upstream \"{host}\" in {pos}"),
                     pass.text.span,
                 );
                 return None;
             }
         };
-        let group = NamedUpstream {
-            group: Arc::new(implicit_group(implicit_name(&pass.host, port), &addrs)),
-            port: Some(port),
-            hash_key: None,
-        };
+        let addrs: Vec<PeerAddr> = addrs.into_iter().map(PeerAddr::Tcp).collect();
+        let group = implicit(implicit_name(host, port), port, &addrs);
         self.all.push(group.clone());
         Some(group)
+    }
+
+    /// The implicit group of `proxy_pass http://unix:PATH`.
+    fn for_unix(&mut self, path: &Path) -> NamedUpstream {
+        if let Some(g) = find_unix(&self.all, path) {
+            return g.clone();
+        }
+        let group = unix_group(path);
+        self.all.push(group.clone());
+        group
     }
 }
 
@@ -125,15 +131,48 @@ pub fn implicit_name(host: &str, port: u16) -> String {
     format!("{host}:{port}")
 }
 
-/// A round-robin group of `addrs` with nginx's per-server defaults.
-pub fn implicit_group(name: String, addrs: &[std::net::SocketAddr]) -> UpstreamGroup {
-    UpstreamGroup {
+/// The implicit group of `host:port` among `groups`.
+pub fn find_implicit<'g>(
+    groups: &'g [NamedUpstream],
+    host: &str,
+    port: u16,
+) -> Option<&'g NamedUpstream> {
+    groups.iter().find(|g| {
+        g.port == Some(port)
+            && g.group
+                .name
+                .eq_ignore_ascii_case(&implicit_name(host, port))
+    })
+}
+
+/// The port nginx keys a unix socket's implicit group by (`ngx_http_upstream_add` compares
+/// host and port; a unix URL's host is its path and its port 0).
+const UNIX_PORT: u16 = 0;
+
+/// The implicit group of the unix socket `path` among `groups`.
+pub fn find_unix<'g>(groups: &'g [NamedUpstream], path: &Path) -> Option<&'g NamedUpstream> {
+    let name = path.to_string_lossy();
+    groups
+        .iter()
+        .find(|g| g.port == Some(UNIX_PORT) && g.group.name == name)
+}
+
+/// A new implicit group for the unix socket `path`, named by its path as nginx names it.
+pub fn unix_group(path: &Path) -> NamedUpstream {
+    let name = path.to_string_lossy().into_owned();
+    implicit(name, UNIX_PORT, &[PeerAddr::Unix(path.to_path_buf())])
+}
+
+/// An implicit group keyed by `port`: round robin over `addrs` with nginx's per-server
+/// defaults.
+pub fn implicit(name: String, port: u16, addrs: &[PeerAddr]) -> NamedUpstream {
+    let group = UpstreamGroup {
         name,
         policy: super::plan::Balance::RoundRobin,
         servers: addrs
             .iter()
             .map(|a| PeerSpec {
-                addr: *a,
+                addr: a.clone(),
                 name: a.to_string(),
                 weight: 1,
                 max_fails: 1,
@@ -144,7 +183,11 @@ pub fn implicit_group(name: String, addrs: &[std::net::SocketAddr]) -> UpstreamG
             })
             .collect(),
         keepalive: None,
-        keepalive_timeout: dflt::UPSTREAM_KEEPALIVE_TIMEOUT,
-        keepalive_requests: dflt::UPSTREAM_KEEPALIVE_REQUESTS,
+        keepalive_limits: dflt::UPSTREAM_KEEPALIVE,
+    };
+    NamedUpstream {
+        group: Arc::new(group),
+        port: Some(port),
+        hash_key: None,
     }
 }

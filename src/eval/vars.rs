@@ -45,6 +45,9 @@ pub enum Var {
     UpstreamResponseTime,
     UpstreamConnectTime,
     UpstreamHeaderTime,
+    UpstreamResponseLength,
+    UpstreamBytesReceived,
+    UpstreamBytesSent,
     TimeLocal,
     TimeIso8601,
     Msec,
@@ -55,10 +58,12 @@ pub enum Var {
     ContentLength,
     ContentType,
     SslServerName,
+    /// A `$ssl_*` variable the handshake answers; "not found" on a plain connection.
+    Tls(TlsVar),
     NginxVersion,
     /// `$request_id`: 16 random bytes in hex, one value per request.
     RequestId,
-    /// `$pipe`: `.` (ngxr does not pipeline-detect; nginx prints `p` for pipelined requests).
+    /// `$pipe`: `p` for a request that arrived pipelined, else `.`.
     Pipe,
     /// A variable nginx has but ngxr does not compute (TLS details, cache, gzip): it reads
     /// as "not found" (`-` in access logs) rather than failing the load.
@@ -98,6 +103,39 @@ impl Registry {
             return Some(Var::Set(s.to_ascii_lowercase()));
         }
         builtin(&name.to_ascii_lowercase())
+    }
+}
+
+/// The `$ssl_*` variables ngxr computes from a handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVar {
+    Protocol,
+    Cipher,
+    Curve,
+    /// `r` when the session was resumed, else `.`.
+    SessionReused,
+    /// Empty: ngxr accepts no early data (`ssl_early_data` is unsupported).
+    EarlyData,
+    AlpnProtocol,
+    /// `NONE`: ngxr asks no client for a certificate (`ssl_verify_client` is unsupported).
+    ClientVerify,
+    /// Every `$ssl_client_*` detail of a client certificate: empty, as no client sends one.
+    ClientCertificate,
+}
+
+impl TlsVar {
+    /// The value on a TLS connection whose handshake settled `facts`.
+    pub fn of(self, facts: &super::plan::TlsFacts) -> &'static str {
+        match self {
+            TlsVar::Protocol => facts.protocol,
+            TlsVar::Cipher => facts.cipher,
+            TlsVar::Curve => facts.curve,
+            TlsVar::SessionReused if facts.reused => "r",
+            TlsVar::SessionReused => ".",
+            TlsVar::EarlyData | TlsVar::ClientCertificate => "",
+            TlsVar::AlpnProtocol => facts.alpn,
+            TlsVar::ClientVerify => "NONE",
+        }
     }
 }
 
@@ -146,24 +184,10 @@ fn fixed(name: &str) -> Option<Var> {
         "nginx_version" => Var::NginxVersion,
         "request_id" => Var::RequestId,
         "pipe" => Var::Pipe,
-        "ssl_protocol"
-        | "ssl_cipher"
-        | "ssl_ciphers"
+        "ssl_ciphers"
         | "ssl_curves"
         | "ssl_session_id"
-        | "ssl_session_reused"
-        | "ssl_early_data"
-        | "ssl_client_verify"
-        | "ssl_client_s_dn"
-        | "ssl_client_i_dn"
-        | "ssl_client_cert"
-        | "ssl_client_raw_cert"
-        | "ssl_client_serial"
-        | "ssl_client_fingerprint"
         | "upstream_cache_status"
-        | "upstream_response_length"
-        | "upstream_bytes_received"
-        | "upstream_bytes_sent"
         | "gzip_ratio"
         | "request_body"
         | "request_body_file"
@@ -222,6 +246,9 @@ fn fixed(name: &str) -> Option<Var> {
         "upstream_response_time" => Var::UpstreamResponseTime,
         "upstream_connect_time" => Var::UpstreamConnectTime,
         "upstream_header_time" => Var::UpstreamHeaderTime,
+        "upstream_response_length" => Var::UpstreamResponseLength,
+        "upstream_bytes_received" => Var::UpstreamBytesReceived,
+        "upstream_bytes_sent" => Var::UpstreamBytesSent,
         "time_local" => Var::TimeLocal,
         "time_iso8601" => Var::TimeIso8601,
         "msec" => Var::Msec,
@@ -232,6 +259,25 @@ fn fixed(name: &str) -> Option<Var> {
         "content_length" => Var::ContentLength,
         "content_type" => Var::ContentType,
         "ssl_server_name" => Var::SslServerName,
+        "ssl_protocol" => Var::Tls(TlsVar::Protocol),
+        "ssl_cipher" => Var::Tls(TlsVar::Cipher),
+        "ssl_curve" => Var::Tls(TlsVar::Curve),
+        "ssl_session_reused" => Var::Tls(TlsVar::SessionReused),
+        "ssl_early_data" => Var::Tls(TlsVar::EarlyData),
+        "ssl_alpn_protocol" => Var::Tls(TlsVar::AlpnProtocol),
+        "ssl_client_verify" => Var::Tls(TlsVar::ClientVerify),
+        "ssl_client_cert"
+        | "ssl_client_raw_cert"
+        | "ssl_client_escaped_cert"
+        | "ssl_client_s_dn"
+        | "ssl_client_i_dn"
+        | "ssl_client_s_dn_legacy"
+        | "ssl_client_i_dn_legacy"
+        | "ssl_client_serial"
+        | "ssl_client_fingerprint"
+        | "ssl_client_v_start"
+        | "ssl_client_v_end"
+        | "ssl_client_v_remain" => Var::Tls(TlsVar::ClientCertificate),
         _ => return None,
     };
     Some(var)
@@ -240,6 +286,36 @@ fn fixed(name: &str) -> Option<Var> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssl_variables_read_the_handshake_in_openssl_words() {
+        let r = Registry::default();
+        let facts = crate::eval::plan::TlsFacts {
+            protocol: "TLSv1.3",
+            cipher: "TLS_AES_256_GCM_SHA384",
+            curve: "X25519",
+            reused: false,
+            alpn: "http/1.1",
+        };
+        let value = |name: &str, facts| match r.resolve(name) {
+            Some(Var::Tls(v)) => v.of(facts),
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(value("ssl_protocol", &facts), "TLSv1.3");
+        assert_eq!(value("ssl_curve", &facts), "X25519");
+        assert_eq!(value("ssl_session_reused", &facts), ".");
+        let resumed = crate::eval::plan::TlsFacts {
+            reused: true,
+            ..facts
+        };
+        assert_eq!(value("ssl_session_reused", &resumed), "r");
+        assert_eq!(value("ssl_client_verify", &facts), "NONE");
+        assert_eq!(value("ssl_client_s_dn", &facts), "");
+        assert_eq!(
+            r.resolve("ssl_session_id"),
+            Some(Var::Unsupported("ssl_session_id".into()))
+        );
+    }
 
     #[test]
     fn resolves_builtin_and_prefixed_names() {

@@ -31,14 +31,13 @@ impl Drop for Finish {
             return;
         }
         self.outcome.request_time = self.started.elapsed();
-        if let Some(sent) = self.upstream_sent {
-            let times = &mut self.outcome.upstream_response_time;
-            if times.len() < self.outcome.upstream_addr.len() {
-                // The client left while this server was still answering.
-                times.push(sent.elapsed());
-            } else if let Some(last) = times.last_mut() {
-                *last = sent.elapsed();
-            }
+        self.outcome.request_length += self.request.head_length;
+        if let Some(sent) = self.upstream_sent
+            && let Some(last) = self.outcome.upstreams.last_mut()
+            && last.response_time.is_none()
+        {
+            // The server answering (or still answering when the client left) is done with.
+            last.response_time = Some(sent.elapsed());
         }
         let logs = &self.request.conn.state.logs;
         logs.write(&self.log, &self.request.info(), &self.outcome);
@@ -88,6 +87,22 @@ impl ProxyBody {
         }
     }
 
+    /// The request is over: what was read from the upstream goes into its `$upstream_*`
+    /// line, and the log line is written.
+    fn end(&mut self) {
+        let Some(mut finish) = self.finish.take() else {
+            return;
+        };
+        if let Inner::Upstream(body) = &self.inner
+            && let Some(last) = finish.outcome.upstreams.last_mut()
+        {
+            let (received, passed) = body.counts();
+            last.bytes_received += received;
+            last.response_length += passed;
+        }
+        drop(finish);
+    }
+
     /// The next piece of the body: `Ok(None)` at its end. An error is logged as nginx logs a
     /// failed upstream read.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ProxyError>> {
@@ -113,11 +128,11 @@ impl ProxyBody {
                         f.request.version
                     ));
                 }
-                self.finish = None;
+                self.end();
                 Poll::Ready(Err(e))
             }
             Poll::Ready(None) => {
-                self.finish = None;
+                self.end();
                 Poll::Ready(Ok(None))
             }
             Poll::Pending => Poll::Pending,
@@ -131,6 +146,12 @@ impl ProxyBody {
 
     /// Ends the body early (the client went away): the log line is written now.
     pub fn abandon(&mut self) {
-        self.finish = None;
+        self.end();
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        self.end();
     }
 }

@@ -26,6 +26,11 @@ pub struct RequestHead {
     pub http10: bool,
     /// Names and values as sent, in order.
     pub headers: Vec<(Bytes, Bytes)>,
+    /// The head's length as received (`$request_length` without the body).
+    pub length: usize,
+    /// It was already read when the request before it ended (`$pipe`), as nginx finds a
+    /// pipelined request in its buffer.
+    pub pipelined: bool,
 }
 
 /// Why no request head came.
@@ -72,11 +77,12 @@ impl Client {
     /// Reads the next request head within `timeout`.
     pub async fn read_head(&mut self, timeout: Duration) -> Result<RequestHead, HeadError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let pipelined = self.has_buffered();
         loop {
             if !self.buf.is_empty()
                 && parse::parse_head(&self.buf, &mut self.at).map_err(HeadError::Invalid)?
             {
-                return Ok(self.take_head());
+                return Ok(self.take_head(pipelined));
             }
             match tokio::time::timeout_at(deadline, self.fill()).await {
                 Err(_) => return Err(HeadError::TimedOut),
@@ -86,7 +92,7 @@ impl Client {
         }
     }
 
-    fn take_head(&mut self) -> RequestHead {
+    fn take_head(&mut self, pipelined: bool) -> RequestHead {
         let at = &self.at;
         let head = self.buf.split_to(at.len).freeze();
         RequestHead {
@@ -98,6 +104,8 @@ impl Client {
                 .iter()
                 .map(|(n, v)| (head.slice(n.clone()), head.slice(v.clone())))
                 .collect(),
+            length: at.len,
+            pipelined,
         }
     }
 

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -15,6 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::client::{Client, HeadError};
 use super::context::ConnCtx;
 use super::request::{self, Handled};
+use super::request_body::CONTINUE;
 use super::server::{Phase, Shared};
 use super::stream::Downstream;
 use super::write::{self, Sent};
@@ -46,6 +47,7 @@ pub async fn serve(
     remote: SocketAddr,
     permit: OwnedSemaphorePermit,
 ) {
+    let opened = Instant::now();
     shared.live.fetch_add(1, Ordering::AcqRel);
     let live = Live {
         shared: shared.clone(),
@@ -54,12 +56,13 @@ pub async fn serve(
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(spec.addr);
     let state = shared.state.load_full();
-    let (stream, sni) = if spec.ssl {
+    let (stream, sni, handshake) = if spec.ssl {
         let acceptor = state.acceptor(spec.addr);
         match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
-                (Downstream::tls(tls), sni)
+                let handshake = super::tls::facts(tls.get_ref().1);
+                (Downstream::tls(tls), sni, Some(handshake))
             }
             Ok(Err(e)) => {
                 super::log::info(format_args!(
@@ -71,7 +74,7 @@ pub async fn serve(
             Err(_) => return,
         }
     } else {
-        (Downstream::plain(tcp), None)
+        (Downstream::plain(tcp), None, None)
     };
     let ctx = Arc::new(ConnCtx {
         state,
@@ -80,8 +83,10 @@ pub async fn serve(
         local,
         tls: spec.ssl,
         sni,
+        handshake,
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         requests: AtomicU64::new(0),
+        opened,
         _live: live,
     });
     let mut client = Client::new(stream);
@@ -104,6 +109,11 @@ pub async fn serve(
             Handled::Close => return,
         };
         let tunnel = answer.tunnel.take();
+        if body.owes_continue() {
+            let head = std::mem::take(&mut answer.head);
+            answer.head.extend_from_slice(CONTINUE);
+            answer.head.extend_from_slice(&head);
+        }
         if let Sent::Broken = write::send(&mut client, &mut answer).await {
             return;
         }

@@ -5,12 +5,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::client::RequestHead;
 use super::state::State;
-use crate::eval::plan::RequestInfo;
+use crate::eval::plan::{RequestInfo, TlsFacts};
 
 /// One accepted client connection.
 #[derive(Debug)]
@@ -22,10 +23,14 @@ pub struct ConnCtx {
     pub local: SocketAddr,
     pub sni: Option<Arc<str>>,
     pub tls: bool,
+    /// What the TLS handshake settled (`$ssl_*`).
+    pub handshake: Option<TlsFacts>,
     /// `$connection`.
     pub id: u64,
     /// Requests served so far (`$connection_requests` is this + 1 while serving).
     pub requests: AtomicU64,
+    /// When it was accepted (`keepalive_time` counts from here).
+    pub opened: Instant,
     /// Counts the connection as open until the last request (or tunnel) on it ends.
     pub _live: super::conn::Live,
 }
@@ -39,6 +44,11 @@ pub struct OwnedRequest {
     pub version: &'static str,
     pub headers: Vec<(Bytes, Bytes)>,
     pub connection_requests: u64,
+    /// The head's length as received (`$request_length` without the body).
+    pub head_length: u64,
+    /// `$pipe`.
+    pub pipelined: bool,
+    pub request_id: [u8; 32],
 }
 
 impl OwnedRequest {
@@ -56,6 +66,9 @@ impl OwnedRequest {
             version: if head.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
             headers: head.headers,
             connection_requests,
+            head_length: head.length as u64,
+            pipelined: head.pipelined,
+            request_id: crate::eval::plan::request_id(),
         })
     }
 
@@ -66,12 +79,15 @@ impl OwnedRequest {
             local: self.conn.local,
             sni: self.conn.sni.as_deref(),
             tls: self.conn.tls,
+            handshake: self.conn.handshake,
             method: &self.method,
             target: &self.target,
             version: self.version,
             headers: &self.headers,
             connection: self.conn.id,
             connection_requests: self.connection_requests,
+            pipelined: self.pipelined,
+            request_id: self.request_id,
         }
     }
 

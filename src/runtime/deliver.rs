@@ -53,14 +53,17 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Answer {
         .collect();
     let mut outcome = d.outcome;
     outcome.status = head.status;
-    if !p.log.files.is_empty() {
+    outcome.upstream_headers = head.headers.clone();
+    let added = p.add_headers.evaluate(&d.request.info(), &outcome);
+    outcome.upstream_headers = if p.log.files.is_empty() {
+        Vec::new()
+    } else {
         // Copied: slices of the read buffer would keep all of it alive with the request.
-        outcome.upstream_headers = head
-            .headers
+        head.headers
             .iter()
             .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
-            .collect();
-    }
+            .collect()
+    };
     let finish = Finish {
         request: d.request,
         log: p.log.clone(),
@@ -70,7 +73,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Answer {
     };
     if head.status == 101 {
         return if p.client_upgrade {
-            upgrade(finish, p, conn, headers, d.hold)
+            upgrade(finish, p, conn, &headers, &added, d.hold)
         } else {
             // A 101 that opens nothing (nginx would pass it on and then be stuck).
             respond::answer(finish, 502, Vec::new(), None, d.keepalive)
@@ -91,15 +94,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Answer {
         Framing::None => {}
         Framing::Chunked | Framing::UntilClose => front.chunked = http11,
     }
-    let reusable = head.keepalive && p.version == "HTTP/1.1";
-    let body = UpstreamBody::new(conn, head.framing, d.hold, reusable, p.timeouts.read);
+    let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
     response::build(
         head.status,
         Some(&head.reason),
         front,
         &headers,
-        &p.add_headers,
+        &added,
         body,
     )
 }
@@ -117,7 +119,8 @@ fn upgrade(
     mut finish: Finish,
     p: &ProxyRequest,
     conn: PeerConn,
-    headers: Vec<(Bytes, Bytes)>,
+    headers: &[(Bytes, Bytes)],
+    added: &[(Bytes, Bytes)],
     hold: Hold,
 ) -> Answer {
     if finish.log.files.is_empty() {
@@ -133,8 +136,8 @@ fn upgrade(
         101,
         None,
         front,
-        &headers,
-        &p.add_headers,
+        headers,
+        added,
         ProxyBody::full(None, None),
     );
     answer.tunnel = Some(Box::new(Tunnel {
@@ -142,6 +145,8 @@ fn upgrade(
         finish,
         hold,
         timeouts: p.timeouts,
+        // `$bytes_sent` counts the 101's head, which no body records here.
+        head: answer.head.len() as u64,
     }));
     answer
 }

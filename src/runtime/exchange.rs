@@ -38,7 +38,8 @@ impl RequestBody {
         !matches!(self, RequestBody::Stream { .. })
     }
 
-    fn length(&self) -> Option<u64> {
+    /// The body's length, as announced upstream.
+    pub fn length(&self) -> Option<u64> {
         match self {
             RequestBody::None => None,
             RequestBody::Full(b) => Some(b.len() as u64),
@@ -117,12 +118,14 @@ fn push_length(head: &mut Vec<u8>, length: Option<u64>) {
     }
 }
 
-/// Sends the head and the body in one write; a streamed body is read `from` the client.
+/// Sends the head and the body (a streamed one read `from` the client), adding what was
+/// written to `sent` (`$upstream_bytes_sent`).
 pub async fn send(
     conn: &mut PeerConn,
     p: &ProxyRequest,
     body: &RequestBody,
     from: Option<(&mut Client, &mut ClientBody)>,
+    sent: &mut u64,
 ) -> Result<(), ProxyError> {
     let timeout = p.timeouts.send;
     let mut head = request_head(p, body.length());
@@ -130,23 +133,29 @@ pub async fn send(
     match (body, from) {
         (RequestBody::Full(bytes), _) => head.extend_from_slice(bytes),
         (RequestBody::Stream { .. }, Some((client, body))) => {
-            let _ = conn.stream.set_nodelay(true);
+            conn.stream.set_nodelay();
             timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
+            *sent += head.len() as u64;
             while let Some(data) = body.next(client).await? {
                 timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
+                *sent += data.len() as u64;
             }
             return Ok(());
         }
         _ => {}
     }
-    timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await
+    timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
+    *sent += head.len() as u64;
+    Ok(())
 }
 
-/// Reads and parses the response head; what follows it stays in `conn.buf`.
+/// Reads and parses the response head; what follows it stays in `conn.buf`. Bytes read are
+/// added to `received` (`$upstream_bytes_received`).
 pub async fn read_head(
     conn: &mut PeerConn,
     read_timeout: Duration,
     head_request: bool,
+    received: &mut u64,
 ) -> Result<ResponseHead, ProxyError> {
     loop {
         if !conn.buf.is_empty()
@@ -164,6 +173,7 @@ pub async fn read_head(
             conn.stream.read_buf(&mut conn.buf),
         )
         .await?;
+        *received += n as u64;
         if n == 0 {
             return Err(ProxyError::PrematureClose(Stage::ReadingHeader));
         }
@@ -228,12 +238,13 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
     } else {
         Framing::UntilClose
     };
-    let keepalive = framing != Framing::UntilClose
-        && if http11 {
-            !has_token(b"connection", b"close")
-        } else {
-            has_token(b"connection", b"keep-alive")
-        };
+    // nginx's proxy module treats every HTTP/1.0 answer as `Connection: close`, whatever
+    // `keep-alive` it announces, and any `Connection` value containing "close" as a close.
+    let close = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case(b"connection")
+            && v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close"))
+    });
+    let keepalive = framing != Framing::UntilClose && http11 && !close;
     Ok(Some(ResponseHead {
         status,
         reason,
@@ -261,6 +272,25 @@ mod tests {
         assert!(head.keepalive);
         assert_eq!(&head.headers[1].0[..], b"X-A");
         assert_eq!(&buf[..], b"5\r\nhello");
+    }
+
+    #[test]
+    fn only_an_http11_answer_without_close_keeps_the_connection() {
+        let keeps = |head: &[u8]| {
+            let mut buf = BytesMut::from(head);
+            parse_head(&mut buf, false)
+                .expect("valid")
+                .expect("complete")
+                .keepalive
+        };
+        assert!(keeps(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        assert!(!keeps(
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!keeps(
+            b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!keeps(b"HTTP/1.1 200 OK\r\n\r\n"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::request_body::ClientBody;
 use super::respond;
 use super::response::Answer;
 use super::state::{Hold, Upstream, now_secs};
-use crate::eval::plan::{NextUpstream, Outcome, ProxyRequest};
+use crate::eval::plan::{NextUpstream, Outcome, PeerAddr, ProxyRequest, UpstreamTry};
 
 /// Bodies up to this size are read before sending, so another server can be tried.
 const RESENDABLE: u64 = 64 * 1024;
@@ -78,7 +78,10 @@ async fn attempts(
         body: client_body_reader,
     } = down;
     let body = match client_body(&request, &p, client, client_body_reader).await {
-        Ok(body) => body,
+        Ok(body) => {
+            outcome.request_length = body.length().unwrap_or(0);
+            body
+        }
         Err(e) => {
             log_error(&request, &e, None);
             let keepalive = keepalive && e.status() != 413;
@@ -93,32 +96,40 @@ async fn attempts(
     let mut tries = 0;
     loop {
         let Some(index) = upstream.balancer.get(&mut attempt, now_secs()) else {
-            // nginx names the group: `upstream: "http://backend/..."`.
+            // nginx names the group instead of a server, in the log (`upstream:
+            // "http://backend/..."`) and in `$upstream_addr`, with a 502 that took no time.
             let group = Some((p.upstream.name.as_str(), &p.uri));
             log_error(&request, &ProxyError::NoLiveUpstreams, group);
+            outcome.upstreams.push(UpstreamTry {
+                addr: p.upstream.name.clone(),
+                status: Some(502),
+                response_time: Some(std::time::Duration::ZERO),
+                ..UpstreamTry::default()
+            });
             return Some(fail(request, &p, 502, outcome, keepalive, started));
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
-        if !p.log.files.is_empty() {
-            // `$upstream_addr` text, made only when a log line will use it.
-            outcome.upstream_addr.push(peer.addr.to_string());
-        }
+        // This server's line of the `$upstream_*` variables, filled in as far as it gets.
+        let mut state = UpstreamTry {
+            addr: peer.addr.to_string(),
+            ..UpstreamTry::default()
+        };
         let sent_at = Instant::now();
         if let Some(finish) = abandoned {
-            finish.outcome.upstream_addr = outcome.upstream_addr.clone();
-            finish.outcome.upstream_response_time = outcome.upstream_response_time.clone();
+            finish.outcome.upstreams = outcome.upstreams.clone();
+            finish.outcome.upstreams.push(state.clone());
             finish.upstream_sent = Some(sent_at);
         }
         let head_request = request.method == "HEAD";
         let streaming = !body.resendable();
         let mut exchange = Exchange {
             upstream: &upstream,
-            addr: peer.addr,
+            addr: &peer.addr,
             p: &p,
             body: &body,
             head_request,
-            connect_times: &mut outcome.upstream_connect_time,
+            state: &mut state,
         };
         let result = if streaming {
             // The body is still coming from the client: its reads notice a close.
@@ -130,7 +141,6 @@ async fn attempts(
                 () = client.io.closed() => return None,
             }
         };
-        outcome.upstream_response_time.push(sent_at.elapsed());
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
                 && (p.next_upstream.tries == 0 || tries < p.next_upstream.tries)
@@ -141,16 +151,20 @@ async fn attempts(
         };
         match result {
             Ok((conn, head)) => {
-                outcome.upstream_status.push(head.status);
-                outcome.upstream_header_time.push(sent_at.elapsed());
+                state.status = Some(head.status);
+                state.header_time = Some(sent_at.elapsed());
                 // nginx's test_next: another server only while one is left to try (tries > 1
                 // before freeing this one); otherwise the answer goes to the client as is.
                 if let Some(failed) = retry_on_status(&p.next_upstream, head.status)
                     && may_retry(true, attempt.tries.saturating_sub(1))
                 {
+                    state.response_time = Some(sent_at.elapsed());
+                    outcome.upstreams.push(state);
                     upstream.balancer.free(&mut attempt, failed, now_secs());
                     continue;
                 }
+                // Its response time runs until the body is over (see `Finish`).
+                outcome.upstreams.push(state);
                 Balancer::settle(&mut attempt);
                 let ctx = deliver::Delivery {
                     request,
@@ -165,8 +179,10 @@ async fn attempts(
             }
             Err((e, cached)) => {
                 let status = e.status();
-                outcome.upstream_status.push(status);
-                log_error(&request, &e, Some((&peer.addr.to_string(), &p.uri)));
+                state.status = Some(status);
+                state.response_time = Some(sent_at.elapsed());
+                outcome.upstreams.push(state);
+                log_error(&request, &e, Some((&logged_peer(&peer.addr), &p.uri)));
                 upstream
                     .balancer
                     .free(&mut attempt, e.counts_as_failure(), now_secs());
@@ -219,17 +235,18 @@ async fn client_body(
 /// One try with one server.
 struct Exchange<'a> {
     upstream: &'a Upstream,
-    addr: std::net::SocketAddr,
+    addr: &'a PeerAddr,
     p: &'a ProxyRequest,
     body: &'a RequestBody,
     head_request: bool,
-    /// `$upstream_connect_time` of each try.
-    connect_times: &'a mut Vec<std::time::Duration>,
+    /// This server's line of the `$upstream_*` variables.
+    state: &'a mut UpstreamTry,
 }
 
 impl Exchange<'_> {
-    /// Connect (or reuse), send (a streamed body comes `from` the client), read the head. The
-    /// error says whether the connection was cached.
+    /// Connect (or reuse), send (a streamed body comes `from` the client), read the head,
+    /// noting the connect time and the bytes sent and received. The error says whether the
+    /// connection was cached.
     async fn run(
         &mut self,
         from: Option<(&mut Client, &mut ClientBody)>,
@@ -247,14 +264,25 @@ impl Exchange<'_> {
                 .map_err(|e| (e, false))?,
         };
         // A cached connection takes no time to get.
-        self.connect_times.push(started.elapsed());
+        self.state.connect_time = Some(started.elapsed());
         let cached = conn.cached;
-        exchange::send(&mut conn, self.p, self.body, from)
-            .await
-            .map_err(|e| (e, cached))?;
-        let head = exchange::read_head(&mut conn, self.p.timeouts.read, self.head_request)
-            .await
-            .map_err(|e| (e, cached))?;
+        exchange::send(
+            &mut conn,
+            self.p,
+            self.body,
+            from,
+            &mut self.state.bytes_sent,
+        )
+        .await
+        .map_err(|e| (e, cached))?;
+        let head = exchange::read_head(
+            &mut conn,
+            self.p.timeouts.read,
+            self.head_request,
+            &mut self.state.bytes_received,
+        )
+        .await
+        .map_err(|e| (e, cached))?;
         Ok((conn, head))
     }
 }
@@ -287,16 +315,12 @@ fn fail(
     request: OwnedRequest,
     p: &ProxyRequest,
     status: u16,
-    outcome: Outcome,
+    mut outcome: Outcome,
     keepalive: bool,
     started: Instant,
 ) -> Answer {
-    let headers = p
-        .add_headers
-        .iter()
-        .filter(|(_, _, always)| *always)
-        .map(|(n, v, _)| (n.clone(), v.clone()))
-        .collect();
+    outcome.status = status;
+    let headers = p.add_headers.evaluate(&request.info(), &outcome);
     let finish = Finish {
         request,
         log: p.log.clone(),
@@ -305,6 +329,15 @@ fn fail(
         upstream_sent: None,
     };
     respond::answer(finish, status, headers, None, keepalive)
+}
+
+/// The peer as the error log names it before the URI: nginx puts a `:` after a unix
+/// socket's path (`http://unix:/run/app.sock:/uri`), as `proxy_pass` spells it.
+fn logged_peer(addr: &PeerAddr) -> String {
+    match addr {
+        PeerAddr::Tcp(_) => addr.to_string(),
+        PeerAddr::Unix(_) => format!("{addr}:"),
+    }
 }
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",

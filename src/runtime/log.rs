@@ -112,7 +112,7 @@ pub fn write(level: Level, message: fmt::Arguments<'_>) {
     }
     let line = format!(
         "{} [{}] {}#{}: {}\n",
-        timestamp(std::time::SystemTime::now()),
+        crate::eval::clock::error_log(std::time::SystemTime::now()),
         level.as_str(),
         std::process::id(),
         nix::unistd::gettid(),
@@ -148,44 +148,4 @@ pub fn warn(message: fmt::Arguments<'_>) {
 
 pub fn info(message: fmt::Arguments<'_>) {
     write(Level::Info, message);
-}
-
-/// `2026/11/24 02:30:00`, in UTC (nginx prints local time; ngxr's hosts run in UTC).
-pub fn timestamp(at: std::time::SystemTime) -> String {
-    let secs = at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_look_like_nginx() {
-        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        assert_eq!(timestamp(at), "2023/11/14 22:13:20");
-    }
 }

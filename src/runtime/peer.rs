@@ -1,35 +1,37 @@
 //! Connections to upstream servers: connecting under `proxy_connect_timeout`, and the
 //! `keepalive N` cache of idle connections per group (nginx's keepalive module: at most N idle
-//! connections, most recent first, each dropped after `keepalive_timeout` or
-//! `keepalive_requests`, or as soon as the server closes it).
+//! connections, most recent first, each dropped after `keepalive_timeout` idle, or as soon as
+//! the server closes it; one that has carried `keepalive_requests` requests or is older than
+//! `keepalive_time` is closed when its request ends instead of being cached).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::net::TcpStream;
 
 use super::error::{ProxyError, Stage};
-use crate::eval::plan::UpstreamGroup;
+use super::peer_stream::PeerStream;
+use crate::eval::plan::{KeepaliveLimits, PeerAddr, UpstreamGroup};
 
 /// An open connection to one upstream server, with what was read past the last response.
 #[derive(Debug)]
 pub struct PeerConn {
-    pub stream: TcpStream,
-    pub addr: SocketAddr,
+    pub stream: PeerStream,
+    pub addr: PeerAddr,
     /// Bytes read but not yet consumed.
     pub buf: BytesMut,
     /// Requests sent on it so far.
     pub requests: u64,
+    /// When it was opened (`keepalive_time` counts from here).
+    pub opened: Instant,
     /// Whether it came from the keepalive cache.
     pub cached: bool,
 }
 
 /// Connects to `addr` within `timeout`.
-pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<PeerConn, ProxyError> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+pub async fn connect(addr: &PeerAddr, timeout: Duration) -> Result<PeerConn, ProxyError> {
+    let stream = match tokio::time::timeout(timeout, PeerStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(ProxyError::Io(Stage::Connecting, e)),
         Err(_) => return Err(ProxyError::TimedOut(Stage::Connecting)),
@@ -38,9 +40,10 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<PeerConn, Pr
     // tunnels set it when they start.
     Ok(PeerConn {
         stream,
-        addr,
+        addr: addr.clone(),
         buf: BytesMut::new(),
         requests: 0,
+        opened: Instant::now(),
         cached: false,
     })
 }
@@ -49,8 +52,7 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<PeerConn, Pr
 #[derive(Debug)]
 pub struct Pool {
     capacity: usize,
-    timeout: Duration,
-    max_requests: u64,
+    limits: KeepaliveLimits,
     idle: Mutex<VecDeque<(PeerConn, Instant)>>,
 }
 
@@ -60,18 +62,17 @@ impl Pool {
         let capacity = group.keepalive.filter(|&n| n > 0)?;
         Some(Pool {
             capacity,
-            timeout: group.keepalive_timeout,
-            max_requests: group.keepalive_requests,
+            limits: group.keepalive_limits,
             idle: Mutex::new(VecDeque::with_capacity(capacity)),
         })
     }
 
     /// An idle connection to `addr` that is still open, if any.
-    pub fn take(&self, addr: SocketAddr) -> Option<PeerConn> {
+    pub fn take(&self, addr: &PeerAddr) -> Option<PeerConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        idle.retain(|(_, since)| now.duration_since(*since) < self.timeout);
-        while let Some(pos) = idle.iter().position(|(c, _)| c.addr == addr) {
+        idle.retain(|(_, since)| now.duration_since(*since) < self.limits.timeout);
+        while let Some(pos) = idle.iter().position(|(c, _)| c.addr == *addr) {
             let (mut conn, _) = idle.remove(pos)?;
             if still_open(&conn.stream) {
                 conn.cached = true;
@@ -81,9 +82,14 @@ impl Pool {
         None
     }
 
-    /// Caches a connection whose last response was read completely.
+    /// Caches a connection whose last response was read completely, unless it has reached
+    /// `keepalive_requests` or `keepalive_time` (nginx checks both when the request ends, so a
+    /// connection taken from the cache just before its time is up still serves that request).
     pub fn put(&self, mut conn: PeerConn) {
-        if conn.requests >= self.max_requests || !conn.buf.is_empty() {
+        let allowed = self
+            .limits
+            .allow_another(conn.requests, conn.opened.elapsed());
+        if !allowed || !conn.buf.is_empty() {
             return;
         }
         conn.buf = BytesMut::new();
@@ -96,7 +102,7 @@ impl Pool {
 }
 
 /// An idle connection is usable only if the server has neither closed it nor sent anything.
-fn still_open(stream: &TcpStream) -> bool {
+fn still_open(stream: &PeerStream) -> bool {
     let mut probe = [0u8; 1];
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }

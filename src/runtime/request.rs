@@ -15,9 +15,6 @@ use super::respond;
 use super::response::Answer;
 use crate::eval::plan::{Outcome, Route};
 
-/// nginx's `keepalive_requests` default: the connection closes after this many requests.
-const KEEPALIVE_REQUESTS: u64 = 1000;
-
 /// What became of a request.
 #[derive(Debug)]
 // Returned once per request and moved once: boxing the answer would cost an allocation each.
@@ -37,8 +34,10 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
         return refused(400);
     };
     let framing = framing(&request);
-    let keepalive = framing.is_ok() && wants_keepalive(&request) && n < KEEPALIVE_REQUESTS;
     let route = conn.state.site.route(&request.info());
+    let keepalive = framing.is_ok()
+        && wants_keepalive(&request)
+        && route.keepalive().allow_another(n, conn.opened.elapsed());
     let log = match &route {
         Route::Respond(r) => r.log.clone(),
         Route::Proxy(p) => p.log.clone(),
@@ -131,9 +130,12 @@ fn parse_length(v: &[u8]) -> Option<u64> {
 }
 
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones
-/// only when the client asks for `keep-alive`.
+/// only when the client asks for `keep-alive`. A TRACE is refused while its head is read,
+/// before nginx decides on keep-alive: the connection closes after the 405.
 fn wants_keepalive(request: &OwnedRequest) -> bool {
-    if request.version == "HTTP/1.1" {
+    if request.method == "TRACE" {
+        false
+    } else if request.version == "HTTP/1.1" {
         !request.has_token("connection", "close")
     } else {
         request.has_token("connection", "keep-alive")

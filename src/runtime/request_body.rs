@@ -12,6 +12,9 @@ use super::chunked::{ChunkedDecoder, Decoded};
 use super::client::Client;
 use super::error::ProxyError;
 
+/// nginx's interim answer to `Expect: 100-continue`.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// nginx's `client_body_timeout` default.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -38,9 +41,15 @@ impl ClientBody {
             _ => Framing::Done,
         };
         ClientBody {
-            expect_continue: expect_continue && !matches!(framing, Framing::Done),
+            expect_continue,
             framing,
         }
+    }
+
+    /// Whether `100 Continue` is still owed: nginx sends it whenever it reads or discards
+    /// the body, empty bodies included, so it goes out before the answer if no read sent it.
+    pub fn owes_continue(&mut self) -> bool {
+        std::mem::take(&mut self.expect_continue)
     }
 
     pub fn is_done(&self) -> bool {
@@ -49,11 +58,10 @@ impl ClientBody {
 
     /// The next piece of the body; `None` at its end.
     pub async fn next(&mut self, client: &mut Client) -> Result<Option<Bytes>, ProxyError> {
-        if self.expect_continue {
+        if self.owes_continue() {
             // Sent even when the body is already here, as nginx does.
-            self.expect_continue = false;
             client
-                .write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .write(CONTINUE)
                 .await
                 .map_err(|e| ProxyError::ClientBody(e.to_string()))?;
         }
@@ -112,11 +120,6 @@ impl ClientBody {
 
     /// Reads what is left of the body and drops it.
     pub async fn discard(&mut self, client: &mut Client) -> Result<(), ProxyError> {
-        if self.expect_continue && !client.has_buffered() {
-            // The client waits for a go-ahead that will not come: closing is the way out.
-            return Err(ProxyError::ClientBody("body not sent".into()));
-        }
-        self.expect_continue = false;
         while self.next(client).await?.is_some() {}
         Ok(())
     }

@@ -61,14 +61,6 @@ impl Front {
     }
 }
 
-/// Statuses `add_header` applies to without `always`.
-fn add_header_applies(status: u16) -> bool {
-    matches!(
-        status,
-        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-    )
-}
-
 /// A response ready to send: nginx's head bytes, then the body.
 #[derive(Debug)]
 pub struct Answer {
@@ -84,13 +76,13 @@ pub struct Answer {
 }
 
 /// Builds the response head as nginx's header filter writes it. `reason` overrides nginx's
-/// phrase (an upstream's own).
+/// phrase (an upstream's own); `add` are the `add_header` lines that apply, evaluated.
 pub fn build(
     status: u16,
     reason: Option<&[u8]>,
     front: Front,
     rest: &[(Bytes, Bytes)],
-    add: &[(Bytes, Bytes, bool)],
+    add: &[(Bytes, Bytes)],
     mut body: ProxyBody,
 ) -> Answer {
     let mut head = BytesMut::with_capacity(256);
@@ -133,13 +125,8 @@ pub fn build(
         put(b"Transfer-Encoding", b"chunked");
     }
     put(b"Connection", front.connection.as_bytes());
-    for (name, value) in rest {
+    for (name, value) in rest.iter().chain(add) {
         put(name, value);
-    }
-    for (name, value, always) in add {
-        if *always || add_header_applies(status) {
-            put(name, value);
-        }
     }
     head.extend_from_slice(b"\r\n");
     body.record_head(head.len(), sent);

@@ -14,6 +14,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 use super::access_log::AccessLogs;
 use super::listen;
+use super::sessions::SharedZones;
 use super::state::State;
 use super::workers::Workers;
 use crate::eval::plan::{ListenSpec, Site};
@@ -31,6 +32,8 @@ pub enum Phase {
 pub struct Shared {
     pub state: ArcSwap<State>,
     pub logs: Arc<AccessLogs>,
+    /// `ssl_session_cache shared:` zones, kept across reloads.
+    pub sessions: Arc<SharedZones>,
     pub phase: watch::Sender<Phase>,
     pub limit: Arc<Semaphore>,
     pub worker_connections: usize,
@@ -92,9 +95,15 @@ impl Prepared {
         let process = self.site.process();
         let workers = Workers::start(process.worker_processes)?;
         let logs = Arc::new(AccessLogs::default());
+        let sessions = Arc::new(SharedZones::default());
         let shared = Arc::new(Shared {
-            state: ArcSwap::from_pointee(State::new(self.site.clone(), logs.clone())),
+            state: ArcSwap::from_pointee(State::new(
+                self.site.clone(),
+                logs.clone(),
+                sessions.clone(),
+            )),
             logs,
+            sessions,
             phase: watch::Sender::new(Phase::Running),
             // nginx's cap is per worker.
             limit: Arc::new(Semaphore::new(
@@ -141,7 +150,7 @@ impl Running {
             }
             kept
         });
-        let state = State::new(site, self.shared.logs.clone());
+        let state = State::new(site, self.shared.logs.clone(), self.shared.sessions.clone());
         self.shared.state.store(Arc::new(state));
         Ok(())
     }

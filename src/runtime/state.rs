@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::access_log::AccessLogs;
 use super::balancer::{Attempt, Balancer};
 use super::peer::Pool;
+use super::sessions::SharedZones;
 use super::tls::CertCache;
 use crate::eval::plan::{Site, UpstreamGroup};
 use tokio_rustls::TlsAcceptor;
@@ -31,16 +32,19 @@ pub struct State {
     acceptors: Mutex<HashMap<SocketAddr, TlsAcceptor>>,
     /// Certificates read by this generation (a reload reads them again, as nginx does).
     certs: Arc<CertCache>,
+    /// Shared session caches, which outlive the generation.
+    sessions: Arc<SharedZones>,
 }
 
 impl State {
-    pub fn new(site: Arc<dyn Site>, logs: Arc<AccessLogs>) -> State {
+    pub fn new(site: Arc<dyn Site>, logs: Arc<AccessLogs>, sessions: Arc<SharedZones>) -> State {
         let state = State {
             site,
             logs,
             upstreams: Mutex::new(HashMap::new()),
             acceptors: Mutex::new(HashMap::new()),
             certs: Arc::new(CertCache::default()),
+            sessions,
         };
         for group in state.site.upstreams() {
             state.upstream(&group);
@@ -76,7 +80,14 @@ impl State {
     pub fn acceptor(&self, listen: SocketAddr) -> TlsAcceptor {
         let mut map = self.acceptors.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(listen)
-            .or_insert_with(|| super::tls::acceptor(self.site.clone(), listen, self.certs.clone()))
+            .or_insert_with(|| {
+                super::tls::acceptor(
+                    self.site.clone(),
+                    listen,
+                    self.certs.clone(),
+                    &self.sessions,
+                )
+            })
             .clone()
     }
 }

@@ -43,6 +43,8 @@ pub struct Tunnel {
     pub finish: Finish,
     pub hold: Hold,
     pub timeouts: ProxyTimeouts,
+    /// The 101's head, which `$bytes_sent` counts.
+    pub head: u64,
 }
 
 impl Tunnel {
@@ -54,6 +56,7 @@ impl Tunnel {
             mut finish,
             hold,
             timeouts,
+            head,
         } = self;
         // What the upstream sent right after its 101 goes to the client first; the read
         // buffer itself is released (an idle tunnel holds no buffer).
@@ -64,38 +67,39 @@ impl Tunnel {
         } = upstream;
         let to_client = buf.to_vec();
         drop(buf);
-        match run(client, upstream, to_upstream, to_client, timeouts).await {
-            Ok(report) => {
-                if report.end != End::Closed {
-                    let who = if report.end == End::ClientTimedOut {
-                        "client"
-                    } else {
-                        "upstream"
-                    };
-                    super::log::info(format_args!(
-                        "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
-                        finish.request.conn.id,
-                        finish.request.conn.remote.ip()
-                    ));
-                }
-                finish.outcome.body_bytes_sent = report.to_client;
-                finish.outcome.bytes_sent = report.to_client;
+        let report = run(client, upstream, to_upstream, to_client, timeouts).await;
+        match &report.end {
+            Ok(End::Closed) => {}
+            Ok(end) => {
+                let who = if *end == End::ClientTimedOut {
+                    "client"
+                } else {
+                    "upstream"
+                };
+                super::log::info(format_args!(
+                    "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
+                    finish.request.conn.id,
+                    finish.request.conn.remote.ip()
+                ));
             }
             Err(e) => super::log::info(format_args!(
                 "*{} recv() failed ({}) while proxying upgraded connection",
                 finish.request.conn.id,
-                crate::syntax::include::os_error(&e)
+                crate::syntax::include::os_error(e)
             )),
         }
+        finish.outcome.body_bytes_sent = report.to_client;
+        finish.outcome.bytes_sent = head + report.to_client;
         drop(finish);
         drop(hold);
     }
 }
 
-/// How a tunnel went.
+/// How a tunnel went. The bytes count even when it ended on an error, as nginx logs what it
+/// sent before a client vanished.
 #[derive(Debug)]
 pub struct Report {
-    pub end: End,
+    pub end: io::Result<End>,
     pub to_client: u64,
 }
 
@@ -213,7 +217,7 @@ pub async fn run<C, U>(
     to_upstream: Vec<u8>,
     to_client: Vec<u8>,
     timeouts: ProxyTimeouts,
-) -> io::Result<Report>
+) -> Report
 where
     C: DrainRead,
     U: DrainRead,
@@ -254,10 +258,10 @@ where
     if upstream.closes_with_shutdown() {
         let _ = tokio::time::timeout(Duration::from_secs(1), upstream.shutdown()).await;
     }
-    Ok(Report {
-        end: end?,
+    Report {
+        end,
         to_client: down.moved,
-    })
+    }
 }
 
 /// The timer nginx would have armed: `proxy_read_timeout` always, a send timeout when a write

@@ -35,6 +35,9 @@ pub struct UpstreamBody {
     read_timeout: Duration,
     last_read: Instant,
     timer: Option<Pin<Box<Sleep>>>,
+    /// Bytes read from the server, and body bytes passed on (after de-chunking).
+    received: u64,
+    passed: u64,
 }
 
 impl UpstreamBody {
@@ -59,6 +62,8 @@ impl UpstreamBody {
             read_timeout,
             last_read: Instant::now(),
             timer: None,
+            received: 0,
+            passed: 0,
         };
         if matches!(body.frames, Frames::Length(0)) {
             body.finish();
@@ -66,8 +71,22 @@ impl UpstreamBody {
         body
     }
 
+    /// Bytes read from the server so far (`$upstream_bytes_received` past the head), and the
+    /// body's bytes among them (`$upstream_response_length`).
+    pub fn counts(&self) -> (u64, u64) {
+        (self.received, self.passed)
+    }
+
     /// The next piece of the body; `None` at its end.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>> {
+        let next = self.next_data(cx);
+        if let Poll::Ready(Some(Ok(data))) = &next {
+            self.passed += data.len() as u64;
+        }
+        next
+    }
+
+    fn next_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>> {
         loop {
             let Some(conn) = self.conn.as_mut() else {
                 return Poll::Ready(None);
@@ -131,6 +150,7 @@ impl UpstreamBody {
             match conn.stream.try_read_buf(&mut conn.buf) {
                 Ok(n) => {
                     self.last_read = Instant::now();
+                    self.received += n as u64;
                     return Poll::Ready(Ok(n));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

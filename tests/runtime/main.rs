@@ -1,14 +1,19 @@
 //! The runtime end to end: real sockets on 127.0.0.1:0, real backends, real clients.
 
+#[path = "../common/mod.rs"]
+mod common;
 #[path = "../support/mod.rs"]
 mod support;
 
 mod balance;
 mod lifecycle;
+mod listen;
 mod oracle;
 mod proxy;
 mod tls;
 mod tunnel;
+mod upstream;
+mod variables;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

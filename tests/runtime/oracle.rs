@@ -26,6 +26,9 @@ const CASES: &[&[u8]] = &[
       connection: close\r\n\r\n",
     b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
       Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    // nginx sends `100 Continue` before reading any body, an empty one included.
+    b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-Continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
 ];
 
 /// Replaces the value of every `Date:` line.

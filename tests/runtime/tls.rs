@@ -1,4 +1,5 @@
-//! `listen ... ssl`: the certificate follows SNI, and HTTP flows over TLS.
+//! `listen ... ssl`: the certificate follows SNI and the client's signature algorithms, HTTP
+//! flows over TLS, and sessions resume as `ssl_session_cache`/`ssl_session_tickets` say.
 
 use std::sync::Arc;
 
@@ -6,32 +7,57 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 
-use ngxr::eval::plan::CertificateSpec;
+use ngxr::eval::plan::{CertificatePair, SessionSpec, TlsSpec};
 
 use crate::start;
 use crate::support::backend::Backend;
 use crate::support::site::{TestSite, peer};
 use crate::support::within;
 
-/// A self-signed certificate for `name`, written as PEM files under `dir`.
+/// nginx's defaults: no session cache (`none`), tickets on, 5 minutes.
+const DEFAULT_SESSIONS: SessionSpec = SessionSpec {
+    builtin: None,
+    shared: None,
+    tickets: true,
+    timeout: std::time::Duration::from_secs(300),
+};
+
+/// A self-signed certificate for `name` with a key made by `alg`, written as PEM files under
+/// `dir`.
+fn pair(
+    dir: &std::path::Path,
+    name: &str,
+    alg: &'static rcgen::SignatureAlgorithm,
+) -> (CertificatePair, rustls::pki_types::CertificateDer<'static>) {
+    let key = rcgen::KeyPair::generate_for(alg).expect("key");
+    let params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+    let cert = params.self_signed(&key).expect("self-signed");
+    let tag = format!("{name}-{alg:?}");
+    let pair = CertificatePair {
+        certificate: dir.join(format!("{tag}.crt")),
+        key: dir.join(format!("{tag}.key")),
+    };
+    std::fs::write(&pair.certificate, cert.pem()).expect("write cert");
+    std::fs::write(&pair.key, key.serialize_pem()).expect("write key");
+    (pair, cert.der().clone())
+}
+
+/// One server's TLS settings with these certificates and session settings.
+fn spec(certificates: Vec<CertificatePair>, sessions: SessionSpec) -> Arc<TlsSpec> {
+    Arc::new(TlsSpec {
+        certificates,
+        protocols: vec!["TLSv1.2".into(), "TLSv1.3".into()],
+        sessions,
+    })
+}
+
+/// A self-signed ECDSA certificate for `name` with nginx's default session settings.
 fn certificate(
     dir: &std::path::Path,
     name: &str,
-) -> (
-    Arc<CertificateSpec>,
-    rustls::pki_types::CertificateDer<'static>,
-) {
-    let generated = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("rcgen");
-    let cert = dir.join(format!("{name}.crt"));
-    let key = dir.join(format!("{name}.key"));
-    std::fs::write(&cert, generated.cert.pem()).expect("write cert");
-    std::fs::write(&key, generated.signing_key.serialize_pem()).expect("write key");
-    let spec = CertificateSpec {
-        certificate: cert,
-        key,
-        protocols: vec!["TLSv1.2".into(), "TLSv1.3".into()],
-    };
-    (Arc::new(spec), generated.cert.der().clone())
+) -> (Arc<TlsSpec>, rustls::pki_types::CertificateDer<'static>) {
+    let (pair, der) = pair(dir, name, &rcgen::PKCS_ECDSA_P256_SHA256);
+    (spec(vec![pair], DEFAULT_SESSIONS), der)
 }
 
 #[tokio::test]
@@ -128,4 +154,161 @@ async fn websocket_over_tls_echoes_through_the_tunnel() {
         );
     })
     .await;
+}
+
+/// Accepts any certificate and offers only `schemes`, so a test can be a client that signs
+/// with one algorithm and not another.
+#[derive(Debug)]
+struct Offering {
+    schemes: Vec<rustls::SignatureScheme>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Offering {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.schemes.clone()
+    }
+}
+
+/// A client of `version` offering `schemes`, with rustls's in-memory session cache.
+fn client(
+    version: &'static rustls::SupportedProtocolVersion,
+    schemes: &[rustls::SignatureScheme],
+) -> TlsConnector {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[version])
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Offering {
+            schemes: schemes.to_vec(),
+        }))
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+/// One request over a new connection: the certificate the server sent and whether the
+/// session was resumed. The response is read to the end, so TLS 1.3 tickets have arrived.
+async fn visit(
+    connector: &TlsConnector,
+    addr: std::net::SocketAddr,
+) -> (rustls::pki_types::CertificateDer<'static>, bool) {
+    within(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let name = ServerName::try_from("s.test").expect("name");
+        let mut tls = connector.connect(name, tcp).await.expect("handshake");
+        let session = tls.get_ref().1;
+        let cert = session.peer_certificates().expect("certs")[0].clone();
+        let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        tls.write_all(b"GET /return HTTP/1.1\r\nHost: s.test\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = Vec::new();
+        let _ = tls.read_to_end(&mut out).await;
+        assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        (cert, resumed)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_certificate_follows_the_signature_algorithms_the_client_offers() {
+    use rustls::SignatureScheme::{ECDSA_NISTP256_SHA256, ED25519};
+    let dir = std::env::temp_dir().join(format!("ngxr-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (ed, ed_der) = pair(&dir, "s.test", &rcgen::PKCS_ED25519);
+    let (ec, ec_der) = pair(&dir, "s.test", &rcgen::PKCS_ECDSA_P256_SHA256);
+    let backend = Backend::http("x").await;
+    let mut site = TestSite::new(vec![peer(backend.addr)]);
+    site.listen.ssl = true;
+    site.certs = vec![("s.test".into(), spec(vec![ed, ec], DEFAULT_SESSIONS))];
+    let (_proxy, addr) = start(site);
+    let tls13 = &rustls::version::TLS13;
+    let cases = [
+        (vec![ECDSA_NISTP256_SHA256], &ec_der, "ECDSA only"),
+        (vec![ED25519], &ed_der, "Ed25519 only"),
+        (
+            vec![ECDSA_NISTP256_SHA256, ED25519],
+            &ec_der,
+            "the client's first choice, not the first configured",
+        ),
+    ];
+    for (schemes, want, case) in cases {
+        let (got, _) = visit(&client(tls13, &schemes), addr).await;
+        assert_eq!(&got, want, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_resume_as_the_session_cache_and_tickets_allow() {
+    use std::time::Duration;
+    let dir = std::env::temp_dir().join(format!("ngxr-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (ec, _) = pair(&dir, "s.test", &rcgen::PKCS_ECDSA_P256_SHA256);
+    let backend = Backend::http("x").await;
+    let sessions = |builtin, tickets, secs| SessionSpec {
+        builtin,
+        shared: None,
+        tickets,
+        timeout: Duration::from_secs(secs),
+    };
+    let cases = [
+        (DEFAULT_SESSIONS, true, "tickets, the default"),
+        (sessions(Some(20480), false, 300), true, "builtin cache"),
+        (sessions(None, false, 300), false, "cache none, no tickets"),
+    ];
+    for (settings, resumes, case) in cases {
+        let mut site = TestSite::new(vec![peer(backend.addr)]);
+        site.listen.ssl = true;
+        site.certs = vec![("s.test".into(), spec(vec![ec.clone()], settings))];
+        let (_proxy, addr) = start(site);
+        for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+            let c = client(version, &[rustls::SignatureScheme::ECDSA_NISTP256_SHA256]);
+            assert!(!visit(&c, addr).await.1, "{case} {version:?}: first visit");
+            assert_eq!(visit(&c, addr).await.1, resumes, "{case} {version:?}");
+        }
+    }
+
+    // ssl_session_timeout bounds tickets and cached sessions alike.
+    for settings in [sessions(None, true, 1), sessions(Some(10), false, 1)] {
+        let mut site = TestSite::new(vec![peer(backend.addr)]);
+        site.listen.ssl = true;
+        site.certs = vec![("s.test".into(), spec(vec![ec.clone()], settings))];
+        let (_proxy, addr) = start(site);
+        let c = client(
+            &rustls::version::TLS13,
+            &[rustls::SignatureScheme::ECDSA_NISTP256_SHA256],
+        );
+        visit(&c, addr).await;
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(!visit(&c, addr).await.1, "expired after the timeout");
+    }
 }

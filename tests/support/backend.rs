@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -60,13 +60,48 @@ impl Backend {
     ) -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let streams = futures_util::stream::unfold(listener, |l| async move {
+            let (stream, _) = l.accept().await.ok()?;
+            Some((stream, l))
+        });
+        Backend::recording(addr, streams, respond)
+    }
+
+    /// Like [`Backend::http_with`], on a unix-domain socket at `path` (`addr` is then
+    /// 0.0.0.0:0, which nothing connects to). The socket is open to every user, so an nginx
+    /// worker running as `nobody` can connect too.
+    pub async fn unix_with(
+        path: &std::path::Path,
+        respond: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Backend {
+        use std::os::unix::fs::PermissionsExt;
+        let listener = tokio::net::UnixListener::bind(path).expect("bind unix socket");
+        let open = std::fs::Permissions::from_mode(0o777);
+        std::fs::set_permissions(path, open).expect("chmod unix socket");
+        let streams = futures_util::stream::unfold(listener, |l| async move {
+            let (stream, _) = l.accept().await.ok()?;
+            Some((stream, l))
+        });
+        Backend::recording(SocketAddr::from(([0, 0, 0, 0], 0)), streams, respond)
+    }
+
+    /// Serves every connection `streams` yields, recording and answering with `respond`.
+    fn recording<S>(
+        addr: SocketAddr,
+        streams: impl futures_util::Stream<Item = S> + Send + 'static,
+        respond: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Backend
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let respond: Arc<Responder> = Arc::new(respond);
         let record = seen.clone();
         let connections = Arc::new(AtomicUsize::new(0));
         let count = connections.clone();
         let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+            let mut streams = std::pin::pin!(streams);
+            while let Some(stream) = streams.next().await {
                 count.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(serve_http(stream, record.clone(), respond.clone()));
             }
@@ -141,7 +176,7 @@ impl Backend {
 }
 
 async fn serve_http(
-    mut stream: TcpStream,
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
     seen: Arc<Mutex<Vec<Recorded>>>,
     respond: Arc<Responder>,
 ) {

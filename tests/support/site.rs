@@ -18,9 +18,8 @@ pub struct TestSite {
     pub next_upstream: NextUpstream,
     pub version: &'static str,
     pub log: Arc<LogSpec>,
-    pub certs: Vec<(String, Arc<CertificateSpec>)>,
+    pub certs: Vec<(String, Arc<TlsSpec>)>,
     pub client_max_body_size: u64,
-    pub add_headers: Vec<(Bytes, Bytes, bool)>,
     /// `proxy_redirect` rules and the absolute-redirect base.
     pub redirects: Vec<(Bytes, Bytes)>,
     pub location_base: Option<Bytes>,
@@ -31,7 +30,7 @@ pub struct TestSite {
 
 pub fn peer(addr: SocketAddr) -> PeerSpec {
     PeerSpec {
-        addr,
+        addr: PeerAddr::Tcp(addr),
         name: addr.to_string(),
         weight: 1,
         max_fails: 1,
@@ -52,8 +51,7 @@ pub fn group(
         policy,
         servers,
         keepalive,
-        keepalive_timeout: Duration::from_secs(60),
-        keepalive_requests: 1000,
+        keepalive_limits: ngxr::defaults::http::UPSTREAM_KEEPALIVE,
     })
 }
 
@@ -92,7 +90,6 @@ impl TestSite {
             log: Arc::new(LogSpec::default()),
             certs: Vec::new(),
             client_max_body_size: 1024 * 1024,
-            add_headers: Vec::new(),
             redirects: Vec::new(),
             location_base: None,
             workers: 2,
@@ -121,6 +118,7 @@ impl Site for TestSite {
                 log: self.log.clone(),
                 headers: Vec::new(),
                 body: None,
+                keepalive: ngxr::defaults::http::KEEPALIVE,
             });
         }
         if request.target == "/return" {
@@ -132,6 +130,7 @@ impl Site for TestSite {
                     Bytes::from_static(b"text/plain"),
                 )],
                 body: Some(Bytes::from_static(b"returned\n")),
+                keepalive: ngxr::defaults::http::KEEPALIVE,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -157,12 +156,16 @@ impl Site for TestSite {
         headers.retain(|(_, v)| !v.is_empty());
         let body_headers_at = headers.len();
         for (n, v) in request.headers {
+            // The names set above and nginx's own defaults (`ngx_http_proxy_headers`).
             let skip = [
                 "host",
                 "connection",
                 "upgrade",
                 "content-length",
                 "transfer-encoding",
+                "te",
+                "keep-alive",
+                "expect",
             ];
             if !skip.iter().any(|s| n.eq_ignore_ascii_case(s.as_bytes())) {
                 headers.push((n.clone(), v.clone()));
@@ -186,13 +189,14 @@ impl Site for TestSite {
                 .iter()
                 .map(|h| Bytes::from_static(h.as_bytes()))
                 .collect(),
-            add_headers: self.add_headers.clone(),
+            add_headers: Arc::new(NoAddedHeaders),
             client_max_body_size: self.client_max_body_size,
             log: self.log.clone(),
+            keepalive: ngxr::defaults::http::KEEPALIVE,
         }))
     }
 
-    fn certificate(&self, _listen: SocketAddr, sni: Option<&str>) -> Option<Arc<CertificateSpec>> {
+    fn tls(&self, _listen: SocketAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>> {
         let by_name = sni.and_then(|sni| self.certs.iter().find(|(name, _)| name == sni));
         by_name.or(self.certs.first()).map(|(_, c)| c.clone())
     }
@@ -209,6 +213,16 @@ impl Site for TestSite {
             error_logs: Vec::new(),
             daemon: false,
         }
+    }
+}
+
+/// A location without `add_header`.
+#[derive(Debug)]
+struct NoAddedHeaders;
+
+impl AddedHeaders for NoAddedHeaders {
+    fn evaluate(&self, _: &RequestInfo<'_>, _: &Outcome) -> Vec<(Bytes, Bytes)> {
+        Vec::new()
     }
 }
 
@@ -230,7 +244,12 @@ impl LogFormat for PlainFormat {
             request.version,
             outcome.status,
             outcome.body_bytes_sent,
-            outcome.upstream_addr.join(", "),
+            outcome
+                .upstreams
+                .iter()
+                .map(|u| u.addr.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             sent_server
         )
         .into_bytes()

@@ -7,11 +7,11 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::Balancer;
-use crate::eval::plan::{Balance, PeerSpec, UpstreamGroup};
+use crate::eval::plan::{Balance, PeerAddr, PeerSpec, UpstreamGroup};
 
 fn peer(port: u16, weight: u32) -> PeerSpec {
     PeerSpec {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        addr: PeerAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], port))),
         name: format!("127.0.0.1:{port}"),
         weight,
         max_fails: 1,
@@ -28,8 +28,7 @@ fn group(policy: Balance, servers: Vec<PeerSpec>) -> Balancer {
         policy,
         servers,
         keepalive: None,
-        keepalive_timeout: Duration::from_secs(60),
-        keepalive_requests: 1000,
+        keepalive_limits: crate::defaults::http::UPSTREAM_KEEPALIVE,
     }))
 }
 

@@ -1,0 +1,194 @@
+//! The `ssl_*` settings of the http module (`ngx_http_ssl_srv_conf_t`): certificates, protocols
+//! and how sessions are resumed. nginx keeps them per server and a server inherits whatever it
+//! does not set from `http`; the session cache's builtin mode and its shared zone inherit
+//! separately, as `ngx_http_ssl_merge_srv_conf` merges them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Cx;
+use super::settings::{flag, set};
+use super::units::parse_sec;
+use crate::syntax::Directive;
+
+/// nginx's page size on Linux: a shared zone needs at least 8 pages.
+const MIN_SHARED_ZONE: u64 = 8 * 4096;
+
+/// The server-level TLS settings; `None` means "not set here".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ssl {
+    /// Every `ssl_certificate` of the level, in order (nginx can serve several: RSA and ECDSA).
+    pub certificate: Option<Vec<PathBuf>>,
+    /// Every `ssl_certificate_key`, paired with `certificate` by position.
+    pub certificate_key: Option<Vec<PathBuf>>,
+    pub protocols: Option<Vec<String>>,
+    /// `ssl_session_cache`'s `off` / `none` / `builtin[:N]`.
+    pub session_cache: Option<Builtin>,
+    /// `ssl_session_cache shared:NAME:SIZE`.
+    pub session_cache_shared: Option<SharedZone>,
+    pub session_tickets: Option<bool>,
+    pub session_timeout: Option<Duration>,
+}
+
+/// What OpenSSL's own (per-context) session cache does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// `off`: sessions are neither stored nor offered.
+    Off,
+    /// `none` (the default): the server offers session ids but stores nothing.
+    None,
+    /// `builtin`: OpenSSL's default size (20480 sessions).
+    Default,
+    /// `builtin:N` (`0`: no limit).
+    Sized(u64),
+    /// Only a `shared:` zone was named: no builtin store.
+    NotBuiltin,
+}
+
+/// A named session cache shared by every server that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedZone {
+    pub name: String,
+    pub size: u64,
+}
+
+impl Ssl {
+    /// Fills what this level did not set from `parent`.
+    pub fn inherit(&mut self, parent: &Ssl) {
+        let Ssl {
+            certificate,
+            certificate_key,
+            protocols,
+            session_cache,
+            session_cache_shared,
+            session_tickets,
+            session_timeout,
+        } = parent;
+        self.certificate = self.certificate.take().or_else(|| certificate.clone());
+        self.certificate_key = self
+            .certificate_key
+            .take()
+            .or_else(|| certificate_key.clone());
+        self.protocols = self.protocols.take().or_else(|| protocols.clone());
+        self.session_cache = self.session_cache.or(*session_cache);
+        self.session_cache_shared = self
+            .session_cache_shared
+            .take()
+            .or_else(|| session_cache_shared.clone());
+        self.session_tickets = self.session_tickets.or(*session_tickets);
+        self.session_timeout = self.session_timeout.or(*session_timeout);
+    }
+
+    /// Reads `d` if it is one of the settings here; `false` otherwise.
+    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
+        match d.name() {
+            "ssl_certificate" | "ssl_certificate_key" => {
+                let Some(path) = d.arg(0) else {
+                    cx.arity(d);
+                    return true;
+                };
+                let list = if d.name() == "ssl_certificate" {
+                    &mut self.certificate
+                } else {
+                    &mut self.certificate_key
+                };
+                list.get_or_insert_with(Vec::new)
+                    .push(cx.conf_prefixed(path));
+            }
+            "ssl_protocols" => {
+                self.protocols = Some(d.args.iter().map(|w| w.value.clone()).collect());
+            }
+            "ssl_session_cache" => self.session_cache(cx, d),
+            "ssl_session_tickets" => flag(cx, d, &mut self.session_tickets),
+            "ssl_session_timeout" => set(cx, d, &mut self.session_timeout, parse_sec),
+            _ => return false,
+        }
+        true
+    }
+
+    /// `ngx_http_ssl_session_cache`: each argument in turn, the last builtin mode winning.
+    fn session_cache(&mut self, cx: &mut Cx<'_>, d: &Directive) {
+        let mut builtin = None;
+        for arg in d.args.iter().map(|w| w.as_str()) {
+            match parse_cache(arg) {
+                Some(Cache::Builtin(mode)) => builtin = Some(mode),
+                Some(Cache::Shared(zone)) if zone.size < MIN_SHARED_ZONE => {
+                    return cx.error(d, format!("session cache \"{arg}\" is too small"));
+                }
+                Some(Cache::Shared(zone)) => self.session_cache_shared = Some(zone),
+                None => return cx.error(d, format!("invalid session cache \"{arg}\"")),
+            }
+        }
+        if builtin.is_none() && self.session_cache_shared.is_some() {
+            builtin = Some(Builtin::NotBuiltin);
+        }
+        if builtin.is_some() {
+            self.session_cache = builtin;
+        }
+    }
+
+    /// The effective builtin mode (nginx's default is `none`).
+    pub fn builtin(&self) -> Builtin {
+        self.session_cache.unwrap_or(Builtin::None)
+    }
+}
+
+/// One argument of `ssl_session_cache`.
+enum Cache {
+    Builtin(Builtin),
+    Shared(SharedZone),
+}
+
+fn parse_cache(arg: &str) -> Option<Cache> {
+    let mode = match arg {
+        "off" => Builtin::Off,
+        "none" => Builtin::None,
+        "builtin" => Builtin::Default,
+        _ => {
+            if let Some(n) = arg.strip_prefix("builtin:").filter(|n| !n.is_empty()) {
+                return n.parse().ok().map(|n| Cache::Builtin(Builtin::Sized(n)));
+            }
+            let rest = arg.strip_prefix("shared:")?;
+            let (name, size) = rest.split_once(':')?;
+            if name.is_empty() {
+                return None;
+            }
+            let size = crate::units::parse_size(size).and_then(|n| u64::try_from(n).ok())?;
+            return Some(Cache::Shared(SharedZone {
+                name: name.to_string(),
+                size,
+            }));
+        }
+    };
+    Some(Cache::Builtin(mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin(arg: &str) -> Option<Builtin> {
+        match parse_cache(arg)? {
+            Cache::Builtin(b) => Some(b),
+            Cache::Shared(_) => None,
+        }
+    }
+
+    #[test]
+    fn session_cache_arguments() {
+        assert_eq!(builtin("off"), Some(Builtin::Off));
+        assert_eq!(builtin("none"), Some(Builtin::None));
+        assert_eq!(builtin("builtin"), Some(Builtin::Default));
+        assert_eq!(builtin("builtin:1000"), Some(Builtin::Sized(1000)));
+        assert!(parse_cache("builtin:").is_none());
+        assert!(parse_cache("builtin:x").is_none());
+        match parse_cache("shared:SSL:1m") {
+            Some(Cache::Shared(z)) => assert_eq!((z.name.as_str(), z.size), ("SSL", 1 << 20)),
+            _ => panic!("shared:SSL:1m is a shared zone"),
+        }
+        assert!(parse_cache("shared::1m").is_none());
+        assert!(parse_cache("shared:SSL").is_none());
+        assert!(parse_cache("shared:SSL:1x").is_none());
+        assert!(parse_cache("on").is_none());
+    }
+}
