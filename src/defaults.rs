@@ -57,6 +57,10 @@ pub mod http {
 
     use crate::eval::plan::KeepaliveLimits;
 
+    /// `root`, under the prefix.
+    pub const ROOT: &str = "html";
+    /// `index`.
+    pub const INDEX: &str = "index.html";
     /// `client_max_body_size`.
     pub const CLIENT_MAX_BODY_SIZE: u64 = 1024 * 1024;
     /// `keepalive_timeout`, `keepalive_requests`, `keepalive_time` (client connections).

@@ -2,6 +2,7 @@
 //! merged settings, `proxy_pass` and `return`, and the nested locations.
 
 use super::Cx;
+use super::content::{self, Alias};
 use super::proxy::{self, ProxyPass};
 use super::rewrite::Step;
 use super::settings::Settings;
@@ -54,6 +55,8 @@ pub struct Location {
     /// The rewrite module's steps, in order.
     pub script: Vec<Step>,
     pub children: Vec<Location>,
+    /// `internal`: only internal redirects may reach it.
+    pub internal: bool,
 }
 
 impl Location {
@@ -148,6 +151,7 @@ pub fn lower(
         proxy_pass: None,
         script: Vec::new(),
         children: Vec::new(),
+        internal: false,
     };
     let children = cx.tree.expand(d.children());
     for c in &children {
@@ -158,6 +162,19 @@ pub fn lower(
                 check_uri_part(cx, c, &loc);
             }
             "return" | "rewrite" | "set" | "if" | "break" => loc.script.extend(Step::lower(cx, c)),
+            "internal" => loc.internal = true,
+            "alias" if loc.modifier == Modifier::Named => cx.error(
+                c,
+                "the \"alias\" directive cannot be used inside the named location",
+            ),
+            "alias" => {
+                let of = if loc.modifier.is_regex() {
+                    Alias::Whole
+                } else {
+                    Alias::Prefix(loc.name.len())
+                };
+                content::root(cx, c, &mut loc.settings.root, Some(of));
+            }
             "proxy_redirect"
                 if !proxy::default_redirect_allowed(cx, c, loc.proxy_pass.as_ref()) => {}
             _ => {

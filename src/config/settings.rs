@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::proxy::{self, NextUpstream, Redirect};
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
@@ -51,6 +52,18 @@ pub struct Settings {
     pub default_type: Option<String>,
     /// Every `types` entry of the level: (extension lowercased, content type), in order.
     pub types: Option<Vec<(String, String)>>,
+    pub root: Option<Root>,
+    /// Every `index` name of the level, in order.
+    pub index: Option<Vec<Text>>,
+    /// Every `error_page` entry of the level, one per code, in order.
+    pub error_page: Option<Vec<ErrorPage>>,
+    pub recursive_error_pages: Option<bool>,
+    pub proxy_intercept_errors: Option<bool>,
+    pub etag: Option<bool>,
+    pub if_modified_since: Option<IfModifiedSince>,
+    pub log_not_found: Option<bool>,
+    /// `try_files`: never inherited (nginx's module has no merge for it).
+    pub try_files: Option<TryFiles>,
 }
 
 /// `add_header NAME VALUE [always]`.
@@ -114,9 +127,23 @@ impl Settings {
             types,
             ignore_invalid_headers,
             underscores_in_headers,
-            merge_slashes
+            merge_slashes,
+            root,
+            index,
+            error_page,
+            recursive_error_pages,
+            proxy_intercept_errors,
+            etag,
+            if_modified_since,
+            log_not_found
         );
         self.ssl.inherit(&parent.ssl);
+    }
+
+    /// `client_max_body_size`, nginx's default when no level set it.
+    pub fn max_body_size(&self) -> u64 {
+        self.client_max_body_size
+            .unwrap_or(crate::defaults::http::CLIENT_MAX_BODY_SIZE)
     }
 
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
@@ -228,6 +255,20 @@ impl Settings {
                     );
                 }
             }
+            "root" => content::root(cx, d, &mut self.root, None),
+            "index" => content::index(cx, d, &mut self.index),
+            "error_page" => content::error_page(cx, d, &mut self.error_page),
+            "try_files" => content::try_files(cx, d, &mut self.try_files),
+            "recursive_error_pages" => flag(cx, d, &mut self.recursive_error_pages),
+            "proxy_intercept_errors" => flag(cx, d, &mut self.proxy_intercept_errors),
+            "etag" => flag(cx, d, &mut self.etag),
+            "log_not_found" => flag(cx, d, &mut self.log_not_found),
+            "if_modified_since" => set(
+                cx,
+                d,
+                &mut self.if_modified_since,
+                content::if_modified_since,
+            ),
             _ => return false,
         }
         true

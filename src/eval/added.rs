@@ -29,8 +29,9 @@ pub fn compile(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<AddHead
     Some(out)
 }
 
-/// Whether nginx's headers filter adds a line without `always` to an answer with `status`.
-fn applies(status: u16, always: bool) -> bool {
+/// Whether nginx's headers filter adds a line (with `always` or not) to an answer with
+/// `status`.
+pub fn applies(status: u16, always: bool) -> bool {
     always
         || matches!(
             status,

@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, Weak};
 
+use super::error_page::{CErrorPage, ErrorPages};
+use super::files::CRoot;
 use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
@@ -14,15 +16,18 @@ use super::regex::Regex;
 use super::request::Tables;
 use super::script;
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
+use super::static_::Content;
+use super::try_files::{CFallback, CTryFiles};
 use super::unserved;
 use super::upstream::Groups;
-use super::value::Complex;
+use super::value::{Complex, Part};
 use super::vars::Registry;
+use crate::config::content::{Fallback, IfModifiedSince};
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::Location;
 use crate::config::rewrite::Return;
 use crate::config::settings::Settings;
-use crate::config::{Config, Cx, Modifier};
+use crate::config::{Config, Cx, Modifier, Text};
 use crate::defaults;
 
 /// What every level's compilation shares.
@@ -133,7 +138,7 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
         walk(&s.locations, &mut sets, &mut out);
         for n in &s.names {
             if let ServerName::Regex(p, _) = n
-                && let Ok(re) = Regex::new(p, false)
+                && let Ok(re) = Regex::new(p, true)
             {
                 out.extend(re.names().map(str::to_string));
             }
@@ -158,13 +163,33 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
     let mut name_regexes = Vec::new();
     for (i, n) in s.names.iter().enumerate() {
         if let ServerName::Regex(p, span) = n {
-            match Regex::new(p, false) {
+            // `ngx_http_server_names` compiles them caseless.
+            match Regex::new(p, true) {
                 Ok(re) => name_regexes.push((i, re)),
                 Err(message) => cx.late_error_at("server_name::regex", message, *span),
             }
         }
     }
     let st = &s.settings;
+    let default = CLocation {
+        modifier: Modifier::Prefix,
+        name: String::new(),
+        span: s.span,
+        regex: None,
+        children: Vec::new(),
+        script: Vec::new(),
+        add_headers: super::added::compile(cx, &sh.reg, st).unwrap_or_default(),
+        action: Action::Static,
+        content: content(cx, &sh.reg, st).unwrap_or_else(|| fallback_content(cx, st)),
+        error_pages: error_pages(cx, &sh.reg, st).unwrap_or_default(),
+        internal: false,
+        server_tokens: st.server_tokens.unwrap_or(true),
+        client_max_body_size: st.max_body_size(),
+        auto_redirect: false,
+        log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
+        redirects: RedirectRules::of(st),
+        keepalive: keepalive(st),
+    };
     CServer {
         span: s.span,
         listens: s.listens.clone(),
@@ -182,6 +207,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .iter()
             .filter_map(|l| location(cx, sh, l))
             .collect(),
+        default,
         tls: super::tls::spec(&st.ssl),
         log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
         redirects: RedirectRules::of(st),
@@ -251,6 +277,11 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         script: steps,
         add_headers: super::added::compile(cx, &sh.reg, &l.settings).unwrap_or_default(),
         action,
+        content: content(cx, &sh.reg, &l.settings)?,
+        error_pages: error_pages(cx, &sh.reg, &l.settings)?,
+        internal: l.internal,
+        server_tokens: l.settings.server_tokens.unwrap_or(true),
+        client_max_body_size: l.settings.max_body_size(),
         auto_redirect: l.auto_redirect(),
         log: log::spec(
             cx,
@@ -260,6 +291,93 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         ),
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
+    })
+}
+
+/// A level's `root`/`alias`, `index`, `try_files` and file settings; `None` after an error
+/// (reported).
+fn content(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<Content> {
+    let compile = |cx: &mut Cx<'_>, t: &Text| Complex::compile(cx, reg, t);
+    let root = match &st.root {
+        Some(r) => CRoot {
+            path: compile(cx, &r.path)?,
+            alias: r.alias,
+            prefix: cx.paths.prefix.clone(),
+        },
+        None => default_root(cx),
+    };
+    let index = match &st.index {
+        Some(names) => names
+            .iter()
+            .map(|n| compile(cx, n))
+            .collect::<Option<Vec<_>>>()?,
+        None => vec![literal(defaults::http::INDEX)],
+    };
+    let try_files = match &st.try_files {
+        Some(tf) => Some(CTryFiles {
+            files: tf
+                .files
+                .iter()
+                .map(|(t, dir)| Some((compile(cx, t)?, *dir)))
+                .collect::<Option<Vec<_>>>()?,
+            fallback: match &tf.fallback {
+                Fallback::Uri(t) => CFallback::Uri(compile(cx, t)?),
+                Fallback::Code(c) => CFallback::Code(*c),
+            },
+        }),
+        None => None,
+    };
+    Some(Content {
+        root,
+        index,
+        try_files,
+        ..fallback_content(cx, st)
+    })
+}
+
+/// `root html` under the prefix: nginx's default.
+fn default_root(cx: &Cx<'_>) -> CRoot {
+    let path = cx.prefixed(defaults::http::ROOT);
+    CRoot {
+        path: literal(&path.to_string_lossy()),
+        alias: None,
+        prefix: cx.paths.prefix.clone(),
+    }
+}
+
+/// The settings of a level whose `root`, `index` or `try_files` did not compile.
+fn fallback_content(cx: &Cx<'_>, st: &Settings) -> Content {
+    Content {
+        root: default_root(cx),
+        index: vec![literal(defaults::http::INDEX)],
+        try_files: None,
+        etag: st.etag.unwrap_or(true),
+        if_modified_since: st.if_modified_since.unwrap_or(IfModifiedSince::Exact),
+        log_not_found: st.log_not_found.unwrap_or(true),
+        types: ContentTypes::of(st),
+    }
+}
+
+fn literal(text: &str) -> Complex {
+    Complex {
+        parts: vec![Part::Literal(text.as_bytes().to_vec())],
+    }
+}
+
+fn error_pages(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<ErrorPages> {
+    let mut pages = Vec::new();
+    for p in st.error_page.as_deref().unwrap_or_default() {
+        let uri = Complex::compile(cx, reg, &p.uri)?;
+        pages.extend(p.codes.iter().map(|&code| CErrorPage {
+            code,
+            overwrite: p.overwrite,
+            uri: uri.clone(),
+        }));
+    }
+    Some(ErrorPages {
+        pages,
+        recursive: st.recursive_error_pages.unwrap_or(false),
+        intercept: st.proxy_intercept_errors.unwrap_or(false),
     })
 }
 

@@ -6,7 +6,11 @@ mod added;
 mod bind;
 pub mod clock;
 mod compile;
+mod conditional;
+mod error_page;
+mod files;
 pub mod headers;
+mod index;
 pub mod location;
 pub mod log;
 pub mod map;
@@ -19,8 +23,10 @@ pub mod request;
 pub mod route;
 pub mod script;
 pub mod site;
+mod static_;
 mod tls;
 pub mod trace;
+mod try_files;
 mod unserved;
 pub mod upstream;
 pub mod uri;
@@ -32,6 +38,8 @@ pub mod vhost;
 mod load_tests;
 #[cfg(test)]
 mod script_tests;
+#[cfg(test)]
+mod static_tests;
 #[cfg(test)]
 mod tests;
 
@@ -75,6 +83,15 @@ impl plan::Site for Compiled {
 
     fn route(&self, request: &plan::RequestInfo<'_>) -> plan::Route {
         route::route(&self.inner, request, None)
+    }
+
+    fn error_page(
+        &self,
+        request: &plan::RequestInfo<'_>,
+        failed: &[u16],
+        outcome: &plan::Outcome,
+    ) -> plan::Route {
+        route::route_after(&self.inner, request, failed, Some(outcome), None)
     }
 
     fn tls(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<plan::TlsSpec>> {

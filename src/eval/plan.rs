@@ -22,6 +22,12 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// The TLS settings for a connection on `listen` with this SNI (nginx: the server chosen by
     /// SNI, else the default server of that socket); `sni: None` gives the default server's.
     fn tls(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>>;
+    /// nginx's `error_page` after a proxied request failed with `status` (502, 504...) or an
+    /// upstream answered it under `proxy_intercept_errors`: the request routed again, with the
+    /// statuses of every proxy pass it went through so far (`ProxyRequest::failed` plus
+    /// `status`) standing for those passes' answers. `outcome` is what the runtime learned
+    /// (`$upstream_status` and friends in the page).
+    fn error_page(&self, request: &RequestInfo<'_>, failed: &[u16], outcome: &Outcome) -> Route;
     /// Every upstream group, implicit ones included, so the runtime can keep peer state.
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
     /// Process-level settings from the main and events contexts.
@@ -163,7 +169,84 @@ pub enum Route {
     /// Answer directly: `return`, the 301 to `/path/`, 404 when no location matches, 400 for a
     /// bad request.
     Respond(Response),
+    /// A file from the static handler (after the not-modified and range filters).
+    File(Box<FileResponse>),
     Proxy(Box<ProxyRequest>),
+}
+
+/// A line for the error log that routing decided on (nginx's handlers log as they decide);
+/// the runtime adds the client, request and host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorLine {
+    pub level: Severity,
+    pub message: String,
+    /// The chosen server's name (`server: ...` in the line).
+    pub server: Bytes,
+}
+
+impl ErrorLine {
+    pub fn error(message: String) -> ErrorLine {
+        ErrorLine::at(Severity::Error, message)
+    }
+
+    pub fn crit(message: String) -> ErrorLine {
+        ErrorLine::at(Severity::Crit, message)
+    }
+
+    pub fn alert(message: String) -> ErrorLine {
+        ErrorLine::at(Severity::Alert, message)
+    }
+
+    fn at(level: Severity, message: String) -> ErrorLine {
+        ErrorLine {
+            level,
+            message,
+            server: Bytes::new(),
+        }
+    }
+}
+
+/// The levels routing logs at (nginx's handlers use these three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Alert,
+    Crit,
+    Error,
+}
+
+/// A file to send: the head decided, the body read from `file` part by part.
+#[derive(Debug)]
+pub struct FileResponse {
+    /// 200, 206, 304, or the status an `error_page` gave.
+    pub status: u16,
+    /// `Content-Type`, `Last-Modified`, `ETag`, `add_header`s, `Accept-Ranges` or
+    /// `Content-Range`, in nginx's order; Content-Length is the parts' total.
+    pub headers: Vec<(Bytes, Bytes)>,
+    pub file: std::fs::File,
+    /// The body: the whole file, one range, or a multipart/byteranges body.
+    pub parts: Vec<FilePart>,
+    pub log: Arc<LogSpec>,
+    pub errors: Vec<ErrorLine>,
+    pub server_tokens: bool,
+    /// The client connection's limits, from the location.
+    pub keepalive: KeepaliveLimits,
+}
+
+/// A piece of a file response's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilePart {
+    Text(Bytes),
+    Range { start: u64, len: u64 },
+}
+
+impl FilePart {
+    /// Bytes it adds to the body.
+    pub fn size(&self) -> u64 {
+        match self {
+            FilePart::Text(t) => t.len() as u64,
+            FilePart::Range { len, .. } => *len,
+        }
+    }
 }
 
 impl Route {
@@ -172,6 +255,7 @@ impl Route {
     pub fn keepalive(&self) -> &KeepaliveLimits {
         match self {
             Route::Respond(r) => &r.keepalive,
+            Route::File(f) => &f.keepalive,
             Route::Proxy(p) => &p.keepalive,
         }
     }
@@ -180,6 +264,7 @@ impl Route {
     pub fn with_keepalive(mut self, limits: KeepaliveLimits) -> Route {
         match &mut self {
             Route::Respond(r) => r.keepalive = limits,
+            Route::File(f) => f.keepalive = limits,
             Route::Proxy(p) => p.keepalive = limits,
         }
         self
@@ -194,6 +279,13 @@ pub struct Response {
     pub headers: Vec<(Bytes, Bytes)>,
     /// `None`: nginx's default page for the status.
     pub body: Option<Bytes>,
+    pub errors: Vec<ErrorLine>,
+    /// What a `Location` starting with `/` gets in front (`absolute_redirect`), as for
+    /// [`ProxyRequest::location_base`]; such a `Location` then moves to the header filter's
+    /// own place. Any other `Location` stays where it is among the headers.
+    pub location_base: Option<Bytes>,
+    /// `server_tokens`: `Server` and nginx's pages carry the version.
+    pub server_tokens: bool,
     /// The client connection's limits, from the level that answered.
     pub keepalive: KeepaliveLimits,
 }
@@ -236,6 +328,20 @@ pub struct ProxyRequest {
     pub client_max_body_size: u64,
     /// Which access logs to write when the request ends.
     pub log: Arc<LogSpec>,
+    /// The statuses the location has an `error_page` for: a 502/504 with one is answered
+    /// through [`Site::error_page`], and so is an upstream's status with one when
+    /// `intercept_errors` (`proxy_intercept_errors`) is on.
+    pub error_pages: Vec<u16>,
+    pub intercept_errors: bool,
+    /// The statuses of the proxy passes this request was redirected from by `error_page`.
+    pub failed: Vec<u16>,
+    /// The status an `error_page` (without `=`, or with `=CODE`) imposes on the answer.
+    pub status: Option<u16>,
+    /// `server_tokens`, for `Server` and nginx's pages.
+    pub server_tokens: bool,
+    /// Error-log lines from routing (files `try_files` or an error page's handler failed
+    /// to open on the way here).
+    pub errors: Vec<ErrorLine>,
     /// The client connection's limits, from the location.
     pub keepalive: KeepaliveLimits,
 }

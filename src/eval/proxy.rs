@@ -39,7 +39,6 @@ pub fn build(
     note(&mut trace, |t| {
         t.upstream = Some(resolved.upstream.group.clone())
     });
-    let info = req.info;
     let mut headers: Vec<(Bytes, Bytes)> = Vec::new();
     for (name, value) in &p.headers {
         let v = value.eval(req);
@@ -73,7 +72,7 @@ pub fn build(
     let location_base = super::route::location_base(req, rules).map(Bytes::from);
     Route::Proxy(Box::new(ProxyRequest {
         upstream: resolved.upstream.group,
-        method: Bytes::copy_from_slice(info.method.as_bytes()),
+        method: Bytes::copy_from_slice(req.method.as_bytes()),
         uri: Bytes::from(resolved.uri),
         version: p.version,
         headers,
@@ -89,6 +88,12 @@ pub fn build(
         add_headers: p.add_headers.clone(),
         client_max_body_size: p.client_max_body_size,
         log,
+        error_pages: Vec::new(),
+        intercept_errors: false,
+        failed: Vec::new(),
+        status: None,
+        server_tokens: true,
+        errors: Vec::new(),
         keepalive: req.keepalive,
     }))
 }

@@ -96,9 +96,7 @@ pub fn compile(
         hide_headers,
         redirects,
         add_headers,
-        client_max_body_size: st
-            .client_max_body_size
-            .unwrap_or(defaults::http::CLIENT_MAX_BODY_SIZE),
+        client_max_body_size: st.max_body_size(),
     })
 }
 

@@ -11,6 +11,9 @@ use super::regex::Captures;
 use super::uri::Target;
 use super::vars::Var;
 
+/// nginx's limit on URI changes per request (`NGX_HTTP_MAX_URI_CHANGES`).
+pub const MAX_URI_CHANGES: usize = 10;
+
 /// What every request reads from the compiled site.
 #[derive(Debug, Default)]
 pub struct Tables {
@@ -23,6 +26,12 @@ pub struct Req<'a> {
     pub info: &'a RequestInfo<'a>,
     pub tables: &'a Tables,
     pub target: Target,
+    /// The method as nginx sees it now: an `error_page` redirect makes it GET (HEAD stays).
+    pub method: &'a str,
+    /// Reached by an internal redirect (`internal` locations may answer).
+    pub internal: bool,
+    /// nginx's `uri_changes`: rewrites and internal redirects left before the 500.
+    pub uri_changes: usize,
     /// The request headers nginx keeps: all until the server is chosen, then those its
     /// `ignore_invalid_headers` and `underscores_in_headers` accept.
     pub headers: Vec<(Bytes, Bytes)>,
@@ -55,6 +64,9 @@ impl<'a> Req<'a> {
             info,
             tables,
             target,
+            method: info.method,
+            internal: false,
+            uri_changes: MAX_URI_CHANGES + 1,
             headers: info.headers.to_vec(),
             host: None,
             server_name: Vec::new(),
@@ -133,7 +145,7 @@ impl<'a> Req<'a> {
             Var::ServerAddr => text(info.local.ip().to_string()),
             Var::ServerPort => text(info.local.port().to_string()),
             Var::ServerProtocol => Some(info.version.as_bytes().to_vec()),
-            Var::RequestMethod => Some(info.method.as_bytes().to_vec()),
+            Var::RequestMethod => Some(self.method.as_bytes().to_vec()),
             Var::ProxyHost => self.proxy.as_ref().map(|p| p.0.clone()),
             Var::ProxyPort => self.proxy.as_ref().map(|p| p.1.clone()),
             Var::ProxyAddXForwardedFor => {

@@ -7,17 +7,33 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::added::{self, AddHeaders};
+use super::added;
+use super::error_page;
 use super::location::{self, Found};
-use super::plan::{LogSpec, RequestInfo, Response, Route};
+use super::plan::{ErrorLine, LogSpec, Outcome, RequestInfo, Response, Route};
 use super::request::Req;
 use super::script::{self, Flow};
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
+use super::static_::{self, Served};
 use super::trace::{Trace, note};
-use super::{uri, vhost};
+use super::uri::Rewritten;
+use super::{try_files, uri, vhost};
+use crate::config::Modifier;
 
 /// Routes `info`; when `trace` is given, records every decision in it.
-pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>) -> Route {
+pub fn route(site: &Inner, info: &RequestInfo<'_>, trace: Option<&mut Trace>) -> Route {
+    route_after(site, info, &[], None, trace)
+}
+
+/// Routes `info` again after proxy passes that failed with `failed` (`Site::error_page`);
+/// `outcome` is what the runtime learned from them.
+pub fn route_after<'a>(
+    site: &'a Inner,
+    info: &'a RequestInfo<'a>,
+    failed: &[u16],
+    outcome: Option<&'a Outcome>,
+    mut trace: Option<&mut Trace>,
+) -> Route {
     let on = vhost::on_socket(&site.servers, info.listen, info.local);
     let fallback_log = || {
         vhost::default(&on, info.local)
@@ -31,6 +47,7 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
         return respond(400, fallback_log(), Vec::new(), None);
     };
     let mut req = Req::new(info, &site.tables, target);
+    req.outcome = outcome;
     req.traced = trace.is_some();
     let route = match pick_server(&on, &mut req, &mut trace) {
         Err(why) => {
@@ -43,7 +60,7 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, mut trace: Option<&mut Trace>
             note(&mut trace, |t| t.notes.push("TRACE: 405".into()));
             respond(405, server.log.clone(), Vec::new(), None)
         }
-        Ok(Some(server)) => in_server(site, server, &mut req, &mut trace),
+        Ok(Some(server)) => in_server(site, server, &mut req, failed, &mut trace),
     };
     note(&mut trace, |t| {
         t.variables = std::mem::take(&mut req.seen);
@@ -102,194 +119,389 @@ fn pick_server<'s>(
     Ok(server)
 }
 
+/// Where the request goes next, as nginx's handlers and phases decide it.
+#[derive(Debug)]
+pub enum Next {
+    /// The answer.
+    Answer(Route),
+    /// `ngx_http_finalize_request(r, status)`: a special response, which an `error_page` may
+    /// take over; the headers go with it (a redirect's `Location`).
+    Special(u16, Vec<(Bytes, Bytes)>),
+    /// `ngx_http_internal_redirect` to a URI and arguments.
+    Redirect(Vec<u8>, Vec<u8>),
+    /// `ngx_http_named_location` (the name with its `@`).
+    Named(Vec<u8>),
+}
+
+impl Next {
+    /// A URI written in the configuration (`try_files`' last argument, an `error_page`): a
+    /// named location, or an internal redirect with the arguments after `?`.
+    pub fn to(uri: Vec<u8>) -> Next {
+        if uri.first() == Some(&b'@') {
+            return Next::Named(uri);
+        }
+        match uri.iter().position(|&c| c == b'?') {
+            Some(q) => Next::Redirect(uri[..q].to_vec(), uri[q + 1..].to_vec()),
+            None => Next::Redirect(uri, Vec::new()),
+        }
+    }
+}
+
+/// The request's passes through proxy locations that already failed (`Site::error_page`).
+struct Failed<'f> {
+    statuses: std::slice::Iter<'f, u16>,
+    passed: Vec<u16>,
+}
+
 fn in_server(
     site: &Inner,
     server: &CServer,
     req: &mut Req<'_>,
+    failed: &[u16],
     trace: &mut Option<&mut Trace>,
 ) -> Route {
-    match choose(server, req, trace) {
-        Ok(loc) => in_location(site, loc, req, trace),
-        Err(route) => route,
+    let mut served = Served::default();
+    let mut failed = Failed {
+        statuses: failed.iter(),
+        passed: Vec::new(),
+    };
+    let (mut loc, mut next) = enter(site, server, None, req, &mut served, &mut failed, trace);
+    loop {
+        next = match next {
+            Next::Answer(route) => {
+                if served.close {
+                    req.keepalive.requests = 0;
+                }
+                return finish(route, served, server, loc, req);
+            }
+            Next::Special(status, headers) => {
+                note(trace, |t| t.notes.push(format!("finalized with {status}")));
+                error_page::special(loc, status, headers, req, &mut served)
+            }
+            Next::Redirect(uri, args) => {
+                if let Some(cycle) = uri_change(req, "internally redirecting to", &uri) {
+                    served.errors.push(cycle);
+                    Next::Special(500, Vec::new())
+                } else {
+                    note(trace, |t| {
+                        let shown = String::from_utf8_lossy(&uri).into_owned();
+                        t.notes.push(format!("internal redirect to {shown}"))
+                    });
+                    req.target.uri = uri;
+                    req.target.args = args;
+                    req.target.rewritten = Rewritten::Located;
+                    req.internal = true;
+                    served.add_uri_to_alias = false;
+                    (loc, next) = enter(site, server, None, req, &mut served, &mut failed, trace);
+                    continue;
+                }
+            }
+            Next::Named(name) => {
+                let found = server
+                    .locations
+                    .iter()
+                    .find(|l| l.modifier == Modifier::Named && l.name.as_bytes() == name);
+                let shown = String::from_utf8_lossy(&name).into_owned();
+                match found {
+                    None => {
+                        served.errors.push(ErrorLine::error(format!(
+                            "could not find named location \"{shown}\""
+                        )));
+                        Next::Special(500, Vec::new())
+                    }
+                    Some(_) if req.uri_changes <= 1 => {
+                        req.uri_changes = 0;
+                        served.errors.push(ErrorLine::error(format!(
+                            "rewrite or internal redirection cycle while redirect to named location \"{shown}\""
+                        )));
+                        Next::Special(500, Vec::new())
+                    }
+                    Some(named) => {
+                        req.uri_changes -= 1;
+                        note(trace, |t| {
+                            t.notes.push(format!("to named location {shown}"))
+                        });
+                        (loc, next) = enter(
+                            site,
+                            server,
+                            Some(named),
+                            req,
+                            &mut served,
+                            &mut failed,
+                            trace,
+                        );
+                        continue;
+                    }
+                }
+            }
+        };
     }
 }
 
+/// nginx's `uri_changes` countdown: the error line when this change is one too many.
+fn uri_change(req: &mut Req<'_>, doing: &str, uri: &[u8]) -> Option<ErrorLine> {
+    req.uri_changes = req.uri_changes.saturating_sub(1);
+    (req.uri_changes == 0).then(|| {
+        ErrorLine::error(format!(
+            "rewrite or internal redirection cycle while {doing} \"{}\"",
+            String::from_utf8_lossy(uri)
+        ))
+    })
+}
+
+/// From the server's rewrite phase (or a named location's rewrite phase) to the content
+/// phase: the location that has the request and what it decided.
+fn enter<'s>(
+    site: &Inner,
+    server: &'s CServer,
+    named: Option<&'s CLocation>,
+    req: &mut Req<'_>,
+    served: &mut Served,
+    failed: &mut Failed<'_>,
+    trace: &mut Option<&mut Trace>,
+) -> (&'s CLocation, Next) {
+    let (loc, early) = choose(server, named, req, served, trace);
+    if let Some(next) = early {
+        return (loc, next);
+    }
+    if let Some(next) = try_files::handler(loc, req, served) {
+        return (loc, next);
+    }
+    (loc, content(site, loc, req, served, failed, trace))
+}
+
 /// nginx's phases from the server's rewrite to the location's (find config, 413, rewrite,
-/// post-rewrite): the location that handles the request, or the answer given on the way.
+/// post-rewrite): the location that has the request, and the answer given on the way if any.
+/// A request no location matches stays with the server's own settings.
 fn choose<'s>(
     server: &'s CServer,
+    named: Option<&'s CLocation>,
     req: &mut Req<'_>,
+    served: &mut Served,
     trace: &mut Option<&mut Trace>,
-) -> Result<&'s CLocation, Route> {
-    // The server rewrite phase runs once; a rewritten URI is then searched below.
-    let flow = script::run(&server.script, req);
-    if let Some(route) = answer(
-        flow,
-        req,
-        &server.log,
-        server.redirects,
-        &server.add_headers,
-        trace,
-    ) {
-        return Err(route);
+) -> (&'s CLocation, Option<Next>) {
+    if named.is_none() {
+        // A rewritten URI is searched below; the server's rewrite phase does not run again.
+        let flow = script::run(&server.script, req);
+        if let Some(next) = answer(flow, req, &server.default, trace) {
+            return (&server.default, Some(next));
+        }
     }
-    let mut changes = 0;
+    let mut entered = named;
     loop {
-        let uri = req.target.uri.clone();
-        let loc = match location::find(
-            &server.locations,
-            &uri,
-            &mut req.captures,
-            trace.as_deref_mut(),
-        ) {
-            Found::None => {
-                note(trace, |t| t.notes.push("no location matches: 404".into()));
-                return Err(respond(404, server.log.clone(), Vec::new(), None));
-            }
-            Found::Redirect(loc) => {
-                req.keepalive = loc.keepalive;
-                let mut to = uri::escape(loc.name.as_bytes());
-                if !req.target.args.is_empty() {
-                    to.push(b'?');
-                    to.extend_from_slice(&req.target.args);
+        let loc = match entered.take() {
+            Some(l) => l,
+            None => {
+                let uri = req.target.uri.clone();
+                match location::find(
+                    &server.locations,
+                    &uri,
+                    &mut req.captures,
+                    trace.as_deref_mut(),
+                ) {
+                    Found::None => {
+                        note(trace, |t| {
+                            t.notes
+                                .push("no location matches: the server's settings".into())
+                        });
+                        &server.default
+                    }
+                    Found::Redirect(loc) => {
+                        let mut to = uri::escape(loc.name.as_bytes());
+                        if !req.target.args.is_empty() {
+                            to.push(b'?');
+                            to.extend_from_slice(&req.target.args);
+                        }
+                        let headers = vec![(Bytes::from_static(b"Location"), Bytes::from(to))];
+                        return (loc, Some(Next::Special(301, headers)));
+                    }
+                    Found::Location(loc) => loc,
                 }
-                let location = absolute(req, loc.redirects, to);
-                let headers = vec![(Bytes::from_static(b"Location"), location)];
-                return Err(respond(301, loc.log.clone(), headers, None));
-            }
-            Found::Location(loc) => {
-                req.keepalive = loc.keepalive;
-                loc
             }
         };
-        if let Action::Proxy(p) = &loc.action
-            && too_large(req, p.client_max_body_size)
-        {
+        req.keepalive = loc.keepalive;
+        if loc.internal && !req.internal {
+            note(trace, |t| t.notes.push("internal location: 404".into()));
+            return (loc, Some(Next::Special(404, Vec::new())));
+        }
+        if let Some(n) = too_large(req, loc.client_max_body_size) {
             note(trace, |t| {
                 t.notes
                     .push("Content-Length above client_max_body_size: 413".into())
             });
-            return Err(respond(413, loc.log.clone(), Vec::new(), None));
+            served.errors.push(ErrorLine::error(format!(
+                "client intended to send too large body: {n} bytes"
+            )));
+            return (loc, Some(Next::Special(413, Vec::new())));
         }
         let flow = script::run(&loc.script, req);
         if matches!(flow, Flow::Again) {
-            changes += 1;
-            let now = String::from_utf8_lossy(&req.target.uri).into_owned();
-            if changes > MAX_URI_CHANGES {
-                note(trace, |t| {
-                    t.notes.push(format!(
-                        "rewrite or internal redirection cycle at {now}: 500"
-                    ))
-                });
-                return Err(respond(500, loc.log.clone(), Vec::new(), None));
+            let now = req.target.uri.clone();
+            if let Some(cycle) = uri_change(req, "processing", &now) {
+                note(trace, |t| t.notes.push(cycle.message.clone()));
+                served.errors.push(cycle);
+                return (loc, Some(Next::Special(500, Vec::new())));
             }
             note(trace, |t| {
+                let shown = String::from_utf8_lossy(&now);
                 t.notes
-                    .push(format!("rewritten to {now}: locations searched again"))
+                    .push(format!("rewritten to {shown}: locations searched again"))
             });
             continue;
         }
-        return match answer(flow, req, &loc.log, loc.redirects, &loc.add_headers, trace) {
-            Some(route) => Err(route),
-            None => Ok(loc),
-        };
+        return (loc, answer(flow, req, loc, trace));
     }
 }
 
-/// nginx's limit on URI changes per request (`NGX_HTTP_MAX_URI_CHANGES`).
-const MAX_URI_CHANGES: usize = 10;
-
-/// The answer a script gave, if it gave one, with the level's `add_header`s.
+/// The answer a script gave, if it gave one.
 fn answer(
     flow: Flow<'_>,
     req: &mut Req<'_>,
-    log: &Arc<LogSpec>,
-    rules: RedirectRules,
-    add: &AddHeaders,
+    loc: &CLocation,
     trace: &mut Option<&mut Trace>,
-) -> Option<Route> {
-    let mut route = match flow {
+) -> Option<Next> {
+    match flow {
         Flow::Return(r) => {
             note(trace, |t| t.notes.push(format!("return {}", r.code)));
-            give(r, req, log.clone(), rules)
+            Some(give(r, req, loc))
         }
         Flow::Redirect(status, to) => {
             note(trace, |t| {
                 t.notes.push(format!("rewrite redirects: {status}"))
             });
-            let location = absolute(req, rules, to);
-            let headers = vec![(Bytes::from_static(b"Location"), location)];
-            respond(status, log.clone(), headers, None)
+            let headers = vec![(Bytes::from_static(b"Location"), Bytes::from(to))];
+            Some(Next::Special(status, headers))
         }
-        Flow::Stay | Flow::Again => return None,
-    };
-    if let Route::Respond(r) = &mut route {
-        added::apply(add, r.status, req, &mut r.headers);
+        Flow::Stay | Flow::Again => None,
     }
-    Some(route)
 }
 
-fn in_location(
+/// The content phase: proxy, or serve files. A proxy pass that already failed (the runtime
+/// asked for its error page) stands for its status.
+fn content(
     site: &Inner,
     loc: &CLocation,
     req: &mut Req<'_>,
+    served: &mut Served,
+    failed: &mut Failed<'_>,
     trace: &mut Option<&mut Trace>,
-) -> Route {
-    match &loc.action {
-        Action::Proxy(p) => super::proxy::build(
-            site,
-            p,
-            req,
-            loc.log.clone(),
-            loc.redirects,
-            trace.as_deref_mut(),
-        ),
-        Action::Static => {
-            note(trace, |t| {
-                t.notes
-                    .push("no proxy_pass or return here: ngxr serves no files, 404".into())
-            });
-            respond(404, loc.log.clone(), Vec::new(), None)
+) -> Next {
+    let Action::Proxy(p) = &loc.action else {
+        return static_::content(loc, req, served);
+    };
+    if let Some(&status) = failed.statuses.next() {
+        failed.passed.push(status);
+        // `ngx_http_upstream_intercept_errors`: a 401 keeps the upstream's (first)
+        // `WWW-Authenticate`.
+        let challenge = req
+            .outcome
+            .filter(|_| status == 401 && failed.statuses.len() == 0)
+            .and_then(|o| {
+                o.upstream_headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(b"www-authenticate"))
+            })
+            .cloned();
+        return Next::Special(status, challenge.into_iter().collect());
+    }
+    let route = super::proxy::build(
+        site,
+        p,
+        req,
+        loc.log.clone(),
+        loc.redirects,
+        trace.as_deref_mut(),
+    );
+    match route {
+        Route::Proxy(mut pr) => {
+            pr.error_pages = loc.error_pages.codes();
+            pr.intercept_errors = loc.error_pages.intercept;
+            pr.failed = failed.passed.clone();
+            pr.status = served.err_status;
+            pr.server_tokens = loc.server_tokens;
+            Next::Answer(Route::Proxy(pr))
         }
+        Route::Respond(r) => Next::Special(r.status, r.headers),
+        other => Next::Answer(other),
     }
 }
 
-fn too_large(req: &Req<'_>, max: u64) -> bool {
-    let length = super::headers::header(&req.headers, "content-length")
-        .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
-    max != 0 && length.is_some_and(|n| n > max)
+/// The final answer, with the status an error page imposed, the error-log lines, and how the
+/// final location makes a `Location` absolute.
+fn finish(
+    mut route: Route,
+    served: Served,
+    server: &CServer,
+    loc: &CLocation,
+    req: &Req<'_>,
+) -> Route {
+    let name = Bytes::from(server.first_name());
+    let mut errors = served.errors;
+    for e in &mut errors {
+        e.server = name.clone();
+    }
+    let mut carried = served.carried;
+    match &mut route {
+        Route::Respond(r) => {
+            // A new `Location` clears the old one (`ngx_http_clear_location`).
+            let is_location = |n: &Bytes| n.eq_ignore_ascii_case(b"location");
+            if r.headers.iter().any(|(n, _)| is_location(n)) {
+                carried.retain(|(n, _)| !is_location(n));
+            }
+            r.headers.splice(0..0, carried);
+            if let Some(status) = served.err_status {
+                r.status = status;
+            }
+            r.errors = errors;
+            r.location_base = location_base(req, loc.redirects).map(Bytes::from);
+            r.server_tokens = loc.server_tokens;
+        }
+        Route::File(f) => {
+            f.headers.splice(0..0, carried);
+            f.errors = errors;
+        }
+        Route::Proxy(p) => p.errors = errors,
+    }
+    route
 }
 
-/// `return CODE [TEXT]` (`ngx_http_script_return_code`): below 400, or with a text, the
-/// answer is built from the text — a redirect's `Location` (empty without one, the body then
-/// being nginx's page), any other status's body (empty without one); 400 and above without a
-/// text get nginx's page.
-fn give(r: &CReturn, req: &mut Req<'_>, log: Arc<LogSpec>, rules: RedirectRules) -> Route {
+/// The declared body length when it is above `max` (0: no limit).
+fn too_large(req: &Req<'_>, max: u64) -> Option<u64> {
+    let length = super::headers::header(&req.headers, "content-length")
+        .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
+    length.filter(|&n| max != 0 && n > max)
+}
+
+/// `return CODE [TEXT]` (`ngx_http_script_return_code`): 400 and above without a text, and
+/// the redirects, finalize the request with the code (an `error_page` may take it over; a
+/// redirect's text is its `Location`); any other code is answered with the text as body.
+fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
     let text = r.text.as_ref().map(|t| t.eval(req));
     if r.code >= 400 && text.is_none() {
-        return respond(r.code, log, Vec::new(), None);
+        return Next::Special(r.code, Vec::new());
     }
     let text = text.unwrap_or_default();
     match r.code {
-        301 | 302 | 303 | 307 | 308 => {
-            let location = absolute(req, rules, text);
-            respond(
-                r.code,
-                log,
-                vec![(Bytes::from_static(b"Location"), location)],
-                None,
-            )
-        }
+        301 | 302 | 303 | 307 | 308 => Next::Special(
+            r.code,
+            vec![(Bytes::from_static(b"Location"), Bytes::from(text))],
+        ),
         code => {
             // nginx's header filter drops the type of a 204.
-            let headers = r
+            let mut headers: Vec<(Bytes, Bytes)> = r
                 .content_types
                 .for_uri(&req.target.uri)
                 .filter(|_| code != 204)
                 .map(|t| (Bytes::from_static(b"Content-Type"), t))
                 .into_iter()
                 .collect();
-            respond(code, log, headers, Some(Bytes::from(text)))
+            added::apply(&loc.add_headers, code, req, &mut headers);
+            Next::Answer(respond(
+                code,
+                loc.log.clone(),
+                headers,
+                Some(Bytes::from(text)),
+            ))
         }
     }
 }
@@ -318,16 +530,6 @@ pub fn location_base(req: &Req<'_>, rules: RedirectRules) -> Option<Vec<u8>> {
     })
 }
 
-fn absolute(req: &Req<'_>, rules: RedirectRules, to: Vec<u8>) -> Bytes {
-    match location_base(req, rules) {
-        Some(mut base) if to.first() == Some(&b'/') => {
-            base.extend_from_slice(&to);
-            Bytes::from(base)
-        }
-        _ => Bytes::from(to),
-    }
-}
-
 pub fn respond(
     status: u16,
     log: Arc<LogSpec>,
@@ -339,6 +541,9 @@ pub fn respond(
         log,
         headers,
         body,
+        errors: Vec::new(),
+        location_base: None,
+        server_tokens: true,
         // `route` sets the level's limits once the answer is known.
         keepalive: crate::defaults::http::KEEPALIVE,
     })
@@ -354,9 +559,8 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let Ok(Some(server)) = pick_server(&on, &mut req, &mut None) else {
         return req;
     };
-    if let Ok(loc) = choose(server, &mut req, &mut None)
-        && let Action::Proxy(p) = &loc.action
-    {
+    let (loc, _) = choose(server, None, &mut req, &mut Served::default(), &mut None);
+    if let Action::Proxy(p) = &loc.action {
         super::proxy::resolve(site, p, &mut req, &mut None);
     }
     req

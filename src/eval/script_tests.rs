@@ -15,10 +15,18 @@ fn answer(conf: &str, uri: &str) -> (u16, String, String) {
                 .find(|(n, _)| n.as_ref() == b"Location")
                 .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default();
+            // What the client sees: the header filter makes a `/` Location absolute.
+            let location = match &r.location_base {
+                Some(base) if location.starts_with('/') => {
+                    format!("{}{location}", String::from_utf8_lossy(base))
+                }
+                _ => location,
+            };
             let body = String::from_utf8_lossy(&r.body.unwrap_or_default()).into_owned();
             (r.status, location, body)
         }
         Route::Proxy(p) => (0, String::new(), format!("{:?}", p.uri)),
+        Route::File(f) => (f.status, String::new(), String::new()),
     }
 }
 

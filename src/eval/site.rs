@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::added::{AddHeaders, Deferred};
+use super::error_page::ErrorPages;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
@@ -16,6 +17,7 @@ use super::plan::{
 use super::regex::Regex;
 use super::request::Tables;
 use super::script::CStep;
+use super::static_::Content;
 use super::value::Complex;
 use crate::config::Modifier;
 use crate::config::http::ServerName;
@@ -56,6 +58,9 @@ pub struct CServer {
     /// `add_header` for the server-level steps' answers.
     pub add_headers: AddHeaders,
     pub locations: Vec<CLocation>,
+    /// The server's own settings as a location (nginx's server-level `loc_conf`): what serves
+    /// a request no location matches, and whose `error_page`s apply to the server's `return`s.
+    pub default: CLocation,
     pub tls: Option<Arc<TlsSpec>>,
     /// For answers given before a location is chosen.
     pub log: Arc<LogSpec>,
@@ -107,6 +112,16 @@ pub struct CLocation {
     /// `add_header` for the steps' answers.
     pub add_headers: AddHeaders,
     pub action: Action,
+    /// Files, index, `try_files`.
+    pub content: Content,
+    pub error_pages: ErrorPages,
+    /// `internal`: a request from a client gets 404 here.
+    pub internal: bool,
+    /// `server_tokens`.
+    pub server_tokens: bool,
+    /// `client_max_body_size` (0 = unlimited): checked for every location, as nginx's
+    /// find-config phase does.
+    pub client_max_body_size: u64,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,
@@ -116,7 +131,7 @@ pub struct CLocation {
 #[derive(Debug)]
 pub enum Action {
     Proxy(Box<CProxy>),
-    /// No `proxy_pass`: nginx would serve files from `root`; ngxr answers 404.
+    /// No `proxy_pass`: files from `root` or `alias` (the static and index modules).
     Static,
 }
 

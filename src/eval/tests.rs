@@ -70,7 +70,7 @@ pub(super) fn route(site: &Compiled, line: &str, headers: &[(&str, &str)]) -> (R
 }
 
 /// A request from 10.0.0.7 on the first listen socket.
-fn request_info<'a>(
+pub(super) fn request_info<'a>(
     site: &Compiled,
     method: &'a str,
     target: &'a str,
@@ -124,12 +124,14 @@ fn upstream_request(r: &Route) -> (String, Vec<String>) {
                 .collect(),
         ),
         Route::Respond(r) => panic!("expected a proxied request, got {}", r.status),
+        Route::File(f) => panic!("expected a proxied request, got a file ({})", f.status),
     }
 }
 
 fn status(r: &Route) -> u16 {
     match r {
         Route::Respond(r) => r.status,
+        Route::File(f) => f.status,
         Route::Proxy(_) => 0,
     }
 }
@@ -184,9 +186,11 @@ fn prefix_with_proxy_pass_redirects_without_slash() {
     match r {
         Route::Respond(resp) => {
             assert_eq!(resp.status, 301);
-            assert_eq!(resp.headers[0].1, "http://h.example:8081/chat/?a=1");
+            assert_eq!(resp.headers[0].1, "/chat/?a=1");
+            let base = resp.location_base.expect("absolute_redirect on");
+            assert_eq!(base, "http://h.example:8081");
         }
-        Route::Proxy(_) => panic!("expected a 301"),
+        _ => panic!("expected a 301"),
     }
     let site = load(&http(
         "server { listen 127.0.0.1:8081; location /chat/ { proxy_pass http://127.0.0.1:9; } location /chat { return 204; } }",
@@ -211,7 +215,7 @@ fn server_names_by_priority() {
     .unwrap();
     let body = |host: &str| match route(&site, "GET /", &[("Host", host)]).0 {
         Route::Respond(r) => String::from_utf8_lossy(&r.body.unwrap_or_default()).into_owned(),
-        Route::Proxy(_) => String::new(),
+        _ => String::new(),
     };
     assert_eq!(body("exact.example.com"), "default", "exact beats wildcard");
     assert_eq!(body("b.example.com"), "wild");
@@ -239,7 +243,7 @@ fn map_priority_and_hostnames() {
     .unwrap();
     let body = |x: &str| match route(&site, "GET /", &[("Host", "h"), ("X", x)]).0 {
         Route::Respond(r) => String::from_utf8_lossy(&r.body.unwrap_or_default()).into_owned(),
-        Route::Proxy(_) => String::new(),
+        _ => String::new(),
     };
     assert_eq!(body("A.Example.com"), "exact|close");
     assert_eq!(body("c.example.com"), "head|close");
@@ -521,7 +525,7 @@ fn proxy_redirect_default_and_off() {
                 )
             })
             .collect::<Vec<_>>(),
-        Route::Respond(_) => panic!("expected a proxied request"),
+        _ => panic!("expected a proxied request"),
     };
     assert_eq!(pairs("/one/a"), ["http://up/two/ -> /one/"]);
     assert_eq!(pairs("/plain/a"), ["http://up/ -> /"]);
@@ -703,7 +707,7 @@ fn return_text_carries_the_content_type() {
             .iter()
             .find(|(n, _)| n.as_ref() == b"Content-Type")
             .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
-        Route::Proxy(_) => panic!("expected a return"),
+        _ => panic!("expected a return"),
     };
     assert_eq!(ct("/a").as_deref(), Some("text/x-http"));
     assert_eq!(ct("/a.html").as_deref(), Some("text/html"));

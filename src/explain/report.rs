@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::eval::Trace;
-use crate::eval::plan::{Balance, ProxyRequest, Route, UpstreamGroup};
+use crate::eval::plan::{Balance, ProxyRequest, Response, Route, UpstreamGroup};
 use crate::source::{SourceMap, Span};
 
 fn place(sources: &SourceMap, span: Span) -> (String, usize) {
@@ -57,8 +57,16 @@ pub fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
             Value::Null,
             json!({
                 "status": r.status,
-                "headers": r.headers.iter().map(|(n, v)| json!([text(n), text(v)])).collect::<Vec<_>>(),
+                "headers": r.headers.iter().map(|(n, v)| json!([text(n), text(&sent_location(r, n, v))])).collect::<Vec<_>>(),
                 "body": r.body.as_deref().map(text),
+            }),
+        ),
+        Route::File(f) => (
+            Value::Null,
+            json!({
+                "status": f.status,
+                "headers": f.headers.iter().map(|(n, v)| json!([text(n), text(v)])).collect::<Vec<_>>(),
+                "file_bytes": f.parts.iter().map(|p| p.size()).sum::<u64>(),
             }),
         ),
     };
@@ -72,6 +80,16 @@ pub fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
         "upstream_request": upstream_request,
         "response": response,
     })
+}
+
+/// A header's value as the client gets it: a `Location` starting with `/` made absolute.
+fn sent_location(r: &Response, name: &[u8], value: &[u8]) -> Vec<u8> {
+    match &r.location_base {
+        Some(base) if name.eq_ignore_ascii_case(b"location") && value.first() == Some(&b'/') => {
+            [&base[..], value].concat()
+        }
+        _ => value.to_vec(),
+    }
 }
 
 /// Whether a `101 Switching Protocols` from the upstream would open a WebSocket tunnel, and

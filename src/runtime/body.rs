@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::context::OwnedRequest;
 use super::error::ProxyError;
+use super::static_file::FileBody;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
 
@@ -48,6 +49,7 @@ impl Drop for Finish {
 enum Inner {
     Full(Option<Bytes>),
     Upstream(Box<UpstreamBody>),
+    File(Box<FileBody>),
 }
 
 #[derive(Debug)]
@@ -67,6 +69,13 @@ impl ProxyBody {
     pub fn upstream(body: UpstreamBody, finish: Finish) -> ProxyBody {
         ProxyBody {
             inner: Inner::Upstream(Box::new(body)),
+            finish: Some(finish),
+        }
+    }
+
+    pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
+        ProxyBody {
+            inner: Inner::File(Box::new(body)),
             finish: Some(finish),
         }
     }
@@ -109,6 +118,7 @@ impl ProxyBody {
         let next = match &mut self.inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
             Inner::Upstream(body) => body.poll_data(cx),
+            Inner::File(body) => body.poll_data(cx),
         };
         match next {
             Poll::Ready(Some(Ok(data))) => {

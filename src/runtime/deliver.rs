@@ -52,7 +52,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Answer {
         .cloned()
         .collect();
     let mut outcome = d.outcome;
-    outcome.status = head.status;
+    // An `error_page` that sent the request here may impose its status (nginx's err_status).
+    outcome.status = p.status.unwrap_or(head.status);
     outcome.upstream_headers = head.headers.clone();
     let added = p.add_headers.evaluate(&d.request.info(), &outcome);
     outcome.upstream_headers = if p.log.files.is_empty() {
@@ -76,7 +77,11 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Answer {
             upgrade(finish, p, conn, &headers, &added, d.hold)
         } else {
             // A 101 that opens nothing (nginx would pass it on and then be stuck).
-            respond::answer(finish, 502, Vec::new(), None, d.keepalive)
+            let dress = respond::Dress {
+                location_base: None,
+                hide_version: !p.server_tokens,
+            };
+            respond::answer(finish, 502, Vec::new(), None, d.keepalive, dress)
         };
     }
     let http11 = finish.request.version == "HTTP/1.1";
@@ -86,6 +91,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Answer {
     let location = redirect::apply(&mut headers, p);
     let mut front = Front::take_upstream(&mut headers, respond::connection(keepalive));
     front.location = location;
+    front.hide_version = !p.server_tokens;
     match head.framing {
         Framing::Length(n) => front.content_length = Some(n),
         Framing::None if finish.request.method == "HEAD" => {
@@ -96,14 +102,11 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Answer {
     }
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish);
-    response::build(
-        head.status,
-        Some(&head.reason),
-        front,
-        &headers,
-        &added,
-        body,
-    )
+    let (status, reason) = match p.status {
+        Some(status) => (status, None),
+        None => (head.status, Some(&head.reason[..])),
+    };
+    response::build(status, reason, front, &headers, &added, body)
 }
 
 fn upstream_length(head: &ResponseHead) -> Option<u64> {
@@ -130,6 +133,7 @@ fn upgrade(
     }
     let front = Front {
         connection: "upgrade",
+        hide_version: !p.server_tokens,
         ..Front::default()
     };
     let mut answer = response::build(

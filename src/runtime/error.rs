@@ -51,6 +51,8 @@ pub enum ProxyError {
     BodyTooLarge(u64),
     /// The client sent a body that could not be read.
     ClientBody(String),
+    /// A file being sent could not be read.
+    FileRead(io::Error),
 }
 
 impl ProxyError {
@@ -60,6 +62,7 @@ impl ProxyError {
             ProxyError::TimedOut(_) => 504,
             ProxyError::BodyTooLarge(_) => 413,
             ProxyError::ClientBody(_) => 400,
+            ProxyError::FileRead(_) => 500,
             _ => 502,
         }
     }
@@ -67,7 +70,7 @@ impl ProxyError {
     pub fn side(&self) -> Side {
         match self {
             ProxyError::BodyTooLarge(_) | ProxyError::ClientBody(_) => Side::Downstream,
-            ProxyError::NoLiveUpstreams => Side::Internal,
+            ProxyError::NoLiveUpstreams | ProxyError::FileRead(_) => Side::Internal,
             _ => Side::Upstream,
         }
     }
@@ -126,6 +129,10 @@ impl fmt::Display for ProxyError {
                 write!(f, "client intended to send too large body: {n} bytes")
             }
             ProxyError::ClientBody(e) => write!(f, "client sent invalid body: {e}"),
+            ProxyError::FileRead(e) => {
+                let os = crate::syntax::include::os_error(e);
+                write!(f, "pread() failed ({os}) while sending response to client")
+            }
         }
     }
 }

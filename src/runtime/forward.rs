@@ -3,6 +3,8 @@
 //! how many tries, how long, never a non-idempotent request once sent unless allowed). The
 //! answer is then streamed to the client, or becomes a tunnel after a 101.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +18,7 @@ use super::deliver;
 use super::error::{ProxyError, Stage};
 use super::exchange::{self, RequestBody, ResponseHead};
 use super::peer::{self, PeerConn};
+use super::request::{self, Then};
 use super::request_body::ClientBody;
 use super::respond;
 use super::response::Answer;
@@ -42,12 +45,13 @@ pub struct Downstream<'a> {
     pub body: &'a mut ClientBody,
 }
 
-/// Serves `request` by proxying it per `p`; `None` when the client went away before the
-/// answer (its 499 line is logged then).
+/// Serves `request` by proxying it per `p`, reading its body from `down` (none after an
+/// `error_page` redirect); `None` when the connection is to close without an answer: the
+/// client went away before it (its 499 line is logged then), or an `error_page` said 444.
 pub async fn proxy(
     request: OwnedRequest,
     p: ProxyRequest,
-    down: Downstream<'_>,
+    down: Option<Downstream<'_>>,
     start: Start,
 ) -> Option<Answer> {
     let Start {
@@ -56,28 +60,29 @@ pub async fn proxy(
         mut abandoned,
     } = start;
     let answer = attempts(request, p, down, keepalive, started, &mut abandoned).await;
-    if answer.is_some()
+    if answer.is_ok()
         && let Some(finish) = &mut abandoned
     {
         finish.log = Arc::default();
     }
-    answer
+    answer.unwrap_or(None)
 }
+
+/// The client closed its connection while the upstream was working (nginx's 499).
+#[derive(Debug)]
+pub struct ClientGone;
 
 async fn attempts(
     request: OwnedRequest,
     p: ProxyRequest,
-    down: Downstream<'_>,
+    down: Option<Downstream<'_>>,
     keepalive: bool,
     started: Instant,
     abandoned: &mut Option<Finish>,
-) -> Option<Answer> {
+) -> Result<Option<Answer>, ClientGone> {
     let mut outcome = Outcome::default();
-    let Downstream {
-        client,
-        body: client_body_reader,
-    } = down;
-    let body = match client_body(&request, &p, client, client_body_reader).await {
+    let mut down = down;
+    let body = match client_body(&request, &p, down.as_mut()).await {
         Ok(body) => {
             outcome.request_length = body.length().unwrap_or(0);
             body
@@ -85,7 +90,7 @@ async fn attempts(
         Err(e) => {
             log_error(&request, &e, None);
             let keepalive = keepalive && e.status() != 413;
-            return Some(fail(request, &p, e.status(), outcome, keepalive, started));
+            return Ok(fail(request, &p, e.status(), outcome, keepalive, started).await);
         }
     };
     let upstream = request.conn.state.upstream(&p.upstream);
@@ -106,7 +111,7 @@ async fn attempts(
                 response_time: Some(std::time::Duration::ZERO),
                 ..UpstreamTry::default()
             });
-            return Some(fail(request, &p, 502, outcome, keepalive, started));
+            return Ok(fail(request, &p, 502, outcome, keepalive, started).await);
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
@@ -131,15 +136,14 @@ async fn attempts(
             head_request,
             state: &mut state,
         };
-        let result = if streaming {
+        let result = match down.as_mut() {
             // The body is still coming from the client: its reads notice a close.
-            let from = Some((&mut *client, &mut *client_body_reader));
-            exchange.run(from).await
-        } else {
-            tokio::select! {
+            Some(d) if streaming => exchange.run(Some((&mut *d.client, &mut *d.body))).await,
+            Some(d) => tokio::select! {
                 result = exchange.run(None) => result,
-                () = client.io.closed() => return None,
-            }
+                () = d.client.io.closed() => return Err(ClientGone),
+            },
+            None => exchange.run(None).await,
         };
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
@@ -166,6 +170,15 @@ async fn attempts(
                 // Its response time runs until the body is over (see `Finish`).
                 outcome.upstreams.push(state);
                 Balancer::settle(&mut attempt);
+                if p.intercept_errors && head.status >= 300 && p.error_pages.contains(&head.status)
+                {
+                    // `proxy_intercept_errors`: the upstream's answer gives way to the page
+                    // (which may take its `WWW-Authenticate`).
+                    drop((conn, attempt));
+                    outcome.upstream_headers = head.headers.clone();
+                    let page = error_page(request, &p, head.status, outcome, keepalive, started);
+                    return Ok(page.await);
+                }
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
@@ -175,7 +188,7 @@ async fn attempts(
                     started,
                     sent_at,
                 };
-                return Some(deliver::deliver(ctx, conn, head));
+                return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
             Err((e, cached)) => {
                 let status = e.status();
@@ -197,7 +210,7 @@ async fn attempts(
                 if e.retryable(&p.next_upstream) && may_retry(sent, attempt.tries) {
                     continue;
                 }
-                return Some(fail(request, &p, status, outcome, keepalive, started));
+                return Ok(fail(request, &p, status, outcome, keepalive, started).await);
             }
         }
     }
@@ -208,8 +221,7 @@ async fn attempts(
 async fn client_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
-    client: &mut Client,
-    body: &mut ClientBody,
+    down: Option<&mut Downstream<'_>>,
 ) -> Result<RequestBody, ProxyError> {
     let length = request
         .header("content-length")
@@ -222,9 +234,9 @@ async fn client_body(
     {
         return Err(ProxyError::BodyTooLarge(n));
     }
-    if !p.pass_body {
+    let Some(Downstream { client, body }) = down.filter(|_| p.pass_body) else {
         return Ok(RequestBody::None);
-    }
+    };
     match length {
         Some(n) if n > RESENDABLE && !chunked => Ok(RequestBody::Stream { length: n }),
         None if !chunked => Ok(RequestBody::None),
@@ -311,14 +323,19 @@ fn idempotent(method: &Bytes) -> bool {
     !matches!(&method[..], b"POST" | b"LOCK" | b"PATCH")
 }
 
-fn fail(
+/// The answer after a failed proxy pass: the location's `error_page` for `status` if it has
+/// one, else nginx's page.
+async fn fail(
     request: OwnedRequest,
     p: &ProxyRequest,
     status: u16,
     mut outcome: Outcome,
     keepalive: bool,
     started: Instant,
-) -> Answer {
+) -> Option<Answer> {
+    if p.error_pages.contains(&status) {
+        return error_page(request, p, status, outcome, keepalive, started).await;
+    }
     outcome.status = status;
     let headers = p.add_headers.evaluate(&request.info(), &outcome);
     let finish = Finish {
@@ -328,7 +345,38 @@ fn fail(
         started,
         upstream_sent: None,
     };
-    respond::answer(finish, status, headers, None, keepalive)
+    let dress = respond::Dress {
+        location_base: None,
+        hide_version: !p.server_tokens,
+    };
+    Some(respond::answer(
+        finish, status, headers, None, keepalive, dress,
+    ))
+}
+
+/// Routes the request again as nginx's `error_page` does after this pass ended in `status`,
+/// and serves what that decides (which may be another proxy pass).
+fn error_page(
+    request: OwnedRequest,
+    p: &ProxyRequest,
+    status: u16,
+    outcome: Outcome,
+    keepalive: bool,
+    started: Instant,
+) -> Pin<Box<dyn Future<Output = Option<Answer>> + Send>> {
+    let mut failed = p.failed.clone();
+    failed.push(status);
+    let route = request
+        .conn
+        .state
+        .site
+        .error_page(&request.info(), &failed, &outcome);
+    let then = Then {
+        keepalive,
+        started,
+        outcome,
+    };
+    Box::pin(request::dispatch(request, route, None, then))
 }
 
 /// The peer as the error log names it before the URI: nginx puts a `:` after a unix

@@ -10,10 +10,13 @@
 //! ```text
 //! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), then per request:
 //!   client + parse: read the head by nginx's rules ─ bad? respond 400/414/494/505, close
-//!   └ request: body framing (400/501) ─ Site::route
+//!   └ request: body framing (400/501) ─ Site::route ─ dispatch
 //!       ├ Respond ─ respond: status, headers, nginx's page ──────────────────────────┐
+//!       ├ File ─ static_file: head, body read on the blocking pool ──────────────────┤
 //!       └ Proxy ─ forward: request_body (413) ─ balancer.get ─ peer: connect/pool     │
 //!                  ─ exchange: send head+body, read head ─ error? next upstream/502/504
+//!                  │   (an error_page for it, or an intercepted status: Site::error_page
+//!                  │    ─ dispatch again)
 //!                  └ deliver: filter headers ─ upstream_body stream ─────────────────┤
 //!   write: head + body at hand in one write, the rest as it comes (chunked) ◄────────┘
 //!   └ 101 + Upgrade ─ tunnel (own task, idle = proxy_read_timeout); else skip the rest of
@@ -51,6 +54,7 @@ mod sessions;
 mod signals;
 mod startup;
 mod state;
+mod static_file;
 mod stream;
 mod tls;
 mod tunnel;

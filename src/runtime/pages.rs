@@ -68,8 +68,8 @@ const PADDING_LINE: &str = "<!-- a padding to disable MSIE and Chrome friendly e
 pub const TOO_LARGE_HEADER: u16 = 494;
 
 /// nginx's page for `status`, `None` when nginx has none (the response is then empty).
-/// `padded` adds the MSIE/Chrome padding (4xx and 5xx only).
-pub fn page(status: u16, padded: bool) -> Option<Bytes> {
+/// `padded` adds the MSIE/Chrome padding (4xx and 5xx only); `version` is `server_tokens`.
+pub fn page(status: u16, padded: bool, version: bool) -> Option<Bytes> {
     let head = if status == TOO_LARGE_HEADER {
         // nginx's 494 page: a 400 that says why.
         "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n\
@@ -83,8 +83,12 @@ pub fn page(status: u16, padded: bool) -> Option<Bytes> {
              <center><h1>{status} {title}</h1></center>\r\n"
         )
     };
-    let mut page =
-        format!("{head}<hr><center>nginx/{NGINX_VERSION}</center>\r\n</body>\r\n</html>\r\n");
+    let name = if version {
+        format!("nginx/{NGINX_VERSION}")
+    } else {
+        "nginx".to_string()
+    };
+    let mut page = format!("{head}<hr><center>{name}</center>\r\n</body>\r\n</html>\r\n");
     if padded && status >= 400 {
         for _ in 0..6 {
             page.push_str(PADDING_LINE);
@@ -116,11 +120,13 @@ mod tests {
         let expected = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
             <center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n\
             </body>\r\n</html>\r\n";
-        assert_eq!(page(502, false).as_deref(), Some(expected.as_bytes()));
+        assert_eq!(page(502, false, true).as_deref(), Some(expected.as_bytes()));
+        let quiet = page(404, false, false).expect("page");
+        assert!(String::from_utf8_lossy(&quiet).contains("<hr><center>nginx</center>"));
         assert_eq!(reason(504), Some("Gateway Time-out"));
         assert_eq!(reason(302), Some("Moved Temporarily"));
-        assert!(page(200, false).is_none());
-        let too_large = page(TOO_LARGE_HEADER, false).expect("494 page");
+        assert!(page(200, false, true).is_none());
+        let too_large = page(TOO_LARGE_HEADER, false, true).expect("494 page");
         assert!(too_large.starts_with(b"<html>\r\n<head><title>400 Request Header Or Cookie"));
     }
 
@@ -128,10 +134,10 @@ mod tests {
     fn chrome_gets_the_padding() {
         let ua = b"Mozilla/5.0 (X11) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
         assert!(wants_padding(ua));
-        let padded = page(404, true).expect("page");
+        let padded = page(404, true, true).expect("page");
         assert_eq!(
             padded.len(),
-            page(404, false).expect("page").len() + 6 * PADDING_LINE.len()
+            page(404, false, true).expect("page").len() + 6 * PADDING_LINE.len()
         );
         assert!(!wants_padding(b"curl/8.0"));
     }

@@ -1,6 +1,7 @@
 //! The request lifecycle, in nginx's order: count the request, check how its body is framed,
-//! ask the site for a [`Route`], then either answer directly or proxy (which may end in a
-//! tunnel). The access log is written by the response body when the request is over.
+//! ask the site for a [`Route`], then answer directly, send a file or proxy (which may end in
+//! a tunnel, or in an `error_page` that routes the request again). The access log is written
+//! by the response body when the request is over.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,10 +11,11 @@ use super::body::Finish;
 use super::client::{Client, RequestHead};
 use super::context::{ConnCtx, OwnedRequest};
 use super::forward::{self, Downstream};
+use super::log::Level;
 use super::request_body::ClientBody;
-use super::respond;
 use super::response::Answer;
-use crate::eval::plan::{Outcome, Route};
+use super::{respond, static_file};
+use crate::eval::plan::{ErrorLine, Outcome, Route, Severity};
 
 /// What became of a request.
 #[derive(Debug)]
@@ -38,58 +40,121 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     let keepalive = framing.is_ok()
         && wants_keepalive(&request)
         && route.keepalive().allow_another(n, conn.opened.elapsed());
-    let log = match &route {
-        Route::Respond(r) => r.log.clone(),
-        Route::Proxy(p) => p.log.clone(),
-    };
-    let finish = |request, status| Finish {
-        request,
-        log,
-        outcome: Outcome {
-            status,
-            ..Outcome::default()
-        },
-        started,
-        upstream_sent: None,
-    };
     let mut body = match framing {
         Ok(body) => body,
         Err(status) => {
-            let answer = respond::answer(finish(request, status), status, Vec::new(), None, false);
+            let log = match &route {
+                Route::Respond(r) => r.log.clone(),
+                Route::File(f) => f.log.clone(),
+                Route::Proxy(p) => p.log.clone(),
+            };
+            let finish = Finish {
+                request,
+                log,
+                outcome: Outcome::default(),
+                started,
+                upstream_sent: None,
+            };
+            let answer = respond::answer(finish, status, Vec::new(), None, false, <_>::default());
             return Handled::Answer {
                 answer,
                 body: ClientBody::new(None, false, false),
             };
         }
     };
-    let answer = match route {
-        Route::Respond(r) if r.status == 444 => {
-            drop(finish(request, 444));
-            return Handled::Close;
-        }
+    let then = Then {
+        keepalive,
+        started,
+        outcome: Outcome::default(),
+    };
+    let down = Downstream {
+        client,
+        body: &mut body,
+    };
+    match dispatch(request, route, Some(down), then).await {
+        Some(answer) => Handled::Answer { answer, body },
+        None => Handled::Close,
+    }
+}
+
+/// How a request that is being answered began, and what is known of it so far.
+#[derive(Debug)]
+pub struct Then {
+    pub keepalive: bool,
+    pub started: Instant,
+    /// Carried into the access log (an error page after a proxy pass keeps its upstreams).
+    pub outcome: Outcome,
+}
+
+/// Serves what the site decided for `request`: answer, file or proxy pass. `down` is the
+/// client, for the body and to notice it leaving (none when an `error_page` routed the
+/// request again). `None`: close without an answer.
+pub async fn dispatch(
+    request: OwnedRequest,
+    route: Route,
+    down: Option<Downstream<'_>>,
+    then: Then,
+) -> Option<Answer> {
+    let Then {
+        keepalive,
+        started,
+        outcome,
+    } = then;
+    match route {
         Route::Respond(r) => {
-            let finish = finish(request, 0);
-            respond::answer(finish, r.status, r.headers, r.body, keepalive)
+            log_errors(&request, &r.errors);
+            let status = r.status;
+            let mut finish = Finish {
+                request,
+                log: r.log,
+                outcome,
+                started,
+                upstream_sent: None,
+            };
+            if status == 444 {
+                finish.outcome.status = 444;
+                return None;
+            }
+            let dress = respond::Dress {
+                location_base: r.location_base.as_ref(),
+                hide_version: !r.server_tokens,
+            };
+            Some(respond::answer(
+                finish, status, r.headers, r.body, keepalive, dress,
+            ))
+        }
+        Route::File(f) => {
+            log_errors(&request, &f.errors);
+            let finish = Finish {
+                request,
+                log: f.log.clone(),
+                outcome,
+                started,
+                upstream_sent: None,
+            };
+            Some(static_file::serve(finish, *f, keepalive))
         }
         Route::Proxy(p) => {
+            log_errors(&request, &p.errors);
             // Logged if the client goes away before the answer: nginx's 499.
-            let abandoned = (!p.log.files.is_empty()).then(|| finish(request.clone(), 499));
+            let abandoned = (!p.log.files.is_empty()).then(|| Finish {
+                request: request.clone(),
+                log: p.log.clone(),
+                outcome: Outcome {
+                    status: 499,
+                    ..Outcome::default()
+                },
+                started,
+                upstream_sent: None,
+            });
             let start = forward::Start {
                 keepalive,
                 started,
                 abandoned,
             };
-            let down = Downstream {
-                client,
-                body: &mut body,
-            };
-            match forward::proxy(request, *p, down, start).await {
-                Some(answer) => answer,
-                None => return Handled::Close,
-            }
+            forward::proxy(request, *p, down, start).await
         }
-    };
-    Handled::Answer { answer, body }
+    }
 }
 
 /// The answer to a request nginx could not read; the connection closes after it.
@@ -97,6 +162,33 @@ pub fn refused(status: u16) -> Handled {
     Handled::Answer {
         answer: respond::refuse(status),
         body: ClientBody::new(None, false, false),
+    }
+}
+
+/// The error-log lines routing decided on, with nginx's context.
+fn log_errors(request: &OwnedRequest, errors: &[ErrorLine]) {
+    for e in errors {
+        let host = request.header("host").map_or_else(String::new, |h| {
+            format!(", host: \"{}\"", String::from_utf8_lossy(h))
+        });
+        let level = match e.level {
+            Severity::Alert => Level::Alert,
+            Severity::Crit => Level::Crit,
+            Severity::Error => Level::Error,
+        };
+        super::log::write(
+            level,
+            format_args!(
+                "*{} {}, client: {}, server: {}, request: \"{} {} {}\"{host}",
+                request.conn.id,
+                e.message,
+                request.conn.remote.ip(),
+                String::from_utf8_lossy(&e.server),
+                request.method,
+                request.target,
+                request.version
+            ),
+        );
     }
 }
 

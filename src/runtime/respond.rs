@@ -8,6 +8,15 @@ use super::body::{Finish, ProxyBody};
 use super::pages;
 use super::response::{self, Answer, Front};
 
+/// How the header filter dresses nginx's own answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Dress<'a> {
+    /// Makes a `Location` starting with `/` absolute (`Response::location_base`).
+    pub location_base: Option<&'a Bytes>,
+    /// `server_tokens off`.
+    pub hide_version: bool,
+}
+
 /// Sends `status` with `headers` and `body` (nginx's page when `None`); `finish` logs it.
 pub fn answer(
     mut finish: Finish,
@@ -15,15 +24,17 @@ pub fn answer(
     mut headers: Vec<(Bytes, Bytes)>,
     body: Option<Bytes>,
     keepalive: bool,
+    dress: Dress<'_>,
 ) -> Answer {
     let request = &finish.request;
     let page = body.is_none();
     let padded = request
         .header("user-agent")
         .is_some_and(pages::wants_padding);
-    let body = body.or_else(|| pages::page(status, padded));
+    let body = body.or_else(|| pages::page(status, padded, !dress.hide_version));
     let keepalive = keepalive && !(page && pages::closes_connection(status));
-    let mut front = Front::take_from(&mut headers, connection(keepalive));
+    let mut front = Front::take_from(&mut headers, connection(keepalive), dress.location_base);
+    front.hide_version = dress.hide_version;
     if page && body.is_some() {
         front.content_type = Some(Bytes::from_static(b"text/html"));
     }
@@ -45,7 +56,7 @@ pub fn answer(
 
 /// The answer to a head that breaks nginx's rules; the connection closes after it.
 pub fn refuse(status: u16) -> Answer {
-    let body = pages::page(status, false);
+    let body = pages::page(status, false, true);
     let front = Front {
         content_type: Some(Bytes::from_static(b"text/html")),
         content_length: Some(body.as_ref().map_or(0, |b| b.len() as u64)),

@@ -25,12 +25,28 @@ pub struct Front {
     pub chunked: bool,
     /// `keep-alive`, `close` or `upgrade`.
     pub connection: &'static str,
+    /// `server_tokens off`: `Server: nginx`, no version.
+    pub hide_version: bool,
 }
 
 impl Front {
-    /// Moves the headers nginx places itself out of `headers`.
-    pub fn take_from(headers: &mut Vec<(Bytes, Bytes)>, connection: &'static str) -> Front {
-        Front::take(headers, connection, true)
+    /// Moves the headers nginx places itself out of `headers`. A `Location` moves only when
+    /// the header filter makes it absolute (see `location_base`).
+    pub fn take_from(
+        headers: &mut Vec<(Bytes, Bytes)>,
+        connection: &'static str,
+        location_base: Option<&Bytes>,
+    ) -> Front {
+        let mut front = Front::take(headers, connection, true);
+        if let Some(base) = location_base
+            && let Some(at) = headers
+                .iter()
+                .position(|(n, v)| n.eq_ignore_ascii_case(b"location") && v.first() == Some(&b'/'))
+        {
+            let (_, value) = headers.remove(at);
+            front.location = Some(Bytes::from([&base[..], &value].concat()));
+        }
+        front
     }
 
     /// For an upstream's answer: only `Content-Type` moves; nginx keeps the upstream's
@@ -49,8 +65,6 @@ impl Front {
                 &mut front.content_type
             } else if all && name.eq_ignore_ascii_case(b"last-modified") {
                 &mut front.last_modified
-            } else if all && name.eq_ignore_ascii_case(b"location") {
-                &mut front.location
             } else {
                 return true;
             };
@@ -107,7 +121,14 @@ pub fn build(
             sent.push((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
         }
     };
-    put(b"Server", SERVER.as_bytes());
+    put(
+        b"Server",
+        if front.hide_version {
+            b"nginx"
+        } else {
+            SERVER.as_bytes()
+        },
+    );
     put(b"Date", &http_date());
     if let Some(v) = &front.content_type {
         put(b"Content-Type", v);

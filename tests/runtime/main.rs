@@ -6,6 +6,7 @@ mod common;
 mod support;
 
 mod balance;
+mod files;
 mod lifecycle;
 mod listen;
 mod oracle;

@@ -118,6 +118,9 @@ impl Site for TestSite {
                 log: self.log.clone(),
                 headers: Vec::new(),
                 body: None,
+                errors: Vec::new(),
+                location_base: None,
+                server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
             });
         }
@@ -130,6 +133,9 @@ impl Site for TestSite {
                     Bytes::from_static(b"text/plain"),
                 )],
                 body: Some(Bytes::from_static(b"returned\n")),
+                errors: Vec::new(),
+                location_base: None,
+                server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
             });
         }
@@ -192,8 +198,28 @@ impl Site for TestSite {
             add_headers: Arc::new(NoAddedHeaders),
             client_max_body_size: self.client_max_body_size,
             log: self.log.clone(),
+            error_pages: Vec::new(),
+            intercept_errors: false,
+            failed: Vec::new(),
+            status: None,
+            server_tokens: true,
+            errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
         }))
+    }
+
+    /// The test site has no error pages: the runtime never asks.
+    fn error_page(&self, request: &RequestInfo<'_>, failed: &[u16], _: &Outcome) -> Route {
+        Route::Respond(Response {
+            status: failed.last().copied().unwrap_or(502),
+            log: self.log.clone(),
+            headers: Vec::new(),
+            body: Some(Bytes::copy_from_slice(request.target.as_bytes())),
+            errors: Vec::new(),
+            location_base: None,
+            server_tokens: true,
+            keepalive: ngxr::defaults::http::KEEPALIVE,
+        })
     }
 
     fn tls(&self, _listen: SocketAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>> {

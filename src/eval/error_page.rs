@@ -1,0 +1,90 @@
+//! nginx's special responses (`ngx_http_special_response_handler`): a status of 300 or more
+//! that a handler finalized the request with goes to the location's `error_page` for it — an
+//! internal redirect (as GET), a named location, or a redirect to a URL — once per request
+//! unless `recursive_error_pages`; otherwise it is sent with nginx's page.
+
+use bytes::Bytes;
+
+use super::added;
+use super::request::Req;
+use super::route::{Next, respond};
+use super::site::CLocation;
+use super::static_::Served;
+use super::value::Complex;
+use crate::config::content::Overwrite;
+
+/// One `error_page` entry, compiled.
+#[derive(Debug, Clone)]
+pub struct CErrorPage {
+    pub code: u16,
+    pub overwrite: Overwrite,
+    pub uri: Complex,
+}
+
+/// A level's error pages.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorPages {
+    pub pages: Vec<CErrorPage>,
+    pub recursive: bool,
+    /// `proxy_intercept_errors`.
+    pub intercept: bool,
+}
+
+impl ErrorPages {
+    /// The statuses with a page.
+    pub fn codes(&self) -> Vec<u16> {
+        self.pages.iter().map(|p| p.code).collect()
+    }
+}
+
+/// The request finalized with `status` (and `headers`, such as a redirect's `Location`) in
+/// `loc`: the error page for it, or the answer with nginx's page.
+pub fn special(
+    loc: &CLocation,
+    status: u16,
+    mut headers: Vec<(Bytes, Bytes)>,
+    req: &mut Req<'_>,
+    served: &mut Served,
+) -> Next {
+    served.err_status = Some(status);
+    served.close |= matches!(status, 400 | 413 | 414 | 500 | 501);
+    let pages = &loc.error_pages;
+    if !served.error_page && !pages.pages.is_empty() && req.uri_changes != 0 {
+        served.error_page = !pages.recursive;
+        if let Some(page) = pages.pages.iter().find(|p| p.code == status) {
+            served.carried.extend(headers);
+            return send(loc, page, req, served);
+        }
+    }
+    added::apply(&loc.add_headers, status, req, &mut headers);
+    Next::Answer(respond(status, loc.log.clone(), headers, None))
+}
+
+/// `ngx_http_send_error_page`.
+fn send(loc: &CLocation, page: &CErrorPage, req: &mut Req<'_>, served: &mut Served) -> Next {
+    match page.overwrite {
+        Overwrite::Keep => {}
+        Overwrite::Response => served.err_status = None,
+        Overwrite::Code(code) => served.err_status = Some(code),
+    }
+    let uri = page.uri.eval(req);
+    match uri.first() {
+        Some(b'/') => {
+            if req.method != "HEAD" {
+                req.method = "GET";
+            }
+            Next::to(uri)
+        }
+        Some(b'@') => Next::Named(uri),
+        _ => {
+            let status = match page.overwrite {
+                Overwrite::Code(c @ (301 | 302 | 303 | 307 | 308)) => c,
+                _ => 302,
+            };
+            served.err_status = Some(status);
+            let mut headers = vec![(Bytes::from_static(b"Location"), Bytes::from(uri))];
+            added::apply(&loc.add_headers, status, req, &mut headers);
+            Next::Answer(respond(status, loc.log.clone(), headers, None))
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Files, index, try_files and error pages routed from configuration text over a temp
+//! directory: which answer, with which status, after which internal redirects.
+
+use bytes::Bytes;
+
+use super::plan::{Outcome, Route, Site};
+use super::tests::{http, load, request_info, route};
+
+/// A fresh root holding `files` (path, contents); returns its path as text.
+fn root(name: &str, files: &[(&str, &str)]) -> String {
+    let dir = std::env::temp_dir().join(format!("ngxr-static-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, body) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.display().to_string()
+}
+
+/// Status, then the body (a `return` text) or the file's length, of `GET uri`.
+fn get(conf: &str, uri: &str) -> (u16, String) {
+    let site = load(&http(conf)).unwrap_or_else(|e| panic!("{e:?}"));
+    describe(route(&site, &format!("GET {uri}"), &[("Host", "h")]).0)
+}
+
+fn describe(r: Route) -> (u16, String) {
+    match r {
+        Route::Respond(r) => (
+            r.status,
+            String::from_utf8_lossy(&r.body.unwrap_or_default()).into_owned(),
+        ),
+        Route::File(f) => (
+            f.status,
+            format!("file of {}", f.parts.iter().map(|p| p.size()).sum::<u64>()),
+        ),
+        Route::Proxy(p) => (0, format!("proxy {:?}", p.failed)),
+    }
+}
+
+#[test]
+fn a_cached_map_keeps_its_value_across_the_index_redirect() {
+    let dir = root("map", &[]);
+    let conf = format!(
+        "map $uri $cached {{ /1/ /1/redirect; /1/redirect uncached; }}
+         map $uri $fresh {{ volatile; /2/ /2/redirect; /2/redirect uncached; }}
+         server {{ listen 127.0.0.1:8080; root {dir};
+           location /1 {{ index $cached; }}
+           location /1/redirect {{ return 200 $cached; }}
+           location /2 {{ index $fresh; }}
+           location /2/redirect {{ return 200 $fresh; }} }}"
+    );
+    assert_eq!(get(&conf, "/1/"), (200, "/1/redirect".into()));
+    assert_eq!(get(&conf, "/2/"), (200, "uncached".into()));
+}
+
+#[test]
+fn try_files_with_alias_and_the_fallbacks() {
+    let dir = root("tf", &[("pub/a.txt", "abc"), ("pub/sub/index.html", "i")]);
+    let conf = format!(
+        "server {{ listen 127.0.0.1:8080;
+           location /p/ {{ alias {dir}/pub/; try_files $uri $uri/ @none; }}
+           location /c/ {{ root {dir}; try_files $uri =418; }}
+           location @none {{ return 200 \"none $uri\"; }} }}"
+    );
+    assert_eq!(get(&conf, "/p/a.txt"), (200, "file of 3".into()));
+    assert_eq!(get(&conf, "/p/sub/"), (200, "file of 1".into()));
+    assert_eq!(get(&conf, "/p/zzz"), (200, "none /p/zzz".into()));
+    assert_eq!(get(&conf, "/c/zzz").0, 418);
+}
+
+#[test]
+fn internal_locations_answer_only_redirects_and_pages_keep_their_status() {
+    let dir = root("int", &[("err.html", "oops")]);
+    let conf = format!(
+        "server {{ listen 127.0.0.1:8080; root {dir};
+           location /x {{ error_page 404 /in; }}
+           location /y {{ error_page 404 =200 /err.html; }}
+           location = /in {{ internal; return 200 \"inner $request_method\"; }}
+           location /loop {{ error_page 404 /loop/again; recursive_error_pages on; }} }}"
+    );
+    assert_eq!(get(&conf, "/in"), (404, String::new()));
+    assert_eq!(get(&conf, "/x"), (404, "inner GET".into()));
+    assert_eq!(get(&conf, "/y"), (200, "file of 4".into()));
+    let site = load(&http(&conf)).unwrap();
+    let Route::Respond(r) = route(&site, "GET /loop", &[("Host", "h")]).0 else {
+        panic!("expected nginx's page");
+    };
+    assert_eq!(r.status, 500);
+    let last = r
+        .errors
+        .last()
+        .map(|e| e.message.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        last,
+        "rewrite or internal redirection cycle while internally redirecting to \"/loop/again\""
+    );
+}
+
+#[test]
+fn a_failed_proxy_pass_goes_to_its_error_page_with_the_upstream_status() {
+    let conf = "server { listen 127.0.0.1:8080;
+           location / { proxy_pass http://127.0.0.1:9; error_page 502 504 = @down; }
+           location @down { return 200 \"down $upstream_status\"; } }";
+    let site = load(&http(conf)).unwrap();
+    let Route::Proxy(p) = route(&site, "GET /a", &[("Host", "h")]).0 else {
+        panic!("expected a proxy pass");
+    };
+    assert_eq!(p.error_pages, [502, 504]);
+    let headers = [(Bytes::from_static(b"Host"), Bytes::from_static(b"h"))];
+    let info = request_info(&site, "GET", "/a", &headers);
+    let outcome = Outcome {
+        upstreams: vec![super::plan::UpstreamTry {
+            status: Some(502),
+            ..Default::default()
+        }],
+        ..Outcome::default()
+    };
+    let again = site.error_page(&info, &[502], &outcome);
+    assert_eq!(describe(again), (200, "down 502".into()));
+}

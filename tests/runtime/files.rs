@@ -1,0 +1,259 @@
+//! Static files, `index`, `try_files`, `error_page` and `internal` against nginx: both serve
+//! one directory of files with the same configuration (each from its own prefix, on its own
+//! port), every probe goes to both, and the answers (status line, headers but `Date`, body)
+//! and the error-log lines must be the same. Skipped when nginx is not installed.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::{Running, free_port, temp_dir, wait_for_port};
+
+const NGINX: &str = "/usr/sbin/nginx";
+
+/// `ROOT`, `PORT`, `DEAD` (a port nothing listens on) and `SELF` (the server's own port)
+/// are filled in per server.
+const CONFIG: &str = r#"
+error_log logs/error.log info;
+events { worker_connections 64; }
+http {
+    root ROOT;
+    access_log off;
+    types { text/plain txt; text/html html; }
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:PORT;
+        server_name localhost;
+        location / { add_header X-Loc root; }
+        location /e/ { error_page 404 /404.html; }
+        location /eq/ { error_page 404 =200 /404.html; }
+        location /tf/ { try_files $uri $uri/ /404.html; }
+        location /tfc/ { try_files /nothing =418; error_page 418 = @named; }
+        location /al/ { alias ROOT/idx/; }
+        location ~ ^/re/(.+)$ { alias ROOT/$1; }
+        location /int { internal; }
+        location /ret { error_page 418 = @named; return 418; }
+        location @named { return 200 "named $request_method $uri\n"; }
+        location /ext { error_page 404 =301 http://example.com/moved; }
+        location /extq { error_page 404 /ext?from=$uri; }
+        location /ix/ { index missing.html /idx/index.html; }
+        location /dead { proxy_pass http://127.0.0.1:DEAD; error_page 502 /404.html; }
+        location /up {
+            proxy_pass http://127.0.0.1:SELF/back;
+            proxy_intercept_errors on;
+            error_page 404 = /intercepted;
+        }
+        location /back { return 404 "from upstream\n"; }
+        location = /intercepted { return 200 "intercepted $request_method\n"; }
+        location /loop { error_page 404 /loop/x; recursive_error_pages on; }
+        location /noetag { etag off; if_modified_since before; }
+        location /quiet { server_tokens off; alias ROOT; }
+        location /small { client_max_body_size 10; alias ROOT/a.txt; error_page 413 /404.html; }
+        location /tfa/ { alias ROOT/idx/; try_files $uri $uri/ =404; }
+        location /ixa/ { alias ROOT/idx; }
+        location /np/ { error_page 404 = @proxy; }
+        location @proxy { rewrite ^/np/(.*)$ /b2/$1 break; proxy_pass http://127.0.0.1:SELF; }
+        location /b2 { return 200 "b2 $request_method $uri $args\n"; }
+    }
+}
+"#;
+
+/// Each probe is sent on its own connection.
+const PROBES: &[&str] = &[
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "HEAD /a.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /a.txt HTTP/1.0\r\n",
+    "POST /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
+    "PUT /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
+    "POST /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello",
+    "POST /missing HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
+    "GET /missing HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /dir HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /dir?x=1 HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /dir/ HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /idx/ HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /nodir/ HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /e/x HTTP/1.1\r\nHost: localhost\r\n",
+    "POST /e/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
+    "GET /eq/x HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /tf/a.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /tf/ HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /tf/nope?q=1 HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /tfc/x HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /al/ HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /al/index.html HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /re/a.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /int HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /ret HTTP/1.1\r\nHost: localhost\r\n",
+    "POST /ret HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
+    "GET /ix/ HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /extq HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /ext HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /dead HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /up HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /loop/y HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-3\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=-4\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-1,4-5\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=50-\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-0,0-20\r\n",
+    "GET /big.bin HTTP/1.1\r\nHost: localhost\r\nRange: bytes=65530-65545,200000-\r\n",
+    "GET /big.bin HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: ETAG\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: \"other\", ETAG\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: MTIME\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Match: \"nope\"\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-1\r\nIf-Range: \"nope\"\r\n",
+    "GET /quiet/a.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /quiet/none HTTP/1.1\r\nHost: localhost\r\n",
+    "HEAD /e/x HTTP/1.1\r\nHost: localhost\r\n",
+    "POST /small HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\n\r\n01234567890123456789",
+    "GET /tfa/index.html HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /tfa/ HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /tfa/none HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /ixa/ HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /np/b2?z=1 HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /%61.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /dir%20x HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /noetag/b.txt HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n",
+];
+
+/// The files both servers serve; `big.bin` spans several of ngxr's reads.
+fn populate(www: &Path) {
+    let write = |name: &str, body: &[u8]| {
+        let path = www.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, body).expect("write file");
+    };
+    write("a.txt", b"hello world\n");
+    write("idx/index.html", b"<p>index</p>\n");
+    write("404.html", b"the 404 page\n");
+    write("noetag/b.txt", b"b\n");
+    std::fs::create_dir_all(www.join("dir")).expect("mkdir");
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    write("big.bin", &big);
+}
+
+/// Sends `request` (its head, then its body if any, plus `Connection: close`) and reads the
+/// answer to the end.
+fn exchange(port: u16, request: &str) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let request = match request.split_once("\r\n\r\n") {
+        Some((head, body)) => format!("{head}\r\nConnection: close\r\n\r\n{body}"),
+        None => format!("{request}Connection: close\r\n\r\n"),
+    };
+    s.write_all(request.as_bytes()).expect("send");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// What may differ between the servers: their port, `Date`.
+fn normalize(answer: &[u8], port: u16) -> String {
+    String::from_utf8_lossy(answer)
+        .replace(&port.to_string(), "PORT")
+        .split("\r\n")
+        .filter(|l| !l.starts_with("Date: "))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// The `[error]`-and-worse lines of an error log, without time, pid and connection number.
+fn error_lines(prefix: &Path, port: u16) -> Vec<String> {
+    let log = std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("[error]") || l.contains("[crit]") || l.contains("[alert]"))
+        // The proxy module's lines are the proxy tests' concern.
+        .filter(|l| !l.contains("upstream"))
+        .map(|l| {
+            let from_level = l.find('[').map_or(l, |i| &l[i..]);
+            let (level, rest) = from_level.split_once(' ').unwrap_or((from_level, ""));
+            let message = rest.split_once(' ').map_or(rest, |(_, m)| m);
+            let message = message.split_once(' ').map_or(message, |(_, m)| m);
+            format!("{level} {}", message.replace(&port.to_string(), "PORT"))
+        })
+        .collect()
+}
+
+fn start(bin: &str, prefix: &Path, www: &Path, port: u16, dead: u16) -> Running {
+    std::fs::create_dir_all(prefix.join("logs")).expect("logs dir");
+    let conf = CONFIG
+        .replace("ROOT", &www.display().to_string())
+        .replace("SELF", &port.to_string())
+        .replace("PORT", &port.to_string())
+        .replace("DEAD", &dead.to_string());
+    std::fs::write(prefix.join("nginx.conf"), conf).expect("config");
+    let child = Command::new(bin)
+        .arg("-p")
+        .arg(format!("{}/", prefix.display()))
+        .arg("-c")
+        .arg(prefix.join("nginx.conf"))
+        .arg("-g")
+        .arg(format!(
+            "daemon off; master_process off; pid {}/run.pid;",
+            prefix.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let running = Running(child);
+    wait_for_port(port, bin);
+    running
+}
+
+#[test]
+fn files_index_try_files_and_error_pages_as_nginx() {
+    if !Path::new(NGINX).exists() {
+        eprintln!("skipped: {NGINX} is not installed");
+        return;
+    }
+    let base = temp_dir("files");
+    let www = base.join("www");
+    populate(&www);
+    let (nginx_dir, ngxr_dir) = (base.join("nginx"), base.join("ngxr"));
+    let (nginx_port, ngxr_port, dead) = (free_port(), free_port(), free_port());
+    let _nginx = start(NGINX, &nginx_dir, &www, nginx_port, dead);
+    let _ngxr = start(env!("CARGO_BIN_EXE_ngxr"), &ngxr_dir, &www, ngxr_port, dead);
+
+    // The validators of a.txt, as nginx announces them.
+    let head =
+        String::from_utf8_lossy(&exchange(nginx_port, "HEAD /a.txt HTTP/1.1\r\nHost: x\r\n"))
+            .into_owned();
+    let field = |name: &str| {
+        head.split("\r\n")
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (etag, mtime) = (field("ETag: "), field("Last-Modified: "));
+    assert!(!etag.is_empty() && !mtime.is_empty(), "{head}");
+
+    let mut differences = Vec::new();
+    for probe in PROBES {
+        let probe = probe.replace("ETAG", &etag).replace("MTIME", &mtime);
+        let theirs = normalize(&exchange(nginx_port, &probe), nginx_port);
+        let ours = normalize(&exchange(ngxr_port, &probe), ngxr_port);
+        if theirs != ours {
+            differences.push(format!("{probe}\n--- nginx:\n{theirs}\n--- ngxr:\n{ours}"));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} of {} probes differ:\n{}",
+        differences.len(),
+        PROBES.len(),
+        differences.join("\n=====\n")
+    );
+    // nginx writes its error log as it goes; ngxr's is written as each request ends.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        error_lines(&ngxr_dir, ngxr_port),
+        error_lines(&nginx_dir, nginx_port)
+    );
+}
