@@ -78,8 +78,22 @@ impl Client {
     pub async fn read_head(&mut self, timeout: Duration) -> Result<RequestHead, HeadError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let pipelined = self.has_buffered();
+        // The head is parsed again from its start only when a line has ended since the last
+        // try, or the line being read is past nginx's limit: a client sending a byte at a
+        // time costs no more than one sending it all at once.
+        let mut scanned = 0;
+        let mut line_start = 0;
         loop {
-            if !self.buf.is_empty()
+            let ended = match self.buf[scanned..].iter().rposition(|&c| c == b'\n') {
+                Some(at) => {
+                    line_start = scanned + at + 1;
+                    true
+                }
+                None => false,
+            };
+            scanned = self.buf.len();
+            let too_long = self.buf.len() - line_start >= parse::LINE_LIMIT;
+            if (ended || too_long)
                 && parse::parse_head(&self.buf, &mut self.at).map_err(HeadError::Invalid)?
             {
                 return Ok(self.take_head(pipelined));

@@ -40,7 +40,7 @@ const HOP_BY_HOP: [&[u8]; 4] = [
     b"content-length",
 ];
 
-pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Answer {
+pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answer {
     let p = d.p;
     let mut headers: Vec<(Bytes, Bytes)> = head
         .headers
@@ -54,8 +54,10 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Answer {
     let mut outcome = d.outcome;
     // An `error_page` that sent the request here may impose its status (nginx's err_status).
     outcome.status = p.status.unwrap_or(head.status);
-    outcome.upstream_headers = head.headers.clone();
+    // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
+    outcome.upstream_headers = std::mem::take(&mut head.headers);
     let added = p.add_headers.evaluate(&d.request.info(), &outcome);
+    head.headers = std::mem::take(&mut outcome.upstream_headers);
     outcome.upstream_headers = if p.log.files.is_empty() {
         Vec::new()
     } else {
