@@ -152,7 +152,9 @@ pub async fn dispatch(
                 started,
                 abandoned,
             };
-            forward::proxy(request, *p, down, start).await
+            // Boxed: a proxy pass's state is most of a request's, and a connection waiting for
+            // its next request (or a handshake that becomes a tunnel) should not carry it.
+            Box::pin(forward::proxy(request, *p, down, start)).await
         }
     }
 }
