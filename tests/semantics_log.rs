@@ -45,6 +45,8 @@ http {{
         server_name logs.example;
         access_log access.log plain;
         access_log access.json js;
+        access_log skipped.log plain if=$arg_log;
+        access_log kept.log plain if=$arg_x;
         location /p/ {{ proxy_pass http://127.0.0.1:{b}; }}
     }}
 }}
@@ -81,6 +83,9 @@ http {{
         }
     };
     let (nginx_plain, nginx_json) = (read_log("access.log"), read_log("access.json"));
+    let nginx_kept = read_log("kept.log");
+    // Written with the others, if at all.
+    let nginx_skipped = std::fs::read(dir.join("skipped.log")).unwrap_or_default();
 
     let loaded = ngxr::load::load(&Paths::resolve(Some(&dir), Some(&conf_path))).unwrap();
     let site = loaded.site.expect("the configuration loads");
@@ -141,4 +146,8 @@ http {{
         String::from_utf8_lossy(&lines[1]),
         String::from_utf8_lossy(&nginx_json)
     );
+    // `if=$arg_log` is empty for this request, `if=$arg_x` is "1".
+    assert_eq!((&lines[2][..], &nginx_skipped[..]), (&b""[..], &b""[..]));
+    assert_eq!(lines[3], nginx_kept);
+    assert_eq!(lines[3], lines[0]);
 }

@@ -43,7 +43,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
         return Vec::new();
     };
     if target.starts_with("unix:") {
-        cx.error(d, "ngxr does not listen on unix sockets yet".to_string());
+        cx.unsupported(d, d.args[0].span, "\"listen unix:\"");
         return Vec::new();
     }
     let addrs = match parse_addrs(target) {
@@ -65,12 +65,18 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
         ipv6only: true,
         span: d.span(),
     };
-    for p in d.args.iter().skip(1).map(|w| w.as_str()) {
+    let mut http2 = None;
+    for w in d.args.iter().skip(1) {
+        let p = w.as_str();
         match p {
             "default_server" | "default" => l.default_server = true,
             "ssl" => l.ssl = true,
             "reuseport" => l.reuseport = true,
-            "http2" | "deferred" | "bind" | "proxy_protocol" => {}
+            // Over TLS, ALPN offers only http/1.1 and clients fall back to it (README).
+            "http2" => http2 = Some(w.span),
+            "deferred" | "bind" => {}
+            // Clients must then send a PROXY header first: ignoring it would break every request.
+            "proxy_protocol" => cx.unsupported(d, w.span, "\"listen ... proxy_protocol\""),
             "ipv6only=on" => l.ipv6only = true,
             "ipv6only=off" => l.ipv6only = false,
             _ if p.starts_with("backlog=") => match p["backlog=".len()..].parse::<i32>() {
@@ -88,6 +94,10 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
                 return Vec::new();
             }
         }
+    }
+    // Without `ssl`, nginx 1.22 speaks only HTTP/2 (prior knowledge) on such a socket.
+    if let Some(span) = http2.filter(|_| !l.ssl) {
+        cx.unsupported(d, span, "\"listen ... http2\" without \"ssl\"");
     }
     addrs
         .into_iter()

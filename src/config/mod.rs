@@ -4,6 +4,7 @@
 //! diagnostics can point back at the text. Nothing here evaluates a request: that is `eval`.
 
 pub mod content;
+pub mod gzip;
 pub mod http;
 pub mod listen;
 pub mod location;
@@ -118,6 +119,19 @@ impl<'t> Cx<'t> {
             diag.order = self.tree.order_of(d);
             self.sink.push(diag);
         }
+    }
+
+    /// Something nginx accepts and ngxr does not implement, at `span`: `check` warns and the
+    /// server refuses to start (as for an unsupported directive), `-t` stays nginx's verdict.
+    pub fn unsupported(&mut self, d: &Directive, span: Span, what: &str) {
+        let mut diag = Diagnostic::lint(
+            crate::diag::Severity::Warning,
+            crate::directives::UNSUPPORTED,
+            format!("{what} is not implemented by ngxr; ngxr refuses to serve this configuration"),
+            span,
+        );
+        diag.order = self.tree.order_of(d);
+        self.sink.push(diag);
     }
 
     /// An error found after the whole file was read, which nginx prints without a position

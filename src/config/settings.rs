@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
+use super::gzip::Gzip;
 use super::proxy::{self, NextUpstream, Redirect};
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
@@ -45,6 +46,8 @@ pub struct Settings {
     pub access_log: Option<Vec<AccessLog>>,
     /// The `ssl_*` settings (server level in nginx; `http` passes them down).
     pub ssl: Ssl,
+    /// The `gzip*` settings.
+    pub gzip: Gzip,
     pub ignore_invalid_headers: Option<bool>,
     pub underscores_in_headers: Option<bool>,
     pub merge_slashes: Option<bool>,
@@ -82,6 +85,8 @@ pub enum AccessLog {
         path: PathBuf,
         /// `combined` unless given.
         format: String,
+        /// `if=`: the line is written unless this is empty or `0`.
+        condition: Option<Text>,
         span: Span,
     },
 }
@@ -138,6 +143,7 @@ impl Settings {
             log_not_found
         );
         self.ssl.inherit(&parent.ssl);
+        self.gzip.inherit(&parent.gzip);
     }
 
     /// `client_max_body_size`, nginx's default when no level set it.
@@ -148,7 +154,7 @@ impl Settings {
 
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        if self.ssl.apply(cx, d) {
+        if self.ssl.apply(cx, d) || self.gzip.apply(cx, d) {
             return true;
         }
         match d.name() {
@@ -231,6 +237,7 @@ impl Settings {
                     Some(path) => AccessLog::File {
                         path: cx.prefixed(path),
                         format: d.arg(1).unwrap_or("combined").to_string(),
+                        condition: access_log_options(cx, d),
                         span: d.span(),
                     },
                     None => {
@@ -301,4 +308,21 @@ pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
         Some(on) => *slot = Some(on),
         None => super::process::flag_error(cx, d),
     }
+}
+
+/// `access_log`'s options after the format: `if=` is kept; `buffer=` and `flush=` only decide
+/// when lines reach the file; `gzip` would change the file's bytes, which ngxr does not do.
+fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<Text> {
+    let mut condition = None;
+    for (i, w) in d.args.iter().enumerate().skip(2) {
+        if let Some(value) = w.value.strip_prefix("if=") {
+            condition = cx.text(d, i).map(|t| Text {
+                value: value.to_string(),
+                ..t
+            });
+        } else if w.value == "gzip" || w.value.starts_with("gzip=") {
+            cx.unsupported(d, w.span, "\"access_log ... gzip\"");
+        }
+    }
+    condition
 }

@@ -37,6 +37,14 @@ const SERVED: &[&str] = &[
     "error_page",
     "etag",
     "events",
+    "gzip",
+    "gzip_comp_level",
+    "gzip_disable",
+    "gzip_http_version",
+    "gzip_min_length",
+    "gzip_proxied",
+    "gzip_types",
+    "gzip_vary",
     "hash",
     "http",
     "if",
@@ -120,14 +128,10 @@ const INERT: &[&str] = &[
     "fastcgi_send_timeout",
     "fastcgi_temp_file_write_size",
     "fastcgi_temp_path",
-    "gzip",
     "gzip_buffers",
-    "gzip_comp_level",
-    "gzip_disable",
-    "gzip_http_version",
-    "gzip_min_length",
-    "gzip_types",
-    "gzip_vary",
+    "gzip_hash",
+    "gzip_no_buffer",
+    "gzip_window",
     "large_client_header_buffers",
     "lingering_close",
     "lingering_time",
@@ -143,6 +147,7 @@ const INERT: &[&str] = &[
     "open_log_file_cache",
     "output_buffers",
     "pcre_jit",
+    "postpone_gzipping",
     "postpone_output",
     "proxy_buffer_size",
     "proxy_buffering",
@@ -191,14 +196,6 @@ const INERT: &[&str] = &[
 /// ngxr's support for a directive as written (a few depend on their arguments).
 pub fn support(d: &Directive) -> Support {
     let name = d.name();
-    // gzip never touches proxied responses while gzip_proxied is off (its default).
-    if name == "gzip_proxied" {
-        return if d.args.iter().all(|a| a.value == "off") {
-            Support::Inert
-        } else {
-            Support::Unsupported
-        };
-    }
     // An `if` block is served as far as the rewrite module goes: its steps, not the other
     // settings nginx would apply inside it.
     if name == "if" {

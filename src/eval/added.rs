@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 use bytes::Bytes;
 
 use super::plan::{AddedHeaders, Outcome, RequestInfo};
-use super::request::Req;
+use super::request::{Answer, Req};
 use super::site::Inner;
 use super::value::Complex;
 use super::vars::Registry;
@@ -39,26 +39,45 @@ pub fn applies(status: u16, always: bool) -> bool {
         )
 }
 
-/// Appends to `headers` the lines that apply to `status` (`ngx_http_headers_filter`).
+/// Appends to `headers` the lines that apply to `status` (`ngx_http_headers_filter`), the
+/// headers already in `headers` being those set before the filter runs.
 pub fn apply(add: &AddHeaders, status: u16, req: &mut Req<'_>, headers: &mut Vec<(Bytes, Bytes)>) {
-    add_lines(add, status, |v| v.eval(req), headers);
+    let answer = Answer {
+        status,
+        headers: headers.clone(),
+    };
+    apply_to(add, answer, req, headers);
 }
 
-/// The lines that apply to `status`, each value given by `value`; empty ones left out.
-fn add_lines(
+/// Appends to `headers` the lines that apply to `answer.status`. Each is evaluated as nginx's
+/// headers filter does it: `$status` is the answer's, and `$sent_http_*` finds the headers
+/// already set (`answer.headers`) and the lines added before it.
+pub fn apply_to(
     add: &AddHeaders,
-    status: u16,
-    mut value: impl FnMut(&Complex) -> Vec<u8>,
+    answer: Answer,
+    req: &mut Req<'_>,
     headers: &mut Vec<(Bytes, Bytes)>,
 ) {
-    for (name, v, always) in add {
-        if applies(status, *always) {
-            let v = value(v);
-            if !v.is_empty() {
-                headers.push((name.clone(), Bytes::from(v)));
-            }
+    let status = answer.status;
+    req.answer = Some(answer);
+    for (name, v, _) in lines_for(add, status) {
+        let v = v.eval(req);
+        if v.is_empty() {
+            continue;
         }
+        let line = (name.clone(), Bytes::from(v));
+        if let Some(answer) = &mut req.answer {
+            answer.headers.push(line.clone());
+        }
+        headers.push(line);
     }
+    req.answer = None;
+}
+
+/// The lines that apply to `status`.
+fn lines_for(add: &AddHeaders, status: u16) -> impl Iterator<Item = &(Bytes, Complex, bool)> {
+    add.iter()
+        .filter(move |(_, _, always)| applies(status, *always))
 }
 
 /// A proxying location's `add_header`s, evaluated when the runtime has the answer.
@@ -83,11 +102,19 @@ impl Deferred {
 }
 
 impl AddedHeaders for Deferred {
-    fn evaluate(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<(Bytes, Bytes)> {
+    fn evaluate(
+        &self,
+        request: &RequestInfo<'_>,
+        outcome: &Outcome,
+        set: &[(Bytes, Bytes)],
+    ) -> Vec<(Bytes, Bytes)> {
         let mut out = Vec::new();
         if self.literal {
-            let literal = |v: &Complex| v.as_literal().unwrap_or_default().to_vec();
-            add_lines(&self.lines, outcome.status, literal, &mut out);
+            let literal = |(name, v, _): &(Bytes, Complex, bool)| {
+                let v = v.as_literal().filter(|v| !v.is_empty())?;
+                Some((name.clone(), Bytes::copy_from_slice(v)))
+            };
+            out.extend(lines_for(&self.lines, outcome.status).filter_map(literal));
             return out;
         }
         let Some(site) = self.site.upgrade() else {
@@ -95,7 +122,11 @@ impl AddedHeaders for Deferred {
         };
         let mut req = super::route::prepare(&site, request);
         req.outcome = Some(outcome);
-        apply(&self.lines, outcome.status, &mut req, &mut out);
+        let answer = Answer {
+            status: outcome.status,
+            headers: set.to_vec(),
+        };
+        apply_to(&self.lines, answer, &mut req, &mut out);
         out
     }
 }

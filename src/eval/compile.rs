@@ -186,9 +186,16 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         server_tokens: st.server_tokens.unwrap_or(true),
         client_max_body_size: st.max_body_size(),
         auto_redirect: false,
-        log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
+        log: log::spec(
+            cx,
+            &sh.reg,
+            st.access_log.as_deref(),
+            &sh.formats,
+            &sh.combined,
+        ),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
+        gzip: super::gzip::compile(cx, &st.gzip),
     };
     CServer {
         span: s.span,
@@ -209,7 +216,13 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .collect(),
         default,
         tls: super::tls::spec(&st.ssl),
-        log: log::spec(cx, st.access_log.as_deref(), &sh.formats, &sh.combined),
+        log: log::spec(
+            cx,
+            &sh.reg,
+            st.access_log.as_deref(),
+            &sh.formats,
+            &sh.combined,
+        ),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
     }
@@ -285,12 +298,14 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         auto_redirect: l.auto_redirect(),
         log: log::spec(
             cx,
+            &sh.reg,
             l.settings.access_log.as_deref(),
             &sh.formats,
             &sh.combined,
         ),
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
+        gzip: super::gzip::compile(cx, &l.settings.gzip),
     })
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
 use super::plan::{LogFormat, LogSpec, Outcome, RequestInfo};
+use super::request::Req;
 use super::site::Inner;
 use super::value::{Complex, Part};
 use super::vars::Registry;
@@ -66,6 +67,12 @@ impl LogFormat for CompiledLogFormat {
         };
         let mut req = super::route::prepare(&site, request);
         req.outcome = Some(outcome);
+        self.line(&mut req)
+    }
+}
+
+impl CompiledLogFormat {
+    fn line(&self, req: &mut Req<'_>) -> Vec<u8> {
         let mut line = Vec::new();
         for part in &self.value.parts {
             match part {
@@ -81,6 +88,27 @@ impl LogFormat for CompiledLogFormat {
         }
         line.push(b'\n');
         line
+    }
+}
+
+/// An `access_log ... if=CONDITION`: nothing is written when the condition is empty or `0`.
+#[derive(Debug)]
+struct Conditional {
+    condition: Complex,
+    format: Arc<CompiledLogFormat>,
+}
+
+impl LogFormat for Conditional {
+    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8> {
+        let Some(site) = self.format.site.upgrade() else {
+            return Vec::new();
+        };
+        let mut req = super::route::prepare(&site, request);
+        req.outcome = Some(outcome);
+        match &self.condition.eval(&mut req)[..] {
+            b"" | b"0" => Vec::new(),
+            _ => self.format.line(&mut req),
+        }
     }
 }
 
@@ -129,6 +157,7 @@ fn escape_json(v: &[u8], out: &mut Vec<u8>) {
 /// `combined`.
 pub fn spec(
     cx: &mut Cx<'_>,
+    reg: &Registry,
     logs: Option<&[AccessLog]>,
     formats: &[Arc<CompiledLogFormat>],
     combined: &Arc<CompiledLogFormat>,
@@ -136,6 +165,7 @@ pub fn spec(
     let default = [AccessLog::File {
         path: PathBuf::from(crate::defaults::http::ACCESS_LOG),
         format: "combined".into(),
+        condition: None,
         span: crate::source::Span::new(crate::source::FileId(0), 0, 0),
     }];
     let logs = logs.unwrap_or(&default);
@@ -143,11 +173,21 @@ pub fn spec(
     for log in logs {
         match log {
             AccessLog::Off => return Arc::new(LogSpec::default()),
-            AccessLog::File { path, format, span } => {
+            AccessLog::File {
+                path,
+                format,
+                condition,
+                span,
+            } => {
                 let f = if format == "combined" {
                     Some(combined.clone())
                 } else {
                     formats.iter().find(|f| &f.name == format).cloned()
+                };
+                let f: Option<Arc<dyn LogFormat>> = match (f, condition) {
+                    (Some(format), Some(c)) => Complex::compile(cx, reg, c)
+                        .map(|condition| Arc::new(Conditional { condition, format }) as _),
+                    (f, _) => f.map(|f| f as _),
                 };
                 match f {
                     Some(f) => files.push((path.clone(), f)),

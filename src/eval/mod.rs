@@ -9,6 +9,7 @@ mod compile;
 mod conditional;
 mod error_page;
 mod files;
+mod gzip;
 pub mod headers;
 mod index;
 pub mod location;

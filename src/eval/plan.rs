@@ -230,6 +230,8 @@ pub struct FileResponse {
     pub server_tokens: bool,
     /// The client connection's limits, from the location.
     pub keepalive: KeepaliveLimits,
+    /// The location's gzip filter; `None` with `gzip off`.
+    pub gzip: Option<Arc<Gzip>>,
 }
 
 /// A piece of a file response's body.
@@ -260,6 +262,16 @@ impl Route {
         }
     }
 
+    /// The same answer with the gzip filter of the level it ended in.
+    pub fn with_gzip(mut self, gzip: Option<Arc<Gzip>>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.gzip = gzip,
+            Route::File(f) => f.gzip = gzip,
+            Route::Proxy(p) => p.gzip = gzip,
+        }
+        self
+    }
+
     /// The same answer under `limits`.
     pub fn with_keepalive(mut self, limits: KeepaliveLimits) -> Route {
         match &mut self {
@@ -288,6 +300,8 @@ pub struct Response {
     pub server_tokens: bool,
     /// The client connection's limits, from the level that answered.
     pub keepalive: KeepaliveLimits,
+    /// The gzip filter of the level that answered; `None` with `gzip off`.
+    pub gzip: Option<Arc<Gzip>>,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -344,6 +358,44 @@ pub struct ProxyRequest {
     pub errors: Vec<ErrorLine>,
     /// The client connection's limits, from the location.
     pub keepalive: KeepaliveLimits,
+    /// The location's gzip filter; `None` with `gzip off`.
+    pub gzip: Option<Arc<Gzip>>,
+}
+
+pub use crate::config::gzip::{GzipTypes, Proxied};
+
+/// nginx's gzip filter for one request: the settings of the level that answers, and what
+/// `ngx_http_gzip_ok` decided from the request alone. The runtime adds what the response
+/// decides (status, `Content-Encoding`, length, type, and for `Via` requests its caching
+/// headers).
+#[derive(Debug, Clone)]
+pub struct Gzip {
+    pub settings: Arc<GzipSettings>,
+    pub client: GzipClient,
+}
+
+/// A level's settings of the gzip filter itself.
+#[derive(Debug)]
+pub struct GzipSettings {
+    /// `gzip_comp_level`.
+    pub level: u32,
+    /// `gzip_min_length`: a response with a known shorter length is left alone.
+    pub min_length: u64,
+    pub types: GzipTypes,
+    /// `gzip_vary`.
+    pub vary: bool,
+}
+
+/// `ngx_http_gzip_ok` as far as the request decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GzipClient {
+    /// No gzip for this client (`Accept-Encoding`, `gzip_http_version`, `gzip_disable`, or a
+    /// `Via` request under `gzip_proxied off`).
+    Declined,
+    Accepted,
+    /// The request came through a proxy (`Via`): these `gzip_proxied` flags decide from the
+    /// response's `Expires`, `Cache-Control`, `Last-Modified` and `ETag`.
+    ByResponse(Proxied),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -466,8 +518,15 @@ pub struct LogSpec {
 /// `$status` and `$sent_http_*` read the answer being sent.
 pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
     /// The lines that apply to `outcome.status` (every line with `always`), evaluated; lines
-    /// whose value comes out empty are left out, as nginx leaves them.
-    fn evaluate(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<(Bytes, Bytes)>;
+    /// whose value comes out empty are left out, as nginx leaves them. `set` are the response
+    /// headers already set, as `$sent_http_*` finds them then (no `Server`, `Date` or
+    /// `Transfer-Encoding` yet: nginx's header filter writes those later).
+    fn evaluate(
+        &self,
+        request: &RequestInfo<'_>,
+        outcome: &Outcome,
+        set: &[(Bytes, Bytes)],
+    ) -> Vec<(Bytes, Bytes)>;
 }
 
 /// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.
@@ -486,6 +545,8 @@ pub struct Outcome {
     pub sent_headers: Vec<(Bytes, Bytes)>,
     /// Upstream response headers (`$upstream_http_*`).
     pub upstream_headers: Vec<(Bytes, Bytes)>,
+    /// Bytes into and out of deflate once a gzipped body is complete (`$gzip_ratio`).
+    pub gzip_bytes: Option<(u64, u64)>,
 }
 
 /// One server tried for a request (nginx's `ngx_http_upstream_state_t`). `None` is a value

@@ -95,6 +95,8 @@ pub fn build(
         server_tokens: true,
         errors: Vec::new(),
         keepalive: req.keepalive,
+        // `route` sets it with the answer.
+        gzip: None,
     }))
 }
 

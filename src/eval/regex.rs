@@ -67,6 +67,11 @@ impl Regex {
         self.re.capture_names().iter().flatten().map(String::as_str)
     }
 
+    /// Whether `subject` matches, captures left alone (`ngx_regex_exec_array`).
+    pub fn is_match(&self, subject: &[u8]) -> bool {
+        matches!(self.re.is_match(subject), Ok(true))
+    }
+
     /// Matches `subject`; on a match, stores captures in `caps` as `ngx_http_regex_exec` does
     /// (a regex without groups leaves earlier captures in place).
     pub fn exec(&self, subject: &[u8], caps: &mut Captures) -> bool {

@@ -2,8 +2,11 @@
 //! captures, and the per-request cache of `map` values ("variables are evaluated only when
 //! they are used", once, unless `volatile`).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
+use super::gzip::CGzip;
 use super::headers::{arg, cookie, header, remote_user, set_cookie};
 use super::map::MapTable;
 use super::plan::{KeepaliveLimits, Outcome, RequestInfo, UpstreamTry};
@@ -19,6 +22,13 @@ pub const MAX_URI_CHANGES: usize = 10;
 pub struct Tables {
     pub maps: Vec<MapTable>,
     pub hostname: Vec<u8>,
+}
+
+/// A response head in the making: its status and the headers set so far.
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(Bytes, Bytes)>,
 }
 
 #[derive(Debug)]
@@ -41,10 +51,15 @@ pub struct Req<'a> {
     pub server_name: Vec<u8>,
     /// The client-side keepalive limits of the server, then of the location, once chosen.
     pub keepalive: KeepaliveLimits,
+    /// The gzip filter of the server, then of the location, once chosen.
+    pub gzip: Option<Arc<CGzip>>,
     /// `$proxy_host` and `$proxy_port`, once a `proxy_pass` is chosen.
     pub proxy: Option<(Vec<u8>, Vec<u8>)>,
     pub captures: Captures,
     pub outcome: Option<&'a Outcome>,
+    /// The answer whose head nginx's headers filter is completing (`add_header`): `$status`
+    /// and `$sent_http_*` read it rather than the outcome.
+    pub answer: Option<Answer>,
     /// `ngxr explain` is asking: record `seen` and `notes`, which serving never reads.
     pub traced: bool,
     /// Every variable read, in order, with its value (for explain).
@@ -71,9 +86,11 @@ impl<'a> Req<'a> {
             host: None,
             server_name: Vec::new(),
             keepalive: crate::defaults::http::KEEPALIVE,
+            gzip: None,
             proxy: None,
             captures: Captures::default(),
             outcome: None,
+            answer: None,
             traced: false,
             seen: Vec::new(),
             notes: Vec::new(),
@@ -108,7 +125,10 @@ impl<'a> Req<'a> {
             Var::Http(name) => header(&self.headers, name),
             Var::Arg(name) => arg(&self.target.args, name.as_bytes()),
             Var::Cookie(name) => cookie(&self.headers, name.as_bytes()),
-            Var::SentHttp(name) => self.outcome.and_then(|o| header(&o.sent_headers, name)),
+            Var::SentHttp(name) => match &self.answer {
+                Some(answer) => header(&answer.headers, name),
+                None => self.outcome.and_then(|o| header(&o.sent_headers, name)),
+            },
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
             Var::UpstreamCookie(name) => self
                 .outcome
@@ -159,9 +179,19 @@ impl<'a> Req<'a> {
                     None => remote.into_bytes(),
                 })
             }
-            Var::Status => text(format!("{:03}", self.outcome.map_or(0, |o| o.status))),
+            Var::Status => {
+                let status = match &self.answer {
+                    Some(answer) => answer.status,
+                    None => self.outcome.map_or(0, |o| o.status),
+                };
+                text(format!("{status:03}"))
+            }
             Var::BodyBytesSent => text(self.outcome.map_or(0, |o| o.body_bytes_sent).to_string()),
             Var::BytesSent => text(self.outcome.map_or(0, |o| o.bytes_sent).to_string()),
+            Var::GzipRatio => {
+                let (zin, zout) = self.outcome?.gzip_bytes?;
+                super::gzip::ratio(zin, zout).map(String::into_bytes)
+            }
             Var::RequestLength => text(self.outcome.map_or(0, |o| o.request_length).to_string()),
             Var::RequestTime => text(super::clock::seconds(
                 self.outcome.map(|o| o.request_time).unwrap_or_default(),

@@ -11,7 +11,7 @@ use super::added;
 use super::error_page;
 use super::location::{self, Found};
 use super::plan::{ErrorLine, LogSpec, Outcome, RequestInfo, Response, Route};
-use super::request::Req;
+use super::request::{Answer, Req};
 use super::script::{self, Flow};
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::static_::{self, Served};
@@ -66,7 +66,8 @@ pub fn route_after<'a>(
         t.variables = std::mem::take(&mut req.seen);
         t.notes.append(&mut req.notes);
     });
-    route.with_keepalive(req.keepalive)
+    let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
+    route.with_keepalive(req.keepalive).with_gzip(gzip)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -114,6 +115,7 @@ fn pick_server<'s>(
     if let Some(s) = server {
         req.server_name = s.first_name();
         req.keepalive = s.keepalive;
+        req.gzip = s.default.gzip.clone();
         req.headers.retain(|(name, _)| s.header_rules.keeps(name));
     }
     Ok(server)
@@ -320,6 +322,7 @@ fn choose<'s>(
             }
         };
         req.keepalive = loc.keepalive;
+        req.gzip = loc.gzip.clone();
         if loc.internal && !req.internal {
             note(trace, |t| t.notes.push("internal location: 404".into()));
             return (loc, Some(Next::Special(404, Vec::new())));
@@ -495,7 +498,20 @@ fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
                 .map(|t| (Bytes::from_static(b"Content-Type"), t))
                 .into_iter()
                 .collect();
-            added::apply(&loc.add_headers, code, req, &mut headers);
+            // The text's length is set before the headers filter runs; nginx's own pages
+            // (chosen by the runtime) and the `Connection` value are not known here.
+            let mut set = headers.clone();
+            if !matches!(code, 204 | 304) {
+                set.push((
+                    Bytes::from_static(b"Content-Length"),
+                    Bytes::from(text.len().to_string()),
+                ));
+            }
+            let answer = Answer {
+                status: code,
+                headers: set,
+            };
+            added::apply_to(&loc.add_headers, answer, req, &mut headers);
             Next::Answer(respond(
                 code,
                 loc.log.clone(),
@@ -546,6 +562,7 @@ pub fn respond(
         server_tokens: true,
         // `route` sets the level's limits once the answer is known.
         keepalive: crate::defaults::http::KEEPALIVE,
+        gzip: None,
     })
 }
 

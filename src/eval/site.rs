@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::added::{AddHeaders, Deferred};
 use super::error_page::ErrorPages;
+use super::gzip::CGzip;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
@@ -126,6 +127,7 @@ pub struct CLocation {
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,
     pub keepalive: KeepaliveLimits,
+    pub gzip: Option<Arc<CGzip>>,
 }
 
 #[derive(Debug)]

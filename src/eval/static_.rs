@@ -267,6 +267,8 @@ impl FileAnswer {
             errors: Vec::new(),
             server_tokens: loc.server_tokens,
             keepalive: loc.keepalive,
+            // `route` sets it with the answer.
+            gzip: None,
         }
     }
 }

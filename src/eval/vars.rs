@@ -38,6 +38,8 @@ pub enum Var {
     Status,
     BodyBytesSent,
     BytesSent,
+    /// `$gzip_ratio`: found once a gzipped body is complete.
+    GzipRatio,
     RequestTime,
     RequestLength,
     UpstreamAddr,
@@ -188,7 +190,6 @@ fn fixed(name: &str) -> Option<Var> {
         | "ssl_curves"
         | "ssl_session_id"
         | "upstream_cache_status"
-        | "gzip_ratio"
         | "request_body"
         | "request_body_file"
         | "request_completion"
@@ -239,6 +240,7 @@ fn fixed(name: &str) -> Option<Var> {
         "status" => Var::Status,
         "body_bytes_sent" => Var::BodyBytesSent,
         "bytes_sent" => Var::BytesSent,
+        "gzip_ratio" => Var::GzipRatio,
         "request_time" => Var::RequestTime,
         "request_length" => Var::RequestLength,
         "upstream_addr" => Var::UpstreamAddr,

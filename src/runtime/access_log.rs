@@ -28,6 +28,10 @@ impl AccessLogs {
     pub fn write(&self, spec: &LogSpec, request: &RequestInfo<'_>, outcome: &Outcome) {
         for (path, format) in &spec.files {
             let line = format.render(request, outcome);
+            // `access_log ... if=` said no.
+            if line.is_empty() {
+                continue;
+            }
             let sink = self.sink(path);
             let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
             match &mut *sink {

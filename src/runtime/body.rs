@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::context::OwnedRequest;
 use super::error::ProxyError;
+use super::gzip::Gzipped;
 use super::static_file::FileBody;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
@@ -55,6 +56,8 @@ enum Inner {
 #[derive(Debug)]
 pub struct ProxyBody {
     inner: Inner,
+    /// The gzip filter, when the response is compressed.
+    gzip: Option<Box<Gzipped>>,
     finish: Option<Finish>,
 }
 
@@ -62,6 +65,7 @@ impl ProxyBody {
     pub fn full(bytes: Option<Bytes>, finish: Option<Finish>) -> ProxyBody {
         ProxyBody {
             inner: Inner::Full(bytes.filter(|b| !b.is_empty())),
+            gzip: None,
             finish,
         }
     }
@@ -69,13 +73,21 @@ impl ProxyBody {
     pub fn upstream(body: UpstreamBody, finish: Finish) -> ProxyBody {
         ProxyBody {
             inner: Inner::Upstream(Box::new(body)),
+            gzip: None,
             finish: Some(finish),
         }
+    }
+
+    /// The same body, compressed when `gzip` is given (see `gzip::header_filter`).
+    pub fn gzip(mut self, gzip: Option<Gzipped>) -> ProxyBody {
+        self.gzip = gzip.map(Box::new);
+        self
     }
 
     pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
         ProxyBody {
             inner: Inner::File(Box::new(body)),
+            gzip: None,
             finish: Some(finish),
         }
     }
@@ -109,16 +121,22 @@ impl ProxyBody {
             last.bytes_received += received;
             last.response_length += passed;
         }
+        finish.outcome.gzip_bytes = self.gzip.as_ref().and_then(|g| g.counts());
         drop(finish);
     }
 
-    /// The next piece of the body: `Ok(None)` at its end. An error is logged as nginx logs a
-    /// failed upstream read.
+    /// The next piece of the body (compressed when the gzip filter is on): `Ok(None)` at its
+    /// end. An error is logged as nginx logs a failed upstream read.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ProxyError>> {
-        let next = match &mut self.inner {
+        let inner = &mut self.inner;
+        let mut source = |cx: &mut Context<'_>| match inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
             Inner::Upstream(body) => body.poll_data(cx),
             Inner::File(body) => body.poll_data(cx),
+        };
+        let next = match &mut self.gzip {
+            Some(gzip) => gzip.poll_next(cx, source),
+            None => source(cx),
         };
         match next {
             Poll::Ready(Some(Ok(data))) => {

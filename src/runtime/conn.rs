@@ -48,6 +48,8 @@ pub async fn serve(
     permit: OwnedSemaphorePermit,
 ) {
     let opened = Instant::now();
+    // Numbered on accept, as nginx does, so a failed TLS handshake uses a number too.
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     shared.live.fetch_add(1, Ordering::AcqRel);
     let live = Live {
         shared: shared.clone(),
@@ -84,7 +86,7 @@ pub async fn serve(
         tls: spec.ssl,
         sni,
         handshake,
-        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+        id,
         requests: AtomicU64::new(0),
         opened,
         _live: live,

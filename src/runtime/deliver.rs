@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
+use super::gzip;
 use super::peer::PeerConn;
 use super::redirect;
 use super::respond;
@@ -51,12 +52,27 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         })
         .cloned()
         .collect();
+    let location = redirect::apply(&mut headers, p);
+    let http11 = d.request.version == "HTTP/1.1";
+    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
+    let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
+    let keepalive = d.keepalive && (http11 || !unframed);
+    let connection = match head.status {
+        101 => "upgrade",
+        _ => respond::connection(keepalive),
+    };
+    let length = match head.framing {
+        Framing::Length(n) => Some(n),
+        Framing::None if d.request.method == "HEAD" => upstream_length(&head),
+        _ => None,
+    };
     let mut outcome = d.outcome;
     // An `error_page` that sent the request here may impose its status (nginx's err_status).
     outcome.status = p.status.unwrap_or(head.status);
     // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
     outcome.upstream_headers = std::mem::take(&mut head.headers);
-    let added = p.add_headers.evaluate(&d.request.info(), &outcome);
+    let set = set_so_far(&headers, location.as_ref(), length, connection);
+    let mut added = p.add_headers.evaluate(&d.request.info(), &outcome, &set);
     head.headers = std::mem::take(&mut outcome.upstream_headers);
     outcome.upstream_headers = if p.log.files.is_empty() {
         Vec::new()
@@ -75,40 +91,78 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         upstream_sent: Some(d.sent_at),
     };
     if head.status == 101 {
-        return if p.client_upgrade {
-            upgrade(finish, p, conn, &headers, &added, d.hold)
-        } else {
-            // A 101 that opens nothing (nginx would pass it on and then be stuck).
-            let dress = respond::Dress {
-                location_base: None,
-                hide_version: !p.server_tokens,
-            };
-            respond::answer(finish, 502, Vec::new(), None, d.keepalive, dress)
+        let front = Front {
+            connection,
+            location,
+            hide_version: !p.server_tokens,
+            ..Front::default()
         };
+        let reason = Some(&head.reason[..]);
+        if p.client_upgrade {
+            let answer = response::build(
+                101,
+                reason,
+                front,
+                &headers,
+                &added,
+                ProxyBody::full(None, None),
+            );
+            return upgrade(answer, finish, p, conn, d.hold);
+        }
+        // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer (no
+        // chunking after a 1xx head, its body read until the upstream closes), so all a
+        // client gets before the connection ends is the head; the upstream connection is
+        // dropped with `conn`.
+        let body = ProxyBody::full(None, Some(finish));
+        return response::build(101, reason, front, &headers, &added, body);
     }
-    let http11 = finish.request.version == "HTTP/1.1";
-    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
-    let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
-    let keepalive = d.keepalive && (http11 || !unframed);
-    let location = redirect::apply(&mut headers, p);
-    let mut front = Front::take_upstream(&mut headers, respond::connection(keepalive));
+    let mut front = Front::take_upstream(&mut headers, connection);
     front.location = location;
     front.hide_version = !p.server_tokens;
-    match head.framing {
-        Framing::Length(n) => front.content_length = Some(n),
-        Framing::None if finish.request.method == "HEAD" => {
-            front.content_length = upstream_length(&head);
-        }
-        Framing::None => {}
-        Framing::Chunked | Framing::UntilClose => front.chunked = http11,
-    }
+    front.content_length = length;
+    front.chunked = unframed && http11;
+    let gzipped = gzip::header_filter(
+        p.gzip.as_deref(),
+        head.status,
+        &finish.request,
+        &mut front,
+        &mut headers,
+        &mut added,
+        true,
+    );
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
-    let body = ProxyBody::upstream(body, finish);
+    let body = ProxyBody::upstream(body, finish).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),
     };
     response::build(status, reason, front, &headers, &added, body)
+}
+
+/// The response headers set when nginx's headers filter runs, as `$sent_http_*` in an
+/// `add_header` finds them: the upstream's that pass, the rewritten `Location`, the length
+/// and the `Connection` value (`Transfer-Encoding` comes later, with the chunked filter).
+fn set_so_far(
+    headers: &[(Bytes, Bytes)],
+    location: Option<&Bytes>,
+    length: Option<u64>,
+    connection: &'static str,
+) -> Vec<(Bytes, Bytes)> {
+    let mut set = headers.to_vec();
+    if let Some(location) = location {
+        set.push((Bytes::from_static(b"Location"), location.clone()));
+    }
+    if let Some(n) = length {
+        set.push((
+            Bytes::from_static(b"Content-Length"),
+            Bytes::from(n.to_string()),
+        ));
+    }
+    set.push((
+        Bytes::from_static(b"Connection"),
+        Bytes::from_static(connection.as_bytes()),
+    ));
+    set
 }
 
 fn upstream_length(head: &ResponseHead) -> Option<u64> {
@@ -119,13 +173,13 @@ fn upstream_length(head: &ResponseHead) -> Option<u64> {
     std::str::from_utf8(v).ok()?.trim().parse().ok()
 }
 
-/// The 101 to send, with the tunnel to run after it.
+/// The 101 `answer` to send, with the tunnel to run after it. The access log line is
+/// written when the tunnel ends, as nginx does.
 fn upgrade(
+    mut answer: Answer,
     mut finish: Finish,
     p: &ProxyRequest,
     conn: PeerConn,
-    headers: &[(Bytes, Bytes)],
-    added: &[(Bytes, Bytes)],
     hold: Hold,
 ) -> Answer {
     if finish.log.files.is_empty() {
@@ -133,19 +187,6 @@ fn upgrade(
         finish.request.headers = Vec::new();
         finish.outcome = Outcome::default();
     }
-    let front = Front {
-        connection: "upgrade",
-        hide_version: !p.server_tokens,
-        ..Front::default()
-    };
-    let mut answer = response::build(
-        101,
-        None,
-        front,
-        headers,
-        added,
-        ProxyBody::full(None, None),
-    );
     answer.tunnel = Some(Box::new(Tunnel {
         upstream: conn,
         finish,

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -130,6 +131,7 @@ async fn attempts(
         let streaming = !body.resendable();
         let mut exchange = Exchange {
             upstream: &upstream,
+            connections: &request.conn.state.connections,
             addr: &peer.addr,
             p: &p,
             body: &body,
@@ -247,6 +249,8 @@ async fn client_body(
 /// One try with one server.
 struct Exchange<'a> {
     upstream: &'a Upstream,
+    /// The worker's connection counter (`$connection`), which a connect takes a number from.
+    connections: &'a AtomicU64,
     addr: &'a PeerAddr,
     p: &'a ProxyRequest,
     body: &'a RequestBody,
@@ -271,7 +275,7 @@ impl Exchange<'_> {
             .and_then(|pool| pool.take(self.addr));
         let mut conn = match pooled {
             Some(conn) => conn,
-            None => peer::connect(self.addr, self.p.timeouts.connect)
+            None => peer::connect(self.addr, self.p.timeouts.connect, self.connections)
                 .await
                 .map_err(|e| (e, false))?,
         };
@@ -337,7 +341,8 @@ async fn fail(
         return error_page(request, p, status, outcome, keepalive, started).await;
     }
     outcome.status = status;
-    let headers = p.add_headers.evaluate(&request.info(), &outcome);
+    // nginx's page and its headers are chosen after this, by `respond::answer`.
+    let headers = p.add_headers.evaluate(&request.info(), &outcome, &[]);
     let finish = Finish {
         request,
         log: p.log.clone(),
@@ -348,6 +353,7 @@ async fn fail(
     let dress = respond::Dress {
         location_base: None,
         hide_version: !p.server_tokens,
+        gzip: p.gzip.as_deref(),
     };
     Some(respond::answer(
         finish, status, headers, None, keepalive, dress,

@@ -11,13 +11,13 @@
 //! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), then per request:
 //!   client + parse: read the head by nginx's rules ─ bad? respond 400/414/494/505, close
 //!   └ request: body framing (400/501) ─ Site::route ─ dispatch
-//!       ├ Respond ─ respond: status, headers, nginx's page ──────────────────────────┐
-//!       ├ File ─ static_file: head, body read on the blocking pool ──────────────────┤
+//!       ├ Respond ─ respond: status, headers, nginx's page, gzip ────────────────────┐
+//!       ├ File ─ static_file: head, gzip, body read on the blocking pool ────────────┤
 //!       └ Proxy ─ forward: request_body (413) ─ balancer.get ─ peer: connect/pool     │
 //!                  ─ exchange: send head+body, read head ─ error? next upstream/502/504
 //!                  │   (an error_page for it, or an intercepted status: Site::error_page
 //!                  │    ─ dispatch again)
-//!                  └ deliver: filter headers ─ upstream_body stream ─────────────────┤
+//!                  └ deliver: filter headers, gzip ─ upstream_body stream ───────────┤
 //!   write: head + body at hand in one write, the rest as it comes (chunked) ◄────────┘
 //!   └ 101 + Upgrade ─ tunnel (own task, idle = proxy_read_timeout); else skip the rest of
 //!     the body and read the next head; access_log when the body (or tunnel) ends
@@ -38,6 +38,7 @@ mod drain;
 mod error;
 mod exchange;
 mod forward;
+mod gzip;
 mod listen;
 pub mod log;
 mod pages;

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -29,8 +30,15 @@ pub struct PeerConn {
     pub cached: bool,
 }
 
-/// Connects to `addr` within `timeout`.
-pub async fn connect(addr: &PeerAddr, timeout: Duration) -> Result<PeerConn, ProxyError> {
+/// Connects to `addr` within `timeout`. The attempt takes a number from `connections`, as
+/// nginx's `ngx_event_connect_peer` does before it connects, so `$connection` of the next
+/// client jumps past it even when this connect fails.
+pub async fn connect(
+    addr: &PeerAddr,
+    timeout: Duration,
+    connections: &AtomicU64,
+) -> Result<PeerConn, ProxyError> {
+    connections.fetch_add(1, Ordering::Relaxed);
     let stream = match tokio::time::timeout(timeout, PeerStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(ProxyError::Io(Stage::Connecting, e)),

@@ -118,6 +118,7 @@ pub async fn dispatch(
             let dress = respond::Dress {
                 location_base: r.location_base.as_ref(),
                 hide_version: !r.server_tokens,
+                gzip: r.gzip.as_deref(),
             };
             Some(respond::answer(
                 finish, status, r.headers, r.body, keepalive, dress,

@@ -5,8 +5,10 @@
 use bytes::Bytes;
 
 use super::body::{Finish, ProxyBody};
+use super::gzip;
 use super::pages;
 use super::response::{self, Answer, Front};
+use crate::eval::plan::Gzip;
 
 /// How the header filter dresses nginx's own answer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -15,6 +17,8 @@ pub struct Dress<'a> {
     pub location_base: Option<&'a Bytes>,
     /// `server_tokens off`.
     pub hide_version: bool,
+    /// The gzip filter of the level that answers.
+    pub gzip: Option<&'a Gzip>,
 }
 
 /// Sends `status` with `headers` and `body` (nginx's page when `None`); `finish` logs it.
@@ -42,6 +46,16 @@ pub fn answer(
     if status != 204 && status != 304 {
         front.content_length = Some(length);
     }
+    let mut added = Vec::new();
+    let gzipped = gzip::header_filter(
+        dress.gzip,
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        &mut added,
+        false,
+    );
     let body = if request.method == "HEAD" { None } else { body };
     finish.outcome.status = status;
     response::build(
@@ -49,8 +63,8 @@ pub fn answer(
         None,
         front,
         &headers,
-        &[],
-        ProxyBody::full(body, Some(finish)),
+        &added,
+        ProxyBody::full(body, Some(finish)).gzip(gzipped),
     )
 }
 

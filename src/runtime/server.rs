@@ -37,7 +37,10 @@ pub struct Shared {
     pub phase: watch::Sender<Phase>,
     pub limit: Arc<Semaphore>,
     pub worker_connections: usize,
-    pub next_id: AtomicU64,
+    /// nginx's `ngx_connection_counter`: numbers client connections (`$connection`, the
+    /// error log's `*N`) and the upstream connections opened for them alike. Kept across
+    /// reloads, as nginx keeps its shared zone.
+    pub next_id: Arc<AtomicU64>,
     /// Open client connections (tunnels included) and a wake-up when it reaches zero.
     pub live: AtomicUsize,
     pub drained: Notify,
@@ -96,11 +99,13 @@ impl Prepared {
         let workers = Workers::start(process.worker_processes)?;
         let logs = Arc::new(AccessLogs::default());
         let sessions = Arc::new(SharedZones::default());
+        let next_id = Arc::new(AtomicU64::new(1));
         let shared = Arc::new(Shared {
             state: ArcSwap::from_pointee(State::new(
                 self.site.clone(),
                 logs.clone(),
                 sessions.clone(),
+                next_id.clone(),
             )),
             logs,
             sessions,
@@ -110,7 +115,7 @@ impl Prepared {
                 process.worker_connections.max(1) * process.worker_processes.max(1),
             )),
             worker_connections: process.worker_connections,
-            next_id: AtomicU64::new(1),
+            next_id,
             live: AtomicUsize::new(0),
             drained: Notify::new(),
         });
@@ -150,7 +155,12 @@ impl Running {
             }
             kept
         });
-        let state = State::new(site, self.shared.logs.clone(), self.shared.sessions.clone());
+        let state = State::new(
+            site,
+            self.shared.logs.clone(),
+            self.shared.sessions.clone(),
+            self.shared.next_id.clone(),
+        );
         self.shared.state.store(Arc::new(state));
         Ok(())
     }

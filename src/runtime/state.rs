@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -26,44 +27,62 @@ pub struct State {
     pub site: Arc<dyn Site>,
     /// Shared by every generation, so reloads do not reopen files.
     pub logs: Arc<AccessLogs>,
-    /// Keyed by the address of the group's `Arc` (the site hands out the same `Arc`s).
-    upstreams: Mutex<HashMap<usize, Arc<Upstream>>>,
+    /// The state of every group the site names, keyed by the address of the group's `Arc`
+    /// (the site holds those `Arc`s, so no address is reused while the generation lives).
+    /// Filled once in `new`, never per request.
+    upstreams: HashMap<usize, Arc<Upstream>>,
     /// TLS acceptors per `ssl` listen socket, built on first use.
     acceptors: Mutex<HashMap<SocketAddr, TlsAcceptor>>,
     /// Certificates read by this generation (a reload reads them again, as nginx does).
     certs: Arc<CertCache>,
     /// Shared session caches, which outlive the generation.
     sessions: Arc<SharedZones>,
+    /// The server's connection counter ([`super::server::Shared::next_id`]), which upstream
+    /// connections draw from too.
+    pub connections: Arc<AtomicU64>,
 }
 
 impl State {
-    pub fn new(site: Arc<dyn Site>, logs: Arc<AccessLogs>, sessions: Arc<SharedZones>) -> State {
-        let state = State {
+    pub fn new(
+        site: Arc<dyn Site>,
+        logs: Arc<AccessLogs>,
+        sessions: Arc<SharedZones>,
+        connections: Arc<AtomicU64>,
+    ) -> State {
+        let upstreams = site
+            .upstreams()
+            .iter()
+            .map(|group| (Arc::as_ptr(group) as usize, Upstream::new(group)))
+            .collect();
+        State {
             site,
             logs,
-            upstreams: Mutex::new(HashMap::new()),
+            upstreams,
             acceptors: Mutex::new(HashMap::new()),
             certs: Arc::new(CertCache::default()),
             sessions,
-        };
-        for group in state.site.upstreams() {
-            state.upstream(&group);
+            connections,
         }
-        state
     }
 
-    /// The run-time state of `group`, created on first use.
+    /// The run-time state of `group`: the shared one of a group the site names, else (a
+    /// `proxy_pass` with variables that evaluated to an address no group has) state of its
+    /// own that ends with the request, as nginx builds such a request's round robin in the
+    /// request's pool (`ngx_http_upstream_create_round_robin_peer`).
     pub fn upstream(&self, group: &Arc<UpstreamGroup>) -> Arc<Upstream> {
-        let key = Arc::as_ptr(group) as usize;
-        let mut map = self.upstreams.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key)
-            .or_insert_with(|| {
-                Arc::new(Upstream {
-                    balancer: Balancer::new(group.clone()),
-                    pool: Pool::for_group(group),
-                })
-            })
-            .clone()
+        match self.upstreams.get(&(Arc::as_ptr(group) as usize)) {
+            Some(known) => known.clone(),
+            None => Upstream::new(group),
+        }
+    }
+}
+
+impl Upstream {
+    fn new(group: &Arc<UpstreamGroup>) -> Arc<Upstream> {
+        Arc::new(Upstream {
+            balancer: Balancer::new(group.clone()),
+            pool: Pool::for_group(group),
+        })
     }
 }
 
@@ -113,4 +132,70 @@ pub fn now_secs() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     // Starts at 1000 so a failure at "time 0" is not confused with "never checked".
     START.get_or_init(Instant::now).elapsed().as_secs() + 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Paths;
+    use crate::eval::plan::{RequestInfo, Route};
+    use bytes::Bytes;
+
+    /// The site of `conf`, loaded as `ngxr -c` loads it.
+    fn site(conf: &str) -> Arc<dyn Site> {
+        let dir = std::env::temp_dir().join(format!("ngxr-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nginx.conf");
+        std::fs::write(&path, conf).unwrap();
+        crate::load::site_for_serving(&Paths::resolve(Some(&dir), Some(&path)), None).unwrap()
+    }
+
+    /// The group `GET target` is proxied to.
+    fn group_of(site: &Arc<dyn Site>, target: &str) -> Arc<UpstreamGroup> {
+        let headers = [(Bytes::from_static(b"host"), Bytes::from_static(b"x"))];
+        let listen = site.listens()[0].addr;
+        let info = RequestInfo {
+            listen,
+            remote: "10.0.0.7:5000".parse().unwrap(),
+            local: listen,
+            sni: None,
+            tls: false,
+            handshake: None,
+            method: "GET",
+            target,
+            version: "HTTP/1.1",
+            headers: &headers,
+            connection: 1,
+            connection_requests: 1,
+            pipelined: false,
+            request_id: [b'0'; 32],
+        };
+        match site.route(&info) {
+            Route::Proxy(p) => p.upstream.clone(),
+            other => panic!("{target} was not proxied: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn proxy_pass_with_variables_to_an_address_keeps_no_state_after_the_request() {
+        let site = site(
+            "events {} http { server { listen 127.0.0.1:18099;
+               location / { proxy_pass http://127.0.0.1:$arg_p; }
+               location /known { proxy_pass http://127.0.0.1:9; } } }",
+        );
+        let state = State::new(site.clone(), Arc::default(), Arc::default(), Arc::default());
+        let kept = state.upstreams.len();
+        for port in 1000..3000 {
+            let group = group_of(&site, &format!("/?p={port}"));
+            let upstream = Arc::downgrade(&state.upstream(&group));
+            assert!(upstream.upgrade().is_none(), "state of port {port} kept");
+        }
+        assert_eq!(state.upstreams.len(), kept);
+        // An address a `proxy_pass` without variables names shares that group's state.
+        let known = group_of(&site, "/?p=9");
+        assert!(Arc::ptr_eq(
+            &state.upstream(&known),
+            &state.upstream(&known)
+        ));
+    }
 }

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::body::{Finish, ProxyBody};
 use super::error::ProxyError;
+use super::gzip;
 use super::respond;
 use super::response::{self, Answer, Front};
 use crate::eval::plan::{FilePart, FileResponse};
@@ -31,6 +32,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         file,
         parts,
         server_tokens,
+        gzip,
         ..
     } = f;
     let length: u64 = parts.iter().map(FilePart::size).sum();
@@ -39,13 +41,24 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         front.content_length = Some(length);
     }
     front.hide_version = !server_tokens;
+    let mut added = Vec::new();
+    let request = &finish.request;
+    let gzipped = gzip::header_filter(
+        gzip.as_deref(),
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        &mut added,
+        false,
+    );
     finish.outcome.status = status;
     let body = if finish.request.method == "HEAD" || length == 0 {
         ProxyBody::full(None, Some(finish))
     } else {
         ProxyBody::file(FileBody::new(file, parts), finish)
     };
-    response::build(status, None, front, &headers, &[], body)
+    response::build(status, None, front, &headers, &added, body.gzip(gzipped))
 }
 
 /// A file response's body being read.

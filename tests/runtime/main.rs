@@ -7,6 +7,7 @@ mod support;
 
 mod balance;
 mod files;
+mod gzip;
 mod lifecycle;
 mod listen;
 mod oracle;

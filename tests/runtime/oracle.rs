@@ -207,3 +207,38 @@ async fn odd_and_malformed_heads_get_nginx_s_answers() {
     };
     assert_eq!(heads(&for_ngxr), heads(&for_nginx), "what the backends saw");
 }
+
+/// Sends `request` and reads the response head, up to its blank line.
+async fn head_of(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    crate::support::within(async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(request).await.expect("write");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).await.expect("read") == 1 {
+            head.push(byte[0]);
+        }
+        undated(&String::from_utf8_lossy(&head))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_101_to_a_request_that_did_not_upgrade_is_passed_on_not_502() {
+    // nginx-tests ssl_proxy_upgrade.t "log - bytes noupgrade": nginx passes the 101 on as an
+    // ordinary answer, with its own reason phrase and `Connection: upgrade`.
+    let answer =
+        b"HTTP/1.1 101 Switching\r\nUpgrade: foo\r\nConnection: close\r\n\r\nhandshaked\r\n";
+    let for_nginx = Backend::http_with(move |_| answer.to_vec()).await;
+    let for_ngxr = Backend::http_with(move |_| answer.to_vec()).await;
+    let case = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n\r\n";
+    let (_proxy, ngxr) = start(TestSite::new(vec![peer(for_ngxr.addr)]));
+    let expected = "HTTP/1.1 101 Switching\r\nServer: nginx/1.22.1\r\nDate: *\r\n\
+                    Connection: upgrade\r\nUpgrade: foo\r\n\r\n";
+    assert_eq!(head_of(ngxr, case).await, expected);
+    let Some(nginx) = Nginx::start(&format!("server {};", for_nginx.addr), LOCATION) else {
+        return;
+    };
+    assert_eq!(head_of(nginx.addr, case).await, expected);
+}

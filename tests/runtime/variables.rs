@@ -104,3 +104,117 @@ async fn upstream_and_request_variables_read_as_in_nginx() {
     assert_eq!(headers, nginx_headers);
     assert_eq!(lines, nginx_lines);
 }
+
+/// `$connection` on a sequence of fresh client connections: nginx numbers every upstream
+/// connection it opens from the same counter as the clients (a refused one too), and a
+/// cached keepalive connection keeps its number.
+fn numbered(port: u16, up: &str, dead: &str) -> String {
+    format!(
+        "upstream ka {{ server {up}; keepalive 2; }}\n\
+         server {{ listen 127.0.0.1:{port}; add_header X-C $connection always;\n\
+           location /p {{ proxy_pass http://{up}; }}\n\
+           location /ka {{ proxy_pass http://ka; proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\"; }}\n\
+           location /dead {{ proxy_pass http://{dead}; }}\n\
+           location /r {{ return 204; }}\n\
+         }}"
+    )
+}
+
+/// The `X-C` of each request, each on a connection of its own, counted from the first (the
+/// harness's readiness probe already took a number from nginx).
+async fn connection_numbers(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut numbers = Vec::new();
+    let mut first = None;
+    for path in ["/p", "/p", "/r", "/ka", "/ka", "/dead", "/r"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let answer = raw(addr, request.as_bytes()).await;
+        let number: u64 = header(&answer, "X-C")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default();
+        let first = *first.get_or_insert(number);
+        numbers.push(format!("{path} +{}", number - first));
+    }
+    numbers
+}
+
+#[tokio::test]
+async fn upstream_connections_take_connection_numbers_as_in_nginx() {
+    let backend = Backend::http("b").await;
+    let (up, dead) = (backend.addr.to_string(), refusing_addr().to_string());
+    let port = refusing_addr().port();
+    let dir = std::env::temp_dir().join(format!("ngxr-numbers-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(dir.join("logs")).expect("prefix");
+    let conf = dir.join("nginx.conf");
+    let text = format!(
+        "error_log stderr crit; events {{}}\nhttp {{ {} }}\n",
+        numbered(port, &up, &dead)
+    );
+    std::fs::write(&conf, text).expect("conf");
+    let site = ngxr::load::site_for_serving(&Paths::resolve(Some(&dir), Some(&conf)), None)
+        .expect("the configuration loads");
+    let running = Server::start(site).expect("server starts");
+    let got = connection_numbers(running.local_addrs()[0]).await;
+    // What nginx 1.22 answers, whether or not it is installed here.
+    let expected = [
+        "/p +0", "/p +2", "/r +4", "/ka +5", "/ka +7", "/dead +8", "/r +10",
+    ];
+    assert_eq!(got, expected);
+
+    let Some(nginx) = Nginx::serve(|port| numbered(port, &up, &dead)) else {
+        return;
+    };
+    assert_eq!(connection_numbers(nginx.addr).await, expected);
+}
+
+/// `add_header` lines reading the answer they are added to: its status and the headers set
+/// before them (the earlier `add_header`s included, the later ones not).
+fn heads(port: u16, up: &str) -> String {
+    format!(
+        "server {{ listen 127.0.0.1:{port};\n\
+           location /r {{ add_header X-A a;\n\
+             add_header X-S \"$status|$sent_http_x_a|$sent_http_content_type|$sent_http_content_length|$sent_http_x_b\";\n\
+             add_header X-B b; return 201 hi; }}\n\
+           location /p {{ proxy_pass http://{up};\n\
+             add_header X-S \"$status|$sent_http_x_backend|$sent_http_content_length|$sent_http_connection|$sent_http_server|$sent_http_transfer_encoding\"; }}\n\
+         }}"
+    )
+}
+
+/// The `X-S` of `/r` and `/p`.
+async fn seen_by_add_header(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut seen = Vec::new();
+    for path in ["/r", "/p"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let answer = raw(addr, request.as_bytes()).await;
+        seen.push(header(&answer, "X-S").unwrap_or("(none)").to_string());
+    }
+    seen
+}
+
+#[tokio::test]
+async fn add_header_reads_the_status_and_headers_being_sent() {
+    let backend = Backend::http("b").await;
+    let up = backend.addr.to_string();
+    let port = refusing_addr().port();
+    let dir = std::env::temp_dir().join(format!("ngxr-heads-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(dir.join("logs")).expect("prefix");
+    let conf = dir.join("nginx.conf");
+    let text = format!(
+        "error_log stderr crit; events {{}}\nhttp {{ {} }}\n",
+        heads(port, &up)
+    );
+    std::fs::write(&conf, text).expect("conf");
+    let site = ngxr::load::site_for_serving(&Paths::resolve(Some(&dir), Some(&conf)), None)
+        .expect("the configuration loads");
+    let running = Server::start(site).expect("server starts");
+    let got = seen_by_add_header(running.local_addrs()[0]).await;
+    // What nginx 1.22 answers, whether or not it is installed here.
+    let expected = ["201|a|text/plain|2|", "200|b|1|close||"];
+    assert_eq!(got, expected);
+
+    let Some(nginx) = Nginx::serve(|port| heads(port, &up)) else {
+        return;
+    };
+    assert_eq!(seen_by_add_header(nginx.addr).await, expected);
+}

@@ -122,6 +122,7 @@ impl Site for TestSite {
                 location_base: None,
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
+                gzip: None,
             });
         }
         if request.target == "/return" {
@@ -137,6 +138,7 @@ impl Site for TestSite {
                 location_base: None,
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
+                gzip: None,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -205,6 +207,7 @@ impl Site for TestSite {
             server_tokens: true,
             errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
+            gzip: None,
         }))
     }
 
@@ -219,6 +222,7 @@ impl Site for TestSite {
             location_base: None,
             server_tokens: true,
             keepalive: ngxr::defaults::http::KEEPALIVE,
+            gzip: None,
         })
     }
 
@@ -247,7 +251,12 @@ impl Site for TestSite {
 struct NoAddedHeaders;
 
 impl AddedHeaders for NoAddedHeaders {
-    fn evaluate(&self, _: &RequestInfo<'_>, _: &Outcome) -> Vec<(Bytes, Bytes)> {
+    fn evaluate(
+        &self,
+        _: &RequestInfo<'_>,
+        _: &Outcome,
+        _: &[(Bytes, Bytes)],
+    ) -> Vec<(Bytes, Bytes)> {
         Vec::new()
     }
 }
