@@ -4,6 +4,7 @@
 //! diagnostics can point back at the text. Nothing here evaluates a request: that is `eval`.
 
 pub mod content;
+pub mod filters;
 pub mod gzip;
 pub mod http;
 pub mod listen;
@@ -12,6 +13,7 @@ pub mod log;
 pub mod map;
 pub mod process;
 pub mod proxy;
+pub mod realip;
 pub mod rewrite;
 pub mod settings;
 pub mod ssl;

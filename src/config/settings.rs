@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
+use super::filters::{self, Charset, Expires};
 use super::gzip::Gzip;
 use super::proxy::{self, NextUpstream, Redirect};
+use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
 use super::{Cx, Text};
@@ -39,6 +41,12 @@ pub struct Settings {
     pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
+    pub expires: Option<Expires>,
+    pub charset: Charset,
+    /// Every `set_real_ip_from` of the level, in order.
+    pub set_real_ip_from: Option<Vec<Trusted>>,
+    pub real_ip_header: Option<RealIpHeader>,
+    pub real_ip_recursive: Option<bool>,
     pub server_tokens: Option<bool>,
     pub absolute_redirect: Option<bool>,
     pub port_in_redirect: Option<bool>,
@@ -123,6 +131,10 @@ impl Settings {
             keepalive_time,
             send_timeout,
             add_header,
+            expires,
+            set_real_ip_from,
+            real_ip_header,
+            real_ip_recursive,
             server_tokens,
             absolute_redirect,
             port_in_redirect,
@@ -143,6 +155,7 @@ impl Settings {
             log_not_found
         );
         self.ssl.inherit(&parent.ssl);
+        self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
     }
 
@@ -154,7 +167,7 @@ impl Settings {
 
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        if self.ssl.apply(cx, d) || self.gzip.apply(cx, d) {
+        if self.ssl.apply(cx, d) || self.gzip.apply(cx, d) || self.charset.apply(cx, d) {
             return true;
         }
         match d.name() {
@@ -231,6 +244,10 @@ impl Settings {
                     always,
                 });
             }
+            "expires" => filters::expires(cx, d, &mut self.expires),
+            "set_real_ip_from" => realip::set_real_ip_from(cx, d, &mut self.set_real_ip_from),
+            "real_ip_header" => realip::real_ip_header(cx, d, &mut self.real_ip_header),
+            "real_ip_recursive" => flag(cx, d, &mut self.real_ip_recursive),
             "access_log" => {
                 let entry = match d.arg(0) {
                     Some("off") => AccessLog::Off,

@@ -30,6 +30,8 @@ const SERVED: &[&str] = &[
     "add_header",
     "alias",
     "break",
+    "charset",
+    "charset_types",
     "client_max_body_size",
     "daemon",
     "default_type",
@@ -37,6 +39,7 @@ const SERVED: &[&str] = &[
     "error_page",
     "etag",
     "events",
+    "expires",
     "gzip",
     "gzip_comp_level",
     "gzip_disable",
@@ -65,6 +68,7 @@ const SERVED: &[&str] = &[
     "log_not_found",
     "map",
     "merge_slashes",
+    "override_charset",
     "pid",
     "port_in_redirect",
     "proxy_connect_timeout",
@@ -83,6 +87,8 @@ const SERVED: &[&str] = &[
     "proxy_send_timeout",
     "proxy_set_header",
     "random",
+    "real_ip_header",
+    "real_ip_recursive",
     "recursive_error_pages",
     "return",
     "rewrite",
@@ -93,6 +99,8 @@ const SERVED: &[&str] = &[
     "server_name_in_redirect",
     "server_tokens",
     "set",
+    "set_real_ip_from",
+    "source_charset",
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_protocols",
@@ -120,6 +128,7 @@ const INERT: &[&str] = &[
     "client_header_buffer_size",
     "client_header_timeout",
     "directio",
+    "env",
     "fastcgi_buffer_size",
     "fastcgi_buffers",
     "fastcgi_busy_buffers_size",
@@ -136,6 +145,7 @@ const INERT: &[&str] = &[
     "lingering_close",
     "lingering_time",
     "lingering_timeout",
+    "load_module",
     "map_hash_bucket_size",
     "map_hash_max_size",
     "master_process",
@@ -196,6 +206,20 @@ const INERT: &[&str] = &[
 /// ngxr's support for a directive as written (a few depend on their arguments).
 pub fn support(d: &Directive) -> Support {
     let name = d.name();
+    // The charset filter is served without recoding: no charset from a variable (it could
+    // name one to recode to), no overriding of an upstream's charset.
+    let unserved_charset = match name {
+        "charset" | "source_charset" => d.args.iter().any(|a| a.value.contains('$')),
+        "override_charset" => d.args.iter().any(|a| !a.value.eq_ignore_ascii_case("off")),
+        _ => false,
+    };
+    if unserved_charset {
+        return Support::Unsupported;
+    }
+    // The PROXY protocol is not read, so no address can come from it.
+    if name == "real_ip_header" && d.arg(0) == Some("proxy_protocol") {
+        return Support::Unsupported;
+    }
     // An `if` block is served as far as the rewrite module goes: its steps, not the other
     // settings nginx would apply inside it.
     if name == "if" {

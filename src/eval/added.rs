@@ -1,5 +1,8 @@
-//! `add_header` (`ngx_http_headers_filter`): the values compiled once per level, added to the
-//! statuses nginx's headers filter adds them to (any status with `always`). nginx evaluates
+//! `expires` and `add_header` (`ngx_http_headers_filter`): compiled once per level, applied to
+//! the statuses nginx's headers filter applies them to (`add_header ... always` to any status).
+//! `Expires` and `Cache-Control` come first and replace the ones already in the answer (an
+//! upstream's): nginx sets its `headers_out` slots for them, then adds the lines. The charset
+//! filter runs after it. nginx evaluates
 //! them as the response head goes out; for the answers nginx writes itself (`return`, a
 //! rewrite's redirect) that is when routing ends, for proxied ones once the upstream answered
 //! ([`Deferred`], which the runtime calls then).
@@ -8,23 +11,52 @@ use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 
+use super::charset::Charset;
 use super::plan::{AddedHeaders, Outcome, RequestInfo};
 use super::request::{Answer, Req};
 use super::site::Inner;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::Cx;
+use crate::config::filters::{self, Expires, Expiry};
 use crate::config::settings::Settings;
 
-/// A level's `add_header` lines: name, value, `always`.
-pub type AddHeaders = Vec<(Bytes, Complex, bool)>;
+/// A level's filters of the response head: the headers filter (`expires`, the `add_header`
+/// lines) and the charset filter that runs after it.
+#[derive(Debug, Default)]
+pub struct AddHeaders {
+    pub expires: Option<CExpires>,
+    /// Name, value, `always`.
+    pub lines: Vec<(Bytes, Complex, bool)>,
+    pub charset: Option<Charset>,
+}
 
-/// Compiles the `add_header`s in effect at a level; `None` after an error (reported).
+/// `expires`, its value known or compiled.
+#[derive(Debug)]
+pub enum CExpires {
+    Fixed(Expiry),
+    Variable { modified: bool, value: Complex },
+}
+
+/// Compiles the `expires` and `add_header`s in effect at a level; `None` after an error
+/// (reported).
 pub fn compile(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<AddHeaders> {
-    let mut out = Vec::new();
+    let mut out = AddHeaders {
+        expires: match &st.expires {
+            None | Some(Expires::Fixed(Expiry::Off)) => None,
+            Some(Expires::Fixed(e)) => Some(CExpires::Fixed(*e)),
+            Some(Expires::Variable { modified, value }) => Some(CExpires::Variable {
+                modified: *modified,
+                value: Complex::compile(cx, reg, value)?,
+            }),
+        },
+        lines: Vec::new(),
+        charset: Charset::compile(cx, st),
+    };
     for h in st.add_header.as_deref().unwrap_or_default() {
         let value = Complex::compile(cx, reg, &h.value)?;
-        out.push((Bytes::from(h.name.clone()), value, h.always));
+        out.lines
+            .push((Bytes::from(h.name.clone()), value, h.always));
     }
     Some(out)
 }
@@ -39,14 +71,70 @@ pub fn applies(status: u16, always: bool) -> bool {
         )
 }
 
-/// Appends to `headers` the lines that apply to `status` (`ngx_http_headers_filter`), the
-/// headers already in `headers` being those set before the filter runs.
-pub fn apply(add: &AddHeaders, status: u16, req: &mut Req<'_>, headers: &mut Vec<(Bytes, Bytes)>) {
-    let answer = Answer {
+/// nginx's headers filter on an answer with `status` whose `Last-Modified` is `last_modified`
+/// (seconds): sets `Expires` and `Cache-Control` in `headers`, then appends the lines that
+/// apply, the headers already in `headers` being those set before the filter runs.
+pub fn apply(
+    add: &AddHeaders,
+    status: u16,
+    last_modified: Option<i64>,
+    req: &mut Req<'_>,
+    headers: &mut Vec<(Bytes, Bytes)>,
+) {
+    let mut answer = Answer {
         status,
         headers: headers.clone(),
     };
+    expires(add, &mut answer, last_modified, req, headers);
     apply_to(add, answer, req, headers);
+}
+
+/// `expires` on `answer`: `Expires` and `Cache-Control` set in `head` and in the answer's
+/// headers (where `add_header`'s `$sent_http_*` find them).
+pub fn expires(
+    add: &AddHeaders,
+    answer: &mut Answer,
+    last_modified: Option<i64>,
+    req: &mut Req<'_>,
+    head: &mut Vec<(Bytes, Bytes)>,
+) {
+    let values = expiry(add, answer.status, last_modified, |v| v.eval(req));
+    if let Some((expires, cache_control)) = values {
+        set_expires(&mut answer.headers, expires.clone(), cache_control.clone());
+        set_expires(head, expires, cache_control);
+    }
+}
+
+/// The `Expires` and `Cache-Control` values `expires` gives an answer with `status`, `value`
+/// evaluating its variable form (whose text nginx parses per request, ignoring it when it
+/// is not a valid time).
+fn expiry(
+    add: &AddHeaders,
+    status: u16,
+    last_modified: Option<i64>,
+    value: impl FnOnce(&Complex) -> Vec<u8>,
+) -> Option<(String, String)> {
+    let e = add.expires.as_ref().filter(|_| applies(status, false))?;
+    let e = match e {
+        CExpires::Fixed(e) => *e,
+        CExpires::Variable { modified, value: v } => {
+            let text = value(v);
+            filters::parse_expiry(std::str::from_utf8(&text).ok()?, *modified).ok()?
+        }
+    };
+    dates(e, super::clock::now_secs(), last_modified)
+}
+
+/// The charset filter on an answer with `status`: the first `Content-Type` in `headers`
+/// names the level's charset if it applies.
+pub fn charset(add: &AddHeaders, status: u16, headers: &mut [(Bytes, Bytes)]) {
+    if let Some(c) = &add.charset
+        && let Some((_, ct)) = headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"content-type"))
+    {
+        c.apply(status, ct);
+    }
 }
 
 /// Appends to `headers` the lines that apply to `answer.status`. Each is evaluated as nginx's
@@ -76,11 +164,75 @@ pub fn apply_to(
 
 /// The lines that apply to `status`.
 fn lines_for(add: &AddHeaders, status: u16) -> impl Iterator<Item = &(Bytes, Complex, bool)> {
-    add.iter()
+    add.lines
+        .iter()
         .filter(move |(_, _, always)| applies(status, *always))
 }
 
-/// A proxying location's `add_header`s, evaluated when the runtime has the answer.
+/// The `Expires` and `Cache-Control` values `ngx_http_set_expires` writes at `now`; `None` for
+/// `off`.
+fn dates(e: Expiry, now: i64, last_modified: Option<i64>) -> Option<(String, String)> {
+    let (at, max_age, time) = match e {
+        Expiry::Off => return None,
+        Expiry::Epoch => {
+            return Some((super::clock::http_date(1), "no-cache".into()));
+        }
+        // nginx's fixed date, and ten years.
+        Expiry::Max => {
+            let cc = "max-age=315360000".into();
+            return Some(("Thu, 31 Dec 2037 23:55:55 GMT".into(), cc));
+        }
+        Expiry::Access(0) | Expiry::Modified(0) => {
+            return Some((super::clock::http_date(now), "max-age=0".into()));
+        }
+        Expiry::Daily(t) => {
+            // The next time this second of the day comes (in UTC: ngxr's clock zone).
+            let mut at = now - now.rem_euclid(86_400) + t;
+            if at <= now {
+                at += 86_400;
+            }
+            (at, at - now, t)
+        }
+        Expiry::Modified(t) => match last_modified {
+            Some(lm) => (lm + t, lm + t - now, t),
+            None => (now + t, t, t),
+        },
+        Expiry::Access(t) => (now + t, t, t),
+    };
+    let cache_control = if time < 0 || max_age < 0 {
+        "no-cache".to_string()
+    } else {
+        format!("max-age={max_age}")
+    };
+    Some((super::clock::http_date(at), cache_control))
+}
+
+/// Puts the values in the answer's `Expires` (the last one, nginx's slot) and first
+/// `Cache-Control` (dropping the others), adding each that is missing at the end.
+fn set_expires(headers: &mut Vec<(Bytes, Bytes)>, expires: String, cache_control: String) {
+    let named = |name: &'static [u8]| move |(n, _): &(Bytes, Bytes)| n.eq_ignore_ascii_case(name);
+    match headers.iter().rposition(named(b"expires")) {
+        Some(at) => headers[at].1 = Bytes::from(expires),
+        None => headers.push((Bytes::from_static(b"Expires"), Bytes::from(expires))),
+    }
+    match headers.iter().position(named(b"cache-control")) {
+        Some(at) => {
+            headers[at].1 = Bytes::from(cache_control);
+            let mut i = 0;
+            headers.retain(|h| {
+                i += 1;
+                i - 1 <= at || !named(b"cache-control")(h)
+            });
+        }
+        None => headers.push((
+            Bytes::from_static(b"Cache-Control"),
+            Bytes::from(cache_control),
+        )),
+    }
+}
+
+/// A proxying location's headers and charset filters, applied when the runtime has the
+/// answer.
 #[derive(Debug)]
 pub struct Deferred {
     lines: AddHeaders,
@@ -92,7 +244,8 @@ pub struct Deferred {
 
 impl Deferred {
     pub fn new(lines: AddHeaders, site: &Weak<Inner>) -> Arc<Deferred> {
-        let literal = lines.iter().all(|(_, v, _)| v.as_literal().is_some());
+        let literal = lines.lines.iter().all(|(_, v, _)| v.as_literal().is_some())
+            && !matches!(lines.expires, Some(CExpires::Variable { .. }));
         Arc::new(Deferred {
             lines,
             literal,
@@ -107,14 +260,27 @@ impl AddedHeaders for Deferred {
         request: &RequestInfo<'_>,
         outcome: &Outcome,
         set: &[(Bytes, Bytes)],
+        headers: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)> {
         let mut out = Vec::new();
+        // The upstream's `Last-Modified`, which nginx copies into its `headers_out` slot.
+        let last_modified = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"last-modified"))
+            .and_then(|(_, v)| super::conditional::parse_time(v));
+        let status = outcome.status;
         if self.literal {
+            // No variable form: nothing to evaluate.
+            let values = expiry(&self.lines, status, last_modified, |_| Vec::new());
+            if let Some((expires, cache_control)) = values {
+                set_expires(headers, expires, cache_control);
+            }
             let literal = |(name, v, _): &(Bytes, Complex, bool)| {
                 let v = v.as_literal().filter(|v| !v.is_empty())?;
                 Some((name.clone(), Bytes::copy_from_slice(v)))
             };
-            out.extend(lines_for(&self.lines, outcome.status).filter_map(literal));
+            out.extend(lines_for(&self.lines, status).filter_map(literal));
+            charset(&self.lines, status, headers);
             return out;
         }
         let Some(site) = self.site.upgrade() else {
@@ -122,11 +288,89 @@ impl AddedHeaders for Deferred {
         };
         let mut req = super::route::prepare(&site, request);
         req.outcome = Some(outcome);
-        let answer = Answer {
-            status: outcome.status,
+        let mut answer = Answer {
+            status,
             headers: set.to_vec(),
         };
+        expires(&self.lines, &mut answer, last_modified, &mut req, headers);
         apply_to(&self.lines, answer, &mut req, &mut out);
+        charset(&self.lines, status, headers);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_as_ngx_http_set_expires_writes_them() {
+        let now = 1_700_000_000; // Tue, 14 Nov 2023 22:13:20 GMT
+        let p = |a: &str, c: &str| Some((a.to_string(), c.to_string()));
+        assert_eq!(dates(Expiry::Off, now, None), None);
+        assert_eq!(
+            dates(Expiry::Access(3600), now, None),
+            p("Tue, 14 Nov 2023 23:13:20 GMT", "max-age=3600")
+        );
+        assert_eq!(
+            dates(Expiry::Access(-1), now, None),
+            p("Tue, 14 Nov 2023 22:13:19 GMT", "no-cache")
+        );
+        assert_eq!(
+            dates(Expiry::Access(0), now, None),
+            p("Tue, 14 Nov 2023 22:13:20 GMT", "max-age=0")
+        );
+        // After Last-Modified; a date already past is `no-cache`.
+        assert_eq!(
+            dates(Expiry::Modified(86_400), now, Some(now - 3600)),
+            p("Wed, 15 Nov 2023 21:13:20 GMT", "max-age=82800")
+        );
+        assert_eq!(
+            dates(Expiry::Modified(60), now, Some(now - 3600)),
+            p("Tue, 14 Nov 2023 21:14:20 GMT", "no-cache")
+        );
+        assert_eq!(
+            dates(Expiry::Modified(60), now, None),
+            p("Tue, 14 Nov 2023 22:14:20 GMT", "max-age=60")
+        );
+        // `@time`: later today, else tomorrow.
+        assert_eq!(
+            dates(Expiry::Daily(23 * 3600), now, None),
+            p("Tue, 14 Nov 2023 23:00:00 GMT", "max-age=2800")
+        );
+        assert_eq!(
+            dates(Expiry::Daily(3600), now, None),
+            p("Wed, 15 Nov 2023 01:00:00 GMT", "max-age=10000")
+        );
+        assert_eq!(
+            dates(Expiry::Max, now, None),
+            p("Thu, 31 Dec 2037 23:55:55 GMT", "max-age=315360000")
+        );
+        assert_eq!(
+            dates(Expiry::Epoch, now, None),
+            p("Thu, 01 Jan 1970 00:00:01 GMT", "no-cache")
+        );
+    }
+
+    #[test]
+    fn an_answers_own_lines_give_way() {
+        let h = |n: &'static str, v: &'static str| (Bytes::from(n), Bytes::from(v));
+        let mut headers = vec![
+            h("cache-control", "private"),
+            h("Expires", "0"),
+            h("X-A", "1"),
+            h("Cache-Control", "no-store"),
+        ];
+        set_expires(&mut headers, "E".into(), "C".into());
+        assert_eq!(
+            headers,
+            [h("cache-control", "C"), h("Expires", "E"), h("X-A", "1")]
+        );
+        let mut headers = vec![h("X-A", "1")];
+        set_expires(&mut headers, "E".into(), "C".into());
+        assert_eq!(
+            headers,
+            [h("X-A", "1"), h("Expires", "E"), h("Cache-Control", "C")]
+        );
     }
 }

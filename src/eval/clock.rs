@@ -5,6 +5,18 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Seconds since the epoch now, for the dates `expires` writes.
+pub fn now_secs() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+}
+
 /// `1.234`.
 pub fn seconds(d: Duration) -> String {
     format!("{}.{:03}", d.as_secs(), d.subsec_millis())
@@ -17,9 +29,6 @@ pub fn msec(t: SystemTime) -> String {
 
 /// `$time_local`: `24/Nov/2026:02:31:31 +0000`.
 pub fn time_local(t: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let c = civil(t);
     format!(
         "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
@@ -59,10 +68,31 @@ struct Civil {
     sec: u64,
 }
 
-/// Days-from-epoch to a Gregorian date (Howard Hinnant's algorithm).
+/// An HTTP date as `ngx_http_time` writes one (`Thu, 01 Jan 1970 00:00:01 GMT`), for any
+/// second since the epoch: `expires` may point before it or far past 9999's calendars.
+pub fn http_date(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let c = civil_secs(secs);
+    format!(
+        "{}, {:02} {} {:4} {:02}:{:02}:{:02} GMT",
+        DAYS[secs.div_euclid(86_400).rem_euclid(7) as usize],
+        c.day,
+        MONTHS[(c.month - 1) as usize],
+        c.year,
+        c.hour,
+        c.min,
+        c.sec
+    )
+}
+
 fn civil(t: SystemTime) -> Civil {
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    civil_secs(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// Seconds from the epoch to a Gregorian date (Howard Hinnant's algorithm).
+fn civil_secs(secs: i64) -> Civil {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u64);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -94,5 +124,8 @@ mod tests {
         assert_eq!(msec(t), "1700000000.123");
         assert_eq!(error_log(t), "2023/11/14 22:13:20");
         assert_eq!(seconds(Duration::from_millis(5)), "0.005");
+        assert_eq!(http_date(1), "Thu, 01 Jan 1970 00:00:01 GMT");
+        assert_eq!(http_date(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 GMT");
+        assert_eq!(http_date(-86_400), "Wed, 31 Dec 1969 00:00:00 GMT");
     }
 }

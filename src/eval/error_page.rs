@@ -56,7 +56,7 @@ pub fn special(
             return send(loc, page, req, served);
         }
     }
-    added::apply(&loc.add_headers, status, req, &mut headers);
+    added::apply(&loc.add_headers, status, None, req, &mut headers);
     Next::Answer(respond(status, loc.log.clone(), headers, None))
 }
 
@@ -83,7 +83,7 @@ fn send(loc: &CLocation, page: &CErrorPage, req: &mut Req<'_>, served: &mut Serv
             };
             served.err_status = Some(status);
             let mut headers = vec![(Bytes::from_static(b"Location"), Bytes::from(uri))];
-            added::apply(&loc.add_headers, status, req, &mut headers);
+            added::apply(&loc.add_headers, status, None, req, &mut headers);
             Next::Answer(respond(status, loc.log.clone(), headers, None))
         }
     }

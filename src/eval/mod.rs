@@ -4,6 +4,7 @@
 
 mod added;
 mod bind;
+mod charset;
 pub mod clock;
 mod compile;
 mod conditional;
@@ -19,6 +20,7 @@ mod mime;
 pub mod plan;
 pub mod proxy;
 mod proxy_conf;
+mod realip;
 pub mod regex;
 pub mod request;
 pub mod route;

@@ -328,6 +328,9 @@ pub struct ProxyRequest {
     pub location_base: Option<Bytes>,
     /// For `hash KEY`: the evaluated key.
     pub balance_key: Option<Bytes>,
+    /// The client's address as nginx sees it (the realip module's, else the connection's):
+    /// `ip_hash` and the error log's `client:` use it.
+    pub client: std::net::IpAddr,
     /// `proxy_pass_request_body`.
     pub pass_body: bool,
     /// The client sent `Upgrade` (only then may a 101 open a tunnel).
@@ -513,7 +516,7 @@ pub struct LogSpec {
     pub files: Vec<(PathBuf, Arc<dyn LogFormat>)>,
 }
 
-/// A location's `add_header` lines. nginx's headers filter evaluates them as the response
+/// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response
 /// head goes out, after the upstream answered: `$upstream_status`, `$upstream_header_time`,
 /// `$status` and `$sent_http_*` read the answer being sent.
 pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
@@ -521,11 +524,15 @@ pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
     /// whose value comes out empty are left out, as nginx leaves them. `set` are the response
     /// headers already set, as `$sent_http_*` finds them then (no `Server`, `Date` or
     /// `Transfer-Encoding` yet: nginx's header filter writes those later).
+    /// Before the lines, `expires` sets `Expires` and `Cache-Control` in `headers` (the
+    /// upstream's, as they will be sent); after them the charset filter names the charset in
+    /// its `Content-Type`.
     fn evaluate(
         &self,
         request: &RequestInfo<'_>,
         outcome: &Outcome,
         set: &[(Bytes, Bytes)],
+        headers: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)>;
 }
 

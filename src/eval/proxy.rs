@@ -78,6 +78,7 @@ pub fn build(
         headers,
         body_headers_at,
         balance_key,
+        client: req.client().ip(),
         pass_body: p.pass_body,
         client_upgrade,
         timeouts: p.timeouts,

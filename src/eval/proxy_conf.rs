@@ -14,6 +14,7 @@ use super::site::{CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::{Complex, Part};
 use super::vars::Registry;
+use crate::config::filters::Expires;
 use crate::config::location::Location;
 use crate::config::proxy::{self, ProxyPass, Redirect};
 use crate::config::settings::Settings;
@@ -25,7 +26,11 @@ use crate::defaults;
 pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
     let set = st.proxy_set_header.iter().flatten().map(|(_, v)| v);
     let add = st.add_header.iter().flatten().map(|h| &h.value);
-    for text in set.chain(add) {
+    let expires = st.expires.iter().filter_map(|e| match e {
+        Expires::Variable { value, .. } => Some(value),
+        Expires::Fixed(_) => None,
+    });
+    for text in set.chain(add).chain(expires) {
         Complex::compile(cx, reg, text);
     }
 }

@@ -2,6 +2,7 @@
 //! captures, and the per-request cache of `map` values ("variables are evaluated only when
 //! they are used", once, unless `volatile`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -66,6 +67,8 @@ pub struct Req<'a> {
     pub seen: Vec<(String, String)>,
     /// How each map decided (for explain).
     pub notes: Vec<String>,
+    /// The client's address as the realip module found it (port 0 when none was given).
+    pub realip: Option<SocketAddr>,
     /// Values given by the rewrite module's `set`, latest last.
     pub sets: Vec<(String, Vec<u8>)>,
     map_cache: Vec<Option<Option<Vec<u8>>>>,
@@ -95,8 +98,24 @@ impl<'a> Req<'a> {
             seen: Vec::new(),
             notes: Vec::new(),
             sets: Vec::new(),
+            realip: None,
             map_cache: vec![None; n],
             map_busy: vec![false; n],
+        }
+    }
+
+    /// The client's address: the realip module's, else the connection's.
+    pub fn client(&self) -> SocketAddr {
+        self.realip.unwrap_or(self.info.remote)
+    }
+
+    /// Runs the realip module with `settings` (a phase's), unless an earlier phase already
+    /// found the address.
+    pub fn apply_realip(&mut self, settings: Option<&super::realip::RealIp>) {
+        if self.realip.is_none()
+            && let Some(r) = settings
+        {
+            self.realip = r.client(self.info.remote, &self.headers);
         }
     }
 
@@ -133,12 +152,14 @@ impl<'a> Req<'a> {
             Var::UpstreamCookie(name) => self
                 .outcome
                 .and_then(|o| set_cookie(&o.upstream_headers, name.as_bytes())),
-            Var::RemoteAddr => text(info.remote.ip().to_string()),
-            Var::BinaryRemoteAddr => Some(match info.remote.ip() {
+            Var::RemoteAddr => text(self.client().ip().to_string()),
+            Var::BinaryRemoteAddr => Some(match self.client().ip() {
                 std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
                 std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
             }),
-            Var::RemotePort => text(info.remote.port().to_string()),
+            Var::RemotePort => Some(port(self.client())),
+            Var::RealipRemoteAddr => text(info.remote.ip().to_string()),
+            Var::RealipRemotePort => Some(port(info.remote)),
             Var::NginxVersion => Some(crate::defaults::NGINX_VERSION.as_bytes().to_vec()),
             Var::RequestId => Some(info.request_id.to_vec()),
             Var::Pipe => Some(if info.pipelined { b"p" } else { b"." }.to_vec()),
@@ -169,7 +190,7 @@ impl<'a> Req<'a> {
             Var::ProxyHost => self.proxy.as_ref().map(|p| p.0.clone()),
             Var::ProxyPort => self.proxy.as_ref().map(|p| p.1.clone()),
             Var::ProxyAddXForwardedFor => {
-                let remote = info.remote.ip().to_string();
+                let remote = self.client().ip().to_string();
                 Some(match header(&self.headers, "x-forwarded-for") {
                     Some(mut xff) => {
                         xff.extend_from_slice(b", ");
@@ -260,4 +281,12 @@ impl<'a> Req<'a> {
 /// A time as nginx prints it in `$upstream_*_time`: seconds with milliseconds, `-` unknown.
 fn time(t: Option<std::time::Duration>) -> String {
     t.map_or_else(|| "-".into(), super::clock::seconds)
+}
+
+/// `$remote_port`: empty for the port 0 of an address given without one.
+fn port(addr: SocketAddr) -> Vec<u8> {
+    match addr.port() {
+        0 => Vec::new(),
+        p => p.to_string().into_bytes(),
+    }
 }

@@ -60,7 +60,11 @@ pub fn route_after<'a>(
             note(&mut trace, |t| t.notes.push("TRACE: 405".into()));
             respond(405, server.log.clone(), Vec::new(), None)
         }
-        Ok(Some(server)) => in_server(site, server, &mut req, failed, &mut trace),
+        Ok(Some(server)) => {
+            // The post-read phase, with the server's own settings.
+            req.apply_realip(server.default.realip.as_ref());
+            in_server(site, server, &mut req, failed, &mut trace)
+        }
     };
     note(&mut trace, |t| {
         t.variables = std::mem::take(&mut req.seen);
@@ -266,6 +270,8 @@ fn enter<'s>(
     if let Some(next) = early {
         return (loc, next);
     }
+    // The preaccess phase, with the location's settings.
+    req.apply_realip(loc.realip.as_ref());
     if let Some(next) = try_files::handler(loc, req, served) {
         return (loc, next);
     }
@@ -507,11 +513,13 @@ fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
                     Bytes::from(text.len().to_string()),
                 ));
             }
-            let answer = Answer {
+            let mut answer = Answer {
                 status: code,
                 headers: set,
             };
+            added::expires(&loc.add_headers, &mut answer, None, req, &mut headers);
             added::apply_to(&loc.add_headers, answer, req, &mut headers);
+            added::charset(&loc.add_headers, code, &mut headers);
             Next::Answer(respond(
                 code,
                 loc.log.clone(),
@@ -576,7 +584,11 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let Ok(Some(server)) = pick_server(&on, &mut req, &mut None) else {
         return req;
     };
-    let (loc, _) = choose(server, None, &mut req, &mut Served::default(), &mut None);
+    req.apply_realip(server.default.realip.as_ref());
+    let (loc, early) = choose(server, None, &mut req, &mut Served::default(), &mut None);
+    if early.is_none() {
+        req.apply_realip(loc.realip.as_ref());
+    }
     if let Action::Proxy(p) = &loc.action {
         super::proxy::resolve(site, p, &mut req, &mut None);
     }

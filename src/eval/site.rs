@@ -112,6 +112,9 @@ pub struct CLocation {
     pub script: Vec<CStep>,
     /// `add_header` for the steps' answers.
     pub add_headers: AddHeaders,
+    /// The realip module's settings here (the server's own at post-read, a location's at
+    /// preaccess).
+    pub realip: Option<super::realip::RealIp>,
     pub action: Action,
     /// Files, index, `try_files`.
     pub content: Content,

@@ -171,6 +171,9 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
         }
     }
     let range_mtime = headers_filter(loc, req, &mut answer, mtime);
+    if let (Some(c), Some(ct)) = (&loc.add_headers.charset, &mut answer.content_type) {
+        c.apply(answer.status, ct);
+    }
     if answer.status == 200 && status == 200 {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));
@@ -211,7 +214,7 @@ fn headers_filter(
     mtime: i64,
 ) -> Option<i64> {
     let mut range_mtime = Some(mtime);
-    for (name, value, always) in &loc.add_headers {
+    for (name, value, always) in &loc.add_headers.lines {
         if !super::added::applies(answer.status, *always) {
             continue;
         }
@@ -224,7 +227,14 @@ fn headers_filter(
             answer.etag = (!value.is_empty()).then(|| Bytes::from(value));
         }
     }
-    super::added::apply(&loc.add_headers, answer.status, req, &mut answer.added);
+    let status = answer.status;
+    super::added::apply(
+        &loc.add_headers,
+        status,
+        Some(mtime),
+        req,
+        &mut answer.added,
+    );
     answer
         .added
         .retain(|(name, _)| !name.eq_ignore_ascii_case(b"etag"));

@@ -487,7 +487,10 @@ fn add_header_is_evaluated_with_the_answer() {
             .collect()
     };
     assert_eq!(
-        shown(p.add_headers.evaluate(&info, &outcome, &[])),
+        shown(
+            p.add_headers
+                .evaluate(&info, &outcome, &[], &mut Vec::new())
+        ),
         [
             "X-Up: 127.0.0.1:9, 127.0.0.2:9|502, 200|-, 0.020|1.500, -|0, 0",
             &format!("X-Set: x 200 127.0.0.1:9 {}", "0".repeat(32)),
@@ -496,7 +499,10 @@ fn add_header_is_evaluated_with_the_answer() {
     );
     outcome.status = 404;
     assert_eq!(
-        shown(p.add_headers.evaluate(&info, &outcome, &[])),
+        shown(
+            p.add_headers
+                .evaluate(&info, &outcome, &[], &mut Vec::new())
+        ),
         [format!("X-Set: x 404 127.0.0.1:9 {}", "0".repeat(32))]
     );
 }

@@ -15,10 +15,14 @@ pub enum Var {
     UpstreamHttp(String),
     /// `$upstream_cookie_NAME`: from the upstream's `Set-Cookie` lines.
     UpstreamCookie(String),
+    /// The client's address: the realip module's, else the connection's.
     RemoteAddr,
     /// `$binary_remote_addr`: the address's 4 or 16 bytes.
     BinaryRemoteAddr,
     RemotePort,
+    /// `$realip_remote_addr`: the connection's own address, whatever realip found.
+    RealipRemoteAddr,
+    RealipRemotePort,
     RemoteUser,
     Request,
     RequestUri,
@@ -181,7 +185,8 @@ fn builtin(name: &str) -> Option<Var> {
 fn fixed(name: &str) -> Option<Var> {
     let var = match name {
         "host" => Var::Host,
-        "remote_addr" | "realip_remote_addr" => Var::RemoteAddr,
+        "remote_addr" => Var::RemoteAddr,
+        "realip_remote_addr" => Var::RealipRemoteAddr,
         "binary_remote_addr" => Var::BinaryRemoteAddr,
         "nginx_version" => Var::NginxVersion,
         "request_id" => Var::RequestId,
@@ -220,7 +225,8 @@ fn fixed(name: &str) -> Option<Var> {
         | "secure_link_expires"
         | "limit_req_status"
         | "limit_conn_status" => Var::Unsupported(name.to_string()),
-        "remote_port" | "realip_remote_port" => Var::RemotePort,
+        "remote_port" => Var::RemotePort,
+        "realip_remote_port" => Var::RealipRemotePort,
         "remote_user" => Var::RemoteUser,
         "request" => Var::Request,
         "request_uri" => Var::RequestUri,

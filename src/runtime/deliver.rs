@@ -72,7 +72,9 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
     outcome.upstream_headers = std::mem::take(&mut head.headers);
     let set = set_so_far(&headers, location.as_ref(), length, connection);
-    let mut added = p.add_headers.evaluate(&d.request.info(), &outcome, &set);
+    let mut added = p
+        .add_headers
+        .evaluate(&d.request.info(), &outcome, &set, &mut headers);
     head.headers = std::mem::take(&mut outcome.upstream_headers);
     outcome.upstream_headers = if p.log.files.is_empty() {
         Vec::new()

@@ -89,15 +89,13 @@ async fn attempts(
             body
         }
         Err(e) => {
-            log_error(&request, &e, None);
+            log_error(&request, p.client, &e, None);
             let keepalive = keepalive && e.status() != 413;
             return Ok(fail(request, &p, e.status(), outcome, keepalive, started).await);
         }
     };
     let upstream = request.conn.state.upstream(&p.upstream);
-    let mut attempt = upstream
-        .balancer
-        .begin(request.conn.remote.ip(), p.balance_key.clone());
+    let mut attempt = upstream.balancer.begin(p.client, p.balance_key.clone());
     let first = Instant::now();
     let mut tries = 0;
     loop {
@@ -105,7 +103,7 @@ async fn attempts(
             // nginx names the group instead of a server, in the log (`upstream:
             // "http://backend/..."`) and in `$upstream_addr`, with a 502 that took no time.
             let group = Some((p.upstream.name.as_str(), &p.uri));
-            log_error(&request, &ProxyError::NoLiveUpstreams, group);
+            log_error(&request, p.client, &ProxyError::NoLiveUpstreams, group);
             outcome.upstreams.push(UpstreamTry {
                 addr: p.upstream.name.clone(),
                 status: Some(502),
@@ -197,7 +195,12 @@ async fn attempts(
                 state.status = Some(status);
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
-                log_error(&request, &e, Some((&logged_peer(&peer.addr), &p.uri)));
+                log_error(
+                    &request,
+                    p.client,
+                    &e,
+                    Some((&logged_peer(&peer.addr), &p.uri)),
+                );
                 upstream
                     .balancer
                     .free(&mut attempt, e.counts_as_failure(), now_secs());
@@ -341,8 +344,11 @@ async fn fail(
         return error_page(request, p, status, outcome, keepalive, started).await;
     }
     outcome.status = status;
-    // nginx's page and its headers are chosen after this, by `respond::answer`.
-    let headers = p.add_headers.evaluate(&request.info(), &outcome, &[]);
+    // nginx's page and its headers are chosen after this, by `respond::answer` (no
+    // `expires` for an error's status, no type for the charset filter).
+    let headers = p
+        .add_headers
+        .evaluate(&request.info(), &outcome, &[], &mut Vec::new());
     let finish = Finish {
         request,
         log: p.log.clone(),
@@ -396,7 +402,12 @@ fn logged_peer(addr: &PeerAddr) -> String {
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",
 /// upstream: "http://ADDR/URI", host: "HOST"`.
-fn log_error(request: &OwnedRequest, e: &ProxyError, upstream: Option<(&str, &Bytes)>) {
+fn log_error(
+    request: &OwnedRequest,
+    client: std::net::IpAddr,
+    e: &ProxyError,
+    upstream: Option<(&str, &Bytes)>,
+) {
     let upstream = upstream.map_or_else(String::new, |(addr, uri)| {
         format!(
             ", upstream: \"http://{addr}{}\"",
@@ -408,10 +419,6 @@ fn log_error(request: &OwnedRequest, e: &ProxyError, upstream: Option<(&str, &By
     });
     super::log::error(format_args!(
         "*{} {e}, client: {}, server: , request: \"{} {} {}\"{upstream}{host}",
-        request.conn.id,
-        request.conn.remote.ip(),
-        request.method,
-        request.target,
-        request.version
+        request.conn.id, client, request.method, request.target, request.version
     ));
 }

@@ -139,7 +139,7 @@ fn populate(www: &Path) {
 
 /// Sends `request` (its head, then its body if any, plus `Connection: close`) and reads the
 /// answer to the end.
-fn exchange(port: u16, request: &str) -> Vec<u8> {
+pub(crate) fn exchange(port: u16, request: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
@@ -154,7 +154,7 @@ fn exchange(port: u16, request: &str) -> Vec<u8> {
 }
 
 /// What may differ between the servers: their port, `Date`.
-fn normalize(answer: &[u8], port: u16) -> String {
+pub(crate) fn normalize(answer: &[u8], port: u16) -> String {
     String::from_utf8_lossy(answer)
         .replace(&port.to_string(), "PORT")
         .split("\r\n")
@@ -180,9 +180,17 @@ fn error_lines(prefix: &Path, port: u16) -> Vec<String> {
         .collect()
 }
 
-fn start(bin: &str, prefix: &Path, www: &Path, port: u16, dead: u16) -> Running {
+/// Starts `bin` from `prefix` with `config` (its placeholders filled in).
+pub(crate) fn start(
+    bin: &str,
+    prefix: &Path,
+    config: &str,
+    www: &Path,
+    port: u16,
+    dead: u16,
+) -> Running {
     std::fs::create_dir_all(prefix.join("logs")).expect("logs dir");
-    let conf = CONFIG
+    let conf = config
         .replace("ROOT", &www.display().to_string())
         .replace("SELF", &port.to_string())
         .replace("PORT", &port.to_string())
@@ -218,8 +226,9 @@ fn files_index_try_files_and_error_pages_as_nginx() {
     populate(&www);
     let (nginx_dir, ngxr_dir) = (base.join("nginx"), base.join("ngxr"));
     let (nginx_port, ngxr_port, dead) = (free_port(), free_port(), free_port());
-    let _nginx = start(NGINX, &nginx_dir, &www, nginx_port, dead);
-    let _ngxr = start(env!("CARGO_BIN_EXE_ngxr"), &ngxr_dir, &www, ngxr_port, dead);
+    let _nginx = start(NGINX, &nginx_dir, CONFIG, &www, nginx_port, dead);
+    let ngxr = env!("CARGO_BIN_EXE_ngxr");
+    let _ngxr = start(ngxr, &ngxr_dir, CONFIG, &www, ngxr_port, dead);
 
     // The validators of a.txt, as nginx announces them.
     let head =

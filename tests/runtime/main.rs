@@ -8,6 +8,7 @@ mod support;
 mod balance;
 mod files;
 mod gzip;
+mod headers;
 mod lifecycle;
 mod listen;
 mod oracle;

@@ -189,6 +189,7 @@ impl Site for TestSite {
             location_base: self.location_base.clone(),
             headers,
             balance_key: Some(Bytes::copy_from_slice(request.target.as_bytes())),
+            client: request.remote.ip(),
             pass_body: true,
             client_upgrade: !upgrade.is_empty(),
             timeouts: self.timeouts,
@@ -256,6 +257,7 @@ impl AddedHeaders for NoAddedHeaders {
         _: &RequestInfo<'_>,
         _: &Outcome,
         _: &[(Bytes, Bytes)],
+        _: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)> {
         Vec::new()
     }

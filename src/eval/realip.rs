@@ -1,0 +1,199 @@
+//! The realip module: a trusted peer's word for the client's address. nginx runs it twice,
+//! with the server's settings once the request head is read (post-read) and with the
+//! location's before access checks (preaccess); the first that finds an address fixes it for
+//! the rest of the request, `$remote_addr`, `$proxy_add_x_forwarded_for`, `ip_hash` and the
+//! logs included. `$realip_remote_addr` keeps the connection's own.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+
+use crate::config::realip::{RealIpHeader, Trusted, masked};
+use crate::config::settings::Settings;
+
+/// A level's realip settings, merged.
+#[derive(Debug)]
+pub struct RealIp {
+    from: Vec<Trusted>,
+    header: RealIpHeader,
+    recursive: bool,
+}
+
+impl RealIp {
+    /// `None` where no `set_real_ip_from` applies (the module does nothing there).
+    pub fn of(st: &Settings) -> Option<RealIp> {
+        let from = st.set_real_ip_from.clone().filter(|f| !f.is_empty())?;
+        Some(RealIp {
+            from,
+            header: st.real_ip_header.clone().unwrap_or(RealIpHeader::XRealIp),
+            recursive: st.real_ip_recursive.unwrap_or(false),
+        })
+    }
+
+    /// `ngx_http_realip_handler`: the client's address for a connection from `peer` with
+    /// these request `headers`, when the settings find one (port 0 when none was given).
+    pub fn client(&self, peer: SocketAddr, headers: &[(Bytes, Bytes)]) -> Option<SocketAddr> {
+        let (name, all) = match &self.header {
+            RealIpHeader::XRealIp => ("x-real-ip", false),
+            RealIpHeader::XForwardedFor => ("x-forwarded-for", true),
+            RealIpHeader::Other(name) => (name.as_str(), false),
+            RealIpHeader::ProxyProtocol => return None,
+        };
+        let named = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| &v[..]);
+        let lines: Vec<&[u8]> = named.take(if all { usize::MAX } else { 1 }).collect();
+        if lines.is_empty() {
+            return None;
+        }
+        forwarded(peer, &lines, &self.from, self.recursive)
+    }
+}
+
+/// Whether `addr` is in one of `from` (`ngx_cidr_match`: an IPv4-mapped IPv6 address counts
+/// as IPv4).
+fn trusted(addr: IpAddr, from: &[Trusted]) -> bool {
+    let addr = addr.to_canonical();
+    from.iter().any(|t| match *t {
+        Trusted::Net { addr: net, bits } => {
+            net.is_ipv4() == addr.is_ipv4() && masked(addr, bits) == net
+        }
+        Trusted::Unix => false,
+    })
+}
+
+/// `ngx_http_get_forwarded_addr`: each line from the last, each address in a line from its
+/// end, while the address so far is trusted (only the last one without `recursive`).
+fn forwarded(
+    peer: SocketAddr,
+    lines: &[&[u8]],
+    from: &[Trusted],
+    recursive: bool,
+) -> Option<SocketAddr> {
+    let mut addr = peer;
+    let mut found = false;
+    for line in lines.iter().rev() {
+        let (step, ended) = in_line(&mut addr, line, from, recursive);
+        found |= step;
+        if !recursive || ended {
+            break;
+        }
+    }
+    found.then_some(addr)
+}
+
+/// One line of addresses read from its end: whether one was taken, and whether the reading
+/// stopped at an untrusted address or a word that is not one.
+fn in_line(addr: &mut SocketAddr, line: &[u8], from: &[Trusted], recursive: bool) -> (bool, bool) {
+    let is_sep = |c: &u8| *c == b' ' || *c == b',';
+    let mut rest = line;
+    let mut found = false;
+    loop {
+        if !trusted(addr.ip(), from) {
+            return (found, true);
+        }
+        let end = rest.iter().rposition(|c| !is_sep(c)).map_or(0, |i| i + 1);
+        let start = rest[..end].iter().rposition(is_sep).map_or(0, |i| i + 1);
+        match parse_addr_port(&rest[start..end]) {
+            Some(a) => *addr = a,
+            None => return (found, true),
+        }
+        found = true;
+        if !recursive || start == 0 {
+            return (true, false);
+        }
+        rest = &rest[..start - 1];
+    }
+}
+
+/// `ngx_parse_addr_port`: `addr`, `addr:port` or `[addr]:port`; port 0 when none.
+fn parse_addr_port(text: &[u8]) -> Option<SocketAddr> {
+    let text = std::str::from_utf8(text).ok()?;
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, 0));
+    }
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => rest.split_once("]:")?,
+        None => text.split_once(':')?,
+    };
+    let port = Some(port)
+        .filter(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))?
+        .parse::<u16>()
+        .ok()
+        .filter(|&p| p != 0)?;
+    Some(SocketAddr::new(host.parse().ok()?, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::realip::parse_cidr;
+
+    fn run(lines: &[&str], from: &[&str], recursive: bool) -> Option<String> {
+        let from: Vec<Trusted> = from.iter().filter_map(|f| parse_cidr(f)).collect();
+        let lines: Vec<&[u8]> = lines.iter().map(|l| l.as_bytes()).collect();
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        forwarded(peer, &lines, &from, recursive).map(|a| a.to_string())
+    }
+
+    #[test]
+    fn the_last_address_unless_recursive() {
+        let from = ["127.0.0.1", "10.0.0.0/8"];
+        assert_eq!(
+            run(&["1.1.1.1, 10.0.0.2"], &from, false).as_deref(),
+            Some("10.0.0.2:0")
+        );
+        assert_eq!(
+            run(&["1.1.1.1, 10.0.0.2"], &from, true).as_deref(),
+            Some("1.1.1.1:0")
+        );
+        assert_eq!(
+            run(&["2.2.2.2, 1.1.1.1 ,10.0.0.2, "], &from, true).as_deref(),
+            Some("1.1.1.1:0")
+        );
+        // Every address trusted: the first one.
+        assert_eq!(
+            run(&["10.0.0.3,10.0.0.2"], &from, true).as_deref(),
+            Some("10.0.0.3:0")
+        );
+        // Lines are read from the last, as one list.
+        assert_eq!(
+            run(&["3.3.3.3", "10.0.0.2"], &from, true).as_deref(),
+            Some("3.3.3.3:0")
+        );
+        assert_eq!(
+            run(&["3.3.3.3", "10.0.0.2"], &from, false).as_deref(),
+            Some("10.0.0.2:0")
+        );
+        // A word that is not an address stops the reading where it is.
+        assert_eq!(
+            run(&["1.1.1.1, junk, 10.0.0.2"], &from, true).as_deref(),
+            Some("10.0.0.2:0")
+        );
+        assert_eq!(run(&["junk"], &from, true), None);
+        // Ports, and IPv6 in brackets.
+        assert_eq!(
+            run(&["1.1.1.1:8080"], &from, false).as_deref(),
+            Some("1.1.1.1:8080")
+        );
+        assert_eq!(
+            run(&["[2001:db8::1]:443"], &from, false).as_deref(),
+            Some("[2001:db8::1]:443")
+        );
+        assert_eq!(
+            run(&["2001:db8::1"], &from, false).as_deref(),
+            Some("[2001:db8::1]:0")
+        );
+        // An untrusted peer is believed about nothing.
+        assert_eq!(run(&["1.1.1.1"], &["10.0.0.0/8"], true), None);
+    }
+
+    #[test]
+    fn mapped_addresses_match_as_ipv4() {
+        let from = [parse_cidr("127.0.0.0/8").unwrap(), Trusted::Unix];
+        assert!(trusted("::ffff:127.0.0.5".parse().unwrap(), &from));
+        assert!(!trusted("::1".parse().unwrap(), &from));
+        assert!(!trusted("128.0.0.1".parse().unwrap(), &from));
+    }
+}
