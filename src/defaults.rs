@@ -71,6 +71,8 @@ pub mod http {
     };
     /// `send_timeout`.
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `resolver_timeout`.
+    pub const RESOLVER_TIMEOUT: Duration = Duration::from_secs(30);
     /// `access_log` when none is configured (Debian's `--http-log-path`).
     pub const ACCESS_LOG: &str = "/var/log/nginx/access.log";
     /// `listen` when a server has none (as root; nginx uses 8000 otherwise).

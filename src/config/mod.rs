@@ -14,6 +14,7 @@ pub mod map;
 pub mod process;
 pub mod proxy;
 pub mod realip;
+pub mod resolver;
 pub mod rewrite;
 pub mod settings;
 pub mod ssl;

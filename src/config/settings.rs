@@ -4,6 +4,7 @@
 //! inherited only by a level that sets none of them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
@@ -14,6 +15,7 @@ use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
 use super::{Cx, Text};
+use crate::eval::plan::ResolverSpec;
 use crate::source::Span;
 use crate::syntax::Directive;
 
@@ -40,6 +42,9 @@ pub struct Settings {
     pub keepalive_requests: Option<u64>,
     pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
+    /// Shared by every level that inherits it: its cache is the directive's.
+    pub resolver: Option<Arc<ResolverSpec>>,
+    pub resolver_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
     pub expires: Option<Expires>,
     pub charset: Charset,
@@ -130,6 +135,8 @@ impl Settings {
             keepalive_requests,
             keepalive_time,
             send_timeout,
+            resolver,
+            resolver_timeout,
             add_header,
             expires,
             set_real_ip_from,
@@ -178,6 +185,14 @@ impl Settings {
                 set(cx, d, &mut self.proxy_next_upstream_timeout, parse_msec)
             }
             "send_timeout" => set(cx, d, &mut self.send_timeout, parse_msec),
+            "resolver_timeout" => set(cx, d, &mut self.resolver_timeout, parse_msec),
+            "resolver" => {
+                if self.resolver.is_some() {
+                    cx.duplicate(d);
+                } else {
+                    self.resolver = super::resolver::lower(cx, d).map(Arc::new);
+                }
+            }
             "keepalive_timeout" => set(cx, d, &mut self.keepalive_timeout, parse_msec),
             "keepalive_time" => set(cx, d, &mut self.keepalive_time, parse_msec),
             "keepalive_requests" => set(cx, d, &mut self.keepalive_requests, |s| s.parse().ok()),

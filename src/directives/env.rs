@@ -1,8 +1,8 @@
 //! The checks `nginx -t` makes against the machine rather than the text: the `user` exists,
-//! modules, certificates and log directories are there, resolver names resolve. Like nginx's,
-//! these verdicts depend on where the check runs.
+//! modules, certificates and log directories are there (`resolver` names are
+//! `config::resolver`'s, which needs their addresses). Like nginx's, these verdicts depend on
+//! where the check runs.
 
-use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use crate::cli::Paths;
@@ -50,19 +50,6 @@ pub(super) fn check_directive(tree: &SyntaxTree, paths: &Paths, d: &Directive, s
                     "dlopen() \"{p}\" failed ({p}: cannot open shared object file: No such file or directory)"
                 );
                 sink.push(emerg(tree, d, "file::module", msg));
-            }
-        }
-        "resolver" => {
-            for a in d
-                .args
-                .iter()
-                .map(|a| a.value.as_str())
-                .filter(|a| !a.contains('='))
-            {
-                if !resolves(a) {
-                    let msg = format!("host not found in resolver \"{a}\"");
-                    sink.push(emerg(tree, d, "resolve::resolver", msg));
-                }
             }
         }
         "error_log" | "access_log" => {
@@ -137,21 +124,6 @@ fn user(tree: &SyntaxTree, d: &Directive, sink: &mut Sink) {
             format!("getgrnam(\"{group}\") failed"),
         ));
     }
-}
-
-fn resolves(host: &str) -> bool {
-    let host = host
-        .trim_start_matches('[')
-        .split(']')
-        .next()
-        .unwrap_or(host);
-    if host.parse::<IpAddr>().is_ok() {
-        return true;
-    }
-    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    (name, 53)
-        .to_socket_addrs()
-        .is_ok_and(|mut a| a.next().is_some())
 }
 
 /// Certificates as nginx loads them when it merges each `server` with `http`.

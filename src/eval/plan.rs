@@ -307,7 +307,12 @@ pub struct Response {
 /// Everything needed to send one request upstream and treat the answer as nginx would.
 #[derive(Debug)]
 pub struct ProxyRequest {
+    /// The group to balance over; when `resolve` is set, an empty stand-in named after the
+    /// host that the runtime replaces with the resolved addresses.
     pub upstream: Arc<UpstreamGroup>,
+    /// A host name the runtime must resolve first (`proxy_pass` with variables naming no
+    /// upstream block, under a `resolver`).
+    pub resolve: Option<Resolve>,
     pub method: Bytes,
     /// Path and query as sent upstream, after `proxy_pass` URI rewriting.
     pub uri: Bytes,
@@ -399,6 +404,29 @@ pub enum GzipClient {
     /// The request came through a proxy (`Via`): these `gzip_proxied` flags decide from the
     /// response's `Expires`, `Cache-Control`, `Last-Modified` and `ETag`.
     ByResponse(Proxied),
+}
+
+/// One `resolver` directive: the DNS servers asked and how answers are kept. Every location
+/// that inherits it shares its `Arc`, and so one cache (nginx creates one `ngx_resolver_t` per
+/// directive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverSpec {
+    /// Asked in turn, one query at a time (nginx's `last_connection` rotation).
+    pub servers: Vec<SocketAddr>,
+    /// `valid=`: how long an answer is kept, instead of its TTL.
+    pub valid: Option<Duration>,
+    /// `ipv6=on` (the default in 1.22): AAAA is asked as well as A.
+    pub ipv6: bool,
+}
+
+/// The name a request's `proxy_pass` evaluated to, to resolve before the first try.
+#[derive(Debug, Clone)]
+pub struct Resolve {
+    pub host: String,
+    pub port: u16,
+    pub resolver: Arc<ResolverSpec>,
+    /// `resolver_timeout`.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::plan::{PeerAddr, ProxyRequest, Route};
+use super::plan::{ErrorLine, PeerAddr, ProxyRequest, Resolve, Route};
 use super::request::Req;
 use super::site::{CProxy, Inner, NamedUpstream, PassTarget, RedirectRules};
 use super::trace::{Trace, note};
@@ -19,12 +19,14 @@ use crate::config::proxy::{Target, Url};
 #[derive(Debug)]
 pub struct Resolved {
     pub upstream: NamedUpstream,
+    /// The name the runtime resolves first, when the URL gave one no group has.
+    pub resolve: Option<Resolve>,
     /// The request URI as sent upstream.
     pub uri: Vec<u8>,
 }
 
 /// Builds the upstream request, or the answer nginx gives when it cannot (502 for a URL with
-/// variables naming a host it would need a resolver for).
+/// variables naming a host with no `resolver` to ask).
 pub fn build(
     site: &Inner,
     p: &CProxy,
@@ -33,8 +35,16 @@ pub fn build(
     rules: RedirectRules,
     mut trace: Option<&mut Trace>,
 ) -> Route {
-    let Some(resolved) = resolve(site, p, req, &mut trace) else {
-        return super::route::respond(502, log, Vec::new(), None);
+    let resolved = match resolve(site, p, req, &mut trace) {
+        Ok(resolved) => resolved,
+        Err(failure) => {
+            let mut route = super::route::respond(502, log, Vec::new(), None);
+            if let (Route::Respond(r), Unpassable::NoResolver(host)) = (&mut route, failure) {
+                let message = format!("no resolver defined to resolve {host}");
+                r.errors.push(ErrorLine::error(message));
+            }
+            return route;
+        }
     };
     note(&mut trace, |t| {
         t.upstream = Some(resolved.upstream.group.clone())
@@ -72,6 +82,7 @@ pub fn build(
     let location_base = super::route::location_base(req, rules).map(Bytes::from);
     Route::Proxy(Box::new(ProxyRequest {
         upstream: resolved.upstream.group,
+        resolve: resolved.resolve,
         method: Bytes::copy_from_slice(req.method.as_bytes()),
         uri: Bytes::from(resolved.uri),
         version: p.version,
@@ -101,13 +112,22 @@ pub fn build(
     }))
 }
 
+/// Why a URL with variables leads nowhere (nginx answers 502 either way).
+#[derive(Debug)]
+pub enum Unpassable {
+    /// It is not a URL `proxy_pass` takes.
+    BadUrl,
+    /// It names this host, no group has it and no `resolver` is set.
+    NoResolver(String),
+}
+
 /// Sets `$proxy_host`/`$proxy_port` and works out the group and URI.
 pub fn resolve(
     site: &Inner,
     p: &CProxy,
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
-) -> Option<Resolved> {
+) -> Result<Resolved, Unpassable> {
     match &p.target {
         PassTarget::Static {
             upstream,
@@ -122,8 +142,9 @@ pub fn resolve(
                 (None, _) | (Some(_), Rewritten::InPlace) => current_uri(req, &[], 0),
                 (Some(part), _) => current_uri(req, part, *location_len),
             };
-            Some(Resolved {
+            Ok(Resolved {
                 upstream: upstream.clone(),
+                resolve: None,
                 uri,
             })
         }
@@ -132,7 +153,7 @@ pub fn resolve(
             note(trace, |t| {
                 t.notes.push(format!("proxy_pass evaluates to \"{text}\""))
             });
-            let url = crate::config::proxy::parse_url(&text).ok()?;
+            let url = crate::config::proxy::parse_url(&text).map_err(|_| Unpassable::BadUrl)?;
             req.proxy = Some((
                 url.host_header().into_bytes(),
                 url.proxy_port().into_bytes(),
@@ -143,8 +164,12 @@ pub fn resolve(
                 None if req.target.rewritten == Rewritten::No => req.target.unparsed.clone(),
                 None => current_uri(req, &[], 0),
             };
-            let upstream = dynamic_group(site, &url, trace)?;
-            Some(Resolved { upstream, uri })
+            let (upstream, resolve) = dynamic_group(site, p, &url, trace)?;
+            Ok(Resolved {
+                upstream,
+                resolve,
+                uri,
+            })
         }
     }
 }
@@ -168,13 +193,20 @@ fn current_uri(req: &Req<'_>, part: &[u8], location_len: usize) -> Vec<u8> {
 }
 
 /// A URL with variables names an `upstream`, an implicit group, an address or a unix socket;
-/// a host name would need `resolver`, which ngxr does not have (nginx answers 502 then too).
-fn dynamic_group(site: &Inner, url: &Url, trace: &mut Option<&mut Trace>) -> Option<NamedUpstream> {
+/// any other host name is resolved by the runtime through `resolver` (with none, nginx
+/// answers 502). A name to resolve comes with an empty stand-in group named after it.
+fn dynamic_group(
+    site: &Inner,
+    p: &CProxy,
+    url: &Url,
+    trace: &mut Option<&mut Trace>,
+) -> Result<(NamedUpstream, Option<Resolve>), Unpassable> {
     let groups = &site.named_upstreams;
     let (host, port) = match &url.target {
         Target::Unix(path) => {
             let known = upstream::find_unix(groups, path);
-            return Some(known.cloned().unwrap_or_else(|| upstream::unix_group(path)));
+            let group = known.cloned().unwrap_or_else(|| upstream::unix_group(path));
+            return Ok((group, None));
         }
         Target::Host { name, port } => (name, *port),
     };
@@ -183,24 +215,36 @@ fn dynamic_group(site: &Inner, url: &Url, trace: &mut Option<&mut Trace>) -> Opt
         .iter()
         .find(|g| g.port.is_none() && port.is_none() && g.group.name.eq_ignore_ascii_case(host));
     if let Some(g) = named.or_else(|| upstream::find_implicit(groups, host, want_port)) {
-        return Some(g.clone());
+        return Ok((g.clone(), None));
     }
     let ip = host
         .trim_start_matches('[')
         .trim_end_matches(']')
         .parse::<std::net::IpAddr>();
-    match ip {
-        Ok(ip) => Some(upstream::implicit(
+    if let Ok(ip) = ip {
+        let group = upstream::implicit(
             upstream::implicit_name(host, want_port),
             want_port,
             &[PeerAddr::Tcp(std::net::SocketAddr::new(ip, want_port))],
-        )),
-        Err(_) => {
-            note(trace, |t| {
-                t.notes
-                    .push(format!("no resolver defined to resolve {host}: 502"))
-            });
-            None
-        }
+        );
+        return Ok((group, None));
     }
+    let Some((resolver, timeout)) = &p.resolver else {
+        note(trace, |t| {
+            t.notes
+                .push(format!("no resolver defined to resolve {host}: 502"))
+        });
+        return Err(Unpassable::NoResolver(host.clone()));
+    };
+    note(trace, |t| {
+        t.notes.push(format!("{host} is resolved at request time"))
+    });
+    let stand_in = upstream::implicit(host.clone(), want_port, &[]);
+    let resolve = Resolve {
+        host: host.clone(),
+        port: want_port,
+        resolver: resolver.clone(),
+        timeout: *timeout,
+    };
+    Ok((stand_in, Some(resolve)))
 }

@@ -102,6 +102,12 @@ pub fn compile(
         redirects,
         add_headers,
         client_max_body_size: st.max_body_size(),
+        resolver: st.resolver.clone().map(|r| {
+            let timeout = st
+                .resolver_timeout
+                .unwrap_or(defaults::http::RESOLVER_TIMEOUT);
+            (r, timeout)
+        }),
     })
 }
 

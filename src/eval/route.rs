@@ -430,7 +430,11 @@ fn content(
             pr.server_tokens = loc.server_tokens;
             Next::Answer(Route::Proxy(pr))
         }
-        Route::Respond(r) => Next::Special(r.status, r.headers),
+        Route::Respond(r) => {
+            // Why no request went out (`no resolver defined to resolve ...`).
+            served.errors.extend(r.errors);
+            Next::Special(r.status, r.headers)
+        }
         other => Next::Answer(other),
     }
 }
@@ -590,7 +594,8 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
         req.apply_realip(loc.realip.as_ref());
     }
     if let Action::Proxy(p) = &loc.action {
-        super::proxy::resolve(site, p, &mut req, &mut None);
+        // Only `$proxy_host`/`$proxy_port` matter here; a URL that leads nowhere sets none.
+        let _ = super::proxy::resolve(site, p, &mut req, &mut None);
     }
     req
 }

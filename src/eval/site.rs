@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -12,8 +13,8 @@ use super::gzip::CGzip;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
-    KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, TlsSpec,
-    UpstreamGroup,
+    KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, ResolverSpec,
+    TlsSpec, UpstreamGroup,
 };
 use super::regex::Regex;
 use super::request::Tables;
@@ -166,6 +167,8 @@ pub struct CProxy {
     pub redirects: Vec<(Complex, Complex)>,
     pub add_headers: Arc<Deferred>,
     pub client_max_body_size: u64,
+    /// `resolver` and `resolver_timeout`, for host names a URL with variables gives.
+    pub resolver: Option<(Arc<ResolverSpec>, Duration)>,
 }
 
 #[derive(Debug)]

@@ -359,6 +359,9 @@ fn proxy_pass_uri_mapping() {
     assert_eq!(uri("GET /varhost/z?h=up"), "/varhost/z?h=up");
     let (r, _) = route(&site, "GET /varhost/z?h=name.invalid", &[("Host", "h")]);
     assert_eq!(status(&r), 502, "a host name needs a resolver");
+    let Route::Respond(r) = r else { unreachable!() };
+    let logged: Vec<&str> = r.errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(logged, ["no resolver defined to resolve name.invalid"]);
 }
 
 #[test]
@@ -720,4 +723,87 @@ fn return_text_carries_the_content_type() {
     assert_eq!(ct("/own.css").as_deref(), Some("text/css"));
     assert_eq!(ct("/own.html"), None);
     assert_eq!(ct("/go"), None);
+}
+
+#[test]
+fn resolver_errors_are_nginx_s() {
+    let with = |directives: &str| {
+        load(&http(&format!(
+            "{directives}\nserver {{ listen 127.0.0.1:8087; }}"
+        )))
+        .err()
+        .unwrap_or_default()
+    };
+    assert_eq!(
+        with("resolver 127.0.0.1 valid=x;"),
+        ["invalid parameter: valid=x"]
+    );
+    assert_eq!(
+        with("resolver 127.0.0.1 ipv6=maybe;"),
+        ["invalid parameter: ipv6=maybe"]
+    );
+    assert_eq!(with("resolver valid=30s;"), ["no name servers defined"]);
+    assert_eq!(
+        with("resolver 127.0.0.1:99999;"),
+        ["invalid port in resolver \"127.0.0.1:99999\""]
+    );
+    // nginx 1.22 has neither `ipv4=` nor `status_zone=`: they are taken for host names.
+    assert_eq!(
+        with("resolver 127.0.0.1 ipv4=off;"),
+        ["host not found in resolver \"ipv4=off\""]
+    );
+    assert_eq!(
+        with("resolver 127.0.0.1; resolver 127.0.0.2;"),
+        ["\"resolver\" directive is duplicate"]
+    );
+    assert!(
+        with("resolver 127.0.0.1:5353 [::1] valid=10s ipv6=off; resolver_timeout 2s;").is_empty()
+    );
+}
+
+#[test]
+fn a_name_no_group_has_is_left_to_the_inherited_resolver() {
+    let site = load(&http(
+        "upstream up { server 127.0.0.1:9; }\n\
+         resolver 127.0.0.1:5353 valid=10s ipv6=off;\n\
+         server { listen 127.0.0.1:8088;\n\
+           location /a { resolver_timeout 2s; proxy_pass http://$arg_h:8080; }\n\
+           location /b { proxy_pass http://$arg_h; }\n\
+           location /c { resolver 127.0.0.2; proxy_pass http://$arg_h; } }",
+    ))
+    .unwrap();
+    let proxied = |line: &str| match route(&site, line, &[("Host", "h")]).0 {
+        Route::Proxy(p) => p,
+        other => panic!("{line}: {other:?}"),
+    };
+    let a = proxied("GET /a?h=Name.Test");
+    let resolve = a.resolve.expect("a name to resolve");
+    assert_eq!((resolve.host.as_str(), resolve.port), ("Name.Test", 8080));
+    assert_eq!(resolve.timeout, std::time::Duration::from_secs(2));
+    let spec = &resolve.resolver;
+    assert_eq!(
+        spec.servers,
+        ["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(
+        (spec.valid, spec.ipv6),
+        (Some(std::time::Duration::from_secs(10)), false)
+    );
+    let b = proxied("GET /b?h=other").resolve.expect("another name");
+    assert!(
+        std::sync::Arc::ptr_eq(&b.resolver, spec),
+        "one cache per directive"
+    );
+    assert_eq!(b.timeout, std::time::Duration::from_secs(30), "the default");
+    let c = proxied("GET /c?h=other").resolve.expect("its own resolver");
+    assert!(!std::sync::Arc::ptr_eq(&c.resolver, spec));
+    assert!(c.resolver.ipv6, "AAAA too by default");
+    assert!(
+        proxied("GET /b?h=up").resolve.is_none(),
+        "the upstream block"
+    );
+    assert!(
+        proxied("GET /a?h=127.0.0.3").resolve.is_none(),
+        "an address"
+    );
 }

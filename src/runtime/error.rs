@@ -5,6 +5,7 @@
 use std::fmt;
 use std::io;
 
+use super::resolver::ResolveError;
 use crate::eval::plan::NextUpstream;
 
 /// Where in the upstream exchange an error happened (nginx's "while ..." context).
@@ -47,6 +48,8 @@ pub enum ProxyError {
     InvalidHeader,
     /// Every server is down or failed.
     NoLiveUpstreams,
+    /// The name `proxy_pass` gave could not be resolved.
+    Unresolved(String, ResolveError),
     /// The client's body is larger than `client_max_body_size`.
     BodyTooLarge(u64),
     /// The client sent a body that could not be read.
@@ -70,7 +73,9 @@ impl ProxyError {
     pub fn side(&self) -> Side {
         match self {
             ProxyError::BodyTooLarge(_) | ProxyError::ClientBody(_) => Side::Downstream,
-            ProxyError::NoLiveUpstreams | ProxyError::FileRead(_) => Side::Internal,
+            ProxyError::NoLiveUpstreams | ProxyError::FileRead(_) | ProxyError::Unresolved(..) => {
+                Side::Internal
+            }
             _ => Side::Upstream,
         }
     }
@@ -125,6 +130,7 @@ impl fmt::Display for ProxyError {
             ProxyError::NoLiveUpstreams => {
                 write!(f, "no live upstreams while connecting to upstream")
             }
+            ProxyError::Unresolved(name, e) => write!(f, "{name} could not be resolved ({e})"),
             ProxyError::BodyTooLarge(n) => {
                 write!(f, "client intended to send too large body: {n} bytes")
             }

@@ -75,7 +75,7 @@ pub struct ClientGone;
 
 async fn attempts(
     request: OwnedRequest,
-    p: ProxyRequest,
+    mut p: ProxyRequest,
     down: Option<Downstream<'_>>,
     keepalive: bool,
     started: Instant,
@@ -94,6 +94,20 @@ async fn attempts(
             return Ok(fail(request, &p, e.status(), outcome, keepalive, started).await);
         }
     };
+    if let Some(name) = p.resolve.take() {
+        match request.conn.state.resolvers.group(&name).await {
+            Ok(group) => p.upstream = group,
+            Err(e) => {
+                log_error(
+                    &request,
+                    p.client,
+                    &ProxyError::Unresolved(name.host, e),
+                    None,
+                );
+                return Ok(fail(request, &p, 502, outcome, keepalive, started).await);
+            }
+        }
+    }
     let upstream = request.conn.state.upstream(&p.upstream);
     let mut attempt = upstream.balancer.begin(p.client, p.balance_key.clone());
     let first = Instant::now();

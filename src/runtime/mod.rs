@@ -13,7 +13,8 @@
 //!   └ request: body framing (400/501) ─ Site::route ─ dispatch
 //!       ├ Respond ─ respond: status, headers, nginx's page, gzip ────────────────────┐
 //!       ├ File ─ static_file: head, gzip, body read on the blocking pool ────────────┤
-//!       └ Proxy ─ forward: request_body (413) ─ balancer.get ─ peer: connect/pool     │
+//!       └ Proxy ─ forward: request_body (413) ─ resolver (a name: DNS, 502) ─ balancer.get
+//!                  ─ peer: connect/pool                                               │
 //!                  ─ exchange: send head+body, read head ─ error? next upstream/502/504
 //!                  │   (an error_page for it, or an intercepted status: Site::error_page
 //!                  │    ─ dispatch again)
@@ -48,6 +49,7 @@ mod peer_stream;
 mod redirect;
 mod request;
 mod request_body;
+mod resolver;
 mod respond;
 mod response;
 mod server;

@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::access_log::AccessLogs;
 use super::balancer::{Attempt, Balancer};
 use super::peer::Pool;
+use super::resolver::Resolvers;
 use super::sessions::SharedZones;
 use super::tls::CertCache;
 use crate::eval::plan::{Site, UpstreamGroup};
@@ -40,6 +41,8 @@ pub struct State {
     /// The server's connection counter ([`super::server::Shared::next_id`]), which upstream
     /// connections draw from too.
     pub connections: Arc<AtomicU64>,
+    /// The `resolver` caches (a reload starts them afresh, as nginx's new cycle does).
+    pub resolvers: Resolvers,
 }
 
 impl State {
@@ -62,6 +65,7 @@ impl State {
             certs: Arc::new(CertCache::default()),
             sessions,
             connections,
+            resolvers: Resolvers::default(),
         }
     }
 

@@ -13,6 +13,7 @@ mod lifecycle;
 mod listen;
 mod oracle;
 mod proxy;
+mod resolver;
 mod tls;
 mod tunnel;
 mod upstream;

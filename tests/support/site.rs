@@ -181,6 +181,7 @@ impl Site for TestSite {
         }
         Route::Proxy(Box::new(ProxyRequest {
             upstream: self.group.clone(),
+            resolve: None,
             method: Bytes::copy_from_slice(request.method.as_bytes()),
             uri: Bytes::copy_from_slice(request.target.as_bytes()),
             version: self.version,

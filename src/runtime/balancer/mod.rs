@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+pub(crate) use random::next_random;
+
 use crate::eval::plan::{Balance, PeerSpec, UpstreamGroup};
 
 /// Peer state shared by every request of one group (nginx's `ngx_http_upstream_rr_peer_t`).

@@ -8,8 +8,9 @@ use super::{Attempt, Balancer, PeerState};
 
 static SEED: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
 
-/// xorshift64*: enough for spreading load, no dependency.
-fn next_random() -> u64 {
+/// xorshift64*: enough for spreading load (and DNS query ids, as nginx's `ngx_random()`),
+/// no dependency.
+pub(crate) fn next_random() -> u64 {
     let mut x = SEED.load(Ordering::Relaxed);
     x ^= x >> 12;
     x ^= x << 25;
