@@ -9,21 +9,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::Response;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
 
 use super::balancer::Balancer;
-use super::body::{Finish, ProxyBody};
+use super::body::Finish;
+use super::client::Client;
 use super::context::OwnedRequest;
 use super::deliver;
 use super::error::ProxyError;
 use super::exchange::{self, RequestBody, ResponseHead};
 use super::peer::{self, PeerConn};
-use super::request::{self, CloseWithoutAnswer, Then};
+use super::request::{self, Then};
+use super::request_body::ClientBody;
 use super::respond;
-use super::spelling;
+use super::response::Answer;
 use super::state::{Hold, State, Upstream, now_secs};
 use crate::eval::plan::{NextUpstream, Outcome, PeerAddr, ProxyRequest, UpstreamTry};
 
@@ -35,51 +33,56 @@ const RESENDABLE: u64 = 64 * 1024;
 pub struct Start {
     pub keepalive: bool,
     pub started: Instant,
-    /// The 499 log line written if the client leaves (this future is dropped) first; kept
-    /// up to date with the servers tried.
+    /// The 499 log line written if the client leaves first; kept up to date with the
+    /// servers tried.
     pub abandoned: Option<Finish>,
 }
 
-/// Serves `request` by proxying it per `p`.
+/// The client that a request reads its body from and watches for going away.
+#[derive(Debug)]
+pub struct Downstream<'a> {
+    pub client: &'a mut Client,
+    pub body: &'a mut ClientBody,
+}
+
+/// Serves `request` by proxying it per `p`, reading its body from `down` (none after an
+/// `error_page` redirect); `None` when the connection is to close without an answer: the
+/// client went away before it (its 499 line is logged then), or an `error_page` said 444.
 pub async fn proxy(
     request: OwnedRequest,
     p: ProxyRequest,
-    body: Option<Incoming>,
-    on_upgrade: Option<OnUpgrade>,
+    down: Option<Downstream<'_>>,
     start: Start,
-) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
+) -> Option<Answer> {
     let Start {
         keepalive,
         started,
         mut abandoned,
     } = start;
-    let response = attempts(
-        request,
-        p,
-        body,
-        on_upgrade,
-        keepalive,
-        started,
-        &mut abandoned,
-    );
-    let response = response.await;
-    if let Some(finish) = &mut abandoned {
+    let answer = attempts(request, p, down, keepalive, started, &mut abandoned).await;
+    if answer.is_ok()
+        && let Some(finish) = &mut abandoned
+    {
         finish.log = Arc::default();
     }
-    response
+    answer.unwrap_or(None)
 }
+
+/// The client closed its connection while the upstream was working (nginx's 499).
+#[derive(Debug)]
+pub struct ClientGone;
 
 async fn attempts(
     request: OwnedRequest,
     mut p: ProxyRequest,
-    body: Option<Incoming>,
-    on_upgrade: Option<OnUpgrade>,
+    down: Option<Downstream<'_>>,
     keepalive: bool,
     started: Instant,
     abandoned: &mut Option<Finish>,
-) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
+) -> Result<Option<Answer>, ClientGone> {
     let mut outcome = Outcome::default();
-    let mut body = match client_body(&request, &p, body).await {
+    let mut down = down;
+    let body = match client_body(&request, &p, down.as_mut()).await {
         Ok(body) => {
             outcome.request_length = body.length().unwrap_or(0);
             body
@@ -87,7 +90,7 @@ async fn attempts(
         Err(e) => {
             log_error(&request, p.client, &e, None);
             let keepalive = keepalive && e.status() != 413;
-            return fail(request, &p, e.status(), outcome, keepalive, started).await;
+            return Ok(fail(request, &p, e.status(), outcome, keepalive, started).await);
         }
     };
     if let Some(name) = p.resolve.take() {
@@ -100,7 +103,7 @@ async fn attempts(
                     &ProxyError::Unresolved(name.host, e),
                     None,
                 );
-                return fail(request, &p, 502, outcome, keepalive, started).await;
+                return Ok(fail(request, &p, 502, outcome, keepalive, started).await);
             }
         }
     }
@@ -120,7 +123,7 @@ async fn attempts(
                 response_time: Some(std::time::Duration::ZERO),
                 ..UpstreamTry::default()
             });
-            return fail(request, &p, 502, outcome, keepalive, started).await;
+            return Ok(fail(request, &p, 502, outcome, keepalive, started).await);
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
@@ -136,16 +139,25 @@ async fn attempts(
             finish.upstream_sent = Some(sent_at);
         }
         let head_request = request.method == "HEAD";
-        let result = exchange_once(
-            &upstream,
-            &request.conn.state,
-            &peer.addr,
-            &p,
-            &mut body,
+        let streaming = !body.resendable();
+        let mut exchange = Exchange {
+            upstream: &upstream,
+            run: &request.conn.state,
+            addr: &peer.addr,
+            p: &p,
+            body: &body,
             head_request,
-            &mut state,
-        )
-        .await;
+            state: &mut state,
+        };
+        let result = match down.as_mut() {
+            // The body is still coming from the client: its reads notice a close.
+            Some(d) if streaming => exchange.run(Some((&mut *d.client, &mut *d.body))).await,
+            Some(d) => tokio::select! {
+                result = exchange.run(None) => result,
+                () = d.client.io.closed() => return Err(ClientGone),
+            },
+            None => exchange.run(None).await,
+        };
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
                 && (p.next_upstream.tries == 0 || tries < p.next_upstream.tries)
@@ -177,19 +189,19 @@ async fn attempts(
                     // (which may take its `WWW-Authenticate`).
                     drop((conn, attempt));
                     outcome.upstream_headers = head.headers.clone();
-                    return error_page(request, &p, head.status, outcome, keepalive, started).await;
+                    let page = error_page(request, &p, head.status, outcome, keepalive, started);
+                    return Ok(page.await);
                 }
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
                     hold: Hold { upstream, attempt },
-                    on_upgrade,
                     keepalive,
                     outcome,
                     started,
                     sent_at,
                 };
-                return Ok(deliver::deliver(ctx, conn, head).await);
+                return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
             Err((e, cached)) => {
                 let status = e.status();
@@ -208,7 +220,7 @@ async fn attempts(
                 if e.retryable(&p.next_upstream) && may_retry(sent, attempt.tries) {
                     continue;
                 }
-                return fail(request, &p, status, outcome, keepalive, started).await;
+                return Ok(fail(request, &p, status, outcome, keepalive, started).await);
             }
         }
     }
@@ -219,7 +231,7 @@ async fn attempts(
 async fn client_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
-    body: Option<Incoming>,
+    down: Option<&mut Downstream<'_>>,
 ) -> Result<RequestBody, ProxyError> {
     let length = request
         .header("content-length")
@@ -232,70 +244,88 @@ async fn client_body(
     {
         return Err(ProxyError::BodyTooLarge(n));
     }
-    let Some(body) = body.filter(|_| p.pass_body) else {
+    let Some(Downstream { client, body }) = down.filter(|_| p.pass_body) else {
         return Ok(RequestBody::None);
     };
     match length {
-        Some(n) if n > RESENDABLE && !chunked => Ok(RequestBody::Stream { body, length: n }),
+        Some(n) if n > RESENDABLE && !chunked => Ok(RequestBody::Stream { length: n }),
         None if !chunked => Ok(RequestBody::None),
-        _ => {
-            let limit = if max == 0 { usize::MAX } else { max as usize };
-            match Limited::new(body, limit).collect().await {
-                Ok(all) => Ok(RequestBody::Full(all.to_bytes())),
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    Err(ProxyError::BodyTooLarge(max + 1))
-                }
-                Err(e) => Err(ProxyError::ClientBody(e.to_string())),
-            }
-        }
+        _ => Ok(RequestBody::Full(body.read_all(client, max).await?)),
     }
 }
 
-/// Connect (or reuse), send, read the head, noting in `state` the connect time and the bytes
-/// sent and received. The error says whether the connection was cached.
-async fn exchange_once(
-    upstream: &Upstream,
-    run: &State,
-    addr: &PeerAddr,
-    p: &ProxyRequest,
-    body: &mut RequestBody,
+/// One try with one server.
+struct Exchange<'a> {
+    upstream: &'a Upstream,
+    /// The worker's state: its connection counter (`$connection`), which a connect takes a
+    /// number from, and its TLS clients for https upstreams.
+    run: &'a State,
+    addr: &'a PeerAddr,
+    p: &'a ProxyRequest,
+    body: &'a RequestBody,
     head_request: bool,
-    state: &mut UpstreamTry,
-) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
-    let started = Instant::now();
-    let cached = upstream
-        .pool
-        .as_ref()
-        .and_then(|pool| pool.take(addr, p.tls.is_some()));
-    let mut conn = match cached {
-        Some(conn) => conn,
-        None => {
-            let connector = match &p.tls {
-                Some(tls) => Some((run.connector(&tls.settings).map_err(|e| (e, false))?, tls)),
-                None => None,
-            };
-            let tls = connector.as_ref().map(|(c, tls)| (&**c, tls.name.as_str()));
-            peer::connect(addr, p.timeouts.connect, &run.connections, tls)
+    /// This server's line of the `$upstream_*` variables.
+    state: &'a mut UpstreamTry,
+}
+
+impl Exchange<'_> {
+    /// Connect (or reuse), send (a streamed body comes `from` the client), read the head,
+    /// noting the connect time and the bytes sent and received. The error says whether the
+    /// connection was cached.
+    async fn run(
+        &mut self,
+        from: Option<(&mut Client, &mut ClientBody)>,
+    ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
+        let started = Instant::now();
+        let pooled = self
+            .upstream
+            .pool
+            .as_ref()
+            .and_then(|pool| pool.take(self.addr, self.p.tls.is_some()));
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let connector = match &self.p.tls {
+                    Some(tls) => Some((
+                        self.run.connector(&tls.settings).map_err(|e| (e, false))?,
+                        tls,
+                    )),
+                    None => None,
+                };
+                let tls = connector.as_ref().map(|(c, tls)| (&**c, tls.name.as_str()));
+                peer::connect(
+                    self.addr,
+                    self.p.timeouts.connect,
+                    &self.run.connections,
+                    tls,
+                )
                 .await
                 .map_err(|e| (e, false))?
-        }
-    };
-    // `$upstream_connect_time` (a cached connection takes no time to get; over TLS it
-    // includes the handshake, as nginx's does).
-    state.connect_time = Some(started.elapsed());
-    let cached = conn.cached;
-    exchange::send(&mut conn, p, body, &mut state.bytes_sent)
+            }
+        };
+        // `$upstream_connect_time` (a cached connection takes no time to get; over TLS it
+        // includes the handshake, as nginx's does).
+        self.state.connect_time = Some(started.elapsed());
+        let cached = conn.cached;
+        exchange::send(
+            &mut conn,
+            self.p,
+            self.body,
+            from,
+            &mut self.state.bytes_sent,
+        )
         .await
         .map_err(|e| (e, cached))?;
-    let head = exchange::read_head(
-        &mut conn,
-        p.timeouts.read,
-        head_request,
-        &mut state.bytes_received,
-    )
-    .await
-    .map_err(|e| (e, cached))?;
-    Ok((conn, head))
+        let head = exchange::read_head(
+            &mut conn,
+            self.p.timeouts.read,
+            self.head_request,
+            &mut self.state.bytes_received,
+        )
+        .await
+        .map_err(|e| (e, cached))?;
+        Ok((conn, head))
+    }
 }
 
 /// `Some(failed)` when `proxy_next_upstream` names this status (403 and 404 are not
@@ -331,7 +361,7 @@ async fn fail(
     mut outcome: Outcome,
     keepalive: bool,
     started: Instant,
-) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
+) -> Option<Answer> {
     if p.error_pages.contains(&status) {
         return error_page(request, p, status, outcome, keepalive, started).await;
     }
@@ -353,13 +383,9 @@ async fn fail(
         hide_version: !p.server_tokens,
         gzip: p.gzip.as_deref(),
     };
-    // `add_header` names as written.
-    let spelled = spelling::preserving(&headers, &[]).await;
-    let mut response = respond::answer(finish, status, headers, None, keepalive, dress);
-    response
-        .extensions_mut()
-        .extend(spelled.unwrap_or_default());
-    Ok(response)
+    Some(respond::answer(
+        finish, status, headers, None, keepalive, dress,
+    ))
 }
 
 /// Routes the request again as nginx's `error_page` does after this pass ended in `status`,
@@ -371,7 +397,7 @@ fn error_page(
     outcome: Outcome,
     keepalive: bool,
     started: Instant,
-) -> Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, CloseWithoutAnswer>> + Send>> {
+) -> Pin<Box<dyn Future<Output = Option<Answer>> + Send>> {
     let mut failed = p.failed.clone();
     failed.push(status);
     let route = request
@@ -384,7 +410,7 @@ fn error_page(
         started,
         outcome,
     };
-    Box::pin(request::dispatch(request, route, None, None, then))
+    Box::pin(request::dispatch(request, route, None, then))
 }
 
 /// The peer as the error log names it before the URI: nginx puts a `:` after a unix
