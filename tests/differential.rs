@@ -181,6 +181,8 @@ const PROBES: &[&str] = &[
     "GET /answer HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     "GET /plain HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     "GET / HTTP/1.1\r\nHost: localhost\r\nCookie: a=1\r\nCookie: b=2\r\nX-Custom: one\r\nx-custom: two\r\nConnection: close\r\n\r\n",
+    "\r\nGET /plain/lf HTTP/1.1\nHost: localhost\nX_Under: 1\nNo-Colon\nConnection: close\n\n",
+    "POST /plain/continue HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
 ];
 
 /// Runs every probe through one proxy; returns (what the backend saw, what the client got).

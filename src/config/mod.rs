@@ -13,6 +13,7 @@ pub mod log;
 pub mod map;
 pub mod process;
 pub mod proxy;
+pub mod proxy_ssl;
 pub mod realip;
 pub mod resolver;
 pub mod rewrite;

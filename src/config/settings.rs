@@ -11,6 +11,7 @@ use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::filters::{self, Charset, Expires};
 use super::gzip::Gzip;
 use super::proxy::{self, NextUpstream, Redirect};
+use super::proxy_ssl::ProxySsl;
 use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset};
@@ -59,6 +60,8 @@ pub struct Settings {
     pub access_log: Option<Vec<AccessLog>>,
     /// The `ssl_*` settings (server level in nginx; `http` passes them down).
     pub ssl: Ssl,
+    /// The `proxy_ssl_*` settings (TLS to `https://` upstreams).
+    pub proxy_ssl: ProxySsl,
     /// The `gzip*` settings.
     pub gzip: Gzip,
     pub ignore_invalid_headers: Option<bool>,
@@ -162,6 +165,7 @@ impl Settings {
             log_not_found
         );
         self.ssl.inherit(&parent.ssl);
+        self.proxy_ssl.inherit(&parent.proxy_ssl);
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
     }
@@ -174,7 +178,11 @@ impl Settings {
 
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        if self.ssl.apply(cx, d) || self.gzip.apply(cx, d) || self.charset.apply(cx, d) {
+        if self.ssl.apply(cx, d)
+            || self.proxy_ssl.apply(cx, d)
+            || self.gzip.apply(cx, d)
+            || self.charset.apply(cx, d)
+        {
             return true;
         }
         match d.name() {

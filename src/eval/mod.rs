@@ -32,6 +32,7 @@ pub mod trace;
 mod try_files;
 mod unserved;
 pub mod upstream;
+mod upstream_tls;
 pub mod uri;
 pub mod value;
 pub mod vars;

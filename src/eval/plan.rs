@@ -368,6 +368,45 @@ pub struct ProxyRequest {
     pub keepalive: KeepaliveLimits,
     /// The location's gzip filter; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    /// TLS to the upstream, for an `https://` `proxy_pass`.
+    pub tls: Option<TlsTarget>,
+}
+
+/// TLS to an `https://` upstream: a location's `proxy_ssl_*` settings with nginx's defaults
+/// applied. The runtime builds one client (and its session cache) per value and reuses it for
+/// every request of the location, as nginx builds one `SSL_CTX` per location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// `proxy_ssl_protocols` as written; nginx 1.22's default is `TLSv1 TLSv1.1 TLSv1.2`
+    /// (no TLS 1.3 to upstreams unless named).
+    pub protocols: Vec<String>,
+    /// `proxy_ssl_server_name`: send the name as SNI (off by default).
+    pub server_name: bool,
+    /// `proxy_ssl_verify on` (off by default: any certificate is accepted).
+    pub verify: Option<VerifySpec>,
+    /// `proxy_ssl_certificate`/`proxy_ssl_certificate_key`: a client certificate.
+    pub certificate: Option<CertificatePair>,
+    /// `proxy_ssl_session_reuse` (on by default).
+    pub session_reuse: bool,
+}
+
+/// How `proxy_ssl_verify on` checks the upstream's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySpec {
+    /// `proxy_ssl_trusted_certificate`: PEM certificates to trust.
+    pub trusted: PathBuf,
+    /// `proxy_ssl_verify_depth` (default 1): how many intermediate certificates may stand
+    /// between the upstream's certificate and a trusted one.
+    pub depth: u32,
+}
+
+/// TLS for one upstream request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsTarget {
+    pub settings: Arc<UpstreamTls>,
+    /// `proxy_ssl_name` evaluated (default: the `proxy_pass` host), without its port: sent as
+    /// SNI with `proxy_ssl_server_name on` and checked with `proxy_ssl_verify on`.
+    pub name: String,
 }
 
 pub use crate::config::gzip::{GzipTypes, Proxied};

@@ -23,6 +23,8 @@ pub struct Resolved {
     pub resolve: Option<Resolve>,
     /// The request URI as sent upstream.
     pub uri: Vec<u8>,
+    /// The URL is `https://`.
+    pub https: bool,
 }
 
 /// Builds the upstream request, or the answer nginx gives when it cannot (502 for a URL with
@@ -80,6 +82,13 @@ pub fn build(
         .map(|(from, to)| (Bytes::from(from.eval(req)), Bytes::from(to.eval(req))))
         .collect();
     let location_base = super::route::location_base(req, rules).map(Bytes::from);
+    let tls = match (&p.tls, resolved.https) {
+        (Some(tls), true) => {
+            let host = req.proxy.as_ref().map(|(host, _)| host.clone());
+            Some(tls.target(req, &host.unwrap_or_default()))
+        }
+        _ => None,
+    };
     Route::Proxy(Box::new(ProxyRequest {
         upstream: resolved.upstream.group,
         resolve: resolved.resolve,
@@ -109,6 +118,7 @@ pub fn build(
         keepalive: req.keepalive,
         // `route` sets it with the answer.
         gzip: None,
+        tls,
     }))
 }
 
@@ -146,6 +156,7 @@ pub fn resolve(
                 upstream: upstream.clone(),
                 resolve: None,
                 uri,
+                https: p.tls.is_some(),
             })
         }
         PassTarget::Dynamic(url) => {
@@ -169,6 +180,7 @@ pub fn resolve(
                 upstream,
                 resolve,
                 uri,
+                https: url.https,
             })
         }
     }

@@ -16,7 +16,7 @@ use super::value::{Complex, Part};
 use super::vars::Registry;
 use crate::config::filters::Expires;
 use crate::config::location::Location;
-use crate::config::proxy::{self, ProxyPass, Redirect};
+use crate::config::proxy::{self, ProxyPass, Redirect, StaticPass};
 use crate::config::settings::Settings;
 use crate::config::{Cx, Modifier, Text};
 use crate::defaults;
@@ -58,6 +58,14 @@ pub fn compile(
         ProxyPass::Variables(text) => PassTarget::Dynamic(Complex::compile(cx, reg, text)?),
     };
     let st = &l.settings;
+    // nginx builds the TLS context for an https URL, and for any URL with variables (it may
+    // turn out to be https).
+    let tls = match pass {
+        ProxyPass::Static(sp) if !sp.url.https => None,
+        ProxyPass::Static(StaticPass { text, .. }) | ProxyPass::Variables(text) => Some(
+            super::upstream_tls::compile(cx, reg, &st.proxy_ssl, text.span)?,
+        ),
+    };
     let redirects = redirects(cx, reg, l, pass)?;
     let (headers, reserved) = headers(cx, reg, st.proxy_set_header.as_deref().unwrap_or_default())?;
     let passed = st.proxy_pass_header.clone().unwrap_or_default();
@@ -102,6 +110,7 @@ pub fn compile(
         redirects,
         add_headers,
         client_max_body_size: st.max_body_size(),
+        tls,
         resolver: st.resolver.clone().map(|r| {
             let timeout = st
                 .resolver_timeout

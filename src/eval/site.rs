@@ -167,6 +167,8 @@ pub struct CProxy {
     pub redirects: Vec<(Complex, Complex)>,
     pub add_headers: Arc<Deferred>,
     pub client_max_body_size: u64,
+    /// `proxy_ssl_*`, for an https URL or one with variables.
+    pub tls: Option<super::upstream_tls::CTls>,
     /// `resolver` and `resolver_timeout`, for host names a URL with variables gives.
     pub resolver: Option<(Arc<ResolverSpec>, Duration)>,
 }

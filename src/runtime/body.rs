@@ -2,13 +2,11 @@
 //! carries the request's [`Finish`], which writes the access log line when the body is done
 //! (or dropped because the client went away), as nginx logs at the end of a request.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
 
 use super::context::OwnedRequest;
 use super::error::ProxyError;
@@ -94,26 +92,19 @@ impl ProxyBody {
         }
     }
 
-    /// Notes the response head for `$sent_http_*` and `$bytes_sent` (only when logged).
-    pub fn record_head(&mut self, size: u64, head: &http::HeaderMap) {
-        let Some(f) = &mut self.finish else {
-            return;
-        };
-        if f.log.files.is_empty() {
-            return;
-        }
-        for (name, value) in head {
-            let name = Bytes::copy_from_slice(name.as_str().as_bytes());
-            let value = Bytes::copy_from_slice(value.as_bytes());
-            f.outcome.sent_headers.push((name, value));
-        }
-        f.outcome.bytes_sent += size;
+    /// Whether an access log line will be written (and needs the sent headers).
+    pub fn logs(&self) -> bool {
+        self.finish
+            .as_ref()
+            .is_some_and(|f| !f.log.files.is_empty())
     }
 
-    fn count(&mut self, n: usize) {
-        if let Some(f) = &mut self.finish {
-            f.outcome.body_bytes_sent += n as u64;
-            f.outcome.bytes_sent += n as u64;
+    /// Notes the response head for `$bytes_sent` and `$sent_http_*` (`sent` is `Some` only
+    /// when [`logs`](Self::logs)).
+    pub fn record_head(&mut self, size: usize, sent: Option<Vec<(Bytes, Bytes)>>) {
+        if let (Some(f), Some(sent)) = (&mut self.finish, sent) {
+            f.outcome.sent_headers = sent;
+            f.outcome.bytes_sent += size as u64;
         }
     }
 
@@ -133,40 +124,30 @@ impl ProxyBody {
         finish.outcome.gzip_bytes = self.gzip.as_ref().and_then(|g| g.counts());
         drop(finish);
     }
-}
 
-impl Drop for ProxyBody {
-    fn drop(&mut self) {
-        self.end();
-    }
-}
-
-impl Body for ProxyBody {
-    type Data = Bytes;
-    type Error = ProxyError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
-        let this = &mut *self;
-        let inner = &mut this.inner;
+    /// The next piece of the body (compressed when the gzip filter is on): `Ok(None)` at its
+    /// end. An error is logged as nginx logs a failed upstream read.
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ProxyError>> {
+        let inner = &mut self.inner;
         let mut source = |cx: &mut Context<'_>| match inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
             Inner::Upstream(body) => body.poll_data(cx),
             Inner::File(body) => body.poll_data(cx),
         };
-        let next = match &mut this.gzip {
+        let next = match &mut self.gzip {
             Some(gzip) => gzip.poll_next(cx, source),
             None => source(cx),
         };
         match next {
             Poll::Ready(Some(Ok(data))) => {
-                this.count(data.len());
-                Poll::Ready(Some(Ok(Frame::data(data))))
+                if let Some(f) = &mut self.finish {
+                    f.outcome.body_bytes_sent += data.len() as u64;
+                    f.outcome.bytes_sent += data.len() as u64;
+                }
+                Poll::Ready(Ok(Some(data)))
             }
             Poll::Ready(Some(Err(e))) => {
-                if let Some(f) = &mut this.finish {
+                if let Some(f) = &self.finish {
                     crate::runtime::log::error(format_args!(
                         "{e}, client: {}, request: \"{} {} {}\"",
                         f.request.conn.remote.ip(),
@@ -175,39 +156,30 @@ impl Body for ProxyBody {
                         f.request.version
                     ));
                 }
-                this.end();
-                Poll::Ready(Some(Err(e)))
+                self.end();
+                Poll::Ready(Err(e))
             }
             Poll::Ready(None) => {
-                this.end();
-                Poll::Ready(None)
+                self.end();
+                Poll::Ready(Ok(None))
             }
             Poll::Pending => Poll::Pending,
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        if let Some(gzip) = &self.gzip {
-            return gzip.is_done();
-        }
-        match &self.inner {
-            Inner::Full(b) => b.is_none(),
-            Inner::Upstream(body) => body.is_done(),
-            Inner::File(body) => body.is_done(),
-        }
+    /// The next piece of the body: `Ok(None)` at its end.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, ProxyError> {
+        std::future::poll_fn(|cx| self.poll_data(cx)).await
     }
 
-    fn size_hint(&self) -> SizeHint {
-        if self.gzip.is_some() {
-            return SizeHint::default();
-        }
-        match &self.inner {
-            Inner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Inner::Upstream(body) => match body.exact_length() {
-                Some(n) => SizeHint::with_exact(n),
-                None => SizeHint::default(),
-            },
-            Inner::File(body) => SizeHint::with_exact(body.remaining()),
-        }
+    /// Ends the body early (the client went away): the log line is written now.
+    pub fn abandon(&mut self) {
+        self.end();
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        self.end();
     }
 }

@@ -1,30 +1,31 @@
-//! One client connection: TLS handshake when the socket is `ssl`, then hyper's HTTP/1.1 server
-//! (keep-alive, pipelining, HTTP/1.0, upgrades) with nginx-looking output, until the client
-//! leaves or a graceful shutdown asks it to finish its current request.
+//! One client connection: TLS handshake when the socket is `ssl`, then nginx's HTTP/1.x
+//! server loop (keep-alive, pipelining, HTTP/1.0, upgrades): read a head, handle the request,
+//! send the answer, skip what is left of the body, and again, until the client leaves, a
+//! request asks to close, or a graceful shutdown asks the connection to finish. A malformed
+//! head gets nginx's error page and a close; a 101 hands the socket to the tunnel.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::capture::HeadCapture;
+use super::client::{Client, HeadError};
 use super::context::ConnCtx;
-use super::request;
+use super::request::{self, Handled};
+use super::request_body::CONTINUE;
 use super::server::{Phase, Shared};
-use super::status_line::StatusLine;
 use super::stream::Downstream;
+use super::write::{self, Sent};
 use crate::eval::plan::ListenSpec;
 
 /// nginx's `client_header_timeout` (also bounds the TLS handshake and idle keep-alive).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Keeps a connection counted (and within `worker_connections`) while anything uses it,
-/// including a tunnel that outlives hyper's part of the connection.
+/// including a tunnel that outlives the HTTP part of the connection.
 #[derive(Debug)]
 pub struct Live {
     shared: Arc<Shared>,
@@ -57,19 +58,13 @@ pub async fn serve(
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(spec.addr);
     let state = shared.state.load_full();
-    let capture = Arc::new(HeadCapture::default());
-    let status_line = Arc::new(StatusLine::default());
     let (stream, sni, handshake) = if spec.ssl {
         let acceptor = state.acceptor(spec.addr);
         match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
                 let handshake = super::tls::facts(tls.get_ref().1);
-                (
-                    Downstream::tls(tls, capture.clone(), status_line.clone()),
-                    sni,
-                    Some(handshake),
-                )
+                (Downstream::tls(tls), sni, Some(handshake))
             }
             Ok(Err(e)) => {
                 super::log::info(format_args!(
@@ -81,11 +76,7 @@ pub async fn serve(
             Err(_) => return,
         }
     } else {
-        (
-            Downstream::plain(tcp, capture.clone(), status_line.clone()),
-            None,
-            None,
-        )
+        (Downstream::plain(tcp), None, None)
     };
     let ctx = Arc::new(ConnCtx {
         state,
@@ -99,25 +90,45 @@ pub async fn serve(
         requests: AtomicU64::new(0),
         opened,
         _live: live,
-        heads: capture,
-        status_line,
     });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .title_case_headers(true)
-        .auto_date_header(false)
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
-    let service = service_fn(move |req| request::handle(ctx.clone(), req));
-    let conn = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(conn);
+    let mut client = Client::new(stream);
     let mut phase = shared.phase.subscribe();
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        _ = phase.wait_for(|p| *p != Phase::Running) => {}
+    loop {
+        // A graceful shutdown closes idle connections; a request already coming is served.
+        let idle = !client.has_buffered();
+        let stopping = async { phase.wait_for(|p| *p != Phase::Running).await.is_ok() };
+        let head = tokio::select! {
+            head = client.read_head(HEADER_TIMEOUT) => head,
+            _ = stopping, if idle => return client.close().await,
+        };
+        let handled = match head {
+            Ok(head) => request::handle(&ctx, head, &mut client).await,
+            Err(HeadError::Invalid(e)) => request::refused(e.status()),
+            Err(HeadError::Closed | HeadError::TimedOut) => return,
+        };
+        let (mut answer, mut body) = match handled {
+            Handled::Answer { answer, body } => (answer, body),
+            Handled::Close => return,
+        };
+        let tunnel = answer.tunnel.take();
+        if body.owes_continue() {
+            let head = std::mem::take(&mut answer.head);
+            answer.head.extend_from_slice(CONTINUE);
+            answer.head.extend_from_slice(&head);
+        }
+        if let Sent::Broken = write::send(&mut client, &mut answer).await {
+            return;
+        }
+        if let Some(tunnel) = tunnel {
+            // The tunnel gets the socket and what the client sent past its head; this
+            // task (and its buffers) ends here.
+            let to_upstream = client.buf.to_vec();
+            tokio::spawn(tunnel.serve(client.io, to_upstream));
+            return;
+        }
+        let running = *phase.borrow() == Phase::Running;
+        if !answer.keepalive || !running || body.discard(&mut client).await.is_err() {
+            return client.close().await;
+        }
     }
-    conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::client::RequestHead;
 use super::state::State;
 use crate::eval::plan::{RequestInfo, TlsFacts};
 
@@ -32,13 +33,9 @@ pub struct ConnCtx {
     pub opened: Instant,
     /// Counts the connection as open until the last request (or tunnel) on it ends.
     pub _live: super::conn::Live,
-    /// The request heads as the client wrote them.
-    pub heads: Arc<super::capture::HeadCapture>,
-    /// Armed to answer an HTTP/1.0 request with nginx's `HTTP/1.1` status line.
-    pub status_line: Arc<super::status_line::StatusLine>,
 }
 
-/// The request line and headers, owned so they outlive the hyper request (for the log).
+/// The request line and headers, kept with the request until its log line is written.
 #[derive(Debug, Clone)]
 pub struct OwnedRequest {
     pub conn: Arc<ConnCtx>,
@@ -55,51 +52,24 @@ pub struct OwnedRequest {
 }
 
 impl OwnedRequest {
-    pub fn from_parts(
+    /// The request `head` read on `conn`; `None` when its target is not text (nginx's
+    /// "invalid request").
+    pub fn from_head(
         conn: Arc<ConnCtx>,
-        parts: &http::request::Parts,
+        head: RequestHead,
         connection_requests: u64,
-    ) -> OwnedRequest {
-        let version = if parts.version == http::Version::HTTP_10 {
-            "HTTP/1.0"
-        } else {
-            "HTTP/1.1"
-        };
-        let as_sent = conn.heads.next_head().and_then(|head| {
-            let same = head.method == parts.method.as_str().as_bytes()
-                && head.headers.len() == parts.headers.len();
-            if !same {
-                conn.heads.stop();
-            }
-            same.then_some(head)
-        });
-        let method = parts.method.as_str().to_string();
-        let target = parts.uri.to_string();
-        let (headers, head_length, pipelined) = match as_sent {
-            Some(head) => (head.headers, head.length as u64, head.pipelined),
-            None => {
-                let headers: Vec<(Bytes, Bytes)> = parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (title_case(n.as_str()), Bytes::copy_from_slice(v.as_bytes())))
-                    .collect();
-                // Not captured: the length it has written out canonically.
-                let line = method.len() + target.len() + version.len() + 4;
-                let fields: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
-                (headers, (line + fields + 2) as u64, false)
-            }
-        };
-        OwnedRequest {
+    ) -> Option<OwnedRequest> {
+        Some(OwnedRequest {
             conn,
-            method,
-            target,
-            version,
-            headers,
+            method: String::from_utf8(head.method.to_vec()).ok()?,
+            target: String::from_utf8(head.target.to_vec()).ok()?,
+            version: if head.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
+            headers: head.headers,
             connection_requests,
-            head_length,
-            pipelined,
+            head_length: head.length as u64,
+            pipelined: head.pipelined,
             request_id: crate::eval::plan::request_id(),
-        }
+        })
     }
 
     pub fn info(&self) -> RequestInfo<'_> {
@@ -136,45 +106,5 @@ impl OwnedRequest {
                 && v.split(|&c| c == b',')
                     .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
         })
-    }
-}
-
-/// hyper lowers header names; clients mostly send the canonical spelling, which is what
-/// upstreams then see (nginx passes the client's own): `Title-Case`, except the names whose
-/// usual spelling is not.
-fn title_case(name: &str) -> Bytes {
-    const IRREGULAR: [(&str, &str); 5] = [
-        ("sec-websocket-", "Sec-WebSocket-"),
-        ("x-real-ip", "X-Real-IP"),
-        ("dnt", "DNT"),
-        ("te", "TE"),
-        ("etag", "ETag"),
-    ];
-    let mut out = Vec::with_capacity(name.len());
-    let mut rest = name;
-    if let Some((lower, spelled)) = IRREGULAR.iter().find(|(lower, _)| {
-        name.starts_with(lower) && (lower.ends_with('-') || name.len() == lower.len())
-    }) {
-        out.extend_from_slice(spelled.as_bytes());
-        rest = &name[lower.len()..];
-    }
-    let mut upper = out.is_empty() || out.ends_with(b"-");
-    for c in rest.bytes() {
-        out.push(if upper { c.to_ascii_uppercase() } else { c });
-        upper = c == b'-';
-    }
-    Bytes::from(out)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn header_names_get_their_usual_spelling() {
-        let spell = |n| String::from_utf8(super::title_case(n).to_vec()).expect("ascii");
-        assert_eq!(spell("user-agent"), "User-Agent");
-        assert_eq!(spell("sec-websocket-key"), "Sec-WebSocket-Key");
-        assert_eq!(spell("x-real-ip"), "X-Real-IP");
-        assert_eq!(spell("te"), "TE");
-        assert_eq!(spell("tenant"), "Tenant");
     }
 }

@@ -5,9 +5,6 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::Response;
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
@@ -16,11 +13,9 @@ use super::gzip;
 use super::peer::PeerConn;
 use super::redirect;
 use super::respond;
-use super::response::{self, Front};
-use super::spelling;
+use super::response::{self, Answer, Front};
 use super::state::Hold;
-use super::stream::Downstream;
-use super::tunnel;
+use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{Outcome, ProxyRequest};
 
@@ -31,7 +26,6 @@ pub struct Delivery<'a> {
     pub p: &'a ProxyRequest,
     /// The server, busy until the body or the tunnel ends.
     pub hold: Hold,
-    pub on_upgrade: Option<OnUpgrade>,
     pub keepalive: bool,
     pub outcome: Outcome,
     pub started: Instant,
@@ -47,7 +41,7 @@ const HOP_BY_HOP: [&[u8]; 4] = [
     b"content-length",
 ];
 
-pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Response<ProxyBody> {
+pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answer {
     let p = d.p;
     let mut headers: Vec<(Bytes, Bytes)> = head
         .headers
@@ -75,11 +69,13 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
     let mut outcome = d.outcome;
     // An `error_page` that sent the request here may impose its status (nginx's err_status).
     outcome.status = p.status.unwrap_or(head.status);
-    outcome.upstream_headers = head.headers.clone();
+    // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
+    outcome.upstream_headers = std::mem::take(&mut head.headers);
     let set = set_so_far(&headers, location.as_ref(), length, connection);
     let mut added = p
         .add_headers
         .evaluate(&d.request.info(), &outcome, &set, &mut headers);
+    head.headers = std::mem::take(&mut outcome.upstream_headers);
     outcome.upstream_headers = if p.log.files.is_empty() {
         Vec::new()
     } else {
@@ -97,7 +93,6 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         upstream_sent: Some(d.sent_at),
     };
     if head.status == 101 {
-        let spelled = spelling::preserving(&headers, &added).await;
         let front = Front {
             connection,
             location,
@@ -105,35 +100,23 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
             ..Front::default()
         };
         let reason = Some(&head.reason[..]);
-        let mut response = match (p.client_upgrade, d.on_upgrade) {
-            (true, Some(on_upgrade)) => {
-                let response = response::build(
-                    101,
-                    reason,
-                    front,
-                    &headers,
-                    &added,
-                    ProxyBody::full(None, None),
-                );
-                upgrade(response, finish, p, conn, on_upgrade, d.hold)
-            }
-            // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer (no
-            // chunking after a 1xx head, its body read until the upstream closes), so all a
-            // client gets before the connection ends is the head. hyper sends no body after
-            // a 1xx and closes; the upstream connection is dropped with `conn`.
-            _ => response::build(
+        if p.client_upgrade {
+            let answer = response::build(
                 101,
                 reason,
                 front,
                 &headers,
                 &added,
-                ProxyBody::full(None, Some(finish)),
-            ),
-        };
-        response
-            .extensions_mut()
-            .extend(spelled.unwrap_or_default());
-        return response;
+                ProxyBody::full(None, None),
+            );
+            return upgrade(answer, finish, p, conn, d.hold);
+        }
+        // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer (no
+        // chunking after a 1xx head, its body read until the upstream closes), so all a
+        // client gets before the connection ends is the head; the upstream connection is
+        // dropped with `conn`.
+        let body = ProxyBody::full(None, Some(finish));
+        return response::build(101, reason, front, &headers, &added, body);
     }
     let mut front = Front::take_upstream(&mut headers, connection);
     front.location = location;
@@ -149,18 +132,13 @@ pub async fn deliver(d: Delivery<'_>, conn: PeerConn, head: ResponseHead) -> Res
         &mut added,
         true,
     );
-    let spelled = spelling::preserving(&headers, &added).await;
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
     let body = ProxyBody::upstream(body, finish).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),
     };
-    let mut response = response::build(status, reason, front, &headers, &added, body);
-    response
-        .extensions_mut()
-        .extend(spelled.unwrap_or_default());
-    response
+    response::build(status, reason, front, &headers, &added, body)
 }
 
 /// The response headers set when nginx's headers filter runs, as `$sent_http_*` in an
@@ -197,89 +175,27 @@ fn upstream_length(head: &ResponseHead) -> Option<u64> {
     std::str::from_utf8(v).ok()?.trim().parse().ok()
 }
 
-/// Sends the 101 `response` and, once hyper hands the client connection back, runs the
-/// tunnel. The access log line is written when the tunnel ends, as nginx does.
+/// The 101 `answer` to send, with the tunnel to run after it. The access log line is
+/// written when the tunnel ends, as nginx does.
 fn upgrade(
-    response: Response<ProxyBody>,
+    mut answer: Answer,
     mut finish: Finish,
     p: &ProxyRequest,
     conn: PeerConn,
-    on_upgrade: OnUpgrade,
     hold: Hold,
-) -> Response<ProxyBody> {
-    let timeouts = p.timeouts;
+) -> Answer {
     if finish.log.files.is_empty() {
         // Nothing will be logged: keep only what holds the connection's place.
         finish.request.headers = Vec::new();
         finish.outcome = Outcome::default();
     }
-    // `$bytes_sent` counts the 101's head, which no body records here.
-    let head = response::head_size(&response);
-    tokio::spawn(async move {
-        let client = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(e) => {
-                super::log::info(format_args!("client upgrade failed: {e}"));
-                return;
-            }
-        };
-        // What the upstream sent right after its 101 goes to the client first; the read
-        // buffer itself is released (an idle tunnel holds no buffer).
-        let PeerConn {
-            stream: upstream,
-            buf,
-            ..
-        } = conn;
-        let to_client = buf.to_vec();
-        drop(buf);
-        let report = match client.downcast::<TokioIo<Downstream>>() {
-            Ok(parts) => {
-                let to_upstream = parts.read_buf.to_vec();
-                drop(parts.read_buf);
-                tunnel::run(
-                    parts.io.into_inner(),
-                    upstream,
-                    to_upstream,
-                    to_client,
-                    timeouts,
-                )
-                .await
-            }
-            Err(other) => {
-                tunnel::run(
-                    TokioIo::new(other),
-                    upstream,
-                    Vec::new(),
-                    to_client,
-                    timeouts,
-                )
-                .await
-            }
-        };
-        match &report.end {
-            Ok(tunnel::End::Closed) => {}
-            Ok(end) => {
-                let who = if *end == tunnel::End::ClientTimedOut {
-                    "client"
-                } else {
-                    "upstream"
-                };
-                super::log::info(format_args!(
-                    "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
-                    finish.request.conn.id,
-                    finish.request.conn.remote.ip()
-                ));
-            }
-            Err(e) => super::log::info(format_args!(
-                "*{} recv() failed ({}) while proxying upgraded connection",
-                finish.request.conn.id,
-                crate::syntax::include::os_error(e)
-            )),
-        }
-        finish.outcome.body_bytes_sent = report.to_client;
-        finish.outcome.bytes_sent = head + report.to_client;
-        drop(finish);
-        drop(hold);
-    });
-    response
+    answer.tunnel = Some(Box::new(Tunnel {
+        upstream: conn,
+        finish,
+        hold,
+        timeouts: p.timeouts,
+        // `$bytes_sent` counts the 101's head, which no body records here.
+        head: answer.head.len() as u64,
+    }));
+    answer
 }

@@ -6,8 +6,6 @@ use std::io::{self, Read};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -24,7 +22,7 @@ pub trait DrainRead: AsyncRead + AsyncWrite + Unpin {
     }
 }
 
-/// The plain `poll_read`, for streams whose readiness is not the socket's (TLS, hyper's).
+/// The plain `poll_read`, for streams whose readiness is not the socket's (TLS).
 pub fn poll_read_any<T: AsyncRead + Unpin + ?Sized>(
     io: &mut T,
     cx: &mut Context<'_>,
@@ -66,5 +64,3 @@ impl DrainRead for TcpStream {
         }
     }
 }
-
-impl DrainRead for TokioIo<Upgraded> {}

@@ -12,6 +12,8 @@ use crate::eval::plan::NextUpstream;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Connecting,
+    /// The TLS handshake with an `https://` upstream.
+    Handshaking,
     Sending,
     ReadingHeader,
     ReadingBody,
@@ -21,6 +23,7 @@ impl Stage {
     fn as_str(self) -> &'static str {
         match self {
             Stage::Connecting => "connecting to upstream",
+            Stage::Handshaking => "SSL handshaking to upstream",
             Stage::Sending => "sending request to upstream",
             Stage::ReadingHeader => "reading response header from upstream",
             Stage::ReadingBody => "reading upstream",
@@ -42,6 +45,10 @@ pub enum ProxyError {
     Io(Stage, io::Error),
     /// proxy_connect_timeout, proxy_send_timeout or proxy_read_timeout expired.
     TimedOut(Stage),
+    /// The TLS handshake failed (a refused certificate among others).
+    Handshake(io::Error),
+    /// The location's TLS client could not be built (a `proxy_ssl_*` file unreadable).
+    TlsSetup(String),
     /// The upstream closed before a complete response header.
     PrematureClose(Stage),
     /// The upstream's response header could not be parsed.
@@ -65,7 +72,7 @@ impl ProxyError {
             ProxyError::TimedOut(_) => 504,
             ProxyError::BodyTooLarge(_) => 413,
             ProxyError::ClientBody(_) => 400,
-            ProxyError::FileRead(_) => 500,
+            ProxyError::FileRead(_) | ProxyError::TlsSetup(_) => 500,
             _ => 502,
         }
     }
@@ -73,11 +80,24 @@ impl ProxyError {
     pub fn side(&self) -> Side {
         match self {
             ProxyError::BodyTooLarge(_) | ProxyError::ClientBody(_) => Side::Downstream,
-            ProxyError::NoLiveUpstreams | ProxyError::FileRead(_) | ProxyError::Unresolved(..) => {
-                Side::Internal
-            }
+            ProxyError::NoLiveUpstreams
+            | ProxyError::FileRead(_)
+            | ProxyError::TlsSetup(_)
+            | ProxyError::Unresolved(..) => Side::Internal,
             _ => Side::Upstream,
         }
+    }
+
+    /// Whether it happened before any byte of the request was sent (another server may then
+    /// take even a non-idempotent request).
+    pub fn before_sending(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::Io(Stage::Connecting, _)
+                | ProxyError::TimedOut(Stage::Connecting | Stage::Handshaking)
+                | ProxyError::Handshake(_)
+                | ProxyError::TlsSetup(_)
+        )
     }
 
     /// Whether the server that caused it counts a failure (`max_fails`).
@@ -91,7 +111,9 @@ impl ProxyError {
             return false;
         }
         match self {
-            ProxyError::Io(..) | ProxyError::PrematureClose(_) => rules.error,
+            ProxyError::Io(..) | ProxyError::PrematureClose(_) | ProxyError::Handshake(_) => {
+                rules.error
+            }
             ProxyError::TimedOut(_) => rules.timeout,
             ProxyError::InvalidHeader => rules.invalid_header,
             _ => false,
@@ -123,6 +145,13 @@ impl fmt::Display for ProxyError {
                     stage.as_str()
                 )
             }
+            ProxyError::Handshake(e) => write!(
+                f,
+                "{} while {}",
+                super::upstream_tls::describe(e),
+                Stage::Handshaking.as_str()
+            ),
+            ProxyError::TlsSetup(e) => write!(f, "{e}"),
             ProxyError::InvalidHeader => write!(
                 f,
                 "upstream sent invalid header while reading response header from upstream"

@@ -7,16 +7,18 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::client::Client;
 use super::error::{ProxyError, Stage};
 use super::peer::PeerConn;
+use super::request_body::ClientBody;
 use crate::eval::plan::ProxyRequest;
 
 /// The largest response head accepted (nginx: `proxy_buffer_size`, here generous).
 const MAX_HEAD: usize = 64 * 1024;
+/// The most header lines accepted in a response head.
+const MAX_HEADERS: usize = 100;
 
 /// The client's request body as it will be sent upstream.
 #[derive(Debug)]
@@ -26,7 +28,6 @@ pub enum RequestBody {
     Full(Bytes),
     /// Streamed as it arrives: `length` bytes announced by the client.
     Stream {
-        body: Incoming,
         length: u64,
     },
 }
@@ -84,7 +85,8 @@ pub async fn timed<T>(
 /// The request line and headers. `Content-Length` goes where nginx puts its own body headers
 /// (`ProxyRequest::body_headers_at`): after the configured headers, before the client's.
 pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
-    let mut head = Vec::with_capacity(512);
+    let size: usize = p.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut head = Vec::with_capacity(p.method.len() + p.uri.len() + size + 64);
     head.extend_from_slice(&p.method);
     head.push(b' ');
     head.extend_from_slice(&p.uri);
@@ -110,40 +112,42 @@ pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
 
 fn push_length(head: &mut Vec<u8>, length: Option<u64>) {
     if let Some(n) = length {
-        head.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
+        head.extend_from_slice(b"Content-Length: ");
+        head.extend_from_slice(super::response::decimal(n, &mut [0; 20]));
+        head.extend_from_slice(b"\r\n");
     }
 }
 
-/// Sends the head and the body, adding what was written to `sent` (`$upstream_bytes_sent`).
+/// Sends the head and the body (a streamed one read `from` the client), adding what was
+/// written to `sent` (`$upstream_bytes_sent`).
 pub async fn send(
     conn: &mut PeerConn,
     p: &ProxyRequest,
-    body: &mut RequestBody,
+    body: &RequestBody,
+    from: Option<(&mut Client, &mut ClientBody)>,
     sent: &mut u64,
 ) -> Result<(), ProxyError> {
     let timeout = p.timeouts.send;
     let mut head = request_head(p, body.length());
     conn.requests += 1;
-    match body {
-        RequestBody::None => {}
-        RequestBody::Full(bytes) => head.extend_from_slice(bytes),
-        RequestBody::Stream { body, .. } => {
+    match (body, from) {
+        (RequestBody::Full(bytes), _) => head.extend_from_slice(bytes),
+        (RequestBody::Stream { .. }, Some((client, body))) => {
             conn.stream.set_nodelay();
             timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
             *sent += head.len() as u64;
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| ProxyError::ClientBody(e.to_string()))?;
-                if let Ok(data) = frame.into_data() {
-                    timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
-                    *sent += data.len() as u64;
-                }
+            while let Some(data) = body.next(client).await? {
+                timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
+                *sent += data.len() as u64;
             }
-            return Ok(());
+            return timed(timeout, Stage::Sending, conn.stream.flush()).await;
         }
+        _ => {}
     }
     timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
     *sent += head.len() as u64;
-    Ok(())
+    // A no-op on a plain socket; TLS may hold the last record until flushed.
+    timed(timeout, Stage::Sending, conn.stream.flush()).await
 }
 
 /// Reads and parses the response head; what follows it stays in `conn.buf`. Bytes read are
@@ -178,7 +182,7 @@ pub async fn read_head(
 }
 
 fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHead>, ProxyError> {
-    let mut slots = [httparse::EMPTY_HEADER; 100];
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut slots);
     let len = match response.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
@@ -188,23 +192,20 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
     let status = response.code.ok_or(ProxyError::InvalidHeader)?;
     let http11 = response.version == Some(1);
     let reason = response.reason.unwrap_or("").len();
-    let names: Vec<(usize, usize, usize, usize)> = response
-        .headers
-        .iter()
-        .map(|h| {
-            let base = buf.as_ptr() as usize;
-            let n = h.name.as_ptr() as usize - base;
-            let v = h.value.as_ptr() as usize - base;
-            (n, h.name.len(), v, h.value.len())
-        })
-        .collect();
-    let reason_at = response
-        .reason
-        .map(|r| r.as_ptr() as usize - buf.as_ptr() as usize);
+    // Offsets, so the headers can become slices of the head once it is frozen.
+    let base = buf.as_ptr() as usize;
+    let mut at = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    for (slot, h) in at.iter_mut().zip(response.headers.iter()) {
+        let n = h.name.as_ptr() as usize - base;
+        let v = h.value.as_ptr() as usize - base;
+        *slot = (n, h.name.len(), v, h.value.len());
+    }
+    let count = response.headers.len();
+    let reason_at = response.reason.map(|r| r.as_ptr() as usize - base);
     let head = buf.split_to(len).freeze();
-    let headers: Vec<(Bytes, Bytes)> = names
-        .into_iter()
-        .map(|(n, nl, v, vl)| (head.slice(n..n + nl), head.slice(v..v + vl)))
+    let headers: Vec<(Bytes, Bytes)> = at[..count]
+        .iter()
+        .map(|&(n, nl, v, vl)| (head.slice(n..n + nl), head.slice(v..v + vl)))
         .collect();
     let reason = reason_at.map_or_else(Bytes::new, |at| head.slice(at..at + reason));
     let find = |name: &[u8]| {

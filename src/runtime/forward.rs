@@ -6,26 +6,23 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::Response;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
 
 use super::balancer::Balancer;
-use super::body::{Finish, ProxyBody};
+use super::body::Finish;
+use super::client::Client;
 use super::context::OwnedRequest;
 use super::deliver;
-use super::error::{ProxyError, Stage};
+use super::error::ProxyError;
 use super::exchange::{self, RequestBody, ResponseHead};
 use super::peer::{self, PeerConn};
-use super::request::{self, CloseWithoutAnswer, Then};
+use super::request::{self, Then};
+use super::request_body::ClientBody;
 use super::respond;
-use super::spelling;
-use super::state::{Hold, Upstream, now_secs};
+use super::response::Answer;
+use super::state::{Hold, State, Upstream, now_secs};
 use crate::eval::plan::{NextUpstream, Outcome, PeerAddr, ProxyRequest, UpstreamTry};
 
 /// Bodies up to this size are read before sending, so another server can be tried.
@@ -36,51 +33,56 @@ const RESENDABLE: u64 = 64 * 1024;
 pub struct Start {
     pub keepalive: bool,
     pub started: Instant,
-    /// The 499 log line written if the client leaves (this future is dropped) first; kept
-    /// up to date with the servers tried.
+    /// The 499 log line written if the client leaves first; kept up to date with the
+    /// servers tried.
     pub abandoned: Option<Finish>,
 }
 
-/// Serves `request` by proxying it per `p`.
+/// The client that a request reads its body from and watches for going away.
+#[derive(Debug)]
+pub struct Downstream<'a> {
+    pub client: &'a mut Client,
+    pub body: &'a mut ClientBody,
+}
+
+/// Serves `request` by proxying it per `p`, reading its body from `down` (none after an
+/// `error_page` redirect); `None` when the connection is to close without an answer: the
+/// client went away before it (its 499 line is logged then), or an `error_page` said 444.
 pub async fn proxy(
     request: OwnedRequest,
     p: ProxyRequest,
-    body: Option<Incoming>,
-    on_upgrade: Option<OnUpgrade>,
+    down: Option<Downstream<'_>>,
     start: Start,
-) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
+) -> Option<Answer> {
     let Start {
         keepalive,
         started,
         mut abandoned,
     } = start;
-    let response = attempts(
-        request,
-        p,
-        body,
-        on_upgrade,
-        keepalive,
-        started,
-        &mut abandoned,
-    );
-    let response = response.await;
-    if let Some(finish) = &mut abandoned {
+    let answer = attempts(request, p, down, keepalive, started, &mut abandoned).await;
+    if answer.is_ok()
+        && let Some(finish) = &mut abandoned
+    {
         finish.log = Arc::default();
     }
-    response
+    answer.unwrap_or(None)
 }
+
+/// The client closed its connection while the upstream was working (nginx's 499).
+#[derive(Debug)]
+pub struct ClientGone;
 
 async fn attempts(
     request: OwnedRequest,
     mut p: ProxyRequest,
-    body: Option<Incoming>,
-    on_upgrade: Option<OnUpgrade>,
+    down: Option<Downstream<'_>>,
     keepalive: bool,
     started: Instant,
     abandoned: &mut Option<Finish>,
-) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
+) -> Result<Option<Answer>, ClientGone> {
     let mut outcome = Outcome::default();
-    let mut body = match client_body(&request, &p, body).await {
+    let mut down = down;
+    let body = match client_body(&request, &p, down.as_mut()).await {
         Ok(body) => {
             outcome.request_length = body.length().unwrap_or(0);
             body
@@ -88,7 +90,7 @@ async fn attempts(
         Err(e) => {
             log_error(&request, p.client, &e, None);
             let keepalive = keepalive && e.status() != 413;
-            return fail(request, &p, e.status(), outcome, keepalive, started).await;
+            return Ok(fail(request, &p, e.status(), outcome, keepalive, started).await);
         }
     };
     if let Some(name) = p.resolve.take() {
@@ -101,7 +103,7 @@ async fn attempts(
                     &ProxyError::Unresolved(name.host, e),
                     None,
                 );
-                return fail(request, &p, 502, outcome, keepalive, started).await;
+                return Ok(fail(request, &p, 502, outcome, keepalive, started).await);
             }
         }
     }
@@ -113,7 +115,7 @@ async fn attempts(
         let Some(index) = upstream.balancer.get(&mut attempt, now_secs()) else {
             // nginx names the group instead of a server, in the log (`upstream:
             // "http://backend/..."`) and in `$upstream_addr`, with a 502 that took no time.
-            let group = Some((p.upstream.name.as_str(), &p.uri));
+            let group = Some((&p, p.upstream.name.as_str()));
             log_error(&request, p.client, &ProxyError::NoLiveUpstreams, group);
             outcome.upstreams.push(UpstreamTry {
                 addr: p.upstream.name.clone(),
@@ -121,7 +123,7 @@ async fn attempts(
                 response_time: Some(std::time::Duration::ZERO),
                 ..UpstreamTry::default()
             });
-            return fail(request, &p, 502, outcome, keepalive, started).await;
+            return Ok(fail(request, &p, 502, outcome, keepalive, started).await);
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
@@ -137,16 +139,25 @@ async fn attempts(
             finish.upstream_sent = Some(sent_at);
         }
         let head_request = request.method == "HEAD";
-        let result = exchange_once(
-            &upstream,
-            &request.conn.state.connections,
-            &peer.addr,
-            &p,
-            &mut body,
+        let streaming = !body.resendable();
+        let mut exchange = Exchange {
+            upstream: &upstream,
+            run: &request.conn.state,
+            addr: &peer.addr,
+            p: &p,
+            body: &body,
             head_request,
-            &mut state,
-        )
-        .await;
+            state: &mut state,
+        };
+        let result = match down.as_mut() {
+            // The body is still coming from the client: its reads notice a close.
+            Some(d) if streaming => exchange.run(Some((&mut *d.client, &mut *d.body))).await,
+            Some(d) => tokio::select! {
+                result = exchange.run(None) => result,
+                () = d.client.io.closed() => return Err(ClientGone),
+            },
+            None => exchange.run(None).await,
+        };
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
                 && (p.next_upstream.tries == 0 || tries < p.next_upstream.tries)
@@ -178,38 +189,30 @@ async fn attempts(
                     // (which may take its `WWW-Authenticate`).
                     drop((conn, attempt));
                     outcome.upstream_headers = head.headers.clone();
-                    return error_page(request, &p, head.status, outcome, keepalive, started).await;
+                    let page = error_page(request, &p, head.status, outcome, keepalive, started);
+                    return Ok(page.await);
                 }
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
                     hold: Hold { upstream, attempt },
-                    on_upgrade,
                     keepalive,
                     outcome,
                     started,
                     sent_at,
                 };
-                return Ok(deliver::deliver(ctx, conn, head).await);
+                return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
             Err((e, cached)) => {
                 let status = e.status();
                 state.status = Some(status);
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
-                log_error(
-                    &request,
-                    p.client,
-                    &e,
-                    Some((&logged_peer(&peer.addr), &p.uri)),
-                );
+                log_error(&request, p.client, &e, Some((&p, &logged_peer(&peer.addr))));
                 upstream
                     .balancer
                     .free(&mut attempt, e.counts_as_failure(), now_secs());
-                let sent = !matches!(
-                    e,
-                    ProxyError::Io(Stage::Connecting, _) | ProxyError::TimedOut(Stage::Connecting)
-                );
+                let sent = !e.before_sending();
                 if cached && matches!(e, ProxyError::Io(..) | ProxyError::PrematureClose(_)) {
                     // A cached connection the server had closed: not the server's failure.
                     attempt.tries += 1;
@@ -217,7 +220,7 @@ async fn attempts(
                 if e.retryable(&p.next_upstream) && may_retry(sent, attempt.tries) {
                     continue;
                 }
-                return fail(request, &p, status, outcome, keepalive, started).await;
+                return Ok(fail(request, &p, status, outcome, keepalive, started).await);
             }
         }
     }
@@ -228,7 +231,7 @@ async fn attempts(
 async fn client_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
-    body: Option<Incoming>,
+    down: Option<&mut Downstream<'_>>,
 ) -> Result<RequestBody, ProxyError> {
     let length = request
         .header("content-length")
@@ -241,58 +244,88 @@ async fn client_body(
     {
         return Err(ProxyError::BodyTooLarge(n));
     }
-    let Some(body) = body.filter(|_| p.pass_body) else {
+    let Some(Downstream { client, body }) = down.filter(|_| p.pass_body) else {
         return Ok(RequestBody::None);
     };
     match length {
-        Some(n) if n > RESENDABLE && !chunked => Ok(RequestBody::Stream { body, length: n }),
+        Some(n) if n > RESENDABLE && !chunked => Ok(RequestBody::Stream { length: n }),
         None if !chunked => Ok(RequestBody::None),
-        _ => {
-            let limit = if max == 0 { usize::MAX } else { max as usize };
-            match Limited::new(body, limit).collect().await {
-                Ok(all) => Ok(RequestBody::Full(all.to_bytes())),
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    Err(ProxyError::BodyTooLarge(max + 1))
-                }
-                Err(e) => Err(ProxyError::ClientBody(e.to_string())),
-            }
-        }
+        _ => Ok(RequestBody::Full(body.read_all(client, max).await?)),
     }
 }
 
-/// Connect (or reuse), send, read the head, noting in `state` the connect time and the bytes
-/// sent and received. The error says whether the connection was cached.
-async fn exchange_once(
-    upstream: &Upstream,
-    connections: &AtomicU64,
-    addr: &PeerAddr,
-    p: &ProxyRequest,
-    body: &mut RequestBody,
+/// One try with one server.
+struct Exchange<'a> {
+    upstream: &'a Upstream,
+    /// The worker's state: its connection counter (`$connection`), which a connect takes a
+    /// number from, and its TLS clients for https upstreams.
+    run: &'a State,
+    addr: &'a PeerAddr,
+    p: &'a ProxyRequest,
+    body: &'a RequestBody,
     head_request: bool,
-    state: &mut UpstreamTry,
-) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
-    let started = Instant::now();
-    let mut conn = match upstream.pool.as_ref().and_then(|pool| pool.take(addr)) {
-        Some(conn) => conn,
-        None => peer::connect(addr, p.timeouts.connect, connections)
-            .await
-            .map_err(|e| (e, false))?,
-    };
-    // `$upstream_connect_time` (a cached connection takes no time to get).
-    state.connect_time = Some(started.elapsed());
-    let cached = conn.cached;
-    exchange::send(&mut conn, p, body, &mut state.bytes_sent)
+    /// This server's line of the `$upstream_*` variables.
+    state: &'a mut UpstreamTry,
+}
+
+impl Exchange<'_> {
+    /// Connect (or reuse), send (a streamed body comes `from` the client), read the head,
+    /// noting the connect time and the bytes sent and received. The error says whether the
+    /// connection was cached.
+    async fn run(
+        &mut self,
+        from: Option<(&mut Client, &mut ClientBody)>,
+    ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
+        let started = Instant::now();
+        let pooled = self
+            .upstream
+            .pool
+            .as_ref()
+            .and_then(|pool| pool.take(self.addr, self.p.tls.is_some()));
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let connector = match &self.p.tls {
+                    Some(tls) => Some((
+                        self.run.connector(&tls.settings).map_err(|e| (e, false))?,
+                        tls,
+                    )),
+                    None => None,
+                };
+                let tls = connector.as_ref().map(|(c, tls)| (&**c, tls.name.as_str()));
+                peer::connect(
+                    self.addr,
+                    self.p.timeouts.connect,
+                    &self.run.connections,
+                    tls,
+                )
+                .await
+                .map_err(|e| (e, false))?
+            }
+        };
+        // `$upstream_connect_time` (a cached connection takes no time to get; over TLS it
+        // includes the handshake, as nginx's does).
+        self.state.connect_time = Some(started.elapsed());
+        let cached = conn.cached;
+        exchange::send(
+            &mut conn,
+            self.p,
+            self.body,
+            from,
+            &mut self.state.bytes_sent,
+        )
         .await
         .map_err(|e| (e, cached))?;
-    let head = exchange::read_head(
-        &mut conn,
-        p.timeouts.read,
-        head_request,
-        &mut state.bytes_received,
-    )
-    .await
-    .map_err(|e| (e, cached))?;
-    Ok((conn, head))
+        let head = exchange::read_head(
+            &mut conn,
+            self.p.timeouts.read,
+            self.head_request,
+            &mut self.state.bytes_received,
+        )
+        .await
+        .map_err(|e| (e, cached))?;
+        Ok((conn, head))
+    }
 }
 
 /// `Some(failed)` when `proxy_next_upstream` names this status (403 and 404 are not
@@ -328,7 +361,7 @@ async fn fail(
     mut outcome: Outcome,
     keepalive: bool,
     started: Instant,
-) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
+) -> Option<Answer> {
     if p.error_pages.contains(&status) {
         return error_page(request, p, status, outcome, keepalive, started).await;
     }
@@ -350,13 +383,9 @@ async fn fail(
         hide_version: !p.server_tokens,
         gzip: p.gzip.as_deref(),
     };
-    // `add_header` names as written.
-    let spelled = spelling::preserving(&headers, &[]).await;
-    let mut response = respond::answer(finish, status, headers, None, keepalive, dress);
-    response
-        .extensions_mut()
-        .extend(spelled.unwrap_or_default());
-    Ok(response)
+    Some(respond::answer(
+        finish, status, headers, None, keepalive, dress,
+    ))
 }
 
 /// Routes the request again as nginx's `error_page` does after this pass ended in `status`,
@@ -368,7 +397,7 @@ fn error_page(
     outcome: Outcome,
     keepalive: bool,
     started: Instant,
-) -> Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, CloseWithoutAnswer>> + Send>> {
+) -> Pin<Box<dyn Future<Output = Option<Answer>> + Send>> {
     let mut failed = p.failed.clone();
     failed.push(status);
     let route = request
@@ -381,7 +410,7 @@ fn error_page(
         started,
         outcome,
     };
-    Box::pin(request::dispatch(request, route, None, None, then))
+    Box::pin(request::dispatch(request, route, None, then))
 }
 
 /// The peer as the error log names it before the URI: nginx puts a `:` after a unix
@@ -394,17 +423,18 @@ fn logged_peer(addr: &PeerAddr) -> String {
 }
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",
-/// upstream: "http://ADDR/URI", host: "HOST"`.
+/// upstream: "http://ADDR/URI", host: "HOST"` (`https://` for a TLS upstream).
 fn log_error(
     request: &OwnedRequest,
     client: std::net::IpAddr,
     e: &ProxyError,
-    upstream: Option<(&str, &Bytes)>,
+    upstream: Option<(&ProxyRequest, &str)>,
 ) {
-    let upstream = upstream.map_or_else(String::new, |(addr, uri)| {
+    let upstream = upstream.map_or_else(String::new, |(p, addr)| {
+        let scheme = if p.tls.is_some() { "https" } else { "http" };
         format!(
-            ", upstream: \"http://{addr}{}\"",
-            String::from_utf8_lossy(uri)
+            ", upstream: \"{scheme}://{addr}{}\"",
+            String::from_utf8_lossy(&p.uri)
         )
     });
     let host = request.header("host").map_or_else(String::new, |h| {

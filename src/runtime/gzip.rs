@@ -301,11 +301,6 @@ impl Gzipped {
         }
     }
 
-    /// The trailer has gone out.
-    pub fn is_done(&self) -> bool {
-        self.finished && self.out.is_empty()
-    }
-
     /// Bytes into and out of deflate, once the body is complete (`$gzip_ratio`).
     pub fn counts(&self) -> Option<(u64, u64)> {
         self.finished
@@ -448,7 +443,6 @@ mod tests {
         assert_eq!(gunzip_prefix(&out[0]), b"data: one\n\n");
         assert_eq!(gunzip(&out.concat()), b"data: one\n\ndata: two\n\n");
         assert_eq!(g.counts().map(|c| c.0), Some(22));
-        assert!(g.is_done());
     }
 
     fn gunzip_prefix(data: &[u8]) -> Vec<u8> {

@@ -8,18 +8,20 @@
 //! A request goes through these phases, in nginx's order (one module each):
 //!
 //! ```text
-//! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), hyper HTTP/1.1
-//!   └ request: copy line + headers ─ Site::route ─ dispatch
-//!       ├ Respond ─ respond: status, headers, nginx's page, gzip ───────────────────┐
-//!       ├ File ─ static_file: head, gzip, body read on the blocking pool ───────────┤
-//!       └ Proxy ─ forward: client body (413) ─ resolver (a name: DNS, 502) ─ balancer.get
+//! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), then per request:
+//!   client + parse: read the head by nginx's rules ─ bad? respond 400/414/494/505, close
+//!   └ request: body framing (400/501) ─ Site::route ─ dispatch
+//!       ├ Respond ─ respond: status, headers, nginx's page, gzip ────────────────────┐
+//!       ├ File ─ static_file: head, gzip, body read on the blocking pool ────────────┤
+//!       └ Proxy ─ forward: request_body (413) ─ resolver (a name: DNS, 502) ─ balancer.get
 //!                  ─ peer: connect/pool                                               │
 //!                  ─ exchange: send head+body, read head ─ error? next upstream/502/504
 //!                  │   (an error_page for it, or an intercepted status: Site::error_page
 //!                  │    ─ dispatch again)
-//!                  └ deliver: filter headers, gzip ─ upstream_body stream ────────────┤
-//!                             └ 101 + Upgrade ─ tunnel (idle = proxy_read_timeout) ──┤
-//!                                                         access_log when it ends ◄──┘
+//!                  └ deliver: filter headers, gzip ─ upstream_body stream ───────────┤
+//!   write: head + body at hand in one write, the rest as it comes (chunked) ◄────────┘
+//!   └ 101 + Upgrade ─ tunnel (own task, idle = proxy_read_timeout); else skip the rest of
+//!     the body and read the next head; access_log when the body (or tunnel) ends
 //! ```
 //!
 //! Invariants: the runtime never sees syntax or diagnostics, only [`crate::eval::plan`]; an
@@ -28,8 +30,8 @@
 mod access_log;
 mod balancer;
 mod body;
-mod capture;
 mod chunked;
+mod client;
 mod conn;
 mod context;
 mod deliver;
@@ -41,26 +43,28 @@ mod gzip;
 mod listen;
 pub mod log;
 mod pages;
+mod parse;
 mod peer;
 mod peer_stream;
 mod redirect;
 mod request;
+mod request_body;
 mod resolver;
 mod respond;
 mod response;
 mod server;
 mod sessions;
 mod signals;
-mod spelling;
 mod startup;
 mod state;
 mod static_file;
-mod status_line;
 mod stream;
 mod tls;
 mod tunnel;
 mod upstream_body;
+mod upstream_tls;
 mod workers;
+mod write;
 
 pub use error::{ProxyError, Side, Stage};
 pub use server::{Prepared, Running, Server};

@@ -64,20 +64,31 @@ fn title(status: u16) -> Option<&'static str> {
 
 const PADDING_LINE: &str = "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n";
 
+/// nginx's "request header too large": answered as a 400 with its own page.
+pub const TOO_LARGE_HEADER: u16 = 494;
+
 /// nginx's page for `status`, `None` when nginx has none (the response is then empty).
 /// `padded` adds the MSIE/Chrome padding (4xx and 5xx only); `version` is `server_tokens`.
 pub fn page(status: u16, padded: bool, version: bool) -> Option<Bytes> {
-    let title = title(status)?;
+    let head = if status == TOO_LARGE_HEADER {
+        // nginx's 494 page: a 400 that says why.
+        "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n\
+         <body>\r\n<center><h1>400 Bad Request</h1></center>\r\n\
+         <center>Request Header Or Cookie Too Large</center>\r\n"
+            .to_string()
+    } else {
+        let title = title(status)?;
+        format!(
+            "<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n\
+             <center><h1>{status} {title}</h1></center>\r\n"
+        )
+    };
     let name = if version {
         format!("nginx/{NGINX_VERSION}")
     } else {
         "nginx".to_string()
     };
-    let mut page = format!(
-        "<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n\
-         <center><h1>{status} {title}</h1></center>\r\n\
-         <hr><center>{name}</center>\r\n</body>\r\n</html>\r\n"
-    );
+    let mut page = format!("{head}<hr><center>{name}</center>\r\n</body>\r\n</html>\r\n");
     if padded && status >= 400 {
         for _ in 0..6 {
             page.push_str(PADDING_LINE);
@@ -97,7 +108,7 @@ pub fn wants_padding(user_agent: &[u8]) -> bool {
 
 /// Statuses after which nginx closes the connection instead of keeping it alive.
 pub fn closes_connection(status: u16) -> bool {
-    matches!(status, 400 | 413 | 414 | 500 | 501)
+    matches!(status, 400 | 413 | 414 | 494 | 500 | 501)
 }
 
 #[cfg(test)]
@@ -115,6 +126,8 @@ mod tests {
         assert_eq!(reason(504), Some("Gateway Time-out"));
         assert_eq!(reason(302), Some("Moved Temporarily"));
         assert!(page(200, false, true).is_none());
+        let too_large = page(TOO_LARGE_HEADER, false, true).expect("494 page");
+        assert!(too_large.starts_with(b"<html>\r\n<head><title>400 Request Header Or Cookie"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use bytes::BytesMut;
 
 use super::error::{ProxyError, Stage};
 use super::peer_stream::PeerStream;
+use super::upstream_tls::Connector;
 use crate::eval::plan::{KeepaliveLimits, PeerAddr, UpstreamGroup};
 
 /// An open connection to one upstream server, with what was read past the last response.
@@ -30,20 +31,31 @@ pub struct PeerConn {
     pub cached: bool,
 }
 
-/// Connects to `addr` within `timeout`. The attempt takes a number from `connections`, as
-/// nginx's `ngx_event_connect_peer` does before it connects, so `$connection` of the next
-/// client jumps past it even when this connect fails.
+/// Connects to `addr` within `timeout`, then with `tls` (the client and the name) runs the
+/// TLS handshake within `timeout` again (nginx arms `proxy_connect_timeout` anew for it).
+/// The attempt takes a number from `connections`, as nginx's `ngx_event_connect_peer` does
+/// before it connects, so `$connection` of the next client jumps past it even when this
+/// connect fails.
 pub async fn connect(
     addr: &PeerAddr,
     timeout: Duration,
     connections: &AtomicU64,
+    tls: Option<(&Connector, &str)>,
 ) -> Result<PeerConn, ProxyError> {
     connections.fetch_add(1, Ordering::Relaxed);
-    let stream = match tokio::time::timeout(timeout, PeerStream::connect(addr)).await {
+    let mut stream = match tokio::time::timeout(timeout, PeerStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(ProxyError::Io(Stage::Connecting, e)),
         Err(_) => return Err(ProxyError::TimedOut(Stage::Connecting)),
     };
+    if let Some((connector, name)) = tls {
+        let handshake = connector.handshake(stream, name, addr);
+        stream = match tokio::time::timeout(timeout, handshake).await {
+            Ok(Ok(s)) => PeerStream::tls(s),
+            Ok(Err(e)) => return Err(ProxyError::Handshake(e)),
+            Err(_) => return Err(ProxyError::TimedOut(Stage::Handshaking)),
+        };
+    }
     // Like nginx, no TCP_NODELAY here: a request goes out in one write. Streamed bodies and
     // tunnels set it when they start.
     Ok(PeerConn {
@@ -75,14 +87,17 @@ impl Pool {
         })
     }
 
-    /// An idle connection to `addr` that is still open, if any.
-    pub fn take(&self, addr: &PeerAddr) -> Option<PeerConn> {
+    /// An idle connection to `addr` that is still open, if any; `tls` says which kind (nginx
+    /// matches the address alone, but a plain and a TLS `proxy_pass` to one group would then
+    /// talk past each other).
+    pub fn take(&self, addr: &PeerAddr, tls: bool) -> Option<PeerConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         idle.retain(|(_, since)| now.duration_since(*since) < self.limits.timeout);
-        while let Some(pos) = idle.iter().position(|(c, _)| c.addr == *addr) {
+        let wanted = |c: &PeerConn| c.addr == *addr && c.stream.is_tls() == tls;
+        while let Some(pos) = idle.iter().position(|(c, _)| wanted(c)) {
             let (mut conn, _) = idle.remove(pos)?;
-            if still_open(&conn.stream) {
+            if conn.stream.idle_and_open() {
                 conn.cached = true;
                 return Some(conn);
             }
@@ -107,10 +122,4 @@ impl Pool {
         }
         idle.push_front((conn, Instant::now()));
     }
-}
-
-/// An idle connection is usable only if the server has neither closed it nor sent anything.
-fn still_open(stream: &PeerStream) -> bool {
-    let mut probe = [0u8; 1];
-    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }

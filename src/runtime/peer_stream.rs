@@ -1,14 +1,16 @@
 //! The socket to an upstream server: TCP, or a unix-domain stream socket for `unix:/path`
-//! servers. Everything past connecting (the exchange, body streaming, the keepalive cache's
-//! liveness probe, tunnels) reads and writes through this one type, so both kinds behave alike.
+//! servers, either one with TLS on top for `https://` (see [`super::upstream_tls`]).
+//! Everything past connecting (the exchange, body streaming, the keepalive cache's liveness
+//! probe, tunnels) reads and writes through this one type, so all kinds behave alike.
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker, ready};
 
-use bytes::BufMut;
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
 
 use super::drain::{DrainRead, poll_read_any};
 use crate::eval::plan::PeerAddr;
@@ -17,6 +19,51 @@ use crate::eval::plan::PeerAddr;
 pub enum PeerStream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<TlsPeer>),
+}
+
+/// A TLS connection to an upstream. Readiness of the socket says nothing about decrypted
+/// bytes, so "ready to read" is answered by reading: what that read got waits in `ahead`
+/// for the next read.
+#[derive(Debug)]
+pub struct TlsPeer {
+    stream: TlsStream<PeerStream>,
+    ahead: BytesMut,
+    /// The server closed (with or without close_notify).
+    eof: bool,
+}
+
+/// How much one readiness check decrypts at most.
+const AHEAD: usize = 16 * 1024;
+
+impl TlsPeer {
+    /// Reads what is there into `ahead`; `Ready` once something (or the end) is known.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.ahead.is_empty() || self.eof {
+            return Poll::Ready(Ok(()));
+        }
+        let mut scratch = [0u8; AHEAD];
+        let mut read = ReadBuf::new(&mut scratch);
+        match ready!(Pin::new(&mut self.stream).poll_read(cx, &mut read)) {
+            Ok(()) if read.filled().is_empty() => self.eof = true,
+            Ok(()) => self.ahead.extend_from_slice(read.filled()),
+            // A server that closes without close_notify ends its stream, as with nginx
+            // (OpenSSL's `SSL_OP_IGNORE_UNEXPECTED_EOF`): bodies delimited by the close stay
+            // whole.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.eof = true,
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Moves up to `max` read-ahead bytes out; `None` when there are none.
+    fn take_ahead(&mut self, max: usize) -> Option<BytesMut> {
+        if self.ahead.is_empty() {
+            return None;
+        }
+        let n = max.min(self.ahead.len());
+        Some(self.ahead.split_to(n))
+    }
 }
 
 impl PeerStream {
@@ -28,34 +75,69 @@ impl PeerStream {
         }
     }
 
+    /// Wraps the connected `stream` once its TLS handshake is done.
+    pub fn tls(stream: TlsStream<PeerStream>) -> PeerStream {
+        PeerStream::Tls(Box::new(TlsPeer {
+            stream,
+            ahead: BytesMut::new(),
+            eof: false,
+        }))
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, PeerStream::Tls(_))
+    }
+
     /// TCP_NODELAY, for streamed bodies and tunnels; a unix socket has no Nagle delay.
     pub fn set_nodelay(&self) {
-        if let PeerStream::Tcp(s) = self {
-            let _ = s.set_nodelay(true);
+        match self {
+            PeerStream::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+            }
+            PeerStream::Unix(_) => {}
+            PeerStream::Tls(t) => t.stream.get_ref().0.set_nodelay(),
         }
     }
 
-    /// A non-blocking read (`WouldBlock` when nothing is there).
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Whether an idle connection can take another request: the server has neither closed
+    /// it nor sent anything. Over TLS the check reads records, so a session ticket that came
+    /// late is taken in and the connection stays usable.
+    pub fn idle_and_open(&mut self) -> bool {
+        let mut probe = [0u8; 1];
+        let would_block =
+            |r: io::Result<usize>| matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
         match self {
-            PeerStream::Tcp(s) => s.try_read(buf),
-            PeerStream::Unix(s) => s.try_read(buf),
+            PeerStream::Tcp(s) => would_block(s.try_read(&mut probe)),
+            PeerStream::Unix(s) => would_block(s.try_read(&mut probe)),
+            PeerStream::Tls(t) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                t.poll_fill(&mut cx).is_pending()
+            }
         }
     }
 
     /// A non-blocking read into `buf`'s spare capacity.
-    pub fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+    pub fn try_read_buf<B: BufMut>(&mut self, buf: &mut B) -> io::Result<usize> {
         match self {
             PeerStream::Tcp(s) => s.try_read_buf(buf),
             PeerStream::Unix(s) => s.try_read_buf(buf),
+            PeerStream::Tls(t) => match t.take_ahead(buf.remaining_mut()) {
+                Some(bytes) => {
+                    buf.put_slice(&bytes);
+                    Ok(bytes.len())
+                }
+                None if t.eof => Ok(0),
+                None => Err(io::ErrorKind::WouldBlock.into()),
+            },
         }
     }
 
     /// Ready when a read would not block.
-    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             PeerStream::Tcp(s) => s.poll_read_ready(cx),
             PeerStream::Unix(s) => s.poll_read_ready(cx),
+            PeerStream::Tls(t) => t.poll_fill(cx),
         }
     }
 }
@@ -69,6 +151,13 @@ impl AsyncRead for PeerStream {
         match self.get_mut() {
             PeerStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             PeerStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            PeerStream::Tls(t) => {
+                ready!(t.poll_fill(cx))?;
+                if let Some(bytes) = t.take_ahead(buf.remaining()) {
+                    buf.put_slice(&bytes);
+                }
+                Poll::Ready(Ok(()))
+            }
         }
     }
 }
@@ -82,6 +171,7 @@ impl AsyncWrite for PeerStream {
         match self.get_mut() {
             PeerStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             PeerStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            PeerStream::Tls(t) => Pin::new(&mut t.stream).poll_write(cx, buf),
         }
     }
 
@@ -89,6 +179,7 @@ impl AsyncWrite for PeerStream {
         match self.get_mut() {
             PeerStream::Tcp(s) => Pin::new(s).poll_flush(cx),
             PeerStream::Unix(s) => Pin::new(s).poll_flush(cx),
+            PeerStream::Tls(t) => Pin::new(&mut t.stream).poll_flush(cx),
         }
     }
 
@@ -96,19 +187,22 @@ impl AsyncWrite for PeerStream {
         match self.get_mut() {
             PeerStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             PeerStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            PeerStream::Tls(t) => Pin::new(&mut t.stream).poll_shutdown(cx),
         }
     }
 }
 
 impl DrainRead for PeerStream {
+    /// TLS says close_notify before the socket closes.
     fn closes_with_shutdown(&self) -> bool {
-        false
+        self.is_tls()
     }
 
     fn poll_read_drain(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match self {
             PeerStream::Tcp(s) => s.poll_read_drain(cx, buf),
             PeerStream::Unix(s) => poll_read_any(s, cx, buf),
+            PeerStream::Tls(_) => poll_read_any(self, cx, buf),
         }
     }
 }

@@ -1,70 +1,80 @@
-//! The request lifecycle, in nginx's order: count the request, copy what routing needs, ask the
-//! site for a [`Route`], then either answer directly or proxy (which may end in a tunnel). The
-//! access log is written by the response body when the request is over.
+//! The request lifecycle, in nginx's order: count the request, check how its body is framed,
+//! ask the site for a [`Route`], then answer directly, send a file or proxy (which may end in
+//! a tunnel, or in an `error_page` that routes the request again). The access log is written
+//! by the response body when the request is over.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
-
-use super::body::{Finish, ProxyBody};
+use super::body::Finish;
+use super::client::{Client, RequestHead};
 use super::context::{ConnCtx, OwnedRequest};
+use super::forward::{self, Downstream};
 use super::log::Level;
-use super::{forward, respond, spelling, static_file};
+use super::request_body::ClientBody;
+use super::response::Answer;
+use super::{respond, static_file};
 use crate::eval::plan::{ErrorLine, Outcome, Route, Severity};
 
-/// nginx's `return 444`: close the connection without answering.
+/// What became of a request.
 #[derive(Debug)]
-pub struct CloseWithoutAnswer;
-
-impl std::fmt::Display for CloseWithoutAnswer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection closed without a response (444)")
-    }
+// Returned once per request and moved once: boxing the answer would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+pub enum Handled {
+    /// Send this; `body` is what is left of the client's body.
+    Answer { answer: Answer, body: ClientBody },
+    /// Close without answering: `return 444`, or the client went away.
+    Close,
 }
 
-impl std::error::Error for CloseWithoutAnswer {}
-
-/// hyper's service: one request on `conn`.
-pub async fn handle(
-    conn: Arc<ConnCtx>,
-    mut req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
+/// One request on `conn`, whose body (if any) follows `head` on `client`.
+pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client) -> Handled {
     let started = Instant::now();
     let n = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let on_upgrade = req
-        .headers()
-        .contains_key(http::header::UPGRADE)
-        .then(|| hyper::upgrade::on(&mut req));
-    let (parts, body) = req.into_parts();
-    let http10 = parts.version == http::Version::HTTP_10;
-    let request = OwnedRequest::from_parts(conn.clone(), &parts, n);
-    if !http10
-        && request
-            .header("expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"))
-    {
-        conn.status_line.expect_continue();
-    }
+    let Some(request) = OwnedRequest::from_head(conn.clone(), head, n) else {
+        return refused(400);
+    };
+    let framing = framing(&request);
     let route = conn.state.site.route(&request.info());
-    let keepalive =
-        wants_keepalive(&request) && route.keepalive().allow_another(n, conn.opened.elapsed());
+    let keepalive = framing.is_ok()
+        && wants_keepalive(&request)
+        && route.keepalive().allow_another(n, conn.opened.elapsed());
+    let mut body = match framing {
+        Ok(body) => body,
+        Err(status) => {
+            let log = match &route {
+                Route::Respond(r) => r.log.clone(),
+                Route::File(f) => f.log.clone(),
+                Route::Proxy(p) => p.log.clone(),
+            };
+            let finish = Finish {
+                request,
+                log,
+                outcome: Outcome::default(),
+                started,
+                upstream_sent: None,
+            };
+            let answer = respond::answer(finish, status, Vec::new(), None, false, <_>::default());
+            return Handled::Answer {
+                answer,
+                body: ClientBody::new(None, false, false),
+            };
+        }
+    };
     let then = Then {
         keepalive,
         started,
         outcome: Outcome::default(),
     };
-    let mut response = dispatch(request, route, Some(body), on_upgrade, then).await?;
-    if http10 {
-        // hyper answers a 1.0 client in 1.0 anyway; saying so keeps it from adding its own
-        // `keep-alive` to our `Connection: close`. The client stream respells it as nginx.
-        *response.version_mut() = http::Version::HTTP_10;
-        conn.status_line.arm();
+    let down = Downstream {
+        client,
+        body: &mut body,
+    };
+    match dispatch(request, route, Some(down), then).await {
+        Some(answer) => Handled::Answer { answer, body },
+        None => Handled::Close,
     }
-    Ok(response)
 }
 
 /// How a request that is being answered began, and what is known of it so far.
@@ -76,14 +86,15 @@ pub struct Then {
     pub outcome: Outcome,
 }
 
-/// Serves what the site decided for `request`: answer, file or proxy pass.
+/// Serves what the site decided for `request`: answer, file or proxy pass. `down` is the
+/// client, for the body and to notice it leaving (none when an `error_page` routed the
+/// request again). `None`: close without an answer.
 pub async fn dispatch(
     request: OwnedRequest,
     route: Route,
-    body: Option<Incoming>,
-    on_upgrade: Option<OnUpgrade>,
+    down: Option<Downstream<'_>>,
     then: Then,
-) -> Result<Response<ProxyBody>, CloseWithoutAnswer> {
+) -> Option<Answer> {
     let Then {
         keepalive,
         started,
@@ -93,7 +104,7 @@ pub async fn dispatch(
         Route::Respond(r) => {
             log_errors(&request, &r.errors);
             let status = r.status;
-            let finish = Finish {
+            let mut finish = Finish {
                 request,
                 log: r.log,
                 outcome,
@@ -101,23 +112,17 @@ pub async fn dispatch(
                 upstream_sent: None,
             };
             if status == 444 {
-                let mut finish = finish;
                 finish.outcome.status = 444;
-                drop(finish);
-                return Err(CloseWithoutAnswer);
+                return None;
             }
-            // `add_header` names as written.
-            let spelled = spelling::preserving(&r.headers, &[]).await;
             let dress = respond::Dress {
                 location_base: r.location_base.as_ref(),
                 hide_version: !r.server_tokens,
                 gzip: r.gzip.as_deref(),
             };
-            let mut response = respond::answer(finish, status, r.headers, r.body, keepalive, dress);
-            response
-                .extensions_mut()
-                .extend(spelled.unwrap_or_default());
-            Ok(response)
+            Some(respond::answer(
+                finish, status, r.headers, r.body, keepalive, dress,
+            ))
         }
         Route::File(f) => {
             log_errors(&request, &f.errors);
@@ -128,11 +133,11 @@ pub async fn dispatch(
                 started,
                 upstream_sent: None,
             };
-            Ok(static_file::serve(finish, *f, keepalive).await)
+            Some(static_file::serve(finish, *f, keepalive))
         }
         Route::Proxy(p) => {
             log_errors(&request, &p.errors);
-            // If the client goes away first, hyper drops this future: nginx logs that as 499.
+            // Logged if the client goes away before the answer: nginx's 499.
             let abandoned = (!p.log.files.is_empty()).then(|| Finish {
                 request: request.clone(),
                 log: p.log.clone(),
@@ -148,8 +153,18 @@ pub async fn dispatch(
                 started,
                 abandoned,
             };
-            forward::proxy(request, *p, body, on_upgrade, start).await
+            // Boxed: a proxy pass's state is most of a request's, and a connection waiting for
+            // its next request (or a handshake that becomes a tunnel) should not carry it.
+            Box::pin(forward::proxy(request, *p, down, start)).await
         }
+    }
+}
+
+/// The answer to a request nginx could not read; the connection closes after it.
+pub fn refused(status: u16) -> Handled {
+    Handled::Answer {
+        answer: respond::refuse(status),
+        body: ClientBody::new(None, false, false),
     }
 }
 
@@ -178,6 +193,35 @@ fn log_errors(request: &OwnedRequest, errors: &[ErrorLine]) {
             ),
         );
     }
+}
+
+/// The client's body as its headers announce it (`ngx_http_process_request_header`'s
+/// checks): `Err` is the status nginx refuses the request with.
+fn framing(request: &OwnedRequest) -> Result<ClientBody, u16> {
+    let length = match request.header("content-length") {
+        Some(v) => Some(parse_length(v).ok_or(400u16)?),
+        None => None,
+    };
+    let chunked = match request.header("transfer-encoding") {
+        None => false,
+        Some(_) if request.version == "HTTP/1.0" => return Err(400),
+        Some(v) if v.eq_ignore_ascii_case(b"chunked") && length.is_none() => true,
+        Some(v) if v.eq_ignore_ascii_case(b"chunked") => return Err(400),
+        Some(_) => return Err(501),
+    };
+    let expect = request.version == "HTTP/1.1"
+        && request
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+    Ok(ClientBody::new(length, chunked, expect))
+}
+
+/// nginx's `ngx_atoof`: digits only, no sign, no overflow.
+fn parse_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones

@@ -1,13 +1,13 @@
-//! Answers nginx gives itself: `Route::Respond` (a `return`, a redirect, a 404) and the error
-//! pages after a failed proxy attempt (502, 504, 413...), with nginx's page and headers.
+//! Answers nginx gives itself: `Route::Respond` (a `return`, a redirect, a 404), the error
+//! pages after a failed proxy attempt (502, 504, 413...) and the refusal of a request head
+//! nginx cannot read (400, 414, 494, 505), with nginx's page and headers.
 
 use bytes::Bytes;
-use http::Response;
 
 use super::body::{Finish, ProxyBody};
 use super::gzip;
 use super::pages;
-use super::response::{self, Front};
+use super::response::{self, Answer, Front};
 use crate::eval::plan::Gzip;
 
 /// How the header filter dresses nginx's own answer.
@@ -29,7 +29,7 @@ pub fn answer(
     body: Option<Bytes>,
     keepalive: bool,
     dress: Dress<'_>,
-) -> Response<ProxyBody> {
+) -> Answer {
     let request = &finish.request;
     let page = body.is_none();
     let padded = request
@@ -66,6 +66,23 @@ pub fn answer(
         &added,
         ProxyBody::full(body, Some(finish)).gzip(gzipped),
     )
+}
+
+/// The answer to a head that breaks nginx's rules; the connection closes after it.
+pub fn refuse(status: u16) -> Answer {
+    let body = pages::page(status, false, true);
+    let front = Front {
+        content_type: Some(Bytes::from_static(b"text/html")),
+        content_length: Some(body.as_ref().map_or(0, |b| b.len() as u64)),
+        connection: connection(false),
+        ..Front::default()
+    };
+    let shown = if status == pages::TOO_LARGE_HEADER {
+        400
+    } else {
+        status
+    };
+    response::build(shown, None, front, &[], &[], ProxyBody::full(body, None))
 }
 
 /// The `Connection` value for a response.

@@ -1,16 +1,18 @@
 //! Response heads as nginx's header filter writes them: status line with nginx's (or the
 //! upstream's) reason phrase, then `Server`, `Date`, `Content-Type`, `Content-Length`,
 //! `Last-Modified`, `Location`, `Transfer-Encoding`, `Connection`, then the remaining headers
-//! in order, then `add_header`s.
+//! in order, then `add_header`s. Names are written as given: nginx's own as nginx spells
+//! them, the upstream's and `add_header`'s byte for byte.
 
 use std::cell::RefCell;
+use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Response};
+use bytes::{Bytes, BytesMut};
 
 use super::body::ProxyBody;
 use super::pages;
+use super::tunnel::Tunnel;
 use crate::defaults::NGINX_VERSION;
 
 /// The headers nginx writes first, taken out of the header list.
@@ -59,10 +61,12 @@ impl Front {
             ..Front::default()
         };
         headers.retain(|(name, value)| {
-            let slot = match name.to_ascii_lowercase().as_slice() {
-                b"content-type" => &mut front.content_type,
-                b"last-modified" if all => &mut front.last_modified,
-                _ => return true,
+            let slot = if name.eq_ignore_ascii_case(b"content-type") {
+                &mut front.content_type
+            } else if all && name.eq_ignore_ascii_case(b"last-modified") {
+                &mut front.last_modified
+            } else {
+                return true;
             };
             *slot = Some(value.clone());
             false
@@ -71,77 +75,107 @@ impl Front {
     }
 }
 
-/// Builds the response. `reason` overrides nginx's phrase (an upstream's own); `add` are the
-/// `add_header` lines that apply, evaluated.
+/// A response ready to send: nginx's head bytes, then the body.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status line, headers and the empty line, as written to the client.
+    pub head: BytesMut,
+    pub body: ProxyBody,
+    /// The body goes out in chunked framing.
+    pub chunked: bool,
+    /// The connection stays open for another request afterwards.
+    pub keepalive: bool,
+    /// A 101: the tunnel to run once the head is sent.
+    pub tunnel: Option<Box<Tunnel>>,
+}
+
+/// Builds the response head as nginx's header filter writes it. `reason` overrides nginx's
+/// phrase (an upstream's own); `add` are the `add_header` lines that apply, evaluated.
 pub fn build(
     status: u16,
     reason: Option<&[u8]>,
     front: Front,
     rest: &[(Bytes, Bytes)],
     add: &[(Bytes, Bytes)],
-    body: ProxyBody,
-) -> Response<ProxyBody> {
-    let mut response = Response::new(body);
-    *response.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-    let reason = reason.or_else(|| pages::reason(status).map(str::as_bytes));
-    if let Some(reason) = reason
-        && Some(reason) != response.status().canonical_reason().map(str::as_bytes)
-        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.to_vec())
-    {
-        response.extensions_mut().insert(phrase);
-    }
-    let h = response.headers_mut();
+    mut body: ProxyBody,
+) -> Answer {
+    let mut head = BytesMut::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(decimal(u64::from(status), &mut [0; 20]));
+    head.extend_from_slice(b" ");
+    let reason = reason.or_else(|| {
+        pages::reason(status)
+            .or_else(|| http::StatusCode::from_u16(status).ok()?.canonical_reason())
+            .map(str::as_bytes)
+    });
+    head.extend_from_slice(reason.unwrap_or_default());
+    head.extend_from_slice(b"\r\n");
+    // `$sent_http_*` needs the header list only when a log will be written.
+    let mut sent = body.logs().then(Vec::new);
     let mut put = |name: &[u8], value: &[u8]| {
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
-            h.append(n, v);
+        head.extend_from_slice(name);
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
+        if let Some(sent) = &mut sent {
+            sent.push((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
         }
     };
-    if front.hide_version {
-        put(b"server", b"nginx");
-    } else {
-        put(b"server", format!("nginx/{NGINX_VERSION}").as_bytes());
-    }
-    put(b"date", &http_date());
+    put(
+        b"Server",
+        if front.hide_version {
+            b"nginx"
+        } else {
+            SERVER.as_bytes()
+        },
+    );
+    put(b"Date", &http_date());
     if let Some(v) = &front.content_type {
-        put(b"content-type", v);
+        put(b"Content-Type", v);
     }
     if let Some(n) = front.content_length {
-        put(b"content-length", n.to_string().as_bytes());
+        put(b"Content-Length", decimal(n, &mut [0; 20]));
     }
     if let Some(v) = &front.last_modified {
-        put(b"last-modified", v);
+        put(b"Last-Modified", v);
     }
     if let Some(v) = &front.location {
-        put(b"location", v);
+        put(b"Location", v);
     }
     if front.chunked {
-        put(b"transfer-encoding", b"chunked");
+        put(b"Transfer-Encoding", b"chunked");
     }
-    put(b"connection", front.connection.as_bytes());
+    put(b"Connection", front.connection.as_bytes());
     for (name, value) in rest.iter().chain(add) {
         put(name, value);
     }
-    let size = head_size(&response);
-    let (parts, mut body) = response.into_parts();
-    body.record_head(size, &parts.headers);
-    Response::from_parts(parts, body)
+    head.extend_from_slice(b"\r\n");
+    body.record_head(head.len(), sent);
+    Answer {
+        head,
+        body,
+        chunked: front.chunked,
+        keepalive: front.connection == "keep-alive",
+        tunnel: None,
+    }
 }
 
-/// The bytes of a response head as written: `HTTP/1.1 101 Switching Protocols` (or the
-/// upstream's own reason phrase), each `Name: value` line, the blank line.
-pub fn head_size<B>(response: &Response<B>) -> u64 {
-    let reason = match response.extensions().get::<hyper::ext::ReasonPhrase>() {
-        Some(phrase) => phrase.as_bytes().len(),
-        None => response.status().canonical_reason().map_or(0, str::len),
-    };
-    let line = "HTTP/1.1 ".len() + 3 + 1 + reason + 2;
-    let fields: usize = response
-        .headers()
-        .iter()
-        .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
-        .sum();
-    (line + fields + 2) as u64
+/// The `Server` value, `nginx/1.22.1`.
+static SERVER: LazyLock<String> = LazyLock::new(|| format!("nginx/{NGINX_VERSION}"));
+
+/// `n` in decimal, written into `digits`.
+pub fn decimal(n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &digits[at..]
 }
 
 /// The `Date` value, formatted once per second per thread.
@@ -161,24 +195,4 @@ fn http_date() -> Bytes {
         }
         cache.1.clone()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn head_size_counts_the_head_as_written() {
-        let mut response = http::Response::new(());
-        *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
-        let h = response.headers_mut();
-        h.insert("upgrade", http::HeaderValue::from_static("foo"));
-        h.insert("connection", http::HeaderValue::from_static("upgrade"));
-        let written =
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n";
-        assert_eq!(super::head_size(&response), written.len() as u64);
-        // An upstream's own reason phrase is what goes out.
-        let phrase = hyper::ext::ReasonPhrase::from_static(b"Switching");
-        response.extensions_mut().insert(phrase);
-        let written = written.replace(" Protocols", "");
-        assert_eq!(super::head_size(&response), written.len() as u64);
-    }
 }

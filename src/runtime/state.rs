@@ -10,11 +10,13 @@ use std::time::Instant;
 
 use super::access_log::AccessLogs;
 use super::balancer::{Attempt, Balancer};
+use super::error::ProxyError;
 use super::peer::Pool;
 use super::resolver::Resolvers;
 use super::sessions::SharedZones;
 use super::tls::CertCache;
-use crate::eval::plan::{Site, UpstreamGroup};
+use super::upstream_tls::Connector;
+use crate::eval::plan::{Site, UpstreamGroup, UpstreamTls};
 use tokio_rustls::TlsAcceptor;
 
 /// One upstream group at run time.
@@ -24,6 +26,10 @@ pub struct Upstream {
     pub pool: Option<Pool>,
 }
 
+/// TLS clients by the address of their settings' `Arc`, each held with those settings so no
+/// address is reused while the entry lives.
+type Connectors = HashMap<usize, (Arc<UpstreamTls>, Arc<Connector>)>;
+
 pub struct State {
     pub site: Arc<dyn Site>,
     /// Shared by every generation, so reloads do not reopen files.
@@ -32,6 +38,8 @@ pub struct State {
     /// (the site holds those `Arc`s, so no address is reused while the generation lives).
     /// Filled once in `new`, never per request.
     upstreams: HashMap<usize, Arc<Upstream>>,
+    /// TLS clients per location's `proxy_ssl_*`, built on first use.
+    connectors: Mutex<Connectors>,
     /// TLS acceptors per `ssl` listen socket, built on first use.
     acceptors: Mutex<HashMap<SocketAddr, TlsAcceptor>>,
     /// Certificates read by this generation (a reload reads them again, as nginx does).
@@ -61,6 +69,7 @@ impl State {
             site,
             logs,
             upstreams,
+            connectors: Mutex::new(HashMap::new()),
             acceptors: Mutex::new(HashMap::new()),
             certs: Arc::new(CertCache::default()),
             sessions,
@@ -99,6 +108,20 @@ impl std::fmt::Debug for State {
 }
 
 impl State {
+    /// The TLS client for `settings`, built once per generation so its session cache serves
+    /// every request of the location. A file it cannot read fails the request with 500
+    /// (nginx would have refused the configuration).
+    pub fn connector(&self, settings: &Arc<UpstreamTls>) -> Result<Arc<Connector>, ProxyError> {
+        let mut map = self.connectors.lock().unwrap_or_else(|e| e.into_inner());
+        let key = Arc::as_ptr(settings) as usize;
+        if let Some((_, connector)) = map.get(&key) {
+            return Ok(connector.clone());
+        }
+        let connector = Arc::new(Connector::new(settings).map_err(ProxyError::TlsSetup)?);
+        map.insert(key, (settings.clone(), connector.clone()));
+        Ok(connector)
+    }
+
     /// The TLS acceptor of the `ssl` socket `listen`.
     pub fn acceptor(&self, listen: SocketAddr) -> TlsAcceptor {
         let mut map = self.acceptors.lock().unwrap_or_else(|e| e.into_inner());

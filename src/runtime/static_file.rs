@@ -12,22 +12,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::Response;
 use tokio::task::JoinHandle;
 
 use super::body::{Finish, ProxyBody};
 use super::error::ProxyError;
 use super::gzip;
 use super::respond;
-use super::response::{self, Front};
-use super::spelling;
+use super::response::{self, Answer, Front};
 use crate::eval::plan::{FilePart, FileResponse};
 
 /// How much of a file one read brings in.
 const CHUNK: u64 = 64 * 1024;
 
 /// Sends `f`; `finish` logs the request when the body is over.
-pub async fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Response<ProxyBody> {
+pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
     let FileResponse {
         status,
         mut headers,
@@ -60,14 +58,7 @@ pub async fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Resp
     } else {
         ProxyBody::file(FileBody::new(file, parts), finish)
     };
-    // `ETag` and `add_header` names as nginx writes them.
-    let spelled = spelling::preserving(&headers, &added).await;
-    let body = body.gzip(gzipped);
-    let mut response = response::build(status, None, front, &headers, &added, body);
-    response
-        .extensions_mut()
-        .extend(spelled.unwrap_or_default());
-    response
+    response::build(status, None, front, &headers, &added, body.gzip(gzipped))
 }
 
 /// A file response's body being read.
@@ -118,15 +109,6 @@ impl FileBody {
                 }
             }
         }
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.reading.is_none() && self.parts.iter().all(|p| p.size() == 0)
-    }
-
-    /// Bytes still to come (what has been handed to a read is counted as sent).
-    pub fn remaining(&self) -> u64 {
-        self.parts.iter().map(FilePart::size).sum()
     }
 }
 

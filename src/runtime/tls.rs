@@ -169,8 +169,9 @@ pub fn acceptor(
     TlsAcceptor::from(Arc::new(config))
 }
 
-/// `ssl_protocols` → the versions rustls offers (it has no TLS 1.0/1.1).
-fn protocol_versions(protocols: &[String]) -> Vec<&'static rustls::SupportedProtocolVersion> {
+/// `ssl_protocols` (or `proxy_ssl_protocols`) → the versions rustls offers (it has no TLS
+/// 1.0/1.1; when nothing else is named, its defaults).
+pub fn protocol_versions(protocols: &[String]) -> Vec<&'static rustls::SupportedProtocolVersion> {
     let mut versions = Vec::new();
     if protocols.iter().any(|p| p == "TLSv1.2") {
         versions.push(&rustls::version::TLS12);

@@ -19,7 +19,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Sleep;
 
+use super::body::Finish;
 use super::drain::DrainRead;
+use super::peer::PeerConn;
+use super::state::Hold;
+use super::stream::Downstream;
 use crate::eval::plan::ProxyTimeouts;
 
 /// Per-thread scratch space for one read; large so 64 KiB messages move in one step.
@@ -29,6 +33,66 @@ const BUDGET: usize = 16;
 
 thread_local! {
     static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
+}
+
+/// A tunnel about to open: the upstream connection that answered 101, and what the request
+/// keeps until the tunnel ends (the server counted busy, the access log line).
+#[derive(Debug)]
+pub struct Tunnel {
+    pub upstream: PeerConn,
+    pub finish: Finish,
+    pub hold: Hold,
+    pub timeouts: ProxyTimeouts,
+    /// The 101's head, which `$bytes_sent` counts.
+    pub head: u64,
+}
+
+impl Tunnel {
+    /// Runs the tunnel once the 101 is sent. `to_upstream` holds what the client sent after
+    /// its request head. The access log line is written when the tunnel ends, as nginx does.
+    pub async fn serve(self, client: Downstream, to_upstream: Vec<u8>) {
+        let Tunnel {
+            upstream,
+            mut finish,
+            hold,
+            timeouts,
+            head,
+        } = self;
+        // What the upstream sent right after its 101 goes to the client first; the read
+        // buffer itself is released (an idle tunnel holds no buffer).
+        let PeerConn {
+            stream: upstream,
+            buf,
+            ..
+        } = upstream;
+        let to_client = buf.to_vec();
+        drop(buf);
+        let report = run(client, upstream, to_upstream, to_client, timeouts).await;
+        match &report.end {
+            Ok(End::Closed) => {}
+            Ok(end) => {
+                let who = if *end == End::ClientTimedOut {
+                    "client"
+                } else {
+                    "upstream"
+                };
+                super::log::info(format_args!(
+                    "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
+                    finish.request.conn.id,
+                    finish.request.conn.remote.ip()
+                ));
+            }
+            Err(e) => super::log::info(format_args!(
+                "*{} recv() failed ({}) while proxying upgraded connection",
+                finish.request.conn.id,
+                crate::syntax::include::os_error(e)
+            )),
+        }
+        finish.outcome.body_bytes_sent = report.to_client;
+        finish.outcome.bytes_sent = head + report.to_client;
+        drop(finish);
+        drop(hold);
+    }
 }
 
 /// How a tunnel went. The bytes count even when it ended on an error, as nginx logs what it

@@ -71,19 +71,6 @@ impl UpstreamBody {
         body
     }
 
-    /// The exact length, when the upstream announced one.
-    pub fn exact_length(&self) -> Option<u64> {
-        match self.frames {
-            Frames::Length(n) => Some(n),
-            Frames::Done => Some(0),
-            _ => None,
-        }
-    }
-
-    pub fn is_done(&self) -> bool {
-        matches!(self.frames, Frames::Done)
-    }
-
     /// Bytes read from the server so far (`$upstream_bytes_received` past the head), and the
     /// body's bytes among them (`$upstream_response_length`).
     pub fn counts(&self) -> (u64, u64) {
@@ -112,7 +99,7 @@ impl UpstreamBody {
                     *left -= n;
                     let data = conn.buf.split_to(n as usize).freeze();
                     if *left == 0 {
-                        // hyper stops polling once the announced length is sent.
+                        // Back to the keepalive cache before the client is told it is all.
                         self.finish();
                     }
                     return Poll::Ready(Some(Ok(data)));

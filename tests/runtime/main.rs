@@ -18,6 +18,7 @@ mod resolver;
 mod tls;
 mod tunnel;
 mod upstream;
+mod upstream_tls;
 mod variables;
 
 use std::net::SocketAddr;

@@ -139,7 +139,7 @@ async fn upstream_header_spelling_passes_through() {
     };
     let (_proxy, ngxr) = start(TestSite::new(vec![peer(for_ngxr.addr)]));
     for _ in 0..2 {
-        // Twice: the second answer comes from the spelling cache.
+        // Twice: the spelling must not depend on what came before.
         let expected = undated(&raw(nginx.addr, CASES[0]).await);
         assert!(
             expected.contains("\r\nETag: \"v1\"\r\nx-lower: 1\r\nX-UPPER: 2\r\n"),
@@ -147,6 +147,65 @@ async fn upstream_header_spelling_passes_through() {
         );
         assert_eq!(undated(&raw(ngxr, CASES[0]).await), expected);
     }
+}
+
+/// Heads nginx refuses or reads in its own way: the client must get nginx's answer (its
+/// error page, its status line) and the backend what nginx's would see.
+const ODD_HEADS: &[&[u8]] = &[
+    b"GET / HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n  folded\r\nConnection: close\r\n\r\n",
+    b"get / HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: t\r\nBad\x01Name: 1\r\n\r\n",
+    b"GET / HTTP/2.0\r\nHost: t\r\n\r\n",
+    b"GET /a b HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1x\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"POST / HTTP/1.0\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"\r\n\nGET /lf HTTP/1.1\nHost: t\nNo-Colon\nConnection: close\n\n",
+    b"GET /old HTTP/1.0\r\nHost: t\r\n\r\n",
+];
+
+#[tokio::test]
+async fn odd_and_malformed_heads_get_nginx_s_answers() {
+    let for_nginx = Backend::http_with(|_| ANSWER.to_vec()).await;
+    let for_ngxr = Backend::http_with(|_| ANSWER.to_vec()).await;
+    let Some(nginx) = Nginx::start(&format!("server {};", for_nginx.addr), LOCATION) else {
+        return;
+    };
+    let (_proxy, ngxr) = start(TestSite::new(vec![peer(for_ngxr.addr)]));
+    let long_uri = [
+        b"GET /".as_slice(),
+        &[b'a'; 9000],
+        b" HTTP/1.1\r\nHost: t\r\n\r\n",
+    ]
+    .concat();
+    let long_header = [
+        b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: ".as_slice(),
+        &[b'a'; 9000],
+        b"\r\n\r\n",
+    ]
+    .concat();
+    let cases = ODD_HEADS
+        .iter()
+        .copied()
+        .chain([long_uri.as_slice(), long_header.as_slice()]);
+    for case in cases {
+        let expected = undated(&raw(nginx.addr, case).await);
+        let got = undated(&raw(ngxr, case).await);
+        assert_eq!(
+            got,
+            expected,
+            "client side of {:?}",
+            String::from_utf8_lossy(&case[..case.len().min(80)])
+        );
+    }
+    let heads = |b: &Backend| {
+        b.requests()
+            .into_iter()
+            .map(|r| (r.head, r.body))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(heads(&for_ngxr), heads(&for_nginx), "what the backends saw");
 }
 
 /// Sends `request` and reads the response head, up to its blank line.

@@ -15,7 +15,7 @@ use crate::support::nginx::Nginx;
 use crate::support::{get, raw, refusing_addr, within};
 
 /// Serves `http { HTTP }` with ngxr in this process; `HTTP` listens on `port`.
-fn serve(dir: &Path, http: &str, port: u16) -> (Running, SocketAddr) {
+pub fn serve(dir: &Path, http: &str, port: u16) -> (Running, SocketAddr) {
     let conf = dir.join("ngxr.conf");
     let text = format!(
         "pid ngxr.pid; error_log error.log;\nevents {{}}\nhttp {{ access_log off;\n{http} }}\n"

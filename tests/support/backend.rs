@@ -86,7 +86,7 @@ impl Backend {
     }
 
     /// Serves every connection `streams` yields, recording and answering with `respond`.
-    fn recording<S>(
+    pub fn recording<S>(
         addr: SocketAddr,
         streams: impl futures_util::Stream<Item = S> + Send + 'static,
         respond: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static,

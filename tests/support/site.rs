@@ -210,6 +210,7 @@ impl Site for TestSite {
             errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            tls: None,
         }))
     }
 

@@ -1,0 +1,100 @@
+//! The `proxy_ssl_*` settings: how nginx talks TLS to an `https://` upstream. Each is a
+//! location-level value inherited from the enclosing level when not set, as
+//! `ngx_http_proxy_merge_loc_conf` merges them; the defaults (no verification, no SNI,
+//! sessions reused) are applied where they are compiled (`eval::proxy_conf`).
+
+use super::settings::{flag, set};
+use super::{Cx, Text};
+use crate::syntax::Directive;
+
+/// One level's `proxy_ssl_*`; `None` means "not set here".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxySsl {
+    /// Paths as written (nginx's messages quote them so); relative ones are read from the
+    /// configuration's directory.
+    pub certificate: Option<String>,
+    pub certificate_key: Option<String>,
+    /// `proxy_ssl_name`: the name to send and verify (default: the `proxy_pass` host).
+    pub name: Option<Text>,
+    pub protocols: Option<Vec<String>>,
+    pub server_name: Option<bool>,
+    pub session_reuse: Option<bool>,
+    pub trusted_certificate: Option<String>,
+    pub verify: Option<bool>,
+    pub verify_depth: Option<u32>,
+}
+
+impl ProxySsl {
+    /// Fills what this level did not set from `parent`.
+    pub fn inherit(&mut self, parent: &ProxySsl) {
+        let ProxySsl {
+            certificate,
+            certificate_key,
+            name,
+            protocols,
+            server_name,
+            session_reuse,
+            trusted_certificate,
+            verify,
+            verify_depth,
+        } = parent;
+        // nginx merges the certificate and its key as one pair of pointers each, so a level
+        // that sets only one of them still takes the other from above.
+        self.certificate = self.certificate.take().or_else(|| certificate.clone());
+        self.certificate_key = self
+            .certificate_key
+            .take()
+            .or_else(|| certificate_key.clone());
+        self.name = self.name.take().or_else(|| name.clone());
+        self.protocols = self.protocols.take().or_else(|| protocols.clone());
+        self.server_name = self.server_name.or(*server_name);
+        self.session_reuse = self.session_reuse.or(*session_reuse);
+        self.trusted_certificate = self
+            .trusted_certificate
+            .take()
+            .or_else(|| trusted_certificate.clone());
+        self.verify = self.verify.or(*verify);
+        self.verify_depth = self.verify_depth.or(*verify_depth);
+    }
+
+    /// Reads `d` if it is one of the settings here; `false` otherwise.
+    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
+        match d.name() {
+            "proxy_ssl_certificate" => path(cx, d, &mut self.certificate),
+            "proxy_ssl_certificate_key" => path(cx, d, &mut self.certificate_key),
+            "proxy_ssl_trusted_certificate" => path(cx, d, &mut self.trusted_certificate),
+            "proxy_ssl_name" => {
+                if self.name.is_some() {
+                    cx.duplicate(d);
+                } else {
+                    self.name = cx.text(d, 0);
+                }
+            }
+            "proxy_ssl_protocols" => {
+                self.protocols = Some(d.args.iter().map(|w| w.value.clone()).collect());
+            }
+            "proxy_ssl_server_name" => flag(cx, d, &mut self.server_name),
+            "proxy_ssl_session_reuse" => flag(cx, d, &mut self.session_reuse),
+            "proxy_ssl_verify" => flag(cx, d, &mut self.verify),
+            "proxy_ssl_verify_depth" => set(cx, d, &mut self.verify_depth, |s| s.parse().ok()),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// A file path. nginx 1.22 also takes variables in `proxy_ssl_certificate` (loading the pair
+/// per request); ngxr refuses those rather than read `$name` as a file name.
+fn path(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<String>) {
+    if slot.is_some() {
+        return cx.duplicate(d);
+    }
+    let Some(w) = d.args.first() else {
+        return cx.arity(d);
+    };
+    if w.value.contains('$') {
+        let what = format!("\"{}\" with variables", d.name());
+        return cx.unsupported(d, w.span, &what);
+    }
+    *slot = Some(w.value.clone());
+}
