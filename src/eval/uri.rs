@@ -49,14 +49,23 @@ impl Target {
 /// Parses `target` as sent in the request line; `merge_slashes` is the default server's.
 pub fn parse(target: &[u8], merge_slashes: bool) -> Option<Target> {
     let (host, rest) = split_absolute(target)?;
-    if rest.first() != Some(&b'/') {
+    // `http://host?args`: nginx's `empty_path_in_uri`, the path is `/`.
+    let empty_path = host.is_some() && rest.first() == Some(&b'?');
+    if rest.first() != Some(&b'/') && !empty_path {
         return None;
     }
-    let (path, args) = match rest.iter().position(|b| *b == b'?') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
+    // A `#` ends the path, or the arguments (`ngx_http_parse_complex_uri`); a `?` after it
+    // starts no arguments.
+    let (path, args) = match rest.iter().position(|b| *b == b'?' || *b == b'#') {
+        Some(i) if rest[i] == b'?' => {
+            let args = &rest[i + 1..];
+            let end = args.iter().position(|b| *b == b'#').unwrap_or(args.len());
+            (&rest[..i], &args[..end])
+        }
+        Some(i) => (&rest[..i], &[][..]),
         None => (rest, &[][..]),
     };
-    let path = path.split(|b| *b == b'#').next().unwrap_or(path);
+    let path = if empty_path { &b"/"[..] } else { path };
     Some(Target {
         unparsed: rest.to_vec(),
         uri: normalize(&decode(path)?, merge_slashes)?,
@@ -297,6 +306,19 @@ mod tests {
         assert_eq!(uri("/../x"), None);
         assert_eq!(uri("/%zz"), None);
         assert_eq!(uri("x"), None);
+    }
+
+    #[test]
+    fn fragments_and_empty_paths_as_nginx() {
+        let args = |t: &str| parse(t.as_bytes(), true).map(|t| (t.uri, t.args));
+        assert_eq!(args("/a?b#c?d#e"), Some((b"/a".to_vec(), b"b".to_vec())));
+        assert_eq!(args("/a#x?b"), Some((b"/a".to_vec(), Vec::new())));
+        assert_eq!(
+            args("http://localhost:8080?args#frag"),
+            Some((b"/".to_vec(), b"args".to_vec()))
+        );
+        let t = parse(b"http://localhost?args", true).unwrap();
+        assert_eq!(t.unparsed, b"?args");
     }
 
     #[test]

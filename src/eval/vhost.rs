@@ -152,34 +152,44 @@ fn find_by_name<'s>(
     None
 }
 
-/// `ngx_http_validate_host`: lowercased, port and trailing dot removed; `None` is a 400.
+/// `ngx_http_validate_host`: lowercased, port and trailing dot removed; `None` is a 400. Every
+/// byte is checked, the port's too: no `..`, no `/`, no control character or space.
 pub fn validate_host(host: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(host.len());
-    let mut in_brackets = false;
-    let mut prev_dot = false;
+    #[derive(PartialEq)]
+    enum State {
+        Usual,
+        Literal,
+        Rest,
+    }
+    let mut state = State::Usual;
+    let mut host_len = host.len();
+    let mut dot_pos = None;
     for (i, &c) in host.iter().enumerate() {
         match c {
             b'.' => {
-                if prev_dot {
+                if i > 0 && dot_pos == Some(i - 1) {
                     return None;
                 }
-                prev_dot = true;
-                out.push(c);
-                continue;
+                dot_pos = Some(i);
             }
-            b':' if !in_brackets => break,
-            b'[' if i == 0 => in_brackets = true,
-            b']' => in_brackets = false,
-            b'/' | 0 => return None,
+            b':' if state == State::Usual => {
+                host_len = i;
+                state = State::Rest;
+            }
+            b'[' if i == 0 => state = State::Literal,
+            b']' if state == State::Literal => {
+                host_len = i + 1;
+                state = State::Rest;
+            }
+            b'/' => return None,
+            c if c <= 0x20 || c == 0x7f => return None,
             _ => {}
         }
-        prev_dot = false;
-        out.push(c.to_ascii_lowercase());
     }
-    if out.last() == Some(&b'.') {
-        out.pop();
+    if host_len > 0 && dot_pos == Some(host_len - 1) {
+        host_len -= 1;
     }
-    (!out.is_empty()).then_some(out)
+    (host_len > 0).then(|| host[..host_len].to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -193,6 +203,10 @@ mod tests {
         assert_eq!(validate_host(b"[::1]:80").unwrap(), b"[::1]");
         assert_eq!(validate_host(b"a..b"), None);
         assert_eq!(validate_host(b"a/b"), None);
+        assert_eq!(validate_host(b"localhost\x02"), None);
+        assert_eq!(validate_host(b"a b"), None);
+        assert_eq!(validate_host(b"a:8/0"), None);
+        assert_eq!(validate_host(b"a:1..2"), None);
         assert_eq!(validate_host(b":80"), None);
     }
 }
