@@ -5,12 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use ngxr::cli::{Cli, Command, Paths};
 
-/// A proxy allocates small, short-lived pieces per request (header values, heads, buffers):
-/// mimalloc serves those several times faster than the system allocator, the way nginx's
-/// request pools do.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
