@@ -21,7 +21,7 @@ use super::stream::Downstream;
 use super::write::{self, Sent};
 use crate::eval::plan::ListenSpec;
 
-/// nginx's `client_header_timeout` (also bounds the TLS handshake and idle keep-alive).
+/// nginx's `client_header_timeout` default (also bounds the TLS handshake).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Keeps a connection counted (and within `worker_connections`) while anything uses it,
