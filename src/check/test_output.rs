@@ -83,10 +83,10 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
 }
 
 /// nginx modules built by default that ngxr does not implement: `-V` lists them as
-/// `--without-...`, which is how nginx's test suite decides what to skip.
+/// `--without-...`, which is how nginx's test suite decides what to skip. The charset module
+/// is here although `charset` is served: its recoding (`charset_map`) is not.
 const WITHOUT: &[&str] = &[
     "http_charset_module",
-    "http_gzip_module",
     "http_ssi_module",
     "http_userid_module",
     "http_access_module",
@@ -119,7 +119,7 @@ pub fn run_version(configure: bool) -> ExitCode {
         eprintln!("TLS SNI support enabled");
         let without: Vec<String> = WITHOUT.iter().map(|m| format!("--without-{m}")).collect();
         eprintln!(
-            "configure arguments: --prefix={} --conf-path={} --error-log-path={} --pid-path={} --with-http_ssl_module {}",
+            "configure arguments: --prefix={} --conf-path={} --error-log-path={} --pid-path={} --with-http_ssl_module --with-http_realip_module {}",
             defaults::PREFIX.trim_end_matches('/'),
             defaults::CONF_PATH,
             defaults::ERROR_LOG_PATH,
