@@ -163,6 +163,10 @@ fn unimplemented_variables_are_refused_where_they_are_written() {
         unsupported("server { if ($limit_conn_status) { } set $x $upstream_trailer_grpc_status; }"),
         ["$limit_conn_status", "$upstream_trailer_grpc_status"]
     );
+    assert_eq!(
+        unsupported("server { set $limit_rate 10k; }"),
+        ["$limit_rate"]
+    );
     assert!(ok(
         "server { return 200 $upstream_cache_status$proxy_protocol_addr$http2; }"
     ));

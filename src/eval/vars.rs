@@ -174,6 +174,12 @@ pub fn definable(name: &str) -> bool {
     changeable || fixed(&name).is_none()
 }
 
+/// Whether `set $name` does more than store a value in nginx: `$limit_rate` throttles the
+/// response (and reads back as the parsed rate), which ngxr does not do.
+pub fn acts_when_set(name: &str) -> bool {
+    name.eq_ignore_ascii_case("limit_rate")
+}
+
 /// Builds a prefixed variable from the rest of its name.
 type MakeVar = fn(String) -> Var;
 
