@@ -47,13 +47,34 @@ pub fn arg(args: &[u8], name: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
+/// `$cookie_NAME` (`ngx_http_parse_multi_header_lines` over every `Cookie` line): pairs end
+/// at `;` or `,`, spaces (not tabs) may surround `=`, the value runs to the next `;`.
 pub fn cookie(headers: &[(Bytes, Bytes)], name: &[u8]) -> Option<Vec<u8>> {
-    let all = header(headers, "cookie")?;
-    all.split(|b| *b == b';').find_map(|pair| {
-        let pair = pair.trim_ascii_start();
-        let (k, v) = split_once(pair, b'=')?;
-        k.eq_ignore_ascii_case(name).then(|| v.to_vec())
-    })
+    let spaces = |s: &[u8]| s.iter().take_while(|b| **b == b' ').count();
+    headers
+        .iter()
+        .filter(|(n, v)| n.eq_ignore_ascii_case(b"cookie") && v.len() >= name.len())
+        .find_map(|(_, v)| {
+            let mut rest = &v[..];
+            while !rest.is_empty() {
+                if rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name) {
+                    let after = &rest[name.len()..];
+                    if let Some(value) = after[spaces(after)..].strip_prefix(b"=") {
+                        let value = &value[spaces(value)..];
+                        let end = value.iter().position(|b| *b == b';').unwrap_or(value.len());
+                        return Some(value[..end].to_vec());
+                    }
+                }
+                // The next pair starts after a `;` or a `,`, and its spaces.
+                let next = rest
+                    .iter()
+                    .position(|b| *b == b';' || *b == b',')
+                    .map_or(rest.len(), |i| i + 1);
+                rest = &rest[next..];
+                rest = &rest[spaces(rest)..];
+            }
+            None
+        })
 }
 
 /// `$upstream_cookie_NAME` (`ngx_http_parse_set_cookie_lines`): the value of the first
@@ -66,8 +87,12 @@ pub fn set_cookie(headers: &[(Bytes, Bytes)], name: &[u8]) -> Option<Vec<u8>> {
             let head = v
                 .get(..name.len())
                 .filter(|h| h.eq_ignore_ascii_case(name))?;
-            let rest = v[head.len()..].trim_ascii_start().strip_prefix(b"=")?;
-            let rest = rest.trim_ascii_start();
+            // Only spaces around `=`, as `ngx_http_parse_set_cookie_lines` skips: a tab is
+            // not one.
+            let spaces = |s: &[u8]| s.iter().take_while(|b| **b == b' ').count();
+            let rest = &v[head.len()..];
+            let rest = rest[spaces(rest)..].strip_prefix(b"=")?;
+            let rest = &rest[spaces(rest)..];
             let end = rest.iter().position(|b| *b == b';').unwrap_or(rest.len());
             (v.len() > name.len()).then(|| rest[..end].to_vec())
         })
@@ -161,5 +186,26 @@ mod tests {
         let up = h(&[("Set-Cookie", "tcx=1"), ("Set-Cookie", "TC = v; Path=/")]);
         assert_eq!(set_cookie(&up, b"tc").unwrap(), b"v");
         assert_eq!(set_cookie(&up, b"x"), None);
+        let tabbed = [(
+            Bytes::from_static(b"Set-Cookie"),
+            Bytes::from_static(b"tc\t=\tcontent ;"),
+        )];
+        assert_eq!(set_cookie(&tabbed, b"tc"), None);
+    }
+
+    #[test]
+    fn cookies_as_nginx_splits_them() {
+        let line = |v: &'static str| {
+            (
+                Bytes::from_static(b"Cookie"),
+                Bytes::from_static(v.as_bytes()),
+            )
+        };
+        let hs = [line("a=1, b = 2 ;c=x,y; d\t=4"), line("e=5")];
+        assert_eq!(cookie(&hs, b"b").unwrap(), b"2 ");
+        assert_eq!(cookie(&hs, b"c").unwrap(), b"x,y");
+        assert_eq!(cookie(&hs, b"y"), None);
+        assert_eq!(cookie(&hs, b"d"), None);
+        assert_eq!(cookie(&hs, b"e").unwrap(), b"5");
     }
 }

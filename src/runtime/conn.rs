@@ -21,7 +21,7 @@ use super::stream::Downstream;
 use super::write::{self, Sent};
 use crate::eval::plan::ListenSpec;
 
-/// nginx's `client_header_timeout` (also bounds the TLS handshake and idle keep-alive).
+/// nginx's `client_header_timeout` default (also bounds the TLS handshake).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Keeps a connection counted (and within `worker_connections`) while anything uses it,
@@ -93,12 +93,15 @@ pub async fn serve(
     });
     let mut client = Client::new(stream);
     let mut phase = shared.phase.subscribe();
+    // Before the first request, `client_header_timeout`; between requests, the last one's
+    // `keepalive_timeout` while nothing has arrived.
+    let mut idle_timeout = HEADER_TIMEOUT;
     loop {
         // A graceful shutdown closes idle connections; a request already coming is served.
         let idle = !client.has_buffered();
         let stopping = async { phase.wait_for(|p| *p != Phase::Running).await.is_ok() };
         let head = tokio::select! {
-            head = client.read_head(HEADER_TIMEOUT) => head,
+            head = client.read_head(if idle { idle_timeout } else { HEADER_TIMEOUT }) => head,
             _ = stopping, if idle => return client.close().await,
         };
         let handled = match head {
@@ -107,7 +110,10 @@ pub async fn serve(
             Err(HeadError::Closed | HeadError::TimedOut) => return,
         };
         let (mut answer, mut body) = match handled {
-            Handled::Answer { answer, body } => (answer, body),
+            Handled::Answer { answer, body, idle } => {
+                idle_timeout = idle;
+                (answer, body)
+            }
             Handled::Close => return,
         };
         let tunnel = answer.tunnel.take();

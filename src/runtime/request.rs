@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::body::Finish;
 use super::client::{Client, RequestHead};
@@ -22,8 +22,14 @@ use crate::eval::plan::{ErrorLine, Outcome, Route, Severity};
 // Returned once per request and moved once: boxing the answer would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
 pub enum Handled {
-    /// Send this; `body` is what is left of the client's body.
-    Answer { answer: Answer, body: ClientBody },
+    /// Send this; `body` is what is left of the client's body; `idle` is how long a kept
+    /// connection then waits for the next request (`keepalive_timeout` of the level the
+    /// request ended in).
+    Answer {
+        answer: Answer,
+        body: ClientBody,
+        idle: Duration,
+    },
     /// Close without answering: `return 444`, or the client went away.
     Close,
 }
@@ -37,9 +43,11 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     };
     let framing = framing(&request);
     let route = conn.state.site.route(&request.info());
+    let limits = route.keepalive();
+    let idle = limits.timeout;
     let keepalive = framing.is_ok()
         && wants_keepalive(&request)
-        && route.keepalive().allow_another(n, conn.opened.elapsed());
+        && limits.allow_another(n, conn.opened.elapsed());
     let mut body = match framing {
         Ok(body) => body,
         Err(status) => {
@@ -59,6 +67,7 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
             return Handled::Answer {
                 answer,
                 body: ClientBody::new(None, false, false),
+                idle,
             };
         }
     };
@@ -72,7 +81,7 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
         body: &mut body,
     };
     match dispatch(request, route, Some(down), then).await {
-        Some(answer) => Handled::Answer { answer, body },
+        Some(answer) => Handled::Answer { answer, body, idle },
         None => Handled::Close,
     }
 }
@@ -165,6 +174,7 @@ pub fn refused(status: u16) -> Handled {
     Handled::Answer {
         answer: respond::refuse(status),
         body: ClientBody::new(None, false, false),
+        idle: Duration::ZERO,
     }
 }
 

@@ -218,3 +218,34 @@ async fn client_connections_close_at_the_location_s_keepalive_limits() {
     assert_eq!(off.matches("HTTP/1.1 200").count(), 1, "{off}");
     assert!(off.contains("Connection: close"));
 }
+
+#[tokio::test]
+async fn an_idle_client_connection_closes_after_the_location_s_keepalive_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = temp_dir("client-idle");
+    let port = refusing_addr().port();
+    let http = format!(
+        "keepalive_timeout 30s; server {{ listen 127.0.0.1:{port};
+             location / {{ return 204; }}
+             location /short {{ keepalive_timeout 1s; return 204; }} }}"
+    );
+    let (_ngxr, addr) = serve(&dir, &http, port);
+    // Waits for the answer, then for the close; `None` when the connection stayed open.
+    let idle_for = |path: &'static str| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+        s.write_all(request.as_bytes()).await.expect("send");
+        let mut buf = [0u8; 1024];
+        let n = within(s.read(&mut buf)).await.expect("answer");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 204"));
+        let answered = std::time::Instant::now();
+        match tokio::time::timeout(Duration::from_secs(4), s.read(&mut buf)).await {
+            Ok(Ok(0)) => Some(answered.elapsed()),
+            _ => None,
+        }
+    };
+    let (short, long) = tokio::join!(idle_for("/short"), idle_for("/"));
+    let short = short.expect("closed after the location's 1 s");
+    assert!(short >= Duration::from_millis(900), "{short:?}");
+    assert_eq!(long, None, "kept for the server's 30 s");
+}
