@@ -58,12 +58,15 @@ fn start_ngxr(dir: &Path, conf: &str, port: u16) -> Running {
     running
 }
 
-/// A WebSocket echo server answering as the articles' Node server does.
-async fn rust_echo(port: u16) {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+/// A WebSocket echo server answering as the articles' Node server does, on a port it binds
+/// itself (a port picked first and bound later may be taken in between).
+async fn rust_echo() -> u16 {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .expect("bind echo");
+    let port = listener.local_addr().expect("echo address").port();
     tokio::spawn(ngxr::demo::echo_backend(listener));
+    port
 }
 
 /// The articles' Node `ws` echo server, if Node and node-ws are installed.
@@ -132,9 +135,7 @@ fn http_block_seed(name: &str, port: u16, b1: u16, b2: u16) -> String {
 #[tokio::test]
 async fn seed_000_http_block_with_two_backends() {
     let dir = seed_dir("000");
-    let (port, b1, b2) = (free_port(), free_port(), free_port());
-    rust_echo(b1).await;
-    rust_echo(b2).await;
+    let (port, b1, b2) = (free_port(), rust_echo().await, rust_echo().await);
     let _ngxr = start_ngxr(&dir, &http_block_seed("000-http-block", port, b1, b2), port);
     assert_eq!(hello(port, "/").await, "Server received from client: Hello");
     // nginx logs a tunnelled request when the tunnel closes.
@@ -156,9 +157,7 @@ async fn seed_000_http_block_with_two_backends() {
 #[tokio::test]
 async fn seed_004_http_block_with_two_backends() {
     let dir = seed_dir("004");
-    let (port, b1, b2) = (free_port(), free_port(), free_port());
-    rust_echo(b1).await;
-    rust_echo(b2).await;
+    let (port, b1, b2) = (free_port(), rust_echo().await, rust_echo().await);
     let _ngxr = start_ngxr(&dir, &http_block_seed("004-http-block", port, b1, b2), port);
     assert_eq!(hello(port, "/").await, "Server received from client: Hello");
 }
@@ -166,8 +165,7 @@ async fn seed_004_http_block_with_two_backends() {
 #[tokio::test]
 async fn seed_002_nginx_blog_example() {
     let dir = seed_dir("002");
-    let (port, b) = (free_port(), free_port());
-    rust_echo(b).await;
+    let (port, b) = (free_port(), rust_echo().await);
     let http = fixture("002-http-block/nginx.conf")
         .replace("192.168.100.10:8010", &format!("127.0.0.1:{b}"))
         .replace("listen 8020;", &format!("listen 127.0.0.1:{port};"));
@@ -178,8 +176,7 @@ async fn seed_002_nginx_blog_example() {
 #[tokio::test]
 async fn seed_001_map_configuration() {
     let dir = seed_dir("001");
-    let (port, b) = (free_port(), free_port());
-    rust_echo(b).await;
+    let (port, b) = (free_port(), rust_echo().await);
     let conf = fixture("001-map-reconstructed/nginx.conf")
         .replace("127.0.0.1:8000", &format!("127.0.0.1:{b}"))
         .replace(
@@ -217,8 +214,7 @@ fn seed_003(dir: &Path, port: u16, backend: u16) -> String {
 #[tokio::test]
 async fn seed_003_tengine_nginx_conf() {
     let dir = seed_dir("003");
-    let (port, b) = (free_port(), free_port());
-    rust_echo(b).await;
+    let (port, b) = (free_port(), rust_echo().await);
     let _ngxr = start_ngxr(&dir, &seed_003(&dir, port, b), port);
     assert_eq!(
         hello(port, "/websocket").await,

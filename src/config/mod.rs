@@ -128,13 +128,29 @@ impl<'t> Cx<'t> {
     /// Something nginx accepts and ngxr does not implement, at `span`: `check` warns and the
     /// server refuses to start (as for an unsupported directive), `-t` stays nginx's verdict.
     pub fn unsupported(&mut self, d: &Directive, span: Span, what: &str) {
+        let order = self.tree.order_of(d);
+        self.unsupported_at(span, order, what);
+    }
+
+    /// [`Cx::unsupported`] in a value of the directive read at `order`. A value inherited by
+    /// many levels is compiled at each: it is reported once.
+    pub fn unsupported_at(&mut self, span: Span, order: u64, what: &str) {
+        let code = crate::directives::UNSUPPORTED;
+        let known = self
+            .sink
+            .diagnostics()
+            .iter()
+            .any(|d| d.code == code && d.span == Some(span));
+        if known {
+            return;
+        }
         let mut diag = Diagnostic::lint(
             crate::diag::Severity::Warning,
-            crate::directives::UNSUPPORTED,
+            code,
             format!("{what} is not implemented by ngxr; ngxr refuses to serve this configuration"),
             span,
         );
-        diag.order = self.tree.order_of(d);
+        diag.order = order;
         self.sink.push(diag);
     }
 

@@ -13,9 +13,10 @@ use crate::syntax::Directive;
 pub enum Step {
     Return(Return),
     Rewrite(Rewrite),
-    /// `set $variable value`.
+    /// `set $variable value`; `written` is the `$variable` argument's span.
     Set {
         variable: String,
+        written: Span,
         value: Text,
     },
     If(Box<If>),
@@ -91,7 +92,12 @@ impl Step {
             "set" => {
                 let variable = variable_name(cx, d, 0)?;
                 let value = cx.text(d, 1)?;
-                Some(Step::Set { variable, value })
+                let written = d.args.first()?.span;
+                Some(Step::Set {
+                    variable,
+                    written,
+                    value,
+                })
             }
             "if" => {
                 let condition = condition(cx, d)?;

@@ -59,7 +59,37 @@ pub fn error_log(t: SystemTime) -> String {
     )
 }
 
+/// From the epoch's weekday on.
+const WEEKDAYS: [&str; 7] = [
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+];
+
+/// `$date_local` and `$date_gmt` in the ssi module's default `timefmt`
+/// (`%A, %d-%b-%Y %H:%M:%S %Z`): `Tuesday, 14-Nov-2023 22:13:20 GMT`. `zone` is what `%Z`
+/// prints: `GMT` for `gmtime`, the local zone's name (`UTC` on ngxr's servers) otherwise.
+pub fn date_ssi(t: SystemTime, zone: &str) -> String {
+    let c = civil(t);
+    format!(
+        "{}, {:02}-{}-{} {:02}:{:02}:{:02} {zone}",
+        WEEKDAYS[c.weekday],
+        c.day,
+        MONTHS[(c.month - 1) as usize],
+        c.year,
+        c.hour,
+        c.min,
+        c.sec
+    )
+}
+
 struct Civil {
+    /// An index into [`WEEKDAYS`].
+    weekday: usize,
     year: i64,
     month: u32,
     day: u32,
@@ -71,11 +101,10 @@ struct Civil {
 /// An HTTP date as `ngx_http_time` writes one (`Thu, 01 Jan 1970 00:00:01 GMT`), for any
 /// second since the epoch: `expires` may point before it or far past 9999's calendars.
 pub fn http_date(secs: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     let c = civil_secs(secs);
     format!(
         "{}, {:02} {} {:4} {:02}:{:02}:{:02} GMT",
-        DAYS[secs.div_euclid(86_400).rem_euclid(7) as usize],
+        &WEEKDAYS[c.weekday][..3],
         c.day,
         MONTHS[(c.month - 1) as usize],
         c.year,
@@ -103,6 +132,7 @@ fn civil_secs(secs: i64) -> Civil {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
     Civil {
+        weekday: days.rem_euclid(7) as usize,
         year,
         month,
         day,
@@ -123,6 +153,7 @@ mod tests {
         assert_eq!(iso8601(t), "2023-11-14T22:13:20+00:00");
         assert_eq!(msec(t), "1700000000.123");
         assert_eq!(error_log(t), "2023/11/14 22:13:20");
+        assert_eq!(date_ssi(t, "GMT"), "Tuesday, 14-Nov-2023 22:13:20 GMT");
         assert_eq!(seconds(Duration::from_millis(5)), "0.005");
         assert_eq!(http_date(1), "Thu, 01 Jan 1970 00:00:01 GMT");
         assert_eq!(http_date(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 GMT");

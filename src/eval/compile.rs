@@ -340,11 +340,11 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
 fn content(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<Content> {
     let compile = |cx: &mut Cx<'_>, t: &Text| Complex::compile(cx, reg, t);
     let root = match &st.root {
-        Some(r) => CRoot {
+        Some(r) => Arc::new(CRoot {
             path: compile(cx, &r.path)?,
             alias: r.alias,
             prefix: cx.paths.prefix.clone(),
-        },
+        }),
         None => default_root(cx),
     };
     let index = match &st.index {
@@ -377,13 +377,13 @@ fn content(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<Content> {
 }
 
 /// `root html` under the prefix: nginx's default.
-fn default_root(cx: &Cx<'_>) -> CRoot {
+fn default_root(cx: &Cx<'_>) -> Arc<CRoot> {
     let path = cx.prefixed(defaults::http::ROOT);
-    CRoot {
+    Arc::new(CRoot {
         path: literal(&path.to_string_lossy()),
         alias: None,
         prefix: cx.paths.prefix.clone(),
-    }
+    })
 }
 
 /// The settings of a level whose `root`, `index` or `try_files` did not compile.

@@ -29,9 +29,19 @@ pub struct CRoot {
     pub prefix: PathBuf,
 }
 
-/// A path that could not be mapped (nginx answers 500).
+/// A path that could not be mapped: an `alias` after the URI was rewritten in place (nginx
+/// answers 500, and `$request_filename` has no value).
 #[derive(Debug)]
-pub struct Unmappable(pub ErrorLine);
+pub struct Unmappable;
+
+impl Unmappable {
+    /// nginx's alert, naming the location whose `alias` it is.
+    pub fn line(&self, location: &str) -> ErrorLine {
+        ErrorLine::alert(format!(
+            "\"alias\" cannot be used in location \"{location}\" where URI was rewritten"
+        ))
+    }
+}
 
 /// A mapped path: the bytes, and how many of them are the root (what follows is the URI part).
 #[derive(Debug, Clone)]
@@ -41,34 +51,34 @@ pub struct Mapped {
 }
 
 impl CRoot {
-    /// `ngx_http_map_uri_to_path` for the request's current `$uri`. `add_uri` is nginx's
-    /// `add_uri_to_alias` (a regex alias after `try_files` found a file).
-    pub fn map(
-        &self,
-        req: &mut Req<'_>,
-        location: &str,
-        add_uri: bool,
-    ) -> Result<Mapped, Unmappable> {
+    /// The root or alias with its variables evaluated, a relative result taken from the
+    /// prefix (`ngx_get_full_name`): `$document_root`, and the start of every mapped path.
+    pub fn document_root(&self, req: &mut Req<'_>) -> Vec<u8> {
+        let path = self.path.eval(req);
+        if self.path.as_literal().is_some() || path.first() == Some(&b'/') {
+            return path;
+        }
+        let mut full = self.prefix.as_os_str().as_bytes().to_vec();
+        if !full.ends_with(b"/") {
+            full.push(b'/');
+        }
+        full.extend_from_slice(&path);
+        full
+    }
+
+    /// `ngx_http_map_uri_to_path` for the request's current `$uri` (also `$request_filename`),
+    /// with nginx's `add_uri_to_alias` (a regex alias after `try_files` found a file).
+    pub fn map(&self, req: &mut Req<'_>) -> Result<Mapped, Unmappable> {
         if self.alias.is_some() && req.target.rewritten == Rewritten::InPlace {
-            return Err(Unmappable(ErrorLine::alert(format!(
-                "\"alias\" cannot be used in location \"{location}\" where URI was rewritten"
-            ))));
+            return Err(Unmappable);
         }
-        let mut path = self.path.eval(req);
-        if self.path.as_literal().is_none() && path.first() != Some(&b'/') {
-            let mut full = self.prefix.as_os_str().as_bytes().to_vec();
-            if !full.ends_with(b"/") {
-                full.push(b'/');
-            }
-            full.extend_from_slice(&path);
-            path = full;
-        }
+        let mut path = self.document_root(req);
         let root_len = path.len();
         let uri = &req.target.uri;
         match self.alias {
             None => path.extend_from_slice(uri),
             Some(Alias::Prefix(n)) => path.extend_from_slice(uri.get(n..).unwrap_or_default()),
-            Some(Alias::Whole) if add_uri => path.extend_from_slice(uri),
+            Some(Alias::Whole) if req.add_uri_to_alias => path.extend_from_slice(uri),
             Some(Alias::Whole) => {}
         }
         Ok(Mapped { path, root_len })

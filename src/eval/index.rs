@@ -19,14 +19,10 @@ pub fn handler(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Optio
         if name.first() == Some(&b'/') {
             return Some(Next::Redirect(name, req.target.args.clone()));
         }
-        let mapped = match loc
-            .content
-            .root
-            .map(req, &loc.name, served.add_uri_to_alias)
-        {
+        let mapped = match loc.content.root.map(req) {
             Ok(m) => m,
-            Err(files::Unmappable(line)) => {
-                served.errors.push(line);
+            Err(unmappable) => {
+                served.errors.push(unmappable.line(&loc.name));
                 return Some(Next::Special(500, Vec::new()));
             }
         };

@@ -131,3 +131,43 @@ fn upstream_zones_are_checked_across_upstreams() {
         "the size 2097152 of shared memory zone \"z\" conflicts with already declared size 1048576"
     );
 }
+
+/// The `ngxr::unsupported` diagnostics of `conf`, as the text each one points at.
+fn unsupported(conf: &str) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("ngxr-unsup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{:?}.conf", std::thread::current().id()));
+    std::fs::write(&path, http(conf)).unwrap();
+    let paths = crate::cli::Paths::resolve(Some(&dir), Some(&path));
+    let loaded = crate::load::load(&paths).unwrap();
+    assert!(loaded.refusal().is_some());
+    loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == crate::directives::UNSUPPORTED)
+        .map(|d| loaded.tree.sources.text(d.span.unwrap()).to_string())
+        .collect()
+}
+
+#[test]
+fn unimplemented_variables_are_refused_where_they_are_written() {
+    // Inherited by both locations, compiled at each: reported once.
+    assert_eq!(
+        unsupported(
+            "log_format f '$request_body_file ' \"$remote_addr ${request_body}\";
+             server { add_header X \"a$request_body\"; location /a { } location /b { } }"
+        ),
+        ["$request_body_file", "${request_body}", "$request_body"]
+    );
+    assert_eq!(
+        unsupported("server { if ($limit_conn_status) { } set $x $upstream_trailer_grpc_status; }"),
+        ["$limit_conn_status", "$upstream_trailer_grpc_status"]
+    );
+    assert_eq!(
+        unsupported("server { set $limit_rate 10k; }"),
+        ["$limit_rate"]
+    );
+    assert!(ok(
+        "server { return 200 $upstream_cache_status$proxy_protocol_addr$http2; }"
+    ));
+}

@@ -33,9 +33,10 @@ impl CompiledLogFormat {
         def: &LogFormatDef,
         site: &Weak<Inner>,
     ) -> Option<Arc<CompiledLogFormat>> {
+        // One span over every part, so a variable's own place can be found in it.
         let joined = Text {
             value: def.parts.iter().map(|t| t.value.as_str()).collect(),
-            span: def.parts.first()?.span,
+            span: def.parts.first()?.span.to(def.parts.last()?.span),
             order: def.parts.first()?.order,
         };
         Some(Arc::new(CompiledLogFormat {

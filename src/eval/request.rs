@@ -3,10 +3,12 @@
 //! they are used", once, unless `volatile`).
 
 use std::net::SocketAddr;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::files::CRoot;
 use super::gzip::CGzip;
 use super::headers::{arg, cookie, header, remote_user, set_cookie};
 use super::map::MapTable;
@@ -54,6 +56,15 @@ pub struct Req<'a> {
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the server, then of the location, once chosen.
     pub gzip: Option<Arc<CGzip>>,
+    /// The `root` or `alias` of the level that has the request (nginx's `r->loc_conf`): the
+    /// server's, then its location's or `if` block's, for `$document_root`,
+    /// `$realpath_root` and `$request_filename`.
+    pub root: Option<Arc<CRoot>>,
+    /// nginx's `add_uri_to_alias`: `try_files` found a file under a regex location's alias.
+    pub add_uri_to_alias: bool,
+    /// A root is being evaluated: a root naming `$request_filename` reads it as not found
+    /// rather than recursing.
+    root_busy: bool,
     /// `$proxy_host` and `$proxy_port`, once a `proxy_pass` is chosen.
     pub proxy: Option<(Vec<u8>, Vec<u8>)>,
     pub captures: Captures,
@@ -90,6 +101,9 @@ impl<'a> Req<'a> {
             server_name: Vec::new(),
             keepalive: crate::defaults::http::KEEPALIVE,
             gzip: None,
+            root: None,
+            add_uri_to_alias: false,
+            root_busy: false,
             proxy: None,
             captures: Captures::default(),
             outcome: None,
@@ -117,6 +131,14 @@ impl<'a> Req<'a> {
         {
             self.realip = r.client(self.info.remote, &self.headers);
         }
+    }
+
+    /// The request passes to `loc`'s configuration (a location, or an `if` block whose
+    /// condition held).
+    pub fn enter(&mut self, loc: &super::site::CLocation) {
+        self.keepalive = loc.keepalive;
+        self.gzip = loc.gzip.clone();
+        self.root = Some(loc.content.root.clone());
     }
 
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
@@ -163,7 +185,19 @@ impl<'a> Req<'a> {
             Var::NginxVersion => Some(crate::defaults::NGINX_VERSION.as_bytes().to_vec()),
             Var::RequestId => Some(info.request_id.to_vec()),
             Var::Pipe => Some(if info.pipelined { b"p" } else { b"." }.to_vec()),
-            Var::Unsupported(_) => None,
+            Var::Unsupported(_) | Var::NotFound => None,
+            Var::Http2 => Some(Vec::new()),
+            Var::DocumentRoot => self.with_root(CRoot::document_root),
+            Var::RealpathRoot => {
+                let root = self.with_root(CRoot::document_root)?;
+                let real = std::fs::canonicalize(std::ffi::OsStr::from_bytes(&root)).ok()?;
+                Some(real.into_os_string().into_vec())
+            }
+            Var::RequestFilename => {
+                self.with_root(|root, req| root.map(req).ok().map(|m| m.path))?
+            }
+            Var::DateLocal => text(super::clock::date_ssi(std::time::SystemTime::now(), "UTC")),
+            Var::DateGmt => text(super::clock::date_ssi(std::time::SystemTime::now(), "GMT")),
             Var::RemoteUser => remote_user(&self.headers),
             Var::Request => {
                 Some(format!("{} {} {}", info.method, info.target, info.version).into_bytes())
@@ -248,6 +282,16 @@ impl<'a> Req<'a> {
                 .map(|(_, v)| v.clone()),
             Var::Map(i) => self.map(*i),
         }
+    }
+
+    /// `read` of the level's root; not found before a server has the request, or when the
+    /// root itself names a variable read through it (nginx would recurse without end).
+    fn with_root<T>(&mut self, read: impl FnOnce(&CRoot, &mut Self) -> T) -> Option<T> {
+        let root = self.root.clone().filter(|_| !self.root_busy)?;
+        self.root_busy = true;
+        let value = read(&root, self);
+        self.root_busy = false;
+        Some(value)
     }
 
     /// One value per server tried, `, `-separated; not found before any was tried.

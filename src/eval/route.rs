@@ -120,6 +120,7 @@ fn pick_server<'s>(
         req.server_name = s.first_name();
         req.keepalive = s.keepalive;
         req.gzip = s.default.gzip.clone();
+        req.root = Some(s.default.content.root.clone());
         req.headers.retain(|(name, _)| s.header_rules.keeps(name));
     }
     Ok(server)
@@ -197,7 +198,7 @@ fn in_server(
                     req.target.args = args;
                     req.target.rewritten = Rewritten::Located;
                     req.internal = true;
-                    served.add_uri_to_alias = false;
+                    req.add_uri_to_alias = false;
                     (loc, next) = enter(site, server, None, req, &mut served, &mut failed, trace);
                     continue;
                 }
@@ -327,8 +328,7 @@ fn choose<'s>(
                 }
             }
         };
-        req.keepalive = loc.keepalive;
-        req.gzip = loc.gzip.clone();
+        req.enter(loc);
         if loc.internal && !req.internal {
             note(trace, |t| t.notes.push("internal location: 404".into()));
             return (loc, Some(Next::Special(404, Vec::new())));
@@ -361,8 +361,7 @@ fn choose<'s>(
         note(trace, |t| t.if_block = ran.config.map(|c| c.span));
         let loc = match ran.config {
             Some(block) => {
-                req.keepalive = block.keepalive;
-                req.gzip = block.gzip.clone();
+                req.enter(block);
                 block
             }
             None => loc,

@@ -3,6 +3,7 @@
 //! 404/403 for what cannot be opened, 301 to add the slash to a directory, the file with its
 //! type, date, ETag, and the not-modified, headers and range filters' say).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -24,7 +25,8 @@ use crate::config::content::IfModifiedSince;
 /// What a location serves besides proxying, compiled.
 #[derive(Debug, Clone)]
 pub struct Content {
-    pub root: CRoot,
+    /// Shared with the requests in this level (`$document_root`, `$request_filename`).
+    pub root: Arc<CRoot>,
     pub index: Vec<Complex>,
     pub try_files: Option<CTryFiles>,
     pub etag: bool,
@@ -38,8 +40,6 @@ pub struct Content {
 pub struct Served {
     /// The status an `error_page` imposes (`r->err_status`).
     pub err_status: Option<u16>,
-    /// nginx's `add_uri_to_alias`.
-    pub add_uri_to_alias: bool,
     /// nginx's `r->error_page`: an error page was tried and `recursive_error_pages` is off.
     pub error_page: bool,
     /// A special response ended keep-alive (nginx's `r->keepalive = 0` for 400, 413, 414,
@@ -61,14 +61,10 @@ pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next 
     {
         return next;
     }
-    let mapped = match loc
-        .content
-        .root
-        .map(req, &loc.name, served.add_uri_to_alias)
-    {
+    let mapped = match loc.content.root.map(req) {
         Ok(m) => m,
-        Err(files::Unmappable(line)) => {
-            served.errors.push(line);
+        Err(unmappable) => {
+            served.errors.push(unmappable.line(&loc.name));
             return Next::Special(500, Vec::new());
         }
     };

@@ -121,3 +121,71 @@ fn a_failed_proxy_pass_goes_to_its_error_page_with_the_upstream_status() {
     let again = site.error_page(&info, &[502], &outcome);
     assert_eq!(describe(again), (200, "down 502".into()));
 }
+
+/// `$document_root|$request_filename|$realpath_root` as a location's `return` gives them.
+const ROOT_VARS: &str = "return 200 \"$document_root|$request_filename|$realpath_root\";";
+
+#[test]
+fn root_variables_under_root_and_alias() {
+    let dir = root("rootvars", &[("pub/a.txt", "abc")]);
+    let real = std::fs::canonicalize(&dir).unwrap().display().to_string();
+    let conf = format!(
+        "server {{ listen 127.0.0.1:8080; root {dir}/;
+           location /r/ {{ {ROOT_VARS} }}
+           location /p/ {{ alias {dir}/pub/; {ROOT_VARS} }}
+           location ~ ^/re/(.+)$ {{ alias {dir}/pub/$1; {ROOT_VARS} }}
+           location /gone/ {{ root {dir}/gone; {ROOT_VARS} }} }}"
+    );
+    let at = |uri: &str| get(&conf, uri).1;
+    // `root` loses its trailing slash; `alias` keeps it and replaces the location's prefix.
+    assert_eq!(at("/r/x"), format!("{dir}|{dir}/r/x|{real}"));
+    assert_eq!(
+        at("/p/a.txt"),
+        format!("{dir}/pub/|{dir}/pub/a.txt|{real}/pub")
+    );
+    // A regex location's alias is the whole path, captures filled in.
+    assert_eq!(
+        at("/re/a.txt"),
+        format!("{dir}/pub/a.txt|{dir}/pub/a.txt|{real}/pub/a.txt")
+    );
+    // realpath() fails: not found.
+    assert_eq!(at("/gone/x"), format!("{dir}/gone|{dir}/gone/gone/x|"));
+}
+
+#[test]
+fn root_variables_follow_the_location_that_has_the_request() {
+    let dir = root("rootnext", &[("f/here", "x")]);
+    let conf = format!(
+        "server {{ listen 127.0.0.1:8080; root {dir};
+           location /n/ {{ root {dir}/n; location /n/in/ {{ {ROOT_VARS} }} }}
+           location /w/ {{ rewrite ^/w/(.*)$ /final/$1 last; }}
+           location /t/ {{ try_files /nothing /final/t; }}
+           location /final/ {{ root {dir}/f; {ROOT_VARS} }}
+           location /f/ {{ if (!-f $request_filename) {{ return 404; }} return 200 found; }}
+           location /s/ {{ set $at $document_root; if ($uri ~ s) {{ root {dir}/if; }}
+             return 200 \"$at $document_root\"; }} }}"
+    );
+    let at = |uri: &str| get(&conf, uri).1;
+    let real = std::fs::canonicalize(&dir).unwrap().display().to_string();
+    assert_eq!(at("/n/in/x"), format!("{dir}/n|{dir}/n/n/in/x|"));
+    assert_eq!(at("/w/y"), format!("{dir}/f|{dir}/f/final/y|{real}/f"));
+    assert_eq!(at("/t/"), format!("{dir}/f|{dir}/f/final/t|{real}/f"));
+    assert_eq!(get(&conf, "/f/here"), (200, "found".into()));
+    assert_eq!(get(&conf, "/f/nothere").0, 404);
+    // A true `if` hands the request its block's root for what follows it.
+    assert_eq!(at("/s/"), format!("{dir} {dir}/if"));
+}
+
+#[test]
+fn ssi_dates_and_http2_are_known() {
+    let conf = "server { listen 127.0.0.1:8080;
+       location / { return 200 \"[$http2] $date_gmt|$date_local|$upstream_cache_status\"; } }";
+    let (status, body) = get(conf, "/");
+    assert_eq!(status, 200);
+    let (http2, dates) = body.split_once(' ').unwrap();
+    assert_eq!(http2, "[]");
+    let [gmt, local, cache]: [&str; 3] = dates.split('|').collect::<Vec<_>>().try_into().unwrap();
+    assert!(gmt.ends_with(" GMT") && gmt.contains(", "), "{gmt}");
+    assert!(local.ends_with(" UTC"), "{local}");
+    assert_eq!(cache, "");
+}

@@ -51,10 +51,10 @@ pub fn handler(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Optio
             name.as_literal().is_none(),
             &req.target.uri.clone(),
         );
-        let base = match root.map(req, &loc.name, false) {
+        let base = match root.map(req) {
             Ok(m) => m,
-            Err(files::Unmappable(line)) => {
-                served.errors.push(line);
+            Err(unmappable) => {
+                served.errors.push(unmappable.line(&loc.name));
                 return Some(Next::Special(500, Vec::new()));
             }
         };
@@ -77,7 +77,7 @@ pub fn handler(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Optio
             Some(Alias::Whole) => {
                 if !test_dir {
                     req.target.uri = value;
-                    served.add_uri_to_alias = true;
+                    req.add_uri_to_alias = true;
                 }
             }
             Some(Alias::Prefix(n)) => {

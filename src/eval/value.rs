@@ -5,6 +5,7 @@ use super::request::Req;
 use super::vars::{Registry, Var};
 use crate::config::{Cx, Text};
 use crate::diag::Diagnostic;
+use crate::source::Span;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -29,11 +30,18 @@ impl Complex {
         match split(&text.value) {
             Ok(raw) => {
                 let mut parts = Vec::with_capacity(raw.len());
+                let mut searched = 0;
                 for p in raw {
                     parts.push(match p {
                         RawPart::Literal(l) => Part::Literal(l),
                         RawPart::Capture(n) => Part::Var(n.to_string(), Var::Capture(n)),
                         RawPart::Name(name) => match registry.resolve(&name) {
+                            Some(var @ Var::Unsupported(_)) => {
+                                let span = written_at(cx, text, &name, &mut searched);
+                                let what = format!("the \"${name}\" variable");
+                                cx.unsupported_at(span, text.order, &what);
+                                Part::Var(name, var)
+                            }
                             Some(var) => Part::Var(name, var),
                             None => {
                                 cx.late_error(
@@ -76,6 +84,37 @@ impl Complex {
         }
         out
     }
+}
+
+/// Where `$name` (or `${name}`) is written in `text`'s source, searching on from `searched`
+/// (an offset into it, moved past the match) so a name used twice gets each of its places;
+/// the whole argument when the source does not spell it so.
+fn written_at(cx: &Cx<'_>, text: &Text, name: &str, searched: &mut usize) -> Span {
+    let raw = cx.tree.sources.text(text.span);
+    let plain = format!("${name}");
+    let bracketed = format!("${{{name}}}");
+    let mut from = *searched;
+    while let Some(at) = raw
+        .get(from..)
+        .and_then(|rest| rest.find('$'))
+        .map(|i| from + i)
+    {
+        let rest = &raw[at..];
+        let len = if rest.starts_with(&bracketed) {
+            bracketed.len()
+        } else if rest.starts_with(&plain)
+            && !rest[plain.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        {
+            plain.len()
+        } else {
+            from = at + 1;
+            continue;
+        };
+        *searched = at + len;
+        let start = text.span.start as usize + at;
+        return Span::new(text.span.file, start, start + len);
+    }
+    text.span
 }
 
 /// Splits a value ngxr itself defines (nginx's `combined`), whose variables all exist.

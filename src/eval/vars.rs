@@ -71,9 +71,25 @@ pub enum Var {
     RequestId,
     /// `$pipe`: `p` for a request that arrived pipelined, else `.`.
     Pipe,
-    /// A variable nginx has but ngxr does not compute (TLS details, cache, gzip): it reads
-    /// as "not found" (`-` in access logs) rather than failing the load.
+    /// A variable nginx has but ngxr does not compute (request bodies, rate limits, TCP_INFO,
+    /// trailers, the fastcgi, userid, referer and secure_link modules, some TLS details): a
+    /// use is reported as unsupported where it is written and the server refuses to start,
+    /// as reading it "not found" would change what the configuration does.
     Unsupported(String),
+    /// A variable nginx always finds "not found" under what ngxr serves, so reading it so is
+    /// exact (see `HARMLESS`).
+    NotFound,
+    /// `$http2`: empty, as on every HTTP/1 connection (ngxr serves no other).
+    Http2,
+    /// `$document_root`: the level's root or alias, variables evaluated.
+    DocumentRoot,
+    /// `$realpath_root`: `realpath()` of `$document_root`; not found when that fails.
+    RealpathRoot,
+    /// `$request_filename`: the current `$uri` mapped under the root or alias.
+    RequestFilename,
+    /// `$date_local` and `$date_gmt` (ssi module), in its default `timefmt`.
+    DateLocal,
+    DateGmt,
     /// `$1`..`$9`.
     Capture(usize),
     /// `(?<name>...)` in a regex anywhere in the configuration.
@@ -158,6 +174,12 @@ pub fn definable(name: &str) -> bool {
     changeable || fixed(&name).is_none()
 }
 
+/// Whether `set $name` does more than store a value in nginx: `$limit_rate` throttles the
+/// response (and reads back as the parsed rate), which ngxr does not do.
+pub fn acts_when_set(name: &str) -> bool {
+    name.eq_ignore_ascii_case("limit_rate")
+}
+
 /// Builds a prefixed variable from the rest of its name.
 type MakeVar = fn(String) -> Var;
 
@@ -167,19 +189,36 @@ fn header_name(suffix: &str) -> String {
 
 fn builtin(name: &str) -> Option<Var> {
     fixed(name).or_else(|| {
-        let prefixed: [(&str, MakeVar); 6] = [
+        let prefixed: [(&str, MakeVar); 8] = [
             ("http_", |n| Var::Http(header_name(&n))),
             ("arg_", Var::Arg),
             ("cookie_", Var::Cookie),
             ("sent_http_", |n| Var::SentHttp(header_name(&n))),
             ("upstream_http_", |n| Var::UpstreamHttp(header_name(&n))),
             ("upstream_cookie_", Var::UpstreamCookie),
+            ("upstream_trailer_", |n| {
+                Var::Unsupported(format!("upstream_trailer_{n}"))
+            }),
+            ("sent_trailer_", |n| {
+                Var::Unsupported(format!("sent_trailer_{n}"))
+            }),
         ];
         prefixed
             .iter()
             .find_map(|(p, make)| name.strip_prefix(p).map(|rest| make(rest.to_string())))
     })
 }
+
+/// Variables nginx knows that are "not found" in every configuration ngxr serves:
+/// - `upstream_cache_status`: ngxr refuses `proxy_cache`, and without a cache nginx never
+///   sets it;
+/// - `proxy_protocol_addr`, `proxy_protocol_port`: ngxr refuses `listen ... proxy_protocol`,
+///   and without it nginx has no PROXY header to read them from.
+const HARMLESS: [&str; 3] = [
+    "upstream_cache_status",
+    "proxy_protocol_addr",
+    "proxy_protocol_port",
+];
 
 /// The built-in variables with fixed names.
 fn fixed(name: &str) -> Option<Var> {
@@ -191,30 +230,26 @@ fn fixed(name: &str) -> Option<Var> {
         "nginx_version" => Var::NginxVersion,
         "request_id" => Var::RequestId,
         "pipe" => Var::Pipe,
+        "http2" => Var::Http2,
+        "document_root" => Var::DocumentRoot,
+        "realpath_root" => Var::RealpathRoot,
+        "request_filename" => Var::RequestFilename,
+        "date_local" => Var::DateLocal,
+        "date_gmt" => Var::DateGmt,
+        _ if HARMLESS.contains(&name) => Var::NotFound,
         "ssl_ciphers"
         | "ssl_curves"
         | "ssl_session_id"
-        | "upstream_cache_status"
         | "request_body"
         | "request_body_file"
         | "request_completion"
-        | "http2"
-        | "document_root"
-        | "realpath_root"
-        | "request_filename"
         | "limit_rate"
-        | "date_local"
-        | "date_gmt"
         | "tcpinfo_rtt"
         | "tcpinfo_rttvar"
         | "tcpinfo_snd_cwnd"
         | "tcpinfo_rcv_space"
-        | "upstream_trailer"
         | "upstream_queue_time"
         | "connection_time"
-        | "proxy_protocol_addr"
-        | "proxy_protocol_port"
-        | "sent_trailer"
         | "fastcgi_script_name"
         | "fastcgi_path_info"
         | "uid_got"

@@ -15,6 +15,7 @@ mod listen;
 mod oracle;
 mod proxy;
 mod resolver;
+mod root_variables;
 mod tls;
 mod tunnel;
 mod upstream;

@@ -13,7 +13,7 @@ pub use run::{Flow, run};
 use super::regex::Regex;
 use super::site::{CLocation, CReturn};
 use super::value::Complex;
-use super::vars::{Registry, definable};
+use super::vars::{Registry, acts_when_set, definable};
 use crate::config::Cx;
 use crate::config::Text;
 use crate::config::rewrite::{Condition, Flag, Return, Rewrite, Step};
@@ -105,9 +105,17 @@ pub fn compile(
         let compiled = match step {
             Step::Return(r) => give(cx, r).map(CStep::Return),
             Step::Rewrite(r) => rewrite(cx, reg, r).map(CStep::Rewrite),
-            Step::Set { variable, value } => {
+            Step::Set {
+                variable,
+                written,
+                value,
+            } => {
                 if !definable(variable) {
                     at(cx, value, format!("the duplicate \"{variable}\" variable"));
+                }
+                if acts_when_set(variable) {
+                    let what = format!("\"set ${variable}\"");
+                    cx.unsupported_at(*written, value.order, &what);
                 }
                 Complex::compile(cx, reg, value).map(|value| CStep::Set {
                     name: variable.to_ascii_lowercase(),
