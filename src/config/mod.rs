@@ -3,6 +3,7 @@
 //! settings already merged the way nginx merges them. Spans are kept so `explain` and the
 //! diagnostics can point back at the text. Nothing here evaluates a request: that is `eval`.
 
+pub mod access;
 pub mod content;
 pub mod filters;
 pub mod gzip;

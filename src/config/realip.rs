@@ -15,6 +15,20 @@ pub enum Trusted {
     Unix,
 }
 
+impl Trusted {
+    /// Whether a TCP peer at `addr` is in this net; an IPv4-mapped IPv6 address counts as
+    /// the IPv4 one, as nginx checks it.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        let addr = addr.to_canonical();
+        match *self {
+            Trusted::Net { addr: net, bits } => {
+                net.is_ipv4() == addr.is_ipv4() && masked(addr, bits) == net
+            }
+            Trusted::Unix => false,
+        }
+    }
+}
+
 /// Where the client's address is read (`real_ip_header`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RealIpHeader {

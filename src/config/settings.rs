@@ -49,6 +49,8 @@ pub struct Settings {
     pub add_header: Option<Vec<AddHeader>>,
     pub expires: Option<Expires>,
     pub charset: Charset,
+    /// `allow` and `deny` in order; a level with any inherits none (`ngx_http_access_merge_loc_conf`).
+    pub access: Option<Vec<super::access::Rule>>,
     /// Every `set_real_ip_from` of the level, in order.
     pub set_real_ip_from: Option<Vec<Trusted>>,
     pub real_ip_header: Option<RealIpHeader>,
@@ -142,6 +144,7 @@ impl Settings {
             resolver_timeout,
             add_header,
             expires,
+            access,
             set_real_ip_from,
             real_ip_header,
             real_ip_recursive,
@@ -268,6 +271,7 @@ impl Settings {
                 });
             }
             "expires" => filters::expires(cx, d, &mut self.expires),
+            "allow" | "deny" => super::access::rule(cx, d, &mut self.access),
             "set_real_ip_from" => realip::set_real_ip_from(cx, d, &mut self.set_real_ip_from),
             "real_ip_header" => realip::real_ip_header(cx, d, &mut self.real_ip_header),
             "real_ip_recursive" => flag(cx, d, &mut self.real_ip_recursive),

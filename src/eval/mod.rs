@@ -2,6 +2,7 @@
 //! lowers the syntax tree (`config`) and compiles it into a [`Compiled`] site, which the
 //! runtime asks through [`plan::Site`] and `ngxr explain` through [`Compiled::route_traced`].
 
+mod access;
 mod added;
 mod bind;
 mod charset;

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
-use crate::config::realip::{RealIpHeader, Trusted, masked};
+use crate::config::realip::{RealIpHeader, Trusted};
 use crate::config::settings::Settings;
 
 /// A level's realip settings, merged.
@@ -54,13 +54,7 @@ impl RealIp {
 /// Whether `addr` is in one of `from` (`ngx_cidr_match`: an IPv4-mapped IPv6 address counts
 /// as IPv4).
 fn trusted(addr: IpAddr, from: &[Trusted]) -> bool {
-    let addr = addr.to_canonical();
-    from.iter().any(|t| match *t {
-        Trusted::Net { addr: net, bits } => {
-            net.is_ipv4() == addr.is_ipv4() && masked(addr, bits) == net
-        }
-        Trusted::Unix => false,
-    })
+    from.iter().any(|t| t.contains(addr))
 }
 
 /// `ngx_http_get_forwarded_addr`: each line from the last, each address in a line from its

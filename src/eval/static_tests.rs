@@ -189,3 +189,23 @@ fn ssi_dates_and_http2_are_known() {
     assert!(local.ends_with(" UTC"), "{local}");
     assert_eq!(cache, "");
 }
+
+#[test]
+fn allow_and_deny_decide_after_the_rewrite_phase() {
+    let dir = root("access", &[("a/x.txt", "x"), ("b/x.txt", "x")]);
+    let conf = format!(
+        "allow 192.168.0.0/16; deny all;
+         server {{ listen 127.0.0.1:8080; root {dir};
+           location /a/ {{ allow 10.0.0.0/8; deny all; }}
+           location /b/ {{ }}
+           location /d/ {{ deny 10.0.0.7; allow all; return 200 early; }}
+           location /e/ {{ error_page 403 /a/x.txt; }} }}"
+    );
+    // The client is 10.0.0.7.
+    assert_eq!(get(&conf, "/a/x.txt"), (200, "file of 1".into()));
+    assert_eq!(get(&conf, "/b/x.txt").0, 403);
+    // `return` answers in the rewrite phase, before access is checked.
+    assert_eq!(get(&conf, "/d/x"), (200, "early".into()));
+    // The error page is an internal redirect to an allowed location; the status stays.
+    assert_eq!(get(&conf, "/e/x"), (403, "file of 1".into()));
+}

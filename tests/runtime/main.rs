@@ -5,6 +5,7 @@ mod common;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod access;
 mod balance;
 mod files;
 mod gzip;
