@@ -1,8 +1,9 @@
 //! The access module's `allow` and `deny`: rules checked in order at the access phase, the
-//! first whose address matches the client deciding (`ngx_http_access_module`).
+//! first whose address matches the client deciding (`ngx_http_access_module`); and the
+//! auth_basic module's two values, checked after them.
 
-use super::Cx;
 use super::realip::{Trusted, parse_cidr};
+use super::{Cx, Text};
 use crate::syntax::Directive;
 
 /// One `allow` or `deny` line.
@@ -34,4 +35,13 @@ pub fn rule(cx: &mut Cx<'_>, d: &Directive, rules: &mut Option<Vec<Rule>>) {
         allow: d.name() == "allow",
         from,
     });
+}
+
+/// `auth_basic` or `auth_basic_user_file`: one value that may hold variables, kept as
+/// written (`off` and the file's prefix are decided per request, as nginx does).
+pub fn text(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Text>) {
+    if slot.is_some() {
+        return cx.duplicate(d);
+    }
+    *slot = cx.text(d, 0);
 }

@@ -51,6 +51,12 @@ pub struct Settings {
     pub charset: Charset,
     /// `allow` and `deny` in order; a level with any inherits none (`ngx_http_access_merge_loc_conf`).
     pub access: Option<Vec<super::access::Rule>>,
+    /// `auth_basic`: the realm, `off` once evaluated turning the check off.
+    pub auth_basic: Option<Text>,
+    /// `auth_basic_user_file`, read per request as nginx does.
+    pub auth_basic_user_file: Option<Text>,
+    /// `satisfy any`: one access handler allowing is enough (`all` by default).
+    pub satisfy_any: Option<bool>,
     /// Every `set_real_ip_from` of the level, in order.
     pub set_real_ip_from: Option<Vec<Trusted>>,
     pub real_ip_header: Option<RealIpHeader>,
@@ -145,6 +151,9 @@ impl Settings {
             add_header,
             expires,
             access,
+            auth_basic,
+            auth_basic_user_file,
+            satisfy_any,
             set_real_ip_from,
             real_ip_header,
             real_ip_recursive,
@@ -272,6 +281,13 @@ impl Settings {
             }
             "expires" => filters::expires(cx, d, &mut self.expires),
             "allow" | "deny" => super::access::rule(cx, d, &mut self.access),
+            "auth_basic" => super::access::text(cx, d, &mut self.auth_basic),
+            "auth_basic_user_file" => super::access::text(cx, d, &mut self.auth_basic_user_file),
+            "satisfy" => set(cx, d, &mut self.satisfy_any, |v| match v {
+                "all" => Some(false),
+                "any" => Some(true),
+                _ => None,
+            }),
             "set_real_ip_from" => realip::set_real_ip_from(cx, d, &mut self.set_real_ip_from),
             "real_ip_header" => realip::real_ip_header(cx, d, &mut self.real_ip_header),
             "real_ip_recursive" => flag(cx, d, &mut self.real_ip_recursive),

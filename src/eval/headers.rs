@@ -105,17 +105,33 @@ fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
 
 /// `$remote_user`: the user of `Authorization: Basic ...`.
 pub fn remote_user(headers: &[(Bytes, Bytes)]) -> Option<Vec<u8>> {
-    let auth = header(headers, "authorization")?;
-    let (scheme, cred) = split_once(&auth, b' ')?;
-    if !scheme.eq_ignore_ascii_case(b"basic") {
-        return None;
-    }
-    let decoded = base64(cred.trim_ascii())?;
-    let (user, _) = split_once(&decoded, b':')?;
-    Some(user.to_vec())
+    basic_credentials(headers).map(|(user, _)| user)
 }
 
-fn base64(s: &[u8]) -> Option<Vec<u8>> {
+/// `ngx_http_auth_basic_user`: the user and password of `Authorization: Basic ...` (the
+/// scheme in any case, spaces after it, base64 with a `:` after a non-empty user).
+pub fn basic_credentials(headers: &[(Bytes, Bytes)]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let auth = header(headers, "authorization")?;
+    let scheme = auth.get(..6)?;
+    if !scheme.eq_ignore_ascii_case(b"basic ") {
+        return None;
+    }
+    let cred = &auth[6..];
+    let cred = &cred[cred.iter().take_while(|b| **b == b' ').count()..];
+    if cred.is_empty() {
+        return None;
+    }
+    let decoded = base64_decode(cred)?;
+    let (user, passwd) = split_once(&decoded, b':')?;
+    if user.is_empty() {
+        return None;
+    }
+    Some((user.to_vec(), passwd.to_vec()))
+}
+
+/// `ngx_decode_base64`: up to the first `=`, every byte in the alphabet, not one byte past a
+/// whole group of four.
+pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     let val = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',
@@ -127,6 +143,9 @@ fn base64(s: &[u8]) -> Option<Vec<u8>> {
         } as u32)
     };
     let s: Vec<u8> = s.iter().copied().take_while(|c| *c != b'=').collect();
+    if s.len() % 4 == 1 {
+        return None;
+    }
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     for chunk in s.chunks(4) {
         let mut n = 0u32;

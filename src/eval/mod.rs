@@ -9,6 +9,7 @@ mod charset;
 pub mod clock;
 mod compile;
 mod conditional;
+mod crypt;
 mod error_page;
 mod files;
 mod gzip;

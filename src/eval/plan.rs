@@ -193,6 +193,11 @@ impl ErrorLine {
         ErrorLine::at(Severity::Crit, message)
     }
 
+    /// The auth_basic module's note that no credentials came.
+    pub fn info(message: String) -> ErrorLine {
+        ErrorLine::at(Severity::Info, message)
+    }
+
     pub fn alert(message: String) -> ErrorLine {
         ErrorLine::at(Severity::Alert, message)
     }
@@ -206,12 +211,13 @@ impl ErrorLine {
     }
 }
 
-/// The levels routing logs at (nginx's handlers use these three).
+/// The levels routing logs at (nginx's handlers use these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
     Alert,
     Crit,
     Error,
+    Info,
 }
 
 /// A file to send: the head decided, the body read from `file` part by part.

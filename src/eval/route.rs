@@ -274,8 +274,8 @@ fn enter<'s>(
     // The preaccess phase, with the location's settings.
     req.apply_realip(loc.realip.as_ref());
     // The access phase (internal redirects pass it again; only subrequests skip it).
-    if let Some(status) = super::access::check(&loc.access, req, served) {
-        return (loc, Next::Special(status, Vec::new()));
+    if let Some((status, headers)) = super::access::check(&loc.access, req, served) {
+        return (loc, Next::Special(status, headers));
     }
     if let Some(next) = try_files::handler(loc, req, served) {
         return (loc, next);

@@ -116,8 +116,8 @@ pub struct CLocation {
     /// The realip module's settings here (the server's own at post-read, a location's at
     /// preaccess).
     pub realip: Option<super::realip::RealIp>,
-    /// `allow` and `deny`, checked at the access phase.
-    pub access: Vec<crate::config::access::Rule>,
+    /// `allow`, `deny`, `auth_basic` and `satisfy`: the access phase.
+    pub access: super::access::Access,
     pub action: Action,
     /// Files, index, `try_files`.
     pub content: Content,

@@ -209,3 +209,80 @@ fn allow_and_deny_decide_after_the_rewrite_phase() {
     // The error page is an internal redirect to an allowed location; the status stays.
     assert_eq!(get(&conf, "/e/x"), (403, "file of 1".into()));
 }
+
+#[test]
+fn auth_basic_asks_after_allow_and_deny_and_satisfy_any_takes_either() {
+    let dir = root("auth", &[("a/x.txt", "x"), ("any/x.txt", "x")]);
+    let users = format!("{dir}/users");
+    std::fs::write(
+        &users,
+        "# users\nbob:{PLAIN}pw:bob's\nann:$apr1$sAlt1234$87YgbVWVomhbKy3dFiKZj/\n",
+    )
+    .unwrap();
+    let conf = format!(
+        "auth_basic \"zone $uri\"; auth_basic_user_file {users};
+         server {{ listen 127.0.0.1:8080; root {dir};
+           location /a/ {{ }}
+           location /off/ {{ auth_basic off; return 200 open; }}
+           location /denied/ {{ deny all; }}
+           location /any/ {{ satisfy any; allow 10.0.0.0/8; deny all; }}
+           location /missing/ {{ auth_basic_user_file {dir}/none; }} }}"
+    );
+    let site = load(&http(&conf)).unwrap_or_else(|e| panic!("{e:?}"));
+    let ask = |uri: &str, auth: Option<&str>| {
+        let mut headers = vec![("Host", "h")];
+        headers.extend(auth.map(|a| ("Authorization", a)));
+        match route(&site, &format!("GET {uri}"), &headers).0 {
+            Route::Respond(r) => {
+                let challenge = r
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(b"www-authenticate"))
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+                let lines: Vec<String> = r.errors.iter().map(|e| e.message.clone()).collect();
+                (r.status, challenge, lines)
+            }
+            Route::File(f) => (f.status, None, Vec::new()),
+            Route::Proxy(_) => (0, None, Vec::new()),
+        }
+    };
+    // "bob:pw" and "bob:no", "ann:secret", "eve:pw".
+    let (bob, bad, ann, eve) = (
+        "Basic Ym9iOnB3",
+        "basic  Ym9iOm5v",
+        "Basic YW5uOnNlY3JldA==",
+        "Basic ZXZlOnB3",
+    );
+    assert_eq!(
+        ask("/a/x.txt", None),
+        (
+            401,
+            Some("Basic realm=\"zone /a/x.txt\"".into()),
+            vec!["no user/password was provided for basic authentication".into()]
+        )
+    );
+    assert_eq!(ask("/a/x.txt", Some(bob)).0, 200);
+    assert_eq!(ask("/a/x.txt", Some(ann)).0, 200);
+    assert_eq!(
+        ask("/a/x.txt", Some(bad)).2,
+        vec!["user \"bob\": password mismatch".to_string()]
+    );
+    assert_eq!(
+        ask("/a/x.txt", Some(eve)).2,
+        vec![format!("user \"eve\" was not found in \"{users}\"")]
+    );
+    assert_eq!(ask("/off/", None).0, 200);
+    // allow/deny run first: a deny answers 403 before any challenge.
+    assert_eq!(ask("/denied/", Some(bob)).0, 403);
+    // satisfy any: the client's address is enough (10.0.0.7).
+    assert_eq!(ask("/any/x.txt", None).0, 200);
+    let (status, _, lines) = ask("/missing/", Some(bob));
+    assert_eq!(status, 403);
+    assert!(
+        lines[0].starts_with(&format!("open() \"{dir}/none\" failed (2: ")),
+        "{lines:?}"
+    );
+    // The file is read per request.
+    std::fs::write(&users, "bob:{PLAIN}new\n").unwrap();
+    assert_eq!(ask("/a/x.txt", Some(bob)).0, 401);
+}

@@ -188,6 +188,7 @@ fn log_errors(request: &OwnedRequest, errors: &[ErrorLine]) {
             Severity::Alert => Level::Alert,
             Severity::Crit => Level::Crit,
             Severity::Error => Level::Error,
+            Severity::Info => Level::Info,
         };
         super::log::write(
             level,

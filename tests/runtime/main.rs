@@ -6,6 +6,7 @@ mod common;
 mod support;
 
 mod access;
+mod auth_basic;
 mod balance;
 mod files;
 mod gzip;
