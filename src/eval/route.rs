@@ -480,7 +480,10 @@ fn finish(
             f.headers.splice(0..0, carried);
             f.errors = errors;
         }
-        Route::Proxy(p) => p.errors = errors,
+        Route::Proxy(p) => {
+            p.errors = errors;
+            p.server = name;
+        }
     }
     route
 }
