@@ -179,6 +179,7 @@ const PROBES: &[&str] = &[
     "POST /plain/form HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
     "POST /plain/chunked HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     "GET /answer HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    "GET http://example.com:99/abs HTTP/1.1\r\nConnection: close\r\n\r\n",
     "GET /plain HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     "GET / HTTP/1.1\r\nHost: localhost\r\nCookie: a=1\r\nCookie: b=2\r\nX-Custom: one\r\nx-custom: two\r\nConnection: close\r\n\r\n",
     "\r\nGET /plain/lf HTTP/1.1\nHost: localhost\nX_Under: 1\nNo-Colon\nConnection: close\n\n",

@@ -342,6 +342,8 @@ pub struct ProxyRequest {
     /// The client's address as nginx sees it (the realip module's, else the connection's):
     /// `ip_hash` and the error log's `client:` use it.
     pub client: std::net::IpAddr,
+    /// The chosen server's first name: the `server:` of nginx's proxy error-log lines.
+    pub server: Bytes,
     /// `proxy_pass_request_body`.
     pub pass_body: bool,
     /// The client sent `Upgrade` (only then may a 101 open a tunnel).

@@ -99,6 +99,7 @@ pub fn build(
         body_headers_at,
         balance_key,
         client: req.client().ip(),
+        server: Bytes::new(),
         pass_body: p.pass_body,
         client_upgrade,
         timeouts: p.timeouts,

@@ -96,14 +96,13 @@ fn pick_server<'s>(
         return Err("client sent duplicate host header");
     }
     let header = hosts.into_iter().next();
-    match req.target.host.clone().or(header) {
-        Some(raw) => {
-            req.host = Some(vhost::validate_host(&raw).ok_or("client sent invalid host header")?)
-        }
-        None if info.version == "HTTP/1.1" => {
-            return Err("client sent HTTP/1.1 request without \"Host\" header");
-        }
-        None => {}
+    // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
+    // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
+    if header.is_none() && info.version == "HTTP/1.1" {
+        return Err("client sent HTTP/1.1 request without \"Host\" header");
+    }
+    if let Some(raw) = req.target.host.clone().or(header) {
+        req.host = Some(vhost::validate_host(&raw).ok_or("client sent invalid host header")?)
     }
     let name = req
         .host
@@ -485,7 +484,10 @@ fn finish(
             f.headers.splice(0..0, carried);
             f.errors = errors;
         }
-        Route::Proxy(p) => p.errors = errors,
+        Route::Proxy(p) => {
+            p.errors = errors;
+            p.server = name;
+        }
     }
     route
 }

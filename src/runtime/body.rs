@@ -108,6 +108,15 @@ impl ProxyBody {
         }
     }
 
+    /// Counts an interim answer (`100 Continue`) sent before this one's head, as nginx's
+    /// `$body_bytes_sent` and `$bytes_sent` do.
+    pub fn record_interim(&mut self, size: usize) {
+        if let Some(f) = &mut self.finish {
+            f.outcome.body_bytes_sent += size as u64;
+            f.outcome.bytes_sent += size as u64;
+        }
+    }
+
     /// The request is over: what was read from the upstream goes into its `$upstream_*`
     /// line, and the log line is written.
     fn end(&mut self) {

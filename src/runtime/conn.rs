@@ -58,7 +58,16 @@ pub async fn serve(
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(spec.addr);
     let state = shared.state.load_full();
-    let (stream, sni, handshake) = if spec.ssl {
+    // nginx peeks at the first byte: a TLS (or SSLv2) record starts a handshake, anything
+    // else is read as plain HTTP and refused once its head is in (ngx_http_ssl_handshake).
+    let plain_on_ssl = spec.ssl && {
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(HEADER_TIMEOUT, tcp.peek(&mut first)).await {
+            Ok(Ok(1)) => first[0] & 0x80 == 0 && first[0] != 0x16,
+            _ => return,
+        }
+    };
+    let (stream, sni, handshake) = if spec.ssl && !plain_on_ssl {
         let acceptor = state.acceptor(spec.addr);
         match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
@@ -83,7 +92,8 @@ pub async fn serve(
         listen: spec.addr,
         remote,
         local,
-        tls: spec.ssl,
+        tls: spec.ssl && !plain_on_ssl,
+        plain_on_ssl,
         sni,
         handshake,
         id,
@@ -121,6 +131,9 @@ pub async fn serve(
             let head = std::mem::take(&mut answer.head);
             answer.head.extend_from_slice(CONTINUE);
             answer.head.extend_from_slice(&head);
+            answer.body.record_interim(CONTINUE.len());
+        } else if body.continued() {
+            answer.body.record_interim(CONTINUE.len());
         }
         if let Sent::Broken = write::send(&mut client, &mut answer).await {
             return;

@@ -23,6 +23,9 @@ pub struct ConnCtx {
     pub local: SocketAddr,
     pub sni: Option<Arc<str>>,
     pub tls: bool,
+    /// A plain HTTP client on an `ssl` socket: its requests are read, then refused with
+    /// nginx's 497 ("The plain HTTP request was sent to HTTPS port").
+    pub plain_on_ssl: bool,
     /// What the TLS handshake settled (`$ssl_*`).
     pub handshake: Option<TlsFacts>,
     /// `$connection`.

@@ -88,7 +88,7 @@ async fn attempts(
             body
         }
         Err(e) => {
-            log_error(&request, p.client, &e, None);
+            log_error(&request, p.client, &p.server, &e, None);
             let keepalive = keepalive && e.status() != 413;
             return Ok(fail(request, &p, e.status(), outcome, keepalive, started).await);
         }
@@ -100,6 +100,7 @@ async fn attempts(
                 log_error(
                     &request,
                     p.client,
+                    &p.server,
                     &ProxyError::Unresolved(name.host, e),
                     None,
                 );
@@ -116,7 +117,13 @@ async fn attempts(
             // nginx names the group instead of a server, in the log (`upstream:
             // "http://backend/..."`) and in `$upstream_addr`, with a 502 that took no time.
             let group = Some((&p, p.upstream.name.as_str()));
-            log_error(&request, p.client, &ProxyError::NoLiveUpstreams, group);
+            log_error(
+                &request,
+                p.client,
+                &p.server,
+                &ProxyError::NoLiveUpstreams,
+                group,
+            );
             outcome.upstreams.push(UpstreamTry {
                 addr: p.upstream.name.clone(),
                 status: Some(502),
@@ -208,7 +215,13 @@ async fn attempts(
                 state.status = Some(status);
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
-                log_error(&request, p.client, &e, Some((&p, &logged_peer(&peer.addr))));
+                log_error(
+                    &request,
+                    p.client,
+                    &p.server,
+                    &e,
+                    Some((&p, &logged_peer(&peer.addr))),
+                );
                 upstream
                     .balancer
                     .free(&mut attempt, e.counts_as_failure(), now_secs());
@@ -422,11 +435,12 @@ fn logged_peer(addr: &PeerAddr) -> String {
     }
 }
 
-/// An error.log line in nginx's shape: `MESSAGE, client: IP, server: , request: "...",
+/// An error.log line in nginx's shape: `MESSAGE, client: IP, server: NAME, request: "...",
 /// upstream: "http://ADDR/URI", host: "HOST"` (`https://` for a TLS upstream).
 fn log_error(
     request: &OwnedRequest,
     client: std::net::IpAddr,
+    server: &[u8],
     e: &ProxyError,
     upstream: Option<(&ProxyRequest, &str)>,
 ) {
@@ -441,7 +455,12 @@ fn log_error(
         format!(", host: \"{}\"", String::from_utf8_lossy(h))
     });
     super::log::error(format_args!(
-        "*{} {e}, client: {}, server: , request: \"{} {} {}\"{upstream}{host}",
-        request.conn.id, client, request.method, request.target, request.version
+        "*{} {e}, client: {}, server: {}, request: \"{} {} {}\"{upstream}{host}",
+        request.conn.id,
+        client,
+        String::from_utf8_lossy(server),
+        request.method,
+        request.target,
+        request.version
     ));
 }

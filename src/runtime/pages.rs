@@ -67,6 +67,18 @@ const PADDING_LINE: &str = "<!-- a padding to disable MSIE and Chrome friendly e
 /// nginx's "request header too large": answered as a 400 with its own page.
 pub const TOO_LARGE_HEADER: u16 = 494;
 
+/// nginx's "plain HTTP request was sent to HTTPS port": a 400 with its own page.
+pub const PLAIN_TO_HTTPS: u16 = 497;
+
+/// The status nginx writes in the status line and the access log for `status`: its own
+/// codes 494 and 497 are 400s with a page that says why.
+pub fn shown(status: u16) -> u16 {
+    match status {
+        TOO_LARGE_HEADER | PLAIN_TO_HTTPS => 400,
+        _ => status,
+    }
+}
+
 /// nginx's page for `status`, `None` when nginx has none (the response is then empty).
 /// `padded` adds the MSIE/Chrome padding (4xx and 5xx only); `version` is `server_tokens`.
 pub fn page(status: u16, padded: bool, version: bool) -> Option<Bytes> {
@@ -75,6 +87,11 @@ pub fn page(status: u16, padded: bool, version: bool) -> Option<Bytes> {
         "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n\
          <body>\r\n<center><h1>400 Bad Request</h1></center>\r\n\
          <center>Request Header Or Cookie Too Large</center>\r\n"
+            .to_string()
+    } else if status == PLAIN_TO_HTTPS {
+        "<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n\
+         <body>\r\n<center><h1>400 Bad Request</h1></center>\r\n\
+         <center>The plain HTTP request was sent to HTTPS port</center>\r\n"
             .to_string()
     } else {
         let title = title(status)?;
@@ -108,7 +125,7 @@ pub fn wants_padding(user_agent: &[u8]) -> bool {
 
 /// Statuses after which nginx closes the connection instead of keeping it alive.
 pub fn closes_connection(status: u16) -> bool {
-    matches!(status, 400 | 413 | 414 | 494 | 500 | 501)
+    matches!(status, 400 | 413 | 414 | 494 | 497 | 500 | 501)
 }
 
 #[cfg(test)]

@@ -41,7 +41,14 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     let Some(request) = OwnedRequest::from_head(conn.clone(), head, n) else {
         return refused(400);
     };
-    let framing = framing(&request);
+    // Checked after the head is read and framed, as ngx_http_process_request does.
+    let framing = framing(&request).and_then(|body| {
+        if conn.plain_on_ssl {
+            Err(super::pages::PLAIN_TO_HTTPS)
+        } else {
+            Ok(body)
+        }
+    });
     let route = conn.state.site.route(&request.info());
     let limits = route.keepalive();
     let idle = limits.timeout;

@@ -30,6 +30,9 @@ pub struct ClientBody {
     framing: Framing,
     /// `100 Continue` still to be sent before the first read.
     expect_continue: bool,
+    /// `100 Continue` went out while the body was read: nginx counts its bytes in
+    /// `$body_bytes_sent` and `$bytes_sent` (they are in `c->sent`, not in the header size).
+    continued: bool,
 }
 
 impl ClientBody {
@@ -43,6 +46,7 @@ impl ClientBody {
         ClientBody {
             expect_continue,
             framing,
+            continued: false,
         }
     }
 
@@ -50,6 +54,11 @@ impl ClientBody {
     /// the body, empty bodies included, so it goes out before the answer if no read sent it.
     pub fn owes_continue(&mut self) -> bool {
         std::mem::take(&mut self.expect_continue)
+    }
+
+    /// Whether a read sent `100 Continue` already.
+    pub fn continued(&self) -> bool {
+        self.continued
     }
 
     pub fn is_done(&self) -> bool {
@@ -64,6 +73,7 @@ impl ClientBody {
                 .write(CONTINUE)
                 .await
                 .map_err(|e| ProxyError::ClientBody(e.to_string()))?;
+            self.continued = true;
         }
         loop {
             match &mut self.framing {

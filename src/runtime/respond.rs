@@ -57,6 +57,7 @@ pub fn answer(
         false,
     );
     let body = if request.method == "HEAD" { None } else { body };
+    let status = pages::shown(status);
     finish.outcome.status = status;
     response::build(
         status,
@@ -77,12 +78,14 @@ pub fn refuse(status: u16) -> Answer {
         connection: connection(false),
         ..Front::default()
     };
-    let shown = if status == pages::TOO_LARGE_HEADER {
-        400
-    } else {
-        status
-    };
-    response::build(shown, None, front, &[], &[], ProxyBody::full(body, None))
+    response::build(
+        pages::shown(status),
+        None,
+        front,
+        &[],
+        &[],
+        ProxyBody::full(body, None),
+    )
 }
 
 /// The `Connection` value for a response.

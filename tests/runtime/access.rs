@@ -1,6 +1,6 @@
 //! Against nginx: `allow` and `deny` (inheritance, first match, `all`, an address family that
 //! matches nothing, `return` before the access phase, an error page after it), and the
-//! error-log line a refusal writes.
+//! error-log lines a refusal and a failed proxy pass write.
 
 use super::files::{exchange, normalize, start};
 use crate::common::{NGINX, free_port, nginx, temp_dir};
@@ -23,6 +23,7 @@ http {
         location /v6/ { allow ::1; deny all; }
         location /first/ { deny 127.0.0.1; allow all; }
         location /page/ { error_page 403 /local/x.txt; }
+        location /dead/ { allow all; proxy_pass http://127.0.0.1:DEAD; }
     }
 }
 "#;
@@ -55,6 +56,7 @@ fn allow_and_deny_as_nginx() {
         "/v6/x.txt",
         "/first/x.txt",
         "/page/x.txt",
+        "/dead/x",
     ] {
         let probe = format!("GET {path} HTTP/1.1\r\nHost: acc\r\n");
         let theirs = normalize(&exchange(nginx_port, &probe), nginx_port);
@@ -77,7 +79,9 @@ fn allow_and_deny_as_nginx() {
             .collect()
     };
     let ours = lines(&ngxr_dir);
-    assert_eq!(ours.len(), 4, "{ours:?}");
+    assert_eq!(ours.len(), 5, "{ours:?}");
+    // A proxy error names the server, as nginx's lines do.
+    assert!(ours[4].contains(", server: acc, "), "{ours:?}");
     assert!(
         ours[0].starts_with("access forbidden by rule, client: 127.0.0.1"),
         "{ours:?}"

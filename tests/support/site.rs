@@ -191,6 +191,7 @@ impl Site for TestSite {
             headers,
             balance_key: Some(Bytes::copy_from_slice(request.target.as_bytes())),
             client: request.remote.ip(),
+            server: Bytes::new(),
             pass_body: true,
             client_upgrade: !upgrade.is_empty(),
             timeouts: self.timeouts,
