@@ -14,7 +14,7 @@ use ngxr::cli::Paths;
 use ngxr::runtime::Server;
 
 const LOG: &str = "$uri $status $request_length $pipe $upstream_addr $upstream_status \
-    $upstream_response_length $upstream_bytes_received $upstream_bytes_sent";
+    $upstream_response_length $upstream_bytes_received $upstream_bytes_sent $body_bytes_sent";
 
 /// The `http` block body, listening on `port`, proxying to `up` or to `dead` (refusing).
 fn http(port: u16, up: &str, dead: &str) -> String {
@@ -39,6 +39,11 @@ const REQUESTS: &[(&[u8], Option<&str>)] = &[
         b"GET /r HTTP/1.1\r\nHost: t\r\n\r\nGET /r?2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
         None,
     ),
+    // nginx counts the `100 Continue` it wrote in `$body_bytes_sent`.
+    (
+        b"POST /r HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+        None,
+    ),
 ];
 
 /// The checked headers of each answer, then the access-log lines.
@@ -53,7 +58,7 @@ async fn run(addr: std::net::SocketAddr, log: &Path) -> (Vec<String>, Vec<String
     let lines = within(async {
         loop {
             let text = std::fs::read_to_string(log).unwrap_or_default();
-            if text.lines().count() >= 5 {
+            if text.lines().count() >= 6 {
                 return text.lines().map(str::to_string).collect();
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -91,9 +96,10 @@ async fn upstream_and_request_variables_read_as_in_nginx() {
     assert_eq!(
         lines[2..],
         [
-            "/r 200 25 . - - - - -",
-            "/r 200 28 . - - - - -",
-            "/r 200 49 p - - - - -"
+            "/r 200 25 . - - - - - 2",
+            "/r 200 28 . - - - - - 2",
+            "/r 200 49 p - - - - - 2",
+            "/r 200 89 . - - - - - 27"
         ]
     );
 
