@@ -21,15 +21,9 @@ pub struct Charset {
 
 impl Charset {
     pub fn inherit(&mut self, parent: &Charset) {
-        if self.charset.is_none() {
-            self.charset = parent.charset.clone();
-        }
-        if self.source.is_none() {
-            self.source = parent.source.clone();
-        }
-        if self.types.is_none() {
-            self.types = parent.types.clone();
-        }
+        super::settings::inherit_opt(&mut self.charset, &parent.charset);
+        super::settings::inherit_opt(&mut self.source, &parent.source);
+        super::settings::inherit_opt(&mut self.types, &parent.types);
     }
 
     /// Reads `d` if it is one of the module's directives (`override_charset` is read by

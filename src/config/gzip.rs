@@ -4,7 +4,7 @@
 //! lists, `gzip_proxied` as a bitmask that several directives of one level OR together, and
 //! `gzip_disable msie6` apart from the regexes it is written with.
 
-use super::settings::{flag, set};
+use super::settings::{flag, inherit_opt, set};
 use super::{Cx, Text};
 use crate::syntax::Directive;
 
@@ -107,11 +107,11 @@ impl Gzip {
         self.enable = self.enable.or(*enable);
         self.comp_level = self.comp_level.or(*comp_level);
         self.min_length = self.min_length.or(*min_length);
-        self.types = self.types.take().or_else(|| types.clone());
+        inherit_opt(&mut self.types, types);
         self.http10 = self.http10.or(*http10);
         self.vary = self.vary.or(*vary);
         self.proxied = self.proxied.or(*proxied);
-        self.disable = self.disable.take().or_else(|| disable.clone());
+        inherit_opt(&mut self.disable, disable);
         self.disable_msie6 = self.disable_msie6.or(*disable_msie6);
     }
 

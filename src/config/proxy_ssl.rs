@@ -3,7 +3,7 @@
 //! `ngx_http_proxy_merge_loc_conf` merges them; the defaults (no verification, no SNI,
 //! sessions reused) are applied where they are compiled (`eval::proxy_conf`).
 
-use super::settings::{flag, set};
+use super::settings::{flag, inherit_opt, set};
 use super::{Cx, Text};
 use crate::syntax::Directive;
 
@@ -40,19 +40,13 @@ impl ProxySsl {
         } = parent;
         // nginx merges the certificate and its key as one pair of pointers each, so a level
         // that sets only one of them still takes the other from above.
-        self.certificate = self.certificate.take().or_else(|| certificate.clone());
-        self.certificate_key = self
-            .certificate_key
-            .take()
-            .or_else(|| certificate_key.clone());
-        self.name = self.name.take().or_else(|| name.clone());
-        self.protocols = self.protocols.take().or_else(|| protocols.clone());
+        inherit_opt(&mut self.certificate, certificate);
+        inherit_opt(&mut self.certificate_key, certificate_key);
+        inherit_opt(&mut self.name, name);
+        inherit_opt(&mut self.protocols, protocols);
         self.server_name = self.server_name.or(*server_name);
         self.session_reuse = self.session_reuse.or(*session_reuse);
-        self.trusted_certificate = self
-            .trusted_certificate
-            .take()
-            .or_else(|| trusted_certificate.clone());
+        inherit_opt(&mut self.trusted_certificate, trusted_certificate);
         self.verify = self.verify.or(*verify);
         self.verify_depth = self.verify_depth.or(*verify_depth);
     }

@@ -360,6 +360,13 @@ pub(super) fn set<T>(
     }
 }
 
+/// Takes `parent`'s value when this level left `slot` unset (`ngx_conf_merge_ptr_value`).
+pub(super) fn inherit_opt<T: Clone>(slot: &mut Option<T>, parent: &Option<T>) {
+    if slot.is_none() {
+        slot.clone_from(parent);
+    }
+}
+
 pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
     if slot.is_some() {
         return cx.duplicate(d);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Cx;
-use super::settings::{flag, set};
+use super::settings::{flag, inherit_opt, set};
 use super::units::parse_sec;
 use crate::syntax::Directive;
 
@@ -64,17 +64,11 @@ impl Ssl {
             session_tickets,
             session_timeout,
         } = parent;
-        self.certificate = self.certificate.take().or_else(|| certificate.clone());
-        self.certificate_key = self
-            .certificate_key
-            .take()
-            .or_else(|| certificate_key.clone());
-        self.protocols = self.protocols.take().or_else(|| protocols.clone());
+        inherit_opt(&mut self.certificate, certificate);
+        inherit_opt(&mut self.certificate_key, certificate_key);
+        inherit_opt(&mut self.protocols, protocols);
         self.session_cache = self.session_cache.or(*session_cache);
-        self.session_cache_shared = self
-            .session_cache_shared
-            .take()
-            .or_else(|| session_cache_shared.clone());
+        inherit_opt(&mut self.session_cache_shared, session_cache_shared);
         self.session_tickets = self.session_tickets.or(*session_tickets);
         self.session_timeout = self.session_timeout.or(*session_timeout);
     }

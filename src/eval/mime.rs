@@ -2,6 +2,8 @@
 //! `ngx_http_set_content_type` picks it: the `types` entry for the URI's extension, else
 //! `default_type` (none at all when that is `""`).
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 
 use crate::config::settings::Settings;
@@ -9,8 +11,9 @@ use crate::defaults::http as dflt;
 
 #[derive(Debug, Clone)]
 pub struct ContentTypes {
-    /// (lowercased extension, type); a later entry for the same extension wins.
-    by_extension: Vec<(String, Bytes)>,
+    /// Lowercased extension to type; where `types` names an extension twice, the later
+    /// entry won when the map was collected.
+    by_extension: HashMap<String, Bytes>,
     default: Bytes,
 }
 
@@ -41,11 +44,7 @@ impl ContentTypes {
     pub fn for_uri(&self, uri: &[u8]) -> Option<Bytes> {
         let found = extension(uri).and_then(|ext| {
             let ext = String::from_utf8_lossy(ext).to_ascii_lowercase();
-            self.by_extension
-                .iter()
-                .rev()
-                .find(|(e, _)| *e == ext)
-                .map(|(_, t)| t.clone())
+            self.by_extension.get(&ext).cloned()
         });
         found
             .or_else(|| Some(self.default.clone()))
