@@ -163,6 +163,28 @@ pub(crate) fn normalize(answer: &[u8], port: u16) -> String {
         .join("\r\n")
 }
 
+/// The messages of an error log's lines (after `: *` and the connection number), with `prefix`
+/// (when given) as `PREFIX` and each of `ports` as `PORT`.
+pub(crate) fn log_messages(log_dir: &Path, prefix: Option<&Path>, ports: &[u16]) -> Vec<String> {
+    std::fs::read_to_string(log_dir.join("logs/error.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(": *").map(|(_, rest)| rest.to_string()))
+        .map(|l| {
+            l.split_once(' ').map_or(l.clone(), |(_, m)| {
+                let mut m = match prefix {
+                    Some(dir) => m.replace(&dir.display().to_string(), "PREFIX"),
+                    None => m.to_string(),
+                };
+                for port in ports {
+                    m = m.replace(&port.to_string(), "PORT");
+                }
+                m
+            })
+        })
+        .collect()
+}
+
 /// The `[error]`-and-worse lines of an error log, without time, pid and connection number.
 fn error_lines(prefix: &Path, port: u16) -> Vec<String> {
     let log = std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default();
