@@ -2,7 +2,7 @@
 //! matches nothing, `return` before the access phase, an error page after it), and the
 //! error-log lines a refusal and a failed proxy pass write.
 
-use super::files::{exchange, normalize, start};
+use super::files::{exchange, log_messages, normalize, start};
 use crate::common::{NGINX, free_port, nginx, temp_dir};
 
 const CONFIG: &str = r#"
@@ -65,19 +65,7 @@ fn allow_and_deny_as_nginx() {
     }
     let _ = (nginx.0.kill(), ngxr.0.kill(), nginx.0.wait(), ngxr.0.wait());
     // The lines without their time, pid and connection number.
-    let lines = |dir: &std::path::Path| -> Vec<String> {
-        std::fs::read_to_string(dir.join("logs/error.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_once(": *").map(|(_, rest)| rest.to_string()))
-            .map(|l| {
-                l.split_once(' ').map_or(l.clone(), |(_, m)| {
-                    m.replace(&nginx_port.to_string(), "PORT")
-                        .replace(&ngxr_port.to_string(), "PORT")
-                })
-            })
-            .collect()
-    };
+    let lines = |dir: &std::path::Path| log_messages(dir, None, &[nginx_port, ngxr_port]);
     let ours = lines(&ngxr_dir);
     assert_eq!(ours.len(), 5, "{ours:?}");
     // A proxy error names the server, as nginx's lines do.

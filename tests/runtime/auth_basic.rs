@@ -3,7 +3,7 @@
 //! `auth_basic off`, a realm with a variable, a relative user file, `deny` before the
 //! challenge, `satisfy any`, and the error-log lines (the `info` one included).
 
-use super::files::{exchange, normalize, start};
+use super::files::{exchange, log_messages, normalize, start};
 use crate::common::{NGINX, free_port, nginx, temp_dir};
 
 const CONFIG: &str = r#"
@@ -93,19 +93,9 @@ fn auth_basic_as_nginx() {
     let _ = (nginx.0.kill(), ngxr.0.kill(), nginx.0.wait(), ngxr.0.wait());
     // The request lines without their time, pid and connection number, and the prefix.
     let lines = |dir: &std::path::Path| -> Vec<String> {
-        std::fs::read_to_string(dir.join("logs/error.log"))
-            .unwrap_or_default()
-            .lines()
+        log_messages(dir, Some(dir), &[nginx_port, ngxr_port])
+            .into_iter()
             .filter(|l| l.contains(", request: "))
-            .filter_map(|l| l.split_once(": *").map(|(_, rest)| rest.to_string()))
-            .map(|l| {
-                let level = l.clone();
-                l.split_once(' ').map_or(level, |(_, m)| {
-                    m.replace(&dir.display().to_string(), "PREFIX")
-                        .replace(&nginx_port.to_string(), "PORT")
-                        .replace(&ngxr_port.to_string(), "PORT")
-                })
-            })
             .collect()
     };
     let ours = lines(&ngxr_dir);

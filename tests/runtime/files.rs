@@ -163,6 +163,54 @@ pub(crate) fn normalize(answer: &[u8], port: u16) -> String {
         .join("\r\n")
 }
 
+/// Each probe's answers from nginx and ngxr (after `tidy`) that still differ after three tries,
+/// as a report; a probe whose answers agree once (in the same second, dates move) is dropped.
+pub(crate) fn probe_differences(
+    probes: impl IntoIterator<Item = String>,
+    nginx_port: u16,
+    ngxr_port: u16,
+    tidy: impl Fn(String) -> String,
+) -> Vec<String> {
+    let mut differences = Vec::new();
+    for probe in probes {
+        let mut tries = Vec::new();
+        let same = (0..3).any(|_| {
+            let theirs = tidy(normalize(&exchange(nginx_port, &probe), nginx_port));
+            let ours = tidy(normalize(&exchange(ngxr_port, &probe), ngxr_port));
+            theirs == ours || {
+                tries.push(format!("{probe}\n--- nginx:\n{theirs}\n--- ngxr:\n{ours}"));
+                false
+            }
+        });
+        if !same {
+            differences.append(&mut tries);
+        }
+    }
+    differences
+}
+
+/// The messages of an error log's lines (after `: *` and the connection number), with `prefix`
+/// (when given) as `PREFIX` and each of `ports` as `PORT`.
+pub(crate) fn log_messages(log_dir: &Path, prefix: Option<&Path>, ports: &[u16]) -> Vec<String> {
+    std::fs::read_to_string(log_dir.join("logs/error.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(": *").map(|(_, rest)| rest.to_string()))
+        .map(|l| {
+            l.split_once(' ').map_or(l.clone(), |(_, m)| {
+                let mut m = match prefix {
+                    Some(dir) => m.replace(&dir.display().to_string(), "PREFIX"),
+                    None => m.to_string(),
+                };
+                for port in ports {
+                    m = m.replace(&port.to_string(), "PORT");
+                }
+                m
+            })
+        })
+        .collect()
+}
+
 /// The `[error]`-and-worse lines of an error log, without time, pid and connection number.
 fn error_lines(prefix: &Path, port: u16) -> Vec<String> {
     let log = std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default();

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::files::{exchange, normalize, start};
+use super::files::{exchange, probe_differences, start};
 use crate::common::{free_port, temp_dir};
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -195,23 +195,9 @@ fn expires_and_realip_as_nginx() {
         .find_map(|l| l.strip_prefix("Last-Modified: "))
         .unwrap_or_default()
         .to_string();
-    let mut differences = Vec::new();
-    for probe in PROBES {
-        let probe = probe.replace("MTIME", &mtime);
-        // Both answers in the same second, or three tries.
-        let differs = (0..3).all(|_| {
-            let theirs = client_port(&normalize(&exchange(nginx_port, &probe), nginx_port));
-            let ours = client_port(&normalize(&exchange(ngxr_port, &probe), ngxr_port));
-            if theirs == ours {
-                return false;
-            }
-            differences.push(format!("{probe}\n--- nginx:\n{theirs}\n--- ngxr:\n{ours}"));
-            true
-        });
-        if !differs {
-            differences.retain(|d| !d.starts_with(&probe));
-        }
-    }
+    // Both answers in the same second, or three tries.
+    let probes = PROBES.iter().map(|p| p.replace("MTIME", &mtime));
+    let differences = probe_differences(probes, nginx_port, ngxr_port, |a| client_port(&a));
     assert!(
         differences.is_empty(),
         "probes differ:\n{}",

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::files::{exchange, normalize, start};
+use super::files::{probe_differences, start};
 use crate::common::{free_port, temp_dir};
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -117,21 +117,9 @@ fn if_blocks_as_nginx() {
     let _nginx = start(NGINX, &base.join("nginx"), CONFIG, &www, nginx_port, dead);
     let ngxr = env!("CARGO_BIN_EXE_ngxr");
     let _ngxr = start(ngxr, &base.join("ngxr"), CONFIG, &www, ngxr_port, dead);
-    let mut differences = Vec::new();
-    for probe in PROBES {
-        // Both answers in the same second (`Last-Modified` aside, dates move), or three tries.
-        let same = (0..3).any(|_| {
-            let theirs = normalize(&exchange(nginx_port, probe), nginx_port);
-            let ours = normalize(&exchange(ngxr_port, probe), ngxr_port);
-            theirs == ours || {
-                differences.push(format!("{probe}\n--- nginx:\n{theirs}\n--- ngxr:\n{ours}"));
-                false
-            }
-        });
-        if same {
-            differences.retain(|d| !d.starts_with(probe));
-        }
-    }
+    // Both answers in the same second (`Last-Modified` aside, dates move), or three tries.
+    let probes = PROBES.iter().map(|p| p.to_string());
+    let differences = probe_differences(probes, nginx_port, ngxr_port, |a| a);
     assert!(
         differences.is_empty(),
         "probes differ:\n{}",
