@@ -172,7 +172,7 @@ fn upstream_length(head: &ResponseHead) -> Option<u64> {
         .headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(b"content-length"))?;
-    std::str::from_utf8(v).ok()?.trim().parse().ok()
+    super::response::content_length(v)
 }
 
 /// The 101 `answer` to send, with the tunnel to run after it. The access log line is

@@ -231,10 +231,7 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
     } else if chunked {
         Framing::Chunked
     } else if let Some(v) = length {
-        let n = std::str::from_utf8(&v)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or(ProxyError::InvalidHeader)?;
+        let n = super::response::content_length(&v).ok_or(ProxyError::InvalidHeader)?;
         Framing::Length(n)
     } else {
         Framing::UntilClose

@@ -248,7 +248,7 @@ async fn client_body(
 ) -> Result<RequestBody, ProxyError> {
     let length = request
         .header("content-length")
-        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+        .and_then(super::response::content_length);
     let chunked = request.has_token("transfer-encoding", "chunked");
     let max = p.client_max_body_size;
     if let Some(n) = length

@@ -163,6 +163,11 @@ pub fn build(
 /// The `Server` value, `nginx/1.22.1`.
 static SERVER: LazyLock<String> = LazyLock::new(|| format!("nginx/{NGINX_VERSION}"));
 
+/// A `Content-Length` value as a number: surrounding blanks allowed, anything else refused.
+pub fn content_length(v: &[u8]) -> Option<u64> {
+    std::str::from_utf8(v).ok()?.trim().parse().ok()
+}
+
 /// `n` in decimal, written into `digits`.
 pub fn decimal(n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();

@@ -141,10 +141,10 @@ pub fn acceptor(
         .map(|spec| protocol_versions(&spec.protocols))
         .unwrap_or_else(|| rustls::DEFAULT_VERSIONS.to_vec());
     let provider = Arc::new(ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .or_else(|_| {
-            rustls::ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            rustls::ServerConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
         });
     let resolver = Arc::new(Resolver {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, Resumption, WebPkiServerVerifier};
-use rustls::crypto::{CryptoProvider, ring};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, ring};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
@@ -44,7 +44,9 @@ impl Connector {
             .map_err(|e| format!("cannot set proxy_ssl_protocols: {e}"))?;
         let verifier: Arc<dyn ServerCertVerifier> = match &spec.verify {
             Some(verify) => Arc::new(Verifying::new(verify, provider.clone())?),
-            None => Arc::new(Unverified { provider }),
+            None => Arc::new(Unverified {
+                signatures: Signatures::of(&provider),
+            }),
         };
         let builder = builder
             .dangerous()
@@ -97,7 +99,7 @@ impl Connector {
 /// server must hold the key of the certificate it sent.
 #[derive(Debug)]
 struct Unverified {
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl ServerCertVerifier for Unverified {
@@ -118,8 +120,7 @@ impl ServerCertVerifier for Unverified {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -128,14 +129,44 @@ impl ServerCertVerifier for Unverified {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
+    }
+}
+
+/// The handshake-signature checks both verifiers share: the provider's algorithms, as
+/// OpenSSL checks signatures whether or not it checks the certificate.
+#[derive(Debug, Clone, Copy)]
+struct Signatures(WebPkiSupportedAlgorithms);
+
+impl Signatures {
+    fn of(provider: &CryptoProvider) -> Signatures {
+        Signatures(provider.signature_verification_algorithms)
+    }
+
+    fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
     }
 }
 
@@ -145,6 +176,7 @@ impl ServerCertVerifier for Unverified {
 #[derive(Debug)]
 struct Verifying {
     inner: Arc<WebPkiServerVerifier>,
+    signatures: Signatures,
     /// The trusted certificates as read, to tell a sent root from an intermediate.
     trusted: Vec<CertificateDer<'static>>,
     depth: u32,
@@ -168,11 +200,13 @@ impl Verifying {
                 "{ignored} certificates unusable, none usable"
             )));
         }
+        let signatures = Signatures::of(&provider);
         let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
             .map_err(|e| failed(&e))?;
         Ok(Verifying {
             inner,
+            signatures,
             trusted,
             depth: spec.depth,
         })
@@ -220,7 +254,7 @@ impl ServerCertVerifier for Verifying {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -229,11 +263,11 @@ impl ServerCertVerifier for Verifying {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.signatures.schemes()
     }
 }
 
