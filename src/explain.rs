@@ -178,6 +178,8 @@ impl Request {
             connection_requests: 1,
             pipelined: false,
             request_id: crate::eval::plan::request_id(),
+            opened: std::time::Instant::now(),
+            refused: None,
         }
     }
 }

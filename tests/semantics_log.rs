@@ -118,6 +118,8 @@ http {{
         connection_requests: 1,
         pipelined: false,
         request_id: ngxr::eval::plan::request_id(),
+        opened: std::time::Instant::now(),
+        refused: None,
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")

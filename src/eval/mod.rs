@@ -102,6 +102,10 @@ impl plan::Site for Compiled {
         route::route_after(&self.inner, request, failed, Some(outcome), None)
     }
 
+    fn refused(&self, request: &plan::RequestInfo<'_>) -> Arc<plan::LogSpec> {
+        route::refused_log(&self.inner, request)
+    }
+
     fn tls(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<plan::TlsSpec>> {
         let on = vhost::on_socket(&self.inner.servers, listen, listen);
         let host = sni.and_then(|s| vhost::validate_host(s.as_bytes()));

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -28,6 +28,10 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// `status`) standing for those passes' answers. `outcome` is what the runtime learned
     /// (`$upstream_status` and friends in the page).
     fn error_page(&self, request: &RequestInfo<'_>, failed: &[u16], outcome: &Outcome) -> Route;
+    /// The access logs of a request answered before a location was chosen (`refused` is
+    /// set): the server level's, of the server its `Host` chose if one was read and valid,
+    /// else of the socket's default server.
+    fn refused(&self, request: &RequestInfo<'_>) -> Arc<LogSpec>;
     /// Every upstream group, implicit ones included, so the runtime can keep peer state.
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
     /// Process-level settings from the main and events contexts.
@@ -144,6 +148,26 @@ pub struct RequestInfo<'a> {
     pub pipelined: bool,
     /// `$request_id`: 32 hex digits, drawn once per request so every reading agrees.
     pub request_id: [u8; 32],
+    /// When the connection was accepted (`$connection_time`).
+    pub opened: Instant,
+    /// Set when nginx answers (or drops) the request before choosing a location, while it
+    /// reads or checks the head; its log line then reads only what was parsed.
+    pub refused: Option<Refused<'a>>,
+}
+
+/// What the log line of a request refused before routing may read of it: nginx logs it with
+/// the server level's configuration (see [`Site::refused`]) and what it had parsed.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused<'a> {
+    /// `$request`: the request line as far as it was read.
+    pub line: &'a [u8],
+    /// The request line was complete and valid: `method`, `target` and `version` are its
+    /// parts. Otherwise they are empty and `$request_method`, `$request_uri`, `$uri` and
+    /// `$args` are not found.
+    pub line_parsed: bool,
+    /// The version had begun in a line that was not parsed: `$server_protocol` is then
+    /// empty rather than not found (nginx had noted where it starts).
+    pub protocol_begun: bool,
 }
 
 /// A fresh `$request_id`: 16 random bytes in hex, drawn by whoever builds a [`RequestInfo`].
@@ -629,6 +653,8 @@ pub struct Outcome {
     pub upstream_headers: Vec<(Bytes, Bytes)>,
     /// Bytes into and out of deflate once a gzipped body is complete (`$gzip_ratio`).
     pub gzip_bytes: Option<(u64, u64)>,
+    /// The whole answer was handed to the client (`$request_completion` is `OK`).
+    pub completed: bool,
 }
 
 /// One server tried for a request (nginx's `ngx_http_upstream_state_t`). `None` is a value

@@ -185,6 +185,12 @@ impl<'a> Req<'a> {
             Var::NginxVersion => Some(crate::defaults::NGINX_VERSION.as_bytes().to_vec()),
             Var::RequestId => Some(info.request_id.to_vec()),
             Var::Pipe => Some(if info.pipelined { b"p" } else { b"." }.to_vec()),
+            Var::RequestCompletion => Some(if self.outcome.is_some_and(|o| o.completed) {
+                b"OK".to_vec()
+            } else {
+                Vec::new()
+            }),
+            Var::ConnectionTime => text(super::clock::seconds(info.opened.elapsed())),
             Var::Unsupported(_) | Var::NotFound => None,
             Var::Http2 => Some(Vec::new()),
             Var::DocumentRoot => self.with_root(CRoot::document_root),
@@ -199,8 +205,17 @@ impl<'a> Req<'a> {
             Var::DateLocal => text(super::clock::date_ssi(std::time::SystemTime::now(), "UTC")),
             Var::DateGmt => text(super::clock::date_ssi(std::time::SystemTime::now(), "GMT")),
             Var::RemoteUser => remote_user(&self.headers),
-            Var::Request => {
-                Some(format!("{} {} {}", info.method, info.target, info.version).into_bytes())
+            Var::Request => match info.refused {
+                Some(r) => Some(r.line.to_vec()),
+                None => {
+                    Some(format!("{} {} {}", info.method, info.target, info.version).into_bytes())
+                }
+            },
+            Var::RequestUri | Var::Uri | Var::Args | Var::RequestMethod | Var::ServerProtocol
+                if info.refused.is_some_and(|r| !r.line_parsed) =>
+            {
+                let begun = info.refused.is_some_and(|r| r.protocol_begun);
+                (*var == Var::ServerProtocol && begun).then(Vec::new)
             }
             Var::RequestUri => Some(self.target.unparsed.clone()),
             Var::Uri => Some(self.target.uri.clone()),

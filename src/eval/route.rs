@@ -116,13 +116,40 @@ fn pick_server<'s>(
         trace.as_deref_mut(),
     );
     if let Some(s) = server {
-        req.server_name = s.first_name();
-        req.keepalive = s.keepalive;
-        req.gzip = s.default.gzip.clone();
-        req.root = Some(s.default.content.root.clone());
-        req.headers.retain(|(name, _)| s.header_rules.keeps(name));
+        enter_server(req, s);
     }
     Ok(server)
+}
+
+/// The request is in `server`'s hands, at its server level.
+fn enter_server(req: &mut Req<'_>, s: &CServer) {
+    req.server_name = s.first_name();
+    req.keepalive = s.keepalive;
+    req.gzip = s.default.gzip.clone();
+    req.root = Some(s.default.content.root.clone());
+    req.headers.retain(|(name, _)| s.header_rules.keeps(name));
+}
+
+/// The server of a request answered before a location was chosen: the one its `Host`
+/// chose, else (no `Host` read, or one nginx refused) the socket's default server, which
+/// had the request until then.
+fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'s CServer> {
+    match pick_server(on, req, &mut None) {
+        Ok(server) => server,
+        Err(_) => {
+            let server = vhost::default(on, req.info.local)?;
+            enter_server(req, server);
+            Some(server)
+        }
+    }
+}
+
+/// `Site::refused`.
+pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> Arc<LogSpec> {
+    let on = vhost::on_socket(&site.servers, info.listen, info.local);
+    let target = uri::Target::raw(info.target.as_bytes());
+    let mut req = Req::new(info, &site.tables, target);
+    server_before_routing(&on, &mut req).map_or_else(Default::default, |s| s.log.clone())
 }
 
 /// Where the request goes next, as nginx's handlers and phases decide it.
@@ -599,8 +626,21 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let target = uri::parse(info.target.as_bytes(), merge_slashes(&on, info))
         .unwrap_or_else(|| uri::Target::raw(info.target.as_bytes()));
     let mut req = Req::new(info, &site.tables, target);
-    let Ok(Some(server)) = pick_server(&on, &mut req, &mut None) else {
+    if info.refused.is_some() {
+        // No phase ran: the server level is all there is.
+        server_before_routing(&on, &mut req);
         return req;
+    }
+    let server = match pick_server(&on, &mut req, &mut None) {
+        Ok(Some(server)) => server,
+        Ok(None) => return req,
+        Err(_) => {
+            // Refused while its headers were checked, by the default server.
+            if let Some(server) = vhost::default(&on, info.local) {
+                enter_server(&mut req, server);
+            }
+            return req;
+        }
     };
     req.apply_realip(server.default.realip.as_ref());
     let (loc, early) = choose(server, None, &mut req, &mut Served::default(), &mut None);

@@ -71,6 +71,10 @@ pub enum Var {
     RequestId,
     /// `$pipe`: `p` for a request that arrived pipelined, else `.`.
     Pipe,
+    /// `$request_completion`: `OK` once the whole answer went out, else empty.
+    RequestCompletion,
+    /// `$connection_time`: seconds (with milliseconds) since the connection was accepted.
+    ConnectionTime,
     /// A variable nginx has but ngxr does not compute (request bodies, rate limits, TCP_INFO,
     /// trailers, the fastcgi, userid, referer and secure_link modules, some TLS details): a
     /// use is reported as unsupported where it is written and the server refuses to start,
@@ -230,6 +234,8 @@ fn fixed(name: &str) -> Option<Var> {
         "nginx_version" => Var::NginxVersion,
         "request_id" => Var::RequestId,
         "pipe" => Var::Pipe,
+        "request_completion" => Var::RequestCompletion,
+        "connection_time" => Var::ConnectionTime,
         "http2" => Var::Http2,
         "document_root" => Var::DocumentRoot,
         "realpath_root" => Var::RealpathRoot,
@@ -242,14 +248,12 @@ fn fixed(name: &str) -> Option<Var> {
         | "ssl_session_id"
         | "request_body"
         | "request_body_file"
-        | "request_completion"
         | "limit_rate"
         | "tcpinfo_rtt"
         | "tcpinfo_rttvar"
         | "tcpinfo_snd_cwnd"
         | "tcpinfo_rcv_space"
         | "upstream_queue_time"
-        | "connection_time"
         | "fastcgi_script_name"
         | "fastcgi_path_info"
         | "uid_got"

@@ -1,6 +1,7 @@
 //! The body of every response ngxr sends: a fixed page or a streamed upstream body. It also
-//! carries the request's [`Finish`], which writes the access log line when the body is done
-//! (or dropped because the client went away), as nginx logs at the end of a request.
+//! carries the request's [`Finish`], which writes the access log line once the body has reached
+//! the client (or is dropped because the client went away), as nginx logs at the end of a
+//! request.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -168,10 +169,8 @@ impl ProxyBody {
                 self.end();
                 Poll::Ready(Err(e))
             }
-            Poll::Ready(None) => {
-                self.end();
-                Poll::Ready(Ok(None))
-            }
+            // The line waits for the last bytes to reach the client (`complete`).
+            Poll::Ready(None) => Poll::Ready(Ok(None)),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -183,6 +182,15 @@ impl ProxyBody {
 
     /// Ends the body early (the client went away): the log line is written now.
     pub fn abandon(&mut self) {
+        self.end();
+    }
+
+    /// The whole answer reached the client (nginx's `request_complete`): the log line is
+    /// written now, with `$request_completion` `OK`.
+    pub fn complete(&mut self) {
+        if let Some(f) = &mut self.finish {
+            f.outcome.completed = true;
+        }
         self.end();
     }
 }

@@ -6,7 +6,7 @@
 //! [`parse`]: super::parse
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,15 +33,37 @@ pub struct RequestHead {
     pub pipelined: bool,
 }
 
-/// Why no request head came.
+/// Why no request head came. A head begun (any byte read, even an empty line) is a request
+/// to nginx, logged with what was parsed of it ([`PartialHead`]); `None` is a connection
+/// that sent nothing more, which nginx closes without a log line.
 #[derive(Debug)]
 pub enum HeadError {
-    /// The client closed (or reset) the connection between requests.
-    Closed,
+    /// The client closed (or reset) the connection.
+    Closed(Option<PartialHead>),
     /// `client_header_timeout`.
-    TimedOut,
+    TimedOut(Option<PartialHead>),
     /// The head breaks nginx's rules: answer with this status and close.
-    Invalid(ParseError),
+    Invalid(ParseError, PartialHead),
+}
+
+/// What was read of a head nginx refused or the client left unfinished, for its access-log
+/// line.
+#[derive(Debug)]
+pub struct PartialHead {
+    /// `$request`: the request line as far as it was read, up to its line end (nginx's
+    /// `request_start` onwards; a line too long for nginx's buffer is cut at its size).
+    pub line: Bytes,
+    /// Method, target and version, when the request line was complete and valid.
+    pub parsed: Option<(Bytes, Bytes, bool)>,
+    /// The version had begun when the line was refused (see `HeadAt::protocol_begun`).
+    pub protocol_begun: bool,
+    /// The header lines read whole, as sent.
+    pub headers: Vec<(Bytes, Bytes)>,
+    /// The request line and the complete header lines (`$request_length`).
+    pub length: usize,
+    pub pipelined: bool,
+    /// When its first byte was at hand (`$request_time` counts from there).
+    pub began: Instant,
 }
 
 #[derive(Debug)]
@@ -50,6 +72,27 @@ pub struct Client {
     /// Read but not yet consumed.
     pub buf: BytesMut,
     at: HeadAt,
+}
+
+impl PartialHead {
+    /// A head read whole but refused after all, `began` at `began`.
+    pub fn whole(head: RequestHead, began: Instant) -> PartialHead {
+        let version: &[u8] = if head.http10 {
+            b"HTTP/1.0"
+        } else {
+            b"HTTP/1.1"
+        };
+        let line = [&head.method[..], b" ", &head.target[..], b" ", version].concat();
+        PartialHead {
+            line: Bytes::from(line),
+            parsed: Some((head.method, head.target, head.http10)),
+            protocol_begun: true,
+            headers: head.headers,
+            length: head.length,
+            pipelined: head.pipelined,
+            began,
+        }
+    }
 }
 
 impl Client {
@@ -78,6 +121,7 @@ impl Client {
     pub async fn read_head(&mut self, timeout: Duration) -> Result<RequestHead, HeadError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let pipelined = self.has_buffered();
+        let mut began = pipelined.then(Instant::now);
         // The head is parsed again from its start only when a line has ended since the last
         // try, or the line being read is past nginx's limit: a client sending a byte at a
         // time costs no more than one sending it all at once.
@@ -93,16 +137,77 @@ impl Client {
             };
             scanned = self.buf.len();
             let too_long = self.buf.len() - line_start >= parse::LINE_LIMIT;
-            if (ended || too_long)
-                && parse::parse_head(&self.buf, &mut self.at).map_err(HeadError::Invalid)?
-            {
-                return Ok(self.take_head(pipelined));
+            if ended || too_long {
+                match parse::parse_head(&self.buf, &mut self.at) {
+                    Ok(true) => return Ok(self.take_head(pipelined)),
+                    Ok(false) => {}
+                    Err(e) => {
+                        let partial = self.partial(pipelined, began, e);
+                        return Err(HeadError::Invalid(e, partial));
+                    }
+                }
             }
             match tokio::time::timeout_at(deadline, self.fill()).await {
-                Err(_) => return Err(HeadError::TimedOut),
-                Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadError::Closed),
-                Ok(Ok(_)) => {}
+                Ok(Ok(n)) if n > 0 => {
+                    began.get_or_insert_with(Instant::now);
+                }
+                read => {
+                    let partial = began.map(|began| {
+                        // What arrived since the last parse counts too.
+                        let _ = parse::parse_head(&self.buf, &mut self.at);
+                        self.partial(pipelined, Some(began), None)
+                    });
+                    return Err(match read {
+                        Err(_) => HeadError::TimedOut(partial),
+                        Ok(_) => HeadError::Closed(partial),
+                    });
+                }
             }
+        }
+    }
+
+    /// What the buffer holds of a head that will not be completed, as the last parse of it
+    /// found; `refused` is why, when the parser said no.
+    fn partial(
+        &mut self,
+        pipelined: bool,
+        began: Option<Instant>,
+        refused: impl Into<Option<ParseError>>,
+    ) -> PartialHead {
+        let head = self.buf.split().freeze();
+        let at = &self.at;
+        let start = at.start.min(head.len());
+        let rest = &head[start..];
+        let line_len = match refused.into() {
+            Some(ParseError::UriTooLarge) => rest.len().min(parse::LINE_LIMIT),
+            _ => rest
+                .iter()
+                .position(|&c| c == b'\r' || c == b'\n')
+                .unwrap_or(rest.len()),
+        };
+        let parsed = at.line_done.then(|| {
+            (
+                head.slice(at.method.clone()),
+                head.slice(at.target.clone()),
+                at.http10,
+            )
+        });
+        PartialHead {
+            line: head.slice(start..start + line_len),
+            parsed,
+            protocol_begun: at.protocol_begun,
+            headers: at
+                .headers
+                .iter()
+                .map(|(n, v)| (head.slice(n.clone()), head.slice(v.clone())))
+                .collect(),
+            length: if at.line_done {
+                at.parsed.saturating_sub(start)
+            } else {
+                0
+            },
+            pipelined,
+            began: began.unwrap_or_else(Instant::now),
         }
     }
 

@@ -116,8 +116,12 @@ pub async fn serve(
         };
         let handled = match head {
             Ok(head) => request::handle(&ctx, head, &mut client).await,
-            Err(HeadError::Invalid(e)) => request::refused(e.status()),
-            Err(HeadError::Closed | HeadError::TimedOut) => return,
+            Err(HeadError::Invalid(e, head)) => {
+                request::refused(&ctx, e.status(), head, ctx.next_request())
+            }
+            // nginx's 400 for a client that left mid-head, 408 for one too slow.
+            Err(HeadError::Closed(head)) => return request::cut_short(&ctx, 400, head),
+            Err(HeadError::TimedOut(head)) => return request::cut_short(&ctx, 408, head),
         };
         let (mut answer, mut body) = match handled {
             Handled::Answer { answer, body, idle } => {

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::client::RequestHead;
+use super::client::{PartialHead, RequestHead};
 use super::state::State;
-use crate::eval::plan::{RequestInfo, TlsFacts};
+use crate::eval::plan::{Refused, RequestInfo, TlsFacts};
 
 /// One accepted client connection.
 #[derive(Debug)]
@@ -38,6 +38,15 @@ pub struct ConnCtx {
     pub _live: super::conn::Live,
 }
 
+impl ConnCtx {
+    /// Counts a request nginx has begun to read (any byte of its head): its number.
+    pub fn next_request(&self) -> u64 {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+}
+
 /// The request line and headers, kept with the request until its log line is written.
 #[derive(Debug, Clone)]
 pub struct OwnedRequest {
@@ -52,27 +61,84 @@ pub struct OwnedRequest {
     /// `$pipe`.
     pub pipelined: bool,
     pub request_id: [u8; 32],
+    /// Answered before a location was chosen (`RequestInfo::refused`).
+    pub refused: Option<RefusedLine>,
+}
+
+/// The owned form of [`Refused`].
+#[derive(Debug, Clone)]
+pub struct RefusedLine {
+    pub line: Bytes,
+    pub line_parsed: bool,
+    pub protocol_begun: bool,
 }
 
 impl OwnedRequest {
-    /// The request `head` read on `conn`; `None` when its target is not text (nginx's
-    /// "invalid request").
+    /// The request `head` read on `conn`; `Err` gives it back when its target is not text
+    /// (nginx's "invalid request").
     pub fn from_head(
         conn: Arc<ConnCtx>,
         head: RequestHead,
         connection_requests: u64,
-    ) -> Option<OwnedRequest> {
-        Some(OwnedRequest {
+    ) -> Result<OwnedRequest, RequestHead> {
+        let (Ok(method), Ok(target)) = (
+            std::str::from_utf8(&head.method),
+            std::str::from_utf8(&head.target),
+        ) else {
+            return Err(head);
+        };
+        Ok(OwnedRequest {
             conn,
-            method: String::from_utf8(head.method.to_vec()).ok()?,
-            target: String::from_utf8(head.target.to_vec()).ok()?,
+            method: method.to_string(),
+            target: target.to_string(),
             version: if head.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
             headers: head.headers,
             connection_requests,
             head_length: head.length as u64,
             pipelined: head.pipelined,
             request_id: crate::eval::plan::request_id(),
+            refused: None,
         })
+    }
+
+    /// A head refused (or cut short) while it was read, with what was parsed of it.
+    pub fn from_partial(
+        conn: Arc<ConnCtx>,
+        head: PartialHead,
+        connection_requests: u64,
+    ) -> OwnedRequest {
+        let (method, target, http10) = head.parsed.clone().unwrap_or_default();
+        let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+        OwnedRequest {
+            conn,
+            method: text(&method),
+            target: text(&target),
+            version: match (head.parsed.is_some(), http10) {
+                (false, _) => "",
+                (true, true) => "HTTP/1.0",
+                (true, false) => "HTTP/1.1",
+            },
+            headers: head.headers,
+            connection_requests,
+            head_length: head.length as u64,
+            pipelined: head.pipelined,
+            request_id: crate::eval::plan::request_id(),
+            refused: Some(RefusedLine {
+                line: head.line,
+                line_parsed: head.parsed.is_some(),
+                protocol_begun: head.protocol_begun,
+            }),
+        }
+    }
+
+    /// Marks a request whose head was read whole as answered before routing.
+    pub fn refuse(&mut self) {
+        let line = format!("{} {} {}", self.method, self.target, self.version);
+        self.refused = Some(RefusedLine {
+            line: Bytes::from(line),
+            line_parsed: true,
+            protocol_begun: true,
+        });
     }
 
     pub fn info(&self) -> RequestInfo<'_> {
@@ -91,6 +157,12 @@ impl OwnedRequest {
             connection_requests: self.connection_requests,
             pipelined: self.pipelined,
             request_id: self.request_id,
+            opened: self.conn.opened,
+            refused: self.refused.as_ref().map(|r| Refused {
+                line: &r.line,
+                line_parsed: r.line_parsed,
+                protocol_begun: r.protocol_begun,
+            }),
         }
     }
 

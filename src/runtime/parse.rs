@@ -57,12 +57,27 @@ pub struct HeadAt {
     pub headers: Vec<(Range<usize>, Range<usize>)>,
     /// Length of the whole head, final empty line included.
     pub len: usize,
+    /// Where the request line starts (nginx's `request_start`): past the empty lines before
+    /// it. Kept for a head that is refused or cut short, whose `$request` is the line as
+    /// far as it was read.
+    pub start: usize,
+    /// The request line was complete and valid.
+    pub line_done: bool,
+    /// The version had begun (its `H` was read): a refused line's `$server_protocol` is
+    /// then empty rather than not found.
+    pub protocol_begun: bool,
+    /// Where the last complete line ends: a head cut short counts up to here in
+    /// `$request_length` (nginx's `header_in->pos`).
+    pub parsed: usize,
 }
 
 /// Parses `buf` from its start into `at` (reused between requests); `Ok(false)` when the head
 /// is not complete yet.
 pub fn parse_head(buf: &[u8], at: &mut HeadAt) -> Result<bool, ParseError> {
     at.headers.clear();
+    at.line_done = false;
+    at.protocol_begun = false;
+    at.parsed = 0;
     let line = request_line(buf, at)?;
     if line.map_or(buf.len(), |n| n) > LINE_LIMIT {
         return Err(ParseError::UriTooLarge);
@@ -70,6 +85,8 @@ pub fn parse_head(buf: &[u8], at: &mut HeadAt) -> Result<bool, ParseError> {
     let Some(mut pos) = line else {
         return Ok(false);
     };
+    at.line_done = true;
+    at.parsed = pos;
     loop {
         match header_line(&buf[pos..]).map_err(|_| ParseError::InvalidHeader)? {
             Line::Partial if buf.len() - pos >= LINE_LIMIT => {
@@ -87,6 +104,7 @@ pub fn parse_head(buf: &[u8], at: &mut HeadAt) -> Result<bool, ParseError> {
                 }
                 at.headers.push((shift(name, pos), shift(value, pos)));
                 pos += len;
+                at.parsed = pos;
                 if pos > HEAD_LIMIT {
                     return Err(ParseError::HeaderTooLarge);
                 }
@@ -105,6 +123,7 @@ fn request_line(buf: &[u8], at: &mut HeadAt) -> Result<Option<usize>, ParseError
         .iter()
         .position(|&c| c != b'\r' && c != b'\n')
         .unwrap_or(buf.len());
+    at.start = start;
     let mut p = start;
     // Method: capital letters, `_` and `-`, up to one space.
     loop {
@@ -152,6 +171,7 @@ fn request_line(buf: &[u8], at: &mut HeadAt) -> Result<Option<usize>, ParseError
     }
     at.target = target_start..p;
     p = skip_spaces(buf, p);
+    at.protocol_begun = buf.get(p) == Some(&b'H');
     let version = version(buf.get(p..).unwrap_or_default())?;
     let Some((http10, len)) = version else {
         return Ok(None);

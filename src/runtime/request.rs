@@ -4,11 +4,10 @@
 //! by the response body when the request is over.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::body::Finish;
-use super::client::{Client, RequestHead};
+use super::client::{Client, PartialHead, RequestHead};
 use super::context::{ConnCtx, OwnedRequest};
 use super::forward::{self, Downstream};
 use super::log::Level;
@@ -37,9 +36,10 @@ pub enum Handled {
 /// One request on `conn`, whose body (if any) follows `head` on `client`.
 pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client) -> Handled {
     let started = Instant::now();
-    let n = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let Some(request) = OwnedRequest::from_head(conn.clone(), head, n) else {
-        return refused(400);
+    let n = conn.next_request();
+    let request = match OwnedRequest::from_head(conn.clone(), head, n) {
+        Ok(request) => request,
+        Err(head) => return refused(conn, 400, PartialHead::whole(head, started), n),
     };
     // Checked after the head is read and framed, as ngx_http_process_request does.
     let framing = framing(&request).and_then(|body| {
@@ -58,18 +58,10 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     let mut body = match framing {
         Ok(body) => body,
         Err(status) => {
-            let log = match &route {
-                Route::Respond(r) => r.log.clone(),
-                Route::File(f) => f.log.clone(),
-                Route::Proxy(p) => p.log.clone(),
-            };
-            let finish = Finish {
-                request,
-                log,
-                outcome: Outcome::default(),
-                started,
-                upstream_sent: None,
-            };
+            // Refused before a location is chosen: logged with the server level's settings.
+            let mut request = request;
+            request.refuse();
+            let finish = refused_finish(request, started);
             let answer = respond::answer(finish, status, Vec::new(), None, false, <_>::default());
             return Handled::Answer {
                 answer,
@@ -176,12 +168,41 @@ pub async fn dispatch(
     }
 }
 
-/// The answer to a request nginx could not read; the connection closes after it.
-pub fn refused(status: u16) -> Handled {
+/// The answer to a head nginx refused while reading it, logged with what was parsed of it;
+/// the connection closes after it. It is the `n`th request on `conn`.
+pub fn refused(conn: &Arc<ConnCtx>, status: u16, head: PartialHead, n: u64) -> Handled {
+    let started = head.began;
+    let request = OwnedRequest::from_partial(conn.clone(), head, n);
     Handled::Answer {
-        answer: respond::refuse(status),
+        answer: respond::refuse(status, refused_finish(request, started)),
         body: ClientBody::new(None, false, false),
         idle: Duration::ZERO,
+    }
+}
+
+/// A head the client left unfinished (nginx's 400) or did not finish within
+/// `client_header_timeout` (408): nginx answers nothing but logs it. Nothing is logged
+/// when no byte of a head came (`None`).
+pub fn cut_short(conn: &Arc<ConnCtx>, status: u16, head: Option<PartialHead>) {
+    let Some(head) = head else {
+        return;
+    };
+    let started = head.began;
+    let request = OwnedRequest::from_partial(conn.clone(), head, conn.next_request());
+    let mut finish = refused_finish(request, started);
+    // Dropped here: the line is written.
+    finish.outcome.status = status;
+}
+
+/// The log line of a request answered before a location was chosen.
+fn refused_finish(request: OwnedRequest, started: Instant) -> Finish {
+    let log = request.conn.state.site.refused(&request.info());
+    Finish {
+        request,
+        log,
+        outcome: Outcome::default(),
+        started,
+        upstream_sent: None,
     }
 }
 

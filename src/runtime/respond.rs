@@ -70,7 +70,8 @@ pub fn answer(
 }
 
 /// The answer to a head that breaks nginx's rules; the connection closes after it.
-pub fn refuse(status: u16) -> Answer {
+pub fn refuse(status: u16, mut finish: Finish) -> Answer {
+    finish.outcome.status = pages::shown(status);
     let body = pages::page(status, false, true);
     let front = Front {
         content_type: Some(Bytes::from_static(b"text/html")),
@@ -84,7 +85,7 @@ pub fn refuse(status: u16) -> Answer {
         front,
         &[],
         &[],
-        ProxyBody::full(body, None),
+        ProxyBody::full(body, Some(finish)),
     )
 }
 

@@ -196,6 +196,8 @@ mod tests {
             connection_requests: 1,
             pipelined: false,
             request_id: [b'0'; 32],
+            opened: std::time::Instant::now(),
+            refused: None,
         };
         match site.route(&info) {
             Route::Proxy(p) => p.upstream.clone(),

@@ -51,8 +51,14 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
                     out.extend_from_slice(b"0\r\n\r\n");
                 }
                 return match flush(client, &mut out).await {
-                    Ok(()) => Sent::Complete,
-                    Err(_) => Sent::Broken,
+                    Ok(()) => {
+                        answer.body.complete();
+                        Sent::Complete
+                    }
+                    Err(_) => {
+                        answer.body.abandon();
+                        Sent::Broken
+                    }
                 };
             }
             Err(_) => {

@@ -216,6 +216,10 @@ impl Site for TestSite {
     }
 
     /// The test site has no error pages: the runtime never asks.
+    fn refused(&self, _: &RequestInfo<'_>) -> Arc<LogSpec> {
+        self.log.clone()
+    }
+
     fn error_page(&self, request: &RequestInfo<'_>, failed: &[u16], _: &Outcome) -> Route {
         Route::Respond(Response {
             status: failed.last().copied().unwrap_or(502),
