@@ -69,6 +69,8 @@ pub mod http {
         requests: 1000,
         time: Duration::from_secs(3600),
     };
+    /// `client_header_timeout` (also bounds the TLS handshake).
+    pub const CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
     /// `send_timeout`.
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
     /// `resolver_timeout`.

@@ -43,6 +43,7 @@ pub struct Settings {
     pub keepalive_requests: Option<u64>,
     pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
+    pub client_header_timeout: Option<Duration>,
     /// Shared by every level that inherits it: its cache is the directive's.
     pub resolver: Option<Arc<ResolverSpec>>,
     pub resolver_timeout: Option<Duration>,
@@ -146,6 +147,7 @@ impl Settings {
             keepalive_requests,
             keepalive_time,
             send_timeout,
+            client_header_timeout,
             resolver,
             resolver_timeout,
             add_header,
@@ -205,6 +207,7 @@ impl Settings {
                 set(cx, d, &mut self.proxy_next_upstream_timeout, parse_msec)
             }
             "send_timeout" => set(cx, d, &mut self.send_timeout, parse_msec),
+            "client_header_timeout" => set(cx, d, &mut self.client_header_timeout, parse_msec),
             "resolver_timeout" => set(cx, d, &mut self.resolver_timeout, parse_msec),
             "resolver" => {
                 if self.resolver.is_some() {

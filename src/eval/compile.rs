@@ -232,6 +232,9 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         ),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
+        header_timeout: st
+            .client_header_timeout
+            .unwrap_or(defaults::http::CLIENT_HEADER_TIMEOUT),
     }
 }
 

@@ -102,6 +102,13 @@ impl plan::Site for Compiled {
         route::route_after(&self.inner, request, failed, Some(outcome), None)
     }
 
+    fn client_header_timeout(&self, listen: SocketAddr) -> std::time::Duration {
+        let on = vhost::on_socket(&self.inner.servers, listen, listen);
+        vhost::default(&on, listen).map_or(crate::defaults::http::CLIENT_HEADER_TIMEOUT, |s| {
+            s.header_timeout
+        })
+    }
+
     fn refused(&self, request: &plan::RequestInfo<'_>) -> Arc<plan::LogSpec> {
         route::refused_log(&self.inner, request)
     }

@@ -32,6 +32,9 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// set): the server level's, of the server its `Host` chose if one was read and valid,
     /// else of the socket's default server.
     fn refused(&self, request: &RequestInfo<'_>) -> Arc<LogSpec>;
+    /// `client_header_timeout` on socket `listen`: its default server's, as nginx reads the
+    /// handshake and the head with that server's settings.
+    fn client_header_timeout(&self, listen: SocketAddr) -> Duration;
     /// Every upstream group, implicit ones included, so the runtime can keep peer state.
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
     /// Process-level settings from the main and events contexts.

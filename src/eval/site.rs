@@ -69,6 +69,9 @@ pub struct CServer {
     pub redirects: RedirectRules,
     /// For answers given before a location is chosen.
     pub keepalive: KeepaliveLimits,
+    /// `client_header_timeout`: bounds the handshake and the head on the sockets this server
+    /// is the default of.
+    pub header_timeout: Duration,
 }
 
 /// How a `Location` starting with `/` is made absolute (`absolute_redirect`,

@@ -55,7 +55,7 @@ pub struct PartialHead {
     pub line: Bytes,
     /// Method, target and version, when the request line was complete and valid.
     pub parsed: Option<(Bytes, Bytes, bool)>,
-    /// The version had begun when the line was refused (see `HeadAt::protocol_begun`).
+    /// The version had begun when the line was refused (see `HeadAt::protocol`).
     pub protocol_begun: bool,
     /// The header lines read whole, as sent.
     pub headers: Vec<(Bytes, Bytes)>,
@@ -195,7 +195,8 @@ impl Client {
         PartialHead {
             line: head.slice(start..start + line_len),
             parsed,
-            protocol_begun: at.protocol_begun,
+            // nginx saw the version begin only if it was within the line it kept.
+            protocol_begun: at.protocol.is_some_and(|p| p < start + line_len),
             headers: at
                 .headers
                 .iter()

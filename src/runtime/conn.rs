@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -20,9 +20,6 @@ use super::server::{Phase, Shared};
 use super::stream::Downstream;
 use super::write::{self, Sent};
 use crate::eval::plan::ListenSpec;
-
-/// nginx's `client_header_timeout` default (also bounds the TLS handshake).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Keeps a connection counted (and within `worker_connections`) while anything uses it,
 /// including a tunnel that outlives the HTTP part of the connection.
@@ -58,18 +55,20 @@ pub async fn serve(
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(spec.addr);
     let state = shared.state.load_full();
+    // It also bounds the TLS handshake.
+    let header_timeout = state.site.client_header_timeout(spec.addr);
     // nginx peeks at the first byte: a TLS (or SSLv2) record starts a handshake, anything
     // else is read as plain HTTP and refused once its head is in (ngx_http_ssl_handshake).
     let plain_on_ssl = spec.ssl && {
         let mut first = [0u8; 1];
-        match tokio::time::timeout(HEADER_TIMEOUT, tcp.peek(&mut first)).await {
+        match tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await {
             Ok(Ok(1)) => first[0] & 0x80 == 0 && first[0] != 0x16,
             _ => return,
         }
     };
     let (stream, sni, handshake) = if spec.ssl && !plain_on_ssl {
         let acceptor = state.acceptor(spec.addr);
-        match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await {
+        match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
                 let handshake = super::tls::facts(tls.get_ref().1);
@@ -105,13 +104,13 @@ pub async fn serve(
     let mut phase = shared.phase.subscribe();
     // Before the first request, `client_header_timeout`; between requests, the last one's
     // `keepalive_timeout` while nothing has arrived.
-    let mut idle_timeout = HEADER_TIMEOUT;
+    let mut idle_timeout = header_timeout;
     loop {
         // A graceful shutdown closes idle connections; a request already coming is served.
         let idle = !client.has_buffered();
         let stopping = async { phase.wait_for(|p| *p != Phase::Running).await.is_ok() };
         let head = tokio::select! {
-            head = client.read_head(if idle { idle_timeout } else { HEADER_TIMEOUT }) => head,
+            head = client.read_head(if idle { idle_timeout } else { header_timeout }) => head,
             _ = stopping, if idle => return client.close().await,
         };
         let handled = match head {

@@ -63,9 +63,9 @@ pub struct HeadAt {
     pub start: usize,
     /// The request line was complete and valid.
     pub line_done: bool,
-    /// The version had begun (its `H` was read): a refused line's `$server_protocol` is
-    /// then empty rather than not found.
-    pub protocol_begun: bool,
+    /// Where the version begins, once its `H` was read: a refused line's
+    /// `$server_protocol` is then empty rather than not found.
+    pub protocol: Option<usize>,
     /// Where the last complete line ends: a head cut short counts up to here in
     /// `$request_length` (nginx's `header_in->pos`).
     pub parsed: usize,
@@ -76,7 +76,7 @@ pub struct HeadAt {
 pub fn parse_head(buf: &[u8], at: &mut HeadAt) -> Result<bool, ParseError> {
     at.headers.clear();
     at.line_done = false;
-    at.protocol_begun = false;
+    at.protocol = None;
     at.parsed = 0;
     let line = request_line(buf, at)?;
     if line.map_or(buf.len(), |n| n) > LINE_LIMIT {
@@ -171,7 +171,7 @@ fn request_line(buf: &[u8], at: &mut HeadAt) -> Result<Option<usize>, ParseError
     }
     at.target = target_start..p;
     p = skip_spaces(buf, p);
-    at.protocol_begun = buf.get(p) == Some(&b'H');
+    at.protocol = (buf.get(p) == Some(&b'H')).then_some(p);
     let version = version(buf.get(p..).unwrap_or_default())?;
     let Some((http10, len)) = version else {
         return Ok(None);

@@ -16,6 +16,7 @@ mod lifecycle;
 mod listen;
 mod oracle;
 mod proxy;
+mod refused_log;
 mod resolver;
 mod root_variables;
 mod tls;

@@ -216,6 +216,10 @@ impl Site for TestSite {
     }
 
     /// The test site has no error pages: the runtime never asks.
+    fn client_header_timeout(&self, _: SocketAddr) -> Duration {
+        ngxr::defaults::http::CLIENT_HEADER_TIMEOUT
+    }
+
     fn refused(&self, _: &RequestInfo<'_>) -> Arc<LogSpec> {
         self.log.clone()
     }
