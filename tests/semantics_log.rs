@@ -125,7 +125,7 @@ http {{
     let outcome = Outcome {
         status: 200,
         upstreams: vec![UpstreamTry {
-            addr: format!("127.0.0.1:{b}"),
+            addr: format!("127.0.0.1:{b}").into(),
             status: Some(200),
             ..Default::default()
         }],

@@ -208,6 +208,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         span: s.span,
         listens: s.listens.clone(),
         names: s.names.clone(),
+        server_name: CServer::first_name(&s.names).into(),
         name_regexes,
         script: steps,
         header_rules: HeaderRules {

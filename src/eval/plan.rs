@@ -557,8 +557,9 @@ pub enum Balance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpec {
     pub addr: PeerAddr,
-    /// As written (`localhost:8010`), for `$upstream_addr` and logs nginx prints the address.
-    pub name: String,
+    /// As nginx prints the address (`127.0.0.1:8010`), for `$upstream_addr` and logs;
+    /// shared, as every request that tries this server records it.
+    pub name: Arc<str>,
     pub weight: u32,
     pub max_fails: u32,
     pub fail_timeout: Duration,
@@ -636,7 +637,7 @@ pub struct Outcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamTry {
     /// The server's address as nginx prints it, or the group's name when no server was live.
-    pub addr: String,
+    pub addr: Arc<str>,
     /// The server's status, or the one its failure stands for (502, 504).
     pub status: Option<u16>,
     pub connect_time: Option<Duration>,

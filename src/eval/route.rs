@@ -86,23 +86,23 @@ fn pick_server<'s>(
     trace: &mut Option<&mut Trace>,
 ) -> Result<Option<&'s CServer>, &'static str> {
     let info = req.info;
-    let hosts: Vec<Vec<u8>> = req
+    let mut hosts = req
         .headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"))
-        .map(|(_, v)| v.to_vec())
-        .collect();
-    if hosts.len() > 1 {
+        .map(|(_, v)| v);
+    let header = hosts.next();
+    if hosts.next().is_some() {
         return Err("client sent duplicate host header");
     }
-    let header = hosts.into_iter().next();
     // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
     // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
     if header.is_none() && info.version == "HTTP/1.1" {
         return Err("client sent HTTP/1.1 request without \"Host\" header");
     }
-    if let Some(raw) = req.target.host.clone().or(header) {
-        req.host = Some(vhost::validate_host(&raw).ok_or("client sent invalid host header")?)
+    let raw = req.target.host.as_deref().or(header.map(|h| &h[..]));
+    if let Some(raw) = raw {
+        req.host = Some(vhost::validate_host(raw).ok_or("client sent invalid host header")?)
     }
     let name = req
         .host
@@ -116,11 +116,18 @@ fn pick_server<'s>(
         trace.as_deref_mut(),
     );
     if let Some(s) = server {
-        req.server_name = s.first_name();
+        req.server_name = s.server_name.clone();
         req.keepalive = s.keepalive;
         req.gzip = s.default.gzip.clone();
         req.root = Some(s.default.content.root.clone());
-        req.headers.retain(|(name, _)| s.header_rules.keeps(name));
+        if !req
+            .headers
+            .iter()
+            .all(|(name, _)| s.header_rules.keeps(name))
+        {
+            let rules = &s.header_rules;
+            req.headers.to_mut().retain(|(name, _)| rules.keeps(name));
+        }
     }
     Ok(server)
 }
@@ -459,7 +466,7 @@ fn finish(
     loc: &CLocation,
     req: &Req<'_>,
 ) -> Route {
-    let name = Bytes::from(server.first_name());
+    let name = server.server_name.clone();
     let mut errors = served.errors;
     for e in &mut errors {
         e.server = name.clone();
@@ -557,19 +564,21 @@ pub fn location_base(req: &Req<'_>, rules: RedirectRules) -> Option<Vec<u8>> {
         return None;
     }
     let info = req.info;
-    let host = match &req.host {
-        _ if rules.server_name => String::from_utf8_lossy(&req.server_name).into_owned(),
-        Some(h) => String::from_utf8_lossy(h).into_owned(),
-        None => info.local.ip().to_string(),
-    };
+    let scheme: &[u8] = if info.tls { b"https://" } else { b"http://" };
+    let mut base = Vec::with_capacity(64);
+    base.extend_from_slice(scheme);
+    match &req.host {
+        _ if rules.server_name => base.extend_from_slice(&req.server_name),
+        Some(h) => base.extend_from_slice(h),
+        None => base.extend_from_slice(info.local.ip().to_string().as_bytes()),
+    }
     let port = info.local.port();
     let default = if info.tls { 443 } else { 80 };
-    let scheme = if info.tls { "https" } else { "http" };
-    Some(if port == default || !rules.port {
-        format!("{scheme}://{host}").into_bytes()
-    } else {
-        format!("{scheme}://{host}:{port}").into_bytes()
-    })
+    if port != default && rules.port {
+        use std::io::Write;
+        let _ = write!(base, ":{port}");
+    }
+    Some(base)
 }
 
 pub fn respond(

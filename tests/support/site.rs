@@ -31,7 +31,7 @@ pub struct TestSite {
 pub fn peer(addr: SocketAddr) -> PeerSpec {
     PeerSpec {
         addr: PeerAddr::Tcp(addr),
-        name: addr.to_string(),
+        name: addr.to_string().into(),
         weight: 1,
         max_fails: 1,
         fail_timeout: Duration::from_secs(10),
@@ -287,7 +287,7 @@ impl LogFormat for PlainFormat {
             outcome
                 .upstreams
                 .iter()
-                .map(|u| u.addr.as_str())
+                .map(|u| &*u.addr)
                 .collect::<Vec<_>>()
                 .join(", "),
             sent_server
