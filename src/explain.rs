@@ -178,6 +178,7 @@ impl Request {
             connection_requests: 1,
             pipelined: false,
             request_id: crate::eval::plan::request_id(),
+            limits: Default::default(),
         }
     }
 }

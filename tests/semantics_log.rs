@@ -118,6 +118,7 @@ http {{
         connection_requests: 1,
         pipelined: false,
         request_id: ngxr::eval::plan::request_id(),
+        limits: Default::default(),
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")

@@ -144,6 +144,79 @@ pub struct RequestInfo<'a> {
     pub pipelined: bool,
     /// `$request_id`: 32 hex digits, drawn once per request so every reading agrees.
     pub request_id: [u8; 32],
+    /// What the preaccess limits already decided for this request (nginx's
+    /// `r->main->limit_req_status` and `limit_conn_status`): routing it again after a
+    /// `limit_req` delay or for an error page, their handlers decline.
+    pub limits: LimitStatus,
+}
+
+/// `$limit_req_status` and `$limit_conn_status`: `None` until the module decided (nginx's
+/// "not found").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitStatus {
+    pub req: Option<ReqStatus>,
+    pub conn: Option<ConnStatus>,
+}
+
+impl LimitStatus {
+    /// This request's statuses with those decided later added.
+    pub fn merge(&mut self, later: LimitStatus) {
+        self.req = self.req.or(later.req);
+        self.conn = self.conn.or(later.conn);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReqStatus {
+    Passed,
+    Delayed,
+    Rejected,
+    DelayedDryRun,
+    RejectedDryRun,
+}
+
+impl ReqStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReqStatus::Passed => "PASSED",
+            ReqStatus::Delayed => "DELAYED",
+            ReqStatus::Rejected => "REJECTED",
+            ReqStatus::DelayedDryRun => "DELAYED_DRY_RUN",
+            ReqStatus::RejectedDryRun => "REJECTED_DRY_RUN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnStatus {
+    Passed,
+    Rejected,
+    RejectedDryRun,
+}
+
+impl ConnStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnStatus::Passed => "PASSED",
+            ConnStatus::Rejected => "REJECTED",
+            ConnStatus::RejectedDryRun => "REJECTED_DRY_RUN",
+        }
+    }
+}
+
+pub use super::limit::ConnHolds;
+
+/// What the preaccess limits did to a request while it was routed.
+#[derive(Debug, Clone, Default)]
+pub struct Limited {
+    /// `limit_req` delays the request: the route is no answer; wait this long (without
+    /// blocking the thread), then route the request again with `status` in its
+    /// [`RequestInfo::limits`]. Its `errors` are still to be logged.
+    pub delay: Option<Duration>,
+    pub status: LimitStatus,
+    /// The `limit_conn` counts the request holds: keep them until the request is over (a
+    /// tunnel's whole life), then drop them.
+    pub holds: Option<Arc<ConnHolds>>,
 }
 
 /// A fresh `$request_id`: 16 random bytes in hex, drawn by whoever builds a [`RequestInfo`].
@@ -182,6 +255,9 @@ pub struct ErrorLine {
     pub message: String,
     /// The chosen server's name (`server: ...` in the line).
     pub server: Bytes,
+    /// Logged on nginx's cycle log: the message alone, without the connection, client and
+    /// request.
+    pub cycle: bool,
 }
 
 impl ErrorLine {
@@ -202,11 +278,20 @@ impl ErrorLine {
         ErrorLine::at(Severity::Alert, message)
     }
 
-    fn at(level: Severity, message: String) -> ErrorLine {
+    pub fn at(level: Severity, message: String) -> ErrorLine {
         ErrorLine {
             level,
             message,
             server: Bytes::new(),
+            cycle: false,
+        }
+    }
+
+    /// A line nginx writes on its cycle log (a shared zone out of memory).
+    pub fn cycle(level: Severity, message: String) -> ErrorLine {
+        ErrorLine {
+            cycle: true,
+            ..ErrorLine::at(level, message)
         }
     }
 }
@@ -217,6 +302,8 @@ pub enum Severity {
     Alert,
     Crit,
     Error,
+    Warn,
+    Notice,
     Info,
 }
 
@@ -238,6 +325,7 @@ pub struct FileResponse {
     pub keepalive: KeepaliveLimits,
     /// The location's gzip filter; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    pub limited: Limited,
 }
 
 /// A piece of a file response's body.
@@ -278,6 +366,25 @@ impl Route {
         self
     }
 
+    /// What the preaccess limits did, taken out of the route.
+    pub fn take_limited(&mut self) -> Limited {
+        std::mem::take(match self {
+            Route::Respond(r) => &mut r.limited,
+            Route::File(f) => &mut f.limited,
+            Route::Proxy(p) => &mut p.limited,
+        })
+    }
+
+    /// The same answer with what the preaccess limits did.
+    pub fn with_limited(mut self, limited: Limited) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.limited = limited,
+            Route::File(f) => f.limited = limited,
+            Route::Proxy(p) => p.limited = limited,
+        }
+        self
+    }
+
     /// The same answer under `limits`.
     pub fn with_keepalive(mut self, limits: KeepaliveLimits) -> Route {
         match &mut self {
@@ -308,6 +415,7 @@ pub struct Response {
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the level that answered; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    pub limited: Limited,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -378,6 +486,7 @@ pub struct ProxyRequest {
     pub gzip: Option<Arc<Gzip>>,
     /// TLS to the upstream, for an `https://` `proxy_pass`.
     pub tls: Option<TlsTarget>,
+    pub limited: Limited,
 }
 
 /// TLS to an `https://` upstream: a location's `proxy_ssl_*` settings with nginx's defaults

@@ -120,6 +120,7 @@ pub fn build(
         // `route` sets it with the answer.
         gzip: None,
         tls,
+        limited: Default::default(),
     }))
 }
 

@@ -82,6 +82,8 @@ pub struct Req<'a> {
     pub notes: Vec<String>,
     /// The client's address as the realip module found it (port 0 when none was given).
     pub realip: Option<SocketAddr>,
+    /// What the preaccess limits decided on this pass.
+    pub limited: super::plan::Limited,
     /// Values given by the rewrite module's `set`, latest last.
     pub sets: Vec<(String, Vec<u8>)>,
     /// Each map's state in this request, by index.
@@ -124,6 +126,7 @@ impl<'a> Req<'a> {
             notes: Vec::new(),
             sets: Vec::new(),
             realip: None,
+            limited: Default::default(),
             maps: vec![MapValue::Unread; n],
         }
     }
@@ -185,6 +188,14 @@ impl<'a> Req<'a> {
                 .outcome
                 .and_then(|o| set_cookie(&o.upstream_headers, name.as_bytes())),
             Var::RemoteAddr => Some(ip_text(self.client().ip())),
+            Var::LimitReqStatus => {
+                let status = self.limited.status.req.or(self.info.limits.req)?;
+                text(status.as_str().to_string())
+            }
+            Var::LimitConnStatus => {
+                let status = self.limited.status.conn.or(self.info.limits.conn)?;
+                text(status.as_str().to_string())
+            }
             Var::BinaryRemoteAddr => Some(match self.client().ip() {
                 std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
                 std::net::IpAddr::V6(ip) => ip.octets().to_vec(),

@@ -71,7 +71,11 @@ pub fn route_after<'a>(
         t.notes.append(&mut req.notes);
     });
     let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
-    route.with_keepalive(req.keepalive).with_gzip(gzip)
+    let limited = super::limit::take(&mut req);
+    route
+        .with_keepalive(req.keepalive)
+        .with_gzip(gzip)
+        .with_limited(limited)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -277,8 +281,11 @@ fn enter<'s>(
     if let Some(next) = early {
         return (loc, next);
     }
-    // The preaccess phase, with the location's settings.
+    // The preaccess phase, with the location's settings: realip, limit_req, limit_conn.
     req.apply_realip(loc.realip.as_ref());
+    if let Some(next) = super::limit::preaccess(&loc.limits, req, served) {
+        return (loc, next);
+    }
     // The access phase (internal redirects pass it again; only subrequests skip it).
     if let Some((status, headers)) = super::access::check(&loc.access, req, served) {
         return (loc, Next::Special(status, headers));
@@ -598,6 +605,7 @@ pub fn respond(
         // `route` sets the level's limits once the answer is known.
         keepalive: crate::defaults::http::KEEPALIVE,
         gzip: None,
+        limited: Default::default(),
     })
 }
 

@@ -120,6 +120,8 @@ pub struct CLocation {
     pub realip: Option<super::realip::RealIp>,
     /// `allow`, `deny`, `auth_basic` and `satisfy`: the access phase.
     pub access: super::access::Access,
+    /// `limit_req` and `limit_conn`, checked at the preaccess phase.
+    pub limits: super::limit::CLimits,
     pub action: Action,
     /// Files, index, `try_files`.
     pub content: Content,

@@ -97,6 +97,7 @@ pub(super) fn request_info<'a>(
         connection_requests: 1,
         pipelined: false,
         request_id: [b'0'; 32],
+        limits: Default::default(),
     }
 }
 

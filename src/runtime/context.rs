@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::client::RequestHead;
 use super::state::State;
-use crate::eval::plan::{RequestInfo, TlsFacts};
+use crate::eval::plan::{ConnHolds, LimitStatus, RequestInfo, TlsFacts};
 
 /// One accepted client connection.
 #[derive(Debug)]
@@ -52,6 +52,11 @@ pub struct OwnedRequest {
     /// `$pipe`.
     pub pipelined: bool,
     pub request_id: [u8; 32],
+    /// What the preaccess limits decided (`$limit_req_status`, `$limit_conn_status`).
+    pub limits: LimitStatus,
+    /// The `limit_conn` counts the request holds, given back when the last copy of the
+    /// request (the access log's, a tunnel's) is dropped.
+    pub holds: Option<Arc<ConnHolds>>,
 }
 
 impl OwnedRequest {
@@ -72,6 +77,8 @@ impl OwnedRequest {
             head_length: head.length as u64,
             pipelined: head.pipelined,
             request_id: crate::eval::plan::request_id(),
+            limits: LimitStatus::default(),
+            holds: None,
         })
     }
 
@@ -91,6 +98,7 @@ impl OwnedRequest {
             connection_requests: self.connection_requests,
             pipelined: self.pipelined,
             request_id: self.request_id,
+            limits: self.limits,
         }
     }
 

@@ -38,7 +38,7 @@ pub enum Handled {
 pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client) -> Handled {
     let started = Instant::now();
     let n = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let Some(request) = OwnedRequest::from_head(conn.clone(), head, n) else {
+    let Some(mut request) = OwnedRequest::from_head(conn.clone(), head, n) else {
         return refused(400);
     };
     // Checked after the head is read and framed, as ngx_http_process_request does.
@@ -49,7 +49,10 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
             Ok(body)
         }
     });
-    let route = conn.state.site.route(&request.info());
+    let mut route = conn.state.site.route(&request.info());
+    if framing.is_ok() {
+        route = preaccess_limits(&mut request, route).await;
+    }
     let limits = route.keepalive();
     let idle = limits.timeout;
     let keepalive = framing.is_ok()
@@ -90,6 +93,27 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     match dispatch(request, route, Some(down), then).await {
         Some(answer) => Handled::Answer { answer, body, idle },
         None => Handled::Close,
+    }
+}
+
+/// What the preaccess limits did while `route` was decided: the `limit_conn` counts move to
+/// the request (held until it is over), and a `limit_req` delay is waited out on the timer
+/// (the thread serves other connections meanwhile) before the request is routed again.
+async fn preaccess_limits(request: &mut OwnedRequest, mut route: Route) -> Route {
+    loop {
+        let limited = route.take_limited();
+        request.limits.merge(limited.status);
+        if limited.holds.is_some() {
+            request.holds = limited.holds;
+        }
+        let Some(delay) = limited.delay else {
+            return route;
+        };
+        if let Route::Respond(r) = &route {
+            log_errors(request, &r.errors);
+        }
+        tokio::time::sleep(delay).await;
+        route = request.conn.state.site.route(&request.info());
     }
 }
 
@@ -188,15 +212,21 @@ pub fn refused(status: u16) -> Handled {
 /// The error-log lines routing decided on, with nginx's context.
 fn log_errors(request: &OwnedRequest, errors: &[ErrorLine]) {
     for e in errors {
-        let host = request.header("host").map_or_else(String::new, |h| {
-            format!(", host: \"{}\"", String::from_utf8_lossy(h))
-        });
         let level = match e.level {
             Severity::Alert => Level::Alert,
             Severity::Crit => Level::Crit,
             Severity::Error => Level::Error,
+            Severity::Warn => Level::Warn,
+            Severity::Notice => Level::Notice,
             Severity::Info => Level::Info,
         };
+        if e.cycle {
+            super::log::write(level, format_args!("{}", e.message));
+            continue;
+        }
+        let host = request.header("host").map_or_else(String::new, |h| {
+            format!(", host: \"{}\"", String::from_utf8_lossy(h))
+        });
         super::log::write(
             level,
             format_args!(

@@ -196,6 +196,7 @@ mod tests {
             connection_requests: 1,
             pipelined: false,
             request_id: [b'0'; 32],
+            limits: Default::default(),
         };
         match site.route(&info) {
             Route::Proxy(p) => p.upstream.clone(),

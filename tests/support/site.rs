@@ -123,6 +123,7 @@ impl Site for TestSite {
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
+                limited: Default::default(),
             });
         }
         if request.target == "/return" {
@@ -139,6 +140,7 @@ impl Site for TestSite {
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
+                limited: Default::default(),
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -211,6 +213,7 @@ impl Site for TestSite {
             errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            limited: Default::default(),
             tls: None,
         }))
     }
@@ -227,6 +230,7 @@ impl Site for TestSite {
             server_tokens: true,
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            limited: Default::default(),
         })
     }
 
