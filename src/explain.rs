@@ -180,6 +180,7 @@ impl Request {
             request_id: crate::eval::plan::request_id(),
             opened: std::time::Instant::now(),
             refused: None,
+            limits: Default::default(),
         }
     }
 }

@@ -120,6 +120,7 @@ http {{
         request_id: ngxr::eval::plan::request_id(),
         opened: std::time::Instant::now(),
         refused: None,
+        limits: Default::default(),
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")
@@ -127,7 +128,7 @@ http {{
     let outcome = Outcome {
         status: 200,
         upstreams: vec![UpstreamTry {
-            addr: format!("127.0.0.1:{b}"),
+            addr: format!("127.0.0.1:{b}").into(),
             status: Some(200),
             ..Default::default()
         }],

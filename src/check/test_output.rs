@@ -101,8 +101,6 @@ const WITHOUT: &[&str] = &[
     "http_scgi_module",
     "http_grpc_module",
     "http_memcached_module",
-    "http_limit_conn_module",
-    "http_limit_req_module",
     "http_empty_gif_module",
     "http_browser_module",
 ];

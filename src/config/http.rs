@@ -20,6 +20,8 @@ pub struct Http {
     pub log_formats: Vec<LogFormatDef>,
     /// The http level's own settings (what a server inherits).
     pub settings: Settings,
+    /// The `limit_req_zone` and `limit_conn_zone` zones.
+    pub limit_zones: Vec<super::limit::Zone>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,11 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
                 }
             }
             "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
+            "limit_req_zone" | "limit_conn_zone" => {
+                let mut zones = std::mem::take(&mut cx.limit_zones);
+                zones.declare(cx, c);
+                cx.limit_zones = zones;
+            }
             _ => {
                 http.settings.apply(cx, c);
             }
@@ -90,6 +97,9 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
     }
     check_default_servers(cx, &children, &http.servers);
     zones.check_sizes(cx);
+    let limit_zones = std::mem::take(&mut cx.limit_zones);
+    limit_zones.check_sizes(cx);
+    http.limit_zones = limit_zones.zones;
     http
 }
 

@@ -8,6 +8,7 @@ pub mod content;
 pub mod filters;
 pub mod gzip;
 pub mod http;
+pub mod limit;
 pub mod listen;
 pub mod location;
 pub mod log;
@@ -77,6 +78,8 @@ pub struct Cx<'t> {
     /// nginx's reading position when the `http` block closes: what nginx checks then
     /// (upstreams, merged settings, locations, variables, server names) is ordered from here.
     http_end: u64,
+    /// The limit modules' shared memory zones named so far.
+    pub limit_zones: limit::Zones,
 }
 
 impl std::fmt::Debug for Cx<'_> {
@@ -105,6 +108,7 @@ impl<'t> Cx<'t> {
             paths,
             sink,
             http_end,
+            limit_zones: limit::Zones::default(),
         }
     }
 

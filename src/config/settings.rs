@@ -92,6 +92,8 @@ pub struct Settings {
     pub log_not_found: Option<bool>,
     /// `try_files`: never inherited (nginx's module has no merge for it).
     pub try_files: Option<TryFiles>,
+    /// The `limit_req*` and `limit_conn*` settings.
+    pub limits: super::limit::Limits,
 }
 
 /// `add_header NAME VALUE [always]`.
@@ -182,6 +184,7 @@ impl Settings {
         self.proxy_ssl.inherit(&parent.proxy_ssl);
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
+        self.limits.inherit(&parent.limits);
     }
 
     /// `client_max_body_size`, nginx's default when no level set it.
@@ -198,6 +201,14 @@ impl Settings {
             || self.charset.apply(cx, d)
         {
             return true;
+        }
+        if d.name().starts_with("limit_") {
+            let mut zones = std::mem::take(&mut cx.limit_zones);
+            let known = self.limits.apply(cx, d, &mut zones);
+            cx.limit_zones = zones;
+            if known {
+                return true;
+            }
         }
         match d.name() {
             "proxy_connect_timeout" => set(cx, d, &mut self.proxy_connect_timeout, parse_msec),

@@ -39,6 +39,8 @@ struct Shared {
     combined: Arc<CompiledLogFormat>,
     /// The site being built, for what re-reads a request later (logs, deferred headers).
     site: Weak<Inner>,
+    /// The `limit_req_zone` and `limit_conn_zone` zones.
+    limits: super::limit::Zones,
 }
 
 pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
@@ -94,12 +96,14 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
     let groups = Groups::explicit(cx, &reg, &http.upstreams);
     let names: Vec<&str> = http.upstreams.iter().map(|u| u.name.as_str()).collect();
     unserved::check_passes(cx, top, &names);
+    let limits = super::limit::Zones::compile(cx, &reg, &http.limit_zones);
     let mut shared = Shared {
         reg,
         groups,
         formats,
         combined: CompiledLogFormat::combined(site),
         site: site.clone(),
+        limits,
     };
     let servers: Vec<CServer> = http
         .servers
@@ -186,6 +190,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         add_headers: super::added::compile(cx, &sh.reg, st).unwrap_or_default(),
         realip: super::realip::RealIp::of(st),
         access: super::access::Access::compile(cx, &sh.reg, st).unwrap_or_default(),
+        limits: super::limit::CLimits::compile(&sh.limits, &st.limits),
         action: Action::Static,
         content: content(cx, &sh.reg, st).unwrap_or_else(|| fallback_content(cx, st)),
         error_pages: error_pages(cx, &sh.reg, st).unwrap_or_default(),
@@ -208,6 +213,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         span: s.span,
         listens: s.listens.clone(),
         names: s.names.clone(),
+        server_name: CServer::first_name(&s.names).into(),
         name_regexes,
         script: steps,
         header_rules: HeaderRules {
@@ -320,6 +326,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         add_headers: super::added::compile(cx, &sh.reg, &l.settings).unwrap_or_default(),
         realip: super::realip::RealIp::of(&l.settings),
         access: super::access::Access::compile(cx, &sh.reg, &l.settings)?,
+        limits: super::limit::CLimits::compile(&sh.limits, &l.settings.limits),
         action,
         content: content(cx, &sh.reg, &l.settings)?,
         error_pages: error_pages(cx, &sh.reg, &l.settings)?,

@@ -160,8 +160,8 @@ fn unimplemented_variables_are_refused_where_they_are_written() {
         ["$request_body_file", "${request_body}", "$request_body"]
     );
     assert_eq!(
-        unsupported("server { if ($limit_conn_status) { } set $x $upstream_trailer_grpc_status; }"),
-        ["$limit_conn_status", "$upstream_trailer_grpc_status"]
+        unsupported("server { if ($invalid_referer) { } set $x $upstream_trailer_grpc_status; }"),
+        ["$invalid_referer", "$upstream_trailer_grpc_status"]
     );
     assert_eq!(
         unsupported("server { set $limit_rate 10k; }"),

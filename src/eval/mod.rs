@@ -15,6 +15,7 @@ mod files;
 mod gzip;
 pub mod headers;
 mod index;
+mod limit;
 pub mod location;
 pub mod log;
 pub mod map;

@@ -156,6 +156,10 @@ pub struct RequestInfo<'a> {
     /// Set when nginx answers (or drops) the request before choosing a location, while it
     /// reads or checks the head; its log line then reads only what was parsed.
     pub refused: Option<Refused<'a>>,
+    /// What the preaccess limits already decided for this request (nginx's
+    /// `r->main->limit_req_status` and `limit_conn_status`): routing it again after a
+    /// `limit_req` delay or for an error page, their handlers decline.
+    pub limits: LimitStatus,
 }
 
 /// What the log line of a request refused before routing may read of it: nginx logs it with
@@ -171,6 +175,75 @@ pub struct Refused<'a> {
     /// The version had begun in a line that was not parsed: `$server_protocol` is then
     /// empty rather than not found (nginx had noted where it starts).
     pub protocol_begun: bool,
+}
+
+/// `$limit_req_status` and `$limit_conn_status`: `None` until the module decided (nginx's
+/// "not found").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitStatus {
+    pub req: Option<ReqStatus>,
+    pub conn: Option<ConnStatus>,
+}
+
+impl LimitStatus {
+    /// This request's statuses with those decided later added.
+    pub fn merge(&mut self, later: LimitStatus) {
+        self.req = self.req.or(later.req);
+        self.conn = self.conn.or(later.conn);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReqStatus {
+    Passed,
+    Delayed,
+    Rejected,
+    DelayedDryRun,
+    RejectedDryRun,
+}
+
+impl ReqStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReqStatus::Passed => "PASSED",
+            ReqStatus::Delayed => "DELAYED",
+            ReqStatus::Rejected => "REJECTED",
+            ReqStatus::DelayedDryRun => "DELAYED_DRY_RUN",
+            ReqStatus::RejectedDryRun => "REJECTED_DRY_RUN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnStatus {
+    Passed,
+    Rejected,
+    RejectedDryRun,
+}
+
+impl ConnStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnStatus::Passed => "PASSED",
+            ConnStatus::Rejected => "REJECTED",
+            ConnStatus::RejectedDryRun => "REJECTED_DRY_RUN",
+        }
+    }
+}
+
+pub use super::limit::ConnHolds;
+
+/// What the preaccess limits did to a request while it was routed.
+#[derive(Debug, Clone, Default)]
+pub struct Limited {
+    /// `limit_req` delays the request: the route is no answer; wait this long (without
+    /// blocking the thread), then route the request again with `status` in its
+    /// [`RequestInfo::limits`]. Its `errors` are still to be logged.
+    pub delay: Option<Duration>,
+    pub status: LimitStatus,
+    /// The `limit_conn` counts the request holds: keep them until the request is over (a
+    /// tunnel's whole life), then drop them.
+    pub holds: Option<Arc<ConnHolds>>,
 }
 
 /// A fresh `$request_id`: 16 random bytes in hex, drawn by whoever builds a [`RequestInfo`].
@@ -209,6 +282,9 @@ pub struct ErrorLine {
     pub message: String,
     /// The chosen server's name (`server: ...` in the line).
     pub server: Bytes,
+    /// Logged on nginx's cycle log: the message alone, without the connection, client and
+    /// request.
+    pub cycle: bool,
 }
 
 impl ErrorLine {
@@ -229,11 +305,20 @@ impl ErrorLine {
         ErrorLine::at(Severity::Alert, message)
     }
 
-    fn at(level: Severity, message: String) -> ErrorLine {
+    pub fn at(level: Severity, message: String) -> ErrorLine {
         ErrorLine {
             level,
             message,
             server: Bytes::new(),
+            cycle: false,
+        }
+    }
+
+    /// A line nginx writes on its cycle log (a shared zone out of memory).
+    pub fn cycle(level: Severity, message: String) -> ErrorLine {
+        ErrorLine {
+            cycle: true,
+            ..ErrorLine::at(level, message)
         }
     }
 }
@@ -244,6 +329,8 @@ pub enum Severity {
     Alert,
     Crit,
     Error,
+    Warn,
+    Notice,
     Info,
 }
 
@@ -265,6 +352,7 @@ pub struct FileResponse {
     pub keepalive: KeepaliveLimits,
     /// The location's gzip filter; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    pub limited: Limited,
 }
 
 /// A piece of a file response's body.
@@ -305,6 +393,25 @@ impl Route {
         self
     }
 
+    /// What the preaccess limits did, taken out of the route.
+    pub fn take_limited(&mut self) -> Limited {
+        std::mem::take(match self {
+            Route::Respond(r) => &mut r.limited,
+            Route::File(f) => &mut f.limited,
+            Route::Proxy(p) => &mut p.limited,
+        })
+    }
+
+    /// The same answer with what the preaccess limits did.
+    pub fn with_limited(mut self, limited: Limited) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.limited = limited,
+            Route::File(f) => f.limited = limited,
+            Route::Proxy(p) => p.limited = limited,
+        }
+        self
+    }
+
     /// The same answer under `limits`.
     pub fn with_keepalive(mut self, limits: KeepaliveLimits) -> Route {
         match &mut self {
@@ -335,6 +442,7 @@ pub struct Response {
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the level that answered; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    pub limited: Limited,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -405,6 +513,7 @@ pub struct ProxyRequest {
     pub gzip: Option<Arc<Gzip>>,
     /// TLS to the upstream, for an `https://` `proxy_pass`.
     pub tls: Option<TlsTarget>,
+    pub limited: Limited,
 }
 
 /// TLS to an `https://` upstream: a location's `proxy_ssl_*` settings with nginx's defaults
@@ -584,8 +693,9 @@ pub enum Balance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpec {
     pub addr: PeerAddr,
-    /// As written (`localhost:8010`), for `$upstream_addr` and logs nginx prints the address.
-    pub name: String,
+    /// As nginx prints the address (`127.0.0.1:8010`), for `$upstream_addr` and logs;
+    /// shared, as every request that tries this server records it.
+    pub name: Arc<str>,
     pub weight: u32,
     pub max_fails: u32,
     pub fail_timeout: Duration,
@@ -665,7 +775,7 @@ pub struct Outcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamTry {
     /// The server's address as nginx prints it, or the group's name when no server was live.
-    pub addr: String,
+    pub addr: Arc<str>,
     /// The server's status, or the one its failure stands for (502, 504).
     pub status: Option<u16>,
     pub connect_time: Option<Duration>,

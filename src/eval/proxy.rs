@@ -51,7 +51,7 @@ pub fn build(
     note(&mut trace, |t| {
         t.upstream = Some(resolved.upstream.group.clone())
     });
-    let mut headers: Vec<(Bytes, Bytes)> = Vec::new();
+    let mut headers: Vec<(Bytes, Bytes)> = Vec::with_capacity(p.headers.len() + req.headers.len());
     for (name, value) in &p.headers {
         let v = value.eval(req);
         if !v.is_empty() {
@@ -60,7 +60,7 @@ pub fn build(
     }
     let body_headers_at = headers.len();
     if p.pass_request_headers {
-        for (name, value) in &req.headers {
+        for (name, value) in req.headers.iter() {
             let reserved = p.reserved.iter().any(|r| name.eq_ignore_ascii_case(r));
             if !reserved {
                 headers.push((name.clone(), value.clone()));
@@ -120,6 +120,7 @@ pub fn build(
         // `route` sets it with the answer.
         gzip: None,
         tls,
+        limited: Default::default(),
     }))
 }
 
@@ -167,8 +168,8 @@ pub fn resolve(
             });
             let url = crate::config::proxy::parse_url(&text).map_err(|_| Unpassable::BadUrl)?;
             req.proxy = Some((
-                url.host_header().into_bytes(),
-                url.proxy_port().into_bytes(),
+                url.host_header().into_bytes().into(),
+                url.proxy_port().into_bytes().into(),
             ));
             let uri = match &url.uri {
                 Some(u) if u.starts_with('?') => format!("/{u}").into_bytes(),

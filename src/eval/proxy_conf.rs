@@ -48,8 +48,8 @@ pub fn compile(
         ProxyPass::Static(sp) => PassTarget::Static {
             upstream: groups.for_pass(cx, sp)?,
             uri: sp.url.uri.as_ref().map(|u| u.as_bytes().to_vec()),
-            host_header: sp.url.host_header().into_bytes(),
-            port: sp.url.proxy_port().into_bytes(),
+            host_header: sp.url.host_header().into_bytes().into(),
+            port: sp.url.proxy_port().into_bytes().into(),
             location_len: match l.modifier {
                 Modifier::Exact | Modifier::Prefix | Modifier::NoRegex => l.name.len(),
                 _ => 0,

@@ -2,6 +2,7 @@
 //! captures, and the per-request cache of `map` values ("variables are evaluated only when
 //! they are used", once, unless `volatile`).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::Arc;
@@ -46,12 +47,13 @@ pub struct Req<'a> {
     /// nginx's `uri_changes`: rewrites and internal redirects left before the 500.
     pub uri_changes: usize,
     /// The request headers nginx keeps: all until the server is chosen, then those its
-    /// `ignore_invalid_headers` and `underscores_in_headers` accept.
-    pub headers: Vec<(Bytes, Bytes)>,
+    /// `ignore_invalid_headers` and `underscores_in_headers` accept (borrowed from the request
+    /// until a header is dropped).
+    pub headers: Cow<'a, [(Bytes, Bytes)]>,
     /// The validated `Host` (nginx's `headers_in.server`): lowercased, without port.
     pub host: Option<Vec<u8>>,
     /// The chosen server's first name (`$server_name`, `$host` without `Host`).
-    pub server_name: Vec<u8>,
+    pub server_name: Bytes,
     /// The client-side keepalive limits of the server, then of the location, once chosen.
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the server, then of the location, once chosen.
@@ -66,7 +68,7 @@ pub struct Req<'a> {
     /// rather than recursing.
     root_busy: bool,
     /// `$proxy_host` and `$proxy_port`, once a `proxy_pass` is chosen.
-    pub proxy: Option<(Vec<u8>, Vec<u8>)>,
+    pub proxy: Option<(Bytes, Bytes)>,
     pub captures: Captures,
     pub outcome: Option<&'a Outcome>,
     /// The answer whose head nginx's headers filter is completing (`add_header`): `$status`
@@ -80,10 +82,21 @@ pub struct Req<'a> {
     pub notes: Vec<String>,
     /// The client's address as the realip module found it (port 0 when none was given).
     pub realip: Option<SocketAddr>,
+    /// What the preaccess limits decided on this pass.
+    pub limited: super::plan::Limited,
     /// Values given by the rewrite module's `set`, latest last.
     pub sets: Vec<(String, Vec<u8>)>,
-    map_cache: Vec<Option<Option<Vec<u8>>>>,
-    map_busy: Vec<bool>,
+    /// Each map's state in this request, by index.
+    maps: Vec<MapValue>,
+}
+
+/// A map's value in one request.
+#[derive(Debug, Clone)]
+enum MapValue {
+    Unread,
+    /// Being computed: reading it again is a cycle.
+    Busy,
+    Known(Option<Vec<u8>>),
 }
 
 impl<'a> Req<'a> {
@@ -96,9 +109,9 @@ impl<'a> Req<'a> {
             method: info.method,
             internal: false,
             uri_changes: MAX_URI_CHANGES + 1,
-            headers: info.headers.to_vec(),
+            headers: Cow::Borrowed(info.headers),
             host: None,
-            server_name: Vec::new(),
+            server_name: Bytes::new(),
             keepalive: crate::defaults::http::KEEPALIVE,
             gzip: None,
             root: None,
@@ -113,8 +126,8 @@ impl<'a> Req<'a> {
             notes: Vec::new(),
             sets: Vec::new(),
             realip: None,
-            map_cache: vec![None; n],
-            map_busy: vec![false; n],
+            limited: Default::default(),
+            maps: vec![MapValue::Unread; n],
         }
     }
 
@@ -161,7 +174,7 @@ impl<'a> Req<'a> {
             Var::Host => Some(
                 self.host
                     .clone()
-                    .unwrap_or_else(|| self.server_name.clone()),
+                    .unwrap_or_else(|| self.server_name.to_vec()),
             ),
             Var::Http(name) => header(&self.headers, name),
             Var::Arg(name) => arg(&self.target.args, name.as_bytes()),
@@ -174,13 +187,21 @@ impl<'a> Req<'a> {
             Var::UpstreamCookie(name) => self
                 .outcome
                 .and_then(|o| set_cookie(&o.upstream_headers, name.as_bytes())),
-            Var::RemoteAddr => text(self.client().ip().to_string()),
+            Var::RemoteAddr => Some(ip_text(self.client().ip())),
+            Var::LimitReqStatus => {
+                let status = self.limited.status.req.or(self.info.limits.req)?;
+                text(status.as_str().to_string())
+            }
+            Var::LimitConnStatus => {
+                let status = self.limited.status.conn.or(self.info.limits.conn)?;
+                text(status.as_str().to_string())
+            }
             Var::BinaryRemoteAddr => Some(match self.client().ip() {
                 std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
                 std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
             }),
             Var::RemotePort => Some(port(self.client())),
-            Var::RealipRemoteAddr => text(info.remote.ip().to_string()),
+            Var::RealipRemoteAddr => Some(ip_text(info.remote.ip())),
             Var::RealipRemotePort => Some(port(info.remote)),
             Var::NginxVersion => Some(crate::defaults::NGINX_VERSION.as_bytes().to_vec()),
             Var::RequestId => Some(info.request_id.to_vec()),
@@ -231,22 +252,22 @@ impl<'a> Req<'a> {
                 b"http".to_vec()
             }),
             Var::Https => Some(if info.tls { b"on".to_vec() } else { Vec::new() }),
-            Var::ServerName => Some(self.server_name.clone()),
-            Var::ServerAddr => text(info.local.ip().to_string()),
+            Var::ServerName => Some(self.server_name.to_vec()),
+            Var::ServerAddr => Some(ip_text(info.local.ip())),
             Var::ServerPort => text(info.local.port().to_string()),
             Var::ServerProtocol => Some(info.version.as_bytes().to_vec()),
             Var::RequestMethod => Some(self.method.as_bytes().to_vec()),
-            Var::ProxyHost => self.proxy.as_ref().map(|p| p.0.clone()),
-            Var::ProxyPort => self.proxy.as_ref().map(|p| p.1.clone()),
+            Var::ProxyHost => self.proxy.as_ref().map(|p| p.0.to_vec()),
+            Var::ProxyPort => self.proxy.as_ref().map(|p| p.1.to_vec()),
             Var::ProxyAddXForwardedFor => {
-                let remote = self.client().ip().to_string();
+                let remote = ip_text(self.client().ip());
                 Some(match header(&self.headers, "x-forwarded-for") {
                     Some(mut xff) => {
                         xff.extend_from_slice(b", ");
-                        xff.extend_from_slice(remote.as_bytes());
+                        xff.extend_from_slice(&remote);
                         xff
                     }
-                    None => remote.into_bytes(),
+                    None => remote,
                 })
             }
             Var::Status => {
@@ -266,7 +287,7 @@ impl<'a> Req<'a> {
             Var::RequestTime => text(super::clock::seconds(
                 self.outcome.map(|o| o.request_time).unwrap_or_default(),
             )),
-            Var::UpstreamAddr => self.upstream_list(|u| u.addr.clone()),
+            Var::UpstreamAddr => self.upstream_list(|u| u.addr.to_string()),
             Var::UpstreamStatus => {
                 self.upstream_list(|u| u.status.map_or_else(|| "-".into(), |s| s.to_string()))
             }
@@ -318,21 +339,21 @@ impl<'a> Req<'a> {
 
     /// A map's value: computed on first use and cached, unless the map is `volatile`.
     fn map(&mut self, i: usize) -> Option<Vec<u8>> {
-        if let Some(cached) = self.map_cache.get(i).cloned().flatten() {
-            return cached;
-        }
         let tables = self.tables;
         let table = tables.maps.get(i)?;
-        if self.map_busy[i] {
+        match &self.maps[i] {
+            MapValue::Known(value) => return value.clone(),
             // nginx: "cycle while evaluating variable"; the value is then empty.
-            return None;
+            MapValue::Busy => return None,
+            MapValue::Unread => {}
         }
-        self.map_busy[i] = true;
+        self.maps[i] = MapValue::Busy;
         let value = table.eval(self);
-        self.map_busy[i] = false;
-        if !table.volatile {
-            self.map_cache[i] = Some(value.clone());
-        }
+        self.maps[i] = if table.volatile {
+            MapValue::Unread
+        } else {
+            MapValue::Known(value.clone())
+        };
         value
     }
 }
@@ -342,10 +363,53 @@ fn time(t: Option<std::time::Duration>) -> String {
     t.map_or_else(|| "-".into(), super::clock::seconds)
 }
 
+/// An address as nginx prints it (`127.0.0.1`, `::1`). IPv4, read on every proxied request
+/// (`$remote_addr`, `$proxy_add_x_forwarded_for`), is written without the formatting
+/// machinery.
+fn ip_text(ip: std::net::IpAddr) -> Vec<u8> {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string().into_bytes();
+    };
+    let mut out = Vec::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        if octet >= 100 {
+            out.push(b'0' + octet / 100);
+        }
+        if octet >= 10 {
+            out.push(b'0' + octet / 10 % 10);
+        }
+        out.push(b'0' + octet % 10);
+    }
+    out
+}
+
 /// `$remote_port`: empty for the port 0 of an address given without one.
 fn port(addr: SocketAddr) -> Vec<u8> {
     match addr.port() {
         0 => Vec::new(),
         p => p.to_string().into_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ip_text;
+
+    #[test]
+    fn addresses_print_as_std_does() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.200.9.255",
+            "192.168.100.10",
+            "::1",
+            "fe80::1",
+        ] {
+            let parsed: std::net::IpAddr = ip.parse().expect("a test address");
+            assert_eq!(ip_text(parsed), ip.as_bytes(), "{ip}");
+        }
     }
 }

@@ -71,7 +71,11 @@ pub fn route_after<'a>(
         t.notes.append(&mut req.notes);
     });
     let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
-    route.with_keepalive(req.keepalive).with_gzip(gzip)
+    let limited = super::limit::take(&mut req);
+    route
+        .with_keepalive(req.keepalive)
+        .with_gzip(gzip)
+        .with_limited(limited)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -86,23 +90,23 @@ fn pick_server<'s>(
     trace: &mut Option<&mut Trace>,
 ) -> Result<Option<&'s CServer>, &'static str> {
     let info = req.info;
-    let hosts: Vec<Vec<u8>> = req
+    let mut hosts = req
         .headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"))
-        .map(|(_, v)| v.to_vec())
-        .collect();
-    if hosts.len() > 1 {
+        .map(|(_, v)| v);
+    let header = hosts.next();
+    if hosts.next().is_some() {
         return Err("client sent duplicate host header");
     }
-    let header = hosts.into_iter().next();
     // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
     // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
     if header.is_none() && info.version == "HTTP/1.1" {
         return Err("client sent HTTP/1.1 request without \"Host\" header");
     }
-    if let Some(raw) = req.target.host.clone().or(header) {
-        req.host = Some(vhost::validate_host(&raw).ok_or("client sent invalid host header")?)
+    let raw = req.target.host.as_deref().or(header.map(|h| &h[..]));
+    if let Some(raw) = raw {
+        req.host = Some(vhost::validate_host(raw).ok_or("client sent invalid host header")?)
     }
     let name = req
         .host
@@ -123,11 +127,18 @@ fn pick_server<'s>(
 
 /// The request is in `server`'s hands, at its server level.
 fn enter_server(req: &mut Req<'_>, s: &CServer) {
-    req.server_name = s.first_name();
+    req.server_name = s.server_name.clone();
     req.keepalive = s.keepalive;
     req.gzip = s.default.gzip.clone();
     req.root = Some(s.default.content.root.clone());
-    req.headers.retain(|(name, _)| s.header_rules.keeps(name));
+    if !req
+        .headers
+        .iter()
+        .all(|(name, _)| s.header_rules.keeps(name))
+    {
+        let rules = &s.header_rules;
+        req.headers.to_mut().retain(|(name, _)| rules.keeps(name));
+    }
 }
 
 /// The server of a request answered before a location was chosen: the one its `Host`
@@ -297,8 +308,11 @@ fn enter<'s>(
     if let Some(next) = early {
         return (loc, next);
     }
-    // The preaccess phase, with the location's settings.
+    // The preaccess phase, with the location's settings: realip, limit_req, limit_conn.
     req.apply_realip(loc.realip.as_ref());
+    if let Some(next) = super::limit::preaccess(&loc.limits, req, served) {
+        return (loc, next);
+    }
     // The access phase (internal redirects pass it again; only subrequests skip it).
     if let Some((status, headers)) = super::access::check(&loc.access, req, served) {
         return (loc, Next::Special(status, headers));
@@ -486,7 +500,7 @@ fn finish(
     loc: &CLocation,
     req: &Req<'_>,
 ) -> Route {
-    let name = Bytes::from(server.first_name());
+    let name = server.server_name.clone();
     let mut errors = served.errors;
     for e in &mut errors {
         e.server = name.clone();
@@ -584,19 +598,21 @@ pub fn location_base(req: &Req<'_>, rules: RedirectRules) -> Option<Vec<u8>> {
         return None;
     }
     let info = req.info;
-    let host = match &req.host {
-        _ if rules.server_name => String::from_utf8_lossy(&req.server_name).into_owned(),
-        Some(h) => String::from_utf8_lossy(h).into_owned(),
-        None => info.local.ip().to_string(),
-    };
+    let scheme: &[u8] = if info.tls { b"https://" } else { b"http://" };
+    let mut base = Vec::with_capacity(64);
+    base.extend_from_slice(scheme);
+    match &req.host {
+        _ if rules.server_name => base.extend_from_slice(&req.server_name),
+        Some(h) => base.extend_from_slice(h),
+        None => base.extend_from_slice(info.local.ip().to_string().as_bytes()),
+    }
     let port = info.local.port();
     let default = if info.tls { 443 } else { 80 };
-    let scheme = if info.tls { "https" } else { "http" };
-    Some(if port == default || !rules.port {
-        format!("{scheme}://{host}").into_bytes()
-    } else {
-        format!("{scheme}://{host}:{port}").into_bytes()
-    })
+    if port != default && rules.port {
+        use std::io::Write;
+        let _ = write!(base, ":{port}");
+    }
+    Some(base)
 }
 
 pub fn respond(
@@ -616,6 +632,7 @@ pub fn respond(
         // `route` sets the level's limits once the answer is known.
         keepalive: crate::defaults::http::KEEPALIVE,
         gzip: None,
+        limited: Default::default(),
     })
 }
 

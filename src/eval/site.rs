@@ -51,6 +51,8 @@ pub struct CServer {
     pub span: Span,
     pub listens: Vec<Listen>,
     pub names: Vec<ServerName>,
+    /// `$server_name` (see `first_name`), kept for every request the server takes.
+    pub server_name: Bytes,
     /// Compiled `~` server names, by index into `names`.
     pub name_regexes: Vec<(usize, Regex)>,
     /// The rewrite module's server-level steps.
@@ -96,8 +98,8 @@ impl RedirectRules {
 impl CServer {
     /// `$server_name`: the first name as nginx keeps it (lowercased, `.name` without its dot;
     /// empty when there is none).
-    pub fn first_name(&self) -> Vec<u8> {
-        match self.names.first() {
+    pub fn first_name(names: &[ServerName]) -> Vec<u8> {
+        match names.first() {
             Some(ServerName::Dot(n)) => n.as_bytes()[1..].to_vec(),
             Some(n) => n.display().into_bytes(),
             None => Vec::new(),
@@ -121,6 +123,8 @@ pub struct CLocation {
     pub realip: Option<super::realip::RealIp>,
     /// `allow`, `deny`, `auth_basic` and `satisfy`: the access phase.
     pub access: super::access::Access,
+    /// `limit_req` and `limit_conn`, checked at the preaccess phase.
+    pub limits: super::limit::CLimits,
     pub action: Action,
     /// Files, index, `try_files`.
     pub content: Content,
@@ -184,8 +188,9 @@ pub enum PassTarget {
         upstream: NamedUpstream,
         /// The URI part of `proxy_pass`, if any.
         uri: Option<Vec<u8>>,
-        host_header: Vec<u8>,
-        port: Vec<u8>,
+        /// `$proxy_host` and `$proxy_port`, shared by every request through here.
+        host_header: Bytes,
+        port: Bytes,
         /// The location's name length: the part of `$uri` the URI part replaces.
         location_len: usize,
     },

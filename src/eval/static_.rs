@@ -275,6 +275,7 @@ impl FileAnswer {
             keepalive: loc.keepalive,
             // `route` sets it with the answer.
             gzip: None,
+            limited: Default::default(),
         }
     }
 }

@@ -99,6 +99,7 @@ pub(super) fn request_info<'a>(
         request_id: [b'0'; 32],
         opened: std::time::Instant::now(),
         refused: None,
+        limits: Default::default(),
     }
 }
 

@@ -42,7 +42,7 @@ impl Groups {
                 .flat_map(|s| {
                     s.addrs.iter().map(move |a| PeerSpec {
                         addr: a.clone(),
-                        name: a.to_string(),
+                        name: a.to_string().into(),
                         weight: s.weight,
                         max_fails: s.max_fails,
                         fail_timeout: s.fail_timeout,
@@ -173,7 +173,7 @@ pub fn implicit(name: String, port: u16, addrs: &[PeerAddr]) -> NamedUpstream {
             .iter()
             .map(|a| PeerSpec {
                 addr: a.clone(),
-                name: a.to_string(),
+                name: a.to_string().into(),
                 weight: 1,
                 max_fails: 1,
                 fail_timeout: dflt::FAIL_TIMEOUT,

@@ -75,6 +75,10 @@ impl Complex {
     }
 
     pub fn eval(&self, req: &mut Req<'_>) -> Vec<u8> {
+        // The common `proxy_set_header Host $host;`: the variable's value is the result.
+        if let [Part::Var(name, var)] = self.parts.as_slice() {
+            return req.var(name, var).unwrap_or_default();
+        }
         let mut out = Vec::new();
         for p in &self.parts {
             match p {

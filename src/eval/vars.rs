@@ -19,6 +19,9 @@ pub enum Var {
     RemoteAddr,
     /// `$binary_remote_addr`: the address's 4 or 16 bytes.
     BinaryRemoteAddr,
+    /// `$limit_req_status`, `$limit_conn_status`: what the preaccess limits decided.
+    LimitReqStatus,
+    LimitConnStatus,
     RemotePort,
     /// `$realip_remote_addr`: the connection's own address, whatever realip found.
     RealipRemoteAddr,
@@ -261,9 +264,9 @@ fn fixed(name: &str) -> Option<Var> {
         | "uid_reset"
         | "invalid_referer"
         | "secure_link"
-        | "secure_link_expires"
-        | "limit_req_status"
-        | "limit_conn_status" => Var::Unsupported(name.to_string()),
+        | "secure_link_expires" => Var::Unsupported(name.to_string()),
+        "limit_req_status" => Var::LimitReqStatus,
+        "limit_conn_status" => Var::LimitConnStatus,
         "remote_port" => Var::RemotePort,
         "realip_remote_port" => Var::RealipRemotePort,
         "remote_user" => Var::RemoteUser,

@@ -134,7 +134,7 @@ fn group(g: &UpstreamGroup) -> Value {
         .servers
         .iter()
         .map(|s| {
-            json!({"addr": s.name, "weight": s.weight, "max_fails": s.max_fails,
+            json!({"addr": &*s.name, "weight": s.weight, "max_fails": s.max_fails,
                    "fail_timeout_s": s.fail_timeout.as_secs(), "backup": s.backup, "down": s.down})
         })
         .collect();

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::client::{PartialHead, RequestHead};
 use super::state::State;
-use crate::eval::plan::{Refused, RequestInfo, TlsFacts};
+use crate::eval::plan::{ConnHolds, LimitStatus, Refused, RequestInfo, TlsFacts};
 
 /// One accepted client connection.
 #[derive(Debug)]
@@ -63,6 +63,11 @@ pub struct OwnedRequest {
     pub request_id: [u8; 32],
     /// Answered before a location was chosen (`RequestInfo::refused`).
     pub refused: Option<RefusedLine>,
+    /// What the preaccess limits decided (`$limit_req_status`, `$limit_conn_status`).
+    pub limits: LimitStatus,
+    /// The `limit_conn` counts the request holds, given back when the last copy of the
+    /// request (the access log's, a tunnel's) is dropped.
+    pub holds: Option<Arc<ConnHolds>>,
 }
 
 /// The owned form of [`Refused`].
@@ -98,6 +103,8 @@ impl OwnedRequest {
             pipelined: head.pipelined,
             request_id: crate::eval::plan::request_id(),
             refused: None,
+            limits: LimitStatus::default(),
+            holds: None,
         })
     }
 
@@ -128,6 +135,8 @@ impl OwnedRequest {
                 line_parsed: head.parsed.is_some(),
                 protocol_begun: head.protocol_begun,
             }),
+            limits: LimitStatus::default(),
+            holds: None,
         }
     }
 
@@ -163,6 +172,7 @@ impl OwnedRequest {
                 line_parsed: r.line_parsed,
                 protocol_begun: r.protocol_begun,
             }),
+            limits: self.limits,
         }
     }
 

@@ -125,7 +125,7 @@ async fn attempts(
                 group,
             );
             outcome.upstreams.push(UpstreamTry {
-                addr: p.upstream.name.clone(),
+                addr: p.upstream.name.as_str().into(),
                 status: Some(502),
                 response_time: Some(std::time::Duration::ZERO),
                 ..UpstreamTry::default()
@@ -136,7 +136,7 @@ async fn attempts(
         tries += 1;
         // This server's line of the `$upstream_*` variables, filled in as far as it gets.
         let mut state = UpstreamTry {
-            addr: peer.addr.to_string(),
+            addr: peer.name.clone(),
             ..UpstreamTry::default()
         };
         let sent_at = Instant::now();

@@ -37,7 +37,7 @@ pub enum Handled {
 pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client) -> Handled {
     let started = Instant::now();
     let n = conn.next_request();
-    let request = match OwnedRequest::from_head(conn.clone(), head, n) {
+    let mut request = match OwnedRequest::from_head(conn.clone(), head, n) {
         Ok(request) => request,
         Err(head) => return refused(conn, 400, PartialHead::whole(head, started), n),
     };
@@ -49,7 +49,10 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
             Ok(body)
         }
     });
-    let route = conn.state.site.route(&request.info());
+    let mut route = conn.state.site.route(&request.info());
+    if framing.is_ok() {
+        route = preaccess_limits(&mut request, route).await;
+    }
     let limits = route.keepalive();
     let idle = limits.timeout;
     let keepalive = framing.is_ok()
@@ -82,6 +85,27 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     match dispatch(request, route, Some(down), then).await {
         Some(answer) => Handled::Answer { answer, body, idle },
         None => Handled::Close,
+    }
+}
+
+/// What the preaccess limits did while `route` was decided: the `limit_conn` counts move to
+/// the request (held until it is over), and a `limit_req` delay is waited out on the timer
+/// (the thread serves other connections meanwhile) before the request is routed again.
+async fn preaccess_limits(request: &mut OwnedRequest, mut route: Route) -> Route {
+    loop {
+        let limited = route.take_limited();
+        request.limits.merge(limited.status);
+        if limited.holds.is_some() {
+            request.holds = limited.holds;
+        }
+        let Some(delay) = limited.delay else {
+            return route;
+        };
+        if let Route::Respond(r) = &route {
+            log_errors(request, &r.errors);
+        }
+        tokio::time::sleep(delay).await;
+        route = request.conn.state.site.route(&request.info());
     }
 }
 
@@ -209,15 +233,21 @@ fn refused_finish(request: OwnedRequest, started: Instant) -> Finish {
 /// The error-log lines routing decided on, with nginx's context.
 fn log_errors(request: &OwnedRequest, errors: &[ErrorLine]) {
     for e in errors {
-        let host = request.header("host").map_or_else(String::new, |h| {
-            format!(", host: \"{}\"", String::from_utf8_lossy(h))
-        });
         let level = match e.level {
             Severity::Alert => Level::Alert,
             Severity::Crit => Level::Crit,
             Severity::Error => Level::Error,
+            Severity::Warn => Level::Warn,
+            Severity::Notice => Level::Notice,
             Severity::Info => Level::Info,
         };
+        if e.cycle {
+            super::log::write(level, format_args!("{}", e.message));
+            continue;
+        }
+        let host = request.header("host").map_or_else(String::new, |h| {
+            format!(", host: \"{}\"", String::from_utf8_lossy(h))
+        });
         super::log::write(
             level,
             format_args!(

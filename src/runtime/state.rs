@@ -198,6 +198,7 @@ mod tests {
             request_id: [b'0'; 32],
             opened: std::time::Instant::now(),
             refused: None,
+            limits: Default::default(),
         };
         match site.route(&info) {
             Route::Proxy(p) => p.upstream.clone(),

@@ -13,6 +13,7 @@ mod gzip;
 mod headers;
 mod if_blocks;
 mod lifecycle;
+mod limits;
 mod listen;
 mod oracle;
 mod proxy;

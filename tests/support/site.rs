@@ -31,7 +31,7 @@ pub struct TestSite {
 pub fn peer(addr: SocketAddr) -> PeerSpec {
     PeerSpec {
         addr: PeerAddr::Tcp(addr),
-        name: addr.to_string(),
+        name: addr.to_string().into(),
         weight: 1,
         max_fails: 1,
         fail_timeout: Duration::from_secs(10),
@@ -123,6 +123,7 @@ impl Site for TestSite {
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
+                limited: Default::default(),
             });
         }
         if request.target == "/return" {
@@ -139,6 +140,7 @@ impl Site for TestSite {
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
+                limited: Default::default(),
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -211,6 +213,7 @@ impl Site for TestSite {
             errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            limited: Default::default(),
             tls: None,
         }))
     }
@@ -235,6 +238,7 @@ impl Site for TestSite {
             server_tokens: true,
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            limited: Default::default(),
         })
     }
 
@@ -295,7 +299,7 @@ impl LogFormat for PlainFormat {
             outcome
                 .upstreams
                 .iter()
-                .map(|u| u.addr.as_str())
+                .map(|u| &*u.addr)
                 .collect::<Vec<_>>()
                 .join(", "),
             sent_server

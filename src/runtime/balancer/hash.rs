@@ -5,6 +5,7 @@
 //! After 20 unlucky tries each falls back to round robin, as nginx does.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::crc32;
 use super::{Attempt, Balancer, PeerState};
@@ -14,7 +15,7 @@ use crate::eval::plan::PeerSpec;
 #[derive(Debug, Clone)]
 pub(super) struct Point {
     hash: u32,
-    server: String,
+    server: Arc<str>,
 }
 
 /// nginx's `ngx_http_upstream_init_chash`.

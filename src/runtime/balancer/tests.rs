@@ -12,7 +12,7 @@ use crate::eval::plan::{Balance, PeerAddr, PeerSpec, UpstreamGroup};
 fn peer(port: u16, weight: u32) -> PeerSpec {
     PeerSpec {
         addr: PeerAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], port))),
-        name: format!("127.0.0.1:{port}"),
+        name: format!("127.0.0.1:{port}").into(),
         weight,
         max_fails: 1,
         fail_timeout: Duration::from_secs(10),
