@@ -179,6 +179,7 @@ impl Request {
             pipelined: false,
             request_id: crate::eval::plan::request_id(),
             opened: std::time::Instant::now(),
+            started: std::time::Instant::now(),
             refused: None,
             limits: Default::default(),
         }

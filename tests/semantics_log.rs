@@ -119,6 +119,7 @@ http {{
         pipelined: false,
         request_id: ngxr::eval::plan::request_id(),
         opened: std::time::Instant::now(),
+        started: std::time::Instant::now(),
         refused: None,
         limits: Default::default(),
     };

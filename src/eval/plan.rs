@@ -153,6 +153,9 @@ pub struct RequestInfo<'a> {
     pub request_id: [u8; 32],
     /// When the connection was accepted (`$connection_time`).
     pub opened: Instant,
+    /// When the request began (`$request_time`, read when it is evaluated: by `add_header`
+    /// as the head goes out, by the access log at the end).
+    pub started: Instant,
     /// Set when nginx answers (or drops) the request before choosing a location, while it
     /// reads or checks the head; its log line then reads only what was parsed.
     pub refused: Option<Refused<'a>>,
@@ -756,7 +759,6 @@ pub struct Outcome {
     pub bytes_sent: u64,
     /// The request line, headers and body as received.
     pub request_length: u64,
-    pub request_time: Duration,
     /// Every server tried, in order (empty when the request was not proxied: the
     /// `$upstream_*` variables are then not found).
     pub upstreams: Vec<UpstreamTry>,

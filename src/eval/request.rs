@@ -284,9 +284,7 @@ impl<'a> Req<'a> {
                 super::gzip::ratio(zin, zout).map(String::into_bytes)
             }
             Var::RequestLength => text(self.outcome.map_or(0, |o| o.request_length).to_string()),
-            Var::RequestTime => text(super::clock::seconds(
-                self.outcome.map(|o| o.request_time).unwrap_or_default(),
-            )),
+            Var::RequestTime => text(super::clock::seconds(info.started.elapsed())),
             Var::UpstreamAddr => self.upstream_list(|u| u.addr.to_string()),
             Var::UpstreamStatus => {
                 self.upstream_list(|u| u.status.map_or_else(|| "-".into(), |s| s.to_string()))

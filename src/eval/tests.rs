@@ -98,6 +98,7 @@ pub(super) fn request_info<'a>(
         pipelined: false,
         request_id: [b'0'; 32],
         opened: std::time::Instant::now(),
+        started: std::time::Instant::now(),
         refused: None,
         limits: Default::default(),
     }

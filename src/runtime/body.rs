@@ -22,7 +22,6 @@ pub struct Finish {
     pub request: OwnedRequest,
     pub log: Arc<LogSpec>,
     pub outcome: Outcome,
-    pub started: Instant,
     /// When the answering upstream was sent the request: its `$upstream_response_time`
     /// runs until the response body (or the tunnel) is over, as nginx's does.
     pub upstream_sent: Option<Instant>,
@@ -33,7 +32,6 @@ impl Drop for Finish {
         if self.log.files.is_empty() {
             return;
         }
-        self.outcome.request_time = self.started.elapsed();
         self.outcome.request_length += self.request.head_length;
         if let Some(sent) = self.upstream_sent
             && let Some(last) = self.outcome.upstreams.last_mut()

@@ -61,6 +61,8 @@ pub struct OwnedRequest {
     /// `$pipe`.
     pub pipelined: bool,
     pub request_id: [u8; 32],
+    /// When the request began (`$request_time`).
+    pub started: Instant,
     /// Answered before a location was chosen (`RequestInfo::refused`).
     pub refused: Option<RefusedLine>,
     /// What the preaccess limits decided (`$limit_req_status`, `$limit_conn_status`).
@@ -85,6 +87,7 @@ impl OwnedRequest {
         conn: Arc<ConnCtx>,
         head: RequestHead,
         connection_requests: u64,
+        started: Instant,
     ) -> Result<OwnedRequest, RequestHead> {
         let (Ok(method), Ok(target)) = (
             std::str::from_utf8(&head.method),
@@ -102,6 +105,7 @@ impl OwnedRequest {
             head_length: head.length as u64,
             pipelined: head.pipelined,
             request_id: crate::eval::plan::request_id(),
+            started,
             refused: None,
             limits: LimitStatus::default(),
             holds: None,
@@ -130,6 +134,7 @@ impl OwnedRequest {
             head_length: head.length as u64,
             pipelined: head.pipelined,
             request_id: crate::eval::plan::request_id(),
+            started: head.began,
             refused: Some(RefusedLine {
                 line: head.line,
                 line_parsed: head.parsed.is_some(),
@@ -167,6 +172,7 @@ impl OwnedRequest {
             pipelined: self.pipelined,
             request_id: self.request_id,
             opened: self.conn.opened,
+            started: self.started,
             refused: self.refused.as_ref().map(|r| Refused {
                 line: &r.line,
                 line_parsed: r.line_parsed,

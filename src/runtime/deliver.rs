@@ -28,7 +28,6 @@ pub struct Delivery<'a> {
     pub hold: Hold,
     pub keepalive: bool,
     pub outcome: Outcome,
-    pub started: Instant,
     /// When the answering upstream was sent the request.
     pub sent_at: Instant,
 }
@@ -89,7 +88,6 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         request: d.request,
         log: p.log.clone(),
         outcome,
-        started: d.started,
         upstream_sent: Some(d.sent_at),
     };
     if head.status == 101 {

@@ -32,7 +32,6 @@ const RESENDABLE: u64 = 64 * 1024;
 #[derive(Debug)]
 pub struct Start {
     pub keepalive: bool,
-    pub started: Instant,
     /// The 499 log line written if the client leaves first; kept up to date with the
     /// servers tried.
     pub abandoned: Option<Finish>,
@@ -56,10 +55,9 @@ pub async fn proxy(
 ) -> Option<Answer> {
     let Start {
         keepalive,
-        started,
         mut abandoned,
     } = start;
-    let answer = attempts(request, p, down, keepalive, started, &mut abandoned).await;
+    let answer = attempts(request, p, down, keepalive, &mut abandoned).await;
     if answer.is_ok()
         && let Some(finish) = &mut abandoned
     {
@@ -77,7 +75,6 @@ async fn attempts(
     mut p: ProxyRequest,
     down: Option<Downstream<'_>>,
     keepalive: bool,
-    started: Instant,
     abandoned: &mut Option<Finish>,
 ) -> Result<Option<Answer>, ClientGone> {
     let mut outcome = Outcome::default();
@@ -90,7 +87,7 @@ async fn attempts(
         Err(e) => {
             log_error(&request, p.client, &p.server, &e, None);
             let keepalive = keepalive && e.status() != 413;
-            return Ok(fail(request, &p, e.status(), outcome, keepalive, started).await);
+            return Ok(fail(request, &p, e.status(), outcome, keepalive).await);
         }
     };
     if let Some(name) = p.resolve.take() {
@@ -104,7 +101,7 @@ async fn attempts(
                     &ProxyError::Unresolved(name.host, e),
                     None,
                 );
-                return Ok(fail(request, &p, 502, outcome, keepalive, started).await);
+                return Ok(fail(request, &p, 502, outcome, keepalive).await);
             }
         }
     }
@@ -130,7 +127,7 @@ async fn attempts(
                 response_time: Some(std::time::Duration::ZERO),
                 ..UpstreamTry::default()
             });
-            return Ok(fail(request, &p, 502, outcome, keepalive, started).await);
+            return Ok(fail(request, &p, 502, outcome, keepalive).await);
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
@@ -196,7 +193,7 @@ async fn attempts(
                     // (which may take its `WWW-Authenticate`).
                     drop((conn, attempt));
                     outcome.upstream_headers = head.headers.clone();
-                    let page = error_page(request, &p, head.status, outcome, keepalive, started);
+                    let page = error_page(request, &p, head.status, outcome, keepalive);
                     return Ok(page.await);
                 }
                 let ctx = deliver::Delivery {
@@ -205,7 +202,6 @@ async fn attempts(
                     hold: Hold { upstream, attempt },
                     keepalive,
                     outcome,
-                    started,
                     sent_at,
                 };
                 return Ok(Some(deliver::deliver(ctx, conn, head)));
@@ -233,7 +229,7 @@ async fn attempts(
                 if e.retryable(&p.next_upstream) && may_retry(sent, attempt.tries) {
                     continue;
                 }
-                return Ok(fail(request, &p, status, outcome, keepalive, started).await);
+                return Ok(fail(request, &p, status, outcome, keepalive).await);
             }
         }
     }
@@ -373,10 +369,9 @@ async fn fail(
     status: u16,
     mut outcome: Outcome,
     keepalive: bool,
-    started: Instant,
 ) -> Option<Answer> {
     if p.error_pages.contains(&status) {
-        return error_page(request, p, status, outcome, keepalive, started).await;
+        return error_page(request, p, status, outcome, keepalive).await;
     }
     outcome.status = status;
     // nginx's page and its headers are chosen after this, by `respond::answer` (no
@@ -388,7 +383,6 @@ async fn fail(
         request,
         log: p.log.clone(),
         outcome,
-        started,
         upstream_sent: None,
     };
     let dress = respond::Dress {
@@ -409,7 +403,6 @@ fn error_page(
     status: u16,
     outcome: Outcome,
     keepalive: bool,
-    started: Instant,
 ) -> Pin<Box<dyn Future<Output = Option<Answer>> + Send>> {
     let mut failed = p.failed.clone();
     failed.push(status);
@@ -418,11 +411,7 @@ fn error_page(
         .state
         .site
         .error_page(&request.info(), &failed, &outcome);
-    let then = Then {
-        keepalive,
-        started,
-        outcome,
-    };
+    let then = Then { keepalive, outcome };
     Box::pin(request::dispatch(request, route, None, then))
 }
 

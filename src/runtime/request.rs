@@ -37,7 +37,7 @@ pub enum Handled {
 pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client) -> Handled {
     let started = Instant::now();
     let n = conn.next_request();
-    let mut request = match OwnedRequest::from_head(conn.clone(), head, n) {
+    let mut request = match OwnedRequest::from_head(conn.clone(), head, n, started) {
         Ok(request) => request,
         Err(head) => return refused(conn, 400, PartialHead::whole(head, started), n),
     };
@@ -64,7 +64,7 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
             // Refused before a location is chosen: logged with the server level's settings.
             let mut request = request;
             request.refuse();
-            let finish = refused_finish(request, started);
+            let finish = refused_finish(request);
             let answer = respond::answer(finish, status, Vec::new(), None, false, <_>::default());
             return Handled::Answer {
                 answer,
@@ -75,7 +75,6 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     };
     let then = Then {
         keepalive,
-        started,
         outcome: Outcome::default(),
     };
     let down = Downstream {
@@ -113,7 +112,6 @@ async fn preaccess_limits(request: &mut OwnedRequest, mut route: Route) -> Route
 #[derive(Debug)]
 pub struct Then {
     pub keepalive: bool,
-    pub started: Instant,
     /// Carried into the access log (an error page after a proxy pass keeps its upstreams).
     pub outcome: Outcome,
 }
@@ -127,11 +125,7 @@ pub async fn dispatch(
     down: Option<Downstream<'_>>,
     then: Then,
 ) -> Option<Answer> {
-    let Then {
-        keepalive,
-        started,
-        outcome,
-    } = then;
+    let Then { keepalive, outcome } = then;
     match route {
         Route::Respond(r) => {
             log_errors(&request, &r.errors);
@@ -140,7 +134,6 @@ pub async fn dispatch(
                 request,
                 log: r.log,
                 outcome,
-                started,
                 upstream_sent: None,
             };
             if status == 444 {
@@ -162,7 +155,6 @@ pub async fn dispatch(
                 request,
                 log: f.log.clone(),
                 outcome,
-                started,
                 upstream_sent: None,
             };
             Some(static_file::serve(finish, *f, keepalive))
@@ -177,12 +169,10 @@ pub async fn dispatch(
                     status: 499,
                     ..Outcome::default()
                 },
-                started,
                 upstream_sent: None,
             });
             let start = forward::Start {
                 keepalive,
-                started,
                 abandoned,
             };
             // Boxed: a proxy pass's state is most of a request's, and a connection waiting for
@@ -195,10 +185,9 @@ pub async fn dispatch(
 /// The answer to a head nginx refused while reading it, logged with what was parsed of it;
 /// the connection closes after it. It is the `n`th request on `conn`.
 pub fn refused(conn: &Arc<ConnCtx>, status: u16, head: PartialHead, n: u64) -> Handled {
-    let started = head.began;
     let request = OwnedRequest::from_partial(conn.clone(), head, n);
     Handled::Answer {
-        answer: respond::refuse(status, refused_finish(request, started)),
+        answer: respond::refuse(status, refused_finish(request)),
         body: ClientBody::new(None, false, false),
         idle: Duration::ZERO,
     }
@@ -211,21 +200,19 @@ pub fn cut_short(conn: &Arc<ConnCtx>, status: u16, head: Option<PartialHead>) {
     let Some(head) = head else {
         return;
     };
-    let started = head.began;
     let request = OwnedRequest::from_partial(conn.clone(), head, conn.next_request());
-    let mut finish = refused_finish(request, started);
+    let mut finish = refused_finish(request);
     // Dropped here: the line is written.
     finish.outcome.status = status;
 }
 
 /// The log line of a request answered before a location was chosen.
-fn refused_finish(request: OwnedRequest, started: Instant) -> Finish {
+fn refused_finish(request: OwnedRequest) -> Finish {
     let log = request.conn.state.site.refused(&request.info());
     Finish {
         request,
         log,
         outcome: Outcome::default(),
-        started,
         upstream_sent: None,
     }
 }

@@ -197,6 +197,7 @@ mod tests {
             pipelined: false,
             request_id: [b'0'; 32],
             opened: std::time::Instant::now(),
+            started: std::time::Instant::now(),
             refused: None,
             limits: Default::default(),
         };

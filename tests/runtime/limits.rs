@@ -32,6 +32,7 @@ http {
         limit_req zone=srv;
         add_header X-Req $limit_req_status always;
         add_header X-Conn $limit_conn_status always;
+        add_header X-Time $request_time always;
         location /burst/ { limit_req zone=one burst=2 nodelay; limit_req_status 429; }
         location /key/ { limit_req zone=bykey; }
         location /page/ { limit_req zone=bykey; error_page 503 /key/x.txt; }
@@ -113,14 +114,22 @@ fn run(port: u16) -> Vec<String> {
     out
 }
 
-/// `delay=1`: the second request passes at once, the third waits about a second.
+/// `delay=1`: the second request passes at once, the third waits about a second, and its
+/// `$request_time` (read by `add_header` as the head goes out) counts the wait.
 fn paced(port: u16) -> Vec<String> {
     let mut out = Vec::new();
     for _ in 0..3 {
         let start = Instant::now();
-        let answer = get(port, "/paced/x.txt");
+        let answer = exchange(port, "GET /paced/x.txt HTTP/1.1\r\nHost: lim\r\n");
         let waited = start.elapsed() >= Duration::from_millis(300);
-        out.push(format!("{answer} waited={waited}"));
+        let text = String::from_utf8_lossy(&answer);
+        let timed = text
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Time: "))
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .is_some_and(|t| t >= 0.3);
+        let summary = summary(&answer);
+        out.push(format!("{summary} waited={waited} timed={timed}"));
     }
     out
 }
@@ -215,7 +224,16 @@ fn limit_req_and_limit_conn_as_nginx() {
         ours.0
     );
     assert_eq!(ours.0, theirs.0);
-    assert!(ours.1[2].contains("DELAYED waited=true"), "{:?}", ours.1);
+    assert!(
+        ours.1[2].contains("DELAYED waited=true timed=true"),
+        "{:?}",
+        ours.1
+    );
+    assert!(
+        ours.1[1].contains("waited=false timed=false"),
+        "{:?}",
+        ours.1
+    );
     assert_eq!(ours.1, theirs.1);
     assert!(ours.2[1].starts_with("HTTP/1.1 503"), "{:?}", ours.2);
     assert_eq!(ours.2, theirs.2);
