@@ -14,7 +14,8 @@ use ngxr::cli::Paths;
 use ngxr::runtime::Server;
 
 const LOG: &str = "$uri $status $request_length $pipe $upstream_addr $upstream_status \
-    $upstream_response_length $upstream_bytes_received $upstream_bytes_sent $body_bytes_sent";
+    $upstream_response_length $upstream_bytes_received $upstream_bytes_sent $body_bytes_sent \
+    [$args]";
 
 /// The `http` block body, listening on `port`, proxying to `up` or to `dead` (refusing).
 fn http(port: u16, up: &str, dead: &str) -> String {
@@ -44,6 +45,8 @@ const REQUESTS: &[(&[u8], Option<&str>)] = &[
         b"POST /r HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
         None,
     ),
+    // A `?` with nothing after it: `$args` is not found either (`-`).
+    (b"GET /r? HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", None),
 ];
 
 /// The checked headers of each answer, then the access-log lines.
@@ -58,7 +61,7 @@ async fn run(addr: std::net::SocketAddr, log: &Path) -> (Vec<String>, Vec<String
     let lines = within(async {
         loop {
             let text = std::fs::read_to_string(log).unwrap_or_default();
-            if text.lines().count() >= 6 {
+            if text.lines().count() >= 7 {
                 return text.lines().map(str::to_string).collect();
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -96,10 +99,11 @@ async fn upstream_and_request_variables_read_as_in_nginx() {
     assert_eq!(
         lines[2..],
         [
-            "/r 200 25 . - - - - - 2",
-            "/r 200 28 . - - - - - 2",
-            "/r 200 49 p - - - - - 2",
-            "/r 200 89 . - - - - - 27"
+            "/r 200 25 . - - - - - 2 [-]",
+            "/r 200 28 . - - - - - 2 [-]",
+            "/r 200 49 p - - - - - 2 [2]",
+            "/r 200 89 . - - - - - 27 [-]",
+            "/r 200 48 . - - - - - 2 [-]"
         ]
     );
 
