@@ -65,7 +65,26 @@ pub enum ProxyError {
     FileRead(io::Error),
 }
 
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl ProxyError {
+    /// Where in the exchange with a server it happened (errors that are not an exchange's
+    /// are the connect's, as nginx's context says then).
+    pub fn stage(&self) -> Stage {
+        match self {
+            ProxyError::Io(stage, _)
+            | ProxyError::TimedOut(stage)
+            | ProxyError::PrematureClose(stage) => *stage,
+            ProxyError::Handshake(_) => Stage::Handshaking,
+            ProxyError::InvalidHeader => Stage::ReadingHeader,
+            _ => Stage::Connecting,
+        }
+    }
+
     /// The status nginx answers with.
     pub fn status(&self) -> u16 {
         match self {
