@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod auth_basic;
+mod error_logs;
 mod balance;
 mod files;
 mod gzip;
