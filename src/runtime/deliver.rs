@@ -10,6 +10,7 @@ use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
 use super::gzip;
+use super::forward::UpstreamLog;
 use super::peer::PeerConn;
 use super::redirect;
 use super::respond;
@@ -30,6 +31,8 @@ pub struct Delivery<'a> {
     pub outcome: Outcome,
     /// When the answering upstream was sent the request.
     pub sent_at: Instant,
+    /// What the body's error-log lines name besides the request.
+    pub upstream_log: UpstreamLog,
 }
 
 /// Headers nginx never copies from the upstream response: it frames the body itself.
@@ -62,7 +65,11 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     };
     let length = match head.framing {
         Framing::Length(n) => Some(n),
-        Framing::None if d.request.method == "HEAD" => upstream_length(&head),
+        // A 304 keeps the upstream's length, as nginx's header filter writes it (a 204's
+        // it drops).
+        Framing::None if d.request.method == "HEAD" || head.status == 304 => {
+            upstream_length(&head)
+        }
         _ => None,
     };
     let mut outcome = d.outcome;
@@ -131,7 +138,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         true,
     );
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
-    let body = ProxyBody::upstream(body, finish).gzip(gzipped);
+    let body = ProxyBody::upstream(body, finish, d.upstream_log).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),

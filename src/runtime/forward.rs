@@ -201,6 +201,7 @@ async fn attempts(
                     keepalive,
                     outcome,
                     sent_at,
+                    upstream_log: UpstreamLog::of(&p, Some(&logged_peer(&peer.addr))),
                 };
                 return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
@@ -429,27 +430,60 @@ fn log_error(
     message: &dyn std::fmt::Display,
     upstream: Option<&str>,
 ) {
-    let upstream = upstream.map_or_else(String::new, |addr| {
-        let scheme = if p.tls.is_some() { "https" } else { "http" };
-        format!(
-            ", upstream: \"{scheme}://{addr}{}\"",
-            String::from_utf8_lossy(&p.uri)
-        )
-    });
-    let host = request.header("host").map_or_else(String::new, |h| {
-        format!(", host: \"{}\"", String::from_utf8_lossy(h))
-    });
-    super::log::write_in(
-        &p.log.errors,
-        level,
-        format_args!(
-            "*{} {message}, client: {}, server: {}, request: \"{} {} {}\"{upstream}{host}",
-            request.conn.id,
-            p.client,
-            String::from_utf8_lossy(&p.server),
-            request.method,
-            request.target,
-            request.version
-        ),
-    );
+    UpstreamLog::of(p, upstream).write(request, &p.log.errors, level, message);
+}
+
+/// What a proxied request's error-log lines name around the request: the client (as realip
+/// left it), the server and the upstream's URL. Kept by the response body, whose read errors
+/// are logged after the proxy pass is over.
+#[derive(Debug, Clone)]
+pub struct UpstreamLog {
+    client: std::net::IpAddr,
+    server: String,
+    upstream: String,
+}
+
+impl UpstreamLog {
+    /// `addr`: the server (or group) tried, if the line names one.
+    pub fn of(p: &ProxyRequest, addr: Option<&str>) -> UpstreamLog {
+        let upstream = addr.map_or_else(String::new, |addr| {
+            let scheme = if p.tls.is_some() { "https" } else { "http" };
+            format!(
+                ", upstream: \"{scheme}://{addr}{}\"",
+                String::from_utf8_lossy(&p.uri)
+            )
+        });
+        UpstreamLog {
+            client: p.client,
+            server: String::from_utf8_lossy(&p.server).into_owned(),
+            upstream,
+        }
+    }
+
+    /// Writes `message` about `request` at `level` to `logs` (the location's error logs).
+    pub fn write(
+        &self,
+        request: &OwnedRequest,
+        logs: &[(std::path::PathBuf, String)],
+        level: Level,
+        message: &dyn std::fmt::Display,
+    ) {
+        let host = request.header("host").map_or_else(String::new, |h| {
+            format!(", host: \"{}\"", String::from_utf8_lossy(h))
+        });
+        super::log::write_in(
+            logs,
+            level,
+            format_args!(
+                "*{} {message}, client: {}, server: {}, request: \"{} {} {}\"{}{host}",
+                request.conn.id,
+                self.client,
+                self.server,
+                request.method,
+                request.target,
+                request.version,
+                self.upstream
+            ),
+        );
+    }
 }

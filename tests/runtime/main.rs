@@ -24,6 +24,7 @@ mod root_variables;
 mod tls;
 mod tunnel;
 mod upstream;
+mod upstream_answers;
 mod upstream_tls;
 mod variables;
 
