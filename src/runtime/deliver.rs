@@ -102,6 +102,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
             connection,
             location,
             hide_version: !p.server_tokens,
+            upstream_server: passes_server(p),
             ..Front::default()
         };
         let reason = Some(&head.reason[..]);
@@ -126,6 +127,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     let mut front = Front::take_upstream(&mut headers, connection);
     front.location = location;
     front.hide_version = !p.server_tokens;
+    front.upstream_server = passes_server(p);
     front.content_length = length;
     front.chunked = unframed && http11;
     let gzipped = gzip::header_filter(
@@ -170,6 +172,13 @@ fn set_so_far(
         Bytes::from_static(connection.as_bytes()),
     ));
     set
+}
+
+/// Whether `proxy_pass_header Server` lets the upstream's `Server` through.
+fn passes_server(p: &ProxyRequest) -> bool {
+    !p.hide_headers
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(b"server"))
 }
 
 fn upstream_length(head: &ResponseHead) -> Option<u64> {
