@@ -1,7 +1,9 @@
 //! Upstream answers that nginx reframes or reports, against nginx: chunks read together go
 //! out as one chunk and `$body_bytes_sent` counts the framing; `$upstream_response_length`
 //! counts every byte read after the head; a 304 keeps its `Content-Length`; a body longer
-//! than its `Content-Length` is cut there with nginx's warning.
+//! than its `Content-Length` is cut there with nginx's warning; `proxy_pass_header Server`
+//! leaves the `Server` line to the upstream; a chunked body past `client_max_body_size` is
+//! reported as nginx reports it.
 
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use crate::files::{exchange, file_messages, normalize, start};
 const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
 const NOT_MODIFIED: &[u8] = b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 0\r\n\r\n";
 const TOO_LONG: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcdefghij";
+const NAMED: &[u8] = b"HTTP/1.1 200 OK\r\nServer: backend\r\nContent-Length: 2\r\n\r\nok";
 
 const CONFIG: &str = "
 events {}
@@ -23,17 +26,31 @@ http {
         location /chunked { proxy_pass http://127.0.0.1:CHUNKED; }
         location /304 { proxy_pass http://127.0.0.1:NOT_MODIFIED; }
         location /long { proxy_pass http://127.0.0.1:TOO_LONG; }
+        location /named { proxy_pass http://127.0.0.1:NAMED; proxy_pass_header Server; }
+        location /unnamed { proxy_pass http://127.0.0.1:CHUNKED; proxy_pass_header Server; }
+        location /small { proxy_pass http://127.0.0.1:CHUNKED; client_max_body_size 1k; }
     }
 }
 ";
 
-const PROBES: &[&str] = &[
-    "GET /chunked HTTP/1.1\r\nHost: a\r\n",
-    "HEAD /chunked HTTP/1.1\r\nHost: a\r\n",
-    "GET /chunked HTTP/1.0\r\nHost: a\r\n",
-    "GET /304 HTTP/1.1\r\nHost: a\r\n",
-    "GET /long HTTP/1.1\r\nHost: a\r\n",
-];
+fn probes() -> Vec<String> {
+    let mut probes: Vec<String> = [
+        "GET /chunked HTTP/1.1\r\nHost: a\r\n",
+        "HEAD /chunked HTTP/1.1\r\nHost: a\r\n",
+        "GET /chunked HTTP/1.0\r\nHost: a\r\n",
+        "GET /304 HTTP/1.1\r\nHost: a\r\n",
+        "GET /long HTTP/1.1\r\nHost: a\r\n",
+        "GET /named HTTP/1.1\r\nHost: a\r\n",
+        "GET /unnamed HTTP/1.1\r\nHost: a\r\n",
+    ]
+    .map(String::from)
+    .to_vec();
+    let big = "a".repeat(2000);
+    probes.push(format!(
+        "POST /small HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n{big}\r\n0\r\n\r\n"
+    ));
+    probes
+}
 
 #[test]
 fn odd_upstream_answers_reach_client_and_logs_as_nginx_s() {
@@ -46,6 +63,7 @@ fn odd_upstream_answers_reach_client_and_logs_as_nginx_s() {
         ("NOT_MODIFIED", NOT_MODIFIED),
         ("TOO_LONG", TOO_LONG),
         ("CHUNKED", CHUNKED),
+        ("NAMED", NAMED),
     ] {
         let (port, heads) = recording_backend(answer);
         recorded.push(heads);
@@ -55,7 +73,7 @@ fn odd_upstream_answers_reach_client_and_logs_as_nginx_s() {
     for (bin, name) in [(nginx, "nginx"), (env!("CARGO_BIN_EXE_ngxr"), "ngxr")] {
         let (prefix, port) = (base.join(name), free_port());
         let server = start(bin, &prefix, &config, &base, port, 0);
-        let answers: Vec<String> = PROBES
+        let answers: Vec<String> = probes()
             .iter()
             .map(|probe| normalize(&exchange(port, probe), port))
             .collect();
@@ -69,5 +87,5 @@ fn odd_upstream_answers_reach_client_and_logs_as_nginx_s() {
     assert_eq!(seen[0].0, seen[1].0, "client bytes");
     assert_eq!(seen[0].1, seen[1].1, "access log");
     assert_eq!(seen[0].2, seen[1].2, "error log");
-    assert_eq!(seen[1].2.len(), 1, "{:?}", seen[1].2);
+    assert_eq!(seen[1].2.len(), 2, "{:?}", seen[1].2);
 }
