@@ -13,8 +13,8 @@ use super::context::OwnedRequest;
 use super::error::ProxyError;
 use super::forward::UpstreamLog;
 use super::gzip::Gzipped;
-use super::static_file::FileBody;
 use super::log::Level;
+use super::static_file::FileBody;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
 

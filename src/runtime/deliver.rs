@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
-use super::gzip;
 use super::forward::UpstreamLog;
+use super::gzip;
 use super::peer::PeerConn;
 use super::redirect;
 use super::respond;
@@ -67,9 +67,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         Framing::Length(n) => Some(n),
         // A 304 keeps the upstream's length, as nginx's header filter writes it (a 204's
         // it drops).
-        Framing::None if d.request.method == "HEAD" || head.status == 304 => {
-            upstream_length(&head)
-        }
+        Framing::None if d.request.method == "HEAD" || head.status == 304 => upstream_length(&head),
         _ => None,
     };
     let mut outcome = d.outcome;

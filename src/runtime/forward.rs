@@ -16,8 +16,8 @@ use super::client::Client;
 use super::context::OwnedRequest;
 use super::deliver;
 use super::error::{ProxyError, Stage};
-use super::log::Level;
 use super::exchange::{self, RequestBody, ResponseHead};
+use super::log::Level;
 use super::peer::{self, PeerConn};
 use super::request::{self, Then};
 use super::request_body::ClientBody;
@@ -214,7 +214,8 @@ async fn attempts(
                 log_error(&request, &p, Level::Error, &e, Some(&addr));
                 let failed = e.counts_as_failure();
                 if upstream.balancer.free(&mut attempt, failed, now_secs()) {
-                    let disabled = format!("upstream server temporarily disabled while {}", e.stage());
+                    let disabled =
+                        format!("upstream server temporarily disabled while {}", e.stage());
                     log_error(&request, &p, Level::Warn, &disabled, Some(&addr));
                 }
                 let sent = !e.before_sending();

@@ -95,7 +95,10 @@ pub fn configure(logs: &[(PathBuf, String)]) {
         })
         .collect();
     *TARGETS.write().unwrap_or_else(|e| e.into_inner()) = targets;
-    LEVEL_FILES.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    LEVEL_FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
 }
 
 /// Reopens every error log file (SIGUSR1).

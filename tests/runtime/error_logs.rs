@@ -46,9 +46,8 @@ fn request_lines_go_to_their_level_s_error_log_as_nginx_s() {
         // nginx writes as it goes; give ngxr's request tasks the same chance.
         std::thread::sleep(Duration::from_millis(200));
         drop(server);
-        let read = |file: &str| {
-            file_messages(&prefix.join("logs").join(file), Some(&www), &[port, dead])
-        };
+        let read =
+            |file: &str| file_messages(&prefix.join("logs").join(file), Some(&www), &[port, dead]);
         logs.push([read("error.log"), read("s.log"), read("main.log")]);
     }
     let [error, s, main] = &logs[1];

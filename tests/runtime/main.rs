@@ -7,8 +7,8 @@ mod support;
 
 mod access;
 mod auth_basic;
-mod error_logs;
 mod balance;
+mod error_logs;
 mod files;
 mod gzip;
 mod headers;

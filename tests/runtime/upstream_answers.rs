@@ -11,8 +11,10 @@ use crate::common::{free_port, nginx, recording_backend, temp_dir};
 use crate::files::{exchange, file_messages, normalize, start};
 
 const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-const NOT_MODIFIED: &[u8] = b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 0\r\n\r\n";
-const TOO_LONG: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcdefghij";
+const NOT_MODIFIED: &[u8] =
+    b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 0\r\n\r\n";
+const TOO_LONG: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcdefghij";
 const NAMED: &[u8] = b"HTTP/1.1 200 OK\r\nServer: backend\r\nContent-Length: 2\r\n\r\nok";
 
 const CONFIG: &str = "
