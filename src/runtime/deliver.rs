@@ -75,7 +75,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     outcome.status = p.status.unwrap_or(head.status);
     // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
     outcome.upstream_headers = std::mem::take(&mut head.headers);
-    let set = set_so_far(&headers, location.as_ref(), length, connection);
+    let set =
+        |headers: &[(Bytes, Bytes)]| set_so_far(headers, location.as_ref(), length, connection);
     let mut added = p
         .add_headers
         .evaluate(&d.request.info(), &outcome, &set, &mut headers);

@@ -271,7 +271,7 @@ impl AddedHeaders for NoAddedHeaders {
         &self,
         _: &RequestInfo<'_>,
         _: &Outcome,
-        _: &[(Bytes, Bytes)],
+        _: ngxr::eval::plan::HeadersSoFar<'_>,
         _: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)> {
         Vec::new()

@@ -56,12 +56,47 @@ pub(crate) struct Balancer {
     points: Vec<hash::Point>,
 }
 
+/// nginx's `tried` bitmap over a tier's servers: held inline for up to 64 of them, so a
+/// request's attempt allocates nothing.
+#[derive(Debug, Default)]
+struct Tried {
+    low: u64,
+    high: Vec<bool>,
+}
+
+impl Tried {
+    fn new(servers: usize) -> Tried {
+        Tried {
+            low: 0,
+            high: vec![false; servers.saturating_sub(64)],
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        match i.checked_sub(64) {
+            None => self.low >> i & 1 == 1,
+            Some(i) => self.high.get(i).copied().unwrap_or(false),
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        match i.checked_sub(64) {
+            None => self.low |= 1 << i,
+            Some(i) => {
+                if let Some(bit) = self.high.get_mut(i) {
+                    *bit = true;
+                }
+            }
+        }
+    }
+}
+
 /// One request's progress through the peers (nginx's per-request peer data).
 #[derive(Debug)]
 pub(crate) struct Attempt {
     tier: Tier,
     /// Tried bits over the current tier's list.
-    tried: Vec<bool>,
+    tried: Tried,
     /// Tries left (nginx's `pc->tries`): every server that is not `down`.
     pub(crate) tries: u32,
     /// The tier-local index of the last peer handed out.
@@ -115,7 +150,7 @@ impl Balancer {
         let tries = (live(&self.primary) + live(&self.backup)) as u32;
         let mut attempt = Attempt {
             tier: Tier::Primary,
-            tried: vec![false; self.primary.len()],
+            tried: Tried::new(self.primary.len()),
             tries,
             current: None,
             client,
@@ -155,7 +190,7 @@ impl Balancer {
     /// server stays busy. No `get` may follow.
     pub(crate) fn settle(attempt: &mut Attempt) {
         attempt.key = None;
-        attempt.tried = Vec::new();
+        attempt.tried = Tried::default();
     }
 
     /// Ends a try on the server [`get`](Self::get) returned; `failed` counts towards
@@ -233,7 +268,7 @@ impl Balancer {
         if now.saturating_sub(peer.checked) > self.group.servers[index].fail_timeout.as_secs() {
             peer.checked = now;
         }
-        attempt.tried[local] = true;
+        attempt.tried.set(local);
     }
 
     /// Moves to the backup servers, if any (nginx's `failed:` label).
@@ -242,7 +277,7 @@ impl Balancer {
             return false;
         }
         attempt.tier = Tier::Backup;
-        attempt.tried = vec![false; self.backup.len()];
+        attempt.tried = Tried::new(self.backup.len());
         true
     }
 }
