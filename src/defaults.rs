@@ -20,6 +20,9 @@ pub const WORKER_CONNECTIONS: usize = 512;
 pub mod proxy {
     use std::time::Duration;
 
+    /// `proxy_buffer_size`: one memory page (`ngx_pagesize`), 4k on the machines nginx 1.22
+    /// is packaged for.
+    pub const BUFFER_SIZE: usize = 4096;
     /// `proxy_http_version`.
     pub const HTTP_VERSION: &str = "HTTP/1.0";
     /// The headers nginx sets unless `proxy_set_header` names them (`ngx_http_proxy_headers`),

@@ -14,7 +14,7 @@ use super::proxy::{self, NextUpstream, Redirect};
 use super::proxy_ssl::ProxySsl;
 use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
-use super::units::{parse_flag, parse_msec, parse_offset};
+use super::units::{parse_flag, parse_msec, parse_offset, parse_size};
 use super::{Cx, Text};
 use crate::eval::plan::ResolverSpec;
 use crate::source::Span;
@@ -38,6 +38,8 @@ pub struct Settings {
     /// Every `proxy_redirect` of the level, in order.
     pub proxy_redirect: Option<Vec<Redirect>>,
     pub proxy_buffering: Option<bool>,
+    /// `proxy_buffer_size`: the most bytes of an upstream's response head read.
+    pub proxy_buffer_size: Option<usize>,
     pub client_max_body_size: Option<u64>,
     pub keepalive_timeout: Option<Duration>,
     pub keepalive_requests: Option<u64>,
@@ -147,6 +149,7 @@ impl Settings {
             proxy_next_upstream_timeout,
             proxy_redirect,
             proxy_buffering,
+            proxy_buffer_size,
             client_max_body_size,
             keepalive_timeout,
             keepalive_requests,
@@ -235,6 +238,7 @@ impl Settings {
             "keepalive_time" => set(cx, d, &mut self.keepalive_time, parse_msec),
             "keepalive_requests" => set(cx, d, &mut self.keepalive_requests, |s| s.parse().ok()),
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
+            "proxy_buffer_size" => set(cx, d, &mut self.proxy_buffer_size, parse_size),
             "proxy_next_upstream_tries" => set(cx, d, &mut self.proxy_next_upstream_tries, |s| {
                 s.parse().ok()
             }),

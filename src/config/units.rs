@@ -4,6 +4,11 @@
 
 use std::time::Duration;
 
+/// `ngx_parse_size`: a number with an optional `k` or `m` suffix (any case).
+pub fn parse_size(text: &str) -> Option<usize> {
+    crate::units::parse_size(text).and_then(|n| usize::try_from(n).ok())
+}
+
 /// `ngx_parse_offset`: a number with an optional `k`, `m` or `g` suffix (any case).
 pub fn parse_offset(text: &str) -> Option<u64> {
     crate::units::parse_offset(text).and_then(|n| u64::try_from(n).ok())

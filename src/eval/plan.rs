@@ -487,6 +487,7 @@ pub struct ProxyRequest {
     /// The client sent `Upgrade` (only then may a 101 open a tunnel).
     pub client_upgrade: bool,
     pub timeouts: ProxyTimeouts,
+    pub buffers: ProxyBuffers,
     pub next_upstream: NextUpstream,
     /// Response headers the client must not see (`proxy_hide_header` plus nginx's defaults).
     pub hide_headers: Vec<Bytes>,
@@ -622,6 +623,18 @@ pub struct ProxyTimeouts {
     pub send: Duration,
     /// `send_timeout` (towards the client).
     pub client_send: Duration,
+}
+
+/// What nginx's buffers decide of what is read from the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyBuffers {
+    /// `proxy_buffer_size`: the response head (status line and headers) must end within
+    /// this many bytes, else nginx answers `upstream sent too big header`.
+    pub head: usize,
+    /// `proxy_buffering`: nginx reads the body through its buffers, the head's first. A head
+    /// that fills that buffer exactly leaves no room, and the zero-byte read that follows is
+    /// taken for the upstream's close.
+    pub buffering: bool,
 }
 
 /// `proxy_next_upstream` and friends.

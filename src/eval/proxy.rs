@@ -103,6 +103,7 @@ pub fn build(
         pass_body: p.pass_body,
         client_upgrade,
         timeouts: p.timeouts,
+        buffers: p.buffers,
         next_upstream: p.next_upstream,
         hide_headers: p.hide_headers.clone(),
         redirects,

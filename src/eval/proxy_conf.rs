@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::added::Deferred;
 
-use super::plan::ProxyTimeouts;
+use super::plan::{ProxyBuffers, ProxyTimeouts};
 use super::site::{CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::{Complex, Part};
@@ -104,6 +104,10 @@ pub fn compile(
                 .proxy_send_timeout
                 .unwrap_or(defaults::proxy::SEND_TIMEOUT),
             client_send: st.send_timeout.unwrap_or(defaults::http::SEND_TIMEOUT),
+        },
+        buffers: ProxyBuffers {
+            head: st.proxy_buffer_size.unwrap_or(defaults::proxy::BUFFER_SIZE),
+            buffering: st.proxy_buffering.unwrap_or(true),
         },
         next_upstream,
         hide_headers,

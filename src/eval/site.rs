@@ -13,8 +13,8 @@ use super::gzip::CGzip;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::plan::{
-    KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyTimeouts, ResolverSpec,
-    TlsSpec, UpstreamGroup,
+    KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyBuffers, ProxyTimeouts,
+    ResolverSpec, TlsSpec, UpstreamGroup,
 };
 use super::regex::Regex;
 use super::request::Tables;
@@ -170,6 +170,7 @@ pub struct CProxy {
     pub pass_request_headers: bool,
     pub pass_body: bool,
     pub timeouts: ProxyTimeouts,
+    pub buffers: ProxyBuffers,
     pub next_upstream: NextUpstream,
     pub hide_headers: Vec<Bytes>,
     /// `proxy_redirect` (prefix, replacement) pairs.

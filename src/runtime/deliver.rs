@@ -138,7 +138,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         &mut added,
         true,
     );
-    let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
+    let body = UpstreamBody::new(
+        conn,
+        head.framing,
+        d.hold,
+        head.keepalive,
+        p.timeouts.read,
+        head.starved,
+    );
     let body = ProxyBody::upstream(body, finish, d.upstream_log).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),

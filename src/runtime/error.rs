@@ -53,6 +53,9 @@ pub enum ProxyError {
     PrematureClose(Stage),
     /// The upstream's response header could not be parsed.
     InvalidHeader,
+    /// The upstream's response head did not end within `proxy_buffer_size` bytes (nginx
+    /// counts it `invalid_header` for `proxy_next_upstream`).
+    TooBigHeader,
     /// Every server is down or failed.
     NoLiveUpstreams,
     /// The name `proxy_pass` gave could not be resolved.
@@ -83,7 +86,7 @@ impl ProxyError {
             | ProxyError::TimedOut(stage)
             | ProxyError::PrematureClose(stage) => *stage,
             ProxyError::Handshake(_) => Stage::Handshaking,
-            ProxyError::InvalidHeader => Stage::ReadingHeader,
+            ProxyError::InvalidHeader | ProxyError::TooBigHeader => Stage::ReadingHeader,
             _ => Stage::Connecting,
         }
     }
@@ -139,7 +142,7 @@ impl ProxyError {
                 rules.error
             }
             ProxyError::TimedOut(_) => rules.timeout,
-            ProxyError::InvalidHeader => rules.invalid_header,
+            ProxyError::InvalidHeader | ProxyError::TooBigHeader => rules.invalid_header,
             _ => false,
         }
     }
@@ -179,6 +182,10 @@ impl fmt::Display for ProxyError {
             ProxyError::InvalidHeader => write!(
                 f,
                 "upstream sent invalid header while reading response header from upstream"
+            ),
+            ProxyError::TooBigHeader => write!(
+                f,
+                "upstream sent too big header while reading response header from upstream"
             ),
             ProxyError::NoLiveUpstreams => {
                 write!(f, "no live upstreams while connecting to upstream")

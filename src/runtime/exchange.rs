@@ -6,17 +6,17 @@
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::Client;
 use super::error::{ProxyError, Stage};
 use super::peer::PeerConn;
 use super::request_body::ClientBody;
-use crate::eval::plan::ProxyRequest;
+use crate::eval::plan::{ProxyBuffers, ProxyRequest};
 
-/// The largest response head accepted (nginx: `proxy_buffer_size`, here generous).
-const MAX_HEAD: usize = 64 * 1024;
+/// The most room made in the head's buffer before one read.
+const MAX_RESERVE: usize = 16 * 1024;
 /// The most header lines accepted in a response head.
 const MAX_HEADERS: usize = 100;
 
@@ -67,6 +67,23 @@ pub struct ResponseHead {
     pub framing: Framing,
     /// The server allows another request on this connection.
     pub keepalive: bool,
+    /// The head filled `proxy_buffer_size` exactly under `proxy_buffering`: nginx's first
+    /// read of the body gets no room, returns 0 and is taken for the upstream's close.
+    pub starved: bool,
+}
+
+impl ResponseHead {
+    /// Whether a body is to be read after the head.
+    fn reads_body(&self) -> bool {
+        !matches!(self.framing, Framing::None | Framing::Length(0))
+    }
+
+    /// `X-Accel-Buffering: no`: nginx's proxy module turns buffering off for this answer.
+    fn unbuffered(&self) -> bool {
+        self.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case(b"x-accel-buffering") && v.eq_ignore_ascii_case(b"no")
+        })
+    }
 }
 
 /// Runs `fut` under `timeout`, mapping expiry to nginx's "upstream timed out".
@@ -151,32 +168,47 @@ pub async fn send(
 }
 
 /// Reads and parses the response head; what follows it stays in `conn.buf`. Bytes read are
-/// added to `received` (`$upstream_bytes_received`).
+/// added to `received` (`$upstream_bytes_received`). As nginx reads it into one buffer of
+/// `proxy_buffer_size` (`buffers.head`), no read goes past that size, and a head not complete
+/// once that many bytes are in is `upstream sent too big header`.
 pub async fn read_head(
     conn: &mut PeerConn,
     read_timeout: Duration,
     head_request: bool,
+    buffers: ProxyBuffers,
     received: &mut u64,
 ) -> Result<ResponseHead, ProxyError> {
+    let size = buffers.head;
+    if !conn.buf.is_empty()
+        && let Some(head) = parse_head(&mut conn.buf, head_request)?
+    {
+        return Ok(head);
+    }
     loop {
-        if !conn.buf.is_empty()
-            && let Some(head) = parse_head(&mut conn.buf, head_request)?
-        {
-            return Ok(head);
-        }
-        if conn.buf.len() >= MAX_HEAD {
-            return Err(ProxyError::InvalidHeader);
-        }
-        conn.buf.reserve(4096);
+        // Internal: a full buffer reads 0 bytes, which nginx too takes for a close
+        // (`proxy_buffer_size 0`).
+        let room = size.saturating_sub(conn.buf.len());
+        conn.buf.reserve(room.min(MAX_RESERVE));
         let n = timed(
             read_timeout,
             Stage::ReadingHeader,
-            conn.stream.read_buf(&mut conn.buf),
+            conn.stream.read_buf(&mut (&mut conn.buf).limit(room)),
         )
         .await?;
         *received += n as u64;
         if n == 0 {
             return Err(ProxyError::PrematureClose(Stage::ReadingHeader));
+        }
+        let read = conn.buf.len();
+        match parse_head(&mut conn.buf, head_request)? {
+            Some(mut head) => {
+                let filled = read - conn.buf.len() == size;
+                head.starved =
+                    filled && buffers.buffering && head.reads_body() && !head.unbuffered();
+                return Ok(head);
+            }
+            None if conn.buf.len() >= size => return Err(ProxyError::TooBigHeader),
+            None => {}
         }
     }
 }
@@ -249,6 +281,7 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
         headers,
         framing,
         keepalive,
+        starved: false,
     }))
 }
 

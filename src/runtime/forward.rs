@@ -326,6 +326,7 @@ impl Exchange<'_> {
             &mut conn,
             self.p.timeouts.read,
             self.head_request,
+            self.p.buffers,
             &mut self.state.bytes_received,
         )
         .await

@@ -41,6 +41,8 @@ pub struct UpstreamBody {
     preread: u64,
     /// The server sent more than its `Content-Length` (nginx warns, and drops the rest).
     overran: bool,
+    /// Reads see the end of the stream at once ([`super::exchange::ResponseHead::starved`]).
+    starved: bool,
 }
 
 impl UpstreamBody {
@@ -50,6 +52,7 @@ impl UpstreamBody {
         hold: Hold,
         reusable: bool,
         read_timeout: Duration,
+        starved: bool,
     ) -> UpstreamBody {
         let frames = match framing {
             Framing::None => Frames::Length(0),
@@ -73,7 +76,11 @@ impl UpstreamBody {
             received: 0,
             preread,
             overran: false,
+            starved,
         };
+        if starved {
+            body.reusable = false;
+        }
         if matches!(body.frames, Frames::Length(0)) {
             body.finish();
         }
@@ -153,7 +160,7 @@ impl UpstreamBody {
 
     /// Reads more into the connection's buffer; `Ok(0)` at end of stream.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, ProxyError>> {
-        let Some(conn) = self.conn.as_mut() else {
+        let Some(conn) = self.conn.as_mut().filter(|_| !self.starved) else {
             return Poll::Ready(Ok(0));
         };
         loop {

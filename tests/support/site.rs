@@ -197,6 +197,10 @@ impl Site for TestSite {
             pass_body: true,
             client_upgrade: !upgrade.is_empty(),
             timeouts: self.timeouts,
+            buffers: ProxyBuffers {
+                head: 4096,
+                buffering: true,
+            },
             next_upstream: self.next_upstream,
             hide_headers: ["Date", "Server", "X-Pad", "X-Accel-Expires"]
                 .iter()
