@@ -8,6 +8,7 @@ mod support;
 mod access;
 mod auth_basic;
 mod balance;
+mod buffer_size;
 mod error_logs;
 mod files;
 mod gzip;
