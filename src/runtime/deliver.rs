@@ -182,6 +182,10 @@ fn upgrade(
     conn: PeerConn,
     hold: Hold,
 ) -> Answer {
+    // The error log's context of the tunnel's lines, taken while the headers are here.
+    let peer = super::forward::logged_peer(&conn.addr);
+    let context =
+        super::forward::log_context(&finish.request, p.client, &p.server, Some((p, &peer)));
     if finish.log.files.is_empty() {
         // Nothing will be logged: keep only what holds the connection's place.
         finish.request.headers = Vec::new();
@@ -194,6 +198,7 @@ fn upgrade(
         timeouts: p.timeouts,
         // `$bytes_sent` counts the 101's head, which no body records here.
         head: answer.head.len() as u64,
+        context: context.into_boxed_str(),
     }));
     answer
 }

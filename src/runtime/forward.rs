@@ -417,7 +417,7 @@ fn error_page(
 
 /// The peer as the error log names it before the URI: nginx puts a `:` after a unix
 /// socket's path (`http://unix:/run/app.sock:/uri`), as `proxy_pass` spells it.
-fn logged_peer(addr: &PeerAddr) -> String {
+pub(super) fn logged_peer(addr: &PeerAddr) -> String {
     match addr {
         PeerAddr::Tcp(_) => addr.to_string(),
         PeerAddr::Unix(_) => format!("{addr}:"),
@@ -433,6 +433,21 @@ fn log_error(
     e: &ProxyError,
     upstream: Option<(&ProxyRequest, &str)>,
 ) {
+    super::log::error(format_args!(
+        "*{} {e}{}",
+        request.conn.id,
+        log_context(request, client, server, upstream)
+    ));
+}
+
+/// What nginx's request log handler appends to a line about a proxied request: `, client:
+/// IP, server: NAME, request: "...", upstream: "http://ADDR/URI", host: "HOST"`.
+pub(super) fn log_context(
+    request: &OwnedRequest,
+    client: std::net::IpAddr,
+    server: &[u8],
+    upstream: Option<(&ProxyRequest, &str)>,
+) -> String {
     let upstream = upstream.map_or_else(String::new, |(p, addr)| {
         let scheme = if p.tls.is_some() { "https" } else { "http" };
         format!(
@@ -443,13 +458,12 @@ fn log_error(
     let host = request.header("host").map_or_else(String::new, |h| {
         format!(", host: \"{}\"", String::from_utf8_lossy(h))
     });
-    super::log::error(format_args!(
-        "*{} {e}, client: {}, server: {}, request: \"{} {} {}\"{upstream}{host}",
-        request.conn.id,
+    format!(
+        ", client: {}, server: {}, request: \"{} {} {}\"{upstream}{host}",
         client,
         String::from_utf8_lossy(server),
         request.method,
         request.target,
         request.version
-    ));
+    )
 }

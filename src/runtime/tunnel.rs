@@ -7,7 +7,9 @@
 //! nginx's rules (`ngx_http_upstream_process_upgraded`): the tunnel ends when either side has
 //! closed and what it sent has been delivered; every event re-arms `proxy_read_timeout`, so it
 //! is the idle timeout in both directions; a write blocked towards the upstream is bounded by
-//! `proxy_send_timeout`, towards the client by `send_timeout`.
+//! `proxy_send_timeout`, towards the client by `send_timeout`. A tunnel that ends on a timer
+//! or a failed call says so in the error log with the request's context, at the level
+//! nginx gives the side that failed; either way `$request_completion` is `OK`.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -21,10 +23,12 @@ use tokio::time::Sleep;
 
 use super::body::Finish;
 use super::drain::DrainRead;
+use super::log::{self, Level};
 use super::peer::PeerConn;
 use super::state::Hold;
 use super::stream::Downstream;
 use crate::eval::plan::ProxyTimeouts;
+use crate::syntax::include::os_error;
 
 /// Per-thread scratch space for one read; large so 64 KiB messages move in one step.
 const SCRATCH: usize = 64 * 1024;
@@ -45,6 +49,8 @@ pub struct Tunnel {
     pub timeouts: ProxyTimeouts,
     /// The 101's head, which `$bytes_sent` counts.
     pub head: u64,
+    /// What the error log's lines about the tunnel end with (`, client: ..., host: "..."`).
+    pub context: Box<str>,
 }
 
 impl Tunnel {
@@ -57,6 +63,7 @@ impl Tunnel {
             hold,
             timeouts,
             head,
+            context,
         } = self;
         // What the upstream sent right after its 101 goes to the client first; the read
         // buffer itself is released (an idle tunnel holds no buffer).
@@ -68,26 +75,31 @@ impl Tunnel {
         let to_client = buf.to_vec();
         drop(buf);
         let report = run(client, upstream, to_upstream, to_client, timeouts).await;
-        match &report.end {
-            Ok(End::Closed) => {}
-            Ok(end) => {
-                let who = if *end == End::ClientTimedOut {
-                    "client"
-                } else {
-                    "upstream"
-                };
-                super::log::info(format_args!(
-                    "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
-                    finish.request.conn.id,
-                    finish.request.conn.remote.ip()
-                ));
-            }
-            Err(e) => super::log::info(format_args!(
-                "*{} recv() failed ({}) while proxying upgraded connection",
-                finish.request.conn.id,
-                crate::syntax::include::os_error(e)
-            )),
+        let id = finish.request.conn.id;
+        let (level, what) = match &report.end {
+            Ok(End::Closed) => (None, String::new()),
+            Ok(End::UpstreamTimedOut) => (
+                Some(Level::Info),
+                "upstream timed out (110: Connection timed out)".into(),
+            ),
+            Ok(End::ClientTimedOut) => (
+                Some(Level::Info),
+                "client timed out (110: Connection timed out)".into(),
+            ),
+            Err(f) => (
+                Some(f.level()),
+                format!("{} failed ({})", f.call, os_error(&f.error)),
+            ),
+        };
+        if let Some(level) = level {
+            log::write(
+                level,
+                format_args!("*{id} {what} while proxying upgraded connection{context}"),
+            );
         }
+        // nginx finalizes a tunnel as a request whose answer went out: `$request_completion`
+        // is `OK` however it ended.
+        finish.outcome.completed = true;
         finish.outcome.body_bytes_sent = report.to_client;
         finish.outcome.bytes_sent = head + report.to_client;
         drop(finish);
@@ -99,7 +111,7 @@ impl Tunnel {
 /// sent before a client vanished.
 #[derive(Debug)]
 pub struct Report {
-    pub end: io::Result<End>,
+    pub end: Result<End, Failure>,
     pub to_client: u64,
 }
 
@@ -112,6 +124,68 @@ pub enum End {
     UpstreamTimedOut,
     /// The client did not take data for `send_timeout` (nginx: "client timed out").
     ClientTimedOut,
+}
+
+/// A system call that failed in the tunnel, on which side.
+#[derive(Debug)]
+pub struct Failure {
+    /// The upstream's socket failed (else the client's).
+    pub upstream: bool,
+    /// nginx's name for it: `recv()` or `send()`.
+    pub call: &'static str,
+    pub error: io::Error,
+}
+
+impl Failure {
+    /// The level nginx's `ngx_connection_error` gives it: the usual network errors are
+    /// `info` on a client connection and `error` on an upstream one; others are `alert`.
+    pub fn level(&self) -> Level {
+        use nix::errno::Errno::*;
+        // Errors that are not the system's (TLS records) are taken as network ones.
+        let network = self.error.raw_os_error().is_none_or(|code| {
+            [
+                ECONNRESET,
+                EPIPE,
+                ENOTCONN,
+                ETIMEDOUT,
+                ECONNREFUSED,
+                ENETDOWN,
+                ENETUNREACH,
+                EHOSTDOWN,
+                EHOSTUNREACH,
+            ]
+            .iter()
+            .any(|e| *e as i32 == code)
+        });
+        match (network, self.upstream) {
+            (true, true) => Level::Error,
+            (true, false) => Level::Info,
+            (false, _) => Level::Alert,
+        }
+    }
+}
+
+/// Which end of one direction failed.
+#[derive(Debug)]
+enum Broke {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+impl Broke {
+    /// The failure, for a direction whose source is the upstream (`from_upstream`) or the
+    /// client.
+    fn failure(self, from_upstream: bool) -> Failure {
+        let (upstream, call, error) = match self {
+            Broke::Read(e) => (from_upstream, "recv()", e),
+            Broke::Write(e) => (!from_upstream, "send()", e),
+        };
+        Failure {
+            upstream,
+            call,
+            error,
+        }
+    }
 }
 
 /// One direction: bytes waiting for the receiver, and whether the sender closed.
@@ -138,7 +212,7 @@ impl Flow {
     }
 
     /// Moves bytes from `src` to `dst` until neither can go on; `Ok(true)` on any progress.
-    fn pump<R, W>(&mut self, src: &mut R, dst: &mut W, cx: &mut Context<'_>) -> io::Result<bool>
+    fn pump<R, W>(&mut self, src: &mut R, dst: &mut W, cx: &mut Context<'_>) -> Result<bool, Broke>
     where
         R: DrainRead,
         W: AsyncWrite + Unpin,
@@ -147,7 +221,9 @@ impl Flow {
         for _ in 0..BUDGET {
             if self.at < self.pending.len() {
                 match Pin::new(&mut *dst).poll_write(cx, &self.pending[self.at..]) {
-                    Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                    Poll::Ready(Ok(0)) => {
+                        return Err(Broke::Write(io::ErrorKind::WriteZero.into()));
+                    }
                     Poll::Ready(Ok(n)) => {
                         progress = true;
                         self.unflushed = true;
@@ -159,14 +235,14 @@ impl Flow {
                         }
                         continue;
                     }
-                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Ready(Err(e)) => return Err(Broke::Write(e)),
                     Poll::Pending => return Ok(progress),
                 }
             }
             if self.unflushed {
                 match Pin::new(&mut *dst).poll_flush(cx) {
                     Poll::Ready(Ok(())) => self.unflushed = false,
-                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Ready(Err(e)) => return Err(Broke::Write(e)),
                     Poll::Pending => return Ok(progress),
                 }
             }
@@ -177,7 +253,13 @@ impl Flow {
                 let mut scratch = scratch.borrow_mut();
                 match src.poll_read_drain(cx, &mut scratch[..]) {
                     Poll::Pending => Ok(false),
-                    Poll::Ready(Err(e)) => Err(e),
+                    // A TLS peer gone without close_notify has closed, as OpenSSL
+                    // tells nginx (`SSL_OP_IGNORE_UNEXPECTED_EOF`).
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        self.eof = true;
+                        Ok(true)
+                    }
+                    Poll::Ready(Err(e)) => Err(Broke::Read(e)),
                     Poll::Ready(Ok(0)) => {
                         self.eof = true;
                         Ok(true)
@@ -193,7 +275,7 @@ impl Flow {
                                 }
                             }
                             Poll::Pending => self.pending = data.to_vec(),
-                            Poll::Ready(Err(e)) => return Err(e),
+                            Poll::Ready(Err(e)) => return Err(Broke::Write(e)),
                         }
                         Ok(true)
                     }
@@ -226,10 +308,14 @@ where
     let mut down = Flow::with(to_client);
     let mut last = Instant::now();
     let mut timer: Option<Pin<Box<Sleep>>> = None;
-    let end = poll_fn(|cx| -> Poll<io::Result<End>> {
+    let end = poll_fn(|cx| -> Poll<Result<End, Failure>> {
         loop {
-            let moved_up = up.pump(&mut client, &mut upstream, cx)?;
-            let moved_down = down.pump(&mut upstream, &mut client, cx)?;
+            let moved_up = up
+                .pump(&mut client, &mut upstream, cx)
+                .map_err(|b| b.failure(false))?;
+            let moved_down = down
+                .pump(&mut upstream, &mut client, cx)
+                .map_err(|b| b.failure(true))?;
             if moved_up || moved_down {
                 last = Instant::now();
             }
