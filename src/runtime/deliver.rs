@@ -91,10 +91,13 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         upstream_sent: Some(d.sent_at),
     };
     if head.status == 101 {
+        // nginx's header filter writes the upstream's `Content-Length` on a 101 too.
+        let length = upstream_length(&head);
         let front = Front {
             connection,
             location,
             hide_version: !p.server_tokens,
+            content_length: length,
             ..Front::default()
         };
         let reason = Some(&head.reason[..]);
@@ -109,12 +112,22 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
             );
             return upgrade(answer, finish, p, conn, d.hold);
         }
-        // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer (no
-        // chunking after a 1xx head, its body read until the upstream closes), so all a
-        // client gets before the connection ends is the head; the upstream connection is
-        // dropped with `conn`.
-        let body = ProxyBody::full(None, Some(finish));
-        return response::build(101, reason, front, &headers, &added, body);
+        // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer, its body
+        // the upstream's `Content-Length` or all it sends until it closes. The chunked
+        // filter leaves 1xx answers alone, so the body goes unframed and the client
+        // connection stays open for another request as it would have.
+        let framing = length.map_or(Framing::UntilClose, Framing::Length);
+        let body = UpstreamBody::new(conn, framing, d.hold, false, p.timeouts.read);
+        let mut answer = response::build(
+            101,
+            reason,
+            front,
+            &headers,
+            &added,
+            ProxyBody::upstream(body, finish),
+        );
+        answer.keepalive = d.keepalive;
+        return answer;
     }
     let mut front = Front::take_upstream(&mut headers, connection);
     front.location = location;

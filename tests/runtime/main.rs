@@ -22,6 +22,7 @@ mod resolver;
 mod root_variables;
 mod tls;
 mod tunnel;
+mod tunnel_oracle;
 mod upstream;
 mod upstream_tls;
 mod variables;
