@@ -107,6 +107,11 @@ impl ProxyBody {
         }
     }
 
+    /// Hands the request's log line over to a tunnel, which writes it when it ends.
+    pub fn take_finish(&mut self) -> Option<Finish> {
+        self.finish.take()
+    }
+
     /// Counts an interim answer (`100 Continue`) sent before this one's head, as nginx's
     /// `$body_bytes_sent` and `$bytes_sent` do.
     pub fn record_interim(&mut self, size: usize) {

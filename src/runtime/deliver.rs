@@ -102,15 +102,11 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         };
         let reason = Some(&head.reason[..]);
         if p.client_upgrade {
-            let answer = response::build(
-                101,
-                reason,
-                front,
-                &headers,
-                &added,
-                ProxyBody::full(None, None),
-            );
-            return upgrade(answer, finish, p, conn, d.hold);
+            // Built with the log line, which notes the head (`$bytes_sent`,
+            // `$sent_http_*`), then handed to the tunnel.
+            let body = ProxyBody::full(None, Some(finish));
+            let answer = response::build(101, reason, front, &headers, &added, body);
+            return upgrade(answer, p, conn, d.hold);
         }
         // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer, its body
         // the upstream's `Content-Length` or all it sends until it closes. The chunked
@@ -186,15 +182,12 @@ fn upstream_length(head: &ResponseHead) -> Option<u64> {
     super::response::content_length(v)
 }
 
-/// The 101 `answer` to send, with the tunnel to run after it. The access log line is
-/// written when the tunnel ends, as nginx does.
-fn upgrade(
-    mut answer: Answer,
-    mut finish: Finish,
-    p: &ProxyRequest,
-    conn: PeerConn,
-    hold: Hold,
-) -> Answer {
+/// The 101 `answer` to send, with the tunnel to run after it, which takes over the log
+/// line: it is written when the tunnel ends, as nginx does.
+fn upgrade(mut answer: Answer, p: &ProxyRequest, conn: PeerConn, hold: Hold) -> Answer {
+    let Some(mut finish) = answer.body.take_finish() else {
+        return answer;
+    };
     // The error log's context of the tunnel's lines, taken while the headers are here.
     let peer = super::forward::logged_peer(&conn.addr);
     let context =
@@ -209,8 +202,6 @@ fn upgrade(
         finish,
         hold,
         timeouts: p.timeouts,
-        // `$bytes_sent` counts the 101's head, which no body records here.
-        head: answer.head.len() as u64,
         context: context.into_boxed_str(),
     }));
     answer

@@ -47,8 +47,6 @@ pub struct Tunnel {
     pub finish: Finish,
     pub hold: Hold,
     pub timeouts: ProxyTimeouts,
-    /// The 101's head, which `$bytes_sent` counts.
-    pub head: u64,
     /// What the error log's lines about the tunnel end with (`, client: ..., host: "..."`).
     pub context: Box<str>,
 }
@@ -62,7 +60,6 @@ impl Tunnel {
             mut finish,
             hold,
             timeouts,
-            head,
             context,
         } = self;
         // What the upstream sent right after its 101 goes to the client first; the read
@@ -88,7 +85,7 @@ impl Tunnel {
             ),
             Err(f) => (
                 Some(f.level()),
-                format!("{} failed ({})", f.call, os_error(&f.error)),
+                format!("{} failed ({})", f.call.as_str(), os_error(&f.error)),
             ),
         };
         if let Some(level) = level {
@@ -97,11 +94,22 @@ impl Tunnel {
                 format_args!("*{id} {what} while proxying upgraded connection{context}"),
             );
         }
-        // nginx finalizes a tunnel as a request whose answer went out: `$request_completion`
-        // is `OK` however it ended.
-        finish.outcome.completed = true;
-        finish.outcome.body_bytes_sent = report.to_client;
-        finish.outcome.bytes_sent = head + report.to_client;
+        // nginx finalizes a tunnel as a request whose answer went out (`$request_completion`
+        // is `OK`) unless the client timed out or a send() failed: those terminate it.
+        finish.outcome.completed = !matches!(
+            &report.end,
+            Ok(End::ClientTimedOut)
+                | Err(Failure {
+                    call: Call::Send,
+                    ..
+                })
+        );
+        finish.outcome.body_bytes_sent += report.to_client;
+        finish.outcome.bytes_sent += report.to_client;
+        if let Some(last) = finish.outcome.upstreams.last_mut() {
+            last.bytes_received += report.from_upstream;
+            last.bytes_sent += report.to_upstream;
+        }
         drop(finish);
         drop(hold);
     }
@@ -113,6 +121,10 @@ impl Tunnel {
 pub struct Report {
     pub end: Result<End, Failure>,
     pub to_client: u64,
+    /// Bytes written to the upstream (`$upstream_bytes_sent`).
+    pub to_upstream: u64,
+    /// Bytes read from the upstream, delivered or not (`$upstream_bytes_received`).
+    pub from_upstream: u64,
 }
 
 /// Why a tunnel ended.
@@ -131,9 +143,24 @@ pub enum End {
 pub struct Failure {
     /// The upstream's socket failed (else the client's).
     pub upstream: bool,
-    /// nginx's name for it: `recv()` or `send()`.
-    pub call: &'static str,
+    pub call: Call,
     pub error: io::Error,
+}
+
+/// The calls a tunnel makes, as nginx names them in its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Recv,
+    Send,
+}
+
+impl Call {
+    fn as_str(self) -> &'static str {
+        match self {
+            Call::Recv => "recv()",
+            Call::Send => "send()",
+        }
+    }
 }
 
 impl Failure {
@@ -177,8 +204,8 @@ impl Broke {
     /// client.
     fn failure(self, from_upstream: bool) -> Failure {
         let (upstream, call, error) = match self {
-            Broke::Read(e) => (from_upstream, "recv()", e),
-            Broke::Write(e) => (!from_upstream, "send()", e),
+            Broke::Read(e) => (from_upstream, Call::Recv, e),
+            Broke::Write(e) => (!from_upstream, Call::Send, e),
         };
         Failure {
             upstream,
@@ -193,6 +220,8 @@ impl Broke {
 struct Flow {
     /// Bytes delivered so far.
     moved: u64,
+    /// Bytes read from the sender so far.
+    read: u64,
     pending: Vec<u8>,
     at: usize,
     eof: bool,
@@ -265,6 +294,7 @@ impl Flow {
                         Ok(true)
                     }
                     Poll::Ready(Ok(n)) => {
+                        self.read += n as u64;
                         let data = &scratch[..n];
                         match Pin::new(&mut *dst).poll_write(cx, data) {
                             Poll::Ready(Ok(n)) => {
@@ -347,6 +377,8 @@ where
     Report {
         end,
         to_client: down.moved,
+        to_upstream: up.moved,
+        from_upstream: down.read,
     }
 }
 
