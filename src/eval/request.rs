@@ -181,6 +181,15 @@ impl<'a> Req<'a> {
             Var::Cookie(name) => cookie(&self.headers, name.as_bytes()),
             Var::SentHttp(name) => match &self.answer {
                 Some(answer) => header(&answer.headers, name),
+                // nginx computes `$sent_http_connection` from the request's state, and by
+                // the time it logs, a kept-alive connection has `r->keepalive` cleared.
+                None if name.eq_ignore_ascii_case("connection") => {
+                    let sent = self.outcome.and_then(|o| header(&o.sent_headers, name));
+                    Some(match sent.as_deref() {
+                        Some(b"upgrade") => b"upgrade".to_vec(),
+                        _ => b"close".to_vec(),
+                    })
+                }
                 None => self.outcome.and_then(|o| header(&o.sent_headers, name)),
             },
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),

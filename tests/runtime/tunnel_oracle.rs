@@ -19,7 +19,8 @@ events { worker_connections 64; }
 http {
     map $http_upgrade $connection_upgrade { default upgrade; '' close; }
     log_format t '$request $status $body_bytes_sent $bytes_sent $upstream_status '
-                 '"$request_completion"';
+                 '"$request_completion" $upstream_bytes_received $upstream_bytes_sent '
+                 '$sent_http_connection';
     access_log logs/access.log t;
     server {
         listen 127.0.0.1:PORT;
@@ -52,6 +53,12 @@ fn probes() -> Vec<Vec<Step>> {
     use Step::*;
     let upgrade = |path: &str| Send(format!("GET {path} {UPGRADE}"));
     vec![
+        // Bytes both ways, some sent right behind the request head: the log counts them.
+        vec![
+            Send(format!("GET /echo101 {UPGRADE}early")),
+            Wait(300),
+            Send("more".into()),
+        ],
         // The upstream's `Content-Length` stays on the 101.
         vec![upgrade("/length101")],
         // A 101 nobody asked for is an ordinary answer: its body runs until the upstream
@@ -84,15 +91,18 @@ fn backend() -> u16 {
 
 fn answer(mut s: TcpStream) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut head = Vec::new();
+    let mut got = Vec::new();
     let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    let end = loop {
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
         match s.read(&mut buf) {
-            Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
             _ => return,
         }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
+    };
+    let head = String::from_utf8_lossy(&got[..end]).into_owned();
     let path = head.split(' ').nth(1).unwrap_or_default().to_string();
     let switching = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                      Connection: Upgrade\r\nSec-WebSocket-Accept: xyz\r\n";
@@ -101,7 +111,7 @@ fn answer(mut s: TcpStream) {
             format!("{switching}Sec-WebSocket-Protocol: chat\r\nContent-Length: 5\r\n\r\n")
         }
         "/extra101" => format!("{switching}\r\nEXTRA"),
-        "/reset101" | "/idle101" => format!("{switching}\r\n"),
+        "/reset101" | "/idle101" | "/echo101" => format!("{switching}\r\n"),
         _ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string(),
     };
     let _ = s.write_all(reply.as_bytes());
@@ -111,6 +121,12 @@ fn answer(mut s: TcpStream) {
             let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
         }
         "/idle101" => while matches!(s.read(&mut buf), Ok(n) if n > 0) {},
+        "/echo101" => {
+            let _ = s.write_all(&got[end..]);
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                let _ = s.write_all(&buf[..n]);
+            }
+        }
         _ => {}
     }
 }
