@@ -53,8 +53,10 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         .collect();
     let location = redirect::apply(&mut headers, p);
     let http11 = d.request.version == "HTTP/1.1";
-    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
-    let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
+    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close;
+    // nginx's chunked filter, which decides it, leaves 1xx answers alone (and unframed).
+    let unframed =
+        matches!(head.framing, Framing::Chunked | Framing::UntilClose) && head.status >= 200;
     let keepalive = d.keepalive && (http11 || !unframed);
     let connection = match head.status {
         101 => "upgrade",
@@ -112,8 +114,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         // the upstream's `Content-Length` or all it sends until it closes. The chunked
         // filter leaves 1xx answers alone, so the body goes unframed and the client
         // connection stays open for another request as it would have.
-        let framing = length.map_or(Framing::UntilClose, Framing::Length);
-        let body = UpstreamBody::new(conn, framing, d.hold, false, p.timeouts.read);
+        let body = UpstreamBody::new(conn, head.framing, d.hold, false, p.timeouts.read);
         let mut answer = response::build(
             101,
             reason,

@@ -68,6 +68,13 @@ fn probes() -> Vec<Vec<Step>> {
             Wait(400),
             Send("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n".into()),
         ],
+        // A 1xx before the 101 is the answer (nginx never asks for a 100): the rest is its
+        // body, until the upstream closes, and no tunnel opens.
+        vec![
+            upgrade("/continue101"),
+            Wait(400),
+            Send("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n".into()),
+        ],
         // An upstream that resets: an `[error]` line.
         vec![upgrade("/reset101")],
         // A client that resets: an `[info]` line.
@@ -111,6 +118,7 @@ fn answer(mut s: TcpStream) {
             format!("{switching}Sec-WebSocket-Protocol: chat\r\nContent-Length: 5\r\n\r\n")
         }
         "/extra101" => format!("{switching}\r\nEXTRA"),
+        "/continue101" => format!("HTTP/1.1 100 Continue\r\n\r\n{switching}\r\n"),
         "/reset101" | "/idle101" | "/echo101" => format!("{switching}\r\n"),
         _ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string(),
     };
