@@ -181,14 +181,9 @@ impl<'a> Req<'a> {
             Var::Cookie(name) => cookie(&self.headers, name.as_bytes()),
             Var::SentHttp(name) => match &self.answer {
                 Some(answer) => header(&answer.headers, name),
-                // nginx computes `$sent_http_connection` from the request's state, and by
-                // the time it logs, a kept-alive connection has `r->keepalive` cleared.
                 None if name.eq_ignore_ascii_case("connection") => {
                     let sent = self.outcome.and_then(|o| header(&o.sent_headers, name));
-                    Some(match sent.as_deref() {
-                        Some(b"upgrade") => b"upgrade".to_vec(),
-                        _ => b"close".to_vec(),
-                    })
+                    Some(logged_connection(sent.as_deref(), info).to_vec())
                 }
                 None => self.outcome.and_then(|o| header(&o.sent_headers, name)),
             },
@@ -400,6 +395,27 @@ fn port(addr: SocketAddr) -> Vec<u8> {
     match addr.port() {
         0 => Vec::new(),
         p => p.to_string().into_bytes(),
+    }
+}
+
+/// `$sent_http_connection` as nginx logs it: computed from the request's state, in which a
+/// connection kept for another request has had `r->keepalive` cleared before the log
+/// phase. A request that got no answer (499) still has what its client asked for (HTTP/1.1
+/// unless `close`, HTTP/1.0 only with `keep-alive`; the keepalive limits are not applied).
+fn logged_connection(sent: Option<&[u8]>, info: &RequestInfo<'_>) -> &'static [u8] {
+    let asked = |token: &str| {
+        info.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case(b"connection")
+                && v.split(|&c| c == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    };
+    match sent {
+        Some(b"upgrade") => b"upgrade",
+        Some(_) => b"close",
+        None if info.version == "HTTP/1.1" && !asked("close") => b"keep-alive",
+        None if info.version == "HTTP/1.0" && asked("keep-alive") => b"keep-alive",
+        None => b"close",
     }
 }
 
