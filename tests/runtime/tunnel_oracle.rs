@@ -45,6 +45,8 @@ enum Step {
     Wait(u64),
     /// Closes with a reset (`SO_LINGER` 0).
     Reset,
+    /// Shuts its sending side down.
+    Shut,
 }
 
 /// Each probe on its own connection; after its steps the client reads until the server
@@ -79,6 +81,10 @@ fn probes() -> Vec<Vec<Step>> {
         vec![upgrade("/reset101")],
         // A client that resets: an `[info]` line.
         vec![upgrade("/idle101"), Wait(300), Reset],
+        // A client that leaves while the upstream thinks: a 499 and nginx's `[info]` line,
+        // which names the reset.
+        vec![upgrade("/slow101"), Wait(200), Shut],
+        vec![upgrade("/slow101"), Wait(200), Reset],
         // An idle tunnel: `proxy_read_timeout` closes it.
         vec![upgrade("/idle101")],
     ]
@@ -113,13 +119,16 @@ fn answer(mut s: TcpStream) {
     let path = head.split(' ').nth(1).unwrap_or_default().to_string();
     let switching = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                      Connection: Upgrade\r\nSec-WebSocket-Accept: xyz\r\n";
+    if path == "/slow101" {
+        std::thread::sleep(Duration::from_millis(600));
+    }
     let reply = match path.as_str() {
         "/length101" => {
             format!("{switching}Sec-WebSocket-Protocol: chat\r\nContent-Length: 5\r\n\r\n")
         }
         "/extra101" => format!("{switching}\r\nEXTRA"),
         "/continue101" => format!("HTTP/1.1 100 Continue\r\n\r\n{switching}\r\n"),
-        "/reset101" | "/idle101" | "/echo101" => format!("{switching}\r\n"),
+        "/reset101" | "/idle101" | "/echo101" | "/slow101" => format!("{switching}\r\n"),
         _ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string(),
     };
     let _ = s.write_all(reply.as_bytes());
@@ -166,6 +175,7 @@ fn talk(port: u16, steps: &[Step]) -> String {
                     return format!("{}{end}", String::from_utf8_lossy(&got));
                 }
             }
+            Step::Shut => s.shutdown(std::net::Shutdown::Write).expect("shutdown"),
             Step::Reset => {
                 let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
                 return format!("{}<client reset>", String::from_utf8_lossy(&got));
@@ -176,11 +186,12 @@ fn talk(port: u16, steps: &[Step]) -> String {
     format!("{}{end}", String::from_utf8_lossy(&got))
 }
 
-/// The error-log lines about tunnels, as `[level] message`, ports as `PORT`.
+/// The error-log lines about tunnels and clients that left, as `[level] message`, ports as
+/// `PORT`.
 fn tunnel_lines(dir: &Path, ports: &[u16]) -> Vec<String> {
     let log = std::fs::read_to_string(dir.join("logs/error.log")).unwrap_or_default();
     log.lines()
-        .filter(|l| l.contains("upgraded connection"))
+        .filter(|l| l.contains("upgraded connection") || l.contains("prematurely closed"))
         .filter_map(|l| {
             let (_, from_level) = l.split_once(" [")?;
             let (level, rest) = from_level.split_once("] ")?;
