@@ -89,8 +89,6 @@ const WITHOUT: &[&str] = &[
     "http_charset_module",
     "http_ssi_module",
     "http_userid_module",
-    "http_access_module",
-    "http_auth_basic_module",
     "http_mirror_module",
     "http_autoindex_module",
     "http_geo_module",

@@ -259,7 +259,7 @@ impl AddedHeaders for Deferred {
         &self,
         request: &RequestInfo<'_>,
         outcome: &Outcome,
-        set: &[(Bytes, Bytes)],
+        set: super::plan::HeadersSoFar<'_>,
         headers: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)> {
         let mut out = Vec::new();
@@ -290,7 +290,7 @@ impl AddedHeaders for Deferred {
         req.outcome = Some(outcome);
         let mut answer = Answer {
             status,
-            headers: set.to_vec(),
+            headers: set(headers),
         };
         expires(&self.lines, &mut answer, last_modified, &mut req, headers);
         apply_to(&self.lines, answer, &mut req, &mut out);

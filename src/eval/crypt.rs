@@ -1,7 +1,8 @@
 //! Password checks as nginx's `ngx_crypt` makes them for `auth_basic_user_file`: its own
 //! `$apr1$`, `{PLAIN}`, `{SHA}` and `{SSHA}`, and what Debian's libc `crypt()` adds (`$1$`,
-//! `$5$`, `$6$`). Each scheme recomputes the stored string from the given password, so a
-//! match means the same bytes, as nginx's `strcmp` decides.
+//! `$5$`, `$6$`, bcrypt's `$2a$`/`$2b$`/`$2y$`, and traditional DES crypt). Each scheme
+//! recomputes the stored string from the given password, so a match means the same bytes,
+//! as nginx's `strcmp` decides.
 
 use md5::{Digest as _, Md5};
 use sha_crypt::{PasswordHashRef, PasswordVerifier as _, ShaCrypt};
@@ -12,8 +13,8 @@ use sha1::Sha1;
 pub enum Verdict {
     Match,
     Mismatch,
-    /// A scheme ngxr does not compute (bcrypt, yescrypt, DES...): nginx would hand it to
-    /// libc, ngxr answers 500 rather than guess.
+    /// A scheme ngxr does not compute (yescrypt, scrypt...): nginx would hand it to libc,
+    /// ngxr answers 500 rather than guess.
     Unsupported,
 }
 
@@ -52,9 +53,29 @@ pub fn verify(key: &[u8], stored: &[u8]) -> Verdict {
             Ok(()) => Verdict::Match,
             Err(_) => Verdict::Mismatch,
         }
+    } else if stored.starts_with(b"$2") {
+        verdict(std::str::from_utf8(stored).is_ok_and(|s| pwhash::bcrypt::verify(key, s)))
+    } else if is_des(stored) {
+        verdict(std::str::from_utf8(stored).is_ok_and(|s| pwhash::unix_crypt::verify(key, s)))
     } else {
         Verdict::Unsupported
     }
+}
+
+fn verdict(matched: bool) -> Verdict {
+    if matched {
+        Verdict::Match
+    } else {
+        Verdict::Mismatch
+    }
+}
+
+/// Traditional crypt: a two-character salt and eleven of hash, all from crypt's alphabet.
+fn is_des(stored: &[u8]) -> bool {
+    stored.len() == 13
+        && stored
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'/')
 }
 
 fn until_nul(s: &[u8]) -> &[u8] {
@@ -214,6 +235,14 @@ mod tests {
     }
 
     #[test]
+    fn libc_schemes_bcrypt_and_des() {
+        // Computed by Debian's libc `crypt()` (Perl's `crypt`), which nginx calls.
+        check("$2b$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a");
+        check("$2y$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a");
+        check("saHW9GdxihkGQ");
+    }
+
+    #[test]
     fn plain_sha_and_ssha() {
         check("{PLAIN}secret");
         check(SHA);
@@ -224,7 +253,10 @@ mod tests {
     fn passwords_stop_at_nul_and_unknown_schemes_are_not_guessed() {
         assert_eq!(verify(b"secret\0x", b"{PLAIN}secret"), Verdict::Match);
         assert_eq!(
-            verify(b"secret", b"$2y$05$abcdefghijklmnopqrstuu"),
+            verify(
+                b"secret",
+                b"$y$j9T$abcdefghijklmnopqrstu$abcdefghijklmnopqrstuvwxyz0123456789ABCDEF"
+            ),
             Verdict::Unsupported
         );
         assert_eq!(verify(b"secret", b"$6$broken"), Verdict::Mismatch);

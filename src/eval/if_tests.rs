@@ -41,7 +41,7 @@ fn added(conf: &str, method: &str, uri: &str, query: &[(&str, &str)]) -> Vec<Str
             };
             shown(
                 &p.add_headers
-                    .evaluate(&info, &outcome, &[], &mut Vec::new()),
+                    .evaluate(&info, &outcome, &|_| Vec::new(), &mut Vec::new()),
             )
         }
         Route::File(f) => shown(&f.headers),

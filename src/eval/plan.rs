@@ -729,16 +729,23 @@ impl std::fmt::Display for PeerAddr {
 #[derive(Debug, Default)]
 pub struct LogSpec {
     pub files: Vec<(PathBuf, Arc<dyn LogFormat>)>,
+    /// The level's `error_log` files and levels, for what goes wrong while serving the
+    /// request (nginx's `clcf->error_log`); empty: the main level's error log.
+    pub errors: Vec<(PathBuf, String)>,
 }
 
 /// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response
 /// head goes out, after the upstream answered: `$upstream_status`, `$upstream_header_time`,
 /// `$status` and `$sent_http_*` read the answer being sent.
+/// Gives the response headers set so far from those being sent (see `AddedHeaders`).
+pub type HeadersSoFar<'f> = &'f dyn Fn(&[(Bytes, Bytes)]) -> Vec<(Bytes, Bytes)>;
+
 pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
     /// The lines that apply to `outcome.status` (every line with `always`), evaluated; lines
-    /// whose value comes out empty are left out, as nginx leaves them. `set` are the response
-    /// headers already set, as `$sent_http_*` finds them then (no `Server`, `Date` or
-    /// `Transfer-Encoding` yet: nginx's header filter writes those later).
+    /// whose value comes out empty are left out, as nginx leaves them. `set` gives, from
+    /// `headers`, the response headers already set, as `$sent_http_*` finds them then (no
+    /// `Server`, `Date` or `Transfer-Encoding` yet: nginx's header filter writes those later);
+    /// it is called only when a line has variables.
     /// Before the lines, `expires` sets `Expires` and `Cache-Control` in `headers` (the
     /// upstream's, as they will be sent); after them the charset filter names the charset in
     /// its `Content-Type`.
@@ -746,7 +753,7 @@ pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
         &self,
         request: &RequestInfo<'_>,
         outcome: &Outcome,
-        set: &[(Bytes, Bytes)],
+        set: HeadersSoFar<'_>,
         headers: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)>;
 }

@@ -496,7 +496,7 @@ fn add_header_is_evaluated_with_the_answer() {
     assert_eq!(
         shown(
             p.add_headers
-                .evaluate(&info, &outcome, &[], &mut Vec::new())
+                .evaluate(&info, &outcome, &|_| Vec::new(), &mut Vec::new())
         ),
         [
             "X-Up: 127.0.0.1:9, 127.0.0.2:9|502, 200|-, 0.020|1.500, -|0, 0",
@@ -508,7 +508,7 @@ fn add_header_is_evaluated_with_the_answer() {
     assert_eq!(
         shown(
             p.add_headers
-                .evaluate(&info, &outcome, &[], &mut Vec::new())
+                .evaluate(&info, &outcome, &|_| Vec::new(), &mut Vec::new())
         ),
         [format!("X-Set: x 404 127.0.0.1:9 {}", "0".repeat(32))]
     );

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
+use super::forward::UpstreamLog;
 use super::gzip;
 use super::peer::PeerConn;
 use super::redirect;
@@ -30,6 +31,8 @@ pub struct Delivery<'a> {
     pub outcome: Outcome,
     /// When the answering upstream was sent the request.
     pub sent_at: Instant,
+    /// What the body's error-log lines name besides the request.
+    pub upstream_log: UpstreamLog,
 }
 
 /// Headers nginx never copies from the upstream response: it frames the body itself.
@@ -64,7 +67,9 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     };
     let length = match head.framing {
         Framing::Length(n) => Some(n),
-        Framing::None if d.request.method == "HEAD" => upstream_length(&head),
+        // A 304 keeps the upstream's length, as nginx's header filter writes it (a 204's
+        // it drops).
+        Framing::None if d.request.method == "HEAD" || head.status == 304 => upstream_length(&head),
         _ => None,
     };
     let mut outcome = d.outcome;
@@ -72,7 +77,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     outcome.status = p.status.unwrap_or(head.status);
     // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
     outcome.upstream_headers = std::mem::take(&mut head.headers);
-    let set = set_so_far(&headers, location.as_ref(), length, connection);
+    let set =
+        |headers: &[(Bytes, Bytes)]| set_so_far(headers, location.as_ref(), length, connection);
     let mut added = p
         .add_headers
         .evaluate(&d.request.info(), &outcome, &set, &mut headers);
@@ -100,6 +106,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
             location,
             hide_version: !p.server_tokens,
             content_length: length,
+            upstream_server: passes_server(p),
             ..Front::default()
         };
         let reason = Some(&head.reason[..]);
@@ -108,7 +115,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
             // `$sent_http_*`), then handed to the tunnel.
             let body = ProxyBody::full(None, Some(finish));
             let answer = response::build(101, reason, front, &headers, &added, body);
-            return upgrade(answer, p, conn, d.hold);
+            return upgrade(answer, p, conn, d.hold, d.upstream_log);
         }
         // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer, its body
         // the upstream's `Content-Length` or all it sends until it closes. The chunked
@@ -121,7 +128,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
             front,
             &headers,
             &added,
-            ProxyBody::upstream(body, finish),
+            ProxyBody::upstream(body, finish, d.upstream_log),
         );
         answer.keepalive = d.keepalive;
         return answer;
@@ -129,6 +136,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     let mut front = Front::take_upstream(&mut headers, connection);
     front.location = location;
     front.hide_version = !p.server_tokens;
+    front.upstream_server = passes_server(p);
     front.content_length = length;
     front.chunked = unframed && http11;
     let gzipped = gzip::header_filter(
@@ -141,7 +149,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         true,
     );
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
-    let body = ProxyBody::upstream(body, finish).gzip(gzipped);
+    let body = ProxyBody::upstream(body, finish, d.upstream_log).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),
@@ -175,6 +183,13 @@ fn set_so_far(
     set
 }
 
+/// Whether `proxy_pass_header Server` lets the upstream's `Server` through.
+fn passes_server(p: &ProxyRequest) -> bool {
+    !p.hide_headers
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(b"server"))
+}
+
 fn upstream_length(head: &ResponseHead) -> Option<u64> {
     let (_, v) = head
         .headers
@@ -184,18 +199,28 @@ fn upstream_length(head: &ResponseHead) -> Option<u64> {
 }
 
 /// The 101 `answer` to send, with the tunnel to run after it, which takes over the log
-/// line: it is written when the tunnel ends, as nginx does.
-fn upgrade(mut answer: Answer, p: &ProxyRequest, conn: PeerConn, hold: Hold) -> Answer {
+/// line: it is written when the tunnel ends, as nginx does. `log` names the request in the
+/// tunnel's error-log lines.
+fn upgrade(
+    mut answer: Answer,
+    p: &ProxyRequest,
+    conn: PeerConn,
+    hold: Hold,
+    log: UpstreamLog,
+) -> Answer {
     let Some(mut finish) = answer.body.take_finish() else {
         return answer;
     };
-    // The error log's context of the tunnel's lines, taken while the headers are here.
-    let peer = super::forward::logged_peer(&conn.addr);
-    let context =
-        super::forward::log_context(&finish.request, p.client, &p.server, Some((p, &peer)));
     if finish.log.files.is_empty() {
-        // Nothing will be logged: keep only what holds the connection's place.
-        finish.request.headers = Vec::new();
+        // Nothing will be logged: keep only what holds the connection's place, and the
+        // `Host` the error log names (copied: a slice would keep the read buffer alive).
+        finish
+            .request
+            .headers
+            .retain(|(n, _)| n.eq_ignore_ascii_case(b"host"));
+        for (n, v) in &mut finish.request.headers {
+            (*n, *v) = (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v));
+        }
         finish.outcome = Outcome::default();
     }
     answer.tunnel = Some(Box::new(Tunnel {
@@ -203,7 +228,7 @@ fn upgrade(mut answer: Answer, p: &ProxyRequest, conn: PeerConn, hold: Hold) -> 
         finish,
         hold,
         timeouts: p.timeouts,
-        context: context.into_boxed_str(),
+        log,
     }));
     answer
 }

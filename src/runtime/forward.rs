@@ -15,8 +15,9 @@ use super::body::Finish;
 use super::client::Client;
 use super::context::OwnedRequest;
 use super::deliver;
-use super::error::ProxyError;
+use super::error::{ProxyError, Stage};
 use super::exchange::{self, RequestBody, ResponseHead};
+use super::log::Level;
 use super::peer::{self, PeerConn};
 use super::request::{self, Then};
 use super::request_body::ClientBody;
@@ -86,7 +87,7 @@ async fn attempts(
             body
         }
         Err(e) => {
-            log_error(&request, p.client, &p.server, &e, None);
+            log_error(&request, &p, Level::Error, &e, None);
             let keepalive = keepalive && e.status() != 413;
             return Ok(fail(request, &p, e.status(), outcome, keepalive).await);
         }
@@ -95,13 +96,8 @@ async fn attempts(
         match request.conn.state.resolvers.group(&name).await {
             Ok(group) => p.upstream = group,
             Err(e) => {
-                log_error(
-                    &request,
-                    p.client,
-                    &p.server,
-                    &ProxyError::Unresolved(name.host, e),
-                    None,
-                );
+                let e = ProxyError::Unresolved(name.host, e);
+                log_error(&request, &p, Level::Error, &e, None);
                 return Ok(fail(request, &p, 502, outcome, keepalive).await);
             }
         }
@@ -114,14 +110,9 @@ async fn attempts(
         let Some(index) = upstream.balancer.get(&mut attempt, now_secs()) else {
             // nginx names the group instead of a server, in the log (`upstream:
             // "http://backend/..."`) and in `$upstream_addr`, with a 502 that took no time.
-            let group = Some((&p, p.upstream.name.as_str()));
-            log_error(
-                &request,
-                p.client,
-                &p.server,
-                &ProxyError::NoLiveUpstreams,
-                group,
-            );
+            let group = Some(p.upstream.name.as_str());
+            let e = ProxyError::NoLiveUpstreams;
+            log_error(&request, &p, Level::Error, &e, group);
             outcome.upstreams.push(UpstreamTry {
                 addr: p.upstream.name.as_str().into(),
                 status: Some(502),
@@ -169,12 +160,12 @@ async fn attempts(
                     } else {
                         "reading response header from upstream"
                     };
-                    super::log::info(format_args!(
-                        "*{} epoll_wait() reported that client prematurely closed connection, \
-                         so upstream connection is closed too{os} while {action}{}",
-                        request.conn.id,
-                        log_context(&request, p.client, &p.server, Some((&p, &logged_peer(&peer.addr))))
-                    ));
+                    let message = format!(
+                        "epoll_wait() reported that client prematurely closed connection, \
+                         so upstream connection is closed too{os} while {action}"
+                    );
+                    let addr = logged_peer(&peer.addr);
+                    log_error(&request, &p, Level::Info, &message, Some(&addr));
                     // The 499's line counts what went to and came from the server so far.
                     let last = abandoned.as_mut().and_then(|f| f.outcome.upstreams.last_mut());
                     if let Some(last) = last {
@@ -205,7 +196,14 @@ async fn attempts(
                 {
                     state.response_time = Some(sent_at.elapsed());
                     outcome.upstreams.push(state);
-                    upstream.balancer.free(&mut attempt, failed, now_secs());
+                    if upstream.balancer.free(&mut attempt, failed, now_secs()) {
+                        let disabled = format!(
+                            "upstream server temporarily disabled while {}",
+                            Stage::ReadingHeader
+                        );
+                        let addr = logged_peer(&peer.addr);
+                        log_error(&request, &p, Level::Warn, &disabled, Some(&addr));
+                    }
                     continue;
                 }
                 // Its response time runs until the body is over (see `Finish`).
@@ -227,6 +225,7 @@ async fn attempts(
                     keepalive,
                     outcome,
                     sent_at,
+                    upstream_log: UpstreamLog::of(&p, Some(&logged_peer(&peer.addr))),
                 };
                 return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
@@ -235,16 +234,14 @@ async fn attempts(
                 state.status = Some(status);
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
-                log_error(
-                    &request,
-                    p.client,
-                    &p.server,
-                    &e,
-                    Some((&p, &logged_peer(&peer.addr))),
-                );
-                upstream
-                    .balancer
-                    .free(&mut attempt, e.counts_as_failure(), now_secs());
+                let addr = logged_peer(&peer.addr);
+                log_error(&request, &p, Level::Error, &e, Some(&addr));
+                let failed = e.counts_as_failure();
+                if upstream.balancer.free(&mut attempt, failed, now_secs()) {
+                    let disabled =
+                        format!("upstream server temporarily disabled while {}", e.stage());
+                    log_error(&request, &p, Level::Warn, &disabled, Some(&addr));
+                }
                 let sent = !e.before_sending();
                 if cached && matches!(e, ProxyError::Io(..) | ProxyError::PrematureClose(_)) {
                     // A cached connection the server had closed: not the server's failure.
@@ -400,9 +397,9 @@ async fn fail(
     outcome.status = status;
     // nginx's page and its headers are chosen after this, by `respond::answer` (no
     // `expires` for an error's status, no type for the charset filter).
-    let headers = p
-        .add_headers
-        .evaluate(&request.info(), &outcome, &[], &mut Vec::new());
+    let headers =
+        p.add_headers
+            .evaluate(&request.info(), &outcome, &|_| Vec::new(), &mut Vec::new());
     let finish = Finish {
         request,
         log: p.log.clone(),
@@ -449,45 +446,69 @@ pub(super) fn logged_peer(addr: &PeerAddr) -> String {
 }
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: NAME, request: "...",
-/// upstream: "http://ADDR/URI", host: "HOST"` (`https://` for a TLS upstream).
+/// upstream: "http://ADDR/URI", host: "HOST"` (`https://` for a TLS upstream), in the
+/// location's error log.
 fn log_error(
     request: &OwnedRequest,
-    client: std::net::IpAddr,
-    server: &[u8],
-    e: &ProxyError,
-    upstream: Option<(&ProxyRequest, &str)>,
+    p: &ProxyRequest,
+    level: Level,
+    message: &dyn std::fmt::Display,
+    upstream: Option<&str>,
 ) {
-    super::log::error(format_args!(
-        "*{} {e}{}",
-        request.conn.id,
-        log_context(request, client, server, upstream)
-    ));
+    UpstreamLog::of(p, upstream).write(request, &p.log.errors, level, message);
 }
 
-/// What nginx's request log handler appends to a line about a proxied request: `, client:
-/// IP, server: NAME, request: "...", upstream: "http://ADDR/URI", host: "HOST"`.
-pub(super) fn log_context(
-    request: &OwnedRequest,
+/// What a proxied request's error-log lines name around the request: the client (as realip
+/// left it), the server and the upstream's URL. Kept by the response body, whose read errors
+/// are logged after the proxy pass is over.
+#[derive(Debug, Clone)]
+pub struct UpstreamLog {
     client: std::net::IpAddr,
-    server: &[u8],
-    upstream: Option<(&ProxyRequest, &str)>,
-) -> String {
-    let upstream = upstream.map_or_else(String::new, |(p, addr)| {
-        let scheme = if p.tls.is_some() { "https" } else { "http" };
-        format!(
-            ", upstream: \"{scheme}://{addr}{}\"",
-            String::from_utf8_lossy(&p.uri)
-        )
-    });
-    let host = request.header("host").map_or_else(String::new, |h| {
-        format!(", host: \"{}\"", String::from_utf8_lossy(h))
-    });
-    format!(
-        ", client: {}, server: {}, request: \"{} {} {}\"{upstream}{host}",
-        client,
-        String::from_utf8_lossy(server),
-        request.method,
-        request.target,
-        request.version
-    )
+    server: String,
+    upstream: String,
+}
+
+impl UpstreamLog {
+    /// `addr`: the server (or group) tried, if the line names one.
+    pub fn of(p: &ProxyRequest, addr: Option<&str>) -> UpstreamLog {
+        let upstream = addr.map_or_else(String::new, |addr| {
+            let scheme = if p.tls.is_some() { "https" } else { "http" };
+            format!(
+                ", upstream: \"{scheme}://{addr}{}\"",
+                String::from_utf8_lossy(&p.uri)
+            )
+        });
+        UpstreamLog {
+            client: p.client,
+            server: String::from_utf8_lossy(&p.server).into_owned(),
+            upstream,
+        }
+    }
+
+    /// Writes `message` about `request` at `level` to `logs` (the location's error logs).
+    pub fn write(
+        &self,
+        request: &OwnedRequest,
+        logs: &[(std::path::PathBuf, String)],
+        level: Level,
+        message: &dyn std::fmt::Display,
+    ) {
+        let host = request.header("host").map_or_else(String::new, |h| {
+            format!(", host: \"{}\"", String::from_utf8_lossy(h))
+        });
+        super::log::write_in(
+            logs,
+            level,
+            format_args!(
+                "*{} {message}, client: {}, server: {}, request: \"{} {} {}\"{}{host}",
+                request.conn.id,
+                self.client,
+                self.server,
+                request.method,
+                request.target,
+                request.version,
+                self.upstream
+            ),
+        );
+    }
 }

@@ -23,7 +23,8 @@ use tokio::time::Sleep;
 
 use super::body::Finish;
 use super::drain::DrainRead;
-use super::log::{self, Level};
+use super::forward::UpstreamLog;
+use super::log::Level;
 use super::peer::PeerConn;
 use super::state::Hold;
 use super::stream::Downstream;
@@ -47,8 +48,8 @@ pub struct Tunnel {
     pub finish: Finish,
     pub hold: Hold,
     pub timeouts: ProxyTimeouts,
-    /// What the error log's lines about the tunnel end with (`, client: ..., host: "..."`).
-    pub context: Box<str>,
+    /// What the error log's lines about the tunnel name around the request.
+    pub log: UpstreamLog,
 }
 
 impl Tunnel {
@@ -60,7 +61,7 @@ impl Tunnel {
             mut finish,
             hold,
             timeouts,
-            context,
+            log,
         } = self;
         // What the upstream sent right after its 101 goes to the client first; the read
         // buffer itself is released (an idle tunnel holds no buffer).
@@ -72,7 +73,6 @@ impl Tunnel {
         let to_client = buf.to_vec();
         drop(buf);
         let report = run(client, upstream, to_upstream, to_client, timeouts).await;
-        let id = finish.request.conn.id;
         let (level, what) = match &report.end {
             Ok(End::Closed) => (None, String::new()),
             Ok(End::UpstreamTimedOut) => (
@@ -89,10 +89,8 @@ impl Tunnel {
             ),
         };
         if let Some(level) = level {
-            log::write(
-                level,
-                format_args!("*{id} {what} while proxying upgraded connection{context}"),
-            );
+            let message = format_args!("{what} while proxying upgraded connection");
+            log.write(&finish.request, &finish.log.errors, level, &message);
         }
         // nginx finalizes a tunnel as a request whose answer went out (`$request_completion`
         // is `OK`) unless the client timed out or a send() failed: those terminate it.

@@ -8,6 +8,7 @@ mod support;
 mod access;
 mod auth_basic;
 mod balance;
+mod error_logs;
 mod files;
 mod gzip;
 mod headers;
@@ -24,6 +25,7 @@ mod tls;
 mod tunnel;
 mod tunnel_oracle;
 mod upstream;
+mod upstream_answers;
 mod upstream_tls;
 mod variables;
 

@@ -271,7 +271,7 @@ impl AddedHeaders for NoAddedHeaders {
         &self,
         _: &RequestInfo<'_>,
         _: &Outcome,
-        _: &[(Bytes, Bytes)],
+        _: ngxr::eval::plan::HeadersSoFar<'_>,
         _: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)> {
         Vec::new()
@@ -311,5 +311,6 @@ impl LogFormat for PlainFormat {
 pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
     Arc::new(LogSpec {
         files: vec![(path, Arc::new(PlainFormat))],
+        errors: Vec::new(),
     })
 }

@@ -121,7 +121,8 @@ impl Balancer {
                 local += 1;
             }
             let index = self.primary[local];
-            if !attempt.tried[local] && Self::usable(&self.group.servers[index], &state[index], now)
+            if !attempt.tried.get(local)
+                && Self::usable(&self.group.servers[index], &state[index], now)
             {
                 self.take(state, attempt, local, now);
                 return Some(local);

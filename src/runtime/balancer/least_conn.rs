@@ -39,7 +39,7 @@ impl Balancer {
         let mut best: Option<usize> = None;
         let mut many = false;
         for (local, &index) in list.iter().enumerate() {
-            if attempt.tried[local] || !Self::usable(&servers[index], &state[index], now) {
+            if attempt.tried.get(local) || !Self::usable(&servers[index], &state[index], now) {
                 continue;
             }
             let (conns, weight) = load(state, local);
@@ -66,7 +66,7 @@ impl Balancer {
         for local in first..list.len() {
             let index = list[local];
             let (conns, weight) = load(state, local);
-            if attempt.tried[local]
+            if attempt.tried.get(local)
                 || conns * fw != fc * weight
                 || !Self::usable(&servers[index], &state[index], now)
             {

@@ -56,12 +56,47 @@ pub(crate) struct Balancer {
     points: Vec<hash::Point>,
 }
 
+/// nginx's `tried` bitmap over a tier's servers: held inline for up to 64 of them, so a
+/// request's attempt allocates nothing.
+#[derive(Debug, Default)]
+struct Tried {
+    low: u64,
+    high: Vec<bool>,
+}
+
+impl Tried {
+    fn new(servers: usize) -> Tried {
+        Tried {
+            low: 0,
+            high: vec![false; servers.saturating_sub(64)],
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        match i.checked_sub(64) {
+            None => self.low >> i & 1 == 1,
+            Some(i) => self.high.get(i).copied().unwrap_or(false),
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        match i.checked_sub(64) {
+            None => self.low |= 1 << i,
+            Some(i) => {
+                if let Some(bit) = self.high.get_mut(i) {
+                    *bit = true;
+                }
+            }
+        }
+    }
+}
+
 /// One request's progress through the peers (nginx's per-request peer data).
 #[derive(Debug)]
 pub(crate) struct Attempt {
     tier: Tier,
     /// Tried bits over the current tier's list.
-    tried: Vec<bool>,
+    tried: Tried,
     /// Tries left (nginx's `pc->tries`): every server that is not `down`.
     pub(crate) tries: u32,
     /// The tier-local index of the last peer handed out.
@@ -115,7 +150,7 @@ impl Balancer {
         let tries = (live(&self.primary) + live(&self.backup)) as u32;
         let mut attempt = Attempt {
             tier: Tier::Primary,
-            tried: vec![false; self.primary.len()],
+            tried: Tried::new(self.primary.len()),
             tries,
             current: None,
             client,
@@ -155,14 +190,16 @@ impl Balancer {
     /// server stays busy. No `get` may follow.
     pub(crate) fn settle(attempt: &mut Attempt) {
         attempt.key = None;
-        attempt.tried = Vec::new();
+        attempt.tried = Tried::default();
     }
 
     /// Ends a try on the server [`get`](Self::get) returned; `failed` counts towards
-    /// `max_fails` (nginx's `free_round_robin_peer`).
-    pub(crate) fn free(&self, attempt: &mut Attempt, failed: bool, now: u64) {
+    /// `max_fails` (nginx's `free_round_robin_peer`). `true`: that failure reached
+    /// `max_fails`, so the server is now disabled for `fail_timeout` (nginx warns with the
+    /// request's context, which the caller has).
+    pub(crate) fn free(&self, attempt: &mut Attempt, failed: bool, now: u64) -> bool {
         let Some(local) = attempt.current.take() else {
-            return;
+            return false;
         };
         let index = self.list(attempt.tier)[local];
         let spec = &self.group.servers[index];
@@ -171,20 +208,16 @@ impl Balancer {
         if self.single(attempt.tier) {
             peer.conns = peer.conns.saturating_sub(1);
             attempt.tries = 0;
-            return;
+            return false;
         }
+        let mut disabled = false;
         if failed {
             peer.fails += 1;
             peer.accessed = now;
             peer.checked = now;
             if let Some(step) = spec.weight.checked_div(spec.max_fails) {
                 peer.effective_weight -= i64::from(step);
-                if peer.fails >= spec.max_fails {
-                    crate::runtime::log::warn(format_args!(
-                        "upstream server temporarily disabled while connecting to upstream, upstream: \"{}\"",
-                        spec.name
-                    ));
-                }
+                disabled = peer.fails >= spec.max_fails;
             }
             peer.effective_weight = peer.effective_weight.max(0);
         } else if peer.accessed < peer.checked {
@@ -192,6 +225,7 @@ impl Balancer {
         }
         peer.conns = peer.conns.saturating_sub(1);
         attempt.tries = attempt.tries.saturating_sub(1);
+        disabled
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<PeerState>> {
@@ -234,7 +268,7 @@ impl Balancer {
         if now.saturating_sub(peer.checked) > self.group.servers[index].fail_timeout.as_secs() {
             peer.checked = now;
         }
-        attempt.tried[local] = true;
+        attempt.tried.set(local);
     }
 
     /// Moves to the backup servers, if any (nginx's `failed:` label).
@@ -243,7 +277,7 @@ impl Balancer {
             return false;
         }
         attempt.tier = Tier::Backup;
-        attempt.tried = vec![false; self.backup.len()];
+        attempt.tried = Tried::new(self.backup.len());
         true
     }
 }

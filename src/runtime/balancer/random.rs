@@ -56,7 +56,8 @@ impl Balancer {
                 local += 1;
             }
             let index = self.primary[local];
-            if !attempt.tried[local] && Self::usable(&self.group.servers[index], &state[index], now)
+            if !attempt.tried.get(local)
+                && Self::usable(&self.group.servers[index], &state[index], now)
             {
                 return Some(local);
             }

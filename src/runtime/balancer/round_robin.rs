@@ -44,7 +44,7 @@ impl Balancer {
         let mut total = 0;
         for (local, &index) in list.iter().enumerate() {
             let spec = &self.group.servers[index];
-            if attempt.tried[local] || !only(local) || !Self::usable(spec, &state[index], now) {
+            if attempt.tried.get(local) || !only(local) || !Self::usable(spec, &state[index], now) {
                 continue;
             }
             let peer = &mut state[index];

@@ -247,3 +247,17 @@ fn ip_hash_picks_what_nginx_picks() {
         .collect();
     assert_eq!(got, "312231123312231123312231");
 }
+
+#[test]
+fn tried_bits_hold_past_sixty_four_servers() {
+    let mut tried = super::Tried::new(70);
+    for i in [0, 63, 64, 69] {
+        assert!(!tried.get(i));
+        tried.set(i);
+        assert!(tried.get(i));
+    }
+    assert!(!tried.get(1) && !tried.get(65));
+    // Past the tier's end nothing is recorded, and nothing panics.
+    tried.set(70);
+    assert!(!tried.get(70));
+}
