@@ -9,6 +9,7 @@ mod access;
 mod auth_basic;
 mod balance;
 mod files;
+mod geo;
 mod gzip;
 mod headers;
 mod if_blocks;
