@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(find("192.168.2.0"), 1);
         assert_eq!(find("255.255.255.255"), 1);
         // Adjacent steps with one value are merged.
-        assert_eq!(steps.starts.len(), 8);
+        assert_eq!(steps.starts.len(), 9);
     }
 
     #[test]
