@@ -74,7 +74,8 @@ pub fn lower(cx: &mut Cx<'_>, top: &[&Directive]) -> Process {
     p
 }
 
-fn error_log(cx: &mut Cx<'_>, d: &Directive, logs: &mut Vec<(PathBuf, String)>) {
+/// One `error_log`: its file (or `stderr`) and level, `error` when not given.
+pub fn error_log(cx: &mut Cx<'_>, d: &Directive, logs: &mut Vec<(PathBuf, String)>) {
     let Some(file) = d.arg(0) else {
         return cx.arity(d);
     };

@@ -67,6 +67,9 @@ pub struct Settings {
     pub port_in_redirect: Option<bool>,
     pub server_name_in_redirect: Option<bool>,
     pub access_log: Option<Vec<AccessLog>>,
+    /// `error_log` in `http`, `server` or `location`: the files (and levels) of the requests
+    /// served at this level. Unset everywhere, requests log to the main level's.
+    pub error_log: Option<Vec<(PathBuf, String)>>,
     /// The `ssl_*` settings (server level in nginx; `http` passes them down).
     pub ssl: Ssl,
     /// The `proxy_ssl_*` settings (TLS to `https://` upstreams).
@@ -166,6 +169,7 @@ impl Settings {
             port_in_redirect,
             server_name_in_redirect,
             access_log,
+            error_log,
             default_type,
             types,
             ignore_invalid_headers,
@@ -305,6 +309,9 @@ impl Settings {
             "set_real_ip_from" => realip::set_real_ip_from(cx, d, &mut self.set_real_ip_from),
             "real_ip_header" => realip::real_ip_header(cx, d, &mut self.real_ip_header),
             "real_ip_recursive" => flag(cx, d, &mut self.real_ip_recursive),
+            "error_log" => {
+                super::process::error_log(cx, d, self.error_log.get_or_insert_with(Vec::new))
+            }
             "access_log" => {
                 let entry = match d.arg(0) {
                     Some("off") => AccessLog::Off,

@@ -155,11 +155,12 @@ fn escape_json(v: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The access logs of one level: `access_log off` → none; unset → nginx's default file with
-/// `combined`.
+/// `combined`. `errors` are the level's `error_log`s, if it has any.
 pub fn spec(
     cx: &mut Cx<'_>,
     reg: &Registry,
     logs: Option<&[AccessLog]>,
+    errors: Option<&[(PathBuf, String)]>,
     formats: &[Arc<CompiledLogFormat>],
     combined: &Arc<CompiledLogFormat>,
 ) -> Arc<LogSpec> {
@@ -170,10 +171,16 @@ pub fn spec(
         span: crate::source::Span::new(crate::source::FileId(0), 0, 0),
     }];
     let logs = logs.unwrap_or(&default);
+    let errors = errors.map(<[_]>::to_vec).unwrap_or_default();
     let mut files: Vec<(PathBuf, Arc<dyn LogFormat>)> = Vec::new();
     for log in logs {
         match log {
-            AccessLog::Off => return Arc::new(LogSpec::default()),
+            AccessLog::Off => {
+                return Arc::new(LogSpec {
+                    files: Vec::new(),
+                    errors,
+                });
+            }
             AccessLog::File {
                 path,
                 format,
@@ -201,7 +208,7 @@ pub fn spec(
             }
         }
     }
-    Arc::new(LogSpec { files })
+    Arc::new(LogSpec { files, errors })
 }
 
 #[cfg(test)]

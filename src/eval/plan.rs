@@ -729,6 +729,9 @@ impl std::fmt::Display for PeerAddr {
 #[derive(Debug, Default)]
 pub struct LogSpec {
     pub files: Vec<(PathBuf, Arc<dyn LogFormat>)>,
+    /// The level's `error_log` files and levels, for what goes wrong while serving the
+    /// request (nginx's `clcf->error_log`); empty: the main level's error log.
+    pub errors: Vec<(PathBuf, String)>,
 }
 
 /// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response

@@ -11,7 +11,9 @@ use bytes::Bytes;
 
 use super::context::OwnedRequest;
 use super::error::ProxyError;
+use super::forward::UpstreamLog;
 use super::gzip::Gzipped;
+use super::log::Level;
 use super::static_file::FileBody;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
@@ -58,6 +60,8 @@ pub struct ProxyBody {
     /// The gzip filter, when the response is compressed.
     gzip: Option<Box<Gzipped>>,
     finish: Option<Finish>,
+    /// How an upstream body's error-log lines name the proxy pass.
+    upstream_log: Option<Box<UpstreamLog>>,
 }
 
 impl ProxyBody {
@@ -66,14 +70,16 @@ impl ProxyBody {
             inner: Inner::Full(bytes.filter(|b| !b.is_empty())),
             gzip: None,
             finish,
+            upstream_log: None,
         }
     }
 
-    pub fn upstream(body: UpstreamBody, finish: Finish) -> ProxyBody {
+    pub fn upstream(body: UpstreamBody, finish: Finish, log: UpstreamLog) -> ProxyBody {
         ProxyBody {
             inner: Inner::Upstream(Box::new(body)),
             gzip: None,
             finish: Some(finish),
+            upstream_log: Some(Box::new(log)),
         }
     }
 
@@ -88,6 +94,7 @@ impl ProxyBody {
             inner: Inner::File(Box::new(body)),
             gzip: None,
             finish: Some(finish),
+            upstream_log: None,
         }
     }
 
@@ -103,6 +110,15 @@ impl ProxyBody {
     pub fn record_head(&mut self, size: usize, sent: Option<Vec<(Bytes, Bytes)>>) {
         if let (Some(f), Some(sent)) = (&mut self.finish, sent) {
             f.outcome.sent_headers = sent;
+            f.outcome.bytes_sent += size as u64;
+        }
+    }
+
+    /// Counts the chunked framing written around the body's data, which nginx's
+    /// `$body_bytes_sent` and `$bytes_sent` include.
+    pub fn record_framing(&mut self, size: usize) {
+        if let Some(f) = &mut self.finish {
+            f.outcome.body_bytes_sent += size as u64;
             f.outcome.bytes_sent += size as u64;
         }
     }
@@ -125,9 +141,15 @@ impl ProxyBody {
         if let Inner::Upstream(body) = &self.inner
             && let Some(last) = finish.outcome.upstreams.last_mut()
         {
-            let (received, passed) = body.counts();
+            let (received, length) = body.counts();
             last.bytes_received += received;
-            last.response_length += passed;
+            last.response_length += length;
+            if body.overran()
+                && let Some(log) = &self.upstream_log
+            {
+                let message = "upstream sent more data than specified in \"Content-Length\" header while reading upstream";
+                log.write(&finish.request, &finish.log.errors, Level::Warn, &message);
+            }
         }
         finish.outcome.gzip_bytes = self.gzip.as_ref().and_then(|g| g.counts());
         drop(finish);
@@ -156,13 +178,20 @@ impl ProxyBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 if let Some(f) = &self.finish {
-                    crate::runtime::log::error(format_args!(
-                        "{e}, client: {}, request: \"{} {} {}\"",
-                        f.request.conn.remote.ip(),
-                        f.request.method,
-                        f.request.target,
-                        f.request.version
-                    ));
+                    match &self.upstream_log {
+                        Some(log) => log.write(&f.request, &f.log.errors, Level::Error, &e),
+                        None => crate::runtime::log::write_in(
+                            &f.log.errors,
+                            Level::Error,
+                            format_args!(
+                                "{e}, client: {}, request: \"{} {} {}\"",
+                                f.request.conn.remote.ip(),
+                                f.request.method,
+                                f.request.target,
+                                f.request.version
+                            ),
+                        ),
+                    }
                 }
                 self.end();
                 Poll::Ready(Err(e))

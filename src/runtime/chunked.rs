@@ -30,6 +30,10 @@ pub enum Decoded {
 #[derive(Debug)]
 pub struct ChunkedDecoder {
     state: State,
+    /// Data bytes decoded so far.
+    data: u64,
+    /// The latest chunk: data bytes before it, and its size.
+    chunk: (u64, u64),
 }
 
 /// The upstream's chunked framing is broken.
@@ -38,11 +42,21 @@ pub struct InvalidChunk;
 
 impl Default for ChunkedDecoder {
     fn default() -> Self {
-        ChunkedDecoder { state: State::Size }
+        ChunkedDecoder {
+            state: State::Size,
+            data: 0,
+            chunk: (0, 0),
+        }
     }
 }
 
 impl ChunkedDecoder {
+    /// The latest chunk read: the data bytes before it and its size (nginx's `too large
+    /// chunked body: BEFORE+SIZE bytes`).
+    pub fn chunk(&self) -> (u64, u64) {
+        self.chunk
+    }
+
     /// Consumes from `buf` up to the next piece of data (or the end).
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, InvalidChunk> {
         loop {
@@ -62,6 +76,7 @@ impl ChunkedDecoder {
                         .filter(|h| !h.is_empty())
                         .and_then(|h| u64::from_str_radix(h, 16).ok())
                         .ok_or(InvalidChunk)?;
+                    self.chunk = (self.data, size);
                     self.state = if size == 0 {
                         State::Trailers
                     } else {
@@ -74,6 +89,7 @@ impl ChunkedDecoder {
                     }
                     let n = (buf.len() as u64).min(left) as usize;
                     let data = buf.split_to(n).freeze();
+                    self.data += n as u64;
                     self.state = if n as u64 == left {
                         State::DataEnd
                     } else {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
+use super::forward::UpstreamLog;
 use super::gzip;
 use super::peer::PeerConn;
 use super::redirect;
@@ -30,6 +31,8 @@ pub struct Delivery<'a> {
     pub outcome: Outcome,
     /// When the answering upstream was sent the request.
     pub sent_at: Instant,
+    /// What the body's error-log lines name besides the request.
+    pub upstream_log: UpstreamLog,
 }
 
 /// Headers nginx never copies from the upstream response: it frames the body itself.
@@ -62,7 +65,9 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     };
     let length = match head.framing {
         Framing::Length(n) => Some(n),
-        Framing::None if d.request.method == "HEAD" => upstream_length(&head),
+        // A 304 keeps the upstream's length, as nginx's header filter writes it (a 204's
+        // it drops).
+        Framing::None if d.request.method == "HEAD" || head.status == 304 => upstream_length(&head),
         _ => None,
     };
     let mut outcome = d.outcome;
@@ -96,6 +101,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
             connection,
             location,
             hide_version: !p.server_tokens,
+            upstream_server: passes_server(p),
             ..Front::default()
         };
         let reason = Some(&head.reason[..]);
@@ -120,6 +126,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     let mut front = Front::take_upstream(&mut headers, connection);
     front.location = location;
     front.hide_version = !p.server_tokens;
+    front.upstream_server = passes_server(p);
     front.content_length = length;
     front.chunked = unframed && http11;
     let gzipped = gzip::header_filter(
@@ -132,7 +139,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         true,
     );
     let body = UpstreamBody::new(conn, head.framing, d.hold, head.keepalive, p.timeouts.read);
-    let body = ProxyBody::upstream(body, finish).gzip(gzipped);
+    let body = ProxyBody::upstream(body, finish, d.upstream_log).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),
@@ -164,6 +171,13 @@ fn set_so_far(
         Bytes::from_static(connection.as_bytes()),
     ));
     set
+}
+
+/// Whether `proxy_pass_header Server` lets the upstream's `Server` through.
+fn passes_server(p: &ProxyRequest) -> bool {
+    !p.hide_headers
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(b"server"))
 }
 
 fn upstream_length(head: &ResponseHead) -> Option<u64> {

@@ -59,18 +59,40 @@ pub enum ProxyError {
     Unresolved(String, ResolveError),
     /// The client's body is larger than `client_max_body_size`.
     BodyTooLarge(u64),
+    /// A chunk of the client's chunked body takes it past `client_max_body_size`: the data
+    /// bytes before the chunk, and its size.
+    ChunkedTooLarge(u64, u64),
     /// The client sent a body that could not be read.
     ClientBody(String),
     /// A file being sent could not be read.
     FileRead(io::Error),
 }
 
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl ProxyError {
+    /// Where in the exchange with a server it happened (errors that are not an exchange's
+    /// are the connect's, as nginx's context says then).
+    pub fn stage(&self) -> Stage {
+        match self {
+            ProxyError::Io(stage, _)
+            | ProxyError::TimedOut(stage)
+            | ProxyError::PrematureClose(stage) => *stage,
+            ProxyError::Handshake(_) => Stage::Handshaking,
+            ProxyError::InvalidHeader => Stage::ReadingHeader,
+            _ => Stage::Connecting,
+        }
+    }
+
     /// The status nginx answers with.
     pub fn status(&self) -> u16 {
         match self {
             ProxyError::TimedOut(_) => 504,
-            ProxyError::BodyTooLarge(_) => 413,
+            ProxyError::BodyTooLarge(_) | ProxyError::ChunkedTooLarge(..) => 413,
             ProxyError::ClientBody(_) => 400,
             ProxyError::FileRead(_) | ProxyError::TlsSetup(_) => 500,
             _ => 502,
@@ -79,7 +101,9 @@ impl ProxyError {
 
     pub fn side(&self) -> Side {
         match self {
-            ProxyError::BodyTooLarge(_) | ProxyError::ClientBody(_) => Side::Downstream,
+            ProxyError::BodyTooLarge(_)
+            | ProxyError::ChunkedTooLarge(..)
+            | ProxyError::ClientBody(_) => Side::Downstream,
             ProxyError::NoLiveUpstreams
             | ProxyError::FileRead(_)
             | ProxyError::TlsSetup(_)
@@ -163,6 +187,10 @@ impl fmt::Display for ProxyError {
             ProxyError::BodyTooLarge(n) => {
                 write!(f, "client intended to send too large body: {n} bytes")
             }
+            ProxyError::ChunkedTooLarge(before, size) => write!(
+                f,
+                "client intended to send too large chunked body: {before}+{size} bytes"
+            ),
             ProxyError::ClientBody(e) => write!(f, "client sent invalid body: {e}"),
             ProxyError::FileRead(e) => {
                 let os = crate::syntax::include::os_error(e);

@@ -15,8 +15,9 @@ use super::body::Finish;
 use super::client::Client;
 use super::context::OwnedRequest;
 use super::deliver;
-use super::error::ProxyError;
+use super::error::{ProxyError, Stage};
 use super::exchange::{self, RequestBody, ResponseHead};
+use super::log::Level;
 use super::peer::{self, PeerConn};
 use super::request::{self, Then};
 use super::request_body::ClientBody;
@@ -85,7 +86,7 @@ async fn attempts(
             body
         }
         Err(e) => {
-            log_error(&request, p.client, &p.server, &e, None);
+            log_error(&request, &p, Level::Error, &e, None);
             let keepalive = keepalive && e.status() != 413;
             return Ok(fail(request, &p, e.status(), outcome, keepalive).await);
         }
@@ -94,13 +95,8 @@ async fn attempts(
         match request.conn.state.resolvers.group(&name).await {
             Ok(group) => p.upstream = group,
             Err(e) => {
-                log_error(
-                    &request,
-                    p.client,
-                    &p.server,
-                    &ProxyError::Unresolved(name.host, e),
-                    None,
-                );
+                let e = ProxyError::Unresolved(name.host, e);
+                log_error(&request, &p, Level::Error, &e, None);
                 return Ok(fail(request, &p, 502, outcome, keepalive).await);
             }
         }
@@ -113,14 +109,9 @@ async fn attempts(
         let Some(index) = upstream.balancer.get(&mut attempt, now_secs()) else {
             // nginx names the group instead of a server, in the log (`upstream:
             // "http://backend/..."`) and in `$upstream_addr`, with a 502 that took no time.
-            let group = Some((&p, p.upstream.name.as_str()));
-            log_error(
-                &request,
-                p.client,
-                &p.server,
-                &ProxyError::NoLiveUpstreams,
-                group,
-            );
+            let group = Some(p.upstream.name.as_str());
+            let e = ProxyError::NoLiveUpstreams;
+            log_error(&request, &p, Level::Error, &e, group);
             outcome.upstreams.push(UpstreamTry {
                 addr: p.upstream.name.as_str().into(),
                 status: Some(502),
@@ -181,7 +172,14 @@ async fn attempts(
                 {
                     state.response_time = Some(sent_at.elapsed());
                     outcome.upstreams.push(state);
-                    upstream.balancer.free(&mut attempt, failed, now_secs());
+                    if upstream.balancer.free(&mut attempt, failed, now_secs()) {
+                        let disabled = format!(
+                            "upstream server temporarily disabled while {}",
+                            Stage::ReadingHeader
+                        );
+                        let addr = logged_peer(&peer.addr);
+                        log_error(&request, &p, Level::Warn, &disabled, Some(&addr));
+                    }
                     continue;
                 }
                 // Its response time runs until the body is over (see `Finish`).
@@ -203,6 +201,7 @@ async fn attempts(
                     keepalive,
                     outcome,
                     sent_at,
+                    upstream_log: UpstreamLog::of(&p, Some(&logged_peer(&peer.addr))),
                 };
                 return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
@@ -211,16 +210,14 @@ async fn attempts(
                 state.status = Some(status);
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
-                log_error(
-                    &request,
-                    p.client,
-                    &p.server,
-                    &e,
-                    Some((&p, &logged_peer(&peer.addr))),
-                );
-                upstream
-                    .balancer
-                    .free(&mut attempt, e.counts_as_failure(), now_secs());
+                let addr = logged_peer(&peer.addr);
+                log_error(&request, &p, Level::Error, &e, Some(&addr));
+                let failed = e.counts_as_failure();
+                if upstream.balancer.free(&mut attempt, failed, now_secs()) {
+                    let disabled =
+                        format!("upstream server temporarily disabled while {}", e.stage());
+                    log_error(&request, &p, Level::Warn, &disabled, Some(&addr));
+                }
                 let sent = !e.before_sending();
                 if cached && matches!(e, ProxyError::Io(..) | ProxyError::PrematureClose(_)) {
                     // A cached connection the server had closed: not the server's failure.
@@ -425,31 +422,69 @@ fn logged_peer(addr: &PeerAddr) -> String {
 }
 
 /// An error.log line in nginx's shape: `MESSAGE, client: IP, server: NAME, request: "...",
-/// upstream: "http://ADDR/URI", host: "HOST"` (`https://` for a TLS upstream).
+/// upstream: "http://ADDR/URI", host: "HOST"` (`https://` for a TLS upstream), in the
+/// location's error log.
 fn log_error(
     request: &OwnedRequest,
-    client: std::net::IpAddr,
-    server: &[u8],
-    e: &ProxyError,
-    upstream: Option<(&ProxyRequest, &str)>,
+    p: &ProxyRequest,
+    level: Level,
+    message: &dyn std::fmt::Display,
+    upstream: Option<&str>,
 ) {
-    let upstream = upstream.map_or_else(String::new, |(p, addr)| {
-        let scheme = if p.tls.is_some() { "https" } else { "http" };
-        format!(
-            ", upstream: \"{scheme}://{addr}{}\"",
-            String::from_utf8_lossy(&p.uri)
-        )
-    });
-    let host = request.header("host").map_or_else(String::new, |h| {
-        format!(", host: \"{}\"", String::from_utf8_lossy(h))
-    });
-    super::log::error(format_args!(
-        "*{} {e}, client: {}, server: {}, request: \"{} {} {}\"{upstream}{host}",
-        request.conn.id,
-        client,
-        String::from_utf8_lossy(server),
-        request.method,
-        request.target,
-        request.version
-    ));
+    UpstreamLog::of(p, upstream).write(request, &p.log.errors, level, message);
+}
+
+/// What a proxied request's error-log lines name around the request: the client (as realip
+/// left it), the server and the upstream's URL. Kept by the response body, whose read errors
+/// are logged after the proxy pass is over.
+#[derive(Debug, Clone)]
+pub struct UpstreamLog {
+    client: std::net::IpAddr,
+    server: String,
+    upstream: String,
+}
+
+impl UpstreamLog {
+    /// `addr`: the server (or group) tried, if the line names one.
+    pub fn of(p: &ProxyRequest, addr: Option<&str>) -> UpstreamLog {
+        let upstream = addr.map_or_else(String::new, |addr| {
+            let scheme = if p.tls.is_some() { "https" } else { "http" };
+            format!(
+                ", upstream: \"{scheme}://{addr}{}\"",
+                String::from_utf8_lossy(&p.uri)
+            )
+        });
+        UpstreamLog {
+            client: p.client,
+            server: String::from_utf8_lossy(&p.server).into_owned(),
+            upstream,
+        }
+    }
+
+    /// Writes `message` about `request` at `level` to `logs` (the location's error logs).
+    pub fn write(
+        &self,
+        request: &OwnedRequest,
+        logs: &[(std::path::PathBuf, String)],
+        level: Level,
+        message: &dyn std::fmt::Display,
+    ) {
+        let host = request.header("host").map_or_else(String::new, |h| {
+            format!(", host: \"{}\"", String::from_utf8_lossy(h))
+        });
+        super::log::write_in(
+            logs,
+            level,
+            format_args!(
+                "*{} {message}, client: {}, server: {}, request: \"{} {} {}\"{}{host}",
+                request.conn.id,
+                self.client,
+                self.server,
+                request.method,
+                request.target,
+                request.version,
+                self.upstream
+            ),
+        );
+    }
 }

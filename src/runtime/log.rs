@@ -1,6 +1,7 @@
 //! The error log in nginx's line format, `YYYY/MM/DD HH:MM:SS [level] PID#TID: message`,
 //! written to the `error_log` files of the running configuration (stderr until one is loaded).
-//! A global, as nginx's cycle log is: every task may need to complain.
+//! A global, as nginx's cycle log is: every task may need to complain. A request's lines go
+//! to its location's `error_log` files instead when a level of `http` set one ([`write_in`]).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -59,6 +60,10 @@ struct Target {
 
 static TARGETS: RwLock<Vec<Target>> = RwLock::new(Vec::new());
 
+/// The files of `http`-level `error_log`s, opened when first written to (they are not known
+/// to this module before a request names them) and closed by [`configure`] and [`reopen`].
+static LEVEL_FILES: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
+
 /// Whether `path` means the process's stderr (`error_log stderr`).
 pub(crate) fn is_stderr(path: &Path) -> bool {
     path == Path::new("stderr") || path == Path::new("/dev/stderr")
@@ -90,6 +95,10 @@ pub fn configure(logs: &[(PathBuf, String)]) {
         })
         .collect();
     *TARGETS.write().unwrap_or_else(|e| e.into_inner()) = targets;
+    LEVEL_FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
 }
 
 /// Reopens every error log file (SIGUSR1).
@@ -103,6 +112,47 @@ pub fn reopen() {
     configure(&current);
 }
 
+/// Writes one line of a request at `level` to the `error_log`s of its level (`logs`: path or
+/// `stderr`, level), or to the main ones when the level has none.
+pub fn write_in(logs: &[(PathBuf, String)], level: Level, message: fmt::Arguments<'_>) {
+    if logs.is_empty() {
+        return write(level, message);
+    }
+    let wanted = logs
+        .iter()
+        .filter(|(_, l)| level <= Level::parse(l).unwrap_or(Level::Error));
+    let mut line = None;
+    for (path, _) in wanted {
+        let line = line.get_or_insert_with(|| format_line(level, message));
+        if is_stderr(path) {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            continue;
+        }
+        let mut files = LEVEL_FILES.lock().unwrap_or_else(|e| e.into_inner());
+        if !files.iter().any(|(p, _)| p == path) {
+            match OpenOptions::new().create(true).append(true).open(path) {
+                Ok(f) => files.push((path.clone(), f)),
+                Err(_) => continue,
+            }
+        }
+        if let Some((_, f)) = files.iter_mut().find(|(p, _)| p == path) {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// `YYYY/MM/DD HH:MM:SS [level] PID#TID: message` and a newline.
+fn format_line(level: Level, message: fmt::Arguments<'_>) -> String {
+    format!(
+        "{} [{}] {}#{}: {}\n",
+        crate::eval::clock::error_log(std::time::SystemTime::now()),
+        level.as_str(),
+        std::process::id(),
+        nix::unistd::gettid(),
+        message
+    )
+}
+
 /// Writes one line at `level` to every target that wants it.
 pub fn write(level: Level, message: fmt::Arguments<'_>) {
     let targets = TARGETS.read().unwrap_or_else(|e| e.into_inner());
@@ -110,14 +160,7 @@ pub fn write(level: Level, message: fmt::Arguments<'_>) {
     if !targets.is_empty() && !targets.iter().any(wanted) {
         return;
     }
-    let line = format!(
-        "{} [{}] {}#{}: {}\n",
-        crate::eval::clock::error_log(std::time::SystemTime::now()),
-        level.as_str(),
-        std::process::id(),
-        nix::unistd::gettid(),
-        message
-    );
+    let line = format_line(level, message);
     if targets.is_empty() {
         let _ = std::io::stderr().write_all(line.as_bytes());
         return;

@@ -3,6 +3,7 @@
 //! a tunnel, or in an `error_page` that routes the request again). The access log is written
 //! by the response body when the request is over.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -101,7 +102,7 @@ async fn preaccess_limits(request: &mut OwnedRequest, mut route: Route) -> Route
             return route;
         };
         if let Route::Respond(r) = &route {
-            log_errors(request, &r.errors);
+            log_errors(request, &r.log.errors, &r.errors);
         }
         tokio::time::sleep(delay).await;
         route = request.conn.state.site.route(&request.info());
@@ -128,7 +129,7 @@ pub async fn dispatch(
     let Then { keepalive, outcome } = then;
     match route {
         Route::Respond(r) => {
-            log_errors(&request, &r.errors);
+            log_errors(&request, &r.log.errors, &r.errors);
             let status = r.status;
             let mut finish = Finish {
                 request,
@@ -150,7 +151,7 @@ pub async fn dispatch(
             ))
         }
         Route::File(f) => {
-            log_errors(&request, &f.errors);
+            log_errors(&request, &f.log.errors, &f.errors);
             let finish = Finish {
                 request,
                 log: f.log.clone(),
@@ -160,7 +161,7 @@ pub async fn dispatch(
             Some(static_file::serve(finish, *f, keepalive))
         }
         Route::Proxy(p) => {
-            log_errors(&request, &p.errors);
+            log_errors(&request, &p.log.errors, &p.errors);
             // Logged if the client goes away before the answer: nginx's 499.
             let abandoned = (!p.log.files.is_empty()).then(|| Finish {
                 request: request.clone(),
@@ -218,7 +219,7 @@ fn refused_finish(request: OwnedRequest) -> Finish {
 }
 
 /// The error-log lines routing decided on, with nginx's context.
-fn log_errors(request: &OwnedRequest, errors: &[ErrorLine]) {
+fn log_errors(request: &OwnedRequest, logs: &[(PathBuf, String)], errors: &[ErrorLine]) {
     for e in errors {
         let level = match e.level {
             Severity::Alert => Level::Alert,
@@ -235,7 +236,8 @@ fn log_errors(request: &OwnedRequest, errors: &[ErrorLine]) {
         let host = request.header("host").map_or_else(String::new, |h| {
             format!(", host: \"{}\"", String::from_utf8_lossy(h))
         });
-        super::log::write(
+        super::log::write_in(
+            logs,
             level,
             format_args!(
                 "*{} {}, client: {}, server: {}, request: \"{} {} {}\"{host}",

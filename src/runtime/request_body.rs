@@ -118,7 +118,13 @@ impl ClientBody {
         let mut all = BytesMut::new();
         while let Some(piece) = self.next(client).await? {
             if limit > 0 && (all.len() + piece.len()) as u64 > limit {
-                return Err(ProxyError::BodyTooLarge(limit + 1));
+                return Err(match &self.framing {
+                    Framing::Chunked(decoder) => {
+                        let (before, size) = decoder.chunk();
+                        ProxyError::ChunkedTooLarge(before, size)
+                    }
+                    _ => ProxyError::BodyTooLarge(limit + 1),
+                });
             }
             if all.is_empty() && self.is_done() {
                 return Ok(piece);

@@ -27,6 +27,9 @@ pub struct Front {
     pub connection: &'static str,
     /// `server_tokens off`: `Server: nginx`, no version.
     pub hide_version: bool,
+    /// `proxy_pass_header Server`: the `Server` line is the upstream's (among its headers,
+    /// or none if it sent none); nginx writes no `Server` of its own then.
+    pub upstream_server: bool,
 }
 
 impl Front {
@@ -121,14 +124,16 @@ pub fn build(
             sent.push((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
         }
     };
-    put(
-        b"Server",
-        if front.hide_version {
-            b"nginx"
-        } else {
-            SERVER.as_bytes()
-        },
-    );
+    if !front.upstream_server {
+        put(
+            b"Server",
+            if front.hide_version {
+                b"nginx"
+            } else {
+                SERVER.as_bytes()
+            },
+        );
+    }
     put(b"Date", &http_date());
     if let Some(v) = &front.content_type {
         put(b"Content-Type", v);

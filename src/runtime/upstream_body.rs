@@ -35,9 +35,12 @@ pub struct UpstreamBody {
     read_timeout: Duration,
     last_read: Instant,
     timer: Option<Pin<Box<Sleep>>>,
-    /// Bytes read from the server, and body bytes passed on (after de-chunking).
+    /// Bytes read from the server after the head's read, and those of the body that came
+    /// with the head.
     received: u64,
-    passed: u64,
+    preread: u64,
+    /// The server sent more than its `Content-Length` (nginx warns, and drops the rest).
+    overran: bool,
 }
 
 impl UpstreamBody {
@@ -54,6 +57,11 @@ impl UpstreamBody {
             Framing::Chunked => Frames::Chunked(ChunkedDecoder::default()),
             Framing::UntilClose => Frames::UntilClose,
         };
+        // A body nginx does not read (HEAD, 304...) is not counted either.
+        let preread = match framing {
+            Framing::None => 0,
+            _ => conn.buf.len() as u64,
+        };
         let mut body = UpstreamBody {
             conn: Some(conn),
             frames,
@@ -63,7 +71,8 @@ impl UpstreamBody {
             last_read: Instant::now(),
             timer: None,
             received: 0,
-            passed: 0,
+            preread,
+            overran: false,
         };
         if matches!(body.frames, Frames::Length(0)) {
             body.finish();
@@ -71,22 +80,20 @@ impl UpstreamBody {
         body
     }
 
-    /// Bytes read from the server so far (`$upstream_bytes_received` past the head), and the
-    /// body's bytes among them (`$upstream_response_length`).
+    /// Bytes read from the server so far (`$upstream_bytes_received` past the head's read),
+    /// and every byte read after the head (`$upstream_response_length`: nginx counts what it
+    /// reads, chunked framing and bytes past `Content-Length` included).
     pub fn counts(&self) -> (u64, u64) {
-        (self.received, self.passed)
+        (self.received, self.preread + self.received)
+    }
+
+    /// Whether the server sent more than its `Content-Length`.
+    pub fn overran(&self) -> bool {
+        self.overran
     }
 
     /// The next piece of the body; `None` at its end.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>> {
-        let next = self.next_data(cx);
-        if let Poll::Ready(Some(Ok(data))) = &next {
-            self.passed += data.len() as u64;
-        }
-        next
-    }
-
-    fn next_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>> {
         loop {
             let Some(conn) = self.conn.as_mut() else {
                 return Poll::Ready(None);
@@ -96,6 +103,10 @@ impl UpstreamBody {
                 Frames::Length(0) => return Poll::Ready(self.finish()),
                 Frames::Length(left) if !conn.buf.is_empty() => {
                     let n = (conn.buf.len() as u64).min(*left);
+                    if (conn.buf.len() as u64) > *left {
+                        self.overran = true;
+                        self.reusable = false;
+                    }
                     *left -= n;
                     let data = conn.buf.split_to(n as usize).freeze();
                     if *left == 0 {

@@ -23,14 +23,18 @@ pub enum Sent {
     Broken,
 }
 
-/// Writes `answer`'s head and body to `client`.
+/// Writes `answer`'s head and body to `client`. The body's pieces at hand together make one
+/// chunk, as nginx's chunked filter frames all the buffers it is passed at once (a chunked
+/// upstream's chunks read together reach the client as one).
 pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
     let mut out = std::mem::take(&mut answer.head);
+    let mut at_hand = BytesMut::new();
     loop {
         // What the body can give without waiting joins the pending output.
         let next = match answer.body.next().now_or_never() {
             Some(next) => next,
             None => {
+                put(&mut out, &mut at_hand, answer);
                 if flush(client, &mut out).await.is_err() {
                     answer.body.abandon();
                     return Sent::Broken;
@@ -40,15 +44,20 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
         };
         match next {
             Ok(Some(data)) => {
-                frame(&mut out, data, answer.chunked);
-                if out.len() >= FLUSH_AT && flush(client, &mut out).await.is_err() {
-                    answer.body.abandon();
-                    return Sent::Broken;
+                at_hand.extend_from_slice(&data);
+                if out.len() + at_hand.len() >= FLUSH_AT {
+                    put(&mut out, &mut at_hand, answer);
+                    if flush(client, &mut out).await.is_err() {
+                        answer.body.abandon();
+                        return Sent::Broken;
+                    }
                 }
             }
             Ok(None) => {
+                put(&mut out, &mut at_hand, answer);
                 if answer.chunked {
-                    out.extend_from_slice(b"0\r\n\r\n");
+                    out.extend_from_slice(LAST_CHUNK);
+                    answer.body.record_framing(LAST_CHUNK.len());
                 }
                 return match flush(client, &mut out).await {
                     Ok(()) => {
@@ -63,6 +72,7 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
             }
             Err(_) => {
                 // nginx sends what it has and closes, without the last chunk.
+                put(&mut out, &mut at_hand, answer);
                 let _ = flush(client, &mut out).await;
                 return Sent::Broken;
             }
@@ -70,11 +80,24 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
     }
 }
 
-/// Appends `data` to `out`, as a chunk when `chunked`.
-fn frame(out: &mut BytesMut, data: Bytes, chunked: bool) {
+/// Moves the body's data at hand to `out`, framed as the answer says.
+fn put(out: &mut BytesMut, at_hand: &mut BytesMut, answer: &mut Answer) {
+    if at_hand.is_empty() {
+        return;
+    }
+    let framing = frame(out, at_hand.split().freeze(), answer.chunked);
+    answer.body.record_framing(framing);
+}
+
+/// The chunked body's end (no trailers).
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Appends `data` to `out`, as a chunk when `chunked`; returns the bytes of framing added
+/// (nginx's `$body_bytes_sent` counts them: they are sent after the head).
+fn frame(out: &mut BytesMut, data: Bytes, chunked: bool) -> usize {
     if !chunked {
         out.extend_from_slice(&data);
-        return;
+        return 0;
     }
     let mut hex = [0u8; 16];
     let mut at = hex.len();
@@ -91,6 +114,7 @@ fn frame(out: &mut BytesMut, data: Bytes, chunked: bool) {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&data);
     out.extend_from_slice(b"\r\n");
+    hex.len() - at + 4
 }
 
 async fn flush(client: &mut Client, out: &mut BytesMut) -> io::Result<()> {

@@ -192,7 +192,12 @@ pub(crate) fn probe_differences(
 /// The messages of an error log's lines (after `: *` and the connection number), with `prefix`
 /// (when given) as `PREFIX` and each of `ports` as `PORT`.
 pub(crate) fn log_messages(log_dir: &Path, prefix: Option<&Path>, ports: &[u16]) -> Vec<String> {
-    std::fs::read_to_string(log_dir.join("logs/error.log"))
+    file_messages(&log_dir.join("logs/error.log"), prefix, ports)
+}
+
+/// [`log_messages`] of the error log at `file`.
+pub(crate) fn file_messages(file: &Path, prefix: Option<&Path>, ports: &[u16]) -> Vec<String> {
+    std::fs::read_to_string(file)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split_once(": *").map(|(_, rest)| rest.to_string()))

@@ -8,6 +8,7 @@ mod support;
 mod access;
 mod auth_basic;
 mod balance;
+mod error_logs;
 mod files;
 mod geo;
 mod gzip;
@@ -24,6 +25,7 @@ mod root_variables;
 mod tls;
 mod tunnel;
 mod upstream;
+mod upstream_answers;
 mod upstream_tls;
 mod variables;
 

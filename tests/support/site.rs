@@ -311,5 +311,6 @@ impl LogFormat for PlainFormat {
 pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
     Arc::new(LogSpec {
         files: vec![(path, Arc::new(PlainFormat))],
+        errors: Vec::new(),
     })
 }

@@ -194,10 +194,12 @@ impl Balancer {
     }
 
     /// Ends a try on the server [`get`](Self::get) returned; `failed` counts towards
-    /// `max_fails` (nginx's `free_round_robin_peer`).
-    pub(crate) fn free(&self, attempt: &mut Attempt, failed: bool, now: u64) {
+    /// `max_fails` (nginx's `free_round_robin_peer`). `true`: that failure reached
+    /// `max_fails`, so the server is now disabled for `fail_timeout` (nginx warns with the
+    /// request's context, which the caller has).
+    pub(crate) fn free(&self, attempt: &mut Attempt, failed: bool, now: u64) -> bool {
         let Some(local) = attempt.current.take() else {
-            return;
+            return false;
         };
         let index = self.list(attempt.tier)[local];
         let spec = &self.group.servers[index];
@@ -206,20 +208,16 @@ impl Balancer {
         if self.single(attempt.tier) {
             peer.conns = peer.conns.saturating_sub(1);
             attempt.tries = 0;
-            return;
+            return false;
         }
+        let mut disabled = false;
         if failed {
             peer.fails += 1;
             peer.accessed = now;
             peer.checked = now;
             if let Some(step) = spec.weight.checked_div(spec.max_fails) {
                 peer.effective_weight -= i64::from(step);
-                if peer.fails >= spec.max_fails {
-                    crate::runtime::log::warn(format_args!(
-                        "upstream server temporarily disabled while connecting to upstream, upstream: \"{}\"",
-                        spec.name
-                    ));
-                }
+                disabled = peer.fails >= spec.max_fails;
             }
             peer.effective_weight = peer.effective_weight.max(0);
         } else if peer.accessed < peer.checked {
@@ -227,6 +225,7 @@ impl Balancer {
         }
         peer.conns = peer.conns.saturating_sub(1);
         attempt.tries = attempt.tries.saturating_sub(1);
+        disabled
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<PeerState>> {

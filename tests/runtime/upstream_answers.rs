@@ -1,0 +1,93 @@
+//! Upstream answers that nginx reframes or reports, against nginx: chunks read together go
+//! out as one chunk and `$body_bytes_sent` counts the framing; `$upstream_response_length`
+//! counts every byte read after the head; a 304 keeps its `Content-Length`; a body longer
+//! than its `Content-Length` is cut there with nginx's warning; `proxy_pass_header Server`
+//! leaves the `Server` line to the upstream; a chunked body past `client_max_body_size` is
+//! reported as nginx reports it.
+
+use std::time::Duration;
+
+use crate::common::{free_port, nginx, recording_backend, temp_dir};
+use crate::files::{exchange, file_messages, normalize, start};
+
+const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+const NOT_MODIFIED: &[u8] =
+    b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 0\r\n\r\n";
+const TOO_LONG: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcdefghij";
+const NAMED: &[u8] = b"HTTP/1.1 200 OK\r\nServer: backend\r\nContent-Length: 2\r\n\r\nok";
+
+const CONFIG: &str = "
+events {}
+http {
+    log_format up '\"$request\" $status $body_bytes_sent $upstream_response_length';
+    access_log logs/access.log up;
+    error_log logs/error.log warn;
+    server {
+        listen 127.0.0.1:PORT;
+        location /chunked { proxy_pass http://127.0.0.1:CHUNKED; }
+        location /304 { proxy_pass http://127.0.0.1:NOT_MODIFIED; }
+        location /long { proxy_pass http://127.0.0.1:TOO_LONG; }
+        location /named { proxy_pass http://127.0.0.1:NAMED; proxy_pass_header Server; }
+        location /unnamed { proxy_pass http://127.0.0.1:CHUNKED; proxy_pass_header Server; }
+        location /small { proxy_pass http://127.0.0.1:CHUNKED; client_max_body_size 1k; }
+    }
+}
+";
+
+fn probes() -> Vec<String> {
+    let mut probes: Vec<String> = [
+        "GET /chunked HTTP/1.1\r\nHost: a\r\n",
+        "HEAD /chunked HTTP/1.1\r\nHost: a\r\n",
+        "GET /chunked HTTP/1.0\r\nHost: a\r\n",
+        "GET /304 HTTP/1.1\r\nHost: a\r\n",
+        "GET /long HTTP/1.1\r\nHost: a\r\n",
+        "GET /named HTTP/1.1\r\nHost: a\r\n",
+        "GET /unnamed HTTP/1.1\r\nHost: a\r\n",
+    ]
+    .map(String::from)
+    .to_vec();
+    let big = "a".repeat(2000);
+    probes.push(format!(
+        "POST /small HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n{big}\r\n0\r\n\r\n"
+    ));
+    probes
+}
+
+#[test]
+fn odd_upstream_answers_reach_client_and_logs_as_nginx_s() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("upstream-answers");
+    let mut config = CONFIG.to_string();
+    // Kept: a backend stops once nothing listens to what it records.
+    let mut recorded = Vec::new();
+    for (name, answer) in [
+        ("NOT_MODIFIED", NOT_MODIFIED),
+        ("TOO_LONG", TOO_LONG),
+        ("CHUNKED", CHUNKED),
+        ("NAMED", NAMED),
+    ] {
+        let (port, heads) = recording_backend(answer);
+        recorded.push(heads);
+        config = config.replace(name, &port.to_string());
+    }
+    let mut seen = Vec::new();
+    for (bin, name) in [(nginx, "nginx"), (env!("CARGO_BIN_EXE_ngxr"), "ngxr")] {
+        let (prefix, port) = (base.join(name), free_port());
+        let server = start(bin, &prefix, &config, &base, port, 0);
+        let answers: Vec<String> = probes()
+            .iter()
+            .map(|probe| normalize(&exchange(port, probe), port))
+            .collect();
+        // ngxr writes its access log every second.
+        std::thread::sleep(Duration::from_millis(1300));
+        drop(server);
+        let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
+        let errors = file_messages(&prefix.join("logs/error.log"), None, &[port]);
+        seen.push((answers, access, errors));
+    }
+    assert_eq!(seen[0].0, seen[1].0, "client bytes");
+    assert_eq!(seen[0].1, seen[1].1, "access log");
+    assert_eq!(seen[0].2, seen[1].2, "error log");
+    assert_eq!(seen[1].2.len(), 2, "{:?}", seen[1].2);
+}
