@@ -25,6 +25,7 @@ pub const MAX_URI_CHANGES: usize = 10;
 #[derive(Debug, Default)]
 pub struct Tables {
     pub maps: Vec<MapTable>,
+    pub geos: Vec<super::geo::GeoTable>,
     pub hostname: Vec<u8>,
 }
 
@@ -88,6 +89,8 @@ pub struct Req<'a> {
     pub sets: Vec<(String, Vec<u8>)>,
     /// Each map's state in this request, by index.
     maps: Vec<MapValue>,
+    /// Each geo variable's state in this request, by index (cached as nginx caches it).
+    geos: Vec<MapValue>,
 }
 
 /// A map's value in one request.
@@ -128,6 +131,7 @@ impl<'a> Req<'a> {
             realip: None,
             limited: Default::default(),
             maps: vec![MapValue::Unread; n],
+            geos: vec![MapValue::Unread; tables.geos.len()],
         }
     }
 
@@ -321,6 +325,7 @@ impl<'a> Req<'a> {
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.clone()),
             Var::Map(i) => self.map(*i),
+            Var::Geo(i) => self.geo(*i),
         }
     }
 
@@ -358,6 +363,24 @@ impl<'a> Req<'a> {
         } else {
             MapValue::Known(value.clone())
         };
+        value
+    }
+}
+
+impl Req<'_> {
+    /// A geo variable's value: computed on first use and cached (its `$address` may name
+    /// another geo variable: a cycle reads as not found, as in nginx).
+    fn geo(&mut self, i: usize) -> Option<Vec<u8>> {
+        let tables = self.tables;
+        let table = tables.geos.get(i)?;
+        match &self.geos[i] {
+            MapValue::Known(value) => return value.clone(),
+            MapValue::Busy => return None,
+            MapValue::Unread => {}
+        }
+        self.geos[i] = MapValue::Busy;
+        let value = Some(table.eval(self));
+        self.geos[i] = MapValue::Known(value.clone());
         value
     }
 }

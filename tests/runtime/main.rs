@@ -10,6 +10,7 @@ mod auth_basic;
 mod balance;
 mod error_logs;
 mod files;
+mod geo;
 mod gzip;
 mod headers;
 mod if_blocks;
