@@ -17,6 +17,7 @@ pub struct Http {
     pub servers: Vec<Server>,
     pub upstreams: Vec<Upstream>,
     pub maps: Vec<Map>,
+    pub geos: Vec<super::geo::Geo>,
     pub log_formats: Vec<LogFormatDef>,
     /// The http level's own settings (what a server inherits).
     pub settings: Settings,
@@ -75,6 +76,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
                 .upstreams
                 .extend(super::upstream::lower(cx, c, &mut zones)),
             "map" => http.maps.extend(super::map::lower(cx, c)),
+            "geo" => http.geos.extend(super::geo::lower(cx, c)),
             "log_format" => {
                 if let Some(f) = super::log::lower_format(cx, c, &http.log_formats) {
                     http.log_formats.push(f);

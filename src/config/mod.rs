@@ -6,6 +6,7 @@
 pub mod access;
 pub mod content;
 pub mod filters;
+pub mod geo;
 pub mod gzip;
 pub mod http;
 pub mod limit;

@@ -45,6 +45,7 @@ const SERVED: &[&str] = &[
     "etag",
     "events",
     "expires",
+    "geo",
     "gzip",
     "gzip_comp_level",
     "gzip_disable",

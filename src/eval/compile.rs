@@ -57,6 +57,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         return Inner {
             tables: Tables {
                 maps: Vec::new(),
+                geos: Vec::new(),
                 hostname,
             },
             servers: Vec::new(),
@@ -72,11 +73,14 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
     sets.extend(others.iter().map(|t| t.value.clone()));
     let reg = Registry {
         maps: http.maps.iter().map(|m| m.variable.clone()).collect(),
+        geos: http.geos.iter().map(|g| g.variable.value.clone()).collect(),
         captures,
         sets,
     };
     // `map`, `geo` and the like may not redefine a built-in variable.
     let defined = http.maps.iter().map(|m| (&m.variable, &m.source));
+    let geos = http.geos.iter().map(|g| (&g.variable.value, &g.variable));
+    let defined = defined.chain(geos);
     for (name, at) in defined.chain(others.iter().map(|t| (&t.value, t))) {
         if !super::vars::definable(name) {
             script::at(cx, at, format!("the duplicate \"{name}\" variable"));
@@ -86,6 +90,11 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .maps
         .iter()
         .filter_map(|m| MapTable::compile(cx, &reg, m))
+        .collect();
+    let geos = http
+        .geos
+        .iter()
+        .filter_map(|g| super::geo::GeoTable::compile(cx, &reg, g))
         .collect();
     let formats = http
         .log_formats
@@ -114,7 +123,11 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
     let listens = listens(&servers);
     super::bind::check(cx, &listens, &servers);
     Inner {
-        tables: Tables { maps, hostname },
+        tables: Tables {
+            maps,
+            geos,
+            hostname,
+        },
         listens,
         upstreams: shared.groups.all.iter().map(|g| g.group.clone()).collect(),
         named_upstreams: shared.groups.all,

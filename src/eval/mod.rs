@@ -12,6 +12,7 @@ mod conditional;
 mod crypt;
 mod error_page;
 mod files;
+pub mod geo;
 mod gzip;
 pub mod headers;
 mod index;

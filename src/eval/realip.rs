@@ -51,6 +51,25 @@ impl RealIp {
     }
 }
 
+/// `ngx_http_get_forwarded_addr` over every `X-Forwarded-For` line of `headers`, as the geo
+/// module reads them for its `proxy` entries: the address found, if any.
+pub fn forwarded_for(
+    peer: SocketAddr,
+    headers: &[(Bytes, Bytes)],
+    from: &[Trusted],
+    recursive: bool,
+) -> Option<SocketAddr> {
+    let lines: Vec<&[u8]> = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"x-forwarded-for"))
+        .map(|(_, v)| &v[..])
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    forwarded(peer, &lines, from, recursive)
+}
+
 /// Whether `addr` is in one of `from` (`ngx_cidr_match`: an IPv4-mapped IPv6 address counts
 /// as IPv4).
 fn trusted(addr: IpAddr, from: &[Trusted]) -> bool {

@@ -25,6 +25,7 @@ pub const MAX_URI_CHANGES: usize = 10;
 #[derive(Debug, Default)]
 pub struct Tables {
     pub maps: Vec<MapTable>,
+    pub geos: Vec<super::geo::GeoTable>,
     pub hostname: Vec<u8>,
 }
 
@@ -88,6 +89,8 @@ pub struct Req<'a> {
     pub sets: Vec<(String, Vec<u8>)>,
     /// Each map's state in this request, by index.
     maps: Vec<MapValue>,
+    /// Each geo variable's state in this request, by index (cached as nginx caches it).
+    geos: Vec<MapValue>,
 }
 
 /// A map's value in one request.
@@ -128,6 +131,7 @@ impl<'a> Req<'a> {
             realip: None,
             limited: Default::default(),
             maps: vec![MapValue::Unread; n],
+            geos: vec![MapValue::Unread; tables.geos.len()],
         }
     }
 
@@ -181,6 +185,10 @@ impl<'a> Req<'a> {
             Var::Cookie(name) => cookie(&self.headers, name.as_bytes()),
             Var::SentHttp(name) => match &self.answer {
                 Some(answer) => header(&answer.headers, name),
+                None if name.eq_ignore_ascii_case("connection") => {
+                    let sent = self.outcome.and_then(|o| header(&o.sent_headers, name));
+                    Some(logged_connection(sent.as_deref(), info).to_vec())
+                }
                 None => self.outcome.and_then(|o| header(&o.sent_headers, name)),
             },
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
@@ -317,6 +325,7 @@ impl<'a> Req<'a> {
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.clone()),
             Var::Map(i) => self.map(*i),
+            Var::Geo(i) => self.geo(*i),
         }
     }
 
@@ -358,6 +367,24 @@ impl<'a> Req<'a> {
     }
 }
 
+impl Req<'_> {
+    /// A geo variable's value: computed on first use and cached (its `$address` may name
+    /// another geo variable: a cycle reads as not found, as in nginx).
+    fn geo(&mut self, i: usize) -> Option<Vec<u8>> {
+        let tables = self.tables;
+        let table = tables.geos.get(i)?;
+        match &self.geos[i] {
+            MapValue::Known(value) => return value.clone(),
+            MapValue::Busy => return None,
+            MapValue::Unread => {}
+        }
+        self.geos[i] = MapValue::Busy;
+        let value = Some(table.eval(self));
+        self.geos[i] = MapValue::Known(value.clone());
+        value
+    }
+}
+
 /// A time as nginx prints it in `$upstream_*_time`: seconds with milliseconds, `-` unknown.
 fn time(t: Option<std::time::Duration>) -> String {
     t.map_or_else(|| "-".into(), super::clock::seconds)
@@ -391,6 +418,27 @@ fn port(addr: SocketAddr) -> Vec<u8> {
     match addr.port() {
         0 => Vec::new(),
         p => p.to_string().into_bytes(),
+    }
+}
+
+/// `$sent_http_connection` as nginx logs it: computed from the request's state, in which a
+/// connection kept for another request has had `r->keepalive` cleared before the log
+/// phase. A request that got no answer (499) still has what its client asked for (HTTP/1.1
+/// unless `close`, HTTP/1.0 only with `keep-alive`; the keepalive limits are not applied).
+fn logged_connection(sent: Option<&[u8]>, info: &RequestInfo<'_>) -> &'static [u8] {
+    let asked = |token: &str| {
+        info.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case(b"connection")
+                && v.split(|&c| c == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    };
+    match sent {
+        Some(b"upgrade") => b"upgrade",
+        Some(_) => b"close",
+        None if info.version == "HTTP/1.1" && !asked("close") => b"keep-alive",
+        None if info.version == "HTTP/1.0" && asked("keep-alive") => b"keep-alive",
+        None => b"close",
     }
 }
 

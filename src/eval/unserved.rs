@@ -7,7 +7,7 @@ use crate::config::upstream::resolve;
 use crate::config::{Cx, Text};
 use crate::syntax::{Directive, SyntaxTree};
 
-/// Variables that other modules' directives define (`auth_request_set`, `geo`,
+/// Variables that other modules' directives define (`auth_request_set`,
 /// `split_clients`, `js_set`, `perl_set`): each name (without `$`) as written.
 pub fn variables(tree: &SyntaxTree, directives: &[Directive]) -> Vec<Text> {
     let mut out = Vec::new();
@@ -15,7 +15,6 @@ pub fn variables(tree: &SyntaxTree, directives: &[Directive]) -> Vec<Text> {
         let at = match d.name() {
             "auth_request_set" | "js_set" | "perl_set" => Some(0),
             "split_clients" => Some(1),
-            "geo" => d.args.len().checked_sub(1),
             _ => None,
         };
         if let Some(w) = at.and_then(|i| d.args.get(i))

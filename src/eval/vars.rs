@@ -103,6 +103,8 @@ pub enum Var {
     NamedCapture(String),
     /// A `map`'s variable, by its index in the compiled maps.
     Map(usize),
+    /// A `geo` block's variable, by its index in the compiled geo tables.
+    Geo(usize),
     /// A variable the rewrite module's `set` defines: not found until set.
     Set(String),
 }
@@ -113,6 +115,8 @@ pub enum Var {
 pub struct Registry {
     /// Map variables, in the order of the `map` blocks.
     pub maps: Vec<String>,
+    /// Geo variables, in the order of the `geo` blocks.
+    pub geos: Vec<String>,
     /// Named captures of every regex in the configuration.
     pub captures: Vec<String>,
     /// Variables defined by `set` (and other modules' directives) anywhere.
@@ -124,6 +128,9 @@ impl Registry {
     pub fn resolve(&self, name: &str) -> Option<Var> {
         if let Some(i) = self.maps.iter().position(|m| m.eq_ignore_ascii_case(name)) {
             return Some(Var::Map(i));
+        }
+        if let Some(i) = self.geos.iter().position(|g| g.eq_ignore_ascii_case(name)) {
+            return Some(Var::Geo(i));
         }
         if self.captures.iter().any(|c| c == name) {
             return Some(Var::NamedCapture(name.to_string()));
@@ -371,6 +378,7 @@ mod tests {
     fn resolves_builtin_and_prefixed_names() {
         let r = Registry {
             maps: vec!["connection_upgrade".into()],
+            geos: vec!["limit".into()],
             captures: vec!["sub".into()],
             sets: vec!["target".into()],
         };
@@ -381,6 +389,7 @@ mod tests {
         );
         assert_eq!(r.resolve("arg_id"), Some(Var::Arg("id".into())));
         assert_eq!(r.resolve("connection_upgrade"), Some(Var::Map(0)));
+        assert_eq!(r.resolve("Limit"), Some(Var::Geo(0)));
         assert_eq!(r.resolve("sub"), Some(Var::NamedCapture("sub".into())));
         assert_eq!(r.resolve("Target"), Some(Var::Set("target".into())));
         assert_eq!(r.resolve("nope"), None);

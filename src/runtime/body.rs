@@ -114,6 +114,11 @@ impl ProxyBody {
         }
     }
 
+    /// Hands the request's log line over to a tunnel, which writes it when it ends.
+    pub fn take_finish(&mut self) -> Option<Finish> {
+        self.finish.take()
+    }
+
     /// Counts the chunked framing written around the body's data, which nginx's
     /// `$body_bytes_sent` and `$bytes_sent` include.
     pub fn record_framing(&mut self, size: usize) {

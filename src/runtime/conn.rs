@@ -129,15 +129,15 @@ pub async fn serve(
             }
             Handled::Close => return,
         };
-        let tunnel = answer.tunnel.take();
         if body.owes_continue() {
             let head = std::mem::take(&mut answer.head);
             answer.head.extend_from_slice(CONTINUE);
             answer.head.extend_from_slice(&head);
-            answer.body.record_interim(CONTINUE.len());
+            answer.record_interim(CONTINUE.len());
         } else if body.continued() {
-            answer.body.record_interim(CONTINUE.len());
+            answer.record_interim(CONTINUE.len());
         }
+        let tunnel = answer.tunnel.take();
         if let Sent::Broken = write::send(&mut client, &mut answer).await {
             return;
         }

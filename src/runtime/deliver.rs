@@ -56,8 +56,10 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         .collect();
     let location = redirect::apply(&mut headers, p);
     let http11 = d.request.version == "HTTP/1.1";
-    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close.
-    let unframed = matches!(head.framing, Framing::Chunked | Framing::UntilClose);
+    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close;
+    // nginx's chunked filter, which decides it, leaves 1xx answers alone (and unframed).
+    let unframed =
+        matches!(head.framing, Framing::Chunked | Framing::UntilClose) && head.status >= 200;
     let keepalive = d.keepalive && (http11 || !unframed);
     let connection = match head.status {
         101 => "upgrade",
@@ -97,31 +99,39 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         upstream_sent: Some(d.sent_at),
     };
     if head.status == 101 {
+        // nginx's header filter writes the upstream's `Content-Length` on a 101 too.
+        let length = upstream_length(&head);
         let front = Front {
             connection,
             location,
             hide_version: !p.server_tokens,
+            content_length: length,
             upstream_server: passes_server(p),
             ..Front::default()
         };
         let reason = Some(&head.reason[..]);
         if p.client_upgrade {
-            let answer = response::build(
-                101,
-                reason,
-                front,
-                &headers,
-                &added,
-                ProxyBody::full(None, None),
-            );
-            return upgrade(answer, finish, p, conn, d.hold);
+            // Built with the log line, which notes the head (`$bytes_sent`,
+            // `$sent_http_*`), then handed to the tunnel.
+            let body = ProxyBody::full(None, Some(finish));
+            let answer = response::build(101, reason, front, &headers, &added, body);
+            return upgrade(answer, p, conn, d.hold, d.upstream_log);
         }
-        // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer (no
-        // chunking after a 1xx head, its body read until the upstream closes), so all a
-        // client gets before the connection ends is the head; the upstream connection is
-        // dropped with `conn`.
-        let body = ProxyBody::full(None, Some(finish));
-        return response::build(101, reason, front, &headers, &added, body);
+        // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer, its body
+        // the upstream's `Content-Length` or all it sends until it closes. The chunked
+        // filter leaves 1xx answers alone, so the body goes unframed and the client
+        // connection stays open for another request as it would have.
+        let body = UpstreamBody::new(conn, head.framing, d.hold, false, p.timeouts.read);
+        let mut answer = response::build(
+            101,
+            reason,
+            front,
+            &headers,
+            &added,
+            ProxyBody::upstream(body, finish, d.upstream_log),
+        );
+        answer.keepalive = d.keepalive;
+        return answer;
     }
     let mut front = Front::take_upstream(&mut headers, connection);
     front.location = location;
@@ -195,18 +205,29 @@ fn upstream_length(head: &ResponseHead) -> Option<u64> {
     super::response::content_length(v)
 }
 
-/// The 101 `answer` to send, with the tunnel to run after it. The access log line is
-/// written when the tunnel ends, as nginx does.
+/// The 101 `answer` to send, with the tunnel to run after it, which takes over the log
+/// line: it is written when the tunnel ends, as nginx does. `log` names the request in the
+/// tunnel's error-log lines.
 fn upgrade(
     mut answer: Answer,
-    mut finish: Finish,
     p: &ProxyRequest,
     conn: PeerConn,
     hold: Hold,
+    log: UpstreamLog,
 ) -> Answer {
+    let Some(mut finish) = answer.body.take_finish() else {
+        return answer;
+    };
     if finish.log.files.is_empty() {
-        // Nothing will be logged: keep only what holds the connection's place.
-        finish.request.headers = Vec::new();
+        // Nothing will be logged: keep only what holds the connection's place, and the
+        // `Host` the error log names (copied: a slice would keep the read buffer alive).
+        finish
+            .request
+            .headers
+            .retain(|(n, _)| n.eq_ignore_ascii_case(b"host"));
+        for (n, v) in &mut finish.request.headers {
+            (*n, *v) = (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v));
+        }
         finish.outcome = Outcome::default();
     }
     answer.tunnel = Some(Box::new(Tunnel {
@@ -214,8 +235,7 @@ fn upgrade(
         finish,
         hold,
         timeouts: p.timeouts,
-        // `$bytes_sent` counts the 101's head, which no body records here.
-        head: answer.head.len() as u64,
+        log,
     }));
     answer
 }

@@ -258,7 +258,10 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
     if chunked && length.is_some() {
         return Err(ProxyError::InvalidHeader);
     }
-    let framing = if head_request || status < 200 || status == 204 || status == 304 {
+    // As nginx's proxy module reads it (`ngx_http_proxy_input_filter_init`): a 1xx has a
+    // body like any other answer, since nginx never asks for one (a 101 becomes a tunnel
+    // only when the client asked to upgrade).
+    let framing = if head_request || status == 204 || status == 304 {
         Framing::None
     } else if chunked {
         Framing::Chunked

@@ -25,6 +25,7 @@ use super::respond;
 use super::response::Answer;
 use super::state::{Hold, State, Upstream, now_secs};
 use crate::eval::plan::{NextUpstream, Outcome, PeerAddr, ProxyRequest, UpstreamTry};
+use crate::syntax::include::os_error;
 
 /// Bodies up to this size are read before sending, so another server can be tried.
 const RESENDABLE: u64 = 64 * 1024;
@@ -149,7 +150,30 @@ async fn attempts(
             Some(d) if streaming => exchange.run(Some((&mut *d.client, &mut *d.body))).await,
             Some(d) => tokio::select! {
                 result = exchange.run(None) => result,
-                () = d.client.io.closed() => return Err(ClientGone),
+                error = d.client.io.closed() => {
+                    let os = error.map_or_else(String::new, |e| format!(" ({})", os_error(&e)));
+                    // nginx's action is where the exchange stood.
+                    let action = if state.connect_time.is_none() {
+                        "connecting to upstream"
+                    } else if state.bytes_received == 0 {
+                        "sending request to upstream"
+                    } else {
+                        "reading response header from upstream"
+                    };
+                    let message = format!(
+                        "epoll_wait() reported that client prematurely closed connection, \
+                         so upstream connection is closed too{os} while {action}"
+                    );
+                    let addr = logged_peer(&peer.addr);
+                    log_error(&request, &p, Level::Info, &message, Some(&addr));
+                    // The 499's line counts what went to and came from the server so far.
+                    let last = abandoned.as_mut().and_then(|f| f.outcome.upstreams.last_mut());
+                    if let Some(last) = last {
+                        last.bytes_sent = state.bytes_sent;
+                        last.bytes_received = state.bytes_received;
+                    }
+                    return Err(ClientGone);
+                }
             },
             None => exchange.run(None).await,
         };
@@ -415,7 +439,7 @@ fn error_page(
 
 /// The peer as the error log names it before the URI: nginx puts a `:` after a unix
 /// socket's path (`http://unix:/run/app.sock:/uri`), as `proxy_pass` spells it.
-fn logged_peer(addr: &PeerAddr) -> String {
+pub(super) fn logged_peer(addr: &PeerAddr) -> String {
     match addr {
         PeerAddr::Tcp(_) => addr.to_string(),
         PeerAddr::Unix(_) => format!("{addr}:"),

@@ -92,6 +92,18 @@ pub struct Answer {
     pub tunnel: Option<Box<Tunnel>>,
 }
 
+impl Answer {
+    /// Counts an interim answer (`100 Continue`) sent before this one, in the log line of
+    /// the body or of the tunnel that follows.
+    pub fn record_interim(&mut self, size: usize) {
+        self.body.record_interim(size);
+        if let Some(tunnel) = &mut self.tunnel {
+            tunnel.finish.outcome.body_bytes_sent += size as u64;
+            tunnel.finish.outcome.bytes_sent += size as u64;
+        }
+    }
+}
+
 /// Builds the response head as nginx's header filter writes it. `reason` overrides nginx's
 /// phrase (an upstream's own); `add` are the `add_header` lines that apply, evaluated.
 pub fn build(

@@ -56,14 +56,15 @@ impl Downstream {
 
     /// Waits until the client has closed its side (nginx's
     /// `ngx_http_upstream_check_broken_connection`, which peeks at the socket while the
-    /// upstream works): returns on end of stream or a socket error. Bytes waiting to be read
-    /// (a pipelined request, a TLS record) mean the client is still there, and the watch
-    /// stops without ever returning.
-    pub async fn closed(&self) {
+    /// upstream works): returns on end of stream, or with the socket's error (a reset),
+    /// which nginx's log line names. Bytes waiting to be read (a pipelined request, a TLS
+    /// record) mean the client is still there, and the watch stops without ever returning.
+    pub async fn closed(&self) -> Option<io::Error> {
         let mut probe = [0u8; 1];
         match self.tcp().peek(&mut probe).await {
-            Ok(0) | Err(_) => {}
-            Ok(_) => std::future::pending::<()>().await,
+            Ok(0) => None,
+            Err(e) => Some(e),
+            Ok(_) => std::future::pending().await,
         }
     }
 

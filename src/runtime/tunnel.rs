@@ -7,7 +7,9 @@
 //! nginx's rules (`ngx_http_upstream_process_upgraded`): the tunnel ends when either side has
 //! closed and what it sent has been delivered; every event re-arms `proxy_read_timeout`, so it
 //! is the idle timeout in both directions; a write blocked towards the upstream is bounded by
-//! `proxy_send_timeout`, towards the client by `send_timeout`.
+//! `proxy_send_timeout`, towards the client by `send_timeout`. A tunnel that ends on a timer
+//! or a failed call says so in the error log with the request's context, at the level
+//! nginx gives the side that failed; either way `$request_completion` is `OK`.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -21,10 +23,13 @@ use tokio::time::Sleep;
 
 use super::body::Finish;
 use super::drain::DrainRead;
+use super::forward::UpstreamLog;
+use super::log::Level;
 use super::peer::PeerConn;
 use super::state::Hold;
 use super::stream::Downstream;
 use crate::eval::plan::ProxyTimeouts;
+use crate::syntax::include::os_error;
 
 /// Per-thread scratch space for one read; large so 64 KiB messages move in one step.
 const SCRATCH: usize = 64 * 1024;
@@ -43,8 +48,8 @@ pub struct Tunnel {
     pub finish: Finish,
     pub hold: Hold,
     pub timeouts: ProxyTimeouts,
-    /// The 101's head, which `$bytes_sent` counts.
-    pub head: u64,
+    /// What the error log's lines about the tunnel name around the request.
+    pub log: UpstreamLog,
 }
 
 impl Tunnel {
@@ -56,7 +61,7 @@ impl Tunnel {
             mut finish,
             hold,
             timeouts,
-            head,
+            log,
         } = self;
         // What the upstream sent right after its 101 goes to the client first; the read
         // buffer itself is released (an idle tunnel holds no buffer).
@@ -68,28 +73,41 @@ impl Tunnel {
         let to_client = buf.to_vec();
         drop(buf);
         let report = run(client, upstream, to_upstream, to_client, timeouts).await;
-        match &report.end {
-            Ok(End::Closed) => {}
-            Ok(end) => {
-                let who = if *end == End::ClientTimedOut {
-                    "client"
-                } else {
-                    "upstream"
-                };
-                super::log::info(format_args!(
-                    "*{} {who} timed out (110: Connection timed out) while proxying upgraded connection, client: {}",
-                    finish.request.conn.id,
-                    finish.request.conn.remote.ip()
-                ));
-            }
-            Err(e) => super::log::info(format_args!(
-                "*{} recv() failed ({}) while proxying upgraded connection",
-                finish.request.conn.id,
-                crate::syntax::include::os_error(e)
-            )),
+        let (level, what) = match &report.end {
+            Ok(End::Closed) => (None, String::new()),
+            Ok(End::UpstreamTimedOut) => (
+                Some(Level::Info),
+                "upstream timed out (110: Connection timed out)".into(),
+            ),
+            Ok(End::ClientTimedOut) => (
+                Some(Level::Info),
+                "client timed out (110: Connection timed out)".into(),
+            ),
+            Err(f) => (
+                Some(f.level()),
+                format!("{} failed ({})", f.call.as_str(), os_error(&f.error)),
+            ),
+        };
+        if let Some(level) = level {
+            let message = format_args!("{what} while proxying upgraded connection");
+            log.write(&finish.request, &finish.log.errors, level, &message);
         }
-        finish.outcome.body_bytes_sent = report.to_client;
-        finish.outcome.bytes_sent = head + report.to_client;
+        // nginx finalizes a tunnel as a request whose answer went out (`$request_completion`
+        // is `OK`) unless the client timed out or a send() failed: those terminate it.
+        finish.outcome.completed = !matches!(
+            &report.end,
+            Ok(End::ClientTimedOut)
+                | Err(Failure {
+                    call: Call::Send,
+                    ..
+                })
+        );
+        finish.outcome.body_bytes_sent += report.to_client;
+        finish.outcome.bytes_sent += report.to_client;
+        if let Some(last) = finish.outcome.upstreams.last_mut() {
+            last.bytes_received += report.from_upstream;
+            last.bytes_sent += report.to_upstream;
+        }
         drop(finish);
         drop(hold);
     }
@@ -99,8 +117,12 @@ impl Tunnel {
 /// sent before a client vanished.
 #[derive(Debug)]
 pub struct Report {
-    pub end: io::Result<End>,
+    pub end: Result<End, Failure>,
     pub to_client: u64,
+    /// Bytes written to the upstream (`$upstream_bytes_sent`).
+    pub to_upstream: u64,
+    /// Bytes read from the upstream, delivered or not (`$upstream_bytes_received`).
+    pub from_upstream: u64,
 }
 
 /// Why a tunnel ended.
@@ -114,11 +136,90 @@ pub enum End {
     ClientTimedOut,
 }
 
+/// A system call that failed in the tunnel, on which side.
+#[derive(Debug)]
+pub struct Failure {
+    /// The upstream's socket failed (else the client's).
+    pub upstream: bool,
+    pub call: Call,
+    pub error: io::Error,
+}
+
+/// The calls a tunnel makes, as nginx names them in its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Recv,
+    Send,
+}
+
+impl Call {
+    fn as_str(self) -> &'static str {
+        match self {
+            Call::Recv => "recv()",
+            Call::Send => "send()",
+        }
+    }
+}
+
+impl Failure {
+    /// The level nginx's `ngx_connection_error` gives it: the usual network errors are
+    /// `info` on a client connection and `error` on an upstream one; others are `alert`.
+    pub fn level(&self) -> Level {
+        use nix::errno::Errno::*;
+        // Errors that are not the system's (TLS records) are taken as network ones.
+        let network = self.error.raw_os_error().is_none_or(|code| {
+            [
+                ECONNRESET,
+                EPIPE,
+                ENOTCONN,
+                ETIMEDOUT,
+                ECONNREFUSED,
+                ENETDOWN,
+                ENETUNREACH,
+                EHOSTDOWN,
+                EHOSTUNREACH,
+            ]
+            .iter()
+            .any(|e| *e as i32 == code)
+        });
+        match (network, self.upstream) {
+            (true, true) => Level::Error,
+            (true, false) => Level::Info,
+            (false, _) => Level::Alert,
+        }
+    }
+}
+
+/// Which end of one direction failed.
+#[derive(Debug)]
+enum Broke {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+impl Broke {
+    /// The failure, for a direction whose source is the upstream (`from_upstream`) or the
+    /// client.
+    fn failure(self, from_upstream: bool) -> Failure {
+        let (upstream, call, error) = match self {
+            Broke::Read(e) => (from_upstream, Call::Recv, e),
+            Broke::Write(e) => (!from_upstream, Call::Send, e),
+        };
+        Failure {
+            upstream,
+            call,
+            error,
+        }
+    }
+}
+
 /// One direction: bytes waiting for the receiver, and whether the sender closed.
 #[derive(Debug, Default)]
 struct Flow {
     /// Bytes delivered so far.
     moved: u64,
+    /// Bytes read from the sender so far.
+    read: u64,
     pending: Vec<u8>,
     at: usize,
     eof: bool,
@@ -138,7 +239,7 @@ impl Flow {
     }
 
     /// Moves bytes from `src` to `dst` until neither can go on; `Ok(true)` on any progress.
-    fn pump<R, W>(&mut self, src: &mut R, dst: &mut W, cx: &mut Context<'_>) -> io::Result<bool>
+    fn pump<R, W>(&mut self, src: &mut R, dst: &mut W, cx: &mut Context<'_>) -> Result<bool, Broke>
     where
         R: DrainRead,
         W: AsyncWrite + Unpin,
@@ -147,7 +248,9 @@ impl Flow {
         for _ in 0..BUDGET {
             if self.at < self.pending.len() {
                 match Pin::new(&mut *dst).poll_write(cx, &self.pending[self.at..]) {
-                    Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                    Poll::Ready(Ok(0)) => {
+                        return Err(Broke::Write(io::ErrorKind::WriteZero.into()));
+                    }
                     Poll::Ready(Ok(n)) => {
                         progress = true;
                         self.unflushed = true;
@@ -159,14 +262,14 @@ impl Flow {
                         }
                         continue;
                     }
-                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Ready(Err(e)) => return Err(Broke::Write(e)),
                     Poll::Pending => return Ok(progress),
                 }
             }
             if self.unflushed {
                 match Pin::new(&mut *dst).poll_flush(cx) {
                     Poll::Ready(Ok(())) => self.unflushed = false,
-                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Ready(Err(e)) => return Err(Broke::Write(e)),
                     Poll::Pending => return Ok(progress),
                 }
             }
@@ -177,12 +280,19 @@ impl Flow {
                 let mut scratch = scratch.borrow_mut();
                 match src.poll_read_drain(cx, &mut scratch[..]) {
                     Poll::Pending => Ok(false),
-                    Poll::Ready(Err(e)) => Err(e),
+                    // A TLS peer gone without close_notify has closed, as OpenSSL
+                    // tells nginx (`SSL_OP_IGNORE_UNEXPECTED_EOF`).
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        self.eof = true;
+                        Ok(true)
+                    }
+                    Poll::Ready(Err(e)) => Err(Broke::Read(e)),
                     Poll::Ready(Ok(0)) => {
                         self.eof = true;
                         Ok(true)
                     }
                     Poll::Ready(Ok(n)) => {
+                        self.read += n as u64;
                         let data = &scratch[..n];
                         match Pin::new(&mut *dst).poll_write(cx, data) {
                             Poll::Ready(Ok(n)) => {
@@ -193,7 +303,7 @@ impl Flow {
                                 }
                             }
                             Poll::Pending => self.pending = data.to_vec(),
-                            Poll::Ready(Err(e)) => return Err(e),
+                            Poll::Ready(Err(e)) => return Err(Broke::Write(e)),
                         }
                         Ok(true)
                     }
@@ -226,10 +336,14 @@ where
     let mut down = Flow::with(to_client);
     let mut last = Instant::now();
     let mut timer: Option<Pin<Box<Sleep>>> = None;
-    let end = poll_fn(|cx| -> Poll<io::Result<End>> {
+    let end = poll_fn(|cx| -> Poll<Result<End, Failure>> {
         loop {
-            let moved_up = up.pump(&mut client, &mut upstream, cx)?;
-            let moved_down = down.pump(&mut upstream, &mut client, cx)?;
+            let moved_up = up
+                .pump(&mut client, &mut upstream, cx)
+                .map_err(|b| b.failure(false))?;
+            let moved_down = down
+                .pump(&mut upstream, &mut client, cx)
+                .map_err(|b| b.failure(true))?;
             if moved_up || moved_down {
                 last = Instant::now();
             }
@@ -261,6 +375,8 @@ where
     Report {
         end,
         to_client: down.moved,
+        to_upstream: up.moved,
+        from_upstream: down.read,
     }
 }
 

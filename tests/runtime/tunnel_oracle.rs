@@ -1,0 +1,252 @@
+//! WebSocket tunnels against nginx, through raw sockets on both sides: a backend that answers
+//! each path its own way (a 101 with a `Content-Length`, a 101 to a request that did not ask
+//! to upgrade, a reset or silence after the 101) and clients that send, wait and reset. The
+//! bytes each client gets (`Date` aside), the access-log lines written as tunnels close and
+//! the error-log lines about them must be nginx's. Skipped when nginx is not installed.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::files::{normalize, start};
+use crate::common::{free_port, nginx, temp_dir};
+
+/// `BACKEND` is the raw backend's port.
+const CONFIG: &str = r#"
+error_log logs/error.log info;
+events { worker_connections 64; }
+http {
+    map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+    log_format t '$request $status $body_bytes_sent $bytes_sent $upstream_status '
+                 '"$request_completion" $upstream_bytes_received $upstream_bytes_sent '
+                 '$sent_http_connection';
+    access_log logs/access.log t;
+    server {
+        listen 127.0.0.1:PORT;
+        location / {
+            proxy_pass http://127.0.0.1:BACKEND;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 1s;
+        }
+    }
+}
+"#;
+
+const UPGRADE: &str = "HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                       Sec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// What a client does, in order.
+enum Step {
+    Send(String),
+    /// Reads what comes for this long.
+    Wait(u64),
+    /// Closes with a reset (`SO_LINGER` 0).
+    Reset,
+    /// Shuts its sending side down.
+    Shut,
+}
+
+/// Each probe on its own connection; after its steps the client reads until the server
+/// closes or 1.5 s pass.
+fn probes() -> Vec<Vec<Step>> {
+    use Step::*;
+    let upgrade = |path: &str| Send(format!("GET {path} {UPGRADE}"));
+    vec![
+        // Bytes both ways, some sent right behind the request head: the log counts them.
+        vec![
+            Send(format!("GET /echo101 {UPGRADE}early")),
+            Wait(300),
+            Send("more".into()),
+        ],
+        // The upstream's `Content-Length` stays on the 101.
+        vec![upgrade("/length101")],
+        // A 101 nobody asked for is an ordinary answer: its body runs until the upstream
+        // closes, and the client connection stays open for the next request.
+        vec![
+            Send("GET /extra101 HTTP/1.1\r\nHost: t\r\n\r\n".into()),
+            Wait(400),
+            Send("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n".into()),
+        ],
+        // A 1xx before the 101 is the answer (nginx never asks for a 100): the rest is its
+        // body, until the upstream closes, and no tunnel opens.
+        vec![
+            upgrade("/continue101"),
+            Wait(400),
+            Send("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n".into()),
+        ],
+        // An upstream that resets: an `[error]` line.
+        vec![upgrade("/reset101")],
+        // A client that resets: an `[info]` line.
+        vec![upgrade("/idle101"), Wait(300), Reset],
+        // A client that leaves while the upstream thinks: a 499 and nginx's `[info]` line,
+        // which names the reset.
+        vec![upgrade("/slow101"), Wait(200), Shut],
+        vec![upgrade("/slow101"), Wait(200), Reset],
+        // An idle tunnel: `proxy_read_timeout` closes it.
+        vec![upgrade("/idle101")],
+    ]
+}
+
+/// The raw backend: a thread per connection, the answer chosen by the request's path.
+fn backend() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+    let port = listener.local_addr().expect("backend address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || answer(stream));
+        }
+    });
+    port
+}
+
+fn answer(mut s: TcpStream) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match s.read(&mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => return,
+        }
+    };
+    let head = String::from_utf8_lossy(&got[..end]).into_owned();
+    let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+    let switching = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Accept: xyz\r\n";
+    if path == "/slow101" {
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    let reply = match path.as_str() {
+        "/length101" => {
+            format!("{switching}Sec-WebSocket-Protocol: chat\r\nContent-Length: 5\r\n\r\n")
+        }
+        "/extra101" => format!("{switching}\r\nEXTRA"),
+        "/continue101" => format!("HTTP/1.1 100 Continue\r\n\r\n{switching}\r\n"),
+        "/reset101" | "/idle101" | "/echo101" | "/slow101" => format!("{switching}\r\n"),
+        _ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string(),
+    };
+    let _ = s.write_all(reply.as_bytes());
+    match path.as_str() {
+        "/reset101" => {
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+        }
+        "/idle101" => while matches!(s.read(&mut buf), Ok(n) if n > 0) {},
+        "/echo101" => {
+            let _ = s.write_all(&got[end..]);
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                let _ = s.write_all(&buf[..n]);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Runs `steps` against 127.0.0.1:`port`; returns what the client got, with how it ended.
+fn talk(port: u16, steps: &[Step]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let read_for = |s: &mut TcpStream, ms: u64, got: &mut Vec<u8>| -> Option<&'static str> {
+        let deadline = Instant::now() + Duration::from_millis(ms);
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            match s.read(&mut buf) {
+                Ok(0) => return Some("<closed>"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Some("<reset>"),
+            }
+        }
+        None
+    };
+    for step in steps {
+        match step {
+            Step::Send(bytes) => s.write_all(bytes.as_bytes()).expect("send"),
+            Step::Wait(ms) => {
+                if let Some(end) = read_for(&mut s, *ms, &mut got) {
+                    return format!("{}{end}", String::from_utf8_lossy(&got));
+                }
+            }
+            Step::Shut => s.shutdown(std::net::Shutdown::Write).expect("shutdown"),
+            Step::Reset => {
+                let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+                return format!("{}<client reset>", String::from_utf8_lossy(&got));
+            }
+        }
+    }
+    let end = read_for(&mut s, 1500, &mut got).unwrap_or("<open>");
+    format!("{}{end}", String::from_utf8_lossy(&got))
+}
+
+/// The error-log lines about tunnels and clients that left, as `[level] message`, ports as
+/// `PORT`.
+fn tunnel_lines(dir: &Path, ports: &[u16]) -> Vec<String> {
+    let log = std::fs::read_to_string(dir.join("logs/error.log")).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("upgraded connection") || l.contains("prematurely closed"))
+        .filter_map(|l| {
+            let (_, from_level) = l.split_once(" [")?;
+            let (level, rest) = from_level.split_once("] ")?;
+            let (_, message) = rest.split_once(": *")?;
+            let (_, message) = message.split_once(' ')?;
+            let mut line = format!("[{level}] {message}");
+            for port in ports {
+                line = line.replace(&port.to_string(), "PORT");
+            }
+            Some(line)
+        })
+        .collect()
+}
+
+fn access_lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("logs/access.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn tunnels_answer_and_log_as_nginx() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("tunnel-oracle");
+    let upstream = backend();
+    let config = CONFIG.replace("BACKEND", &upstream.to_string());
+    let (nginx_dir, ngxr_dir) = (base.join("nginx"), base.join("ngxr"));
+    let (nginx_port, ngxr_port) = (free_port(), free_port());
+    let mut nginx_server = Some(start(nginx, &nginx_dir, &config, &base, nginx_port, 0));
+    let mut ngxr_server = Some(start(
+        env!("CARGO_BIN_EXE_ngxr"),
+        &ngxr_dir,
+        &config,
+        &base,
+        ngxr_port,
+        0,
+    ));
+    let mut differences = Vec::new();
+    for steps in probes() {
+        let theirs = normalize(talk(nginx_port, &steps).as_bytes(), nginx_port);
+        let ours = normalize(talk(ngxr_port, &steps).as_bytes(), ngxr_port);
+        if theirs != ours {
+            differences.push(format!("--- nginx:\n{theirs}\n--- ngxr:\n{ours}"));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n=====\n"));
+    // Both write their logs by the time they are stopped (ngxr flushes access logs each second).
+    std::thread::sleep(Duration::from_millis(1200));
+    drop((nginx_server.take(), ngxr_server.take()));
+    let ports = [nginx_port, ngxr_port, upstream];
+    assert_eq!(
+        tunnel_lines(&ngxr_dir, &ports),
+        tunnel_lines(&nginx_dir, &ports)
+    );
+    assert_eq!(access_lines(&ngxr_dir), access_lines(&nginx_dir));
+}
