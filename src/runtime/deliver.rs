@@ -121,7 +121,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         // the upstream's `Content-Length` or all it sends until it closes. The chunked
         // filter leaves 1xx answers alone, so the body goes unframed and the client
         // connection stays open for another request as it would have.
-        let body = UpstreamBody::new(conn, head.framing, d.hold, false, p.timeouts.read);
+        let body = UpstreamBody::new(
+            conn,
+            head.framing,
+            d.hold,
+            false,
+            p.timeouts.read,
+            head.starved,
+        );
         let mut answer = response::build(
             101,
             reason,
