@@ -198,7 +198,7 @@ impl ProxyBody {
                         ),
                     }
                 }
-                self.end();
+                // The log line waits for what was read to reach the client (`complete`).
                 Poll::Ready(Err(e))
             }
             // The line waits for the last bytes to reach the client (`complete`).

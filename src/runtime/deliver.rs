@@ -120,7 +120,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer, its body
         // the upstream's `Content-Length` or all it sends until it closes. The chunked
         // filter leaves 1xx answers alone, so the body goes unframed and the client
-        // connection stays open for another request as it would have.
+        // connection stays open for another request as it would have. The body goes out
+        // when the upstream ends it, as nginx's buffers let it out.
         let body = UpstreamBody::new(
             conn,
             head.framing,
@@ -128,7 +129,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
             false,
             p.timeouts.read,
             head.starved,
-        );
+        )
+        .gathered();
         let mut answer = response::build(
             101,
             reason,

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::time::Sleep;
 
 use super::chunked::{ChunkedDecoder, Decoded};
@@ -43,6 +43,8 @@ pub struct UpstreamBody {
     overran: bool,
     /// Reads see the end of the stream at once ([`super::exchange::ResponseHead::starved`]).
     starved: bool,
+    /// The body so far, when it goes out only once the server ends it (see `gathered`).
+    gathered: Option<BytesMut>,
 }
 
 impl UpstreamBody {
@@ -77,6 +79,7 @@ impl UpstreamBody {
             preread,
             overran: false,
             starved,
+            gathered: None,
         };
         if starved {
             body.reusable = false;
@@ -99,8 +102,39 @@ impl UpstreamBody {
         self.overran
     }
 
+    /// Holds the whole body until the server ends it, and drops it if the server fails
+    /// first. nginx's buffering holds what fills no buffer until the upstream is done; for
+    /// the body of a 101 nobody asked for (the upgrade daemon's greeting) that means the
+    /// client sees none of it when the upstream only times out.
+    pub fn gathered(mut self) -> UpstreamBody {
+        self.gathered = Some(BytesMut::new());
+        self
+    }
+
     /// The next piece of the body; `None` at its end.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>> {
+        if self.gathered.is_none() {
+            return self.poll_piece(cx);
+        }
+        loop {
+            let piece = ready!(self.poll_piece(cx));
+            let gathered = self.gathered.take().unwrap_or_default();
+            match piece {
+                Some(Ok(data)) => {
+                    let mut gathered = gathered;
+                    gathered.extend_from_slice(&data);
+                    self.gathered = Some(gathered);
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => {
+                    let all = gathered.freeze();
+                    return Poll::Ready((!all.is_empty()).then_some(Ok(all)));
+                }
+            }
+        }
+    }
+
+    fn poll_piece(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>> {
         loop {
             let Some(conn) = self.conn.as_mut() else {
                 return Poll::Ready(None);

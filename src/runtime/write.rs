@@ -71,9 +71,15 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
                 };
             }
             Err(_) => {
-                // nginx sends what it has and closes, without the last chunk.
+                // nginx sends what it has and closes, without the last chunk; what reached
+                // the client still makes the request complete to it (`$request_completion`
+                // is `OK` after an upstream that timed out or closed early).
                 put(&mut out, &mut at_hand, answer);
-                let _ = flush(client, &mut out).await;
+                if flush(client, &mut out).await.is_ok() {
+                    answer.body.complete();
+                } else {
+                    answer.body.abandon();
+                }
                 return Sent::Broken;
             }
         }

@@ -70,6 +70,9 @@ fn probes() -> Vec<Vec<Step>> {
             Wait(400),
             Send("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n".into()),
         ],
+        // Such a 101 from an upstream that then only idles: its body stays in nginx's
+        // buffer, and `proxy_read_timeout` ends the answer without it.
+        vec![Send("GET /greet101 HTTP/1.1\r\nHost: t\r\n\r\n".into())],
         // A 1xx before the 101 is the answer (nginx never asks for a 100): the rest is its
         // body, until the upstream closes, and no tunnel opens.
         vec![
@@ -127,6 +130,7 @@ fn answer(mut s: TcpStream) {
             format!("{switching}Sec-WebSocket-Protocol: chat\r\nContent-Length: 5\r\n\r\n")
         }
         "/extra101" => format!("{switching}\r\nEXTRA"),
+        "/greet101" => format!("{switching}\r\nhello"),
         "/continue101" => format!("HTTP/1.1 100 Continue\r\n\r\n{switching}\r\n"),
         "/reset101" | "/idle101" | "/echo101" | "/slow101" => format!("{switching}\r\n"),
         _ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string(),
@@ -137,7 +141,7 @@ fn answer(mut s: TcpStream) {
             std::thread::sleep(Duration::from_millis(200));
             let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
         }
-        "/idle101" => while matches!(s.read(&mut buf), Ok(n) if n > 0) {},
+        "/idle101" | "/greet101" => while matches!(s.read(&mut buf), Ok(n) if n > 0) {},
         "/echo101" => {
             let _ = s.write_all(&got[end..]);
             while let Ok(n @ 1..) = s.read(&mut buf) {
