@@ -229,14 +229,15 @@ fn upgrade(
     };
     if finish.log.files.is_empty() {
         // Nothing will be logged: keep only what holds the connection's place, and the
-        // `Host` the error log names (copied: a slice would keep the read buffer alive).
-        finish
+        // `Host` the error log names, in a list of its own (copied: a slice would keep the
+        // read buffer alive, and the request's list its capacity, for the tunnel's life).
+        finish.request.headers = finish
             .request
             .headers
-            .retain(|(n, _)| n.eq_ignore_ascii_case(b"host"));
-        for (n, v) in &mut finish.request.headers {
-            (*n, *v) = (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v));
-        }
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"))
+            .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
+            .collect();
         finish.outcome = Outcome::default();
     }
     answer.tunnel = Some(Box::new(Tunnel {

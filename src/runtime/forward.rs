@@ -225,7 +225,7 @@ async fn attempts(
                     keepalive,
                     outcome,
                     sent_at,
-                    upstream_log: UpstreamLog::of(&p, Some(&logged_peer(&peer.addr))),
+                    upstream_log: UpstreamLog::of(&p, Some(peer_named(peer))),
                 };
                 return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
@@ -437,6 +437,14 @@ fn error_page(
     Box::pin(request::dispatch(request, route, None, then))
 }
 
+/// `logged_peer` of a configured server, shared (a TCP server's name is already that).
+fn peer_named(peer: &crate::eval::plan::PeerSpec) -> Arc<str> {
+    match peer.addr {
+        PeerAddr::Tcp(_) => peer.name.clone(),
+        PeerAddr::Unix(_) => logged_peer(&peer.addr).into(),
+    }
+}
+
 /// The peer as the error log names it before the URI: nginx puts a `:` after a unix
 /// socket's path (`http://unix:/run/app.sock:/uri`), as `proxy_pass` spells it.
 pub(super) fn logged_peer(addr: &PeerAddr) -> String {
@@ -456,33 +464,28 @@ fn log_error(
     message: &dyn std::fmt::Display,
     upstream: Option<&str>,
 ) {
-    UpstreamLog::of(p, upstream).write(request, &p.log.errors, level, message);
+    UpstreamLog::of(p, upstream.map(Arc::from)).write(request, &p.log.errors, level, message);
 }
 
 /// What a proxied request's error-log lines name around the request: the client (as realip
 /// left it), the server and the upstream's URL. Kept by the response body, whose read errors
-/// are logged after the proxy pass is over.
+/// are logged after the proxy pass is over, and by tunnels: every part is shared, not
+/// formatted, as most are never written.
 #[derive(Debug, Clone)]
 pub struct UpstreamLog {
     client: std::net::IpAddr,
-    server: String,
-    upstream: String,
+    server: Bytes,
+    /// The server (or group) tried as the line names it, whether over TLS, and the URI.
+    upstream: Option<(Arc<str>, bool, Bytes)>,
 }
 
 impl UpstreamLog {
     /// `addr`: the server (or group) tried, if the line names one.
-    pub fn of(p: &ProxyRequest, addr: Option<&str>) -> UpstreamLog {
-        let upstream = addr.map_or_else(String::new, |addr| {
-            let scheme = if p.tls.is_some() { "https" } else { "http" };
-            format!(
-                ", upstream: \"{scheme}://{addr}{}\"",
-                String::from_utf8_lossy(&p.uri)
-            )
-        });
+    pub fn of(p: &ProxyRequest, addr: Option<Arc<str>>) -> UpstreamLog {
         UpstreamLog {
             client: p.client,
-            server: String::from_utf8_lossy(&p.server).into_owned(),
-            upstream,
+            server: p.server.clone(),
+            upstream: addr.map(|addr| (addr, p.tls.is_some(), p.uri.clone())),
         }
     }
 
@@ -497,6 +500,14 @@ impl UpstreamLog {
         let host = request.header("host").map_or_else(String::new, |h| {
             format!(", host: \"{}\"", String::from_utf8_lossy(h))
         });
+        let upstream = self
+            .upstream
+            .as_ref()
+            .map_or_else(String::new, |(addr, tls, uri)| {
+                let scheme = if *tls { "https" } else { "http" };
+                let uri = String::from_utf8_lossy(uri);
+                format!(", upstream: \"{scheme}://{addr}{uri}\"")
+            });
         super::log::write_in(
             logs,
             level,
@@ -504,11 +515,11 @@ impl UpstreamLog {
                 "*{} {message}, client: {}, server: {}, request: \"{} {} {}\"{}{host}",
                 request.conn.id,
                 self.client,
-                self.server,
+                String::from_utf8_lossy(&self.server),
                 request.method,
                 request.target,
                 request.version,
-                self.upstream
+                upstream
             ),
         );
     }
