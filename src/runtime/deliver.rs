@@ -222,22 +222,16 @@ fn upgrade(
     p: &ProxyRequest,
     conn: PeerConn,
     hold: Hold,
-    log: UpstreamLog,
+    mut log: UpstreamLog,
 ) -> Answer {
     let Some(mut finish) = answer.body.take_finish() else {
         return answer;
     };
     if finish.log.files.is_empty() {
         // Nothing will be logged: keep only what holds the connection's place, and the
-        // `Host` the error log names, in a list of its own (copied: a slice would keep the
-        // read buffer alive, and the request's list its capacity, for the tunnel's life).
-        finish.request.headers = finish
-            .request
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"))
-            .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
-            .collect();
+        // `Host` the error log names.
+        log.keep_host(&finish.request);
+        finish.request.headers = Vec::new();
         finish.outcome = Outcome::default();
     }
     answer.tunnel = Some(Box::new(Tunnel {

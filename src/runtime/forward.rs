@@ -477,6 +477,8 @@ pub struct UpstreamLog {
     server: Bytes,
     /// The server (or group) tried as the line names it, whether over TLS, and the URI.
     upstream: Option<(Arc<str>, bool, Bytes)>,
+    /// The request's `Host`, kept here when the request's headers are not (a tunnel's).
+    host: Option<Bytes>,
 }
 
 impl UpstreamLog {
@@ -486,7 +488,14 @@ impl UpstreamLog {
             client: p.client,
             server: p.server.clone(),
             upstream: addr.map(|addr| (addr, p.tls.is_some(), p.uri.clone())),
+            host: None,
         }
+    }
+
+    /// Keeps a copy of `request`'s `Host` (not a slice, which would keep the read buffer
+    /// alive), for lines written after its headers are gone.
+    pub fn keep_host(&mut self, request: &OwnedRequest) {
+        self.host = request.header("host").map(Bytes::copy_from_slice);
     }
 
     /// Writes `message` about `request` at `level` to `logs` (the location's error logs).
@@ -497,7 +506,8 @@ impl UpstreamLog {
         level: Level,
         message: &dyn std::fmt::Display,
     ) {
-        let host = request.header("host").map_or_else(String::new, |h| {
+        let host = request.header("host").or(self.host.as_deref());
+        let host = host.map_or_else(String::new, |h| {
             format!(", host: \"{}\"", String::from_utf8_lossy(h))
         });
         let upstream = self
