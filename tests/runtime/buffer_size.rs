@@ -4,10 +4,8 @@
 //! `proxy_next_upstream`; under `proxy_buffering` a head that fills the buffer exactly leaves
 //! no room for the body, whose first read nginx takes for the upstream's close.
 
-use std::time::Duration;
-
-use crate::common::{free_port, nginx, recording_backend, temp_dir};
-use crate::files::{exchange, file_messages, normalize, start};
+use crate::common::{nginx, recording_backend, temp_dir};
+use crate::files::through_both;
 
 const CONFIG: &str = "
 events {}
@@ -81,21 +79,7 @@ fn heads_past_proxy_buffer_size_are_refused_as_nginx_refuses_them() {
         "GET /big/8000 HTTP/1.1\r\nHost: a\r\n",
         "GET /next HTTP/1.1\r\nHost: a\r\n",
     ];
-    let mut seen = Vec::new();
-    for (bin, name) in [(nginx, "nginx"), (env!("CARGO_BIN_EXE_ngxr"), "ngxr")] {
-        let (prefix, port) = (base.join(name), free_port());
-        let server = start(bin, &prefix, &config, &base, port, 0);
-        let answers: Vec<String> = probes
-            .iter()
-            .map(|probe| normalize(&exchange(port, probe), port))
-            .collect();
-        // ngxr writes its access log every second.
-        std::thread::sleep(Duration::from_millis(1300));
-        drop(server);
-        let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
-        let errors = file_messages(&prefix.join("logs/error.log"), None, &[port]);
-        seen.push((answers, access, errors));
-    }
+    let seen = through_both(nginx, &config, &base, &probes);
     for (i, probe) in probes.iter().enumerate() {
         assert_eq!(seen[0].0[i], seen[1].0[i], "client bytes of {probe:?}");
     }

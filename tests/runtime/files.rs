@@ -233,6 +233,33 @@ fn error_lines(prefix: &Path, port: u16) -> Vec<String> {
         .collect()
 }
 
+/// What one server made of `probes` under `config` (served from `base/NAME`): each answer
+/// normalised, then its access log and its error log's messages.
+pub(crate) type Seen = (Vec<String>, String, Vec<String>);
+
+/// Runs `probes` through nginx (`nginx`) and then ngxr, each on its own prefix and port.
+pub(crate) fn through_both<P: AsRef<str>>(
+    nginx: &str,
+    config: &str,
+    base: &Path,
+    probes: &[P],
+) -> [Seen; 2] {
+    [(nginx, "nginx"), (env!("CARGO_BIN_EXE_ngxr"), "ngxr")].map(|(bin, name)| {
+        let (prefix, port) = (base.join(name), crate::common::free_port());
+        let server = start(bin, &prefix, config, base, port, 0);
+        let answers = probes
+            .iter()
+            .map(|probe| normalize(&exchange(port, probe.as_ref()), port))
+            .collect();
+        // ngxr writes its access log every second.
+        std::thread::sleep(Duration::from_millis(1300));
+        drop(server);
+        let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
+        let errors = file_messages(&prefix.join("logs/error.log"), None, &[port]);
+        (answers, access, errors)
+    })
+}
+
 /// Starts `bin` from `prefix` with `config` (its placeholders filled in).
 pub(crate) fn start(
     bin: &str,

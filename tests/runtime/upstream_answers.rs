@@ -5,10 +5,8 @@
 //! leaves the `Server` line to the upstream; a chunked body past `client_max_body_size` is
 //! reported as nginx reports it.
 
-use std::time::Duration;
-
-use crate::common::{free_port, nginx, recording_backend, temp_dir};
-use crate::files::{exchange, file_messages, normalize, start};
+use crate::common::{nginx, recording_backend, temp_dir};
+use crate::files::through_both;
 
 const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
 const NOT_MODIFIED: &[u8] =
@@ -71,21 +69,7 @@ fn odd_upstream_answers_reach_client_and_logs_as_nginx_s() {
         recorded.push(heads);
         config = config.replace(name, &port.to_string());
     }
-    let mut seen = Vec::new();
-    for (bin, name) in [(nginx, "nginx"), (env!("CARGO_BIN_EXE_ngxr"), "ngxr")] {
-        let (prefix, port) = (base.join(name), free_port());
-        let server = start(bin, &prefix, &config, &base, port, 0);
-        let answers: Vec<String> = probes()
-            .iter()
-            .map(|probe| normalize(&exchange(port, probe), port))
-            .collect();
-        // ngxr writes its access log every second.
-        std::thread::sleep(Duration::from_millis(1300));
-        drop(server);
-        let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
-        let errors = file_messages(&prefix.join("logs/error.log"), None, &[port]);
-        seen.push((answers, access, errors));
-    }
+    let seen = through_both(nginx, &config, &base, &probes());
     assert_eq!(seen[0].0, seen[1].0, "client bytes");
     assert_eq!(seen[0].1, seen[1].1, "access log");
     assert_eq!(seen[0].2, seen[1].2, "error log");
