@@ -82,10 +82,10 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
     } else {
         return Err("invalid URL prefix".to_string());
     };
-    if rest.len() >= 5 && rest[..5].eq_ignore_ascii_case("unix:") {
-        let (path, uri) = match rest[5..].split_once(':') {
+    if let Some(after) = strip_unix(rest) {
+        let (path, uri) = match after.split_once(':') {
             Some((path, uri)) => (path, Some(uri)),
-            None => (&rest[5..], None),
+            None => (after, None),
         };
         let path = unix_path(path).map_err(|e| format!("{e} in upstream \"{rest}\""))?;
         return Ok(Url {
@@ -108,6 +108,12 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
         target: Target::Host { name: host, port },
         uri,
     })
+}
+
+/// What follows a `unix:` prefix, which nginx matches in any case.
+pub fn strip_unix(target: &str) -> Option<&str> {
+    let head = target.get(..5)?;
+    head.eq_ignore_ascii_case("unix:").then(|| &target[5..])
 }
 
 /// The path of a `unix:` address, checked as `ngx_parse_unix_domain_url` checks it (it must

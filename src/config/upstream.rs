@@ -215,8 +215,8 @@ fn server(cx: &mut Cx<'_>, d: &Directive) -> Option<UpstreamServer> {
             return None;
         }
     }
-    let addrs = if target.len() >= 5 && target[..5].eq_ignore_ascii_case("unix:") {
-        super::proxy::unix_path(&target[5..]).map(|path| vec![PeerAddr::Unix(path)])
+    let addrs = if let Some(path) = super::proxy::strip_unix(target) {
+        super::proxy::unix_path(path).map(|path| vec![PeerAddr::Unix(path)])
     } else {
         resolve(target, 80).map(|addrs| addrs.into_iter().map(PeerAddr::Tcp).collect())
     };
