@@ -346,6 +346,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn misspelt_directives_get_the_nearest_name() {
+        assert_eq!(similar_name("proxy_pas"), Some("proxy_pass"));
+        assert_eq!(similar_name("proxy_set_headers"), Some("proxy_set_header"));
+        assert_eq!(similar_name("lisen"), Some("listen"));
+        assert_eq!(similar_name("prxy_pas"), Some("proxy_pass"));
+        assert_eq!(similar_name("proxy_pass_everything_now"), None);
+        assert_eq!(similar_name("лисен"), None);
+    }
+
+    #[test]
     fn arity_follows_nginx_bits() {
         assert!(arity_ok(TAKE1, 1));
         assert!(!arity_ok(TAKE1, 2));
