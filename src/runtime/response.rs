@@ -71,6 +71,12 @@ impl Front {
             } else {
                 return true;
             };
+            // nginx's own answers list its value first: a later one is an `add_header`
+            // line, which nginx sends as a header of its own beside it. An upstream's
+            // repeated line replaces the one before (`ngx_http_upstream_copy_content_type`).
+            if all && slot.is_some() {
+                return true;
+            }
             *slot = Some(value.clone());
             false
         });
