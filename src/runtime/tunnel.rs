@@ -22,6 +22,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Sleep;
 
 use super::body::Finish;
+use super::counted::Counted;
 use super::drain::DrainRead;
 use super::forward::UpstreamLog;
 use super::log::Level;
@@ -55,7 +56,9 @@ pub struct Tunnel {
 impl Tunnel {
     /// Runs the tunnel once the 101 is sent. `to_upstream` holds what the client sent after
     /// its request head. The access log line is written when the tunnel ends, as nginx does.
-    pub async fn serve(self, client: Downstream, to_upstream: Vec<u8>) {
+    /// `counted` keeps the connection among the writing ones until the tunnel ends.
+    pub async fn serve(self, client: Downstream, to_upstream: Vec<u8>, counted: Counted) {
+        let _counted = counted;
         let Tunnel {
             upstream,
             mut finish,
