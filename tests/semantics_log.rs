@@ -122,6 +122,7 @@ http {{
         started: std::time::Instant::now(),
         refused: None,
         limits: Default::default(),
+        counts: &ngxr::eval::plan::UNCOUNTED,
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")

@@ -99,6 +99,24 @@ pub struct Settings {
     pub try_files: Option<TryFiles>,
     /// The `limit_req*` and `limit_conn*` settings.
     pub limits: super::limit::Limits,
+    /// `limit_rate` and `limit_rate_after`: sizes, or values with variables evaluated per
+    /// request.
+    pub limit_rate: Option<Text>,
+    pub limit_rate_after: Option<Text>,
+    /// `proxy_limit_rate`: bytes per second read from the upstream.
+    pub proxy_limit_rate: Option<usize>,
+    pub chunked_transfer_encoding: Option<bool>,
+    /// `keepalive_disable`, every directive of the level together (nginx's bitmask).
+    pub keepalive_disable: Option<KeepaliveDisable>,
+}
+
+/// The browsers `keepalive_disable` names (`none` names neither).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeepaliveDisable {
+    /// Old MSIE: no keep-alive after a POST.
+    pub msie6: bool,
+    /// Safari on macOS: no keep-alive at all.
+    pub safari: bool,
 }
 
 /// `add_header NAME VALUE [always]`.
@@ -185,7 +203,12 @@ impl Settings {
             proxy_intercept_errors,
             etag,
             if_modified_since,
-            log_not_found
+            log_not_found,
+            limit_rate,
+            limit_rate_after,
+            proxy_limit_rate,
+            chunked_transfer_encoding,
+            keepalive_disable
         );
         self.ssl.inherit(&parent.ssl);
         self.proxy_ssl.inherit(&parent.proxy_ssl);
@@ -245,6 +268,22 @@ impl Settings {
             "proxy_pass_request_headers" => flag(cx, d, &mut self.proxy_pass_request_headers),
             "proxy_pass_request_body" => flag(cx, d, &mut self.proxy_pass_request_body),
             "proxy_buffering" => flag(cx, d, &mut self.proxy_buffering),
+            "chunked_transfer_encoding" => flag(cx, d, &mut self.chunked_transfer_encoding),
+            "proxy_limit_rate" => set(cx, d, &mut self.proxy_limit_rate, parse_size),
+            "limit_rate" => size_value(cx, d, &mut self.limit_rate),
+            "limit_rate_after" => size_value(cx, d, &mut self.limit_rate_after),
+            "keepalive_disable" => {
+                let disable = self.keepalive_disable.get_or_insert_with(Default::default);
+                for w in &d.args {
+                    // Any case, as `ngx_conf_set_bitmask_slot` compares; `none` sets nothing
+                    // tested, and the directive table refused any other value.
+                    if w.value.eq_ignore_ascii_case("msie6") {
+                        disable.msie6 = true;
+                    } else if w.value.eq_ignore_ascii_case("safari") {
+                        disable.safari = true;
+                    }
+                }
+            }
             "absolute_redirect" => flag(cx, d, &mut self.absolute_redirect),
             "port_in_redirect" => flag(cx, d, &mut self.port_in_redirect),
             "server_name_in_redirect" => flag(cx, d, &mut self.server_name_in_redirect),
@@ -383,6 +422,21 @@ pub(super) fn set<T>(
         Some(None) => cx.invalid_value(d),
         None => cx.arity(d),
     }
+}
+
+/// A size that may be written with variables (`ngx_http_set_complex_value_size_slot`): one
+/// without is parsed now, and refused with `invalid value`.
+fn size_value(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Text>) {
+    if slot.is_some() {
+        return cx.duplicate(d);
+    }
+    let Some(text) = cx.text(d, 0) else {
+        return;
+    };
+    if !text.value.contains('$') && parse_size(&text.value).is_none() {
+        return cx.invalid_value(d);
+    }
+    *slot = Some(text);
 }
 
 /// Takes `parent`'s value when this level left `slot` unset (`ngx_conf_merge_ptr_value`).

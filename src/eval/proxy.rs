@@ -122,6 +122,8 @@ pub fn build(
         gzip: None,
         tls,
         limited: Default::default(),
+        // `route` sets it with the answer.
+        sending: Default::default(),
     }))
 }
 

@@ -101,6 +101,7 @@ pub(super) fn request_info<'a>(
         started: std::time::Instant::now(),
         refused: None,
         limits: Default::default(),
+        counts: &crate::eval::plan::UNCOUNTED,
     }
 }
 

@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::body::ProxyBody;
 use super::pages;
+use super::throttle::Throttle;
 use super::tunnel::Tunnel;
 use crate::defaults::NGINX_VERSION;
 
@@ -27,6 +28,9 @@ pub struct Front {
     pub connection: &'static str,
     /// `server_tokens off`: `Server: nginx`, no version.
     pub hide_version: bool,
+    /// `chunked_transfer_encoding off`: a body of unknown length is not chunked; the
+    /// connection closes after it.
+    pub chunked_off: bool,
     /// `proxy_pass_header Server`: the `Server` line is the upstream's (among its headers,
     /// or none if it sent none); nginx writes no `Server` of its own then.
     pub upstream_server: bool,
@@ -96,6 +100,8 @@ pub struct Answer {
     pub keepalive: bool,
     /// A 101: the tunnel to run once the head is sent.
     pub tunnel: Option<Box<Tunnel>>,
+    /// `limit_rate`: the answer is written at a rate.
+    pub throttle: Option<Box<Throttle>>,
 }
 
 impl Answer {
@@ -180,6 +186,7 @@ pub fn build(
         chunked: front.chunked,
         keepalive: front.connection == "keep-alive",
         tunnel: None,
+        throttle: None,
     }
 }
 

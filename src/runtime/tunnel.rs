@@ -22,6 +22,7 @@ use tokio::io::AsyncWrite;
 use tokio::time::Sleep;
 
 use super::body::Finish;
+use super::counted::Counted;
 use super::drain::DrainRead;
 use super::forward::UpstreamLog;
 use super::log::Level;
@@ -56,8 +57,8 @@ pub struct Tunnel {
 impl Tunnel {
     /// The tunnel's task, to run once the 101 is sent. `to_upstream` holds what the client
     /// sent after its request head. The access log line is written when the tunnel ends, as
-    /// nginx does.
-    pub fn serve(self, client: Downstream, to_upstream: Vec<u8>) -> Running {
+    /// nginx does. `counted` keeps the connection among the writing ones until the tunnel ends.
+    pub fn serve(self, client: Downstream, to_upstream: Vec<u8>, counted: Counted) -> Running {
         let Tunnel {
             upstream,
             finish,
@@ -84,6 +85,7 @@ impl Tunnel {
             finish,
             _hold: hold,
             log,
+            _counted: counted,
         }
     }
 }
@@ -111,6 +113,8 @@ pub struct Running {
     /// Counts the server busy (`least_conn`, `max_conns`) while the tunnel lives.
     _hold: Hold,
     log: UpstreamLog,
+    /// Counts the connection as writing (stub_status) while the tunnel lives.
+    _counted: Counted,
 }
 
 impl Future for Running {

@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod listen;
 mod oracle;
+mod output;
 mod proxy;
 mod refused_log;
 mod resolver;

@@ -124,6 +124,7 @@ impl Site for TestSite {
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
                 limited: Default::default(),
+                sending: Default::default(),
             });
         }
         if request.target == "/return" {
@@ -141,6 +142,7 @@ impl Site for TestSite {
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
                 limited: Default::default(),
+                sending: Default::default(),
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -218,6 +220,7 @@ impl Site for TestSite {
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
             limited: Default::default(),
+            sending: Default::default(),
             tls: None,
         }))
     }
@@ -243,6 +246,7 @@ impl Site for TestSite {
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
             limited: Default::default(),
+            sending: Default::default(),
         })
     }
 
