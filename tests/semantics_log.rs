@@ -141,7 +141,7 @@ http {{
         .log
         .files
         .iter()
-        .map(|(_, f)| f.render(&info, &outcome))
+        .map(|f| f.format.render(&info, &outcome))
         .collect();
     assert_eq!(
         String::from_utf8_lossy(&lines[0]),

@@ -137,6 +137,9 @@ pub enum AccessLog {
         format: String,
         /// `if=`: the line is written unless this is empty or `0`.
         condition: Option<Text>,
+        /// `buffer=`: lines gather up to this size before they are written (else each is
+        /// written as its request ends).
+        buffer: Option<usize>,
         span: Span,
     },
 }
@@ -358,12 +361,18 @@ impl Settings {
             "access_log" => {
                 let entry = match d.arg(0) {
                     Some("off") => AccessLog::Off,
-                    Some(path) => AccessLog::File {
-                        path: cx.prefixed(path),
-                        format: d.arg(1).unwrap_or("combined").to_string(),
-                        condition: access_log_options(cx, d),
-                        span: d.span(),
-                    },
+                    Some(path) => {
+                        let Some((condition, buffer)) = access_log_options(cx, d) else {
+                            return true;
+                        };
+                        AccessLog::File {
+                            path: cx.prefixed(path),
+                            format: d.arg(1).unwrap_or("combined").to_string(),
+                            condition,
+                            buffer,
+                            span: d.span(),
+                        }
+                    }
                     None => {
                         cx.arity(d);
                         return true;
@@ -458,17 +467,43 @@ pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
 
 /// `access_log`'s options after the format: `if=` is kept; `buffer=` and `flush=` only decide
 /// when lines reach the file; `gzip` would change the file's bytes, which ngxr does not do.
-fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<Text> {
+/// `access_log`'s parameters after the format (`ngx_http_log_set_log`): the `if=` condition
+/// and the `buffer=` size; `None` after an error, in nginx's words.
+fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<(Option<Text>, Option<usize>)> {
     let mut condition = None;
+    let mut buffer = None;
+    let mut flush = false;
     for (i, w) in d.args.iter().enumerate().skip(2) {
-        if let Some(value) = w.value.strip_prefix("if=") {
+        if let Some(size) = w.value.strip_prefix("buffer=") {
+            match parse_size(size).filter(|n| *n > 0) {
+                Some(n) => buffer = Some(n),
+                None => {
+                    cx.error(d, format!("invalid buffer size \"{size}\""));
+                    return None;
+                }
+            }
+        } else if let Some(time) = w.value.strip_prefix("flush=") {
+            if parse_msec(time).is_none_or(|t| t.is_zero()) {
+                cx.error(d, format!("invalid flush time \"{time}\""));
+                return None;
+            }
+            flush = true;
+        } else if let Some(value) = w.value.strip_prefix("if=") {
             condition = cx.text(d, i).map(|t| Text {
                 value: value.to_string(),
                 ..t
             });
         } else if w.value == "gzip" || w.value.starts_with("gzip=") {
             cx.unsupported(d, w.span, "\"access_log ... gzip\"");
+        } else {
+            cx.error(d, format!("invalid parameter \"{}\"", w.value));
+            return None;
         }
     }
-    condition
+    if flush && buffer.is_none() {
+        let path = d.arg(0).unwrap_or_default();
+        cx.error(d, format!("no buffer is defined for access_log \"{path}\""));
+        return None;
+    }
+    Some((condition, buffer))
 }

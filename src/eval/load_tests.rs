@@ -248,3 +248,26 @@ fn every_directive_with_awkward_arguments_loads() {
         }
     }
 }
+
+#[test]
+fn access_log_parameters_in_nginx_words() {
+    assert_eq!(
+        err("access_log /dev/null combined buffer=0;"),
+        "invalid buffer size \"0\""
+    );
+    assert_eq!(
+        err("access_log /dev/null combined flush=x buffer=4k;"),
+        "invalid flush time \"x\""
+    );
+    assert_eq!(
+        err("access_log /dev/null combined flush=5s;"),
+        "no buffer is defined for access_log \"/dev/null\""
+    );
+    assert_eq!(
+        err("access_log /dev/null combined sometimes;"),
+        "invalid parameter \"sometimes\""
+    );
+    assert!(ok(
+        "access_log /dev/null combined buffer=32k flush=5s if=$arg_x;"
+    ));
+}

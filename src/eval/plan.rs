@@ -859,10 +859,19 @@ impl std::fmt::Display for PeerAddr {
     }
 }
 
+/// One `access_log` line of a level.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    pub path: PathBuf,
+    pub format: Arc<dyn LogFormat>,
+    /// `buffer=`: the file's lines gather up to this size; else each is written at once.
+    pub buffer: Option<usize>,
+}
+
 /// Where and how to log a finished request; `formats` are compiled `log_format`s.
 #[derive(Debug, Default)]
 pub struct LogSpec {
-    pub files: Vec<(PathBuf, Arc<dyn LogFormat>)>,
+    pub files: Vec<LogFile>,
     /// The level's `error_log` files and levels, for what goes wrong while serving the
     /// request (nginx's `clcf->error_log`); empty: the main level's error log.
     pub errors: Vec<(PathBuf, String)>,

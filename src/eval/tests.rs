@@ -424,7 +424,7 @@ fn combined_log_line() {
     else {
         panic!()
     };
-    let (_, format) = &p.log.files[0];
+    let format = &p.log.files[0].format;
     let headers = [
         (Bytes::from_static(b"Host"), Bytes::from_static(b"h")),
         (

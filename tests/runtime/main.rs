@@ -6,6 +6,7 @@ mod common;
 mod support;
 
 mod access;
+mod access_log;
 mod auth_basic;
 mod balance;
 mod buffer_size;

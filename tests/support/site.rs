@@ -318,7 +318,11 @@ impl LogFormat for PlainFormat {
 
 pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
     Arc::new(LogSpec {
-        files: vec![(path, Arc::new(PlainFormat))],
+        files: vec![LogFile {
+            path,
+            format: Arc::new(PlainFormat),
+            buffer: None,
+        }],
         errors: Vec::new(),
     })
 }
