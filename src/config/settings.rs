@@ -14,7 +14,7 @@ use super::proxy::{self, NextUpstream, Redirect};
 use super::proxy_ssl::ProxySsl;
 use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
-use super::units::{parse_flag, parse_msec, parse_offset, parse_size};
+use super::units::{parse_flag, parse_msec, parse_offset, parse_sec, parse_size};
 use super::{Cx, Text};
 use crate::eval::plan::ResolverSpec;
 use crate::source::Span;
@@ -42,6 +42,8 @@ pub struct Settings {
     pub proxy_buffer_size: Option<usize>,
     pub client_max_body_size: Option<u64>,
     pub keepalive_timeout: Option<Duration>,
+    /// `keepalive_timeout`'s second value, in seconds: advertised as `Keep-Alive: timeout=N`.
+    pub keepalive_header: Option<u64>,
     pub keepalive_requests: Option<u64>,
     pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
@@ -173,6 +175,7 @@ impl Settings {
             proxy_buffer_size,
             client_max_body_size,
             keepalive_timeout,
+            keepalive_header,
             keepalive_requests,
             keepalive_time,
             send_timeout,
@@ -260,7 +263,16 @@ impl Settings {
                     self.resolver = super::resolver::lower(cx, d).map(Arc::new);
                 }
             }
-            "keepalive_timeout" => set(cx, d, &mut self.keepalive_timeout, parse_msec),
+            "keepalive_timeout" => {
+                let duplicate = self.keepalive_timeout.is_some();
+                set(cx, d, &mut self.keepalive_timeout, parse_msec);
+                if let Some(header) = d.arg(1).filter(|_| !duplicate) {
+                    match parse_sec(header) {
+                        Some(t) => self.keepalive_header = Some(t.as_secs()),
+                        None => cx.invalid_value(d),
+                    }
+                }
+            }
             "keepalive_time" => set(cx, d, &mut self.keepalive_time, parse_msec),
             "keepalive_requests" => set(cx, d, &mut self.keepalive_requests, |s| s.parse().ok()),
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),

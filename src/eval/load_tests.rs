@@ -271,3 +271,12 @@ fn access_log_parameters_in_nginx_words() {
         "access_log /dev/null combined buffer=32k flush=5s if=$arg_x;"
     ));
 }
+
+#[test]
+fn keepalive_timeout_takes_a_header_value() {
+    assert!(ok("keepalive_timeout 75s 60;"));
+    assert_eq!(
+        err("keepalive_timeout 75s 1x;"),
+        "\"keepalive_timeout\" directive invalid value"
+    );
+}

@@ -1,5 +1,5 @@
 //! The write side of a level, compiled once: `chunked_transfer_encoding`, `keepalive_disable`,
-//! `limit_rate`, `limit_rate_after` and `proxy_limit_rate`. Per request it becomes the
+//! `keepalive_timeout`'s header value, `limit_rate`, `limit_rate_after` and `proxy_limit_rate`. Per request it becomes the
 //! [`Sending`] the runtime writes the answer by. A level that sets none of the rates costs a
 //! request nothing: `rate` is `None` and no value is evaluated.
 
@@ -22,6 +22,8 @@ pub struct COutput {
     /// `limit_rate` and `limit_rate_after`, when the level has either.
     pub rate: Option<Arc<CRate>>,
     pub proxy_limit_rate: u64,
+    /// `keepalive_timeout`'s second value, seconds (0: none).
+    pub keepalive_header: u64,
 }
 
 impl Default for COutput {
@@ -35,6 +37,7 @@ impl Default for COutput {
             },
             rate: None,
             proxy_limit_rate: 0,
+            keepalive_header: 0,
         }
     }
 }
@@ -80,6 +83,7 @@ impl COutput {
             keepalive_disable: st.keepalive_disable.unwrap_or(default.keepalive_disable),
             rate,
             proxy_limit_rate: st.proxy_limit_rate.map_or(0, |n| n as u64),
+            keepalive_header: st.keepalive_header.unwrap_or(default.keepalive_header),
         })
     }
 
@@ -90,6 +94,7 @@ impl COutput {
         let mut sending = Sending {
             chunked: self.chunked,
             proxy_limit_rate: self.proxy_limit_rate,
+            keepalive_header: self.keepalive_header,
             ..Sending::default()
         };
         if let Some(set) = req.limit_rate {

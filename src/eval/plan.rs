@@ -240,6 +240,9 @@ pub struct Sending {
     pub limit_rate_after: u64,
     /// `proxy_limit_rate`: bytes per second read from the upstream (0: unlimited).
     pub proxy_limit_rate: u64,
+    /// `keepalive_timeout`'s second value: a kept-alive answer says `Keep-Alive: timeout=N`
+    /// (0: no such header).
+    pub keepalive_header: u64,
 }
 
 impl Default for Sending {
@@ -249,6 +252,7 @@ impl Default for Sending {
             limit_rate: 0,
             limit_rate_after: 0,
             proxy_limit_rate: 0,
+            keepalive_header: 0,
         }
     }
 }

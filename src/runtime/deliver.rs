@@ -165,6 +165,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     front.content_length = length;
     front.chunked = unframed && chunks;
     front.chunked_off = !sending.chunked;
+    front.keepalive_header = sending.keepalive_header;
     let gzipped = gzip::header_filter(
         p.gzip.as_deref(),
         head.status,

@@ -43,6 +43,7 @@ pub fn answer(
     let mut front = Front::take_from(&mut headers, connection(keepalive), dress.location_base);
     front.hide_version = dress.hide_version;
     front.chunked_off = !dress.sending.chunked;
+    front.keepalive_header = dress.sending.keepalive_header;
     if page && body.is_some() {
         front.content_type = Some(Bytes::from_static(b"text/html"));
     }

@@ -26,6 +26,9 @@ pub struct Front {
     pub chunked: bool,
     /// `keep-alive`, `close` or `upgrade`.
     pub connection: &'static str,
+    /// With `keep-alive`: `Keep-Alive: timeout=N` follows (`keepalive_timeout`'s second
+    /// value; 0: not sent).
+    pub keepalive_header: u64,
     /// `server_tokens off`: `Server: nginx`, no version.
     pub hide_version: bool,
     /// `chunked_transfer_encoding off`: a body of unknown length is not chunked; the
@@ -175,6 +178,11 @@ pub fn build(
         put(b"Transfer-Encoding", b"chunked");
     }
     put(b"Connection", front.connection.as_bytes());
+    if front.keepalive_header > 0 && front.connection == "keep-alive" {
+        let mut line = b"timeout=".to_vec();
+        line.extend_from_slice(decimal(front.keepalive_header, &mut [0; 20]));
+        put(b"Keep-Alive", &line);
+    }
     for (name, value) in rest.iter().chain(add) {
         put(name, value);
     }

@@ -44,6 +44,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
     }
     front.hide_version = !server_tokens;
     front.chunked_off = !sending.chunked;
+    front.keepalive_header = sending.keepalive_header;
     let mut added = Vec::new();
     let request = &finish.request;
     let gzipped = gzip::header_filter(
