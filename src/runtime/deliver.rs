@@ -45,6 +45,13 @@ const HOP_BY_HOP: [&[u8]; 4] = [
 
 pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answer {
     let p = d.p;
+    let client_head = d.request.method == "HEAD";
+    if client_head && head.framing != Framing::None {
+        // `proxy_method` sent something else for a HEAD request: nginx sends the head
+        // alone and closes the upstream connection without reading the body.
+        head.framing = Framing::None;
+        head.keepalive = false;
+    }
     let mut headers: Vec<(Bytes, Bytes)> = head
         .headers
         .iter()
@@ -69,7 +76,11 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         Framing::Length(n) => Some(n),
         // A 304 keeps the upstream's length, as nginx's header filter writes it (a 204's
         // it drops).
-        Framing::None if d.request.method == "HEAD" || head.status == 304 => upstream_length(&head),
+        Framing::None
+            if client_head || head.status == 304 || p.method.eq_ignore_ascii_case(b"HEAD") =>
+        {
+            upstream_length(&head)
+        }
         _ => None,
     };
     let mut outcome = d.outcome;
@@ -77,6 +88,9 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     outcome.status = p.status.unwrap_or(head.status);
     // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
     outcome.upstream_headers = std::mem::take(&mut head.headers);
+    if let Some(cookies) = &p.cookies {
+        cookies.rewrite(&d.request.info(), &outcome, &mut headers);
+    }
     let set =
         |headers: &[(Bytes, Bytes)]| set_so_far(headers, location.as_ref(), length, connection);
     let mut added = p
