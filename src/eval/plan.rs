@@ -787,8 +787,16 @@ pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
 /// copied (before `add_header`, which sees the rewritten lines in `$sent_http_set_cookie`).
 pub trait CookieRewrite: std::fmt::Debug + Send + Sync {
     /// Rewrites each `Set-Cookie` line of `headers` (the upstream's, as they will be sent)
-    /// that a rule applies to; `outcome` is what variables in the rules may read.
-    fn rewrite(&self, request: &RequestInfo<'_>, outcome: &Outcome, headers: &mut [(Bytes, Bytes)]);
+    /// that a rule applies to; `outcome` is what variables in the rules may read. Returns,
+    /// for each `Set-Cookie` line in order, the upstream's own line as nginx leaves it in its
+    /// buffer when a rule rewrote a value there in place (`$upstream_http_set_cookie` reads
+    /// it so), `None` for a line left intact.
+    fn rewrite(
+        &self,
+        request: &RequestInfo<'_>,
+        outcome: &Outcome,
+        headers: &mut [(Bytes, Bytes)],
+    ) -> Vec<Option<Bytes>>;
 }
 
 /// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.

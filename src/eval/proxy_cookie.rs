@@ -190,18 +190,15 @@ impl CookieRewrite for CookieRules {
         request: &RequestInfo<'_>,
         outcome: &Outcome,
         headers: &mut [(Bytes, Bytes)],
-    ) {
+    ) -> Vec<Option<Bytes>> {
         let is_cookie = |name: &Bytes| name.eq_ignore_ascii_case(b"set-cookie");
         if !headers.iter().any(|(name, _)| is_cookie(name)) {
-            return;
+            return Vec::new();
         }
-        let site = if self.variables {
-            match self.site.upgrade() {
-                Some(site) => Some(site),
-                None => return,
-            }
-        } else {
-            None
+        let site = match (self.variables, self.site.upgrade()) {
+            (false, _) => None,
+            (true, Some(site)) => Some(site),
+            (true, None) => return Vec::new(),
         };
         let mut eval = match &site {
             Some(site) => {
@@ -211,13 +208,15 @@ impl CookieRewrite for CookieRules {
             }
             None => Eval::Literal,
         };
-        for (name, value) in headers.iter_mut() {
-            if is_cookie(name)
-                && let Some(rewritten) = self.apply(&mut eval, value)
-            {
+        let mut marks = Vec::new();
+        for (_, value) in headers.iter_mut().filter(|(name, _)| is_cookie(name)) {
+            let mut mark = None;
+            if let Some(rewritten) = self.apply(&mut eval, value, &mut mark) {
                 *value = Bytes::from(rewritten);
             }
+            marks.push(mark.map(Bytes::from));
         }
+        marks
     }
 }
 
@@ -245,18 +244,75 @@ impl Eval<'_> {
     }
 }
 
-/// A cookie line's attribute: `key` is `None` once removed, `value` `None` without `=`.
-type Attr = (Option<Vec<u8>>, Option<Vec<u8>>);
+/// One `key[=value]` part of a cookie line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Attr {
+    /// `None` once removed.
+    key: Option<Vec<u8>>,
+    /// `None` without `=`.
+    value: Option<Vec<u8>>,
+    /// Where the value starts in the upstream's line.
+    at: usize,
+}
+
+impl Attr {
+    fn new(key: &[u8], value: Option<&[u8]>) -> Attr {
+        Attr {
+            key: Some(key.to_vec()),
+            value: value.map(<[u8]>::to_vec),
+            at: 0,
+        }
+    }
+}
+
+/// nginx's `ngx_http_proxy_rewrite(value, prefix, len, replacement)`: `len` bytes of the
+/// value from `prefix` on give way to `replacement`.
+struct Replaced {
+    prefix: usize,
+    len: usize,
+    replacement: Vec<u8>,
+}
+
+impl Replaced {
+    fn apply(&self, value: &[u8]) -> Vec<u8> {
+        let end = self.prefix + self.len;
+        [&value[..self.prefix], &self.replacement, &value[end..]].concat()
+    }
+
+    /// What nginx leaves in its buffer, which `$upstream_http_set_cookie` reads: a
+    /// replacement no longer than what it replaces (and not the whole value) is written
+    /// over the value in place, the rest of the value moved after it with the byte that
+    /// followed it (nginx expects a terminating NUL there), the line's length unchanged.
+    fn mark(&self, line: &mut [u8], at: usize, old_len: usize) {
+        if self.len == old_len || self.replacement.len() > self.len {
+            return;
+        }
+        let start = at + self.prefix;
+        let after = line.get(at + old_len).copied().unwrap_or(0);
+        let mut moved = line[start + self.len..at + old_len].to_vec();
+        moved.push(after);
+        let written = self.replacement.iter().chain(&moved);
+        for (slot, byte) in line[start..].iter_mut().zip(written) {
+            *slot = *byte;
+        }
+    }
+}
 
 impl CookieRules {
-    /// `line` rewritten, or `None` when nothing changed it.
-    fn apply(&self, eval: &mut Eval<'_>, line: &[u8]) -> Option<Vec<u8>> {
+    /// `line` rewritten, or `None` when nothing changed it; `mark` gets the upstream's line
+    /// as nginx's in-place rewrites leave it, when one did.
+    fn apply(
+        &self,
+        eval: &mut Eval<'_>,
+        line: &[u8],
+        mark: &mut Option<Vec<u8>>,
+    ) -> Option<Vec<u8>> {
         let mut attrs = parse(line);
         // A line whose first part is not `name=value` is left alone.
-        attrs.first()?.1.as_ref()?;
+        attrs.first()?.value.as_ref()?;
         let mut changed = false;
-        for (key, value) in attrs.iter_mut().skip(1) {
-            let (Some(key), Some(value)) = (key.as_deref(), value.as_mut()) else {
+        for attr in attrs.iter_mut().skip(1) {
+            let (Some(key), Some(value)) = (attr.key.as_deref(), attr.value.as_mut()) else {
                 continue;
             };
             let rules = if key.eq_ignore_ascii_case(b"domain") {
@@ -266,10 +322,18 @@ impl CookieRules {
             } else {
                 continue;
             };
-            if let Some(new) = rules.iter().find_map(|r| r.apply(eval, value)) {
-                *value = new;
+            if let Some(r) = rules.iter().find_map(|r| r.apply(eval, value)) {
+                r.mark(
+                    mark.get_or_insert_with(|| line.to_vec()),
+                    attr.at,
+                    value.len(),
+                );
+                *value = r.apply(value);
                 changed = true;
             }
+        }
+        if mark.as_deref() == Some(line) {
+            *mark = None;
         }
         changed |= self.apply_flags(eval, &mut attrs);
         changed.then(|| join(&attrs))
@@ -278,7 +342,10 @@ impl CookieRules {
     /// The first `proxy_cookie_flags` naming the cookie, applied; `false` when none does or
     /// its flags come to nothing.
     fn apply_flags(&self, eval: &mut Eval<'_>, attrs: &mut Vec<Attr>) -> bool {
-        let name = attrs.first().and_then(|a| a.0.clone()).unwrap_or_default();
+        let name = attrs
+            .first()
+            .and_then(|a| a.key.clone())
+            .unwrap_or_default();
         let Some(rule) = self.flags.iter().find(|f| match &f.cookie {
             Cookie::Regex(re) => eval.matches(re, &name),
             Cookie::Name(c) => eval.value(c).eq_ignore_ascii_case(&name),
@@ -300,55 +367,77 @@ impl CookieRules {
 }
 
 impl Rewrite {
-    /// The value after this rule, or `None` when it does not match.
-    fn apply(&self, eval: &mut Eval<'_>, value: &[u8]) -> Option<Vec<u8>> {
-        match &self.pattern {
+    /// What this rule replaces in `value`, or `None` when it does not match.
+    fn apply(&self, eval: &mut Eval<'_>, value: &[u8]) -> Option<Replaced> {
+        let (prefix, len) = match &self.pattern {
             Match::Prefix(p) => {
                 let p = eval.value(p);
-                let rest = value.strip_prefix(&p[..])?.to_vec();
-                Some([eval.value(&self.replacement).as_ref(), &rest].concat())
+                if !value.starts_with(&p) {
+                    return None;
+                }
+                (0, p.len())
             }
             Match::Domain(p) => {
                 let dot = usize::from(value.first() == Some(&b'.'));
-                let p = eval.value(p);
-                if !p.eq_ignore_ascii_case(&value[dot..]) {
+                if !eval.value(p).eq_ignore_ascii_case(&value[dot..]) {
                     return None;
                 }
-                Some([&value[..dot], eval.value(&self.replacement).as_ref()].concat())
+                (dot, value.len() - dot)
             }
-            Match::Regex(re) => eval
-                .matches(re, value)
-                .then(|| eval.value(&self.replacement).into_owned()),
-        }
+            Match::Regex(re) => {
+                if !eval.matches(re, value) {
+                    return None;
+                }
+                (0, value.len())
+            }
+        };
+        Some(Replaced {
+            prefix,
+            len,
+            replacement: eval.value(&self.replacement).into_owned(),
+        })
     }
 }
 
 /// `ngx_http_proxy_parse_cookie`: the parts between `;`s, each `key[=value]` with the spaces
 /// around key and value dropped.
 fn parse(line: &[u8]) -> Vec<Attr> {
-    let trim = |s: &[u8]| -> Vec<u8> {
+    // The bounds of `s` (starting at `at` in the line) without its spaces.
+    let trim = |s: &[u8], at: usize| -> (usize, usize) {
         let start = s.iter().position(|&c| c != b' ').unwrap_or(s.len());
         let end = s.iter().rposition(|&c| c != b' ').map_or(start, |i| i + 1);
-        s[start..end.max(start)].to_vec()
+        (at + start, at + end.max(start))
     };
-    line.split(|&c| c == b';')
-        .map(|part| match part.iter().position(|&c| c == b'=') {
-            Some(eq) => (Some(trim(&part[..eq])), Some(trim(&part[eq + 1..]))),
-            None => (Some(trim(part)), None),
-        })
-        .collect()
+    let mut attrs = Vec::new();
+    let mut at = 0;
+    for part in line.split(|&c| c == b';') {
+        let (key, value) = match part.iter().position(|&c| c == b'=') {
+            Some(eq) => (
+                trim(&part[..eq], at),
+                Some(trim(&part[eq + 1..], at + eq + 1)),
+            ),
+            None => (trim(part, at), None),
+        };
+        attrs.push(Attr {
+            key: Some(line[key.0..key.1].to_vec()),
+            value: value.map(|(s, e)| line[s..e].to_vec()),
+            at: value.map_or(0, |(s, _)| s),
+        });
+        at += part.len() + 1;
+    }
+    attrs
 }
 
 /// The attributes left, `"; "` between them, `key=value` or `key`.
 fn join(attrs: &[Attr]) -> Vec<u8> {
     let mut out = Vec::new();
-    for (i, (key, value)) in attrs.iter().enumerate() {
-        let Some(key) = key else { continue };
+    for (i, attr) in attrs.iter().enumerate() {
+        let Some(key) = &attr.key else { continue };
         if i > 0 {
             out.extend_from_slice(b"; ");
         }
         out.extend_from_slice(key);
-        if let Some(value) = value {
+        if let Some(value) = &attr.value {
             out.push(b'=');
             out.extend_from_slice(value);
         }
@@ -360,7 +449,7 @@ fn join(attrs: &[Attr]) -> Vec<u8> {
 /// is kept (the first one its flag asks for), set to the asked value, or removed (`no...`);
 /// the ones asked for and missing are added in that order.
 fn edit_flags(attrs: &mut Vec<Attr>, mut bits: u16) {
-    for (key, value) in attrs.iter_mut().skip(1) {
+    for Attr { key, value, .. } in attrs.iter_mut().skip(1) {
         let Some(name) = key.as_deref() else { continue };
         if name.eq_ignore_ascii_case(b"secure") {
             if bits & SECURE_ON != 0 {
@@ -393,10 +482,10 @@ fn edit_flags(attrs: &mut Vec<Attr>, mut bits: u16) {
         }
     }
     if bits & SECURE_ON != 0 {
-        attrs.push((Some(b"Secure".to_vec()), None));
+        attrs.push(Attr::new(b"Secure", None));
     }
     if bits & HTTPONLY_ON != 0 {
-        attrs.push((Some(b"HttpOnly".to_vec()), None));
+        attrs.push(Attr::new(b"HttpOnly", None));
     }
     let samesite: Option<&[u8]> = if bits & SAMESITE_STRICT != 0 {
         Some(b"Strict")
@@ -408,6 +497,6 @@ fn edit_flags(attrs: &mut Vec<Attr>, mut bits: u16) {
         None
     };
     if let Some(v) = samesite {
-        attrs.push((Some(b"SameSite".to_vec()), Some(v.to_vec())));
+        attrs.push(Attr::new(b"SameSite", Some(v)));
     }
 }

@@ -10,6 +10,11 @@ use super::tests::{http, load, request_info};
 /// The `Set-Cookie` lines a request for `target` gets when the upstream sends `cookies`
 /// through the location `conf` sets up.
 fn rewritten(conf: &str, target: &str, cookies: &[&str]) -> Vec<String> {
+    rewritten_and_left(conf, target, cookies).0
+}
+
+/// [`rewritten`], and the upstream's lines as nginx's in-place rewrites leave them.
+fn rewritten_and_left(conf: &str, target: &str, cookies: &[&str]) -> (Vec<String>, Vec<String>) {
     let site = load(&http(conf)).expect("loads");
     let host = [(
         Bytes::from_static(b"Host"),
@@ -33,17 +38,21 @@ fn rewritten(conf: &str, target: &str, cookies: &[&str]) -> Vec<String> {
         Bytes::from_static(b"X-Other"),
         Bytes::from_static(b"a=1; path=/p/"),
     ));
-    if let Some(rules) = &p.cookies {
-        rules.rewrite(&info, &Outcome::default(), &mut headers);
-    }
+    let marks = match &p.cookies {
+        Some(rules) => rules.rewrite(&info, &Outcome::default(), &mut headers),
+        None => Vec::new(),
+    };
     assert_eq!(
         headers.pop().map(|h| h.1),
         Some(Bytes::from_static(b"a=1; path=/p/"))
     );
-    headers
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    let left = cookies
         .iter()
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-        .collect()
+        .zip(marks.iter().chain(std::iter::repeat(&None)))
+        .map(|(line, mark)| mark.as_deref().map_or(line.to_string(), text))
+        .collect();
+    (headers.iter().map(|(_, v)| text(v)).collect(), left)
 }
 
 fn server(location: &str) -> String {
@@ -88,6 +97,49 @@ fn domains_paths_and_their_regexes() {
             "a=1; path=/x",
             "=v; path=/q/",
             "a=1; path=/other; Domain=other.org",
+        ]
+    );
+}
+
+#[test]
+fn a_shorter_value_is_written_over_the_upstream_s_line_as_nginx_does() {
+    let conf = server(
+        "location / {
+            proxy_pass http://127.0.0.1:8081;
+            proxy_cookie_domain example.com new.org;
+            proxy_cookie_path /path/ /new/;
+            proxy_cookie_path /long/ /longer/;
+            proxy_cookie_path ~^/r /regex;
+            proxy_cookie_flags a secure;
+        }",
+    );
+    let lines = [
+        "v=1; Path=/path/x; Path=/other",
+        "b=1; Path=/path/x",
+        "c=1; Domain = .Example.COM ; path=/path/",
+        "d=1; path=/long/x; path=/r/x",
+        "a=1; path=/other",
+    ];
+    let (sent, left) = rewritten_and_left(&conf, "/", &lines);
+    assert_eq!(
+        sent,
+        [
+            "v=1; Path=/new/x; Path=/other",
+            "b=1; Path=/new/x",
+            "c=1; Domain=.new.org; path=/new/",
+            "d=1; path=/longer/x; path=/regex",
+            "a=1; path=/other; Secure",
+        ]
+    );
+    // nginx moves the rest of the value, and the byte after it, over what it replaced.
+    assert_eq!(
+        left,
+        [
+            "v=1; Path=/new/x;; Path=/other",
+            "b=1; Path=/new/x\0",
+            "c=1; Domain = .new.org COM ; path=/path/",
+            "d=1; path=/long/x; path=/r/x",
+            "a=1; path=/other",
         ]
     );
 }

@@ -89,7 +89,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
     outcome.upstream_headers = std::mem::take(&mut head.headers);
     if let Some(cookies) = &p.cookies {
-        cookies.rewrite(&d.request.info(), &outcome, &mut headers);
+        let marks = cookies.rewrite(&d.request.info(), &outcome, &mut headers);
+        let upstream = outcome.upstream_headers.iter_mut();
+        let cookies = upstream.filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"));
+        for ((_, line), mark) in cookies.zip(marks) {
+            if let Some(mark) = mark {
+                *line = mark;
+            }
+        }
     }
     let set =
         |headers: &[(Bytes, Bytes)]| set_so_far(headers, location.as_ref(), length, connection);
@@ -171,14 +178,23 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         &mut added,
         true,
     );
+    // Bytes after a head that announced no body (the answer to `proxy_method HEAD`,
+    // `Content-Length: 0`) reach nginx's copy filter unless the client gets the head alone
+    // (HEAD, 204, 304), which ends the request first: it warns, drops them and does not keep
+    // the connection.
+    let surplus = matches!(head.framing, Framing::None | Framing::Length(0))
+        && !conn.buf.is_empty()
+        && !client_head
+        && !matches!(head.status, 204 | 304);
     let body = UpstreamBody::new(
         conn,
         head.framing,
         d.hold,
-        head.keepalive,
+        head.keepalive && !surplus,
         p.timeouts.read,
         head.starved,
     );
+    let body = if surplus { body.overrun() } else { body };
     let body = ProxyBody::upstream(body, finish, d.upstream_log).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
