@@ -40,10 +40,12 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<SplitClients> {
     let mut last_value = key.value.clone();
     let mut parts = Vec::new();
     // Not `expand`ed: nginx's handler takes an `include` line for a percentage.
+    // A line in error is reported and left out: the variable stays known, so what uses it
+    // is checked too (nginx stops at the first error; the load fails either way).
     for c in d.children() {
         if c.is_block() {
             cx.error(c, "unexpected \"{\"");
-            return None;
+            continue;
         }
         let percent = if c.name() == "*" {
             0
@@ -52,7 +54,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<SplitClients> {
                 Some(p) => p,
                 None => {
                     cx.error(c, format!("invalid percent value \"{}\"", c.name()));
-                    return None;
+                    continue;
                 }
             }
         };
@@ -72,7 +74,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<SplitClients> {
         };
         if sum > WHOLE {
             at_close(cx, d, "percent total is greater than 100%");
-            return None;
+            break;
         }
         if *percent > 0 {
             // nginx's arithmetic: each share of 0xffffffff rounded down, then added up.
