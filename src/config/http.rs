@@ -37,6 +37,8 @@ pub struct Server {
     pub script: Vec<Step>,
     /// Top-level locations in file order (named ones included).
     pub locations: Vec<Location>,
+    /// `stub_status` at the server level: it answers the requests no location matches.
+    pub stub_status: bool,
 }
 
 /// One `server_name` entry, lowercased as nginx stores them.
@@ -117,6 +119,7 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
         settings: Settings::default(),
         script: Vec::new(),
         locations: Vec::new(),
+        stub_status: false,
     };
     let children = cx.tree.expand(d.children());
     for c in &children {
@@ -139,6 +142,7 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
                 s.script.extend(Step::lower(cx, c, (Modifier::Prefix, "")));
             }
             "location" => {}
+            "stub_status" => s.stub_status = true,
             "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
             _ => {
                 s.settings.apply(cx, c);

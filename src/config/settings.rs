@@ -107,6 +107,24 @@ pub struct Settings {
     pub try_files: Option<TryFiles>,
     /// The `limit_req*` and `limit_conn*` settings.
     pub limits: super::limit::Limits,
+    /// `limit_rate` and `limit_rate_after`: sizes, or values with variables evaluated per
+    /// request.
+    pub limit_rate: Option<Text>,
+    pub limit_rate_after: Option<Text>,
+    /// `proxy_limit_rate`: bytes per second read from the upstream.
+    pub proxy_limit_rate: Option<usize>,
+    pub chunked_transfer_encoding: Option<bool>,
+    /// `keepalive_disable`, every directive of the level together (nginx's bitmask).
+    pub keepalive_disable: Option<KeepaliveDisable>,
+}
+
+/// The browsers `keepalive_disable` names (`none` names neither).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeepaliveDisable {
+    /// Old MSIE: no keep-alive after a POST.
+    pub msie6: bool,
+    /// Safari on macOS: no keep-alive at all.
+    pub safari: bool,
 }
 
 /// `add_header NAME VALUE [always]`.
@@ -127,6 +145,9 @@ pub enum AccessLog {
         format: String,
         /// `if=`: the line is written unless this is empty or `0`.
         condition: Option<Text>,
+        /// `buffer=`: lines gather up to this size before they are written (else each is
+        /// written as its request ends).
+        buffer: Option<usize>,
         span: Span,
     },
 }
@@ -196,7 +217,12 @@ impl Settings {
             proxy_intercept_errors,
             etag,
             if_modified_since,
-            log_not_found
+            log_not_found,
+            limit_rate,
+            limit_rate_after,
+            proxy_limit_rate,
+            chunked_transfer_encoding,
+            keepalive_disable
         );
         self.ssl.inherit(&parent.ssl);
         self.proxy_ssl.inherit(&parent.proxy_ssl);
@@ -269,6 +295,22 @@ impl Settings {
                     cx.duplicate(d);
                 } else {
                     *slot = cx.text(d, 0);
+                }
+            }
+            "chunked_transfer_encoding" => flag(cx, d, &mut self.chunked_transfer_encoding),
+            "proxy_limit_rate" => set(cx, d, &mut self.proxy_limit_rate, parse_size),
+            "limit_rate" => size_value(cx, d, &mut self.limit_rate),
+            "limit_rate_after" => size_value(cx, d, &mut self.limit_rate_after),
+            "keepalive_disable" => {
+                let disable = self.keepalive_disable.get_or_insert_with(Default::default);
+                for w in &d.args {
+                    // Any case, as `ngx_conf_set_bitmask_slot` compares; `none` sets nothing
+                    // tested, and the directive table refused any other value.
+                    if w.value.eq_ignore_ascii_case("msie6") {
+                        disable.msie6 = true;
+                    } else if w.value.eq_ignore_ascii_case("safari") {
+                        disable.safari = true;
+                    }
                 }
             }
             "absolute_redirect" => flag(cx, d, &mut self.absolute_redirect),
@@ -345,12 +387,18 @@ impl Settings {
             "access_log" => {
                 let entry = match d.arg(0) {
                     Some("off") => AccessLog::Off,
-                    Some(path) => AccessLog::File {
-                        path: cx.prefixed(path),
-                        format: d.arg(1).unwrap_or("combined").to_string(),
-                        condition: access_log_options(cx, d),
-                        span: d.span(),
-                    },
+                    Some(path) => {
+                        let Some((condition, buffer)) = access_log_options(cx, d) else {
+                            return true;
+                        };
+                        AccessLog::File {
+                            path: cx.prefixed(path),
+                            format: d.arg(1).unwrap_or("combined").to_string(),
+                            condition,
+                            buffer,
+                            span: d.span(),
+                        }
+                    }
                     None => {
                         cx.arity(d);
                         return true;
@@ -411,6 +459,21 @@ pub(super) fn set<T>(
     }
 }
 
+/// A size that may be written with variables (`ngx_http_set_complex_value_size_slot`): one
+/// without is parsed now, and refused with `invalid value`.
+fn size_value(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Text>) {
+    if slot.is_some() {
+        return cx.duplicate(d);
+    }
+    let Some(text) = cx.text(d, 0) else {
+        return;
+    };
+    if !text.value.contains('$') && parse_size(&text.value).is_none() {
+        return cx.invalid_value(d);
+    }
+    *slot = Some(text);
+}
+
 /// Takes `parent`'s value when this level left `slot` unset (`ngx_conf_merge_ptr_value`).
 pub(super) fn inherit_opt<T: Clone>(slot: &mut Option<T>, parent: &Option<T>) {
     if slot.is_none() {
@@ -430,17 +493,43 @@ pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
 
 /// `access_log`'s options after the format: `if=` is kept; `buffer=` and `flush=` only decide
 /// when lines reach the file; `gzip` would change the file's bytes, which ngxr does not do.
-fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<Text> {
+/// `access_log`'s parameters after the format (`ngx_http_log_set_log`): the `if=` condition
+/// and the `buffer=` size; `None` after an error, in nginx's words.
+fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<(Option<Text>, Option<usize>)> {
     let mut condition = None;
+    let mut buffer = None;
+    let mut flush = false;
     for (i, w) in d.args.iter().enumerate().skip(2) {
-        if let Some(value) = w.value.strip_prefix("if=") {
+        if let Some(size) = w.value.strip_prefix("buffer=") {
+            match parse_size(size).filter(|n| *n > 0) {
+                Some(n) => buffer = Some(n),
+                None => {
+                    cx.error(d, format!("invalid buffer size \"{size}\""));
+                    return None;
+                }
+            }
+        } else if let Some(time) = w.value.strip_prefix("flush=") {
+            if parse_msec(time).is_none_or(|t| t.is_zero()) {
+                cx.error(d, format!("invalid flush time \"{time}\""));
+                return None;
+            }
+            flush = true;
+        } else if let Some(value) = w.value.strip_prefix("if=") {
             condition = cx.text(d, i).map(|t| Text {
                 value: value.to_string(),
                 ..t
             });
         } else if w.value == "gzip" || w.value.starts_with("gzip=") {
             cx.unsupported(d, w.span, "\"access_log ... gzip\"");
+        } else {
+            cx.error(d, format!("invalid parameter \"{}\"", w.value));
+            return None;
         }
     }
-    condition
+    if flush && buffer.is_none() {
+        let path = d.arg(0).unwrap_or_default();
+        cx.error(d, format!("no buffer is defined for access_log \"{path}\""));
+        return None;
+    }
+    Some((condition, buffer))
 }

@@ -10,6 +10,7 @@ use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
+use super::output::COutput;
 use super::plan::{KeepaliveLimits, ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
@@ -225,7 +226,11 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         realip: super::realip::RealIp::of(st),
         access: super::access::Access::compile(cx, &sh.reg, st).unwrap_or_default(),
         limits: super::limit::CLimits::compile(&sh.limits, &st.limits),
-        action: Action::Static,
+        action: if s.stub_status {
+            Action::StubStatus
+        } else {
+            Action::Static
+        },
         content: content(cx, &sh.reg, st).unwrap_or_else(|| fallback_content(cx, st)),
         error_pages: error_pages(cx, &sh.reg, st).unwrap_or_default(),
         internal: false,
@@ -243,6 +248,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
         gzip: super::gzip::compile(cx, &st.gzip),
+        output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
     };
     CServer {
         span: s.span,
@@ -342,6 +348,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
 fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> Option<CLocation> {
     proxy_conf::validate(cx, &sh.reg, &l.settings);
     let action = match &l.proxy_pass {
+        _ if l.stub_status => Action::StubStatus,
         Some(pass) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
             &sh.reg,
@@ -381,6 +388,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
         gzip: super::gzip::compile(cx, &l.settings.gzip),
+        output: COutput::compile(cx, &sh.reg, &l.settings)?,
     })
 }
 

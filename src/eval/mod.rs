@@ -21,6 +21,7 @@ pub mod location;
 pub mod log;
 pub mod map;
 mod mime;
+mod output;
 pub mod plan;
 pub mod proxy;
 mod proxy_conf;

@@ -134,6 +134,8 @@ pub fn build(
         gzip: None,
         tls,
         limited: Default::default(),
+        // `route` sets it with the answer.
+        sending: Default::default(),
     }))
 }
 

@@ -13,10 +13,11 @@ use super::files::CRoot;
 use super::gzip::CGzip;
 use super::headers::{arg, cookie, header, remote_user, set_cookie};
 use super::map::MapTable;
+use super::output::COutput;
 use super::plan::{KeepaliveLimits, Outcome, RequestInfo, UpstreamTry};
 use super::regex::Captures;
 use super::uri::Target;
-use super::vars::Var;
+use super::vars::{Counted, Var};
 
 /// nginx's limit on URI changes per request (`NGX_HTTP_MAX_URI_CHANGES`).
 pub const MAX_URI_CHANGES: usize = 10;
@@ -60,6 +61,12 @@ pub struct Req<'a> {
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the server, then of the location, once chosen.
     pub gzip: Option<Arc<CGzip>>,
+    /// The write side's settings of the server, then of the location, once chosen.
+    pub output: COutput,
+    /// What `set $limit_rate` gave (nginx's `r->limit_rate` with `limit_rate_set`).
+    pub limit_rate: Option<u64>,
+    /// Error-log lines of the variables' own handlers (`invalid $limit_rate`).
+    pub errors: Vec<super::plan::ErrorLine>,
     /// The `root` or `alias` of the level that has the request (nginx's `r->loc_conf`): the
     /// server's, then its location's or `if` block's, for `$document_root`,
     /// `$realpath_root` and `$request_filename`.
@@ -120,6 +127,9 @@ impl<'a> Req<'a> {
             server_name: Bytes::new(),
             keepalive: crate::defaults::http::KEEPALIVE,
             gzip: None,
+            output: COutput::default(),
+            limit_rate: None,
+            errors: Vec::new(),
             root: None,
             add_uri_to_alias: false,
             root_busy: false,
@@ -159,6 +169,7 @@ impl<'a> Req<'a> {
     pub fn enter(&mut self, loc: &super::site::CLocation) {
         self.keepalive = loc.keepalive;
         self.gzip = loc.gzip.clone();
+        self.output.clone_from(&loc.output);
         self.root = Some(loc.content.root.clone());
     }
 
@@ -226,6 +237,20 @@ impl<'a> Req<'a> {
             Var::LimitReqStatus => {
                 let status = self.limited.status.req.or(self.info.limits.req)?;
                 text(status.as_str().to_string())
+            }
+            Var::LimitRate => {
+                let rate = self.outcome.and_then(|o| o.limit_rate);
+                text(rate.or(self.limit_rate).unwrap_or(0).to_string())
+            }
+            Var::Connections(which) => {
+                let counts = info.counts;
+                let n = match which {
+                    Counted::Active => counts.active.get(),
+                    Counted::Reading => counts.reading.get(),
+                    Counted::Writing => counts.writing.get(),
+                    Counted::Waiting => counts.waiting.get(),
+                };
+                text(n.to_string())
             }
             Var::LimitConnStatus => {
                 let status = self.limited.status.conn.or(self.info.limits.conn)?;

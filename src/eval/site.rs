@@ -12,6 +12,7 @@ use super::error_page::ErrorPages;
 use super::gzip::CGzip;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
+use super::output::COutput;
 use super::plan::{
     KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyBuffers, ProxyTimeouts,
     ResolverSpec, TlsSpec, UpstreamGroup,
@@ -141,6 +142,8 @@ pub struct CLocation {
     pub redirects: RedirectRules,
     pub keepalive: KeepaliveLimits,
     pub gzip: Option<Arc<CGzip>>,
+    /// `chunked_transfer_encoding`, `keepalive_disable` and the rate limits.
+    pub output: COutput,
 }
 
 #[derive(Debug)]
@@ -148,6 +151,8 @@ pub enum Action {
     Proxy(Box<CProxy>),
     /// No `proxy_pass`: files from `root` or `alias` (the static and index modules).
     Static,
+    /// `stub_status`: the server's connection counters as text.
+    StubStatus,
 }
 
 #[derive(Debug, Clone)]

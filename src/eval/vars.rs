@@ -22,6 +22,10 @@ pub enum Var {
     /// `$limit_req_status`, `$limit_conn_status`: what the preaccess limits decided.
     LimitReqStatus,
     LimitConnStatus,
+    /// `$limit_rate`: the request's rate in bytes per second (0 until something set it).
+    LimitRate,
+    /// `$connections_*` (the stub_status module): the server's counters now.
+    Connections(Counted),
     RemotePort,
     /// `$realip_remote_addr`: the connection's own address, whatever realip found.
     RealipRemoteAddr,
@@ -109,6 +113,15 @@ pub enum Var {
     Split(usize),
     /// A variable the rewrite module's `set` defines: not found until set.
     Set(String),
+}
+
+/// Which of the stub_status module's counters a `$connections_*` variable reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Active,
+    Reading,
+    Writing,
+    Waiting,
 }
 
 /// Names defined by the configuration itself, looked up before the built-in ones (as nginx's
@@ -200,9 +213,9 @@ pub fn definable(name: &str) -> bool {
     changeable || fixed(&name).is_none()
 }
 
-/// Whether `set $name` does more than store a value in nginx: `$limit_rate` throttles the
-/// response (and reads back as the parsed rate), which ngxr does not do.
-pub fn acts_when_set(name: &str) -> bool {
+/// Whether `set $name` calls a handler of nginx's rather than storing a value: `$limit_rate`
+/// sets the request's rate (and reads back as the parsed rate), so it is no `set` variable.
+pub fn has_set_handler(name: &str) -> bool {
     name.eq_ignore_ascii_case("limit_rate")
 }
 
@@ -270,7 +283,6 @@ fn fixed(name: &str) -> Option<Var> {
         | "ssl_session_id"
         | "request_body"
         | "request_body_file"
-        | "limit_rate"
         | "tcpinfo_rtt"
         | "tcpinfo_rttvar"
         | "tcpinfo_snd_cwnd"
@@ -285,6 +297,11 @@ fn fixed(name: &str) -> Option<Var> {
         | "secure_link"
         | "secure_link_expires" => Var::Unsupported(name.to_string()),
         "limit_req_status" => Var::LimitReqStatus,
+        "limit_rate" => Var::LimitRate,
+        "connections_active" => Var::Connections(Counted::Active),
+        "connections_reading" => Var::Connections(Counted::Reading),
+        "connections_writing" => Var::Connections(Counted::Writing),
+        "connections_waiting" => Var::Connections(Counted::Waiting),
         "limit_conn_status" => Var::LimitConnStatus,
         "remote_port" => Var::RemotePort,
         "realip_remote_port" => Var::RealipRemotePort,

@@ -419,6 +419,7 @@ async fn fail(
         location_base: None,
         hide_version: !p.server_tokens,
         gzip: p.gzip.as_deref(),
+        sending: p.sending,
     };
     Some(respond::answer(
         finish, status, headers, None, keepalive, dress,

@@ -6,6 +6,7 @@ mod common;
 mod support;
 
 mod access;
+mod access_log;
 mod auth_basic;
 mod balance;
 mod buffer_size;
@@ -20,6 +21,7 @@ mod lifecycle;
 mod limits;
 mod listen;
 mod oracle;
+mod output;
 mod proxy;
 mod proxy_cookie;
 mod proxy_method;

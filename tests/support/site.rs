@@ -124,6 +124,7 @@ impl Site for TestSite {
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
                 limited: Default::default(),
+                sending: Default::default(),
             });
         }
         if request.target == "/return" {
@@ -141,6 +142,7 @@ impl Site for TestSite {
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
                 limited: Default::default(),
+                sending: Default::default(),
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -222,6 +224,7 @@ impl Site for TestSite {
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
             limited: Default::default(),
+            sending: Default::default(),
             tls: None,
         }))
     }
@@ -247,6 +250,7 @@ impl Site for TestSite {
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
             limited: Default::default(),
+            sending: Default::default(),
         })
     }
 
@@ -318,7 +322,11 @@ impl LogFormat for PlainFormat {
 
 pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
     Arc::new(LogSpec {
-        files: vec![(path, Arc::new(PlainFormat))],
+        files: vec![LogFile {
+            path,
+            format: Arc::new(PlainFormat),
+            buffer: None,
+        }],
         errors: Vec::new(),
     })
 }
