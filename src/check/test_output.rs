@@ -91,7 +91,6 @@ const WITHOUT: &[&str] = &[
     "http_userid_module",
     "http_mirror_module",
     "http_autoindex_module",
-    "http_split_clients_module",
     "http_referer_module",
     "http_fastcgi_module",
     "http_uwsgi_module",

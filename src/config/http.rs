@@ -18,6 +18,7 @@ pub struct Http {
     pub upstreams: Vec<Upstream>,
     pub maps: Vec<Map>,
     pub geos: Vec<super::geo::Geo>,
+    pub split_clients: Vec<super::split_clients::SplitClients>,
     pub log_formats: Vec<LogFormatDef>,
     /// The http level's own settings (what a server inherits).
     pub settings: Settings,
@@ -79,6 +80,9 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
                 .extend(super::upstream::lower(cx, c, &mut zones)),
             "map" => http.maps.extend(super::map::lower(cx, c)),
             "geo" => http.geos.extend(super::geo::lower(cx, c)),
+            "split_clients" => http
+                .split_clients
+                .extend(super::split_clients::lower(cx, c)),
             "log_format" => {
                 if let Some(f) = super::log::lower_format(cx, c, &http.log_formats) {
                     http.log_formats.push(f);

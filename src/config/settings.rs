@@ -11,6 +11,7 @@ use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::filters::{self, Charset, Expires};
 use super::gzip::Gzip;
 use super::proxy::{self, NextUpstream, Redirect};
+use super::proxy_cookie::ProxyCookie;
 use super::proxy_ssl::ProxySsl;
 use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
@@ -40,6 +41,13 @@ pub struct Settings {
     pub proxy_buffering: Option<bool>,
     /// `proxy_buffer_size`: the most bytes of an upstream's response head read.
     pub proxy_buffer_size: Option<usize>,
+    /// `proxy_method`: the upstream request's method instead of the client's.
+    pub proxy_method: Option<Text>,
+    /// `proxy_set_body`: the upstream request's body instead of the client's.
+    pub proxy_set_body: Option<Text>,
+    pub proxy_ignore_client_abort: Option<bool>,
+    /// `proxy_cookie_domain`, `proxy_cookie_path` and `proxy_cookie_flags`.
+    pub proxy_cookie: ProxyCookie,
     pub client_max_body_size: Option<u64>,
     pub keepalive_timeout: Option<Duration>,
     /// `keepalive_timeout`'s second value, in seconds: advertised as `Keep-Alive: timeout=N`.
@@ -173,6 +181,9 @@ impl Settings {
             proxy_redirect,
             proxy_buffering,
             proxy_buffer_size,
+            proxy_method,
+            proxy_set_body,
+            proxy_ignore_client_abort,
             client_max_body_size,
             keepalive_timeout,
             keepalive_header,
@@ -218,6 +229,7 @@ impl Settings {
         );
         self.ssl.inherit(&parent.ssl);
         self.proxy_ssl.inherit(&parent.proxy_ssl);
+        self.proxy_cookie.inherit(&parent.proxy_cookie);
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
         self.limits.inherit(&parent.limits);
@@ -235,6 +247,7 @@ impl Settings {
             || self.proxy_ssl.apply(cx, d)
             || self.gzip.apply(cx, d)
             || self.charset.apply(cx, d)
+            || self.proxy_cookie.apply(cx, d)
         {
             return true;
         }
@@ -283,6 +296,19 @@ impl Settings {
             "proxy_pass_request_headers" => flag(cx, d, &mut self.proxy_pass_request_headers),
             "proxy_pass_request_body" => flag(cx, d, &mut self.proxy_pass_request_body),
             "proxy_buffering" => flag(cx, d, &mut self.proxy_buffering),
+            "proxy_ignore_client_abort" => flag(cx, d, &mut self.proxy_ignore_client_abort),
+            "proxy_method" | "proxy_set_body" => {
+                let slot = if d.name() == "proxy_method" {
+                    &mut self.proxy_method
+                } else {
+                    &mut self.proxy_set_body
+                };
+                if slot.is_some() {
+                    cx.duplicate(d);
+                } else {
+                    *slot = cx.text(d, 0);
+                }
+            }
             "chunked_transfer_encoding" => flag(cx, d, &mut self.chunked_transfer_encoding),
             "proxy_limit_rate" => set(cx, d, &mut self.proxy_limit_rate, parse_size),
             "limit_rate" => size_value(cx, d, &mut self.limit_rate),

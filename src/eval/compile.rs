@@ -59,6 +59,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
             tables: Tables {
                 maps: Vec::new(),
                 geos: Vec::new(),
+                splits: Vec::new(),
                 hostname,
             },
             servers: Vec::new(),
@@ -69,19 +70,22 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         };
     };
     let (mut sets, captures) = defined_names(http);
+    let splits = &http.split_clients;
     let top = &cx.tree.main().directives;
     let others = unserved::variables(cx.tree, top);
     sets.extend(others.iter().map(|t| t.value.clone()));
     let reg = Registry {
         maps: http.maps.iter().map(|m| m.variable.clone()).collect(),
         geos: http.geos.iter().map(|g| g.variable.value.clone()).collect(),
+        splits: splits.iter().map(|s| s.variable.value.clone()).collect(),
         captures,
         sets,
     };
     // `map`, `geo` and the like may not redefine a built-in variable.
     let defined = http.maps.iter().map(|m| (&m.variable, &m.source));
     let geos = http.geos.iter().map(|g| (&g.variable.value, &g.variable));
-    let defined = defined.chain(geos);
+    let splits_defined = splits.iter().map(|s| (&s.variable.value, &s.variable));
+    let defined = defined.chain(geos).chain(splits_defined);
     for (name, at) in defined.chain(others.iter().map(|t| (&t.value, t))) {
         if !super::vars::definable(name) {
             script::at(cx, at, format!("the duplicate \"{name}\" variable"));
@@ -96,6 +100,10 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .geos
         .iter()
         .filter_map(|g| super::geo::GeoTable::compile(cx, &reg, g))
+        .collect();
+    let splits = splits
+        .iter()
+        .filter_map(|s| super::split_clients::SplitTable::compile(cx, &reg, s))
         .collect();
     let formats = http
         .log_formats
@@ -127,6 +135,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         tables: Tables {
             maps,
             geos,
+            splits,
             hostname,
         },
         listens,
@@ -148,12 +157,15 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
                 out.extend(re.names().map(str::to_string));
             }
             script::defined(&l.script, sets, out);
+            cookie_captures(&l.settings, out);
             walk(&l.children, sets, out);
         }
     }
     let (mut sets, mut out) = (Vec::new(), Vec::new());
+    cookie_captures(&http.settings, &mut out);
     for s in &http.servers {
         script::defined(&s.script, &mut sets, &mut out);
+        cookie_captures(&s.settings, &mut out);
         walk(&s.locations, &mut sets, &mut out);
         for n in &s.names {
             if let ServerName::Regex(p, _) = n
@@ -172,6 +184,15 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
         }
     }
     (sets, out)
+}
+
+/// The named captures of a level's `proxy_cookie_*` regexes.
+fn cookie_captures(st: &Settings, out: &mut Vec<String>) {
+    for (text, caseless) in st.proxy_cookie.regexes() {
+        if let Ok(re) = Regex::new(&text.value, caseless) {
+            out.extend(re.names().map(str::to_string));
+        }
+    }
 }
 
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {

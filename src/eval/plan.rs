@@ -581,7 +581,19 @@ pub struct ProxyRequest {
     /// A host name the runtime must resolve first (`proxy_pass` with variables naming no
     /// upstream block, under a `resolver`).
     pub resolve: Option<Resolve>,
+    /// The method sent upstream: the request's, or `proxy_method`'s value.
     pub method: Bytes,
+    /// The request's own method is not POST, LOCK or PATCH: once sent, it may go to another
+    /// server (nginx decides by `r->method`, whatever `proxy_method` sends).
+    pub idempotent: bool,
+    /// `proxy_set_body`: the body sent upstream instead of the client's (which is read and
+    /// dropped first), with its length as `Content-Length`.
+    pub body: Option<Bytes>,
+    /// `proxy_ignore_client_abort`: a client that closes while the upstream works does not
+    /// end the exchange.
+    pub ignore_client_abort: bool,
+    /// `proxy_cookie_domain`, `proxy_cookie_path`, `proxy_cookie_flags`: `None` without any.
+    pub cookies: Option<Arc<dyn CookieRewrite>>,
     /// Path and query as sent upstream, after `proxy_pass` URI rewriting.
     pub uri: Bytes,
     /// `proxy_http_version`: `HTTP/1.0` (nginx 1.22's default) or `HTTP/1.1`.
@@ -903,6 +915,22 @@ pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
         set: HeadersSoFar<'_>,
         headers: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)>;
+}
+
+/// A location's `proxy_cookie_*` rules, applied to the upstream's answer as its headers are
+/// copied (before `add_header`, which sees the rewritten lines in `$sent_http_set_cookie`).
+pub trait CookieRewrite: std::fmt::Debug + Send + Sync {
+    /// Rewrites each `Set-Cookie` line of `headers` (the upstream's, as they will be sent)
+    /// that a rule applies to; `outcome` is what variables in the rules may read. Returns,
+    /// for each `Set-Cookie` line in order, the upstream's own line as nginx leaves it in its
+    /// buffer when a rule rewrote a value there in place (`$upstream_http_set_cookie` reads
+    /// it so), `None` for a line left intact.
+    fn rewrite(
+        &self,
+        request: &RequestInfo<'_>,
+        outcome: &Outcome,
+        headers: &mut [(Bytes, Bytes)],
+    ) -> Vec<Option<Bytes>>;
 }
 
 /// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.

@@ -27,6 +27,7 @@ pub const MAX_URI_CHANGES: usize = 10;
 pub struct Tables {
     pub maps: Vec<MapTable>,
     pub geos: Vec<super::geo::GeoTable>,
+    pub splits: Vec<super::split_clients::SplitTable>,
     pub hostname: Vec<u8>,
 }
 
@@ -98,6 +99,8 @@ pub struct Req<'a> {
     maps: Vec<MapValue>,
     /// Each geo variable's state in this request, by index (cached as nginx caches it).
     geos: Vec<MapValue>,
+    /// Each `split_clients` variable's state in this request, by index.
+    splits: Vec<MapValue>,
 }
 
 /// A map's value in one request.
@@ -142,6 +145,7 @@ impl<'a> Req<'a> {
             limited: Default::default(),
             maps: vec![MapValue::Unread; n],
             geos: vec![MapValue::Unread; tables.geos.len()],
+            splits: vec![MapValue::Unread; tables.splits.len()],
         }
     }
 
@@ -171,7 +175,10 @@ impl<'a> Req<'a> {
 
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
     pub fn var(&mut self, name: &str, var: &Var) -> Option<Vec<u8>> {
-        let value = self.value(var);
+        let value = match self.assigned(name, var) {
+            Some(value) => Some(value),
+            None => self.value(var),
+        };
         if self.traced && !self.seen.iter().any(|(n, _)| n == name) {
             let shown = value
                 .as_deref()
@@ -180,6 +187,26 @@ impl<'a> Req<'a> {
                 .push((name.to_string(), shown.unwrap_or_default()));
         }
         value
+    }
+
+    /// What `set` gave a variable that `map`, `geo` or `split_clients` defines: nginx keeps
+    /// it in the variable's slot, where later reads find it (a `volatile` map's is evaluated
+    /// again).
+    fn assigned(&self, name: &str, var: &Var) -> Option<Vec<u8>> {
+        if self.sets.is_empty() {
+            return None;
+        }
+        let kept = match var {
+            Var::Map(i) => !self.tables.maps.get(*i).is_some_and(|m| m.volatile),
+            Var::Geo(_) | Var::Split(_) => true,
+            _ => false,
+        };
+        let (_, value) = self
+            .sets
+            .iter()
+            .rev()
+            .find(|(n, _)| kept && n.eq_ignore_ascii_case(name))?;
+        Some(value.clone())
     }
 
     fn value(&mut self, var: &Var) -> Option<Vec<u8>> {
@@ -351,6 +378,7 @@ impl<'a> Req<'a> {
                 .map(|(_, v)| v.clone()),
             Var::Map(i) => self.map(*i),
             Var::Geo(i) => self.geo(*i),
+            Var::Split(i) => self.split(*i),
         }
     }
 
@@ -398,14 +426,31 @@ impl Req<'_> {
     fn geo(&mut self, i: usize) -> Option<Vec<u8>> {
         let tables = self.tables;
         let table = tables.geos.get(i)?;
-        match &self.geos[i] {
+        self.cached(|r| &mut r.geos[i], |r| table.eval(r))
+    }
+
+    /// A `split_clients` variable's value: computed on first use and cached (a key that
+    /// reads the variable itself finds it not found, as nginx's cycle check does).
+    fn split(&mut self, i: usize) -> Option<Vec<u8>> {
+        let tables = self.tables;
+        let table = tables.splits.get(i)?;
+        self.cached(|r| &mut r.splits[i], |r| table.eval(r))
+    }
+
+    /// The value in `slot`, computed by `eval` the first time.
+    fn cached(
+        &mut self,
+        slot: impl Fn(&mut Self) -> &mut MapValue,
+        eval: impl FnOnce(&mut Self) -> Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        match slot(self) {
             MapValue::Known(value) => return value.clone(),
             MapValue::Busy => return None,
             MapValue::Unread => {}
         }
-        self.geos[i] = MapValue::Busy;
-        let value = Some(table.eval(self));
-        self.geos[i] = MapValue::Known(value.clone());
+        *slot(self) = MapValue::Busy;
+        let value = Some(eval(self));
+        *slot(self) = MapValue::Known(value.clone());
         value
     }
 }

@@ -172,6 +172,12 @@ pub struct CProxy {
     /// body headers).
     pub reserved: Vec<Vec<u8>>,
     pub version: &'static str,
+    /// `proxy_method`.
+    pub method: Option<Complex>,
+    /// `proxy_set_body`.
+    pub set_body: Option<Complex>,
+    pub ignore_client_abort: bool,
+    pub cookies: Option<Arc<super::proxy_cookie::CookieRules>>,
     pub pass_request_headers: bool,
     pub pass_body: bool,
     pub timeouts: ProxyTimeouts,

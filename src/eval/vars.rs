@@ -109,6 +109,8 @@ pub enum Var {
     Map(usize),
     /// A `geo` block's variable, by its index in the compiled geo tables.
     Geo(usize),
+    /// A `split_clients` variable, by its index in the compiled tables.
+    Split(usize),
     /// A variable the rewrite module's `set` defines: not found until set.
     Set(String),
 }
@@ -130,6 +132,8 @@ pub struct Registry {
     pub maps: Vec<String>,
     /// Geo variables, in the order of the `geo` blocks.
     pub geos: Vec<String>,
+    /// `split_clients` variables, in the order of the blocks.
+    pub splits: Vec<String>,
     /// Named captures of every regex in the configuration.
     pub captures: Vec<String>,
     /// Variables defined by `set` (and other modules' directives) anywhere.
@@ -144,6 +148,14 @@ impl Registry {
         }
         if let Some(i) = self.geos.iter().position(|g| g.eq_ignore_ascii_case(name)) {
             return Some(Var::Geo(i));
+        }
+        // A later block defining the same variable takes it over, as in nginx.
+        if let Some(i) = self
+            .splits
+            .iter()
+            .rposition(|s| s.eq_ignore_ascii_case(name))
+        {
+            return Some(Var::Split(i));
         }
         if self.captures.iter().any(|c| c == name) {
             return Some(Var::NamedCapture(name.to_string()));
@@ -396,6 +408,7 @@ mod tests {
         let r = Registry {
             maps: vec!["connection_upgrade".into()],
             geos: vec!["limit".into()],
+            splits: vec!["variant".into(), "variant".into()],
             captures: vec!["sub".into()],
             sets: vec!["target".into()],
         };
@@ -407,6 +420,11 @@ mod tests {
         assert_eq!(r.resolve("arg_id"), Some(Var::Arg("id".into())));
         assert_eq!(r.resolve("connection_upgrade"), Some(Var::Map(0)));
         assert_eq!(r.resolve("Limit"), Some(Var::Geo(0)));
+        assert_eq!(
+            r.resolve("variant"),
+            Some(Var::Split(1)),
+            "the last block's"
+        );
         assert_eq!(r.resolve("sub"), Some(Var::NamedCapture("sub".into())));
         assert_eq!(r.resolve("Target"), Some(Var::Set("target".into())));
         assert_eq!(r.resolve("nope"), None);

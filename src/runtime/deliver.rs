@@ -46,6 +46,13 @@ const HOP_BY_HOP: [&[u8]; 4] = [
 
 pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answer {
     let p = d.p;
+    let client_head = d.request.method == "HEAD";
+    if client_head && head.framing != Framing::None {
+        // `proxy_method` sent something else for a HEAD request: nginx sends the head
+        // alone and closes the upstream connection without reading the body.
+        head.framing = Framing::None;
+        head.keepalive = false;
+    }
     let mut headers: Vec<(Bytes, Bytes)> = head
         .headers
         .iter()
@@ -72,7 +79,11 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         Framing::Length(n) => Some(n),
         // A 304 keeps the upstream's length, as nginx's header filter writes it (a 204's
         // it drops).
-        Framing::None if d.request.method == "HEAD" || head.status == 304 => upstream_length(&head),
+        Framing::None
+            if client_head || head.status == 304 || p.method.eq_ignore_ascii_case(b"HEAD") =>
+        {
+            upstream_length(&head)
+        }
         _ => None,
     };
     let mut outcome = d.outcome;
@@ -89,6 +100,16 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     }
     // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
     outcome.upstream_headers = std::mem::take(&mut head.headers);
+    if let Some(cookies) = &p.cookies {
+        let marks = cookies.rewrite(&d.request.info(), &outcome, &mut headers);
+        let upstream = outcome.upstream_headers.iter_mut();
+        let cookies = upstream.filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"));
+        for ((_, line), mark) in cookies.zip(marks) {
+            if let Some(mark) = mark {
+                *line = mark;
+            }
+        }
+    }
     let set =
         |headers: &[(Bytes, Bytes)]| set_so_far(headers, location.as_ref(), length, connection);
     let mut added = p
@@ -175,15 +196,24 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         &mut added,
         true,
     );
+    // Bytes after a head that announced no body (the answer to `proxy_method HEAD`,
+    // `Content-Length: 0`) reach nginx's copy filter unless the client gets the head alone
+    // (HEAD, 204, 304), which ends the request first: it warns, drops them and does not keep
+    // the connection.
+    let surplus = matches!(head.framing, Framing::None | Framing::Length(0))
+        && !conn.buf.is_empty()
+        && !client_head
+        && !matches!(head.status, 204 | 304);
     let body = UpstreamBody::new(
         conn,
         head.framing,
         d.hold,
-        head.keepalive,
+        head.keepalive && !surplus,
         p.timeouts.read,
         head.starved,
     )
     .limited(sending.proxy_limit_rate);
+    let body = if surplus { body.overrun() } else { body };
     let body = ProxyBody::upstream(body, finish, d.upstream_log).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),

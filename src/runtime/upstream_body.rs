@@ -117,6 +117,13 @@ impl UpstreamBody {
         self.overran
     }
 
+    /// The server sent bytes after a head that announced no body (built with
+    /// `reusable: false`): nginx warns as for a body past its `Content-Length`.
+    pub fn overrun(mut self) -> UpstreamBody {
+        self.overran = true;
+        self
+    }
+
     /// Holds the whole body until the server ends it, and drops it if the server fails
     /// first. nginx's buffering holds what fills no buffer until the upstream is done; for
     /// the body of a 101 nobody asked for (the upgrade daemon's greeting) that means the
