@@ -87,3 +87,52 @@ fn fixtures_check_and_dump_match_expected_files() {
         failures.join("\n\n")
     );
 }
+
+/// The requests of a fixture's `explain.requests`: blocks separated by a blank line, each a
+/// request line (`GET /path`) then `Name: value` header lines.
+fn explain_requests(text: &str) -> Vec<(String, Vec<String>)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut lines = block.lines().filter(|l| !l.trim().is_empty());
+            let request = lines.next()?.to_string();
+            Some((request, lines.map(str::to_string).collect()))
+        })
+        .collect()
+}
+
+#[test]
+fn fixtures_explain_match_expected_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut failures = Vec::new();
+    let mut explained = 0;
+    for conf in fixtures() {
+        let dir = conf.parent().expect("fixture dir");
+        let Ok(text) = std::fs::read_to_string(dir.join("explain.requests")) else {
+            continue;
+        };
+        let mut out = String::new();
+        for (request, headers) in explain_requests(&text) {
+            let args = ngxr::cli::ExplainArgs {
+                conf: Some(conf.clone()),
+                prefix: Some(dir.to_path_buf()),
+                listen: None,
+                remote_addr: "127.0.0.1".into(),
+                headers,
+                format: ngxr::cli::Format::Human,
+                request: request.clone(),
+            };
+            let report = ngxr::explain::explain(&args).unwrap_or_else(|e| format!("error: {e}"));
+            out.push_str(&format!("$ explain '{request}'\n{report}\n\n"));
+            explained += 1;
+        }
+        let out = out.replace(&format!("{}/", root.display()), "");
+        compare(&dir.join("expected.explain"), &out, &mut failures);
+    }
+    assert!(explained >= 10, "explain.requests not found");
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatches:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
