@@ -1,6 +1,7 @@
 //! Golden tests over `fixtures/`: for every `nginx.conf`, what `ngxr check` prints (colour off,
 //! paths relative to the repository) and what `ngxr dump` prints must equal the `expected.*`
-//! files beside it. `UPDATE_EXPECT=1 cargo test --test golden` rewrites them; every mismatch
+//! files beside it, and so must what `ngxr explain` says of the requests in `explain.requests`
+//! where a fixture has one. `UPDATE_EXPECT=1 cargo test --test golden` rewrites them; every mismatch
 //! is listed before the test fails.
 
 use std::path::{Path, PathBuf};
