@@ -120,6 +120,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .map(|s| server(cx, &mut shared, s))
         .collect();
     conflicting_names(cx, &servers);
+    super::tls::check_certificates(cx, &servers);
     let listens = listens(&servers);
     super::bind::check(cx, &listens, &servers);
     Inner {
@@ -243,6 +244,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .collect(),
         default,
         tls: super::tls::spec(&st.ssl),
+        verify_client: super::tls::verify_client(&st.ssl),
         log: log::spec(
             cx,
             &sh.reg,

@@ -55,6 +55,24 @@ pub fn route_after<'a>(
             respond(400, fallback_log(), Vec::new(), None)
         }
         Ok(None) => respond(404, fallback_log(), Vec::new(), None),
+        Ok(Some(server)) if misdirected(&on, server, &req) => {
+            note(&mut trace, |t| {
+                t.notes
+                    .push("Host differs from the negotiated name: 421".into())
+            });
+            let negotiated = info
+                .sni
+                .and_then(|s| vhost::validate_host(s.as_bytes()))
+                .and_then(|h| vhost::named(&on, &h))
+                .unwrap_or(server);
+            let mut route = respond(421, negotiated.log.clone(), Vec::new(), None);
+            if let Route::Respond(r) = &mut route {
+                let mut line = ErrorLine::info(super::client_cert::MISDIRECTED.to_string());
+                line.server = negotiated.server_name.clone();
+                r.errors.push(line);
+            }
+            route
+        }
         // `ngx_http_process_request_header`: "client sent TRACE method".
         Ok(Some(server)) if info.method == "TRACE" => {
             note(&mut trace, |t| t.notes.push("TRACE: 405".into()));
@@ -123,6 +141,22 @@ fn pick_server<'s>(
         enter_server(req, s);
     }
     Ok(server)
+}
+
+/// `ngx_http_set_virtual_server` on a TLS connection whose SNI named a server: a `Host` that
+/// names another, landing on a server that checks client certificates, is refused (421).
+fn misdirected(on: &[&CServer], server: &CServer, req: &Req<'_>) -> bool {
+    use crate::config::ssl::VerifyClient;
+    let (Some(host), Some(sni)) = (req.host.as_deref(), req.info.sni) else {
+        return false;
+    };
+    if !req.info.tls || server.verify_client == VerifyClient::Off {
+        return false;
+    }
+    let Some(negotiated) = vhost::validate_host(sni.as_bytes()) else {
+        return false;
+    };
+    negotiated != host && vhost::named(on, &negotiated).is_some()
 }
 
 /// The request is in `server`'s hands, at its server level.
@@ -209,7 +243,15 @@ fn in_server(
         statuses: failed.iter(),
         passed: Vec::new(),
     };
-    let (mut loc, mut next) = enter(site, server, None, req, &mut served, &mut failed, trace);
+    // `ngx_http_process_request`: the client's certificate, before the phases.
+    let (mut loc, mut next) = match super::client_cert::refusal(server, req.info) {
+        Some((status, line)) => {
+            note(trace, |t| t.notes.push(line.message.clone()));
+            served.errors.push(line);
+            (&server.default, Next::Special(status, Vec::new()))
+        }
+        None => enter(site, server, None, req, &mut served, &mut failed, trace),
+    };
     loop {
         next = match next {
             Next::Answer(route) => {

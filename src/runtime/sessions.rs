@@ -270,6 +270,7 @@ mod tests {
             shared: None,
             tickets: true,
             timeout: Duration::from_secs(300),
+            ticket_keys: Vec::new(),
         })
         .expect("tickets on");
         let t = live.encrypt(b"state").expect("encrypts");

@@ -20,6 +20,7 @@ const DEFAULT_SESSIONS: SessionSpec = SessionSpec {
     shared: None,
     tickets: true,
     timeout: std::time::Duration::from_secs(300),
+    ticket_keys: Vec::new(),
 };
 
 /// A self-signed certificate for `name` with a key made by `alg`, written as PEM files under
@@ -48,6 +49,8 @@ fn spec(certificates: Vec<CertificatePair>, sessions: SessionSpec) -> Arc<TlsSpe
         certificates,
         protocols: vec!["TLSv1.2".into(), "TLSv1.3".into()],
         sessions,
+        reject: false,
+        client_auth: None,
     })
 }
 
@@ -286,6 +289,7 @@ async fn sessions_resume_as_the_session_cache_and_tickets_allow() {
         shared: None,
         tickets,
         timeout: Duration::from_secs(secs),
+        ticket_keys: Vec::new(),
     };
     let cases = [
         (DEFAULT_SESSIONS, true, "tickets, the default"),
