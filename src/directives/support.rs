@@ -137,6 +137,7 @@ const SERVED: &[&str] = &[
     "ssl_protocols",
     "ssl_reject_handshake",
     "ssl_session_cache",
+    "ssl_session_ticket_key",
     "ssl_session_tickets",
     "ssl_session_timeout",
     "ssl_trusted_certificate",

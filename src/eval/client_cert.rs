@@ -114,7 +114,10 @@ impl ClientVar {
         if matches!(self, ClientVar::Fingerprint) {
             return hex(&Sha1::digest(&cert.der), b"0123456789abcdef").into_bytes();
         }
-        if matches!(self, ClientVar::Cert | ClientVar::RawCert | ClientVar::EscapedCert) {
+        if matches!(
+            self,
+            ClientVar::Cert | ClientVar::RawCert | ClientVar::EscapedCert
+        ) {
             return pem_variable(self, &cert.der);
         }
         let Some(c) = Certificate::parse(&cert.der) else {

@@ -104,15 +104,19 @@ fn unix_upstream_servers_are_valid() {
     // nginx-swarm-demo phpfpmbase/nginx.conf
     assert!(ok("upstream php { server unix:/var/run/php5-fpm.sock; }"));
     assert!(ok("upstream php { server UNIX:/var/run/php5-fpm.sock; }"));
-    assert!(ok("server { location / { proxy_pass http://Unix:/run/a.sock:/x; } }"));
+    assert!(ok(
+        "server { location / { proxy_pass http://Unix:/run/a.sock:/x; } }"
+    ));
 }
 
 #[test]
 fn multibyte_text_where_unix_may_stand() {
     // Found by the `load` fuzz target: a character across byte 5 of an upstream server.
     assert!(err("upstream u { server loca\u{fffd}x; }").starts_with("host not found"));
-    assert!(err("server { location / { proxy_pass http://loca\u{fffd}x; } }")
-        .starts_with("host not found"));
+    assert!(
+        err("server { location / { proxy_pass http://loca\u{fffd}x; } }")
+            .starts_with("host not found")
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::plan::{ClientAuth, CertificatePair, SessionSpec, SharedSessions, TlsSpec};
+use super::plan::{CertificatePair, ClientAuth, SessionSpec, SharedSessions, TlsSpec};
 use super::site::CServer;
 use super::vhost;
 use crate::config::Cx;
@@ -98,8 +98,9 @@ pub fn check_certificates(cx: &mut Cx<'_>, servers: &[CServer]) {
         };
         if let Some(server) = missing {
             let pos = cx.tree.sources.nginx_pos(server.span);
-            let message =
-                format!("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in {pos}");
+            let message = format!(
+                "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in {pos}"
+            );
             let mut d = Diagnostic::emerg("ssl::no_certificate", message, server.span, server.span)
                 .at(NginxAt::Nowhere);
             d.order = AfterParse::InitModules.order(i as u64);

@@ -179,7 +179,9 @@ impl Store {
         trusted: &[Certificate<'c>],
         now: i64,
     ) -> (Vec<Link<'c>>, bool) {
-        let limit = usize::try_from(self.depth).unwrap_or(usize::MAX).saturating_add(2);
+        let limit = usize::try_from(self.depth)
+            .unwrap_or(usize::MAX)
+            .saturating_add(2);
         let mut path = vec![Link {
             cert: leaf,
             trusted: false,
@@ -227,7 +229,8 @@ impl Store {
                 .or_else(|| cert.self_issued().then_some(cert));
             let candidates: Vec<&Crl<'_>> =
                 crls.iter().filter(|c| c.issuer == cert.issuer).collect();
-            let current = |c: &&&Crl<'_>| c.this_update <= now && c.next_update.is_none_or(|n| n >= now);
+            let current =
+                |c: &&&Crl<'_>| c.this_update <= now && c.next_update.is_none_or(|n| n >= now);
             let Some(crl) = candidates.iter().find(current).or(candidates.first()) else {
                 report(code::NO_CRL);
                 return;
@@ -259,7 +262,12 @@ impl Store {
     /// `internal_verify`: from the top of the chain down, each certificate's signature by
     /// the one above it (a self-issued top is not checked against itself) and its validity.
     /// A lone certificate whose issuer is unknown stops it at once.
-    fn signatures_and_times(&self, path: &[Link<'_>], now: i64, report: &mut impl FnMut(VerifyError)) {
+    fn signatures_and_times(
+        &self,
+        path: &[Link<'_>],
+        now: i64,
+        report: &mut impl FnMut(VerifyError),
+    ) {
         let Some(top) = path.last() else { return };
         let mut n = path.len() - 1;
         let mut issuer = &top.cert;
@@ -282,7 +290,12 @@ impl Store {
                 {
                     report(code::NO_CERT_SIGN);
                 }
-                if !self.signed(subject.tbs, subject.signature_algorithm, subject.signature, issuer) {
+                if !self.signed(
+                    subject.tbs,
+                    subject.signature_algorithm,
+                    subject.signature,
+                    issuer,
+                ) {
                     report(code::SIGNATURE);
                 }
             }
@@ -302,7 +315,13 @@ impl Store {
     }
 
     /// Whether `issuer`'s key made `signature` over `signed` with `algorithm`.
-    fn signed(&self, signed: &[u8], algorithm: &[u8], signature: &[u8], issuer: &Certificate<'_>) -> bool {
+    fn signed(
+        &self,
+        signed: &[u8],
+        algorithm: &[u8],
+        signature: &[u8],
+        issuer: &Certificate<'_>,
+    ) -> bool {
         self.algorithms.all.iter().any(|alg| {
             alg.signature_alg_id().as_ref() == algorithm
                 && alg.public_key_alg_id().as_ref() == issuer.key_algorithm
@@ -368,7 +387,8 @@ fn extensions(path: &[Link<'_>], report: &mut impl FnMut(VerifyError)) {
                 // A version 1 certificate (no extensions) that signs itself, or a key that
                 // may sign certificates.
                 None => {
-                    ext.key_usage.is_none_or(|ku| ku & key_usage::KEY_CERT_SIGN != 0)
+                    ext.key_usage
+                        .is_none_or(|ku| ku & key_usage::KEY_CERT_SIGN != 0)
                         && (ext.key_usage.is_some() || link.cert.self_issued())
                 }
             };
@@ -457,7 +477,9 @@ impl ClientCertVerifier for Asking {
             .map_or(&[][..], |(_, algs)| *algs);
         let signed = algorithms.iter().any(|alg| {
             alg.public_key_alg_id().as_ref() == cert.key_algorithm
-                && alg.verify_signature(cert.key, message, dss.signature()).is_ok()
+                && alg
+                    .verify_signature(cert.key, message, dss.signature())
+                    .is_ok()
         });
         if signed {
             Ok(HandshakeSignatureValid::assertion())

@@ -209,7 +209,9 @@ impl PerServer {
         if spec.reject {
             // OpenSSL's fatal `unrecognized_name` alert, in a TLS 1.2 record as OpenSSL
             // writes it before a version is agreed on.
-            let _ = tcp.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70]).await;
+            let _ = tcp
+                .write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70])
+                .await;
             return Err(Refused::Rejected);
         }
         let served = self

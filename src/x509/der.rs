@@ -106,7 +106,9 @@ pub fn unsigned(body: &[u8]) -> Option<u64> {
     if body.first().is_none_or(|&b| b & 0x80 != 0) || body.len() > 9 {
         return None;
     }
-    let n = body.iter().fold(0u128, |acc, &b| (acc << 8) | u128::from(b));
+    let n = body
+        .iter()
+        .fold(0u128, |acc, &b| (acc << 8) | u128::from(b));
     u64::try_from(n).ok()
 }
 
@@ -152,11 +154,13 @@ mod tests {
 
     #[test]
     fn times_read_as_seconds_since_the_epoch() {
-        let utc = |s: &str| time(Tlv {
-            tag: tag::UTC_TIME,
-            body: s.as_bytes(),
-            raw: &[],
-        });
+        let utc = |s: &str| {
+            time(Tlv {
+                tag: tag::UTC_TIME,
+                body: s.as_bytes(),
+                raw: &[],
+            })
+        };
         assert_eq!(utc("700101000000Z"), Some(0));
         assert_eq!(utc("000229120000Z"), Some(951_825_600));
         assert_eq!(utc("491231235959Z"), Some(2_524_607_999));

@@ -146,7 +146,9 @@ fn extensions(wrapped: Tlv<'_>) -> Option<Extensions> {
                     .optional(tag::BOOLEAN)
                     .is_some_and(|b| b.body.first().is_some_and(|&v| v != 0));
                 out.ca = Some(ca);
-                out.path_len = bc.optional(tag::INTEGER).and_then(|n| der::unsigned(n.body));
+                out.path_len = bc
+                    .optional(tag::INTEGER)
+                    .and_then(|n| der::unsigned(n.body));
             }
             oid::KEY_USAGE => {
                 let (element, _) = der::read(value)?;

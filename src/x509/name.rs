@@ -284,6 +284,9 @@ mod tests {
         assert_eq!(rfc2253(b"\x30\x00"), "");
         assert_eq!(rfc2253(b"junk"), "");
         assert_eq!(dotted(&[0x55, 0x04, 0x03]), "2.5.4.3");
-        assert_eq!(dotted(&[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37]), "1.3.6.1.4.1.311");
+        assert_eq!(
+            dotted(&[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37]),
+            "1.3.6.1.4.1.311"
+        );
     }
 }

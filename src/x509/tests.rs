@@ -3,7 +3,9 @@ use super::*;
 fn ca() -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
     let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(2));
-    params.distinguished_name.push(rcgen::DnType::CommonName, "test ca");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "test ca");
     params
         .distinguished_name
         .push(rcgen::DnType::OrganizationName, "Org, Inc.");
@@ -24,7 +26,9 @@ fn a_certificate_reads_as_openssl_sees_it() {
     params.not_after = rcgen::date_time_ymd(2050, 1, 1);
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
-    params.distinguished_name.push(rcgen::DnType::CommonName, "leaf");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "leaf");
     let leaf = params
         .signed_by(&rcgen::KeyPair::generate().expect("key"), &ca)
         .expect("leaf");
@@ -32,7 +36,10 @@ fn a_certificate_reads_as_openssl_sees_it() {
     assert_eq!(cert.serial, &[0x00, 0xff, 0x01]);
     assert_eq!(cert.not_before, 951_782_400);
     assert_eq!(cert.not_after, 2_524_608_000);
-    assert_eq!(cert.issuer, Certificate::parse(ca.der()).expect("ca").subject);
+    assert_eq!(
+        cert.issuer,
+        Certificate::parse(ca.der()).expect("ca").subject
+    );
     assert_eq!(name::rfc2253(cert.issuer), "O=Org\\, Inc.,CN=test ca");
     assert_eq!(name::rfc2253(cert.subject), "CN=leaf");
     assert!(!cert.self_issued());
@@ -73,7 +80,10 @@ fn a_crl_lists_its_revoked_serials() {
     };
     let crl = params.signed_by(&ca).expect("crl");
     let parsed = Crl::parse(crl.der()).expect("parses");
-    assert_eq!(parsed.issuer, Certificate::parse(ca.der()).expect("ca").subject);
+    assert_eq!(
+        parsed.issuer,
+        Certificate::parse(ca.der()).expect("ca").subject
+    );
     assert_eq!(parsed.this_update, 1_577_836_800);
     assert_eq!(parsed.next_update, Some(2_524_608_000));
     assert_eq!(parsed.revoked, vec![&[0x10, 0x00][..], &[0x05][..]]);

@@ -5,10 +5,15 @@ use rcgen::{
 };
 
 /// A CA named `name`, self-signed or issued by `by`.
-fn ca(name: &str, by: Option<&CertifiedIssuer<'static, KeyPair>>) -> CertifiedIssuer<'static, KeyPair> {
+fn ca(
+    name: &str,
+    by: Option<&CertifiedIssuer<'static, KeyPair>>,
+) -> CertifiedIssuer<'static, KeyPair> {
     let mut params = CertificateParams::new(Vec::new()).expect("params");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
     let key = KeyPair::generate().expect("key");
     match by {
         None => CertifiedIssuer::self_signed(params, key).expect("root"),
@@ -22,7 +27,9 @@ fn client(
     edit: impl FnOnce(&mut CertificateParams),
 ) -> CertificateDer<'static> {
     let mut params = CertificateParams::new(Vec::new()).expect("params");
-    params.distinguished_name.push(rcgen::DnType::CommonName, "client");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "client");
     edit(&mut params);
     let key = KeyPair::generate().expect("key");
     params.signed_by(&key, by).expect("client").der().clone()
@@ -59,7 +66,10 @@ fn chains_verify_as_openssl_builds_them() {
     let below_int = client(&int, |_| {});
     let trusting_root = store(&[&root], 1);
     assert_eq!(code_of(&trusting_root, &[direct.clone()]), 0);
-    assert_eq!(code_of(&trusting_root, &[below_int.clone(), int.der().clone()]), 0);
+    assert_eq!(
+        code_of(&trusting_root, &[below_int.clone(), int.der().clone()]),
+        0
+    );
     assert_eq!(
         code_of(&trusting_root, &[below_int.clone()]),
         21,
@@ -152,13 +162,20 @@ fn crls_are_needed_for_every_certificate_when_set() {
         crls: Some(crls),
         ..store(&[&root], 2)
     };
-    assert_eq!(code_of(&with(vec![crl(&root, &[])]), &chain), 3, "no CRL of int");
+    assert_eq!(
+        code_of(&with(vec![crl(&root, &[])]), &chain),
+        3,
+        "no CRL of int"
+    );
     assert_eq!(
         code_of(&with(vec![crl(&root, &[]), crl(&int, &[])]), &chain),
         0
     );
     assert_eq!(
-        code_of(&with(vec![crl(&root, &[int.der()]), crl(&int, &[])]), &chain),
+        code_of(
+            &with(vec![crl(&root, &[int.der()]), crl(&int, &[])]),
+            &chain
+        ),
         23,
         "the intermediate is revoked"
     );
