@@ -195,8 +195,14 @@ pub(super) fn check_http(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) {
             if let Some(file) = pick("ssl_crl").last() {
                 at.verify_locations(file, "X509_LOOKUP_load_file", sink);
             }
+            let closed = match &http.body {
+                crate::syntax::Body::Block {
+                    close: Some(close), ..
+                } => *close,
+                _ => http.end,
+            };
             for key in pick("ssl_session_ticket_key") {
-                at.ticket_key(key, http.end, sink);
+                at.ticket_key(key, closed, sink);
             }
         }
     }

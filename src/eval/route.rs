@@ -56,22 +56,16 @@ pub fn route_after<'a>(
         }
         Ok(None) => respond(404, fallback_log(), Vec::new(), None),
         Ok(Some(server)) if misdirected(&on, server, &req) => {
-            note(&mut trace, |t| {
-                t.notes
-                    .push("Host differs from the negotiated name: 421".into())
-            });
+            // Refused in the negotiated server's hands, which had the request until then.
             let negotiated = info
                 .sni
                 .and_then(|s| vhost::validate_host(s.as_bytes()))
                 .and_then(|h| vhost::named(&on, &h))
                 .unwrap_or(server);
-            let mut route = respond(421, negotiated.log.clone(), Vec::new(), None);
-            if let Route::Respond(r) = &mut route {
-                let mut line = ErrorLine::info(super::client_cert::MISDIRECTED.to_string());
-                line.server = negotiated.server_name.clone();
-                r.errors.push(line);
-            }
-            route
+            enter_server(&mut req, negotiated);
+            let line = ErrorLine::info(super::client_cert::MISDIRECTED.to_string());
+            let first = Some((421, line));
+            in_server(site, negotiated, &mut req, failed, first, &mut trace)
         }
         // `ngx_http_process_request_header`: "client sent TRACE method".
         Ok(Some(server)) if info.method == "TRACE" => {
@@ -81,7 +75,8 @@ pub fn route_after<'a>(
         Ok(Some(server)) => {
             // The post-read phase, with the server's own settings.
             req.apply_realip(server.default.realip.as_ref());
-            in_server(site, server, &mut req, failed, &mut trace)
+            let first = super::client_cert::refusal(server, info);
+            in_server(site, server, &mut req, failed, first, &mut trace)
         }
     };
     note(&mut trace, |t| {
@@ -231,11 +226,15 @@ struct Failed<'f> {
     passed: Vec<u16>,
 }
 
+/// The request in `server`'s hands from its rewrite phase on, or finalized at once with
+/// `first` (a status and its `[info]` line) before the phases, as nginx refuses a client's
+/// certificate or a misdirected request.
 fn in_server(
     site: &Inner,
     server: &CServer,
     req: &mut Req<'_>,
     failed: &[u16],
+    first: Option<(u16, ErrorLine)>,
     trace: &mut Option<&mut Trace>,
 ) -> Route {
     let mut served = Served::default();
@@ -243,8 +242,7 @@ fn in_server(
         statuses: failed.iter(),
         passed: Vec::new(),
     };
-    // `ngx_http_process_request`: the client's certificate, before the phases.
-    let (mut loc, mut next) = match super::client_cert::refusal(server, req.info) {
+    let (mut loc, mut next) = match first {
         Some((status, line)) => {
             note(trace, |t| t.notes.push(line.message.clone()));
             served.errors.push(line);

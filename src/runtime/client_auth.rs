@@ -261,7 +261,7 @@ impl Store {
 
     /// `internal_verify`: from the top of the chain down, each certificate's signature by
     /// the one above it (a self-issued top is not checked against itself) and its validity.
-    /// A lone certificate whose issuer is unknown stops it at once.
+    /// A lone certificate whose issuer is unknown gets only its validity checked.
     fn signatures_and_times(
         &self,
         path: &[Link<'_>],
@@ -274,11 +274,12 @@ impl Store {
         let mut subject = issuer;
         if !top.cert.self_issued() {
             if n == 0 {
+                // Nothing to check its signature with; its validity still is.
                 report(code::FIRST);
-                return;
+            } else {
+                n -= 1;
+                subject = &path[n].cert;
             }
-            n -= 1;
-            subject = &path[n].cert;
         }
         loop {
             if !std::ptr::eq(subject, issuer) {

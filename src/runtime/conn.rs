@@ -77,14 +77,14 @@ pub async fn serve(
             }
             Ok(Err(Refused::Rejected)) => {
                 super::log::info(format_args!(
-                    "handshake rejected while SSL handshaking, client: {}, server: {local}",
+                    "*{id} handshake rejected while SSL handshaking, client: {}, server: {local}",
                     remote.ip()
                 ));
                 return;
             }
             Ok(Err(Refused::Failed(e))) => {
                 super::log::info(format_args!(
-                    "SSL_do_handshake() failed ({e}) while SSL handshaking, client: {}",
+                    "*{id} SSL_do_handshake() failed ({e}) while SSL handshaking, client: {}, server: {local}",
                     remote.ip()
                 ));
                 return;

@@ -9,6 +9,7 @@ mod access;
 mod auth_basic;
 mod balance;
 mod buffer_size;
+mod client_certs;
 mod error_logs;
 mod files;
 mod geo;

@@ -169,8 +169,8 @@ async fn websocket_over_tls_echoes_through_the_tunnel() {
 /// Accepts any certificate and offers only `schemes`, so a test can be a client that signs
 /// with one algorithm and not another.
 #[derive(Debug)]
-struct Offering {
-    schemes: Vec<rustls::SignatureScheme>,
+pub(crate) struct Offering {
+    pub(crate) schemes: Vec<rustls::SignatureScheme>,
 }
 
 impl rustls::client::danger::ServerCertVerifier for Offering {
