@@ -6,11 +6,13 @@
 //! are per server too.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Cx;
 use super::settings::{flag, inherit_opt, set};
 use super::units::parse_sec;
+use crate::eval::plan::Passwords;
 use crate::syntax::Directive;
 
 /// nginx's page size on Linux: a shared zone needs at least 8 pages.
@@ -40,6 +42,8 @@ pub struct Ssl {
     pub trusted_certificate: Option<PathBuf>,
     pub crl: Option<PathBuf>,
     pub reject_handshake: Option<bool>,
+    /// `ssl_password_file`, read when the directive is (as nginx reads it).
+    pub password_file: Option<Arc<Passwords>>,
 }
 
 /// `ssl_verify_client`.
@@ -94,6 +98,7 @@ impl Ssl {
             trusted_certificate,
             crl,
             reject_handshake,
+            password_file,
         } = parent;
         inherit_opt(&mut self.certificate, certificate);
         inherit_opt(&mut self.certificate_key, certificate_key);
@@ -109,6 +114,7 @@ impl Ssl {
         inherit_opt(&mut self.trusted_certificate, trusted_certificate);
         inherit_opt(&mut self.crl, crl);
         self.reject_handshake = self.reject_handshake.or(*reject_handshake);
+        inherit_opt(&mut self.password_file, password_file);
     }
 
     /// Reads `d` if it is one of the settings here; `false` otherwise.
@@ -154,6 +160,16 @@ impl Ssl {
             "ssl_trusted_certificate" => path(cx, d, &mut self.trusted_certificate),
             "ssl_crl" => path(cx, d, &mut self.crl),
             "ssl_reject_handshake" => flag(cx, d, &mut self.reject_handshake),
+            "ssl_password_file" => {
+                if self.password_file.is_some() {
+                    cx.duplicate(d);
+                } else if let Some(file) = d.arg(0) {
+                    match read_passwords(&cx.conf_prefixed(file)) {
+                        Ok(passwords) => self.password_file = Some(Arc::new(passwords)),
+                        Err(message) => cx.error(d, message),
+                    }
+                }
+            }
             _ => return false,
         }
         true
@@ -184,6 +200,35 @@ impl Ssl {
     pub fn builtin(&self) -> Builtin {
         self.session_cache.unwrap_or(Builtin::None)
     }
+}
+
+/// nginx's longest password line (`NGX_SSL_PASSWORD_BUFFER_SIZE`).
+const PASSWORD_LINE: usize = 4096;
+
+/// `ngx_ssl_read_password_file`: one password a line (a `\r` before the `\n` dropped, empty
+/// lines skipped); a file with none gives one empty password.
+fn read_passwords(path: &std::path::Path) -> Result<Passwords, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "open() \"{}\" failed ({})",
+            path.display(),
+            crate::syntax::include::os_error(&e)
+        )
+    })?;
+    let mut passwords = Vec::new();
+    for line in bytes.split(|&b| b == b'\n') {
+        if line.len() >= PASSWORD_LINE {
+            return Err(format!("too long line in \"{}\"", path.display()));
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.is_empty() {
+            passwords.push(line.to_vec());
+        }
+    }
+    if passwords.is_empty() {
+        passwords.push(Vec::new());
+    }
+    Ok(Passwords(passwords))
 }
 
 /// A file of a `str` slot: read from the configuration's directory when relative.
@@ -231,6 +276,29 @@ mod tests {
             Cache::Builtin(b) => Some(b),
             Cache::Shared(_) => None,
         }
+    }
+
+    #[test]
+    fn password_files_are_read_line_by_line() {
+        let dir = std::env::temp_dir().join(format!("ngxr-passwords-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("passwords");
+        std::fs::write(&file, "wrong\r\n\n\nsecret").expect("write");
+        let read = read_passwords(&file).expect("read");
+        assert_eq!(read.0, vec![b"wrong".to_vec(), b"secret".to_vec()]);
+        std::fs::write(&file, "\n\r\n").expect("write");
+        assert_eq!(
+            read_passwords(&file).expect("read").0,
+            vec![Vec::<u8>::new()]
+        );
+        std::fs::write(&file, "").expect("write");
+        assert_eq!(
+            read_passwords(&file).expect("read").0,
+            vec![Vec::<u8>::new()]
+        );
+        std::fs::write(&file, vec![b'x'; 5000]).expect("write");
+        assert!(read_passwords(&file).is_err());
+        assert!(read_passwords(&dir.join("none")).is_err());
     }
 
     #[test]

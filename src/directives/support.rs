@@ -134,6 +134,7 @@ const SERVED: &[&str] = &[
     "ssl_certificate_key",
     "ssl_client_certificate",
     "ssl_crl",
+    "ssl_password_file",
     "ssl_protocols",
     "ssl_reject_handshake",
     "ssl_session_cache",

@@ -224,6 +224,8 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         keepalive: keepalive(st),
         gzip: super::gzip::compile(cx, &st.gzip),
     };
+    let tls = super::tls::spec(&st.ssl);
+    super::tls::check_keys(cx, s.span, tls.as_deref());
     CServer {
         span: s.span,
         listens: s.listens.clone(),
@@ -243,7 +245,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .filter_map(|l| location(cx, sh, l))
             .collect(),
         default,
-        tls: super::tls::spec(&st.ssl),
+        tls,
         verify_client: super::tls::verify_client(&st.ssl),
         log: log::spec(
             cx,

@@ -97,6 +97,18 @@ pub struct VerifyError {
 pub struct CertificatePair {
     pub certificate: PathBuf,
     pub key: PathBuf,
+    /// `ssl_password_file`: what opens a key sealed with a passphrase.
+    pub passwords: Option<Arc<Passwords>>,
+}
+
+/// The passwords of an `ssl_password_file`, tried in order. Never printed.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Passwords(pub Vec<Vec<u8>>);
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Passwords({} hidden)", self.0.len())
+    }
 }
 
 /// How sessions are resumed on a socket (the settings of its default server, whose context

@@ -34,6 +34,7 @@ pub fn spec(ssl: &Ssl) -> Option<Arc<TlsSpec>> {
             .map(|(certificate, key)| CertificatePair {
                 certificate: certificate.clone(),
                 key: key.clone(),
+                passwords: ssl.password_file.clone(),
             })
             .collect(),
         _ if reject => Vec::new(),
@@ -52,6 +53,25 @@ pub fn spec(ssl: &Ssl) -> Option<Arc<TlsSpec>> {
         reject,
         client_auth: client_auth(ssl),
     }))
+}
+
+/// nginx loads each certificate key when it merges the server: one sealed with a passphrase
+/// must open with `ssl_password_file`'s passwords.
+pub fn check_keys(cx: &mut Cx<'_>, server: crate::source::Span, spec: Option<&TlsSpec>) {
+    for pair in spec.map_or(&[][..], |s| &s.certificates) {
+        let Ok(pem) = std::fs::read_to_string(&pair.key) else {
+            continue;
+        };
+        let passwords = pair.passwords.as_ref().map_or(&[][..], |p| &p.0);
+        if let Err(why) = crate::x509::private_key::open(&pem, passwords) {
+            let message = format!(
+                "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed ({})",
+                pair.key.display(),
+                why.0
+            );
+            cx.late_error("ssl::key_password", message, server);
+        }
+    }
 }
 
 /// `ssl_verify_client`'s setting (`off` by default).

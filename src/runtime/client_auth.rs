@@ -233,7 +233,7 @@ impl Store {
                 |c: &&&Crl<'_>| c.this_update <= now && c.next_update.is_none_or(|n| n >= now);
             let Some(crl) = candidates.iter().find(current).or(candidates.first()) else {
                 report(code::NO_CRL);
-                return;
+                continue;
             };
             if let Some(issuer) = issuer {
                 if issuer

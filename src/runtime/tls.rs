@@ -76,7 +76,7 @@ pub fn load(spec: &CertificatePair) -> Result<CertifiedKey, String> {
             spec.certificate.display()
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(&spec.key).map_err(|e| {
+    let key = key(spec).map_err(|e| {
         format!(
             "cannot load certificate key \"{}\": {e}",
             spec.key.display()
@@ -89,6 +89,20 @@ pub fn load(spec: &CertificatePair) -> Result<CertifiedKey, String> {
         )
     })?;
     Ok(CertifiedKey::new(certs, signing))
+}
+
+/// The key of `spec`, opened with its `ssl_password_file` when sealed with a passphrase.
+fn key(spec: &CertificatePair) -> Result<PrivateKeyDer<'static>, String> {
+    use crate::x509::private_key::{self, Opened};
+    let pem = std::fs::read_to_string(&spec.key).map_err(|e| e.to_string())?;
+    let passwords = spec.passwords.as_ref().map_or(&[][..], |p| &p.0);
+    match private_key::open(&pem, passwords) {
+        Ok(None) => PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| e.to_string()),
+        Ok(Some(Opened::Pkcs8(der))) => Ok(PrivateKeyDer::Pkcs8(der.into())),
+        Ok(Some(Opened::Pkcs1(der))) => Ok(PrivateKeyDer::Pkcs1(der.into())),
+        Ok(Some(Opened::Sec1(der))) => Ok(PrivateKeyDer::Sec1(der.into())),
+        Err(why) => Err(format!("PEM_read_bio_PrivateKey() failed ({})", why.0)),
+    }
 }
 
 /// Asks the site for the certificate of each handshake.

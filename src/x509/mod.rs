@@ -1,11 +1,13 @@
 //! X.509 certificates and CRLs read as far as nginx's client-certificate checks and `$ssl_client_*`
 //! variables need them (RFC 5280): names, serial, validity, the extensions OpenSSL's chain
-//! checks read, and the signed bytes with their signature. Pure DER reading, no cryptography;
+//! checks read, and the signed bytes with their signature. DER reading, no signatures:
 //! `runtime::client_auth` verifies, `eval::client_cert` formats. Anything not well-formed reads
-//! as `None`.
+//! as `None`. Also private keys sealed with a passphrase ([`private_key`]), which the check
+//! and the runtime both open.
 
 mod der;
 pub mod name;
+pub mod private_key;
 
 pub use der::Tlv;
 use der::{Reader, tag};

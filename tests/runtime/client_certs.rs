@@ -286,29 +286,79 @@ async fn client_certificates_are_checked_and_shown_as_nginx_does() {
     assert_eq!(theirs.1, ours.1, "error-log lines, nginx then ngxr");
 }
 
-/// Every `ssl_verify_client` setting nginx's merge refuses, refused alike.
+/// A key sealed with a passphrase serves once `ssl_password_file` opens it.
+#[tokio::test]
+async fn sealed_keys_serve_with_ssl_password_file() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("sealed-keys");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sealed");
+    let config = format!(
+        "events {{ worker_connections 64; }}
+         http {{
+            access_log off;
+            ssl_password_file {dir}/passwords;
+            server {{
+                listen 127.0.0.1:PORT ssl;
+                ssl_certificate {dir}/sealed.crt;
+                ssl_certificate_key {dir}/traditional.key;
+                location / {{ return 200 \"$scheme\\n\"; }}
+            }}
+         }}"
+    );
+    for bin in [nginx, env!("CARGO_BIN_EXE_ngxr")] {
+        let (prefix, port) = (
+            base.join(bin.rsplit('/').next().unwrap_or("bin")),
+            free_port(),
+        );
+        let _server = start(bin, &prefix, &config, &base, port, 0);
+        let answer = ask(port, &client(&base, None, false), "sealed.test", "x").await;
+        assert!(answer.ends_with("\r\n\r\nhttps\n"), "{bin}: {answer}");
+    }
+}
+
+/// What nginx's merge refuses (files missing or unfit, keys that do not open), refused alike.
 #[test]
-fn missing_files_are_refused_as_nginx_t_does() {
+fn loading_is_refused_as_nginx_t_does() {
     let Some(nginx) = nginx() else { return };
     let base = temp_dir("client-certs-t");
     certificates(&base);
+    let plain = "ssl_certificate ROOT/server.crt; ssl_certificate_key ROOT/server.key;";
+    let sealed = |key: &str, passwords: &str| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sealed");
+        let file = if passwords.is_empty() {
+            String::new()
+        } else {
+            format!("ssl_password_file {dir}/{passwords};")
+        };
+        format!("ssl_certificate {dir}/sealed.crt; ssl_certificate_key {dir}/{key}; {file}")
+    };
+    std::fs::write(base.join("wrong"), "wrong\n").expect("passwords");
     let cases = [
-        "ssl_verify_client on;",
-        "ssl_verify_client on; ssl_client_certificate ROOT/nope.crt;",
-        "ssl_verify_client optional; ssl_client_certificate ROOT/server.key;",
-        "ssl_trusted_certificate ROOT/nope.crt;",
-        "ssl_crl ROOT/nope.crl;",
-        "ssl_session_ticket_key ROOT/nope.key;",
-        "ssl_session_ticket_key ROOT/server.crt;",
-        "ssl_verify_client optional_no_ca; ssl_client_certificate ROOT/nope.crt;",
-        "ssl_verify_client optional_no_ca;",
-        "ssl_client_certificate ROOT/nope.crt;",
+        format!("{plain} ssl_verify_client on;"),
+        format!("{plain} ssl_verify_client on; ssl_client_certificate ROOT/nope.crt;"),
+        format!("{plain} ssl_verify_client optional; ssl_client_certificate ROOT/server.key;"),
+        format!("{plain} ssl_trusted_certificate ROOT/nope.crt;"),
+        format!("{plain} ssl_crl ROOT/nope.crl;"),
+        format!("{plain} ssl_session_ticket_key ROOT/nope.key;"),
+        format!("{plain} ssl_session_ticket_key ROOT/server.crt;"),
+        format!("{plain} ssl_verify_client optional_no_ca; ssl_client_certificate ROOT/nope.crt;"),
+        format!("{plain} ssl_verify_client optional_no_ca;"),
+        format!("{plain} ssl_client_certificate ROOT/nope.crt;"),
+        format!("{plain} ssl_password_file ROOT/nope;"),
+        sealed("pkcs8.key", "passwords"),
+        sealed("traditional.key", "passwords"),
+        sealed("pkcs8.key", "../../../nope"),
+        format!("{} ssl_password_file ROOT/wrong;", sealed("pkcs8.key", "")),
+        format!(
+            "{} ssl_password_file ROOT/wrong;",
+            sealed("traditional.key", "")
+        ),
     ];
     for case in cases {
         let dir = base.join("t");
         std::fs::create_dir_all(&dir).expect("dir");
         let conf = format!(
-            "events {{}}\nhttp {{\n server {{ listen 127.0.0.1:{port} ssl;\n ssl_certificate ROOT/server.crt; ssl_certificate_key ROOT/server.key;\n {case}\n }}\n}}\n",
+            "events {{}}\nhttp {{\n server {{ listen 127.0.0.1:{port} ssl;\n {case}\n }}\n}}\n",
             port = free_port()
         )
         .replace("ROOT", &base.display().to_string());

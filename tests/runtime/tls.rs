@@ -37,6 +37,7 @@ fn pair(
     let pair = CertificatePair {
         certificate: dir.join(format!("{tag}.crt")),
         key: dir.join(format!("{tag}.key")),
+        passwords: None,
     };
     std::fs::write(&pair.certificate, cert.pem()).expect("write cert");
     std::fs::write(&pair.key, key.serialize_pem()).expect("write key");

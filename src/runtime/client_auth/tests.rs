@@ -183,4 +183,9 @@ fn crls_are_needed_for_every_certificate_when_set() {
         code_of(&with(vec![crl(&root, &[]), crl(&int, &[&leaf])]), &chain),
         23
     );
+    assert_eq!(
+        code_of(&with(vec![crl(&root, &[int.der()])]), &chain),
+        23,
+        "the leaf's missing CRL does not hide the intermediate's revocation"
+    );
 }
