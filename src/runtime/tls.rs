@@ -440,3 +440,43 @@ pub fn facts(conn: &ServerConnection) -> TlsFacts {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Paths;
+
+    /// The acceptor of the first socket of `servers` (each a `server` block's body).
+    fn acceptor_of(servers: &str) -> Acceptor {
+        let dir = std::env::temp_dir().join(format!("ngxr-acceptor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["a.test".into()]).expect("params");
+        let cert = params.self_signed(&key).expect("cert");
+        std::fs::write(dir.join("a.crt"), cert.pem()).expect("crt");
+        std::fs::write(dir.join("a.key"), key.serialize_pem()).expect("key");
+        let conf = format!(
+            "events {{}} http {{ ssl_certificate a.crt; ssl_certificate_key a.key; {servers} }}"
+        );
+        let path = dir.join("nginx.conf");
+        std::fs::write(&path, conf).expect("conf");
+        let site = crate::load::site_for_serving(&Paths::resolve(Some(&dir), Some(&path)), None)
+            .expect("loads");
+        let listen = site.listens()[0].addr;
+        acceptor(site, listen, Arc::default(), &SharedZones::default())
+    }
+
+    #[test]
+    fn only_sockets_that_ask_for_certificates_or_refuse_read_the_hello_first() {
+        let plain = "server { listen 127.0.0.1:18461 ssl; }
+                     server { listen 127.0.0.1:18461 ssl; server_name b; }";
+        assert!(matches!(acceptor_of(plain), Acceptor::Direct(_)));
+        let verifying = "server { listen 127.0.0.1:18461 ssl; }
+                         server { listen 127.0.0.1:18461 ssl; server_name b;
+                                  ssl_verify_client optional_no_ca; }";
+        assert!(matches!(acceptor_of(verifying), Acceptor::PerServer(_)));
+        let rejecting = "server { listen 127.0.0.1:18461 ssl; ssl_reject_handshake on; }
+                         server { listen 127.0.0.1:18461 ssl; server_name b; }";
+        assert!(matches!(acceptor_of(rejecting), Acceptor::PerServer(_)));
+    }
+}

@@ -395,3 +395,43 @@ fn loading_is_refused_as_nginx_t_does() {
         );
     }
 }
+
+/// With `ssl_session_ticket_key`, a session outlives the server that made it: the next
+/// server with the same key file resumes it, one with another key does not.
+#[tokio::test]
+async fn ticket_keys_resume_sessions_across_restarts() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("ticket-keys");
+    certificates(&base);
+    std::fs::write(base.join("other.key"), [9u8; 48]).expect("other key");
+    let config = |key: &str| {
+        format!(
+            "events {{ worker_connections 64; }}
+             http {{
+                access_log off;
+                ssl_protocols TLSv1.2 TLSv1.3;
+                ssl_session_ticket_key ROOT/{key};
+                server {{
+                    listen 127.0.0.1:PORT ssl;
+                    ssl_certificate ROOT/server.crt;
+                    ssl_certificate_key ROOT/server.key;
+                    location / {{ return 200 \"$ssl_session_reused\\n\"; }}
+                }}
+             }}"
+        )
+        .replace("ROOT", &base.display().to_string())
+    };
+    for bin in [nginx, env!("CARGO_BIN_EXE_ngxr")] {
+        for tls13 in [false, true] {
+            let connector = client(&base, None, tls13);
+            let mut reused = Vec::new();
+            for key in ["ticket.key", "ticket.key", "other.key"] {
+                let (prefix, port) = (base.join("run"), free_port());
+                let _server = start(bin, &prefix, &config(key), &base, port, 0);
+                let answer = ask(port, &connector, "on", "on").await;
+                reused.push(answer.rsplit("\r\n").next().unwrap_or_default().to_string());
+            }
+            assert_eq!(reused, [".\n", "r\n", ".\n"], "{bin} tls1.3={tls13}");
+        }
+    }
+}
