@@ -31,14 +31,14 @@ pub fn refusal(server: &CServer, info: &RequestInfo<'_>) -> Option<(u16, ErrorLi
         return None;
     }
     let cert = info.client_cert;
-    if let Some(e) = cert.and_then(|c| c.error) {
-        if server.verify_client != VerifyClient::OptionalNoCa || !optional(&e) {
-            let line = format!(
-                "client SSL certificate verify error: ({}:{}) while reading client request headers",
-                e.code, e.text
-            );
-            return Some((CERT_ERROR, ErrorLine::info(line)));
-        }
+    if let Some(e) = cert.and_then(|c| c.error)
+        && (server.verify_client != VerifyClient::OptionalNoCa || !optional(&e))
+    {
+        let line = format!(
+            "client SSL certificate verify error: ({}:{}) while reading client request headers",
+            e.code, e.text
+        );
+        return Some((CERT_ERROR, ErrorLine::info(line)));
     }
     if server.verify_client == VerifyClient::On && cert.is_none() {
         let line = "client sent no required SSL certificate while reading client request headers";

@@ -107,10 +107,10 @@ impl Store {
         let mut names: Vec<DistinguishedName> = Vec::new();
         if let Some(path) = &spec.client_certificate {
             for der in certificates(path)? {
-                if let Some(cert) = Certificate::parse(&der) {
-                    if !names.iter().any(|n| n.as_ref() == cert.subject) {
-                        names.push(DistinguishedName::from(cert.subject.to_vec()));
-                    }
+                if let Some(cert) = Certificate::parse(&der)
+                    && !names.iter().any(|n| n.as_ref() == cert.subject)
+                {
+                    names.push(DistinguishedName::from(cert.subject.to_vec()));
                 }
                 trusted.push(der);
             }

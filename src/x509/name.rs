@@ -100,13 +100,13 @@ fn chars(value: Tlv<'_>) -> Option<Vec<u32>> {
             Some(body.iter().map(|&b| u32::from(b)).collect())
         }
         // UniversalString
-        0x1c if body.len() % 4 == 0 => Some(
+        0x1c if body.len().is_multiple_of(4) => Some(
             body.chunks(4)
                 .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
         ),
         // BMPString
-        0x1e if body.len() % 2 == 0 => Some(
+        0x1e if body.len().is_multiple_of(2) => Some(
             body.chunks(2)
                 .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
                 .collect(),
@@ -128,7 +128,7 @@ fn escape_2253(text: &[u32], out: &mut String) {
         let mut utf8 = [0u8; 4];
         for &b in ch.encode_utf8(&mut utf8).as_bytes() {
             let edge = (i == 0 && (b == b'#' || b == b' ')) || (i == last && b == b' ');
-            if b >= 0x80 || b < 0x20 || b == 0x7f {
+            if !(0x20..0x7f).contains(&b) {
                 out.push_str(&format!("\\{b:02X}"));
             } else if edge || matches!(b, b',' | b'+' | b'"' | b'\\' | b'<' | b'>' | b';') {
                 out.push('\\');
@@ -226,8 +226,11 @@ fn dotted(oid: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// A `Name` of (OID contents, value tag, value) attributes, each RDN a list.
-    fn name(rdns: &[&[(&[u8], u8, &[u8])]]) -> Vec<u8> {
+    /// One attribute: OID contents, value tag, value.
+    type Attribute<'a> = (&'a [u8], u8, &'a [u8]);
+
+    /// A `Name` of attributes, each RDN a list.
+    fn name(rdns: &[&[Attribute<'_>]]) -> Vec<u8> {
         fn element(tag: u8, body: &[u8]) -> Vec<u8> {
             let mut out = vec![tag, u8::try_from(body.len()).expect("short")];
             out.extend_from_slice(body);

@@ -73,7 +73,7 @@ impl Sealed {
             if label == "ENCRYPTED PRIVATE KEY" {
                 return Some(Sealed::Pkcs8(body));
             }
-            if !headers.iter().any(|h| *h == "Proc-Type: 4,ENCRYPTED") {
+            if !headers.contains(&"Proc-Type: 4,ENCRYPTED") {
                 return None;
             }
             let dek = headers.iter().find_map(|h| h.strip_prefix("DEK-Info: "))?;
@@ -191,7 +191,7 @@ fn base64(text: &str) -> Option<Vec<u8>> {
 }
 
 fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -65,13 +65,13 @@ fn chains_verify_as_openssl_builds_them() {
     let direct = client(&root, |_| {});
     let below_int = client(&int, |_| {});
     let trusting_root = store(&[&root], 1);
-    assert_eq!(code_of(&trusting_root, &[direct.clone()]), 0);
+    assert_eq!(code_of(&trusting_root, std::slice::from_ref(&direct)), 0);
     assert_eq!(
         code_of(&trusting_root, &[below_int.clone(), int.der().clone()]),
         0
     );
     assert_eq!(
-        code_of(&trusting_root, &[below_int.clone()]),
+        code_of(&trusting_root, std::slice::from_ref(&below_int)),
         21,
         "a lone certificate of an unknown issuer"
     );
@@ -81,7 +81,7 @@ fn chains_verify_as_openssl_builds_them() {
         "depth 0 leaves no room for the intermediate"
     );
     assert_eq!(
-        code_of(&store(&[&root, &int], 0), &[below_int.clone()]),
+        code_of(&store(&[&root, &int], 0), std::slice::from_ref(&below_int)),
         2,
         "the trusted intermediate's issuer is past the depth"
     );
