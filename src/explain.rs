@@ -183,6 +183,7 @@ impl Request {
             started: std::time::Instant::now(),
             refused: None,
             limits: Default::default(),
+            counts: &crate::eval::plan::UNCOUNTED,
         }
     }
 }

@@ -123,6 +123,7 @@ http {{
         started: std::time::Instant::now(),
         refused: None,
         limits: Default::default(),
+        counts: &ngxr::eval::plan::UNCOUNTED,
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")
@@ -141,7 +142,7 @@ http {{
         .log
         .files
         .iter()
-        .map(|(_, f)| f.render(&info, &outcome))
+        .map(|f| f.format.render(&info, &outcome))
         .collect();
     assert_eq!(
         String::from_utf8_lossy(&lines[0]),

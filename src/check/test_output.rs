@@ -91,7 +91,6 @@ const WITHOUT: &[&str] = &[
     "http_userid_module",
     "http_mirror_module",
     "http_autoindex_module",
-    "http_split_clients_module",
     "http_referer_module",
     "http_fastcgi_module",
     "http_uwsgi_module",
@@ -114,7 +113,7 @@ pub fn run_version(configure: bool) -> ExitCode {
         eprintln!("TLS SNI support enabled");
         let without: Vec<String> = WITHOUT.iter().map(|m| format!("--without-{m}")).collect();
         eprintln!(
-            "configure arguments: --prefix={} --conf-path={} --error-log-path={} --pid-path={} --with-http_ssl_module --with-http_realip_module {}",
+            "configure arguments: --prefix={} --conf-path={} --error-log-path={} --pid-path={} --with-http_ssl_module --with-http_realip_module --with-http_stub_status_module {}",
             defaults::PREFIX.trim_end_matches('/'),
             defaults::CONF_PATH,
             defaults::ERROR_LOG_PATH,

@@ -137,7 +137,11 @@ pub fn index(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Vec<Text>>) {
 /// `error_page` (`ngx_http_core_error_page`): appends one entry per code.
 pub fn error_page(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Vec<ErrorPage>>) {
     let n = d.args.len();
-    let Some(uri) = cx.text(d, n.saturating_sub(1)) else {
+    // Fewer than a code and a URI: the directive rules have reported the arity already.
+    if n < 2 {
+        return;
+    }
+    let Some(uri) = cx.text(d, n - 1) else {
         return;
     };
     let mut codes_end = n - 1;

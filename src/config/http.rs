@@ -18,6 +18,7 @@ pub struct Http {
     pub upstreams: Vec<Upstream>,
     pub maps: Vec<Map>,
     pub geos: Vec<super::geo::Geo>,
+    pub split_clients: Vec<super::split_clients::SplitClients>,
     pub log_formats: Vec<LogFormatDef>,
     /// The http level's own settings (what a server inherits).
     pub settings: Settings,
@@ -36,6 +37,8 @@ pub struct Server {
     pub script: Vec<Step>,
     /// Top-level locations in file order (named ones included).
     pub locations: Vec<Location>,
+    /// `stub_status` at the server level: it answers the requests no location matches.
+    pub stub_status: bool,
 }
 
 /// One `server_name` entry, lowercased as nginx stores them.
@@ -77,6 +80,9 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
                 .extend(super::upstream::lower(cx, c, &mut zones)),
             "map" => http.maps.extend(super::map::lower(cx, c)),
             "geo" => http.geos.extend(super::geo::lower(cx, c)),
+            "split_clients" => http
+                .split_clients
+                .extend(super::split_clients::lower(cx, c)),
             "log_format" => {
                 if let Some(f) = super::log::lower_format(cx, c, &http.log_formats) {
                     http.log_formats.push(f);
@@ -113,6 +119,7 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
         settings: Settings::default(),
         script: Vec::new(),
         locations: Vec::new(),
+        stub_status: false,
     };
     let children = cx.tree.expand(d.children());
     for c in &children {
@@ -135,6 +142,7 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
                 s.script.extend(Step::lower(cx, c, (Modifier::Prefix, "")));
             }
             "location" => {}
+            "stub_status" => s.stub_status = true,
             "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
             _ => {
                 s.settings.apply(cx, c);

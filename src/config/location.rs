@@ -52,6 +52,9 @@ pub struct Location {
     /// Settings after inheriting from the enclosing location or server.
     pub settings: Settings,
     pub proxy_pass: Option<ProxyPass>,
+    /// `stub_status` is the content handler (the last of it and `proxy_pass` wins, as each
+    /// sets nginx's `clcf->handler`).
+    pub stub_status: bool,
     /// The rewrite module's steps, in order.
     pub script: Vec<Step>,
     pub children: Vec<Location>,
@@ -153,6 +156,7 @@ pub fn lower(
         span: d.span(),
         settings: Settings::default(),
         proxy_pass: None,
+        stub_status: false,
         script: Vec::new(),
         children: Vec::new(),
         internal: false,
@@ -181,6 +185,7 @@ pub fn lower_if(cx: &mut Cx<'_>, d: &Directive, within: (Modifier, &str)) -> Loc
         span: d.span(),
         settings: Settings::default(),
         proxy_pass: None,
+        stub_status: false,
         script: Vec::new(),
         children: Vec::new(),
         internal: false,
@@ -199,8 +204,11 @@ fn directive(cx: &mut Cx<'_>, c: &Directive, loc: &mut Location) {
         "proxy_pass" if loc.proxy_pass.is_some() => cx.duplicate(c),
         "proxy_pass" => {
             loc.proxy_pass = proxy::pass(cx, c);
+            loc.stub_status = false;
             check_uri_part(cx, c, loc);
         }
+        // Its argument (`on` before 1.7.5) is not read.
+        "stub_status" => loc.stub_status = true,
         "return" | "rewrite" | "set" | "if" | "break" => {
             let step = Step::lower(cx, c, (loc.modifier, &loc.name));
             loc.script.extend(step);
@@ -233,6 +241,7 @@ fn inherit_ifs(loc: &mut Location) {
             i.block.settings.inherit(&loc.settings);
             if i.block.proxy_pass.is_none() {
                 i.block.proxy_pass.clone_from(&loc.proxy_pass);
+                i.block.stub_status = loc.stub_status;
             }
         }
     }

@@ -11,10 +11,11 @@ use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::filters::{self, Charset, Expires};
 use super::gzip::Gzip;
 use super::proxy::{self, NextUpstream, Redirect};
+use super::proxy_cookie::ProxyCookie;
 use super::proxy_ssl::ProxySsl;
 use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
-use super::units::{parse_flag, parse_msec, parse_offset, parse_size};
+use super::units::{parse_flag, parse_msec, parse_offset, parse_sec, parse_size};
 use super::{Cx, Text};
 use crate::eval::plan::ResolverSpec;
 use crate::source::Span;
@@ -40,8 +41,17 @@ pub struct Settings {
     pub proxy_buffering: Option<bool>,
     /// `proxy_buffer_size`: the most bytes of an upstream's response head read.
     pub proxy_buffer_size: Option<usize>,
+    /// `proxy_method`: the upstream request's method instead of the client's.
+    pub proxy_method: Option<Text>,
+    /// `proxy_set_body`: the upstream request's body instead of the client's.
+    pub proxy_set_body: Option<Text>,
+    pub proxy_ignore_client_abort: Option<bool>,
+    /// `proxy_cookie_domain`, `proxy_cookie_path` and `proxy_cookie_flags`.
+    pub proxy_cookie: ProxyCookie,
     pub client_max_body_size: Option<u64>,
     pub keepalive_timeout: Option<Duration>,
+    /// `keepalive_timeout`'s second value, in seconds: advertised as `Keep-Alive: timeout=N`.
+    pub keepalive_header: Option<u64>,
     pub keepalive_requests: Option<u64>,
     pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
@@ -99,6 +109,24 @@ pub struct Settings {
     pub try_files: Option<TryFiles>,
     /// The `limit_req*` and `limit_conn*` settings.
     pub limits: super::limit::Limits,
+    /// `limit_rate` and `limit_rate_after`: sizes, or values with variables evaluated per
+    /// request.
+    pub limit_rate: Option<Text>,
+    pub limit_rate_after: Option<Text>,
+    /// `proxy_limit_rate`: bytes per second read from the upstream.
+    pub proxy_limit_rate: Option<usize>,
+    pub chunked_transfer_encoding: Option<bool>,
+    /// `keepalive_disable`, every directive of the level together (nginx's bitmask).
+    pub keepalive_disable: Option<KeepaliveDisable>,
+}
+
+/// The browsers `keepalive_disable` names (`none` names neither).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeepaliveDisable {
+    /// Old MSIE: no keep-alive after a POST.
+    pub msie6: bool,
+    /// Safari on macOS: no keep-alive at all.
+    pub safari: bool,
 }
 
 /// `add_header NAME VALUE [always]`.
@@ -119,6 +147,9 @@ pub enum AccessLog {
         format: String,
         /// `if=`: the line is written unless this is empty or `0`.
         condition: Option<Text>,
+        /// `buffer=`: lines gather up to this size before they are written (else each is
+        /// written as its request ends).
+        buffer: Option<usize>,
         span: Span,
     },
 }
@@ -150,8 +181,12 @@ impl Settings {
             proxy_redirect,
             proxy_buffering,
             proxy_buffer_size,
+            proxy_method,
+            proxy_set_body,
+            proxy_ignore_client_abort,
             client_max_body_size,
             keepalive_timeout,
+            keepalive_header,
             keepalive_requests,
             keepalive_time,
             send_timeout,
@@ -185,10 +220,16 @@ impl Settings {
             proxy_intercept_errors,
             etag,
             if_modified_since,
-            log_not_found
+            log_not_found,
+            limit_rate,
+            limit_rate_after,
+            proxy_limit_rate,
+            chunked_transfer_encoding,
+            keepalive_disable
         );
         self.ssl.inherit(&parent.ssl);
         self.proxy_ssl.inherit(&parent.proxy_ssl);
+        self.proxy_cookie.inherit(&parent.proxy_cookie);
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
         self.limits.inherit(&parent.limits);
@@ -206,6 +247,7 @@ impl Settings {
             || self.proxy_ssl.apply(cx, d)
             || self.gzip.apply(cx, d)
             || self.charset.apply(cx, d)
+            || self.proxy_cookie.apply(cx, d)
         {
             return true;
         }
@@ -234,7 +276,16 @@ impl Settings {
                     self.resolver = super::resolver::lower(cx, d).map(Arc::new);
                 }
             }
-            "keepalive_timeout" => set(cx, d, &mut self.keepalive_timeout, parse_msec),
+            "keepalive_timeout" => {
+                let duplicate = self.keepalive_timeout.is_some();
+                set(cx, d, &mut self.keepalive_timeout, parse_msec);
+                if let Some(header) = d.arg(1).filter(|_| !duplicate) {
+                    match parse_sec(header) {
+                        Some(t) => self.keepalive_header = Some(t.as_secs()),
+                        None => cx.invalid_value(d),
+                    }
+                }
+            }
             "keepalive_time" => set(cx, d, &mut self.keepalive_time, parse_msec),
             "keepalive_requests" => set(cx, d, &mut self.keepalive_requests, |s| s.parse().ok()),
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
@@ -245,6 +296,35 @@ impl Settings {
             "proxy_pass_request_headers" => flag(cx, d, &mut self.proxy_pass_request_headers),
             "proxy_pass_request_body" => flag(cx, d, &mut self.proxy_pass_request_body),
             "proxy_buffering" => flag(cx, d, &mut self.proxy_buffering),
+            "proxy_ignore_client_abort" => flag(cx, d, &mut self.proxy_ignore_client_abort),
+            "proxy_method" | "proxy_set_body" => {
+                let slot = if d.name() == "proxy_method" {
+                    &mut self.proxy_method
+                } else {
+                    &mut self.proxy_set_body
+                };
+                if slot.is_some() {
+                    cx.duplicate(d);
+                } else {
+                    *slot = cx.text(d, 0);
+                }
+            }
+            "chunked_transfer_encoding" => flag(cx, d, &mut self.chunked_transfer_encoding),
+            "proxy_limit_rate" => set(cx, d, &mut self.proxy_limit_rate, parse_size),
+            "limit_rate" => size_value(cx, d, &mut self.limit_rate),
+            "limit_rate_after" => size_value(cx, d, &mut self.limit_rate_after),
+            "keepalive_disable" => {
+                let disable = self.keepalive_disable.get_or_insert_with(Default::default);
+                for w in &d.args {
+                    // Any case, as `ngx_conf_set_bitmask_slot` compares; `none` sets nothing
+                    // tested, and the directive table refused any other value.
+                    if w.value.eq_ignore_ascii_case("msie6") {
+                        disable.msie6 = true;
+                    } else if w.value.eq_ignore_ascii_case("safari") {
+                        disable.safari = true;
+                    }
+                }
+            }
             "absolute_redirect" => flag(cx, d, &mut self.absolute_redirect),
             "port_in_redirect" => flag(cx, d, &mut self.port_in_redirect),
             "server_name_in_redirect" => flag(cx, d, &mut self.server_name_in_redirect),
@@ -319,12 +399,18 @@ impl Settings {
             "access_log" => {
                 let entry = match d.arg(0) {
                     Some("off") => AccessLog::Off,
-                    Some(path) => AccessLog::File {
-                        path: cx.prefixed(path),
-                        format: d.arg(1).unwrap_or("combined").to_string(),
-                        condition: access_log_options(cx, d),
-                        span: d.span(),
-                    },
+                    Some(path) => {
+                        let Some((condition, buffer)) = access_log_options(cx, d) else {
+                            return true;
+                        };
+                        AccessLog::File {
+                            path: cx.prefixed(path),
+                            format: d.arg(1).unwrap_or("combined").to_string(),
+                            condition,
+                            buffer,
+                            span: d.span(),
+                        }
+                    }
                     None => {
                         cx.arity(d);
                         return true;
@@ -385,6 +471,21 @@ pub(super) fn set<T>(
     }
 }
 
+/// A size that may be written with variables (`ngx_http_set_complex_value_size_slot`): one
+/// without is parsed now, and refused with `invalid value`.
+fn size_value(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Text>) {
+    if slot.is_some() {
+        return cx.duplicate(d);
+    }
+    let Some(text) = cx.text(d, 0) else {
+        return;
+    };
+    if !text.value.contains('$') && parse_size(&text.value).is_none() {
+        return cx.invalid_value(d);
+    }
+    *slot = Some(text);
+}
+
 /// Takes `parent`'s value when this level left `slot` unset (`ngx_conf_merge_ptr_value`).
 pub(super) fn inherit_opt<T: Clone>(slot: &mut Option<T>, parent: &Option<T>) {
     if slot.is_none() {
@@ -404,17 +505,43 @@ pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
 
 /// `access_log`'s options after the format: `if=` is kept; `buffer=` and `flush=` only decide
 /// when lines reach the file; `gzip` would change the file's bytes, which ngxr does not do.
-fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<Text> {
+/// `access_log`'s parameters after the format (`ngx_http_log_set_log`): the `if=` condition
+/// and the `buffer=` size; `None` after an error, in nginx's words.
+fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<(Option<Text>, Option<usize>)> {
     let mut condition = None;
+    let mut buffer = None;
+    let mut flush = false;
     for (i, w) in d.args.iter().enumerate().skip(2) {
-        if let Some(value) = w.value.strip_prefix("if=") {
+        if let Some(size) = w.value.strip_prefix("buffer=") {
+            match parse_size(size).filter(|n| *n > 0) {
+                Some(n) => buffer = Some(n),
+                None => {
+                    cx.error(d, format!("invalid buffer size \"{size}\""));
+                    return None;
+                }
+            }
+        } else if let Some(time) = w.value.strip_prefix("flush=") {
+            if parse_msec(time).is_none_or(|t| t.is_zero()) {
+                cx.error(d, format!("invalid flush time \"{time}\""));
+                return None;
+            }
+            flush = true;
+        } else if let Some(value) = w.value.strip_prefix("if=") {
             condition = cx.text(d, i).map(|t| Text {
                 value: value.to_string(),
                 ..t
             });
         } else if w.value == "gzip" || w.value.starts_with("gzip=") {
             cx.unsupported(d, w.span, "\"access_log ... gzip\"");
+        } else {
+            cx.error(d, format!("invalid parameter \"{}\"", w.value));
+            return None;
         }
     }
-    condition
+    if flush && buffer.is_none() {
+        let path = d.arg(0).unwrap_or_default();
+        cx.error(d, format!("no buffer is defined for access_log \"{path}\""));
+        return None;
+    }
+    Some((condition, buffer))
 }

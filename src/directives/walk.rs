@@ -327,10 +327,14 @@ fn arity_ok(flags: u32, args: usize) -> bool {
     }
 }
 
-/// The known directive closest to a misspelt one, if any is close.
+/// The known directive closest to a misspelt one, if any is close. Names whose lengths differ
+/// by more than the distance allowed are skipped unmeasured: a config full of a third-party
+/// module's directives would otherwise cost a distance to each of nginx's ~700 names apiece.
 fn similar_name(name: &str) -> Option<&'static str> {
+    let len = name.chars().count();
     super::all()
         .iter()
+        .filter(|s| s.name.len().abs_diff(len) <= 2)
         .map(|s| (strsim::levenshtein(name, s.name), s.name))
         .filter(|(d, _)| *d <= 2)
         .min()
@@ -340,6 +344,16 @@ fn similar_name(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn misspelt_directives_get_the_nearest_name() {
+        assert_eq!(similar_name("proxy_pas"), Some("proxy_pass"));
+        assert_eq!(similar_name("proxy_set_headers"), Some("proxy_set_header"));
+        assert_eq!(similar_name("lisen"), Some("listen"));
+        assert_eq!(similar_name("prxy_pas"), Some("proxy_pass"));
+        assert_eq!(similar_name("proxy_pass_everything_now"), None);
+        assert_eq!(similar_name("лисен"), None);
+    }
 
     #[test]
     fn arity_follows_nginx_bits() {

@@ -10,6 +10,7 @@ use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
+use super::output::COutput;
 use super::plan::{KeepaliveLimits, ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
@@ -58,6 +59,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
             tables: Tables {
                 maps: Vec::new(),
                 geos: Vec::new(),
+                splits: Vec::new(),
                 hostname,
             },
             servers: Vec::new(),
@@ -68,19 +70,22 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         };
     };
     let (mut sets, captures) = defined_names(http);
+    let splits = &http.split_clients;
     let top = &cx.tree.main().directives;
     let others = unserved::variables(cx.tree, top);
     sets.extend(others.iter().map(|t| t.value.clone()));
     let reg = Registry {
         maps: http.maps.iter().map(|m| m.variable.clone()).collect(),
         geos: http.geos.iter().map(|g| g.variable.value.clone()).collect(),
+        splits: splits.iter().map(|s| s.variable.value.clone()).collect(),
         captures,
         sets,
     };
     // `map`, `geo` and the like may not redefine a built-in variable.
     let defined = http.maps.iter().map(|m| (&m.variable, &m.source));
     let geos = http.geos.iter().map(|g| (&g.variable.value, &g.variable));
-    let defined = defined.chain(geos);
+    let splits_defined = splits.iter().map(|s| (&s.variable.value, &s.variable));
+    let defined = defined.chain(geos).chain(splits_defined);
     for (name, at) in defined.chain(others.iter().map(|t| (&t.value, t))) {
         if !super::vars::definable(name) {
             script::at(cx, at, format!("the duplicate \"{name}\" variable"));
@@ -95,6 +100,10 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .geos
         .iter()
         .filter_map(|g| super::geo::GeoTable::compile(cx, &reg, g))
+        .collect();
+    let splits = splits
+        .iter()
+        .filter_map(|s| super::split_clients::SplitTable::compile(cx, &reg, s))
         .collect();
     let formats = http
         .log_formats
@@ -127,6 +136,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         tables: Tables {
             maps,
             geos,
+            splits,
             hostname,
         },
         listens,
@@ -148,12 +158,15 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
                 out.extend(re.names().map(str::to_string));
             }
             script::defined(&l.script, sets, out);
+            cookie_captures(&l.settings, out);
             walk(&l.children, sets, out);
         }
     }
     let (mut sets, mut out) = (Vec::new(), Vec::new());
+    cookie_captures(&http.settings, &mut out);
     for s in &http.servers {
         script::defined(&s.script, &mut sets, &mut out);
+        cookie_captures(&s.settings, &mut out);
         walk(&s.locations, &mut sets, &mut out);
         for n in &s.names {
             if let ServerName::Regex(p, _) = n
@@ -172,6 +185,15 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
         }
     }
     (sets, out)
+}
+
+/// The named captures of a level's `proxy_cookie_*` regexes.
+fn cookie_captures(st: &Settings, out: &mut Vec<String>) {
+    for (text, caseless) in st.proxy_cookie.regexes() {
+        if let Ok(re) = Regex::new(&text.value, caseless) {
+            out.extend(re.names().map(str::to_string));
+        }
+    }
 }
 
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
@@ -205,7 +227,11 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         realip: super::realip::RealIp::of(st),
         access: super::access::Access::compile(cx, &sh.reg, st).unwrap_or_default(),
         limits: super::limit::CLimits::compile(&sh.limits, &st.limits),
-        action: Action::Static,
+        action: if s.stub_status {
+            Action::StubStatus
+        } else {
+            Action::Static
+        },
         content: content(cx, &sh.reg, st).unwrap_or_else(|| fallback_content(cx, st)),
         error_pages: error_pages(cx, &sh.reg, st).unwrap_or_default(),
         internal: false,
@@ -223,6 +249,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
         gzip: super::gzip::compile(cx, &st.gzip),
+        output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
     };
     let tls = super::tls::spec(&st.ssl);
     super::tls::check_keys(cx, s.span, tls.as_deref());
@@ -325,6 +352,7 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
 fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> Option<CLocation> {
     proxy_conf::validate(cx, &sh.reg, &l.settings);
     let action = match &l.proxy_pass {
+        _ if l.stub_status => Action::StubStatus,
         Some(pass) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
             &sh.reg,
@@ -364,6 +392,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
         gzip: super::gzip::compile(cx, &l.settings.gzip),
+        output: COutput::compile(cx, &sh.reg, &l.settings)?,
     })
 }
 

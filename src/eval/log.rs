@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
-use super::plan::{LogFormat, LogSpec, Outcome, RequestInfo};
+use super::plan::{LogFile, LogFormat, LogSpec, Outcome, RequestInfo};
 use super::request::Req;
 use super::site::Inner;
 use super::value::{Complex, Part};
@@ -168,11 +168,12 @@ pub fn spec(
         path: PathBuf::from(crate::defaults::http::ACCESS_LOG),
         format: "combined".into(),
         condition: None,
+        buffer: None,
         span: crate::source::Span::new(crate::source::FileId(0), 0, 0),
     }];
     let logs = logs.unwrap_or(&default);
     let errors = errors.map(<[_]>::to_vec).unwrap_or_default();
-    let mut files: Vec<(PathBuf, Arc<dyn LogFormat>)> = Vec::new();
+    let mut files = Vec::new();
     for log in logs {
         match log {
             AccessLog::Off => {
@@ -185,6 +186,7 @@ pub fn spec(
                 path,
                 format,
                 condition,
+                buffer,
                 span,
             } => {
                 let f = if format == "combined" {
@@ -198,7 +200,11 @@ pub fn spec(
                     (f, _) => f.map(|f| f as _),
                 };
                 match f {
-                    Some(f) => files.push((path.clone(), f)),
+                    Some(format) => files.push(LogFile {
+                        path: path.clone(),
+                        format,
+                        buffer: *buffer,
+                    }),
                     None => cx.late_error_at(
                         "log::unknown_format",
                         format!("unknown log format \"{format}\""),

@@ -22,15 +22,18 @@ pub mod location;
 pub mod log;
 pub mod map;
 mod mime;
+mod output;
 pub mod plan;
 pub mod proxy;
 mod proxy_conf;
+mod proxy_cookie;
 mod realip;
 pub mod regex;
 pub mod request;
 pub mod route;
 pub mod script;
 pub mod site;
+mod split_clients;
 mod static_;
 mod tls;
 pub mod trace;
@@ -47,6 +50,8 @@ pub mod vhost;
 mod if_tests;
 #[cfg(test)]
 mod load_tests;
+#[cfg(test)]
+mod proxy_cookie_tests;
 #[cfg(test)]
 mod script_tests;
 #[cfg(test)]

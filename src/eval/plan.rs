@@ -218,6 +218,98 @@ pub struct RequestInfo<'a> {
     /// `r->main->limit_req_status` and `limit_conn_status`): routing it again after a
     /// `limit_req` delay or for an error page, their handlers decline.
     pub limits: LimitStatus,
+    /// The server's connection counters (`stub_status`, `$connections_*`).
+    pub counts: &'a ConnectionCounts,
+}
+
+/// nginx's `ngx_stat_*` counters, shared by every worker and kept across reloads. The runtime
+/// moves a connection between the states as nginx does: `waiting` while it waits for a
+/// request's first byte (a new connection, a kept-alive one), `reading` from that byte until
+/// the head is read, `writing` from then until the request is over (a tunnel's whole life);
+/// a TLS handshake under way is in none of them. Relaxed atomics: each is a statistic read on
+/// its own, as nginx's are.
+#[derive(Debug, Default)]
+pub struct ConnectionCounts {
+    pub accepted: Counter,
+    pub handled: Counter,
+    pub requests: Counter,
+    /// Open client connections (tunnels included).
+    pub active: Counter,
+    pub reading: Counter,
+    pub writing: Counter,
+    pub waiting: Counter,
+}
+
+/// One counter on a cache line of its own (nginx gives each 128 bytes of its shared zone), so
+/// workers bumping one do not slow readers of another.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct Counter(pub std::sync::atomic::AtomicU64);
+
+impl Counter {
+    pub const fn new() -> Counter {
+        Counter(std::sync::atomic::AtomicU64::new(0))
+    }
+
+    pub fn add(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn sub(&self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl ConnectionCounts {
+    pub const fn new() -> ConnectionCounts {
+        ConnectionCounts {
+            accepted: Counter::new(),
+            handled: Counter::new(),
+            requests: Counter::new(),
+            active: Counter::new(),
+            reading: Counter::new(),
+            writing: Counter::new(),
+            waiting: Counter::new(),
+        }
+    }
+}
+
+/// Counters that count nothing, for requests not served by a running server (`explain`).
+pub static UNCOUNTED: ConnectionCounts = ConnectionCounts::new();
+
+/// How the answer is written (nginx's chunked and write filters), decided for the level the
+/// request ended in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sending {
+    /// `chunked_transfer_encoding`: an HTTP/1.1 body of unknown length goes out chunked;
+    /// `off`, the connection closes after it instead.
+    pub chunked: bool,
+    /// The rate the body is sent at, bytes per second (0: unlimited): `limit_rate`
+    /// evaluated, or `set $limit_rate`'s.
+    pub limit_rate: u64,
+    /// `limit_rate_after`: bytes sent at full speed first.
+    pub limit_rate_after: u64,
+    /// `proxy_limit_rate`: bytes per second read from the upstream (0: unlimited).
+    pub proxy_limit_rate: u64,
+    /// `keepalive_timeout`'s second value: a kept-alive answer says `Keep-Alive: timeout=N`
+    /// (0: no such header).
+    pub keepalive_header: u64,
+}
+
+impl Default for Sending {
+    fn default() -> Sending {
+        Sending {
+            chunked: true,
+            limit_rate: 0,
+            limit_rate_after: 0,
+            proxy_limit_rate: 0,
+            keepalive_header: 0,
+        }
+    }
 }
 
 /// What the log line of a request refused before routing may read of it: nginx logs it with
@@ -323,6 +415,8 @@ pub fn request_id() -> [u8; 32] {
 
 /// nginx's answer to a request.
 #[derive(Debug)]
+// Returned once per request and moved once: boxing the answer would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum Route {
     /// Answer directly: `return`, the 301 to `/path/`, 404 when no location matches, 400 for a
     /// bad request.
@@ -411,6 +505,7 @@ pub struct FileResponse {
     /// The location's gzip filter; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
     pub limited: Limited,
+    pub sending: Sending,
 }
 
 /// A piece of a file response's body.
@@ -470,6 +565,34 @@ impl Route {
         self
     }
 
+    /// The error-log lines that go with the answer.
+    pub fn errors_mut(&mut self) -> &mut Vec<ErrorLine> {
+        match self {
+            Route::Respond(r) => &mut r.errors,
+            Route::File(f) => &mut f.errors,
+            Route::Proxy(p) => &mut p.errors,
+        }
+    }
+
+    /// How the answer is to be written.
+    pub fn sending(&self) -> Sending {
+        match self {
+            Route::Respond(r) => r.sending,
+            Route::File(f) => f.sending,
+            Route::Proxy(p) => p.sending,
+        }
+    }
+
+    /// The same answer written as `sending` says.
+    pub fn with_sending(mut self, sending: Sending) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.sending = sending,
+            Route::File(f) => f.sending = sending,
+            Route::Proxy(p) => p.sending = sending,
+        }
+        self
+    }
+
     /// The same answer under `limits`.
     pub fn with_keepalive(mut self, limits: KeepaliveLimits) -> Route {
         match &mut self {
@@ -501,6 +624,7 @@ pub struct Response {
     /// The gzip filter of the level that answered; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
     pub limited: Limited,
+    pub sending: Sending,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -512,7 +636,19 @@ pub struct ProxyRequest {
     /// A host name the runtime must resolve first (`proxy_pass` with variables naming no
     /// upstream block, under a `resolver`).
     pub resolve: Option<Resolve>,
+    /// The method sent upstream: the request's, or `proxy_method`'s value.
     pub method: Bytes,
+    /// The request's own method is not POST, LOCK or PATCH: once sent, it may go to another
+    /// server (nginx decides by `r->method`, whatever `proxy_method` sends).
+    pub idempotent: bool,
+    /// `proxy_set_body`: the body sent upstream instead of the client's (which is read and
+    /// dropped first), with its length as `Content-Length`.
+    pub body: Option<Bytes>,
+    /// `proxy_ignore_client_abort`: a client that closes while the upstream works does not
+    /// end the exchange.
+    pub ignore_client_abort: bool,
+    /// `proxy_cookie_domain`, `proxy_cookie_path`, `proxy_cookie_flags`: `None` without any.
+    pub cookies: Option<Arc<dyn CookieRewrite>>,
     /// Path and query as sent upstream, after `proxy_pass` URI rewriting.
     pub uri: Bytes,
     /// `proxy_http_version`: `HTTP/1.0` (nginx 1.22's default) or `HTTP/1.1`.
@@ -573,6 +709,7 @@ pub struct ProxyRequest {
     /// TLS to the upstream, for an `https://` `proxy_pass`.
     pub tls: Option<TlsTarget>,
     pub limited: Limited,
+    pub sending: Sending,
 }
 
 /// TLS to an `https://` upstream: a location's `proxy_ssl_*` settings with nginx's defaults
@@ -793,10 +930,19 @@ impl std::fmt::Display for PeerAddr {
     }
 }
 
+/// One `access_log` line of a level.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    pub path: PathBuf,
+    pub format: Arc<dyn LogFormat>,
+    /// `buffer=`: the file's lines gather up to this size; else each is written at once.
+    pub buffer: Option<usize>,
+}
+
 /// Where and how to log a finished request; `formats` are compiled `log_format`s.
 #[derive(Debug, Default)]
 pub struct LogSpec {
-    pub files: Vec<(PathBuf, Arc<dyn LogFormat>)>,
+    pub files: Vec<LogFile>,
     /// The level's `error_log` files and levels, for what goes wrong while serving the
     /// request (nginx's `clcf->error_log`); empty: the main level's error log.
     pub errors: Vec<(PathBuf, String)>,
@@ -826,6 +972,22 @@ pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
     ) -> Vec<(Bytes, Bytes)>;
 }
 
+/// A location's `proxy_cookie_*` rules, applied to the upstream's answer as its headers are
+/// copied (before `add_header`, which sees the rewritten lines in `$sent_http_set_cookie`).
+pub trait CookieRewrite: std::fmt::Debug + Send + Sync {
+    /// Rewrites each `Set-Cookie` line of `headers` (the upstream's, as they will be sent)
+    /// that a rule applies to; `outcome` is what variables in the rules may read. Returns,
+    /// for each `Set-Cookie` line in order, the upstream's own line as nginx leaves it in its
+    /// buffer when a rule rewrote a value there in place (`$upstream_http_set_cookie` reads
+    /// it so), `None` for a line left intact.
+    fn rewrite(
+        &self,
+        request: &RequestInfo<'_>,
+        outcome: &Outcome,
+        headers: &mut [(Bytes, Bytes)],
+    ) -> Vec<Option<Bytes>>;
+}
+
 /// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -845,6 +1007,9 @@ pub struct Outcome {
     pub gzip_bytes: Option<(u64, u64)>,
     /// The whole answer was handed to the client (`$request_completion` is `OK`).
     pub completed: bool,
+    /// nginx's `r->limit_rate` once the runtime set it (an upstream's `X-Accel-Limit-Rate`,
+    /// or the rate the body was sent at): `$limit_rate` reads it over `set $limit_rate`'s.
+    pub limit_rate: Option<u64>,
 }
 
 /// One server tried for a request (nginx's `ngx_http_upstream_state_t`). `None` is a value

@@ -82,6 +82,11 @@ pub fn build(
         .map(|(from, to)| (Bytes::from(from.eval(req)), Bytes::from(to.eval(req))))
         .collect();
     let location_base = super::route::location_base(req, rules).map(Bytes::from);
+    let method = match &p.method {
+        Some(method) => Bytes::from(method.eval(req)),
+        None => Bytes::copy_from_slice(req.method.as_bytes()),
+    };
+    let body = p.set_body.as_ref().map(|body| Bytes::from(body.eval(req)));
     let tls = match (&p.tls, resolved.https) {
         (Some(tls), true) => {
             let host = req.proxy.as_ref().map(|(host, _)| host.clone());
@@ -92,7 +97,14 @@ pub fn build(
     Route::Proxy(Box::new(ProxyRequest {
         upstream: resolved.upstream.group,
         resolve: resolved.resolve,
-        method: Bytes::copy_from_slice(req.method.as_bytes()),
+        method,
+        idempotent: !matches!(req.method, "POST" | "LOCK" | "PATCH"),
+        body,
+        ignore_client_abort: p.ignore_client_abort,
+        cookies: p
+            .cookies
+            .clone()
+            .map(|c| c as Arc<dyn super::plan::CookieRewrite>),
         uri: Bytes::from(resolved.uri),
         version: p.version,
         headers,
@@ -122,6 +134,8 @@ pub fn build(
         gzip: None,
         tls,
         limited: Default::default(),
+        // `route` sets it with the answer.
+        sending: Default::default(),
     }))
 }
 

@@ -30,9 +30,11 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
         Expires::Variable { value, .. } => Some(value),
         Expires::Fixed(_) => None,
     });
-    for text in set.chain(add).chain(expires) {
+    let proxy = st.proxy_method.iter().chain(&st.proxy_set_body);
+    for text in set.chain(add).chain(expires).chain(proxy) {
         Complex::compile(cx, reg, text);
     }
+    super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, &Weak::new());
 }
 
 /// Compiles location `l`'s `proxy_pass` with its merged settings.
@@ -77,6 +79,13 @@ pub fn compile(
         .map(Bytes::from)
         .collect();
     let add_headers = Deferred::new(super::added::compile(cx, reg, st)?, site);
+    let cookies = super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, site)?;
+    let value = |cx: &mut Cx<'_>, text: &Option<Text>| match text {
+        Some(text) => Complex::compile(cx, reg, text).map(Some),
+        None => Some(None),
+    };
+    let method = value(cx, &st.proxy_method)?;
+    let set_body = value(cx, &st.proxy_set_body)?;
     let mut next_upstream = st
         .proxy_next_upstream
         .unwrap_or_else(proxy::default_next_upstream);
@@ -91,6 +100,10 @@ pub fn compile(
         version: st
             .proxy_http_version
             .unwrap_or(defaults::proxy::HTTP_VERSION),
+        method,
+        set_body,
+        ignore_client_abort: st.proxy_ignore_client_abort.unwrap_or(false),
+        cookies,
         pass_request_headers: st.proxy_pass_request_headers.unwrap_or(true),
         pass_body: st.proxy_pass_request_body.unwrap_or(true),
         timeouts: ProxyTimeouts {

@@ -39,7 +39,8 @@ impl Captures {
 }
 
 impl Regex {
-    /// Compiles `pattern`; the error is worded like nginx's `pcre2_compile() failed: ...`.
+    /// Compiles `pattern`; the error is worded like nginx's `pcre2_compile() failed: ...`,
+    /// which names the rest of the pattern from where PCRE stopped unless that is its end.
     pub fn new(pattern: &str, caseless: bool) -> Result<Regex, String> {
         let re = RegexBuilder::new()
             .caseless(caseless)
@@ -52,7 +53,13 @@ impl Regex {
                     .split_once("offset ")
                     .and_then(|(_, rest)| rest.split_once(": "))
                     .map_or(text.as_str(), |(_, why)| why);
-                format!("pcre2_compile() failed: {why} in \"{pattern}\"")
+                let rest = e
+                    .offset()
+                    .and_then(|at| pattern.as_bytes().get(at..))
+                    .filter(|rest| !rest.is_empty())
+                    .map(|rest| format!(" at \"{}\"", String::from_utf8_lossy(rest)));
+                let rest = rest.unwrap_or_default();
+                format!("pcre2_compile() failed: {why} in \"{pattern}\"{rest}")
             })?;
         let groups = re.captures_len().saturating_sub(1);
         Ok(Regex {
@@ -112,6 +119,19 @@ mod tests {
             caps.get(1),
             b"42",
             "a regex without groups keeps earlier captures"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_rest_of_the_pattern_as_nginx_does() {
+        let err = |p: &str| Regex::new(p, true).err().unwrap_or_default();
+        assert_eq!(
+            err("("),
+            "pcre2_compile() failed: missing closing parenthesis in \"(\""
+        );
+        assert_eq!(
+            err("*abc"),
+            "pcre2_compile() failed: quantifier does not follow a repeatable item in \"*abc\" at \"*abc\""
         );
     }
 }

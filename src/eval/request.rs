@@ -13,10 +13,11 @@ use super::files::CRoot;
 use super::gzip::CGzip;
 use super::headers::{arg, cookie, header, remote_user, set_cookie};
 use super::map::MapTable;
+use super::output::COutput;
 use super::plan::{KeepaliveLimits, Outcome, RequestInfo, UpstreamTry};
 use super::regex::Captures;
 use super::uri::Target;
-use super::vars::Var;
+use super::vars::{Counted, Var};
 
 /// nginx's limit on URI changes per request (`NGX_HTTP_MAX_URI_CHANGES`).
 pub const MAX_URI_CHANGES: usize = 10;
@@ -26,6 +27,7 @@ pub const MAX_URI_CHANGES: usize = 10;
 pub struct Tables {
     pub maps: Vec<MapTable>,
     pub geos: Vec<super::geo::GeoTable>,
+    pub splits: Vec<super::split_clients::SplitTable>,
     pub hostname: Vec<u8>,
 }
 
@@ -59,6 +61,12 @@ pub struct Req<'a> {
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the server, then of the location, once chosen.
     pub gzip: Option<Arc<CGzip>>,
+    /// The write side's settings of the server, then of the location, once chosen.
+    pub output: COutput,
+    /// What `set $limit_rate` gave (nginx's `r->limit_rate` with `limit_rate_set`).
+    pub limit_rate: Option<u64>,
+    /// Error-log lines of the variables' own handlers (`invalid $limit_rate`).
+    pub errors: Vec<super::plan::ErrorLine>,
     /// The `root` or `alias` of the level that has the request (nginx's `r->loc_conf`): the
     /// server's, then its location's or `if` block's, for `$document_root`,
     /// `$realpath_root` and `$request_filename`.
@@ -91,6 +99,8 @@ pub struct Req<'a> {
     maps: Vec<MapValue>,
     /// Each geo variable's state in this request, by index (cached as nginx caches it).
     geos: Vec<MapValue>,
+    /// Each `split_clients` variable's state in this request, by index.
+    splits: Vec<MapValue>,
 }
 
 /// A map's value in one request.
@@ -117,6 +127,9 @@ impl<'a> Req<'a> {
             server_name: Bytes::new(),
             keepalive: crate::defaults::http::KEEPALIVE,
             gzip: None,
+            output: COutput::default(),
+            limit_rate: None,
+            errors: Vec::new(),
             root: None,
             add_uri_to_alias: false,
             root_busy: false,
@@ -132,6 +145,7 @@ impl<'a> Req<'a> {
             limited: Default::default(),
             maps: vec![MapValue::Unread; n],
             geos: vec![MapValue::Unread; tables.geos.len()],
+            splits: vec![MapValue::Unread; tables.splits.len()],
         }
     }
 
@@ -155,12 +169,16 @@ impl<'a> Req<'a> {
     pub fn enter(&mut self, loc: &super::site::CLocation) {
         self.keepalive = loc.keepalive;
         self.gzip = loc.gzip.clone();
+        self.output.clone_from(&loc.output);
         self.root = Some(loc.content.root.clone());
     }
 
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
     pub fn var(&mut self, name: &str, var: &Var) -> Option<Vec<u8>> {
-        let value = self.value(var);
+        let value = match self.assigned(name, var) {
+            Some(value) => Some(value),
+            None => self.value(var),
+        };
         if self.traced && !self.seen.iter().any(|(n, _)| n == name) {
             let shown = value
                 .as_deref()
@@ -169,6 +187,26 @@ impl<'a> Req<'a> {
                 .push((name.to_string(), shown.unwrap_or_default()));
         }
         value
+    }
+
+    /// What `set` gave a variable that `map`, `geo` or `split_clients` defines: nginx keeps
+    /// it in the variable's slot, where later reads find it (a `volatile` map's is evaluated
+    /// again).
+    fn assigned(&self, name: &str, var: &Var) -> Option<Vec<u8>> {
+        if self.sets.is_empty() {
+            return None;
+        }
+        let kept = match var {
+            Var::Map(i) => !self.tables.maps.get(*i).is_some_and(|m| m.volatile),
+            Var::Geo(_) | Var::Split(_) => true,
+            _ => false,
+        };
+        let (_, value) = self
+            .sets
+            .iter()
+            .rev()
+            .find(|(n, _)| kept && n.eq_ignore_ascii_case(name))?;
+        Some(value.clone())
     }
 
     fn value(&mut self, var: &Var) -> Option<Vec<u8>> {
@@ -199,6 +237,20 @@ impl<'a> Req<'a> {
             Var::LimitReqStatus => {
                 let status = self.limited.status.req.or(self.info.limits.req)?;
                 text(status.as_str().to_string())
+            }
+            Var::LimitRate => {
+                let rate = self.outcome.and_then(|o| o.limit_rate);
+                text(rate.or(self.limit_rate).unwrap_or(0).to_string())
+            }
+            Var::Connections(which) => {
+                let counts = info.counts;
+                let n = match which {
+                    Counted::Active => counts.active.get(),
+                    Counted::Reading => counts.reading.get(),
+                    Counted::Writing => counts.writing.get(),
+                    Counted::Waiting => counts.waiting.get(),
+                };
+                text(n.to_string())
             }
             Var::LimitConnStatus => {
                 let status = self.limited.status.conn.or(self.info.limits.conn)?;
@@ -329,6 +381,7 @@ impl<'a> Req<'a> {
                 .map(|(_, v)| v.clone()),
             Var::Map(i) => self.map(*i),
             Var::Geo(i) => self.geo(*i),
+            Var::Split(i) => self.split(*i),
         }
     }
 
@@ -376,14 +429,31 @@ impl Req<'_> {
     fn geo(&mut self, i: usize) -> Option<Vec<u8>> {
         let tables = self.tables;
         let table = tables.geos.get(i)?;
-        match &self.geos[i] {
+        self.cached(|r| &mut r.geos[i], |r| table.eval(r))
+    }
+
+    /// A `split_clients` variable's value: computed on first use and cached (a key that
+    /// reads the variable itself finds it not found, as nginx's cycle check does).
+    fn split(&mut self, i: usize) -> Option<Vec<u8>> {
+        let tables = self.tables;
+        let table = tables.splits.get(i)?;
+        self.cached(|r| &mut r.splits[i], |r| table.eval(r))
+    }
+
+    /// The value in `slot`, computed by `eval` the first time.
+    fn cached(
+        &mut self,
+        slot: impl Fn(&mut Self) -> &mut MapValue,
+        eval: impl FnOnce(&mut Self) -> Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        match slot(self) {
             MapValue::Known(value) => return value.clone(),
             MapValue::Busy => return None,
             MapValue::Unread => {}
         }
-        self.geos[i] = MapValue::Busy;
-        let value = Some(table.eval(self));
-        self.geos[i] = MapValue::Known(value.clone());
+        *slot(self) = MapValue::Busy;
+        let value = Some(eval(self));
+        *slot(self) = MapValue::Known(value.clone());
         value
     }
 }

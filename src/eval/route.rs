@@ -49,7 +49,7 @@ pub fn route_after<'a>(
     let mut req = Req::new(info, &site.tables, target);
     req.outcome = outcome;
     req.traced = trace.is_some();
-    let route = match pick_server(&on, &mut req, &mut trace) {
+    let mut route = match pick_server(&on, &mut req, &mut trace) {
         Err(why) => {
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
             respond(400, fallback_log(), Vec::new(), None)
@@ -85,10 +85,23 @@ pub fn route_after<'a>(
     });
     let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
     let limited = super::limit::take(&mut req);
+    let output = req.output.clone();
+    let mut errors = std::mem::take(&mut req.errors);
+    let sending = output.sending(&mut req, &mut errors);
+    if output.disables_keepalive(&req) {
+        req.keepalive.requests = 0;
+    }
+    if !errors.is_empty() {
+        for e in &mut errors {
+            e.server = req.server_name.clone();
+        }
+        route.errors_mut().append(&mut errors);
+    }
     route
         .with_keepalive(req.keepalive)
         .with_gzip(gzip)
         .with_limited(limited)
+        .with_sending(sending)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -159,6 +172,7 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.server_name = s.server_name.clone();
     req.keepalive = s.keepalive;
     req.gzip = s.default.gzip.clone();
+    req.output.clone_from(&s.default.output);
     req.root = Some(s.default.content.root.clone());
     if !req
         .headers
@@ -487,8 +501,10 @@ fn content(
     failed: &mut Failed<'_>,
     trace: &mut Option<&mut Trace>,
 ) -> Next {
-    let Action::Proxy(p) = &loc.action else {
-        return static_::content(loc, req, served);
+    let p = match &loc.action {
+        Action::Proxy(p) => p,
+        Action::Static => return static_::content(loc, req, served),
+        Action::StubStatus => return stub_status(loc, req),
     };
     if let Some(&status) = failed.statuses.next() {
         failed.passed.push(status);
@@ -596,37 +612,71 @@ fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
         ),
         code => {
             // nginx's header filter drops the type of a 204.
-            let mut headers: Vec<(Bytes, Bytes)> = r
+            let content_type = r
                 .content_types
                 .for_uri(&req.target.uri)
-                .filter(|_| code != 204)
-                .map(|t| (Bytes::from_static(b"Content-Type"), t))
-                .into_iter()
-                .collect();
-            // The text's length is set before the headers filter runs; nginx's own pages
-            // (chosen by the runtime) and the `Connection` value are not known here.
-            let mut set = headers.clone();
-            if !matches!(code, 204 | 304) {
-                set.push((
-                    Bytes::from_static(b"Content-Length"),
-                    Bytes::from(text.len().to_string()),
-                ));
-            }
-            let mut answer = Answer {
-                status: code,
-                headers: set,
-            };
-            added::expires(&loc.add_headers, &mut answer, None, req, &mut headers);
-            added::apply_to(&loc.add_headers, answer, req, &mut headers);
-            added::charset(&loc.add_headers, code, &mut headers);
-            Next::Answer(respond(
-                code,
-                loc.log.clone(),
-                headers,
-                Some(Bytes::from(text)),
-            ))
+                .filter(|_| code != 204);
+            text_answer(code, content_type, text, req, loc)
         }
     }
+}
+
+/// A handler's answer with `text` as its body, through the headers filter of `loc`.
+fn text_answer(
+    code: u16,
+    content_type: Option<Bytes>,
+    text: Vec<u8>,
+    req: &mut Req<'_>,
+    loc: &CLocation,
+) -> Next {
+    let mut headers: Vec<(Bytes, Bytes)> = content_type
+        .map(|t| (Bytes::from_static(b"Content-Type"), t))
+        .into_iter()
+        .collect();
+    // The text's length is set before the headers filter runs; nginx's own pages
+    // (chosen by the runtime) and the `Connection` value are not known here.
+    let mut set = headers.clone();
+    if !matches!(code, 204 | 304) {
+        set.push((
+            Bytes::from_static(b"Content-Length"),
+            Bytes::from(text.len().to_string()),
+        ));
+    }
+    let mut answer = Answer {
+        status: code,
+        headers: set,
+    };
+    added::expires(&loc.add_headers, &mut answer, None, req, &mut headers);
+    added::apply_to(&loc.add_headers, answer, req, &mut headers);
+    added::charset(&loc.add_headers, code, &mut headers);
+    Next::Answer(respond(
+        code,
+        loc.log.clone(),
+        headers,
+        Some(Bytes::from(text)),
+    ))
+}
+
+/// `stub_status` (`ngx_http_stub_status_handler`): GET and HEAD get the counters as text,
+/// read now; any other method 405.
+fn stub_status(loc: &CLocation, req: &mut Req<'_>) -> Next {
+    if !matches!(req.method, "GET" | "HEAD") {
+        return Next::Special(405, Vec::new());
+    }
+    let c = req.info.counts;
+    // Read in nginx's order.
+    let (accepted, handled, active, requests) = (
+        c.accepted.get(),
+        c.handled.get(),
+        c.active.get(),
+        c.requests.get(),
+    );
+    let (reading, writing, waiting) = (c.reading.get(), c.writing.get(), c.waiting.get());
+    let text = format!(
+        "Active connections: {active} \nserver accepts handled requests\n {accepted} {handled} {requests} \nReading: {reading} Writing: {writing} Waiting: {waiting} \n"
+    );
+    let plain = Some(Bytes::from_static(b"text/plain"));
+    text_answer(200, plain, text.into_bytes(), req, loc)
 }
 
 /// nginx's header filter makes a `Location` starting with `/` absolute (`absolute_redirect
@@ -673,6 +723,7 @@ pub fn respond(
         keepalive: crate::defaults::http::KEEPALIVE,
         gzip: None,
         limited: Default::default(),
+        sending: Default::default(),
     })
 }
 

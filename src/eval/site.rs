@@ -12,6 +12,7 @@ use super::error_page::ErrorPages;
 use super::gzip::CGzip;
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
+use super::output::COutput;
 use super::plan::{
     KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyBuffers, ProxyTimeouts,
     ResolverSpec, TlsSpec, UpstreamGroup,
@@ -143,6 +144,8 @@ pub struct CLocation {
     pub redirects: RedirectRules,
     pub keepalive: KeepaliveLimits,
     pub gzip: Option<Arc<CGzip>>,
+    /// `chunked_transfer_encoding`, `keepalive_disable` and the rate limits.
+    pub output: COutput,
 }
 
 #[derive(Debug)]
@@ -150,6 +153,8 @@ pub enum Action {
     Proxy(Box<CProxy>),
     /// No `proxy_pass`: files from `root` or `alias` (the static and index modules).
     Static,
+    /// `stub_status`: the server's connection counters as text.
+    StubStatus,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +174,12 @@ pub struct CProxy {
     /// body headers).
     pub reserved: Vec<Vec<u8>>,
     pub version: &'static str,
+    /// `proxy_method`.
+    pub method: Option<Complex>,
+    /// `proxy_set_body`.
+    pub set_body: Option<Complex>,
+    pub ignore_client_abort: bool,
+    pub cookies: Option<Arc<super::proxy_cookie::CookieRules>>,
     pub pass_request_headers: bool,
     pub pass_body: bool,
     pub timeouts: ProxyTimeouts,

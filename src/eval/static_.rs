@@ -276,6 +276,7 @@ impl FileAnswer {
             // `route` sets it with the answer.
             gzip: None,
             limited: Default::default(),
+            sending: Default::default(),
         }
     }
 }

@@ -102,6 +102,7 @@ pub(super) fn request_info<'a>(
         started: std::time::Instant::now(),
         refused: None,
         limits: Default::default(),
+        counts: &crate::eval::plan::UNCOUNTED,
     }
 }
 
@@ -424,7 +425,7 @@ fn combined_log_line() {
     else {
         panic!()
     };
-    let (_, format) = &p.log.files[0];
+    let format = &p.log.files[0].format;
     let headers = [
         (Bytes::from_static(b"Host"), Bytes::from_static(b"h")),
         (

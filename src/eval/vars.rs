@@ -22,6 +22,10 @@ pub enum Var {
     /// `$limit_req_status`, `$limit_conn_status`: what the preaccess limits decided.
     LimitReqStatus,
     LimitConnStatus,
+    /// `$limit_rate`: the request's rate in bytes per second (0 until something set it).
+    LimitRate,
+    /// `$connections_*` (the stub_status module): the server's counters now.
+    Connections(Counted),
     RemotePort,
     /// `$realip_remote_addr`: the connection's own address, whatever realip found.
     RealipRemoteAddr,
@@ -107,8 +111,19 @@ pub enum Var {
     Map(usize),
     /// A `geo` block's variable, by its index in the compiled geo tables.
     Geo(usize),
+    /// A `split_clients` variable, by its index in the compiled tables.
+    Split(usize),
     /// A variable the rewrite module's `set` defines: not found until set.
     Set(String),
+}
+
+/// Which of the stub_status module's counters a `$connections_*` variable reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Active,
+    Reading,
+    Writing,
+    Waiting,
 }
 
 /// Names defined by the configuration itself, looked up before the built-in ones (as nginx's
@@ -119,6 +134,8 @@ pub struct Registry {
     pub maps: Vec<String>,
     /// Geo variables, in the order of the `geo` blocks.
     pub geos: Vec<String>,
+    /// `split_clients` variables, in the order of the blocks.
+    pub splits: Vec<String>,
     /// Named captures of every regex in the configuration.
     pub captures: Vec<String>,
     /// Variables defined by `set` (and other modules' directives) anywhere.
@@ -133,6 +150,14 @@ impl Registry {
         }
         if let Some(i) = self.geos.iter().position(|g| g.eq_ignore_ascii_case(name)) {
             return Some(Var::Geo(i));
+        }
+        // A later block defining the same variable takes it over, as in nginx.
+        if let Some(i) = self
+            .splits
+            .iter()
+            .rposition(|s| s.eq_ignore_ascii_case(name))
+        {
+            return Some(Var::Split(i));
         }
         if self.captures.iter().any(|c| c == name) {
             return Some(Var::NamedCapture(name.to_string()));
@@ -185,9 +210,9 @@ pub fn definable(name: &str) -> bool {
     changeable || fixed(&name).is_none()
 }
 
-/// Whether `set $name` does more than store a value in nginx: `$limit_rate` throttles the
-/// response (and reads back as the parsed rate), which ngxr does not do.
-pub fn acts_when_set(name: &str) -> bool {
+/// Whether `set $name` calls a handler of nginx's rather than storing a value: `$limit_rate`
+/// sets the request's rate (and reads back as the parsed rate), so it is no `set` variable.
+pub fn has_set_handler(name: &str) -> bool {
     name.eq_ignore_ascii_case("limit_rate")
 }
 
@@ -255,7 +280,6 @@ fn fixed(name: &str) -> Option<Var> {
         | "ssl_session_id"
         | "request_body"
         | "request_body_file"
-        | "limit_rate"
         | "tcpinfo_rtt"
         | "tcpinfo_rttvar"
         | "tcpinfo_snd_cwnd"
@@ -270,6 +294,11 @@ fn fixed(name: &str) -> Option<Var> {
         | "secure_link"
         | "secure_link_expires" => Var::Unsupported(name.to_string()),
         "limit_req_status" => Var::LimitReqStatus,
+        "limit_rate" => Var::LimitRate,
+        "connections_active" => Var::Connections(Counted::Active),
+        "connections_reading" => Var::Connections(Counted::Reading),
+        "connections_writing" => Var::Connections(Counted::Writing),
+        "connections_waiting" => Var::Connections(Counted::Waiting),
         "limit_conn_status" => Var::LimitConnStatus,
         "remote_port" => Var::RemotePort,
         "realip_remote_port" => Var::RealipRemotePort,
@@ -368,6 +397,7 @@ mod tests {
         let r = Registry {
             maps: vec!["connection_upgrade".into()],
             geos: vec!["limit".into()],
+            splits: vec!["variant".into(), "variant".into()],
             captures: vec!["sub".into()],
             sets: vec!["target".into()],
         };
@@ -379,6 +409,11 @@ mod tests {
         assert_eq!(r.resolve("arg_id"), Some(Var::Arg("id".into())));
         assert_eq!(r.resolve("connection_upgrade"), Some(Var::Map(0)));
         assert_eq!(r.resolve("Limit"), Some(Var::Geo(0)));
+        assert_eq!(
+            r.resolve("variant"),
+            Some(Var::Split(1)),
+            "the last block's"
+        );
         assert_eq!(r.resolve("sub"), Some(Var::NamedCapture("sub".into())));
         assert_eq!(r.resolve("Target"), Some(Var::Set("target".into())));
         assert_eq!(r.resolve("nope"), None);

@@ -88,6 +88,9 @@ pub fn human(r: &Value) -> String {
         for h in q["headers"].as_array().into_iter().flatten() {
             out.push(format!("          {}: {}", s(&h[0]), s(&h[1])));
         }
+        if !q["body"].is_null() {
+            out.push(format!("body      {}", s(&q["body"])));
+        }
         out.push(format!("tunnel    {}", s(&q["tunnel"])));
     }
     let a = &r["response"];

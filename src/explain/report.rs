@@ -44,6 +44,7 @@ pub fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
                 "uri": text(&p.uri),
                 "version": p.version,
                 "headers": p.headers.iter().map(|(n, v)| json!([text(n), text(v)])).collect::<Vec<_>>(),
+                "body": p.body.as_deref().map(text),
                 "read_timeout_ms": p.timeouts.read.as_millis() as u64,
                 "connect_timeout_ms": p.timeouts.connect.as_millis() as u64,
                 "send_timeout_ms": p.timeouts.send.as_millis() as u64,

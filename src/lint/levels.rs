@@ -1,4 +1,4 @@
-//! Where each setting a lint cares about comes from: for every `location` that proxies, the
+//! Where each setting a lint cares about comes from: for every `server` and `location`, the
 //! directives in force there and the level that set them. nginx's own merge lives in
 //! `config/settings.rs`; this keeps only provenance (spans) for the messages, for the few
 //! settings the lints read.
@@ -11,6 +11,8 @@ pub enum Level {
     Http,
     Server,
     Location,
+    /// An `if` block inside a location: nginx gives it a configuration of its own.
+    If,
 }
 
 /// The settings in force at one level, with the directives that set them.
@@ -18,32 +20,46 @@ pub enum Level {
 pub struct InForce<'t> {
     /// `proxy_set_header` lines in force, and the level they were written at.
     pub set_headers: Option<(Level, Vec<&'t Directive>)>,
+    /// `add_header` lines in force, and the level they were written at.
+    pub add_headers: Option<(Level, Vec<&'t Directive>)>,
     pub http_version: Option<&'t Directive>,
     pub read_timeout: Option<(Level, &'t Directive)>,
     pub resolver: Option<&'t Directive>,
 }
 
-/// A location that proxies, with what is in force there and what its parents had.
+/// A `server` or `location` block, with what is in force there and what its parent had.
 #[derive(Debug)]
-pub struct ProxyLocation<'t> {
-    pub location: &'t Directive,
-    pub proxy_pass: &'t Directive,
+pub struct Block<'t> {
+    /// The `server` or `location` directive.
+    pub block: &'t Directive,
+    pub level: Level,
+    /// Its own `proxy_pass`, if it proxies.
+    pub proxy_pass: Option<&'t Directive>,
     pub here: InForce<'t>,
-    /// `proxy_set_header` lines of the enclosing levels that this location's own lines hide.
-    pub hidden_headers: Vec<&'t Directive>,
+    /// `proxy_set_header` lines of the enclosing levels that this block's own lines hide.
+    pub hidden_set_headers: Vec<&'t Directive>,
+    /// `add_header` lines of the enclosing levels that this block's own lines hide.
+    pub hidden_add_headers: Vec<&'t Directive>,
 }
 
 impl<'t> InForce<'t> {
-    /// This level's settings: what `directives` set, else what `parent` had.
+    /// This level's settings: what `directives` set, else what `parent` had. A list directive
+    /// set at this level replaces the whole list above, as nginx merges arrays.
     fn child(parent: &InForce<'t>, level: Level, directives: &[&'t Directive]) -> InForce<'t> {
         let mut here = parent.clone();
-        let headers: Vec<&Directive> = directives
-            .iter()
-            .copied()
-            .filter(|d| d.name() == "proxy_set_header")
-            .collect();
-        if !headers.is_empty() {
-            here.set_headers = Some((level, headers));
+        let own = |name: &str| {
+            let list: Vec<&'t Directive> = directives
+                .iter()
+                .copied()
+                .filter(|d| d.name() == name)
+                .collect();
+            (!list.is_empty()).then_some((level, list))
+        };
+        if let Some(list) = own("proxy_set_header") {
+            here.set_headers = Some(list);
+        }
+        if let Some(list) = own("add_header") {
+            here.add_headers = Some(list);
         }
         for d in directives {
             match d.name() {
@@ -57,8 +73,44 @@ impl<'t> InForce<'t> {
     }
 }
 
-/// Every proxying location of the configuration, nested ones included.
-pub fn proxy_locations(tree: &SyntaxTree) -> Vec<ProxyLocation<'_>> {
+impl<'t> Block<'t> {
+    fn new(
+        block: &'t Directive,
+        level: Level,
+        inner: &[&'t Directive],
+        parent: &InForce<'t>,
+    ) -> Block<'t> {
+        let here = InForce::child(parent, level, inner);
+        Block {
+            block,
+            level,
+            proxy_pass: inner.iter().copied().find(|d| d.name() == "proxy_pass"),
+            hidden_set_headers: hidden(&parent.set_headers, &here.set_headers, level),
+            hidden_add_headers: hidden(&parent.add_headers, &here.add_headers, level),
+            here,
+        }
+    }
+}
+
+/// The lines of `outer` that a list set at `level` itself (`own`) hides: those naming a
+/// header the own list does not name again.
+fn hidden<'t>(
+    outer: &Option<(Level, Vec<&'t Directive>)>,
+    own: &Option<(Level, Vec<&'t Directive>)>,
+    level: Level,
+) -> Vec<&'t Directive> {
+    match (outer, own) {
+        (Some((_, outer)), Some((at, own))) if *at == level => outer
+            .iter()
+            .copied()
+            .filter(|o| !own.iter().any(|d| same_header(d, o)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every `server` and `location` block of the configuration, nested locations included.
+pub fn blocks(tree: &SyntaxTree) -> Vec<Block<'_>> {
     let mut out = Vec::new();
     let main = tree.expand(&tree.main().directives);
     for http in main.iter().filter(|d| d.name() == "http") {
@@ -69,42 +121,34 @@ pub fn proxy_locations(tree: &SyntaxTree) -> Vec<ProxyLocation<'_>> {
             .filter(|d| d.name() == "server" && d.is_block())
         {
             let server_level = tree.expand(server.children());
-            let at_server = InForce::child(&at_http, Level::Server, &server_level);
-            locations(tree, &server_level, &at_server, &mut out);
+            let block = Block::new(server, Level::Server, &server_level, &at_http);
+            let at_server = block.here.clone();
+            out.push(block);
+            locations(tree, &server_level, &at_server, false, &mut out);
         }
     }
     out
 }
 
+/// The locations under `level`, and the `if` blocks when `level` is a location's.
 fn locations<'t>(
     tree: &'t SyntaxTree,
     level: &[&'t Directive],
     parent: &InForce<'t>,
-    out: &mut Vec<ProxyLocation<'t>>,
+    in_location: bool,
+    out: &mut Vec<Block<'t>>,
 ) {
-    for loc in level
-        .iter()
-        .filter(|d| d.name() == "location" && d.is_block())
-    {
-        let inner = tree.expand(loc.children());
-        let here = InForce::child(parent, Level::Location, &inner);
-        if let Some(pass) = inner.iter().find(|d| d.name() == "proxy_pass") {
-            let hidden_headers = match (&parent.set_headers, &here.set_headers) {
-                (Some((_, outer)), Some((Level::Location, own))) => outer
-                    .iter()
-                    .copied()
-                    .filter(|o| !own.iter().any(|d| same_header(d, o)))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            out.push(ProxyLocation {
-                location: loc,
-                proxy_pass: pass,
-                here: here.clone(),
-                hidden_headers,
-            });
-        }
-        locations(tree, &inner, &here, out);
+    for d in level.iter().filter(|d| d.is_block()) {
+        let kind = match d.name() {
+            "location" => Level::Location,
+            "if" if in_location => Level::If,
+            _ => continue,
+        };
+        let inner = tree.expand(d.children());
+        let block = Block::new(d, kind, &inner, parent);
+        let here = block.here.clone();
+        out.push(block);
+        locations(tree, &inner, &here, true, out);
     }
 }
 

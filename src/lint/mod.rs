@@ -2,11 +2,12 @@
 //! authors meant, above all in WebSocket proxying. Each is a warning (or an info) with a span
 //! and a one-line fix; none changes how ngxr serves the configuration.
 
+mod hardening;
 mod levels;
 
 use std::time::Duration;
 
-use levels::{Level, ProxyLocation, proxy_locations};
+use levels::{Block, Level};
 
 use crate::diag::{Diagnostic, Severity, Sink};
 use crate::syntax::{Directive, SyntaxTree};
@@ -19,11 +20,16 @@ const SHORT_TUNNEL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs every lint over the configuration.
 pub fn lint(tree: &SyntaxTree, sink: &mut Sink) {
     let maps = maps_without_default(tree);
-    for loc in proxy_locations(tree) {
-        websocket(tree, &loc, sink);
-        headers(&loc, &maps, sink);
-        proxy_pass(tree, &loc, sink);
+    let blocks = levels::blocks(tree);
+    let proxying = blocks
+        .iter()
+        .filter(|b| b.level == Level::Location && b.proxy_pass.is_some());
+    for loc in proxying {
+        websocket(tree, loc, sink);
+        headers(loc, &maps, sink);
+        proxy_pass(tree, loc, sink);
     }
+    hardening::lint(tree, &blocks, sink);
 }
 
 fn warn(code: &'static str, message: String, at: &Directive, help: &str) -> Diagnostic {
@@ -36,7 +42,7 @@ fn value_is(d: &Directive, i: usize, want: &str) -> bool {
 
 /// The WebSocket trio: Upgrade and Connection forwarded together, over HTTP/1.1, with a read
 /// timeout long enough for idle tunnels.
-fn websocket(tree: &SyntaxTree, loc: &ProxyLocation<'_>, sink: &mut Sink) {
+fn websocket(tree: &SyntaxTree, loc: &Block<'_>, sink: &mut Sink) {
     let here = &loc.here;
     let upgrade = here
         .header("Upgrade")
@@ -115,7 +121,7 @@ fn websocket(tree: &SyntaxTree, loc: &ProxyLocation<'_>, sink: &mut Sink) {
                     "WebSocket tunnels through this location are closed after {}s without a message from the backend (proxy_read_timeout {origin})",
                     timeout.as_secs()
                 ),
-                loc.location.name.span.to(loc.location.end),
+                loc.block.name.span.to(loc.block.end),
             )
             .with_help("set `proxy_read_timeout 300s;` (or longer) here, or have the backend send pings"),
         );
@@ -123,9 +129,13 @@ fn websocket(tree: &SyntaxTree, loc: &ProxyLocation<'_>, sink: &mut Sink) {
 }
 
 /// Header lines that are silently lost or that trust the client.
-fn headers(loc: &ProxyLocation<'_>, maps_without_default: &[String], sink: &mut Sink) {
-    if !loc.hidden_headers.is_empty() {
-        let names: Vec<&str> = loc.hidden_headers.iter().filter_map(|d| d.arg(0)).collect();
+fn headers(loc: &Block<'_>, maps_without_default: &[String], sink: &mut Sink) {
+    if !loc.hidden_set_headers.is_empty() {
+        let names: Vec<&str> = loc
+            .hidden_set_headers
+            .iter()
+            .filter_map(|d| d.arg(0))
+            .collect();
         sink.push(
             Diagnostic::lint(
                 Severity::Warning,
@@ -134,7 +144,7 @@ fn headers(loc: &ProxyLocation<'_>, maps_without_default: &[String], sink: &mut 
                     "this location sets its own proxy_set_header, so none from the enclosing level is inherited: {} not sent",
                     names.join(", ")
                 ),
-                loc.location.name.span.to(loc.location.end),
+                loc.block.name.span.to(loc.block.end),
             )
             .with_help("repeat the enclosing level's proxy_set_header lines in this location"),
         );
@@ -192,8 +202,9 @@ fn maps_without_default(tree: &SyntaxTree) -> Vec<String> {
 }
 
 /// `proxy_pass` targets that are not what they look like.
-fn proxy_pass(tree: &SyntaxTree, loc: &ProxyLocation<'_>, sink: &mut Sink) {
-    let Some(url) = loc.proxy_pass.arg(0) else {
+fn proxy_pass(tree: &SyntaxTree, loc: &Block<'_>, sink: &mut Sink) {
+    let Some(pass) = loc.proxy_pass else { return };
+    let Some(url) = pass.arg(0) else {
         return;
     };
     if url.contains('$') {
@@ -201,7 +212,7 @@ fn proxy_pass(tree: &SyntaxTree, loc: &ProxyLocation<'_>, sink: &mut Sink) {
             sink.push(warn(
                 "proxy_pass::no_resolver",
                 "proxy_pass has variables and no `resolver` is set: a host name that is not an upstream name cannot be resolved and the request gets 502".into(),
-                loc.proxy_pass,
+                pass,
                 "add `resolver 127.0.0.53;` (or your DNS server), or name an upstream",
             ));
         }
@@ -231,7 +242,7 @@ fn proxy_pass(tree: &SyntaxTree, loc: &ProxyLocation<'_>, sink: &mut Sink) {
                     "\"{host}\" is the upstream block at {}, not the host {host}: requests go to its servers, with `Host: {host}` unless proxy_set_header Host says otherwise",
                     tree.sources.nginx_pos(up.end)
                 ),
-                loc.proxy_pass.span(),
+                pass.span(),
             )
             .with_help("this is fine; name the upstream without dots to make it obvious"),
         );

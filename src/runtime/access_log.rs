@@ -1,6 +1,8 @@
 //! Access logs: when a request ends, each `access_log` of its location renders its compiled
-//! `log_format` with what happened ([`Outcome`]) and appends the line. One buffered writer per
-//! file, shared by every connection and flushed every second (and on reopen and exit).
+//! `log_format` with what happened ([`Outcome`]) and appends the line. One writer per file,
+//! shared by every connection: as nginx does, a line is written as its request ends, unless
+//! the file has a `buffer=`; buffered lines go out when the buffer fills, every second (nginx:
+//! when `flush=` expires), and on reopen and exit.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -8,7 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::eval::plan::{LogSpec, Outcome, RequestInfo};
+use crate::eval::plan::{LogFile, LogSpec, Outcome, RequestInfo};
 
 #[derive(Debug, Default)]
 pub struct AccessLogs {
@@ -17,7 +19,8 @@ pub struct AccessLogs {
 
 #[derive(Debug)]
 enum Sink {
-    File(BufWriter<File>),
+    File(File),
+    Buffered(BufWriter<File>),
     Stderr,
     /// Could not be opened; the error was logged once.
     Broken,
@@ -26,37 +29,39 @@ enum Sink {
 impl AccessLogs {
     /// Appends the lines `spec` asks for.
     pub fn write(&self, spec: &LogSpec, request: &RequestInfo<'_>, outcome: &Outcome) {
-        for (path, format) in &spec.files {
-            let line = format.render(request, outcome);
+        for file in &spec.files {
+            let line = file.format.render(request, outcome);
             // `access_log ... if=` said no.
             if line.is_empty() {
                 continue;
             }
-            let sink = self.sink(path);
+            let sink = self.sink(file);
             let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
-            match &mut *sink {
-                Sink::File(w) => {
-                    if let Err(e) = w.write_all(&line) {
-                        super::log::error(format_args!(
-                            "write() to \"{}\" failed ({})",
-                            path.display(),
-                            crate::syntax::include::os_error(&e)
-                        ));
-                    }
-                }
-                Sink::Stderr => {
-                    let _ = std::io::stderr().write_all(&line);
-                }
-                Sink::Broken => {}
+            let written = match &mut *sink {
+                Sink::File(f) => f.write_all(&line),
+                Sink::Buffered(w) => w.write_all(&line),
+                Sink::Stderr => std::io::stderr().write_all(&line),
+                Sink::Broken => Ok(()),
+            };
+            if let Err(e) = written {
+                super::log::error(format_args!(
+                    "write() to \"{}\" failed ({})",
+                    file.path.display(),
+                    crate::syntax::include::os_error(&e)
+                ));
             }
         }
     }
 
-    fn sink(&self, path: &Path) -> Arc<Mutex<Sink>> {
+    /// The writer of `file`'s path, opened on first use (buffered if `file` asks for it).
+    fn sink(&self, file: &LogFile) -> Arc<Mutex<Sink>> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sink) = files.get(&file.path) {
+            return sink.clone();
+        }
         files
-            .entry(path.to_path_buf())
-            .or_insert_with(|| Arc::new(Mutex::new(open(path))))
+            .entry(file.path.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(open(&file.path, file.buffer))))
             .clone()
     }
 
@@ -64,7 +69,7 @@ impl AccessLogs {
     pub fn flush(&self) {
         let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         for sink in files.values() {
-            if let Sink::File(w) = &mut *sink.lock().unwrap_or_else(|e| e.into_inner()) {
+            if let Sink::Buffered(w) = &mut *sink.lock().unwrap_or_else(|e| e.into_inner()) {
                 let _ = w.flush();
             }
         }
@@ -77,12 +82,15 @@ impl AccessLogs {
     }
 }
 
-fn open(path: &Path) -> Sink {
+fn open(path: &Path, buffer: Option<usize>) -> Sink {
     if super::log::is_stderr(path) {
         return Sink::Stderr;
     }
     match OpenOptions::new().create(true).append(true).open(path) {
-        Ok(f) => Sink::File(BufWriter::with_capacity(16 * 1024, f)),
+        Ok(f) => match buffer {
+            Some(size) => Sink::Buffered(BufWriter::with_capacity(size, f)),
+            None => Sink::File(f),
+        },
         Err(e) => {
             super::log::error(format_args!(
                 "open() \"{}\" failed ({})",

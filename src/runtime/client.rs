@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::counted::{Counted, Stage};
 use super::parse::{self, HeadAt, ParseError};
 use super::stream::Downstream;
 
@@ -69,6 +70,8 @@ pub struct PartialHead {
 #[derive(Debug)]
 pub struct Client {
     pub io: Downstream,
+    /// Where the connection stands in the stub_status counters.
+    pub counted: Counted,
     /// Read but not yet consumed.
     pub buf: BytesMut,
     at: HeadAt,
@@ -96,9 +99,10 @@ impl PartialHead {
 }
 
 impl Client {
-    pub fn new(io: Downstream) -> Client {
+    pub fn new(io: Downstream, counted: Counted) -> Client {
         Client {
             io,
+            counted,
             buf: BytesMut::new(),
             at: HeadAt::default(),
         }
@@ -122,6 +126,11 @@ impl Client {
         let deadline = tokio::time::Instant::now() + timeout;
         let pipelined = self.has_buffered();
         let mut began = pipelined.then(Instant::now);
+        self.counted.to(if pipelined {
+            Stage::Reading
+        } else {
+            Stage::Waiting
+        });
         // The head is parsed again from its start only when a line has ended since the last
         // try, or the line being read is past nginx's limit: a client sending a byte at a
         // time costs no more than one sending it all at once.
@@ -139,7 +148,10 @@ impl Client {
             let too_long = self.buf.len() - line_start >= parse::LINE_LIMIT;
             if ended || too_long {
                 match parse::parse_head(&self.buf, &mut self.at) {
-                    Ok(true) => return Ok(self.take_head(pipelined)),
+                    Ok(true) => {
+                        self.counted.to(Stage::Writing);
+                        return Ok(self.take_head(pipelined));
+                    }
                     Ok(false) => {}
                     Err(e) => {
                         let partial = self.partial(pipelined, began, e);
@@ -149,7 +161,10 @@ impl Client {
             }
             match tokio::time::timeout_at(deadline, self.fill()).await {
                 Ok(Ok(n)) if n > 0 => {
-                    began.get_or_insert_with(Instant::now);
+                    if began.is_none() {
+                        began = Some(Instant::now());
+                        self.counted.to(Stage::Reading);
+                    }
                 }
                 read => {
                     let partial = began.map(|began| {

@@ -14,6 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::client::{Client, HeadError};
 use super::context::ConnCtx;
+use super::counted::{Counted, Stage};
 use super::request::{self, Handled};
 use super::request_body::CONTINUE;
 use super::server::{Phase, Shared};
@@ -32,7 +33,7 @@ pub struct Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        if self.shared.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.shared.counts.active.0.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.shared.drained.notify_waiters();
         }
     }
@@ -48,7 +49,8 @@ pub async fn serve(
     let opened = Instant::now();
     // Numbered on accept, as nginx does, so a failed TLS handshake uses a number too.
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    shared.live.fetch_add(1, Ordering::AcqRel);
+    shared.counts.active.add();
+    let mut counted = Counted::accepted(shared.counts.clone());
     let live = Live {
         shared: shared.clone(),
         _permit: permit,
@@ -67,6 +69,9 @@ pub async fn serve(
             _ => return,
         }
     };
+    if spec.ssl && !plain_on_ssl {
+        counted.to(Stage::Handshake);
+    }
     let (stream, sni, handshake, client_cert) = if spec.ssl && !plain_on_ssl {
         let acceptor = state.acceptor(spec.addr);
         match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
@@ -94,6 +99,7 @@ pub async fn serve(
     } else {
         (Downstream::plain(tcp), None, None, None)
     };
+    counted.to(Stage::Waiting);
     let ctx = Arc::new(ConnCtx {
         state,
         listen: spec.addr,
@@ -109,7 +115,7 @@ pub async fn serve(
         opened,
         _live: live,
     });
-    let mut client = Client::new(stream);
+    let mut client = Client::new(stream, counted);
     let mut phase = shared.phase.subscribe();
     // Before the first request, `client_header_timeout`; between requests, the last one's
     // `keepalive_timeout` while nothing has arrived.
@@ -154,7 +160,7 @@ pub async fn serve(
             // The tunnel gets the socket and what the client sent past its head; this
             // task (and its buffers) ends here.
             let to_upstream = client.buf.to_vec();
-            tokio::spawn(tunnel.serve(client.io, to_upstream));
+            tokio::spawn(tunnel.serve(client.io, to_upstream, client.counted));
             return;
         }
         let running = *phase.borrow() == Phase::Running;

@@ -182,6 +182,7 @@ impl OwnedRequest {
                 protocol_begun: r.protocol_begun,
             }),
             limits: self.limits,
+            counts: &self.conn.state.counts,
         }
     }
 

@@ -16,6 +16,7 @@ use super::redirect;
 use super::respond;
 use super::response::{self, Answer, Front};
 use super::state::Hold;
+use super::throttle::Throttle;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{Outcome, ProxyRequest};
@@ -45,6 +46,13 @@ const HOP_BY_HOP: [&[u8]; 4] = [
 
 pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answer {
     let p = d.p;
+    let client_head = d.request.method == "HEAD";
+    if client_head && head.framing != Framing::None {
+        // `proxy_method` sent something else for a HEAD request: nginx sends the head
+        // alone and closes the upstream connection without reading the body.
+        head.framing = Framing::None;
+        head.keepalive = false;
+    }
     let mut headers: Vec<(Bytes, Bytes)> = head
         .headers
         .iter()
@@ -55,12 +63,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         .cloned()
         .collect();
     let location = redirect::apply(&mut headers, p);
-    let http11 = d.request.version == "HTTP/1.1";
-    // An HTTP/1.0 client cannot be told where a body of unknown length ends but by a close;
-    // nginx's chunked filter, which decides it, leaves 1xx answers alone (and unframed).
+    let mut sending = p.sending;
+    // An HTTP/1.0 client (or any, under `chunked_transfer_encoding off`) cannot be told where
+    // a body of unknown length ends but by a close; nginx's chunked filter, which decides it,
+    // leaves 1xx answers alone (and unframed).
+    let chunks = d.request.version == "HTTP/1.1" && sending.chunked;
     let unframed =
         matches!(head.framing, Framing::Chunked | Framing::UntilClose) && head.status >= 200;
-    let keepalive = d.keepalive && (http11 || !unframed);
+    let keepalive = d.keepalive && (chunks || !unframed);
     let connection = match head.status {
         101 => "upgrade",
         _ => respond::connection(keepalive),
@@ -69,14 +79,37 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         Framing::Length(n) => Some(n),
         // A 304 keeps the upstream's length, as nginx's header filter writes it (a 204's
         // it drops).
-        Framing::None if d.request.method == "HEAD" || head.status == 304 => upstream_length(&head),
+        Framing::None
+            if client_head || head.status == 304 || p.method.eq_ignore_ascii_case(b"HEAD") =>
+        {
+            upstream_length(&head)
+        }
         _ => None,
     };
     let mut outcome = d.outcome;
     // An `error_page` that sent the request here may impose its status (nginx's err_status).
     outcome.status = p.status.unwrap_or(head.status);
+    if let Some(rate) = accel_limit_rate(&head.headers) {
+        sending.limit_rate = rate;
+        outcome.limit_rate = Some(rate);
+    }
+    // Unbuffered, nginx's upstream module sets the rate to 0 once the head is sent.
+    if !p.buffers.buffering || head.unbuffered() {
+        sending.limit_rate = 0;
+        sending.proxy_limit_rate = 0;
+    }
     // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
     outcome.upstream_headers = std::mem::take(&mut head.headers);
+    if let Some(cookies) = &p.cookies {
+        let marks = cookies.rewrite(&d.request.info(), &outcome, &mut headers);
+        let upstream = outcome.upstream_headers.iter_mut();
+        let cookies = upstream.filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"));
+        for ((_, line), mark) in cookies.zip(marks) {
+            if let Some(mark) = mark {
+                *line = mark;
+            }
+        }
+    }
     let set =
         |headers: &[(Bytes, Bytes)]| set_so_far(headers, location.as_ref(), length, connection);
     let mut added = p
@@ -92,12 +125,15 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
             .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
             .collect()
     };
-    let finish = Finish {
+    let mut finish = Finish {
         request: d.request,
         log: p.log.clone(),
         outcome,
         upstream_sent: Some(d.sent_at),
     };
+    // A tunnel is not throttled (`ngx_http_upstream_process_upgraded` writes past the
+    // write filter), but its head notes the rate as any answer's does.
+    let throttle = Throttle::start(&sending, &mut finish);
     if head.status == 101 {
         // nginx's header filter writes the upstream's `Content-Length` on a 101 too.
         let length = upstream_length(&head);
@@ -140,6 +176,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
             ProxyBody::upstream(body, finish, d.upstream_log),
         );
         answer.keepalive = d.keepalive;
+        answer.throttle = throttle;
         return answer;
     }
     let mut front = Front::take_upstream(&mut headers, connection);
@@ -147,7 +184,9 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     front.hide_version = !p.server_tokens;
     front.upstream_server = passes_server(p);
     front.content_length = length;
-    front.chunked = unframed && http11;
+    front.chunked = unframed && chunks;
+    front.chunked_off = !sending.chunked;
+    front.keepalive_header = sending.keepalive_header;
     let gzipped = gzip::header_filter(
         p.gzip.as_deref(),
         head.status,
@@ -157,20 +196,43 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         &mut added,
         true,
     );
+    // Bytes after a head that announced no body (the answer to `proxy_method HEAD`,
+    // `Content-Length: 0`) reach nginx's copy filter unless the client gets the head alone
+    // (HEAD, 204, 304), which ends the request first: it warns, drops them and does not keep
+    // the connection.
+    let surplus = matches!(head.framing, Framing::None | Framing::Length(0))
+        && !conn.buf.is_empty()
+        && !client_head
+        && !matches!(head.status, 204 | 304);
     let body = UpstreamBody::new(
         conn,
         head.framing,
         d.hold,
-        head.keepalive,
+        head.keepalive && !surplus,
         p.timeouts.read,
         head.starved,
-    );
+    )
+    .limited(sending.proxy_limit_rate);
+    let body = if surplus { body.overrun() } else { body };
     let body = ProxyBody::upstream(body, finish, d.upstream_log).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),
     };
-    response::build(status, reason, front, &headers, &added, body)
+    let mut answer = response::build(status, reason, front, &headers, &added, body);
+    answer.throttle = throttle;
+    answer
+}
+
+/// `X-Accel-Limit-Rate` (`ngx_http_upstream_process_limit_rate`): digits only, else ignored.
+fn accel_limit_rate(headers: &[(Bytes, Bytes)]) -> Option<u64> {
+    let (_, v) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"x-accel-limit-rate"))?;
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
 /// The response headers set when nginx's headers filter runs, as `$sent_http_*` in an

@@ -79,7 +79,7 @@ impl ResponseHead {
     }
 
     /// `X-Accel-Buffering: no`: nginx's proxy module turns buffering off for this answer.
-    fn unbuffered(&self) -> bool {
+    pub fn unbuffered(&self) -> bool {
         self.headers.iter().any(|(n, v)| {
             n.eq_ignore_ascii_case(b"x-accel-buffering") && v.eq_ignore_ascii_case(b"no")
         })

@@ -82,8 +82,8 @@ async fn attempts(
     let mut outcome = Outcome::default();
     let mut down = down;
     let body = match client_body(&request, &p, down.as_mut()).await {
-        Ok(body) => {
-            outcome.request_length = body.length().unwrap_or(0);
+        Ok((body, read)) => {
+            outcome.request_length = read;
             body
         }
         Err(e) => {
@@ -134,7 +134,8 @@ async fn attempts(
             finish.outcome.upstreams.push(state.clone());
             finish.upstream_sent = Some(sent_at);
         }
-        let head_request = request.method == "HEAD";
+        // nginx's proxy module expects no body after the head when it sent HEAD.
+        let head_request = p.method.eq_ignore_ascii_case(b"HEAD");
         let streaming = !body.resendable();
         let mut exchange = Exchange {
             upstream: &upstream,
@@ -148,7 +149,8 @@ async fn attempts(
         let result = match down.as_mut() {
             // The body is still coming from the client: its reads notice a close.
             Some(d) if streaming => exchange.run(Some((&mut *d.client, &mut *d.body))).await,
-            Some(d) => tokio::select! {
+            // `proxy_ignore_client_abort on`: nginx stops watching the client.
+            Some(d) if !p.ignore_client_abort => tokio::select! {
                 result = exchange.run(None) => result,
                 error = d.client.io.closed() => {
                     let os = error.map_or_else(String::new, |e| format!(" ({})", os_error(&e)));
@@ -175,7 +177,7 @@ async fn attempts(
                     return Err(ClientGone);
                 }
             },
-            None => exchange.run(None).await,
+            _ => exchange.run(None).await,
         };
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
@@ -183,7 +185,7 @@ async fn attempts(
                 && (p.next_upstream.timeout_total.is_zero()
                     || first.elapsed() < p.next_upstream.timeout_total)
                 && (!sent || body.resendable())
-                && (!sent || idempotent(&p.method) || p.next_upstream.non_idempotent)
+                && (!sent || p.idempotent || p.next_upstream.non_idempotent)
         };
         match result {
             Ok((conn, head)) => {
@@ -256,13 +258,15 @@ async fn attempts(
     }
 }
 
-/// The client's body, checked against `client_max_body_size` and read in full when small or
-/// chunked (nginx buffers request bodies; chunked ones go upstream with a Content-Length).
+/// The body to send, and how many bytes of the client's were read for it
+/// (`$request_length`): the client's, checked against `client_max_body_size` and read in
+/// full when small or chunked (nginx buffers request bodies; chunked ones go upstream with a
+/// Content-Length), or `proxy_set_body`'s once the client's is read and dropped.
 async fn client_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
     down: Option<&mut Downstream<'_>>,
-) -> Result<RequestBody, ProxyError> {
+) -> Result<(RequestBody, u64), ProxyError> {
     let length = request
         .header("content-length")
         .and_then(super::response::content_length);
@@ -274,14 +278,23 @@ async fn client_body(
     {
         return Err(ProxyError::BodyTooLarge(n));
     }
-    let Some(Downstream { client, body }) = down.filter(|_| p.pass_body) else {
-        return Ok(RequestBody::None);
-    };
-    match length {
-        Some(n) if n > RESENDABLE && !chunked => Ok(RequestBody::Stream { length: n }),
-        None if !chunked => Ok(RequestBody::None),
-        _ => Ok(RequestBody::Full(body.read_all(client, max).await?)),
+    if let Some(replacement) = &p.body {
+        let read = match down {
+            Some(Downstream { client, body }) => body.read_and_drop(client, max).await?,
+            None => 0,
+        };
+        return Ok((RequestBody::Full(replacement.clone()), read));
     }
+    let Some(Downstream { client, body }) = down.filter(|_| p.pass_body) else {
+        return Ok((RequestBody::None, 0));
+    };
+    let body = match length {
+        Some(n) if n > RESENDABLE && !chunked => RequestBody::Stream { length: n },
+        None if !chunked => RequestBody::None,
+        _ => RequestBody::Full(body.read_all(client, max).await?),
+    };
+    let read = body.length().unwrap_or(0);
+    Ok((body, read))
 }
 
 /// One try with one server.
@@ -378,11 +391,6 @@ fn retry_on_status(rules: &NextUpstream, status: u16) -> Option<bool> {
     listed.then_some(!matches!(status, 403 | 404))
 }
 
-/// nginx never retries POST, LOCK and PATCH once sent, unless `non_idempotent`.
-fn idempotent(method: &Bytes) -> bool {
-    !matches!(&method[..], b"POST" | b"LOCK" | b"PATCH")
-}
-
 /// The answer after a failed proxy pass: the location's `error_page` for `status` if it has
 /// one, else nginx's page.
 async fn fail(
@@ -411,6 +419,7 @@ async fn fail(
         location_base: None,
         hide_version: !p.server_tokens,
         gzip: p.gzip.as_deref(),
+        sending: p.sending,
     };
     Some(respond::answer(
         finish, status, headers, None, keepalive, dress,

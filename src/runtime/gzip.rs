@@ -79,7 +79,7 @@ pub fn header_filter(
     if request.method == "HEAD" {
         return None;
     }
-    if request.version == "HTTP/1.1" {
+    if request.version == "HTTP/1.1" && !front.chunked_off {
         front.chunked = true;
     } else {
         front.connection = "close";

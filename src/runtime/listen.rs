@@ -71,6 +71,7 @@ pub async fn accept_loop(shared: Arc<Shared>, spec: ListenSpec, listener: std::n
                 continue;
             }
         };
+        shared.counts.accepted.add();
         let Ok(permit) = shared.limit.clone().try_acquire_owned() else {
             super::log::warn(format_args!(
                 "{} worker_connections are not enough",

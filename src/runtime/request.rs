@@ -145,6 +145,7 @@ pub async fn dispatch(
                 location_base: r.location_base.as_ref(),
                 hide_version: !r.server_tokens,
                 gzip: r.gzip.as_deref(),
+                sending: r.sending,
             };
             Some(respond::answer(
                 finish, status, r.headers, r.body, keepalive, dress,

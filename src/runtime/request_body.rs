@@ -117,21 +117,42 @@ impl ClientBody {
     pub async fn read_all(&mut self, client: &mut Client, limit: u64) -> Result<Bytes, ProxyError> {
         let mut all = BytesMut::new();
         while let Some(piece) = self.next(client).await? {
-            if limit > 0 && (all.len() + piece.len()) as u64 > limit {
-                return Err(match &self.framing {
-                    Framing::Chunked(decoder) => {
-                        let (before, size) = decoder.chunk();
-                        ProxyError::ChunkedTooLarge(before, size)
-                    }
-                    _ => ProxyError::BodyTooLarge(limit + 1),
-                });
-            }
+            self.within(limit, (all.len() + piece.len()) as u64)?;
             if all.is_empty() && self.is_done() {
                 return Ok(piece);
             }
             all.extend_from_slice(&piece);
         }
         Ok(all.freeze())
+    }
+
+    /// Reads the whole body as [`ClientBody::read_all`] does, and drops it: nginx reads a
+    /// body it sends no part of (`proxy_set_body`) before it goes upstream. Its length.
+    pub async fn read_and_drop(
+        &mut self,
+        client: &mut Client,
+        limit: u64,
+    ) -> Result<u64, ProxyError> {
+        let mut total = 0;
+        while let Some(piece) = self.next(client).await? {
+            total += piece.len() as u64;
+            self.within(limit, total)?;
+        }
+        Ok(total)
+    }
+
+    /// `client_max_body_size` (`limit`, 0: none) against the `total` read so far.
+    fn within(&self, limit: u64, total: u64) -> Result<(), ProxyError> {
+        if limit == 0 || total <= limit {
+            return Ok(());
+        }
+        Err(match &self.framing {
+            Framing::Chunked(decoder) => {
+                let (before, size) = decoder.chunk();
+                ProxyError::ChunkedTooLarge(before, size)
+            }
+            _ => ProxyError::BodyTooLarge(limit + 1),
+        })
     }
 
     /// Reads what is left of the body and drops it.

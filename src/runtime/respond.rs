@@ -8,7 +8,8 @@ use super::body::{Finish, ProxyBody};
 use super::gzip;
 use super::pages;
 use super::response::{self, Answer, Front};
-use crate::eval::plan::Gzip;
+use super::throttle::Throttle;
+use crate::eval::plan::{Gzip, Sending};
 
 /// How the header filter dresses nginx's own answer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -19,6 +20,8 @@ pub struct Dress<'a> {
     pub hide_version: bool,
     /// The gzip filter of the level that answers.
     pub gzip: Option<&'a Gzip>,
+    /// The chunked and write filters' settings of that level.
+    pub sending: Sending,
 }
 
 /// Sends `status` with `headers` and `body` (nginx's page when `None`); `finish` logs it.
@@ -39,6 +42,8 @@ pub fn answer(
     let keepalive = keepalive && !(page && pages::closes_connection(status));
     let mut front = Front::take_from(&mut headers, connection(keepalive), dress.location_base);
     front.hide_version = dress.hide_version;
+    front.chunked_off = !dress.sending.chunked;
+    front.keepalive_header = dress.sending.keepalive_header;
     if page && body.is_some() {
         front.content_type = Some(Bytes::from_static(b"text/html"));
     }
@@ -59,14 +64,17 @@ pub fn answer(
     let body = if request.method == "HEAD" { None } else { body };
     let status = pages::shown(status);
     finish.outcome.status = status;
-    response::build(
+    let throttle = Throttle::start(&dress.sending, &mut finish);
+    let mut answer = response::build(
         status,
         None,
         front,
         &headers,
         &added,
         ProxyBody::full(body, Some(finish)).gzip(gzipped),
-    )
+    );
+    answer.throttle = throttle;
+    answer
 }
 
 /// The answer to a head that breaks nginx's rules; the connection closes after it.

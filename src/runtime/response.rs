@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::body::ProxyBody;
 use super::pages;
+use super::throttle::Throttle;
 use super::tunnel::Tunnel;
 use crate::defaults::NGINX_VERSION;
 
@@ -25,8 +26,14 @@ pub struct Front {
     pub chunked: bool,
     /// `keep-alive`, `close` or `upgrade`.
     pub connection: &'static str,
+    /// With `keep-alive`: `Keep-Alive: timeout=N` follows (`keepalive_timeout`'s second
+    /// value; 0: not sent).
+    pub keepalive_header: u64,
     /// `server_tokens off`: `Server: nginx`, no version.
     pub hide_version: bool,
+    /// `chunked_transfer_encoding off`: a body of unknown length is not chunked; the
+    /// connection closes after it.
+    pub chunked_off: bool,
     /// `proxy_pass_header Server`: the `Server` line is the upstream's (among its headers,
     /// or none if it sent none); nginx writes no `Server` of its own then.
     pub upstream_server: bool,
@@ -71,6 +78,12 @@ impl Front {
             } else {
                 return true;
             };
+            // nginx's own answers list its value first: a later one is an `add_header`
+            // line, which nginx sends as a header of its own beside it. An upstream's
+            // repeated line replaces the one before (`ngx_http_upstream_copy_content_type`).
+            if all && slot.is_some() {
+                return true;
+            }
             *slot = Some(value.clone());
             false
         });
@@ -90,6 +103,8 @@ pub struct Answer {
     pub keepalive: bool,
     /// A 101: the tunnel to run once the head is sent.
     pub tunnel: Option<Box<Tunnel>>,
+    /// `limit_rate`: the answer is written at a rate.
+    pub throttle: Option<Box<Throttle>>,
 }
 
 impl Answer {
@@ -163,6 +178,11 @@ pub fn build(
         put(b"Transfer-Encoding", b"chunked");
     }
     put(b"Connection", front.connection.as_bytes());
+    if front.keepalive_header > 0 && front.connection == "keep-alive" {
+        let mut line = b"timeout=".to_vec();
+        line.extend_from_slice(decimal(front.keepalive_header, &mut [0; 20]));
+        put(b"Keep-Alive", &line);
+    }
     for (name, value) in rest.iter().chain(add) {
         put(name, value);
     }
@@ -174,6 +194,7 @@ pub fn build(
         chunked: front.chunked,
         keepalive: front.connection == "keep-alive",
         tunnel: None,
+        throttle: None,
     }
 }
 

@@ -6,7 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -17,7 +17,7 @@ use super::listen;
 use super::sessions::SharedZones;
 use super::state::State;
 use super::workers::Workers;
-use crate::eval::plan::{ListenSpec, Site};
+use crate::eval::plan::{ConnectionCounts, ListenSpec, Site};
 
 /// What the server is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +41,10 @@ pub struct Shared {
     /// error log's `*N`) and the upstream connections opened for them alike. Kept across
     /// reloads, as nginx keeps its shared zone.
     pub next_id: Arc<AtomicU64>,
-    /// Open client connections (tunnels included) and a wake-up when it reaches zero.
-    pub live: AtomicUsize,
+    /// nginx's `ngx_stat_*` (`stub_status`), kept across reloads as its shared zone is;
+    /// `active` counts open client connections (tunnels included), `drained` wakes up when it
+    /// reaches zero.
+    pub counts: Arc<ConnectionCounts>,
     pub drained: Notify,
 }
 
@@ -100,12 +102,14 @@ impl Prepared {
         let logs = Arc::new(AccessLogs::default());
         let sessions = Arc::new(SharedZones::default());
         let next_id = Arc::new(AtomicU64::new(1));
+        let counts = Arc::new(ConnectionCounts::new());
         let shared = Arc::new(Shared {
             state: ArcSwap::from_pointee(State::new(
                 self.site.clone(),
                 logs.clone(),
                 sessions.clone(),
                 next_id.clone(),
+                counts.clone(),
             )),
             logs,
             sessions,
@@ -116,7 +120,7 @@ impl Prepared {
             )),
             worker_connections: process.worker_connections,
             next_id,
-            live: AtomicUsize::new(0),
+            counts,
             drained: Notify::new(),
         });
         let mut running = Running {
@@ -160,6 +164,7 @@ impl Running {
             self.shared.logs.clone(),
             self.shared.sessions.clone(),
             self.shared.next_id.clone(),
+            self.shared.counts.clone(),
         );
         self.shared.state.store(Arc::new(state));
         Ok(())
@@ -176,7 +181,7 @@ impl Running {
         self.shared.phase.send_replace(Phase::Draining);
         loop {
             let drained = self.shared.drained.notified();
-            if self.shared.live.load(Ordering::Acquire) == 0 {
+            if self.shared.counts.active.get() == 0 {
                 break;
             }
             // A bounded wait re-checks the counter in case a wake-up was missed.

@@ -16,7 +16,7 @@ use super::resolver::Resolvers;
 use super::sessions::SharedZones;
 use super::tls::{Acceptor, CertCache};
 use super::upstream_tls::Connector;
-use crate::eval::plan::{Site, UpstreamGroup, UpstreamTls};
+use crate::eval::plan::{ConnectionCounts, Site, UpstreamGroup, UpstreamTls};
 
 /// One upstream group at run time.
 #[derive(Debug)]
@@ -48,6 +48,8 @@ pub struct State {
     /// The server's connection counter ([`super::server::Shared::next_id`]), which upstream
     /// connections draw from too.
     pub connections: Arc<AtomicU64>,
+    /// The stub_status counters ([`super::server::Shared::counts`]).
+    pub counts: Arc<ConnectionCounts>,
     /// The `resolver` caches (a reload starts them afresh, as nginx's new cycle does).
     pub resolvers: Resolvers,
 }
@@ -58,6 +60,7 @@ impl State {
         logs: Arc<AccessLogs>,
         sessions: Arc<SharedZones>,
         connections: Arc<AtomicU64>,
+        counts: Arc<ConnectionCounts>,
     ) -> State {
         let upstreams = site
             .upstreams()
@@ -73,6 +76,7 @@ impl State {
             certs: Arc::new(CertCache::default()),
             sessions,
             connections,
+            counts,
             resolvers: Resolvers::default(),
         }
     }
@@ -200,6 +204,7 @@ mod tests {
             started: std::time::Instant::now(),
             refused: None,
             limits: Default::default(),
+            counts: &crate::eval::plan::UNCOUNTED,
         };
         match site.route(&info) {
             Route::Proxy(p) => p.upstream.clone(),
@@ -214,7 +219,13 @@ mod tests {
                location / { proxy_pass http://127.0.0.1:$arg_p; }
                location /known { proxy_pass http://127.0.0.1:9; } } }",
         );
-        let state = State::new(site.clone(), Arc::default(), Arc::default(), Arc::default());
+        let state = State::new(
+            site.clone(),
+            Arc::default(),
+            Arc::default(),
+            Arc::default(),
+            Arc::default(),
+        );
         let kept = state.upstreams.len();
         for port in 1000..3000 {
             let group = group_of(&site, &format!("/?p={port}"));

@@ -19,6 +19,7 @@ use super::error::ProxyError;
 use super::gzip;
 use super::respond;
 use super::response::{self, Answer, Front};
+use super::throttle::Throttle;
 use crate::eval::plan::{FilePart, FileResponse};
 
 /// How much of a file one read brings in.
@@ -33,6 +34,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         parts,
         server_tokens,
         gzip,
+        sending,
         ..
     } = f;
     let length: u64 = parts.iter().map(FilePart::size).sum();
@@ -41,6 +43,8 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         front.content_length = Some(length);
     }
     front.hide_version = !server_tokens;
+    front.chunked_off = !sending.chunked;
+    front.keepalive_header = sending.keepalive_header;
     let mut added = Vec::new();
     let request = &finish.request;
     let gzipped = gzip::header_filter(
@@ -53,12 +57,15 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         false,
     );
     finish.outcome.status = status;
+    let throttle = Throttle::start(&sending, &mut finish);
     let body = if finish.request.method == "HEAD" || length == 0 {
         ProxyBody::full(None, Some(finish))
     } else {
         ProxyBody::file(FileBody::new(file, parts), finish)
     };
-    response::build(status, None, front, &headers, &added, body.gzip(gzipped))
+    let mut answer = response::build(status, None, front, &headers, &added, body.gzip(gzipped));
+    answer.throttle = throttle;
+    answer
 }
 
 /// A file response's body being read.

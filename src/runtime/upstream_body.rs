@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::time::Sleep;
 
 use super::chunked::{ChunkedDecoder, Decoded};
@@ -45,6 +45,20 @@ pub struct UpstreamBody {
     starved: bool,
     /// The body so far, when it goes out only once the server ends it (see `gathered`).
     gathered: Option<BytesMut>,
+    /// `proxy_limit_rate`, when set.
+    rate: Option<Box<ReadRate>>,
+}
+
+/// `proxy_limit_rate` as nginx's event pipe applies it: a read takes at most the rate times
+/// the whole seconds since the body began, plus one, less what was read; after a read of `n`
+/// bytes the next waits `n` / rate seconds.
+#[derive(Debug)]
+struct ReadRate {
+    /// Bytes per second (never 0).
+    rate: u64,
+    /// nginx's `p->start_sec`: the wall-clock second the body began in.
+    start_sec: u64,
+    delay: Option<Pin<Box<Sleep>>>,
 }
 
 impl UpstreamBody {
@@ -80,6 +94,7 @@ impl UpstreamBody {
             overran: false,
             starved,
             gathered: None,
+            rate: None,
         };
         if starved {
             body.reusable = false;
@@ -102,12 +117,34 @@ impl UpstreamBody {
         self.overran
     }
 
+    /// The server sent bytes after a head that announced no body (built with
+    /// `reusable: false`): nginx warns as for a body past its `Content-Length`.
+    pub fn overrun(mut self) -> UpstreamBody {
+        self.overran = true;
+        self
+    }
+
     /// Holds the whole body until the server ends it, and drops it if the server fails
     /// first. nginx's buffering holds what fills no buffer until the upstream is done; for
     /// the body of a 101 nobody asked for (the upgrade daemon's greeting) that means the
     /// client sees none of it when the upstream only times out.
     pub fn gathered(mut self) -> UpstreamBody {
         self.gathered = Some(BytesMut::new());
+        self
+    }
+
+    /// Reads the body at `rate` bytes per second (`proxy_limit_rate`; 0: unlimited).
+    pub fn limited(mut self, rate: u64) -> UpstreamBody {
+        if rate > 0 {
+            let start_sec = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            self.rate = Some(Box::new(ReadRate {
+                rate,
+                start_sec,
+                delay: None,
+            }));
+        }
         self
     }
 
@@ -182,6 +219,7 @@ impl UpstreamBody {
     }
 
     fn finish(&mut self) -> Option<Result<Bytes, ProxyError>> {
+        self.rate = None;
         self.frames = Frames::Done;
         if let Some(conn) = self.conn.take()
             && self.reusable
@@ -197,12 +235,24 @@ impl UpstreamBody {
         let Some(conn) = self.conn.as_mut().filter(|_| !self.starved) else {
             return Poll::Ready(Ok(0));
         };
+        let mut most = READ_SIZE;
+        if let Some(rate) = &mut self.rate {
+            let (allowed, waited) = ready!(rate.allowed(cx, self.received));
+            most = most.min(allowed);
+            if waited {
+                // The wait was not the server's silence.
+                self.last_read = Instant::now();
+            }
+        }
         loop {
-            conn.buf.reserve(READ_SIZE);
-            match conn.stream.try_read_buf(&mut conn.buf) {
+            conn.buf.reserve(most);
+            match conn.stream.try_read_buf(&mut (&mut conn.buf).limit(most)) {
                 Ok(n) => {
                     self.last_read = Instant::now();
                     self.received += n as u64;
+                    if let Some(rate) = &mut self.rate {
+                        rate.read(n);
+                    }
                     return Poll::Ready(Ok(n));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -226,5 +276,42 @@ impl UpstreamBody {
             ready!(timer.as_mut().poll(cx));
             return Poll::Ready(Err(ProxyError::TimedOut(Stage::ReadingBody)));
         }
+    }
+}
+
+impl ReadRate {
+    /// How many bytes the next read may take, once the last read's wait is over, and whether
+    /// there was a wait; `read` is what was read so far (nginx's `p->read_length`).
+    fn allowed(&mut self, cx: &mut Context<'_>, read: u64) -> Poll<(usize, bool)> {
+        let mut waited = false;
+        loop {
+            if let Some(delay) = &mut self.delay {
+                ready!(delay.as_mut().poll(cx));
+                self.delay = None;
+                waited = true;
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let seconds = now.saturating_sub(self.start_sec) + 1;
+            let limit = i128::from(self.rate) * i128::from(seconds) - i128::from(read);
+            if limit > 0 {
+                return Poll::Ready((usize::try_from(limit).unwrap_or(usize::MAX), waited));
+            }
+            let ms = (-limit) as u64 * 1000 / self.rate + 1;
+            self.wait(ms);
+        }
+    }
+
+    /// A read of `n` bytes: the next waits as long as they take at the rate.
+    fn read(&mut self, n: usize) {
+        let ms = n as u64 * 1000 / self.rate;
+        if ms > 0 {
+            self.wait(ms);
+        }
+    }
+
+    fn wait(&mut self, ms: u64) {
+        self.delay = Some(Box::pin(tokio::time::sleep(Duration::from_millis(ms))));
     }
 }

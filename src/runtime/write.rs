@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 
 use super::client::Client;
 use super::response::Answer;
+use super::throttle::Throttle;
 
 /// Pending output is written once it reaches this size, even if more is at hand.
 const FLUSH_AT: usize = 64 * 1024;
@@ -35,7 +36,7 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
             Some(next) => next,
             None => {
                 put(&mut out, &mut at_hand, answer);
-                if flush(client, &mut out).await.is_err() {
+                if flush(client, &mut out, &mut answer.throttle).await.is_err() {
                     answer.body.abandon();
                     return Sent::Broken;
                 }
@@ -47,7 +48,7 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
                 at_hand.extend_from_slice(&data);
                 if out.len() + at_hand.len() >= FLUSH_AT {
                     put(&mut out, &mut at_hand, answer);
-                    if flush(client, &mut out).await.is_err() {
+                    if flush(client, &mut out, &mut answer.throttle).await.is_err() {
                         answer.body.abandon();
                         return Sent::Broken;
                     }
@@ -59,7 +60,7 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
                     out.extend_from_slice(LAST_CHUNK);
                     answer.body.record_framing(LAST_CHUNK.len());
                 }
-                return match flush(client, &mut out).await {
+                return match flush(client, &mut out, &mut answer.throttle).await {
                     Ok(()) => {
                         answer.body.complete();
                         Sent::Complete
@@ -75,7 +76,7 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
                 // the client still makes the request complete to it (`$request_completion`
                 // is `OK` after an upstream that timed out or closed early).
                 put(&mut out, &mut at_hand, answer);
-                if flush(client, &mut out).await.is_ok() {
+                if flush(client, &mut out, &mut answer.throttle).await.is_ok() {
                     answer.body.complete();
                 } else {
                     answer.body.abandon();
@@ -123,11 +124,18 @@ fn frame(out: &mut BytesMut, data: Bytes, chunked: bool) -> usize {
     hex.len() - at + 4
 }
 
-async fn flush(client: &mut Client, out: &mut BytesMut) -> io::Result<()> {
+async fn flush(
+    client: &mut Client,
+    out: &mut BytesMut,
+    throttle: &mut Option<Box<Throttle>>,
+) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    client.write(out).await?;
+    match throttle {
+        None => client.write(out).await?,
+        Some(t) => t.write(client, out).await?,
+    }
     out.clear();
     Ok(())
 }

@@ -111,3 +111,87 @@ pub fn recording_backend(answer: &'static [u8]) -> (u16, mpsc::Receiver<String>)
 
 /// An empty 200 that closes the connection.
 pub const EMPTY_200: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// A backend on 127.0.0.1 that answers every request with a 200 whose body is the request
+/// as it arrived (head, then as many body bytes as its `Content-Length` says), after a
+/// `Set-Cookie` line for each `X-Set-Cookie` header it was sent; a HEAD gets the head alone.
+/// What a proxy sent it is thus what the client gets back. Stops when dropped.
+pub struct Mirror {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Mirror {
+    pub fn start() -> Mirror {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a backend");
+        let port = listener.local_addr().expect("backend address").port();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(s) = conn else { break };
+                std::thread::spawn(move || mirror(s));
+            }
+        });
+        Mirror { port, stop }
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Wakes the accept loop, which then sees `stop`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Serves one connection for [`Mirror`]: one request, then close.
+fn mirror(mut s: TcpStream) {
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).into_owned();
+    let lines: Vec<&str> = head.split("\r\n").collect();
+    let field = |name: &'static str| {
+        lines.iter().skip(1).filter_map(move |l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    let length: usize = field("content-length")
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while got.len() < head_end + length {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let mut answer = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for cookie in field("x-set-cookie") {
+        answer.extend_from_slice(format!("Set-Cookie: {cookie}\r\n").as_bytes());
+    }
+    answer.extend_from_slice(
+        format!("Content-Length: {}\r\nConnection: close\r\n\r\n", got.len()).as_bytes(),
+    );
+    if !head.starts_with("HEAD ") {
+        answer.extend_from_slice(&got);
+    }
+    let _ = s.write_all(&answer);
+}

@@ -251,8 +251,8 @@ pub(crate) fn through_both<P: AsRef<str>>(
             .iter()
             .map(|probe| normalize(&exchange(port, probe.as_ref()), port))
             .collect();
-        // ngxr writes its access log every second.
-        std::thread::sleep(Duration::from_millis(1300));
+        // A log line is written as its request ends, just after the answer goes out.
+        std::thread::sleep(Duration::from_millis(100));
         drop(server);
         let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
         let errors = file_messages(&prefix.join("logs/error.log"), None, &[port]);

@@ -57,6 +57,14 @@ http {
             return 200 "lm\n";
         }
         location /back/gone { expires off; return 410 "gone\n"; }
+        # add_header's Content-Type goes out beside nginx's own; an upstream's second one
+        # replaces its first.
+        location /typed/ { expires off; add_header Content-Type text/x-added; alias ROOT/; }
+        location /back/typed {
+            expires off;
+            add_header Content-Type application/json;
+            return 200 "{}";
+        }
     }
     server {
         listen 127.0.0.1:PORT;
@@ -140,6 +148,9 @@ const PROBES: &[&str] = &[
     "GET /upmod/lm HTTP/1.1\r\nHost: localhost\r\n",
     "GET /upmod/plain HTTP/1.1\r\nHost: localhost\r\n",
     "GET /upoff/cc HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /typed/a.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /back/typed HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /upoff/typed HTTP/1.1\r\nHost: localhost\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: charset.test\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: charset.test\r\nRange: bytes=0-1,3-4\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: charset.test\r\nIf-Modified-Since: MTIME\r\n",

@@ -124,6 +124,7 @@ impl Site for TestSite {
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
                 limited: Default::default(),
+                sending: Default::default(),
             });
         }
         if request.target == "/return" {
@@ -141,6 +142,7 @@ impl Site for TestSite {
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
                 limited: Default::default(),
+                sending: Default::default(),
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -185,6 +187,10 @@ impl Site for TestSite {
             upstream: self.group.clone(),
             resolve: None,
             method: Bytes::copy_from_slice(request.method.as_bytes()),
+            idempotent: !matches!(request.method, "POST" | "LOCK" | "PATCH"),
+            body: None,
+            ignore_client_abort: false,
+            cookies: None,
             uri: Bytes::copy_from_slice(request.target.as_bytes()),
             version: self.version,
             body_headers_at,
@@ -218,6 +224,7 @@ impl Site for TestSite {
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
             limited: Default::default(),
+            sending: Default::default(),
             tls: None,
         }))
     }
@@ -243,6 +250,7 @@ impl Site for TestSite {
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
             limited: Default::default(),
+            sending: Default::default(),
         })
     }
 
@@ -318,7 +326,11 @@ impl LogFormat for PlainFormat {
 
 pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
     Arc::new(LogSpec {
-        files: vec![(path, Arc::new(PlainFormat))],
+        files: vec![LogFile {
+            path,
+            format: Arc::new(PlainFormat),
+            buffer: None,
+        }],
         errors: Vec::new(),
     })
 }

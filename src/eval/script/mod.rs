@@ -13,7 +13,7 @@ pub use run::{Flow, run};
 use super::regex::Regex;
 use super::site::{CLocation, CReturn};
 use super::value::Complex;
-use super::vars::{Registry, acts_when_set, definable};
+use super::vars::{Registry, definable, has_set_handler};
 use crate::config::Cx;
 use crate::config::Text;
 use crate::config::rewrite::{Condition, Flag, Return, Rewrite, Step};
@@ -23,7 +23,12 @@ use crate::diag::Diagnostic;
 pub enum CStep {
     Return(CReturn),
     Rewrite(CRewrite),
-    Set { name: String, value: Complex },
+    Set {
+        name: String,
+        value: Complex,
+    },
+    /// `set $limit_rate`: the request's rate, parsed as a size.
+    SetLimitRate(Complex),
     If(Box<CIf>),
     Break,
 }
@@ -68,6 +73,7 @@ pub(super) enum FileTest {
 pub fn defined(steps: &[Step], sets: &mut Vec<String>, captures: &mut Vec<String>) {
     for step in steps {
         match step {
+            Step::Set { variable, .. } if has_set_handler(variable) => {}
             Step::Set { variable, .. } => sets.push(variable.clone()),
             Step::Rewrite(r) => captures.extend(names(&r.regex, false)),
             Step::If(i) => {
@@ -106,21 +112,20 @@ pub fn compile(
             Step::Return(r) => give(cx, r).map(CStep::Return),
             Step::Rewrite(r) => rewrite(cx, reg, r).map(CStep::Rewrite),
             Step::Set {
-                variable,
-                written,
-                value,
+                variable, value, ..
             } => {
                 if !definable(variable) {
                     at(cx, value, format!("the duplicate \"{variable}\" variable"));
                 }
-                if acts_when_set(variable) {
-                    let what = format!("\"set ${variable}\"");
-                    cx.unsupported_at(*written, value.order, &what);
+                let value = Complex::compile(cx, reg, value);
+                if has_set_handler(variable) {
+                    value.map(CStep::SetLimitRate)
+                } else {
+                    value.map(|value| CStep::Set {
+                        name: variable.to_ascii_lowercase(),
+                        value,
+                    })
                 }
-                Complex::compile(cx, reg, value).map(|value| CStep::Set {
-                    name: variable.to_ascii_lowercase(),
-                    value,
-                })
             }
             Step::If(i) => {
                 let config = blocks.next().flatten();

@@ -5,6 +5,7 @@
 
 use super::{CCondition, CStep, FileTest};
 use crate::config::rewrite::Flag;
+use crate::eval::plan::ErrorLine;
 use crate::eval::request::Req;
 use crate::eval::site::{CLocation, CReturn};
 use crate::eval::uri::{self, Rewritten};
@@ -65,6 +66,17 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, state: &mut State<'s>) -> Opt
             CStep::Set { name, value } => {
                 let v = value.eval(req);
                 req.sets.push((name.clone(), v));
+            }
+            // `ngx_http_variable_set_limit_rate`: a value that is no size changes nothing.
+            CStep::SetLimitRate(value) => {
+                let v = value.eval(req);
+                match super::super::output::literal_size(&v) {
+                    Some(rate) => req.limit_rate = Some(rate),
+                    None => req.errors.push(ErrorLine::error(format!(
+                        "invalid $limit_rate \"{}\"",
+                        String::from_utf8_lossy(&v)
+                    ))),
+                }
             }
             // `ngx_http_script_break_code`: a rewritten URI stays in this location.
             CStep::Break => {
