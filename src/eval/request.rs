@@ -368,6 +368,9 @@ impl<'a> Req<'a> {
             Var::ContentType => header(&self.headers, "content-type"),
             Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
             Var::Tls(v) => info.handshake.map(|h| v.of(&h).as_bytes().to_vec()),
+            Var::ClientCert(v) => info
+                .handshake
+                .map(|_| v.value(info.client_cert, super::clock::now_secs())),
             Var::Capture(n) => Some(self.captures.get(*n)),
             Var::NamedCapture(name) => self.captures.named(name),
             Var::Set(name) => self
