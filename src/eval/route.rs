@@ -600,7 +600,17 @@ fn too_large(req: &Req<'_>, max: u64) -> Option<u64> {
 /// the redirects, finalize the request with the code (an `error_page` may take it over; a
 /// redirect's text is its `Location`); any other code is answered with the text as body.
 fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
-    let text = r.text.as_ref().map(|t| t.eval(req));
+    // `ngx_http_send_response` sets the status before it evaluates the text: `$status` in
+    // it is the code being returned.
+    let text = r.text.as_ref().map(|t| {
+        let before = req.answer.replace(Answer {
+            status: r.code,
+            headers: Vec::new(),
+        });
+        let text = t.eval(req);
+        req.answer = before;
+        text
+    });
     if r.code >= 400 && text.is_none() {
         return Next::Special(r.code, Vec::new());
     }
