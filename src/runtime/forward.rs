@@ -285,9 +285,16 @@ async fn client_body(
         };
         return Ok((RequestBody::Full(replacement.clone()), read));
     }
-    let Some(Downstream { client, body }) = down.filter(|_| p.pass_body) else {
+    let Some(Downstream { client, body }) = down else {
         return Ok((RequestBody::None, 0));
     };
+    if !p.pass_body {
+        if length.is_none() && !chunked {
+            return Ok((RequestBody::None, 0));
+        }
+        let read = body.read_and_drop(client, max).await?;
+        return Ok((RequestBody::Withheld { length: Some(read) }, read));
+    }
     let body = match length {
         Some(n) if n > RESENDABLE && !chunked => RequestBody::Stream { length: n },
         None if !chunked => RequestBody::None,
