@@ -1029,6 +1029,9 @@ pub struct UpstreamTry {
     /// Every byte received from and sent to the server.
     pub bytes_received: u64,
     pub bytes_sent: u64,
+    /// The first server of a proxy pass after an internal redirect (`error_page`): nginx
+    /// separates the passes with ` : ` in the `$upstream_*` variables.
+    pub redirected: bool,
 }
 
 /// A compiled `log_format`: renders one access-log line (with its newline).
