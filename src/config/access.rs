@@ -1,6 +1,7 @@
 //! The access module's `allow` and `deny`: rules checked in order at the access phase, the
 //! first whose address matches the client deciding (`ngx_http_access_module`); and the
-//! auth_basic module's two values, checked after them.
+//! auth_basic module's two values, checked after them; and the auth_request module's, whose
+//! subrequest is asked last.
 
 use super::realip::{Trusted, parse_cidr};
 use super::{Cx, Text};
@@ -44,4 +45,35 @@ pub fn text(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Text>) {
         return cx.duplicate(d);
     }
     *slot = cx.text(d, 0);
+}
+
+/// One `auth_request_set $variable value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSet {
+    /// The name without its `$`.
+    pub variable: String,
+    pub value: Text,
+}
+
+/// `auth_request URI | off` (`off` is kept, so that a level turns an inherited one off).
+pub fn auth_request(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Option<Text>>) {
+    if slot.is_some() {
+        return cx.duplicate(d);
+    }
+    *slot = Some(cx.text(d, 0).filter(|t| t.value != "off"));
+}
+
+/// `auth_request_set $variable value`, added to the level's list.
+pub fn auth_request_set(cx: &mut Cx<'_>, d: &Directive, list: &mut Option<Vec<AuthSet>>) {
+    let (Some(name), Some(value)) = (d.arg(0), cx.text(d, 1)) else {
+        return;
+    };
+    let Some(variable) = name.strip_prefix('$') else {
+        cx.error(d, format!("invalid variable name \"{name}\""));
+        return;
+    };
+    list.get_or_insert_with(Vec::new).push(AuthSet {
+        variable: variable.to_string(),
+        value,
+    });
 }

@@ -70,6 +70,10 @@ pub struct Settings {
     pub auth_basic_user_file: Option<Text>,
     /// `satisfy any`: one access handler allowing is enough (`all` by default).
     pub satisfy_any: Option<bool>,
+    /// `auth_request`: the subrequest's URI, `None` inside for `off`.
+    pub auth_request: Option<Option<Text>>,
+    /// `auth_request_set` in order; a level with any inherits none.
+    pub auth_request_set: Option<Vec<super::access::AuthSet>>,
     /// Every `set_real_ip_from` of the level, in order.
     pub set_real_ip_from: Option<Vec<Trusted>>,
     pub real_ip_header: Option<RealIpHeader>,
@@ -199,6 +203,8 @@ impl Settings {
             auth_basic,
             auth_basic_user_file,
             satisfy_any,
+            auth_request,
+            auth_request_set,
             set_real_ip_from,
             real_ip_header,
             real_ip_recursive,
@@ -385,6 +391,8 @@ impl Settings {
             "allow" | "deny" => super::access::rule(cx, d, &mut self.access),
             "auth_basic" => super::access::text(cx, d, &mut self.auth_basic),
             "auth_basic_user_file" => super::access::text(cx, d, &mut self.auth_basic_user_file),
+            "auth_request" => super::access::auth_request(cx, d, &mut self.auth_request),
+            "auth_request_set" => super::access::auth_request_set(cx, d, &mut self.auth_request_set),
             "satisfy" => set(cx, d, &mut self.satisfy_any, |v| match v {
                 "all" => Some(false),
                 "any" => Some(true),

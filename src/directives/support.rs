@@ -32,6 +32,8 @@ const SERVED: &[&str] = &[
     "allow",
     "auth_basic",
     "auth_basic_user_file",
+    "auth_request",
+    "auth_request_set",
     "break",
     "charset",
     "charset_types",

@@ -1,7 +1,10 @@
 //! The access phase (`ngx_http_core_access_phase`): the access module's `allow`/`deny`
 //! (`ngx_http_access_handler`: the first rule whose address matches the client decides,
-//! `all` matches everyone) and then the auth_basic module (`ngx_http_auth_basic_handler`),
-//! in that order because nginx runs a phase's handlers from the last module registered.
+//! `all` matches everyone), then the auth_basic module (`ngx_http_auth_basic_handler`), then
+//! the auth_request module (`ngx_http_auth_request_handler`), in that order because nginx
+//! runs a phase's handlers from the last module registered. The auth_request module asks a
+//! subrequest: the phase stops with [`Decision::Ask`], the runtime serves the subrequest and
+//! routes the request again with its outcome (`RequestInfo::auth`), which then decides.
 //! Under `satisfy all` the first refusal answers; under `satisfy any` the first handler that
 //! allows ends the phase, and otherwise the refusal kept (401 over 403) answers after it.
 
@@ -11,7 +14,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::crypt::{self, Verdict};
-use super::plan::ErrorLine;
+use super::plan::{ErrorLine, Outcome};
 use super::request::Req;
 use super::static_::Served;
 use super::value::Complex;
@@ -28,6 +31,26 @@ pub struct Access {
     /// Only when both `auth_basic` and `auth_basic_user_file` are in effect, as nginx checks.
     pub basic: Option<Basic>,
     pub satisfy_any: bool,
+    /// `auth_request` (not `off`) with the level's `auth_request_set`s.
+    pub auth: Option<AuthRequest>,
+}
+
+/// `auth_request URI` and the variables set from its subrequest's answer.
+#[derive(Debug)]
+pub struct AuthRequest {
+    /// The subrequest's URI, routed in the same server as an internal GET.
+    pub uri: Vec<u8>,
+    /// `auth_request_set`: each variable's name (lowercase) and value.
+    sets: Vec<(String, Complex)>,
+}
+
+/// How the access phase ended, when it did not let the request through.
+#[derive(Debug)]
+pub enum Decision<'c> {
+    /// The request is refused with this status and headers (`WWW-Authenticate`).
+    Refused(u16, Vec<(Bytes, Bytes)>),
+    /// The auth_request module needs its subrequest's answer first.
+    Ask(&'c AuthRequest),
 }
 
 /// `auth_basic` with its user file.
@@ -57,28 +80,48 @@ impl Access {
             }),
             _ => None,
         };
+        let auth = match st.auth_request.as_ref().and_then(Option::as_ref) {
+            Some(uri) => {
+                let mut sets = Vec::new();
+                for set in st.auth_request_set.iter().flatten() {
+                    let value = Complex::compile(cx, reg, &set.value)?;
+                    sets.push((set.variable.to_ascii_lowercase(), value));
+                }
+                Some(AuthRequest {
+                    uri: uri.value.as_bytes().to_vec(),
+                    sets,
+                })
+            }
+            None => None,
+        };
         Some(Access {
             rules: st.access.clone().unwrap_or_default(),
             basic,
             satisfy_any: st.satisfy_any.unwrap_or(false),
+            auth,
         })
     }
 }
 
-/// The phase: `Some` status (and headers, `WWW-Authenticate`) when the request is refused,
-/// with nginx's error-log lines.
-pub fn check(
-    access: &Access,
-    req: &mut Req<'_>,
+/// The phase: `Some` when the request is refused (a status, and headers such as
+/// `WWW-Authenticate`) or waits for its auth subrequest, with nginx's error-log lines.
+pub fn check<'c, 'a>(
+    access: &'c Access,
+    req: &mut Req<'a>,
     served: &mut Served,
-) -> Option<(u16, Vec<(Bytes, Bytes)>)> {
+) -> Option<Decision<'c>> {
     let mut kept: Option<(u16, Vec<(Bytes, Bytes)>)> = None;
-    for handler in [Handler::Rules, Handler::Basic] {
+    for handler in [Handler::Rules, Handler::Basic, Handler::Request] {
         let said = match handler {
             Handler::Rules => rules(access, req, served),
             Handler::Basic => match &access.basic {
                 Some(b) => auth_basic(b, req, served),
                 None => Said::Declined,
+            },
+            Handler::Request => match (&access.auth, req.info.auth) {
+                (None, _) => Said::Declined,
+                (Some(auth), None) => return Some(Decision::Ask(auth)),
+                (Some(auth), Some(outcome)) => auth_request(auth, outcome, req, served),
             },
         };
         match said {
@@ -90,7 +133,7 @@ pub fn check(
                     kept = Some((status, headers));
                 }
             }
-            Said::Refused(status, headers) => return Some((status, headers)),
+            Said::Refused(status, headers) => return Some(Decision::Refused(status, headers)),
         }
     }
     let (status, headers) = kept?;
@@ -99,7 +142,7 @@ pub fn check(
             .errors
             .push(ErrorLine::error("access forbidden by rule".to_string()));
     }
-    Some((status, headers))
+    Some(Decision::Refused(status, headers))
 }
 
 /// The phase's handlers in nginx's order.
@@ -107,6 +150,51 @@ pub fn check(
 enum Handler {
     Rules,
     Basic,
+    Request,
+}
+
+/// `ngx_http_auth_request_handler` once the subrequest is done: its `auth_request_set`s
+/// are evaluated whatever it answered; a 2xx allows, a 401 (with the subrequest's
+/// `WWW-Authenticate`) or 403 refuses, anything else is a 500.
+fn auth_request<'a>(
+    auth: &AuthRequest,
+    outcome: &'a Outcome,
+    req: &mut Req<'a>,
+    served: &mut Served,
+) -> Said {
+    auth_sets(auth, outcome, req);
+    match outcome.status {
+        200..=299 => Said::Allowed,
+        401 => {
+            let challenge = outcome
+                .upstream_headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(b"www-authenticate"))
+                .map(|(_, v)| (Bytes::from_static(b"WWW-Authenticate"), v.clone()));
+            Said::Refused(401, challenge.into_iter().collect())
+        }
+        403 => Said::Refused(403, Vec::new()),
+        status => {
+            served.errors.push(ErrorLine::error(format!(
+                "auth request unexpected status: {status} while sending to client"
+            )));
+            Said::Refused(500, Vec::new())
+        }
+    }
+}
+
+/// `auth_request_set`: each value evaluated in the subrequest's context (its upstream's
+/// `$upstream_http_*`), kept in the request's variables.
+pub fn auth_sets<'a>(auth: &AuthRequest, outcome: &'a Outcome, req: &mut Req<'a>) {
+    if auth.sets.is_empty() {
+        return;
+    }
+    let main = std::mem::replace(&mut req.outcome, Some(outcome));
+    for (name, value) in &auth.sets {
+        let v = value.eval(req);
+        req.sets.push((name.clone(), v));
+    }
+    req.outcome = main;
 }
 
 /// `ngx_http_access_handler`.

@@ -147,6 +147,12 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
     }
 }
 
+/// The variables a level's `auth_request_set`s define (as `set` does).
+fn auth_sets(settings: &Settings, sets: &mut Vec<String>) {
+    let defined = settings.auth_request_set.iter().flatten();
+    sets.extend(defined.map(|s| s.variable.clone()));
+}
+
 /// Variables the configuration defines, each known everywhere: `set` names, and the named
 /// captures of every regex.
 fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
@@ -158,14 +164,17 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
                 out.extend(re.names().map(str::to_string));
             }
             script::defined(&l.script, sets, out);
+            auth_sets(&l.settings, sets);
             cookie_captures(&l.settings, out);
             walk(&l.children, sets, out);
         }
     }
     let (mut sets, mut out) = (Vec::new(), Vec::new());
+    auth_sets(&http.settings, &mut sets);
     cookie_captures(&http.settings, &mut out);
     for s in &http.servers {
         script::defined(&s.script, &mut sets, &mut out);
+        auth_sets(&s.settings, &mut sets);
         cookie_captures(&s.settings, &mut out);
         walk(&s.locations, &mut sets, &mut out);
         for n in &s.names {

@@ -220,6 +220,9 @@ pub struct RequestInfo<'a> {
     pub limits: LimitStatus,
     /// The server's connection counters (`stub_status`, `$connections_*`).
     pub counts: &'a ConnectionCounts,
+    /// What the `auth_request` subrequest answered (`Route::Auth` served): routed again,
+    /// the access phase decides by it.
+    pub auth: Option<&'a Outcome>,
 }
 
 /// nginx's `ngx_stat_*` counters, shared by every worker and kept across reloads. The runtime
@@ -424,6 +427,20 @@ pub enum Route {
     /// A file from the static handler (after the not-modified and range filters).
     File(Box<FileResponse>),
     Proxy(Box<ProxyRequest>),
+    /// `auth_request`: serve this subrequest (its answer discarded, nothing logged for it),
+    /// then route the request again with its outcome in `RequestInfo::auth`.
+    Auth(Box<Subrequest>),
+}
+
+/// An `auth_request` subrequest and what the main request's first pass decided.
+#[derive(Debug)]
+pub struct Subrequest {
+    pub route: Route,
+    /// The main request's settings so far (keepalive, limits): as any route's.
+    pub keepalive: KeepaliveLimits,
+    pub limited: Limited,
+    /// The main request's error-log lines of this pass, written again by the next.
+    pub errors: Vec<ErrorLine>,
 }
 
 /// A line for the error log that routing decided on (nginx's handlers log as they decide);
@@ -533,6 +550,7 @@ impl Route {
             Route::Respond(r) => &r.keepalive,
             Route::File(f) => &f.keepalive,
             Route::Proxy(p) => &p.keepalive,
+            Route::Auth(a) => &a.keepalive,
         }
     }
 
@@ -542,6 +560,7 @@ impl Route {
             Route::Respond(r) => r.gzip = gzip,
             Route::File(f) => f.gzip = gzip,
             Route::Proxy(p) => p.gzip = gzip,
+            Route::Auth(_) => {}
         }
         self
     }
@@ -552,6 +571,7 @@ impl Route {
             Route::Respond(r) => &mut r.limited,
             Route::File(f) => &mut f.limited,
             Route::Proxy(p) => &mut p.limited,
+            Route::Auth(a) => &mut a.limited,
         })
     }
 
@@ -561,6 +581,7 @@ impl Route {
             Route::Respond(r) => r.limited = limited,
             Route::File(f) => f.limited = limited,
             Route::Proxy(p) => p.limited = limited,
+            Route::Auth(a) => a.limited = limited,
         }
         self
     }
@@ -571,6 +592,7 @@ impl Route {
             Route::Respond(r) => &mut r.errors,
             Route::File(f) => &mut f.errors,
             Route::Proxy(p) => &mut p.errors,
+            Route::Auth(a) => &mut a.errors,
         }
     }
 
@@ -580,6 +602,7 @@ impl Route {
             Route::Respond(r) => r.sending,
             Route::File(f) => f.sending,
             Route::Proxy(p) => p.sending,
+            Route::Auth(_) => Sending::default(),
         }
     }
 
@@ -589,6 +612,7 @@ impl Route {
             Route::Respond(r) => r.sending = sending,
             Route::File(f) => f.sending = sending,
             Route::Proxy(p) => p.sending = sending,
+            Route::Auth(_) => {}
         }
         self
     }
@@ -599,6 +623,7 @@ impl Route {
             Route::Respond(r) => r.keepalive = limits,
             Route::File(f) => f.keepalive = limits,
             Route::Proxy(p) => p.keepalive = limits,
+            Route::Auth(a) => a.keepalive = limits,
         }
         self
     }
@@ -699,6 +724,9 @@ pub struct ProxyRequest {
     pub status: Option<u16>,
     /// `server_tokens`, for `Server` and nginx's pages.
     pub server_tokens: bool,
+    /// An `auth_request` subrequest's pass: its upstream's headers are kept for the main
+    /// request (`auth_request_set`, the 401's `WWW-Authenticate`).
+    pub subrequest: bool,
     /// Error-log lines from routing (files `try_files` or an error page's handler failed
     /// to open on the way here).
     pub errors: Vec<ErrorLine>,

@@ -128,6 +128,7 @@ pub fn build(
         failed: Vec::new(),
         status: None,
         server_tokens: true,
+        subrequest: false,
         errors: Vec::new(),
         keepalive: req.keepalive,
         // `route` sets it with the answer.

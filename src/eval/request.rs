@@ -47,6 +47,8 @@ pub struct Req<'a> {
     pub method: &'a str,
     /// Reached by an internal redirect (`internal` locations may answer).
     pub internal: bool,
+    /// An `auth_request` subrequest: the access phase is skipped, as for nginx's subrequests.
+    pub subrequest: bool,
     /// nginx's `uri_changes`: rewrites and internal redirects left before the 500.
     pub uri_changes: usize,
     /// The request headers nginx keeps: all until the server is chosen, then those its
@@ -121,6 +123,7 @@ impl<'a> Req<'a> {
             target,
             method: info.method,
             internal: false,
+            subrequest: false,
             uri_changes: MAX_URI_CHANGES + 1,
             headers: Cow::Borrowed(info.headers),
             host: None,

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use super::added;
 use super::error_page;
 use super::location::{self, Found};
-use super::plan::{ErrorLine, LogSpec, Outcome, RequestInfo, Response, Route};
+use super::access::Decision;
+use super::plan::{ErrorLine, LogSpec, Outcome, RequestInfo, Response, Route, Subrequest};
 use super::request::{Answer, Req};
 use super::script::{self, Flow};
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
@@ -368,13 +369,60 @@ fn enter<'s>(
         return (loc, next);
     }
     // The access phase (internal redirects pass it again; only subrequests skip it).
-    if let Some((status, headers)) = super::access::check(&loc.access, req, served) {
-        return (loc, Next::Special(status, headers));
+    if !req.subrequest {
+        match super::access::check(&loc.access, req, served) {
+            None => {}
+            Some(Decision::Refused(status, headers)) => {
+                return (loc, Next::Special(status, headers));
+            }
+            Some(Decision::Ask(auth)) => {
+                note(trace, |t| {
+                    let shown = String::from_utf8_lossy(&auth.uri);
+                    t.notes.push(format!("auth_request subrequest to {shown}"))
+                });
+                let route = subrequest(site, server, &auth.uri, req, trace);
+                return (loc, Next::Answer(route));
+            }
+        }
     }
     if let Some(next) = try_files::handler(loc, req, served) {
         return (loc, next);
     }
     (loc, content(site, loc, req, served, failed, trace))
+}
+
+/// The `auth_request` subrequest to `uri` (`ngx_http_subrequest`): an internal GET in the
+/// same server with the request's headers and no body, which skips the access phase. The
+/// request's own pass ends here; the runtime routes it again with the subrequest's outcome.
+fn subrequest(
+    site: &Inner,
+    server: &CServer,
+    uri: &[u8],
+    req: &mut Req<'_>,
+    trace: &mut Option<&mut Trace>,
+) -> Route {
+    let mut sub = Req::new(req.info, req.tables, req.target.clone());
+    sub.host.clone_from(&req.host);
+    enter_server(&mut sub, server);
+    sub.realip = req.realip;
+    sub.sets.clone_from(&req.sets);
+    sub.target.uri = uri.to_vec();
+    sub.target.args = Vec::new();
+    sub.target.rewritten = Rewritten::Located;
+    sub.method = "GET";
+    sub.internal = true;
+    sub.subrequest = true;
+    let mut route = in_server(site, server, &mut sub, &[], None, trace);
+    if let Route::Proxy(p) = &mut route {
+        p.subrequest = true;
+    }
+    // The request's keepalive, limits and error lines are set by `route_after`.
+    Route::Auth(Box::new(Subrequest {
+        route,
+        keepalive: req.keepalive,
+        limited: Default::default(),
+        errors: Vec::new(),
+    }))
 }
 
 /// nginx's phases from the server's rewrite to the location's (find config, 413, rewrite,
@@ -585,6 +633,7 @@ fn finish(
             p.errors = errors;
             p.server = name;
         }
+        Route::Auth(a) => a.errors = errors,
     }
     route
 }
@@ -764,6 +813,9 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let (loc, early) = choose(server, None, &mut req, &mut Served::default(), &mut None);
     if early.is_none() {
         req.apply_realip(loc.realip.as_ref());
+        if let (Some(auth), Some(outcome)) = (&loc.access.auth, info.auth) {
+            super::access::auth_sets(auth, outcome, &mut req);
+        }
     }
     if let Action::Proxy(p) = &loc.action {
         // Only `$proxy_host`/`$proxy_port` matter here; a URL that leads nowhere sets none.

@@ -70,6 +70,8 @@ pub fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
                 "file_bytes": f.parts.iter().map(|p| p.size()).sum::<u64>(),
             }),
         ),
+        // The answer waits for the subrequest, which the notes name.
+        Route::Auth(_) => (Value::Null, json!({"auth_request": true})),
     };
     json!({
         "server": server,

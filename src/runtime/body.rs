@@ -114,7 +114,8 @@ impl ProxyBody {
         }
     }
 
-    /// Hands the request's log line over to a tunnel, which writes it when it ends.
+    /// Hands the request's log line over to a tunnel, which writes it when it ends (or to
+    /// the main request of an `auth_request` subrequest, which reads its outcome).
     pub fn take_finish(&mut self) -> Option<Finish> {
         self.finish.take()
     }

@@ -11,7 +11,9 @@ use bytes::Bytes;
 
 use super::client::{PartialHead, RequestHead};
 use super::state::State;
-use crate::eval::plan::{ClientCert, ConnHolds, LimitStatus, Refused, RequestInfo, TlsFacts};
+use crate::eval::plan::{
+    ClientCert, ConnHolds, LimitStatus, Outcome, Refused, RequestInfo, TlsFacts,
+};
 
 /// One accepted client connection.
 #[derive(Debug)]
@@ -72,6 +74,8 @@ pub struct OwnedRequest {
     /// The `limit_conn` counts the request holds, given back when the last copy of the
     /// request (the access log's, a tunnel's) is dropped.
     pub holds: Option<Arc<ConnHolds>>,
+    /// What its `auth_request` subrequest answered, once served.
+    pub auth: Option<Arc<Outcome>>,
 }
 
 /// The owned form of [`Refused`].
@@ -111,6 +115,7 @@ impl OwnedRequest {
             refused: None,
             limits: LimitStatus::default(),
             holds: None,
+            auth: None,
         })
     }
 
@@ -144,6 +149,7 @@ impl OwnedRequest {
             }),
             limits: LimitStatus::default(),
             holds: None,
+            auth: None,
         }
     }
 
@@ -183,6 +189,7 @@ impl OwnedRequest {
             }),
             limits: self.limits,
             counts: &self.conn.state.counts,
+            auth: self.auth.as_deref(),
         }
     }
 

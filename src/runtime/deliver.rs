@@ -116,7 +116,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         .add_headers
         .evaluate(&d.request.info(), &outcome, &set, &mut headers);
     head.headers = std::mem::take(&mut outcome.upstream_headers);
-    outcome.upstream_headers = if p.log.files.is_empty() {
+    outcome.upstream_headers = if p.log.files.is_empty() && !p.subrequest {
         Vec::new()
     } else {
         // Copied: slices of the read buffer would keep all of it alive with the request.

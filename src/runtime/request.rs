@@ -182,6 +182,36 @@ pub async fn dispatch(
             // its next request (or a handshake that becomes a tunnel) should not carry it.
             Box::pin(forward::proxy(request, *p, down, start)).await
         }
+        Route::Auth(a) => {
+            // The first pass's error lines are written again by the next.
+            let mut request = request;
+            request.auth = Some(Arc::new(subrequest(&request, a.route).await));
+            let route = request.conn.state.site.route(&request.info());
+            let then = Then { keepalive, outcome };
+            Box::pin(dispatch(request, route, down, then)).await
+        }
+    }
+}
+
+/// Serves an `auth_request` subrequest of `request` (no body read, none sent back): what
+/// its answer's log line would have said, the line itself not written (`log_subrequest
+/// off`). A subrequest that closed without an answer (`return 444`) stands for a 444.
+async fn subrequest(request: &OwnedRequest, route: Route) -> Outcome {
+    let then = Then {
+        keepalive: false,
+        outcome: Outcome::default(),
+    };
+    let answer = Box::pin(dispatch(request.clone(), route, None, then)).await;
+    let finish = answer.and_then(|mut a| a.body.take_finish());
+    match finish {
+        Some(mut finish) => {
+            finish.log = Arc::default();
+            std::mem::take(&mut finish.outcome)
+        }
+        None => Outcome {
+            status: 444,
+            ..Outcome::default()
+        },
     }
 }
 
