@@ -392,7 +392,9 @@ impl Settings {
             "auth_basic" => super::access::text(cx, d, &mut self.auth_basic),
             "auth_basic_user_file" => super::access::text(cx, d, &mut self.auth_basic_user_file),
             "auth_request" => super::access::auth_request(cx, d, &mut self.auth_request),
-            "auth_request_set" => super::access::auth_request_set(cx, d, &mut self.auth_request_set),
+            "auth_request_set" => {
+                super::access::auth_request_set(cx, d, &mut self.auth_request_set)
+            }
             "satisfy" => set(cx, d, &mut self.satisfy_any, |v| match v {
                 "all" => Some(false),
                 "any" => Some(true),

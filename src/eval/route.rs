@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::access::Decision;
 use super::added;
 use super::error_page;
 use super::location::{self, Found};
-use super::access::Decision;
 use super::plan::{ErrorLine, LogSpec, Outcome, RequestInfo, Response, Route, Subrequest};
 use super::request::{Answer, Req};
 use super::script::{self, Flow};

@@ -8,6 +8,7 @@ mod support;
 mod access;
 mod access_log;
 mod auth_basic;
+mod auth_request;
 mod balance;
 mod buffer_size;
 mod client_abort;

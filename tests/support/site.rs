@@ -220,6 +220,7 @@ impl Site for TestSite {
             failed: Vec::new(),
             status: None,
             server_tokens: true,
+            subrequest: false,
             errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
