@@ -189,7 +189,7 @@ pub fn auth_sets<'a>(auth: &AuthRequest, outcome: &'a Outcome, req: &mut Req<'a>
     if auth.sets.is_empty() {
         return;
     }
-    let main = std::mem::replace(&mut req.outcome, Some(outcome));
+    let main = req.outcome.replace(outcome);
     for (name, value) in &auth.sets {
         let v = value.eval(req);
         req.sets.push((name.clone(), v));

@@ -45,6 +45,7 @@ fn added(conf: &str, method: &str, uri: &str, query: &[(&str, &str)]) -> Vec<Str
             )
         }
         Route::File(f) => shown(&f.headers),
+        Route::Auth(_) => panic!("no auth_request here"),
     }
 }
 

@@ -27,6 +27,7 @@ fn answer(conf: &str, uri: &str) -> (u16, String, String) {
         }
         Route::Proxy(p) => (0, String::new(), format!("{:?}", p.uri)),
         Route::File(f) => (f.status, String::new(), String::new()),
+        Route::Auth(_) => panic!("no auth_request here"),
     }
 }
 

@@ -36,6 +36,7 @@ fn describe(r: Route) -> (u16, String) {
             format!("file of {}", f.parts.iter().map(|p| p.size()).sum::<u64>()),
         ),
         Route::Proxy(p) => (0, format!("proxy {:?}", p.failed)),
+        Route::Auth(_) => (0, "auth_request".to_string()),
     }
 }
 
@@ -244,6 +245,7 @@ fn auth_basic_asks_after_allow_and_deny_and_satisfy_any_takes_either() {
             }
             Route::File(f) => (f.status, None, Vec::new()),
             Route::Proxy(_) => (0, None, Vec::new()),
+            Route::Auth(_) => panic!("no auth_request here"),
         }
     };
     // "bob:pw" and "bob:no", "ann:secret", "eve:pw".

@@ -132,6 +132,7 @@ pub(super) fn upstream_request(r: &Route) -> (String, Vec<String>) {
         ),
         Route::Respond(r) => panic!("expected a proxied request, got {}", r.status),
         Route::File(f) => panic!("expected a proxied request, got a file ({})", f.status),
+        Route::Auth(_) => panic!("expected a proxied request, got an auth_request subrequest"),
     }
 }
 
@@ -140,6 +141,7 @@ pub(super) fn status(r: &Route) -> u16 {
         Route::Respond(r) => r.status,
         Route::File(f) => f.status,
         Route::Proxy(_) => 0,
+        Route::Auth(_) => 0,
     }
 }
 

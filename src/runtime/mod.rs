@@ -11,6 +11,8 @@
 //! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), then per request:
 //!   client + parse: read the head by nginx's rules ─ bad? respond 400/414/494/505, close
 //!   └ request: body framing (400/501) ─ Site::route ─ dispatch
+//!       ├ Auth ─ dispatch the auth_request subrequest (no body, answer dropped, not logged)
+//!       │        ─ Site::route again with its outcome ─ dispatch
 //!       ├ Respond ─ respond: status, headers, nginx's page, gzip ────────────────────┐
 //!       ├ File ─ static_file: head, gzip, body read on the blocking pool ────────────┤
 //!       └ Proxy ─ forward: request_body (413) ─ resolver (a name: DNS, 502) ─ balancer.get
