@@ -113,6 +113,7 @@ fn v_and_big_v_name_the_nginx_version_followed() {
     assert!(err.contains("--with-http_ssl_module"), "{err}");
     // Served modules are not declared absent; unserved ones are, so nginx's tests skip them.
     assert!(err.contains("--with-http_realip_module"), "{err}");
+    assert!(err.contains("--with-http_auth_request_module"), "{err}");
     assert!(!err.contains("--without-http_gzip_module"), "{err}");
     assert!(err.contains("--without-http_ssi_module"), "{err}");
 }

@@ -47,6 +47,8 @@ pub mod vars;
 pub mod vhost;
 
 #[cfg(test)]
+mod auth_request_tests;
+#[cfg(test)]
 mod if_tests;
 #[cfg(test)]
 mod load_tests;
