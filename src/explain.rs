@@ -184,7 +184,7 @@ impl Request {
             refused: None,
             limits: Default::default(),
             counts: &crate::eval::plan::UNCOUNTED,
-            auth: None,
+            auth: &[],
         }
     }
 }

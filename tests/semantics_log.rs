@@ -124,7 +124,7 @@ http {{
         refused: None,
         limits: Default::default(),
         counts: &ngxr::eval::plan::UNCOUNTED,
-        auth: None,
+        auth: &[],
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")

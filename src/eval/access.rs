@@ -84,6 +84,11 @@ impl Access {
             Some(uri) => {
                 let mut sets = Vec::new();
                 for set in st.auth_request_set.iter().flatten() {
+                    if !super::vars::definable(&set.variable) {
+                        let message = format!("the duplicate \"{}\" variable", set.variable);
+                        super::script::at(cx, &set.value, message);
+                        return None;
+                    }
                     let value = Complex::compile(cx, reg, &set.value)?;
                     sets.push((set.variable.to_ascii_lowercase(), value));
                 }
@@ -118,10 +123,13 @@ pub fn check<'c, 'a>(
                 Some(b) => auth_basic(b, req, served),
                 None => Said::Declined,
             },
-            Handler::Request => match (&access.auth, req.info.auth) {
+            Handler::Request => match (&access.auth, req.info.auth.get(req.auth_used)) {
                 (None, _) => Said::Declined,
                 (Some(auth), None) => return Some(Decision::Ask(auth)),
-                (Some(auth), Some(outcome)) => auth_request(auth, outcome, req, served),
+                (Some(auth), Some(outcome)) => {
+                    req.auth_used += 1;
+                    auth_request(auth, outcome, req, served)
+                }
             },
         };
         match said {

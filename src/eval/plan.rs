@@ -220,9 +220,10 @@ pub struct RequestInfo<'a> {
     pub limits: LimitStatus,
     /// The server's connection counters (`stub_status`, `$connections_*`).
     pub counts: &'a ConnectionCounts,
-    /// What the `auth_request` subrequest answered (`Route::Auth` served): routed again,
-    /// the access phase decides by it.
-    pub auth: Option<&'a Outcome>,
+    /// What the `auth_request` subrequests answered so far (each `Route::Auth` served), in
+    /// order: routed again, each access phase that asks one (an internal redirect asks
+    /// again) decides by the next, and asks a new one when none is left.
+    pub auth: &'a [Outcome],
 }
 
 /// nginx's `ngx_stat_*` counters, shared by every worker and kept across reloads. The runtime

@@ -49,6 +49,8 @@ pub struct Req<'a> {
     pub internal: bool,
     /// An `auth_request` subrequest: the access phase is skipped, as for nginx's subrequests.
     pub subrequest: bool,
+    /// How many of `RequestInfo::auth` this route's access phases used.
+    pub auth_used: usize,
     /// nginx's `uri_changes`: rewrites and internal redirects left before the 500.
     pub uri_changes: usize,
     /// The request headers nginx keeps: all until the server is chosen, then those its
@@ -124,6 +126,7 @@ impl<'a> Req<'a> {
             method: info.method,
             internal: false,
             subrequest: false,
+            auth_used: 0,
             uri_changes: MAX_URI_CHANGES + 1,
             headers: Cow::Borrowed(info.headers),
             host: None,

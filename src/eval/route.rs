@@ -813,7 +813,7 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let (loc, early) = choose(server, None, &mut req, &mut Served::default(), &mut None);
     if early.is_none() {
         req.apply_realip(loc.realip.as_ref());
-        if let (Some(auth), Some(outcome)) = (&loc.access.auth, info.auth) {
+        if let (Some(auth), Some(outcome)) = (&loc.access.auth, info.auth.last()) {
             super::access::auth_sets(auth, outcome, &mut req);
         }
     }

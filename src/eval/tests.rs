@@ -103,7 +103,7 @@ pub(super) fn request_info<'a>(
         refused: None,
         limits: Default::default(),
         counts: &crate::eval::plan::UNCOUNTED,
-        auth: None,
+        auth: &[],
     }
 }
 

@@ -74,8 +74,8 @@ pub struct OwnedRequest {
     /// The `limit_conn` counts the request holds, given back when the last copy of the
     /// request (the access log's, a tunnel's) is dropped.
     pub holds: Option<Arc<ConnHolds>>,
-    /// What its `auth_request` subrequest answered, once served.
-    pub auth: Option<Arc<Outcome>>,
+    /// What its `auth_request` subrequests answered, in order (`RequestInfo::auth`).
+    pub auth: Vec<Outcome>,
 }
 
 /// The owned form of [`Refused`].
@@ -115,7 +115,7 @@ impl OwnedRequest {
             refused: None,
             limits: LimitStatus::default(),
             holds: None,
-            auth: None,
+            auth: Vec::new(),
         })
     }
 
@@ -149,7 +149,7 @@ impl OwnedRequest {
             }),
             limits: LimitStatus::default(),
             holds: None,
-            auth: None,
+            auth: Vec::new(),
         }
     }
 
@@ -189,7 +189,7 @@ impl OwnedRequest {
             }),
             limits: self.limits,
             counts: &self.conn.state.counts,
-            auth: self.auth.as_deref(),
+            auth: &self.auth,
         }
     }
 

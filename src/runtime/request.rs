@@ -185,7 +185,8 @@ pub async fn dispatch(
         Route::Auth(a) => {
             // The first pass's error lines are written again by the next.
             let mut request = request;
-            request.auth = Some(Arc::new(subrequest(&request, a.route).await));
+            let answered = subrequest(&request, a.route).await;
+            request.auth.push(answered);
             let route = request.conn.state.site.route(&request.info());
             let then = Then { keepalive, outcome };
             Box::pin(dispatch(request, route, down, then)).await

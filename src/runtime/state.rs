@@ -205,7 +205,7 @@ mod tests {
             refused: None,
             limits: Default::default(),
             counts: &crate::eval::plan::UNCOUNTED,
-            auth: None,
+            auth: &[],
         };
         match site.route(&info) {
             Route::Proxy(p) => p.upstream.clone(),
