@@ -17,6 +17,7 @@ use super::crypt::{self, Verdict};
 use super::plan::{ErrorLine, Outcome};
 use super::request::Req;
 use super::static_::Served;
+use super::uri::Rewritten;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::Cx;
@@ -40,8 +41,17 @@ pub struct Access {
 pub struct AuthRequest {
     /// The subrequest's URI, routed in the same server as an internal GET.
     pub uri: Vec<u8>,
-    /// `auth_request_set`: each variable's name (lowercase) and value.
-    sets: Vec<(String, Complex)>,
+    /// `auth_request_set`: each variable and its value.
+    sets: Vec<(Assigned, Complex)>,
+}
+
+/// A variable `auth_request_set` gives a value.
+#[derive(Debug)]
+enum Assigned {
+    /// `$args`, whose set handler replaces the request's arguments.
+    Args,
+    /// A variable of the configuration's own (its name lowercase), kept as `set` keeps it.
+    Var(String),
 }
 
 /// How the access phase ended, when it did not let the request through.
@@ -90,7 +100,12 @@ impl Access {
                         return None;
                     }
                     let value = Complex::compile(cx, reg, &set.value)?;
-                    sets.push((set.variable.to_ascii_lowercase(), value));
+                    let name = set.variable.to_ascii_lowercase();
+                    let assigned = match name.as_str() {
+                        "args" => Assigned::Args,
+                        _ => Assigned::Var(name),
+                    };
+                    sets.push((assigned, value));
                 }
                 Some(AuthRequest {
                     uri: uri.value.as_bytes().to_vec(),
@@ -198,9 +213,19 @@ pub fn auth_sets<'a>(auth: &AuthRequest, outcome: &'a Outcome, req: &mut Req<'a>
         return;
     }
     let main = req.outcome.replace(outcome);
-    for (name, value) in &auth.sets {
+    for (assigned, value) in &auth.sets {
         let v = value.eval(req);
-        req.sets.push((name.clone(), v));
+        match assigned {
+            Assigned::Args => {
+                // `ngx_http_variable_set_args` also clears `valid_unparsed_uri`: the
+                // upstream URI is then built from `$uri` and the new arguments.
+                req.target.args = v;
+                if req.target.rewritten == Rewritten::No {
+                    req.target.rewritten = Rewritten::InPlace;
+                }
+            }
+            Assigned::Var(name) => req.sets.push((name.clone(), v)),
+        }
     }
     req.outcome = main;
 }

@@ -147,10 +147,12 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
     }
 }
 
-/// The variables a level's `auth_request_set`s define (as `set` does).
+/// The variables a level's `auth_request_set`s define (as `set` does); `$args` stays the
+/// request's arguments, which its set handler replaces.
 fn auth_sets(settings: &Settings, sets: &mut Vec<String>) {
     let defined = settings.auth_request_set.iter().flatten();
-    sets.extend(defined.map(|s| s.variable.clone()));
+    let own = defined.filter(|s| !s.variable.eq_ignore_ascii_case("args"));
+    sets.extend(own.map(|s| s.variable.clone()));
 }
 
 /// Variables the configuration defines, each known everywhere: `set` names, and the named

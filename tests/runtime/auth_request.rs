@@ -4,7 +4,8 @@
 //! or a 403, and answers anything else, which becomes a 500 with nginx's error line. The
 //! subrequest is a GET with the client's headers and no body, its `auth_request_set`s feed the
 //! app's request headers and the access log; `satisfy any` lets `allow` skip it, the auth
-//! location is `internal`, `auth_request off` turns an inherited one off.
+//! location is `internal`, `auth_request off` turns an inherited one off, `$args` takes a
+//! value from the answer, and an internal redirect asks the new location's subrequest.
 
 use crate::common::{Mirror, nginx, temp_dir};
 use crate::files::through_both;
@@ -34,6 +35,11 @@ http {
             proxy_set_header X-User $auth_user;
         }
         location /open/ { auth_request off; proxy_pass http://127.0.0.1:MIRROR; }
+        location /args/ {
+            auth_request_set $args "user=$upstream_http_x_user";
+            proxy_pass http://127.0.0.1:MIRROR;
+        }
+        location /redirected/ { try_files /nowhere /r204/y; }
         location /any/ {
             satisfy any;
             allow 127.0.0.1;
@@ -95,6 +101,8 @@ fn probes() -> Vec<String> {
         "GET /anyno/x HTTP/1.1\r\nHost: a\r\n",
         "GET /auth/ok HTTP/1.1\r\nHost: a\r\n",
         "GET /anyok/x HTTP/1.1\r\nHost: a\r\n",
+        "GET /args/x?a=1 HTTP/1.1\r\nHost: a\r\n",
+        "GET /redirected/x HTTP/1.1\r\nHost: a\r\n",
     ]
     .map(String::from)
     .to_vec()
@@ -140,6 +148,13 @@ fn auth_request_as_nginx() {
     assert!(ours[8].starts_with("HTTP/1.1 401 "));
     assert!(ours[9].starts_with("HTTP/1.1 404 "));
     assert!(ours[10].starts_with("HTTP/1.1 200 "));
+    assert!(
+        ours[11].contains("\r\n\r\nGET /args/x?user=alice HTTP/1.0\r\n"),
+        "{}",
+        ours[11]
+    );
+    // After the internal redirect, the access phase asks its own subrequest.
+    assert!(ours[12].contains("\r\nX-User: carol\r\n"), "{}", ours[12]);
     assert!(
         seen[1]
             .1
