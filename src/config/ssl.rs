@@ -208,13 +208,7 @@ const PASSWORD_LINE: usize = 4096;
 /// `ngx_ssl_read_password_file`: one password a line (a `\r` before the `\n` dropped, empty
 /// lines skipped); a file with none gives one empty password.
 fn read_passwords(path: &std::path::Path) -> Result<Passwords, String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        format!(
-            "open() \"{}\" failed ({})",
-            path.display(),
-            crate::syntax::include::os_error(&e)
-        )
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| crate::syntax::include::open_failed(path, &e))?;
     let mut passwords = Vec::new();
     for line in bytes.split(|&b| b == b'\n') {
         if line.len() >= PASSWORD_LINE {

@@ -242,11 +242,7 @@ impl Loading<'_> {
         let Some(arg) = d.arg(0) else { return };
         let path = full_name(&self.paths.conf_prefix, arg);
         let msg = match std::fs::metadata(&path) {
-            Err(e) => format!(
-                "open() \"{}\" failed ({})",
-                path.display(),
-                crate::syntax::include::os_error(&e)
-            ),
+            Err(e) => crate::syntax::include::open_failed(&path, &e),
             Ok(m) if m.len() != 48 && m.len() != 80 => {
                 format!("\"{}\" must be 48 or 80 bytes", path.display())
             }

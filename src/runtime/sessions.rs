@@ -267,13 +267,8 @@ impl FileKeys {
     fn read(paths: &[std::path::PathBuf]) -> Result<FileKeys, String> {
         let mut keys = Vec::new();
         for path in paths {
-            let bytes = std::fs::read(path).map_err(|e| {
-                format!(
-                    "open() \"{}\" failed ({})",
-                    path.display(),
-                    crate::syntax::include::os_error(&e)
-                )
-            })?;
+            let bytes =
+                std::fs::read(path).map_err(|e| crate::syntax::include::open_failed(path, &e))?;
             keys.push(
                 FileKeys::key(&bytes)
                     .ok_or_else(|| format!("\"{}\" must be 48 or 80 bytes", path.display()))?,
