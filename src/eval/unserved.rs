@@ -7,13 +7,13 @@ use crate::config::upstream::resolve;
 use crate::config::{Cx, Text};
 use crate::syntax::{Directive, SyntaxTree};
 
-/// Variables that other modules' directives define (`auth_request_set`, `js_set`,
-/// `perl_set`): each name (without `$`) as written.
+/// Variables that other modules' directives define (`js_set`, `perl_set`): each name
+/// (without `$`) as written.
 pub fn variables(tree: &SyntaxTree, directives: &[Directive]) -> Vec<Text> {
     let mut out = Vec::new();
     for d in tree.expand(directives) {
         let at = match d.name() {
-            "auth_request_set" | "js_set" | "perl_set" => Some(0),
+            "js_set" | "perl_set" => Some(0),
             _ => None,
         };
         if let Some(w) = at.and_then(|i| d.args.get(i))
