@@ -58,6 +58,10 @@ fn built_in_variables_cannot_be_redefined() {
         err("server { set $request_id 1; }"),
         "the duplicate \"request_id\" variable"
     );
+    assert_eq!(
+        err("server { location / { auth_request /a; auth_request_set $scheme x; } }"),
+        "the duplicate \"scheme\" variable"
+    );
     assert!(ok(
         "map $host $args { default 1; } map $host $http_x { default 1; }"
     ));
