@@ -685,6 +685,9 @@ pub struct ProxyRequest {
     /// Where Content-Length / Transfer-Encoding go in `headers`: nginx sends them after the
     /// configured headers (`proxy_set_header` and its defaults) and before the client's.
     pub body_headers_at: usize,
+    /// `proxy_set_header` gave `Content-Length` (see `CProxy::own_length`): nginx's
+    /// computed one is not added.
+    pub own_length: bool,
     /// `proxy_redirect`: (prefix, replacement) pairs; the first whose prefix starts an
     /// upstream `Location` (or a `Refresh` URL) has that prefix replaced.
     pub redirects: Vec<(Bytes, Bytes)>,

@@ -109,6 +109,7 @@ pub fn build(
         version: p.version,
         headers,
         body_headers_at,
+        own_length: p.own_length,
         balance_key,
         client: req.client().ip(),
         server: Bytes::new(),

@@ -93,9 +93,16 @@ pub fn compile(
         .proxy_next_upstream_tries
         .unwrap_or(defaults::http::NEXT_UPSTREAM_TRIES);
     next_upstream.timeout_total = st.proxy_next_upstream_timeout.unwrap_or_default();
+    let own_length = st
+        .proxy_set_header
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-length"));
     Some(CProxy {
         target,
         headers,
+        own_length,
         reserved,
         version: st
             .proxy_http_version

@@ -170,6 +170,9 @@ pub struct CProxy {
     pub target: PassTarget,
     /// `proxy_set_header` then nginx's defaults not overridden, in nginx's order.
     pub headers: Vec<(Bytes, Complex)>,
+    /// `proxy_set_header Content-Length ...` replaces nginx's own (an empty value: none is
+    /// sent, as auth_request setups ask with `proxy_pass_request_body off`).
+    pub own_length: bool,
     /// Lowercased names the client may not pass on by itself (every name above, with the
     /// body headers).
     pub reserved: Vec<Vec<u8>>,

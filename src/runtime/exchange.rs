@@ -117,6 +117,7 @@ pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
     head.extend_from_slice(p.version.as_bytes());
     head.extend_from_slice(b"\r\n");
     let body_at = p.body_headers_at;
+    let body_length = body_length.filter(|_| !p.own_length);
     for (i, (name, value)) in p.headers.iter().enumerate() {
         if i == body_at {
             push_length(&mut head, body_length);

@@ -50,6 +50,12 @@ http {
             proxy_pass_request_body off;
             access_log off;
         }
+        # auth_request's usual subrequest location: no body, and no length announced.
+        location /nolength {
+            proxy_pass http://127.0.0.1:MIRROR;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }
         location /retry {
             proxy_pass http://127.0.0.1:DEAD;
             proxy_method POST;
@@ -81,6 +87,7 @@ fn probes() -> Vec<String> {
         "POST /withheld HTTP/1.1\r\nHost: a\r\nX-Mirror-Now: 1\r\nContent-Length: 5\r\n\r\nhello",
         "POST /withheld/chunked HTTP/1.1\r\nHost: a\r\nX-Mirror-Now: 1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
         "GET /withheld HTTP/1.1\r\nHost: a\r\n",
+        "POST /nolength HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
     ]
     .map(String::from)
     .to_vec()

@@ -194,6 +194,7 @@ impl Site for TestSite {
             uri: Bytes::copy_from_slice(request.target.as_bytes()),
             version: self.version,
             body_headers_at,
+            own_length: false,
             redirects: self.redirects.clone(),
             location_base: self.location_base.clone(),
             headers,
