@@ -183,6 +183,7 @@ impl Request {
             refused: None,
             limits: Default::default(),
             counts: &crate::eval::plan::UNCOUNTED,
+            request_body: None,
         }
     }
 }

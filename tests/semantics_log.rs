@@ -123,6 +123,7 @@ http {{
         refused: None,
         limits: Default::default(),
         counts: &ngxr::eval::plan::UNCOUNTED,
+        request_body: None,
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")

@@ -81,11 +81,29 @@ pub fn apply(
     req: &mut Req<'_>,
     headers: &mut Vec<(Bytes, Bytes)>,
 ) {
+    apply_kept(add, status, last_modified, req, &mut Vec::new(), headers);
+}
+
+/// [`apply`] to an answer whose list of headers begins with `kept` (set before its handler
+/// answered, see `Req::carried`): `expires` sets the `Expires` and `Cache-Control` among
+/// them where they are, and adds to `headers` those they lack.
+pub fn apply_kept(
+    add: &AddHeaders,
+    status: u16,
+    last_modified: Option<i64>,
+    req: &mut Req<'_>,
+    kept: &mut Vec<(Bytes, Bytes)>,
+    headers: &mut Vec<(Bytes, Bytes)>,
+) {
     let mut answer = Answer {
         status,
-        headers: headers.clone(),
+        headers: kept.iter().chain(headers.iter()).cloned().collect(),
     };
-    expires(add, &mut answer, last_modified, req, headers);
+    let values = expiry(add, status, last_modified, |v| v.eval(req));
+    if let Some((expires, cache_control)) = values {
+        set_expires(&mut answer.headers, expires.clone(), cache_control.clone());
+        set_expires_in(kept, headers, expires, cache_control);
+    }
     apply_to(add, answer, req, headers);
 }
 
@@ -210,25 +228,47 @@ fn dates(e: Expiry, now: i64, last_modified: Option<i64>) -> Option<(String, Str
 /// Puts the values in the answer's `Expires` (the last one, nginx's slot) and first
 /// `Cache-Control` (dropping the others), adding each that is missing at the end.
 fn set_expires(headers: &mut Vec<(Bytes, Bytes)>, expires: String, cache_control: String) {
+    set_expires_in(&mut Vec::new(), headers, expires, cache_control);
+}
+
+/// [`set_expires`] on an answer whose headers are `kept` then `headers`; those missing are
+/// added to `headers`.
+fn set_expires_in(
+    kept: &mut Vec<(Bytes, Bytes)>,
+    headers: &mut Vec<(Bytes, Bytes)>,
+    expires: String,
+    cache_control: String,
+) {
     let named = |name: &'static [u8]| move |(n, _): &(Bytes, Bytes)| n.eq_ignore_ascii_case(name);
-    match headers.iter().rposition(named(b"expires")) {
-        Some(at) => headers[at].1 = Bytes::from(expires),
-        None => headers.push((Bytes::from_static(b"Expires"), Bytes::from(expires))),
+    let expires = Bytes::from(expires);
+    if let Some(at) = headers.iter().rposition(named(b"expires")) {
+        headers[at].1 = expires;
+    } else if let Some(at) = kept.iter().rposition(named(b"expires")) {
+        kept[at].1 = expires;
+    } else {
+        headers.push((Bytes::from_static(b"Expires"), expires));
     }
-    match headers.iter().position(named(b"cache-control")) {
-        Some(at) => {
-            headers[at].1 = Bytes::from(cache_control);
-            let mut i = 0;
-            headers.retain(|h| {
-                i += 1;
-                i - 1 <= at || !named(b"cache-control")(h)
-            });
-        }
-        None => headers.push((
-            Bytes::from_static(b"Cache-Control"),
-            Bytes::from(cache_control),
-        )),
+    let cache_control = Bytes::from(cache_control);
+    let is_cc = named(b"cache-control");
+    if let Some(at) = kept.iter().position(is_cc) {
+        kept[at].1 = cache_control;
+        keep_only(kept, at, is_cc);
+        headers.retain(|h| !is_cc(h));
+    } else if let Some(at) = headers.iter().position(is_cc) {
+        headers[at].1 = cache_control;
+        keep_only(headers, at, is_cc);
+    } else {
+        headers.push((Bytes::from_static(b"Cache-Control"), cache_control));
     }
+}
+
+/// Drops from `list` the lines after `at` that `is` names.
+fn keep_only(list: &mut Vec<(Bytes, Bytes)>, at: usize, is: impl Fn(&(Bytes, Bytes)) -> bool) {
+    let mut i = 0;
+    list.retain(|h| {
+        i += 1;
+        i - 1 <= at || !is(h)
+    });
 }
 
 /// A proxying location's headers and charset filters, applied when the runtime has the

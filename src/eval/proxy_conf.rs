@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::added::Deferred;
 
-use super::plan::{ProxyBuffers, ProxyTimeouts};
+use super::plan::{KeepBody, ProxyBuffers, ProxyTimeouts};
 use super::site::{CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::{Complex, Part};
@@ -103,6 +103,17 @@ pub fn compile(
         method,
         set_body,
         ignore_client_abort: st.proxy_ignore_client_abort.unwrap_or(false),
+        ignore_headers: st.proxy_ignore_headers.unwrap_or_default(),
+        keep_body: KeepBody {
+            buffer_size: st
+                .client_body_buffer_size
+                .map_or(defaults::http::CLIENT_BODY_BUFFER_SIZE, |n| n as u64),
+            // `ngx_http_proxy_handler` streams only what it can: a body it sends as
+            // read, chunked only to an HTTP/1.1 upstream.
+            buffered: st.proxy_request_buffering.unwrap_or(true)
+                || st.proxy_set_body.is_some()
+                || !st.proxy_pass_request_body.unwrap_or(true),
+        },
         cookies,
         pass_request_headers: st.proxy_pass_request_headers.unwrap_or(true),
         pass_body: st.proxy_pass_request_body.unwrap_or(true),

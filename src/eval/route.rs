@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::added;
 use super::error_page;
 use super::location::{self, Found};
-use super::plan::{ErrorLine, LogSpec, Outcome, RequestInfo, Response, Route};
+use super::plan::{ErrorLine, LogSpec, Outcome, Pass, RequestInfo, Response, Route};
 use super::request::{Answer, Req};
 use super::script::{self, Flow};
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
@@ -25,12 +25,12 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, trace: Option<&mut Trace>) ->
     route_after(site, info, &[], None, trace)
 }
 
-/// Routes `info` again after proxy passes that failed with `failed` (`Site::error_page`);
+/// Routes `info` again after proxy passes that ended in `passes` (`Site::reroute`);
 /// `outcome` is what the runtime learned from them.
 pub fn route_after<'a>(
     site: &'a Inner,
     info: &'a RequestInfo<'a>,
-    failed: &[u16],
+    failed: &[Pass],
     outcome: Option<&'a Outcome>,
     mut trace: Option<&mut Trace>,
 ) -> Route {
@@ -47,7 +47,11 @@ pub fn route_after<'a>(
         return respond(400, fallback_log(), Vec::new(), None);
     };
     let mut req = Req::new(info, &site.tables, target);
-    req.outcome = outcome;
+    if failed.is_empty() {
+        req.outcome = outcome;
+    } else {
+        req.passes_outcome = outcome;
+    }
     req.traced = trace.is_some();
     let mut route = match pick_server(&on, &mut req, &mut trace) {
         Err(why) => {
@@ -205,17 +209,17 @@ impl Next {
     }
 }
 
-/// The request's passes through proxy locations that already failed (`Site::error_page`).
+/// The request's passes through proxy locations that already ended (`Site::reroute`).
 struct Failed<'f> {
-    statuses: std::slice::Iter<'f, u16>,
-    passed: Vec<u16>,
+    statuses: std::slice::Iter<'f, Pass>,
+    passed: Vec<Pass>,
 }
 
 fn in_server(
     site: &Inner,
     server: &CServer,
     req: &mut Req<'_>,
-    failed: &[u16],
+    failed: &[Pass],
     trace: &mut Option<&mut Trace>,
 ) -> Route {
     let mut served = Served::default();
@@ -451,8 +455,9 @@ fn answer(
     }
 }
 
-/// The content phase: proxy, or serve files. A proxy pass that already failed (the runtime
-/// asked for its error page) stands for its status.
+/// The content phase: proxy, or serve files. A proxy pass that already ended (the runtime
+/// routes the request again) stands for what it ended in: its status, or the internal
+/// redirect an `X-Accel-Redirect` answer asked for.
 fn content(
     site: &Inner,
     loc: &CLocation,
@@ -466,8 +471,17 @@ fn content(
         Action::Static => return static_::content(loc, req, served),
         Action::StubStatus => return stub_status(loc, req),
     };
-    if let Some(&status) = failed.statuses.next() {
-        failed.passed.push(status);
+    // The proxy module reads the body before it builds the upstream request.
+    req.body_read = true;
+    if let Some(pass) = failed.statuses.next() {
+        failed.passed.push(pass.clone());
+        if failed.statuses.len() == 0 {
+            req.outcome = req.passes_outcome.take();
+        }
+        let status = match pass {
+            Pass::Status(status) => *status,
+            Pass::Redirect(accel) => return super::accel::redirect(accel, req, served),
+        };
         // `ngx_http_upstream_intercept_errors`: a 401 keeps the upstream's (first)
         // `WWW-Authenticate`.
         let challenge = req
@@ -493,7 +507,7 @@ fn content(
         Route::Proxy(mut pr) => {
             pr.error_pages = loc.error_pages.codes();
             pr.intercept_errors = loc.error_pages.intercept;
-            pr.failed = failed.passed.clone();
+            pr.passes = failed.passed.clone();
             pr.status = served.err_status;
             pr.server_tokens = loc.server_tokens;
             Next::Answer(Route::Proxy(pr))
@@ -514,14 +528,14 @@ fn finish(
     served: Served,
     server: &CServer,
     loc: &CLocation,
-    req: &Req<'_>,
+    req: &mut Req<'_>,
 ) -> Route {
     let name = server.server_name.clone();
     let mut errors = served.errors;
     for e in &mut errors {
         e.server = name.clone();
     }
-    let mut carried = served.carried;
+    let mut carried = std::mem::take(&mut req.carried);
     match &mut route {
         Route::Respond(r) => {
             // A new `Location` clears the old one (`ngx_http_clear_location`).
@@ -544,6 +558,8 @@ fn finish(
         Route::Proxy(p) => {
             p.errors = errors;
             p.server = name;
+            p.carried = carried;
+            p.content_type = req.content_type.clone();
         }
     }
     route
@@ -571,10 +587,12 @@ fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
             vec![(Bytes::from_static(b"Location"), Bytes::from(text))],
         ),
         code => {
-            // nginx's header filter drops the type of a 204.
-            let content_type = r
-                .content_types
-                .for_uri(&req.target.uri)
+            // A type already set (an `X-Accel-Redirect` answer's) stays; nginx's header
+            // filter drops the type of a 204.
+            let content_type = req
+                .content_type
+                .clone()
+                .or_else(|| r.content_types.for_uri(&req.target.uri))
                 .filter(|_| code != 204);
             text_answer(code, content_type, text, req, loc)
         }
@@ -593,6 +611,8 @@ fn text_answer(
         .map(|t| (Bytes::from_static(b"Content-Type"), t))
         .into_iter()
         .collect();
+    // What the request holds already comes before the headers filter's lines.
+    headers.append(&mut req.carried);
     // The text's length is set before the headers filter runs; nginx's own pages
     // (chosen by the runtime) and the `Connection` value are not known here.
     let mut set = headers.clone();
@@ -715,6 +735,8 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     if early.is_none() {
         req.apply_realip(loc.realip.as_ref());
     }
+    // The request is over: a body a proxy pass kept is there for the log.
+    req.body_read = true;
     if let Action::Proxy(p) = &loc.action {
         // Only `$proxy_host`/`$proxy_port` matter here; a URL that leads nowhere sets none.
         let _ = super::proxy::resolve(site, p, &mut req, &mut None);

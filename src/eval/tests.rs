@@ -102,6 +102,7 @@ pub(super) fn request_info<'a>(
         refused: None,
         limits: Default::default(),
         counts: &crate::eval::plan::UNCOUNTED,
+        request_body: None,
     }
 }
 

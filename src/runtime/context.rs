@@ -70,6 +70,8 @@ pub struct OwnedRequest {
     /// The `limit_conn` counts the request holds, given back when the last copy of the
     /// request (the access log's, a tunnel's) is dropped.
     pub holds: Option<Arc<ConnHolds>>,
+    /// What a proxy pass kept of the body for `$request_body`.
+    pub request_body: Option<Bytes>,
 }
 
 /// The owned form of [`Refused`].
@@ -109,6 +111,7 @@ impl OwnedRequest {
             refused: None,
             limits: LimitStatus::default(),
             holds: None,
+            request_body: None,
         })
     }
 
@@ -142,6 +145,7 @@ impl OwnedRequest {
             }),
             limits: LimitStatus::default(),
             holds: None,
+            request_body: None,
         }
     }
 
@@ -180,6 +184,7 @@ impl OwnedRequest {
             }),
             limits: self.limits,
             counts: &self.conn.state.counts,
+            request_body: self.request_body.as_deref(),
         }
     }
 

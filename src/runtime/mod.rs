@@ -27,6 +27,7 @@
 //! Invariants: the runtime never sees syntax or diagnostics, only [`crate::eval::plan`]; an
 //! idle tunnel holds no buffer; a connection keeps the configuration it was accepted with.
 
+mod accel;
 mod access_log;
 mod balancer;
 mod body;
@@ -41,6 +42,7 @@ mod error;
 mod exchange;
 mod forward;
 mod gzip;
+mod kept_body;
 mod listen;
 pub mod log;
 mod pages;

@@ -205,6 +205,7 @@ mod tests {
             refused: None,
             limits: Default::default(),
             counts: &crate::eval::plan::UNCOUNTED,
+            request_body: None,
         };
         match site.route(&info) {
             Route::Proxy(p) => p.upstream.clone(),
