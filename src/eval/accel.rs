@@ -11,6 +11,9 @@ use super::route::Next;
 use super::static_::Served;
 use super::uri;
 
+/// What nginx's error-log lines add while it handles an upstream's answer.
+pub const READING: &str = " while reading response header from upstream";
+
 /// Where the request goes after the upstream answered with `accel`.
 pub fn redirect(accel: &AccelRedirect, req: &mut Req<'_>, served: &mut Served) -> Next {
     req.carried.extend(accel.headers.iter().cloned());
@@ -20,6 +23,7 @@ pub fn redirect(accel: &AccelRedirect, req: &mut Req<'_>, served: &mut Served) -
     if accel.limit_rate.is_some() {
         req.limit_rate = accel.limit_rate;
     }
+    served.reading_upstream = true;
     if accel.to.first() == Some(&b'@') {
         return Next::Named(accel.to.to_vec());
     }
@@ -33,7 +37,7 @@ pub fn redirect(accel: &AccelRedirect, req: &mut Req<'_>, served: &mut Served) -
         Err(shown) => {
             let shown = String::from_utf8_lossy(&shown);
             served.errors.push(ErrorLine::error(format!(
-                "unsafe URI \"{shown}\" was detected"
+                "unsafe URI \"{shown}\" was detected{READING}"
             )));
             Next::Special(404, Vec::new())
         }

@@ -1048,6 +1048,9 @@ pub struct UpstreamTry {
     /// Every byte received from and sent to the server.
     pub bytes_received: u64,
     pub bytes_sent: u64,
+    /// The first server of a later proxy pass (after an `error_page` or an
+    /// `X-Accel-Redirect`): nginx writes ` : ` rather than `, ` before it.
+    pub new_pass: bool,
 }
 
 /// A compiled `log_format`: renders one access-log line (with its newline).

@@ -421,11 +421,18 @@ impl<'a> Req<'a> {
         Some(value)
     }
 
-    /// One value per server tried, `, `-separated; not found before any was tried.
+    /// One value per server tried, `, `-separated (` : ` between proxy passes); not found
+    /// before any was tried.
     fn upstream_list(&self, item: impl Fn(&UpstreamTry) -> String) -> Option<Vec<u8>> {
         let tried = &self.outcome?.upstreams;
-        let list: Vec<String> = tried.iter().map(item).collect();
-        (!list.is_empty()).then(|| list.join(", ").into_bytes())
+        let mut out = String::new();
+        for (i, server) in tried.iter().enumerate() {
+            if i > 0 {
+                out.push_str(if server.new_pass { " : " } else { ", " });
+            }
+            out.push_str(&item(server));
+        }
+        (!tried.is_empty()).then(|| out.into_bytes())
     }
 
     /// A map's value: computed on first use and cached, unless the map is `volatile`.

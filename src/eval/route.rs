@@ -241,7 +241,11 @@ fn in_server(
                 error_page::special(loc, status, headers, req, &mut served)
             }
             Next::Redirect(uri, args) => {
-                if let Some(cycle) = uri_change(req, "internally redirecting to", &uri) {
+                let reading = std::mem::take(&mut served.reading_upstream);
+                if let Some(mut cycle) = uri_change(req, "internally redirecting to", &uri) {
+                    if reading {
+                        cycle.message.push_str(super::accel::READING);
+                    }
                     served.errors.push(cycle);
                     Next::Special(500, Vec::new())
                 } else {
@@ -259,6 +263,8 @@ fn in_server(
                 }
             }
             Next::Named(name) => {
+                let reading = std::mem::take(&mut served.reading_upstream);
+                let during = if reading { super::accel::READING } else { "" };
                 let found = server
                     .locations
                     .iter()
@@ -267,14 +273,14 @@ fn in_server(
                 match found {
                     None => {
                         served.errors.push(ErrorLine::error(format!(
-                            "could not find named location \"{shown}\""
+                            "could not find named location \"{shown}\"{during}"
                         )));
                         Next::Special(500, Vec::new())
                     }
                     Some(_) if req.uri_changes <= 1 => {
                         req.uri_changes = 0;
                         served.errors.push(ErrorLine::error(format!(
-                            "rewrite or internal redirection cycle while redirect to named location \"{shown}\""
+                            "rewrite or internal redirection cycle while redirect to named location \"{shown}\"{during}"
                         )));
                         Next::Special(500, Vec::new())
                     }

@@ -45,6 +45,9 @@ pub struct Served {
     /// A special response ended keep-alive (nginx's `r->keepalive = 0` for 400, 413, 414,
     /// 500, 501), whatever page answers it.
     pub close: bool,
+    /// An `X-Accel-Redirect` is being followed: until the request is in its new location,
+    /// nginx's error-log lines say it was reading the upstream's header.
+    pub reading_upstream: bool,
     pub errors: Vec<ErrorLine>,
 }
 

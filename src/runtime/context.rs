@@ -72,6 +72,8 @@ pub struct OwnedRequest {
     pub holds: Option<Arc<ConnHolds>>,
     /// What a proxy pass kept of the body for `$request_body`.
     pub request_body: Option<Bytes>,
+    /// The body a proxy pass read whole and sent, for a later pass to send again.
+    pub sent_body: Option<Bytes>,
 }
 
 /// The owned form of [`Refused`].
@@ -112,6 +114,7 @@ impl OwnedRequest {
             limits: LimitStatus::default(),
             holds: None,
             request_body: None,
+            sent_body: None,
         })
     }
 
@@ -146,6 +149,7 @@ impl OwnedRequest {
             limits: LimitStatus::default(),
             holds: None,
             request_body: None,
+            sent_body: None,
         }
     }
 

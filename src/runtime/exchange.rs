@@ -38,6 +38,16 @@ impl RequestBody {
         !matches!(self, RequestBody::Stream { .. })
     }
 
+    /// The client's body, read whole, for a later proxy pass of the request (after an
+    /// `error_page` or an `X-Accel-Redirect`) to send again, as nginx does; a streamed one
+    /// is gone.
+    pub fn sent_again(self, p: &ProxyRequest) -> Option<Bytes> {
+        match self {
+            RequestBody::Full(bytes) if p.body.is_none() && p.pass_body => Some(bytes),
+            _ => None,
+        }
+    }
+
     /// The body's length, as announced upstream.
     pub fn length(&self) -> Option<u64> {
         match self {

@@ -41,6 +41,9 @@ pub struct Start {
     /// The 499 log line written if the client leaves first; kept up to date with the
     /// servers tried.
     pub abandoned: Option<Finish>,
+    /// What earlier passes of the request learned (before an `error_page` or an
+    /// `X-Accel-Redirect` brought it here): `$upstream_*` lists their servers first.
+    pub outcome: Outcome,
 }
 
 /// The client that a request reads its body from and watches for going away.
@@ -62,8 +65,9 @@ pub async fn proxy(
     let Start {
         keepalive,
         mut abandoned,
+        outcome,
     } = start;
-    let answer = attempts(request, p, down, keepalive, &mut abandoned).await;
+    let answer = attempts(request, p, down, keepalive, &mut abandoned, outcome).await;
     if answer.is_ok()
         && let Some(finish) = &mut abandoned
     {
@@ -82,12 +86,16 @@ async fn attempts(
     down: Option<Downstream<'_>>,
     keepalive: bool,
     abandoned: &mut Option<Finish>,
+    mut outcome: Outcome,
 ) -> Result<Option<Answer>, ClientGone> {
-    let mut outcome = Outcome::default();
+    // The first server this pass tries follows the earlier passes' (` : `); their answer's
+    // headers are no longer the upstream's.
+    let mut new_pass = !outcome.upstreams.is_empty();
+    outcome.upstream_headers.clear();
     let mut down = down;
     let body = match client_body(&request, &p, down.as_mut()).await {
         Ok((mut body, read, kept)) => {
-            outcome.request_length = read;
+            outcome.request_length += read;
             if kept.is_some() {
                 request.request_body = kept;
                 if let Some(finish) = abandoned {
@@ -111,7 +119,7 @@ async fn attempts(
         Err(e) => {
             log_error(&request, &p, Level::Error, &e, None);
             let keepalive = keepalive && e.status() != 413;
-            return Ok(fail(request, &p, e.status(), outcome, keepalive).await);
+            return Ok(fail(request, &p, e.status(), outcome, keepalive, None).await);
         }
     };
     if let Some(name) = p.resolve.take() {
@@ -120,7 +128,7 @@ async fn attempts(
             Err(e) => {
                 let e = ProxyError::Unresolved(name.host, e);
                 log_error(&request, &p, Level::Error, &e, None);
-                return Ok(fail(request, &p, 502, outcome, keepalive).await);
+                return Ok(fail(request, &p, 502, outcome, keepalive, None).await);
             }
         }
     }
@@ -139,15 +147,19 @@ async fn attempts(
                 addr: p.upstream.name.as_str().into(),
                 status: Some(502),
                 response_time: Some(std::time::Duration::ZERO),
+                new_pass,
                 ..UpstreamTry::default()
             });
-            return Ok(fail(request, &p, 502, outcome, keepalive).await);
+            let group = Some(Arc::from(p.upstream.name.as_str()));
+            request.sent_body = body.sent_again(&p);
+            return Ok(fail(request, &p, 502, outcome, keepalive, group).await);
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
         // This server's line of the `$upstream_*` variables, filled in as far as it gets.
         let mut state = UpstreamTry {
             addr: peer.name.clone(),
+            new_pass: std::mem::take(&mut new_pass),
             ..UpstreamTry::default()
         };
         let sent_at = Instant::now();
@@ -239,7 +251,9 @@ async fn attempts(
                     drop((conn, Hold { upstream, attempt }));
                     outcome.upstream_headers = head.headers.clone();
                     let pass = Pass::Status(head.status);
-                    return Ok(reroute(request, &p, pass, outcome, keepalive).await);
+                    let peer = Some(peer_named(peer));
+                    request.sent_body = body.sent_again(&p);
+                    return Ok(reroute(request, &p, pass, outcome, keepalive, peer).await);
                 }
                 if let Some(to) = accel::target(&head, p.ignore_headers) {
                     // The answer ends here: nginx reads none of its body.
@@ -248,7 +262,9 @@ async fn attempts(
                     accel::release(conn, &head, Hold { upstream, attempt });
                     let redirect = accel::redirect(to, &head, &p, &request, &mut outcome);
                     let pass = Pass::Redirect(Arc::new(redirect));
-                    return Ok(reroute(request, &p, pass, outcome, keepalive).await);
+                    let peer = Some(peer_named(peer));
+                    request.sent_body = body.sent_again(&p);
+                    return Ok(reroute(request, &p, pass, outcome, keepalive, peer).await);
                 }
                 // Its response time runs until the body is over (see `Finish`).
                 outcome.upstreams.push(state);
@@ -284,7 +300,9 @@ async fn attempts(
                 if e.retryable(&p.next_upstream) && may_retry(sent, attempt.tries) {
                     continue;
                 }
-                return Ok(fail(request, &p, status, outcome, keepalive).await);
+                let peer = Some(Arc::from(addr));
+                request.sent_body = body.sent_again(&p);
+                return Ok(fail(request, &p, status, outcome, keepalive, peer).await);
             }
         }
     }
@@ -324,7 +342,10 @@ async fn client_body(
         return Ok((RequestBody::Full(replacement.clone()), read, None));
     }
     let Some(Downstream { client, body }) = down.filter(|_| p.pass_body) else {
-        return Ok((RequestBody::None, 0, None));
+        // After an `error_page` or an `X-Accel-Redirect`, nginx sends the body it read
+        // again.
+        let again = request.sent_body.clone().filter(|_| p.pass_body);
+        return Ok((again.map_or(RequestBody::None, RequestBody::Full), 0, None));
     };
     let body = match length {
         Some(n) if n > RESENDABLE && !chunked => RequestBody::Stream { length: n },
@@ -501,16 +522,19 @@ fn retry_on_status(rules: &NextUpstream, status: u16) -> Option<bool> {
 }
 
 /// The answer after a failed proxy pass: the location's `error_page` for `status` if it has
-/// one, else nginx's page.
+/// one, else nginx's page. `upstream` is the server (or group) it failed at, if it got that
+/// far.
 async fn fail(
     request: OwnedRequest,
     p: &ProxyRequest,
     status: u16,
     mut outcome: Outcome,
     keepalive: bool,
+    upstream: Option<Arc<str>>,
 ) -> Option<Answer> {
     if p.error_pages.contains(&status) {
-        return reroute(request, p, Pass::Status(status), outcome, keepalive).await;
+        let pass = Pass::Status(status);
+        return reroute(request, p, pass, outcome, keepalive, upstream).await;
     }
     outcome.status = status;
     // nginx's page and its headers are chosen after this, by `respond::answer` (no
@@ -537,13 +561,15 @@ async fn fail(
 
 /// Routes the request again after this pass ended in `pass` (nginx's `error_page` for a
 /// status, or the internal redirect of an `X-Accel-Redirect`), and serves what that decides
-/// (which may be another proxy pass).
+/// (which may be another proxy pass). The error-log lines that follow name the pass's
+/// `upstream`, as nginx's still do.
 fn reroute(
     request: OwnedRequest,
     p: &ProxyRequest,
     pass: Pass,
     outcome: Outcome,
     keepalive: bool,
+    upstream: Option<Arc<str>>,
 ) -> Pin<Box<dyn Future<Output = Option<Answer>> + Send>> {
     let mut passes = p.passes.clone();
     passes.push(pass);
@@ -552,7 +578,11 @@ fn reroute(
         .state
         .site
         .reroute(&request.info(), &passes, &outcome);
-    let then = Then { keepalive, outcome };
+    let then = Then {
+        keepalive,
+        outcome,
+        upstream: upstream.map(|addr| UpstreamLog::of(p, Some(addr))),
+    };
     Box::pin(request::dispatch(request, route, None, then))
 }
 
