@@ -110,6 +110,7 @@ http {{
         sni: None,
         tls: false,
         handshake: None,
+        client_cert: None,
         method: "GET",
         target,
         version: "HTTP/1.1",

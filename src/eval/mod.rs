@@ -7,6 +7,7 @@ mod access;
 mod added;
 mod bind;
 mod charset;
+mod client_cert;
 pub mod clock;
 mod compile;
 mod conditional;
@@ -130,6 +131,22 @@ impl plan::Site for Compiled {
             .tls
             .clone()
             .or_else(|| vhost::default(&on, listen).and_then(|s| s.tls.clone()))
+    }
+
+    fn tls_servers(&self, listen: SocketAddr) -> Vec<Arc<plan::TlsSpec>> {
+        // Every server on the port: the address a connection reaches decides which apply.
+        let mut out: Vec<Arc<plan::TlsSpec>> = Vec::new();
+        let on_port = self.inner.servers.iter().filter(|s| {
+            s.listens
+                .iter()
+                .any(|l| l.addr.port() == listen.port() && l.addr.is_ipv4() == listen.is_ipv4())
+        });
+        for spec in on_port.filter_map(|s| s.tls.as_ref()) {
+            if !out.iter().any(|o| Arc::ptr_eq(o, spec)) {
+                out.push(spec.clone());
+            }
+        }
+        out
     }
 
     fn upstreams(&self) -> Vec<Arc<plan::UpstreamGroup>> {

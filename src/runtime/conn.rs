@@ -19,6 +19,7 @@ use super::request::{self, Handled};
 use super::request_body::CONTINUE;
 use super::server::{Phase, Shared};
 use super::stream::Downstream;
+use super::tls::Refused;
 use super::write::{self, Sent};
 use crate::eval::plan::ListenSpec;
 
@@ -71,17 +72,24 @@ pub async fn serve(
     if spec.ssl && !plain_on_ssl {
         counted.to(Stage::Handshake);
     }
-    let (stream, sni, handshake) = if spec.ssl && !plain_on_ssl {
+    let (stream, sni, handshake, client_cert) = if spec.ssl && !plain_on_ssl {
         let acceptor = state.acceptor(spec.addr);
         match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => {
+            Ok(Ok((tls, client_cert))) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
                 let handshake = super::tls::facts(tls.get_ref().1);
-                (Downstream::tls(tls), sni, Some(handshake))
+                (Downstream::tls(tls), sni, Some(handshake), client_cert)
             }
-            Ok(Err(e)) => {
+            Ok(Err(Refused::Rejected)) => {
                 super::log::info(format_args!(
-                    "SSL_do_handshake() failed ({e}) while SSL handshaking, client: {}",
+                    "*{id} handshake rejected while SSL handshaking, client: {}, server: {local}",
+                    remote.ip()
+                ));
+                return;
+            }
+            Ok(Err(Refused::Failed(e))) => {
+                super::log::info(format_args!(
+                    "*{id} SSL_do_handshake() failed ({e}) while SSL handshaking, client: {}, server: {local}",
                     remote.ip()
                 ));
                 return;
@@ -89,7 +97,7 @@ pub async fn serve(
             Err(_) => return,
         }
     } else {
-        (Downstream::plain(tcp), None, None)
+        (Downstream::plain(tcp), None, None, None)
     };
     counted.to(Stage::Waiting);
     let ctx = Arc::new(ConnCtx {
@@ -101,6 +109,7 @@ pub async fn serve(
         plain_on_ssl,
         sni,
         handshake,
+        client_cert,
         id,
         requests: AtomicU64::new(0),
         opened,

@@ -38,12 +38,12 @@ const RESENDABLE: u64 = 64 * 1024;
 #[derive(Debug)]
 pub struct Start {
     pub keepalive: bool,
+    /// The servers earlier proxy passes of the request tried (before an `error_page` or an
+    /// `X-Accel-Redirect` redirected it here): `$upstream_*` lists them first.
+    pub tried: Vec<UpstreamTry>,
     /// The 499 log line written if the client leaves first; kept up to date with the
     /// servers tried.
     pub abandoned: Option<Finish>,
-    /// What earlier passes of the request learned (before an `error_page` or an
-    /// `X-Accel-Redirect` brought it here): `$upstream_*` lists their servers first.
-    pub outcome: Outcome,
 }
 
 /// The client that a request reads its body from and watches for going away.
@@ -64,10 +64,10 @@ pub async fn proxy(
 ) -> Option<Answer> {
     let Start {
         keepalive,
+        tried,
         mut abandoned,
-        outcome,
     } = start;
-    let answer = attempts(request, p, down, keepalive, &mut abandoned, outcome).await;
+    let answer = attempts(request, p, down, keepalive, tried, &mut abandoned).await;
     if answer.is_ok()
         && let Some(finish) = &mut abandoned
     {
@@ -85,17 +85,20 @@ async fn attempts(
     mut p: ProxyRequest,
     down: Option<Downstream<'_>>,
     keepalive: bool,
+    tried: Vec<UpstreamTry>,
     abandoned: &mut Option<Finish>,
-    mut outcome: Outcome,
 ) -> Result<Option<Answer>, ClientGone> {
-    // The first server this pass tries follows the earlier passes' (` : `); their answer's
-    // headers are no longer the upstream's.
-    let mut new_pass = !outcome.upstreams.is_empty();
-    outcome.upstream_headers.clear();
+    let mut outcome = Outcome {
+        upstreams: tried,
+        ..Outcome::default()
+    };
+    // Whether the next server tried starts this pass after earlier ones.
+    let pass_start = outcome.upstreams.len();
+    let first_of_pass = |o: &Outcome| pass_start > 0 && o.upstreams.len() == pass_start;
     let mut down = down;
     let body = match client_body(&request, &p, down.as_mut()).await {
         Ok((mut body, read, kept)) => {
-            outcome.request_length += read;
+            outcome.request_length = read;
             if kept.is_some() {
                 request.request_body = kept;
                 if let Some(finish) = abandoned {
@@ -147,7 +150,7 @@ async fn attempts(
                 addr: p.upstream.name.as_str().into(),
                 status: Some(502),
                 response_time: Some(std::time::Duration::ZERO),
-                new_pass,
+                redirected: first_of_pass(&outcome),
                 ..UpstreamTry::default()
             });
             let group = Some(Arc::from(p.upstream.name.as_str()));
@@ -159,7 +162,7 @@ async fn attempts(
         // This server's line of the `$upstream_*` variables, filled in as far as it gets.
         let mut state = UpstreamTry {
             addr: peer.name.clone(),
-            new_pass: std::mem::take(&mut new_pass),
+            redirected: first_of_pass(&outcome),
             ..UpstreamTry::default()
         };
         let sent_at = Instant::now();
@@ -341,12 +344,19 @@ async fn client_body(
         };
         return Ok((RequestBody::Full(replacement.clone()), read, None));
     }
-    let Some(Downstream { client, body }) = down.filter(|_| p.pass_body) else {
+    let Some(Downstream { client, body }) = down else {
         // After an `error_page` or an `X-Accel-Redirect`, nginx sends the body it read
         // again.
         let again = request.sent_body.clone().filter(|_| p.pass_body);
         return Ok((again.map_or(RequestBody::None, RequestBody::Full), 0, None));
     };
+    if !p.pass_body {
+        if length.is_none() && !chunked {
+            return Ok((RequestBody::None, 0, None));
+        }
+        let read = body.read_and_drop(client, max).await?;
+        return Ok((RequestBody::Withheld { length: Some(read) }, read, None));
+    }
     let body = match length {
         Some(n) if n > RESENDABLE && !chunked => RequestBody::Stream { length: n },
         None if !chunked => RequestBody::None,
@@ -421,7 +431,9 @@ async fn kept_body(
     let send = match &p.body {
         Some(replacement) => RequestBody::Full(replacement.clone()),
         None if p.pass_body => RequestBody::Full(data),
-        None => RequestBody::None,
+        None => RequestBody::Withheld {
+            length: Some(whole.length),
+        },
     };
     Ok((send, whole.length, kept))
 }

@@ -184,8 +184,8 @@ pub async fn dispatch(
             });
             let start = forward::Start {
                 keepalive,
+                tried: outcome.upstreams,
                 abandoned,
-                outcome,
             };
             // Boxed: a proxy pass's state is most of a request's, and a connection waiting for
             // its next request (or a handshake that becomes a tunnel) should not carry it.

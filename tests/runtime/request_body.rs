@@ -38,9 +38,8 @@ http {
         }
         location /nopass {
             proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_pass http://127.0.0.1:MIRROR;
-            proxy_set_header X-Body $request_body;
+            proxy_pass http://127.0.0.1:DEAD;
+            error_page 502 /errpage;
         }
         location /if {
             if ($request_body) { return 200 "seen\n"; }
