@@ -29,6 +29,9 @@ pub struct AddHeaders {
     /// Name, value, `always`.
     pub lines: Vec<(Bytes, Complex, bool)>,
     pub charset: Option<Charset>,
+    /// `source_charset`, which an upstream's `X-Accel-Charset` must match when the answer
+    /// names no charset of its own.
+    pub source_charset: Option<Bytes>,
 }
 
 /// `expires`, its value known or compiled.
@@ -41,18 +44,22 @@ pub enum CExpires {
 /// Compiles the `expires` and `add_header`s in effect at a level; `None` after an error
 /// (reported).
 pub fn compile(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<AddHeaders> {
-    let mut out = AddHeaders {
-        expires: match &st.expires {
-            None | Some(Expires::Fixed(Expiry::Off)) => None,
-            Some(Expires::Fixed(e)) => Some(CExpires::Fixed(*e)),
-            Some(Expires::Variable { modified, value }) => Some(CExpires::Variable {
-                modified: *modified,
-                value: Complex::compile(cx, reg, value)?,
+    let mut out =
+        AddHeaders {
+            expires: match &st.expires {
+                None | Some(Expires::Fixed(Expiry::Off)) => None,
+                Some(Expires::Fixed(e)) => Some(CExpires::Fixed(*e)),
+                Some(Expires::Variable { modified, value }) => Some(CExpires::Variable {
+                    modified: *modified,
+                    value: Complex::compile(cx, reg, value)?,
+                }),
+            },
+            lines: Vec::new(),
+            charset: Charset::compile(cx, st),
+            source_charset: st.charset.source.as_ref().and_then(|(name, _)| {
+                (name != "off").then(|| Bytes::from(name.to_ascii_lowercase()))
             }),
-        },
-        lines: Vec::new(),
-        charset: Charset::compile(cx, st),
-    };
+        };
     for h in st.add_header.as_deref().unwrap_or_default() {
         let value = Complex::compile(cx, reg, &h.value)?;
         out.lines
@@ -276,6 +283,8 @@ fn keep_only(list: &mut Vec<(Bytes, Bytes)>, at: usize, is: impl Fn(&(Bytes, Byt
 #[derive(Debug)]
 pub struct Deferred {
     lines: AddHeaders,
+    /// An upstream's `X-Accel-Charset` is honoured (not in `proxy_ignore_headers`).
+    accel_charset: bool,
     /// Every value is a literal: nothing to evaluate, no request to re-read.
     literal: bool,
     /// The site, to re-read the request (server, location, `set` values) as routing left it.
@@ -283,11 +292,12 @@ pub struct Deferred {
 }
 
 impl Deferred {
-    pub fn new(lines: AddHeaders, site: &Weak<Inner>) -> Arc<Deferred> {
+    pub fn new(lines: AddHeaders, accel_charset: bool, site: &Weak<Inner>) -> Arc<Deferred> {
         let literal = lines.lines.iter().all(|(_, v, _)| v.as_literal().is_some())
             && !matches!(lines.expires, Some(CExpires::Variable { .. }));
         Arc::new(Deferred {
             lines,
+            accel_charset,
             literal,
             site: site.clone(),
         })
@@ -320,7 +330,7 @@ impl AddedHeaders for Deferred {
                 Some((name.clone(), Bytes::copy_from_slice(v)))
             };
             out.extend(lines_for(&self.lines, status).filter_map(literal));
-            charset(&self.lines, status, headers);
+            self.charset(status, outcome, headers);
             return out;
         }
         let Some(site) = self.site.upgrade() else {
@@ -334,8 +344,36 @@ impl AddedHeaders for Deferred {
         };
         expires(&self.lines, &mut answer, last_modified, &mut req, headers);
         apply_to(&self.lines, answer, &mut req, &mut out);
-        charset(&self.lines, status, headers);
+        self.charset(status, outcome, headers);
         out
+    }
+}
+
+impl Deferred {
+    /// The charset filter on a proxied answer: the upstream's `X-Accel-Charset` (the last
+    /// one) when honoured, else the level's `charset`.
+    fn charset(&self, status: u16, outcome: &Outcome, headers: &mut [(Bytes, Bytes)]) {
+        let accel = outcome
+            .upstream_headers
+            .iter()
+            .rev()
+            .find(|(n, v)| n.eq_ignore_ascii_case(b"x-accel-charset") && !v.is_empty())
+            .filter(|_| self.accel_charset);
+        let Some((_, name)) = accel else {
+            return charset(&self.lines, status, headers);
+        };
+        let Some(site) = self.site.upgrade() else {
+            return;
+        };
+        let source = self.lines.source_charset.as_deref();
+        // The upstream's last `Content-Type` is the one sent.
+        if let Some((_, ct)) = headers
+            .iter_mut()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"content-type"))
+        {
+            super::charset::overridden(name, &site.charsets, source, status, ct);
+        }
     }
 }
 

@@ -78,7 +78,8 @@ pub fn compile(
         .filter(|h| !passed.iter().any(|p| p.eq_ignore_ascii_case(h)))
         .map(Bytes::from)
         .collect();
-    let add_headers = Deferred::new(super::added::compile(cx, reg, st)?, site);
+    let accel_charset = !st.proxy_ignore_headers.unwrap_or_default().x_accel_charset;
+    let add_headers = Deferred::new(super::added::compile(cx, reg, st)?, accel_charset, site);
     let cookies = super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, site)?;
     let value = |cx: &mut Cx<'_>, text: &Option<Text>| match text {
         Some(text) => Complex::compile(cx, reg, text).map(Some),

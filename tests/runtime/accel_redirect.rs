@@ -2,7 +2,8 @@
 //! the same for both) answers with the redirect and headers the query asks for; the server
 //! under test redirects the request to a `return`, a file, a missing file, an `expires`
 //! location, another proxy pass (which gets the body again), a named or internal location,
-//! or refuses an unsafe URI. Answers, access log (`$upstream_*`, `$limit_rate`, the type
+//! or refuses an unsafe URI; its `X-Accel-Charset` names a charset the configuration
+//! knows, or is ignored. Answers, access log (`$upstream_*`, `$limit_rate`, the type
 //! sent) and error log must be nginx's.
 
 use crate::common::{Mirror, nginx, temp_dir};
@@ -39,6 +40,13 @@ http {
             proxy_pass_header X-Accel-Redirect;
         }
         location /err { proxy_pass http://127.0.0.1:ORIGIN/xar; error_page 404 /404.html; }
+        location /cs { proxy_pass http://127.0.0.1:ORIGIN; }
+        location /csk { charset koi8-r; proxy_pass http://127.0.0.1:ORIGIN/cs; }
+        location /csi {
+            charset utf-8;
+            proxy_ignore_headers X-Accel-Charset;
+            proxy_pass http://127.0.0.1:ORIGIN/cs;
+        }
         location /files/ { add_header X-Target files; }
         location /ret { return 200 "ret $request_method $uri $args\n"; }
         location /exp { expires epoch; return 200 "exp\n"; }
@@ -66,6 +74,11 @@ server {
         add_header Something other;
         return 200 "upstream body\n";
     }
+    location /cs {
+        add_header X-Accel-Charset $arg_cs;
+        add_header Content-Type $arg_ct;
+        return 200 "x\n";
+    }
 }
 "#;
 
@@ -90,6 +103,10 @@ fn probes() -> Vec<String> {
         get("/p?to=/foo/.%2e"),
         get("/p?to=.."),
         get("/p?to=@nonamed"),
+        get("/cs?cs=utf-8"),
+        get("/cs?cs=UTF-8&ct=text/html;charset=utf-8"),
+        get("/csk?cs=utf-8"),
+        get("/csi?cs=utf-8"),
     ]
 }
 
@@ -125,4 +142,6 @@ fn x_accel_redirect_is_followed_as_nginx_follows_it() {
     assert!(ours[7].ends_with("\r\n\r\nhello"), "{}", ours[7]);
     assert!(ours[12].ends_with("upstream body\n"), "{}", ours[12]);
     assert!(seen[1].1.contains("lr=[1000]"), "{}", seen[1].1);
+    let charset = "Content-Type: text/plain; charset=utf-8\r\n";
+    assert!(ours[18].contains(charset), "{}", ours[18]);
 }
