@@ -66,6 +66,8 @@ pub mod http {
     pub const INDEX: &str = "index.html";
     /// `client_max_body_size`.
     pub const CLIENT_MAX_BODY_SIZE: u64 = 1024 * 1024;
+    /// `client_body_buffer_size`: two memory pages (4 KiB each on x86-64 Linux).
+    pub const CLIENT_BODY_BUFFER_SIZE: u64 = 2 * 4096;
     /// `keepalive_timeout`, `keepalive_requests`, `keepalive_time` (client connections).
     pub const KEEPALIVE: KeepaliveLimits = KeepaliveLimits {
         timeout: Duration::from_secs(75),

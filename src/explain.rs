@@ -185,6 +185,7 @@ impl Request {
             limits: Default::default(),
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
+            request_body: None,
         }
     }
 }

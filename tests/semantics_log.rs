@@ -125,6 +125,7 @@ http {{
         limits: Default::default(),
         counts: &ngxr::eval::plan::UNCOUNTED,
         auth: &[],
+        request_body: None,
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")

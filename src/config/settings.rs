@@ -17,7 +17,7 @@ use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
 use super::units::{parse_flag, parse_msec, parse_offset, parse_sec, parse_size};
 use super::{Cx, Text};
-use crate::eval::plan::ResolverSpec;
+use crate::eval::plan::{IgnoreHeaders, ResolverSpec};
 use crate::source::Span;
 use crate::syntax::Directive;
 
@@ -46,9 +46,16 @@ pub struct Settings {
     /// `proxy_set_body`: the upstream request's body instead of the client's.
     pub proxy_set_body: Option<Text>,
     pub proxy_ignore_client_abort: Option<bool>,
+    /// `proxy_ignore_headers`, every directive of the level together (nginx's bitmask: a
+    /// level naming any header inherits none).
+    pub proxy_ignore_headers: Option<IgnoreHeaders>,
     /// `proxy_cookie_domain`, `proxy_cookie_path` and `proxy_cookie_flags`.
     pub proxy_cookie: ProxyCookie,
     pub client_max_body_size: Option<u64>,
+    /// `client_body_buffer_size`: how much of a request body nginx keeps in memory.
+    pub client_body_buffer_size: Option<usize>,
+    /// `proxy_request_buffering`.
+    pub proxy_request_buffering: Option<bool>,
     pub keepalive_timeout: Option<Duration>,
     /// `keepalive_timeout`'s second value, in seconds: advertised as `Keep-Alive: timeout=N`.
     pub keepalive_header: Option<u64>,
@@ -188,7 +195,10 @@ impl Settings {
             proxy_method,
             proxy_set_body,
             proxy_ignore_client_abort,
+            proxy_ignore_headers,
             client_max_body_size,
+            client_body_buffer_size,
+            proxy_request_buffering,
             keepalive_timeout,
             keepalive_header,
             keepalive_requests,
@@ -296,6 +306,8 @@ impl Settings {
             "keepalive_requests" => set(cx, d, &mut self.keepalive_requests, |s| s.parse().ok()),
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
             "proxy_buffer_size" => set(cx, d, &mut self.proxy_buffer_size, parse_size),
+            "client_body_buffer_size" => set(cx, d, &mut self.client_body_buffer_size, parse_size),
+            "proxy_request_buffering" => flag(cx, d, &mut self.proxy_request_buffering),
             "proxy_next_upstream_tries" => set(cx, d, &mut self.proxy_next_upstream_tries, |s| {
                 s.parse().ok()
             }),
@@ -319,6 +331,23 @@ impl Settings {
             "proxy_limit_rate" => set(cx, d, &mut self.proxy_limit_rate, parse_size),
             "limit_rate" => size_value(cx, d, &mut self.limit_rate),
             "limit_rate_after" => size_value(cx, d, &mut self.limit_rate_after),
+            "proxy_ignore_headers" => {
+                let ignore = self
+                    .proxy_ignore_headers
+                    .get_or_insert_with(Default::default);
+                for w in &d.args {
+                    // The directive table refused names nginx does not know; the cache's
+                    // own (`Expires`, `Vary`...) set nothing ngxr reads.
+                    let flag = match w.value.to_ascii_lowercase().as_str() {
+                        "x-accel-redirect" => &mut ignore.x_accel_redirect,
+                        "x-accel-limit-rate" => &mut ignore.x_accel_limit_rate,
+                        "x-accel-buffering" => &mut ignore.x_accel_buffering,
+                        "x-accel-charset" => &mut ignore.x_accel_charset,
+                        _ => continue,
+                    };
+                    *flag = true;
+                }
+            }
             "keepalive_disable" => {
                 let disable = self.keepalive_disable.get_or_insert_with(Default::default);
                 for w in &d.args {

@@ -101,6 +101,7 @@ const SERVED: &[&str] = &[
     "proxy_hide_header",
     "proxy_http_version",
     "proxy_ignore_client_abort",
+    "proxy_ignore_headers",
     "proxy_intercept_errors",
     "proxy_limit_rate",
     "proxy_method",

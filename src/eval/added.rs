@@ -29,6 +29,9 @@ pub struct AddHeaders {
     /// Name, value, `always`.
     pub lines: Vec<(Bytes, Complex, bool)>,
     pub charset: Option<Charset>,
+    /// `source_charset`, which an upstream's `X-Accel-Charset` must match when the answer
+    /// names no charset of its own.
+    pub source_charset: Option<Bytes>,
 }
 
 /// `expires`, its value known or compiled.
@@ -41,18 +44,22 @@ pub enum CExpires {
 /// Compiles the `expires` and `add_header`s in effect at a level; `None` after an error
 /// (reported).
 pub fn compile(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<AddHeaders> {
-    let mut out = AddHeaders {
-        expires: match &st.expires {
-            None | Some(Expires::Fixed(Expiry::Off)) => None,
-            Some(Expires::Fixed(e)) => Some(CExpires::Fixed(*e)),
-            Some(Expires::Variable { modified, value }) => Some(CExpires::Variable {
-                modified: *modified,
-                value: Complex::compile(cx, reg, value)?,
+    let mut out =
+        AddHeaders {
+            expires: match &st.expires {
+                None | Some(Expires::Fixed(Expiry::Off)) => None,
+                Some(Expires::Fixed(e)) => Some(CExpires::Fixed(*e)),
+                Some(Expires::Variable { modified, value }) => Some(CExpires::Variable {
+                    modified: *modified,
+                    value: Complex::compile(cx, reg, value)?,
+                }),
+            },
+            lines: Vec::new(),
+            charset: Charset::compile(cx, st),
+            source_charset: st.charset.source.as_ref().and_then(|(name, _)| {
+                (name != "off").then(|| Bytes::from(name.to_ascii_lowercase()))
             }),
-        },
-        lines: Vec::new(),
-        charset: Charset::compile(cx, st),
-    };
+        };
     for h in st.add_header.as_deref().unwrap_or_default() {
         let value = Complex::compile(cx, reg, &h.value)?;
         out.lines
@@ -81,11 +88,29 @@ pub fn apply(
     req: &mut Req<'_>,
     headers: &mut Vec<(Bytes, Bytes)>,
 ) {
+    apply_kept(add, status, last_modified, req, &mut Vec::new(), headers);
+}
+
+/// [`apply`] to an answer whose list of headers begins with `kept` (set before its handler
+/// answered, see `Req::carried`): `expires` sets the `Expires` and `Cache-Control` among
+/// them where they are, and adds to `headers` those they lack.
+pub fn apply_kept(
+    add: &AddHeaders,
+    status: u16,
+    last_modified: Option<i64>,
+    req: &mut Req<'_>,
+    kept: &mut Vec<(Bytes, Bytes)>,
+    headers: &mut Vec<(Bytes, Bytes)>,
+) {
     let mut answer = Answer {
         status,
-        headers: headers.clone(),
+        headers: kept.iter().chain(headers.iter()).cloned().collect(),
     };
-    expires(add, &mut answer, last_modified, req, headers);
+    let values = expiry(add, status, last_modified, |v| v.eval(req));
+    if let Some((expires, cache_control)) = values {
+        set_expires(&mut answer.headers, expires.clone(), cache_control.clone());
+        set_expires_in(kept, headers, expires, cache_control);
+    }
     apply_to(add, answer, req, headers);
 }
 
@@ -210,25 +235,47 @@ fn dates(e: Expiry, now: i64, last_modified: Option<i64>) -> Option<(String, Str
 /// Puts the values in the answer's `Expires` (the last one, nginx's slot) and first
 /// `Cache-Control` (dropping the others), adding each that is missing at the end.
 fn set_expires(headers: &mut Vec<(Bytes, Bytes)>, expires: String, cache_control: String) {
+    set_expires_in(&mut Vec::new(), headers, expires, cache_control);
+}
+
+/// [`set_expires`] on an answer whose headers are `kept` then `headers`; those missing are
+/// added to `headers`.
+fn set_expires_in(
+    kept: &mut Vec<(Bytes, Bytes)>,
+    headers: &mut Vec<(Bytes, Bytes)>,
+    expires: String,
+    cache_control: String,
+) {
     let named = |name: &'static [u8]| move |(n, _): &(Bytes, Bytes)| n.eq_ignore_ascii_case(name);
-    match headers.iter().rposition(named(b"expires")) {
-        Some(at) => headers[at].1 = Bytes::from(expires),
-        None => headers.push((Bytes::from_static(b"Expires"), Bytes::from(expires))),
+    let expires = Bytes::from(expires);
+    if let Some(at) = headers.iter().rposition(named(b"expires")) {
+        headers[at].1 = expires;
+    } else if let Some(at) = kept.iter().rposition(named(b"expires")) {
+        kept[at].1 = expires;
+    } else {
+        headers.push((Bytes::from_static(b"Expires"), expires));
     }
-    match headers.iter().position(named(b"cache-control")) {
-        Some(at) => {
-            headers[at].1 = Bytes::from(cache_control);
-            let mut i = 0;
-            headers.retain(|h| {
-                i += 1;
-                i - 1 <= at || !named(b"cache-control")(h)
-            });
-        }
-        None => headers.push((
-            Bytes::from_static(b"Cache-Control"),
-            Bytes::from(cache_control),
-        )),
+    let cache_control = Bytes::from(cache_control);
+    let is_cc = named(b"cache-control");
+    if let Some(at) = kept.iter().position(is_cc) {
+        kept[at].1 = cache_control;
+        keep_only(kept, at, is_cc);
+        headers.retain(|h| !is_cc(h));
+    } else if let Some(at) = headers.iter().position(is_cc) {
+        headers[at].1 = cache_control;
+        keep_only(headers, at, is_cc);
+    } else {
+        headers.push((Bytes::from_static(b"Cache-Control"), cache_control));
     }
+}
+
+/// Drops from `list` the lines after `at` that `is` names.
+fn keep_only(list: &mut Vec<(Bytes, Bytes)>, at: usize, is: impl Fn(&(Bytes, Bytes)) -> bool) {
+    let mut i = 0;
+    list.retain(|h| {
+        i += 1;
+        i - 1 <= at || !is(h)
+    });
 }
 
 /// A proxying location's headers and charset filters, applied when the runtime has the
@@ -236,6 +283,8 @@ fn set_expires(headers: &mut Vec<(Bytes, Bytes)>, expires: String, cache_control
 #[derive(Debug)]
 pub struct Deferred {
     lines: AddHeaders,
+    /// An upstream's `X-Accel-Charset` is honoured (not in `proxy_ignore_headers`).
+    accel_charset: bool,
     /// Every value is a literal: nothing to evaluate, no request to re-read.
     literal: bool,
     /// The site, to re-read the request (server, location, `set` values) as routing left it.
@@ -243,11 +292,12 @@ pub struct Deferred {
 }
 
 impl Deferred {
-    pub fn new(lines: AddHeaders, site: &Weak<Inner>) -> Arc<Deferred> {
+    pub fn new(lines: AddHeaders, accel_charset: bool, site: &Weak<Inner>) -> Arc<Deferred> {
         let literal = lines.lines.iter().all(|(_, v, _)| v.as_literal().is_some())
             && !matches!(lines.expires, Some(CExpires::Variable { .. }));
         Arc::new(Deferred {
             lines,
+            accel_charset,
             literal,
             site: site.clone(),
         })
@@ -280,7 +330,7 @@ impl AddedHeaders for Deferred {
                 Some((name.clone(), Bytes::copy_from_slice(v)))
             };
             out.extend(lines_for(&self.lines, status).filter_map(literal));
-            charset(&self.lines, status, headers);
+            self.charset(status, outcome, headers);
             return out;
         }
         let Some(site) = self.site.upgrade() else {
@@ -294,8 +344,36 @@ impl AddedHeaders for Deferred {
         };
         expires(&self.lines, &mut answer, last_modified, &mut req, headers);
         apply_to(&self.lines, answer, &mut req, &mut out);
-        charset(&self.lines, status, headers);
+        self.charset(status, outcome, headers);
         out
+    }
+}
+
+impl Deferred {
+    /// The charset filter on a proxied answer: the upstream's `X-Accel-Charset` (the last
+    /// one) when honoured, else the level's `charset`.
+    fn charset(&self, status: u16, outcome: &Outcome, headers: &mut [(Bytes, Bytes)]) {
+        let accel = outcome
+            .upstream_headers
+            .iter()
+            .rev()
+            .find(|(n, v)| n.eq_ignore_ascii_case(b"x-accel-charset") && !v.is_empty())
+            .filter(|_| self.accel_charset);
+        let Some((_, name)) = accel else {
+            return charset(&self.lines, status, headers);
+        };
+        let Some(site) = self.site.upgrade() else {
+            return;
+        };
+        let source = self.lines.source_charset.as_deref();
+        // The upstream's last `Content-Type` is the one sent.
+        if let Some((_, ct)) = headers
+            .iter_mut()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"content-type"))
+        {
+            super::charset::overridden(name, &site.charsets, source, status, ct);
+        }
     }
 }
 

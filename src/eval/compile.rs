@@ -62,6 +62,8 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
                 splits: Vec::new(),
                 hostname,
             },
+            reads_body: false,
+            charsets: Vec::new(),
             servers: Vec::new(),
             listens: Vec::new(),
             upstreams: Vec::new(),
@@ -80,6 +82,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         splits: splits.iter().map(|s| s.variable.value.clone()).collect(),
         captures,
         sets,
+        reads_body: Default::default(),
     };
     // `map`, `geo` and the like may not redefine a built-in variable.
     let defined = http.maps.iter().map(|m| (&m.variable, &m.source));
@@ -140,6 +143,8 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
             hostname,
         },
         listens,
+        reads_body: shared.reg.reads_body.get(),
+        charsets: super::charset::known(cx.tree, top),
         upstreams: shared.groups.all.iter().map(|g| g.group.clone()).collect(),
         named_upstreams: shared.groups.all,
         servers,

@@ -48,13 +48,23 @@ pub fn special(
 ) -> Next {
     served.err_status = Some(status);
     served.close |= matches!(status, 400 | 413 | 414 | 495 | 496 | 500 | 501);
+    req.content_type = None;
     let pages = &loc.error_pages;
     if !served.error_page && !pages.pages.is_empty() && req.uri_changes != 0 {
         served.error_page = !pages.recursive;
         if let Some(page) = pages.pages.iter().find(|p| p.code == status) {
-            served.carried.extend(headers);
+            req.carried.extend(headers);
             return send(loc, page, req, served);
         }
+    }
+    // nginx's page goes out without the `Accept-Ranges` an `X-Accel-Redirect` answer left
+    // (`ngx_http_clear_accept_ranges`: the last one copied).
+    let ranges = req
+        .carried
+        .iter()
+        .rposition(|(n, _)| n.eq_ignore_ascii_case(b"accept-ranges"));
+    if let Some(at) = ranges {
+        req.carried.remove(at);
     }
     added::apply(&loc.add_headers, status, None, req, &mut headers);
     Next::Answer(respond(status, loc.log.clone(), headers, None))

@@ -2,6 +2,7 @@
 //! lowers the syntax tree (`config`) and compiles it into a [`Compiled`] site, which the
 //! runtime asks through [`plan::Site`] and `ngxr explain` through [`Compiled::route_traced`].
 
+mod accel;
 mod access;
 mod added;
 mod bind;
@@ -103,13 +104,13 @@ impl plan::Site for Compiled {
         route::route(&self.inner, request, None)
     }
 
-    fn error_page(
+    fn reroute(
         &self,
         request: &plan::RequestInfo<'_>,
-        failed: &[u16],
+        passes: &[plan::Pass],
         outcome: &plan::Outcome,
     ) -> plan::Route {
-        route::route_after(&self.inner, request, failed, Some(outcome), None)
+        route::route_after(&self.inner, request, passes, Some(outcome), None)
     }
 
     fn client_header_timeout(&self, listen: SocketAddr) -> std::time::Duration {

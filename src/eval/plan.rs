@@ -25,12 +25,13 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// Every TLS setting a handshake on `listen` may get from [`Site::tls`] (the runtime
     /// prepares them when the socket's first connection comes).
     fn tls_servers(&self, listen: SocketAddr) -> Vec<Arc<TlsSpec>>;
-    /// nginx's `error_page` after a proxied request failed with `status` (502, 504...) or an
-    /// upstream answered it under `proxy_intercept_errors`: the request routed again, with the
-    /// statuses of every proxy pass it went through so far (`ProxyRequest::failed` plus
-    /// `status`) standing for those passes' answers. `outcome` is what the runtime learned
-    /// (`$upstream_status` and friends in the page).
-    fn error_page(&self, request: &RequestInfo<'_>, failed: &[u16], outcome: &Outcome) -> Route;
+    /// The request routed again after a proxy pass that did not answer it: one that failed
+    /// with a status (502, 504...) or whose upstream answered one under
+    /// `proxy_intercept_errors` goes to nginx's `error_page`, one whose upstream answered with
+    /// `X-Accel-Redirect` is redirected internally. Every pass it went through so far
+    /// (`ProxyRequest::passes` plus the last) stands for what it ended in. `outcome` is what
+    /// the runtime learned (`$upstream_status` and friends in the page).
+    fn reroute(&self, request: &RequestInfo<'_>, passes: &[Pass], outcome: &Outcome) -> Route;
     /// The access logs of a request answered before a location was chosen (`refused` is
     /// set): the server level's, of the server its `Host` chose if one was read and valid,
     /// else of the socket's default server.
@@ -224,6 +225,9 @@ pub struct RequestInfo<'a> {
     /// order: routed again, each access phase that asks one (an internal redirect asks
     /// again) decides by the next, and asks a new one when none is left.
     pub auth: &'a [Outcome],
+    /// The client's body as a proxy pass read it, when nginx would hold it in memory (see
+    /// [`ProxyRequest::keep_body`]): what `$request_body` reads from the content phase on.
+    pub request_body: Option<&'a [u8]>,
 }
 
 /// nginx's `ngx_stat_*` counters, shared by every worker and kept across reloads. The runtime
@@ -673,6 +677,11 @@ pub struct ProxyRequest {
     /// `proxy_ignore_client_abort`: a client that closes while the upstream works does not
     /// end the exchange.
     pub ignore_client_abort: bool,
+    /// `proxy_ignore_headers`: the upstream's `X-Accel-*` headers not acted on.
+    pub ignore_headers: IgnoreHeaders,
+    /// Set when the configuration reads `$request_body`: the runtime keeps what nginx would
+    /// hold of the client's body in memory, and builds the request again with it.
+    pub keep_body: Option<KeepBody>,
     /// `proxy_cookie_domain`, `proxy_cookie_path`, `proxy_cookie_flags`: `None` without any.
     pub cookies: Option<Arc<dyn CookieRewrite>>,
     /// Path and query as sent upstream, after `proxy_pass` URI rewriting.
@@ -718,12 +727,20 @@ pub struct ProxyRequest {
     /// Which access logs to write when the request ends.
     pub log: Arc<LogSpec>,
     /// The statuses the location has an `error_page` for: a 502/504 with one is answered
-    /// through [`Site::error_page`], and so is an upstream's status with one when
+    /// through [`Site::reroute`], and so is an upstream's status with one when
     /// `intercept_errors` (`proxy_intercept_errors`) is on.
     pub error_pages: Vec<u16>,
     pub intercept_errors: bool,
-    /// The statuses of the proxy passes this request was redirected from by `error_page`.
-    pub failed: Vec<u16>,
+    /// The proxy passes this request went through before this one (see [`Site::reroute`]).
+    pub passes: Vec<Pass>,
+    /// Response headers the request already holds when this pass answers it (nginx's
+    /// `headers_out` before the upstream's are copied in): those an `X-Accel-Redirect`
+    /// answer kept, or a special response's that an `error_page` took over. They go out
+    /// first, before the upstream's.
+    pub carried: Vec<(Bytes, Bytes)>,
+    /// The `Content-Type` an `X-Accel-Redirect` answer set: sent when the upstream sends
+    /// none.
+    pub content_type: Option<Bytes>,
     /// The status an `error_page` (without `=`, or with `=CODE`) imposes on the answer.
     pub status: Option<u16>,
     /// `server_tokens`, for `Server` and nginx's pages.
@@ -742,6 +759,51 @@ pub struct ProxyRequest {
     pub tls: Option<TlsTarget>,
     pub limited: Limited,
     pub sending: Sending,
+}
+
+/// How nginx holds the body a proxy pass reads (`ngx_http_read_client_request_body`), as far
+/// as `$request_body` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepBody {
+    /// `client_body_buffer_size`: what did not come with the head stays in memory when it is
+    /// shorter than this and a quarter more (with `Content-Length`), or when its chunked
+    /// bytes fit in it; a longer body goes to a temporary file, where the variable does not
+    /// read it.
+    pub buffer_size: u64,
+    /// The body is read whole before the request goes upstream: `proxy_request_buffering`
+    /// on, or a body nginx must buffer anyway (`proxy_set_body`, `proxy_pass_request_body
+    /// off`, chunked to an HTTP/1.0 upstream). Otherwise the variable holds what had
+    /// arrived when the pass began.
+    pub buffered: bool,
+}
+
+/// What a proxy pass ended in, when it did not answer the request (see [`Site::reroute`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pass {
+    /// It failed with this status (502, 504...), or its upstream answered it under
+    /// `proxy_intercept_errors`: the location's `error_page` for it takes over.
+    Status(u16),
+    /// Its upstream answered with `X-Accel-Redirect`.
+    Redirect(Arc<AccelRedirect>),
+}
+
+/// An upstream's `X-Accel-Redirect` answer as nginx's upstream module takes it
+/// (`ngx_http_upstream_process_headers`): the body is not read, the request is redirected
+/// internally to `to`, and the request keeps a few of the answer's headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccelRedirect {
+    /// The header's value: a URI, with arguments after a `?`, or a named location (`@name`).
+    pub to: Bytes,
+    /// The answer's headers nginx copies into the request's response headers (those its
+    /// upstream module marks `redirect`: `Set-Cookie`, rewritten by `proxy_cookie_*`,
+    /// `Content-Disposition`, `Cache-Control`, `Expires`, `Accept-Ranges`), in order; they go
+    /// out with whatever answers the redirected request, `proxy_hide_header` or not.
+    pub headers: Vec<(Bytes, Bytes)>,
+    /// The answer's (last) `Content-Type`: the handler answering the redirected request keeps
+    /// it (`ngx_http_set_content_type` sets none over it).
+    pub content_type: Option<Bytes>,
+    /// Its `X-Accel-Limit-Rate`: the redirected request's answer is sent at that rate.
+    pub limit_rate: Option<u64>,
 }
 
 /// TLS to an `https://` upstream: a location's `proxy_ssl_*` settings with nginx's defaults
@@ -859,6 +921,18 @@ pub struct ProxyBuffers {
     /// that fills that buffer exactly leaves no room, and the zero-byte read that follows is
     /// taken for the upstream's close.
     pub buffering: bool,
+}
+
+/// `proxy_ignore_headers`: which of the upstream's `X-Accel-*` headers nginx does not act
+/// on. The other names it takes (`X-Accel-Expires`, `Expires`, `Cache-Control`, `Set-Cookie`,
+/// `Vary`) only tell a cache what to keep, and without `proxy_cache` (which ngxr refuses)
+/// nginx reads them for nothing else.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IgnoreHeaders {
+    pub x_accel_redirect: bool,
+    pub x_accel_limit_rate: bool,
+    pub x_accel_buffering: bool,
+    pub x_accel_charset: bool,
 }
 
 /// `proxy_next_upstream` and friends.
@@ -1061,8 +1135,9 @@ pub struct UpstreamTry {
     /// Every byte received from and sent to the server.
     pub bytes_received: u64,
     pub bytes_sent: u64,
-    /// The first server of a proxy pass after an internal redirect (`error_page`): nginx
-    /// separates the passes with ` : ` in the `$upstream_*` variables.
+    /// The first server of a proxy pass after an internal redirect (`error_page`,
+    /// `X-Accel-Redirect`): nginx separates the passes with ` : ` in the `$upstream_*`
+    /// variables.
     pub redirected: bool,
 }
 

@@ -101,6 +101,8 @@ pub fn build(
         idempotent: !matches!(req.method, "POST" | "LOCK" | "PATCH"),
         body,
         ignore_client_abort: p.ignore_client_abort,
+        ignore_headers: p.ignore_headers,
+        keep_body: (site.reads_body && !req.body_missed).then_some(p.keep_body),
         cookies: p
             .cookies
             .clone()
@@ -126,7 +128,9 @@ pub fn build(
         log,
         error_pages: Vec::new(),
         intercept_errors: false,
-        failed: Vec::new(),
+        passes: Vec::new(),
+        carried: Vec::new(),
+        content_type: None,
         status: None,
         server_tokens: true,
         subrequest: false,

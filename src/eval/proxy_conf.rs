@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::added::Deferred;
 
-use super::plan::{ProxyBuffers, ProxyTimeouts};
+use super::plan::{KeepBody, ProxyBuffers, ProxyTimeouts};
 use super::site::{CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::{Complex, Part};
@@ -78,7 +78,8 @@ pub fn compile(
         .filter(|h| !passed.iter().any(|p| p.eq_ignore_ascii_case(h)))
         .map(Bytes::from)
         .collect();
-    let add_headers = Deferred::new(super::added::compile(cx, reg, st)?, site);
+    let accel_charset = !st.proxy_ignore_headers.unwrap_or_default().x_accel_charset;
+    let add_headers = Deferred::new(super::added::compile(cx, reg, st)?, accel_charset, site);
     let cookies = super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, site)?;
     let value = |cx: &mut Cx<'_>, text: &Option<Text>| match text {
         Some(text) => Complex::compile(cx, reg, text).map(Some),
@@ -110,6 +111,17 @@ pub fn compile(
         method,
         set_body,
         ignore_client_abort: st.proxy_ignore_client_abort.unwrap_or(false),
+        ignore_headers: st.proxy_ignore_headers.unwrap_or_default(),
+        keep_body: KeepBody {
+            buffer_size: st
+                .client_body_buffer_size
+                .map_or(defaults::http::CLIENT_BODY_BUFFER_SIZE, |n| n as u64),
+            // `ngx_http_proxy_handler` streams only what it can: a body it sends as
+            // read, chunked only to an HTTP/1.1 upstream.
+            buffered: st.proxy_request_buffering.unwrap_or(true)
+                || st.proxy_set_body.is_some()
+                || !st.proxy_pass_request_body.unwrap_or(true),
+        },
         cookies,
         pass_request_headers: st.proxy_pass_request_headers.unwrap_or(true),
         pass_body: st.proxy_pass_request_body.unwrap_or(true),

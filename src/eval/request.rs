@@ -67,8 +67,16 @@ pub struct Req<'a> {
     pub gzip: Option<Arc<CGzip>>,
     /// The write side's settings of the server, then of the location, once chosen.
     pub output: COutput,
-    /// What `set $limit_rate` gave (nginx's `r->limit_rate` with `limit_rate_set`).
+    /// What `set $limit_rate` (or an `X-Accel-Redirect` answer's `X-Accel-Limit-Rate`) gave
+    /// (nginx's `r->limit_rate` with `limit_rate_set`).
     pub limit_rate: Option<u64>,
+    /// Response headers set before the handler that answers (nginx's `headers_out`): those of
+    /// a special response an error page took over (a `return 302 URL`'s `Location`), those
+    /// an `X-Accel-Redirect` answer kept. They go out first, before the answer's own.
+    pub carried: Vec<(Bytes, Bytes)>,
+    /// A `Content-Type` set before a handler answers (nginx's `r->headers_out.content_type`,
+    /// from an `X-Accel-Redirect` answer): the handler keeps it, a special response drops it.
+    pub content_type: Option<Bytes>,
     /// Error-log lines of the variables' own handlers (`invalid $limit_rate`).
     pub errors: Vec<super::plan::ErrorLine>,
     /// The `root` or `alias` of the level that has the request (nginx's `r->loc_conf`): the
@@ -84,9 +92,20 @@ pub struct Req<'a> {
     pub proxy: Option<(Bytes, Bytes)>,
     pub captures: Captures,
     pub outcome: Option<&'a Outcome>,
+    /// What the runtime learned from the proxy passes a request routed again went through:
+    /// it becomes `outcome` once routing reaches the last of them again, as the phases
+    /// before ran before those passes (a server-level `if ($upstream_http_...)`).
+    pub passes_outcome: Option<&'a Outcome>,
     /// The answer whose head nginx's headers filter is completing (`add_header`): `$status`
     /// and `$sent_http_*` read it rather than the outcome.
     pub answer: Option<Answer>,
+    /// The content phase of a proxy pass was reached (nginx's `r->request_body` is set):
+    /// `$request_body` reads what the runtime kept of the body from then on, never in the
+    /// phases before, which ran before the body was read.
+    pub body_read: bool,
+    /// `$request_body` was read before that, and found missing: nginx keeps that value
+    /// for the rest of the request, so no copy of the body is to be kept.
+    pub body_missed: bool,
     /// `ngxr explain` is asking: record `seen` and `notes`, which serving never reads.
     pub traced: bool,
     /// Every variable read, in order, with its value (for explain).
@@ -135,6 +154,8 @@ impl<'a> Req<'a> {
             gzip: None,
             output: COutput::default(),
             limit_rate: None,
+            carried: Vec::new(),
+            content_type: None,
             errors: Vec::new(),
             root: None,
             add_uri_to_alias: false,
@@ -142,7 +163,10 @@ impl<'a> Req<'a> {
             proxy: None,
             captures: Captures::default(),
             outcome: None,
+            passes_outcome: None,
             answer: None,
+            body_read: false,
+            body_missed: false,
             traced: false,
             seen: Vec::new(),
             notes: Vec::new(),
@@ -278,6 +302,11 @@ impl<'a> Req<'a> {
                 Vec::new()
             }),
             Var::ConnectionTime => text(super::clock::seconds(info.opened.elapsed())),
+            Var::RequestBody if self.body_read => info.request_body.map(<[u8]>::to_vec),
+            Var::RequestBody => {
+                self.body_missed = true;
+                None
+            }
             Var::Unsupported(_) | Var::NotFound => None,
             Var::Http2 => Some(Vec::new()),
             Var::DocumentRoot => self.with_root(CRoot::document_root),

@@ -11,7 +11,7 @@ use super::access::Decision;
 use super::added;
 use super::error_page;
 use super::location::{self, Found};
-use super::plan::{ErrorLine, LogSpec, Outcome, RequestInfo, Response, Route, Subrequest};
+use super::plan::{ErrorLine, LogSpec, Outcome, Pass, RequestInfo, Response, Route, Subrequest};
 use super::request::{Answer, Req};
 use super::script::{self, Flow};
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
@@ -26,12 +26,12 @@ pub fn route(site: &Inner, info: &RequestInfo<'_>, trace: Option<&mut Trace>) ->
     route_after(site, info, &[], None, trace)
 }
 
-/// Routes `info` again after proxy passes that failed with `failed` (`Site::error_page`);
+/// Routes `info` again after proxy passes that ended in `passes` (`Site::reroute`);
 /// `outcome` is what the runtime learned from them.
 pub fn route_after<'a>(
     site: &'a Inner,
     info: &'a RequestInfo<'a>,
-    failed: &[u16],
+    failed: &[Pass],
     outcome: Option<&'a Outcome>,
     mut trace: Option<&mut Trace>,
 ) -> Route {
@@ -48,7 +48,11 @@ pub fn route_after<'a>(
         return respond(400, fallback_log(), Vec::new(), None);
     };
     let mut req = Req::new(info, &site.tables, target);
-    req.outcome = outcome;
+    if failed.is_empty() {
+        req.outcome = outcome;
+    } else {
+        req.passes_outcome = outcome;
+    }
     req.traced = trace.is_some();
     let mut route = match pick_server(&on, &mut req, &mut trace) {
         Err(why) => {
@@ -235,10 +239,10 @@ impl Next {
     }
 }
 
-/// The request's passes through proxy locations that already failed (`Site::error_page`).
+/// The request's passes through proxy locations that already ended (`Site::reroute`).
 struct Failed<'f> {
-    statuses: std::slice::Iter<'f, u16>,
-    passed: Vec<u16>,
+    statuses: std::slice::Iter<'f, Pass>,
+    passed: Vec<Pass>,
 }
 
 /// The request in `server`'s hands from its rewrite phase on, or finalized at once with
@@ -248,7 +252,7 @@ fn in_server(
     site: &Inner,
     server: &CServer,
     req: &mut Req<'_>,
-    failed: &[u16],
+    failed: &[Pass],
     first: Option<(u16, ErrorLine)>,
     trace: &mut Option<&mut Trace>,
 ) -> Route {
@@ -278,7 +282,11 @@ fn in_server(
                 error_page::special(loc, status, headers, req, &mut served)
             }
             Next::Redirect(uri, args) => {
-                if let Some(cycle) = uri_change(req, "internally redirecting to", &uri) {
+                let reading = std::mem::take(&mut served.reading_upstream);
+                if let Some(mut cycle) = uri_change(req, "internally redirecting to", &uri) {
+                    if reading {
+                        cycle.message.push_str(super::accel::READING);
+                    }
                     served.errors.push(cycle);
                     Next::Special(500, Vec::new())
                 } else {
@@ -296,6 +304,8 @@ fn in_server(
                 }
             }
             Next::Named(name) => {
+                let reading = std::mem::take(&mut served.reading_upstream);
+                let during = if reading { super::accel::READING } else { "" };
                 let found = server
                     .locations
                     .iter()
@@ -304,14 +314,14 @@ fn in_server(
                 match found {
                     None => {
                         served.errors.push(ErrorLine::error(format!(
-                            "could not find named location \"{shown}\""
+                            "could not find named location \"{shown}\"{during}"
                         )));
                         Next::Special(500, Vec::new())
                     }
                     Some(_) if req.uri_changes <= 1 => {
                         req.uri_changes = 0;
                         served.errors.push(ErrorLine::error(format!(
-                            "rewrite or internal redirection cycle while redirect to named location \"{shown}\""
+                            "rewrite or internal redirection cycle while redirect to named location \"{shown}\"{during}"
                         )));
                         Next::Special(500, Vec::new())
                     }
@@ -539,8 +549,9 @@ fn answer(
     }
 }
 
-/// The content phase: proxy, or serve files. A proxy pass that already failed (the runtime
-/// asked for its error page) stands for its status.
+/// The content phase: proxy, or serve files. A proxy pass that already ended (the runtime
+/// routes the request again) stands for what it ended in: its status, or the internal
+/// redirect an `X-Accel-Redirect` answer asked for.
 fn content(
     site: &Inner,
     loc: &CLocation,
@@ -554,8 +565,17 @@ fn content(
         Action::Static => return static_::content(loc, req, served),
         Action::StubStatus => return stub_status(loc, req),
     };
-    if let Some(&status) = failed.statuses.next() {
-        failed.passed.push(status);
+    // The proxy module reads the body before it builds the upstream request.
+    req.body_read = true;
+    if let Some(pass) = failed.statuses.next() {
+        failed.passed.push(pass.clone());
+        if failed.statuses.len() == 0 {
+            req.outcome = req.passes_outcome.take();
+        }
+        let status = match pass {
+            Pass::Status(status) => *status,
+            Pass::Redirect(accel) => return super::accel::redirect(accel, req, served),
+        };
         // `ngx_http_upstream_intercept_errors`: a 401 keeps the upstream's (first)
         // `WWW-Authenticate`.
         let challenge = req
@@ -581,7 +601,7 @@ fn content(
         Route::Proxy(mut pr) => {
             pr.error_pages = loc.error_pages.codes();
             pr.intercept_errors = loc.error_pages.intercept;
-            pr.failed = failed.passed.clone();
+            pr.passes = failed.passed.clone();
             pr.status = served.err_status;
             pr.server_tokens = loc.server_tokens;
             Next::Answer(Route::Proxy(pr))
@@ -602,14 +622,14 @@ fn finish(
     served: Served,
     server: &CServer,
     loc: &CLocation,
-    req: &Req<'_>,
+    req: &mut Req<'_>,
 ) -> Route {
     let name = server.server_name.clone();
     let mut errors = served.errors;
     for e in &mut errors {
         e.server = name.clone();
     }
-    let mut carried = served.carried;
+    let mut carried = std::mem::take(&mut req.carried);
     match &mut route {
         Route::Respond(r) => {
             // A new `Location` clears the old one (`ngx_http_clear_location`).
@@ -632,6 +652,8 @@ fn finish(
         Route::Proxy(p) => {
             p.errors = errors;
             p.server = name;
+            p.carried = carried;
+            p.content_type = req.content_type.clone();
         }
         Route::Auth(a) => a.errors = errors,
     }
@@ -670,10 +692,12 @@ fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
             vec![(Bytes::from_static(b"Location"), Bytes::from(text))],
         ),
         code => {
-            // nginx's header filter drops the type of a 204.
-            let content_type = r
-                .content_types
-                .for_uri(&req.target.uri)
+            // A type already set (an `X-Accel-Redirect` answer's) stays; nginx's header
+            // filter drops the type of a 204.
+            let content_type = req
+                .content_type
+                .clone()
+                .or_else(|| r.content_types.for_uri(&req.target.uri))
                 .filter(|_| code != 204);
             text_answer(code, content_type, text, req, loc)
         }
@@ -692,6 +716,8 @@ fn text_answer(
         .map(|t| (Bytes::from_static(b"Content-Type"), t))
         .into_iter()
         .collect();
+    // What the request holds already comes before the headers filter's lines.
+    headers.append(&mut req.carried);
     // The text's length is set before the headers filter runs; nginx's own pages
     // (chosen by the runtime) and the `Connection` value are not known here.
     let mut set = headers.clone();
@@ -817,6 +843,8 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
             super::access::auth_sets(auth, outcome, &mut req);
         }
     }
+    // The request is over: a body a proxy pass kept is there for the log.
+    req.body_read = true;
     if let Action::Proxy(p) = &loc.action {
         // Only `$proxy_host`/`$proxy_port` matter here; a URL that leads nowhere sets none.
         let _ = super::proxy::resolve(site, p, &mut req, &mut None);

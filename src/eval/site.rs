@@ -14,8 +14,8 @@ use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::output::COutput;
 use super::plan::{
-    KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec, ProxyBuffers, ProxyTimeouts,
-    ResolverSpec, TlsSpec, UpstreamGroup,
+    IgnoreHeaders, KeepBody, KeepaliveLimits, ListenSpec, LogSpec, NextUpstream, ProcessSpec,
+    ProxyBuffers, ProxyTimeouts, ResolverSpec, TlsSpec, UpstreamGroup,
 };
 use super::regex::Regex;
 use super::request::Tables;
@@ -36,6 +36,11 @@ pub struct Inner {
     /// Explicit `upstream` blocks by name, for `proxy_pass` with variables.
     pub named_upstreams: Vec<NamedUpstream>,
     pub process: ProcessSpec,
+    /// Some value reads `$request_body`: proxy passes keep a copy of the body for it.
+    pub reads_body: bool,
+    /// The charsets the configuration names, which an upstream's `X-Accel-Charset` may
+    /// name.
+    pub charsets: Vec<Bytes>,
 }
 
 #[derive(Debug, Clone)]
@@ -182,6 +187,10 @@ pub struct CProxy {
     /// `proxy_set_body`.
     pub set_body: Option<Complex>,
     pub ignore_client_abort: bool,
+    /// `proxy_ignore_headers`.
+    pub ignore_headers: IgnoreHeaders,
+    /// How nginx would hold the body, should the configuration read `$request_body`.
+    pub keep_body: KeepBody,
     pub cookies: Option<Arc<super::proxy_cookie::CookieRules>>,
     pub pass_request_headers: bool,
     pub pass_body: bool,

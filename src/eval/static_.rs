@@ -45,9 +45,9 @@ pub struct Served {
     /// A special response ended keep-alive (nginx's `r->keepalive = 0` for 400, 413, 414,
     /// 500, 501), whatever page answers it.
     pub close: bool,
-    /// Headers of a special response an error page took over (a `return 302 URL`'s
-    /// `Location`): they stay in nginx's `headers_out` and go out with the page.
-    pub carried: Vec<(Bytes, Bytes)>,
+    /// An `X-Accel-Redirect` is being followed: until the request is in its new location,
+    /// nginx's error-log lines say it was reading the upstream's header.
+    pub reading_upstream: bool,
     pub errors: Vec<ErrorLine>,
 }
 
@@ -123,10 +123,15 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
     let etag = content
         .etag
         .then(|| Bytes::from(format!("\"{mtime:x}-{size:x}\"")));
-    let content_type = content.types.for_uri(&req.target.uri);
+    // A type already set (an `X-Accel-Redirect` answer's) stays (`ngx_http_set_content_type`).
+    let content_type = req
+        .content_type
+        .clone()
+        .or_else(|| content.types.for_uri(&req.target.uri));
     let status = served.err_status.unwrap_or(200);
     let mut answer = FileAnswer {
         status,
+        carried: Vec::new(),
         content_type: content_type.clone(),
         last_modified: Some(http_date(mtime)),
         etag: etag.clone(),
@@ -189,6 +194,7 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
                 // The headers filter ran for the 200 before the range filter turned it into
                 // a 416: its lines stay, before `Content-Range`.
                 let mut headers = std::mem::take(&mut answer.added);
+                req.carried.append(&mut answer.carried);
                 let value = Bytes::from(format!("bytes */{size}"));
                 headers.push((Bytes::from_static(b"Content-Range"), value));
                 return Next::Special(416, headers);
@@ -224,11 +230,13 @@ fn headers_filter(
         }
     }
     let status = answer.status;
-    super::added::apply(
+    answer.carried = std::mem::take(&mut req.carried);
+    super::added::apply_kept(
         &loc.add_headers,
         status,
         Some(mtime),
         req,
+        &mut answer.carried,
         &mut answer.added,
     );
     answer
@@ -241,6 +249,8 @@ fn headers_filter(
 #[derive(Debug)]
 struct FileAnswer {
     status: u16,
+    /// The headers the request held before the file answered (`Req::carried`).
+    carried: Vec<(Bytes, Bytes)>,
     content_type: Option<Bytes>,
     last_modified: Option<Bytes>,
     etag: Option<Bytes>,
@@ -261,6 +271,7 @@ impl FileAnswer {
         let named = |n: &'static [u8], v: Option<Bytes>| v.map(|v| (Bytes::from_static(n), v));
         headers.extend(named(b"Content-Type", self.content_type));
         headers.extend(named(b"Last-Modified", last_modified));
+        headers.extend(self.carried);
         headers.extend(named(b"ETag", self.etag));
         headers.extend(self.added);
         headers.extend(self.tail);

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::plan::{Outcome, Route, Site};
+use super::plan::{Outcome, Pass, Route, Site};
 use super::tests::{http, load, request_info, route};
 
 /// A fresh root holding `files` (path, contents); returns its path as text.
@@ -35,7 +35,7 @@ fn describe(r: Route) -> (u16, String) {
             f.status,
             format!("file of {}", f.parts.iter().map(|p| p.size()).sum::<u64>()),
         ),
-        Route::Proxy(p) => (0, format!("proxy {:?}", p.failed)),
+        Route::Proxy(p) => (0, format!("proxy {:?}", p.passes)),
         Route::Auth(_) => (0, "auth_request".to_string()),
     }
 }
@@ -119,7 +119,7 @@ fn a_failed_proxy_pass_goes_to_its_error_page_with_the_upstream_status() {
         }],
         ..Outcome::default()
     };
-    let again = site.error_page(&info, &[502], &outcome);
+    let again = site.reroute(&info, &[Pass::Status(502)], &outcome);
     assert_eq!(describe(again), (200, "down 502".into()));
 }
 

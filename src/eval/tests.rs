@@ -104,6 +104,7 @@ pub(super) fn request_info<'a>(
         limits: Default::default(),
         counts: &crate::eval::plan::UNCOUNTED,
         auth: &[],
+        request_body: None,
     }
 }
 

@@ -138,11 +138,22 @@ fn authority_ok(authority: &[u8]) -> bool {
 /// the `Location`: `%XX` of a printable character above `%` decoded, others kept, and
 /// everything from the first `?` (written or decoded) on copied as it is.
 pub fn unescape_redirect(s: &[u8]) -> Vec<u8> {
+    unescape_as(s, true)
+}
+
+/// `ngx_unescape_uri` without flags: every `%XX` decoded.
+pub fn unescape(s: &[u8]) -> Vec<u8> {
+    unescape_as(s, false)
+}
+
+/// nginx's unescaping state machine: an escape that is not one loses its `%` (and its first
+/// digit), whatever the mode.
+fn unescape_as(s: &[u8], redirect: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
         let ch = s[i];
-        if ch == b'?' {
+        if redirect && ch == b'?' {
             out.extend_from_slice(&s[i..]);
             return out;
         }
@@ -166,6 +177,10 @@ pub fn unescape_redirect(s: &[u8]) -> Vec<u8> {
         let byte = (hi * 16 + lo) as u8;
         let by_letter = s[i + 2].is_ascii_alphabetic();
         i += 3;
+        if !redirect {
+            out.push(byte);
+            continue;
+        }
         if by_letter && byte == b'?' {
             out.push(byte);
             out.extend_from_slice(&s[i..]);
@@ -199,6 +214,44 @@ fn decode(path: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// `ngx_http_parse_unsafe_uri`: the URI and arguments (after the first `?`) that an
+/// `X-Accel-Redirect` value names, the URI `%`-decoded when it was escaped. `Err` holds the
+/// URI as nginx's `unsafe URI "..." was detected` names it, when the value is empty, starts
+/// with `?`, or has a `..` segment or a NUL before its arguments, as written or decoded.
+pub fn parse_unsafe(value: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Vec<u8>> {
+    if value.first().is_none_or(|&c| c == b'?') || dot_dot_first(value) {
+        return Err(value.to_vec());
+    }
+    let end = value.iter().position(|&c| c == b'?').unwrap_or(value.len());
+    let (uri, args) = (&value[..end], value.get(end + 1..).unwrap_or_default());
+    // nginx looks past the `?` for the end of a `/..` segment.
+    if uri.contains(&0) || (0..end).any(|i| dot_dot_after(value, i)) {
+        return Err(value.to_vec());
+    }
+    if !uri.contains(&b'%') {
+        return Ok((uri.to_vec(), args.to_vec()));
+    }
+    let decoded = unescape(uri);
+    let unsafe_ = decoded.is_empty()
+        || dot_dot_first(&decoded)
+        || decoded.contains(&0)
+        || (0..decoded.len()).any(|i| dot_dot_after(&decoded, i));
+    if unsafe_ {
+        return Err(decoded);
+    }
+    Ok((decoded, args.to_vec()))
+}
+
+/// `s` starts with a `..` segment.
+fn dot_dot_first(s: &[u8]) -> bool {
+    s.starts_with(b"..") && (s.len() == 2 || s[2] == b'/')
+}
+
+/// A `/..` segment starts at `s[i]` (ending `s` or followed by `/`).
+fn dot_dot_after(s: &[u8], i: usize) -> bool {
+    s[i] == b'/' && s.len() - i > 2 && dot_dot_first(&s[i + 1..])
 }
 
 /// Merges slashes and resolves dot segments; `..` above the root is refused.
@@ -357,6 +410,38 @@ mod tests {
             "http://e.com%0D%0Asplit"
         );
         assert_eq!(u("/a%20b?x=%41"), "/a%20b?x=%41");
+    }
+
+    #[test]
+    fn x_accel_redirect_values_as_nginx_parses_them() {
+        let ok = |v: &str| {
+            parse_unsafe(v.as_bytes())
+                .map(|(u, a)| (String::from_utf8(u).unwrap(), String::from_utf8(a).unwrap()))
+        };
+        let pair = |u: &str, a: &str| Ok((u.to_string(), a.to_string()));
+        assert_eq!(ok("/index.html"), pair("/index.html", ""));
+        assert_eq!(ok("/foo?bar"), pair("/foo", "bar"));
+        assert_eq!(ok("/foo%20bar"), pair("/foo bar", ""));
+        assert_eq!(ok("/ret%3Fa=1"), pair("/ret?a=1", ""));
+        assert_eq!(ok("/a?x=%2e%2e"), pair("/a", "x=%2e%2e"));
+        assert_eq!(ok("/..x"), pair("/..x", ""));
+        // nginx's lookahead sees the `?` after `/..`, which is no separator.
+        assert_eq!(ok("/..?x"), pair("/..", "x"));
+        let bad = |v: &str| {
+            parse_unsafe(v.as_bytes())
+                .err()
+                .map(|e| String::from_utf8(e).unwrap())
+        };
+        assert_eq!(bad(""), Some(String::new()));
+        assert_eq!(bad("?a"), Some("?a".into()));
+        assert_eq!(bad(".."), Some("..".into()));
+        assert_eq!(bad("../foo"), Some("../foo".into()));
+        assert_eq!(bad("/foo/.."), Some("/foo/..".into()));
+        assert_eq!(bad("/foo/../x?y"), Some("/foo/../x?y".into()));
+        assert_eq!(bad("/foo/.%2e"), Some("/foo/..".into()));
+        assert_eq!(parse_unsafe(b"/a%00b").err(), Some(b"/a\0b".to_vec()));
+        assert_eq!(parse_unsafe(b"/a\0b").err(), Some(b"/a\0b".to_vec()));
+        assert_eq!(unescape(b"%41%4z%%"), b"A%");
     }
 
     #[test]

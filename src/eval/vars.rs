@@ -84,7 +84,10 @@ pub enum Var {
     RequestCompletion,
     /// `$connection_time`: seconds (with milliseconds) since the connection was accepted.
     ConnectionTime,
-    /// A variable nginx has but ngxr does not compute (request bodies, rate limits, TCP_INFO,
+    /// `$request_body`: the client's body once a proxy pass read it, when nginx would hold it
+    /// in memory (not found before, for a body it would write to a file, or without a body).
+    RequestBody,
+    /// A variable nginx has but ngxr does not compute (a request body's file, TCP_INFO,
     /// trailers, the fastcgi, userid, referer and secure_link modules, some TLS details): a
     /// use is reported as unsupported where it is written and the server refuses to start,
     /// as reading it "not found" would change what the configuration does.
@@ -140,6 +143,9 @@ pub struct Registry {
     pub captures: Vec<String>,
     /// Variables defined by `set` (and other modules' directives) anywhere.
     pub sets: Vec<String>,
+    /// Set once a value reading `$request_body` is compiled: proxy passes then keep a copy
+    /// of the body for it.
+    pub reads_body: std::cell::Cell<bool>,
 }
 
 impl Registry {
@@ -165,7 +171,11 @@ impl Registry {
         if let Some(s) = self.sets.iter().find(|s| s.eq_ignore_ascii_case(name)) {
             return Some(Var::Set(s.to_ascii_lowercase()));
         }
-        builtin(&name.to_ascii_lowercase())
+        let var = builtin(&name.to_ascii_lowercase());
+        if var == Some(Var::RequestBody) {
+            self.reads_body.set(true);
+        }
+        var
     }
 }
 
@@ -268,6 +278,7 @@ fn fixed(name: &str) -> Option<Var> {
         "pipe" => Var::Pipe,
         "request_completion" => Var::RequestCompletion,
         "connection_time" => Var::ConnectionTime,
+        "request_body" => Var::RequestBody,
         "http2" => Var::Http2,
         "document_root" => Var::DocumentRoot,
         "realpath_root" => Var::RealpathRoot,
@@ -278,7 +289,6 @@ fn fixed(name: &str) -> Option<Var> {
         "ssl_ciphers"
         | "ssl_curves"
         | "ssl_session_id"
-        | "request_body"
         | "request_body_file"
         | "tcpinfo_rtt"
         | "tcpinfo_rttvar"
@@ -400,6 +410,7 @@ mod tests {
             splits: vec!["variant".into(), "variant".into()],
             captures: vec!["sub".into()],
             sets: vec!["target".into()],
+            reads_body: Default::default(),
         };
         assert_eq!(r.resolve("host"), Some(Var::Host));
         assert_eq!(

@@ -76,6 +76,10 @@ pub struct OwnedRequest {
     pub holds: Option<Arc<ConnHolds>>,
     /// What its `auth_request` subrequests answered, in order (`RequestInfo::auth`).
     pub auth: Vec<Outcome>,
+    /// What a proxy pass kept of the body for `$request_body`.
+    pub request_body: Option<Bytes>,
+    /// The body a proxy pass read whole and sent, for a later pass to send again.
+    pub sent_body: Option<Bytes>,
 }
 
 /// The owned form of [`Refused`].
@@ -116,6 +120,8 @@ impl OwnedRequest {
             limits: LimitStatus::default(),
             holds: None,
             auth: Vec::new(),
+            request_body: None,
+            sent_body: None,
         })
     }
 
@@ -150,6 +156,8 @@ impl OwnedRequest {
             limits: LimitStatus::default(),
             holds: None,
             auth: Vec::new(),
+            request_body: None,
+            sent_body: None,
         }
     }
 
@@ -190,6 +198,7 @@ impl OwnedRequest {
             limits: self.limits,
             counts: &self.conn.state.counts,
             auth: &self.auth,
+            request_body: self.request_body.as_deref(),
         }
     }
 

@@ -19,7 +19,7 @@ use super::state::Hold;
 use super::throttle::Throttle;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
-use crate::eval::plan::{Outcome, ProxyRequest};
+use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest};
 
 /// Everything about the request that delivering the answer needs.
 #[derive(Debug)]
@@ -89,26 +89,21 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     let mut outcome = d.outcome;
     // An `error_page` that sent the request here may impose its status (nginx's err_status).
     outcome.status = p.status.unwrap_or(head.status);
-    if let Some(rate) = accel_limit_rate(&head.headers) {
+    if let Some(rate) = accel_limit_rate(&head.headers, p.ignore_headers) {
         sending.limit_rate = rate;
         outcome.limit_rate = Some(rate);
     }
     // Unbuffered, nginx's upstream module sets the rate to 0 once the head is sent.
-    if !p.buffers.buffering || head.unbuffered() {
+    if !head.buffered(p.buffers.buffering, p.ignore_headers) {
         sending.limit_rate = 0;
         sending.proxy_limit_rate = 0;
     }
     // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
     outcome.upstream_headers = std::mem::take(&mut head.headers);
-    if let Some(cookies) = &p.cookies {
-        let marks = cookies.rewrite(&d.request.info(), &outcome, &mut headers);
-        let upstream = outcome.upstream_headers.iter_mut();
-        let cookies = upstream.filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"));
-        for ((_, line), mark) in cookies.zip(marks) {
-            if let Some(mark) = mark {
-                *line = mark;
-            }
-        }
+    rewrite_cookies(p, &d.request, &mut outcome, &mut headers);
+    if !p.carried.is_empty() {
+        // What the request held before this upstream answered goes out first.
+        headers.splice(0..0, p.carried.iter().cloned());
     }
     let set =
         |headers: &[(Bytes, Bytes)]| set_so_far(headers, location.as_ref(), length, connection);
@@ -180,6 +175,9 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         return answer;
     }
     let mut front = Front::take_upstream(&mut headers, connection);
+    if front.content_type.is_none() {
+        front.content_type.clone_from(&p.content_type);
+    }
     front.location = location;
     front.hide_version = !p.server_tokens;
     front.upstream_server = passes_server(p);
@@ -224,8 +222,34 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     answer
 }
 
-/// `X-Accel-Limit-Rate` (`ngx_http_upstream_process_limit_rate`): digits only, else ignored.
-fn accel_limit_rate(headers: &[(Bytes, Bytes)]) -> Option<u64> {
+/// `proxy_cookie_*` on the `Set-Cookie` lines of `headers` (copied from the upstream's, in
+/// `outcome.upstream_headers`), whose lines then keep the marks nginx's in-place rewrite
+/// leaves in its buffer.
+pub(super) fn rewrite_cookies(
+    p: &ProxyRequest,
+    request: &OwnedRequest,
+    outcome: &mut Outcome,
+    headers: &mut [(Bytes, Bytes)],
+) {
+    let Some(cookies) = &p.cookies else {
+        return;
+    };
+    let marks = cookies.rewrite(&request.info(), outcome, headers);
+    let upstream = outcome.upstream_headers.iter_mut();
+    let cookies = upstream.filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"));
+    for ((_, line), mark) in cookies.zip(marks) {
+        if let Some(mark) = mark {
+            *line = mark;
+        }
+    }
+}
+
+/// `X-Accel-Limit-Rate` (`ngx_http_upstream_process_limit_rate`): digits only, else ignored;
+/// not read when `proxy_ignore_headers` names it.
+pub(super) fn accel_limit_rate(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders) -> Option<u64> {
+    if ignore.x_accel_limit_rate {
+        return None;
+    }
     let (_, v) = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(b"x-accel-limit-rate"))?;

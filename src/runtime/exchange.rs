@@ -13,7 +13,7 @@ use super::client::Client;
 use super::error::{ProxyError, Stage};
 use super::peer::PeerConn;
 use super::request_body::ClientBody;
-use crate::eval::plan::{ProxyBuffers, ProxyRequest};
+use crate::eval::plan::{IgnoreHeaders, ProxyBuffers, ProxyRequest};
 
 /// The most room made in the head's buffer before one read.
 const MAX_RESERVE: usize = 16 * 1024;
@@ -41,6 +41,16 @@ impl RequestBody {
     /// Whether the body can be sent to another server after a failure past connecting.
     pub fn resendable(&self) -> bool {
         !matches!(self, RequestBody::Stream { .. })
+    }
+
+    /// The client's body, read whole, for a later proxy pass of the request (after an
+    /// `error_page` or an `X-Accel-Redirect`) to send again, as nginx does; a streamed one
+    /// is gone.
+    pub fn sent_again(self, p: &ProxyRequest) -> Option<Bytes> {
+        match self {
+            RequestBody::Full(bytes) if p.body.is_none() && p.pass_body => Some(bytes),
+            _ => None,
+        }
     }
 
     /// The body's length, as announced upstream.
@@ -84,11 +94,24 @@ impl ResponseHead {
         !matches!(self.framing, Framing::None | Framing::Length(0))
     }
 
-    /// `X-Accel-Buffering: no`: nginx's proxy module turns buffering off for this answer.
-    pub fn unbuffered(&self) -> bool {
-        self.headers.iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case(b"x-accel-buffering") && v.eq_ignore_ascii_case(b"no")
-        })
+    /// Whether nginx reads this answer through its buffers: `proxy_buffering` (`configured`)
+    /// unless an `X-Accel-Buffering` line says `no` or `yes` (the last one decides), when
+    /// `proxy_ignore_headers` does not name it (`ngx_http_upstream_process_buffering`).
+    pub fn buffered(&self, configured: bool, ignore: IgnoreHeaders) -> bool {
+        if ignore.x_accel_buffering {
+            return configured;
+        }
+        let said = self.headers.iter().rev().find_map(|(n, v)| {
+            let said = n.eq_ignore_ascii_case(b"x-accel-buffering");
+            if said && v.eq_ignore_ascii_case(b"no") {
+                Some(false)
+            } else if said && v.eq_ignore_ascii_case(b"yes") {
+                Some(true)
+            } else {
+                None
+            }
+        });
+        said.unwrap_or(configured)
     }
 }
 
@@ -183,6 +206,7 @@ pub async fn read_head(
     read_timeout: Duration,
     head_request: bool,
     buffers: ProxyBuffers,
+    ignore: IgnoreHeaders,
     received: &mut u64,
 ) -> Result<ResponseHead, ProxyError> {
     let size = buffers.head;
@@ -211,7 +235,7 @@ pub async fn read_head(
             Some(mut head) => {
                 let filled = read - conn.buf.len() == size;
                 head.starved =
-                    filled && buffers.buffering && head.reads_body() && !head.unbuffered();
+                    filled && head.reads_body() && head.buffered(buffers.buffering, ignore);
                 return Ok(head);
             }
             None if conn.buf.len() >= size => return Err(ProxyError::TooBigHeader),

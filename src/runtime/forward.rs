@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::accel;
 use super::balancer::Balancer;
 use super::body::Finish;
 use super::client::Client;
@@ -17,6 +18,7 @@ use super::context::OwnedRequest;
 use super::deliver;
 use super::error::{ProxyError, Stage};
 use super::exchange::{self, RequestBody, ResponseHead};
+use super::kept_body::{Held, Wire};
 use super::log::Level;
 use super::peer::{self, PeerConn};
 use super::request::{self, Then};
@@ -24,7 +26,9 @@ use super::request_body::ClientBody;
 use super::respond;
 use super::response::Answer;
 use super::state::{Hold, State, Upstream, now_secs};
-use crate::eval::plan::{NextUpstream, Outcome, PeerAddr, ProxyRequest, UpstreamTry};
+use crate::eval::plan::{
+    KeepBody, NextUpstream, Outcome, Pass, PeerAddr, ProxyRequest, Route, UpstreamTry,
+};
 use crate::syntax::include::os_error;
 
 /// Bodies up to this size are read before sending, so another server can be tried.
@@ -34,8 +38,8 @@ const RESENDABLE: u64 = 64 * 1024;
 #[derive(Debug)]
 pub struct Start {
     pub keepalive: bool,
-    /// The servers earlier proxy passes of the request tried (before an `error_page`
-    /// redirected it here): `$upstream_*` lists them first.
+    /// The servers earlier proxy passes of the request tried (before an `error_page` or an
+    /// `X-Accel-Redirect` redirected it here): `$upstream_*` lists them first.
     pub tried: Vec<UpstreamTry>,
     /// The 499 log line written if the client leaves first; kept up to date with the
     /// servers tried.
@@ -77,7 +81,7 @@ pub async fn proxy(
 pub struct ClientGone;
 
 async fn attempts(
-    request: OwnedRequest,
+    mut request: OwnedRequest,
     mut p: ProxyRequest,
     down: Option<Downstream<'_>>,
     keepalive: bool,
@@ -93,14 +97,32 @@ async fn attempts(
     let first_of_pass = |o: &Outcome| pass_start > 0 && o.upstreams.len() == pass_start;
     let mut down = down;
     let body = match client_body(&request, &p, down.as_mut()).await {
-        Ok((body, read)) => {
+        Ok((mut body, read, kept)) => {
             outcome.request_length = read;
+            if kept.is_some() {
+                request.request_body = kept;
+                if let Some(finish) = abandoned {
+                    finish
+                        .request
+                        .request_body
+                        .clone_from(&request.request_body);
+                }
+                // nginx builds the upstream request once the body is read: what reads
+                // `$request_body` there sees it.
+                if let Route::Proxy(mut again) = request.conn.state.site.route(&request.info()) {
+                    again.errors = Vec::new();
+                    p = *again;
+                    if let Some(replacement) = &p.body {
+                        body = RequestBody::Full(replacement.clone());
+                    }
+                }
+            }
             body
         }
         Err(e) => {
             log_error(&request, &p, Level::Error, &e, None);
             let keepalive = keepalive && e.status() != 413;
-            return Ok(fail(request, &p, e.status(), outcome, keepalive).await);
+            return Ok(fail(request, &p, e.status(), outcome, keepalive, None).await);
         }
     };
     if let Some(name) = p.resolve.take() {
@@ -109,7 +131,7 @@ async fn attempts(
             Err(e) => {
                 let e = ProxyError::Unresolved(name.host, e);
                 log_error(&request, &p, Level::Error, &e, None);
-                return Ok(fail(request, &p, 502, outcome, keepalive).await);
+                return Ok(fail(request, &p, 502, outcome, keepalive, None).await);
             }
         }
     }
@@ -131,7 +153,9 @@ async fn attempts(
                 redirected: first_of_pass(&outcome),
                 ..UpstreamTry::default()
             });
-            return Ok(fail(request, &p, 502, outcome, keepalive).await);
+            let group = Some(Arc::from(p.upstream.name.as_str()));
+            request.sent_body = body.sent_again(&p);
+            return Ok(fail(request, &p, 502, outcome, keepalive, group).await);
         };
         let peer = &p.upstream.servers[index];
         tries += 1;
@@ -221,18 +245,32 @@ async fn attempts(
                     }
                     continue;
                 }
-                // Its response time runs until the body is over (see `Finish`).
-                outcome.upstreams.push(state);
                 Balancer::settle(&mut attempt);
                 if p.intercept_errors && head.status >= 300 && p.error_pages.contains(&head.status)
                 {
                     // `proxy_intercept_errors`: the upstream's answer gives way to the page
                     // (which may take its `WWW-Authenticate`).
-                    drop((conn, attempt));
+                    outcome.upstreams.push(state);
+                    drop((conn, Hold { upstream, attempt }));
                     outcome.upstream_headers = head.headers.clone();
-                    let page = error_page(request, &p, head.status, outcome, keepalive);
-                    return Ok(page.await);
+                    let pass = Pass::Status(head.status);
+                    let peer = Some(peer_named(peer));
+                    request.sent_body = body.sent_again(&p);
+                    return Ok(reroute(request, &p, pass, outcome, keepalive, peer).await);
                 }
+                if let Some(to) = accel::target(&head, p.ignore_headers) {
+                    // The answer ends here: nginx reads none of its body.
+                    state.response_time = Some(sent_at.elapsed());
+                    outcome.upstreams.push(state);
+                    accel::release(conn, &head, Hold { upstream, attempt });
+                    let redirect = accel::redirect(to, &head, &p, &request, &mut outcome);
+                    let pass = Pass::Redirect(Arc::new(redirect));
+                    let peer = Some(peer_named(peer));
+                    request.sent_body = body.sent_again(&p);
+                    return Ok(reroute(request, &p, pass, outcome, keepalive, peer).await);
+                }
+                // Its response time runs until the body is over (see `Finish`).
+                outcome.upstreams.push(state);
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
@@ -265,21 +303,24 @@ async fn attempts(
                 if e.retryable(&p.next_upstream) && may_retry(sent, attempt.tries) {
                     continue;
                 }
-                return Ok(fail(request, &p, status, outcome, keepalive).await);
+                let peer = Some(Arc::from(addr));
+                request.sent_body = body.sent_again(&p);
+                return Ok(fail(request, &p, status, outcome, keepalive, peer).await);
             }
         }
     }
 }
 
-/// The body to send, and how many bytes of the client's were read for it
-/// (`$request_length`): the client's, checked against `client_max_body_size` and read in
-/// full when small or chunked (nginx buffers request bodies; chunked ones go upstream with a
-/// Content-Length), or `proxy_set_body`'s once the client's is read and dropped.
+/// The body to send, how many bytes of the client's were read for it (`$request_length`),
+/// and what nginx would hold of it in memory when the configuration reads `$request_body`:
+/// the client's, checked against `client_max_body_size` and read in full when small or
+/// chunked (nginx buffers request bodies; chunked ones go upstream with a Content-Length),
+/// or `proxy_set_body`'s once the client's is read and dropped.
 async fn client_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
-    down: Option<&mut Downstream<'_>>,
-) -> Result<(RequestBody, u64), ProxyError> {
+    mut down: Option<&mut Downstream<'_>>,
+) -> Result<(RequestBody, u64, Option<Bytes>), ProxyError> {
     let length = request
         .header("content-length")
         .and_then(super::response::content_length);
@@ -291,22 +332,30 @@ async fn client_body(
     {
         return Err(ProxyError::BodyTooLarge(n));
     }
+    if let (Some(keep), Some(down)) = (p.keep_body, down.as_deref_mut())
+        && (length.is_some() || chunked)
+    {
+        return kept_body(request, p, keep, down, length, chunked).await;
+    }
     if let Some(replacement) = &p.body {
         let read = match down {
             Some(Downstream { client, body }) => body.read_and_drop(client, max).await?,
             None => 0,
         };
-        return Ok((RequestBody::Full(replacement.clone()), read));
+        return Ok((RequestBody::Full(replacement.clone()), read, None));
     }
     let Some(Downstream { client, body }) = down else {
-        return Ok((RequestBody::None, 0));
+        // After an `error_page` or an `X-Accel-Redirect`, nginx sends the body it read
+        // again.
+        let again = request.sent_body.clone().filter(|_| p.pass_body);
+        return Ok((again.map_or(RequestBody::None, RequestBody::Full), 0, None));
     };
     if !p.pass_body {
         if length.is_none() && !chunked {
-            return Ok((RequestBody::None, 0));
+            return Ok((RequestBody::None, 0, None));
         }
         let read = body.read_and_drop(client, max).await?;
-        return Ok((RequestBody::Withheld { length: Some(read) }, read));
+        return Ok((RequestBody::Withheld { length: Some(read) }, read, None));
     }
     let body = match length {
         Some(n) if n > RESENDABLE && !chunked => RequestBody::Stream { length: n },
@@ -314,7 +363,79 @@ async fn client_body(
         _ => RequestBody::Full(body.read_all(client, max).await?),
     };
     let read = body.length().unwrap_or(0);
-    Ok((body, read))
+    Ok((body, read, None))
+}
+
+/// [`client_body`] for a configuration that reads `$request_body`: the body is read as
+/// nginx reads it (whole, when nginx would; the client's even when `proxy_set_body` or
+/// `proxy_pass_request_body off` sends none of it), and the copy `keep` asks for is
+/// taken on the way.
+async fn kept_body(
+    request: &OwnedRequest,
+    p: &ProxyRequest,
+    keep: KeepBody,
+    down: &mut Downstream<'_>,
+    length: Option<u64>,
+    chunked: bool,
+) -> Result<(RequestBody, u64, Option<Bytes>), ProxyError> {
+    let Downstream { client, body } = down;
+    let max = p.client_max_body_size;
+    // nginx streams a chunked body only to an HTTP/1.1 upstream.
+    let buffered = keep.buffered || (chunked && p.version != "HTTP/1.1");
+    // The most of a body nginx holds in memory: what came with the head, and a buffer.
+    let cap = keep.buffer_size + keep.buffer_size / 4 + super::parse::LINE_LIMIT as u64;
+    let enough = length.map_or(cap, |n| n.min(cap));
+    let raw_at_hand = body.settle(client, usize::try_from(enough).unwrap_or(usize::MAX)) as u64;
+    let wire = |raw, raw_at_hand| Wire {
+        chunked,
+        raw,
+        raw_at_hand,
+        head: request.head_length,
+    };
+    let sending = p.pass_body && p.body.is_none();
+    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE) {
+        // Streamed, unless nginx would hold all of it.
+        let stream = RequestBody::Stream { length: n };
+        return Ok(
+            match wire(n, raw_at_hand.min(n)).held(keep.buffer_size, buffered) {
+                Held::Whole => {
+                    let data = body.read_all(client, max).await?;
+                    (RequestBody::Full(data.clone()), n, Some(data))
+                }
+                Held::Start(k) => {
+                    let start = client.buf.get(..k as usize).map(Bytes::copy_from_slice);
+                    (stream, n, start)
+                }
+                Held::Nothing => (stream, n, None),
+            },
+        );
+    }
+    let whole = body
+        .read_whole(
+            client,
+            max,
+            if sending { u64::MAX } else { cap },
+            raw_at_hand,
+        )
+        .await?;
+    let data = whole.data.unwrap_or_default();
+    let kept = match wire(whole.raw, whole.raw_at_hand).held(keep.buffer_size, buffered) {
+        Held::Whole => Some(data.clone()),
+        // Chunked, the data bytes that came in what was at hand.
+        Held::Start(k) => {
+            let k = if chunked { whole.at_hand } else { k };
+            Some(data.slice(..(k as usize).min(data.len())))
+        }
+        Held::Nothing => None,
+    };
+    let send = match &p.body {
+        Some(replacement) => RequestBody::Full(replacement.clone()),
+        None if p.pass_body => RequestBody::Full(data),
+        None => RequestBody::Withheld {
+            length: Some(whole.length),
+        },
+    };
+    Ok((send, whole.length, kept))
 }
 
 /// One try with one server.
@@ -384,6 +505,7 @@ impl Exchange<'_> {
             self.p.timeouts.read,
             self.head_request,
             self.p.buffers,
+            self.p.ignore_headers,
             &mut self.state.bytes_received,
         )
         .await
@@ -412,16 +534,19 @@ fn retry_on_status(rules: &NextUpstream, status: u16) -> Option<bool> {
 }
 
 /// The answer after a failed proxy pass: the location's `error_page` for `status` if it has
-/// one, else nginx's page.
+/// one, else nginx's page. `upstream` is the server (or group) it failed at, if it got that
+/// far.
 async fn fail(
     request: OwnedRequest,
     p: &ProxyRequest,
     status: u16,
     mut outcome: Outcome,
     keepalive: bool,
+    upstream: Option<Arc<str>>,
 ) -> Option<Answer> {
     if p.error_pages.contains(&status) {
-        return error_page(request, p, status, outcome, keepalive).await;
+        let pass = Pass::Status(status);
+        return reroute(request, p, pass, outcome, keepalive, upstream).await;
     }
     outcome.status = status;
     // nginx's page and its headers are chosen after this, by `respond::answer` (no
@@ -446,23 +571,30 @@ async fn fail(
     ))
 }
 
-/// Routes the request again as nginx's `error_page` does after this pass ended in `status`,
-/// and serves what that decides (which may be another proxy pass).
-fn error_page(
+/// Routes the request again after this pass ended in `pass` (nginx's `error_page` for a
+/// status, or the internal redirect of an `X-Accel-Redirect`), and serves what that decides
+/// (which may be another proxy pass). The error-log lines that follow name the pass's
+/// `upstream`, as nginx's still do.
+fn reroute(
     request: OwnedRequest,
     p: &ProxyRequest,
-    status: u16,
+    pass: Pass,
     outcome: Outcome,
     keepalive: bool,
+    upstream: Option<Arc<str>>,
 ) -> Pin<Box<dyn Future<Output = Option<Answer>> + Send>> {
-    let mut failed = p.failed.clone();
-    failed.push(status);
+    let mut passes = p.passes.clone();
+    passes.push(pass);
     let route = request
         .conn
         .state
         .site
-        .error_page(&request.info(), &failed, &outcome);
-    let then = Then { keepalive, outcome };
+        .reroute(&request.info(), &passes, &outcome);
+    let then = Then {
+        keepalive,
+        outcome,
+        upstream: upstream.map(|addr| UpstreamLog::of(p, Some(addr))),
+    };
     Box::pin(request::dispatch(request, route, None, then))
 }
 

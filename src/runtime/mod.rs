@@ -15,11 +15,12 @@
 //!       │        ─ Site::route again with its outcome ─ dispatch
 //!       ├ Respond ─ respond: status, headers, nginx's page, gzip ────────────────────┐
 //!       ├ File ─ static_file: head, gzip, body read on the blocking pool ────────────┤
-//!       └ Proxy ─ forward: request_body (413) ─ resolver (a name: DNS, 502) ─ balancer.get
+//!       └ Proxy ─ forward: request_body (413; kept_body for $request_body: Site::route
+//!                  again) ─ resolver (a name: DNS, 502) ─ balancer.get                │
 //!                  ─ peer: connect/pool                                               │
 //!                  ─ exchange: send head+body, read head ─ error? next upstream/502/504
-//!                  │   (an error_page for it, or an intercepted status: Site::error_page
-//!                  │    ─ dispatch again)
+//!                  │   (an error_page for it, an intercepted status, or accel: an
+//!                  │    X-Accel-Redirect: Site::reroute ─ dispatch again)
 //!                  └ deliver: filter headers, gzip ─ upstream_body stream ───────────┤
 //!   write: head + body at hand in one write, the rest as it comes (chunked) ◄────────┘
 //!   └ 101 + Upgrade ─ tunnel (own task, idle = proxy_read_timeout); else skip the rest of
@@ -29,6 +30,7 @@
 //! Invariants: the runtime never sees syntax or diagnostics, only [`crate::eval::plan`]; an
 //! idle tunnel holds no buffer; a connection keeps the configuration it was accepted with.
 
+mod accel;
 mod access_log;
 mod balancer;
 mod body;
@@ -44,6 +46,7 @@ mod error;
 mod exchange;
 mod forward;
 mod gzip;
+mod kept_body;
 mod listen;
 pub mod log;
 mod pages;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::body::Finish;
 use super::client::{Client, PartialHead, RequestHead};
 use super::context::{ConnCtx, OwnedRequest};
-use super::forward::{self, Downstream};
+use super::forward::{self, Downstream, UpstreamLog};
 use super::log::Level;
 use super::request_body::ClientBody;
 use super::response::Answer;
@@ -77,6 +77,7 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     let then = Then {
         keepalive,
         outcome: Outcome::default(),
+        upstream: None,
     };
     let down = Downstream {
         client,
@@ -102,7 +103,7 @@ async fn preaccess_limits(request: &mut OwnedRequest, mut route: Route) -> Route
             return route;
         };
         if let Route::Respond(r) = &route {
-            log_errors(request, &r.log.errors, &r.errors);
+            log_errors(request, &r.log.errors, &r.errors, None);
         }
         tokio::time::sleep(delay).await;
         route = request.conn.state.site.route(&request.info());
@@ -115,6 +116,9 @@ pub struct Then {
     pub keepalive: bool,
     /// Carried into the access log (an error page after a proxy pass keeps its upstreams).
     pub outcome: Outcome,
+    /// The proxy pass the request was routed again after, if it reached a server: nginx's
+    /// error-log lines go on naming it.
+    pub upstream: Option<UpstreamLog>,
 }
 
 /// Serves what the site decided for `request`: answer, file or proxy pass. `down` is the
@@ -126,10 +130,15 @@ pub async fn dispatch(
     down: Option<Downstream<'_>>,
     then: Then,
 ) -> Option<Answer> {
-    let Then { keepalive, outcome } = then;
+    let Then {
+        keepalive,
+        outcome,
+        upstream,
+    } = then;
+    let upstream = upstream.as_ref();
     match route {
         Route::Respond(r) => {
-            log_errors(&request, &r.log.errors, &r.errors);
+            log_errors(&request, &r.log.errors, &r.errors, upstream);
             let status = r.status;
             let mut finish = Finish {
                 request,
@@ -152,7 +161,7 @@ pub async fn dispatch(
             ))
         }
         Route::File(f) => {
-            log_errors(&request, &f.log.errors, &f.errors);
+            log_errors(&request, &f.log.errors, &f.errors, upstream);
             let finish = Finish {
                 request,
                 log: f.log.clone(),
@@ -162,7 +171,7 @@ pub async fn dispatch(
             Some(static_file::serve(finish, *f, keepalive))
         }
         Route::Proxy(p) => {
-            log_errors(&request, &p.log.errors, &p.errors);
+            log_errors(&request, &p.log.errors, &p.errors, upstream);
             // Logged if the client goes away before the answer: nginx's 499.
             let abandoned = (!p.log.files.is_empty()).then(|| Finish {
                 request: request.clone(),
@@ -188,7 +197,11 @@ pub async fn dispatch(
             let answered = subrequest(&request, a.route).await;
             request.auth.push(answered);
             let route = request.conn.state.site.route(&request.info());
-            let then = Then { keepalive, outcome };
+            let then = Then {
+                keepalive,
+                outcome,
+                upstream: upstream.cloned(),
+            };
             Box::pin(dispatch(request, route, down, then)).await
         }
     }
@@ -201,6 +214,7 @@ async fn subrequest(request: &OwnedRequest, route: Route) -> Outcome {
     let then = Then {
         keepalive: false,
         outcome: Outcome::default(),
+        upstream: None,
     };
     let answer = Box::pin(dispatch(request.clone(), route, None, then)).await;
     let finish = answer.and_then(|mut a| a.body.take_finish());
@@ -251,8 +265,14 @@ fn refused_finish(request: OwnedRequest) -> Finish {
     }
 }
 
-/// The error-log lines routing decided on, with nginx's context.
-fn log_errors(request: &OwnedRequest, logs: &[(PathBuf, String)], errors: &[ErrorLine]) {
+/// The error-log lines routing decided on, with nginx's context (which names the proxy pass
+/// the request was routed again after, if any).
+fn log_errors(
+    request: &OwnedRequest,
+    logs: &[(PathBuf, String)],
+    errors: &[ErrorLine],
+    upstream: Option<&UpstreamLog>,
+) {
     for e in errors {
         let level = match e.level {
             Severity::Alert => Level::Alert,
@@ -264,6 +284,10 @@ fn log_errors(request: &OwnedRequest, logs: &[(PathBuf, String)], errors: &[Erro
         };
         if e.cycle {
             super::log::write(level, format_args!("{}", e.message));
+            continue;
+        }
+        if let Some(upstream) = upstream {
+            upstream.write(request, logs, level, &e.message);
             continue;
         }
         let host = request.header("host").map_or_else(String::new, |h| {

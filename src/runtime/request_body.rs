@@ -33,6 +33,24 @@ pub struct ClientBody {
     /// `100 Continue` went out while the body was read: nginx counts its bytes in
     /// `$body_bytes_sent` and `$bytes_sent` (they are in `c->sent`, not in the header size).
     continued: bool,
+    /// Bytes of the connection read as the body so far, chunked framing included.
+    raw: u64,
+}
+
+/// What reading a whole body saw: enough to tell where nginx would have kept it
+/// (`kept_body`).
+#[derive(Debug)]
+pub struct WholeBody {
+    /// The body, unless it ran past the bytes it was read to keep.
+    pub data: Option<Bytes>,
+    /// Its length.
+    pub length: u64,
+    /// Its bytes on the connection, chunked framing included.
+    pub raw: u64,
+    /// Of those, the ones already read (with the head, or waiting) when reading began.
+    pub raw_at_hand: u64,
+    /// The body's bytes that came in those.
+    pub at_hand: u64,
 }
 
 impl ClientBody {
@@ -47,6 +65,7 @@ impl ClientBody {
             expect_continue,
             framing,
             continued: false,
+            raw: 0,
         }
     }
 
@@ -81,24 +100,30 @@ impl ClientBody {
                 Framing::Length(left) if client.has_buffered() => {
                     let n = (client.buf.len() as u64).min(*left);
                     *left -= n;
+                    self.raw += n;
                     if *left == 0 {
                         self.framing = Framing::Done;
                     }
                     return Ok(Some(client.buf.split_to(n as usize).freeze()));
                 }
                 Framing::Length(_) => {}
-                Framing::Chunked(decoder) => match decoder.decode(&mut client.buf) {
-                    Ok(Decoded::Data(data)) => return Ok(Some(data)),
-                    Ok(Decoded::Done) => {
-                        self.framing = Framing::Done;
-                        return Ok(None);
+                Framing::Chunked(decoder) => {
+                    let before = client.buf.len();
+                    let decoded = decoder.decode(&mut client.buf);
+                    self.raw += (before - client.buf.len()) as u64;
+                    match decoded {
+                        Ok(Decoded::Data(data)) => return Ok(Some(data)),
+                        Ok(Decoded::Done) => {
+                            self.framing = Framing::Done;
+                            return Ok(None);
+                        }
+                        Ok(Decoded::NeedMore) => {}
+                        Err(_) => {
+                            self.framing = Framing::Done;
+                            return Err(ProxyError::ClientBody("invalid chunked body".into()));
+                        }
                     }
-                    Ok(Decoded::NeedMore) => {}
-                    Err(_) => {
-                        self.framing = Framing::Done;
-                        return Err(ProxyError::ClientBody("invalid chunked body".into()));
-                    }
-                },
+                }
             }
             match tokio::time::timeout(BODY_TIMEOUT, client.fill()).await {
                 Ok(Ok(n)) if n > 0 => {}
@@ -124,6 +149,49 @@ impl ClientBody {
             all.extend_from_slice(&piece);
         }
         Ok(all.freeze())
+    }
+
+    /// Reads what the client has sent already, without waiting, up to `enough` bytes in the
+    /// buffer: nginx reads all that is ready when it starts on a body. The bytes then at
+    /// hand (the body's, and maybe a pipelined request's).
+    pub fn settle(&self, client: &mut Client, enough: usize) -> usize {
+        use futures_util::FutureExt;
+        while client.buf.len() < enough
+            && !self.is_done()
+            && matches!(client.fill().now_or_never(), Some(Ok(n)) if n > 0)
+        {}
+        client.buf.len()
+    }
+
+    /// Reads the whole body as [`ClientBody::read_all`] does, keeping at most `cap` bytes of
+    /// it; `raw_at_hand` bytes were at hand when reading began ([`ClientBody::settle`]).
+    pub async fn read_whole(
+        &mut self,
+        client: &mut Client,
+        limit: u64,
+        cap: u64,
+        raw_at_hand: u64,
+    ) -> Result<WholeBody, ProxyError> {
+        let mut all = BytesMut::new();
+        let (mut total, mut at_hand, mut kept) = (0, 0, true);
+        while let Some(piece) = self.next(client).await? {
+            total += piece.len() as u64;
+            self.within(limit, total)?;
+            if self.raw <= raw_at_hand {
+                at_hand += piece.len() as u64;
+            }
+            kept &= total <= cap;
+            if kept {
+                all.extend_from_slice(&piece);
+            }
+        }
+        Ok(WholeBody {
+            data: kept.then(|| all.freeze()),
+            length: total,
+            raw: self.raw,
+            raw_at_hand: raw_at_hand.min(self.raw),
+            at_hand,
+        })
     }
 
     /// Reads the whole body as [`ClientBody::read_all`] does, and drops it: nginx reads a

@@ -206,6 +206,7 @@ mod tests {
             limits: Default::default(),
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
+            request_body: None,
         };
         match site.route(&info) {
             Route::Proxy(p) => p.upstream.clone(),

@@ -138,7 +138,7 @@ fn populate(www: &Path) {
 }
 
 /// Sends `request` (its head, then its body if any, plus `Connection: close`) and reads the
-/// answer to the end.
+/// answer to the end. Each [`PAUSE`] in it is a wait of 200 ms before the rest is sent.
 pub(crate) fn exchange(port: u16, request: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5)))
@@ -147,11 +147,20 @@ pub(crate) fn exchange(port: u16, request: &str) -> Vec<u8> {
         Some((head, body)) => format!("{head}\r\nConnection: close\r\n\r\n{body}"),
         None => format!("{request}Connection: close\r\n\r\n"),
     };
-    s.write_all(request.as_bytes()).expect("send");
+    for (i, part) in request.split(PAUSE).enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        s.write_all(part.as_bytes()).expect("send");
+    }
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     out
 }
+
+/// Marks where [`exchange`] waits before sending the rest of a request: what came before
+/// is what the server reads with the head.
+pub(crate) const PAUSE: &str = "<pause>";
 
 /// What may differ between the servers: their port, `Date`.
 pub(crate) fn normalize(answer: &[u8], port: u16) -> String {

@@ -5,6 +5,7 @@ mod common;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod accel_redirect;
 mod access;
 mod access_log;
 mod auth_basic;
@@ -28,6 +29,7 @@ mod proxy;
 mod proxy_cookie;
 mod proxy_method;
 mod refused_log;
+mod request_body;
 mod resolver;
 mod root_variables;
 mod split_clients;

@@ -190,6 +190,8 @@ impl Site for TestSite {
             idempotent: !matches!(request.method, "POST" | "LOCK" | "PATCH"),
             body: None,
             ignore_client_abort: false,
+            ignore_headers: IgnoreHeaders::default(),
+            keep_body: None,
             cookies: None,
             uri: Bytes::copy_from_slice(request.target.as_bytes()),
             version: self.version,
@@ -218,7 +220,9 @@ impl Site for TestSite {
             log: self.log.clone(),
             error_pages: Vec::new(),
             intercept_errors: false,
-            failed: Vec::new(),
+            passes: Vec::new(),
+            carried: Vec::new(),
+            content_type: None,
             status: None,
             server_tokens: true,
             subrequest: false,
@@ -240,9 +244,13 @@ impl Site for TestSite {
         self.log.clone()
     }
 
-    fn error_page(&self, request: &RequestInfo<'_>, failed: &[u16], _: &Outcome) -> Route {
+    fn reroute(&self, request: &RequestInfo<'_>, passes: &[Pass], _: &Outcome) -> Route {
+        let status = match passes.last() {
+            Some(Pass::Status(status)) => *status,
+            _ => 502,
+        };
         Route::Respond(Response {
-            status: failed.last().copied().unwrap_or(502),
+            status,
             log: self.log.clone(),
             headers: Vec::new(),
             body: Some(Bytes::copy_from_slice(request.target.as_bytes())),
