@@ -4,6 +4,7 @@
 
 mod access;
 mod added;
+mod addr;
 mod bind;
 mod charset;
 pub mod clock;
@@ -58,7 +59,6 @@ mod static_tests;
 #[cfg(test)]
 mod tests;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::cli::Paths;
@@ -109,7 +109,7 @@ impl plan::Site for Compiled {
         route::route_after(&self.inner, request, failed, Some(outcome), None)
     }
 
-    fn client_header_timeout(&self, listen: SocketAddr) -> std::time::Duration {
+    fn client_header_timeout(&self, listen: &plan::ListenAddr) -> std::time::Duration {
         let on = vhost::on_socket(&self.inner.servers, listen, listen);
         vhost::default(&on, listen).map_or(crate::defaults::http::CLIENT_HEADER_TIMEOUT, |s| {
             s.header_timeout
@@ -120,7 +120,7 @@ impl plan::Site for Compiled {
         route::refused_log(&self.inner, request)
     }
 
-    fn tls(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<plan::TlsSpec>> {
+    fn tls(&self, listen: &plan::ListenAddr, sni: Option<&str>) -> Option<Arc<plan::TlsSpec>> {
         let on = vhost::on_socket(&self.inner.servers, listen, listen);
         let host = sni.and_then(|s| vhost::validate_host(s.as_bytes()));
         let mut caps = regex::Captures::default();

@@ -110,7 +110,7 @@ pub fn build(
         headers,
         body_headers_at,
         balance_key,
-        client: req.client().ip(),
+        client: req.client().clone(),
         server: Bytes::new(),
         pass_body: p.pass_body,
         client_upgrade,

@@ -2,7 +2,6 @@
 //! needs afterwards: addresses, TLS/SNI, counters, and an owned copy of the request line and
 //! headers from which a [`RequestInfo`] is lent out.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
@@ -11,16 +10,20 @@ use bytes::Bytes;
 
 use super::client::{PartialHead, RequestHead};
 use super::state::State;
-use crate::eval::plan::{ConnHolds, LimitStatus, Refused, RequestInfo, TlsFacts};
+use crate::eval::plan::{
+    ConnHolds, LimitStatus, ListenAddr, Peer, ProxyProtocol, Refused, RequestInfo, TlsFacts,
+};
 
 /// One accepted client connection.
 #[derive(Debug)]
 pub struct ConnCtx {
     pub state: Arc<State>,
     /// The listen socket as configured (one of `Site::listens`).
-    pub listen: SocketAddr,
-    pub remote: SocketAddr,
-    pub local: SocketAddr,
+    pub listen: ListenAddr,
+    pub remote: Peer,
+    pub local: ListenAddr,
+    /// What the PROXY protocol header said, when the socket wants one and it named addresses.
+    pub proxy_protocol: Option<ProxyProtocol>,
     pub sni: Option<Arc<str>>,
     pub tls: bool,
     /// A plain HTTP client on an `ssl` socket: its requests are read, then refused with
@@ -157,9 +160,10 @@ impl OwnedRequest {
 
     pub fn info(&self) -> RequestInfo<'_> {
         RequestInfo {
-            listen: self.conn.listen,
-            remote: self.conn.remote,
-            local: self.conn.local,
+            listen: self.conn.listen.clone(),
+            remote: self.conn.remote.clone(),
+            local: self.conn.local.clone(),
+            proxy_protocol: self.conn.proxy_protocol.as_ref(),
             sni: self.conn.sni.as_deref(),
             tls: self.conn.tls,
             handshake: self.conn.handshake,

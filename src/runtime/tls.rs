@@ -4,9 +4,9 @@
 //! default server configures it ([`sessions`](super::sessions)), and the handshake's outcome in
 //! OpenSSL's names for `$ssl_*`.
 
+use crate::eval::plan::ListenAddr;
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use rustls::crypto::ring;
@@ -80,7 +80,7 @@ pub fn load(spec: &CertificatePair) -> Result<CertifiedKey, String> {
 /// Asks the site for the certificate of each handshake.
 struct Resolver {
     site: Arc<dyn Site>,
-    listen: SocketAddr,
+    listen: ListenAddr,
     cache: Arc<CertCache>,
 }
 
@@ -94,7 +94,7 @@ impl fmt::Debug for Resolver {
 
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let spec = self.site.tls(self.listen, hello.server_name())?;
+        let spec = self.site.tls(&self.listen, hello.server_name())?;
         let keys: Vec<Arc<CertifiedKey>> = spec
             .certificates
             .iter()
@@ -131,11 +131,11 @@ fn choose(keys: &[Arc<CertifiedKey>], hello: &ClientHello<'_>) -> Option<Arc<Cer
 /// started with, whatever server SNI selects).
 pub fn acceptor(
     site: Arc<dyn Site>,
-    listen: SocketAddr,
+    listen: ListenAddr,
     cache: Arc<CertCache>,
     zones: &SharedZones,
 ) -> TlsAcceptor {
-    let default = site.tls(listen, None);
+    let default = site.tls(&listen, None);
     let versions = default
         .as_ref()
         .map(|spec| protocol_versions(&spec.protocols))
