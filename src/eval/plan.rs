@@ -403,6 +403,9 @@ pub struct ErrorLine {
     pub message: String,
     /// The chosen server's name (`server: ...` in the line).
     pub server: Bytes,
+    /// The client the realip module found, when it found one (nginx's `client: ...` is the
+    /// connection's address text, which realip changes for the request).
+    pub client: Option<Peer>,
     /// Logged on nginx's cycle log: the message alone, without the connection, client and
     /// request.
     pub cycle: bool,
@@ -431,6 +434,7 @@ impl ErrorLine {
             level,
             message,
             server: Bytes::new(),
+            client: None,
             cycle: false,
         }
     }

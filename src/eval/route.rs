@@ -81,6 +81,7 @@ pub fn route_after<'a>(
     if !errors.is_empty() {
         for e in &mut errors {
             e.server = req.server_name.clone();
+            e.client.clone_from(&req.realip);
         }
         route.errors_mut().append(&mut errors);
     }
@@ -520,6 +521,7 @@ fn finish(
     let mut errors = served.errors;
     for e in &mut errors {
         e.server = name.clone();
+        e.client.clone_from(&req.realip);
     }
     let mut carried = served.carried;
     match &mut route {

@@ -620,6 +620,41 @@ fn listen_sockets_and_certificates() {
 }
 
 #[test]
+fn proxy_protocol_is_kept_per_address_under_a_wildcard() {
+    let sock = std::env::temp_dir().join(format!("ngxr-pp-{}.sock", std::process::id()));
+    let site = load(&http(&format!(
+        "server {{ listen 127.0.0.1:18090 proxy_protocol; listen 127.0.0.2:18090; }}
+         server {{ listen 18090; listen 127.0.0.3:18091 proxy_protocol; }}
+         server {{ listen unix:{} proxy_protocol; }}",
+        sock.display()
+    )))
+    .unwrap();
+    let listens = site.listens();
+    let shown: Vec<String> = listens
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {} {:?}",
+                l.addr, l.proxy_protocol, l.proxy_protocol_flipped
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "0.0.0.0:18090 false [127.0.0.1]".to_string(),
+            "127.0.0.3:18091 true []".to_string(),
+            format!("unix:{} true []", sock.display()),
+        ]
+    );
+    let wildcard = &listens[0];
+    let at = |a: &str| wildcard.proxy_protocol_at(&ListenAddr::Inet(a.parse().unwrap()));
+    assert!(at("127.0.0.1:18090"));
+    assert!(!at("127.0.0.2:18090"));
+    assert!(!at("127.0.0.9:18090"));
+}
+
+#[test]
 fn ssl_sessions_and_certificates_inherit_as_nginx_merges_them() {
     let dir = conf_dir();
     for f in ["r.pem", "r.key", "e.pem", "e.key"] {

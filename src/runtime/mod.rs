@@ -8,7 +8,8 @@
 //! A request goes through these phases, in nginx's order (one module each):
 //!
 //! ```text
-//! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), then per request:
+//! listen (TCP, unix) ─ accept (worker_connections) ─ conn: PROXY header (proxy_protocol), TLS
+//! handshake (SNI → certificate), then per request:
 //!   client + parse: read the head by nginx's rules ─ bad? respond 400/414/494/505, close
 //!   └ request: body framing (400/501) ─ Site::route ─ dispatch
 //!       ├ Respond ─ respond: status, headers, nginx's page, gzip ────────────────────┐

@@ -244,7 +244,7 @@ fn log_errors(request: &OwnedRequest, logs: &[(PathBuf, String)], errors: &[Erro
                 "*{} {}, client: {}, server: {}, request: \"{} {} {}\"{host}",
                 request.conn.id,
                 e.message,
-                request.conn.remote,
+                e.client.as_ref().unwrap_or(&request.conn.remote),
                 String::from_utf8_lossy(&e.server),
                 request.method,
                 request.target,
