@@ -178,6 +178,7 @@ impl Request {
             tls: self.tls,
             // No client negotiated anything: the `$ssl_*` of a handshake are empty here.
             handshake: None,
+            client_cert: None,
             method: &self.method,
             target: &self.target,
             version: &self.version,

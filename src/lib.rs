@@ -17,3 +17,4 @@ pub mod runtime;
 pub mod source;
 pub mod syntax;
 pub mod units;
+pub mod x509;

@@ -111,6 +111,7 @@ http {{
         sni: None,
         tls: false,
         handshake: None,
+        client_cert: None,
         method: "GET",
         target,
         version: "HTTP/1.1",

@@ -1,14 +1,18 @@
 //! The `ssl_*` settings of the http module (`ngx_http_ssl_srv_conf_t`): certificates, protocols
 //! and how sessions are resumed. nginx keeps them per server and a server inherits whatever it
 //! does not set from `http`; the session cache's builtin mode and its shared zone inherit
-//! separately, as `ngx_http_ssl_merge_srv_conf` merges them.
+//! separately, as `ngx_http_ssl_merge_srv_conf` merges them. Client certificates
+//! (`ssl_verify_client` and the files it reads), `ssl_reject_handshake` and the ticket keys
+//! are per server too.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Cx;
 use super::settings::{flag, inherit_opt, set};
 use super::units::parse_sec;
+use crate::eval::plan::Passwords;
 use crate::syntax::Directive;
 
 /// nginx's page size on Linux: a shared zone needs at least 8 pages.
@@ -28,6 +32,30 @@ pub struct Ssl {
     pub session_cache_shared: Option<SharedZone>,
     pub session_tickets: Option<bool>,
     pub session_timeout: Option<Duration>,
+    /// Every `ssl_session_ticket_key` of the level, in order (the first encrypts).
+    pub session_ticket_keys: Option<Vec<PathBuf>>,
+    pub verify_client: Option<VerifyClient>,
+    pub verify_depth: Option<u32>,
+    /// `ssl_client_certificate`: trusted, and the names sent to clients.
+    pub client_certificate: Option<PathBuf>,
+    /// `ssl_trusted_certificate`: trusted, not sent.
+    pub trusted_certificate: Option<PathBuf>,
+    pub crl: Option<PathBuf>,
+    pub reject_handshake: Option<bool>,
+    /// `ssl_password_file`, read when the directive is (as nginx reads it).
+    pub password_file: Option<Arc<Passwords>>,
+}
+
+/// `ssl_verify_client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyClient {
+    Off,
+    /// A verified certificate is required (nginx's 1).
+    On,
+    /// A certificate is asked for; one sent must verify (2).
+    Optional,
+    /// A certificate is asked for; one whose issuer is unknown passes too (3).
+    OptionalNoCa,
 }
 
 /// What OpenSSL's own (per-context) session cache does.
@@ -63,6 +91,14 @@ impl Ssl {
             session_cache_shared,
             session_tickets,
             session_timeout,
+            session_ticket_keys,
+            verify_client,
+            verify_depth,
+            client_certificate,
+            trusted_certificate,
+            crl,
+            reject_handshake,
+            password_file,
         } = parent;
         inherit_opt(&mut self.certificate, certificate);
         inherit_opt(&mut self.certificate_key, certificate_key);
@@ -71,6 +107,14 @@ impl Ssl {
         inherit_opt(&mut self.session_cache_shared, session_cache_shared);
         self.session_tickets = self.session_tickets.or(*session_tickets);
         self.session_timeout = self.session_timeout.or(*session_timeout);
+        inherit_opt(&mut self.session_ticket_keys, session_ticket_keys);
+        self.verify_client = self.verify_client.or(*verify_client);
+        self.verify_depth = self.verify_depth.or(*verify_depth);
+        inherit_opt(&mut self.client_certificate, client_certificate);
+        inherit_opt(&mut self.trusted_certificate, trusted_certificate);
+        inherit_opt(&mut self.crl, crl);
+        self.reject_handshake = self.reject_handshake.or(*reject_handshake);
+        inherit_opt(&mut self.password_file, password_file);
     }
 
     /// Reads `d` if it is one of the settings here; `false` otherwise.
@@ -95,6 +139,37 @@ impl Ssl {
             "ssl_session_cache" => self.session_cache(cx, d),
             "ssl_session_tickets" => flag(cx, d, &mut self.session_tickets),
             "ssl_session_timeout" => set(cx, d, &mut self.session_timeout, parse_sec),
+            "ssl_session_ticket_key" => {
+                let Some(path) = d.arg(0) else {
+                    cx.arity(d);
+                    return true;
+                };
+                self.session_ticket_keys
+                    .get_or_insert_with(Vec::new)
+                    .push(cx.conf_prefixed(path));
+            }
+            "ssl_verify_client" => set(cx, d, &mut self.verify_client, |v| match v {
+                "off" => Some(VerifyClient::Off),
+                "on" => Some(VerifyClient::On),
+                "optional" => Some(VerifyClient::Optional),
+                "optional_no_ca" => Some(VerifyClient::OptionalNoCa),
+                _ => None,
+            }),
+            "ssl_verify_depth" => set(cx, d, &mut self.verify_depth, |v| v.parse().ok()),
+            "ssl_client_certificate" => path(cx, d, &mut self.client_certificate),
+            "ssl_trusted_certificate" => path(cx, d, &mut self.trusted_certificate),
+            "ssl_crl" => path(cx, d, &mut self.crl),
+            "ssl_reject_handshake" => flag(cx, d, &mut self.reject_handshake),
+            "ssl_password_file" => {
+                if self.password_file.is_some() {
+                    cx.duplicate(d);
+                } else if let Some(file) = d.arg(0) {
+                    match read_passwords(&cx.conf_prefixed(file)) {
+                        Ok(passwords) => self.password_file = Some(Arc::new(passwords)),
+                        Err(message) => cx.error(d, message),
+                    }
+                }
+            }
             _ => return false,
         }
         true
@@ -125,6 +200,35 @@ impl Ssl {
     pub fn builtin(&self) -> Builtin {
         self.session_cache.unwrap_or(Builtin::None)
     }
+}
+
+/// nginx's longest password line (`NGX_SSL_PASSWORD_BUFFER_SIZE`).
+const PASSWORD_LINE: usize = 4096;
+
+/// `ngx_ssl_read_password_file`: one password a line (a `\r` before the `\n` dropped, empty
+/// lines skipped); a file with none gives one empty password.
+fn read_passwords(path: &std::path::Path) -> Result<Passwords, String> {
+    let bytes = std::fs::read(path).map_err(|e| crate::syntax::include::open_failed(path, &e))?;
+    let mut passwords = Vec::new();
+    for line in bytes.split(|&b| b == b'\n') {
+        if line.len() >= PASSWORD_LINE {
+            return Err(format!("too long line in \"{}\"", path.display()));
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.is_empty() {
+            passwords.push(line.to_vec());
+        }
+    }
+    if passwords.is_empty() {
+        passwords.push(Vec::new());
+    }
+    Ok(Passwords(passwords))
+}
+
+/// A file of a `str` slot: read from the configuration's directory when relative.
+fn path(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<PathBuf>) {
+    let prefixed = d.arg(0).map(|p| cx.conf_prefixed(p));
+    set(cx, d, slot, |_| prefixed.clone());
 }
 
 /// One argument of `ssl_session_cache`.
@@ -166,6 +270,29 @@ mod tests {
             Cache::Builtin(b) => Some(b),
             Cache::Shared(_) => None,
         }
+    }
+
+    #[test]
+    fn password_files_are_read_line_by_line() {
+        let dir = std::env::temp_dir().join(format!("ngxr-passwords-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("passwords");
+        std::fs::write(&file, "wrong\r\n\n\nsecret").expect("write");
+        let read = read_passwords(&file).expect("read");
+        assert_eq!(read.0, vec![b"wrong".to_vec(), b"secret".to_vec()]);
+        std::fs::write(&file, "\n\r\n").expect("write");
+        assert_eq!(
+            read_passwords(&file).expect("read").0,
+            vec![Vec::<u8>::new()]
+        );
+        std::fs::write(&file, "").expect("write");
+        assert_eq!(
+            read_passwords(&file).expect("read").0,
+            vec![Vec::<u8>::new()]
+        );
+        std::fs::write(&file, vec![b'x'; 5000]).expect("write");
+        assert!(read_passwords(&file).is_err());
+        assert!(read_passwords(&dir.join("none")).is_err());
     }
 
     #[test]

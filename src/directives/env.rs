@@ -156,8 +156,9 @@ pub(super) fn check_http(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) {
             };
             let certs = pick("ssl_certificate");
             let keys = pick("ssl_certificate_key");
-            if certs.is_empty() {
-                listen_ssl_without_certificate(tree, &level, sink);
+            let last = |name: &str| pick(name).last().and_then(|d| d.arg(0));
+            let rejects = last("ssl_reject_handshake") == Some("on");
+            if certs.is_empty() && !rejects {
                 continue;
             }
             if keys.len() < certs.len() {
@@ -172,34 +173,97 @@ pub(super) fn check_http(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) {
                 load_pem(tree, paths, cert, "certificate", sink, merge);
                 load_pem(tree, paths, key, "certificate key", sink, merge);
             }
+            let at = Loading {
+                tree,
+                paths,
+                order: merge,
+            };
+            let verify = last("ssl_verify_client").unwrap_or("off");
+            if verify != "off" {
+                match pick("ssl_client_certificate").last() {
+                    Some(file) => at.verify_locations(file, "SSL_CTX_load_verify_locations", sink),
+                    None if verify != "optional_no_ca" => {
+                        let msg = "no ssl_client_certificate for ssl_verify_client".to_string();
+                        sink.push(emerg_nowhere(tree, server, "ssl::no_client_ca", msg, merge));
+                    }
+                    None => {}
+                }
+            }
+            if let Some(file) = pick("ssl_trusted_certificate").last() {
+                at.verify_locations(file, "SSL_CTX_load_verify_locations", sink);
+            }
+            if let Some(file) = pick("ssl_crl").last() {
+                at.verify_locations(file, "X509_LOOKUP_load_file", sink);
+            }
+            let closed = match &http.body {
+                crate::syntax::Body::Block {
+                    close: Some(close), ..
+                } => *close,
+                _ => http.end,
+            };
+            for key in pick("ssl_session_ticket_key") {
+                at.ticket_key(key, closed, sink);
+            }
         }
     }
 }
 
-fn listen_ssl_without_certificate(tree: &SyntaxTree, level: &[&Directive], sink: &mut Sink) {
-    let rejects = level
-        .iter()
-        .any(|d| d.name() == "ssl_reject_handshake" && d.arg(0) == Some("on"));
-    if rejects {
-        return;
+/// Where a server's TLS files are loaded: when nginx merges it, in `http`'s place.
+struct Loading<'t> {
+    tree: &'t SyntaxTree,
+    paths: &'t Paths,
+    order: u64,
+}
+
+impl Loading<'_> {
+    /// `ssl_client_certificate`, `ssl_trusted_certificate`, `ssl_crl`: a PEM file with at
+    /// least one certificate or CRL, as OpenSSL's `call` loads it.
+    fn verify_locations(&self, d: &Directive, call: &str, sink: &mut Sink) {
+        let Some(arg) = d.arg(0) else { return };
+        let path = full_name(&self.paths.conf_prefix, arg);
+        let p = path.display();
+        let why = match std::fs::read(&path) {
+            Err(_) => format!(
+                "SSL: error:80000002:system library::No such file or directory:calling fopen({p}, r) error:10000080:BIO routines::no such file error:05880002:x509 certificate routines::system lib"
+            ),
+            Ok(bytes) if !has_certificate_or_crl(&bytes) => {
+                "SSL: error:05800088:x509 certificate routines::no certificate or crl found"
+                    .to_string()
+            }
+            Ok(_) => return,
+        };
+        let msg = format!("{call}(\"{p}\") failed ({why})");
+        sink.push(emerg_nowhere(self.tree, d, "ssl::load", msg, self.order));
     }
-    for listen in level.iter().filter(|d| d.name() == "listen") {
-        if listen.args.iter().skip(1).any(|a| a.value == "ssl") {
-            let pos = tree.sources.nginx_pos(listen.end);
-            let msg = format!(
-                "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in {pos}"
-            );
-            // nginx checks this after the configuration is read (ngx_http_ssl_init).
-            let order = AfterParse::InitModules.order(tree.order_of(listen));
-            sink.push(emerg_nowhere(
-                tree,
-                listen,
-                "ssl::no_certificate",
-                msg,
-                order,
-            ));
-        }
+
+    /// `ssl_session_ticket_key`: a file of 48 or 80 bytes. nginx reports it at the line its
+    /// reading stopped at, the end of `http` (`end`).
+    fn ticket_key(&self, d: &Directive, end: crate::source::Span, sink: &mut Sink) {
+        let Some(arg) = d.arg(0) else { return };
+        let path = full_name(&self.paths.conf_prefix, arg);
+        let msg = match std::fs::metadata(&path) {
+            Err(e) => crate::syntax::include::open_failed(&path, &e),
+            Ok(m) if m.len() != 48 && m.len() != 80 => {
+                format!("\"{}\" must be 48 or 80 bytes", path.display())
+            }
+            Ok(_) => return,
+        };
+        let mut diag = Diagnostic::emerg("ssl::ticket_key", msg, d.span(), end);
+        diag.order = self.order;
+        sink.push(diag);
     }
+}
+
+/// Whether a PEM file holds a certificate or a CRL (what `X509_load_cert_crl_file` needs).
+fn has_certificate_or_crl(pem: &[u8]) -> bool {
+    [
+        &b"-----BEGIN CERTIFICATE-----"[..],
+        b"-----BEGIN X509 CERTIFICATE-----",
+        b"-----BEGIN TRUSTED CERTIFICATE-----",
+        b"-----BEGIN X509 CRL-----",
+    ]
+    .iter()
+    .any(|begin| pem.windows(begin.len()).any(|w| w == *begin))
 }
 
 fn load_pem(

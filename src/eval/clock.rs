@@ -114,6 +114,21 @@ pub fn http_date(secs: i64) -> String {
     )
 }
 
+/// A certificate's time as OpenSSL's `ASN1_TIME_print` writes it (`Nov 14 22:13:20 2023 GMT`,
+/// the day padded with a space).
+pub fn asn1_time(secs: i64) -> String {
+    let c = civil_secs(secs);
+    format!(
+        "{} {:2} {:02}:{:02}:{:02} {} GMT",
+        MONTHS[(c.month - 1) as usize],
+        c.day,
+        c.hour,
+        c.min,
+        c.sec,
+        c.year
+    )
+}
+
 fn civil(t: SystemTime) -> Civil {
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     civil_secs(i64::try_from(secs).unwrap_or(i64::MAX))
@@ -158,5 +173,7 @@ mod tests {
         assert_eq!(http_date(1), "Thu, 01 Jan 1970 00:00:01 GMT");
         assert_eq!(http_date(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 GMT");
         assert_eq!(http_date(-86_400), "Wed, 31 Dec 1969 00:00:00 GMT");
+        assert_eq!(asn1_time(1_700_000_000), "Nov 14 22:13:20 2023 GMT");
+        assert_eq!(asn1_time(1_699_000_000), "Nov  3 08:26:40 2023 GMT");
     }
 }

@@ -130,6 +130,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         .map(|s| server(cx, &mut shared, s))
         .collect();
     conflicting_names(cx, &servers);
+    super::tls::check_certificates(cx, &servers);
     let listens = listens(&servers);
     super::bind::check(cx, &listens, &servers);
     Inner {
@@ -251,6 +252,8 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         gzip: super::gzip::compile(cx, &st.gzip),
         output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
     };
+    let tls = super::tls::spec(&st.ssl);
+    super::tls::check_keys(cx, s.span, tls.as_deref());
     CServer {
         span: s.span,
         listens: s.listens.clone(),
@@ -270,7 +273,8 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .filter_map(|l| location(cx, sh, l))
             .collect(),
         default,
-        tls: super::tls::spec(&st.ssl),
+        tls,
+        verify_client: super::tls::verify_client(&st.ssl),
         log: log::spec(
             cx,
             &sh.reg,

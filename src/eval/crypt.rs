@@ -169,7 +169,7 @@ fn crypt64(out: &mut Vec<u8>, mut v: u32, n: usize) {
 }
 
 /// Standard base64 with padding (`ngx_encode_base64`).
-fn base64_encode(bytes: &[u8]) -> Vec<u8> {
+pub(super) fn base64_encode(bytes: &[u8]) -> Vec<u8> {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

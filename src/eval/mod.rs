@@ -7,6 +7,7 @@ mod added;
 mod addr;
 mod bind;
 mod charset;
+mod client_cert;
 pub mod clock;
 mod compile;
 mod conditional;
@@ -129,6 +130,27 @@ impl plan::Site for Compiled {
             .tls
             .clone()
             .or_else(|| vhost::default(&on, listen).and_then(|s| s.tls.clone()))
+    }
+
+    fn tls_servers(&self, listen: &plan::ListenAddr) -> Vec<Arc<plan::TlsSpec>> {
+        // Every server on the port (the address a connection reaches decides which apply), or
+        // on the unix-domain socket.
+        let alike = |addr: &plan::ListenAddr| match (addr.inet(), listen.inet()) {
+            (Some(a), Some(l)) => a.port() == l.port() && a.is_ipv4() == l.is_ipv4(),
+            _ => addr == listen,
+        };
+        let mut out: Vec<Arc<plan::TlsSpec>> = Vec::new();
+        let on_port = self
+            .inner
+            .servers
+            .iter()
+            .filter(|s| s.listens.iter().any(|l| alike(&l.addr)));
+        for spec in on_port.filter_map(|s| s.tls.as_ref()) {
+            if !out.iter().any(|o| Arc::ptr_eq(o, spec)) {
+                out.push(spec.clone());
+            }
+        }
+        out
     }
 
     fn upstreams(&self) -> Vec<Arc<plan::UpstreamGroup>> {

@@ -22,6 +22,9 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// The TLS settings for a connection on `listen` with this SNI (nginx: the server chosen by
     /// SNI, else the default server of that socket); `sni: None` gives the default server's.
     fn tls(&self, listen: &ListenAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>>;
+    /// Every TLS setting a handshake on `listen` may get from [`Site::tls`] (the runtime
+    /// prepares them when the socket's first connection comes).
+    fn tls_servers(&self, listen: &ListenAddr) -> Vec<Arc<TlsSpec>>;
     /// nginx's `error_page` after a proxied request failed with `status` (502, 504...) or an
     /// upstream answered it under `proxy_intercept_errors`: the request routed again, with the
     /// statuses of every proxy pass it went through so far (`ProxyRequest::failed` plus
@@ -51,6 +54,41 @@ pub struct TlsSpec {
     /// `TLSv1.2`, `TLSv1.3` as written (others are warned about by `check`).
     pub protocols: Vec<String>,
     pub sessions: SessionSpec,
+    /// `ssl_reject_handshake on`: a handshake for this server ends with the alert
+    /// `unrecognized_name`.
+    pub reject: bool,
+    /// `ssl_verify_client` other than `off`: the handshake asks for a certificate, which is
+    /// checked as OpenSSL checks it (the request then decides what a failure means).
+    pub client_auth: Option<Arc<ClientAuth>>,
+}
+
+/// How a server asks for and checks client certificates (nginx's `SSL_CTX` verify settings).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientAuth {
+    /// `ssl_client_certificate`: trusted, and its subjects are the names sent to clients.
+    pub client_certificate: Option<PathBuf>,
+    /// `ssl_trusted_certificate`: trusted, not sent.
+    pub trusted_certificate: Option<PathBuf>,
+    /// `ssl_crl`: every certificate of a chain then needs its issuer's CRL.
+    pub crl: Option<PathBuf>,
+    /// `ssl_verify_depth`: the most intermediate certificates a chain may have.
+    pub depth: u32,
+}
+
+/// The certificate a client sent and OpenSSL's verdict on its chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The client's own certificate, DER.
+    pub der: Vec<u8>,
+    /// `None` for `X509_V_OK`.
+    pub error: Option<VerifyError>,
+}
+
+/// An `X509_V_ERR_*` code with OpenSSL 3's words for it (`X509_verify_cert_error_string`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyError {
+    pub code: u32,
+    pub text: &'static str,
 }
 
 /// One `ssl_certificate` and its `ssl_certificate_key`: absolute paths, PEM (the certificate
@@ -59,6 +97,18 @@ pub struct TlsSpec {
 pub struct CertificatePair {
     pub certificate: PathBuf,
     pub key: PathBuf,
+    /// `ssl_password_file`: what opens a key sealed with a passphrase.
+    pub passwords: Option<Arc<Passwords>>,
+}
+
+/// The passwords of an `ssl_password_file`, tried in order. Never printed.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Passwords(pub Vec<Vec<u8>>);
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Passwords({} hidden)", self.0.len())
+    }
 }
 
 /// How sessions are resumed on a socket (the settings of its default server, whose context
@@ -73,6 +123,9 @@ pub struct SessionSpec {
     pub tickets: bool,
     /// `ssl_session_timeout`: how long a cached session or a ticket can be resumed.
     pub timeout: Duration,
+    /// `ssl_session_ticket_key` files (48 or 80 bytes each), the first encrypting: tickets
+    /// then survive restarts and are shared by servers with the same files.
+    pub ticket_keys: Vec<PathBuf>,
 }
 
 /// A named session cache: every socket naming it shares it, and it outlives reloads while its
@@ -161,6 +214,8 @@ pub struct RequestInfo<'a> {
     pub tls: bool,
     /// The handshake's outcome, when the connection is TLS.
     pub handshake: Option<TlsFacts>,
+    /// The certificate the client sent, when the server chosen by SNI asked for one.
+    pub client_cert: Option<&'a ClientCert>,
     pub method: &'a str,
     /// The request target exactly as the client sent it (`$request_uri`).
     pub target: &'a str,
@@ -1004,6 +1059,9 @@ pub struct UpstreamTry {
     /// Every byte received from and sent to the server.
     pub bytes_received: u64,
     pub bytes_sent: u64,
+    /// The first server of a proxy pass after an internal redirect (`error_page`): nginx
+    /// separates the passes with ` : ` in the `$upstream_*` variables.
+    pub redirected: bool,
 }
 
 /// A compiled `log_format`: renders one access-log line (with its newline).

@@ -377,6 +377,9 @@ impl<'a> Req<'a> {
             Var::ContentType => header(&self.headers, "content-type"),
             Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
             Var::Tls(v) => info.handshake.map(|h| v.of(&h).as_bytes().to_vec()),
+            Var::ClientCert(v) => info
+                .handshake
+                .map(|_| v.value(info.client_cert, super::clock::now_secs())),
             Var::Capture(n) => Some(self.captures.get(*n)),
             Var::NamedCapture(name) => self.captures.named(name),
             Var::Set(name) => self
@@ -401,11 +404,18 @@ impl<'a> Req<'a> {
         Some(value)
     }
 
-    /// One value per server tried, `, `-separated; not found before any was tried.
+    /// One value per server tried, `, `-separated, and the proxy passes of internal
+    /// redirects ` : `-separated; not found before any was tried.
     fn upstream_list(&self, item: impl Fn(&UpstreamTry) -> String) -> Option<Vec<u8>> {
         let tried = &self.outcome?.upstreams;
-        let list: Vec<String> = tried.iter().map(item).collect();
-        (!list.is_empty()).then(|| list.join(", ").into_bytes())
+        let mut out = Vec::new();
+        for (i, t) in tried.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(if t.redirected { b" : " } else { b", " });
+            }
+            out.extend_from_slice(item(t).as_bytes());
+        }
+        (!tried.is_empty()).then_some(out)
     }
 
     /// A map's value: computed on first use and cached, unless the map is `volatile`.

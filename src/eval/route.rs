@@ -55,6 +55,18 @@ pub fn route_after<'a>(
             respond(400, fallback_log(), Vec::new(), None)
         }
         Ok(None) => respond(404, fallback_log(), Vec::new(), None),
+        Ok(Some(server)) if misdirected(&on, server, &req) => {
+            // Refused in the negotiated server's hands, which had the request until then.
+            let negotiated = info
+                .sni
+                .and_then(|s| vhost::validate_host(s.as_bytes()))
+                .and_then(|h| vhost::named(&on, &h))
+                .unwrap_or(server);
+            enter_server(&mut req, negotiated);
+            let line = ErrorLine::info(super::client_cert::MISDIRECTED.to_string());
+            let first = Some((421, line));
+            in_server(site, negotiated, &mut req, failed, first, &mut trace)
+        }
         // `ngx_http_process_request_header`: "client sent TRACE method".
         Ok(Some(server)) if info.method == "TRACE" => {
             note(&mut trace, |t| t.notes.push("TRACE: 405".into()));
@@ -63,7 +75,8 @@ pub fn route_after<'a>(
         Ok(Some(server)) => {
             // The post-read phase, with the server's own settings.
             req.apply_realip(server.default.realip.as_ref());
-            in_server(site, server, &mut req, failed, &mut trace)
+            let first = super::client_cert::refusal(server, info);
+            in_server(site, server, &mut req, failed, first, &mut trace)
         }
     };
     note(&mut trace, |t| {
@@ -139,6 +152,22 @@ fn pick_server<'s>(
     Ok(server)
 }
 
+/// `ngx_http_set_virtual_server` on a TLS connection whose SNI named a server: a `Host` that
+/// names another, landing on a server that checks client certificates, is refused (421).
+fn misdirected(on: &[&CServer], server: &CServer, req: &Req<'_>) -> bool {
+    use crate::config::ssl::VerifyClient;
+    let (Some(host), Some(sni)) = (req.host.as_deref(), req.info.sni) else {
+        return false;
+    };
+    if !req.info.tls || server.verify_client == VerifyClient::Off {
+        return false;
+    }
+    let Some(negotiated) = vhost::validate_host(sni.as_bytes()) else {
+        return false;
+    };
+    negotiated != host && vhost::named(on, &negotiated).is_some()
+}
+
 /// The request is in `server`'s hands, at its server level.
 fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.server_name = s.server_name.clone();
@@ -212,11 +241,15 @@ struct Failed<'f> {
     passed: Vec<u16>,
 }
 
+/// The request in `server`'s hands from its rewrite phase on, or finalized at once with
+/// `first` (a status and its `[info]` line) before the phases, as nginx refuses a client's
+/// certificate or a misdirected request.
 fn in_server(
     site: &Inner,
     server: &CServer,
     req: &mut Req<'_>,
     failed: &[u16],
+    first: Option<(u16, ErrorLine)>,
     trace: &mut Option<&mut Trace>,
 ) -> Route {
     let mut served = Served::default();
@@ -224,7 +257,14 @@ fn in_server(
         statuses: failed.iter(),
         passed: Vec::new(),
     };
-    let (mut loc, mut next) = enter(site, server, None, req, &mut served, &mut failed, trace);
+    let (mut loc, mut next) = match first {
+        Some((status, line)) => {
+            note(trace, |t| t.notes.push(line.message.clone()));
+            served.errors.push(line);
+            (&server.default, Next::Special(status, Vec::new()))
+        }
+        None => enter(site, server, None, req, &mut served, &mut failed, trace),
+    };
     loop {
         next = match next {
             Next::Answer(route) => {
@@ -562,7 +602,17 @@ fn too_large(req: &Req<'_>, max: u64) -> Option<u64> {
 /// the redirects, finalize the request with the code (an `error_page` may take it over; a
 /// redirect's text is its `Location`); any other code is answered with the text as body.
 fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
-    let text = r.text.as_ref().map(|t| t.eval(req));
+    // `ngx_http_send_response` sets the status before it evaluates the text: `$status` in
+    // it is the code being returned.
+    let text = r.text.as_ref().map(|t| {
+        let before = req.answer.replace(Answer {
+            status: r.code,
+            headers: Vec::new(),
+        });
+        let text = t.eval(req);
+        req.answer = before;
+        text
+    });
     if r.code >= 400 && text.is_none() {
         return Next::Special(r.code, Vec::new());
     }

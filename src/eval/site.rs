@@ -66,6 +66,8 @@ pub struct CServer {
     /// a request no location matches, and whose `error_page`s apply to the server's `return`s.
     pub default: CLocation,
     pub tls: Option<Arc<TlsSpec>>,
+    /// `ssl_verify_client`: what a request this server has needs of the client's certificate.
+    pub verify_client: crate::config::ssl::VerifyClient,
     /// For answers given before a location is chosen.
     pub log: Arc<LogSpec>,
     pub redirects: RedirectRules,

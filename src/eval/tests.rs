@@ -91,6 +91,7 @@ pub(super) fn request_info<'a>(
         sni: None,
         tls: false,
         handshake: None,
+        client_cert: None,
         method,
         target,
         version: "HTTP/1.1",

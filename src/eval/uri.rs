@@ -269,6 +269,13 @@ pub fn escape_args(value: &[u8]) -> Vec<u8> {
     })
 }
 
+/// `ngx_escape_uri` with `NGX_ESCAPE_URI_COMPONENT`: all but letters, digits and `-._~`.
+pub fn escape_component(value: &[u8]) -> Vec<u8> {
+    escape_with(value, |b| {
+        !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    })
+}
+
 /// `%XX` for controls, space, non-ASCII and the bytes `special` names.
 fn escape_with(path: &[u8], special: fn(u8) -> bool) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";

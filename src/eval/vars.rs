@@ -80,6 +80,8 @@ pub enum Var {
     SslServerName,
     /// A `$ssl_*` variable the handshake answers; "not found" on a plain connection.
     Tls(TlsVar),
+    /// A `$ssl_client_*` variable; "not found" on a plain connection.
+    ClientCert(super::client_cert::ClientVar),
     NginxVersion,
     /// `$request_id`: 16 random bytes in hex, one value per request.
     RequestId,
@@ -185,10 +187,6 @@ pub enum TlsVar {
     /// Empty: ngxr accepts no early data (`ssl_early_data` is unsupported).
     EarlyData,
     AlpnProtocol,
-    /// `NONE`: ngxr asks no client for a certificate (`ssl_verify_client` is unsupported).
-    ClientVerify,
-    /// Every `$ssl_client_*` detail of a client certificate: empty, as no client sends one.
-    ClientCertificate,
 }
 
 impl TlsVar {
@@ -200,9 +198,8 @@ impl TlsVar {
             TlsVar::Curve => facts.curve,
             TlsVar::SessionReused if facts.reused => "r",
             TlsVar::SessionReused => ".",
-            TlsVar::EarlyData | TlsVar::ClientCertificate => "",
+            TlsVar::EarlyData => "",
             TlsVar::AlpnProtocol => facts.alpn,
-            TlsVar::ClientVerify => "NONE",
         }
     }
 }
@@ -356,19 +353,9 @@ fn fixed(name: &str) -> Option<Var> {
         "ssl_session_reused" => Var::Tls(TlsVar::SessionReused),
         "ssl_early_data" => Var::Tls(TlsVar::EarlyData),
         "ssl_alpn_protocol" => Var::Tls(TlsVar::AlpnProtocol),
-        "ssl_client_verify" => Var::Tls(TlsVar::ClientVerify),
-        "ssl_client_cert"
-        | "ssl_client_raw_cert"
-        | "ssl_client_escaped_cert"
-        | "ssl_client_s_dn"
-        | "ssl_client_i_dn"
-        | "ssl_client_s_dn_legacy"
-        | "ssl_client_i_dn_legacy"
-        | "ssl_client_serial"
-        | "ssl_client_fingerprint"
-        | "ssl_client_v_start"
-        | "ssl_client_v_end"
-        | "ssl_client_v_remain" => Var::Tls(TlsVar::ClientCertificate),
+        client if client.starts_with("ssl_client_") => {
+            Var::ClientCert(super::client_cert::ClientVar::named(client)?)
+        }
         _ => return None,
     };
     Some(var)
@@ -400,8 +387,10 @@ mod tests {
             ..facts
         };
         assert_eq!(value("ssl_session_reused", &resumed), "r");
-        assert_eq!(value("ssl_client_verify", &facts), "NONE");
-        assert_eq!(value("ssl_client_s_dn", &facts), "");
+        assert!(matches!(
+            r.resolve("ssl_client_s_dn"),
+            Some(Var::ClientCert(_))
+        ));
         assert_eq!(
             r.resolve("ssl_session_id"),
             Some(Var::Unsupported("ssl_session_id".into()))

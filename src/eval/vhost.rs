@@ -53,6 +53,11 @@ pub fn default<'s>(on: &[&'s CServer], local: &ListenAddr) -> Option<&'s CServer
         .copied()
 }
 
+/// The server `host` (already validated) names, if any (not the default one).
+pub fn named<'s>(on: &[&'s CServer], host: &[u8]) -> Option<&'s CServer> {
+    find_by_name(on, host, &mut Captures::default()).map(|(s, _)| s)
+}
+
 /// Picks the server for `host` (already validated); records why in `trace`.
 pub fn select<'s>(
     on: &[&'s CServer],

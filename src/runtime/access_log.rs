@@ -93,9 +93,8 @@ fn open(path: &Path, buffer: Option<usize>) -> Sink {
         },
         Err(e) => {
             super::log::error(format_args!(
-                "open() \"{}\" failed ({})",
-                path.display(),
-                crate::syntax::include::os_error(&e)
+                "{}",
+                crate::syntax::include::open_failed(path, &e)
             ));
             Sink::Broken
         }

@@ -16,12 +16,13 @@ use super::client::{Client, HeadError};
 use super::context::ConnCtx;
 use super::counted::{Counted, Stage};
 use super::log::Level;
-use super::proxy_protocol::{self, Refused};
+use super::proxy_protocol;
 use super::request::{self, Handled};
 use super::request_body::CONTINUE;
 use super::server::{Phase, Shared};
 use super::socket::Socket;
 use super::stream::Downstream;
+use super::tls::Refused;
 use super::write::{self, Sent};
 use crate::eval::plan::{ListenAddr, ListenSpec, Peer};
 
@@ -82,7 +83,7 @@ pub async fn serve(
                 idle_timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
                 pp
             }
-            Ok(Err(proxy_protocol::Failed::Refused(Refused(Some(message))))) => {
+            Ok(Err(proxy_protocol::Failed::Refused(proxy_protocol::Refused(Some(message))))) => {
                 let mut line = format!("*{id} ").into_bytes();
                 line.extend_from_slice(&message);
                 let context = format!(
@@ -110,24 +111,30 @@ pub async fn serve(
     if spec.ssl && !plain_on_ssl {
         counted.to(Stage::Handshake);
     }
-    let (stream, sni, handshake) = if spec.ssl && !plain_on_ssl {
+    let (stream, sni, handshake, client_cert) = if spec.ssl && !plain_on_ssl {
         let acceptor = state.acceptor(&spec.addr);
         match tokio::time::timeout(header_timeout, acceptor.accept(socket)).await {
-            Ok(Ok(tls)) => {
+            Ok(Ok((tls, client_cert))) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
                 let handshake = super::tls::facts(tls.get_ref().1);
-                (Downstream::tls(tls), sni, Some(handshake))
+                (Downstream::tls(tls), sni, Some(handshake), client_cert)
             }
-            Ok(Err(e)) => {
+            Ok(Err(Refused::Rejected)) => {
                 super::log::info(format_args!(
-                    "SSL_do_handshake() failed ({e}) while SSL handshaking, client: {remote}"
+                    "*{id} handshake rejected while SSL handshaking, client: {remote}, server: {local}"
+                ));
+                return;
+            }
+            Ok(Err(Refused::Failed(e))) => {
+                super::log::info(format_args!(
+                    "*{id} SSL_do_handshake() failed ({e}) while SSL handshaking, client: {remote}, server: {local}"
                 ));
                 return;
             }
             Err(_) => return,
         }
     } else {
-        (Downstream::plain(socket), None, None)
+        (Downstream::plain(socket), None, None, None)
     };
     counted.to(Stage::Waiting);
     let ctx = Arc::new(ConnCtx {
@@ -140,6 +147,7 @@ pub async fn serve(
         plain_on_ssl,
         sni,
         handshake,
+        client_cert,
         id,
         requests: AtomicU64::new(0),
         opened,

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use super::client::{PartialHead, RequestHead};
 use super::state::State;
 use crate::eval::plan::{
-    ConnHolds, LimitStatus, ListenAddr, Peer, ProxyProtocol, Refused, RequestInfo, TlsFacts,
+    ClientCert, ConnHolds, LimitStatus, ListenAddr, Peer, ProxyProtocol, Refused, RequestInfo,
+    TlsFacts,
 };
 
 /// One accepted client connection.
@@ -31,6 +32,8 @@ pub struct ConnCtx {
     pub plain_on_ssl: bool,
     /// What the TLS handshake settled (`$ssl_*`).
     pub handshake: Option<TlsFacts>,
+    /// The client's certificate, when the server SNI chose asked for one.
+    pub client_cert: Option<Arc<ClientCert>>,
     /// `$connection`.
     pub id: u64,
     /// Requests served so far (`$connection_requests` is this + 1 while serving).
@@ -167,6 +170,7 @@ impl OwnedRequest {
             sni: self.conn.sni.as_deref(),
             tls: self.conn.tls,
             handshake: self.conn.handshake,
+            client_cert: self.conn.client_cert.as_deref(),
             method: &self.method,
             target: &self.target,
             version: self.version,

@@ -30,6 +30,11 @@ pub enum RequestBody {
     Stream {
         length: u64,
     },
+    /// `proxy_pass_request_body off`: nginx read the client's body all the same and still
+    /// announces its length upstream (`$proxy_internal_body_length`), sending no body.
+    Withheld {
+        length: Option<u64>,
+    },
 }
 
 impl RequestBody {
@@ -44,6 +49,7 @@ impl RequestBody {
             RequestBody::None => None,
             RequestBody::Full(b) => Some(b.len() as u64),
             RequestBody::Stream { length, .. } => Some(*length),
+            RequestBody::Withheld { length } => *length,
         }
     }
 }

@@ -34,6 +34,9 @@ const RESENDABLE: u64 = 64 * 1024;
 #[derive(Debug)]
 pub struct Start {
     pub keepalive: bool,
+    /// The servers earlier proxy passes of the request tried (before an `error_page`
+    /// redirected it here): `$upstream_*` lists them first.
+    pub tried: Vec<UpstreamTry>,
     /// The 499 log line written if the client leaves first; kept up to date with the
     /// servers tried.
     pub abandoned: Option<Finish>,
@@ -57,9 +60,10 @@ pub async fn proxy(
 ) -> Option<Answer> {
     let Start {
         keepalive,
+        tried,
         mut abandoned,
     } = start;
-    let answer = attempts(request, p, down, keepalive, &mut abandoned).await;
+    let answer = attempts(request, p, down, keepalive, tried, &mut abandoned).await;
     if answer.is_ok()
         && let Some(finish) = &mut abandoned
     {
@@ -77,9 +81,16 @@ async fn attempts(
     mut p: ProxyRequest,
     down: Option<Downstream<'_>>,
     keepalive: bool,
+    tried: Vec<UpstreamTry>,
     abandoned: &mut Option<Finish>,
 ) -> Result<Option<Answer>, ClientGone> {
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        upstreams: tried,
+        ..Outcome::default()
+    };
+    // Whether the next server tried starts this pass after earlier ones.
+    let pass_start = outcome.upstreams.len();
+    let first_of_pass = |o: &Outcome| pass_start > 0 && o.upstreams.len() == pass_start;
     let mut down = down;
     let body = match client_body(&request, &p, down.as_mut()).await {
         Ok((body, read)) => {
@@ -119,6 +130,7 @@ async fn attempts(
                 addr: p.upstream.name.as_str().into(),
                 status: Some(502),
                 response_time: Some(std::time::Duration::ZERO),
+                redirected: first_of_pass(&outcome),
                 ..UpstreamTry::default()
             });
             return Ok(fail(request, &p, 502, outcome, keepalive).await);
@@ -128,6 +140,7 @@ async fn attempts(
         // This server's line of the `$upstream_*` variables, filled in as far as it gets.
         let mut state = UpstreamTry {
             addr: peer.name.clone(),
+            redirected: first_of_pass(&outcome),
             ..UpstreamTry::default()
         };
         let sent_at = Instant::now();
@@ -287,9 +300,16 @@ async fn client_body(
         };
         return Ok((RequestBody::Full(replacement.clone()), read));
     }
-    let Some(Downstream { client, body }) = down.filter(|_| p.pass_body) else {
+    let Some(Downstream { client, body }) = down else {
         return Ok((RequestBody::None, 0));
     };
+    if !p.pass_body {
+        if length.is_none() && !chunked {
+            return Ok((RequestBody::None, 0));
+        }
+        let read = body.read_and_drop(client, max).await?;
+        return Ok((RequestBody::Withheld { length: Some(read) }, read));
+    }
     let body = match length {
         Some(n) if n > RESENDABLE && !chunked => RequestBody::Stream { length: n },
         None if !chunked => RequestBody::None,

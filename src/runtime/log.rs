@@ -81,8 +81,10 @@ pub fn configure(logs: &[(PathBuf, String)]) {
                 match OpenOptions::new().create(true).append(true).open(path) {
                     Ok(f) => Some(Mutex::new(f)),
                     Err(e) => {
-                        eprintln!("nginx: [alert] could not open error log file: open() \"{}\" failed ({})",
-                            path.display(), crate::syntax::include::os_error(&e));
+                        eprintln!(
+                            "nginx: [alert] could not open error log file: {}",
+                            crate::syntax::include::open_failed(path, &e)
+                        );
                         None
                     }
                 }

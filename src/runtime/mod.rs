@@ -33,6 +33,7 @@ mod balancer;
 mod body;
 mod chunked;
 mod client;
+mod client_auth;
 mod conn;
 mod context;
 mod counted;

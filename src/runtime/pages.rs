@@ -71,28 +71,33 @@ pub const TOO_LARGE_HEADER: u16 = 494;
 pub const PLAIN_TO_HTTPS: u16 = 497;
 
 /// The status nginx writes in the status line and the access log for `status`: its own
-/// codes 494 and 497 are 400s with a page that says why.
+/// codes 494 to 497 are 400s with a page that says why.
 pub fn shown(status: u16) -> u16 {
     match status {
-        TOO_LARGE_HEADER | PLAIN_TO_HTTPS => 400,
+        494..=497 => 400,
         _ => status,
     }
+}
+
+/// What nginx's pages for its own 400s (494 to 497) say after "400 ".
+fn why_400(status: u16) -> Option<&'static str> {
+    Some(match status {
+        TOO_LARGE_HEADER => "Request Header Or Cookie Too Large",
+        495 => "The SSL certificate error",
+        496 => "No required SSL certificate was sent",
+        PLAIN_TO_HTTPS => "The plain HTTP request was sent to HTTPS port",
+        _ => return None,
+    })
 }
 
 /// nginx's page for `status`, `None` when nginx has none (the response is then empty).
 /// `padded` adds the MSIE/Chrome padding (4xx and 5xx only); `version` is `server_tokens`.
 pub fn page(status: u16, padded: bool, version: bool) -> Option<Bytes> {
-    let head = if status == TOO_LARGE_HEADER {
-        // nginx's 494 page: a 400 that says why.
-        "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n\
-         <body>\r\n<center><h1>400 Bad Request</h1></center>\r\n\
-         <center>Request Header Or Cookie Too Large</center>\r\n"
-            .to_string()
-    } else if status == PLAIN_TO_HTTPS {
-        "<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n\
-         <body>\r\n<center><h1>400 Bad Request</h1></center>\r\n\
-         <center>The plain HTTP request was sent to HTTPS port</center>\r\n"
-            .to_string()
+    let head = if let Some(why) = why_400(status) {
+        format!(
+            "<html>\r\n<head><title>400 {why}</title></head>\r\n<body>\r\n\
+             <center><h1>400 Bad Request</h1></center>\r\n<center>{why}</center>\r\n"
+        )
     } else {
         let title = title(status)?;
         format!(
@@ -125,7 +130,7 @@ pub fn wants_padding(user_agent: &[u8]) -> bool {
 
 /// Statuses after which nginx closes the connection instead of keeping it alive.
 pub fn closes_connection(status: u16) -> bool {
-    matches!(status, 400 | 413 | 414 | 494 | 497 | 500 | 501)
+    matches!(status, 400 | 413 | 414 | 494..=497 | 500 | 501)
 }
 
 #[cfg(test)]

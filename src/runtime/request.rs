@@ -175,6 +175,7 @@ pub async fn dispatch(
             });
             let start = forward::Start {
                 keepalive,
+                tried: outcome.upstreams,
                 abandoned,
             };
             // Boxed: a proxy pass's state is most of a request's, and a connection waiting for

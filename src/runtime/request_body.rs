@@ -127,7 +127,8 @@ impl ClientBody {
     }
 
     /// Reads the whole body as [`ClientBody::read_all`] does, and drops it: nginx reads a
-    /// body it sends no part of (`proxy_set_body`) before it goes upstream. Its length.
+    /// body it sends no part of (`proxy_set_body`, `proxy_pass_request_body off`) before it
+    /// goes upstream. Its length.
     pub async fn read_and_drop(
         &mut self,
         client: &mut Client,

@@ -6,6 +6,8 @@
 //! rustls keeps sessions through [`StoresServerSessions`] and tickets through
 //! [`ProducesTickets`]; this module supplies both. Like OpenSSL's session id context, a
 //! socket only resumes sessions created with its own certificates, even from a shared cache.
+//! With `ssl_session_ticket_key`, tickets are sealed with the files' keys ([`FileKeys`]), so
+//! they outlive restarts and pass between servers that share the files.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
@@ -217,18 +219,120 @@ impl ProducesTickets for Expiring {
     }
 }
 
-/// The ticketer for a socket: rustls's own (random keys, rotated) unless tickets are off.
-/// `None` when the system cannot give randomness for keys: the socket then goes without
+/// The ticketer for a socket: with `ssl_session_ticket_key`, the files' keys; else rustls's
+/// own (random keys, rotated); none when tickets are off. `None` also when the keys cannot
+/// be had (a file gone since the check, no randomness): the socket then goes without
 /// tickets, as OpenSSL would fail to make keys.
 pub fn ticketer(s: &SessionSpec) -> Option<Arc<dyn ProducesTickets>> {
     if !s.tickets {
         return None;
     }
-    let inner = rustls::crypto::ring::Ticketer::new().ok()?;
+    let inner: Arc<dyn ProducesTickets> = if s.ticket_keys.is_empty() {
+        rustls::crypto::ring::Ticketer::new().ok()?
+    } else {
+        match FileKeys::read(&s.ticket_keys) {
+            Ok(keys) => Arc::new(keys),
+            Err(e) => {
+                super::log::error(format_args!("{e}"));
+                return None;
+            }
+        }
+    };
     Some(Arc::new(Expiring {
         inner,
         timeout: s.timeout,
     }))
+}
+
+/// Tickets sealed with `ssl_session_ticket_key` files, nginx's layout: 48 bytes (a 16-byte
+/// name, a 16-byte AES key, a 16-byte HMAC key) or 80 (name, 32-byte HMAC key, 32-byte AES
+/// key). The first key seals; a ticket opens with the key its name names. A ticket is the
+/// key's name, a fresh nonce and the state sealed with AES-GCM under the file's AES key (the
+/// HMAC key is not needed: GCM authenticates). The state inside is rustls's, which OpenSSL
+/// could not resume anyway, so the format need not be OpenSSL's.
+struct FileKeys {
+    keys: Vec<([u8; 16], ring::aead::LessSafeKey)>,
+    random: ring::rand::SystemRandom,
+}
+
+impl std::fmt::Debug for FileKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileKeys")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl FileKeys {
+    fn read(paths: &[std::path::PathBuf]) -> Result<FileKeys, String> {
+        let mut keys = Vec::new();
+        for path in paths {
+            let bytes =
+                std::fs::read(path).map_err(|e| crate::syntax::include::open_failed(path, &e))?;
+            keys.push(
+                FileKeys::key(&bytes)
+                    .ok_or_else(|| format!("\"{}\" must be 48 or 80 bytes", path.display()))?,
+            );
+        }
+        Ok(FileKeys {
+            keys,
+            random: ring::rand::SystemRandom::new(),
+        })
+    }
+
+    /// The name and sealing key of one file's bytes.
+    fn key(bytes: &[u8]) -> Option<([u8; 16], ring::aead::LessSafeKey)> {
+        let (algorithm, aes) = match bytes.len() {
+            48 => (&ring::aead::AES_128_GCM, &bytes[16..32]),
+            80 => (&ring::aead::AES_256_GCM, &bytes[48..80]),
+            _ => return None,
+        };
+        let name: [u8; 16] = bytes[..16].try_into().ok()?;
+        let key = ring::aead::UnboundKey::new(algorithm, aes).ok()?;
+        Some((name, ring::aead::LessSafeKey::new(key)))
+    }
+}
+
+impl ProducesTickets for FileKeys {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    /// [`Expiring`] gives the lifetime.
+    fn lifetime(&self) -> u32 {
+        0
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        use ring::rand::SecureRandom;
+        let (name, key) = self.keys.first()?;
+        let mut nonce = [0u8; ring::aead::NONCE_LEN];
+        self.random.fill(&mut nonce).ok()?;
+        let mut sealed = plain.to_vec();
+        key.seal_in_place_append_tag(
+            ring::aead::Nonce::assume_unique_for_key(nonce),
+            ring::aead::Aad::from(name),
+            &mut sealed,
+        )
+        .ok()?;
+        let mut ticket = Vec::with_capacity(16 + nonce.len() + sealed.len());
+        ticket.extend_from_slice(name);
+        ticket.extend_from_slice(&nonce);
+        ticket.extend_from_slice(&sealed);
+        Some(ticket)
+    }
+
+    fn decrypt(&self, ticket: &[u8]) -> Option<Vec<u8>> {
+        let (name, rest) = ticket.split_at_checked(16)?;
+        let (nonce, sealed) = rest.split_at_checked(ring::aead::NONCE_LEN)?;
+        let (_, key) = self.keys.iter().find(|(n, _)| n == name)?;
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut opened = sealed.to_vec();
+        let plain = key
+            .open_in_place(nonce, ring::aead::Aad::from(name), &mut opened)
+            .ok()?;
+        Some(plain.to_vec())
+    }
 }
 
 #[cfg(test)]
@@ -264,12 +368,46 @@ mod tests {
     }
 
     #[test]
+    fn ticket_key_files_seal_and_open_by_name() {
+        let dir = std::env::temp_dir().join(format!("ngxr-ticket-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let old = dir.join("old.key");
+        let new = dir.join("new.key");
+        std::fs::write(&old, [1u8; 48]).expect("write");
+        std::fs::write(&new, [2u8; 80]).expect("write");
+        let spec = |keys: Vec<std::path::PathBuf>| SessionSpec {
+            builtin: None,
+            shared: None,
+            tickets: true,
+            timeout: Duration::from_secs(300),
+            ticket_keys: keys,
+        };
+        let before = ticketer(&spec(vec![old.clone()])).expect("keys");
+        let ticket = before.encrypt(b"state").expect("sealed");
+        // A restart that keeps the key opens its tickets; a new first key seals from then on.
+        let after = ticketer(&spec(vec![new.clone(), old.clone()])).expect("keys");
+        assert_eq!(after.decrypt(&ticket), Some(b"state".to_vec()));
+        let newer = after.encrypt(b"state").expect("sealed");
+        assert!(before.decrypt(&newer).is_none(), "sealed with the new key");
+        let mut forged = ticket.clone();
+        if let Some(last) = forged.last_mut() {
+            *last ^= 1;
+        }
+        assert!(after.decrypt(&forged).is_none());
+        let other = ticketer(&spec(vec![new])).expect("keys");
+        assert!(other.decrypt(&ticket).is_none(), "the old key is gone");
+        std::fs::write(&old, [1u8; 47]).expect("write");
+        assert!(FileKeys::read(&[old]).is_err());
+    }
+
+    #[test]
     fn tickets_expire_with_the_session_timeout() {
         let live = ticketer(&SessionSpec {
             builtin: None,
             shared: None,
             tickets: true,
             timeout: Duration::from_secs(300),
+            ticket_keys: Vec::new(),
         })
         .expect("tickets on");
         let t = live.encrypt(b"state").expect("encrypts");

@@ -73,9 +73,8 @@ pub fn send(paths: &Paths, name: &str) -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprintln!(
-                "nginx: [error] open() \"{}\" failed ({})",
-                pid_path.display(),
-                crate::syntax::include::os_error(&e)
+                "nginx: [error] {}",
+                crate::syntax::include::open_failed(&pid_path, &e)
             );
             return ExitCode::FAILURE;
         }

@@ -56,9 +56,8 @@ pub fn run(paths: &Paths, flags: &NginxFlags) -> ExitCode {
         && let Err(e) = std::fs::write(pid, format!("{}\n", std::process::id()))
     {
         eprintln!(
-            "nginx: [emerg] open() \"{}\" failed ({})",
-            pid.display(),
-            crate::syntax::include::os_error(&e)
+            "nginx: [emerg] {}",
+            crate::syntax::include::open_failed(pid, &e)
         );
         running.shutdown_now();
         return ExitCode::FAILURE;

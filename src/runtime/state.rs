@@ -13,10 +13,9 @@ use super::error::ProxyError;
 use super::peer::Pool;
 use super::resolver::Resolvers;
 use super::sessions::SharedZones;
-use super::tls::CertCache;
+use super::tls::{Acceptor, CertCache};
 use super::upstream_tls::Connector;
 use crate::eval::plan::{ConnectionCounts, ListenAddr, Site, UpstreamGroup, UpstreamTls};
-use tokio_rustls::TlsAcceptor;
 
 /// One upstream group at run time.
 #[derive(Debug)]
@@ -40,7 +39,7 @@ pub struct State {
     /// TLS clients per location's `proxy_ssl_*`, built on first use.
     connectors: Mutex<Connectors>,
     /// TLS acceptors per `ssl` listen socket, built on first use.
-    acceptors: Mutex<HashMap<ListenAddr, TlsAcceptor>>,
+    acceptors: Mutex<HashMap<ListenAddr, Acceptor>>,
     /// Certificates read by this generation (a reload reads them again, as nginx does).
     certs: Arc<CertCache>,
     /// Shared session caches, which outlive the generation.
@@ -126,7 +125,7 @@ impl State {
     }
 
     /// The TLS acceptor of the `ssl` socket `listen`.
-    pub fn acceptor(&self, listen: &ListenAddr) -> TlsAcceptor {
+    pub fn acceptor(&self, listen: &ListenAddr) -> Acceptor {
         let mut map = self.acceptors.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(listen.clone())
             .or_insert_with(|| {
@@ -192,6 +191,7 @@ mod tests {
             sni: None,
             tls: false,
             handshake: None,
+            client_cert: None,
             method: "GET",
             target,
             version: "HTTP/1.1",

@@ -371,47 +371,7 @@ impl ResolvesClientCert for ClientCert {
 /// Whether a DER certificate names itself as its issuer (OpenSSL's "self-signed" verdict
 /// before any signature check). `false` for anything it cannot read.
 fn self_issued(der: &[u8]) -> bool {
-    issuer_and_subject(der).is_some_and(|(issuer, subject)| issuer == subject)
-}
-
-/// The raw issuer and subject `Name`s of `Certificate ::= SEQUENCE { tbsCertificate ... }`,
-/// `TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serial, signature, issuer, validity,
-/// subject, ... }` (RFC 5280).
-fn issuer_and_subject(der: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (_, certificate, _) = tlv(der)?;
-    let (_, mut tbs, _) = tlv(certificate)?;
-    if tbs.first() == Some(&0xa0) {
-        tbs = tlv(tbs)?.2;
-    }
-    let after_serial = tlv(tbs)?.2;
-    let after_signature = tlv(after_serial)?.2;
-    let (issuer_len, _, after_issuer) = tlv(after_signature)?;
-    let after_validity = tlv(after_issuer)?.2;
-    let (subject_len, _, _) = tlv(after_validity)?;
-    Some((
-        after_signature.get(..issuer_len)?,
-        after_validity.get(..subject_len)?,
-    ))
-}
-
-/// One DER element at the start of `der`: (its whole length, its contents, what follows).
-fn tlv(der: &[u8]) -> Option<(usize, &[u8], &[u8])> {
-    let first = *der.get(1)?;
-    let (header, len) = if first < 0x80 {
-        (2, usize::from(first))
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let bytes = der.get(2..2 + n)?;
-        let len = bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (2 + n, len)
-    };
-    let end = header.checked_add(len)?;
-    Some((end, der.get(header..end)?, der.get(end..)?))
+    crate::x509::Certificate::parse(der).is_some_and(|c| c.self_issued())
 }
 
 #[cfg(test)]

@@ -128,13 +128,13 @@ pub struct OpenError {
 
 impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "open() \"{}\" failed ({})",
-            self.path.display(),
-            os_error(&self.error)
-        )
+        f.write_str(&open_failed(&self.path, &self.error))
     }
+}
+
+/// nginx's `open() "PATH" failed (2: No such file or directory)`.
+pub fn open_failed(path: &Path, e: &std::io::Error) -> String {
+    format!("open() \"{}\" failed ({})", path.display(), os_error(e))
 }
 
 /// nginx's `(2: No such file or directory)` form of an OS error.
@@ -267,7 +267,7 @@ impl Loader<'_> {
                         Diagnostic::emerg("include", msg, d.span(), d.end).at(NginxAt::Nowhere);
                     self.tree.include_errors.push((d.end, diag));
                 } else {
-                    let msg = format!("open() \"{}\" failed ({})", path.display(), os_error(&e));
+                    let msg = open_failed(&path, &e);
                     self.error(d, msg);
                 }
                 None

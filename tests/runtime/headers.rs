@@ -60,6 +60,8 @@ http {
         # add_header's Content-Type goes out beside nginx's own; an upstream's second one
         # replaces its first.
         location /typed/ { expires off; add_header Content-Type text/x-added; alias ROOT/; }
+        location /st { expires off; return 202 "status $status\n"; }
+        location /st410 { expires off; return 410 "gone $status\n"; }
         location /back/typed {
             expires off;
             add_header Content-Type application/json;
@@ -149,6 +151,8 @@ const PROBES: &[&str] = &[
     "GET /upmod/plain HTTP/1.1\r\nHost: localhost\r\n",
     "GET /upoff/cc HTTP/1.1\r\nHost: localhost\r\n",
     "GET /typed/a.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /st HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /st410 HTTP/1.1\r\nHost: localhost\r\n",
     "GET /back/typed HTTP/1.1\r\nHost: localhost\r\n",
     "GET /upoff/typed HTTP/1.1\r\nHost: localhost\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: charset.test\r\n",

@@ -11,6 +11,7 @@ mod auth_basic;
 mod balance;
 mod buffer_size;
 mod client_abort;
+mod client_certs;
 mod error_logs;
 mod files;
 mod geo;

@@ -20,6 +20,7 @@ const DEFAULT_SESSIONS: SessionSpec = SessionSpec {
     shared: None,
     tickets: true,
     timeout: std::time::Duration::from_secs(300),
+    ticket_keys: Vec::new(),
 };
 
 /// A self-signed certificate for `name` with a key made by `alg`, written as PEM files under
@@ -36,6 +37,7 @@ pub(crate) fn pair(
     let pair = CertificatePair {
         certificate: dir.join(format!("{tag}.crt")),
         key: dir.join(format!("{tag}.key")),
+        passwords: None,
     };
     std::fs::write(&pair.certificate, cert.pem()).expect("write cert");
     std::fs::write(&pair.key, key.serialize_pem()).expect("write key");
@@ -48,6 +50,8 @@ fn spec(certificates: Vec<CertificatePair>, sessions: SessionSpec) -> Arc<TlsSpe
         certificates,
         protocols: vec!["TLSv1.2".into(), "TLSv1.3".into()],
         sessions,
+        reject: false,
+        client_auth: None,
     })
 }
 
@@ -166,8 +170,8 @@ async fn websocket_over_tls_echoes_through_the_tunnel() {
 /// Accepts any certificate and offers only `schemes`, so a test can be a client that signs
 /// with one algorithm and not another.
 #[derive(Debug)]
-struct Offering {
-    schemes: Vec<rustls::SignatureScheme>,
+pub(crate) struct Offering {
+    pub(crate) schemes: Vec<rustls::SignatureScheme>,
 }
 
 impl rustls::client::danger::ServerCertVerifier for Offering {
@@ -294,6 +298,7 @@ async fn sessions_resume_as_the_session_cache_and_tickets_allow() {
         shared: None,
         tickets,
         timeout: Duration::from_secs(secs),
+        ticket_keys: Vec::new(),
     };
     let cases = [
         (DEFAULT_SESSIONS, true, "tickets, the default"),

@@ -18,7 +18,7 @@ const NAMED: &[u8] = b"HTTP/1.1 200 OK\r\nServer: backend\r\nContent-Length: 2\r
 const CONFIG: &str = "
 events {}
 http {
-    log_format up '\"$request\" $status $body_bytes_sent $upstream_response_length';
+    log_format up '\"$request\" $status $body_bytes_sent $upstream_response_length $upstream_status';
     access_log logs/access.log up;
     error_log logs/error.log warn;
     server {
@@ -29,6 +29,8 @@ http {
         location /named { proxy_pass http://127.0.0.1:NAMED; proxy_pass_header Server; }
         location /unnamed { proxy_pass http://127.0.0.1:CHUNKED; proxy_pass_header Server; }
         location /small { proxy_pass http://127.0.0.1:CHUNKED; client_max_body_size 1k; }
+        location /again { proxy_pass http://127.0.0.1:DEAD; error_page 502 = @named; }
+        location @named { proxy_pass http://127.0.0.1:NAMED; }
     }
 }
 ";
@@ -42,6 +44,7 @@ fn probes() -> Vec<String> {
         "GET /long HTTP/1.1\r\nHost: a\r\n",
         "GET /named HTTP/1.1\r\nHost: a\r\n",
         "GET /unnamed HTTP/1.1\r\nHost: a\r\n",
+        "GET /again HTTP/1.1\r\nHost: a\r\n",
     ]
     .map(String::from)
     .to_vec();
@@ -56,7 +59,7 @@ fn probes() -> Vec<String> {
 fn odd_upstream_answers_reach_client_and_logs_as_nginx_s() {
     let Some(nginx) = nginx() else { return };
     let base = temp_dir("upstream-answers");
-    let mut config = CONFIG.to_string();
+    let mut config = CONFIG.replace("DEAD", &crate::common::free_port().to_string());
     // Kept: a backend stops once nothing listens to what it records.
     let mut recorded = Vec::new();
     for (name, answer) in [
@@ -73,5 +76,5 @@ fn odd_upstream_answers_reach_client_and_logs_as_nginx_s() {
     assert_eq!(seen[0].0, seen[1].0, "client bytes");
     assert_eq!(seen[0].1, seen[1].1, "access log");
     assert_eq!(seen[0].2, seen[1].2, "error log");
-    assert_eq!(seen[1].2.len(), 2, "{:?}", seen[1].2);
+    assert_eq!(seen[1].2.len(), 3, "{:?}", seen[1].2);
 }

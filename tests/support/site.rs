@@ -261,6 +261,10 @@ impl Site for TestSite {
         by_name.or(self.certs.first()).map(|(_, c)| c.clone())
     }
 
+    fn tls_servers(&self, _listen: &ListenAddr) -> Vec<Arc<TlsSpec>> {
+        self.certs.iter().map(|(_, c)| c.clone()).collect()
+    }
+
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>> {
         vec![self.group.clone()]
     }
