@@ -101,9 +101,9 @@ pub struct ExplainArgs {
     #[arg(short = 'p', value_name = "PREFIX")]
     pub prefix: Option<PathBuf>,
     /// The listen socket the request arrives on (default: the first one)
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT|unix:PATH")]
     pub listen: Option<String>,
-    /// Client address ($remote_addr)
+    /// Client address ($remote_addr; `unix:` for a unix-domain socket's client)
     #[arg(long, default_value = "127.0.0.1")]
     pub remote_addr: String,
     /// Request header, `Name: value`; repeatable

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::cli::{ExplainArgs, Format, Paths};
 use crate::diag::Sink;
-use crate::eval::plan::{RequestInfo, Site};
+use crate::eval::plan::{ListenAddr, Peer, RequestInfo, Site};
 use crate::eval::{Compiled, Trace};
 
 /// The client port explain pretends the request came from (`$remote_port`).
@@ -81,9 +81,9 @@ struct Request {
     target: String,
     version: String,
     headers: Vec<(Bytes, Bytes)>,
-    listen: SocketAddr,
-    local: SocketAddr,
-    remote: SocketAddr,
+    listen: ListenAddr,
+    local: ListenAddr,
+    remote: Peer,
     tls: bool,
     sni: Option<String>,
 }
@@ -109,30 +109,37 @@ impl Request {
             ));
         }
         let listens = site.listens();
-        let listen = match &args.listen {
-            Some(l) => l
-                .parse::<SocketAddr>()
-                .map_err(|_| format!("ngxr: --listen wants ADDR:PORT, not {l:?}"))?,
+        let listen = match args.listen.as_deref() {
+            Some(l) => match l.strip_prefix("unix:") {
+                Some(path) if !path.is_empty() => ListenAddr::Unix(path.into()),
+                _ => ListenAddr::Inet(l.parse::<SocketAddr>().map_err(|_| {
+                    format!("ngxr: --listen wants ADDR:PORT or unix:PATH, not {l:?}")
+                })?),
+            },
             None => listens
                 .first()
-                .map(|l| l.addr)
+                .map(|l| l.addr.clone())
                 .ok_or("ngxr: the configuration listens nowhere")?,
         };
-        let local = match listen.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => {
-                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())
+        let local = match listen.inet() {
+            Some(a) if a.ip().is_unspecified() => {
+                let loopback = match a.ip() {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                };
+                ListenAddr::Inet(SocketAddr::new(loopback, a.port()))
             }
-            IpAddr::V6(ip) if ip.is_unspecified() => {
-                SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), listen.port())
-            }
-            _ => listen,
+            _ => listen.clone(),
         };
-        let remote_ip = args.remote_addr.parse::<IpAddr>().map_err(|_| {
-            format!(
-                "ngxr: --remote-addr wants an IP address, not {:?}",
-                args.remote_addr
-            )
-        })?;
+        let remote = match args.remote_addr.as_str() {
+            "unix:" => Peer::Unix(None),
+            addr => Peer::Inet(SocketAddr::new(
+                addr.parse::<IpAddr>().map_err(|_| {
+                    format!("ngxr: --remote-addr wants an IP address or unix:, not {addr:?}")
+                })?,
+                REMOTE_PORT,
+            )),
+        };
         let tls = listens.iter().any(|l| l.addr == listen && l.ssl);
         let sni = tls
             .then(|| {
@@ -155,7 +162,7 @@ impl Request {
             headers,
             listen,
             local,
-            remote: SocketAddr::new(remote_ip, REMOTE_PORT),
+            remote,
             tls,
             sni,
         })
@@ -163,9 +170,10 @@ impl Request {
 
     fn info(&self) -> RequestInfo<'_> {
         RequestInfo {
-            listen: self.listen,
-            remote: self.remote,
-            local: self.local,
+            listen: self.listen.clone(),
+            remote: self.remote.clone(),
+            local: self.local.clone(),
+            proxy_protocol: None,
             sni: self.sni.as_deref(),
             tls: self.tls,
             // No client negotiated anything: the `$ssl_*` of a handshake are empty here.

@@ -174,6 +174,29 @@ fn prints_a_human_report() {
 }
 
 #[test]
+fn explains_a_request_on_a_unix_socket_from_a_unix_client() {
+    let dir = temp_dir("unix");
+    let sock = dir.join("u.sock");
+    let conf = format!(
+        "events {{}} http {{
+           server {{ listen 127.0.0.1:18084; return 200 tcp; }}
+           server {{ listen unix:{0}; server_name one; return 200 one; }}
+           server {{ listen unix:{0}; server_name two;
+                     return 200 \"$remote_addr|$remote_port|$server_addr|$server_port\"; }} }}",
+        sock.display()
+    );
+    let listen = format!("--listen=unix:{}", sock.display());
+    let args = ["GET /", "-H", "Host: two", &listen, "--remote-addr=unix:"];
+    let report = explain(&dir, &conf, &args).unwrap();
+    assert_eq!(report["response"]["status"], 200);
+    let body = format!("unix:||unix:{}|", sock.display());
+    assert_eq!(report["response"]["body"], body.as_str(), "{report:#}");
+    let args = ["GET /", "-H", "Host: one", &listen];
+    let report = explain(&dir, &conf, &args).unwrap();
+    assert_eq!(report["response"]["body"], "one", "{report:#}");
+}
+
+#[test]
 fn refuses_a_configuration_with_errors() {
     let dir = temp_dir("errors");
     let err = explain(

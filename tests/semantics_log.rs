@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ngxr::cli::Paths;
-use ngxr::eval::plan::{Outcome, RequestInfo, Route, UpstreamTry};
+use ngxr::eval::plan::{ListenAddr, Outcome, Peer, RequestInfo, Route, UpstreamTry};
 
 #[test]
 fn log_lines_match_nginx() {
@@ -102,11 +102,12 @@ http {{
         Bytes::from_static(b"Connection"),
         Bytes::from_static(b"close"),
     ));
-    let addr = format!("127.0.0.1:{listen}").parse().unwrap();
+    let addr = ListenAddr::Inet(format!("127.0.0.1:{listen}").parse().unwrap());
     let info = RequestInfo {
-        listen: addr,
-        remote: "127.0.0.1:50000".parse().unwrap(),
+        listen: addr.clone(),
+        remote: Peer::Inet("127.0.0.1:50000".parse().unwrap()),
         local: addr,
+        proxy_protocol: None,
         sni: None,
         tls: false,
         handshake: None,

@@ -194,11 +194,11 @@ pub fn hostname() -> String {
 
 /// `a duplicate default server for ADDR` at the second `listen ... default_server`.
 fn check_default_servers(cx: &mut Cx<'_>, children: &[&Directive], servers: &[Server]) {
-    let mut seen: Vec<std::net::SocketAddr> = Vec::new();
+    let mut seen: Vec<&super::listen::ListenAddr> = Vec::new();
     let server_blocks = children.iter().filter(|c| c.name() == "server");
     for (server, block) in servers.iter().zip(server_blocks) {
         for l in server.listens.iter().filter(|l| l.default_server) {
-            if seen.contains(&l.addr) {
+            if seen.contains(&&l.addr) {
                 let listen_directive = cx
                     .tree
                     .expand(block.children())
@@ -208,7 +208,7 @@ fn check_default_servers(cx: &mut Cx<'_>, children: &[&Directive], servers: &[Se
                     cx.error(ld, format!("a duplicate default server for {}", l.addr));
                 }
             } else {
-                seen.push(l.addr);
+                seen.push(&l.addr);
             }
         }
     }

@@ -1,18 +1,62 @@
-//! `listen`: the address and port a server accepts on and the socket options that go with it
-//! (`ngx_http_core_listen` / `ngx_parse_url`).
+//! `listen`: the address and port (or unix-domain socket) a server accepts on and the socket
+//! options that go with it (`ngx_http_core_listen` / `ngx_parse_url`).
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 use super::Cx;
 use crate::source::Span;
 use crate::syntax::Directive;
 
+/// Where a listen socket is bound, as nginx's `struct sockaddr` holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    Inet(SocketAddr),
+    /// `unix:PATH`: the path as written (relative to the working directory, as nginx binds
+    /// it), compared byte for byte as `ngx_cmp_sockaddr` compares `sun_path`.
+    Unix(Arc<str>),
+}
+
+impl ListenAddr {
+    /// The TCP address, `None` for a unix-domain socket.
+    pub fn inet(&self) -> Option<SocketAddr> {
+        match self {
+            ListenAddr::Inet(a) => Some(*a),
+            ListenAddr::Unix(_) => None,
+        }
+    }
+
+    /// `*:PORT` or `[::]:PORT`.
+    pub fn is_wildcard(&self) -> bool {
+        self.inet().is_some_and(|a| a.ip().is_unspecified())
+    }
+}
+
+/// nginx's `addr_text`: `127.0.0.1:80`, `[::1]:80`, `unix:/run/x.sock`.
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Inet(a) => write!(f, "{a}"),
+            ListenAddr::Unix(path) => write!(f, "unix:{path}"),
+        }
+    }
+}
+
+impl From<SocketAddr> for ListenAddr {
+    fn from(a: SocketAddr) -> ListenAddr {
+        ListenAddr::Inet(a)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listen {
-    pub addr: SocketAddr,
+    pub addr: ListenAddr,
     pub default_server: bool,
     pub ssl: bool,
+    /// Clients send a PROXY protocol header before anything else.
+    pub proxy_protocol: bool,
     pub reuseport: bool,
     pub backlog: Option<i32>,
     pub ipv6only: bool,
@@ -22,12 +66,13 @@ pub struct Listen {
 /// The implicit `listen *:80` of a server without one.
 pub fn implicit(span: Span) -> Listen {
     Listen {
-        addr: SocketAddr::new(
+        addr: ListenAddr::Inet(SocketAddr::new(
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             crate::defaults::http::LISTEN_PORT,
-        ),
+        )),
         default_server: false,
         ssl: false,
+        proxy_protocol: false,
         reuseport: false,
         backlog: None,
         ipv6only: true,
@@ -36,17 +81,17 @@ pub fn implicit(span: Span) -> Listen {
 }
 
 /// Reads one `listen` directive: a socket per address it names (a host name may resolve to
-/// several, a port range names each port of it).
+/// several, a port range names each port of it, `unix:PATH` is one unix-domain socket).
 pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
     let Some(target) = d.arg(0) else {
         cx.arity(d);
         return Vec::new();
     };
-    if target.starts_with("unix:") {
-        cx.unsupported(d, d.args[0].span, "\"listen unix:\"");
-        return Vec::new();
-    }
-    let addrs = match parse_addrs(target) {
+    let parsed = match target.strip_prefix("unix:") {
+        Some(path) => unix_path(path).map(|p| vec![ListenAddr::Unix(p)]),
+        None => parse_addrs(target).map(|a| a.into_iter().map(ListenAddr::Inet).collect()),
+    };
+    let addrs = match parsed {
         Ok(addrs) => addrs,
         Err(err) => {
             cx.error(
@@ -60,6 +105,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
         addr: implicit(d.span()).addr,
         default_server: false,
         ssl: false,
+        proxy_protocol: false,
         reuseport: false,
         backlog: None,
         ipv6only: true,
@@ -75,8 +121,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
             // Over TLS, ALPN offers only http/1.1 and clients fall back to it (README).
             "http2" => http2 = Some(w.span),
             "deferred" | "bind" => {}
-            // Clients must then send a PROXY header first: ignoring it would break every request.
-            "proxy_protocol" => cx.unsupported(d, w.span, "\"listen ... proxy_protocol\""),
+            "proxy_protocol" => l.proxy_protocol = true,
             "ipv6only=on" => l.ipv6only = true,
             "ipv6only=off" => l.ipv6only = false,
             _ if p.starts_with("backlog=") => match p["backlog=".len()..].parse::<i32>() {
@@ -103,6 +148,20 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
         .into_iter()
         .map(|addr| Listen { addr, ..l.clone() })
         .collect()
+}
+
+/// `ngx_parse_unix_domain_url`: the path after `unix:`, which must fit `sun_path` with its
+/// terminating zero.
+fn unix_path(path: &str) -> Result<Arc<str>, &'static str> {
+    /// `sizeof(((struct sockaddr_un *) 0)->sun_path)` on Linux.
+    const SUN_PATH: usize = 108;
+    if path.is_empty() {
+        return Err("no path in the unix domain socket");
+    }
+    if path.len() + 1 > SUN_PATH {
+        return Err("too long path in the unix domain socket");
+    }
+    Ok(Arc::from(path))
 }
 
 /// `ngx_parse_url` for `listen`: `80`, `8000-8009`, `127.0.0.1:80`, `*:80`, `[::]:443`,
@@ -216,6 +275,20 @@ mod tests {
         assert_eq!(parse_addrs("1.2.3.4:65536"), Err("invalid port"));
         assert_eq!(parse_addrs(":80"), Err("no host"));
         assert_eq!(parse_addrs("[::1]x"), Err("invalid host"));
+    }
+
+    #[test]
+    fn unix_paths_fit_sun_path() {
+        assert_eq!(unix_path("/run/a.sock").as_deref(), Ok("/run/a.sock"));
+        assert_eq!(unix_path(""), Err("no path in the unix domain socket"));
+        assert!(unix_path(&"x".repeat(107)).is_ok());
+        assert_eq!(
+            unix_path(&"x".repeat(108)),
+            Err("too long path in the unix domain socket")
+        );
+        let addr = ListenAddr::Unix(Arc::from("/run/a.sock"));
+        assert_eq!(addr.to_string(), "unix:/run/a.sock");
+        assert!(!addr.is_wildcard());
     }
 
     #[test]

@@ -27,6 +27,15 @@ impl Trusted {
             Trusted::Unix => false,
         }
     }
+
+    /// `ngx_cidr_match` of a peer: `None` is a unix-domain socket's client, which only
+    /// `unix:` matches.
+    pub fn matches(&self, peer: Option<IpAddr>) -> bool {
+        match peer {
+            Some(ip) => self.contains(ip),
+            None => *self == Trusted::Unix,
+        }
+    }
 }
 
 /// Where the client's address is read (`real_ip_header`).
@@ -35,7 +44,7 @@ pub enum RealIpHeader {
     XRealIp,
     /// Every `X-Forwarded-For` line, read from the last.
     XForwardedFor,
-    /// The PROXY protocol header (unsupported: `directives::support` refuses it).
+    /// The address a PROXY protocol header gave, with its port.
     ProxyProtocol,
     /// Another header, lowercased; its first line.
     Other(String),

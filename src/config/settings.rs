@@ -161,6 +161,8 @@ pub enum AccessLog {
         /// `buffer=`: lines gather up to this size before they are written (else each is
         /// written as its request ends).
         buffer: Option<usize>,
+        /// `flush=`: how long a buffered line may wait.
+        flush: Option<Duration>,
         span: Span,
     },
 }
@@ -439,7 +441,7 @@ impl Settings {
                 let entry = match d.arg(0) {
                     Some("off") => AccessLog::Off,
                     Some(path) => {
-                        let Some((condition, buffer)) = access_log_options(cx, d) else {
+                        let Some((condition, buffer, flush)) = access_log_options(cx, d) else {
                             return true;
                         };
                         AccessLog::File {
@@ -447,6 +449,7 @@ impl Settings {
                             format: d.arg(1).unwrap_or("combined").to_string(),
                             condition,
                             buffer,
+                            flush,
                             span: d.span(),
                         }
                     }
@@ -545,11 +548,11 @@ pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
 /// `access_log`'s options after the format: `if=` is kept; `buffer=` and `flush=` only decide
 /// when lines reach the file; `gzip` would change the file's bytes, which ngxr does not do.
 /// `access_log`'s parameters after the format (`ngx_http_log_set_log`): the `if=` condition
-/// and the `buffer=` size; `None` after an error, in nginx's words.
-fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<(Option<Text>, Option<usize>)> {
+/// the `buffer=` size and the `flush=` time; `None` after an error, in nginx's words.
+fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<AccessLogOptions> {
     let mut condition = None;
     let mut buffer = None;
-    let mut flush = false;
+    let mut flush = None;
     for (i, w) in d.args.iter().enumerate().skip(2) {
         if let Some(size) = w.value.strip_prefix("buffer=") {
             match parse_size(size).filter(|n| *n > 0) {
@@ -560,11 +563,13 @@ fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<(Option<Text>, O
                 }
             }
         } else if let Some(time) = w.value.strip_prefix("flush=") {
-            if parse_msec(time).is_none_or(|t| t.is_zero()) {
-                cx.error(d, format!("invalid flush time \"{time}\""));
-                return None;
+            match parse_msec(time).filter(|t| !t.is_zero()) {
+                Some(t) => flush = Some(t),
+                None => {
+                    cx.error(d, format!("invalid flush time \"{time}\""));
+                    return None;
+                }
             }
-            flush = true;
         } else if let Some(value) = w.value.strip_prefix("if=") {
             condition = cx.text(d, i).map(|t| Text {
                 value: value.to_string(),
@@ -577,10 +582,13 @@ fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<(Option<Text>, O
             return None;
         }
     }
-    if flush && buffer.is_none() {
+    if flush.is_some() && buffer.is_none() {
         let path = d.arg(0).unwrap_or_default();
         cx.error(d, format!("no buffer is defined for access_log \"{path}\""));
         return None;
     }
-    Some((condition, buffer))
+    Some((condition, buffer, flush))
 }
+
+/// `if=`, `buffer=` and `flush=` of one `access_log`.
+type AccessLogOptions = (Option<Text>, Option<usize>, Option<Duration>);

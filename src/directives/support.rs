@@ -274,10 +274,6 @@ pub fn support(d: &Directive) -> Support {
     if unserved_charset {
         return Support::Unsupported;
     }
-    // The PROXY protocol is not read, so no address can come from it.
-    if name == "real_ip_header" && d.arg(0) == Some("proxy_protocol") {
-        return Support::Unsupported;
-    }
     by_name(name)
 }
 

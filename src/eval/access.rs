@@ -236,7 +236,7 @@ fn rules(access: &Access, req: &Req<'_>, served: &mut Served) -> Said {
     let Some(rule) = access
         .rules
         .iter()
-        .find(|r| r.from.as_ref().is_none_or(|net| net.contains(client)))
+        .find(|r| r.from.as_ref().is_none_or(|net| net.matches(client)))
     else {
         return Said::Declined;
     };

@@ -1,9 +1,12 @@
 //! `nginx -t` opens every listening socket it would serve (`ngx_open_listening_sockets`) and
 //! fails on an address the system refuses (`bind() to [fe80::1]:80 failed (22: Invalid
-//! argument)`), though not on one already in use. ngxr's check does the same: bind with
-//! `SO_REUSEADDR`, close at once.
+//! argument)`, `bind() to unix:/no/dir.sock failed (2: No such file or directory)`), though
+//! not on one already in use. ngxr's check does the same: bind with `SO_REUSEADDR`, close at
+//! once, and delete the file a unix-domain socket's bind created, as `nginx -t` deletes it.
 
-use socket2::{Domain, Socket, Type};
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use super::plan::ListenAddr;
 
 use super::plan::ListenSpec;
 use super::site::CServer;
@@ -34,10 +37,20 @@ pub fn check(cx: &mut Cx<'_>, listens: &[ListenSpec], servers: &[CServer]) {
 }
 
 fn try_bind(l: &ListenSpec) -> std::io::Result<()> {
-    let socket = Socket::new(Domain::for_address(l.addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    if l.addr.is_ipv6() {
-        socket.set_only_v6(l.ipv6only)?;
+    match &l.addr {
+        ListenAddr::Inet(addr) => {
+            let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)?;
+            socket.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                socket.set_only_v6(l.ipv6only)?;
+            }
+            socket.bind(&(*addr).into())
+        }
+        ListenAddr::Unix(path) => {
+            let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            socket.bind(&SockAddr::unix(&**path)?)?;
+            let _ = std::fs::remove_file(&**path);
+            Ok(())
+        }
     }
-    socket.bind(&l.addr.into())
 }

@@ -2,6 +2,7 @@
 //! formats built, upstream groups shared, each location's proxy settings merged into what the
 //! upstream request needs. Runs once per load.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 
 use super::error_page::{CErrorPage, ErrorPages};
@@ -11,7 +12,7 @@ use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
 use super::output::COutput;
-use super::plan::{KeepaliveLimits, ListenSpec, ProcessSpec};
+use super::plan::{KeepaliveLimits, ListenAddr, ListenSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
@@ -500,35 +501,58 @@ fn error_pages(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<ErrorPa
 }
 
 /// The sockets to open: one per address, options merged; a specific address on a port that
-/// also has a wildcard is served through the wildcard socket (nginx binds only that).
+/// also has a wildcard is served through the wildcard socket (nginx binds only that), which
+/// keeps the address's own `proxy_protocol` (nginx's per-address configuration).
 fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
     let mut out: Vec<ListenSpec> = Vec::new();
     for l in servers.iter().flat_map(|s| &s.listens) {
         match out.iter_mut().find(|o| o.addr == l.addr) {
             Some(o) => {
                 o.ssl |= l.ssl;
+                o.proxy_protocol |= l.proxy_protocol;
                 o.reuseport |= l.reuseport;
                 o.backlog = o.backlog.or(l.backlog);
             }
             None => out.push(ListenSpec {
-                addr: l.addr,
+                addr: l.addr.clone(),
                 ssl: l.ssl,
+                proxy_protocol: l.proxy_protocol,
+                proxy_protocol_flipped: Vec::new(),
                 reuseport: l.reuseport,
                 backlog: l.backlog,
                 ipv6only: l.ipv6only,
             }),
         }
     }
-    let wildcards: Vec<_> = out
+    // A specific address under a wildcard of its port and family.
+    let under = |specific: SocketAddr, wildcard: SocketAddr| {
+        !specific.ip().is_unspecified()
+            && wildcard.ip().is_unspecified()
+            && wildcard.port() == specific.port()
+            && wildcard.is_ipv4() == specific.is_ipv4()
+    };
+    let specifics: Vec<(SocketAddr, bool)> = out
         .iter()
-        .filter(|l| l.addr.ip().is_unspecified())
-        .map(|l| l.addr)
+        .filter_map(|l| Some((l.addr.inet()?, l.proxy_protocol)))
+        .collect();
+    for w in &mut out {
+        let Some(wildcard) = w.addr.inet() else {
+            continue;
+        };
+        w.proxy_protocol_flipped = specifics
+            .iter()
+            .filter(|(a, pp)| under(*a, wildcard) && *pp != w.proxy_protocol)
+            .map(|(a, _)| a.ip())
+            .collect();
+    }
+    let wildcards: Vec<SocketAddr> = out
+        .iter()
+        .filter_map(|l| l.addr.inet().filter(|a| a.ip().is_unspecified()))
         .collect();
     out.retain(|l| {
-        l.addr.ip().is_unspecified()
-            || !wildcards
-                .iter()
-                .any(|w| w.port() == l.addr.port() && w.is_ipv4() == l.addr.is_ipv4())
+        l.addr
+            .inet()
+            .is_none_or(|a| !wildcards.iter().any(|w| under(a, *w)))
     });
     out
 }
@@ -536,12 +560,12 @@ fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
 /// `conflicting server name "x" on ADDR, ignored`: the same exact name twice on one socket
 /// (the first server keeps it).
 fn conflicting_names(cx: &mut Cx<'_>, servers: &[CServer]) {
-    let mut seen: Vec<(std::net::SocketAddr, &str)> = Vec::new();
+    let mut seen: Vec<(&ListenAddr, &str)> = Vec::new();
     for s in servers {
         for l in &s.listens {
             for n in &s.names {
                 let ServerName::Exact(name) = n else { continue };
-                if seen.contains(&(l.addr, name.as_str())) {
+                if seen.contains(&(&l.addr, name.as_str())) {
                     let d = crate::diag::Diagnostic::emerg(
                         "server_name::conflict",
                         format!("conflicting server name \"{name}\" on {}, ignored", l.addr),
@@ -552,7 +576,7 @@ fn conflicting_names(cx: &mut Cx<'_>, servers: &[CServer]) {
                     .at(crate::diag::NginxAt::Nowhere);
                     cx.sink.push(d);
                 } else {
-                    seen.push((l.addr, name));
+                    seen.push((&l.addr, name));
                 }
             }
         }

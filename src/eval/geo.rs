@@ -8,6 +8,7 @@
 use std::cmp::Reverse;
 use std::net::{IpAddr, SocketAddr};
 
+use super::plan::Peer;
 use super::realip::forwarded_for;
 use super::request::Req;
 use super::vars::{Registry, Var};
@@ -171,21 +172,22 @@ impl GeoTable {
     }
 
     /// `ngx_http_geo_addr`: `None` when the `$address` variable is not found or holds no
-    /// address (nginx then looks up `255.255.255.255`).
+    /// address, or the client is a unix-domain socket's (nginx then looks up
+    /// `255.255.255.255`).
     fn addr(&self, req: &mut Req<'_>) -> Option<IpAddr> {
-        let addr = match &self.address {
-            None => req.client().ip(),
+        let peer = match &self.address {
+            None => req.client().clone(),
             Some((name, var)) => {
                 let value = req.var(name, var)?;
-                std::str::from_utf8(&value).ok()?.parse::<IpAddr>().ok()?
+                let ip = std::str::from_utf8(&value).ok()?.parse::<IpAddr>().ok()?;
+                Peer::Inet(SocketAddr::new(ip, 0))
             }
         };
         if self.proxies.is_empty() {
-            return Some(addr);
+            return peer.ip();
         }
-        let peer = SocketAddr::new(addr, 0);
-        let found = forwarded_for(peer, &req.headers[..], &self.proxies, self.recursive);
-        Some(found.map_or(addr, |a| a.ip()))
+        let found = forwarded_for(&peer, &req.headers[..], &self.proxies, self.recursive);
+        found.map(|a| a.ip()).or(peer.ip())
     }
 }
 

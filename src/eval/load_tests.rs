@@ -1,6 +1,7 @@
 //! What `nginx -t` checks at load beyond ngxr's served directives, named after the corpus
 //! files that showed each: rewrite-module variables, upstreams of `fastcgi_pass` and its
-//! siblings, unix upstream servers, and listen sockets the system refuses.
+//! siblings, unix upstream servers, and listen sockets the system refuses (unix-domain ones
+//! included).
 
 use super::tests::{http, load};
 
@@ -130,6 +131,37 @@ fn listen_addresses_the_system_refuses() {
         err("server { listen [fe80::202:b3ff:fe1e:8328]:18080; }"),
         "bind() to [fe80::202:b3ff:fe1e:8328]:18080 failed (22: Invalid argument)"
     );
+}
+
+#[test]
+fn unix_listen_sockets_as_nginx_checks_them() {
+    assert_eq!(
+        err("server { listen unix:; }"),
+        "no path in the unix domain socket in \"unix:\" of the \"listen\" directive"
+    );
+    let long = format!("unix:/{}", "x".repeat(107));
+    assert_eq!(
+        err(&format!("server {{ listen {long}; }}")),
+        format!(
+            "too long path in the unix domain socket in \"{long}\" of the \"listen\" directive"
+        )
+    );
+    assert_eq!(
+        err("server { listen unix:/nonexistent-dir/a.sock; }"),
+        "bind() to unix:/nonexistent-dir/a.sock failed (2: No such file or directory)"
+    );
+    let sock = std::env::temp_dir().join(format!("ngxr-check-{}.sock", std::process::id()));
+    let conf = format!(
+        "server {{ listen unix:{0} default_server; }} server {{ listen unix:{0} default; }}",
+        sock.display()
+    );
+    assert_eq!(
+        err(&conf),
+        format!("a duplicate default server for unix:{}", sock.display())
+    );
+    // The check binds, then deletes the file it made, as `nginx -t` does.
+    assert!(ok(&format!("server {{ listen unix:{}; }}", sock.display())));
+    assert!(!sock.exists());
 }
 
 #[test]

@@ -169,6 +169,7 @@ pub fn spec(
         format: "combined".into(),
         condition: None,
         buffer: None,
+        flush: None,
         span: crate::source::Span::new(crate::source::FileId(0), 0, 0),
     }];
     let logs = logs.unwrap_or(&default);
@@ -187,6 +188,7 @@ pub fn spec(
                 format,
                 condition,
                 buffer,
+                flush,
                 span,
             } => {
                 let f = if format == "combined" {
@@ -204,6 +206,7 @@ pub fn spec(
                         path: path.clone(),
                         format,
                         buffer: *buffer,
+                        flush: *flush,
                     }),
                     None => cx.late_error_at(
                         "log::unknown_format",

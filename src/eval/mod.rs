@@ -5,6 +5,7 @@
 mod accel;
 mod access;
 mod added;
+mod addr;
 mod bind;
 mod charset;
 mod client_cert;
@@ -62,7 +63,6 @@ mod static_tests;
 #[cfg(test)]
 mod tests;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::cli::Paths;
@@ -113,7 +113,7 @@ impl plan::Site for Compiled {
         route::route_after(&self.inner, request, passes, Some(outcome), None)
     }
 
-    fn client_header_timeout(&self, listen: SocketAddr) -> std::time::Duration {
+    fn client_header_timeout(&self, listen: &plan::ListenAddr) -> std::time::Duration {
         let on = vhost::on_socket(&self.inner.servers, listen, listen);
         vhost::default(&on, listen).map_or(crate::defaults::http::CLIENT_HEADER_TIMEOUT, |s| {
             s.header_timeout
@@ -124,7 +124,7 @@ impl plan::Site for Compiled {
         route::refused_log(&self.inner, request)
     }
 
-    fn tls(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<plan::TlsSpec>> {
+    fn tls(&self, listen: &plan::ListenAddr, sni: Option<&str>) -> Option<Arc<plan::TlsSpec>> {
         let on = vhost::on_socket(&self.inner.servers, listen, listen);
         let host = sni.and_then(|s| vhost::validate_host(s.as_bytes()));
         let mut caps = regex::Captures::default();
@@ -135,14 +135,19 @@ impl plan::Site for Compiled {
             .or_else(|| vhost::default(&on, listen).and_then(|s| s.tls.clone()))
     }
 
-    fn tls_servers(&self, listen: SocketAddr) -> Vec<Arc<plan::TlsSpec>> {
-        // Every server on the port: the address a connection reaches decides which apply.
+    fn tls_servers(&self, listen: &plan::ListenAddr) -> Vec<Arc<plan::TlsSpec>> {
+        // Every server on the port (the address a connection reaches decides which apply), or
+        // on the unix-domain socket.
+        let alike = |addr: &plan::ListenAddr| match (addr.inet(), listen.inet()) {
+            (Some(a), Some(l)) => a.port() == l.port() && a.is_ipv4() == l.is_ipv4(),
+            _ => addr == listen,
+        };
         let mut out: Vec<Arc<plan::TlsSpec>> = Vec::new();
-        let on_port = self.inner.servers.iter().filter(|s| {
-            s.listens
-                .iter()
-                .any(|l| l.addr.port() == listen.port() && l.addr.is_ipv4() == listen.is_ipv4())
-        });
+        let on_port = self
+            .inner
+            .servers
+            .iter()
+            .filter(|s| s.listens.iter().any(|l| alike(&l.addr)));
         for spec in on_port.filter_map(|s| s.tls.as_ref()) {
             if !out.iter().any(|o| Arc::ptr_eq(o, spec)) {
                 out.push(spec.clone());

@@ -5,7 +5,7 @@
 //! send at once or a fully built upstream request. `ngxr explain` prints the same `Route`, so
 //! what explain shows is what the proxy sends.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,10 +21,10 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     fn route(&self, request: &RequestInfo<'_>) -> Route;
     /// The TLS settings for a connection on `listen` with this SNI (nginx: the server chosen by
     /// SNI, else the default server of that socket); `sni: None` gives the default server's.
-    fn tls(&self, listen: SocketAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>>;
+    fn tls(&self, listen: &ListenAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>>;
     /// Every TLS setting a handshake on `listen` may get from [`Site::tls`] (the runtime
     /// prepares them when the socket's first connection comes).
-    fn tls_servers(&self, listen: SocketAddr) -> Vec<Arc<TlsSpec>>;
+    fn tls_servers(&self, listen: &ListenAddr) -> Vec<Arc<TlsSpec>>;
     /// The request routed again after a proxy pass that did not answer it: one that failed
     /// with a status (502, 504...) or whose upstream answered one under
     /// `proxy_intercept_errors` goes to nginx's `error_page`, one whose upstream answered with
@@ -38,7 +38,7 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     fn refused(&self, request: &RequestInfo<'_>) -> Arc<LogSpec>;
     /// `client_header_timeout` on socket `listen`: its default server's, as nginx reads the
     /// handshake and the head with that server's settings.
-    fn client_header_timeout(&self, listen: SocketAddr) -> Duration;
+    fn client_header_timeout(&self, listen: &ListenAddr) -> Duration;
     /// Every upstream group, implicit ones included, so the runtime can keep peer state.
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
     /// Process-level settings from the main and events contexts.
@@ -170,22 +170,46 @@ pub struct ProcessSpec {
 /// One `listen` socket, after merging every `server` that listens on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenSpec {
-    pub addr: SocketAddr,
+    pub addr: ListenAddr,
     pub ssl: bool,
+    /// Connections begin with a PROXY protocol header (nginx's per-address `proxy_protocol`:
+    /// any `listen` of the address asking for it).
+    pub proxy_protocol: bool,
+    /// On a wildcard socket, the addresses of its port that other `listen`s name and whose
+    /// `proxy_protocol` differs from the socket's own: nginx keeps a configuration per
+    /// address and picks it by the connection's local address. Empty almost always, so the
+    /// accept path looks at nothing more.
+    pub proxy_protocol_flipped: Vec<IpAddr>,
     pub reuseport: bool,
     pub backlog: Option<i32>,
     /// `ipv6only=on` (nginx's default for `[::]` addresses).
     pub ipv6only: bool,
 }
 
+impl ListenSpec {
+    /// Whether a connection that arrived at `local` begins with a PROXY protocol header.
+    pub fn proxy_protocol_at(&self, local: &ListenAddr) -> bool {
+        if self.proxy_protocol_flipped.is_empty() {
+            return self.proxy_protocol;
+        }
+        let flipped = local
+            .inet()
+            .is_some_and(|a| self.proxy_protocol_flipped.contains(&a.ip()));
+        self.proxy_protocol != flipped
+    }
+}
+
 /// What the runtime knows about a request when it asks where it goes.
 #[derive(Debug)]
 pub struct RequestInfo<'a> {
     /// The listen socket it arrived on (one of `Compiled::listens`).
-    pub listen: SocketAddr,
-    pub remote: SocketAddr,
-    /// The local address of the accepted connection (`$server_addr`).
-    pub local: SocketAddr,
+    pub listen: ListenAddr,
+    pub remote: Peer,
+    /// The local address of the accepted connection (`$server_addr`): a unix-domain
+    /// socket's is its listen address.
+    pub local: ListenAddr,
+    /// What the connection's PROXY protocol header said, if it had one with addresses.
+    pub proxy_protocol: Option<&'a ProxyProtocol>,
     /// TLS SNI, when the connection is TLS.
     pub sni: Option<&'a str>,
     pub tls: bool,
@@ -456,6 +480,9 @@ pub struct ErrorLine {
     pub message: String,
     /// The chosen server's name (`server: ...` in the line).
     pub server: Bytes,
+    /// The client the realip module found, when it found one (nginx's `client: ...` is the
+    /// connection's address text, which realip changes for the request).
+    pub client: Option<Peer>,
     /// Logged on nginx's cycle log: the message alone, without the connection, client and
     /// request.
     pub cycle: bool,
@@ -484,6 +511,7 @@ impl ErrorLine {
             level,
             message,
             server: Bytes::new(),
+            client: None,
             cycle: false,
         }
     }
@@ -708,7 +736,7 @@ pub struct ProxyRequest {
     pub balance_key: Option<Bytes>,
     /// The client's address as nginx sees it (the realip module's, else the connection's):
     /// `ip_hash` and the error log's `client:` use it.
-    pub client: std::net::IpAddr,
+    pub client: Peer,
     /// The chosen server's first name: the `server:` of nginx's proxy error-log lines.
     pub server: Bytes,
     /// `proxy_pass_request_body`.
@@ -843,7 +871,9 @@ pub struct TlsTarget {
     pub name: String,
 }
 
+pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
 pub use crate::config::gzip::{GzipTypes, Proxied};
+pub use crate::config::listen::ListenAddr;
 
 /// nginx's gzip filter for one request: the settings of the level that answers, and what
 /// `ngx_http_gzip_ok` decided from the request alone. The runtime adds what the response
@@ -1043,6 +1073,8 @@ pub struct LogFile {
     pub format: Arc<dyn LogFormat>,
     /// `buffer=`: the file's lines gather up to this size; else each is written at once.
     pub buffer: Option<usize>,
+    /// `flush=`: how long a buffered line may wait (else until the buffer fills).
+    pub flush: Option<Duration>,
 }
 
 /// Where and how to log a finished request; `formats` are compiled `log_format`s.

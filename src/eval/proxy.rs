@@ -113,7 +113,7 @@ pub fn build(
         body_headers_at,
         own_length: p.own_length,
         balance_key,
-        client: req.client().ip(),
+        client: req.client().clone(),
         server: Bytes::new(),
         pass_body: p.pass_body,
         client_upgrade,

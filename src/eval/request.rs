@@ -3,7 +3,6 @@
 //! they are used", once, unless `volatile`).
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::Arc;
 
@@ -14,7 +13,9 @@ use super::gzip::CGzip;
 use super::headers::{arg, cookie, header, remote_user, set_cookie};
 use super::map::MapTable;
 use super::output::COutput;
-use super::plan::{KeepaliveLimits, Outcome, RequestInfo, UpstreamTry};
+use super::plan::{
+    KeepaliveLimits, Outcome, Peer, RequestInfo, UpstreamTry, local_port, local_text,
+};
 use super::regex::Captures;
 use super::uri::Target;
 use super::vars::{Counted, Var};
@@ -113,7 +114,7 @@ pub struct Req<'a> {
     /// How each map decided (for explain).
     pub notes: Vec<String>,
     /// The client's address as the realip module found it (port 0 when none was given).
-    pub realip: Option<SocketAddr>,
+    pub realip: Option<Peer>,
     /// What the preaccess limits decided on this pass.
     pub limited: super::plan::Limited,
     /// Values given by the rewrite module's `set`, latest last.
@@ -180,8 +181,8 @@ impl<'a> Req<'a> {
     }
 
     /// The client's address: the realip module's, else the connection's.
-    pub fn client(&self) -> SocketAddr {
-        self.realip.unwrap_or(self.info.remote)
+    pub fn client(&self) -> &Peer {
+        self.realip.as_ref().unwrap_or(&self.info.remote)
     }
 
     /// Runs the realip module with `settings` (a phase's), unless an earlier phase already
@@ -190,7 +191,9 @@ impl<'a> Req<'a> {
         if self.realip.is_none()
             && let Some(r) = settings
         {
-            self.realip = r.client(self.info.remote, &self.headers);
+            self.realip = r
+                .client(&self.info.remote, &self.headers, self.info.proxy_protocol)
+                .map(Peer::Inet);
         }
     }
 
@@ -263,7 +266,7 @@ impl<'a> Req<'a> {
             Var::UpstreamCookie(name) => self
                 .outcome
                 .and_then(|o| set_cookie(&o.upstream_headers, name.as_bytes())),
-            Var::RemoteAddr => Some(ip_text(self.client().ip())),
+            Var::RemoteAddr => Some(self.client().text()),
             Var::LimitReqStatus => {
                 let status = self.limited.status.req.or(self.info.limits.req)?;
                 text(status.as_str().to_string())
@@ -286,13 +289,19 @@ impl<'a> Req<'a> {
                 let status = self.limited.status.conn.or(self.info.limits.conn)?;
                 text(status.as_str().to_string())
             }
+            // A unix-domain client's is its text, as nginx's.
             Var::BinaryRemoteAddr => Some(match self.client().ip() {
-                std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
-                std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+                Some(std::net::IpAddr::V4(ip)) => ip.octets().to_vec(),
+                Some(std::net::IpAddr::V6(ip)) => ip.octets().to_vec(),
+                None => self.client().text(),
             }),
-            Var::RemotePort => Some(port(self.client())),
-            Var::RealipRemoteAddr => Some(ip_text(info.remote.ip())),
-            Var::RealipRemotePort => Some(port(info.remote)),
+            Var::RemotePort => Some(port(self.client().port())),
+            Var::RealipRemoteAddr => Some(info.remote.text()),
+            Var::RealipRemotePort => Some(port(info.remote.port())),
+            Var::ProxyProtocolAddr => info.proxy_protocol.map(|pp| pp.src_addr.to_vec()),
+            Var::ProxyProtocolPort => info.proxy_protocol.map(|pp| port(pp.src_port)),
+            Var::ProxyProtocolServerAddr => info.proxy_protocol.map(|pp| pp.dst_addr.to_vec()),
+            Var::ProxyProtocolServerPort => info.proxy_protocol.map(|pp| port(pp.dst_port)),
             Var::NginxVersion => Some(crate::defaults::NGINX_VERSION.as_bytes().to_vec()),
             Var::RequestId => Some(info.request_id.to_vec()),
             Var::Pipe => Some(if info.pipelined { b"p" } else { b"." }.to_vec()),
@@ -350,14 +359,14 @@ impl<'a> Req<'a> {
             }),
             Var::Https => Some(if info.tls { b"on".to_vec() } else { Vec::new() }),
             Var::ServerName => Some(self.server_name.to_vec()),
-            Var::ServerAddr => Some(ip_text(info.local.ip())),
-            Var::ServerPort => text(info.local.port().to_string()),
+            Var::ServerAddr => Some(local_text(&info.local)),
+            Var::ServerPort => Some(port(local_port(&info.local))),
             Var::ServerProtocol => Some(info.version.as_bytes().to_vec()),
             Var::RequestMethod => Some(self.method.as_bytes().to_vec()),
             Var::ProxyHost => self.proxy.as_ref().map(|p| p.0.to_vec()),
             Var::ProxyPort => self.proxy.as_ref().map(|p| p.1.to_vec()),
             Var::ProxyAddXForwardedFor => {
-                let remote = ip_text(self.client().ip());
+                let remote = self.client().text();
                 Some(match header(&self.headers, "x-forwarded-for") {
                     Some(mut xff) => {
                         xff.extend_from_slice(b", ");
@@ -508,29 +517,10 @@ fn time(t: Option<std::time::Duration>) -> String {
 /// An address as nginx prints it (`127.0.0.1`, `::1`). IPv4, read on every proxied request
 /// (`$remote_addr`, `$proxy_add_x_forwarded_for`), is written without the formatting
 /// machinery.
-fn ip_text(ip: std::net::IpAddr) -> Vec<u8> {
-    let std::net::IpAddr::V4(v4) = ip else {
-        return ip.to_string().into_bytes();
-    };
-    let mut out = Vec::with_capacity(15);
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            out.push(b'.');
-        }
-        if octet >= 100 {
-            out.push(b'0' + octet / 100);
-        }
-        if octet >= 10 {
-            out.push(b'0' + octet / 10 % 10);
-        }
-        out.push(b'0' + octet % 10);
-    }
-    out
-}
-
-/// `$remote_port`: empty for the port 0 of an address given without one.
-fn port(addr: SocketAddr) -> Vec<u8> {
-    match addr.port() {
+/// `$remote_port`, `$server_port`...: empty for port 0 (an address given without one, a
+/// unix-domain socket).
+fn port(port: u16) -> Vec<u8> {
+    match port {
         0 => Vec::new(),
         p => p.to_string().into_bytes(),
     }
@@ -554,25 +544,5 @@ fn logged_connection(sent: Option<&[u8]>, info: &RequestInfo<'_>) -> &'static [u
         None if info.version == "HTTP/1.1" && !asked("close") => b"keep-alive",
         None if info.version == "HTTP/1.0" && asked("keep-alive") => b"keep-alive",
         None => b"close",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ip_text;
-
-    #[test]
-    fn addresses_print_as_std_does() {
-        for ip in [
-            "0.0.0.0",
-            "127.0.0.1",
-            "10.200.9.255",
-            "192.168.100.10",
-            "::1",
-            "fe80::1",
-        ] {
-            let parsed: std::net::IpAddr = ip.parse().expect("a test address");
-            assert_eq!(ip_text(parsed), ip.as_bytes(), "{ip}");
-        }
     }
 }

@@ -35,9 +35,9 @@ pub fn route_after<'a>(
     outcome: Option<&'a Outcome>,
     mut trace: Option<&mut Trace>,
 ) -> Route {
-    let on = vhost::on_socket(&site.servers, info.listen, info.local);
+    let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
     let fallback_log = || {
-        vhost::default(&on, info.local)
+        vhost::default(&on, &info.local)
             .map(|s| s.log.clone())
             .unwrap_or_default()
     };
@@ -99,6 +99,7 @@ pub fn route_after<'a>(
     if !errors.is_empty() {
         for e in &mut errors {
             e.server = req.server_name.clone();
+            e.client.clone_from(&req.realip);
         }
         route.errors_mut().append(&mut errors);
     }
@@ -111,7 +112,7 @@ pub fn route_after<'a>(
 
 /// The request line is read with the address's default server's `merge_slashes`.
 fn merge_slashes(on: &[&CServer], info: &RequestInfo<'_>) -> bool {
-    vhost::default(on, info.local).is_none_or(|s| s.merge_slashes)
+    vhost::default(on, &info.local).is_none_or(|s| s.merge_slashes)
 }
 
 /// The request's `Host` and server; `Err` is a 400 with nginx's reason.
@@ -145,7 +146,7 @@ fn pick_server<'s>(
         .or_else(|| info.sni.map(|s| s.as_bytes().to_ascii_lowercase()));
     let server = vhost::select(
         on,
-        info.local,
+        &info.local,
         name.as_deref(),
         &mut req.captures,
         trace.as_deref_mut(),
@@ -196,7 +197,7 @@ fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'
     match pick_server(on, req, &mut None) {
         Ok(server) => server,
         Err(_) => {
-            let server = vhost::default(on, req.info.local)?;
+            let server = vhost::default(on, &req.info.local)?;
             enter_server(req, server);
             Some(server)
         }
@@ -205,7 +206,7 @@ fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'
 
 /// `Site::refused`.
 pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> Arc<LogSpec> {
-    let on = vhost::on_socket(&site.servers, info.listen, info.local);
+    let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
     let target = uri::Target::raw(info.target.as_bytes());
     let mut req = Req::new(info, &site.tables, target);
     server_before_routing(&on, &mut req).map_or_else(Default::default, |s| s.log.clone())
@@ -414,7 +415,7 @@ fn subrequest(
     let mut sub = Req::new(req.info, req.tables, req.target.clone());
     sub.host.clone_from(&req.host);
     enter_server(&mut sub, server);
-    sub.realip = req.realip;
+    sub.realip = req.realip.clone();
     sub.sets.clone_from(&req.sets);
     sub.target.uri = uri.to_vec();
     sub.target.args = Vec::new();
@@ -628,6 +629,7 @@ fn finish(
     let mut errors = served.errors;
     for e in &mut errors {
         e.server = name.clone();
+        e.client.clone_from(&req.realip);
     }
     let mut carried = std::mem::take(&mut req.carried);
     match &mut route {
@@ -779,11 +781,11 @@ pub fn location_base(req: &Req<'_>, rules: RedirectRules) -> Option<Vec<u8>> {
     match &req.host {
         _ if rules.server_name => base.extend_from_slice(&req.server_name),
         Some(h) => base.extend_from_slice(h),
-        None => base.extend_from_slice(info.local.ip().to_string().as_bytes()),
+        None => base.extend_from_slice(&super::addr::local_text(&info.local)),
     }
-    let port = info.local.port();
+    let port = super::addr::local_port(&info.local);
     let default = if info.tls { 443 } else { 80 };
-    if port != default && rules.port {
+    if port != 0 && port != default && rules.port {
         use std::io::Write;
         let _ = write!(base, ":{port}");
     }
@@ -815,7 +817,7 @@ pub fn respond(
 /// A request re-read for its access-log line: server and location chosen again, so
 /// `$server_name`, `$proxy_host` and map values are what they were when it was routed.
 pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
-    let on = vhost::on_socket(&site.servers, info.listen, info.local);
+    let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
     let target = uri::parse(info.target.as_bytes(), merge_slashes(&on, info))
         .unwrap_or_else(|| uri::Target::raw(info.target.as_bytes()));
     let mut req = Req::new(info, &site.tables, target);
@@ -829,7 +831,7 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
         Ok(None) => return req,
         Err(_) => {
             // Refused while its headers were checked, by the default server.
-            if let Some(server) = vhost::default(&on, info.local) {
+            if let Some(server) = vhost::default(&on, &info.local) {
                 enter_server(&mut req, server);
             }
             return req;

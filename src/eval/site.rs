@@ -1,7 +1,6 @@
 //! The compiled site: servers with their locations, each location's action, and everything a
 //! request needs that was decided at load. Built by `compile`, read by `route` and `explain`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use super::static_::Content;
 use super::value::Complex;
 use crate::config::Modifier;
 use crate::config::http::ServerName;
-use crate::config::listen::Listen;
+use crate::config::listen::{Listen, ListenAddr};
 use crate::source::Span;
 
 #[derive(Debug)]
@@ -224,6 +223,6 @@ pub enum PassTarget {
 }
 
 /// The listen socket `local` belongs to, for matching `listen` entries.
-pub fn listens_on(l: &Listen, listen: SocketAddr, local: SocketAddr) -> bool {
-    l.addr == local || l.addr == listen
+pub fn listens_on(l: &Listen, listen: &ListenAddr, local: &ListenAddr) -> bool {
+    l.addr == *local || l.addr == *listen
 }

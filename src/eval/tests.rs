@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use super::plan::{RequestInfo, Route, Site};
+use super::plan::{ListenAddr, Peer, RequestInfo, Route, Site};
 use super::{Compiled, Trace};
 use crate::cli::Paths;
 use crate::diag::Sink;
@@ -76,16 +76,18 @@ pub(super) fn request_info<'a>(
     target: &'a str,
     headers: &'a [(Bytes, Bytes)],
 ) -> RequestInfo<'a> {
-    let listen = site.listens()[0].addr;
-    let local = if listen.ip().is_unspecified() {
-        format!("127.0.0.1:{}", listen.port()).parse().unwrap()
-    } else {
-        listen
+    let listen = site.listens()[0].addr.clone();
+    let local = match listen.inet() {
+        Some(a) if a.ip().is_unspecified() => {
+            ListenAddr::Inet(format!("127.0.0.1:{}", a.port()).parse().unwrap())
+        }
+        _ => listen.clone(),
     };
     RequestInfo {
         listen,
-        remote: "10.0.0.7:5000".parse().unwrap(),
+        remote: Peer::Inet("10.0.0.7:5000".parse().unwrap()),
         local,
+        proxy_protocol: None,
         sni: None,
         tls: false,
         handshake: None,
@@ -608,18 +610,53 @@ fn listen_sockets_and_certificates() {
             "0.0.0.0:80 ssl=false reuseport=true backlog=Some(128)"
         ]
     );
-    let on = "0.0.0.0:443".parse().unwrap();
-    let a = site.tls(on, Some("A.example")).unwrap();
+    let on = ListenAddr::Inet("0.0.0.0:443".parse().unwrap());
+    let a = site.tls(&on, Some("A.example")).unwrap();
     let cert = &a.certificates[0].certificate;
     assert!(cert.ends_with("a.pem") && cert.is_absolute());
     assert_eq!(a.protocols, ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]);
-    let b = site.tls(on, Some("unknown")).unwrap();
+    let b = site.tls(&on, Some("unknown")).unwrap();
     assert_eq!(
         b.certificates[0].certificate,
         dir.join("b.pem"),
         "the default server's"
     );
     assert_eq!(b.protocols, ["TLSv1.3"]);
+}
+
+#[test]
+fn proxy_protocol_is_kept_per_address_under_a_wildcard() {
+    let sock = std::env::temp_dir().join(format!("ngxr-pp-{}.sock", std::process::id()));
+    let site = load(&http(&format!(
+        "server {{ listen 127.0.0.1:18090 proxy_protocol; listen 127.0.0.2:18090; }}
+         server {{ listen 18090; listen 127.0.0.3:18091 proxy_protocol; }}
+         server {{ listen unix:{} proxy_protocol; }}",
+        sock.display()
+    )))
+    .unwrap();
+    let listens = site.listens();
+    let shown: Vec<String> = listens
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {} {:?}",
+                l.addr, l.proxy_protocol, l.proxy_protocol_flipped
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "0.0.0.0:18090 false [127.0.0.1]".to_string(),
+            "127.0.0.3:18091 true []".to_string(),
+            format!("unix:{} true []", sock.display()),
+        ]
+    );
+    let wildcard = &listens[0];
+    let at = |a: &str| wildcard.proxy_protocol_at(&ListenAddr::Inet(a.parse().unwrap()));
+    assert!(at("127.0.0.1:18090"));
+    assert!(!at("127.0.0.2:18090"));
+    assert!(!at("127.0.0.9:18090"));
 }
 
 #[test]
@@ -639,7 +676,7 @@ fn ssl_sessions_and_certificates_inherit_as_nginx_merges_them() {
     ))
     .unwrap();
     let tls = |port: u16| {
-        site.tls(SocketAddr::from(([0, 0, 0, 0], port)), None)
+        site.tls(&SocketAddr::from(([0, 0, 0, 0], port)).into(), None)
             .unwrap()
     };
     let both = tls(8443);
@@ -687,7 +724,7 @@ fn ssl_sessions_and_certificates_inherit_as_nginx_merges_them() {
     ))
     .unwrap();
     let d = bare
-        .tls(SocketAddr::from(([0, 0, 0, 0], 8443)), None)
+        .tls(&SocketAddr::from(([0, 0, 0, 0], 8443)).into(), None)
         .unwrap();
     assert_eq!(
         (

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::plan::{CertificatePair, ClientAuth, SessionSpec, SharedSessions, TlsSpec};
+use super::plan::{CertificatePair, ClientAuth, ListenAddr, SessionSpec, SharedSessions, TlsSpec};
 use super::site::CServer;
 use super::vhost;
 use crate::config::Cx;
@@ -96,10 +96,10 @@ fn client_auth(ssl: &Ssl) -> Option<Arc<ClientAuth>> {
 /// it refuses handshakes, and then every other server there needs one or refuses too. nginx
 /// names the `server` block's line.
 pub fn check_certificates(cx: &mut Cx<'_>, servers: &[CServer]) {
-    let mut addrs: Vec<std::net::SocketAddr> = Vec::new();
+    let mut addrs: Vec<&ListenAddr> = Vec::new();
     for l in servers.iter().flat_map(|s| &s.listens).filter(|l| l.ssl) {
-        if !addrs.contains(&l.addr) {
-            addrs.push(l.addr);
+        if !addrs.contains(&&l.addr) {
+            addrs.push(&l.addr);
         }
     }
     let answers = |s: &CServer| s.tls.as_ref().is_some_and(|t| !t.certificates.is_empty());

@@ -30,6 +30,13 @@ pub enum Var {
     /// `$realip_remote_addr`: the connection's own address, whatever realip found.
     RealipRemoteAddr,
     RealipRemotePort,
+    /// `$proxy_protocol_addr`, `$proxy_protocol_port`, `$proxy_protocol_server_addr`,
+    /// `$proxy_protocol_server_port`: what the connection's PROXY header said (not found
+    /// without one).
+    ProxyProtocolAddr,
+    ProxyProtocolPort,
+    ProxyProtocolServerAddr,
+    ProxyProtocolServerPort,
     RemoteUser,
     Request,
     RequestUri,
@@ -256,15 +263,9 @@ fn builtin(name: &str) -> Option<Var> {
 }
 
 /// Variables nginx knows that are "not found" in every configuration ngxr serves:
-/// - `upstream_cache_status`: ngxr refuses `proxy_cache`, and without a cache nginx never
-///   sets it;
-/// - `proxy_protocol_addr`, `proxy_protocol_port`: ngxr refuses `listen ... proxy_protocol`,
-///   and without it nginx has no PROXY header to read them from.
-const HARMLESS: [&str; 3] = [
-    "upstream_cache_status",
-    "proxy_protocol_addr",
-    "proxy_protocol_port",
-];
+/// `upstream_cache_status` (ngxr refuses `proxy_cache`, and without a cache nginx never sets
+/// it).
+const HARMLESS: [&str; 1] = ["upstream_cache_status"];
 
 /// The built-in variables with fixed names.
 fn fixed(name: &str) -> Option<Var> {
@@ -312,6 +313,10 @@ fn fixed(name: &str) -> Option<Var> {
         "limit_conn_status" => Var::LimitConnStatus,
         "remote_port" => Var::RemotePort,
         "realip_remote_port" => Var::RealipRemotePort,
+        "proxy_protocol_addr" => Var::ProxyProtocolAddr,
+        "proxy_protocol_port" => Var::ProxyProtocolPort,
+        "proxy_protocol_server_addr" => Var::ProxyProtocolServerAddr,
+        "proxy_protocol_server_port" => Var::ProxyProtocolServerPort,
         "remote_user" => Var::RemoteUser,
         "request" => Var::Request,
         "request_uri" => Var::RequestUri,

@@ -3,8 +3,7 @@
 //! longest `prefix.*`, then the first matching regex in file order; else the socket's default
 //! server (`default_server`, or the first server listening there).
 
-use std::net::SocketAddr;
-
+use super::plan::ListenAddr;
 use super::regex::Captures;
 use super::site::{CServer, listens_on};
 use super::trace::{ServerChoice, Trace, note};
@@ -12,10 +11,14 @@ use crate::config::http::ServerName;
 
 /// The servers listening where the connection arrived, most specific address first (a server
 /// on `127.0.0.1:80` hides one on `*:80` for connections to 127.0.0.1).
-pub fn on_socket(servers: &[CServer], listen: SocketAddr, local: SocketAddr) -> Vec<&CServer> {
+pub fn on_socket<'s>(
+    servers: &'s [CServer],
+    listen: &ListenAddr,
+    local: &ListenAddr,
+) -> Vec<&'s CServer> {
     let exact: Vec<&CServer> = servers
         .iter()
-        .filter(|s| s.listens.iter().any(|l| l.addr == local))
+        .filter(|s| s.listens.iter().any(|l| l.addr == *local))
         .collect();
     if !exact.is_empty() {
         return exact;
@@ -25,22 +28,26 @@ pub fn on_socket(servers: &[CServer], listen: SocketAddr, local: SocketAddr) -> 
         .filter(|s| {
             s.listens
                 .iter()
-                .any(|l| listens_on(l, listen, local) || wildcard_for(l.addr, local))
+                .any(|l| listens_on(l, listen, local) || wildcard_for(&l.addr, local))
         })
         .collect()
 }
 
-fn wildcard_for(addr: SocketAddr, local: SocketAddr) -> bool {
+/// Whether `addr` is the wildcard of `local`'s port and family.
+fn wildcard_for(addr: &ListenAddr, local: &ListenAddr) -> bool {
+    let (Some(addr), Some(local)) = (addr.inet(), local.inet()) else {
+        return false;
+    };
     addr.ip().is_unspecified() && addr.port() == local.port() && addr.is_ipv4() == local.is_ipv4()
 }
 
 /// The default server of the socket.
-pub fn default<'s>(on: &[&'s CServer], local: SocketAddr) -> Option<&'s CServer> {
+pub fn default<'s>(on: &[&'s CServer], local: &ListenAddr) -> Option<&'s CServer> {
     on.iter()
         .find(|s| {
             s.listens
                 .iter()
-                .any(|l| l.default_server && (l.addr == local || wildcard_for(l.addr, local)))
+                .any(|l| l.default_server && (l.addr == *local || wildcard_for(&l.addr, local)))
         })
         .or(on.first())
         .copied()
@@ -54,7 +61,7 @@ pub fn named<'s>(on: &[&'s CServer], host: &[u8]) -> Option<&'s CServer> {
 /// Picks the server for `host` (already validated); records why in `trace`.
 pub fn select<'s>(
     on: &[&'s CServer],
-    local: SocketAddr,
+    local: &ListenAddr,
     host: Option<&[u8]>,
     caps: &mut Captures,
     mut trace: Option<&mut Trace>,

@@ -1,14 +1,15 @@
 //! Access logs: when a request ends, each `access_log` of its location renders its compiled
 //! `log_format` with what happened ([`Outcome`]) and appends the line. One writer per file,
 //! shared by every connection: as nginx does, a line is written as its request ends, unless
-//! the file has a `buffer=`; buffered lines go out when the buffer fills, every second (nginx:
-//! when `flush=` expires), and on reopen and exit.
+//! the file has a `buffer=`; buffered lines go out when the buffer fills, once the oldest has
+//! waited `flush=` (checked every second), and on reopen and exit.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::eval::plan::{LogFile, LogSpec, Outcome, RequestInfo};
 
@@ -20,7 +21,13 @@ pub struct AccessLogs {
 #[derive(Debug)]
 enum Sink {
     File(File),
-    Buffered(BufWriter<File>),
+    Buffered {
+        writer: BufWriter<File>,
+        /// `flush=`, if given.
+        flush: Option<Duration>,
+        /// When the oldest line still in the buffer was written.
+        since: Option<Instant>,
+    },
     Stderr,
     /// Could not be opened; the error was logged once.
     Broken,
@@ -39,7 +46,10 @@ impl AccessLogs {
             let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
             let written = match &mut *sink {
                 Sink::File(f) => f.write_all(&line),
-                Sink::Buffered(w) => w.write_all(&line),
+                Sink::Buffered { writer, since, .. } => {
+                    since.get_or_insert_with(Instant::now);
+                    writer.write_all(&line)
+                }
                 Sink::Stderr => std::io::stderr().write_all(&line),
                 Sink::Broken => Ok(()),
             };
@@ -61,16 +71,35 @@ impl AccessLogs {
         }
         files
             .entry(file.path.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(open(&file.path, file.buffer))))
+            .or_insert_with(|| Arc::new(Mutex::new(open(file))))
             .clone()
     }
 
     /// Writes out what is buffered.
     pub fn flush(&self) {
+        self.flush_where(|_, _| true);
+    }
+
+    /// Writes out the buffers whose oldest line has waited their `flush=` time.
+    pub fn flush_due(&self) {
+        let now = Instant::now();
+        self.flush_where(|flush, since| {
+            matches!((flush, since), (Some(f), Some(s)) if now.duration_since(s) >= f)
+        });
+    }
+
+    fn flush_where(&self, due: impl Fn(Option<Duration>, Option<Instant>) -> bool) {
         let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         for sink in files.values() {
-            if let Sink::Buffered(w) = &mut *sink.lock().unwrap_or_else(|e| e.into_inner()) {
-                let _ = w.flush();
+            if let Sink::Buffered {
+                writer,
+                flush,
+                since,
+            } = &mut *sink.lock().unwrap_or_else(|e| e.into_inner())
+                && due(*flush, *since)
+            {
+                let _ = writer.flush();
+                *since = None;
             }
         }
     }
@@ -82,13 +111,18 @@ impl AccessLogs {
     }
 }
 
-fn open(path: &Path, buffer: Option<usize>) -> Sink {
+fn open(file: &LogFile) -> Sink {
+    let path = &file.path;
     if super::log::is_stderr(path) {
         return Sink::Stderr;
     }
     match OpenOptions::new().create(true).append(true).open(path) {
-        Ok(f) => match buffer {
-            Some(size) => Sink::Buffered(BufWriter::with_capacity(size, f)),
+        Ok(f) => match file.buffer {
+            Some(size) => Sink::Buffered {
+                writer: BufWriter::with_capacity(size, f),
+                flush: file.flush,
+                since: None,
+            },
             None => Sink::File(f),
         },
         Err(e) => {

@@ -191,7 +191,7 @@ impl ProxyBody {
                             Level::Error,
                             format_args!(
                                 "{e}, client: {}, request: \"{} {} {}\"",
-                                f.request.conn.remote.ip(),
+                                f.request.conn.remote,
                                 f.request.method,
                                 f.request.target,
                                 f.request.version

@@ -74,6 +74,9 @@ pub struct Client {
     pub counted: Counted,
     /// Read but not yet consumed.
     pub buf: BytesMut,
+    /// The buffer holds what came with a PROXY protocol header: the first request, not a
+    /// pipelined one.
+    carried: bool,
     at: HeadAt,
 }
 
@@ -99,11 +102,13 @@ impl PartialHead {
 }
 
 impl Client {
-    pub fn new(io: Downstream, counted: Counted) -> Client {
+    /// A client whose first bytes, `ahead`, were read already (after a PROXY header).
+    pub fn new(io: Downstream, counted: Counted, ahead: BytesMut) -> Client {
         Client {
             io,
             counted,
-            buf: BytesMut::new(),
+            carried: !ahead.is_empty(),
+            buf: ahead,
             at: HeadAt::default(),
         }
     }
@@ -124,9 +129,10 @@ impl Client {
     /// Reads the next request head within `timeout`.
     pub async fn read_head(&mut self, timeout: Duration) -> Result<RequestHead, HeadError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let pipelined = self.has_buffered();
-        let mut began = pipelined.then(Instant::now);
-        self.counted.to(if pipelined {
+        let buffered = self.has_buffered();
+        let pipelined = buffered && !std::mem::take(&mut self.carried);
+        let mut began = buffered.then(Instant::now);
+        self.counted.to(if buffered {
             Stage::Reading
         } else {
             Stage::Waiting

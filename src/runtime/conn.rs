@@ -1,27 +1,30 @@
-//! One client connection: TLS handshake when the socket is `ssl`, then nginx's HTTP/1.x
-//! server loop (keep-alive, pipelining, HTTP/1.0, upgrades): read a head, handle the request,
-//! send the answer, skip what is left of the body, and again, until the client leaves, a
-//! request asks to close, or a graceful shutdown asks the connection to finish. A malformed
-//! head gets nginx's error page and a close; a 101 hands the socket to the tunnel.
+//! One client connection: the PROXY protocol header when the socket wants one, the TLS
+//! handshake when it is `ssl`, then nginx's HTTP/1.x server loop (keep-alive, pipelining,
+//! HTTP/1.0, upgrades): read a head, handle the request, send the answer, skip what is left
+//! of the body, and again, until the client leaves, a request asks to close, or a graceful
+//! shutdown asks the connection to finish. A malformed head gets nginx's error page and a
+//! close; a 101 hands the socket to the tunnel.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use tokio::net::TcpStream;
+use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::client::{Client, HeadError};
 use super::context::ConnCtx;
 use super::counted::{Counted, Stage};
+use super::log::Level;
+use super::proxy_protocol;
 use super::request::{self, Handled};
 use super::request_body::CONTINUE;
 use super::server::{Phase, Shared};
+use super::socket::Socket;
 use super::stream::Downstream;
 use super::tls::Refused;
 use super::write::{self, Sent};
-use crate::eval::plan::ListenSpec;
+use crate::eval::plan::{ListenAddr, ListenSpec, Peer};
 
 /// Keeps a connection counted (and within `worker_connections`) while anything uses it,
 /// including a tunnel that outlives the HTTP part of the connection.
@@ -41,9 +44,9 @@ impl Drop for Live {
 
 pub async fn serve(
     shared: Arc<Shared>,
-    spec: ListenSpec,
-    tcp: TcpStream,
-    remote: SocketAddr,
+    spec: Arc<ListenSpec>,
+    mut socket: Socket,
+    remote: Peer,
     permit: OwnedSemaphorePermit,
 ) {
     let opened = Instant::now();
@@ -55,16 +58,52 @@ pub async fn serve(
         shared: shared.clone(),
         _permit: permit,
     };
-    let _ = tcp.set_nodelay(true);
-    let local = tcp.local_addr().unwrap_or(spec.addr);
+    socket.set_nodelay();
+    let local = match &socket {
+        Socket::Tcp(tcp) => tcp.local_addr().map_or(spec.addr.clone(), ListenAddr::Inet),
+        // A unix-domain socket's local address is the listen socket's.
+        Socket::Unix(_) => spec.addr.clone(),
+    };
     let state = shared.state.load_full();
     // It also bounds the TLS handshake.
-    let header_timeout = state.site.client_header_timeout(spec.addr);
+    let header_timeout = state.site.client_header_timeout(&spec.addr);
+    let mut idle_timeout = header_timeout;
+    let mut ahead = BytesMut::new();
+    let proxy_protocol = if spec.proxy_protocol_at(&local) {
+        // One `client_header_timeout` covers the PROXY header and the first request's head.
+        let deadline = tokio::time::Instant::now() + header_timeout;
+        let read = async {
+            match spec.ssl {
+                true => proxy_protocol::read_before_tls(&mut socket).await,
+                false => proxy_protocol::read_plain(&mut socket, &mut ahead).await,
+            }
+        };
+        match tokio::time::timeout_at(deadline, read).await {
+            Ok(Ok(pp)) => {
+                idle_timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+                pp
+            }
+            Ok(Err(proxy_protocol::Failed::Refused(proxy_protocol::Refused(Some(message))))) => {
+                let mut line = format!("*{id} ").into_bytes();
+                line.extend_from_slice(&message);
+                let context = format!(
+                    " while reading PROXY protocol, client: {remote}, server: {}",
+                    spec.addr
+                );
+                line.extend_from_slice(context.as_bytes());
+                super::log::write_bytes(Level::Error, &line);
+                return;
+            }
+            _ => return,
+        }
+    } else {
+        None
+    };
     // nginx peeks at the first byte: a TLS (or SSLv2) record starts a handshake, anything
     // else is read as plain HTTP and refused once its head is in (ngx_http_ssl_handshake).
     let plain_on_ssl = spec.ssl && {
         let mut first = [0u8; 1];
-        match tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await {
+        match tokio::time::timeout(header_timeout, socket.peek(&mut first)).await {
             Ok(Ok(1)) => first[0] & 0x80 == 0 && first[0] != 0x16,
             _ => return,
         }
@@ -73,8 +112,8 @@ pub async fn serve(
         counted.to(Stage::Handshake);
     }
     let (stream, sni, handshake, client_cert) = if spec.ssl && !plain_on_ssl {
-        let acceptor = state.acceptor(spec.addr);
-        match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
+        let acceptor = state.acceptor(&spec.addr);
+        match tokio::time::timeout(header_timeout, acceptor.accept(socket)).await {
             Ok(Ok((tls, client_cert))) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
                 let handshake = super::tls::facts(tls.get_ref().1);
@@ -82,29 +121,28 @@ pub async fn serve(
             }
             Ok(Err(Refused::Rejected)) => {
                 super::log::info(format_args!(
-                    "*{id} handshake rejected while SSL handshaking, client: {}, server: {local}",
-                    remote.ip()
+                    "*{id} handshake rejected while SSL handshaking, client: {remote}, server: {local}"
                 ));
                 return;
             }
             Ok(Err(Refused::Failed(e))) => {
                 super::log::info(format_args!(
-                    "*{id} SSL_do_handshake() failed ({e}) while SSL handshaking, client: {}, server: {local}",
-                    remote.ip()
+                    "*{id} SSL_do_handshake() failed ({e}) while SSL handshaking, client: {remote}, server: {local}"
                 ));
                 return;
             }
             Err(_) => return,
         }
     } else {
-        (Downstream::plain(tcp), None, None, None)
+        (Downstream::plain(socket), None, None, None)
     };
     counted.to(Stage::Waiting);
     let ctx = Arc::new(ConnCtx {
         state,
-        listen: spec.addr,
+        listen: spec.addr.clone(),
         remote,
         local,
+        proxy_protocol,
         tls: spec.ssl && !plain_on_ssl,
         plain_on_ssl,
         sni,
@@ -115,11 +153,11 @@ pub async fn serve(
         opened,
         _live: live,
     });
-    let mut client = Client::new(stream, counted);
+    let mut client = Client::new(stream, counted, ahead);
     let mut phase = shared.phase.subscribe();
-    // Before the first request, `client_header_timeout`; between requests, the last one's
-    // `keepalive_timeout` while nothing has arrived.
-    let mut idle_timeout = header_timeout;
+    // Before the first request, `client_header_timeout` (what is left of it after a PROXY
+    // header); between requests, the last one's `keepalive_timeout` while nothing has
+    // arrived.
     loop {
         // A graceful shutdown closes idle connections; a request already coming is served.
         let idle = !client.has_buffered();

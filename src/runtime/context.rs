@@ -2,7 +2,6 @@
 //! needs afterwards: addresses, TLS/SNI, counters, and an owned copy of the request line and
 //! headers from which a [`RequestInfo`] is lent out.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
@@ -12,7 +11,8 @@ use bytes::Bytes;
 use super::client::{PartialHead, RequestHead};
 use super::state::State;
 use crate::eval::plan::{
-    ClientCert, ConnHolds, LimitStatus, Outcome, Refused, RequestInfo, TlsFacts,
+    ClientCert, ConnHolds, LimitStatus, ListenAddr, Outcome, Peer, ProxyProtocol, Refused,
+    RequestInfo, TlsFacts,
 };
 
 /// One accepted client connection.
@@ -20,9 +20,11 @@ use crate::eval::plan::{
 pub struct ConnCtx {
     pub state: Arc<State>,
     /// The listen socket as configured (one of `Site::listens`).
-    pub listen: SocketAddr,
-    pub remote: SocketAddr,
-    pub local: SocketAddr,
+    pub listen: ListenAddr,
+    pub remote: Peer,
+    pub local: ListenAddr,
+    /// What the PROXY protocol header said, when the socket wants one and it named addresses.
+    pub proxy_protocol: Option<ProxyProtocol>,
     pub sni: Option<Arc<str>>,
     pub tls: bool,
     /// A plain HTTP client on an `ssl` socket: its requests are read, then refused with
@@ -173,9 +175,10 @@ impl OwnedRequest {
 
     pub fn info(&self) -> RequestInfo<'_> {
         RequestInfo {
-            listen: self.conn.listen,
-            remote: self.conn.remote,
-            local: self.conn.local,
+            listen: self.conn.listen.clone(),
+            remote: self.conn.remote.clone(),
+            local: self.conn.local.clone(),
+            proxy_protocol: self.conn.proxy_protocol.as_ref(),
             sni: self.conn.sni.as_deref(),
             tls: self.conn.tls,
             handshake: self.conn.handshake,

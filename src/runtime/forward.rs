@@ -136,7 +136,9 @@ async fn attempts(
         }
     }
     let upstream = request.conn.state.upstream(&p.upstream);
-    let mut attempt = upstream.balancer.begin(p.client, p.balance_key.clone());
+    let mut attempt = upstream
+        .balancer
+        .begin(p.client.ip(), p.balance_key.clone());
     let first = Instant::now();
     let mut tries = 0;
     loop {
@@ -634,7 +636,7 @@ fn log_error(
 /// formatted, as most are never written.
 #[derive(Debug, Clone)]
 pub struct UpstreamLog {
-    client: std::net::IpAddr,
+    client: crate::eval::plan::Peer,
     server: Bytes,
     /// The server (or group) tried as the line names it, whether over TLS, and the URI.
     upstream: Option<(Arc<str>, bool, Bytes)>,
@@ -646,7 +648,7 @@ impl UpstreamLog {
     /// `addr`: the server (or group) tried, if the line names one.
     pub fn of(p: &ProxyRequest, addr: Option<Arc<str>>) -> UpstreamLog {
         UpstreamLog {
-            client: p.client,
+            client: p.client.clone(),
             server: p.server.clone(),
             upstream: addr.map(|addr| (addr, p.tls.is_some(), p.uri.clone())),
             host: None,

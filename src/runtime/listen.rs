@@ -1,41 +1,129 @@
 //! Listening sockets as nginx opens them (socket2: `reuseport`, `backlog`, `ipv6only`, and
-//! SO_REUSEADDR as nginx sets it), and the accept loop that hands each connection to
-//! [`conn::serve`](super::conn::serve) under the `worker_connections` cap.
+//! SO_REUSEADDR as nginx sets it; a unix-domain socket's file made writable by all, and
+//! deleted when the socket is closed for good), and the accept loop that hands each
+//! connection to [`conn::serve`](super::conn::serve) under the `worker_connections` cap.
 
 use std::io;
-use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
+use socket2::{Domain, Protocol, SockAddr, Type};
+use tokio::net::{TcpListener, UnixListener};
 
 use super::conn;
 use super::server::{Phase, Shared};
-use crate::eval::plan::ListenSpec;
+use super::socket::Socket;
+use crate::eval::plan::{ListenAddr, ListenSpec, Peer};
 
 /// nginx's default backlog on Linux (`NGX_LISTEN_BACKLOG`).
 const DEFAULT_BACKLOG: i32 = 511;
 
+/// A bound, listening socket. The copy [`bind`] returns owns a unix-domain socket's file;
+/// the copies each worker accepts on do not.
+#[derive(Debug)]
+pub struct Listener {
+    kind: Kind,
+    /// Held for its `Drop`.
+    _file: Option<SocketFile>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Tcp(std::net::TcpListener),
+    Unix(StdUnixListener),
+}
+
+/// A unix-domain socket's file, deleted when the socket closes for good (nginx's
+/// `ngx_close_listening_sockets`, and a reload that drops the socket).
+#[derive(Debug)]
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0) {
+            super::log::write(
+                super::log::Level::Emerg,
+                format_args!(
+                    "unlink() {} failed ({})",
+                    self.0.display(),
+                    crate::syntax::include::os_error(&e)
+                ),
+            );
+        }
+    }
+}
+
+impl Listener {
+    /// Another descriptor of the same socket, for one more worker to accept on.
+    pub fn try_clone(&self) -> io::Result<Listener> {
+        let kind = match &self.kind {
+            Kind::Tcp(l) => Kind::Tcp(l.try_clone()?),
+            Kind::Unix(l) => Kind::Unix(l.try_clone()?),
+        };
+        Ok(Listener { kind, _file: None })
+    }
+
+    /// The address the OS actually bound (differs from the spec for port 0).
+    pub fn bound_addr(&self, spec: &ListenSpec) -> ListenAddr {
+        match &self.kind {
+            Kind::Tcp(l) => l.local_addr().map_or(spec.addr.clone(), ListenAddr::Inet),
+            Kind::Unix(_) => spec.addr.clone(),
+        }
+    }
+}
+
 /// Binds `spec`. No runtime is needed yet, so a daemon can fork after binding, as nginx does.
-pub fn bind(spec: &ListenSpec) -> io::Result<std::net::TcpListener> {
-    let domain = Domain::for_address(spec.addr);
-    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+pub fn bind(spec: &ListenSpec) -> io::Result<Listener> {
+    let (domain, protocol, addr) = match &spec.addr {
+        ListenAddr::Inet(a) => (
+            Domain::for_address(*a),
+            Some(Protocol::TCP),
+            SockAddr::from(*a),
+        ),
+        ListenAddr::Unix(path) => (Domain::UNIX, None, SockAddr::unix(&**path)?),
+    };
+    let socket = socket2::Socket::new(domain, Type::STREAM, protocol)?;
     socket.set_reuse_address(true)?;
     if spec.reuseport {
         socket.set_reuse_port(true)?;
     }
-    if spec.addr.is_ipv6() {
+    if spec.addr.inet().is_some_and(|a| a.is_ipv6()) {
         socket.set_only_v6(spec.ipv6only)?;
     }
     socket.set_nonblocking(true)?;
     socket
-        .bind(&spec.addr.into())
+        .bind(&addr)
         .map_err(|e| with_context(spec, "bind", e))?;
+    let file = match &spec.addr {
+        ListenAddr::Inet(_) => None,
+        ListenAddr::Unix(path) => {
+            let path = Path::new(&**path);
+            // Every local user may connect, as nginx's `chmod()` allows.
+            let all = std::fs::Permissions::from_mode(0o666);
+            if let Err(e) = std::fs::set_permissions(path, all) {
+                super::log::write(
+                    super::log::Level::Emerg,
+                    format_args!(
+                        "chmod() \"{}\" failed ({})",
+                        path.display(),
+                        crate::syntax::include::os_error(&e)
+                    ),
+                );
+            }
+            Some(SocketFile(path.to_path_buf()))
+        }
+    };
     socket
         .listen(spec.backlog.unwrap_or(DEFAULT_BACKLOG))
         .map_err(|e| with_context(spec, "listen", e))?;
-    Ok(socket.into())
+    let kind = match spec.addr {
+        ListenAddr::Inet(_) => Kind::Tcp(socket.into()),
+        ListenAddr::Unix(_) => Kind::Unix(socket.into()),
+    };
+    Ok(Listener { kind, _file: file })
 }
 
 /// nginx's `bind() to 127.0.0.1:80 failed (98: Address already in use)`.
@@ -44,10 +132,36 @@ fn with_context(spec: &ListenSpec, call: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{call}() to {} failed ({os})", spec.addr))
 }
 
+/// A worker's copy of a listening socket, registered with its runtime.
+enum Accepting {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Accepting {
+    async fn accept(&self) -> io::Result<(Socket, Peer)> {
+        match self {
+            Accepting::Tcp(l) => {
+                let (tcp, remote) = l.accept().await?;
+                Ok((Socket::Tcp(tcp), Peer::Inet(remote)))
+            }
+            Accepting::Unix(l) => {
+                let (unix, remote) = l.accept().await?;
+                let path = remote.as_pathname().map(Arc::from);
+                Ok((Socket::Unix(unix), Peer::Unix(path)))
+            }
+        }
+    }
+}
+
 /// Accepts until the server stops; each connection gets the configuration current at accept.
-pub async fn accept_loop(shared: Arc<Shared>, spec: ListenSpec, listener: std::net::TcpListener) {
-    let listener = match TcpListener::from_std(listener) {
-        Ok(l) => l,
+pub async fn accept_loop(shared: Arc<Shared>, spec: Arc<ListenSpec>, listener: Listener) {
+    let accepting = match listener.kind {
+        Kind::Tcp(l) => TcpListener::from_std(l).map(Accepting::Tcp),
+        Kind::Unix(l) => UnixListener::from_std(l).map(Accepting::Unix),
+    };
+    let accepting = match accepting {
+        Ok(a) => a,
         Err(e) => {
             super::log::error(format_args!("cannot watch {}: {e}", spec.addr));
             return;
@@ -56,10 +170,10 @@ pub async fn accept_loop(shared: Arc<Shared>, spec: ListenSpec, listener: std::n
     let mut phase = shared.phase.subscribe();
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = accepting.accept() => accepted,
             _ = phase.wait_for(|p| *p != Phase::Running) => return,
         };
-        let (tcp, remote) = match accepted {
+        let (socket, remote) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
                 super::log::error(format_args!(
@@ -82,14 +196,9 @@ pub async fn accept_loop(shared: Arc<Shared>, spec: ListenSpec, listener: std::n
         tokio::spawn(conn::serve(
             shared.clone(),
             spec.clone(),
-            tcp,
+            socket,
             remote,
             permit,
         ));
     }
-}
-
-/// The address the OS actually bound (differs from the spec for port 0).
-pub fn bound_addr(listener: &std::net::TcpListener, spec: &ListenSpec) -> SocketAddr {
-    listener.local_addr().unwrap_or(spec.addr)
 }

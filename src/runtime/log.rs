@@ -125,9 +125,9 @@ pub fn write_in(logs: &[(PathBuf, String)], level: Level, message: fmt::Argument
         .filter(|(_, l)| level <= Level::parse(l).unwrap_or(Level::Error));
     let mut line = None;
     for (path, _) in wanted {
-        let line = line.get_or_insert_with(|| format_line(level, message));
+        let line = line.get_or_insert_with(|| format_line(level, Message::Text(message)));
         if is_stderr(path) {
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            let _ = std::io::stderr().write_all(line);
             continue;
         }
         let mut files = LEVEL_FILES.lock().unwrap_or_else(|e| e.into_inner());
@@ -138,25 +138,48 @@ pub fn write_in(logs: &[(PathBuf, String)], level: Level, message: fmt::Argument
             }
         }
         if let Some((_, f)) = files.iter_mut().find(|(p, _)| p == path) {
-            let _ = f.write_all(line.as_bytes());
+            let _ = f.write_all(line);
         }
     }
 }
 
+/// A line's message: formatted, or bytes written as they are (nginx's `%*s` of what a
+/// client sent).
+#[derive(Clone, Copy)]
+enum Message<'a> {
+    Text(fmt::Arguments<'a>),
+    Bytes(&'a [u8]),
+}
+
 /// `YYYY/MM/DD HH:MM:SS [level] PID#TID: message` and a newline.
-fn format_line(level: Level, message: fmt::Arguments<'_>) -> String {
-    format!(
-        "{} [{}] {}#{}: {}\n",
+fn format_line(level: Level, message: Message<'_>) -> Vec<u8> {
+    let mut line = format!(
+        "{} [{}] {}#{}: ",
         crate::eval::clock::error_log(std::time::SystemTime::now()),
         level.as_str(),
         std::process::id(),
         nix::unistd::gettid(),
-        message
     )
+    .into_bytes();
+    let _ = match message {
+        Message::Text(args) => line.write_fmt(args),
+        Message::Bytes(bytes) => line.write_all(bytes),
+    };
+    line.push(b'\n');
+    line
 }
 
 /// Writes one line at `level` to every target that wants it.
 pub fn write(level: Level, message: fmt::Arguments<'_>) {
+    write_message(level, Message::Text(message));
+}
+
+/// Writes one line whose message is `bytes`, as they are, at `level`.
+pub fn write_bytes(level: Level, bytes: &[u8]) {
+    write_message(level, Message::Bytes(bytes));
+}
+
+fn write_message(level: Level, message: Message<'_>) {
     let targets = TARGETS.read().unwrap_or_else(|e| e.into_inner());
     let wanted = |t: &Target| level <= t.level;
     if !targets.is_empty() && !targets.iter().any(wanted) {
@@ -164,19 +187,16 @@ pub fn write(level: Level, message: fmt::Arguments<'_>) {
     }
     let line = format_line(level, message);
     if targets.is_empty() {
-        let _ = std::io::stderr().write_all(line.as_bytes());
+        let _ = std::io::stderr().write_all(&line);
         return;
     }
     for t in targets.iter().filter(|t| wanted(t)) {
         match &t.file {
             Some(f) => {
-                let _ = f
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .write_all(line.as_bytes());
+                let _ = f.lock().unwrap_or_else(|e| e.into_inner()).write_all(&line);
             }
             None if is_stderr(&t.path) => {
-                let _ = std::io::stderr().write_all(line.as_bytes());
+                let _ = std::io::stderr().write_all(&line);
             }
             None => {}
         }

@@ -8,7 +8,8 @@
 //! A request goes through these phases, in nginx's order (one module each):
 //!
 //! ```text
-//! listen ─ accept (worker_connections) ─ conn: TLS handshake (SNI → certificate), then per request:
+//! listen (TCP, unix) ─ accept (worker_connections) ─ conn: PROXY header (proxy_protocol), TLS
+//! handshake (SNI → certificate), then per request:
 //!   client + parse: read the head by nginx's rules ─ bad? respond 400/414/494/505, close
 //!   └ request: body framing (400/501) ─ Site::route ─ dispatch
 //!       ├ Auth ─ dispatch the auth_request subrequest (no body, answer dropped, not logged)
@@ -53,6 +54,7 @@ mod pages;
 mod parse;
 mod peer;
 mod peer_stream;
+mod proxy_protocol;
 mod redirect;
 mod request;
 mod request_body;
@@ -62,6 +64,7 @@ mod response;
 mod server;
 mod sessions;
 mod signals;
+mod socket;
 mod startup;
 mod state;
 mod static_file;

@@ -43,19 +43,22 @@ pub async fn connect(
     tls: Option<(&Connector, &str)>,
 ) -> Result<PeerConn, ProxyError> {
     connections.fetch_add(1, Ordering::Relaxed);
-    let mut stream = match tokio::time::timeout(timeout, PeerStream::connect(addr)).await {
+    let socket = match tokio::time::timeout(timeout, PeerStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(ProxyError::Io(Stage::Connecting, e)),
         Err(_) => return Err(ProxyError::TimedOut(Stage::Connecting)),
     };
-    if let Some((connector, name)) = tls {
-        let handshake = connector.handshake(stream, name, addr);
-        stream = match tokio::time::timeout(timeout, handshake).await {
-            Ok(Ok(s)) => PeerStream::tls(s),
-            Ok(Err(e)) => return Err(ProxyError::Handshake(e)),
-            Err(_) => return Err(ProxyError::TimedOut(Stage::Handshaking)),
-        };
-    }
+    let stream = match tls {
+        Some((connector, name)) => {
+            let handshake = connector.handshake(socket, name, addr);
+            match tokio::time::timeout(timeout, handshake).await {
+                Ok(Ok(s)) => PeerStream::tls(s),
+                Ok(Err(e)) => return Err(ProxyError::Handshake(e)),
+                Err(_) => return Err(ProxyError::TimedOut(Stage::Handshaking)),
+            }
+        }
+        None => PeerStream::Plain(socket),
+    };
     // Like nginx, no TCP_NODELAY here: a request goes out in one write. Streamed bodies and
     // tunnels set it when they start.
     Ok(PeerConn {

@@ -1,7 +1,7 @@
-//! The socket to an upstream server: TCP, or a unix-domain stream socket for `unix:/path`
-//! servers, either one with TLS on top for `https://` (see [`super::upstream_tls`]).
-//! Everything past connecting (the exchange, body streaming, the keepalive cache's liveness
-//! probe, tunnels) reads and writes through this one type, so all kinds behave alike.
+//! The connection to an upstream server: a [`Socket`] (TCP, or unix-domain for `unix:/path`
+//! servers), with TLS on top for `https://` (see [`super::upstream_tls`]). Everything past
+//! connecting (the exchange, body streaming, the keepalive cache's liveness probe, tunnels)
+//! reads and writes through this one type, so all kinds behave alike.
 
 use std::io;
 use std::pin::Pin;
@@ -13,12 +13,12 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::client::TlsStream;
 
 use super::drain::{DrainRead, poll_read_any};
+use super::socket::Socket;
 use crate::eval::plan::PeerAddr;
 
 #[derive(Debug)]
 pub enum PeerStream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
+    Plain(Socket),
     Tls(Box<TlsPeer>),
 }
 
@@ -27,7 +27,7 @@ pub enum PeerStream {
 /// for the next read.
 #[derive(Debug)]
 pub struct TlsPeer {
-    stream: TlsStream<PeerStream>,
+    stream: TlsStream<Socket>,
     ahead: BytesMut,
     /// The server closed (with or without close_notify).
     eof: bool,
@@ -68,15 +68,15 @@ impl TlsPeer {
 
 impl PeerStream {
     /// Opens a connection to `addr` (no timeout: the caller bounds it).
-    pub async fn connect(addr: &PeerAddr) -> io::Result<PeerStream> {
+    pub async fn connect(addr: &PeerAddr) -> io::Result<Socket> {
         match addr {
-            PeerAddr::Tcp(a) => TcpStream::connect(a).await.map(PeerStream::Tcp),
-            PeerAddr::Unix(path) => UnixStream::connect(path).await.map(PeerStream::Unix),
+            PeerAddr::Tcp(a) => TcpStream::connect(a).await.map(Socket::Tcp),
+            PeerAddr::Unix(path) => UnixStream::connect(path).await.map(Socket::Unix),
         }
     }
 
     /// Wraps the connected `stream` once its TLS handshake is done.
-    pub fn tls(stream: TlsStream<PeerStream>) -> PeerStream {
+    pub fn tls(stream: TlsStream<Socket>) -> PeerStream {
         PeerStream::Tls(Box::new(TlsPeer {
             stream,
             ahead: BytesMut::new(),
@@ -91,10 +91,7 @@ impl PeerStream {
     /// TCP_NODELAY, for streamed bodies and tunnels; a unix socket has no Nagle delay.
     pub fn set_nodelay(&self) {
         match self {
-            PeerStream::Tcp(s) => {
-                let _ = s.set_nodelay(true);
-            }
-            PeerStream::Unix(_) => {}
+            PeerStream::Plain(s) => s.set_nodelay(),
             PeerStream::Tls(t) => t.stream.get_ref().0.set_nodelay(),
         }
     }
@@ -107,8 +104,7 @@ impl PeerStream {
         let would_block =
             |r: io::Result<usize>| matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
         match self {
-            PeerStream::Tcp(s) => would_block(s.try_read(&mut probe)),
-            PeerStream::Unix(s) => would_block(s.try_read(&mut probe)),
+            PeerStream::Plain(s) => would_block(s.try_read(&mut probe)),
             PeerStream::Tls(t) => {
                 let mut cx = Context::from_waker(Waker::noop());
                 t.poll_fill(&mut cx).is_pending()
@@ -119,8 +115,7 @@ impl PeerStream {
     /// A non-blocking read into `buf`'s spare capacity.
     pub fn try_read_buf<B: BufMut>(&mut self, buf: &mut B) -> io::Result<usize> {
         match self {
-            PeerStream::Tcp(s) => s.try_read_buf(buf),
-            PeerStream::Unix(s) => s.try_read_buf(buf),
+            PeerStream::Plain(s) => s.try_read_buf(buf),
             PeerStream::Tls(t) => match t.take_ahead(buf.remaining_mut()) {
                 Some(bytes) => {
                     buf.put_slice(&bytes);
@@ -135,8 +130,7 @@ impl PeerStream {
     /// Ready when a read would not block.
     pub fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            PeerStream::Tcp(s) => s.poll_read_ready(cx),
-            PeerStream::Unix(s) => s.poll_read_ready(cx),
+            PeerStream::Plain(s) => s.poll_read_ready(cx),
             PeerStream::Tls(t) => t.poll_fill(cx),
         }
     }
@@ -149,8 +143,7 @@ impl AsyncRead for PeerStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            PeerStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            PeerStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            PeerStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             PeerStream::Tls(t) => {
                 ready!(t.poll_fill(cx))?;
                 if let Some(bytes) = t.take_ahead(buf.remaining()) {
@@ -169,24 +162,21 @@ impl AsyncWrite for PeerStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            PeerStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            PeerStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            PeerStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             PeerStream::Tls(t) => Pin::new(&mut t.stream).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            PeerStream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            PeerStream::Unix(s) => Pin::new(s).poll_flush(cx),
+            PeerStream::Plain(s) => Pin::new(s).poll_flush(cx),
             PeerStream::Tls(t) => Pin::new(&mut t.stream).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            PeerStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            PeerStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            PeerStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             PeerStream::Tls(t) => Pin::new(&mut t.stream).poll_shutdown(cx),
         }
     }
@@ -200,8 +190,7 @@ impl DrainRead for PeerStream {
 
     fn poll_read_drain(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match self {
-            PeerStream::Tcp(s) => s.poll_read_drain(cx, buf),
-            PeerStream::Unix(s) => poll_read_any(s, cx, buf),
+            PeerStream::Plain(s) => s.poll_read_drain(cx, buf),
             PeerStream::Tls(_) => poll_read_any(self, cx, buf),
         }
     }

@@ -300,7 +300,7 @@ fn log_errors(
                 "*{} {}, client: {}, server: {}, request: \"{} {} {}\"{host}",
                 request.conn.id,
                 e.message,
-                request.conn.remote.ip(),
+                e.client.as_ref().unwrap_or(&request.conn.remote),
                 String::from_utf8_lossy(&e.server),
                 request.method,
                 request.target,

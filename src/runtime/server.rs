@@ -13,11 +13,11 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Notify, Semaphore, watch};
 
 use super::access_log::AccessLogs;
-use super::listen;
+use super::listen::{self, Listener};
 use super::sessions::SharedZones;
 use super::state::State;
 use super::workers::Workers;
-use crate::eval::plan::{ConnectionCounts, ListenSpec, Site};
+use crate::eval::plan::{ConnectionCounts, ListenAddr, ListenSpec, Site};
 
 /// What the server is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +51,20 @@ pub struct Shared {
 #[derive(Debug)]
 pub struct Server;
 
-/// A bound listen socket; aborting its accept loops closes it.
+/// A bound listen socket and the accept loops serving it with `spec`. Dropping it closes the
+/// socket (and deletes a unix-domain socket's file).
 #[derive(Debug)]
 struct Bound {
     spec: ListenSpec,
-    addr: SocketAddr,
+    addr: ListenAddr,
+    listener: Listener,
     accepts: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        self.accepts.iter().for_each(|a| a.abort());
+    }
 }
 
 /// A started server.
@@ -73,7 +81,7 @@ pub struct Running {
 #[derive(Debug)]
 pub struct Prepared {
     site: Arc<dyn Site>,
-    listeners: Vec<(ListenSpec, std::net::TcpListener)>,
+    listeners: Vec<(ListenSpec, Listener)>,
 }
 
 impl Server {
@@ -137,28 +145,57 @@ impl Prepared {
 }
 
 impl Running {
-    /// The bound address of every listen socket, in `listens()` order.
+    /// The bound address of every TCP listen socket, in `listens()` order.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.bound.iter().map(|b| b.addr).collect()
+        self.bound.iter().filter_map(|b| b.addr.inet()).collect()
     }
 
-    /// Serves `site` to connections accepted from now on; binds its new listen sockets and
-    /// closes the ones it no longer has (their open connections finish).
+    /// Serves `site` to connections accepted from now on. A socket whose address stays is
+    /// kept, as nginx's new cycle takes over the old one's sockets (its accept loops restart
+    /// when what they serve it with changed: `ssl`, `proxy_protocol`...); new addresses are
+    /// bound first, so a failure leaves everything as it was; the sockets no longer listed
+    /// are closed (their open connections finish) and a unix-domain socket's file deleted.
     pub fn reload(&mut self, site: Arc<dyn Site>) -> io::Result<()> {
         let listens = site.listens();
-        let fresh: Vec<ListenSpec> = listens
+        let fresh = listens
             .iter()
-            .filter(|l| !self.bound.iter().any(|b| b.spec == **l))
-            .cloned()
-            .collect();
-        self.bind_new(&fresh)?;
+            .filter(|l| !self.bound.iter().any(|b| b.spec.addr == l.addr))
+            .map(|spec| listen::bind(spec).map(|l| (spec.clone(), l)))
+            .collect::<io::Result<Vec<_>>>()?;
+        // Accept loops for the kept sockets whose options changed, made before anything is
+        // replaced.
+        let mut respawned: Vec<(usize, ListenSpec, Vec<_>)> = Vec::new();
+        for (i, b) in self.bound.iter().enumerate() {
+            let Some(spec) = listens
+                .iter()
+                .find(|l| l.addr == b.spec.addr && **l != b.spec)
+            else {
+                continue;
+            };
+            match self.spawn_accepts(spec, &b.listener) {
+                Ok(accepts) => respawned.push((i, spec.clone(), accepts)),
+                Err(e) => {
+                    let spawned = respawned.iter().flat_map(|(_, _, a)| a);
+                    spawned.for_each(|a| a.abort());
+                    return Err(e);
+                }
+            }
+        }
+        for (i, spec, accepts) in respawned {
+            let b = &mut self.bound[i];
+            b.accepts.iter().for_each(|a| a.abort());
+            (b.spec, b.accepts) = (spec, accepts);
+        }
         self.bound.retain(|b| {
-            let kept = listens.contains(&b.spec);
-            if !kept {
-                b.accepts.iter().for_each(|a| a.abort());
+            let kept = listens.iter().any(|l| l.addr == b.spec.addr);
+            if let (false, ListenAddr::Unix(path)) = (kept, &b.spec.addr) {
+                super::log::warn(format_args!("deleting socket {path}"));
             }
             kept
         });
+        for (spec, listener) in fresh {
+            self.serve_listener(spec, listener)?;
+        }
         let state = State::new(
             site,
             self.shared.logs.clone(),
@@ -197,37 +234,38 @@ impl Running {
         self.workers.stop();
     }
 
-    fn bind_new(&mut self, specs: &[ListenSpec]) -> io::Result<()> {
-        for spec in specs {
-            let listener = listen::bind(spec)?;
-            self.serve_listener(spec.clone(), listener)?;
-        }
-        Ok(())
-    }
-
-    /// Every worker accepts on its own copy of the socket.
-    fn serve_listener(
-        &mut self,
-        spec: ListenSpec,
-        listener: std::net::TcpListener,
-    ) -> io::Result<()> {
-        let addr = listen::bound_addr(&listener, &spec);
-        let tasks = (0..self.workers.count())
-            .map(|_| {
-                let copy = listener.try_clone()?;
-                Ok(listen::accept_loop(self.shared.clone(), spec.clone(), copy))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
-        let accepts = self.workers.spawn_each(tasks);
+    /// Serves `listener`, bound for `spec`.
+    fn serve_listener(&mut self, spec: ListenSpec, listener: Listener) -> io::Result<()> {
+        let addr = listener.bound_addr(&spec);
+        let accepts = self.spawn_accepts(&spec, &listener)?;
         self.bound.push(Bound {
             spec,
             addr,
+            listener,
             accepts,
         });
         Ok(())
     }
 
-    /// Writes buffered access-log lines out every second.
+    /// Every worker accepts on its own copy of the socket, with its own copy of `spec` (so
+    /// no count is shared between threads per connection).
+    fn spawn_accepts(
+        &self,
+        spec: &ListenSpec,
+        listener: &Listener,
+    ) -> io::Result<Vec<tokio::task::JoinHandle<()>>> {
+        let tasks = (0..self.workers.count())
+            .map(|_| {
+                let copy = listener.try_clone()?;
+                let spec = Arc::new(spec.clone());
+                Ok(listen::accept_loop(self.shared.clone(), spec, copy))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(self.workers.spawn_each(tasks))
+    }
+
+    /// Writes buffered access-log lines out once their `flush=` time is up (checked every
+    /// second).
     fn spawn_flusher(&self) {
         let logs = Arc::downgrade(&self.shared.logs);
         self.workers.spawn_one(async move {
@@ -235,7 +273,7 @@ impl Running {
             loop {
                 tick.tick().await;
                 match logs.upgrade() {
-                    Some(logs) => logs.flush(),
+                    Some(logs) => logs.flush_due(),
                     None => return,
                 }
             }

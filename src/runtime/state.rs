@@ -3,7 +3,6 @@
 //! a new `State`; connections accepted earlier keep the one they started with.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -16,7 +15,7 @@ use super::resolver::Resolvers;
 use super::sessions::SharedZones;
 use super::tls::{Acceptor, CertCache};
 use super::upstream_tls::Connector;
-use crate::eval::plan::{ConnectionCounts, Site, UpstreamGroup, UpstreamTls};
+use crate::eval::plan::{ConnectionCounts, ListenAddr, Site, UpstreamGroup, UpstreamTls};
 
 /// One upstream group at run time.
 #[derive(Debug)]
@@ -40,7 +39,7 @@ pub struct State {
     /// TLS clients per location's `proxy_ssl_*`, built on first use.
     connectors: Mutex<Connectors>,
     /// TLS acceptors per `ssl` listen socket, built on first use.
-    acceptors: Mutex<HashMap<SocketAddr, Acceptor>>,
+    acceptors: Mutex<HashMap<ListenAddr, Acceptor>>,
     /// Certificates read by this generation (a reload reads them again, as nginx does).
     certs: Arc<CertCache>,
     /// Shared session caches, which outlive the generation.
@@ -126,13 +125,13 @@ impl State {
     }
 
     /// The TLS acceptor of the `ssl` socket `listen`.
-    pub fn acceptor(&self, listen: SocketAddr) -> Acceptor {
+    pub fn acceptor(&self, listen: &ListenAddr) -> Acceptor {
         let mut map = self.acceptors.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(listen)
+        map.entry(listen.clone())
             .or_insert_with(|| {
                 super::tls::acceptor(
                     self.site.clone(),
-                    listen,
+                    listen.clone(),
                     self.certs.clone(),
                     &self.sessions,
                 )
@@ -183,11 +182,12 @@ mod tests {
     /// The group `GET target` is proxied to.
     fn group_of(site: &Arc<dyn Site>, target: &str) -> Arc<UpstreamGroup> {
         let headers = [(Bytes::from_static(b"host"), Bytes::from_static(b"x"))];
-        let listen = site.listens()[0].addr;
+        let listen = site.listens()[0].addr.clone();
         let info = RequestInfo {
-            listen,
-            remote: "10.0.0.7:5000".parse().unwrap(),
+            listen: listen.clone(),
+            remote: crate::eval::plan::Peer::Inet("10.0.0.7:5000".parse().unwrap()),
             local: listen,
+            proxy_protocol: None,
             sni: None,
             tls: false,
             handshake: None,

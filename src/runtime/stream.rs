@@ -1,7 +1,7 @@
-//! The client side of a connection, plain or TLS, as one type: the HTTP/1.x server reads and
-//! writes it, and after an upgrade the tunnel takes it over. It also applies nginx's
-//! `send_timeout` to writes: a write that cannot make progress for that long fails, and the
-//! connection closes.
+//! The client side of a connection, a TCP or unix-domain [`Socket`], plain or TLS, as one
+//! type: the HTTP/1.x server reads and writes it, and after an upgrade the tunnel takes it
+//! over. It also applies nginx's `send_timeout` to writes: a write that cannot make progress
+//! for that long fails, and the connection closes.
 
 use std::io;
 use std::pin::Pin;
@@ -9,19 +9,19 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 
 use super::drain::{DrainRead, poll_read_any};
+use super::socket::Socket;
 
 /// nginx's `send_timeout` default.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 enum Io {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(Socket),
+    Tls(Box<TlsStream<Socket>>),
 }
 
 #[derive(Debug)]
@@ -32,22 +32,22 @@ pub struct Downstream {
 }
 
 impl Downstream {
-    pub fn plain(stream: TcpStream) -> Downstream {
+    pub fn plain(stream: Socket) -> Downstream {
         Downstream {
             io: Io::Plain(stream),
             stalled: None,
         }
     }
 
-    pub fn tls(stream: TlsStream<TcpStream>) -> Downstream {
+    pub fn tls(stream: TlsStream<Socket>) -> Downstream {
         Downstream {
             io: Io::Tls(Box::new(stream)),
             stalled: None,
         }
     }
 
-    /// The TCP socket under any TLS.
-    fn tcp(&self) -> &TcpStream {
+    /// The socket under any TLS.
+    fn socket(&self) -> &Socket {
         match &self.io {
             Io::Plain(s) => s,
             Io::Tls(s) => s.get_ref().0,
@@ -61,7 +61,7 @@ impl Downstream {
     /// record) mean the client is still there, and the watch stops without ever returning.
     pub async fn closed(&self) -> Option<io::Error> {
         let mut probe = [0u8; 1];
-        match self.tcp().peek(&mut probe).await {
+        match self.socket().peek(&mut probe).await {
             Ok(0) => None,
             Err(e) => Some(e),
             Ok(_) => std::future::pending().await,

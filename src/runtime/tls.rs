@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use rustls::crypto::ring;
@@ -26,13 +25,13 @@ use rustls::server::{
 use rustls::sign::CertifiedKey;
 use rustls::{CipherSuite, HandshakeKind, NamedGroup, ProtocolVersion, ServerConfig};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::{StartHandshake, TlsAcceptor};
 
 use super::client_auth::{self, Verifying};
 use super::sessions::{self, SharedZones};
-use crate::eval::plan::{CertificatePair, ClientCert, Site, TlsFacts, TlsSpec};
+use super::socket::Socket;
+use crate::eval::plan::{CertificatePair, ClientCert, ListenAddr, Site, TlsFacts, TlsSpec};
 
 /// Certificates already loaded, by (certificate, key) path.
 #[derive(Debug, Default)]
@@ -108,7 +107,7 @@ fn key(spec: &CertificatePair) -> Result<PrivateKeyDer<'static>, String> {
 /// Asks the site for the certificate of each handshake.
 struct Resolver {
     site: Arc<dyn Site>,
-    listen: SocketAddr,
+    listen: ListenAddr,
     cache: Arc<CertCache>,
 }
 
@@ -122,7 +121,7 @@ impl fmt::Debug for Resolver {
 
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let spec = self.site.tls(self.listen, hello.server_name())?;
+        let spec = self.site.tls(&self.listen, hello.server_name())?;
         let keys: Vec<Arc<CertifiedKey>> = spec
             .certificates
             .iter()
@@ -175,7 +174,7 @@ impl fmt::Debug for Acceptor {
 /// The configurations of a socket whose servers differ in more than their certificates.
 pub struct PerServer {
     site: Arc<dyn Site>,
-    listen: SocketAddr,
+    listen: ListenAddr,
     /// Each server's settings with its configuration and, when it asks for client
     /// certificates, how they are checked (`Err`: a file it could not read).
     servers: Vec<(Arc<TlsSpec>, Result<Served, String>)>,
@@ -188,7 +187,7 @@ struct Served {
 
 /// A finished handshake: the stream and, when the server asked for one, the certificate the
 /// client sent with the verdict on it.
-pub type Accepted = (TlsStream<TcpStream>, Option<Arc<ClientCert>>);
+pub type Accepted = (TlsStream<Socket>, Option<Arc<ClientCert>>);
 
 /// Why a handshake did not finish.
 #[derive(Debug)]
@@ -205,25 +204,25 @@ impl From<io::Error> for Refused {
 }
 
 impl Acceptor {
-    pub async fn accept(&self, tcp: TcpStream) -> Result<Accepted, Refused> {
+    pub async fn accept(&self, socket: Socket) -> Result<Accepted, Refused> {
         match self {
-            Acceptor::Direct(acceptor) => Ok((acceptor.accept(tcp).await?, None)),
-            Acceptor::PerServer(per) => per.accept(tcp).await,
+            Acceptor::Direct(acceptor) => Ok((acceptor.accept(socket).await?, None)),
+            Acceptor::PerServer(per) => per.accept(socket).await,
         }
     }
 }
 
 impl PerServer {
-    async fn accept(&self, mut tcp: TcpStream) -> Result<Accepted, Refused> {
-        let accepted = read_hello(&mut tcp).await?;
+    async fn accept(&self, mut socket: Socket) -> Result<Accepted, Refused> {
+        let accepted = read_hello(&mut socket).await?;
         let sni = accepted.client_hello().server_name().map(str::to_string);
-        let Some(spec) = self.site.tls(self.listen, sni.as_deref()) else {
+        let Some(spec) = self.site.tls(&self.listen, sni.as_deref()) else {
             return Err(Refused::Failed(io::Error::other("no certificate")));
         };
         if spec.reject {
             // OpenSSL's fatal `unrecognized_name` alert, in a TLS 1.2 record as OpenSSL
             // writes it before a version is agreed on.
-            let _ = tcp
+            let _ = socket
                 .write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70])
                 .await;
             return Err(Refused::Rejected);
@@ -241,7 +240,7 @@ impl PerServer {
             }
             None => return Err(Refused::Failed(io::Error::other("no settings"))),
         };
-        let tls = StartHandshake::from_parts(accepted, tcp)
+        let tls = StartHandshake::from_parts(accepted, socket)
             .into_stream(served.config.clone())
             .await?;
         let client = served.verifying.as_ref().and_then(|v| {
@@ -253,11 +252,11 @@ impl PerServer {
 }
 
 /// Reads the ClientHello (rustls's `Acceptor`); an unreadable one gets rustls's alert.
-async fn read_hello(tcp: &mut TcpStream) -> io::Result<rustls::server::Accepted> {
+async fn read_hello(socket: &mut Socket) -> io::Result<rustls::server::Accepted> {
     let mut acceptor = rustls::server::Acceptor::default();
     loop {
-        tcp.readable().await?;
-        match acceptor.read_tls(&mut TryRead(tcp)) {
+        socket.readable().await?;
+        match acceptor.read_tls(&mut TryRead(socket)) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -269,15 +268,15 @@ async fn read_hello(tcp: &mut TcpStream) -> io::Result<rustls::server::Accepted>
             Err((e, mut alert)) => {
                 let mut bytes = Vec::new();
                 let _ = alert.write_all(&mut bytes);
-                let _ = tcp.write_all(&bytes).await;
+                let _ = socket.write_all(&bytes).await;
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
         }
     }
 }
 
-/// A non-blocking read of a tokio socket, for rustls's synchronous reader.
-struct TryRead<'a>(&'a TcpStream);
+/// A non-blocking read of a socket, for rustls's synchronous reader.
+struct TryRead<'a>(&'a Socket);
 
 impl io::Read for TryRead<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -290,11 +289,11 @@ impl io::Read for TryRead<'_> {
 /// started with, whatever server SNI selects).
 pub fn acceptor(
     site: Arc<dyn Site>,
-    listen: SocketAddr,
+    listen: ListenAddr,
     cache: Arc<CertCache>,
     zones: &SharedZones,
 ) -> Acceptor {
-    let default = site.tls(listen, None);
+    let default = site.tls(&listen, None);
     let versions = default
         .as_ref()
         .map(|spec| protocol_versions(&spec.protocols))
@@ -310,13 +309,13 @@ pub fn acceptor(
         versions,
         resolver: Arc::new(Resolver {
             site: site.clone(),
-            listen,
+            listen: listen.clone(),
             cache,
         }),
         storage,
         ticketer,
     };
-    let specs = site.tls_servers(listen);
+    let specs = site.tls_servers(&listen);
     if !specs.iter().any(|s| s.reject || s.client_auth.is_some()) {
         return Acceptor::Direct(TlsAcceptor::from(base.config(None)));
     }
@@ -462,7 +461,7 @@ mod tests {
         std::fs::write(&path, conf).expect("conf");
         let site = crate::load::site_for_serving(&Paths::resolve(Some(&dir), Some(&path)), None)
             .expect("loads");
-        let listen = site.listens()[0].addr;
+        let listen = site.listens()[0].addr.clone();
         acceptor(site, listen, Arc::default(), &SharedZones::default())
     }
 

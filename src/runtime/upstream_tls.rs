@@ -24,7 +24,7 @@ use rustls::{
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::peer_stream::PeerStream;
+use super::socket::Socket;
 use crate::eval::plan::{PeerAddr, UpstreamTls, VerifySpec};
 
 /// The TLS client of one location's `proxy_ssl_*` settings, with its session cache.
@@ -73,10 +73,10 @@ impl Connector {
     /// stands in, which also keys the session cache per server as nginx keys it.
     pub async fn handshake(
         &self,
-        stream: PeerStream,
+        stream: Socket,
         name: &str,
         peer: &PeerAddr,
-    ) -> io::Result<TlsStream<PeerStream>> {
+    ) -> io::Result<TlsStream<Socket>> {
         let bare = name.trim_start_matches('[').trim_end_matches(']');
         let server_name = match ServerName::try_from(bare.to_string()) {
             Ok(n) => n,

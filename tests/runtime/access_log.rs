@@ -1,5 +1,5 @@
 //! When access-log lines reach their file, against nginx: each line as its request ends,
-//! unless `buffer=` gathers them (then at exit, or when `flush=` expires).
+//! unless `buffer=` gathers them (then at exit, or once `flush=` has passed).
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ http {
         listen 127.0.0.1:PORT;
         location /now { access_log logs/now.log short; return 200 now; }
         location /later { access_log logs/later.log short buffer=64k; return 200 later; }
+        location /soon { access_log logs/soon.log short buffer=64k flush=1s; return 200 soon; }
     }
 }
 ";
@@ -32,11 +33,16 @@ fn lines_reach_the_file_as_requests_end_unless_buffered() {
         let server = start(bin, &prefix, CONFIG, &base, port, 0);
         exchange(port, "GET /now?a HTTP/1.1\r\nHost: t\r\n");
         exchange(port, "GET /later?b HTTP/1.1\r\nHost: t\r\n");
+        exchange(port, "GET /soon?c HTTP/1.1\r\nHost: t\r\n");
         std::thread::sleep(Duration::from_millis(100));
-        let running = (lines(&prefix, "now.log"), lines(&prefix, "later.log"));
+        let at_once = (lines(&prefix, "now.log"), lines(&prefix, "later.log"));
+        // `flush=1s` (ngxr checks every second): written within 2.5 s; `later` waits still.
+        std::thread::sleep(Duration::from_millis(2500));
+        let flushed = (lines(&prefix, "soon.log"), lines(&prefix, "later.log"));
         drop(server);
-        running
+        (at_once, flushed)
     });
     assert_eq!(seen[0], seen[1]);
-    assert_eq!(seen[1], ("/now?a 200\n".to_string(), String::new()));
+    assert_eq!(seen[1].0, ("/now?a 200\n".to_string(), String::new()));
+    assert_eq!(seen[1].1, ("/soon?c 200\n".to_string(), String::new()));
 }

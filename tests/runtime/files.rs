@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -140,9 +141,17 @@ fn populate(www: &Path) {
 /// Sends `request` (its head, then its body if any, plus `Connection: close`) and reads the
 /// answer to the end. Each [`PAUSE`] in it is a wait of 200 ms before the rest is sent.
 pub(crate) fn exchange(port: u16, request: &str) -> Vec<u8> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    exchange_on(s, b"", request)
+}
+
+/// [`exchange`] on a connected stream, after writing `preface` (a PROXY protocol header).
+pub(crate) fn exchange_on<S: Read + Write + Timed>(
+    mut s: S,
+    preface: &[u8],
+    request: &str,
+) -> Vec<u8> {
+    s.read_timeout(Duration::from_secs(5));
     let request = match request.split_once("\r\n\r\n") {
         Some((head, body)) => format!("{head}\r\nConnection: close\r\n\r\n{body}"),
         None => format!("{request}Connection: close\r\n\r\n"),
@@ -151,7 +160,9 @@ pub(crate) fn exchange(port: u16, request: &str) -> Vec<u8> {
         if i > 0 {
             std::thread::sleep(Duration::from_millis(200));
         }
-        s.write_all(part.as_bytes()).expect("send");
+        let mut sent = if i == 0 { preface.to_vec() } else { Vec::new() };
+        sent.extend_from_slice(part.as_bytes());
+        s.write_all(&sent).expect("send");
     }
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
@@ -161,6 +172,86 @@ pub(crate) fn exchange(port: u16, request: &str) -> Vec<u8> {
 /// Marks where [`exchange`] waits before sending the rest of a request: what came before
 /// is what the server reads with the head.
 pub(crate) const PAUSE: &str = "<pause>";
+
+/// A stream whose reads can be bounded.
+pub(crate) trait Timed {
+    fn read_timeout(&self, timeout: Duration);
+}
+
+impl Timed for TcpStream {
+    fn read_timeout(&self, timeout: Duration) {
+        self.set_read_timeout(Some(timeout)).expect("timeout");
+    }
+}
+
+impl Timed for UnixStream {
+    fn read_timeout(&self, timeout: Duration) {
+        self.set_read_timeout(Some(timeout)).expect("timeout");
+    }
+}
+
+impl Timed for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn read_timeout(&self, timeout: Duration) {
+        Timed::read_timeout(&self.sock, timeout);
+    }
+}
+
+/// One request to send to each server: by its TCP port, or another way ([`Via`]).
+pub(crate) trait Probe {
+    /// Sends it to the server started from `prefix` and listening on `port`; the answer.
+    fn send(&self, prefix: &Path, port: u16) -> Vec<u8>;
+}
+
+impl<T: AsRef<str>> Probe for T {
+    fn send(&self, _prefix: &Path, port: u16) -> Vec<u8> {
+        exchange(port, self.as_ref())
+    }
+}
+
+/// How a [`Sent`] probe reaches the server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Via {
+    /// Its TCP port, with these bytes (a PROXY protocol header) before the request.
+    Preface(&'static [u8]),
+    /// The same, then TLS (TLS 1.2, nginx 1.22's default, any certificate accepted) for the
+    /// request.
+    Tls(&'static [u8]),
+    /// The unix-domain socket at this path under the server's prefix.
+    Unix(&'static str),
+}
+
+/// A request sent [`Via`] something other than the plain TCP port.
+#[derive(Debug, Clone)]
+pub(crate) struct Sent {
+    pub via: Via,
+    pub request: String,
+}
+
+impl Probe for Sent {
+    fn send(&self, prefix: &Path, port: u16) -> Vec<u8> {
+        match self.via {
+            Via::Preface(bytes) => {
+                let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                exchange_on(s, bytes, &self.request)
+            }
+            Via::Tls(preface) => {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                s.write_all(preface).expect("send the preface");
+                let schemes = rustls::crypto::ring::default_provider()
+                    .signature_verification_algorithms
+                    .supported_schemes();
+                let config = crate::tls::client_config(&rustls::version::TLS12, &schemes);
+                let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+                let tls = rustls::ClientConnection::new(config, name).expect("client");
+                exchange_on(rustls::StreamOwned::new(tls, s), b"", &self.request)
+            }
+            Via::Unix(path) => {
+                let s = UnixStream::connect(prefix.join(path)).expect("connect to the unix socket");
+                exchange_on(s, b"", &self.request)
+            }
+        }
+    }
+}
 
 /// What may differ between the servers: their port, `Date`.
 pub(crate) fn normalize(answer: &[u8], port: u16) -> String {
@@ -243,33 +334,37 @@ fn error_lines(prefix: &Path, port: u16) -> Vec<String> {
 }
 
 /// What one server made of `probes` under `config` (served from `base/NAME`): each answer
-/// normalised, then its access log and its error log's messages.
+/// normalised, then its access log and its error log's messages, the server's prefix in any
+/// of them written `PREFIX`.
 pub(crate) type Seen = (Vec<String>, String, Vec<String>);
 
 /// Runs `probes` through nginx (`nginx`) and then ngxr, each on its own prefix and port.
-pub(crate) fn through_both<P: AsRef<str>>(
+pub(crate) fn through_both<P: Probe>(
     nginx: &str,
     config: &str,
     base: &Path,
     probes: &[P],
 ) -> [Seen; 2] {
-    [(nginx, "nginx"), (env!("CARGO_BIN_EXE_ngxr"), "ngxr")].map(|(bin, name)| {
+    // Prefixes of one length, so a text naming its prefix is as long from both.
+    [(nginx, "nginx"), (env!("CARGO_BIN_EXE_ngxr"), "ngxr_")].map(|(bin, name)| {
         let (prefix, port) = (base.join(name), crate::common::free_port());
         let server = start(bin, &prefix, config, base, port, 0);
+        let shown = prefix.display().to_string();
         let answers = probes
             .iter()
-            .map(|probe| normalize(&exchange(port, probe.as_ref()), port))
+            .map(|probe| normalize(&probe.send(&prefix, port), port).replace(&shown, "PREFIX"))
             .collect();
         // A log line is written as its request ends, just after the answer goes out.
         std::thread::sleep(Duration::from_millis(100));
         drop(server);
         let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
-        let errors = file_messages(&prefix.join("logs/error.log"), None, &[port]);
-        (answers, access, errors)
+        let errors = file_messages(&prefix.join("logs/error.log"), Some(&prefix), &[port]);
+        (answers, access.replace(&shown, "PREFIX"), errors)
     })
 }
 
-/// Starts `bin` from `prefix` with `config` (its placeholders filled in).
+/// Starts `bin` from `prefix` with `config` (its placeholders filled in by [`write_config`]),
+/// `master_process off`.
 pub(crate) fn start(
     bin: &str,
     prefix: &Path,
@@ -278,13 +373,26 @@ pub(crate) fn start(
     port: u16,
     dead: u16,
 ) -> Running {
+    write_config(prefix, config, www, port, dead);
+    launch(bin, prefix, port, "master_process off;")
+}
+
+/// Writes `prefix/nginx.conf`: `config` with `PREFIX`, `ROOT` (`www`), `SELF` and `PORT`,
+/// `DEAD` filled in.
+pub(crate) fn write_config(prefix: &Path, config: &str, www: &Path, port: u16, dead: u16) {
     std::fs::create_dir_all(prefix.join("logs")).expect("logs dir");
     let conf = config
+        .replace("PREFIX", &prefix.display().to_string())
         .replace("ROOT", &www.display().to_string())
         .replace("SELF", &port.to_string())
         .replace("PORT", &port.to_string())
         .replace("DEAD", &dead.to_string());
     std::fs::write(prefix.join("nginx.conf"), conf).expect("config");
+}
+
+/// Starts `bin` from `prefix` on its `nginx.conf`, not as a daemon, with `globals` (the
+/// `master_process` setting), and waits until it listens on `port`.
+pub(crate) fn launch(bin: &str, prefix: &Path, port: u16, globals: &str) -> Running {
     let child = Command::new(bin)
         .arg("-p")
         .arg(format!("{}/", prefix.display()))
@@ -292,7 +400,7 @@ pub(crate) fn start(
         .arg(prefix.join("nginx.conf"))
         .arg("-g")
         .arg(format!(
-            "daemon off; master_process off; pid {}/run.pid;",
+            "daemon off; {globals} pid {}/run.pid;",
             prefix.display()
         ))
         .stdout(Stdio::null())

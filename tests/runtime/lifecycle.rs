@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ngxr::eval::plan::ListenAddr;
+
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -71,7 +73,7 @@ async fn reload_serves_new_connections_and_keeps_live_tunnels() {
         .await
         .expect("handshake");
     let mut site = TestSite::new(vec![peer(new.addr)]);
-    site.listen.addr = "127.0.0.1:0".parse().expect("addr");
+    site.listen.addr = ListenAddr::Inet("127.0.0.1:0".parse().expect("addr"));
     proxy.reload(Arc::new(site)).expect("reload");
     assert_eq!(header(&get(addr, "/").await, "x-backend"), Some("new"));
     ws.send(Message::text("still here")).await.expect("send");
@@ -103,7 +105,7 @@ async fn reload_opens_new_listen_sockets_and_closes_dropped_ones() {
     let b = Backend::http("a").await;
     let (mut proxy, old) = start(TestSite::new(vec![peer(b.addr)]));
     let mut site = TestSite::new(vec![peer(b.addr)]);
-    site.listen.addr = "127.0.0.2:0".parse().expect("addr");
+    site.listen.addr = ListenAddr::Inet("127.0.0.2:0".parse().expect("addr"));
     proxy.reload(Arc::new(site)).expect("reload");
     let addrs = proxy.local_addrs();
     assert_eq!(addrs.len(), 1);

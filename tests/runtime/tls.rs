@@ -25,7 +25,7 @@ const DEFAULT_SESSIONS: SessionSpec = SessionSpec {
 
 /// A self-signed certificate for `name` with a key made by `alg`, written as PEM files under
 /// `dir`.
-fn pair(
+pub(crate) fn pair(
     dir: &std::path::Path,
     name: &str,
     alg: &'static rcgen::SignatureAlgorithm,
@@ -214,6 +214,14 @@ fn client(
     version: &'static rustls::SupportedProtocolVersion,
     schemes: &[rustls::SignatureScheme],
 ) -> TlsConnector {
+    TlsConnector::from(client_config(version, schemes))
+}
+
+/// [`client`]'s settings, for a blocking client too. It accepts any certificate.
+pub(crate) fn client_config(
+    version: &'static rustls::SupportedProtocolVersion,
+    schemes: &[rustls::SignatureScheme],
+) -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[version])
@@ -223,7 +231,7 @@ fn client(
             schemes: schemes.to_vec(),
         }))
         .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
+    Arc::new(config)
 }
 
 /// One request over a new connection: the certificate the server sent and whether the

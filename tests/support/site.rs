@@ -72,8 +72,10 @@ impl TestSite {
     pub fn with_group(group: Arc<UpstreamGroup>) -> TestSite {
         TestSite {
             listen: ListenSpec {
-                addr: "127.0.0.1:0".parse().expect("addr"),
+                addr: ListenAddr::Inet("127.0.0.1:0".parse().expect("addr")),
                 ssl: false,
+                proxy_protocol: false,
+                proxy_protocol_flipped: Vec::new(),
                 reuseport: false,
                 backlog: None,
                 ipv6only: false,
@@ -149,7 +151,7 @@ impl Site for TestSite {
             .cloned()
             .unwrap_or_default();
         let host = Self::header(request, "host").cloned().unwrap_or_default();
-        let remote = Bytes::from(request.remote.ip().to_string());
+        let remote = Bytes::from(request.remote.text());
         let connection = if upgrade.is_empty() {
             "close"
         } else {
@@ -201,7 +203,7 @@ impl Site for TestSite {
             location_base: self.location_base.clone(),
             headers,
             balance_key: Some(Bytes::copy_from_slice(request.target.as_bytes())),
-            client: request.remote.ip(),
+            client: request.remote.clone(),
             server: Bytes::new(),
             pass_body: true,
             client_upgrade: !upgrade.is_empty(),
@@ -236,7 +238,7 @@ impl Site for TestSite {
     }
 
     /// The test site has no error pages: the runtime never asks.
-    fn client_header_timeout(&self, _: SocketAddr) -> Duration {
+    fn client_header_timeout(&self, _: &ListenAddr) -> Duration {
         ngxr::defaults::http::CLIENT_HEADER_TIMEOUT
     }
 
@@ -264,12 +266,12 @@ impl Site for TestSite {
         })
     }
 
-    fn tls(&self, _listen: SocketAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>> {
+    fn tls(&self, _listen: &ListenAddr, sni: Option<&str>) -> Option<Arc<TlsSpec>> {
         let by_name = sni.and_then(|sni| self.certs.iter().find(|(name, _)| name == sni));
         by_name.or(self.certs.first()).map(|(_, c)| c.clone())
     }
 
-    fn tls_servers(&self, _listen: SocketAddr) -> Vec<Arc<TlsSpec>> {
+    fn tls_servers(&self, _listen: &ListenAddr) -> Vec<Arc<TlsSpec>> {
         self.certs.iter().map(|(_, c)| c.clone()).collect()
     }
 
@@ -340,6 +342,7 @@ pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
             path,
             format: Arc::new(PlainFormat),
             buffer: None,
+            flush: None,
         }],
         errors: Vec::new(),
     })

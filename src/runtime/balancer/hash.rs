@@ -70,8 +70,10 @@ impl Balancer {
         now: u64,
     ) -> Option<usize> {
         let octets: Vec<u8> = match attempt.client {
-            IpAddr::V4(v4) => v4.octets()[..3].to_vec(),
-            IpAddr::V6(v6) => v6.octets().to_vec(),
+            Some(IpAddr::V4(v4)) => v4.octets()[..3].to_vec(),
+            Some(IpAddr::V6(v6)) => v6.octets().to_vec(),
+            // nginx's `ngx_http_upstream_ip_hash_pseudo_addr`.
+            None => vec![0; 3],
         };
         self.get_by_weight(state, attempt, now, |attempt| {
             for &b in &octets {

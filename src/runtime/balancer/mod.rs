@@ -101,7 +101,8 @@ pub(crate) struct Attempt {
     pub(crate) tries: u32,
     /// The tier-local index of the last peer handed out.
     current: Option<usize>,
-    client: IpAddr,
+    /// `None`: a unix-domain socket's client.
+    client: Option<IpAddr>,
     key: Option<Bytes>,
     hash: u64,
     rehash: u64,
@@ -141,7 +142,7 @@ impl Balancer {
     }
 
     /// Starts a request (nginx's `init_peer`): `client` feeds `ip_hash`, `key` feeds `hash`.
-    pub(crate) fn begin(&self, client: IpAddr, key: Option<Bytes>) -> Attempt {
+    pub(crate) fn begin(&self, client: Option<IpAddr>, key: Option<Bytes>) -> Attempt {
         let live = |list: &[usize]| {
             list.iter()
                 .filter(|&&i| !self.group.servers[i].down)

@@ -32,10 +32,10 @@ fn group(policy: Balance, servers: Vec<PeerSpec>) -> Balancer {
     }))
 }
 
-const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const CLIENT: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
 
 /// Picks `n` times, each request succeeding at once; returns the ports as letters a, b, c...
-fn sequence(b: &Balancer, n: usize, client: IpAddr, key: Option<&'static str>) -> String {
+fn sequence(b: &Balancer, n: usize, client: Option<IpAddr>, key: Option<&'static str>) -> String {
     (0..n)
         .map(|_| {
             let mut attempt = b.begin(client, key.map(|k| Bytes::from_static(k.as_bytes())));
@@ -133,9 +133,11 @@ fn ip_hash_uses_the_first_three_octets() {
     // 89 → 127 → 0 → 0 through (h * 113 + octet) % 6271 gives 4040; 4040 % 3 = 2.
     assert_eq!(sequence(&b, 3, CLIENT, None), "ccc");
     let same_net = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 200));
-    assert_eq!(sequence(&b, 1, same_net, None), "c");
+    assert_eq!(sequence(&b, 1, Some(same_net), None), "c");
+    // A unix-domain client hashes nginx's three zero bytes: 89 → 3786 → 1390 → 295.
+    assert_eq!(sequence(&b, 2, None, None), "bb");
     let spread: std::collections::HashSet<String> = (0..30u8)
-        .map(|i| sequence(&b, 1, IpAddr::V4(Ipv4Addr::new(10, 0, i, 1)), None))
+        .map(|i| sequence(&b, 1, Some(IpAddr::V4(Ipv4Addr::new(10, 0, i, 1))), None))
         .collect();
     assert_eq!(spread.len(), 3);
 }
@@ -239,7 +241,7 @@ fn ip_hash_picks_what_nginx_picks() {
     let got: String = (0..24u32)
         .map(|i| {
             let client = IpAddr::V4(Ipv4Addr::new(127, (i / 3) as u8, (i * 7 % 256) as u8, 1));
-            let mut attempt = b.begin(client, None);
+            let mut attempt = b.begin(Some(client), None);
             let index = b.get(&mut attempt, 100).expect("a peer");
             b.free(&mut attempt, false, 100);
             char::from(b'1' + index as u8)
