@@ -7,7 +7,7 @@
 //! sent) and error log must be nginx's.
 
 use crate::common::{Mirror, nginx, temp_dir};
-use crate::files::through_both;
+use crate::files::{assert_same, through_both};
 use crate::support::nginx::Nginx;
 
 const CONFIG: &str = r#"
@@ -126,11 +126,7 @@ fn x_accel_redirect_is_followed_as_nginx_follows_it() {
         .replace("MIRROR", &mirror.port.to_string());
     let probes = probes();
     let seen = through_both(nginx, &config, &base, &probes);
-    for (i, (theirs, ours)) in seen[0].0.iter().zip(&seen[1].0).enumerate() {
-        assert_eq!(theirs, ours, "probe {i}: {}", probes[i]);
-    }
-    assert_eq!(seen[0].1, seen[1].1, "access log");
-    assert_eq!(seen[0].2, seen[1].2, "error log");
+    assert_same(&seen, &probes);
     // The redirects were followed, with the origin's headers kept.
     let ours = &seen[1].0;
     assert!(ours[0].ends_with("ret GET /ret?a=1 \n"), "{}", ours[0]);

@@ -363,6 +363,16 @@ pub(crate) fn through_both<P: Probe>(
     })
 }
 
+/// Asserts that nginx and ngxr (`seen`, from [`through_both`]) gave the same answer to each
+/// of `probes`, and wrote the same access and error logs.
+pub(crate) fn assert_same<P: AsRef<str>>(seen: &[Seen; 2], probes: &[P]) {
+    for (i, (theirs, ours)) in seen[0].0.iter().zip(&seen[1].0).enumerate() {
+        assert_eq!(theirs, ours, "probe {i}: {}", probes[i].as_ref());
+    }
+    assert_eq!(seen[0].1, seen[1].1, "access log");
+    assert_eq!(seen[0].2, seen[1].2, "error log");
+}
+
 /// Starts `bin` from `prefix` with `config` (its placeholders filled in by [`write_config`]),
 /// `master_process off`.
 pub(crate) fn start(

@@ -6,7 +6,7 @@
 //! rewritten line.
 
 use crate::common::{Mirror, nginx, temp_dir};
-use crate::files::through_both;
+use crate::files::{assert_same, through_both};
 
 const CONFIG: &str = r"
 events {}
@@ -113,11 +113,7 @@ fn set_cookie_lines_are_rewritten_as_nginx_rewrites_them() {
     let base = temp_dir("proxy-cookie");
     let config = CONFIG.replace("MIRROR", &mirror.port.to_string());
     let seen = through_both(nginx, &config, &base, &probes());
-    for (i, (theirs, ours)) in seen[0].0.iter().zip(&seen[1].0).enumerate() {
-        assert_eq!(theirs, ours, "probe {i}: {}", probes()[i]);
-    }
-    assert_eq!(seen[0].1, seen[1].1, "access log");
-    assert_eq!(seen[0].2, seen[1].2, "error log");
+    assert_same(&seen, &probes());
     // The rules did change something: a line nginx rewrote reached the client so.
     assert!(seen[1].0[0].contains("Set-Cookie: v=1; Domain=example.com\r\n"));
 }

@@ -5,7 +5,7 @@
 //! `client_max_body_size`, `100 Continue` sent as the body is read).
 
 use crate::common::{Mirror, nginx, temp_dir};
-use crate::files::through_both;
+use crate::files::{assert_same, through_both};
 
 const CONFIG: &str = r#"
 events {}
@@ -104,11 +104,7 @@ fn method_and_body_sent_upstream_are_nginx_s() {
         .replace("DEAD", &dead.to_string());
     let probes = probes();
     let seen = through_both(nginx, &config, &base, &probes);
-    for (i, (theirs, ours)) in seen[0].0.iter().zip(&seen[1].0).enumerate() {
-        assert_eq!(theirs, ours, "probe {i}: {}", probes[i]);
-    }
-    assert_eq!(seen[0].1, seen[1].1, "access log");
-    assert_eq!(seen[0].2, seen[1].2, "error log");
+    assert_same(&seen, &probes);
     // The backend did get the configured method and body.
     assert!(seen[1].0[0].contains("\r\n\r\nPOST /const HTTP/1.0\r\n"));
     assert!(seen[1].0[8].ends_with("\r\n\r\nname=2&method=POST"));

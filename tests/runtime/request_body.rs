@@ -6,7 +6,7 @@
 //! or an `if` before any proxy pass read it, and after an `error_page`.
 
 use crate::common::{Mirror, nginx, temp_dir};
-use crate::files::{PAUSE, through_both};
+use crate::files::{PAUSE, assert_same, through_both};
 
 const CONFIG: &str = r#"
 events {}
@@ -108,11 +108,7 @@ fn request_body_reads_what_nginx_holds_in_memory() {
         .replace("DEAD", &dead.to_string());
     let probes = probes();
     let seen = through_both(nginx, &config, &base, &probes);
-    for (i, (theirs, ours)) in seen[0].0.iter().zip(&seen[1].0).enumerate() {
-        assert_eq!(theirs, ours, "probe {i}: {}", probes[i]);
-    }
-    assert_eq!(seen[0].1, seen[1].1, "access log");
-    assert_eq!(seen[0].2, seen[1].2, "error log");
+    assert_same(&seen, &probes);
     // The variable did read bodies, and did not read those nginx wrote to a file.
     let log = &seen[1].1;
     assert!(log.contains("/p HTTP/1.1 [hello] 200"), "{log}");
