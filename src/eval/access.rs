@@ -17,7 +17,6 @@ use super::crypt::{self, Verdict};
 use super::plan::{ErrorLine, Outcome};
 use super::request::Req;
 use super::static_::Served;
-use super::uri::Rewritten;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::Cx;
@@ -216,14 +215,7 @@ pub fn auth_sets<'a>(auth: &AuthRequest, outcome: &'a Outcome, req: &mut Req<'a>
     for (assigned, value) in &auth.sets {
         let v = value.eval(req);
         match assigned {
-            Assigned::Args => {
-                // `ngx_http_variable_set_args` also clears `valid_unparsed_uri`: the
-                // upstream URI is then built from `$uri` and the new arguments.
-                req.target.args = v;
-                if req.target.rewritten == Rewritten::No {
-                    req.target.rewritten = Rewritten::InPlace;
-                }
-            }
+            Assigned::Args => req.set_args(v),
             Assigned::Var(name) => req.sets.push((name.clone(), v)),
         }
     }

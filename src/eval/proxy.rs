@@ -211,11 +211,15 @@ pub fn resolve(
 
 /// The upstream URI built from `$uri` (`ngx_http_proxy_create_request`): `part` in place of
 /// the location's first `location_len` bytes, the rest escaped when the request's was or the
-/// rewrite module changed it, then `?args`.
+/// rewrite module changed it (nginx: `quoted_uri` or `internal`), then `?args`.
 fn current_uri(req: &Req<'_>, part: &[u8], location_len: usize) -> Vec<u8> {
     let rest = req.target.uri.get(location_len..).unwrap_or_default();
     let mut out = part.to_vec();
-    if req.target.quoted || req.target.rewritten != Rewritten::No {
+    let internal = matches!(
+        req.target.rewritten,
+        Rewritten::Located | Rewritten::InPlace
+    );
+    if req.target.quoted || internal {
         out.extend(uri::escape(rest));
     } else {
         out.extend_from_slice(rest);

@@ -137,6 +137,16 @@ enum MapValue {
 }
 
 impl<'a> Req<'a> {
+    /// `ngx_http_variable_set_args`: the request's arguments become `args`, and since nginx
+    /// then forgets the URI as the client sent it (`valid_unparsed_uri`), an upstream URI is
+    /// built from `$uri` and the new arguments.
+    pub fn set_args(&mut self, args: Vec<u8>) {
+        self.target.args = args.into();
+        if self.target.rewritten == super::uri::Rewritten::No {
+            self.target.rewritten = super::uri::Rewritten::ArgsSet;
+        }
+    }
+
     pub fn new(info: &'a RequestInfo<'a>, tables: &'a Tables, target: Target) -> Req<'a> {
         let n = tables.maps.len();
         Req {

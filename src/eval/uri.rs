@@ -30,6 +30,10 @@ pub enum Rewritten {
     Located,
     /// Rewritten and kept in the location that rewrote it (`break`).
     InPlace,
+    /// Only the arguments were set (`set $args`): the target as sent no longer stands for
+    /// the request (nginx's `valid_unparsed_uri`), but the request is no internal one and
+    /// its location still matches.
+    ArgsSet,
 }
 
 impl Target {

@@ -228,9 +228,10 @@ pub fn definable(name: &str) -> bool {
 }
 
 /// Whether `set $name` calls a handler of nginx's rather than storing a value: `$limit_rate`
-/// sets the request's rate (and reads back as the parsed rate), so it is no `set` variable.
+/// sets the request's rate (and reads back as the parsed rate), `$args` the request's
+/// arguments; neither is a `set` variable.
 pub fn has_set_handler(name: &str) -> bool {
-    name.eq_ignore_ascii_case("limit_rate")
+    name.eq_ignore_ascii_case("limit_rate") || name.eq_ignore_ascii_case("args")
 }
 
 /// Builds a prefixed variable from the rest of its name.

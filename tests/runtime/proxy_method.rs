@@ -56,6 +56,11 @@ http {
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
         }
+        # `set $args` replaces the arguments the upstream gets (the URI as sent is dropped,
+        # the location's prefix still replaced), and leaves `$args` the request's elsewhere.
+        location /args/set { set $args "q=2&$arg_z"; proxy_pass http://127.0.0.1:MIRROR; }
+        location /args/part/ { set $args "a=1"; proxy_pass http://127.0.0.1:MIRROR/x/; }
+        location /args/read { return 200 "$args|$arg_b|$is_args\n"; }
         location /retry {
             proxy_pass http://127.0.0.1:DEAD;
             proxy_method POST;
@@ -87,6 +92,9 @@ fn probes() -> Vec<String> {
         "POST /withheld HTTP/1.1\r\nHost: a\r\nX-Mirror-Now: 1\r\nContent-Length: 5\r\n\r\nhello",
         "POST /withheld/chunked HTTP/1.1\r\nHost: a\r\nX-Mirror-Now: 1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
         "GET /withheld HTTP/1.1\r\nHost: a\r\n",
+        "GET /args/set?z=1 HTTP/1.1\r\nHost: a\r\n",
+        "GET /args/part/y%20z?z=1 HTTP/1.1\r\nHost: a\r\n",
+        "GET /args/read?b=7 HTTP/1.1\r\nHost: a\r\n",
         "POST /nolength HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
     ]
     .map(String::from)

@@ -29,6 +29,8 @@ pub enum CStep {
     },
     /// `set $limit_rate`: the request's rate, parsed as a size.
     SetLimitRate(Complex),
+    /// `set $args`: the request's arguments (see `Req::set_args`).
+    SetArgs(Complex),
     If(Box<CIf>),
     Break,
 }
@@ -118,7 +120,9 @@ pub fn compile(
                     at(cx, value, format!("the duplicate \"{variable}\" variable"));
                 }
                 let value = Complex::compile(cx, reg, value);
-                if has_set_handler(variable) {
+                if variable.eq_ignore_ascii_case("args") {
+                    value.map(CStep::SetArgs)
+                } else if has_set_handler(variable) {
                     value.map(CStep::SetLimitRate)
                 } else {
                     value.map(|value| CStep::Set {

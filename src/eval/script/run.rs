@@ -67,6 +67,10 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, state: &mut State<'s>) -> Opt
                 let v = value.eval(req);
                 req.sets.push((name.clone(), v));
             }
+            CStep::SetArgs(value) => {
+                let v = value.eval(req);
+                req.set_args(v);
+            }
             // `ngx_http_variable_set_limit_rate`: a value that is no size changes nothing.
             CStep::SetLimitRate(value) => {
                 let v = value.eval(req);
