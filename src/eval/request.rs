@@ -141,7 +141,7 @@ impl<'a> Req<'a> {
     /// then forgets the URI as the client sent it (`valid_unparsed_uri`), an upstream URI is
     /// built from `$uri` and the new arguments.
     pub fn set_args(&mut self, args: Vec<u8>) {
-        self.target.args = args.into();
+        self.target.args = args;
         if self.target.rewritten == super::uri::Rewritten::No {
             self.target.rewritten = super::uri::Rewritten::ArgsSet;
         }
