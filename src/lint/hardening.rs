@@ -174,11 +174,10 @@ fn resolver_external(d: &Directive, sink: &mut Sink) {
         .map(|w| w.value.as_str())
         .filter(|a| !a.contains('='))
         .find(|a| {
-            let host = a
-                .strip_prefix('[')
-                .and_then(|a| a.split_once(']'))
-                .map_or_else(|| a.split(':').next().unwrap_or(a), |(h, _)| h);
-            match host.parse::<std::net::IpAddr>() {
+            let Some((host, _)) = crate::config::proxy::split_host_port(a) else {
+                return false;
+            };
+            match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
                 Ok(std::net::IpAddr::V4(ip)) => {
                     !(ip.is_loopback() || ip.is_private() || ip.is_link_local())
                 }
