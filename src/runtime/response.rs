@@ -239,3 +239,35 @@ fn http_date() -> Bytes {
         cache.1.clone()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(front: Front) -> String {
+        let answer = build(200, None, front, &[], &[], ProxyBody::full(None, None));
+        String::from_utf8_lossy(&answer.head).into_owned()
+    }
+
+    #[test]
+    fn keepalive_timeout_s_header_value_goes_with_keep_alive_only() {
+        let front = |connection| Front {
+            connection,
+            keepalive_header: 60,
+            ..Front::default()
+        };
+        let kept = head(front("keep-alive"));
+        assert!(
+            kept.contains("\r\nConnection: keep-alive\r\nKeep-Alive: timeout=60\r\n"),
+            "{kept}"
+        );
+        assert!(!head(front("close")).contains("Keep-Alive:"));
+        assert!(
+            !head(Front {
+                connection: "keep-alive",
+                ..Front::default()
+            })
+            .contains("Keep-Alive:")
+        );
+    }
+}
