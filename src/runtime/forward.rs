@@ -489,19 +489,10 @@ impl Exchange<'_> {
                 .map_err(|e| (e, false))?
             }
         };
-        // `$upstream_connect_time` (a cached connection takes no time to get; over TLS it
-        // includes the handshake, as nginx's does).
-        self.state.connect_time = Some(started.elapsed());
         let cached = conn.cached;
-        exchange::send(
-            &mut conn,
-            self.p,
-            self.body,
-            from,
-            &mut self.state.bytes_sent,
-        )
-        .await
-        .map_err(|e| (e, cached))?;
+        exchange::send(&mut conn, self.p, self.body, from, self.state, started)
+            .await
+            .map_err(|e| (e, cached))?;
         let head = exchange::read_head(
             &mut conn,
             self.p.timeouts.read,

@@ -193,12 +193,14 @@ pub async fn accept_loop(shared: Arc<Shared>, spec: Arc<ListenSpec>, listener: L
             ));
             continue;
         };
-        tokio::spawn(conn::serve(
+        // Boxed: the connection's future is several KiB, and tokio would otherwise move it
+        // whole through each layer of `spawn` and again as the task starts and ends.
+        tokio::spawn(Box::pin(conn::serve(
             shared.clone(),
             spec.clone(),
             socket,
             remote,
             permit,
-        ));
+        )));
     }
 }
