@@ -58,7 +58,7 @@ pub struct Downstream<'a> {
 /// client went away before it (its 499 line is logged then), or an `error_page` said 444.
 pub async fn proxy(
     request: OwnedRequest,
-    p: ProxyRequest,
+    p: Box<ProxyRequest>,
     down: Option<Downstream<'_>>,
     start: Start,
 ) -> Option<Answer> {
@@ -82,7 +82,7 @@ pub struct ClientGone;
 
 async fn attempts(
     mut request: OwnedRequest,
-    mut p: ProxyRequest,
+    mut p: Box<ProxyRequest>,
     down: Option<Downstream<'_>>,
     keepalive: bool,
     tried: Vec<UpstreamTry>,
@@ -111,7 +111,7 @@ async fn attempts(
                 // `$request_body` there sees it.
                 if let Route::Proxy(mut again) = request.conn.state.site.route(&request.info()) {
                     again.errors = Vec::new();
-                    p = *again;
+                    p = again;
                     if let Some(replacement) = &p.body {
                         body = RequestBody::Full(replacement.clone());
                     }
