@@ -11,6 +11,7 @@ pub mod gzip;
 pub mod http;
 pub mod limit;
 pub mod listen;
+pub mod listen_options;
 pub mod location;
 pub mod log;
 pub mod map;
