@@ -2,16 +2,19 @@
 //! socket (backlog, SO_RCVBUF, SO_SNDBUF) and from a connection it accepted (the keepalive
 //! timer it inherited), and deferred accept seen through `stub_status`: a client that sends
 //! nothing is not accepted. The same through nginx where it is installed. Skipped without
-//! `ss`.
+//! `ss`. On a unix-domain socket the TCP ones fail, each logged and ignored.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{free_port, temp_dir};
 use crate::files::start;
+use crate::support::backend::Backend;
+use crate::support::site::{TestSite, peer};
 
 const CONFIG: &str = "events {} http { access_log off;
     server {
@@ -129,4 +132,75 @@ fn listen_socket_options_reach_the_kernel() {
         return;
     }
     assert_eq!(observe(nginx, &base, "nginx"), ngxr);
+}
+
+const UNIX_CONFIG: &str = "error_log PREFIX/logs/error.log; events {} http { access_log off;
+    server {
+        listen 127.0.0.1:PORT;
+        listen unix:PREFIX/u.sock so_keepalive=1:2:3 rcvbuf=4k fastopen=3 deferred;
+    }
+}
+";
+
+/// The `[alert]` messages of `prefix`'s error log, without time and pid, `prefix` written
+/// `PREFIX`.
+fn alerts(prefix: &Path) -> Vec<String> {
+    let log = std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| l.split_once("[alert] "))
+        .map(|(_, rest)| rest.split_once(": ").map_or(rest, |(_, m)| m))
+        .map(|m| m.replace(&prefix.display().to_string(), "PREFIX"))
+        .collect()
+}
+
+#[test]
+fn tcp_options_on_a_unix_socket_are_logged_and_ignored() {
+    let base = temp_dir("listen-options-unix");
+    let seen = |bin: &str, name: &str| {
+        let prefix = base.join(name);
+        drop(start(bin, &prefix, UNIX_CONFIG, &base, free_port(), 0));
+        alerts(&prefix)
+    };
+    let ngxr = seen(env!("CARGO_BIN_EXE_ngxr"), "ngxr");
+    let failed = |what: &str| {
+        format!("{what} unix:PREFIX/u.sock failed, ignored (95: Operation not supported)")
+    };
+    assert_eq!(
+        ngxr,
+        [
+            failed("setsockopt(TCP_KEEPIDLE, 1)"),
+            failed("setsockopt(TCP_KEEPINTVL, 2)"),
+            failed("setsockopt(TCP_KEEPCNT, 3)"),
+            failed("setsockopt(TCP_FASTOPEN, 3)"),
+            failed("setsockopt(TCP_DEFER_ACCEPT, 1) for"),
+        ]
+    );
+    let nginx = "/usr/sbin/nginx";
+    if !Path::new(nginx).exists() {
+        eprintln!("nginx part skipped: {nginx} is not installed");
+        return;
+    }
+    assert_eq!(seen(nginx, "nginx"), ngxr);
+}
+
+/// A socket kept across a reload is given the options the new configuration asks for.
+#[tokio::test]
+async fn a_reload_sets_the_new_options_on_a_kept_socket() {
+    if ss(&["-V"]).is_none() {
+        eprintln!("skipped: no ss");
+        return;
+    }
+    let b = Backend::http("a").await;
+    let (mut proxy, addr) = crate::start(TestSite::new(vec![peer(b.addr)]));
+    let rcvbuf = || {
+        let listening = ss(&["-tlnm", &format!("( sport = :{} )", addr.port())]).expect("ss");
+        after(&listening, ",rb", &[',']).to_string()
+    };
+    let before = rcvbuf();
+    let mut site = TestSite::new(vec![peer(b.addr)]);
+    site.listen.socket.parse("rcvbuf=48k");
+    proxy.reload(Arc::new(site)).expect("reload");
+    assert_eq!(proxy.local_addrs(), [addr], "the socket is kept");
+    assert_ne!(before, rcvbuf());
+    assert_eq!(rcvbuf(), (2 * 48 * 1024).to_string());
 }
