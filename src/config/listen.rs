@@ -118,6 +118,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
             "proxy_protocol" => l.proxy_protocol = true,
             _ => match l.socket.parse(p) {
                 Parsed::Taken => {}
+                Parsed::Ignored(message) => cx.ignored(d, message),
                 Parsed::Invalid(message) => {
                     cx.error(d, message);
                     return Vec::new();

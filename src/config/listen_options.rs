@@ -69,6 +69,8 @@ pub enum Parsed {
     Other,
     /// nginx's message for the bad value (`invalid backlog "backlog=0"`).
     Invalid(String),
+    /// What nginx says, at `[emerg]`, of a parameter Linux lacks before it goes on without it.
+    Ignored(String),
 }
 
 impl SocketOptions {
@@ -99,6 +101,10 @@ impl SocketOptions {
                 Some(n) => self.sndbuf = Some(n),
                 None => return invalid("sndbuf"),
             }
+        } else if param.starts_with("accept_filter=") {
+            return Parsed::Ignored(format!(
+                "accept filters \"{param}\" are not supported on this platform, ignored"
+            ));
         } else if param == "deferred" {
             self.deferred = true;
         } else if let Some(flag) = param.strip_prefix("ipv6only=o") {
@@ -179,7 +185,7 @@ mod tests {
             match o.parse(p) {
                 Parsed::Taken => {}
                 Parsed::Other => return Err(format!("other {p}")),
-                Parsed::Invalid(m) => return Err(m),
+                Parsed::Invalid(m) | Parsed::Ignored(m) => return Err(m),
             }
         }
         Ok(o)
@@ -235,6 +241,16 @@ mod tests {
         assert_eq!(
             err("so_keepalive=1ms"),
             "invalid so_keepalive value: \"1ms\""
+        );
+        assert_eq!(
+            err("accept_filter=httpready"),
+            "accept filters \"accept_filter=httpready\" are not supported on this platform, \
+             ignored"
+        );
+        assert_eq!(
+            SocketOptions::default().parse("setfib=1"),
+            Parsed::Other,
+            "FreeBSD's"
         );
         // `ipv6only=x` is not an ipv6only parameter at all to nginx.
         assert_eq!(SocketOptions::default().parse("ipv6only=x"), Parsed::Other);

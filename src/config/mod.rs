@@ -134,6 +134,16 @@ impl<'t> Cx<'t> {
         }
     }
 
+    /// What nginx logs at `[emerg]` at directive `d` and then ignores, the configuration
+    /// still good (`accept filters "..." are not supported on this platform, ignored`).
+    pub fn ignored(&mut self, d: &Directive, message: impl Into<String>) {
+        let mut diag = Diagnostic::emerg("config::ignored", message, d.span(), d.end)
+            .with_severity(crate::diag::Severity::Warning);
+        diag.nginx_level = Some("emerg");
+        diag.order = self.tree.order_of(d);
+        self.sink.push(diag);
+    }
+
     /// Something nginx accepts and ngxr does not implement, at `span`: `check` warns and the
     /// server refuses to start (as for an unsupported directive), `-t` stays nginx's verdict.
     pub fn unsupported(&mut self, d: &Directive, span: Span, what: &str) {
