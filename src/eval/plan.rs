@@ -427,15 +427,30 @@ pub struct Limited {
 }
 
 /// A fresh `$request_id`: 16 random bytes in hex, drawn by whoever builds a [`RequestInfo`].
+/// Drawn for every request whether or not the configuration reads it, so the draw is cheap:
+/// a per-thread wyrand generator, seeded once from the process's random keys (nginx uses
+/// OpenSSL's `RAND_bytes`; either way the id is unpredictable enough to tell requests apart).
 pub fn request_id() -> [u8; 32] {
+    use std::cell::Cell;
     use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(0);
+            h.finish()
+        });
+    }
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 32];
-    for (i, half) in id.chunks_mut(16).enumerate() {
-        // Each `RandomState` is keyed afresh from the process's random seed.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(i);
-        for (j, byte) in h.finish().to_be_bytes().iter().enumerate() {
+    for half in id.chunks_mut(16) {
+        let state = STATE.with(|s| {
+            let next = s.get().wrapping_add(0xa076_1d64_78bd_642f);
+            s.set(next);
+            next
+        });
+        let mixed = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
+        let word = ((mixed >> 64) as u64) ^ (mixed as u64);
+        for (j, byte) in word.to_be_bytes().iter().enumerate() {
             half[2 * j] = HEX[usize::from(byte >> 4)];
             half[2 * j + 1] = HEX[usize::from(byte & 0xf)];
         }
@@ -1175,4 +1190,18 @@ pub struct UpstreamTry {
 /// A compiled `log_format`: renders one access-log line (with its newline).
 pub trait LogFormat: std::fmt::Debug + Send + Sync {
     fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_hex_and_differ() {
+        let ids: Vec<[u8; 32]> = (0..1000).map(|_| super::request_id()).collect();
+        assert!(ids.iter().flatten().all(u8::is_ascii_hexdigit));
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        // Both halves vary, not just one.
+        let halves: std::collections::HashSet<_> = ids.iter().map(|id| &id[16..]).collect();
+        assert_eq!(halves.len(), ids.len());
+    }
 }
