@@ -55,9 +55,13 @@ pub fn route_after<'a>(
     }
     req.traced = trace.is_some();
     let mut route = match pick_server(&on, &mut req, &mut trace) {
-        Err(why) => {
+        Err((why, had)) => {
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
-            respond(400, fallback_log(), Vec::new(), None)
+            let log = had.map_or_else(fallback_log, |s| {
+                enter_server(&mut req, s);
+                s.log.clone()
+            });
+            respond(400, log, Vec::new(), None)
         }
         Ok(None) => respond(404, fallback_log(), Vec::new(), None),
         Ok(Some(server)) if misdirected(&on, server, &req) => {
@@ -115,30 +119,44 @@ fn merge_slashes(on: &[&CServer], info: &RequestInfo<'_>) -> bool {
     vhost::default(on, &info.local).is_none_or(|s| s.merge_slashes)
 }
 
-/// The request's `Host` and server; `Err` is a 400 with nginx's reason.
+/// A 400 with nginx's reason, and the server nginx had chosen by then (a name it had read
+/// before it refused), whose log has the line; `None` is the default server.
+type Refusal<'s> = (&'static str, Option<&'s CServer>);
+
+/// The request's `Host` and server; `Err` is a 400.
 fn pick_server<'s>(
     on: &[&'s CServer],
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
-) -> Result<Option<&'s CServer>, &'static str> {
+) -> Result<Option<&'s CServer>, Refusal<'s>> {
     let info = req.info;
     let mut hosts = req
         .headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"))
         .map(|(_, v)| v);
-    let header = hosts.next();
-    if hosts.next().is_some() {
-        return Err("client sent duplicate host header");
+    let header = hosts.next().cloned();
+    let second = hosts.next().is_some();
+    // nginx validated the request line's host (its `$host`) before it read any header.
+    let line_host = req.target.host.clone();
+    req.host = line_host.as_deref().and_then(vhost::validate_host);
+    let had = |host: Option<&[u8]>| {
+        host.and_then(vhost::validate_host)
+            .and_then(|h| vhost::named(on, &h))
+    };
+    if second {
+        let first = line_host.as_deref().or(header.as_deref());
+        return Err(("client sent duplicate host header", had(first)));
     }
     // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
     // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
     if header.is_none() && info.version == "HTTP/1.1" {
-        return Err("client sent HTTP/1.1 request without \"Host\" header");
+        let why = "client sent HTTP/1.1 request without \"Host\" header";
+        return Err((why, had(line_host.as_deref())));
     }
-    let raw = req.target.host.as_deref().or(header.map(|h| &h[..]));
-    if let Some(raw) = raw {
-        req.host = Some(vhost::validate_host(raw).ok_or("client sent invalid host header")?)
+    if let Some(raw) = line_host.as_deref().or(header.as_deref()) {
+        let why = "client sent invalid host header";
+        req.host = Some(vhost::validate_host(raw).ok_or((why, had(line_host.as_deref())))?)
     }
     let name = req
         .host
@@ -196,8 +214,8 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
 fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'s CServer> {
     match pick_server(on, req, &mut None) {
         Ok(server) => server,
-        Err(_) => {
-            let server = vhost::default(on, &req.info.local)?;
+        Err((_, had)) => {
+            let server = had.or_else(|| vhost::default(on, &req.info.local))?;
             enter_server(req, server);
             Some(server)
         }
@@ -829,9 +847,9 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let server = match pick_server(&on, &mut req, &mut None) {
         Ok(Some(server)) => server,
         Ok(None) => return req,
-        Err(_) => {
-            // Refused while its headers were checked, by the default server.
-            if let Some(server) = vhost::default(&on, &info.local) {
+        Err((_, had)) => {
+            // Refused while its headers were checked, by the server chosen by then.
+            if let Some(server) = had.or_else(|| vhost::default(&on, &info.local)) {
                 enter_server(&mut req, server);
             }
             return req;

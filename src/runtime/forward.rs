@@ -385,14 +385,14 @@ async fn kept_body(
     // nginx streams a chunked body only to an HTTP/1.1 upstream.
     let buffered = keep.buffered || (chunked && p.version != "HTTP/1.1");
     // The most of a body nginx holds in memory: what came with the head, and a buffer.
-    let cap = keep.buffer_size + keep.buffer_size / 4 + super::parse::LINE_LIMIT as u64;
+    let cap = keep.buffer_size + keep.buffer_size / 4 + request.head_room;
     let enough = length.map_or(cap, |n| n.min(cap));
     let raw_at_hand = body.settle(client, usize::try_from(enough).unwrap_or(usize::MAX)) as u64;
     let wire = |raw, raw_at_hand| Wire {
         chunked,
         raw,
         raw_at_hand,
-        head: request.head_length,
+        room: request.head_room,
     };
     let sending = p.pass_body && p.body.is_none();
     if let Some(n) = length.filter(|&n| sending && n > RESENDABLE) {

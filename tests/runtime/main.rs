@@ -18,6 +18,7 @@ mod error_logs;
 mod files;
 mod geo;
 mod gzip;
+mod header_buffers;
 mod headers;
 mod if_blocks;
 mod lifecycle;

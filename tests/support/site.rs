@@ -240,6 +240,10 @@ impl Site for TestSite {
         ngxr::defaults::http::CLIENT_HEADER_TIMEOUT
     }
 
+    fn header_buffers(&self, _: &ListenAddr, _: &ListenAddr, _: Option<&[u8]>) -> HeaderBuffers {
+        ngxr::defaults::http::HEADER_BUFFERS
+    }
+
     fn refused(&self, _: &RequestInfo<'_>) -> Arc<LogSpec> {
         self.log.clone()
     }
