@@ -83,6 +83,8 @@ pub mod http {
         large_size: 8 * 1024,
         uniform: true,
     };
+    /// `client_body_timeout` (and ngxr's bound on reading a body it discards).
+    pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
     /// `send_timeout`.
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
     /// `resolver_timeout`.

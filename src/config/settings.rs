@@ -63,6 +63,8 @@ pub struct Settings {
     pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
     pub client_header_timeout: Option<Duration>,
+    /// `client_body_timeout`.
+    pub client_body_timeout: Option<Duration>,
     /// `client_header_buffer_size`: the buffer a connection's heads are first read into.
     pub client_header_buffer_size: Option<usize>,
     /// `large_client_header_buffers`: how many buffers, of what size, a long head may take.
@@ -211,6 +213,7 @@ impl Settings {
             keepalive_time,
             send_timeout,
             client_header_timeout,
+            client_body_timeout,
             client_header_buffer_size,
             large_client_header_buffers,
             resolver,
@@ -292,6 +295,7 @@ impl Settings {
             }
             "send_timeout" => set(cx, d, &mut self.send_timeout, parse_msec),
             "client_header_timeout" => set(cx, d, &mut self.client_header_timeout, parse_msec),
+            "client_body_timeout" => set(cx, d, &mut self.client_body_timeout, parse_msec),
             "client_header_buffer_size" => {
                 set(cx, d, &mut self.client_header_buffer_size, parse_size)
             }

@@ -963,6 +963,8 @@ pub struct ProxyTimeouts {
     pub send: Duration,
     /// `send_timeout` (towards the client).
     pub client_send: Duration,
+    /// `client_body_timeout`: between two reads of the client's body.
+    pub client_body: Duration,
 }
 
 /// What nginx's buffers decide of what is read from the upstream.

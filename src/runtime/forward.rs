@@ -119,6 +119,10 @@ async fn attempts(
             }
             body
         }
+        Err(ProxyError::ClientBodyTimedOut) => {
+            outcome.request_length = down.as_ref().map_or(0, |d| d.body.raw());
+            return Ok(terminate(request, &p, 408, outcome));
+        }
         Err(e) => {
             log_error(&request, &p, Level::Error, &e, None);
             let keepalive = keepalive && e.status() != 413;
@@ -284,6 +288,13 @@ async fn attempts(
                 };
                 return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
+            Err((ProxyError::ClientBodyTimedOut, _)) => {
+                state.response_time = Some(sent_at.elapsed());
+                outcome.upstreams.push(state);
+                upstream.balancer.free(&mut attempt, false, now_secs());
+                outcome.request_length = down.as_ref().map_or(0, |d| d.body.raw());
+                return Ok(terminate(request, &p, 408, outcome));
+            }
             Err((e, cached)) => {
                 let status = e.status();
                 state.status = Some(status);
@@ -333,6 +344,9 @@ async fn client_body(
         && n > max
     {
         return Err(ProxyError::BodyTooLarge(n));
+    }
+    if let Some(down) = down.as_deref_mut() {
+        down.body.set_timeout(p.timeouts.client_body);
     }
     if let (Some(keep), Some(down)) = (p.keep_body, down.as_deref_mut())
         && (length.is_some() || chunked)
@@ -529,6 +543,25 @@ fn retry_on_status(rules: &NextUpstream, status: u16) -> Option<bool> {
 /// The answer after a failed proxy pass: the location's `error_page` for `status` if it has
 /// one, else nginx's page. `upstream` is the server (or group) it failed at, if it got that
 /// far.
+/// `ngx_http_terminate_request`: the request ends with `status` logged and the connection
+/// closes without an answer (a client too slow with its body: no `error_page` either).
+fn terminate(
+    request: OwnedRequest,
+    p: &ProxyRequest,
+    status: u16,
+    mut outcome: Outcome,
+) -> Option<Answer> {
+    outcome.status = status;
+    // Dropped here: the line is written.
+    let _ = Finish {
+        request,
+        log: p.log.clone(),
+        outcome,
+        upstream_sent: None,
+    };
+    None
+}
+
 async fn fail(
     request: OwnedRequest,
     p: &ProxyRequest,

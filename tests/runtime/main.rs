@@ -11,6 +11,7 @@ mod access_log;
 mod auth_basic;
 mod auth_request;
 mod balance;
+mod body_timeout;
 mod buffer_size;
 mod client_abort;
 mod client_certs;

@@ -84,6 +84,7 @@ impl TestSite {
                 read: Duration::from_secs(300),
                 send: Duration::from_secs(60),
                 client_send: Duration::from_secs(60),
+                client_body: ngxr::defaults::http::CLIENT_BODY_TIMEOUT,
             },
             next_upstream: default_next_upstream(),
             version: "HTTP/1.1",
