@@ -76,6 +76,8 @@ pub mod http {
     };
     /// `client_header_timeout` (also bounds the TLS handshake).
     pub const CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `connection_pool_size` (64 pointers), the least a large header buffer may be.
+    pub const CONNECTION_POOL_SIZE: usize = 64 * 8;
     /// `client_header_buffer_size` and `large_client_header_buffers 4 8k`.
     pub const HEADER_BUFFERS: HeaderBuffers = HeaderBuffers {
         client: 1024,

@@ -104,6 +104,14 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
         http.servers.push(server);
     }
     check_addresses(cx, &children, &http.servers);
+    // `ngx_http_core_merge_srv_conf`, as the block closes.
+    for s in &http.servers {
+        let large = s.settings.large_client_header_buffers;
+        if large.is_some_and(|(_, size)| size < crate::defaults::http::CONNECTION_POOL_SIZE) {
+            let message = "the \"large_client_header_buffers\" size must be equal to or greater than \"connection_pool_size\"";
+            cx.at_close(d, s.span, message);
+        }
+    }
     zones.check_sizes(cx);
     let limit_zones = std::mem::take(&mut cx.limit_zones);
     limit_zones.check_sizes(cx);
