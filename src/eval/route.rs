@@ -108,6 +108,7 @@ pub fn route_after<'a>(
         .with_gzip(gzip)
         .with_limited(limited)
         .with_sending(sending)
+        .with_routed(req.routed())
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -300,6 +301,9 @@ fn in_server(
                     req.target.rewritten = Rewritten::Located;
                     req.internal = true;
                     req.add_uri_to_alias = false;
+                    // nginx clears the modules' contexts: `$proxy_host` is not found again
+                    // until a proxy pass sets it.
+                    req.proxy = None;
                     (loc, next) = enter(site, server, None, req, &mut served, &mut failed, trace);
                     continue;
                 }
@@ -328,6 +332,7 @@ fn in_server(
                     }
                     Some(named) => {
                         req.uri_changes -= 1;
+                        req.proxy = None;
                         note(trace, |t| {
                             t.notes.push(format!("to named location {shown}"))
                         });
@@ -423,7 +428,7 @@ fn subrequest(
     sub.method = "GET";
     sub.internal = true;
     sub.subrequest = true;
-    let mut route = in_server(site, server, &mut sub, &[], None, trace);
+    let mut route = in_server(site, server, &mut sub, &[], None, trace).with_routed(sub.routed());
     if let Route::Proxy(p) = &mut route {
         p.subrequest = true;
     }
@@ -803,6 +808,7 @@ pub fn respond(
         log,
         headers,
         body,
+        routed: None,
         errors: Vec::new(),
         location_base: None,
         server_tokens: true,
@@ -814,8 +820,10 @@ pub fn respond(
     })
 }
 
-/// A request re-read for its access-log line: server and location chosen again, so
-/// `$server_name`, `$proxy_host` and map values are what they were when it was routed.
+/// A request re-read for its access-log line (or a proxied answer's headers filter): the
+/// server chosen again, then the request as routing left it (`RequestInfo::routed`); without
+/// that, its first location chosen again, so `$server_name`, `$proxy_host` and map values
+/// are what they were when it was routed.
 pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
     let target = uri::parse(info.target.as_bytes(), merge_slashes(&on, info))
@@ -838,6 +846,11 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
         }
     };
     req.apply_realip(server.default.realip.as_ref());
+    if let Some(routed) = info.routed {
+        req.restore(routed);
+        req.body_read = true;
+        return req;
+    }
     let (loc, early) = choose(server, None, &mut req, &mut Served::default(), &mut None);
     if early.is_none() {
         req.apply_realip(loc.realip.as_ref());

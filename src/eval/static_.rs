@@ -281,6 +281,8 @@ impl FileAnswer {
             file,
             parts: self.parts,
             log: loc.log.clone(),
+            // `route` sets it with the answer.
+            routed: None,
             errors: Vec::new(),
             server_tokens: loc.server_tokens,
             keepalive: loc.keepalive,

@@ -118,6 +118,7 @@ impl Site for TestSite {
             return Route::Respond(Response {
                 status: 444,
                 log: self.log.clone(),
+                routed: None,
                 headers: Vec::new(),
                 body: None,
                 errors: Vec::new(),
@@ -133,6 +134,7 @@ impl Site for TestSite {
             return Route::Respond(Response {
                 status: 200,
                 log: self.log.clone(),
+                routed: None,
                 headers: vec![(
                     Bytes::from_static(b"Content-Type"),
                     Bytes::from_static(b"text/plain"),
@@ -220,6 +222,7 @@ impl Site for TestSite {
             add_headers: Arc::new(NoAddedHeaders),
             client_max_body_size: self.client_max_body_size,
             log: self.log.clone(),
+            routed: None,
             error_pages: Vec::new(),
             intercept_errors: false,
             passes: Vec::new(),
@@ -254,6 +257,7 @@ impl Site for TestSite {
         Route::Respond(Response {
             status,
             log: self.log.clone(),
+            routed: None,
             headers: Vec::new(),
             body: Some(Bytes::copy_from_slice(request.target.as_bytes())),
             errors: Vec::new(),
