@@ -903,8 +903,8 @@ pub struct TlsTarget {
     pub name: String,
 }
 
-pub use super::request::Routed;
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
+pub use super::request::Routed;
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 
