@@ -216,8 +216,8 @@ pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> Arc<LogSpec> {
 /// Where the request goes next, as nginx's handlers and phases decide it.
 #[derive(Debug)]
 pub enum Next {
-    /// The answer.
-    Answer(Route),
+    /// The answer (boxed: a `Route` is large, the other steps small).
+    Answer(Box<Route>),
     /// `ngx_http_finalize_request(r, status)`: a special response, which an `error_page` may
     /// take over; the headers go with it (a redirect's `Location`).
     Special(u16, Vec<(Bytes, Bytes)>),
@@ -228,6 +228,10 @@ pub enum Next {
 }
 
 impl Next {
+    pub fn answer(route: Route) -> Next {
+        Next::Answer(Box::new(route))
+    }
+
     /// A URI written in the configuration (`try_files`' last argument, an `error_page`): a
     /// named location, or an internal redirect with the arguments after `?`.
     pub fn to(uri: Vec<u8>) -> Next {
@@ -277,7 +281,7 @@ fn in_server(
                 if served.close {
                     req.keepalive.requests = 0;
                 }
-                return finish(route, served, server, loc, req);
+                return finish(*route, served, server, loc, req);
             }
             Next::Special(status, headers) => {
                 note(trace, |t| t.notes.push(format!("finalized with {status}")));
@@ -397,7 +401,7 @@ fn enter<'s>(
                     t.notes.push(format!("auth_request subrequest to {shown}"))
                 });
                 let route = subrequest(site, server, &auth.uri, req, trace);
-                return (loc, Next::Answer(route));
+                return (loc, Next::answer(route));
             }
         }
     }
@@ -610,14 +614,14 @@ fn content(
             pr.passes = failed.passed.clone();
             pr.status = served.err_status;
             pr.server_tokens = loc.server_tokens;
-            Next::Answer(Route::Proxy(pr))
+            Next::answer(Route::Proxy(pr))
         }
         Route::Respond(r) => {
             // Why no request went out (`no resolver defined to resolve ...`).
             served.errors.extend(r.errors);
             Next::Special(r.status, r.headers)
         }
-        other => Next::Answer(other),
+        other => Next::answer(other),
     }
 }
 
@@ -741,7 +745,7 @@ fn text_answer(
     added::expires(&loc.add_headers, &mut answer, None, req, &mut headers);
     added::apply_to(&loc.add_headers, answer, req, &mut headers);
     added::charset(&loc.add_headers, code, &mut headers);
-    Next::Answer(respond(
+    Next::answer(respond(
         code,
         loc.log.clone(),
         headers,
