@@ -135,16 +135,14 @@ pub struct Req<'a> {
 #[derive(Debug, Clone)]
 pub struct Routed {
     target: Target,
-    /// An error page or an `X-Accel-Redirect` made the method GET.
+    /// The method is GET (an error page or an `X-Accel-Redirect` may have made it so).
     get: bool,
-    internal: bool,
     root: Option<Arc<CRoot>>,
     add_uri_to_alias: bool,
     proxy: Option<(Bytes, Bytes)>,
     captures: Captures,
     realip: Option<Peer>,
     limit_rate: Option<u64>,
-    body_missed: bool,
     sets: Vec<(String, Vec<u8>)>,
     maps: Vec<MapValue>,
     geos: Vec<MapValue>,
@@ -219,14 +217,12 @@ impl<'a> Req<'a> {
         Routed {
             target: self.target.clone(),
             get: self.method == "GET",
-            internal: self.internal,
             root: self.root.clone(),
             add_uri_to_alias: self.add_uri_to_alias,
             proxy: self.proxy.clone(),
             captures: std::mem::take(&mut self.captures),
             realip: self.realip.clone(),
             limit_rate: self.limit_rate,
-            body_missed: self.body_missed,
             sets: std::mem::take(&mut self.sets),
             maps: std::mem::take(&mut self.maps),
             geos: std::mem::take(&mut self.geos),
@@ -241,14 +237,12 @@ impl<'a> Req<'a> {
         if r.get {
             self.method = "GET";
         }
-        self.internal = r.internal;
         self.root = r.root;
         self.add_uri_to_alias = r.add_uri_to_alias;
         self.proxy = r.proxy;
         self.captures = r.captures;
         self.realip = r.realip;
         self.limit_rate = r.limit_rate;
-        self.body_missed = r.body_missed;
         self.sets = r.sets;
         self.maps = r.maps;
         self.geos = r.geos;

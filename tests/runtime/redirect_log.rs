@@ -4,7 +4,8 @@
 //! answer and an `auth_request` before an error page each end in another location, whose
 //! `access_log` decides whether and in which format the line is written, and whose `$uri`,
 //! `$args`, root, `$proxy_host` and `$upstream_*` it shows; `set` values and map values
-//! read on the way stay as they were.
+//! read on the way stay as they were. `log_not_found` is the setting of the location whose
+//! file was not found.
 
 use crate::common::nginx;
 use crate::files::{assert_same, through_both};
@@ -52,6 +53,8 @@ http {
         location /acp { proxy_pass http://127.0.0.1:SELF/accelp; }
         location /accelp { access_log off; add_header X-Accel-Redirect @p; return 200; }
         location /auth/ { auth_request /au; error_page 404 /a.txt; }
+        location /lnf/ { log_not_found off; error_page 404 /nf/x; }
+        location /nf/ { error_page 404 /lnf/y; }
         location = /au { access_log off; return 204; }
     }
 }
@@ -76,6 +79,8 @@ const PROBES: &[&str] = &[
     "GET /acc HTTP/1.1\r\nHost: localhost\r\n",
     "GET /acp HTTP/1.1\r\nHost: localhost\r\n",
     "GET /auth/x HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /lnf/x HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /nf/x HTTP/1.1\r\nHost: localhost\r\n",
 ];
 
 #[test]
