@@ -245,9 +245,16 @@ pub async fn read_head(
 }
 
 fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHead>, ProxyError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut slots);
-    let len = match response.parse(buf) {
+    // Uninitialised slots: initialising (or zeroing) a hundred of them cost more than the
+    // parse itself for a typical short answer.
+    let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut slots,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(ProxyError::InvalidHeader),
@@ -257,16 +264,18 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
     let reason = response.reason.unwrap_or("").len();
     // Offsets, so the headers can become slices of the head once it is frozen.
     let base = buf.as_ptr() as usize;
-    let mut at = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
-    for (slot, h) in at.iter_mut().zip(response.headers.iter()) {
-        let n = h.name.as_ptr() as usize - base;
-        let v = h.value.as_ptr() as usize - base;
-        *slot = (n, h.name.len(), v, h.value.len());
-    }
-    let count = response.headers.len();
+    let at: Vec<(usize, usize, usize, usize)> = response
+        .headers
+        .iter()
+        .map(|h| {
+            let n = h.name.as_ptr() as usize - base;
+            let v = h.value.as_ptr() as usize - base;
+            (n, h.name.len(), v, h.value.len())
+        })
+        .collect();
     let reason_at = response.reason.map(|r| r.as_ptr() as usize - base);
     let head = buf.split_to(len).freeze();
-    let headers: Vec<(Bytes, Bytes)> = at[..count]
+    let headers: Vec<(Bytes, Bytes)> = at
         .iter()
         .map(|&(n, nl, v, vl)| (head.slice(n..n + nl), head.slice(v..v + vl)))
         .collect();
