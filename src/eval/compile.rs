@@ -160,11 +160,9 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
     }
 }
 
-/// The variables a level's `auth_request_set`s define (as `set` does); `$args` stays the
-/// request's arguments, which its set handler replaces.
 /// The variables the `map`, `geo` and `split_clients` blocks define, in nginx's reading
 /// order (see `Registry::blocks`).
-fn blocks(http: &crate::config::http::Http) -> Vec<(String, Var)> {
+fn blocks(http: &Http) -> Vec<(String, Var)> {
     let maps = http.maps.iter().enumerate();
     let maps = maps.map(|(i, m)| (m.source.order, m.variable.clone(), Var::Map(i)));
     let geos = http.geos.iter().enumerate();
@@ -179,6 +177,8 @@ fn blocks(http: &crate::config::http::Http) -> Vec<(String, Var)> {
         .collect()
 }
 
+/// The variables a level's `auth_request_set`s define (as `set` does); `$args` stays the
+/// request's arguments, which its set handler replaces.
 fn auth_sets(settings: &Settings, sets: &mut Vec<String>) {
     let defined = settings.auth_request_set.iter().flatten();
     let own = defined.filter(|s| !s.variable.eq_ignore_ascii_case("args"));

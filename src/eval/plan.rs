@@ -784,7 +784,8 @@ pub struct ProxyRequest {
     pub client_max_body_size: u64,
     /// Which access logs to write when the request ends.
     pub log: Arc<LogSpec>,
-    /// The request as routing left it, for its access-log line and the headers filter (see [`Routed`]).
+    /// The request as routing left it, for its access-log line and the headers filter of
+    /// the answer (see [`Routed`]).
     pub routed: Option<Arc<Routed>>,
     /// The statuses the location has an `error_page` for: a 502/504 with one is answered
     /// through [`Site::reroute`], and so is an upstream's status with one when

@@ -29,8 +29,8 @@ impl Captures {
         }
     }
 
-    /// nginx's `r->ncaptures = 0`: a regex of the rewrite module that did not match leaves
-    /// no numbered captures (named ones are variables, and stay).
+    /// No numbered captures left (named ones are variables, and stay): after a regex of the
+    /// rewrite module that did not match (nginx's `r->ncaptures = 0`), or one without groups.
     pub fn forget(&mut self) {
         self.subject.clear();
         self.spans.clear();
