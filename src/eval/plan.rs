@@ -627,6 +627,20 @@ impl Route {
         }
     }
 
+    /// Whether anything re-reads the request after routing (`route::prepare`): an access
+    /// log, or a proxied answer's headers filter or cookie rules with variables. Only then
+    /// is the request's final state kept for it.
+    pub fn rereads_request(&self) -> bool {
+        let log = match self {
+            Route::Respond(r) => &r.log,
+            Route::File(f) => &f.log,
+            Route::Proxy(p) => &p.log,
+            Route::Auth(_) => return false,
+        };
+        !log.files.is_empty()
+            || matches!(self, Route::Proxy(p) if p.cookies.is_some() || p.add_headers.reads_request())
+    }
+
     /// The same answer, with the request as routing left it.
     pub fn with_routed(mut self, routed: Routed) -> Route {
         let routed = Some(Arc::new(routed));
@@ -1141,6 +1155,9 @@ pub struct LogSpec {
 pub type HeadersSoFar<'f> = &'f dyn Fn(&[(Bytes, Bytes)]) -> Vec<(Bytes, Bytes)>;
 
 pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
+    /// Whether evaluating reads the request (a line has variables).
+    fn reads_request(&self) -> bool;
+
     /// The lines that apply to `outcome.status` (every line with `always`), evaluated; lines
     /// whose value comes out empty are left out, as nginx leaves them. `set` gives, from
     /// `headers`, the response headers already set, as `$sent_http_*` finds them then (no

@@ -103,12 +103,16 @@ pub fn route_after<'a>(
         }
         route.errors_mut().append(&mut errors);
     }
-    route
+    let route = route
         .with_keepalive(req.keepalive)
         .with_gzip(gzip)
         .with_limited(limited)
-        .with_sending(sending)
-        .with_routed(req.routed())
+        .with_sending(sending);
+    if route.rereads_request() {
+        route.with_routed(req.routed())
+    } else {
+        route
+    }
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.

@@ -297,6 +297,10 @@ impl Site for TestSite {
 struct NoAddedHeaders;
 
 impl AddedHeaders for NoAddedHeaders {
+    fn reads_request(&self) -> bool {
+        false
+    }
+
     fn evaluate(
         &self,
         _: &RequestInfo<'_>,
