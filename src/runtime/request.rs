@@ -340,14 +340,26 @@ fn parse_length(v: &[u8]) -> Option<u64> {
 }
 
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones
-/// only when the client asks for `keep-alive`. A TRACE is refused while its head is read,
-/// before nginx decides on keep-alive: the connection closes after the 405.
+/// only when the client asks for `keep-alive`. Each `Connection` line decides anew, as
+/// `ngx_http_process_connection` reads it: "close" anywhere in it, else "keep-alive"
+/// anywhere in it; the last line that names one counts. A TRACE is refused while its head
+/// is read, before nginx decides on keep-alive: the connection closes after the 405.
 fn wants_keepalive(request: &OwnedRequest) -> bool {
-    if request.method == "TRACE" {
-        false
-    } else if request.version == "HTTP/1.1" {
-        !request.has_token("connection", "close")
-    } else {
-        request.has_token("connection", "keep-alive")
-    }
+    let contains =
+        |v: &[u8], word: &[u8]| v.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
+    let said = request
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
+        .filter_map(|(_, v)| {
+            if contains(v, b"close") {
+                Some(false)
+            } else if contains(v, b"keep-alive") {
+                Some(true)
+            } else {
+                None
+            }
+        })
+        .last();
+    request.method != "TRACE" && said.unwrap_or(request.version == "HTTP/1.1")
 }
