@@ -41,7 +41,7 @@ pub fn route_after<'a>(
             .map(|s| s.log.clone())
             .unwrap_or_default()
     };
-    let Some(target) = uri::parse(info.target.as_bytes(), merge_slashes(&on, info)) else {
+    let Some(target) = uri::parse(info.target, merge_slashes(&on, info)) else {
         note(&mut trace, |t| {
             t.notes.push("invalid request target: 400".into())
         });
@@ -275,7 +275,7 @@ fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'
 /// `Site::refused`.
 pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> Arc<LogSpec> {
     let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
-    let target = uri::Target::raw(info.target.as_bytes());
+    let target = uri::Target::raw(info.target);
     let mut req = Req::new(info, &site.tables, target);
     server_before_routing(&on, &mut req).map_or_else(Default::default, |s| s.log.clone())
 }
@@ -886,8 +886,8 @@ pub fn respond(
 /// `$server_name`, `$proxy_host` and map values are what they were when it was routed.
 pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
-    let target = uri::parse(info.target.as_bytes(), merge_slashes(&on, info))
-        .unwrap_or_else(|| uri::Target::raw(info.target.as_bytes()));
+    let target = uri::parse(info.target, merge_slashes(&on, info))
+        .unwrap_or_else(|| uri::Target::raw(info.target));
     let mut req = Req::new(info, &site.tables, target);
     if info.refused.is_some() {
         // No phase ran: the server level is all there is.

@@ -38,10 +38,7 @@ pub enum Handled {
 pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client) -> Handled {
     let started = Instant::now();
     let n = conn.next_request();
-    let mut request = match OwnedRequest::from_head(conn.clone(), head, n, started) {
-        Ok(request) => request,
-        Err(head) => return refused(conn, 400, PartialHead::whole(head, started), n),
-    };
+    let mut request = OwnedRequest::from_head(conn.clone(), head, n, started);
     // Checked after the head is read and framed, as ngx_http_process_request does.
     let framing = framing(&request).and_then(|body| {
         if conn.plain_on_ssl {
@@ -303,7 +300,7 @@ fn log_errors(
                 e.client.as_ref().unwrap_or(&request.conn.remote),
                 String::from_utf8_lossy(&e.server),
                 request.method,
-                request.target,
+                String::from_utf8_lossy(&request.target),
                 request.version
             ),
         );
