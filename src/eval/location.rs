@@ -123,24 +123,27 @@ fn find_static<'s>(
         (None, None, None, Some(p)) => (Rc::Again, Some(p)),
         (None, None, None, None) => (Rc::Declined, None),
     };
+    // Verdicts are put into words only for a trace.
     for l in statics() {
-        let verdict = if found.is_some_and(|f| std::ptr::eq(f, l)) {
-            match rc {
-                Rc::Ok => "exact match".to_string(),
-                Rc::Done => format!(
-                    "\"{}\" is this location without its final \"/\": 301 to it (proxy_pass auto_redirect)",
-                    String::from_utf8_lossy(uri)
-                ),
-                _ => format!("longest matching prefix ({} bytes)", l.name.len()),
-            }
-        } else if l.modifier == Modifier::Exact {
-            "exact: not equal".to_string()
-        } else if uri.starts_with(l.name.as_bytes()) {
-            "matching prefix, but shorter".to_string()
-        } else {
-            "prefix does not match".to_string()
-        };
-        note(trace, |t| t.candidates.push(candidate(l, &verdict)));
+        note(trace, |t| {
+            let verdict = if found.is_some_and(|f| std::ptr::eq(f, l)) {
+                match rc {
+                    Rc::Ok => "exact match".to_string(),
+                    Rc::Done => format!(
+                        "\"{}\" is this location without its final \"/\": 301 to it (proxy_pass auto_redirect)",
+                        String::from_utf8_lossy(uri)
+                    ),
+                    _ => format!("longest matching prefix ({} bytes)", l.name.len()),
+                }
+            } else if l.modifier == Modifier::Exact {
+                "exact: not equal".to_string()
+            } else if uri.starts_with(l.name.as_bytes()) {
+                "matching prefix, but shorter".to_string()
+            } else {
+                "prefix does not match".to_string()
+            };
+            t.candidates.push(candidate(l, &verdict));
+        });
     }
     (rc, found)
 }

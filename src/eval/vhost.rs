@@ -67,18 +67,24 @@ pub fn select<'s>(
     mut trace: Option<&mut Trace>,
 ) -> Option<&'s CServer> {
     let host = host.unwrap_or(b"");
-    let (server, why) = match find_by_name(on, host, caps) {
-        Some((s, why)) => (Some(s), why),
-        None => (
-            default(on, local),
-            format!(
-                "no server_name matches \"{}\": default server for {local}",
-                String::from_utf8_lossy(host)
-            ),
-        ),
-    };
+    let found = find_by_name(on, host, caps);
+    let server = found.map_or_else(|| default(on, local), |(s, _)| Some(s));
     if let Some(s) = server {
         note(&mut trace, |t| {
+            let shown = String::from_utf8_lossy(host);
+            let why = match found.map(|(_, how)| how) {
+                None => format!("no server_name matches \"{shown}\": default server for {local}"),
+                Some(NameMatch::Exact) => format!("exact server_name \"{shown}\""),
+                Some(NameMatch::Leading(suffix)) => {
+                    format!("wildcard server_name \"*{suffix}\" matches \"{shown}\"")
+                }
+                Some(NameMatch::Trailing(prefix)) => {
+                    format!("wildcard server_name \"{prefix}*\" matches \"{shown}\"")
+                }
+                Some(NameMatch::Regex(pattern)) => {
+                    format!("regex server_name \"~{pattern}\" matches \"{shown}\"")
+                }
+            };
             t.server = Some(ServerChoice {
                 span: s.span,
                 names: s.names.iter().map(ServerName::display).collect(),
@@ -89,18 +95,30 @@ pub fn select<'s>(
     server
 }
 
+/// Which kind of `server_name` matched: kept as a reference and put into words only when a
+/// trace asks, so serving a request formats nothing.
+#[derive(Clone, Copy)]
+enum NameMatch<'s> {
+    Exact,
+    /// `*.example.com` or `.example.com`, by its suffix.
+    Leading(&'s str),
+    /// `www.example.*`, by its prefix.
+    Trailing(&'s str),
+    /// By its pattern.
+    Regex(&'s str),
+}
+
 fn find_by_name<'s>(
     on: &[&'s CServer],
     host: &[u8],
     caps: &mut Captures,
-) -> Option<(&'s CServer, String)> {
-    let shown = String::from_utf8_lossy(host).into_owned();
+) -> Option<(&'s CServer, NameMatch<'s>)> {
     for s in on {
         if s.names
             .iter()
             .any(|n| matches!(n, ServerName::Exact(e) if e.as_bytes() == host))
         {
-            return Some((s, format!("exact server_name \"{shown}\"")));
+            return Some((s, NameMatch::Exact));
         }
     }
     let mut best: Option<(&CServer, &str)> = None;
@@ -126,10 +144,7 @@ fn find_by_name<'s>(
         }
     }
     if let Some((s, suffix)) = best {
-        return Some((
-            s,
-            format!("wildcard server_name \"*{suffix}\" matches \"{shown}\""),
-        ));
+        return Some((s, NameMatch::Leading(suffix)));
     }
     for s in on {
         for n in &s.names {
@@ -143,10 +158,7 @@ fn find_by_name<'s>(
         }
     }
     if let Some((s, prefix)) = best {
-        return Some((
-            s,
-            format!("wildcard server_name \"{prefix}*\" matches \"{shown}\""),
-        ));
+        return Some((s, NameMatch::Trailing(prefix)));
     }
     if host.is_empty() {
         return None;
@@ -154,10 +166,7 @@ fn find_by_name<'s>(
     for s in on {
         for (_, re) in &s.name_regexes {
             if re.exec(host, caps) {
-                return Some((
-                    s,
-                    format!("regex server_name \"~{}\" matches \"{shown}\"", re.pattern),
-                ));
+                return Some((s, NameMatch::Regex(&re.pattern)));
             }
         }
     }
