@@ -18,8 +18,6 @@ use crate::eval::plan::{IgnoreHeaders, ProxyBuffers, ProxyRequest};
 
 /// The most room made in the head's buffer before one read.
 const MAX_RESERVE: usize = 16 * 1024;
-/// The most header lines accepted in a response head.
-
 /// The client's request body as it will be sent upstream.
 #[derive(Debug)]
 pub enum RequestBody {

@@ -32,7 +32,13 @@ pub enum Refused {
 
 /// Parses `buf`; `Ok(None)` while the head is incomplete.
 pub fn parse(buf: &[u8]) -> Result<Option<Head>, Refused> {
-    let Some((status, http11, tail, mut pos)) = status_line(buf)? else {
+    let Some(StatusLine {
+        status,
+        http11,
+        tail,
+        len: mut pos,
+    }) = status_line(buf)?
+    else {
         return Ok(None);
     };
     let mut headers = Vec::new();
@@ -72,8 +78,16 @@ fn invalid(line: &[u8], end: usize) -> Refused {
     ))
 }
 
-/// `HTTP/major.minor SP+ code [SP|.] text CRLF`: (code, 1.1 or above, tail, length).
-fn status_line(buf: &[u8]) -> Result<Option<(u16, bool, Range<usize>, usize)>, Refused> {
+/// A status line's parts, as [`Head`] has them; `len` is the line's, its end included.
+struct StatusLine {
+    status: u16,
+    http11: bool,
+    tail: Range<usize>,
+    len: usize,
+}
+
+/// `HTTP/major.minor SP+ code [SP|.] text CRLF`.
+fn status_line(buf: &[u8]) -> Result<Option<StatusLine>, Refused> {
     let prefix = b"HTTP/";
     let n = buf.len().min(prefix.len());
     if buf[..n] != prefix[..n] {
@@ -140,7 +154,12 @@ fn status_line(buf: &[u8]) -> Result<Option<(u16, bool, Range<usize>, usize)>, R
         None => eol,
     };
     let http11 = major > 1 || minor >= 1;
-    Ok(Some((code, http11, tail_start..tail_end, eol + 1)))
+    Ok(Some(StatusLine {
+        status: code,
+        http11,
+        tail: tail_start..tail_end,
+        len: eol + 1,
+    }))
 }
 
 #[derive(Debug, PartialEq, Eq)]
