@@ -78,6 +78,9 @@ pub struct Diagnostic {
     pub related: Vec<(Span, String)>,
     /// nginx's reading order: the diagnostic with the smallest key is the one `nginx -t` prints.
     pub order: u64,
+    /// The level nginx logs a warning at when it is not `warn`: `emerg` for a `listen`
+    /// parameter the platform lacks, which nginx reports and then ignores.
+    pub nginx_level: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -93,6 +96,7 @@ impl Diagnostic {
             help: None,
             related: Vec::new(),
             order: 0,
+            nginx_level: None,
         }
     }
 
@@ -113,6 +117,7 @@ impl Diagnostic {
             help: None,
             related: Vec::new(),
             order: u64::MAX,
+            nginx_level: None,
         }
     }
 

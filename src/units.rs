@@ -2,8 +2,8 @@
 //! `ngx_parse_offset`, `ngx_parse_time`): `16k`, `1m`, `300s`, `1h 30m`, `500ms`, a bare number
 //! being bytes or seconds. Values nginx rejects are `None` here, so the same configs fail.
 
-/// `ngx_atosz`: decimal digits only, no sign, no overflow.
-fn atoi(digits: &str) -> Option<i64> {
+/// `ngx_atoi` / `ngx_atosz`: decimal digits only, no sign, no overflow.
+pub fn atoi(digits: &str) -> Option<i64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

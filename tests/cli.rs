@@ -59,6 +59,28 @@ fn t_warns_about_directives_ngxr_does_not_serve() {
 }
 
 #[test]
+fn t_says_at_emerg_what_nginx_ignores_and_succeeds() {
+    // `accept_filter=` is FreeBSD's: nginx on Linux logs it at `emerg` and goes on.
+    let dir = temp_dir("cli-ignored");
+    let conf =
+        "events {}\nhttp {\n    server { listen 127.0.0.1:8080 accept_filter=httpready; }\n}\n";
+    std::fs::write(dir.join("nginx.conf"), conf).expect("write");
+    let (code, _, err) = ngxr(&dir, &["-t", "-c", "nginx.conf"]);
+    assert_eq!(code, 0, "{err}");
+    let conf = dir.join("nginx.conf");
+    assert_eq!(
+        err,
+        format!(
+            "ngxr: [emerg] accept filters \"accept_filter=httpready\" are not supported on this \
+             platform, ignored in {0}:3\n\
+             ngxr: the configuration file {0} syntax is ok\n\
+             ngxr: configuration file {0} test is successful\n",
+            conf.display()
+        )
+    );
+}
+
+#[test]
 fn big_t_dumps_every_file_read_once() {
     let dir = temp_dir("cli-dump");
     std::fs::write(

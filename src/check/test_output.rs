@@ -49,7 +49,7 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
             .filter(|d| d.severity == Severity::Warning && d.origin == Origin::Nginx)
             .filter(|d| d.order < err.order)
         {
-            eprintln!("{}", line("warn", w, sources));
+            eprintln!("{}", line(w.nginx_level.unwrap_or("warn"), w, sources));
         }
         eprintln!("{}", line("emerg", err, sources));
         return failed();
@@ -64,7 +64,7 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
             .collect();
         warnings.sort_by_key(|d| d.order);
         for w in warnings {
-            eprintln!("{}", line("warn", w, sources));
+            eprintln!("{}", line(w.nginx_level.unwrap_or("warn"), w, sources));
         }
     }
     syntax_ok();

@@ -103,7 +103,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
         let server = lower_server(cx, c, &http.settings);
         http.servers.push(server);
     }
-    check_default_servers(cx, &children, &http.servers);
+    check_addresses(cx, &children, &http.servers);
     zones.check_sizes(cx);
     let limit_zones = std::mem::take(&mut cx.limit_zones);
     limit_zones.check_sizes(cx);
@@ -192,23 +192,49 @@ pub fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// `a duplicate default server for ADDR` at the second `listen ... default_server`.
-fn check_default_servers(cx: &mut Cx<'_>, children: &[&Directive], servers: &[Server]) {
-    let mut seen: Vec<&super::listen::ListenAddr> = Vec::new();
+/// What `ngx_http_add_addresses` refuses when a `listen` names an address already listened
+/// on, in its order: `a duplicate listen ADDR` (the same server twice), `duplicate listen
+/// options for ADDR` (a second `listen` with socket options: they belong to the socket),
+/// `a duplicate default server for ADDR`. Each at the `listen` nginx stops at.
+fn check_addresses(cx: &mut Cx<'_>, children: &[&Directive], servers: &[Server]) {
+    struct Seen<'a> {
+        addr: &'a super::listen::ListenAddr,
+        servers: Vec<usize>,
+        options: bool,
+        default_server: bool,
+    }
+    let mut seen: Vec<Seen<'_>> = Vec::new();
     let server_blocks = children.iter().filter(|c| c.name() == "server");
-    for (server, block) in servers.iter().zip(server_blocks) {
-        for l in server.listens.iter().filter(|l| l.default_server) {
-            if seen.contains(&&l.addr) {
-                let listen_directive = cx
-                    .tree
-                    .expand(block.children())
-                    .into_iter()
-                    .find(|c| c.span() == l.span);
-                if let Some(ld) = listen_directive {
-                    cx.error(ld, format!("a duplicate default server for {}", l.addr));
-                }
+    for (i, (server, block)) in servers.iter().zip(server_blocks).enumerate() {
+        for l in &server.listens {
+            let Some(s) = seen.iter_mut().find(|s| *s.addr == l.addr) else {
+                seen.push(Seen {
+                    addr: &l.addr,
+                    servers: vec![i],
+                    options: l.socket.set,
+                    default_server: l.default_server,
+                });
+                continue;
+            };
+            let message = if s.servers.contains(&i) {
+                format!("a duplicate listen {}", l.addr)
+            } else if l.socket.set && s.options {
+                format!("duplicate listen options for {}", l.addr)
+            } else if l.default_server && s.default_server {
+                format!("a duplicate default server for {}", l.addr)
             } else {
-                seen.push(&l.addr);
+                s.servers.push(i);
+                s.options |= l.socket.set;
+                s.default_server |= l.default_server;
+                continue;
+            };
+            let listen_directive = cx
+                .tree
+                .expand(block.children())
+                .into_iter()
+                .find(|c| c.span() == l.span);
+            if let Some(ld) = listen_directive {
+                cx.error(ld, message);
             }
         }
     }

@@ -7,6 +7,7 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use super::Cx;
+use super::listen_options::{Parsed, SocketOptions};
 use crate::source::Span;
 use crate::syntax::Directive;
 
@@ -57,9 +58,8 @@ pub struct Listen {
     pub ssl: bool,
     /// Clients send a PROXY protocol header before anything else.
     pub proxy_protocol: bool,
-    pub reuseport: bool,
-    pub backlog: Option<i32>,
-    pub ipv6only: bool,
+    /// The socket's own options, which at most one `listen` of the address may give.
+    pub socket: SocketOptions,
     pub span: Span,
 }
 
@@ -73,9 +73,7 @@ pub fn implicit(span: Span) -> Listen {
         default_server: false,
         ssl: false,
         proxy_protocol: false,
-        reuseport: false,
-        backlog: None,
-        ipv6only: true,
+        socket: SocketOptions::default(),
         span,
     }
 }
@@ -106,9 +104,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
         default_server: false,
         ssl: false,
         proxy_protocol: false,
-        reuseport: false,
-        backlog: None,
-        ipv6only: true,
+        socket: SocketOptions::default(),
         span: d.span(),
     };
     let mut http2 = None;
@@ -117,27 +113,21 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
         match p {
             "default_server" | "default" => l.default_server = true,
             "ssl" => l.ssl = true,
-            "reuseport" => l.reuseport = true,
             // Over TLS, ALPN offers only http/1.1 and clients fall back to it (README).
             "http2" => http2 = Some(w.span),
-            "deferred" | "bind" => {}
             "proxy_protocol" => l.proxy_protocol = true,
-            "ipv6only=on" => l.ipv6only = true,
-            "ipv6only=off" => l.ipv6only = false,
-            _ if p.starts_with("backlog=") => match p["backlog=".len()..].parse::<i32>() {
-                Ok(n) if n != 0 => l.backlog = Some(n),
-                _ => {
-                    cx.error(d, format!("invalid backlog \"{}\"", &p["backlog=".len()..]));
+            _ => match l.socket.parse(p) {
+                Parsed::Taken => {}
+                Parsed::Ignored(message) => cx.ignored(d, message),
+                Parsed::Invalid(message) => {
+                    cx.error(d, message);
+                    return Vec::new();
+                }
+                Parsed::Other => {
+                    cx.error(d, format!("invalid parameter \"{p}\""));
                     return Vec::new();
                 }
             },
-            _ if p.starts_with("rcvbuf=")
-                || p.starts_with("sndbuf=")
-                || p.starts_with("so_keepalive=") => {}
-            _ => {
-                cx.error(d, format!("invalid parameter \"{p}\""));
-                return Vec::new();
-            }
         }
     }
     // Without `ssl`, nginx 1.22 speaks only HTTP/2 (prior knowledge) on such a socket.

@@ -11,6 +11,7 @@ pub mod gzip;
 pub mod http;
 pub mod limit;
 pub mod listen;
+pub mod listen_options;
 pub mod location;
 pub mod log;
 pub mod map;
@@ -131,6 +132,16 @@ impl<'t> Cx<'t> {
             diag.order = self.tree.order_of(d);
             self.sink.push(diag);
         }
+    }
+
+    /// What nginx logs at `[emerg]` at directive `d` and then ignores, the configuration
+    /// still good (`accept filters "..." are not supported on this platform, ignored`).
+    pub fn ignored(&mut self, d: &Directive, message: impl Into<String>) {
+        let mut diag = Diagnostic::emerg("config::ignored", message, d.span(), d.end)
+            .with_severity(crate::diag::Severity::Warning);
+        diag.nginx_level = Some("emerg");
+        diag.order = self.tree.order_of(d);
+        self.sink.push(diag);
     }
 
     /// Something nginx accepts and ngxr does not implement, at `span`: `check` warns and the

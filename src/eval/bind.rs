@@ -42,7 +42,7 @@ fn try_bind(l: &ListenSpec) -> std::io::Result<()> {
             let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)?;
             socket.set_reuse_address(true)?;
             if addr.is_ipv6() {
-                socket.set_only_v6(l.ipv6only)?;
+                socket.set_only_v6(l.socket.ipv6only)?;
             }
             socket.bind(&(*addr).into())
         }

@@ -502,7 +502,8 @@ fn error_pages(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<ErrorPa
 
 /// The sockets to open: one per address, options merged; a specific address on a port that
 /// also has a wildcard is served through the wildcard socket (nginx binds only that), which
-/// keeps the address's own `proxy_protocol` (nginx's per-address configuration).
+/// keeps the address's own `proxy_protocol` (nginx's per-address configuration), unless its
+/// `listen` gave socket options (`lsopt.bind`).
 fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
     let mut out: Vec<ListenSpec> = Vec::new();
     for l in servers.iter().flat_map(|s| &s.listens) {
@@ -510,17 +511,18 @@ fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
             Some(o) => {
                 o.ssl |= l.ssl;
                 o.proxy_protocol |= l.proxy_protocol;
-                o.reuseport |= l.reuseport;
-                o.backlog = o.backlog.or(l.backlog);
+                // nginx refuses a second `listen` with options ("duplicate listen
+                // options"); the one that has them gives them to the socket.
+                if l.socket.set && !o.socket.set {
+                    o.socket = l.socket.clone();
+                }
             }
             None => out.push(ListenSpec {
                 addr: l.addr.clone(),
                 ssl: l.ssl,
                 proxy_protocol: l.proxy_protocol,
                 proxy_protocol_flipped: Vec::new(),
-                reuseport: l.reuseport,
-                backlog: l.backlog,
-                ipv6only: l.ipv6only,
+                socket: l.socket.clone(),
             }),
         }
     }
@@ -531,6 +533,20 @@ fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
             && wildcard.port() == specific.port()
             && wildcard.is_ipv4() == specific.is_ipv4()
     };
+    let wildcards: Vec<SocketAddr> = out
+        .iter()
+        .filter_map(|l| l.addr.inet().filter(|a| a.ip().is_unspecified()))
+        .collect();
+    let wildcard_of = |l: &ListenSpec| {
+        let a = l.addr.inet()?;
+        wildcards.iter().position(|w| under(a, *w))
+    };
+    // With socket options (or `bind`) a specific address keeps a socket of its own, opened
+    // before the wildcard's (nginx sorts such bindings first; Linux then refuses the
+    // wildcard's bind, as it does nginx's).
+    let (own, mut out): (Vec<ListenSpec>, Vec<ListenSpec>) = out
+        .into_iter()
+        .partition(|l| l.socket.set && wildcard_of(l).is_some());
     let specifics: Vec<(SocketAddr, bool)> = out
         .iter()
         .filter_map(|l| Some((l.addr.inet()?, l.proxy_protocol)))
@@ -545,15 +561,12 @@ fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
             .map(|(a, _)| a.ip())
             .collect();
     }
-    let wildcards: Vec<SocketAddr> = out
-        .iter()
-        .filter_map(|l| l.addr.inet().filter(|a| a.ip().is_unspecified()))
-        .collect();
-    out.retain(|l| {
-        l.addr
-            .inet()
-            .is_none_or(|a| !wildcards.iter().any(|w| under(a, *w)))
-    });
+    out.retain(|l| wildcard_of(l).is_none());
+    for l in own {
+        let wildcard = wildcard_of(&l).map(|i| ListenAddr::Inet(wildcards[i]));
+        let at = out.iter().position(|w| Some(&w.addr) == wildcard.as_ref());
+        out.insert(at.unwrap_or(out.len()), l);
+    }
     out
 }
 

@@ -3,6 +3,7 @@
 //! siblings, unix upstream servers, and listen sockets the system refuses (unix-domain ones
 //! included).
 
+use super::plan::Site;
 use super::tests::{http, load};
 
 fn err(body: &str) -> String {
@@ -162,6 +163,70 @@ fn unix_listen_sockets_as_nginx_checks_them() {
     // The check binds, then deletes the file it made, as `nginx -t` does.
     assert!(ok(&format!("server {{ listen unix:{}; }}", sock.display())));
     assert!(!sock.exists());
+}
+
+#[test]
+fn listen_options_belong_to_the_socket() {
+    // nginx-tests http_listen.t; messages checked with `nginx -t`
+    let a = "127.0.0.1:8180";
+    assert_eq!(
+        err(&format!("server {{ listen {a}; listen {a}; }}")),
+        format!("a duplicate listen {a}")
+    );
+    assert_eq!(
+        err(&format!(
+            "server {{ listen {a} rcvbuf=8k; }} server {{ listen {a} bind; }}"
+        )),
+        format!("duplicate listen options for {a}")
+    );
+    // The same listen first: a duplicate listen, though the options are duplicated too.
+    assert_eq!(
+        err(&format!("server {{ listen {a} bind; listen {a} bind; }}")),
+        format!("a duplicate listen {a}")
+    );
+    assert_eq!(
+        err(&format!(
+            "server {{ listen {a} default_server; }} server {{ listen {a} default bind; }}"
+        )),
+        format!("a duplicate default server for {a}")
+    );
+    assert_eq!(
+        err("server { listen 127.0.0.1:8180 fastopen=x; }"),
+        "invalid fastopen \"fastopen=x\""
+    );
+    // Options given by a later listen of the address are the socket's.
+    let site = load(&http(&format!(
+        "server {{ listen {a}; }} server {{ listen {a} sndbuf=4k deferred so_keepalive=off; }}"
+    )))
+    .unwrap();
+    let socket = &site.listens()[0].socket;
+    assert_eq!(socket.sndbuf, Some(4096));
+    assert!(socket.deferred);
+    assert_eq!(
+        socket.so_keepalive,
+        Some(crate::config::listen_options::SoKeepalive::Off)
+    );
+}
+
+#[test]
+fn a_specific_address_with_options_has_its_own_socket() {
+    let listens = |body: &str| {
+        let site = load(&http(body)).unwrap();
+        let addrs: Vec<String> = site.listens().iter().map(|l| l.addr.to_string()).collect();
+        addrs
+    };
+    assert_eq!(
+        listens("server { listen 8180; } server { listen 127.0.0.1:8180; }"),
+        ["0.0.0.0:8180"]
+    );
+    assert_eq!(
+        listens("server { listen 8180; } server { listen 127.0.0.1:8180 bind; }"),
+        ["127.0.0.1:8180", "0.0.0.0:8180"]
+    );
+    assert_eq!(
+        listens("server { listen 8181; listen 8180; } server { listen 127.0.0.1:8180 backlog=9; }"),
+        ["0.0.0.0:8181", "127.0.0.1:8180", "0.0.0.0:8180"]
+    );
 }
 
 #[test]

@@ -180,10 +180,8 @@ pub struct ListenSpec {
     /// address and picks it by the connection's local address. Empty almost always, so the
     /// accept path looks at nothing more.
     pub proxy_protocol_flipped: Vec<IpAddr>,
-    pub reuseport: bool,
-    pub backlog: Option<i32>,
-    /// `ipv6only=on` (nginx's default for `[::]` addresses).
-    pub ipv6only: bool,
+    /// The options of the one `listen` of the address that gave any, else the defaults.
+    pub socket: SocketOptions,
 }
 
 impl ListenSpec {
@@ -875,6 +873,7 @@ pub struct TlsTarget {
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
+pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
 
 /// nginx's gzip filter for one request: the settings of the level that answers, and what
 /// `ngx_http_gzip_ok` decided from the request alone. The runtime adds what the response

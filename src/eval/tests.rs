@@ -598,7 +598,7 @@ fn listen_sockets_and_certificates() {
         .map(|l| {
             format!(
                 "{} ssl={} reuseport={} backlog={:?}",
-                l.addr, l.ssl, l.reuseport, l.backlog
+                l.addr, l.ssl, l.socket.reuseport, l.socket.backlog
             )
         })
         .collect();

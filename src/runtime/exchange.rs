@@ -4,7 +4,7 @@
 //! nginx's proxy module checks it.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,7 +14,7 @@ use super::error::{ProxyError, Stage};
 use super::peer::PeerConn;
 use super::request_body::ClientBody;
 use super::upstream_head;
-use crate::eval::plan::{IgnoreHeaders, ProxyBuffers, ProxyRequest};
+use crate::eval::plan::{IgnoreHeaders, ProxyBuffers, ProxyRequest, UpstreamTry};
 
 /// The most room made in the head's buffer before one read.
 const MAX_RESERVE: usize = 16 * 1024;
@@ -165,13 +165,16 @@ fn push_length(head: &mut Vec<u8>, length: Option<u64>) {
 }
 
 /// Sends the head and the body (a streamed one read `from` the client), adding what was
-/// written to `sent` (`$upstream_bytes_sent`).
+/// written to `state.bytes_sent` (`$upstream_bytes_sent`). The first write may be what
+/// learns that the connect begun at `started` is done: `state.connect_time` is set then
+/// (nginx's is the time until the request starts to go out).
 pub async fn send(
     conn: &mut PeerConn,
     p: &ProxyRequest,
     body: &RequestBody,
     from: Option<(&mut Client, &mut ClientBody)>,
-    sent: &mut u64,
+    state: &mut UpstreamTry,
+    started: Instant,
 ) -> Result<(), ProxyError> {
     let timeout = p.timeouts.send;
     let mut head = request_head(p, body.length());
@@ -180,20 +183,47 @@ pub async fn send(
         (RequestBody::Full(bytes), _) => head.extend_from_slice(bytes),
         (RequestBody::Stream { .. }, Some((client, body))) => {
             conn.stream.set_nodelay();
-            timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
-            *sent += head.len() as u64;
+            let early = start(conn, &head, p, state, started).await?;
+            timed(
+                timeout,
+                Stage::Sending,
+                conn.stream.write_all(&head[early..]),
+            )
+            .await?;
+            state.bytes_sent += head.len() as u64;
             while let Some(data) = body.next(client).await? {
                 timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
-                *sent += data.len() as u64;
+                state.bytes_sent += data.len() as u64;
             }
             return timed(timeout, Stage::Sending, conn.stream.flush()).await;
         }
         _ => {}
     }
-    timed(timeout, Stage::Sending, conn.stream.write_all(&head)).await?;
-    *sent += head.len() as u64;
+    let early = start(conn, &head, p, state, started).await?;
+    timed(
+        timeout,
+        Stage::Sending,
+        conn.stream.write_all(&head[early..]),
+    )
+    .await?;
+    state.bytes_sent += head.len() as u64;
     // A no-op on a plain socket; TLS may hold the last record until flushed.
     timed(timeout, Stage::Sending, conn.stream.flush()).await
+}
+
+/// Sends what of `head` goes at once with the connect's confirmation (see
+/// [`PeerConn::confirm`]), then notes `$upstream_connect_time`: nginx's ends as the request
+/// starts to go out (a cached connection's is the moment it took to take it).
+async fn start(
+    conn: &mut PeerConn,
+    head: &[u8],
+    p: &ProxyRequest,
+    state: &mut UpstreamTry,
+    started: Instant,
+) -> Result<usize, ProxyError> {
+    let early = conn.confirm(head, p.timeouts.connect).await?;
+    state.connect_time = Some(conn.connected_at.saturating_duration_since(started));
+    Ok(early)
 }
 
 /// Reads and parses the response head; what follows it stays in `conn.buf`. Bytes read are

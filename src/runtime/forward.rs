@@ -58,7 +58,7 @@ pub struct Downstream<'a> {
 /// client went away before it (its 499 line is logged then), or an `error_page` said 444.
 pub async fn proxy(
     request: OwnedRequest,
-    p: ProxyRequest,
+    p: Box<ProxyRequest>,
     down: Option<Downstream<'_>>,
     start: Start,
 ) -> Option<Answer> {
@@ -82,7 +82,7 @@ pub struct ClientGone;
 
 async fn attempts(
     mut request: OwnedRequest,
-    mut p: ProxyRequest,
+    mut p: Box<ProxyRequest>,
     down: Option<Downstream<'_>>,
     keepalive: bool,
     tried: Vec<UpstreamTry>,
@@ -111,7 +111,7 @@ async fn attempts(
                 // `$request_body` there sees it.
                 if let Route::Proxy(mut again) = request.conn.state.site.route(&request.info()) {
                     again.errors = Vec::new();
-                    p = *again;
+                    p = again;
                     if let Some(replacement) = &p.body {
                         body = RequestBody::Full(replacement.clone());
                     }
@@ -489,19 +489,10 @@ impl Exchange<'_> {
                 .map_err(|e| (e, false))?
             }
         };
-        // `$upstream_connect_time` (a cached connection takes no time to get; over TLS it
-        // includes the handshake, as nginx's does).
-        self.state.connect_time = Some(started.elapsed());
         let cached = conn.cached;
-        exchange::send(
-            &mut conn,
-            self.p,
-            self.body,
-            from,
-            &mut self.state.bytes_sent,
-        )
-        .await
-        .map_err(|e| (e, cached))?;
+        exchange::send(&mut conn, self.p, self.body, from, self.state, started)
+            .await
+            .map_err(|e| (e, cached))?;
         let head = exchange::read_head(
             &mut conn,
             self.p.timeouts.read,

@@ -1,9 +1,11 @@
 //! Listening sockets as nginx opens them (socket2: `reuseport`, `backlog`, `ipv6only`, and
 //! SO_REUSEADDR as nginx sets it; a unix-domain socket's file made writable by all, and
-//! deleted when the socket is closed for good), and the accept loop that hands each
+//! deleted when the socket is closed for good; then the options of
+//! [`listen_options`](super::listen_options)), and the accept loop that hands each
 //! connection to [`conn::serve`](super::conn::serve) under the `worker_connections` cap.
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::path::{Path, PathBuf};
@@ -14,12 +16,10 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 use tokio::net::{TcpListener, UnixListener};
 
 use super::conn;
+use super::listen_options;
 use super::server::{Phase, Shared};
 use super::socket::Socket;
-use crate::eval::plan::{ListenAddr, ListenSpec, Peer};
-
-/// nginx's default backlog on Linux (`NGX_LISTEN_BACKLOG`).
-const DEFAULT_BACKLOG: i32 = 511;
+use crate::eval::plan::{ListenAddr, ListenSpec, Peer, SocketOptions};
 
 /// A bound, listening socket. The copy [`bind`] returns owns a unix-domain socket's file;
 /// the copies each worker accepts on do not.
@@ -73,6 +73,21 @@ impl Listener {
             Kind::Unix(_) => spec.addr.clone(),
         }
     }
+
+    /// Sets `spec`'s options on a socket kept across a reload that was configured with
+    /// `before`, as nginx's new cycle configures the sockets it inherits.
+    pub fn reconfigure(&self, spec: &ListenSpec, before: &SocketOptions) {
+        listen_options::configure(self, &spec.addr, &spec.socket, Some(before));
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.kind {
+            Kind::Tcp(l) => l.as_fd(),
+            Kind::Unix(l) => l.as_fd(),
+        }
+    }
 }
 
 /// Binds `spec`. No runtime is needed yet, so a daemon can fork after binding, as nginx does.
@@ -87,11 +102,11 @@ pub fn bind(spec: &ListenSpec) -> io::Result<Listener> {
     };
     let socket = socket2::Socket::new(domain, Type::STREAM, protocol)?;
     socket.set_reuse_address(true)?;
-    if spec.reuseport {
+    if spec.socket.reuseport {
         socket.set_reuse_port(true)?;
     }
     if spec.addr.inet().is_some_and(|a| a.is_ipv6()) {
-        socket.set_only_v6(spec.ipv6only)?;
+        socket.set_only_v6(spec.socket.ipv6only)?;
     }
     socket.set_nonblocking(true)?;
     socket
@@ -117,8 +132,9 @@ pub fn bind(spec: &ListenSpec) -> io::Result<Listener> {
         }
     };
     socket
-        .listen(spec.backlog.unwrap_or(DEFAULT_BACKLOG))
+        .listen(listen_options::backlog(&spec.socket))
         .map_err(|e| with_context(spec, "listen", e))?;
+    listen_options::configure(&socket, &spec.addr, &spec.socket, None);
     let kind = match spec.addr {
         ListenAddr::Inet(_) => Kind::Tcp(socket.into()),
         ListenAddr::Unix(_) => Kind::Unix(socket.into()),
@@ -193,12 +209,14 @@ pub async fn accept_loop(shared: Arc<Shared>, spec: Arc<ListenSpec>, listener: L
             ));
             continue;
         };
-        tokio::spawn(conn::serve(
+        // Boxed: the connection's future is several KiB, and tokio would otherwise move it
+        // whole through each layer of `spawn` and again as the task starts and ends.
+        tokio::spawn(Box::pin(conn::serve(
             shared.clone(),
             spec.clone(),
             socket,
             remote,
             permit,
-        ));
+        )));
     }
 }

@@ -49,6 +49,7 @@ mod forward;
 mod gzip;
 mod kept_body;
 mod listen;
+mod listen_options;
 pub mod log;
 mod pages;
 mod parse;

@@ -5,14 +5,21 @@
 //! `keepalive_time` is closed when its request ends instead of being cached).
 
 use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use nix::sys::socket::MsgFlags;
+use socket2::{Domain, Socket as Socket2, Type};
+use tokio::net::TcpStream;
 
 use super::error::{ProxyError, Stage};
 use super::peer_stream::PeerStream;
+use super::socket::Socket;
 use super::upstream_tls::Connector;
 use crate::eval::plan::{KeepaliveLimits, PeerAddr, UpstreamGroup};
 
@@ -29,6 +36,11 @@ pub struct PeerConn {
     pub opened: Instant,
     /// Whether it came from the keepalive cache.
     pub cached: bool,
+    /// A connect was started and not yet confirmed (see [`PeerConn::confirm`]).
+    connecting: bool,
+    /// When the connect (and TLS handshake) was known to be done: `$upstream_connect_time`
+    /// runs until then.
+    pub connected_at: Instant,
 }
 
 /// Connects to `addr` within `timeout`, then with `tls` (the client and the name) runs the
@@ -43,6 +55,13 @@ pub async fn connect(
     tls: Option<(&Connector, &str)>,
 ) -> Result<PeerConn, ProxyError> {
     connections.fetch_add(1, Ordering::Relaxed);
+    if let (PeerAddr::Tcp(a), None) = (addr, tls) {
+        let socket = start_connect(*a).map_err(|e| ProxyError::Io(Stage::Connecting, e))?;
+        return Ok(PeerConn {
+            connecting: true,
+            ..PeerConn::new(PeerStream::Plain(Socket::Tcp(socket)), addr)
+        });
+    }
     let socket = match tokio::time::timeout(timeout, PeerStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(ProxyError::Io(Stage::Connecting, e)),
@@ -59,16 +78,75 @@ pub async fn connect(
         }
         None => PeerStream::Plain(socket),
     };
-    // Like nginx, no TCP_NODELAY here: a request goes out in one write. Streamed bodies and
-    // tunnels set it when they start.
-    Ok(PeerConn {
-        stream,
-        addr: addr.clone(),
-        buf: BytesMut::new(),
-        requests: 0,
-        opened: Instant::now(),
-        cached: false,
-    })
+    Ok(PeerConn::new(stream, addr))
+}
+
+/// A non-blocking `connect()` to `addr`, as nginx's `ngx_event_connect_peer` starts one: the
+/// socket is returned while the handshake may still be under way (on loopback it is usually
+/// over by the time `connect()` returns); [`PeerConn::confirm`] learns how it ended.
+fn start_connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket2::new(Domain::for_address(addr), Type::STREAM.nonblocking(), None)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    TcpStream::from_std(std::net::TcpStream::from(socket))
+}
+
+impl PeerConn {
+    fn new(stream: PeerStream, addr: &PeerAddr) -> PeerConn {
+        // Like nginx, no TCP_NODELAY here: a request goes out in one write. Streamed bodies
+        // and tunnels set it when they start.
+        let now = Instant::now();
+        PeerConn {
+            stream,
+            addr: addr.clone(),
+            buf: BytesMut::new(),
+            requests: 0,
+            opened: now,
+            cached: false,
+            connecting: false,
+            connected_at: now,
+        }
+    }
+
+    /// Finishes a connect that [`connect`] started, with the request's first bytes: they are
+    /// sent at once, which succeeds when the handshake is over and so saves waiting a turn of
+    /// the event loop for the socket to become writable and asking it how the connect ended
+    /// (`SO_ERROR`). Still under way, the connect gets `timeout` (`proxy_connect_timeout`) to
+    /// finish. Returns how many of `first` went out; errors are the connect's, as nginx logs
+    /// them (`connect() failed ... while connecting to upstream`).
+    pub async fn confirm(&mut self, first: &[u8], timeout: Duration) -> Result<usize, ProxyError> {
+        if !std::mem::take(&mut self.connecting) {
+            return Ok(0);
+        }
+        let PeerStream::Plain(Socket::Tcp(socket)) = &self.stream else {
+            return Ok(0);
+        };
+        let failed = |e| ProxyError::Io(Stage::Connecting, e);
+        let sent = nix::sys::socket::send(socket.as_raw_fd(), first, MsgFlags::MSG_NOSIGNAL);
+        match sent {
+            Ok(n) => {
+                self.connected_at = Instant::now();
+                return Ok(n);
+            }
+            Err(nix::errno::Errno::EAGAIN) => {}
+            Err(e) => return Err(failed(e.into())),
+        }
+        match tokio::time::timeout(timeout, socket.writable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(failed(e)),
+            Err(_) => return Err(ProxyError::TimedOut(Stage::Connecting)),
+        }
+        match socket.take_error() {
+            Ok(None) => {
+                self.connected_at = Instant::now();
+                Ok(0)
+            }
+            Ok(Some(e)) | Err(e) => Err(failed(e)),
+        }
+    }
 }
 
 /// The idle connections of one group (`keepalive N`).

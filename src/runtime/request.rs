@@ -186,7 +186,7 @@ pub async fn dispatch(
             };
             // Boxed: a proxy pass's state is most of a request's, and a connection waiting for
             // its next request (or a handshake that becomes a tunnel) should not carry it.
-            Box::pin(forward::proxy(request, *p, down, start)).await
+            Box::pin(forward::proxy(request, p, down, start)).await
         }
         Route::Auth(a) => {
             // The first pass's error lines are written again by the next.

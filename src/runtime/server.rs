@@ -183,6 +183,9 @@ impl Running {
         }
         for (i, spec, accepts) in respawned {
             let b = &mut self.bound[i];
+            if spec.socket != b.spec.socket {
+                b.listener.reconfigure(&spec, &b.spec.socket);
+            }
             b.accepts.iter().for_each(|a| a.abort());
             (b.spec, b.accepts) = (spec, accepts);
         }

@@ -23,6 +23,7 @@ mod if_blocks;
 mod lifecycle;
 mod limits;
 mod listen;
+mod listen_options;
 mod oracle;
 mod output;
 mod proxy;

@@ -107,3 +107,58 @@ fn odd_upstream_answers_reach_client_and_logs_as_nginx_s() {
     assert_eq!(seen[0].2, seen[1].2, "error log");
     assert_eq!(seen[1].2.len(), 4, "{:?}", seen[1].2);
 }
+
+/// A server whose accept queue is full: a connect to it stays in SYN_SENT until the client
+/// gives up. The listener and the connection filling its queue are returned to be kept.
+fn unanswering_server() -> (u16, socket2::Socket, std::net::TcpStream) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    listener.bind(&addr.into()).expect("bind");
+    // A backlog of 0 holds one connection.
+    listener.listen(0).expect("listen");
+    let port = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("port");
+    let filler = std::net::TcpStream::connect(("127.0.0.1", port)).expect("filler");
+    (port, listener, filler)
+}
+
+/// A connect that is still under way after `proxy_connect_timeout` is nginx's 504, logged as
+/// a timeout while connecting; `$upstream_connect_time` stays `-`. (The request's first
+/// write is what learns how a connect ended; here it finds the connect unfinished.)
+#[test]
+fn a_connect_that_does_not_finish_in_time_is_nginx_s_504() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("connect-timeout");
+    let (port, _listener, _filler) = unanswering_server();
+    let config = "
+events {}
+http {
+    log_format up '\"$request\" $status $upstream_status $upstream_connect_time';
+    access_log logs/access.log up;
+    error_log logs/error.log warn;
+    server {
+        listen 127.0.0.1:PORT;
+        location / { proxy_pass http://127.0.0.1:SLOW; proxy_connect_timeout 300ms; }
+    }
+}
+"
+    .replace("SLOW", &port.to_string());
+    let probes = ["GET / HTTP/1.1\r\nHost: a\r\n"];
+    let seen = through_both(nginx, &config, &base, &probes);
+    crate::files::assert_same(&seen, &probes);
+    assert!(seen[1].0[0].starts_with("HTTP/1.1 504"), "{:?}", seen[1].0);
+    assert!(seen[1].1.contains(" 504 504 -"), "{:?}", seen[1].1);
+    assert!(
+        seen[1]
+            .2
+            .iter()
+            .any(|l| l.contains("while connecting to upstream")),
+        "{:?}",
+        seen[1].2
+    );
+}

@@ -76,9 +76,7 @@ impl TestSite {
                 ssl: false,
                 proxy_protocol: false,
                 proxy_protocol_flipped: Vec::new(),
-                reuseport: false,
-                backlog: None,
-                ipv6only: false,
+                socket: SocketOptions::default(),
             },
             group,
             timeouts: ProxyTimeouts {
