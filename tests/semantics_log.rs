@@ -113,7 +113,7 @@ http {{
         handshake: None,
         client_cert: None,
         method: "GET",
-        target,
+        target: target.as_bytes(),
         version: "HTTP/1.1",
         headers: &owned,
         connection: 1,

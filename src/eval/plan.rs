@@ -216,8 +216,9 @@ pub struct RequestInfo<'a> {
     /// The certificate the client sent, when the server chosen by SNI asked for one.
     pub client_cert: Option<&'a ClientCert>,
     pub method: &'a str,
-    /// The request target exactly as the client sent it (`$request_uri`).
-    pub target: &'a str,
+    /// The request target exactly as the client sent it (`$request_uri`): any bytes but
+    /// controls and spaces, as nginx takes them.
+    pub target: &'a [u8],
     /// `HTTP/1.0` or `HTTP/1.1`.
     pub version: &'a str,
     /// In arrival order, names as received.

@@ -402,7 +402,8 @@ impl<'a> Req<'a> {
             Var::Request => match info.refused {
                 Some(r) => Some(r.line.to_vec()),
                 None => {
-                    Some(format!("{} {} {}", info.method, info.target, info.version).into_bytes())
+                    let (method, version) = (info.method.as_bytes(), info.version.as_bytes());
+                    Some([method, b" ", info.target, b" ", version].concat())
                 }
             },
             Var::RequestUri | Var::Uri | Var::Args | Var::RequestMethod | Var::ServerProtocol

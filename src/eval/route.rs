@@ -41,7 +41,7 @@ pub fn route_after<'a>(
             .map(|s| s.log.clone())
             .unwrap_or_default()
     };
-    let Some(target) = uri::parse(info.target.as_bytes(), merge_slashes(&on, info)) else {
+    let Some(target) = uri::parse(info.target, merge_slashes(&on, info)) else {
         note(&mut trace, |t| {
             t.notes.push("invalid request target: 400".into())
         });
@@ -57,7 +57,13 @@ pub fn route_after<'a>(
     let mut route = match pick_server(&on, &mut req, &mut trace) {
         Err(why) => {
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
-            respond(400, fallback_log(), Vec::new(), None)
+            // Refused in the hands of the default server, or of the one a valid `Host` chose.
+            let server = refused_by(&on, &mut req);
+            req.errors.push(ErrorLine::info(format!(
+                "{why} while reading client request headers"
+            )));
+            let log = server.map_or_else(fallback_log, |s| s.log.clone());
+            respond(400, log, Vec::new(), None)
         }
         Ok(None) => respond(404, fallback_log(), Vec::new(), None),
         Ok(Some(server)) if misdirected(&on, server, &req) => {
@@ -75,6 +81,9 @@ pub fn route_after<'a>(
         // `ngx_http_process_request_header`: "client sent TRACE method".
         Ok(Some(server)) if info.method == "TRACE" => {
             note(&mut trace, |t| t.notes.push("TRACE: 405".into()));
+            req.errors.push(ErrorLine::info(
+                "client sent TRACE method while reading client request headers".into(),
+            ));
             respond(405, server.log.clone(), Vec::new(), None)
         }
         Ok(Some(server)) => {
@@ -120,31 +129,80 @@ fn merge_slashes(on: &[&CServer], info: &RequestInfo<'_>) -> bool {
     vhost::default(on, &info.local).is_none_or(|s| s.merge_slashes)
 }
 
+/// Request headers nginx takes once (`ngx_http_process_unique_header_line`): a second one
+/// is a 400.
+const UNIQUE: &[&[u8]] = &[
+    b"if-modified-since",
+    b"if-unmodified-since",
+    b"if-match",
+    b"if-none-match",
+    b"content-length",
+    b"content-range",
+    b"if-range",
+    b"transfer-encoding",
+    b"expect",
+    b"authorization",
+];
+
+/// The request's headers as nginx processes them while it reads the head, in order: the
+/// first `Host` is validated, a second one or a second of a [`UNIQUE`] header refused, then
+/// `Host` is required of HTTP/1.1. `Err` is a 400 with nginx's `[info]` message.
+fn check_headers(req: &mut Req<'_>) -> Result<(), String> {
+    let info = req.info;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut host: Option<(&[u8], &[u8])> = None;
+    for (i, (name, value)) in req.headers.iter().enumerate() {
+        let earlier = || {
+            req.headers[..i]
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        if name.eq_ignore_ascii_case(b"host") {
+            if let Some((n, v)) = host {
+                return Err(format!(
+                    "client sent duplicate host header: \"{}: {}\", previous value: \"{}: {}\"",
+                    text(name),
+                    text(value),
+                    text(n),
+                    text(v)
+                ));
+            }
+            host = Some((name, value));
+            let valid = vhost::validate_host(value).ok_or("client sent invalid host header")?;
+            if req.target.host.is_none() {
+                req.host = Some(valid);
+            }
+        } else if UNIQUE.iter().any(|u| name.eq_ignore_ascii_case(u))
+            && let Some((n, v)) = earlier()
+        {
+            return Err(format!(
+                "client sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\"",
+                text(name),
+                text(value),
+                text(n),
+                text(v)
+            ));
+        }
+    }
+    // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
+    // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
+    if host.is_none() && info.version == "HTTP/1.1" {
+        return Err("client sent HTTP/1.1 request without \"Host\" header".into());
+    }
+    if let Some(raw) = &req.target.host {
+        req.host = Some(vhost::validate_host(raw).ok_or("client sent invalid host header")?);
+    }
+    Ok(())
+}
+
 /// The request's `Host` and server; `Err` is a 400 with nginx's reason.
 fn pick_server<'s>(
     on: &[&'s CServer],
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
-) -> Result<Option<&'s CServer>, &'static str> {
+) -> Result<Option<&'s CServer>, String> {
     let info = req.info;
-    let mut hosts = req
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"))
-        .map(|(_, v)| v);
-    let header = hosts.next();
-    if hosts.next().is_some() {
-        return Err("client sent duplicate host header");
-    }
-    // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
-    // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
-    if header.is_none() && info.version == "HTTP/1.1" {
-        return Err("client sent HTTP/1.1 request without \"Host\" header");
-    }
-    let raw = req.target.host.as_deref().or(header.map(|h| &h[..]));
-    if let Some(raw) = raw {
-        req.host = Some(vhost::validate_host(raw).ok_or("client sent invalid host header")?)
-    }
+    check_headers(req)?;
     let name = req
         .host
         .clone()
@@ -176,6 +234,16 @@ fn misdirected(on: &[&CServer], server: &CServer, req: &Req<'_>) -> bool {
         return false;
     };
     negotiated != host && vhost::named(on, &negotiated).is_some()
+}
+
+/// The server a request refused while its headers were checked was in the hands of: the one
+/// a valid `Host` read before the refusal named (`ngx_http_set_virtual_server` ran as that
+/// line was read), else the default; the request enters it.
+fn refused_by<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'s CServer> {
+    let named = req.host.as_deref().and_then(|h| vhost::named(on, h));
+    let server = named.or_else(|| vhost::default(on, &req.info.local))?;
+    enter_server(req, server);
+    Some(server)
 }
 
 /// The request is in `server`'s hands, at its server level.
@@ -212,7 +280,7 @@ fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'
 /// `Site::refused`.
 pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> Arc<LogSpec> {
     let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
-    let target = uri::Target::raw(info.target.as_bytes());
+    let target = uri::Target::raw(info.target);
     let mut req = Req::new(info, &site.tables, target);
     server_before_routing(&on, &mut req).map_or_else(Default::default, |s| s.log.clone())
 }
@@ -834,8 +902,8 @@ pub fn respond(
 /// are what they were when it was routed.
 pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
-    let target = uri::parse(info.target.as_bytes(), merge_slashes(&on, info))
-        .unwrap_or_else(|| uri::Target::raw(info.target.as_bytes()));
+    let target = uri::parse(info.target, merge_slashes(&on, info))
+        .unwrap_or_else(|| uri::Target::raw(info.target));
     let mut req = Req::new(info, &site.tables, target);
     if info.refused.is_some() {
         // No phase ran: the server level is all there is.
@@ -846,10 +914,7 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
         Ok(Some(server)) => server,
         Ok(None) => return req,
         Err(_) => {
-            // Refused while its headers were checked, by the default server.
-            if let Some(server) = vhost::default(&on, &info.local) {
-                enter_server(&mut req, server);
-            }
+            refused_by(&on, &mut req);
             return req;
         }
     };

@@ -93,7 +93,7 @@ pub(super) fn request_info<'a>(
         handshake: None,
         client_cert: None,
         method,
-        target,
+        target: target.as_bytes(),
         version: "HTTP/1.1",
         headers,
         connection: 3,

@@ -58,7 +58,7 @@ impl ConnCtx {
 pub struct OwnedRequest {
     pub conn: Arc<ConnCtx>,
     pub method: String,
-    pub target: String,
+    pub target: Bytes,
     pub version: &'static str,
     pub headers: Vec<(Bytes, Bytes)>,
     pub connection_requests: u64,
@@ -95,24 +95,17 @@ pub struct RefusedLine {
 }
 
 impl OwnedRequest {
-    /// The request `head` read on `conn`; `Err` gives it back when its target is not text
-    /// (nginx's "invalid request").
+    /// The request `head` read on `conn` (its method is capital letters, `_` and `-`).
     pub fn from_head(
         conn: Arc<ConnCtx>,
         head: RequestHead,
         connection_requests: u64,
         started: Instant,
-    ) -> Result<OwnedRequest, RequestHead> {
-        let (Ok(method), Ok(target)) = (
-            std::str::from_utf8(&head.method),
-            std::str::from_utf8(&head.target),
-        ) else {
-            return Err(head);
-        };
-        Ok(OwnedRequest {
+    ) -> OwnedRequest {
+        OwnedRequest {
             conn,
-            method: method.to_string(),
-            target: target.to_string(),
+            method: String::from_utf8_lossy(&head.method).into_owned(),
+            target: head.target,
             version: if head.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
             headers: head.headers,
             connection_requests,
@@ -127,7 +120,7 @@ impl OwnedRequest {
             request_body: None,
             sent_body: None,
             routed: None,
-        })
+        }
     }
 
     /// A head refused (or cut short) while it was read, with what was parsed of it.
@@ -141,7 +134,7 @@ impl OwnedRequest {
         OwnedRequest {
             conn,
             method: text(&method),
-            target: text(&target),
+            target,
             version: match (head.parsed.is_some(), http10) {
                 (false, _) => "",
                 (true, true) => "HTTP/1.0",
@@ -169,7 +162,14 @@ impl OwnedRequest {
 
     /// Marks a request whose head was read whole as answered before routing.
     pub fn refuse(&mut self) {
-        let line = format!("{} {} {}", self.method, self.target, self.version);
+        let line = [
+            self.method.as_bytes(),
+            b" ",
+            &self.target,
+            b" ",
+            self.version.as_bytes(),
+        ]
+        .concat();
         self.refused = Some(RefusedLine {
             line: Bytes::from(line),
             line_parsed: true,

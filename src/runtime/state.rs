@@ -193,7 +193,7 @@ mod tests {
             handshake: None,
             client_cert: None,
             method: "GET",
-            target,
+            target: target.as_bytes(),
             version: "HTTP/1.1",
             headers: &headers,
             connection: 1,

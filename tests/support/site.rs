@@ -112,7 +112,7 @@ impl Site for TestSite {
     }
 
     fn route(&self, request: &RequestInfo<'_>) -> Route {
-        if request.target == "/444" {
+        if request.target == b"/444" {
             return Route::Respond(Response {
                 status: 444,
                 log: self.log.clone(),
@@ -128,7 +128,7 @@ impl Site for TestSite {
                 sending: Default::default(),
             });
         }
-        if request.target == "/return" {
+        if request.target == b"/return" {
             return Route::Respond(Response {
                 status: 200,
                 log: self.log.clone(),
@@ -195,14 +195,14 @@ impl Site for TestSite {
             ignore_headers: IgnoreHeaders::default(),
             keep_body: None,
             cookies: None,
-            uri: Bytes::copy_from_slice(request.target.as_bytes()),
+            uri: Bytes::copy_from_slice(request.target),
             version: self.version,
             body_headers_at,
             own_length: false,
             redirects: self.redirects.clone(),
             location_base: self.location_base.clone(),
             headers,
-            balance_key: Some(Bytes::copy_from_slice(request.target.as_bytes())),
+            balance_key: Some(Bytes::copy_from_slice(request.target)),
             client: request.remote.clone(),
             server: Bytes::new(),
             pass_body: true,
@@ -257,7 +257,7 @@ impl Site for TestSite {
             log: self.log.clone(),
             routed: None,
             headers: Vec::new(),
-            body: Some(Bytes::copy_from_slice(request.target.as_bytes())),
+            body: Some(Bytes::copy_from_slice(request.target)),
             errors: Vec::new(),
             location_base: None,
             server_tokens: true,
@@ -326,7 +326,7 @@ impl LogFormat for PlainFormat {
         format!(
             "{} {} {} {} {} {} {}\n",
             request.method,
-            request.target,
+            String::from_utf8_lossy(request.target),
             request.version,
             outcome.status,
             outcome.body_bytes_sent,
