@@ -194,6 +194,7 @@ impl Request {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             request_body: None,
+            routed: None,
         }
     }
 }

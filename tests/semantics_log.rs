@@ -127,6 +127,7 @@ http {{
         counts: &ngxr::eval::plan::UNCOUNTED,
         auth: &[],
         request_body: None,
+        routed: None,
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")

@@ -250,6 +250,9 @@ pub struct RequestInfo<'a> {
     /// The client's body as a proxy pass read it, when nginx would hold it in memory (see
     /// [`ProxyRequest::keep_body`]): what `$request_body` reads from the content phase on.
     pub request_body: Option<&'a [u8]>,
+    /// The request as the route being served left it (`None` until one is): the access
+    /// log and the headers filter of a proxied answer read it, not routing.
+    pub routed: Option<&'a Routed>,
 }
 
 /// nginx's `ngx_stat_*` counters, shared by every worker and kept across reloads. The runtime
@@ -427,15 +430,30 @@ pub struct Limited {
 }
 
 /// A fresh `$request_id`: 16 random bytes in hex, drawn by whoever builds a [`RequestInfo`].
+/// Drawn for every request whether or not the configuration reads it, so the draw is cheap:
+/// a per-thread wyrand generator, seeded once from the process's random keys (nginx uses
+/// OpenSSL's `RAND_bytes`; either way the id is unpredictable enough to tell requests apart).
 pub fn request_id() -> [u8; 32] {
+    use std::cell::Cell;
     use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(0);
+            h.finish()
+        });
+    }
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 32];
-    for (i, half) in id.chunks_mut(16).enumerate() {
-        // Each `RandomState` is keyed afresh from the process's random seed.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(i);
-        for (j, byte) in h.finish().to_be_bytes().iter().enumerate() {
+    for half in id.chunks_mut(16) {
+        let state = STATE.with(|s| {
+            let next = s.get().wrapping_add(0xa076_1d64_78bd_642f);
+            s.set(next);
+            next
+        });
+        let mixed = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
+        let word = ((mixed >> 64) as u64) ^ (mixed as u64);
+        for (j, byte) in word.to_be_bytes().iter().enumerate() {
             half[2 * j] = HEX[usize::from(byte >> 4)];
             half[2 * j + 1] = HEX[usize::from(byte & 0xf)];
         }
@@ -546,6 +564,8 @@ pub struct FileResponse {
     /// The body: the whole file, one range, or a multipart/byteranges body.
     pub parts: Vec<FilePart>,
     pub log: Arc<LogSpec>,
+    /// The request as routing left it, for its access-log line (see [`Routed`]).
+    pub routed: Option<Arc<Routed>>,
     pub errors: Vec<ErrorLine>,
     pub server_tokens: bool,
     /// The client connection's limits, from the location.
@@ -591,6 +611,29 @@ impl Route {
             Route::Respond(r) => r.gzip = gzip,
             Route::File(f) => f.gzip = gzip,
             Route::Proxy(p) => p.gzip = gzip,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
+    /// The request as this route left it (an `auth_request` subrequest's pass has none for
+    /// the main request).
+    pub fn routed(&self) -> Option<Arc<Routed>> {
+        match self {
+            Route::Respond(r) => r.routed.clone(),
+            Route::File(f) => f.routed.clone(),
+            Route::Proxy(p) => p.routed.clone(),
+            Route::Auth(_) => None,
+        }
+    }
+
+    /// The same answer, with the request as routing left it.
+    pub fn with_routed(mut self, routed: Routed) -> Route {
+        let routed = Some(Arc::new(routed));
+        match &mut self {
+            Route::Respond(r) => r.routed = routed,
+            Route::File(f) => f.routed = routed,
+            Route::Proxy(p) => p.routed = routed,
             Route::Auth(_) => {}
         }
         self
@@ -664,6 +707,8 @@ impl Route {
 pub struct Response {
     pub status: u16,
     pub log: Arc<LogSpec>,
+    /// The request as routing left it, for its access-log line (see [`Routed`]).
+    pub routed: Option<Arc<Routed>>,
     /// Extra headers such as `Location`.
     pub headers: Vec<(Bytes, Bytes)>,
     /// `None`: nginx's default page for the status.
@@ -752,6 +797,9 @@ pub struct ProxyRequest {
     pub client_max_body_size: u64,
     /// Which access logs to write when the request ends.
     pub log: Arc<LogSpec>,
+    /// The request as routing left it, for its access-log line and the headers filter of
+    /// the answer (see [`Routed`]).
+    pub routed: Option<Arc<Routed>>,
     /// The statuses the location has an `error_page` for: a 502/504 with one is answered
     /// through [`Site::reroute`], and so is an upstream's status with one when
     /// `intercept_errors` (`proxy_intercept_errors`) is on.
@@ -870,6 +918,7 @@ pub struct TlsTarget {
 }
 
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
+pub use super::request::Routed;
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
@@ -1175,4 +1224,18 @@ pub struct UpstreamTry {
 /// A compiled `log_format`: renders one access-log line (with its newline).
 pub trait LogFormat: std::fmt::Debug + Send + Sync {
     fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_hex_and_differ() {
+        let ids: Vec<[u8; 32]> = (0..1000).map(|_| super::request_id()).collect();
+        assert!(ids.iter().flatten().all(u8::is_ascii_hexdigit));
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        // Both halves vary, not just one.
+        let halves: std::collections::HashSet<_> = ids.iter().map(|id| &id[16..]).collect();
+        assert_eq!(halves.len(), ids.len());
+    }
 }

@@ -108,6 +108,7 @@ pub fn route_after<'a>(
         .with_gzip(gzip)
         .with_limited(limited)
         .with_sending(sending)
+        .with_routed(req.routed())
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -215,8 +216,8 @@ pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> Arc<LogSpec> {
 /// Where the request goes next, as nginx's handlers and phases decide it.
 #[derive(Debug)]
 pub enum Next {
-    /// The answer.
-    Answer(Route),
+    /// The answer (boxed: a `Route` is large, the other steps small).
+    Answer(Box<Route>),
     /// `ngx_http_finalize_request(r, status)`: a special response, which an `error_page` may
     /// take over; the headers go with it (a redirect's `Location`).
     Special(u16, Vec<(Bytes, Bytes)>),
@@ -227,6 +228,10 @@ pub enum Next {
 }
 
 impl Next {
+    pub fn answer(route: Route) -> Next {
+        Next::Answer(Box::new(route))
+    }
+
     /// A URI written in the configuration (`try_files`' last argument, an `error_page`): a
     /// named location, or an internal redirect with the arguments after `?`.
     pub fn to(uri: Vec<u8>) -> Next {
@@ -276,7 +281,7 @@ fn in_server(
                 if served.close {
                     req.keepalive.requests = 0;
                 }
-                return finish(route, served, server, loc, req);
+                return finish(*route, served, server, loc, req);
             }
             Next::Special(status, headers) => {
                 note(trace, |t| t.notes.push(format!("finalized with {status}")));
@@ -300,6 +305,9 @@ fn in_server(
                     req.target.rewritten = Rewritten::Located;
                     req.internal = true;
                     req.add_uri_to_alias = false;
+                    // nginx clears the modules' contexts: `$proxy_host` is not found again
+                    // until a proxy pass sets it.
+                    req.proxy = None;
                     (loc, next) = enter(site, server, None, req, &mut served, &mut failed, trace);
                     continue;
                 }
@@ -328,6 +336,7 @@ fn in_server(
                     }
                     Some(named) => {
                         req.uri_changes -= 1;
+                        req.proxy = None;
                         note(trace, |t| {
                             t.notes.push(format!("to named location {shown}"))
                         });
@@ -392,7 +401,7 @@ fn enter<'s>(
                     t.notes.push(format!("auth_request subrequest to {shown}"))
                 });
                 let route = subrequest(site, server, &auth.uri, req, trace);
-                return (loc, Next::Answer(route));
+                return (loc, Next::answer(route));
             }
         }
     }
@@ -423,7 +432,7 @@ fn subrequest(
     sub.method = "GET";
     sub.internal = true;
     sub.subrequest = true;
-    let mut route = in_server(site, server, &mut sub, &[], None, trace);
+    let mut route = in_server(site, server, &mut sub, &[], None, trace).with_routed(sub.routed());
     if let Route::Proxy(p) = &mut route {
         p.subrequest = true;
     }
@@ -605,14 +614,14 @@ fn content(
             pr.passes = failed.passed.clone();
             pr.status = served.err_status;
             pr.server_tokens = loc.server_tokens;
-            Next::Answer(Route::Proxy(pr))
+            Next::answer(Route::Proxy(pr))
         }
         Route::Respond(r) => {
             // Why no request went out (`no resolver defined to resolve ...`).
             served.errors.extend(r.errors);
             Next::Special(r.status, r.headers)
         }
-        other => Next::Answer(other),
+        other => Next::answer(other),
     }
 }
 
@@ -736,7 +745,7 @@ fn text_answer(
     added::expires(&loc.add_headers, &mut answer, None, req, &mut headers);
     added::apply_to(&loc.add_headers, answer, req, &mut headers);
     added::charset(&loc.add_headers, code, &mut headers);
-    Next::Answer(respond(
+    Next::answer(respond(
         code,
         loc.log.clone(),
         headers,
@@ -803,6 +812,7 @@ pub fn respond(
         log,
         headers,
         body,
+        routed: None,
         errors: Vec::new(),
         location_base: None,
         server_tokens: true,
@@ -814,8 +824,10 @@ pub fn respond(
     })
 }
 
-/// A request re-read for its access-log line: server and location chosen again, so
-/// `$server_name`, `$proxy_host` and map values are what they were when it was routed.
+/// A request re-read for its access-log line (or a proxied answer's headers filter): the
+/// server chosen again, then the request as routing left it (`RequestInfo::routed`); without
+/// that, its first location chosen again, so `$server_name`, `$proxy_host` and map values
+/// are what they were when it was routed.
 pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
     let target = uri::parse(info.target.as_bytes(), merge_slashes(&on, info))
@@ -838,6 +850,11 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
         }
     };
     req.apply_realip(server.default.realip.as_ref());
+    if let Some(routed) = info.routed {
+        req.restore(routed);
+        req.body_read = true;
+        return req;
+    }
     let (loc, early) = choose(server, None, &mut req, &mut Served::default(), &mut None);
     if early.is_none() {
         req.apply_realip(loc.realip.as_ref());

@@ -107,6 +107,7 @@ pub(super) fn request_info<'a>(
         counts: &crate::eval::plan::UNCOUNTED,
         auth: &[],
         request_body: None,
+        routed: None,
     }
 }
 

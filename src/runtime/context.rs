@@ -12,7 +12,7 @@ use super::client::{PartialHead, RequestHead};
 use super::state::State;
 use crate::eval::plan::{
     ClientCert, ConnHolds, LimitStatus, ListenAddr, Outcome, Peer, ProxyProtocol, Refused,
-    RequestInfo, TlsFacts,
+    RequestInfo, Routed, TlsFacts,
 };
 
 /// One accepted client connection.
@@ -82,6 +82,8 @@ pub struct OwnedRequest {
     pub request_body: Option<Bytes>,
     /// The body a proxy pass read whole and sent, for a later pass to send again.
     pub sent_body: Option<Bytes>,
+    /// The request as the route being served left it (`RequestInfo::routed`).
+    pub routed: Option<Arc<Routed>>,
 }
 
 /// The owned form of [`Refused`].
@@ -124,6 +126,7 @@ impl OwnedRequest {
             auth: Vec::new(),
             request_body: None,
             sent_body: None,
+            routed: None,
         })
     }
 
@@ -160,6 +163,7 @@ impl OwnedRequest {
             auth: Vec::new(),
             request_body: None,
             sent_body: None,
+            routed: None,
         }
     }
 
@@ -202,6 +206,7 @@ impl OwnedRequest {
             counts: &self.conn.state.counts,
             auth: &self.auth,
             request_body: self.request_body.as_deref(),
+            routed: self.routed.as_deref(),
         }
     }
 

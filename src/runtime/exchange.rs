@@ -4,6 +4,7 @@
 //! nginx's proxy module checks it.
 
 use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -115,13 +116,21 @@ impl ResponseHead {
     }
 }
 
-/// Runs `fut` under `timeout`, mapping expiry to nginx's "upstream timed out".
+/// Runs `fut` under `timeout`, mapping expiry to nginx's "upstream timed out". Most writes
+/// (and reads of what is there) finish at once: the timer, and the clock read that sets it,
+/// are only for one that has to wait, as nginx arms its timers only on `EAGAIN`.
 pub async fn timed<T>(
     timeout: Duration,
     stage: Stage,
     fut: impl Future<Output = std::io::Result<T>>,
 ) -> Result<T, ProxyError> {
-    match tokio::time::timeout(timeout, fut).await {
+    let mut fut = std::pin::pin!(fut);
+    let at_once = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+    let done = match at_once {
+        Poll::Ready(done) => Ok(done),
+        Poll::Pending => tokio::time::timeout(timeout, fut).await,
+    };
+    match done {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(ProxyError::Io(stage, e)),
         Err(_) => Err(ProxyError::TimedOut(stage)),

@@ -136,6 +136,10 @@ pub async fn dispatch(
         upstream,
     } = then;
     let upstream = upstream.as_ref();
+    let mut request = request;
+    if let Some(routed) = route.routed() {
+        request.routed = Some(routed);
+    }
     match route {
         Route::Respond(r) => {
             log_errors(&request, &r.log.errors, &r.errors, upstream);
@@ -193,7 +197,6 @@ pub async fn dispatch(
         }
         Route::Auth(a) => {
             // The first pass's error lines are written again by the next.
-            let mut request = request;
             let answered = subrequest(&request, a.route).await;
             request.auth.push(answered);
             let route = request.conn.state.site.route(&request.info());

@@ -207,6 +207,7 @@ mod tests {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             request_body: None,
+            routed: None,
         };
         match site.route(&info) {
             Route::Proxy(p) => p.upstream.clone(),

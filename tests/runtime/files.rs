@@ -335,7 +335,7 @@ fn error_lines(prefix: &Path, port: u16) -> Vec<String> {
 
 /// What one server made of `probes` under `config` (served from `base/NAME`): each answer
 /// normalised, then its access log and its error log's messages, the server's prefix in any
-/// of them written `PREFIX`.
+/// of them written `PREFIX` (and its port `PORT`).
 pub(crate) type Seen = (Vec<String>, String, Vec<String>);
 
 /// Runs `probes` through nginx (`nginx`) and then ngxr, each on its own prefix and port.
@@ -359,7 +359,8 @@ pub(crate) fn through_both<P: Probe>(
         drop(server);
         let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
         let errors = file_messages(&prefix.join("logs/error.log"), Some(&prefix), &[port]);
-        (answers, access.replace(&shown, "PREFIX"), errors)
+        let access = access.replace(&shown, "PREFIX");
+        (answers, access.replace(&port.to_string(), "PORT"), errors)
     })
 }
 

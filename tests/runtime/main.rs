@@ -30,6 +30,8 @@ mod proxy;
 mod proxy_cookie;
 mod proxy_method;
 mod proxy_protocol;
+mod redefined_variables;
+mod redirect_log;
 mod refused_log;
 mod request_body;
 mod resolver;

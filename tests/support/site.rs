@@ -116,6 +116,7 @@ impl Site for TestSite {
             return Route::Respond(Response {
                 status: 444,
                 log: self.log.clone(),
+                routed: None,
                 headers: Vec::new(),
                 body: None,
                 errors: Vec::new(),
@@ -131,6 +132,7 @@ impl Site for TestSite {
             return Route::Respond(Response {
                 status: 200,
                 log: self.log.clone(),
+                routed: None,
                 headers: vec![(
                     Bytes::from_static(b"Content-Type"),
                     Bytes::from_static(b"text/plain"),
@@ -218,6 +220,7 @@ impl Site for TestSite {
             add_headers: Arc::new(NoAddedHeaders),
             client_max_body_size: self.client_max_body_size,
             log: self.log.clone(),
+            routed: None,
             error_pages: Vec::new(),
             intercept_errors: false,
             passes: Vec::new(),
@@ -252,6 +255,7 @@ impl Site for TestSite {
         Route::Respond(Response {
             status,
             log: self.log.clone(),
+            routed: None,
             headers: Vec::new(),
             body: Some(Bytes::copy_from_slice(request.target.as_bytes())),
             errors: Vec::new(),
