@@ -1,5 +1,6 @@
-//! `ngxr -c FILE` from start to exit, as nginx's master does it: load (refusing a configuration
-//! with errors, printed nginx-style), open the error log, bind, write the pid file, then obey
+//! `ngxr -c FILE` from start to exit, as nginx's master does it: open the first log (`-e`, else
+//! stderr), load (its warnings, and the error of a configuration refused, written there), open
+//! the configuration's error log, bind, write the pid file, then obey
 //! signals until told to stop; `-s SIGNAL` instead signals the running instance.
 
 use std::path::Path;
