@@ -603,15 +603,11 @@ fn conflicting_names(cx: &mut Cx<'_>, servers: &[CServer]) {
             for n in &s.names {
                 let ServerName::Exact(name) = n else { continue };
                 if seen.contains(&(&l.addr, name.as_str())) {
-                    let d = crate::diag::Diagnostic::emerg(
+                    cx.late_warning(
                         "server_name::conflict",
                         format!("conflicting server name \"{name}\" on {}, ignored", l.addr),
                         s.span,
-                        s.span,
-                    )
-                    .with_severity(crate::diag::Severity::Warning)
-                    .at(crate::diag::NginxAt::Nowhere);
-                    cx.sink.push(d);
+                    );
                 } else {
                     seen.push((&l.addr, name));
                 }

@@ -401,10 +401,11 @@ pub(crate) fn write_config(prefix: &Path, config: &str, www: &Path, port: u16, d
     std::fs::write(prefix.join("nginx.conf"), conf).expect("config");
 }
 
-/// Starts `bin` from `prefix` on its `nginx.conf`, not as a daemon, with `globals` (the
-/// `master_process` setting), and waits until it listens on `port`.
-pub(crate) fn launch(bin: &str, prefix: &Path, port: u16, globals: &str) -> Running {
-    let child = Command::new(bin)
+/// The command that runs `bin` from `prefix` on its `nginx.conf`, not as a daemon, with
+/// `globals` (the `master_process` setting), its output discarded.
+pub(crate) fn command(bin: &str, prefix: &Path, globals: &str) -> Command {
+    let mut command = Command::new(bin);
+    command
         .arg("-p")
         .arg(format!("{}/", prefix.display()))
         .arg("-c")
@@ -415,9 +416,13 @@ pub(crate) fn launch(bin: &str, prefix: &Path, port: u16, globals: &str) -> Runn
             prefix.display()
         ))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server");
+        .stderr(Stdio::null());
+    command
+}
+
+/// Starts [`command`] and waits until it listens on `port`.
+pub(crate) fn launch(bin: &str, prefix: &Path, port: u16, globals: &str) -> Running {
+    let child = command(bin, prefix, globals).spawn().expect("start server");
     let running = Running(child);
     wait_for_port(port, bin);
     running

@@ -37,6 +37,7 @@ mod request_body;
 mod resolver;
 mod root_variables;
 mod split_clients;
+mod startup_warnings;
 mod tls;
 mod tunnel;
 mod tunnel_oracle;
