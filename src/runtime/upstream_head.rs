@@ -217,17 +217,20 @@ fn header_line(buf: &[u8]) -> Line {
         }
     }
     let value_start = p;
-    let mut value_end = p;
-    loop {
-        match buf.get(p) {
-            None => return Line::Partial,
-            Some(b'\r' | b'\n') => break,
-            Some(0) => return Line::Invalid(p),
-            Some(b' ') => {}
-            Some(_) => value_end = p + 1,
-        }
-        p += 1;
+    // The value runs to the line's end (found a word at a time); a NUL in it is refused,
+    // trailing spaces are not part of it.
+    let end = memchr::memchr2(b'\r', b'\n', &buf[p..]).map(|i| p + i);
+    if let Some(nul) = memchr::memchr(0, &buf[p..end.unwrap_or(buf.len())]) {
+        return Line::Invalid(p + nul);
     }
+    let Some(end) = end else {
+        return Line::Partial;
+    };
+    let value_end = buf[p..end]
+        .iter()
+        .rposition(|&c| c != b' ')
+        .map_or(p, |i| p + i + 1);
+    p = end;
     // CRs may repeat before the LF; anything else after a CR is refused.
     while buf.get(p) == Some(&b'\r') {
         p += 1;
