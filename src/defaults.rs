@@ -115,5 +115,6 @@ pub mod http {
     ];
 }
 
-/// `ssl_protocols` of nginx 1.22.
-pub const SSL_PROTOCOLS: [&str; 4] = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
+/// The default of `ssl_protocols` and `proxy_ssl_protocols` in nginx 1.22: no TLS 1.3 unless
+/// named (1.23.4 added it).
+pub const SSL_PROTOCOLS: [&str; 3] = ["TLSv1", "TLSv1.1", "TLSv1.2"];

@@ -180,7 +180,7 @@ impl Request {
             handshake: None,
             client_cert: None,
             method: &self.method,
-            target: &self.target,
+            target: self.target.as_bytes(),
             version: &self.version,
             headers: &self.headers,
             connection: 1,
@@ -194,6 +194,7 @@ impl Request {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             request_body: None,
+            routed: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::cli::Paths;
-use crate::diag::{Diagnostic, Origin, Sink};
+use crate::diag::{Diagnostic, Origin, Severity, Sink};
 use crate::eval::plan::Site;
 use crate::syntax::{self, SyntaxTree};
 
@@ -28,10 +28,9 @@ impl Loaded {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
-    /// Why this configuration cannot be served, in nginx's `[emerg]` form: the error nginx
-    /// would stop at, else the first directive ngxr does not implement (ngxr refuses to start
-    /// rather than silently ignore it).
-    pub fn refusal(&self) -> Option<String> {
+    /// Why this configuration cannot be served: the error nginx would stop at, else the first
+    /// directive ngxr does not implement (ngxr refuses to start rather than silently ignore it).
+    fn refusing(&self) -> Option<&Diagnostic> {
         let first_error = self
             .diagnostics
             .iter()
@@ -43,21 +42,96 @@ impl Loaded {
                 .filter(|d| d.code == crate::directives::UNSUPPORTED)
                 .min_by_key(|d| d.order)
         };
-        first_error
-            .or_else(first_unsupported)
-            .map(|d| d.nginx_text(&self.tree.sources))
+        first_error.or_else(first_unsupported)
+    }
+
+    /// [`Loaded::refusing`] in nginx's `[emerg]` form.
+    pub fn refusal(&self) -> Option<String> {
+        self.refusing().map(|d| d.nginx_text(&self.tree.sources))
+    }
+
+    /// nginx's own warnings (those it logs and then carries on, at `warn` or the level it
+    /// uses), in nginx's reading order, read before position `before`.
+    pub fn nginx_warnings(&self, before: u64) -> Vec<&Diagnostic> {
+        let mut warnings: Vec<&Diagnostic> = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning && d.origin == Origin::Nginx)
+            .filter(|d| d.order < before)
+            .collect();
+        warnings.sort_by_key(|d| d.order);
+        warnings
+    }
+}
+
+/// One line nginx logs while it reads a configuration: its level and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub level: &'static str,
+    pub text: String,
+}
+
+/// A configuration read to be served (at start, on reload or for `-s`): nginx's warnings,
+/// why it cannot be served if it cannot, and the site when it compiled.
+#[derive(Debug)]
+pub struct Serving {
+    /// What nginx logs while it reads the configuration and carries on.
+    pub warnings: Vec<Logged>,
+    /// The `[emerg]` of an error nginx stops at, or of what ngxr refuses to serve.
+    pub refusal: Option<Logged>,
+    /// Present when nginx would accept the configuration (ngxr may still refuse it).
+    pub site: Option<Arc<dyn Site>>,
+}
+
+/// Reads the configuration to serve it; see [`Serving`].
+pub fn for_serving(paths: &Paths, globals: Option<&str>) -> Serving {
+    let emerg = |text: String| Logged {
+        level: "emerg",
+        text,
+    };
+    let loaded = match load_with_globals(paths, globals) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            return Serving {
+                warnings: Vec::new(),
+                refusal: Some(emerg(e.to_string())),
+                site: None,
+            };
+        }
+    };
+    let sources = &loaded.tree.sources;
+    let refusing = loaded.refusing();
+    // A refusal of ngxr's own comes after everything nginx would have logged.
+    let before = refusing
+        .filter(|d| d.origin == Origin::Nginx)
+        .map_or(u64::MAX, |d| d.order);
+    let warnings = loaded
+        .nginx_warnings(before)
+        .into_iter()
+        .map(|w| Logged {
+            level: w.nginx_level.unwrap_or("warn"),
+            text: w.nginx_text(sources),
+        })
+        .collect();
+    let refusal = match (refusing, &loaded.site) {
+        (Some(why), _) => Some(emerg(why.nginx_text(sources))),
+        (None, None) => Some(emerg("the configuration could not be compiled".into())),
+        (None, Some(_)) => None,
+    };
+    Serving {
+        warnings,
+        refusal,
+        site: loaded.site.clone(),
     }
 }
 
 /// The site to serve, or the `[emerg]` message that says why not (see [`Loaded::refusal`]).
 pub fn site_for_serving(paths: &Paths, globals: Option<&str>) -> Result<Arc<dyn Site>, String> {
-    let loaded = load_with_globals(paths, globals).map_err(|e| e.to_string())?;
-    if let Some(why) = loaded.refusal() {
-        return Err(why);
+    let serving = for_serving(paths, globals);
+    match (serving.refusal, serving.site) {
+        (None, Some(site)) => Ok(site),
+        (refusal, _) => Err(refusal.map(|r| r.text).unwrap_or_default()),
     }
-    loaded
-        .site
-        .ok_or_else(|| "the configuration could not be compiled".to_string())
 }
 
 /// Reads, checks and compiles the configuration at `paths.conf`.

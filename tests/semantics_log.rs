@@ -113,7 +113,7 @@ http {{
         handshake: None,
         client_cert: None,
         method: "GET",
-        target,
+        target: target.as_bytes(),
         version: "HTTP/1.1",
         headers: &owned,
         connection: 1,
@@ -127,6 +127,7 @@ http {{
         counts: &ngxr::eval::plan::UNCOUNTED,
         auth: &[],
         request_body: None,
+        routed: None,
     };
     let Route::Proxy(p) = site.route(&info) else {
         panic!("expected a proxied request")

@@ -43,12 +43,7 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
         if err.order >= AFTER_PARSE {
             syntax_ok();
         }
-        for w in loaded
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Warning && d.origin == Origin::Nginx)
-            .filter(|d| d.order < err.order)
-        {
+        for w in loaded.nginx_warnings(err.order) {
             eprintln!("{}", line(w.nginx_level.unwrap_or("warn"), w, sources));
         }
         eprintln!("{}", line("emerg", err, sources));

@@ -180,6 +180,15 @@ impl<'t> Cx<'t> {
         self.push_late(diag);
     }
 
+    /// [`Cx::late_error`] for a warning nginx logs and carries on after
+    /// (`conflicting server name ...`).
+    pub fn late_warning(&mut self, code: &'static str, message: impl Into<String>, span: Span) {
+        let diag = Diagnostic::emerg(code, message, span, span)
+            .at(NginxAt::Nowhere)
+            .with_severity(crate::diag::Severity::Warning);
+        self.push_late(diag);
+    }
+
     /// An error nginx reports with the line of `span` (` in FILE:LINE`), found after reading.
     pub fn late_error_at(&mut self, code: &'static str, message: impl Into<String>, span: Span) {
         self.push_late(Diagnostic::emerg(code, message, span, span));

@@ -305,6 +305,10 @@ impl Deferred {
 }
 
 impl AddedHeaders for Deferred {
+    fn reads_request(&self) -> bool {
+        !self.literal
+    }
+
     fn evaluate(
         &self,
         request: &RequestInfo<'_>,

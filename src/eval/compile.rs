@@ -24,7 +24,7 @@ use super::try_files::{CFallback, CTryFiles};
 use super::unserved;
 use super::upstream::Groups;
 use super::value::{Complex, Part};
-use super::vars::Registry;
+use super::vars::{Registry, Var};
 use crate::config::content::{Fallback, IfModifiedSince};
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::Location;
@@ -78,9 +78,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
     let others = unserved::variables(cx.tree, top);
     sets.extend(others.iter().map(|t| t.value.clone()));
     let reg = Registry {
-        maps: http.maps.iter().map(|m| m.variable.clone()).collect(),
-        geos: http.geos.iter().map(|g| g.variable.value.clone()).collect(),
-        splits: splits.iter().map(|s| s.variable.value.clone()).collect(),
+        blocks: blocks(http),
         captures,
         sets,
         reads_body: Default::default(),
@@ -95,11 +93,20 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
             script::at(cx, at, format!("the duplicate \"{name}\" variable"));
         }
     }
-    let maps = http
+    let mut maps: Vec<MapTable> = http
         .maps
         .iter()
         .filter_map(|m| MapTable::compile(cx, &reg, m))
         .collect();
+    // `volatile` marks the variable itself, whichever map block of it comes last.
+    for (i, m) in http.maps.iter().enumerate() {
+        let marked = |o: &crate::config::map::Map| {
+            o.volatile && o.variable.eq_ignore_ascii_case(&m.variable)
+        };
+        if let Some(table) = maps.get_mut(i).filter(|_| http.maps.iter().any(marked)) {
+            table.volatile = true;
+        }
+    }
     let geos = http
         .geos
         .iter()
@@ -151,6 +158,23 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         servers,
         process,
     }
+}
+
+/// The variables the `map`, `geo` and `split_clients` blocks define, in nginx's reading
+/// order (see `Registry::blocks`).
+fn blocks(http: &Http) -> Vec<(String, Var)> {
+    let maps = http.maps.iter().enumerate();
+    let maps = maps.map(|(i, m)| (m.source.order, m.variable.clone(), Var::Map(i)));
+    let geos = http.geos.iter().enumerate();
+    let geos = geos.map(|(i, g)| (g.variable.order, g.variable.value.clone(), Var::Geo(i)));
+    let splits = http.split_clients.iter().enumerate();
+    let splits = splits.map(|(i, s)| (s.variable.order, s.variable.value.clone(), Var::Split(i)));
+    let mut blocks: Vec<_> = maps.chain(geos).chain(splits).collect();
+    blocks.sort_by_key(|(order, ..)| *order);
+    blocks
+        .into_iter()
+        .map(|(_, name, var)| (name, var))
+        .collect()
 }
 
 /// The variables a level's `auth_request_set`s define (as `set` does); `$args` stays the
@@ -594,15 +618,11 @@ fn conflicting_names(cx: &mut Cx<'_>, servers: &[CServer]) {
             for n in &s.names {
                 let ServerName::Exact(name) = n else { continue };
                 if seen.contains(&(&l.addr, name.as_str())) {
-                    let d = crate::diag::Diagnostic::emerg(
+                    cx.late_warning(
                         "server_name::conflict",
                         format!("conflicting server name \"{name}\" on {}, ignored", l.addr),
                         s.span,
-                        s.span,
-                    )
-                    .with_severity(crate::diag::Severity::Warning)
-                    .at(crate::diag::NginxAt::Nowhere);
-                    cx.sink.push(d);
+                    );
                 } else {
                     seen.push((&l.addr, name));
                 }

@@ -67,7 +67,7 @@ pub fn special(
         req.carried.remove(at);
     }
     added::apply(&loc.add_headers, status, None, req, &mut headers);
-    Next::Answer(respond(status, loc.log.clone(), headers, None))
+    Next::answer(respond(status, loc.log.clone(), headers, None))
 }
 
 /// `ngx_http_send_error_page`.
@@ -94,7 +94,7 @@ fn send(loc: &CLocation, page: &CErrorPage, req: &mut Req<'_>, served: &mut Serv
             served.err_status = Some(status);
             let mut headers = vec![(Bytes::from_static(b"Location"), Bytes::from(uri))];
             added::apply(&loc.add_headers, status, None, req, &mut headers);
-            Next::Answer(respond(status, loc.log.clone(), headers, None))
+            Next::answer(respond(status, loc.log.clone(), headers, None))
         }
     }
 }

@@ -226,8 +226,9 @@ pub struct RequestInfo<'a> {
     /// The certificate the client sent, when the server chosen by SNI asked for one.
     pub client_cert: Option<&'a ClientCert>,
     pub method: &'a str,
-    /// The request target exactly as the client sent it (`$request_uri`).
-    pub target: &'a str,
+    /// The request target exactly as the client sent it (`$request_uri`): any bytes but
+    /// controls and spaces, as nginx takes them.
+    pub target: &'a [u8],
     /// `HTTP/1.0` or `HTTP/1.1`.
     pub version: &'a str,
     /// In arrival order, names as received.
@@ -260,6 +261,9 @@ pub struct RequestInfo<'a> {
     /// The client's body as a proxy pass read it, when nginx would hold it in memory (see
     /// [`ProxyRequest::keep_body`]): what `$request_body` reads from the content phase on.
     pub request_body: Option<&'a [u8]>,
+    /// The request as the route being served left it (`None` until one is): the access
+    /// log and the headers filter of a proxied answer read it, not routing.
+    pub routed: Option<&'a Routed>,
 }
 
 /// nginx's `ngx_stat_*` counters, shared by every worker and kept across reloads. The runtime
@@ -571,6 +575,8 @@ pub struct FileResponse {
     /// The body: the whole file, one range, or a multipart/byteranges body.
     pub parts: Vec<FilePart>,
     pub log: Arc<LogSpec>,
+    /// The request as routing left it, for its access-log line (see [`Routed`]).
+    pub routed: Option<Arc<Routed>>,
     pub errors: Vec<ErrorLine>,
     pub server_tokens: bool,
     /// The client connection's limits, from the location.
@@ -616,6 +622,43 @@ impl Route {
             Route::Respond(r) => r.gzip = gzip,
             Route::File(f) => f.gzip = gzip,
             Route::Proxy(p) => p.gzip = gzip,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
+    /// The request as this route left it (an `auth_request` subrequest's pass has none for
+    /// the main request).
+    pub fn routed(&self) -> Option<Arc<Routed>> {
+        match self {
+            Route::Respond(r) => r.routed.clone(),
+            Route::File(f) => f.routed.clone(),
+            Route::Proxy(p) => p.routed.clone(),
+            Route::Auth(_) => None,
+        }
+    }
+
+    /// Whether anything re-reads the request after routing (`route::prepare`): an access
+    /// log, or a proxied answer's headers filter or cookie rules with variables. Only then
+    /// is the request's final state kept for it.
+    pub fn rereads_request(&self) -> bool {
+        let log = match self {
+            Route::Respond(r) => &r.log,
+            Route::File(f) => &f.log,
+            Route::Proxy(p) => &p.log,
+            Route::Auth(_) => return false,
+        };
+        !log.files.is_empty()
+            || matches!(self, Route::Proxy(p) if p.cookies.is_some() || p.add_headers.reads_request())
+    }
+
+    /// The same answer, with the request as routing left it.
+    pub fn with_routed(mut self, routed: Routed) -> Route {
+        let routed = Some(Arc::new(routed));
+        match &mut self {
+            Route::Respond(r) => r.routed = routed,
+            Route::File(f) => f.routed = routed,
+            Route::Proxy(p) => p.routed = routed,
             Route::Auth(_) => {}
         }
         self
@@ -689,6 +732,8 @@ impl Route {
 pub struct Response {
     pub status: u16,
     pub log: Arc<LogSpec>,
+    /// The request as routing left it, for its access-log line (see [`Routed`]).
+    pub routed: Option<Arc<Routed>>,
     /// Extra headers such as `Location`.
     pub headers: Vec<(Bytes, Bytes)>,
     /// `None`: nginx's default page for the status.
@@ -777,6 +822,9 @@ pub struct ProxyRequest {
     pub client_max_body_size: u64,
     /// Which access logs to write when the request ends.
     pub log: Arc<LogSpec>,
+    /// The request as routing left it, for its access-log line and the headers filter of
+    /// the answer (see [`Routed`]).
+    pub routed: Option<Arc<Routed>>,
     /// The statuses the location has an `error_page` for: a 502/504 with one is answered
     /// through [`Site::reroute`], and so is an upstream's status with one when
     /// `intercept_errors` (`proxy_intercept_errors`) is on.
@@ -895,6 +943,7 @@ pub struct TlsTarget {
 }
 
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
+pub use super::request::Routed;
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
@@ -1132,6 +1181,9 @@ pub struct LogSpec {
 pub type HeadersSoFar<'f> = &'f dyn Fn(&[(Bytes, Bytes)]) -> Vec<(Bytes, Bytes)>;
 
 pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
+    /// Whether evaluating reads the request (a line has variables).
+    fn reads_request(&self) -> bool;
+
     /// The lines that apply to `outcome.status` (every line with `always`), evaluated; lines
     /// whose value comes out empty are left out, as nginx leaves them. `set` gives, from
     /// `headers`, the response headers already set, as `$sent_http_*` finds them then (no

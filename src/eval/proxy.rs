@@ -126,6 +126,8 @@ pub fn build(
         add_headers: p.add_headers.clone(),
         client_max_body_size: p.client_max_body_size,
         log,
+        // `route` sets it with the answer.
+        routed: None,
         error_pages: Vec::new(),
         intercept_errors: false,
         passes: Vec::new(),

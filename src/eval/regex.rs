@@ -29,6 +29,13 @@ impl Captures {
         }
     }
 
+    /// No numbered captures left (named ones are variables, and stay): after a regex of the
+    /// rewrite module that did not match (nginx's `r->ncaptures = 0`), or one without groups.
+    pub fn forget(&mut self) {
+        self.subject.clear();
+        self.spans.clear();
+    }
+
     pub fn named(&self, name: &str) -> Option<Vec<u8>> {
         self.named
             .iter()
@@ -79,8 +86,9 @@ impl Regex {
         matches!(self.re.is_match(subject), Ok(true))
     }
 
-    /// Matches `subject`; on a match, stores captures in `caps` as `ngx_http_regex_exec` does
-    /// (a regex without groups leaves earlier captures in place).
+    /// Matches `subject`; on a match, stores captures in `caps` as `ngx_http_regex_exec` does:
+    /// a regex without groups leaves none (nginx 1.22 counts its match as the only pair, and
+    /// copies none of it), so `$1` is empty after it.
     pub fn exec(&self, subject: &[u8], caps: &mut Captures) -> bool {
         let Ok(Some(m)) = self.re.captures(subject) else {
             return false;
@@ -90,12 +98,14 @@ impl Regex {
                 caps.named.push((name.clone(), g.as_bytes().to_vec()));
             }
         }
-        if self.groups > 0 {
-            caps.subject = subject.to_vec();
-            caps.spans = (0..=self.groups)
-                .map(|i| m.get(i).map(|g| (g.start(), g.end())))
-                .collect();
+        if self.groups == 0 {
+            caps.forget();
+            return true;
         }
+        caps.subject = subject.to_vec();
+        caps.spans = (0..=self.groups)
+            .map(|i| m.get(i).map(|g| (g.start(), g.end())))
+            .collect();
         true
     }
 }
@@ -115,11 +125,8 @@ mod tests {
         assert_eq!(caps.named("id"), Some(b"42".to_vec()));
         let plain = Regex::new(r"\.php$", true).unwrap();
         assert!(plain.exec(b"/A.PHP", &mut caps));
-        assert_eq!(
-            caps.get(1),
-            b"42",
-            "a regex without groups keeps earlier captures"
-        );
+        assert_eq!(caps.get(1), b"", "a regex without groups leaves none");
+        assert_eq!(caps.named("id"), Some(b"42".to_vec()), "named ones stay");
     }
 
     #[test]

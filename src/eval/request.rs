@@ -127,6 +127,28 @@ pub struct Req<'a> {
     splits: Vec<MapValue>,
 }
 
+/// The request as its phases left it once routing decided the answer (nginx's `r` when the
+/// log phase runs, after every internal redirect): what the access log, and the headers
+/// filter of a proxied answer, read — the final `$uri` and `$args`, the final level's root,
+/// the captures, what `set` gave and the variables already evaluated (cached as nginx caches
+/// them). Opaque to the runtime, which hands it back in [`RequestInfo::routed`].
+#[derive(Debug, Clone)]
+pub struct Routed {
+    target: Target,
+    /// The method is GET (an error page or an `X-Accel-Redirect` may have made it so).
+    get: bool,
+    root: Option<Arc<CRoot>>,
+    add_uri_to_alias: bool,
+    proxy: Option<(Bytes, Bytes)>,
+    captures: Captures,
+    realip: Option<Peer>,
+    limit_rate: Option<u64>,
+    sets: Vec<(String, Vec<u8>)>,
+    maps: Vec<MapValue>,
+    geos: Vec<MapValue>,
+    splits: Vec<MapValue>,
+}
+
 /// A map's value in one request.
 #[derive(Debug, Clone)]
 enum MapValue {
@@ -188,6 +210,43 @@ impl<'a> Req<'a> {
             geos: vec![MapValue::Unread; tables.geos.len()],
             splits: vec![MapValue::Unread; tables.splits.len()],
         }
+    }
+
+    /// What the log phase will read of this request, taken from it at the end of routing.
+    pub fn routed(&mut self) -> Routed {
+        Routed {
+            target: self.target.clone(),
+            get: self.method == "GET",
+            root: self.root.clone(),
+            add_uri_to_alias: self.add_uri_to_alias,
+            proxy: self.proxy.clone(),
+            captures: std::mem::take(&mut self.captures),
+            realip: self.realip.clone(),
+            limit_rate: self.limit_rate,
+            sets: std::mem::take(&mut self.sets),
+            maps: std::mem::take(&mut self.maps),
+            geos: std::mem::take(&mut self.geos),
+            splits: std::mem::take(&mut self.splits),
+        }
+    }
+
+    /// Puts the request back as routing left it (`routed`), in the server that had it.
+    pub fn restore(&mut self, routed: &Routed) {
+        let r = routed.clone();
+        self.target = r.target;
+        if r.get {
+            self.method = "GET";
+        }
+        self.root = r.root;
+        self.add_uri_to_alias = r.add_uri_to_alias;
+        self.proxy = r.proxy;
+        self.captures = r.captures;
+        self.realip = r.realip;
+        self.limit_rate = r.limit_rate;
+        self.sets = r.sets;
+        self.maps = r.maps;
+        self.geos = r.geos;
+        self.splits = r.splits;
     }
 
     /// The client's address: the realip module's, else the connection's.
@@ -343,7 +402,8 @@ impl<'a> Req<'a> {
             Var::Request => match info.refused {
                 Some(r) => Some(r.line.to_vec()),
                 None => {
-                    Some(format!("{} {} {}", info.method, info.target, info.version).into_bytes())
+                    let (method, version) = (info.method.as_bytes(), info.version.as_bytes());
+                    Some([method, b" ", info.target, b" ", version].concat())
                 }
             },
             Var::RequestUri | Var::Uri | Var::Args | Var::RequestMethod | Var::ServerProtocol

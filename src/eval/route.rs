@@ -41,7 +41,7 @@ pub fn route_after<'a>(
             .map(|s| s.log.clone())
             .unwrap_or_default()
     };
-    let Some(target) = uri::parse(info.target.as_bytes(), merge_slashes(&on, info)) else {
+    let Some(target) = uri::parse(info.target, merge_slashes(&on, info)) else {
         note(&mut trace, |t| {
             t.notes.push("invalid request target: 400".into())
         });
@@ -55,12 +55,14 @@ pub fn route_after<'a>(
     }
     req.traced = trace.is_some();
     let mut route = match pick_server(&on, &mut req, &mut trace) {
-        Err((why, had)) => {
+        Err(why) => {
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
-            let log = had.map_or_else(fallback_log, |s| {
-                enter_server(&mut req, s);
-                s.log.clone()
-            });
+            // Refused in the hands of the default server, or of the one a valid `Host` chose.
+            let server = refused_by(&on, &mut req);
+            req.errors.push(ErrorLine::info(format!(
+                "{why} while reading client request headers"
+            )));
+            let log = server.map_or_else(fallback_log, |s| s.log.clone());
             respond(400, log, Vec::new(), None)
         }
         Ok(None) => respond(404, fallback_log(), Vec::new(), None),
@@ -79,6 +81,9 @@ pub fn route_after<'a>(
         // `ngx_http_process_request_header`: "client sent TRACE method".
         Ok(Some(server)) if info.method == "TRACE" => {
             note(&mut trace, |t| t.notes.push("TRACE: 405".into()));
+            req.errors.push(ErrorLine::info(
+                "client sent TRACE method while reading client request headers".into(),
+            ));
             respond(405, server.log.clone(), Vec::new(), None)
         }
         Ok(Some(server)) => {
@@ -107,11 +112,16 @@ pub fn route_after<'a>(
         }
         route.errors_mut().append(&mut errors);
     }
-    route
+    let route = route
         .with_keepalive(req.keepalive)
         .with_gzip(gzip)
         .with_limited(limited)
-        .with_sending(sending)
+        .with_sending(sending);
+    if route.rereads_request() {
+        route.with_routed(req.routed())
+    } else {
+        route
+    }
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -119,45 +129,82 @@ fn merge_slashes(on: &[&CServer], info: &RequestInfo<'_>) -> bool {
     vhost::default(on, &info.local).is_none_or(|s| s.merge_slashes)
 }
 
-/// A 400 with nginx's reason, and the server nginx had chosen by then (a name it had read
-/// before it refused), whose log has the line; `None` is the default server.
-type Refusal<'s> = (&'static str, Option<&'s CServer>);
+/// Request headers nginx takes once (`ngx_http_process_unique_header_line`): a second one
+/// is a 400.
+const UNIQUE: &[&[u8]] = &[
+    b"if-modified-since",
+    b"if-unmodified-since",
+    b"if-match",
+    b"if-none-match",
+    b"content-length",
+    b"content-range",
+    b"if-range",
+    b"transfer-encoding",
+    b"expect",
+    b"authorization",
+];
 
-/// The request's `Host` and server; `Err` is a 400.
+/// The request's headers as nginx processes them while it reads the head, in order: the
+/// first `Host` is validated, a second one or a second of a [`UNIQUE`] header refused, then
+/// `Host` is required of HTTP/1.1. `Err` is a 400 with nginx's `[info]` message.
+fn check_headers(req: &mut Req<'_>) -> Result<(), String> {
+    let info = req.info;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut host: Option<(&[u8], &[u8])> = None;
+    // nginx chose the server the request line's host names before it read any header.
+    req.host = req.target.host.as_deref().and_then(vhost::validate_host);
+    for (i, (name, value)) in req.headers.iter().enumerate() {
+        let earlier = || {
+            req.headers[..i]
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        if name.eq_ignore_ascii_case(b"host") {
+            if let Some((n, v)) = host {
+                return Err(format!(
+                    "client sent duplicate host header: \"{}: {}\", previous value: \"{}: {}\"",
+                    text(name),
+                    text(value),
+                    text(n),
+                    text(v)
+                ));
+            }
+            host = Some((name, value));
+            let valid = vhost::validate_host(value).ok_or("client sent invalid host header")?;
+            if req.target.host.is_none() {
+                req.host = Some(valid);
+            }
+        } else if UNIQUE.iter().any(|u| name.eq_ignore_ascii_case(u))
+            && let Some((n, v)) = earlier()
+        {
+            return Err(format!(
+                "client sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\"",
+                text(name),
+                text(value),
+                text(n),
+                text(v)
+            ));
+        }
+    }
+    // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
+    // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
+    if host.is_none() && info.version == "HTTP/1.1" {
+        return Err("client sent HTTP/1.1 request without \"Host\" header".into());
+    }
+    if let Some(raw) = &req.target.host {
+        req.host = Some(vhost::validate_host(raw).ok_or("client sent invalid host header")?);
+    }
+    Ok(())
+}
+
+/// The request's `Host` and server; `Err` is a 400 with nginx's reason.
 fn pick_server<'s>(
     on: &[&'s CServer],
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
-) -> Result<Option<&'s CServer>, Refusal<'s>> {
+) -> Result<Option<&'s CServer>, String> {
     let info = req.info;
-    let mut hosts = req
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(b"host"))
-        .map(|(_, v)| v);
-    let header = hosts.next().cloned();
-    let second = hosts.next().is_some();
-    // nginx validated the request line's host (its `$host`) before it read any header.
-    let line_host = req.target.host.clone();
-    req.host = line_host.as_deref().and_then(vhost::validate_host);
-    let had = |host: Option<&[u8]>| {
-        host.and_then(vhost::validate_host)
-            .and_then(|h| vhost::named(on, &h))
-    };
-    if second {
-        let first = line_host.as_deref().or(header.as_deref());
-        return Err(("client sent duplicate host header", had(first)));
-    }
-    // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
-    // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
-    if header.is_none() && info.version == "HTTP/1.1" {
-        let why = "client sent HTTP/1.1 request without \"Host\" header";
-        return Err((why, had(line_host.as_deref())));
-    }
-    if let Some(raw) = line_host.as_deref().or(header.as_deref()) {
-        let why = "client sent invalid host header";
-        req.host = Some(vhost::validate_host(raw).ok_or((why, had(line_host.as_deref())))?)
-    }
+    check_headers(req)?;
     let name = req
         .host
         .clone()
@@ -191,6 +238,16 @@ fn misdirected(on: &[&CServer], server: &CServer, req: &Req<'_>) -> bool {
     negotiated != host && vhost::named(on, &negotiated).is_some()
 }
 
+/// The server a request refused while its headers were checked was in the hands of: the one
+/// a valid `Host` read before the refusal named (`ngx_http_set_virtual_server` ran as that
+/// line was read), else the default; the request enters it.
+fn refused_by<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'s CServer> {
+    let named = req.host.as_deref().and_then(|h| vhost::named(on, h));
+    let server = named.or_else(|| vhost::default(on, &req.info.local))?;
+    enter_server(req, server);
+    Some(server)
+}
+
 /// The request is in `server`'s hands, at its server level.
 fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.server_name = s.server_name.clone();
@@ -214,18 +271,14 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
 fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'s CServer> {
     match pick_server(on, req, &mut None) {
         Ok(server) => server,
-        Err((_, had)) => {
-            let server = had.or_else(|| vhost::default(on, &req.info.local))?;
-            enter_server(req, server);
-            Some(server)
-        }
+        Err(_) => refused_by(on, req),
     }
 }
 
 /// `Site::refused`.
 pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> Arc<LogSpec> {
     let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
-    let target = uri::Target::raw(info.target.as_bytes());
+    let target = uri::Target::raw(info.target);
     let mut req = Req::new(info, &site.tables, target);
     server_before_routing(&on, &mut req).map_or_else(Default::default, |s| s.log.clone())
 }
@@ -233,8 +286,8 @@ pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> Arc<LogSpec> {
 /// Where the request goes next, as nginx's handlers and phases decide it.
 #[derive(Debug)]
 pub enum Next {
-    /// The answer.
-    Answer(Route),
+    /// The answer (boxed: a `Route` is large, the other steps small).
+    Answer(Box<Route>),
     /// `ngx_http_finalize_request(r, status)`: a special response, which an `error_page` may
     /// take over; the headers go with it (a redirect's `Location`).
     Special(u16, Vec<(Bytes, Bytes)>),
@@ -245,6 +298,10 @@ pub enum Next {
 }
 
 impl Next {
+    pub fn answer(route: Route) -> Next {
+        Next::Answer(Box::new(route))
+    }
+
     /// A URI written in the configuration (`try_files`' last argument, an `error_page`): a
     /// named location, or an internal redirect with the arguments after `?`.
     pub fn to(uri: Vec<u8>) -> Next {
@@ -294,7 +351,7 @@ fn in_server(
                 if served.close {
                     req.keepalive.requests = 0;
                 }
-                return finish(route, served, server, loc, req);
+                return finish(*route, served, server, loc, req);
             }
             Next::Special(status, headers) => {
                 note(trace, |t| t.notes.push(format!("finalized with {status}")));
@@ -318,6 +375,9 @@ fn in_server(
                     req.target.rewritten = Rewritten::Located;
                     req.internal = true;
                     req.add_uri_to_alias = false;
+                    // nginx clears the modules' contexts: `$proxy_host` is not found again
+                    // until a proxy pass sets it.
+                    req.proxy = None;
                     (loc, next) = enter(site, server, None, req, &mut served, &mut failed, trace);
                     continue;
                 }
@@ -346,6 +406,7 @@ fn in_server(
                     }
                     Some(named) => {
                         req.uri_changes -= 1;
+                        req.proxy = None;
                         note(trace, |t| {
                             t.notes.push(format!("to named location {shown}"))
                         });
@@ -410,7 +471,7 @@ fn enter<'s>(
                     t.notes.push(format!("auth_request subrequest to {shown}"))
                 });
                 let route = subrequest(site, server, &auth.uri, req, trace);
-                return (loc, Next::Answer(route));
+                return (loc, Next::answer(route));
             }
         }
     }
@@ -441,7 +502,7 @@ fn subrequest(
     sub.method = "GET";
     sub.internal = true;
     sub.subrequest = true;
-    let mut route = in_server(site, server, &mut sub, &[], None, trace);
+    let mut route = in_server(site, server, &mut sub, &[], None, trace).with_routed(sub.routed());
     if let Route::Proxy(p) = &mut route {
         p.subrequest = true;
     }
@@ -623,14 +684,14 @@ fn content(
             pr.passes = failed.passed.clone();
             pr.status = served.err_status;
             pr.server_tokens = loc.server_tokens;
-            Next::Answer(Route::Proxy(pr))
+            Next::answer(Route::Proxy(pr))
         }
         Route::Respond(r) => {
             // Why no request went out (`no resolver defined to resolve ...`).
             served.errors.extend(r.errors);
             Next::Special(r.status, r.headers)
         }
-        other => Next::Answer(other),
+        other => Next::answer(other),
     }
 }
 
@@ -754,7 +815,7 @@ fn text_answer(
     added::expires(&loc.add_headers, &mut answer, None, req, &mut headers);
     added::apply_to(&loc.add_headers, answer, req, &mut headers);
     added::charset(&loc.add_headers, code, &mut headers);
-    Next::Answer(respond(
+    Next::answer(respond(
         code,
         loc.log.clone(),
         headers,
@@ -821,6 +882,7 @@ pub fn respond(
         log,
         headers,
         body,
+        routed: None,
         errors: Vec::new(),
         location_base: None,
         server_tokens: true,
@@ -832,12 +894,14 @@ pub fn respond(
     })
 }
 
-/// A request re-read for its access-log line: server and location chosen again, so
-/// `$server_name`, `$proxy_host` and map values are what they were when it was routed.
+/// A request re-read for its access-log line (or a proxied answer's headers filter): the
+/// server chosen again, then the request as routing left it (`RequestInfo::routed`); without
+/// that, its first location chosen again, so `$server_name`, `$proxy_host` and map values
+/// are what they were when it was routed.
 pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
-    let target = uri::parse(info.target.as_bytes(), merge_slashes(&on, info))
-        .unwrap_or_else(|| uri::Target::raw(info.target.as_bytes()));
+    let target = uri::parse(info.target, merge_slashes(&on, info))
+        .unwrap_or_else(|| uri::Target::raw(info.target));
     let mut req = Req::new(info, &site.tables, target);
     if info.refused.is_some() {
         // No phase ran: the server level is all there is.
@@ -847,15 +911,17 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
     let server = match pick_server(&on, &mut req, &mut None) {
         Ok(Some(server)) => server,
         Ok(None) => return req,
-        Err((_, had)) => {
-            // Refused while its headers were checked, by the server chosen by then.
-            if let Some(server) = had.or_else(|| vhost::default(&on, &info.local)) {
-                enter_server(&mut req, server);
-            }
+        Err(_) => {
+            refused_by(&on, &mut req);
             return req;
         }
     };
     req.apply_realip(server.default.realip.as_ref());
+    if let Some(routed) = info.routed {
+        req.restore(routed);
+        req.body_read = true;
+        return req;
+    }
     let (loc, early) = choose(server, None, &mut req, &mut Served::default(), &mut None);
     if early.is_none() {
         req.apply_realip(loc.realip.as_ref());

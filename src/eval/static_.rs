@@ -202,7 +202,7 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
             Ranges::Partial(list) => partial(&mut answer, &list, size),
         }
     }
-    Next::Answer(Route::File(Box::new(answer.into_response(loc, file))))
+    Next::answer(Route::File(Box::new(answer.into_response(loc, file))))
 }
 
 /// nginx's headers filter (after the not-modified filter, before the range filter):
@@ -281,6 +281,8 @@ impl FileAnswer {
             file,
             parts: self.parts,
             log: loc.log.clone(),
+            // `route` sets it with the answer.
+            routed: None,
             errors: Vec::new(),
             server_tokens: loc.server_tokens,
             keepalive: loc.keepalive,

@@ -93,7 +93,7 @@ pub(super) fn request_info<'a>(
         handshake: None,
         client_cert: None,
         method,
-        target,
+        target: target.as_bytes(),
         version: "HTTP/1.1",
         headers,
         connection: 3,
@@ -107,6 +107,7 @@ pub(super) fn request_info<'a>(
         counts: &crate::eval::plan::UNCOUNTED,
         auth: &[],
         request_body: None,
+        routed: None,
     }
 }
 
@@ -614,7 +615,7 @@ fn listen_sockets_and_certificates() {
     let a = site.tls(&on, Some("A.example")).unwrap();
     let cert = &a.certificates[0].certificate;
     assert!(cert.ends_with("a.pem") && cert.is_absolute());
-    assert_eq!(a.protocols, ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]);
+    assert_eq!(a.protocols, ["TLSv1", "TLSv1.1", "TLSv1.2"]);
     let b = site.tls(&on, Some("unknown")).unwrap();
     assert_eq!(
         b.certificates[0].certificate,

@@ -12,9 +12,6 @@ use crate::config::Cx;
 use crate::config::proxy_ssl::ProxySsl;
 use crate::source::Span;
 
-/// nginx 1.22's `proxy_ssl_protocols` default.
-const PROTOCOLS: [&str; 3] = ["TLSv1", "TLSv1.1", "TLSv1.2"];
-
 /// nginx's `proxy_ssl_verify_depth` default.
 const VERIFY_DEPTH: u32 = 1;
 
@@ -64,10 +61,12 @@ pub fn compile(cx: &mut Cx<'_>, reg: &Registry, ssl: &ProxySsl, pass: Span) -> O
         Some(text) => Some(Complex::compile(cx, reg, text)?),
         None => None,
     };
-    let protocols = ssl
-        .protocols
-        .clone()
-        .unwrap_or_else(|| PROTOCOLS.iter().map(|p| p.to_string()).collect());
+    let protocols = ssl.protocols.clone().unwrap_or_else(|| {
+        crate::defaults::SSL_PROTOCOLS
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    });
     Some(CTls {
         settings: Arc::new(UpstreamTls {
             protocols,

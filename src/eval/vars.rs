@@ -140,12 +140,11 @@ pub enum Counted {
 /// variables hash is searched before its prefix variables).
 #[derive(Debug, Default)]
 pub struct Registry {
-    /// Map variables, in the order of the `map` blocks.
-    pub maps: Vec<String>,
-    /// Geo variables, in the order of the `geo` blocks.
-    pub geos: Vec<String>,
-    /// `split_clients` variables, in the order of the blocks.
-    pub splits: Vec<String>,
+    /// The variables of the `map`, `geo` and `split_clients` blocks, in the order nginx reads
+    /// the blocks, each with its table (`Var::Map`, `Var::Geo`, `Var::Split`): nginx lets any
+    /// of them define a variable another already defines, and the later block's handler
+    /// replaces the earlier one's.
+    pub blocks: Vec<(String, Var)>,
     /// Named captures of every regex in the configuration.
     pub captures: Vec<String>,
     /// Variables defined by `set` (and other modules' directives) anywhere.
@@ -158,19 +157,14 @@ pub struct Registry {
 impl Registry {
     /// The variable `name` (without `$`), or `None` when nginx would not know it.
     pub fn resolve(&self, name: &str) -> Option<Var> {
-        if let Some(i) = self.maps.iter().position(|m| m.eq_ignore_ascii_case(name)) {
-            return Some(Var::Map(i));
-        }
-        if let Some(i) = self.geos.iter().position(|g| g.eq_ignore_ascii_case(name)) {
-            return Some(Var::Geo(i));
-        }
         // A later block defining the same variable takes it over, as in nginx.
-        if let Some(i) = self
-            .splits
+        if let Some((_, var)) = self
+            .blocks
             .iter()
-            .rposition(|s| s.eq_ignore_ascii_case(name))
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
         {
-            return Some(Var::Split(i));
+            return Some(var.clone());
         }
         if self.captures.iter().any(|c| c == name) {
             return Some(Var::NamedCapture(name.to_string()));
@@ -411,9 +405,13 @@ mod tests {
     #[test]
     fn resolves_builtin_and_prefixed_names() {
         let r = Registry {
-            maps: vec!["connection_upgrade".into()],
-            geos: vec!["limit".into()],
-            splits: vec!["variant".into(), "variant".into()],
+            blocks: vec![
+                ("connection_upgrade".into(), Var::Map(0)),
+                ("variant".into(), Var::Split(0)),
+                ("limit".into(), Var::Geo(0)),
+                ("Variant".into(), Var::Split(1)),
+                ("limit".into(), Var::Map(1)),
+            ],
             captures: vec!["sub".into()],
             sets: vec!["target".into()],
             reads_body: Default::default(),
@@ -425,7 +423,11 @@ mod tests {
         );
         assert_eq!(r.resolve("arg_id"), Some(Var::Arg("id".into())));
         assert_eq!(r.resolve("connection_upgrade"), Some(Var::Map(0)));
-        assert_eq!(r.resolve("Limit"), Some(Var::Geo(0)));
+        assert_eq!(
+            r.resolve("Limit"),
+            Some(Var::Map(1)),
+            "a map after a geo takes its variable over"
+        );
         assert_eq!(
             r.resolve("variant"),
             Some(Var::Split(1)),

@@ -193,7 +193,7 @@ impl ProxyBody {
                                 "{e}, client: {}, request: \"{} {} {}\"",
                                 f.request.conn.remote,
                                 f.request.method,
-                                f.request.target,
+                                String::from_utf8_lossy(&f.request.target),
                                 f.request.version
                             ),
                         ),

@@ -89,27 +89,6 @@ pub struct Client {
     carry: Option<(u64, usize, bool)>,
 }
 
-impl PartialHead {
-    /// A head read whole but refused after all, `began` at `began`.
-    pub fn whole(head: RequestHead, began: Instant) -> PartialHead {
-        let version: &[u8] = if head.http10 {
-            b"HTTP/1.0"
-        } else {
-            b"HTTP/1.1"
-        };
-        let line = [&head.method[..], b" ", &head.target[..], b" ", version].concat();
-        PartialHead {
-            line: Bytes::from(line),
-            parsed: Some((head.method, head.target, head.http10)),
-            protocol_begun: true,
-            headers: head.headers,
-            length: head.length,
-            pipelined: head.pipelined,
-            began,
-        }
-    }
-}
-
 impl Client {
     /// A client whose first bytes, `ahead`, were read already, after a PROXY header of
     /// `header_len` bytes in nginx's first buffer (`first_read` bytes long).

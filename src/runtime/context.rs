@@ -12,7 +12,7 @@ use super::client::{PartialHead, RequestHead};
 use super::state::State;
 use crate::eval::plan::{
     ClientCert, ConnHolds, LimitStatus, ListenAddr, Outcome, Peer, ProxyProtocol, Refused,
-    RequestInfo, TlsFacts,
+    RequestInfo, Routed, TlsFacts,
 };
 
 /// One accepted client connection.
@@ -58,7 +58,7 @@ impl ConnCtx {
 pub struct OwnedRequest {
     pub conn: Arc<ConnCtx>,
     pub method: String,
-    pub target: String,
+    pub target: Bytes,
     pub version: &'static str,
     pub headers: Vec<(Bytes, Bytes)>,
     pub connection_requests: u64,
@@ -84,6 +84,8 @@ pub struct OwnedRequest {
     pub request_body: Option<Bytes>,
     /// The body a proxy pass read whole and sent, for a later pass to send again.
     pub sent_body: Option<Bytes>,
+    /// The request as the route being served left it (`RequestInfo::routed`).
+    pub routed: Option<Arc<Routed>>,
 }
 
 /// The owned form of [`Refused`].
@@ -95,24 +97,17 @@ pub struct RefusedLine {
 }
 
 impl OwnedRequest {
-    /// The request `head` read on `conn`; `Err` gives it back when its target is not text
-    /// (nginx's "invalid request").
+    /// The request `head` read on `conn` (its method is capital letters, `_` and `-`).
     pub fn from_head(
         conn: Arc<ConnCtx>,
         head: RequestHead,
         connection_requests: u64,
         started: Instant,
-    ) -> Result<OwnedRequest, RequestHead> {
-        let (Ok(method), Ok(target)) = (
-            std::str::from_utf8(&head.method),
-            std::str::from_utf8(&head.target),
-        ) else {
-            return Err(head);
-        };
-        Ok(OwnedRequest {
+    ) -> OwnedRequest {
+        OwnedRequest {
             conn,
-            method: method.to_string(),
-            target: target.to_string(),
+            method: String::from_utf8_lossy(&head.method).into_owned(),
+            target: head.target,
             version: if head.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
             headers: head.headers,
             connection_requests,
@@ -127,7 +122,8 @@ impl OwnedRequest {
             auth: Vec::new(),
             request_body: None,
             sent_body: None,
-        })
+            routed: None,
+        }
     }
 
     /// A head refused (or cut short) while it was read, with what was parsed of it.
@@ -141,7 +137,7 @@ impl OwnedRequest {
         OwnedRequest {
             conn,
             method: text(&method),
-            target: text(&target),
+            target,
             version: match (head.parsed.is_some(), http10) {
                 (false, _) => "",
                 (true, true) => "HTTP/1.0",
@@ -164,12 +160,20 @@ impl OwnedRequest {
             auth: Vec::new(),
             request_body: None,
             sent_body: None,
+            routed: None,
         }
     }
 
     /// Marks a request whose head was read whole as answered before routing.
     pub fn refuse(&mut self) {
-        let line = format!("{} {} {}", self.method, self.target, self.version);
+        let line = [
+            self.method.as_bytes(),
+            b" ",
+            &self.target,
+            b" ",
+            self.version.as_bytes(),
+        ]
+        .concat();
         self.refused = Some(RefusedLine {
             line: Bytes::from(line),
             line_parsed: true,
@@ -206,6 +210,7 @@ impl OwnedRequest {
             counts: &self.conn.state.counts,
             auth: &self.auth,
             request_body: self.request_body.as_deref(),
+            routed: self.routed.as_deref(),
         }
     }
 

@@ -77,10 +77,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     };
     let length = match head.framing {
         Framing::Length(n) => Some(n),
-        // A 304 keeps the upstream's length, as nginx's header filter writes it (a 204's
-        // it drops).
+        // A 304 keeps the upstream's length, as nginx's header filter writes it; so does a
+        // 204 sent with the upstream's status line (the filter drops a 204's length only
+        // when it writes the status line itself, after an `error_page` set the status).
         Framing::None
-            if client_head || head.status == 304 || p.method.eq_ignore_ascii_case(b"HEAD") =>
+            if client_head
+                || head.status == 304
+                || (head.status == 204 && p.status.is_none())
+                || p.method.eq_ignore_ascii_case(b"HEAD") =>
         {
             upstream_length(&head)
         }

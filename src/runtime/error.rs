@@ -51,8 +51,11 @@ pub enum ProxyError {
     TlsSetup(String),
     /// The upstream closed before a complete response header.
     PrematureClose(Stage),
-    /// The upstream's response header could not be parsed.
-    InvalidHeader,
+    /// The upstream's response header could not be parsed: nginx's log line for a header
+    /// line it refused, if that was it.
+    InvalidHeader(Option<String>),
+    /// The upstream's chunked body broke its framing.
+    InvalidChunked,
     /// The upstream's response head did not end within `proxy_buffer_size` bytes (nginx
     /// counts it `invalid_header` for `proxy_next_upstream`).
     TooBigHeader,
@@ -89,7 +92,8 @@ impl ProxyError {
             | ProxyError::TimedOut(stage)
             | ProxyError::PrematureClose(stage) => *stage,
             ProxyError::Handshake(_) => Stage::Handshaking,
-            ProxyError::InvalidHeader | ProxyError::TooBigHeader => Stage::ReadingHeader,
+            ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader => Stage::ReadingHeader,
+            ProxyError::InvalidChunked => Stage::ReadingBody,
             _ => Stage::Connecting,
         }
     }
@@ -147,7 +151,7 @@ impl ProxyError {
                 rules.error
             }
             ProxyError::TimedOut(_) => rules.timeout,
-            ProxyError::InvalidHeader | ProxyError::TooBigHeader => rules.invalid_header,
+            ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader => rules.invalid_header,
             _ => false,
         }
     }
@@ -184,9 +188,15 @@ impl fmt::Display for ProxyError {
                 Stage::Handshaking.as_str()
             ),
             ProxyError::TlsSetup(e) => write!(f, "{e}"),
-            ProxyError::InvalidHeader => write!(
+            ProxyError::InvalidHeader(line) => write!(
                 f,
-                "upstream sent invalid header while reading response header from upstream"
+                "{} while reading response header from upstream",
+                line.as_deref().unwrap_or("upstream sent invalid header")
+            ),
+            ProxyError::InvalidChunked => write!(
+                f,
+                "upstream sent invalid chunked response while {}",
+                Stage::ReadingBody.as_str()
             ),
             ProxyError::TooBigHeader => write!(
                 f,
@@ -234,7 +244,7 @@ mod tests {
             "connect() failed (111: Connection refused) while connecting to upstream"
         );
         assert_eq!(ProxyError::TimedOut(Stage::ReadingHeader).status(), 504);
-        assert!(!ProxyError::InvalidHeader.retryable(&rules));
+        assert!(!ProxyError::InvalidHeader(None).retryable(&rules));
         assert_eq!(ProxyError::BodyTooLarge(9).side(), Side::Downstream);
     }
 }

@@ -4,6 +4,7 @@
 //! nginx's proxy module checks it.
 
 use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -13,13 +14,11 @@ use super::client::Client;
 use super::error::{ProxyError, Stage};
 use super::peer::PeerConn;
 use super::request_body::ClientBody;
+use super::upstream_head;
 use crate::eval::plan::{IgnoreHeaders, ProxyBuffers, ProxyRequest, UpstreamTry};
 
 /// The most room made in the head's buffer before one read.
 const MAX_RESERVE: usize = 16 * 1024;
-/// The most header lines accepted in a response head.
-const MAX_HEADERS: usize = 100;
-
 /// The client's request body as it will be sent upstream.
 #[derive(Debug)]
 pub enum RequestBody {
@@ -77,7 +76,8 @@ pub enum Framing {
 #[derive(Debug)]
 pub struct ResponseHead {
     pub status: u16,
-    /// The reason phrase as the server wrote it (nginx passes it on).
+    /// The status line after its code as the server wrote it (`" OK"`, or `""` when it
+    /// gave no reason phrase): nginx passes it on.
     pub reason: Bytes,
     pub headers: Vec<(Bytes, Bytes)>,
     pub framing: Framing,
@@ -115,13 +115,21 @@ impl ResponseHead {
     }
 }
 
-/// Runs `fut` under `timeout`, mapping expiry to nginx's "upstream timed out".
+/// Runs `fut` under `timeout`, mapping expiry to nginx's "upstream timed out". Most writes
+/// (and reads of what is there) finish at once: the timer, and the clock read that sets it,
+/// are only for one that has to wait, as nginx arms its timers only on `EAGAIN`.
 pub async fn timed<T>(
     timeout: Duration,
     stage: Stage,
     fut: impl Future<Output = std::io::Result<T>>,
 ) -> Result<T, ProxyError> {
-    match tokio::time::timeout(timeout, fut).await {
+    let mut fut = std::pin::pin!(fut);
+    let at_once = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+    let done = match at_once {
+        Poll::Ready(done) => Ok(done),
+        Poll::Pending => tokio::time::timeout(timeout, fut).await,
+    };
+    match done {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(ProxyError::Io(stage, e)),
         Err(_) => Err(ProxyError::TimedOut(stage)),
@@ -275,59 +283,34 @@ pub async fn read_head(
 }
 
 fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHead>, ProxyError> {
-    // Uninitialised slots: initialising (or zeroing) a hundred of them cost more than the
-    // parse itself for a typical short answer.
-    let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut response,
-        buf,
-        &mut slots,
-    );
-    let len = match parsed {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(ProxyError::InvalidHeader),
+    let parsed = match upstream_head::parse(buf) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Ok(None),
+        Err(upstream_head::Refused::StatusLine) => return Err(ProxyError::InvalidHeader(None)),
+        Err(upstream_head::Refused::Header(line)) => {
+            return Err(ProxyError::InvalidHeader(Some(line)));
+        }
     };
-    let status = response.code.ok_or(ProxyError::InvalidHeader)?;
-    let http11 = response.version == Some(1);
-    let reason = response.reason.unwrap_or("").len();
-    // Offsets, so the headers can become slices of the head once it is frozen.
-    let base = buf.as_ptr() as usize;
-    let at: Vec<(usize, usize, usize, usize)> = response
+    let status = parsed.status;
+    let http11 = parsed.http11;
+    let head = buf.split_to(parsed.len).freeze();
+    let headers: Vec<(Bytes, Bytes)> = parsed
         .headers
         .iter()
-        .map(|h| {
-            let n = h.name.as_ptr() as usize - base;
-            let v = h.value.as_ptr() as usize - base;
-            (n, h.name.len(), v, h.value.len())
-        })
+        .map(|(n, v)| (head.slice(n.clone()), head.slice(v.clone())))
         .collect();
-    let reason_at = response.reason.map(|r| r.as_ptr() as usize - base);
-    let head = buf.split_to(len).freeze();
-    let headers: Vec<(Bytes, Bytes)> = at
+    let reason = head.slice(parsed.tail);
+    // As the upstream module's handlers read them: any `Transfer-Encoding` naming "chunked"
+    // makes the body chunked and the length unknown; the last `Content-Length` counts, one
+    // that is not a number leaves the length unknown.
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case(b"transfer-encoding") && contains_ignoring_case(v, b"chunked")
+    });
+    let length = headers
         .iter()
-        .map(|&(n, nl, v, vl)| (head.slice(n..n + nl), head.slice(v..v + vl)))
-        .collect();
-    let reason = reason_at.map_or_else(Bytes::new, |at| head.slice(at..at + reason));
-    let find = |name: &[u8]| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    let has_token = |name: &[u8], token: &[u8]| {
-        headers.iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case(name)
-                && v.split(|&c| c == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-        })
-    };
-    let chunked = has_token(b"transfer-encoding", b"chunked");
-    let length = find(b"content-length");
-    if chunked && length.is_some() {
-        return Err(ProxyError::InvalidHeader);
-    }
+        .rev()
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"content-length"))
+        .map(|(_, v)| v.clone());
     // As nginx's proxy module reads it (`ngx_http_proxy_input_filter_init`): a 1xx has a
     // body like any other answer, since nginx never asks for one (a 101 becomes a tunnel
     // only when the client asked to upgrade).
@@ -335,18 +318,16 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
         Framing::None
     } else if chunked {
         Framing::Chunked
-    } else if let Some(v) = length {
-        let n = super::response::content_length(&v).ok_or(ProxyError::InvalidHeader)?;
+    } else if let Some(n) = length.as_deref().and_then(super::response::content_length) {
         Framing::Length(n)
     } else {
         Framing::UntilClose
     };
     // nginx's proxy module treats every HTTP/1.0 answer as `Connection: close`, whatever
     // `keep-alive` it announces, and any `Connection` value containing "close" as a close.
-    let close = headers.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case(b"connection")
-            && v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close"))
-    });
+    let close = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case(b"connection") && contains_ignoring_case(v, b"close"));
     let keepalive = framing != Framing::UntilClose && http11 && !close;
     Ok(Some(ResponseHead {
         status,
@@ -356,6 +337,13 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
         keepalive,
         starved: false,
     }))
+}
+
+/// nginx's `ngx_strlcasestrn`: `needle` anywhere in `value`, case aside.
+fn contains_ignoring_case(value: &[u8], needle: &[u8]) -> bool {
+    value
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]
@@ -371,7 +359,7 @@ mod tests {
             .expect("valid")
             .expect("complete");
         assert_eq!(head.status, 200);
-        assert_eq!(&head.reason[..], b"Fine");
+        assert_eq!(&head.reason[..], b" Fine");
         assert_eq!(head.framing, Framing::Chunked);
         assert!(head.keepalive);
         assert_eq!(&head.headers[1].0[..], b"X-A");
@@ -398,13 +386,25 @@ mod tests {
     }
 
     #[test]
-    fn rejects_length_with_chunked() {
-        let mut buf = BytesMut::from(
-            &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+    fn chunked_wins_over_a_length_and_a_bad_length_is_unknown() {
+        let framing = |head: &[u8]| {
+            let mut buf = BytesMut::from(head);
+            parse_head(&mut buf, false)
+                .expect("valid")
+                .expect("complete")
+                .framing
+        };
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Framing::Chunked
         );
-        assert!(matches!(
-            parse_head(&mut buf, false),
-            Err(ProxyError::InvalidHeader)
-        ));
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nContent-Length: x2\r\n\r\n"),
+            Framing::UntilClose
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"),
+            Framing::Length(3)
+        );
     }
 }

@@ -714,7 +714,7 @@ impl UpstreamLog {
                 self.client,
                 String::from_utf8_lossy(&self.server),
                 request.method,
-                request.target,
+                String::from_utf8_lossy(&request.target),
                 request.version,
                 upstream
             ),

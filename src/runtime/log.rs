@@ -1,12 +1,14 @@
 //! The error log in nginx's line format, `YYYY/MM/DD HH:MM:SS [level] PID#TID: message`,
 //! written to the `error_log` files of the running configuration (stderr until one is loaded).
-//! A global, as nginx's cycle log is: every task may need to complain. A request's lines go
+//! Before a configuration is loaded the log is nginx's first one ([`open_early`]): `-e FILE`,
+//! else stderr. A global, as nginx's cycle log is: every task may need to complain. A request's lines go
 //! to its location's `error_log` files instead when a level of `http` set one ([`write_in`]).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 /// nginx's levels, most severe first.
@@ -64,6 +66,23 @@ static TARGETS: RwLock<Vec<Target>> = RwLock::new(Vec::new());
 /// to this module before a request names them) and closed by [`configure`] and [`reopen`].
 static LEVEL_FILES: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
 
+/// Whether lines at `warn` and worse are also written to stderr as `nginx: [level] message`:
+/// nginx does so while it starts, when its log is a file ([`open_early`]).
+static ECHO: AtomicBool = AtomicBool::new(false);
+
+/// Opens the log nginx writes to before it has read a configuration (`ngx_log_init`), at
+/// `notice`: the `-e` file (`early`, relative to `prefix`), else stderr (Debian's nginx is
+/// built with `--error-log-path=stderr`, and `-e stderr` says the same). A file is appended to,
+/// and its `warn`-and-worse lines are echoed on stderr until [`configure`].
+pub fn open_early(prefix: &Path, early: Option<&Path>) {
+    let path = match early {
+        Some(path) if !is_stderr(path) => prefix.join(path),
+        _ => PathBuf::from("stderr"),
+    };
+    configure(&[(path.clone(), Level::Notice.as_str().to_string())]);
+    ECHO.store(!is_stderr(&path), Ordering::Relaxed);
+}
+
 /// Whether `path` means the process's stderr (`error_log stderr`).
 pub(crate) fn is_stderr(path: &Path) -> bool {
     path == Path::new("stderr") || path == Path::new("/dev/stderr")
@@ -97,6 +116,7 @@ pub fn configure(logs: &[(PathBuf, String)]) {
         })
         .collect();
     *TARGETS.write().unwrap_or_else(|e| e.into_inner()) = targets;
+    ECHO.store(false, Ordering::Relaxed);
     LEVEL_FILES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -200,6 +220,15 @@ fn write_message(level: Level, message: Message<'_>) {
             }
             None => {}
         }
+    }
+    if level <= Level::Warn && ECHO.load(Ordering::Relaxed) {
+        let mut echoed = format!("nginx: [{}] ", level.as_str()).into_bytes();
+        let _ = match message {
+            Message::Text(args) => echoed.write_fmt(args),
+            Message::Bytes(bytes) => echoed.write_all(bytes),
+        };
+        echoed.push(b'\n');
+        let _ = std::io::stderr().write_all(&echoed);
     }
 }
 

@@ -74,6 +74,7 @@ mod throttle;
 mod tls;
 mod tunnel;
 mod upstream_body;
+mod upstream_head;
 mod upstream_tls;
 mod workers;
 mod write;

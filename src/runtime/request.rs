@@ -38,10 +38,7 @@ pub enum Handled {
 pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client) -> Handled {
     let started = Instant::now();
     let n = conn.next_request();
-    let mut request = match OwnedRequest::from_head(conn.clone(), head, n, started) {
-        Ok(request) => request,
-        Err(head) => return refused(conn, 400, PartialHead::whole(head, started), n),
-    };
+    let mut request = OwnedRequest::from_head(conn.clone(), head, n, started);
     // Checked after the head is read and framed, as ngx_http_process_request does.
     let framing = framing(&request).and_then(|body| {
         if conn.plain_on_ssl {
@@ -136,6 +133,10 @@ pub async fn dispatch(
         upstream,
     } = then;
     let upstream = upstream.as_ref();
+    let mut request = request;
+    if let Some(routed) = route.routed() {
+        request.routed = Some(routed);
+    }
     match route {
         Route::Respond(r) => {
             log_errors(&request, &r.log.errors, &r.errors, upstream);
@@ -193,7 +194,6 @@ pub async fn dispatch(
         }
         Route::Auth(a) => {
             // The first pass's error lines are written again by the next.
-            let mut request = request;
             let answered = subrequest(&request, a.route).await;
             request.auth.push(answered);
             let route = request.conn.state.site.route(&request.info());
@@ -303,7 +303,7 @@ fn log_errors(
                 e.client.as_ref().unwrap_or(&request.conn.remote),
                 String::from_utf8_lossy(&e.server),
                 request.method,
-                request.target,
+                String::from_utf8_lossy(&request.target),
                 request.version
             ),
         );
@@ -340,14 +340,26 @@ fn parse_length(v: &[u8]) -> Option<u64> {
 }
 
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones
-/// only when the client asks for `keep-alive`. A TRACE is refused while its head is read,
-/// before nginx decides on keep-alive: the connection closes after the 405.
+/// only when the client asks for `keep-alive`. Each `Connection` line decides anew, as
+/// `ngx_http_process_connection` reads it: "close" anywhere in it, else "keep-alive"
+/// anywhere in it; the last line that names one counts. A TRACE is refused while its head
+/// is read, before nginx decides on keep-alive: the connection closes after the 405.
 fn wants_keepalive(request: &OwnedRequest) -> bool {
-    if request.method == "TRACE" {
-        false
-    } else if request.version == "HTTP/1.1" {
-        !request.has_token("connection", "close")
-    } else {
-        request.has_token("connection", "keep-alive")
-    }
+    let contains =
+        |v: &[u8], word: &[u8]| v.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
+    let said = request
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
+        .filter_map(|(_, v)| {
+            if contains(v, b"close") {
+                Some(false)
+            } else if contains(v, b"keep-alive") {
+                Some(true)
+            } else {
+                None
+            }
+        })
+        .last();
+    request.method != "TRACE" && said.unwrap_or(request.version == "HTTP/1.1")
 }

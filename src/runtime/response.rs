@@ -119,8 +119,9 @@ impl Answer {
     }
 }
 
-/// Builds the response head as nginx's header filter writes it. `reason` overrides nginx's
-/// phrase (an upstream's own); `add` are the `add_header` lines that apply, evaluated.
+/// Builds the response head as nginx's header filter writes it. `reason` is an upstream's
+/// status line after its code, written as it came instead of a space and nginx's phrase;
+/// `add` are the `add_header` lines that apply, evaluated.
 pub fn build(
     status: u16,
     reason: Option<&[u8]>,
@@ -132,13 +133,15 @@ pub fn build(
     let mut head = BytesMut::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(decimal(u64::from(status), &mut [0; 20]));
-    head.extend_from_slice(b" ");
-    let reason = reason.or_else(|| {
-        pages::reason(status)
-            .or_else(|| http::StatusCode::from_u16(status).ok()?.canonical_reason())
-            .map(str::as_bytes)
-    });
-    head.extend_from_slice(reason.unwrap_or_default());
+    match reason {
+        Some(tail) => head.extend_from_slice(tail),
+        None => {
+            head.extend_from_slice(b" ");
+            let phrase = pages::reason(status)
+                .or_else(|| http::StatusCode::from_u16(status).ok()?.canonical_reason());
+            head.extend_from_slice(phrase.unwrap_or_default().as_bytes());
+        }
+    }
     head.extend_from_slice(b"\r\n");
     // `$sent_http_*` needs the header list only when a log will be written.
     let mut sent = body.logs().then(Vec::new);

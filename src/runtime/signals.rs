@@ -23,7 +23,7 @@ pub enum Action {
 /// Handles signals until one asks to stop.
 pub async fn wait(
     running: &mut Running,
-    reload: impl Fn() -> Result<Arc<dyn Site>, String>,
+    reload: impl Fn() -> Option<Arc<dyn Site>>,
 ) -> std::io::Result<Action> {
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
@@ -34,15 +34,13 @@ pub async fn wait(
         tokio::select! {
             _ = hup.recv() => {
                 super::log::info(format_args!("signal 1 (SIGHUP) received, reconfiguring"));
-                match reload() {
-                    Ok(site) => {
-                        let process = site.process();
-                        match running.reload(site) {
-                            Ok(()) => super::log::configure(&process.error_logs),
-                            Err(e) => super::log::error(format_args!("{e}")),
-                        }
+                // A configuration refused has said why in the log.
+                if let Some(site) = reload() {
+                    let process = site.process();
+                    match running.reload(site) {
+                        Ok(()) => super::log::configure(&process.error_logs),
+                        Err(e) => super::log::error(format_args!("{e}")),
                     }
-                    Err(message) => super::log::error(format_args!("{message}")),
                 }
             }
             _ = usr1.recv() => running.reopen_logs(),
@@ -53,8 +51,10 @@ pub async fn wait(
     }
 }
 
-/// `-s stop|quit|reopen|reload`.
-pub fn send(paths: &Paths, name: &str) -> ExitCode {
+/// `-s stop|quit|reopen|reload`: as nginx's signaller, reads the configuration (logging its
+/// warnings) for the pid file's path, and logs what goes wrong at nginx's levels.
+pub fn send(paths: &Paths, globals: Option<&str>, name: &str) -> ExitCode {
+    use super::log::Level;
     let sig = match name {
         "stop" => Signal::SIGTERM,
         "quit" => Signal::SIGQUIT,
@@ -65,32 +65,49 @@ pub fn send(paths: &Paths, name: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let pid_path = super::load_site(paths, None)
-        .ok()
-        .and_then(|site| site.process().pid)
+    // What ngxr alone refuses to serve does not stop the signal, as it would not nginx's.
+    let serving = super::startup::read_warned(paths, globals);
+    let Some(site) = serving.site else {
+        if let Some(why) = &serving.refusal {
+            super::startup::logged(why);
+        }
+        return ExitCode::FAILURE;
+    };
+    super::log::write(Level::Notice, format_args!("signal process started"));
+    let pid_path = site
+        .process()
+        .pid
         .unwrap_or_else(|| crate::defaults::PID_PATH.into());
     let text = match std::fs::read_to_string(&pid_path) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!(
-                "nginx: [error] {}",
+            super::log::error(format_args!(
+                "{}",
                 crate::syntax::include::open_failed(&pid_path, &e)
-            );
+            ));
             return ExitCode::FAILURE;
         }
     };
     let Ok(pid) = text.trim().parse::<i32>() else {
-        eprintln!(
-            "nginx: [error] invalid PID number \"{}\" in \"{}\"",
+        super::log::error(format_args!(
+            "invalid PID number \"{}\" in \"{}\"",
             text.trim(),
             pid_path.display()
-        );
+        ));
         return ExitCode::FAILURE;
     };
     match kill(Pid::from_raw(pid), sig) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("nginx: [alert] kill({pid}, {}) failed ({e})", sig as i32);
+            let e = std::io::Error::from_raw_os_error(e as i32);
+            super::log::write(
+                Level::Alert,
+                format_args!(
+                    "kill({pid}, {}) failed ({})",
+                    sig as i32,
+                    crate::syntax::include::os_error(&e)
+                ),
+            );
             ExitCode::FAILURE
         }
     }

@@ -1,11 +1,13 @@
-//! `ngxr -c FILE` from start to exit, as nginx's master does it: load (refusing a configuration
-//! with errors, printed nginx-style), open the error log, bind, write the pid file, then obey
+//! `ngxr -c FILE` from start to exit, as nginx's master does it: open the first log (`-e`, else
+//! stderr), load (its warnings, and the error of a configuration refused, written there), open
+//! the configuration's error log, bind, write the pid file, then obey
 //! signals until told to stop; `-s SIGNAL` instead signals the running instance.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::log::Level;
 use super::server::Server;
 use super::signals::{self, Action};
 use crate::cli::{NginxFlags, Paths};
@@ -16,17 +18,39 @@ pub fn load_site(paths: &Paths, globals: Option<&str>) -> Result<Arc<dyn Site>, 
     crate::load::site_for_serving(paths, globals).map_err(|why| format!("[emerg] {why}"))
 }
 
+/// Reads the configuration to serve it, writing what nginx logs meanwhile (its warnings, and
+/// the `[emerg]` of a configuration refused) to the log as it stands: the first one at start,
+/// the running configuration's on reload.
+pub(super) fn read_logged(paths: &Paths, globals: Option<&str>) -> Option<Arc<dyn Site>> {
+    let serving = read_warned(paths, globals);
+    if let Some(why) = &serving.refusal {
+        logged(why);
+        return None;
+    }
+    serving.site
+}
+
+/// Reads the configuration, writing nginx's warnings to the log as it stands.
+pub(super) fn read_warned(paths: &Paths, globals: Option<&str>) -> crate::load::Serving {
+    let serving = crate::load::for_serving(paths, globals);
+    serving.warnings.iter().for_each(logged);
+    serving
+}
+
+/// Writes one line nginx logs while it reads a configuration.
+pub(super) fn logged(m: &crate::load::Logged) {
+    let level = Level::parse(m.level).unwrap_or(Level::Emerg);
+    super::log::write(level, format_args!("{}", m.text));
+}
+
 /// `ngxr -c FILE`: load the configuration and serve it until told to stop.
 pub fn run(paths: &Paths, flags: &NginxFlags) -> ExitCode {
+    super::log::open_early(&paths.prefix, flags.error_log.as_deref());
     if let Some(signal) = &flags.signal {
-        return signals::send(paths, signal);
+        return signals::send(paths, flags.globals.as_deref(), signal);
     }
-    let site = match load_site(paths, flags.globals.as_deref()) {
-        Ok(site) => site,
-        Err(message) => {
-            eprintln!("nginx: {message}");
-            return ExitCode::FAILURE;
-        }
+    let Some(site) = read_logged(paths, flags.globals.as_deref()) else {
+        return ExitCode::FAILURE;
     };
     let process = site.process();
     super::log::configure(&process.error_logs);
@@ -72,7 +96,7 @@ pub fn run(paths: &Paths, flags: &NginxFlags) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let reload = || load_site(paths, flags.globals.as_deref());
+    let reload = || read_logged(paths, flags.globals.as_deref());
     match master.block_on(signals::wait(&mut running, reload)) {
         Ok(Action::Quit) => master.block_on(running.shutdown_graceful()),
         Ok(Action::Stop) => running.shutdown_now(),

@@ -193,7 +193,7 @@ mod tests {
             handshake: None,
             client_cert: None,
             method: "GET",
-            target,
+            target: target.as_bytes(),
             version: "HTTP/1.1",
             headers: &headers,
             connection: 1,
@@ -207,6 +207,7 @@ mod tests {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             request_body: None,
+            routed: None,
         };
         match site.route(&info) {
             Route::Proxy(p) => p.upstream.clone(),

@@ -200,7 +200,7 @@ impl UpstreamBody {
                     Ok(Decoded::Data(data)) => return Poll::Ready(Some(Ok(data))),
                     Ok(Decoded::Done) => return Poll::Ready(self.finish()),
                     Ok(Decoded::NeedMore) => {}
-                    Err(_) => return Poll::Ready(Some(Err(ProxyError::InvalidHeader))),
+                    Err(_) => return Poll::Ready(Some(Err(ProxyError::InvalidChunked))),
                 },
                 _ => {}
             }

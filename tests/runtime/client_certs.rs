@@ -156,19 +156,29 @@ const CONFIG: &str = "
     }
 ";
 
-/// A TLS 1.2 or 1.3 client presenting `cert` (files under `dir`), accepting any server.
+/// A client offering TLS 1.3 only (`tls13`) or TLS 1.2 only, presenting `cert` (files under
+/// `dir`), accepting any server.
 fn client(dir: &Path, cert: Option<&str>, tls13: bool) -> TlsConnector {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let schemes = provider
-        .signature_verification_algorithms
-        .supported_schemes();
     let version = if tls13 {
         &rustls::version::TLS13
     } else {
         &rustls::version::TLS12
     };
+    client_of(dir, cert, &[version])
+}
+
+/// [`client`] offering `versions`.
+fn client_of(
+    dir: &Path,
+    cert: Option<&str>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> TlsConnector {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let schemes = provider
+        .signature_verification_algorithms
+        .supported_schemes();
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[version])
+        .with_protocol_versions(versions)
         .expect("versions")
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(Offering { schemes }));
@@ -434,4 +444,54 @@ async fn ticket_keys_resume_sessions_across_restarts() {
             assert_eq!(reused, [".\n", "r\n", ".\n"], "{bin} tls1.3={tls13}");
         }
     }
+}
+
+/// The handshake's variables, against nginx, for a client offering TLS 1.2 and 1.3, with and
+/// without SNI: with `ssl_protocols` at nginx 1.22's default (TLS 1.3 not among them) and
+/// with TLS 1.3 named.
+#[tokio::test]
+async fn handshake_variables_and_the_default_protocols_are_nginx_s() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("handshake-vars");
+    certificates(&base);
+    let config = |protocols: &str| {
+        format!(
+            "events {{ worker_connections 64; }}
+             http {{
+                access_log off;
+                {protocols}
+                server {{
+                    listen 127.0.0.1:PORT ssl;
+                    ssl_certificate ROOT/server.crt;
+                    ssl_certificate_key ROOT/server.key;
+                    location / {{
+                        return 200 \"$ssl_protocol|$ssl_cipher|$ssl_curve|$ssl_session_reused|$ssl_early_data|$ssl_server_name|$ssl_alpn_protocol\\n\";
+                    }}
+                }}
+             }}"
+        )
+        .replace("ROOT", &base.display().to_string())
+    };
+    let connector = client_of(
+        &base,
+        None,
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    );
+    let mut seen = Vec::new();
+    for (bin, name) in [(nginx, "nginx"), (env!("CARGO_BIN_EXE_ngxr"), "ngxr_")] {
+        let mut answers = Vec::new();
+        for protocols in ["", "ssl_protocols TLSv1.2 TLSv1.3;"] {
+            let (prefix, port) = (base.join(name), free_port());
+            let _server = start(bin, &prefix, &config(protocols), &base, port, 0);
+            for sni in ["on", "127.0.0.1"] {
+                let answer = ask(port, &connector, sni, "on").await;
+                let body = answer.rsplit("\r\n").next().unwrap_or_default().to_string();
+                answers.push(format!("{protocols} {sni}: {body}"));
+            }
+        }
+        seen.push(answers);
+    }
+    assert_eq!(seen[0], seen[1], "nginx, then ngxr");
+    assert!(seen[0][0].contains(": TLSv1.2|"), "{:?}", seen[0]);
+    assert!(seen[0][2].contains(": TLSv1.3|"), "{:?}", seen[0]);
 }

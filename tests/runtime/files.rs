@@ -335,7 +335,7 @@ fn error_lines(prefix: &Path, port: u16) -> Vec<String> {
 
 /// What one server made of `probes` under `config` (served from `base/NAME`): each answer
 /// normalised, then its access log and its error log's messages, the server's prefix in any
-/// of them written `PREFIX`.
+/// of them written `PREFIX` (and its port `PORT`).
 pub(crate) type Seen = (Vec<String>, String, Vec<String>);
 
 /// Runs `probes` through nginx (`nginx`) and then ngxr, each on its own prefix and port.
@@ -359,7 +359,8 @@ pub(crate) fn through_both<P: Probe>(
         drop(server);
         let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
         let errors = file_messages(&prefix.join("logs/error.log"), Some(&prefix), &[port]);
-        (answers, access.replace(&shown, "PREFIX"), errors)
+        let access = access.replace(&shown, "PREFIX");
+        (answers, access.replace(&port.to_string(), "PORT"), errors)
     })
 }
 
@@ -400,10 +401,11 @@ pub(crate) fn write_config(prefix: &Path, config: &str, www: &Path, port: u16, d
     std::fs::write(prefix.join("nginx.conf"), conf).expect("config");
 }
 
-/// Starts `bin` from `prefix` on its `nginx.conf`, not as a daemon, with `globals` (the
-/// `master_process` setting), and waits until it listens on `port`.
-pub(crate) fn launch(bin: &str, prefix: &Path, port: u16, globals: &str) -> Running {
-    let child = Command::new(bin)
+/// The command that runs `bin` from `prefix` on its `nginx.conf`, not as a daemon, with
+/// `globals` (the `master_process` setting), its output discarded.
+pub(crate) fn command(bin: &str, prefix: &Path, globals: &str) -> Command {
+    let mut command = Command::new(bin);
+    command
         .arg("-p")
         .arg(format!("{}/", prefix.display()))
         .arg("-c")
@@ -414,9 +416,13 @@ pub(crate) fn launch(bin: &str, prefix: &Path, port: u16, globals: &str) -> Runn
             prefix.display()
         ))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server");
+        .stderr(Stdio::null());
+    command
+}
+
+/// Starts [`command`] and waits until it listens on `port`.
+pub(crate) fn launch(bin: &str, prefix: &Path, port: u16, globals: &str) -> Running {
+    let child = command(bin, prefix, globals).spawn().expect("start server");
     let running = Running(child);
     wait_for_port(port, bin);
     running

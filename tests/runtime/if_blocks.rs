@@ -2,7 +2,8 @@
 //! leaves the request with the block's configuration (merged with the location's): its
 //! `add_header`s only, its `proxy_pass` or the location's, the location's `proxy_set_header`,
 //! no `try_files`; two true blocks, the last wins; the location's script goes on after a
-//! block. Every probe goes to both servers and the answers (but `Date`) must be the same.
+//! block; a condition's or a `rewrite`'s regex sets the captures as nginx 1.22 does. Every
+//! probe goes to both servers and the answers (but `Date`) must be the same.
 
 use std::path::Path;
 
@@ -63,6 +64,11 @@ http {
             try_files $uri /tf/a.txt;
             if ($arg_s) { add_header X-S s; }
         }
+        # A regex of the rewrite module sets the captures: none after one without groups,
+        # none after one that did not match.
+        location ~ ^/cap/(.*)$ { if ($arg_n ~ n) { } return 200 "[$1]\n"; }
+        location ~ ^/capg/(.*)$ { if ($arg_g ~ (g)) { } return 200 "[$1]\n"; }
+        location ~ ^/rw/(.*)$ { rewrite ^ /keep/$1; return 200 "[$1] $uri\n"; }
     }
     server {
         listen 127.0.0.1:PORT;
@@ -93,6 +99,11 @@ const PROBES: &[&str] = &[
     "GET /tf/a.txt HTTP/1.1\r\nHost: localhost\r\n",
     "GET /tf/nope HTTP/1.1\r\nHost: localhost\r\n",
     "GET /tf/nope?s=1 HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /cap/x?n=n HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /cap/x HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /capg/x?g=g HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /capg/x HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /rw/abc HTTP/1.1\r\nHost: localhost\r\n",
 ];
 
 fn populate(www: &Path) {

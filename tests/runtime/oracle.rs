@@ -163,6 +163,8 @@ const ODD_HEADS: &[&[u8]] = &[
     b"POST / HTTP/1.0\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
     b"\r\n\nGET /lf HTTP/1.1\nHost: t\nNo-Colon\nConnection: close\n\n",
     b"GET /old HTTP/1.0\r\nHost: t\r\n\r\n",
+    // Bytes that are not UTF-8 in the target: nginx takes any byte but controls and spaces.
+    b"GET /caf\xe9?q=\xff HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
 ];
 
 #[tokio::test]

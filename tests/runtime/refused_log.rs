@@ -2,8 +2,8 @@
 //! a head it cannot read (400, 414, 494, 505), one the client leaves unfinished (400) or does
 //! not finish within `client_header_timeout` (408), one refused once read (no `Host`, a bad
 //! `Content-Length`, plain HTTP on an ssl port), and the connections that get no line (nothing
-//! sent, a failed TLS handshake). Also `$request_completion` and `$connection_time`. Skipped
-//! when nginx is not installed.
+//! sent, a failed TLS handshake). Also `$request_completion` and `$connection_time`, and the
+//! error log's `client sent ...` lines. Skipped when nginx is not installed.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -83,6 +83,7 @@ fn probes() -> Vec<(Vec<u8>, bool, End)> {
             End::Answer,
         ),
         p("GET / HTTP/1.1\r\nUser-Agent: ua\r\n\r\n", End::Answer),
+        p("TRACE /d HTTP/1.1\r\nHost: other\r\n\r\n", End::Answer),
         p(
             "GET /x HTTP/1.1\r\nHost: default\r\nContent-Length: abc\r\n\r\n",
             End::Answer,
@@ -169,6 +170,67 @@ fn lines(dir: &Path, ports: &[u16], expected: usize) -> Vec<String> {
     }
 }
 
+/// The error log's `client sent ...` lines about the headers nginx processes once the head
+/// is read (what the head broke), ports as `PORT`.
+fn client_sent(dir: &Path, ports: &[u16]) -> Vec<String> {
+    super::files::log_messages(dir, Some(dir), ports)
+        .into_iter()
+        .filter(|l| processed(l))
+        .collect()
+}
+
+/// A line about the headers as nginx processes them (ngxr does not yet log those about the
+/// request line or a header line it cannot read).
+fn processed(line: &str) -> bool {
+    let checked = ["duplicate", "TRACE", "without \"Host\"", "invalid host"];
+    line.starts_with("client sent") && checked.iter().any(|c| line.contains(c))
+}
+
+/// Headers nginx takes once, a second or invalid `Host`, and `Connection` lines that
+/// contradict each other: the answer, the access-log line (its server's) and the `[info]`
+/// line must be nginx's.
+#[test]
+fn headers_nginx_takes_once_are_refused_as_nginx_refuses_them() {
+    let Some(nginx) = nginx() else { return };
+    let config = r#"
+error_log logs/error.log info;
+events { worker_connections 64; }
+http {
+    log_format t '"$request" $status $server_name $host "$http_host"';
+    access_log logs/access.log t;
+    server { listen 127.0.0.1:PORT; server_name default; return 200 "default\n"; }
+    server {
+        listen 127.0.0.1:PORT;
+        server_name other;
+        access_log logs/other.log t;
+        location / { return 200 "other\n"; }
+    }
+}
+"#;
+    let probes = [
+        "POST /d HTTP/1.1\r\nHost: other\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\nx",
+        "GET /d HTTP/1.1\r\nHost: default\r\nIf-None-Match: a\r\nIf-None-Match: b\r\n",
+        "GET /d HTTP/1.1\r\nHost: other\r\nAuthorization: a\r\nAuthorization: b\r\n",
+        "GET /d HTTP/1.1\r\nHost: other\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        "GET /d HTTP/1.1\r\nHost: other\r\nHost: default\r\n",
+        "GET /d HTTP/1.1\r\nHost: a/b\r\n",
+        "GET /d HTTP/1.1\r\nHost: other\r\nRange: bytes=0-1\r\nRange: bytes=0-2\r\n",
+        "TRACE /d HTTP/1.1\r\nHost: other\r\n",
+        // The `Connection: close` the probe adds comes last and decides; before it, the
+        // first answer's `Connection` says which line nginx heeded.
+        "GET /k HTTP/1.1\r\nHost: other\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n\
+         GET /k2 HTTP/1.1\r\nHost: other\r\n",
+        "GET /k HTTP/1.0\r\nHost: other\r\nConnection: x-Keep-Alive-y\r\n\r\n\
+         GET /k2 HTTP/1.1\r\nHost: other\r\n",
+    ];
+    let mut seen = super::files::through_both(nginx, config, &temp_dir("once"), &probes);
+    for (_, _, errors) in &mut seen {
+        errors.retain(|l| processed(l));
+    }
+    assert_eq!(seen[0].2.len(), 7, "{:?}", seen[0].2);
+    super::files::assert_same(&seen, &probes);
+}
+
 fn tidy_connection_time(line: &str) -> String {
     let Some((before, rest)) = line.split_once(" ct=") else {
         return line.to_string();
@@ -213,8 +275,10 @@ fn refused_heads_are_logged_as_nginx_logs_them() {
     };
     let (_nginx, ports) = run(NGINX, &base.join("nginx"));
     let theirs = lines(&base.join("nginx"), &ports, 0);
+    let their_errors = client_sent(&base.join("nginx"), &ports);
     let (_ngxr, ports) = run(env!("CARGO_BIN_EXE_ngxr"), &base.join("ngxr"));
     let ours = lines(&base.join("ngxr"), &ports, theirs.len());
+    assert_eq!(client_sent(&base.join("ngxr"), &ports), their_errors);
 
     // What nginx does, as this test expects it: a line for each probe but the one that sent
     // nothing and the failed handshake, one more for the pipelined pair, two for the kept

@@ -109,7 +109,7 @@ fn a_unix_socket_serves_as_nginx_serves_it() {
 }
 
 /// Waits up to 10 s for `done`.
-fn until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
         assert!(Instant::now() < deadline, "{what} within 10 s");
@@ -156,7 +156,7 @@ http {
 
 /// A server started with `master_process on` (nginx's reloads in single-process mode are
 /// not for use), stopped by SIGTERM so nginx's master takes its workers along.
-struct Master(Running);
+pub(crate) struct Master(pub(crate) Running);
 
 impl Drop for Master {
     fn drop(&mut self) {

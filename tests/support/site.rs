@@ -113,10 +113,11 @@ impl Site for TestSite {
     }
 
     fn route(&self, request: &RequestInfo<'_>) -> Route {
-        if request.target == "/444" {
+        if request.target == b"/444" {
             return Route::Respond(Response {
                 status: 444,
                 log: self.log.clone(),
+                routed: None,
                 headers: Vec::new(),
                 body: None,
                 errors: Vec::new(),
@@ -128,10 +129,11 @@ impl Site for TestSite {
                 sending: Default::default(),
             });
         }
-        if request.target == "/return" {
+        if request.target == b"/return" {
             return Route::Respond(Response {
                 status: 200,
                 log: self.log.clone(),
+                routed: None,
                 headers: vec![(
                     Bytes::from_static(b"Content-Type"),
                     Bytes::from_static(b"text/plain"),
@@ -194,14 +196,14 @@ impl Site for TestSite {
             ignore_headers: IgnoreHeaders::default(),
             keep_body: None,
             cookies: None,
-            uri: Bytes::copy_from_slice(request.target.as_bytes()),
+            uri: Bytes::copy_from_slice(request.target),
             version: self.version,
             body_headers_at,
             own_length: false,
             redirects: self.redirects.clone(),
             location_base: self.location_base.clone(),
             headers,
-            balance_key: Some(Bytes::copy_from_slice(request.target.as_bytes())),
+            balance_key: Some(Bytes::copy_from_slice(request.target)),
             client: request.remote.clone(),
             server: Bytes::new(),
             pass_body: true,
@@ -219,6 +221,7 @@ impl Site for TestSite {
             add_headers: Arc::new(NoAddedHeaders),
             client_max_body_size: self.client_max_body_size,
             log: self.log.clone(),
+            routed: None,
             error_pages: Vec::new(),
             intercept_errors: false,
             passes: Vec::new(),
@@ -257,8 +260,9 @@ impl Site for TestSite {
         Route::Respond(Response {
             status,
             log: self.log.clone(),
+            routed: None,
             headers: Vec::new(),
-            body: Some(Bytes::copy_from_slice(request.target.as_bytes())),
+            body: Some(Bytes::copy_from_slice(request.target)),
             errors: Vec::new(),
             location_base: None,
             server_tokens: true,
@@ -298,6 +302,10 @@ impl Site for TestSite {
 struct NoAddedHeaders;
 
 impl AddedHeaders for NoAddedHeaders {
+    fn reads_request(&self) -> bool {
+        false
+    }
+
     fn evaluate(
         &self,
         _: &RequestInfo<'_>,
@@ -323,7 +331,7 @@ impl LogFormat for PlainFormat {
         format!(
             "{} {} {} {} {} {} {}\n",
             request.method,
-            request.target,
+            String::from_utf8_lossy(request.target),
             request.version,
             outcome.status,
             outcome.body_bytes_sent,

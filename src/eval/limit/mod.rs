@@ -293,7 +293,7 @@ fn limit_req(l: &CLimits, req: &mut Req<'_>, served: &mut Served, now: u64) -> O
     req.limited.status.req = Some(ReqStatus::Delayed);
     req.limited.delay = Some(Duration::from_millis(max_delay));
     // Not an answer: the runtime waits, then routes the request again.
-    Some(Next::Answer(respond(200, Arc::default(), Vec::new(), None)))
+    Some(Next::answer(respond(200, Arc::default(), Vec::new(), None)))
 }
 
 fn limit_conn(l: &CLimits, req: &mut Req<'_>, served: &mut Served) -> Option<Next> {

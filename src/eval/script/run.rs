@@ -103,6 +103,7 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, state: &mut State<'s>) -> Opt
             CStep::Rewrite(rw) => {
                 let uri = req.target.uri.clone();
                 if !rw.regex.exec(&uri, &mut req.captures) {
+                    req.captures.forget();
                     continue;
                 }
                 let status = match rw.flag {
@@ -187,7 +188,11 @@ fn test(c: &CCondition, req: &mut Req<'_>) -> bool {
         CCondition::Equal(l, r, negate) => (l.eval(req) == r.eval(req)) != *negate,
         CCondition::Match(l, re, negate) => {
             let subject = l.eval(req);
-            re.exec(&subject, &mut req.captures) != *negate
+            let matched = re.exec(&subject, &mut req.captures);
+            if !matched {
+                req.captures.forget();
+            }
+            matched != *negate
         }
         CCondition::File(path, kind, negate) => {
             let path = String::from_utf8_lossy(&path.eval(req)).into_owned();
