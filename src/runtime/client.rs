@@ -161,6 +161,11 @@ impl Client {
             },
             _ => Room::fresh(&vhost.buffers),
         };
+        if room.end == 0 {
+            // `client_header_buffer_size 0`: nginx's read of no bytes reads as the client
+            // closing, and the connection closes without a word.
+            return Err(HeadError::Closed(None));
+        }
         self.at.chosen = None;
         self.at.need = 0;
         // The head is parsed again from its start only when a line has ended since the last

@@ -161,7 +161,7 @@ pub fn parse_head(
             at.need = room.end;
             return Ok(false);
         }
-        if at.start >= room.end {
+        if at.start >= room.end && room.size > 0 {
             // Nothing but empty lines: the buffer is read again from its start.
             room.end += room.size;
         } else if !room.take_large(at.start, &buffers) {

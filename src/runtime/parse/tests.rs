@@ -200,6 +200,13 @@ fn empty_lines_before_the_request_line_reuse_the_first_buffer() {
 }
 
 #[test]
+fn an_empty_first_buffer_does_not_loop() {
+    // The runtime closes such a connection first, as nginx does; the parser still ends.
+    let head = b"\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+    assert!(check_in(head, buffers(0, 2, 100)).expect("valid").is_some());
+}
+
+#[test]
 fn what_lies_past_the_buffer_is_not_parsed_before_the_move() {
     // nginx refuses the size before it reads the bad byte.
     let head = [line("GET /", 8193, " HTTP/1.1\r\n"), b"\x01".to_vec()].concat();
