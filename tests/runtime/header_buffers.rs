@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::common::{nginx, temp_dir};
-use crate::files::{Probe, assert_same, through_both};
+use crate::files::{Probe, Sent, Via, assert_same, through_both};
 
 const CONFIG: &str = r#"
 error_log logs/error.log warn;
@@ -144,4 +144,46 @@ fn header_buffers_are_filled_as_nginx_fills_them() {
     );
     assert!(ours[6].ends_with("wide /\n"), "{}", ours[6]);
     assert!(ours[7].starts_with("HTTP/1.1 400 "), "{}", ours[7]);
+}
+
+/// A PROXY protocol header takes the start of nginx's first buffer: the request begins after
+/// it, and its lines fall against the buffers' ends accordingly.
+const PROXIED: &str = r#"
+error_log logs/error.log warn;
+events { worker_connections 64; }
+http {
+    log_format t '"$request" $status $request_length';
+    access_log logs/access.log t;
+    client_header_buffer_size 100;
+    large_client_header_buffers 2 600;
+    server {
+        listen 127.0.0.1:PORT proxy_protocol;
+        location / { return 200 "$uri\n"; }
+    }
+}
+"#;
+
+#[test]
+fn a_proxy_protocol_header_takes_room_in_the_first_buffer() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("header-buffers-proxied");
+    let mut probes = Vec::new();
+    // With the header's 38 bytes before it, a 60-byte request line leaves the first buffer
+    // and three 300-byte lines run out of buffers; without, they would fit.
+    for first in [40, 60, 95] {
+        for n in 2..=4 {
+            let mut lines = vec![line("GET /", first, " HTTP/1.1"), "Host: a\r\n".to_string()];
+            lines.extend((0..n).map(|i| line(&format!("X-{i}: "), 300, "")));
+            probes.push(Sent {
+                via: Via::Preface(b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 2222\r\n"),
+                request: format!("{}\r\n", lines.concat()),
+            });
+        }
+    }
+    let seen = through_both(nginx, PROXIED, &base, &probes);
+    let shown: Vec<String> = probes.iter().map(|p| p.request.clone()).collect();
+    assert_same(&seen, &shown);
+    // Some heads fit, some ran out of buffers.
+    assert!(seen[1].0.iter().any(|a| a.starts_with("HTTP/1.1 200 ")));
+    assert!(seen[1].0.iter().any(|a| a.starts_with("HTTP/1.1 400 ")));
 }
