@@ -282,7 +282,10 @@ pub async fn read_head(
     }
 }
 
-fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHead>, ProxyError> {
+pub(super) fn parse_head(
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<Option<ResponseHead>, ProxyError> {
     let parsed = match upstream_head::parse(buf) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return Ok(None),

@@ -46,6 +46,8 @@ mod drain;
 mod error;
 mod exchange;
 mod forward;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod gzip;
 mod kept_body;
 mod listen;
