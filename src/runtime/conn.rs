@@ -60,10 +60,14 @@ pub async fn serve(
         _permit: permit,
     };
     socket.set_nodelay();
-    let local = match &socket {
-        Socket::Tcp(tcp) => tcp.local_addr().map_or(spec.addr.clone(), ListenAddr::Inet),
+    let local = match (&socket, &spec.addr) {
+        // Bound to one address, the listen socket's connections have it as theirs: as nginx,
+        // the kernel is asked (`getsockname`) only behind a wildcard address.
+        (Socket::Tcp(tcp), ListenAddr::Inet(a)) if a.ip().is_unspecified() => {
+            tcp.local_addr().map_or(spec.addr.clone(), ListenAddr::Inet)
+        }
         // A unix-domain socket's local address is the listen socket's.
-        Socket::Unix(_) => spec.addr.clone(),
+        _ => spec.addr.clone(),
     };
     let state = shared.state.load_full();
     // It also bounds the TLS handshake.
