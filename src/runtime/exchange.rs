@@ -86,6 +86,9 @@ pub struct ResponseHead {
     /// The head filled `proxy_buffer_size` exactly under `proxy_buffering`: nginx's first
     /// read of the body gets no room, returns 0 and is taken for the upstream's close.
     pub starved: bool,
+    /// No status line nginx can read: its proxy module takes the answer for HTTP/0.9's,
+    /// every byte of it body read until the server closes, a 200 to `$upstream_status`.
+    pub http09: bool,
 }
 
 impl ResponseHead {
@@ -286,9 +289,20 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
     let parsed = match upstream_head::parse(buf) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return Ok(None),
-        Err(upstream_head::Refused::StatusLine) => return Err(ProxyError::InvalidHeader(None)),
+        Err(upstream_head::Refused::StatusLine) => {
+            // Nothing of the buffer is a head: all of it is the body.
+            return Ok(Some(ResponseHead {
+                status: 200,
+                reason: Bytes::new(),
+                headers: Vec::new(),
+                framing: Framing::UntilClose,
+                keepalive: false,
+                starved: false,
+                http09: true,
+            }));
+        }
         Err(upstream_head::Refused::Header(line)) => {
-            return Err(ProxyError::InvalidHeader(Some(line)));
+            return Err(ProxyError::InvalidHeader(line));
         }
     };
     let status = parsed.status;
@@ -336,6 +350,7 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
         framing,
         keepalive,
         starved: false,
+        http09: false,
     }))
 }
 
