@@ -205,6 +205,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     // HEAD`, `Content-Length: 0`) reach nginx's copy filter as a body of length 0 unless the
     // client asked for the head alone (HEAD), which ends the request first: it counts them
     // (`$upstream_response_length`), warns, drops them and does not keep the connection.
+    let chunked_body = head.framing == Framing::Chunked;
     let surplus = matches!(head.framing, Framing::None | Framing::Length(0))
         && !conn.buf.is_empty()
         && !client_head;
@@ -229,8 +230,17 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     };
     let mut answer = response::build(status, reason, front, &headers, &added, body);
     answer.throttle = throttle;
+    // Through nginx's buffers a head shorter than `postpone_output` goes out with the
+    // body's first data: a chunked body broken before any (the only body whose reading
+    // fails the request) leaves the client nothing. Other bodies' heads go at once.
+    answer.hold_head = chunked_body
+        && head.buffered(p.buffers.buffering, p.ignore_headers)
+        && answer.head.len() < POSTPONE_OUTPUT;
     answer
 }
+
+/// nginx's `postpone_output` default: output shorter than this waits for more.
+const POSTPONE_OUTPUT: usize = 1460;
 
 /// An answer nginx takes for HTTP/0.9's ([`ResponseHead::http09`]): its header filter writes
 /// nothing, so the client gets the server's bytes as they come, with no head, until the
@@ -264,6 +274,7 @@ fn http09(d: Delivery<'_>, conn: PeerConn, client_head: bool) -> Answer {
         keepalive: d.keepalive,
         tunnel: None,
         throttle,
+        hold_head: false,
     }
 }
 

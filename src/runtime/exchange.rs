@@ -382,6 +382,21 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_without_a_status_line_is_all_body() {
+        for text in [&b"hello\r\n"[..], b"HTTP/1.1 2000 OK\r\n\r\nok"] {
+            let mut buf = BytesMut::from(text);
+            let head = parse_head(&mut buf, false)
+                .expect("read")
+                .expect("complete");
+            assert!(head.http09);
+            assert_eq!(head.status, 200);
+            assert_eq!(head.framing, Framing::UntilClose);
+            assert!(!head.keepalive);
+            assert_eq!(&buf[..], text);
+        }
+    }
+
+    #[test]
     fn only_an_http11_answer_without_close_keeps_the_connection() {
         let keeps = |head: &[u8]| {
             let mut buf = BytesMut::from(head);

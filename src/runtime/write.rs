@@ -40,7 +40,8 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
             Some(next) => next,
             None => {
                 put(&mut out, &mut at_hand, answer);
-                if flush(client, &mut out, &mut answer.throttle).await.is_err() {
+                let hold = held && answer.hold_head;
+                if !hold && flush(client, &mut out, &mut answer.throttle).await.is_err() {
                     answer.body.abandon();
                     return Sent::Broken;
                 }

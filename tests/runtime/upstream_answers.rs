@@ -170,7 +170,10 @@ http {
 /// nothing, the bytes counted and warned about as a body past a length of 0). Bytes after
 /// the head of a 204 or a 304 are counted and warned about (not for a HEAD request, which
 /// ends before its body is read). A chunked body whose bytes read with the head are
-/// malformed sends the client nothing at all.
+/// malformed sends the client nothing at all; so does one broken before any data came, under
+/// `proxy_buffering` (nginx holds the short head back for the data, and drops it), but not
+/// one broken after its first chunk went out. (`<pause>`: the backend's
+/// [`crate::common::ANSWER_PAUSE`].)
 #[test]
 fn answers_read_past_their_framing_as_nginx_reads_them() {
     let Some(nginx) = nginx() else { return };
@@ -190,6 +193,12 @@ http {
         location /204 { proxy_pass http://127.0.0.1:NO_CONTENT; }
         location /304 { proxy_pass http://127.0.0.1:NOT_MODIFIED; }
         location /badchunk { proxy_pass http://127.0.0.1:BAD_CHUNK; }
+        location /latechunk { proxy_pass http://127.0.0.1:HEAD_THEN_BROKEN; }
+        location /latechunk/unbuffered {
+            proxy_pass http://127.0.0.1:HEAD_THEN_BROKEN;
+            proxy_buffering off;
+        }
+        location /secondchunk { proxy_pass http://127.0.0.1:CHUNK_THEN_BROKEN; }
     }
 }
 "
@@ -212,6 +221,14 @@ http {
             "BAD_CHUNK",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n",
         ),
+        (
+            "HEAD_THEN_BROKEN",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n<pause>zz\r\n",
+        ),
+        (
+            "CHUNK_THEN_BROKEN",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n<pause>zz\r\n",
+        ),
     ] {
         let (port, heads) = recording_backend(answer);
         recorded.push(heads);
@@ -228,11 +245,16 @@ http {
         "GET /304 HTTP/1.1\r\nHost: a\r\n",
         "GET /badchunk HTTP/1.1\r\nHost: a\r\n",
         "HEAD /badchunk HTTP/1.1\r\nHost: a\r\n",
+        "GET /latechunk HTTP/1.1\r\nHost: a\r\n",
+        "GET /latechunk/unbuffered HTTP/1.1\r\nHost: a\r\n",
+        "GET /secondchunk HTTP/1.1\r\nHost: a\r\n",
     ];
     let seen = through_both(nginx, &config, &base, &probes);
     crate::files::assert_same(&seen, &probes);
     assert_eq!(seen[1].0[3], "hello\r\n", "{:?}", seen[1].0);
     assert!(seen[1].0[8].is_empty(), "{:?}", seen[1].0);
+    assert!(seen[1].0[10].is_empty(), "{:?}", seen[1].0);
+    assert!(seen[1].0[11].starts_with("HTTP/1.1 200"), "{:?}", seen[1].0);
     assert!(
         seen[1].1.contains("\"GET /text HTTP/1.1\" 009 7 7 7 200"),
         "{}",
