@@ -58,7 +58,7 @@ pub mod proxy {
 pub mod http {
     use std::time::Duration;
 
-    use crate::eval::plan::KeepaliveLimits;
+    use crate::eval::plan::{HeaderBuffers, KeepaliveLimits};
 
     /// `root`, under the prefix.
     pub const ROOT: &str = "html";
@@ -76,6 +76,17 @@ pub mod http {
     };
     /// `client_header_timeout` (also bounds the TLS handshake).
     pub const CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `connection_pool_size` (64 pointers), the least a large header buffer may be.
+    pub const CONNECTION_POOL_SIZE: usize = 64 * 8;
+    /// `client_header_buffer_size` and `large_client_header_buffers 4 8k`.
+    pub const HEADER_BUFFERS: HeaderBuffers = HeaderBuffers {
+        client: 1024,
+        large_num: 4,
+        large_size: 8 * 1024,
+        uniform: true,
+    };
+    /// `client_body_timeout` (and ngxr's bound on reading a body it discards).
+    pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
     /// `send_timeout`.
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
     /// `resolver_timeout`.

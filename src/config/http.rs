@@ -104,6 +104,17 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
         http.servers.push(server);
     }
     check_addresses(cx, &children, &http.servers);
+    // `ngx_http_core_merge_srv_conf`, as the block closes.
+    for s in &http.servers {
+        let defaults = crate::defaults::http::HEADER_BUFFERS;
+        let large = s.settings.large_client_header_buffers;
+        let large = large.map_or(defaults.large_size, |(_, size)| size);
+        let pool = s.settings.connection_pool_size;
+        if large < pool.unwrap_or(crate::defaults::http::CONNECTION_POOL_SIZE) {
+            let message = "the \"large_client_header_buffers\" size must be equal to or greater than \"connection_pool_size\"";
+            cx.at_close(d, s.span, message);
+        }
+    }
     zones.check_sizes(cx);
     let limit_zones = std::mem::take(&mut cx.limit_zones);
     limit_zones.check_sizes(cx);

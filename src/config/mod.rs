@@ -212,6 +212,20 @@ impl<'t> Cx<'t> {
         self.error(d, format!("\"{}\" directive invalid value", d.name()));
     }
 
+    /// An error nginx finds once block `d` is read (or merged): on the line of its `}`, after
+    /// everything in it; `span` is what to underline.
+    pub fn at_close(&mut self, d: &Directive, span: Span, message: &str) {
+        let close = match &d.body {
+            crate::syntax::Body::Block {
+                close: Some(close), ..
+            } => *close,
+            _ => d.end,
+        };
+        let mut diag = Diagnostic::emerg("config::invalid", message, span, close);
+        diag.order = self.tree.order_after(std::slice::from_ref(d));
+        self.sink.push(diag);
+    }
+
     /// `"NAME" directive is duplicate`.
     pub fn duplicate(&mut self, d: &Directive) {
         self.error(d, format!("\"{}\" directive is duplicate", d.name()));

@@ -63,6 +63,14 @@ pub struct Settings {
     pub keepalive_time: Option<Duration>,
     pub send_timeout: Option<Duration>,
     pub client_header_timeout: Option<Duration>,
+    /// `client_body_timeout`.
+    pub client_body_timeout: Option<Duration>,
+    /// `client_header_buffer_size`: the buffer a connection's heads are first read into.
+    pub client_header_buffer_size: Option<usize>,
+    /// `large_client_header_buffers`: how many buffers, of what size, a long head may take.
+    pub large_client_header_buffers: Option<(usize, usize)>,
+    /// `connection_pool_size`: no large header buffer may be smaller.
+    pub connection_pool_size: Option<usize>,
     /// Shared by every level that inherits it: its cache is the directive's.
     pub resolver: Option<Arc<ResolverSpec>>,
     pub resolver_timeout: Option<Duration>,
@@ -207,6 +215,10 @@ impl Settings {
             keepalive_time,
             send_timeout,
             client_header_timeout,
+            client_body_timeout,
+            client_header_buffer_size,
+            large_client_header_buffers,
+            connection_pool_size,
             resolver,
             resolver_timeout,
             add_header,
@@ -286,6 +298,35 @@ impl Settings {
             }
             "send_timeout" => set(cx, d, &mut self.send_timeout, parse_msec),
             "client_header_timeout" => set(cx, d, &mut self.client_header_timeout, parse_msec),
+            "client_body_timeout" => set(cx, d, &mut self.client_body_timeout, parse_msec),
+            "client_header_buffer_size" => {
+                set(cx, d, &mut self.client_header_buffer_size, parse_size)
+            }
+            "connection_pool_size" | "request_pool_size" => {
+                let mut size = None;
+                set(cx, d, &mut size, parse_size);
+                match size {
+                    // `ngx_http_core_pool_size`: room for nginx's pool header and two large
+                    // allocations, in steps of the pool alignment.
+                    Some(n) if n < 112 => cx.error(d, "the pool size must be no less than 112"),
+                    Some(n) if n % 16 != 0 => cx.error(d, "the pool size must be a multiple of 16"),
+                    Some(n) if d.name() == "connection_pool_size" => {
+                        self.connection_pool_size = Some(n)
+                    }
+                    // `request_pool_size` changes nothing else a client can see.
+                    _ => {}
+                }
+            }
+            "large_client_header_buffers" => {
+                // The values were checked by the walk (`ngx_conf_set_bufs_slot`).
+                let num = d.arg(0).and_then(|n| n.parse().ok());
+                let size = d.arg(1).and_then(parse_size);
+                if self.large_client_header_buffers.is_some() {
+                    cx.duplicate(d);
+                } else if let (Some(num), Some(size)) = (num, size) {
+                    self.large_client_header_buffers = Some((num, size));
+                }
+            }
             "resolver_timeout" => set(cx, d, &mut self.resolver_timeout, parse_msec),
             "resolver" => {
                 if self.resolver.is_some() {

@@ -4,9 +4,8 @@
 //! 32-bit MurmurHash2 of the key that `eval::split_clients` compares with.
 
 use super::{Cx, Text};
-use crate::diag::Diagnostic;
 use crate::source::Span;
-use crate::syntax::{Body, Directive};
+use crate::syntax::Directive;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SplitClients {
@@ -73,7 +72,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<SplitClients> {
             sum.wrapping_add(*percent)
         };
         if sum > WHOLE {
-            at_close(cx, d, "percent total is greater than 100%");
+            cx.at_close(d, d.span(), "percent total is greater than 100%");
             break;
         }
         if *percent > 0 {
@@ -89,19 +88,6 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<SplitClients> {
         span: d.span(),
         parts,
     })
-}
-
-/// An error nginx finds once the block is read: on the line of its `}`.
-fn at_close(cx: &mut Cx<'_>, d: &Directive, message: &str) {
-    let close = match &d.body {
-        Body::Block {
-            close: Some(close), ..
-        } => *close,
-        _ => d.end,
-    };
-    let mut diag = Diagnostic::emerg("config::invalid", message, d.span(), close);
-    diag.order = cx.tree.order_after(std::slice::from_ref(d));
-    cx.sink.push(diag);
 }
 
 /// `N%` with at most two decimals, in hundredths (`ngx_atofp(..., 2)`), cut to 32 bits as

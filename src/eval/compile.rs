@@ -328,6 +328,21 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         header_timeout: st
             .client_header_timeout
             .unwrap_or(defaults::http::CLIENT_HEADER_TIMEOUT),
+        header_buffers: header_buffers(st),
+    }
+}
+
+/// A server's `client_header_buffer_size` and `large_client_header_buffers`.
+fn header_buffers(st: &Settings) -> super::plan::HeaderBuffers {
+    let default = defaults::http::HEADER_BUFFERS;
+    let (large_num, large_size) = st
+        .large_client_header_buffers
+        .unwrap_or((default.large_num, default.large_size));
+    super::plan::HeaderBuffers {
+        client: st.client_header_buffer_size.unwrap_or(default.client),
+        large_num,
+        large_size,
+        uniform: false,
     }
 }
 

@@ -120,6 +120,28 @@ impl plan::Site for Compiled {
         })
     }
 
+    fn header_buffers(
+        &self,
+        listen: &plan::ListenAddr,
+        local: &plan::ListenAddr,
+        name: Option<&[u8]>,
+    ) -> plan::HeaderBuffers {
+        let on = vhost::on_socket(&self.inner.servers, listen, local);
+        let named = name
+            .and_then(vhost::validate_host)
+            .and_then(|host| vhost::named(&on, &host));
+        let Some(server) = named.or_else(|| vhost::default(&on, local)) else {
+            return crate::defaults::http::HEADER_BUFFERS;
+        };
+        let mut buffers = server.header_buffers;
+        buffers.uniform = on.iter().all(|s| {
+            let b = s.header_buffers;
+            (b.client, b.large_num, b.large_size)
+                == (buffers.client, buffers.large_num, buffers.large_size)
+        });
+        buffers
+    }
+
     fn refused(&self, request: &plan::RequestInfo<'_>) -> Arc<plan::LogSpec> {
         route::refused_log(&self.inner, request)
     }

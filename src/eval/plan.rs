@@ -39,6 +39,16 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// `client_header_timeout` on socket `listen`: its default server's, as nginx reads the
     /// handshake and the head with that server's settings.
     fn client_header_timeout(&self, listen: &ListenAddr) -> Duration;
+    /// The header buffers of the server a connection on `listen` (arrived at `local`) reads
+    /// its heads with: the one `name` (an SNI name, a request line's or a `Host` header's
+    /// host, as sent) chooses, else the socket's default server, as nginx's
+    /// `ngx_http_set_virtual_server` leaves it.
+    fn header_buffers(
+        &self,
+        listen: &ListenAddr,
+        local: &ListenAddr,
+        name: Option<&[u8]>,
+    ) -> HeaderBuffers;
     /// Every upstream group, implicit ones included, so the runtime can keep peer state.
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
     /// Process-level settings from the main and events contexts.
@@ -1002,6 +1012,8 @@ pub struct ProxyTimeouts {
     pub send: Duration,
     /// `send_timeout` (towards the client).
     pub client_send: Duration,
+    /// `client_body_timeout`: between two reads of the client's body.
+    pub client_body: Duration,
 }
 
 /// What nginx's buffers decide of what is read from the upstream.
@@ -1059,6 +1071,19 @@ pub struct UpstreamGroup {
     pub keepalive: Option<usize>,
     /// `keepalive_timeout`, `keepalive_requests` and `keepalive_time` of the block.
     pub keepalive_limits: KeepaliveLimits,
+}
+
+/// `client_header_buffer_size` and `large_client_header_buffers` of one server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderBuffers {
+    /// The buffer a connection's first bytes are read into.
+    pub client: usize,
+    /// How many large buffers one head may take.
+    pub large_num: usize,
+    /// Their size: no request line or header line may be longer.
+    pub large_size: usize,
+    /// Every server on the socket has these same buffers: no name needs looking up.
+    pub uniform: bool,
 }
 
 /// When a kept-alive connection stops being reused, on either side: nginx applies the same

@@ -136,6 +136,9 @@ pub fn compile(
                 .proxy_send_timeout
                 .unwrap_or(defaults::proxy::SEND_TIMEOUT),
             client_send: st.send_timeout.unwrap_or(defaults::http::SEND_TIMEOUT),
+            client_body: st
+                .client_body_timeout
+                .unwrap_or(defaults::http::CLIENT_BODY_TIMEOUT),
         },
         buffers: ProxyBuffers {
             head: st.proxy_buffer_size.unwrap_or(defaults::proxy::BUFFER_SIZE),

@@ -151,6 +151,8 @@ fn check_headers(req: &mut Req<'_>) -> Result<(), String> {
     let info = req.info;
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut host: Option<(&[u8], &[u8])> = None;
+    // nginx chose the server the request line's host names before it read any header.
+    req.host = req.target.host.as_deref().and_then(vhost::validate_host);
     for (i, (name, value)) in req.headers.iter().enumerate() {
         let earlier = || {
             req.headers[..i]
@@ -269,11 +271,7 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
 fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'s CServer> {
     match pick_server(on, req, &mut None) {
         Ok(server) => server,
-        Err(_) => {
-            let server = vhost::default(on, &req.info.local)?;
-            enter_server(req, server);
-            Some(server)
-        }
+        Err(_) => refused_by(on, req),
     }
 }
 

@@ -81,6 +81,8 @@ pub struct CServer {
     /// `client_header_timeout`: bounds the handshake and the head on the sockets this server
     /// is the default of.
     pub header_timeout: Duration,
+    /// `client_header_buffer_size` and `large_client_header_buffers` (`uniform` unset).
+    pub header_buffers: super::plan::HeaderBuffers,
 }
 
 /// How a `Location` starting with `/` is made absolute (`absolute_redirect`,

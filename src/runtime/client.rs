@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::counted::{Counted, Stage};
-use super::parse::{self, HeadAt, ParseError};
+use super::parse::{self, HeadAt, ParseError, Room, Vhost};
 use super::stream::Downstream;
 
 /// Room made in the buffer before each read (nginx's `client_header_buffer_size` is 1k; a
@@ -32,6 +32,9 @@ pub struct RequestHead {
     /// It was already read when the request before it ended (`$pipe`), as nginx finds a
     /// pipelined request in its buffer.
     pub pipelined: bool,
+    /// Room left after the head in nginx's buffer: the body's bytes read with the head go
+    /// there.
+    pub room: usize,
 }
 
 /// Why no request head came. A head begun (any byte read, even an empty line) is a request
@@ -78,17 +81,37 @@ pub struct Client {
     /// pipelined one.
     carried: bool,
     at: HeadAt,
+    /// Bytes ever read: with what `buf` holds, where on the connection its first byte is.
+    read: u64,
+    /// Where nginx's header buffer ended after the last head (a count of bytes read), its
+    /// size, and whether it is one of the large ones: a pipelined request already in it
+    /// begins there.
+    carry: Option<(u64, usize, bool)>,
 }
 
 impl Client {
-    /// A client whose first bytes, `ahead`, were read already (after a PROXY header).
-    pub fn new(io: Downstream, counted: Counted, ahead: BytesMut) -> Client {
+    /// A client whose first bytes, `ahead`, were read already, after a PROXY header of
+    /// `header_len` bytes in nginx's first buffer (`first_read` bytes long).
+    pub fn new(
+        io: Downstream,
+        counted: Counted,
+        ahead: BytesMut,
+        header_len: usize,
+        first_read: usize,
+    ) -> Client {
+        // The request begins after the header in that buffer.
+        let carry = (!ahead.is_empty()).then(|| {
+            let end = first_read.saturating_sub(header_len) as u64;
+            (end, first_read, false)
+        });
         Client {
             io,
             counted,
             carried: !ahead.is_empty(),
+            read: ahead.len() as u64,
             buf: ahead,
             at: HeadAt::default(),
+            carry,
         }
     }
 
@@ -97,7 +120,9 @@ impl Client {
         if self.buf.capacity() - self.buf.len() < READ_STEP / 4 {
             self.buf.reserve(READ_STEP);
         }
-        self.io.read_buf(&mut self.buf).await
+        let n = self.io.read_buf(&mut self.buf).await?;
+        self.read += n as u64;
+        Ok(n)
     }
 
     /// Whether a pipelined request (or part of one) is already read.
@@ -105,8 +130,17 @@ impl Client {
         !self.buf.is_empty()
     }
 
-    /// Reads the next request head within `timeout`.
-    pub async fn read_head(&mut self, timeout: Duration) -> Result<RequestHead, HeadError> {
+    /// Where on the connection the first byte `buf` holds is.
+    fn base(&self) -> u64 {
+        self.read - self.buf.len() as u64
+    }
+
+    /// Reads the next request head within `timeout`, in the header buffers of `vhost`.
+    pub async fn read_head(
+        &mut self,
+        timeout: Duration,
+        vhost: &Vhost<'_>,
+    ) -> Result<RequestHead, HeadError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let buffered = self.has_buffered();
         let pipelined = buffered && !std::mem::take(&mut self.carried);
@@ -116,26 +150,36 @@ impl Client {
         } else {
             Stage::Waiting
         });
+        // A pipelined request begins where the last head (and its body) ended in nginx's
+        // buffer, when it is there.
+        let base = self.base();
+        let room = match self.carry.take() {
+            Some((end, size, large)) if buffered && base < end => Room {
+                end: usize::try_from(end - base).unwrap_or(usize::MAX),
+                size,
+                busy: usize::from(large),
+            },
+            _ => Room::fresh(&vhost.buffers),
+        };
+        if room.end == 0 {
+            // `client_header_buffer_size 0`: nginx's read of no bytes reads as the client
+            // closing, and the connection closes without a word.
+            return Err(HeadError::Closed(None));
+        }
+        self.at.chosen = None;
+        self.at.need = 0;
         // The head is parsed again from its start only when a line has ended since the last
-        // try, or the line being read is past nginx's limit: a client sending a byte at a
-        // time costs no more than one sending it all at once.
+        // try, or nginx's buffer is full: a client sending a byte at a time costs no more
+        // than one sending it all at once.
         let mut scanned = 0;
-        let mut line_start = 0;
         loop {
-            let ended = match self.buf[scanned..].iter().rposition(|&c| c == b'\n') {
-                Some(at) => {
-                    line_start = scanned + at + 1;
-                    true
-                }
-                None => false,
-            };
+            let ended = self.buf[scanned..].contains(&b'\n');
             scanned = self.buf.len();
-            let too_long = self.buf.len() - line_start >= parse::LINE_LIMIT;
-            if ended || too_long {
-                match parse::parse_head(&self.buf, &mut self.at) {
+            if ended || self.buf.len() >= self.at.need {
+                match parse::parse_head(&self.buf, &mut self.at, room, vhost) {
                     Ok(true) => {
                         self.counted.to(Stage::Writing);
-                        return Ok(self.take_head(pipelined));
+                        return Ok(self.take_head(pipelined, base));
                     }
                     Ok(false) => {}
                     Err(e) => {
@@ -154,7 +198,7 @@ impl Client {
                 read => {
                     let partial = began.map(|began| {
                         // What arrived since the last parse counts too.
-                        let _ = parse::parse_head(&self.buf, &mut self.at);
+                        let _ = parse::parse_head(&self.buf, &mut self.at, room, vhost);
                         self.partial(pipelined, Some(began), None)
                     });
                     return Err(match read {
@@ -179,7 +223,7 @@ impl Client {
         let start = at.start.min(head.len());
         let rest = &head[start..];
         let line_len = match refused.into() {
-            Some(ParseError::UriTooLarge) => rest.len().min(parse::LINE_LIMIT),
+            Some(ParseError::UriTooLarge) => rest.len().min(at.cut.saturating_sub(start)),
             _ => rest
                 .iter()
                 .position(|&c| c == b'\r' || c == b'\n')
@@ -212,8 +256,9 @@ impl Client {
         }
     }
 
-    fn take_head(&mut self, pipelined: bool) -> RequestHead {
+    fn take_head(&mut self, pipelined: bool, base: u64) -> RequestHead {
         let at = &self.at;
+        self.carry = Some((base + at.room.end as u64, at.room.size, at.room.busy > 0));
         let head = self.buf.split_to(at.len).freeze();
         RequestHead {
             method: head.slice(at.method.clone()),
@@ -224,8 +269,10 @@ impl Client {
                 .iter()
                 .map(|(n, v)| (head.slice(n.clone()), head.slice(v.clone())))
                 .collect(),
-            length: at.len,
+            // Empty lines before the request line are not counted (`request_start` on).
+            length: at.len - at.start,
             pipelined,
+            room: at.room.end.saturating_sub(at.len),
         }
     }
 

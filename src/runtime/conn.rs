@@ -16,6 +16,7 @@ use super::client::{Client, HeadError};
 use super::context::ConnCtx;
 use super::counted::{Counted, Stage};
 use super::log::Level;
+use super::parse::Vhost;
 use super::proxy_protocol;
 use super::request::{self, Handled};
 use super::request_body::CONTINUE;
@@ -69,13 +70,23 @@ pub async fn serve(
     let header_timeout = state.site.client_header_timeout(&spec.addr);
     let mut idle_timeout = header_timeout;
     let mut ahead = BytesMut::new();
+    // The first read, a PROXY header's too, is of the default server's buffer size.
+    let first_buffers = state.site.header_buffers(&spec.addr, &local, None);
+    let mut header_len = 0;
     let proxy_protocol = if spec.proxy_protocol_at(&local) {
         // One `client_header_timeout` covers the PROXY header and the first request's head.
         let deadline = tokio::time::Instant::now() + header_timeout;
         let read = async {
             match spec.ssl {
                 true => proxy_protocol::read_before_tls(&mut socket).await,
-                false => proxy_protocol::read_plain(&mut socket, &mut ahead).await,
+                false => {
+                    let first_read = first_buffers.client;
+                    let read = proxy_protocol::read_plain(&mut socket, &mut ahead, first_read);
+                    read.await.map(|(pp, len)| {
+                        header_len = len;
+                        pp
+                    })
+                }
             }
         };
         match tokio::time::timeout_at(deadline, read).await {
@@ -153,7 +164,19 @@ pub async fn serve(
         opened,
         _live: live,
     });
-    let mut client = Client::new(stream, counted, ahead);
+    let mut client = Client::new(stream, counted, ahead, header_len, first_buffers.client);
+    // nginx reads heads with the header buffers of the server SNI chose, else of the
+    // socket's default server, until a host name chooses another.
+    let site = &ctx.state.site;
+    let buffers = match ctx.sni.as_deref() {
+        Some(sni) => site.header_buffers(&ctx.listen, &ctx.local, Some(sni.as_bytes())),
+        None => first_buffers,
+    };
+    let by_name = |name: &[u8]| site.header_buffers(&ctx.listen, &ctx.local, Some(name));
+    let vhost = Vhost {
+        buffers,
+        by_name: &by_name,
+    };
     let mut phase = shared.phase.subscribe();
     // Before the first request, `client_header_timeout` (what is left of it after a PROXY
     // header); between requests, the last one's `keepalive_timeout` while nothing has
@@ -163,7 +186,7 @@ pub async fn serve(
         let idle = !client.has_buffered();
         let stopping = async { phase.wait_for(|p| *p != Phase::Running).await.is_ok() };
         let head = tokio::select! {
-            head = client.read_head(if idle { idle_timeout } else { header_timeout }) => head,
+            head = client.read_head(if idle { idle_timeout } else { header_timeout }, &vhost) => head,
             _ = stopping, if idle => return client.close().await,
         };
         let handled = match head {

@@ -64,6 +64,8 @@ pub struct OwnedRequest {
     pub connection_requests: u64,
     /// The head's length as received (`$request_length` without the body).
     pub head_length: u64,
+    /// Room left after the head in nginx's header buffer, where the body's first bytes go.
+    pub head_room: u64,
     /// `$pipe`.
     pub pipelined: bool,
     pub request_id: [u8; 32],
@@ -110,6 +112,7 @@ impl OwnedRequest {
             headers: head.headers,
             connection_requests,
             head_length: head.length as u64,
+            head_room: head.room as u64,
             pipelined: head.pipelined,
             request_id: crate::eval::plan::request_id(),
             started,
@@ -143,6 +146,7 @@ impl OwnedRequest {
             headers: head.headers,
             connection_requests,
             head_length: head.length as u64,
+            head_room: 0,
             pipelined: head.pipelined,
             request_id: crate::eval::plan::request_id(),
             started: head.began,

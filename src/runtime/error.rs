@@ -69,6 +69,9 @@ pub enum ProxyError {
     ChunkedTooLarge(u64, u64),
     /// The client sent a body that could not be read.
     ClientBody(String),
+    /// `client_body_timeout` passed between two reads of the body: nginx ends the request
+    /// with 408 and closes without an answer or an error-log line.
+    ClientBodyTimedOut,
     /// A file being sent could not be read.
     FileRead(io::Error),
 }
@@ -100,6 +103,7 @@ impl ProxyError {
             ProxyError::TimedOut(_) => 504,
             ProxyError::BodyTooLarge(_) | ProxyError::ChunkedTooLarge(..) => 413,
             ProxyError::ClientBody(_) => 400,
+            ProxyError::ClientBodyTimedOut => 408,
             ProxyError::FileRead(_) | ProxyError::TlsSetup(_) => 500,
             _ => 502,
         }
@@ -109,7 +113,8 @@ impl ProxyError {
         match self {
             ProxyError::BodyTooLarge(_)
             | ProxyError::ChunkedTooLarge(..)
-            | ProxyError::ClientBody(_) => Side::Downstream,
+            | ProxyError::ClientBody(_)
+            | ProxyError::ClientBodyTimedOut => Side::Downstream,
             ProxyError::NoLiveUpstreams
             | ProxyError::FileRead(_)
             | ProxyError::TlsSetup(_)
@@ -206,6 +211,7 @@ impl fmt::Display for ProxyError {
                 "client intended to send too large chunked body: {before}+{size} bytes"
             ),
             ProxyError::ClientBody(e) => write!(f, "client sent invalid body: {e}"),
+            ProxyError::ClientBodyTimedOut => write!(f, "client timed out"),
             ProxyError::FileRead(e) => {
                 let os = crate::syntax::include::os_error(e);
                 write!(f, "pread() failed ({os}) while sending response to client")

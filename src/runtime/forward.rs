@@ -119,6 +119,10 @@ async fn attempts(
             }
             body
         }
+        Err(ProxyError::ClientBodyTimedOut) => {
+            outcome.request_length = down.as_ref().map_or(0, |d| d.body.raw());
+            return Ok(terminate(request, &p, 408, outcome));
+        }
         Err(e) => {
             log_error(&request, &p, Level::Error, &e, None);
             let keepalive = keepalive && e.status() != 413;
@@ -290,6 +294,13 @@ async fn attempts(
                 };
                 return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
+            Err((ProxyError::ClientBodyTimedOut, _)) => {
+                state.response_time = Some(sent_at.elapsed());
+                outcome.upstreams.push(state);
+                upstream.balancer.free(&mut attempt, false, now_secs());
+                outcome.request_length = down.as_ref().map_or(0, |d| d.body.raw());
+                return Ok(terminate(request, &p, 408, outcome));
+            }
             Err((e, cached)) => {
                 let status = e.status();
                 state.status = Some(status);
@@ -339,6 +350,9 @@ async fn client_body(
         && n > max
     {
         return Err(ProxyError::BodyTooLarge(n));
+    }
+    if let Some(down) = down.as_deref_mut() {
+        down.body.set_timeout(p.timeouts.client_body);
     }
     if let (Some(keep), Some(down)) = (p.keep_body, down.as_deref_mut())
         && (length.is_some() || chunked)
@@ -391,14 +405,14 @@ async fn kept_body(
     // nginx streams a chunked body only to an HTTP/1.1 upstream.
     let buffered = keep.buffered || (chunked && p.version != "HTTP/1.1");
     // The most of a body nginx holds in memory: what came with the head, and a buffer.
-    let cap = keep.buffer_size + keep.buffer_size / 4 + super::parse::LINE_LIMIT as u64;
+    let cap = keep.buffer_size + keep.buffer_size / 4 + request.head_room;
     let enough = length.map_or(cap, |n| n.min(cap));
     let raw_at_hand = body.settle(client, usize::try_from(enough).unwrap_or(usize::MAX)) as u64;
     let wire = |raw, raw_at_hand| Wire {
         chunked,
         raw,
         raw_at_hand,
-        head: request.head_length,
+        room: request.head_room,
     };
     let sending = p.pass_body && p.body.is_none();
     if let Some(n) = length.filter(|&n| sending && n > RESENDABLE) {
@@ -535,6 +549,25 @@ fn retry_on_status(rules: &NextUpstream, status: u16) -> Option<bool> {
 /// The answer after a failed proxy pass: the location's `error_page` for `status` if it has
 /// one, else nginx's page. `upstream` is the server (or group) it failed at, if it got that
 /// far.
+/// `ngx_http_terminate_request`: the request ends with `status` logged and the connection
+/// closes without an answer (a client too slow with its body: no `error_page` either).
+fn terminate(
+    request: OwnedRequest,
+    p: &ProxyRequest,
+    status: u16,
+    mut outcome: Outcome,
+) -> Option<Answer> {
+    outcome.status = status;
+    // Dropped here: the line is written.
+    let _ = Finish {
+        request,
+        log: p.log.clone(),
+        outcome,
+        upstream_sent: None,
+    };
+    None
+}
+
 async fn fail(
     request: OwnedRequest,
     p: &ProxyRequest,

@@ -6,13 +6,6 @@
 //! (`proxy_request_buffering off`), nginx hands the body on as it comes, and the variable
 //! holds what was read when the request went upstream.
 
-use super::parse::LINE_LIMIT;
-
-/// nginx's `client_header_buffer_size`: a head is read into a buffer this big (one of
-/// `large_client_header_buffers` once it is longer), and what follows the head in it is
-/// the body's "preread" part.
-const HEADER_BUFFER: u64 = 1024;
-
 /// A body as it came on the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wire {
@@ -23,8 +16,9 @@ pub struct Wire {
     /// Of those, the ones at hand when nginx began reading it (read with the head, or
     /// waiting).
     pub raw_at_hand: u64,
-    /// The request head's length.
-    pub head: u64,
+    /// The room left after the head in nginx's header buffer: what the body's first bytes
+    /// ("preread") may take.
+    pub room: u64,
 }
 
 /// How much of a body `$request_body` holds.
@@ -40,12 +34,7 @@ pub enum Held {
 impl Wire {
     /// The preread part, and the room left after it in the head's buffer.
     fn preread(&self) -> (u64, u64) {
-        let buffer = if self.head <= HEADER_BUFFER {
-            HEADER_BUFFER
-        } else {
-            LINE_LIMIT as u64
-        };
-        let room = buffer.saturating_sub(self.head);
+        let room = self.room;
         let preread = self.raw_at_hand.min(room).min(self.raw);
         (preread, room - preread)
     }
@@ -99,7 +88,8 @@ mod tests {
             chunked,
             raw,
             raw_at_hand,
-            head: 50,
+            // A head of 50 bytes in nginx's 1k buffer.
+            room: 974,
         }
     }
 

@@ -5,16 +5,72 @@
 //! refused with nginx's status. Names and values are kept as the client wrote them, in order.
 //!
 //! The parser works on the bytes read so far and says how long the head is once it is
-//! complete; nothing is copied. Limits are those of nginx's default
-//! `large_client_header_buffers 4 8k`: a request line that does not fit one buffer is a 414, a
-//! header line that does not is a 494 (shown as 400), and a head beyond all four is a 494.
+//! complete; nothing is copied. It follows the head through nginx's buffers as
+//! `ngx_http_alloc_large_header_buffer` moves it: the head is read into a
+//! `client_header_buffer_size` buffer, and a line that does not end in the buffer it began in
+//! moves to the next of `large_client_header_buffers` (a line ending right at a buffer's end
+//! moves nothing, but the next line still takes a new buffer). A request line that cannot
+//! move (it is as long as a large buffer, or none is left) is a 414; a header line, a 494
+//! (shown as 400). The server whose buffers count is the connection's until the request
+//! line's host or the `Host` header chooses another, from that line on.
 
 use std::ops::Range;
 
-/// One of `large_client_header_buffers`.
-pub const LINE_LIMIT: usize = 8 * 1024;
-/// All of `large_client_header_buffers`.
-pub const HEAD_LIMIT: usize = 4 * LINE_LIMIT;
+use crate::eval::plan::HeaderBuffers;
+
+/// Where nginx's header buffers stand, as offsets into the bytes parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Room {
+    /// Where the buffer being filled ends.
+    pub end: usize,
+    /// Its size (a buffer filled with empty lines before a request line is read again from
+    /// its start).
+    pub size: usize,
+    /// Large buffers taken.
+    pub busy: usize,
+}
+
+impl Room {
+    /// A head read into a fresh `client_header_buffer_size` buffer.
+    pub fn fresh(buffers: &HeaderBuffers) -> Room {
+        Room {
+            end: buffers.client,
+            size: buffers.client,
+            busy: 0,
+        }
+    }
+
+    /// Moves the line begun at `from` to a new large buffer, when nginx would: the part read
+    /// is under the large buffers' size (a line beginning right at the buffer's end has no
+    /// part to move) and a buffer is left.
+    fn take_large(&mut self, from: usize, buffers: &HeaderBuffers) -> bool {
+        let moved = self.end.saturating_sub(from);
+        if (from < self.end && moved >= buffers.large_size) || self.busy >= buffers.large_num {
+            return false;
+        }
+        *self = Room {
+            end: from + buffers.large_size,
+            size: buffers.large_size,
+            busy: self.busy + 1,
+        };
+        true
+    }
+}
+
+/// The header buffers of the server a head is read with: those of the connection's server,
+/// and of the one a host name chooses.
+pub struct Vhost<'a> {
+    pub buffers: HeaderBuffers,
+    pub by_name: &'a (dyn Fn(&[u8]) -> HeaderBuffers + Sync),
+}
+
+impl std::fmt::Debug for Vhost<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vhost")
+            .field("buffers", &self.buffers)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Why a head was refused (nginx's `NGX_HTTP_PARSE_*` and the checks after them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,46 +125,116 @@ pub struct HeadAt {
     /// Where the last complete line ends: a head cut short counts up to here in
     /// `$request_length` (nginx's `header_in->pos`).
     pub parsed: usize,
+    /// Where nginx's buffer ended when the head was refused for its size: a request line
+    /// too long is cut there in `$request`.
+    pub cut: usize,
+    /// How many bytes fill nginx's buffer: the head need not be parsed again before a line
+    /// ends or this many are read.
+    pub need: usize,
+    /// nginx's buffers once the head is complete.
+    pub room: Room,
+    /// The buffers a host name chose, by where that line begins (so parsing the head again
+    /// looks nothing up again). Cleared for each head.
+    pub chosen: Option<(usize, HeaderBuffers)>,
 }
 
-/// Parses `buf` from its start into `at` (reused between requests); `Ok(false)` when the head
-/// is not complete yet.
-pub fn parse_head(buf: &[u8], at: &mut HeadAt) -> Result<bool, ParseError> {
+/// Parses `buf` from its start into `at` (reused between requests), the head beginning in
+/// nginx's buffers at `room`; `Ok(false)` when the head is not complete yet.
+pub fn parse_head(
+    buf: &[u8],
+    at: &mut HeadAt,
+    mut room: Room,
+    vhost: &Vhost<'_>,
+) -> Result<bool, ParseError> {
     at.headers.clear();
     at.line_done = false;
     at.protocol = None;
     at.parsed = 0;
-    let line = request_line(buf, at)?;
-    if line.map_or(buf.len(), |n| n) > LINE_LIMIT {
-        return Err(ParseError::UriTooLarge);
-    }
-    let Some(mut pos) = line else {
-        return Ok(false);
+    let mut buffers = vhost.buffers;
+    // Only what nginx's buffer holds is parsed: what lies past it is read after the move.
+    let mut pos = loop {
+        let seen = &buf[..buf.len().min(room.end)];
+        if let Some(end) = request_line(seen, at)? {
+            break end;
+        }
+        if seen.len() < room.end {
+            at.need = room.end;
+            return Ok(false);
+        }
+        if at.start >= room.end && room.size > 0 {
+            // Nothing but empty lines: the buffer is read again from its start.
+            room.end += room.size;
+        } else if !room.take_large(at.start, &buffers) {
+            at.cut = room.end;
+            return Err(ParseError::UriTooLarge);
+        }
     };
     at.line_done = true;
     at.parsed = pos;
+    let line_host = absolute_host(buf, at);
+    if let Some(host) = line_host {
+        buffers = choose(at, vhost, pos, host);
+    }
+    let mut host_seen = line_host.is_some();
     loop {
-        match header_line(&buf[pos..]).map_err(|_| ParseError::InvalidHeader)? {
-            Line::Partial if buf.len() - pos >= LINE_LIMIT => {
-                return Err(ParseError::HeaderTooLarge);
+        let seen = &buf[..buf.len().min(room.end)];
+        match header_line(&seen[pos..]).map_err(|_| ParseError::InvalidHeader)? {
+            Line::Partial if seen.len() < room.end => {
+                at.need = room.end;
+                return Ok(false);
             }
-            Line::Partial if buf.len() >= HEAD_LIMIT => return Err(ParseError::HeaderTooLarge),
-            Line::Partial => return Ok(false),
+            Line::Partial => {
+                if !room.take_large(pos, &buffers) {
+                    at.cut = room.end;
+                    return Err(ParseError::HeaderTooLarge);
+                }
+            }
             Line::End(n) => {
                 at.len = pos + n;
+                at.room = room;
                 return Ok(true);
             }
             Line::Header { name, value, len } => {
-                if len > LINE_LIMIT {
-                    return Err(ParseError::HeaderTooLarge);
+                let (name, value) = (shift(name, pos), shift(value, pos));
+                if !host_seen && buf[name.clone()].eq_ignore_ascii_case(b"host") {
+                    host_seen = true;
+                    buffers = choose(at, vhost, pos, &buf[value.clone()]);
                 }
-                at.headers.push((shift(name, pos), shift(value, pos)));
+                at.headers.push((name, value));
                 pos += len;
                 at.parsed = pos;
-                if pos > HEAD_LIMIT {
-                    return Err(ParseError::HeaderTooLarge);
-                }
             }
+        }
+    }
+}
+
+/// The host of a request line's absolute URI (`http://host:port/...`).
+fn absolute_host<'b>(buf: &'b [u8], at: &HeadAt) -> Option<&'b [u8]> {
+    let target = &buf[at.target.clone()];
+    let scheme = target.windows(3).position(|w| w == b"://")?;
+    if target.first() == Some(&b'/') {
+        return None;
+    }
+    let rest = &target[scheme + 3..];
+    let end = rest
+        .iter()
+        .position(|&c| matches!(c, b'/' | b'?'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// The buffers of the server `name` chooses (`ngx_http_set_virtual_server`), for the lines
+/// after the one at `line`.
+fn choose(at: &mut HeadAt, vhost: &Vhost<'_>, line: usize, name: &[u8]) -> HeaderBuffers {
+    if vhost.buffers.uniform {
+        return vhost.buffers;
+    }
+    match at.chosen {
+        Some((at_line, buffers)) if at_line == line => buffers,
+        _ => {
+            let buffers = (vhost.by_name)(name);
+            at.chosen = Some((line, buffers));
+            buffers
         }
     }
 }

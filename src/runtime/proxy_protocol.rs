@@ -10,11 +10,6 @@ use tokio::io::AsyncReadExt;
 use super::socket::Socket;
 use crate::eval::plan::{ProxyProtocol, ip_text};
 
-/// How much nginx's first read takes on a plain socket: its `client_header_buffer_size`
-/// default (ngxr leaves that directive inert), so a header longer than that is "too large"
-/// as with nginx.
-const FIRST_READ: usize = 1024;
-
 /// What nginx peeks at on an `ssl` socket (`NGX_PROXY_PROTOCOL_MAX_HEADER + 1`).
 const SSL_PEEK: usize = 108;
 
@@ -162,20 +157,23 @@ pub enum Failed {
     Refused(Refused),
 }
 
-/// Reads the header on a plain socket from its first read, as nginx does; what came after
-/// the header is left in `ahead` for the request.
+/// Reads the header on a plain socket from its first read, as nginx does: of
+/// `client_header_buffer_size` (`first_read`), so a header longer than that is "too large".
+/// What came after the header is left in `ahead` for the request; the header's length comes
+/// with what it says (the request begins after it in nginx's buffer).
 pub async fn read_plain(
     socket: &mut Socket,
     ahead: &mut BytesMut,
-) -> Result<Option<ProxyProtocol>, Failed> {
-    let mut first = [0u8; FIRST_READ];
+    first_read: usize,
+) -> Result<(Option<ProxyProtocol>, usize), Failed> {
+    let mut first = vec![0u8; first_read];
     let n = match socket.read(&mut first).await {
         Ok(0) | Err(_) => return Err(Failed::Gone),
         Ok(n) => n,
     };
     let (len, pp) = parse(&first[..n]).map_err(Failed::Refused)?;
     ahead.extend_from_slice(&first[len..n]);
-    Ok(pp)
+    Ok((pp, len))
 }
 
 /// Reads the header on an `ssl` socket before the handshake: nginx peeks, then takes the

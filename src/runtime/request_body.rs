@@ -15,9 +15,6 @@ use super::error::ProxyError;
 /// nginx's interim answer to `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// nginx's `client_body_timeout` default.
-const BODY_TIMEOUT: Duration = Duration::from_secs(60);
-
 #[derive(Debug)]
 enum Framing {
     Length(u64),
@@ -35,6 +32,8 @@ pub struct ClientBody {
     continued: bool,
     /// Bytes of the connection read as the body so far, chunked framing included.
     raw: u64,
+    /// How long a read may wait: the location's `client_body_timeout` once one is chosen.
+    timeout: Duration,
 }
 
 /// What reading a whole body saw: enough to tell where nginx would have kept it
@@ -66,13 +65,25 @@ impl ClientBody {
             framing,
             continued: false,
             raw: 0,
+            timeout: crate::defaults::http::CLIENT_BODY_TIMEOUT,
         }
+    }
+
+    /// The location's `client_body_timeout`: how long each read may wait for the next bytes.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
     }
 
     /// Whether `100 Continue` is still owed: nginx sends it whenever it reads or discards
     /// the body, empty bodies included, so it goes out before the answer if no read sent it.
     pub fn owes_continue(&mut self) -> bool {
         std::mem::take(&mut self.expect_continue)
+    }
+
+    /// Bytes of the connection read as the body so far, chunked framing included (what
+    /// `$request_length` counts of a body cut short).
+    pub fn raw(&self) -> u64 {
+        self.raw
     }
 
     /// Whether a read sent `100 Continue` already.
@@ -125,7 +136,7 @@ impl ClientBody {
                     }
                 }
             }
-            match tokio::time::timeout(BODY_TIMEOUT, client.fill()).await {
+            match tokio::time::timeout(self.timeout, client.fill()).await {
                 Ok(Ok(n)) if n > 0 => {}
                 Ok(Ok(_)) => {
                     return Err(ProxyError::ClientBody(
@@ -133,7 +144,7 @@ impl ClientBody {
                     ));
                 }
                 Ok(Err(e)) => return Err(ProxyError::ClientBody(e.to_string())),
-                Err(_) => return Err(ProxyError::ClientBody("client timed out".into())),
+                Err(_) => return Err(ProxyError::ClientBodyTimedOut),
             }
         }
     }

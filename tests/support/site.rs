@@ -84,6 +84,7 @@ impl TestSite {
                 read: Duration::from_secs(300),
                 send: Duration::from_secs(60),
                 client_send: Duration::from_secs(60),
+                client_body: ngxr::defaults::http::CLIENT_BODY_TIMEOUT,
             },
             next_upstream: default_next_upstream(),
             version: "HTTP/1.1",
@@ -241,6 +242,10 @@ impl Site for TestSite {
     /// The test site has no error pages: the runtime never asks.
     fn client_header_timeout(&self, _: &ListenAddr) -> Duration {
         ngxr::defaults::http::CLIENT_HEADER_TIMEOUT
+    }
+
+    fn header_buffers(&self, _: &ListenAddr, _: &ListenAddr, _: Option<&[u8]>) -> HeaderBuffers {
+        ngxr::defaults::http::HEADER_BUFFERS
     }
 
     fn refused(&self, _: &RequestInfo<'_>) -> Arc<LogSpec> {
