@@ -114,6 +114,13 @@ impl ProxyBody {
         }
     }
 
+    /// The head noted by [`record_head`](Self::record_head), `size` bytes, never went out.
+    pub fn withdraw_head(&mut self, size: usize) {
+        if let Some(f) = &mut self.finish {
+            f.outcome.bytes_sent = f.outcome.bytes_sent.saturating_sub(size as u64);
+        }
+    }
+
     /// Hands the request's log line over to a tunnel, which writes it when it ends (or to
     /// the main request of an `auth_request` subrequest, which reads its outcome).
     pub fn take_finish(&mut self) -> Option<Finish> {

@@ -47,6 +47,9 @@ const HOP_BY_HOP: [&[u8]; 4] = [
 pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answer {
     let p = d.p;
     let client_head = d.request.method == "HEAD";
+    if head.http09 {
+        return http09(d, conn, client_head);
+    }
     if client_head && head.framing != Framing::None {
         // `proxy_method` sent something else for a HEAD request: nginx sends the head
         // alone and closes the upstream connection without reading the body.
@@ -198,17 +201,21 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         &mut added,
         true,
     );
-    // Bytes after a head that announced no body (the answer to `proxy_method HEAD`,
-    // `Content-Length: 0`) reach nginx's copy filter unless the client gets the head alone
-    // (HEAD, 204, 304), which ends the request first: it warns, drops them and does not keep
-    // the connection.
+    // Bytes after a head that announced no body (a 204, a 304, the answer to `proxy_method
+    // HEAD`, `Content-Length: 0`) reach nginx's copy filter as a body of length 0 unless the
+    // client asked for the head alone (HEAD), which ends the request first: it counts them
+    // (`$upstream_response_length`), warns, drops them and does not keep the connection.
+    let chunked_body = head.framing == Framing::Chunked;
     let surplus = matches!(head.framing, Framing::None | Framing::Length(0))
         && !conn.buf.is_empty()
-        && !client_head
-        && !matches!(head.status, 204 | 304);
+        && !client_head;
     let body = UpstreamBody::new(
         conn,
-        head.framing,
+        if surplus {
+            Framing::Length(0)
+        } else {
+            head.framing
+        },
         d.hold,
         head.keepalive && !surplus,
         p.timeouts.read,
@@ -223,7 +230,52 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     };
     let mut answer = response::build(status, reason, front, &headers, &added, body);
     answer.throttle = throttle;
+    // Through nginx's buffers a head shorter than `postpone_output` goes out with the
+    // body's first data: a chunked body broken before any (the only body whose reading
+    // fails the request) leaves the client nothing. Other bodies' heads go at once.
+    answer.hold_head = chunked_body
+        && head.buffered(p.buffers.buffering, p.ignore_headers)
+        && answer.head.len() < POSTPONE_OUTPUT;
     answer
+}
+
+/// nginx's `postpone_output` default: output shorter than this waits for more.
+const POSTPONE_OUTPUT: usize = 1460;
+
+/// An answer nginx takes for HTTP/0.9's ([`ResponseHead::http09`]): its header filter writes
+/// nothing, so the client gets the server's bytes as they come, with no head, until the
+/// server closes, and the connection stays as the request left it; `$status` is 009 (no
+/// status was set). A HEAD request gets none of the bytes: nginx reads them as a body of
+/// length 0 (the request is not marked header-only when no head is written), counting and
+/// warning of them.
+fn http09(d: Delivery<'_>, conn: PeerConn, client_head: bool) -> Answer {
+    let p = d.p;
+    let mut outcome = d.outcome;
+    outcome.status = p.status.unwrap_or(9);
+    let mut finish = Finish {
+        request: d.request,
+        log: p.log.clone(),
+        outcome,
+        upstream_sent: Some(d.sent_at),
+    };
+    let throttle = Throttle::start(&p.sending, &mut finish);
+    let framing = match client_head {
+        true => Framing::Length(0),
+        false => Framing::UntilClose,
+    };
+    let timeout = p.timeouts.read;
+    let body = UpstreamBody::new(conn, framing, d.hold, false, timeout, false)
+        .limited(p.sending.proxy_limit_rate);
+    let body = if client_head { body.overrun() } else { body };
+    Answer {
+        head: bytes::BytesMut::new(),
+        body: ProxyBody::upstream(body, finish, d.upstream_log),
+        chunked: false,
+        keepalive: d.keepalive,
+        tunnel: None,
+        throttle,
+        hold_head: false,
+    }
 }
 
 /// `proxy_cookie_*` on the `Set-Cookie` lines of `headers` (copied from the upstream's, in

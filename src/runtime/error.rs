@@ -51,9 +51,8 @@ pub enum ProxyError {
     TlsSetup(String),
     /// The upstream closed before a complete response header.
     PrematureClose(Stage),
-    /// The upstream's response header could not be parsed: nginx's log line for a header
-    /// line it refused, if that was it.
-    InvalidHeader(Option<String>),
+    /// A header line of the upstream's response nginx refuses: its log text.
+    InvalidHeader(String),
     /// The upstream's chunked body broke its framing.
     InvalidChunked,
     /// The upstream's response head did not end within `proxy_buffer_size` bytes (nginx
@@ -188,11 +187,9 @@ impl fmt::Display for ProxyError {
                 Stage::Handshaking.as_str()
             ),
             ProxyError::TlsSetup(e) => write!(f, "{e}"),
-            ProxyError::InvalidHeader(line) => write!(
-                f,
-                "{} while reading response header from upstream",
-                line.as_deref().unwrap_or("upstream sent invalid header")
-            ),
+            ProxyError::InvalidHeader(line) => {
+                write!(f, "{line} while reading response header from upstream")
+            }
             ProxyError::InvalidChunked => write!(
                 f,
                 "upstream sent invalid chunked response while {}",
@@ -244,7 +241,7 @@ mod tests {
             "connect() failed (111: Connection refused) while connecting to upstream"
         );
         assert_eq!(ProxyError::TimedOut(Stage::ReadingHeader).status(), 504);
-        assert!(!ProxyError::InvalidHeader(None).retryable(&rules));
+        assert!(!ProxyError::InvalidHeader(String::new()).retryable(&rules));
         assert_eq!(ProxyError::BodyTooLarge(9).side(), Side::Downstream);
     }
 }

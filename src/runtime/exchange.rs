@@ -86,6 +86,9 @@ pub struct ResponseHead {
     /// The head filled `proxy_buffer_size` exactly under `proxy_buffering`: nginx's first
     /// read of the body gets no room, returns 0 and is taken for the upstream's close.
     pub starved: bool,
+    /// No status line nginx can read: its proxy module takes the answer for HTTP/0.9's,
+    /// every byte of it body read until the server closes, a 200 to `$upstream_status`.
+    pub http09: bool,
 }
 
 impl ResponseHead {
@@ -289,9 +292,20 @@ pub(super) fn parse_head(
     let parsed = match upstream_head::parse(buf) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return Ok(None),
-        Err(upstream_head::Refused::StatusLine) => return Err(ProxyError::InvalidHeader(None)),
+        Err(upstream_head::Refused::StatusLine) => {
+            // Nothing of the buffer is a head: all of it is the body.
+            return Ok(Some(ResponseHead {
+                status: 200,
+                reason: Bytes::new(),
+                headers: Vec::new(),
+                framing: Framing::UntilClose,
+                keepalive: false,
+                starved: false,
+                http09: true,
+            }));
+        }
         Err(upstream_head::Refused::Header(line)) => {
-            return Err(ProxyError::InvalidHeader(Some(line)));
+            return Err(ProxyError::InvalidHeader(line));
         }
     };
     let status = parsed.status;
@@ -339,6 +353,7 @@ pub(super) fn parse_head(
         framing,
         keepalive,
         starved: false,
+        http09: false,
     }))
 }
 
@@ -367,6 +382,21 @@ mod tests {
         assert!(head.keepalive);
         assert_eq!(&head.headers[1].0[..], b"X-A");
         assert_eq!(&buf[..], b"5\r\nhello");
+    }
+
+    #[test]
+    fn an_answer_without_a_status_line_is_all_body() {
+        for text in [&b"hello\r\n"[..], b"HTTP/1.1 2000 OK\r\n\r\nok"] {
+            let mut buf = BytesMut::from(text);
+            let head = parse_head(&mut buf, false)
+                .expect("read")
+                .expect("complete");
+            assert!(head.http09);
+            assert_eq!(head.status, 200);
+            assert_eq!(head.framing, Framing::UntilClose);
+            assert!(!head.keepalive);
+            assert_eq!(&buf[..], text);
+        }
     }
 
     #[test]

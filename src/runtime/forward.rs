@@ -232,6 +232,12 @@ async fn attempts(
         };
         match result {
             Ok((conn, head)) => {
+                if head.http09 {
+                    let message = "upstream sent no valid HTTP/1.0 header \
+                                   while reading response header from upstream";
+                    let addr = logged_peer(&peer.addr);
+                    log_error(&request, &p, Level::Error, &message, Some(&addr));
+                }
                 state.status = Some(head.status);
                 state.header_time = Some(sent_at.elapsed());
                 // nginx's test_next: another server only while one is left to try (tries > 1

@@ -105,6 +105,9 @@ pub struct Answer {
     pub tunnel: Option<Box<Tunnel>>,
     /// `limit_rate`: the answer is written at a rate.
     pub throttle: Option<Box<Throttle>>,
+    /// The head waits for the body's first data (or its end, or a failure nginx still
+    /// flushes), as nginx's write filter holds a short head back (`postpone_output`).
+    pub hold_head: bool,
 }
 
 impl Answer {
@@ -198,6 +201,7 @@ pub fn build(
         keepalive: front.connection == "keep-alive",
         tunnel: None,
         throttle: None,
+        hold_head: false,
     }
 }
 

@@ -3,6 +3,7 @@
 //! `proxy_read_timeout`. When the body ends cleanly the connection returns to the group's
 //! keepalive cache.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
@@ -43,6 +44,8 @@ pub struct UpstreamBody {
     overran: bool,
     /// Reads see the end of the stream at once ([`super::exchange::ResponseHead::starved`]).
     starved: bool,
+    /// Chunks' data decoded from what was read and not yet handed on.
+    decoded: VecDeque<Bytes>,
     /// The body so far, when it goes out only once the server ends it (see `gathered`).
     gathered: Option<BytesMut>,
     /// `proxy_limit_rate`, when set.
@@ -93,6 +96,7 @@ impl UpstreamBody {
             preread,
             overran: false,
             starved,
+            decoded: VecDeque::new(),
             gathered: None,
             rate: None,
         };
@@ -196,12 +200,32 @@ impl UpstreamBody {
                 Frames::UntilClose if !conn.buf.is_empty() => {
                     return Poll::Ready(Some(Ok(conn.buf.split().freeze())));
                 }
-                Frames::Chunked(decoder) => match decoder.decode(&mut conn.buf) {
-                    Ok(Decoded::Data(data)) => return Poll::Ready(Some(Ok(data))),
-                    Ok(Decoded::Done) => return Poll::Ready(self.finish()),
-                    Ok(Decoded::NeedMore) => {}
-                    Err(_) => return Poll::Ready(Some(Err(ProxyError::InvalidChunked))),
-                },
+                Frames::Chunked(decoder) => {
+                    // nginx's chunked filter goes through all it read before any of it goes
+                    // on: a broken chunk there keeps the data of those before it from the
+                    // client too.
+                    let mut done = false;
+                    while self.decoded.is_empty() || !conn.buf.is_empty() {
+                        match decoder.decode(&mut conn.buf) {
+                            Ok(Decoded::Data(data)) => self.decoded.push_back(data),
+                            Ok(Decoded::Done) => {
+                                done = true;
+                                break;
+                            }
+                            Ok(Decoded::NeedMore) => break,
+                            Err(_) => {
+                                self.decoded.clear();
+                                return Poll::Ready(Some(Err(ProxyError::InvalidChunked)));
+                            }
+                        }
+                    }
+                    if let Some(data) = self.decoded.pop_front() {
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                    if done {
+                        return Poll::Ready(self.finish());
+                    }
+                }
                 _ => {}
             }
             match ready!(self.poll_read(cx)) {

@@ -24,7 +24,7 @@ pub struct Head {
 /// Why nginx refuses a head.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
-    /// Not an HTTP status line.
+    /// Not an HTTP status line: nginx's proxy module reads the answer as HTTP/0.9's.
     StatusLine,
     /// A header line nginx cannot read: its log text (`upstream sent invalid header: "X\x01..."`).
     Header(String),

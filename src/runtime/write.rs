@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 
 use super::client::Client;
+use super::error::ProxyError;
 use super::response::Answer;
 use super::throttle::Throttle;
 
@@ -29,6 +30,9 @@ pub enum Sent {
 /// upstream's chunks read together reach the client as one).
 pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
     let mut out = std::mem::take(&mut answer.head);
+    let head = out.len();
+    // No data of the body came yet: nginx's write filter still holds the head back.
+    let mut held = true;
     let mut at_hand = BytesMut::new();
     loop {
         // What the body can give without waiting joins the pending output.
@@ -36,7 +40,8 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
             Some(next) => next,
             None => {
                 put(&mut out, &mut at_hand, answer);
-                if flush(client, &mut out, &mut answer.throttle).await.is_err() {
+                let hold = held && answer.hold_head;
+                if !hold && flush(client, &mut out, &mut answer.throttle).await.is_err() {
                     answer.body.abandon();
                     return Sent::Broken;
                 }
@@ -45,6 +50,7 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
         };
         match next {
             Ok(Some(data)) => {
+                held = false;
                 at_hand.extend_from_slice(&data);
                 if out.len() + at_hand.len() >= FLUSH_AT {
                     put(&mut out, &mut at_hand, answer);
@@ -70,6 +76,13 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
                         Sent::Broken
                     }
                 };
+            }
+            Err(ProxyError::InvalidChunked) if held && out.len() == head => {
+                // nginx's chunked filter fails the request (`NGX_ERROR`): the head it held
+                // back with no data to send yet goes nowhere.
+                answer.body.withdraw_head(head);
+                answer.body.abandon();
+                return Sent::Broken;
             }
             Err(_) => {
                 // nginx sends what it has and closes, without the last chunk; what reached

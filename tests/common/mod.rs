@@ -80,7 +80,8 @@ pub fn start_server(bin: &str, dir: &Path, port: u16) -> Running {
 }
 
 /// A backend on 127.0.0.1 that sends the head of every request it gets down the channel and
-/// answers each with `answer`, then closes.
+/// answers each with `answer`, then closes. Where `answer` holds [`ANSWER_PAUSE`], it waits
+/// 300ms before sending the rest.
 pub fn recording_backend(answer: &'static [u8]) -> (u16, mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a backend");
     let port = listener.local_addr().expect("backend address").port();
@@ -97,7 +98,18 @@ pub fn recording_backend(answer: &'static [u8]) -> (u16, mpsc::Receiver<String>)
                     Ok(n) => head.extend_from_slice(&chunk[..n]),
                 }
             }
-            let _ = s.write_all(answer);
+            let pause = answer
+                .windows(ANSWER_PAUSE.len())
+                .position(|w| w == ANSWER_PAUSE);
+            let (now, later) = match pause {
+                Some(at) => (&answer[..at], &answer[at + ANSWER_PAUSE.len()..]),
+                None => (answer, &b""[..]),
+            };
+            let _ = s.write_all(now);
+            if !later.is_empty() {
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = s.write_all(later);
+            }
             if tx
                 .send(String::from_utf8_lossy(&head).into_owned())
                 .is_err()
@@ -108,6 +120,9 @@ pub fn recording_backend(answer: &'static [u8]) -> (u16, mpsc::Receiver<String>)
     });
     (port, rx)
 }
+
+/// Marks where [`recording_backend`] pauses in its answer.
+pub const ANSWER_PAUSE: &[u8] = b"<pause>";
 
 /// An empty 200 that closes the connection.
 pub const EMPTY_200: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";

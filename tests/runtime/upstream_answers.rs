@@ -162,3 +162,102 @@ http {
         seen[1].2
     );
 }
+
+/// Answers nginx's proxy module reads past their framing, against nginx. Without a status
+/// line it can read (`http/1.1`, a four-digit code, no code, plain text) the answer is taken
+/// for HTTP/0.9: nginx logs an error, writes no head of its own and passes every byte on
+/// until the server closes, logging `$status` 009 and `$upstream_status` 200 (a HEAD gets
+/// nothing, the bytes counted and warned about as a body past a length of 0). Bytes after
+/// the head of a 204 or a 304 are counted and warned about (not for a HEAD request, which
+/// ends before its body is read). A chunked body whose bytes read with the head are
+/// malformed sends the client nothing at all; so does one broken before any data came, under
+/// `proxy_buffering` (nginx holds the short head back for the data, and drops it), but not
+/// one broken after its first chunk went out. (`<pause>`: the backend's
+/// [`crate::common::ANSWER_PAUSE`].)
+#[test]
+fn answers_read_past_their_framing_as_nginx_reads_them() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("upstream-unframed");
+    let mut config = "
+events {}
+http {
+    log_format up '\"$request\" $status $body_bytes_sent $bytes_sent $upstream_response_length $upstream_status';
+    access_log logs/access.log up;
+    error_log logs/error.log warn;
+    server {
+        listen 127.0.0.1:PORT;
+        location /lower { proxy_pass http://127.0.0.1:LOWER; }
+        location /digits { proxy_pass http://127.0.0.1:DIGITS; }
+        location /nocode { proxy_pass http://127.0.0.1:NO_CODE; }
+        location /text { proxy_pass http://127.0.0.1:TEXT; }
+        location /204 { proxy_pass http://127.0.0.1:NO_CONTENT; }
+        location /304 { proxy_pass http://127.0.0.1:NOT_MODIFIED; }
+        location /badchunk { proxy_pass http://127.0.0.1:BAD_CHUNK; }
+        location /latechunk { proxy_pass http://127.0.0.1:HEAD_THEN_BROKEN; }
+        location /latechunk/unbuffered {
+            proxy_pass http://127.0.0.1:HEAD_THEN_BROKEN;
+            proxy_buffering off;
+        }
+        location /secondchunk { proxy_pass http://127.0.0.1:CHUNK_THEN_BROKEN; }
+    }
+}
+"
+    .to_string();
+    let mut recorded = Vec::new();
+    for (name, answer) in [
+        ("LOWER", &b"http/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"[..]),
+        ("DIGITS", b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok"),
+        ("NO_CODE", b"HTTP/1.1 \r\n\r\nok"),
+        ("TEXT", b"hello\r\n"),
+        (
+            "NO_CONTENT",
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\nextra",
+        ),
+        (
+            "NOT_MODIFIED",
+            b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\nextra",
+        ),
+        (
+            "BAD_CHUNK",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n",
+        ),
+        (
+            "HEAD_THEN_BROKEN",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n<pause>zz\r\n",
+        ),
+        (
+            "CHUNK_THEN_BROKEN",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n<pause>zz\r\n",
+        ),
+    ] {
+        let (port, heads) = recording_backend(answer);
+        recorded.push(heads);
+        config = config.replace(name, &port.to_string());
+    }
+    let probes = [
+        "GET /lower HTTP/1.1\r\nHost: a\r\n",
+        "GET /digits HTTP/1.1\r\nHost: a\r\n",
+        "GET /nocode HTTP/1.0\r\nHost: a\r\n",
+        "GET /text HTTP/1.1\r\nHost: a\r\n",
+        "HEAD /text HTTP/1.1\r\nHost: a\r\n",
+        "GET /204 HTTP/1.1\r\nHost: a\r\n",
+        "HEAD /204 HTTP/1.1\r\nHost: a\r\n",
+        "GET /304 HTTP/1.1\r\nHost: a\r\n",
+        "GET /badchunk HTTP/1.1\r\nHost: a\r\n",
+        "HEAD /badchunk HTTP/1.1\r\nHost: a\r\n",
+        "GET /latechunk HTTP/1.1\r\nHost: a\r\n",
+        "GET /latechunk/unbuffered HTTP/1.1\r\nHost: a\r\n",
+        "GET /secondchunk HTTP/1.1\r\nHost: a\r\n",
+    ];
+    let seen = through_both(nginx, &config, &base, &probes);
+    crate::files::assert_same(&seen, &probes);
+    assert_eq!(seen[1].0[3], "hello\r\n", "{:?}", seen[1].0);
+    assert!(seen[1].0[8].is_empty(), "{:?}", seen[1].0);
+    assert!(seen[1].0[10].is_empty(), "{:?}", seen[1].0);
+    assert!(seen[1].0[11].starts_with("HTTP/1.1 200"), "{:?}", seen[1].0);
+    assert!(
+        seen[1].1.contains("\"GET /text HTTP/1.1\" 009 7 7 7 200"),
+        "{}",
+        seen[1].1
+    );
+}
