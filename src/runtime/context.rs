@@ -107,7 +107,10 @@ impl OwnedRequest {
         OwnedRequest {
             conn,
             method: String::from_utf8_lossy(&head.method).into_owned(),
-            target: head.target,
+            // Copied out of the connection's read buffer: as a slice of it, the target kept
+            // that buffer in memory for as long as the request lives, which for a WebSocket
+            // tunnel is its whole life (idle tunnels measured 7.5 KB each instead of 3.8 KB).
+            target: Bytes::copy_from_slice(&head.target),
             version: if head.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
             headers: head.headers,
             connection_requests,
