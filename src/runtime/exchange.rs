@@ -191,26 +191,18 @@ pub async fn send(
     let timeout = p.timeouts.send;
     let mut head = request_head(p, body.length());
     conn.requests += 1;
-    match (body, from) {
-        (RequestBody::Full(bytes), _) => head.extend_from_slice(bytes),
-        (RequestBody::Stream { .. }, Some((client, body))) => {
-            conn.stream.set_nodelay();
-            let early = start(conn, &head, p, state, started).await?;
-            timed(
-                timeout,
-                Stage::Sending,
-                conn.stream.write_all(&head[early..]),
-            )
-            .await?;
-            state.bytes_sent += head.len() as u64;
-            while let Some(data) = body.next(client).await? {
-                timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
-                state.bytes_sent += data.len() as u64;
-            }
-            return timed(timeout, Stage::Sending, conn.stream.flush()).await;
+    // A body still coming from the client follows the head as it arrives.
+    let streamed = match (body, from) {
+        (RequestBody::Full(bytes), _) => {
+            head.extend_from_slice(bytes);
+            None
         }
-        _ => {}
-    }
+        (RequestBody::Stream { .. }, Some(from)) => {
+            conn.stream.set_nodelay();
+            Some(from)
+        }
+        _ => None,
+    };
     let early = start(conn, &head, p, state, started).await?;
     timed(
         timeout,
@@ -219,6 +211,12 @@ pub async fn send(
     )
     .await?;
     state.bytes_sent += head.len() as u64;
+    if let Some((client, body)) = streamed {
+        while let Some(data) = body.next(client).await? {
+            timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
+            state.bytes_sent += data.len() as u64;
+        }
+    }
     // A no-op on a plain socket; TLS may hold the last record until flushed.
     timed(timeout, Stage::Sending, conn.stream.flush()).await
 }
