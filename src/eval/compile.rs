@@ -2,6 +2,7 @@
 //! formats built, upstream groups shared, each location's proxy settings merged into what the
 //! upstream request needs. Runs once per load.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 
@@ -12,7 +13,7 @@ use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
 use super::output::COutput;
-use super::plan::{KeepaliveLimits, ListenAddr, ListenSpec, ProcessSpec};
+use super::plan::{KeepaliveLimits, ListenAddr, ListenSpec, LogSpec, LogTarget, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
@@ -31,7 +32,7 @@ use crate::config::location::Location;
 use crate::config::proxy::Redirect;
 use crate::config::proxy_rewrite::{Pattern, Rewrite};
 use crate::config::rewrite::{Return, Step};
-use crate::config::settings::Settings;
+use crate::config::settings::{AccessLog, Settings};
 use crate::config::{Config, Cx, Modifier, Text};
 use crate::defaults;
 
@@ -45,6 +46,8 @@ struct Shared {
     site: Weak<Inner>,
     /// The `limit_req_zone` and `limit_conn_zone` zones.
     limits: super::limit::Zones,
+    /// Every level's logs, for [`ProcessSpec::logs`].
+    logs: RefCell<Vec<Arc<LogSpec>>>,
 }
 
 pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
@@ -55,6 +58,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         pid: p.pid.clone(),
         error_logs: p.error_logs.clone(),
         daemon: p.daemon,
+        logs: Vec::new(),
     };
     let hostname = crate::config::http::hostname().into_bytes();
     let Some(http) = &config.http else {
@@ -135,6 +139,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         combined: CompiledLogFormat::combined(site),
         site: site.clone(),
         limits,
+        logs: RefCell::default(),
     };
     let servers: Vec<CServer> = http
         .servers
@@ -158,8 +163,23 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         upstreams: shared.groups.all.iter().map(|g| g.group.clone()).collect(),
         named_upstreams: shared.groups.all,
         servers,
-        process,
+        process: ProcessSpec {
+            logs: shared.logs.take(),
+            ..process
+        },
     }
+}
+
+/// A level's logs (see `log::spec`), noted among the site's.
+fn log_spec(
+    cx: &mut Cx<'_>,
+    sh: &Shared,
+    access: Option<&[AccessLog]>,
+    errors: Option<&[(LogTarget, String)]>,
+) -> Arc<LogSpec> {
+    let spec = log::spec(cx, &sh.reg, access, errors, &sh.formats, &sh.combined);
+    sh.logs.borrow_mut().push(spec.clone());
+    spec
 }
 
 /// The variables the `map`, `geo` and `split_clients` blocks define, in nginx's reading
@@ -288,14 +308,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         server_tokens: st.server_tokens.unwrap_or(true),
         client_max_body_size: st.max_body_size(),
         auto_redirect: false,
-        log: log::spec(
-            cx,
-            &sh.reg,
-            st.access_log.as_deref(),
-            st.error_log.as_deref(),
-            &sh.formats,
-            &sh.combined,
-        ),
+        log: log_spec(cx, sh, st.access_log.as_deref(), st.error_log.as_deref()),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
         gzip: super::gzip::compile(cx, &st.gzip),
@@ -324,14 +337,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         default,
         tls,
         verify_client: super::tls::verify_client(&st.ssl),
-        log: log::spec(
-            cx,
-            &sh.reg,
-            st.access_log.as_deref(),
-            st.error_log.as_deref(),
-            &sh.formats,
-            &sh.combined,
-        ),
+        log: log_spec(cx, sh, st.access_log.as_deref(), st.error_log.as_deref()),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
         header_timeout: st
@@ -446,13 +452,11 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         server_tokens: l.settings.server_tokens.unwrap_or(true),
         client_max_body_size: l.settings.max_body_size(),
         auto_redirect: l.auto_redirect(),
-        log: log::spec(
+        log: log_spec(
             cx,
-            &sh.reg,
+            sh,
             l.settings.access_log.as_deref(),
             l.settings.error_log.as_deref(),
-            &sh.formats,
-            &sh.combined,
         ),
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),

@@ -164,7 +164,7 @@ pub struct TlsFacts {
 }
 
 /// Main- and events-context settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ProcessSpec {
     /// `worker_processes` (`auto` resolved to the number of cores).
     pub worker_processes: usize,
@@ -175,6 +175,9 @@ pub struct ProcessSpec {
     /// `error_log` files (absolute, or `stderr`) with their level (`error`, `warn`, `info`...).
     pub error_logs: Vec<(LogTarget, String)>,
     pub daemon: bool,
+    /// Every level's logs, whose files nginx opens (creating them) as it loads the
+    /// configuration, and again on SIGUSR1.
+    pub logs: Vec<Arc<LogSpec>>,
 }
 
 /// One `listen` socket, after merging every `server` that listens on it.

@@ -140,6 +140,7 @@ impl Prepared {
             running.serve_listener(spec, listener)?;
         }
         running.spawn_flusher();
+        running.open_logs();
         Ok(running)
     }
 }
@@ -214,6 +215,19 @@ impl Running {
     pub fn reopen_logs(&self) {
         self.shared.logs.reopen();
         super::log::reopen();
+        self.open_logs();
+    }
+
+    /// Opens (creating) every log file of the running configuration, as nginx does when it
+    /// loads one and on SIGUSR1; after [`super::log::configure`], which closes the levels'.
+    pub fn open_logs(&self) {
+        let process = self.shared.state.load().site.process();
+        for spec in &process.logs {
+            for file in &spec.files {
+                self.shared.logs.open(file);
+            }
+            super::log::open_level(&spec.errors);
+        }
     }
 
     /// Stops accepting and waits until every connection and tunnel has finished.
