@@ -158,6 +158,16 @@ pub(super) fn check_http(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) {
             let keys = pick("ssl_certificate_key");
             let last = |name: &str| pick(name).last().and_then(|d| d.arg(0));
             let rejects = last("ssl_reject_handshake") == Some("on");
+            if let Some(msg) = ssl_on_without_pair(tree, &pick("ssl"), &certs, &keys, rejects) {
+                sink.push(emerg_nowhere(
+                    tree,
+                    server,
+                    "ssl::no_certificate",
+                    msg,
+                    merge,
+                ));
+                continue;
+            }
             if certs.is_empty() && !rejects {
                 continue;
             }
@@ -205,6 +215,35 @@ pub(super) fn check_http(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) {
                 at.ticket_key(key, closed, sink);
             }
         }
+    }
+}
+
+/// `ngx_http_ssl_merge_srv_conf` for a server with `ssl on` (its own or `http`'s): it needs a
+/// certificate (unless it refuses handshakes) and a key for each, and nginx names the `ssl`
+/// directive's place.
+fn ssl_on_without_pair(
+    tree: &SyntaxTree,
+    ssl: &[&Directive],
+    certs: &[&Directive],
+    keys: &[&Directive],
+    rejects: bool,
+) -> Option<String> {
+    let on = ssl
+        .last()
+        .filter(|d| d.arg(0).is_some_and(|v| v.eq_ignore_ascii_case("on")))?;
+    let pos = tree.sources.nginx_pos(on.end);
+    match certs.last().and_then(|c| c.arg(0)) {
+        None if rejects => None,
+        None => Some(format!(
+            "no \"ssl_certificate\" is defined for the \"ssl\" directive in {pos}"
+        )),
+        Some(_) if keys.is_empty() => Some(format!(
+            "no \"ssl_certificate_key\" is defined for the \"ssl\" directive in {pos}"
+        )),
+        Some(c) if keys.len() < certs.len() => Some(format!(
+            "no \"ssl_certificate_key\" is defined for certificate \"{c}\" and the \"ssl\" directive in {pos}"
+        )),
+        Some(_) => None,
     }
 }
 

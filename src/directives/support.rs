@@ -150,6 +150,7 @@ const SERVED: &[&str] = &[
     "set_real_ip_from",
     "source_charset",
     "split_clients",
+    "ssl",
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_client_certificate",

@@ -265,6 +265,20 @@ impl<'a> Walker<'a> {
                     self.error(d, "log::unknown_format", msg);
                 }
             }
+            // `ngx_conf_deprecated`, the post handler of the http module's `ssl` flag: run
+            // once the value is read.
+            ("ssl", Context::Http | Context::Server)
+                if d.arg(0).is_some_and(|v| {
+                    v.eq_ignore_ascii_case("on") || v.eq_ignore_ascii_case("off")
+                }) =>
+            {
+                let message = "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead";
+                let mut diag =
+                    Diagnostic::emerg("directive::deprecated", message, d.name.span, d.end)
+                        .with_severity(Severity::Warning);
+                diag.order = self.tree.order_of(d);
+                self.sink.push(diag);
+            }
             _ => {}
         }
     }
