@@ -179,3 +179,36 @@ fn the_server_refuses_to_start_on_a_directive_it_does_not_serve() {
         "{err}"
     );
 }
+
+/// `-t` prints nginx's own `[warn]` lines, in nginx's words and order, before its verdict:
+/// the deprecated `ssl`, a repeated MIME type (`gzip_types text/html`, common in real files).
+#[test]
+fn t_prints_nginx_s_warnings_as_nginx_does() {
+    let Some(nginx) = common::nginx() else { return };
+    let dir = temp_dir("cli-nginx-warnings");
+    let conf = "events {}\nhttp {\n    gzip_types text/html text/css text/CSS;\n    server {\n        listen 127.0.0.1:8443;\n        ssl on;\n        ssl_certificate cert.pem;\n    }\n}\n";
+    std::fs::write(dir.join("nginx.conf"), conf).expect("write");
+    let path = dir.join("nginx.conf").display().to_string();
+    // Each line's message, without nginx's time and pid or the program's name.
+    let messages = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| match l.split_once("] ") {
+                Some((level, rest)) if l.contains(" [") => {
+                    let level = level.rsplit('[').next().unwrap_or_default();
+                    let message = rest.split_once(": ").map_or(rest, |(_, m)| m);
+                    format!("[{level}] {message}")
+                }
+                _ => l.split_once(": ").map_or(l, |(_, m)| m).to_string(),
+            })
+            .collect()
+    };
+    let theirs = Command::new(nginx)
+        .args(["-t", "-p", &format!("{}/", dir.display()), "-c", &path])
+        .output()
+        .expect("run nginx");
+    let (code, _, err) = ngxr(&dir, &["-t", "-c", "nginx.conf"]);
+    assert_eq!(code, 1, "{err}");
+    let theirs = messages(&String::from_utf8_lossy(&theirs.stderr));
+    assert_eq!(theirs.len(), 5, "{theirs:?}");
+    assert_eq!(theirs, messages(&err));
+}
