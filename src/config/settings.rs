@@ -137,6 +137,9 @@ pub struct Settings {
     pub chunked_transfer_encoding: Option<bool>,
     /// `keepalive_disable`, every directive of the level together (nginx's bitmask).
     pub keepalive_disable: Option<KeepaliveDisable>,
+    /// The values of the inert `proxy_cache_bypass`, `proxy_no_cache` and `proxy_cache_key`
+    /// of this level, kept only so their variables are checked as nginx checks them.
+    pub cache_values: Vec<Text>,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -358,6 +361,10 @@ impl Settings {
             "proxy_pass_request_body" => flag(cx, d, &mut self.proxy_pass_request_body),
             "proxy_buffering" => flag(cx, d, &mut self.proxy_buffering),
             "proxy_ignore_client_abort" => flag(cx, d, &mut self.proxy_ignore_client_abort),
+            "proxy_cache_bypass" | "proxy_no_cache" | "proxy_cache_key" => {
+                let values = (0..d.args.len()).filter_map(|i| cx.text(d, i));
+                self.cache_values.extend(values.collect::<Vec<_>>());
+            }
             "proxy_method" | "proxy_set_body" => {
                 let slot = if d.name() == "proxy_method" {
                     &mut self.proxy_method
