@@ -186,7 +186,11 @@ fn messages(text: &str) -> Vec<String> {
         .map(|l| match l.split_once("] ") {
             Some((level, rest)) if l.contains(" [") => {
                 let level = level.rsplit('[').next().unwrap_or_default();
-                let message = rest.split_once(": ").map_or(rest, |(_, m)| m);
+                // nginx's `PID#TID: ` before the message.
+                let message = match rest.split_once(": ") {
+                    Some((pid, m)) if pid.bytes().all(|b| b.is_ascii_digit() || b == b'#') => m,
+                    _ => rest,
+                };
                 format!("[{level}] {message}")
             }
             _ => l.split_once(": ").map_or(l, |(_, m)| m).to_string(),
@@ -212,16 +216,17 @@ fn both_t(nginx: &str, dir: &std::path::Path) -> [(i32, Vec<String>); 2] {
 }
 
 /// `-t` prints nginx's own `[warn]` lines, in nginx's words and order, before its verdict:
-/// the deprecated `ssl`, a repeated MIME type (`gzip_types text/html`, common in real files).
+/// the deprecated `ssl`, a repeated MIME type (`gzip_types text/html`, common in real files),
+/// an extension `types` names again.
 #[test]
 fn t_prints_nginx_s_warnings_as_nginx_does() {
     let Some(nginx) = common::nginx() else { return };
     let dir = temp_dir("cli-nginx-warnings");
-    let conf = "events {}\nhttp {\n    gzip_types text/html text/css text/CSS;\n    server {\n        listen 127.0.0.1:8443;\n        ssl on;\n        ssl_certificate cert.pem;\n    }\n}\n";
+    let conf = "events {}\nhttp {\n    gzip_types text/html text/css text/CSS;\n    types { text/html html; text/plain HTML; }\n    server {\n        listen 127.0.0.1:8443;\n        ssl on;\n        ssl_certificate cert.pem;\n    }\n}\n";
     std::fs::write(dir.join("nginx.conf"), conf).expect("write");
     let [theirs, ours] = both_t(nginx, &dir);
     assert_eq!(theirs.0, 1);
-    assert_eq!(theirs.1.len(), 5, "{theirs:?}");
+    assert_eq!(theirs.1.len(), 6, "{theirs:?}");
     assert_eq!(theirs, ours);
 }
 

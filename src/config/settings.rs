@@ -512,16 +512,24 @@ impl Settings {
             "underscores_in_headers" => flag(cx, d, &mut self.underscores_in_headers),
             "merge_slashes" => flag(cx, d, &mut self.merge_slashes),
             "default_type" => set(cx, d, &mut self.default_type, |s| Some(s.to_string())),
+            // `ngx_http_core_type`: a level's `types` blocks fill one table; an extension
+            // named again takes the new type, with a warning.
             "types" => {
-                let list = self.types.get_or_insert_with(Vec::new);
+                let mut list = self.types.take().unwrap_or_default();
                 for c in cx.tree.expand(d.children()) {
                     let ty = c.name();
-                    list.extend(
-                        c.args
-                            .iter()
-                            .map(|e| (e.value.to_ascii_lowercase(), ty.into())),
-                    );
+                    for e in &c.args {
+                        let ext = e.value.to_ascii_lowercase();
+                        if let Some((_, old)) = list.iter().rev().find(|(x, _)| *x == ext) {
+                            let message = format!(
+                                "duplicate extension \"{ext}\", content type: \"{ty}\", previous content type: \"{old}\""
+                            );
+                            cx.warn(c, message);
+                        }
+                        list.push((ext, ty.into()));
+                    }
                 }
+                self.types = Some(list);
             }
             "root" => content::root(cx, d, &mut self.root, None),
             "index" => content::index(cx, d, &mut self.index),
