@@ -136,19 +136,12 @@ impl<'t> Cx<'t> {
     }
 
     /// A `[warn]` nginx logs while reading directive `d` (`ngx_conf_log_error`), the
-    /// configuration still good; said once however often the level is read.
+    /// configuration still good: said again for each inclusion of the file it is in.
     pub fn warn(&mut self, d: &Directive, message: impl Into<String>) {
         let mut diag = Diagnostic::emerg("config::warn", message, d.span(), d.end)
             .with_severity(crate::diag::Severity::Warning);
-        let said = self
-            .sink
-            .diagnostics()
-            .iter()
-            .any(|o| o.message == diag.message && o.span == diag.span);
-        if !said {
-            diag.order = self.tree.order_of(d);
-            self.sink.push(diag);
-        }
+        diag.order = self.tree.order_of(d);
+        self.sink.push_repeated(diag);
     }
 
     /// `ngx_http_types_slot` for one directive: each type lowercased into `list` (which starts
