@@ -135,7 +135,7 @@ impl Gzip {
                     cx.error(d, "value must be between 1 and 9");
                 }
             }
-            "gzip_types" => self.types(d),
+            "gzip_types" => self.types(cx, d),
             "gzip_proxied" => {
                 let mut mask = self.proxied.unwrap_or_default();
                 for w in &d.args {
@@ -166,20 +166,12 @@ impl Gzip {
 
     /// `ngx_http_types_slot`: `text/html` first, then each type lowercased; `*` makes it any
     /// type for good (later words and directives of the level change nothing).
-    fn types(&mut self, d: &Directive) {
-        let types = self.types.get_or_insert_with(GzipTypes::html);
-        for w in &d.args {
-            let GzipTypes::Listed(list) = types else {
-                return;
-            };
-            if w.value == "*" {
-                *types = GzipTypes::Any;
-                return;
-            }
-            let t = w.value.to_ascii_lowercase();
-            if !list.contains(&t) {
-                list.push(t);
-            }
-        }
+    fn types(&mut self, cx: &mut Cx<'_>, d: &Directive) {
+        let mut list = match self.types.take().unwrap_or_else(GzipTypes::html) {
+            GzipTypes::Any => None,
+            GzipTypes::Listed(list) => Some(list),
+        };
+        cx.types_slot(d, &mut list);
+        self.types = Some(list.map_or(GzipTypes::Any, GzipTypes::Listed));
     }
 }

@@ -150,6 +150,7 @@ const SERVED: &[&str] = &[
     "set_real_ip_from",
     "source_charset",
     "split_clients",
+    "ssl",
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_client_certificate",
@@ -216,8 +217,20 @@ const INERT: &[&str] = &[
     "proxy_buffering",
     "proxy_buffers",
     "proxy_busy_buffers_size",
+    "proxy_cache_background_update",
     "proxy_cache_bypass",
+    "proxy_cache_convert_head",
+    "proxy_cache_key",
+    "proxy_cache_lock",
+    "proxy_cache_lock_age",
+    "proxy_cache_lock_timeout",
+    "proxy_cache_max_range_offset",
+    "proxy_cache_methods",
+    "proxy_cache_min_uses",
     "proxy_cache_path",
+    "proxy_cache_revalidate",
+    "proxy_cache_use_stale",
+    "proxy_cache_valid",
     "proxy_headers_hash_bucket_size",
     "proxy_headers_hash_max_size",
     "proxy_max_temp_file_size",
@@ -275,6 +288,10 @@ pub fn support(d: &Directive) -> Support {
     };
     if unserved_charset {
         return Support::Unsupported;
+    }
+    // `proxy_cache off` is nginx's default, no cache: what ngxr does. A zone is refused.
+    if name == "proxy_cache" && d.arg(0) == Some("off") {
+        return Support::Served;
     }
     by_name(name)
 }

@@ -26,6 +26,7 @@ use super::unserved;
 use super::upstream::Groups;
 use super::value::{Complex, Part};
 use super::vars::{Registry, Var};
+use super::vhost;
 use crate::config::content::{Fallback, IfModifiedSince};
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::Location;
@@ -336,6 +337,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .collect(),
         default,
         tls,
+        ssl_on: st.ssl.enable.unwrap_or(false),
         verify_client: super::tls::verify_client(&st.ssl),
         log: log_spec(cx, sh, st.access_log.as_deref(), st.error_log.as_deref()),
         redirects: RedirectRules::of(st),
@@ -577,6 +579,12 @@ fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
                 socket: l.socket.clone(),
             }),
         }
+    }
+    // `ngx_http_init_connection`: a connection is TLS when its address's default server has
+    // `ssl on`, whatever the `listen` said.
+    for o in &mut out {
+        let on = vhost::on_socket(servers, &o.addr, &o.addr);
+        o.ssl |= vhost::default(&on, &o.addr).is_some_and(|s| s.ssl_on);
     }
     // A specific address under a wildcard of its port and family.
     let under = |specific: SocketAddr, wildcard: SocketAddr| {

@@ -71,6 +71,8 @@ pub struct CServer {
     /// a request no location matches, and whose `error_page`s apply to the server's `return`s.
     pub default: CLocation,
     pub tls: Option<Arc<TlsSpec>>,
+    /// The deprecated `ssl on`: the addresses this server is the default of speak TLS.
+    pub ssl_on: bool,
     /// `ssl_verify_client`: what a request this server has needs of the client's certificate.
     pub verify_client: crate::config::ssl::VerifyClient,
     /// For answers given before a location is chosen.

@@ -79,6 +79,8 @@ http {
         location /off/ { charset off; alias ROOT/; }
         location /same/ { source_charset utf-8; alias ROOT/; }
         location /ret { default_type text/html; return 200 "r\n"; }
+        # `text/html` stays listed (`ngx_http_types_slot` puts it first).
+        location /ctret { charset_types image/png; default_type text/html; return 200 "r\n"; }
         location /bin { return 200 "r\n"; }
         location /moved { return 301 /a.txt; }
         location /up/ { proxy_pass http://127.0.0.1:SELF/back/; proxy_set_header Host charset-back.test; }
@@ -165,6 +167,7 @@ const PROBES: &[&str] = &[
     "GET /off/a.txt HTTP/1.1\r\nHost: charset.test\r\n",
     "GET /same/a.txt HTTP/1.1\r\nHost: charset.test\r\n",
     "GET /ret HTTP/1.1\r\nHost: charset.test\r\n",
+    "GET /ctret HTTP/1.1\r\nHost: charset.test\r\n",
     "GET /bin HTTP/1.1\r\nHost: charset.test\r\n",
     "GET /moved HTTP/1.1\r\nHost: charset.test\r\n",
     "GET /up/html HTTP/1.1\r\nHost: charset.test\r\n",
