@@ -171,6 +171,7 @@ const SERVED: &[&str] = &[
     "upstream",
     "worker_connections",
     "worker_processes",
+    "worker_shutdown_timeout",
     "zone",
 ];
 
@@ -259,7 +260,6 @@ const INERT: &[&str] = &[
     "worker_priority",
     "worker_rlimit_core",
     "worker_rlimit_nofile",
-    "worker_shutdown_timeout",
     "working_directory",
 ];
 

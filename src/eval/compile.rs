@@ -53,6 +53,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         pid: p.pid.clone(),
         error_logs: p.error_logs.clone(),
         daemon: p.daemon,
+        shutdown_timeout: p.shutdown_timeout,
     };
     let hostname = crate::config::http::hostname().into_bytes();
     let Some(http) = &config.http else {

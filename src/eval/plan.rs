@@ -175,6 +175,9 @@ pub struct ProcessSpec {
     /// `error_log` files (absolute, or `stderr`) with their level (`error`, `warn`, `info`...).
     pub error_logs: Vec<(PathBuf, String)>,
     pub daemon: bool,
+    /// `worker_shutdown_timeout` (zero: none): how long a graceful shutdown lets the
+    /// connections of this configuration run before it closes them.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 /// One `listen` socket, after merging every `server` that listens on it.

@@ -14,6 +14,7 @@ use super::forward::{self, Downstream, UpstreamLog};
 use super::log::Level;
 use super::request_body::ClientBody;
 use super::response::Answer;
+use super::server::Phase;
 use super::{respond, static_file};
 use crate::eval::plan::{ErrorLine, Outcome, Route, Severity};
 
@@ -53,7 +54,9 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     }
     let limits = route.keepalive();
     let idle = limits.timeout;
+    // A graceful shutdown keeps no connection alive: nginx's header filter says `close`.
     let keepalive = framing.is_ok()
+        && *conn.state.phase.borrow() == Phase::Running
         && wants_keepalive(&request)
         && limits.allow_another(n, conn.opened.elapsed());
     let mut body = match framing {
@@ -173,14 +176,12 @@ pub async fn dispatch(
         }
         Route::Proxy(p) => {
             log_errors(&request, &p.log.errors, &p.errors, upstream);
-            // Logged if the client goes away before the answer: nginx's 499.
+            // Logged if the request ends before its answer: a client that goes away (499),
+            // or `worker_shutdown_timeout` (nginx's terminated request, status 000).
             let abandoned = (!p.log.files.is_empty()).then(|| Finish {
                 request: request.clone(),
                 log: p.log.clone(),
-                outcome: Outcome {
-                    status: 499,
-                    ..Outcome::default()
-                },
+                outcome: Outcome::default(),
                 upstream_sent: None,
             });
             let start = forward::Start {

@@ -38,6 +38,7 @@ mod refused_log;
 mod request_body;
 mod resolver;
 mod root_variables;
+mod shutdown_timeout;
 mod split_clients;
 mod startup_warnings;
 mod tls;

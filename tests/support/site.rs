@@ -293,6 +293,7 @@ impl Site for TestSite {
             pid: None,
             error_logs: Vec::new(),
             daemon: false,
+            shutdown_timeout: Duration::ZERO,
         }
     }
 }
