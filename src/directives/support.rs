@@ -81,6 +81,7 @@ const SERVED: &[&str] = &[
     "limit_conn_log_level",
     "limit_conn_status",
     "limit_conn_zone",
+    "limit_except",
     "limit_rate",
     "limit_rate_after",
     "limit_req",

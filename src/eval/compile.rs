@@ -18,7 +18,7 @@ use super::regex::Regex;
 use super::request::Tables;
 use super::script;
 use super::script::CStep;
-use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
+use super::site::{Action, CLimitExcept, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::static_::Content;
 use super::try_files::{CFallback, CTryFiles};
 use super::unserved;
@@ -292,6 +292,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         keepalive: keepalive(st),
         gzip: super::gzip::compile(cx, &st.gzip),
         output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
+        limit_except: None,
     };
     let tls = super::tls::spec(&st.ssl);
     super::tls::check_keys(cx, s.span, tls.as_deref());
@@ -387,6 +388,12 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         &mut blocks.into_iter(),
     );
     let mut loc = level(cx, sh, l, steps)?;
+    if let Some(limit) = &l.limit_except {
+        loc.limit_except = Some(Box::new(CLimitExcept {
+            methods: limit.methods.clone(),
+            config: level(cx, sh, &limit.block, Vec::new())?,
+        }));
+    }
     if l.modifier.is_regex() {
         match Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
             Ok(re) => loc.regex = Some(re),
@@ -450,6 +457,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         keepalive: keepalive(&l.settings),
         gzip: super::gzip::compile(cx, &l.settings.gzip),
         output: COutput::compile(cx, &sh.reg, &l.settings)?,
+        limit_except: None,
     })
 }
 

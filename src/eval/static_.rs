@@ -53,12 +53,13 @@ pub struct Served {
 
 /// The content phase of a location without `proxy_pass`.
 pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next {
-    let get_head_post = matches!(req.method, "GET" | "HEAD" | "POST");
+    // The index module passes on other methods, and the static module refuses them before
+    // it looks at the URI: a directory's too.
+    if !matches!(req.method, "GET" | "HEAD" | "POST") {
+        return Next::Special(405, Vec::new());
+    }
     let directory = req.target.uri.last() == Some(&b'/');
-    if directory
-        && get_head_post
-        && let Some(next) = index::handler(loc, req, served)
-    {
+    if directory && let Some(next) = index::handler(loc, req, served) {
         return next;
     }
     let mapped = match loc.content.root.map(req) {
@@ -75,9 +76,6 @@ pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next 
             String::from_utf8_lossy(&mapped.path)
         )));
         return Next::Special(403, Vec::new());
-    }
-    if !get_head_post {
-        return Next::Special(405, Vec::new());
     }
     file(loc, req, served, &mapped)
 }

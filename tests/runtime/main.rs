@@ -23,6 +23,7 @@ mod header_buffers;
 mod headers;
 mod if_blocks;
 mod lifecycle;
+mod limit_except;
 mod limits;
 mod listen;
 mod listen_options;
