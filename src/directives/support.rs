@@ -58,6 +58,7 @@ const SERVED: &[&str] = &[
     "gzip_http_version",
     "gzip_min_length",
     "gzip_proxied",
+    "gzip_static",
     "gzip_types",
     "gzip_vary",
     "hash",

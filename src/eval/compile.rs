@@ -258,6 +258,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         }
     }
     let st = &s.settings;
+    let (gzip, gzip_static) = super::gzip::compile(cx, &st.gzip);
     let default = CLocation {
         modifier: Modifier::Prefix,
         name: String::new(),
@@ -290,7 +291,8 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         ),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
-        gzip: super::gzip::compile(cx, &st.gzip),
+        gzip,
+        gzip_static,
         output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
         limit_except: None,
     };
@@ -427,6 +429,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         )?)),
         None => Action::Static,
     };
+    let (gzip, gzip_static) = super::gzip::compile(cx, &l.settings.gzip);
     Some(CLocation {
         modifier: l.modifier,
         name: l.name.clone(),
@@ -455,7 +458,8 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         ),
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
-        gzip: super::gzip::compile(cx, &l.settings.gzip),
+        gzip,
+        gzip_static,
         output: COutput::compile(cx, &sh.reg, &l.settings)?,
         limit_except: None,
     })

@@ -586,6 +586,9 @@ pub struct FileResponse {
     pub keepalive: KeepaliveLimits,
     /// The location's gzip filter; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    /// `gzip_static on` found a `.gz` file and `gzip_vary` is on: the answer says
+    /// `Vary: Accept-Encoding` (nginx's `r->gzip_vary`), whichever file it sends.
+    pub vary: bool,
     pub limited: Limited,
     pub sending: Sending,
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::added::{AddHeaders, Deferred};
 use super::error_page::ErrorPages;
-use super::gzip::CGzip;
+use super::gzip::{CGzip, CGzipStatic};
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::output::COutput;
@@ -150,6 +150,8 @@ pub struct CLocation {
     pub redirects: RedirectRules,
     pub keepalive: KeepaliveLimits,
     pub gzip: Option<Arc<CGzip>>,
+    /// `gzip_static on|always`: the content phase's `.gz` files.
+    pub gzip_static: Option<Arc<CGzipStatic>>,
     /// `chunked_transfer_encoding`, `keepalive_disable` and the rate limits.
     pub output: COutput,
     /// `limit_except`: the configuration a request whose method it does not list takes.

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::conditional::{self, Ranges, Validators, Validity};
 use super::files::{self, CRoot, Mapped};
+use super::gzip::CGzipStatic;
 use super::headers::header;
 use super::index;
 use super::mime::ContentTypes;
@@ -77,11 +78,94 @@ pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next 
         )));
         return Next::Special(403, Vec::new());
     }
-    file(loc, req, served, &mapped)
+    let mut vary = false;
+    if let Some(gz) = &loc.gzip_static
+        && req.method != "POST"
+    {
+        match gzip_static(loc, gz, req, served, &mapped) {
+            Ok(next) => return next,
+            Err(owed) => vary = owed,
+        }
+    }
+    file(loc, req, served, &mapped, vary)
 }
 
-/// `ngx_http_static_handler` for a URI not ending in `/`.
-fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped) -> Next {
+/// How a file is sent: as its `.gz` neighbour (`Content-Encoding: gzip`), and whether the
+/// answer owes `Vary: Accept-Encoding` (nginx's `r->gzip_vary` under `gzip_vary on`).
+#[derive(Debug, Clone, Copy)]
+struct Coding {
+    gzip: bool,
+    vary: bool,
+}
+
+/// `ngx_http_gzip_static_handler` (before the static module): the `.gz` file next to the
+/// one the URI maps to, sent with its own size, date and ETag, the URI's type and
+/// `Content-Encoding: gzip`, to a client `gzip_static` lets have it. `Err` passes the
+/// request on to the static module, saying whether the answer owes `Vary` all the same
+/// (`on` found a `.gz` file the client may not have).
+fn gzip_static(
+    loc: &CLocation,
+    gz: &CGzipStatic,
+    req: &mut Req<'_>,
+    served: &mut Served,
+    mapped: &Mapped,
+) -> Result<Next, bool> {
+    let allowed = gz.allows(req);
+    // Without `gzip_vary` a refused client has nothing to learn from the file.
+    if !allowed && !gz.vary {
+        return Err(false);
+    }
+    let mut path = mapped.path.clone();
+    path.extend_from_slice(b".gz");
+    let opened = match files::open(&path, false) {
+        Ok(o) => o,
+        Err(e) => {
+            if !e.not_found() {
+                served.errors.push(e.line(&path));
+            }
+            return Err(false);
+        }
+    };
+    let vary = gz.vary && !gz.always;
+    if !allowed || opened.is_dir {
+        return Err(vary);
+    }
+    let Some(file) = opened.file.filter(|_| opened.is_file) else {
+        served.errors.push(ErrorLine::crit(format!(
+            "\"{}\" is not a regular file",
+            String::from_utf8_lossy(&path)
+        )));
+        return Ok(Next::Special(404, Vec::new()));
+    };
+    let coding = Coding { gzip: true, vary };
+    Ok(send(
+        loc,
+        req,
+        served,
+        file,
+        (opened.size, opened.mtime),
+        coding,
+    ))
+}
+
+/// `Vary: Accept-Encoding` for an answer that owes it ([`Coding`]), even an error page, as
+/// nginx's header filter writes it for any answer once `r->gzip_vary` is set.
+fn vary_header(vary: bool) -> Vec<(Bytes, Bytes)> {
+    let line = (
+        Bytes::from_static(b"Vary"),
+        Bytes::from_static(b"Accept-Encoding"),
+    );
+    if vary { vec![line] } else { Vec::new() }
+}
+
+/// `ngx_http_static_handler` for a URI not ending in `/`; `vary` as [`Coding`] says.
+fn file(
+    loc: &CLocation,
+    req: &mut Req<'_>,
+    served: &mut Served,
+    mapped: &Mapped,
+    vary: bool,
+) -> Next {
     let path = &mapped.path;
     let opened = match files::open(path, false) {
         Ok(o) => o,
@@ -90,7 +174,7 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
             if status != 404 || loc.content.log_not_found {
                 served.errors.push(e.line(path));
             }
-            return Next::Special(status, Vec::new());
+            return Next::Special(status, vary_header(vary));
         }
     };
     if opened.is_dir {
@@ -115,9 +199,21 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
     if req.method == "POST" {
         return Next::Special(405, Vec::new());
     }
+    let coding = Coding { gzip: false, vary };
+    send(loc, req, served, file, (opened.size, opened.mtime), coding)
+}
+
+/// The answer with `file` (its size and modification time), through the not-modified,
+/// headers and range filters.
+fn send(
+    loc: &CLocation,
+    req: &mut Req<'_>,
+    served: &mut Served,
+    file: std::fs::File,
+    (size, mtime): (u64, i64),
+    coding: Coding,
+) -> Next {
     let content = &loc.content;
-    let size = opened.size;
-    let mtime = opened.mtime;
     let etag = content
         .etag
         .then(|| Bytes::from(format!("\"{mtime:x}-{size:x}\"")));
@@ -133,6 +229,8 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
         content_type: content_type.clone(),
         last_modified: Some(http_date(mtime)),
         etag: etag.clone(),
+        gzip: coding.gzip,
+        vary: coding.vary,
         added: Vec::new(),
         tail: Vec::new(),
         parts: vec![FilePart::Range {
@@ -164,6 +262,8 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
             Validity::NotModified => {
                 answer.status = 304;
                 answer.content_type = None;
+                // The not-modified filter drops `Content-Encoding` too.
+                answer.gzip = false;
                 answer.parts.clear();
             }
             Validity::Send => {}
@@ -173,7 +273,8 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
     if let (Some(c), Some(ct)) = (&loc.add_headers.charset, &mut answer.content_type) {
         c.apply(answer.status, ct);
     }
-    if answer.status == 200 && status == 200 {
+    // Only the static module lets the range filter at its answer (`r->allow_ranges`).
+    if answer.status == 200 && status == 200 && !coding.gzip {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));
         let ranges = conditional::ranges(
@@ -252,6 +353,10 @@ struct FileAnswer {
     content_type: Option<Bytes>,
     last_modified: Option<Bytes>,
     etag: Option<Bytes>,
+    /// `Content-Encoding: gzip` (a `.gz` file `gzip_static` sends).
+    gzip: bool,
+    /// Owes `Vary: Accept-Encoding` ([`Coding`]).
+    vary: bool,
     /// The headers filter's `add_header` lines.
     added: Vec<(Bytes, Bytes)>,
     /// What the range filter adds (after the headers filter's `add_header`s).
@@ -271,6 +376,12 @@ impl FileAnswer {
         headers.extend(named(b"Last-Modified", last_modified));
         headers.extend(self.carried);
         headers.extend(named(b"ETag", self.etag));
+        if self.gzip {
+            headers.push((
+                Bytes::from_static(b"Content-Encoding"),
+                Bytes::from_static(b"gzip"),
+            ));
+        }
         headers.extend(self.added);
         headers.extend(self.tail);
         FileResponse {
@@ -286,6 +397,7 @@ impl FileAnswer {
             keepalive: loc.keepalive,
             // `route` sets it with the answer.
             gzip: None,
+            vary: self.vary,
             limited: Default::default(),
             sending: Default::default(),
         }

@@ -19,6 +19,7 @@ mod error_logs;
 mod files;
 mod geo;
 mod gzip;
+mod gzip_static;
 mod header_buffers;
 mod headers;
 mod if_blocks;
