@@ -18,6 +18,7 @@ pub mod map;
 pub mod process;
 pub mod proxy;
 pub mod proxy_cookie;
+pub mod proxy_rewrite;
 pub mod proxy_ssl;
 pub mod realip;
 pub mod resolver;

@@ -799,9 +799,8 @@ pub struct ProxyRequest {
     /// `proxy_set_header` gave `Content-Length` (see `CProxy::own_length`): nginx's
     /// computed one is not added.
     pub own_length: bool,
-    /// `proxy_redirect`: (prefix, replacement) pairs; the first whose prefix starts an
-    /// upstream `Location` (or a `Refresh` URL) has that prefix replaced.
-    pub redirects: Vec<(Bytes, Bytes)>,
+    /// `proxy_redirect`: `None` without any rule.
+    pub redirects: Option<Arc<dyn RedirectRewrite>>,
     /// What a `Location` (or `Refresh` URL) starting with `/` in the upstream's answer, after
     /// `redirects`, gets in front (`absolute_redirect`): `http://host[:port]`; `None` with
     /// `absolute_redirect off`.
@@ -1221,6 +1220,32 @@ pub trait CookieRewrite: std::fmt::Debug + Send + Sync {
         outcome: &Outcome,
         headers: &mut [(Bytes, Bytes)],
     ) -> Vec<Option<Bytes>>;
+}
+
+/// A location's `proxy_redirect` rules, applied to the upstream's `Location` and the URL of its
+/// `Refresh` as its headers are copied.
+pub trait RedirectRewrite: std::fmt::Debug + Send + Sync {
+    /// `value` with the first rule that matches what follows `at` applied (`outcome` is what
+    /// variables in the rules may read); `None` when none matches.
+    fn rewrite(
+        &self,
+        request: &RequestInfo<'_>,
+        outcome: &Outcome,
+        value: &[u8],
+        at: usize,
+    ) -> Option<Rewritten>;
+
+    /// The rules as written, pattern and replacement (`explain` prints them).
+    fn written(&self) -> &[(String, String)];
+}
+
+/// A header value a `proxy_redirect` rule rewrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewritten {
+    pub value: Vec<u8>,
+    /// The upstream's value as nginx's in-place rewrite leaves it in its buffer, which
+    /// `$upstream_http_location` then reads; `None` when the rewrite left it intact.
+    pub mark: Option<Vec<u8>>,
 }
 
 /// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.

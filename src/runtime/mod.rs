@@ -67,6 +67,7 @@ mod response;
 mod server;
 mod sessions;
 mod signals;
+mod signatures;
 mod socket;
 mod startup;
 mod state;

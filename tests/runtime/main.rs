@@ -34,6 +34,7 @@ mod proxy;
 mod proxy_cookie;
 mod proxy_method;
 mod proxy_protocol;
+mod proxy_redirect;
 mod redefined_variables;
 mod redirect_log;
 mod refused_log;
