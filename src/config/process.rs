@@ -99,6 +99,9 @@ pub fn error_log(cx: &mut Cx<'_>, d: &Directive, logs: &mut Vec<(PathBuf, String
     if !LEVELS[1..].contains(&level) && level != "debug" {
         return cx.error(d, format!("invalid log level \"{level}\""));
     }
+    if file.starts_with("syslog:") {
+        return cx.unsupported(d, d.args[0].span, "\"error_log syslog:\"");
+    }
     let path = if file == LEVELS[0] {
         PathBuf::from(file)
     } else {

@@ -485,6 +485,15 @@ impl Settings {
                         let Some((condition, buffer, flush)) = access_log_options(cx, d) else {
                             return true;
                         };
+                        if path.starts_with("syslog:") {
+                            cx.unsupported(d, d.args[0].span, "\"access_log syslog:\"");
+                            return true;
+                        }
+                        if path.contains('$') {
+                            let what = "\"access_log\" with variables";
+                            cx.unsupported(d, d.args[0].span, what);
+                            return true;
+                        }
                         AccessLog::File {
                             path: cx.prefixed(path),
                             format: d.arg(1).unwrap_or("combined").to_string(),
@@ -586,10 +595,10 @@ pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
     }
 }
 
-/// `access_log`'s options after the format: `if=` is kept; `buffer=` and `flush=` only decide
-/// when lines reach the file; `gzip` would change the file's bytes, which ngxr does not do.
-/// `access_log`'s parameters after the format (`ngx_http_log_set_log`): the `if=` condition
-/// the `buffer=` size and the `flush=` time; `None` after an error, in nginx's words.
+/// `access_log`'s parameters after the format (`ngx_http_log_set_log`): the `if=` condition,
+/// the `buffer=` size and the `flush=` time (the last two only decide when lines reach the
+/// file); `None` after an error, in nginx's words. `gzip` would change the file's bytes,
+/// which ngxr does not do.
 fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<AccessLogOptions> {
     let mut condition = None;
     let mut buffer = None;
