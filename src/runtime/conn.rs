@@ -280,8 +280,7 @@ async fn serve_answer(
         return Next::Tunnel(tunnel);
     }
     // A graceful shutdown keeps no connection alive (nginx's `ngx_exiting`).
-    let running = *ctx.state.phase.borrow() == Phase::Running;
-    if !answer.keepalive || !running || body.discard(client).await.is_err() {
+    if !answer.keepalive || ctx.draining() || body.discard(client).await.is_err() {
         return Next::CloseGracefully;
     }
     Next::Request

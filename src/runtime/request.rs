@@ -14,7 +14,6 @@ use super::forward::{self, Downstream, UpstreamLog};
 use super::log::Level;
 use super::request_body::ClientBody;
 use super::response::Answer;
-use super::server::Phase;
 use super::{respond, static_file};
 use crate::eval::plan::{ErrorLine, Outcome, Route, Severity};
 
@@ -54,9 +53,10 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     }
     let limits = route.keepalive();
     let idle = limits.timeout;
-    // A graceful shutdown keeps no connection alive: nginx's header filter says `close`.
+    // A graceful shutdown keeps no connection alive: nginx's header filter says `close`
+    // (an upstream's answer that comes later is checked again when it comes).
     let keepalive = framing.is_ok()
-        && *conn.state.phase.borrow() == Phase::Running
+        && !conn.draining()
         && wants_keepalive(&request)
         && limits.allow_another(n, conn.opened.elapsed());
     let mut body = match framing {

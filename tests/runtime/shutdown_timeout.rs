@@ -1,7 +1,8 @@
 //! `worker_shutdown_timeout` against nginx: after a QUIT, or for the old configuration's
 //! connections after a reload, what is still open when the time is up is closed; kept-alive
-//! connections close at once, a head being read is read to its end, and the access log says
-//! how far each request got (`000` for one still waiting for its upstream's head).
+//! connections close at once, a head being read is read to its end, an answer that comes in
+//! the meantime says `Connection: close`, and the access log says how far each request got
+//! (`000` for one still waiting for its upstream's head).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -38,7 +39,8 @@ http {
 "#;
 
 /// A backend that answers `/slow` never, `/stream` with a head and 3 of its 100 bytes,
-/// `/ws` with a 101; each then holds the connection until the proxy closes it.
+/// `/ws` with a 101, `/late` in full after half a second; each then holds the connection
+/// until the proxy closes it.
 fn holding_backend() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -57,6 +59,9 @@ fn holding_backend() -> u16 {
                 }
                 let answer: &[u8] = if head.starts_with(b"GET /stream ") {
                     b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc"
+                } else if head.starts_with(b"GET /late ") {
+                    std::thread::sleep(Duration::from_millis(500));
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
                 } else if head.starts_with(b"GET /ws ") {
                     b"HTTP/1.1 101 Switching\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n"
                 } else {
@@ -88,6 +93,7 @@ fn shut_down(bin: &str, prefix: &Path, signal: Signal) -> Vec<String> {
     let clients = [
         ("slow", connect("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")),
         ("stream", connect("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")),
+        ("late", connect("GET /late HTTP/1.1\r\nHost: x\r\n\r\n")),
         (
             "tunnel",
             connect("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n"),
@@ -141,12 +147,14 @@ fn against_nginx(name: &str, signal: Signal) {
     let expected = [
         "slow: closed at 1: ",
         "stream: closed at 1: HTTP/1.1 200 OK|Server: nginx/1.22.1|Content-Length: 100|Connection: keep-alive||abc",
+        "late: closed at 0: HTTP/1.1 200 OK|Server: nginx/1.22.1|Content-Length: 3|Connection: close||ok",
         "tunnel: closed at 1: HTTP/1.1 101 Switching|Server: nginx/1.22.1|Connection: upgrade|Upgrade: foo|",
         "kept alive: closed at 0: HTTP/1.1 200 OK|Server: nginx/1.22.1|Content-Type: text/plain|Content-Length: 3|Connection: keep-alive||ok",
         "head begun: closed at 4: ",
         "nothing sent: closed at 1: ",
         "GET /kept HTTP/1.1|200|3|150|-|OK",
         "GET /kept HTTP/1.1|408|0|0|-|",
+        "GET /late HTTP/1.1|200|3|119|200|OK",
         "GET /slow HTTP/1.1|000|0|0|-|",
         "GET /stream HTTP/1.1|200|3|126|200|",
         "GET /ws HTTP/1.1|101|0|120|101|",
