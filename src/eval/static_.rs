@@ -135,7 +135,7 @@ fn gzip_static(
             "\"{}\" is not a regular file",
             String::from_utf8_lossy(&path)
         )));
-        return Ok(Next::Special(404, Vec::new()));
+        return Ok(Next::Special(404, vary_header(vary)));
     };
     let coding = Coding { gzip: true, vary };
     Ok(send(
@@ -184,17 +184,16 @@ fn file(
             to.push(b'?');
             to.extend_from_slice(&req.target.args);
         }
-        return Next::Special(
-            301,
-            vec![(Bytes::from_static(b"Location"), Bytes::from(to))],
-        );
+        let mut headers = vary_header(vary);
+        headers.push((Bytes::from_static(b"Location"), Bytes::from(to)));
+        return Next::Special(301, headers);
     }
     let Some(file) = opened.file.filter(|_| opened.is_file) else {
         served.errors.push(ErrorLine::crit(format!(
             "\"{}\" is not a regular file",
             String::from_utf8_lossy(path)
         )));
-        return Next::Special(404, Vec::new());
+        return Next::Special(404, vary_header(vary));
     };
     if req.method == "POST" {
         return Next::Special(405, Vec::new());
@@ -258,7 +257,7 @@ fn send(
             etag.as_deref(),
             content.if_modified_since,
         ) {
-            Validity::PreconditionFailed => return Next::Special(412, Vec::new()),
+            Validity::PreconditionFailed => return Next::Special(412, vary_header(coding.vary)),
             Validity::NotModified => {
                 answer.status = 304;
                 answer.content_type = None;
@@ -292,7 +291,8 @@ fn send(
             Ranges::NotSatisfiable => {
                 // The headers filter ran for the 200 before the range filter turned it into
                 // a 416: its lines stay, before `Content-Range`.
-                let mut headers = std::mem::take(&mut answer.added);
+                let mut headers = vary_header(coding.vary);
+                headers.append(&mut answer.added);
                 req.carried.append(&mut answer.carried);
                 let value = Bytes::from(format!("bytes */{size}"));
                 headers.push((Bytes::from_static(b"Content-Range"), value));

@@ -46,6 +46,8 @@ fn gz_files_are_sent_as_nginx_sends_them() {
         std::fs::create_dir_all(d.join("sub")).expect("mkdir");
         // A directory where a `.gz` file could be: not taken.
         std::fs::create_dir_all(d.join("dir.html.gz")).expect("mkdir");
+        // A directory next to a `.gz` file: its 301 owes `Vary` too.
+        std::fs::create_dir_all(d.join("dd")).expect("mkdir");
         for (name, text) in [
             ("a.html", "the plain body\n"),
             ("a.html.gz", "GZ-A\n"),
@@ -53,6 +55,7 @@ fn gz_files_are_sent_as_nginx_sends_them() {
             ("dir.html", "plain dir\n"),
             ("sub/index.html", "index\n"),
             ("sub/index.html.gz", "GZ-INDEX\n"),
+            ("dd.gz", "GZ-DD\n"),
         ] {
             std::fs::write(d.join(name), text).expect("write");
         }
@@ -63,7 +66,7 @@ fn gz_files_are_sent_as_nginx_sends_them() {
     }
     let mut probes = Vec::new();
     for dir in LOCATIONS {
-        for file in ["a.html", "c.css", "dir.html", "sub/"] {
+        for file in ["a.html", "c.css", "dir.html", "sub/", "dd"] {
             for accept in [
                 "Accept-Encoding: gzip\r\n",
                 "",
@@ -89,6 +92,15 @@ fn gz_files_are_sent_as_nginx_sends_them() {
             probes.push(format!(
                 "{method} /{dir}/a.html HTTP/{version}\r\nHost: x\r\n{gzip}{more}"
             ));
+        }
+    }
+    // The plain file's 416 and 412, which owe `Vary` as its 200 does.
+    for more in [
+        "Range: bytes=100-\r\n",
+        "If-Unmodified-Since: Thu, 01 Jan 1970 00:00:01 GMT\r\n",
+    ] {
+        for dir in LOCATIONS {
+            probes.push(format!("GET /{dir}/a.html HTTP/1.1\r\nHost: x\r\n{more}"));
         }
     }
     let seen = through_both(nginx, CONFIG, &base, &probes);
