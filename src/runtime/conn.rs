@@ -203,6 +203,9 @@ pub async fn serve(
             // nginx's 400 for a client that left mid-head, 408 for one too slow.
             Err(HeadError::Closed(head)) => return request::cut_short(&ctx, 400, head),
             Err(HeadError::TimedOut(head)) => return request::cut_short(&ctx, 408, head),
+            // The shutdown timer closes at once (nginx sets `c->error`: no TLS
+            // close_notify); QUIT says goodbye to a kept-alive connection.
+            Err(HeadError::Stopped) if *ctx.state.phase.borrow() == Phase::Closing => return,
             Err(HeadError::Stopped) => return client.close().await,
         };
         kept_alive = true;
