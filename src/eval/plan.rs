@@ -173,7 +173,7 @@ pub struct ProcessSpec {
     /// `pid` file (absolute), `None` for `pid off`.
     pub pid: Option<PathBuf>,
     /// `error_log` files (absolute, or `stderr`) with their level (`error`, `warn`, `info`...).
-    pub error_logs: Vec<(PathBuf, String)>,
+    pub error_logs: Vec<(LogTarget, String)>,
     pub daemon: bool,
     /// `worker_shutdown_timeout` (zero: none): how long a graceful shutdown lets the
     /// connections of this configuration run before it closes them.
@@ -952,6 +952,8 @@ pub use super::request::Routed;
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
+pub use crate::config::log::LogTarget;
+pub use crate::config::syslog::{Syslog, SyslogServer};
 
 /// nginx's gzip filter for one request: the settings of the level that answers, and what
 /// `ngx_http_gzip_ok` decided from the request alone. The runtime adds what the response
@@ -1162,7 +1164,7 @@ impl std::fmt::Display for PeerAddr {
 /// One `access_log` line of a level.
 #[derive(Debug, Clone)]
 pub struct LogFile {
-    pub path: PathBuf,
+    pub target: LogTarget,
     pub format: Arc<dyn LogFormat>,
     /// `buffer=`: the file's lines gather up to this size; else each is written at once.
     pub buffer: Option<usize>,
@@ -1174,9 +1176,9 @@ pub struct LogFile {
 #[derive(Debug, Default)]
 pub struct LogSpec {
     pub files: Vec<LogFile>,
-    /// The level's `error_log` files and levels, for what goes wrong while serving the
+    /// The level's `error_log` targets and levels, for what goes wrong while serving the
     /// request (nginx's `clcf->error_log`); empty: the main level's error log.
-    pub errors: Vec<(PathBuf, String)>,
+    pub errors: Vec<(LogTarget, String)>,
 }
 
 /// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response

@@ -44,6 +44,7 @@ mod root_variables;
 mod shutdown_timeout;
 mod split_clients;
 mod startup_warnings;
+mod syslog;
 mod tls;
 mod tunnel;
 mod tunnel_oracle;

@@ -351,7 +351,7 @@ impl LogFormat for PlainFormat {
 pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
     Arc::new(LogSpec {
         files: vec![LogFile {
-            path,
+            target: LogTarget::File(path),
             format: Arc::new(PlainFormat),
             buffer: None,
             flush: None,
