@@ -58,6 +58,7 @@ const SERVED: &[&str] = &[
     "gzip_http_version",
     "gzip_min_length",
     "gzip_proxied",
+    "gzip_static",
     "gzip_types",
     "gzip_vary",
     "hash",
@@ -81,6 +82,7 @@ const SERVED: &[&str] = &[
     "limit_conn_log_level",
     "limit_conn_status",
     "limit_conn_zone",
+    "limit_except",
     "limit_rate",
     "limit_rate_after",
     "limit_req",
@@ -172,6 +174,7 @@ const SERVED: &[&str] = &[
     "upstream",
     "worker_connections",
     "worker_processes",
+    "worker_shutdown_timeout",
     "zone",
 ];
 
@@ -272,7 +275,6 @@ const INERT: &[&str] = &[
     "worker_priority",
     "worker_rlimit_core",
     "worker_rlimit_nofile",
-    "worker_shutdown_timeout",
     "working_directory",
 ];
 
