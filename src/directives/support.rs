@@ -253,6 +253,7 @@ const INERT: &[&str] = &[
     "ssl_buffer_size",
     "ssl_ciphers",
     "ssl_dhparam",
+    "ssl_early_data",
     "ssl_ecdh_curve",
     "ssl_prefer_server_ciphers",
     "ssl_stapling",
