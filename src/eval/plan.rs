@@ -942,6 +942,12 @@ pub struct TlsTarget {
     pub name: String,
 }
 
+/// The methods nginx refuses with a 405 once the head is read, whatever the location
+/// (`NGX_HTTP_CONNECT` and `NGX_HTTP_TRACE`): no module of nginx 1.22 serves them.
+pub fn refused_method(method: &str) -> bool {
+    matches!(method, "CONNECT" | "TRACE")
+}
+
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
 pub use super::request::Routed;
 pub use crate::config::gzip::{GzipTypes, Proxied};

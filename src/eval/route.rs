@@ -78,12 +78,13 @@ pub fn route_after<'a>(
             let first = Some((421, line));
             in_server(site, negotiated, &mut req, failed, first, &mut trace)
         }
-        // `ngx_http_process_request_header`: "client sent TRACE method".
-        Ok(Some(server)) if info.method == "TRACE" => {
-            note(&mut trace, |t| t.notes.push("TRACE: 405".into()));
-            req.errors.push(ErrorLine::info(
-                "client sent TRACE method while reading client request headers".into(),
-            ));
+        // `ngx_http_process_request_header`: "client sent CONNECT method", and TRACE alike.
+        Ok(Some(server)) if super::plan::refused_method(info.method) => {
+            let method = info.method;
+            note(&mut trace, |t| t.notes.push(format!("{method}: 405")));
+            req.errors.push(ErrorLine::info(format!(
+                "client sent {method} method while reading client request headers"
+            )));
             respond(405, server.log.clone(), Vec::new(), None)
         }
         Ok(Some(server)) => {

@@ -342,8 +342,8 @@ fn parse_length(v: &[u8]) -> Option<u64> {
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones
 /// only when the client asks for `keep-alive`. Each `Connection` line decides anew, as
 /// `ngx_http_process_connection` reads it: "close" anywhere in it, else "keep-alive"
-/// anywhere in it; the last line that names one counts. A TRACE is refused while its head
-/// is read, before nginx decides on keep-alive: the connection closes after the 405.
+/// anywhere in it; the last line that names one counts. A CONNECT or TRACE is refused while
+/// its head is read, before nginx decides on keep-alive: the connection closes after the 405.
 fn wants_keepalive(request: &OwnedRequest) -> bool {
     let contains =
         |v: &[u8], word: &[u8]| v.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
@@ -361,5 +361,6 @@ fn wants_keepalive(request: &OwnedRequest) -> bool {
             }
         })
         .last();
-    request.method != "TRACE" && said.unwrap_or(request.version == "HTTP/1.1")
+    !crate::eval::plan::refused_method(&request.method)
+        && said.unwrap_or(request.version == "HTTP/1.1")
 }

@@ -1,0 +1,121 @@
+//! Requests through `proxy_pass` that nginx answers or ends in its own way, against nginx:
+//! statuses its status-line table has no phrase for, the methods it refuses whatever the
+//! location (CONNECT, TRACE), and client bodies that are broken or left unfinished. The
+//! answers, the access-log lines and the error-log lines must be nginx's. Skipped when nginx
+//! is not installed.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use super::files::{Probe, Seen, assert_same, exchange, through_both};
+use crate::common::{nginx, temp_dir};
+
+const CONFIG: &str = r#"
+error_log logs/error.log info;
+events { worker_connections 64; }
+http {
+    log_format t '"$request" $status $body_bytes_sent $bytes_sent $request_length '
+                 '"$uri" "$request_uri" $upstream_status';
+    access_log logs/access.log t;
+    server {
+        listen 127.0.0.1:PORT;
+        location / { proxy_pass http://127.0.0.1:SELF/back; }
+        location /stream/ {
+            proxy_pass http://127.0.0.1:SELF/back;
+            proxy_request_buffering off;
+            proxy_http_version 1.1;
+        }
+        location /back { return 200 "back $request_method $request_uri\n"; }
+        location /teapot { return 418 "tea\n"; }
+        location /multi { return 207; }
+        location /choices { return 300 "choose\n"; }
+        location /nonauth { return 203 "x\n"; }
+    }
+}
+"#;
+
+/// How a probe is sent.
+enum Sent {
+    /// As [`exchange`] sends it, with its `Connection: close`.
+    Whole(&'static str),
+    /// As it is; then the client stops sending (half-closes) before its body is complete,
+    /// and reads whatever comes back.
+    Leaving(&'static str),
+}
+
+impl Sent {
+    fn text(&self) -> &'static str {
+        match self {
+            Sent::Whole(t) | Sent::Leaving(t) => t,
+        }
+    }
+}
+
+impl Probe for Sent {
+    fn send(&self, _prefix: &Path, port: u16) -> Vec<u8> {
+        let request = match self {
+            Sent::Whole(request) => return exchange(port, request),
+            Sent::Leaving(request) => request,
+        };
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(request.as_bytes()).expect("send");
+        s.shutdown(Shutdown::Write).expect("shutdown");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    }
+}
+
+/// [`through_both`] without the `info` lines of the connections that only checked the
+/// servers were listening, which ngxr does not write (README, known differences).
+fn served<P: Probe>(nginx: &str, name: &str, probes: &[P]) -> [Seen; 2] {
+    let mut seen = through_both(nginx, CONFIG, &temp_dir(name), probes);
+    for (_, _, errors) in &mut seen {
+        errors.retain(|l| !l.contains("closed connection while waiting for request"));
+    }
+    seen
+}
+
+/// nginx writes a status its table has no phrase for as the code and a space (`418 `), not
+/// the phrase of the IANA registry.
+#[test]
+fn statuses_without_nginx_s_phrase_get_none() {
+    let Some(nginx) = nginx() else { return };
+    let probes = [
+        "GET /teapot HTTP/1.1\r\nHost: a\r\n",
+        "HEAD /teapot HTTP/1.0\r\n",
+        "GET /multi HTTP/1.1\r\nHost: a\r\n",
+        "GET /choices HTTP/1.1\r\nHost: a\r\n",
+        "GET /nonauth HTTP/1.1\r\nHost: a\r\n",
+    ];
+    let seen = served(nginx, "phrases", &probes);
+    assert!(
+        seen[0].0[0].starts_with("HTTP/1.1 418 \r\n"),
+        "{}",
+        seen[0].0[0]
+    );
+    assert_same(&seen, &probes);
+}
+
+/// A CONNECT is refused with a 405 once its head is read, as a TRACE is, and never reaches
+/// the upstream; the connection closes after it.
+#[test]
+fn connect_is_refused_before_any_location() {
+    let Some(nginx) = nginx() else { return };
+    let probes = [
+        "CONNECT /x HTTP/1.1\r\nHost: a\r\n",
+        "CONNECT /stream/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab",
+        "TRACE /x HTTP/1.1\r\nHost: a\r\n",
+    ];
+    let seen = served(nginx, "connect", &probes);
+    assert!(
+        seen[0].0[0].starts_with("HTTP/1.1 405 Not Allowed\r\n"),
+        "{}",
+        seen[0].0[0]
+    );
+    assert_same(&seen, &probes);
+}
