@@ -84,6 +84,7 @@ pub mod http {
         large_num: 4,
         large_size: 8 * 1024,
         uniform: true,
+        merge_slashes: true,
     };
     /// `client_body_timeout` (and ngxr's bound on reading a body it discards).
     pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(60);

@@ -369,6 +369,9 @@ pub struct Refused<'a> {
     /// The version had begun in a line that was not parsed: `$server_protocol` is then
     /// empty rather than not found (nginx had noted where it starts).
     pub protocol_begun: bool,
+    /// The line was parsed but its target refused ([`target_refused`]): `$uri` is then
+    /// empty, and `$request_uri` and `$args` not found.
+    pub target_refused: bool,
 }
 
 /// `$limit_req_status` and `$limit_conn_status`: `None` until the module decided (nginx's
@@ -948,8 +951,16 @@ pub fn refused_method(method: &str) -> bool {
     matches!(method, "CONNECT" | "TRACE")
 }
 
+/// A request line's target nginx refuses once the line is read
+/// (`ngx_http_process_request_uri`): an escape that is not one or decodes to NUL, or a `..`
+/// above the root.
+pub fn target_refused(target: &[u8], merge_slashes: bool) -> bool {
+    super::uri::parse(target, merge_slashes).is_none()
+}
+
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
 pub use super::request::Routed;
+pub use super::uri::authority_ok;
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
@@ -1090,6 +1101,9 @@ pub struct HeaderBuffers {
     pub large_size: usize,
     /// Every server on the socket has these same buffers: no name needs looking up.
     pub uniform: bool,
+    /// The server's `merge_slashes`: nginx reads the request line's target with it (and
+    /// refuses one it cannot resolve) before any header is read.
+    pub merge_slashes: bool,
 }
 
 /// When a kept-alive connection stops being reused, on either side: nginx applies the same

@@ -111,7 +111,7 @@ fn split_absolute(target: &[u8]) -> Option<(Option<Vec<u8>>, &[u8])> {
 
 /// The request line's `host[:port]` (`ngx_http_parse_request_line`, states `sw_host` to
 /// `sw_port`): letters, digits, `.` and `-`, or a `[...]` literal, then only digits after `:`.
-fn authority_ok(authority: &[u8]) -> bool {
+pub fn authority_ok(authority: &[u8]) -> bool {
     let rest = match authority.strip_prefix(b"[") {
         Some(literal) => {
             let Some(close) = literal.iter().position(|b| *b == b']') else {

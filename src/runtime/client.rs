@@ -61,6 +61,8 @@ pub struct PartialHead {
     pub parsed: Option<(Bytes, Bytes, bool)>,
     /// The version had begun when the line was refused (see `HeadAt::protocol`).
     pub protocol_begun: bool,
+    /// The line was read whole but its target refused (`ParseError::InvalidTarget`).
+    pub target_refused: bool,
     /// The header lines read whole, as sent.
     pub headers: Vec<(Bytes, Bytes)>,
     /// The request line and the complete header lines (`$request_length`).
@@ -222,7 +224,8 @@ impl Client {
         let at = &self.at;
         let start = at.start.min(head.len());
         let rest = &head[start..];
-        let line_len = match refused.into() {
+        let refused = refused.into();
+        let line_len = match refused {
             Some(ParseError::UriTooLarge) => rest.len().min(at.cut.saturating_sub(start)),
             _ => rest
                 .iter()
@@ -241,6 +244,7 @@ impl Client {
             parsed,
             // nginx saw the version begin only if it was within the line it kept.
             protocol_begun: at.protocol.is_some_and(|p| p < start + line_len),
+            target_refused: refused == Some(ParseError::InvalidTarget),
             headers: at
                 .headers
                 .iter()

@@ -94,6 +94,7 @@ pub struct RefusedLine {
     pub line: Bytes,
     pub line_parsed: bool,
     pub protocol_begun: bool,
+    pub target_refused: bool,
 }
 
 impl OwnedRequest {
@@ -157,6 +158,7 @@ impl OwnedRequest {
                 line: head.line,
                 line_parsed: head.parsed.is_some(),
                 protocol_begun: head.protocol_begun,
+                target_refused: head.target_refused,
             }),
             limits: LimitStatus::default(),
             holds: None,
@@ -181,6 +183,7 @@ impl OwnedRequest {
             line: Bytes::from(line),
             line_parsed: true,
             protocol_begun: true,
+            target_refused: false,
         });
     }
 
@@ -208,6 +211,7 @@ impl OwnedRequest {
                 line: &r.line,
                 line_parsed: r.line_parsed,
                 protocol_begun: r.protocol_begun,
+                target_refused: r.target_refused,
             }),
             limits: self.limits,
             counts: &self.conn.state.counts,

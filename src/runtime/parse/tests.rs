@@ -17,6 +17,7 @@ fn buffers(client: usize, large_num: usize, large_size: usize) -> HeaderBuffers 
         large_num,
         large_size,
         uniform: true,
+        merge_slashes: true,
     }
 }
 
@@ -229,6 +230,7 @@ fn the_host_chooses_the_buffers_of_the_lines_after_it() {
         let vhost = Vhost {
             buffers: HeaderBuffers {
                 uniform: false,
+                merge_slashes: true,
                 ..narrow
             },
             by_name: &by_name,
