@@ -119,9 +119,12 @@ async fn attempts(
             }
             body
         }
-        Err(ProxyError::ClientBodyTimedOut) => {
+        Err(e @ (ProxyError::ClientBodyTimedOut | ProxyError::ClientClosed(_))) => {
+            if let ProxyError::ClientClosed(_) = e {
+                log_error(&request, &p, Level::Info, &e, None);
+            }
             outcome.request_length = down.as_ref().map_or(0, |d| d.body.raw());
-            return Ok(terminate(request, &p, 408, outcome));
+            return Ok(terminate(request, &p, e.status(), outcome));
         }
         Err(e) => {
             log_error(&request, &p, Level::Error, &e, None);
@@ -294,12 +297,16 @@ async fn attempts(
                 };
                 return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
-            Err((ProxyError::ClientBodyTimedOut, _)) => {
+            Err((e @ (ProxyError::ClientBodyTimedOut | ProxyError::ClientClosed(_)), _)) => {
+                if let ProxyError::ClientClosed(_) = e {
+                    let addr = logged_peer(&peer.addr);
+                    log_error(&request, &p, Level::Info, &e, Some(&addr));
+                }
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
                 upstream.balancer.free(&mut attempt, false, now_secs());
                 outcome.request_length = down.as_ref().map_or(0, |d| d.body.raw());
-                return Ok(terminate(request, &p, 408, outcome));
+                return Ok(terminate(request, &p, e.status(), outcome));
             }
             Err((e, cached)) => {
                 let status = e.status();

@@ -102,7 +102,7 @@ impl ClientBody {
             client
                 .write(CONTINUE)
                 .await
-                .map_err(|e| ProxyError::ClientBody(e.to_string()))?;
+                .map_err(|e| ProxyError::ClientClosed(Some(e)))?;
             self.continued = true;
         }
         loop {
@@ -131,19 +131,17 @@ impl ClientBody {
                         Ok(Decoded::NeedMore) => {}
                         Err(_) => {
                             self.framing = Framing::Done;
-                            return Err(ProxyError::ClientBody("invalid chunked body".into()));
+                            return Err(ProxyError::ClientBody(
+                                "client sent invalid chunked body".into(),
+                            ));
                         }
                     }
                 }
             }
             match tokio::time::timeout(self.timeout, client.fill()).await {
                 Ok(Ok(n)) if n > 0 => {}
-                Ok(Ok(_)) => {
-                    return Err(ProxyError::ClientBody(
-                        "client prematurely closed connection".into(),
-                    ));
-                }
-                Ok(Err(e)) => return Err(ProxyError::ClientBody(e.to_string())),
+                Ok(Ok(_)) => return Err(ProxyError::ClientClosed(None)),
+                Ok(Err(e)) => return Err(ProxyError::ClientClosed(Some(e))),
                 Err(_) => return Err(ProxyError::ClientBodyTimedOut),
             }
         }

@@ -119,3 +119,28 @@ fn connect_is_refused_before_any_location() {
     );
     assert_same(&seen, &probes);
 }
+
+/// A client that leaves before its body is in gets no answer: nginx logs a 400 with no byte
+/// sent, and says why at `info`. A broken chunked body gets nginx's 400 page and its own
+/// words at `error`. Both whether the body is read before the upstream is asked or streamed
+/// to it.
+#[test]
+fn bodies_left_unfinished_or_broken_end_as_nginx_ends_them() {
+    let Some(nginx) = nginx() else { return };
+    let probes = [
+        Sent::Leaving("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"),
+        Sent::Leaving(
+            "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+        ),
+        Sent::Leaving("POST /stream/x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"),
+        Sent::Whole(
+            "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        ),
+        Sent::Whole(
+            "POST /stream/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\nzz\r\n",
+        ),
+    ];
+    let seen = served(nginx, "bodies", &probes);
+    assert_eq!(seen[0].0[0], "", "nginx answers nothing");
+    assert_same(&seen, &probes.map(|p| p.text()));
+}
