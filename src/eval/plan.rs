@@ -342,6 +342,27 @@ pub struct Sending {
     /// `keepalive_timeout`'s second value: a kept-alive answer says `Keep-Alive: timeout=N`
     /// (0: no such header).
     pub keepalive_header: u64,
+    /// How a body no one read is discarded once the answer is out; `None` when nginx
+    /// refused the head before it read `Content-Length` (nothing is discarded, the
+    /// connection closes).
+    pub lingering: Option<Lingering>,
+}
+
+/// `lingering_timeout` and `lingering_time`: each read of a discarded body waits at most
+/// `timeout`, all of them at most `time` (`ngx_http_discarded_request_body_handler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lingering {
+    pub timeout: Duration,
+    pub time: Duration,
+}
+
+impl Default for Lingering {
+    fn default() -> Lingering {
+        Lingering {
+            timeout: crate::defaults::http::LINGERING_TIMEOUT,
+            time: crate::defaults::http::LINGERING_TIME,
+        }
+    }
 }
 
 impl Default for Sending {
@@ -352,6 +373,7 @@ impl Default for Sending {
             limit_rate_after: 0,
             proxy_limit_rate: 0,
             keepalive_header: 0,
+            lingering: Some(Lingering::default()),
         }
     }
 }

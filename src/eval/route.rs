@@ -54,8 +54,12 @@ pub fn route_after<'a>(
         req.passes_outcome = outcome;
     }
     req.traced = trace.is_some();
+    // nginx refuses these while it reads the header lines, before it looks at
+    // `Content-Length`: it discards no body then.
+    let mut head_refused = false;
     let mut route = match pick_server(&on, &mut req, &mut trace) {
         Err(why) => {
+            head_refused = true;
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
             // Refused in the hands of the default server, or of the one a valid `Host` chose.
             let server = refused_by(&on, &mut req);
@@ -102,7 +106,10 @@ pub fn route_after<'a>(
     let limited = super::limit::take(&mut req);
     let output = req.output.clone();
     let mut errors = std::mem::take(&mut req.errors);
-    let sending = output.sending(&mut req, &mut errors);
+    let mut sending = output.sending(&mut req, &mut errors);
+    if head_refused {
+        sending.lingering = None;
+    }
     if output.disables_keepalive(&req) {
         req.keepalive.requests = 0;
     }

@@ -228,8 +228,10 @@ pub async fn serve(
             tokio::spawn(tunnel.serve(client.io, to_upstream, client.counted));
             return;
         }
+        // A body no one read is discarded first, kept connection or not: a client still
+        // sending it would otherwise see its connection reset, maybe before the answer.
         let running = *phase.borrow() == Phase::Running;
-        if !answer.keepalive || !running || body.discard(&mut client).await.is_err() {
+        if !running || body.discard(&mut client).await.is_err() || !answer.keepalive {
             return client.close().await;
         }
     }

@@ -57,7 +57,10 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
         && wants_keepalive(&request)
         && limits.allow_another(n, conn.opened.elapsed());
     let mut body = match framing {
-        Ok(body) => body,
+        Ok(mut body) => {
+            body.set_lingering(route.sending().lingering);
+            body
+        }
         Err(status) => {
             // Refused before a location is chosen: logged with the server level's settings.
             let mut request = request;

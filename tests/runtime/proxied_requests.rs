@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::files::{Probe, Seen, assert_same, exchange, through_both};
 use crate::common::{nginx, temp_dir};
@@ -21,7 +21,9 @@ http {
     access_log logs/access.log t;
     server {
         listen 127.0.0.1:PORT;
+        lingering_timeout 500ms;
         location / { proxy_pass http://127.0.0.1:SELF/back; }
+        location /small { client_max_body_size 10; proxy_pass http://127.0.0.1:SELF/back; }
         location /stream/ {
             proxy_pass http://127.0.0.1:SELF/back;
             proxy_request_buffering off;
@@ -43,12 +45,15 @@ enum Sent {
     /// As it is; then the client stops sending (half-closes) before its body is complete,
     /// and reads whatever comes back.
     Leaving(&'static str),
+    /// As it is, without the rest of its body; the answer is read until the server closes,
+    /// and followed by whether that took a `lingering_timeout` (500 ms) or came at once.
+    Unsent(&'static str),
 }
 
 impl Sent {
     fn text(&self) -> &'static str {
         match self {
-            Sent::Whole(t) | Sent::Leaving(t) => t,
+            Sent::Whole(t) | Sent::Leaving(t) | Sent::Unsent(t) => t,
         }
     }
 }
@@ -57,15 +62,22 @@ impl Probe for Sent {
     fn send(&self, _prefix: &Path, port: u16) -> Vec<u8> {
         let request = match self {
             Sent::Whole(request) => return exchange(port, request),
-            Sent::Leaving(request) => request,
+            Sent::Leaving(request) | Sent::Unsent(request) => request,
         };
         let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
         s.write_all(request.as_bytes()).expect("send");
-        s.shutdown(Shutdown::Write).expect("shutdown");
+        let sent = Instant::now();
+        if let Sent::Leaving(_) = self {
+            s.shutdown(Shutdown::Write).expect("shutdown");
+        }
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
+        if let Sent::Unsent(_) = self {
+            let waited = sent.elapsed() >= Duration::from_millis(400);
+            out.extend_from_slice(if waited { b"<lingered>" } else { b"<closed>" });
+        }
         out
     }
 }
@@ -142,5 +154,28 @@ fn bodies_left_unfinished_or_broken_end_as_nginx_ends_them() {
     ];
     let seen = served(nginx, "bodies", &probes);
     assert_eq!(seen[0].0[0], "", "nginx answers nothing");
+    assert_same(&seen, &probes.map(|p| p.text()));
+}
+
+/// A body no one read is discarded once the answer is out, whatever the answer and whether
+/// the connection is kept: the server waits `lingering_timeout` for it before it closes. A
+/// head refused before its `Content-Length` was read has nothing discarded: it closes at
+/// once.
+#[test]
+fn bodies_no_one_reads_are_discarded_as_nginx_discards_them() {
+    let Some(nginx) = nginx() else { return };
+    let probes = [
+        Sent::Unsent("POST /teapot HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"),
+        Sent::Unsent(
+            "POST /teapot HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nab",
+        ),
+        Sent::Unsent("POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n"),
+        Sent::Unsent("CONNECT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"),
+        Sent::Unsent("POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
+        Sent::Whole("POST /teapot HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n<pause>hello"),
+    ];
+    let seen = served(nginx, "discarded", &probes);
+    assert!(seen[0].0[0].ends_with("<lingered>"), "{}", seen[0].0[0]);
+    assert!(seen[0].0[4].ends_with("<closed>"), "{}", seen[0].0[4]);
     assert_same(&seen, &probes.map(|p| p.text()));
 }
