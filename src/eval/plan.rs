@@ -768,6 +768,10 @@ pub struct Response {
     /// [`ProxyRequest::location_base`]; such a `Location` then moves to the header filter's
     /// own place. Any other `Location` stays where it is among the headers.
     pub location_base: Option<Bytes>,
+    /// nginx refused the head at this header line (its index) as it processed it: the
+    /// lines after it were never read, so `$request_length` ends with it and their
+    /// `$http_*` are not found.
+    pub head_cut: Option<usize>,
     /// `server_tokens`: `Server` and nginx's pages carry the version.
     pub server_tokens: bool,
     /// The client connection's limits, from the level that answered.

@@ -58,7 +58,7 @@ pub fn route_after<'a>(
     // `Content-Length`: it discards no body then.
     let mut head_refused = false;
     let mut route = match pick_server(&on, &mut req, &mut trace) {
-        Err(why) => {
+        Err((why, at)) => {
             head_refused = true;
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
             // Refused in the hands of the default server, or of the one a valid `Host` chose.
@@ -67,7 +67,11 @@ pub fn route_after<'a>(
                 "{why} while reading client request headers"
             )));
             let log = server.map_or_else(fallback_log, |s| s.log.clone());
-            respond(400, log, Vec::new(), None)
+            let mut refused = respond(400, log, Vec::new(), None);
+            if let Route::Respond(r) = &mut refused {
+                r.head_cut = at;
+            }
+            refused
         }
         Ok(None) => respond(404, fallback_log(), Vec::new(), None),
         Ok(Some(server)) if misdirected(&on, server, &req) => {
@@ -155,7 +159,7 @@ const UNIQUE: &[&[u8]] = &[
 /// The request's headers as nginx processes them while it reads the head, in order: the
 /// first `Host` is validated, a second one or a second of a [`UNIQUE`] header refused, then
 /// `Host` is required of HTTP/1.1. `Err` is a 400 with nginx's `[info]` message.
-fn check_headers(req: &mut Req<'_>) -> Result<(), String> {
+fn check_headers(req: &mut Req<'_>) -> Result<(), HeadRefused> {
     let info = req.info;
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut host: Option<(&[u8], &[u8])> = None;
@@ -169,48 +173,57 @@ fn check_headers(req: &mut Req<'_>) -> Result<(), String> {
         };
         if name.eq_ignore_ascii_case(b"host") {
             if let Some((n, v)) = host {
-                return Err(format!(
+                let why = format!(
                     "client sent duplicate host header: \"{}: {}\", previous value: \"{}: {}\"",
                     text(name),
                     text(value),
                     text(n),
                     text(v)
-                ));
+                );
+                return Err((why, Some(i)));
             }
             host = Some((name, value));
-            let valid = vhost::validate_host(value).ok_or("client sent invalid host header")?;
+            let valid = vhost::validate_host(value)
+                .ok_or_else(|| ("client sent invalid host header".to_string(), Some(i)))?;
             if req.target.host.is_none() {
                 req.host = Some(valid);
             }
         } else if UNIQUE.iter().any(|u| name.eq_ignore_ascii_case(u))
             && let Some((n, v)) = earlier()
         {
-            return Err(format!(
+            let why = format!(
                 "client sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\"",
                 text(name),
                 text(value),
                 text(n),
                 text(v)
-            ));
+            );
+            return Err((why, Some(i)));
         }
     }
     // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
     // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
     if host.is_none() && info.version == "HTTP/1.1" {
-        return Err("client sent HTTP/1.1 request without \"Host\" header".into());
+        let why = "client sent HTTP/1.1 request without \"Host\" header";
+        return Err((why.into(), None));
     }
     if let Some(raw) = &req.target.host {
-        req.host = Some(vhost::validate_host(raw).ok_or("client sent invalid host header")?);
+        let valid = vhost::validate_host(raw);
+        req.host = Some(valid.ok_or(("client sent invalid host header".into(), None))?);
     }
     Ok(())
 }
+
+/// Why nginx refused a head while it processed its header lines, and the line it stopped
+/// at (`None`: all were read).
+type HeadRefused = (String, Option<usize>);
 
 /// The request's `Host` and server; `Err` is a 400 with nginx's reason.
 fn pick_server<'s>(
     on: &[&'s CServer],
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
-) -> Result<Option<&'s CServer>, String> {
+) -> Result<Option<&'s CServer>, HeadRefused> {
     let info = req.info;
     check_headers(req)?;
     let name = req
@@ -893,6 +906,7 @@ pub fn respond(
         routed: None,
         errors: Vec::new(),
         location_base: None,
+        head_cut: None,
         server_tokens: true,
         // `route` sets the level's limits once the answer is known.
         keepalive: crate::defaults::http::KEEPALIVE,

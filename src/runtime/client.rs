@@ -35,6 +35,8 @@ pub struct RequestHead {
     /// Room left after the head in nginx's buffer: the body's bytes read with the head go
     /// there.
     pub room: usize,
+    /// The head's bytes from the request line on (the slices above point into them).
+    pub raw: Bytes,
 }
 
 /// Why no request head came. A head begun (any byte read, even an empty line) is a request
@@ -277,6 +279,7 @@ impl Client {
             length: at.len - at.start,
             pipelined,
             room: at.room.end.saturating_sub(at.len),
+            raw: head.slice(at.start..),
         }
     }
 

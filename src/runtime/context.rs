@@ -130,6 +130,24 @@ impl OwnedRequest {
         }
     }
 
+    /// nginx stopped reading `raw` (the head this request was made of) at header line `at`:
+    /// the lines after it are dropped and `$request_length` ends with it.
+    pub fn cut_head(&mut self, raw: &[u8], at: usize) {
+        let Some((_, value)) = self.headers.get(at) else {
+            return;
+        };
+        // The value is a slice of `raw`: its line ends at the next line feed.
+        let from = (value.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize) + value.len();
+        let Some(end) = raw
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|&c| c == b'\n'))
+        else {
+            return;
+        };
+        self.headers.truncate(at + 1);
+        self.head_length = (from + end + 1) as u64;
+    }
+
     /// A head refused (or cut short) while it was read, with what was parsed of it.
     pub fn from_partial(
         conn: Arc<ConnCtx>,

@@ -38,6 +38,7 @@ pub enum Handled {
 pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client) -> Handled {
     let started = Instant::now();
     let n = conn.next_request();
+    let raw = head.raw.clone();
     let mut request = OwnedRequest::from_head(conn.clone(), head, n, started);
     // Checked after the head is read and framed, as ngx_http_process_request does.
     let framing = framing(&request).and_then(|body| {
@@ -48,6 +49,12 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
         }
     });
     let mut route = conn.state.site.route(&request.info());
+    if let Route::Respond(r) = &route
+        && let Some(at) = r.head_cut
+    {
+        request.cut_head(&raw, at);
+    }
+    drop(raw);
     if framing.is_ok() {
         route = preaccess_limits(&mut request, route).await;
     }

@@ -211,8 +211,9 @@ fn processed(line: &str) -> bool {
 }
 
 /// Headers nginx takes once, a second or invalid `Host`, and `Connection` lines that
-/// contradict each other: the answer, the access-log line (its server's) and the `[info]`
-/// line must be nginx's.
+/// contradict each other: the answer, the access-log line (its server's, and what nginx had
+/// read when it stopped at the line it refused: `$request_length` and the headers after
+/// it) and the `[info]` line must be nginx's.
 #[test]
 fn headers_nginx_takes_once_are_refused_as_nginx_refuses_them() {
     let Some(nginx) = nginx() else { return };
@@ -220,7 +221,8 @@ fn headers_nginx_takes_once_are_refused_as_nginx_refuses_them() {
 error_log logs/error.log info;
 events { worker_connections 64; }
 http {
-    log_format t '"$request" $status $server_name $host "$http_host"';
+    log_format t '"$request" $status $server_name $host "$http_host" $request_length '
+                 '"$http_connection"';
     access_log logs/access.log t;
     server { listen 127.0.0.1:PORT; server_name default; return 200 "default\n"; }
     server {
