@@ -99,6 +99,10 @@ async fn attempts(
     let body = match client_body(&request, &p, down.as_mut()).await {
         Ok((mut body, read, kept)) => {
             outcome.request_length = read;
+            // A 499 after this counts the body read too.
+            if let Some(finish) = abandoned.as_mut() {
+                finish.outcome.request_length = read;
+            }
             if kept.is_some() {
                 request.request_body = kept;
                 if let Some(finish) = abandoned {

@@ -31,6 +31,7 @@ http {
             proxy_pass http://127.0.0.1:SELF;
         }
         location /rwq/ { rewrite ^ /back/fixed? break; proxy_pass http://127.0.0.1:SELF; }
+        location /silent { proxy_pass http://127.0.0.1:SILENT; }
         location /teapot { return 418 "tea\n"; }
         location /multi { return 207; }
         location /choices { return 300 "choose\n"; }
@@ -49,12 +50,14 @@ enum Sent {
     /// As it is, without the rest of its body; the answer is read until the server closes,
     /// and followed by whether that took a `lingering_timeout` (500 ms) or came at once.
     Unsent(&'static str),
+    /// As it is; then, 300 ms later, the client closes without reading an answer.
+    Gone(&'static str),
 }
 
 impl Sent {
     fn text(&self) -> &'static str {
         match self {
-            Sent::Whole(t) | Sent::Leaving(t) | Sent::Unsent(t) => t,
+            Sent::Whole(t) | Sent::Leaving(t) | Sent::Unsent(t) | Sent::Gone(t) => t,
         }
     }
 }
@@ -64,6 +67,12 @@ impl Probe for Sent {
         let request = match self {
             Sent::Whole(request) => return exchange(port, request),
             Sent::Leaving(request) | Sent::Unsent(request) => request,
+            Sent::Gone(request) => {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                s.write_all(request.as_bytes()).expect("send");
+                std::thread::sleep(Duration::from_millis(300));
+                return Vec::new();
+            }
         };
         let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5)))
@@ -86,7 +95,13 @@ impl Probe for Sent {
 /// [`through_both`] without the `info` lines of the connections that only checked the
 /// servers were listening, which ngxr does not write (README, known differences).
 fn served<P: Probe>(nginx: &str, name: &str, probes: &[P]) -> [Seen; 2] {
-    let mut seen = through_both(nginx, CONFIG, &temp_dir(name), probes);
+    // No probe here goes to /silent: its port refuses.
+    served_by(nginx, &CONFIG.replace("SILENT", "1"), name, probes)
+}
+
+/// [`served`] with `config`.
+fn served_by<P: Probe>(nginx: &str, config: &str, name: &str, probes: &[P]) -> [Seen; 2] {
+    let mut seen = through_both(nginx, config, &temp_dir(name), probes);
     for (_, _, errors) in &mut seen {
         errors.retain(|l| !l.contains("closed connection while waiting for request"));
     }
@@ -196,4 +211,21 @@ fn rewrites_split_arguments_where_nginx_splits_them() {
         seen[0].0[0]
     );
     assert_same(&seen, &probes);
+}
+
+/// A client that leaves while the upstream has not answered: the 499's line counts the
+/// body nginx read before it went upstream.
+#[test]
+fn a_499_counts_the_body_read() {
+    let Some(nginx) = nginx() else { return };
+    // Connections wait in its backlog, never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    let config = CONFIG.replace("SILENT", &port.to_string());
+    let probes = [Sent::Gone(
+        "POST /silent HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+    )];
+    let seen = served_by(nginx, &config, "gone", &probes);
+    assert!(seen[0].1.contains(" 499 "), "{}", seen[0].1);
+    assert_same(&seen, &probes.map(|p| p.text()));
 }
