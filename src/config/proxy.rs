@@ -229,10 +229,17 @@ pub enum Redirect {
     Replace(Text, Text),
 }
 
+/// A first argument starting with `~` (or `~*`) is a regular expression, whose captures the
+/// replacement may name: ngxr refuses it rather than read it as a literal prefix.
 pub fn redirect(cx: &mut Cx<'_>, d: &Directive) -> Option<Redirect> {
     match (d.arg(0), d.args.len()) {
         (Some("off"), 1) => Some(Redirect::Off),
         (Some("default"), 1) => Some(Redirect::Default),
+        (Some(from), 2) if from.starts_with('~') => {
+            let what = "\"proxy_redirect\" with a regular expression";
+            cx.unsupported(d, d.args[0].span, what);
+            None
+        }
         (Some(_), 2) => Some(Redirect::Replace(cx.text(d, 0)?, cx.text(d, 1)?)),
         _ => {
             cx.arity(d);
