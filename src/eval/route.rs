@@ -549,7 +549,7 @@ fn choose<'s>(
     if named.is_none() {
         // A rewritten URI is searched below; the server's rewrite phase does not run again.
         let flow = script::run(&server.script, req).flow;
-        if let Some(next) = answer(flow, req, &server.default, trace) {
+        if let Some(next) = answer(flow, req, &server.default, served, trace) {
             return (&server.default, Some(next));
         }
     }
@@ -623,7 +623,7 @@ fn choose<'s>(
             }
             None => loc,
         };
-        return (loc, answer(ran.flow, req, loc, trace));
+        return (loc, answer(ran.flow, req, loc, served, trace));
     }
 }
 
@@ -632,12 +632,13 @@ fn answer(
     flow: Flow<'_>,
     req: &mut Req<'_>,
     loc: &CLocation,
+    served: &Served,
     trace: &mut Option<&mut Trace>,
 ) -> Option<Next> {
     match flow {
         Flow::Return(r) => {
             note(trace, |t| t.notes.push(format!("return {}", r.code)));
-            Some(give(r, req, loc))
+            Some(give(r, req, loc, served.err_status))
         }
         Flow::Redirect(status, to) => {
             note(trace, |t| {
@@ -772,12 +773,13 @@ fn too_large(req: &Req<'_>, max: u64) -> Option<u64> {
 /// `return CODE [TEXT]` (`ngx_http_script_return_code`): 400 and above without a text, and
 /// the redirects, finalize the request with the code (an `error_page` may take it over; a
 /// redirect's text is its `Location`); any other code is answered with the text as body.
-fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
+fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation, err_status: Option<u16>) -> Next {
     // `ngx_http_send_response` sets the status before it evaluates the text: `$status` in
-    // it is the code being returned.
+    // it is the code being returned, unless an `error_page` brought the request here
+    // (`r->err_status`, which `$status` reads first).
     let text = r.text.as_ref().map(|t| {
         let before = req.answer.replace(Answer {
-            status: r.code,
+            status: err_status.unwrap_or(r.code),
             headers: Vec::new(),
         });
         let text = t.eval(req);

@@ -32,6 +32,15 @@ http {
         }
         location /rwq/ { rewrite ^ /back/fixed? break; proxy_pass http://127.0.0.1:SELF; }
         location /silent { proxy_pass http://127.0.0.1:SILENT; }
+        location /intercepted {
+            proxy_pass http://127.0.0.1:SELF/teapot;
+            proxy_intercept_errors on;
+            error_page 418 /err;
+            error_page 404 =200 /err;
+        }
+        location /gone { return 404; error_page 404 /err; }
+        location /gone200 { return 404; error_page 404 = /err; }
+        location = /err { return 200 "err $status\n"; }
         location /teapot { return 418 "tea\n"; }
         location /multi { return 207; }
         location /choices { return 300 "choose\n"; }
@@ -228,4 +237,19 @@ fn a_499_counts_the_body_read() {
     let seen = served_by(nginx, &config, "gone", &probes);
     assert!(seen[0].1.contains(" 499 "), "{}", seen[0].1);
     assert_same(&seen, &probes.map(|p| p.text()));
+}
+
+/// `$status` in the page an `error_page` sends is the error's (nginx's `r->err_status`, read
+/// before the status being returned), or the one `=code` imposes.
+#[test]
+fn an_error_page_s_status_is_the_error_s() {
+    let Some(nginx) = nginx() else { return };
+    let probes = [
+        "GET /intercepted HTTP/1.1\r\nHost: a\r\n",
+        "GET /gone HTTP/1.1\r\nHost: a\r\n",
+        "GET /gone200 HTTP/1.1\r\nHost: a\r\n",
+    ];
+    let seen = served(nginx, "err-status", &probes);
+    assert!(seen[0].0[1].ends_with("err 404\n"), "{}", seen[0].0[1]);
+    assert_same(&seen, &probes);
 }
