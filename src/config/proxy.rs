@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::proxy_rewrite::{Rewrite, regex_or_value};
 use super::{Cx, Text};
 use crate::syntax::Directive;
 
@@ -226,21 +227,19 @@ pub fn default_redirect_allowed(cx: &mut Cx<'_>, d: &Directive, pass: Option<&Pr
 pub enum Redirect {
     Off,
     Default,
-    Replace(Text, Text),
+    /// A value (with variables) that must start the URL, or a `~`/`~*` regex found anywhere
+    /// in it.
+    Replace(Rewrite),
 }
 
-/// A first argument starting with `~` (or `~*`) is a regular expression, whose captures the
-/// replacement may name: ngxr refuses it rather than read it as a literal prefix.
 pub fn redirect(cx: &mut Cx<'_>, d: &Directive) -> Option<Redirect> {
     match (d.arg(0), d.args.len()) {
         (Some("off"), 1) => Some(Redirect::Off),
         (Some("default"), 1) => Some(Redirect::Default),
-        (Some(from), 2) if from.starts_with('~') => {
-            let what = "\"proxy_redirect\" with a regular expression";
-            cx.unsupported(d, d.args[0].span, what);
-            None
-        }
-        (Some(_), 2) => Some(Redirect::Replace(cx.text(d, 0)?, cx.text(d, 1)?)),
+        (Some(_), 2) => Some(Redirect::Replace(Rewrite {
+            pattern: regex_or_value(cx.text(d, 0)?, true),
+            replacement: cx.text(d, 1)?,
+        })),
         _ => {
             cx.arity(d);
             None

@@ -288,21 +288,6 @@ fn unimplemented_variables_are_refused_where_they_are_written() {
 }
 
 #[test]
-fn a_proxy_redirect_regex_is_refused_not_read_as_a_prefix() {
-    // nginx takes `$` there as the regex's own (no variable), and `$1` as its capture.
-    assert_eq!(
-        unsupported(
-            "server { location / { proxy_pass http://127.0.0.1:9;
-                 proxy_redirect ~*^http://(\\S+)/re/(.*)$ /got/$2; } }"
-        ),
-        ["~*^http://(\\S+)/re/(.*)$"]
-    );
-    assert!(ok(
-        "server { location / { proxy_pass http://127.0.0.1:9; proxy_redirect /a/ /b/; } }"
-    ));
-}
-
-#[test]
 fn malformed_directives_are_reported_not_lowered() {
     // Found by the `load` fuzz target: lowering runs after the arity error is known.
     assert_eq!(
