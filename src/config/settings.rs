@@ -65,6 +65,9 @@ pub struct Settings {
     pub client_header_timeout: Option<Duration>,
     /// `client_body_timeout`.
     pub client_body_timeout: Option<Duration>,
+    /// `lingering_timeout` and `lingering_time`: how a body no one read is discarded.
+    pub lingering_timeout: Option<Duration>,
+    pub lingering_time: Option<Duration>,
     /// `client_header_buffer_size`: the buffer a connection's heads are first read into.
     pub client_header_buffer_size: Option<usize>,
     /// `large_client_header_buffers`: how many buffers, of what size, a long head may take.
@@ -219,6 +222,8 @@ impl Settings {
             send_timeout,
             client_header_timeout,
             client_body_timeout,
+            lingering_timeout,
+            lingering_time,
             client_header_buffer_size,
             large_client_header_buffers,
             connection_pool_size,
@@ -349,6 +354,8 @@ impl Settings {
                 }
             }
             "keepalive_time" => set(cx, d, &mut self.keepalive_time, parse_msec),
+            "lingering_timeout" => set(cx, d, &mut self.lingering_timeout, parse_msec),
+            "lingering_time" => set(cx, d, &mut self.lingering_time, parse_msec),
             "keepalive_requests" => set(cx, d, &mut self.keepalive_requests, |s| s.parse().ok()),
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
             "proxy_buffer_size" => set(cx, d, &mut self.proxy_buffer_size, parse_size),

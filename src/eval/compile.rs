@@ -364,6 +364,7 @@ fn header_buffers(st: &Settings) -> super::plan::HeaderBuffers {
         large_num,
         large_size,
         uniform: false,
+        merge_slashes: st.merge_slashes.unwrap_or(true),
     }
 }
 

@@ -348,6 +348,27 @@ pub struct Sending {
     /// `keepalive_timeout`'s second value: a kept-alive answer says `Keep-Alive: timeout=N`
     /// (0: no such header).
     pub keepalive_header: u64,
+    /// How a body no one read is discarded once the answer is out; `None` when nginx
+    /// refused the head before it read `Content-Length` (nothing is discarded, the
+    /// connection closes).
+    pub lingering: Option<Lingering>,
+}
+
+/// `lingering_timeout` and `lingering_time`: each read of a discarded body waits at most
+/// `timeout`, all of them at most `time` (`ngx_http_discarded_request_body_handler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lingering {
+    pub timeout: Duration,
+    pub time: Duration,
+}
+
+impl Default for Lingering {
+    fn default() -> Lingering {
+        Lingering {
+            timeout: crate::defaults::http::LINGERING_TIMEOUT,
+            time: crate::defaults::http::LINGERING_TIME,
+        }
+    }
 }
 
 impl Default for Sending {
@@ -358,6 +379,7 @@ impl Default for Sending {
             limit_rate_after: 0,
             proxy_limit_rate: 0,
             keepalive_header: 0,
+            lingering: Some(Lingering::default()),
         }
     }
 }
@@ -375,6 +397,9 @@ pub struct Refused<'a> {
     /// The version had begun in a line that was not parsed: `$server_protocol` is then
     /// empty rather than not found (nginx had noted where it starts).
     pub protocol_begun: bool,
+    /// The line was parsed but its target refused ([`target_refused`]): `$uri` is then
+    /// empty, and `$request_uri` and `$args` not found.
+    pub target_refused: bool,
 }
 
 /// `$limit_req_status` and `$limit_conn_status`: `None` until the module decided (nginx's
@@ -752,6 +777,10 @@ pub struct Response {
     /// [`ProxyRequest::location_base`]; such a `Location` then moves to the header filter's
     /// own place. Any other `Location` stays where it is among the headers.
     pub location_base: Option<Bytes>,
+    /// nginx refused the head at this header line (its index) as it processed it: the
+    /// lines after it were never read, so `$request_length` ends with it and their
+    /// `$http_*` are not found.
+    pub head_cut: Option<usize>,
     /// `server_tokens`: `Server` and nginx's pages carry the version.
     pub server_tokens: bool,
     /// The client connection's limits, from the level that answered.
@@ -950,8 +979,22 @@ pub struct TlsTarget {
     pub name: String,
 }
 
+/// The methods nginx refuses with a 405 once the head is read, whatever the location
+/// (`NGX_HTTP_CONNECT` and `NGX_HTTP_TRACE`): no module of nginx 1.22 serves them.
+pub fn refused_method(method: &str) -> bool {
+    matches!(method, "CONNECT" | "TRACE")
+}
+
+/// A request line's target nginx refuses once the line is read
+/// (`ngx_http_process_request_uri`): an escape that is not one or decodes to NUL, or a `..`
+/// above the root.
+pub fn target_refused(target: &[u8], merge_slashes: bool) -> bool {
+    super::uri::parse(target, merge_slashes).is_none()
+}
+
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
 pub use super::request::Routed;
+pub use super::uri::authority_ok;
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
@@ -1094,6 +1137,9 @@ pub struct HeaderBuffers {
     pub large_size: usize,
     /// Every server on the socket has these same buffers: no name needs looking up.
     pub uniform: bool,
+    /// The server's `merge_slashes`: nginx reads the request line's target with it (and
+    /// refuses one it cannot resolve) before any header is read.
+    pub merge_slashes: bool,
 }
 
 /// When a kept-alive connection stops being reused, on either side: nginx applies the same

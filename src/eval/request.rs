@@ -412,10 +412,16 @@ impl<'a> Req<'a> {
                 let begun = info.refused.is_some_and(|r| r.protocol_begun);
                 (*var == Var::ServerProtocol && begun).then(Vec::new)
             }
+            Var::RequestUri | Var::Uri | Var::Args
+                if info.refused.is_some_and(|r| r.target_refused) =>
+            {
+                (*var == Var::Uri).then(Vec::new)
+            }
             Var::RequestUri => Some(self.target.unparsed.clone()),
             Var::Uri => Some(self.target.uri.clone()),
-            // Not found when empty, even after a bare `?` (the access log prints `-`).
-            Var::Args if self.target.args.is_empty() => None,
+            // Not found when empty, even after a bare `?` (the access log prints `-`), unless
+            // a rewrite left it so.
+            Var::Args if self.target.args.is_empty() && !self.target.empty_args => None,
             Var::Args => Some(self.target.args.clone()),
             Var::IsArgs => Some(if self.target.args.is_empty() {
                 b"".to_vec()

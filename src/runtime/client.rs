@@ -35,6 +35,8 @@ pub struct RequestHead {
     /// Room left after the head in nginx's buffer: the body's bytes read with the head go
     /// there.
     pub room: usize,
+    /// The head's bytes from the request line on (the slices above point into them).
+    pub raw: Bytes,
 }
 
 /// Why no request head came. A head begun (any byte read, even an empty line) is a request
@@ -63,6 +65,8 @@ pub struct PartialHead {
     pub parsed: Option<(Bytes, Bytes, bool)>,
     /// The version had begun when the line was refused (see `HeadAt::protocol`).
     pub protocol_begun: bool,
+    /// The line was read whole but its target refused (`ParseError::InvalidTarget`).
+    pub target_refused: bool,
     /// The header lines read whole, as sent.
     pub headers: Vec<(Bytes, Bytes)>,
     /// The request line and the complete header lines (`$request_length`).
@@ -236,7 +240,8 @@ impl Client {
         let at = &self.at;
         let start = at.start.min(head.len());
         let rest = &head[start..];
-        let line_len = match refused.into() {
+        let refused = refused.into();
+        let line_len = match refused {
             Some(ParseError::UriTooLarge) => rest.len().min(at.cut.saturating_sub(start)),
             _ => rest
                 .iter()
@@ -255,6 +260,7 @@ impl Client {
             parsed,
             // nginx saw the version begin only if it was within the line it kept.
             protocol_begun: at.protocol.is_some_and(|p| p < start + line_len),
+            target_refused: refused == Some(ParseError::InvalidTarget),
             headers: at
                 .headers
                 .iter()
@@ -287,6 +293,7 @@ impl Client {
             length: at.len - at.start,
             pipelined,
             room: at.room.end.saturating_sub(at.len),
+            raw: head.slice(at.start..),
         }
     }
 

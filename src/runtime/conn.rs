@@ -282,8 +282,10 @@ async fn serve_answer(
     if let Some(tunnel) = tunnel {
         return Next::Tunnel(tunnel);
     }
-    // A graceful shutdown keeps no connection alive (nginx's `ngx_exiting`).
-    if !answer.keepalive || ctx.draining() || body.discard(client).await.is_err() {
+    // A graceful shutdown keeps no connection alive (nginx's `ngx_exiting`). Else a body no
+    // one read is discarded first, kept connection or not: a client still sending it would
+    // otherwise see its connection reset, maybe before the answer.
+    if ctx.draining() || body.discard(client).await.is_err() || !answer.keepalive {
         return Next::CloseGracefully;
     }
     Next::Request

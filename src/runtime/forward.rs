@@ -100,6 +100,10 @@ async fn attempts(
     let body = match client_body(&request, &p, down.as_mut()).await {
         Ok((mut body, read, kept)) => {
             outcome.request_length = read;
+            // A 499 after this counts the body read too.
+            if let Some(finish) = abandoned.as_mut() {
+                finish.outcome.request_length = read;
+            }
             if kept.is_some() {
                 request.request_body = kept;
                 if let Some(finish) = abandoned {
@@ -120,9 +124,12 @@ async fn attempts(
             }
             body
         }
-        Err(ProxyError::ClientBodyTimedOut) => {
+        Err(e @ (ProxyError::ClientBodyTimedOut | ProxyError::ClientClosed(_))) => {
+            if let ProxyError::ClientClosed(_) = e {
+                log_error(&request, &p, Level::Info, &e, None);
+            }
             outcome.request_length = down.as_ref().map_or(0, |d| d.body.raw());
-            return Ok(terminate(request, &p, 408, outcome));
+            return Ok(terminate(request, &p, e.status(), outcome));
         }
         Err(e) => {
             log_error(&request, &p, Level::Error, &e, None);
@@ -295,12 +302,16 @@ async fn attempts(
                 };
                 return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
-            Err((ProxyError::ClientBodyTimedOut, _)) => {
+            Err((e @ (ProxyError::ClientBodyTimedOut | ProxyError::ClientClosed(_)), _)) => {
+                if let ProxyError::ClientClosed(_) = e {
+                    let addr = logged_peer(&peer.addr);
+                    log_error(&request, &p, Level::Info, &e, Some(&addr));
+                }
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
                 upstream.balancer.free(&mut attempt, false, now_secs());
                 outcome.request_length = down.as_ref().map_or(0, |d| d.body.raw());
-                return Ok(terminate(request, &p, 408, outcome));
+                return Ok(terminate(request, &p, e.status(), outcome));
             }
             Err((e, cached)) => {
                 let status = e.status();

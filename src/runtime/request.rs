@@ -37,6 +37,7 @@ pub enum Handled {
 pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client) -> Handled {
     let started = Instant::now();
     let n = conn.next_request();
+    let raw = head.raw.clone();
     let mut request = OwnedRequest::from_head(conn.clone(), head, n, started);
     // Checked after the head is read and framed, as ngx_http_process_request does.
     let framing = framing(&request).and_then(|body| {
@@ -47,6 +48,12 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
         }
     });
     let mut route = conn.state.site.route(&request.info());
+    if let Route::Respond(r) = &route
+        && let Some(at) = r.head_cut
+    {
+        request.cut_head(&raw, at);
+    }
+    drop(raw);
     if framing.is_ok() {
         route = preaccess_limits(&mut request, route).await;
     }
@@ -59,7 +66,10 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
         && wants_keepalive(&request)
         && limits.allow_another(n, conn.opened.elapsed());
     let mut body = match framing {
-        Ok(body) => body,
+        Ok(mut body) => {
+            body.set_lingering(route.sending().lingering);
+            body
+        }
         Err(status) => {
             // Refused before a location is chosen: logged with the server level's settings.
             let mut request = request;
@@ -342,8 +352,8 @@ fn parse_length(v: &[u8]) -> Option<u64> {
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones
 /// only when the client asks for `keep-alive`. Each `Connection` line decides anew, as
 /// `ngx_http_process_connection` reads it: "close" anywhere in it, else "keep-alive"
-/// anywhere in it; the last line that names one counts. A TRACE is refused while its head
-/// is read, before nginx decides on keep-alive: the connection closes after the 405.
+/// anywhere in it; the last line that names one counts. A CONNECT or TRACE is refused while
+/// its head is read, before nginx decides on keep-alive: the connection closes after the 405.
 fn wants_keepalive(request: &OwnedRequest) -> bool {
     let contains =
         |v: &[u8], word: &[u8]| v.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
@@ -361,5 +371,6 @@ fn wants_keepalive(request: &OwnedRequest) -> bool {
             }
         })
         .last();
-    request.method != "TRACE" && said.unwrap_or(request.version == "HTTP/1.1")
+    !crate::eval::plan::refused_method(&request.method)
+        && said.unwrap_or(request.version == "HTTP/1.1")
 }

@@ -140,9 +140,8 @@ pub fn build(
         Some(tail) => head.extend_from_slice(tail),
         None => {
             head.extend_from_slice(b" ");
-            let phrase = pages::reason(status)
-                .or_else(|| http::StatusCode::from_u16(status).ok()?.canonical_reason());
-            head.extend_from_slice(phrase.unwrap_or_default().as_bytes());
+            // A status nginx has no phrase for is written as its code and a space.
+            head.extend_from_slice(pages::reason(status).unwrap_or_default().as_bytes());
         }
     }
     head.extend_from_slice(b"\r\n");

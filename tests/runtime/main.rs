@@ -30,6 +30,7 @@ mod listen;
 mod listen_options;
 mod oracle;
 mod output;
+mod proxied_requests;
 mod proxy;
 mod proxy_cookie;
 mod proxy_method;

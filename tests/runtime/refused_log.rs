@@ -84,6 +84,24 @@ fn probes() -> Vec<(Vec<u8>, bool, End)> {
         ),
         p("GET / HTTP/1.1\r\nUser-Agent: ua\r\n\r\n", End::Answer),
         p("TRACE /d HTTP/1.1\r\nHost: other\r\n\r\n", End::Answer),
+        p("CONNECT /d HTTP/1.1\r\nHost: other\r\n\r\n", End::Answer),
+        // Targets nginx refuses once the request line is read, before any header: an escape
+        // that is not one, one of NUL, a `..` above the root (after empty lines, which
+        // `$request_length` does not count), an absolute form's host of bytes it refuses
+        // (the line itself is then refused).
+        p(
+            "GET /a%zz?x=1 HTTP/1.1\r\nHost: other\r\nX: y\r\n\r\n",
+            End::Answer,
+        ),
+        p("GET /b%00 HTTP/1.1\r\nHost: other\r\n\r\n", End::Answer),
+        p(
+            "\r\nGET /c/../../d HTTP/1.0\r\nHost: other\r\n\r\n",
+            End::Answer,
+        ),
+        p(
+            "GET http://h_x/e HTTP/1.1\r\nHost: other\r\n\r\n",
+            End::Answer,
+        ),
         p(
             "GET /x HTTP/1.1\r\nHost: default\r\nContent-Length: abc\r\n\r\n",
             End::Answer,
@@ -182,13 +200,20 @@ fn client_sent(dir: &Path, ports: &[u16]) -> Vec<String> {
 /// A line about the headers as nginx processes them (ngxr does not yet log those about the
 /// request line or a header line it cannot read).
 fn processed(line: &str) -> bool {
-    let checked = ["duplicate", "TRACE", "without \"Host\"", "invalid host"];
+    let checked = [
+        "duplicate",
+        "TRACE",
+        "CONNECT",
+        "without \"Host\"",
+        "invalid host",
+    ];
     line.starts_with("client sent") && checked.iter().any(|c| line.contains(c))
 }
 
 /// Headers nginx takes once, a second or invalid `Host`, and `Connection` lines that
-/// contradict each other: the answer, the access-log line (its server's) and the `[info]`
-/// line must be nginx's.
+/// contradict each other: the answer, the access-log line (its server's, and what nginx had
+/// read when it stopped at the line it refused: `$request_length` and the headers after
+/// it) and the `[info]` line must be nginx's.
 #[test]
 fn headers_nginx_takes_once_are_refused_as_nginx_refuses_them() {
     let Some(nginx) = nginx() else { return };
@@ -196,7 +221,8 @@ fn headers_nginx_takes_once_are_refused_as_nginx_refuses_them() {
 error_log logs/error.log info;
 events { worker_connections 64; }
 http {
-    log_format t '"$request" $status $server_name $host "$http_host"';
+    log_format t '"$request" $status $server_name $host "$http_host" $request_length '
+                 '"$http_connection"';
     access_log logs/access.log t;
     server { listen 127.0.0.1:PORT; server_name default; return 200 "default\n"; }
     server {
