@@ -313,6 +313,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
         gzip: super::gzip::compile(cx, &st.gzip),
+        sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
         output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
     };
     let tls = super::tls::spec(&st.ssl);
@@ -463,6 +464,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
         gzip: super::gzip::compile(cx, &l.settings.gzip),
+        sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
         output: COutput::compile(cx, &sh.reg, &l.settings)?,
     })
 }

@@ -20,6 +20,7 @@ use super::regex::Regex;
 use super::request::Tables;
 use super::script::CStep;
 use super::static_::Content;
+use super::sub_filter::CSubFilter;
 use super::value::Complex;
 use crate::config::Modifier;
 use crate::config::http::ServerName;
@@ -152,6 +153,7 @@ pub struct CLocation {
     pub redirects: RedirectRules,
     pub keepalive: KeepaliveLimits,
     pub gzip: Option<Arc<CGzip>>,
+    pub sub_filter: Option<Arc<CSubFilter>>,
     /// `chunked_transfer_encoding`, `keepalive_disable` and the rate limits.
     pub output: COutput,
 }

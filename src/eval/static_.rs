@@ -172,10 +172,16 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
         }
     }
     let range_mtime = headers_filter(loc, req, &mut answer, mtime);
+    // The sub filter, before the range filter, leaves a body of unknown length: no ranges.
+    let rewritten = size != 0
+        && req.sub_filter.clone().is_some_and(|sub| {
+            sub.for_request(req)
+                .is_some_and(|sub| sub.types.matches(answer.content_type.as_deref(), false))
+        });
     if let (Some(c), Some(ct)) = (&loc.add_headers.charset, &mut answer.content_type) {
         c.apply(answer.status, ct);
     }
-    if answer.status == 200 && status == 200 {
+    if answer.status == 200 && status == 200 && !rewritten {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));
         let ranges = conditional::ranges(
@@ -288,6 +294,7 @@ impl FileAnswer {
             keepalive: loc.keepalive,
             // `route` sets it with the answer.
             gzip: None,
+            sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
         }

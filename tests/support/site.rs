@@ -125,6 +125,7 @@ impl Site for TestSite {
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
+                sub_filter: None,
                 limited: Default::default(),
                 sending: Default::default(),
             });
@@ -144,6 +145,7 @@ impl Site for TestSite {
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
+                sub_filter: None,
                 limited: Default::default(),
                 sending: Default::default(),
             });
@@ -233,6 +235,7 @@ impl Site for TestSite {
             errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
             tls: None,
@@ -268,6 +271,7 @@ impl Site for TestSite {
             server_tokens: true,
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
         })
