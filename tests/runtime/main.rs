@@ -41,6 +41,7 @@ mod resolver;
 mod root_variables;
 mod split_clients;
 mod startup_warnings;
+mod sub_filter;
 mod syslog;
 mod tls;
 mod tunnel;
