@@ -221,11 +221,7 @@ mod tests {
         // Only a charset parameter is set apart, and only from an upstream's type.
         assert!(!html.matches(Some(b"text/html; q=1"), true));
         assert!(!html.matches(Some(b"text/html ; charset=x"), true));
-        assert!(!type_matches(
-            &html,
-            Some(b"text/html; charset=utf-8"),
-            false
-        ));
+        assert!(!html.matches(Some(b"text/html; charset=utf-8"), false));
         assert!(!html.matches(Some(b"text/plain"), true));
         assert!(!html.matches(None, true));
         assert!(GzipTypes::Any.matches(None, true));
