@@ -135,8 +135,9 @@ mod tests {
         let pair = |m: &'static str| (Bytes::from_static(m.as_bytes()), Bytes::new());
         let got = ordered(vec![pair("xc"), pair("ab"), pair("za"), pair("hello")]);
         let names: Vec<&[u8]> = got.iter().map(|(m, _)| &m[..]).collect();
-        // Keys: x, a, z, h; a tie keeps the written order.
-        assert_eq!(names, [&b"ab"[..], b"hello", b"xc", b"za"]);
+        // Keys (the second byte): c, b, a, e.
+        assert_eq!(names, [&b"za"[..], b"ab", b"xc", b"hello"]);
+        // A tie keeps the written order.
         let got = ordered(vec![pair("hello world"), pair("hello"), pair("h")]);
         let names: Vec<&[u8]> = got.iter().map(|(m, _)| &m[..]).collect();
         assert_eq!(names, [&b"hello world"[..], b"hello", b"h"]);

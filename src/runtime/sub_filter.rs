@@ -32,8 +32,8 @@ pub fn header_filter(
     upstream: bool,
 ) -> Option<Substituted> {
     let sub = sub?;
-    // A 304 is sent by the not-modified filter before the others see it.
-    if status == 304
+    // nginx's own 304 is sent by the not-modified filter before the others see it.
+    if (status == 304 && !upstream)
         || front.content_length == Some(0)
         || !sub.types.matches(front.content_type.as_deref(), upstream)
     {
@@ -47,7 +47,8 @@ pub fn header_filter(
         remove_last(headers, "last-modified");
         remove_last(headers, "etag");
     }
-    if request.method == "HEAD" {
+    // The chunked filter leaves a HEAD answer, a 204, a 304 and a 1xx alone: no body.
+    if request.method == "HEAD" || matches!(status, 204 | 304) || status < 200 {
         return None;
     }
     if request.version == "HTTP/1.1" && !front.chunked_off {
@@ -236,8 +237,13 @@ mod tests {
     #[test]
     fn the_first_string_in_order_wins_at_a_place() {
         let mut s = filter(&[("hello world", "X"), ("hello", "Y"), ("h", "Z")], false);
-        let (_, whole) = run(&mut s, &["<html>Hello World, HELLO world! hellO"]);
-        assert_eq!(whole, "<Ztml>X, X! Y");
+        let (_, whole) = run(&mut s, &["<html>Hello World, HELLO world! hellO there"]);
+        assert_eq!(whole, "<Ztml>X, X! Y tZere");
+        // At the body's end a string that only began to match keeps the tail as it is, even
+        // where a later string would match it whole (nginx does not look again).
+        let mut s = filter(&[("hello world", "X"), ("hello", "Y"), ("h", "Z")], false);
+        let (_, whole) = run(&mut s, &["x hellO"]);
+        assert_eq!(whole, "x hellO");
     }
 
     #[test]
@@ -255,8 +261,8 @@ mod tests {
     #[test]
     fn a_longer_string_that_fails_lets_a_shorter_one_match() {
         let mut s = filter(&[("abcd", "1"), ("ab", "2")], false);
-        let (_, whole) = run(&mut s, &["xab", "cx ab"]);
-        assert_eq!(whole, "x2cx 2");
+        let (_, whole) = run(&mut s, &["xab", "cx ab!"]);
+        assert_eq!(whole, "x2cx 2!");
     }
 
     #[test]

@@ -18,7 +18,8 @@ const FILE: &str = "<html><body>Hello World, hello world! abc</body></html>";
 
 /// A backend answering `HTML` with a length, `Last-Modified` and `ETag`; a path ending in
 /// `/slow` gets the body two bytes at a time with pauses (so every match straddles writes),
-/// `/plain` as `text/plain`, `/enc` with a `Content-Encoding`.
+/// `/plain` as `text/plain`, `/enc` with a `Content-Encoding`; `/204` and `/304` get those
+/// statuses and no body.
 async fn backend() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -39,6 +40,14 @@ async fn backend() -> SocketAddr {
                 } else {
                     ""
                 };
+                if let Some(status) = ["204", "304"].into_iter().find(|s| path.ends_with(s)) {
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: text/html\r\n\
+                         Last-Modified: Thu, 01 Jan 1970 00:00:01 GMT\r\nETag: \"x\"\r\n\r\n"
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    return;
+                }
                 let head = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
                      Last-Modified: Thu, 01 Jan 1970 00:00:01 GMT\r\nETag: \"x\"\r\n\
@@ -101,6 +110,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("GET /missing", "", "1.1"),
     ("GET /a.html", "", "1.1"),
     ("GET /a.html", "Range: bytes=0-5\r\n", "1.1"),
+    ("GET /p/204", "", "1.1"),
+    ("GET /p/304", "", "1.1"),
 ];
 
 fn body(s: &Seen) -> String {
@@ -166,6 +177,11 @@ async fn bodies_are_rewritten_as_nginx_rewrites_them() {
     assert!(seen[19].head.starts_with("HTTP/1.1 200 OK\n"), "no range");
     assert_eq!(header(&seen[19].head, "accept-ranges"), None);
     assert_eq!(body(&seen[19]), file);
+    // An upstream's 204 and 304 lose their dates too, but are not framed.
+    for s in &seen[20..22] {
+        assert_eq!(header(&s.head, "last-modified"), None);
+        assert_eq!(header(&s.head, "transfer-encoding"), None);
+    }
 
     let Some(nginx) = Nginx::serve(|port| http(port, up, &www)) else {
         return;
