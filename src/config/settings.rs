@@ -15,6 +15,7 @@ use super::proxy_cookie::ProxyCookie;
 use super::proxy_ssl::ProxySsl;
 use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
+use super::sub_filter::SubFilter;
 use super::units::{parse_flag, parse_msec, parse_offset, parse_sec, parse_size};
 use super::{Cx, Text};
 use crate::eval::plan::{IgnoreHeaders, ResolverSpec};
@@ -110,6 +111,8 @@ pub struct Settings {
     pub proxy_ssl: ProxySsl,
     /// The `gzip*` settings.
     pub gzip: Gzip,
+    /// The `sub_filter*` settings.
+    pub sub_filter: SubFilter,
     pub ignore_invalid_headers: Option<bool>,
     pub underscores_in_headers: Option<bool>,
     pub merge_slashes: Option<bool>,
@@ -270,6 +273,7 @@ impl Settings {
         self.proxy_cookie.inherit(&parent.proxy_cookie);
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
+        self.sub_filter.inherit(&parent.sub_filter);
         self.limits.inherit(&parent.limits);
     }
 
@@ -284,6 +288,7 @@ impl Settings {
         if self.ssl.apply(cx, d)
             || self.proxy_ssl.apply(cx, d)
             || self.gzip.apply(cx, d)
+            || self.sub_filter.apply(cx, d)
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
         {

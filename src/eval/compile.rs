@@ -316,6 +316,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         keepalive: keepalive(st),
         gzip,
         gzip_static,
+        sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
         output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
         limit_except: None,
     };
@@ -476,6 +477,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         keepalive: keepalive(&l.settings),
         gzip,
         gzip_static,
+        sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
         output: COutput::compile(cx, &sh.reg, &l.settings)?,
         limit_except: None,
     })

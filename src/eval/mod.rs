@@ -39,6 +39,7 @@ pub mod script;
 pub mod site;
 mod split_clients;
 mod static_;
+mod sub_filter;
 mod tls;
 pub mod trace;
 mod try_files;

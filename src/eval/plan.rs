@@ -617,6 +617,9 @@ pub struct FileResponse {
     /// `gzip_static on` found a `.gz` file and `gzip_vary` is on: the answer says
     /// `Vary: Accept-Encoding` (nginx's `r->gzip_vary`), whichever file it sends.
     pub vary: bool,
+    /// The sub filter of the level that answers, its strings evaluated; `None` without
+    /// `sub_filter` or when every search string came out empty.
+    pub sub_filter: Option<Arc<SubFilter>>,
     pub limited: Limited,
     pub sending: Sending,
 }
@@ -656,6 +659,17 @@ impl Route {
             Route::Respond(r) => r.gzip = gzip,
             Route::File(f) => f.gzip = gzip,
             Route::Proxy(p) => p.gzip = gzip,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
+    /// The same answer with the sub filter of the level it ended in.
+    pub fn with_sub_filter(mut self, sub_filter: Option<Arc<SubFilter>>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.sub_filter = sub_filter,
+            Route::File(f) => f.sub_filter = sub_filter,
+            Route::Proxy(p) => p.sub_filter = sub_filter,
             Route::Auth(_) => {}
         }
         self
@@ -787,6 +801,9 @@ pub struct Response {
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the level that answered; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    /// The sub filter of the level that answers, its strings evaluated; `None` without
+    /// `sub_filter` or when every search string came out empty.
+    pub sub_filter: Option<Arc<SubFilter>>,
     pub limited: Limited,
     pub sending: Sending,
 }
@@ -891,6 +908,9 @@ pub struct ProxyRequest {
     pub keepalive: KeepaliveLimits,
     /// The location's gzip filter; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    /// The sub filter of the level that answers, its strings evaluated; `None` without
+    /// `sub_filter` or when every search string came out empty.
+    pub sub_filter: Option<Arc<SubFilter>>,
     /// TLS to the upstream, for an `https://` `proxy_pass`.
     pub tls: Option<TlsTarget>,
     pub limited: Limited,
@@ -1033,6 +1053,23 @@ pub enum GzipClient {
     /// The request came through a proxy (`Via`): these `gzip_proxied` flags decide from the
     /// response's `Expires`, `Cache-Control`, `Last-Modified` and `ETag`.
     ByResponse(Proxied),
+}
+
+/// nginx's sub filter (`ngx_http_sub_filter_module`) for one request, its strings evaluated
+/// as the answer is about to be sent. The runtime decides from the answer's length and type
+/// whether it applies.
+#[derive(Debug)]
+pub struct SubFilter {
+    /// Search strings (lowercased, none empty) with their replacements, in the order nginx
+    /// tries them at one place of the body (see `eval::sub_filter::ordered`).
+    pub pairs: Vec<(Bytes, Bytes)>,
+    /// `sub_filter_types`.
+    pub types: GzipTypes,
+    /// `sub_filter_once`: each string is replaced at its first match only.
+    pub once: bool,
+    /// `sub_filter_last_modified`: `Last-Modified` kept (and `ETag` made weak) rather than
+    /// both removed.
+    pub last_modified: bool,
 }
 
 /// One `resolver` directive: the DNS servers asked and how answers are kept. Every location

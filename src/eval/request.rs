@@ -17,6 +17,7 @@ use super::plan::{
     KeepaliveLimits, Outcome, Peer, RequestInfo, UpstreamTry, local_port, local_text,
 };
 use super::regex::Captures;
+use super::sub_filter::CSubFilter;
 use super::uri::Target;
 use super::vars::{Counted, Var};
 
@@ -66,6 +67,8 @@ pub struct Req<'a> {
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the server, then of the location, once chosen.
     pub gzip: Option<Arc<CGzip>>,
+    /// The sub filter of the server, then of the location, once chosen.
+    pub sub_filter: Option<Arc<CSubFilter>>,
     /// The write side's settings of the server, then of the location, once chosen.
     pub output: COutput,
     /// What `set $limit_rate` (or an `X-Accel-Redirect` answer's `X-Accel-Limit-Rate`) gave
@@ -185,6 +188,7 @@ impl<'a> Req<'a> {
             server_name: Bytes::new(),
             keepalive: crate::defaults::http::KEEPALIVE,
             gzip: None,
+            sub_filter: None,
             output: COutput::default(),
             limit_rate: None,
             carried: Vec::new(),
@@ -271,6 +275,7 @@ impl<'a> Req<'a> {
     pub fn enter(&mut self, loc: &super::site::CLocation) {
         self.keepalive = loc.keepalive;
         self.gzip = loc.gzip.clone();
+        self.sub_filter = loc.sub_filter.clone();
         self.output.clone_from(&loc.output);
         self.root = Some(loc.content.root.clone());
     }

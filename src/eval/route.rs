@@ -107,6 +107,7 @@ pub fn route_after<'a>(
         t.notes.append(&mut req.notes);
     });
     let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
+    let sub_filter = req.sub_filter.clone().and_then(|s| s.for_request(&mut req));
     let limited = super::limit::take(&mut req);
     let output = req.output.clone();
     let mut errors = std::mem::take(&mut req.errors);
@@ -127,6 +128,7 @@ pub fn route_after<'a>(
     let route = route
         .with_keepalive(req.keepalive)
         .with_gzip(gzip)
+        .with_sub_filter(sub_filter)
         .with_limited(limited)
         .with_sending(sending);
     if route.rereads_request() {
@@ -274,6 +276,7 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.server_name = s.server_name.clone();
     req.keepalive = s.keepalive;
     req.gzip = s.default.gzip.clone();
+    req.sub_filter = s.default.sub_filter.clone();
     req.output.clone_from(&s.default.output);
     req.root = Some(s.default.content.root.clone());
     if !req
@@ -925,6 +928,7 @@ pub fn respond(
         // `route` sets the level's limits once the answer is known.
         keepalive: crate::defaults::http::KEEPALIVE,
         gzip: None,
+        sub_filter: None,
         limited: Default::default(),
         sending: Default::default(),
     })

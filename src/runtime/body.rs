@@ -15,6 +15,7 @@ use super::forward::UpstreamLog;
 use super::gzip::Gzipped;
 use super::log::Level;
 use super::static_file::FileBody;
+use super::sub_filter::Substituted;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
 
@@ -57,6 +58,8 @@ enum Inner {
 #[derive(Debug)]
 pub struct ProxyBody {
     inner: Inner,
+    /// The sub filter, when the body is rewritten (before it is compressed).
+    sub: Option<Box<Substituted>>,
     /// The gzip filter, when the response is compressed.
     gzip: Option<Box<Gzipped>>,
     finish: Option<Finish>,
@@ -68,6 +71,7 @@ impl ProxyBody {
     pub fn full(bytes: Option<Bytes>, finish: Option<Finish>) -> ProxyBody {
         ProxyBody {
             inner: Inner::Full(bytes.filter(|b| !b.is_empty())),
+            sub: None,
             gzip: None,
             finish,
             upstream_log: None,
@@ -77,6 +81,7 @@ impl ProxyBody {
     pub fn upstream(body: UpstreamBody, finish: Finish, log: UpstreamLog) -> ProxyBody {
         ProxyBody {
             inner: Inner::Upstream(Box::new(body)),
+            sub: None,
             gzip: None,
             finish: Some(finish),
             upstream_log: Some(Box::new(log)),
@@ -89,9 +94,16 @@ impl ProxyBody {
         self
     }
 
+    /// The same body, rewritten when `sub` is given (see `sub_filter::header_filter`).
+    pub fn sub_filter(mut self, sub: Option<Substituted>) -> ProxyBody {
+        self.sub = sub.map(Box::new);
+        self
+    }
+
     pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
         ProxyBody {
             inner: Inner::File(Box::new(body)),
+            sub: None,
             gzip: None,
             finish: Some(finish),
             upstream_log: None,
@@ -168,7 +180,7 @@ impl ProxyBody {
         drop(finish);
     }
 
-    /// The next piece of the body (compressed when the gzip filter is on): `Ok(None)` at its
+    /// The next piece of the body (rewritten by the sub filter, compressed by the gzip one): `Ok(None)` at its
     /// end. An error is logged as nginx logs a failed upstream read.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ProxyError>> {
         let inner = &mut self.inner;
@@ -177,9 +189,14 @@ impl ProxyBody {
             Inner::Upstream(body) => body.poll_data(cx),
             Inner::File(body) => body.poll_data(cx),
         };
-        let next = match &mut self.gzip {
-            Some(gzip) => gzip.poll_next(cx, source),
+        let sub = &mut self.sub;
+        let mut filtered = |cx: &mut Context<'_>| match sub {
+            Some(sub) => sub.poll_next(cx, &mut source),
             None => source(cx),
+        };
+        let next = match &mut self.gzip {
+            Some(gzip) => gzip.poll_next(cx, filtered),
+            None => filtered(cx),
         };
         match next {
             Poll::Ready(Some(Ok(data))) => {

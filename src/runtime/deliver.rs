@@ -16,6 +16,7 @@ use super::redirect;
 use super::respond;
 use super::response::{self, Answer, Front};
 use super::state::Hold;
+use super::sub_filter;
 use super::throttle::Throttle;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
@@ -193,6 +194,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     front.chunked = unframed && chunks;
     front.chunked_off = !sending.chunked;
     front.keepalive_header = sending.keepalive_header;
+    let substituted = sub_filter::header_filter(
+        p.sub_filter.as_ref(),
+        head.status,
+        &finish.request,
+        &mut front,
+        &mut headers,
+        true,
+    );
     let gzipped = gzip::header_filter(
         p.gzip.as_deref(),
         head.status,
@@ -224,7 +233,9 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     )
     .limited(sending.proxy_limit_rate);
     let body = if surplus { body.overrun() } else { body };
-    let body = ProxyBody::upstream(body, finish, d.upstream_log).gzip(gzipped);
+    let body = ProxyBody::upstream(body, finish, d.upstream_log)
+        .sub_filter(substituted)
+        .gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),

@@ -608,6 +608,7 @@ async fn fail(
         location_base: None,
         hide_version: !p.server_tokens,
         gzip: p.gzip.as_deref(),
+        sub_filter: p.sub_filter.as_ref(),
         sending: p.sending,
     };
     Some(respond::answer(

@@ -167,6 +167,7 @@ pub async fn dispatch(
                 location_base: r.location_base.as_ref(),
                 hide_version: !r.server_tokens,
                 gzip: r.gzip.as_deref(),
+                sub_filter: r.sub_filter.as_ref(),
                 sending: r.sending,
             };
             Some(respond::answer(

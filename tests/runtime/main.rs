@@ -45,6 +45,7 @@ mod root_variables;
 mod shutdown_timeout;
 mod split_clients;
 mod startup_warnings;
+mod sub_filter;
 mod syslog;
 mod tls;
 mod tunnel;

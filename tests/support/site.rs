@@ -126,6 +126,7 @@ impl Site for TestSite {
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
+                sub_filter: None,
                 limited: Default::default(),
                 sending: Default::default(),
             });
@@ -146,6 +147,7 @@ impl Site for TestSite {
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
+                sub_filter: None,
                 limited: Default::default(),
                 sending: Default::default(),
             });
@@ -235,6 +237,7 @@ impl Site for TestSite {
             errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
             tls: None,
@@ -271,6 +274,7 @@ impl Site for TestSite {
             server_tokens: true,
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
         })
