@@ -307,12 +307,20 @@ async fn attempts(
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
                 let addr = logged_peer(&peer.addr);
-                log_error(&request, &p, Level::Error, &e, Some(&addr));
+                // nginx logs a failed call where it fails, before freeing the server; a
+                // timeout only in `ngx_http_upstream_next`, after the server is freed.
+                let timed_out = matches!(e, ProxyError::TimedOut(_));
+                if !timed_out {
+                    log_error(&request, &p, Level::Error, &e, Some(&addr));
+                }
                 let failed = e.counts_as_failure();
                 if upstream.balancer.free(&mut attempt, failed, now_secs()) {
                     let disabled =
                         format!("upstream server temporarily disabled while {}", e.stage());
                     log_error(&request, &p, Level::Warn, &disabled, Some(&addr));
+                }
+                if timed_out {
+                    log_error(&request, &p, Level::Error, &e, Some(&addr));
                 }
                 let sent = !e.before_sending();
                 if cached && matches!(e, ProxyError::Io(..) | ProxyError::PrematureClose(_)) {

@@ -1,8 +1,9 @@
 //! WebSocket tunnels against nginx, through raw sockets on both sides: a backend that answers
 //! each path its own way (a 101 with a `Content-Length`, a 101 to a request that did not ask
-//! to upgrade, a reset or silence after the 101) and clients that send, wait and reset. The
-//! bytes each client gets (`Date` aside), the access-log lines written as tunnels close and
-//! the error-log lines about them must be nginx's. Skipped when nginx is not installed.
+//! to upgrade, a reset or silence after the 101, no answer at all) and clients that send,
+//! wait, reset, and leave while the upstream thinks. The bytes each client gets (`Date`
+//! aside), the access-log lines written as tunnels close and the error-log lines about them
+//! must be nginx's. Skipped when nginx is not installed.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,7 +32,15 @@ http {
             proxy_set_header Connection $connection_upgrade;
             proxy_read_timeout 1s;
         }
+        location /pair/ {
+            proxy_pass http://pair;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 1s;
+        }
     }
+    upstream pair { server 127.0.0.1:BACKEND; server 127.0.0.1:BACKEND; }
 }
 "#;
 
@@ -88,6 +97,25 @@ fn probes() -> Vec<Vec<Step>> {
         // which names the reset.
         vec![upgrade("/slow101"), Wait(200), Shut],
         vec![upgrade("/slow101"), Wait(200), Reset],
+        // Frames sent ahead of the 101 (after the head was read) do not hide the client's
+        // leaving: nginx hears of it from epoll (`EPOLLRDHUP`) whatever waits unread.
+        vec![
+            upgrade("/slow101"),
+            Wait(100),
+            Send("early".into()),
+            Wait(100),
+            Shut,
+        ],
+        vec![
+            upgrade("/slow101"),
+            Wait(100),
+            Send("early".into()),
+            Wait(100),
+            Reset,
+        ],
+        // Two servers that never answer: each timeout frees its server first (the
+        // `temporarily disabled` line), then says it timed out, and the client gets a 504.
+        vec![upgrade("/pair/silent"), Wait(2500)],
         // An idle tunnel: `proxy_read_timeout` closes it.
         vec![upgrade("/idle101")],
     ]
@@ -124,6 +152,10 @@ fn answer(mut s: TcpStream) {
                      Connection: Upgrade\r\nSec-WebSocket-Accept: xyz\r\n";
     if path == "/slow101" {
         std::thread::sleep(Duration::from_millis(600));
+    }
+    if path == "/pair/silent" {
+        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+        return;
     }
     let reply = match path.as_str() {
         "/length101" => {
@@ -195,7 +227,11 @@ fn talk(port: u16, steps: &[Step]) -> String {
 fn tunnel_lines(dir: &Path, ports: &[u16]) -> Vec<String> {
     let log = std::fs::read_to_string(dir.join("logs/error.log")).unwrap_or_default();
     log.lines()
-        .filter(|l| l.contains("upgraded connection") || l.contains("prematurely closed"))
+        .filter(|l| {
+            ["upgraded connection", "prematurely closed", "timed out", "disabled"]
+                .iter()
+                .any(|what| l.contains(what))
+        })
         .filter_map(|l| {
             let (_, from_level) = l.split_once(" [")?;
             let (level, rest) = from_level.split_once("] ")?;
