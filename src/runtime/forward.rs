@@ -98,7 +98,12 @@ async fn attempts(
     let mut down = down;
     let body = match client_body(&request, &p, down.as_mut()).await {
         Ok((mut body, read, kept)) => {
-            outcome.request_length = read;
+            // A chunked body counts with its framing: nginx adds to `$request_length` the
+            // bytes it read for the body.
+            outcome.request_length = match down.as_ref() {
+                Some(d) if request.has_token("transfer-encoding", "chunked") => d.body.raw(),
+                _ => read,
+            };
             if kept.is_some() {
                 request.request_body = kept;
                 if let Some(finish) = abandoned {
