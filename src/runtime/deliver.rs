@@ -159,7 +159,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         // the upstream's `Content-Length` or all it sends until it closes. The chunked
         // filter leaves 1xx answers alone, so the body goes unframed and the client
         // connection stays open for another request as it would have. The body goes out
-        // when the upstream ends it, as nginx's buffers let it out.
+        // when the upstream ends it, as nginx's buffers let it out, and a head shorter than
+        // `postpone_output` with it.
         let body = UpstreamBody::new(
             conn,
             head.framing,
@@ -179,6 +180,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         );
         answer.keepalive = d.keepalive;
         answer.throttle = throttle;
+        answer.hold_head = answer.head.len() < POSTPONE_OUTPUT;
+        answer.watch_client = !p.ignore_client_abort;
         return answer;
     }
     let mut front = Front::take_upstream(&mut headers, connection);
@@ -236,6 +239,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     answer.hold_head = chunked_body
         && head.buffered(p.buffers.buffering, p.ignore_headers)
         && answer.head.len() < POSTPONE_OUTPUT;
+    answer.watch_client = !p.ignore_client_abort;
     answer
 }
 
@@ -275,6 +279,7 @@ fn http09(d: Delivery<'_>, conn: PeerConn, client_head: bool) -> Answer {
         tunnel: None,
         throttle,
         hold_head: false,
+        watch_client: !p.ignore_client_abort,
     }
 }
 

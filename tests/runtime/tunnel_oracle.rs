@@ -21,7 +21,7 @@ http {
     map $http_upgrade $connection_upgrade { default upgrade; '' close; }
     log_format t '$request $status $body_bytes_sent $bytes_sent $upstream_status '
                  '"$request_completion" $upstream_bytes_received $upstream_bytes_sent '
-                 '$sent_http_connection';
+                 '$sent_http_connection $sent_http_upgrade';
     access_log logs/access.log t;
     server {
         listen 127.0.0.1:PORT;
@@ -82,6 +82,18 @@ fn probes() -> Vec<Vec<Step>> {
         // Such a 101 from an upstream that then only idles: its body stays in nginx's
         // buffer, and `proxy_read_timeout` ends the answer without it.
         vec![Send("GET /greet101 HTTP/1.1\r\nHost: t\r\n\r\n".into())],
+        // Its client leaving meanwhile ends it at once, a 499: nothing reached the client,
+        // the head still held back with the body (`postpone_output`).
+        vec![
+            Send("GET /greet101 HTTP/1.1\r\nHost: t\r\n\r\n".into()),
+            Wait(300),
+            Shut,
+        ],
+        vec![
+            Send("GET /greet101 HTTP/1.1\r\nHost: t\r\n\r\n".into()),
+            Wait(300),
+            Reset,
+        ],
         // A 1xx before the 101 is the answer (nginx never asks for a 100): the rest is its
         // body, until the upstream closes, and no tunnel opens.
         vec![
