@@ -6,7 +6,8 @@
 //!
 //! nginx's rules (`ngx_http_upstream_process_upgraded`): the tunnel ends when either side has
 //! closed and what it sent has been delivered; every event re-arms `proxy_read_timeout`, so it
-//! is the idle timeout in both directions; a write blocked towards the upstream is bounded by
+//! is the idle timeout in both directions (a timer moved by less than 300 ms stays where it
+//! was, as nginx's lazy timers do); a write blocked towards the upstream is bounded by
 //! `proxy_send_timeout`, towards the client by `send_timeout`. A tunnel that ends on a timer
 //! or a failed call says so in the error log with the request's context, at the level
 //! nginx gives the side that failed; either way `$request_completion` is `OK`.
@@ -81,6 +82,7 @@ impl Tunnel {
             up: Flow::with(to_upstream),
             down: Flow::with(buf.to_vec()),
             last: Instant::now(),
+            due: None,
             timer: None,
             timeouts,
             end: None,
@@ -105,6 +107,8 @@ pub struct Running {
     down: Flow,
     /// When bytes last moved either way.
     last: Instant,
+    /// When nginx's timer would fire, as [`lazy`] moves it.
+    due: Option<Instant>,
     /// nginx's one timer: idle or blocked-write while copying, then the bound on closing.
     timer: Option<Pin<Box<Sleep>>>,
     timeouts: ProxyTimeouts,
@@ -168,7 +172,9 @@ impl Running {
                 return Poll::Ready(Ok(End::Closed));
             }
             let (limit, end) = limit(&self.timeouts, &self.up, &self.down);
-            let deadline = (self.last + limit).into();
+            let due = lazy(self.due, self.last + limit);
+            self.due = Some(due);
+            let deadline = due.into();
             let sleep = self
                 .timer
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
@@ -177,7 +183,7 @@ impl Running {
                 sleep.as_mut().reset(deadline);
             }
             match sleep.as_mut().poll(cx) {
-                Poll::Ready(()) if Instant::now() >= self.last + limit => {
+                Poll::Ready(()) if Instant::now() >= due => {
                     return Poll::Ready(Ok(end));
                 }
                 Poll::Ready(()) => continue,
@@ -446,6 +452,19 @@ impl Flow {
     }
 }
 
+/// nginx's `NGX_TIMER_LAZY_DELAY`: a timer that would move by less than this stays.
+const LAZY_DELAY: Duration = Duration::from_millis(300);
+
+/// Where nginx's timer stands once re-armed for `wanted`, having stood at `armed`:
+/// `ngx_add_timer` leaves a timer alone when the new time is within [`LAZY_DELAY`] of the
+/// old, so a tunnel with steady traffic closes up to that much before its idle time is up.
+fn lazy(armed: Option<Instant>, wanted: Instant) -> Instant {
+    match armed {
+        Some(at) if wanted.max(at) - wanted.min(at) < LAZY_DELAY => at,
+        _ => wanted,
+    }
+}
+
 /// The timer nginx would have armed: `proxy_read_timeout` always, a send timeout when a write
 /// is blocked (whichever expires first wins).
 fn limit(t: &ProxyTimeouts, up: &Flow, down: &Flow) -> (Duration, End) {
@@ -457,4 +476,21 @@ fn limit(t: &ProxyTimeouts, up: &Flow, down: &Flow) -> (Duration, End) {
         limit = (t.client_send, End::ClientTimedOut);
     }
     limit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_moved_by_less_than_300_ms_stays() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(lazy(None, t0), t0);
+        assert_eq!(lazy(Some(t0), t0 + ms(299)), t0);
+        assert_eq!(lazy(Some(t0), t0 + ms(300)), t0 + ms(300));
+        // Sooner by as much moves it too (a blocked write's shorter timeout).
+        assert_eq!(lazy(Some(t0 + ms(500)), t0), t0);
+        assert_eq!(lazy(Some(t0 + ms(200)), t0), t0 + ms(200));
+    }
 }

@@ -130,6 +130,18 @@ fn probes() -> Vec<Vec<Step>> {
         vec![upgrade("/pair/silent"), Wait(2500)],
         // An idle tunnel: `proxy_read_timeout` closes it.
         vec![upgrade("/idle101")],
+        // nginx's timer moves only when it would move by 300 ms or more: set for 1 s at the
+        // 101, then for 1.4 s by a message at 0.4 s, it stays there for one at 0.65 s, and
+        // the tunnel is closed before a message at 1.525 s (which would count in the log).
+        vec![
+            upgrade("/idle101"),
+            Wait(400),
+            Send("a".into()),
+            Wait(250),
+            Send("b".into()),
+            Wait(875),
+            Send("c".into()),
+        ],
     ]
 }
 
