@@ -170,12 +170,18 @@ impl Client {
         self.at.need = 0;
         // The head is parsed again from its start only when a line has ended since the last
         // try, or nginx's buffer is full: a client sending a byte at a time costs no more
-        // than one sending it all at once.
+        // than one sending it all at once. A request line not yet complete is also parsed
+        // again each time the bytes read have doubled, so one nginx refuses at its first bad
+        // byte (a WebSocket frame sent after an answer that opened no tunnel) is refused as
+        // soon as it comes, not once its line ends.
         let mut scanned = 0;
+        let mut tried = 0;
         loop {
             let ended = self.buf[scanned..].contains(&b'\n');
             scanned = self.buf.len();
-            if ended || self.buf.len() >= self.at.need {
+            let grown = !self.at.line_done && self.buf.len() >= (2 * tried).max(1);
+            if ended || grown || self.buf.len() >= self.at.need {
+                tried = self.buf.len();
                 match parse::parse_head(&self.buf, &mut self.at, room, vhost) {
                     Ok(true) => {
                         self.counted.to(Stage::Writing);

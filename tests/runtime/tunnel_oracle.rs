@@ -101,6 +101,13 @@ fn probes() -> Vec<Vec<Step>> {
             Wait(400),
             Send("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n".into()),
         ],
+        // An upgrade answered without one, and a frame sent right after the answer: nginx
+        // reads it as the next request and refuses it at its first byte (400, closed).
+        vec![
+            upgrade("/ok"),
+            Wait(300),
+            Send("\u{81}\u{85}abcdhello".into()),
+        ],
         // An upstream that resets: an `[error]` line.
         vec![upgrade("/reset101")],
         // A client that resets: an `[info]` line.
