@@ -193,13 +193,21 @@ impl Running {
     }
 
     /// Says goodbye on the sides that need one (TLS); ready when both are done.
+    /// nginx sends none to a peer that closed (`no_send_shutdown`, set when its read
+    /// ended), whose connection failed, or a client that timed out (`ngx_ssl_shutdown`).
     fn close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let client = if self.client.closes_with_shutdown() {
+        let (client_broke, upstream_broke) = match &self.end {
+            Some(Err(f)) => (!f.upstream, f.upstream),
+            Some(Ok(End::ClientTimedOut)) => (true, false),
+            _ => (false, false),
+        };
+        let client = if self.client.closes_with_shutdown() && !self.up.eof && !client_broke {
             Pin::new(&mut self.client).poll_shutdown(cx).map(drop)
         } else {
             Poll::Ready(())
         };
-        let upstream = if self.upstream.closes_with_shutdown() {
+        let upstream = if self.upstream.closes_with_shutdown() && !self.down.eof && !upstream_broke
+        {
             Pin::new(&mut self.upstream).poll_shutdown(cx).map(drop)
         } else {
             Poll::Ready(())
@@ -414,8 +422,13 @@ impl Flow {
                 match src.poll_read_drain(cx, &mut scratch[..]) {
                     Poll::Pending => Ok(false),
                     // A TLS peer gone without close_notify has closed, as OpenSSL
-                    // tells nginx (`SSL_OP_IGNORE_UNEXPECTED_EOF`).
-                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    // tells nginx (`SSL_OP_IGNORE_UNEXPECTED_EOF`); so has one whose
+                    // socket failed (a reset): nginx's `ngx_ssl_recv` takes a failed call
+                    // OpenSSL queued no error for as the peer's clean shutdown.
+                    Poll::Ready(Err(e))
+                        if e.kind() == io::ErrorKind::UnexpectedEof
+                            || (src.closes_with_shutdown() && e.raw_os_error().is_some()) =>
+                    {
                         self.eof = true;
                         Ok(true)
                     }
