@@ -172,7 +172,13 @@ fn tls_probes() -> Vec<Vec<Step>> {
     let upgrade = |path: &str| Send(format!("GET {path} {UPGRADE}"));
     vec![
         // The client half-closes without close_notify: none comes back.
-        vec![upgrade("/echo101"), Wait(300), Send("hi".into()), Wait(200), Shut],
+        vec![
+            upgrade("/echo101"),
+            Wait(300),
+            Send("hi".into()),
+            Wait(200),
+            Shut,
+        ],
         // A client's reset reads as a close on TLS (`ngx_ssl_recv`): no error-log line.
         vec![upgrade("/idle101"), Wait(300), Reset],
         // The upstream resets, or goes idle: the client gets close_notify.
@@ -328,9 +334,14 @@ fn tunnel_lines(dir: &Path, ports: &[u16]) -> Vec<String> {
     let log = std::fs::read_to_string(dir.join("logs/error.log")).unwrap_or_default();
     log.lines()
         .filter(|l| {
-            ["upgraded connection", "prematurely closed", "timed out", "disabled"]
-                .iter()
-                .any(|what| l.contains(what))
+            [
+                "upgraded connection",
+                "prematurely closed",
+                "timed out",
+                "disabled",
+            ]
+            .iter()
+            .any(|what| l.contains(what))
         })
         .filter_map(|l| {
             let (_, from_level) = l.split_once(" [")?;
@@ -369,7 +380,14 @@ fn tunnels_answer_and_log_as_nginx() {
     let (nginx_tls, ngxr_tls) = (free_port(), free_port());
     let with_tls = |port: u16| config.replace("TLSPORT", &port.to_string());
     let nginx_config = with_tls(nginx_tls);
-    let mut nginx_server = Some(start(nginx, &nginx_dir, &nginx_config, &base, nginx_port, 0));
+    let mut nginx_server = Some(start(
+        nginx,
+        &nginx_dir,
+        &nginx_config,
+        &base,
+        nginx_port,
+        0,
+    ));
     let mut ngxr_server = Some(start(
         env!("CARGO_BIN_EXE_ngxr"),
         &ngxr_dir,
@@ -380,7 +398,11 @@ fn tunnels_answer_and_log_as_nginx() {
     ));
     let mut differences = Vec::new();
     let runs = [
-        (probes(), talk as fn(u16, &[Step]) -> String, [nginx_port, ngxr_port]),
+        (
+            probes(),
+            talk as fn(u16, &[Step]) -> String,
+            [nginx_port, ngxr_port],
+        ),
         (tls_probes(), talk_tls, [nginx_tls, ngxr_tls]),
     ];
     for (probes, talk, [theirs_at, ours_at]) in runs {
