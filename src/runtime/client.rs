@@ -42,8 +42,8 @@ pub struct RequestHead {
 /// that sent nothing more, which nginx closes without a log line.
 #[derive(Debug)]
 pub enum HeadError {
-    /// The client closed (or reset) the connection.
-    Closed(Option<PartialHead>),
+    /// The client closed (or reset: the error) the connection.
+    Closed(Option<PartialHead>, Option<io::Error>),
     /// `client_header_timeout`.
     TimedOut(Option<PartialHead>),
     /// The head breaks nginx's rules: answer with this status and close.
@@ -163,8 +163,8 @@ impl Client {
         };
         if room.end == 0 {
             // `client_header_buffer_size 0`: nginx's read of no bytes reads as the client
-            // closing, and the connection closes without a word.
-            return Err(HeadError::Closed(None));
+            // closing, and the connection closes without an answer.
+            return Err(HeadError::Closed(None, None));
         }
         self.at.chosen = None;
         self.at.need = 0;
@@ -209,7 +209,8 @@ impl Client {
                     });
                     return Err(match read {
                         Err(_) => HeadError::TimedOut(partial),
-                        Ok(_) => HeadError::Closed(partial),
+                        Ok(Ok(_)) => HeadError::Closed(partial, None),
+                        Ok(Err(e)) => HeadError::Closed(partial, Some(e)),
                     });
                 }
             }

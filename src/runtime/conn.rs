@@ -26,6 +26,7 @@ use super::stream::Downstream;
 use super::tls::Refused;
 use super::write::{self, Sent};
 use crate::eval::plan::{ListenAddr, ListenSpec, Peer};
+use crate::syntax::include::os_error;
 
 /// Keeps a connection counted (and within `worker_connections`) while anything uses it,
 /// including a tunnel that outlives the HTTP part of the connection.
@@ -198,8 +199,10 @@ pub async fn serve(
             Err(HeadError::Invalid(e, head)) => {
                 request::refused(&ctx, e.status(), head, ctx.next_request())
             }
+            Err(HeadError::Closed(None, error)) => return idle_end(&ctx, Idle::Closed(error)),
+            Err(HeadError::TimedOut(None)) => return idle_end(&ctx, Idle::TimedOut),
             // nginx's 400 for a client that left mid-head, 408 for one too slow.
-            Err(HeadError::Closed(head)) => return request::cut_short(&ctx, 400, head),
+            Err(HeadError::Closed(head, _)) => return request::cut_short(&ctx, 400, head),
             Err(HeadError::TimedOut(head)) => return request::cut_short(&ctx, 408, head),
         };
         let (mut answer, mut body) = match handled {
@@ -232,5 +235,45 @@ pub async fn serve(
         if !answer.keepalive || !running || body.discard(&mut client).await.is_err() {
             return client.close().await;
         }
+    }
+}
+
+/// How a connection waiting for a request's first byte ended.
+#[derive(Debug)]
+enum Idle {
+    /// The client closed, or reset (the error).
+    Closed(Option<std::io::Error>),
+    TimedOut,
+}
+
+/// nginx's `[info]` line for a connection that ended while no head had begun: before its
+/// first request (`ngx_http_wait_request_handler`, in the connection's context; a TLS
+/// client's reset reads as its close there, as `ngx_ssl_recv` takes it), or between
+/// requests (`ngx_http_keepalive_handler`, which names only the client and the reset it
+/// let pass as a close, and says nothing when `keepalive_timeout` ends it).
+fn idle_end(ctx: &ConnCtx, end: Idle) {
+    let (id, remote, listen) = (ctx.id, &ctx.remote, &ctx.listen);
+    let keepalive = ctx.requests.load(Ordering::Relaxed) > 0;
+    match end {
+        Idle::TimedOut if keepalive => {}
+        Idle::TimedOut => super::log::info(format_args!(
+            "*{id} client timed out (110: Connection timed out) while waiting for request, \
+             client: {remote}, server: {listen}"
+        )),
+        Idle::Closed(error) if keepalive => {
+            let os = error.map_or_else(String::new, |e| format!(" ({})", os_error(&e)));
+            super::log::info(format_args!(
+                "*{id} client {remote} closed keepalive connection{os}"
+            ));
+        }
+        Idle::Closed(Some(e)) if !ctx.tls => super::log::info(format_args!(
+            "*{id} recv() failed ({}) while waiting for request, client: {remote}, \
+             server: {listen}",
+            os_error(&e)
+        )),
+        Idle::Closed(_) => super::log::info(format_args!(
+            "*{id} client closed connection while waiting for request, client: {remote}, \
+             server: {listen}"
+        )),
     }
 }

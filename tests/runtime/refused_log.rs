@@ -3,7 +3,8 @@
 //! not finish within `client_header_timeout` (408), one refused once read (no `Host`, a bad
 //! `Content-Length`, plain HTTP on an ssl port), and the connections that get no line (nothing
 //! sent, a failed TLS handshake). Also `$request_completion` and `$connection_time`, and the
-//! error log's `client sent ...` lines. Skipped when nginx is not installed.
+//! error log's `client sent ...` lines and those of connections that end idle. Skipped when
+//! nginx is not installed.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -302,4 +303,71 @@ fn refused_heads_are_logged_as_nginx_logs_them() {
         ours.len(),
         differences.join("\n")
     );
+}
+
+/// Connections that end with no head begun: before a first request (closed, reset, timed
+/// out) and between requests (closed, reset; `keepalive_timeout` says nothing). The error
+/// log's `[info]` lines about them must be nginx's.
+#[test]
+fn idle_connections_end_with_nginx_s_lines() {
+    let Some(nginx) = nginx() else { return };
+    let config = r#"
+error_log logs/error.log info;
+events { worker_connections 64; }
+http {
+    client_header_timeout 1s;
+    keepalive_timeout 1s;
+    access_log off;
+    server { listen 127.0.0.1:PORT; return 200 "ok\n"; }
+}
+"#;
+    let base = temp_dir("idle-lines");
+    let run = |bin: &str, dir: &Path| {
+        let port = free_port();
+        let server = start(bin, dir, config, &base, port, 0);
+        let connect = || {
+            let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            s
+        };
+        let answered = || {
+            let mut s = connect();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").expect("send");
+            let mut out = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !out.ends_with(b"ok\n") {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => panic!("no answer: {}", String::from_utf8_lossy(&out)),
+                    Ok(n) => out.extend_from_slice(&chunk[..n]),
+                }
+            }
+            s
+        };
+        let reset = |s: TcpStream| {
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .expect("linger");
+        };
+        let wait_out = |mut s: TcpStream| {
+            let _ = s.read_to_end(&mut Vec::new());
+        };
+        drop(connect());
+        reset(connect());
+        wait_out(connect());
+        drop(answered());
+        reset(answered());
+        wait_out(answered());
+        // A line is written as its connection ends.
+        std::thread::sleep(Duration::from_millis(200));
+        drop(server);
+        super::files::log_messages(dir, None, &[port])
+            .into_iter()
+            .filter(|l| l.contains("waiting for request") || l.contains("keepalive"))
+            .collect::<Vec<_>>()
+    };
+    let theirs = run(nginx, &base.join("nginx"));
+    // One more for the connection that saw the server listen.
+    assert_eq!(theirs.len(), 6, "{theirs:#?}");
+    assert_eq!(run(env!("CARGO_BIN_EXE_ngxr"), &base.join("ngxr")), theirs);
 }
