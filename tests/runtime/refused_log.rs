@@ -333,7 +333,8 @@ http {
         };
         let answered = || {
             let mut s = connect();
-            s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").expect("send");
+            s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                .expect("send");
             let mut out = Vec::new();
             let mut chunk = [0u8; 1024];
             while !out.ends_with(b"ok\n") {
