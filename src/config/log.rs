@@ -1,7 +1,41 @@
-//! `log_format`: a named format and how variable values are escaped in it.
+//! `log_format`: a named format and how variable values are escaped in it; where an
+//! `access_log` or `error_log` writes.
 
+use std::path::PathBuf;
+
+use super::syslog::Syslog;
 use super::{Cx, Text};
 use crate::syntax::Directive;
+
+/// Where a log's lines go: a file (`stderr` included), or a syslog server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LogTarget {
+    File(PathBuf),
+    Syslog(Syslog),
+}
+
+impl LogTarget {
+    /// The `access_log`/`error_log` argument `value`: `syslog:...` (the error is nginx's),
+    /// `stderr`, or a path relative to the prefix.
+    pub fn parse(cx: &Cx<'_>, value: &str) -> Result<LogTarget, String> {
+        if value.starts_with("syslog:") {
+            return super::syslog::parse(value).map(LogTarget::Syslog);
+        }
+        Ok(LogTarget::File(match value {
+            "stderr" => PathBuf::from(value),
+            _ => cx.prefixed(value),
+        }))
+    }
+}
+
+impl std::fmt::Display for LogTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogTarget::File(path) => write!(f, "{}", path.display()),
+            LogTarget::Syslog(_) => f.write_str("syslog"),
+        }
+    }
+}
 
 /// `escape=default|json|none`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,6 +18,7 @@ pub mod map;
 pub mod process;
 pub mod proxy;
 pub mod proxy_cookie;
+pub mod proxy_rewrite;
 pub mod proxy_ssl;
 pub mod realip;
 pub mod resolver;
@@ -25,6 +26,7 @@ pub mod rewrite;
 pub mod settings;
 pub mod split_clients;
 pub mod ssl;
+pub mod syslog;
 pub mod units;
 pub mod upstream;
 

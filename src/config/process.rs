@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use super::Cx;
+use super::log::LogTarget;
+use super::syslog::SEVERITIES;
 use crate::syntax::Directive;
 
 /// `worker_processes`, `worker_connections`, `pid`, `error_log`, `daemon`.
@@ -14,7 +16,7 @@ pub struct Process {
     /// `None` for `pid off`.
     pub pid: Option<PathBuf>,
     /// Absolute paths or `stderr`, with the level.
-    pub error_logs: Vec<(PathBuf, String)>,
+    pub error_logs: Vec<(LogTarget, String)>,
     pub daemon: bool,
 }
 
@@ -67,31 +69,28 @@ pub fn lower(cx: &mut Cx<'_>, top: &[&Directive]) -> Process {
     }
     if p.error_logs.is_empty() {
         p.error_logs.push((
-            PathBuf::from(crate::defaults::ERROR_LOG_PATH),
+            LogTarget::File(PathBuf::from(crate::defaults::ERROR_LOG_PATH)),
             "error".into(),
         ));
     }
     p
 }
 
-/// One `error_log`: its file (or `stderr`) and level, `error` when not given.
-pub fn error_log(cx: &mut Cx<'_>, d: &Directive, logs: &mut Vec<(PathBuf, String)>) {
+/// One `error_log`: its file (or `stderr`, or a syslog server) and level, `error` when not
+/// given. nginx reads the target first.
+pub fn error_log(cx: &mut Cx<'_>, d: &Directive, logs: &mut Vec<(LogTarget, String)>) {
     let Some(file) = d.arg(0) else {
         return cx.arity(d);
     };
+    let target = match LogTarget::parse(cx, file) {
+        Ok(target) => target,
+        Err(message) => return cx.error(d, message),
+    };
     let level = d.arg(1).unwrap_or("error");
-    const LEVELS: [&str; 8] = [
-        "stderr", "emerg", "alert", "crit", "error", "warn", "notice", "info",
-    ];
-    if !LEVELS[1..].contains(&level) && level != "debug" {
+    if !SEVERITIES.contains(&level) {
         return cx.error(d, format!("invalid log level \"{level}\""));
     }
-    let path = if file == LEVELS[0] {
-        PathBuf::from(file)
-    } else {
-        cx.prefixed(file)
-    };
-    logs.push((path, level.to_string()));
+    logs.push((target, level.to_string()));
 }
 
 /// `ngx_conf_set_flag_slot`'s message.

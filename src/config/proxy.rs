@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::proxy_rewrite::{Rewrite, regex_or_value};
 use super::{Cx, Text};
 use crate::syntax::Directive;
 
@@ -226,14 +227,19 @@ pub fn default_redirect_allowed(cx: &mut Cx<'_>, d: &Directive, pass: Option<&Pr
 pub enum Redirect {
     Off,
     Default,
-    Replace(Text, Text),
+    /// A value (with variables) that must start the URL, or a `~`/`~*` regex found anywhere
+    /// in it.
+    Replace(Rewrite),
 }
 
 pub fn redirect(cx: &mut Cx<'_>, d: &Directive) -> Option<Redirect> {
     match (d.arg(0), d.args.len()) {
         (Some("off"), 1) => Some(Redirect::Off),
         (Some("default"), 1) => Some(Redirect::Default),
-        (Some(_), 2) => Some(Redirect::Replace(cx.text(d, 0)?, cx.text(d, 1)?)),
+        (Some(_), 2) => Some(Redirect::Replace(Rewrite {
+            pattern: regex_or_value(cx.text(d, 0)?, true),
+            replacement: cx.text(d, 1)?,
+        })),
         _ => {
             cx.arity(d);
             None

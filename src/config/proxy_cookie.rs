@@ -3,6 +3,7 @@
 //! level with any of one kind inherits none of that kind, and `off` stops the inheritance
 //! (`ngx_conf_merge_ptr_value`). `eval::proxy_cookie` compiles them.
 
+use super::proxy_rewrite::{Pattern, Rewrite, regex_or_value, with_value};
 use super::settings::inherit_opt;
 use super::{Cx, Text};
 use crate::syntax::Directive;
@@ -13,24 +14,6 @@ pub struct ProxyCookie {
     pub domain: Option<Vec<Rewrite>>,
     pub path: Option<Vec<Rewrite>>,
     pub flags: Option<Vec<Flags>>,
-}
-
-/// What a rule compares with: a value (with variables), or a regex (`~`, `~*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pattern {
-    Value(Text),
-    /// The pattern without its `~` or `~*`.
-    Regex {
-        text: Text,
-        caseless: bool,
-    },
-}
-
-/// `proxy_cookie_domain` or `proxy_cookie_path`: `pattern` → `replacement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rewrite {
-    pub pattern: Pattern,
-    pub replacement: Text,
 }
 
 /// `proxy_cookie_flags COOKIE FLAG...`: the cookie's name (compared without regard to case)
@@ -155,26 +138,4 @@ fn flags(cx: &mut Cx<'_>, d: &Directive) -> Option<Flags> {
         cookie: regex_or_value(cookie, false),
         flags,
     })
-}
-
-/// `~re` (and, when `star`, `~*re` caseless) is a regex, anything else a value.
-fn regex_or_value(text: Text, star: bool) -> Pattern {
-    let Some(regex) = text.value.strip_prefix('~') else {
-        return Pattern::Value(text);
-    };
-    let (regex, caseless) = match regex.strip_prefix('*') {
-        Some(rest) if star => (rest, true),
-        _ => (regex, !star),
-    };
-    Pattern::Regex {
-        text: with_value(&text, regex),
-        caseless,
-    }
-}
-
-fn with_value(text: &Text, value: &str) -> Text {
-    Text {
-        value: value.to_string(),
-        ..text.clone()
-    }
 }

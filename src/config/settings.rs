@@ -3,13 +3,13 @@
 //! at load. Arrays (`proxy_set_header`, `add_header`, `access_log`, `proxy_hide_header`...) are
 //! inherited only by a level that sets none of them.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::filters::{self, Charset, Expires};
 use super::gzip::Gzip;
+use super::log::LogTarget;
 use super::proxy::{self, NextUpstream, Redirect};
 use super::proxy_cookie::ProxyCookie;
 use super::proxy_ssl::ProxySsl;
@@ -100,7 +100,7 @@ pub struct Settings {
     pub access_log: Option<Vec<AccessLog>>,
     /// `error_log` in `http`, `server` or `location`: the files (and levels) of the requests
     /// served at this level. Unset everywhere, requests log to the main level's.
-    pub error_log: Option<Vec<(PathBuf, String)>>,
+    pub error_log: Option<Vec<(LogTarget, String)>>,
     /// The `ssl_*` settings (server level in nginx; `http` passes them down).
     pub ssl: Ssl,
     /// The `proxy_ssl_*` settings (TLS to `https://` upstreams).
@@ -161,7 +161,7 @@ pub struct AddHeader {
 pub enum AccessLog {
     Off,
     File {
-        path: PathBuf,
+        target: LogTarget,
         /// `combined` unless given.
         format: String,
         /// `if=`: the line is written unless this is empty or `0`.
@@ -482,11 +482,28 @@ impl Settings {
                 let entry = match d.arg(0) {
                     Some("off") => AccessLog::Off,
                     Some(path) => {
+                        // nginx's order: the target, then the parameters.
+                        let target = match LogTarget::parse(cx, path) {
+                            Ok(target) => target,
+                            Err(message) => {
+                                cx.error(d, message);
+                                return true;
+                            }
+                        };
+                        if path.contains('$') && matches!(target, LogTarget::File(_)) {
+                            let what = "\"access_log\" with variables";
+                            cx.unsupported(d, d.args[0].span, what);
+                            return true;
+                        }
                         let Some((condition, buffer, flush)) = access_log_options(cx, d) else {
                             return true;
                         };
+                        if buffer.is_some() && matches!(target, LogTarget::Syslog(_)) {
+                            cx.error(d, "logs to syslog cannot be buffered");
+                            return true;
+                        }
                         AccessLog::File {
-                            path: cx.prefixed(path),
+                            target,
                             format: d.arg(1).unwrap_or("combined").to_string(),
                             condition,
                             buffer,
@@ -586,10 +603,10 @@ pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
     }
 }
 
-/// `access_log`'s options after the format: `if=` is kept; `buffer=` and `flush=` only decide
-/// when lines reach the file; `gzip` would change the file's bytes, which ngxr does not do.
-/// `access_log`'s parameters after the format (`ngx_http_log_set_log`): the `if=` condition
-/// the `buffer=` size and the `flush=` time; `None` after an error, in nginx's words.
+/// `access_log`'s parameters after the format (`ngx_http_log_set_log`): the `if=` condition,
+/// the `buffer=` size and the `flush=` time (the last two only decide when lines reach the
+/// file); `None` after an error, in nginx's words. `gzip` would change the file's bytes,
+/// which ngxr does not do.
 fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<AccessLogOptions> {
     let mut condition = None;
     let mut buffer = None;

@@ -1,6 +1,6 @@
 //! Time as nginx prints it in variables: `$time_local`, `$time_iso8601`, `$msec`, the
 //! `seconds.milliseconds` form of `$request_time` and `$upstream_response_time`, and the
-//! error log's timestamps. Times are printed in UTC (nginx uses the local zone; ngxr's
+//! error log's and syslog's timestamps. Times are printed in UTC (nginx uses the local zone; ngxr's
 //! servers run in UTC).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -56,6 +56,19 @@ pub fn error_log(t: SystemTime) -> String {
     format!(
         "{}/{:02}/{:02} {:02}:{:02}:{:02}",
         c.year, c.month, c.day, c.hour, c.min, c.sec
+    )
+}
+
+/// A syslog message's `Nov 24 02:30:00` (RFC 3164; the day padded with a space).
+pub fn syslog(t: SystemTime) -> String {
+    let c = civil(t);
+    format!(
+        "{} {:2} {:02}:{:02}:{:02}",
+        MONTHS[(c.month - 1) as usize],
+        c.day,
+        c.hour,
+        c.min,
+        c.sec
     )
 }
 

@@ -28,6 +28,8 @@ use super::vars::{Registry, Var};
 use crate::config::content::{Fallback, IfModifiedSince};
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::Location;
+use crate::config::proxy::Redirect;
+use crate::config::proxy_rewrite::{Pattern, Rewrite};
 use crate::config::rewrite::{Return, Step};
 use crate::config::settings::Settings;
 use crate::config::{Config, Cx, Modifier, Text};
@@ -197,17 +199,17 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
             }
             script::defined(&l.script, sets, out);
             auth_sets(&l.settings, sets);
-            cookie_captures(&l.settings, out);
+            proxy_rewrite_captures(&l.settings, out);
             walk(&l.children, sets, out);
         }
     }
     let (mut sets, mut out) = (Vec::new(), Vec::new());
     auth_sets(&http.settings, &mut sets);
-    cookie_captures(&http.settings, &mut out);
+    proxy_rewrite_captures(&http.settings, &mut out);
     for s in &http.servers {
         script::defined(&s.script, &mut sets, &mut out);
         auth_sets(&s.settings, &mut sets);
-        cookie_captures(&s.settings, &mut out);
+        proxy_rewrite_captures(&s.settings, &mut out);
         walk(&s.locations, &mut sets, &mut out);
         for n in &s.names {
             if let ServerName::Regex(p, _) = n
@@ -228,9 +230,16 @@ fn defined_names(http: &Http) -> (Vec<String>, Vec<String>) {
     (sets, out)
 }
 
-/// The named captures of a level's `proxy_cookie_*` regexes.
-fn cookie_captures(st: &Settings, out: &mut Vec<String>) {
-    for (text, caseless) in st.proxy_cookie.regexes() {
+/// The named captures of a level's `proxy_cookie_*` and `proxy_redirect` regexes.
+fn proxy_rewrite_captures(st: &Settings, out: &mut Vec<String>) {
+    let redirects = st.proxy_redirect.iter().flatten().filter_map(|r| match r {
+        Redirect::Replace(Rewrite {
+            pattern: Pattern::Regex { text, caseless },
+            ..
+        }) => Some((text, *caseless)),
+        _ => None,
+    });
+    for (text, caseless) in st.proxy_cookie.regexes().chain(redirects) {
         if let Ok(re) = Regex::new(&text.value, caseless) {
             out.extend(re.names().map(str::to_string));
         }

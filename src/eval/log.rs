@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
-use super::plan::{LogFile, LogFormat, LogSpec, Outcome, RequestInfo};
+use super::plan::{LogFile, LogFormat, LogSpec, LogTarget, Outcome, RequestInfo};
 use super::request::Req;
 use super::site::Inner;
 use super::value::{Complex, Part};
@@ -160,12 +160,12 @@ pub fn spec(
     cx: &mut Cx<'_>,
     reg: &Registry,
     logs: Option<&[AccessLog]>,
-    errors: Option<&[(PathBuf, String)]>,
+    errors: Option<&[(LogTarget, String)]>,
     formats: &[Arc<CompiledLogFormat>],
     combined: &Arc<CompiledLogFormat>,
 ) -> Arc<LogSpec> {
     let default = [AccessLog::File {
-        path: PathBuf::from(crate::defaults::http::ACCESS_LOG),
+        target: LogTarget::File(PathBuf::from(crate::defaults::http::ACCESS_LOG)),
         format: "combined".into(),
         condition: None,
         buffer: None,
@@ -184,7 +184,7 @@ pub fn spec(
                 });
             }
             AccessLog::File {
-                path,
+                target,
                 format,
                 condition,
                 buffer,
@@ -203,7 +203,7 @@ pub fn spec(
                 };
                 match f {
                     Some(format) => files.push(LogFile {
-                        path: path.clone(),
+                        target: target.clone(),
                         format,
                         buffer: *buffer,
                         flush: *flush,

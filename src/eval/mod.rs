@@ -29,6 +29,8 @@ pub mod plan;
 pub mod proxy;
 mod proxy_conf;
 mod proxy_cookie;
+mod proxy_redirect;
+mod proxy_rewrite;
 mod realip;
 pub mod regex;
 pub mod request;

@@ -173,7 +173,7 @@ pub struct ProcessSpec {
     /// `pid` file (absolute), `None` for `pid off`.
     pub pid: Option<PathBuf>,
     /// `error_log` files (absolute, or `stderr`) with their level (`error`, `warn`, `info`...).
-    pub error_logs: Vec<(PathBuf, String)>,
+    pub error_logs: Vec<(LogTarget, String)>,
     pub daemon: bool,
 }
 
@@ -793,9 +793,8 @@ pub struct ProxyRequest {
     /// `proxy_set_header` gave `Content-Length` (see `CProxy::own_length`): nginx's
     /// computed one is not added.
     pub own_length: bool,
-    /// `proxy_redirect`: (prefix, replacement) pairs; the first whose prefix starts an
-    /// upstream `Location` (or a `Refresh` URL) has that prefix replaced.
-    pub redirects: Vec<(Bytes, Bytes)>,
+    /// `proxy_redirect`: `None` without any rule.
+    pub redirects: Option<Arc<dyn RedirectRewrite>>,
     /// What a `Location` (or `Refresh` URL) starting with `/` in the upstream's answer, after
     /// `redirects`, gets in front (`absolute_redirect`): `http://host[:port]`; `None` with
     /// `absolute_redirect off`.
@@ -947,6 +946,8 @@ pub use super::request::Routed;
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
+pub use crate::config::log::LogTarget;
+pub use crate::config::syslog::{Syslog, SyslogServer};
 
 /// nginx's gzip filter for one request: the settings of the level that answers, and what
 /// `ngx_http_gzip_ok` decided from the request alone. The runtime adds what the response
@@ -1157,7 +1158,7 @@ impl std::fmt::Display for PeerAddr {
 /// One `access_log` line of a level.
 #[derive(Debug, Clone)]
 pub struct LogFile {
-    pub path: PathBuf,
+    pub target: LogTarget,
     pub format: Arc<dyn LogFormat>,
     /// `buffer=`: the file's lines gather up to this size; else each is written at once.
     pub buffer: Option<usize>,
@@ -1169,9 +1170,9 @@ pub struct LogFile {
 #[derive(Debug, Default)]
 pub struct LogSpec {
     pub files: Vec<LogFile>,
-    /// The level's `error_log` files and levels, for what goes wrong while serving the
+    /// The level's `error_log` targets and levels, for what goes wrong while serving the
     /// request (nginx's `clcf->error_log`); empty: the main level's error log.
-    pub errors: Vec<(PathBuf, String)>,
+    pub errors: Vec<(LogTarget, String)>,
 }
 
 /// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response
@@ -1215,6 +1216,32 @@ pub trait CookieRewrite: std::fmt::Debug + Send + Sync {
         outcome: &Outcome,
         headers: &mut [(Bytes, Bytes)],
     ) -> Vec<Option<Bytes>>;
+}
+
+/// A location's `proxy_redirect` rules, applied to the upstream's `Location` and the URL of its
+/// `Refresh` as its headers are copied.
+pub trait RedirectRewrite: std::fmt::Debug + Send + Sync {
+    /// `value` with the first rule that matches what follows `at` applied (`outcome` is what
+    /// variables in the rules may read); `None` when none matches.
+    fn rewrite(
+        &self,
+        request: &RequestInfo<'_>,
+        outcome: &Outcome,
+        value: &[u8],
+        at: usize,
+    ) -> Option<Rewritten>;
+
+    /// The rules as written, pattern and replacement (`explain` prints them).
+    fn written(&self) -> &[(String, String)];
+}
+
+/// A header value a `proxy_redirect` rule rewrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewritten {
+    pub value: Vec<u8>,
+    /// The upstream's value as nginx's in-place rewrite leaves it in its buffer, which
+    /// `$upstream_http_location` then reads; `None` when the rewrite left it intact.
+    pub mark: Option<Vec<u8>>,
 }
 
 /// What the runtime learned while serving, for `$status`, `$upstream_addr` and friends.

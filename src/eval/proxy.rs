@@ -76,11 +76,6 @@ pub fn build(
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"));
-    let redirects = p
-        .redirects
-        .iter()
-        .map(|(from, to)| (Bytes::from(from.eval(req)), Bytes::from(to.eval(req))))
-        .collect();
     let location_base = super::route::location_base(req, rules).map(Bytes::from);
     let method = match &p.method {
         Some(method) => Bytes::from(method.eval(req)),
@@ -121,7 +116,10 @@ pub fn build(
         buffers: p.buffers,
         next_upstream: p.next_upstream,
         hide_headers: p.hide_headers.clone(),
-        redirects,
+        redirects: p
+            .redirects
+            .clone()
+            .map(|r| r as Arc<dyn super::plan::RedirectRewrite>),
         location_base,
         add_headers: p.add_headers.clone(),
         client_max_body_size: p.client_max_body_size,

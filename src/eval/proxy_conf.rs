@@ -12,11 +12,11 @@ use super::added::Deferred;
 use super::plan::{KeepBody, ProxyBuffers, ProxyTimeouts};
 use super::site::{CProxy, Inner, PassTarget};
 use super::upstream::Groups;
-use super::value::{Complex, Part};
+use super::value::Complex;
 use super::vars::Registry;
 use crate::config::filters::Expires;
 use crate::config::location::Location;
-use crate::config::proxy::{self, ProxyPass, Redirect, StaticPass};
+use crate::config::proxy::{self, ProxyPass, StaticPass};
 use crate::config::settings::Settings;
 use crate::config::{Cx, Modifier, Text};
 use crate::defaults;
@@ -68,7 +68,7 @@ pub fn compile(
             super::upstream_tls::compile(cx, reg, &st.proxy_ssl, text.span)?,
         ),
     };
-    let redirects = redirects(cx, reg, l, pass)?;
+    let redirects = super::proxy_redirect::compile(cx, reg, l, pass, site)?;
     let (headers, reserved) = headers(cx, reg, st.proxy_set_header.as_deref().unwrap_or_default())?;
     let passed = st.proxy_pass_header.clone().unwrap_or_default();
     let hide_headers = defaults::proxy::HIDE_HEADERS
@@ -192,40 +192,4 @@ fn headers(cx: &mut Cx<'_>, reg: &Registry, set: &[(String, Text)]) -> Option<He
         }
     }
     Some((out, reserved))
-}
-
-/// `proxy_redirect`: unset or `default` is "the `proxy_pass` URL → the location's name" (or,
-/// without a URI part, URL + `/` → `/`), only for a URL without variables; `off` is none.
-fn redirects(
-    cx: &mut Cx<'_>,
-    reg: &Registry,
-    l: &Location,
-    pass: &ProxyPass,
-) -> Option<Vec<(Complex, Complex)>> {
-    let default = [Redirect::Default];
-    let list = l.settings.proxy_redirect.as_deref().unwrap_or(&default);
-    let mut out = Vec::new();
-    for r in list {
-        match (r, pass) {
-            (Redirect::Off, _) => return Some(Vec::new()),
-            (Redirect::Default, ProxyPass::Static(sp)) => {
-                let (from, to) = match &sp.url.uri {
-                    Some(_) => (sp.text.value.clone(), l.name.clone()),
-                    None => (format!("{}/", sp.text.value), "/".to_string()),
-                };
-                let literal = |s: &str| Complex {
-                    parts: vec![Part::Literal(s.as_bytes().to_vec())],
-                };
-                out.push((literal(&from), literal(&to)));
-            }
-            (Redirect::Default, ProxyPass::Variables(_)) => {}
-            (Redirect::Replace(from, to), _) => {
-                out.push((
-                    Complex::compile(cx, reg, from)?,
-                    Complex::compile(cx, reg, to)?,
-                ));
-            }
-        }
-    }
-    Some(out)
 }

@@ -8,48 +8,30 @@
 //! variables are evaluated with no request at hand; others re-read the request (as the
 //! access log does), once per answer that has a `Set-Cookie`.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 
 use super::plan::{CookieRewrite, Outcome, RequestInfo};
+use super::proxy_rewrite::{self, Eval, regex, value, with_eval};
 use super::regex::Regex;
-use super::request::Req;
 use super::site::Inner;
 use super::value::Complex;
 use super::vars::Registry;
-use crate::config::proxy_cookie::{self, Pattern, ProxyCookie};
-use crate::config::{Cx, Text};
-use crate::diag::Diagnostic;
+use crate::config::Cx;
+use crate::config::proxy_cookie::ProxyCookie;
+use crate::config::proxy_rewrite::{Pattern, Rewrite};
 
 /// A level's compiled cookie rules.
 #[derive(Debug)]
 pub struct CookieRules {
-    domains: Vec<Rewrite>,
-    paths: Vec<Rewrite>,
+    domains: Vec<proxy_rewrite::Rewrite>,
+    paths: Vec<proxy_rewrite::Rewrite>,
     flags: Vec<FlagRule>,
     /// Some value has variables (regex captures included): evaluating needs the request.
     variables: bool,
     /// The site, to re-read the request (server, location, `set` values) as routing left it.
     site: Weak<Inner>,
-}
-
-#[derive(Debug)]
-enum Match {
-    /// `proxy_cookie_path` without `~`: the path starts with it.
-    Prefix(Complex),
-    /// `proxy_cookie_domain` without `~`: the domain, its own leading dot aside, is it (in
-    /// any case).
-    Domain(Complex),
-    /// A regex found anywhere in the value replaces the whole value.
-    Regex(Regex),
-}
-
-#[derive(Debug)]
-struct Rewrite {
-    pattern: Match,
-    replacement: Complex,
 }
 
 #[derive(Debug)]
@@ -117,26 +99,11 @@ pub fn compile(
     }
     // Captures are variables too: `$1` in a replacement reads the regex's match.
     let mut variables = false;
-    let mut value = |cx: &mut Cx<'_>, text: &Text| {
-        let c = Complex::compile(cx, reg, text)?;
-        variables |= c.as_literal().is_none();
-        Some(c)
-    };
-    let mut rewrites = |list: &Option<Vec<proxy_cookie::Rewrite>>, domain: bool| {
-        let mut out = Vec::new();
-        for r in list.iter().flatten() {
-            let pattern = match &r.pattern {
-                Pattern::Regex { text, caseless } => Match::Regex(regex(cx, text, *caseless)?),
-                Pattern::Value(text) if domain => Match::Domain(value(cx, text)?),
-                Pattern::Value(text) => Match::Prefix(value(cx, text)?),
-            };
-            let replacement = value(cx, &r.replacement)?;
-            out.push(Rewrite {
-                pattern,
-                replacement,
-            });
-        }
-        Some(out)
+    let mut rewrites = |list: &Option<Vec<Rewrite>>, domain: bool| {
+        list.iter()
+            .flatten()
+            .map(|r| proxy_rewrite::Rewrite::compile(cx, reg, r, domain, &mut variables))
+            .collect::<Option<Vec<_>>>()
     };
     let domains = rewrites(&rules.domain, true)?;
     let paths = rewrites(&rules.path, false)?;
@@ -144,11 +111,11 @@ pub fn compile(
     for f in rules.flags.iter().flatten() {
         let cookie = match &f.cookie {
             Pattern::Regex { text, caseless } => Cookie::Regex(regex(cx, text, *caseless)?),
-            Pattern::Value(text) => Cookie::Name(value(cx, text)?),
+            Pattern::Value(text) => Cookie::Name(value(cx, reg, text, &mut variables)?),
         };
         let mut words = Vec::new();
         for text in &f.flags {
-            let word = value(cx, text)?;
+            let word = value(cx, reg, text, &mut variables)?;
             match word.as_literal() {
                 Some(literal) => match flag_bits(literal) {
                     0 => {}
@@ -171,19 +138,6 @@ pub fn compile(
     })))
 }
 
-/// A regex of the rules; its error is nginx's, at its directive.
-fn regex(cx: &mut Cx<'_>, text: &Text, caseless: bool) -> Option<Regex> {
-    match Regex::new(&text.value, caseless) {
-        Ok(re) => Some(re),
-        Err(message) => {
-            let mut d = Diagnostic::emerg("proxy_cookie::regex", message, text.span, text.span);
-            d.order = text.order;
-            cx.sink.push(d);
-            None
-        }
-    }
-}
-
 impl CookieRewrite for CookieRules {
     fn rewrite(
         &self,
@@ -195,52 +149,18 @@ impl CookieRewrite for CookieRules {
         if !headers.iter().any(|(name, _)| is_cookie(name)) {
             return Vec::new();
         }
-        let site = match (self.variables, self.site.upgrade()) {
-            (false, _) => None,
-            (true, Some(site)) => Some(site),
-            (true, None) => return Vec::new(),
-        };
-        let mut eval = match &site {
-            Some(site) => {
-                let mut req = super::route::prepare(site, request);
-                req.outcome = Some(outcome);
-                Eval::Request(Box::new(req))
+        let each = |eval: &mut Eval<'_>| {
+            let mut marks = Vec::new();
+            for (_, value) in headers.iter_mut().filter(|(name, _)| is_cookie(name)) {
+                let mut mark = None;
+                if let Some(rewritten) = self.apply(eval, value, &mut mark) {
+                    *value = Bytes::from(rewritten);
+                }
+                marks.push(mark.map(Bytes::from));
             }
-            None => Eval::Literal,
+            marks
         };
-        let mut marks = Vec::new();
-        for (_, value) in headers.iter_mut().filter(|(name, _)| is_cookie(name)) {
-            let mut mark = None;
-            if let Some(rewritten) = self.apply(&mut eval, value, &mut mark) {
-                *value = Bytes::from(rewritten);
-            }
-            marks.push(mark.map(Bytes::from));
-        }
-        marks
-    }
-}
-
-/// What evaluates the rules' values: nothing (every value is a literal), or the request.
-enum Eval<'a> {
-    Literal,
-    Request(Box<Req<'a>>),
-}
-
-impl Eval<'_> {
-    fn value<'c>(&mut self, c: &'c Complex) -> Cow<'c, [u8]> {
-        match (c.as_literal(), self) {
-            (Some(literal), _) => Cow::Borrowed(literal),
-            (None, Eval::Request(req)) => Cow::Owned(c.eval(req)),
-            (None, Eval::Literal) => Cow::Borrowed(b""),
-        }
-    }
-
-    /// A regex match, which sets the request's captures (`ngx_http_regex_exec`).
-    fn matches(&mut self, re: &Regex, subject: &[u8]) -> bool {
-        match self {
-            Eval::Literal => re.is_match(subject),
-            Eval::Request(req) => re.exec(subject, &mut req.captures),
-        }
+        with_eval(self.variables, &self.site, request, outcome, each).unwrap_or_default()
     }
 }
 
@@ -261,39 +181,6 @@ impl Attr {
             key: Some(key.to_vec()),
             value: value.map(<[u8]>::to_vec),
             at: 0,
-        }
-    }
-}
-
-/// nginx's `ngx_http_proxy_rewrite(value, prefix, len, replacement)`: `len` bytes of the
-/// value from `prefix` on give way to `replacement`.
-struct Replaced {
-    prefix: usize,
-    len: usize,
-    replacement: Vec<u8>,
-}
-
-impl Replaced {
-    fn apply(&self, value: &[u8]) -> Vec<u8> {
-        let end = self.prefix + self.len;
-        [&value[..self.prefix], &self.replacement, &value[end..]].concat()
-    }
-
-    /// What nginx leaves in its buffer, which `$upstream_http_set_cookie` reads: a
-    /// replacement no longer than what it replaces (and not the whole value) is written
-    /// over the value in place, the rest of the value moved after it with the byte that
-    /// followed it (nginx expects a terminating NUL there), the line's length unchanged.
-    fn mark(&self, line: &mut [u8], at: usize, old_len: usize) {
-        if self.len == old_len || self.replacement.len() > self.len {
-            return;
-        }
-        let start = at + self.prefix;
-        let after = line.get(at + old_len).copied().unwrap_or(0);
-        let mut moved = line[start + self.len..at + old_len].to_vec();
-        moved.push(after);
-        let written = self.replacement.iter().chain(&moved);
-        for (slot, byte) in line[start..].iter_mut().zip(written) {
-            *slot = *byte;
         }
     }
 }
@@ -363,39 +250,6 @@ impl CookieRules {
         }
         edit_flags(attrs, bits);
         true
-    }
-}
-
-impl Rewrite {
-    /// What this rule replaces in `value`, or `None` when it does not match.
-    fn apply(&self, eval: &mut Eval<'_>, value: &[u8]) -> Option<Replaced> {
-        let (prefix, len) = match &self.pattern {
-            Match::Prefix(p) => {
-                let p = eval.value(p);
-                if !value.starts_with(&p) {
-                    return None;
-                }
-                (0, p.len())
-            }
-            Match::Domain(p) => {
-                let dot = usize::from(value.first() == Some(&b'.'));
-                if !eval.value(p).eq_ignore_ascii_case(&value[dot..]) {
-                    return None;
-                }
-                (dot, value.len() - dot)
-            }
-            Match::Regex(re) => {
-                if !eval.matches(re, value) {
-                    return None;
-                }
-                (0, value.len())
-            }
-        };
-        Some(Replaced {
-            prefix,
-            len,
-            replacement: eval.value(&self.replacement).into_owned(),
-        })
     }
 }
 

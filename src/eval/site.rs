@@ -199,8 +199,8 @@ pub struct CProxy {
     pub buffers: ProxyBuffers,
     pub next_upstream: NextUpstream,
     pub hide_headers: Vec<Bytes>,
-    /// `proxy_redirect` (prefix, replacement) pairs.
-    pub redirects: Vec<(Complex, Complex)>,
+    /// `proxy_redirect`: `None` without any rule.
+    pub redirects: Option<Arc<super::proxy_redirect::ProxyRedirects>>,
     pub add_headers: Arc<Deferred>,
     pub client_max_body_size: u64,
     /// `proxy_ssl_*`, for an https URL or one with variables.

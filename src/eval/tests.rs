@@ -531,21 +531,18 @@ fn proxy_redirect_default_and_off() {
             location /one/ { proxy_pass http://up/two/; }
             location /plain/ { proxy_pass http://up; }
             location /off/ { proxy_redirect off; proxy_pass http://up; }
-            location /own/ { proxy_pass http://up/z/; proxy_redirect http://x/ /y/; }
+            location /own/ { proxy_pass http://up/z/; proxy_redirect http://x/ /y/;
+                             proxy_redirect ~*^http://(x)/ /$1/; }
          }",
     ))
     .unwrap();
     let pairs = |uri: &str| match route(&site, &format!("GET {uri}"), &[("Host", "h")]).0 {
         Route::Proxy(p) => p
             .redirects
+            .as_deref()
+            .map_or(&[][..], |r| r.written())
             .iter()
-            .map(|(f, t)| {
-                format!(
-                    "{} -> {}",
-                    String::from_utf8_lossy(f),
-                    String::from_utf8_lossy(t)
-                )
-            })
+            .map(|(f, t)| format!("{f} -> {t}"))
             .collect::<Vec<_>>(),
         _ => panic!("expected a proxied request"),
     };
@@ -556,7 +553,10 @@ fn proxy_redirect_default_and_off() {
     };
     assert_eq!(p.location_base.as_deref(), Some(&b"http://h:8088"[..]));
     assert!(pairs("/off/a").is_empty());
-    assert_eq!(pairs("/own/a"), ["http://x/ -> /y/"]);
+    assert_eq!(
+        pairs("/own/a"),
+        ["http://x/ -> /y/", "~*^http://(x)/ -> /$1/"]
+    );
 }
 
 #[test]

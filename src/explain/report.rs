@@ -50,7 +50,7 @@ pub fn report(sources: &SourceMap, trace: &Trace, route: &Route) -> Value {
                 "send_timeout_ms": p.timeouts.send.as_millis() as u64,
                 "tunnel": tunnel(p),
                 "location_base": p.location_base.as_deref().map(text),
-                "redirects": p.redirects.iter().map(|(f, t)| json!([text(f), text(t)])).collect::<Vec<_>>(),
+                "redirects": p.redirects.as_deref().map_or(&[][..], |r| r.written()).iter().map(|(f, t)| json!([f, t])).collect::<Vec<_>>(),
             }),
             Value::Null,
         ),

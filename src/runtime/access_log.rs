@@ -7,15 +7,15 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::eval::plan::{LogFile, LogSpec, Outcome, RequestInfo};
+use super::syslog::SyslogPeer;
+use crate::eval::plan::{LogFile, LogSpec, LogTarget, Outcome, RequestInfo};
 
 #[derive(Debug, Default)]
 pub struct AccessLogs {
-    files: Mutex<HashMap<PathBuf, Arc<Mutex<Sink>>>>,
+    files: Mutex<HashMap<LogTarget, Arc<Mutex<Sink>>>>,
 }
 
 #[derive(Debug)]
@@ -29,6 +29,8 @@ enum Sink {
         since: Option<Instant>,
     },
     Stderr,
+    /// Each line a datagram, without its newline.
+    Syslog(SyslogPeer),
     /// Could not be opened; the error was logged once.
     Broken,
 }
@@ -51,12 +53,16 @@ impl AccessLogs {
                     writer.write_all(&line)
                 }
                 Sink::Stderr => std::io::stderr().write_all(&line),
+                Sink::Syslog(peer) => peer.send(line.strip_suffix(b"\n").unwrap_or(&line)),
                 Sink::Broken => Ok(()),
             };
             if let Err(e) = written {
+                let call = match &file.target {
+                    LogTarget::File(path) => format!("write() to \"{}\"", path.display()),
+                    LogTarget::Syslog(_) => "send() to syslog".to_string(),
+                };
                 super::log::error(format_args!(
-                    "write() to \"{}\" failed ({})",
-                    file.path.display(),
+                    "{call} failed ({})",
                     crate::syntax::include::os_error(&e)
                 ));
             }
@@ -66,11 +72,11 @@ impl AccessLogs {
     /// The writer of `file`'s path, opened on first use (buffered if `file` asks for it).
     fn sink(&self, file: &LogFile) -> Arc<Mutex<Sink>> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sink) = files.get(&file.path) {
+        if let Some(sink) = files.get(&file.target) {
             return sink.clone();
         }
         files
-            .entry(file.path.clone())
+            .entry(file.target.clone())
             .or_insert_with(|| Arc::new(Mutex::new(open(file))))
             .clone()
     }
@@ -112,7 +118,10 @@ impl AccessLogs {
 }
 
 fn open(file: &LogFile) -> Sink {
-    let path = &file.path;
+    let path = match &file.target {
+        LogTarget::File(path) => path,
+        LogTarget::Syslog(spec) => return Sink::Syslog(SyslogPeer::new(spec.clone())),
+    };
     if super::log::is_stderr(path) {
         return Sink::Stderr;
     }

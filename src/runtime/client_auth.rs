@@ -16,12 +16,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{
-    CertificateDer, CertificateRevocationListDer, SubjectPublicKeyInfoDer, UnixTime,
-};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
+use super::signatures::Signatures;
 use crate::eval::plan::{ClientAuth, ClientCert, VerifyError};
 use crate::x509::{Certificate, Crl, key_usage};
 
@@ -430,12 +429,15 @@ pub fn verdict(store: &Store, chain: &[CertificateDer<'_>]) -> ClientCert {
 #[derive(Debug)]
 pub struct Asking {
     names: Vec<DistinguishedName>,
-    algorithms: WebPkiSupportedAlgorithms,
+    signatures: Signatures,
 }
 
 impl Asking {
     pub fn new(names: Vec<DistinguishedName>, algorithms: WebPkiSupportedAlgorithms) -> Asking {
-        Asking { names, algorithms }
+        Asking {
+            names,
+            signatures: Signatures(algorithms),
+        }
     }
 }
 
@@ -467,28 +469,7 @@ impl ClientCertVerifier for Asking {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        // By hand rather than through webpki, which reads only version 3 certificates:
-        // OpenSSL takes any, and `openssl x509 -req` makes version 1 ones.
-        let cert = readable(cert)?;
-        let algorithms = self
-            .algorithms
-            .mapping
-            .iter()
-            .find(|(scheme, _)| *scheme == dss.scheme)
-            .map_or(&[][..], |(_, algs)| *algs);
-        let signed = algorithms.iter().any(|alg| {
-            alg.public_key_alg_id().as_ref() == cert.key_algorithm
-                && alg
-                    .verify_signature(cert.key, message, dss.signature())
-                    .is_ok()
-        });
-        if signed {
-            Ok(HandshakeSignatureValid::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadSignature,
-            ))
-        }
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -497,20 +478,12 @@ impl ClientCertVerifier for Asking {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let spki = SubjectPublicKeyInfoDer::from(readable(cert)?.spki);
-        rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, &self.algorithms)
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        self.signatures.schemes()
     }
-}
-
-/// The client's certificate, read (rustls hands it over unparsed).
-fn readable<'a>(cert: &'a CertificateDer<'_>) -> Result<Certificate<'a>, rustls::Error> {
-    Certificate::parse(cert).ok_or(rustls::Error::InvalidCertificate(
-        rustls::CertificateError::BadEncoding,
-    ))
 }
 
 /// A server's client-certificate settings, ready for handshakes.

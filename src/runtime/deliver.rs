@@ -65,7 +65,6 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         })
         .cloned()
         .collect();
-    let location = redirect::apply(&mut headers, p);
     let mut sending = p.sending;
     // An HTTP/1.0 client (or any, under `chunked_transfer_encoding off`) cannot be told where
     // a body of unknown length ends but by a close; nginx's chunked filter, which decides it,
@@ -107,6 +106,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     }
     // Lent to `add_header`'s evaluation (`$upstream_http_*`), then taken back.
     outcome.upstream_headers = std::mem::take(&mut head.headers);
+    let location = redirect::apply(&mut headers, p, &d.request.info(), &mut outcome);
     rewrite_cookies(p, &d.request, &mut outcome, &mut headers);
     if !p.carried.is_empty() {
         // What the request held before this upstream answered goes out first.

@@ -708,7 +708,7 @@ impl UpstreamLog {
     pub fn write(
         &self,
         request: &OwnedRequest,
-        logs: &[(std::path::PathBuf, String)],
+        logs: &[(crate::eval::plan::LogTarget, String)],
         level: Level,
         message: &dyn std::fmt::Display,
     ) {

@@ -1,15 +1,19 @@
 //! The error log in nginx's line format, `YYYY/MM/DD HH:MM:SS [level] PID#TID: message`,
-//! written to the `error_log` files of the running configuration (stderr until one is loaded).
+//! written to the `error_log` files (or syslog servers) of the running configuration (stderr
+//! until one is loaded).
 //! Before a configuration is loaded the log is nginx's first one ([`open_early`]): `-e FILE`,
 //! else stderr. A global, as nginx's cycle log is: every task may need to complain. A request's lines go
 //! to its location's `error_log` files instead when a level of `http` set one ([`write_in`]).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
+
+use super::syslog::SyslogPeer;
+use crate::eval::plan::LogTarget;
 
 /// nginx's levels, most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,16 +59,54 @@ impl Level {
 
 #[derive(Debug)]
 struct Target {
-    path: PathBuf,
+    target: LogTarget,
     level: Level,
-    file: Option<Mutex<File>>,
+    sink: Option<Sink>,
+}
+
+/// What a target writes to; `None` in its place when its file could not be opened.
+#[derive(Debug)]
+enum Sink {
+    File(Mutex<File>),
+    Stderr,
+    Syslog(SyslogPeer),
+}
+
+impl Sink {
+    /// Opens `target` for appending; a file that cannot be opened gives `Err`.
+    fn open(target: &LogTarget) -> io::Result<Sink> {
+        Ok(match target {
+            LogTarget::File(path) if is_stderr(path) => Sink::Stderr,
+            LogTarget::File(path) => Sink::File(Mutex::new(
+                OpenOptions::new().create(true).append(true).open(path)?,
+            )),
+            LogTarget::Syslog(spec) => Sink::Syslog(SyslogPeer::new(spec.clone())),
+        })
+    }
+
+    /// Writes `line` (which ends with a newline); syslog gets it without the newline, at
+    /// `level`'s severity. Failures are not reported: there is nowhere left to say so.
+    fn write(&self, level: Level, line: &[u8]) {
+        match self {
+            Sink::File(f) => {
+                let _ = f.lock().unwrap_or_else(|e| e.into_inner()).write_all(line);
+            }
+            Sink::Stderr => {
+                let _ = std::io::stderr().write_all(line);
+            }
+            Sink::Syslog(peer) => {
+                let message = line.strip_suffix(b"\n").unwrap_or(line);
+                let _ = peer.send_at(level as u8, message);
+            }
+        }
+    }
 }
 
 static TARGETS: RwLock<Vec<Target>> = RwLock::new(Vec::new());
 
-/// The files of `http`-level `error_log`s, opened when first written to (they are not known
+/// The targets of `http`-level `error_log`s, opened when first written to (they are not known
 /// to this module before a request names them) and closed by [`configure`] and [`reopen`].
-static LEVEL_FILES: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
+static LEVEL_SINKS: Mutex<Vec<(LogTarget, Sink)>> = Mutex::new(Vec::new());
 
 /// Whether lines at `warn` and worse are also written to stderr as `nginx: [level] message`:
 /// nginx does so while it starts, when its log is a file ([`open_early`]).
@@ -79,8 +121,9 @@ pub fn open_early(prefix: &Path, early: Option<&Path>) {
         Some(path) if !is_stderr(path) => prefix.join(path),
         _ => PathBuf::from("stderr"),
     };
-    configure(&[(path.clone(), Level::Notice.as_str().to_string())]);
-    ECHO.store(!is_stderr(&path), Ordering::Relaxed);
+    let echo = !is_stderr(&path);
+    configure(&[(LogTarget::File(path), Level::Notice.as_str().to_string())]);
+    ECHO.store(echo, Ordering::Relaxed);
 }
 
 /// Whether `path` means the process's stderr (`error_log stderr`).
@@ -88,36 +131,36 @@ pub(crate) fn is_stderr(path: &Path) -> bool {
     path == Path::new("stderr") || path == Path::new("/dev/stderr")
 }
 
-/// Points the error log at `logs` (path or `stderr`, level); files open for appending. A
-/// file that cannot be opened is reported on stderr and skipped.
-pub fn configure(logs: &[(PathBuf, String)]) {
+/// Points the error log at `logs` (target, level); files open for appending. A file that
+/// cannot be opened is reported on stderr and skipped.
+pub fn configure(logs: &[(LogTarget, String)]) {
     let targets = logs
         .iter()
-        .map(|(path, level)| {
-            let file = if is_stderr(path) {
-                None
-            } else {
-                match OpenOptions::new().create(true).append(true).open(path) {
-                    Ok(f) => Some(Mutex::new(f)),
-                    Err(e) => {
-                        eprintln!(
-                            "nginx: [alert] could not open error log file: {}",
-                            crate::syntax::include::open_failed(path, &e)
-                        );
-                        None
-                    }
+        .map(|(target, level)| {
+            let sink = match Sink::open(target) {
+                Ok(sink) => Some(sink),
+                Err(e) => {
+                    let path = match target {
+                        LogTarget::File(path) => path.as_path(),
+                        LogTarget::Syslog(_) => Path::new("syslog"),
+                    };
+                    eprintln!(
+                        "nginx: [alert] could not open error log file: {}",
+                        crate::syntax::include::open_failed(path, &e)
+                    );
+                    None
                 }
             };
             Target {
-                path: path.clone(),
+                target: target.clone(),
                 level: Level::parse(level).unwrap_or(Level::Error),
-                file,
+                sink,
             }
         })
         .collect();
     *TARGETS.write().unwrap_or_else(|e| e.into_inner()) = targets;
     ECHO.store(false, Ordering::Relaxed);
-    LEVEL_FILES
+    LEVEL_SINKS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clear();
@@ -125,18 +168,18 @@ pub fn configure(logs: &[(PathBuf, String)]) {
 
 /// Reopens every error log file (SIGUSR1).
 pub fn reopen() {
-    let current: Vec<(PathBuf, String)> = TARGETS
+    let current: Vec<(LogTarget, String)> = TARGETS
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
-        .map(|t| (t.path.clone(), t.level.as_str().to_string()))
+        .map(|t| (t.target.clone(), t.level.as_str().to_string()))
         .collect();
     configure(&current);
 }
 
-/// Writes one line of a request at `level` to the `error_log`s of its level (`logs`: path or
-/// `stderr`, level), or to the main ones when the level has none.
-pub fn write_in(logs: &[(PathBuf, String)], level: Level, message: fmt::Arguments<'_>) {
+/// Writes one line of a request at `level` to the `error_log`s of its level (`logs`: target,
+/// level), or to the main ones when the level has none.
+pub fn write_in(logs: &[(LogTarget, String)], level: Level, message: fmt::Arguments<'_>) {
     if logs.is_empty() {
         return write(level, message);
     }
@@ -144,21 +187,17 @@ pub fn write_in(logs: &[(PathBuf, String)], level: Level, message: fmt::Argument
         .iter()
         .filter(|(_, l)| level <= Level::parse(l).unwrap_or(Level::Error));
     let mut line = None;
-    for (path, _) in wanted {
+    for (target, _) in wanted {
         let line = line.get_or_insert_with(|| format_line(level, Message::Text(message)));
-        if is_stderr(path) {
-            let _ = std::io::stderr().write_all(line);
-            continue;
-        }
-        let mut files = LEVEL_FILES.lock().unwrap_or_else(|e| e.into_inner());
-        if !files.iter().any(|(p, _)| p == path) {
-            match OpenOptions::new().create(true).append(true).open(path) {
-                Ok(f) => files.push((path.clone(), f)),
+        let mut sinks = LEVEL_SINKS.lock().unwrap_or_else(|e| e.into_inner());
+        if !sinks.iter().any(|(t, _)| t == target) {
+            match Sink::open(target) {
+                Ok(sink) => sinks.push((target.clone(), sink)),
                 Err(_) => continue,
             }
         }
-        if let Some((_, f)) = files.iter_mut().find(|(p, _)| p == path) {
-            let _ = f.write_all(line);
+        if let Some((_, sink)) = sinks.iter().find(|(t, _)| t == target) {
+            sink.write(level, line);
         }
     }
 }
@@ -211,14 +250,8 @@ fn write_message(level: Level, message: Message<'_>) {
         return;
     }
     for t in targets.iter().filter(|t| wanted(t)) {
-        match &t.file {
-            Some(f) => {
-                let _ = f.lock().unwrap_or_else(|e| e.into_inner()).write_all(&line);
-            }
-            None if is_stderr(&t.path) => {
-                let _ = std::io::stderr().write_all(&line);
-            }
-            None => {}
+        if let Some(sink) = &t.sink {
+            sink.write(level, &line);
         }
     }
     if level <= Level::Warn && ECHO.load(Ordering::Relaxed) {

@@ -6,44 +6,59 @@
 
 use bytes::Bytes;
 
-use crate::eval::plan::ProxyRequest;
+use crate::eval::plan::{Outcome, ProxyRequest, RequestInfo};
 
 /// Rewrites `headers` in place; returns the absolute `Location` taken out of them, if any.
-pub fn apply(headers: &mut Vec<(Bytes, Bytes)>, p: &ProxyRequest) -> Option<Bytes> {
-    if p.redirects.is_empty() {
-        return None;
-    }
+/// `outcome` is what the rules' variables may read; its `upstream_headers` (the upstream's
+/// own lines) get the marks nginx's in-place rewrites leave in its buffer.
+pub fn apply(
+    headers: &mut Vec<(Bytes, Bytes)>,
+    p: &ProxyRequest,
+    request: &RequestInfo<'_>,
+    outcome: &mut Outcome,
+) -> Option<Bytes> {
+    let rules = p.redirects.as_deref()?;
     let mut front = None;
-    headers.retain_mut(|(name, value)| {
-        if name.eq_ignore_ascii_case(b"location") {
-            let Some(rewritten) = rewrite(value, 0, &p.redirects) else {
-                return true;
-            };
-            match &p.location_base {
-                Some(base) if rewritten.first() == Some(&b'/') => {
-                    front = Some(Bytes::from([&base[..], &rewritten].concat()));
-                    return false;
-                }
-                _ => *value = rewritten,
-            }
-        } else if name.eq_ignore_ascii_case(b"refresh")
-            && let Some(at) = url_start(value)
-            && let Some(rewritten) = rewrite(value, at, &p.redirects)
-        {
-            *value = rewritten;
+    // (header name, which line of that name, the upstream's line as nginx leaves it)
+    let mut marks = Vec::new();
+    let (mut locations, mut refreshes) = (0, 0);
+    let mut i = 0;
+    while i < headers.len() {
+        let (name, value) = &mut headers[i];
+        i += 1;
+        let (at, seen) = if name.eq_ignore_ascii_case(b"location") {
+            (Some(0), &mut locations)
+        } else if name.eq_ignore_ascii_case(b"refresh") {
+            (url_start(value), &mut refreshes)
+        } else {
+            continue;
+        };
+        *seen += 1;
+        let Some(rewritten) = at.and_then(|at| rules.rewrite(request, outcome, value, at)) else {
+            continue;
+        };
+        if let Some(mark) = rewritten.mark {
+            marks.push((name.clone(), *seen, Bytes::from(mark)));
         }
-        true
-    });
+        match &p.location_base {
+            Some(base) if at == Some(0) && rewritten.value.first() == Some(&b'/') => {
+                front = Some(Bytes::from([&base[..], &rewritten.value].concat()));
+                i -= 1;
+                headers.remove(i);
+            }
+            _ => *value = Bytes::from(rewritten.value),
+        }
+    }
+    for (name, nth, mark) in marks {
+        let lines = outcome.upstream_headers.iter_mut();
+        if let Some((_, line)) = lines
+            .filter(|(n, _)| n.eq_ignore_ascii_case(&name))
+            .nth(nth - 1)
+        {
+            *line = mark;
+        }
+    }
     front
-}
-
-/// `value` with the first matching rule applied to what follows `at`; `None` if none matches.
-fn rewrite(value: &[u8], at: usize, rules: &[(Bytes, Bytes)]) -> Option<Bytes> {
-    let url = value.get(at..)?;
-    let (prefix, replacement) = rules.iter().find(|(prefix, _)| url.starts_with(prefix))?;
-    Some(Bytes::from(
-        [&value[..at], replacement, &url[prefix.len()..]].concat(),
-    ))
 }
 
 /// Where the URL starts in a `Refresh` value: after the first `url=`, in any case.
@@ -58,25 +73,10 @@ fn url_start(value: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn rules() -> Vec<(Bytes, Bytes)> {
-        vec![(
-            Bytes::from_static(b"http://127.0.0.1:8081/"),
-            Bytes::from_static(b"/app/"),
-        )]
-    }
-
     #[test]
-    fn replaces_the_first_matching_prefix() {
-        let got = rewrite(b"http://127.0.0.1:8081/x?y", 0, &rules());
-        assert_eq!(got.as_deref(), Some(&b"/app/x?y"[..]));
-        assert_eq!(rewrite(b"http://other/x", 0, &rules()), None);
-    }
-
-    #[test]
-    fn rewrites_the_url_of_a_refresh() {
-        let value = b"5; URL=http://127.0.0.1:8081/x";
-        let at = url_start(value).expect("url=");
-        let got = rewrite(value, at, &rules());
-        assert_eq!(got.as_deref(), Some(&b"5; URL=/app/x"[..]));
+    fn finds_the_url_of_a_refresh_in_any_case() {
+        assert_eq!(url_start(b"5; URL=http://127.0.0.1:8081/x"), Some(7));
+        assert_eq!(url_start(b"5; url=/x"), Some(7));
+        assert_eq!(url_start(b"5"), None);
     }
 }

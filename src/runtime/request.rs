@@ -3,7 +3,6 @@
 //! a tunnel, or in an `error_page` that routes the request again). The access log is written
 //! by the response body when the request is over.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use super::log::Level;
 use super::request_body::ClientBody;
 use super::response::Answer;
 use super::{respond, static_file};
-use crate::eval::plan::{ErrorLine, Outcome, Route, Severity};
+use crate::eval::plan::{ErrorLine, LogTarget, Outcome, Route, Severity};
 
 /// What became of a request.
 #[derive(Debug)]
@@ -269,7 +268,7 @@ fn refused_finish(request: OwnedRequest) -> Finish {
 /// the request was routed again after, if any).
 fn log_errors(
     request: &OwnedRequest,
-    logs: &[(PathBuf, String)],
+    logs: &[(LogTarget, String)],
     errors: &[ErrorLine],
     upstream: Option<&UpstreamLog>,
 ) {

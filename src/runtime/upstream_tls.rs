@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, Resumption, WebPkiServerVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, ring};
+use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
@@ -24,6 +24,7 @@ use rustls::{
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::signatures::Signatures;
 use super::socket::Socket;
 use crate::eval::plan::{PeerAddr, UpstreamTls, VerifySpec};
 
@@ -45,7 +46,7 @@ impl Connector {
         let verifier: Arc<dyn ServerCertVerifier> = match &spec.verify {
             Some(verify) => Arc::new(Verifying::new(verify, provider.clone())?),
             None => Arc::new(Unverified {
-                signatures: Signatures::of(&provider),
+                signatures: Signatures(provider.signature_verification_algorithms),
             }),
         };
         let builder = builder
@@ -137,39 +138,6 @@ impl ServerCertVerifier for Unverified {
     }
 }
 
-/// The handshake-signature checks both verifiers share: the provider's algorithms, as
-/// OpenSSL checks signatures whether or not it checks the certificate.
-#[derive(Debug, Clone, Copy)]
-struct Signatures(WebPkiSupportedAlgorithms);
-
-impl Signatures {
-    fn of(provider: &CryptoProvider) -> Signatures {
-        Signatures(provider.signature_verification_algorithms)
-    }
-
-    fn tls12(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn tls13(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
-}
-
 /// `proxy_ssl_verify on`: webpki's chain and name checks against
 /// `proxy_ssl_trusted_certificate`, `proxy_ssl_verify_depth`, and refusals turned into
 /// [`Refusal`]s that carry OpenSSL's verify code.
@@ -200,7 +168,7 @@ impl Verifying {
                 "{ignored} certificates unusable, none usable"
             )));
         }
-        let signatures = Signatures::of(&provider);
+        let signatures = Signatures(provider.signature_verification_algorithms);
         let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
             .map_err(|e| failed(&e))?;

@@ -129,7 +129,8 @@ pub const EMPTY_200: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnectio
 
 /// A backend on 127.0.0.1 that answers every request with a 200 whose body is the request
 /// as it arrived (head, then as many body bytes as its `Content-Length` says), after a
-/// `Set-Cookie` line for each `X-Set-Cookie` header it was sent; a HEAD gets the head alone.
+/// `Set-Cookie` line for each `X-Set-Cookie` header it was sent (and a `Name` line for each
+/// `X-Answer-Name`); a HEAD gets the head alone.
 /// What a proxy sent it is thus what the client gets back. Stops when dropped.
 pub struct Mirror {
     pub port: u16,
@@ -203,6 +204,16 @@ fn mirror(mut s: TcpStream) {
     let mut answer = b"HTTP/1.1 200 OK\r\n".to_vec();
     for cookie in field("x-set-cookie") {
         answer.extend_from_slice(format!("Set-Cookie: {cookie}\r\n").as_bytes());
+    }
+    // `X-Answer-Name: value` asks for a `Name: value` line.
+    for line in lines.iter().skip(1) {
+        if let Some((name, value)) = line.split_once(':')
+            && name.len() > 9
+            && name.is_char_boundary(9)
+            && name[..9].eq_ignore_ascii_case("x-answer-")
+        {
+            answer.extend_from_slice(format!("{}: {}\r\n", &name[9..], value.trim()).as_bytes());
+        }
     }
     answer.extend_from_slice(
         format!("Content-Length: {}\r\nConnection: close\r\n\r\n", got.len()).as_bytes(),

@@ -1,10 +1,11 @@
 //! HTTP proxying: what the backend sees, what the client gets, errors as nginx answers them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::start;
 use crate::support::backend::{Backend, ok};
-use crate::support::site::{TestSite, group, log_to, peer};
+use crate::support::site::{RedirectPrefix, TestSite, group, log_to, peer};
 use crate::support::{body, get, header, raw, refusing_addr, within};
 
 #[tokio::test]
@@ -102,7 +103,7 @@ async fn proxy_redirect_rewrites_location_and_refresh() {
     })
     .await;
     let mut site = TestSite::new(vec![peer(b.addr)]);
-    site.redirects = vec![("http://up/x/".into(), "/app/".into())];
+    site.redirects = Some(Arc::new(RedirectPrefix("http://up/x/", "/app/")));
     site.location_base = Some("http://t".into());
     let (_proxy, addr) = start(site);
     let response = raw(

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{HandshakeKind, ProtocolVersion, ServerConfig};
 use tokio::net::TcpListener;
@@ -238,6 +239,64 @@ async fn verification_needs_the_right_certificate_and_name() {
     assert_eq!(status(&get(addr, "/other").await), "502");
     assert_eq!(status(&get(addr, "/name").await), "502");
     assert_eq!(b.http.requests().len(), 1, "refused servers get no request");
+}
+
+/// A backend whose certificate is X.509 version 1, as `openssl req -x509` makes one from a
+/// configuration without extensions: nginx's OpenSSL takes it without `proxy_ssl_verify`, and
+/// so must ngxr (webpki reads version 3 only). Skipped without the `openssl` command.
+#[tokio::test]
+async fn a_version_1_certificate_is_taken_without_verification() {
+    let dir = temp_dir("upstls-v1");
+    let config = dir.join("openssl.conf");
+    std::fs::write(
+        &config,
+        "[ req ]\ndistinguished_name = dn\nencrypt_key = no\n[ dn ]\n",
+    )
+    .expect("openssl.conf");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-subj",
+            "/CN=v1.test/",
+        ])
+        .arg("-config")
+        .arg(&config)
+        .arg("-keyout")
+        .arg(dir.join("v1.key"))
+        .arg("-out")
+        .arg(dir.join("v1.crt"))
+        .output();
+    let Ok(made) = made.map(|out| out.status.success()) else {
+        eprintln!("skipped: no openssl command");
+        return;
+    };
+    assert!(made, "openssl req failed");
+    let cert = CertificateDer::from_pem_file(dir.join("v1.crt")).expect("cert");
+    assert_eq!(
+        cert.get(4..6),
+        Some(&[0x30, 0x82][..]),
+        "no version field: v1"
+    );
+    let key = PrivateKeyDer::from_pem_file(dir.join("v1.key")).expect("key");
+    // Not `with_single_cert`, which reads the certificate with webpki too.
+    let key = rustls::crypto::ring::sign::any_supported_type(&key).expect("signing key");
+    let certified = rustls::sign::CertifiedKey::new(vec![cert], key);
+    let config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    let b = https_backend_with(TlsAcceptor::from(Arc::new(config))).await;
+    let port = refusing_addr().port();
+    let http = format!(
+        "server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass https://{}; }} }}",
+        b.addr()
+    );
+    let (_ngxr, addr) = serve(&dir, &http, port);
+    assert_eq!(status(&get(addr, "/").await), "200");
+    assert_eq!(b.http.requests().len(), 1);
 }
 
 /// A root (written to `dir/root.crt`), `n` intermediates each signing the next, and a leaf for

@@ -21,7 +21,7 @@ pub struct TestSite {
     pub certs: Vec<(String, Arc<TlsSpec>)>,
     pub client_max_body_size: u64,
     /// `proxy_redirect` rules and the absolute-redirect base.
-    pub redirects: Vec<(Bytes, Bytes)>,
+    pub redirects: Option<Arc<dyn RedirectRewrite>>,
     pub location_base: Option<Bytes>,
     /// `worker_processes`.
     pub workers: usize,
@@ -91,7 +91,7 @@ impl TestSite {
             log: Arc::new(LogSpec::default()),
             certs: Vec::new(),
             client_max_body_size: 1024 * 1024,
-            redirects: Vec::new(),
+            redirects: None,
             location_base: None,
             workers: 2,
             worker_connections: 4096,
@@ -350,11 +350,36 @@ impl LogFormat for PlainFormat {
 pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
     Arc::new(LogSpec {
         files: vec![LogFile {
-            path,
+            target: LogTarget::File(path),
             format: Arc::new(PlainFormat),
             buffer: None,
             flush: None,
         }],
         errors: Vec::new(),
     })
+}
+
+/// `proxy_redirect PREFIX REPLACEMENT;` for a hand-built site: a `Location` (or `Refresh` URL)
+/// starting with the prefix has it replaced.
+#[derive(Debug)]
+pub struct RedirectPrefix(pub &'static str, pub &'static str);
+
+impl RedirectRewrite for RedirectPrefix {
+    fn rewrite(
+        &self,
+        _: &RequestInfo<'_>,
+        _: &Outcome,
+        value: &[u8],
+        at: usize,
+    ) -> Option<Rewritten> {
+        let rest = value[at..].strip_prefix(self.0.as_bytes())?;
+        Some(Rewritten {
+            value: [&value[..at], self.1.as_bytes(), rest].concat(),
+            mark: None,
+        })
+    }
+
+    fn written(&self) -> &[(String, String)] {
+        &[]
+    }
 }
