@@ -376,8 +376,8 @@ fn upgrade(
     };
     if finish.log.files.is_empty() {
         // Nothing will be logged: keep only what holds the connection's place, and the
-        // `Host` the error log names.
-        log.keep_host(&finish.request);
+        // `Host` and `Referer` the error log names.
+        log.keep_headers(&finish.request);
         finish.request.headers = Vec::new();
         finish.outcome = Outcome::default();
     }

@@ -683,8 +683,9 @@ pub struct UpstreamLog {
     server: Bytes,
     /// The server (or group) tried as the line names it, whether over TLS, and the URI.
     upstream: Option<(Arc<str>, bool, Bytes)>,
-    /// The request's `Host`, kept here when the request's headers are not (a tunnel's).
-    host: Option<Bytes>,
+    /// The request's `Host` and `Referer`, kept here when the request's headers are not (a
+    /// tunnel's).
+    kept: Option<Box<[Option<Bytes>; 2]>>,
 }
 
 impl UpstreamLog {
@@ -694,14 +695,15 @@ impl UpstreamLog {
             client: p.client.clone(),
             server: p.server.clone(),
             upstream: addr.map(|addr| (addr, p.tls.is_some(), p.uri.clone())),
-            host: None,
+            kept: None,
         }
     }
 
-    /// Keeps a copy of `request`'s `Host` (not a slice, which would keep the read buffer
-    /// alive), for lines written after its headers are gone.
-    pub fn keep_host(&mut self, request: &OwnedRequest) {
-        self.host = request.header("host").map(Bytes::copy_from_slice);
+    /// Keeps a copy of `request`'s `Host` and `Referer` (not slices, which would keep the
+    /// read buffer alive), for lines written after its headers are gone.
+    pub fn keep_headers(&mut self, request: &OwnedRequest) {
+        let copy = |name| request.header(name).map(Bytes::copy_from_slice);
+        self.kept = Some(Box::new([copy("host"), copy("referer")]));
     }
 
     /// Writes `message` about `request` at `level` to `logs` (the location's error logs).
@@ -712,10 +714,10 @@ impl UpstreamLog {
         level: Level,
         message: &dyn std::fmt::Display,
     ) {
-        let host = request.header("host").or(self.host.as_deref());
-        let host = host.map_or_else(String::new, |h| {
-            format!(", host: \"{}\"", String::from_utf8_lossy(h))
-        });
+        let kept = |i: usize| self.kept.as_ref().and_then(|k| k[i].as_deref());
+        let host = request.header("host").or(kept(0));
+        let referer = request.header("referer").or(kept(1));
+        let host = request::host_and_referrer(host, referer);
         let upstream = self
             .upstream
             .as_ref()

@@ -289,9 +289,7 @@ fn log_errors(
             upstream.write(request, logs, level, &e.message);
             continue;
         }
-        let host = request.header("host").map_or_else(String::new, |h| {
-            format!(", host: \"{}\"", String::from_utf8_lossy(h))
-        });
+        let host = host_and_referrer(request.header("host"), request.header("referer"));
         super::log::write_in(
             logs,
             level,
@@ -361,4 +359,16 @@ fn wants_keepalive(request: &OwnedRequest) -> bool {
         })
         .last();
     request.method != "TRACE" && said.unwrap_or(request.version == "HTTP/1.1")
+}
+
+/// The end of an error-log line about a request, as nginx's `ngx_http_log_error_handler`
+/// writes it: `, host: "..."` and `, referrer: "..."` for the headers the client sent.
+pub(super) fn host_and_referrer(host: Option<&[u8]>, referer: Option<&[u8]>) -> String {
+    let mut end = String::new();
+    for (name, value) in [("host", host), ("referrer", referer)] {
+        if let Some(value) = value {
+            end.push_str(&format!(", {name}: \"{}\"", String::from_utf8_lossy(value)));
+        }
+    }
+    end
 }

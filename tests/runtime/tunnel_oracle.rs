@@ -57,8 +57,10 @@ http {
 }
 "#;
 
+/// The error log names the `Referer` too (`referrer: "..."`).
 const UPGRADE: &str = "HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                       Sec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n";
+                       Sec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\
+                       Referer: http://t/page\r\n\r\n";
 
 /// What a client does, in order.
 enum Step {
