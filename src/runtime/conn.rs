@@ -18,7 +18,7 @@ use super::counted::{Counted, Stage};
 use super::log::Level;
 use super::parse::Vhost;
 use super::proxy_protocol;
-use super::request::{self, Handled};
+use super::request::{self, Handled, HeadEnd};
 use super::request_body::CONTINUE;
 use super::server::{Phase, Shared};
 use super::socket::Socket;
@@ -196,14 +196,15 @@ pub async fn serve(
         };
         let handled = match head {
             Ok(head) => request::handle(&ctx, head, &mut client).await,
-            Err(HeadError::Invalid(e, head)) => {
-                request::refused(&ctx, e.status(), head, ctx.next_request())
-            }
+            Err(HeadError::Invalid(e, head)) => request::refused(&ctx, e, head, ctx.next_request()),
             Err(HeadError::Closed(None, error)) => return idle_end(&ctx, Idle::Closed(error)),
             Err(HeadError::TimedOut(None)) => return idle_end(&ctx, Idle::TimedOut),
-            // nginx's 400 for a client that left mid-head, 408 for one too slow.
-            Err(HeadError::Closed(head, _)) => return request::cut_short(&ctx, 400, head),
-            Err(HeadError::TimedOut(head)) => return request::cut_short(&ctx, 408, head),
+            Err(HeadError::Closed(Some(head), error)) => {
+                return request::cut_short(&ctx, head, HeadEnd::Closed(error));
+            }
+            Err(HeadError::TimedOut(Some(head))) => {
+                return request::cut_short(&ctx, head, HeadEnd::TimedOut);
+            }
         };
         let (mut answer, mut body) = match handled {
             Handled::Answer { answer, body, idle } => {
