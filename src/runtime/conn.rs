@@ -119,10 +119,16 @@ pub async fn serve(
     // else is read as plain HTTP and refused once its head is in (ngx_http_ssl_handshake).
     let plain_on_ssl = spec.ssl && {
         let mut first = [0u8; 1];
-        match tokio::time::timeout(header_timeout, socket.peek(&mut first)).await {
-            Ok(Ok(1)) => first[0] & 0x80 == 0 && first[0] != 0x16,
-            _ => return,
+        let end = match tokio::time::timeout(header_timeout, socket.peek(&mut first)).await {
+            Ok(Ok(1)) => None,
+            Ok(Ok(_)) => Some(Idle::Closed(None)),
+            Ok(Err(e)) => Some(Idle::Closed(Some(e))),
+            Err(_) => Some(Idle::TimedOut),
+        };
+        if let Some(end) = end {
+            return waiting_end(id, &remote, &spec.addr, HANDSHAKING, end);
         }
+        first[0] & 0x80 == 0 && first[0] != 0x16
     };
     if spec.ssl && !plain_on_ssl {
         counted.to(Stage::Handshake);
@@ -253,28 +259,45 @@ enum Idle {
 /// requests (`ngx_http_keepalive_handler`, which names only the client and the reset it
 /// let pass as a close, and says nothing when `keepalive_timeout` ends it).
 fn idle_end(ctx: &ConnCtx, end: Idle) {
-    let (id, remote, listen) = (ctx.id, &ctx.remote, &ctx.listen);
-    let keepalive = ctx.requests.load(Ordering::Relaxed) > 0;
+    if ctx.requests.load(Ordering::Relaxed) == 0 {
+        // A TLS client's failure reads as its close.
+        let end = match end {
+            Idle::Closed(Some(_)) if ctx.tls => Idle::Closed(None),
+            end => end,
+        };
+        return waiting_end(ctx.id, &ctx.remote, &ctx.listen, WAITING, end);
+    }
+    if let Idle::Closed(error) = end {
+        let os = error.map_or_else(String::new, |e| format!(" ({})", os_error(&e)));
+        let remote = &ctx.remote;
+        super::log::info(format_args!(
+            "*{} client {remote} closed keepalive connection{os}",
+            ctx.id
+        ));
+    }
+}
+
+/// nginx's action before a first request.
+const WAITING: &str = "waiting for request";
+/// Its action while it peeks at an `ssl` socket's first byte (`ngx_http_ssl_handshake`).
+const HANDSHAKING: &str = "SSL handshaking";
+
+/// [`idle_end`] before a first request (connection `id` from `remote` on `listen`), while
+/// nginx was at `action`.
+fn waiting_end(id: u64, remote: &Peer, listen: &ListenAddr, action: &str, end: Idle) {
+    let context = format_args!("while {action}, client: {remote}, server: {listen}");
     match end {
-        Idle::TimedOut if keepalive => {}
         Idle::TimedOut => super::log::info(format_args!(
-            "*{id} client timed out (110: Connection timed out) while waiting for request, \
-             client: {remote}, server: {listen}"
+            "*{id} client timed out (110: Connection timed out) {context}"
         )),
-        Idle::Closed(error) if keepalive => {
-            let os = error.map_or_else(String::new, |e| format!(" ({})", os_error(&e)));
+        Idle::Closed(Some(e)) => {
             super::log::info(format_args!(
-                "*{id} client {remote} closed keepalive connection{os}"
+                "*{id} recv() failed ({}) {context}",
+                os_error(&e)
             ));
         }
-        Idle::Closed(Some(e)) if !ctx.tls => super::log::info(format_args!(
-            "*{id} recv() failed ({}) while waiting for request, client: {remote}, \
-             server: {listen}",
-            os_error(&e)
-        )),
-        Idle::Closed(_) => super::log::info(format_args!(
-            "*{id} client closed connection while waiting for request, client: {remote}, \
-             server: {listen}"
-        )),
+        Idle::Closed(None) => {
+            super::log::info(format_args!("*{id} client closed connection {context}"));
+        }
     }
 }

@@ -316,8 +316,9 @@ fn refused_heads_are_logged_as_nginx_logs_them() {
 }
 
 /// Connections that end with no head begun: before a first request (closed, reset, timed
-/// out) and between requests (closed, reset; `keepalive_timeout` says nothing). The error
-/// log's `[info]` lines about them must be nginx's.
+/// out; on an ssl port before the handshake) and between requests (closed, reset;
+/// `keepalive_timeout` says nothing). The error log's `[info]` lines about them must be
+/// nginx's.
 #[test]
 fn idle_connections_end_with_nginx_s_lines() {
     let Some(nginx) = nginx() else { return };
@@ -328,13 +329,24 @@ http {
     client_header_timeout 1s;
     keepalive_timeout 1s;
     access_log off;
-    server { listen 127.0.0.1:PORT; return 200 "ok\n"; }
+    server {
+        listen 127.0.0.1:PORT;
+        listen 127.0.0.1:SSL ssl;
+        ssl_certificate CERT;
+        ssl_certificate_key KEY;
+        return 200 "ok\n";
+    }
 }
 "#;
     let base = temp_dir("idle-lines");
+    let (pair, _) = crate::tls::pair(&base, "a", &rcgen::PKCS_ECDSA_P256_SHA256);
     let run = |bin: &str, dir: &Path| {
-        let port = free_port();
-        let server = start(bin, dir, config, &base, port, 0);
+        let (port, ssl) = (free_port(), free_port());
+        let config = config
+            .replace("SSL", &ssl.to_string())
+            .replace("CERT", &pair.certificate.display().to_string())
+            .replace("KEY", &pair.key.display().to_string());
+        let server = start(bin, dir, &config, &base, port, 0);
         let connect = || {
             let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
             s.set_read_timeout(Some(Duration::from_secs(5)))
@@ -366,19 +378,21 @@ http {
         drop(connect());
         reset(connect());
         wait_out(connect());
+        // On the ssl port, before a handshake.
+        drop(TcpStream::connect(("127.0.0.1", ssl)).expect("connect"));
         drop(answered());
         reset(answered());
         wait_out(answered());
         // A line is written as its connection ends.
         std::thread::sleep(Duration::from_millis(200));
         drop(server);
-        super::files::log_messages(dir, None, &[port])
+        super::files::log_messages(dir, None, &[port, ssl])
             .into_iter()
-            .filter(|l| l.contains("waiting for request") || l.contains("keepalive"))
+            .filter(|l| l.contains("closed") || l.contains("while waiting"))
             .collect::<Vec<_>>()
     };
     let theirs = run(nginx, &base.join("nginx"));
     // One more for the connection that saw the server listen.
-    assert_eq!(theirs.len(), 6, "{theirs:#?}");
+    assert_eq!(theirs.len(), 7, "{theirs:#?}");
     assert_eq!(run(env!("CARGO_BIN_EXE_ngxr"), &base.join("ngxr")), theirs);
 }
