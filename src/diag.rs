@@ -201,6 +201,13 @@ impl Sink {
         self.diagnostics.push(d);
     }
 
+    /// [`Sink::push`] for a message nginx logs again each time (a warning per server it
+    /// merges): kept beside an earlier one of the same words.
+    pub fn push_repeated(&mut self, d: Diagnostic) {
+        self.seen.remove(&(d.message.clone(), d.nginx_at));
+        self.push(d);
+    }
+
     pub fn has_errors(&self) -> bool {
         self.dropped_error || self.diagnostics.iter().any(Diagnostic::is_error)
     }

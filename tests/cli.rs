@@ -179,3 +179,96 @@ fn the_server_refuses_to_start_on_a_directive_it_does_not_serve() {
         "{err}"
     );
 }
+
+/// Each line of a `-t` output without nginx's time and pid or the program's name.
+fn messages(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| match l.split_once("] ") {
+            Some((level, rest)) if l.contains(" [") => {
+                let level = level.rsplit('[').next().unwrap_or_default();
+                // nginx's `PID#TID: ` before the message.
+                let message = match rest.split_once(": ") {
+                    Some((pid, m)) if pid.bytes().all(|b| b.is_ascii_digit() || b == b'#') => m,
+                    _ => rest,
+                };
+                format!("[{level}] {message}")
+            }
+            _ => l.split_once(": ").map_or(l, |(_, m)| m).to_string(),
+        })
+        .collect()
+}
+
+/// `nginx -t` and `ngxr -t` on `dir/nginx.conf`: the exit codes and [`messages`] of each.
+fn both_t(nginx: &str, dir: &std::path::Path) -> [(i32, Vec<String>); 2] {
+    let path = dir.join("nginx.conf").display().to_string();
+    let theirs = Command::new(nginx)
+        .args(["-t", "-p", &format!("{}/", dir.display()), "-c", &path])
+        .output()
+        .expect("run nginx");
+    let (code, _, err) = ngxr(dir, &["-t", "-c", "nginx.conf"]);
+    [
+        (
+            theirs.status.code().unwrap_or(-1),
+            messages(&String::from_utf8_lossy(&theirs.stderr)),
+        ),
+        (code, messages(&err)),
+    ]
+}
+
+/// `-t` prints nginx's own `[warn]` lines, in nginx's words and order, before its verdict:
+/// the deprecated `ssl`, a repeated MIME type (`gzip_types text/html`, common in real files),
+/// an extension `types` names again.
+#[test]
+fn t_prints_nginx_s_warnings_as_nginx_does() {
+    let Some(nginx) = common::nginx() else { return };
+    let dir = temp_dir("cli-nginx-warnings");
+    let conf = "events {}\nhttp {\n    gzip_types text/html text/css text/CSS;\n    types { text/html html; text/plain HTML; }\n    server {\n        listen 127.0.0.1:8443;\n        ssl on;\n        ssl_certificate cert.pem;\n    }\n}\n";
+    std::fs::write(dir.join("nginx.conf"), conf).expect("write");
+    let [theirs, ours] = both_t(nginx, &dir);
+    assert_eq!(theirs.0, 1);
+    assert_eq!(theirs.1.len(), 6, "{theirs:?}");
+    assert_eq!(theirs, ours);
+}
+
+/// `ssl_stapling on` with a self-signed certificate: nginx ignores it with a warning for each
+/// certificate of each server that has one (the last loaded first), naming why: no issuer, or
+/// (issuer trusted) no OCSP responder in the certificate.
+#[test]
+fn t_warns_of_stapling_ignored_as_nginx_does() {
+    let Some(nginx) = common::nginx() else { return };
+    let dir = temp_dir("cli-stapling");
+    for name in ["a", "b"] {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec![format!("{name}.test")]).expect("params");
+        let cert = params.self_signed(&key).expect("certificate");
+        std::fs::write(dir.join(format!("{name}.crt")), cert.pem()).expect("crt");
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("key");
+    }
+    let conf = "events {}
+http {
+    ssl_stapling on;
+    ssl_certificate a.crt;
+    ssl_certificate_key a.key;
+    server {
+        listen 127.0.0.1:8443 ssl;
+        ssl_certificate b.crt;
+        ssl_certificate_key b.key;
+        ssl_certificate a.crt;
+        ssl_certificate_key a.key;
+    }
+    server {
+        listen 127.0.0.1:8444 ssl;
+        ssl_trusted_certificate a.crt;
+    }
+    server {
+        listen 127.0.0.1:8446;
+    }
+}
+";
+    std::fs::write(dir.join("nginx.conf"), conf).expect("write");
+    let [theirs, ours] = both_t(nginx, &dir);
+    assert_eq!(theirs.0, 0, "{theirs:?}");
+    assert_eq!(theirs.1.len(), 6, "{theirs:?}");
+    assert!(theirs.1[2].contains("no OCSP responder URL"), "{theirs:?}");
+    assert_eq!(theirs, ours);
+}

@@ -15,7 +15,7 @@ pub struct Charset {
     pub charset: Option<Option<String>>,
     /// `source_charset NAME` and where it is written.
     pub source: Option<(String, Span)>,
-    /// `charset_types`, lowercased; `*` matches every type.
+    /// `charset_types`, lowercased, `text/html` first; `*` matches every type.
     pub types: Option<Vec<String>>,
 }
 
@@ -40,9 +40,15 @@ impl Charset {
                 Some(w) => self.source = Some((w.value.clone(), w.span)),
                 None => cx.arity(d),
             },
+            // `text/html` first, as `ngx_http_types_slot` puts the module's default type.
             "charset_types" => {
-                let list = self.types.get_or_insert_with(Vec::new);
-                list.extend(d.args.iter().map(|a| a.value.to_ascii_lowercase()));
+                let mut list = match self.types.take() {
+                    None => Some(vec!["text/html".to_string()]),
+                    Some(list) if list.iter().any(|t| t == "*") => None,
+                    Some(list) => Some(list),
+                };
+                cx.types_slot(d, &mut list);
+                self.types = Some(list.unwrap_or_else(|| vec!["*".to_string()]));
             }
             _ => return false,
         }

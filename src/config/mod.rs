@@ -136,6 +136,34 @@ impl<'t> Cx<'t> {
         }
     }
 
+    /// A `[warn]` nginx logs while reading directive `d` (`ngx_conf_log_error`), the
+    /// configuration still good: said again for each inclusion of the file it is in.
+    pub fn warn(&mut self, d: &Directive, message: impl Into<String>) {
+        let mut diag = Diagnostic::emerg("config::warn", message, d.span(), d.end)
+            .with_severity(crate::diag::Severity::Warning);
+        diag.order = self.tree.order_of(d);
+        self.sink.push_repeated(diag);
+    }
+
+    /// `ngx_http_types_slot` for one directive: each type lowercased into `list` (which starts
+    /// with the module's default type), a repeat warned about; `*` makes it any type for good
+    /// (`None`: later words and directives of the level change nothing).
+    pub fn types_slot(&mut self, d: &Directive, list: &mut Option<Vec<String>>) {
+        for w in &d.args {
+            let Some(types) = list else { return };
+            if w.value == "*" {
+                *list = None;
+                return;
+            }
+            let t = w.value.to_ascii_lowercase();
+            if types.contains(&t) {
+                self.warn(d, format!("duplicate MIME type \"{t}\""));
+            } else {
+                types.push(t);
+            }
+        }
+    }
+
     /// What nginx logs at `[emerg]` at directive `d` and then ignores, the configuration
     /// still good (`accept filters "..." are not supported on this platform, ignored`).
     pub fn ignored(&mut self, d: &Directive, message: impl Into<String>) {

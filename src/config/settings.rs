@@ -137,6 +137,9 @@ pub struct Settings {
     pub chunked_transfer_encoding: Option<bool>,
     /// `keepalive_disable`, every directive of the level together (nginx's bitmask).
     pub keepalive_disable: Option<KeepaliveDisable>,
+    /// The values of the inert `proxy_cache_bypass`, `proxy_no_cache` and `proxy_cache_key`
+    /// of this level, kept only so their variables are checked as nginx checks them.
+    pub cache_values: Vec<Text>,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -358,6 +361,10 @@ impl Settings {
             "proxy_pass_request_body" => flag(cx, d, &mut self.proxy_pass_request_body),
             "proxy_buffering" => flag(cx, d, &mut self.proxy_buffering),
             "proxy_ignore_client_abort" => flag(cx, d, &mut self.proxy_ignore_client_abort),
+            "proxy_cache_bypass" | "proxy_no_cache" | "proxy_cache_key" => {
+                let values = (0..d.args.len()).filter_map(|i| cx.text(d, i));
+                self.cache_values.extend(values.collect::<Vec<_>>());
+            }
             "proxy_method" | "proxy_set_body" => {
                 let slot = if d.name() == "proxy_method" {
                     &mut self.proxy_method
@@ -522,16 +529,24 @@ impl Settings {
             "underscores_in_headers" => flag(cx, d, &mut self.underscores_in_headers),
             "merge_slashes" => flag(cx, d, &mut self.merge_slashes),
             "default_type" => set(cx, d, &mut self.default_type, |s| Some(s.to_string())),
+            // `ngx_http_core_type`: a level's `types` blocks fill one table; an extension
+            // named again takes the new type, with a warning.
             "types" => {
-                let list = self.types.get_or_insert_with(Vec::new);
+                let mut list = self.types.take().unwrap_or_default();
                 for c in cx.tree.expand(d.children()) {
                     let ty = c.name();
-                    list.extend(
-                        c.args
-                            .iter()
-                            .map(|e| (e.value.to_ascii_lowercase(), ty.into())),
-                    );
+                    for e in &c.args {
+                        let ext = e.value.to_ascii_lowercase();
+                        if let Some((_, old)) = list.iter().rev().find(|(x, _)| *x == ext) {
+                            let message = format!(
+                                "duplicate extension \"{ext}\", content type: \"{ty}\", previous content type: \"{old}\""
+                            );
+                            cx.warn(c, message);
+                        }
+                        list.push((ext, ty.into()));
+                    }
                 }
+                self.types = Some(list);
             }
             "root" => content::root(cx, d, &mut self.root, None),
             "index" => content::index(cx, d, &mut self.index),

@@ -21,6 +21,9 @@ const MIN_SHARED_ZONE: u64 = 8 * 4096;
 /// The server-level TLS settings; `None` means "not set here".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ssl {
+    /// The deprecated `ssl on`: connections to an address whose default server has it are
+    /// TLS, as if its `listen` said `ssl`.
+    pub enable: Option<bool>,
     /// Every `ssl_certificate` of the level, in order (nginx can serve several: RSA and ECDSA).
     pub certificate: Option<Vec<PathBuf>>,
     /// Every `ssl_certificate_key`, paired with `certificate` by position.
@@ -84,6 +87,7 @@ impl Ssl {
     /// Fills what this level did not set from `parent`.
     pub fn inherit(&mut self, parent: &Ssl) {
         let Ssl {
+            enable,
             certificate,
             certificate_key,
             protocols,
@@ -100,6 +104,7 @@ impl Ssl {
             reject_handshake,
             password_file,
         } = parent;
+        self.enable = self.enable.or(*enable);
         inherit_opt(&mut self.certificate, certificate);
         inherit_opt(&mut self.certificate_key, certificate_key);
         inherit_opt(&mut self.protocols, protocols);
@@ -133,6 +138,7 @@ impl Ssl {
                 list.get_or_insert_with(Vec::new)
                     .push(cx.conf_prefixed(path));
             }
+            "ssl" => flag(cx, d, &mut self.enable),
             "ssl_protocols" => {
                 self.protocols = Some(d.args.iter().map(|w| w.value.clone()).collect());
             }

@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::Paths;
-use crate::diag::{AfterParse, Diagnostic, NginxAt, Sink};
+use crate::diag::{AfterParse, Diagnostic, NginxAt, Severity, Sink};
 use crate::syntax::include::full_name;
 use crate::syntax::{Directive, SyntaxTree};
+use crate::x509::Certificate;
 
 fn emerg(tree: &SyntaxTree, d: &Directive, code: &'static str, message: String) -> Diagnostic {
     let mut diag = Diagnostic::emerg(code, message, d.span(), d.end);
@@ -158,6 +159,16 @@ pub(super) fn check_http(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) {
             let keys = pick("ssl_certificate_key");
             let last = |name: &str| pick(name).last().and_then(|d| d.arg(0));
             let rejects = last("ssl_reject_handshake") == Some("on");
+            if let Some(msg) = ssl_on_without_pair(tree, &pick("ssl"), &certs, &keys, rejects) {
+                sink.push(emerg_nowhere(
+                    tree,
+                    server,
+                    "ssl::no_certificate",
+                    msg,
+                    merge,
+                ));
+                continue;
+            }
             if certs.is_empty() && !rejects {
                 continue;
             }
@@ -204,8 +215,93 @@ pub(super) fn check_http(tree: &SyntaxTree, paths: &Paths, sink: &mut Sink) {
             for key in pick("ssl_session_ticket_key") {
                 at.ticket_key(key, closed, sink);
             }
+            let on = |name: &str| last(name).is_some_and(|v| v.eq_ignore_ascii_case("on"));
+            if on("ssl_stapling") && pick("ssl_stapling_file").is_empty() {
+                let mut trusted = pick("ssl_trusted_certificate");
+                if verify != "off" {
+                    trusted.extend(pick("ssl_client_certificate"));
+                }
+                let responder = !pick("ssl_stapling_responder").is_empty();
+                for msg in stapling_ignored(paths, &certs, &trusted, responder) {
+                    let warning = emerg_nowhere(tree, server, "ssl::stapling", msg, merge)
+                        .with_severity(Severity::Warning);
+                    sink.push_repeated(warning);
+                }
+            }
         }
     }
+}
+
+/// `ngx_http_ssl_merge_srv_conf` for a server with `ssl on` (its own or `http`'s): it needs a
+/// certificate (unless it refuses handshakes) and a key for each, and nginx names the `ssl`
+/// directive's place.
+fn ssl_on_without_pair(
+    tree: &SyntaxTree,
+    ssl: &[&Directive],
+    certs: &[&Directive],
+    keys: &[&Directive],
+    rejects: bool,
+) -> Option<String> {
+    let on = ssl
+        .last()
+        .filter(|d| d.arg(0).is_some_and(|v| v.eq_ignore_ascii_case("on")))?;
+    let pos = tree.sources.nginx_pos(on.end);
+    match certs.last().and_then(|c| c.arg(0)) {
+        None if rejects => None,
+        None => Some(format!(
+            "no \"ssl_certificate\" is defined for the \"ssl\" directive in {pos}"
+        )),
+        Some(_) if keys.is_empty() => Some(format!(
+            "no \"ssl_certificate_key\" is defined for the \"ssl\" directive in {pos}"
+        )),
+        Some(c) if keys.len() < certs.len() => Some(format!(
+            "no \"ssl_certificate_key\" is defined for certificate \"{c}\" and the \"ssl\" directive in {pos}"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// `ngx_ssl_stapling` as a server with `ssl_stapling on` (and no `ssl_stapling_file`) runs it
+/// when nginx merges it: each certificate, the last loaded first, needs its issuer (after it
+/// in its file, or among the trusted certificates) and, unless `ssl_stapling_responder` names
+/// one, an OCSP responder in the certificate; otherwise stapling is ignored with a warning.
+fn stapling_ignored(
+    paths: &Paths,
+    certs: &[&Directive],
+    trusted: &[&Directive],
+    responder: bool,
+) -> Vec<String> {
+    let read = |d: &Directive| -> Option<(PathBuf, Vec<Vec<u8>>)> {
+        let arg = d
+            .arg(0)
+            .filter(|a| !a.contains('$') && !a.starts_with("data:"))?;
+        let path = full_name(&paths.conf_prefix, arg);
+        let pem = std::fs::read_to_string(&path).ok()?;
+        Some((path, crate::x509::pem_certificates(&pem)))
+    };
+    let store: Vec<Vec<u8>> = trusted
+        .iter()
+        .filter_map(|d| read(d))
+        .flat_map(|(_, ders)| ders)
+        .collect();
+    let mut out = Vec::new();
+    for (path, ders) in certs.iter().rev().filter_map(|d| read(d)) {
+        let Some(leaf) = ders.first().and_then(|der| Certificate::parse(der)) else {
+            continue;
+        };
+        let issued = |der: &Vec<u8>| Certificate::parse(der).is_some_and(|c| c.issued(&leaf));
+        let path = path.display();
+        if !ders[1..].iter().chain(&store).any(issued) {
+            out.push(format!(
+                "\"ssl_stapling\" ignored, issuer certificate not found for certificate \"{path}\""
+            ));
+        } else if !responder && !leaf.extensions.ocsp_responder {
+            out.push(format!(
+                "\"ssl_stapling\" ignored, no OCSP responder URL in the certificate \"{path}\""
+            ));
+        }
+    }
+    out
 }
 
 /// Where a server's TLS files are loaded: when nginx merges it, in `http`'s place.

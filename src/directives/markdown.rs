@@ -13,7 +13,8 @@ pub fn render() -> String {
          (`on/off` = a flag). *Value*: nginx's standard handler that parses it (`custom` = the\n\
          module's own). *Unique*: a second one in the same block is an error. *ngxr*: `served`\n\
          (implemented as nginx does it), `inert` (safe to ignore for a proxy), `unsupported`\n\
-         (`check` warns; the server refuses to start).\n\n\
+         (`check` warns; the server refuses to start). A few depend on their arguments\n\
+         (`proxy_cache off` is served, a `charset` from a variable is not): `support.rs`.\n\n\
          | directive | module | contexts | args | value | unique | ngxr |\n\
          |---|---|---|---|---|---|---|\n",
     );

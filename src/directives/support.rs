@@ -58,6 +58,7 @@ const SERVED: &[&str] = &[
     "gzip_http_version",
     "gzip_min_length",
     "gzip_proxied",
+    "gzip_static",
     "gzip_types",
     "gzip_vary",
     "hash",
@@ -81,6 +82,7 @@ const SERVED: &[&str] = &[
     "limit_conn_log_level",
     "limit_conn_status",
     "limit_conn_zone",
+    "limit_except",
     "limit_rate",
     "limit_rate_after",
     "limit_req",
@@ -150,6 +152,7 @@ const SERVED: &[&str] = &[
     "set_real_ip_from",
     "source_charset",
     "split_clients",
+    "ssl",
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_client_certificate",
@@ -171,6 +174,7 @@ const SERVED: &[&str] = &[
     "upstream",
     "worker_connections",
     "worker_processes",
+    "worker_shutdown_timeout",
     "zone",
 ];
 
@@ -216,8 +220,20 @@ const INERT: &[&str] = &[
     "proxy_buffering",
     "proxy_buffers",
     "proxy_busy_buffers_size",
+    "proxy_cache_background_update",
     "proxy_cache_bypass",
+    "proxy_cache_convert_head",
+    "proxy_cache_key",
+    "proxy_cache_lock",
+    "proxy_cache_lock_age",
+    "proxy_cache_lock_timeout",
+    "proxy_cache_max_range_offset",
+    "proxy_cache_methods",
+    "proxy_cache_min_uses",
     "proxy_cache_path",
+    "proxy_cache_revalidate",
+    "proxy_cache_use_stale",
+    "proxy_cache_valid",
     "proxy_headers_hash_bucket_size",
     "proxy_headers_hash_max_size",
     "proxy_max_temp_file_size",
@@ -237,6 +253,7 @@ const INERT: &[&str] = &[
     "ssl_buffer_size",
     "ssl_ciphers",
     "ssl_dhparam",
+    "ssl_early_data",
     "ssl_ecdh_curve",
     "ssl_prefer_server_ciphers",
     "ssl_stapling",
@@ -259,7 +276,6 @@ const INERT: &[&str] = &[
     "worker_priority",
     "worker_rlimit_core",
     "worker_rlimit_nofile",
-    "worker_shutdown_timeout",
     "working_directory",
 ];
 
@@ -275,6 +291,10 @@ pub fn support(d: &Directive) -> Support {
     };
     if unserved_charset {
         return Support::Unsupported;
+    }
+    // `proxy_cache off` is nginx's default, no cache: what ngxr does. A zone is refused.
+    if name == "proxy_cache" && d.arg(0) == Some("off") {
+        return Support::Served;
     }
     by_name(name)
 }

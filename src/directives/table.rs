@@ -417,7 +417,7 @@ pub(crate) static TABLE: &[Spec] = &[
     Spec { name: "ssi_silent_errors", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "ssi_types", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | MORE1, slot: Slot::Custom, unique: false },
     Spec { name: "ssi_value_length", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | HTTP_LOC | TAKE1, slot: Slot::Size, unique: true },
-    Spec { name: "ssl", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | FLAG, slot: Slot::Custom, unique: false },
+    Spec { name: "ssl", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | FLAG, slot: Slot::Flag, unique: true },
     Spec { name: "ssl_buffer_size", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | TAKE1, slot: Slot::Size, unique: true },
     Spec { name: "ssl_certificate", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | TAKE1, slot: Slot::StrArray, unique: false },
     Spec { name: "ssl_certificate_key", module: Module::Http, flags: HTTP_MAIN | HTTP_SRV | TAKE1, slot: Slot::StrArray, unique: false },

@@ -265,10 +265,46 @@ impl<'a> Walker<'a> {
                     self.error(d, "log::unknown_format", msg);
                 }
             }
+            ("proxy_cache_valid", _) => {
+                if let Some(message) = cache_valid_error(&d.args) {
+                    self.error(d, "value::cache_valid", message);
+                }
+            }
+            // `ngx_conf_deprecated`, the post handler of the http module's `ssl` flag: run
+            // once the value is read.
+            ("ssl", Context::Http | Context::Server)
+                if d.arg(0).is_some_and(|v| {
+                    v.eq_ignore_ascii_case("on") || v.eq_ignore_ascii_case("off")
+                }) =>
+            {
+                let message = "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead";
+                let mut diag =
+                    Diagnostic::emerg("directive::deprecated", message, d.name.span, d.end)
+                        .with_severity(Severity::Warning);
+                diag.order = self.tree.order_of(d);
+                self.sink.push(diag);
+            }
             _ => {}
         }
     }
+}
 
+/// `ngx_http_file_cache_valid_set_slot`: `[code ...] time`, each code `any` or 100 to 599.
+fn cache_valid_error(args: &[crate::syntax::Word]) -> Option<String> {
+    let (time, codes) = args.split_last()?;
+    if units::parse_time(&time.value, true).is_none() {
+        return Some(format!("invalid time value \"{}\"", time.value));
+    }
+    let valid = |c: &str| {
+        c == "any" || (is_number(c) && c.parse::<u64>().is_ok_and(|n| (100..=599).contains(&n)))
+    };
+    codes
+        .iter()
+        .find(|c| !valid(&c.value))
+        .map(|c| format!("invalid status \"{}\"", c.value))
+}
+
+impl Walker<'_> {
     /// Blocks read by their own handler (`map`, `types`, ...): lines of words, no blocks.
     fn data_block(&mut self, parent: &Directive, children: &[Directive]) {
         for d in children {

@@ -2,6 +2,7 @@
 //! formats built, upstream groups shared, each location's proxy settings merged into what the
 //! upstream request needs. Runs once per load.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 
@@ -12,26 +13,27 @@ use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
 use super::output::COutput;
-use super::plan::{KeepaliveLimits, ListenAddr, ListenSpec, ProcessSpec};
+use super::plan::{KeepaliveLimits, ListenAddr, ListenSpec, LogSpec, LogTarget, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
 use super::script;
 use super::script::CStep;
-use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
+use super::site::{Action, CLimitExcept, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::static_::Content;
 use super::try_files::{CFallback, CTryFiles};
 use super::unserved;
 use super::upstream::Groups;
 use super::value::{Complex, Part};
 use super::vars::{Registry, Var};
+use super::vhost;
 use crate::config::content::{Fallback, IfModifiedSince};
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::Location;
 use crate::config::proxy::Redirect;
 use crate::config::proxy_rewrite::{Pattern, Rewrite};
 use crate::config::rewrite::{Return, Step};
-use crate::config::settings::Settings;
+use crate::config::settings::{AccessLog, Settings};
 use crate::config::{Config, Cx, Modifier, Text};
 use crate::defaults;
 
@@ -45,6 +47,8 @@ struct Shared {
     site: Weak<Inner>,
     /// The `limit_req_zone` and `limit_conn_zone` zones.
     limits: super::limit::Zones,
+    /// Every level's logs, for [`ProcessSpec::logs`].
+    logs: RefCell<Vec<Arc<LogSpec>>>,
 }
 
 pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
@@ -55,6 +59,8 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         pid: p.pid.clone(),
         error_logs: p.error_logs.clone(),
         daemon: p.daemon,
+        logs: Vec::new(),
+        shutdown_timeout: p.shutdown_timeout,
     };
     let hostname = crate::config::http::hostname().into_bytes();
     let Some(http) = &config.http else {
@@ -135,6 +141,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         combined: CompiledLogFormat::combined(site),
         site: site.clone(),
         limits,
+        logs: RefCell::default(),
     };
     let servers: Vec<CServer> = http
         .servers
@@ -158,8 +165,23 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         upstreams: shared.groups.all.iter().map(|g| g.group.clone()).collect(),
         named_upstreams: shared.groups.all,
         servers,
-        process,
+        process: ProcessSpec {
+            logs: shared.logs.take(),
+            ..process
+        },
     }
+}
+
+/// A level's logs (see `log::spec`), noted among the site's.
+fn log_spec(
+    cx: &mut Cx<'_>,
+    sh: &Shared,
+    access: Option<&[AccessLog]>,
+    errors: Option<&[(LogTarget, String)]>,
+) -> Arc<LogSpec> {
+    let spec = log::spec(cx, &sh.reg, access, errors, &sh.formats, &sh.combined);
+    sh.logs.borrow_mut().push(spec.clone());
+    spec
 }
 
 /// The variables the `map`, `geo` and `split_clients` blocks define, in nginx's reading
@@ -266,6 +288,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         }
     }
     let st = &s.settings;
+    let (gzip, gzip_static) = super::gzip::compile(cx, &st.gzip);
     let default = CLocation {
         modifier: Modifier::Prefix,
         name: String::new(),
@@ -288,18 +311,13 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         server_tokens: st.server_tokens.unwrap_or(true),
         client_max_body_size: st.max_body_size(),
         auto_redirect: false,
-        log: log::spec(
-            cx,
-            &sh.reg,
-            st.access_log.as_deref(),
-            st.error_log.as_deref(),
-            &sh.formats,
-            &sh.combined,
-        ),
+        log: log_spec(cx, sh, st.access_log.as_deref(), st.error_log.as_deref()),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
-        gzip: super::gzip::compile(cx, &st.gzip),
+        gzip,
+        gzip_static,
         output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
+        limit_except: None,
     };
     let tls = super::tls::spec(&st.ssl);
     super::tls::check_keys(cx, s.span, tls.as_deref());
@@ -323,15 +341,9 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             .collect(),
         default,
         tls,
+        ssl_on: st.ssl.enable.unwrap_or(false),
         verify_client: super::tls::verify_client(&st.ssl),
-        log: log::spec(
-            cx,
-            &sh.reg,
-            st.access_log.as_deref(),
-            st.error_log.as_deref(),
-            &sh.formats,
-            &sh.combined,
-        ),
+        log: log_spec(cx, sh, st.access_log.as_deref(), st.error_log.as_deref()),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
         header_timeout: st
@@ -395,6 +407,12 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         &mut blocks.into_iter(),
     );
     let mut loc = level(cx, sh, l, steps)?;
+    if let Some(limit) = &l.limit_except {
+        loc.limit_except = Some(Box::new(CLimitExcept {
+            methods: limit.methods.clone(),
+            config: level(cx, sh, &limit.block, Vec::new())?,
+        }));
+    }
     if l.modifier.is_regex() {
         match Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
             Ok(re) => loc.regex = Some(re),
@@ -428,6 +446,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         )?)),
         None => Action::Static,
     };
+    let (gzip, gzip_static) = super::gzip::compile(cx, &l.settings.gzip);
     Some(CLocation {
         modifier: l.modifier,
         name: l.name.clone(),
@@ -446,18 +465,18 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         server_tokens: l.settings.server_tokens.unwrap_or(true),
         client_max_body_size: l.settings.max_body_size(),
         auto_redirect: l.auto_redirect(),
-        log: log::spec(
+        log: log_spec(
             cx,
-            &sh.reg,
+            sh,
             l.settings.access_log.as_deref(),
             l.settings.error_log.as_deref(),
-            &sh.formats,
-            &sh.combined,
         ),
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
-        gzip: super::gzip::compile(cx, &l.settings.gzip),
+        gzip,
+        gzip_static,
         output: COutput::compile(cx, &sh.reg, &l.settings)?,
+        limit_except: None,
     })
 }
 
@@ -573,6 +592,12 @@ fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
                 socket: l.socket.clone(),
             }),
         }
+    }
+    // `ngx_http_init_connection`: a connection is TLS when its address's default server has
+    // `ssl on`, whatever the `listen` said.
+    for o in &mut out {
+        let on = vhost::on_socket(servers, &o.addr, &o.addr);
+        o.ssl |= vhost::default(&on, &o.addr).is_some_and(|s| s.ssl_on);
     }
     // A specific address under a wildcard of its port and family.
     let under = |specific: SocketAddr, wildcard: SocketAddr| {

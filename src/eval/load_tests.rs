@@ -34,6 +34,27 @@ fn rewrite_module_variables_must_be_known() {
 }
 
 #[test]
+fn inert_cache_predicates_name_known_variables() {
+    // `proxy_cache_bypass $http_upgrade` is the tutorials' line; ngxr ignores it but nginx
+    // compiles it.
+    assert_eq!(
+        err("server { location / { proxy_cache_bypass $http_upgrade $nope; } }"),
+        "unknown \"nope\" variable"
+    );
+    assert_eq!(
+        err("proxy_no_cache $arg_x $nope2; server { }"),
+        "unknown \"nope2\" variable"
+    );
+    assert_eq!(
+        err("server { proxy_cache_key $scheme$nope3; }"),
+        "unknown \"nope3\" variable"
+    );
+    assert!(ok(
+        "server { location / { proxy_cache_bypass $http_upgrade $cookie_nocache; } }"
+    ));
+}
+
+#[test]
 fn set_and_other_modules_define_variables_everywhere() {
     // linuxserver-docker-swag ldap-server.conf.sample, authelia-location.conf.sample
     assert!(ok(

@@ -31,7 +31,12 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
         Expires::Fixed(_) => None,
     });
     let proxy = st.proxy_method.iter().chain(&st.proxy_set_body);
-    for text in set.chain(add).chain(expires).chain(proxy) {
+    for text in set
+        .chain(add)
+        .chain(expires)
+        .chain(proxy)
+        .chain(&st.cache_values)
+    {
         Complex::compile(cx, reg, text);
     }
     super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, &Weak::new());

@@ -69,6 +69,12 @@ impl AccessLogs {
         }
     }
 
+    /// Opens `file` now (creating it), as nginx opens every log when it loads a
+    /// configuration.
+    pub fn open(&self, file: &LogFile) {
+        self.sink(file);
+    }
+
     /// The writer of `file`'s path, opened on first use (buffered if `file` asks for it).
     fn sink(&self, file: &LogFile) -> Arc<Mutex<Sink>> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());

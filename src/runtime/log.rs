@@ -190,16 +190,32 @@ pub fn write_in(logs: &[(LogTarget, String)], level: Level, message: fmt::Argume
     for (target, _) in wanted {
         let line = line.get_or_insert_with(|| format_line(level, Message::Text(message)));
         let mut sinks = LEVEL_SINKS.lock().unwrap_or_else(|e| e.into_inner());
-        if !sinks.iter().any(|(t, _)| t == target) {
-            match Sink::open(target) {
-                Ok(sink) => sinks.push((target.clone(), sink)),
-                Err(_) => continue,
-            }
-        }
-        if let Some((_, sink)) = sinks.iter().find(|(t, _)| t == target) {
+        if let Some(sink) = level_sink(&mut sinks, target) {
             sink.write(level, line);
         }
     }
+}
+
+/// Opens the `error_log` files of a level (`logs`: target, level) now, creating them, as
+/// nginx opens every log when it loads a configuration.
+pub fn open_level(logs: &[(LogTarget, String)]) {
+    let mut sinks = LEVEL_SINKS.lock().unwrap_or_else(|e| e.into_inner());
+    for (target, _) in logs {
+        level_sink(&mut sinks, target);
+    }
+}
+
+/// The sink of `target` among the levels' ones, opened if it is not yet; `None` when it
+/// cannot be.
+fn level_sink<'s>(sinks: &'s mut Vec<(LogTarget, Sink)>, target: &LogTarget) -> Option<&'s Sink> {
+    let at = match sinks.iter().position(|(t, _)| t == target) {
+        Some(at) => at,
+        None => {
+            sinks.push((target.clone(), Sink::open(target).ok()?));
+            sinks.len() - 1
+        }
+    };
+    Some(&sinks[at].1)
 }
 
 /// A line's message: formatted, or bytes written as they are (nginx's `%*s` of what a

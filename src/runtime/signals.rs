@@ -38,7 +38,10 @@ pub async fn wait(
                 if let Some(site) = reload() {
                     let process = site.process();
                     match running.reload(site) {
-                        Ok(()) => super::log::configure(&process.error_logs),
+                        Ok(()) => {
+                            super::log::configure(&process.error_logs);
+                            running.open_logs();
+                        }
                         Err(e) => super::log::error(format_args!("{e}")),
                     }
                 }

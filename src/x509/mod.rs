@@ -49,6 +49,8 @@ pub struct Extensions {
     pub client_auth: Option<bool>,
     /// A critical extension OpenSSL does not handle.
     pub unhandled_critical: bool,
+    /// `authorityInfoAccess` names an OCSP responder (what `X509_get1_ocsp` reads).
+    pub ocsp_responder: bool,
 }
 
 /// `keyUsage` bits as OpenSSL numbers them.
@@ -65,6 +67,8 @@ mod oid {
     pub const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
     pub const EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
     pub const CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+    pub const AUTHORITY_INFO_ACCESS: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01];
+    pub const AD_OCSP: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
     /// The other extensions OpenSSL handles when critical (`X509_supported_extension`).
     pub const HANDLED: &[&[u8]] = &[
         &[0x60, 0x86, 0x48, 0x01, 0x86, 0xf8, 0x42, 0x01, 0x01], // netscape cert type
@@ -123,10 +127,43 @@ impl<'a> Certificate<'a> {
         })
     }
 
+    /// Whether `self` may have issued `cert` as `X509_check_issued` sees it: names match, and
+    /// a `keyUsage` allows signing certificates (the key identifiers are not compared).
+    pub fn issued(&self, cert: &Certificate<'_>) -> bool {
+        self.subject == cert.issuer
+            && self
+                .extensions
+                .key_usage
+                .is_none_or(|u| u & key_usage::KEY_CERT_SIGN != 0)
+    }
+
     /// Issuer and subject are the same name (OpenSSL's "self-issued").
     pub fn self_issued(&self) -> bool {
         self.issuer == self.subject
     }
+}
+
+/// The DER of each certificate block of a PEM file, in order (the first is what
+/// `PEM_read_bio_X509_AUX` reads, the rest the chain after it).
+pub fn pem_certificates(pem: &str) -> Vec<Vec<u8>> {
+    use base64ct::Encoding;
+    let mut out = Vec::new();
+    let mut lines = pem.lines().map(str::trim_end);
+    while let Some(line) = lines.next() {
+        let label = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"));
+        let Some(label @ ("CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE")) = label
+        else {
+            continue;
+        };
+        let end = format!("-----END {label}-----");
+        let body: String = lines.by_ref().take_while(|l| *l != end).collect();
+        if let Ok(der) = base64ct::Base64::decode_vec(&body) {
+            out.push(der);
+        }
+    }
+    out
 }
 
 /// `[3] EXPLICIT SEQUENCE OF Extension`, `Extension ::= SEQUENCE { extnID, critical BOOLEAN
@@ -166,6 +203,13 @@ fn extensions(wrapped: Tlv<'_>) -> Option<Extensions> {
                     client |= p.body == oid::CLIENT_AUTH;
                 }
                 out.client_auth = Some(client);
+            }
+            oid::AUTHORITY_INFO_ACCESS => {
+                let mut access = Reader::of(value, tag::SEQUENCE)?;
+                while let Some(description) = access.next() {
+                    let method = Reader::of(description.raw, tag::SEQUENCE)?.expect(tag::OID)?;
+                    out.ocsp_responder |= method.body == oid::AD_OCSP;
+                }
             }
             other if critical && !oid::HANDLED.contains(&other) => out.unhandled_critical = true,
             _ => {}

@@ -495,3 +495,78 @@ async fn handshake_variables_and_the_default_protocols_are_nginx_s() {
     assert!(seen[0][0].contains(": TLSv1.2|"), "{:?}", seen[0]);
     assert!(seen[0][2].contains(": TLSv1.3|"), "{:?}", seen[0]);
 }
+
+/// The deprecated `ssl on`: an address whose default server has it speaks TLS (to every server
+/// there), one where only another server has it stays plain.
+#[tokio::test]
+async fn ssl_on_makes_the_default_server_s_addresses_speak_tls() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("ssl-on");
+    certificates(&base);
+    let config = "
+        events { worker_connections 64; }
+        http {
+            access_log off;
+            ssl_certificate ROOT/server.crt;
+            ssl_certificate_key ROOT/server.key;
+            server {
+                listen 127.0.0.1:PORT;
+                ssl on;
+                location / { return 200 \"default $scheme $https $server_port\\n\"; }
+            }
+            server {
+                listen 127.0.0.1:PORT;
+                listen 127.0.0.1:DEAD;
+                server_name other;
+                location / { return 200 \"other $scheme $https $server_port\\n\"; }
+            }
+            server {
+                listen 127.0.0.1:DEAD;
+                server_name on;
+                ssl on;
+                location / { return 200 \"on $scheme $https $server_port\\n\"; }
+            }
+        }";
+    let mut seen = Vec::new();
+    for bin in [nginx, env!("CARGO_BIN_EXE_ngxr")] {
+        let (prefix, port, plain) = (
+            base.join(bin.rsplit('/').next().unwrap_or("bin")),
+            free_port(),
+            free_port(),
+        );
+        let _server = start(bin, &prefix, config, &base, port, plain);
+        let mut answers = Vec::new();
+        for (sni, host) in [("x.test", "x"), ("other", "other")] {
+            let answer = ask(port, &client(&base, None, false), sni, host).await;
+            answers.push(answer.replace(&port.to_string(), "PORT"));
+        }
+        for host in ["other", "on"] {
+            let answer = within(async {
+                let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", plain))
+                    .await
+                    .expect("connect");
+                let request =
+                    format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+                tcp.write_all(request.as_bytes()).await.expect("write");
+                let mut out = Vec::new();
+                let _ = tcp.read_to_end(&mut out).await;
+                String::from_utf8_lossy(&out).into_owned()
+            })
+            .await;
+            let body = answer
+                .split("\r\n\r\n")
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            answers.push(body.replace(&plain.to_string(), "PLAIN"));
+        }
+        seen.push(answers);
+    }
+    assert!(
+        seen[0][0].ends_with("\r\n\r\ndefault https on PORT\n"),
+        "{:?}",
+        seen[0]
+    );
+    assert_eq!(seen[0][3], "on http  PLAIN\n");
+    assert_eq!(seen[0], seen[1], "nginx, then ngxr");
+}

@@ -261,3 +261,45 @@ http {
         seen[1].1
     );
 }
+
+/// `proxy_cache off` (nginx's default) with every cache setting but a zone: nothing is cached,
+/// so two requests for one URI each reach the backend, and a HEAD stays a HEAD.
+#[test]
+fn cache_settings_without_a_zone_cache_nothing_as_in_nginx() {
+    let Some(nginx) = nginx() else { return };
+    let mirror = crate::common::Mirror::start();
+    let base = temp_dir("cache-off");
+    let config = "
+        events { worker_connections 64; }
+        http {
+            access_log off;
+            proxy_cache_path PREFIX/cache keys_zone=z:1m;
+            proxy_cache_valid 200 301 10m;
+            proxy_cache_valid any 1m;
+            proxy_cache_key $uri;
+            proxy_cache_lock on;
+            proxy_cache_lock_timeout 1s;
+            proxy_cache_use_stale error timeout updating;
+            proxy_cache_methods GET HEAD;
+            proxy_cache_min_uses 1;
+            proxy_cache_revalidate on;
+            proxy_cache_background_update on;
+            proxy_cache_convert_head on;
+            server {
+                listen 127.0.0.1:PORT;
+                location / {
+                    proxy_cache off;
+                    proxy_pass http://127.0.0.1:MIRROR;
+                }
+            }
+        }"
+    .replace("MIRROR", &mirror.port.to_string());
+    let probes = [
+        "GET /same HTTP/1.1\r\nHost: a\r\nX-N: 1\r\nConnection: close\r\n\r\n",
+        "GET /same HTTP/1.1\r\nHost: a\r\nX-N: 2\r\nConnection: close\r\n\r\n",
+        "HEAD /same HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    ];
+    let seen = through_both(nginx, &config, &base, &probes);
+    crate::files::assert_same(&seen, &probes);
+    assert!(seen[0].0[1].contains("X-N: 2"), "{}", seen[0].0[1]);
+}

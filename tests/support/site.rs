@@ -293,6 +293,8 @@ impl Site for TestSite {
             pid: None,
             error_logs: Vec::new(),
             daemon: false,
+            logs: vec![self.log.clone()],
+            shutdown_timeout: Duration::ZERO,
         }
     }
 }
