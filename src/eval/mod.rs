@@ -145,7 +145,7 @@ impl plan::Site for Compiled {
         buffers
     }
 
-    fn refused(&self, request: &plan::RequestInfo<'_>) -> Arc<plan::LogSpec> {
+    fn refused(&self, request: &plan::RequestInfo<'_>) -> (Arc<plan::LogSpec>, bytes::Bytes) {
         route::refused_log(&self.inner, request)
     }
 

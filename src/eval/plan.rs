@@ -32,10 +32,10 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// (`ProxyRequest::passes` plus the last) stands for what it ended in. `outcome` is what
     /// the runtime learned (`$upstream_status` and friends in the page).
     fn reroute(&self, request: &RequestInfo<'_>, passes: &[Pass], outcome: &Outcome) -> Route;
-    /// The access logs of a request answered before a location was chosen (`refused` is
-    /// set): the server level's, of the server its `Host` chose if one was read and valid,
-    /// else of the socket's default server.
-    fn refused(&self, request: &RequestInfo<'_>) -> Arc<LogSpec>;
+    /// The logs of a request answered before a location was chosen (`refused` is set): the
+    /// server level's, of the server its `Host` chose if one was read and valid, else of
+    /// the socket's default server; with that server's name, which its error-log lines give.
+    fn refused(&self, request: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes);
     /// `client_header_timeout` on socket `listen`: its default server's, as nginx reads the
     /// handshake and the head with that server's settings.
     fn client_header_timeout(&self, listen: &ListenAddr) -> Duration;

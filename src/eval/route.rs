@@ -300,11 +300,12 @@ fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'
 }
 
 /// `Site::refused`.
-pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> Arc<LogSpec> {
+pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes) {
     let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
     let target = uri::Target::raw(info.target);
     let mut req = Req::new(info, &site.tables, target);
-    server_before_routing(&on, &mut req).map_or_else(Default::default, |s| s.log.clone())
+    server_before_routing(&on, &mut req)
+        .map_or_else(Default::default, |s| (s.log.clone(), s.server_name.clone()))
 }
 
 /// Where the request goes next, as nginx's handlers and phases decide it.

@@ -18,6 +18,7 @@ use super::static_file::FileBody;
 use super::sub_filter::Substituted;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
+use crate::syntax::include::os_error;
 
 /// Writes the access log when dropped.
 #[derive(Debug)]
@@ -235,6 +236,30 @@ impl ProxyBody {
     /// The next piece of the body: `Ok(None)` at its end.
     pub async fn next(&mut self) -> Result<Option<Bytes>, ProxyError> {
         std::future::poll_fn(|cx| self.poll_data(cx)).await
+    }
+
+    /// The client left while the body was awaited (nginx's
+    /// `ngx_http_upstream_check_broken_connection`): the `[info]` line nginx writes, and the
+    /// log line now, a 499 when nothing reached the client (`unsent_head`: the head of that
+    /// many bytes was still held back).
+    pub fn client_gone(&mut self, error: Option<std::io::Error>, unsent_head: Option<usize>) {
+        if let (Some(f), Some(log)) = (&mut self.finish, &self.upstream_log) {
+            let os = error.map_or_else(String::new, |e| format!(" ({})", os_error(&e)));
+            let message = format!(
+                "epoll_wait() reported that client prematurely closed connection, \
+                 so upstream connection is closed too{os} while reading upstream"
+            );
+            log.write(&f.request, &f.log.errors, Level::Info, &message);
+            // nginx terminates the request, which leaves `r->keepalive` as the client asked:
+            // `$sent_http_connection` says so, whatever the head said.
+            let sent = &mut f.outcome.sent_headers;
+            sent.retain(|(name, _)| !name.eq_ignore_ascii_case(b"connection"));
+            if let Some(size) = unsent_head {
+                f.outcome.bytes_sent = f.outcome.bytes_sent.saturating_sub(size as u64);
+                f.outcome.status = 499;
+            }
+        }
+        self.end();
     }
 
     /// Ends the body early (the client went away): the log line is written now.

@@ -108,6 +108,9 @@ pub struct Answer {
     /// The head waits for the body's first data (or its end, or a failure nginx still
     /// flushes), as nginx's write filter holds a short head back (`postpone_output`).
     pub hold_head: bool,
+    /// An upstream's body: while it is awaited, a client that leaves ends the request (nginx's
+    /// `ngx_http_upstream_check_broken_connection`, off under `proxy_ignore_client_abort`).
+    pub watch_client: bool,
 }
 
 impl Answer {
@@ -201,6 +204,7 @@ pub fn build(
         tunnel: None,
         throttle: None,
         hold_head: false,
+        watch_client: false,
     }
 }
 

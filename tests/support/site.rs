@@ -253,8 +253,8 @@ impl Site for TestSite {
         ngxr::defaults::http::HEADER_BUFFERS
     }
 
-    fn refused(&self, _: &RequestInfo<'_>) -> Arc<LogSpec> {
-        self.log.clone()
+    fn refused(&self, _: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes) {
+        (self.log.clone(), Bytes::new())
     }
 
     fn reroute(&self, request: &RequestInfo<'_>, passes: &[Pass], _: &Outcome) -> Route {
