@@ -22,14 +22,29 @@ impl HeaderRules {
 /// `$http_NAME` (`name` lowercased, `-` for `_`): the first such header; X-Forwarded-For and
 /// Cookie are all joined (`, ` and `; `) as in nginx 1.22.
 pub fn header(headers: &[(Bytes, Bytes)], name: &str) -> Option<Vec<u8>> {
+    let sep: Option<&[u8]> = match name {
+        "x-forwarded-for" => Some(b", "),
+        "cookie" => Some(b"; "),
+        _ => None,
+    };
+    joined(headers, name, sep)
+}
+
+/// `$sent_http_NAME`: the first such response header; Cache-Control and Link, which nginx
+/// 1.22 keeps as lists (`headers_out.cache_control`, `.link`), are all joined with `, `.
+pub fn sent_header(headers: &[(Bytes, Bytes)], name: &str) -> Option<Vec<u8>> {
+    let sep: Option<&[u8]> = matches!(name, "cache-control" | "link").then_some(b", ");
+    joined(headers, name, sep)
+}
+
+/// The first `name` header, or with `sep` all of them joined.
+fn joined(headers: &[(Bytes, Bytes)], name: &str, sep: Option<&[u8]>) -> Option<Vec<u8>> {
     let mut found = headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()));
     let first = found.next()?.1.to_vec();
-    let sep: &[u8] = match name {
-        "x-forwarded-for" => b", ",
-        "cookie" => b"; ",
-        _ => return Some(first),
+    let Some(sep) = sep else {
+        return Some(first);
     };
     Some(found.fold(first, |mut acc, (_, v)| {
         acc.extend_from_slice(sep);
@@ -210,6 +225,28 @@ mod tests {
             Bytes::from_static(b"tc\t=\tcontent ;"),
         )];
         assert_eq!(set_cookie(&tabbed, b"tc"), None);
+    }
+
+    #[test]
+    fn sent_cache_control_and_link_are_joined() {
+        let h = |n: &'static str, v: &'static str| {
+            (
+                Bytes::from_static(n.as_bytes()),
+                Bytes::from_static(v.as_bytes()),
+            )
+        };
+        let hs = [
+            h("Cache-Control", "a"),
+            h("X-A", "1"),
+            h("cache-control", "b"),
+            h("X-A", "2"),
+        ];
+        assert_eq!(
+            sent_header(&hs, "cache-control").as_deref(),
+            Some(&b"a, b"[..])
+        );
+        assert_eq!(sent_header(&hs, "x-a").as_deref(), Some(&b"1"[..]));
+        assert_eq!(header(&hs, "cache-control").as_deref(), Some(&b"a"[..]));
     }
 
     #[test]

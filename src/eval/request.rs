@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::files::CRoot;
 use super::gzip::CGzip;
-use super::headers::{arg, cookie, header, remote_user, set_cookie};
+use super::headers::{arg, cookie, header, remote_user, sent_header, set_cookie};
 use super::map::MapTable;
 use super::output::COutput;
 use super::plan::{
@@ -329,12 +329,14 @@ impl<'a> Req<'a> {
             Var::Arg(name) => arg(&self.target.args, name.as_bytes()),
             Var::Cookie(name) => cookie(&self.headers, name.as_bytes()),
             Var::SentHttp(name) => match &self.answer {
-                Some(answer) => header(&answer.headers, name),
+                Some(answer) => sent_header(&answer.headers, name),
                 None if name.eq_ignore_ascii_case("connection") => {
                     let sent = self.outcome.and_then(|o| header(&o.sent_headers, name));
                     Some(logged_connection(sent.as_deref(), info).to_vec())
                 }
-                None => self.outcome.and_then(|o| header(&o.sent_headers, name)),
+                None => self
+                    .outcome
+                    .and_then(|o| sent_header(&o.sent_headers, name)),
             },
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
             Var::UpstreamCookie(name) => self

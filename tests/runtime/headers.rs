@@ -82,6 +82,21 @@ http {
             add_header X-Up 1;
             return 200 "tagged\n";
         }
+        # $sent_http_cache_control and $sent_http_link join their lines (nginx 1.22's lists).
+        location /multi {
+            expires off;
+            add_header Cache-Control private;
+            add_header Cache-Control no-store;
+            add_header Link "<a>";
+            add_header Link "<b>";
+            add_header X-Seen "$sent_http_cache_control|$sent_http_link";
+            return 200 "m\n";
+        }
+        location /seen/ {
+            expires off;
+            proxy_pass http://127.0.0.1:SELF/back/;
+            add_header X-Seen "$sent_http_cache_control";
+        }
         location /st { expires off; return 202 "status $status\n"; }
         location /st410 { expires off; return 410 "gone $status\n"; }
         location /back/typed {
@@ -178,6 +193,8 @@ const PROBES: &[&str] = &[
     "GET /slots/tagged HTTP/1.1\r\nHost: localhost\r\n",
     "GET /slots/lm HTTP/1.1\r\nHost: localhost\r\n",
     "GET /slots404 HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /multi HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /seen/cc HTTP/1.1\r\nHost: localhost\r\n",
     "GET /st HTTP/1.1\r\nHost: localhost\r\n",
     "GET /st410 HTTP/1.1\r\nHost: localhost\r\n",
     "GET /back/typed HTTP/1.1\r\nHost: localhost\r\n",
