@@ -597,6 +597,7 @@ async fn fail(
         hide_version: !p.server_tokens,
         gzip: p.gzip.as_deref(),
         sending: p.sending,
+        length_unknown: false,
     };
     Some(respond::answer(
         finish, status, headers, None, keepalive, dress,

@@ -155,6 +155,7 @@ pub async fn dispatch(
                 hide_version: !r.server_tokens,
                 gzip: r.gzip.as_deref(),
                 sending: r.sending,
+                length_unknown: r.length_unknown,
             };
             Some(respond::answer(
                 finish, status, r.headers, r.body, keepalive, dress,
