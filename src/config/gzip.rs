@@ -2,7 +2,8 @@
 //! decide whether a client may get gzip (`gzip_vary`, `gzip_http_version`, `gzip_proxied`,
 //! `gzip_disable`). Each inherits as nginx merges it: `gzip_types` and `gzip_disable` as whole
 //! lists, `gzip_proxied` as a bitmask that several directives of one level OR together, and
-//! `gzip_disable msie6` apart from the regexes it is written with.
+//! `gzip_disable msie6` apart from the regexes it is written with. `gzip_static` is read here
+//! too: it asks the same question of a request (`ngx_http_gzip_ok`).
 
 use super::settings::{flag, inherit_opt, set};
 use super::{Cx, Text};
@@ -26,6 +27,18 @@ pub struct Gzip {
     pub disable: Option<Vec<Text>>,
     /// `gzip_disable msie6`.
     pub disable_msie6: Option<bool>,
+    /// `gzip_static` (the gzip_static module's, read with the rest for its use of them).
+    pub static_: Option<GzipStatic>,
+}
+
+/// `gzip_static`: whether a file's `.gz` neighbour is sent instead of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GzipStatic {
+    Off,
+    /// To a client `ngx_http_gzip_ok` lets have gzip.
+    On,
+    /// To any client.
+    Always,
 }
 
 /// `gzip_types`: the MIME types compressed.
@@ -103,6 +116,7 @@ impl Gzip {
             proxied,
             disable,
             disable_msie6,
+            static_,
         } = parent;
         self.enable = self.enable.or(*enable);
         self.comp_level = self.comp_level.or(*comp_level);
@@ -113,6 +127,7 @@ impl Gzip {
         self.proxied = self.proxied.or(*proxied);
         inherit_opt(&mut self.disable, disable);
         self.disable_msie6 = self.disable_msie6.or(*disable_msie6);
+        self.static_ = self.static_.or(*static_);
     }
 
     /// Reads `d` if it is one of the settings here; `false` otherwise.
@@ -120,6 +135,16 @@ impl Gzip {
         match d.name() {
             "gzip" => flag(cx, d, &mut self.enable),
             "gzip_vary" => flag(cx, d, &mut self.vary),
+            // `ngx_conf_set_enum_slot` compares without case.
+            "gzip_static" => set(cx, d, &mut self.static_, |s| {
+                let values = [
+                    ("off", GzipStatic::Off),
+                    ("on", GzipStatic::On),
+                    ("always", GzipStatic::Always),
+                ];
+                let found = values.into_iter().find(|(n, _)| n.eq_ignore_ascii_case(s));
+                found.map(|(_, v)| v)
+            }),
             "gzip_min_length" => set(cx, d, &mut self.min_length, |s| {
                 crate::units::parse_size(s).and_then(|n| u64::try_from(n).ok())
             }),

@@ -63,7 +63,40 @@ pub struct Location {
     /// An `if` block's configuration (nginx's `noname` location): named as the enclosing
     /// location, never found by a URI, taken when the condition holds.
     pub noname: bool,
+    /// `limit_except`: the methods it lists and its block's configuration, which the others
+    /// take.
+    pub limit_except: Option<Box<LimitExcept>>,
 }
+
+/// `limit_except METHOD... { ... }` (`ngx_http_core_limit_except`): a request whose method
+/// is not listed (an unknown method included) takes the block's configuration for the rest
+/// of the location (`ngx_http_update_location_config`): its access settings and
+/// `access_log`, its `proxy_pass` or the location's, but none of the location's rewrite
+/// steps, `stub_status` or `try_files`, which nginx does not merge into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitExcept {
+    /// The listed methods, uppercase; `GET` brings `HEAD`.
+    pub methods: Vec<&'static str>,
+    pub block: Location,
+}
+
+/// The methods `limit_except` may name (`ngx_methods_names`).
+const METHODS: [&str; 14] = [
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "OPTIONS",
+    "PROPFIND",
+    "PROPPATCH",
+    "LOCK",
+    "UNLOCK",
+    "PATCH",
+];
 
 impl Location {
     /// nginx's `auto_redirect`: a prefix or exact location ending in `/` whose handler is
@@ -161,6 +194,7 @@ pub fn lower(
         children: Vec::new(),
         internal: false,
         noname: false,
+        limit_except: None,
     };
     let children = cx.tree.expand(d.children());
     for c in &children {
@@ -168,6 +202,7 @@ pub fn lower(
     }
     loc.settings.inherit(outer);
     inherit_ifs(&mut loc);
+    inherit_limit_except(&mut loc);
     for c in children.iter().filter(|c| c.name() == "location") {
         if let Some(child) = lower(cx, c, Some(&loc), &loc.settings) {
             loc.children.push(child);
@@ -177,7 +212,8 @@ pub fn lower(
 }
 
 /// The block of an `if` inside `within` (`ngx_http_rewrite_if`): a location of its own, its
-/// rewrite steps its script; `inherit_ifs` merges it once `within` is complete.
+/// rewrite steps its script; `inherit_ifs` merges it once `within` is complete. A
+/// `limit_except` block is read the same way.
 pub fn lower_if(cx: &mut Cx<'_>, d: &Directive, within: (Modifier, &str)) -> Location {
     let mut block = Location {
         modifier: within.0,
@@ -190,6 +226,7 @@ pub fn lower_if(cx: &mut Cx<'_>, d: &Directive, within: (Modifier, &str)) -> Loc
         children: Vec::new(),
         internal: false,
         noname: true,
+        limit_except: None,
     };
     for c in &cx.tree.expand(d.children()) {
         directive(cx, c, &mut block);
@@ -197,10 +234,36 @@ pub fn lower_if(cx: &mut Cx<'_>, d: &Directive, within: (Modifier, &str)) -> Loc
     block
 }
 
+/// The block of a `limit_except` inside `within`: its methods and its directives;
+/// `inherit_limit_except` merges it once `within` is complete. `None` after an error.
+fn lower_limit_except(
+    cx: &mut Cx<'_>,
+    d: &Directive,
+    within: (Modifier, &str),
+) -> Option<Box<LimitExcept>> {
+    let mut methods = Vec::new();
+    for arg in &d.args {
+        let Some(&method) = METHODS.iter().find(|m| m.eq_ignore_ascii_case(&arg.value)) else {
+            cx.error(d, format!("invalid method \"{}\"", arg.value));
+            return None;
+        };
+        methods.push(method);
+    }
+    if methods.contains(&"GET") && !methods.contains(&"HEAD") {
+        methods.push("HEAD");
+    }
+    let block = lower_if(cx, d, within);
+    Some(Box::new(LimitExcept { methods, block }))
+}
+
 /// One directive of a location's or an `if` block's (the directive table has already refused
 /// what does not belong to the block); nested `location`s are read once the level is merged.
 fn directive(cx: &mut Cx<'_>, c: &Directive, loc: &mut Location) {
     match c.name() {
+        // A second one is refused by the directive table (`is duplicate`).
+        "limit_except" if loc.limit_except.is_none() => {
+            loc.limit_except = lower_limit_except(cx, c, (loc.modifier, &loc.name));
+        }
         "proxy_pass" if loc.proxy_pass.is_some() => cx.duplicate(c),
         "proxy_pass" => {
             loc.proxy_pass = proxy::pass(cx, c);
@@ -243,6 +306,19 @@ fn inherit_ifs(loc: &mut Location) {
                 i.block.proxy_pass.clone_from(&loc.proxy_pass);
                 i.block.stub_status = loc.stub_status;
             }
+        }
+    }
+}
+
+/// nginx merges a `limit_except` block into its location as a nested location; its
+/// `proxy_pass` is the location's unless it has one (`ngx_http_proxy_merge_loc_conf`,
+/// `lmt_excpt`). Nothing else of the location's own is taken: no rewrite steps, no
+/// `stub_status`, no `internal` (checked on the location before the block is taken).
+fn inherit_limit_except(loc: &mut Location) {
+    if let Some(limit) = &mut loc.limit_except {
+        limit.block.settings.inherit(&loc.settings);
+        if limit.block.proxy_pass.is_none() {
+            limit.block.proxy_pass.clone_from(&loc.proxy_pass);
         }
     }
 }

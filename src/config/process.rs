@@ -1,13 +1,15 @@
 //! The main and events contexts: what the master and the workers need before any request.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::Cx;
 use super::log::LogTarget;
 use super::syslog::SEVERITIES;
 use crate::syntax::Directive;
 
-/// `worker_processes`, `worker_connections`, `pid`, `error_log`, `daemon`.
+/// `worker_processes`, `worker_connections`, `pid`, `error_log`, `daemon`,
+/// `worker_shutdown_timeout`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     /// `auto` is resolved to the number of cores here.
@@ -18,6 +20,10 @@ pub struct Process {
     /// Absolute paths or `stderr`, with the level.
     pub error_logs: Vec<(LogTarget, String)>,
     pub daemon: bool,
+    /// `worker_shutdown_timeout`: after a graceful shutdown (QUIT, or a reload for the old
+    /// configuration's connections) begins, what is still open is closed once this time is
+    /// up. Zero (the default) waits for every connection to end.
+    pub shutdown_timeout: Duration,
 }
 
 /// Reads the main-context directives (and `events`) from `top`.
@@ -28,6 +34,7 @@ pub fn lower(cx: &mut Cx<'_>, top: &[&Directive]) -> Process {
         pid: Some(PathBuf::from(crate::defaults::PID_PATH)),
         error_logs: Vec::new(),
         daemon: true,
+        shutdown_timeout: Duration::ZERO,
     };
     for d in top {
         match d.name() {
@@ -50,6 +57,12 @@ pub fn lower(cx: &mut Cx<'_>, top: &[&Directive]) -> Process {
                 None => cx.arity(d),
             },
             "error_log" => error_log(cx, d, &mut p.error_logs),
+            // An invalid value was reported by the directive walk.
+            "worker_shutdown_timeout" => {
+                if let Some(t) = d.arg(0).and_then(super::units::parse_msec) {
+                    p.shutdown_timeout = t;
+                }
+            }
             "daemon" => match d.arg(0).and_then(super::units::parse_flag) {
                 Some(on) => p.daemon = on,
                 None => flag_error(cx, d),

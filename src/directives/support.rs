@@ -61,6 +61,7 @@ const SERVED: &[&str] = &[
     "gzip_http_version",
     "gzip_min_length",
     "gzip_proxied",
+    "gzip_static",
     "gzip_types",
     "gzip_vary",
     "hash",
@@ -84,6 +85,7 @@ const SERVED: &[&str] = &[
     "limit_conn_log_level",
     "limit_conn_status",
     "limit_conn_zone",
+    "limit_except",
     "limit_rate",
     "limit_rate_after",
     "limit_req",
@@ -175,6 +177,7 @@ const SERVED: &[&str] = &[
     "upstream",
     "worker_connections",
     "worker_processes",
+    "worker_shutdown_timeout",
     "zone",
 ];
 
@@ -253,6 +256,7 @@ const INERT: &[&str] = &[
     "ssl_buffer_size",
     "ssl_ciphers",
     "ssl_dhparam",
+    "ssl_early_data",
     "ssl_ecdh_curve",
     "ssl_prefer_server_ciphers",
     "ssl_stapling",
@@ -275,7 +279,6 @@ const INERT: &[&str] = &[
     "worker_priority",
     "worker_rlimit_core",
     "worker_rlimit_nofile",
-    "worker_shutdown_timeout",
     "working_directory",
 ];
 

@@ -171,20 +171,61 @@ pub fn apply_to(
     req: &mut Req<'_>,
     headers: &mut Vec<(Bytes, Bytes)>,
 ) {
+    apply_with_slots(add, answer, req, None, headers);
+}
+
+/// [`apply_to`] on an answer whose `ETag` and `Last-Modified` may be among `slots` (an
+/// upstream's lines) rather than in `headers`.
+fn apply_with_slots(
+    add: &AddHeaders,
+    answer: Answer,
+    req: &mut Req<'_>,
+    mut slots: Option<&mut Vec<(Bytes, Bytes)>>,
+    headers: &mut Vec<(Bytes, Bytes)>,
+) {
     let status = answer.status;
     req.answer = Some(answer);
     for (name, v, _) in lines_for(add, status) {
-        let v = v.eval(req);
-        if v.is_empty() {
-            continue;
-        }
-        let line = (name.clone(), Bytes::from(v));
+        let line = (name.clone(), Bytes::from(v.eval(req)));
         if let Some(answer) = &mut req.answer {
-            answer.headers.push(line.clone());
+            add_line(&line, None, &mut answer.headers);
         }
-        headers.push(line);
+        add_line(&line, slots.as_deref_mut(), headers);
     }
     req.answer = None;
+}
+
+/// One `add_header` line added as nginx's headers filter adds it. `ETag` and
+/// `Last-Modified` (in any case) name one slot each (`ngx_http_set_response_header`): the
+/// line takes the place of the answer's (found among `slots` first, else in `headers`), with
+/// the name as written, and an empty value clears it. Any other line is appended unless its
+/// value is empty.
+fn add_line(
+    (name, value): &(Bytes, Bytes),
+    slots: Option<&mut Vec<(Bytes, Bytes)>>,
+    headers: &mut Vec<(Bytes, Bytes)>,
+) {
+    let slot = [&b"etag"[..], b"last-modified"]
+        .iter()
+        .any(|s| name.eq_ignore_ascii_case(s));
+    if slot {
+        let same = |(n, _): &(Bytes, Bytes)| n.eq_ignore_ascii_case(name);
+        // The slot points at the last such line nginx copied.
+        let list = match slots {
+            Some(list) if list.iter().any(same) => list,
+            _ => headers,
+        };
+        match (list.iter().rposition(same), value.is_empty()) {
+            (Some(at), true) => {
+                list.remove(at);
+            }
+            (Some(at), false) => list[at] = (name.clone(), value.clone()),
+            (None, true) => {}
+            (None, false) => list.push((name.clone(), value.clone())),
+        }
+    } else if !value.is_empty() {
+        headers.push((name.clone(), value.clone()));
+    }
 }
 
 /// The lines that apply to `status`.
@@ -329,11 +370,10 @@ impl AddedHeaders for Deferred {
             if let Some((expires, cache_control)) = values {
                 set_expires(headers, expires, cache_control);
             }
-            let literal = |(name, v, _): &(Bytes, Complex, bool)| {
-                let v = v.as_literal().filter(|v| !v.is_empty())?;
-                Some((name.clone(), Bytes::copy_from_slice(v)))
-            };
-            out.extend(lines_for(&self.lines, status).filter_map(literal));
+            for (name, v, _) in lines_for(&self.lines, status) {
+                let value = Bytes::copy_from_slice(v.as_literal().unwrap_or_default());
+                add_line(&(name.clone(), value), Some(headers), &mut out);
+            }
             self.charset(status, outcome, headers);
             return out;
         }
@@ -347,7 +387,7 @@ impl AddedHeaders for Deferred {
             headers: set(headers),
         };
         expires(&self.lines, &mut answer, last_modified, &mut req, headers);
-        apply_to(&self.lines, answer, &mut req, &mut out);
+        apply_with_slots(&self.lines, answer, &mut req, Some(headers), &mut out);
         self.charset(status, outcome, headers);
         out
     }

@@ -20,7 +20,7 @@ use super::regex::Regex;
 use super::request::Tables;
 use super::script;
 use super::script::CStep;
-use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
+use super::site::{Action, CLimitExcept, CLocation, CReturn, CServer, Inner, RedirectRules};
 use super::static_::Content;
 use super::try_files::{CFallback, CTryFiles};
 use super::unserved;
@@ -61,6 +61,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         error_logs: p.error_logs.clone(),
         daemon: p.daemon,
         logs: Vec::new(),
+        shutdown_timeout: p.shutdown_timeout,
     };
     let hostname = crate::config::http::hostname().into_bytes();
     let Some(http) = &config.http else {
@@ -288,6 +289,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         }
     }
     let st = &s.settings;
+    let (gzip, gzip_static) = super::gzip::compile(cx, &st.gzip);
     let default = CLocation {
         modifier: Modifier::Prefix,
         name: String::new(),
@@ -313,8 +315,10 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         log: log_spec(cx, sh, st.access_log.as_deref(), st.error_log.as_deref()),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
-        gzip: super::gzip::compile(cx, &st.gzip),
+        gzip,
+        gzip_static,
         output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
+        limit_except: None,
     };
     let tls = super::tls::spec(&st.ssl);
     super::tls::check_keys(cx, s.span, tls.as_deref());
@@ -404,6 +408,12 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
         &mut blocks.into_iter(),
     );
     let mut loc = level(cx, sh, l, steps)?;
+    if let Some(limit) = &l.limit_except {
+        loc.limit_except = Some(Box::new(CLimitExcept {
+            methods: limit.methods.clone(),
+            config: level(cx, sh, &limit.block, Vec::new())?,
+        }));
+    }
     if l.modifier.is_regex() {
         match Regex::new(&l.name, l.modifier == Modifier::RegexCaseless) {
             Ok(re) => loc.regex = Some(re),
@@ -437,6 +447,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         )?)),
         None => Action::Static,
     };
+    let (gzip, gzip_static) = super::gzip::compile(cx, &l.settings.gzip);
     Some(CLocation {
         modifier: l.modifier,
         name: l.name.clone(),
@@ -463,8 +474,10 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         ),
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
-        gzip: super::gzip::compile(cx, &l.settings.gzip),
+        gzip,
+        gzip_static,
         output: COutput::compile(cx, &sh.reg, &l.settings)?,
+        limit_except: None,
     })
 }
 

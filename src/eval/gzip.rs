@@ -10,7 +10,7 @@ use super::plan::{Gzip, GzipClient, GzipSettings, GzipTypes, Proxied};
 use super::regex::Regex;
 use super::request::Req;
 use crate::config::Cx;
-use crate::config::gzip::Gzip as Settings;
+use crate::config::gzip::{Gzip as Settings, GzipStatic};
 
 /// A level's merged gzip settings, regexes compiled, with the filter for each of the three
 /// verdicts a request can get (handed out without allocating).
@@ -19,16 +19,37 @@ pub struct CGzip {
     declined: Arc<Gzip>,
     accepted: Arc<Gzip>,
     by_response: Arc<Gzip>,
+    ok: Arc<GzipOk>,
+}
+
+/// What `ngx_http_gzip_ok` reads of a level: the core module's `gzip_http_version`,
+/// `gzip_proxied` and `gzip_disable`, which the gzip filter and `gzip_static` both ask.
+#[derive(Debug)]
+pub struct GzipOk {
     http10: bool,
     proxied: Proxied,
     disable: Vec<Regex>,
     msie6: bool,
 }
 
-/// The level's filter, `None` with `gzip off` (the filter then does nothing, not even `Vary`).
-pub fn compile(cx: &mut Cx<'_>, g: &Settings) -> Option<Arc<CGzip>> {
-    if !g.enable.unwrap_or(false) {
-        return None;
+/// A level's `gzip_static on|always` (`ngx_http_gzip_static_handler`), with `gzip_vary`.
+#[derive(Debug)]
+pub struct CGzipStatic {
+    /// `always`: the `.gz` file goes to every client, and no `Vary` is asked for.
+    pub always: bool,
+    /// `gzip_vary`: with `on`, a `.gz` file found makes the answer say
+    /// `Vary: Accept-Encoding`, whichever file is sent.
+    pub vary: bool,
+    ok: Arc<GzipOk>,
+}
+
+/// The level's gzip filter (`None` with `gzip off`: the filter then does nothing, not even
+/// `Vary`) and its `gzip_static` (`None` when `off`).
+pub fn compile(cx: &mut Cx<'_>, g: &Settings) -> (Option<Arc<CGzip>>, Option<Arc<CGzipStatic>>) {
+    let filter = g.enable.unwrap_or(false);
+    let static_ = g.static_.unwrap_or(GzipStatic::Off);
+    if !filter && static_ == GzipStatic::Off {
+        return (None, None);
     }
     let mut disable = Vec::new();
     for text in g.disable.iter().flatten() {
@@ -37,34 +58,70 @@ pub fn compile(cx: &mut Cx<'_>, g: &Settings) -> Option<Arc<CGzip>> {
             Err(message) => cx.late_error_at("gzip_disable::regex", message, text.span),
         }
     }
+    let proxied = g.proxied.unwrap_or(Proxied::OFF);
+    let ok = Arc::new(GzipOk {
+        http10: g.http10.unwrap_or(false),
+        proxied,
+        disable,
+        msie6: g.disable_msie6.unwrap_or(false),
+    });
+    let vary = g.vary.unwrap_or(false);
+    let static_ = (static_ != GzipStatic::Off).then(|| {
+        Arc::new(CGzipStatic {
+            always: static_ == GzipStatic::Always,
+            vary,
+            ok: ok.clone(),
+        })
+    });
+    if !filter {
+        return (None, static_);
+    }
     let settings = Arc::new(GzipSettings {
         level: g.comp_level.unwrap_or(1),
         min_length: g.min_length.unwrap_or(20),
         types: g.types.clone().unwrap_or_else(GzipTypes::html),
-        vary: g.vary.unwrap_or(false),
+        vary,
     });
-    let proxied = g.proxied.unwrap_or(Proxied::OFF);
     let with = |client| {
         Arc::new(Gzip {
             settings: settings.clone(),
             client,
         })
     };
-    Some(Arc::new(CGzip {
+    let filter = Arc::new(CGzip {
         declined: with(GzipClient::Declined),
         accepted: with(GzipClient::Accepted),
         by_response: with(GzipClient::ByResponse(proxied)),
-        http10: g.http10.unwrap_or(false),
-        proxied,
-        disable,
-        msie6: g.disable_msie6.unwrap_or(false),
-    }))
+        ok,
+    });
+    (Some(filter), static_)
 }
 
 impl CGzip {
-    /// The filter for `req`, with `ngx_http_gzip_ok`'s verdict on the request; each header
-    /// read is the first of its name, as nginx keeps.
+    /// The filter for `req`, with `ngx_http_gzip_ok`'s verdict on the request.
     pub fn for_request(&self, req: &Req<'_>) -> Arc<Gzip> {
+        let verdict = match self.ok.verdict(req) {
+            GzipClient::Declined => &self.declined,
+            GzipClient::Accepted => &self.accepted,
+            GzipClient::ByResponse(_) => &self.by_response,
+        };
+        verdict.clone()
+    }
+}
+
+impl CGzipStatic {
+    /// Whether `req` may get the `.gz` file. Under `on`, a request through a proxy whose
+    /// `gzip_proxied` flags look at the response is let through: nginx asks before the
+    /// response has any header those flags read.
+    pub fn allows(&self, req: &Req<'_>) -> bool {
+        self.always || (!req.subrequest && self.ok.verdict(req) != GzipClient::Declined)
+    }
+}
+
+impl GzipOk {
+    /// `ngx_http_gzip_ok` on `req`; each header read is the first of its name, as nginx
+    /// keeps.
+    fn verdict(&self, req: &Req<'_>) -> GzipClient {
         let first = |name| header(&req.headers, name);
         let user_agent = first("user-agent");
         let declined = !first("accept-encoding").is_some_and(|v| accepts_gzip(&v))
@@ -72,17 +129,16 @@ impl CGzip {
             || (!self.http10 && req.info.version != "HTTP/1.1")
             || user_agent.is_some_and(|ua| self.disable.iter().any(|re| re.is_match(&ua)));
         let p = self.proxied;
-        let verdict = if declined || (first("via").is_some() && p.has(Proxied::OFF)) {
-            &self.declined
+        if declined || (first("via").is_some() && p.has(Proxied::OFF)) {
+            GzipClient::Declined
         } else if first("via").is_none()
             || p.has(Proxied::ANY)
             || (p.has(Proxied::AUTH) && first("authorization").is_some())
         {
-            &self.accepted
+            GzipClient::Accepted
         } else {
-            &self.by_response
-        };
-        verdict.clone()
+            GzipClient::ByResponse(p)
+        }
     }
 }
 

@@ -178,6 +178,9 @@ pub struct ProcessSpec {
     /// Every level's logs, whose files nginx opens (creating them) as it loads the
     /// configuration, and again on SIGUSR1.
     pub logs: Vec<Arc<LogSpec>>,
+    /// `worker_shutdown_timeout` (zero: none): how long a graceful shutdown lets the
+    /// connections of this configuration run before it closes them.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 /// One `listen` socket, after merging every `server` that listens on it.
@@ -586,6 +589,9 @@ pub struct FileResponse {
     pub keepalive: KeepaliveLimits,
     /// The location's gzip filter; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    /// `gzip_static on` found a `.gz` file and `gzip_vary` is on: the answer says
+    /// `Vary: Accept-Encoding` (nginx's `r->gzip_vary`), whichever file it sends.
+    pub vary: bool,
     pub limited: Limited,
     pub sending: Sending,
 }

@@ -569,6 +569,18 @@ fn choose<'s>(
             note(trace, |t| t.notes.push("internal location: 404".into()));
             return (loc, Some(Next::Special(404, Vec::new())));
         }
+        // `limit_except`: a method it does not list goes on with the block's configuration.
+        let loc = match loc.for_method(req.method) {
+            limited if !std::ptr::eq(limited, loc) => {
+                note(trace, |t| {
+                    t.notes
+                        .push(format!("{} not in limit_except: its block", req.method))
+                });
+                req.enter(limited);
+                limited
+            }
+            _ => loc,
+        };
         if let Some(n) = too_large(req, loc.client_max_body_size) {
             note(trace, |t| {
                 t.notes

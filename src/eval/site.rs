@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::added::{AddHeaders, Deferred};
 use super::error_page::ErrorPages;
-use super::gzip::CGzip;
+use super::gzip::{CGzip, CGzipStatic};
 use super::headers::HeaderRules;
 use super::mime::ContentTypes;
 use super::output::COutput;
@@ -152,8 +152,32 @@ pub struct CLocation {
     pub redirects: RedirectRules,
     pub keepalive: KeepaliveLimits,
     pub gzip: Option<Arc<CGzip>>,
+    /// `gzip_static on|always`: the content phase's `.gz` files.
+    pub gzip_static: Option<Arc<CGzipStatic>>,
     /// `chunked_transfer_encoding`, `keepalive_disable` and the rate limits.
     pub output: COutput,
+    /// `limit_except`: the configuration a request whose method it does not list takes.
+    pub limit_except: Option<Box<CLimitExcept>>,
+}
+
+/// A location's `limit_except`: the methods it lists (`GET` bringing `HEAD`) and the
+/// configuration every other method, an unknown one included, takes once the location is
+/// found (`ngx_http_update_location_config`).
+#[derive(Debug)]
+pub struct CLimitExcept {
+    pub methods: Vec<&'static str>,
+    pub config: CLocation,
+}
+
+impl CLocation {
+    /// The configuration a request with `method` is served with here: the `limit_except`
+    /// block's when the method is not listed, else this one.
+    pub fn for_method(&self, method: &str) -> &CLocation {
+        match &self.limit_except {
+            Some(limit) if !limit.methods.contains(&method) => &limit.config,
+            _ => self,
+        }
+    }
 }
 
 #[derive(Debug)]

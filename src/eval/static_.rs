@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::autoindex::{self, Autoindex};
 use super::conditional::{self, Ranges, Validators, Validity};
 use super::files::{self, CRoot, Mapped};
+use super::gzip::CGzipStatic;
 use super::headers::header;
 use super::index;
 use super::mime::ContentTypes;
@@ -56,12 +57,13 @@ pub struct Served {
 
 /// The content phase of a location without `proxy_pass`.
 pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next {
-    let get_head_post = matches!(req.method, "GET" | "HEAD" | "POST");
+    // The index module passes on other methods, and the static module refuses them before
+    // it looks at the URI: a directory's too.
+    if !matches!(req.method, "GET" | "HEAD" | "POST") {
+        return Next::Special(405, Vec::new());
+    }
     let directory = req.target.uri.last() == Some(&b'/');
-    if directory
-        && get_head_post
-        && let Some(next) = index::handler(loc, req, served)
-    {
+    if directory && let Some(next) = index::handler(loc, req, served) {
         return next;
     }
     if directory && let Some(next) = autoindex::handler(loc, req, served) {
@@ -82,14 +84,94 @@ pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next 
         )));
         return Next::Special(403, Vec::new());
     }
-    if !get_head_post {
-        return Next::Special(405, Vec::new());
+    let mut vary = false;
+    if let Some(gz) = &loc.gzip_static
+        && req.method != "POST"
+    {
+        match gzip_static(loc, gz, req, served, &mapped) {
+            Ok(next) => return next,
+            Err(owed) => vary = owed,
+        }
     }
-    file(loc, req, served, &mapped)
+    file(loc, req, served, &mapped, vary)
 }
 
-/// `ngx_http_static_handler` for a URI not ending in `/`.
-fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped) -> Next {
+/// How a file is sent: as its `.gz` neighbour (`Content-Encoding: gzip`), and whether the
+/// answer owes `Vary: Accept-Encoding` (nginx's `r->gzip_vary` under `gzip_vary on`).
+#[derive(Debug, Clone, Copy)]
+struct Coding {
+    gzip: bool,
+    vary: bool,
+}
+
+/// `ngx_http_gzip_static_handler` (before the static module): the `.gz` file next to the
+/// one the URI maps to, sent with its own size, date and ETag, the URI's type and
+/// `Content-Encoding: gzip`, to a client `gzip_static` lets have it. `Err` passes the
+/// request on to the static module, saying whether the answer owes `Vary` all the same
+/// (`on` found a `.gz` file the client may not have).
+fn gzip_static(
+    loc: &CLocation,
+    gz: &CGzipStatic,
+    req: &mut Req<'_>,
+    served: &mut Served,
+    mapped: &Mapped,
+) -> Result<Next, bool> {
+    let allowed = gz.allows(req);
+    // Without `gzip_vary` a refused client has nothing to learn from the file.
+    if !allowed && !gz.vary {
+        return Err(false);
+    }
+    let mut path = mapped.path.clone();
+    path.extend_from_slice(b".gz");
+    let opened = match files::open(&path, false) {
+        Ok(o) => o,
+        Err(e) => {
+            if !e.not_found() {
+                served.errors.push(e.line(&path));
+            }
+            return Err(false);
+        }
+    };
+    let vary = gz.vary && !gz.always;
+    if !allowed || opened.is_dir {
+        return Err(vary);
+    }
+    let Some(file) = opened.file.filter(|_| opened.is_file) else {
+        served.errors.push(ErrorLine::crit(format!(
+            "\"{}\" is not a regular file",
+            String::from_utf8_lossy(&path)
+        )));
+        return Ok(Next::Special(404, vary_header(vary)));
+    };
+    let coding = Coding { gzip: true, vary };
+    Ok(send(
+        loc,
+        req,
+        served,
+        file,
+        (opened.size, opened.mtime),
+        coding,
+    ))
+}
+
+/// `Vary: Accept-Encoding` for an answer that owes it ([`Coding`]), even an error page, as
+/// nginx's header filter writes it for any answer once `r->gzip_vary` is set.
+fn vary_header(vary: bool) -> Vec<(Bytes, Bytes)> {
+    let line = (
+        Bytes::from_static(b"Vary"),
+        Bytes::from_static(b"Accept-Encoding"),
+    );
+    if vary { vec![line] } else { Vec::new() }
+}
+
+/// `ngx_http_static_handler` for a URI not ending in `/`; `vary` as [`Coding`] says.
+fn file(
+    loc: &CLocation,
+    req: &mut Req<'_>,
+    served: &mut Served,
+    mapped: &Mapped,
+    vary: bool,
+) -> Next {
     let path = &mapped.path;
     let opened = match files::open(path, false) {
         Ok(o) => o,
@@ -98,7 +180,7 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
             if status != 404 || loc.content.log_not_found {
                 served.errors.push(e.line(path));
             }
-            return Next::Special(status, Vec::new());
+            return Next::Special(status, vary_header(vary));
         }
     };
     if opened.is_dir {
@@ -108,24 +190,35 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
             to.push(b'?');
             to.extend_from_slice(&req.target.args);
         }
-        return Next::Special(
-            301,
-            vec![(Bytes::from_static(b"Location"), Bytes::from(to))],
-        );
+        let mut headers = vary_header(vary);
+        headers.push((Bytes::from_static(b"Location"), Bytes::from(to)));
+        return Next::Special(301, headers);
     }
     let Some(file) = opened.file.filter(|_| opened.is_file) else {
         served.errors.push(ErrorLine::crit(format!(
             "\"{}\" is not a regular file",
             String::from_utf8_lossy(path)
         )));
-        return Next::Special(404, Vec::new());
+        return Next::Special(404, vary_header(vary));
     };
     if req.method == "POST" {
         return Next::Special(405, Vec::new());
     }
+    let coding = Coding { gzip: false, vary };
+    send(loc, req, served, file, (opened.size, opened.mtime), coding)
+}
+
+/// The answer with `file` (its size and modification time), through the not-modified,
+/// headers and range filters.
+fn send(
+    loc: &CLocation,
+    req: &mut Req<'_>,
+    served: &mut Served,
+    file: std::fs::File,
+    (size, mtime): (u64, i64),
+    coding: Coding,
+) -> Next {
     let content = &loc.content;
-    let size = opened.size;
-    let mtime = opened.mtime;
     let etag = content
         .etag
         .then(|| Bytes::from(format!("\"{mtime:x}-{size:x}\"")));
@@ -141,6 +234,8 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
         content_type: content_type.clone(),
         last_modified: Some(http_date(mtime)),
         etag: etag.clone(),
+        gzip: coding.gzip,
+        vary: coding.vary,
         added: Vec::new(),
         tail: Vec::new(),
         parts: vec![FilePart::Range {
@@ -168,10 +263,12 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
             etag.as_deref(),
             content.if_modified_since,
         ) {
-            Validity::PreconditionFailed => return Next::Special(412, Vec::new()),
+            Validity::PreconditionFailed => return Next::Special(412, vary_header(coding.vary)),
             Validity::NotModified => {
                 answer.status = 304;
                 answer.content_type = None;
+                // The not-modified filter drops `Content-Encoding` too.
+                answer.gzip = false;
                 answer.parts.clear();
             }
             Validity::Send => {}
@@ -181,7 +278,8 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
     if let (Some(c), Some(ct)) = (&loc.add_headers.charset, &mut answer.content_type) {
         c.apply(answer.status, ct);
     }
-    if answer.status == 200 && status == 200 {
+    // Only the static module lets the range filter at its answer (`r->allow_ranges`).
+    if answer.status == 200 && status == 200 && !coding.gzip {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));
         let ranges = conditional::ranges(
@@ -199,7 +297,8 @@ fn file(loc: &CLocation, req: &mut Req<'_>, served: &mut Served, mapped: &Mapped
             Ranges::NotSatisfiable => {
                 // The headers filter ran for the 200 before the range filter turned it into
                 // a 416: its lines stay, before `Content-Range`.
-                let mut headers = std::mem::take(&mut answer.added);
+                let mut headers = vary_header(coding.vary);
+                headers.append(&mut answer.added);
                 req.carried.append(&mut answer.carried);
                 let value = Bytes::from(format!("bytes */{size}"));
                 headers.push((Bytes::from_static(b"Content-Range"), value));
@@ -260,6 +359,10 @@ struct FileAnswer {
     content_type: Option<Bytes>,
     last_modified: Option<Bytes>,
     etag: Option<Bytes>,
+    /// `Content-Encoding: gzip` (a `.gz` file `gzip_static` sends).
+    gzip: bool,
+    /// Owes `Vary: Accept-Encoding` ([`Coding`]).
+    vary: bool,
     /// The headers filter's `add_header` lines.
     added: Vec<(Bytes, Bytes)>,
     /// What the range filter adds (after the headers filter's `add_header`s).
@@ -279,6 +382,12 @@ impl FileAnswer {
         headers.extend(named(b"Last-Modified", last_modified));
         headers.extend(self.carried);
         headers.extend(named(b"ETag", self.etag));
+        if self.gzip {
+            headers.push((
+                Bytes::from_static(b"Content-Encoding"),
+                Bytes::from_static(b"gzip"),
+            ));
+        }
         headers.extend(self.added);
         headers.extend(self.tail);
         FileResponse {
@@ -294,6 +403,7 @@ impl FileAnswer {
             keepalive: loc.keepalive,
             // `route` sets it with the answer.
             gzip: None,
+            vary: self.vary,
             limited: Default::default(),
             sending: Default::default(),
         }

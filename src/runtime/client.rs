@@ -46,6 +46,8 @@ pub enum HeadError {
     Closed(Option<PartialHead>),
     /// `client_header_timeout`.
     TimedOut(Option<PartialHead>),
+    /// The connection was told to close (a graceful shutdown) before a byte of a head came.
+    Stopped,
     /// The head breaks nginx's rules: answer with this status and close.
     Invalid(ParseError, PartialHead),
 }
@@ -136,11 +138,15 @@ impl Client {
     }
 
     /// Reads the next request head within `timeout`, in the header buffers of `vhost`.
+    /// `stop` ends the wait while no byte of the head has come: once one has, the head is
+    /// read to its end, as nginx's handlers reading a head do not look at a shutdown.
     pub async fn read_head(
         &mut self,
         timeout: Duration,
         vhost: &Vhost<'_>,
+        stop: impl std::future::Future<Output = ()>,
     ) -> Result<RequestHead, HeadError> {
+        let mut stop = std::pin::pin!(stop);
         let deadline = tokio::time::Instant::now() + timeout;
         let buffered = self.has_buffered();
         let pipelined = buffered && !std::mem::take(&mut self.carried);
@@ -188,7 +194,15 @@ impl Client {
                     }
                 }
             }
-            match tokio::time::timeout_at(deadline, self.fill()).await {
+            let fill = tokio::time::timeout_at(deadline, self.fill());
+            let read = match began {
+                Some(_) => fill.await,
+                None => tokio::select! {
+                    read = fill => read,
+                    () = &mut stop => return Err(HeadError::Stopped),
+                },
+            };
+            match read {
                 Ok(Ok(n)) if n > 0 => {
                     if began.is_none() {
                         began = Some(Instant::now());

@@ -24,6 +24,7 @@ use super::server::{Phase, Shared};
 use super::socket::Socket;
 use super::stream::Downstream;
 use super::tls::Refused;
+use super::tunnel::Tunnel;
 use super::write::{self, Sent};
 use crate::eval::plan::{ListenAddr, ListenSpec, Peer};
 
@@ -181,56 +182,109 @@ pub async fn serve(
         buffers,
         by_name: &by_name,
     };
-    let mut phase = shared.phase.subscribe();
+    let mut phase = ctx.state.phase.subscribe();
     // Before the first request, `client_header_timeout` (what is left of it after a PROXY
     // header); between requests, the last one's `keepalive_timeout` while nothing has
     // arrived.
+    let mut kept_alive = false;
     loop {
-        // A graceful shutdown closes idle connections; a request already coming is served.
         let idle = !client.has_buffered();
-        let stopping = async { phase.wait_for(|p| *p != Phase::Running).await.is_ok() };
-        let head = tokio::select! {
-            head = client.read_head(if idle { idle_timeout } else { header_timeout }, &vhost) => head,
-            _ = stopping, if idle => return client.close().await,
+        let timeout = if idle { idle_timeout } else { header_timeout };
+        // nginx's QUIT closes a kept-alive connection waiting for its next request (it is
+        // `idle` to nginx); one waiting for its first request is closed only by
+        // `worker_shutdown_timeout`, as the rest.
+        let stop = async {
+            let stops = |p: &Phase| *p == Phase::Closing || (kept_alive && *p != Phase::Running);
+            let _ = phase.wait_for(stops).await;
         };
-        let handled = match head {
-            Ok(head) => request::handle(&ctx, head, &mut client).await,
-            Err(HeadError::Invalid(e, head)) => {
-                request::refused(&ctx, e.status(), head, ctx.next_request())
-            }
+        let handled = match client.read_head(timeout, &vhost, stop).await {
+            Ok(head) => Ok(head),
+            Err(HeadError::Invalid(e, head)) => Err((e, head)),
             // nginx's 400 for a client that left mid-head, 408 for one too slow.
             Err(HeadError::Closed(head)) => return request::cut_short(&ctx, 400, head),
             Err(HeadError::TimedOut(head)) => return request::cut_short(&ctx, 408, head),
+            // The shutdown timer closes at once (nginx sets `c->error`: no TLS
+            // close_notify); QUIT says goodbye to a kept-alive connection.
+            Err(HeadError::Stopped) if *ctx.state.phase.borrow() == Phase::Closing => return,
+            Err(HeadError::Stopped) => return client.close().await,
         };
-        let (mut answer, mut body) = match handled {
-            Handled::Answer { answer, body, idle } => {
-                idle_timeout = idle;
-                (answer, body)
+        kept_alive = true;
+        let served = async {
+            let handled = match handled {
+                Ok(head) => request::handle(&ctx, head, &mut client).await,
+                Err((e, head)) => request::refused(&ctx, e.status(), head, ctx.next_request()),
+            };
+            serve_answer(&ctx, handled, &mut client, &mut idle_timeout).await
+        };
+        // `worker_shutdown_timeout` ends the request wherever it stands (nginx terminates
+        // it): its log line is written as far as it got, and the connection closes.
+        let closing = async {
+            let _ = phase.wait_for(|p| *p == Phase::Closing).await;
+        };
+        let next = tokio::select! {
+            next = served => next,
+            () = closing => return,
+        };
+        match next {
+            Next::Request => {}
+            Next::Close => return,
+            Next::CloseGracefully => return client.close().await,
+            Next::Tunnel(tunnel) => {
+                // The tunnel gets the socket and what the client sent past its head; this
+                // task (and its buffers) ends here.
+                let to_upstream = client.buf.to_vec();
+                let tunnel = tunnel.serve(client.io, to_upstream, client.counted);
+                tokio::spawn(tunnel.until_closing(ctx.state.phase.subscribe()));
+                return;
             }
-            Handled::Close => return,
-        };
-        if body.owes_continue() {
-            let head = std::mem::take(&mut answer.head);
-            answer.head.extend_from_slice(CONTINUE);
-            answer.head.extend_from_slice(&head);
-            answer.record_interim(CONTINUE.len());
-        } else if body.continued() {
-            answer.record_interim(CONTINUE.len());
-        }
-        let tunnel = answer.tunnel.take();
-        if let Sent::Broken = write::send(&mut client, &mut answer).await {
-            return;
-        }
-        if let Some(tunnel) = tunnel {
-            // The tunnel gets the socket and what the client sent past its head; this
-            // task (and its buffers) ends here.
-            let to_upstream = client.buf.to_vec();
-            tokio::spawn(tunnel.serve(client.io, to_upstream, client.counted));
-            return;
-        }
-        let running = *phase.borrow() == Phase::Running;
-        if !answer.keepalive || !running || body.discard(&mut client).await.is_err() {
-            return client.close().await;
         }
     }
+}
+
+/// What a connection does after a request.
+enum Next {
+    /// Reads the next request.
+    Request,
+    /// Closes at once (the client went away, `return 444`).
+    Close,
+    /// Says goodbye and closes.
+    CloseGracefully,
+    /// Hands the socket to this tunnel.
+    Tunnel(Box<Tunnel>),
+}
+
+/// Sends the answer the request was `handled` with, then skips what is left of its body.
+async fn serve_answer(
+    ctx: &ConnCtx,
+    handled: Handled,
+    client: &mut Client,
+    idle_timeout: &mut std::time::Duration,
+) -> Next {
+    let (mut answer, mut body) = match handled {
+        Handled::Answer { answer, body, idle } => {
+            *idle_timeout = idle;
+            (answer, body)
+        }
+        Handled::Close => return Next::Close,
+    };
+    if body.owes_continue() {
+        let head = std::mem::take(&mut answer.head);
+        answer.head.extend_from_slice(CONTINUE);
+        answer.head.extend_from_slice(&head);
+        answer.record_interim(CONTINUE.len());
+    } else if body.continued() {
+        answer.record_interim(CONTINUE.len());
+    }
+    let tunnel = answer.tunnel.take();
+    if let Sent::Broken = write::send(client, &mut answer).await {
+        return Next::Close;
+    }
+    if let Some(tunnel) = tunnel {
+        return Next::Tunnel(tunnel);
+    }
+    // A graceful shutdown keeps no connection alive (nginx's `ngx_exiting`).
+    if !answer.keepalive || ctx.draining() || body.discard(client).await.is_err() {
+        return Next::CloseGracefully;
+    }
+    Next::Request
 }

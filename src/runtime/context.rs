@@ -45,6 +45,12 @@ pub struct ConnCtx {
 }
 
 impl ConnCtx {
+    /// A graceful shutdown (QUIT, or a reload for an older configuration) has begun: nginx's
+    /// `ngx_exiting`, under which no answer keeps its connection alive.
+    pub fn draining(&self) -> bool {
+        *self.state.phase.borrow() != super::server::Phase::Running
+    }
+
     /// Counts a request nginx has begun to read (any byte of its head): its number.
     pub fn next_request(&self) -> u64 {
         self.requests

@@ -72,7 +72,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     let chunks = d.request.version == "HTTP/1.1" && sending.chunked;
     let unframed =
         matches!(head.framing, Framing::Chunked | Framing::UntilClose) && head.status >= 200;
-    let keepalive = d.keepalive && (chunks || !unframed);
+    // A graceful shutdown that began while the upstream worked keeps no connection alive.
+    let keepalive = d.keepalive && (chunks || !unframed) && !d.request.conn.draining();
     let connection = match head.status {
         101 => "upgrade",
         _ => respond::connection(keepalive),

@@ -41,8 +41,8 @@ pub struct Start {
     /// The servers earlier proxy passes of the request tried (before an `error_page` or an
     /// `X-Accel-Redirect` redirected it here): `$upstream_*` lists them first.
     pub tried: Vec<UpstreamTry>,
-    /// The 499 log line written if the client leaves first; kept up to date with the
-    /// servers tried.
+    /// The log line written if the request ends before an answer (499 when the client
+    /// leaves first); kept up to date with the servers tried.
     pub abandoned: Option<Finish>,
 }
 
@@ -68,10 +68,11 @@ pub async fn proxy(
         mut abandoned,
     } = start;
     let answer = attempts(request, p, down, keepalive, tried, &mut abandoned).await;
-    if answer.is_ok()
-        && let Some(finish) = &mut abandoned
-    {
-        finish.log = Arc::default();
+    if let Some(finish) = &mut abandoned {
+        match answer {
+            Ok(_) => finish.log = Arc::default(),
+            Err(ClientGone) => finish.outcome.status = 499,
+        }
     }
     answer.unwrap_or(None)
 }

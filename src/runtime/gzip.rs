@@ -58,7 +58,7 @@ pub fn header_filter(
         return None;
     }
     if settings.vary {
-        headers.insert(0, header("Vary", "Accept-Encoding"));
+        add_vary(headers);
     }
     let ok = match *client {
         GzipClient::Declined => false,
@@ -85,6 +85,15 @@ pub fn header_filter(
         front.connection = "close";
     }
     Some(Gzipped::new(settings.level))
+}
+
+/// nginx's `r->gzip_vary` under `gzip_vary on`: one `Vary: Accept-Encoding`, right after
+/// `Connection`, however many modules asked for it (the filter, `gzip_static`).
+pub fn add_vary(headers: &mut Vec<(Bytes, Bytes)>) {
+    let vary = header("Vary", "Accept-Encoding");
+    if headers.first() != Some(&vary) {
+        headers.insert(0, vary);
+    }
 }
 
 fn header(name: &'static str, value: &'static str) -> (Bytes, Bytes) {

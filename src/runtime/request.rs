@@ -52,7 +52,10 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     }
     let limits = route.keepalive();
     let idle = limits.timeout;
+    // A graceful shutdown keeps no connection alive: nginx's header filter says `close`
+    // (an upstream's answer that comes later is checked again when it comes).
     let keepalive = framing.is_ok()
+        && !conn.draining()
         && wants_keepalive(&request)
         && limits.allow_another(n, conn.opened.elapsed());
     let mut body = match framing {
@@ -173,14 +176,12 @@ pub async fn dispatch(
         }
         Route::Proxy(p) => {
             log_errors(&request, &p.log.errors, &p.errors, upstream);
-            // Logged if the client goes away before the answer: nginx's 499.
+            // Logged if the request ends before its answer: a client that goes away (499),
+            // or `worker_shutdown_timeout` (nginx's terminated request, status 000).
             let abandoned = (!p.log.files.is_empty()).then(|| Finish {
                 request: request.clone(),
                 log: p.log.clone(),
-                outcome: Outcome {
-                    status: 499,
-                    ..Outcome::default()
-                },
+                outcome: Outcome::default(),
                 upstream_sent: None,
             });
             let start = forward::Start {

@@ -19,12 +19,17 @@ use super::state::State;
 use super::workers::Workers;
 use crate::eval::plan::{ConnectionCounts, ListenAddr, ListenSpec, Site};
 
-/// What the server is doing.
+/// What the server (its listen sockets) or a configuration generation (its connections) is
+/// doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Running,
-    /// Finish current requests and tunnels, accept nothing new (nginx's QUIT).
+    /// Finish current requests and tunnels, accept nothing new, close kept-alive connections
+    /// waiting for a request (nginx's worker after QUIT, or an old one after a reload).
     Draining,
+    /// `worker_shutdown_timeout` is up: what is still open closes now (nginx's shutdown
+    /// timer). Only a generation gets here.
+    Closing,
 }
 
 /// State every task of a server shares.
@@ -207,7 +212,8 @@ impl Running {
             self.shared.next_id.clone(),
             self.shared.counts.clone(),
         );
-        self.shared.state.store(Arc::new(state));
+        let old = self.shared.state.swap(Arc::new(state));
+        self.retire(&old);
         Ok(())
     }
 
@@ -230,9 +236,11 @@ impl Running {
         }
     }
 
-    /// Stops accepting and waits until every connection and tunnel has finished.
+    /// Stops accepting and waits until every connection and tunnel has finished, or has been
+    /// closed by `worker_shutdown_timeout`.
     pub async fn shutdown_graceful(mut self) {
         self.shared.phase.send_replace(Phase::Draining);
+        self.retire(&self.shared.state.load_full());
         loop {
             let drained = self.shared.drained.notified();
             if self.shared.counts.active.get() == 0 {
@@ -242,6 +250,32 @@ impl Running {
             let _ = tokio::time::timeout(Duration::from_millis(200), drained).await;
         }
         self.shutdown_now();
+    }
+
+    /// Drains the connections of `state`, a generation no longer taking new ones, and sets
+    /// its `worker_shutdown_timeout` timer, as nginx's worker does on QUIT
+    /// (`ngx_set_shutdown_timer`); the timer closes what is still open then. A generation
+    /// already retired keeps its timer.
+    fn retire(&self, state: &Arc<State>) {
+        let began = state.phase.send_if_modified(|p| {
+            let running = *p == Phase::Running;
+            if running {
+                *p = Phase::Draining;
+            }
+            running
+        });
+        let timeout = state.site.process().shutdown_timeout;
+        if !began || timeout.is_zero() {
+            return;
+        }
+        // Weak: a generation whose connections have all ended needs no timer.
+        let state = Arc::downgrade(state);
+        self.workers.spawn_one(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(state) = state.upgrade() {
+                state.phase.send_replace(Phase::Closing);
+            }
+        });
     }
 
     /// Closes everything at once (nginx's TERM/INT).

@@ -7,11 +7,14 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use tokio::sync::watch;
+
 use super::access_log::AccessLogs;
 use super::balancer::{Attempt, Balancer};
 use super::error::ProxyError;
 use super::peer::Pool;
 use super::resolver::Resolvers;
+use super::server::Phase;
 use super::sessions::SharedZones;
 use super::tls::{Acceptor, CertCache};
 use super::upstream_tls::Connector;
@@ -51,6 +54,10 @@ pub struct State {
     pub counts: Arc<ConnectionCounts>,
     /// The `resolver` caches (a reload starts them afresh, as nginx's new cycle does).
     pub resolvers: Resolvers,
+    /// Where this generation's connections stand: serving; draining once a QUIT or a
+    /// reload retired it, as nginx's old worker drains; closing once its
+    /// `worker_shutdown_timeout` is up ([`super::server::Running`] moves it on).
+    pub phase: watch::Sender<Phase>,
 }
 
 impl State {
@@ -77,6 +84,7 @@ impl State {
             connections,
             counts,
             resolvers: Resolvers::default(),
+            phase: watch::Sender::new(Phase::Running),
         }
     }
 

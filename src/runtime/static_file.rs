@@ -34,6 +34,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         parts,
         server_tokens,
         gzip,
+        vary,
         sending,
         ..
     } = f;
@@ -56,6 +57,9 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         &mut added,
         false,
     );
+    if vary {
+        gzip::add_vary(&mut headers);
+    }
     finish.outcome.status = status;
     let throttle = Throttle::start(&sending, &mut finish);
     let body = if finish.request.method == "HEAD" || length == 0 {

@@ -19,6 +19,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWrite;
+use tokio::sync::watch;
 use tokio::time::Sleep;
 
 use super::body::Finish;
@@ -28,6 +29,7 @@ use super::forward::UpstreamLog;
 use super::log::Level;
 use super::peer::PeerConn;
 use super::peer_stream::PeerStream;
+use super::server::Phase;
 use super::state::Hold;
 use super::stream::Downstream;
 use crate::eval::plan::ProxyTimeouts;
@@ -186,6 +188,20 @@ impl Running {
         }
     }
 
+    /// Runs the tunnel until it ends, or until its configuration's `worker_shutdown_timeout`
+    /// is up: nginx's shutdown timer closes both sockets then, and the request is logged
+    /// as terminated, with what went through.
+    pub async fn until_closing(mut self, mut phase: watch::Receiver<Phase>) {
+        let closing = phase.wait_for(|p| *p == Phase::Closing);
+        tokio::select! {
+            () = &mut self => {}
+            _ = closing => {
+                self.end = Some(Ok(End::Terminated));
+                self.report();
+            }
+        }
+    }
+
     /// Says goodbye on the sides that need one (TLS); ready when both are done.
     fn close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let client = if self.client.closes_with_shutdown() {
@@ -210,7 +226,7 @@ impl Running {
     fn report(&mut self) {
         let Some(end) = self.end.take() else { return };
         let (level, what) = match &end {
-            Ok(End::Closed) => (None, String::new()),
+            Ok(End::Closed | End::Terminated) => (None, String::new()),
             Ok(End::UpstreamTimedOut) => (
                 Some(Level::Info),
                 "upstream timed out (110: Connection timed out)".into(),
@@ -234,7 +250,7 @@ impl Running {
         // is `OK`) unless the client timed out or a send() failed: those terminate it.
         finish.outcome.completed = !matches!(
             &end,
-            Ok(End::ClientTimedOut)
+            Ok(End::ClientTimedOut | End::Terminated)
                 | Err(Failure {
                     call: Call::Send,
                     ..
@@ -261,6 +277,8 @@ pub enum End {
     UpstreamTimedOut,
     /// The client did not take data for `send_timeout` (nginx: "client timed out").
     ClientTimedOut,
+    /// `worker_shutdown_timeout` closed it.
+    Terminated,
 }
 
 /// A system call that failed in the tunnel, on which side.

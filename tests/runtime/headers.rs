@@ -60,6 +60,28 @@ http {
         # add_header's Content-Type goes out beside nginx's own; an upstream's second one
         # replaces its first.
         location /typed/ { expires off; add_header Content-Type text/x-added; alias ROOT/; }
+        # ETag and Last-Modified are one slot each: an add_header line takes the place of
+        # the upstream's (or of one added before it), an empty one clears it.
+        location /slots/ {
+            expires off;
+            proxy_pass http://127.0.0.1:SELF/back/;
+            add_header ETag '"p"';
+            add_header Last-Modified '';
+            add_header X-After yes;
+        }
+        location /slots404 {
+            expires off;
+            add_header ETag foo always;
+            add_header ETag '' always;
+            add_header ETag bar always;
+        }
+        location /back/tagged {
+            expires off;
+            add_header ETag '"up"';
+            add_header Last-Modified "Tue, 14 Nov 2023 22:13:20 GMT";
+            add_header X-Up 1;
+            return 200 "tagged\n";
+        }
         location /st { expires off; return 202 "status $status\n"; }
         location /st410 { expires off; return 410 "gone $status\n"; }
         location /back/typed {
@@ -153,6 +175,9 @@ const PROBES: &[&str] = &[
     "GET /upmod/plain HTTP/1.1\r\nHost: localhost\r\n",
     "GET /upoff/cc HTTP/1.1\r\nHost: localhost\r\n",
     "GET /typed/a.txt HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /slots/tagged HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /slots/lm HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /slots404 HTTP/1.1\r\nHost: localhost\r\n",
     "GET /st HTTP/1.1\r\nHost: localhost\r\n",
     "GET /st410 HTTP/1.1\r\nHost: localhost\r\n",
     "GET /back/typed HTTP/1.1\r\nHost: localhost\r\n",

@@ -297,6 +297,7 @@ impl Site for TestSite {
             error_logs: Vec::new(),
             daemon: false,
             logs: vec![self.log.clone()],
+            shutdown_timeout: Duration::ZERO,
         }
     }
 }
