@@ -84,9 +84,14 @@ pub mod http {
         large_num: 4,
         large_size: 8 * 1024,
         uniform: true,
+        merge_slashes: true,
     };
-    /// `client_body_timeout` (and ngxr's bound on reading a body it discards).
+    /// `client_body_timeout`.
     pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `lingering_timeout`: how long each read of a body discarded after the answer waits.
+    pub const LINGERING_TIMEOUT: Duration = Duration::from_secs(5);
+    /// `lingering_time`: how long all of them may take.
+    pub const LINGERING_TIME: Duration = Duration::from_secs(30);
     /// `send_timeout`.
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
     /// `resolver_timeout`.

@@ -55,6 +55,21 @@ impl GzipTypes {
     pub fn html() -> GzipTypes {
         GzipTypes::Listed(vec!["text/html".to_string()])
     }
+
+    /// `ngx_http_test_content_type` against these types. An upstream's type is looked up without
+    /// a `;` that starts a `charset=` parameter (`ngx_http_upstream_copy_content_type`); nginx's
+    /// own types are looked up whole.
+    pub fn matches(&self, content_type: Option<&[u8]>, upstream: bool) -> bool {
+        let list = match self {
+            GzipTypes::Any => return true,
+            GzipTypes::Listed(list) => list,
+        };
+        let Some(ct) = content_type.filter(|t| !t.is_empty()) else {
+            return false;
+        };
+        let key = if upstream { without_charset(ct) } else { ct };
+        list.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(key))
+    }
 }
 
 /// `gzip_proxied`'s flags, as nginx's bitmask: which answers to a request carrying `Via` may
@@ -198,5 +213,42 @@ impl Gzip {
         };
         cx.types_slot(d, &mut list);
         self.types = Some(list.map_or(GzipTypes::Any, GzipTypes::Listed));
+    }
+}
+
+/// The type before a `;` followed (after spaces) by `charset=`; the whole value otherwise.
+fn without_charset(ct: &[u8]) -> &[u8] {
+    for (i, _) in ct.iter().enumerate().filter(|(_, c)| **c == b';') {
+        let rest = &ct[i + 1..];
+        let rest = &rest[rest.iter().take_while(|c| **c == b' ').count()..];
+        if rest.len() >= 8 && rest[..8].eq_ignore_ascii_case(b"charset=") {
+            return &ct[..i];
+        }
+    }
+    ct
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(types: &[&str]) -> GzipTypes {
+        GzipTypes::Listed(types.iter().map(|t| t.to_string()).collect())
+    }
+
+    #[test]
+    fn types_match_as_nginx_looks_them_up() {
+        let html = list(&["text/html"]);
+        assert!(html.matches(Some(b"text/html"), false));
+        assert!(html.matches(Some(b"Text/HTML"), false));
+        assert!(html.matches(Some(b"text/html; charset=utf-8"), true));
+        assert!(html.matches(Some(b"text/html;CHARSET=utf-8"), true));
+        // Only a charset parameter is set apart, and only from an upstream's type.
+        assert!(!html.matches(Some(b"text/html; q=1"), true));
+        assert!(!html.matches(Some(b"text/html ; charset=x"), true));
+        assert!(!html.matches(Some(b"text/html; charset=utf-8"), false));
+        assert!(!html.matches(Some(b"text/plain"), true));
+        assert!(!html.matches(None, true));
+        assert!(GzipTypes::Any.matches(None, true));
     }
 }

@@ -26,6 +26,7 @@ pub mod rewrite;
 pub mod settings;
 pub mod split_clients;
 pub mod ssl;
+pub mod sub_filter;
 pub mod syslog;
 pub mod units;
 pub mod upstream;

@@ -15,6 +15,7 @@ use super::proxy_cookie::ProxyCookie;
 use super::proxy_ssl::ProxySsl;
 use super::realip::{self, RealIpHeader, Trusted};
 use super::ssl::Ssl;
+use super::sub_filter::SubFilter;
 use super::units::{parse_flag, parse_msec, parse_offset, parse_sec, parse_size};
 use super::{Cx, Text};
 use crate::eval::plan::{IgnoreHeaders, ResolverSpec};
@@ -65,6 +66,9 @@ pub struct Settings {
     pub client_header_timeout: Option<Duration>,
     /// `client_body_timeout`.
     pub client_body_timeout: Option<Duration>,
+    /// `lingering_timeout` and `lingering_time`: how a body no one read is discarded.
+    pub lingering_timeout: Option<Duration>,
+    pub lingering_time: Option<Duration>,
     /// `client_header_buffer_size`: the buffer a connection's heads are first read into.
     pub client_header_buffer_size: Option<usize>,
     /// `large_client_header_buffers`: how many buffers, of what size, a long head may take.
@@ -107,6 +111,8 @@ pub struct Settings {
     pub proxy_ssl: ProxySsl,
     /// The `gzip*` settings.
     pub gzip: Gzip,
+    /// The `sub_filter*` settings.
+    pub sub_filter: SubFilter,
     pub ignore_invalid_headers: Option<bool>,
     pub underscores_in_headers: Option<bool>,
     pub merge_slashes: Option<bool>,
@@ -222,6 +228,8 @@ impl Settings {
             send_timeout,
             client_header_timeout,
             client_body_timeout,
+            lingering_timeout,
+            lingering_time,
             client_header_buffer_size,
             large_client_header_buffers,
             connection_pool_size,
@@ -271,6 +279,7 @@ impl Settings {
         self.proxy_cookie.inherit(&parent.proxy_cookie);
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
+        self.sub_filter.inherit(&parent.sub_filter);
         self.limits.inherit(&parent.limits);
     }
 
@@ -285,6 +294,7 @@ impl Settings {
         if self.ssl.apply(cx, d)
             || self.proxy_ssl.apply(cx, d)
             || self.gzip.apply(cx, d)
+            || self.sub_filter.apply(cx, d)
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
         {
@@ -355,6 +365,8 @@ impl Settings {
                 }
             }
             "keepalive_time" => set(cx, d, &mut self.keepalive_time, parse_msec),
+            "lingering_timeout" => set(cx, d, &mut self.lingering_timeout, parse_msec),
+            "lingering_time" => set(cx, d, &mut self.lingering_time, parse_msec),
             "keepalive_requests" => set(cx, d, &mut self.keepalive_requests, |s| s.parse().ok()),
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
             "proxy_buffer_size" => set(cx, d, &mut self.proxy_buffer_size, parse_size),

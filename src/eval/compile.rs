@@ -317,6 +317,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         keepalive: keepalive(st),
         gzip,
         gzip_static,
+        sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
         output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
         limit_except: None,
     };
@@ -365,6 +366,7 @@ fn header_buffers(st: &Settings) -> super::plan::HeaderBuffers {
         large_num,
         large_size,
         uniform: false,
+        merge_slashes: st.merge_slashes.unwrap_or(true),
     }
 }
 
@@ -476,6 +478,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         keepalive: keepalive(&l.settings),
         gzip,
         gzip_static,
+        sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
         output: COutput::compile(cx, &sh.reg, &l.settings)?,
         limit_except: None,
     })

@@ -40,6 +40,7 @@ pub mod script;
 pub mod site;
 mod split_clients;
 mod static_;
+mod sub_filter;
 mod tls;
 pub mod trace;
 mod try_files;
@@ -145,7 +146,7 @@ impl plan::Site for Compiled {
         buffers
     }
 
-    fn refused(&self, request: &plan::RequestInfo<'_>) -> Arc<plan::LogSpec> {
+    fn refused(&self, request: &plan::RequestInfo<'_>) -> (Arc<plan::LogSpec>, bytes::Bytes) {
         route::refused_log(&self.inner, request)
     }
 

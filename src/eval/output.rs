@@ -1,12 +1,13 @@
 //! The write side of a level, compiled once: `chunked_transfer_encoding`, `keepalive_disable`,
-//! `keepalive_timeout`'s header value, `limit_rate`, `limit_rate_after` and `proxy_limit_rate`. Per request it becomes the
+//! `keepalive_timeout`'s header value, `limit_rate`, `limit_rate_after`, `proxy_limit_rate`,
+//! and how a body no one read is discarded (`lingering_timeout`, `lingering_time`). Per request it becomes the
 //! [`Sending`] the runtime writes the answer by. A level that sets none of the rates costs a
 //! request nothing: `rate` is `None` and no value is evaluated.
 
 use std::sync::Arc;
 
 use super::headers::header;
-use super::plan::{ErrorLine, Sending};
+use super::plan::{ErrorLine, Lingering, Sending};
 use super::request::Req;
 use super::value::Complex;
 use super::vars::Registry;
@@ -24,6 +25,7 @@ pub struct COutput {
     pub proxy_limit_rate: u64,
     /// `keepalive_timeout`'s second value, seconds (0: none).
     pub keepalive_header: u64,
+    pub lingering: Lingering,
 }
 
 impl Default for COutput {
@@ -38,6 +40,7 @@ impl Default for COutput {
             rate: None,
             proxy_limit_rate: 0,
             keepalive_header: 0,
+            lingering: Lingering::default(),
         }
     }
 }
@@ -84,6 +87,10 @@ impl COutput {
             rate,
             proxy_limit_rate: st.proxy_limit_rate.map_or(0, |n| n as u64),
             keepalive_header: st.keepalive_header.unwrap_or(default.keepalive_header),
+            lingering: Lingering {
+                timeout: st.lingering_timeout.unwrap_or(default.lingering.timeout),
+                time: st.lingering_time.unwrap_or(default.lingering.time),
+            },
         })
     }
 
@@ -95,6 +102,7 @@ impl COutput {
             chunked: self.chunked,
             proxy_limit_rate: self.proxy_limit_rate,
             keepalive_header: self.keepalive_header,
+            lingering: Some(self.lingering),
             ..Sending::default()
         };
         if let Some(set) = req.limit_rate {

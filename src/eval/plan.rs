@@ -32,10 +32,10 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// (`ProxyRequest::passes` plus the last) stands for what it ended in. `outcome` is what
     /// the runtime learned (`$upstream_status` and friends in the page).
     fn reroute(&self, request: &RequestInfo<'_>, passes: &[Pass], outcome: &Outcome) -> Route;
-    /// The access logs of a request answered before a location was chosen (`refused` is
-    /// set): the server level's, of the server its `Host` chose if one was read and valid,
-    /// else of the socket's default server.
-    fn refused(&self, request: &RequestInfo<'_>) -> Arc<LogSpec>;
+    /// The logs of a request answered before a location was chosen (`refused` is set): the
+    /// server level's, of the server its `Host` chose if one was read and valid, else of
+    /// the socket's default server; with that server's name, which its error-log lines give.
+    fn refused(&self, request: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes);
     /// `client_header_timeout` on socket `listen`: its default server's, as nginx reads the
     /// handshake and the head with that server's settings.
     fn client_header_timeout(&self, listen: &ListenAddr) -> Duration;
@@ -348,6 +348,27 @@ pub struct Sending {
     /// `keepalive_timeout`'s second value: a kept-alive answer says `Keep-Alive: timeout=N`
     /// (0: no such header).
     pub keepalive_header: u64,
+    /// How a body no one read is discarded once the answer is out; `None` when nginx
+    /// refused the head before it read `Content-Length` (nothing is discarded, the
+    /// connection closes).
+    pub lingering: Option<Lingering>,
+}
+
+/// `lingering_timeout` and `lingering_time`: each read of a discarded body waits at most
+/// `timeout`, all of them at most `time` (`ngx_http_discarded_request_body_handler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lingering {
+    pub timeout: Duration,
+    pub time: Duration,
+}
+
+impl Default for Lingering {
+    fn default() -> Lingering {
+        Lingering {
+            timeout: crate::defaults::http::LINGERING_TIMEOUT,
+            time: crate::defaults::http::LINGERING_TIME,
+        }
+    }
 }
 
 impl Default for Sending {
@@ -358,6 +379,7 @@ impl Default for Sending {
             limit_rate_after: 0,
             proxy_limit_rate: 0,
             keepalive_header: 0,
+            lingering: Some(Lingering::default()),
         }
     }
 }
@@ -375,6 +397,9 @@ pub struct Refused<'a> {
     /// The version had begun in a line that was not parsed: `$server_protocol` is then
     /// empty rather than not found (nginx had noted where it starts).
     pub protocol_begun: bool,
+    /// The line was parsed but its target refused ([`target_refused`]): `$uri` is then
+    /// empty, and `$request_uri` and `$args` not found.
+    pub target_refused: bool,
 }
 
 /// `$limit_req_status` and `$limit_conn_status`: `None` until the module decided (nginx's
@@ -592,6 +617,9 @@ pub struct FileResponse {
     /// `gzip_static on` found a `.gz` file and `gzip_vary` is on: the answer says
     /// `Vary: Accept-Encoding` (nginx's `r->gzip_vary`), whichever file it sends.
     pub vary: bool,
+    /// The sub filter of the level that answers, its strings evaluated; `None` without
+    /// `sub_filter` or when every search string came out empty.
+    pub sub_filter: Option<Arc<SubFilter>>,
     pub limited: Limited,
     pub sending: Sending,
 }
@@ -631,6 +659,17 @@ impl Route {
             Route::Respond(r) => r.gzip = gzip,
             Route::File(f) => f.gzip = gzip,
             Route::Proxy(p) => p.gzip = gzip,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
+    /// The same answer with the sub filter of the level it ended in.
+    pub fn with_sub_filter(mut self, sub_filter: Option<Arc<SubFilter>>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.sub_filter = sub_filter,
+            Route::File(f) => f.sub_filter = sub_filter,
+            Route::Proxy(p) => p.sub_filter = sub_filter,
             Route::Auth(_) => {}
         }
         self
@@ -755,12 +794,19 @@ pub struct Response {
     /// [`ProxyRequest::location_base`]; such a `Location` then moves to the header filter's
     /// own place. Any other `Location` stays where it is among the headers.
     pub location_base: Option<Bytes>,
+    /// nginx refused the head at this header line (its index) as it processed it: the
+    /// lines after it were never read, so `$request_length` ends with it and their
+    /// `$http_*` are not found.
+    pub head_cut: Option<usize>,
     /// `server_tokens`: `Server` and nginx's pages carry the version.
     pub server_tokens: bool,
     /// The client connection's limits, from the level that answered.
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the level that answered; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    /// The sub filter of the level that answers, its strings evaluated; `None` without
+    /// `sub_filter` or when every search string came out empty.
+    pub sub_filter: Option<Arc<SubFilter>>,
     pub limited: Limited,
     pub sending: Sending,
 }
@@ -865,6 +911,9 @@ pub struct ProxyRequest {
     pub keepalive: KeepaliveLimits,
     /// The location's gzip filter; `None` with `gzip off`.
     pub gzip: Option<Arc<Gzip>>,
+    /// The sub filter of the level that answers, its strings evaluated; `None` without
+    /// `sub_filter` or when every search string came out empty.
+    pub sub_filter: Option<Arc<SubFilter>>,
     /// TLS to the upstream, for an `https://` `proxy_pass`.
     pub tls: Option<TlsTarget>,
     pub limited: Limited,
@@ -953,8 +1002,22 @@ pub struct TlsTarget {
     pub name: String,
 }
 
+/// The methods nginx refuses with a 405 once the head is read, whatever the location
+/// (`NGX_HTTP_CONNECT` and `NGX_HTTP_TRACE`): no module of nginx 1.22 serves them.
+pub fn refused_method(method: &str) -> bool {
+    matches!(method, "CONNECT" | "TRACE")
+}
+
+/// A request line's target nginx refuses once the line is read
+/// (`ngx_http_process_request_uri`): an escape that is not one or decodes to NUL, or a `..`
+/// above the root.
+pub fn target_refused(target: &[u8], merge_slashes: bool) -> bool {
+    super::uri::parse(target, merge_slashes).is_none()
+}
+
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
 pub use super::request::Routed;
+pub use super::uri::authority_ok;
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
@@ -993,6 +1056,23 @@ pub enum GzipClient {
     /// The request came through a proxy (`Via`): these `gzip_proxied` flags decide from the
     /// response's `Expires`, `Cache-Control`, `Last-Modified` and `ETag`.
     ByResponse(Proxied),
+}
+
+/// nginx's sub filter (`ngx_http_sub_filter_module`) for one request, its strings evaluated
+/// as the answer is about to be sent. The runtime decides from the answer's length and type
+/// whether it applies.
+#[derive(Debug)]
+pub struct SubFilter {
+    /// Search strings (lowercased, none empty) with their replacements, in the order nginx
+    /// tries them at one place of the body (see `eval::sub_filter::ordered`).
+    pub pairs: Vec<(Bytes, Bytes)>,
+    /// `sub_filter_types`.
+    pub types: GzipTypes,
+    /// `sub_filter_once`: each string is replaced at its first match only.
+    pub once: bool,
+    /// `sub_filter_last_modified`: `Last-Modified` kept (and `ETag` made weak) rather than
+    /// both removed.
+    pub last_modified: bool,
 }
 
 /// One `resolver` directive: the DNS servers asked and how answers are kept. Every location
@@ -1097,6 +1177,9 @@ pub struct HeaderBuffers {
     pub large_size: usize,
     /// Every server on the socket has these same buffers: no name needs looking up.
     pub uniform: bool,
+    /// The server's `merge_slashes`: nginx reads the request line's target with it (and
+    /// refuses one it cannot resolve) before any header is read.
+    pub merge_slashes: bool,
 }
 
 /// When a kept-alive connection stops being reused, on either side: nginx applies the same

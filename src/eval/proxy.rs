@@ -138,6 +138,7 @@ pub fn build(
         keepalive: req.keepalive,
         // `route` sets it with the answer.
         gzip: None,
+        sub_filter: None,
         tls,
         limited: Default::default(),
         // `route` sets it with the answer.

@@ -17,6 +17,7 @@ use super::plan::{
     KeepaliveLimits, Outcome, Peer, RequestInfo, UpstreamTry, local_port, local_text,
 };
 use super::regex::Captures;
+use super::sub_filter::CSubFilter;
 use super::uri::Target;
 use super::vars::{Counted, Var};
 
@@ -66,6 +67,8 @@ pub struct Req<'a> {
     pub keepalive: KeepaliveLimits,
     /// The gzip filter of the server, then of the location, once chosen.
     pub gzip: Option<Arc<CGzip>>,
+    /// The sub filter of the server, then of the location, once chosen.
+    pub sub_filter: Option<Arc<CSubFilter>>,
     /// The write side's settings of the server, then of the location, once chosen.
     pub output: COutput,
     /// What `set $limit_rate` (or an `X-Accel-Redirect` answer's `X-Accel-Limit-Rate`) gave
@@ -185,6 +188,7 @@ impl<'a> Req<'a> {
             server_name: Bytes::new(),
             keepalive: crate::defaults::http::KEEPALIVE,
             gzip: None,
+            sub_filter: None,
             output: COutput::default(),
             limit_rate: None,
             carried: Vec::new(),
@@ -271,6 +275,7 @@ impl<'a> Req<'a> {
     pub fn enter(&mut self, loc: &super::site::CLocation) {
         self.keepalive = loc.keepalive;
         self.gzip = loc.gzip.clone();
+        self.sub_filter = loc.sub_filter.clone();
         self.output.clone_from(&loc.output);
         self.root = Some(loc.content.root.clone());
     }
@@ -412,10 +417,16 @@ impl<'a> Req<'a> {
                 let begun = info.refused.is_some_and(|r| r.protocol_begun);
                 (*var == Var::ServerProtocol && begun).then(Vec::new)
             }
+            Var::RequestUri | Var::Uri | Var::Args
+                if info.refused.is_some_and(|r| r.target_refused) =>
+            {
+                (*var == Var::Uri).then(Vec::new)
+            }
             Var::RequestUri => Some(self.target.unparsed.clone()),
             Var::Uri => Some(self.target.uri.clone()),
-            // Not found when empty, even after a bare `?` (the access log prints `-`).
-            Var::Args if self.target.args.is_empty() => None,
+            // Not found when empty, even after a bare `?` (the access log prints `-`), unless
+            // a rewrite left it so.
+            Var::Args if self.target.args.is_empty() && !self.target.empty_args => None,
             Var::Args => Some(self.target.args.clone()),
             Var::IsArgs => Some(if self.target.args.is_empty() {
                 b"".to_vec()

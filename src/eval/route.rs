@@ -54,8 +54,12 @@ pub fn route_after<'a>(
         req.passes_outcome = outcome;
     }
     req.traced = trace.is_some();
+    // nginx refuses these while it reads the header lines, before it looks at
+    // `Content-Length`: it discards no body then.
+    let mut head_refused = false;
     let mut route = match pick_server(&on, &mut req, &mut trace) {
-        Err(why) => {
+        Err((why, at)) => {
+            head_refused = true;
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
             // Refused in the hands of the default server, or of the one a valid `Host` chose.
             let server = refused_by(&on, &mut req);
@@ -63,7 +67,11 @@ pub fn route_after<'a>(
                 "{why} while reading client request headers"
             )));
             let log = server.map_or_else(fallback_log, |s| s.log.clone());
-            respond(400, log, Vec::new(), None)
+            let mut refused = respond(400, log, Vec::new(), None);
+            if let Route::Respond(r) = &mut refused {
+                r.head_cut = at;
+            }
+            refused
         }
         Ok(None) => respond(404, fallback_log(), Vec::new(), None),
         Ok(Some(server)) if misdirected(&on, server, &req) => {
@@ -78,12 +86,13 @@ pub fn route_after<'a>(
             let first = Some((421, line));
             in_server(site, negotiated, &mut req, failed, first, &mut trace)
         }
-        // `ngx_http_process_request_header`: "client sent TRACE method".
-        Ok(Some(server)) if info.method == "TRACE" => {
-            note(&mut trace, |t| t.notes.push("TRACE: 405".into()));
-            req.errors.push(ErrorLine::info(
-                "client sent TRACE method while reading client request headers".into(),
-            ));
+        // `ngx_http_process_request_header`: "client sent CONNECT method", and TRACE alike.
+        Ok(Some(server)) if super::plan::refused_method(info.method) => {
+            let method = info.method;
+            note(&mut trace, |t| t.notes.push(format!("{method}: 405")));
+            req.errors.push(ErrorLine::info(format!(
+                "client sent {method} method while reading client request headers"
+            )));
             respond(405, server.log.clone(), Vec::new(), None)
         }
         Ok(Some(server)) => {
@@ -98,10 +107,14 @@ pub fn route_after<'a>(
         t.notes.append(&mut req.notes);
     });
     let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
+    let sub_filter = req.sub_filter.clone().and_then(|s| s.for_request(&mut req));
     let limited = super::limit::take(&mut req);
     let output = req.output.clone();
     let mut errors = std::mem::take(&mut req.errors);
-    let sending = output.sending(&mut req, &mut errors);
+    let mut sending = output.sending(&mut req, &mut errors);
+    if head_refused {
+        sending.lingering = None;
+    }
     if output.disables_keepalive(&req) {
         req.keepalive.requests = 0;
     }
@@ -115,6 +128,7 @@ pub fn route_after<'a>(
     let route = route
         .with_keepalive(req.keepalive)
         .with_gzip(gzip)
+        .with_sub_filter(sub_filter)
         .with_limited(limited)
         .with_sending(sending);
     if route.rereads_request() {
@@ -147,7 +161,7 @@ const UNIQUE: &[&[u8]] = &[
 /// The request's headers as nginx processes them while it reads the head, in order: the
 /// first `Host` is validated, a second one or a second of a [`UNIQUE`] header refused, then
 /// `Host` is required of HTTP/1.1. `Err` is a 400 with nginx's `[info]` message.
-fn check_headers(req: &mut Req<'_>) -> Result<(), String> {
+fn check_headers(req: &mut Req<'_>) -> Result<(), HeadRefused> {
     let info = req.info;
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut host: Option<(&[u8], &[u8])> = None;
@@ -161,48 +175,57 @@ fn check_headers(req: &mut Req<'_>) -> Result<(), String> {
         };
         if name.eq_ignore_ascii_case(b"host") {
             if let Some((n, v)) = host {
-                return Err(format!(
+                let why = format!(
                     "client sent duplicate host header: \"{}: {}\", previous value: \"{}: {}\"",
                     text(name),
                     text(value),
                     text(n),
                     text(v)
-                ));
+                );
+                return Err((why, Some(i)));
             }
             host = Some((name, value));
-            let valid = vhost::validate_host(value).ok_or("client sent invalid host header")?;
+            let valid = vhost::validate_host(value)
+                .ok_or_else(|| ("client sent invalid host header".to_string(), Some(i)))?;
             if req.target.host.is_none() {
                 req.host = Some(valid);
             }
         } else if UNIQUE.iter().any(|u| name.eq_ignore_ascii_case(u))
             && let Some((n, v)) = earlier()
         {
-            return Err(format!(
+            let why = format!(
                 "client sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\"",
                 text(name),
                 text(value),
                 text(n),
                 text(v)
-            ));
+            );
+            return Err((why, Some(i)));
         }
     }
     // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
     // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
     if host.is_none() && info.version == "HTTP/1.1" {
-        return Err("client sent HTTP/1.1 request without \"Host\" header".into());
+        let why = "client sent HTTP/1.1 request without \"Host\" header";
+        return Err((why.into(), None));
     }
     if let Some(raw) = &req.target.host {
-        req.host = Some(vhost::validate_host(raw).ok_or("client sent invalid host header")?);
+        let valid = vhost::validate_host(raw);
+        req.host = Some(valid.ok_or(("client sent invalid host header".into(), None))?);
     }
     Ok(())
 }
+
+/// Why nginx refused a head while it processed its header lines, and the line it stopped
+/// at (`None`: all were read).
+type HeadRefused = (String, Option<usize>);
 
 /// The request's `Host` and server; `Err` is a 400 with nginx's reason.
 fn pick_server<'s>(
     on: &[&'s CServer],
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
-) -> Result<Option<&'s CServer>, String> {
+) -> Result<Option<&'s CServer>, HeadRefused> {
     let info = req.info;
     check_headers(req)?;
     let name = req
@@ -253,6 +276,7 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.server_name = s.server_name.clone();
     req.keepalive = s.keepalive;
     req.gzip = s.default.gzip.clone();
+    req.sub_filter = s.default.sub_filter.clone();
     req.output.clone_from(&s.default.output);
     req.root = Some(s.default.content.root.clone());
     if !req
@@ -276,11 +300,12 @@ fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'
 }
 
 /// `Site::refused`.
-pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> Arc<LogSpec> {
+pub fn refused_log(site: &Inner, info: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes) {
     let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
     let target = uri::Target::raw(info.target);
     let mut req = Req::new(info, &site.tables, target);
-    server_before_routing(&on, &mut req).map_or_else(Default::default, |s| s.log.clone())
+    server_before_routing(&on, &mut req)
+        .map_or_else(Default::default, |s| (s.log.clone(), s.server_name.clone()))
 }
 
 /// Where the request goes next, as nginx's handlers and phases decide it.
@@ -528,7 +553,7 @@ fn choose<'s>(
     if named.is_none() {
         // A rewritten URI is searched below; the server's rewrite phase does not run again.
         let flow = script::run(&server.script, req).flow;
-        if let Some(next) = answer(flow, req, &server.default, trace) {
+        if let Some(next) = answer(flow, req, &server.default, served, trace) {
             return (&server.default, Some(next));
         }
     }
@@ -614,7 +639,7 @@ fn choose<'s>(
             }
             None => loc,
         };
-        return (loc, answer(ran.flow, req, loc, trace));
+        return (loc, answer(ran.flow, req, loc, served, trace));
     }
 }
 
@@ -623,12 +648,13 @@ fn answer(
     flow: Flow<'_>,
     req: &mut Req<'_>,
     loc: &CLocation,
+    served: &Served,
     trace: &mut Option<&mut Trace>,
 ) -> Option<Next> {
     match flow {
         Flow::Return(r) => {
             note(trace, |t| t.notes.push(format!("return {}", r.code)));
-            Some(give(r, req, loc))
+            Some(give(r, req, loc, served.err_status))
         }
         Flow::Redirect(status, to) => {
             note(trace, |t| {
@@ -763,12 +789,13 @@ fn too_large(req: &Req<'_>, max: u64) -> Option<u64> {
 /// `return CODE [TEXT]` (`ngx_http_script_return_code`): 400 and above without a text, and
 /// the redirects, finalize the request with the code (an `error_page` may take it over; a
 /// redirect's text is its `Location`); any other code is answered with the text as body.
-fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation) -> Next {
+fn give(r: &CReturn, req: &mut Req<'_>, loc: &CLocation, err_status: Option<u16>) -> Next {
     // `ngx_http_send_response` sets the status before it evaluates the text: `$status` in
-    // it is the code being returned.
+    // it is the code being returned, unless an `error_page` brought the request here
+    // (`r->err_status`, which `$status` reads first).
     let text = r.text.as_ref().map(|t| {
         let before = req.answer.replace(Answer {
-            status: r.code,
+            status: err_status.unwrap_or(r.code),
             headers: Vec::new(),
         });
         let text = t.eval(req);
@@ -917,10 +944,12 @@ pub fn respond(
         routed: None,
         errors: Vec::new(),
         location_base: None,
+        head_cut: None,
         server_tokens: true,
         // `route` sets the level's limits once the answer is known.
         keepalive: crate::defaults::http::KEEPALIVE,
         gzip: None,
+        sub_filter: None,
         limited: Default::default(),
         sending: Default::default(),
     })

@@ -20,6 +20,7 @@ use super::regex::Regex;
 use super::request::Tables;
 use super::script::CStep;
 use super::static_::Content;
+use super::sub_filter::CSubFilter;
 use super::value::Complex;
 use crate::config::Modifier;
 use crate::config::http::ServerName;
@@ -154,6 +155,7 @@ pub struct CLocation {
     pub gzip: Option<Arc<CGzip>>,
     /// `gzip_static on|always`: the content phase's `.gz` files.
     pub gzip_static: Option<Arc<CGzipStatic>>,
+    pub sub_filter: Option<Arc<CSubFilter>>,
     /// `chunked_transfer_encoding`, `keepalive_disable` and the rate limits.
     pub output: COutput,
     /// `limit_except`: the configuration a request whose method it does not list takes.

@@ -275,11 +275,17 @@ fn send(
         }
     }
     let range_mtime = headers_filter(loc, req, &mut answer, mtime);
+    // The sub filter, before the range filter, leaves a body of unknown length: no ranges.
+    let rewritten = size != 0
+        && req.sub_filter.clone().is_some_and(|sub| {
+            sub.for_request(req)
+                .is_some_and(|sub| sub.types.matches(answer.content_type.as_deref(), false))
+        });
     if let (Some(c), Some(ct)) = (&loc.add_headers.charset, &mut answer.content_type) {
         c.apply(answer.status, ct);
     }
     // Only the static module lets the range filter at its answer (`r->allow_ranges`).
-    if answer.status == 200 && status == 200 && !coding.gzip {
+    if answer.status == 200 && status == 200 && !coding.gzip && !rewritten {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));
         let ranges = conditional::ranges(
@@ -404,6 +410,7 @@ impl FileAnswer {
             // `route` sets it with the answer.
             gzip: None,
             vary: self.vary,
+            sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
         }

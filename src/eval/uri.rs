@@ -11,6 +11,9 @@ pub struct Target {
     pub uri: Vec<u8>,
     /// `$args`: as sent, not decoded.
     pub args: Vec<u8>,
+    /// `$args` is found though empty (nginx's `args.data` set, its length 0): a rewrite
+    /// dropped the request's arguments with a final `?`, or its own `?` ended in nothing.
+    pub empty_args: bool,
     /// The path held `%`-escapes (nginx's `quoted_uri`): a rewritten upstream URI is
     /// re-escaped then.
     pub quoted: bool,
@@ -43,6 +46,7 @@ impl Target {
             unparsed: target.to_vec(),
             uri: target.to_vec(),
             args: Vec::new(),
+            empty_args: false,
             quoted: false,
             host: None,
             rewritten: Rewritten::No,
@@ -74,6 +78,7 @@ pub fn parse(target: &[u8], merge_slashes: bool) -> Option<Target> {
         unparsed: rest.to_vec(),
         uri: normalize(&decode(path)?, merge_slashes)?,
         args: args.to_vec(),
+        empty_args: false,
         quoted: path.contains(&b'%'),
         host,
         rewritten: Rewritten::No,
@@ -111,7 +116,7 @@ fn split_absolute(target: &[u8]) -> Option<(Option<Vec<u8>>, &[u8])> {
 
 /// The request line's `host[:port]` (`ngx_http_parse_request_line`, states `sw_host` to
 /// `sw_port`): letters, digits, `.` and `-`, or a `[...]` literal, then only digits after `:`.
-fn authority_ok(authority: &[u8]) -> bool {
+pub fn authority_ok(authority: &[u8]) -> bool {
     let rest = match authority.strip_prefix(b"[") {
         Some(literal) => {
             let Some(close) = literal.iter().position(|b| *b == b']') else {

@@ -15,8 +15,10 @@ use super::forward::UpstreamLog;
 use super::gzip::Gzipped;
 use super::log::Level;
 use super::static_file::FileBody;
+use super::sub_filter::Substituted;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{LogSpec, Outcome};
+use crate::syntax::include::os_error;
 
 /// Writes the access log when dropped.
 #[derive(Debug)]
@@ -57,6 +59,8 @@ enum Inner {
 #[derive(Debug)]
 pub struct ProxyBody {
     inner: Inner,
+    /// The sub filter, when the body is rewritten (before it is compressed).
+    sub: Option<Box<Substituted>>,
     /// The gzip filter, when the response is compressed.
     gzip: Option<Box<Gzipped>>,
     finish: Option<Finish>,
@@ -68,6 +72,7 @@ impl ProxyBody {
     pub fn full(bytes: Option<Bytes>, finish: Option<Finish>) -> ProxyBody {
         ProxyBody {
             inner: Inner::Full(bytes.filter(|b| !b.is_empty())),
+            sub: None,
             gzip: None,
             finish,
             upstream_log: None,
@@ -77,6 +82,7 @@ impl ProxyBody {
     pub fn upstream(body: UpstreamBody, finish: Finish, log: UpstreamLog) -> ProxyBody {
         ProxyBody {
             inner: Inner::Upstream(Box::new(body)),
+            sub: None,
             gzip: None,
             finish: Some(finish),
             upstream_log: Some(Box::new(log)),
@@ -89,9 +95,16 @@ impl ProxyBody {
         self
     }
 
+    /// The same body, rewritten when `sub` is given (see `sub_filter::header_filter`).
+    pub fn sub_filter(mut self, sub: Option<Substituted>) -> ProxyBody {
+        self.sub = sub.map(Box::new);
+        self
+    }
+
     pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
         ProxyBody {
             inner: Inner::File(Box::new(body)),
+            sub: None,
             gzip: None,
             finish: Some(finish),
             upstream_log: None,
@@ -168,7 +181,7 @@ impl ProxyBody {
         drop(finish);
     }
 
-    /// The next piece of the body (compressed when the gzip filter is on): `Ok(None)` at its
+    /// The next piece of the body (rewritten by the sub filter, compressed by the gzip one): `Ok(None)` at its
     /// end. An error is logged as nginx logs a failed upstream read.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ProxyError>> {
         let inner = &mut self.inner;
@@ -177,9 +190,14 @@ impl ProxyBody {
             Inner::Upstream(body) => body.poll_data(cx),
             Inner::File(body) => body.poll_data(cx),
         };
-        let next = match &mut self.gzip {
-            Some(gzip) => gzip.poll_next(cx, source),
+        let sub = &mut self.sub;
+        let mut filtered = |cx: &mut Context<'_>| match sub {
+            Some(sub) => sub.poll_next(cx, &mut source),
             None => source(cx),
+        };
+        let next = match &mut self.gzip {
+            Some(gzip) => gzip.poll_next(cx, filtered),
+            None => filtered(cx),
         };
         match next {
             Poll::Ready(Some(Ok(data))) => {
@@ -218,6 +236,30 @@ impl ProxyBody {
     /// The next piece of the body: `Ok(None)` at its end.
     pub async fn next(&mut self) -> Result<Option<Bytes>, ProxyError> {
         std::future::poll_fn(|cx| self.poll_data(cx)).await
+    }
+
+    /// The client left while the body was awaited (nginx's
+    /// `ngx_http_upstream_check_broken_connection`): the `[info]` line nginx writes, and the
+    /// log line now, a 499 when nothing reached the client (`unsent_head`: the head of that
+    /// many bytes was still held back).
+    pub fn client_gone(&mut self, error: Option<std::io::Error>, unsent_head: Option<usize>) {
+        if let (Some(f), Some(log)) = (&mut self.finish, &self.upstream_log) {
+            let os = error.map_or_else(String::new, |e| format!(" ({})", os_error(&e)));
+            let message = format!(
+                "epoll_wait() reported that client prematurely closed connection, \
+                 so upstream connection is closed too{os} while reading upstream"
+            );
+            log.write(&f.request, &f.log.errors, Level::Info, &message);
+            // nginx terminates the request, which leaves `r->keepalive` as the client asked:
+            // `$sent_http_connection` says so, whatever the head said.
+            let sent = &mut f.outcome.sent_headers;
+            sent.retain(|(name, _)| !name.eq_ignore_ascii_case(b"connection"));
+            if let Some(size) = unsent_head {
+                f.outcome.bytes_sent = f.outcome.bytes_sent.saturating_sub(size as u64);
+                f.outcome.status = 499;
+            }
+        }
+        self.end();
     }
 
     /// Ends the body early (the client went away): the log line is written now.

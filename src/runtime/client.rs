@@ -35,6 +35,8 @@ pub struct RequestHead {
     /// Room left after the head in nginx's buffer: the body's bytes read with the head go
     /// there.
     pub room: usize,
+    /// The head's bytes from the request line on (the slices above point into them).
+    pub raw: Bytes,
 }
 
 /// Why no request head came. A head begun (any byte read, even an empty line) is a request
@@ -42,8 +44,8 @@ pub struct RequestHead {
 /// that sent nothing more, which nginx closes without a log line.
 #[derive(Debug)]
 pub enum HeadError {
-    /// The client closed (or reset) the connection.
-    Closed(Option<PartialHead>),
+    /// The client closed (or reset: the error) the connection.
+    Closed(Option<PartialHead>, Option<io::Error>),
     /// `client_header_timeout`.
     TimedOut(Option<PartialHead>),
     /// The connection was told to close (a graceful shutdown) before a byte of a head came.
@@ -63,6 +65,8 @@ pub struct PartialHead {
     pub parsed: Option<(Bytes, Bytes, bool)>,
     /// The version had begun when the line was refused (see `HeadAt::protocol`).
     pub protocol_begun: bool,
+    /// The line was read whole but its target refused (`ParseError::InvalidTarget`).
+    pub target_refused: bool,
     /// The header lines read whole, as sent.
     pub headers: Vec<(Bytes, Bytes)>,
     /// The request line and the complete header lines (`$request_length`).
@@ -169,19 +173,25 @@ impl Client {
         };
         if room.end == 0 {
             // `client_header_buffer_size 0`: nginx's read of no bytes reads as the client
-            // closing, and the connection closes without a word.
-            return Err(HeadError::Closed(None));
+            // closing, and the connection closes without an answer.
+            return Err(HeadError::Closed(None, None));
         }
         self.at.chosen = None;
         self.at.need = 0;
         // The head is parsed again from its start only when a line has ended since the last
         // try, or nginx's buffer is full: a client sending a byte at a time costs no more
-        // than one sending it all at once.
+        // than one sending it all at once. A request line not yet complete is also parsed
+        // again each time the bytes read have doubled, so one nginx refuses at its first bad
+        // byte (a WebSocket frame sent after an answer that opened no tunnel) is refused as
+        // soon as it comes, not once its line ends.
         let mut scanned = 0;
+        let mut tried = 0;
         loop {
             let ended = self.buf[scanned..].contains(&b'\n');
             scanned = self.buf.len();
-            if ended || self.buf.len() >= self.at.need {
+            let grown = !self.at.line_done && self.buf.len() >= (2 * tried).max(1);
+            if ended || grown || self.buf.len() >= self.at.need {
+                tried = self.buf.len();
                 match parse::parse_head(&self.buf, &mut self.at, room, vhost) {
                     Ok(true) => {
                         self.counted.to(Stage::Writing);
@@ -217,7 +227,8 @@ impl Client {
                     });
                     return Err(match read {
                         Err(_) => HeadError::TimedOut(partial),
-                        Ok(_) => HeadError::Closed(partial),
+                        Ok(Ok(_)) => HeadError::Closed(partial, None),
+                        Ok(Err(e)) => HeadError::Closed(partial, Some(e)),
                     });
                 }
             }
@@ -236,7 +247,8 @@ impl Client {
         let at = &self.at;
         let start = at.start.min(head.len());
         let rest = &head[start..];
-        let line_len = match refused.into() {
+        let refused = refused.into();
+        let line_len = match refused {
             Some(ParseError::UriTooLarge) => rest.len().min(at.cut.saturating_sub(start)),
             _ => rest
                 .iter()
@@ -255,6 +267,7 @@ impl Client {
             parsed,
             // nginx saw the version begin only if it was within the line it kept.
             protocol_begun: at.protocol.is_some_and(|p| p < start + line_len),
+            target_refused: refused == Some(ParseError::InvalidTarget),
             headers: at
                 .headers
                 .iter()
@@ -287,6 +300,7 @@ impl Client {
             length: at.len - at.start,
             pipelined,
             room: at.room.end.saturating_sub(at.len),
+            raw: head.slice(at.start..),
         }
     }
 

@@ -18,7 +18,7 @@ use super::counted::{Counted, Stage};
 use super::log::Level;
 use super::parse::Vhost;
 use super::proxy_protocol;
-use super::request::{self, Handled};
+use super::request::{self, Handled, HeadEnd};
 use super::request_body::CONTINUE;
 use super::server::{Phase, Shared};
 use super::socket::Socket;
@@ -27,6 +27,7 @@ use super::tls::Refused;
 use super::tunnel::Tunnel;
 use super::write::{self, Sent};
 use crate::eval::plan::{ListenAddr, ListenSpec, Peer};
+use crate::syntax::include::os_error;
 
 /// Keeps a connection counted (and within `worker_connections`) while anything uses it,
 /// including a tunnel that outlives the HTTP part of the connection.
@@ -119,10 +120,16 @@ pub async fn serve(
     // else is read as plain HTTP and refused once its head is in (ngx_http_ssl_handshake).
     let plain_on_ssl = spec.ssl && {
         let mut first = [0u8; 1];
-        match tokio::time::timeout(header_timeout, socket.peek(&mut first)).await {
-            Ok(Ok(1)) => first[0] & 0x80 == 0 && first[0] != 0x16,
-            _ => return,
+        let end = match tokio::time::timeout(header_timeout, socket.peek(&mut first)).await {
+            Ok(Ok(1)) => None,
+            Ok(Ok(_)) => Some(Idle::Closed(None)),
+            Ok(Err(e)) => Some(Idle::Closed(Some(e))),
+            Err(_) => Some(Idle::TimedOut),
+        };
+        if let Some(end) = end {
+            return waiting_end(id, &remote, &spec.addr, HANDSHAKING, end);
         }
+        first[0] & 0x80 == 0 && first[0] != 0x16
     };
     if spec.ssl && !plain_on_ssl {
         counted.to(Stage::Handshake);
@@ -200,9 +207,14 @@ pub async fn serve(
         let handled = match client.read_head(timeout, &vhost, stop).await {
             Ok(head) => Ok(head),
             Err(HeadError::Invalid(e, head)) => Err((e, head)),
-            // nginx's 400 for a client that left mid-head, 408 for one too slow.
-            Err(HeadError::Closed(head)) => return request::cut_short(&ctx, 400, head),
-            Err(HeadError::TimedOut(head)) => return request::cut_short(&ctx, 408, head),
+            Err(HeadError::Closed(None, error)) => return idle_end(&ctx, Idle::Closed(error)),
+            Err(HeadError::TimedOut(None)) => return idle_end(&ctx, Idle::TimedOut),
+            Err(HeadError::Closed(Some(head), error)) => {
+                return request::cut_short(&ctx, head, HeadEnd::Closed(error));
+            }
+            Err(HeadError::TimedOut(Some(head))) => {
+                return request::cut_short(&ctx, head, HeadEnd::TimedOut);
+            }
             // The shutdown timer closes at once (nginx sets `c->error`: no TLS
             // close_notify); QUIT says goodbye to a kept-alive connection.
             Err(HeadError::Stopped) if *ctx.state.phase.borrow() == Phase::Closing => return,
@@ -212,7 +224,7 @@ pub async fn serve(
         let served = async {
             let handled = match handled {
                 Ok(head) => request::handle(&ctx, head, &mut client).await,
-                Err((e, head)) => request::refused(&ctx, e.status(), head, ctx.next_request()),
+                Err((e, head)) => request::refused(&ctx, e, head, ctx.next_request()),
             };
             serve_answer(&ctx, handled, &mut client, &mut idle_timeout).await
         };
@@ -282,9 +294,68 @@ async fn serve_answer(
     if let Some(tunnel) = tunnel {
         return Next::Tunnel(tunnel);
     }
-    // A graceful shutdown keeps no connection alive (nginx's `ngx_exiting`).
-    if !answer.keepalive || ctx.draining() || body.discard(client).await.is_err() {
+    // A graceful shutdown keeps no connection alive (nginx's `ngx_exiting`). Else a body no
+    // one read is discarded first, kept connection or not: a client still sending it would
+    // otherwise see its connection reset, maybe before the answer.
+    if ctx.draining() || body.discard(client).await.is_err() || !answer.keepalive {
         return Next::CloseGracefully;
     }
     Next::Request
+}
+
+/// How a connection waiting for a request's first byte ended.
+#[derive(Debug)]
+enum Idle {
+    /// The client closed, or reset (the error).
+    Closed(Option<std::io::Error>),
+    TimedOut,
+}
+
+/// nginx's `[info]` line for a connection that ended while no head had begun: before its
+/// first request (`ngx_http_wait_request_handler`, in the connection's context; a TLS
+/// client's reset reads as its close there, as `ngx_ssl_recv` takes it), or between
+/// requests (`ngx_http_keepalive_handler`, which names only the client and the reset it
+/// let pass as a close, and says nothing when `keepalive_timeout` ends it).
+fn idle_end(ctx: &ConnCtx, end: Idle) {
+    if ctx.requests.load(Ordering::Relaxed) == 0 {
+        // A TLS client's failure reads as its close.
+        let end = match end {
+            Idle::Closed(Some(_)) if ctx.tls => Idle::Closed(None),
+            end => end,
+        };
+        return waiting_end(ctx.id, &ctx.remote, &ctx.listen, WAITING, end);
+    }
+    if let Idle::Closed(error) = end {
+        let os = error.map_or_else(String::new, |e| format!(" ({})", os_error(&e)));
+        let remote = &ctx.remote;
+        super::log::info(format_args!(
+            "*{} client {remote} closed keepalive connection{os}",
+            ctx.id
+        ));
+    }
+}
+
+/// nginx's action before a first request.
+const WAITING: &str = "waiting for request";
+/// Its action while it peeks at an `ssl` socket's first byte (`ngx_http_ssl_handshake`).
+const HANDSHAKING: &str = "SSL handshaking";
+
+/// [`idle_end`] before a first request (connection `id` from `remote` on `listen`), while
+/// nginx was at `action`.
+fn waiting_end(id: u64, remote: &Peer, listen: &ListenAddr, action: &str, end: Idle) {
+    let context = format_args!("while {action}, client: {remote}, server: {listen}");
+    match end {
+        Idle::TimedOut => super::log::info(format_args!(
+            "*{id} client timed out (110: Connection timed out) {context}"
+        )),
+        Idle::Closed(Some(e)) => {
+            super::log::info(format_args!(
+                "*{id} recv() failed ({}) {context}",
+                os_error(&e)
+            ));
+        }
+        Idle::Closed(None) => {
+            super::log::info(format_args!("*{id} client closed connection {context}"));
+        }
+    }
 }

@@ -100,6 +100,7 @@ pub struct RefusedLine {
     pub line: Bytes,
     pub line_parsed: bool,
     pub protocol_begun: bool,
+    pub target_refused: bool,
 }
 
 impl OwnedRequest {
@@ -135,6 +136,24 @@ impl OwnedRequest {
         }
     }
 
+    /// nginx stopped reading `raw` (the head this request was made of) at header line `at`:
+    /// the lines after it are dropped and `$request_length` ends with it.
+    pub fn cut_head(&mut self, raw: &[u8], at: usize) {
+        let Some((_, value)) = self.headers.get(at) else {
+            return;
+        };
+        // The value is a slice of `raw`: its line ends at the next line feed.
+        let from = (value.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize) + value.len();
+        let Some(end) = raw
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|&c| c == b'\n'))
+        else {
+            return;
+        };
+        self.headers.truncate(at + 1);
+        self.head_length = (from + end + 1) as u64;
+    }
+
     /// A head refused (or cut short) while it was read, with what was parsed of it.
     pub fn from_partial(
         conn: Arc<ConnCtx>,
@@ -163,6 +182,7 @@ impl OwnedRequest {
                 line: head.line,
                 line_parsed: head.parsed.is_some(),
                 protocol_begun: head.protocol_begun,
+                target_refused: head.target_refused,
             }),
             limits: LimitStatus::default(),
             holds: None,
@@ -187,6 +207,7 @@ impl OwnedRequest {
             line: Bytes::from(line),
             line_parsed: true,
             protocol_begun: true,
+            target_refused: false,
         });
     }
 
@@ -214,6 +235,7 @@ impl OwnedRequest {
                 line: &r.line,
                 line_parsed: r.line_parsed,
                 protocol_begun: r.protocol_begun,
+                target_refused: r.target_refused,
             }),
             limits: self.limits,
             counts: &self.conn.state.counts,

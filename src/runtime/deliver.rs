@@ -16,6 +16,7 @@ use super::redirect;
 use super::respond;
 use super::response::{self, Answer, Front};
 use super::state::Hold;
+use super::sub_filter;
 use super::throttle::Throttle;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
@@ -160,7 +161,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         // the upstream's `Content-Length` or all it sends until it closes. The chunked
         // filter leaves 1xx answers alone, so the body goes unframed and the client
         // connection stays open for another request as it would have. The body goes out
-        // when the upstream ends it, as nginx's buffers let it out.
+        // when the upstream ends it, as nginx's buffers let it out, and a head shorter than
+        // `postpone_output` with it.
         let body = UpstreamBody::new(
             conn,
             head.framing,
@@ -180,6 +182,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         );
         answer.keepalive = d.keepalive;
         answer.throttle = throttle;
+        answer.hold_head = answer.head.len() < POSTPONE_OUTPUT;
+        answer.watch_client = !p.ignore_client_abort;
         return answer;
     }
     let mut front = Front::take_upstream(&mut headers, connection);
@@ -193,6 +197,14 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     front.chunked = unframed && chunks;
     front.chunked_off = !sending.chunked;
     front.keepalive_header = sending.keepalive_header;
+    let substituted = sub_filter::header_filter(
+        p.sub_filter.as_ref(),
+        head.status,
+        &finish.request,
+        &mut front,
+        &mut headers,
+        true,
+    );
     let gzipped = gzip::header_filter(
         p.gzip.as_deref(),
         head.status,
@@ -224,7 +236,9 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     )
     .limited(sending.proxy_limit_rate);
     let body = if surplus { body.overrun() } else { body };
-    let body = ProxyBody::upstream(body, finish, d.upstream_log).gzip(gzipped);
+    let body = ProxyBody::upstream(body, finish, d.upstream_log)
+        .sub_filter(substituted)
+        .gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),
@@ -237,6 +251,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     answer.hold_head = chunked_body
         && head.buffered(p.buffers.buffering, p.ignore_headers)
         && answer.head.len() < POSTPONE_OUTPUT;
+    answer.watch_client = !p.ignore_client_abort;
     answer
 }
 
@@ -276,6 +291,7 @@ fn http09(d: Delivery<'_>, conn: PeerConn, client_head: bool) -> Answer {
         tunnel: None,
         throttle,
         hold_head: false,
+        watch_client: !p.ignore_client_abort,
     }
 }
 
@@ -372,8 +388,8 @@ fn upgrade(
     };
     if finish.log.files.is_empty() {
         // Nothing will be logged: keep only what holds the connection's place, and the
-        // `Host` the error log names.
-        log.keep_host(&finish.request);
+        // `Host` and `Referer` the error log names.
+        log.keep_headers(&finish.request);
         finish.request.headers = Vec::new();
         finish.outcome = Outcome::default();
     }

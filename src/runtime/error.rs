@@ -67,8 +67,12 @@ pub enum ProxyError {
     /// A chunk of the client's chunked body takes it past `client_max_body_size`: the data
     /// bytes before the chunk, and its size.
     ChunkedTooLarge(u64, u64),
-    /// The client sent a body that could not be read.
+    /// The client sent a body that could not be read: nginx's message.
     ClientBody(String),
+    /// The client closed (or reset) its connection before its body was in: nginx ends the
+    /// request with 400 and closes without an answer, saying so at `info`. The read's error,
+    /// if one and not an end of stream.
+    ClientClosed(Option<io::Error>),
     /// `client_body_timeout` passed between two reads of the body: nginx ends the request
     /// with 408 and closes without an answer or an error-log line.
     ClientBodyTimedOut,
@@ -102,7 +106,7 @@ impl ProxyError {
         match self {
             ProxyError::TimedOut(_) => 504,
             ProxyError::BodyTooLarge(_) | ProxyError::ChunkedTooLarge(..) => 413,
-            ProxyError::ClientBody(_) => 400,
+            ProxyError::ClientBody(_) | ProxyError::ClientClosed(_) => 400,
             ProxyError::ClientBodyTimedOut => 408,
             ProxyError::FileRead(_) | ProxyError::TlsSetup(_) => 500,
             _ => 502,
@@ -114,6 +118,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge(_)
             | ProxyError::ChunkedTooLarge(..)
             | ProxyError::ClientBody(_)
+            | ProxyError::ClientClosed(_)
             | ProxyError::ClientBodyTimedOut => Side::Downstream,
             ProxyError::NoLiveUpstreams
             | ProxyError::FileRead(_)
@@ -210,7 +215,12 @@ impl fmt::Display for ProxyError {
                 f,
                 "client intended to send too large chunked body: {before}+{size} bytes"
             ),
-            ProxyError::ClientBody(e) => write!(f, "client sent invalid body: {e}"),
+            ProxyError::ClientBody(e) => f.write_str(e),
+            ProxyError::ClientClosed(None) => f.write_str("client prematurely closed connection"),
+            ProxyError::ClientClosed(Some(e)) => {
+                let os = crate::syntax::include::os_error(e);
+                write!(f, "recv() failed ({os})")
+            }
             ProxyError::ClientBodyTimedOut => write!(f, "client timed out"),
             ProxyError::FileRead(e) => {
                 let os = crate::syntax::include::os_error(e);

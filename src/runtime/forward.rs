@@ -99,7 +99,16 @@ async fn attempts(
     let mut down = down;
     let body = match client_body(&request, &p, down.as_mut()).await {
         Ok((mut body, read, kept)) => {
-            outcome.request_length = read;
+            // A chunked body counts with its framing: nginx adds to `$request_length` the
+            // bytes it read for the body.
+            outcome.request_length = match down.as_ref() {
+                Some(d) if request.has_token("transfer-encoding", "chunked") => d.body.raw(),
+                _ => read,
+            };
+            // A 499 after this counts the body read too.
+            if let Some(finish) = abandoned.as_mut() {
+                finish.outcome.request_length = outcome.request_length;
+            }
             if kept.is_some() {
                 request.request_body = kept;
                 if let Some(finish) = abandoned {
@@ -120,9 +129,12 @@ async fn attempts(
             }
             body
         }
-        Err(ProxyError::ClientBodyTimedOut) => {
+        Err(e @ (ProxyError::ClientBodyTimedOut | ProxyError::ClientClosed(_))) => {
+            if let ProxyError::ClientClosed(_) = e {
+                log_error(&request, &p, Level::Info, &e, None);
+            }
             outcome.request_length = down.as_ref().map_or(0, |d| d.body.raw());
-            return Ok(terminate(request, &p, 408, outcome));
+            return Ok(terminate(request, &p, e.status(), outcome));
         }
         Err(e) => {
             log_error(&request, &p, Level::Error, &e, None);
@@ -295,12 +307,16 @@ async fn attempts(
                 };
                 return Ok(Some(deliver::deliver(ctx, conn, head)));
             }
-            Err((ProxyError::ClientBodyTimedOut, _)) => {
+            Err((e @ (ProxyError::ClientBodyTimedOut | ProxyError::ClientClosed(_)), _)) => {
+                if let ProxyError::ClientClosed(_) = e {
+                    let addr = logged_peer(&peer.addr);
+                    log_error(&request, &p, Level::Info, &e, Some(&addr));
+                }
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
                 upstream.balancer.free(&mut attempt, false, now_secs());
                 outcome.request_length = down.as_ref().map_or(0, |d| d.body.raw());
-                return Ok(terminate(request, &p, 408, outcome));
+                return Ok(terminate(request, &p, e.status(), outcome));
             }
             Err((e, cached)) => {
                 let status = e.status();
@@ -308,12 +324,20 @@ async fn attempts(
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
                 let addr = logged_peer(&peer.addr);
-                log_error(&request, &p, Level::Error, &e, Some(&addr));
+                // nginx logs a failed call where it fails, before freeing the server; a
+                // timeout only in `ngx_http_upstream_next`, after the server is freed.
+                let timed_out = matches!(e, ProxyError::TimedOut(_));
+                if !timed_out {
+                    log_error(&request, &p, Level::Error, &e, Some(&addr));
+                }
                 let failed = e.counts_as_failure();
                 if upstream.balancer.free(&mut attempt, failed, now_secs()) {
                     let disabled =
                         format!("upstream server temporarily disabled while {}", e.stage());
                     log_error(&request, &p, Level::Warn, &disabled, Some(&addr));
+                }
+                if timed_out {
+                    log_error(&request, &p, Level::Error, &e, Some(&addr));
                 }
                 let sent = !e.before_sending();
                 if cached && matches!(e, ProxyError::Io(..) | ProxyError::PrematureClose(_)) {
@@ -597,6 +621,7 @@ async fn fail(
         location_base: None,
         hide_version: !p.server_tokens,
         gzip: p.gzip.as_deref(),
+        sub_filter: p.sub_filter.as_ref(),
         sending: p.sending,
         length_unknown: false,
     };
@@ -672,8 +697,9 @@ pub struct UpstreamLog {
     server: Bytes,
     /// The server (or group) tried as the line names it, whether over TLS, and the URI.
     upstream: Option<(Arc<str>, bool, Bytes)>,
-    /// The request's `Host`, kept here when the request's headers are not (a tunnel's).
-    host: Option<Bytes>,
+    /// The request's `Host` and `Referer`, kept here when the request's headers are not (a
+    /// tunnel's).
+    kept: Option<Box<[Option<Bytes>; 2]>>,
 }
 
 impl UpstreamLog {
@@ -683,14 +709,15 @@ impl UpstreamLog {
             client: p.client.clone(),
             server: p.server.clone(),
             upstream: addr.map(|addr| (addr, p.tls.is_some(), p.uri.clone())),
-            host: None,
+            kept: None,
         }
     }
 
-    /// Keeps a copy of `request`'s `Host` (not a slice, which would keep the read buffer
-    /// alive), for lines written after its headers are gone.
-    pub fn keep_host(&mut self, request: &OwnedRequest) {
-        self.host = request.header("host").map(Bytes::copy_from_slice);
+    /// Keeps a copy of `request`'s `Host` and `Referer` (not slices, which would keep the
+    /// read buffer alive), for lines written after its headers are gone.
+    pub fn keep_headers(&mut self, request: &OwnedRequest) {
+        let copy = |name| request.header(name).map(Bytes::copy_from_slice);
+        self.kept = Some(Box::new([copy("host"), copy("referer")]));
     }
 
     /// Writes `message` about `request` at `level` to `logs` (the location's error logs).
@@ -701,10 +728,10 @@ impl UpstreamLog {
         level: Level,
         message: &dyn std::fmt::Display,
     ) {
-        let host = request.header("host").or(self.host.as_deref());
-        let host = host.map_or_else(String::new, |h| {
-            format!(", host: \"{}\"", String::from_utf8_lossy(h))
-        });
+        let kept = |i: usize| self.kept.as_ref().and_then(|k| k[i].as_deref());
+        let host = request.header("host").or(kept(0));
+        let referer = request.header("referer").or(kept(1));
+        let host = request::host_and_referrer(host, referer);
         let upstream = self
             .upstream
             .as_ref()

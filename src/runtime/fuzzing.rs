@@ -17,6 +17,7 @@ pub fn client_head(bytes: &[u8]) {
         large_num: 2,
         large_size: 32,
         uniform: false,
+        merge_slashes: true,
     };
     for buffers in [HEADER_BUFFERS, small] {
         let by_name = move |name: &[u8]| if name.len() % 2 == 0 { small } else { buffers };

@@ -20,7 +20,7 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 use super::context::OwnedRequest;
 use super::response::Front;
-use crate::eval::plan::{Gzip, GzipClient, GzipTypes, Proxied};
+use crate::eval::plan::{Gzip, GzipClient, Proxied};
 
 /// nginx's gzip header: deflate, no name, no time, Unix.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
@@ -53,7 +53,9 @@ pub fn header_filter(
         || front
             .content_length
             .is_some_and(|n| n < settings.min_length)
-        || !type_matches(&settings.types, front.content_type.as_deref(), upstream)
+        || !settings
+            .types
+            .matches(front.content_type.as_deref(), upstream)
     {
         return None;
     }
@@ -112,33 +114,6 @@ fn last_index(headers: &[(Bytes, Bytes)], name: &str) -> Option<usize> {
 
 fn last<'h>(headers: &'h [(Bytes, Bytes)], name: &str) -> Option<&'h Bytes> {
     last_index(headers, name).map(|i| &headers[i].1)
-}
-
-/// `ngx_http_test_content_type` against `gzip_types`. An upstream's type is looked up without
-/// a `;` that starts a `charset=` parameter (`ngx_http_upstream_copy_content_type`); nginx's
-/// own types are looked up whole.
-pub fn type_matches(types: &GzipTypes, content_type: Option<&[u8]>, upstream: bool) -> bool {
-    let list = match types {
-        GzipTypes::Any => return true,
-        GzipTypes::Listed(list) => list,
-    };
-    let Some(ct) = content_type.filter(|t| !t.is_empty()) else {
-        return false;
-    };
-    let key = if upstream { without_charset(ct) } else { ct };
-    list.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(key))
-}
-
-/// The type before a `;` followed (after spaces) by `charset=`; the whole value otherwise.
-fn without_charset(ct: &[u8]) -> &[u8] {
-    for (i, _) in ct.iter().enumerate().filter(|(_, c)| **c == b';') {
-        let rest = &ct[i + 1..];
-        let rest = &rest[rest.iter().take_while(|c| **c == b' ').count()..];
-        if rest.len() >= 8 && rest[..8].eq_ignore_ascii_case(b"charset=") {
-            return &ct[..i];
-        }
-    }
-    ct
 }
 
 /// `gzip_proxied`'s response flags, in `ngx_http_gzip_ok`'s order: an `Expires` decides
@@ -321,30 +296,6 @@ impl Gzipped {
 mod tests {
     use super::*;
     use std::io::Read;
-
-    fn list(types: &[&str]) -> GzipTypes {
-        GzipTypes::Listed(types.iter().map(|t| t.to_string()).collect())
-    }
-
-    #[test]
-    fn types_match_as_nginx_looks_them_up() {
-        let html = list(&["text/html"]);
-        assert!(type_matches(&html, Some(b"text/html"), false));
-        assert!(type_matches(&html, Some(b"Text/HTML"), false));
-        assert!(type_matches(&html, Some(b"text/html; charset=utf-8"), true));
-        assert!(type_matches(&html, Some(b"text/html;CHARSET=utf-8"), true));
-        // Only a charset parameter is set apart, and only from an upstream's type.
-        assert!(!type_matches(&html, Some(b"text/html; q=1"), true));
-        assert!(!type_matches(&html, Some(b"text/html ; charset=x"), true));
-        assert!(!type_matches(
-            &html,
-            Some(b"text/html; charset=utf-8"),
-            false
-        ));
-        assert!(!type_matches(&html, Some(b"text/plain"), true));
-        assert!(!type_matches(&html, None, true));
-        assert!(type_matches(&GzipTypes::Any, None, true));
-    }
 
     #[test]
     fn etags_weaken_as_ngx_http_weak_etag() {

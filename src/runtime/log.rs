@@ -240,9 +240,15 @@ fn format_line(level: Level, message: Message<'_>) -> Vec<u8> {
         Message::Text(args) => line.write_fmt(args),
         Message::Bytes(bytes) => line.write_all(bytes),
     };
+    // nginx formats a line into `NGX_MAX_ERROR_STR` bytes, its line feed included: what
+    // does not fit is cut (a long request line in the context, say).
+    line.truncate(MAX_ERROR_STR - 1);
     line.push(b'\n');
     line
 }
+
+/// nginx's `NGX_MAX_ERROR_STR`: the most bytes of an error-log line.
+const MAX_ERROR_STR: usize = 2048;
 
 /// Writes one line at `level` to every target that wants it.
 pub fn write(level: Level, message: fmt::Arguments<'_>) {

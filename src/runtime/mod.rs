@@ -73,6 +73,7 @@ mod startup;
 mod state;
 mod static_file;
 mod stream;
+mod sub_filter;
 mod syslog;
 mod throttle;
 mod tls;

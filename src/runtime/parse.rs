@@ -16,7 +16,7 @@
 
 use std::ops::Range;
 
-use crate::eval::plan::HeaderBuffers;
+use crate::eval::plan::{HeaderBuffers, authority_ok, target_refused};
 
 /// Where nginx's header buffers stand, as offsets into the bytes parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,6 +79,9 @@ pub enum ParseError {
     InvalidMethod,
     /// `client sent invalid request`.
     InvalidRequest,
+    /// `client sent invalid request` for a complete request line whose target
+    /// `ngx_http_process_request_uri` refuses (`plan::target_refused`): no header is read.
+    InvalidTarget,
     /// An HTTP major version above 1.
     InvalidVersion,
     /// `client sent invalid header line`.
@@ -171,6 +174,9 @@ pub fn parse_head(
     };
     at.line_done = true;
     at.parsed = pos;
+    if target_refused(&buf[at.target.clone()], vhost.buffers.merge_slashes) {
+        return Err(ParseError::InvalidTarget);
+    }
     let line_host = absolute_host(buf, at);
     if let Some(host) = line_host {
         buffers = choose(at, vhost, pos, host);
@@ -296,6 +302,11 @@ fn request_line(buf: &[u8], at: &mut HeadAt) -> Result<Option<usize>, ParseError
         }
     }
     at.target = target_start..p;
+    // An absolute form's `host[:port]` is read by the line's own states: a byte they do not
+    // take refuses the line.
+    if absolute_host(buf, at).is_some_and(|host| !authority_ok(host)) {
+        return Err(ParseError::InvalidRequest);
+    }
     p = skip_spaces(buf, p);
     at.protocol = (buf.get(p) == Some(&b'H')).then_some(p);
     let version = version(buf.get(p..).unwrap_or_default())?;

@@ -11,10 +11,12 @@ use super::client::{Client, PartialHead, RequestHead};
 use super::context::{ConnCtx, OwnedRequest};
 use super::forward::{self, Downstream, UpstreamLog};
 use super::log::Level;
+use super::parse::ParseError;
 use super::request_body::ClientBody;
 use super::response::Answer;
 use super::{respond, static_file};
 use crate::eval::plan::{ErrorLine, LogTarget, Outcome, Route, Severity};
+use crate::syntax::include::os_error;
 
 /// What became of a request.
 #[derive(Debug)]
@@ -37,16 +39,24 @@ pub enum Handled {
 pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client) -> Handled {
     let started = Instant::now();
     let n = conn.next_request();
+    let raw = head.raw.clone();
     let mut request = OwnedRequest::from_head(conn.clone(), head, n, started);
     // Checked after the head is read and framed, as ngx_http_process_request does.
     let framing = framing(&request).and_then(|body| {
         if conn.plain_on_ssl {
-            Err(super::pages::PLAIN_TO_HTTPS)
+            let message = "client sent plain HTTP request to HTTPS port".to_string();
+            Err((super::pages::PLAIN_TO_HTTPS, message))
         } else {
             Ok(body)
         }
     });
     let mut route = conn.state.site.route(&request.info());
+    if let Route::Respond(r) = &route
+        && let Some(at) = r.head_cut
+    {
+        request.cut_head(&raw, at);
+    }
+    drop(raw);
     if framing.is_ok() {
         route = preaccess_limits(&mut request, route).await;
     }
@@ -59,12 +69,15 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
         && wants_keepalive(&request)
         && limits.allow_another(n, conn.opened.elapsed());
     let mut body = match framing {
-        Ok(body) => body,
-        Err(status) => {
+        Ok(mut body) => {
+            body.set_lingering(route.sending().lingering);
+            body
+        }
+        Err((status, message)) => {
             // Refused before a location is chosen: logged with the server level's settings.
             let mut request = request;
             request.refuse();
-            let finish = refused_finish(request);
+            let finish = refused_finish(request, Some(&HeadEnd::Checked(message)));
             let answer = respond::answer(finish, status, Vec::new(), None, false, <_>::default());
             return Handled::Answer {
                 answer,
@@ -157,6 +170,7 @@ pub async fn dispatch(
                 location_base: r.location_base.as_ref(),
                 hide_version: !r.server_tokens,
                 gzip: r.gzip.as_deref(),
+                sub_filter: r.sub_filter.as_ref(),
                 sending: r.sending,
                 length_unknown: r.length_unknown,
             };
@@ -231,33 +245,52 @@ async fn subrequest(request: &OwnedRequest, route: Route) -> Outcome {
     }
 }
 
-/// The answer to a head nginx refused while reading it, logged with what was parsed of it;
-/// the connection closes after it. It is the `n`th request on `conn`.
-pub fn refused(conn: &Arc<ConnCtx>, status: u16, head: PartialHead, n: u64) -> Handled {
+/// The answer to a head nginx refused (`why`) while reading it, logged with what was parsed
+/// of it; the connection closes after it. It is the `n`th request on `conn`.
+pub fn refused(conn: &Arc<ConnCtx>, why: ParseError, head: PartialHead, n: u64) -> Handled {
     let request = OwnedRequest::from_partial(conn.clone(), head, n);
+    let finish = refused_finish(request, Some(&HeadEnd::Refused(why)));
     Handled::Answer {
-        answer: respond::refuse(status, refused_finish(request)),
+        answer: respond::refuse(why.status(), finish),
         body: ClientBody::new(None, false, false),
         idle: Duration::ZERO,
     }
 }
 
 /// A head the client left unfinished (nginx's 400) or did not finish within
-/// `client_header_timeout` (408): nginx answers nothing but logs it. Nothing is logged
-/// when no byte of a head came (`None`).
-pub fn cut_short(conn: &Arc<ConnCtx>, status: u16, head: Option<PartialHead>) {
-    let Some(head) = head else {
-        return;
+/// `client_header_timeout` (408): nginx answers nothing but logs it.
+pub fn cut_short(conn: &Arc<ConnCtx>, head: PartialHead, end: HeadEnd) {
+    let status = match end {
+        HeadEnd::TimedOut => 408,
+        _ => 400,
     };
     let request = OwnedRequest::from_partial(conn.clone(), head, conn.next_request());
-    let mut finish = refused_finish(request);
+    let mut finish = refused_finish(request, Some(&end));
     // Dropped here: the line is written.
     finish.outcome.status = status;
 }
 
-/// The log line of a request answered before a location was chosen.
-fn refused_finish(request: OwnedRequest) -> Finish {
-    let log = request.conn.state.site.refused(&request.info());
+/// Why nginx stopped reading a head.
+#[derive(Debug)]
+pub enum HeadEnd {
+    /// It broke nginx's rules.
+    Refused(ParseError),
+    /// The client closed, or its connection failed (the error).
+    Closed(Option<std::io::Error>),
+    /// `client_header_timeout`.
+    TimedOut,
+    /// Its headers were refused once read (nginx's `ngx_http_process_request_header`): the
+    /// message.
+    Checked(String),
+}
+
+/// The log line of a request answered before a location was chosen, and the `[info]` line
+/// nginx writes when it stopped reading the head (`end`).
+fn refused_finish(request: OwnedRequest, end: Option<&HeadEnd>) -> Finish {
+    let (log, server) = request.conn.state.site.refused(&request.info());
+    if let Some(end) = end {
+        log_head_end(&request, &log.errors, &server, end);
+    }
     Finish {
         request,
         log,
@@ -291,9 +324,7 @@ fn log_errors(
             upstream.write(request, logs, level, &e.message);
             continue;
         }
-        let host = request.header("host").map_or_else(String::new, |h| {
-            format!(", host: \"{}\"", String::from_utf8_lossy(h))
-        });
+        let host = host_and_referrer(request.header("host"), request.header("referer"));
         super::log::write_in(
             logs,
             level,
@@ -313,17 +344,29 @@ fn log_errors(
 
 /// The client's body as its headers announce it (`ngx_http_process_request_header`'s
 /// checks): `Err` is the status nginx refuses the request with.
-fn framing(request: &OwnedRequest) -> Result<ClientBody, u16> {
+fn framing(request: &OwnedRequest) -> Result<ClientBody, (u16, String)> {
+    let refuse = |status, message: &str| Err((status, format!("client sent {message}")));
     let length = match request.header("content-length") {
-        Some(v) => Some(parse_length(v).ok_or(400u16)?),
+        Some(v) => match parse_length(v) {
+            Some(n) => Some(n),
+            None => return refuse(400, "invalid \"Content-Length\" header"),
+        },
         None => None,
     };
     let chunked = match request.header("transfer-encoding") {
         None => false,
-        Some(_) if request.version == "HTTP/1.0" => return Err(400),
+        Some(_) if request.version == "HTTP/1.0" => {
+            return refuse(400, "HTTP/1.0 request with \"Transfer-Encoding\" header");
+        }
         Some(v) if v.eq_ignore_ascii_case(b"chunked") && length.is_none() => true,
-        Some(v) if v.eq_ignore_ascii_case(b"chunked") => return Err(400),
-        Some(_) => return Err(501),
+        Some(v) if v.eq_ignore_ascii_case(b"chunked") => {
+            let both = "\"Content-Length\" and \"Transfer-Encoding\" headers at the same time";
+            return refuse(400, both);
+        }
+        Some(v) => {
+            let te = String::from_utf8_lossy(v);
+            return refuse(501, &format!("unknown \"Transfer-Encoding\": \"{te}\""));
+        }
     };
     let expect = request.version == "HTTP/1.1"
         && request
@@ -343,8 +386,8 @@ fn parse_length(v: &[u8]) -> Option<u64> {
 /// nginx keeps HTTP/1.1 connections open unless the client says `close`, and HTTP/1.0 ones
 /// only when the client asks for `keep-alive`. Each `Connection` line decides anew, as
 /// `ngx_http_process_connection` reads it: "close" anywhere in it, else "keep-alive"
-/// anywhere in it; the last line that names one counts. A TRACE is refused while its head
-/// is read, before nginx decides on keep-alive: the connection closes after the 405.
+/// anywhere in it; the last line that names one counts. A CONNECT or TRACE is refused while
+/// its head is read, before nginx decides on keep-alive: the connection closes after the 405.
 fn wants_keepalive(request: &OwnedRequest) -> bool {
     let contains =
         |v: &[u8], word: &[u8]| v.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
@@ -362,5 +405,68 @@ fn wants_keepalive(request: &OwnedRequest) -> bool {
             }
         })
         .last();
-    request.method != "TRACE" && said.unwrap_or(request.version == "HTTP/1.1")
+    !crate::eval::plan::refused_method(&request.method)
+        && said.unwrap_or(request.version == "HTTP/1.1")
+}
+
+/// The end of an error-log line about a request, as nginx's `ngx_http_log_error_handler`
+/// writes it: `, host: "..."` and `, referrer: "..."` for the headers the client sent.
+pub(super) fn host_and_referrer(host: Option<&[u8]>, referer: Option<&[u8]>) -> String {
+    let mut end = String::new();
+    for (name, value) in [("host", host), ("referrer", referer)] {
+        if let Some(value) = value {
+            end.push_str(&format!(", {name}: \"{}\"", String::from_utf8_lossy(value)));
+        }
+    }
+    end
+}
+
+/// nginx's `[info]` line about a head it stopped reading (`ngx_http_process_request_line`,
+/// `ngx_http_read_request_header`), in the context its log handler gives a request whose
+/// line may be unfinished: the line as read, and the `Host` and `Referer` read whole. The
+/// refusals of a header line (which nginx quotes) are not written.
+fn log_head_end(
+    request: &OwnedRequest,
+    logs: &[(LogTarget, String)],
+    server: &[u8],
+    end: &HeadEnd,
+) {
+    let Some(refused) = &request.refused else {
+        return;
+    };
+    // A target nginx cannot resolve is refused while the line is still being processed.
+    let target = matches!(end, HeadEnd::Refused(ParseError::InvalidTarget));
+    let action = match (refused.line_parsed && !target, request.pipelined) {
+        (true, _) => "reading client request headers",
+        (false, true) => "reading client pipelined request line",
+        (false, false) => "reading client request line",
+    };
+    let message = match end {
+        HeadEnd::Refused(ParseError::InvalidMethod) => "client sent invalid method".into(),
+        HeadEnd::Refused(ParseError::InvalidRequest | ParseError::InvalidTarget) => {
+            "client sent invalid request".into()
+        }
+        HeadEnd::Refused(ParseError::InvalidVersion) => "client sent invalid version".into(),
+        HeadEnd::Refused(ParseError::UriTooLarge) => "client sent too long URI".into(),
+        HeadEnd::Refused(ParseError::InvalidHeader | ParseError::HeaderTooLarge) => return,
+        HeadEnd::Closed(None) => "client prematurely closed connection".into(),
+        HeadEnd::Closed(Some(e)) => format!("recv() failed ({})", os_error(e)),
+        HeadEnd::TimedOut => "client timed out (110: Connection timed out)".into(),
+        HeadEnd::Checked(message) => message.clone(),
+    };
+    let line = match refused.line.is_empty() {
+        true => String::new(),
+        false => format!(", request: \"{}\"", String::from_utf8_lossy(&refused.line)),
+    };
+    let host = host_and_referrer(request.header("host"), request.header("referer"));
+    super::log::write_in(
+        logs,
+        Level::Info,
+        format_args!(
+            "*{} {message} while {action}, client: {}, server: {}{line}{host}",
+            request.conn.id,
+            request.conn.remote,
+            String::from_utf8_lossy(server),
+        ),
+    );
 }

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use super::chunked::{ChunkedDecoder, Decoded};
 use super::client::Client;
 use super::error::ProxyError;
+use crate::eval::plan::Lingering;
 
 /// nginx's interim answer to `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -34,6 +35,11 @@ pub struct ClientBody {
     raw: u64,
     /// How long a read may wait: the location's `client_body_timeout` once one is chosen.
     timeout: Duration,
+    /// Reading began (nginx's `request_body`): a body left unfinished then is not discarded
+    /// after the answer, the connection closes.
+    started: bool,
+    /// How the body is discarded if no one reads it (see [`ClientBody::discard`]).
+    lingering: Option<Lingering>,
 }
 
 /// What reading a whole body saw: enough to tell where nginx would have kept it
@@ -66,7 +72,15 @@ impl ClientBody {
             continued: false,
             raw: 0,
             timeout: crate::defaults::http::CLIENT_BODY_TIMEOUT,
+            started: false,
+            lingering: Some(Lingering::default()),
         }
+    }
+
+    /// How the body is discarded if no one reads it: the answering level's
+    /// `lingering_timeout` and `lingering_time` (`Sending::lingering`).
+    pub fn set_lingering(&mut self, lingering: Option<Lingering>) {
+        self.lingering = lingering;
     }
 
     /// The location's `client_body_timeout`: how long each read may wait for the next bytes.
@@ -97,12 +111,13 @@ impl ClientBody {
 
     /// The next piece of the body; `None` at its end.
     pub async fn next(&mut self, client: &mut Client) -> Result<Option<Bytes>, ProxyError> {
+        self.started = true;
         if self.owes_continue() {
             // Sent even when the body is already here, as nginx does.
             client
                 .write(CONTINUE)
                 .await
-                .map_err(|e| ProxyError::ClientBody(e.to_string()))?;
+                .map_err(|e| ProxyError::ClientClosed(Some(e)))?;
             self.continued = true;
         }
         loop {
@@ -131,19 +146,17 @@ impl ClientBody {
                         Ok(Decoded::NeedMore) => {}
                         Err(_) => {
                             self.framing = Framing::Done;
-                            return Err(ProxyError::ClientBody("invalid chunked body".into()));
+                            return Err(ProxyError::ClientBody(
+                                "client sent invalid chunked body".into(),
+                            ));
                         }
                     }
                 }
             }
             match tokio::time::timeout(self.timeout, client.fill()).await {
                 Ok(Ok(n)) if n > 0 => {}
-                Ok(Ok(_)) => {
-                    return Err(ProxyError::ClientBody(
-                        "client prematurely closed connection".into(),
-                    ));
-                }
-                Ok(Err(e)) => return Err(ProxyError::ClientBody(e.to_string())),
+                Ok(Ok(_)) => return Err(ProxyError::ClientClosed(None)),
+                Ok(Err(e)) => return Err(ProxyError::ClientClosed(Some(e))),
                 Err(_) => return Err(ProxyError::ClientBodyTimedOut),
             }
         }
@@ -235,9 +248,27 @@ impl ClientBody {
         })
     }
 
-    /// Reads what is left of the body and drops it.
+    /// Once the answer is out, what nginx does with a body no one read
+    /// (`ngx_http_discard_request_body`, which its own pages and every handler that does not
+    /// read the body start): reads and drops it, each read waiting at most
+    /// `lingering_timeout`, all of them at most `lingering_time`. `Err` when the connection
+    /// must close instead: either passed, the body was broken, its reading had begun and
+    /// was left unfinished (nginx's `reading_body`: no keep-alive then), or the head was
+    /// refused before its length was read.
     pub async fn discard(&mut self, client: &mut Client) -> Result<(), ProxyError> {
-        while self.next(client).await?.is_some() {}
-        Ok(())
+        if self.is_done() {
+            return Ok(());
+        }
+        let Some(lingering) = self.lingering.filter(|_| !self.started) else {
+            return Err(ProxyError::ClientClosed(None));
+        };
+        self.timeout = lingering.timeout;
+        let drop_all = async {
+            while self.next(client).await?.is_some() {}
+            Ok(())
+        };
+        tokio::time::timeout(lingering.time, drop_all)
+            .await
+            .unwrap_or(Err(ProxyError::ClientBodyTimedOut))
     }
 }

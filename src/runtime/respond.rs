@@ -8,8 +8,11 @@ use super::body::{Finish, ProxyBody};
 use super::gzip;
 use super::pages;
 use super::response::{self, Answer, Front};
+use super::sub_filter;
 use super::throttle::Throttle;
-use crate::eval::plan::{Gzip, Sending};
+use std::sync::Arc;
+
+use crate::eval::plan::{Gzip, Sending, SubFilter};
 
 /// How the header filter dresses nginx's own answer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,6 +23,8 @@ pub struct Dress<'a> {
     pub hide_version: bool,
     /// The gzip filter of the level that answers.
     pub gzip: Option<&'a Gzip>,
+    /// The sub filter of that level, for this request.
+    pub sub_filter: Option<&'a Arc<SubFilter>>,
     /// The chunked and write filters' settings of that level.
     pub sending: Sending,
     /// `Response::length_unknown`.
@@ -62,6 +67,14 @@ pub fn answer(
         front.content_length = Some(length);
     }
     let mut added = Vec::new();
+    let substituted = sub_filter::header_filter(
+        dress.sub_filter,
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        false,
+    );
     let gzipped = gzip::header_filter(
         dress.gzip,
         status,
@@ -81,7 +94,9 @@ pub fn answer(
         front,
         &headers,
         &added,
-        ProxyBody::full(body, Some(finish)).gzip(gzipped),
+        ProxyBody::full(body, Some(finish))
+            .sub_filter(substituted)
+            .gzip(gzipped),
     );
     answer.throttle = throttle;
     answer

@@ -108,6 +108,9 @@ pub struct Answer {
     /// The head waits for the body's first data (or its end, or a failure nginx still
     /// flushes), as nginx's write filter holds a short head back (`postpone_output`).
     pub hold_head: bool,
+    /// An upstream's body: while it is awaited, a client that leaves ends the request (nginx's
+    /// `ngx_http_upstream_check_broken_connection`, off under `proxy_ignore_client_abort`).
+    pub watch_client: bool,
 }
 
 impl Answer {
@@ -140,9 +143,8 @@ pub fn build(
         Some(tail) => head.extend_from_slice(tail),
         None => {
             head.extend_from_slice(b" ");
-            let phrase = pages::reason(status)
-                .or_else(|| http::StatusCode::from_u16(status).ok()?.canonical_reason());
-            head.extend_from_slice(phrase.unwrap_or_default().as_bytes());
+            // A status nginx has no phrase for is written as its code and a space.
+            head.extend_from_slice(pages::reason(status).unwrap_or_default().as_bytes());
         }
     }
     head.extend_from_slice(b"\r\n");
@@ -202,6 +204,7 @@ pub fn build(
         tunnel: None,
         throttle: None,
         hold_head: false,
+        watch_client: false,
     }
 }
 

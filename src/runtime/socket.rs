@@ -4,16 +4,23 @@
 //! writes through it, so both kinds behave alike.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::BufMut;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::MsgFlags;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 use super::drain::{DrainRead, poll_read_any};
+
+/// How often a peer's hang-up is looked for while unread bytes hide it from epoll.
+const HANGUP_POLL: Duration = Duration::from_millis(20);
+/// `POLLRDHUP`, which nix does not name.
+const RDHUP: PollFlags = PollFlags::from_bits_retain(libc::POLLRDHUP);
 
 #[derive(Debug)]
 pub enum Socket {
@@ -46,6 +53,64 @@ impl Socket {
                 }
             },
         }
+    }
+
+    /// Waits until the peer has closed its sending side or the connection failed, as
+    /// nginx's `ngx_http_upstream_check_broken_connection` learns it from epoll
+    /// (`EPOLLRDHUP`): the end counts even behind bytes not read yet (a pipelined request,
+    /// frames a WebSocket client sent ahead of the 101, a TLS close_notify). Returns the
+    /// socket's error (a reset), if any.
+    pub async fn peer_closed(&self) -> Option<io::Error> {
+        let mut probe = [0u8; 1];
+        loop {
+            let peeked = match self {
+                Socket::Tcp(s) => s.try_io(Interest::READABLE, || self.recv_peek(&mut probe)),
+                Socket::Unix(s) => s.try_io(Interest::READABLE, || self.recv_peek(&mut probe)),
+            };
+            match peeked {
+                Ok(0) => return self.take_error(),
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Nothing waits: the next event says whether data or the end came.
+                    if let Err(e) = self.readable().await {
+                        return Some(e);
+                    }
+                }
+                Err(e) => return Some(e),
+            }
+        }
+        // Bytes wait unread, and their readiness must stay for whoever reads them next:
+        // the socket's state is polled instead.
+        loop {
+            let mut fds = [PollFd::new(self.as_fd(), RDHUP)];
+            match poll(&mut fds, PollTimeout::ZERO) {
+                Ok(n) if n > 0 => return self.take_error(),
+                Ok(_) => {}
+                Err(e) => return Some(e.into()),
+            }
+            tokio::time::sleep(HANGUP_POLL).await;
+        }
+    }
+
+    fn recv_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        nix::sys::socket::recv(self.as_fd().as_raw_fd(), buf, MsgFlags::MSG_PEEK)
+            .map_err(io::Error::from)
+    }
+
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Socket::Tcp(s) => s.as_fd(),
+            Socket::Unix(s) => s.as_fd(),
+        }
+    }
+
+    /// The socket's pending error (`SO_ERROR`), taken.
+    fn take_error(&self) -> Option<io::Error> {
+        let taken = match self {
+            Socket::Tcp(s) => s.take_error(),
+            Socket::Unix(s) => s.take_error(),
+        };
+        taken.unwrap_or_else(Some)
     }
 
     /// A non-blocking read into `buf`.

@@ -19,6 +19,7 @@ use super::error::ProxyError;
 use super::gzip;
 use super::respond;
 use super::response::{self, Answer, Front};
+use super::sub_filter;
 use super::throttle::Throttle;
 use crate::eval::plan::{FilePart, FileResponse};
 
@@ -35,6 +36,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         server_tokens,
         gzip,
         vary,
+        sub_filter,
         sending,
         ..
     } = f;
@@ -48,6 +50,14 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
     front.keepalive_header = sending.keepalive_header;
     let mut added = Vec::new();
     let request = &finish.request;
+    let substituted = sub_filter::header_filter(
+        sub_filter.as_ref(),
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        false,
+    );
     let gzipped = gzip::header_filter(
         gzip.as_deref(),
         status,
@@ -67,7 +77,14 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
     } else {
         ProxyBody::file(FileBody::new(file, parts), finish)
     };
-    let mut answer = response::build(status, None, front, &headers, &added, body.gzip(gzipped));
+    let mut answer = response::build(
+        status,
+        None,
+        front,
+        &headers,
+        &added,
+        body.sub_filter(substituted).gzip(gzipped),
+    );
     answer.throttle = throttle;
     answer
 }

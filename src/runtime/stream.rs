@@ -55,17 +55,12 @@ impl Downstream {
     }
 
     /// Waits until the client has closed its side (nginx's
-    /// `ngx_http_upstream_check_broken_connection`, which peeks at the socket while the
-    /// upstream works): returns on end of stream, or with the socket's error (a reset),
-    /// which nginx's log line names. Bytes waiting to be read (a pipelined request, a TLS
-    /// record) mean the client is still there, and the watch stops without ever returning.
+    /// `ngx_http_upstream_check_broken_connection`, which epoll wakes while the upstream
+    /// works): returns on end of stream, even behind bytes not read yet (a pipelined
+    /// request, frames sent ahead of a 101), or with the socket's error (a reset), which
+    /// nginx's log line names.
     pub async fn closed(&self) -> Option<io::Error> {
-        let mut probe = [0u8; 1];
-        match self.socket().peek(&mut probe).await {
-            Ok(0) => None,
-            Err(e) => Some(e),
-            Ok(_) => std::future::pending().await,
-        }
+        self.socket().peer_closed().await
     }
 
     /// Turns a blocked write into an error once it has been blocked for `SEND_TIMEOUT`.

@@ -6,7 +6,8 @@
 //!
 //! nginx's rules (`ngx_http_upstream_process_upgraded`): the tunnel ends when either side has
 //! closed and what it sent has been delivered; every event re-arms `proxy_read_timeout`, so it
-//! is the idle timeout in both directions; a write blocked towards the upstream is bounded by
+//! is the idle timeout in both directions (a timer moved by less than 300 ms stays where it
+//! was, as nginx's lazy timers do); a write blocked towards the upstream is bounded by
 //! `proxy_send_timeout`, towards the client by `send_timeout`. A tunnel that ends on a timer
 //! or a failed call says so in the error log with the request's context, at the level
 //! nginx gives the side that failed; either way `$request_completion` is `OK`.
@@ -83,6 +84,7 @@ impl Tunnel {
             up: Flow::with(to_upstream),
             down: Flow::with(buf.to_vec()),
             last: Instant::now(),
+            due: None,
             timer: None,
             timeouts,
             end: None,
@@ -107,6 +109,8 @@ pub struct Running {
     down: Flow,
     /// When bytes last moved either way.
     last: Instant,
+    /// When nginx's timer would fire, as [`lazy`] moves it.
+    due: Option<Instant>,
     /// nginx's one timer: idle or blocked-write while copying, then the bound on closing.
     timer: Option<Pin<Box<Sleep>>>,
     timeouts: ProxyTimeouts,
@@ -170,7 +174,9 @@ impl Running {
                 return Poll::Ready(Ok(End::Closed));
             }
             let (limit, end) = limit(&self.timeouts, &self.up, &self.down);
-            let deadline = (self.last + limit).into();
+            let due = lazy(self.due, self.last + limit);
+            self.due = Some(due);
+            let deadline = due.into();
             let sleep = self
                 .timer
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
@@ -179,7 +185,7 @@ impl Running {
                 sleep.as_mut().reset(deadline);
             }
             match sleep.as_mut().poll(cx) {
-                Poll::Ready(()) if Instant::now() >= self.last + limit => {
+                Poll::Ready(()) if Instant::now() >= due => {
                     return Poll::Ready(Ok(end));
                 }
                 Poll::Ready(()) => continue,
@@ -203,13 +209,21 @@ impl Running {
     }
 
     /// Says goodbye on the sides that need one (TLS); ready when both are done.
+    /// nginx sends none to a peer that closed (`no_send_shutdown`, set when its read
+    /// ended), whose connection failed, or a client that timed out (`ngx_ssl_shutdown`).
     fn close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let client = if self.client.closes_with_shutdown() {
+        let (client_broke, upstream_broke) = match &self.end {
+            Some(Err(f)) => (!f.upstream, f.upstream),
+            Some(Ok(End::ClientTimedOut)) => (true, false),
+            _ => (false, false),
+        };
+        let client = if self.client.closes_with_shutdown() && !self.up.eof && !client_broke {
             Pin::new(&mut self.client).poll_shutdown(cx).map(drop)
         } else {
             Poll::Ready(())
         };
-        let upstream = if self.upstream.closes_with_shutdown() {
+        let upstream = if self.upstream.closes_with_shutdown() && !self.down.eof && !upstream_broke
+        {
             Pin::new(&mut self.upstream).poll_shutdown(cx).map(drop)
         } else {
             Poll::Ready(())
@@ -426,8 +440,13 @@ impl Flow {
                 match src.poll_read_drain(cx, &mut scratch[..]) {
                     Poll::Pending => Ok(false),
                     // A TLS peer gone without close_notify has closed, as OpenSSL
-                    // tells nginx (`SSL_OP_IGNORE_UNEXPECTED_EOF`).
-                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    // tells nginx (`SSL_OP_IGNORE_UNEXPECTED_EOF`); so has one whose
+                    // socket failed (a reset): nginx's `ngx_ssl_recv` takes a failed call
+                    // OpenSSL queued no error for as the peer's clean shutdown.
+                    Poll::Ready(Err(e))
+                        if e.kind() == io::ErrorKind::UnexpectedEof
+                            || (src.closes_with_shutdown() && e.raw_os_error().is_some()) =>
+                    {
                         self.eof = true;
                         Ok(true)
                     }
@@ -464,6 +483,19 @@ impl Flow {
     }
 }
 
+/// nginx's `NGX_TIMER_LAZY_DELAY`: a timer that would move by less than this stays.
+const LAZY_DELAY: Duration = Duration::from_millis(300);
+
+/// Where nginx's timer stands once re-armed for `wanted`, having stood at `armed`:
+/// `ngx_add_timer` leaves a timer alone when the new time is within [`LAZY_DELAY`] of the
+/// old, so a tunnel with steady traffic closes up to that much before its idle time is up.
+fn lazy(armed: Option<Instant>, wanted: Instant) -> Instant {
+    match armed {
+        Some(at) if wanted.max(at) - wanted.min(at) < LAZY_DELAY => at,
+        _ => wanted,
+    }
+}
+
 /// The timer nginx would have armed: `proxy_read_timeout` always, a send timeout when a write
 /// is blocked (whichever expires first wins).
 fn limit(t: &ProxyTimeouts, up: &Flow, down: &Flow) -> (Duration, End) {
@@ -475,4 +507,21 @@ fn limit(t: &ProxyTimeouts, up: &Flow, down: &Flow) -> (Duration, End) {
         limit = (t.client_send, End::ClientTimedOut);
     }
     limit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_moved_by_less_than_300_ms_stays() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(lazy(None, t0), t0);
+        assert_eq!(lazy(Some(t0), t0 + ms(299)), t0);
+        assert_eq!(lazy(Some(t0), t0 + ms(300)), t0 + ms(300));
+        // Sooner by as much moves it too (a blocked write's shorter timeout).
+        assert_eq!(lazy(Some(t0 + ms(500)), t0), t0);
+        assert_eq!(lazy(Some(t0 + ms(200)), t0), t0 + ms(200));
+    }
 }

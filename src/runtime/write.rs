@@ -45,7 +45,18 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
                     answer.body.abandon();
                     return Sent::Broken;
                 }
-                answer.body.next().await
+                if !answer.watch_client {
+                    answer.body.next().await
+                } else {
+                    tokio::select! {
+                        next = answer.body.next() => next,
+                        gone = client.io.closed() => {
+                            // Nothing reached the client if its head was still held.
+                            answer.body.client_gone(gone, hold.then_some(head));
+                            return Sent::Broken;
+                        }
+                    }
+                }
             }
         };
         match next {

@@ -70,7 +70,7 @@ const PROBES: &[&str] = &[
     "PUT /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
     "POST /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello",
     "POST /missing HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
-    "GET /missing HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /missing HTTP/1.1\r\nHost: localhost\r\nReferer: http://localhost/from\r\n",
     "GET /dir HTTP/1.1\r\nHost: localhost\r\n",
     "GET /dir?x=1 HTTP/1.1\r\nHost: localhost\r\n",
     "GET /dir/ HTTP/1.1\r\nHost: localhost\r\n",

@@ -121,12 +121,12 @@ const CASES: &[(&str, &str, &str)] = &[
 
 /// A response: its head with `Date` blanked, and its body de-chunked and gunzipped.
 #[derive(Debug, PartialEq, Eq)]
-struct Seen {
-    head: String,
-    body: Vec<u8>,
+pub(crate) struct Seen {
+    pub(crate) head: String,
+    pub(crate) body: Vec<u8>,
 }
 
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().skip(1).find_map(|l| {
         let (n, v) = l.split_once(": ")?;
         n.eq_ignore_ascii_case(name).then_some(v)
@@ -157,7 +157,7 @@ fn gunzip(data: &[u8]) -> Vec<u8> {
     }
 }
 
-fn parse(response: &[u8]) -> Seen {
+pub(crate) fn parse(response: &[u8]) -> Seen {
     let at = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -184,7 +184,10 @@ fn parse(response: &[u8]) -> Seen {
     Seen { head, body }
 }
 
-async fn exchange(addr: SocketAddr, (line, headers, version): (&str, &str, &str)) -> Seen {
+pub(crate) async fn exchange(
+    addr: SocketAddr,
+    (line, headers, version): (&str, &str, &str),
+) -> Seen {
     let request = format!("{line} HTTP/{version}\r\nHost: t\r\n{headers}Connection: close\r\n\r\n");
     within(async {
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -196,7 +199,7 @@ async fn exchange(addr: SocketAddr, (line, headers, version): (&str, &str, &str)
     .await
 }
 
-fn serve(dir: &std::path::Path, http: &str) -> Running {
+pub(crate) fn serve(dir: &std::path::Path, http: &str) -> Running {
     std::fs::create_dir_all(dir.join("logs")).expect("prefix");
     let conf = dir.join("nginx.conf");
     std::fs::write(

@@ -44,11 +44,10 @@ http {
             proxy_pass_request_body off;
         }
         location /withheld { proxy_pass http://127.0.0.1:MIRROR; proxy_pass_request_body off; }
-        # Not logged: `$request_length` after a chunked body is a known difference (README).
+        # `$request_length` counts a chunked body's framing.
         location /withheld/chunked {
             proxy_pass http://127.0.0.1:MIRROR;
             proxy_pass_request_body off;
-            access_log off;
         }
         # auth_request's usual subrequest location: no body, and no length announced.
         location /nolength {
@@ -96,6 +95,8 @@ fn probes() -> Vec<String> {
         "GET /args/part/y%20z?z=1 HTTP/1.1\r\nHost: a\r\n",
         "GET /args/read?b=7 HTTP/1.1\r\nHost: a\r\n",
         "POST /nolength HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+        "POST /const HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "POST /body?n=4 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
     ]
     .map(String::from)
     .to_vec()

@@ -3,7 +3,8 @@
 //! not finish within `client_header_timeout` (408), one refused once read (no `Host`, a bad
 //! `Content-Length`, plain HTTP on an ssl port), and the connections that get no line (nothing
 //! sent, a failed TLS handshake). Also `$request_completion` and `$connection_time`, and the
-//! error log's `client sent ...` lines. Skipped when nginx is not installed.
+//! error log's `client sent ...` lines and those of connections that end idle. Skipped when
+//! nginx is not installed.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -84,6 +85,24 @@ fn probes() -> Vec<(Vec<u8>, bool, End)> {
         ),
         p("GET / HTTP/1.1\r\nUser-Agent: ua\r\n\r\n", End::Answer),
         p("TRACE /d HTTP/1.1\r\nHost: other\r\n\r\n", End::Answer),
+        p("CONNECT /d HTTP/1.1\r\nHost: other\r\n\r\n", End::Answer),
+        // Targets nginx refuses once the request line is read, before any header: an escape
+        // that is not one, one of NUL, a `..` above the root (after empty lines, which
+        // `$request_length` does not count), an absolute form's host of bytes it refuses
+        // (the line itself is then refused).
+        p(
+            "GET /a%zz?x=1 HTTP/1.1\r\nHost: other\r\nX: y\r\n\r\n",
+            End::Answer,
+        ),
+        p("GET /b%00 HTTP/1.1\r\nHost: other\r\n\r\n", End::Answer),
+        p(
+            "\r\nGET /c/../../d HTTP/1.0\r\nHost: other\r\n\r\n",
+            End::Answer,
+        ),
+        p(
+            "GET http://h_x/e HTTP/1.1\r\nHost: other\r\n\r\n",
+            End::Answer,
+        ),
         p(
             "GET /x HTTP/1.1\r\nHost: default\r\nContent-Length: abc\r\n\r\n",
             End::Answer,
@@ -179,16 +198,29 @@ fn client_sent(dir: &Path, ports: &[u16]) -> Vec<String> {
         .collect()
 }
 
-/// A line about the headers as nginx processes them (ngxr does not yet log those about the
-/// request line or a header line it cannot read).
+/// A line about a head nginx stopped reading or refused once read (ngxr does not yet log
+/// those about a header line it cannot read).
 fn processed(line: &str) -> bool {
-    let checked = ["duplicate", "TRACE", "without \"Host\"", "invalid host"];
-    line.starts_with("client sent") && checked.iter().any(|c| line.contains(c))
+    let checked = [
+        "duplicate",
+        "TRACE",
+        "CONNECT",
+        "without \"Host\"",
+        "invalid host",
+    ];
+    let unread = [
+        "invalid header line",
+        "too long header line",
+        "too large request",
+    ];
+    (line.starts_with("client sent") && checked.iter().any(|c| line.contains(c)))
+        || (line.contains("while reading client") && !unread.iter().any(|c| line.contains(c)))
 }
 
 /// Headers nginx takes once, a second or invalid `Host`, and `Connection` lines that
-/// contradict each other: the answer, the access-log line (its server's) and the `[info]`
-/// line must be nginx's.
+/// contradict each other: the answer, the access-log line (its server's, and what nginx had
+/// read when it stopped at the line it refused: `$request_length` and the headers after
+/// it) and the `[info]` line must be nginx's.
 #[test]
 fn headers_nginx_takes_once_are_refused_as_nginx_refuses_them() {
     let Some(nginx) = nginx() else { return };
@@ -196,7 +228,8 @@ fn headers_nginx_takes_once_are_refused_as_nginx_refuses_them() {
 error_log logs/error.log info;
 events { worker_connections 64; }
 http {
-    log_format t '"$request" $status $server_name $host "$http_host"';
+    log_format t '"$request" $status $server_name $host "$http_host" $request_length '
+                 '"$http_connection"';
     access_log logs/access.log t;
     server { listen 127.0.0.1:PORT; server_name default; return 200 "default\n"; }
     server {
@@ -278,7 +311,13 @@ fn refused_heads_are_logged_as_nginx_logs_them() {
     let their_errors = client_sent(&base.join("nginx"), &ports);
     let (_ngxr, ports) = run(env!("CARGO_BIN_EXE_ngxr"), &base.join("ngxr"));
     let ours = lines(&base.join("ngxr"), &ports, theirs.len());
-    assert_eq!(client_sent(&base.join("ngxr"), &ports), their_errors);
+    let our_errors = client_sent(&base.join("ngxr"), &ports);
+    assert!(
+        our_errors == their_errors,
+        "error lines, nginx's then ngxr's:\n{}\n--\n{}",
+        their_errors.join("\n"),
+        our_errors.join("\n")
+    );
 
     // What nginx does, as this test expects it: a line for each probe but the one that sent
     // nothing and the failed handshake, one more for the pipelined pair, two for the kept
@@ -302,4 +341,86 @@ fn refused_heads_are_logged_as_nginx_logs_them() {
         ours.len(),
         differences.join("\n")
     );
+}
+
+/// Connections that end with no head begun: before a first request (closed, reset, timed
+/// out; on an ssl port before the handshake) and between requests (closed, reset;
+/// `keepalive_timeout` says nothing). The error log's `[info]` lines about them must be
+/// nginx's.
+#[test]
+fn idle_connections_end_with_nginx_s_lines() {
+    let Some(nginx) = nginx() else { return };
+    let config = r#"
+error_log logs/error.log info;
+events { worker_connections 64; }
+http {
+    client_header_timeout 1s;
+    keepalive_timeout 1s;
+    access_log off;
+    server {
+        listen 127.0.0.1:PORT;
+        listen 127.0.0.1:SSL ssl;
+        ssl_certificate CERT;
+        ssl_certificate_key KEY;
+        return 200 "ok\n";
+    }
+}
+"#;
+    let base = temp_dir("idle-lines");
+    let (pair, _) = crate::tls::pair(&base, "a", &rcgen::PKCS_ECDSA_P256_SHA256);
+    let run = |bin: &str, dir: &Path| {
+        let (port, ssl) = (free_port(), free_port());
+        let config = config
+            .replace("SSL", &ssl.to_string())
+            .replace("CERT", &pair.certificate.display().to_string())
+            .replace("KEY", &pair.key.display().to_string());
+        let server = start(bin, dir, &config, &base, port, 0);
+        let connect = || {
+            let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            s
+        };
+        let answered = || {
+            let mut s = connect();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                .expect("send");
+            let mut out = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !out.ends_with(b"ok\n") {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => panic!("no answer: {}", String::from_utf8_lossy(&out)),
+                    Ok(n) => out.extend_from_slice(&chunk[..n]),
+                }
+            }
+            s
+        };
+        let reset = |s: TcpStream| {
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .expect("linger");
+        };
+        let wait_out = |mut s: TcpStream| {
+            let _ = s.read_to_end(&mut Vec::new());
+        };
+        drop(connect());
+        reset(connect());
+        wait_out(connect());
+        // On the ssl port, before a handshake.
+        drop(TcpStream::connect(("127.0.0.1", ssl)).expect("connect"));
+        drop(answered());
+        reset(answered());
+        wait_out(answered());
+        // A line is written as its connection ends.
+        std::thread::sleep(Duration::from_millis(200));
+        drop(server);
+        super::files::log_messages(dir, None, &[port, ssl])
+            .into_iter()
+            .filter(|l| l.contains("closed") || l.contains("while waiting"))
+            .collect::<Vec<_>>()
+    };
+    let theirs = run(nginx, &base.join("nginx"));
+    // One more for the connection that saw the server listen.
+    assert_eq!(theirs.len(), 7, "{theirs:#?}");
+    assert_eq!(run(env!("CARGO_BIN_EXE_ngxr"), &base.join("ngxr")), theirs);
 }

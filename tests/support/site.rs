@@ -123,9 +123,11 @@ impl Site for TestSite {
                 errors: Vec::new(),
                 length_unknown: false,
                 location_base: None,
+                head_cut: None,
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
+                sub_filter: None,
                 limited: Default::default(),
                 sending: Default::default(),
             });
@@ -143,9 +145,11 @@ impl Site for TestSite {
                 errors: Vec::new(),
                 length_unknown: false,
                 location_base: None,
+                head_cut: None,
                 server_tokens: true,
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
+                sub_filter: None,
                 limited: Default::default(),
                 sending: Default::default(),
             });
@@ -235,6 +239,7 @@ impl Site for TestSite {
             errors: Vec::new(),
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
             tls: None,
@@ -250,8 +255,8 @@ impl Site for TestSite {
         ngxr::defaults::http::HEADER_BUFFERS
     }
 
-    fn refused(&self, _: &RequestInfo<'_>) -> Arc<LogSpec> {
-        self.log.clone()
+    fn refused(&self, _: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes) {
+        (self.log.clone(), Bytes::new())
     }
 
     fn reroute(&self, request: &RequestInfo<'_>, passes: &[Pass], _: &Outcome) -> Route {
@@ -268,9 +273,11 @@ impl Site for TestSite {
             errors: Vec::new(),
             length_unknown: false,
             location_base: None,
+            head_cut: None,
             server_tokens: true,
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
+            sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
         })

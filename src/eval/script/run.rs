@@ -111,7 +111,7 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, state: &mut State<'s>) -> Opt
                     Flag::Permanent => Some(301),
                     _ => None,
                 };
-                let result = expand(&rw.replacement, req, status.is_some());
+                let (result, split) = expand(&rw.replacement, req, status.is_some());
                 if let Some(status) = status {
                     let mut location = uri::unescape_redirect(&result);
                     if rw.add_args && !req.target.args.is_empty() {
@@ -120,7 +120,7 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, state: &mut State<'s>) -> Opt
                     }
                     return Some(Flow::Redirect(status, location));
                 }
-                set_uri(req, result, rw.add_args);
+                set_uri(req, result, split, rw.add_args);
                 match rw.flag {
                     Flag::Break => {
                         req.target.rewritten = Rewritten::InPlace;
@@ -136,16 +136,23 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, state: &mut State<'s>) -> Opt
 }
 
 /// A replacement's value (`ngx_http_script_copy_capture_code`): when the request's path was
-/// escaped, captures copied into arguments or a redirect are escaped again.
-fn expand(replacement: &Complex, req: &mut Req<'_>, redirect: bool) -> Vec<u8> {
+/// escaped, captures copied into arguments or a redirect are escaped again. Also where the
+/// replacement's own first `?` is in it: the arguments start there (nginx compiles that `?`
+/// into the script; one a capture or a variable brings stays in the URI).
+fn expand(replacement: &Complex, req: &mut Req<'_>, redirect: bool) -> (Vec<u8>, Option<usize>) {
     let escape = req.target.quoted || req.target.uri.contains(&b'+');
     let mut in_args = redirect;
+    let mut split = None;
     let mut out = Vec::new();
     for part in &replacement.parts {
         match part {
             Part::Literal(l) => {
+                let question = l.iter().position(|&b| b == b'?');
+                if split.is_none() {
+                    split = question.map(|q| out.len() + q);
+                }
                 out.extend_from_slice(l);
-                in_args |= l.contains(&b'?');
+                in_args |= question.is_some();
             }
             Part::Var(_, Var::Capture(n)) if in_args && escape => {
                 out.extend(uri::escape_args(&req.captures.get(*n)));
@@ -153,26 +160,33 @@ fn expand(replacement: &Complex, req: &mut Req<'_>, redirect: bool) -> Vec<u8> {
             Part::Var(name, var) => out.extend(req.var(name, var).unwrap_or_default()),
         }
     }
-    out
+    (out, split)
 }
 
-/// The new `$uri` and `$args` of an internal rewrite.
-fn set_uri(req: &mut Req<'_>, result: Vec<u8>, add_args: bool) {
+/// The new `$uri` and `$args` of an internal rewrite (`ngx_http_script_regex_end_code`):
+/// the arguments are what follows the replacement's own `?` at `split`, then the request's
+/// unless the replacement ends in `?`.
+fn set_uri(req: &mut Req<'_>, result: Vec<u8>, split: Option<usize>, add_args: bool) {
     req.target.rewritten = Rewritten::Located;
     let old = std::mem::take(&mut req.target.args);
-    match result.iter().position(|&b| b == b'?') {
+    match split {
         Some(q) => {
             let mut args = result[q + 1..].to_vec();
             if add_args && !old.is_empty() {
                 args.push(b'&');
                 args.extend_from_slice(&old);
             }
+            req.target.empty_args = args.is_empty();
             req.target.args = args;
             req.target.uri = result[..q].to_vec();
         }
         None => {
             if add_args {
                 req.target.args = old;
+            } else {
+                // The arguments' length is set to 0, where they were: found, if there
+                // were any.
+                req.target.empty_args |= !old.is_empty();
             }
             req.target.uri = result;
         }

@@ -17,6 +17,7 @@ fn buffers(client: usize, large_num: usize, large_size: usize) -> HeaderBuffers 
         large_num,
         large_size,
         uniform: true,
+        merge_slashes: true,
     }
 }
 
@@ -126,6 +127,30 @@ fn bad_request_lines_get_nginx_s_status() {
     assert_eq!(status(b"GET http://h/x HTTP/1.1\r\n\r\n"), 200);
 }
 
+#[test]
+fn targets_nginx_cannot_resolve_are_refused_once_the_line_is_read() {
+    // No header is needed: the line alone decides.
+    assert_eq!(
+        check(b"GET /a%zz HTTP/1.1\r\n"),
+        Err(ParseError::InvalidTarget)
+    );
+    assert_eq!(
+        check(b"GET /a%00 HTTP/1.1\r\n"),
+        Err(ParseError::InvalidTarget)
+    );
+    assert_eq!(
+        check(b"GET /a/../.. HTTP/1.1\r\n"),
+        Err(ParseError::InvalidTarget)
+    );
+    assert_eq!(check(b"GET /a/%2e%2e/x HTTP/1.1\r\n"), Ok(None));
+    // An absolute form's host of bytes the line's states refuse is the line's error.
+    assert_eq!(
+        check(b"GET http://h_x/ HTTP/1.1\r\n"),
+        Err(ParseError::InvalidRequest)
+    );
+    assert_eq!(check(b"GET http://h:8/ HTTP/1.1\r\n"), Ok(None));
+}
+
 /// A request line and a header line of `len` bytes, line end included.
 fn line(prefix: &str, len: usize, end: &str) -> Vec<u8> {
     let fill = len - prefix.len() - end.len();
@@ -229,6 +254,7 @@ fn the_host_chooses_the_buffers_of_the_lines_after_it() {
         let vhost = Vhost {
             buffers: HeaderBuffers {
                 uniform: false,
+                merge_slashes: true,
                 ..narrow
             },
             by_name: &by_name,
