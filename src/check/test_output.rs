@@ -79,7 +79,8 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
 
 /// nginx modules built by default that ngxr does not implement: `-V` lists them as
 /// `--without-...`, which is how nginx's test suite decides what to skip. The charset module
-/// is here although `charset` is served: its recoding (`charset_map`) is not.
+/// is here although `charset` is served: its recoding (`charset_map`) is not; so is the
+/// autoindex module: its html listing is served, its `autoindex_format` is not.
 const WITHOUT: &[&str] = &[
     "http_charset_module",
     "http_ssi_module",

@@ -127,6 +127,19 @@ pub fn http_date(secs: i64) -> String {
     )
 }
 
+/// A date in an autoindex listing: `14-Nov-2023 22:13`.
+pub fn autoindex(secs: i64) -> String {
+    let c = civil_secs(secs);
+    format!(
+        "{:02}-{}-{} {:02}:{:02}",
+        c.day,
+        MONTHS[(c.month - 1) as usize],
+        c.year,
+        c.hour,
+        c.min
+    )
+}
+
 /// A certificate's time as OpenSSL's `ASN1_TIME_print` writes it (`Nov 14 22:13:20 2023 GMT`,
 /// the day padded with a space).
 pub fn asn1_time(secs: i64) -> String {

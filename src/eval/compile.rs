@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 
+use super::autoindex::Autoindex;
 use super::error_page::{CErrorPage, ErrorPages};
 use super::files::CRoot;
 use super::headers::HeaderRules;
@@ -544,6 +545,10 @@ fn fallback_content(cx: &Cx<'_>, st: &Settings) -> Content {
         if_modified_since: st.if_modified_since.unwrap_or(IfModifiedSince::Exact),
         log_not_found: st.log_not_found.unwrap_or(true),
         types: ContentTypes::of(st),
+        autoindex: st.autoindex.unwrap_or(false).then(|| Autoindex {
+            exact_size: st.autoindex_exact_size.unwrap_or(true),
+            localtime: st.autoindex_localtime.unwrap_or(false),
+        }),
     }
 }
 

@@ -6,6 +6,7 @@ mod accel;
 mod access;
 mod added;
 mod addr;
+mod autoindex;
 mod bind;
 mod charset;
 mod client_cert;

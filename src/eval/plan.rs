@@ -786,6 +786,9 @@ pub struct Response {
     pub headers: Vec<(Bytes, Bytes)>,
     /// `None`: nginx's default page for the status.
     pub body: Option<Bytes>,
+    /// The handler sent its header before the body was made (autoindex): no
+    /// `Content-Length`, so the body goes chunked, or the connection closes after it.
+    pub length_unknown: bool,
     pub errors: Vec<ErrorLine>,
     /// What a `Location` starting with `/` gets in front (`absolute_redirect`), as for
     /// [`ProxyRequest::location_base`]; such a `Location` then moves to the header filter's

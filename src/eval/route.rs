@@ -832,6 +832,21 @@ fn text_answer(
     req: &mut Req<'_>,
     loc: &CLocation,
 ) -> Next {
+    let length = text.len();
+    made_answer(code, content_type, Some(length), req, loc, |_| text)
+}
+
+/// An answer a handler makes itself, its header through the headers filter first;
+/// `length` `None` when the header goes before the body is made (autoindex), and `body` is
+/// told whether the charset filter made the type UTF-8.
+pub fn made_answer(
+    code: u16,
+    content_type: Option<Bytes>,
+    length: Option<usize>,
+    req: &mut Req<'_>,
+    loc: &CLocation,
+    body: impl FnOnce(bool) -> Vec<u8>,
+) -> Next {
     let mut headers: Vec<(Bytes, Bytes)> = content_type
         .map(|t| (Bytes::from_static(b"Content-Type"), t))
         .into_iter()
@@ -841,10 +856,10 @@ fn text_answer(
     // The text's length is set before the headers filter runs; nginx's own pages
     // (chosen by the runtime) and the `Connection` value are not known here.
     let mut set = headers.clone();
-    if !matches!(code, 204 | 304) {
+    if let Some(length) = length.filter(|_| !matches!(code, 204 | 304)) {
         set.push((
             Bytes::from_static(b"Content-Length"),
-            Bytes::from(text.len().to_string()),
+            Bytes::from(length.to_string()),
         ));
     }
     let mut answer = Answer {
@@ -854,12 +869,16 @@ fn text_answer(
     added::expires(&loc.add_headers, &mut answer, None, req, &mut headers);
     added::apply_to(&loc.add_headers, answer, req, &mut headers);
     added::charset(&loc.add_headers, code, &mut headers);
-    Next::answer(respond(
-        code,
-        loc.log.clone(),
-        headers,
-        Some(Bytes::from(text)),
-    ))
+    let utf8 = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case(b"content-type")
+            && v.to_ascii_lowercase().ends_with(b"charset=utf-8")
+    });
+    let text = body(utf8);
+    let mut route = respond(code, loc.log.clone(), headers, Some(Bytes::from(text)));
+    if let Route::Respond(r) = &mut route {
+        r.length_unknown = length.is_none();
+    }
+    Next::answer(route)
 }
 
 /// `stub_status` (`ngx_http_stub_status_handler`): GET and HEAD get the counters as text,
@@ -921,6 +940,7 @@ pub fn respond(
         log,
         headers,
         body,
+        length_unknown: false,
         routed: None,
         errors: Vec::new(),
         location_base: None,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
+use super::autoindex::{self, Autoindex};
 use super::conditional::{self, Ranges, Validators, Validity};
 use super::files::{self, CRoot, Mapped};
 use super::gzip::CGzipStatic;
@@ -34,6 +35,8 @@ pub struct Content {
     pub if_modified_since: IfModifiedSince,
     pub log_not_found: bool,
     pub types: ContentTypes,
+    /// `autoindex on`, with its settings.
+    pub autoindex: Option<Autoindex>,
 }
 
 /// What a handler needs to know about the request's routing so far.
@@ -61,6 +64,9 @@ pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next 
     }
     let directory = req.target.uri.last() == Some(&b'/');
     if directory && let Some(next) = index::handler(loc, req, served) {
+        return next;
+    }
+    if directory && let Some(next) = autoindex::handler(loc, req, served) {
         return next;
     }
     let mapped = match loc.content.root.map(req) {

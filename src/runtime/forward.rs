@@ -623,6 +623,7 @@ async fn fail(
         gzip: p.gzip.as_deref(),
         sub_filter: p.sub_filter.as_ref(),
         sending: p.sending,
+        length_unknown: false,
     };
     Some(respond::answer(
         finish, status, headers, None, keepalive, dress,

@@ -172,6 +172,7 @@ pub async fn dispatch(
                 gzip: r.gzip.as_deref(),
                 sub_filter: r.sub_filter.as_ref(),
                 sending: r.sending,
+                length_unknown: r.length_unknown,
             };
             Some(respond::answer(
                 finish, status, r.headers, r.body, keepalive, dress,

@@ -27,6 +27,8 @@ pub struct Dress<'a> {
     pub sub_filter: Option<&'a Arc<SubFilter>>,
     /// The chunked and write filters' settings of that level.
     pub sending: Sending,
+    /// `Response::length_unknown`.
+    pub length_unknown: bool,
 }
 
 /// Sends `status` with `headers` and `body` (nginx's page when `None`); `finish` logs it.
@@ -44,7 +46,14 @@ pub fn answer(
         .header("user-agent")
         .is_some_and(pages::wants_padding);
     let body = body.or_else(|| pages::page(status, padded, !dress.hide_version));
-    let keepalive = keepalive && !(page && pages::closes_connection(status));
+    let mut keepalive = keepalive && !(page && pages::closes_connection(status));
+    // nginx's chunked filter: a body of unknown length is chunked for an HTTP/1.1 client,
+    // else it ends with the connection; a HEAD answer has no body to frame.
+    let chunked = dress.length_unknown && request.method != "HEAD" && {
+        let chunks = request.version == "HTTP/1.1" && dress.sending.chunked;
+        keepalive &= chunks;
+        chunks
+    };
     let mut front = Front::take_from(&mut headers, connection(keepalive), dress.location_base);
     front.hide_version = dress.hide_version;
     front.chunked_off = !dress.sending.chunked;
@@ -52,8 +61,9 @@ pub fn answer(
     if page && body.is_some() {
         front.content_type = Some(Bytes::from_static(b"text/html"));
     }
+    front.chunked = chunked;
     let length = body.as_ref().map_or(0, |b| b.len() as u64);
-    if status != 204 && status != 304 {
+    if status != 204 && status != 304 && !dress.length_unknown {
         front.content_length = Some(length);
     }
     let mut added = Vec::new();

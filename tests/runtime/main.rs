@@ -10,6 +10,7 @@ mod access;
 mod access_log;
 mod auth_basic;
 mod auth_request;
+mod autoindex;
 mod balance;
 mod body_timeout;
 mod buffer_size;
