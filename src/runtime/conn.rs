@@ -246,7 +246,7 @@ pub async fn serve(
                 // task (and its buffers) ends here.
                 let to_upstream = client.buf.to_vec();
                 let tunnel = tunnel.serve(client.io, to_upstream, client.counted);
-                tokio::spawn(tunnel.until_closing(ctx.state.phase.subscribe()));
+                tokio::spawn(Box::new(tunnel).until_closing(ctx.state.phase.subscribe()));
                 return;
             }
         }

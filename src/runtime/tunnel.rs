@@ -196,11 +196,12 @@ impl Running {
 
     /// Runs the tunnel until it ends, or until its configuration's `worker_shutdown_timeout`
     /// is up: nginx's shutdown timer closes both sockets then, and the request is logged
-    /// as terminated, with what went through.
-    pub async fn until_closing(mut self, mut phase: watch::Receiver<Phase>) {
+    /// as terminated, with what went through. The tunnel comes boxed: an async fn keeps its
+    /// argument beside its running state, and an idle tunnel should hold one copy.
+    pub async fn until_closing(mut self: Box<Self>, mut phase: watch::Receiver<Phase>) {
         let closing = phase.wait_for(|p| *p == Phase::Closing);
         tokio::select! {
-            () = &mut self => {}
+            () = &mut *self => {}
             _ = closing => {
                 self.end = Some(Ok(End::Terminated));
                 self.report();
