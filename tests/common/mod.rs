@@ -17,6 +17,24 @@ pub const NGINX: &str = "/usr/sbin/nginx";
 /// A process stopped by its PID when the test ends, however it ends.
 pub struct Running(pub Child);
 
+impl Running {
+    /// Stops the process gracefully (QUIT, as `nginx -s quit`) and waits up to 10 s for it
+    /// to exit, so that every line it was to log is in its files; killed if it does not.
+    pub fn quit(mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if !matches!(self.0.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();

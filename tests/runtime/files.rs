@@ -354,9 +354,9 @@ pub(crate) fn through_both<P: Probe>(
             .iter()
             .map(|probe| normalize(&probe.send(&prefix, port), port).replace(&shown, "PREFIX"))
             .collect();
-        // A log line is written as its request ends, just after the answer goes out.
-        std::thread::sleep(Duration::from_millis(100));
-        drop(server);
+        // A log line is written as its request ends, just after the answer goes out: a
+        // graceful stop lets every one reach the file, however loaded the machine.
+        server.quit();
         let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
         let errors = file_messages(&prefix.join("logs/error.log"), Some(&prefix), &[port]);
         let access = access.replace(&shown, "PREFIX");

@@ -204,8 +204,7 @@ fn rate_walk(bin: &str, base: &Path, www: &Path, backend: u16) -> (Vec<String>, 
             .collect();
         seen.push(kept.join("|"));
     }
-    std::thread::sleep(Duration::from_millis(100));
-    drop(server);
+    server.quit();
     let log = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
     // A proxied request and the one it made end close together: compared in any order.
     let mut lines: Vec<String> = log.lines().map(str::to_string).collect();
