@@ -12,6 +12,11 @@ use std::time::Duration;
 
 use crate::support::site::{TestSite, peer};
 
+/// The integration tests' process helpers, which the shared test support expects here.
+#[path = "../../tests/common/mod.rs"]
+mod tests_common;
+pub use tests_common::free_port;
+
 /// A proxy process; `pid` is the process doing the work (nginx's worker).
 #[derive(Debug)]
 pub struct Proxy {

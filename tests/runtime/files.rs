@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::{Running, free_port, temp_dir, wait_for_port};
 
@@ -345,6 +345,8 @@ pub(crate) fn through_both<P: Probe>(
     base: &Path,
     probes: &[P],
 ) -> [Seen; 2] {
+    // nginx's access-log lines, which ngxr's log is given time to reach.
+    let mut logged = 0;
     // Prefixes of one length, so a text naming its prefix is as long from both.
     [(nginx, "nginx"), (env!("CARGO_BIN_EXE_ngxr"), "ngxr_")].map(|(bin, name)| {
         let (prefix, port) = (base.join(name), crate::common::free_port());
@@ -354,14 +356,38 @@ pub(crate) fn through_both<P: Probe>(
             .iter()
             .map(|probe| normalize(&probe.send(&prefix, port), port).replace(&shown, "PREFIX"))
             .collect();
-        // A log line is written as its request ends, just after the answer goes out: a
-        // graceful stop lets every one reach the file, however loaded the machine.
+        settle_logs(&prefix, logged);
         server.quit();
         let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
+        logged = access.lines().count();
         let errors = file_messages(&prefix.join("logs/error.log"), Some(&prefix), &[port]);
         let access = access.replace(&shown, "PREFIX");
         (answers, access.replace(&port.to_string(), "PORT"), errors)
     })
+}
+
+/// Waits, up to 5 s, until the logs under `prefix` have not grown for 300 ms and the access
+/// log holds at least `lines` lines. A request's line is written as it ends, which can be a
+/// while after its answer was read: on a loaded machine, or after a lingering close that
+/// waits for the client to go (and nginx without a master process exits at once on QUIT).
+fn settle_logs(prefix: &Path, lines: usize) {
+    let logs = prefix.join("logs");
+    let read = || {
+        let access = std::fs::read_to_string(logs.join("access.log")).unwrap_or_default();
+        let errors = std::fs::metadata(logs.join("error.log")).map_or(0, |m| m.len());
+        (access, errors)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (mut seen, mut since) = (read(), Instant::now());
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = read();
+        if now != seen {
+            (seen, since) = (now, Instant::now());
+        } else if since.elapsed() >= Duration::from_millis(300) && seen.0.lines().count() >= lines {
+            return;
+        }
+    }
 }
 
 /// Asserts that nginx and ngxr (`seen`, from [`through_both`]) gave the same answer to each

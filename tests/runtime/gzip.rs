@@ -229,7 +229,7 @@ async fn log_lines(path: &std::path::Path, n: usize) -> Vec<String> {
 #[tokio::test]
 async fn responses_are_gzipped_as_nginx_gzips_them() {
     let backend = Backend::http_with(|r| answer(&r.head)).await;
-    let port = crate::support::refusing_addr().port();
+    let port = crate::common::free_port();
     let dir = crate::common::temp_dir(&format!("gzip-{port}"));
     let running = serve(&dir, &http(port, backend.addr));
     let addr = running.local_addrs()[0];
@@ -366,7 +366,7 @@ fn stream_conf(port: u16, up: SocketAddr) -> String {
 #[tokio::test]
 async fn an_event_stream_is_flushed_event_by_event() {
     stream_through(|up| {
-        let port = crate::support::refusing_addr().port();
+        let port = crate::common::free_port();
         let dir = crate::common::temp_dir(&format!("gzip-events-{port}"));
         let running = serve(&dir, &stream_conf(port, up));
         Some((running.local_addrs()[0], Box::new(running)))

@@ -121,7 +121,7 @@ fn body(s: &Seen) -> String {
 #[tokio::test]
 async fn bodies_are_rewritten_as_nginx_rewrites_them() {
     let up = backend().await;
-    let port = crate::support::refusing_addr().port();
+    let port = crate::common::free_port();
     let dir = crate::common::temp_dir(&format!("sub-filter-{port}"));
     let www = dir.join("www");
     std::fs::create_dir_all(&www).expect("www");

@@ -9,10 +9,11 @@ use std::time::Duration;
 use ngxr::cli::Paths;
 use ngxr::runtime::{Running, Server, load_site};
 
+use crate::common::free_port;
 use crate::common::temp_dir;
 use crate::support::backend::{Backend, Recorded, ok};
 use crate::support::nginx::Nginx;
-use crate::support::{get, raw, refusing_addr, within};
+use crate::support::{get, raw, within};
 
 /// Serves `http { HTTP }` with ngxr in this process; `HTTP` listens on `port`.
 pub fn serve(dir: &Path, http: &str, port: u16) -> (Running, SocketAddr) {
@@ -38,7 +39,7 @@ async fn upstream_keepalive_limits_retire_connections_as_nginx_does() {
         Backend::http_with(|_| ok("i")).await,
     );
     let dir = temp_dir("limits");
-    let port = refusing_addr().port();
+    let port = free_port();
     let http = format!(
         "upstream r {{ server {}; keepalive 1; keepalive_requests 3; }}
          upstream t {{ server {}; keepalive 1; keepalive_time 300ms; }}
@@ -82,7 +83,7 @@ async fn only_http11_answers_without_close_leave_a_connection_for_reuse() {
     for (answer, connections) in answers.into_iter().zip([3, 3, 1]) {
         let b = Backend::http_with(move |_| answer.to_vec()).await;
         let dir = temp_dir("reuse");
-        let port = refusing_addr().port();
+        let port = free_port();
         let http = format!(
             "upstream u {{ server {}; keepalive 2; }}
              server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://u; {KEEP} }} }}",
@@ -113,7 +114,7 @@ async fn unix_heads(
         .into_bytes()
     })
     .await;
-    let port = refusing_addr().port();
+    let port = free_port();
     let s = sock.display();
     let http = format!(
         "upstream u {{ server unix:{s}; }}
@@ -166,7 +167,7 @@ async fn upstream_addr_names_the_socket_or_the_group_without_live_servers() {
     let dir = temp_dir("addr");
     let sock = dir.join("b.sock");
     let _b = Backend::unix_with(&sock, |_| ok("b")).await;
-    let port = refusing_addr().port();
+    let port = free_port();
     let http = format!(
         "log_format a $upstream_addr|$upstream_status;
          upstream down {{ server 127.0.0.1:1 down; }}
@@ -196,7 +197,7 @@ async fn upstream_addr_names_the_socket_or_the_group_without_live_servers() {
 async fn client_connections_close_at_the_location_s_keepalive_limits() {
     let b = Backend::http_with(|_| ok("b")).await;
     let dir = temp_dir("client");
-    let port = refusing_addr().port();
+    let port = free_port();
     let http = format!(
         "server {{ listen 127.0.0.1:{port}; keepalive_requests 2;
              location / {{ proxy_pass http://{}; }}
@@ -223,7 +224,7 @@ async fn client_connections_close_at_the_location_s_keepalive_limits() {
 async fn an_idle_client_connection_closes_after_the_location_s_keepalive_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = temp_dir("client-idle");
-    let port = refusing_addr().port();
+    let port = free_port();
     let http = format!(
         "keepalive_timeout 30s; server {{ listen 127.0.0.1:{port};
              location / {{ return 204; }}

@@ -16,10 +16,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::common::free_port;
 use crate::common::temp_dir;
 use crate::support::backend::{Backend, ok};
 use crate::support::nginx::Nginx;
-use crate::support::{get, header, refusing_addr, within};
+use crate::support::{get, header, within};
 use crate::upstream::serve;
 
 /// What a backend's TLS handshake settled.
@@ -166,7 +167,7 @@ async fn defaults_and_names_match_nginx() {
     let dir = temp_dir("upstls-names");
     let b = https_backend(&dir, "backend.test").await;
     self_signed(&dir, "other.test");
-    let port = refusing_addr().port();
+    let port = free_port();
     let http = naming_locations(b.addr(), port);
     let (ngxr, addr) = serve(&dir, &format!("proxy_ssl_session_reuse off; {http}"), port);
     let (statuses, hellos) = naming_round(addr, &b).await;
@@ -194,7 +195,7 @@ async fn defaults_and_names_match_nginx() {
         std::fs::copy(dir.join(f), nginx_dir.join(f)).expect("copy");
     }
     b.hellos.lock().expect("lock").clear();
-    let nginx_port = refusing_addr().port();
+    let nginx_port = free_port();
     // nginx reads the relative certificate path from its configuration's directory.
     let conf = format!(
         "error_log logs/error.log error; proxy_ssl_session_reuse off; {}",
@@ -223,7 +224,7 @@ async fn verification_needs_the_right_certificate_and_name() {
     let dir = temp_dir("upstls-verify");
     let b = https_backend(&dir, "backend.test").await;
     self_signed(&dir, "other.test");
-    let port = refusing_addr().port();
+    let port = free_port();
     let verify = "proxy_ssl_verify on; proxy_ssl_trusted_certificate";
     let http = format!(
         "upstream backend.test {{ server {}; }}
@@ -289,7 +290,7 @@ async fn a_version_1_certificate_is_taken_without_verification() {
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
     let b = https_backend_with(TlsAcceptor::from(Arc::new(config))).await;
-    let port = refusing_addr().port();
+    let port = free_port();
     let http = format!(
         "server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass https://{}; }} }}",
         b.addr()
@@ -344,7 +345,7 @@ async fn verify_depth_limits_the_intermediates() {
         let b = https_backend_with(chained_acceptor(&dir, n)).await;
         let verify = "proxy_pass https://backend.test; proxy_ssl_verify on;
                       proxy_ssl_trusted_certificate root.crt; proxy_ssl_verify_depth";
-        let port = refusing_addr().port();
+        let port = free_port();
         let http = format!(
             "upstream backend.test {{ server {}; }}
              server {{ listen 127.0.0.1:{port};
@@ -367,7 +368,7 @@ async fn a_client_certificate_is_sent_when_configured() {
     let dir = temp_dir("upstls-client");
     let (client, _) = self_signed(&dir, "client.test");
     let b = https_backend_with(acceptor(&dir, "backend.test", Some(client))).await;
-    let port = refusing_addr().port();
+    let port = free_port();
     let http = format!(
         "server {{ listen 127.0.0.1:{port};
              location /with {{ proxy_pass https://{0};
@@ -385,7 +386,7 @@ async fn a_client_certificate_is_sent_when_configured() {
 async fn tls_connections_are_kept_alive_and_sessions_resumed() {
     let dir = temp_dir("upstls-keep");
     let b = https_backend(&dir, "backend.test").await;
-    let port = refusing_addr().port();
+    let port = free_port();
     let http = format!(
         "upstream kept {{ server {0}; keepalive 2; }}
          upstream fresh {{ server {0}; }}
@@ -432,7 +433,7 @@ async fn websockets_tunnel_through_a_tls_upstream() {
             });
         }
     });
-    let port = refusing_addr().port();
+    let port = free_port();
     let http = format!(
         "server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass https://{backend};
              proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade;

@@ -75,7 +75,7 @@ async fn run(addr: std::net::SocketAddr, log: &Path) -> (Vec<String>, Vec<String
 async fn upstream_and_request_variables_read_as_in_nginx() {
     let backend = Backend::http("b").await;
     let (up, dead) = (backend.addr.to_string(), refusing_addr().to_string());
-    let port = refusing_addr().port();
+    let port = crate::common::free_port();
     let dir = std::env::temp_dir().join(format!("ngxr-vars-{}-{port}", std::process::id()));
     std::fs::create_dir_all(dir.join("logs")).expect("prefix");
     let conf = dir.join("nginx.conf");
@@ -152,7 +152,7 @@ async fn connection_numbers(addr: std::net::SocketAddr) -> Vec<String> {
 async fn upstream_connections_take_connection_numbers_as_in_nginx() {
     let backend = Backend::http("b").await;
     let (up, dead) = (backend.addr.to_string(), refusing_addr().to_string());
-    let port = refusing_addr().port();
+    let port = crate::common::free_port();
     let dir = std::env::temp_dir().join(format!("ngxr-numbers-{}-{port}", std::process::id()));
     std::fs::create_dir_all(dir.join("logs")).expect("prefix");
     let conf = dir.join("nginx.conf");
@@ -206,7 +206,7 @@ async fn seen_by_add_header(addr: std::net::SocketAddr) -> Vec<String> {
 async fn add_header_reads_the_status_and_headers_being_sent() {
     let backend = Backend::http("b").await;
     let up = backend.addr.to_string();
-    let port = refusing_addr().port();
+    let port = crate::common::free_port();
     let dir = std::env::temp_dir().join(format!("ngxr-heads-{}-{port}", std::process::id()));
     std::fs::create_dir_all(dir.join("logs")).expect("prefix");
     let conf = dir.join("nginx.conf");

@@ -54,8 +54,21 @@ pub fn body(response: &str) -> &str {
     response.split_once("\r\n\r\n").map_or("", |(_, b)| b)
 }
 
-/// A port on 127.0.0.1 where nothing listens (connections are refused).
+/// A port on 127.0.0.1 where nothing listens (connections are refused). The port stays
+/// bound, never listening, for the rest of the run: a port merely let go could be taken by
+/// another test's listener while this one counts on the refusal.
 pub fn refusing_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+    static HELD: std::sync::Mutex<Vec<socket2::Socket>> = std::sync::Mutex::new(Vec::new());
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    let addr = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("addr");
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(socket);
+    addr
 }

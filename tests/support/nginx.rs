@@ -30,7 +30,7 @@ impl Nginx {
     /// Serves the `http` block body `http(port)`, which listens on 127.0.0.1:`port`; the
     /// prefix directory is the `dir` field.
     pub fn serve(http: impl FnOnce(u16) -> String) -> Option<Nginx> {
-        let port = super::refusing_addr().port();
+        let port = crate::common::free_port();
         let dir = std::env::temp_dir().join(format!("ngxr-oracle-{}-{port}", std::process::id()));
         Nginx::serve_at(&dir, &http(port), port)
     }
