@@ -14,7 +14,9 @@ const CONFIG: &str = r#"
 error_log logs/error.log;
 events {}
 http {
-    access_log logs/access.log;
+    # combined without its clock, which may tick between the two servers' runs
+    log_format t '$remote_addr - $remote_user "$request" $status $body_bytes_sent';
+    access_log logs/access.log t;
     root ROOT/www;
     server {
         listen 127.0.0.1:PORT;
