@@ -24,6 +24,8 @@ pub struct Http {
     pub settings: Settings,
     /// The `limit_req_zone` and `limit_conn_zone` zones.
     pub limit_zones: Vec<super::limit::Zone>,
+    /// The `proxy_cache_path` zones.
+    pub cache_paths: Vec<super::cache::CachePath>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +91,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
                 }
             }
             "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
+            "proxy_cache_path" => super::cache::declare(cx, c, &mut http.cache_paths),
             "limit_req_zone" | "limit_conn_zone" => {
                 let mut zones = std::mem::take(&mut cx.limit_zones);
                 zones.declare(cx, c);

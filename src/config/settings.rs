@@ -146,9 +146,8 @@ pub struct Settings {
     pub chunked_transfer_encoding: Option<bool>,
     /// `keepalive_disable`, every directive of the level together (nginx's bitmask).
     pub keepalive_disable: Option<KeepaliveDisable>,
-    /// The values of the inert `proxy_cache_bypass`, `proxy_no_cache` and `proxy_cache_key`
-    /// of this level, kept only so their variables are checked as nginx checks them.
-    pub cache_values: Vec<Text>,
+    /// The `proxy_cache*` settings.
+    pub cache: super::cache::Cache,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -280,6 +279,7 @@ impl Settings {
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
         self.sub_filter.inherit(&parent.sub_filter);
+        self.cache.inherit(&parent.cache);
         self.limits.inherit(&parent.limits);
     }
 
@@ -297,6 +297,7 @@ impl Settings {
             || self.sub_filter.apply(cx, d)
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
+            || self.cache.apply(cx, d)
         {
             return true;
         }
@@ -379,10 +380,6 @@ impl Settings {
             "proxy_pass_request_body" => flag(cx, d, &mut self.proxy_pass_request_body),
             "proxy_buffering" => flag(cx, d, &mut self.proxy_buffering),
             "proxy_ignore_client_abort" => flag(cx, d, &mut self.proxy_ignore_client_abort),
-            "proxy_cache_bypass" | "proxy_no_cache" | "proxy_cache_key" => {
-                let values = (0..d.args.len()).filter_map(|i| cx.text(d, i));
-                self.cache_values.extend(values.collect::<Vec<_>>());
-            }
             "proxy_method" | "proxy_set_body" => {
                 let slot = if d.name() == "proxy_method" {
                     &mut self.proxy_method
@@ -404,13 +401,17 @@ impl Settings {
                     .proxy_ignore_headers
                     .get_or_insert_with(Default::default);
                 for w in &d.args {
-                    // The directive table refused names nginx does not know; the cache's
-                    // own (`Expires`, `Vary`...) set nothing ngxr reads.
+                    // The directive table refused names nginx does not know.
                     let flag = match w.value.to_ascii_lowercase().as_str() {
                         "x-accel-redirect" => &mut ignore.x_accel_redirect,
                         "x-accel-limit-rate" => &mut ignore.x_accel_limit_rate,
                         "x-accel-buffering" => &mut ignore.x_accel_buffering,
                         "x-accel-charset" => &mut ignore.x_accel_charset,
+                        "x-accel-expires" => &mut ignore.x_accel_expires,
+                        "expires" => &mut ignore.expires,
+                        "cache-control" => &mut ignore.cache_control,
+                        "set-cookie" => &mut ignore.set_cookie,
+                        "vary" => &mut ignore.vary,
                         _ => continue,
                     };
                     *flag = true;

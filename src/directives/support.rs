@@ -105,6 +105,14 @@ const SERVED: &[&str] = &[
     "pid",
     "port_in_redirect",
     "proxy_buffer_size",
+    "proxy_cache",
+    "proxy_cache_bypass",
+    "proxy_cache_convert_head",
+    "proxy_cache_key",
+    "proxy_cache_methods",
+    "proxy_cache_min_uses",
+    "proxy_cache_path",
+    "proxy_cache_valid",
     "proxy_connect_timeout",
     "proxy_cookie_domain",
     "proxy_cookie_flags",
@@ -119,6 +127,7 @@ const SERVED: &[&str] = &[
     "proxy_next_upstream",
     "proxy_next_upstream_timeout",
     "proxy_next_upstream_tries",
+    "proxy_no_cache",
     "proxy_pass",
     "proxy_pass_header",
     "proxy_pass_request_body",
@@ -228,23 +237,15 @@ const INERT: &[&str] = &[
     "proxy_buffers",
     "proxy_busy_buffers_size",
     "proxy_cache_background_update",
-    "proxy_cache_bypass",
-    "proxy_cache_convert_head",
-    "proxy_cache_key",
     "proxy_cache_lock",
     "proxy_cache_lock_age",
     "proxy_cache_lock_timeout",
     "proxy_cache_max_range_offset",
-    "proxy_cache_methods",
-    "proxy_cache_min_uses",
-    "proxy_cache_path",
     "proxy_cache_revalidate",
     "proxy_cache_use_stale",
-    "proxy_cache_valid",
     "proxy_headers_hash_bucket_size",
     "proxy_headers_hash_max_size",
     "proxy_max_temp_file_size",
-    "proxy_no_cache",
     "proxy_request_buffering",
     "proxy_socket_keepalive",
     "proxy_ssl_ciphers",
@@ -298,10 +299,6 @@ pub fn support(d: &Directive) -> Support {
     };
     if unserved_charset {
         return Support::Unsupported;
-    }
-    // `proxy_cache off` is nginx's default, no cache: what ngxr does. A zone is refused.
-    if name == "proxy_cache" && d.arg(0) == Some("off") {
-        return Support::Served;
     }
     by_name(name)
 }

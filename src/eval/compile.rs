@@ -48,6 +48,8 @@ struct Shared {
     site: Weak<Inner>,
     /// The `limit_req_zone` and `limit_conn_zone` zones.
     limits: super::limit::Zones,
+    /// The `proxy_cache_path` zones.
+    caches: super::cache::Zones,
     /// Every level's logs, for [`ProcessSpec::logs`].
     logs: RefCell<Vec<Arc<LogSpec>>>,
 }
@@ -142,6 +144,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         combined: CompiledLogFormat::combined(site),
         site: site.clone(),
         limits,
+        caches: super::cache::Zones::compile(&http.cache_paths),
         logs: RefCell::default(),
     };
     let servers: Vec<CServer> = http
@@ -443,6 +446,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
             cx,
             &sh.reg,
             &mut sh.groups,
+            &sh.caches,
             l,
             pass,
             &sh.site,

@@ -918,6 +918,36 @@ pub struct ProxyRequest {
     pub tls: Option<TlsTarget>,
     pub limited: Limited,
     pub sending: Sending,
+    /// `proxy_cache`: `None` without a cache, or for a method it does not cache.
+    pub cache: Option<Box<CacheRequest>>,
+}
+
+pub use super::cache::{CacheRequest, CacheZone, Touched, hex as cache_hex, validity};
+
+/// `proxy_no_cache`, evaluated on the upstream's answer (`$upstream_http_*` included).
+pub trait NoCache: std::fmt::Debug + Send + Sync {
+    /// Whether a value is neither empty nor `0`: the answer is not stored.
+    fn holds(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> bool;
+}
+
+/// `$upstream_cache_status`: what the cache did for the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Miss,
+    Bypass,
+    Expired,
+    Hit,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Bypass => "BYPASS",
+            CacheStatus::Expired => "EXPIRED",
+            CacheStatus::Hit => "HIT",
+        }
+    }
 }
 
 /// How nginx holds the body a proxy pass reads (`ngx_http_read_client_request_body`), as far
@@ -1122,15 +1152,20 @@ pub struct ProxyBuffers {
 }
 
 /// `proxy_ignore_headers`: which of the upstream's `X-Accel-*` headers nginx does not act
-/// on. The other names it takes (`X-Accel-Expires`, `Expires`, `Cache-Control`, `Set-Cookie`,
-/// `Vary`) only tell a cache what to keep, and without `proxy_cache` (which ngxr refuses)
-/// nginx reads them for nothing else.
+/// on, and which of those that tell `proxy_cache` what to keep (`X-Accel-Expires`,
+/// `Expires`, `Cache-Control`, `Set-Cookie`, `Vary`) it does not read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IgnoreHeaders {
     pub x_accel_redirect: bool,
     pub x_accel_limit_rate: bool,
     pub x_accel_buffering: bool,
     pub x_accel_charset: bool,
+    /// The headers that tell the cache what to keep and for how long.
+    pub x_accel_expires: bool,
+    pub expires: bool,
+    pub cache_control: bool,
+    pub set_cookie: bool,
+    pub vary: bool,
 }
 
 /// `proxy_next_upstream` and friends.
@@ -1361,6 +1396,8 @@ pub struct Outcome {
     /// nginx's `r->limit_rate` once the runtime set it (an upstream's `X-Accel-Limit-Rate`,
     /// or the rate the body was sent at): `$limit_rate` reads it over `set $limit_rate`'s.
     pub limit_rate: Option<u64>,
+    /// `$upstream_cache_status`, once a proxy pass with a cache set it.
+    pub cache_status: Option<CacheStatus>,
 }
 
 /// One server tried for a request (nginx's `ngx_http_upstream_state_t`). `None` is a value

@@ -51,6 +51,20 @@ pub fn build(
     note(&mut trace, |t| {
         t.upstream = Some(resolved.upstream.group.clone())
     });
+    let cache = p.cache.as_ref().and_then(|c| {
+        // nginx's default key: the URL's scheme and host, then the URI sent.
+        let default_key = || {
+            let scheme: &[u8] = if resolved.https {
+                b"https://"
+            } else {
+                b"http://"
+            };
+            let host = req.proxy.as_ref().map(|(host, _)| host.clone());
+            [scheme, &host.unwrap_or_default(), &resolved.uri].concat()
+        };
+        let default_key = default_key();
+        c.request(req, || default_key, p.ignore_headers)
+    });
     let mut headers: Vec<(Bytes, Bytes)> = Vec::with_capacity(p.headers.len() + req.headers.len());
     for (name, value) in &p.headers {
         let v = value.eval(req);
@@ -62,7 +76,12 @@ pub fn build(
     if p.pass_request_headers {
         for (name, value) in req.headers.iter() {
             let reserved = p.reserved.iter().any(|r| name.eq_ignore_ascii_case(r));
-            if !reserved {
+            // A cached request asks for the whole answer (`ngx_http_proxy_cache_headers`).
+            let conditional = cache.is_some()
+                && CACHE_UNSENT
+                    .iter()
+                    .any(|r| name.eq_ignore_ascii_case(r.as_bytes()));
+            if !reserved && !conditional {
                 headers.push((name.clone(), value.clone()));
             }
         }
@@ -78,6 +97,13 @@ pub fn build(
         .any(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"));
     let location_base = super::route::location_base(req, rules).map(Bytes::from);
     let method = match &p.method {
+        // `proxy_cache_convert_head`: the answer to cache is the whole one.
+        _ if cache.is_some()
+            && req.method == "HEAD"
+            && p.cache.as_ref().is_some_and(|c| c.convert_head) =>
+        {
+            Bytes::from_static(b"GET")
+        }
         Some(method) => Bytes::from(method.eval(req)),
         None => Bytes::copy_from_slice(req.method.as_bytes()),
     };
@@ -143,8 +169,20 @@ pub fn build(
         limited: Default::default(),
         // `route` sets it with the answer.
         sending: Default::default(),
+        cache,
     }))
 }
+
+/// The client's headers a cached request does not pass on (its defaults set them empty),
+/// unless `proxy_set_header` sets them.
+const CACHE_UNSENT: [&str; 6] = [
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-none-match",
+    "if-match",
+    "range",
+    "if-range",
+];
 
 /// Why a URL with variables leads nowhere (nginx answers 502 either way).
 #[derive(Debug)]

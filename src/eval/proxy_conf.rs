@@ -31,14 +31,10 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
         Expires::Fixed(_) => None,
     });
     let proxy = st.proxy_method.iter().chain(&st.proxy_set_body);
-    for text in set
-        .chain(add)
-        .chain(expires)
-        .chain(proxy)
-        .chain(&st.cache_values)
-    {
+    for text in set.chain(add).chain(expires).chain(proxy) {
         Complex::compile(cx, reg, text);
     }
+    super::cache::validate(cx, reg, &st.cache);
     super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, &Weak::new());
 }
 
@@ -47,6 +43,7 @@ pub fn compile(
     cx: &mut Cx<'_>,
     reg: &Registry,
     groups: &mut Groups,
+    caches: &super::cache::Zones,
     l: &Location,
     pass: &ProxyPass,
     site: &Weak<Inner>,
@@ -91,6 +88,7 @@ pub fn compile(
         None => Some(None),
     };
     let method = value(cx, &st.proxy_method)?;
+    let cache = super::cache::compile(cx, reg, caches, &st.cache, site)?;
     let set_body = value(cx, &st.proxy_set_body)?;
     let mut next_upstream = st
         .proxy_next_upstream
@@ -161,6 +159,7 @@ pub fn compile(
                 .unwrap_or(defaults::http::RESOLVER_TIMEOUT);
             (r, timeout)
         }),
+        cache,
     })
 }
 

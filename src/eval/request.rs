@@ -392,7 +392,11 @@ impl<'a> Req<'a> {
                 self.body_missed = true;
                 None
             }
-            Var::Unsupported(_) | Var::NotFound => None,
+            Var::Unsupported(_) => None,
+            Var::UpstreamCacheStatus => {
+                let status = self.outcome?.cache_status?;
+                Some(status.as_str().as_bytes().to_vec())
+            }
             Var::Http2 => Some(Vec::new()),
             Var::DocumentRoot => self.with_root(CRoot::document_root),
             Var::RealpathRoot => {

@@ -235,6 +235,8 @@ pub struct CProxy {
     pub tls: Option<super::upstream_tls::CTls>,
     /// `resolver` and `resolver_timeout`, for host names a URL with variables gives.
     pub resolver: Option<(Arc<ResolverSpec>, Duration)>,
+    /// `proxy_cache` with its settings; `None` with `proxy_cache off`.
+    pub cache: Option<Box<super::cache::CCache>>,
 }
 
 #[derive(Debug)]

@@ -99,9 +99,8 @@ pub enum Var {
     /// use is reported as unsupported where it is written and the server refuses to start,
     /// as reading it "not found" would change what the configuration does.
     Unsupported(String),
-    /// A variable nginx always finds "not found" under what ngxr serves, so reading it so is
-    /// exact (see `HARMLESS`).
-    NotFound,
+    /// `$upstream_cache_status`: what `proxy_cache` did; not found without a cache.
+    UpstreamCacheStatus,
     /// `$http2`: empty, as on every HTTP/1 connection (ngxr serves no other).
     Http2,
     /// `$document_root`: the level's root or alias, variables evaluated.
@@ -257,11 +256,6 @@ fn builtin(name: &str) -> Option<Var> {
     })
 }
 
-/// Variables nginx knows that are "not found" in every configuration ngxr serves:
-/// `upstream_cache_status` (ngxr refuses `proxy_cache`, and without a cache nginx never sets
-/// it).
-const HARMLESS: [&str; 1] = ["upstream_cache_status"];
-
 /// The built-in variables with fixed names.
 fn fixed(name: &str) -> Option<Var> {
     let var = match name {
@@ -281,7 +275,7 @@ fn fixed(name: &str) -> Option<Var> {
         "request_filename" => Var::RequestFilename,
         "date_local" => Var::DateLocal,
         "date_gmt" => Var::DateGmt,
-        _ if HARMLESS.contains(&name) => Var::NotFound,
+        "upstream_cache_status" => Var::UpstreamCacheStatus,
         "ssl_ciphers"
         | "ssl_curves"
         | "ssl_session_id"

@@ -27,11 +27,10 @@ use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest};
 pub struct Delivery<'a> {
     pub request: OwnedRequest,
     pub p: &'a ProxyRequest,
-    /// The server, busy until the body or the tunnel ends.
-    pub hold: Hold,
     pub keepalive: bool,
     pub outcome: Outcome,
-    /// When the answering upstream was sent the request.
+    /// When the answering upstream was sent the request (for an answer from the cache,
+    /// which names no upstream, when it was found).
     pub sent_at: Instant,
     /// What the body's error-log lines name besides the request.
     pub upstream_log: UpstreamLog,
@@ -45,12 +44,24 @@ const HOP_BY_HOP: [&[u8]; 4] = [
     b"content-length",
 ];
 
-pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answer {
+/// Where the answer's body comes from. Moved once, into [`deliver`]: boxing the connection
+/// would cost every proxied answer an allocation.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Source {
+    /// The upstream's connection, and the server, busy until the body or the tunnel ends.
+    Upstream(PeerConn, Hold),
+    /// The body read whole: an entry of `proxy_cache`, found or just stored.
+    Stored(Bytes),
+}
+
+pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answer {
     let p = d.p;
     let client_head = d.request.method == "HEAD";
-    if head.http09 {
-        return http09(d, conn, client_head);
-    }
+    let source = match source {
+        Source::Upstream(conn, hold) if head.http09 => return http09(d, conn, hold, client_head),
+        source => source,
+    };
     if client_head && head.framing != Framing::None {
         // `proxy_method` sent something else for a HEAD request: nginx sends the head
         // alone and closes the upstream connection without reading the body.
@@ -138,7 +149,9 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     // A tunnel is not throttled (`ngx_http_upstream_process_upgraded` writes past the
     // write filter), but its head notes the rate as any answer's does.
     let throttle = Throttle::start(&sending, &mut finish);
-    if head.status == 101 {
+    if head.status == 101
+        && let Source::Upstream(conn, hold) = source
+    {
         // nginx's header filter writes the upstream's `Content-Length` on a 101 too.
         let length = upstream_length(&head);
         let front = Front {
@@ -155,7 +168,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
             // `$sent_http_*`), then handed to the tunnel.
             let body = ProxyBody::full(None, Some(finish));
             let answer = response::build(101, reason, front, &headers, &added, body);
-            return upgrade(answer, p, conn, d.hold, d.upstream_log);
+            return upgrade(answer, p, conn, hold, d.upstream_log);
         }
         // Nothing asked to upgrade: nginx passes the 101 on as an ordinary answer, its body
         // the upstream's `Content-Length` or all it sends until it closes. The chunked
@@ -166,7 +179,7 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         let body = UpstreamBody::new(
             conn,
             head.framing,
-            d.hold,
+            hold,
             false,
             p.timeouts.read,
             head.starved,
@@ -219,26 +232,31 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     // client asked for the head alone (HEAD), which ends the request first: it counts them
     // (`$upstream_response_length`), warns, drops them and does not keep the connection.
     let chunked_body = head.framing == Framing::Chunked;
-    let surplus = matches!(head.framing, Framing::None | Framing::Length(0))
-        && !conn.buf.is_empty()
-        && !client_head;
-    let body = UpstreamBody::new(
-        conn,
-        if surplus {
-            Framing::Length(0)
-        } else {
-            head.framing
-        },
-        d.hold,
-        head.keepalive && !surplus,
-        p.timeouts.read,
-        head.starved,
-    )
-    .limited(sending.proxy_limit_rate);
-    let body = if surplus { body.overrun() } else { body };
-    let body = ProxyBody::upstream(body, finish, d.upstream_log)
-        .sub_filter(substituted)
-        .gzip(gzipped);
+    let body = match source {
+        Source::Upstream(conn, hold) => {
+            let surplus = matches!(head.framing, Framing::None | Framing::Length(0))
+                && !conn.buf.is_empty()
+                && !client_head;
+            let body = UpstreamBody::new(
+                conn,
+                if surplus {
+                    Framing::Length(0)
+                } else {
+                    head.framing
+                },
+                hold,
+                head.keepalive && !surplus,
+                p.timeouts.read,
+                head.starved,
+            )
+            .limited(sending.proxy_limit_rate);
+            let body = if surplus { body.overrun() } else { body };
+            ProxyBody::upstream(body, finish, d.upstream_log)
+        }
+        // A HEAD request gets the head alone.
+        Source::Stored(data) => ProxyBody::full((!client_head).then_some(data), Some(finish)),
+    };
+    let body = body.sub_filter(substituted).gzip(gzipped);
     let (status, reason) = match p.status {
         Some(status) => (status, None),
         None => (head.status, Some(&head.reason[..])),
@@ -264,7 +282,7 @@ const POSTPONE_OUTPUT: usize = 1460;
 /// status was set). A HEAD request gets none of the bytes: nginx reads them as a body of
 /// length 0 (the request is not marked header-only when no head is written), counting and
 /// warning of them.
-fn http09(d: Delivery<'_>, conn: PeerConn, client_head: bool) -> Answer {
+fn http09(d: Delivery<'_>, conn: PeerConn, hold: Hold, client_head: bool) -> Answer {
     let p = d.p;
     let mut outcome = d.outcome;
     outcome.status = p.status.unwrap_or(9);
@@ -280,7 +298,7 @@ fn http09(d: Delivery<'_>, conn: PeerConn, client_head: bool) -> Answer {
         false => Framing::UntilClose,
     };
     let timeout = p.timeouts.read;
-    let body = UpstreamBody::new(conn, framing, d.hold, false, timeout, false)
+    let body = UpstreamBody::new(conn, framing, hold, false, timeout, false)
         .limited(p.sending.proxy_limit_rate);
     let body = if client_head { body.overrun() } else { body };
     Answer {

@@ -13,9 +13,10 @@ use bytes::Bytes;
 use super::accel;
 use super::balancer::Balancer;
 use super::body::Finish;
+use super::cache;
 use super::client::Client;
 use super::context::OwnedRequest;
-use super::deliver;
+use super::deliver::{self, Source};
 use super::error::{ProxyError, Stage};
 use super::exchange::{self, RequestBody, ResponseHead};
 use super::kept_body::{Held, Wire};
@@ -26,8 +27,10 @@ use super::request_body::ClientBody;
 use super::respond;
 use super::response::Answer;
 use super::state::{Hold, State, Upstream, now_secs};
+use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{
-    KeepBody, NextUpstream, Outcome, Pass, PeerAddr, ProxyRequest, Route, UpstreamTry,
+    CacheRequest, CacheStatus, KeepBody, NextUpstream, Outcome, Pass, PeerAddr, ProxyRequest,
+    Route, UpstreamTry, validity,
 };
 use crate::syntax::include::os_error;
 
@@ -142,6 +145,36 @@ async fn attempts(
             return Ok(fail(request, &p, e.status(), outcome, keepalive, None).await);
         }
     };
+    // `proxy_cache`: the answer may come from the cache, or be kept once the upstream gives it.
+    let mut store = false;
+    if let Some(c) = p.cache.as_deref() {
+        match cache::find(&request, c).await {
+            cache::Found::Hit(entry) => {
+                outcome.cache_status = Some(CacheStatus::Hit);
+                let head = entry.head();
+                let ctx = deliver::Delivery {
+                    request,
+                    p: &p,
+                    keepalive,
+                    outcome,
+                    sent_at: Instant::now(),
+                    upstream_log: UpstreamLog::of(&p, None),
+                };
+                return Ok(Some(deliver::deliver(
+                    ctx,
+                    Source::Stored(entry.body),
+                    head,
+                )));
+            }
+            cache::Found::Ask { status, store: may } => {
+                outcome.cache_status = Some(status);
+                store = may;
+            }
+        }
+        if let Some(finish) = abandoned.as_mut() {
+            finish.outcome.cache_status = outcome.cache_status;
+        }
+    }
     if let Some(name) = p.resolve.take() {
         match request.conn.state.resolvers.group(&name).await {
             Ok(group) => p.upstream = group,
@@ -296,16 +329,27 @@ async fn attempts(
                 }
                 // Its response time runs until the body is over (see `Finish`).
                 outcome.upstreams.push(state);
+                let hold = Hold { upstream, attempt };
+                let kept = match p.cache.as_deref() {
+                    Some(c) if store => keeps(&request, c, &head, &mut outcome),
+                    _ => None,
+                };
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
-                    hold: Hold { upstream, attempt },
                     keepalive,
                     outcome,
                     sent_at,
                     upstream_log: UpstreamLog::of(&p, Some(peer_named(peer))),
                 };
-                return Ok(Some(deliver::deliver(ctx, conn, head)));
+                let Some((c, valid_sec)) = kept else {
+                    return Ok(Some(deliver::deliver(
+                        ctx,
+                        Source::Upstream(conn, hold),
+                        head,
+                    )));
+                };
+                return Ok(fill(ctx, c, valid_sec, (conn, hold), head).await);
             }
             Err((e @ (ProxyError::ClientBodyTimedOut | ProxyError::ClientClosed(_)), _)) => {
                 if let ProxyError::ClientClosed(_) = e {
@@ -483,6 +527,74 @@ async fn kept_body(
         },
     };
     Ok((send, whole.length, kept))
+}
+
+/// Until when the cache may keep `head`'s answer (`ngx_http_upstream_send_response`):
+/// `proxy_no_cache` (which may read the answer's headers) does not hold, and the headers or
+/// `proxy_cache_valid` give it a time; `None` when it is not kept.
+fn keeps<'c>(
+    request: &OwnedRequest,
+    c: &'c CacheRequest,
+    head: &ResponseHead,
+    outcome: &mut Outcome,
+) -> Option<(&'c CacheRequest, i64)> {
+    if head.status < 200 || head.http09 {
+        return None;
+    }
+    if let Some(no_cache) = &c.no_cache {
+        outcome.upstream_headers.clone_from(&head.headers);
+        let holds = no_cache.holds(&request.info(), outcome);
+        outcome.upstream_headers = Vec::new();
+        if holds {
+            return None;
+        }
+    }
+    let now = crate::eval::clock::now_secs();
+    let valid_sec = validity(head.status, &head.headers, c.ignore, &c.valid, now)?;
+    Some((c, valid_sec))
+}
+
+/// Reads the answer whole, stores it in the cache and sends it from there. A body the
+/// upstream cuts short is not stored, and the client's connection closes without an answer.
+async fn fill(
+    mut d: deliver::Delivery<'_>,
+    c: &CacheRequest,
+    valid_sec: i64,
+    (conn, hold): (PeerConn, Hold),
+    head: ResponseHead,
+) -> Option<Answer> {
+    let mut body = UpstreamBody::new(
+        conn,
+        head.framing,
+        hold,
+        head.keepalive,
+        d.p.timeouts.read,
+        head.starved,
+    );
+    let read = cache::read_all(&mut body).await;
+    let (received, length) = body.counts();
+    // The server is free again once its answer is read.
+    drop(body);
+    if let Some(last) = d.outcome.upstreams.last_mut() {
+        last.bytes_received += received;
+        last.response_length += length;
+        last.response_time = Some(d.sent_at.elapsed());
+    }
+    match read {
+        Ok(data) => {
+            cache::store(
+                c,
+                cache::entry(&d.request, c, &head, data.clone(), valid_sec),
+            );
+            Some(deliver::deliver(d, Source::Stored(data), head))
+        }
+        Err(e) => {
+            d.upstream_log
+                .write(&d.request, &d.p.log.errors, Level::Error, &e);
+            d.outcome.status = head.status;
+            terminate(d.request, d.p, head.status, d.outcome)
+        }
+    }
 }
 
 /// One try with one server.

@@ -33,6 +33,7 @@ mod oracle;
 mod output;
 mod proxied_requests;
 mod proxy;
+mod proxy_cache;
 mod proxy_cookie;
 mod proxy_method;
 mod proxy_protocol;

@@ -243,6 +243,7 @@ impl Site for TestSite {
             limited: Default::default(),
             sending: Default::default(),
             tls: None,
+            cache: None,
         }))
     }
 

@@ -1,0 +1,267 @@
+//! The proxy cache's settings (`ngx_http_file_cache`, as the proxy module configures it):
+//! `proxy_cache_path` zones declared at the http level, and the per-level `proxy_cache*`
+//! directives with nginx's merge rules (a level naming no `proxy_cache_valid`,
+//! `proxy_cache_bypass` or `proxy_no_cache` inherits the enclosing level's list whole).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::settings::{flag, set};
+use super::units::{parse_msec, parse_offset, parse_sec, parse_size};
+use super::{Cx, Text};
+use crate::source::Span;
+use crate::syntax::Directive;
+
+/// One `proxy_cache_path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachePath {
+    /// The `keys_zone` name `proxy_cache` refers to.
+    pub name: String,
+    /// The directory, relative to the prefix unless absolute.
+    pub path: PathBuf,
+    /// `levels=`: how many hex digits, from the end of the key's md5, name each
+    /// subdirectory level.
+    pub levels: Vec<usize>,
+    /// `inactive=`: an entry not used for this long is removed (10 minutes by default).
+    pub inactive: Duration,
+    pub span: Span,
+}
+
+/// `proxy_cache_valid [code ...] time`: `codes` empty means `any`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Valid {
+    pub codes: Vec<u16>,
+    pub any: bool,
+    pub time: Duration,
+}
+
+/// The `proxy_cache*` settings of one level; `None`: inherited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cache {
+    /// `proxy_cache ZONE` (`Some(Some)`) or `off` (`Some(None)`), with the zone name's span.
+    pub zone: Option<Option<(String, Span)>>,
+    pub key: Option<Text>,
+    pub valid: Option<Vec<Valid>>,
+    /// `proxy_cache_methods` beyond GET and HEAD, which are always cached: POST.
+    pub methods_post: Option<bool>,
+    pub bypass: Option<Vec<Text>>,
+    pub no_cache: Option<Vec<Text>>,
+    pub min_uses: Option<u64>,
+    pub convert_head: Option<bool>,
+    /// The settings ngxr does not serve set to something else than their default
+    /// (`proxy_cache_lock on`, `proxy_cache_use_stale updating`...): refused where a
+    /// location caches.
+    pub unserved: Option<Vec<(&'static str, Span, u64)>>,
+}
+
+/// Reads `proxy_cache_path` (`ngx_http_file_cache_set_slot`) into `zones`.
+pub fn declare(cx: &mut Cx<'_>, d: &Directive, zones: &mut Vec<CachePath>) {
+    let Some(path) = d.arg(0) else {
+        return cx.arity(d);
+    };
+    let mut zone = None;
+    let mut levels = Vec::new();
+    let mut inactive = Duration::from_secs(600);
+    for w in d.args.iter().skip(1) {
+        let v = w.value.as_str();
+        if let Some(l) = v.strip_prefix("levels=") {
+            match parse_levels(l) {
+                Some(l) => levels = l,
+                None => return cx.error(d, format!("invalid \"levels\" \"{v}\"")),
+            }
+        } else if let Some(on) = v.strip_prefix("use_temp_path=") {
+            if on != "on" && on != "off" {
+                let message =
+                    format!("invalid use_temp_path value \"{v}\", it must be \"on\" or \"off\"");
+                return cx.error(d, message);
+            }
+        } else if let Some(z) = v.strip_prefix("keys_zone=") {
+            let Some((name, size)) = z.split_once(':') else {
+                return cx.error(d, format!("invalid keys zone size \"{v}\""));
+            };
+            match parse_size(size) {
+                None => return cx.error(d, format!("invalid keys zone size \"{v}\"")),
+                Some(n) if n < 2 * 4096 => {
+                    return cx.error(d, format!("keys zone \"{v}\" is too small"));
+                }
+                Some(_) => zone = Some(name.to_string()),
+            }
+        } else if let Some(t) = v.strip_prefix("inactive=") {
+            match parse_sec(t) {
+                Some(t) => inactive = t,
+                None => return cx.error(d, format!("invalid inactive value \"{v}\"")),
+            }
+        } else if let Some(n) = v.strip_prefix("max_size=") {
+            // Read, not enforced: ngxr has no cache manager (see README).
+            if parse_offset(n).is_none() {
+                return cx.error(d, format!("invalid max_size value \"{v}\""));
+            }
+        } else if let Some(n) = v.strip_prefix("min_free=") {
+            if parse_offset(n).is_none() {
+                return cx.error(d, format!("invalid min_free value \"{v}\""));
+            }
+        } else if let Some((name, n)) = v.split_once('=').filter(|(name, _)| {
+            matches!(
+                *name,
+                "loader_files" | "manager_files" | "loader_sleep" | "manager_sleep"
+            ) || name.ends_with("_threshold")
+        }) {
+            // The loader's and manager's pace: ngxr reads entries when asked for them.
+            let ok = match name {
+                "loader_files" | "manager_files" => n.parse::<u64>().is_ok_and(|n| n > 0),
+                _ => parse_msec(n).is_some(),
+            };
+            if !ok {
+                return cx.error(d, format!("invalid {name} value \"{v}\""));
+            }
+        } else {
+            return cx.error(d, format!("invalid parameter \"{v}\""));
+        }
+    }
+    let Some(name) = zone else {
+        return cx.error(d, format!("\"{path}\" must have \"keys_zone\" parameter"));
+    };
+    if zones.iter().any(|z| z.name == name) {
+        return cx.error(d, format!("duplicate zone \"{name}\""));
+    }
+    zones.push(CachePath {
+        name,
+        path: cx.prefixed(path),
+        levels,
+        inactive,
+        span: d.span(),
+    });
+}
+
+/// `levels=1:2`: up to three levels of 1 or 2 digits each.
+fn parse_levels(text: &str) -> Option<Vec<usize>> {
+    let levels: Vec<usize> = text
+        .split(':')
+        .map(|l| match l {
+            "1" => Some(1),
+            "2" => Some(2),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    (levels.len() <= 3).then_some(levels)
+}
+
+impl Cache {
+    /// Fills what this level did not set from `parent`.
+    pub fn inherit(&mut self, parent: &Cache) {
+        macro_rules! take {
+            ($($field:ident),*) => {
+                $(if self.$field.is_none() { self.$field.clone_from(&parent.$field); })*
+            };
+        }
+        take!(
+            zone,
+            key,
+            valid,
+            methods_post,
+            bypass,
+            no_cache,
+            min_uses,
+            convert_head,
+            unserved
+        );
+    }
+
+    /// Reads `d` if it is one of the cache's directives; `false` otherwise.
+    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
+        match d.name() {
+            "proxy_cache" => {
+                if self.zone.is_some() {
+                    return {
+                        cx.duplicate(d);
+                        true
+                    };
+                }
+                match d.args.first() {
+                    Some(w) if w.value == "off" => self.zone = Some(None),
+                    Some(w) if w.value.contains('$') => {
+                        cx.unsupported(d, w.span, "\"proxy_cache\" with variables");
+                    }
+                    Some(w) => self.zone = Some(Some((w.value.clone(), w.span))),
+                    None => cx.arity(d),
+                }
+            }
+            "proxy_cache_key" => {
+                if self.key.is_some() {
+                    cx.duplicate(d);
+                } else {
+                    self.key = cx.text(d, 0);
+                }
+            }
+            "proxy_cache_valid" => {
+                // The walk checked the codes and the time.
+                let Some((time, codes)) = d.args.split_last() else {
+                    return true;
+                };
+                let Some(time) = parse_sec(&time.value) else {
+                    return true;
+                };
+                let any = codes.iter().any(|c| c.value == "any");
+                let mut codes: Vec<u16> =
+                    codes.iter().filter_map(|c| c.value.parse().ok()).collect();
+                if codes.is_empty() && !any {
+                    codes = vec![200, 301, 302];
+                }
+                let list = self.valid.get_or_insert_with(Vec::new);
+                list.push(Valid { codes, any, time });
+            }
+            "proxy_cache_methods" => {
+                let post = self.methods_post.get_or_insert(false);
+                *post |= d.args.iter().any(|w| w.value.eq_ignore_ascii_case("post"));
+            }
+            "proxy_cache_bypass" | "proxy_no_cache" => {
+                let list = if d.name() == "proxy_cache_bypass" {
+                    &mut self.bypass
+                } else {
+                    &mut self.no_cache
+                };
+                let values: Vec<Text> = (0..d.args.len()).filter_map(|i| cx.text(d, i)).collect();
+                list.get_or_insert_with(Vec::new).extend(values);
+            }
+            "proxy_cache_min_uses" => set(cx, d, &mut self.min_uses, |s| s.parse().ok()),
+            "proxy_cache_convert_head" => flag(cx, d, &mut self.convert_head),
+            "proxy_cache_lock" | "proxy_cache_revalidate" | "proxy_cache_background_update" => {
+                if d.arg(0).is_some_and(|v| v.eq_ignore_ascii_case("on")) {
+                    self.refuse(cx, d);
+                }
+            }
+            "proxy_cache_use_stale" => {
+                if d.args.iter().any(|w| !w.value.eq_ignore_ascii_case("off")) {
+                    self.refuse(cx, d);
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Notes `d` as set to what ngxr does not serve.
+    fn refuse(&mut self, cx: &mut Cx<'_>, d: &Directive) {
+        let name = crate::directives::lookup(d.name())
+            .first()
+            .map_or("proxy_cache", |s| s.name);
+        let order = cx.tree.order_of(d);
+        let list = self.unserved.get_or_insert_with(Vec::new);
+        list.push((name, d.span(), order));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_levels;
+
+    #[test]
+    fn levels_as_nginx_reads_them() {
+        assert_eq!(parse_levels("1:2"), Some(vec![1, 2]));
+        assert_eq!(parse_levels("2"), Some(vec![2]));
+        assert_eq!(parse_levels("1:1:2"), Some(vec![1, 1, 2]));
+        assert_eq!(parse_levels("3"), None);
+        assert_eq!(parse_levels("1:2:2:1"), None);
+        assert_eq!(parse_levels("1:"), None);
+    }
+}

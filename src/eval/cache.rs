@@ -1,0 +1,523 @@
+//! The proxy cache (`ngx_http_file_cache` as the proxy module uses it): zones built once at
+//! load from `proxy_cache_path`, a location's `proxy_cache*` settings compiled, the
+//! request's key and predicates evaluated when routing ends ([`CacheRequest`]), and nginx's
+//! rules on what an upstream answer lets the cache keep and for how long ([`validity`]),
+//! which the runtime applies when the answer comes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use md5::{Digest as _, Md5};
+
+use super::plan::{IgnoreHeaders, Outcome, RequestInfo};
+use super::request::Req;
+use super::site::Inner;
+use super::value::Complex;
+use super::vars::Registry;
+use crate::config::Cx;
+use crate::config::cache::{Cache, CachePath, Valid};
+
+/// One `proxy_cache_path` zone, shared by every worker thread: where its entries live and,
+/// in memory, how often and how lately each key was asked for (`proxy_cache_min_uses`,
+/// `inactive=`). Entries themselves are files, read when asked for, so they outlive a
+/// restart as nginx's do.
+#[derive(Debug)]
+pub struct CacheZone {
+    pub name: String,
+    pub path: PathBuf,
+    pub levels: Vec<usize>,
+    pub inactive: Duration,
+    nodes: Mutex<HashMap<[u8; 16], Node>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    uses: u64,
+    last_use: Instant,
+}
+
+/// What [`CacheZone::touch`] found of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched {
+    /// Asked for fewer than `proxy_cache_min_uses` times: not looked up, not stored
+    /// (nginx's `NGX_HTTP_CACHE_SCARCE`).
+    Scarce,
+    /// Look the entry up.
+    Used,
+    /// Not used for `inactive`: nginx's manager would have removed it; it is stale.
+    Inactive,
+}
+
+impl CacheZone {
+    fn new(path: &CachePath) -> CacheZone {
+        CacheZone {
+            name: path.name.clone(),
+            path: path.path.clone(),
+            levels: path.levels.clone(),
+            inactive: path.inactive,
+            nodes: Mutex::default(),
+        }
+    }
+
+    /// The file of the entry whose key hashes to `hash`: the md5 in hex, under one
+    /// directory per level named by digits taken from its end (`levels=1:2`:
+    /// `c/29/b7f5…029c`), as `ngx_create_hashed_filename` names it.
+    pub fn file(&self, hash: &[u8; 16]) -> PathBuf {
+        let name = hex(hash);
+        let mut path = self.path.clone();
+        let mut end = name.len();
+        for &n in &self.levels {
+            path.push(&name[end - n..end]);
+            end -= n;
+        }
+        path.push(name);
+        path
+    }
+
+    /// Counts a request for the key hashing to `hash`.
+    pub fn touch(&self, hash: &[u8; 16], min_uses: u64) -> Touched {
+        let now = Instant::now();
+        let Ok(mut nodes) = self.nodes.lock() else {
+            return Touched::Used;
+        };
+        let node = nodes.entry(*hash).or_insert(Node {
+            uses: 0,
+            last_use: now,
+        });
+        let inactive = now.duration_since(node.last_use) > self.inactive;
+        if inactive {
+            node.uses = 0;
+        }
+        node.uses += 1;
+        node.last_use = now;
+        if node.uses < min_uses {
+            Touched::Scarce
+        } else if inactive {
+            Touched::Inactive
+        } else {
+            Touched::Used
+        }
+    }
+}
+
+/// The md5 of a key in lowercase hex, as nginx names cache files.
+pub fn hex(hash: &[u8; 16]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The zones of `proxy_cache_path`, by name.
+#[derive(Debug, Default)]
+pub struct Zones(Vec<Arc<CacheZone>>);
+
+impl Zones {
+    pub fn compile(paths: &[CachePath]) -> Zones {
+        Zones(paths.iter().map(|p| Arc::new(CacheZone::new(p))).collect())
+    }
+}
+
+/// A location's cache, compiled.
+#[derive(Debug)]
+pub struct CCache {
+    zone: Arc<CacheZone>,
+    key: Option<Complex>,
+    valid: Arc<[Valid]>,
+    post: bool,
+    bypass: Vec<Complex>,
+    no_cache: Option<Arc<NoCache>>,
+    min_uses: u64,
+    pub convert_head: bool,
+}
+
+/// `proxy_no_cache`, evaluated once the upstream's head is in (its values may read
+/// `$upstream_http_*`).
+#[derive(Debug)]
+pub struct NoCache {
+    values: Vec<Complex>,
+    site: Weak<Inner>,
+}
+
+impl super::plan::NoCache for NoCache {
+    fn holds(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> bool {
+        let Some(site) = self.site.upgrade() else {
+            return false;
+        };
+        let mut req = super::route::prepare(&site, request);
+        req.outcome = Some(outcome);
+        predicates(&self.values, &mut req)
+    }
+}
+
+/// `ngx_http_test_predicates`: any value neither empty nor `0`.
+fn predicates(values: &[Complex], req: &mut Req<'_>) -> bool {
+    values.iter().any(|v| {
+        let v = v.eval(req);
+        !v.is_empty() && v != b"0"
+    })
+}
+
+/// Compiles a level's cache values only to report unknown variables, as nginx compiles
+/// them at every level.
+pub fn validate(cx: &mut Cx<'_>, reg: &Registry, cache: &Cache) {
+    let values = cache.key.iter();
+    let values = values.chain(cache.bypass.iter().flatten());
+    for text in values.chain(cache.no_cache.iter().flatten()) {
+        Complex::compile(cx, reg, text);
+    }
+}
+
+/// Compiles a proxying location's cache: `None` without one (`proxy_cache off`, nginx's
+/// default); refuses, at their directives, the settings ngxr does not serve.
+pub fn compile(
+    cx: &mut Cx<'_>,
+    reg: &Registry,
+    zones: &Zones,
+    cache: &Cache,
+    site: &Weak<Inner>,
+) -> Option<Option<Box<CCache>>> {
+    let Some(Some((name, span))) = &cache.zone else {
+        return Some(None);
+    };
+    let Some(zone) = zones.0.iter().find(|z| &z.name == name) else {
+        let message = format!("\"proxy_cache\" zone \"{name}\" is unknown");
+        cx.late_error_at("config::invalid", message, *span);
+        return None;
+    };
+    for (directive, span, order) in cache.unserved.iter().flatten() {
+        let what = format!("\"{directive}\" (other than off)");
+        cx.unsupported_at(*span, *order, &what);
+    }
+    let compile_all = |cx: &mut Cx<'_>, list: &Option<Vec<crate::config::Text>>| {
+        let list = list.iter().flatten();
+        list.map(|t| Complex::compile(cx, reg, t))
+            .collect::<Option<Vec<_>>>()
+    };
+    let key = match &cache.key {
+        Some(text) => Some(Complex::compile(cx, reg, text)?),
+        None => None,
+    };
+    let bypass = compile_all(cx, &cache.bypass)?;
+    let no_cache = compile_all(cx, &cache.no_cache)?;
+    let no_cache = (!no_cache.is_empty()).then(|| {
+        Arc::new(NoCache {
+            values: no_cache,
+            site: site.clone(),
+        })
+    });
+    Some(Some(Box::new(CCache {
+        zone: zone.clone(),
+        key,
+        valid: cache.valid.clone().unwrap_or_default().into(),
+        post: cache.methods_post.unwrap_or(false),
+        bypass,
+        no_cache,
+        min_uses: cache.min_uses.unwrap_or(1),
+        convert_head: cache.convert_head.unwrap_or(true),
+    })))
+}
+
+impl CCache {
+    /// The request's cache (`ngx_http_upstream_cache`), or `None` when its method is not
+    /// cached. `default_key` is nginx's when `proxy_cache_key` is not set: the upstream
+    /// URL's scheme and host, then the URI sent.
+    pub fn request(
+        &self,
+        req: &mut Req<'_>,
+        default_key: impl FnOnce() -> Vec<u8>,
+        ignore: IgnoreHeaders,
+    ) -> Option<Box<CacheRequest>> {
+        let cached = matches!(req.method, "GET" | "HEAD") || (self.post && req.method == "POST");
+        if !cached {
+            return None;
+        }
+        let key = match &self.key {
+            Some(key) => key.eval(req),
+            None => default_key(),
+        };
+        let hash: [u8; 16] = Md5::digest(&key).into();
+        Some(Box::new(CacheRequest {
+            zone: self.zone.clone(),
+            hash,
+            key: Bytes::from(key),
+            bypass: predicates(&self.bypass, req),
+            no_cache: self
+                .no_cache
+                .clone()
+                .map(|n| n as Arc<dyn super::plan::NoCache>),
+            valid: self.valid.clone(),
+            min_uses: self.min_uses,
+            ignore,
+        }))
+    }
+}
+
+/// A proxied request's cache, as routing left it.
+#[derive(Debug)]
+pub struct CacheRequest {
+    pub zone: Arc<CacheZone>,
+    pub key: Bytes,
+    /// The key's md5: the entry's name.
+    pub hash: [u8; 16],
+    /// `proxy_cache_bypass` holds: the answer is not taken from the cache (but may be
+    /// stored).
+    pub bypass: bool,
+    /// `proxy_no_cache`, if any: evaluated on the upstream's answer.
+    pub no_cache: Option<Arc<dyn super::plan::NoCache>>,
+    pub valid: Arc<[Valid]>,
+    pub min_uses: u64,
+    pub ignore: IgnoreHeaders,
+}
+
+/// `ngx_http_file_cache_valid`: the first `proxy_cache_valid` naming `status` (or `any`).
+pub fn valid_for(rules: &[Valid], status: u16) -> Option<Duration> {
+    let rule = rules.iter().find(|v| v.any || v.codes.contains(&status))?;
+    Some(rule.time).filter(|t| !t.is_zero())
+}
+
+/// Until when (seconds since the epoch) an answer with `status` and `headers` may be served
+/// from the cache, `None` when it is not to be stored: nginx 1.22's header handlers, in the
+/// order the headers came (`X-Accel-Expires`, `Cache-Control`, `Expires`, `Set-Cookie`,
+/// `Vary`), then `proxy_cache_valid` when they set no time (`ngx_http_upstream_send_response`).
+pub fn validity(
+    status: u16,
+    headers: &[(Bytes, Bytes)],
+    ignore: IgnoreHeaders,
+    valid: &[Valid],
+    now: i64,
+) -> Option<i64> {
+    let mut valid_sec: i64 = 0;
+    let mut cacheable = true;
+    let mut accel_expires = false;
+    for (name, value) in headers {
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        if is("x-accel-expires") {
+            accel_expires = true;
+            if ignore.x_accel_expires {
+                continue;
+            }
+            match value.strip_prefix(b"@") {
+                None => match atoi(value) {
+                    Some(0) => cacheable = false,
+                    Some(n) => valid_sec = now + n,
+                    None => {}
+                },
+                Some(at) => {
+                    if let Some(n) = atoi(at) {
+                        valid_sec = n;
+                    }
+                }
+            }
+        } else if is("cache-control") {
+            if ignore.cache_control || (valid_sec != 0 && accel_expires) {
+                continue;
+            }
+            match cache_control(value) {
+                Some(Some(n)) => valid_sec = now + n,
+                Some(None) => {}
+                None => cacheable = false,
+            }
+        } else if is("expires") {
+            if ignore.expires || valid_sec != 0 {
+                continue;
+            }
+            match super::conditional::parse_time(value) {
+                Some(t) if t >= now => valid_sec = t,
+                _ => cacheable = false,
+            }
+        } else if is("set-cookie") {
+            cacheable &= ignore.set_cookie;
+        } else if is("vary") && !ignore.vary && (value.len() > 128 || &value[..] == b"*") {
+            cacheable = false;
+        }
+    }
+    if !cacheable {
+        return None;
+    }
+    if valid_sec != 0 {
+        return Some(valid_sec);
+    }
+    let time = valid_for(valid, status)?;
+    Some(now + time.as_secs() as i64)
+}
+
+/// One `Cache-Control` line as nginx 1.22 reads it: `None` when it forbids storing
+/// (`no-cache`, `no-store`, `private` anywhere in it, a `max-age` of 0 or not a number),
+/// else the `s-maxage` or `max-age` it gives, if any.
+fn cache_control(value: &[u8]) -> Option<Option<i64>> {
+    let lower = value.to_ascii_lowercase();
+    let find = |what: &[u8]| lower.windows(what.len()).position(|w| w == what);
+    if find(b"no-cache").is_some() || find(b"no-store").is_some() || find(b"private").is_some() {
+        return None;
+    }
+    // A number ends at `,`, `;`, a space or the line's end; anything else refuses.
+    let number = |what: &[u8]| -> Option<Option<i64>> {
+        let Some(at) = find(what) else {
+            return Some(None);
+        };
+        let mut n: i64 = 0;
+        for &c in &lower[at + what.len()..] {
+            match c {
+                b',' | b';' | b' ' => break,
+                b'0'..=b'9' => n = n.saturating_mul(10).saturating_add(i64::from(c - b'0')),
+                _ => return None,
+            }
+        }
+        Some(Some(n))
+    };
+    let age = match find(b"s-maxage=") {
+        Some(_) => number(b"s-maxage=")?,
+        None => number(b"max-age=")?,
+    };
+    if age == Some(0) {
+        return None;
+    }
+    // `stale-while-revalidate=` and `stale-if-error=` only serve stale answers, which ngxr
+    // does not, but a bad number there still refuses the answer.
+    number(b"stale-while-revalidate=")?;
+    number(b"stale-if-error=")?;
+    Some(age)
+}
+
+/// `ngx_atoi`: digits only, at least one.
+fn atoi(text: &[u8]) -> Option<i64> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(list: &[(&'static str, &'static str)]) -> Vec<(Bytes, Bytes)> {
+        list.iter()
+            .map(|(n, v)| {
+                (
+                    Bytes::from_static(n.as_bytes()),
+                    Bytes::from_static(v.as_bytes()),
+                )
+            })
+            .collect()
+    }
+
+    fn rules() -> Vec<Valid> {
+        vec![Valid {
+            codes: vec![200, 301, 302],
+            any: false,
+            time: Duration::from_secs(60),
+        }]
+    }
+
+    const NOW: i64 = 1_000_000;
+
+    fn valid(status: u16, headers: &[(&'static str, &'static str)]) -> Option<i64> {
+        validity(status, &h(headers), IgnoreHeaders::default(), &rules(), NOW)
+    }
+
+    #[test]
+    fn proxy_cache_valid_by_status() {
+        assert_eq!(valid(200, &[]), Some(NOW + 60));
+        assert_eq!(valid(404, &[]), None);
+        let any = [Valid {
+            codes: Vec::new(),
+            any: true,
+            time: Duration::from_secs(5),
+        }];
+        let v = validity(404, &[], IgnoreHeaders::default(), &any, NOW);
+        assert_eq!(v, Some(NOW + 5));
+    }
+
+    #[test]
+    fn headers_set_the_time_or_refuse() {
+        assert_eq!(valid(404, &[("X-Accel-Expires", "10")]), Some(NOW + 10));
+        assert_eq!(valid(200, &[("X-Accel-Expires", "0")]), None);
+        assert_eq!(valid(200, &[("X-Accel-Expires", "@5")]), Some(5));
+        assert_eq!(valid(200, &[("X-Accel-Expires", "x")]), Some(NOW + 60));
+        assert_eq!(
+            valid(200, &[("Cache-Control", "max-age=30")]),
+            Some(NOW + 30)
+        );
+        let both = [("Cache-Control", "max-age=30, s-maxage=40")];
+        assert_eq!(valid(200, &both), Some(NOW + 40));
+        assert_eq!(valid(200, &[("Cache-Control", "public, no-cache")]), None);
+        assert_eq!(valid(200, &[("Cache-Control", "Private")]), None);
+        assert_eq!(valid(200, &[("Cache-Control", "max-age=0")]), None);
+        assert_eq!(valid(200, &[("Cache-Control", "max-age=1x")]), None);
+        assert_eq!(valid(200, &[("Set-Cookie", "a=b")]), None);
+        assert_eq!(valid(200, &[("Vary", "*")]), None);
+        assert_eq!(valid(200, &[("Vary", "Accept")]), Some(NOW + 60));
+        let expires = [("Expires", "Thu, 01 Jan 1970 00:00:00 GMT")];
+        assert_eq!(valid(200, &expires), None);
+    }
+
+    #[test]
+    fn nginx_1_22_reads_them_in_order() {
+        // X-Accel-Expires first: a later Cache-Control is not read.
+        let first = [("X-Accel-Expires", "10"), ("Cache-Control", "no-cache")];
+        assert_eq!(valid(200, &first), Some(NOW + 10));
+        // Cache-Control first: it refuses, whatever follows.
+        let second = [("Cache-Control", "no-cache"), ("X-Accel-Expires", "10")];
+        assert_eq!(valid(200, &second), None);
+        // Expires after a time was set is not read.
+        let late = [("Cache-Control", "max-age=5"), ("Expires", "bad")];
+        assert_eq!(valid(200, &late), Some(NOW + 5));
+    }
+
+    #[test]
+    fn ignored_headers_are_not_read() {
+        let ignore = IgnoreHeaders {
+            cache_control: true,
+            set_cookie: true,
+            ..IgnoreHeaders::default()
+        };
+        let headers = h(&[("Cache-Control", "no-store"), ("Set-Cookie", "a=b")]);
+        assert_eq!(
+            validity(200, &headers, ignore, &rules(), NOW),
+            Some(NOW + 60)
+        );
+    }
+
+    #[test]
+    fn files_are_named_as_nginx_names_them() {
+        let zone = CacheZone {
+            name: "z".into(),
+            path: "/c".into(),
+            levels: vec![1, 2],
+            inactive: Duration::from_secs(600),
+            nodes: Mutex::default(),
+        };
+        let hash: [u8; 16] = Md5::digest(b"http://127.0.0.1:8081/t.html").into();
+        let name = hex(&hash);
+        let last = &name[31..];
+        let next = &name[29..31];
+        assert_eq!(
+            zone.file(&hash),
+            PathBuf::from(format!("/c/{last}/{next}/{name}"))
+        );
+        // md5("") as a fixed point.
+        let empty: [u8; 16] = Md5::digest(b"").into();
+        assert_eq!(hex(&empty), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            zone.file(&empty),
+            PathBuf::from("/c/e/27/d41d8cd98f00b204e9800998ecf8427e")
+        );
+    }
+
+    #[test]
+    fn min_uses_counts_requests() {
+        let zone = CacheZone {
+            name: "z".into(),
+            path: "/c".into(),
+            levels: Vec::new(),
+            inactive: Duration::from_secs(600),
+            nodes: Mutex::default(),
+        };
+        let key = [1; 16];
+        assert_eq!(zone.touch(&key, 2), Touched::Scarce);
+        assert_eq!(zone.touch(&key, 2), Touched::Used);
+        assert_eq!(zone.touch(&[2; 16], 1), Touched::Used);
+    }
+}

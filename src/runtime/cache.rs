@@ -1,0 +1,299 @@
+//! `proxy_cache` at request time: an entry looked up before the upstream is asked (its file
+//! read on the blocking pool), and an answer the cache may keep read whole and written to
+//! its file before it is sent. The file holds the key, the times, the upstream's status line
+//! and headers as received, and the body without its framing; its name is the key's md5,
+//! under the zone's `levels`, as nginx names its files (the bytes are ngxr's own).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use md5::{Digest as _, Md5};
+
+use super::context::OwnedRequest;
+use super::exchange::{Framing, ResponseHead};
+use crate::eval::clock::now_secs;
+use crate::eval::plan::{CacheRequest, CacheStatus, Touched};
+
+/// The first line of every entry file.
+const MAGIC: &[u8] = b"NGXR-CACHE 1\n";
+
+/// A stored answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Served until then (seconds since the epoch).
+    pub valid_sec: i64,
+    pub key: Bytes,
+    /// The md5 of the request headers the answer's `Vary` names, as they were.
+    pub variant: [u8; 16],
+    pub status: u16,
+    pub reason: Bytes,
+    pub headers: Vec<(Bytes, Bytes)>,
+    pub body: Bytes,
+}
+
+impl Entry {
+    /// The answer as the upstream gave it: its framing to the client follows the stored
+    /// headers (a chunked answer is sent chunked again, as nginx sends it).
+    pub fn head(&self) -> ResponseHead {
+        let has = |name: &str| {
+            self.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        };
+        let framing = if has("content-length") {
+            Framing::Length(self.body.len() as u64)
+        } else if has("transfer-encoding") {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        };
+        ResponseHead {
+            status: self.status,
+            reason: self.reason.clone(),
+            headers: self.headers.clone(),
+            framing,
+            keepalive: false,
+            starved: false,
+            http09: false,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(format!("{} {}\n", self.valid_sec, self.key.len()).as_bytes());
+        out.extend_from_slice(&self.key);
+        out.extend_from_slice(&self.variant);
+        out.extend_from_slice(format!("{}", self.status).as_bytes());
+        out.extend_from_slice(&self.reason);
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn decode(data: Bytes) -> Option<Entry> {
+        let rest = data.strip_prefix(MAGIC)?;
+        let line_end = rest.iter().position(|&b| b == b'\n')?;
+        let line = std::str::from_utf8(&rest[..line_end]).ok()?;
+        let (valid_sec, key_len) = line.split_once(' ')?;
+        let (valid_sec, key_len): (i64, usize) = (valid_sec.parse().ok()?, key_len.parse().ok()?);
+        let mut at = MAGIC.len() + line_end + 1;
+        let key = data.slice(at..at.checked_add(key_len)?.min(data.len()));
+        at += key_len;
+        let variant: [u8; 16] = data.get(at..at + 16)?.try_into().ok()?;
+        at += 16;
+        let head_end = at + memchr::memmem::find(data.get(at..)?, b"\r\n\r\n")?;
+        let mut lines = data[at..head_end].split(|&b| b == b'\n');
+        let status_line = lines.next()?.strip_suffix(b"\r")?;
+        let status = std::str::from_utf8(status_line.get(..3)?)
+            .ok()?
+            .parse()
+            .ok()?;
+        let reason = Bytes::copy_from_slice(&status_line[3..]);
+        let mut headers = Vec::new();
+        for line in lines {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            let value = line[colon + 1..]
+                .strip_prefix(b" ")
+                .unwrap_or(&line[colon + 1..]);
+            headers.push((
+                Bytes::copy_from_slice(&line[..colon]),
+                Bytes::copy_from_slice(value),
+            ));
+        }
+        Some(Entry {
+            valid_sec,
+            key,
+            variant,
+            status,
+            reason,
+            headers,
+            body: data.slice(head_end + 4..),
+        })
+    }
+}
+
+/// What the cache has for a request.
+#[derive(Debug)]
+pub enum Found {
+    /// A valid entry: the answer.
+    Hit(Box<Entry>),
+    /// Ask the upstream; `store` when its answer may be kept.
+    Ask { status: CacheStatus, store: bool },
+}
+
+/// `ngx_http_upstream_cache`: bypassed, too rarely asked for, or looked up.
+pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
+    if c.bypass {
+        return Found::Ask {
+            status: CacheStatus::Bypass,
+            store: true,
+        };
+    }
+    let miss = |store| Found::Ask {
+        status: CacheStatus::Miss,
+        store,
+    };
+    match c.zone.touch(&c.hash, c.min_uses) {
+        Touched::Scarce => return miss(false),
+        Touched::Inactive => return miss(true),
+        Touched::Used => {}
+    }
+    let path = c.zone.file(&c.hash);
+    let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
+    let Some(entry) = read
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|d| Entry::decode(d.into()))
+    else {
+        return miss(true);
+    };
+    let vary = vary_of(&entry.headers, c);
+    if entry.key != c.key || variant(request, vary) != entry.variant {
+        return miss(true);
+    }
+    if entry.valid_sec < now_secs() {
+        return Found::Ask {
+            status: CacheStatus::Expired,
+            store: true,
+        };
+    }
+    Found::Hit(Box::new(entry))
+}
+
+/// The answer's `Vary`, unless `proxy_ignore_headers` names it.
+fn vary_of<'h>(headers: &'h [(Bytes, Bytes)], c: &CacheRequest) -> Option<&'h [u8]> {
+    if c.ignore.vary {
+        return None;
+    }
+    let (_, v) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"vary"))?;
+    Some(v)
+}
+
+/// The md5 of the request headers `vary` names (`ngx_http_file_cache_vary`).
+fn variant(request: &OwnedRequest, vary: Option<&[u8]>) -> [u8; 16] {
+    let mut md5 = Md5::new();
+    for name in vary.unwrap_or_default().split(|&b| b == b',') {
+        let name = name.trim_ascii();
+        if name.is_empty() {
+            continue;
+        }
+        md5.update(name.to_ascii_lowercase());
+        md5.update(b":");
+        let values = request
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        for (_, v) in values {
+            md5.update(v);
+            md5.update(b",");
+        }
+        md5.update(b"\n");
+    }
+    md5.finalize().into()
+}
+
+/// The entry to store for `head` and its `body`, if the cache may keep it until
+/// `valid_sec`.
+pub fn entry(
+    request: &OwnedRequest,
+    c: &CacheRequest,
+    head: &ResponseHead,
+    body: Bytes,
+    valid_sec: i64,
+) -> Entry {
+    Entry {
+        valid_sec,
+        key: c.key.clone(),
+        variant: variant(request, vary_of(&head.headers, c)),
+        status: head.status,
+        reason: head.reason.clone(),
+        headers: head
+            .headers
+            .iter()
+            .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
+            .collect(),
+        body,
+    }
+}
+
+/// Writes `entry` to its file (through a temporary file in the zone's directory, renamed
+/// into place), on the blocking pool; an entry that cannot be written is not kept.
+pub fn store(c: &CacheRequest, entry: Entry) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = c.zone.file(&c.hash);
+    let temp = c.zone.path.join(format!(
+        ".ngxr-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    tokio::task::spawn_blocking(move || {
+        if write(&temp, &path, &entry.encode()).is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+    });
+}
+
+fn write(temp: &PathBuf, path: &PathBuf, data: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = temp.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::File::create(temp)?;
+    file.write_all(data)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::rename(temp, path)
+}
+
+/// Reads `body` whole (the answer the cache keeps): the bytes, or the error that cut it.
+pub async fn read_all(
+    body: &mut super::upstream_body::UpstreamBody,
+) -> Result<Bytes, super::error::ProxyError> {
+    let mut data = BytesMut::new();
+    while let Some(piece) = std::future::poll_fn(|cx| body.poll_data(cx)).await {
+        data.extend_from_slice(&piece?);
+    }
+    Ok(data.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_read_back_as_written() {
+        let entry = Entry {
+            valid_sec: 1_700_000_000,
+            key: Bytes::from_static(b"http://127.0.0.1:8081/t"),
+            variant: [7; 16],
+            status: 200,
+            reason: Bytes::from_static(b" OK"),
+            headers: vec![
+                (
+                    Bytes::from_static(b"Content-Length"),
+                    Bytes::from_static(b"5"),
+                ),
+                (Bytes::from_static(b"X-Empty"), Bytes::new()),
+            ],
+            body: Bytes::from_static(b"he\r\n\r\nllo"),
+        };
+        let back = Entry::decode(entry.encode().into());
+        assert_eq!(back.as_ref(), Some(&entry));
+        let head = back.map(|e| e.head());
+        assert_eq!(head.map(|h| h.framing), Some(Framing::Length(9)));
+        assert_eq!(Entry::decode(Bytes::from_static(b"NGXR-CACHE 1\nx")), None);
+        assert_eq!(Entry::decode(Bytes::from_static(b"other")), None);
+    }
+}

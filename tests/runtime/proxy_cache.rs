@@ -1,0 +1,225 @@
+//! `proxy_cache` against nginx: the same front configuration, each server with its own cache
+//! directory, proxies to one origin (nginx, shared) whose answers carry the caching headers
+//! the query asks for, and which logs every request it gets with the front that sent it. The
+//! answers, the front's access log (`$upstream_cache_status`, `$upstream_status`), the
+//! requests the origin got (a HIT that reaches it fails) and the cache files' names must be
+//! nginx's.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::common::{nginx, temp_dir};
+use crate::files::{Probe, assert_same, exchange, through_both};
+use crate::support::nginx::Nginx;
+
+const CONFIG: &str = r#"
+events {}
+http {
+    log_format c '$request $status cs=[$upstream_cache_status] us=[$upstream_status] $body_bytes_sent';
+    access_log logs/access.log c;
+    error_log logs/error.log warn;
+    proxy_cache_path PREFIX/cache levels=1:2 keys_zone=one:1m;
+    proxy_cache_path PREFIX/flat keys_zone=two:1m inactive=1h max_size=10m;
+    proxy_set_header X-Front PREFIX;
+    proxy_cache_valid 1m;
+    server {
+        listen 127.0.0.1:PORT;
+        location / {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_bypass $http_x_bypass;
+        }
+        location /any/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_valid any 1m;
+        }
+        location /nc/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_no_cache $arg_nc $upstream_http_x_no;
+        }
+        location /mu/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache two;
+            proxy_cache_min_uses 2;
+        }
+        location /hoff/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_convert_head off;
+            proxy_cache_key $request_method$uri;
+        }
+        location /k/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_key $uri;
+        }
+        location /post/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_methods POST;
+        }
+        location /ign/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_ignore_headers Cache-Control Set-Cookie;
+        }
+        location /off/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache off;
+        }
+    }
+}
+"#;
+
+/// The origin: the caching headers the query names, and a body that says what it was sent.
+const ORIGIN: &str = r#"
+log_format o '$http_x_front $request';
+server {
+    listen 127.0.0.1:PORT;
+    access_log logs/origin.log o;
+    location / {
+        add_header Cache-Control $arg_cc;
+        add_header X-Accel-Expires $arg_xae;
+        add_header Set-Cookie $arg_sc;
+        add_header Vary $arg_vary;
+        add_header X-No $arg_no;
+        return 200 "origin $request_method $uri $args r=[$http_range] inm=[$http_if_none_match]\n";
+    }
+    location ~ 404 { return 404 "nope\n"; }
+}
+"#;
+
+/// A probe sent after a pause (for an entry to expire).
+struct Later(Duration, String);
+
+impl Probe for Later {
+    fn send(&self, _prefix: &Path, port: u16) -> Vec<u8> {
+        std::thread::sleep(self.0);
+        exchange(port, &self.1)
+    }
+}
+
+fn probes() -> Vec<Later> {
+    let now = |r: String| Later(Duration::ZERO, r);
+    let get = |uri: &str| now(format!("GET {uri} HTTP/1.1\r\nHost: a\r\n"));
+    let head = |uri: &str| now(format!("HEAD {uri} HTTP/1.1\r\nHost: a\r\n"));
+    let with = |uri: &str, h: &str| now(format!("GET {uri} HTTP/1.1\r\nHost: a\r\n{h}\r\n"));
+    vec![
+        get("/a"),
+        get("/a"),
+        head("/a"),
+        with("/a", "X-Bypass: 1"),
+        get("/a"),
+        "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n".into_later(),
+        get("/cc?cc=no-cache"),
+        get("/cc?cc=no-cache"),
+        get("/cc?cc=max-age=0"),
+        get("/ma?cc=max-age=100"),
+        get("/ma?cc=max-age=100"),
+        get("/xae?xae=0"),
+        get("/xae?xae=0"),
+        get("/sc?sc=a=b"),
+        get("/sc?sc=a=b"),
+        get("/vary?vary=*"),
+        get("/vary?vary=*"),
+        get("/404"),
+        get("/404"),
+        get("/any/404"),
+        get("/any/404"),
+        get("/nc/x?nc=1"),
+        get("/nc/x"),
+        get("/nc/x"),
+        get("/nc/y?no=1"),
+        get("/nc/y?no=1"),
+        get("/mu/x"),
+        get("/mu/x"),
+        get("/mu/x"),
+        head("/h"),
+        get("/h"),
+        head("/hoff/x"),
+        get("/hoff/x"),
+        head("/hoff/x"),
+        get("/k/x?a=1"),
+        get("/k/x?a=2"),
+        "POST /post/x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n".into_later(),
+        "POST /post/x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n".into_later(),
+        get("/ign/x?cc=no-store&sc=a=b"),
+        get("/ign/x?cc=no-store&sc=a=b"),
+        with("/range", "Range: bytes=0-3\r\nIf-None-Match: \"x\""),
+        get("/off/x"),
+        get("/off/x"),
+        get("/exp?xae=1"),
+        get("/exp?xae=1"),
+        Later(
+            Duration::from_millis(2100),
+            "GET /exp?xae=1 HTTP/1.1\r\nHost: a\r\n".into(),
+        ),
+        get("/exp?xae=1"),
+    ]
+}
+
+trait IntoLater {
+    fn into_later(self) -> Later;
+}
+
+impl IntoLater for &str {
+    fn into_later(self) -> Later {
+        Later(Duration::ZERO, self.into())
+    }
+}
+
+/// Every file under `dir`, by its path there, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                out.push(rel.display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn proxy_cache_serves_and_keeps_as_nginx_does() {
+    let Some(nginx) = nginx() else { return };
+    let Some(origin) = Nginx::serve(|port| ORIGIN.replace("PORT", &port.to_string())) else {
+        return;
+    };
+    let base = temp_dir("proxy-cache");
+    let config = CONFIG.replace("ORIGIN", &origin.addr.port().to_string());
+    let probes = probes();
+    let seen = through_both(nginx, &config, &base, &probes);
+    let requests: Vec<&str> = probes.iter().map(|p| p.1.as_str()).collect();
+    assert_same(&seen, &requests);
+    // The origin saw the same requests from both fronts, in the same order.
+    std::thread::sleep(Duration::from_millis(300));
+    let log = std::fs::read_to_string(origin.dir.join("logs/origin.log")).unwrap_or_default();
+    let from = |front: &str| -> Vec<String> {
+        let marker = base.join(front).display().to_string();
+        let lines = log.lines().filter(|l| l.starts_with(&format!("{marker} ")));
+        lines.map(|l| l[marker.len()..].to_string()).collect()
+    };
+    let (theirs, ours) = (from("nginx"), from("ngxr_"));
+    assert_eq!(theirs, ours, "requests the origin got");
+    assert!(ours.len() < probes.len() - 10, "{ours:?}");
+    let access = &seen[1].1;
+    for status in ["MISS", "HIT", "BYPASS", "EXPIRED"] {
+        assert!(access.contains(&format!("cs=[{status}]")), "{access}");
+    }
+    // The entries have nginx's names.
+    for dir in ["cache", "flat"] {
+        let theirs = files(&base.join("nginx").join(dir));
+        let ours = files(&base.join("ngxr_").join(dir));
+        assert_eq!(theirs, ours, "{dir}");
+        assert!(!ours.is_empty(), "{dir}");
+    }
+}
