@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use md5::{Digest as _, Md5};
 
+use super::conditional::{Validators, Validity};
 use super::plan::{IgnoreHeaders, Outcome, RequestInfo};
 use super::request::Req;
 use super::site::Inner;
@@ -19,6 +20,7 @@ use super::value::Complex;
 use super::vars::Registry;
 use crate::config::Cx;
 use crate::config::cache::{Cache, CachePath, Valid};
+use crate::config::content::IfModifiedSince;
 
 /// One `proxy_cache_path` zone, shared by every worker thread: where its entries live and,
 /// in memory, how often and how lately each key was asked for (`proxy_cache_min_uses`,
@@ -129,6 +131,7 @@ pub struct CCache {
     no_cache: Option<Arc<NoCache>>,
     min_uses: u64,
     pub convert_head: bool,
+    if_modified_since: IfModifiedSince,
 }
 
 /// `proxy_no_cache`, evaluated once the upstream's head is in (its values may read
@@ -175,6 +178,7 @@ pub fn compile(
     reg: &Registry,
     zones: &Zones,
     cache: &Cache,
+    if_modified_since: IfModifiedSince,
     site: &Weak<Inner>,
 ) -> Option<Option<Box<CCache>>> {
     let Some(Some((name, span))) = &cache.zone else {
@@ -215,6 +219,7 @@ pub fn compile(
         no_cache,
         min_uses: cache.min_uses.unwrap_or(1),
         convert_head: cache.convert_head.unwrap_or(true),
+        if_modified_since,
     })))
 }
 
@@ -249,6 +254,7 @@ impl CCache {
             valid: self.valid.clone(),
             min_uses: self.min_uses,
             ignore,
+            if_modified_since: self.if_modified_since,
         }))
     }
 }
@@ -268,6 +274,35 @@ pub struct CacheRequest {
     pub valid: Arc<[Valid]>,
     pub min_uses: u64,
     pub ignore: IgnoreHeaders,
+    /// The location's `if_modified_since`, for [`CacheRequest::not_modified`].
+    pub if_modified_since: IfModifiedSince,
+}
+
+impl CacheRequest {
+    /// nginx's not-modified filter, which a proxied answer goes through only when the cache
+    /// may keep it as its headers stand (`r->disable_not_modified = !u->cacheable`), or comes
+    /// from the cache: the request's validators against the answer's `Last-Modified` and
+    /// `ETag`. Only a 200 is checked.
+    pub fn not_modified(
+        &self,
+        v: &Validators<'_>,
+        status: u16,
+        headers: &[(Bytes, Bytes)],
+        from_cache: bool,
+    ) -> Validity {
+        let cacheable =
+            from_cache || read_headers(headers, self.ignore, super::clock::now_secs()).is_some();
+        if status != 200 || !cacheable {
+            return Validity::Send;
+        }
+        let header = |name: &[u8]| {
+            let found = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
+            found.map(|(_, v)| &v[..])
+        };
+        let mtime = header(b"last-modified").and_then(super::conditional::parse_time);
+        let etag = header(b"etag");
+        super::conditional::not_modified_unknown_time(v, mtime, etag, self.if_modified_since)
+    }
 }
 
 /// `ngx_http_file_cache_valid`: the first `proxy_cache_valid` naming `status` (or `any`).
@@ -287,6 +322,17 @@ pub fn validity(
     valid: &[Valid],
     now: i64,
 ) -> Option<i64> {
+    let valid_sec = read_headers(headers, ignore, now)?;
+    if valid_sec != 0 {
+        return Some(valid_sec);
+    }
+    let time = valid_for(valid, status)?;
+    Some(now + time.as_secs() as i64)
+}
+
+/// The header handlers' verdict: `None` when a header refuses the answer, else the time a
+/// header set (0: none did).
+fn read_headers(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders, now: i64) -> Option<i64> {
     let mut valid_sec: i64 = 0;
     let mut cacheable = true;
     let mut accel_expires = false;
@@ -332,14 +378,7 @@ pub fn validity(
             cacheable = false;
         }
     }
-    if !cacheable {
-        return None;
-    }
-    if valid_sec != 0 {
-        return Some(valid_sec);
-    }
-    let time = valid_for(valid, status)?;
-    Some(now + time.as_secs() as i64)
+    cacheable.then_some(valid_sec)
 }
 
 /// One `Cache-Control` line as nginx 1.22 reads it: `None` when it forbids storing

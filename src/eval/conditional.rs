@@ -18,7 +18,7 @@ pub enum Validity {
 }
 
 /// The request's validators.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct Validators<'a> {
     pub if_unmodified_since: Option<&'a [u8]>,
     pub if_match: Option<&'a [u8]>,
@@ -57,6 +57,32 @@ pub fn not_modified(
         return Validity::Send;
     }
     Validity::NotModified
+}
+
+/// [`not_modified`] for an answer whose `Last-Modified` may be missing (`mtime` `None`, nginx's
+/// -1): `If-Unmodified-Since` then always fails, and `If-Modified-Since` always finds it
+/// modified.
+pub fn not_modified_unknown_time(
+    v: &Validators<'_>,
+    mtime: Option<i64>,
+    etag: Option<&[u8]>,
+    ims_mode: IfModifiedSince,
+) -> Validity {
+    if let Some(mtime) = mtime {
+        return not_modified(v, mtime, etag, ims_mode);
+    }
+    if v.if_unmodified_since.is_some() {
+        return Validity::PreconditionFailed;
+    }
+    let sure = Validators {
+        if_modified_since: None,
+        if_unmodified_since: None,
+        ..*v
+    };
+    match not_modified(&sure, 0, etag, ims_mode) {
+        Validity::NotModified if v.if_modified_since.is_some() => Validity::Send,
+        verdict => verdict,
+    }
 }
 
 /// `ngx_http_test_if_modified`.

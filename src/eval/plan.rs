@@ -922,7 +922,8 @@ pub struct ProxyRequest {
     pub cache: Option<Box<CacheRequest>>,
 }
 
-pub use super::cache::{CacheRequest, CacheZone, Touched, hex as cache_hex, validity};
+pub use super::cache::{CacheRequest, CacheZone, Touched, validity};
+pub use super::conditional::{Validators, Validity};
 
 /// `proxy_no_cache`, evaluated on the upstream's answer (`$upstream_http_*` included).
 pub trait NoCache: std::fmt::Debug + Send + Sync {

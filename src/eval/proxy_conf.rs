@@ -88,7 +88,10 @@ pub fn compile(
         None => Some(None),
     };
     let method = value(cx, &st.proxy_method)?;
-    let cache = super::cache::compile(cx, reg, caches, &st.cache, site)?;
+    let ims = st
+        .if_modified_since
+        .unwrap_or(crate::config::content::IfModifiedSince::Exact);
+    let cache = super::cache::compile(cx, reg, caches, &st.cache, ims, site)?;
     let set_body = value(cx, &st.proxy_set_body)?;
     let mut next_upstream = st
         .proxy_next_upstream

@@ -54,6 +54,9 @@ enum Inner {
     Full(Option<Bytes>),
     Upstream(Box<UpstreamBody>),
     File(Box<FileBody>),
+    /// What an upstream sent of a body it then cut short, and the error that cut it (an
+    /// answer `proxy_cache` read whole before sending).
+    Cut(Box<(Option<Bytes>, Option<ProxyError>)>),
 }
 
 #[derive(Debug)]
@@ -82,6 +85,20 @@ impl ProxyBody {
     pub fn upstream(body: UpstreamBody, finish: Finish, log: UpstreamLog) -> ProxyBody {
         ProxyBody {
             inner: Inner::Upstream(Box::new(body)),
+            sub: None,
+            gzip: None,
+            finish: Some(finish),
+            upstream_log: Some(Box::new(log)),
+        }
+    }
+
+    /// `data`, then `error`: the client gets what the upstream sent before it failed.
+    pub fn cut(data: Bytes, error: ProxyError, finish: Finish, log: UpstreamLog) -> ProxyBody {
+        ProxyBody {
+            inner: Inner::Cut(Box::new((
+                Some(data).filter(|d| !d.is_empty()),
+                Some(error),
+            ))),
             sub: None,
             gzip: None,
             finish: Some(finish),
@@ -189,6 +206,10 @@ impl ProxyBody {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
             Inner::Upstream(body) => body.poll_data(cx),
             Inner::File(body) => body.poll_data(cx),
+            Inner::Cut(cut) => {
+                let (data, error) = &mut **cut;
+                Poll::Ready(data.take().map(Ok).or_else(|| error.take().map(Err)))
+            }
         };
         let sub = &mut self.sub;
         let mut filtered = |cx: &mut Context<'_>| match sub {

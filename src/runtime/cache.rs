@@ -14,7 +14,7 @@ use md5::{Digest as _, Md5};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
 use crate::eval::clock::now_secs;
-use crate::eval::plan::{CacheRequest, CacheStatus, Touched};
+use crate::eval::plan::{CacheRequest, CacheStatus, Touched, Validators};
 
 /// The first line of every entry file.
 const MAGIC: &[u8] = b"NGXR-CACHE 1\n";
@@ -170,6 +170,40 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
     Found::Hit(Box::new(entry))
 }
 
+/// The request's validators, for the not-modified filter.
+pub fn validators(request: &OwnedRequest) -> Validators<'_> {
+    Validators {
+        if_unmodified_since: request.header("if-unmodified-since"),
+        if_match: request.header("if-match"),
+        if_modified_since: request.header("if-modified-since"),
+        if_none_match: request.header("if-none-match"),
+    }
+}
+
+/// The 304 nginx's not-modified filter makes of `head`: no type, length, ranges or encoding,
+/// and no body.
+pub fn not_modified(head: &ResponseHead) -> ResponseHead {
+    const CLEARED: [&[u8]; 4] = [
+        b"content-type",
+        b"content-length",
+        b"accept-ranges",
+        b"content-encoding",
+    ];
+    let headers = head
+        .headers
+        .iter()
+        .filter(|(n, _)| !CLEARED.iter().any(|c| n.eq_ignore_ascii_case(c)));
+    ResponseHead {
+        status: 304,
+        reason: Bytes::from_static(b" Not Modified"),
+        headers: headers.cloned().collect(),
+        framing: Framing::None,
+        keepalive: false,
+        starved: false,
+        http09: false,
+    }
+}
+
 /// The answer's `Vary`, unless `proxy_ignore_headers` names it.
 fn vary_of<'h>(headers: &'h [(Bytes, Bytes)], c: &CacheRequest) -> Option<&'h [u8]> {
     if c.ignore.vary {
@@ -257,13 +291,17 @@ fn write(temp: &PathBuf, path: &PathBuf, data: &[u8]) -> std::io::Result<()> {
     std::fs::rename(temp, path)
 }
 
-/// Reads `body` whole (the answer the cache keeps): the bytes, or the error that cut it.
+/// Reads `body` whole (the answer the cache keeps): the bytes, or those that came before
+/// the error that cut it.
 pub async fn read_all(
     body: &mut super::upstream_body::UpstreamBody,
-) -> Result<Bytes, super::error::ProxyError> {
+) -> Result<Bytes, (Bytes, super::error::ProxyError)> {
     let mut data = BytesMut::new();
     while let Some(piece) = std::future::poll_fn(|cx| body.poll_data(cx)).await {
-        data.extend_from_slice(&piece?);
+        match piece {
+            Ok(piece) => data.extend_from_slice(&piece),
+            Err(e) => return Err((data.freeze(), e)),
+        }
     }
     Ok(data.freeze())
 }

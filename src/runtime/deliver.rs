@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
+use super::error::ProxyError;
 use super::exchange::{Framing, ResponseHead};
 use super::forward::UpstreamLog;
 use super::gzip;
@@ -51,8 +52,12 @@ const HOP_BY_HOP: [&[u8]; 4] = [
 pub enum Source {
     /// The upstream's connection, and the server, busy until the body or the tunnel ends.
     Upstream(PeerConn, Hold),
-    /// The body read whole: an entry of `proxy_cache`, found or just stored.
-    Stored(Bytes),
+    /// The body read whole: an entry of `proxy_cache`, found or just stored, or what the
+    /// upstream sent before the error that `cut` it.
+    Stored {
+        data: Bytes,
+        cut: Option<ProxyError>,
+    },
 }
 
 pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answer {
@@ -254,7 +259,13 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
             ProxyBody::upstream(body, finish, d.upstream_log)
         }
         // A HEAD request gets the head alone.
-        Source::Stored(data) => ProxyBody::full((!client_head).then_some(data), Some(finish)),
+        Source::Stored { data, cut: None } => {
+            ProxyBody::full((!client_head).then_some(data), Some(finish))
+        }
+        Source::Stored {
+            data,
+            cut: Some(error),
+        } => ProxyBody::cut(data, error, finish, d.upstream_log),
     };
     let body = body.sub_filter(substituted).gzip(gzipped);
     let (status, reason) = match p.status {

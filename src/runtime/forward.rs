@@ -30,7 +30,7 @@ use super::state::{Hold, State, Upstream, now_secs};
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{
     CacheRequest, CacheStatus, KeepBody, NextUpstream, Outcome, Pass, PeerAddr, ProxyRequest,
-    Route, UpstreamTry, validity,
+    Route, UpstreamTry, Validity, validity,
 };
 use crate::syntax::include::os_error;
 
@@ -151,7 +151,19 @@ async fn attempts(
         match cache::find(&request, c).await {
             cache::Found::Hit(entry) => {
                 outcome.cache_status = Some(CacheStatus::Hit);
-                let head = entry.head();
+                let mut head = entry.head();
+                let mut data = entry.body;
+                let validators = cache::validators(&request);
+                match c.not_modified(&validators, head.status, &head.headers, true) {
+                    Validity::Send => {}
+                    Validity::NotModified => {
+                        head = cache::not_modified(&head);
+                        data = Bytes::new();
+                    }
+                    Validity::PreconditionFailed => {
+                        return Ok(fail(request, &p, 412, outcome, keepalive, None).await);
+                    }
+                }
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
@@ -160,11 +172,8 @@ async fn attempts(
                     sent_at: Instant::now(),
                     upstream_log: UpstreamLog::of(&p, None),
                 };
-                return Ok(Some(deliver::deliver(
-                    ctx,
-                    Source::Stored(entry.body),
-                    head,
-                )));
+                let source = Source::Stored { data, cut: None };
+                return Ok(Some(deliver::deliver(ctx, source, head)));
             }
             cache::Found::Ask { status, store: may } => {
                 outcome.cache_status = Some(status);
@@ -330,6 +339,18 @@ async fn attempts(
                 // Its response time runs until the body is over (see `Finish`).
                 outcome.upstreams.push(state);
                 let hold = Hold { upstream, attempt };
+                let verdict = match p.cache.as_deref() {
+                    Some(c) if store => {
+                        let validators = cache::validators(&request);
+                        c.not_modified(&validators, head.status, &head.headers, false)
+                    }
+                    _ => Validity::Send,
+                };
+                if verdict == Validity::PreconditionFailed {
+                    drop((conn, hold));
+                    return Ok(fail(request, &p, 412, outcome, keepalive, None).await);
+                }
+                let not_modified = verdict == Validity::NotModified;
                 let kept = match p.cache.as_deref() {
                     Some(c) if store => keeps(&request, c, &head, &mut outcome),
                     _ => None,
@@ -343,13 +364,21 @@ async fn attempts(
                     upstream_log: UpstreamLog::of(&p, Some(peer_named(peer))),
                 };
                 let Some((c, valid_sec)) = kept else {
-                    return Ok(Some(deliver::deliver(
-                        ctx,
-                        Source::Upstream(conn, hold),
-                        head,
-                    )));
+                    if not_modified {
+                        // The head alone: the upstream's body is not read.
+                        drop((conn, hold));
+                        let source = Source::Stored {
+                            data: Bytes::new(),
+                            cut: None,
+                        };
+                        let head = cache::not_modified(&head);
+                        return Ok(Some(deliver::deliver(ctx, source, head)));
+                    }
+                    let source = Source::Upstream(conn, hold);
+                    return Ok(Some(deliver::deliver(ctx, source, head)));
                 };
-                return Ok(fill(ctx, c, valid_sec, (conn, hold), head).await);
+                let upstream = (conn, hold);
+                return Ok(fill(ctx, c, valid_sec, upstream, head, not_modified).await);
             }
             Err((e @ (ProxyError::ClientBodyTimedOut | ProxyError::ClientClosed(_)), _)) => {
                 if let ProxyError::ClientClosed(_) = e {
@@ -555,13 +584,16 @@ fn keeps<'c>(
 }
 
 /// Reads the answer whole, stores it in the cache and sends it from there. A body the
-/// upstream cuts short is not stored, and the client's connection closes without an answer.
+/// upstream cuts short is not stored: the client gets what came, then the connection
+/// closes, as when the body is streamed. A client the not-modified filter answered gets the
+/// 304 head alone.
 async fn fill(
     mut d: deliver::Delivery<'_>,
     c: &CacheRequest,
     valid_sec: i64,
     (conn, hold): (PeerConn, Hold),
     head: ResponseHead,
+    not_modified: bool,
 ) -> Option<Answer> {
     let mut body = UpstreamBody::new(
         conn,
@@ -580,21 +612,22 @@ async fn fill(
         last.response_length += length;
         last.response_time = Some(d.sent_at.elapsed());
     }
-    match read {
+    let (data, cut) = match read {
         Ok(data) => {
-            cache::store(
-                c,
-                cache::entry(&d.request, c, &head, data.clone(), valid_sec),
-            );
-            Some(deliver::deliver(d, Source::Stored(data), head))
+            let entry = cache::entry(&d.request, c, &head, data.clone(), valid_sec);
+            cache::store(c, entry);
+            (data, None)
         }
-        Err(e) => {
-            d.upstream_log
-                .write(&d.request, &d.p.log.errors, Level::Error, &e);
-            d.outcome.status = head.status;
-            terminate(d.request, d.p, head.status, d.outcome)
-        }
+        Err((data, e)) => (data, Some(e)),
+    };
+    if not_modified {
+        let source = Source::Stored {
+            data: Bytes::new(),
+            cut,
+        };
+        return Some(deliver::deliver(d, source, cache::not_modified(&head)));
     }
+    Some(deliver::deliver(d, Source::Stored { data, cut }, head))
 }
 
 /// One try with one server.

@@ -88,6 +88,12 @@ server {
         return 200 "origin $request_method $uri $args r=[$http_range] inm=[$http_if_none_match]\n";
     }
     location ~ 404 { return 404 "nope\n"; }
+    location ~ /lm {
+        add_header Last-Modified "Mon, 02 Jan 2023 00:00:00 GMT";
+        add_header ETag '"abc"';
+        add_header Cache-Control $arg_cc;
+        return 200 "lm $uri\n";
+    }
 }
 "#;
 
@@ -150,6 +156,24 @@ fn probes() -> Vec<Later> {
         with("/range", "Range: bytes=0-3\r\nIf-None-Match: \"x\""),
         get("/off/x"),
         get("/off/x"),
+        with("/lm", "If-None-Match: \"abc\""),
+        with("/lm", "If-None-Match: \"abc\""),
+        with("/lm", "If-Modified-Since: Mon, 02 Jan 2023 00:00:00 GMT"),
+        with("/lm", "If-Modified-Since: Mon, 01 Jan 2024 00:00:00 GMT"),
+        with("/lm", "If-Unmodified-Since: Mon, 01 Jan 2001 00:00:00 GMT"),
+        with("/lm", "If-Match: \"zzz\""),
+        with("/lm2", "If-Match: \"zzz\""),
+        with("/off/lm", "If-None-Match: \"abc\""),
+        with("/lmcc?cc=no-store", "If-None-Match: \"abc\""),
+        with(
+            "/xae?xae=0",
+            "If-Unmodified-Since: Mon, 01 Jan 2001 00:00:00 GMT",
+        ),
+        with(
+            "/nolm",
+            "If-Unmodified-Since: Mon, 01 Jan 2001 00:00:00 GMT",
+        ),
+        with("/nolm", "If-Modified-Since: Mon, 01 Jan 2001 00:00:00 GMT"),
         get("/exp?xae=1"),
         get("/exp?xae=1"),
         Later(
