@@ -230,6 +230,8 @@ impl Cache {
                     self.refuse(cx, d);
                 }
             }
+            // ngxr asks the upstream for the whole answer and serves no ranges from it.
+            "proxy_cache_max_range_offset" => self.refuse(cx, d),
             "proxy_cache_use_stale" => {
                 if d.args.iter().any(|w| !w.value.eq_ignore_ascii_case("off")) {
                     self.refuse(cx, d);
