@@ -27,6 +27,15 @@ pub struct CachePath {
     pub span: Span,
 }
 
+/// What `proxy_cache` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneName {
+    /// A zone, with the name's span.
+    Fixed(String, Span),
+    /// A value with variables, evaluated per request.
+    Variable(Text),
+}
+
 /// `proxy_cache_valid [code ...] time`: `codes` empty means `any`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Valid {
@@ -38,8 +47,8 @@ pub struct Valid {
 /// The `proxy_cache*` settings of one level; `None`: inherited.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cache {
-    /// `proxy_cache ZONE` (`Some(Some)`) or `off` (`Some(None)`), with the zone name's span.
-    pub zone: Option<Option<(String, Span)>>,
+    /// `proxy_cache ZONE` (`Some(Some)`) or `off` (`Some(None)`).
+    pub zone: Option<Option<ZoneName>>,
     pub key: Option<Text>,
     pub valid: Option<Vec<Valid>>,
     /// `proxy_cache_methods` beyond GET and HEAD, which are always cached: POST.
@@ -180,9 +189,9 @@ impl Cache {
                 match d.args.first() {
                     Some(w) if w.value == "off" => self.zone = Some(None),
                     Some(w) if w.value.contains('$') => {
-                        cx.unsupported(d, w.span, "\"proxy_cache\" with variables");
+                        self.zone = cx.text(d, 0).map(|t| Some(ZoneName::Variable(t)));
                     }
-                    Some(w) => self.zone = Some(Some((w.value.clone(), w.span))),
+                    Some(w) => self.zone = Some(Some(ZoneName::Fixed(w.value.clone(), w.span))),
                     None => cx.arity(d),
                 }
             }

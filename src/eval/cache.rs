@@ -19,7 +19,7 @@ use super::site::Inner;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::Cx;
-use crate::config::cache::{Cache, CachePath, Valid};
+use crate::config::cache::{Cache, CachePath, Valid, ZoneName};
 use crate::config::content::IfModifiedSince;
 
 /// One `proxy_cache_path` zone, shared by every worker thread: where its entries live and,
@@ -39,6 +39,9 @@ pub struct CacheZone {
 struct Node {
     uses: u64,
     last_use: Instant,
+    /// An error status `proxy_intercept_errors` took from the upstream, kept in memory
+    /// only (nginx's `fcn->error`) until this time: it answers the key meanwhile.
+    error: Option<(u16, i64)>,
 }
 
 /// What [`CacheZone::touch`] found of a key.
@@ -51,6 +54,8 @@ pub enum Touched {
     Used,
     /// Not used for `inactive`: nginx's manager would have removed it; it is stale.
     Inactive,
+    /// A cached error status: the request is answered with it (a HIT).
+    Error(u16),
 }
 
 impl CacheZone {
@@ -88,13 +93,29 @@ impl CacheZone {
         let node = nodes.entry(*hash).or_insert(Node {
             uses: 0,
             last_use: now,
+            error: None,
         });
         let inactive = now.duration_since(node.last_use) > self.inactive;
         if inactive {
             node.uses = 0;
+            node.error = None;
         }
         node.uses += 1;
         node.last_use = now;
+        match node.error {
+            Some((status, until)) if until >= super::clock::now_secs() => {
+                return Touched::Error(status);
+            }
+            // `renew`: the key starts over.
+            Some(_) => {
+                *node = Node {
+                    uses: 1,
+                    last_use: now,
+                    error: None,
+                }
+            }
+            None => {}
+        }
         if node.uses < min_uses {
             Touched::Scarce
         } else if inactive {
@@ -105,14 +126,27 @@ impl CacheZone {
     }
 }
 
+impl CacheZone {
+    /// Keeps `status` as the key's answer until `until` (an error `proxy_intercept_errors`
+    /// took, `ngx_http_upstream_intercept_errors`), or forgets it (`None`: an answer was
+    /// stored).
+    pub fn set_error(&self, hash: &[u8; 16], error: Option<(u16, i64)>) {
+        if let Ok(mut nodes) = self.nodes.lock()
+            && let Some(node) = nodes.get_mut(hash)
+        {
+            node.error = error;
+        }
+    }
+}
+
 /// The md5 of a key in lowercase hex, as nginx names cache files.
 pub fn hex(hash: &[u8; 16]) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The zones of `proxy_cache_path`, by name.
-#[derive(Debug, Default)]
-pub struct Zones(Vec<Arc<CacheZone>>);
+#[derive(Debug, Default, Clone)]
+pub struct Zones(Arc<[Arc<CacheZone>]>);
 
 impl Zones {
     pub fn compile(paths: &[CachePath]) -> Zones {
@@ -120,10 +154,18 @@ impl Zones {
     }
 }
 
+/// Which zone `proxy_cache` names.
+#[derive(Debug)]
+enum ZoneRef {
+    Fixed(Arc<CacheZone>),
+    /// Named per request; an empty value or `off` caches nothing.
+    Variable(Complex, Zones),
+}
+
 /// A location's cache, compiled.
 #[derive(Debug)]
 pub struct CCache {
-    zone: Arc<CacheZone>,
+    zone: ZoneRef,
     key: Option<Complex>,
     valid: Arc<[Valid]>,
     post: bool,
@@ -164,7 +206,11 @@ fn predicates(values: &[Complex], req: &mut Req<'_>) -> bool {
 /// Compiles a level's cache values only to report unknown variables, as nginx compiles
 /// them at every level.
 pub fn validate(cx: &mut Cx<'_>, reg: &Registry, cache: &Cache) {
-    let values = cache.key.iter();
+    let zone = match &cache.zone {
+        Some(Some(ZoneName::Variable(text))) => Some(text),
+        _ => None,
+    };
+    let values = cache.key.iter().chain(zone);
     let values = values.chain(cache.bypass.iter().flatten());
     for text in values.chain(cache.no_cache.iter().flatten()) {
         Complex::compile(cx, reg, text);
@@ -181,13 +227,19 @@ pub fn compile(
     if_modified_since: IfModifiedSince,
     site: &Weak<Inner>,
 ) -> Option<Option<Box<CCache>>> {
-    let Some(Some((name, span))) = &cache.zone else {
-        return Some(None);
-    };
-    let Some(zone) = zones.0.iter().find(|z| &z.name == name) else {
-        let message = format!("\"proxy_cache\" zone \"{name}\" is unknown");
-        cx.late_error_at("config::invalid", message, *span);
-        return None;
+    let zone = match &cache.zone {
+        Some(Some(ZoneName::Fixed(name, span))) => {
+            let Some(zone) = zones.0.iter().find(|z| &z.name == name) else {
+                let message = format!("\"proxy_cache\" zone \"{name}\" is unknown");
+                cx.late_error_at("config::invalid", message, *span);
+                return None;
+            };
+            ZoneRef::Fixed(zone.clone())
+        }
+        Some(Some(ZoneName::Variable(text))) => {
+            ZoneRef::Variable(Complex::compile(cx, reg, text)?, zones.clone())
+        }
+        Some(None) | None => return Some(None),
     };
     for (directive, span, order) in cache.unserved.iter().flatten() {
         let what = format!("\"{directive}\" (other than off)");
@@ -211,7 +263,7 @@ pub fn compile(
         })
     });
     Some(Some(Box::new(CCache {
-        zone: zone.clone(),
+        zone,
         key,
         valid: cache.valid.clone().unwrap_or_default().into(),
         post: cache.methods_post.unwrap_or(false),
@@ -225,25 +277,43 @@ pub fn compile(
 
 impl CCache {
     /// The request's cache (`ngx_http_upstream_cache`), or `None` when its method is not
-    /// cached. `default_key` is nginx's when `proxy_cache_key` is not set: the upstream
-    /// URL's scheme and host, then the URI sent.
+    /// cached or `proxy_cache`'s value names no zone. `default_key` is nginx's when
+    /// `proxy_cache_key` is not set: the upstream URL's scheme and host, then the URI sent.
+    /// The error is nginx's line for a value naming an unknown zone (a 500).
     pub fn request(
         &self,
         req: &mut Req<'_>,
         default_key: impl FnOnce() -> Vec<u8>,
         ignore: IgnoreHeaders,
-    ) -> Option<Box<CacheRequest>> {
+    ) -> Result<Option<Box<CacheRequest>>, String> {
         let cached = matches!(req.method, "GET" | "HEAD") || (self.post && req.method == "POST");
         if !cached {
-            return None;
+            return Ok(None);
         }
+        let zone = match &self.zone {
+            ZoneRef::Fixed(zone) => zone.clone(),
+            ZoneRef::Variable(value, zones) => {
+                let name = value.eval(req);
+                if name.is_empty() || name == b"off" {
+                    return Ok(None);
+                }
+                let found = zones.0.iter().find(|z| z.name.as_bytes() == name);
+                match found {
+                    Some(zone) => zone.clone(),
+                    None => {
+                        let name = String::from_utf8_lossy(&name);
+                        return Err(format!("cache \"{name}\" not found"));
+                    }
+                }
+            }
+        };
         let key = match &self.key {
             Some(key) => key.eval(req),
             None => default_key(),
         };
         let hash: [u8; 16] = Md5::digest(&key).into();
-        Some(Box::new(CacheRequest {
-            zone: self.zone.clone(),
+        Ok(Some(Box::new(CacheRequest {
+            zone,
             hash,
             key: Bytes::from(key),
             bypass: predicates(&self.bypass, req),
@@ -255,7 +325,7 @@ impl CCache {
             min_uses: self.min_uses,
             ignore,
             if_modified_since: self.if_modified_since,
-        }))
+        })))
     }
 }
 
@@ -279,6 +349,14 @@ pub struct CacheRequest {
 }
 
 impl CacheRequest {
+    /// Until when an error status the upstream gave (and `proxy_intercept_errors` took) is
+    /// the key's answer: when its headers let the cache keep it and they or
+    /// `proxy_cache_valid` give it a time.
+    pub fn error_validity(&self, status: u16, headers: &[(Bytes, Bytes)]) -> Option<i64> {
+        let now = super::clock::now_secs();
+        validity(status, headers, self.ignore, &self.valid, now)
+    }
+
     /// nginx's not-modified filter, which a proxied answer goes through only when the cache
     /// may keep it as its headers stand (`r->disable_not_modified = !u->cacheable`), or comes
     /// from the cache: the request's validators against the answer's `Last-Modified` and

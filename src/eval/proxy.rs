@@ -63,8 +63,18 @@ pub fn build(
             [scheme, &host.unwrap_or_default(), &resolved.uri].concat()
         };
         let default_key = default_key();
-        c.request(req, || default_key, p.ignore_headers)
+        c.request(req, || default_key, p.ignore_headers).transpose()
     });
+    let cache = match cache.transpose() {
+        Ok(cache) => cache,
+        Err(message) => {
+            let mut route = super::route::respond(500, log, Vec::new(), None);
+            if let Route::Respond(r) = &mut route {
+                r.errors.push(ErrorLine::error(message));
+            }
+            return route;
+        }
+    };
     let mut headers: Vec<(Bytes, Bytes)> = Vec::with_capacity(p.headers.len() + req.headers.len());
     for (name, value) in &p.headers {
         let v = value.eval(req);

@@ -127,6 +127,8 @@ impl Entry {
 pub enum Found {
     /// A valid entry: the answer.
     Hit(Box<Entry>),
+    /// An error status kept for the key: the request ends with it (its `error_page`).
+    Error(u16),
     /// Ask the upstream; `store` when its answer may be kept.
     Ask { status: CacheStatus, store: bool },
 }
@@ -144,6 +146,7 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
         store,
     };
     match c.zone.touch(&c.hash, c.min_uses) {
+        Touched::Error(status) => return Found::Error(status),
         Touched::Scarce => return miss(false),
         Touched::Inactive => return miss(true),
         Touched::Used => {}
@@ -272,6 +275,7 @@ pub fn store(c: &CacheRequest, entry: Entry) {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
+    c.zone.set_error(&c.hash, None);
     tokio::task::spawn_blocking(move || {
         if write(&temp, &path, &entry.encode()).is_err() {
             let _ = std::fs::remove_file(&temp);

@@ -175,6 +175,10 @@ async fn attempts(
                 let source = Source::Stored { data, cut: None };
                 return Ok(Some(deliver::deliver(ctx, source, head)));
             }
+            cache::Found::Error(status) => {
+                outcome.cache_status = Some(CacheStatus::Hit);
+                return Ok(fail(request, &p, status, outcome, keepalive, None).await);
+            }
             cache::Found::Ask { status, store: may } => {
                 outcome.cache_status = Some(status);
                 store = may;
@@ -316,7 +320,12 @@ async fn attempts(
                 if p.intercept_errors && head.status >= 300 && p.error_pages.contains(&head.status)
                 {
                     // `proxy_intercept_errors`: the upstream's answer gives way to the page
-                    // (which may take its `WWW-Authenticate`).
+                    // (which may take its `WWW-Authenticate`); the cache may keep its status.
+                    if let Some(c) = p.cache.as_deref().filter(|_| store)
+                        && let Some(until) = c.error_validity(head.status, &head.headers)
+                    {
+                        c.zone.set_error(&c.hash, Some((head.status, until)));
+                    }
                     outcome.upstreams.push(state);
                     drop((conn, Hold { upstream, attempt }));
                     outcome.upstream_headers = head.headers.clone();

@@ -65,6 +65,18 @@ http {
             proxy_cache one;
             proxy_ignore_headers Cache-Control Set-Cookie;
         }
+        location /var/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache $arg_c;
+        }
+        location /ie/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_valid 404 1m;
+            proxy_intercept_errors on;
+            error_page 404 = @fallback;
+        }
+        location @fallback { return 403; }
         location /off/ {
             proxy_pass http://127.0.0.1:ORIGIN;
             proxy_cache off;
@@ -156,6 +168,14 @@ fn probes() -> Vec<Later> {
         with("/range", "Range: bytes=0-3\r\nIf-None-Match: \"x\""),
         get("/off/x"),
         get("/off/x"),
+        get("/var/x?c=one"),
+        get("/var/x?c=one"),
+        get("/var/x?c=two"),
+        get("/var/x?c=nope"),
+        get("/var/x?c=off"),
+        get("/var/x"),
+        get("/ie/404"),
+        get("/ie/404"),
         with("/lm", "If-None-Match: \"abc\""),
         with("/lm", "If-None-Match: \"abc\""),
         with("/lm", "If-Modified-Since: Mon, 02 Jan 2023 00:00:00 GMT"),
