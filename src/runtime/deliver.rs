@@ -211,6 +211,18 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     front.location = location;
     front.hide_version = !p.server_tokens;
     front.upstream_server = passes_server(p);
+    if passes(p, b"date") {
+        // The last `Date` line is the one nginx's `headers_out.date` keeps.
+        let mut date = None;
+        headers.retain(|(n, v)| {
+            let is_date = n.eq_ignore_ascii_case(b"date");
+            if is_date {
+                date = Some(v.clone());
+            }
+            !is_date
+        });
+        front.upstream_date = Some(date);
+    }
     front.content_length = length;
     front.chunked = unframed && chunks;
     front.chunked_off = !sending.chunked;
@@ -389,9 +401,12 @@ fn set_so_far(
 
 /// Whether `proxy_pass_header Server` lets the upstream's `Server` through.
 fn passes_server(p: &ProxyRequest) -> bool {
-    !p.hide_headers
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(b"server"))
+    passes(p, b"server")
+}
+
+/// Whether the upstream's header `name` is not hidden.
+fn passes(p: &ProxyRequest, name: &[u8]) -> bool {
+    !p.hide_headers.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 fn upstream_length(head: &ResponseHead) -> Option<u64> {

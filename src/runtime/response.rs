@@ -37,6 +37,10 @@ pub struct Front {
     /// `proxy_pass_header Server`: the `Server` line is the upstream's (among its headers,
     /// or none if it sent none); nginx writes no `Server` of its own then.
     pub upstream_server: bool,
+    /// `proxy_pass_header Date`: the upstream's `Date` written in nginx's place for it, or
+    /// none when it sent none (nginx's proxy module adds an empty one, which the header
+    /// filter leaves out); `None`: nginx's own.
+    pub upstream_date: Option<Option<Bytes>>,
 }
 
 impl Front {
@@ -169,7 +173,11 @@ pub fn build(
             },
         );
     }
-    put(b"Date", &http_date());
+    match &front.upstream_date {
+        None => put(b"Date", &http_date()),
+        Some(Some(date)) => put(b"Date", date),
+        Some(None) => {}
+    }
     if let Some(v) = &front.content_type {
         put(b"Content-Type", v);
     }
