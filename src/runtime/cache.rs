@@ -266,8 +266,9 @@ pub fn entry(
 }
 
 /// Writes `entry` to its file (through a temporary file in the zone's directory, renamed
-/// into place), on the blocking pool; an entry that cannot be written is not kept.
-pub fn store(c: &CacheRequest, entry: Entry) {
+/// into place), on the blocking pool; an entry that cannot be written is not kept. The
+/// answer goes out once it is in place, so the next request finds it, as with nginx.
+pub async fn store(c: &CacheRequest, entry: Entry) {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let path = c.zone.file(&c.hash);
     let temp = c.zone.path.join(format!(
@@ -276,11 +277,12 @@ pub fn store(c: &CacheRequest, entry: Entry) {
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     c.zone.set_error(&c.hash, None);
-    tokio::task::spawn_blocking(move || {
+    let written = tokio::task::spawn_blocking(move || {
         if write(&temp, &path, &entry.encode()).is_err() {
             let _ = std::fs::remove_file(&temp);
         }
     });
+    let _ = written.await;
 }
 
 fn write(temp: &PathBuf, path: &PathBuf, data: &[u8]) -> std::io::Result<()> {

@@ -624,7 +624,7 @@ async fn fill(
     let (data, cut) = match read {
         Ok(data) => {
             let entry = cache::entry(&d.request, c, &head, data.clone(), valid_sec);
-            cache::store(c, entry);
+            cache::store(c, entry).await;
             (data, None)
         }
         Err((data, e)) => (data, Some(e)),
