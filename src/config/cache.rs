@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::settings::{flag, set};
 use super::units::{parse_msec, parse_offset, parse_sec, parse_size};
 use super::{Cx, Text};
+use crate::eval::plan::NextUpstream;
 use crate::source::Span;
 use crate::syntax::Directive;
 
@@ -57,10 +58,12 @@ pub struct Cache {
     pub no_cache: Option<Vec<Text>>,
     pub min_uses: Option<u64>,
     pub convert_head: Option<bool>,
+    /// `proxy_cache_use_stale`: the failures a stale entry answers, and `updating`.
+    pub use_stale: Option<(NextUpstream, bool)>,
     /// The settings ngxr does not serve set to something else than their default
     /// (`proxy_cache_lock on`, `proxy_cache_use_stale updating`...): refused where a
     /// location caches.
-    pub unserved: Option<Vec<(&'static str, Span, u64)>>,
+    pub unserved: Option<Vec<(String, Span, u64)>>,
 }
 
 /// Reads `proxy_cache_path` (`ngx_http_file_cache_set_slot`) into `zones`.
@@ -142,6 +145,24 @@ pub fn declare(cx: &mut Cx<'_>, d: &Directive, zones: &mut Vec<CachePath>) {
     });
 }
 
+/// Both sets of failures.
+fn or(a: NextUpstream, b: NextUpstream) -> NextUpstream {
+    NextUpstream {
+        error: a.error || b.error,
+        timeout: a.timeout || b.timeout,
+        invalid_header: a.invalid_header || b.invalid_header,
+        http_500: a.http_500 || b.http_500,
+        http_502: a.http_502 || b.http_502,
+        http_503: a.http_503 || b.http_503,
+        http_504: a.http_504 || b.http_504,
+        http_403: a.http_403 || b.http_403,
+        http_404: a.http_404 || b.http_404,
+        http_429: a.http_429 || b.http_429,
+        off: a.off || b.off,
+        ..NextUpstream::default()
+    }
+}
+
 /// `levels=1:2`: up to three levels of 1 or 2 digits each.
 fn parse_levels(text: &str) -> Option<Vec<usize>> {
     let levels: Vec<usize> = text
@@ -172,6 +193,7 @@ impl Cache {
             no_cache,
             min_uses,
             convert_head,
+            use_stale,
             unserved
         );
     }
@@ -241,9 +263,13 @@ impl Cache {
             }
             // ngxr asks the upstream for the whole answer and serves no ranges from it.
             "proxy_cache_max_range_offset" => self.refuse(cx, d),
+            // A level's directives together (nginx's bitmask).
             "proxy_cache_use_stale" => {
-                if d.args.iter().any(|w| !w.value.eq_ignore_ascii_case("off")) {
-                    self.refuse(cx, d);
+                if let Some(more) = super::proxy::next_upstream(cx, d) {
+                    let updating = d.args.iter().any(|w| w.value == "updating");
+                    let (rules, up) = self.use_stale.get_or_insert_with(Default::default);
+                    *rules = or(*rules, more);
+                    *up |= updating;
                 }
             }
             _ => return false,
@@ -253,12 +279,13 @@ impl Cache {
 
     /// Notes `d` as set to what ngxr does not serve.
     fn refuse(&mut self, cx: &mut Cx<'_>, d: &Directive) {
-        let name = crate::directives::lookup(d.name())
-            .first()
-            .map_or("proxy_cache", |s| s.name);
+        let what = match d.name() {
+            "proxy_cache_max_range_offset" => format!("\"{}\"", d.name()),
+            name => format!("\"{name}\" (other than off)"),
+        };
         let order = cx.tree.order_of(d);
         let list = self.unserved.get_or_insert_with(Vec::new);
-        list.push((name, d.span(), order));
+        list.push((what, d.span(), order));
     }
 }
 

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use md5::{Digest as _, Md5};
 
 use super::conditional::{Validators, Validity};
-use super::plan::{IgnoreHeaders, Outcome, RequestInfo};
+use super::plan::{IgnoreHeaders, NextUpstream, Outcome, RequestInfo};
 use super::request::Req;
 use super::site::Inner;
 use super::value::Complex;
@@ -42,6 +42,8 @@ struct Node {
     /// An error status `proxy_intercept_errors` took from the upstream, kept in memory
     /// only (nginx's `fcn->error`) until this time: it answers the key meanwhile.
     error: Option<(u16, i64)>,
+    /// A request that found the entry expired is asking the upstream for a new one.
+    updating: bool,
 }
 
 /// What [`CacheZone::touch`] found of a key.
@@ -94,6 +96,7 @@ impl CacheZone {
             uses: 0,
             last_use: now,
             error: None,
+            updating: false,
         });
         let inactive = now.duration_since(node.last_use) > self.inactive;
         if inactive {
@@ -112,6 +115,7 @@ impl CacheZone {
                     uses: 1,
                     last_use: now,
                     error: None,
+                    updating: false,
                 }
             }
             None => {}
@@ -130,6 +134,31 @@ impl CacheZone {
     /// Keeps `status` as the key's answer until `until` (an error `proxy_intercept_errors`
     /// took, `ngx_http_upstream_intercept_errors`), or forgets it (`None`: an answer was
     /// stored).
+    /// Marks the key as being updated by the caller: `false` when another request already
+    /// is (nginx's `node->updating`).
+    pub fn begin_update(&self, hash: &[u8; 16]) -> bool {
+        let Ok(mut nodes) = self.nodes.lock() else {
+            return true;
+        };
+        match nodes.get_mut(hash) {
+            Some(node) if node.updating => false,
+            Some(node) => {
+                node.updating = true;
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// The update [`begin_update`](Self::begin_update) began is over.
+    pub fn end_update(&self, hash: &[u8; 16]) {
+        if let Ok(mut nodes) = self.nodes.lock()
+            && let Some(node) = nodes.get_mut(hash)
+        {
+            node.updating = false;
+        }
+    }
+
     pub fn set_error(&self, hash: &[u8; 16], error: Option<(u16, i64)>) {
         if let Ok(mut nodes) = self.nodes.lock()
             && let Some(node) = nodes.get_mut(hash)
@@ -174,6 +203,8 @@ pub struct CCache {
     min_uses: u64,
     pub convert_head: bool,
     if_modified_since: IfModifiedSince,
+    use_stale: NextUpstream,
+    stale_updating: bool,
 }
 
 /// `proxy_no_cache`, evaluated once the upstream's head is in (its values may read
@@ -241,9 +272,8 @@ pub fn compile(
         }
         Some(None) | None => return Some(None),
     };
-    for (directive, span, order) in cache.unserved.iter().flatten() {
-        let what = format!("\"{directive}\" (other than off)");
-        cx.unsupported_at(*span, *order, &what);
+    for (what, span, order) in cache.unserved.iter().flatten() {
+        cx.unsupported_at(*span, *order, what);
     }
     let compile_all = |cx: &mut Cx<'_>, list: &Option<Vec<crate::config::Text>>| {
         let list = list.iter().flatten();
@@ -272,6 +302,15 @@ pub fn compile(
         min_uses: cache.min_uses.unwrap_or(1),
         convert_head: cache.convert_head.unwrap_or(true),
         if_modified_since,
+        // `off` (nginx's default) turns every other value off.
+        use_stale: match cache.use_stale {
+            Some((rules, _)) if !rules.off => rules,
+            _ => NextUpstream {
+                off: true,
+                ..NextUpstream::default()
+            },
+        },
+        stale_updating: cache.use_stale.is_some_and(|(rules, up)| up && !rules.off),
     })))
 }
 
@@ -325,6 +364,8 @@ impl CCache {
             min_uses: self.min_uses,
             ignore,
             if_modified_since: self.if_modified_since,
+            use_stale: self.use_stale,
+            stale_updating: self.stale_updating,
         })))
     }
 }
@@ -346,6 +387,12 @@ pub struct CacheRequest {
     pub ignore: IgnoreHeaders,
     /// The location's `if_modified_since`, for [`CacheRequest::not_modified`].
     pub if_modified_since: IfModifiedSince,
+    /// `proxy_cache_use_stale`: the failures (as `proxy_next_upstream` names them) an
+    /// expired entry answers instead (`off`: none).
+    pub use_stale: NextUpstream,
+    /// `proxy_cache_use_stale updating`: an expired entry answers while another request
+    /// updates it.
+    pub stale_updating: bool,
 }
 
 impl CacheRequest {
@@ -636,5 +683,15 @@ mod tests {
         assert_eq!(zone.touch(&key, 2), Touched::Scarce);
         assert_eq!(zone.touch(&key, 2), Touched::Used);
         assert_eq!(zone.touch(&[2; 16], 1), Touched::Used);
+        // One request updates an expired entry at a time.
+        assert!(zone.begin_update(&key));
+        assert!(!zone.begin_update(&key));
+        zone.end_update(&key);
+        assert!(zone.begin_update(&key));
+        // A kept error answers until its time, then the key starts over.
+        zone.set_error(&key, Some((404, super::super::clock::now_secs() + 60)));
+        assert_eq!(zone.touch(&key, 1), Touched::Error(404));
+        zone.set_error(&key, Some((404, 0)));
+        assert_eq!(zone.touch(&key, 2), Touched::Scarce);
     }
 }

@@ -938,6 +938,8 @@ pub enum CacheStatus {
     Bypass,
     Expired,
     Hit,
+    Stale,
+    Updating,
 }
 
 impl CacheStatus {
@@ -947,6 +949,8 @@ impl CacheStatus {
             CacheStatus::Bypass => "BYPASS",
             CacheStatus::Expired => "EXPIRED",
             CacheStatus::Hit => "HIT",
+            CacheStatus::Stale => "STALE",
+            CacheStatus::Updating => "UPDATING",
         }
     }
 }

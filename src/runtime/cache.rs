@@ -125,12 +125,32 @@ impl Entry {
 /// What the cache has for a request.
 #[derive(Debug)]
 pub enum Found {
-    /// A valid entry: the answer.
-    Hit(Box<Entry>),
+    /// An entry that answers: valid (`HIT`), or expired while another request updates it
+    /// under `proxy_cache_use_stale updating` (`UPDATING`).
+    Hit(Box<Entry>, CacheStatus),
     /// An error status kept for the key: the request ends with it (its `error_page`).
     Error(u16),
-    /// Ask the upstream; `store` when its answer may be kept.
-    Ask { status: CacheStatus, store: bool },
+    /// Ask the upstream; `store` when its answer may be kept. An expired entry comes along
+    /// (`stale`), for `proxy_cache_use_stale`, with the mark that this request updates it.
+    Ask {
+        status: CacheStatus,
+        store: bool,
+        stale: Option<(Box<Entry>, Option<Updating>)>,
+    },
+}
+
+/// This request is updating its key's expired entry (nginx's `c->updating`): other requests
+/// may be answered with the stale entry meanwhile. Over when dropped.
+#[derive(Debug)]
+pub struct Updating {
+    zone: std::sync::Arc<crate::eval::plan::CacheZone>,
+    hash: [u8; 16],
+}
+
+impl Drop for Updating {
+    fn drop(&mut self) {
+        self.zone.end_update(&self.hash);
+    }
 }
 
 /// `ngx_http_upstream_cache`: bypassed, too rarely asked for, or looked up.
@@ -139,11 +159,13 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
         return Found::Ask {
             status: CacheStatus::Bypass,
             store: true,
+            stale: None,
         };
     }
     let miss = |store| Found::Ask {
         status: CacheStatus::Miss,
         store,
+        stale: None,
     };
     match c.zone.touch(&c.hash, c.min_uses) {
         Touched::Error(status) => return Found::Error(status),
@@ -165,12 +187,20 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
         return miss(true);
     }
     if entry.valid_sec < now_secs() {
+        let updating = c.zone.begin_update(&c.hash).then(|| Updating {
+            zone: c.zone.clone(),
+            hash: c.hash,
+        });
+        if updating.is_none() && c.stale_updating {
+            return Found::Hit(Box::new(entry), CacheStatus::Updating);
+        }
         return Found::Ask {
             status: CacheStatus::Expired,
             store: true,
+            stale: Some((Box::new(entry), updating)),
         };
     }
-    Found::Hit(Box::new(entry))
+    Found::Hit(Box::new(entry), CacheStatus::Hit)
 }
 
 /// The request's validators, for the not-modified filter.

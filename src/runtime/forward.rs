@@ -147,41 +147,30 @@ async fn attempts(
     };
     // `proxy_cache`: the answer may come from the cache, or be kept once the upstream gives it.
     let mut store = false;
+    // An expired entry, for `proxy_cache_use_stale`, and the mark that this request is
+    // updating it (kept until the pass is over).
+    let mut stale = None;
+    let mut _updating = None;
     if let Some(c) = p.cache.as_deref() {
         match cache::find(&request, c).await {
-            cache::Found::Hit(entry) => {
-                outcome.cache_status = Some(CacheStatus::Hit);
-                let mut head = entry.head();
-                let mut data = entry.body;
-                let validators = cache::validators(&request);
-                match c.not_modified(&validators, head.status, &head.headers, true) {
-                    Validity::Send => {}
-                    Validity::NotModified => {
-                        head = cache::not_modified(&head);
-                        data = Bytes::new();
-                    }
-                    Validity::PreconditionFailed => {
-                        return Ok(fail(request, &p, 412, outcome, keepalive, None).await);
-                    }
-                }
-                let ctx = deliver::Delivery {
-                    request,
-                    p: &p,
-                    keepalive,
-                    outcome,
-                    sent_at: Instant::now(),
-                    upstream_log: UpstreamLog::of(&p, None),
-                };
-                let source = Source::Stored { data, cut: None };
-                return Ok(Some(deliver::deliver(ctx, source, head)));
+            cache::Found::Hit(entry, status) => {
+                return Ok(from_cache(request, &p, c, *entry, outcome, keepalive, status).await);
             }
             cache::Found::Error(status) => {
                 outcome.cache_status = Some(CacheStatus::Hit);
                 return Ok(fail(request, &p, status, outcome, keepalive, None).await);
             }
-            cache::Found::Ask { status, store: may } => {
+            cache::Found::Ask {
+                status,
+                store: may,
+                stale: expired,
+            } => {
                 outcome.cache_status = Some(status);
                 store = may;
+                if let Some((entry, updating)) = expired {
+                    stale = Some(entry).filter(|_| !c.use_stale.off);
+                    _updating = updating;
+                }
             }
         }
         if let Some(finish) = abandoned.as_mut() {
@@ -220,6 +209,12 @@ async fn attempts(
             });
             let group = Some(Arc::from(p.upstream.name.as_str()));
             request.sent_body = body.sent_again(&p);
+            if let Some(c) = p.cache.as_deref().filter(|c| c.use_stale.error)
+                && let Some(entry) = stale.take()
+            {
+                let status = CacheStatus::Stale;
+                return Ok(from_cache(request, &p, c, *entry, outcome, keepalive, status).await);
+            }
             return Ok(fail(request, &p, 502, outcome, keepalive, group).await);
         };
         let peer = &p.upstream.servers[index];
@@ -317,6 +312,18 @@ async fn attempts(
                     continue;
                 }
                 Balancer::settle(&mut attempt);
+                if let Some(c) = p.cache.as_deref()
+                    && retry_on_status(&c.use_stale, head.status).is_some()
+                    && let Some(entry) = stale.take()
+                {
+                    // `proxy_cache_use_stale http_*`: the expired entry answers instead.
+                    outcome.upstreams.push(state);
+                    drop((conn, Hold { upstream, attempt }));
+                    let status = CacheStatus::Stale;
+                    return Ok(
+                        from_cache(request, &p, c, *entry, outcome, keepalive, status).await,
+                    );
+                }
                 if p.intercept_errors && head.status >= 300 && p.error_pages.contains(&head.status)
                 {
                     // `proxy_intercept_errors`: the upstream's answer gives way to the page
@@ -431,6 +438,14 @@ async fn attempts(
                 }
                 let peer = Some(Arc::from(addr));
                 request.sent_body = body.sent_again(&p);
+                if let Some(c) = p.cache.as_deref().filter(|c| e.retryable(&c.use_stale))
+                    && let Some(entry) = stale.take()
+                {
+                    let status = CacheStatus::Stale;
+                    return Ok(
+                        from_cache(request, &p, c, *entry, outcome, keepalive, status).await,
+                    );
+                }
                 return Ok(fail(request, &p, status, outcome, keepalive, peer).await);
             }
         }
@@ -565,6 +580,46 @@ async fn kept_body(
         },
     };
     Ok((send, whole.length, kept))
+}
+
+/// Answers `request` with `entry` from the cache (`status`: `HIT`, `UPDATING`, `STALE`),
+/// through the not-modified filter (`ngx_http_upstream_cache_send`).
+async fn from_cache(
+    request: OwnedRequest,
+    p: &ProxyRequest,
+    c: &CacheRequest,
+    entry: cache::Entry,
+    mut outcome: Outcome,
+    keepalive: bool,
+    status: CacheStatus,
+) -> Option<Answer> {
+    outcome.cache_status = Some(status);
+    let mut head = entry.head();
+    let mut data = entry.body;
+    let validators = cache::validators(&request);
+    match c.not_modified(&validators, head.status, &head.headers, true) {
+        Validity::Send => {}
+        Validity::NotModified => {
+            head = cache::not_modified(&head);
+            data = Bytes::new();
+        }
+        Validity::PreconditionFailed => {
+            return fail(request, p, 412, outcome, keepalive, None).await;
+        }
+    }
+    let ctx = deliver::Delivery {
+        request,
+        p,
+        keepalive,
+        outcome,
+        sent_at: Instant::now(),
+        upstream_log: UpstreamLog::of(p, None),
+    };
+    Some(deliver::deliver(
+        ctx,
+        Source::Stored { data, cut: None },
+        head,
+    ))
 }
 
 /// Until when the cache may keep `head`'s answer (`ngx_http_upstream_send_response`):

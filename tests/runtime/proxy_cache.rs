@@ -77,6 +77,23 @@ http {
             error_page 404 = @fallback;
         }
         location @fallback { return 403; }
+        location /st/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_key /st/x;
+            proxy_cache_use_stale error http_500 updating;
+        }
+        location /sterr/ {
+            proxy_pass http://127.0.0.1:1;
+            proxy_cache one;
+            proxy_cache_key /st/x;
+            proxy_cache_use_stale error;
+        }
+        location /stoff/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_key /st/x;
+        }
         location /off/ {
             proxy_pass http://127.0.0.1:ORIGIN;
             proxy_cache off;
@@ -100,6 +117,11 @@ server {
         return 200 "origin $request_method $uri $args r=[$http_range] inm=[$http_if_none_match]\n";
     }
     location ~ 404 { return 404 "nope\n"; }
+    location ~ /st {
+        if ($arg_fail) { return 500 "failed\n"; }
+        add_header X-Accel-Expires $arg_xae;
+        return 200 "st $uri $args\n";
+    }
     location ~ /lm {
         add_header Last-Modified "Mon, 02 Jan 2023 00:00:00 GMT";
         add_header ETag '"abc"';
@@ -196,11 +218,18 @@ fn probes() -> Vec<Later> {
         with("/nolm", "If-Modified-Since: Mon, 01 Jan 2001 00:00:00 GMT"),
         get("/exp?xae=1"),
         get("/exp?xae=1"),
+        get("/st/x?xae=1"),
+        get("/st/x?xae=1"),
         Later(
             Duration::from_millis(2100),
             "GET /exp?xae=1 HTTP/1.1\r\nHost: a\r\n".into(),
         ),
         get("/exp?xae=1"),
+        get("/st/x?fail=1"),
+        get("/sterr/x"),
+        get("/stoff/x?fail=1"),
+        get("/st/x?xae=100"),
+        get("/st/x"),
     ]
 }
 
@@ -256,7 +285,7 @@ fn proxy_cache_serves_and_keeps_as_nginx_does() {
     assert_eq!(theirs, ours, "requests the origin got");
     assert!(ours.len() < probes.len() - 10, "{ours:?}");
     let access = &seen[1].1;
-    for status in ["MISS", "HIT", "BYPASS", "EXPIRED"] {
+    for status in ["MISS", "HIT", "BYPASS", "EXPIRED", "STALE"] {
         assert!(access.contains(&format!("cs=[{status}]")), "{access}");
     }
     // The entries have nginx's names.
