@@ -665,7 +665,17 @@ fn choose<'s>(
             }
             None => loc,
         };
-        return (loc, answer(ran.flow, req, loc, served, trace));
+        let lost_upstream = ran.proxy_handler && matches!(loc.action, Action::Static);
+        let next = answer(ran.flow, req, loc, served, trace);
+        if next.is_none() && lost_upstream {
+            // An earlier `if` set the proxy as the handler; the block the request kept has
+            // no `proxy_pass` for it to read.
+            served
+                .errors
+                .push(ErrorLine::alert("no upstream configuration".into()));
+            return (loc, Some(Next::Special(500, Vec::new())));
+        }
+        return (loc, next);
     }
 }
 
