@@ -167,13 +167,18 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
         store,
         stale: None,
     };
-    match c.zone.touch(&c.hash, c.min_uses) {
+    let touched = c.zone.touch(&c.hash, c.min_uses);
+    match touched {
         Touched::Error(status) => return Found::Error(status),
         Touched::Scarce => return miss(false),
-        Touched::Inactive => return miss(true),
-        Touched::Used => {}
+        Touched::Used | Touched::Inactive => {}
     }
     let path = c.zone.file(&c.hash);
+    if touched == Touched::Inactive {
+        // What nginx's cache manager would have removed by now.
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+        return miss(true);
+    }
     let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
     let Some(entry) = read
         .ok()
