@@ -430,6 +430,81 @@ impl CacheRequest {
     }
 }
 
+/// What the range filter makes of an answer the cache keeps or gives, whose upstream sent
+/// `Accept-Ranges` (`ngx_http_upstream_copy_allow_ranges`: a cached one may have several
+/// ranges, one just kept only one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ranged {
+    /// The whole body, with `Accept-Ranges: bytes` last among the headers.
+    Whole,
+    /// 206: the body, its `Content-Range` (one range) or multipart type (several).
+    Partial {
+        body: Bytes,
+        content_range: Option<Bytes>,
+        content_type: Option<Bytes>,
+    },
+    /// 416, with this `Content-Range`.
+    NotSatisfiable(Bytes),
+}
+
+/// `ngx_http_range_header_filter` on a `body` held whole; `headers` are the answer's
+/// (`Last-Modified` and `ETag` for `If-Range`), `content_type` the one it is sent with.
+pub fn ranged(
+    range: Option<&[u8]>,
+    if_range: Option<&[u8]>,
+    headers: &[(Bytes, Bytes)],
+    content_type: Option<&[u8]>,
+    body: &Bytes,
+    single: bool,
+) -> Ranged {
+    let header = |name: &[u8]| {
+        let found = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
+        found.map(|(_, v)| &v[..])
+    };
+    let mtime = header(b"last-modified").and_then(super::conditional::parse_time);
+    let size = body.len() as u64;
+    let list = match super::conditional::ranges(range, if_range, size, mtime, header(b"etag")) {
+        super::conditional::Ranges::Whole => return Ranged::Whole,
+        super::conditional::Ranges::NotSatisfiable => {
+            return Ranged::NotSatisfiable(Bytes::from(format!("bytes */{size}")));
+        }
+        super::conditional::Ranges::Partial(list) => list,
+    };
+    let slice = |start: u64, end: u64| body.slice(start as usize..end as usize);
+    match list.as_slice() {
+        [(start, end)] => Ranged::Partial {
+            body: slice(*start, *end),
+            content_range: Some(Bytes::from(format!("bytes {start}-{}/{size}", end - 1))),
+            content_type: None,
+        },
+        _ if single => Ranged::Whole,
+        _ => {
+            use std::sync::atomic::Ordering;
+            let boundary = super::static_::BOUNDARY.fetch_add(1, Ordering::Relaxed) + 1;
+            let part_type = content_type
+                .map(|t| format!("Content-Type: {}\r\n", String::from_utf8_lossy(t)))
+                .unwrap_or_default();
+            let mut out = Vec::new();
+            for (start, end) in &list {
+                let head = format!(
+                    "\r\n--{boundary:020}\r\n{part_type}Content-Range: bytes {start}-{}/{size}\r\n\r\n",
+                    end - 1
+                );
+                out.extend_from_slice(head.as_bytes());
+                out.extend_from_slice(&slice(*start, *end));
+            }
+            out.extend_from_slice(format!("\r\n--{boundary:020}--\r\n").as_bytes());
+            Ranged::Partial {
+                body: Bytes::from(out),
+                content_range: None,
+                content_type: Some(Bytes::from(format!(
+                    "multipart/byteranges; boundary={boundary:020}"
+                ))),
+            }
+        }
+    }
+}
+
 /// `ngx_http_file_cache_valid`: the first `proxy_cache_valid` naming `status` (or `any`).
 pub fn valid_for(rules: &[Valid], status: u16) -> Option<Duration> {
     let rule = rules.iter().find(|v| v.any || v.codes.contains(&status))?;
@@ -668,6 +743,46 @@ mod tests {
             zone.file(&empty),
             PathBuf::from("/c/e/27/d41d8cd98f00b204e9800998ecf8427e")
         );
+    }
+
+    #[test]
+    fn ranges_of_a_body_held_whole() {
+        let body = Bytes::from_static(b"SEE-THIS");
+        let r = |range: &'static str, single| {
+            ranged(Some(range.as_bytes()), None, &[], None, &body, single)
+        };
+        let one = r("bytes=4-", false);
+        let want = Ranged::Partial {
+            body: Bytes::from_static(b"THIS"),
+            content_range: Some(Bytes::from_static(b"bytes 4-7/8")),
+            content_type: None,
+        };
+        assert_eq!(one, want);
+        // An answer just kept takes one range at most: several give the whole.
+        assert_eq!(r("bytes=0-2,4-", true), Ranged::Whole);
+        let Ranged::Partial {
+            body: parts,
+            content_type,
+            ..
+        } = r("bytes=0-2,4-", false)
+        else {
+            panic!("multipart expected");
+        };
+        assert!(content_type.is_some_and(|t| t.starts_with(b"multipart/byteranges; boundary=")));
+        let text = String::from_utf8_lossy(&parts);
+        assert!(
+            text.contains("Content-Range: bytes 0-2/8\r\n\r\nSEE"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Content-Range: bytes 4-7/8\r\n\r\nTHIS"),
+            "{text}"
+        );
+        assert_eq!(
+            r("bytes=100-", false),
+            Ranged::NotSatisfiable(Bytes::from_static(b"bytes */8"))
+        );
+        assert_eq!(ranged(None, None, &[], None, &body, false), Ranged::Whole);
     }
 
     #[test]

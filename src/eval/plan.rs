@@ -924,7 +924,7 @@ pub struct ProxyRequest {
     pub cache: Option<Box<CacheRequest>>,
 }
 
-pub use super::cache::{CacheRequest, CacheZone, Touched, validity};
+pub use super::cache::{CacheRequest, CacheZone, Ranged, Touched, ranged, validity};
 pub use super::conditional::{Validators, Validity};
 
 /// `proxy_no_cache`, evaluated on the upstream's answer (`$upstream_http_*` included).

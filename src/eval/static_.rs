@@ -418,7 +418,7 @@ impl FileAnswer {
 }
 
 /// nginx's boundaries count up from 1 for the life of the server (`ngx_next_temp_number`).
-static BOUNDARY: AtomicU64 = AtomicU64::new(0);
+pub(super) static BOUNDARY: AtomicU64 = AtomicU64::new(0);
 
 /// The range filter's 206: one `Content-Range`, or a multipart/byteranges body.
 fn partial(answer: &mut FileAnswer, list: &[(u64, u64)], size: u64) {

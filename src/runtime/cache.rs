@@ -208,6 +208,14 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
     Found::Hit(Box::new(entry), CacheStatus::Hit)
 }
 
+/// Whether the upstream sent `Accept-Ranges`: the range filter may then cut an answer the
+/// cache keeps or gives (`ngx_http_upstream_copy_allow_ranges`, whatever its value).
+pub fn accepts_ranges(headers: &[(Bytes, Bytes)]) -> bool {
+    headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case(b"accept-ranges"))
+}
+
 /// The request's validators, for the not-modified filter.
 pub fn validators(request: &OwnedRequest) -> Validators<'_> {
     Validators {

@@ -21,7 +21,7 @@ use super::sub_filter;
 use super::throttle::Throttle;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
-use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest};
+use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest, Ranged, ranged};
 
 /// Everything about the request that delivering the answer needs.
 #[derive(Debug)]
@@ -35,6 +35,9 @@ pub struct Delivery<'a> {
     pub sent_at: Instant,
     /// What the body's error-log lines name besides the request.
     pub upstream_log: UpstreamLog,
+    /// The range filter may cut a body held whole (an answer of `proxy_cache` whose
+    /// upstream sent `Accept-Ranges`): `Some(single)`, one range at most when `single`.
+    pub ranges: Option<bool>,
 }
 
 /// Headers nginx never copies from the upstream response: it frames the body itself.
@@ -249,6 +252,77 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     // client asked for the head alone (HEAD), which ends the request first: it counts them
     // (`$upstream_response_length`), warns, drops them and does not keep the connection.
     let chunked_body = head.framing == Framing::Chunked;
+    let mut status = None;
+    let source = match source {
+        Source::Stored { data, cut: None }
+            if d.ranges.is_some()
+                && head.status == 200
+                && p.status.is_none()
+                && substituted.is_none()
+                && gzipped.is_none()
+                && front.content_length.is_some() =>
+        {
+            // nginx's range filter, after the headers filter: the upstream's
+            // `Accept-Ranges` gives way to its own (nginx 1.22 keeps an upstream's
+            // `Content-Range` beside the filter's).
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(b"accept-ranges"));
+            let request = &finish.request;
+            let ranged = ranged(
+                request.header("range"),
+                request.header("if-range"),
+                &head.headers,
+                front.content_type.as_deref(),
+                &data,
+                d.ranges == Some(true),
+            );
+            let data = match ranged {
+                Ranged::Whole => {
+                    added.push((
+                        Bytes::from_static(b"Accept-Ranges"),
+                        Bytes::from_static(b"bytes"),
+                    ));
+                    data
+                }
+                Ranged::Partial {
+                    body,
+                    content_range,
+                    content_type,
+                } => {
+                    if let Some(t) = content_type {
+                        front.content_type = Some(t);
+                    }
+                    if let Some(range) = content_range {
+                        added.push((Bytes::from_static(b"Content-Range"), range));
+                    }
+                    front.content_length = Some(body.len() as u64);
+                    status = Some(206);
+                    finish.outcome.status = 206;
+                    body
+                }
+                Ranged::NotSatisfiable(range) => {
+                    // nginx's page keeps the headers set so far but the validators.
+                    let kept = headers.into_iter().filter(|(n, _)| {
+                        !n.eq_ignore_ascii_case(b"last-modified")
+                            && !n.eq_ignore_ascii_case(b"etag")
+                    });
+                    let mut added: Vec<_> = kept.chain(added).collect();
+                    added.push((Bytes::from_static(b"Content-Range"), range));
+                    finish.outcome.status = 416;
+                    let dress = respond::Dress {
+                        location_base: None,
+                        hide_version: !p.server_tokens,
+                        gzip: p.gzip.as_deref(),
+                        sub_filter: p.sub_filter.as_ref(),
+                        sending: p.sending,
+                        length_unknown: false,
+                    };
+                    return respond::answer(finish, 416, added, None, d.keepalive, dress);
+                }
+            };
+            Source::Stored { data, cut: None }
+        }
+        source => source,
+    };
     let body = match source {
         Source::Upstream(conn, hold) => {
             let surplus = matches!(head.framing, Framing::None | Framing::Length(0))
@@ -280,9 +354,9 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
         } => ProxyBody::cut(data, error, finish, d.upstream_log),
     };
     let body = body.sub_filter(substituted).gzip(gzipped);
-    let (status, reason) = match p.status {
-        Some(status) => (status, None),
-        None => (head.status, Some(&head.reason[..])),
+    let (status, reason) = match (p.status, status) {
+        (Some(status), _) | (None, Some(status)) => (status, None),
+        (None, None) => (head.status, Some(&head.reason[..])),
     };
     let mut answer = response::build(status, reason, front, &headers, &added, body);
     answer.throttle = throttle;

@@ -30,7 +30,7 @@ use super::state::{Hold, State, Upstream, now_secs};
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{
     CacheRequest, CacheStatus, KeepBody, NextUpstream, Outcome, Pass, PeerAddr, ProxyRequest,
-    Route, UpstreamTry, Validity, validity,
+    Ranged, Route, UpstreamTry, Validity, ranged, validity,
 };
 use crate::syntax::include::os_error;
 
@@ -371,6 +371,7 @@ async fn attempts(
                     Some(c) if store => keeps(&request, c, &head, &mut outcome),
                     _ => None,
                 };
+                let ranges = kept.is_some() && cache::accepts_ranges(&head.headers);
                 let ctx = deliver::Delivery {
                     request,
                     p: &p,
@@ -378,6 +379,8 @@ async fn attempts(
                     outcome,
                     sent_at,
                     upstream_log: UpstreamLog::of(&p, Some(peer_named(peer))),
+                    // An answer just kept takes one range at most.
+                    ranges: ranges.then_some(true),
                 };
                 let Some((c, valid_sec)) = kept else {
                     if not_modified {
@@ -607,6 +610,7 @@ async fn from_cache(
             return fail(request, p, 412, outcome, keepalive, None).await;
         }
     }
+    let ranges = cache::accepts_ranges(&head.headers);
     let ctx = deliver::Delivery {
         request,
         p,
@@ -614,6 +618,7 @@ async fn from_cache(
         outcome,
         sent_at: Instant::now(),
         upstream_log: UpstreamLog::of(p, None),
+        ranges: ranges.then_some(false),
     };
     Some(deliver::deliver(
         ctx,
@@ -676,7 +681,20 @@ async fn fill(
         last.response_length += length;
         last.response_time = Some(d.sent_at.elapsed());
     }
+    // A range nothing satisfies ends the request in nginx's header filter, before the
+    // answer is kept.
+    let unsatisfiable = |data: &Bytes| {
+        let r = &d.request;
+        let (range, if_range) = (r.header("range"), r.header("if-range"));
+        d.ranges.is_some()
+            && head.status == 200
+            && matches!(
+                ranged(range, if_range, &head.headers, None, data, true),
+                Ranged::NotSatisfiable(_)
+            )
+    };
     let (data, cut) = match read {
+        Ok(data) if unsatisfiable(&data) => (data, None),
         Ok(data) => {
             let entry = cache::entry(&d.request, c, &head, data.clone(), valid_sec);
             cache::store(c, entry).await;

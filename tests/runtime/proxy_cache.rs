@@ -122,6 +122,12 @@ server {
         add_header X-Accel-Expires $arg_xae;
         return 200 "st $uri $args\n";
     }
+    location ~ /ar {
+        add_header Accept-Ranges bytes;
+        add_header Content-Range stub;
+        add_header Last-Modified "Mon, 02 Jan 2023 00:00:00 GMT";
+        return 200 "SEE-THIS";
+    }
     location ~ /lm {
         add_header Last-Modified "Mon, 02 Jan 2023 00:00:00 GMT";
         add_header ETag '"abc"';
@@ -190,6 +196,21 @@ fn probes() -> Vec<Later> {
         with("/range", "Range: bytes=0-3\r\nIf-None-Match: \"x\""),
         get("/off/x"),
         get("/off/x"),
+        with("/ar", "Range: bytes=0-4"),
+        with("/ar", "Range: bytes=2-"),
+        with("/ar", "Range: bytes=1000-"),
+        with(
+            "/ar",
+            "Range: bytes=0-1\r\nIf-Range: Mon, 02 Jan 2023 00:00:00 GMT",
+        ),
+        with(
+            "/ar",
+            "Range: bytes=0-1\r\nIf-Range: Mon, 02 Jan 2023 00:00:01 GMT",
+        ),
+        get("/ar"),
+        with("/ar2", "Range: bytes=0-2,4-"),
+        with("/ar3", "Range: bytes=1000-"),
+        with("/off/ar", "Range: bytes=0-4"),
         get("/var/x?c=one"),
         get("/var/x?c=one"),
         get("/var/x?c=two"),
