@@ -86,12 +86,7 @@ pub fn build(
     if p.pass_request_headers {
         for (name, value) in req.headers.iter() {
             let reserved = p.reserved.iter().any(|r| name.eq_ignore_ascii_case(r));
-            // A cached request asks for the whole answer (`ngx_http_proxy_cache_headers`).
-            let conditional = cache.is_some()
-                && CACHE_UNSENT
-                    .iter()
-                    .any(|r| name.eq_ignore_ascii_case(r.as_bytes()));
-            if !reserved && !conditional {
+            if !reserved {
                 headers.push((name.clone(), value.clone()));
             }
         }
@@ -182,17 +177,6 @@ pub fn build(
         cache,
     }))
 }
-
-/// The client's headers a cached request does not pass on (its defaults set them empty),
-/// unless `proxy_set_header` sets them.
-const CACHE_UNSENT: [&str; 6] = [
-    "if-modified-since",
-    "if-unmodified-since",
-    "if-none-match",
-    "if-match",
-    "range",
-    "if-range",
-];
 
 /// Why a URL with variables leads nowhere (nginx answers 502 either way).
 #[derive(Debug)]

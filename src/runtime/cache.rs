@@ -208,6 +208,26 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
     Found::Hit(Box::new(entry), CacheStatus::Hit)
 }
 
+/// The client's headers a request the cache may keep the answer of does not pass on
+/// (`ngx_http_proxy_cache_headers` sets them empty), unless `proxy_set_header` sets them:
+/// it asks for the whole answer. `headers` are the upstream request's, the client's from
+/// `from` on.
+pub fn whole_answer(headers: &mut Vec<(Bytes, Bytes)>, from: usize) {
+    const UNSENT: [&[u8]; 6] = [
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"if-none-match",
+        b"if-match",
+        b"range",
+        b"if-range",
+    ];
+    let mut i = 0;
+    headers.retain(|(name, _)| {
+        i += 1;
+        i <= from || !UNSENT.iter().any(|u| name.eq_ignore_ascii_case(u))
+    });
+}
+
 /// Whether the upstream sent `Accept-Ranges`: the range filter may then cut an answer the
 /// cache keeps or gives (`ngx_http_upstream_copy_allow_ranges`, whatever its value).
 pub fn accepts_ranges(headers: &[(Bytes, Bytes)]) -> bool {

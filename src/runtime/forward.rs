@@ -167,6 +167,10 @@ async fn attempts(
             } => {
                 outcome.cache_status = Some(status);
                 store = may;
+                if store {
+                    let from = p.body_headers_at;
+                    cache::whole_answer(&mut p.headers, from);
+                }
                 if let Some((entry, updating)) = expired {
                     stale = Some(entry).filter(|_| !c.use_stale.off);
                     _updating = updating;

@@ -182,6 +182,8 @@ fn probes() -> Vec<Later> {
         get("/mu/x"),
         get("/mu/x"),
         get("/mu/x"),
+        with("/mu/r", "Range: bytes=0-3"),
+        with("/mu/r", "Range: bytes=0-3"),
         head("/h"),
         get("/h"),
         head("/hoff/x"),
