@@ -89,6 +89,8 @@ pub struct Settings {
     pub auth_basic_user_file: Option<Text>,
     /// `satisfy any`: one access handler allowing is enough (`all` by default).
     pub satisfy_any: Option<bool>,
+    /// `auth_delay`: how long a 401 from the access phase waits before it is answered.
+    pub auth_delay: Option<Duration>,
     /// `auth_request`: the subrequest's URI, `None` inside for `off`.
     pub auth_request: Option<Option<Text>>,
     /// `auth_request_set` in order; a level with any inherits none.
@@ -241,6 +243,7 @@ impl Settings {
             auth_basic,
             auth_basic_user_file,
             satisfy_any,
+            auth_delay,
             auth_request,
             auth_request_set,
             set_real_ip_from,
@@ -492,6 +495,7 @@ impl Settings {
             "auth_request_set" => {
                 super::access::auth_request_set(cx, d, &mut self.auth_request_set)
             }
+            "auth_delay" => set(cx, d, &mut self.auth_delay, parse_msec),
             "satisfy" => set(cx, d, &mut self.satisfy_any, |v| match v {
                 "all" => Some(false),
                 "any" => Some(true),

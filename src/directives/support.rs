@@ -32,6 +32,7 @@ const SERVED: &[&str] = &[
     "allow",
     "auth_basic",
     "auth_basic_user_file",
+    "auth_delay",
     "auth_request",
     "auth_request_set",
     "autoindex",

@@ -465,6 +465,9 @@ pub struct Limited {
     /// blocking the thread), then route the request again with `status` in its
     /// [`RequestInfo::limits`]. Its `errors` are still to be logged.
     pub delay: Option<Duration>,
+    /// `auth_delay`: the access phase refused with a 401; wait this long (without blocking
+    /// the thread), then serve the route as it is.
+    pub auth_delay: Option<Duration>,
     pub status: LimitStatus,
     /// The `limit_conn` counts the request holds: keep them until the request is over (a
     /// tunnel's whole life), then drop them.

@@ -488,6 +488,12 @@ fn enter<'s>(
         match super::access::check(&loc.access, req, served) {
             None => {}
             Some(Decision::Refused(status, headers)) => {
+                // `ngx_http_core_auth_delay`: only a 401 waits, then is finalized as usual.
+                if status == 401 && !loc.access.delay.is_zero() {
+                    let line = "delaying unauthorized request".to_string();
+                    served.errors.push(ErrorLine::info(line));
+                    req.limited.auth_delay = Some(loc.access.delay);
+                }
                 return (loc, Next::Special(status, headers));
             }
             Some(Decision::Ask(auth)) => {

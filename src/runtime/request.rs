@@ -103,7 +103,8 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
 
 /// What the preaccess limits did while `route` was decided: the `limit_conn` counts move to
 /// the request (held until it is over), and a `limit_req` delay is waited out on the timer
-/// (the thread serves other connections meanwhile) before the request is routed again.
+/// (the thread serves other connections meanwhile) before the request is routed again; an
+/// `auth_delay` is waited out before the route is served.
 async fn preaccess_limits(request: &mut OwnedRequest, mut route: Route) -> Route {
     loop {
         let limited = route.take_limited();
@@ -112,6 +113,9 @@ async fn preaccess_limits(request: &mut OwnedRequest, mut route: Route) -> Route
             request.holds = limited.holds;
         }
         let Some(delay) = limited.delay else {
+            if let Some(wait) = limited.auth_delay {
+                tokio::time::sleep(wait).await;
+            }
             return route;
         };
         if let Route::Respond(r) = &route {
@@ -211,7 +215,10 @@ pub async fn dispatch(
             // The first pass's error lines are written again by the next.
             let answered = subrequest(&request, a.route).await;
             request.auth.push(answered);
-            let route = request.conn.state.site.route(&request.info());
+            let mut route = request.conn.state.site.route(&request.info());
+            if let Some(wait) = route.take_limited().auth_delay {
+                tokio::time::sleep(wait).await;
+            }
             let then = Then {
                 keepalive,
                 outcome,

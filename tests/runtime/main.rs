@@ -9,6 +9,7 @@ mod accel_redirect;
 mod access;
 mod access_log;
 mod auth_basic;
+mod auth_delay;
 mod auth_request;
 mod autoindex;
 mod balance;
