@@ -47,6 +47,9 @@ pub struct Settings {
     /// `proxy_set_body`: the upstream request's body instead of the client's.
     pub proxy_set_body: Option<Text>,
     pub proxy_ignore_client_abort: Option<bool>,
+    /// `proxy_force_ranges`: the range filter serves proxied answers whatever the upstream's
+    /// `Accept-Ranges` says.
+    pub proxy_force_ranges: Option<bool>,
     /// `proxy_ignore_headers`, every directive of the level together (nginx's bitmask: a
     /// level naming any header inherits none).
     pub proxy_ignore_headers: Option<IgnoreHeaders>,
@@ -134,6 +137,8 @@ pub struct Settings {
     pub autoindex_exact_size: Option<bool>,
     pub autoindex_localtime: Option<bool>,
     pub if_modified_since: Option<IfModifiedSince>,
+    /// `max_ranges`: how many ranges a request may ask for (0: the range filter is off).
+    pub max_ranges: Option<usize>,
     pub log_not_found: Option<bool>,
     /// `try_files`: never inherited (nginx's module has no merge for it).
     pub try_files: Option<TryFiles>,
@@ -219,6 +224,7 @@ impl Settings {
             proxy_method,
             proxy_set_body,
             proxy_ignore_client_abort,
+            proxy_force_ranges,
             proxy_ignore_headers,
             client_max_body_size,
             client_body_buffer_size,
@@ -270,6 +276,7 @@ impl Settings {
             autoindex_exact_size,
             autoindex_localtime,
             if_modified_since,
+            max_ranges,
             log_not_found,
             limit_rate,
             limit_rate_after,
@@ -382,6 +389,7 @@ impl Settings {
             "proxy_pass_request_body" => flag(cx, d, &mut self.proxy_pass_request_body),
             "proxy_buffering" => flag(cx, d, &mut self.proxy_buffering),
             "proxy_ignore_client_abort" => flag(cx, d, &mut self.proxy_ignore_client_abort),
+            "proxy_force_ranges" => flag(cx, d, &mut self.proxy_force_ranges),
             "proxy_cache_bypass" | "proxy_no_cache" | "proxy_cache_key" => {
                 let values = (0..d.args.len()).filter_map(|i| cx.text(d, i));
                 self.cache_values.extend(values.collect::<Vec<_>>());
@@ -577,6 +585,7 @@ impl Settings {
             "recursive_error_pages" => flag(cx, d, &mut self.recursive_error_pages),
             "proxy_intercept_errors" => flag(cx, d, &mut self.proxy_intercept_errors),
             "etag" => flag(cx, d, &mut self.etag),
+            "max_ranges" => set(cx, d, &mut self.max_ranges, |s| s.parse().ok()),
             "autoindex" => flag(cx, d, &mut self.autoindex),
             "autoindex_exact_size" => flag(cx, d, &mut self.autoindex_exact_size),
             "autoindex_localtime" => flag(cx, d, &mut self.autoindex_localtime),

@@ -543,6 +543,7 @@ fn fallback_content(cx: &Cx<'_>, st: &Settings) -> Content {
         try_files: None,
         etag: st.etag.unwrap_or(true),
         if_modified_since: st.if_modified_since.unwrap_or(IfModifiedSince::Exact),
+        max_ranges: st.max_ranges.unwrap_or(defaults::http::MAX_RANGES),
         log_not_found: st.log_not_found.unwrap_or(true),
         types: ContentTypes::of(st),
         autoindex: st.autoindex.unwrap_or(false).then(|| Autoindex {

@@ -458,6 +458,9 @@ impl ConnStatus {
 
 pub use super::limit::ConnHolds;
 
+/// The range filter, for a proxied answer under `proxy_force_ranges`.
+pub use super::conditional::{Asked, Ranges, parse_time as parse_http_time, ranges};
+
 /// What the preaccess limits did to a request while it was routed.
 #[derive(Debug, Clone, Default)]
 pub struct Limited {
@@ -834,6 +837,11 @@ pub struct ProxyRequest {
     /// `proxy_ignore_client_abort`: a client that closes while the upstream works does not
     /// end the exchange.
     pub ignore_client_abort: bool,
+    /// `proxy_force_ranges`: the range filter serves a 200 of known length, one range at
+    /// most, in place of the upstream's `Accept-Ranges` (which is not passed on).
+    pub force_ranges: bool,
+    /// `max_ranges` is not 0: the range filter runs at all.
+    pub range_filter: bool,
     /// `proxy_ignore_headers`: the upstream's `X-Accel-*` headers not acted on.
     pub ignore_headers: IgnoreHeaders,
     /// Set when the configuration reads `$request_body`: the runtime keeps what nginx would

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
+use super::forced_ranges;
 use super::forward::UpstreamLog;
 use super::gzip;
 use super::peer::PeerConn;
@@ -20,7 +21,7 @@ use super::sub_filter;
 use super::throttle::Throttle;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
-use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest};
+use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest, Ranges};
 
 /// Everything about the request that delivering the answer needs.
 #[derive(Debug)]
@@ -61,8 +62,11 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         .headers
         .iter()
         .filter(|(name, _)| {
-            !HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
-                && !p.hide_headers.iter().any(|h| name.eq_ignore_ascii_case(h))
+            // `ngx_http_upstream_copy_allow_ranges` leaves it to the range filter.
+            let forced = p.force_ranges && name.eq_ignore_ascii_case(b"accept-ranges");
+            !(forced
+                || HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+                || p.hide_headers.iter().any(|h| name.eq_ignore_ascii_case(h)))
         })
         .cloned()
         .collect();
@@ -214,6 +218,43 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
         &mut added,
         true,
     );
+    let (mut status, mut reason) = match p.status {
+        Some(status) => (status, None),
+        None => (head.status, Some(&head.reason[..])),
+    };
+    let mut slice = None;
+    if p.force_ranges && p.range_filter && !p.subrequest {
+        let length = front.content_length;
+        match forced_ranges::decide(&finish.request, status, length, &headers, &added) {
+            None => {}
+            Some(Ranges::Whole) => added.push((
+                Bytes::from_static(b"Accept-Ranges"),
+                Bytes::from_static(b"bytes"),
+            )),
+            Some(Ranges::Partial(list)) => {
+                let (start, end) = list.first().copied().unwrap_or_default();
+                (status, reason) = (206, None);
+                finish.outcome.status = 206;
+                front.content_length = Some(end - start);
+                let size = length.unwrap_or_default();
+                let value = format!("bytes {start}-{}/{size}", end.saturating_sub(1));
+                added.push((Bytes::from_static(b"Content-Range"), Bytes::from(value)));
+                slice = Some((start, end));
+            }
+            Some(Ranges::NotSatisfiable) => {
+                // nginx finalizes the request with the filter's 416 (its page; an
+                // `error_page` for it is not looked at here) and closes the upstream.
+                let size = length.unwrap_or_default();
+                let lines = forced_ranges::not_satisfiable(headers, added, size);
+                let dress = respond::Dress {
+                    hide_version: !p.server_tokens,
+                    sending,
+                    ..respond::Dress::default()
+                };
+                return respond::answer(finish, 416, lines, None, keepalive, dress);
+            }
+        }
+    }
     // Bytes after a head that announced no body (a 204, a 304, the answer to `proxy_method
     // HEAD`, `Content-Length: 0`) reach nginx's copy filter as a body of length 0 unless the
     // client asked for the head alone (HEAD), which ends the request first: it counts them
@@ -236,13 +277,13 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     )
     .limited(sending.proxy_limit_rate);
     let body = if surplus { body.overrun() } else { body };
+    let body = match slice {
+        Some((start, end)) => body.sliced(start, end),
+        None => body,
+    };
     let body = ProxyBody::upstream(body, finish, d.upstream_log)
         .sub_filter(substituted)
         .gzip(gzipped);
-    let (status, reason) = match p.status {
-        Some(status) => (status, None),
-        None => (head.status, Some(&head.reason[..])),
-    };
     let mut answer = response::build(status, reason, front, &headers, &added, body);
     answer.throttle = throttle;
     // Through nginx's buffers a head shorter than `postpone_output` goes out with the

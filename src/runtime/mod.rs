@@ -45,6 +45,7 @@ mod deliver;
 mod drain;
 mod error;
 mod exchange;
+mod forced_ranges;
 mod forward;
 #[cfg(fuzzing)]
 pub mod fuzzing;

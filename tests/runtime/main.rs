@@ -19,6 +19,7 @@ mod client_abort;
 mod client_certs;
 mod error_logs;
 mod files;
+mod force_ranges;
 mod geo;
 mod gzip;
 mod gzip_static;

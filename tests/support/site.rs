@@ -199,6 +199,8 @@ impl Site for TestSite {
             idempotent: !matches!(request.method, "POST" | "LOCK" | "PATCH"),
             body: None,
             ignore_client_abort: false,
+            force_ranges: false,
+            range_filter: true,
             ignore_headers: IgnoreHeaders::default(),
             keep_body: None,
             cookies: None,
