@@ -197,6 +197,7 @@ const INERT: &[&str] = &[
     "accept_mutex_delay",
     "aio",
     "client_body_buffer_size",
+    "client_body_in_single_buffer",
     "client_body_temp_path",
     "directio",
     "env",
