@@ -134,6 +134,7 @@ const SERVED: &[&str] = &[
     "proxy_ssl_certificate",
     "proxy_ssl_certificate_key",
     "proxy_ssl_name",
+    "proxy_ssl_password_file",
     "proxy_ssl_protocols",
     "proxy_ssl_server_name",
     "proxy_ssl_session_reuse",
