@@ -82,6 +82,8 @@ pub struct Settings {
     pub resolver: Option<Arc<ResolverSpec>>,
     pub resolver_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
+    /// `add_trailer`: lines sent after a chunked body; a level with any inherits none.
+    pub add_trailer: Option<Vec<AddHeader>>,
     pub expires: Option<Expires>,
     pub charset: Charset,
     /// `allow` and `deny` in order; a level with any inherits none (`ngx_http_access_merge_loc_conf`).
@@ -167,7 +169,24 @@ pub struct KeepaliveDisable {
     pub safari: bool,
 }
 
-/// `add_header NAME VALUE [always]`.
+/// `add_header` and `add_trailer`: `NAME VALUE [always]` appended to the level's list.
+fn added_line(cx: &mut Cx<'_>, d: &Directive, list: &mut Option<Vec<AddHeader>>) {
+    let (Some(name), Some(value)) = (d.arg(0), cx.text(d, 1)) else {
+        return;
+    };
+    let always = match d.arg(2) {
+        None => false,
+        Some("always") => true,
+        Some(p) => return cx.error(d, format!("invalid parameter \"{p}\"")),
+    };
+    list.get_or_insert_with(Vec::new).push(AddHeader {
+        name: name.to_string(),
+        value,
+        always,
+    });
+}
+
+/// `add_header NAME VALUE [always]` (or `add_trailer`'s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddHeader {
     pub name: String,
@@ -244,6 +263,7 @@ impl Settings {
             resolver,
             resolver_timeout,
             add_header,
+            add_trailer,
             expires,
             access,
             auth_basic,
@@ -476,25 +496,8 @@ impl Settings {
                     self.proxy_redirect.get_or_insert_with(Vec::new).push(r);
                 }
             }
-            "add_header" => {
-                let (Some(name), Some(value)) = (d.arg(0), cx.text(d, 1)) else {
-                    return true;
-                };
-                let always = match d.arg(2) {
-                    None => false,
-                    Some("always") => true,
-                    Some(p) => {
-                        cx.error(d, format!("invalid parameter \"{p}\""));
-                        return true;
-                    }
-                };
-                let list = self.add_header.get_or_insert_with(Vec::new);
-                list.push(AddHeader {
-                    name: name.to_string(),
-                    value,
-                    always,
-                });
-            }
+            "add_header" => added_line(cx, d, &mut self.add_header),
+            "add_trailer" => added_line(cx, d, &mut self.add_trailer),
             "expires" => filters::expires(cx, d, &mut self.expires),
             "allow" | "deny" => super::access::rule(cx, d, &mut self.access),
             "auth_basic" => super::access::text(cx, d, &mut self.auth_basic),

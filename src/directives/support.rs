@@ -28,6 +28,7 @@ const SERVED: &[&str] = &[
     "absolute_redirect",
     "access_log",
     "add_header",
+    "add_trailer",
     "alias",
     "allow",
     "auth_basic",

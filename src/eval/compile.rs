@@ -318,7 +318,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
-        output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
+        output: COutput::compile(cx, &sh.reg, st, &sh.site).unwrap_or_default(),
         limit_except: None,
     };
     let tls = super::tls::spec(&st.ssl);
@@ -479,7 +479,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
-        output: COutput::compile(cx, &sh.reg, &l.settings)?,
+        output: COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?,
         limit_except: None,
     })
 }

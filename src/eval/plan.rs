@@ -628,6 +628,8 @@ pub struct FileResponse {
     pub sub_filter: Option<Arc<SubFilter>>,
     pub limited: Limited,
     pub sending: Sending,
+    /// `add_trailer` of the level that answers.
+    pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
 /// A piece of a file response's body.
@@ -693,7 +695,7 @@ impl Route {
     }
 
     /// Whether anything re-reads the request after routing (`route::prepare`): an access
-    /// log, or a proxied answer's headers filter or cookie rules with variables. Only then
+    /// log, `add_trailer`, or a proxied answer's headers filter or cookie rules with variables. Only then
     /// is the request's final state kept for it.
     pub fn rereads_request(&self) -> bool {
         let log = match self {
@@ -702,7 +704,14 @@ impl Route {
             Route::Proxy(p) => &p.log,
             Route::Auth(_) => return false,
         };
+        let trailers = match self {
+            Route::Respond(r) => &r.trailers,
+            Route::File(f) => &f.trailers,
+            Route::Proxy(p) => &p.trailers,
+            Route::Auth(_) => return false,
+        };
         !log.files.is_empty()
+            || trailers.is_some()
             || matches!(self, Route::Proxy(p) if p.cookies.is_some() || p.add_headers.reads_request())
     }
 
@@ -770,6 +779,17 @@ impl Route {
         self
     }
 
+    /// The same answer with the answering level's `add_trailer` lines.
+    pub fn with_trailers(mut self, trailers: Option<Arc<dyn AddedTrailers>>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.trailers = trailers,
+            Route::File(f) => f.trailers = trailers,
+            Route::Proxy(p) => p.trailers = trailers,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
     /// The same answer under `limits`.
     pub fn with_keepalive(mut self, limits: KeepaliveLimits) -> Route {
         match &mut self {
@@ -815,6 +835,8 @@ pub struct Response {
     pub sub_filter: Option<Arc<SubFilter>>,
     pub limited: Limited,
     pub sending: Sending,
+    /// `add_trailer` of the level that answers.
+    pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -929,6 +951,8 @@ pub struct ProxyRequest {
     pub tls: Option<TlsTarget>,
     pub limited: Limited,
     pub sending: Sending,
+    /// `add_trailer` of the level that answers.
+    pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
 /// How nginx holds the body a proxy pass reads (`ngx_http_read_client_request_body`), as far
@@ -1306,6 +1330,19 @@ pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
         set: HeadersSoFar<'_>,
         headers: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)>;
+}
+
+/// A level's `add_trailer` lines (`ngx_http_trailers_filter`): the runtime asks, as the head
+/// goes out, whether trailers are expected, and evaluates them when the body has ended.
+pub trait AddedTrailers: std::fmt::Debug + Send + Sync {
+    /// Whether a line applies to an answer with `status` (nginx's `r->expect_trailers`):
+    /// the chunked filter then frames the body, whatever its length.
+    fn expected(&self, status: u16) -> bool;
+
+    /// The lines that apply to `outcome.status`, evaluated once the body is over
+    /// (`$sent_http_*` reads `outcome.sent_headers`, `$sent_trailer_*` the lines before);
+    /// those whose value comes out empty are left out.
+    fn evaluate(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<(Bytes, Bytes)>;
 }
 
 /// A location's `proxy_cookie_*` rules, applied to the upstream's answer as its headers are

@@ -145,6 +145,7 @@ pub fn build(
         limited: Default::default(),
         // `route` sets it with the answer.
         sending: Default::default(),
+        trailers: None,
     }))
 }
 

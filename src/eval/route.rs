@@ -130,7 +130,8 @@ pub fn route_after<'a>(
         .with_gzip(gzip)
         .with_sub_filter(sub_filter)
         .with_limited(limited)
-        .with_sending(sending);
+        .with_sending(sending)
+        .with_trailers(output.trailers.clone());
     if route.rereads_request() {
         route.with_routed(req.routed())
     } else {
@@ -958,6 +959,7 @@ pub fn respond(
         sub_filter: None,
         limited: Default::default(),
         sending: Default::default(),
+        trailers: None,
     })
 }
 

@@ -415,6 +415,7 @@ impl FileAnswer {
             sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
+            trailers: None,
         }
     }
 }

@@ -19,6 +19,7 @@ use super::response::{self, Answer, Front};
 use super::state::Hold;
 use super::sub_filter;
 use super::throttle::Throttle;
+use super::trailers;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest, Ranges};
@@ -249,12 +250,20 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
                 let dress = respond::Dress {
                     hide_version: !p.server_tokens,
                     sending,
+                    trailers: p.trailers.as_ref(),
                     ..respond::Dress::default()
                 };
                 return respond::answer(finish, 416, lines, None, keepalive, dress);
             }
         }
     }
+    let trailers = trailers::expect(
+        p.trailers.as_ref(),
+        status,
+        &finish.request,
+        &sending,
+        &mut front,
+    );
     // Bytes after a head that announced no body (a 204, a 304, the answer to `proxy_method
     // HEAD`, `Content-Length: 0`) reach nginx's copy filter as a body of length 0 unless the
     // client asked for the head alone (HEAD), which ends the request first: it counts them
@@ -283,7 +292,8 @@ pub fn deliver(d: Delivery<'_>, conn: PeerConn, mut head: ResponseHead) -> Answe
     };
     let body = ProxyBody::upstream(body, finish, d.upstream_log)
         .sub_filter(substituted)
-        .gzip(gzipped);
+        .gzip(gzipped)
+        .trailers(trailers);
     let mut answer = response::build(status, reason, front, &headers, &added, body);
     answer.throttle = throttle;
     // Through nginx's buffers a head shorter than `postpone_output` goes out with the

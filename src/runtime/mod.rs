@@ -78,6 +78,7 @@ mod sub_filter;
 mod syslog;
 mod throttle;
 mod tls;
+mod trailers;
 mod tunnel;
 mod upstream_body;
 mod upstream_head;

@@ -177,6 +177,7 @@ pub async fn dispatch(
                 sub_filter: r.sub_filter.as_ref(),
                 sending: r.sending,
                 length_unknown: r.length_unknown,
+                trailers: r.trailers.as_ref(),
             };
             Some(respond::answer(
                 finish, status, r.headers, r.body, keepalive, dress,

@@ -51,6 +51,7 @@ mod startup_warnings;
 mod sub_filter;
 mod syslog;
 mod tls;
+mod trailers;
 mod tunnel;
 mod tunnel_oracle;
 mod unix_listen;

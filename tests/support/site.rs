@@ -130,6 +130,7 @@ impl Site for TestSite {
                 sub_filter: None,
                 limited: Default::default(),
                 sending: Default::default(),
+                trailers: None,
             });
         }
         if request.target == b"/return" {
@@ -152,6 +153,7 @@ impl Site for TestSite {
                 sub_filter: None,
                 limited: Default::default(),
                 sending: Default::default(),
+                trailers: None,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -244,6 +246,7 @@ impl Site for TestSite {
             sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
+            trailers: None,
             tls: None,
         }))
     }
@@ -282,6 +285,7 @@ impl Site for TestSite {
             sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
+            trailers: None,
         })
     }
 
