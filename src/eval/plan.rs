@@ -469,7 +469,9 @@ pub struct Limited {
     /// [`RequestInfo::limits`]. Its `errors` are still to be logged.
     pub delay: Option<Duration>,
     /// `auth_delay`: the access phase refused with a 401; wait this long (without blocking
-    /// the thread), then serve the route as it is.
+    /// the thread), then serve the route as it is. [`Route::take_limited`] leaves it to
+    /// [`Route::take_auth_delay`], which the runtime calls as it serves the route (the first,
+    /// or one routed again after an auth subrequest or a proxy pass).
     pub auth_delay: Option<Duration>,
     pub status: LimitStatus,
     /// The `limit_conn` counts the request holds: keep them until the request is over (a
@@ -729,12 +731,25 @@ impl Route {
 
     /// What the preaccess limits did, taken out of the route.
     pub fn take_limited(&mut self) -> Limited {
-        std::mem::take(match self {
+        let limited = self.limited_mut();
+        let auth_delay = limited.auth_delay.take();
+        let taken = std::mem::take(limited);
+        limited.auth_delay = auth_delay;
+        taken
+    }
+
+    /// The `auth_delay` to wait out before the answer is served (see [`Limited`]).
+    pub fn take_auth_delay(&mut self) -> Option<Duration> {
+        self.limited_mut().auth_delay.take()
+    }
+
+    fn limited_mut(&mut self) -> &mut Limited {
+        match self {
             Route::Respond(r) => &mut r.limited,
             Route::File(f) => &mut f.limited,
             Route::Proxy(p) => &mut p.limited,
             Route::Auth(a) => &mut a.limited,
-        })
+        }
     }
 
     /// The same answer with what the preaccess limits did.

@@ -103,8 +103,7 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
 
 /// What the preaccess limits did while `route` was decided: the `limit_conn` counts move to
 /// the request (held until it is over), and a `limit_req` delay is waited out on the timer
-/// (the thread serves other connections meanwhile) before the request is routed again; an
-/// `auth_delay` is waited out before the route is served.
+/// (the thread serves other connections meanwhile) before the request is routed again.
 async fn preaccess_limits(request: &mut OwnedRequest, mut route: Route) -> Route {
     loop {
         let limited = route.take_limited();
@@ -113,9 +112,6 @@ async fn preaccess_limits(request: &mut OwnedRequest, mut route: Route) -> Route
             request.holds = limited.holds;
         }
         let Some(delay) = limited.delay else {
-            if let Some(wait) = limited.auth_delay {
-                tokio::time::sleep(wait).await;
-            }
             return route;
         };
         if let Route::Respond(r) = &route {
@@ -153,6 +149,10 @@ pub async fn dispatch(
     } = then;
     let upstream = upstream.as_ref();
     let mut request = request;
+    let mut route = route;
+    if let Some(wait) = route.take_auth_delay() {
+        tokio::time::sleep(wait).await;
+    }
     if let Some(routed) = route.routed() {
         request.routed = Some(routed);
     }
@@ -216,10 +216,7 @@ pub async fn dispatch(
             // The first pass's error lines are written again by the next.
             let answered = subrequest(&request, a.route).await;
             request.auth.push(answered);
-            let mut route = request.conn.state.site.route(&request.info());
-            if let Some(wait) = route.take_limited().auth_delay {
-                tokio::time::sleep(wait).await;
-            }
+            let route = request.conn.state.site.route(&request.info());
             let then = Then {
                 keepalive,
                 outcome,

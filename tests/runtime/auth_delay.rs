@@ -1,5 +1,6 @@
 //! `auth_delay` against nginx: a 401 from the access phase (`auth_basic`, `auth_request`,
-//! either under `satisfy any`) is answered after the delay, its error page too; a 403 and an
+//! either under `satisfy any`, after an error page's redirect too) is answered after the
+//! delay, its error page too; a 403 and an
 //! allowed request are not delayed, nor is anything where the delay is 0. Skipped when nginx
 //! is not installed.
 
@@ -29,6 +30,8 @@ http {
         location /asked/ { auth_basic off; auth_request /no; }
         location = /no { return 401; }
         location /now/ { auth_delay 0; }
+        # The error page's redirect passes the access phase again, which refuses it.
+        location /failed { proxy_pass http://127.0.0.1:DEAD; error_page 502 /x.txt; }
     }
 }
 "#;
@@ -77,8 +80,11 @@ fn auth_delay_holds_back_401s_only() {
         get("/paged/x.txt", bad),
         get("/asked/x.txt", ""),
         get("/now/x.txt", bad),
+        get("/failed", ""),
     ];
-    let mut seen = through_both(nginx, CONFIG, &base, &probes);
+    let dead = crate::common::free_port();
+    let config = CONFIG.replace("DEAD", &dead.to_string());
+    let mut seen = through_both(nginx, &config, &base, &probes);
     // The port probed for readiness before the requests: a line ngxr does not write.
     seen[0]
         .2
@@ -86,6 +92,8 @@ fn auth_delay_holds_back_401s_only() {
     let requests: Vec<&str> = probes.iter().map(|p| p.0.as_str()).collect();
     assert_same(&seen, &requests);
     let delayed: Vec<bool> = seen[1].0.iter().map(|a| a.ends_with("true]")).collect();
-    let want = [true, true, false, false, true, false, true, true, false];
+    let want = [
+        true, true, false, false, true, false, true, true, false, true,
+    ];
     assert_eq!(delayed, want, "{:?}", seen[1].0);
 }
