@@ -179,6 +179,7 @@ impl Request {
             // No client negotiated anything: the `$ssl_*` of a handshake are empty here.
             handshake: None,
             client_cert: None,
+            plain_on_ssl: false,
             method: &self.method,
             target: self.target.as_bytes(),
             version: &self.version,

@@ -47,7 +47,7 @@ pub fn special(
     served: &mut Served,
 ) -> Next {
     served.err_status = Some(status);
-    served.close |= matches!(status, 400 | 413 | 414 | 495 | 496 | 500 | 501);
+    served.close |= matches!(status, 400 | 413 | 414 | 495..=497 | 500 | 501);
     req.content_type = None;
     let pages = &loc.error_pages;
     if !served.error_page && !pages.pages.is_empty() && req.uri_changes != 0 {

@@ -227,6 +227,8 @@ pub struct RequestInfo<'a> {
     /// TLS SNI, when the connection is TLS.
     pub sni: Option<&'a str>,
     pub tls: bool,
+    /// Plain HTTP arrived on an `ssl` listener: nginx finalizes the request with 497.
+    pub plain_on_ssl: bool,
     /// The handshake's outcome, when the connection is TLS.
     pub handshake: Option<TlsFacts>,
     /// The certificate the client sent, when the server chosen by SNI asked for one.

@@ -61,13 +61,29 @@ pub fn route_after<'a>(
         Err((why, at)) => {
             head_refused = true;
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
-            // Refused in the hands of the default server, or of the one a valid `Host` chose.
-            let server = refused_by(&on, &mut req);
-            req.errors.push(ErrorLine::info(format!(
-                "{why} while reading client request headers"
-            )));
-            let log = server.map_or_else(fallback_log, |s| s.log.clone());
-            let mut refused = respond(400, log, Vec::new(), None);
+            let line = ErrorLine::info(format!("{why} while reading client request headers"));
+            // Refused in the hands of the default server, or of the one a valid `Host` chose:
+            // finalized there with 400, so its `error_page 400` and `add_header ... always`
+            // apply. The lines after the refused one were never read.
+            let mut refused = match refused_by(&on, &mut req) {
+                Some(server) => {
+                    if let Some(at) = at {
+                        req.headers.to_mut().truncate(at + 1);
+                    }
+                    in_server(
+                        site,
+                        server,
+                        &mut req,
+                        failed,
+                        Some((400, line)),
+                        &mut trace,
+                    )
+                }
+                None => {
+                    req.errors.push(line);
+                    respond(400, fallback_log(), Vec::new(), None)
+                }
+            };
             if let Route::Respond(r) = &mut refused {
                 r.head_cut = at;
             }
@@ -90,15 +106,25 @@ pub fn route_after<'a>(
         Ok(Some(server)) if super::plan::refused_method(info.method) => {
             let method = info.method;
             note(&mut trace, |t| t.notes.push(format!("{method}: 405")));
-            req.errors.push(ErrorLine::info(format!(
+            let line = ErrorLine::info(format!(
                 "client sent {method} method while reading client request headers"
-            )));
-            respond(405, server.log.clone(), Vec::new(), None)
+            ));
+            in_server(
+                site,
+                server,
+                &mut req,
+                failed,
+                Some((405, line)),
+                &mut trace,
+            )
         }
         Ok(Some(server)) => {
-            // The post-read phase, with the server's own settings.
-            req.apply_realip(server.default.realip.as_ref());
+            // `ngx_http_process_request`'s refusals come before any phase; otherwise the
+            // post-read phase runs, with the server's own settings.
             let first = super::client_cert::refusal(server, info);
+            if first.is_none() {
+                req.apply_realip(server.default.realip.as_ref());
+            }
             in_server(site, server, &mut req, failed, first, &mut trace)
         }
     };
@@ -646,7 +672,17 @@ fn choose<'s>(
             }
             None => loc,
         };
-        return (loc, answer(ran.flow, req, loc, served, trace));
+        let lost_upstream = ran.proxy_handler && matches!(loc.action, Action::Static);
+        let next = answer(ran.flow, req, loc, served, trace);
+        if next.is_none() && lost_upstream {
+            // An earlier `if` set the proxy as the handler; the block the request kept has
+            // no `proxy_pass` for it to read.
+            served
+                .errors
+                .push(ErrorLine::alert("no upstream configuration".into()));
+            return (loc, Some(Next::Special(500, Vec::new())));
+        }
+        return (loc, next);
     }
 }
 
@@ -985,10 +1021,17 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
             return req;
         }
     };
-    req.apply_realip(server.default.realip.as_ref());
+    let refused = super::client_cert::refusal(server, info).is_some();
+    if !refused {
+        req.apply_realip(server.default.realip.as_ref());
+    }
     if let Some(routed) = info.routed {
         req.restore(routed);
         req.body_read = true;
+        return req;
+    }
+    if refused {
+        // Finalized at the server level, before any phase.
         return req;
     }
     let (loc, early) = choose(server, None, &mut req, &mut Served::default(), &mut None);

@@ -92,6 +92,7 @@ pub(super) fn request_info<'a>(
         tls: false,
         handshake: None,
         client_cert: None,
+        plain_on_ssl: false,
         method,
         target: target.as_bytes(),
         version: "HTTP/1.1",

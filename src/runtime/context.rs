@@ -221,6 +221,7 @@ impl OwnedRequest {
             tls: self.conn.tls,
             handshake: self.conn.handshake,
             client_cert: self.conn.client_cert.as_deref(),
+            plain_on_ssl: self.conn.plain_on_ssl,
             method: &self.method,
             target: &self.target,
             version: self.version,

@@ -41,15 +41,9 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     let n = conn.next_request();
     let raw = head.raw.clone();
     let mut request = OwnedRequest::from_head(conn.clone(), head, n, started);
-    // Checked after the head is read and framed, as ngx_http_process_request does.
-    let framing = framing(&request).and_then(|body| {
-        if conn.plain_on_ssl {
-            let message = "client sent plain HTTP request to HTTPS port".to_string();
-            Err((super::pages::PLAIN_TO_HTTPS, message))
-        } else {
-            Ok(body)
-        }
-    });
+    // Checked after the head is read and framed, as ngx_http_process_request_header does
+    // (plain HTTP on an `ssl` listener is the route's to answer, after these).
+    let framing = framing(&request);
     let mut route = conn.state.site.route(&request.info());
     if let Route::Respond(r) = &route
         && let Some(at) = r.head_cut

@@ -200,6 +200,7 @@ mod tests {
             tls: false,
             handshake: None,
             client_cert: None,
+            plain_on_ssl: false,
             method: "GET",
             target: target.as_bytes(),
             version: "HTTP/1.1",

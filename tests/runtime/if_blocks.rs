@@ -2,7 +2,8 @@
 //! leaves the request with the block's configuration (merged with the location's): its
 //! `add_header`s only, its `proxy_pass` or the location's, the location's `proxy_set_header`,
 //! no `try_files`; two true blocks, the last wins; the location's script goes on after a
-//! block; a condition's or a `rewrite`'s regex sets the captures as nginx 1.22 does. Every
+//! block; a proxy made the handler by one block and a later block without `proxy_pass` (500);
+//! a condition's or a `rewrite`'s regex sets the captures as nginx 1.22 does. Every
 //! probe goes to both servers and the answers (but `Date`) must be the same.
 
 use std::path::Path;
@@ -64,6 +65,12 @@ http {
             try_files $uri /tf/a.txt;
             if ($arg_s) { add_header X-S s; }
         }
+        # The proxy became the handler in the first block; the second keeps the request
+        # without a `proxy_pass` to read: 500.
+        location /lost/ {
+            if ($arg_p) { proxy_pass http://back; }
+            if ($arg_q) { add_header X-Q q; }
+        }
         # A regex of the rewrite module sets the captures: none after one without groups,
         # none after one that did not match.
         location ~ ^/cap/(.*)$ { if ($arg_n ~ n) { } return 200 "[$1]\n"; }
@@ -104,6 +111,9 @@ const PROBES: &[&str] = &[
     "GET /capg/x?g=g HTTP/1.1\r\nHost: localhost\r\n",
     "GET /capg/x HTTP/1.1\r\nHost: localhost\r\n",
     "GET /rw/abc HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /lost/?p=1&q=1 HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /lost/?p=1 HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /lost/?q=1 HTTP/1.1\r\nHost: localhost\r\n",
 ];
 
 fn populate(www: &Path) {

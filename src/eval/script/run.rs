@@ -7,7 +7,7 @@ use super::{CCondition, CStep, FileTest};
 use crate::config::rewrite::Flag;
 use crate::eval::plan::ErrorLine;
 use crate::eval::request::Req;
-use crate::eval::site::{CLocation, CReturn};
+use crate::eval::site::{Action, CLocation, CReturn};
 use crate::eval::uri::{self, Rewritten};
 use crate::eval::value::{Complex, Part};
 use crate::eval::vars::Var;
@@ -32,6 +32,10 @@ pub struct Ran<'s> {
     /// The configuration of the last `if` block whose condition held, which the request
     /// keeps (nginx's `r->loc_conf`); `None`: the level's own.
     pub config: Option<&'s CLocation>,
+    /// An `if` block whose condition held has a `proxy_pass`: the proxy became nginx's
+    /// content handler, which a later block without one does not reset
+    /// (`r->content_handler`).
+    pub proxy_handler: bool,
 }
 
 /// Runs `steps` for `req` (`ngx_http_rewrite_handler`).
@@ -39,6 +43,7 @@ pub fn run<'s>(steps: &'s [CStep], req: &mut Req<'_>) -> Ran<'s> {
     let mut state = State {
         changed: false,
         config: None,
+        proxy_handler: false,
     };
     let flow = match exec(steps, req, &mut state) {
         Some(flow) => flow,
@@ -48,6 +53,7 @@ pub fn run<'s>(steps: &'s [CStep], req: &mut Req<'_>) -> Ran<'s> {
     Ran {
         flow,
         config: state.config,
+        proxy_handler: state.proxy_handler,
     }
 }
 
@@ -56,6 +62,7 @@ struct State<'s> {
     /// A `rewrite` without a flag changed the URI.
     changed: bool,
     config: Option<&'s CLocation>,
+    proxy_handler: bool,
 }
 
 /// `None`: the steps ran to their end.
@@ -95,6 +102,7 @@ fn exec<'s>(steps: &'s [CStep], req: &mut Req<'_>, state: &mut State<'s>) -> Opt
                 }
                 if let Some(config) = &i.config {
                     state.config = Some(config);
+                    state.proxy_handler |= matches!(config.action, Action::Proxy(_));
                 }
                 if let Some(flow) = exec(&i.steps, req, state) {
                     return Some(flow);
