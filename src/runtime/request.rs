@@ -145,7 +145,8 @@ pub async fn dispatch(
     let mut request = request;
     let mut route = route;
     if let Some(wait) = route.take_auth_delay() {
-        tokio::time::sleep(wait).await;
+        // Boxed: the timer is rare, and a connection's future should not carry its room.
+        Box::pin(tokio::time::sleep(wait)).await;
     }
     if let Some(routed) = route.routed() {
         request.routed = Some(routed);
