@@ -1,7 +1,7 @@
 //! When access-log lines reach their file, against nginx: each line as its request ends,
 //! unless `buffer=` gathers them (then at exit, or once `flush=` has passed).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::{free_port, nginx, temp_dir};
 use crate::files::{exchange, start};
@@ -24,6 +24,19 @@ fn lines(prefix: &std::path::Path, name: &str) -> String {
     std::fs::read_to_string(prefix.join("logs").join(name)).unwrap_or_default()
 }
 
+/// The lines of `name` once it has some, waiting up to `within` (a loaded machine may take
+/// a while to run the server); empty if it has none by then.
+fn first_lines(prefix: &std::path::Path, name: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let seen = lines(prefix, name);
+        if !seen.is_empty() || Instant::now() > deadline {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn lines_reach_the_file_as_requests_end_unless_buffered() {
     let Some(nginx) = nginx() else { return };
@@ -34,11 +47,15 @@ fn lines_reach_the_file_as_requests_end_unless_buffered() {
         exchange(port, "GET /now?a HTTP/1.1\r\nHost: t\r\n");
         exchange(port, "GET /later?b HTTP/1.1\r\nHost: t\r\n");
         exchange(port, "GET /soon?c HTTP/1.1\r\nHost: t\r\n");
-        std::thread::sleep(Duration::from_millis(100));
-        let at_once = (lines(&prefix, "now.log"), lines(&prefix, "later.log"));
-        // `flush=1s` (ngxr checks every second): written within 2.5 s; `later` waits still.
-        std::thread::sleep(Duration::from_millis(2500));
-        let flushed = (lines(&prefix, "soon.log"), lines(&prefix, "later.log"));
+        let at_once = (
+            first_lines(&prefix, "now.log", Duration::from_secs(2)),
+            lines(&prefix, "later.log"),
+        );
+        // `flush=1s` (ngxr checks every second); `later` waits still.
+        let flushed = (
+            first_lines(&prefix, "soon.log", Duration::from_secs(4)),
+            lines(&prefix, "later.log"),
+        );
         drop(server);
         (at_once, flushed)
     });

@@ -2,8 +2,6 @@
 //! level that serves it, and a server disabled after `max_fails` is reported with the
 //! request's context.
 
-use std::time::Duration;
-
 use crate::common::{free_port, nginx, temp_dir};
 use crate::files::{exchange, file_messages, start};
 
@@ -44,7 +42,7 @@ fn request_lines_go_to_their_level_s_error_log_as_nginx_s() {
             assert!(!answer.is_empty(), "{name}: no answer to {probe}");
         }
         // nginx writes as it goes; give ngxr's request tasks the same chance.
-        std::thread::sleep(Duration::from_millis(200));
+        crate::files::settle_logs(&prefix, 0);
         drop(server);
         let read =
             |file: &str| file_messages(&prefix.join("logs").join(file), Some(&www), &[port, dead]);

@@ -366,16 +366,21 @@ pub(crate) fn through_both<P: Probe>(
     })
 }
 
-/// Waits, up to 5 s, until the logs under `prefix` have not grown for 300 ms and the access
+/// Waits, up to 5 s, until the files in `prefix/logs` have not grown for 300 ms and the access
 /// log holds at least `lines` lines. A request's line is written as it ends, which can be a
 /// while after its answer was read: on a loaded machine, or after a lingering close that
 /// waits for the client to go (and nginx without a master process exits at once on QUIT).
-fn settle_logs(prefix: &Path, lines: usize) {
+pub(crate) fn settle_logs(prefix: &Path, lines: usize) {
     let logs = prefix.join("logs");
     let read = || {
         let access = std::fs::read_to_string(logs.join("access.log")).unwrap_or_default();
-        let errors = std::fs::metadata(logs.join("error.log")).map_or(0, |m| m.len());
-        (access, errors)
+        let all: u64 = std::fs::read_dir(&logs)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        (access, all)
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     let (mut seen, mut since) = (read(), Instant::now());
@@ -499,7 +504,7 @@ fn files_index_try_files_and_error_pages_as_nginx() {
         differences.join("\n=====\n")
     );
     // nginx writes its error log as it goes; ngxr's is written as each request ends.
-    std::thread::sleep(Duration::from_millis(200));
+    settle_logs(&ngxr_dir, 0);
     assert_eq!(
         error_lines(&ngxr_dir, ngxr_port),
         error_lines(&nginx_dir, nginx_port)

@@ -229,7 +229,7 @@ fn serve(bin: &str, dir: &Path) -> (Vec<(u16, String)>, Vec<String>, usize) {
         })
         .collect();
     // Each request's lines are written by the time its answer is read, but give slack.
-    std::thread::sleep(Duration::from_millis(100));
+    crate::files::settle_logs(dir, 0);
     let lines = errors(dir)
         .into_iter()
         .map(|l| l.replace(&back.to_string(), "BACK"))

@@ -419,6 +419,8 @@ fn tunnels_answer_and_log_as_nginx() {
     assert!(differences.is_empty(), "{}", differences.join("\n=====\n"));
     // Both write their logs by the time they are stopped (ngxr flushes access logs each second).
     std::thread::sleep(Duration::from_millis(1200));
+    crate::files::settle_logs(&nginx_dir, 0);
+    crate::files::settle_logs(&ngxr_dir, 0);
     drop((nginx_server.take(), ngxr_server.take()));
     let ports = [nginx_port, ngxr_port, nginx_tls, ngxr_tls, upstream];
     assert_eq!(
