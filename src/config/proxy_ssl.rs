@@ -3,8 +3,11 @@
 //! `ngx_http_proxy_merge_loc_conf` merges them; the defaults (no verification, no SNI,
 //! sessions reused) are applied where they are compiled (`eval::proxy_conf`).
 
+use std::sync::Arc;
+
 use super::settings::{flag, inherit_opt, set};
 use super::{Cx, Text};
+use crate::eval::plan::Passwords;
 use crate::syntax::Directive;
 
 /// One level's `proxy_ssl_*`; `None` means "not set here".
@@ -14,6 +17,9 @@ pub struct ProxySsl {
     /// configuration's directory.
     pub certificate: Option<String>,
     pub certificate_key: Option<String>,
+    /// `proxy_ssl_password_file`: what opens a `proxy_ssl_certificate_key` sealed with a
+    /// passphrase.
+    pub password_file: Option<Arc<Passwords>>,
     /// `proxy_ssl_name`: the name to send and verify (default: the `proxy_pass` host).
     pub name: Option<Text>,
     pub protocols: Option<Vec<String>>,
@@ -30,6 +36,7 @@ impl ProxySsl {
         let ProxySsl {
             certificate,
             certificate_key,
+            password_file,
             name,
             protocols,
             server_name,
@@ -42,6 +49,7 @@ impl ProxySsl {
         // that sets only one of them still takes the other from above.
         inherit_opt(&mut self.certificate, certificate);
         inherit_opt(&mut self.certificate_key, certificate_key);
+        inherit_opt(&mut self.password_file, password_file);
         inherit_opt(&mut self.name, name);
         inherit_opt(&mut self.protocols, protocols);
         self.server_name = self.server_name.or(*server_name);
@@ -57,6 +65,7 @@ impl ProxySsl {
             "proxy_ssl_certificate" => path(cx, d, &mut self.certificate),
             "proxy_ssl_certificate_key" => path(cx, d, &mut self.certificate_key),
             "proxy_ssl_trusted_certificate" => path(cx, d, &mut self.trusted_certificate),
+            "proxy_ssl_password_file" => super::ssl::password_file(cx, d, &mut self.password_file),
             "proxy_ssl_name" => {
                 if self.name.is_some() {
                     cx.duplicate(d);

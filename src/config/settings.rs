@@ -47,6 +47,9 @@ pub struct Settings {
     /// `proxy_set_body`: the upstream request's body instead of the client's.
     pub proxy_set_body: Option<Text>,
     pub proxy_ignore_client_abort: Option<bool>,
+    /// `proxy_force_ranges`: the range filter serves proxied answers whatever the upstream's
+    /// `Accept-Ranges` says.
+    pub proxy_force_ranges: Option<bool>,
     /// `proxy_ignore_headers`, every directive of the level together (nginx's bitmask: a
     /// level naming any header inherits none).
     pub proxy_ignore_headers: Option<IgnoreHeaders>,
@@ -79,6 +82,8 @@ pub struct Settings {
     pub resolver: Option<Arc<ResolverSpec>>,
     pub resolver_timeout: Option<Duration>,
     pub add_header: Option<Vec<AddHeader>>,
+    /// `add_trailer`: lines sent after a chunked body; a level with any inherits none.
+    pub add_trailer: Option<Vec<AddHeader>>,
     pub expires: Option<Expires>,
     pub charset: Charset,
     /// `allow` and `deny` in order; a level with any inherits none (`ngx_http_access_merge_loc_conf`).
@@ -89,6 +94,8 @@ pub struct Settings {
     pub auth_basic_user_file: Option<Text>,
     /// `satisfy any`: one access handler allowing is enough (`all` by default).
     pub satisfy_any: Option<bool>,
+    /// `auth_delay`: how long a 401 from the access phase waits before it is answered.
+    pub auth_delay: Option<Duration>,
     /// `auth_request`: the subrequest's URI, `None` inside for `off`.
     pub auth_request: Option<Option<Text>>,
     /// `auth_request_set` in order; a level with any inherits none.
@@ -132,6 +139,8 @@ pub struct Settings {
     pub autoindex_exact_size: Option<bool>,
     pub autoindex_localtime: Option<bool>,
     pub if_modified_since: Option<IfModifiedSince>,
+    /// `max_ranges`: how many ranges a request may ask for (0: the range filter is off).
+    pub max_ranges: Option<usize>,
     pub log_not_found: Option<bool>,
     /// `try_files`: never inherited (nginx's module has no merge for it).
     pub try_files: Option<TryFiles>,
@@ -159,7 +168,24 @@ pub struct KeepaliveDisable {
     pub safari: bool,
 }
 
-/// `add_header NAME VALUE [always]`.
+/// `add_header` and `add_trailer`: `NAME VALUE [always]` appended to the level's list.
+fn added_line(cx: &mut Cx<'_>, d: &Directive, list: &mut Option<Vec<AddHeader>>) {
+    let (Some(name), Some(value)) = (d.arg(0), cx.text(d, 1)) else {
+        return;
+    };
+    let always = match d.arg(2) {
+        None => false,
+        Some("always") => true,
+        Some(p) => return cx.error(d, format!("invalid parameter \"{p}\"")),
+    };
+    list.get_or_insert_with(Vec::new).push(AddHeader {
+        name: name.to_string(),
+        value,
+        always,
+    });
+}
+
+/// `add_header NAME VALUE [always]` (or `add_trailer`'s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddHeader {
     pub name: String,
@@ -216,6 +242,7 @@ impl Settings {
             proxy_method,
             proxy_set_body,
             proxy_ignore_client_abort,
+            proxy_force_ranges,
             proxy_ignore_headers,
             client_max_body_size,
             client_body_buffer_size,
@@ -235,11 +262,13 @@ impl Settings {
             resolver,
             resolver_timeout,
             add_header,
+            add_trailer,
             expires,
             access,
             auth_basic,
             auth_basic_user_file,
             satisfy_any,
+            auth_delay,
             auth_request,
             auth_request_set,
             set_real_ip_from,
@@ -266,6 +295,7 @@ impl Settings {
             autoindex_exact_size,
             autoindex_localtime,
             if_modified_since,
+            max_ranges,
             log_not_found,
             limit_rate,
             limit_rate_after,
@@ -380,6 +410,7 @@ impl Settings {
             "proxy_pass_request_body" => flag(cx, d, &mut self.proxy_pass_request_body),
             "proxy_buffering" => flag(cx, d, &mut self.proxy_buffering),
             "proxy_ignore_client_abort" => flag(cx, d, &mut self.proxy_ignore_client_abort),
+            "proxy_force_ranges" => flag(cx, d, &mut self.proxy_force_ranges),
             "proxy_method" | "proxy_set_body" => {
                 let slot = if d.name() == "proxy_method" {
                     &mut self.proxy_method
@@ -466,25 +497,8 @@ impl Settings {
                     self.proxy_redirect.get_or_insert_with(Vec::new).push(r);
                 }
             }
-            "add_header" => {
-                let (Some(name), Some(value)) = (d.arg(0), cx.text(d, 1)) else {
-                    return true;
-                };
-                let always = match d.arg(2) {
-                    None => false,
-                    Some("always") => true,
-                    Some(p) => {
-                        cx.error(d, format!("invalid parameter \"{p}\""));
-                        return true;
-                    }
-                };
-                let list = self.add_header.get_or_insert_with(Vec::new);
-                list.push(AddHeader {
-                    name: name.to_string(),
-                    value,
-                    always,
-                });
-            }
+            "add_header" => added_line(cx, d, &mut self.add_header),
+            "add_trailer" => added_line(cx, d, &mut self.add_trailer),
             "expires" => filters::expires(cx, d, &mut self.expires),
             "allow" | "deny" => super::access::rule(cx, d, &mut self.access),
             "auth_basic" => super::access::text(cx, d, &mut self.auth_basic),
@@ -493,6 +507,7 @@ impl Settings {
             "auth_request_set" => {
                 super::access::auth_request_set(cx, d, &mut self.auth_request_set)
             }
+            "auth_delay" => set(cx, d, &mut self.auth_delay, parse_msec),
             "satisfy" => set(cx, d, &mut self.satisfy_any, |v| match v {
                 "all" => Some(false),
                 "any" => Some(true),
@@ -574,6 +589,7 @@ impl Settings {
             "recursive_error_pages" => flag(cx, d, &mut self.recursive_error_pages),
             "proxy_intercept_errors" => flag(cx, d, &mut self.proxy_intercept_errors),
             "etag" => flag(cx, d, &mut self.etag),
+            "max_ranges" => set(cx, d, &mut self.max_ranges, |s| s.parse().ok()),
             "autoindex" => flag(cx, d, &mut self.autoindex),
             "autoindex_exact_size" => flag(cx, d, &mut self.autoindex_exact_size),
             "autoindex_localtime" => flag(cx, d, &mut self.autoindex_localtime),

@@ -166,16 +166,7 @@ impl Ssl {
             "ssl_trusted_certificate" => path(cx, d, &mut self.trusted_certificate),
             "ssl_crl" => path(cx, d, &mut self.crl),
             "ssl_reject_handshake" => flag(cx, d, &mut self.reject_handshake),
-            "ssl_password_file" => {
-                if self.password_file.is_some() {
-                    cx.duplicate(d);
-                } else if let Some(file) = d.arg(0) {
-                    match read_passwords(&cx.conf_prefixed(file)) {
-                        Ok(passwords) => self.password_file = Some(Arc::new(passwords)),
-                        Err(message) => cx.error(d, message),
-                    }
-                }
-            }
+            "ssl_password_file" => password_file(cx, d, &mut self.password_file),
             _ => return false,
         }
         true
@@ -205,6 +196,20 @@ impl Ssl {
     /// The effective builtin mode (nginx's default is `none`).
     pub fn builtin(&self) -> Builtin {
         self.session_cache.unwrap_or(Builtin::None)
+    }
+}
+
+/// `ssl_password_file` and `proxy_ssl_password_file`: the file is read when the directive is,
+/// as nginx reads it.
+pub(super) fn password_file(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Arc<Passwords>>) {
+    if slot.is_some() {
+        return cx.duplicate(d);
+    }
+    if let Some(file) = d.arg(0) {
+        match read_passwords(&cx.conf_prefixed(file)) {
+            Ok(passwords) => *slot = Some(Arc::new(passwords)),
+            Err(message) => cx.error(d, message),
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -31,6 +32,9 @@ pub struct Access {
     /// Only when both `auth_basic` and `auth_basic_user_file` are in effect, as nginx checks.
     pub basic: Option<Basic>,
     pub satisfy_any: bool,
+    /// `auth_delay`: a 401 the phase ends in is answered this much later (nginx's
+    /// `ngx_http_core_auth_delay`, which hides how long checking a password took).
+    pub delay: Duration,
     /// `auth_request` (not `off`) with the level's `auth_request_set`s.
     pub auth: Option<AuthRequest>,
 }
@@ -117,6 +121,7 @@ impl Access {
             rules: st.access.clone().unwrap_or_default(),
             basic,
             satisfy_any: st.satisfy_any.unwrap_or(false),
+            delay: st.auth_delay.unwrap_or(Duration::ZERO),
             auth,
         })
     }

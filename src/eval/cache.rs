@@ -463,7 +463,12 @@ pub fn ranged(
     };
     let mtime = header(b"last-modified").and_then(super::conditional::parse_time);
     let size = body.len() as u64;
-    let list = match super::conditional::ranges(range, if_range, size, mtime, header(b"etag")) {
+    let asked = super::conditional::Asked {
+        range,
+        if_range,
+        max: if single { 1 } else { usize::MAX },
+    };
+    let list = match super::conditional::ranges(asked, size, mtime, header(b"etag")) {
         super::conditional::Ranges::Whole => return Ranged::Whole,
         super::conditional::Ranges::NotSatisfiable => {
             return Ranged::NotSatisfiable(Bytes::from(format!("bytes */{size}")));
@@ -477,7 +482,6 @@ pub fn ranged(
             content_range: Some(Bytes::from(format!("bytes {start}-{}/{size}", end - 1))),
             content_type: None,
         },
-        _ if single => Ranged::Whole,
         _ => {
             use std::sync::atomic::Ordering;
             let boundary = super::static_::BOUNDARY.fetch_add(1, Ordering::Relaxed) + 1;

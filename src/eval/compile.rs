@@ -321,7 +321,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
-        output: COutput::compile(cx, &sh.reg, st).unwrap_or_default(),
+        output: COutput::compile(cx, &sh.reg, st, &sh.site).unwrap_or_default(),
         limit_except: None,
     };
     let tls = super::tls::spec(&st.ssl);
@@ -483,7 +483,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
-        output: COutput::compile(cx, &sh.reg, &l.settings)?,
+        output: COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?,
         limit_except: None,
     })
 }
@@ -547,6 +547,7 @@ fn fallback_content(cx: &Cx<'_>, st: &Settings) -> Content {
         try_files: None,
         etag: st.etag.unwrap_or(true),
         if_modified_since: st.if_modified_since.unwrap_or(IfModifiedSince::Exact),
+        max_ranges: st.max_ranges.unwrap_or(defaults::http::MAX_RANGES),
         log_not_found: st.log_not_found.unwrap_or(true),
         types: ContentTypes::of(st),
         autoindex: st.autoindex.unwrap_or(false).then(|| Autoindex {

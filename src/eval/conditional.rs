@@ -156,14 +156,22 @@ pub enum Ranges {
     NotSatisfiable,
 }
 
-/// `ngx_http_range_header_filter`: `range` and `if_range` are the request's headers.
-pub fn ranges(
-    range: Option<&[u8]>,
-    if_range: Option<&[u8]>,
-    size: u64,
-    mtime: Option<i64>,
-    etag: Option<&[u8]>,
-) -> Ranges {
+/// The request's `Range` and `If-Range`, and how many ranges it may ask for (`max_ranges`,
+/// or 1 for a proxied answer under `proxy_force_ranges`): more is answered whole.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub range: Option<&'a [u8]>,
+    pub if_range: Option<&'a [u8]>,
+    pub max: usize,
+}
+
+/// `ngx_http_range_header_filter` for a body of `size` bytes with this `mtime` and `etag`.
+pub fn ranges(asked: Asked<'_>, size: u64, mtime: Option<i64>, etag: Option<&[u8]>) -> Ranges {
+    let Asked {
+        range,
+        if_range,
+        max,
+    } = asked;
     let Some(range) = range else {
         return Ranges::Whole;
     };
@@ -180,11 +188,11 @@ pub fn ranges(
             return Ranges::Whole;
         }
     }
-    parse(&range[6..], size)
+    parse(&range[6..], size, max)
 }
 
-/// `ngx_http_range_parse` without a `max_ranges` limit.
-fn parse(spec: &[u8], size: u64) -> Ranges {
+/// `ngx_http_range_parse`: more than `max` satisfiable ranges decline.
+fn parse(spec: &[u8], size: u64, max: usize) -> Ranges {
     let mut p = Cursor { s: spec, i: 0 };
     let mut out = Vec::new();
     let mut total: u64 = 0;
@@ -227,6 +235,9 @@ fn parse(spec: &[u8], size: u64) -> Ranges {
         if start < end {
             out.push((start, end));
             total = total.saturating_add(end - start);
+            if out.len() > max {
+                return Ranges::Whole;
+            }
         } else if start == 0 {
             return Ranges::Whole;
         }
@@ -353,7 +364,14 @@ mod tests {
 
     #[test]
     fn ranges_as_nginx_parses_them() {
-        let r = |spec: &str| ranges(Some(spec.as_bytes()), None, 10, Some(MTIME), None);
+        let r = |spec: &str| {
+            let asked = Asked {
+                range: Some(spec.as_bytes()),
+                if_range: None,
+                max: usize::MAX,
+            };
+            ranges(asked, 10, Some(MTIME), None)
+        };
         assert_eq!(r("bytes=0-4"), Ranges::Partial(vec![(0, 5)]));
         assert_eq!(r("bytes=5-"), Ranges::Partial(vec![(5, 10)]));
         assert_eq!(r("bytes=-3"), Ranges::Partial(vec![(7, 10)]));
@@ -370,12 +388,36 @@ mod tests {
     #[test]
     fn if_range_must_match_the_etag_or_date() {
         let etag = Some(&b"\"e\""[..]);
-        let r = |cond: &[u8]| ranges(Some(b"bytes=0-1"), Some(cond), 10, Some(MTIME), etag);
+        fn asked(cond: &[u8]) -> Asked<'_> {
+            Asked {
+                range: Some(b"bytes=0-1"),
+                if_range: Some(cond),
+                max: usize::MAX,
+            }
+        }
+        let r = |cond: &[u8]| ranges(asked(cond), 10, Some(MTIME), etag);
         assert_eq!(r(b"\"e\""), Ranges::Partial(vec![(0, 2)]));
         assert_eq!(r(b"\"f\""), Ranges::Whole);
         assert_eq!(r(DATE), Ranges::Partial(vec![(0, 2)]));
         assert_eq!(r(b"Wed, 15 Nov 2023 00:00:00 GMT"), Ranges::Whole);
-        let no_date = ranges(Some(b"bytes=0-1"), Some(DATE), 10, None, etag);
+        let no_date = ranges(asked(DATE), 10, None, etag);
         assert_eq!(no_date, Ranges::Whole);
+    }
+
+    #[test]
+    fn more_ranges_than_allowed_are_answered_whole() {
+        let r = |spec: &str, max| {
+            let asked = Asked {
+                range: Some(spec.as_bytes()),
+                if_range: None,
+                max,
+            };
+            ranges(asked, 10, None, None)
+        };
+        assert_eq!(r("bytes=0-1,4-5", 1), Ranges::Whole);
+        assert_eq!(r("bytes=0-1,4-5", 2), Ranges::Partial(vec![(0, 2), (4, 6)]));
+        // Ranges past the end do not count.
+        assert_eq!(r("bytes=0-1,40-50", 1), Ranges::Partial(vec![(0, 2)]));
+        assert_eq!(r("bytes=4-", 1), Ranges::Partial(vec![(4, 10)]));
     }
 }

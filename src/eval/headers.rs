@@ -37,6 +37,11 @@ pub fn sent_header(headers: &[(Bytes, Bytes)], name: &str) -> Option<Vec<u8>> {
     joined(headers, name, sep)
 }
 
+/// The first `name` header (nginx 1.22's `ngx_http_variable_unknown_header`).
+pub fn first(headers: &[(Bytes, Bytes)], name: &str) -> Option<Vec<u8>> {
+    joined(headers, name, None)
+}
+
 /// The first `name` header, or with `sep` all of them joined.
 fn joined(headers: &[(Bytes, Bytes)], name: &str, sep: Option<&[u8]>) -> Option<Vec<u8>> {
     let mut found = headers

@@ -44,6 +44,7 @@ mod static_;
 mod sub_filter;
 mod tls;
 pub mod trace;
+mod trailers;
 mod try_files;
 mod unserved;
 pub mod upstream;

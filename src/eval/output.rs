@@ -4,11 +4,12 @@
 //! [`Sending`] the runtime writes the answer by. A level that sets none of the rates costs a
 //! request nothing: `rate` is `None` and no value is evaluated.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::headers::header;
-use super::plan::{ErrorLine, Lingering, Sending};
+use super::plan::{AddedTrailers, ErrorLine, Lingering, Sending};
 use super::request::Req;
+use super::site::Inner;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::Cx;
@@ -26,6 +27,8 @@ pub struct COutput {
     /// `keepalive_timeout`'s second value, seconds (0: none).
     pub keepalive_header: u64,
     pub lingering: Lingering,
+    /// `add_trailer`, which the chunked filter serves.
+    pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
 impl Default for COutput {
@@ -41,6 +44,7 @@ impl Default for COutput {
             proxy_limit_rate: 0,
             keepalive_header: 0,
             lingering: Lingering::default(),
+            trailers: None,
         }
     }
 }
@@ -61,7 +65,12 @@ enum Size {
 
 impl COutput {
     /// The level's settings; `None` after an error (reported).
-    pub fn compile(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<COutput> {
+    pub fn compile(
+        cx: &mut Cx<'_>,
+        reg: &Registry,
+        st: &Settings,
+        site: &Weak<Inner>,
+    ) -> Option<COutput> {
         let default = COutput::default();
         let rate = if st.limit_rate.is_some() || st.limit_rate_after.is_some() {
             let mut size = |text: &Option<crate::config::Text>| -> Option<Size> {
@@ -91,6 +100,7 @@ impl COutput {
                 timeout: st.lingering_timeout.unwrap_or(default.lingering.timeout),
                 time: st.lingering_time.unwrap_or(default.lingering.time),
             },
+            trailers: super::trailers::compile(cx, reg, st, site),
         })
     }
 

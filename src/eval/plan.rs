@@ -460,6 +460,9 @@ impl ConnStatus {
 
 pub use super::limit::ConnHolds;
 
+/// The range filter, for a proxied answer under `proxy_force_ranges`.
+pub use super::conditional::{Asked, Ranges, parse_time as parse_http_time, ranges};
+
 /// What the preaccess limits did to a request while it was routed.
 #[derive(Debug, Clone, Default)]
 pub struct Limited {
@@ -467,6 +470,11 @@ pub struct Limited {
     /// blocking the thread), then route the request again with `status` in its
     /// [`RequestInfo::limits`]. Its `errors` are still to be logged.
     pub delay: Option<Duration>,
+    /// `auth_delay`: the access phase refused with a 401; wait this long (without blocking
+    /// the thread), then serve the route as it is. [`Route::take_limited`] leaves it to
+    /// [`Route::take_auth_delay`], which the runtime calls as it serves the route (the first,
+    /// or one routed again after an auth subrequest or a proxy pass).
+    pub auth_delay: Option<Duration>,
     pub status: LimitStatus,
     /// The `limit_conn` counts the request holds: keep them until the request is over (a
     /// tunnel's whole life), then drop them.
@@ -624,6 +632,8 @@ pub struct FileResponse {
     pub sub_filter: Option<Arc<SubFilter>>,
     pub limited: Limited,
     pub sending: Sending,
+    /// `add_trailer` of the level that answers.
+    pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
 /// A piece of a file response's body.
@@ -689,7 +699,7 @@ impl Route {
     }
 
     /// Whether anything re-reads the request after routing (`route::prepare`): an access
-    /// log, or a proxied answer's headers filter or cookie rules with variables. Only then
+    /// log, `add_trailer`, or a proxied answer's headers filter or cookie rules with variables. Only then
     /// is the request's final state kept for it.
     pub fn rereads_request(&self) -> bool {
         let log = match self {
@@ -698,7 +708,14 @@ impl Route {
             Route::Proxy(p) => &p.log,
             Route::Auth(_) => return false,
         };
+        let trailers = match self {
+            Route::Respond(r) => &r.trailers,
+            Route::File(f) => &f.trailers,
+            Route::Proxy(p) => &p.trailers,
+            Route::Auth(_) => return false,
+        };
         !log.files.is_empty()
+            || trailers.is_some()
             || matches!(self, Route::Proxy(p) if p.cookies.is_some() || p.add_headers.reads_request())
     }
 
@@ -716,12 +733,25 @@ impl Route {
 
     /// What the preaccess limits did, taken out of the route.
     pub fn take_limited(&mut self) -> Limited {
-        std::mem::take(match self {
+        let limited = self.limited_mut();
+        let auth_delay = limited.auth_delay.take();
+        let taken = std::mem::take(limited);
+        limited.auth_delay = auth_delay;
+        taken
+    }
+
+    /// The `auth_delay` to wait out before the answer is served (see [`Limited`]).
+    pub fn take_auth_delay(&mut self) -> Option<Duration> {
+        self.limited_mut().auth_delay.take()
+    }
+
+    fn limited_mut(&mut self) -> &mut Limited {
+        match self {
             Route::Respond(r) => &mut r.limited,
             Route::File(f) => &mut f.limited,
             Route::Proxy(p) => &mut p.limited,
             Route::Auth(a) => &mut a.limited,
-        })
+        }
     }
 
     /// The same answer with what the preaccess limits did.
@@ -761,6 +791,17 @@ impl Route {
             Route::Respond(r) => r.sending = sending,
             Route::File(f) => f.sending = sending,
             Route::Proxy(p) => p.sending = sending,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
+    /// The same answer with the answering level's `add_trailer` lines.
+    pub fn with_trailers(mut self, trailers: Option<Arc<dyn AddedTrailers>>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.trailers = trailers,
+            Route::File(f) => f.trailers = trailers,
+            Route::Proxy(p) => p.trailers = trailers,
             Route::Auth(_) => {}
         }
         self
@@ -811,6 +852,8 @@ pub struct Response {
     pub sub_filter: Option<Arc<SubFilter>>,
     pub limited: Limited,
     pub sending: Sending,
+    /// `add_trailer` of the level that answers.
+    pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -833,6 +876,11 @@ pub struct ProxyRequest {
     /// `proxy_ignore_client_abort`: a client that closes while the upstream works does not
     /// end the exchange.
     pub ignore_client_abort: bool,
+    /// `proxy_force_ranges`: the range filter serves a 200 of known length, one range at
+    /// most, in place of the upstream's `Accept-Ranges` (which is not passed on).
+    pub force_ranges: bool,
+    /// `max_ranges` is not 0: the range filter runs at all.
+    pub range_filter: bool,
     /// `proxy_ignore_headers`: the upstream's `X-Accel-*` headers not acted on.
     pub ignore_headers: IgnoreHeaders,
     /// Set when the configuration reads `$request_body`: the runtime keeps what nginx would
@@ -922,6 +970,8 @@ pub struct ProxyRequest {
     pub sending: Sending,
     /// `proxy_cache`: `None` without a cache, or for a method it does not cache.
     pub cache: Option<Box<CacheRequest>>,
+    /// `add_trailer` of the level that answers.
+    pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
 pub use super::cache::{CacheRequest, CacheZone, Ranged, Touched, ranged, validity};
@@ -1337,6 +1387,19 @@ pub trait AddedHeaders: std::fmt::Debug + Send + Sync {
         set: HeadersSoFar<'_>,
         headers: &mut Vec<(Bytes, Bytes)>,
     ) -> Vec<(Bytes, Bytes)>;
+}
+
+/// A level's `add_trailer` lines (`ngx_http_trailers_filter`): the runtime asks, as the head
+/// goes out, whether trailers are expected, and evaluates them when the body has ended.
+pub trait AddedTrailers: std::fmt::Debug + Send + Sync {
+    /// Whether a line applies to an answer with `status` (nginx's `r->expect_trailers`):
+    /// the chunked filter then frames the body, whatever its length.
+    fn expected(&self, status: u16) -> bool;
+
+    /// The lines that apply to `outcome.status`, evaluated once the body is over
+    /// (`$sent_http_*` reads `outcome.sent_headers`, `$sent_trailer_*` the lines before);
+    /// those whose value comes out empty are left out.
+    fn evaluate(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<(Bytes, Bytes)>;
 }
 
 /// A location's `proxy_cookie_*` rules, applied to the upstream's answer as its headers are

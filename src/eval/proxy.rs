@@ -127,6 +127,8 @@ pub fn build(
         idempotent: !matches!(req.method, "POST" | "LOCK" | "PATCH"),
         body,
         ignore_client_abort: p.ignore_client_abort,
+        force_ranges: p.force_ranges,
+        range_filter: p.range_filter,
         ignore_headers: p.ignore_headers,
         keep_body: (site.reads_body && !req.body_missed).then_some(p.keep_body),
         cookies: p
@@ -174,6 +176,7 @@ pub fn build(
         limited: Default::default(),
         // `route` sets it with the answer.
         sending: Default::default(),
+        trailers: None,
         cache,
     }))
 }

@@ -117,6 +117,8 @@ pub fn compile(
         method,
         set_body,
         ignore_client_abort: st.proxy_ignore_client_abort.unwrap_or(false),
+        force_ranges: st.proxy_force_ranges.unwrap_or(false),
+        range_filter: st.max_ranges != Some(0),
         ignore_headers: st.proxy_ignore_headers.unwrap_or_default(),
         keep_body: KeepBody {
             buffer_size: st

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::files::CRoot;
 use super::gzip::CGzip;
-use super::headers::{arg, cookie, header, remote_user, sent_header, set_cookie};
+use super::headers::{arg, cookie, first, header, remote_user, sent_header, set_cookie};
 use super::map::MapTable;
 use super::output::COutput;
 use super::plan::{
@@ -103,6 +103,8 @@ pub struct Req<'a> {
     /// The answer whose head nginx's headers filter is completing (`add_header`): `$status`
     /// and `$sent_http_*` read it rather than the outcome.
     pub answer: Option<Answer>,
+    /// The trailers `add_trailer` set so far, while it evaluates them (`$sent_trailer_*`).
+    pub trailers: Option<Vec<(Bytes, Bytes)>>,
     /// The content phase of a proxy pass was reached (nginx's `r->request_body` is set):
     /// `$request_body` reads what the runtime kept of the body from then on, never in the
     /// phases before, which ran before the body was read.
@@ -202,6 +204,7 @@ impl<'a> Req<'a> {
             outcome: None,
             passes_outcome: None,
             answer: None,
+            trailers: None,
             body_read: false,
             body_missed: false,
             traced: false,
@@ -338,6 +341,7 @@ impl<'a> Req<'a> {
                     .outcome
                     .and_then(|o| sent_header(&o.sent_headers, name)),
             },
+            Var::SentTrailer(name) => self.trailers.as_deref().and_then(|t| first(t, name)),
             Var::UpstreamHttp(name) => self.outcome.and_then(|o| header(&o.upstream_headers, name)),
             Var::UpstreamCookie(name) => self
                 .outcome

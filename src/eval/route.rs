@@ -156,7 +156,8 @@ pub fn route_after<'a>(
         .with_gzip(gzip)
         .with_sub_filter(sub_filter)
         .with_limited(limited)
-        .with_sending(sending);
+        .with_sending(sending)
+        .with_trailers(output.trailers.clone());
     if route.rereads_request() {
         route.with_routed(req.routed())
     } else {
@@ -514,6 +515,12 @@ fn enter<'s>(
         match super::access::check(&loc.access, req, served) {
             None => {}
             Some(Decision::Refused(status, headers)) => {
+                // `ngx_http_core_auth_delay`: only a 401 waits, then is finalized as usual.
+                if status == 401 && !loc.access.delay.is_zero() {
+                    let line = "delaying unauthorized request".to_string();
+                    served.errors.push(ErrorLine::info(line));
+                    req.limited.auth_delay = Some(loc.access.delay);
+                }
                 return (loc, Next::Special(status, headers));
             }
             Some(Decision::Ask(auth)) => {
@@ -988,6 +995,7 @@ pub fn respond(
         sub_filter: None,
         limited: Default::default(),
         sending: Default::default(),
+        trailers: None,
     })
 }
 

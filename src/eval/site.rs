@@ -216,6 +216,10 @@ pub struct CProxy {
     /// `proxy_set_body`.
     pub set_body: Option<Complex>,
     pub ignore_client_abort: bool,
+    /// `proxy_force_ranges`.
+    pub force_ranges: bool,
+    /// `max_ranges` is not 0.
+    pub range_filter: bool,
     /// `proxy_ignore_headers`.
     pub ignore_headers: IgnoreHeaders,
     /// How nginx would hold the body, should the configuration read `$request_body`.

@@ -33,6 +33,8 @@ pub struct Content {
     pub try_files: Option<CTryFiles>,
     pub etag: bool,
     pub if_modified_since: IfModifiedSince,
+    /// `max_ranges` (nginx's default: no limit); 0 keeps the range filter out.
+    pub max_ranges: usize,
     pub log_not_found: bool,
     pub types: ContentTypes,
     /// `autoindex on`, with its settings.
@@ -285,16 +287,16 @@ fn send(
         c.apply(answer.status, ct);
     }
     // Only the static module lets the range filter at its answer (`r->allow_ranges`).
-    if answer.status == 200 && status == 200 && !coding.gzip && !rewritten {
+    let max = content.max_ranges;
+    if answer.status == 200 && status == 200 && !coding.gzip && !rewritten && max > 0 {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));
-        let ranges = conditional::ranges(
-            range.as_deref(),
-            if_range.as_deref(),
-            size,
-            range_mtime,
-            answer.etag.as_deref(),
-        );
+        let asked = conditional::Asked {
+            range: range.as_deref(),
+            if_range: if_range.as_deref(),
+            max,
+        };
+        let ranges = conditional::ranges(asked, size, range_mtime, answer.etag.as_deref());
         match ranges {
             Ranges::Whole => answer.tail.push((
                 Bytes::from_static(b"Accept-Ranges"),
@@ -413,6 +415,7 @@ impl FileAnswer {
             sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
+            trailers: None,
         }
     }
 }

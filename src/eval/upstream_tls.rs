@@ -30,7 +30,7 @@ pub fn compile(cx: &mut Cx<'_>, reg: &Registry, ssl: &ProxySsl, pass: Span) -> O
         (Some(certificate), Some(key)) => Some(CertificatePair {
             certificate: cx.conf_prefixed(certificate),
             key: cx.conf_prefixed(key),
-            passwords: None,
+            passwords: ssl.password_file.clone(),
         }),
         (Some(certificate), None) => {
             let message = format!(

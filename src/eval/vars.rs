@@ -12,6 +12,8 @@ pub enum Var {
     Arg(String),
     Cookie(String),
     SentHttp(String),
+    /// `$sent_trailer_NAME`: the trailers `add_trailer` set so far.
+    SentTrailer(String),
     UpstreamHttp(String),
     /// `$upstream_cookie_NAME`: from the upstream's `Set-Cookie` lines.
     UpstreamCookie(String),
@@ -246,9 +248,7 @@ fn builtin(name: &str) -> Option<Var> {
             ("upstream_trailer_", |n| {
                 Var::Unsupported(format!("upstream_trailer_{n}"))
             }),
-            ("sent_trailer_", |n| {
-                Var::Unsupported(format!("sent_trailer_{n}"))
-            }),
+            ("sent_trailer_", |n| Var::SentTrailer(header_name(&n))),
         ];
         prefixed
             .iter()

@@ -17,7 +17,7 @@ use super::log::Level;
 use super::static_file::FileBody;
 use super::sub_filter::Substituted;
 use super::upstream_body::UpstreamBody;
-use crate::eval::plan::{LogSpec, Outcome};
+use crate::eval::plan::{AddedTrailers, LogSpec, Outcome};
 use crate::syntax::include::os_error;
 
 /// Writes the access log when dropped.
@@ -69,6 +69,8 @@ pub struct ProxyBody {
     finish: Option<Finish>,
     /// How an upstream body's error-log lines name the proxy pass.
     upstream_log: Option<Box<UpstreamLog>>,
+    /// `add_trailer`'s lines, evaluated when the body has ended.
+    trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
 impl ProxyBody {
@@ -79,6 +81,7 @@ impl ProxyBody {
             gzip: None,
             finish,
             upstream_log: None,
+            trailers: None,
         }
     }
 
@@ -89,6 +92,7 @@ impl ProxyBody {
             gzip: None,
             finish: Some(finish),
             upstream_log: Some(Box::new(log)),
+            trailers: None,
         }
     }
 
@@ -103,7 +107,37 @@ impl ProxyBody {
             gzip: None,
             finish: Some(finish),
             upstream_log: Some(Box::new(log)),
+            trailers: None,
         }
+    }
+
+    /// The same body, ended by `add_trailer`'s lines (see `trailers::expect`).
+    pub fn trailers(mut self, trailers: Option<Arc<dyn AddedTrailers>>) -> ProxyBody {
+        self.trailers = trailers;
+        self
+    }
+
+    /// The chunked body's end: the last chunk, with the trailers evaluated now (what was
+    /// read from the upstream counted for `$upstream_response_length`), noted for
+    /// `$body_bytes_sent`.
+    pub fn last_chunk(&mut self) -> Bytes {
+        let lines = match (&self.trailers, &self.finish) {
+            (Some(trailers), Some(finish)) => {
+                let mut outcome = finish.outcome.clone();
+                if let Inner::Upstream(body) = &self.inner
+                    && let Some(last) = outcome.upstreams.last_mut()
+                {
+                    let (received, length) = body.counts();
+                    last.bytes_received += received;
+                    last.response_length += length;
+                }
+                trailers.evaluate(&finish.request.info(), &outcome)
+            }
+            _ => Vec::new(),
+        };
+        let last = super::trailers::last_chunk(&lines);
+        self.record_framing(last.len());
+        last
     }
 
     /// The same body, compressed when `gzip` is given (see `gzip::header_filter`).
@@ -125,14 +159,17 @@ impl ProxyBody {
             gzip: None,
             finish: Some(finish),
             upstream_log: None,
+            trailers: None,
         }
     }
 
-    /// Whether an access log line will be written (and needs the sent headers).
+    /// Whether the sent headers are read later: by an access log line, or by trailers.
     pub fn logs(&self) -> bool {
-        self.finish
-            .as_ref()
-            .is_some_and(|f| !f.log.files.is_empty())
+        self.trailers.is_some()
+            || self
+                .finish
+                .as_ref()
+                .is_some_and(|f| !f.log.files.is_empty())
     }
 
     /// Notes the response head for `$bytes_sent` and `$sent_http_*` (`sent` is `Some` only

@@ -10,6 +10,7 @@ use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::error::ProxyError;
 use super::exchange::{Framing, ResponseHead};
+use super::forced_ranges;
 use super::forward::UpstreamLog;
 use super::gzip;
 use super::peer::PeerConn;
@@ -19,9 +20,10 @@ use super::response::{self, Answer, Front};
 use super::state::Hold;
 use super::sub_filter;
 use super::throttle::Throttle;
+use super::trailers;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
-use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest, Ranged, ranged};
+use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest, Ranged, Ranges, ranged};
 
 /// Everything about the request that delivering the answer needs.
 #[derive(Debug)]
@@ -80,8 +82,11 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
         .headers
         .iter()
         .filter(|(name, _)| {
-            !HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
-                && !p.hide_headers.iter().any(|h| name.eq_ignore_ascii_case(h))
+            // `ngx_http_upstream_copy_allow_ranges` leaves it to the range filter.
+            let forced = p.force_ranges && name.eq_ignore_ascii_case(b"accept-ranges");
+            !(forced
+                || HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+                || p.hide_headers.iter().any(|h| name.eq_ignore_ascii_case(h)))
         })
         .cloned()
         .collect();
@@ -247,24 +252,58 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
         &mut added,
         true,
     );
-    // Bytes after a head that announced no body (a 204, a 304, the answer to `proxy_method
-    // HEAD`, `Content-Length: 0`) reach nginx's copy filter as a body of length 0 unless the
-    // client asked for the head alone (HEAD), which ends the request first: it counts them
-    // (`$upstream_response_length`), warns, drops them and does not keep the connection.
-    let chunked_body = head.framing == Framing::Chunked;
-    let mut status = None;
+    let (mut status, mut reason) = match p.status {
+        Some(status) => (status, None),
+        None => (head.status, Some(&head.reason[..])),
+    };
+    let mut slice = None;
+    if p.force_ranges && p.range_filter && !p.subrequest {
+        let length = front.content_length;
+        match forced_ranges::decide(&finish.request, status, length, &headers, &added) {
+            None => {}
+            Some(Ranges::Whole) => added.push((
+                Bytes::from_static(b"Accept-Ranges"),
+                Bytes::from_static(b"bytes"),
+            )),
+            Some(Ranges::Partial(list)) => {
+                let (start, end) = list.first().copied().unwrap_or_default();
+                (status, reason) = (206, None);
+                finish.outcome.status = 206;
+                front.content_length = Some(end - start);
+                let size = length.unwrap_or_default();
+                let value = format!("bytes {start}-{}/{size}", end.saturating_sub(1));
+                added.push((Bytes::from_static(b"Content-Range"), Bytes::from(value)));
+                slice = Some((start, end));
+            }
+            Some(Ranges::NotSatisfiable) => {
+                // nginx finalizes the request with the filter's 416 (its page; an
+                // `error_page` for it is not looked at here) and closes the upstream.
+                let size = length.unwrap_or_default();
+                let lines = forced_ranges::not_satisfiable(headers, added, size);
+                let dress = respond::Dress {
+                    hide_version: !p.server_tokens,
+                    sending,
+                    trailers: p.trailers.as_ref(),
+                    ..respond::Dress::default()
+                };
+                return respond::answer(finish, 416, lines, None, keepalive, dress);
+            }
+        }
+    }
+    // The range filter on a body the cache keeps or gives, whose upstream allowed ranges:
+    // the upstream's `Accept-Ranges` gives way to nginx's own (1.22 keeps an upstream's
+    // `Content-Range` beside the filter's).
     let source = match source {
         Source::Stored { data, cut: None }
             if d.ranges.is_some()
-                && head.status == 200
+                && slice.is_none()
+                && !(p.force_ranges && p.range_filter)
+                && status == 200
                 && p.status.is_none()
                 && substituted.is_none()
                 && gzipped.is_none()
                 && front.content_length.is_some() =>
         {
-            // nginx's range filter, after the headers filter: the upstream's
-            // `Accept-Ranges` gives way to its own (nginx 1.22 keeps an upstream's
-            // `Content-Range` beside the filter's).
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(b"accept-ranges"));
             let request = &finish.request;
             let ranged = ranged(
@@ -295,34 +334,39 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
                         added.push((Bytes::from_static(b"Content-Range"), range));
                     }
                     front.content_length = Some(body.len() as u64);
-                    status = Some(206);
+                    (status, reason) = (206, None);
                     finish.outcome.status = 206;
                     body
                 }
-                Ranged::NotSatisfiable(range) => {
-                    // nginx's page keeps the headers set so far but the validators.
-                    let kept = headers.into_iter().filter(|(n, _)| {
-                        !n.eq_ignore_ascii_case(b"last-modified")
-                            && !n.eq_ignore_ascii_case(b"etag")
-                    });
-                    let mut added: Vec<_> = kept.chain(added).collect();
-                    added.push((Bytes::from_static(b"Content-Range"), range));
+                Ranged::NotSatisfiable(_) => {
+                    let size = data.len() as u64;
+                    let lines = forced_ranges::not_satisfiable(headers, added, size);
                     finish.outcome.status = 416;
                     let dress = respond::Dress {
-                        location_base: None,
                         hide_version: !p.server_tokens,
-                        gzip: p.gzip.as_deref(),
-                        sub_filter: p.sub_filter.as_ref(),
-                        sending: p.sending,
-                        length_unknown: false,
+                        sending,
+                        trailers: p.trailers.as_ref(),
+                        ..respond::Dress::default()
                     };
-                    return respond::answer(finish, 416, added, None, d.keepalive, dress);
+                    return respond::answer(finish, 416, lines, None, keepalive, dress);
                 }
             };
             Source::Stored { data, cut: None }
         }
         source => source,
     };
+    let trailers = trailers::expect(
+        p.trailers.as_ref(),
+        status,
+        &finish.request,
+        &sending,
+        &mut front,
+    );
+    // Bytes after a head that announced no body (a 204, a 304, the answer to `proxy_method
+    // HEAD`, `Content-Length: 0`) reach nginx's copy filter as a body of length 0 unless the
+    // client asked for the head alone (HEAD), which ends the request first: it counts them
+    // (`$upstream_response_length`), warns, drops them and does not keep the connection.
+    let chunked_body = head.framing == Framing::Chunked;
     let body = match source {
         Source::Upstream(conn, hold) => {
             let surplus = matches!(head.framing, Framing::None | Framing::Length(0))
@@ -342,10 +386,18 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
             )
             .limited(sending.proxy_limit_rate);
             let body = if surplus { body.overrun() } else { body };
+            let body = match slice {
+                Some((start, end)) => body.sliced(start, end),
+                None => body,
+            };
             ProxyBody::upstream(body, finish, d.upstream_log)
         }
         // A HEAD request gets the head alone.
         Source::Stored { data, cut: None } => {
+            let data = match slice {
+                Some((start, end)) => data.slice(start as usize..(end as usize).min(data.len())),
+                None => data,
+            };
             ProxyBody::full((!client_head).then_some(data), Some(finish))
         }
         Source::Stored {
@@ -353,11 +405,10 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
             cut: Some(error),
         } => ProxyBody::cut(data, error, finish, d.upstream_log),
     };
-    let body = body.sub_filter(substituted).gzip(gzipped);
-    let (status, reason) = match (p.status, status) {
-        (Some(status), _) | (None, Some(status)) => (status, None),
-        (None, None) => (head.status, Some(&head.reason[..])),
-    };
+    let body = body
+        .sub_filter(substituted)
+        .gzip(gzipped)
+        .trailers(trailers);
     let mut answer = response::build(status, reason, front, &headers, &added, body);
     answer.throttle = throttle;
     // Through nginx's buffers a head shorter than `postpone_output` goes out with the

@@ -855,6 +855,7 @@ async fn fail(
         sub_filter: p.sub_filter.as_ref(),
         sending: p.sending,
         length_unknown: false,
+        trailers: p.trailers.as_ref(),
     };
     Some(respond::answer(
         finish, status, headers, None, keepalive, dress,

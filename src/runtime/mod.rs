@@ -46,6 +46,7 @@ mod deliver;
 mod drain;
 mod error;
 mod exchange;
+mod forced_ranges;
 mod forward;
 #[cfg(fuzzing)]
 pub mod fuzzing;
@@ -78,6 +79,7 @@ mod sub_filter;
 mod syslog;
 mod throttle;
 mod tls;
+mod trailers;
 mod tunnel;
 mod upstream_body;
 mod upstream_head;

@@ -143,6 +143,11 @@ pub async fn dispatch(
     } = then;
     let upstream = upstream.as_ref();
     let mut request = request;
+    let mut route = route;
+    if let Some(wait) = route.take_auth_delay() {
+        // Boxed: the timer is rare, and a connection's future should not carry its room.
+        Box::pin(tokio::time::sleep(wait)).await;
+    }
     if let Some(routed) = route.routed() {
         request.routed = Some(routed);
     }
@@ -167,6 +172,7 @@ pub async fn dispatch(
                 sub_filter: r.sub_filter.as_ref(),
                 sending: r.sending,
                 length_unknown: r.length_unknown,
+                trailers: r.trailers.as_ref(),
             };
             Some(respond::answer(
                 finish, status, r.headers, r.body, keepalive, dress,

@@ -10,9 +10,10 @@ use super::pages;
 use super::response::{self, Answer, Front};
 use super::sub_filter;
 use super::throttle::Throttle;
+use super::trailers;
 use std::sync::Arc;
 
-use crate::eval::plan::{Gzip, Sending, SubFilter};
+use crate::eval::plan::{AddedTrailers, Gzip, Sending, SubFilter};
 
 /// How the header filter dresses nginx's own answer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,6 +30,8 @@ pub struct Dress<'a> {
     pub sending: Sending,
     /// `Response::length_unknown`.
     pub length_unknown: bool,
+    /// `add_trailer` of that level.
+    pub trailers: Option<&'a Arc<dyn AddedTrailers>>,
 }
 
 /// Sends `status` with `headers` and `body` (nginx's page when `None`); `finish` logs it.
@@ -86,6 +89,7 @@ pub fn answer(
     );
     let body = if request.method == "HEAD" { None } else { body };
     let status = pages::shown(status);
+    let trailers = trailers::expect(dress.trailers, status, request, &dress.sending, &mut front);
     finish.outcome.status = status;
     let throttle = Throttle::start(&dress.sending, &mut finish);
     let mut answer = response::build(
@@ -96,7 +100,8 @@ pub fn answer(
         &added,
         ProxyBody::full(body, Some(finish))
             .sub_filter(substituted)
-            .gzip(gzipped),
+            .gzip(gzipped)
+            .trailers(trailers),
     );
     answer.throttle = throttle;
     answer

@@ -21,6 +21,7 @@ use super::respond;
 use super::response::{self, Answer, Front};
 use super::sub_filter;
 use super::throttle::Throttle;
+use super::trailers;
 use crate::eval::plan::{FilePart, FileResponse};
 
 /// How much of a file one read brings in.
@@ -38,6 +39,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         vary,
         sub_filter,
         sending,
+        trailers,
         ..
     } = f;
     let length: u64 = parts.iter().map(FilePart::size).sum();
@@ -70,6 +72,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
     if vary {
         gzip::add_vary(&mut headers);
     }
+    let trailers = trailers::expect(trailers.as_ref(), status, request, &sending, &mut front);
     finish.outcome.status = status;
     let throttle = Throttle::start(&sending, &mut finish);
     let body = if finish.request.method == "HEAD" || length == 0 {
@@ -83,7 +86,9 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         front,
         &headers,
         &added,
-        body.sub_filter(substituted).gzip(gzipped),
+        body.sub_filter(substituted)
+            .gzip(gzipped)
+            .trailers(trailers),
     );
     answer.throttle = throttle;
     answer

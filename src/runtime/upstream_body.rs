@@ -50,6 +50,29 @@ pub struct UpstreamBody {
     gathered: Option<BytesMut>,
     /// `proxy_limit_rate`, when set.
     rate: Option<Box<ReadRate>>,
+    /// The range filter's part of the body, when it serves one.
+    slice: Option<Box<Slice>>,
+}
+
+/// Bytes `start..end` of the body go on (`proxy_force_ranges`); the rest is read and
+/// dropped, so the connection stays fit for another request.
+#[derive(Debug)]
+struct Slice {
+    start: u64,
+    end: u64,
+    /// Where in the body the next piece begins.
+    at: u64,
+}
+
+impl Slice {
+    /// The part of `data`, the next piece of the body, inside the range.
+    fn cut(&mut self, data: Bytes) -> Option<Bytes> {
+        let from = self.at;
+        self.at += data.len() as u64;
+        let lo = self.start.saturating_sub(from).min(data.len() as u64);
+        let hi = self.end.saturating_sub(from).min(data.len() as u64);
+        (lo < hi).then(|| data.slice(lo as usize..hi as usize))
+    }
 }
 
 /// `proxy_limit_rate` as nginx's event pipe applies it: a read takes at most the rate times
@@ -99,6 +122,7 @@ impl UpstreamBody {
             decoded: VecDeque::new(),
             gathered: None,
             rate: None,
+            slice: None,
         };
         if starved {
             body.reusable = false;
@@ -137,6 +161,12 @@ impl UpstreamBody {
         self
     }
 
+    /// Passes on bytes `start..end` of the body alone (the range filter's single range).
+    pub fn sliced(mut self, start: u64, end: u64) -> UpstreamBody {
+        self.slice = Some(Box::new(Slice { start, end, at: 0 }));
+        self
+    }
+
     /// Reads the body at `rate` bytes per second (`proxy_limit_rate`; 0: unlimited).
     pub fn limited(mut self, rate: u64) -> UpstreamBody {
         if rate > 0 {
@@ -154,6 +184,19 @@ impl UpstreamBody {
 
     /// The next piece of the body; `None` at its end.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>> {
+        if self.slice.is_some() {
+            // Never gathered too: only a 101's body is.
+            loop {
+                match ready!(self.poll_piece(cx)) {
+                    Some(Ok(data)) => {
+                        if let Some(cut) = self.slice.as_mut().and_then(|s| s.cut(data)) {
+                            return Poll::Ready(Some(Ok(cut)));
+                        }
+                    }
+                    other => return Poll::Ready(other),
+                }
+            }
+        }
         if self.gathered.is_none() {
             return self.poll_piece(cx);
         }
@@ -337,5 +380,27 @@ impl ReadRate {
 
     fn wait(&mut self, ms: u64) {
         self.delay = Some(Box::pin(tokio::time::sleep(Duration::from_millis(ms))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slice_is_cut_across_pieces() {
+        let mut slice = Slice {
+            start: 2,
+            end: 6,
+            at: 0,
+        };
+        let mut out = Vec::new();
+        for piece in ["SE", "E-T", "HIS", ""] {
+            out.push(slice.cut(Bytes::from(piece)));
+        }
+        assert_eq!(
+            out,
+            [None, Some(Bytes::from("E-T")), Some(Bytes::from("H")), None]
+        );
     }
 }

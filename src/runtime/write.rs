@@ -74,8 +74,7 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
             Ok(None) => {
                 put(&mut out, &mut at_hand, answer);
                 if answer.chunked {
-                    out.extend_from_slice(LAST_CHUNK);
-                    answer.body.record_framing(LAST_CHUNK.len());
+                    out.extend_from_slice(&answer.body.last_chunk());
                 }
                 return match flush(client, &mut out, &mut answer.throttle).await {
                     Ok(()) => {
@@ -119,9 +118,6 @@ fn put(out: &mut BytesMut, at_hand: &mut BytesMut, answer: &mut Answer) {
     let framing = frame(out, at_hand.split().freeze(), answer.chunked);
     answer.body.record_framing(framing);
 }
-
-/// The chunked body's end (no trailers).
-const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Appends `data` to `out`, as a chunk when `chunked`; returns the bytes of framing added
 /// (nginx's `$body_bytes_sent` counts them: they are sent after the head).

@@ -3,7 +3,8 @@
 //! (`add_header`); the access log shows what the variable held at the end. The body is sent
 //! with the head or after a pause, in memory or past `client_body_buffer_size` (where nginx
 //! writes it to a file and the variable is not found), buffered or not, read in a `return`
-//! or an `if` before any proxy pass read it, and after an `error_page`.
+//! or an `if` before any proxy pass read it, and after an `error_page`; `client_body_in_single_buffer`
+//! changes none of it.
 
 use crate::common::{Mirror, nginx, temp_dir};
 use crate::files::{PAUSE, assert_same, through_both};
@@ -43,6 +44,13 @@ http {
         }
         location /if {
             if ($request_body) { return 200 "seen\n"; }
+            proxy_pass http://127.0.0.1:MIRROR;
+            add_header X-Body $request_body;
+        }
+        # Inert: the part read with the head moves into a buffer sized for the rest anyway.
+        location /single {
+            client_body_buffer_size 100;
+            client_body_in_single_buffer on;
             proxy_pass http://127.0.0.1:MIRROR;
             add_header X-Body $request_body;
         }
@@ -94,6 +102,13 @@ fn probes() -> Vec<String> {
         post("/if", "hello"),
         post("/ret", "hello"),
         post("/dead", "hello"),
+        post("/single", &x(500)),
+        post("/single", &format!("{PAUSE}{}", x(124))),
+        post("/single", &format!("{PAUSE}{}", x(125))),
+        post("/single", &format!("{}{PAUSE}{}", x(10), x(110))),
+        post("/single", &format!("{}{PAUSE}{}", x(10), x(500))),
+        chunked("/single", &chunk(89)),
+        chunked("/single", &chunk(90)),
     ]
 }
 

@@ -382,6 +382,46 @@ async fn a_client_certificate_is_sent_when_configured() {
     assert_eq!(status(&get(addr, "/without").await), "502");
 }
 
+/// `proxy_ssl_password_file` opens a client key sealed with a passphrase (the passwords
+/// tried in order, as for `ssl_password_file`). Skipped without the `openssl` command.
+#[tokio::test]
+async fn a_sealed_client_key_is_opened_with_the_password_file() {
+    let dir = temp_dir("upstls-sealed");
+    let (client, _) = self_signed(&dir, "client.test");
+    let sealed = std::process::Command::new("openssl")
+        .args([
+            "pkey",
+            "-in",
+            "client.test.key",
+            "-aes128",
+            "-passout",
+            "pass:s3cret",
+        ])
+        .args(["-out", "sealed.key"])
+        .current_dir(&dir)
+        .status();
+    match sealed {
+        Ok(done) => assert!(done.success(), "openssl pkey failed"),
+        Err(_) => {
+            eprintln!("skipped: no openssl command");
+            return;
+        }
+    }
+    std::fs::write(dir.join("passwords"), "wrong\ns3cret\n").expect("passwords");
+    let b = https_backend_with(acceptor(&dir, "backend.test", Some(client))).await;
+    let port = free_port();
+    let http = format!(
+        "proxy_ssl_password_file passwords;
+         server {{ listen 127.0.0.1:{port};
+             location /sealed {{ proxy_pass https://{0};
+                 proxy_ssl_certificate client.test.crt;
+                 proxy_ssl_certificate_key sealed.key; }} }}",
+        b.addr()
+    );
+    let (_ngxr, addr) = serve(&dir, &http, port);
+    assert_eq!(status(&get(addr, "/sealed").await), "200");
+}
+
 #[tokio::test]
 async fn tls_connections_are_kept_alive_and_sessions_resumed() {
     let dir = temp_dir("upstls-keep");

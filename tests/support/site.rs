@@ -130,6 +130,7 @@ impl Site for TestSite {
                 sub_filter: None,
                 limited: Default::default(),
                 sending: Default::default(),
+                trailers: None,
             });
         }
         if request.target == b"/return" {
@@ -152,6 +153,7 @@ impl Site for TestSite {
                 sub_filter: None,
                 limited: Default::default(),
                 sending: Default::default(),
+                trailers: None,
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -199,6 +201,8 @@ impl Site for TestSite {
             idempotent: !matches!(request.method, "POST" | "LOCK" | "PATCH"),
             body: None,
             ignore_client_abort: false,
+            force_ranges: false,
+            range_filter: true,
             ignore_headers: IgnoreHeaders::default(),
             keep_body: None,
             cookies: None,
@@ -242,6 +246,7 @@ impl Site for TestSite {
             sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
+            trailers: None,
             tls: None,
             cache: None,
         }))
@@ -281,6 +286,7 @@ impl Site for TestSite {
             sub_filter: None,
             limited: Default::default(),
             sending: Default::default(),
+            trailers: None,
         })
     }
 
