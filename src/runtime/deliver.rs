@@ -257,7 +257,9 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
         None => (head.status, Some(&head.reason[..])),
     };
     let mut slice = None;
-    if p.force_ranges && p.range_filter && !p.subrequest {
+    // A cached answer goes through the cache's range filter below, several ranges allowed.
+    let cached = d.ranges == Some(false);
+    if p.force_ranges && p.range_filter && !p.subrequest && !cached {
         let length = front.content_length;
         match forced_ranges::decide(&finish.request, status, length, &headers, &added) {
             None => {}
@@ -296,8 +298,9 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     let source = match source {
         Source::Stored { data, cut: None }
             if d.ranges.is_some()
+                && p.range_filter
                 && slice.is_none()
-                && !(p.force_ranges && p.range_filter)
+                && (cached || !p.force_ranges)
                 && status == 200
                 && p.status.is_none()
                 && substituted.is_none()

@@ -614,7 +614,8 @@ async fn from_cache(
             return fail(request, p, 412, outcome, keepalive, None).await;
         }
     }
-    let ranges = cache::accepts_ranges(&head.headers);
+    // `proxy_force_ranges` lets the range filter at any answer.
+    let ranges = p.force_ranges || cache::accepts_ranges(&head.headers);
     let ctx = deliver::Delivery {
         request,
         p,
