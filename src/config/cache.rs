@@ -58,10 +58,13 @@ pub struct Cache {
     pub no_cache: Option<Vec<Text>>,
     pub min_uses: Option<u64>,
     pub convert_head: Option<bool>,
+    /// `proxy_cache_revalidate`: an expired entry with validators is asked for again with
+    /// them.
+    pub revalidate: Option<bool>,
     /// `proxy_cache_use_stale`: the failures a stale entry answers, and `updating`.
     pub use_stale: Option<(NextUpstream, bool)>,
     /// The settings ngxr does not serve set to something else than their default
-    /// (`proxy_cache_lock on`, `proxy_cache_use_stale updating`...): refused where a
+    /// (`proxy_cache_lock on`, `proxy_cache_background_update on`...): refused where a
     /// location caches.
     pub unserved: Option<Vec<(String, Span, u64)>>,
 }
@@ -193,6 +196,7 @@ impl Cache {
             no_cache,
             min_uses,
             convert_head,
+            revalidate,
             use_stale,
             unserved
         );
@@ -256,7 +260,8 @@ impl Cache {
             }
             "proxy_cache_min_uses" => set(cx, d, &mut self.min_uses, |s| s.parse().ok()),
             "proxy_cache_convert_head" => flag(cx, d, &mut self.convert_head),
-            "proxy_cache_lock" | "proxy_cache_revalidate" | "proxy_cache_background_update" => {
+            "proxy_cache_revalidate" => flag(cx, d, &mut self.revalidate),
+            "proxy_cache_lock" | "proxy_cache_background_update" => {
                 if d.arg(0).is_some_and(|v| v.eq_ignore_ascii_case("on")) {
                     self.refuse(cx, d);
                 }

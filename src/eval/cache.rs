@@ -202,6 +202,7 @@ pub struct CCache {
     no_cache: Option<Arc<NoCache>>,
     min_uses: u64,
     pub convert_head: bool,
+    revalidate: bool,
     if_modified_since: IfModifiedSince,
     use_stale: NextUpstream,
     stale_updating: bool,
@@ -301,6 +302,7 @@ pub fn compile(
         no_cache,
         min_uses: cache.min_uses.unwrap_or(1),
         convert_head: cache.convert_head.unwrap_or(true),
+        revalidate: cache.revalidate.unwrap_or(false),
         if_modified_since,
         // `off` (nginx's default) turns every other value off.
         use_stale: match cache.use_stale {
@@ -363,6 +365,7 @@ impl CCache {
             valid: self.valid.clone(),
             min_uses: self.min_uses,
             ignore,
+            revalidate: self.revalidate,
             if_modified_since: self.if_modified_since,
             use_stale: self.use_stale,
             stale_updating: self.stale_updating,
@@ -385,6 +388,9 @@ pub struct CacheRequest {
     pub valid: Arc<[Valid]>,
     pub min_uses: u64,
     pub ignore: IgnoreHeaders,
+    /// `proxy_cache_revalidate`: an expired entry's validators go with the request for it,
+    /// and a 304 makes it valid again.
+    pub revalidate: bool,
     /// The location's `if_modified_since`, for [`CacheRequest::not_modified`].
     pub if_modified_since: IfModifiedSince,
     /// `proxy_cache_use_stale`: the failures (as `proxy_next_upstream` names them) an
@@ -402,6 +408,19 @@ impl CacheRequest {
     pub fn error_validity(&self, status: u16, headers: &[(Bytes, Bytes)]) -> Option<i64> {
         let now = super::clock::now_secs();
         validity(status, headers, self.ignore, &self.valid, now)
+    }
+
+    /// Until when a 304 that revalidated an entry with `status` and `headers` makes it
+    /// valid ([`revalidated_until`]); `None`: it stays expired.
+    pub fn revalidated(
+        &self,
+        not_modified: &[(Bytes, Bytes)],
+        status: u16,
+        headers: &[(Bytes, Bytes)],
+    ) -> Option<i64> {
+        let now = super::clock::now_secs();
+        let (ignore, valid) = (self.ignore, &self.valid[..]);
+        revalidated_until(not_modified, status, headers, ignore, valid, now)
     }
 
     /// nginx's not-modified filter, which a proxied answer goes through only when the cache
@@ -509,6 +528,54 @@ pub fn ranged(
     }
 }
 
+/// The validators nginx keeps of an answer it stores, as `$upstream_cache_last_modified`
+/// and `$upstream_cache_etag` send them when it is revalidated: the time of the last
+/// `Last-Modified` in nginx's form, and the first `ETag` (when no longer than the file's
+/// header holds); a 200's or 206's only.
+pub fn validators_of(status: u16, headers: &[(Bytes, Bytes)]) -> Vec<(&'static [u8], Bytes)> {
+    if !matches!(status, 200 | 206) {
+        return Vec::new();
+    }
+    let named = |name: &'static [u8]| {
+        headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    let last_modified = named(b"last-modified")
+        .last()
+        .and_then(|(_, v)| super::conditional::parse_time(v))
+        .map(|t| Bytes::from(super::clock::http_date(t)));
+    let etag = named(b"etag")
+        .next()
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty() && v.len() <= 128);
+    let found = [
+        (&b"If-Modified-Since"[..], last_modified),
+        (&b"If-None-Match"[..], etag),
+    ];
+    found
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, v?)))
+        .collect()
+}
+
+/// `ngx_http_upstream_test_next` on a 304 to a revalidation: the time the 304's headers
+/// set, else the one the entry's own headers set when read again (nginx sends the entry by
+/// parsing them anew), else `proxy_cache_valid` for the entry's status.
+fn revalidated_until(
+    not_modified: &[(Bytes, Bytes)],
+    status: u16,
+    headers: &[(Bytes, Bytes)],
+    ignore: IgnoreHeaders,
+    valid: &[Valid],
+    now: i64,
+) -> Option<i64> {
+    let time = |headers| Some(handlers(headers, ignore, now).1).filter(|&t| t != 0);
+    time(not_modified)
+        .or_else(|| time(headers))
+        .or_else(|| Some(now + valid_for(valid, status)?.as_secs() as i64))
+}
+
 /// `ngx_http_file_cache_valid`: the first `proxy_cache_valid` naming `status` (or `any`).
 pub fn valid_for(rules: &[Valid], status: u16) -> Option<Duration> {
     let rule = rules.iter().find(|v| v.any || v.codes.contains(&status))?;
@@ -537,6 +604,13 @@ pub fn validity(
 /// The header handlers' verdict: `None` when a header refuses the answer, else the time a
 /// header set (0: none did).
 fn read_headers(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders, now: i64) -> Option<i64> {
+    let (cacheable, valid_sec) = handlers(headers, ignore, now);
+    cacheable.then_some(valid_sec)
+}
+
+/// What the header handlers leave: whether no header refused the answer, and the time one
+/// set (0: none did).
+fn handlers(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders, now: i64) -> (bool, i64) {
     let mut valid_sec: i64 = 0;
     let mut cacheable = true;
     let mut accel_expires = false;
@@ -582,7 +656,7 @@ fn read_headers(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders, now: i64) -> 
             cacheable = false;
         }
     }
-    cacheable.then_some(valid_sec)
+    (cacheable, valid_sec)
 }
 
 /// One `Cache-Control` line as nginx 1.22 reads it: `None` when it forbids storing
@@ -707,6 +781,52 @@ mod tests {
         // Expires after a time was set is not read.
         let late = [("Cache-Control", "max-age=5"), ("Expires", "bad")];
         assert_eq!(valid(200, &late), Some(NOW + 5));
+    }
+
+    #[test]
+    fn a_304_revalidates_for_the_time_it_or_the_entry_gives() {
+        let until = |not_modified, status, headers| {
+            let ignore = IgnoreHeaders::default();
+            revalidated_until(&h(not_modified), status, &h(headers), ignore, &rules(), NOW)
+        };
+        // The 304's time first, even one that refuses storing elsewhere.
+        let entry = [("Cache-Control", "max-age=5")];
+        assert_eq!(
+            until(&[("X-Accel-Expires", "30")], 200, &entry),
+            Some(NOW + 30)
+        );
+        assert_eq!(
+            until(&[("Cache-Control", "no-cache")], 200, &entry),
+            Some(NOW + 5)
+        );
+        assert_eq!(until(&[], 200, &[]), Some(NOW + 60));
+        assert_eq!(until(&[], 404, &[]), None);
+    }
+
+    #[test]
+    fn validators_are_a_200s_or_206s() {
+        let headers = h(&[
+            ("Last-Modified", "Sunday, 06-Nov-94 08:49:37 GMT"),
+            ("ETag", "\"a\""),
+            ("Last-Modified", "Mon, 02 Jan 2023 00:00:00 GMT"),
+            ("ETag", "\"b\""),
+        ]);
+        let sent = validators_of(200, &headers);
+        let want: Vec<(&[u8], Bytes)> = vec![
+            (
+                b"If-Modified-Since",
+                Bytes::from_static(b"Mon, 02 Jan 2023 00:00:00 GMT"),
+            ),
+            (b"If-None-Match", Bytes::from_static(b"\"a\"")),
+        ];
+        assert_eq!(sent, want);
+        assert!(validators_of(201, &headers).is_empty());
+        let long = [("ETag", "x".repeat(129))];
+        let long: Vec<_> = long
+            .iter()
+            .map(|(n, v)| (Bytes::from_static(n.as_bytes()), Bytes::from(v.clone())))
+            .collect();
+        assert!(validators_of(206, &long).is_empty());
     }
 
     #[test]

@@ -974,7 +974,7 @@ pub struct ProxyRequest {
     pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
-pub use super::cache::{CacheRequest, CacheZone, Ranged, Touched, ranged, validity};
+pub use super::cache::{CacheRequest, CacheZone, Ranged, Touched, ranged, validators_of, validity};
 pub use super::conditional::{Validators, Validity};
 
 /// `proxy_no_cache`, evaluated on the upstream's answer (`$upstream_http_*` included).
@@ -992,6 +992,7 @@ pub enum CacheStatus {
     Hit,
     Stale,
     Updating,
+    Revalidated,
 }
 
 impl CacheStatus {
@@ -1003,6 +1004,7 @@ impl CacheStatus {
             CacheStatus::Hit => "HIT",
             CacheStatus::Stale => "STALE",
             CacheStatus::Updating => "UPDATING",
+            CacheStatus::Revalidated => "REVALIDATED",
         }
     }
 }

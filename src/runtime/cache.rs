@@ -228,6 +228,33 @@ pub fn whole_answer(headers: &mut Vec<(Bytes, Bytes)>, from: usize) {
     });
 }
 
+/// `proxy_cache_revalidate`: the request for an expired `entry` carries its validators
+/// ([`validators_of`](crate::eval::plan::validators_of)) where nginx's proxy module puts them, after the
+/// configured headers (`from`), unless those name them.
+pub fn validate_with(headers: &mut Vec<(Bytes, Bytes)>, from: usize, entry: &Entry) {
+    let mut at = from;
+    for (name, value) in crate::eval::plan::validators_of(entry.status, &entry.headers) {
+        let set = headers[..from]
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name));
+        if !set {
+            headers.insert(at, (Bytes::from_static(name), value));
+            at += 1;
+        }
+    }
+}
+
+/// A 304 answered the request that revalidated `entry`: it is kept until the time the
+/// cache's rules give (rewritten in place, as nginx rewrites its file's header), or left
+/// expired when they give none. Either way it answers the request.
+pub async fn revalidated(c: &CacheRequest, mut entry: Entry, not_modified: &ResponseHead) -> Entry {
+    if let Some(valid_sec) = c.revalidated(&not_modified.headers, entry.status, &entry.headers) {
+        entry.valid_sec = valid_sec;
+        store(c, entry.clone()).await;
+    }
+    entry
+}
+
 /// Whether the upstream sent `Accept-Ranges`: the range filter may then cut an answer the
 /// cache keeps or gives (`ngx_http_upstream_copy_allow_ranges`, whatever its value).
 pub fn accepts_ranges(headers: &[(Bytes, Bytes)]) -> bool {

@@ -151,6 +151,8 @@ async fn attempts(
     // updating it (kept until the pass is over).
     let mut stale = None;
     let mut _updating = None;
+    // `proxy_cache_revalidate`: the expired entry a 304 makes valid again.
+    let mut revalidating = None;
     if let Some(c) = p.cache.as_deref() {
         match cache::find(&request, c).await {
             cache::Found::Hit(entry, status) => {
@@ -172,6 +174,10 @@ async fn attempts(
                     cache::whole_answer(&mut p.headers, from);
                 }
                 if let Some((entry, updating)) = expired {
+                    if c.revalidate {
+                        cache::validate_with(&mut p.headers, p.body_headers_at, &entry);
+                        revalidating = Some(entry.clone());
+                    }
                     stale = Some(entry).filter(|_| !c.use_stale.off);
                     _updating = updating;
                 }
@@ -316,6 +322,18 @@ async fn attempts(
                     continue;
                 }
                 Balancer::settle(&mut attempt);
+                if let Some(c) = p.cache.as_deref()
+                    && head.status == 304
+                    && let Some(entry) = revalidating.take()
+                {
+                    // The entry is still good: it answers, valid again.
+                    state.response_time = Some(sent_at.elapsed());
+                    outcome.upstreams.push(state);
+                    drop((conn, Hold { upstream, attempt }));
+                    let entry = cache::revalidated(c, *entry, &head).await;
+                    let status = CacheStatus::Revalidated;
+                    return Ok(from_cache(request, &p, c, entry, outcome, keepalive, status).await);
+                }
                 if let Some(c) = p.cache.as_deref()
                     && retry_on_status(&c.use_stale, head.status).is_some()
                     && let Some(entry) = stale.take()

@@ -5,7 +5,7 @@
 //! requests the origin got (a HIT that reaches it fails) and the cache files' names must be
 //! nginx's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{nginx, temp_dir};
@@ -98,13 +98,19 @@ http {
             proxy_pass http://127.0.0.1:ORIGIN;
             proxy_cache off;
         }
+        location /rv {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_valid 200 1s;
+            proxy_cache_revalidate on;
+        }
     }
 }
 "#;
 
 /// The origin: the caching headers the query names, and a body that says what it was sent.
 const ORIGIN: &str = r#"
-log_format o '$http_x_front $request';
+log_format o '$http_x_front $request ims=[$http_if_modified_since] inm=[$http_if_none_match]';
 server {
     listen 127.0.0.1:PORT;
     access_log logs/origin.log o;
@@ -128,6 +134,11 @@ server {
         add_header Last-Modified "Mon, 02 Jan 2023 00:00:00 GMT";
         return 200 "SEE-THIS";
     }
+    location ^~ /rv/ { }
+    location ^~ /rve/ {
+        proxy_pass http://127.0.0.1:PORT/rv/;
+        proxy_hide_header Last-Modified;
+    }
     location ~ /lm {
         add_header Last-Modified "Mon, 02 Jan 2023 00:00:00 GMT";
         add_header ETag '"abc"';
@@ -137,18 +148,39 @@ server {
 }
 "#;
 
-/// A probe sent after a pause (for an entry to expire).
-struct Later(Duration, String);
+/// A probe sent after a pause (for an entry to expire), and after the origin's file is
+/// given these bytes and this time (each front then finds it the same).
+struct Later(Duration, String, Option<(PathBuf, &'static str, u64)>);
 
 impl Probe for Later {
     fn send(&self, _prefix: &Path, port: u16) -> Vec<u8> {
         std::thread::sleep(self.0);
+        if let Some((path, data, mtime)) = &self.2 {
+            let _ = std::fs::create_dir_all(path.parent().unwrap_or(path));
+            std::fs::write(path, data).expect("origin file");
+            let file = std::fs::File::options().write(true).open(path);
+            let time = std::time::UNIX_EPOCH + Duration::from_secs(*mtime);
+            file.and_then(|f| f.set_modified(time)).expect("mtime");
+        }
         exchange(port, &self.1)
     }
 }
 
-fn probes() -> Vec<Later> {
-    let now = |r: String| Later(Duration::ZERO, r);
+/// The time of the origin's files, then of the one that changes.
+const MTIME: u64 = 1_672_617_600;
+
+fn probes(origin: &Path) -> Vec<Later> {
+    let now = |r: String| Later(Duration::ZERO, r, None);
+    let html = origin.join("html/rv");
+    let write = |name: &str, uri: &str, data, mtime| {
+        let request = format!("GET {uri} HTTP/1.1\r\nHost: a\r\n");
+        Later(
+            Duration::ZERO,
+            request,
+            Some((html.join(name), data, mtime)),
+        )
+    };
+    let etag = format!("If-None-Match: \"{MTIME:x}-8\"");
     let get = |uri: &str| now(format!("GET {uri} HTTP/1.1\r\nHost: a\r\n"));
     let head = |uri: &str| now(format!("HEAD {uri} HTTP/1.1\r\nHost: a\r\n"));
     let with = |uri: &str, h: &str| now(format!("GET {uri} HTTP/1.1\r\nHost: a\r\n{h}\r\n"));
@@ -243,11 +275,26 @@ fn probes() -> Vec<Later> {
         get("/exp?xae=1"),
         get("/st/x?xae=1"),
         get("/st/x?xae=1"),
+        write("a", "/rv/a", "SEE-THIS", MTIME),
+        get("/rv/a"),
+        write("b", "/rv/b", "SEE-THIS", MTIME),
+        get("/rve/a"),
+        get("/rve/b"),
         Later(
             Duration::from_millis(2100),
             "GET /exp?xae=1 HTTP/1.1\r\nHost: a\r\n".into(),
+            None,
         ),
         get("/exp?xae=1"),
+        // proxy_cache_revalidate: the entry's validators go to the origin; its 304 makes
+        // the entry answer (and be valid again), its 200 replaces it.
+        get("/rv/a"),
+        get("/rv/a"),
+        write("b", "/rv/b", "NEW", MTIME + 60),
+        get("/rv/b"),
+        with("/rve/a", &etag),
+        get("/rve/a"),
+        get("/rve/b"),
         get("/st/x?fail=1"),
         get("/sterr/x"),
         get("/stoff/x?fail=1"),
@@ -262,7 +309,7 @@ trait IntoLater {
 
 impl IntoLater for &str {
     fn into_later(self) -> Later {
-        Later(Duration::ZERO, self.into())
+        Later(Duration::ZERO, self.into(), None)
     }
 }
 
@@ -292,7 +339,7 @@ fn proxy_cache_serves_and_keeps_as_nginx_does() {
     };
     let base = temp_dir("proxy-cache");
     let config = CONFIG.replace("ORIGIN", &origin.addr.port().to_string());
-    let probes = probes();
+    let probes = probes(&origin.dir);
     let seen = through_both(nginx, &config, &base, &probes);
     let requests: Vec<&str> = probes.iter().map(|p| p.1.as_str()).collect();
     assert_same(&seen, &requests);
@@ -308,7 +355,7 @@ fn proxy_cache_serves_and_keeps_as_nginx_does() {
     assert_eq!(theirs, ours, "requests the origin got");
     assert!(ours.len() < probes.len() - 10, "{ours:?}");
     let access = &seen[1].1;
-    for status in ["MISS", "HIT", "BYPASS", "EXPIRED", "STALE"] {
+    for status in ["MISS", "HIT", "BYPASS", "EXPIRED", "STALE", "REVALIDATED"] {
         assert!(access.contains(&format!("cs=[{status}]")), "{access}");
     }
     // The entries have nginx's names.
