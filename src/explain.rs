@@ -180,6 +180,7 @@ impl Request {
             handshake: None,
             client_cert: None,
             plain_on_ssl: false,
+            framing_refused: None,
             method: &self.method,
             target: self.target.as_bytes(),
             version: &self.version,

@@ -229,6 +229,9 @@ pub struct RequestInfo<'a> {
     pub tls: bool,
     /// Plain HTTP arrived on an `ssl` listener: nginx finalizes the request with 497.
     pub plain_on_ssl: bool,
+    /// The head's `Content-Length` or `Transfer-Encoding` was refused (the runtime reads
+    /// the body's framing): the status nginx finalizes the request with and its reason.
+    pub framing_refused: Option<(u16, &'a str)>,
     /// The handshake's outcome, when the connection is TLS.
     pub handshake: Option<TlsFacts>,
     /// The certificate the client sent, when the server chosen by SNI asked for one.

@@ -102,28 +102,15 @@ pub fn route_after<'a>(
             let first = Some((421, line));
             in_server(site, negotiated, &mut req, failed, first, &mut trace)
         }
-        // `ngx_http_process_request_header`: "client sent CONNECT method", and TRACE alike.
-        Ok(Some(server)) if super::plan::refused_method(info.method) => {
-            let method = info.method;
-            note(&mut trace, |t| t.notes.push(format!("{method}: 405")));
-            let line = ErrorLine::info(format!(
-                "client sent {method} method while reading client request headers"
-            ));
-            in_server(
-                site,
-                server,
-                &mut req,
-                failed,
-                Some((405, line)),
-                &mut trace,
-            )
-        }
         Ok(Some(server)) => {
-            // `ngx_http_process_request`'s refusals come before any phase; otherwise the
+            // Refusals once the server is known come before any phase; otherwise the
             // post-read phase runs, with the server's own settings.
-            let first = super::client_cert::refusal(server, info);
-            if first.is_none() {
-                req.apply_realip(server.default.realip.as_ref());
+            let first = early_refusal(server, info);
+            match &first {
+                Some((status, line)) => note(&mut trace, |t| {
+                    t.notes.push(format!("{}: {status}", line.message))
+                }),
+                None => req.apply_realip(server.default.realip.as_ref()),
             }
             in_server(site, server, &mut req, failed, first, &mut trace)
         }
@@ -324,6 +311,22 @@ fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'
         Ok(server) => server,
         Err(_) => refused_by(on, req),
     }
+}
+
+/// What nginx finalizes a request with once its server is known and before any phase runs,
+/// in nginx's order: `ngx_http_process_request_header`'s body framing (the runtime's
+/// verdict) and CONNECT/TRACE, then `ngx_http_process_request`'s TLS checks. The server's
+/// `error_page` applies to the status.
+fn early_refusal(server: &CServer, info: &RequestInfo<'_>) -> Option<(u16, ErrorLine)> {
+    const AT: &str = "while reading client request headers";
+    if let Some((status, why)) = info.framing_refused {
+        return Some((status, ErrorLine::info(format!("{why} {AT}"))));
+    }
+    if super::plan::refused_method(info.method) {
+        let line = format!("client sent {} method {AT}", info.method);
+        return Some((405, ErrorLine::info(line)));
+    }
+    super::client_cert::refusal(server, info)
 }
 
 /// `Site::refused`.
@@ -1021,7 +1024,7 @@ pub fn prepare<'a>(site: &'a Inner, info: &'a RequestInfo<'a>) -> Req<'a> {
             return req;
         }
     };
-    let refused = super::client_cert::refusal(server, info).is_some();
+    let refused = early_refusal(server, info).is_some();
     if !refused {
         req.apply_realip(server.default.realip.as_ref());
     }

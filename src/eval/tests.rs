@@ -93,6 +93,7 @@ pub(super) fn request_info<'a>(
         handshake: None,
         client_cert: None,
         plain_on_ssl: false,
+        framing_refused: None,
         method,
         target: target.as_bytes(),
         version: "HTTP/1.1",

@@ -79,6 +79,8 @@ pub struct OwnedRequest {
     pub started: Instant,
     /// Answered before a location was chosen (`RequestInfo::refused`).
     pub refused: Option<RefusedLine>,
+    /// Its body's framing was refused (`RequestInfo::framing_refused`).
+    pub framing_refused: Option<(u16, String)>,
     /// What the preaccess limits decided (`$limit_req_status`, `$limit_conn_status`).
     pub limits: LimitStatus,
     /// The `limit_conn` counts the request holds, given back when the last copy of the
@@ -127,6 +129,7 @@ impl OwnedRequest {
             request_id: crate::eval::plan::request_id(),
             started,
             refused: None,
+            framing_refused: None,
             limits: LimitStatus::default(),
             holds: None,
             auth: Vec::new(),
@@ -178,6 +181,7 @@ impl OwnedRequest {
             pipelined: head.pipelined,
             request_id: crate::eval::plan::request_id(),
             started: head.began,
+            framing_refused: None,
             refused: Some(RefusedLine {
                 line: head.line,
                 line_parsed: head.parsed.is_some(),
@@ -193,24 +197,6 @@ impl OwnedRequest {
         }
     }
 
-    /// Marks a request whose head was read whole as answered before routing.
-    pub fn refuse(&mut self) {
-        let line = [
-            self.method.as_bytes(),
-            b" ",
-            &self.target,
-            b" ",
-            self.version.as_bytes(),
-        ]
-        .concat();
-        self.refused = Some(RefusedLine {
-            line: Bytes::from(line),
-            line_parsed: true,
-            protocol_begun: true,
-            target_refused: false,
-        });
-    }
-
     pub fn info(&self) -> RequestInfo<'_> {
         RequestInfo {
             listen: self.conn.listen.clone(),
@@ -222,6 +208,10 @@ impl OwnedRequest {
             handshake: self.conn.handshake,
             client_cert: self.conn.client_cert.as_deref(),
             plain_on_ssl: self.conn.plain_on_ssl,
+            framing_refused: self
+                .framing_refused
+                .as_ref()
+                .map(|(s, why)| (*s, why.as_str())),
             method: &self.method,
             target: &self.target,
             version: self.version,

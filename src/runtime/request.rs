@@ -41,9 +41,13 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
     let n = conn.next_request();
     let raw = head.raw.clone();
     let mut request = OwnedRequest::from_head(conn.clone(), head, n, started);
-    // Checked after the head is read and framed, as ngx_http_process_request_header does
-    // (plain HTTP on an `ssl` listener is the route's to answer, after these).
+    // Checked after the head is read and framed, as ngx_http_process_request_header does;
+    // a refusal is the route's to answer (the server's `error_page` applies), with no body
+    // read and the connection closed after it.
     let framing = framing(&request);
+    if let Err(refused) = &framing {
+        request.framing_refused = Some(refused.clone());
+    }
     let mut route = conn.state.site.route(&request.info());
     if let Route::Respond(r) = &route
         && let Some(at) = r.head_cut
@@ -67,18 +71,7 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
             body.set_lingering(route.sending().lingering);
             body
         }
-        Err((status, message)) => {
-            // Refused before a location is chosen: logged with the server level's settings.
-            let mut request = request;
-            request.refuse();
-            let finish = refused_finish(request, Some(&HeadEnd::Checked(message)));
-            let answer = respond::answer(finish, status, Vec::new(), None, false, <_>::default());
-            return Handled::Answer {
-                answer,
-                body: ClientBody::new(None, false, false),
-                idle,
-            };
-        }
+        Err(_) => ClientBody::new(None, false, false),
     };
     let then = Then {
         keepalive,
@@ -279,9 +272,6 @@ pub enum HeadEnd {
     Closed(Option<std::io::Error>),
     /// `client_header_timeout`.
     TimedOut,
-    /// Its headers were refused once read (nginx's `ngx_http_process_request_header`): the
-    /// message.
-    Checked(String),
 }
 
 /// The log line of a request answered before a location was chosen, and the `[info]` line
@@ -452,7 +442,6 @@ fn log_head_end(
         HeadEnd::Closed(None) => "client prematurely closed connection".into(),
         HeadEnd::Closed(Some(e)) => format!("recv() failed ({})", os_error(e)),
         HeadEnd::TimedOut => "client timed out (110: Connection timed out)".into(),
-        HeadEnd::Checked(message) => message.clone(),
     };
     let line = match refused.line.is_empty() {
         true => String::new(),

@@ -201,6 +201,7 @@ mod tests {
             handshake: None,
             client_cert: None,
             plain_on_ssl: false,
+            framing_refused: None,
             method: "GET",
             target: target.as_bytes(),
             version: "HTTP/1.1",

@@ -1,5 +1,5 @@
 //! Heads nginx refuses once it has read them (an invalid or duplicate `Host`, HTTP/1.1
-//! without one, CONNECT) are finalized in the chosen server like any other answer: its
+//! without one, a body framing it refuses, CONNECT) are finalized in the chosen server like any other answer: its
 //! `error_page` for the status and its `add_header ... always` apply, and a redirect made
 //! there names the local address when the `Host` was not valid. Against nginx.
 
@@ -46,6 +46,11 @@ fn refused_heads_take_the_server_s_error_pages_as_in_nginx() {
         "CONNECT / HTTP/1.1\r\nHost: paged\r\nX-Late: 1\r\n",
         "CONNECT / HTTP/1.1\r\nHost: plain\r\n",
         "GET / HTTP/1.1\r\nHost: plain\r\n",
+        // The body's framing refused: 400 (501 for an unknown coding).
+        "POST / HTTP/1.1\r\nHost: paged\r\nContent-Length: 1x\r\nX-Late: 1\r\n",
+        "POST / HTTP/1.1\r\nHost: paged\r\nTransfer-Encoding: gzip\r\n",
+        "POST / HTTP/1.0\r\nHost: plain\r\nTransfer-Encoding: chunked\r\n",
+        "POST / HTTP/1.1\r\nHost: plain\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n",
     ];
     let seen = through_both(nginx, CONFIG, &base, &probes);
     assert_same(&seen, &probes);

@@ -113,9 +113,11 @@ impl Site for TestSite {
     }
 
     fn route(&self, request: &RequestInfo<'_>) -> Route {
-        if request.target == b"/444" {
+        // The body's framing refused (400, 501) or `return 444`.
+        let refused = request.framing_refused.map(|(status, _)| status);
+        if let Some(status) = refused.or((request.target == b"/444").then_some(444)) {
             return Route::Respond(Response {
-                status: 444,
+                status,
                 log: self.log.clone(),
                 routed: None,
                 headers: Vec::new(),
