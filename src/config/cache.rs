@@ -61,6 +61,9 @@ pub struct Cache {
     /// `proxy_cache_revalidate`: an expired entry with validators is asked for again with
     /// them.
     pub revalidate: Option<bool>,
+    /// `proxy_cache_max_range_offset`: a request whose range starts this far in (or from the
+    /// end) is passed to the upstream as it is and its answer not kept.
+    pub max_range_offset: Option<u64>,
     /// `proxy_cache_use_stale`: the failures a stale entry answers, and `updating`.
     pub use_stale: Option<(NextUpstream, bool)>,
     /// The settings ngxr does not serve set to something else than their default
@@ -197,6 +200,7 @@ impl Cache {
             min_uses,
             convert_head,
             revalidate,
+            max_range_offset,
             use_stale,
             unserved
         );
@@ -266,8 +270,7 @@ impl Cache {
                     self.refuse(cx, d);
                 }
             }
-            // ngxr asks the upstream for the whole answer and serves no ranges from it.
-            "proxy_cache_max_range_offset" => self.refuse(cx, d),
+            "proxy_cache_max_range_offset" => set(cx, d, &mut self.max_range_offset, parse_offset),
             // A level's directives together (nginx's bitmask).
             "proxy_cache_use_stale" => {
                 if let Some(more) = super::proxy::next_upstream(cx, d) {
@@ -284,10 +287,7 @@ impl Cache {
 
     /// Notes `d` as set to what ngxr does not serve.
     fn refuse(&mut self, cx: &mut Cx<'_>, d: &Directive) {
-        let what = match d.name() {
-            "proxy_cache_max_range_offset" => format!("\"{}\"", d.name()),
-            name => format!("\"{name}\" (other than off)"),
-        };
+        let what = format!("\"{}\" (other than off)", d.name());
         let order = cx.tree.order_of(d);
         let list = self.unserved.get_or_insert_with(Vec::new);
         list.push((what, d.span(), order));

@@ -203,6 +203,7 @@ pub struct CCache {
     min_uses: u64,
     pub convert_head: bool,
     revalidate: bool,
+    max_range_offset: Option<u64>,
     if_modified_since: IfModifiedSince,
     use_stale: NextUpstream,
     stale_updating: bool,
@@ -303,6 +304,7 @@ pub fn compile(
         min_uses: cache.min_uses.unwrap_or(1),
         convert_head: cache.convert_head.unwrap_or(true),
         revalidate: cache.revalidate.unwrap_or(false),
+        max_range_offset: cache.max_range_offset,
         if_modified_since,
         // `off` (nginx's default) turns every other value off.
         use_stale: match cache.use_stale {
@@ -366,6 +368,7 @@ impl CCache {
             min_uses: self.min_uses,
             ignore,
             revalidate: self.revalidate,
+            max_range_offset: self.max_range_offset,
             if_modified_since: self.if_modified_since,
             use_stale: self.use_stale,
             stale_updating: self.stale_updating,
@@ -391,6 +394,8 @@ pub struct CacheRequest {
     /// `proxy_cache_revalidate`: an expired entry's validators go with the request for it,
     /// and a 304 makes it valid again.
     pub revalidate: bool,
+    /// `proxy_cache_max_range_offset` (`None`: not set, no limit).
+    pub max_range_offset: Option<u64>,
     /// The location's `if_modified_since`, for [`CacheRequest::not_modified`].
     pub if_modified_since: IfModifiedSince,
     /// `proxy_cache_use_stale`: the failures (as `proxy_next_upstream` names them) an
@@ -408,6 +413,12 @@ impl CacheRequest {
     pub fn error_validity(&self, status: u16, headers: &[(Bytes, Bytes)]) -> Option<i64> {
         let now = super::clock::now_secs();
         validity(status, headers, self.ignore, &self.valid, now)
+    }
+
+    /// Whether an answer the cache looked up and did not have may be kept, given the
+    /// request's `range` ([`range_keeps`]).
+    pub fn range_keeps(&self, range: Option<&[u8]>) -> bool {
+        range_keeps(range, self.max_range_offset)
     }
 
     /// Until when a 304 that revalidated an entry with `status` and `headers` makes it
@@ -557,6 +568,37 @@ pub fn validators_of(status: u16, headers: &[(Bytes, Bytes)]) -> Vec<(&'static [
         .into_iter()
         .filter_map(|(n, v)| Some((n, v?)))
         .collect()
+}
+
+/// Whether an answer the cache looked up and did not have may be kept, given the
+/// request's `range` (`ngx_http_upstream_cache_check_range`): not when
+/// `proxy_cache_max_range_offset` is 0, or the first range starts from the end or at
+/// the limit or beyond; the client's `Range` then goes to the upstream.
+fn range_keeps(range: Option<&[u8]>, limit: Option<u64>) -> bool {
+    let (Some(range), Some(limit)) = (range, limit) else {
+        return true;
+    };
+    if limit == 0 {
+        return false;
+    }
+    let Some(spec) = range
+        .get(..6)
+        .filter(|p| p.eq_ignore_ascii_case(b"bytes="))
+        .and(range.get(6..))
+        .filter(|s| !s.is_empty())
+    else {
+        return true;
+    };
+    let spec = &spec[spec.iter().take_while(|&&b| b == b' ').count()..];
+    if spec.first() == Some(&b'-') {
+        return false;
+    }
+    let digits = &spec[..spec.iter().take_while(|b| b.is_ascii_digit()).count()];
+    // `ngx_atoof`: no digits, or too many, is no offset.
+    let offset = std::str::from_utf8(digits)
+        .ok()
+        .and_then(|d| d.parse::<i64>().ok());
+    offset.is_none_or(|o| (o as u64) < limit)
 }
 
 /// `ngx_http_upstream_test_next` on a 304 to a revalidation: the time the 304's headers
@@ -801,6 +843,22 @@ mod tests {
         );
         assert_eq!(until(&[], 200, &[]), Some(NOW + 60));
         assert_eq!(until(&[], 404, &[]), None);
+    }
+
+    #[test]
+    fn ranges_past_the_offset_are_not_kept() {
+        let keeps = |range: &str, limit| range_keeps(Some(range.as_bytes()), limit);
+        assert!(range_keeps(None, Some(0)));
+        assert!(keeps("bytes=5-", None));
+        assert!(!keeps("bytes=0-0", Some(0)));
+        assert!(keeps("bytes=1-", Some(2)));
+        assert!(keeps("bytes= 1-", Some(2)));
+        assert!(!keeps("bytes=2-", Some(2)));
+        assert!(!keeps("BYTES=-1", Some(2)));
+        assert!(keeps("bytes=x", Some(2)));
+        assert!(keeps("bytes=", Some(2)));
+        assert!(keeps("bytes=99999999999999999999-", Some(2)));
+        assert!(keeps("items=5-", Some(2)));
     }
 
     #[test]

@@ -162,6 +162,8 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
             stale: None,
         };
     }
+    // Whether an answer looked up and not found may be kept.
+    let keeps = c.range_keeps(request.header("range"));
     let miss = |store| Found::Ask {
         status: CacheStatus::Miss,
         store,
@@ -177,7 +179,7 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
     if touched == Touched::Inactive {
         // What nginx's cache manager would have removed by now.
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
-        return miss(true);
+        return miss(keeps);
     }
     let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
     let Some(entry) = read
@@ -185,11 +187,11 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
         .and_then(Result::ok)
         .and_then(|d| Entry::decode(d.into()))
     else {
-        return miss(true);
+        return miss(keeps);
     };
     let vary = vary_of(&entry.headers, c);
     if entry.key != c.key || variant(request, vary) != entry.variant {
-        return miss(true);
+        return miss(keeps);
     }
     if entry.valid_sec < now_secs() {
         let updating = c.zone.begin_update(&c.hash).then(|| Updating {
@@ -201,7 +203,7 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
         }
         return Found::Ask {
             status: CacheStatus::Expired,
-            store: true,
+            store: keeps,
             stale: Some((Box::new(entry), updating)),
         };
     }

@@ -175,7 +175,9 @@ async fn attempts(
                 }
                 if let Some((entry, updating)) = expired {
                     if c.revalidate {
-                        cache::validate_with(&mut p.headers, p.body_headers_at, &entry);
+                        if store {
+                            cache::validate_with(&mut p.headers, p.body_headers_at, &entry);
+                        }
                         revalidating = Some(entry.clone());
                     }
                     stale = Some(entry).filter(|_| !c.use_stale.off);

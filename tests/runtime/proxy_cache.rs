@@ -98,6 +98,16 @@ http {
             proxy_pass http://127.0.0.1:ORIGIN;
             proxy_cache off;
         }
+        location /mro/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_max_range_offset 2;
+        }
+        location /mro0/ {
+            proxy_pass http://127.0.0.1:ORIGIN;
+            proxy_cache one;
+            proxy_cache_max_range_offset 0;
+        }
         location /rv {
             proxy_pass http://127.0.0.1:ORIGIN;
             proxy_cache one;
@@ -245,6 +255,21 @@ fn probes(origin: &Path) -> Vec<Later> {
         with("/ar2", "Range: bytes=0-2,4-"),
         with("/ar3", "Range: bytes=1000-"),
         with("/off/ar", "Range: bytes=0-4"),
+        // proxy_cache_max_range_offset: a range from the end or starting at the offset or
+        // beyond goes to the origin, and its answer is not kept.
+        with("/mro/a", "Range: bytes=1-"),
+        with("/mro/a", "Range: bytes=1-"),
+        with("/mro/b", "Range: bytes=2-"),
+        get("/mro/b"),
+        get("/mro/b"),
+        with("/mro/c", "Range: bytes=-1"),
+        with("/mro/d", "Range: bytes=  7-"),
+        with("/mro/e", "Range: bytes=x"),
+        with("/mro/e", "Range: bytes=x"),
+        with("/mro/f", "Range: Bytes=99999999999999999999-"),
+        with("/mro0/a", "Range: bytes=0-0"),
+        get("/mro0/a"),
+        with("/mro0/a", "Range: bytes=0-0"),
         get("/var/x?c=one"),
         get("/var/x?c=one"),
         get("/var/x?c=two"),
