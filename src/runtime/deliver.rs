@@ -23,7 +23,7 @@ use super::throttle::Throttle;
 use super::trailers;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
-use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest, Ranged, Ranges, ranged};
+use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest, Ranged, Ranges, Sending, ranged};
 
 /// Everything about the request that delivering the answer needs.
 #[derive(Debug)]
@@ -278,17 +278,9 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
                 slice = Some((start, end));
             }
             Some(Ranges::NotSatisfiable) => {
-                // nginx finalizes the request with the filter's 416 (its page; an
-                // `error_page` for it is not looked at here) and closes the upstream.
+                // The upstream is closed with the unread body.
                 let size = length.unwrap_or_default();
-                let lines = forced_ranges::not_satisfiable(headers, added, size);
-                let dress = respond::Dress {
-                    hide_version: !p.server_tokens,
-                    sending,
-                    trailers: p.trailers.as_ref(),
-                    ..respond::Dress::default()
-                };
-                return respond::answer(finish, 416, lines, None, keepalive, dress);
+                return not_satisfiable(finish, p, sending, keepalive, headers, added, size);
             }
         }
     }
@@ -343,15 +335,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
                 }
                 Ranged::NotSatisfiable(_) => {
                     let size = data.len() as u64;
-                    let lines = forced_ranges::not_satisfiable(headers, added, size);
-                    finish.outcome.status = 416;
-                    let dress = respond::Dress {
-                        hide_version: !p.server_tokens,
-                        sending,
-                        trailers: p.trailers.as_ref(),
-                        ..respond::Dress::default()
-                    };
-                    return respond::answer(finish, 416, lines, None, keepalive, dress);
+                    return not_satisfiable(finish, p, sending, keepalive, headers, added, size);
                 }
             };
             Source::Stored { data, cut: None }
@@ -504,6 +488,28 @@ pub(super) fn accel_limit_rate(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders
 /// The response headers set when nginx's headers filter runs, as `$sent_http_*` in an
 /// `add_header` finds them: the upstream's that pass, the rewritten `Location`, the length
 /// and the `Connection` value (`Transfer-Encoding` comes later, with the chunked filter).
+/// The range filter's 416 in place of the answer: nginx finalizes the request with it (its
+/// page; an `error_page` for it is not looked at here). `size` is the body's the ranges
+/// were asked of.
+fn not_satisfiable(
+    finish: Finish,
+    p: &ProxyRequest,
+    sending: Sending,
+    keepalive: bool,
+    headers: Vec<(Bytes, Bytes)>,
+    added: Vec<(Bytes, Bytes)>,
+    size: u64,
+) -> Answer {
+    let lines = forced_ranges::not_satisfiable(headers, added, size);
+    let dress = respond::Dress {
+        hide_version: !p.server_tokens,
+        sending,
+        trailers: p.trailers.as_ref(),
+        ..respond::Dress::default()
+    };
+    respond::answer(finish, 416, lines, None, keepalive, dress)
+}
+
 fn set_so_far(
     headers: &[(Bytes, Bytes)],
     location: Option<&Bytes>,
