@@ -17,25 +17,15 @@ use crate::x509::{Certificate, name};
 const CERT_ERROR: u16 = 495;
 /// nginx's code for a certificate `ssl_verify_client on` needs and did not get.
 const NO_CERT: u16 = 496;
-/// nginx's code for plain HTTP on an `ssl` listener (a 400 with its own page).
-const TO_HTTPS: u16 = 497;
-
 /// The failures `optional_no_ca` lets through (`ngx_ssl_verify_error_optional`): the
 /// issuer is unknown, not the certificate wrong.
 fn optional(e: &VerifyError) -> bool {
     matches!(e.code, 18 | 19 | 20 | 21 | 27)
 }
 
-/// `ngx_http_process_request`'s checks for the request's server: plain HTTP on an `ssl`
-/// listener, then the client certificate. The status to finalize the request with (its
-/// `error_page` applies, as in the common `error_page 497 https://...`) and the `[info]`
-/// line, or `None` to go on.
+/// `ngx_http_process_request`'s check of the client certificate for the request's server:
+/// the status to finalize the request with and the `[info]` line, or `None` to go on.
 pub fn refusal(server: &CServer, info: &RequestInfo<'_>) -> Option<(u16, ErrorLine)> {
-    if info.plain_on_ssl {
-        let line =
-            "client sent plain HTTP request to HTTPS port while reading client request headers";
-        return Some((TO_HTTPS, ErrorLine::info(line.to_string())));
-    }
     if !info.tls || server.verify_client == VerifyClient::Off {
         return None;
     }

@@ -315,8 +315,9 @@ fn server_before_routing<'s>(on: &[&'s CServer], req: &mut Req<'_>) -> Option<&'
 
 /// What nginx finalizes a request with once its server is known and before any phase runs,
 /// in nginx's order: `ngx_http_process_request_header`'s body framing (the runtime's
-/// verdict) and CONNECT/TRACE, then `ngx_http_process_request`'s TLS checks. The server's
-/// `error_page` applies to the status.
+/// verdict) and CONNECT/TRACE, then `ngx_http_process_request`'s plain HTTP on an `ssl`
+/// listener (497) and client certificate. The server's `error_page` applies to the status
+/// (as in the common `error_page 497 https://...`).
 fn early_refusal(server: &CServer, info: &RequestInfo<'_>) -> Option<(u16, ErrorLine)> {
     const AT: &str = "while reading client request headers";
     if let Some((status, why)) = info.framing_refused {
@@ -325,6 +326,10 @@ fn early_refusal(server: &CServer, info: &RequestInfo<'_>) -> Option<(u16, Error
     if super::plan::refused_method(info.method) {
         let line = format!("client sent {} method {AT}", info.method);
         return Some((405, ErrorLine::info(line)));
+    }
+    if info.plain_on_ssl {
+        let line = format!("client sent plain HTTP request to HTTPS port {AT}");
+        return Some((497, ErrorLine::info(line)));
     }
     super::client_cert::refusal(server, info)
 }
