@@ -159,7 +159,7 @@ pub struct TlsFacts {
     pub curve: &'static str,
     /// `$ssl_session_reused`.
     pub reused: bool,
-    /// `$ssl_alpn_protocol`: `http/1.1` or empty.
+    /// `$ssl_alpn_protocol`: `h2`, `http/1.1` or empty.
     pub alpn: &'static str,
 }
 
@@ -196,6 +196,8 @@ pub struct ListenSpec {
     /// address and picks it by the connection's local address. Empty almost always, so the
     /// accept path looks at nothing more.
     pub proxy_protocol_flipped: Vec<IpAddr>,
+    /// ALPN offers `h2` (any `listen` of the address says `http2`, as nginx merges it).
+    pub http2: bool,
     /// The options of the one `listen` of the address that gave any, else the defaults.
     pub socket: SocketOptions,
 }

@@ -76,6 +76,7 @@ impl TestSite {
                 ssl: false,
                 proxy_protocol: false,
                 proxy_protocol_flipped: Vec::new(),
+                http2: false,
                 socket: SocketOptions::default(),
             },
             group,
