@@ -49,6 +49,14 @@ pub trait Site: std::fmt::Debug + Send + Sync {
         local: &ListenAddr,
         name: Option<&[u8]>,
     ) -> HeaderBuffers;
+    /// `keepalive_timeout` of the same server as [`Site::header_buffers`]: how long an
+    /// HTTP/2 connection without streams stays open (nginx 1.19.7 on).
+    fn keepalive_timeout(
+        &self,
+        listen: &ListenAddr,
+        local: &ListenAddr,
+        name: Option<&[u8]>,
+    ) -> Duration;
     /// Every upstream group, implicit ones included, so the runtime can keep peer state.
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
     /// Process-level settings from the main and events contexts.

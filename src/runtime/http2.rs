@@ -25,7 +25,6 @@ use super::context::ConnCtx;
 use super::counted::Counted;
 use super::server::Phase;
 use super::stream::Downstream;
-use crate::defaults;
 
 /// nginx's `http2_max_concurrent_streams` default.
 const MAX_STREAMS: u32 = 128;
@@ -58,7 +57,12 @@ pub async fn serve(ctx: Arc<ConnCtx>, io: Downstream, counted: Counted) {
         };
     let mut phase = ctx.state.phase.subscribe();
     let mut streams = JoinSet::new();
-    let idle = defaults::http::KEEPALIVE.timeout;
+    // The server SNI chose, else the default one (nginx's `ngx_http_v2_handle_connection`).
+    let sni = ctx.sni.as_deref().map(str::as_bytes);
+    let idle = ctx
+        .state
+        .site
+        .keepalive_timeout(&ctx.listen, &ctx.local, sni);
     let mut closing = false;
     loop {
         let quiet = streams.is_empty() && !closing;

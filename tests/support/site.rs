@@ -264,6 +264,10 @@ impl Site for TestSite {
         ngxr::defaults::http::HEADER_BUFFERS
     }
 
+    fn keepalive_timeout(&self, _: &ListenAddr, _: &ListenAddr, _: Option<&[u8]>) -> Duration {
+        ngxr::defaults::http::KEEPALIVE.timeout
+    }
+
     fn refused(&self, _: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes) {
         (self.log.clone(), Bytes::new())
     }
