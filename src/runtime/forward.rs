@@ -112,7 +112,13 @@ async fn attempts(
             if let Some(finish) = abandoned.as_mut() {
                 finish.outcome.request_length = outcome.request_length;
             }
-            if kept.is_some() {
+            // A FastCGI request's params are evaluated once its body is read, when
+            // `$content_length` gives a chunked body's length.
+            let chunked = request.has_token("transfer-encoding", "chunked");
+            if chunked && p.fastcgi.is_some() && matches!(body, RequestBody::Full(_)) {
+                request.body_length = body.length();
+            }
+            if kept.is_some() || request.body_length.is_some() {
                 request.request_body = kept;
                 if let Some(finish) = abandoned {
                     finish
@@ -297,7 +303,8 @@ async fn attempts(
                 && (!sent || p.idempotent || p.next_upstream.non_idempotent)
         };
         match result {
-            Ok((conn, head)) => {
+            Ok((mut conn, head)) => {
+                fastcgi_stderr(&request, &p, &mut conn);
                 if head.http09 {
                     let message = "upstream sent no valid HTTP/1.0 header \
                                    while reading response header from upstream";
@@ -529,12 +536,21 @@ async fn client_body(
         return Ok((RequestBody::Withheld { length: Some(read) }, read, None));
     }
     let body = match length {
-        Some(n) if n > RESENDABLE && !chunked => RequestBody::Stream { length: n },
+        Some(n) if n > RESENDABLE && !chunked && !whole_body(p) => {
+            RequestBody::Stream { length: n }
+        }
         None if !chunked => RequestBody::None,
         _ => RequestBody::Full(body.read_all(client, max).await?),
     };
     let read = body.length().unwrap_or(0);
     Ok((body, read, None))
+}
+
+/// A FastCGI request whose body goes out only once read whole (`fastcgi_request_buffering`):
+/// its records are then cut as nginx's. An HTTP upstream sees the same bytes either way, and
+/// gets a long body as it arrives.
+fn whole_body(p: &ProxyRequest) -> bool {
+    p.fastcgi.as_ref().is_some_and(|f| f.whole_body)
 }
 
 /// [`client_body`] for a configuration that reads `$request_body`: the body is read as
@@ -564,7 +580,7 @@ async fn kept_body(
         room: request.head_room,
     };
     let sending = p.pass_body && p.body.is_none();
-    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE) {
+    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE && !whole_body(p)) {
         // Streamed, unless nginx would hold all of it.
         let stream = RequestBody::Stream { length: n };
         return Ok(
@@ -760,11 +776,10 @@ impl Exchange<'_> {
         from: Option<(&mut Client, &mut ClientBody)>,
     ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
         let started = Instant::now();
-        let pooled = self
-            .upstream
-            .pool
-            .as_ref()
-            .and_then(|pool| pool.take(self.addr, self.p.tls.is_some()));
+        let pooled = self.upstream.pool.as_ref().and_then(|pool| {
+            let fastcgi = self.p.fastcgi.is_some();
+            pool.take(self.addr, self.p.tls.is_some(), fastcgi)
+        });
         let mut conn = match pooled {
             Some(conn) => conn,
             None => {
@@ -786,11 +801,14 @@ impl Exchange<'_> {
                 .map_err(|e| (e, false))?
             }
         };
+        if self.p.fastcgi.is_some() && !conn.stream.is_fastcgi() {
+            conn.stream = conn.stream.into_fastcgi();
+        }
         let cached = conn.cached;
         exchange::send(&mut conn, self.p, self.body, from, self.state, started)
             .await
             .map_err(|e| (e, cached))?;
-        let head = exchange::read_head(
+        let mut head = exchange::read_head(
             &mut conn,
             self.p.timeouts.read,
             self.head_request,
@@ -800,7 +818,27 @@ impl Exchange<'_> {
         )
         .await
         .map_err(|e| (e, cached))?;
+        if let Some(f) = &self.p.fastcgi {
+            head.keepalive = f.keep_conn;
+        }
         Ok((conn, head))
+    }
+}
+
+/// What a FastCGI application wrote to its STDERR before its head, logged as nginx logs
+/// it, one line per piece read.
+fn fastcgi_stderr(request: &OwnedRequest, p: &ProxyRequest, conn: &mut PeerConn) {
+    let Some(f) = conn.stream.fastcgi() else {
+        return;
+    };
+    let addr = logged_peer(&conn.addr);
+    for piece in f.take_stderr() {
+        let text = String::from_utf8_lossy(super::fastcgi::stderr_text(&piece));
+        let message = format!(
+            "FastCGI sent in stderr: \"{text}\" while {}",
+            Stage::ReadingHeader
+        );
+        log_error(request, p, Level::Error, &message, Some(&addr));
     }
 }
 
@@ -940,6 +978,15 @@ fn log_error(
     UpstreamLog::of(p, upstream.map(Arc::from)).write(request, &p.log.errors, level, message);
 }
 
+/// The scheme the error log puts before the upstream's address (nginx's `u->schema`).
+fn scheme(p: &ProxyRequest) -> &'static str {
+    match (&p.fastcgi, &p.tls) {
+        (Some(_), _) => "fastcgi",
+        (None, Some(_)) => "https",
+        (None, None) => "http",
+    }
+}
+
 /// What a proxied request's error-log lines name around the request: the client (as realip
 /// left it), the server and the upstream's URL. Kept by the response body, whose read errors
 /// are logged after the proxy pass is over, and by tunnels: every part is shared, not
@@ -948,8 +995,8 @@ fn log_error(
 pub struct UpstreamLog {
     client: crate::eval::plan::Peer,
     server: Bytes,
-    /// The server (or group) tried as the line names it, whether over TLS, and the URI.
-    upstream: Option<(Arc<str>, bool, Bytes)>,
+    /// The server (or group) tried as the line names it, the URL's scheme, and the URI.
+    upstream: Option<(Arc<str>, &'static str, Bytes)>,
     /// The request's `Host` and `Referer`, kept here when the request's headers are not (a
     /// tunnel's).
     kept: Option<Box<[Option<Bytes>; 2]>>,
@@ -961,7 +1008,7 @@ impl UpstreamLog {
         UpstreamLog {
             client: p.client.clone(),
             server: p.server.clone(),
-            upstream: addr.map(|addr| (addr, p.tls.is_some(), p.uri.clone())),
+            upstream: addr.map(|addr| (addr, scheme(p), p.uri.clone())),
             kept: None,
         }
     }
@@ -988,8 +1035,7 @@ impl UpstreamLog {
         let upstream = self
             .upstream
             .as_ref()
-            .map_or_else(String::new, |(addr, tls, uri)| {
-                let scheme = if *tls { "https" } else { "http" };
+            .map_or_else(String::new, |(addr, scheme, uri)| {
                 let uri = String::from_utf8_lossy(uri);
                 format!(", upstream: \"{scheme}://{addr}{uri}\"")
             });

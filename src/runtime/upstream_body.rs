@@ -273,7 +273,10 @@ impl UpstreamBody {
             }
             match ready!(self.poll_read(cx)) {
                 Ok(0) if matches!(self.frames, Frames::UntilClose) => {
-                    self.reusable = false;
+                    // A FastCGI answer ends with its END_REQUEST record, on a connection
+                    // that may stay open; any other ends with the close.
+                    let conn = self.conn.as_mut().and_then(|c| c.stream.fastcgi());
+                    self.reusable &= conn.is_some_and(|f| f.answered());
                     return Poll::Ready(self.finish());
                 }
                 Ok(0) => {
