@@ -237,6 +237,7 @@ const INERT: &[&str] = &[
     "fastcgi_buffering",
     "fastcgi_buffers",
     "fastcgi_busy_buffers_size",
+    "fastcgi_max_temp_file_size",
     "fastcgi_request_buffering",
     "fastcgi_temp_file_write_size",
     "fastcgi_temp_path",

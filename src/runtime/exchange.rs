@@ -285,6 +285,7 @@ pub async fn read_head(
         true => parse_cgi_head(buf, head_request),
         false => parse_head(buf, head_request),
     };
+    let mut fastcgi_read = conn.stream.fastcgi().map_or(0, |f| f.read());
     if !conn.buf.is_empty()
         && let Some(head) = parse(&mut conn.buf)?
     {
@@ -301,7 +302,11 @@ pub async fn read_head(
             conn.stream.read_buf(&mut (&mut conn.buf).limit(room)),
         )
         .await?;
-        *received += n as u64;
+        *received += match conn.stream.fastcgi() {
+            // What was read, records and all.
+            Some(f) => f.read() - std::mem::replace(&mut fastcgi_read, f.read()),
+            None => n as u64,
+        };
         if n == 0 {
             if let Some(refused) = conn.stream.fastcgi().and_then(|f| f.refused()) {
                 return Err(ProxyError::InvalidHeader(refused.0.clone()));
@@ -311,6 +316,9 @@ pub async fn read_head(
         let read = conn.buf.len();
         match parse(&mut conn.buf)? {
             Some(mut head) => {
+                if let Some(f) = conn.stream.fastcgi() {
+                    f.head_read(read - conn.buf.len());
+                }
                 let filled = read - conn.buf.len() == size;
                 head.starved =
                     filled && head.reads_body() && head.buffered(buffers.buffering, ignore);

@@ -33,6 +33,8 @@ const KEEP_CONN: u8 = 1;
 const STDIN_PIECE: usize = 32 * 1024;
 /// A record's header.
 const HEADER: usize = 8;
+/// The most bytes one read of the connection takes.
+const READ: usize = 16 * 1024;
 
 /// A record's header for `len` bytes of content and `padding` bytes after them.
 fn header(out: &mut Vec<u8>, kind: u8, len: usize, padding: usize) {
@@ -124,6 +126,11 @@ pub struct Decoder {
     at: At,
     /// STDOUT has begun: an empty STDOUT record no longer ends the head early.
     stdout_seen: bool,
+    /// Bytes of records taken apart, and of STDOUT content given out, so far.
+    taken: u64,
+    stdout: u64,
+    /// Where each STDOUT record's content begins: in STDOUT, and in the records.
+    starts: Vec<(u64, u64)>,
 }
 
 impl Decoder {
@@ -143,6 +150,7 @@ impl Decoder {
                         return Ok(());
                     }
                     let h = raw.split_to(HEADER);
+                    self.taken += HEADER as u64;
                     if h[0] != VERSION {
                         let message = format!(
                             "upstream sent unsupported FastCGI protocol version: {}",
@@ -171,6 +179,9 @@ impl Decoder {
                         return Err(Refused(message));
                     }
                     self.stdout_seen |= kind == STDOUT;
+                    if kind == STDOUT {
+                        self.starts.push((self.stdout, self.taken));
+                    }
                     self.at = At::Content {
                         kind,
                         left,
@@ -187,8 +198,12 @@ impl Decoder {
                         return Ok(());
                     }
                     let piece = raw.split_to(n);
+                    self.taken += n as u64;
                     match kind {
-                        STDOUT => stdout.extend_from_slice(&piece),
+                        STDOUT => {
+                            self.stdout += n as u64;
+                            stdout.extend_from_slice(&piece);
+                        }
                         STDERR if n > 0 => stderr.push(piece.freeze()),
                         _ => {}
                     }
@@ -208,6 +223,7 @@ impl Decoder {
                 At::Padding { left, last } => {
                     let n = left.min(raw.len());
                     raw.advance(n);
+                    self.taken += n as u64;
                     if n < left {
                         self.at = At::Padding {
                             left: left - n,
@@ -224,6 +240,16 @@ impl Decoder {
     /// END_REQUEST has been read whole.
     pub fn ended(&self) -> bool {
         self.at == At::Ended
+    }
+
+    /// Where byte `at` of STDOUT stands among the records: a position inside a record's
+    /// content, never in the padding or header that follows it.
+    fn record_offset(&self, at: u64) -> u64 {
+        let start = self.starts.iter().rev().find(|(s, _)| *s < at);
+        match start.or(self.starts.first()) {
+            Some((stdout, taken)) => taken + (at - stdout.min(&at)),
+            None => at,
+        }
     }
 }
 
@@ -249,6 +275,10 @@ pub struct FastCgiPeer {
     refused: Option<Refused>,
     /// The application closed the connection.
     eof: bool,
+    /// Bytes read for the current request, records and all.
+    read: u64,
+    /// Where in STDOUT its head ended.
+    head_end: u64,
 }
 
 impl FastCgiPeer {
@@ -261,6 +291,8 @@ impl FastCgiPeer {
             stderr: Vec::new(),
             refused: None,
             eof: false,
+            read: 0,
+            head_end: 0,
         }
     }
 
@@ -270,6 +302,25 @@ impl FastCgiPeer {
         self.stdout.clear();
         self.stderr.clear();
         self.refused = None;
+        self.read = 0;
+        self.head_end = 0;
+    }
+
+    /// Bytes read for the current request, records and all (`$upstream_bytes_received`).
+    pub fn read(&self) -> u64 {
+        self.read
+    }
+
+    /// The answer's head took its STDOUT's first `len` bytes.
+    pub fn head_read(&mut self, len: usize) {
+        self.head_end = len as u64;
+    }
+
+    /// Bytes read past the head, records and all: nginx counts these in
+    /// `$upstream_response_length`.
+    pub fn read_past_head(&self) -> u64 {
+        let head = self.decoder.record_offset(self.head_end);
+        self.read.saturating_sub(head)
     }
 
     /// The STDERR pieces read so far, taken.
@@ -282,20 +333,22 @@ impl FastCgiPeer {
         self.refused.as_ref()
     }
 
-    /// Reads and decodes until some STDOUT, the answer's end, or the connection's, is known.
-    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Reads (at most `most` bytes at a time, as nginx reads into a buffer of that room) and
+    /// decodes until some STDOUT, the answer's end, or the connection's, is known.
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>, most: usize) -> Poll<io::Result<()>> {
         loop {
             if !self.stdout.is_empty() || self.done() {
                 return Poll::Ready(Ok(()));
             }
-            let mut scratch = [0u8; 16 * 1024];
-            let mut read = ReadBuf::new(&mut scratch);
+            let mut scratch = [0u8; READ];
+            let mut read = ReadBuf::new(&mut scratch[..most.clamp(1, READ)]);
             ready!(Pin::new(&mut self.socket).poll_read(cx, &mut read))?;
             if read.filled().is_empty() {
                 self.eof = true;
                 continue;
             }
             self.raw.extend_from_slice(read.filled());
+            self.read += read.filled().len() as u64;
             self.decode();
         }
     }
@@ -348,6 +401,7 @@ impl FastCgiPeer {
                 Ok(0) => return false,
                 Ok(n) => {
                     self.raw.extend_from_slice(&chunk[..n]);
+                    self.read += n as u64;
                     self.decode();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -163,7 +163,7 @@ impl PeerStream {
             },
             PeerStream::FastCgi(f) => {
                 let mut cx = Context::from_waker(Waker::noop());
-                if let Poll::Ready(Err(e)) = f.poll_fill(&mut cx) {
+                if let Poll::Ready(Err(e)) = f.poll_fill(&mut cx, buf.remaining_mut()) {
                     return Err(e);
                 }
                 match f.take_stdout(buf.remaining_mut()) {
@@ -183,7 +183,7 @@ impl PeerStream {
         match self {
             PeerStream::Plain(s) => s.poll_read_ready(cx),
             PeerStream::Tls(t) => t.poll_fill(cx),
-            PeerStream::FastCgi(f) => f.poll_fill(cx),
+            PeerStream::FastCgi(f) => f.poll_fill(cx, usize::MAX),
         }
     }
 }
@@ -204,7 +204,7 @@ impl AsyncRead for PeerStream {
                 Poll::Ready(Ok(()))
             }
             PeerStream::FastCgi(f) => {
-                ready!(f.poll_fill(cx))?;
+                ready!(f.poll_fill(cx, buf.remaining()))?;
                 if let Some(bytes) = f.take_stdout(buf.remaining()) {
                     buf.put_slice(&bytes);
                 }

@@ -50,6 +50,8 @@ pub struct UpstreamBody {
     gathered: Option<BytesMut>,
     /// `proxy_limit_rate`, when set.
     rate: Option<Box<ReadRate>>,
+    /// A FastCGI connection's bytes read so far, records and all, as last counted.
+    fastcgi_read: u64,
     /// The range filter's part of the body, when it serves one.
     slice: Option<Box<Slice>>,
 }
@@ -89,7 +91,7 @@ struct ReadRate {
 
 impl UpstreamBody {
     pub fn new(
-        conn: PeerConn,
+        mut conn: PeerConn,
         framing: Framing,
         hold: Hold,
         reusable: bool,
@@ -103,11 +105,15 @@ impl UpstreamBody {
             Framing::UntilClose => Frames::UntilClose,
         };
         // A body nginx does not read (HEAD, 304...) is not counted either.
-        let preread = match framing {
-            Framing::None => 0,
+        let preread = match (framing, conn.stream.fastcgi()) {
+            (Framing::None, _) => 0,
+            // nginx counts a FastCGI answer's records as read, framing and all.
+            (_, Some(f)) => f.read_past_head(),
             _ => conn.buf.len() as u64,
         };
+        let fastcgi_read = conn.stream.fastcgi().map_or(0, |f| f.read());
         let mut body = UpstreamBody {
+            fastcgi_read,
             conn: Some(conn),
             frames,
             hold,
@@ -319,7 +325,10 @@ impl UpstreamBody {
             match conn.stream.try_read_buf(&mut (&mut conn.buf).limit(most)) {
                 Ok(n) => {
                     self.last_read = Instant::now();
-                    self.received += n as u64;
+                    self.received += match conn.stream.fastcgi() {
+                        Some(f) => f.read() - std::mem::replace(&mut self.fastcgi_read, f.read()),
+                        None => n as u64,
+                    };
                     if let Some(rate) = &mut self.rate {
                         rate.read(n);
                     }

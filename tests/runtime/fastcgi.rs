@@ -32,7 +32,7 @@ fastcgi_param  HTTP_HOST          $host;
 const CONFIG: &str = r#"
 events {}
 http {
-    log_format t '$request $status up=[$upstream_addr] us=[$upstream_status] sn=[$fastcgi_script_name] pi=[$fastcgi_path_info] uh=[$upstream_http_x_extra]';
+    log_format t '$request $status up=[$upstream_addr] us=[$upstream_status] ul=[$upstream_response_length] ub=[$upstream_bytes_received] sn=[$fastcgi_script_name] pi=[$fastcgi_path_info] uh=[$upstream_http_x_extra]';
     access_log logs/access.log t;
     # `error`: nginx's warning that a long body went to a temporary file is not ngxr's.
     error_log logs/error.log error;
