@@ -57,6 +57,7 @@ const SERVED: &[&str] = &[
     "events",
     "expires",
     "fastcgi_buffer_size",
+    "fastcgi_catch_stderr",
     "fastcgi_connect_timeout",
     "fastcgi_hide_header",
     "fastcgi_ignore_client_abort",

@@ -3,6 +3,8 @@
 //! `$fastcgi_script_name` / `$fastcgi_path_info` pair (`fastcgi_split_path_info`,
 //! `fastcgi_index`). The records themselves are the runtime's (`runtime/fastcgi.rs`).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::plan::FastCgiRequest;
@@ -25,6 +27,7 @@ pub struct CFastCgi {
     pub pass_request_headers: bool,
     pub keep_conn: bool,
     pub request_buffering: bool,
+    catch_stderr: Arc<[Bytes]>,
 }
 
 impl CFastCgi {
@@ -48,6 +51,12 @@ impl CFastCgi {
             pass_request_headers: f.pass_request_headers.unwrap_or(true),
             keep_conn: f.keep_conn.unwrap_or(false),
             request_buffering: f.request_buffering.unwrap_or(true),
+            catch_stderr: f
+                .catch_stderr
+                .iter()
+                .flatten()
+                .map(|s| Bytes::from(s.clone()))
+                .collect(),
         })
     }
 
@@ -88,6 +97,7 @@ impl CFastCgi {
             params,
             keep_conn: self.keep_conn,
             whole_body: self.request_buffering,
+            catch_stderr: self.catch_stderr.clone(),
         }
     }
 }

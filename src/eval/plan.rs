@@ -869,6 +869,9 @@ pub struct FastCgiRequest {
     pub params: Vec<(Bytes, Bytes)>,
     /// `fastcgi_keep_conn`: the application is asked to keep the connection.
     pub keep_conn: bool,
+    /// `fastcgi_catch_stderr`: STDERR naming any of these before the head makes the answer
+    /// an invalid one.
+    pub catch_stderr: Arc<[Bytes]>,
     /// `fastcgi_request_buffering` (on by default): the body is read whole before it is
     /// sent, so its STDIN records are cut as nginx cuts a body it holds, every 32 KiB.
     pub whole_body: bool,

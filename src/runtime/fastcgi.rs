@@ -135,12 +135,13 @@ pub struct Decoder {
 
 impl Decoder {
     /// Takes what `raw` holds: STDOUT content goes to `stdout`, each piece of STDERR content
-    /// to `stderr`. Stops at the end of the END_REQUEST record (what follows stays in `raw`).
+    /// to `stderr`, with how much STDOUT came before it. Stops at the end of the END_REQUEST
+    /// record (what follows stays in `raw`).
     pub fn feed(
         &mut self,
         raw: &mut BytesMut,
         stdout: &mut BytesMut,
-        stderr: &mut Vec<Bytes>,
+        stderr: &mut Vec<(u64, Bytes)>,
     ) -> Result<(), Refused> {
         loop {
             match self.at {
@@ -204,7 +205,7 @@ impl Decoder {
                             self.stdout += n as u64;
                             stdout.extend_from_slice(&piece);
                         }
-                        STDERR if n > 0 => stderr.push(piece.freeze()),
+                        STDERR if n > 0 => stderr.push((self.stdout, piece.freeze())),
                         _ => {}
                     }
                     if left > n {
@@ -271,14 +272,14 @@ pub struct FastCgiPeer {
     raw: BytesMut,
     decoder: Decoder,
     stdout: BytesMut,
-    stderr: Vec<Bytes>,
+    stderr: Vec<(u64, Bytes)>,
     refused: Option<Refused>,
     /// The application closed the connection.
     eof: bool,
     /// Bytes read for the current request, records and all.
     read: u64,
-    /// Where in STDOUT its head ended.
-    head_end: u64,
+    /// Where in STDOUT its head ended, once it did.
+    head_end: Option<u64>,
 }
 
 impl FastCgiPeer {
@@ -292,7 +293,7 @@ impl FastCgiPeer {
             refused: None,
             eof: false,
             read: 0,
-            head_end: 0,
+            head_end: None,
         }
     }
 
@@ -303,7 +304,7 @@ impl FastCgiPeer {
         self.stderr.clear();
         self.refused = None;
         self.read = 0;
-        self.head_end = 0;
+        self.head_end = None;
     }
 
     /// Bytes read for the current request, records and all (`$upstream_bytes_received`).
@@ -313,19 +314,30 @@ impl FastCgiPeer {
 
     /// The answer's head took its STDOUT's first `len` bytes.
     pub fn head_read(&mut self, len: usize) {
-        self.head_end = len as u64;
+        self.head_end = Some(len as u64);
     }
 
     /// Bytes read past the head, records and all: nginx counts these in
     /// `$upstream_response_length`.
     pub fn read_past_head(&self) -> u64 {
-        let head = self.decoder.record_offset(self.head_end);
+        let head = self.decoder.record_offset(self.head_end.unwrap_or(0));
         self.read.saturating_sub(head)
     }
 
-    /// The STDERR pieces read so far, taken.
+    /// The STDERR pieces read so far, taken: those before the head's end once it is read
+    /// (nginx logs the others as read with the body).
     pub fn take_stderr(&mut self) -> Vec<Bytes> {
-        std::mem::take(&mut self.stderr)
+        let end = self.head_end.unwrap_or(u64::MAX);
+        let body = self.stderr.iter().position(|(at, _)| *at >= end);
+        let rest = body.map_or_else(Vec::new, |i| self.stderr.split_off(i));
+        let head = std::mem::replace(&mut self.stderr, rest);
+        head.into_iter().map(|(_, piece)| piece).collect()
+    }
+
+    /// The STDERR pieces read with the body so far, taken.
+    pub fn take_body_stderr(&mut self) -> Vec<Bytes> {
+        let all = std::mem::take(&mut self.stderr);
+        all.into_iter().map(|(_, piece)| piece).collect()
     }
 
     /// The records nginx would refuse, once met (they end the reads).
@@ -416,6 +428,7 @@ impl FastCgiPeer {
 mod tests {
     use super::*;
     use bytes::BufMut;
+    use std::sync::Arc;
 
     fn request(list: &[(&str, &str)], keep_conn: bool) -> FastCgiRequest {
         let params = list
@@ -426,6 +439,7 @@ mod tests {
             params,
             keep_conn,
             whole_body: true,
+            catch_stderr: Arc::from([]),
         }
     }
 
@@ -485,7 +499,10 @@ mod tests {
         }
         assert!(decoder.ended());
         assert_eq!(&out[..], b"Status: 404\r\n\r\nbody");
-        assert_eq!(err.concat(), b"oops\n");
+        // One piece per read, as nginx logs them, all before any STDOUT.
+        assert!(err.iter().all(|(at, _)| *at == 0));
+        let text: Vec<u8> = err.iter().flat_map(|(_, piece)| piece.to_vec()).collect();
+        assert_eq!(text, b"oops\n");
         raw.extend_from_slice(b"next");
         decoder.feed(&mut raw, &mut out, &mut err).unwrap();
         assert_eq!(&raw[..], b"next");

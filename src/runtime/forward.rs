@@ -260,6 +260,7 @@ async fn attempts(
             body: &body,
             head_request,
             state: &mut state,
+            stderr: Vec::new(),
         };
         let result = match down.as_mut() {
             // The body is still coming from the client: its reads notice a close.
@@ -294,6 +295,12 @@ async fn attempts(
             },
             _ => exchange.run(None).await,
         };
+        fastcgi_stderr(
+            &request,
+            &p,
+            &peer.addr,
+            std::mem::take(&mut exchange.stderr),
+        );
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
                 && (p.next_upstream.tries == 0 || tries < p.next_upstream.tries)
@@ -303,8 +310,7 @@ async fn attempts(
                 && (!sent || p.idempotent || p.next_upstream.non_idempotent)
         };
         match result {
-            Ok((mut conn, head)) => {
-                fastcgi_stderr(&request, &p, &mut conn);
+            Ok((conn, head)) => {
                 if head.http09 {
                     let message = "upstream sent no valid HTTP/1.0 header \
                                    while reading response header from upstream";
@@ -450,7 +456,8 @@ async fn attempts(
                 // nginx logs a failed call where it fails, before freeing the server; a
                 // timeout only in `ngx_http_upstream_next`, after the server is freed.
                 let timed_out = matches!(e, ProxyError::TimedOut(_));
-                if !timed_out {
+                // A caught STDERR line was logged as such, and is all nginx says.
+                if !timed_out && !matches!(e, ProxyError::CaughtStderr) {
                     log_error(&request, &p, Level::Error, &e, Some(&addr));
                 }
                 let failed = e.counts_as_failure();
@@ -765,6 +772,9 @@ struct Exchange<'a> {
     head_request: bool,
     /// This server's line of the `$upstream_*` variables.
     state: &'a mut UpstreamTry,
+    /// What a FastCGI application wrote to STDERR before its head (or the failure to read
+    /// one), for the error log.
+    stderr: Vec<Bytes>,
 }
 
 impl Exchange<'_> {
@@ -808,7 +818,7 @@ impl Exchange<'_> {
         exchange::send(&mut conn, self.p, self.body, from, self.state, started)
             .await
             .map_err(|e| (e, cached))?;
-        let mut head = exchange::read_head(
+        let head = exchange::read_head(
             &mut conn,
             self.p.timeouts.read,
             self.head_request,
@@ -816,10 +826,23 @@ impl Exchange<'_> {
             self.p.ignore_headers,
             &mut self.state.bytes_received,
         )
-        .await
-        .map_err(|e| (e, cached))?;
+        .await;
+        if let Some(f) = conn.stream.fastcgi() {
+            self.stderr = f.take_stderr();
+        }
+        let mut head = head.map_err(|e| (e, cached))?;
         if let Some(f) = &self.p.fastcgi {
             head.keepalive = f.keep_conn;
+            // `fastcgi_catch_stderr`: the answer is taken for an invalid one.
+            let caught = |piece: &Bytes| {
+                let text = super::fastcgi::stderr_text(piece);
+                f.catch_stderr
+                    .iter()
+                    .any(|p| memchr::memmem::find(text, p).is_some())
+            };
+            if self.stderr.iter().any(caught) {
+                return Err((ProxyError::CaughtStderr, cached));
+            }
         }
         Ok((conn, head))
     }
@@ -827,12 +850,12 @@ impl Exchange<'_> {
 
 /// What a FastCGI application wrote to its STDERR before its head, logged as nginx logs
 /// it, one line per piece read.
-fn fastcgi_stderr(request: &OwnedRequest, p: &ProxyRequest, conn: &mut PeerConn) {
-    let Some(f) = conn.stream.fastcgi() else {
+fn fastcgi_stderr(request: &OwnedRequest, p: &ProxyRequest, peer: &PeerAddr, stderr: Vec<Bytes>) {
+    if stderr.is_empty() {
         return;
-    };
-    let addr = logged_peer(&conn.addr);
-    for piece in f.take_stderr() {
+    }
+    let addr = logged_peer(peer);
+    for piece in stderr {
         let text = String::from_utf8_lossy(super::fastcgi::stderr_text(&piece));
         let message = format!(
             "FastCGI sent in stderr: \"{text}\" while {}",

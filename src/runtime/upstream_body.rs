@@ -52,6 +52,8 @@ pub struct UpstreamBody {
     rate: Option<Box<ReadRate>>,
     /// A FastCGI connection's bytes read so far, records and all, as last counted.
     fastcgi_read: u64,
+    /// What a FastCGI application wrote to STDERR during the body, not yet logged.
+    stderr: Vec<Bytes>,
     /// The range filter's part of the body, when it serves one.
     slice: Option<Box<Slice>>,
 }
@@ -114,6 +116,7 @@ impl UpstreamBody {
         let fastcgi_read = conn.stream.fastcgi().map_or(0, |f| f.read());
         let mut body = UpstreamBody {
             fastcgi_read,
+            stderr: Vec::new(),
             conn: Some(conn),
             frames,
             hold,
@@ -137,6 +140,11 @@ impl UpstreamBody {
             body.finish();
         }
         body
+    }
+
+    /// What a FastCGI application wrote to STDERR since the last call.
+    pub fn take_stderr(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.stderr)
     }
 
     /// Bytes read from the server so far (`$upstream_bytes_received` past the head's read),
@@ -326,7 +334,10 @@ impl UpstreamBody {
                 Ok(n) => {
                     self.last_read = Instant::now();
                     self.received += match conn.stream.fastcgi() {
-                        Some(f) => f.read() - std::mem::replace(&mut self.fastcgi_read, f.read()),
+                        Some(f) => {
+                            self.stderr.extend(f.take_body_stderr());
+                            f.read() - std::mem::replace(&mut self.fastcgi_read, f.read())
+                        }
                         None => n as u64,
                     };
                     if let Some(rate) = &mut self.rate {

@@ -87,6 +87,11 @@ http {
             fastcgi_ignore_headers X-Accel-Redirect;
             fastcgi_pass 127.0.0.1:FCGI;
         }
+        location /catch/ {
+            fastcgi_param REQUEST_URI $request_uri;
+            fastcgi_catch_stderr "something odd";
+            fastcgi_pass 127.0.0.1:FCGI;
+        }
         location /dead/ {
             fastcgi_param REQUEST_URI $request_uri;
             fastcgi_pass 127.0.0.1:DEAD;
@@ -130,6 +135,8 @@ fn probes() -> Vec<String> {
         get("/a/x?do=accel"),
         get("/noaccel/x?do=accel"),
         get("/a/x?do=stderr"),
+        get("/catch/x?do=stderr"),
+        get("/catch/x?do=late"),
         // HTTP/1.0: a body of unknown length is not cut into chunks where reads ended.
         "GET /a/x?do=big HTTP/1.0\r\n".into(),
         get("/a/x?do=bigcl"),

@@ -86,6 +86,11 @@ fn serve(mut s: TcpStream) {
         if let Some(text) = stderr {
             record(&mut out, 7, text.as_bytes());
         }
+        if action == "late" {
+            // STDERR between two pieces of the body.
+            record(&mut out, 6, b"Content-Type: text/plain\r\n\r\nfirst\n");
+            record(&mut out, 7, b"late warning...\n");
+        }
         // STDOUT in records of various sizes, as applications cut it.
         let sizes = [7usize, 1000, 8192, 65535];
         let mut rest = &stdout[..];
@@ -195,6 +200,7 @@ fn answer(action: &str, listing: String) -> (Option<&'static str>, Vec<u8>) {
             (None, text(&head, &body))
         }
         "500" => (None, text("Status: 500\r\n", "oops\n")),
+        "late" => (None, b"second\n".to_vec()),
         _ => (None, text(plain, &listing)),
     }
 }
