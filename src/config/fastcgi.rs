@@ -47,6 +47,8 @@ pub struct FastCgi {
     pub ignore_client_abort: Option<bool>,
     pub ignore_headers: Option<IgnoreHeaders>,
     pub buffer_size: Option<usize>,
+    pub limit_rate: Option<usize>,
+    pub force_ranges: Option<bool>,
 }
 
 macro_rules! inherit {
@@ -80,7 +82,9 @@ impl FastCgi {
             request_buffering,
             ignore_client_abort,
             ignore_headers,
-            buffer_size
+            buffer_size,
+            limit_rate,
+            force_ranges
         );
     }
 
@@ -112,6 +116,8 @@ impl FastCgi {
             "ignore_client_abort" => flag(cx, d, &mut self.ignore_client_abort),
             "ignore_headers" => ignore_headers(d, &mut self.ignore_headers),
             "buffer_size" => set(cx, d, &mut self.buffer_size, parse_size),
+            "limit_rate" => set(cx, d, &mut self.limit_rate, parse_size),
+            "force_ranges" => flag(cx, d, &mut self.force_ranges),
             _ => return false,
         }
         true

@@ -485,10 +485,20 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
-        output: COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?,
+        output: output(cx, sh, l)?,
         limit_except: None,
         script_name: Arc::new(ScriptName::compile(cx, &l.settings.fastcgi)),
     })
+}
+
+/// A level's write-side settings; a `fastcgi_pass` reads its upstream at
+/// `fastcgi_limit_rate` rather than `proxy_limit_rate`.
+fn output(cx: &mut Cx<'_>, sh: &Shared, l: &Location) -> Option<COutput> {
+    let mut output = COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?;
+    if l.fastcgi {
+        output.proxy_limit_rate = l.settings.fastcgi.limit_rate.map_or(0, |n| n as u64);
+    }
+    Some(output)
 }
 
 /// A level's `root`/`alias`, `index`, `try_files` and file settings; `None` after an error

@@ -110,6 +110,7 @@ pub fn compile(
         ignore_client_abort: st.proxy_ignore_client_abort,
         ignore_headers: st.proxy_ignore_headers,
         sets_body: st.proxy_set_body.is_some(),
+        force_ranges: st.proxy_force_ranges,
     };
     Some(CProxy {
         headers,
@@ -120,7 +121,6 @@ pub fn compile(
             .unwrap_or(defaults::proxy::HTTP_VERSION),
         method,
         set_body,
-        force_ranges: st.proxy_force_ranges.unwrap_or(false),
         cookies: super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, site)?,
         redirects,
         tls,
@@ -160,6 +160,7 @@ fn fastcgi(
         ignore_client_abort: f.ignore_client_abort,
         ignore_headers: f.ignore_headers,
         sets_body: false,
+        force_ranges: f.force_ranges,
     };
     let params = super::fastcgi::CFastCgi::compile(cx, reg, f)?;
     Some(CProxy {
@@ -190,6 +191,7 @@ struct Knobs<'a> {
     ignore_headers: Option<crate::eval::plan::IgnoreHeaders>,
     /// `proxy_set_body` replaces the client's body.
     sets_body: bool,
+    force_ranges: Option<bool>,
 }
 
 impl Knobs<'_> {
@@ -232,7 +234,7 @@ impl Knobs<'_> {
             method: None,
             set_body: None,
             ignore_client_abort: self.ignore_client_abort.unwrap_or(false),
-            force_ranges: false,
+            force_ranges: self.force_ranges.unwrap_or(false),
             range_filter: st.max_ranges != Some(0),
             ignore_headers,
             keep_body: KeepBody {

@@ -87,6 +87,12 @@ http {
             fastcgi_ignore_headers X-Accel-Redirect;
             fastcgi_pass 127.0.0.1:FCGI;
         }
+        location /ranges/ {
+            fastcgi_param REQUEST_URI $request_uri;
+            fastcgi_force_ranges on;
+            fastcgi_limit_rate 1m;
+            fastcgi_pass 127.0.0.1:FCGI;
+        }
         location /catch/ {
             fastcgi_param REQUEST_URI $request_uri;
             fastcgi_catch_stderr "something odd";
@@ -140,6 +146,8 @@ fn probes() -> Vec<String> {
         // HTTP/1.0: a body of unknown length is not cut into chunks where reads ended.
         "GET /a/x?do=big HTTP/1.0\r\n".into(),
         get("/a/x?do=bigcl"),
+        format!("{}Range: bytes=2-5\r\n", get("/ranges/x?do=bigcl")),
+        format!("{}Range: bytes=2-5\r\n", get("/a/x?do=bigcl")),
         get("/icpt/x?do=404"),
         get("/icpt/x?do=500"),
         get("/a/x?do=500"),
@@ -192,4 +200,7 @@ fn fastcgi_requests_and_answers_are_nginx_s() {
         "{:?}",
         seen[1].2
     );
+    let ranged = probes.iter().position(|p| p.contains("/ranges/"));
+    let ranged = &ours[ranged.expect("a probe of fastcgi_force_ranges")];
+    assert!(ranged.starts_with("HTTP/1.1 206"), "{ranged}");
 }
