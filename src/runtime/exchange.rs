@@ -308,8 +308,8 @@ pub async fn read_head(
             None => n as u64,
         };
         if n == 0 {
-            if let Some(refused) = conn.stream.fastcgi().and_then(|f| f.refused()) {
-                return Err(ProxyError::InvalidHeader(refused.0.clone()));
+            if let Some(message) = conn.stream.fastcgi().and_then(|f| f.unfinished_head()) {
+                return Err(ProxyError::InvalidHeader(message));
             }
             return Err(ProxyError::PrematureClose(Stage::ReadingHeader));
         }

@@ -124,8 +124,8 @@ enum At {
 #[derive(Debug, Default)]
 pub struct Decoder {
     at: At,
-    /// STDOUT has begun: an empty STDOUT record no longer ends the head early.
-    stdout_seen: bool,
+    /// An empty STDOUT record came: the application's output is over.
+    closed: bool,
     /// Bytes of records taken apart, and of STDOUT content given out, so far.
     taken: u64,
     stdout: u64,
@@ -175,11 +175,7 @@ impl Decoder {
                             return Err(Refused(message));
                         }
                     }
-                    if kind == STDOUT && left == 0 && !self.stdout_seen {
-                        let message = "upstream prematurely closed FastCGI stdout".to_string();
-                        return Err(Refused(message));
-                    }
-                    self.stdout_seen |= kind == STDOUT;
+                    self.closed |= kind == STDOUT && left == 0;
                     if kind == STDOUT {
                         self.starts.push((self.stdout, self.taken));
                     }
@@ -340,9 +336,19 @@ impl FastCgiPeer {
         all.into_iter().map(|(_, piece)| piece).collect()
     }
 
-    /// The records nginx would refuse, once met (they end the reads).
-    pub fn refused(&self) -> Option<&Refused> {
-        self.refused.as_ref()
+    /// Why nginx refuses an answer whose records ended before its head did
+    /// (`ngx_http_fastcgi_process_header` takes only STDOUT and STDERR records, and no empty
+    /// STDOUT, until the head is whole); `None` when the connection closed first.
+    pub fn unfinished_head(&self) -> Option<String> {
+        if let Some(refused) = &self.refused {
+            return Some(refused.0.clone());
+        }
+        if self.decoder.closed {
+            return Some("upstream prematurely closed FastCGI stdout".to_string());
+        }
+        self.decoder
+            .ended()
+            .then(|| format!("upstream sent unexpected FastCGI record: {END_REQUEST}"))
     }
 
     /// Reads (at most `most` bytes at a time, as nginx reads into a buffer of that room) and
@@ -517,10 +523,6 @@ mod tests {
                 .unwrap_err()
                 .0
         };
-        assert_eq!(
-            refused(record(STDOUT, b"", 0)),
-            "upstream prematurely closed FastCGI stdout"
-        );
         assert_eq!(
             refused(record(PARAMS, b"", 0)),
             "upstream sent unexpected FastCGI record: 4"

@@ -143,6 +143,7 @@ fn probes() -> Vec<String> {
         get("/a/x?do=stderr"),
         get("/catch/x?do=stderr"),
         get("/catch/x?do=late"),
+        get("/a/x?do=unfinished"),
         // HTTP/1.0: a body of unknown length is not cut into chunks where reads ended.
         "GET /a/x?do=big HTTP/1.0\r\n".into(),
         get("/a/x?do=bigcl"),

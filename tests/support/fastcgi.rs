@@ -201,6 +201,8 @@ fn answer(action: &str, listing: String) -> (Option<&'static str>, Vec<u8>) {
         }
         "500" => (None, text("Status: 500\r\n", "oops\n")),
         "late" => (None, b"second\n".to_vec()),
+        // No end to the head: nginx refuses the empty STDOUT record that follows.
+        "unfinished" => (None, b"BAD".to_vec()),
         _ => (None, text(plain, &listing)),
     }
 }
