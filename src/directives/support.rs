@@ -247,6 +247,7 @@ const INERT: &[&str] = &[
     "fastcgi_busy_buffers_size",
     "fastcgi_max_temp_file_size",
     "fastcgi_request_buffering",
+    "fastcgi_socket_keepalive",
     "fastcgi_temp_file_write_size",
     "fastcgi_temp_path",
     "gzip_buffers",
