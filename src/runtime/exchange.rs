@@ -1,7 +1,8 @@
 //! One request/response exchange with an upstream server over a [`PeerConn`]: the request
 //! head written exactly as the plan lists it (nginx's order and spelling), the body under
 //! `proxy_send_timeout`, then the response head read under `proxy_read_timeout` and checked as
-//! nginx's proxy module checks it.
+//! nginx's proxy module checks it; for `fastcgi_pass`, the records in place of the head and
+//! body, and a CGI head as nginx's FastCGI module reads it.
 
 use std::future::Future;
 use std::task::Poll;

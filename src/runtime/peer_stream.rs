@@ -1,5 +1,6 @@
 //! The connection to an upstream server: a [`Socket`] (TCP, or unix-domain for `unix:/path`
-//! servers), with TLS on top for `https://` (see [`super::upstream_tls`]). Everything past
+//! servers), with TLS on top for `https://` (see [`super::upstream_tls`]), or FastCGI's
+//! records for `fastcgi_pass` (see [`super::fastcgi`]: reads give the STDOUT). Everything past
 //! connecting (the exchange, body streaming, the keepalive cache's liveness probe, tunnels)
 //! reads and writes through this one type, so all kinds behave alike.
 
