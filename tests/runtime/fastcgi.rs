@@ -37,6 +37,7 @@ http {
     # `error`: nginx's warning that a long body went to a temporary file is not ngxr's.
     error_log logs/error.log error;
     upstream kept { server 127.0.0.1:FCGI; keepalive 2; }
+    upstream two { server 127.0.0.1:DEAD; server 127.0.0.1:FCGI; }
     fastcgi_param OUTER outer;
     server {
         listen 127.0.0.1:PORT;
@@ -98,6 +99,10 @@ http {
             fastcgi_catch_stderr "something odd";
             fastcgi_pass 127.0.0.1:FCGI;
         }
+        location /two/ {
+            fastcgi_param REQUEST_URI $request_uri;
+            fastcgi_pass two;
+        }
         location /dead/ {
             fastcgi_param REQUEST_URI $request_uri;
             fastcgi_pass 127.0.0.1:DEAD;
@@ -155,6 +160,7 @@ fn probes() -> Vec<String> {
         "HEAD /a/x HTTP/1.1\r\nHost: a\r\n".into(),
         "HEAD /a/x?do=bigcl HTTP/1.1\r\nHost: a\r\n".into(),
         get("/dead/x"),
+        get("/two/x"),
         "GET /a/ HTTP/1.0\r\n".into(),
     ]
 }
