@@ -54,6 +54,19 @@ pub mod proxy {
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
+/// FastCGI module defaults of nginx 1.22 (the rest are the proxy module's too).
+pub mod fastcgi {
+    /// Response headers never shown to the client (`ngx_http_fastcgi_hide_headers`).
+    pub const HIDE_HEADERS: [&str; 6] = [
+        "Status",
+        "X-Accel-Expires",
+        "X-Accel-Redirect",
+        "X-Accel-Limit-Rate",
+        "X-Accel-Buffering",
+        "X-Accel-Charset",
+    ];
+}
+
 /// HTTP core defaults of nginx 1.22.
 pub mod http {
     use std::time::Duration;

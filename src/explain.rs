@@ -196,6 +196,7 @@ impl Request {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             request_body: None,
+            body_length: None,
             routed: None,
         }
     }

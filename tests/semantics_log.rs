@@ -129,6 +129,7 @@ http {{
         counts: &ngxr::eval::plan::UNCOUNTED,
         auth: &[],
         request_body: None,
+        body_length: None,
         routed: None,
     };
     let Route::Proxy(p) = site.route(&info) else {

@@ -88,7 +88,6 @@ const WITHOUT: &[&str] = &[
     "http_mirror_module",
     "http_autoindex_module",
     "http_referer_module",
-    "http_fastcgi_module",
     "http_uwsgi_module",
     "http_scgi_module",
     "http_grpc_module",

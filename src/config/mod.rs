@@ -6,6 +6,7 @@
 pub mod access;
 pub mod cache;
 pub mod content;
+pub mod fastcgi;
 pub mod filters;
 pub mod geo;
 pub mod gzip;

@@ -157,6 +157,8 @@ pub struct Settings {
     pub keepalive_disable: Option<KeepaliveDisable>,
     /// The `proxy_cache*` settings.
     pub cache: super::cache::Cache,
+    /// The `fastcgi_*` settings.
+    pub fastcgi: super::fastcgi::FastCgi,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -310,6 +312,7 @@ impl Settings {
         self.gzip.inherit(&parent.gzip);
         self.sub_filter.inherit(&parent.sub_filter);
         self.cache.inherit(&parent.cache);
+        self.fastcgi.inherit(&parent.fastcgi);
         self.limits.inherit(&parent.limits);
     }
 
@@ -328,6 +331,7 @@ impl Settings {
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
             || self.cache.apply(cx, d)
+            || self.fastcgi.apply(cx, d)
         {
             return true;
         }
@@ -427,27 +431,7 @@ impl Settings {
             "proxy_limit_rate" => set(cx, d, &mut self.proxy_limit_rate, parse_size),
             "limit_rate" => size_value(cx, d, &mut self.limit_rate),
             "limit_rate_after" => size_value(cx, d, &mut self.limit_rate_after),
-            "proxy_ignore_headers" => {
-                let ignore = self
-                    .proxy_ignore_headers
-                    .get_or_insert_with(Default::default);
-                for w in &d.args {
-                    // The directive table refused names nginx does not know.
-                    let flag = match w.value.to_ascii_lowercase().as_str() {
-                        "x-accel-redirect" => &mut ignore.x_accel_redirect,
-                        "x-accel-limit-rate" => &mut ignore.x_accel_limit_rate,
-                        "x-accel-buffering" => &mut ignore.x_accel_buffering,
-                        "x-accel-charset" => &mut ignore.x_accel_charset,
-                        "x-accel-expires" => &mut ignore.x_accel_expires,
-                        "expires" => &mut ignore.expires,
-                        "cache-control" => &mut ignore.cache_control,
-                        "set-cookie" => &mut ignore.set_cookie,
-                        "vary" => &mut ignore.vary,
-                        _ => continue,
-                    };
-                    *flag = true;
-                }
-            }
+            "proxy_ignore_headers" => ignore_headers(d, &mut self.proxy_ignore_headers),
             "keepalive_disable" => {
                 let disable = self.keepalive_disable.get_or_insert_with(Default::default);
                 for w in &d.args {
@@ -603,6 +587,28 @@ impl Settings {
             _ => return false,
         }
         true
+    }
+}
+
+/// `proxy_ignore_headers` or `fastcgi_ignore_headers`: every directive of the level adds to
+/// one set (nginx's bitmask).
+pub(super) fn ignore_headers(d: &Directive, slot: &mut Option<IgnoreHeaders>) {
+    let ignore = slot.get_or_insert_with(Default::default);
+    for w in &d.args {
+        // The directive table refused names nginx does not know.
+        let flag = match w.value.to_ascii_lowercase().as_str() {
+            "x-accel-redirect" => &mut ignore.x_accel_redirect,
+            "x-accel-limit-rate" => &mut ignore.x_accel_limit_rate,
+            "x-accel-buffering" => &mut ignore.x_accel_buffering,
+            "x-accel-charset" => &mut ignore.x_accel_charset,
+            "x-accel-expires" => &mut ignore.x_accel_expires,
+            "expires" => &mut ignore.expires,
+            "cache-control" => &mut ignore.cache_control,
+            "set-cookie" => &mut ignore.set_cookie,
+            "vary" => &mut ignore.vary,
+            _ => continue,
+        };
+        *flag = true;
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 
 use super::autoindex::Autoindex;
 use super::error_page::{CErrorPage, ErrorPages};
+use super::fastcgi::ScriptName;
 use super::files::CRoot;
 use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
@@ -310,7 +311,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             Action::Static
         },
         content: content(cx, &sh.reg, st).unwrap_or_else(|| fallback_content(cx, st)),
-        error_pages: error_pages(cx, &sh.reg, st).unwrap_or_default(),
+        error_pages: error_pages(cx, &sh.reg, st, false).unwrap_or_default(),
         internal: false,
         server_tokens: st.server_tokens.unwrap_or(true),
         client_max_body_size: st.max_body_size(),
@@ -323,6 +324,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
         output: COutput::compile(cx, &sh.reg, st, &sh.site).unwrap_or_default(),
         limit_except: None,
+        script_name: Arc::new(ScriptName::compile(cx, &st.fastcgi)),
     };
     let tls = super::tls::spec(&st.ssl);
     super::tls::check_keys(cx, s.span, tls.as_deref());
@@ -467,7 +469,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         limits: super::limit::CLimits::compile(&sh.limits, &l.settings.limits),
         action,
         content: content(cx, &sh.reg, &l.settings)?,
-        error_pages: error_pages(cx, &sh.reg, &l.settings)?,
+        error_pages: error_pages(cx, &sh.reg, &l.settings, l.fastcgi)?,
         internal: l.internal,
         server_tokens: l.settings.server_tokens.unwrap_or(true),
         client_max_body_size: l.settings.max_body_size(),
@@ -483,9 +485,20 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
-        output: COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?,
+        output: output(cx, sh, l)?,
         limit_except: None,
+        script_name: Arc::new(ScriptName::compile(cx, &l.settings.fastcgi)),
     })
+}
+
+/// A level's write-side settings; a `fastcgi_pass` reads its upstream at
+/// `fastcgi_limit_rate` rather than `proxy_limit_rate`.
+fn output(cx: &mut Cx<'_>, sh: &Shared, l: &Location) -> Option<COutput> {
+    let mut output = COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?;
+    if l.fastcgi {
+        output.proxy_limit_rate = l.settings.fastcgi.limit_rate.map_or(0, |n| n as u64);
+    }
+    Some(output)
 }
 
 /// A level's `root`/`alias`, `index`, `try_files` and file settings; `None` after an error
@@ -563,7 +576,14 @@ fn literal(text: &str) -> Complex {
     }
 }
 
-fn error_pages(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<ErrorPages> {
+/// The level's `error_page`s, with `proxy_intercept_errors` (`fastcgi_intercept_errors`
+/// where the pass is `fastcgi_pass`).
+fn error_pages(
+    cx: &mut Cx<'_>,
+    reg: &Registry,
+    st: &Settings,
+    fastcgi: bool,
+) -> Option<ErrorPages> {
     let mut pages = Vec::new();
     for p in st.error_page.as_deref().unwrap_or_default() {
         let uri = Complex::compile(cx, reg, &p.uri)?;
@@ -576,7 +596,11 @@ fn error_pages(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<ErrorPa
     Some(ErrorPages {
         pages,
         recursive: st.recursive_error_pages.unwrap_or(false),
-        intercept: st.proxy_intercept_errors.unwrap_or(false),
+        intercept: match fastcgi {
+            true => st.fastcgi.intercept_errors,
+            false => st.proxy_intercept_errors,
+        }
+        .unwrap_or(false),
     })
 }
 

@@ -16,6 +16,7 @@ mod compile;
 mod conditional;
 mod crypt;
 mod error_page;
+pub mod fastcgi;
 mod files;
 pub mod geo;
 mod gzip;

@@ -282,6 +282,9 @@ pub struct RequestInfo<'a> {
     /// The client's body as a proxy pass read it, when nginx would hold it in memory (see
     /// [`ProxyRequest::keep_body`]): what `$request_body` reads from the content phase on.
     pub request_body: Option<&'a [u8]>,
+    /// The length of a chunked body read whole (nginx's `content_length_n` once its body
+    /// filter has it): `$content_length` from the content phase on.
+    pub body_length: Option<u64>,
     /// The request as the route being served left it (`None` until one is): the access
     /// log and the headers filter of a proxied answer read it, not routing.
     pub routed: Option<&'a Routed>,
@@ -869,6 +872,36 @@ pub struct Response {
     pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
+/// What a `fastcgi_pass` sends instead of an HTTP head: the params, `fastcgi_param`s
+/// then the client's headers as `HTTP_*`, in nginx's order.
+#[derive(Debug, Clone)]
+pub struct FastCgiRequest {
+    pub params: Vec<(Bytes, Bytes)>,
+    /// `fastcgi_keep_conn`: the application is asked to keep the connection.
+    pub keep_conn: bool,
+    /// `fastcgi_catch_stderr`: STDERR naming any of these before the head makes the answer
+    /// an invalid one.
+    pub catch_stderr: Arc<[Bytes]>,
+    /// `fastcgi_request_buffering` (on by default): the body is read whole before it is
+    /// sent, so its STDIN records are cut as nginx cuts a body it holds, every 32 KiB.
+    pub whole_body: bool,
+}
+
+impl FastCgiRequest {
+    /// nginx puts every param in one PARAMS record: no more than this many bytes.
+    pub const MAX_RECORD: usize = 65535;
+
+    /// The PARAMS record's content length: each name and value with its length (one byte
+    /// up to 127, four above).
+    pub fn record_len(&self) -> usize {
+        let sized = |n: usize| n + if n > 127 { 4 } else { 1 };
+        self.params
+            .iter()
+            .map(|(n, v)| sized(n.len()) + sized(v.len()))
+            .sum()
+    }
+}
+
 /// Everything needed to send one request upstream and treat the answer as nginx would.
 #[derive(Debug)]
 pub struct ProxyRequest {
@@ -985,6 +1018,8 @@ pub struct ProxyRequest {
     pub cache: Option<Box<CacheRequest>>,
     /// `add_trailer` of the level that answers.
     pub trailers: Option<Arc<dyn AddedTrailers>>,
+    /// `fastcgi_pass`: the upstream speaks FastCGI (the HTTP head's fields are unused).
+    pub fastcgi: Option<Box<FastCgiRequest>>,
 }
 
 pub use super::cache::{CacheRequest, CacheZone, Ranged, Touched, ranged, validators_of, validity};

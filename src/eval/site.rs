@@ -160,6 +160,8 @@ pub struct CLocation {
     pub output: COutput,
     /// `limit_except`: the configuration a request whose method it does not list takes.
     pub limit_except: Option<Box<CLimitExcept>>,
+    /// `fastcgi_split_path_info` and `fastcgi_index`.
+    pub script_name: Arc<super::fastcgi::ScriptName>,
 }
 
 /// A location's `limit_except`: the methods it lists (`GET` bringing `HEAD`) and the
@@ -241,6 +243,8 @@ pub struct CProxy {
     pub resolver: Option<(Arc<ResolverSpec>, Duration)>,
     /// `proxy_cache` with its settings; `None` with `proxy_cache off`.
     pub cache: Option<Box<super::cache::CCache>>,
+    /// `fastcgi_pass`: the params to send instead of an HTTP head.
+    pub fastcgi: Option<Box<super::fastcgi::CFastCgi>>,
 }
 
 #[derive(Debug)]

@@ -109,6 +109,7 @@ pub(super) fn request_info<'a>(
         counts: &crate::eval::plan::UNCOUNTED,
         auth: &[],
         request_body: None,
+        body_length: None,
         routed: None,
     }
 }

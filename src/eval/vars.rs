@@ -97,7 +97,7 @@ pub enum Var {
     /// in memory (not found before, for a body it would write to a file, or without a body).
     RequestBody,
     /// A variable nginx has but ngxr does not compute (a request body's file, TCP_INFO,
-    /// trailers, the fastcgi, userid, referer and secure_link modules, some TLS details): a
+    /// trailers, the userid, referer and secure_link modules, some TLS details): a
     /// use is reported as unsupported where it is written and the server refuses to start,
     /// as reading it "not found" would change what the configuration does.
     Unsupported(String),
@@ -111,6 +111,10 @@ pub enum Var {
     RealpathRoot,
     /// `$request_filename`: the current `$uri` mapped under the root or alias.
     RequestFilename,
+    /// `$fastcgi_script_name` and `$fastcgi_path_info`: the current `$uri` split by the
+    /// level's `fastcgi_split_path_info` (see `eval::fastcgi::ScriptName`).
+    FastcgiScriptName,
+    FastcgiPathInfo,
     /// `$date_local` and `$date_gmt` (ssi module), in its default `timefmt`.
     DateLocal,
     DateGmt,
@@ -276,6 +280,8 @@ fn fixed(name: &str) -> Option<Var> {
         "date_local" => Var::DateLocal,
         "date_gmt" => Var::DateGmt,
         "upstream_cache_status" => Var::UpstreamCacheStatus,
+        "fastcgi_script_name" => Var::FastcgiScriptName,
+        "fastcgi_path_info" => Var::FastcgiPathInfo,
         "ssl_ciphers"
         | "ssl_curves"
         | "ssl_session_id"
@@ -285,8 +291,6 @@ fn fixed(name: &str) -> Option<Var> {
         | "tcpinfo_snd_cwnd"
         | "tcpinfo_rcv_space"
         | "upstream_queue_time"
-        | "fastcgi_script_name"
-        | "fastcgi_path_info"
         | "uid_got"
         | "uid_set"
         | "uid_reset"

@@ -55,6 +55,9 @@ pub enum ProxyError {
     InvalidHeader(String),
     /// The upstream's chunked body broke its framing.
     InvalidChunked,
+    /// A FastCGI application's STDERR said what `fastcgi_catch_stderr` looks for: nginx
+    /// takes its answer for an invalid one (and logs nothing more than the STDERR line).
+    CaughtStderr,
     /// The upstream's response head did not end within `proxy_buffer_size` bytes (nginx
     /// counts it `invalid_header` for `proxy_next_upstream`).
     TooBigHeader,
@@ -95,7 +98,9 @@ impl ProxyError {
             | ProxyError::TimedOut(stage)
             | ProxyError::PrematureClose(stage) => *stage,
             ProxyError::Handshake(_) => Stage::Handshaking,
-            ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader => Stage::ReadingHeader,
+            ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader | ProxyError::CaughtStderr => {
+                Stage::ReadingHeader
+            }
             ProxyError::InvalidChunked => Stage::ReadingBody,
             _ => Stage::Connecting,
         }
@@ -155,7 +160,9 @@ impl ProxyError {
                 rules.error
             }
             ProxyError::TimedOut(_) => rules.timeout,
-            ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader => rules.invalid_header,
+            ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader | ProxyError::CaughtStderr => {
+                rules.invalid_header
+            }
             _ => false,
         }
     }
@@ -199,6 +206,11 @@ impl fmt::Display for ProxyError {
                 f,
                 "upstream sent invalid chunked response while {}",
                 Stage::ReadingBody.as_str()
+            ),
+            ProxyError::CaughtStderr => write!(
+                f,
+                "FastCGI sent in stderr a line fastcgi_catch_stderr looks for \
+                 while reading response header from upstream"
             ),
             ProxyError::TooBigHeader => write!(
                 f,

@@ -112,7 +112,13 @@ async fn attempts(
             if let Some(finish) = abandoned.as_mut() {
                 finish.outcome.request_length = outcome.request_length;
             }
-            if kept.is_some() {
+            // A FastCGI request's params are evaluated once its body is read, when
+            // `$content_length` gives a chunked body's length.
+            let chunked = request.has_token("transfer-encoding", "chunked");
+            if chunked && p.fastcgi.is_some() && matches!(body, RequestBody::Full(_)) {
+                request.body_length = body.length();
+            }
+            if kept.is_some() || request.body_length.is_some() {
                 request.request_body = kept;
                 if let Some(finish) = abandoned {
                     finish
@@ -254,6 +260,7 @@ async fn attempts(
             body: &body,
             head_request,
             state: &mut state,
+            stderr: Vec::new(),
         };
         let result = match down.as_mut() {
             // The body is still coming from the client: its reads notice a close.
@@ -288,6 +295,12 @@ async fn attempts(
             },
             _ => exchange.run(None).await,
         };
+        fastcgi_stderr(
+            &request,
+            &p,
+            &peer.addr,
+            std::mem::take(&mut exchange.stderr),
+        );
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
                 && (p.next_upstream.tries == 0 || tries < p.next_upstream.tries)
@@ -443,7 +456,8 @@ async fn attempts(
                 // nginx logs a failed call where it fails, before freeing the server; a
                 // timeout only in `ngx_http_upstream_next`, after the server is freed.
                 let timed_out = matches!(e, ProxyError::TimedOut(_));
-                if !timed_out {
+                // A caught STDERR line was logged as such, and is all nginx says.
+                if !timed_out && !matches!(e, ProxyError::CaughtStderr) {
                     log_error(&request, &p, Level::Error, &e, Some(&addr));
                 }
                 let failed = e.counts_as_failure();
@@ -529,12 +543,21 @@ async fn client_body(
         return Ok((RequestBody::Withheld { length: Some(read) }, read, None));
     }
     let body = match length {
-        Some(n) if n > RESENDABLE && !chunked => RequestBody::Stream { length: n },
+        Some(n) if n > RESENDABLE && !chunked && !whole_body(p) => {
+            RequestBody::Stream { length: n }
+        }
         None if !chunked => RequestBody::None,
         _ => RequestBody::Full(body.read_all(client, max).await?),
     };
     let read = body.length().unwrap_or(0);
     Ok((body, read, None))
+}
+
+/// A FastCGI request whose body goes out only once read whole (`fastcgi_request_buffering`):
+/// its records are then cut as nginx's. An HTTP upstream sees the same bytes either way, and
+/// gets a long body as it arrives.
+fn whole_body(p: &ProxyRequest) -> bool {
+    p.fastcgi.as_ref().is_some_and(|f| f.whole_body)
 }
 
 /// [`client_body`] for a configuration that reads `$request_body`: the body is read as
@@ -564,7 +587,7 @@ async fn kept_body(
         room: request.head_room,
     };
     let sending = p.pass_body && p.body.is_none();
-    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE) {
+    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE && !whole_body(p)) {
         // Streamed, unless nginx would hold all of it.
         let stream = RequestBody::Stream { length: n };
         return Ok(
@@ -749,6 +772,9 @@ struct Exchange<'a> {
     head_request: bool,
     /// This server's line of the `$upstream_*` variables.
     state: &'a mut UpstreamTry,
+    /// What a FastCGI application wrote to STDERR before its head (or the failure to read
+    /// one), for the error log.
+    stderr: Vec<Bytes>,
 }
 
 impl Exchange<'_> {
@@ -760,11 +786,10 @@ impl Exchange<'_> {
         from: Option<(&mut Client, &mut ClientBody)>,
     ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
         let started = Instant::now();
-        let pooled = self
-            .upstream
-            .pool
-            .as_ref()
-            .and_then(|pool| pool.take(self.addr, self.p.tls.is_some()));
+        let pooled = self.upstream.pool.as_ref().and_then(|pool| {
+            let fastcgi = self.p.fastcgi.is_some();
+            pool.take(self.addr, self.p.tls.is_some(), fastcgi)
+        });
         let mut conn = match pooled {
             Some(conn) => conn,
             None => {
@@ -786,6 +811,9 @@ impl Exchange<'_> {
                 .map_err(|e| (e, false))?
             }
         };
+        if self.p.fastcgi.is_some() && !conn.stream.is_fastcgi() {
+            conn.stream = conn.stream.into_fastcgi();
+        }
         let cached = conn.cached;
         exchange::send(&mut conn, self.p, self.body, from, self.state, started)
             .await
@@ -798,9 +826,42 @@ impl Exchange<'_> {
             self.p.ignore_headers,
             &mut self.state.bytes_received,
         )
-        .await
-        .map_err(|e| (e, cached))?;
+        .await;
+        if let Some(f) = conn.stream.fastcgi() {
+            self.stderr = f.take_stderr();
+        }
+        let mut head = head.map_err(|e| (e, cached))?;
+        if let Some(f) = &self.p.fastcgi {
+            head.keepalive = f.keep_conn;
+            // `fastcgi_catch_stderr`: the answer is taken for an invalid one.
+            let caught = |piece: &Bytes| {
+                let text = super::fastcgi::stderr_text(piece);
+                f.catch_stderr
+                    .iter()
+                    .any(|p| memchr::memmem::find(text, p).is_some())
+            };
+            if self.stderr.iter().any(caught) {
+                return Err((ProxyError::CaughtStderr, cached));
+            }
+        }
         Ok((conn, head))
+    }
+}
+
+/// What a FastCGI application wrote to its STDERR before its head, logged as nginx logs
+/// it, one line per piece read.
+fn fastcgi_stderr(request: &OwnedRequest, p: &ProxyRequest, peer: &PeerAddr, stderr: Vec<Bytes>) {
+    if stderr.is_empty() {
+        return;
+    }
+    let addr = logged_peer(peer);
+    for piece in stderr {
+        let text = String::from_utf8_lossy(super::fastcgi::stderr_text(&piece));
+        let message = format!(
+            "FastCGI sent in stderr: \"{text}\" while {}",
+            Stage::ReadingHeader
+        );
+        log_error(request, p, Level::Error, &message, Some(&addr));
     }
 }
 
@@ -940,6 +1001,15 @@ fn log_error(
     UpstreamLog::of(p, upstream.map(Arc::from)).write(request, &p.log.errors, level, message);
 }
 
+/// The scheme the error log puts before the upstream's address (nginx's `u->schema`).
+fn scheme(p: &ProxyRequest) -> &'static str {
+    match (&p.fastcgi, &p.tls) {
+        (Some(_), _) => "fastcgi",
+        (None, Some(_)) => "https",
+        (None, None) => "http",
+    }
+}
+
 /// What a proxied request's error-log lines name around the request: the client (as realip
 /// left it), the server and the upstream's URL. Kept by the response body, whose read errors
 /// are logged after the proxy pass is over, and by tunnels: every part is shared, not
@@ -948,8 +1018,8 @@ fn log_error(
 pub struct UpstreamLog {
     client: crate::eval::plan::Peer,
     server: Bytes,
-    /// The server (or group) tried as the line names it, whether over TLS, and the URI.
-    upstream: Option<(Arc<str>, bool, Bytes)>,
+    /// The server (or group) tried as the line names it, the URL's scheme, and the URI.
+    upstream: Option<(Arc<str>, &'static str, Bytes)>,
     /// The request's `Host` and `Referer`, kept here when the request's headers are not (a
     /// tunnel's).
     kept: Option<Box<[Option<Bytes>; 2]>>,
@@ -961,7 +1031,7 @@ impl UpstreamLog {
         UpstreamLog {
             client: p.client.clone(),
             server: p.server.clone(),
-            upstream: addr.map(|addr| (addr, p.tls.is_some(), p.uri.clone())),
+            upstream: addr.map(|addr| (addr, scheme(p), p.uri.clone())),
             kept: None,
         }
     }
@@ -988,8 +1058,7 @@ impl UpstreamLog {
         let upstream = self
             .upstream
             .as_ref()
-            .map_or_else(String::new, |(addr, tls, uri)| {
-                let scheme = if *tls { "https" } else { "http" };
+            .map_or_else(String::new, |(addr, scheme, uri)| {
                 let uri = String::from_utf8_lossy(uri);
                 format!(", upstream: \"{scheme}://{addr}{uri}\"")
             });

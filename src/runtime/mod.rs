@@ -46,6 +46,7 @@ mod deliver;
 mod drain;
 mod error;
 mod exchange;
+mod fastcgi;
 mod forced_ranges;
 mod forward;
 #[cfg(fuzzing)]

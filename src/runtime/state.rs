@@ -220,6 +220,7 @@ mod tests {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             request_body: None,
+            body_length: None,
             routed: None,
         };
         match site.route(&info) {

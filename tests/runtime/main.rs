@@ -18,6 +18,7 @@ mod buffer_size;
 mod client_abort;
 mod client_certs;
 mod error_logs;
+mod fastcgi;
 mod files;
 mod force_ranges;
 mod geo;

@@ -252,6 +252,7 @@ impl Site for TestSite {
             trailers: None,
             tls: None,
             cache: None,
+            fastcgi: None,
         }))
     }
 
