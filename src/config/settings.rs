@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::filters::{self, Charset, Expires};
 use super::gzip::Gzip;
-use super::log::LogTarget;
+use super::log::{LogBuffer, LogTarget};
 use super::proxy::{self, NextUpstream, Redirect};
 use super::proxy_cookie::ProxyCookie;
 use super::proxy_ssl::ProxySsl;
@@ -203,11 +203,9 @@ pub enum AccessLog {
         format: String,
         /// `if=`: the line is written unless this is empty or `0`.
         condition: Option<Text>,
-        /// `buffer=`: lines gather up to this size before they are written (else each is
-        /// written as its request ends).
-        buffer: Option<usize>,
-        /// `flush=`: how long a buffered line may wait.
-        flush: Option<Duration>,
+        /// `buffer=`, `flush=`, `gzip`: how lines gather before they are written (else each
+        /// is written as its request ends).
+        buffer: Option<LogBuffer>,
         span: Span,
     },
 }
@@ -536,7 +534,7 @@ impl Settings {
                             cx.unsupported(d, d.args[0].span, what);
                             return true;
                         }
-                        let Some((condition, buffer, flush)) = access_log_options(cx, d) else {
+                        let Some((condition, buffer)) = access_log_options(cx, d) else {
                             return true;
                         };
                         if buffer.is_some() && matches!(target, LogTarget::Syslog(_)) {
@@ -548,7 +546,6 @@ impl Settings {
                             format: d.arg(1).unwrap_or("combined").to_string(),
                             condition,
                             buffer,
-                            flush,
                             span: d.span(),
                         }
                     }
@@ -657,19 +654,19 @@ pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
 }
 
 /// `access_log`'s parameters after the format (`ngx_http_log_set_log`): the `if=` condition,
-/// the `buffer=` size and the `flush=` time (the last two only decide when lines reach the
-/// file); `None` after an error, in nginx's words. `gzip` would change the file's bytes,
-/// which ngxr does not do.
+/// the `buffer=` size, the `flush=` time and `gzip[=level]` (which buffers 64k unless
+/// `buffer=` says otherwise); `None` after an error, in nginx's words.
 fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<AccessLogOptions> {
     let mut condition = None;
-    let mut buffer = None;
+    let mut size = None;
     let mut flush = None;
+    let mut gzip = None;
     for (i, w) in d.args.iter().enumerate().skip(2) {
-        if let Some(size) = w.value.strip_prefix("buffer=") {
-            match parse_size(size).filter(|n| *n > 0) {
-                Some(n) => buffer = Some(n),
+        if let Some(value) = w.value.strip_prefix("buffer=") {
+            match parse_size(value).filter(|n| *n > 0) {
+                Some(n) => size = Some(n),
                 None => {
-                    cx.error(d, format!("invalid buffer size \"{size}\""));
+                    cx.error(d, format!("invalid buffer size \"{value}\""));
                     return None;
                 }
             }
@@ -681,25 +678,39 @@ fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<AccessLogOptions
                     return None;
                 }
             }
+        } else if w.value == "gzip" || w.value.starts_with("gzip=") {
+            size.get_or_insert(64 * 1024);
+            gzip = match w.value.strip_prefix("gzip=") {
+                // zlib's Z_BEST_SPEED.
+                None => Some(1),
+                Some(level) => match crate::units::atoi(level).filter(|l| (1..=9).contains(l)) {
+                    Some(l) => u32::try_from(l).ok(),
+                    None => {
+                        cx.error(d, format!("invalid compression level \"{level}\""));
+                        return None;
+                    }
+                },
+            };
         } else if let Some(value) = w.value.strip_prefix("if=") {
             condition = cx.text(d, i).map(|t| Text {
                 value: value.to_string(),
                 ..t
             });
-        } else if w.value == "gzip" || w.value.starts_with("gzip=") {
-            cx.unsupported(d, w.span, "\"access_log ... gzip\"");
         } else {
             cx.error(d, format!("invalid parameter \"{}\"", w.value));
             return None;
         }
     }
-    if flush.is_some() && buffer.is_none() {
-        let path = d.arg(0).unwrap_or_default();
-        cx.error(d, format!("no buffer is defined for access_log \"{path}\""));
-        return None;
-    }
-    Some((condition, buffer, flush))
+    let Some(size) = size else {
+        if flush.is_some() {
+            let path = d.arg(0).unwrap_or_default();
+            cx.error(d, format!("no buffer is defined for access_log \"{path}\""));
+            return None;
+        }
+        return Some((condition, None));
+    };
+    Some((condition, Some(LogBuffer { size, flush, gzip })))
 }
 
-/// `if=`, `buffer=` and `flush=` of one `access_log`.
-type AccessLogOptions = (Option<Text>, Option<usize>, Option<Duration>);
+/// `if=` and the buffering of one `access_log`.
+type AccessLogOptions = (Option<Text>, Option<LogBuffer>);

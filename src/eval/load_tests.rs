@@ -393,6 +393,16 @@ fn access_log_parameters_in_nginx_words() {
     assert!(ok(
         "access_log /dev/null combined buffer=32k flush=5s if=$arg_x;"
     ));
+    assert_eq!(
+        err("access_log /dev/null combined gzip=10;"),
+        "invalid compression level \"10\""
+    );
+    assert_eq!(
+        err("access_log /dev/null combined gzipped;"),
+        "invalid parameter \"gzipped\""
+    );
+    // `gzip` alone buffers 64k, so `flush=` has its buffer.
+    assert!(ok("access_log /dev/null combined flush=5s gzip=9;"));
 }
 
 #[test]

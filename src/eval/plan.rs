@@ -1113,7 +1113,7 @@ pub use super::uri::authority_ok;
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
-pub use crate::config::log::LogTarget;
+pub use crate::config::log::{LogBuffer, LogTarget};
 pub use crate::config::syslog::{Syslog, SyslogServer};
 
 /// nginx's gzip filter for one request: the settings of the level that answers, and what
@@ -1352,10 +1352,8 @@ impl std::fmt::Display for PeerAddr {
 pub struct LogFile {
     pub target: LogTarget,
     pub format: Arc<dyn LogFormat>,
-    /// `buffer=`: the file's lines gather up to this size; else each is written at once.
-    pub buffer: Option<usize>,
-    /// `flush=`: how long a buffered line may wait (else until the buffer fills).
-    pub flush: Option<Duration>,
+    /// `buffer=`, `flush=`, `gzip`: how the file's lines gather; else each is written at once.
+    pub buffer: Option<LogBuffer>,
 }
 
 /// Where and how to log a finished request; `formats` are compiled `log_format`s.
@@ -1500,7 +1498,18 @@ pub struct UpstreamTry {
 
 /// A compiled `log_format`: renders one access-log line (with its newline).
 pub trait LogFormat: std::fmt::Debug + Send + Sync {
-    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8>;
+    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8> {
+        self.render_sized(request, outcome).0
+    }
+
+    /// The line, and the room nginx asks of a `buffer=` for it (`ngx_http_log_handler`
+    /// measures the log module's own variables, `$status` to `$time_local`, at their widest):
+    /// a line goes after what is buffered only if that much is left.
+    fn render_sized(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> (Vec<u8>, usize) {
+        let line = self.render(request, outcome);
+        let room = line.len();
+        (line, room)
+    }
 }
 
 #[cfg(test)]

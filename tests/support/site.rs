@@ -374,7 +374,6 @@ pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
             target: LogTarget::File(path),
             format: Arc::new(PlainFormat),
             buffer: None,
-            flush: None,
         }],
         errors: Vec::new(),
     })
