@@ -196,6 +196,7 @@ impl Request {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             request_body: None,
+            request_body_file: None,
             routed: None,
         }
     }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::body_file::{InFileOnly, TempPath};
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::filters::{self, Charset, Expires};
 use super::gzip::Gzip;
@@ -58,6 +59,10 @@ pub struct Settings {
     pub client_max_body_size: Option<u64>,
     /// `client_body_buffer_size`: how much of a request body nginx keeps in memory.
     pub client_body_buffer_size: Option<usize>,
+    /// `client_body_in_file_only`.
+    pub client_body_in_file_only: Option<InFileOnly>,
+    /// `client_body_temp_path`.
+    pub client_body_temp_path: Option<TempPath>,
     /// `proxy_request_buffering`.
     pub proxy_request_buffering: Option<bool>,
     pub keepalive_timeout: Option<Duration>,
@@ -244,6 +249,8 @@ impl Settings {
             proxy_ignore_headers,
             client_max_body_size,
             client_body_buffer_size,
+            client_body_in_file_only,
+            client_body_temp_path,
             proxy_request_buffering,
             keepalive_timeout,
             keepalive_header,
@@ -400,6 +407,13 @@ impl Settings {
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
             "proxy_buffer_size" => set(cx, d, &mut self.proxy_buffer_size, parse_size),
             "client_body_buffer_size" => set(cx, d, &mut self.client_body_buffer_size, parse_size),
+            "client_body_in_file_only" => {
+                set(cx, d, &mut self.client_body_in_file_only, InFileOnly::parse)
+            }
+            "client_body_temp_path" => match &self.client_body_temp_path {
+                Some(_) => cx.duplicate(d),
+                None => self.client_body_temp_path = TempPath::lower(cx, d),
+            },
             "proxy_request_buffering" => flag(cx, d, &mut self.proxy_request_buffering),
             "proxy_next_upstream_tries" => set(cx, d, &mut self.proxy_next_upstream_tries, |s| {
                 s.parse().ok()

@@ -3,13 +3,13 @@
 //! nginx's default headers (`ngx_http_proxy_init_headers`), hidden and passed response
 //! headers, timeouts and `proxy_next_upstream`.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 
 use super::added::Deferred;
 
-use super::plan::{KeepBody, ProxyBuffers, ProxyTimeouts};
+use super::plan::{KeepBody, ProxyBuffers, ProxyTimeouts, TempPath};
 use super::site::{CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::Complex;
@@ -129,6 +129,15 @@ pub fn compile(
             buffered: st.proxy_request_buffering.unwrap_or(true)
                 || st.proxy_set_body.is_some()
                 || !st.proxy_pass_request_body.unwrap_or(true),
+            in_file_only: st.client_body_in_file_only.unwrap_or_default(),
+            temp_path: Arc::new(
+                st.client_body_temp_path
+                    .clone()
+                    .unwrap_or_else(|| TempPath {
+                        dir: defaults::http::CLIENT_BODY_TEMP_PATH.into(),
+                        levels: Vec::new(),
+                    }),
+            ),
         },
         cookies,
         pass_request_headers: st.proxy_pass_request_headers.unwrap_or(true),

@@ -109,6 +109,7 @@ pub(super) fn request_info<'a>(
         counts: &crate::eval::plan::UNCOUNTED,
         auth: &[],
         request_body: None,
+        request_body_file: None,
         routed: None,
     }
 }

@@ -217,6 +217,7 @@ mod tests {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             request_body: None,
+            request_body_file: None,
             routed: None,
         };
         match site.route(&info) {

@@ -314,6 +314,7 @@ impl Site for TestSite {
             daemon: false,
             logs: vec![self.log.clone()],
             shutdown_timeout: Duration::ZERO,
+            temp_paths: Vec::new(),
         }
     }
 }
