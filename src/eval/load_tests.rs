@@ -290,10 +290,10 @@ fn unimplemented_variables_are_refused_where_they_are_written() {
     // Inherited by both locations, compiled at each: reported once.
     assert_eq!(
         unsupported(
-            "log_format f '$request_body_file ' \"$remote_addr ${tcpinfo_rtt}\";
+            "log_format f '$tcpinfo_rttvar ' \"$remote_addr ${tcpinfo_rtt}\";
              server { add_header X \"a$tcpinfo_rtt\"; location /a { } location /b { } }"
         ),
-        ["$request_body_file", "${tcpinfo_rtt}", "$tcpinfo_rtt"]
+        ["$tcpinfo_rttvar", "${tcpinfo_rtt}", "$tcpinfo_rtt"]
     );
     assert_eq!(
         unsupported("server { if ($invalid_referer) { } set $x $upstream_trailer_grpc_status; }"),
