@@ -555,6 +555,19 @@ impl Settings {
                             cx.error(d, "logs to syslog cannot be buffered");
                             return true;
                         }
+                        if let Some(buffer) = buffer {
+                            match cx.log_buffers.iter().find(|(t, _)| *t == target) {
+                                Some((_, first)) if *first != buffer => {
+                                    let message = format!(
+                                        "access_log \"{path}\" already defined with conflicting parameters"
+                                    );
+                                    cx.error(d, message);
+                                    return true;
+                                }
+                                Some(_) => {}
+                                None => cx.log_buffers.push((target.clone(), buffer)),
+                            }
+                        }
                         AccessLog::File {
                             target,
                             format: d.arg(1).unwrap_or("combined").to_string(),

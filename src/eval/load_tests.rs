@@ -401,6 +401,13 @@ fn access_log_parameters_in_nginx_words() {
         err("access_log /dev/null combined gzipped;"),
         "invalid parameter \"gzipped\""
     );
+    assert_eq!(
+        err("access_log /dev/null combined buffer=8k; \
+             server { access_log /dev/null combined gzip; }"),
+        "access_log \"/dev/null\" already defined with conflicting parameters"
+    );
+    assert!(ok("access_log /dev/null combined buffer=64k; \
+                server { access_log /dev/null combined; access_log /dev/null combined buffer=64k; }"));
     // `gzip` alone buffers 64k, so `flush=` has its buffer.
     assert!(ok("access_log /dev/null combined flush=5s gzip=9;"));
 }

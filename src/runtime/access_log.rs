@@ -68,10 +68,18 @@ impl AccessLogs {
         self.sink(file);
     }
 
-    /// The writer of `file`'s path, opened on first use (buffered if `file` asks for it).
+    /// The writer of `file`'s path, opened on first use (buffered if `file` asks for it:
+    /// as nginx's file is, for every `access_log` naming it, when any has a `buffer=`).
     fn sink(&self, file: &LogFile) -> Arc<Mutex<Sink>> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sink) = files.get(&file.target) {
+            let mut opened = sink.lock().unwrap_or_else(|e| e.into_inner());
+            if let (Sink::File(f), Some(setting)) = (&*opened, file.buffer)
+                && let Ok(f) = f.try_clone()
+            {
+                *opened = Sink::Buffered(Buffered::new(f, setting));
+            }
+            drop(opened);
             return sink.clone();
         }
         files
@@ -127,12 +135,7 @@ fn open(file: &LogFile) -> Sink {
     }
     match OpenOptions::new().create(true).append(true).open(path) {
         Ok(f) => match file.buffer {
-            Some(setting) => Sink::Buffered(Buffered {
-                file: f,
-                lines: Vec::with_capacity(setting.size),
-                setting,
-                since: None,
-            }),
+            Some(setting) => Sink::Buffered(Buffered::new(f, setting)),
             None => Sink::File(f),
         },
         Err(e) => {
@@ -156,6 +159,15 @@ struct Buffered {
 }
 
 impl Buffered {
+    fn new(file: File, setting: LogBuffer) -> Buffered {
+        Buffered {
+            file,
+            lines: Vec::with_capacity(setting.size),
+            setting,
+            since: None,
+        }
+    }
+
     /// nginx's order: what is buffered goes out first when `room` (what nginx measures
     /// `line` at) is more than is left; a line needing more than the whole buffer is then
     /// written alone.

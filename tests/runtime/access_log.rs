@@ -73,6 +73,9 @@ http {
         location /gz { access_log logs/gz.log short gzip; return 200 gz; }
         location /small { access_log logs/small.log short gzip=9 buffer=64; return 200 small; }
         location /soon { access_log logs/soon.log short gzip flush=1s; return 200 soon; }
+        # One file: the buffer of the one that has it serves both.
+        location /plain { access_log logs/shared.log short; return 200 plain; }
+        location /zipped { access_log logs/shared.log short gzip; return 200 zipped; }
     }
 }
 ";
@@ -120,6 +123,7 @@ fn gzip_steps(bin: &str, prefix: &std::path::Path) -> Vec<Vec<String>> {
         exchange(port, &format!("GET {uri} HTTP/1.1\r\nHost: t\r\n"));
     }
     exchange(port, "GET /soon?c HTTP/1.1\r\nHost: t\r\n");
+    exchange(port, "GET /plain?p HTTP/1.1\r\nHost: t\r\n");
     until("the flush= time", || {
         !members(prefix, "soon.log").is_empty()
     });
@@ -138,6 +142,7 @@ fn gzip_steps(bin: &str, prefix: &std::path::Path) -> Vec<Vec<String>> {
     until("the exit", || matches!(server.0.0.try_wait(), Ok(Some(_))));
     seen.push(members(prefix, "gz.log"));
     seen.push(members(prefix, "small.log"));
+    seen.push(members(prefix, "shared.log"));
     seen
 }
 
@@ -153,7 +158,7 @@ fn gzip_logs_are_gzip_members_written_as_nginx_writes_them() {
         "/small?1 200\n/small?2 200\n/small?3 200\n",
         "/small?4 200\n",
     ];
-    let expected: [&[&str]; 7] = [
+    let expected: [&[&str]; 8] = [
         &["/soon?c 200\n"],
         &[],
         &small[..1],
@@ -161,6 +166,7 @@ fn gzip_logs_are_gzip_members_written_as_nginx_writes_them() {
         &gz[..2],
         &gz,
         &small,
+        &["/plain?p 200\n"],
     ];
     assert_eq!(theirs, expected);
 }
