@@ -407,7 +407,8 @@ impl Settings {
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
             "proxy_buffer_size" => set(cx, d, &mut self.proxy_buffer_size, parse_size),
             "client_body_buffer_size" => set(cx, d, &mut self.client_body_buffer_size, parse_size),
-            "client_body_in_file_only" => {
+            // A value outside the enum was refused by the directive walk.
+            "client_body_in_file_only" if d.arg(0).and_then(InFileOnly::parse).is_some() => {
                 set(cx, d, &mut self.client_body_in_file_only, InFileOnly::parse)
             }
             "client_body_temp_path" => match &self.client_body_temp_path {

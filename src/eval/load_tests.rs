@@ -420,3 +420,19 @@ fn keepalive_timeout_takes_a_header_value() {
         "\"keepalive_timeout\" directive invalid value"
     );
 }
+
+#[test]
+fn client_body_temp_path_levels_as_nginx_reads_them() {
+    assert!(ok("client_body_temp_path /tmp/b 1 2 3;"));
+    assert!(ok(
+        "client_body_temp_path /tmp/b/ 5 5; client_body_in_file_only clean;"
+    ));
+    let invalid = "\"client_body_temp_path\" directive invalid value";
+    assert_eq!(err("client_body_temp_path /tmp/b 0;"), invalid);
+    // The levels take more than a file's 10 digits.
+    assert_eq!(err("client_body_temp_path /tmp/b 5 5 1;"), invalid);
+    assert_eq!(
+        err("client_body_in_file_only maybe;"),
+        "invalid value \"maybe\""
+    );
+}
