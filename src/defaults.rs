@@ -83,6 +83,8 @@ pub mod http {
     pub const CLIENT_MAX_BODY_SIZE: u64 = 1024 * 1024;
     /// `client_body_buffer_size`: two memory pages (4 KiB each on x86-64 Linux).
     pub const CLIENT_BODY_BUFFER_SIZE: u64 = 2 * 4096;
+    /// `--http-client-body-temp-path` (Debian's build): `client_body_temp_path`'s default.
+    pub const CLIENT_BODY_TEMP_PATH: &str = "/var/lib/nginx/body";
     /// `keepalive_timeout`, `keepalive_requests`, `keepalive_time` (client connections).
     pub const KEEPALIVE: KeepaliveLimits = KeepaliveLimits {
         timeout: Duration::from_secs(75),

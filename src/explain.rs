@@ -197,6 +197,7 @@ impl Request {
             auth: &[],
             request_body: None,
             body_length: None,
+            request_body_file: None,
             routed: None,
         }
     }

@@ -130,6 +130,7 @@ http {{
         auth: &[],
         request_body: None,
         body_length: None,
+        request_body_file: None,
         routed: None,
     };
     let Route::Proxy(p) = site.route(&info) else {

@@ -65,6 +65,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         daemon: p.daemon,
         logs: Vec::new(),
         shutdown_timeout: p.shutdown_timeout,
+        temp_paths: Vec::new(),
     };
     let hostname = crate::config::http::hostname().into_bytes();
     let Some(http) = &config.http else {
@@ -76,6 +77,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
                 hostname,
             },
             reads_body: false,
+            reads_body_file: false,
             charsets: Vec::new(),
             servers: Vec::new(),
             listens: Vec::new(),
@@ -94,6 +96,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         captures,
         sets,
         reads_body: Default::default(),
+        reads_body_file: Default::default(),
     };
     // `map`, `geo` and the like may not redefine a built-in variable.
     let defined = http.maps.iter().map(|m| (&m.variable, &m.source));
@@ -166,15 +169,38 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         },
         listens,
         reads_body: shared.reg.reads_body.get(),
+        reads_body_file: shared.reg.reads_body_file.get(),
         charsets: super::charset::known(cx.tree, top),
         upstreams: shared.groups.all.iter().map(|g| g.group.clone()).collect(),
         named_upstreams: shared.groups.all,
         servers,
         process: ProcessSpec {
             logs: shared.logs.take(),
+            temp_paths: temp_paths(cx, top),
             ..process
         },
     }
+}
+
+/// Every `client_body_temp_path` directory (see [`ProcessSpec::temp_paths`]).
+fn temp_paths(cx: &Cx<'_>, directives: &[crate::syntax::Directive]) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for d in cx.tree.expand(directives) {
+        if d.name() == "client_body_temp_path"
+            && let Some(dir) = d.arg(0)
+        {
+            let dir = cx.prefixed(dir.strip_suffix('/').unwrap_or(dir));
+            if !out.contains(&dir) {
+                out.push(dir);
+            }
+        }
+        for dir in temp_paths(cx, d.children()) {
+            if !out.contains(&dir) {
+                out.push(dir);
+            }
+        }
+    }
+    out
 }
 
 /// A level's logs (see `log::spec`), noted among the site's.

@@ -189,6 +189,10 @@ pub struct ProcessSpec {
     /// `worker_shutdown_timeout` (zero: none): how long a graceful shutdown lets the
     /// connections of this configuration run before it closes them.
     pub shutdown_timeout: std::time::Duration,
+    /// The `client_body_temp_path` directories the configuration names, which nginx makes
+    /// (one level, mode 0700) as it loads it, refusing it when one cannot be made. nginx's
+    /// compiled-in default is not among them: ngxr makes no directory no directive named.
+    pub temp_paths: Vec<PathBuf>,
 }
 
 /// One `listen` socket, after merging every `server` that listens on it.
@@ -285,6 +289,9 @@ pub struct RequestInfo<'a> {
     /// The length of a chunked body read whole (nginx's `content_length_n` once its body
     /// filter has it): `$content_length` from the content phase on.
     pub body_length: Option<u64>,
+    /// `$request_body_file`: the file a proxy pass wrote the body to (see
+    /// [`KeepBody::file`]), from the content phase on.
+    pub request_body_file: Option<&'a [u8]>,
     /// The request as the route being served left it (`None` until one is): the access
     /// log and the headers filter of a proxied answer read it, not routing.
     pub routed: Option<&'a Routed>,
@@ -929,8 +936,9 @@ pub struct ProxyRequest {
     pub range_filter: bool,
     /// `proxy_ignore_headers`: the upstream's `X-Accel-*` headers not acted on.
     pub ignore_headers: IgnoreHeaders,
-    /// Set when the configuration reads `$request_body`: the runtime keeps what nginx would
-    /// hold of the client's body in memory, and builds the request again with it.
+    /// Set when the configuration reads `$request_body` or `$request_body_file`, or has
+    /// bodies written to files: the runtime keeps what nginx would hold of the client's body
+    /// in memory, writes the file nginx would, and builds the request again with them.
     pub keep_body: Option<KeepBody>,
     /// `proxy_cookie_domain`, `proxy_cookie_path`, `proxy_cookie_flags`: `None` without any.
     pub cookies: Option<Arc<dyn CookieRewrite>>,
@@ -1058,8 +1066,8 @@ impl CacheStatus {
 }
 
 /// How nginx holds the body a proxy pass reads (`ngx_http_read_client_request_body`), as far
-/// as `$request_body` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// as `$request_body` and `$request_body_file` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeepBody {
     /// `client_body_buffer_size`: what did not come with the head stays in memory when it is
     /// shorter than this and a quarter more (with `Content-Length`), or when its chunked
@@ -1071,6 +1079,11 @@ pub struct KeepBody {
     /// off`, chunked to an HTTP/1.0 upstream). Otherwise the variable holds what had
     /// arrived when the pass began.
     pub buffered: bool,
+    /// `client_body_in_file_only`: a body read whole goes to a file even when it fits the
+    /// buffer (nginx writes no file for a body it streams).
+    pub in_file_only: InFileOnly,
+    /// `client_body_temp_path`: where the files go.
+    pub temp_path: Arc<TempPath>,
 }
 
 /// What a proxy pass ended in, when it did not answer the request (see [`Site::reroute`]).
@@ -1155,10 +1168,11 @@ pub fn target_refused(target: &[u8], merge_slashes: bool) -> bool {
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
 pub use super::request::Routed;
 pub use super::uri::authority_ok;
+pub use crate::config::body_file::{InFileOnly, TempPath};
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
-pub use crate::config::log::LogTarget;
+pub use crate::config::log::{LogBuffer, LogTarget};
 pub use crate::config::syslog::{Syslog, SyslogServer};
 
 /// nginx's gzip filter for one request: the settings of the level that answers, and what
@@ -1397,10 +1411,8 @@ impl std::fmt::Display for PeerAddr {
 pub struct LogFile {
     pub target: LogTarget,
     pub format: Arc<dyn LogFormat>,
-    /// `buffer=`: the file's lines gather up to this size; else each is written at once.
-    pub buffer: Option<usize>,
-    /// `flush=`: how long a buffered line may wait (else until the buffer fills).
-    pub flush: Option<Duration>,
+    /// `buffer=`, `flush=`, `gzip`: how the file's lines gather; else each is written at once.
+    pub buffer: Option<LogBuffer>,
 }
 
 /// Where and how to log a finished request; `formats` are compiled `log_format`s.
@@ -1545,7 +1557,18 @@ pub struct UpstreamTry {
 
 /// A compiled `log_format`: renders one access-log line (with its newline).
 pub trait LogFormat: std::fmt::Debug + Send + Sync {
-    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8>;
+    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8> {
+        self.render_sized(request, outcome).0
+    }
+
+    /// The line, and the room nginx asks of a `buffer=` for it (`ngx_http_log_handler`
+    /// measures the log module's own variables, `$status` to `$time_local`, at their widest):
+    /// a line goes after what is buffered only if that much is left.
+    fn render_sized(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> (Vec<u8>, usize) {
+        let line = self.render(request, outcome);
+        let room = line.len();
+        (line, room)
+    }
 }
 
 #[cfg(test)]

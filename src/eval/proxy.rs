@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::plan::{ErrorLine, FastCgiRequest, PeerAddr, ProxyRequest, Resolve, Route};
+use super::plan::{ErrorLine, FastCgiRequest, InFileOnly, PeerAddr, ProxyRequest, Resolve, Route};
 use super::request::Req;
 use super::site::{CProxy, Inner, NamedUpstream, PassTarget, RedirectRules};
 use super::trace::{Trace, note};
@@ -152,7 +152,10 @@ pub fn build(
         force_ranges: p.force_ranges,
         range_filter: p.range_filter,
         ignore_headers: p.ignore_headers,
-        keep_body: (site.reads_body && !req.body_missed).then_some(p.keep_body),
+        keep_body: ((site.reads_body && !req.body_missed)
+            || site.reads_body_file
+            || p.keep_body.in_file_only != InFileOnly::Off)
+            .then(|| p.keep_body.clone()),
         cookies: p
             .cookies
             .clone()

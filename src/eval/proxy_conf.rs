@@ -3,13 +3,13 @@
 //! nginx's default headers (`ngx_http_proxy_init_headers`), hidden and passed response
 //! headers, timeouts and `proxy_next_upstream`.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 
 use super::added::Deferred;
 
-use super::plan::{KeepBody, ProxyBuffers, ProxyTimeouts};
+use super::plan::{KeepBody, ProxyBuffers, ProxyTimeouts, TempPath};
 use super::site::{CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::Complex;
@@ -244,6 +244,13 @@ impl Knobs<'_> {
                 // `ngx_http_proxy_handler` streams only what it can: a body it sends as
                 // read, chunked only to an HTTP/1.1 upstream.
                 buffered: self.request_buffering.unwrap_or(true) || self.sets_body || !pass_body,
+                in_file_only: st.client_body_in_file_only.unwrap_or_default(),
+                temp_path: Arc::new(st.client_body_temp_path.clone().unwrap_or_else(|| {
+                    TempPath {
+                        dir: defaults::http::CLIENT_BODY_TEMP_PATH.into(),
+                        levels: Vec::new(),
+                    }
+                })),
             },
             cookies: None,
             pass_request_headers: self.pass_request_headers.unwrap_or(true),

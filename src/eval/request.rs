@@ -404,6 +404,8 @@ impl<'a> Req<'a> {
                 self.body_missed = true;
                 None
             }
+            Var::RequestBodyFile if self.body_read => info.request_body_file.map(<[u8]>::to_vec),
+            Var::RequestBodyFile => None,
             Var::Unsupported(_) => None,
             Var::UpstreamCacheStatus => {
                 let status = self.outcome?.cache_status?;

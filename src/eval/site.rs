@@ -38,6 +38,8 @@ pub struct Inner {
     pub process: ProcessSpec,
     /// Some value reads `$request_body`: proxy passes keep a copy of the body for it.
     pub reads_body: bool,
+    /// Some value reads `$request_body_file`: proxy passes name the body's file for it.
+    pub reads_body_file: bool,
     /// The charsets the configuration names, which an upstream's `X-Accel-Charset` may
     /// name.
     pub charsets: Vec<Bytes>,

@@ -110,6 +110,7 @@ pub(super) fn request_info<'a>(
         auth: &[],
         request_body: None,
         body_length: None,
+        request_body_file: None,
         routed: None,
     }
 }

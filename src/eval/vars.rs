@@ -96,6 +96,8 @@ pub enum Var {
     /// `$request_body`: the client's body once a proxy pass read it, when nginx would hold it
     /// in memory (not found before, for a body it would write to a file, or without a body).
     RequestBody,
+    /// `$request_body_file`: the file the body went to once a proxy pass read it.
+    RequestBodyFile,
     /// A variable nginx has but ngxr does not compute (a request body's file, TCP_INFO,
     /// trailers, the userid, referer and secure_link modules, some TLS details): a
     /// use is reported as unsupported where it is written and the server refuses to start,
@@ -157,6 +159,9 @@ pub struct Registry {
     /// Set once a value reading `$request_body` is compiled: proxy passes then keep a copy
     /// of the body for it.
     pub reads_body: std::cell::Cell<bool>,
+    /// Set once a value reading `$request_body_file` is compiled: proxy passes then name
+    /// the file a body was written to.
+    pub reads_body_file: std::cell::Cell<bool>,
 }
 
 impl Registry {
@@ -178,8 +183,10 @@ impl Registry {
             return Some(Var::Set(s.to_ascii_lowercase()));
         }
         let var = builtin(&name.to_ascii_lowercase());
-        if var == Some(Var::RequestBody) {
-            self.reads_body.set(true);
+        match var {
+            Some(Var::RequestBody) => self.reads_body.set(true),
+            Some(Var::RequestBodyFile) => self.reads_body_file.set(true),
+            _ => {}
         }
         var
     }
@@ -273,6 +280,7 @@ fn fixed(name: &str) -> Option<Var> {
         "request_completion" => Var::RequestCompletion,
         "connection_time" => Var::ConnectionTime,
         "request_body" => Var::RequestBody,
+        "request_body_file" => Var::RequestBodyFile,
         "http2" => Var::Http2,
         "document_root" => Var::DocumentRoot,
         "realpath_root" => Var::RealpathRoot,
@@ -285,7 +293,6 @@ fn fixed(name: &str) -> Option<Var> {
         "ssl_ciphers"
         | "ssl_curves"
         | "ssl_session_id"
-        | "request_body_file"
         | "tcpinfo_rtt"
         | "tcpinfo_rttvar"
         | "tcpinfo_snd_cwnd"
@@ -413,6 +420,7 @@ mod tests {
             captures: vec!["sub".into()],
             sets: vec!["target".into()],
             reads_body: Default::default(),
+            reads_body_file: Default::default(),
         };
         assert_eq!(r.resolve("host"), Some(Var::Host));
         assert_eq!(

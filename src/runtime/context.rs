@@ -95,6 +95,8 @@ pub struct OwnedRequest {
     pub request_body: Option<Bytes>,
     /// The length of a chunked body a proxy pass read whole (`$content_length` from then on).
     pub body_length: Option<u64>,
+    /// The file a proxy pass wrote the body to (`$request_body_file`).
+    pub request_body_file: Option<Arc<super::body_file::BodyFile>>,
     /// The body a proxy pass read whole and sent, for a later pass to send again.
     pub sent_body: Option<Bytes>,
     /// The request as the route being served left it (`RequestInfo::routed`).
@@ -145,6 +147,7 @@ impl OwnedRequest {
             auth: Vec::new(),
             request_body: None,
             body_length: None,
+            request_body_file: None,
             sent_body: None,
             routed: None,
         }
@@ -206,6 +209,7 @@ impl OwnedRequest {
             auth: Vec::new(),
             request_body: None,
             body_length: None,
+            request_body_file: None,
             sent_body: None,
             routed: None,
         }
@@ -247,6 +251,7 @@ impl OwnedRequest {
             auth: &self.auth,
             request_body: self.request_body.as_deref(),
             body_length: self.body_length,
+            request_body_file: self.request_body_file.as_deref().map(|f| f.name()),
             routed: self.routed.as_deref(),
         }
     }

@@ -81,6 +81,8 @@ pub enum ProxyError {
     ClientBodyTimedOut,
     /// A file being sent could not be read.
     FileRead(io::Error),
+    /// The file a request body goes to could not be written: nginx's message.
+    BodyFile(String),
 }
 
 impl fmt::Display for Stage {
@@ -113,7 +115,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge(_) | ProxyError::ChunkedTooLarge(..) => 413,
             ProxyError::ClientBody(_) | ProxyError::ClientClosed(_) => 400,
             ProxyError::ClientBodyTimedOut => 408,
-            ProxyError::FileRead(_) | ProxyError::TlsSetup(_) => 500,
+            ProxyError::FileRead(_) | ProxyError::TlsSetup(_) | ProxyError::BodyFile(_) => 500,
             _ => 502,
         }
     }
@@ -128,6 +130,7 @@ impl ProxyError {
             ProxyError::NoLiveUpstreams
             | ProxyError::FileRead(_)
             | ProxyError::TlsSetup(_)
+            | ProxyError::BodyFile(_)
             | ProxyError::Unresolved(..) => Side::Internal,
             _ => Side::Upstream,
         }
@@ -198,7 +201,7 @@ impl fmt::Display for ProxyError {
                 super::upstream_tls::describe(e),
                 Stage::Handshaking.as_str()
             ),
-            ProxyError::TlsSetup(e) => write!(f, "{e}"),
+            ProxyError::TlsSetup(e) | ProxyError::BodyFile(e) => write!(f, "{e}"),
             ProxyError::InvalidHeader(line) => {
                 write!(f, "{line} while reading response header from upstream")
             }

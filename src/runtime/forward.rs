@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::accel;
 use super::balancer::Balancer;
 use super::body::Finish;
+use super::body_file::BodyFile;
 use super::cache;
 use super::client::Client;
 use super::context::OwnedRequest;
@@ -29,8 +30,8 @@ use super::response::Answer;
 use super::state::{Hold, State, Upstream, now_secs};
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{
-    CacheRequest, CacheStatus, KeepBody, NextUpstream, Outcome, Pass, PeerAddr, ProxyRequest,
-    Ranged, Route, UpstreamTry, Validity, ranged, validity,
+    CacheRequest, CacheStatus, InFileOnly, KeepBody, NextUpstream, Outcome, Pass, PeerAddr,
+    ProxyRequest, Ranged, Route, UpstreamTry, Validity, ranged, validity,
 };
 use crate::syntax::include::os_error;
 
@@ -101,7 +102,7 @@ async fn attempts(
     let first_of_pass = |o: &Outcome| pass_start > 0 && o.upstreams.len() == pass_start;
     let mut down = down;
     let body = match client_body(&request, &p, down.as_mut()).await {
-        Ok((mut body, read, kept)) => {
+        Ok((mut body, read, Kept { body: kept, file })) => {
             // A chunked body counts with its framing: nginx adds to `$request_length` the
             // bytes it read for the body.
             outcome.request_length = match down.as_ref() {
@@ -118,13 +119,15 @@ async fn attempts(
             if chunked && p.fastcgi.is_some() && matches!(body, RequestBody::Full(_)) {
                 request.body_length = body.length();
             }
-            if kept.is_some() || request.body_length.is_some() {
+            if kept.is_some() || file.is_some() || request.body_length.is_some() {
                 request.request_body = kept;
+                request.request_body_file = file.map(Arc::new);
                 if let Some(finish) = abandoned {
-                    finish
-                        .request
-                        .request_body
-                        .clone_from(&request.request_body);
+                    let finished = &mut finish.request;
+                    finished.request_body.clone_from(&request.request_body);
+                    finished
+                        .request_body_file
+                        .clone_from(&request.request_body_file);
                 }
                 // nginx builds the upstream request once the body is read: what reads
                 // `$request_body` there sees it.
@@ -146,7 +149,11 @@ async fn attempts(
             return Ok(terminate(request, &p, e.status(), outcome));
         }
         Err(e) => {
-            log_error(&request, &p, Level::Error, &e, None);
+            let level = match e {
+                ProxyError::BodyFile(_) => Level::Crit,
+                _ => Level::Error,
+            };
+            log_error(&request, &p, level, &e, None);
             let keepalive = keepalive && e.status() != 413;
             return Ok(fail(request, &p, e.status(), outcome, keepalive, None).await);
         }
@@ -493,8 +500,16 @@ async fn attempts(
     }
 }
 
+/// What nginx holds of a body a proxy pass read: in memory (`$request_body`), or in a file
+/// (`$request_body_file`).
+#[derive(Debug, Default)]
+struct Kept {
+    body: Option<Bytes>,
+    file: Option<BodyFile>,
+}
+
 /// The body to send, how many bytes of the client's were read for it (`$request_length`),
-/// and what nginx would hold of it in memory when the configuration reads `$request_body`:
+/// and what nginx would hold of it when the configuration reads `$request_body`:
 /// the client's, checked against `client_max_body_size` and read in full when small or
 /// chunked (nginx buffers request bodies; chunked ones go upstream with a Content-Length),
 /// or `proxy_set_body`'s once the client's is read and dropped.
@@ -502,7 +517,7 @@ async fn client_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
     mut down: Option<&mut Downstream<'_>>,
-) -> Result<(RequestBody, u64, Option<Bytes>), ProxyError> {
+) -> Result<(RequestBody, u64, Kept), ProxyError> {
     let length = request
         .header("content-length")
         .and_then(super::response::content_length);
@@ -517,7 +532,7 @@ async fn client_body(
     if let Some(down) = down.as_deref_mut() {
         down.body.set_timeout(p.timeouts.client_body);
     }
-    if let (Some(keep), Some(down)) = (p.keep_body, down.as_deref_mut())
+    if let (Some(keep), Some(down)) = (&p.keep_body, down.as_deref_mut())
         && (length.is_some() || chunked)
     {
         return kept_body(request, p, keep, down, length, chunked).await;
@@ -527,20 +542,26 @@ async fn client_body(
             Some(Downstream { client, body }) => body.read_and_drop(client, max).await?,
             None => 0,
         };
-        return Ok((RequestBody::Full(replacement.clone()), read, None));
+        return Ok((
+            RequestBody::Full(replacement.clone()),
+            read,
+            Kept::default(),
+        ));
     }
     let Some(Downstream { client, body }) = down else {
         // After an `error_page` or an `X-Accel-Redirect`, nginx sends the body it read
         // again.
         let again = request.sent_body.clone().filter(|_| p.pass_body);
-        return Ok((again.map_or(RequestBody::None, RequestBody::Full), 0, None));
+        let again = again.map_or(RequestBody::None, RequestBody::Full);
+        return Ok((again, 0, Kept::default()));
     };
     if !p.pass_body {
         if length.is_none() && !chunked {
-            return Ok((RequestBody::None, 0, None));
+            return Ok((RequestBody::None, 0, Kept::default()));
         }
         let read = body.read_and_drop(client, max).await?;
-        return Ok((RequestBody::Withheld { length: Some(read) }, read, None));
+        let withheld = RequestBody::Withheld { length: Some(read) };
+        return Ok((withheld, read, Kept::default()));
     }
     let body = match length {
         Some(n) if n > RESENDABLE && !chunked && !whole_body(p) => {
@@ -550,7 +571,7 @@ async fn client_body(
         _ => RequestBody::Full(body.read_all(client, max).await?),
     };
     let read = body.length().unwrap_or(0);
-    Ok((body, read, None))
+    Ok((body, read, Kept::default()))
 }
 
 /// A FastCGI request whose body goes out only once read whole (`fastcgi_request_buffering`):
@@ -560,22 +581,33 @@ fn whole_body(p: &ProxyRequest) -> bool {
     p.fastcgi.as_ref().is_some_and(|f| f.whole_body)
 }
 
-/// [`client_body`] for a configuration that reads `$request_body`: the body is read as
-/// nginx reads it (whole, when nginx would; the client's even when `proxy_set_body` or
-/// `proxy_pass_request_body off` sends none of it), and the copy `keep` asks for is
-/// taken on the way.
+/// [`client_body`] for a configuration that reads `$request_body` or `$request_body_file`,
+/// or writes bodies to files: the body is read as nginx reads it (whole, when nginx would;
+/// the client's even when `proxy_set_body` or `proxy_pass_request_body off` sends none of
+/// it), the copy `keep` asks for is taken on the way, and the file nginx would write is
+/// written (`client_body_in_file_only`) or named (a body that outgrew its buffer).
 async fn kept_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
-    keep: KeepBody,
+    keep: &KeepBody,
     down: &mut Downstream<'_>,
     length: Option<u64>,
     chunked: bool,
-) -> Result<(RequestBody, u64, Option<Bytes>), ProxyError> {
+) -> Result<(RequestBody, u64, Kept), ProxyError> {
     let Downstream { client, body } = down;
     let max = p.client_max_body_size;
     // nginx streams a chunked body only to an HTTP/1.1 upstream.
     let buffered = keep.buffered || (chunked && p.version != "HTTP/1.1");
+    // A streamed body goes to no file (`ngx_http_request_body_save_filter`).
+    let to_file = buffered && keep.in_file_only != InFileOnly::Off;
+    // A body nginx wrote to a file because it outgrew its buffer, said at `warn`.
+    let spilled = |held: Held| {
+        let file = (buffered && held == Held::Nothing).then(|| BodyFile::spilled(&keep.temp_path));
+        if let Some(file) = &file {
+            buffered_to_file(request, p, Level::Warn, file);
+        }
+        file
+    };
     // The most of a body nginx holds in memory: what came with the head, and a buffer.
     let cap = keep.buffer_size + keep.buffer_size / 4 + request.head_room;
     let enough = length.map_or(cap, |n| n.min(cap));
@@ -587,33 +619,52 @@ async fn kept_body(
         room: request.head_room,
     };
     let sending = p.pass_body && p.body.is_none();
-    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE && !whole_body(p)) {
+    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE && !to_file && !whole_body(p)) {
         // Streamed, unless nginx would hold all of it.
         let stream = RequestBody::Stream { length: n };
-        return Ok(
-            match wire(n, raw_at_hand.min(n)).held(keep.buffer_size, buffered) {
-                Held::Whole => {
-                    let data = body.read_all(client, max).await?;
-                    (RequestBody::Full(data.clone()), n, Some(data))
-                }
-                Held::Start(k) => {
-                    let start = client.buf.get(..k as usize).map(Bytes::copy_from_slice);
-                    (stream, n, start)
-                }
-                Held::Nothing => (stream, n, None),
-            },
-        );
+        let held = wire(n, raw_at_hand.min(n)).held(keep.buffer_size, buffered);
+        let file = spilled(held);
+        return Ok(match held {
+            Held::Whole => {
+                let data = body.read_all(client, max).await?;
+                let kept = Kept {
+                    body: Some(data.clone()),
+                    file,
+                };
+                (RequestBody::Full(data), n, kept)
+            }
+            Held::Start(k) => {
+                let start = client.buf.get(..k as usize).map(Bytes::copy_from_slice);
+                (stream, n, Kept { body: start, file })
+            }
+            Held::Nothing => (stream, n, Kept { body: None, file }),
+        });
     }
     let whole = body
         .read_whole(
             client,
             max,
-            if sending { u64::MAX } else { cap },
+            if sending || to_file { u64::MAX } else { cap },
             raw_at_hand,
         )
         .await?;
     let data = whole.data.unwrap_or_default();
-    let kept = match wire(whole.raw, whole.raw_at_hand).held(keep.buffer_size, buffered) {
+    let held = match to_file {
+        true => Held::Nothing,
+        false => wire(whole.raw, whole.raw_at_hand).held(keep.buffer_size, buffered),
+    };
+    let file = match to_file {
+        true => {
+            let temp = keep.temp_path.clone();
+            let file = BodyFile::write(temp, keep.in_file_only, data.clone()).await;
+            let file = file.map_err(ProxyError::BodyFile)?;
+            // `request_body_file_log_level` under `client_body_in_file_only`.
+            buffered_to_file(request, p, Level::Notice, &file);
+            Some(file)
+        }
+        false => spilled(held),
+    };
+    let kept = match held {
         Held::Whole => Some(data.clone()),
         // Chunked, the data bytes that came in what was at hand.
         Held::Start(k) => {
@@ -622,6 +673,7 @@ async fn kept_body(
         }
         Held::Nothing => None,
     };
+    let kept = Kept { body: kept, file };
     let send = match &p.body {
         Some(replacement) => RequestBody::Full(replacement.clone()),
         None if p.pass_body => RequestBody::Full(data),
@@ -630,6 +682,13 @@ async fn kept_body(
         },
     };
     Ok((send, whole.length, kept))
+}
+
+/// nginx's line for a body written to a temporary file.
+fn buffered_to_file(request: &OwnedRequest, p: &ProxyRequest, level: Level, file: &BodyFile) {
+    let name = String::from_utf8_lossy(file.name());
+    let message = format!("a client request body is buffered to a temporary file {name}");
+    log_error(request, p, level, &message, None);
 }
 
 /// Answers `request` with `entry` from the cache (`status`: `HIT`, `UPDATING`, `STALE`),

@@ -35,6 +35,7 @@ mod accel;
 mod access_log;
 mod balancer;
 mod body;
+mod body_file;
 mod cache;
 mod chunked;
 mod client;

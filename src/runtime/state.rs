@@ -221,6 +221,7 @@ mod tests {
             auth: &[],
             request_body: None,
             body_length: None,
+            request_body_file: None,
             routed: None,
         };
         match site.route(&info) {

@@ -13,6 +13,7 @@ mod auth_delay;
 mod auth_request;
 mod autoindex;
 mod balance;
+mod body_file;
 mod body_timeout;
 mod buffer_size;
 mod client_abort;

@@ -320,6 +320,7 @@ impl Site for TestSite {
             daemon: false,
             logs: vec![self.log.clone()],
             shutdown_timeout: Duration::ZERO,
+            temp_paths: Vec::new(),
         }
     }
 }
@@ -380,7 +381,6 @@ pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
             target: LogTarget::File(path),
             format: Arc::new(PlainFormat),
             buffer: None,
-            flush: None,
         }],
         errors: Vec::new(),
     })
