@@ -245,12 +245,14 @@ impl Knobs<'_> {
                 // read, chunked only to an HTTP/1.1 upstream.
                 buffered: self.request_buffering.unwrap_or(true) || self.sets_body || !pass_body,
                 in_file_only: st.client_body_in_file_only.unwrap_or_default(),
-                temp_path: Arc::new(st.client_body_temp_path.clone().unwrap_or_else(|| {
-                    TempPath {
-                        dir: defaults::http::CLIENT_BODY_TEMP_PATH.into(),
-                        levels: Vec::new(),
-                    }
-                })),
+                temp_path: Arc::new(
+                    st.client_body_temp_path
+                        .clone()
+                        .unwrap_or_else(|| TempPath {
+                            dir: defaults::http::CLIENT_BODY_TEMP_PATH.into(),
+                            levels: Vec::new(),
+                        }),
+                ),
             },
             cookies: None,
             pass_request_headers: self.pass_request_headers.unwrap_or(true),
