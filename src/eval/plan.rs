@@ -269,6 +269,10 @@ pub struct RequestInfo<'a> {
     /// order: routed again, each access phase that asks one (an internal redirect asks
     /// again) decides by the next, and asks a new one when none is left.
     pub auth: &'a [Outcome],
+    /// How many `mirror` subrequests the runtime already started for this request: routed
+    /// again (after a proxy pass, or once its body is read), the request starts only those
+    /// after them.
+    pub mirrored: usize,
     /// The client's body as a proxy pass read it, when nginx would hold it in memory (see
     /// [`ProxyRequest::keep_body`]): what `$request_body` reads from the content phase on.
     pub request_body: Option<&'a [u8]>,
@@ -532,6 +536,25 @@ pub enum Route {
     Auth(Box<Subrequest>),
 }
 
+/// A background subrequest of the `mirror` module, routed with the main request: the runtime
+/// serves it beside the main request, drops its answer, and holds the connection (and the
+/// main request's log line) until it is over.
+#[derive(Debug)]
+pub struct Mirror {
+    /// The URI it was started with (named in its error-log lines).
+    pub uri: Bytes,
+    pub route: Route,
+    /// `mirror_request_body` of the location that started it: the main request's body is
+    /// read whole before it starts (the main request waits for it), and it is sent too.
+    pub request_body: bool,
+    /// That location's `client_max_body_size` (0: no limit), for reading the body.
+    pub client_max_body_size: u64,
+    /// A `limit_req` delay of the subrequest's own location, waited out before it is served.
+    pub delay: Option<Duration>,
+    /// The `limit_conn` counts it holds until it is over.
+    pub holds: Option<Arc<ConnHolds>>,
+}
+
 /// An `auth_request` subrequest and what the main request's first pass decided.
 #[derive(Debug)]
 pub struct Subrequest {
@@ -637,6 +660,8 @@ pub struct FileResponse {
     pub sending: Sending,
     /// `add_trailer` of the level that answers.
     pub trailers: Option<Arc<dyn AddedTrailers>>,
+    /// The `mirror` subrequests the request started on its way here, in order.
+    pub mirrors: Vec<Mirror>,
 }
 
 /// A piece of a file response's body.
@@ -757,6 +782,28 @@ impl Route {
         }
     }
 
+    /// The `mirror` subrequests the request started, taken out of the route.
+    pub fn take_mirrors(&mut self) -> Vec<Mirror> {
+        match self {
+            Route::Respond(r) => std::mem::take(&mut r.mirrors),
+            Route::File(f) => std::mem::take(&mut f.mirrors),
+            Route::Proxy(p) => std::mem::take(&mut p.mirrors),
+            Route::Auth(_) => Vec::new(),
+        }
+    }
+
+    /// The same answer with the `mirror` subrequests the request started (an
+    /// `auth_request` subrequest's pass ends before the precontent phase: none).
+    pub fn with_mirrors(mut self, mirrors: Vec<Mirror>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.mirrors = mirrors,
+            Route::File(f) => f.mirrors = mirrors,
+            Route::Proxy(p) => p.mirrors = mirrors,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
     /// The same answer with what the preaccess limits did.
     pub fn with_limited(mut self, limited: Limited) -> Route {
         match &mut self {
@@ -822,7 +869,7 @@ impl Route {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub log: Arc<LogSpec>,
@@ -857,6 +904,8 @@ pub struct Response {
     pub sending: Sending,
     /// `add_trailer` of the level that answers.
     pub trailers: Option<Arc<dyn AddedTrailers>>,
+    /// The `mirror` subrequests the request started on its way here, in order.
+    pub mirrors: Vec<Mirror>,
 }
 
 /// Everything needed to send one request upstream and treat the answer as nginx would.
@@ -975,6 +1024,8 @@ pub struct ProxyRequest {
     pub cache: Option<Box<CacheRequest>>,
     /// `add_trailer` of the level that answers.
     pub trailers: Option<Arc<dyn AddedTrailers>>,
+    /// The `mirror` subrequests the request started on its way here, in order.
+    pub mirrors: Vec<Mirror>,
 }
 
 pub use super::cache::{CacheRequest, CacheZone, Ranged, Touched, ranged, validators_of, validity};
@@ -1365,6 +1416,8 @@ pub struct LogSpec {
     /// The level's `error_log` targets and levels, for what goes wrong while serving the
     /// request (nginx's `clcf->error_log`); empty: the main level's error log.
     pub errors: Vec<(LogTarget, String)>,
+    /// `log_subrequest on`: a subrequest answered here writes its line too.
+    pub subrequests: bool,
 }
 
 /// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response

@@ -177,6 +177,7 @@ pub fn build(
         // `route` sets it with the answer.
         sending: Default::default(),
         trailers: None,
+        mirrors: Vec::new(),
         cache,
     }))
 }

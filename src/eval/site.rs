@@ -150,6 +150,8 @@ pub struct CLocation {
     pub client_max_body_size: u64,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
+    /// `mirror` and `mirror_request_body`: the precontent phase's background subrequests.
+    pub mirror: Option<Arc<super::mirror::CMirror>>,
     pub redirects: RedirectRules,
     pub keepalive: KeepaliveLimits,
     pub gzip: Option<Arc<CGzip>>,

@@ -288,7 +288,18 @@ async fn serve_answer(
         answer.record_interim(CONTINUE.len());
     }
     let tunnel = answer.tunnel.take();
-    if let Sent::Broken = write::send(client, &mut answer).await {
+    let background = std::mem::take(&mut answer.background);
+    if !background.is_empty() {
+        answer.body.hold_log();
+    }
+    let sent = write::send(client, &mut answer).await;
+    // The request is over once its mirror subrequests are: its log line comes after
+    // theirs, and the connection's next request waits for them.
+    for task in background {
+        let _ = task.await;
+    }
+    drop(answer.body);
+    if let Sent::Broken = sent {
         return Next::Close;
     }
     if let Some(tunnel) = tunnel {

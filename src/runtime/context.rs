@@ -94,6 +94,10 @@ pub struct OwnedRequest {
     pub sent_body: Option<Bytes>,
     /// The request as the route being served left it (`RequestInfo::routed`).
     pub routed: Option<Arc<Routed>>,
+    /// How many `mirror` subrequests were started for it (`RequestInfo::mirrored`).
+    pub mirrored: usize,
+    /// A `mirror` subrequest's URI: its error-log lines name it after the request's line.
+    pub subrequest: Option<Bytes>,
 }
 
 /// The owned form of [`Refused`].
@@ -136,6 +140,8 @@ impl OwnedRequest {
             request_body: None,
             sent_body: None,
             routed: None,
+            mirrored: 0,
+            subrequest: None,
         }
     }
 
@@ -194,6 +200,8 @@ impl OwnedRequest {
             request_body: None,
             sent_body: None,
             routed: None,
+            mirrored: 0,
+            subrequest: None,
         }
     }
 
@@ -231,12 +239,21 @@ impl OwnedRequest {
             limits: self.limits,
             counts: &self.conn.state.counts,
             auth: &self.auth,
+            mirrored: self.mirrored,
             request_body: self.request_body.as_deref(),
             routed: self.routed.as_deref(),
         }
     }
 
     /// The first value of header `name` (case-insensitive).
+    /// `, subrequest: "URI"` for a subrequest's error-log lines (nginx's
+    /// `ngx_http_log_error_handler`), empty for the request's own.
+    pub fn subrequest_context(&self) -> String {
+        self.subrequest.as_ref().map_or_else(String::new, |uri| {
+            format!(", subrequest: \"{}\"", String::from_utf8_lossy(uri))
+        })
+    }
+
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()

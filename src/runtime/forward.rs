@@ -502,6 +502,17 @@ async fn client_body(
     }
     if let Some(down) = down.as_deref_mut() {
         down.body.set_timeout(p.timeouts.client_body);
+        // The mirror module read the body before the content phase: sent as read.
+        if let Some(data) = request.sent_body.clone() {
+            let read = data.len() as u64;
+            let kept = p.keep_body.map(|_| data.clone());
+            let send = match &p.body {
+                Some(replacement) => RequestBody::Full(replacement.clone()),
+                None if p.pass_body => RequestBody::Full(data),
+                None => RequestBody::Withheld { length: Some(read) },
+            };
+            return Ok((send, read, kept));
+        }
     }
     if let (Some(keep), Some(down)) = (p.keep_body, down.as_deref_mut())
         && (length.is_some() || chunked)
@@ -997,13 +1008,14 @@ impl UpstreamLog {
             logs,
             level,
             format_args!(
-                "*{} {message}, client: {}, server: {}, request: \"{} {} {}\"{}{host}",
+                "*{} {message}, client: {}, server: {}, request: \"{} {} {}\"{}{}{host}",
                 request.conn.id,
                 self.client,
                 String::from_utf8_lossy(&self.server),
                 request.method,
                 String::from_utf8_lossy(&request.target),
                 request.version,
+                request.subrequest_context(),
                 upstream
             ),
         );

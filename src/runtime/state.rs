@@ -216,6 +216,7 @@ mod tests {
             limits: Default::default(),
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
+            mirrored: 0,
             request_body: None,
             routed: None,
         };

@@ -31,6 +31,7 @@ mod limit_except;
 mod limits;
 mod listen;
 mod listen_options;
+mod mirror;
 mod oracle;
 mod output;
 mod proxied_requests;

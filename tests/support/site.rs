@@ -133,6 +133,7 @@ impl Site for TestSite {
                 limited: Default::default(),
                 sending: Default::default(),
                 trailers: None,
+                mirrors: Vec::new(),
             });
         }
         if request.target == b"/return" {
@@ -156,6 +157,7 @@ impl Site for TestSite {
                 limited: Default::default(),
                 sending: Default::default(),
                 trailers: None,
+                mirrors: Vec::new(),
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -249,6 +251,7 @@ impl Site for TestSite {
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
+            mirrors: Vec::new(),
             tls: None,
             cache: None,
         }))
@@ -289,6 +292,7 @@ impl Site for TestSite {
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
+            mirrors: Vec::new(),
         })
     }
 
@@ -370,6 +374,7 @@ impl LogFormat for PlainFormat {
 
 pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
     Arc::new(LogSpec {
+        subrequests: false,
         files: vec![LogFile {
             target: LogTarget::File(path),
             format: Arc::new(PlainFormat),
