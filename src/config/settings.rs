@@ -164,6 +164,8 @@ pub struct Settings {
     pub mirror_request_body: Option<bool>,
     /// `log_subrequest`: the access log writes a subrequest's line.
     pub log_subrequest: Option<bool>,
+    /// `proxy_bind`: `None` inside for `off`.
+    pub proxy_bind: Option<Option<super::proxy_bind::Bind>>,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -311,7 +313,8 @@ impl Settings {
             keepalive_disable,
             mirror,
             mirror_request_body,
-            log_subrequest
+            log_subrequest,
+            proxy_bind
         );
         self.ssl.inherit(&parent.ssl);
         self.proxy_ssl.inherit(&parent.proxy_ssl);
@@ -602,6 +605,7 @@ impl Settings {
             "mirror" => mirror(cx, d, &mut self.mirror),
             "mirror_request_body" => flag(cx, d, &mut self.mirror_request_body),
             "log_subrequest" => flag(cx, d, &mut self.log_subrequest),
+            "proxy_bind" => super::proxy_bind::lower(cx, d, &mut self.proxy_bind),
             "max_ranges" => set(cx, d, &mut self.max_ranges, |s| s.parse().ok()),
             "autoindex" => flag(cx, d, &mut self.autoindex),
             "autoindex_exact_size" => flag(cx, d, &mut self.autoindex_exact_size),

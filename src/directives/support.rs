@@ -110,6 +110,7 @@ const SERVED: &[&str] = &[
     "override_charset",
     "pid",
     "port_in_redirect",
+    "proxy_bind",
     "proxy_buffer_size",
     "proxy_cache",
     "proxy_cache_bypass",

@@ -403,3 +403,21 @@ fn keepalive_timeout_takes_a_header_value() {
         "\"keepalive_timeout\" directive invalid value"
     );
 }
+
+#[test]
+fn proxy_bind_is_checked_as_nginx_checks_it() {
+    let bind = |value: &str| err(&format!("proxy_bind {value}; server {{ }}"));
+    assert_eq!(bind("127.0.0.2"), "");
+    assert_eq!(bind("127.0.0.2:8000 transparent"), "");
+    assert_eq!(bind("[::1]:80"), "");
+    assert_eq!(bind("off"), "");
+    assert_eq!(bind("$arg_b"), "");
+    assert_eq!(bind("localhost"), "invalid address \"localhost\"");
+    assert_eq!(bind("off transparent"), "invalid address \"off\"");
+    assert_eq!(bind("127.0.0.2 other"), "invalid parameter \"other\"");
+    assert_eq!(bind("$nope"), "unknown \"nope\" variable");
+    assert_eq!(
+        err("proxy_bind off; proxy_bind 127.0.0.2; server { }"),
+        "\"proxy_bind\" directive is duplicate"
+    );
+}

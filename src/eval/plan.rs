@@ -536,6 +536,17 @@ pub enum Route {
     Auth(Box<Subrequest>),
 }
 
+/// `proxy_bind`'s address for one request: the upstream socket is bound to it before it
+/// connects (`ngx_event_connect_peer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalBind {
+    pub addr: std::net::SocketAddr,
+    /// As written (or evaluated), for nginx's `bind(NAME) failed` line.
+    pub name: String,
+    /// `transparent`: `IP_TRANSPARENT` is set first.
+    pub transparent: bool,
+}
+
 /// A background subrequest of the `mirror` module, routed with the main request: the runtime
 /// serves it beside the main request, drops its answer, and holds the connection (and the
 /// main request's log line) until it is over.
@@ -1018,6 +1029,8 @@ pub struct ProxyRequest {
     pub sub_filter: Option<Arc<SubFilter>>,
     /// TLS to the upstream, for an `https://` `proxy_pass`.
     pub tls: Option<TlsTarget>,
+    /// `proxy_bind`: the local address the connection is bound to.
+    pub bind: Option<LocalBind>,
     pub limited: Limited,
     pub sending: Sending,
     /// `proxy_cache`: `None` without a cache, or for a method it does not cache.

@@ -184,6 +184,13 @@ impl CLocation {
     }
 }
 
+/// A location's `proxy_bind`: its address, or the value that gives it per request.
+#[derive(Debug)]
+pub enum CBind {
+    Fixed(super::plan::LocalBind),
+    Variable { value: Complex, transparent: bool },
+}
+
 #[derive(Debug)]
 pub enum Action {
     Proxy(Box<CProxy>),
@@ -239,6 +246,8 @@ pub struct CProxy {
     pub client_max_body_size: u64,
     /// `proxy_ssl_*`, for an https URL or one with variables.
     pub tls: Option<super::upstream_tls::CTls>,
+    /// `proxy_bind`; `None` without one, or with `off`.
+    pub bind: Option<CBind>,
     /// `resolver` and `resolver_timeout`, for host names a URL with variables gives.
     pub resolver: Option<(Arc<ResolverSpec>, Duration)>,
     /// `proxy_cache` with its settings; `None` with `proxy_cache off`.

@@ -437,6 +437,12 @@ async fn attempts(
             Err((e, cached)) => {
                 let status = e.status();
                 state.status = Some(status);
+                if let ProxyError::Bind(..) = e {
+                    // The socket never connected: nginx's `$upstream_*` name no server and
+                    // no status for it.
+                    state.status = None;
+                    state.addr = Arc::from("");
+                }
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
                 let addr = logged_peer(&peer.addr);
@@ -444,7 +450,7 @@ async fn attempts(
                 // timeout only in `ngx_http_upstream_next`, after the server is freed.
                 let timed_out = matches!(e, ProxyError::TimedOut(_));
                 if !timed_out {
-                    log_error(&request, &p, Level::Error, &e, Some(&addr));
+                    log_error(&request, &p, e.level(), &e, Some(&addr));
                 }
                 let failed = e.counts_as_failure();
                 if upstream.balancer.free(&mut attempt, failed, now_secs()) {
@@ -792,6 +798,7 @@ impl Exchange<'_> {
                     self.p.timeouts.connect,
                     &self.run.connections,
                     tls,
+                    self.p.bind.as_ref(),
                 )
                 .await
                 .map_err(|e| (e, false))?

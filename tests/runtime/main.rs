@@ -36,6 +36,7 @@ mod oracle;
 mod output;
 mod proxied_requests;
 mod proxy;
+mod proxy_bind;
 mod proxy_cache;
 mod proxy_cookie;
 mod proxy_method;

@@ -253,6 +253,7 @@ impl Site for TestSite {
             trailers: None,
             mirrors: Vec::new(),
             tls: None,
+            bind: None,
             cache: None,
         }))
     }
