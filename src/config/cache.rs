@@ -66,8 +66,15 @@ pub struct Cache {
     pub max_range_offset: Option<u64>,
     /// `proxy_cache_use_stale`: the failures a stale entry answers, and `updating`.
     pub use_stale: Option<(NextUpstream, bool)>,
+    /// `proxy_cache_lock`: one request asks the upstream for a missing entry, the others
+    /// wait for it.
+    pub lock: Option<bool>,
+    /// `proxy_cache_lock_timeout`: how long the others wait (5 s by default).
+    pub lock_timeout: Option<Duration>,
+    /// `proxy_cache_lock_age`: how long the first may take before another asks too (5 s).
+    pub lock_age: Option<Duration>,
     /// The settings ngxr does not serve set to something else than their default
-    /// (`proxy_cache_lock on`, `proxy_cache_background_update on`...): refused where a
+    /// (`proxy_cache_background_update on`): refused where a
     /// location caches.
     pub unserved: Option<Vec<(String, Span, u64)>>,
 }
@@ -202,6 +209,9 @@ impl Cache {
             revalidate,
             max_range_offset,
             use_stale,
+            lock,
+            lock_timeout,
+            lock_age,
             unserved
         );
     }
@@ -265,7 +275,10 @@ impl Cache {
             "proxy_cache_min_uses" => set(cx, d, &mut self.min_uses, |s| s.parse().ok()),
             "proxy_cache_convert_head" => flag(cx, d, &mut self.convert_head),
             "proxy_cache_revalidate" => flag(cx, d, &mut self.revalidate),
-            "proxy_cache_lock" | "proxy_cache_background_update" => {
+            "proxy_cache_lock" => flag(cx, d, &mut self.lock),
+            "proxy_cache_lock_timeout" => set(cx, d, &mut self.lock_timeout, parse_msec),
+            "proxy_cache_lock_age" => set(cx, d, &mut self.lock_age, parse_msec),
+            "proxy_cache_background_update" => {
                 if d.arg(0).is_some_and(|v| v.eq_ignore_ascii_case("on")) {
                     self.refuse(cx, d);
                 }

@@ -1041,7 +1041,9 @@ pub struct ProxyRequest {
     pub mirrors: Vec<Mirror>,
 }
 
-pub use super::cache::{CacheRequest, CacheZone, Ranged, Touched, ranged, validators_of, validity};
+pub use super::cache::{
+    CacheRequest, CacheZone, Lock, Ranged, Touched, ranged, validators_of, validity,
+};
 pub use super::conditional::{Validators, Validity};
 
 /// `proxy_no_cache`, evaluated on the upstream's answer (`$upstream_http_*` included).

@@ -166,7 +166,13 @@ async fn attempts(
                 status,
                 store: may,
                 stale: expired,
+                lock,
+                waited_out,
             } => {
+                if waited_out {
+                    log_error(&request, &p, Level::Info, &"cache lock timeout", None);
+                }
+                _updating = lock;
                 outcome.cache_status = Some(status);
                 store = may;
                 if store {

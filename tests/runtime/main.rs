@@ -38,6 +38,7 @@ mod proxied_requests;
 mod proxy;
 mod proxy_bind;
 mod proxy_cache;
+mod proxy_cache_lock;
 mod proxy_cookie;
 mod proxy_method;
 mod proxy_protocol;
