@@ -73,10 +73,9 @@ pub struct Cache {
     pub lock_timeout: Option<Duration>,
     /// `proxy_cache_lock_age`: how long the first may take before another asks too (5 s).
     pub lock_age: Option<Duration>,
-    /// The settings ngxr does not serve set to something else than their default
-    /// (`proxy_cache_background_update on`): refused where a
-    /// location caches.
-    pub unserved: Option<Vec<(String, Span, u64)>>,
+    /// `proxy_cache_background_update`: an expired entry answers at once (under
+    /// `proxy_cache_use_stale updating`) while a background subrequest updates it.
+    pub background_update: Option<bool>,
 }
 
 /// Reads `proxy_cache_path` (`ngx_http_file_cache_set_slot`) into `zones`.
@@ -212,7 +211,7 @@ impl Cache {
             lock,
             lock_timeout,
             lock_age,
-            unserved
+            background_update
         );
     }
 
@@ -278,11 +277,7 @@ impl Cache {
             "proxy_cache_lock" => flag(cx, d, &mut self.lock),
             "proxy_cache_lock_timeout" => set(cx, d, &mut self.lock_timeout, parse_msec),
             "proxy_cache_lock_age" => set(cx, d, &mut self.lock_age, parse_msec),
-            "proxy_cache_background_update" => {
-                if d.arg(0).is_some_and(|v| v.eq_ignore_ascii_case("on")) {
-                    self.refuse(cx, d);
-                }
-            }
+            "proxy_cache_background_update" => flag(cx, d, &mut self.background_update),
             "proxy_cache_max_range_offset" => set(cx, d, &mut self.max_range_offset, parse_offset),
             // A level's directives together (nginx's bitmask).
             "proxy_cache_use_stale" => {
@@ -296,14 +291,6 @@ impl Cache {
             _ => return false,
         }
         true
-    }
-
-    /// Notes `d` as set to what ngxr does not serve.
-    fn refuse(&mut self, cx: &mut Cx<'_>, d: &Directive) {
-        let what = format!("\"{}\" (other than off)", d.name());
-        let order = cx.tree.order_of(d);
-        let list = self.unserved.get_or_insert_with(Vec::new);
-        list.push((what, d.span(), order));
     }
 }
 

@@ -254,6 +254,7 @@ pub struct CCache {
     if_modified_since: IfModifiedSince,
     use_stale: NextUpstream,
     stale_updating: bool,
+    background_update: bool,
     lock: Option<CacheLock>,
 }
 
@@ -333,9 +334,6 @@ pub fn compile(
         }
         Some(None) | None => return Some(None),
     };
-    for (what, span, order) in cache.unserved.iter().flatten() {
-        cx.unsupported_at(*span, *order, what);
-    }
     let compile_all = |cx: &mut Cx<'_>, list: &Option<Vec<crate::config::Text>>| {
         let list = list.iter().flatten();
         list.map(|t| Complex::compile(cx, reg, t))
@@ -374,6 +372,7 @@ pub fn compile(
             },
         },
         stale_updating: cache.use_stale.is_some_and(|(rules, up)| up && !rules.off),
+        background_update: cache.background_update.unwrap_or(false),
         lock: cache.lock.unwrap_or(false).then(|| CacheLock {
             timeout: cache
                 .lock_timeout
@@ -439,6 +438,7 @@ impl CCache {
             if_modified_since: self.if_modified_since,
             use_stale: self.use_stale,
             stale_updating: self.stale_updating,
+            background_update: self.background_update,
             lock: self.lock,
         })))
     }
@@ -472,6 +472,9 @@ pub struct CacheRequest {
     /// `proxy_cache_use_stale updating`: an expired entry answers while another request
     /// updates it.
     pub stale_updating: bool,
+    /// `proxy_cache_background_update`: under `stale_updating`, the request that would
+    /// update an expired entry is answered with it, a background subrequest updating it.
+    pub background_update: bool,
     /// `proxy_cache_lock`: a missing entry is asked for by one request at a time.
     pub lock: Option<CacheLock>,
 }

@@ -131,6 +131,9 @@ pub enum Found {
     Hit(Box<Entry>, CacheStatus),
     /// An error status kept for the key: the request ends with it (its `error_page`).
     Error(u16),
+    /// `proxy_cache_background_update`: the expired entry answers (`STALE`) while a
+    /// background subrequest updates it, with the mark this request took.
+    Refresh(Box<Entry>, Updating),
     /// Ask the upstream; `store` when its answer may be kept. An expired entry comes along
     /// (`stale`), for `proxy_cache_use_stale`, with the mark that this request updates it;
     /// a missing one under `proxy_cache_lock`, with the lock this request holds (`lock`),
@@ -286,8 +289,17 @@ async fn look_up(
                 hash: c.hash,
             })
         });
-        if updating.is_none() && c.stale_updating {
-            return Ok(Found::Hit(Box::new(entry), CacheStatus::Updating));
+        // A background subrequest (a mirror's, or the one updating the entry) is no request
+        // to answer with the stale entry.
+        let background = request.subrequest.is_some();
+        match updating {
+            None if c.stale_updating && !background => {
+                return Ok(Found::Hit(Box::new(entry), CacheStatus::Updating));
+            }
+            Some(updating) if c.stale_updating && c.background_update && !background => {
+                return Ok(Found::Refresh(Box::new(entry), updating));
+            }
+            _ => {}
         }
         return Ok(Found::Ask {
             status: CacheStatus::Expired,

@@ -158,6 +158,15 @@ async fn attempts(
             cache::Found::Hit(entry, status) => {
                 return Ok(from_cache(request, &p, c, *entry, outcome, keepalive, status).await);
             }
+            cache::Found::Refresh(entry, updating) => {
+                let task = super::request::refresh(&request, updating);
+                let status = CacheStatus::Stale;
+                let answer = from_cache(request, &p, c, *entry, outcome, keepalive, status).await;
+                return Ok(answer.map(|mut a| {
+                    a.background.push(task);
+                    a
+                }));
+            }
             cache::Found::Error(status) => {
                 outcome.cache_status = Some(CacheStatus::Hit);
                 return Ok(fail(request, &p, status, outcome, keepalive, None).await);

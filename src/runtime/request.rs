@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::body::Finish;
@@ -175,16 +176,31 @@ fn spawn_mirrors(request: &OwnedRequest, mirrors: Vec<Mirror>) -> Vec<JoinHandle
             sub.sent_body = None;
         }
         sub.subrequest = Some(m.uri.clone());
-        tokio::spawn(mirror(sub, m))
+        tokio::spawn(background(sub, m.route, m.delay, m.holds))
     });
     started.collect()
 }
 
-/// Serves one `mirror` subrequest of `request` (after its location's `limit_req` delay):
-/// its answer is dropped, and its log line written only under `log_subrequest on`.
-async fn mirror(request: OwnedRequest, m: Mirror) {
-    let _holds = m.holds;
-    if let Some(delay) = m.delay {
+/// `ngx_http_upstream_cache_background_update`: a background subrequest, the request's
+/// clone to its own URI, asks the upstream for the expired entry the request is answered
+/// with, holding the request's mark (`updating`) until it is over.
+pub fn refresh<H: Send + 'static>(request: &OwnedRequest, updating: H) -> JoinHandle<()> {
+    let mut sub = request.clone();
+    let path = request
+        .target
+        .split(|&c| c == b'?')
+        .next()
+        .unwrap_or_default();
+    sub.subrequest = Some(Bytes::copy_from_slice(path));
+    let route = request.conn.state.site.route(&sub.info());
+    tokio::spawn(background(sub, route, None, updating))
+}
+
+/// Serves a background subrequest of `request` (after its location's `limit_req` delay),
+/// keeping `_held` until it is over: its answer is dropped, and its log line written only
+/// under `log_subrequest on`.
+async fn background<H>(request: OwnedRequest, route: Route, delay: Option<Duration>, _held: H) {
+    if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
     let then = Then {
@@ -192,7 +208,7 @@ async fn mirror(request: OwnedRequest, m: Mirror) {
         outcome: Outcome::default(),
         upstream: None,
     };
-    if let Some(mut answer) = Box::pin(dispatch(request, m.route, None, then)).await
+    if let Some(mut answer) = Box::pin(dispatch(request, route, None, then)).await
         && let Some(mut finish) = answer.body.take_finish()
         && !finish.log.subrequests
     {

@@ -4,6 +4,8 @@
 //! waits and is answered from the cache (the origin asked once); past
 //! `proxy_cache_lock_timeout` it asks the origin itself without keeping the answer, with
 //! nginx's `cache lock timeout` line; past `proxy_cache_lock_age` it takes the lock and asks.
+//! Then `proxy_cache_background_update`: an expired entry answers (`STALE`) while a background
+//! subrequest asks the origin for the next, which the request after gets (`HIT`).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -33,6 +35,12 @@ http {
         }
         location /age/ {
             proxy_cache_lock_age 200ms;
+            proxy_pass http://127.0.0.1:ORIGIN;
+        }
+        location /background/ {
+            proxy_cache_valid 200 1s;
+            proxy_cache_use_stale updating;
+            proxy_cache_background_update on;
             proxy_pass http://127.0.0.1:ORIGIN;
         }
     }
@@ -125,4 +133,45 @@ fn cache_lock_as_nginx() {
     // The lock's second request got the first's answer; the two others asked themselves.
     assert_eq!(ours.1, 5);
     assert_eq!(ours.2, 1);
+}
+
+/// What one server answered to a request, an expired one, and one after: the bodies and
+/// the access log's lines, and the origin's count.
+fn run_background(bin: &str, prefix: &std::path::Path) -> (Vec<String>, String, usize) {
+    let (origin, count) = slow_origin();
+    let port = crate::common::free_port();
+    let config = CONFIG.replace("ORIGIN", &origin.to_string());
+    let server = start(bin, prefix, &config, prefix, port, 0);
+    let request = "GET /background/a HTTP/1.1\r\nHost: a\r\n";
+    let mut bodies = Vec::new();
+    // The second's connection closes once the update is over (the answer is kept then):
+    // the third comes at once, well within the new entry's second.
+    for pause in [2200, 0, 0] {
+        let sent = std::time::Instant::now();
+        let answer = String::from_utf8_lossy(&exchange(port, request)).into_owned();
+        if bodies.len() == 1 {
+            let waited = sent.elapsed() >= Duration::from_millis(900);
+            assert!(waited, "{bin}: closed before the update was over");
+        }
+        let body = answer.rsplit("\r\n\r\n").next().unwrap_or_default();
+        bodies.push(body.to_string());
+        std::thread::sleep(Duration::from_millis(pause));
+    }
+    settle_logs(prefix, 3);
+    server.quit();
+    let access = std::fs::read_to_string(prefix.join("logs/access.log")).unwrap_or_default();
+    (bodies, access, count.load(Ordering::SeqCst))
+}
+
+#[test]
+fn background_update_as_nginx() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("cache-background");
+    let theirs = run_background(nginx, &base.join("nginx"));
+    let ours = run_background(env!("CARGO_BIN_EXE_ngxr"), &base.join("ngxr_"));
+    assert_eq!(theirs, ours);
+    assert_eq!(ours.0, ["answer 1\n", "answer 1\n", "answer 2\n"]);
+    let expected = "/background/a MISS 200\n/background/a STALE 200\n/background/a HIT 200\n";
+    assert_eq!(ours.1, expected);
+    assert_eq!(ours.2, 2);
 }
