@@ -197,6 +197,8 @@ impl Request {
             auth: &[],
             mirrored: 0,
             request_body: None,
+            body_length: None,
+            request_body_file: None,
             routed: None,
         }
     }

@@ -130,6 +130,8 @@ http {{
         auth: &[],
         mirrored: 0,
         request_body: None,
+        body_length: None,
+        request_body_file: None,
         routed: None,
     };
     let Route::Proxy(p) = site.route(&info) else {

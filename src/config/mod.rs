@@ -4,8 +4,10 @@
 //! diagnostics can point back at the text. Nothing here evaluates a request: that is `eval`.
 
 pub mod access;
+pub mod body_file;
 pub mod cache;
 pub mod content;
+pub mod fastcgi;
 pub mod filters;
 pub mod geo;
 pub mod gzip;
@@ -89,6 +91,9 @@ pub struct Cx<'t> {
     http_end: u64,
     /// The limit modules' shared memory zones named so far.
     pub limit_zones: limit::Zones,
+    /// The access-log files given a buffer so far, with it: nginx's file takes the first
+    /// one, and refuses another that differs.
+    pub log_buffers: Vec<(log::LogTarget, log::LogBuffer)>,
 }
 
 impl std::fmt::Debug for Cx<'_> {
@@ -118,6 +123,7 @@ impl<'t> Cx<'t> {
             sink,
             http_end,
             limit_zones: limit::Zones::default(),
+            log_buffers: Vec::new(),
         }
     }
 

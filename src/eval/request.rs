@@ -87,6 +87,9 @@ pub struct Req<'a> {
     /// server's, then its location's or `if` block's, for `$document_root`,
     /// `$realpath_root` and `$request_filename`.
     pub root: Option<Arc<CRoot>>,
+    /// The `fastcgi_split_path_info` and `fastcgi_index` of the level that has the request,
+    /// for `$fastcgi_script_name` and `$fastcgi_path_info`.
+    pub script_name: Option<Arc<super::fastcgi::ScriptName>>,
     /// nginx's `add_uri_to_alias`: `try_files` found a file under a regex location's alias.
     pub add_uri_to_alias: bool,
     /// A root is being evaluated: a root naming `$request_filename` reads it as not found
@@ -147,6 +150,7 @@ pub struct Routed {
     /// The method is GET (an error page or an `X-Accel-Redirect` may have made it so).
     get: bool,
     root: Option<Arc<CRoot>>,
+    script_name: Option<Arc<super::fastcgi::ScriptName>>,
     add_uri_to_alias: bool,
     proxy: Option<(Bytes, Bytes)>,
     captures: Captures,
@@ -201,6 +205,7 @@ impl<'a> Req<'a> {
             content_type: None,
             errors: Vec::new(),
             root: None,
+            script_name: None,
             add_uri_to_alias: false,
             root_busy: false,
             proxy: None,
@@ -231,6 +236,7 @@ impl<'a> Req<'a> {
             target: self.target.clone(),
             get: self.method == "GET",
             root: self.root.clone(),
+            script_name: self.script_name.clone(),
             add_uri_to_alias: self.add_uri_to_alias,
             proxy: self.proxy.clone(),
             captures: std::mem::take(&mut self.captures),
@@ -251,6 +257,7 @@ impl<'a> Req<'a> {
             self.method = "GET";
         }
         self.root = r.root;
+        self.script_name = r.script_name;
         self.add_uri_to_alias = r.add_uri_to_alias;
         self.proxy = r.proxy;
         self.captures = r.captures;
@@ -287,6 +294,7 @@ impl<'a> Req<'a> {
         self.sub_filter = loc.sub_filter.clone();
         self.output.clone_from(&loc.output);
         self.root = Some(loc.content.root.clone());
+        self.script_name = Some(loc.script_name.clone());
     }
 
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
@@ -402,13 +410,28 @@ impl<'a> Req<'a> {
                 self.body_missed = true;
                 None
             }
+            Var::RequestBodyFile if self.body_read => info.request_body_file.map(<[u8]>::to_vec),
+            Var::RequestBodyFile => None,
             Var::Unsupported(_) => None,
             Var::UpstreamCacheStatus => {
                 let status = self.outcome?.cache_status?;
                 Some(status.as_str().as_bytes().to_vec())
             }
-            Var::Http2 => Some(Vec::new()),
+            Var::Http2 => Some(match info.version {
+                "HTTP/2.0" => b"h2".to_vec(),
+                _ => Vec::new(),
+            }),
             Var::DocumentRoot => self.with_root(CRoot::document_root),
+            Var::FastcgiScriptName | Var::FastcgiPathInfo => {
+                let (script, info) = match &self.script_name {
+                    Some(names) => names.split(&self.target.uri),
+                    None => (self.target.uri.clone(), Vec::new()),
+                };
+                Some(match var {
+                    Var::FastcgiScriptName => script,
+                    _ => info,
+                })
+            }
             Var::RealpathRoot => {
                 let root = self.with_root(CRoot::document_root)?;
                 let real = std::fs::canonicalize(std::ffi::OsStr::from_bytes(&root)).ok()?;
@@ -505,7 +528,10 @@ impl<'a> Req<'a> {
             Var::Pid => text(std::process::id().to_string()),
             Var::Connection => text(info.connection.to_string()),
             Var::ConnectionRequests => text(info.connection_requests.to_string()),
-            Var::ContentLength => header(&self.headers, "content-length"),
+            Var::ContentLength => header(&self.headers, "content-length").or_else(|| {
+                let n = info.body_length.filter(|_| self.body_read)?;
+                Some(n.to_string().into_bytes())
+            }),
             Var::ContentType => header(&self.headers, "content-type"),
             Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
             Var::Tls(v) => info.handshake.map(|h| v.of(&h).as_bytes().to_vec()),

@@ -110,6 +110,8 @@ pub(super) fn request_info<'a>(
         auth: &[],
         mirrored: 0,
         request_body: None,
+        body_length: None,
+        request_body_file: None,
         routed: None,
     }
 }

@@ -30,6 +30,9 @@ pub struct ConnCtx {
     /// A plain HTTP client on an `ssl` socket: its requests are read, then refused with
     /// nginx's 497 ("The plain HTTP request was sent to HTTPS port").
     pub plain_on_ssl: bool,
+    /// An HTTP/2 connection: each stream's request is served as an HTTP/1 request whose
+    /// version is `HTTP/2.0` (`runtime::http2`).
+    pub http2: bool,
     /// What the TLS handshake settled (`$ssl_*`).
     pub handshake: Option<TlsFacts>,
     /// The client's certificate, when the server SNI chose asked for one.
@@ -90,6 +93,10 @@ pub struct OwnedRequest {
     pub auth: Vec<Outcome>,
     /// What a proxy pass kept of the body for `$request_body`.
     pub request_body: Option<Bytes>,
+    /// The length of a chunked body a proxy pass read whole (`$content_length` from then on).
+    pub body_length: Option<u64>,
+    /// The file a proxy pass wrote the body to (`$request_body_file`).
+    pub request_body_file: Option<Arc<super::body_file::BodyFile>>,
     /// The body a proxy pass read whole and sent, for a later pass to send again.
     pub sent_body: Option<Bytes>,
     /// The request as the route being served left it (`RequestInfo::routed`).
@@ -117,6 +124,7 @@ impl OwnedRequest {
         connection_requests: u64,
         started: Instant,
     ) -> OwnedRequest {
+        let http2 = conn.http2;
         OwnedRequest {
             conn,
             method: String::from_utf8_lossy(&head.method).into_owned(),
@@ -124,7 +132,11 @@ impl OwnedRequest {
             // that buffer in memory for as long as the request lives, which for a WebSocket
             // tunnel is its whole life (idle tunnels measured 7.5 KB each instead of 3.8 KB).
             target: Bytes::copy_from_slice(&head.target),
-            version: if head.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
+            version: match (http2, head.http10) {
+                (true, _) => "HTTP/2.0",
+                (false, true) => "HTTP/1.0",
+                (false, false) => "HTTP/1.1",
+            },
             headers: head.headers,
             connection_requests,
             head_length: head.length as u64,
@@ -138,6 +150,8 @@ impl OwnedRequest {
             holds: None,
             auth: Vec::new(),
             request_body: None,
+            body_length: None,
+            request_body_file: None,
             sent_body: None,
             routed: None,
             mirrored: 0,
@@ -170,6 +184,7 @@ impl OwnedRequest {
         connection_requests: u64,
     ) -> OwnedRequest {
         let (method, target, http10) = head.parsed.clone().unwrap_or_default();
+        let http2 = conn.http2;
         let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
         OwnedRequest {
             conn,
@@ -177,6 +192,7 @@ impl OwnedRequest {
             target,
             version: match (head.parsed.is_some(), http10) {
                 (false, _) => "",
+                (true, _) if http2 => "HTTP/2.0",
                 (true, true) => "HTTP/1.0",
                 (true, false) => "HTTP/1.1",
             },
@@ -198,6 +214,8 @@ impl OwnedRequest {
             holds: None,
             auth: Vec::new(),
             request_body: None,
+            body_length: None,
+            request_body_file: None,
             sent_body: None,
             routed: None,
             mirrored: 0,
@@ -241,6 +259,8 @@ impl OwnedRequest {
             auth: &self.auth,
             mirrored: self.mirrored,
             request_body: self.request_body.as_deref(),
+            body_length: self.body_length,
+            request_body_file: self.request_body_file.as_deref().map(|f| f.name()),
             routed: self.routed.as_deref(),
         }
     }

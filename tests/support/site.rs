@@ -76,6 +76,7 @@ impl TestSite {
                 ssl: false,
                 proxy_protocol: false,
                 proxy_protocol_flipped: Vec::new(),
+                http2: false,
                 socket: SocketOptions::default(),
             },
             group,
@@ -255,6 +256,7 @@ impl Site for TestSite {
             tls: None,
             bind: None,
             cache: None,
+            fastcgi: None,
         }))
     }
 
@@ -265,6 +267,10 @@ impl Site for TestSite {
 
     fn header_buffers(&self, _: &ListenAddr, _: &ListenAddr, _: Option<&[u8]>) -> HeaderBuffers {
         ngxr::defaults::http::HEADER_BUFFERS
+    }
+
+    fn keepalive_timeout(&self, _: &ListenAddr, _: &ListenAddr, _: Option<&[u8]>) -> Duration {
+        ngxr::defaults::http::KEEPALIVE.timeout
     }
 
     fn refused(&self, _: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes) {
@@ -319,6 +325,7 @@ impl Site for TestSite {
             daemon: false,
             logs: vec![self.log.clone()],
             shutdown_timeout: Duration::ZERO,
+            temp_paths: Vec::new(),
         }
     }
 }
@@ -380,7 +387,6 @@ pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
             target: LogTarget::File(path),
             format: Arc::new(PlainFormat),
             buffer: None,
-            flush: None,
         }],
         errors: Vec::new(),
     })
