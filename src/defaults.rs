@@ -25,6 +25,9 @@ pub mod proxy {
     pub const BUFFER_SIZE: usize = 4096;
     /// `proxy_http_version`.
     pub const HTTP_VERSION: &str = "HTTP/1.0";
+    /// `proxy_cache_lock_timeout` and `proxy_cache_lock_age`.
+    pub const CACHE_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const CACHE_LOCK_AGE: Duration = Duration::from_secs(5);
     /// The headers nginx sets unless `proxy_set_header` names them (`ngx_http_proxy_headers`),
     /// in nginx's order. An empty value means "never pass the client's". Content-Length and
     /// Transfer-Encoding, which nginx computes from the body, are the runtime's.

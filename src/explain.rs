@@ -195,6 +195,7 @@ impl Request {
             limits: Default::default(),
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
+            mirrored: 0,
             request_body: None,
             body_length: None,
             request_body_file: None,

@@ -128,6 +128,7 @@ http {{
         limits: Default::default(),
         counts: &ngxr::eval::plan::UNCOUNTED,
         auth: &[],
+        mirrored: 0,
         request_body: None,
         body_length: None,
         request_body_file: None,

@@ -85,7 +85,6 @@ const WITHOUT: &[&str] = &[
     "http_charset_module",
     "http_ssi_module",
     "http_userid_module",
-    "http_mirror_module",
     "http_autoindex_module",
     "http_referer_module",
     "http_uwsgi_module",

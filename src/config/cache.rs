@@ -66,10 +66,16 @@ pub struct Cache {
     pub max_range_offset: Option<u64>,
     /// `proxy_cache_use_stale`: the failures a stale entry answers, and `updating`.
     pub use_stale: Option<(NextUpstream, bool)>,
-    /// The settings ngxr does not serve set to something else than their default
-    /// (`proxy_cache_lock on`, `proxy_cache_background_update on`...): refused where a
-    /// location caches.
-    pub unserved: Option<Vec<(String, Span, u64)>>,
+    /// `proxy_cache_lock`: one request asks the upstream for a missing entry, the others
+    /// wait for it.
+    pub lock: Option<bool>,
+    /// `proxy_cache_lock_timeout`: how long the others wait (5 s by default).
+    pub lock_timeout: Option<Duration>,
+    /// `proxy_cache_lock_age`: how long the first may take before another asks too (5 s).
+    pub lock_age: Option<Duration>,
+    /// `proxy_cache_background_update`: an expired entry answers at once (under
+    /// `proxy_cache_use_stale updating`) while a background subrequest updates it.
+    pub background_update: Option<bool>,
 }
 
 /// Reads `proxy_cache_path` (`ngx_http_file_cache_set_slot`) into `zones`.
@@ -202,7 +208,10 @@ impl Cache {
             revalidate,
             max_range_offset,
             use_stale,
-            unserved
+            lock,
+            lock_timeout,
+            lock_age,
+            background_update
         );
     }
 
@@ -265,11 +274,10 @@ impl Cache {
             "proxy_cache_min_uses" => set(cx, d, &mut self.min_uses, |s| s.parse().ok()),
             "proxy_cache_convert_head" => flag(cx, d, &mut self.convert_head),
             "proxy_cache_revalidate" => flag(cx, d, &mut self.revalidate),
-            "proxy_cache_lock" | "proxy_cache_background_update" => {
-                if d.arg(0).is_some_and(|v| v.eq_ignore_ascii_case("on")) {
-                    self.refuse(cx, d);
-                }
-            }
+            "proxy_cache_lock" => flag(cx, d, &mut self.lock),
+            "proxy_cache_lock_timeout" => set(cx, d, &mut self.lock_timeout, parse_msec),
+            "proxy_cache_lock_age" => set(cx, d, &mut self.lock_age, parse_msec),
+            "proxy_cache_background_update" => flag(cx, d, &mut self.background_update),
             "proxy_cache_max_range_offset" => set(cx, d, &mut self.max_range_offset, parse_offset),
             // A level's directives together (nginx's bitmask).
             "proxy_cache_use_stale" => {
@@ -283,14 +291,6 @@ impl Cache {
             _ => return false,
         }
         true
-    }
-
-    /// Notes `d` as set to what ngxr does not serve.
-    fn refuse(&mut self, cx: &mut Cx<'_>, d: &Directive) {
-        let what = format!("\"{}\" (other than off)", d.name());
-        let order = cx.tree.order_of(d);
-        let list = self.unserved.get_or_insert_with(Vec::new);
-        list.push((what, d.span(), order));
     }
 }
 

@@ -20,6 +20,7 @@ pub mod log;
 pub mod map;
 pub mod process;
 pub mod proxy;
+pub mod proxy_bind;
 pub mod proxy_cookie;
 pub mod proxy_rewrite;
 pub mod proxy_ssl;

@@ -162,6 +162,15 @@ pub struct Settings {
     pub keepalive_disable: Option<KeepaliveDisable>,
     /// The `proxy_cache*` settings.
     pub cache: super::cache::Cache,
+    /// `mirror`: the URIs of the level's mirror subrequests, in order; empty for `off`.
+    pub mirror: Option<Vec<String>>,
+    /// `mirror_request_body`: the request's body is read before its mirrors start, and
+    /// they send it too.
+    pub mirror_request_body: Option<bool>,
+    /// `log_subrequest`: the access log writes a subrequest's line.
+    pub log_subrequest: Option<bool>,
+    /// `proxy_bind`: `None` inside for `off`.
+    pub proxy_bind: Option<Option<super::proxy_bind::Bind>>,
     /// The `fastcgi_*` settings.
     pub fastcgi: super::fastcgi::FastCgi,
 }
@@ -308,7 +317,11 @@ impl Settings {
             limit_rate_after,
             proxy_limit_rate,
             chunked_transfer_encoding,
-            keepalive_disable
+            keepalive_disable,
+            mirror,
+            mirror_request_body,
+            log_subrequest,
+            proxy_bind
         );
         self.ssl.inherit(&parent.ssl);
         self.proxy_ssl.inherit(&parent.proxy_ssl);
@@ -598,6 +611,10 @@ impl Settings {
             "recursive_error_pages" => flag(cx, d, &mut self.recursive_error_pages),
             "proxy_intercept_errors" => flag(cx, d, &mut self.proxy_intercept_errors),
             "etag" => flag(cx, d, &mut self.etag),
+            "mirror" => mirror(cx, d, &mut self.mirror),
+            "mirror_request_body" => flag(cx, d, &mut self.mirror_request_body),
+            "log_subrequest" => flag(cx, d, &mut self.log_subrequest),
+            "proxy_bind" => super::proxy_bind::lower(cx, d, &mut self.proxy_bind),
             "max_ranges" => set(cx, d, &mut self.max_ranges, |s| s.parse().ok()),
             "autoindex" => flag(cx, d, &mut self.autoindex),
             "autoindex_exact_size" => flag(cx, d, &mut self.autoindex_exact_size),
@@ -674,6 +691,21 @@ fn size_value(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Text>) {
 pub(super) fn inherit_opt<T: Clone>(slot: &mut Option<T>, parent: &Option<T>) {
     if slot.is_none() {
         slot.clone_from(parent);
+    }
+}
+
+/// `mirror URI | off` (`ngx_http_mirror`): each URI adds a subrequest to the level's list;
+/// `off` (an empty list) stands alone, and either after the other is a duplicate.
+fn mirror(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<Vec<String>>) {
+    let Some(uri) = d.arg(0) else {
+        return cx.arity(d);
+    };
+    match (uri, slot.as_mut()) {
+        ("off", None) => *slot = Some(Vec::new()),
+        ("off", Some(_)) => cx.duplicate(d),
+        (_, Some(list)) if list.is_empty() => cx.duplicate(d),
+        (_, Some(list)) => list.push(uri.to_string()),
+        (_, None) => *slot = Some(vec![uri.to_string()]),
     }
 }
 

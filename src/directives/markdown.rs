@@ -14,8 +14,7 @@ pub fn render() -> String {
          module's own). *Unique*: a second one in the same block is an error. *ngxr*: `served`\n\
          (implemented as nginx does it), `inert` (safe to ignore for a proxy), `unsupported`\n\
          (`check` warns; the server refuses to start). A few depend on their arguments\n\
-         (a `charset` from a variable is not served, `proxy_cache_lock on` is refused where a\n\
-         location caches): `support.rs`, `config/cache.rs`.\n\n\
+         (a `charset` from a variable is not served): `support.rs`.\n\n\
          | directive | module | contexts | args | value | unique | ngxr |\n\
          |---|---|---|---|---|---|---|\n",
     );

@@ -42,8 +42,23 @@ struct Node {
     /// An error status `proxy_intercept_errors` took from the upstream, kept in memory
     /// only (nginx's `fcn->error`) until this time: it answers the key meanwhile.
     error: Option<(u16, i64)>,
-    /// A request that found the entry expired is asking the upstream for a new one.
+    /// A request that found the entry expired (or missing, under `proxy_cache_lock`) is
+    /// asking the upstream for a new one.
     updating: bool,
+    /// When the update is a `proxy_cache_lock` on a missing entry: until when the request
+    /// holds it (`proxy_cache_lock_age`); another may take it after.
+    lock_time: Option<Instant>,
+}
+
+/// What [`CacheZone::lock`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// The lock is the caller's.
+    Taken,
+    /// Another request holds it: a missing entry is waited for.
+    Held,
+    /// Another request is updating an expired entry (no lock): nothing to wait for.
+    Updating,
 }
 
 /// What [`CacheZone::touch`] found of a key.
@@ -97,6 +112,7 @@ impl CacheZone {
             last_use: now,
             error: None,
             updating: false,
+            lock_time: None,
         });
         let inactive = now.duration_since(node.last_use) > self.inactive;
         if inactive {
@@ -116,6 +132,7 @@ impl CacheZone {
                     last_use: now,
                     error: None,
                     updating: false,
+                    lock_time: None,
                 }
             }
             None => {}
@@ -150,12 +167,42 @@ impl CacheZone {
         }
     }
 
+    /// `ngx_http_file_cache_lock`: takes the key's lock for `age` unless another request
+    /// holds it and its age has not passed, or is updating the key's expired entry.
+    pub fn lock(&self, hash: &[u8; 16], age: Duration) -> Lock {
+        let now = Instant::now();
+        let Ok(mut nodes) = self.nodes.lock() else {
+            return Lock::Taken;
+        };
+        match nodes.get_mut(hash) {
+            Some(node) if node.updating && node.lock_time.is_none() => Lock::Updating,
+            Some(node) if node.updating && node.lock_time.is_some_and(|t| t > now) => Lock::Held,
+            Some(node) => {
+                node.updating = true;
+                node.lock_time = Some(now + age);
+                Lock::Taken
+            }
+            None => Lock::Taken,
+        }
+    }
+
+    /// Whether another request holds the key's lock still (`ngx_http_file_cache_lock_wait`).
+    pub fn locked(&self, hash: &[u8; 16]) -> bool {
+        let Ok(nodes) = self.nodes.lock() else {
+            return false;
+        };
+        nodes
+            .get(hash)
+            .is_some_and(|n| n.updating && n.lock_time.is_some_and(|t| t > Instant::now()))
+    }
+
     /// The update [`begin_update`](Self::begin_update) began is over.
     pub fn end_update(&self, hash: &[u8; 16]) {
         if let Ok(mut nodes) = self.nodes.lock()
             && let Some(node) = nodes.get_mut(hash)
         {
             node.updating = false;
+            node.lock_time = None;
         }
     }
 
@@ -207,6 +254,19 @@ pub struct CCache {
     if_modified_since: IfModifiedSince,
     use_stale: NextUpstream,
     stale_updating: bool,
+    background_update: bool,
+    lock: Option<CacheLock>,
+}
+
+/// `proxy_cache_lock on` with its timeout and age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLock {
+    /// `proxy_cache_lock_timeout`: how long a request waits for another's answer, after
+    /// which it asks the upstream itself without keeping the answer.
+    pub timeout: Duration,
+    /// `proxy_cache_lock_age`: how long the request asking may take before the lock is
+    /// another's to take.
+    pub age: Duration,
 }
 
 /// `proxy_no_cache`, evaluated once the upstream's head is in (its values may read
@@ -274,9 +334,6 @@ pub fn compile(
         }
         Some(None) | None => return Some(None),
     };
-    for (what, span, order) in cache.unserved.iter().flatten() {
-        cx.unsupported_at(*span, *order, what);
-    }
     let compile_all = |cx: &mut Cx<'_>, list: &Option<Vec<crate::config::Text>>| {
         let list = list.iter().flatten();
         list.map(|t| Complex::compile(cx, reg, t))
@@ -315,6 +372,15 @@ pub fn compile(
             },
         },
         stale_updating: cache.use_stale.is_some_and(|(rules, up)| up && !rules.off),
+        background_update: cache.background_update.unwrap_or(false),
+        lock: cache.lock.unwrap_or(false).then(|| CacheLock {
+            timeout: cache
+                .lock_timeout
+                .unwrap_or(crate::defaults::proxy::CACHE_LOCK_TIMEOUT),
+            age: cache
+                .lock_age
+                .unwrap_or(crate::defaults::proxy::CACHE_LOCK_AGE),
+        }),
     })))
 }
 
@@ -372,6 +438,8 @@ impl CCache {
             if_modified_since: self.if_modified_since,
             use_stale: self.use_stale,
             stale_updating: self.stale_updating,
+            background_update: self.background_update,
+            lock: self.lock,
         })))
     }
 }
@@ -404,6 +472,11 @@ pub struct CacheRequest {
     /// `proxy_cache_use_stale updating`: an expired entry answers while another request
     /// updates it.
     pub stale_updating: bool,
+    /// `proxy_cache_background_update`: under `stale_updating`, the request that would
+    /// update an expired entry is answered with it, a background subrequest updating it.
+    pub background_update: bool,
+    /// `proxy_cache_lock`: a missing entry is asked for by one request at a time.
+    pub lock: Option<CacheLock>,
 }
 
 impl CacheRequest {
@@ -990,5 +1063,34 @@ mod tests {
         assert_eq!(zone.touch(&key, 1), Touched::Error(404));
         zone.set_error(&key, Some((404, 0)));
         assert_eq!(zone.touch(&key, 2), Touched::Scarce);
+    }
+
+    #[test]
+    fn the_cache_lock_is_one_request_s_until_its_age() {
+        let zone = CacheZone {
+            name: "z".into(),
+            path: "/c".into(),
+            levels: Vec::new(),
+            inactive: Duration::from_secs(600),
+            nodes: Mutex::default(),
+        };
+        let key = [1; 16];
+        zone.touch(&key, 1);
+        let age = Duration::from_secs(5);
+        assert_eq!(zone.lock(&key, age), Lock::Taken);
+        assert_eq!(zone.lock(&key, age), Lock::Held);
+        assert!(zone.locked(&key));
+        // Given back: the next takes it.
+        zone.end_update(&key);
+        assert!(!zone.locked(&key));
+        assert_eq!(zone.lock(&key, Duration::ZERO), Lock::Taken);
+        // Past its age, it is another's to take.
+        assert!(!zone.locked(&key));
+        assert_eq!(zone.lock(&key, age), Lock::Taken);
+        zone.end_update(&key);
+        // An expired entry being updated is no lock to wait for, nor to take.
+        assert!(zone.begin_update(&key));
+        assert_eq!(zone.lock(&key, age), Lock::Updating);
+        assert!(!zone.locked(&key));
     }
 }

@@ -15,7 +15,7 @@ use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
 use super::output::COutput;
-use super::plan::{KeepaliveLimits, ListenAddr, ListenSpec, LogSpec, LogTarget, ProcessSpec};
+use super::plan::{KeepaliveLimits, ListenAddr, ListenSpec, LogSpec, ProcessSpec};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
@@ -35,7 +35,7 @@ use crate::config::location::Location;
 use crate::config::proxy::Redirect;
 use crate::config::proxy_rewrite::{Pattern, Rewrite};
 use crate::config::rewrite::{Return, Step};
-use crate::config::settings::{AccessLog, Settings};
+use crate::config::settings::Settings;
 use crate::config::{Config, Cx, Modifier, Text};
 use crate::defaults;
 
@@ -204,13 +204,14 @@ fn temp_paths(cx: &Cx<'_>, directives: &[crate::syntax::Directive]) -> Vec<std::
 }
 
 /// A level's logs (see `log::spec`), noted among the site's.
-fn log_spec(
-    cx: &mut Cx<'_>,
-    sh: &Shared,
-    access: Option<&[AccessLog]>,
-    errors: Option<&[(LogTarget, String)]>,
-) -> Arc<LogSpec> {
-    let spec = log::spec(cx, &sh.reg, access, errors, &sh.formats, &sh.combined);
+fn log_spec(cx: &mut Cx<'_>, sh: &Shared, st: &Settings) -> Arc<LogSpec> {
+    let (access, errors) = (st.access_log.as_deref(), st.error_log.as_deref());
+    let mut spec = log::spec(cx, &sh.reg, access, errors, &sh.formats, &sh.combined);
+    if st.log_subrequest == Some(true)
+        && let Some(spec) = Arc::get_mut(&mut spec)
+    {
+        spec.subrequests = true;
+    }
     sh.logs.borrow_mut().push(spec.clone());
     spec
 }
@@ -342,7 +343,8 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         server_tokens: st.server_tokens.unwrap_or(true),
         client_max_body_size: st.max_body_size(),
         auto_redirect: false,
-        log: log_spec(cx, sh, st.access_log.as_deref(), st.error_log.as_deref()),
+        log: log_spec(cx, sh, st),
+        mirror: super::mirror::compile(st),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
         gzip,
@@ -376,7 +378,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         tls,
         ssl_on: st.ssl.enable.unwrap_or(false),
         verify_client: super::tls::verify_client(&st.ssl),
-        log: log_spec(cx, sh, st.access_log.as_deref(), st.error_log.as_deref()),
+        log: log_spec(cx, sh, st),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
         header_timeout: st
@@ -500,12 +502,8 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         server_tokens: l.settings.server_tokens.unwrap_or(true),
         client_max_body_size: l.settings.max_body_size(),
         auto_redirect: l.auto_redirect(),
-        log: log_spec(
-            cx,
-            sh,
-            l.settings.access_log.as_deref(),
-            l.settings.error_log.as_deref(),
-        ),
+        log: log_spec(cx, sh, &l.settings),
+        mirror: super::mirror::compile(&l.settings),
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
         gzip,

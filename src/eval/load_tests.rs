@@ -422,6 +422,24 @@ fn keepalive_timeout_takes_a_header_value() {
 }
 
 #[test]
+fn proxy_bind_is_checked_as_nginx_checks_it() {
+    let bind = |value: &str| err(&format!("proxy_bind {value}; server {{ }}"));
+    assert_eq!(bind("127.0.0.2"), "");
+    assert_eq!(bind("127.0.0.2:8000 transparent"), "");
+    assert_eq!(bind("[::1]:80"), "");
+    assert_eq!(bind("off"), "");
+    assert_eq!(bind("$arg_b"), "");
+    assert_eq!(bind("localhost"), "invalid address \"localhost\"");
+    assert_eq!(bind("off transparent"), "invalid address \"off\"");
+    assert_eq!(bind("127.0.0.2 other"), "invalid parameter \"other\"");
+    assert_eq!(bind("$nope"), "unknown \"nope\" variable");
+    assert_eq!(
+        err("proxy_bind off; proxy_bind 127.0.0.2; server { }"),
+        "\"proxy_bind\" directive is duplicate"
+    );
+}
+
+#[test]
 fn client_body_temp_path_levels_as_nginx_reads_them() {
     assert!(ok("client_body_temp_path /tmp/b 1 2 3;"));
     assert!(ok(

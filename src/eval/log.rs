@@ -201,6 +201,7 @@ pub fn spec(
                 return Arc::new(LogSpec {
                     files: Vec::new(),
                     errors,
+                    subrequests: false,
                 });
             }
             AccessLog::File {
@@ -235,7 +236,11 @@ pub fn spec(
             }
         }
     }
-    Arc::new(LogSpec { files, errors })
+    Arc::new(LogSpec {
+        files,
+        errors,
+        subrequests: false,
+    })
 }
 
 #[cfg(test)]

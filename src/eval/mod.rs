@@ -27,6 +27,7 @@ pub mod location;
 pub mod log;
 pub mod map;
 mod mime;
+mod mirror;
 mod output;
 pub mod plan;
 pub mod proxy;
@@ -61,6 +62,8 @@ mod auth_request_tests;
 mod if_tests;
 #[cfg(test)]
 mod load_tests;
+#[cfg(test)]
+mod mirror_tests;
 #[cfg(test)]
 mod proxy_cookie_tests;
 #[cfg(test)]

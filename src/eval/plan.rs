@@ -283,6 +283,10 @@ pub struct RequestInfo<'a> {
     /// order: routed again, each access phase that asks one (an internal redirect asks
     /// again) decides by the next, and asks a new one when none is left.
     pub auth: &'a [Outcome],
+    /// How many `mirror` subrequests the runtime already started for this request: routed
+    /// again (after a proxy pass, or once its body is read), the request starts only those
+    /// after them.
+    pub mirrored: usize,
     /// The client's body as a proxy pass read it, when nginx would hold it in memory (see
     /// [`ProxyRequest::keep_body`]): what `$request_body` reads from the content phase on.
     pub request_body: Option<&'a [u8]>,
@@ -552,6 +556,36 @@ pub enum Route {
     Auth(Box<Subrequest>),
 }
 
+/// `proxy_bind`'s address for one request: the upstream socket is bound to it before it
+/// connects (`ngx_event_connect_peer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalBind {
+    pub addr: std::net::SocketAddr,
+    /// As written (or evaluated), for nginx's `bind(NAME) failed` line.
+    pub name: String,
+    /// `transparent`: `IP_TRANSPARENT` is set first.
+    pub transparent: bool,
+}
+
+/// A background subrequest of the `mirror` module, routed with the main request: the runtime
+/// serves it beside the main request, drops its answer, and holds the connection (and the
+/// main request's log line) until it is over.
+#[derive(Debug)]
+pub struct Mirror {
+    /// The URI it was started with (named in its error-log lines).
+    pub uri: Bytes,
+    pub route: Route,
+    /// `mirror_request_body` of the location that started it: the main request's body is
+    /// read whole before it starts (the main request waits for it), and it is sent too.
+    pub request_body: bool,
+    /// That location's `client_max_body_size` (0: no limit), for reading the body.
+    pub client_max_body_size: u64,
+    /// A `limit_req` delay of the subrequest's own location, waited out before it is served.
+    pub delay: Option<Duration>,
+    /// The `limit_conn` counts it holds until it is over.
+    pub holds: Option<Arc<ConnHolds>>,
+}
+
 /// An `auth_request` subrequest and what the main request's first pass decided.
 #[derive(Debug)]
 pub struct Subrequest {
@@ -657,6 +691,8 @@ pub struct FileResponse {
     pub sending: Sending,
     /// `add_trailer` of the level that answers.
     pub trailers: Option<Arc<dyn AddedTrailers>>,
+    /// The `mirror` subrequests the request started on its way here, in order.
+    pub mirrors: Vec<Mirror>,
 }
 
 /// A piece of a file response's body.
@@ -777,6 +813,28 @@ impl Route {
         }
     }
 
+    /// The `mirror` subrequests the request started, taken out of the route.
+    pub fn take_mirrors(&mut self) -> Vec<Mirror> {
+        match self {
+            Route::Respond(r) => std::mem::take(&mut r.mirrors),
+            Route::File(f) => std::mem::take(&mut f.mirrors),
+            Route::Proxy(p) => std::mem::take(&mut p.mirrors),
+            Route::Auth(_) => Vec::new(),
+        }
+    }
+
+    /// The same answer with the `mirror` subrequests the request started (an
+    /// `auth_request` subrequest's pass ends before the precontent phase: none).
+    pub fn with_mirrors(mut self, mirrors: Vec<Mirror>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.mirrors = mirrors,
+            Route::File(f) => f.mirrors = mirrors,
+            Route::Proxy(p) => p.mirrors = mirrors,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
     /// The same answer with what the preaccess limits did.
     pub fn with_limited(mut self, limited: Limited) -> Route {
         match &mut self {
@@ -842,7 +900,7 @@ impl Route {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub log: Arc<LogSpec>,
@@ -877,6 +935,8 @@ pub struct Response {
     pub sending: Sending,
     /// `add_trailer` of the level that answers.
     pub trailers: Option<Arc<dyn AddedTrailers>>,
+    /// The `mirror` subrequests the request started on its way here, in order.
+    pub mirrors: Vec<Mirror>,
 }
 
 /// What a `fastcgi_pass` sends instead of an HTTP head: the params, `fastcgi_param`s
@@ -1020,17 +1080,23 @@ pub struct ProxyRequest {
     pub sub_filter: Option<Arc<SubFilter>>,
     /// TLS to the upstream, for an `https://` `proxy_pass`.
     pub tls: Option<TlsTarget>,
+    /// `proxy_bind`: the local address the connection is bound to.
+    pub bind: Option<LocalBind>,
     pub limited: Limited,
     pub sending: Sending,
     /// `proxy_cache`: `None` without a cache, or for a method it does not cache.
     pub cache: Option<Box<CacheRequest>>,
     /// `add_trailer` of the level that answers.
     pub trailers: Option<Arc<dyn AddedTrailers>>,
+    /// The `mirror` subrequests the request started on its way here, in order.
+    pub mirrors: Vec<Mirror>,
     /// `fastcgi_pass`: the upstream speaks FastCGI (the HTTP head's fields are unused).
     pub fastcgi: Option<Box<FastCgiRequest>>,
 }
 
-pub use super::cache::{CacheRequest, CacheZone, Ranged, Touched, ranged, validators_of, validity};
+pub use super::cache::{
+    CacheRequest, CacheZone, Lock, Ranged, Touched, ranged, validators_of, validity,
+};
 pub use super::conditional::{Validators, Validity};
 
 /// `proxy_no_cache`, evaluated on the upstream's answer (`$upstream_http_*` included).
@@ -1422,6 +1488,8 @@ pub struct LogSpec {
     /// The level's `error_log` targets and levels, for what goes wrong while serving the
     /// request (nginx's `clcf->error_log`); empty: the main level's error log.
     pub errors: Vec<(LogTarget, String)>,
+    /// `log_subrequest on`: a subrequest answered here writes its line too.
+    pub subrequests: bool,
 }
 
 /// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::plan::{ErrorLine, FastCgiRequest, InFileOnly, PeerAddr, ProxyRequest, Resolve, Route};
+use super::plan::{
+    ErrorLine, FastCgiRequest, InFileOnly, LocalBind, PeerAddr, ProxyRequest, Resolve, Route,
+};
 use super::request::Req;
-use super::site::{CProxy, Inner, NamedUpstream, PassTarget, RedirectRules};
+use super::site::{CBind, CProxy, Inner, NamedUpstream, PassTarget, RedirectRules};
 use super::trace::{Trace, note};
 use super::upstream;
 use super::uri::{self, Rewritten};
@@ -201,10 +203,12 @@ pub fn build(
         gzip: None,
         sub_filter: None,
         tls,
+        bind: p.bind.as_ref().and_then(|b| local_bind(b, req)),
         limited: Default::default(),
         // `route` sets it with the answer.
         sending: Default::default(),
         trailers: None,
+        mirrors: Vec::new(),
         cache,
         fastcgi,
     }))
@@ -357,4 +361,30 @@ fn dynamic_group(
         timeout: *timeout,
     };
     Ok((stand_in, Some(resolve)))
+}
+
+/// `ngx_http_upstream_set_local`: `proxy_bind`'s address for this request. A value that comes
+/// out empty binds nothing; one that is not an address binds nothing either, with nginx's
+/// error line.
+fn local_bind(bind: &CBind, req: &mut Req<'_>) -> Option<LocalBind> {
+    let (value, transparent) = match bind {
+        CBind::Fixed(local) => return Some(local.clone()),
+        CBind::Variable { value, transparent } => (value.eval(req), *transparent),
+    };
+    if value.is_empty() {
+        return None;
+    }
+    let name = String::from_utf8_lossy(&value).into_owned();
+    match crate::config::proxy_bind::parse_addr_port(&value) {
+        Some(addr) => Some(LocalBind {
+            addr,
+            name,
+            transparent,
+        }),
+        None => {
+            let line = format!("invalid local address \"{name}\"");
+            req.errors.push(ErrorLine::error(line));
+            None
+        }
+    }
 }

@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 use super::added::Deferred;
 
-use super::plan::{KeepBody, ProxyBuffers, ProxyTimeouts, TempPath};
-use super::site::{CProxy, Inner, PassTarget};
+use super::plan::{KeepBody, LocalBind, ProxyBuffers, ProxyTimeouts, TempPath};
+use super::site::{CBind, CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::Complex;
 use super::vars::Registry;
@@ -30,7 +30,8 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
         Expires::Variable { value, .. } => Some(value),
         Expires::Fixed(_) => None,
     });
-    let proxy = st.proxy_method.iter().chain(&st.proxy_set_body);
+    let bind = st.proxy_bind.iter().flatten().map(|b| &b.value);
+    let proxy = st.proxy_method.iter().chain(&st.proxy_set_body).chain(bind);
     let params = st.fastcgi.param.iter().flatten().map(|p| &p.value);
     for text in set.chain(add).chain(expires).chain(proxy).chain(params) {
         Complex::compile(cx, reg, text);
@@ -124,6 +125,20 @@ pub fn compile(
         cookies: super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, site)?,
         redirects,
         tls,
+        bind: match st.proxy_bind.as_ref().and_then(Option::as_ref) {
+            None => None,
+            Some(b) => Some(match b.fixed {
+                Some(addr) => CBind::Fixed(LocalBind {
+                    addr,
+                    name: b.value.value.clone(),
+                    transparent: b.transparent,
+                }),
+                None => CBind::Variable {
+                    value: Complex::compile(cx, reg, &b.value)?,
+                    transparent: b.transparent,
+                },
+            }),
+        },
         cache,
         fastcgi: None,
         ..knobs.compile(cx, reg, st, target, site)?
@@ -278,6 +293,7 @@ impl Knobs<'_> {
             add_headers,
             client_max_body_size: st.max_body_size(),
             tls: None,
+            bind: None,
             resolver: st.resolver.clone().map(|r| {
                 let timeout = st
                     .resolver_timeout

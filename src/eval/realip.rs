@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 
 use super::plan::{Peer, ProxyProtocol};
+use crate::config::proxy_bind::parse_addr_port;
 use crate::config::realip::{RealIpHeader, Trusted};
 use crate::config::settings::Settings;
 
@@ -135,24 +136,6 @@ fn in_line(
         }
         rest = &rest[..start - 1];
     }
-}
-
-/// `ngx_parse_addr_port`: `addr`, `addr:port` or `[addr]:port`; port 0 when none.
-fn parse_addr_port(text: &[u8]) -> Option<SocketAddr> {
-    let text = std::str::from_utf8(text).ok()?;
-    if let Ok(ip) = text.parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, 0));
-    }
-    let (host, port) = match text.strip_prefix('[') {
-        Some(rest) => rest.split_once("]:")?,
-        None => text.split_once(':')?,
-    };
-    let port = Some(port)
-        .filter(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))?
-        .parse::<u16>()
-        .ok()
-        .filter(|&p| p != 0)?;
-    Some(SocketAddr::new(host.parse().ok()?, port))
 }
 
 #[cfg(test)]

@@ -125,6 +125,10 @@ pub struct Req<'a> {
     pub realip: Option<Peer>,
     /// What the preaccess limits decided on this pass.
     pub limited: super::plan::Limited,
+    /// The `mirror` subrequests started so far (every precontent phase passed adds its
+    /// own), and how many were met in all (those the runtime already started included).
+    pub mirrors: Vec<super::plan::Mirror>,
+    pub mirrors_met: usize,
     /// Values given by the rewrite module's `set`, latest last.
     pub sets: Vec<(String, Vec<u8>)>,
     /// Each map's state in this request, by index.
@@ -218,6 +222,8 @@ impl<'a> Req<'a> {
             sets: Vec::new(),
             realip: None,
             limited: Default::default(),
+            mirrors: Vec::new(),
+            mirrors_met: 0,
             maps: vec![MapValue::Unread; n],
             geos: vec![MapValue::Unread; tables.geos.len()],
             splits: vec![MapValue::Unread; tables.splits.len()],

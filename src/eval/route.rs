@@ -11,7 +11,9 @@ use super::access::Decision;
 use super::added;
 use super::error_page;
 use super::location::{self, Found};
-use super::plan::{ErrorLine, LogSpec, Outcome, Pass, RequestInfo, Response, Route, Subrequest};
+use super::plan::{
+    ErrorLine, LogSpec, Mirror, Outcome, Pass, RequestInfo, Response, Route, Subrequest,
+};
 use super::request::{Answer, Req};
 use super::script::{self, Flow};
 use super::site::{Action, CLocation, CReturn, CServer, Inner, RedirectRules};
@@ -122,6 +124,7 @@ pub fn route_after<'a>(
     let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
     let sub_filter = req.sub_filter.clone().and_then(|s| s.for_request(&mut req));
     let limited = super::limit::take(&mut req);
+    let mirrors = std::mem::take(&mut req.mirrors);
     let output = req.output.clone();
     let mut errors = std::mem::take(&mut req.errors);
     let mut sending = output.sending(&mut req, &mut errors);
@@ -143,6 +146,7 @@ pub fn route_after<'a>(
         .with_gzip(gzip)
         .with_sub_filter(sub_filter)
         .with_limited(limited)
+        .with_mirrors(mirrors)
         .with_sending(sending)
         .with_trailers(output.trailers.clone());
     if route.rereads_request() {
@@ -541,10 +545,90 @@ fn enter<'s>(
             }
         }
     }
+    // The precontent phase: `try_files`, then the mirror module.
     if let Some(next) = try_files::handler(loc, req, served) {
         return (loc, next);
     }
+    mirror(site, server, loc, req, trace);
     (loc, content(site, loc, req, served, failed, trace))
+}
+
+/// `ngx_http_mirror_handler`: the main request (never a subrequest) starts a background
+/// subrequest to each of the location's mirror URIs, with its own method and arguments.
+fn mirror(
+    site: &Inner,
+    server: &CServer,
+    loc: &CLocation,
+    req: &mut Req<'_>,
+    trace: &mut Option<&mut Trace>,
+) {
+    let Some(m) = loc.mirror.as_deref().filter(|_| !req.subrequest) else {
+        return;
+    };
+    for uri in &m.uris {
+        req.mirrors_met += 1;
+        if req.mirrors_met <= req.info.mirrored {
+            continue;
+        }
+        note(trace, |t| {
+            let shown = String::from_utf8_lossy(uri);
+            t.notes.push(format!("mirror subrequest to {shown}"))
+        });
+        let method = req.method;
+        let args = req.target.args.clone();
+        // A `limit_req` delay in the subrequest's location is waited out by the runtime;
+        // routed again after it, the limit declines (its status is set).
+        let mut status = Default::default();
+        let mut delay = None;
+        let mut errors = Vec::new();
+        let (mut route, limited) = loop {
+            let mut sub = sub_request(server, uri, method, args.clone(), req);
+            sub.limited.status = status;
+            let mut route = in_server(site, server, &mut sub, &[], None, trace);
+            let limited = super::limit::take(&mut sub);
+            if let (None, Some(d)) = (delay, limited.delay) {
+                delay = Some(d);
+                status = limited.status;
+                errors.append(route.errors_mut());
+                continue;
+            }
+            break (route.with_routed(sub.routed()), limited);
+        };
+        errors.append(route.errors_mut());
+        *route.errors_mut() = errors;
+        req.mirrors.push(Mirror {
+            uri: uri.clone(),
+            route,
+            request_body: m.request_body,
+            client_max_body_size: loc.client_max_body_size,
+            delay,
+            holds: limited.holds,
+        });
+    }
+}
+
+/// A subrequest of `req` to `uri` (`ngx_http_subrequest`): internal, in the same server,
+/// with the request's headers, host, client address and `set` values; it skips the access
+/// phase.
+fn sub_request<'a>(
+    server: &CServer,
+    uri: &[u8],
+    method: &'a str,
+    args: Vec<u8>,
+    req: &Req<'a>,
+) -> Req<'a> {
+    let mut sub = Req::new(req.info, req.tables, req.target.clone());
+    sub.host.clone_from(&req.host);
+    enter_server(&mut sub, server);
+    sub.realip = req.realip.clone();
+    sub.sets.clone_from(&req.sets);
+    sub.target.uri = uri.to_vec();
+    sub.target.args = args;
+    sub.target.rewritten = Rewritten::Located;
+    sub.method = method;
+    sub.internal = true;
+    sub.subrequest = true;
+    sub
 }
 
 /// The `auth_request` subrequest to `uri` (`ngx_http_subrequest`): an internal GET in the
@@ -557,17 +641,7 @@ fn subrequest(
     req: &mut Req<'_>,
     trace: &mut Option<&mut Trace>,
 ) -> Route {
-    let mut sub = Req::new(req.info, req.tables, req.target.clone());
-    sub.host.clone_from(&req.host);
-    enter_server(&mut sub, server);
-    sub.realip = req.realip.clone();
-    sub.sets.clone_from(&req.sets);
-    sub.target.uri = uri.to_vec();
-    sub.target.args = Vec::new();
-    sub.target.rewritten = Rewritten::Located;
-    sub.method = "GET";
-    sub.internal = true;
-    sub.subrequest = true;
+    let mut sub = sub_request(server, uri, "GET", Vec::new(), req);
     let mut route = in_server(site, server, &mut sub, &[], None, trace).with_routed(sub.routed());
     if let Route::Proxy(p) = &mut route {
         p.subrequest = true;
@@ -1004,6 +1078,7 @@ pub fn respond(
         limited: Default::default(),
         sending: Default::default(),
         trailers: None,
+        mirrors: Vec::new(),
     })
 }
 

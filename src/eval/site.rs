@@ -152,6 +152,8 @@ pub struct CLocation {
     pub client_max_body_size: u64,
     pub auto_redirect: bool,
     pub log: Arc<LogSpec>,
+    /// `mirror` and `mirror_request_body`: the precontent phase's background subrequests.
+    pub mirror: Option<Arc<super::mirror::CMirror>>,
     pub redirects: RedirectRules,
     pub keepalive: KeepaliveLimits,
     pub gzip: Option<Arc<CGzip>>,
@@ -184,6 +186,13 @@ impl CLocation {
             _ => self,
         }
     }
+}
+
+/// A location's `proxy_bind`: its address, or the value that gives it per request.
+#[derive(Debug)]
+pub enum CBind {
+    Fixed(super::plan::LocalBind),
+    Variable { value: Complex, transparent: bool },
 }
 
 #[derive(Debug)]
@@ -241,6 +250,8 @@ pub struct CProxy {
     pub client_max_body_size: u64,
     /// `proxy_ssl_*`, for an https URL or one with variables.
     pub tls: Option<super::upstream_tls::CTls>,
+    /// `proxy_bind`; `None` without one, or with `off`.
+    pub bind: Option<CBind>,
     /// `resolver` and `resolver_timeout`, for host names a URL with variables gives.
     pub resolver: Option<(Arc<ResolverSpec>, Duration)>,
     /// `proxy_cache` with its settings; `None` with `proxy_cache off`.

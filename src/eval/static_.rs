@@ -416,6 +416,7 @@ impl FileAnswer {
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
+            mirrors: Vec::new(),
         }
     }
 }

@@ -108,6 +108,7 @@ pub(super) fn request_info<'a>(
         limits: Default::default(),
         counts: &crate::eval::plan::UNCOUNTED,
         auth: &[],
+        mirrored: 0,
         request_body: None,
         body_length: None,
         request_body_file: None,

@@ -71,6 +71,9 @@ pub struct ProxyBody {
     upstream_log: Option<Box<UpstreamLog>>,
     /// `add_trailer`'s lines, evaluated when the body has ended.
     trailers: Option<Arc<dyn AddedTrailers>>,
+    /// `Some` once [`hold_log`](Self::hold_log) asked: the request's log line, kept here
+    /// when the body ends and written when the body is dropped.
+    held: Option<Option<Finish>>,
 }
 
 impl ProxyBody {
@@ -82,6 +85,7 @@ impl ProxyBody {
             finish,
             upstream_log: None,
             trailers: None,
+            held: None,
         }
     }
 
@@ -93,6 +97,7 @@ impl ProxyBody {
             finish: Some(finish),
             upstream_log: Some(Box::new(log)),
             trailers: None,
+            held: None,
         }
     }
 
@@ -108,6 +113,7 @@ impl ProxyBody {
             finish: Some(finish),
             upstream_log: Some(Box::new(log)),
             trailers: None,
+            held: None,
         }
     }
 
@@ -160,6 +166,7 @@ impl ProxyBody {
             finish: Some(finish),
             upstream_log: None,
             trailers: None,
+            held: None,
         }
     }
 
@@ -232,7 +239,16 @@ impl ProxyBody {
             }
         }
         finish.outcome.gzip_bytes = self.gzip.as_ref().and_then(|g| g.counts());
-        drop(finish);
+        match &mut self.held {
+            Some(held) => *held = Some(finish),
+            None => drop(finish),
+        }
+    }
+
+    /// The log line waits until the body is dropped, even once it has ended: the request's
+    /// `mirror` subrequests are to end first.
+    pub fn hold_log(&mut self) {
+        self.held.get_or_insert(None);
     }
 
     /// The next piece of the body (rewritten by the sub filter, compressed by the gzip one): `Ok(None)` at its

@@ -7,6 +7,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use md5::{Digest as _, Md5};
@@ -14,7 +15,7 @@ use md5::{Digest as _, Md5};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
 use crate::eval::clock::now_secs;
-use crate::eval::plan::{CacheRequest, CacheStatus, Touched, Validators};
+use crate::eval::plan::{CacheRequest, CacheStatus, Lock, Touched, Validators};
 
 /// The first line of every entry file.
 const MAGIC: &[u8] = b"NGXR-CACHE 1\n";
@@ -130,12 +131,19 @@ pub enum Found {
     Hit(Box<Entry>, CacheStatus),
     /// An error status kept for the key: the request ends with it (its `error_page`).
     Error(u16),
+    /// `proxy_cache_background_update`: the expired entry answers (`STALE`) while a
+    /// background subrequest updates it, with the mark this request took.
+    Refresh(Box<Entry>, Updating),
     /// Ask the upstream; `store` when its answer may be kept. An expired entry comes along
-    /// (`stale`), for `proxy_cache_use_stale`, with the mark that this request updates it.
+    /// (`stale`), for `proxy_cache_use_stale`, with the mark that this request updates it;
+    /// a missing one under `proxy_cache_lock`, with the lock this request holds (`lock`),
+    /// or after `proxy_cache_lock_timeout` passed waiting for another's (`waited_out`).
     Ask {
         status: CacheStatus,
         store: bool,
         stale: Option<(Box<Entry>, Option<Updating>)>,
+        lock: Option<Updating>,
+        waited_out: bool,
     },
 }
 
@@ -153,61 +161,155 @@ impl Drop for Updating {
     }
 }
 
-/// `ngx_http_upstream_cache`: bypassed, too rarely asked for, or looked up.
+/// `ngx_http_upstream_cache`: bypassed, too rarely asked for, or looked up; a missing entry
+/// under `proxy_cache_lock` is asked for by the request that takes the lock, the others wait
+/// for it (`ngx_http_file_cache_lock`).
 pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
     if c.bypass {
-        return Found::Ask {
-            status: CacheStatus::Bypass,
-            store: true,
-            stale: None,
-        };
+        return ask(CacheStatus::Bypass, true);
     }
     // Whether an answer looked up and not found may be kept.
     let keeps = c.range_keeps(request.header("range"));
-    let miss = |store| Found::Ask {
-        status: CacheStatus::Miss,
-        store,
-        stale: None,
-    };
-    let touched = c.zone.touch(&c.hash, c.min_uses);
+    let mut touched = c.zone.touch(&c.hash, c.min_uses);
     match touched {
         Touched::Error(status) => return Found::Error(status),
-        Touched::Scarce => return miss(false),
+        Touched::Scarce => return ask(CacheStatus::Miss, false),
         Touched::Used | Touched::Inactive => {}
     }
+    let Some(lock) = c.lock else {
+        let found = look_up(request, c, touched, keeps, None).await;
+        return found.unwrap_or_else(|_| ask(CacheStatus::Miss, keeps));
+    };
+    // The lock is taken (or found taken) before the file is read, as nginx decides from its
+    // shared memory: requests come by it in the order they came.
+    let mut deadline = None;
+    loop {
+        let taken = c.zone.lock(&c.hash, lock.age);
+        let held = (taken == Lock::Taken).then(|| Updating {
+            zone: c.zone.clone(),
+            hash: c.hash,
+        });
+        let held = match look_up(request, c, touched, keeps, held).await {
+            Ok(found) => return found,
+            Err(held) => held,
+        };
+        if taken == Lock::Updating {
+            return ask(CacheStatus::Miss, keeps);
+        }
+        if let Some(held) = held {
+            return Found::Ask {
+                status: CacheStatus::Miss,
+                store: keeps,
+                stale: None,
+                lock: Some(held),
+                waited_out: false,
+            };
+        }
+        let deadline = *deadline.get_or_insert_with(|| Instant::now() + lock.timeout);
+        if !wait_for_lock(c, deadline).await {
+            return Found::Ask {
+                status: CacheStatus::Miss,
+                store: false,
+                stale: None,
+                lock: None,
+                waited_out: true,
+            };
+        }
+        // The lock is free: the entry is looked up again (the file is there now, or the
+        // lock is this request's to take).
+        touched = Touched::Used;
+    }
+}
+
+/// `ngx_http_file_cache_lock_wait`: checks every 500 ms whether the lock is free; `false`
+/// once `deadline` (`proxy_cache_lock_timeout`) has passed.
+async fn wait_for_lock(c: &CacheRequest, deadline: Instant) -> bool {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        tokio::time::sleep(left.min(LOCK_POLL)).await;
+        if Instant::now() >= deadline {
+            return false;
+        }
+        if !c.zone.locked(&c.hash) {
+            return true;
+        }
+    }
+}
+
+/// How often a request waiting for a cache lock looks at it again (nginx's timer).
+const LOCK_POLL: Duration = Duration::from_millis(500);
+
+/// The upstream is asked, without an entry.
+fn ask(status: CacheStatus, store: bool) -> Found {
+    Found::Ask {
+        status,
+        store,
+        stale: None,
+        lock: None,
+        waited_out: false,
+    }
+}
+
+/// The key's entry as its file has it; `Err` when there is none to answer with (missing,
+/// or unused for `inactive`), with `held`, the cache lock this request took, given back.
+/// The lock marks the request as updating an expired entry, and is let go for any other
+/// answer.
+async fn look_up(
+    request: &OwnedRequest,
+    c: &CacheRequest,
+    touched: Touched,
+    keeps: bool,
+    held: Option<Updating>,
+) -> Result<Found, Option<Updating>> {
     let path = c.zone.file(&c.hash);
     if touched == Touched::Inactive {
         // What nginx's cache manager would have removed by now.
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
-        return miss(keeps);
+        return Err(held);
     }
     let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
-    let Some(entry) = read
+    let entry = read
         .ok()
         .and_then(Result::ok)
-        .and_then(|d| Entry::decode(d.into()))
-    else {
-        return miss(keeps);
+        .and_then(|d| Entry::decode(d.into()));
+    let Some(entry) = entry else {
+        return Err(held);
     };
     let vary = vary_of(&entry.headers, c);
     if entry.key != c.key || variant(request, vary) != entry.variant {
-        return miss(keeps);
+        return Ok(ask(CacheStatus::Miss, keeps));
     }
     if entry.valid_sec < now_secs() {
-        let updating = c.zone.begin_update(&c.hash).then(|| Updating {
-            zone: c.zone.clone(),
-            hash: c.hash,
+        let updating = held.or_else(|| {
+            c.zone.begin_update(&c.hash).then(|| Updating {
+                zone: c.zone.clone(),
+                hash: c.hash,
+            })
         });
-        if updating.is_none() && c.stale_updating {
-            return Found::Hit(Box::new(entry), CacheStatus::Updating);
+        // A background subrequest (a mirror's, or the one updating the entry) is no request
+        // to answer with the stale entry.
+        let background = request.subrequest.is_some();
+        match updating {
+            None if c.stale_updating && !background => {
+                return Ok(Found::Hit(Box::new(entry), CacheStatus::Updating));
+            }
+            Some(updating) if c.stale_updating && c.background_update && !background => {
+                return Ok(Found::Refresh(Box::new(entry), updating));
+            }
+            _ => {}
         }
-        return Found::Ask {
+        return Ok(Found::Ask {
             status: CacheStatus::Expired,
             store: keeps,
             stale: Some((Box::new(entry), updating)),
-        };
+            lock: None,
+            waited_out: false,
+        });
     }
-    Found::Hit(Box::new(entry), CacheStatus::Hit)
+    Ok(Found::Hit(Box::new(entry), CacheStatus::Hit))
 }
 
 /// The client's headers a request the cache may keep the answer of does not pass on

@@ -308,7 +308,22 @@ async fn serve_answer(
         answer.record_interim(CONTINUE.len());
     }
     let tunnel = answer.tunnel.take();
-    if let Sent::Broken = write::send(client, &mut answer).await {
+    // A tunnel does not wait for them: they run on beside it.
+    let background = match tunnel {
+        None => std::mem::take(&mut answer.background),
+        Some(_) => Vec::new(),
+    };
+    if !background.is_empty() {
+        answer.body.hold_log();
+    }
+    let sent = write::send(client, &mut answer).await;
+    // The request is over once its background subrequests are (mirrors, a cache update):
+    // its log line comes after theirs, and the connection's next request waits for them.
+    for task in background {
+        let _ = task.await;
+    }
+    drop(answer.body);
+    if let Sent::Broken = sent {
         return Next::Close;
     }
     if let Some(tunnel) = tunnel {

@@ -101,6 +101,10 @@ pub struct OwnedRequest {
     pub sent_body: Option<Bytes>,
     /// The request as the route being served left it (`RequestInfo::routed`).
     pub routed: Option<Arc<Routed>>,
+    /// How many `mirror` subrequests were started for it (`RequestInfo::mirrored`).
+    pub mirrored: usize,
+    /// A `mirror` subrequest's URI: its error-log lines name it after the request's line.
+    pub subrequest: Option<Bytes>,
 }
 
 /// The owned form of [`Refused`].
@@ -150,6 +154,8 @@ impl OwnedRequest {
             request_body_file: None,
             sent_body: None,
             routed: None,
+            mirrored: 0,
+            subrequest: None,
         }
     }
 
@@ -212,6 +218,8 @@ impl OwnedRequest {
             request_body_file: None,
             sent_body: None,
             routed: None,
+            mirrored: 0,
+            subrequest: None,
         }
     }
 
@@ -249,6 +257,7 @@ impl OwnedRequest {
             limits: self.limits,
             counts: &self.conn.state.counts,
             auth: &self.auth,
+            mirrored: self.mirrored,
             request_body: self.request_body.as_deref(),
             body_length: self.body_length,
             request_body_file: self.request_body_file.as_deref().map(|f| f.name()),
@@ -257,6 +266,14 @@ impl OwnedRequest {
     }
 
     /// The first value of header `name` (case-insensitive).
+    /// `, subrequest: "URI"` for a subrequest's error-log lines (nginx's
+    /// `ngx_http_log_error_handler`), empty for the request's own.
+    pub fn subrequest_context(&self) -> String {
+        self.subrequest.as_ref().map_or_else(String::new, |uri| {
+            format!(", subrequest: \"{}\"", String::from_utf8_lossy(uri))
+        })
+    }
+
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()

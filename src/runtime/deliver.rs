@@ -449,6 +449,7 @@ fn http09(d: Delivery<'_>, conn: PeerConn, hold: Hold, client_head: bool) -> Ans
         throttle,
         hold_head: false,
         watch_client: !p.ignore_client_abort,
+        background: Vec::new(),
     }
 }
 

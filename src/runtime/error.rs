@@ -5,6 +5,7 @@
 use std::fmt;
 use std::io;
 
+use super::log::Level;
 use super::resolver::ResolveError;
 use crate::eval::plan::NextUpstream;
 
@@ -81,6 +82,9 @@ pub enum ProxyError {
     ClientBodyTimedOut,
     /// A file being sent could not be read.
     FileRead(io::Error),
+    /// `proxy_bind`: the call that failed on the upstream socket before it connected
+    /// (`bind(NAME)`, `setsockopt(IP_TRANSPARENT)`): nginx answers 500.
+    Bind(String, io::Error),
     /// The file a request body goes to could not be written: nginx's message.
     BodyFile(String),
 }
@@ -115,7 +119,10 @@ impl ProxyError {
             ProxyError::BodyTooLarge(_) | ProxyError::ChunkedTooLarge(..) => 413,
             ProxyError::ClientBody(_) | ProxyError::ClientClosed(_) => 400,
             ProxyError::ClientBodyTimedOut => 408,
-            ProxyError::FileRead(_) | ProxyError::TlsSetup(_) | ProxyError::BodyFile(_) => 500,
+            ProxyError::FileRead(_)
+            | ProxyError::TlsSetup(_)
+            | ProxyError::BodyFile(_)
+            | ProxyError::Bind(..) => 500,
             _ => 502,
         }
     }
@@ -130,6 +137,7 @@ impl ProxyError {
             ProxyError::NoLiveUpstreams
             | ProxyError::FileRead(_)
             | ProxyError::TlsSetup(_)
+            | ProxyError::Bind(..)
             | ProxyError::BodyFile(_)
             | ProxyError::Unresolved(..) => Side::Internal,
             _ => Side::Upstream,
@@ -145,7 +153,18 @@ impl ProxyError {
                 | ProxyError::TimedOut(Stage::Connecting | Stage::Handshaking)
                 | ProxyError::Handshake(_)
                 | ProxyError::TlsSetup(_)
+                | ProxyError::Bind(..)
         )
+    }
+
+    /// The level nginx logs a failed exchange with a server at: a failed `bind()` is
+    /// `crit`, a failed `setsockopt()` `alert`.
+    pub fn level(&self) -> Level {
+        match self {
+            ProxyError::Bind(call, _) if call.starts_with("setsockopt") => Level::Alert,
+            ProxyError::Bind(..) => Level::Crit,
+            _ => Level::Error,
+        }
     }
 
     /// Whether the server that caused it counts a failure (`max_fails`).
@@ -237,6 +256,10 @@ impl fmt::Display for ProxyError {
                 write!(f, "recv() failed ({os})")
             }
             ProxyError::ClientBodyTimedOut => write!(f, "client timed out"),
+            ProxyError::Bind(call, e) => {
+                let os = crate::syntax::include::os_error(e);
+                write!(f, "{call} failed ({os}) while connecting to upstream")
+            }
             ProxyError::FileRead(e) => {
                 let os = crate::syntax::include::os_error(e);
                 write!(f, "pread() failed ({os}) while sending response to client")

@@ -171,6 +171,15 @@ async fn attempts(
             cache::Found::Hit(entry, status) => {
                 return Ok(from_cache(request, &p, c, *entry, outcome, keepalive, status).await);
             }
+            cache::Found::Refresh(entry, updating) => {
+                let task = super::request::refresh(&request, updating);
+                let status = CacheStatus::Stale;
+                let answer = from_cache(request, &p, c, *entry, outcome, keepalive, status).await;
+                return Ok(answer.map(|mut a| {
+                    a.background.push(task);
+                    a
+                }));
+            }
             cache::Found::Error(status) => {
                 outcome.cache_status = Some(CacheStatus::Hit);
                 return Ok(fail(request, &p, status, outcome, keepalive, None).await);
@@ -179,7 +188,13 @@ async fn attempts(
                 status,
                 store: may,
                 stale: expired,
+                lock,
+                waited_out,
             } => {
+                if waited_out {
+                    log_error(&request, &p, Level::Info, &"cache lock timeout", None);
+                }
+                _updating = lock;
                 outcome.cache_status = Some(status);
                 store = may;
                 if store {
@@ -457,6 +472,12 @@ async fn attempts(
             Err((e, cached)) => {
                 let status = e.status();
                 state.status = Some(status);
+                if let ProxyError::Bind(..) = e {
+                    // The socket never connected: nginx's `$upstream_*` name no server and
+                    // no status for it.
+                    state.status = None;
+                    state.addr = Arc::from("");
+                }
                 state.response_time = Some(sent_at.elapsed());
                 outcome.upstreams.push(state);
                 let addr = logged_peer(&peer.addr);
@@ -465,7 +486,7 @@ async fn attempts(
                 let timed_out = matches!(e, ProxyError::TimedOut(_));
                 // A caught STDERR line was logged as such, and is all nginx says.
                 if !timed_out && !matches!(e, ProxyError::CaughtStderr) {
-                    log_error(&request, &p, Level::Error, &e, Some(&addr));
+                    log_error(&request, &p, e.level(), &e, Some(&addr));
                 }
                 let failed = e.counts_as_failure();
                 if upstream.balancer.free(&mut attempt, failed, now_secs()) {
@@ -531,6 +552,20 @@ async fn client_body(
     }
     if let Some(down) = down.as_deref_mut() {
         down.body.set_timeout(p.timeouts.client_body);
+        // The mirror module read the body before the content phase: sent as read.
+        if let Some(data) = request.sent_body.clone() {
+            let read = data.len() as u64;
+            let kept = Kept {
+                body: p.keep_body.is_some().then(|| data.clone()),
+                file: None,
+            };
+            let send = match &p.body {
+                Some(replacement) => RequestBody::Full(replacement.clone()),
+                None if p.pass_body => RequestBody::Full(data),
+                None => RequestBody::Withheld { length: Some(read) },
+            };
+            return Ok((send, read, kept));
+        }
     }
     if let (Some(keep), Some(down)) = (&p.keep_body, down.as_deref_mut())
         && (length.is_some() || chunked)
@@ -865,6 +900,7 @@ impl Exchange<'_> {
                     self.p.timeouts.connect,
                     &self.run.connections,
                     tls,
+                    self.p.bind.as_ref(),
                 )
                 .await
                 .map_err(|e| (e, false))?
@@ -1125,13 +1161,14 @@ impl UpstreamLog {
             logs,
             level,
             format_args!(
-                "*{} {message}, client: {}, server: {}, request: \"{} {} {}\"{}{host}",
+                "*{} {message}, client: {}, server: {}, request: \"{} {} {}\"{}{}{host}",
                 request.conn.id,
                 self.client,
                 String::from_utf8_lossy(&self.server),
                 request.method,
                 String::from_utf8_lossy(&request.target),
                 request.version,
+                request.subrequest_context(),
                 upstream
             ),
         );

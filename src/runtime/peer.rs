@@ -21,7 +21,7 @@ use super::error::{ProxyError, Stage};
 use super::peer_stream::PeerStream;
 use super::socket::Socket;
 use super::upstream_tls::Connector;
-use crate::eval::plan::{KeepaliveLimits, PeerAddr, UpstreamGroup};
+use crate::eval::plan::{KeepaliveLimits, LocalBind, PeerAddr, UpstreamGroup};
 
 /// An open connection to one upstream server, with what was read past the last response.
 #[derive(Debug)]
@@ -43,8 +43,9 @@ pub struct PeerConn {
     pub connected_at: Instant,
 }
 
-/// Connects to `addr` within `timeout`, then with `tls` (the client and the name) runs the
-/// TLS handshake within `timeout` again (nginx arms `proxy_connect_timeout` anew for it).
+/// Connects to `addr` within `timeout` (from the address `bind` gives, `proxy_bind`), then
+/// with `tls` (the client and the name) runs the TLS handshake within `timeout` again (nginx
+/// arms `proxy_connect_timeout` anew for it).
 /// The attempt takes a number from `connections`, as nginx's `ngx_event_connect_peer` does
 /// before it connects, so `$connection` of the next client jumps past it even when this
 /// connect fails.
@@ -53,18 +54,39 @@ pub async fn connect(
     timeout: Duration,
     connections: &AtomicU64,
     tls: Option<(&Connector, &str)>,
+    bind: Option<&LocalBind>,
 ) -> Result<PeerConn, ProxyError> {
     connections.fetch_add(1, Ordering::Relaxed);
     if let (PeerAddr::Tcp(a), None) = (addr, tls) {
-        let socket = start_connect(*a).map_err(|e| ProxyError::Io(Stage::Connecting, e))?;
+        let socket = start_connect(*a, bind)?;
         return Ok(PeerConn {
             connecting: true,
             ..PeerConn::new(PeerStream::Plain(Socket::Tcp(socket)), addr)
         });
     }
-    let socket = match tokio::time::timeout(timeout, PeerStream::connect(addr)).await {
+    let io = |e| ProxyError::Io(Stage::Connecting, e);
+    let connecting = async {
+        match (addr, bind) {
+            (PeerAddr::Tcp(a), Some(_)) => {
+                let socket = start_connect(*a, bind)?;
+                socket.writable().await.map_err(io)?;
+                match socket.take_error().map_err(io)? {
+                    Some(e) => Err(io(e)),
+                    None => Ok(Socket::Tcp(socket)),
+                }
+            }
+            // nginx binds a unix-domain socket to the address all the same, which fails.
+            (PeerAddr::Unix(_), Some(b)) => {
+                let socket = Socket2::new(Domain::UNIX, Type::STREAM, None).map_err(io)?;
+                bind_local(&socket, b)?;
+                Err(io(io::Error::from(io::ErrorKind::Unsupported)))
+            }
+            (_, None) => PeerStream::connect(addr).await.map_err(io),
+        }
+    };
+    let socket = match tokio::time::timeout(timeout, connecting).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(ProxyError::Io(Stage::Connecting, e)),
+        Ok(Err(e)) => return Err(e),
         Err(_) => return Err(ProxyError::TimedOut(Stage::Connecting)),
     };
     let stream = match tls {
@@ -84,14 +106,33 @@ pub async fn connect(
 /// A non-blocking `connect()` to `addr`, as nginx's `ngx_event_connect_peer` starts one: the
 /// socket is returned while the handshake may still be under way (on loopback it is usually
 /// over by the time `connect()` returns); [`PeerConn::confirm`] learns how it ended.
-fn start_connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let socket = Socket2::new(Domain::for_address(addr), Type::STREAM.nonblocking(), None)?;
+fn start_connect(addr: SocketAddr, bind: Option<&LocalBind>) -> Result<TcpStream, ProxyError> {
+    let io = |e| ProxyError::Io(Stage::Connecting, e);
+    let socket =
+        Socket2::new(Domain::for_address(addr), Type::STREAM.nonblocking(), None).map_err(io)?;
+    if let Some(b) = bind {
+        bind_local(&socket, b)?;
+    }
     match socket.connect(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
+        Err(e) => return Err(io(e)),
     }
-    TcpStream::from_std(std::net::TcpStream::from(socket))
+    TcpStream::from_std(std::net::TcpStream::from(socket)).map_err(io)
+}
+
+/// `proxy_bind`: the socket takes the local address before it connects (with
+/// `IP_TRANSPARENT` first under `transparent`), as `ngx_event_connect_peer` binds it.
+fn bind_local(socket: &Socket2, b: &LocalBind) -> Result<(), ProxyError> {
+    if b.transparent {
+        let (set, call) = match b.addr {
+            SocketAddr::V4(_) => (socket.set_ip_transparent_v4(true), "IP_TRANSPARENT"),
+            SocketAddr::V6(_) => (socket.set_ip_transparent_v6(true), "IPV6_TRANSPARENT"),
+        };
+        set.map_err(|e| ProxyError::Bind(format!("setsockopt({call})"), e))?;
+    }
+    let bound = socket.bind(&b.addr.into());
+    bound.map_err(|e| ProxyError::Bind(format!("bind({})", b.name), e))
 }
 
 impl PeerConn {

@@ -6,16 +6,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+
 use super::body::Finish;
 use super::client::{Client, PartialHead, RequestHead};
 use super::context::{ConnCtx, OwnedRequest};
+use super::error::ProxyError;
 use super::forward::{self, Downstream, UpstreamLog};
 use super::log::Level;
 use super::parse::ParseError;
 use super::request_body::ClientBody;
 use super::response::Answer;
 use super::{respond, static_file};
-use crate::eval::plan::{ErrorLine, LogTarget, Outcome, Route, Severity};
+use crate::eval::plan::{ErrorLine, LogTarget, Mirror, Outcome, Route, Severity};
 use crate::syntax::include::os_error;
 
 /// What became of a request.
@@ -120,10 +124,100 @@ pub struct Then {
     pub upstream: Option<UpstreamLog>,
 }
 
-/// Serves what the site decided for `request`: answer, file or proxy pass. `down` is the
-/// client, for the body and to notice it leaving (none when an `error_page` routed the
-/// request again). `None`: close without an answer.
+/// Serves what the site decided for `request`: answer, file or proxy pass, with the
+/// `mirror` subrequests routing started on the way. `down` is the client, for the body and
+/// to notice it leaving (none when an `error_page` routed the request again). `None`: close
+/// without an answer.
 pub async fn dispatch(
+    mut request: OwnedRequest,
+    mut route: Route,
+    mut down: Option<Downstream<'_>>,
+    then: Then,
+) -> Option<Answer> {
+    let mirrors = route.take_mirrors();
+    if mirrors.is_empty() {
+        return serve(request, route, down, then).await;
+    }
+    let background = match start_mirrors(&mut request, mirrors, down.as_mut()).await {
+        Ok(started) => started,
+        // The body could not be read for them: the client went away, or broke it.
+        Err(_) => return None,
+    };
+    let mut answer = serve(request, route, down, then).await?;
+    answer.background.extend(background);
+    Some(answer)
+}
+
+/// `ngx_http_mirror_handler`: the request's body is read whole first when a mirror sends
+/// it (`mirror_request_body`); then [`spawn_mirrors`] starts them.
+async fn start_mirrors(
+    request: &mut OwnedRequest,
+    mirrors: Vec<Mirror>,
+    down: Option<&mut Downstream<'_>>,
+) -> Result<Vec<JoinHandle<()>>, ProxyError> {
+    request.mirrored += mirrors.len();
+    if let Some(m) = mirrors.iter().find(|m| m.request_body)
+        && let Some(Downstream { client, body }) = down
+        && !body.is_done()
+    {
+        let data = body.read_all(client, m.client_max_body_size).await?;
+        request.request_body = Some(data.clone());
+        request.sent_body = Some(data);
+    }
+    Ok(spawn_mirrors(request, mirrors))
+}
+
+/// Each mirror subrequest runs beside the request, as a task of its own (with the body the
+/// request read, when it sends it).
+fn spawn_mirrors(request: &OwnedRequest, mirrors: Vec<Mirror>) -> Vec<JoinHandle<()>> {
+    let started = mirrors.into_iter().map(|m| {
+        let mut sub = request.clone();
+        if !m.request_body {
+            sub.sent_body = None;
+        }
+        sub.subrequest = Some(m.uri.clone());
+        tokio::spawn(background(sub, m.route, m.delay, m.holds))
+    });
+    started.collect()
+}
+
+/// `ngx_http_upstream_cache_background_update`: a background subrequest, the request's
+/// clone to its own URI, asks the upstream for the expired entry the request is answered
+/// with, holding the request's mark (`updating`) until it is over.
+pub fn refresh<H: Send + 'static>(request: &OwnedRequest, updating: H) -> JoinHandle<()> {
+    let mut sub = request.clone();
+    let path = request
+        .target
+        .split(|&c| c == b'?')
+        .next()
+        .unwrap_or_default();
+    sub.subrequest = Some(Bytes::copy_from_slice(path));
+    let route = request.conn.state.site.route(&sub.info());
+    tokio::spawn(background(sub, route, None, updating))
+}
+
+/// Serves a background subrequest of `request` (after its location's `limit_req` delay),
+/// keeping `_held` until it is over: its answer is dropped, and its log line written only
+/// under `log_subrequest on`.
+async fn background<H>(request: OwnedRequest, route: Route, delay: Option<Duration>, _held: H) {
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let then = Then {
+        keepalive: false,
+        outcome: Outcome::default(),
+        upstream: None,
+    };
+    if let Some(mut answer) = Box::pin(dispatch(request, route, None, then)).await
+        && let Some(mut finish) = answer.body.take_finish()
+        && !finish.log.subrequests
+    {
+        finish.log = Arc::default();
+    }
+}
+
+/// [`dispatch`] once the mirrors are started.
+async fn serve(
     request: OwnedRequest,
     route: Route,
     down: Option<Downstream<'_>>,
@@ -216,8 +310,8 @@ pub async fn dispatch(
 }
 
 /// Serves an `auth_request` subrequest of `request` (no body read, none sent back): what
-/// its answer's log line would have said, the line itself not written (`log_subrequest
-/// off`). A subrequest that closed without an answer (`return 444`) stands for a 444.
+/// its answer's log line says, the line itself written only under `log_subrequest on`. A
+/// subrequest that closed without an answer (`return 444`) stands for a 444.
 async fn subrequest(request: &OwnedRequest, route: Route) -> Outcome {
     let then = Then {
         keepalive: false,
@@ -228,8 +322,10 @@ async fn subrequest(request: &OwnedRequest, route: Route) -> Outcome {
     let finish = answer.and_then(|mut a| a.body.take_finish());
     match finish {
         Some(mut finish) => {
-            finish.log = Arc::default();
-            std::mem::take(&mut finish.outcome)
+            if !finish.log.subrequests {
+                finish.log = Arc::default();
+            }
+            finish.outcome.clone()
         }
         None => Outcome {
             status: 444,
@@ -319,14 +415,15 @@ fn log_errors(
             logs,
             level,
             format_args!(
-                "*{} {}, client: {}, server: {}, request: \"{} {} {}\"{host}",
+                "*{} {}, client: {}, server: {}, request: \"{} {} {}\"{}{host}",
                 request.conn.id,
                 e.message,
                 e.client.as_ref().unwrap_or(&request.conn.remote),
                 String::from_utf8_lossy(&e.server),
                 request.method,
                 String::from_utf8_lossy(&request.target),
-                request.version
+                request.version,
+                request.subrequest_context()
             ),
         );
     }

@@ -115,6 +115,10 @@ pub struct Answer {
     /// An upstream's body: while it is awaited, a client that leaves ends the request (nginx's
     /// `ngx_http_upstream_check_broken_connection`, off under `proxy_ignore_client_abort`).
     pub watch_client: bool,
+    /// The request's `mirror` subrequests, still running: the connection waits for them
+    /// before its next request, and the request's log line is written after them (nginx
+    /// counts them on the main request, which is freed last).
+    pub background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Answer {
@@ -213,6 +217,7 @@ pub fn build(
         throttle: None,
         hold_head: false,
         watch_client: false,
+        background: Vec::new(),
     }
 }
 

@@ -219,6 +219,7 @@ mod tests {
             limits: Default::default(),
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
+            mirrored: 0,
             request_body: None,
             body_length: None,
             request_body_file: None,

@@ -134,6 +134,7 @@ impl Site for TestSite {
                 limited: Default::default(),
                 sending: Default::default(),
                 trailers: None,
+                mirrors: Vec::new(),
             });
         }
         if request.target == b"/return" {
@@ -157,6 +158,7 @@ impl Site for TestSite {
                 limited: Default::default(),
                 sending: Default::default(),
                 trailers: None,
+                mirrors: Vec::new(),
             });
         }
         let upgrade = Self::header(request, "upgrade")
@@ -250,7 +252,9 @@ impl Site for TestSite {
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
+            mirrors: Vec::new(),
             tls: None,
+            bind: None,
             cache: None,
             fastcgi: None,
         }))
@@ -295,6 +299,7 @@ impl Site for TestSite {
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
+            mirrors: Vec::new(),
         })
     }
 
@@ -377,6 +382,7 @@ impl LogFormat for PlainFormat {
 
 pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
     Arc::new(LogSpec {
+        subrequests: false,
         files: vec![LogFile {
             target: LogTarget::File(path),
             format: Arc::new(PlainFormat),
