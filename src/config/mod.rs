@@ -22,6 +22,7 @@ pub mod proxy_cookie;
 pub mod proxy_rewrite;
 pub mod proxy_ssl;
 pub mod realip;
+pub mod referer;
 pub mod resolver;
 pub mod rewrite;
 pub mod settings;

@@ -157,6 +157,8 @@ pub struct Settings {
     pub keepalive_disable: Option<KeepaliveDisable>,
     /// The `proxy_cache*` settings.
     pub cache: super::cache::Cache,
+    /// `valid_referers`, for `$invalid_referer`.
+    pub valid_referers: Option<super::referer::ValidReferers>,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -311,6 +313,7 @@ impl Settings {
         self.sub_filter.inherit(&parent.sub_filter);
         self.cache.inherit(&parent.cache);
         self.limits.inherit(&parent.limits);
+        super::referer::inherit(&mut self.valid_referers, &parent.valid_referers);
     }
 
     /// `client_max_body_size`, nginx's default when no level set it.
@@ -497,6 +500,7 @@ impl Settings {
                     self.proxy_redirect.get_or_insert_with(Vec::new).push(r);
                 }
             }
+            "valid_referers" => super::referer::valid_referers(cx, d, &mut self.valid_referers),
             "add_header" => added_line(cx, d, &mut self.add_header),
             "add_trailer" => added_line(cx, d, &mut self.add_trailer),
             "expires" => filters::expires(cx, d, &mut self.expires),

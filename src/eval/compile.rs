@@ -52,6 +52,8 @@ struct Shared {
     caches: super::cache::Zones,
     /// Every level's logs, for [`ProcessSpec::logs`].
     logs: RefCell<Vec<Arc<LogSpec>>>,
+    /// The names of the server being compiled (`valid_referers server_names`).
+    server_names: Vec<ServerName>,
 }
 
 pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
@@ -146,6 +148,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         limits,
         caches: super::cache::Zones::compile(&http.cache_paths),
         logs: RefCell::default(),
+        server_names: Vec::new(),
     };
     let servers: Vec<CServer> = http
         .servers
@@ -273,6 +276,7 @@ fn proxy_rewrite_captures(st: &Settings, out: &mut Vec<String>) {
 }
 
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
+    sh.server_names.clone_from(&s.names);
     proxy_conf::validate(cx, &sh.reg, &s.settings);
     let steps = script::compile(
         cx,
@@ -322,6 +326,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
         output: COutput::compile(cx, &sh.reg, st, &sh.site).unwrap_or_default(),
+        referers: referers(cx, sh, st),
         limit_except: None,
     };
     let tls = super::tls::spec(&st.ssl);
@@ -484,8 +489,16 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
         output: COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?,
+        referers: referers(cx, sh, &l.settings),
         limit_except: None,
     })
+}
+
+/// A level's `valid_referers` with its server's names; `None` without any (or after an
+/// error, reported).
+fn referers(cx: &mut Cx<'_>, sh: &Shared, st: &Settings) -> Option<Arc<super::referer::Referers>> {
+    let v = st.valid_referers.as_ref()?;
+    super::referer::Referers::compile(cx, v, &sh.server_names).map(Arc::new)
 }
 
 /// A level's `root`/`alias`, `index`, `try_files` and file settings; `None` after an error

@@ -34,6 +34,7 @@ mod proxy_cookie;
 mod proxy_redirect;
 mod proxy_rewrite;
 mod realip;
+mod referer;
 pub mod regex;
 pub mod request;
 pub mod route;

@@ -87,6 +87,8 @@ pub struct Req<'a> {
     /// server's, then its location's or `if` block's, for `$document_root`,
     /// `$realpath_root` and `$request_filename`.
     pub root: Option<Arc<CRoot>>,
+    /// The `valid_referers` of the level that has the request, for `$invalid_referer`.
+    pub referers: Option<Arc<super::referer::Referers>>,
     /// nginx's `add_uri_to_alias`: `try_files` found a file under a regex location's alias.
     pub add_uri_to_alias: bool,
     /// A root is being evaluated: a root naming `$request_filename` reads it as not found
@@ -130,6 +132,8 @@ pub struct Req<'a> {
     geos: Vec<MapValue>,
     /// Each `split_clients` variable's state in this request, by index.
     splits: Vec<MapValue>,
+    /// `$invalid_referer` in this request.
+    invalid_referer: MapValue,
 }
 
 /// The request as its phases left it once routing decided the answer (nginx's `r` when the
@@ -143,6 +147,7 @@ pub struct Routed {
     /// The method is GET (an error page or an `X-Accel-Redirect` may have made it so).
     get: bool,
     root: Option<Arc<CRoot>>,
+    referers: Option<Arc<super::referer::Referers>>,
     add_uri_to_alias: bool,
     proxy: Option<(Bytes, Bytes)>,
     captures: Captures,
@@ -152,6 +157,7 @@ pub struct Routed {
     maps: Vec<MapValue>,
     geos: Vec<MapValue>,
     splits: Vec<MapValue>,
+    invalid_referer: MapValue,
 }
 
 /// A map's value in one request.
@@ -197,6 +203,7 @@ impl<'a> Req<'a> {
             content_type: None,
             errors: Vec::new(),
             root: None,
+            referers: None,
             add_uri_to_alias: false,
             root_busy: false,
             proxy: None,
@@ -216,6 +223,7 @@ impl<'a> Req<'a> {
             maps: vec![MapValue::Unread; n],
             geos: vec![MapValue::Unread; tables.geos.len()],
             splits: vec![MapValue::Unread; tables.splits.len()],
+            invalid_referer: MapValue::Unread,
         }
     }
 
@@ -225,6 +233,7 @@ impl<'a> Req<'a> {
             target: self.target.clone(),
             get: self.method == "GET",
             root: self.root.clone(),
+            referers: self.referers.clone(),
             add_uri_to_alias: self.add_uri_to_alias,
             proxy: self.proxy.clone(),
             captures: std::mem::take(&mut self.captures),
@@ -234,6 +243,7 @@ impl<'a> Req<'a> {
             maps: std::mem::take(&mut self.maps),
             geos: std::mem::take(&mut self.geos),
             splits: std::mem::take(&mut self.splits),
+            invalid_referer: self.invalid_referer.clone(),
         }
     }
 
@@ -245,6 +255,7 @@ impl<'a> Req<'a> {
             self.method = "GET";
         }
         self.root = r.root;
+        self.referers = r.referers;
         self.add_uri_to_alias = r.add_uri_to_alias;
         self.proxy = r.proxy;
         self.captures = r.captures;
@@ -254,6 +265,7 @@ impl<'a> Req<'a> {
         self.maps = r.maps;
         self.geos = r.geos;
         self.splits = r.splits;
+        self.invalid_referer = r.invalid_referer;
     }
 
     /// The client's address: the realip module's, else the connection's.
@@ -281,6 +293,7 @@ impl<'a> Req<'a> {
         self.sub_filter = loc.sub_filter.clone();
         self.output.clone_from(&loc.output);
         self.root = Some(loc.content.root.clone());
+        self.referers.clone_from(&loc.referers);
     }
 
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
@@ -308,7 +321,7 @@ impl<'a> Req<'a> {
         }
         let kept = match var {
             Var::Map(i) => !self.tables.maps.get(*i).is_some_and(|m| m.volatile),
-            Var::Geo(_) | Var::Split(_) => true,
+            Var::Geo(_) | Var::Split(_) | Var::InvalidReferer => true,
             _ => false,
         };
         let (_, value) = self
@@ -397,6 +410,17 @@ impl<'a> Req<'a> {
                 None
             }
             Var::Unsupported(_) => None,
+            // Cached on first read, as nginx caches the indexed variable: a later level's
+            // `valid_referers` does not judge the request again.
+            Var::InvalidReferer => self.cached(
+                |r| &mut r.invalid_referer,
+                |r| {
+                    let referer = first(&r.headers, "referer");
+                    let refs = r.referers.as_ref();
+                    let invalid = refs.is_some_and(|v| v.invalid(referer.as_deref()));
+                    if invalid { b"1".to_vec() } else { Vec::new() }
+                },
+            ),
             Var::UpstreamCacheStatus => {
                 let status = self.outcome?.cache_status?;
                 Some(status.as_str().as_bytes().to_vec())

@@ -293,6 +293,7 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.sub_filter = s.default.sub_filter.clone();
     req.output.clone_from(&s.default.output);
     req.root = Some(s.default.content.root.clone());
+    req.referers.clone_from(&s.default.referers);
     if !req
         .headers
         .iter()

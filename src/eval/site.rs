@@ -158,6 +158,8 @@ pub struct CLocation {
     pub sub_filter: Option<Arc<CSubFilter>>,
     /// `chunked_transfer_encoding`, `keepalive_disable` and the rate limits.
     pub output: COutput,
+    /// `valid_referers`, for `$invalid_referer`.
+    pub referers: Option<Arc<super::referer::Referers>>,
     /// `limit_except`: the configuration a request whose method it does not list takes.
     pub limit_except: Option<Box<CLimitExcept>>,
 }

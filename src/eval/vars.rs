@@ -97,10 +97,12 @@ pub enum Var {
     /// in memory (not found before, for a body it would write to a file, or without a body).
     RequestBody,
     /// A variable nginx has but ngxr does not compute (a request body's file, TCP_INFO,
-    /// trailers, the fastcgi, userid, referer and secure_link modules, some TLS details): a
+    /// trailers, the fastcgi, userid and secure_link modules, some TLS details): a
     /// use is reported as unsupported where it is written and the server refuses to start,
     /// as reading it "not found" would change what the configuration does.
     Unsupported(String),
+    /// `$invalid_referer`: `1` when the level's `valid_referers` refuse the `Referer`.
+    InvalidReferer,
     /// `$upstream_cache_status`: what `proxy_cache` did; not found without a cache.
     UpstreamCacheStatus,
     /// `$http2`: empty, as on every HTTP/1 connection (ngxr serves no other).
@@ -169,6 +171,10 @@ impl Registry {
         }
         if self.captures.iter().any(|c| c == name) {
             return Some(Var::NamedCapture(name.to_string()));
+        }
+        // `set` gives this one a value its handler computes until then.
+        if name.eq_ignore_ascii_case("invalid_referer") {
+            return Some(Var::InvalidReferer);
         }
         if let Some(s) = self.sets.iter().find(|s| s.eq_ignore_ascii_case(name)) {
             return Some(Var::Set(s.to_ascii_lowercase()));
@@ -276,6 +282,7 @@ fn fixed(name: &str) -> Option<Var> {
         "date_local" => Var::DateLocal,
         "date_gmt" => Var::DateGmt,
         "upstream_cache_status" => Var::UpstreamCacheStatus,
+        "invalid_referer" => Var::InvalidReferer,
         "ssl_ciphers"
         | "ssl_curves"
         | "ssl_session_id"
@@ -290,7 +297,6 @@ fn fixed(name: &str) -> Option<Var> {
         | "uid_got"
         | "uid_set"
         | "uid_reset"
-        | "invalid_referer"
         | "secure_link"
         | "secure_link_expires" => Var::Unsupported(name.to_string()),
         "limit_req_status" => Var::LimitReqStatus,

@@ -42,6 +42,7 @@ mod proxy_protocol;
 mod proxy_redirect;
 mod redefined_variables;
 mod redirect_log;
+mod referer;
 mod refused_heads;
 mod refused_log;
 mod request_body;
