@@ -25,6 +25,7 @@ pub mod realip;
 pub mod referer;
 pub mod resolver;
 pub mod rewrite;
+pub mod secure_link;
 pub mod settings;
 pub mod split_clients;
 pub mod ssl;
@@ -89,6 +90,9 @@ pub struct Cx<'t> {
     http_end: u64,
     /// The limit modules' shared memory zones named so far.
     pub limit_zones: limit::Zones,
+    /// Errors nginx finds when it merges a level's settings, which it reports on the line
+    /// of the `http` block's `}`: the directive that made each, and the message.
+    pub merge_errors: Vec<(Span, &'static str)>,
 }
 
 impl std::fmt::Debug for Cx<'_> {
@@ -118,6 +122,7 @@ impl<'t> Cx<'t> {
             sink,
             http_end,
             limit_zones: limit::Zones::default(),
+            merge_errors: Vec::new(),
         }
     }
 

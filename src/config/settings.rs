@@ -159,6 +159,8 @@ pub struct Settings {
     pub cache: super::cache::Cache,
     /// `valid_referers`, for `$invalid_referer`.
     pub valid_referers: Option<super::referer::ValidReferers>,
+    /// `secure_link`, `secure_link_md5` and `secure_link_secret`.
+    pub secure_link: super::secure_link::SecureLink,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -313,6 +315,7 @@ impl Settings {
         self.sub_filter.inherit(&parent.sub_filter);
         self.cache.inherit(&parent.cache);
         self.limits.inherit(&parent.limits);
+        self.secure_link.inherit(&parent.secure_link);
         super::referer::inherit(&mut self.valid_referers, &parent.valid_referers);
     }
 
@@ -331,6 +334,7 @@ impl Settings {
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
             || self.cache.apply(cx, d)
+            || self.secure_link.apply(cx, d)
         {
             return true;
         }

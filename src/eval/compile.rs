@@ -327,6 +327,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
         output: COutput::compile(cx, &sh.reg, st, &sh.site).unwrap_or_default(),
         referers: referers(cx, sh, st),
+        secure_link: secure_link(cx, sh, st),
         limit_except: None,
     };
     let tls = super::tls::spec(&st.ssl);
@@ -490,6 +491,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
         output: COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?,
         referers: referers(cx, sh, &l.settings),
+        secure_link: secure_link(cx, sh, &l.settings),
         limit_except: None,
     })
 }
@@ -499,6 +501,15 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
 fn referers(cx: &mut Cx<'_>, sh: &Shared, st: &Settings) -> Option<Arc<super::referer::Referers>> {
     let v = st.valid_referers.as_ref()?;
     super::referer::Referers::compile(cx, v, &sh.server_names).map(Arc::new)
+}
+
+/// A level's `secure_link*`; `None` where `$secure_link` is not found.
+fn secure_link(
+    cx: &mut Cx<'_>,
+    sh: &Shared,
+    st: &Settings,
+) -> Option<Arc<super::secure_link::CSecureLink>> {
+    super::secure_link::CSecureLink::compile(cx, &sh.reg, &st.secure_link).map(Arc::new)
 }
 
 /// A level's `root`/`alias`, `index`, `try_files` and file settings; `None` after an error

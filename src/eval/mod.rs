@@ -39,6 +39,7 @@ pub mod regex;
 pub mod request;
 pub mod route;
 pub mod script;
+mod secure_link;
 pub mod site;
 mod split_clients;
 mod static_;

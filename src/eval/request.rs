@@ -89,6 +89,8 @@ pub struct Req<'a> {
     pub root: Option<Arc<CRoot>>,
     /// The `valid_referers` of the level that has the request, for `$invalid_referer`.
     pub referers: Option<Arc<super::referer::Referers>>,
+    /// The secure_link settings of the level that has the request, for `$secure_link`.
+    pub secure_link: Option<Arc<super::secure_link::CSecureLink>>,
     /// nginx's `add_uri_to_alias`: `try_files` found a file under a regex location's alias.
     pub add_uri_to_alias: bool,
     /// A root is being evaluated: a root naming `$request_filename` reads it as not found
@@ -134,6 +136,11 @@ pub struct Req<'a> {
     splits: Vec<MapValue>,
     /// `$invalid_referer` in this request.
     invalid_referer: MapValue,
+    /// `$secure_link` and `$secure_link_expires` in this request.
+    secure_link_value: MapValue,
+    secure_link_expires: MapValue,
+    /// The expiry the last reading of `$secure_link` found (the module's context).
+    link_expires: Option<Vec<u8>>,
 }
 
 /// The request as its phases left it once routing decided the answer (nginx's `r` when the
@@ -148,6 +155,7 @@ pub struct Routed {
     get: bool,
     root: Option<Arc<CRoot>>,
     referers: Option<Arc<super::referer::Referers>>,
+    secure_link: Option<Arc<super::secure_link::CSecureLink>>,
     add_uri_to_alias: bool,
     proxy: Option<(Bytes, Bytes)>,
     captures: Captures,
@@ -158,6 +166,8 @@ pub struct Routed {
     geos: Vec<MapValue>,
     splits: Vec<MapValue>,
     invalid_referer: MapValue,
+    secure_link_value: MapValue,
+    secure_link_expires: MapValue,
 }
 
 /// A map's value in one request.
@@ -204,6 +214,8 @@ impl<'a> Req<'a> {
             errors: Vec::new(),
             root: None,
             referers: None,
+            secure_link: None,
+            link_expires: None,
             add_uri_to_alias: false,
             root_busy: false,
             proxy: None,
@@ -224,6 +236,8 @@ impl<'a> Req<'a> {
             geos: vec![MapValue::Unread; tables.geos.len()],
             splits: vec![MapValue::Unread; tables.splits.len()],
             invalid_referer: MapValue::Unread,
+            secure_link_value: MapValue::Unread,
+            secure_link_expires: MapValue::Unread,
         }
     }
 
@@ -234,6 +248,7 @@ impl<'a> Req<'a> {
             get: self.method == "GET",
             root: self.root.clone(),
             referers: self.referers.clone(),
+            secure_link: self.secure_link.clone(),
             add_uri_to_alias: self.add_uri_to_alias,
             proxy: self.proxy.clone(),
             captures: std::mem::take(&mut self.captures),
@@ -244,6 +259,8 @@ impl<'a> Req<'a> {
             geos: std::mem::take(&mut self.geos),
             splits: std::mem::take(&mut self.splits),
             invalid_referer: self.invalid_referer.clone(),
+            secure_link_value: self.secure_link_value.clone(),
+            secure_link_expires: self.secure_link_expires.clone(),
         }
     }
 
@@ -256,6 +273,7 @@ impl<'a> Req<'a> {
         }
         self.root = r.root;
         self.referers = r.referers;
+        self.secure_link = r.secure_link;
         self.add_uri_to_alias = r.add_uri_to_alias;
         self.proxy = r.proxy;
         self.captures = r.captures;
@@ -266,6 +284,8 @@ impl<'a> Req<'a> {
         self.geos = r.geos;
         self.splits = r.splits;
         self.invalid_referer = r.invalid_referer;
+        self.secure_link_value = r.secure_link_value;
+        self.secure_link_expires = r.secure_link_expires;
     }
 
     /// The client's address: the realip module's, else the connection's.
@@ -294,6 +314,7 @@ impl<'a> Req<'a> {
         self.output.clone_from(&loc.output);
         self.root = Some(loc.content.root.clone());
         self.referers.clone_from(&loc.referers);
+        self.secure_link.clone_from(&loc.secure_link);
     }
 
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
@@ -421,6 +442,16 @@ impl<'a> Req<'a> {
                     if invalid { b"1".to_vec() } else { Vec::new() }
                 },
             ),
+            Var::SecureLink => self.cached_found(
+                |r| &mut r.secure_link_value,
+                |r| {
+                    let link = r.secure_link.clone()?;
+                    link.check(r, |r, expires| r.link_expires = expires)
+                },
+            ),
+            Var::SecureLinkExpires => {
+                self.cached_found(|r| &mut r.secure_link_expires, |r| r.link_expires.clone())
+            }
             Var::UpstreamCacheStatus => {
                 let status = self.outcome?.cache_status?;
                 Some(status.as_str().as_bytes().to_vec())
@@ -612,13 +643,22 @@ impl Req<'_> {
         slot: impl Fn(&mut Self) -> &mut MapValue,
         eval: impl FnOnce(&mut Self) -> Vec<u8>,
     ) -> Option<Vec<u8>> {
+        self.cached_found(slot, |r| Some(eval(r)))
+    }
+
+    /// [`Req::cached`] for a value that may be not found (kept so as well).
+    fn cached_found(
+        &mut self,
+        slot: impl Fn(&mut Self) -> &mut MapValue,
+        eval: impl FnOnce(&mut Self) -> Option<Vec<u8>>,
+    ) -> Option<Vec<u8>> {
         match slot(self) {
             MapValue::Known(value) => return value.clone(),
             MapValue::Busy => return None,
             MapValue::Unread => {}
         }
         *slot(self) = MapValue::Busy;
-        let value = Some(eval(self));
+        let value = eval(self);
         *slot(self) = MapValue::Known(value.clone());
         value
     }

@@ -294,6 +294,7 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.output.clone_from(&s.default.output);
     req.root = Some(s.default.content.root.clone());
     req.referers.clone_from(&s.default.referers);
+    req.secure_link.clone_from(&s.default.secure_link);
     if !req
         .headers
         .iter()

@@ -160,6 +160,8 @@ pub struct CLocation {
     pub output: COutput,
     /// `valid_referers`, for `$invalid_referer`.
     pub referers: Option<Arc<super::referer::Referers>>,
+    /// `secure_link*`, for `$secure_link`.
+    pub secure_link: Option<Arc<super::secure_link::CSecureLink>>,
     /// `limit_except`: the configuration a request whose method it does not list takes.
     pub limit_except: Option<Box<CLimitExcept>>,
 }

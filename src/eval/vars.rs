@@ -97,12 +97,16 @@ pub enum Var {
     /// in memory (not found before, for a body it would write to a file, or without a body).
     RequestBody,
     /// A variable nginx has but ngxr does not compute (a request body's file, TCP_INFO,
-    /// trailers, the fastcgi, userid and secure_link modules, some TLS details): a
+    /// trailers, the fastcgi, userid module, some TLS details): a
     /// use is reported as unsupported where it is written and the server refuses to start,
     /// as reading it "not found" would change what the configuration does.
     Unsupported(String),
     /// `$invalid_referer`: `1` when the level's `valid_referers` refuse the `Referer`.
     InvalidReferer,
+    /// `$secure_link` and `$secure_link_expires`: the level's secure_link settings judging
+    /// the request's link.
+    SecureLink,
+    SecureLinkExpires,
     /// `$upstream_cache_status`: what `proxy_cache` did; not found without a cache.
     UpstreamCacheStatus,
     /// `$http2`: empty, as on every HTTP/1 connection (ngxr serves no other).
@@ -296,9 +300,9 @@ fn fixed(name: &str) -> Option<Var> {
         | "fastcgi_path_info"
         | "uid_got"
         | "uid_set"
-        | "uid_reset"
-        | "secure_link"
-        | "secure_link_expires" => Var::Unsupported(name.to_string()),
+        | "uid_reset" => Var::Unsupported(name.to_string()),
+        "secure_link" => Var::SecureLink,
+        "secure_link_expires" => Var::SecureLinkExpires,
         "limit_req_status" => Var::LimitReqStatus,
         "limit_rate" => Var::LimitRate,
         "connections_active" => Var::Connections(Counted::Active),

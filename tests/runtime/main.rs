@@ -48,6 +48,7 @@ mod refused_log;
 mod request_body;
 mod resolver;
 mod root_variables;
+mod secure_link;
 mod shutdown_timeout;
 mod split_clients;
 mod startup_warnings;
