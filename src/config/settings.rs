@@ -138,6 +138,8 @@ pub struct Settings {
     pub autoindex: Option<bool>,
     pub autoindex_exact_size: Option<bool>,
     pub autoindex_localtime: Option<bool>,
+    /// `random_index`.
+    pub random_index: Option<bool>,
     pub if_modified_since: Option<IfModifiedSince>,
     /// `max_ranges`: how many ranges a request may ask for (0: the range filter is off).
     pub max_ranges: Option<usize>,
@@ -298,6 +300,7 @@ impl Settings {
             autoindex,
             autoindex_exact_size,
             autoindex_localtime,
+            random_index,
             if_modified_since,
             max_ranges,
             log_not_found,
@@ -601,6 +604,7 @@ impl Settings {
             "autoindex" => flag(cx, d, &mut self.autoindex),
             "autoindex_exact_size" => flag(cx, d, &mut self.autoindex_exact_size),
             "autoindex_localtime" => flag(cx, d, &mut self.autoindex_localtime),
+            "random_index" => flag(cx, d, &mut self.random_index),
             "log_not_found" => flag(cx, d, &mut self.log_not_found),
             "if_modified_since" => set(
                 cx,

@@ -448,6 +448,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
     proxy_conf::validate(cx, &sh.reg, &l.settings);
     let action = match &l.proxy_pass {
         _ if l.stub_status => Action::StubStatus,
+        _ if l.empty_gif => Action::EmptyGif,
         Some(pass) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
             &sh.reg,
@@ -578,6 +579,7 @@ fn fallback_content(cx: &Cx<'_>, st: &Settings) -> Content {
             exact_size: st.autoindex_exact_size.unwrap_or(true),
             localtime: st.autoindex_localtime.unwrap_or(false),
         }),
+        random_index: st.random_index.unwrap_or(false),
     }
 }
 

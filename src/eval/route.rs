@@ -735,6 +735,7 @@ fn content(
         Action::Proxy(p) => p,
         Action::Static => return static_::content(loc, req, served),
         Action::StubStatus => return stub_status(loc, req),
+        Action::EmptyGif => return super::empty_gif::handler(loc, req, served),
     };
     // The proxy module reads the body before it builds the upstream request.
     req.body_read = true;
@@ -886,15 +887,16 @@ fn text_answer(
     loc: &CLocation,
 ) -> Next {
     let length = text.len();
-    made_answer(code, content_type, Some(length), req, loc, |_| text)
+    made_answer(code, (content_type, None), Some(length), req, loc, |_| text)
 }
 
-/// An answer a handler makes itself, its header through the headers filter first;
+/// An answer a handler makes itself, its header through the headers filter first, with its
+/// type and modification time (`Last-Modified`, which `expires modified` counts from);
 /// `length` `None` when the header goes before the body is made (autoindex), and `body` is
 /// told whether the charset filter made the type UTF-8.
 pub fn made_answer(
     code: u16,
-    content_type: Option<Bytes>,
+    (content_type, mtime): (Option<Bytes>, Option<i64>),
     length: Option<usize>,
     req: &mut Req<'_>,
     loc: &CLocation,
@@ -904,6 +906,10 @@ pub fn made_answer(
         .map(|t| (Bytes::from_static(b"Content-Type"), t))
         .into_iter()
         .collect();
+    if let Some(mtime) = mtime {
+        let date = Bytes::from(super::clock::http_date(mtime));
+        headers.push((Bytes::from_static(b"Last-Modified"), date));
+    }
     // What the request holds already comes before the headers filter's lines.
     headers.append(&mut req.carried);
     // The text's length is set before the headers filter runs; nginx's own pages
@@ -919,7 +925,7 @@ pub fn made_answer(
         status: code,
         headers: set,
     };
-    added::expires(&loc.add_headers, &mut answer, None, req, &mut headers);
+    added::expires(&loc.add_headers, &mut answer, mtime, req, &mut headers);
     added::apply_to(&loc.add_headers, answer, req, &mut headers);
     added::charset(&loc.add_headers, code, &mut headers);
     let utf8 = headers.iter().any(|(n, v)| {

@@ -193,6 +193,8 @@ pub enum Action {
     Static,
     /// `stub_status`: the server's connection counters as text.
     StubStatus,
+    /// `empty_gif`: nginx's 1×1 transparent GIF.
+    EmptyGif,
 }
 
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@ mod body_timeout;
 mod buffer_size;
 mod client_abort;
 mod client_certs;
+mod content_handlers;
 mod error_logs;
 mod files;
 mod force_ranges;
