@@ -387,6 +387,10 @@ impl Settings {
                     self.large_client_header_buffers = Some((num, size));
                 }
             }
+            // `ngx_http_core_lowat_check` on Linux, which has no `SO_SNDLOWAT` nginx can set.
+            "send_lowat" | "proxy_send_lowat" => {
+                cx.warn(d, format!("\"{}\" is not supported, ignored", d.name()));
+            }
             "resolver_timeout" => set(cx, d, &mut self.resolver_timeout, parse_msec),
             "resolver" => {
                 if self.resolver.is_some() {
