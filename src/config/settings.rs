@@ -163,6 +163,12 @@ pub struct Settings {
     pub valid_referers: Option<super::referer::ValidReferers>,
     /// `secure_link`, `secure_link_md5` and `secure_link_secret`.
     pub secure_link: super::secure_link::SecureLink,
+    /// `modern_browser`, `ancient_browser` and their values.
+    pub browser: super::browser::Browser,
+    /// `msie_padding`: nginx's error pages padded for MSIE and Chrome (on by default).
+    pub msie_padding: Option<bool>,
+    /// `msie_refresh`: MSIE gets a refresh page instead of nginx's 301 and 302.
+    pub msie_refresh: Option<bool>,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -301,6 +307,8 @@ impl Settings {
             autoindex_exact_size,
             autoindex_localtime,
             random_index,
+            msie_padding,
+            msie_refresh,
             if_modified_since,
             max_ranges,
             log_not_found,
@@ -319,6 +327,7 @@ impl Settings {
         self.cache.inherit(&parent.cache);
         self.limits.inherit(&parent.limits);
         self.secure_link.inherit(&parent.secure_link);
+        self.browser.inherit(&parent.browser);
         super::referer::inherit(&mut self.valid_referers, &parent.valid_referers);
     }
 
@@ -338,6 +347,7 @@ impl Settings {
             || self.proxy_cookie.apply(cx, d)
             || self.cache.apply(cx, d)
             || self.secure_link.apply(cx, d)
+            || self.browser.apply(cx, d)
         {
             return true;
         }
@@ -609,6 +619,8 @@ impl Settings {
             "autoindex_exact_size" => flag(cx, d, &mut self.autoindex_exact_size),
             "autoindex_localtime" => flag(cx, d, &mut self.autoindex_localtime),
             "random_index" => flag(cx, d, &mut self.random_index),
+            "msie_padding" => flag(cx, d, &mut self.msie_padding),
+            "msie_refresh" => flag(cx, d, &mut self.msie_refresh),
             "log_not_found" => flag(cx, d, &mut self.log_not_found),
             "if_modified_since" => set(
                 cx,

@@ -328,6 +328,8 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         output: COutput::compile(cx, &sh.reg, st, &sh.site).unwrap_or_default(),
         referers: referers(cx, sh, st),
         secure_link: secure_link(cx, sh, st),
+        browser: Arc::new(super::browser::CBrowser::compile(&st.browser)),
+        msie_refresh: st.msie_refresh.unwrap_or(false),
         limit_except: None,
     };
     let tls = super::tls::spec(&st.ssl);
@@ -493,6 +495,8 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         output: COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?,
         referers: referers(cx, sh, &l.settings),
         secure_link: secure_link(cx, sh, &l.settings),
+        browser: Arc::new(super::browser::CBrowser::compile(&l.settings.browser)),
+        msie_refresh: l.settings.msie_refresh.unwrap_or(false),
         limit_except: None,
     })
 }

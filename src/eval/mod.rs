@@ -8,6 +8,7 @@ mod added;
 mod addr;
 mod autoindex;
 mod bind;
+mod browser;
 mod cache;
 mod charset;
 mod client_cert;

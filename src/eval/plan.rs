@@ -357,6 +357,8 @@ pub struct Sending {
     /// refused the head before it read `Content-Length` (nothing is discarded, the
     /// connection closes).
     pub lingering: Option<Lingering>,
+    /// `msie_padding`: nginx's error pages are padded for MSIE and Chrome.
+    pub msie_padding: bool,
 }
 
 /// `lingering_timeout` and `lingering_time`: each read of a discarded body waits at most
@@ -385,6 +387,7 @@ impl Default for Sending {
             proxy_limit_rate: 0,
             keepalive_header: 0,
             lingering: Some(Lingering::default()),
+            msie_padding: true,
         }
     }
 }
@@ -464,6 +467,7 @@ impl ConnStatus {
 pub use super::limit::ConnHolds;
 
 /// The range filter, for a proxied answer under `proxy_force_ranges`.
+pub use super::browser::wants_padding;
 pub use super::conditional::{Asked, Ranges, parse_time as parse_http_time, ranges};
 
 /// What the preaccess limits did to a request while it was routed.

@@ -89,6 +89,8 @@ pub struct Req<'a> {
     pub root: Option<Arc<CRoot>>,
     /// The `valid_referers` of the level that has the request, for `$invalid_referer`.
     pub referers: Option<Arc<super::referer::Referers>>,
+    /// The browser settings of the level that has the request.
+    pub browser: Option<Arc<super::browser::CBrowser>>,
     /// The secure_link settings of the level that has the request, for `$secure_link`.
     pub secure_link: Option<Arc<super::secure_link::CSecureLink>>,
     /// nginx's `add_uri_to_alias`: `try_files` found a file under a regex location's alias.
@@ -139,6 +141,8 @@ pub struct Req<'a> {
     /// `$secure_link` and `$secure_link_expires` in this request.
     secure_link_value: MapValue,
     secure_link_expires: MapValue,
+    /// `$modern_browser`, `$ancient_browser` and `$msie` in this request.
+    browser_values: [MapValue; 3],
     /// The expiry the last reading of `$secure_link` found (the module's context).
     link_expires: Option<Vec<u8>>,
 }
@@ -156,6 +160,7 @@ pub struct Routed {
     root: Option<Arc<CRoot>>,
     referers: Option<Arc<super::referer::Referers>>,
     secure_link: Option<Arc<super::secure_link::CSecureLink>>,
+    browser: Option<Arc<super::browser::CBrowser>>,
     add_uri_to_alias: bool,
     proxy: Option<(Bytes, Bytes)>,
     captures: Captures,
@@ -168,6 +173,7 @@ pub struct Routed {
     invalid_referer: MapValue,
     secure_link_value: MapValue,
     secure_link_expires: MapValue,
+    browser_values: [MapValue; 3],
 }
 
 /// A map's value in one request.
@@ -215,6 +221,7 @@ impl<'a> Req<'a> {
             root: None,
             referers: None,
             secure_link: None,
+            browser: None,
             link_expires: None,
             add_uri_to_alias: false,
             root_busy: false,
@@ -238,6 +245,7 @@ impl<'a> Req<'a> {
             invalid_referer: MapValue::Unread,
             secure_link_value: MapValue::Unread,
             secure_link_expires: MapValue::Unread,
+            browser_values: [MapValue::Unread, MapValue::Unread, MapValue::Unread],
         }
     }
 
@@ -249,6 +257,7 @@ impl<'a> Req<'a> {
             root: self.root.clone(),
             referers: self.referers.clone(),
             secure_link: self.secure_link.clone(),
+            browser: self.browser.clone(),
             add_uri_to_alias: self.add_uri_to_alias,
             proxy: self.proxy.clone(),
             captures: std::mem::take(&mut self.captures),
@@ -261,6 +270,7 @@ impl<'a> Req<'a> {
             invalid_referer: self.invalid_referer.clone(),
             secure_link_value: self.secure_link_value.clone(),
             secure_link_expires: self.secure_link_expires.clone(),
+            browser_values: self.browser_values.clone(),
         }
     }
 
@@ -274,6 +284,7 @@ impl<'a> Req<'a> {
         self.root = r.root;
         self.referers = r.referers;
         self.secure_link = r.secure_link;
+        self.browser = r.browser;
         self.add_uri_to_alias = r.add_uri_to_alias;
         self.proxy = r.proxy;
         self.captures = r.captures;
@@ -286,6 +297,7 @@ impl<'a> Req<'a> {
         self.invalid_referer = r.invalid_referer;
         self.secure_link_value = r.secure_link_value;
         self.secure_link_expires = r.secure_link_expires;
+        self.browser_values = r.browser_values;
     }
 
     /// The client's address: the realip module's, else the connection's.
@@ -315,6 +327,7 @@ impl<'a> Req<'a> {
         self.root = Some(loc.content.root.clone());
         self.referers.clone_from(&loc.referers);
         self.secure_link.clone_from(&loc.secure_link);
+        self.browser = Some(loc.browser.clone());
     }
 
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
@@ -342,7 +355,12 @@ impl<'a> Req<'a> {
         }
         let kept = match var {
             Var::Map(i) => !self.tables.maps.get(*i).is_some_and(|m| m.volatile),
-            Var::Geo(_) | Var::Split(_) | Var::InvalidReferer => true,
+            Var::Geo(_)
+            | Var::Split(_)
+            | Var::InvalidReferer
+            | Var::ModernBrowser
+            | Var::AncientBrowser
+            | Var::Msie => true,
             _ => false,
         };
         let (_, value) = self
@@ -451,6 +469,28 @@ impl<'a> Req<'a> {
             ),
             Var::SecureLinkExpires => {
                 self.cached_found(|r| &mut r.secure_link_expires, |r| r.link_expires.clone())
+            }
+            Var::ModernBrowser | Var::AncientBrowser | Var::Msie => {
+                let slot = match var {
+                    Var::ModernBrowser => 0,
+                    Var::AncientBrowser => 1,
+                    _ => 2,
+                };
+                self.cached(
+                    |r| &mut r.browser_values[slot],
+                    |r| {
+                        let ua = first(&r.headers, "user-agent");
+                        let ua = ua.as_deref();
+                        match (slot, &r.browser) {
+                            (2, _) => {
+                                let msie = ua.is_some_and(super::browser::msie);
+                                if msie { b"1".to_vec() } else { Vec::new() }
+                            }
+                            (_, Some(b)) => b.value(ua, slot == 0),
+                            (_, None) => Vec::new(),
+                        }
+                    },
+                )
             }
             Var::UpstreamCacheStatus => {
                 let status = self.outcome?.cache_status?;

@@ -295,6 +295,7 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.root = Some(s.default.content.root.clone());
     req.referers.clone_from(&s.default.referers);
     req.secure_link.clone_from(&s.default.secure_link);
+    req.browser = Some(s.default.browser.clone());
     if !req
         .headers
         .iter()

@@ -160,6 +160,10 @@ pub struct CLocation {
     pub output: COutput,
     /// `valid_referers`, for `$invalid_referer`.
     pub referers: Option<Arc<super::referer::Referers>>,
+    /// The browser module's settings, for `$modern_browser` and `$ancient_browser`.
+    pub browser: Arc<super::browser::CBrowser>,
+    /// `msie_refresh`.
+    pub msie_refresh: bool,
     /// `secure_link*`, for `$secure_link`.
     pub secure_link: Option<Arc<super::secure_link::CSecureLink>>,
     /// `limit_except`: the configuration a request whose method it does not list takes.

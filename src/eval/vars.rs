@@ -107,6 +107,10 @@ pub enum Var {
     /// the request's link.
     SecureLink,
     SecureLinkExpires,
+    /// `$modern_browser`, `$ancient_browser` (the level's browser settings) and `$msie`.
+    ModernBrowser,
+    AncientBrowser,
+    Msie,
     /// `$upstream_cache_status`: what `proxy_cache` did; not found without a cache.
     UpstreamCacheStatus,
     /// `$http2`: empty, as on every HTTP/1 connection (ngxr serves no other).
@@ -176,9 +180,15 @@ impl Registry {
         if self.captures.iter().any(|c| c == name) {
             return Some(Var::NamedCapture(name.to_string()));
         }
-        // `set` gives this one a value its handler computes until then.
-        if name.eq_ignore_ascii_case("invalid_referer") {
-            return Some(Var::InvalidReferer);
+        // `set` gives these a value their handlers compute until then.
+        let changeable = [
+            "invalid_referer",
+            "modern_browser",
+            "ancient_browser",
+            "msie",
+        ];
+        if changeable.iter().any(|c| name.eq_ignore_ascii_case(c)) {
+            return builtin(&name.to_ascii_lowercase());
         }
         if let Some(s) = self.sets.iter().find(|s| s.eq_ignore_ascii_case(name)) {
             return Some(Var::Set(s.to_ascii_lowercase()));
@@ -227,6 +237,9 @@ pub fn definable(name: &str) -> bool {
     let changeable = name == "args"
         || name == "limit_rate"
         || name == "invalid_referer"
+        || name == "modern_browser"
+        || name == "ancient_browser"
+        || name == "msie"
         || name.starts_with("ssl_")
         || name.starts_with("uid_");
     changeable || fixed(&name).is_none()
@@ -287,6 +300,9 @@ fn fixed(name: &str) -> Option<Var> {
         "date_gmt" => Var::DateGmt,
         "upstream_cache_status" => Var::UpstreamCacheStatus,
         "invalid_referer" => Var::InvalidReferer,
+        "modern_browser" => Var::ModernBrowser,
+        "ancient_browser" => Var::AncientBrowser,
+        "msie" => Var::Msie,
         "ssl_ciphers"
         | "ssl_curves"
         | "ssl_session_id"

@@ -14,6 +14,7 @@ mod auth_request;
 mod autoindex;
 mod balance;
 mod body_timeout;
+mod browser;
 mod buffer_size;
 mod client_abort;
 mod client_certs;
