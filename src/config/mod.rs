@@ -34,6 +34,7 @@ pub mod sub_filter;
 pub mod syslog;
 pub mod units;
 pub mod upstream;
+pub mod userid;
 
 use crate::cli::Paths;
 use crate::diag::{Diagnostic, NginxAt, Sink};

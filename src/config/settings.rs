@@ -165,6 +165,8 @@ pub struct Settings {
     pub secure_link: super::secure_link::SecureLink,
     /// `modern_browser`, `ancient_browser` and their values.
     pub browser: super::browser::Browser,
+    /// The `userid*` settings.
+    pub userid: super::userid::Userid,
     /// `msie_padding`: nginx's error pages padded for MSIE and Chrome (on by default).
     pub msie_padding: Option<bool>,
     /// `msie_refresh`: MSIE gets a refresh page instead of nginx's 301 and 302.
@@ -328,6 +330,7 @@ impl Settings {
         self.limits.inherit(&parent.limits);
         self.secure_link.inherit(&parent.secure_link);
         self.browser.inherit(&parent.browser);
+        self.userid.inherit(&parent.userid);
         super::referer::inherit(&mut self.valid_referers, &parent.valid_referers);
     }
 
@@ -348,6 +351,7 @@ impl Settings {
             || self.cache.apply(cx, d)
             || self.secure_link.apply(cx, d)
             || self.browser.apply(cx, d)
+            || self.userid.apply(cx, d)
         {
             return true;
         }

@@ -951,6 +951,8 @@ pub struct ProxyRequest {
     /// answer kept, or a special response's that an `error_page` took over. They go out
     /// first, before the upstream's.
     pub carried: Vec<(Bytes, Bytes)>,
+    /// What the userid filter adds, after `add_header`'s lines.
+    pub userid: Vec<(Bytes, Bytes)>,
     /// The `Content-Type` an `X-Accel-Redirect` answer set: sent when the upstream sends
     /// none.
     pub content_type: Option<Bytes>,

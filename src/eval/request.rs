@@ -19,7 +19,9 @@ use super::plan::{
 use super::regex::Captures;
 use super::sub_filter::CSubFilter;
 use super::uri::Target;
+use super::userid::{CUserid, UidState};
 use super::vars::{Counted, Var};
+use crate::config::userid::Enable;
 
 /// nginx's limit on URI changes per request (`NGX_HTTP_MAX_URI_CHANGES`).
 pub const MAX_URI_CHANGES: usize = 10;
@@ -89,6 +91,10 @@ pub struct Req<'a> {
     pub root: Option<Arc<CRoot>>,
     /// The `valid_referers` of the level that has the request, for `$invalid_referer`.
     pub referers: Option<Arc<super::referer::Referers>>,
+    /// The userid settings of the level that has the request.
+    pub userid: Option<Arc<super::userid::CUserid>>,
+    /// What the userid filter learned of the request's identifier, once read.
+    pub uid: Option<super::userid::UidState>,
     /// The browser settings of the level that has the request.
     pub browser: Option<Arc<super::browser::CBrowser>>,
     /// The secure_link settings of the level that has the request, for `$secure_link`.
@@ -161,6 +167,8 @@ pub struct Routed {
     referers: Option<Arc<super::referer::Referers>>,
     secure_link: Option<Arc<super::secure_link::CSecureLink>>,
     browser: Option<Arc<super::browser::CBrowser>>,
+    userid: Option<Arc<super::userid::CUserid>>,
+    uid: Option<super::userid::UidState>,
     add_uri_to_alias: bool,
     proxy: Option<(Bytes, Bytes)>,
     captures: Captures,
@@ -222,6 +230,8 @@ impl<'a> Req<'a> {
             referers: None,
             secure_link: None,
             browser: None,
+            userid: None,
+            uid: None,
             link_expires: None,
             add_uri_to_alias: false,
             root_busy: false,
@@ -258,6 +268,8 @@ impl<'a> Req<'a> {
             referers: self.referers.clone(),
             secure_link: self.secure_link.clone(),
             browser: self.browser.clone(),
+            userid: self.userid.clone(),
+            uid: self.uid.clone(),
             add_uri_to_alias: self.add_uri_to_alias,
             proxy: self.proxy.clone(),
             captures: std::mem::take(&mut self.captures),
@@ -285,6 +297,8 @@ impl<'a> Req<'a> {
         self.referers = r.referers;
         self.secure_link = r.secure_link;
         self.browser = r.browser;
+        self.userid = r.userid;
+        self.uid = r.uid;
         self.add_uri_to_alias = r.add_uri_to_alias;
         self.proxy = r.proxy;
         self.captures = r.captures;
@@ -328,6 +342,7 @@ impl<'a> Req<'a> {
         self.referers.clone_from(&loc.referers);
         self.secure_link.clone_from(&loc.secure_link);
         self.browser = Some(loc.browser.clone());
+        self.userid = Some(loc.userid.clone());
     }
 
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
@@ -360,7 +375,8 @@ impl<'a> Req<'a> {
             | Var::InvalidReferer
             | Var::ModernBrowser
             | Var::AncientBrowser
-            | Var::Msie => true,
+            | Var::Msie
+            | Var::UidReset => true,
             _ => false,
         };
         let (_, value) = self
@@ -492,6 +508,17 @@ impl<'a> Req<'a> {
                     },
                 )
             }
+            Var::UidGot => {
+                let conf = self.userid.clone().filter(|u| u.enable != Enable::Off)?;
+                let got = *self.uid_state(&conf).got();
+                conf.shown(&got)
+            }
+            Var::UidSet => {
+                let conf = self.userid.clone().filter(|u| u.enable >= Enable::V1)?;
+                let set = *self.uid_created(&conf).set();
+                conf.shown(&set)
+            }
+            Var::UidReset => Some(Vec::new()),
             Var::UpstreamCacheStatus => {
                 let status = self.outcome?.cache_status?;
                 Some(status.as_str().as_bytes().to_vec())
@@ -661,6 +688,37 @@ impl<'a> Req<'a> {
 }
 
 impl Req<'_> {
+    /// The request's identifier as the userid filter reads it (nginx's module context),
+    /// read from the cookie the first time.
+    fn uid_state(&mut self, conf: &CUserid) -> &mut UidState {
+        if self.uid.is_none() {
+            self.uid = Some(conf.read(&self.headers, &mut self.errors));
+        }
+        self.uid.get_or_insert_with(UidState::default)
+    }
+
+    /// [`Req::uid_state`] with the identifier to set decided (`ngx_http_userid_create_uid`),
+    /// which reads `$uid_reset`.
+    pub fn uid_created(&mut self, conf: &CUserid) -> &UidState {
+        let mut state = self.uid_state(conf).clone();
+        let local = self.info.local.clone();
+        let mut errors = Vec::new();
+        let reset = |r: &mut Self| r.var("uid_reset", &Var::UidReset).unwrap_or_default();
+        conf.create(&mut state, || reset(self), &local, &mut errors);
+        self.errors.append(&mut errors);
+        self.uid.insert(state)
+    }
+
+    /// The userid filter (`ngx_http_userid_filter`) at the level `conf`: the lines it adds
+    /// after `add_header`'s, none below `userid v1`.
+    pub fn userid_lines(&mut self, conf: &CUserid) -> Vec<(Bytes, Bytes)> {
+        if conf.enable < Enable::V1 {
+            return Vec::new();
+        }
+        let state = self.uid_created(conf).clone();
+        conf.lines(&state, super::clock::now_secs())
+    }
+
     /// A geo variable's value: computed on first use and cached (its `$address` may name
     /// another geo variable: a cycle reads as not found, as in nginx).
     fn geo(&mut self, i: usize) -> Option<Vec<u8>> {

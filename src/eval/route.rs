@@ -296,6 +296,7 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.referers.clone_from(&s.default.referers);
     req.secure_link.clone_from(&s.default.secure_link);
     req.browser = Some(s.default.browser.clone());
+    req.userid = Some(s.default.userid.clone());
     if !req
         .headers
         .iter()
@@ -797,6 +798,12 @@ fn finish(
     loc: &CLocation,
     req: &mut Req<'_>,
 ) -> Route {
+    // The userid filter runs after the headers filter: its lines follow `add_header`'s.
+    let userid = if req.subrequest {
+        Vec::new()
+    } else {
+        req.userid_lines(&loc.userid)
+    };
     let name = server.server_name.clone();
     let mut errors = served.errors;
     for e in &mut errors {
@@ -812,6 +819,7 @@ fn finish(
                 carried.retain(|(n, _)| !is_location(n));
             }
             r.headers.splice(0..0, carried);
+            r.headers.extend(userid);
             if let Some(status) = served.err_status {
                 r.status = status;
             }
@@ -821,12 +829,23 @@ fn finish(
         }
         Route::File(f) => {
             f.headers.splice(0..0, carried);
+            // Before what the range filter adds, which runs after the userid filter.
+            let ranged = |(n, _): &(Bytes, Bytes)| {
+                n.eq_ignore_ascii_case(b"accept-ranges") || n.eq_ignore_ascii_case(b"content-range")
+            };
+            let at = f
+                .headers
+                .iter()
+                .rposition(|h| !ranged(h))
+                .map_or(0, |i| i + 1);
+            f.headers.splice(at..at, userid);
             f.errors = errors;
         }
         Route::Proxy(p) => {
             p.errors = errors;
             p.server = name;
             p.carried = carried;
+            p.userid = userid;
             p.content_type = req.content_type.clone();
         }
         Route::Auth(a) => a.errors = errors,

@@ -164,6 +164,8 @@ pub struct CLocation {
     pub browser: Arc<super::browser::CBrowser>,
     /// `msie_refresh`.
     pub msie_refresh: bool,
+    /// The userid filter's settings.
+    pub userid: Arc<super::userid::CUserid>,
     /// `secure_link*`, for `$secure_link`.
     pub secure_link: Option<Arc<super::secure_link::CSecureLink>>,
     /// `limit_except`: the configuration a request whose method it does not list takes.

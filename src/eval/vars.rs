@@ -97,7 +97,7 @@ pub enum Var {
     /// in memory (not found before, for a body it would write to a file, or without a body).
     RequestBody,
     /// A variable nginx has but ngxr does not compute (a request body's file, TCP_INFO,
-    /// trailers, the fastcgi, userid module, some TLS details): a
+    /// trailers, the fastcgi module, some TLS details): a
     /// use is reported as unsupported where it is written and the server refuses to start,
     /// as reading it "not found" would change what the configuration does.
     Unsupported(String),
@@ -111,6 +111,10 @@ pub enum Var {
     ModernBrowser,
     AncientBrowser,
     Msie,
+    /// `$uid_got`, `$uid_set` and `$uid_reset` (the userid filter).
+    UidGot,
+    UidSet,
+    UidReset,
     /// `$upstream_cache_status`: what `proxy_cache` did; not found without a cache.
     UpstreamCacheStatus,
     /// `$http2`: empty, as on every HTTP/1 connection (ngxr serves no other).
@@ -186,6 +190,7 @@ impl Registry {
             "modern_browser",
             "ancient_browser",
             "msie",
+            "uid_reset",
         ];
         if changeable.iter().any(|c| name.eq_ignore_ascii_case(c)) {
             return builtin(&name.to_ascii_lowercase());
@@ -303,6 +308,9 @@ fn fixed(name: &str) -> Option<Var> {
         "modern_browser" => Var::ModernBrowser,
         "ancient_browser" => Var::AncientBrowser,
         "msie" => Var::Msie,
+        "uid_got" => Var::UidGot,
+        "uid_set" => Var::UidSet,
+        "uid_reset" => Var::UidReset,
         "ssl_ciphers"
         | "ssl_curves"
         | "ssl_session_id"
@@ -313,10 +321,7 @@ fn fixed(name: &str) -> Option<Var> {
         | "tcpinfo_rcv_space"
         | "upstream_queue_time"
         | "fastcgi_script_name"
-        | "fastcgi_path_info"
-        | "uid_got"
-        | "uid_set"
-        | "uid_reset" => Var::Unsupported(name.to_string()),
+        | "fastcgi_path_info" => Var::Unsupported(name.to_string()),
         "secure_link" => Var::SecureLink,
         "secure_link_expires" => Var::SecureLinkExpires,
         "limit_req_status" => Var::LimitReqStatus,

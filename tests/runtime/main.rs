@@ -64,6 +64,7 @@ mod unix_listen;
 mod upstream;
 mod upstream_answers;
 mod upstream_tls;
+mod userid;
 mod variables;
 
 use std::net::SocketAddr;
