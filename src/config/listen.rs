@@ -58,6 +58,8 @@ pub struct Listen {
     pub ssl: bool,
     /// Clients send a PROXY protocol header before anything else.
     pub proxy_protocol: bool,
+    /// `http2`: ALPN offers `h2` on the address (with `ssl`).
+    pub http2: bool,
     /// The socket's own options, which at most one `listen` of the address may give.
     pub socket: SocketOptions,
     pub span: Span,
@@ -73,6 +75,7 @@ pub fn implicit(span: Span) -> Listen {
         default_server: false,
         ssl: false,
         proxy_protocol: false,
+        http2: false,
         socket: SocketOptions::default(),
         span,
     }
@@ -104,6 +107,7 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
         default_server: false,
         ssl: false,
         proxy_protocol: false,
+        http2: false,
         socket: SocketOptions::default(),
         span: d.span(),
     };
@@ -113,7 +117,6 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
         match p {
             "default_server" | "default" => l.default_server = true,
             "ssl" => l.ssl = true,
-            // Over TLS, ALPN offers only http/1.1 and clients fall back to it (README).
             "http2" => http2 = Some(w.span),
             "proxy_protocol" => l.proxy_protocol = true,
             _ => match l.socket.parse(p) {
@@ -130,9 +133,13 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
             },
         }
     }
-    // Without `ssl`, nginx 1.22 speaks only HTTP/2 (prior knowledge) on such a socket.
-    if let Some(span) = http2.filter(|_| !l.ssl) {
-        cx.unsupported(d, span, "\"listen ... http2\" without \"ssl\"");
+    // Without `ssl`, nginx 1.22 speaks only HTTP/2 (prior knowledge) on such a socket; with
+    // it, ALPN offers `h2`.
+    if let Some(span) = http2 {
+        match l.ssl {
+            true => l.http2 = true,
+            false => cx.unsupported(d, span, "\"listen ... http2\" without \"ssl\""),
+        }
     }
     addrs
         .into_iter()

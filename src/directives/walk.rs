@@ -284,10 +284,34 @@ impl<'a> Walker<'a> {
                 diag.order = self.tree.order_of(d);
                 self.sink.push(diag);
             }
+            // `ngx_http_v2_obsolete`: warned about, value unread, nothing set.
+            (old, _) if OBSOLETE_HTTP2.iter().any(|(o, _)| *o == old) => {
+                let new = OBSOLETE_HTTP2
+                    .iter()
+                    .find(|(o, _)| *o == old)
+                    .map_or("", |(_, n)| n);
+                let message = format!(
+                    "the \"{old}\" directive is obsolete, use the \"{new}\" directive instead"
+                );
+                let mut diag =
+                    Diagnostic::emerg("directive::obsolete", message, d.name.span, d.end)
+                        .with_severity(Severity::Warning);
+                diag.order = self.tree.order_of(d);
+                self.sink.push(diag);
+            }
             _ => {}
         }
     }
 }
+
+/// The HTTP/2 module's directives made obsolete in nginx 1.19.7, with what replaced them.
+pub const OBSOLETE_HTTP2: [(&str, &str); 5] = [
+    ("http2_idle_timeout", "keepalive_timeout"),
+    ("http2_max_field_size", "large_client_header_buffers"),
+    ("http2_max_header_size", "large_client_header_buffers"),
+    ("http2_max_requests", "keepalive_requests"),
+    ("http2_recv_timeout", "client_header_timeout"),
+];
 
 /// `ngx_http_file_cache_valid_set_slot`: `[code ...] time`, each code `any` or 100 to 599.
 fn cache_valid_error(args: &[crate::syntax::Word]) -> Option<String> {

@@ -623,6 +623,7 @@ fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
             Some(o) => {
                 o.ssl |= l.ssl;
                 o.proxy_protocol |= l.proxy_protocol;
+                o.http2 |= l.http2;
                 // nginx refuses a second `listen` with options ("duplicate listen
                 // options"); the one that has them gives them to the socket.
                 if l.socket.set && !o.socket.set {
@@ -634,6 +635,7 @@ fn listens(servers: &[CServer]) -> Vec<ListenSpec> {
                 ssl: l.ssl,
                 proxy_protocol: l.proxy_protocol,
                 proxy_protocol_flipped: Vec::new(),
+                http2: l.http2,
                 socket: l.socket.clone(),
             }),
         }

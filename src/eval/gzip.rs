@@ -126,7 +126,7 @@ impl GzipOk {
         let user_agent = first("user-agent");
         let declined = !first("accept-encoding").is_some_and(|v| accepts_gzip(&v))
             || (self.msie6 && user_agent.as_deref().is_some_and(is_msie6))
-            || (!self.http10 && req.info.version != "HTTP/1.1")
+            || (!self.http10 && req.info.version == "HTTP/1.0")
             || user_agent.is_some_and(|ua| self.disable.iter().any(|re| re.is_match(&ua)));
         let p = self.proxied;
         if declined || (first("via").is_some() && p.has(Proxied::OFF)) {

@@ -140,10 +140,7 @@ impl plan::Site for Compiled {
         name: Option<&[u8]>,
     ) -> plan::HeaderBuffers {
         let on = vhost::on_socket(&self.inner.servers, listen, local);
-        let named = name
-            .and_then(vhost::validate_host)
-            .and_then(|host| vhost::named(&on, &host));
-        let Some(server) = named.or_else(|| vhost::default(&on, local)) else {
+        let Some(server) = vhost::named_or_default(&on, local, name) else {
             return crate::defaults::http::HEADER_BUFFERS;
         };
         let mut buffers = server.header_buffers;
@@ -153,6 +150,19 @@ impl plan::Site for Compiled {
                 == (buffers.client, buffers.large_num, buffers.large_size)
         });
         buffers
+    }
+
+    fn keepalive_timeout(
+        &self,
+        listen: &plan::ListenAddr,
+        local: &plan::ListenAddr,
+        name: Option<&[u8]>,
+    ) -> std::time::Duration {
+        let on = vhost::on_socket(&self.inner.servers, listen, local);
+        vhost::named_or_default(&on, local, name)
+            .map_or(crate::defaults::http::KEEPALIVE.timeout, |s| {
+                s.keepalive.timeout
+            })
     }
 
     fn refused(&self, request: &plan::RequestInfo<'_>) -> (Arc<plan::LogSpec>, bytes::Bytes) {

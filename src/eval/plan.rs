@@ -49,6 +49,14 @@ pub trait Site: std::fmt::Debug + Send + Sync {
         local: &ListenAddr,
         name: Option<&[u8]>,
     ) -> HeaderBuffers;
+    /// `keepalive_timeout` of the same server as [`Site::header_buffers`]: how long an
+    /// HTTP/2 connection without streams stays open (nginx 1.19.7 on).
+    fn keepalive_timeout(
+        &self,
+        listen: &ListenAddr,
+        local: &ListenAddr,
+        name: Option<&[u8]>,
+    ) -> Duration;
     /// Every upstream group, implicit ones included, so the runtime can keep peer state.
     fn upstreams(&self) -> Vec<Arc<UpstreamGroup>>;
     /// Process-level settings from the main and events contexts.
@@ -159,7 +167,7 @@ pub struct TlsFacts {
     pub curve: &'static str,
     /// `$ssl_session_reused`.
     pub reused: bool,
-    /// `$ssl_alpn_protocol`: `http/1.1` or empty.
+    /// `$ssl_alpn_protocol`: `h2`, `http/1.1` or empty.
     pub alpn: &'static str,
 }
 
@@ -196,6 +204,8 @@ pub struct ListenSpec {
     /// address and picks it by the connection's local address. Empty almost always, so the
     /// accept path looks at nothing more.
     pub proxy_protocol_flipped: Vec<IpAddr>,
+    /// ALPN offers `h2` (any `listen` of the address says `http2`, as nginx merges it).
+    pub http2: bool,
     /// The options of the one `listen` of the address that gave any, else the defaults.
     pub socket: SocketOptions,
 }

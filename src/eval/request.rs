@@ -523,7 +523,10 @@ impl<'a> Req<'a> {
                 let status = self.outcome?.cache_status?;
                 Some(status.as_str().as_bytes().to_vec())
             }
-            Var::Http2 => Some(Vec::new()),
+            Var::Http2 => Some(match info.version {
+                "HTTP/2.0" => b"h2".to_vec(),
+                _ => Vec::new(),
+            }),
             Var::DocumentRoot => self.with_root(CRoot::document_root),
             Var::RealpathRoot => {
                 let root = self.with_root(CRoot::document_root)?;

@@ -217,9 +217,9 @@ fn check_headers(req: &mut Req<'_>) -> Result<(), HeadRefused> {
             return Err((why, Some(i)));
         }
     }
-    // nginx asks an HTTP/1.1 request for the header even when its absolute-form target
+    // nginx asks a request above HTTP/1.0 for the header even when its absolute-form target
     // names the host (ngx_http_process_request_header tests `headers_in.host` alone).
-    if host.is_none() && info.version == "HTTP/1.1" {
+    if host.is_none() && info.version != "HTTP/1.0" {
         let why = "client sent HTTP/1.1 request without \"Host\" header";
         return Err((why.into(), None));
     }

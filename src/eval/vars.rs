@@ -117,7 +117,7 @@ pub enum Var {
     UidReset,
     /// `$upstream_cache_status`: what `proxy_cache` did; not found without a cache.
     UpstreamCacheStatus,
-    /// `$http2`: empty, as on every HTTP/1 connection (ngxr serves no other).
+    /// `$http2`: `h2` on an HTTP/2 connection, else empty.
     Http2,
     /// `$document_root`: the level's root or alias, variables evaluated.
     DocumentRoot,

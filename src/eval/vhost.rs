@@ -58,6 +58,19 @@ pub fn named<'s>(on: &[&'s CServer], host: &[u8]) -> Option<&'s CServer> {
     find_by_name(on, host, &mut Captures::default()).map(|(s, _)| s)
 }
 
+/// The server `name` (as sent: an SNI name, a host) chooses, else the default one: the
+/// server whose settings a connection reads its heads with.
+pub fn named_or_default<'s>(
+    on: &[&'s CServer],
+    local: &ListenAddr,
+    name: Option<&[u8]>,
+) -> Option<&'s CServer> {
+    let named = name
+        .and_then(validate_host)
+        .and_then(|host| named(on, &host));
+    named.or_else(|| default(on, local))
+}
+
 /// Picks the server for `host` (already validated); records why in `trace`.
 pub fn select<'s>(
     on: &[&'s CServer],

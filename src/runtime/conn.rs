@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
@@ -135,7 +135,7 @@ pub async fn serve(
         counted.to(Stage::Handshake);
     }
     let (stream, sni, handshake, client_cert) = if spec.ssl && !plain_on_ssl {
-        let acceptor = state.acceptor(&spec.addr);
+        let acceptor = state.acceptor(&spec);
         match tokio::time::timeout(header_timeout, acceptor.accept(socket)).await {
             Ok(Ok((tls, client_cert))) => {
                 let sni = tls.get_ref().1.server_name().map(Arc::from);
@@ -160,6 +160,7 @@ pub async fn serve(
         (Downstream::plain(socket), None, None, None)
     };
     counted.to(Stage::Waiting);
+    let http2 = handshake.is_some_and(|h| h.alpn == "h2");
     let ctx = Arc::new(ConnCtx {
         state,
         listen: spec.addr.clone(),
@@ -169,6 +170,7 @@ pub async fn serve(
         tls: spec.ssl && !plain_on_ssl,
         plain_on_ssl,
         sni,
+        http2,
         handshake,
         client_cert,
         id,
@@ -176,14 +178,29 @@ pub async fn serve(
         opened,
         _live: live,
     });
-    let mut client = Client::new(stream, counted, ahead, header_len, first_buffers.client);
+    if http2 {
+        return super::http2::serve(ctx, stream, counted).await;
+    }
+    let client = Client::new(stream, counted, ahead, header_len, first_buffers.client);
+    requests(ctx, client, header_timeout, idle_timeout).await;
+}
+
+/// nginx's HTTP/1.x server loop on `client`: heads read with `header_timeout`, the first
+/// one waited for `idle_timeout`.
+pub async fn requests(
+    ctx: Arc<ConnCtx>,
+    mut client: Client,
+    header_timeout: Duration,
+    mut idle_timeout: Duration,
+) {
     // nginx reads heads with the header buffers of the server SNI chose, else of the
     // socket's default server, until a host name chooses another.
     let site = &ctx.state.site;
-    let buffers = match ctx.sni.as_deref() {
-        Some(sni) => site.header_buffers(&ctx.listen, &ctx.local, Some(sni.as_bytes())),
-        None => first_buffers,
-    };
+    let buffers = site.header_buffers(
+        &ctx.listen,
+        &ctx.local,
+        ctx.sni.as_deref().map(str::as_bytes),
+    );
     let by_name = |name: &[u8]| site.header_buffers(&ctx.listen, &ctx.local, Some(name));
     let vhost = Vhost {
         buffers,

@@ -30,6 +30,9 @@ pub struct ConnCtx {
     /// A plain HTTP client on an `ssl` socket: its requests are read, then refused with
     /// nginx's 497 ("The plain HTTP request was sent to HTTPS port").
     pub plain_on_ssl: bool,
+    /// An HTTP/2 connection: each stream's request is served as an HTTP/1 request whose
+    /// version is `HTTP/2.0` (`runtime::http2`).
+    pub http2: bool,
     /// What the TLS handshake settled (`$ssl_*`).
     pub handshake: Option<TlsFacts>,
     /// The client's certificate, when the server SNI chose asked for one.
@@ -113,6 +116,7 @@ impl OwnedRequest {
         connection_requests: u64,
         started: Instant,
     ) -> OwnedRequest {
+        let http2 = conn.http2;
         OwnedRequest {
             conn,
             method: String::from_utf8_lossy(&head.method).into_owned(),
@@ -120,7 +124,11 @@ impl OwnedRequest {
             // that buffer in memory for as long as the request lives, which for a WebSocket
             // tunnel is its whole life (idle tunnels measured 7.5 KB each instead of 3.8 KB).
             target: Bytes::copy_from_slice(&head.target),
-            version: if head.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
+            version: match (http2, head.http10) {
+                (true, _) => "HTTP/2.0",
+                (false, true) => "HTTP/1.0",
+                (false, false) => "HTTP/1.1",
+            },
             headers: head.headers,
             connection_requests,
             head_length: head.length as u64,
@@ -164,6 +172,7 @@ impl OwnedRequest {
         connection_requests: u64,
     ) -> OwnedRequest {
         let (method, target, http10) = head.parsed.clone().unwrap_or_default();
+        let http2 = conn.http2;
         let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
         OwnedRequest {
             conn,
@@ -171,6 +180,7 @@ impl OwnedRequest {
             target,
             version: match (head.parsed.is_some(), http10) {
                 (false, _) => "",
+                (true, _) if http2 => "HTTP/2.0",
                 (true, true) => "HTTP/1.0",
                 (true, false) => "HTTP/1.1",
             },

@@ -39,6 +39,15 @@ impl Counted {
         }
     }
 
+    /// An HTTP/2 stream, served as a connection of its own: counted nowhere until its head
+    /// is read (the connection it came on is counted already).
+    pub fn stream(counts: Arc<ConnectionCounts>) -> Counted {
+        Counted {
+            counts,
+            stage: Stage::Handshake,
+        }
+    }
+
     /// Moves the connection to `stage`; entering `Reading` begins a request.
     pub fn to(&mut self, stage: Stage) {
         if self.stage == stage {

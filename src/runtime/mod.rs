@@ -51,6 +51,7 @@ mod forward;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 mod gzip;
+mod http2;
 mod kept_body;
 mod listen;
 mod listen_options;

@@ -18,7 +18,9 @@ use super::server::Phase;
 use super::sessions::SharedZones;
 use super::tls::{Acceptor, CertCache};
 use super::upstream_tls::Connector;
-use crate::eval::plan::{ConnectionCounts, ListenAddr, Site, UpstreamGroup, UpstreamTls};
+use crate::eval::plan::{
+    ConnectionCounts, ListenAddr, ListenSpec, Site, UpstreamGroup, UpstreamTls,
+};
 
 /// One upstream group at run time.
 #[derive(Debug)]
@@ -133,13 +135,14 @@ impl State {
     }
 
     /// The TLS acceptor of the `ssl` socket `listen`.
-    pub fn acceptor(&self, listen: &ListenAddr) -> Acceptor {
+    pub fn acceptor(&self, listen: &ListenSpec) -> Acceptor {
         let mut map = self.acceptors.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(listen.clone())
+        map.entry(listen.addr.clone())
             .or_insert_with(|| {
                 super::tls::acceptor(
                     self.site.clone(),
-                    listen.clone(),
+                    listen.addr.clone(),
+                    listen.http2,
                     self.certs.clone(),
                     &self.sessions,
                 )

@@ -1,5 +1,5 @@
-//! The client side of a connection, a TCP or unix-domain [`Socket`], plain or TLS, as one
-//! type: the HTTP/1.x server reads and writes it, and after an upgrade the tunnel takes it
+//! The client side of a connection, a TCP or unix-domain [`Socket`], plain or TLS, or the
+//! pipe an HTTP/2 stream's request is served through (`runtime::http2`), as one type: the HTTP/1.x server reads and writes it, and after an upgrade the tunnel takes it
 //! over. It also applies nginx's `send_timeout` to writes: a write that cannot make progress
 //! for that long fails, and the connection closes.
 
@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 
@@ -22,6 +22,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 enum Io {
     Plain(Socket),
     Tls(Box<TlsStream<Socket>>),
+    Pipe(DuplexStream),
 }
 
 #[derive(Debug)]
@@ -46,11 +47,19 @@ impl Downstream {
         }
     }
 
+    pub fn pipe(stream: DuplexStream) -> Downstream {
+        Downstream {
+            io: Io::Pipe(stream),
+            stalled: None,
+        }
+    }
+
     /// The socket under any TLS.
-    fn socket(&self) -> &Socket {
+    fn socket(&self) -> Option<&Socket> {
         match &self.io {
-            Io::Plain(s) => s,
-            Io::Tls(s) => s.get_ref().0,
+            Io::Plain(s) => Some(s),
+            Io::Tls(s) => Some(s.get_ref().0),
+            Io::Pipe(_) => None,
         }
     }
 
@@ -59,8 +68,12 @@ impl Downstream {
     /// works): returns on end of stream, even behind bytes not read yet (a pipelined
     /// request, frames sent ahead of a 101), or with the socket's error (a reset), which
     /// nginx's log line names.
+    /// An HTTP/2 stream's pipe tells nothing: the stream's end is not watched.
     pub async fn closed(&self) -> Option<io::Error> {
-        self.socket().peer_closed().await
+        match self.socket() {
+            Some(socket) => socket.peer_closed().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Turns a blocked write into an error once it has been blocked for `SEND_TIMEOUT`.
@@ -91,6 +104,7 @@ impl DrainRead for Downstream {
         match &mut self.io {
             Io::Plain(s) => s.poll_read_drain(cx, buf),
             Io::Tls(s) => poll_read_any(&mut **s, cx, buf),
+            Io::Pipe(s) => poll_read_any(s, cx, buf),
         }
     }
 }
@@ -104,6 +118,7 @@ impl AsyncRead for Downstream {
         match &mut self.get_mut().io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Pipe(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -118,6 +133,7 @@ impl AsyncWrite for Downstream {
         let poll = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Pipe(s) => Pin::new(s).poll_write(cx, buf),
         };
         this.watch(cx, poll)
     }
@@ -131,6 +147,7 @@ impl AsyncWrite for Downstream {
         let poll = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Io::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Pipe(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         };
         this.watch(cx, poll)
     }
@@ -139,6 +156,7 @@ impl AsyncWrite for Downstream {
         match &self.io {
             Io::Plain(s) => s.is_write_vectored(),
             Io::Tls(s) => s.is_write_vectored(),
+            Io::Pipe(s) => s.is_write_vectored(),
         }
     }
 
@@ -147,6 +165,7 @@ impl AsyncWrite for Downstream {
         let poll = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_flush(cx),
             Io::Tls(s) => Pin::new(s).poll_flush(cx),
+            Io::Pipe(s) => Pin::new(s).poll_flush(cx),
         };
         this.watch(cx, poll)
     }
@@ -155,6 +174,7 @@ impl AsyncWrite for Downstream {
         match &mut self.get_mut().io {
             Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Io::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Pipe(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

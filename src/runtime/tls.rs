@@ -290,6 +290,7 @@ impl io::Read for TryRead<'_> {
 pub fn acceptor(
     site: Arc<dyn Site>,
     listen: ListenAddr,
+    http2: bool,
     cache: Arc<CertCache>,
     zones: &SharedZones,
 ) -> Acceptor {
@@ -307,6 +308,7 @@ pub fn acceptor(
     };
     let base = Base {
         versions,
+        http2,
         resolver: Arc::new(Resolver {
             site: site.clone(),
             listen: listen.clone(),
@@ -346,6 +348,8 @@ pub fn acceptor(
 /// What every configuration of a socket shares.
 struct Base {
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    /// ALPN offers `h2` before `http/1.1` (nginx's `ngx_http_ssl_alpn_select` prefers it).
+    http2: bool,
     resolver: Arc<Resolver>,
     storage: Option<Arc<dyn StoresServerSessions>>,
     ticketer: Option<Arc<dyn ProducesTickets>>,
@@ -367,7 +371,10 @@ impl Base {
             None => builder.with_no_client_auth(),
         };
         let mut config = builder.with_cert_resolver(self.resolver.clone());
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = match self.http2 {
+            true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            false => vec![b"http/1.1".to_vec()],
+        };
         if let Some(storage) = &self.storage {
             config.session_storage = storage.clone();
         }
@@ -435,6 +442,7 @@ pub fn facts(conn: &ServerConnection) -> TlsFacts {
         reused: conn.handshake_kind() == Some(HandshakeKind::Resumed),
         alpn: match conn.alpn_protocol() {
             Some(b"http/1.1") => "http/1.1",
+            Some(b"h2") => "h2",
             _ => "",
         },
     }
@@ -462,7 +470,7 @@ mod tests {
         let site = crate::load::site_for_serving(&Paths::resolve(Some(&dir), Some(&path)), None)
             .expect("loads");
         let listen = site.listens()[0].addr.clone();
-        acceptor(site, listen, Arc::default(), &SharedZones::default())
+        acceptor(site, listen, false, Arc::default(), &SharedZones::default())
     }
 
     #[test]

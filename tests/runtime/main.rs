@@ -27,6 +27,7 @@ mod gzip;
 mod gzip_static;
 mod header_buffers;
 mod headers;
+mod http2;
 mod if_blocks;
 mod lifecycle;
 mod limit_except;

@@ -76,6 +76,7 @@ impl TestSite {
                 ssl: false,
                 proxy_protocol: false,
                 proxy_protocol_flipped: Vec::new(),
+                http2: false,
                 socket: SocketOptions::default(),
             },
             group,
@@ -262,6 +263,10 @@ impl Site for TestSite {
 
     fn header_buffers(&self, _: &ListenAddr, _: &ListenAddr, _: Option<&[u8]>) -> HeaderBuffers {
         ngxr::defaults::http::HEADER_BUFFERS
+    }
+
+    fn keepalive_timeout(&self, _: &ListenAddr, _: &ListenAddr, _: Option<&[u8]>) -> Duration {
+        ngxr::defaults::http::KEEPALIVE.timeout
     }
 
     fn refused(&self, _: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes) {
