@@ -330,7 +330,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         secure_link: secure_link(cx, sh, st),
         browser: Arc::new(super::browser::CBrowser::compile(&st.browser)),
         msie_refresh: st.msie_refresh.unwrap_or(false),
-        userid: Arc::new(super::userid::CUserid::compile(&st.userid)),
+        userid: Arc::new(super::userid::CUserid::compile(&st.userid, &sh.reg)),
         limit_except: None,
     };
     let tls = super::tls::spec(&st.ssl);
@@ -498,7 +498,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         secure_link: secure_link(cx, sh, &l.settings),
         browser: Arc::new(super::browser::CBrowser::compile(&l.settings.browser)),
         msie_refresh: l.settings.msie_refresh.unwrap_or(false),
-        userid: Arc::new(super::userid::CUserid::compile(&l.settings.userid)),
+        userid: Arc::new(super::userid::CUserid::compile(&l.settings.userid, &sh.reg)),
         limit_except: None,
     })
 }

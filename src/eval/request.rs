@@ -706,7 +706,7 @@ impl Req<'_> {
         let mut state = self.uid_state(conf).clone();
         let local = self.info.local.clone();
         let mut errors = Vec::new();
-        let reset = |r: &mut Self| r.var("uid_reset", &Var::UidReset).unwrap_or_default();
+        let reset = |r: &mut Self| r.var("uid_reset", &conf.reset).unwrap_or_default();
         conf.create(&mut state, || reset(self), &local, &mut errors);
         self.errors.append(&mut errors);
         self.uid.insert(state)

@@ -25,6 +25,8 @@ pub struct CUserid {
     expires: i64,
     flags: u32,
     mark: u8,
+    /// `$uid_reset` as the configuration defines it (a `map` may).
+    pub reset: super::vars::Var,
 }
 
 /// What one request learned of its identifier (nginx's module context).
@@ -52,7 +54,7 @@ static SEQUENCER_V1: AtomicU32 = AtomicU32::new(1);
 static SEQUENCER_V2: AtomicU32 = AtomicU32::new(0x0303_0302);
 
 impl CUserid {
-    pub fn compile(u: &Userid) -> CUserid {
+    pub fn compile(u: &Userid, reg: &super::vars::Registry) -> CUserid {
         CUserid {
             enable: u.enable.unwrap_or(Enable::Off),
             service: u.service.and_then(|s| u32::try_from(s).ok()),
@@ -63,6 +65,9 @@ impl CUserid {
             expires: u.expires.unwrap_or(0),
             flags: u.flags.unwrap_or(0),
             mark: u.mark.unwrap_or(0),
+            reset: reg
+                .resolve("uid_reset")
+                .unwrap_or(super::vars::Var::UidReset),
         }
     }
 
@@ -255,11 +260,12 @@ mod tests {
     use super::*;
 
     fn conf(mark: u8) -> CUserid {
-        CUserid::compile(&Userid {
+        let userid = Userid {
             enable: Some(Enable::On),
             mark: Some(mark),
             ..Userid::default()
-        })
+        };
+        CUserid::compile(&userid, &Default::default())
     }
 
     fn with_cookie(c: &CUserid, value: &str) -> UidState {

@@ -1,7 +1,7 @@
 //! The userid filter against nginx. A cookie the client sends is compared exactly:
 //! `$uid_got` (four words in the host's byte order), the `Set-Cookie` that adds a missing
 //! `userid_mark` with every cookie attribute, none when the mark is there, `$uid_reset`'s
-//! new identifier and its `log` line, a too short or invalid cookie's error line. A new
+//! new identifier and its `log` line (and a `map` defining `$uid_reset`), a too short or invalid cookie's error line. A new
 //! identifier is compared by its shape: the first word (the local address, or
 //! `userid_service` under `v1`) exactly, the time and counters masked. Its place comes after
 //! `add_header`'s lines, before `Accept-Ranges` on a file.
@@ -16,6 +16,7 @@ http {
     log_format t '$status [$uid_got] [$uid_set]';
     access_log logs/access.log t;
     root ROOT;
+    map $arg_reset $uid_reset { default 0; yes 1; }
     server {
         listen 127.0.0.1:PORT;
         location / { userid on; add_header X-A a; return 200 "[$uid_got][$uid_set]\n"; }
@@ -36,6 +37,7 @@ http {
         location /v1 { userid v1; userid_service 7; return 200 "[$uid_set]\n"; }
         location /f.txt { userid on; add_header X-B b; }
         location /missing { userid on; }
+        location /mapped { userid on; add_header X-Reset "[$uid_reset]"; return 204; }
     }
 }
 "#;
@@ -90,10 +92,12 @@ fn identifiers_are_nginx_s() {
         get("/f.txt", ""),
         get("/missing", ""),
         get("/log", ""),
+        get("/mapped", &with(cookie)),
+        get("/mapped?reset=yes", &with(cookie)),
     ];
     let seen = through_both(nginx, CONFIG, &base, &probes);
     // The probes that make a new identifier.
-    let fresh = 5..=12;
+    let fresh = [5, 6, 7, 8, 9, 10, 11, 12, 15];
     let mask = |s: &mut crate::files::Seen| {
         for (i, a) in s.0.iter_mut().enumerate() {
             if fresh.contains(&i) {
