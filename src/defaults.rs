@@ -54,6 +54,19 @@ pub mod proxy {
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
+/// FastCGI module defaults of nginx 1.22 (the rest are the proxy module's too).
+pub mod fastcgi {
+    /// Response headers never shown to the client (`ngx_http_fastcgi_hide_headers`).
+    pub const HIDE_HEADERS: [&str; 6] = [
+        "Status",
+        "X-Accel-Expires",
+        "X-Accel-Redirect",
+        "X-Accel-Limit-Rate",
+        "X-Accel-Buffering",
+        "X-Accel-Charset",
+    ];
+}
+
 /// HTTP core defaults of nginx 1.22.
 pub mod http {
     use std::time::Duration;
@@ -70,6 +83,8 @@ pub mod http {
     pub const CLIENT_MAX_BODY_SIZE: u64 = 1024 * 1024;
     /// `client_body_buffer_size`: two memory pages (4 KiB each on x86-64 Linux).
     pub const CLIENT_BODY_BUFFER_SIZE: u64 = 2 * 4096;
+    /// `--http-client-body-temp-path` (Debian's build): `client_body_temp_path`'s default.
+    pub const CLIENT_BODY_TEMP_PATH: &str = "/var/lib/nginx/body";
     /// `keepalive_timeout`, `keepalive_requests`, `keepalive_time` (client connections).
     pub const KEEPALIVE: KeepaliveLimits = KeepaliveLimits {
         timeout: Duration::from_secs(75),

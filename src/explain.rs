@@ -196,6 +196,8 @@ impl Request {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             request_body: None,
+            body_length: None,
+            request_body_file: None,
             routed: None,
         }
     }

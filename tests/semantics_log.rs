@@ -129,6 +129,8 @@ http {{
         counts: &ngxr::eval::plan::UNCOUNTED,
         auth: &[],
         request_body: None,
+        body_length: None,
+        request_body_file: None,
         routed: None,
     };
     let Route::Proxy(p) = site.route(&info) else {

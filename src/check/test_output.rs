@@ -86,7 +86,6 @@ const WITHOUT: &[&str] = &[
     "http_ssi_module",
     "http_mirror_module",
     "http_autoindex_module",
-    "http_fastcgi_module",
     "http_uwsgi_module",
     "http_scgi_module",
     "http_grpc_module",

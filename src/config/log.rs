@@ -37,6 +37,18 @@ impl std::fmt::Display for LogTarget {
     }
 }
 
+/// How an `access_log` file gathers its lines (`buffer=`, `flush=`, `gzip`): up to `size`
+/// bytes, written when the next line does not fit, once the oldest has waited `flush`, and on
+/// reopen and exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBuffer {
+    pub size: usize,
+    pub flush: Option<std::time::Duration>,
+    /// `gzip[=level]`: each write is one whole gzip member at this level (nginx's
+    /// `ngx_http_log_gzip`), so the file is gzip members back to back, which `zcat` reads.
+    pub gzip: Option<u32>,
+}
+
 /// `escape=default|json|none`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Escape {

@@ -4,9 +4,11 @@
 //! diagnostics can point back at the text. Nothing here evaluates a request: that is `eval`.
 
 pub mod access;
+pub mod body_file;
 pub mod browser;
 pub mod cache;
 pub mod content;
+pub mod fastcgi;
 pub mod filters;
 pub mod geo;
 pub mod gzip;
@@ -95,6 +97,9 @@ pub struct Cx<'t> {
     /// Errors nginx finds when it merges a level's settings, which it reports on the line
     /// of the `http` block's `}`: the directive that made each, and the message.
     pub merge_errors: Vec<(Span, &'static str)>,
+    /// The access-log files given a buffer so far, with it: nginx's file takes the first
+    /// one, and refuses another that differs.
+    pub log_buffers: Vec<(log::LogTarget, log::LogBuffer)>,
 }
 
 impl std::fmt::Debug for Cx<'_> {
@@ -125,6 +130,7 @@ impl<'t> Cx<'t> {
             http_end,
             limit_zones: limit::Zones::default(),
             merge_errors: Vec::new(),
+            log_buffers: Vec::new(),
         }
     }
 

@@ -167,6 +167,28 @@ pub fn pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
     }
 }
 
+/// `fastcgi_pass ADDRESS` (`ngx_http_fastcgi_pass`): a `host:port`, an upstream's name or a
+/// `unix:` path, without a scheme, held as the URL `proxy_pass` would have for it (no URI
+/// part). A host's problems (no port, unknown name) are reported with the other passes'
+/// (`eval::unserved::check_passes`), a unix path's here.
+pub fn fastcgi_pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
+    let text = cx.text(d, 0)?;
+    if text.value.contains('$') {
+        return Some(ProxyPass::Variables(text));
+    }
+    match parse_url(&format!("http://{}", text.value)) {
+        Ok(url) => Some(ProxyPass::Static(StaticPass {
+            url: Url { uri: None, ..url },
+            text,
+        })),
+        Err(message) if strip_unix(&text.value).is_some() => {
+            cx.error(d, message);
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 /// `proxy_next_upstream error timeout ...` (`ngx_conf_set_bitmask_slot`).
 pub fn next_upstream(cx: &mut Cx<'_>, d: &Directive) -> Option<NextUpstream> {
     let mut n = NextUpstream::default();

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::body_file::{InFileOnly, TempPath};
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::filters::{self, Charset, Expires};
 use super::gzip::Gzip;
-use super::log::LogTarget;
+use super::log::{LogBuffer, LogTarget};
 use super::proxy::{self, NextUpstream, Redirect};
 use super::proxy_cookie::ProxyCookie;
 use super::proxy_ssl::ProxySsl;
@@ -58,6 +59,10 @@ pub struct Settings {
     pub client_max_body_size: Option<u64>,
     /// `client_body_buffer_size`: how much of a request body nginx keeps in memory.
     pub client_body_buffer_size: Option<usize>,
+    /// `client_body_in_file_only`.
+    pub client_body_in_file_only: Option<InFileOnly>,
+    /// `client_body_temp_path`.
+    pub client_body_temp_path: Option<TempPath>,
     /// `proxy_request_buffering`.
     pub proxy_request_buffering: Option<bool>,
     pub keepalive_timeout: Option<Duration>,
@@ -171,6 +176,8 @@ pub struct Settings {
     pub msie_padding: Option<bool>,
     /// `msie_refresh`: MSIE gets a refresh page instead of nginx's 301 and 302.
     pub msie_refresh: Option<bool>,
+    /// The `fastcgi_*` settings.
+    pub fastcgi: super::fastcgi::FastCgi,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -217,11 +224,9 @@ pub enum AccessLog {
         format: String,
         /// `if=`: the line is written unless this is empty or `0`.
         condition: Option<Text>,
-        /// `buffer=`: lines gather up to this size before they are written (else each is
-        /// written as its request ends).
-        buffer: Option<usize>,
-        /// `flush=`: how long a buffered line may wait.
-        flush: Option<Duration>,
+        /// `buffer=`, `flush=`, `gzip`: how lines gather before they are written (else each
+        /// is written as its request ends).
+        buffer: Option<LogBuffer>,
         span: Span,
     },
 }
@@ -260,6 +265,8 @@ impl Settings {
             proxy_ignore_headers,
             client_max_body_size,
             client_body_buffer_size,
+            client_body_in_file_only,
+            client_body_temp_path,
             proxy_request_buffering,
             keepalive_timeout,
             keepalive_header,
@@ -327,6 +334,7 @@ impl Settings {
         self.gzip.inherit(&parent.gzip);
         self.sub_filter.inherit(&parent.sub_filter);
         self.cache.inherit(&parent.cache);
+        self.fastcgi.inherit(&parent.fastcgi);
         self.limits.inherit(&parent.limits);
         self.secure_link.inherit(&parent.secure_link);
         self.browser.inherit(&parent.browser);
@@ -352,6 +360,7 @@ impl Settings {
             || self.secure_link.apply(cx, d)
             || self.browser.apply(cx, d)
             || self.userid.apply(cx, d)
+            || self.fastcgi.apply(cx, d)
         {
             return true;
         }
@@ -430,6 +439,14 @@ impl Settings {
             "client_max_body_size" => set(cx, d, &mut self.client_max_body_size, parse_offset),
             "proxy_buffer_size" => set(cx, d, &mut self.proxy_buffer_size, parse_size),
             "client_body_buffer_size" => set(cx, d, &mut self.client_body_buffer_size, parse_size),
+            // A value outside the enum was refused by the directive walk.
+            "client_body_in_file_only" if d.arg(0).and_then(InFileOnly::parse).is_some() => {
+                set(cx, d, &mut self.client_body_in_file_only, InFileOnly::parse)
+            }
+            "client_body_temp_path" => match &self.client_body_temp_path {
+                Some(_) => cx.duplicate(d),
+                None => self.client_body_temp_path = TempPath::lower(cx, d),
+            },
             "proxy_request_buffering" => flag(cx, d, &mut self.proxy_request_buffering),
             "proxy_next_upstream_tries" => set(cx, d, &mut self.proxy_next_upstream_tries, |s| {
                 s.parse().ok()
@@ -455,27 +472,7 @@ impl Settings {
             "proxy_limit_rate" => set(cx, d, &mut self.proxy_limit_rate, parse_size),
             "limit_rate" => size_value(cx, d, &mut self.limit_rate),
             "limit_rate_after" => size_value(cx, d, &mut self.limit_rate_after),
-            "proxy_ignore_headers" => {
-                let ignore = self
-                    .proxy_ignore_headers
-                    .get_or_insert_with(Default::default);
-                for w in &d.args {
-                    // The directive table refused names nginx does not know.
-                    let flag = match w.value.to_ascii_lowercase().as_str() {
-                        "x-accel-redirect" => &mut ignore.x_accel_redirect,
-                        "x-accel-limit-rate" => &mut ignore.x_accel_limit_rate,
-                        "x-accel-buffering" => &mut ignore.x_accel_buffering,
-                        "x-accel-charset" => &mut ignore.x_accel_charset,
-                        "x-accel-expires" => &mut ignore.x_accel_expires,
-                        "expires" => &mut ignore.expires,
-                        "cache-control" => &mut ignore.cache_control,
-                        "set-cookie" => &mut ignore.set_cookie,
-                        "vary" => &mut ignore.vary,
-                        _ => continue,
-                    };
-                    *flag = true;
-                }
-            }
+            "proxy_ignore_headers" => ignore_headers(d, &mut self.proxy_ignore_headers),
             "keepalive_disable" => {
                 let disable = self.keepalive_disable.get_or_insert_with(Default::default);
                 for w in &d.args {
@@ -565,19 +562,31 @@ impl Settings {
                             cx.unsupported(d, d.args[0].span, what);
                             return true;
                         }
-                        let Some((condition, buffer, flush)) = access_log_options(cx, d) else {
+                        let Some((condition, buffer)) = access_log_options(cx, d) else {
                             return true;
                         };
                         if buffer.is_some() && matches!(target, LogTarget::Syslog(_)) {
                             cx.error(d, "logs to syslog cannot be buffered");
                             return true;
                         }
+                        if let Some(buffer) = buffer {
+                            match cx.log_buffers.iter().find(|(t, _)| *t == target) {
+                                Some((_, first)) if *first != buffer => {
+                                    let message = format!(
+                                        "access_log \"{path}\" already defined with conflicting parameters"
+                                    );
+                                    cx.error(d, message);
+                                    return true;
+                                }
+                                Some(_) => {}
+                                None => cx.log_buffers.push((target.clone(), buffer)),
+                            }
+                        }
                         AccessLog::File {
                             target,
                             format: d.arg(1).unwrap_or("combined").to_string(),
                             condition,
                             buffer,
-                            flush,
                             span: d.span(),
                         }
                     }
@@ -638,6 +647,28 @@ impl Settings {
     }
 }
 
+/// `proxy_ignore_headers` or `fastcgi_ignore_headers`: every directive of the level adds to
+/// one set (nginx's bitmask).
+pub(super) fn ignore_headers(d: &Directive, slot: &mut Option<IgnoreHeaders>) {
+    let ignore = slot.get_or_insert_with(Default::default);
+    for w in &d.args {
+        // The directive table refused names nginx does not know.
+        let flag = match w.value.to_ascii_lowercase().as_str() {
+            "x-accel-redirect" => &mut ignore.x_accel_redirect,
+            "x-accel-limit-rate" => &mut ignore.x_accel_limit_rate,
+            "x-accel-buffering" => &mut ignore.x_accel_buffering,
+            "x-accel-charset" => &mut ignore.x_accel_charset,
+            "x-accel-expires" => &mut ignore.x_accel_expires,
+            "expires" => &mut ignore.expires,
+            "cache-control" => &mut ignore.cache_control,
+            "set-cookie" => &mut ignore.set_cookie,
+            "vary" => &mut ignore.vary,
+            _ => continue,
+        };
+        *flag = true;
+    }
+}
+
 /// A single-value setting: `is duplicate` when set twice at one level, `invalid value` when
 /// `parse` refuses it.
 pub(super) fn set<T>(
@@ -689,19 +720,19 @@ pub(super) fn flag(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<bool>) {
 }
 
 /// `access_log`'s parameters after the format (`ngx_http_log_set_log`): the `if=` condition,
-/// the `buffer=` size and the `flush=` time (the last two only decide when lines reach the
-/// file); `None` after an error, in nginx's words. `gzip` would change the file's bytes,
-/// which ngxr does not do.
+/// the `buffer=` size, the `flush=` time and `gzip[=level]` (which buffers 64k unless
+/// `buffer=` says otherwise); `None` after an error, in nginx's words.
 fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<AccessLogOptions> {
     let mut condition = None;
-    let mut buffer = None;
+    let mut size = None;
     let mut flush = None;
+    let mut gzip = None;
     for (i, w) in d.args.iter().enumerate().skip(2) {
-        if let Some(size) = w.value.strip_prefix("buffer=") {
-            match parse_size(size).filter(|n| *n > 0) {
-                Some(n) => buffer = Some(n),
+        if let Some(value) = w.value.strip_prefix("buffer=") {
+            match parse_size(value).filter(|n| *n > 0) {
+                Some(n) => size = Some(n),
                 None => {
-                    cx.error(d, format!("invalid buffer size \"{size}\""));
+                    cx.error(d, format!("invalid buffer size \"{value}\""));
                     return None;
                 }
             }
@@ -713,25 +744,39 @@ fn access_log_options(cx: &mut Cx<'_>, d: &Directive) -> Option<AccessLogOptions
                     return None;
                 }
             }
+        } else if w.value == "gzip" || w.value.starts_with("gzip=") {
+            size.get_or_insert(64 * 1024);
+            gzip = match w.value.strip_prefix("gzip=") {
+                // zlib's Z_BEST_SPEED.
+                None => Some(1),
+                Some(level) => match crate::units::atoi(level).filter(|l| (1..=9).contains(l)) {
+                    Some(l) => u32::try_from(l).ok(),
+                    None => {
+                        cx.error(d, format!("invalid compression level \"{level}\""));
+                        return None;
+                    }
+                },
+            };
         } else if let Some(value) = w.value.strip_prefix("if=") {
             condition = cx.text(d, i).map(|t| Text {
                 value: value.to_string(),
                 ..t
             });
-        } else if w.value == "gzip" || w.value.starts_with("gzip=") {
-            cx.unsupported(d, w.span, "\"access_log ... gzip\"");
         } else {
             cx.error(d, format!("invalid parameter \"{}\"", w.value));
             return None;
         }
     }
-    if flush.is_some() && buffer.is_none() {
-        let path = d.arg(0).unwrap_or_default();
-        cx.error(d, format!("no buffer is defined for access_log \"{path}\""));
-        return None;
-    }
-    Some((condition, buffer, flush))
+    let Some(size) = size else {
+        if flush.is_some() {
+            let path = d.arg(0).unwrap_or_default();
+            cx.error(d, format!("no buffer is defined for access_log \"{path}\""));
+            return None;
+        }
+        return Some((condition, None));
+    };
+    Some((condition, Some(LogBuffer { size, flush, gzip })))
 }
 
-/// `if=`, `buffer=` and `flush=` of one `access_log`.
-type AccessLogOptions = (Option<Text>, Option<usize>, Option<Duration>);
+/// `if=` and the buffering of one `access_log`.
+type AccessLogOptions = (Option<Text>, Option<LogBuffer>);

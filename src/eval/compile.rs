@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 
 use super::autoindex::Autoindex;
 use super::error_page::{CErrorPage, ErrorPages};
+use super::fastcgi::ScriptName;
 use super::files::CRoot;
 use super::headers::HeaderRules;
 use super::log::{self, CompiledLogFormat};
@@ -66,6 +67,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         daemon: p.daemon,
         logs: Vec::new(),
         shutdown_timeout: p.shutdown_timeout,
+        temp_paths: Vec::new(),
     };
     let hostname = crate::config::http::hostname().into_bytes();
     let Some(http) = &config.http else {
@@ -77,6 +79,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
                 hostname,
             },
             reads_body: false,
+            reads_body_file: false,
             charsets: Vec::new(),
             servers: Vec::new(),
             listens: Vec::new(),
@@ -95,6 +98,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         captures,
         sets,
         reads_body: Default::default(),
+        reads_body_file: Default::default(),
     };
     // `map`, `geo` and the like may not redefine a built-in variable.
     let defined = http.maps.iter().map(|m| (&m.variable, &m.source));
@@ -168,15 +172,38 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         },
         listens,
         reads_body: shared.reg.reads_body.get(),
+        reads_body_file: shared.reg.reads_body_file.get(),
         charsets: super::charset::known(cx.tree, top),
         upstreams: shared.groups.all.iter().map(|g| g.group.clone()).collect(),
         named_upstreams: shared.groups.all,
         servers,
         process: ProcessSpec {
             logs: shared.logs.take(),
+            temp_paths: temp_paths(cx, top),
             ..process
         },
     }
+}
+
+/// Every `client_body_temp_path` directory (see [`ProcessSpec::temp_paths`]).
+fn temp_paths(cx: &Cx<'_>, directives: &[crate::syntax::Directive]) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for d in cx.tree.expand(directives) {
+        if d.name() == "client_body_temp_path"
+            && let Some(dir) = d.arg(0)
+        {
+            let dir = cx.prefixed(dir.strip_suffix('/').unwrap_or(dir));
+            if !out.contains(&dir) {
+                out.push(dir);
+            }
+        }
+        for dir in temp_paths(cx, d.children()) {
+            if !out.contains(&dir) {
+                out.push(dir);
+            }
+        }
+    }
+    out
 }
 
 /// A level's logs (see `log::spec`), noted among the site's.
@@ -314,7 +341,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             Action::Static
         },
         content: content(cx, &sh.reg, st).unwrap_or_else(|| fallback_content(cx, st)),
-        error_pages: error_pages(cx, &sh.reg, st).unwrap_or_default(),
+        error_pages: error_pages(cx, &sh.reg, st, false).unwrap_or_default(),
         internal: false,
         server_tokens: st.server_tokens.unwrap_or(true),
         client_max_body_size: st.max_body_size(),
@@ -332,6 +359,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         msie_refresh: st.msie_refresh.unwrap_or(false),
         userid: Arc::new(super::userid::CUserid::compile(&st.userid, &sh.reg)),
         limit_except: None,
+        script_name: Arc::new(ScriptName::compile(cx, &st.fastcgi)),
     };
     let tls = super::tls::spec(&st.ssl);
     super::tls::check_keys(cx, s.span, tls.as_deref());
@@ -477,7 +505,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         limits: super::limit::CLimits::compile(&sh.limits, &l.settings.limits),
         action,
         content: content(cx, &sh.reg, &l.settings)?,
-        error_pages: error_pages(cx, &sh.reg, &l.settings)?,
+        error_pages: error_pages(cx, &sh.reg, &l.settings, l.fastcgi)?,
         internal: l.internal,
         server_tokens: l.settings.server_tokens.unwrap_or(true),
         client_max_body_size: l.settings.max_body_size(),
@@ -493,13 +521,14 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
-        output: COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?,
         referers: referers(cx, sh, &l.settings),
         secure_link: secure_link(cx, sh, &l.settings),
         browser: Arc::new(super::browser::CBrowser::compile(&l.settings.browser)),
         msie_refresh: l.settings.msie_refresh.unwrap_or(false),
         userid: Arc::new(super::userid::CUserid::compile(&l.settings.userid, &sh.reg)),
+        output: output(cx, sh, l)?,
         limit_except: None,
+        script_name: Arc::new(ScriptName::compile(cx, &l.settings.fastcgi)),
     })
 }
 
@@ -517,6 +546,16 @@ fn secure_link(
     st: &Settings,
 ) -> Option<Arc<super::secure_link::CSecureLink>> {
     super::secure_link::CSecureLink::compile(cx, &sh.reg, &st.secure_link).map(Arc::new)
+}
+
+/// A level's write-side settings; a `fastcgi_pass` reads its upstream at
+/// `fastcgi_limit_rate` rather than `proxy_limit_rate`.
+fn output(cx: &mut Cx<'_>, sh: &Shared, l: &Location) -> Option<COutput> {
+    let mut output = COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?;
+    if l.fastcgi {
+        output.proxy_limit_rate = l.settings.fastcgi.limit_rate.map_or(0, |n| n as u64);
+    }
+    Some(output)
 }
 
 /// A level's `root`/`alias`, `index`, `try_files` and file settings; `None` after an error
@@ -595,7 +634,14 @@ fn literal(text: &str) -> Complex {
     }
 }
 
-fn error_pages(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<ErrorPages> {
+/// The level's `error_page`s, with `proxy_intercept_errors` (`fastcgi_intercept_errors`
+/// where the pass is `fastcgi_pass`).
+fn error_pages(
+    cx: &mut Cx<'_>,
+    reg: &Registry,
+    st: &Settings,
+    fastcgi: bool,
+) -> Option<ErrorPages> {
     let mut pages = Vec::new();
     for p in st.error_page.as_deref().unwrap_or_default() {
         let uri = Complex::compile(cx, reg, &p.uri)?;
@@ -608,7 +654,11 @@ fn error_pages(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) -> Option<ErrorPa
     Some(ErrorPages {
         pages,
         recursive: st.recursive_error_pages.unwrap_or(false),
-        intercept: st.proxy_intercept_errors.unwrap_or(false),
+        intercept: match fastcgi {
+            true => st.fastcgi.intercept_errors,
+            false => st.proxy_intercept_errors,
+        }
+        .unwrap_or(false),
     })
 }
 

@@ -290,10 +290,10 @@ fn unimplemented_variables_are_refused_where_they_are_written() {
     // Inherited by both locations, compiled at each: reported once.
     assert_eq!(
         unsupported(
-            "log_format f '$request_body_file ' \"$remote_addr ${tcpinfo_rtt}\";
+            "log_format f '$tcpinfo_rttvar ' \"$remote_addr ${tcpinfo_rtt}\";
              server { add_header X \"a$tcpinfo_rtt\"; location /a { } location /b { } }"
         ),
-        ["$request_body_file", "${tcpinfo_rtt}", "$tcpinfo_rtt"]
+        ["$tcpinfo_rttvar", "${tcpinfo_rtt}", "$tcpinfo_rtt"]
     );
     assert_eq!(
         unsupported(
@@ -395,6 +395,23 @@ fn access_log_parameters_in_nginx_words() {
     assert!(ok(
         "access_log /dev/null combined buffer=32k flush=5s if=$arg_x;"
     ));
+    assert_eq!(
+        err("access_log /dev/null combined gzip=10;"),
+        "invalid compression level \"10\""
+    );
+    assert_eq!(
+        err("access_log /dev/null combined gzipped;"),
+        "invalid parameter \"gzipped\""
+    );
+    assert_eq!(
+        err("access_log /dev/null combined buffer=8k; \
+             server { access_log /dev/null combined gzip; }"),
+        "access_log \"/dev/null\" already defined with conflicting parameters"
+    );
+    assert!(ok("access_log /dev/null combined buffer=64k; \
+                server { access_log /dev/null combined; access_log /dev/null combined buffer=64k; }"));
+    // `gzip` alone buffers 64k, so `flush=` has its buffer.
+    assert!(ok("access_log /dev/null combined flush=5s gzip=9;"));
 }
 
 #[test]
@@ -403,5 +420,21 @@ fn keepalive_timeout_takes_a_header_value() {
     assert_eq!(
         err("keepalive_timeout 75s 1x;"),
         "\"keepalive_timeout\" directive invalid value"
+    );
+}
+
+#[test]
+fn client_body_temp_path_levels_as_nginx_reads_them() {
+    assert!(ok("client_body_temp_path /tmp/b 1 2 3;"));
+    assert!(ok(
+        "client_body_temp_path /tmp/b/ 5 5; client_body_in_file_only clean;"
+    ));
+    let invalid = "\"client_body_temp_path\" directive invalid value";
+    assert_eq!(err("client_body_temp_path /tmp/b 0;"), invalid);
+    // The levels take more than a file's 10 digits.
+    assert_eq!(err("client_body_temp_path /tmp/b 5 5 1;"), invalid);
+    assert_eq!(
+        err("client_body_in_file_only maybe;"),
+        "invalid value \"maybe\""
     );
 }

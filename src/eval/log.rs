@@ -9,7 +9,7 @@ use super::plan::{LogFile, LogFormat, LogSpec, LogTarget, Outcome, RequestInfo};
 use super::request::Req;
 use super::site::Inner;
 use super::value::{Complex, Part};
-use super::vars::Registry;
+use super::vars::{Registry, Var};
 use crate::config::log::{Escape, LogFormatDef};
 use crate::config::settings::AccessLog;
 use crate::config::{Cx, Text};
@@ -62,9 +62,9 @@ impl CompiledLogFormat {
 }
 
 impl LogFormat for CompiledLogFormat {
-    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8> {
+    fn render_sized(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> (Vec<u8>, usize) {
         let Some(site) = self.site.upgrade() else {
-            return b"\n".to_vec();
+            return (b"\n".to_vec(), 1);
         };
         let mut req = super::route::prepare(&site, request);
         req.outcome = Some(outcome);
@@ -73,9 +73,12 @@ impl LogFormat for CompiledLogFormat {
 }
 
 impl CompiledLogFormat {
-    fn line(&self, req: &mut Req<'_>) -> Vec<u8> {
+    /// The line and its room (see [`LogFormat::render_sized`]).
+    fn line(&self, req: &mut Req<'_>) -> (Vec<u8>, usize) {
         let mut line = Vec::new();
+        let mut room = 0;
         for part in &self.value.parts {
+            let before = line.len();
             match part {
                 Part::Literal(l) => line.extend_from_slice(l),
                 Part::Var(name, var) => match (req.var(name, var), self.escape) {
@@ -86,10 +89,28 @@ impl CompiledLogFormat {
                     (Some(v), Escape::None) => line.extend_from_slice(&v),
                 },
             }
+            room += match part {
+                Part::Var(_, var) => widest(var),
+                Part::Literal(_) => None,
+            }
+            .unwrap_or(line.len() - before);
         }
         line.push(b'\n');
-        line
+        (line, room + 1)
     }
+}
+
+/// The width `ngx_http_log_vars` gives the log module's own variables (a 64-bit build's
+/// `NGX_INT_T_LEN`, `NGX_OFF_T_LEN`... are 20), whatever their value.
+fn widest(var: &Var) -> Option<usize> {
+    Some(match var {
+        Var::Pipe => 1,
+        Var::TimeLocal => "28/Sep/1970:12:00:00 +0600".len(),
+        Var::TimeIso8601 => "1970-09-28T12:00:00+06:00".len(),
+        Var::Msec | Var::RequestTime => 20 + 4,
+        Var::Status | Var::BytesSent | Var::BodyBytesSent | Var::RequestLength => 20,
+        _ => return None,
+    })
 }
 
 /// An `access_log ... if=CONDITION`: nothing is written when the condition is empty or `0`.
@@ -100,14 +121,14 @@ struct Conditional {
 }
 
 impl LogFormat for Conditional {
-    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8> {
+    fn render_sized(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> (Vec<u8>, usize) {
         let Some(site) = self.format.site.upgrade() else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
         let mut req = super::route::prepare(&site, request);
         req.outcome = Some(outcome);
         match &self.condition.eval(&mut req)[..] {
-            b"" | b"0" => Vec::new(),
+            b"" | b"0" => (Vec::new(), 0),
             _ => self.format.line(&mut req),
         }
     }
@@ -169,7 +190,6 @@ pub fn spec(
         format: "combined".into(),
         condition: None,
         buffer: None,
-        flush: None,
         span: crate::source::Span::new(crate::source::FileId(0), 0, 0),
     }];
     let logs = logs.unwrap_or(&default);
@@ -188,7 +208,6 @@ pub fn spec(
                 format,
                 condition,
                 buffer,
-                flush,
                 span,
             } => {
                 let f = if format == "combined" {
@@ -206,7 +225,6 @@ pub fn spec(
                         target: target.clone(),
                         format,
                         buffer: *buffer,
-                        flush: *flush,
                     }),
                     None => cx.late_error_at(
                         "log::unknown_format",

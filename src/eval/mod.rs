@@ -19,6 +19,7 @@ mod conditional;
 mod crypt;
 mod empty_gif;
 mod error_page;
+pub mod fastcgi;
 mod files;
 pub mod geo;
 mod gzip;

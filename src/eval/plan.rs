@@ -189,6 +189,10 @@ pub struct ProcessSpec {
     /// `worker_shutdown_timeout` (zero: none): how long a graceful shutdown lets the
     /// connections of this configuration run before it closes them.
     pub shutdown_timeout: std::time::Duration,
+    /// The `client_body_temp_path` directories the configuration names, which nginx makes
+    /// (one level, mode 0700) as it loads it, refusing it when one cannot be made. nginx's
+    /// compiled-in default is not among them: ngxr makes no directory no directive named.
+    pub temp_paths: Vec<PathBuf>,
 }
 
 /// One `listen` socket, after merging every `server` that listens on it.
@@ -282,6 +286,12 @@ pub struct RequestInfo<'a> {
     /// The client's body as a proxy pass read it, when nginx would hold it in memory (see
     /// [`ProxyRequest::keep_body`]): what `$request_body` reads from the content phase on.
     pub request_body: Option<&'a [u8]>,
+    /// The length of a chunked body read whole (nginx's `content_length_n` once its body
+    /// filter has it): `$content_length` from the content phase on.
+    pub body_length: Option<u64>,
+    /// `$request_body_file`: the file a proxy pass wrote the body to (see
+    /// [`KeepBody::file`]), from the content phase on.
+    pub request_body_file: Option<&'a [u8]>,
     /// The request as the route being served left it (`None` until one is): the access
     /// log and the headers filter of a proxied answer read it, not routing.
     pub routed: Option<&'a Routed>,
@@ -873,6 +883,36 @@ pub struct Response {
     pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
 
+/// What a `fastcgi_pass` sends instead of an HTTP head: the params, `fastcgi_param`s
+/// then the client's headers as `HTTP_*`, in nginx's order.
+#[derive(Debug, Clone)]
+pub struct FastCgiRequest {
+    pub params: Vec<(Bytes, Bytes)>,
+    /// `fastcgi_keep_conn`: the application is asked to keep the connection.
+    pub keep_conn: bool,
+    /// `fastcgi_catch_stderr`: STDERR naming any of these before the head makes the answer
+    /// an invalid one.
+    pub catch_stderr: Arc<[Bytes]>,
+    /// `fastcgi_request_buffering` (on by default): the body is read whole before it is
+    /// sent, so its STDIN records are cut as nginx cuts a body it holds, every 32 KiB.
+    pub whole_body: bool,
+}
+
+impl FastCgiRequest {
+    /// nginx puts every param in one PARAMS record: no more than this many bytes.
+    pub const MAX_RECORD: usize = 65535;
+
+    /// The PARAMS record's content length: each name and value with its length (one byte
+    /// up to 127, four above).
+    pub fn record_len(&self) -> usize {
+        let sized = |n: usize| n + if n > 127 { 4 } else { 1 };
+        self.params
+            .iter()
+            .map(|(n, v)| sized(n.len()) + sized(v.len()))
+            .sum()
+    }
+}
+
 /// Everything needed to send one request upstream and treat the answer as nginx would.
 #[derive(Debug)]
 pub struct ProxyRequest {
@@ -900,8 +940,9 @@ pub struct ProxyRequest {
     pub range_filter: bool,
     /// `proxy_ignore_headers`: the upstream's `X-Accel-*` headers not acted on.
     pub ignore_headers: IgnoreHeaders,
-    /// Set when the configuration reads `$request_body`: the runtime keeps what nginx would
-    /// hold of the client's body in memory, and builds the request again with it.
+    /// Set when the configuration reads `$request_body` or `$request_body_file`, or has
+    /// bodies written to files: the runtime keeps what nginx would hold of the client's body
+    /// in memory, writes the file nginx would, and builds the request again with them.
     pub keep_body: Option<KeepBody>,
     /// `proxy_cookie_domain`, `proxy_cookie_path`, `proxy_cookie_flags`: `None` without any.
     pub cookies: Option<Arc<dyn CookieRewrite>>,
@@ -991,6 +1032,8 @@ pub struct ProxyRequest {
     pub cache: Option<Box<CacheRequest>>,
     /// `add_trailer` of the level that answers.
     pub trailers: Option<Arc<dyn AddedTrailers>>,
+    /// `fastcgi_pass`: the upstream speaks FastCGI (the HTTP head's fields are unused).
+    pub fastcgi: Option<Box<FastCgiRequest>>,
 }
 
 pub use super::cache::{CacheRequest, CacheZone, Ranged, Touched, ranged, validators_of, validity};
@@ -1029,8 +1072,8 @@ impl CacheStatus {
 }
 
 /// How nginx holds the body a proxy pass reads (`ngx_http_read_client_request_body`), as far
-/// as `$request_body` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// as `$request_body` and `$request_body_file` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeepBody {
     /// `client_body_buffer_size`: what did not come with the head stays in memory when it is
     /// shorter than this and a quarter more (with `Content-Length`), or when its chunked
@@ -1042,6 +1085,11 @@ pub struct KeepBody {
     /// off`, chunked to an HTTP/1.0 upstream). Otherwise the variable holds what had
     /// arrived when the pass began.
     pub buffered: bool,
+    /// `client_body_in_file_only`: a body read whole goes to a file even when it fits the
+    /// buffer (nginx writes no file for a body it streams).
+    pub in_file_only: InFileOnly,
+    /// `client_body_temp_path`: where the files go.
+    pub temp_path: Arc<TempPath>,
 }
 
 /// What a proxy pass ended in, when it did not answer the request (see [`Site::reroute`]).
@@ -1126,10 +1174,11 @@ pub fn target_refused(target: &[u8], merge_slashes: bool) -> bool {
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
 pub use super::request::Routed;
 pub use super::uri::authority_ok;
+pub use crate::config::body_file::{InFileOnly, TempPath};
 pub use crate::config::gzip::{GzipTypes, Proxied};
 pub use crate::config::listen::ListenAddr;
 pub use crate::config::listen_options::{SoKeepalive, SocketOptions};
-pub use crate::config::log::LogTarget;
+pub use crate::config::log::{LogBuffer, LogTarget};
 pub use crate::config::syslog::{Syslog, SyslogServer};
 
 /// nginx's gzip filter for one request: the settings of the level that answers, and what
@@ -1368,10 +1417,8 @@ impl std::fmt::Display for PeerAddr {
 pub struct LogFile {
     pub target: LogTarget,
     pub format: Arc<dyn LogFormat>,
-    /// `buffer=`: the file's lines gather up to this size; else each is written at once.
-    pub buffer: Option<usize>,
-    /// `flush=`: how long a buffered line may wait (else until the buffer fills).
-    pub flush: Option<Duration>,
+    /// `buffer=`, `flush=`, `gzip`: how the file's lines gather; else each is written at once.
+    pub buffer: Option<LogBuffer>,
 }
 
 /// Where and how to log a finished request; `formats` are compiled `log_format`s.
@@ -1516,7 +1563,18 @@ pub struct UpstreamTry {
 
 /// A compiled `log_format`: renders one access-log line (with its newline).
 pub trait LogFormat: std::fmt::Debug + Send + Sync {
-    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8>;
+    fn render(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> Vec<u8> {
+        self.render_sized(request, outcome).0
+    }
+
+    /// The line, and the room nginx asks of a `buffer=` for it (`ngx_http_log_handler`
+    /// measures the log module's own variables, `$status` to `$time_local`, at their widest):
+    /// a line goes after what is buffered only if that much is left.
+    fn render_sized(&self, request: &RequestInfo<'_>, outcome: &Outcome) -> (Vec<u8>, usize) {
+        let line = self.render(request, outcome);
+        let room = line.len();
+        (line, room)
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::plan::{ErrorLine, PeerAddr, ProxyRequest, Resolve, Route};
+use super::plan::{ErrorLine, FastCgiRequest, InFileOnly, PeerAddr, ProxyRequest, Resolve, Route};
 use super::request::Req;
 use super::site::{CProxy, Inner, NamedUpstream, PassTarget, RedirectRules};
 use super::trace::{Trace, note};
@@ -51,6 +51,10 @@ pub fn build(
     note(&mut trace, |t| {
         t.upstream = Some(resolved.upstream.group.clone())
     });
+    if p.fastcgi.is_some() {
+        // `$proxy_host` and `$proxy_port` are the proxy module's; its URI is not sent.
+        req.proxy = None;
+    }
     let cache = p.cache.as_ref().and_then(|c| {
         // nginx's default key: the URL's scheme and host, then the URI sent.
         let default_key = || {
@@ -96,10 +100,12 @@ pub fn build(
         .hash_key
         .as_ref()
         .map(|k| Bytes::from(k.eval(req)));
-    let client_upgrade = req
-        .headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"));
+    // A FastCGI answer never becomes a tunnel.
+    let client_upgrade = p.fastcgi.is_none()
+        && req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"));
     let location_base = super::route::location_base(req, rules).map(Bytes::from);
     let method = match &p.method {
         // `proxy_cache_convert_head`: the answer to cache is the whole one.
@@ -113,6 +119,22 @@ pub fn build(
         None => Bytes::copy_from_slice(req.method.as_bytes()),
     };
     let body = p.set_body.as_ref().map(|body| Bytes::from(body.eval(req)));
+    let fastcgi = match &p.fastcgi {
+        Some(f) => {
+            let request = f.request(req);
+            let len = request.record_len();
+            if len > FastCgiRequest::MAX_RECORD {
+                let mut route = super::route::respond(500, log, Vec::new(), None);
+                if let Route::Respond(r) = &mut route {
+                    let message = format!("fastcgi request record is too big: {len}");
+                    r.errors.push(ErrorLine::alert(message));
+                }
+                return route;
+            }
+            Some(Box::new(request))
+        }
+        None => None,
+    };
     let tls = match (&p.tls, resolved.https) {
         (Some(tls), true) => {
             let host = req.proxy.as_ref().map(|(host, _)| host.clone());
@@ -130,12 +152,18 @@ pub fn build(
         force_ranges: p.force_ranges,
         range_filter: p.range_filter,
         ignore_headers: p.ignore_headers,
-        keep_body: (site.reads_body && !req.body_missed).then_some(p.keep_body),
+        keep_body: ((site.reads_body && !req.body_missed)
+            || site.reads_body_file
+            || p.keep_body.in_file_only != InFileOnly::Off)
+            .then(|| p.keep_body.clone()),
         cookies: p
             .cookies
             .clone()
             .map(|c| c as Arc<dyn super::plan::CookieRewrite>),
-        uri: Bytes::from(resolved.uri),
+        uri: match fastcgi {
+            Some(_) => Bytes::new(),
+            None => Bytes::from(resolved.uri),
+        },
         version: p.version,
         headers,
         body_headers_at,
@@ -179,6 +207,7 @@ pub fn build(
         sending: Default::default(),
         trailers: None,
         cache,
+        fastcgi,
     }))
 }
 
@@ -224,7 +253,13 @@ pub fn resolve(
             note(trace, |t| {
                 t.notes.push(format!("proxy_pass evaluates to \"{text}\""))
             });
-            let url = crate::config::proxy::parse_url(&text).map_err(|_| Unpassable::BadUrl)?;
+            // `fastcgi_pass` takes an address without a scheme, and no URI.
+            let url = match p.fastcgi {
+                Some(_) => crate::config::proxy::parse_url(&format!("http://{text}"))
+                    .map(|url| Url { uri: None, ..url }),
+                None => crate::config::proxy::parse_url(&text),
+            };
+            let url = url.map_err(|_| Unpassable::BadUrl)?;
             req.proxy = Some((
                 url.host_header().into_bytes().into(),
                 url.proxy_port().into_bytes().into(),

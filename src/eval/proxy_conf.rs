@@ -3,13 +3,13 @@
 //! nginx's default headers (`ngx_http_proxy_init_headers`), hidden and passed response
 //! headers, timeouts and `proxy_next_upstream`.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 
 use super::added::Deferred;
 
-use super::plan::{KeepBody, ProxyBuffers, ProxyTimeouts};
+use super::plan::{KeepBody, ProxyBuffers, ProxyTimeouts, TempPath};
 use super::site::{CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::Complex;
@@ -31,7 +31,8 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
         Expires::Fixed(_) => None,
     });
     let proxy = st.proxy_method.iter().chain(&st.proxy_set_body);
-    for text in set.chain(add).chain(expires).chain(proxy) {
+    let params = st.fastcgi.param.iter().flatten().map(|p| &p.value);
+    for text in set.chain(add).chain(expires).chain(proxy).chain(params) {
         Complex::compile(cx, reg, text);
     }
     super::cache::validate(cx, reg, &st.cache);
@@ -50,7 +51,7 @@ pub fn compile(
 ) -> Option<CProxy> {
     let target = match pass {
         ProxyPass::Static(sp) => PassTarget::Static {
-            upstream: groups.for_pass(cx, sp)?,
+            upstream: groups.for_pass(cx, sp, l.fastcgi)?,
             uri: sp.url.uri.as_ref().map(|u| u.as_bytes().to_vec()),
             host_header: sp.url.host_header().into_bytes().into(),
             port: sp.url.proxy_port().into_bytes().into(),
@@ -62,6 +63,9 @@ pub fn compile(
         ProxyPass::Variables(text) => PassTarget::Dynamic(Complex::compile(cx, reg, text)?),
     };
     let st = &l.settings;
+    if l.fastcgi {
+        return fastcgi(cx, reg, l, target, site);
+    }
     // nginx builds the TLS context for an https URL, and for any URL with variables (it may
     // turn out to be https).
     let tls = match pass {
@@ -72,17 +76,6 @@ pub fn compile(
     };
     let redirects = super::proxy_redirect::compile(cx, reg, l, pass, site)?;
     let (headers, reserved) = headers(cx, reg, st.proxy_set_header.as_deref().unwrap_or_default())?;
-    let passed = st.proxy_pass_header.clone().unwrap_or_default();
-    let hide_headers = defaults::proxy::HIDE_HEADERS
-        .iter()
-        .map(|h| h.to_string())
-        .chain(st.proxy_hide_header.clone().unwrap_or_default())
-        .filter(|h| !passed.iter().any(|p| p.eq_ignore_ascii_case(h)))
-        .map(Bytes::from)
-        .collect();
-    let accel_charset = !st.proxy_ignore_headers.unwrap_or_default().x_accel_charset;
-    let add_headers = Deferred::new(super::added::compile(cx, reg, st)?, accel_charset, site);
-    let cookies = super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, site)?;
     let value = |cx: &mut Cx<'_>, text: &Option<Text>| match text {
         Some(text) => Complex::compile(cx, reg, text).map(Some),
         None => Some(None),
@@ -93,21 +86,33 @@ pub fn compile(
         .unwrap_or(crate::config::content::IfModifiedSince::Exact);
     let cache = super::cache::compile(cx, reg, caches, &st.cache, ims, site)?;
     let set_body = value(cx, &st.proxy_set_body)?;
-    let mut next_upstream = st
-        .proxy_next_upstream
-        .unwrap_or_else(proxy::default_next_upstream);
-    next_upstream.tries = st
-        .proxy_next_upstream_tries
-        .unwrap_or(defaults::http::NEXT_UPSTREAM_TRIES);
-    next_upstream.timeout_total = st.proxy_next_upstream_timeout.unwrap_or_default();
     let own_length = st
         .proxy_set_header
         .as_deref()
         .unwrap_or_default()
         .iter()
         .any(|(name, _)| name.eq_ignore_ascii_case("content-length"));
+    let knobs = Knobs {
+        pass_request_headers: st.proxy_pass_request_headers,
+        pass_request_body: st.proxy_pass_request_body,
+        request_buffering: st.proxy_request_buffering,
+        buffering: st.proxy_buffering,
+        buffer_size: st.proxy_buffer_size,
+        hide_header: st.proxy_hide_header.as_deref(),
+        pass_header: st.proxy_pass_header.as_deref(),
+        default_hidden: &defaults::proxy::HIDE_HEADERS,
+        connect_timeout: st.proxy_connect_timeout,
+        read_timeout: st.proxy_read_timeout,
+        send_timeout: st.proxy_send_timeout,
+        next_upstream: st.proxy_next_upstream,
+        next_upstream_tries: st.proxy_next_upstream_tries,
+        next_upstream_timeout: st.proxy_next_upstream_timeout,
+        ignore_client_abort: st.proxy_ignore_client_abort,
+        ignore_headers: st.proxy_ignore_headers,
+        sets_body: st.proxy_set_body.is_some(),
+        force_ranges: st.proxy_force_ranges,
+    };
     Some(CProxy {
-        target,
         headers,
         own_length,
         reserved,
@@ -116,56 +121,173 @@ pub fn compile(
             .unwrap_or(defaults::proxy::HTTP_VERSION),
         method,
         set_body,
-        ignore_client_abort: st.proxy_ignore_client_abort.unwrap_or(false),
-        force_ranges: st.proxy_force_ranges.unwrap_or(false),
-        range_filter: st.max_ranges != Some(0),
-        ignore_headers: st.proxy_ignore_headers.unwrap_or_default(),
-        keep_body: KeepBody {
-            buffer_size: st
-                .client_body_buffer_size
-                .map_or(defaults::http::CLIENT_BODY_BUFFER_SIZE, |n| n as u64),
-            // `ngx_http_proxy_handler` streams only what it can: a body it sends as
-            // read, chunked only to an HTTP/1.1 upstream.
-            buffered: st.proxy_request_buffering.unwrap_or(true)
-                || st.proxy_set_body.is_some()
-                || !st.proxy_pass_request_body.unwrap_or(true),
-        },
-        cookies,
-        pass_request_headers: st.proxy_pass_request_headers.unwrap_or(true),
-        pass_body: st.proxy_pass_request_body.unwrap_or(true),
-        timeouts: ProxyTimeouts {
-            connect: st
-                .proxy_connect_timeout
-                .unwrap_or(defaults::proxy::CONNECT_TIMEOUT),
-            read: st
-                .proxy_read_timeout
-                .unwrap_or(defaults::proxy::READ_TIMEOUT),
-            send: st
-                .proxy_send_timeout
-                .unwrap_or(defaults::proxy::SEND_TIMEOUT),
-            client_send: st.send_timeout.unwrap_or(defaults::http::SEND_TIMEOUT),
-            client_body: st
-                .client_body_timeout
-                .unwrap_or(defaults::http::CLIENT_BODY_TIMEOUT),
-        },
-        buffers: ProxyBuffers {
-            head: st.proxy_buffer_size.unwrap_or(defaults::proxy::BUFFER_SIZE),
-            buffering: st.proxy_buffering.unwrap_or(true),
-        },
-        next_upstream,
-        hide_headers,
+        cookies: super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, site)?,
         redirects,
-        add_headers,
-        client_max_body_size: st.max_body_size(),
         tls,
-        resolver: st.resolver.clone().map(|r| {
-            let timeout = st
-                .resolver_timeout
-                .unwrap_or(defaults::http::RESOLVER_TIMEOUT);
-            (r, timeout)
-        }),
         cache,
+        fastcgi: None,
+        ..knobs.compile(cx, reg, st, target, site)?
     })
+}
+
+/// `fastcgi_pass`: the upstream machinery under the `fastcgi_*` settings, with params in
+/// place of headers; no HTTP version, method, body of its own, cookie or redirect rewriting,
+/// TLS or cache.
+fn fastcgi(
+    cx: &mut Cx<'_>,
+    reg: &Registry,
+    l: &Location,
+    target: PassTarget,
+    site: &Weak<Inner>,
+) -> Option<CProxy> {
+    let st = &l.settings;
+    let f = &st.fastcgi;
+    let knobs = Knobs {
+        pass_request_headers: f.pass_request_headers,
+        pass_request_body: f.pass_request_body,
+        request_buffering: f.request_buffering,
+        buffering: f.buffering,
+        buffer_size: f.buffer_size,
+        hide_header: f.hide_header.as_deref(),
+        pass_header: f.pass_header.as_deref(),
+        default_hidden: &defaults::fastcgi::HIDE_HEADERS,
+        connect_timeout: f.connect_timeout,
+        read_timeout: f.read_timeout,
+        send_timeout: f.send_timeout,
+        next_upstream: f.next_upstream,
+        next_upstream_tries: f.next_upstream_tries,
+        next_upstream_timeout: f.next_upstream_timeout,
+        ignore_client_abort: f.ignore_client_abort,
+        ignore_headers: f.ignore_headers,
+        sets_body: false,
+        force_ranges: f.force_ranges,
+    };
+    let params = super::fastcgi::CFastCgi::compile(cx, reg, f)?;
+    Some(CProxy {
+        fastcgi: Some(Box::new(params)),
+        ..knobs.compile(cx, reg, st, target, site)?
+    })
+}
+
+/// The settings `proxy_*` and `fastcgi_*` each have their own of, as the upstream module
+/// reads them from either module's `ngx_http_upstream_conf_t`.
+struct Knobs<'a> {
+    pass_request_headers: Option<bool>,
+    pass_request_body: Option<bool>,
+    request_buffering: Option<bool>,
+    buffering: Option<bool>,
+    buffer_size: Option<usize>,
+    hide_header: Option<&'a [String]>,
+    pass_header: Option<&'a [String]>,
+    /// The module's own list of headers hidden by default.
+    default_hidden: &'a [&'a str],
+    connect_timeout: Option<std::time::Duration>,
+    read_timeout: Option<std::time::Duration>,
+    send_timeout: Option<std::time::Duration>,
+    next_upstream: Option<proxy::NextUpstream>,
+    next_upstream_tries: Option<u32>,
+    next_upstream_timeout: Option<std::time::Duration>,
+    ignore_client_abort: Option<bool>,
+    ignore_headers: Option<crate::eval::plan::IgnoreHeaders>,
+    /// `proxy_set_body` replaces the client's body.
+    sets_body: bool,
+    force_ranges: Option<bool>,
+}
+
+impl Knobs<'_> {
+    /// A pass with these settings and nothing of the protocol's own (no headers, method,
+    /// body, rewriting, TLS, cache or params), which the caller adds.
+    fn compile(
+        self,
+        cx: &mut Cx<'_>,
+        reg: &Registry,
+        st: &Settings,
+        target: PassTarget,
+        site: &Weak<Inner>,
+    ) -> Option<CProxy> {
+        let passed = self.pass_header.unwrap_or_default();
+        let hide_headers = self
+            .default_hidden
+            .iter()
+            .map(|h| h.to_string())
+            .chain(self.hide_header.unwrap_or_default().iter().cloned())
+            .filter(|h| !passed.iter().any(|p| p.eq_ignore_ascii_case(h)))
+            .map(Bytes::from)
+            .collect();
+        let ignore_headers = self.ignore_headers.unwrap_or_default();
+        let accel_charset = !ignore_headers.x_accel_charset;
+        let add_headers = Deferred::new(super::added::compile(cx, reg, st)?, accel_charset, site);
+        let mut next_upstream = self
+            .next_upstream
+            .unwrap_or_else(proxy::default_next_upstream);
+        next_upstream.tries = self
+            .next_upstream_tries
+            .unwrap_or(defaults::http::NEXT_UPSTREAM_TRIES);
+        next_upstream.timeout_total = self.next_upstream_timeout.unwrap_or_default();
+        let pass_body = self.pass_request_body.unwrap_or(true);
+        Some(CProxy {
+            target,
+            headers: Vec::new(),
+            own_length: false,
+            reserved: Vec::new(),
+            version: defaults::proxy::HTTP_VERSION,
+            method: None,
+            set_body: None,
+            ignore_client_abort: self.ignore_client_abort.unwrap_or(false),
+            force_ranges: self.force_ranges.unwrap_or(false),
+            range_filter: st.max_ranges != Some(0),
+            ignore_headers,
+            keep_body: KeepBody {
+                buffer_size: st
+                    .client_body_buffer_size
+                    .map_or(defaults::http::CLIENT_BODY_BUFFER_SIZE, |n| n as u64),
+                // `ngx_http_proxy_handler` streams only what it can: a body it sends as
+                // read, chunked only to an HTTP/1.1 upstream.
+                buffered: self.request_buffering.unwrap_or(true) || self.sets_body || !pass_body,
+                in_file_only: st.client_body_in_file_only.unwrap_or_default(),
+                temp_path: Arc::new(
+                    st.client_body_temp_path
+                        .clone()
+                        .unwrap_or_else(|| TempPath {
+                            dir: defaults::http::CLIENT_BODY_TEMP_PATH.into(),
+                            levels: Vec::new(),
+                        }),
+                ),
+            },
+            cookies: None,
+            pass_request_headers: self.pass_request_headers.unwrap_or(true),
+            pass_body,
+            timeouts: ProxyTimeouts {
+                connect: self
+                    .connect_timeout
+                    .unwrap_or(defaults::proxy::CONNECT_TIMEOUT),
+                read: self.read_timeout.unwrap_or(defaults::proxy::READ_TIMEOUT),
+                send: self.send_timeout.unwrap_or(defaults::proxy::SEND_TIMEOUT),
+                client_send: st.send_timeout.unwrap_or(defaults::http::SEND_TIMEOUT),
+                client_body: st
+                    .client_body_timeout
+                    .unwrap_or(defaults::http::CLIENT_BODY_TIMEOUT),
+            },
+            buffers: ProxyBuffers {
+                head: self.buffer_size.unwrap_or(defaults::proxy::BUFFER_SIZE),
+                buffering: self.buffering.unwrap_or(true),
+            },
+            next_upstream,
+            hide_headers,
+            redirects: None,
+            add_headers,
+            client_max_body_size: st.max_body_size(),
+            tls: None,
+            resolver: st.resolver.clone().map(|r| {
+                let timeout = st
+                    .resolver_timeout
+                    .unwrap_or(defaults::http::RESOLVER_TIMEOUT);
+                (r, timeout)
+            }),
+            cache: None,
+            fastcgi: None,
+        })
+    }
 }
 
 type Headers = (Vec<(Bytes, Complex)>, Vec<Vec<u8>>);

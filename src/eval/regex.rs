@@ -76,6 +76,11 @@ impl Regex {
         })
     }
 
+    /// How many capture groups it has, besides the whole match.
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
     /// The names of its named groups.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.re.capture_names().iter().flatten().map(String::as_str)

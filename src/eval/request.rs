@@ -99,6 +99,9 @@ pub struct Req<'a> {
     pub browser: Option<Arc<super::browser::CBrowser>>,
     /// The secure_link settings of the level that has the request, for `$secure_link`.
     pub secure_link: Option<Arc<super::secure_link::CSecureLink>>,
+    /// The `fastcgi_split_path_info` and `fastcgi_index` of the level that has the request,
+    /// for `$fastcgi_script_name` and `$fastcgi_path_info`.
+    pub script_name: Option<Arc<super::fastcgi::ScriptName>>,
     /// nginx's `add_uri_to_alias`: `try_files` found a file under a regex location's alias.
     pub add_uri_to_alias: bool,
     /// A root is being evaluated: a root naming `$request_filename` reads it as not found
@@ -169,6 +172,7 @@ pub struct Routed {
     browser: Option<Arc<super::browser::CBrowser>>,
     userid: Option<Arc<super::userid::CUserid>>,
     uid: Option<super::userid::UidState>,
+    script_name: Option<Arc<super::fastcgi::ScriptName>>,
     add_uri_to_alias: bool,
     proxy: Option<(Bytes, Bytes)>,
     captures: Captures,
@@ -233,6 +237,7 @@ impl<'a> Req<'a> {
             userid: None,
             uid: None,
             link_expires: None,
+            script_name: None,
             add_uri_to_alias: false,
             root_busy: false,
             proxy: None,
@@ -270,6 +275,7 @@ impl<'a> Req<'a> {
             browser: self.browser.clone(),
             userid: self.userid.clone(),
             uid: self.uid.clone(),
+            script_name: self.script_name.clone(),
             add_uri_to_alias: self.add_uri_to_alias,
             proxy: self.proxy.clone(),
             captures: std::mem::take(&mut self.captures),
@@ -299,6 +305,7 @@ impl<'a> Req<'a> {
         self.browser = r.browser;
         self.userid = r.userid;
         self.uid = r.uid;
+        self.script_name = r.script_name;
         self.add_uri_to_alias = r.add_uri_to_alias;
         self.proxy = r.proxy;
         self.captures = r.captures;
@@ -343,6 +350,7 @@ impl<'a> Req<'a> {
         self.secure_link.clone_from(&loc.secure_link);
         self.browser = Some(loc.browser.clone());
         self.userid = Some(loc.userid.clone());
+        self.script_name = Some(loc.script_name.clone());
     }
 
     /// Reads variable `var` (written `$name`); `None` is nginx's "not found".
@@ -464,6 +472,8 @@ impl<'a> Req<'a> {
                 self.body_missed = true;
                 None
             }
+            Var::RequestBodyFile if self.body_read => info.request_body_file.map(<[u8]>::to_vec),
+            Var::RequestBodyFile => None,
             Var::Unsupported(_) => None,
             // Cached on first read, as nginx caches the indexed variable: a later level's
             // `valid_referers` does not judge the request again.
@@ -528,6 +538,16 @@ impl<'a> Req<'a> {
                 _ => Vec::new(),
             }),
             Var::DocumentRoot => self.with_root(CRoot::document_root),
+            Var::FastcgiScriptName | Var::FastcgiPathInfo => {
+                let (script, info) = match &self.script_name {
+                    Some(names) => names.split(&self.target.uri),
+                    None => (self.target.uri.clone(), Vec::new()),
+                };
+                Some(match var {
+                    Var::FastcgiScriptName => script,
+                    _ => info,
+                })
+            }
             Var::RealpathRoot => {
                 let root = self.with_root(CRoot::document_root)?;
                 let real = std::fs::canonicalize(std::ffi::OsStr::from_bytes(&root)).ok()?;
@@ -624,7 +644,10 @@ impl<'a> Req<'a> {
             Var::Pid => text(std::process::id().to_string()),
             Var::Connection => text(info.connection.to_string()),
             Var::ConnectionRequests => text(info.connection_requests.to_string()),
-            Var::ContentLength => header(&self.headers, "content-length"),
+            Var::ContentLength => header(&self.headers, "content-length").or_else(|| {
+                let n = info.body_length.filter(|_| self.body_read)?;
+                Some(n.to_string().into_bytes())
+            }),
             Var::ContentType => header(&self.headers, "content-type"),
             Var::SslServerName => info.sni.map(|s| s.as_bytes().to_vec()),
             Var::Tls(v) => info.handshake.map(|h| v.of(&h).as_bytes().to_vec()),

@@ -38,6 +38,8 @@ pub struct Inner {
     pub process: ProcessSpec,
     /// Some value reads `$request_body`: proxy passes keep a copy of the body for it.
     pub reads_body: bool,
+    /// Some value reads `$request_body_file`: proxy passes name the body's file for it.
+    pub reads_body_file: bool,
     /// The charsets the configuration names, which an upstream's `X-Accel-Charset` may
     /// name.
     pub charsets: Vec<Bytes>,
@@ -170,6 +172,8 @@ pub struct CLocation {
     pub secure_link: Option<Arc<super::secure_link::CSecureLink>>,
     /// `limit_except`: the configuration a request whose method it does not list takes.
     pub limit_except: Option<Box<CLimitExcept>>,
+    /// `fastcgi_split_path_info` and `fastcgi_index`.
+    pub script_name: Arc<super::fastcgi::ScriptName>,
 }
 
 /// A location's `limit_except`: the methods it lists (`GET` bringing `HEAD`) and the
@@ -253,6 +257,8 @@ pub struct CProxy {
     pub resolver: Option<(Arc<ResolverSpec>, Duration)>,
     /// `proxy_cache` with its settings; `None` with `proxy_cache off`.
     pub cache: Option<Box<super::cache::CCache>>,
+    /// `fastcgi_pass`: the params to send instead of an HTTP head.
+    pub fastcgi: Option<Box<super::fastcgi::CFastCgi>>,
 }
 
 #[derive(Debug)]

@@ -109,6 +109,8 @@ pub(super) fn request_info<'a>(
         counts: &crate::eval::plan::UNCOUNTED,
         auth: &[],
         request_body: None,
+        body_length: None,
+        request_body_file: None,
         routed: None,
     }
 }

@@ -72,8 +72,15 @@ impl Groups {
     }
 
     /// The group a `proxy_pass` without variables uses: the `upstream` of that name, else the
-    /// implicit group of host and port, or of a unix socket (created on first use).
-    pub fn for_pass(&mut self, cx: &mut Cx<'_>, pass: &StaticPass) -> Option<NamedUpstream> {
+    /// implicit group of host and port, or of a unix socket (created on first use). A host
+    /// that does not resolve is reported here unless `checked` (a `fastcgi_pass`, whose
+    /// problems `unserved::check_passes` words as nginx does).
+    pub fn for_pass(
+        &mut self,
+        cx: &mut Cx<'_>,
+        pass: &StaticPass,
+        checked: bool,
+    ) -> Option<NamedUpstream> {
         let (host, port) = match &pass.url.target {
             Target::Host { name, port } => (name, *port),
             Target::Unix(path) => return Some(self.for_unix(path)),
@@ -99,6 +106,7 @@ impl Groups {
         }
         let addrs = match upstream::resolve(host, port) {
             Ok(a) => a,
+            Err(_) if checked => return None,
             Err(e) => {
                 let pos = cx.tree.sources.nginx_pos(pass.text.span);
                 cx.late_error(

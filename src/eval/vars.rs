@@ -96,8 +96,10 @@ pub enum Var {
     /// `$request_body`: the client's body once a proxy pass read it, when nginx would hold it
     /// in memory (not found before, for a body it would write to a file, or without a body).
     RequestBody,
-    /// A variable nginx has but ngxr does not compute (a request body's file, TCP_INFO,
-    /// trailers, the fastcgi module, some TLS details): a
+    /// `$request_body_file`: the file the body went to once a proxy pass read it.
+    RequestBodyFile,
+    /// A variable nginx has but ngxr does not compute (TCP_INFO, trailers, some TLS
+    /// details): a
     /// use is reported as unsupported where it is written and the server refuses to start,
     /// as reading it "not found" would change what the configuration does.
     Unsupported(String),
@@ -125,6 +127,10 @@ pub enum Var {
     RealpathRoot,
     /// `$request_filename`: the current `$uri` mapped under the root or alias.
     RequestFilename,
+    /// `$fastcgi_script_name` and `$fastcgi_path_info`: the current `$uri` split by the
+    /// level's `fastcgi_split_path_info` (see `eval::fastcgi::ScriptName`).
+    FastcgiScriptName,
+    FastcgiPathInfo,
     /// `$date_local` and `$date_gmt` (ssi module), in its default `timefmt`.
     DateLocal,
     DateGmt,
@@ -167,6 +173,9 @@ pub struct Registry {
     /// Set once a value reading `$request_body` is compiled: proxy passes then keep a copy
     /// of the body for it.
     pub reads_body: std::cell::Cell<bool>,
+    /// Set once a value reading `$request_body_file` is compiled: proxy passes then name
+    /// the file a body was written to.
+    pub reads_body_file: std::cell::Cell<bool>,
 }
 
 impl Registry {
@@ -199,8 +208,10 @@ impl Registry {
             return Some(Var::Set(s.to_ascii_lowercase()));
         }
         let var = builtin(&name.to_ascii_lowercase());
-        if var == Some(Var::RequestBody) {
-            self.reads_body.set(true);
+        match var {
+            Some(Var::RequestBody) => self.reads_body.set(true),
+            Some(Var::RequestBodyFile) => self.reads_body_file.set(true),
+            _ => {}
         }
         var
     }
@@ -297,6 +308,7 @@ fn fixed(name: &str) -> Option<Var> {
         "request_completion" => Var::RequestCompletion,
         "connection_time" => Var::ConnectionTime,
         "request_body" => Var::RequestBody,
+        "request_body_file" => Var::RequestBodyFile,
         "http2" => Var::Http2,
         "document_root" => Var::DocumentRoot,
         "realpath_root" => Var::RealpathRoot,
@@ -311,17 +323,16 @@ fn fixed(name: &str) -> Option<Var> {
         "uid_got" => Var::UidGot,
         "uid_set" => Var::UidSet,
         "uid_reset" => Var::UidReset,
+        "fastcgi_script_name" => Var::FastcgiScriptName,
+        "fastcgi_path_info" => Var::FastcgiPathInfo,
         "ssl_ciphers"
         | "ssl_curves"
         | "ssl_session_id"
-        | "request_body_file"
         | "tcpinfo_rtt"
         | "tcpinfo_rttvar"
         | "tcpinfo_snd_cwnd"
         | "tcpinfo_rcv_space"
-        | "upstream_queue_time"
-        | "fastcgi_script_name"
-        | "fastcgi_path_info" => Var::Unsupported(name.to_string()),
+        | "upstream_queue_time" => Var::Unsupported(name.to_string()),
         "secure_link" => Var::SecureLink,
         "secure_link_expires" => Var::SecureLinkExpires,
         "limit_req_status" => Var::LimitReqStatus,
@@ -440,6 +451,7 @@ mod tests {
             captures: vec!["sub".into()],
             sets: vec!["target".into()],
             reads_body: Default::default(),
+            reads_body_file: Default::default(),
         };
         assert_eq!(r.resolve("host"), Some(Var::Host));
         assert_eq!(

@@ -257,6 +257,15 @@ impl ProxyBody {
             Some(gzip) => gzip.poll_next(cx, filtered),
             None => filtered(cx),
         };
+        if let (Inner::Upstream(body), Some(f), Some(log)) =
+            (&mut self.inner, &self.finish, &self.upstream_log)
+        {
+            for piece in body.take_stderr() {
+                let text = String::from_utf8_lossy(super::fastcgi::stderr_text(&piece));
+                let message = format!("FastCGI sent in stderr: \"{text}\" while reading upstream");
+                log.write(&f.request, &f.log.errors, Level::Error, &message);
+            }
+        }
         match next {
             Poll::Ready(Some(Ok(data))) => {
                 if let Some(f) = &mut self.finish {

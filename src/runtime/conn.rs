@@ -263,7 +263,10 @@ pub async fn requests(
                 // task (and its buffers) ends here.
                 let to_upstream = client.buf.to_vec();
                 let tunnel = tunnel.serve(client.io, to_upstream, client.counted);
-                tokio::spawn(Box::new(tunnel).until_closing(ctx.state.phase.subscribe()));
+                // Outside tokio's cooperative budget, which every socket poll would
+                // otherwise charge: the tunnel yields by its own (`tunnel::BUDGET`).
+                let tunnel = Box::new(tunnel).until_closing(ctx.state.phase.subscribe());
+                tokio::spawn(tokio::task::unconstrained(tunnel));
                 return;
             }
         }

@@ -93,6 +93,10 @@ pub struct OwnedRequest {
     pub auth: Vec<Outcome>,
     /// What a proxy pass kept of the body for `$request_body`.
     pub request_body: Option<Bytes>,
+    /// The length of a chunked body a proxy pass read whole (`$content_length` from then on).
+    pub body_length: Option<u64>,
+    /// The file a proxy pass wrote the body to (`$request_body_file`).
+    pub request_body_file: Option<Arc<super::body_file::BodyFile>>,
     /// The body a proxy pass read whole and sent, for a later pass to send again.
     pub sent_body: Option<Bytes>,
     /// The request as the route being served left it (`RequestInfo::routed`).
@@ -142,6 +146,8 @@ impl OwnedRequest {
             holds: None,
             auth: Vec::new(),
             request_body: None,
+            body_length: None,
+            request_body_file: None,
             sent_body: None,
             routed: None,
         }
@@ -202,6 +208,8 @@ impl OwnedRequest {
             holds: None,
             auth: Vec::new(),
             request_body: None,
+            body_length: None,
+            request_body_file: None,
             sent_body: None,
             routed: None,
         }
@@ -242,6 +250,8 @@ impl OwnedRequest {
             counts: &self.conn.state.counts,
             auth: &self.auth,
             request_body: self.request_body.as_deref(),
+            body_length: self.body_length,
+            request_body_file: self.request_body_file.as_deref().map(|f| f.name()),
             routed: self.routed.as_deref(),
         }
     }

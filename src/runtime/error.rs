@@ -55,6 +55,9 @@ pub enum ProxyError {
     InvalidHeader(String),
     /// The upstream's chunked body broke its framing.
     InvalidChunked,
+    /// A FastCGI application's STDERR said what `fastcgi_catch_stderr` looks for: nginx
+    /// takes its answer for an invalid one (and logs nothing more than the STDERR line).
+    CaughtStderr,
     /// The upstream's response head did not end within `proxy_buffer_size` bytes (nginx
     /// counts it `invalid_header` for `proxy_next_upstream`).
     TooBigHeader,
@@ -78,6 +81,8 @@ pub enum ProxyError {
     ClientBodyTimedOut,
     /// A file being sent could not be read.
     FileRead(io::Error),
+    /// The file a request body goes to could not be written: nginx's message.
+    BodyFile(String),
 }
 
 impl fmt::Display for Stage {
@@ -95,7 +100,9 @@ impl ProxyError {
             | ProxyError::TimedOut(stage)
             | ProxyError::PrematureClose(stage) => *stage,
             ProxyError::Handshake(_) => Stage::Handshaking,
-            ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader => Stage::ReadingHeader,
+            ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader | ProxyError::CaughtStderr => {
+                Stage::ReadingHeader
+            }
             ProxyError::InvalidChunked => Stage::ReadingBody,
             _ => Stage::Connecting,
         }
@@ -108,7 +115,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge(_) | ProxyError::ChunkedTooLarge(..) => 413,
             ProxyError::ClientBody(_) | ProxyError::ClientClosed(_) => 400,
             ProxyError::ClientBodyTimedOut => 408,
-            ProxyError::FileRead(_) | ProxyError::TlsSetup(_) => 500,
+            ProxyError::FileRead(_) | ProxyError::TlsSetup(_) | ProxyError::BodyFile(_) => 500,
             _ => 502,
         }
     }
@@ -123,6 +130,7 @@ impl ProxyError {
             ProxyError::NoLiveUpstreams
             | ProxyError::FileRead(_)
             | ProxyError::TlsSetup(_)
+            | ProxyError::BodyFile(_)
             | ProxyError::Unresolved(..) => Side::Internal,
             _ => Side::Upstream,
         }
@@ -155,7 +163,9 @@ impl ProxyError {
                 rules.error
             }
             ProxyError::TimedOut(_) => rules.timeout,
-            ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader => rules.invalid_header,
+            ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader | ProxyError::CaughtStderr => {
+                rules.invalid_header
+            }
             _ => false,
         }
     }
@@ -191,7 +201,7 @@ impl fmt::Display for ProxyError {
                 super::upstream_tls::describe(e),
                 Stage::Handshaking.as_str()
             ),
-            ProxyError::TlsSetup(e) => write!(f, "{e}"),
+            ProxyError::TlsSetup(e) | ProxyError::BodyFile(e) => write!(f, "{e}"),
             ProxyError::InvalidHeader(line) => {
                 write!(f, "{line} while reading response header from upstream")
             }
@@ -199,6 +209,11 @@ impl fmt::Display for ProxyError {
                 f,
                 "upstream sent invalid chunked response while {}",
                 Stage::ReadingBody.as_str()
+            ),
+            ProxyError::CaughtStderr => write!(
+                f,
+                "FastCGI sent in stderr a line fastcgi_catch_stderr looks for \
+                 while reading response header from upstream"
             ),
             ProxyError::TooBigHeader => write!(
                 f,

@@ -1,7 +1,8 @@
 //! One request/response exchange with an upstream server over a [`PeerConn`]: the request
 //! head written exactly as the plan lists it (nginx's order and spelling), the body under
 //! `proxy_send_timeout`, then the response head read under `proxy_read_timeout` and checked as
-//! nginx's proxy module checks it.
+//! nginx's proxy module checks it; for `fastcgi_pass`, the records in place of the head and
+//! body, and a CGI head as nginx's FastCGI module reads it.
 
 use std::future::Future;
 use std::task::Poll;
@@ -12,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::Client;
 use super::error::{ProxyError, Stage};
+use super::fastcgi;
 use super::peer::PeerConn;
 use super::request_body::ClientBody;
 use super::upstream_head;
@@ -189,10 +191,23 @@ pub async fn send(
     started: Instant,
 ) -> Result<(), ProxyError> {
     let timeout = p.timeouts.send;
-    let mut head = request_head(p, body.length());
+    let fastcgi = p.fastcgi.as_deref();
+    let mut head = match fastcgi {
+        Some(request) => {
+            if let Some(f) = conn.stream.fastcgi() {
+                f.begin();
+            }
+            fastcgi::request_head(request)
+        }
+        None => request_head(p, body.length()),
+    };
     conn.requests += 1;
     // A body still coming from the client follows the head as it arrives.
     let streamed = match (body, from) {
+        (RequestBody::Full(bytes), _) if fastcgi.is_some() => {
+            fastcgi::stdin(&mut head, bytes);
+            None
+        }
         (RequestBody::Full(bytes), _) => {
             head.extend_from_slice(bytes);
             None
@@ -203,6 +218,9 @@ pub async fn send(
         }
         _ => None,
     };
+    if fastcgi.is_some() && streamed.is_none() {
+        fastcgi::end_stdin(&mut head);
+    }
     let early = start(conn, &head, p, state, started).await?;
     timed(
         timeout,
@@ -213,8 +231,22 @@ pub async fn send(
     state.bytes_sent += head.len() as u64;
     if let Some((client, body)) = streamed {
         while let Some(data) = body.next(client).await? {
+            let data = match fastcgi {
+                Some(_) => {
+                    let mut records = Vec::with_capacity(data.len() + 16);
+                    fastcgi::stdin(&mut records, &data);
+                    Bytes::from(records)
+                }
+                None => data,
+            };
             timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
             state.bytes_sent += data.len() as u64;
+        }
+        if fastcgi.is_some() {
+            let mut end = Vec::with_capacity(8);
+            fastcgi::end_stdin(&mut end);
+            timed(timeout, Stage::Sending, conn.stream.write_all(&end)).await?;
+            state.bytes_sent += end.len() as u64;
         }
     }
     // A no-op on a plain socket; TLS may hold the last record until flushed.
@@ -249,8 +281,14 @@ pub async fn read_head(
     received: &mut u64,
 ) -> Result<ResponseHead, ProxyError> {
     let size = buffers.head;
+    let fastcgi = conn.stream.is_fastcgi();
+    let parse = |buf: &mut BytesMut| match fastcgi {
+        true => parse_cgi_head(buf, head_request),
+        false => parse_head(buf, head_request),
+    };
+    let mut fastcgi_read = conn.stream.fastcgi().map_or(0, |f| f.read());
     if !conn.buf.is_empty()
-        && let Some(head) = parse_head(&mut conn.buf, head_request)?
+        && let Some(head) = parse(&mut conn.buf)?
     {
         return Ok(head);
     }
@@ -265,13 +303,23 @@ pub async fn read_head(
             conn.stream.read_buf(&mut (&mut conn.buf).limit(room)),
         )
         .await?;
-        *received += n as u64;
+        *received += match conn.stream.fastcgi() {
+            // What was read, records and all.
+            Some(f) => f.read() - std::mem::replace(&mut fastcgi_read, f.read()),
+            None => n as u64,
+        };
         if n == 0 {
+            if let Some(message) = conn.stream.fastcgi().and_then(|f| f.unfinished_head()) {
+                return Err(ProxyError::InvalidHeader(message));
+            }
             return Err(ProxyError::PrematureClose(Stage::ReadingHeader));
         }
         let read = conn.buf.len();
-        match parse_head(&mut conn.buf, head_request)? {
+        match parse(&mut conn.buf)? {
             Some(mut head) => {
+                if let Some(f) = conn.stream.fastcgi() {
+                    f.head_read(read - conn.buf.len());
+                }
                 let filled = read - conn.buf.len() == size;
                 head.starved =
                     filled && head.reads_body() && head.buffered(buffers.buffering, ignore);
@@ -350,6 +398,64 @@ pub(super) fn parse_head(
         headers,
         framing,
         keepalive,
+        starved: false,
+        http09: false,
+    }))
+}
+
+/// A FastCGI application's CGI head (`ngx_http_fastcgi_process_header`): the status is
+/// `Status`'s first three digits (its whole value the status line), else 302 with a
+/// `Location`, else 200. The body runs to the END_REQUEST record, whatever its
+/// `Content-Length` says (which still goes to the client); the connection is kept only
+/// under `fastcgi_keep_conn`, which `keepalive` says here until the exchange sets it.
+fn parse_cgi_head(
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<Option<ResponseHead>, ProxyError> {
+    let (ranges, len) = match upstream_head::parse_cgi(buf) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Ok(None),
+        Err(line) => return Err(ProxyError::InvalidHeader(line)),
+    };
+    let head = buf.split_to(len).freeze();
+    let headers: Vec<(Bytes, Bytes)> = ranges
+        .into_iter()
+        .map(|(n, v)| (head.slice(n), head.slice(v)))
+        .collect();
+    let named = |name: &[u8]| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let (status, reason) = if let Some(value) = named(b"status") {
+        let code = value
+            .get(..3)
+            .filter(|d| d.iter().all(u8::is_ascii_digit))
+            .map(|d| d.iter().fold(0u16, |n, c| n * 10 + u16::from(c - b'0')));
+        let Some(code) = code else {
+            let shown = String::from_utf8_lossy(&value);
+            let message = format!("upstream sent invalid status \"{shown}\"");
+            return Err(ProxyError::InvalidHeader(message));
+        };
+        (code, value.slice(3..))
+    } else if named(b"location").is_some() {
+        (302, Bytes::from_static(b" Moved Temporarily"))
+    } else {
+        (200, Bytes::from_static(b" OK"))
+    };
+    let length = named(b"content-length").and_then(|v| super::response::content_length(&v));
+    let framing = match length {
+        _ if head_request || status == 204 || status == 304 => Framing::None,
+        Some(n) => Framing::Length(n),
+        None => Framing::UntilClose,
+    };
+    Ok(Some(ResponseHead {
+        status,
+        reason,
+        headers,
+        framing,
+        keepalive: true,
         starved: false,
         http09: false,
     }))

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::accel;
 use super::balancer::Balancer;
 use super::body::Finish;
+use super::body_file::BodyFile;
 use super::cache;
 use super::client::Client;
 use super::context::OwnedRequest;
@@ -29,8 +30,8 @@ use super::response::Answer;
 use super::state::{Hold, State, Upstream, now_secs};
 use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{
-    CacheRequest, CacheStatus, KeepBody, NextUpstream, Outcome, Pass, PeerAddr, ProxyRequest,
-    Ranged, Route, UpstreamTry, Validity, ranged, validity,
+    CacheRequest, CacheStatus, InFileOnly, KeepBody, NextUpstream, Outcome, Pass, PeerAddr,
+    ProxyRequest, Ranged, Route, UpstreamTry, Validity, ranged, validity,
 };
 use crate::syntax::include::os_error;
 
@@ -101,7 +102,7 @@ async fn attempts(
     let first_of_pass = |o: &Outcome| pass_start > 0 && o.upstreams.len() == pass_start;
     let mut down = down;
     let body = match client_body(&request, &p, down.as_mut()).await {
-        Ok((mut body, read, kept)) => {
+        Ok((mut body, read, Kept { body: kept, file })) => {
             // A chunked body counts with its framing: nginx adds to `$request_length` the
             // bytes it read for the body.
             outcome.request_length = match down.as_ref() {
@@ -112,13 +113,21 @@ async fn attempts(
             if let Some(finish) = abandoned.as_mut() {
                 finish.outcome.request_length = outcome.request_length;
             }
-            if kept.is_some() {
+            // A FastCGI request's params are evaluated once its body is read, when
+            // `$content_length` gives a chunked body's length.
+            let chunked = request.has_token("transfer-encoding", "chunked");
+            if chunked && p.fastcgi.is_some() && matches!(body, RequestBody::Full(_)) {
+                request.body_length = body.length();
+            }
+            if kept.is_some() || file.is_some() || request.body_length.is_some() {
                 request.request_body = kept;
+                request.request_body_file = file.map(Arc::new);
                 if let Some(finish) = abandoned {
-                    finish
-                        .request
-                        .request_body
-                        .clone_from(&request.request_body);
+                    let finished = &mut finish.request;
+                    finished.request_body.clone_from(&request.request_body);
+                    finished
+                        .request_body_file
+                        .clone_from(&request.request_body_file);
                 }
                 // nginx builds the upstream request once the body is read: what reads
                 // `$request_body` there sees it.
@@ -140,7 +149,11 @@ async fn attempts(
             return Ok(terminate(request, &p, e.status(), outcome));
         }
         Err(e) => {
-            log_error(&request, &p, Level::Error, &e, None);
+            let level = match e {
+                ProxyError::BodyFile(_) => Level::Crit,
+                _ => Level::Error,
+            };
+            log_error(&request, &p, level, &e, None);
             let keepalive = keepalive && e.status() != 413;
             return Ok(fail(request, &p, e.status(), outcome, keepalive, None).await);
         }
@@ -254,6 +267,7 @@ async fn attempts(
             body: &body,
             head_request,
             state: &mut state,
+            stderr: Vec::new(),
         };
         let result = match down.as_mut() {
             // The body is still coming from the client: its reads notice a close.
@@ -288,6 +302,12 @@ async fn attempts(
             },
             _ => exchange.run(None).await,
         };
+        fastcgi_stderr(
+            &request,
+            &p,
+            &peer.addr,
+            std::mem::take(&mut exchange.stderr),
+        );
         let may_retry = |sent: bool, attempt_tries: u32| {
             attempt_tries > 0
                 && (p.next_upstream.tries == 0 || tries < p.next_upstream.tries)
@@ -443,7 +463,8 @@ async fn attempts(
                 // nginx logs a failed call where it fails, before freeing the server; a
                 // timeout only in `ngx_http_upstream_next`, after the server is freed.
                 let timed_out = matches!(e, ProxyError::TimedOut(_));
-                if !timed_out {
+                // A caught STDERR line was logged as such, and is all nginx says.
+                if !timed_out && !matches!(e, ProxyError::CaughtStderr) {
                     log_error(&request, &p, Level::Error, &e, Some(&addr));
                 }
                 let failed = e.counts_as_failure();
@@ -479,8 +500,16 @@ async fn attempts(
     }
 }
 
+/// What nginx holds of a body a proxy pass read: in memory (`$request_body`), or in a file
+/// (`$request_body_file`).
+#[derive(Debug, Default)]
+struct Kept {
+    body: Option<Bytes>,
+    file: Option<BodyFile>,
+}
+
 /// The body to send, how many bytes of the client's were read for it (`$request_length`),
-/// and what nginx would hold of it in memory when the configuration reads `$request_body`:
+/// and what nginx would hold of it when the configuration reads `$request_body`:
 /// the client's, checked against `client_max_body_size` and read in full when small or
 /// chunked (nginx buffers request bodies; chunked ones go upstream with a Content-Length),
 /// or `proxy_set_body`'s once the client's is read and dropped.
@@ -488,7 +517,7 @@ async fn client_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
     mut down: Option<&mut Downstream<'_>>,
-) -> Result<(RequestBody, u64, Option<Bytes>), ProxyError> {
+) -> Result<(RequestBody, u64, Kept), ProxyError> {
     let length = request
         .header("content-length")
         .and_then(super::response::content_length);
@@ -503,7 +532,7 @@ async fn client_body(
     if let Some(down) = down.as_deref_mut() {
         down.body.set_timeout(p.timeouts.client_body);
     }
-    if let (Some(keep), Some(down)) = (p.keep_body, down.as_deref_mut())
+    if let (Some(keep), Some(down)) = (&p.keep_body, down.as_deref_mut())
         && (length.is_some() || chunked)
     {
         return kept_body(request, p, keep, down, length, chunked).await;
@@ -513,46 +542,72 @@ async fn client_body(
             Some(Downstream { client, body }) => body.read_and_drop(client, max).await?,
             None => 0,
         };
-        return Ok((RequestBody::Full(replacement.clone()), read, None));
+        return Ok((
+            RequestBody::Full(replacement.clone()),
+            read,
+            Kept::default(),
+        ));
     }
     let Some(Downstream { client, body }) = down else {
         // After an `error_page` or an `X-Accel-Redirect`, nginx sends the body it read
         // again.
         let again = request.sent_body.clone().filter(|_| p.pass_body);
-        return Ok((again.map_or(RequestBody::None, RequestBody::Full), 0, None));
+        let again = again.map_or(RequestBody::None, RequestBody::Full);
+        return Ok((again, 0, Kept::default()));
     };
     if !p.pass_body {
         if length.is_none() && !chunked {
-            return Ok((RequestBody::None, 0, None));
+            return Ok((RequestBody::None, 0, Kept::default()));
         }
         let read = body.read_and_drop(client, max).await?;
-        return Ok((RequestBody::Withheld { length: Some(read) }, read, None));
+        let withheld = RequestBody::Withheld { length: Some(read) };
+        return Ok((withheld, read, Kept::default()));
     }
     let body = match length {
-        Some(n) if n > RESENDABLE && !chunked => RequestBody::Stream { length: n },
+        Some(n) if n > RESENDABLE && !chunked && !whole_body(p) => {
+            RequestBody::Stream { length: n }
+        }
         None if !chunked => RequestBody::None,
         _ => RequestBody::Full(body.read_all(client, max).await?),
     };
     let read = body.length().unwrap_or(0);
-    Ok((body, read, None))
+    Ok((body, read, Kept::default()))
 }
 
-/// [`client_body`] for a configuration that reads `$request_body`: the body is read as
-/// nginx reads it (whole, when nginx would; the client's even when `proxy_set_body` or
-/// `proxy_pass_request_body off` sends none of it), and the copy `keep` asks for is
-/// taken on the way.
+/// A FastCGI request whose body goes out only once read whole (`fastcgi_request_buffering`):
+/// its records are then cut as nginx's. An HTTP upstream sees the same bytes either way, and
+/// gets a long body as it arrives.
+fn whole_body(p: &ProxyRequest) -> bool {
+    p.fastcgi.as_ref().is_some_and(|f| f.whole_body)
+}
+
+/// [`client_body`] for a configuration that reads `$request_body` or `$request_body_file`,
+/// or writes bodies to files: the body is read as nginx reads it (whole, when nginx would;
+/// the client's even when `proxy_set_body` or `proxy_pass_request_body off` sends none of
+/// it), the copy `keep` asks for is taken on the way, and the file nginx would write is
+/// written (`client_body_in_file_only`) or named (a body that outgrew its buffer).
 async fn kept_body(
     request: &OwnedRequest,
     p: &ProxyRequest,
-    keep: KeepBody,
+    keep: &KeepBody,
     down: &mut Downstream<'_>,
     length: Option<u64>,
     chunked: bool,
-) -> Result<(RequestBody, u64, Option<Bytes>), ProxyError> {
+) -> Result<(RequestBody, u64, Kept), ProxyError> {
     let Downstream { client, body } = down;
     let max = p.client_max_body_size;
     // nginx streams a chunked body only to an HTTP/1.1 upstream.
     let buffered = keep.buffered || (chunked && p.version != "HTTP/1.1");
+    // A streamed body goes to no file (`ngx_http_request_body_save_filter`).
+    let to_file = buffered && keep.in_file_only != InFileOnly::Off;
+    // A body nginx wrote to a file because it outgrew its buffer, said at `warn`.
+    let spilled = |held: Held| {
+        let file = (buffered && held == Held::Nothing).then(|| BodyFile::spilled(&keep.temp_path));
+        if let Some(file) = &file {
+            buffered_to_file(request, p, Level::Warn, file);
+        }
+        file
+    };
     // The most of a body nginx holds in memory: what came with the head, and a buffer.
     let cap = keep.buffer_size + keep.buffer_size / 4 + request.head_room;
     let enough = length.map_or(cap, |n| n.min(cap));
@@ -564,33 +619,52 @@ async fn kept_body(
         room: request.head_room,
     };
     let sending = p.pass_body && p.body.is_none();
-    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE) {
+    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE && !to_file && !whole_body(p)) {
         // Streamed, unless nginx would hold all of it.
         let stream = RequestBody::Stream { length: n };
-        return Ok(
-            match wire(n, raw_at_hand.min(n)).held(keep.buffer_size, buffered) {
-                Held::Whole => {
-                    let data = body.read_all(client, max).await?;
-                    (RequestBody::Full(data.clone()), n, Some(data))
-                }
-                Held::Start(k) => {
-                    let start = client.buf.get(..k as usize).map(Bytes::copy_from_slice);
-                    (stream, n, start)
-                }
-                Held::Nothing => (stream, n, None),
-            },
-        );
+        let held = wire(n, raw_at_hand.min(n)).held(keep.buffer_size, buffered);
+        let file = spilled(held);
+        return Ok(match held {
+            Held::Whole => {
+                let data = body.read_all(client, max).await?;
+                let kept = Kept {
+                    body: Some(data.clone()),
+                    file,
+                };
+                (RequestBody::Full(data), n, kept)
+            }
+            Held::Start(k) => {
+                let start = client.buf.get(..k as usize).map(Bytes::copy_from_slice);
+                (stream, n, Kept { body: start, file })
+            }
+            Held::Nothing => (stream, n, Kept { body: None, file }),
+        });
     }
     let whole = body
         .read_whole(
             client,
             max,
-            if sending { u64::MAX } else { cap },
+            if sending || to_file { u64::MAX } else { cap },
             raw_at_hand,
         )
         .await?;
     let data = whole.data.unwrap_or_default();
-    let kept = match wire(whole.raw, whole.raw_at_hand).held(keep.buffer_size, buffered) {
+    let held = match to_file {
+        true => Held::Nothing,
+        false => wire(whole.raw, whole.raw_at_hand).held(keep.buffer_size, buffered),
+    };
+    let file = match to_file {
+        true => {
+            let temp = keep.temp_path.clone();
+            let file = BodyFile::write(temp, keep.in_file_only, data.clone()).await;
+            let file = file.map_err(ProxyError::BodyFile)?;
+            // `request_body_file_log_level` under `client_body_in_file_only`.
+            buffered_to_file(request, p, Level::Notice, &file);
+            Some(file)
+        }
+        false => spilled(held),
+    };
+    let kept = match held {
         Held::Whole => Some(data.clone()),
         // Chunked, the data bytes that came in what was at hand.
         Held::Start(k) => {
@@ -599,6 +673,7 @@ async fn kept_body(
         }
         Held::Nothing => None,
     };
+    let kept = Kept { body: kept, file };
     let send = match &p.body {
         Some(replacement) => RequestBody::Full(replacement.clone()),
         None if p.pass_body => RequestBody::Full(data),
@@ -607,6 +682,13 @@ async fn kept_body(
         },
     };
     Ok((send, whole.length, kept))
+}
+
+/// nginx's line for a body written to a temporary file.
+fn buffered_to_file(request: &OwnedRequest, p: &ProxyRequest, level: Level, file: &BodyFile) {
+    let name = String::from_utf8_lossy(file.name());
+    let message = format!("a client request body is buffered to a temporary file {name}");
+    log_error(request, p, level, &message, None);
 }
 
 /// Answers `request` with `entry` from the cache (`status`: `HIT`, `UPDATING`, `STALE`),
@@ -749,6 +831,9 @@ struct Exchange<'a> {
     head_request: bool,
     /// This server's line of the `$upstream_*` variables.
     state: &'a mut UpstreamTry,
+    /// What a FastCGI application wrote to STDERR before its head (or the failure to read
+    /// one), for the error log.
+    stderr: Vec<Bytes>,
 }
 
 impl Exchange<'_> {
@@ -760,11 +845,10 @@ impl Exchange<'_> {
         from: Option<(&mut Client, &mut ClientBody)>,
     ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
         let started = Instant::now();
-        let pooled = self
-            .upstream
-            .pool
-            .as_ref()
-            .and_then(|pool| pool.take(self.addr, self.p.tls.is_some()));
+        let pooled = self.upstream.pool.as_ref().and_then(|pool| {
+            let fastcgi = self.p.fastcgi.is_some();
+            pool.take(self.addr, self.p.tls.is_some(), fastcgi)
+        });
         let mut conn = match pooled {
             Some(conn) => conn,
             None => {
@@ -786,6 +870,9 @@ impl Exchange<'_> {
                 .map_err(|e| (e, false))?
             }
         };
+        if self.p.fastcgi.is_some() && !conn.stream.is_fastcgi() {
+            conn.stream = conn.stream.into_fastcgi();
+        }
         let cached = conn.cached;
         exchange::send(&mut conn, self.p, self.body, from, self.state, started)
             .await
@@ -798,9 +885,42 @@ impl Exchange<'_> {
             self.p.ignore_headers,
             &mut self.state.bytes_received,
         )
-        .await
-        .map_err(|e| (e, cached))?;
+        .await;
+        if let Some(f) = conn.stream.fastcgi() {
+            self.stderr = f.take_stderr();
+        }
+        let mut head = head.map_err(|e| (e, cached))?;
+        if let Some(f) = &self.p.fastcgi {
+            head.keepalive = f.keep_conn;
+            // `fastcgi_catch_stderr`: the answer is taken for an invalid one.
+            let caught = |piece: &Bytes| {
+                let text = super::fastcgi::stderr_text(piece);
+                f.catch_stderr
+                    .iter()
+                    .any(|p| memchr::memmem::find(text, p).is_some())
+            };
+            if self.stderr.iter().any(caught) {
+                return Err((ProxyError::CaughtStderr, cached));
+            }
+        }
         Ok((conn, head))
+    }
+}
+
+/// What a FastCGI application wrote to its STDERR before its head, logged as nginx logs
+/// it, one line per piece read.
+fn fastcgi_stderr(request: &OwnedRequest, p: &ProxyRequest, peer: &PeerAddr, stderr: Vec<Bytes>) {
+    if stderr.is_empty() {
+        return;
+    }
+    let addr = logged_peer(peer);
+    for piece in stderr {
+        let text = String::from_utf8_lossy(super::fastcgi::stderr_text(&piece));
+        let message = format!(
+            "FastCGI sent in stderr: \"{text}\" while {}",
+            Stage::ReadingHeader
+        );
+        log_error(request, p, Level::Error, &message, Some(&addr));
     }
 }
 
@@ -941,6 +1061,15 @@ fn log_error(
     UpstreamLog::of(p, upstream.map(Arc::from)).write(request, &p.log.errors, level, message);
 }
 
+/// The scheme the error log puts before the upstream's address (nginx's `u->schema`).
+fn scheme(p: &ProxyRequest) -> &'static str {
+    match (&p.fastcgi, &p.tls) {
+        (Some(_), _) => "fastcgi",
+        (None, Some(_)) => "https",
+        (None, None) => "http",
+    }
+}
+
 /// What a proxied request's error-log lines name around the request: the client (as realip
 /// left it), the server and the upstream's URL. Kept by the response body, whose read errors
 /// are logged after the proxy pass is over, and by tunnels: every part is shared, not
@@ -949,8 +1078,8 @@ fn log_error(
 pub struct UpstreamLog {
     client: crate::eval::plan::Peer,
     server: Bytes,
-    /// The server (or group) tried as the line names it, whether over TLS, and the URI.
-    upstream: Option<(Arc<str>, bool, Bytes)>,
+    /// The server (or group) tried as the line names it, the URL's scheme, and the URI.
+    upstream: Option<(Arc<str>, &'static str, Bytes)>,
     /// The request's `Host` and `Referer`, kept here when the request's headers are not (a
     /// tunnel's).
     kept: Option<Box<[Option<Bytes>; 2]>>,
@@ -962,7 +1091,7 @@ impl UpstreamLog {
         UpstreamLog {
             client: p.client.clone(),
             server: p.server.clone(),
-            upstream: addr.map(|addr| (addr, p.tls.is_some(), p.uri.clone())),
+            upstream: addr.map(|addr| (addr, scheme(p), p.uri.clone())),
             kept: None,
         }
     }
@@ -989,8 +1118,7 @@ impl UpstreamLog {
         let upstream = self
             .upstream
             .as_ref()
-            .map_or_else(String::new, |(addr, tls, uri)| {
-                let scheme = if *tls { "https" } else { "http" };
+            .map_or_else(String::new, |(addr, scheme, uri)| {
                 let uri = String::from_utf8_lossy(uri);
                 format!(", upstream: \"{scheme}://{addr}{uri}\"")
             });

@@ -257,6 +257,16 @@ impl Gzipped {
         }
     }
 
+    /// `data` as one whole gzip member (nginx's header, deflate, trailer), as nginx's
+    /// `ngx_http_log_gzip` writes each buffer of an `access_log ... gzip`.
+    pub fn member(level: u32, data: &[u8]) -> Vec<u8> {
+        let mut gzipped = Gzipped::new(level);
+        gzipped.crc.update(data);
+        gzipped.deflate(data, FlushCompress::None);
+        gzipped.finish();
+        gzipped.out
+    }
+
     fn finish(&mut self) {
         self.deflate(&[], FlushCompress::Finish);
         self.out.extend_from_slice(&self.crc.sum().to_le_bytes());
@@ -411,6 +421,19 @@ mod tests {
         let n = d.read(&mut plain).expect("valid prefix");
         plain.truncate(n);
         plain
+    }
+
+    #[test]
+    fn members_follow_each_other_as_zcat_reads_them() {
+        let mut file = Gzipped::member(1, b"one\n");
+        file.extend(Gzipped::member(9, b""));
+        file.extend(Gzipped::member(9, &b"two\n".repeat(5000)));
+        assert_eq!(&file[..10], &HEADER);
+        let mut lines = Vec::new();
+        flate2::read::MultiGzDecoder::new(&file[..])
+            .read_to_end(&mut lines)
+            .unwrap();
+        assert_eq!(lines, [&b"one\n"[..], &b"two\n".repeat(5000)].concat());
     }
 
     #[test]

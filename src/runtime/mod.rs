@@ -35,6 +35,7 @@ mod accel;
 mod access_log;
 mod balancer;
 mod body;
+mod body_file;
 mod cache;
 mod chunked;
 mod client;
@@ -46,6 +47,7 @@ mod deliver;
 mod drain;
 mod error;
 mod exchange;
+mod fastcgi;
 mod forced_ranges;
 mod forward;
 #[cfg(fuzzing)]

@@ -121,7 +121,7 @@ impl PeerConn {
         if !std::mem::take(&mut self.connecting) {
             return Ok(0);
         }
-        let PeerStream::Plain(Socket::Tcp(socket)) = &self.stream else {
+        let Some(socket) = self.stream.plain_tcp() else {
             return Ok(0);
         };
         let failed = |e| ProxyError::Io(Stage::Connecting, e);
@@ -168,14 +168,16 @@ impl Pool {
         })
     }
 
-    /// An idle connection to `addr` that is still open, if any; `tls` says which kind (nginx
-    /// matches the address alone, but a plain and a TLS `proxy_pass` to one group would then
-    /// talk past each other).
-    pub fn take(&self, addr: &PeerAddr, tls: bool) -> Option<PeerConn> {
+    /// An idle connection to `addr` that is still open, if any; `tls` and `fastcgi` say
+    /// which kind (nginx matches the address alone, but a plain and a TLS `proxy_pass`, or a
+    /// `proxy_pass` and a `fastcgi_pass`, to one group would then talk past each other).
+    pub fn take(&self, addr: &PeerAddr, tls: bool, fastcgi: bool) -> Option<PeerConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         idle.retain(|(_, since)| now.duration_since(*since) < self.limits.timeout);
-        let wanted = |c: &PeerConn| c.addr == *addr && c.stream.is_tls() == tls;
+        let wanted = |c: &PeerConn| {
+            c.addr == *addr && c.stream.is_tls() == tls && c.stream.is_fastcgi() == fastcgi
+        };
         while let Some(pos) = idle.iter().position(|(c, _)| wanted(c)) {
             let (mut conn, _) = idle.remove(pos)?;
             if conn.stream.idle_and_open() {

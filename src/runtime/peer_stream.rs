@@ -1,5 +1,6 @@
 //! The connection to an upstream server: a [`Socket`] (TCP, or unix-domain for `unix:/path`
-//! servers), with TLS on top for `https://` (see [`super::upstream_tls`]). Everything past
+//! servers), with TLS on top for `https://` (see [`super::upstream_tls`]), or FastCGI's
+//! records for `fastcgi_pass` (see [`super::fastcgi`]: reads give the STDOUT). Everything past
 //! connecting (the exchange, body streaming, the keepalive cache's liveness probe, tunnels)
 //! reads and writes through this one type, so all kinds behave alike.
 
@@ -13,6 +14,7 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::client::TlsStream;
 
 use super::drain::{DrainRead, poll_read_any};
+use super::fastcgi::FastCgiPeer;
 use super::socket::Socket;
 use crate::eval::plan::PeerAddr;
 
@@ -20,6 +22,8 @@ use crate::eval::plan::PeerAddr;
 pub enum PeerStream {
     Plain(Socket),
     Tls(Box<TlsPeer>),
+    /// A `fastcgi_pass` connection: reads give the application's STDOUT.
+    FastCgi(Box<FastCgiPeer>),
 }
 
 /// A TLS connection to an upstream. Readiness of the socket says nothing about decrypted
@@ -88,11 +92,44 @@ impl PeerStream {
         matches!(self, PeerStream::Tls(_))
     }
 
+    pub fn is_fastcgi(&self) -> bool {
+        matches!(self, PeerStream::FastCgi(_))
+    }
+
+    /// This connection speaking FastCGI (a plain one only: FastCGI has no TLS).
+    pub fn into_fastcgi(self) -> PeerStream {
+        match self {
+            PeerStream::Plain(socket) => PeerStream::FastCgi(Box::new(FastCgiPeer::new(socket))),
+            other => other,
+        }
+    }
+
+    /// The FastCGI layer, on a `fastcgi_pass` connection.
+    pub fn fastcgi(&mut self) -> Option<&mut FastCgiPeer> {
+        match self {
+            PeerStream::FastCgi(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The TCP socket under the stream, when there is no TLS on it.
+    pub fn plain_tcp(&self) -> Option<&TcpStream> {
+        match self {
+            PeerStream::Plain(Socket::Tcp(s)) => Some(s),
+            PeerStream::FastCgi(f) => match &f.socket {
+                Socket::Tcp(s) => Some(s),
+                Socket::Unix(_) => None,
+            },
+            _ => None,
+        }
+    }
+
     /// TCP_NODELAY, for streamed bodies and tunnels; a unix socket has no Nagle delay.
     pub fn set_nodelay(&self) {
         match self {
             PeerStream::Plain(s) => s.set_nodelay(),
             PeerStream::Tls(t) => t.stream.get_ref().0.set_nodelay(),
+            PeerStream::FastCgi(f) => f.socket.set_nodelay(),
         }
     }
 
@@ -109,6 +146,7 @@ impl PeerStream {
                 let mut cx = Context::from_waker(Waker::noop());
                 t.poll_fill(&mut cx).is_pending()
             }
+            PeerStream::FastCgi(f) => f.idle_and_open(),
         }
     }
 
@@ -124,6 +162,20 @@ impl PeerStream {
                 None if t.eof => Ok(0),
                 None => Err(io::ErrorKind::WouldBlock.into()),
             },
+            PeerStream::FastCgi(f) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                if let Poll::Ready(Err(e)) = f.poll_fill(&mut cx, buf.remaining_mut()) {
+                    return Err(e);
+                }
+                match f.take_stdout(buf.remaining_mut()) {
+                    Some(bytes) => {
+                        buf.put_slice(&bytes);
+                        Ok(bytes.len())
+                    }
+                    None if f.ended() => Ok(0),
+                    None => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            }
         }
     }
 
@@ -132,6 +184,7 @@ impl PeerStream {
         match self {
             PeerStream::Plain(s) => s.poll_read_ready(cx),
             PeerStream::Tls(t) => t.poll_fill(cx),
+            PeerStream::FastCgi(f) => f.poll_fill(cx, usize::MAX),
         }
     }
 }
@@ -151,6 +204,13 @@ impl AsyncRead for PeerStream {
                 }
                 Poll::Ready(Ok(()))
             }
+            PeerStream::FastCgi(f) => {
+                ready!(f.poll_fill(cx, buf.remaining()))?;
+                if let Some(bytes) = f.take_stdout(buf.remaining()) {
+                    buf.put_slice(&bytes);
+                }
+                Poll::Ready(Ok(()))
+            }
         }
     }
 }
@@ -164,6 +224,7 @@ impl AsyncWrite for PeerStream {
         match self.get_mut() {
             PeerStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             PeerStream::Tls(t) => Pin::new(&mut t.stream).poll_write(cx, buf),
+            PeerStream::FastCgi(f) => Pin::new(&mut f.socket).poll_write(cx, buf),
         }
     }
 
@@ -171,6 +232,7 @@ impl AsyncWrite for PeerStream {
         match self.get_mut() {
             PeerStream::Plain(s) => Pin::new(s).poll_flush(cx),
             PeerStream::Tls(t) => Pin::new(&mut t.stream).poll_flush(cx),
+            PeerStream::FastCgi(f) => Pin::new(&mut f.socket).poll_flush(cx),
         }
     }
 
@@ -178,6 +240,7 @@ impl AsyncWrite for PeerStream {
         match self.get_mut() {
             PeerStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             PeerStream::Tls(t) => Pin::new(&mut t.stream).poll_shutdown(cx),
+            PeerStream::FastCgi(f) => Pin::new(&mut f.socket).poll_shutdown(cx),
         }
     }
 }
@@ -191,7 +254,7 @@ impl DrainRead for PeerStream {
     fn poll_read_drain(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match self {
             PeerStream::Plain(s) => s.poll_read_drain(cx, buf),
-            PeerStream::Tls(_) => poll_read_any(self, cx, buf),
+            PeerStream::Tls(_) | PeerStream::FastCgi(_) => poll_read_any(self, cx, buf),
         }
     }
 }

@@ -214,6 +214,9 @@ impl Running {
         );
         let old = self.shared.state.swap(Arc::new(state));
         self.retire(&old);
+        // The old configuration's buffered lines are written and its files closed; the
+        // caller opens the new one's.
+        self.shared.logs.reopen();
         Ok(())
     }
 

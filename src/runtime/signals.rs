@@ -37,7 +37,8 @@ pub async fn wait(
                 // A configuration refused has said why in the log.
                 if let Some(site) = reload() {
                     let process = site.process();
-                    match running.reload(site) {
+                    let made = super::body_file::create_dirs(&process.temp_paths);
+                    match made.map_err(std::io::Error::other).and_then(|()| running.reload(site)) {
                         Ok(()) => {
                             super::log::configure(&process.error_logs);
                             running.open_logs();

@@ -53,6 +53,10 @@ pub fn run(paths: &Paths, flags: &NginxFlags) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let process = site.process();
+    if let Err(e) = super::body_file::create_dirs(&process.temp_paths) {
+        super::log::write(Level::Emerg, format_args!("{e}"));
+        return ExitCode::FAILURE;
+    }
     super::log::configure(&process.error_logs);
     let prepared = match Server::prepare(site) {
         Ok(prepared) => prepared,

@@ -220,6 +220,8 @@ mod tests {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             request_body: None,
+            body_length: None,
+            request_body_file: None,
             routed: None,
         };
         match site.route(&info) {

@@ -183,12 +183,23 @@ impl Running {
             let due = lazy(self.due, self.last + limit);
             self.due = Some(due);
             let deadline = due.into();
-            let sleep = self
-                .timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            let (sleep, mut moved) = match &mut self.timer {
+                Some(sleep) => (sleep, false),
+                None => (
+                    self.timer
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
+                    true,
+                ),
+            };
             // Re-armed lazily: only when it fired early or must fire sooner.
             if deadline < sleep.deadline() || sleep.is_elapsed() {
                 sleep.as_mut().reset(deadline);
+                moved = true;
+            }
+            // A timer left where it was still holds this task's waker from its last poll: it
+            // needs polling again only once it has fired.
+            if !moved && !sleep.is_elapsed() {
+                return Poll::Pending;
             }
             match sleep.as_mut().poll(cx) {
                 Poll::Ready(()) if Instant::now() >= due => {
@@ -204,15 +215,27 @@ impl Running {
     /// is up: nginx's shutdown timer closes both sockets then, and the request is logged
     /// as terminated, with what went through. The tunnel comes boxed: an async fn keeps its
     /// argument beside its running state, and an idle tunnel should hold one copy.
+    ///
+    /// The future that waits for the phase is polled only when the phase has moved (and
+    /// once first, to be woken when it does): polled at every wakeup, it cost a tenth of the
+    /// proxy's own instructions per WebSocket message.
     pub async fn until_closing(mut self: Box<Self>, mut phase: watch::Receiver<Phase>) {
         let closing = phase.wait_for(|p| *p == Phase::Closing);
-        tokio::select! {
-            () = &mut *self => {}
-            _ = closing => {
-                self.end = Some(Ok(End::Terminated));
-                self.report();
+        let mut closing = std::pin::pin!(closing);
+        let mut seen = None;
+        std::future::poll_fn(|cx| {
+            let now = *self.finish.request.conn.state.phase.borrow();
+            if seen != Some(now) {
+                seen = Some(now);
+                if closing.as_mut().poll(cx).is_ready() {
+                    self.end = Some(Ok(End::Terminated));
+                    self.report();
+                    return Poll::Ready(());
+                }
             }
-        }
+            Pin::new(&mut *self).poll(cx)
+        })
+        .await
     }
 
     /// Says goodbye on the sides that need one (TLS); ready when both are done.

@@ -50,6 +50,10 @@ pub struct UpstreamBody {
     gathered: Option<BytesMut>,
     /// `proxy_limit_rate`, when set.
     rate: Option<Box<ReadRate>>,
+    /// A FastCGI connection's bytes read so far, records and all, as last counted.
+    fastcgi_read: u64,
+    /// What a FastCGI application wrote to STDERR during the body, not yet logged.
+    stderr: Vec<Bytes>,
     /// The range filter's part of the body, when it serves one.
     slice: Option<Box<Slice>>,
 }
@@ -89,7 +93,7 @@ struct ReadRate {
 
 impl UpstreamBody {
     pub fn new(
-        conn: PeerConn,
+        mut conn: PeerConn,
         framing: Framing,
         hold: Hold,
         reusable: bool,
@@ -103,11 +107,16 @@ impl UpstreamBody {
             Framing::UntilClose => Frames::UntilClose,
         };
         // A body nginx does not read (HEAD, 304...) is not counted either.
-        let preread = match framing {
-            Framing::None => 0,
+        let preread = match (framing, conn.stream.fastcgi()) {
+            (Framing::None, _) => 0,
+            // nginx counts a FastCGI answer's records as read, framing and all.
+            (_, Some(f)) => f.read_past_head(),
             _ => conn.buf.len() as u64,
         };
+        let fastcgi_read = conn.stream.fastcgi().map_or(0, |f| f.read());
         let mut body = UpstreamBody {
+            fastcgi_read,
+            stderr: Vec::new(),
             conn: Some(conn),
             frames,
             hold,
@@ -131,6 +140,11 @@ impl UpstreamBody {
             body.finish();
         }
         body
+    }
+
+    /// What a FastCGI application wrote to STDERR since the last call.
+    pub fn take_stderr(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.stderr)
     }
 
     /// Bytes read from the server so far (`$upstream_bytes_received` past the head's read),
@@ -273,7 +287,10 @@ impl UpstreamBody {
             }
             match ready!(self.poll_read(cx)) {
                 Ok(0) if matches!(self.frames, Frames::UntilClose) => {
-                    self.reusable = false;
+                    // A FastCGI answer ends with its END_REQUEST record, on a connection
+                    // that may stay open; any other ends with the close.
+                    let conn = self.conn.as_mut().and_then(|c| c.stream.fastcgi());
+                    self.reusable &= conn.is_some_and(|f| f.answered());
                     return Poll::Ready(self.finish());
                 }
                 Ok(0) => {
@@ -316,7 +333,13 @@ impl UpstreamBody {
             match conn.stream.try_read_buf(&mut (&mut conn.buf).limit(most)) {
                 Ok(n) => {
                     self.last_read = Instant::now();
-                    self.received += n as u64;
+                    self.received += match conn.stream.fastcgi() {
+                        Some(f) => {
+                            self.stderr.extend(f.take_body_stderr());
+                            f.read() - std::mem::replace(&mut self.fastcgi_read, f.read())
+                        }
+                        None => n as u64,
+                    };
                     if let Some(rate) = &mut self.rate {
                         rate.read(n);
                     }

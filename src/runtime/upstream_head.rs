@@ -16,7 +16,7 @@ pub struct Head {
     /// What follows the three digits of the code up to the line end (`" OK"`, `""`,
     /// `".1 Forbidden"`): nginx writes the code and this as its status line.
     pub tail: Range<usize>,
-    pub headers: Vec<(Range<usize>, Range<usize>)>,
+    pub headers: Headers,
     /// The head's length, final empty line included.
     pub len: usize,
 }
@@ -36,25 +36,45 @@ pub fn parse(buf: &[u8]) -> Result<Option<Head>, Refused> {
         status,
         http11,
         tail,
-        len: mut pos,
+        len: pos,
     }) = status_line(buf)?
     else {
         return Ok(None);
     };
+    let Some((headers, len)) = header_lines(buf, pos)? else {
+        return Ok(None);
+    };
+    Ok(Some(Head {
+        status,
+        http11,
+        tail,
+        headers,
+        len,
+    }))
+}
+
+/// A CGI head, as a FastCGI application's STDOUT begins (`ngx_http_fastcgi_process_header`):
+/// header lines read as the proxy module reads them, up to the empty line; the headers and
+/// the head's length. `Ok(None)` while incomplete.
+/// The error is nginx's log text.
+pub fn parse_cgi(buf: &[u8]) -> Result<Option<(Headers, usize)>, String> {
+    header_lines(buf, 0).map_err(|refused| match refused {
+        Refused::Header(line) => line,
+        Refused::StatusLine => "upstream sent invalid header".to_string(),
+    })
+}
+
+/// Header lines as ranges of the bytes parsed.
+pub type Headers = Vec<(Range<usize>, Range<usize>)>;
+
+/// The header lines from `pos` to the empty line, and where the head ends.
+fn header_lines(buf: &[u8], mut pos: usize) -> Result<Option<(Headers, usize)>, Refused> {
     let mut headers = Vec::new();
     loop {
         match header_line(&buf[pos..]) {
             Line::Partial => return Ok(None),
             Line::Invalid(end) => return Err(invalid(&buf[pos..], end)),
-            Line::End(n) => {
-                return Ok(Some(Head {
-                    status,
-                    http11,
-                    tail,
-                    headers,
-                    len: pos + n,
-                }));
-            }
+            Line::End(n) => return Ok(Some((headers, pos + n))),
             Line::Skipped(n) => pos += n,
             Line::Header { name, value, len } => {
                 headers.push((shift(name, pos), shift(value, pos)));

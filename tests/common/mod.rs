@@ -148,7 +148,8 @@ pub const EMPTY_200: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnectio
 /// A backend on 127.0.0.1 that answers every request with a 200 whose body is the request
 /// as it arrived (head, then as many body bytes as its `Content-Length` says), after a
 /// `Set-Cookie` line for each `X-Set-Cookie` header it was sent (and a `Name` line for each
-/// `X-Answer-Name`); a HEAD gets the head alone.
+/// `X-Answer-Name`), and after the request, for an `X-Read-File: PATH` header, that file's
+/// bytes as it found them (`no file` when there is none); a HEAD gets the head alone.
 /// What a proxy sent it is thus what the client gets back. Stops when dropped.
 pub struct Mirror {
     pub port: u16,
@@ -232,6 +233,12 @@ fn mirror(mut s: TcpStream) {
         {
             answer.extend_from_slice(format!("{}: {}\r\n", &name[9..], value.trim()).as_bytes());
         }
+    }
+    // `X-Read-File: PATH`: what a file the proxy named holds while the request is served.
+    if let Some(path) = field("x-read-file").next() {
+        got.extend_from_slice(b"[file: ");
+        got.extend(std::fs::read(path).unwrap_or_else(|_| b"no file".to_vec()));
+        got.extend_from_slice(b"]");
     }
     answer.extend_from_slice(
         format!("Content-Length: {}\r\nConnection: close\r\n\r\n", got.len()).as_bytes(),

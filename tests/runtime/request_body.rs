@@ -14,8 +14,8 @@ events {}
 http {
     log_format t '$request [$request_body] $status';
     access_log logs/access.log t;
-    # nginx warns when it writes a body to a temporary file; ngxr writes none.
-    error_log logs/error.log error;
+    # nginx warns when it writes a body to a temporary file.
+    error_log logs/error.log warn;
     server {
         listen 127.0.0.1:PORT;
         location /p {

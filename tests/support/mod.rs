@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod fastcgi;
 pub mod nginx;
 pub mod site;
 

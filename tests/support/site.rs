@@ -253,6 +253,7 @@ impl Site for TestSite {
             trailers: None,
             tls: None,
             cache: None,
+            fastcgi: None,
         }))
     }
 
@@ -320,6 +321,7 @@ impl Site for TestSite {
             daemon: false,
             logs: vec![self.log.clone()],
             shutdown_timeout: Duration::ZERO,
+            temp_paths: Vec::new(),
         }
     }
 }
@@ -380,7 +382,6 @@ pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
             target: LogTarget::File(path),
             format: Arc::new(PlainFormat),
             buffer: None,
-            flush: None,
         }],
         errors: Vec::new(),
     })

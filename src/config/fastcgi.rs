@@ -1,0 +1,150 @@
+//! The FastCGI module's settings (`fastcgi_*`, `ngx_http_fastcgi_loc_conf_t`), each inherited
+//! as `ngx_http_fastcgi_merge_loc_conf` does: single values by themselves, the arrays
+//! (`fastcgi_param`, `fastcgi_hide_header`, `fastcgi_pass_header`, `fastcgi_catch_stderr`)
+//! whole, a level that sets any of one kind inheriting none of it. `fastcgi_pass` itself is
+//! the location's content handler, read with `proxy_pass` (`location.rs`).
+
+use std::time::Duration;
+
+use super::proxy::{self, NextUpstream};
+use super::settings::{flag, ignore_headers, set};
+use super::units::{parse_msec, parse_size};
+use super::{Cx, Text};
+use crate::eval::plan::IgnoreHeaders;
+use crate::syntax::Directive;
+
+/// One `fastcgi_param NAME VALUE [if_not_empty]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub name: String,
+    pub value: Text,
+    /// Not sent when the value comes out empty.
+    pub if_not_empty: bool,
+}
+
+/// One level's `fastcgi_*` settings; `None`: the enclosing level's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FastCgi {
+    pub param: Option<Vec<Param>>,
+    pub index: Option<String>,
+    /// `fastcgi_split_path_info`: the pattern, compiled by eval.
+    pub split_path_info: Option<Text>,
+    pub pass_request_headers: Option<bool>,
+    pub pass_request_body: Option<bool>,
+    pub hide_header: Option<Vec<String>>,
+    pub pass_header: Option<Vec<String>>,
+    pub catch_stderr: Option<Vec<String>>,
+    pub connect_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    pub send_timeout: Option<Duration>,
+    pub next_upstream: Option<NextUpstream>,
+    pub next_upstream_tries: Option<u32>,
+    pub next_upstream_timeout: Option<Duration>,
+    pub intercept_errors: Option<bool>,
+    pub keep_conn: Option<bool>,
+    pub buffering: Option<bool>,
+    pub request_buffering: Option<bool>,
+    pub ignore_client_abort: Option<bool>,
+    pub ignore_headers: Option<IgnoreHeaders>,
+    pub buffer_size: Option<usize>,
+    pub limit_rate: Option<usize>,
+    pub force_ranges: Option<bool>,
+}
+
+macro_rules! inherit {
+    ($self:ident, $parent:ident, $($field:ident),*) => {
+        $(if $self.$field.is_none() { $self.$field = $parent.$field.clone(); })*
+    };
+}
+
+impl FastCgi {
+    pub fn inherit(&mut self, parent: &FastCgi) {
+        inherit!(
+            self,
+            parent,
+            param,
+            index,
+            split_path_info,
+            pass_request_headers,
+            pass_request_body,
+            hide_header,
+            pass_header,
+            catch_stderr,
+            connect_timeout,
+            read_timeout,
+            send_timeout,
+            next_upstream,
+            next_upstream_tries,
+            next_upstream_timeout,
+            intercept_errors,
+            keep_conn,
+            buffering,
+            request_buffering,
+            ignore_client_abort,
+            ignore_headers,
+            buffer_size,
+            limit_rate,
+            force_ranges
+        );
+    }
+
+    /// Reads `d` into this level if it is one of the `fastcgi_*` settings; `false` otherwise.
+    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
+        let Some(name) = d.name().strip_prefix("fastcgi_") else {
+            return false;
+        };
+        match name {
+            "param" => param(cx, d, &mut self.param),
+            "index" => set(cx, d, &mut self.index, |s| Some(s.to_string())),
+            // The last one of a level counts (nginx has no duplicate check for it).
+            "split_path_info" => self.split_path_info = cx.text(d, 0),
+            "pass_request_headers" => flag(cx, d, &mut self.pass_request_headers),
+            "pass_request_body" => flag(cx, d, &mut self.pass_request_body),
+            "hide_header" => push(cx, d, &mut self.hide_header),
+            "pass_header" => push(cx, d, &mut self.pass_header),
+            "catch_stderr" => push(cx, d, &mut self.catch_stderr),
+            "connect_timeout" => set(cx, d, &mut self.connect_timeout, parse_msec),
+            "read_timeout" => set(cx, d, &mut self.read_timeout, parse_msec),
+            "send_timeout" => set(cx, d, &mut self.send_timeout, parse_msec),
+            "next_upstream" => self.next_upstream = proxy::next_upstream(cx, d),
+            "next_upstream_tries" => set(cx, d, &mut self.next_upstream_tries, |s| s.parse().ok()),
+            "next_upstream_timeout" => set(cx, d, &mut self.next_upstream_timeout, parse_msec),
+            "intercept_errors" => flag(cx, d, &mut self.intercept_errors),
+            "keep_conn" => flag(cx, d, &mut self.keep_conn),
+            "buffering" => flag(cx, d, &mut self.buffering),
+            "request_buffering" => flag(cx, d, &mut self.request_buffering),
+            "ignore_client_abort" => flag(cx, d, &mut self.ignore_client_abort),
+            "ignore_headers" => ignore_headers(d, &mut self.ignore_headers),
+            "buffer_size" => set(cx, d, &mut self.buffer_size, parse_size),
+            "limit_rate" => set(cx, d, &mut self.limit_rate, parse_size),
+            "force_ranges" => flag(cx, d, &mut self.force_ranges),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// `fastcgi_param` (`ngx_http_upstream_param_set_slot`): appended to the level's list.
+fn param(cx: &mut Cx<'_>, d: &Directive, list: &mut Option<Vec<Param>>) {
+    let (Some(name), Some(value)) = (d.arg(0), cx.text(d, 1)) else {
+        return;
+    };
+    let if_not_empty = match d.arg(2) {
+        None => false,
+        Some("if_not_empty") => true,
+        Some(p) => return cx.error(d, format!("invalid parameter \"{p}\"")),
+    };
+    list.get_or_insert_with(Vec::new).push(Param {
+        name: name.to_string(),
+        value,
+        if_not_empty,
+    });
+}
+
+/// A string-array directive (`ngx_conf_set_str_array_slot`): appended to the level's list.
+fn push(cx: &mut Cx<'_>, d: &Directive, list: &mut Option<Vec<String>>) {
+    match d.arg(0) {
+        Some(v) => list.get_or_insert_with(Vec::new).push(v.to_string()),
+        None => cx.arity(d),
+    }
+}
