@@ -118,6 +118,9 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
             cx.at_close(d, s.span, message);
         }
     }
+    for (span, message) in std::mem::take(&mut cx.merge_errors) {
+        cx.at_close(d, span, message);
+    }
     zones.check_sizes(cx);
     let limit_zones = std::mem::take(&mut cx.limit_zones);
     limit_zones.check_sizes(cx);

@@ -58,6 +58,8 @@ pub struct Location {
     /// `stub_status` is the content handler (the last of it and `proxy_pass` wins, as each
     /// sets nginx's `clcf->handler`).
     pub stub_status: bool,
+    /// `empty_gif` is the content handler (the last handler directive wins, as above).
+    pub empty_gif: bool,
     /// The rewrite module's steps, in order.
     pub script: Vec<Step>,
     pub children: Vec<Location>,
@@ -194,6 +196,7 @@ pub fn lower(
         proxy_pass: None,
         fastcgi: false,
         stub_status: false,
+        empty_gif: false,
         script: Vec::new(),
         children: Vec::new(),
         internal: false,
@@ -227,6 +230,7 @@ pub fn lower_if(cx: &mut Cx<'_>, d: &Directive, within: (Modifier, &str)) -> Loc
         proxy_pass: None,
         fastcgi: false,
         stub_status: false,
+        empty_gif: false,
         script: Vec::new(),
         children: Vec::new(),
         internal: false,
@@ -274,6 +278,7 @@ fn directive(cx: &mut Cx<'_>, c: &Directive, loc: &mut Location) {
             loc.proxy_pass = proxy::pass(cx, c);
             loc.fastcgi = false;
             loc.stub_status = false;
+            loc.empty_gif = false;
             check_uri_part(cx, c, loc);
         }
         "fastcgi_pass" if loc.proxy_pass.is_some() && loc.fastcgi => cx.duplicate(c),
@@ -283,7 +288,14 @@ fn directive(cx: &mut Cx<'_>, c: &Directive, loc: &mut Location) {
             loc.stub_status = false;
         }
         // Its argument (`on` before 1.7.5) is not read.
-        "stub_status" => loc.stub_status = true,
+        "stub_status" => {
+            loc.stub_status = true;
+            loc.empty_gif = false;
+        }
+        "empty_gif" => {
+            loc.empty_gif = true;
+            loc.stub_status = false;
+        }
         "return" | "rewrite" | "set" | "if" | "break" => {
             let step = Step::lower(cx, c, (loc.modifier, &loc.name));
             loc.script.extend(step);
@@ -318,6 +330,7 @@ fn inherit_ifs(loc: &mut Location) {
                 i.block.proxy_pass.clone_from(&loc.proxy_pass);
                 i.block.fastcgi = loc.fastcgi;
                 i.block.stub_status = loc.stub_status;
+                i.block.empty_gif = loc.empty_gif;
             }
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod body_file;
+pub mod browser;
 pub mod cache;
 pub mod content;
 pub mod fastcgi;
@@ -25,8 +26,10 @@ pub mod proxy_cookie;
 pub mod proxy_rewrite;
 pub mod proxy_ssl;
 pub mod realip;
+pub mod referer;
 pub mod resolver;
 pub mod rewrite;
+pub mod secure_link;
 pub mod settings;
 pub mod split_clients;
 pub mod ssl;
@@ -34,6 +37,7 @@ pub mod sub_filter;
 pub mod syslog;
 pub mod units;
 pub mod upstream;
+pub mod userid;
 
 use crate::cli::Paths;
 use crate::diag::{Diagnostic, NginxAt, Sink};
@@ -91,6 +95,9 @@ pub struct Cx<'t> {
     http_end: u64,
     /// The limit modules' shared memory zones named so far.
     pub limit_zones: limit::Zones,
+    /// Errors nginx finds when it merges a level's settings, which it reports on the line
+    /// of the `http` block's `}`: the directive that made each, and the message.
+    pub merge_errors: Vec<(Span, &'static str)>,
     /// The access-log files given a buffer so far, with it: nginx's file takes the first
     /// one, and refuses another that differs.
     pub log_buffers: Vec<(log::LogTarget, log::LogBuffer)>,
@@ -123,6 +130,7 @@ impl<'t> Cx<'t> {
             sink,
             http_end,
             limit_zones: limit::Zones::default(),
+            merge_errors: Vec::new(),
             log_buffers: Vec::new(),
         }
     }

@@ -143,6 +143,8 @@ pub struct Settings {
     pub autoindex: Option<bool>,
     pub autoindex_exact_size: Option<bool>,
     pub autoindex_localtime: Option<bool>,
+    /// `random_index`.
+    pub random_index: Option<bool>,
     pub if_modified_since: Option<IfModifiedSince>,
     /// `max_ranges`: how many ranges a request may ask for (0: the range filter is off).
     pub max_ranges: Option<usize>,
@@ -171,6 +173,18 @@ pub struct Settings {
     pub log_subrequest: Option<bool>,
     /// `proxy_bind`: `None` inside for `off`.
     pub proxy_bind: Option<Option<super::proxy_bind::Bind>>,
+    /// `valid_referers`, for `$invalid_referer`.
+    pub valid_referers: Option<super::referer::ValidReferers>,
+    /// `secure_link`, `secure_link_md5` and `secure_link_secret`.
+    pub secure_link: super::secure_link::SecureLink,
+    /// `modern_browser`, `ancient_browser` and their values.
+    pub browser: super::browser::Browser,
+    /// The `userid*` settings.
+    pub userid: super::userid::Userid,
+    /// `msie_padding`: nginx's error pages padded for MSIE and Chrome (on by default).
+    pub msie_padding: Option<bool>,
+    /// `msie_refresh`: MSIE gets a refresh page instead of nginx's 301 and 302.
+    pub msie_refresh: Option<bool>,
     /// The `fastcgi_*` settings.
     pub fastcgi: super::fastcgi::FastCgi,
 }
@@ -310,6 +324,9 @@ impl Settings {
             autoindex,
             autoindex_exact_size,
             autoindex_localtime,
+            random_index,
+            msie_padding,
+            msie_refresh,
             if_modified_since,
             max_ranges,
             log_not_found,
@@ -332,6 +349,10 @@ impl Settings {
         self.cache.inherit(&parent.cache);
         self.fastcgi.inherit(&parent.fastcgi);
         self.limits.inherit(&parent.limits);
+        self.secure_link.inherit(&parent.secure_link);
+        self.browser.inherit(&parent.browser);
+        self.userid.inherit(&parent.userid);
+        super::referer::inherit(&mut self.valid_referers, &parent.valid_referers);
     }
 
     /// `client_max_body_size`, nginx's default when no level set it.
@@ -349,6 +370,9 @@ impl Settings {
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
             || self.cache.apply(cx, d)
+            || self.secure_link.apply(cx, d)
+            || self.browser.apply(cx, d)
+            || self.userid.apply(cx, d)
             || self.fastcgi.apply(cx, d)
         {
             return true;
@@ -398,6 +422,10 @@ impl Settings {
                 } else if let (Some(num), Some(size)) = (num, size) {
                     self.large_client_header_buffers = Some((num, size));
                 }
+            }
+            // `ngx_http_core_lowat_check` on Linux, which has no `SO_SNDLOWAT` nginx can set.
+            "send_lowat" | "proxy_send_lowat" => {
+                cx.warn(d, format!("\"{}\" is not supported, ignored", d.name()));
             }
             "resolver_timeout" => set(cx, d, &mut self.resolver_timeout, parse_msec),
             "resolver" => {
@@ -507,6 +535,7 @@ impl Settings {
                     self.proxy_redirect.get_or_insert_with(Vec::new).push(r);
                 }
             }
+            "valid_referers" => super::referer::valid_referers(cx, d, &mut self.valid_referers),
             "add_header" => added_line(cx, d, &mut self.add_header),
             "add_trailer" => added_line(cx, d, &mut self.add_trailer),
             "expires" => filters::expires(cx, d, &mut self.expires),
@@ -619,6 +648,9 @@ impl Settings {
             "autoindex" => flag(cx, d, &mut self.autoindex),
             "autoindex_exact_size" => flag(cx, d, &mut self.autoindex_exact_size),
             "autoindex_localtime" => flag(cx, d, &mut self.autoindex_localtime),
+            "random_index" => flag(cx, d, &mut self.random_index),
+            "msie_padding" => flag(cx, d, &mut self.msie_padding),
+            "msie_refresh" => flag(cx, d, &mut self.msie_refresh),
             "log_not_found" => flag(cx, d, &mut self.log_not_found),
             "if_modified_since" => set(
                 cx,

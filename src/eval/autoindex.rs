@@ -117,7 +117,7 @@ pub fn handler(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Optio
     let html_type = Some(Bytes::from_static(b"text/html"));
     Some(super::route::made_answer(
         200,
-        html_type,
+        (html_type, None),
         None,
         req,
         loc,

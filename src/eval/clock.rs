@@ -127,6 +127,26 @@ pub fn http_date(secs: i64) -> String {
     )
 }
 
+/// `ngx_http_cookie_time`: `Thu, 31-Dec-2037 23:55:55 GMT`, the year in two digits only
+/// in 2037.
+pub fn cookie_time(secs: i64) -> String {
+    let c = civil_secs(secs);
+    let year = if c.year == 2037 {
+        format!("{:02}", c.year % 100)
+    } else {
+        c.year.to_string()
+    };
+    format!(
+        "{}, {:02}-{}-{year} {:02}:{:02}:{:02} GMT",
+        &WEEKDAYS[c.weekday][..3],
+        c.day,
+        MONTHS[(c.month - 1) as usize],
+        c.hour,
+        c.min,
+        c.sec
+    )
+}
+
 /// A date in an autoindex listing: `14-Nov-2023 22:13`.
 pub fn autoindex(secs: i64) -> String {
     let c = civil_secs(secs);

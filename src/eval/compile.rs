@@ -53,6 +53,8 @@ struct Shared {
     caches: super::cache::Zones,
     /// Every level's logs, for [`ProcessSpec::logs`].
     logs: RefCell<Vec<Arc<LogSpec>>>,
+    /// The names of the server being compiled (`valid_referers server_names`).
+    server_names: Vec<ServerName>,
 }
 
 pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
@@ -150,6 +152,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
         limits,
         caches: super::cache::Zones::compile(&http.cache_paths),
         logs: RefCell::default(),
+        server_names: Vec::new(),
     };
     let servers: Vec<CServer> = http
         .servers
@@ -301,6 +304,7 @@ fn proxy_rewrite_captures(st: &Settings, out: &mut Vec<String>) {
 }
 
 fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
+    sh.server_names.clone_from(&s.names);
     proxy_conf::validate(cx, &sh.reg, &s.settings);
     let steps = script::compile(
         cx,
@@ -351,6 +355,11 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
         output: COutput::compile(cx, &sh.reg, st, &sh.site).unwrap_or_default(),
+        referers: referers(cx, sh, st),
+        secure_link: secure_link(cx, sh, st),
+        browser: Arc::new(super::browser::CBrowser::compile(&st.browser)),
+        msie_refresh: st.msie_refresh.unwrap_or(false),
+        userid: Arc::new(super::userid::CUserid::compile(&st.userid, &sh.reg)),
         limit_except: None,
         script_name: Arc::new(ScriptName::compile(cx, &st.fastcgi)),
     };
@@ -472,6 +481,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
     proxy_conf::validate(cx, &sh.reg, &l.settings);
     let action = match &l.proxy_pass {
         _ if l.stub_status => Action::StubStatus,
+        _ if l.empty_gif => Action::EmptyGif,
         Some(pass) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
             &sh.reg,
@@ -509,10 +519,31 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
+        referers: referers(cx, sh, &l.settings),
+        secure_link: secure_link(cx, sh, &l.settings),
+        browser: Arc::new(super::browser::CBrowser::compile(&l.settings.browser)),
+        msie_refresh: l.settings.msie_refresh.unwrap_or(false),
+        userid: Arc::new(super::userid::CUserid::compile(&l.settings.userid, &sh.reg)),
         output: output(cx, sh, l)?,
         limit_except: None,
         script_name: Arc::new(ScriptName::compile(cx, &l.settings.fastcgi)),
     })
+}
+
+/// A level's `valid_referers` with its server's names; `None` without any (or after an
+/// error, reported).
+fn referers(cx: &mut Cx<'_>, sh: &Shared, st: &Settings) -> Option<Arc<super::referer::Referers>> {
+    let v = st.valid_referers.as_ref()?;
+    super::referer::Referers::compile(cx, v, &sh.server_names).map(Arc::new)
+}
+
+/// A level's `secure_link*`; `None` where `$secure_link` is not found.
+fn secure_link(
+    cx: &mut Cx<'_>,
+    sh: &Shared,
+    st: &Settings,
+) -> Option<Arc<super::secure_link::CSecureLink>> {
+    super::secure_link::CSecureLink::compile(cx, &sh.reg, &st.secure_link).map(Arc::new)
 }
 
 /// A level's write-side settings; a `fastcgi_pass` reads its upstream at
@@ -591,6 +622,7 @@ fn fallback_content(cx: &Cx<'_>, st: &Settings) -> Content {
             exact_size: st.autoindex_exact_size.unwrap_or(true),
             localtime: st.autoindex_localtime.unwrap_or(false),
         }),
+        random_index: st.random_index.unwrap_or(false),
     }
 }
 

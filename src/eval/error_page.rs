@@ -37,6 +37,34 @@ impl ErrorPages {
     }
 }
 
+/// `msie_refresh on` here, and the client is MSIE.
+fn refreshes(loc: &CLocation, req: &Req<'_>) -> bool {
+    loc.msie_refresh
+        && super::headers::first(&req.headers, "user-agent")
+            .is_some_and(|ua| super::browser::msie(&ua))
+}
+
+/// `ngx_http_send_refresh` (`msie_refresh on`, an MSIE client): a 200 page whose `Refresh`
+/// goes to `to`, the redirect's `Location` (as written, escaped for the attribute), without
+/// the `Location`, `Accept-Ranges`, `Last-Modified` and `ETag` the answer had.
+fn refresh(loc: &CLocation, to: &[u8], req: &mut Req<'_>, served: &mut Served) -> Next {
+    served.err_status = Some(200);
+    req.carried.retain(|(n, _)| {
+        let dropped = [
+            &b"location"[..],
+            b"accept-ranges",
+            b"last-modified",
+            b"etag",
+        ];
+        !dropped.iter().any(|d| n.eq_ignore_ascii_case(d))
+    });
+    let mut page = b"<html><head><meta http-equiv=\"Refresh\" content=\"0; URL=".to_vec();
+    page.extend_from_slice(&super::uri::escape_refresh(to));
+    page.extend_from_slice(b"\"></head><body></body></html>\r\n");
+    let html = Some(Bytes::from_static(b"text/html"));
+    super::route::made_answer(200, (html, None), Some(page.len()), req, loc, |_| page)
+}
+
 /// The request finalized with `status` (and `headers`, such as a redirect's `Location`) in
 /// `loc`: the error page for it, or the answer with nginx's page.
 pub fn special(
@@ -55,6 +83,15 @@ pub fn special(
         if let Some(page) = pages.pages.iter().find(|p| p.code == status) {
             req.carried.extend(headers);
             return send(loc, page, req, served);
+        }
+    }
+    if matches!(status, 301 | 302) && refreshes(loc, req) {
+        let location = headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(b"location"));
+        if let Some(at) = location {
+            let (_, to) = headers.remove(at);
+            return refresh(loc, &to, req, served);
         }
     }
     // nginx's page goes out without the `Accept-Ranges` an `X-Accel-Redirect` answer left
@@ -91,6 +128,9 @@ fn send(loc: &CLocation, page: &CErrorPage, req: &mut Req<'_>, served: &mut Serv
                 Overwrite::Code(c @ (301 | 302 | 303 | 307 | 308)) => c,
                 _ => 302,
             };
+            if refreshes(loc, req) {
+                return refresh(loc, &uri, req, served);
+            }
             served.err_status = Some(status);
             let mut headers = vec![(Bytes::from_static(b"Location"), Bytes::from(uri))];
             added::apply(&loc.add_headers, status, None, req, &mut headers);

@@ -296,8 +296,10 @@ fn unimplemented_variables_are_refused_where_they_are_written() {
         ["$tcpinfo_rttvar", "${tcpinfo_rtt}", "$tcpinfo_rtt"]
     );
     assert_eq!(
-        unsupported("server { if ($invalid_referer) { } set $x $upstream_trailer_grpc_status; }"),
-        ["$invalid_referer", "$upstream_trailer_grpc_status"]
+        unsupported(
+            "server { if ($upstream_queue_time) { } set $x $upstream_trailer_grpc_status; }"
+        ),
+        ["$upstream_queue_time", "$upstream_trailer_grpc_status"]
     );
     assert!(ok(
         "server { set $limit_rate 10k; add_header X $limit_rate$connections_active; }"

@@ -27,6 +27,8 @@ pub struct COutput {
     /// `keepalive_timeout`'s second value, seconds (0: none).
     pub keepalive_header: u64,
     pub lingering: Lingering,
+    /// `msie_padding`.
+    pub msie_padding: bool,
     /// `add_trailer`, which the chunked filter serves.
     pub trailers: Option<Arc<dyn AddedTrailers>>,
 }
@@ -44,6 +46,7 @@ impl Default for COutput {
             proxy_limit_rate: 0,
             keepalive_header: 0,
             lingering: Lingering::default(),
+            msie_padding: true,
             trailers: None,
         }
     }
@@ -100,6 +103,7 @@ impl COutput {
                 timeout: st.lingering_timeout.unwrap_or(default.lingering.timeout),
                 time: st.lingering_time.unwrap_or(default.lingering.time),
             },
+            msie_padding: st.msie_padding.unwrap_or(true),
             trailers: super::trailers::compile(cx, reg, st, site),
         })
     }
@@ -113,6 +117,7 @@ impl COutput {
             proxy_limit_rate: self.proxy_limit_rate,
             keepalive_header: self.keepalive_header,
             lingering: Some(self.lingering),
+            msie_padding: self.msie_padding,
             ..Sending::default()
         };
         if let Some(set) = req.limit_rate {

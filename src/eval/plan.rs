@@ -381,6 +381,8 @@ pub struct Sending {
     /// refused the head before it read `Content-Length` (nothing is discarded, the
     /// connection closes).
     pub lingering: Option<Lingering>,
+    /// `msie_padding`: nginx's error pages are padded for MSIE and Chrome.
+    pub msie_padding: bool,
 }
 
 /// `lingering_timeout` and `lingering_time`: each read of a discarded body waits at most
@@ -409,6 +411,7 @@ impl Default for Sending {
             proxy_limit_rate: 0,
             keepalive_header: 0,
             lingering: Some(Lingering::default()),
+            msie_padding: true,
         }
     }
 }
@@ -488,6 +491,7 @@ impl ConnStatus {
 pub use super::limit::ConnHolds;
 
 /// The range filter, for a proxied answer under `proxy_force_ranges`.
+pub use super::browser::wants_padding;
 pub use super::conditional::{Asked, Ranges, parse_time as parse_http_time, ranges};
 
 /// What the preaccess limits did to a request while it was routed.
@@ -1058,6 +1062,8 @@ pub struct ProxyRequest {
     /// answer kept, or a special response's that an `error_page` took over. They go out
     /// first, before the upstream's.
     pub carried: Vec<(Bytes, Bytes)>,
+    /// What the userid filter adds, after `add_header`'s lines.
+    pub userid: Vec<(Bytes, Bytes)>,
     /// The `Content-Type` an `X-Accel-Redirect` answer set: sent when the upstream sends
     /// none.
     pub content_type: Option<Bytes>,

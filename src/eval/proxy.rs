@@ -193,6 +193,7 @@ pub fn build(
         intercept_errors: false,
         passes: Vec::new(),
         carried: Vec::new(),
+        userid: Vec::new(),
         content_type: None,
         status: None,
         server_tokens: true,

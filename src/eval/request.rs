@@ -19,7 +19,9 @@ use super::plan::{
 use super::regex::Captures;
 use super::sub_filter::CSubFilter;
 use super::uri::Target;
+use super::userid::{CUserid, UidState};
 use super::vars::{Counted, Var};
+use crate::config::userid::Enable;
 
 /// nginx's limit on URI changes per request (`NGX_HTTP_MAX_URI_CHANGES`).
 pub const MAX_URI_CHANGES: usize = 10;
@@ -87,6 +89,16 @@ pub struct Req<'a> {
     /// server's, then its location's or `if` block's, for `$document_root`,
     /// `$realpath_root` and `$request_filename`.
     pub root: Option<Arc<CRoot>>,
+    /// The `valid_referers` of the level that has the request, for `$invalid_referer`.
+    pub referers: Option<Arc<super::referer::Referers>>,
+    /// The userid settings of the level that has the request.
+    pub userid: Option<Arc<super::userid::CUserid>>,
+    /// What the userid filter learned of the request's identifier, once read.
+    pub uid: Option<super::userid::UidState>,
+    /// The browser settings of the level that has the request.
+    pub browser: Option<Arc<super::browser::CBrowser>>,
+    /// The secure_link settings of the level that has the request, for `$secure_link`.
+    pub secure_link: Option<Arc<super::secure_link::CSecureLink>>,
     /// The `fastcgi_split_path_info` and `fastcgi_index` of the level that has the request,
     /// for `$fastcgi_script_name` and `$fastcgi_path_info`.
     pub script_name: Option<Arc<super::fastcgi::ScriptName>>,
@@ -137,6 +149,15 @@ pub struct Req<'a> {
     geos: Vec<MapValue>,
     /// Each `split_clients` variable's state in this request, by index.
     splits: Vec<MapValue>,
+    /// `$invalid_referer` in this request.
+    invalid_referer: MapValue,
+    /// `$secure_link` and `$secure_link_expires` in this request.
+    secure_link_value: MapValue,
+    secure_link_expires: MapValue,
+    /// `$modern_browser`, `$ancient_browser` and `$msie` in this request.
+    browser_values: [MapValue; 3],
+    /// The expiry the last reading of `$secure_link` found (the module's context).
+    link_expires: Option<Vec<u8>>,
 }
 
 /// The request as its phases left it once routing decided the answer (nginx's `r` when the
@@ -150,6 +171,11 @@ pub struct Routed {
     /// The method is GET (an error page or an `X-Accel-Redirect` may have made it so).
     get: bool,
     root: Option<Arc<CRoot>>,
+    referers: Option<Arc<super::referer::Referers>>,
+    secure_link: Option<Arc<super::secure_link::CSecureLink>>,
+    browser: Option<Arc<super::browser::CBrowser>>,
+    userid: Option<Arc<super::userid::CUserid>>,
+    uid: Option<super::userid::UidState>,
     script_name: Option<Arc<super::fastcgi::ScriptName>>,
     add_uri_to_alias: bool,
     proxy: Option<(Bytes, Bytes)>,
@@ -160,6 +186,10 @@ pub struct Routed {
     maps: Vec<MapValue>,
     geos: Vec<MapValue>,
     splits: Vec<MapValue>,
+    invalid_referer: MapValue,
+    secure_link_value: MapValue,
+    secure_link_expires: MapValue,
+    browser_values: [MapValue; 3],
 }
 
 /// A map's value in one request.
@@ -205,6 +235,12 @@ impl<'a> Req<'a> {
             content_type: None,
             errors: Vec::new(),
             root: None,
+            referers: None,
+            secure_link: None,
+            browser: None,
+            userid: None,
+            uid: None,
+            link_expires: None,
             script_name: None,
             add_uri_to_alias: false,
             root_busy: false,
@@ -227,6 +263,10 @@ impl<'a> Req<'a> {
             maps: vec![MapValue::Unread; n],
             geos: vec![MapValue::Unread; tables.geos.len()],
             splits: vec![MapValue::Unread; tables.splits.len()],
+            invalid_referer: MapValue::Unread,
+            secure_link_value: MapValue::Unread,
+            secure_link_expires: MapValue::Unread,
+            browser_values: [MapValue::Unread, MapValue::Unread, MapValue::Unread],
         }
     }
 
@@ -236,6 +276,11 @@ impl<'a> Req<'a> {
             target: self.target.clone(),
             get: self.method == "GET",
             root: self.root.clone(),
+            referers: self.referers.clone(),
+            secure_link: self.secure_link.clone(),
+            browser: self.browser.clone(),
+            userid: self.userid.clone(),
+            uid: self.uid.clone(),
             script_name: self.script_name.clone(),
             add_uri_to_alias: self.add_uri_to_alias,
             proxy: self.proxy.clone(),
@@ -246,6 +291,10 @@ impl<'a> Req<'a> {
             maps: std::mem::take(&mut self.maps),
             geos: std::mem::take(&mut self.geos),
             splits: std::mem::take(&mut self.splits),
+            invalid_referer: self.invalid_referer.clone(),
+            secure_link_value: self.secure_link_value.clone(),
+            secure_link_expires: self.secure_link_expires.clone(),
+            browser_values: self.browser_values.clone(),
         }
     }
 
@@ -257,6 +306,11 @@ impl<'a> Req<'a> {
             self.method = "GET";
         }
         self.root = r.root;
+        self.referers = r.referers;
+        self.secure_link = r.secure_link;
+        self.browser = r.browser;
+        self.userid = r.userid;
+        self.uid = r.uid;
         self.script_name = r.script_name;
         self.add_uri_to_alias = r.add_uri_to_alias;
         self.proxy = r.proxy;
@@ -267,6 +321,10 @@ impl<'a> Req<'a> {
         self.maps = r.maps;
         self.geos = r.geos;
         self.splits = r.splits;
+        self.invalid_referer = r.invalid_referer;
+        self.secure_link_value = r.secure_link_value;
+        self.secure_link_expires = r.secure_link_expires;
+        self.browser_values = r.browser_values;
     }
 
     /// The client's address: the realip module's, else the connection's.
@@ -294,6 +352,10 @@ impl<'a> Req<'a> {
         self.sub_filter = loc.sub_filter.clone();
         self.output.clone_from(&loc.output);
         self.root = Some(loc.content.root.clone());
+        self.referers.clone_from(&loc.referers);
+        self.secure_link.clone_from(&loc.secure_link);
+        self.browser = Some(loc.browser.clone());
+        self.userid = Some(loc.userid.clone());
         self.script_name = Some(loc.script_name.clone());
     }
 
@@ -322,7 +384,13 @@ impl<'a> Req<'a> {
         }
         let kept = match var {
             Var::Map(i) => !self.tables.maps.get(*i).is_some_and(|m| m.volatile),
-            Var::Geo(_) | Var::Split(_) => true,
+            Var::Geo(_)
+            | Var::Split(_)
+            | Var::InvalidReferer
+            | Var::ModernBrowser
+            | Var::AncientBrowser
+            | Var::Msie
+            | Var::UidReset => true,
             _ => false,
         };
         let (_, value) = self
@@ -413,6 +481,60 @@ impl<'a> Req<'a> {
             Var::RequestBodyFile if self.body_read => info.request_body_file.map(<[u8]>::to_vec),
             Var::RequestBodyFile => None,
             Var::Unsupported(_) => None,
+            // Cached on first read, as nginx caches the indexed variable: a later level's
+            // `valid_referers` does not judge the request again.
+            Var::InvalidReferer => self.cached(
+                |r| &mut r.invalid_referer,
+                |r| {
+                    let referer = first(&r.headers, "referer");
+                    let refs = r.referers.as_ref();
+                    let invalid = refs.is_some_and(|v| v.invalid(referer.as_deref()));
+                    if invalid { b"1".to_vec() } else { Vec::new() }
+                },
+            ),
+            Var::SecureLink => self.cached_found(
+                |r| &mut r.secure_link_value,
+                |r| {
+                    let link = r.secure_link.clone()?;
+                    link.check(r, |r, expires| r.link_expires = expires)
+                },
+            ),
+            Var::SecureLinkExpires => {
+                self.cached_found(|r| &mut r.secure_link_expires, |r| r.link_expires.clone())
+            }
+            Var::ModernBrowser | Var::AncientBrowser | Var::Msie => {
+                let slot = match var {
+                    Var::ModernBrowser => 0,
+                    Var::AncientBrowser => 1,
+                    _ => 2,
+                };
+                self.cached(
+                    |r| &mut r.browser_values[slot],
+                    |r| {
+                        let ua = first(&r.headers, "user-agent");
+                        let ua = ua.as_deref();
+                        match (slot, &r.browser) {
+                            (2, _) => {
+                                let msie = ua.is_some_and(super::browser::msie);
+                                if msie { b"1".to_vec() } else { Vec::new() }
+                            }
+                            (_, Some(b)) => b.value(ua, slot == 0),
+                            (_, None) => Vec::new(),
+                        }
+                    },
+                )
+            }
+            Var::UidGot => {
+                let conf = self.userid.clone().filter(|u| u.enable != Enable::Off)?;
+                let got = *self.uid_state(&conf).got();
+                conf.shown(&got)
+            }
+            Var::UidSet => {
+                let conf = self.userid.clone().filter(|u| u.enable >= Enable::V1)?;
+                let set = *self.uid_created(&conf).set();
+                conf.shown(&set)
+            }
+            Var::UidReset => Some(Vec::new()),
             Var::UpstreamCacheStatus => {
                 let status = self.outcome?.cache_status?;
                 Some(status.as_str().as_bytes().to_vec())
@@ -598,6 +720,37 @@ impl<'a> Req<'a> {
 }
 
 impl Req<'_> {
+    /// The request's identifier as the userid filter reads it (nginx's module context),
+    /// read from the cookie the first time.
+    fn uid_state(&mut self, conf: &CUserid) -> &mut UidState {
+        if self.uid.is_none() {
+            self.uid = Some(conf.read(&self.headers, &mut self.errors));
+        }
+        self.uid.get_or_insert_with(UidState::default)
+    }
+
+    /// [`Req::uid_state`] with the identifier to set decided (`ngx_http_userid_create_uid`),
+    /// which reads `$uid_reset`.
+    pub fn uid_created(&mut self, conf: &CUserid) -> &UidState {
+        let mut state = self.uid_state(conf).clone();
+        let local = self.info.local.clone();
+        let mut errors = Vec::new();
+        let reset = |r: &mut Self| r.var("uid_reset", &conf.reset).unwrap_or_default();
+        conf.create(&mut state, || reset(self), &local, &mut errors);
+        self.errors.append(&mut errors);
+        self.uid.insert(state)
+    }
+
+    /// The userid filter (`ngx_http_userid_filter`) at the level `conf`: the lines it adds
+    /// after `add_header`'s, none below `userid v1`.
+    pub fn userid_lines(&mut self, conf: &CUserid) -> Vec<(Bytes, Bytes)> {
+        if conf.enable < Enable::V1 {
+            return Vec::new();
+        }
+        let state = self.uid_created(conf).clone();
+        conf.lines(&state, super::clock::now_secs())
+    }
+
     /// A geo variable's value: computed on first use and cached (its `$address` may name
     /// another geo variable: a cycle reads as not found, as in nginx).
     fn geo(&mut self, i: usize) -> Option<Vec<u8>> {
@@ -620,13 +773,22 @@ impl Req<'_> {
         slot: impl Fn(&mut Self) -> &mut MapValue,
         eval: impl FnOnce(&mut Self) -> Vec<u8>,
     ) -> Option<Vec<u8>> {
+        self.cached_found(slot, |r| Some(eval(r)))
+    }
+
+    /// [`Req::cached`] for a value that may be not found (kept so as well).
+    fn cached_found(
+        &mut self,
+        slot: impl Fn(&mut Self) -> &mut MapValue,
+        eval: impl FnOnce(&mut Self) -> Option<Vec<u8>>,
+    ) -> Option<Vec<u8>> {
         match slot(self) {
             MapValue::Known(value) => return value.clone(),
             MapValue::Busy => return None,
             MapValue::Unread => {}
         }
         *slot(self) = MapValue::Busy;
-        let value = Some(eval(self));
+        let value = eval(self);
         *slot(self) = MapValue::Known(value.clone());
         value
     }

@@ -297,6 +297,10 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.sub_filter = s.default.sub_filter.clone();
     req.output.clone_from(&s.default.output);
     req.root = Some(s.default.content.root.clone());
+    req.referers.clone_from(&s.default.referers);
+    req.secure_link.clone_from(&s.default.secure_link);
+    req.browser = Some(s.default.browser.clone());
+    req.userid = Some(s.default.userid.clone());
     if !req
         .headers
         .iter()
@@ -807,6 +811,7 @@ fn content(
         Action::Proxy(p) => p,
         Action::Static => return static_::content(loc, req, served),
         Action::StubStatus => return stub_status(loc, req),
+        Action::EmptyGif => return super::empty_gif::handler(loc, req, served),
     };
     // The proxy module reads the body before it builds the upstream request.
     req.body_read = true;
@@ -867,6 +872,12 @@ fn finish(
     loc: &CLocation,
     req: &mut Req<'_>,
 ) -> Route {
+    // The userid filter runs after the headers filter: its lines follow `add_header`'s.
+    let userid = if req.subrequest {
+        Vec::new()
+    } else {
+        req.userid_lines(&loc.userid)
+    };
     let name = server.server_name.clone();
     let mut errors = served.errors;
     for e in &mut errors {
@@ -882,6 +893,7 @@ fn finish(
                 carried.retain(|(n, _)| !is_location(n));
             }
             r.headers.splice(0..0, carried);
+            r.headers.extend(userid);
             if let Some(status) = served.err_status {
                 r.status = status;
             }
@@ -891,12 +903,23 @@ fn finish(
         }
         Route::File(f) => {
             f.headers.splice(0..0, carried);
+            // Before what the range filter adds, which runs after the userid filter.
+            let ranged = |(n, _): &(Bytes, Bytes)| {
+                n.eq_ignore_ascii_case(b"accept-ranges") || n.eq_ignore_ascii_case(b"content-range")
+            };
+            let at = f
+                .headers
+                .iter()
+                .rposition(|h| !ranged(h))
+                .map_or(0, |i| i + 1);
+            f.headers.splice(at..at, userid);
             f.errors = errors;
         }
         Route::Proxy(p) => {
             p.errors = errors;
             p.server = name;
             p.carried = carried;
+            p.userid = userid;
             p.content_type = req.content_type.clone();
         }
         Route::Auth(a) => a.errors = errors,
@@ -958,15 +981,16 @@ fn text_answer(
     loc: &CLocation,
 ) -> Next {
     let length = text.len();
-    made_answer(code, content_type, Some(length), req, loc, |_| text)
+    made_answer(code, (content_type, None), Some(length), req, loc, |_| text)
 }
 
-/// An answer a handler makes itself, its header through the headers filter first;
+/// An answer a handler makes itself, its header through the headers filter first, with its
+/// type and modification time (`Last-Modified`, which `expires modified` counts from);
 /// `length` `None` when the header goes before the body is made (autoindex), and `body` is
 /// told whether the charset filter made the type UTF-8.
 pub fn made_answer(
     code: u16,
-    content_type: Option<Bytes>,
+    (content_type, mtime): (Option<Bytes>, Option<i64>),
     length: Option<usize>,
     req: &mut Req<'_>,
     loc: &CLocation,
@@ -976,6 +1000,10 @@ pub fn made_answer(
         .map(|t| (Bytes::from_static(b"Content-Type"), t))
         .into_iter()
         .collect();
+    if let Some(mtime) = mtime {
+        let date = Bytes::from(super::clock::http_date(mtime));
+        headers.push((Bytes::from_static(b"Last-Modified"), date));
+    }
     // What the request holds already comes before the headers filter's lines.
     headers.append(&mut req.carried);
     // The text's length is set before the headers filter runs; nginx's own pages
@@ -991,7 +1019,7 @@ pub fn made_answer(
         status: code,
         headers: set,
     };
-    added::expires(&loc.add_headers, &mut answer, None, req, &mut headers);
+    added::expires(&loc.add_headers, &mut answer, mtime, req, &mut headers);
     added::apply_to(&loc.add_headers, answer, req, &mut headers);
     added::charset(&loc.add_headers, code, &mut headers);
     let utf8 = headers.iter().any(|(n, v)| {

@@ -162,6 +162,16 @@ pub struct CLocation {
     pub sub_filter: Option<Arc<CSubFilter>>,
     /// `chunked_transfer_encoding`, `keepalive_disable` and the rate limits.
     pub output: COutput,
+    /// `valid_referers`, for `$invalid_referer`.
+    pub referers: Option<Arc<super::referer::Referers>>,
+    /// The browser module's settings, for `$modern_browser` and `$ancient_browser`.
+    pub browser: Arc<super::browser::CBrowser>,
+    /// `msie_refresh`.
+    pub msie_refresh: bool,
+    /// The userid filter's settings.
+    pub userid: Arc<super::userid::CUserid>,
+    /// `secure_link*`, for `$secure_link`.
+    pub secure_link: Option<Arc<super::secure_link::CSecureLink>>,
     /// `limit_except`: the configuration a request whose method it does not list takes.
     pub limit_except: Option<Box<CLimitExcept>>,
     /// `fastcgi_split_path_info` and `fastcgi_index`.
@@ -202,6 +212,8 @@ pub enum Action {
     Static,
     /// `stub_status`: the server's connection counters as text.
     StubStatus,
+    /// `empty_gif`: nginx's 1×1 transparent GIF.
+    EmptyGif,
 }
 
 #[derive(Debug, Clone)]

@@ -39,6 +39,8 @@ pub struct Content {
     pub types: ContentTypes,
     /// `autoindex on`, with its settings.
     pub autoindex: Option<Autoindex>,
+    /// `random_index on`.
+    pub random_index: bool,
 }
 
 /// What a handler needs to know about the request's routing so far.
@@ -65,6 +67,9 @@ pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next 
         return Next::Special(405, Vec::new());
     }
     let directory = req.target.uri.last() == Some(&b'/');
+    if directory && let Some(next) = super::random_index::handler(loc, req, served) {
+        return next;
+    }
     if directory && let Some(next) = index::handler(loc, req, served) {
         return next;
     }

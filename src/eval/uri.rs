@@ -338,6 +338,16 @@ pub fn escape_component(value: &[u8]) -> Vec<u8> {
     })
 }
 
+/// `ngx_escape_uri` with `NGX_ESCAPE_REFRESH`: a URL put in a `Refresh` page's attribute.
+pub fn escape_refresh(value: &[u8]) -> Vec<u8> {
+    escape_with(value, |b| {
+        matches!(
+            b,
+            b'"' | b'\'' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'~'
+        )
+    })
+}
+
 /// `%XX` for controls, space, non-ASCII and the bytes `special` names.
 fn escape_with(path: &[u8], special: fn(u8) -> bool) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";

@@ -98,11 +98,25 @@ pub enum Var {
     RequestBody,
     /// `$request_body_file`: the file the body went to once a proxy pass read it.
     RequestBodyFile,
-    /// A variable nginx has but ngxr does not compute (a request body's file, TCP_INFO,
-    /// trailers, the userid, referer and secure_link modules, some TLS details): a
+    /// A variable nginx has but ngxr does not compute (TCP_INFO, trailers, some TLS
+    /// details): a
     /// use is reported as unsupported where it is written and the server refuses to start,
     /// as reading it "not found" would change what the configuration does.
     Unsupported(String),
+    /// `$invalid_referer`: `1` when the level's `valid_referers` refuse the `Referer`.
+    InvalidReferer,
+    /// `$secure_link` and `$secure_link_expires`: the level's secure_link settings judging
+    /// the request's link.
+    SecureLink,
+    SecureLinkExpires,
+    /// `$modern_browser`, `$ancient_browser` (the level's browser settings) and `$msie`.
+    ModernBrowser,
+    AncientBrowser,
+    Msie,
+    /// `$uid_got`, `$uid_set` and `$uid_reset` (the userid filter).
+    UidGot,
+    UidSet,
+    UidReset,
     /// `$upstream_cache_status`: what `proxy_cache` did; not found without a cache.
     UpstreamCacheStatus,
     /// `$http2`: `h2` on an HTTP/2 connection, else empty.
@@ -179,6 +193,17 @@ impl Registry {
         if self.captures.iter().any(|c| c == name) {
             return Some(Var::NamedCapture(name.to_string()));
         }
+        // `set` gives these a value their handlers compute until then.
+        let changeable = [
+            "invalid_referer",
+            "modern_browser",
+            "ancient_browser",
+            "msie",
+            "uid_reset",
+        ];
+        if changeable.iter().any(|c| name.eq_ignore_ascii_case(c)) {
+            return builtin(&name.to_ascii_lowercase());
+        }
         if let Some(s) = self.sets.iter().find(|s| s.eq_ignore_ascii_case(name)) {
             return Some(Var::Set(s.to_ascii_lowercase()));
         }
@@ -228,6 +253,9 @@ pub fn definable(name: &str) -> bool {
     let changeable = name == "args"
         || name == "limit_rate"
         || name == "invalid_referer"
+        || name == "modern_browser"
+        || name == "ancient_browser"
+        || name == "msie"
         || name.starts_with("ssl_")
         || name.starts_with("uid_");
     changeable || fixed(&name).is_none()
@@ -288,6 +316,13 @@ fn fixed(name: &str) -> Option<Var> {
         "date_local" => Var::DateLocal,
         "date_gmt" => Var::DateGmt,
         "upstream_cache_status" => Var::UpstreamCacheStatus,
+        "invalid_referer" => Var::InvalidReferer,
+        "modern_browser" => Var::ModernBrowser,
+        "ancient_browser" => Var::AncientBrowser,
+        "msie" => Var::Msie,
+        "uid_got" => Var::UidGot,
+        "uid_set" => Var::UidSet,
+        "uid_reset" => Var::UidReset,
         "fastcgi_script_name" => Var::FastcgiScriptName,
         "fastcgi_path_info" => Var::FastcgiPathInfo,
         "ssl_ciphers"
@@ -297,13 +332,9 @@ fn fixed(name: &str) -> Option<Var> {
         | "tcpinfo_rttvar"
         | "tcpinfo_snd_cwnd"
         | "tcpinfo_rcv_space"
-        | "upstream_queue_time"
-        | "uid_got"
-        | "uid_set"
-        | "uid_reset"
-        | "invalid_referer"
-        | "secure_link"
-        | "secure_link_expires" => Var::Unsupported(name.to_string()),
+        | "upstream_queue_time" => Var::Unsupported(name.to_string()),
+        "secure_link" => Var::SecureLink,
+        "secure_link_expires" => Var::SecureLinkExpires,
         "limit_req_status" => Var::LimitReqStatus,
         "limit_rate" => Var::LimitRate,
         "connections_active" => Var::Connections(Counted::Active),

@@ -143,6 +143,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     let mut added = p
         .add_headers
         .evaluate(&d.request.info(), &outcome, &set, &mut headers);
+    added.extend(p.userid.iter().cloned());
     head.headers = std::mem::take(&mut outcome.upstream_headers);
     outcome.upstream_headers = if p.log.files.is_empty() && !p.subrequest {
         Vec::new()

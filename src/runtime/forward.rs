@@ -1016,9 +1016,10 @@ async fn fail(
     outcome.status = status;
     // nginx's page and its headers are chosen after this, by `respond::answer` (no
     // `expires` for an error's status, no type for the charset filter).
-    let headers =
+    let mut headers =
         p.add_headers
             .evaluate(&request.info(), &outcome, &|_| Vec::new(), &mut Vec::new());
+    headers.extend(p.userid.iter().cloned());
     let finish = Finish {
         request,
         log: p.log.clone(),

@@ -119,15 +119,6 @@ pub fn page(status: u16, padded: bool, version: bool) -> Option<Bytes> {
     Some(Bytes::from(page))
 }
 
-/// nginx's browser sniffing for the padding: MSIE (not Opera), or Chrome.
-pub fn wants_padding(user_agent: &[u8]) -> bool {
-    let has = |needle: &[u8]| user_agent.windows(needle.len()).any(|w| w == needle);
-    if has(b"Opera") {
-        return false;
-    }
-    has(b"MSIE ") || has(b"Chrome/")
-}
-
 /// Statuses after which nginx closes the connection instead of keeping it alive.
 pub fn closes_connection(status: u16) -> bool {
     matches!(status, 400 | 413 | 414 | 494..=497 | 500 | 501)
@@ -153,14 +144,11 @@ mod tests {
     }
 
     #[test]
-    fn chrome_gets_the_padding() {
-        let ua = b"Mozilla/5.0 (X11) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
-        assert!(wants_padding(ua));
+    fn padding_is_six_lines() {
         let padded = page(404, true, true).expect("page");
         assert_eq!(
             padded.len(),
             page(404, false, true).expect("page").len() + 6 * PADDING_LINE.len()
         );
-        assert!(!wants_padding(b"curl/8.0"));
     }
 }

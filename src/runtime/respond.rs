@@ -45,9 +45,10 @@ pub fn answer(
 ) -> Answer {
     let request = &finish.request;
     let page = body.is_none();
-    let padded = request
-        .header("user-agent")
-        .is_some_and(pages::wants_padding);
+    let padded = dress.sending.msie_padding
+        && request
+            .header("user-agent")
+            .is_some_and(crate::eval::plan::wants_padding);
     let body = body.or_else(|| pages::page(status, padded, !dress.hide_version));
     let mut keepalive = keepalive && !(page && pages::closes_connection(status));
     // nginx's chunked filter: a body of unknown length is chunked for an HTTP/1.1 client,

@@ -1,5 +1,5 @@
 //! What nginx logs while it reads its configuration (`conflicting server name`, a `listen`
-//! parameter the platform lacks, the `[emerg]` of a refused configuration), against nginx:
+//! parameter the platform lacks, `send_lowat` Linux cannot set, the `[emerg]` of a refused configuration), against nginx:
 //! at start to stderr, or to the `-e` file with `nginx: [level]` copies on stderr, and on
 //! reload to the running configuration's error log. Skipped when nginx is not installed.
 
@@ -28,7 +28,7 @@ events { worker_connections 64; }
 http {
     access_log off;
     server { listen 127.0.0.1:PORT accept_filter=dataready; server_name a; return 200 one; }
-    server { listen 127.0.0.1:PORT; server_name b a; return 200 two; }
+    server { listen 127.0.0.1:PORT; server_name b a; send_lowat 1k; return 200 two; }
 }
 ";
 

@@ -241,6 +241,7 @@ impl Site for TestSite {
             intercept_errors: false,
             passes: Vec::new(),
             carried: Vec::new(),
+            userid: Vec::new(),
             content_type: None,
             status: None,
             server_tokens: true,
