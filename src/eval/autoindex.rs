@@ -54,22 +54,10 @@ pub fn handler(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Optio
     if path.len() > 1 {
         path.pop();
     }
-    let shown = String::from_utf8_lossy(&path).into_owned();
-    let listing = match std::fs::read_dir(std::ffi::OsStr::from_bytes(&path)) {
+    let listing = match super::files::open_dir(&path) {
         Ok(l) => l,
-        Err(e) => {
-            let errno = e.raw_os_error().map(Errno::from_raw);
-            let (status, line): (u16, fn(String) -> ErrorLine) = match errno {
-                Some(Errno::ENOENT | Errno::ENOTDIR | Errno::ENAMETOOLONG) => {
-                    (404, ErrorLine::error)
-                }
-                Some(Errno::EACCES) => (403, ErrorLine::error),
-                _ => (500, ErrorLine::crit),
-            };
-            let os = crate::syntax::include::os_error(&e);
-            served
-                .errors
-                .push(line(format!("opendir() \"{shown}\" failed ({os})")));
+        Err((status, line)) => {
+            served.errors.push(line);
             return Some(Next::Special(status, Vec::new()));
         }
     };

@@ -1040,15 +1040,20 @@ mod tests {
         assert_eq!(ranged(None, None, &[], None, &body, false), Ranged::Whole);
     }
 
-    #[test]
-    fn min_uses_counts_requests() {
-        let zone = CacheZone {
+    /// A zone of nothing but its states.
+    fn bare_zone() -> CacheZone {
+        CacheZone {
             name: "z".into(),
             path: "/c".into(),
             levels: Vec::new(),
             inactive: Duration::from_secs(600),
             nodes: Mutex::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn min_uses_counts_requests() {
+        let zone = bare_zone();
         let key = [1; 16];
         assert_eq!(zone.touch(&key, 2), Touched::Scarce);
         assert_eq!(zone.touch(&key, 2), Touched::Used);
@@ -1067,13 +1072,7 @@ mod tests {
 
     #[test]
     fn the_cache_lock_is_one_request_s_until_its_age() {
-        let zone = CacheZone {
-            name: "z".into(),
-            path: "/c".into(),
-            levels: Vec::new(),
-            inactive: Duration::from_secs(600),
-            nodes: Mutex::default(),
-        };
+        let zone = bare_zone();
         let key = [1; 16];
         zone.touch(&key, 1);
         let age = Duration::from_secs(5);

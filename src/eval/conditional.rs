@@ -26,6 +26,24 @@ pub struct Validators<'a> {
     pub if_none_match: Option<&'a [u8]>,
 }
 
+impl<'a> Validators<'a> {
+    /// The request's: the first line of each header, as nginx's `headers_in` keeps it.
+    pub fn of(headers: &'a [(bytes::Bytes, bytes::Bytes)]) -> Validators<'a> {
+        let first = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|(_, v)| &v[..])
+        };
+        Validators {
+            if_unmodified_since: first("if-unmodified-since"),
+            if_match: first("if-match"),
+            if_modified_since: first("if-modified-since"),
+            if_none_match: first("if-none-match"),
+        }
+    }
+}
+
 /// `ngx_http_not_modified_header_filter` for a 200 with this `mtime` and `etag`.
 pub fn not_modified(
     v: &Validators<'_>,

@@ -5,7 +5,6 @@
 use bytes::Bytes;
 
 use super::conditional::{self, Validators, Validity};
-use super::headers::header;
 use super::request::Req;
 use super::route::{Next, made_answer};
 use super::site::CLocation;
@@ -32,19 +31,7 @@ pub fn handler(loc: &CLocation, req: &mut Req<'_>, served: &Served) -> Next {
     let status = served.err_status.unwrap_or(200);
     // The header filter drops `Last-Modified` from any other status an `error_page` gave.
     if status == 200 {
-        let h = |name| header(&req.headers, name);
-        let (ius, im, ims, inm) = (
-            h("if-unmodified-since"),
-            h("if-match"),
-            h("if-modified-since"),
-            h("if-none-match"),
-        );
-        let validators = Validators {
-            if_unmodified_since: ius.as_deref(),
-            if_match: im.as_deref(),
-            if_modified_since: ims.as_deref(),
-            if_none_match: inm.as_deref(),
-        };
+        let validators = Validators::of(&req.headers);
         let validity =
             conditional::not_modified(&validators, MTIME, None, loc.content.if_modified_since);
         match validity {

@@ -140,6 +140,24 @@ fn as_path(bytes: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(bytes))
 }
 
+/// `ngx_open_dir` as the autoindex and random_index handlers call it: the listing, or the
+/// status nginx answers with and its `opendir()` error line.
+pub fn open_dir(path: &[u8]) -> Result<std::fs::ReadDir, (u16, ErrorLine)> {
+    std::fs::read_dir(as_path(path)).map_err(|e| {
+        let (status, line): (u16, fn(String) -> ErrorLine) = match e
+            .raw_os_error()
+            .map(Errno::from_raw)
+        {
+            Some(Errno::ENOENT | Errno::ENOTDIR | Errno::ENAMETOOLONG) => (404, ErrorLine::error),
+            Some(Errno::EACCES) => (403, ErrorLine::error),
+            _ => (500, ErrorLine::crit),
+        };
+        let shown = String::from_utf8_lossy(path);
+        let os = crate::syntax::include::os_error(&e);
+        (status, line(format!("opendir() \"{shown}\" failed ({os})")))
+    })
+}
+
 /// Opens `path` for reading and stats it (`test_only`: stats it only), as
 /// `ngx_open_and_stat_file` does.
 pub fn open(path: &[u8], test_only: bool) -> Result<Opened, OpenFailed> {

@@ -5,8 +5,6 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use nix::errno::Errno;
-
 use super::plan::ErrorLine;
 use super::request::Req;
 use super::route::Next;
@@ -28,22 +26,10 @@ pub fn handler(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Optio
     let mut path = mapped.path;
     path.pop();
     let shown = String::from_utf8_lossy(&path).into_owned();
-    let dir = std::path::Path::new(std::ffi::OsStr::from_bytes(&path));
-    let listing = match std::fs::read_dir(dir) {
+    let listing = match super::files::open_dir(&path) {
         Ok(l) => l,
-        Err(e) => {
-            let (status, line): (u16, fn(String) -> ErrorLine) =
-                match e.raw_os_error().map(Errno::from_raw) {
-                    Some(Errno::ENOENT | Errno::ENOTDIR | Errno::ENAMETOOLONG) => {
-                        (404, ErrorLine::error)
-                    }
-                    Some(Errno::EACCES) => (403, ErrorLine::error),
-                    _ => (500, ErrorLine::crit),
-                };
-            let os = crate::syntax::include::os_error(&e);
-            served
-                .errors
-                .push(line(format!("opendir() \"{shown}\" failed ({os})")));
+        Err((status, line)) => {
+            served.errors.push(line);
             return Some(Next::Special(status, Vec::new()));
         }
     };

@@ -251,19 +251,7 @@ fn send(
         }],
     };
     if status == 200 {
-        let h = |name| header(&req.headers, name);
-        let (ius, im, ims, inm) = (
-            h("if-unmodified-since"),
-            h("if-match"),
-            h("if-modified-since"),
-            h("if-none-match"),
-        );
-        let validators = Validators {
-            if_unmodified_since: ius.as_deref(),
-            if_match: im.as_deref(),
-            if_modified_since: ims.as_deref(),
-            if_none_match: inm.as_deref(),
-        };
+        let validators = Validators::of(&req.headers);
         match conditional::not_modified(
             &validators,
             mtime,
