@@ -43,12 +43,9 @@ pub fn handler(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Optio
     if !matches!(req.method, "GET" | "HEAD") {
         return None;
     }
-    let mapped = match loc.content.root.map(req) {
+    let mapped = match served.map_root(loc, req) {
         Ok(m) => m,
-        Err(unmappable) => {
-            served.errors.push(unmappable.line(&loc.name));
-            return Some(Next::Special(500, Vec::new()));
-        }
+        Err(next) => return Some(next),
     };
     let mut path = mapped.path;
     if path.len() > 1 {

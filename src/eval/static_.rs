@@ -59,6 +59,17 @@ pub struct Served {
     pub errors: Vec<ErrorLine>,
 }
 
+impl Served {
+    /// The request's path under the location's `root` or `alias`; one that cannot be made
+    /// (an `alias` after a rewrite in place) is nginx's 500, its line noted here.
+    pub fn map_root(&mut self, loc: &CLocation, req: &mut Req<'_>) -> Result<Mapped, Next> {
+        loc.content.root.map(req).map_err(|unmappable| {
+            self.errors.push(unmappable.line(&loc.name));
+            Next::Special(500, Vec::new())
+        })
+    }
+}
+
 /// The content phase of a location without `proxy_pass`.
 pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next {
     // The index module passes on other methods, and the static module refuses them before
@@ -76,12 +87,9 @@ pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next 
     if directory && let Some(next) = autoindex::handler(loc, req, served) {
         return next;
     }
-    let mapped = match loc.content.root.map(req) {
+    let mapped = match served.map_root(loc, req) {
         Ok(m) => m,
-        Err(unmappable) => {
-            served.errors.push(unmappable.line(&loc.name));
-            return Next::Special(500, Vec::new());
-        }
+        Err(next) => return next,
     };
     if directory {
         // Neither the index module nor the static one took it (`ngx_http_core_content_phase`).
