@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use tokio::task::JoinHandle;
 
 use super::body::Finish;
@@ -128,24 +129,29 @@ pub struct Then {
 /// `mirror` subrequests routing started on the way. `down` is the client, for the body and
 /// to notice it leaving (none when an `error_page` routed the request again). `None`: close
 /// without an answer.
-pub async fn dispatch(
+pub fn dispatch(
     mut request: OwnedRequest,
     mut route: Route,
-    mut down: Option<Downstream<'_>>,
+    down: Option<Downstream<'_>>,
     then: Then,
-) -> Option<Answer> {
+) -> impl Future<Output = Option<Answer>> {
     let mirrors = route.take_mirrors();
+    // Without mirrors (nearly always) the request's own future is all there is: one layer
+    // fewer to move the request and its route through.
     if mirrors.is_empty() {
-        return serve(request, route, down, then).await;
+        return Either::Left(serve(request, route, down, then));
     }
-    let background = match start_mirrors(&mut request, mirrors, down.as_mut()).await {
-        Ok(started) => started,
-        // The body could not be read for them: the client went away, or broke it.
-        Err(_) => return None,
-    };
-    let mut answer = serve(request, route, down, then).await?;
-    answer.background.extend(background);
-    Some(answer)
+    Either::Right(async move {
+        let mut down = down;
+        let background = match start_mirrors(&mut request, mirrors, down.as_mut()).await {
+            Ok(started) => started,
+            // The body could not be read for them: the client went away, or broke it.
+            Err(_) => return None,
+        };
+        let mut answer = serve(request, route, down, then).await?;
+        answer.background.extend(background);
+        Some(answer)
+    })
 }
 
 /// `ngx_http_mirror_handler`: the request's body is read whole first when a mirror sends
