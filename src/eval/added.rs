@@ -362,7 +362,7 @@ impl AddedHeaders for Deferred {
         let last_modified = headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(b"last-modified"))
-            .and_then(|(_, v)| super::conditional::parse_time(v));
+            .and_then(|(_, v)| super::clock::parse_time(v));
         let status = outcome.status;
         if self.literal {
             // No variable form: nothing to evaluate.

@@ -527,7 +527,7 @@ impl CacheRequest {
             let found = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
             found.map(|(_, v)| &v[..])
         };
-        let mtime = header(b"last-modified").and_then(super::conditional::parse_time);
+        let mtime = header(b"last-modified").and_then(super::clock::parse_time);
         let etag = header(b"etag");
         super::conditional::not_modified_unknown_time(v, mtime, etag, self.if_modified_since)
     }
@@ -564,7 +564,7 @@ pub fn ranged(
         let found = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
         found.map(|(_, v)| &v[..])
     };
-    let mtime = header(b"last-modified").and_then(super::conditional::parse_time);
+    let mtime = header(b"last-modified").and_then(super::clock::parse_time);
     let size = body.len() as u64;
     let asked = super::conditional::Asked {
         range,
@@ -627,7 +627,7 @@ pub fn validators_of(status: u16, headers: &[(Bytes, Bytes)]) -> Vec<(&'static [
     };
     let last_modified = named(b"last-modified")
         .last()
-        .and_then(|(_, v)| super::conditional::parse_time(v))
+        .and_then(|(_, v)| super::clock::parse_time(v))
         .map(|t| Bytes::from(super::clock::http_date(t)));
     let etag = named(b"etag")
         .next()
@@ -761,7 +761,7 @@ fn handlers(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders, now: i64) -> (boo
             if ignore.expires || valid_sec != 0 {
                 continue;
             }
-            match super::conditional::parse_time(value) {
+            match super::clock::parse_time(value) {
                 Some(t) if t >= now => valid_sec = t,
                 _ => cacheable = false,
             }

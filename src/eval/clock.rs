@@ -203,9 +203,191 @@ fn civil_secs(secs: i64) -> Civil {
     }
 }
 
+/// An HTTP date as seconds since the epoch, read as `ngx_parse_http_time` reads it: RFC 822
+/// (`Tue, 10 Nov 2002 23:50:13`), RFC 850 (`Tuesday, 10-Nov-02 23:50:13`) or asctime
+/// (`Tue Nov 10 23:50:13 2002`). The weekday is skipped unread, what follows the time (the
+/// zone) is ignored, a month is told by as few letters as tell it apart, and a date before
+/// 1970 comes out negative, as nginx's unsigned arithmetic makes it.
+pub fn parse_time(value: &[u8]) -> Option<i64> {
+    const MDAY: [u64; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    #[derive(PartialEq)]
+    enum Fmt {
+        Rfc822,
+        Rfc850,
+        Isoc,
+    }
+    let end = value.len();
+    let at = |p: usize| value.get(p).copied().unwrap_or(0);
+    let digit = |p: usize| at(p).is_ascii_digit().then(|| u64::from(at(p) - b'0'));
+    let two = |p: usize| Some(digit(p)? * 10 + digit(p + 1)?);
+    let four = |p: usize| Some(two(p)? * 100 + two(p + 2)?);
+    let mut fmt = None;
+    let mut p = 0;
+    while p < end {
+        match at(p) {
+            b',' => break,
+            b' ' => {
+                fmt = Some(Fmt::Isoc);
+                break;
+            }
+            _ => p += 1,
+        }
+    }
+    p += 1;
+    while p < end && at(p) == b' ' {
+        p += 1;
+    }
+    if end.saturating_sub(p) < 18 {
+        return None;
+    }
+    let mut day = 0;
+    if fmt != Some(Fmt::Isoc) {
+        day = two(p)?;
+        p += 2;
+        fmt = match at(p) {
+            b' ' if end.saturating_sub(p) >= 18 => Some(Fmt::Rfc822),
+            b'-' => Some(Fmt::Rfc850),
+            _ => return None,
+        };
+        p += 1;
+    }
+    let month: i64 = match at(p) {
+        b'J' if at(p + 1) == b'a' => 0,
+        b'J' if at(p + 2) == b'n' => 5,
+        b'J' => 6,
+        b'F' => 1,
+        b'M' if at(p + 2) == b'r' => 2,
+        b'M' => 4,
+        b'A' if at(p + 1) == b'p' => 3,
+        b'A' => 7,
+        b'S' => 8,
+        b'O' => 9,
+        b'N' => 10,
+        b'D' => 11,
+        _ => return None,
+    };
+    p += 3;
+    match fmt {
+        Some(Fmt::Rfc822) if at(p) != b' ' => return None,
+        Some(Fmt::Rfc850) if at(p) != b'-' => return None,
+        _ => {}
+    }
+    p += 1;
+    let mut year = 0;
+    match fmt {
+        Some(Fmt::Rfc822) => {
+            year = four(p)?;
+            p += 4;
+        }
+        Some(Fmt::Rfc850) => {
+            year = two(p)?;
+            year += if year < 70 { 2000 } else { 1900 };
+            p += 2;
+        }
+        _ => {
+            if at(p) == b' ' {
+                p += 1;
+            }
+            day = digit(p)?;
+            p += 1;
+            if at(p) != b' ' {
+                day = day * 10 + digit(p)?;
+                p += 1;
+            }
+            if end.saturating_sub(p) < 14 {
+                return None;
+            }
+        }
+    }
+    if at(p) != b' ' {
+        return None;
+    }
+    let hour = two(p + 1)?;
+    if at(p + 3) != b':' {
+        return None;
+    }
+    let min = two(p + 4)?;
+    if at(p + 6) != b':' {
+        return None;
+    }
+    let sec = two(p + 7)?;
+    if fmt == Some(Fmt::Isoc) {
+        if at(p + 9) != b' ' {
+            return None;
+        }
+        year = four(p + 10)?;
+    }
+    if hour > 23 || min > 59 || sec > 59 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    if day == 29 && month == 1 {
+        if !leap {
+            return None;
+        }
+    } else if day > MDAY[month as usize] {
+        return None;
+    }
+    // Gauss' formula from March 1, 1 BC, with nginx's wrapping arithmetic.
+    let (mut month, mut year) = (month - 1, year);
+    if month <= 0 {
+        month += 12;
+        year = year.wrapping_sub(1);
+    }
+    let month = month as u64;
+    let days = (365u64.wrapping_mul(year))
+        .wrapping_add(year / 4)
+        .wrapping_sub(year / 100)
+        .wrapping_add(year / 400)
+        .wrapping_add(367 * month / 12)
+        .wrapping_sub(30)
+        .wrapping_add(day)
+        .wrapping_sub(1)
+        .wrapping_sub(719_527 - 31 - 28);
+    let time = days
+        .wrapping_mul(86_400)
+        .wrapping_add(hour * 3600 + min * 60 + sec);
+    Some(time as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_are_read_as_nginx_reads_them() {
+        let t = 784_111_777;
+        for text in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            // The weekday is not read, nor what follows the time.
+            "Fri, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37",
+            "x, 06 Nov 1994 08:49:37 UTC+5",
+            // Months are told apart by as few letters as nginx looks at.
+            "Sun, 06 Nxx 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_time(text.as_bytes()), Some(t), "{text}");
+        }
+        assert_eq!(parse_time(b"Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_time(b"Wed, 31 Dec 1969 23:59:59 GMT"), Some(-1));
+        assert_eq!(
+            parse_time(b"Thu, 29 Feb 2024 00:00:00 GMT"),
+            Some(1_709_164_800)
+        );
+        for bad in [
+            "Wed, 29 Feb 2023 00:00:00 GMT",
+            "Sun, 31 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:49:37 GMT",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Xov 1994 08:49:37 GMT",
+            "06 Nov 1994",
+            "",
+        ] {
+            assert_eq!(parse_time(bad.as_bytes()), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats() {

@@ -4,6 +4,7 @@
 //! 416 when nothing is satisfiable). Pure functions of the request headers and the file's
 //! size, mtime and ETag.
 
+use super::clock::parse_time;
 use crate::config::content::IfModifiedSince;
 
 /// What the not-modified filter decides.
@@ -153,14 +154,6 @@ fn matches_etag(list: &[u8], etag: Option<&[u8]>, weak: bool) -> bool {
         rest = &rest[skip..];
     }
     false
-}
-
-/// An HTTP date (the three formats nginx reads) as seconds since the epoch.
-pub fn parse_time(date: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(date).ok()?;
-    let t = httpdate::parse_http_date(text.trim()).ok()?;
-    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    i64::try_from(secs).ok()
 }
 
 /// What the range filter decides for a file of `size` bytes.

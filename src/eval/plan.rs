@@ -492,7 +492,8 @@ pub use super::limit::ConnHolds;
 
 /// The range filter, for a proxied answer under `proxy_force_ranges`.
 pub use super::browser::wants_padding;
-pub use super::conditional::{Asked, Ranges, parse_time as parse_http_time, ranges};
+pub use super::clock::parse_time as parse_http_time;
+pub use super::conditional::{Asked, Ranges, ranges};
 
 /// What the preaccess limits did to a request while it was routed.
 #[derive(Debug, Clone, Default)]

@@ -336,7 +336,7 @@ fn headers_filter(
         }
         if name.eq_ignore_ascii_case(b"last-modified") {
             let value = value.eval(req);
-            range_mtime = conditional::parse_time(&value);
+            range_mtime = super::clock::parse_time(&value);
             answer.last_modified = None;
         } else if name.eq_ignore_ascii_case(b"etag") {
             let value = value.eval(req);

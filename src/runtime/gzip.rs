@@ -132,7 +132,7 @@ pub fn proxied_allows(flags: Proxied, headers: &[(Bytes, Bytes)], front: &Front)
                 Some(d) => d,
                 None => return false,
             },
-            None => std::time::SystemTime::now(),
+            None => crate::eval::clock::now_secs(),
         };
         return expires < date;
     }
@@ -154,8 +154,9 @@ pub fn proxied_allows(flags: Proxied, headers: &[(Bytes, Bytes)], front: &Front)
         || (flags.has(Proxied::NO_ETAG) && last(headers, "etag").is_some()))
 }
 
-fn http_time(value: &[u8]) -> Option<std::time::SystemTime> {
-    httpdate::parse_http_date(std::str::from_utf8(value).ok()?).ok()
+/// nginx's `ngx_parse_http_time` (`NGX_ERROR`, -1, is no time).
+fn http_time(value: &[u8]) -> Option<i64> {
+    crate::eval::plan::parse_http_time(value).filter(|&t| t != -1)
 }
 
 /// `ngx_http_parse_multi_header_lines` without a value: `token` starts an item of the

@@ -105,6 +105,9 @@ const PROBES: &[&str] = &[
     "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: ETAG\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: \"other\", ETAG\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: MTIME\r\n",
+    // nginx reads no weekday and no zone.
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: XMTIME\r\n",
+    "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: BAREMTIME\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Match: \"nope\"\r\n",
     "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-1\r\nIf-Range: \"nope\"\r\n",
@@ -489,7 +492,14 @@ fn files_index_try_files_and_error_pages_as_nginx() {
 
     let mut differences = Vec::new();
     for probe in PROBES {
-        let probe = probe.replace("ETAG", &etag).replace("MTIME", &mtime);
+        let probe = probe
+            .replace("ETAG", &etag)
+            .replace(
+                "XMTIME",
+                &format!("Xyz{}", mtime.get(3..).unwrap_or_default()),
+            )
+            .replace("BAREMTIME", mtime.trim_end_matches(" GMT"))
+            .replace("MTIME", &mtime);
         let theirs = normalize(&exchange(nginx_port, &probe), nginx_port);
         let ours = normalize(&exchange(ngxr_port, &probe), ngxr_port);
         if theirs != ours {
