@@ -401,11 +401,36 @@ pub(crate) fn settle_logs(prefix: &Path, lines: usize) {
 /// Asserts that nginx and ngxr (`seen`, from [`through_both`]) gave the same answer to each
 /// of `probes`, and wrote the same access and error logs.
 pub(crate) fn assert_same<P: AsRef<str>>(seen: &[Seen; 2], probes: &[P]) {
+    assert_same_by(seen, |i| probes[i].as_ref().to_string(), <[String]>::to_vec);
+}
+
+/// [`assert_same`] with probe `i` named by `describe(i)` in a failure, and the error logs
+/// compared as `errors` keeps them.
+pub(crate) fn assert_same_by(
+    seen: &[Seen; 2],
+    describe: impl Fn(usize) -> String,
+    errors: impl Fn(&[String]) -> Vec<String>,
+) {
     for (i, (theirs, ours)) in seen[0].0.iter().zip(&seen[1].0).enumerate() {
-        assert_eq!(theirs, ours, "probe {i}: {}", probes[i].as_ref());
+        assert_eq!(theirs, ours, "probe {i}: {}", describe(i));
     }
     assert_eq!(seen[0].1, seen[1].1, "access log");
-    assert_eq!(seen[0].2, seen[1].2, "error log");
+    assert_eq!(errors(&seen[0].2), errors(&seen[1].2), "error log");
+}
+
+/// Drops from nginx's error log (`seen[0]`) the line about the connection with which the
+/// harness waited for its port, a line ngxr does not write.
+pub(crate) fn drop_nginx_port_wait(seen: &mut [Seen; 2]) {
+    seen[0]
+        .2
+        .retain(|m| !m.starts_with("client closed connection while waiting for request"));
+}
+
+/// Error-log lines but those about the connection with which the harness waited for the
+/// port (a connection of its own, closed while waiting for a request).
+pub(crate) fn without_port_waits(lines: &[String]) -> Vec<String> {
+    let waiting = |l: &&String| l.contains("while waiting for request");
+    lines.iter().filter(|l| !waiting(l)).cloned().collect()
 }
 
 /// Starts `bin` from `prefix` with `config` (its placeholders filled in by [`write_config`]),

@@ -9,7 +9,7 @@
 //! which the configuration clears, as nginx's documentation has it).
 
 use crate::common::{Mirror, nginx, temp_dir};
-use crate::files::through_both;
+use crate::files::{assert_same_by, through_both, without_port_waits};
 
 const CONFIG: &str = r#"
 events {}
@@ -90,16 +90,7 @@ fn mirror_as_nginx() {
     let config = CONFIG.replace("MIRROR", &app.port.to_string());
     let probes = probes();
     let seen = through_both(nginx, &config, &base, &probes);
-    for (i, (theirs, ours)) in seen[0].0.iter().zip(&seen[1].0).enumerate() {
-        assert_eq!(theirs, ours, "probe {i}: {}", probes[i]);
-    }
-    assert_eq!(seen[0].1, seen[1].1, "access log");
-    // The harness's wait for the port is a connection of its own.
-    let errors = |s: &[String]| -> Vec<String> {
-        let waiting = |l: &&String| l.contains("while waiting for request");
-        s.iter().filter(|l| !waiting(l)).cloned().collect()
-    };
-    assert_eq!(errors(&seen[0].2), errors(&seen[1].2), "error log");
+    assert_same_by(&seen, |i| probes[i].clone(), without_port_waits);
     assert!(
         seen[1]
             .2

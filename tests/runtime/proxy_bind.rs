@@ -5,7 +5,7 @@
 //! system refuses (the server's own listening socket) is a 500 with nginx's `crit` line.
 
 use crate::common::{nginx, temp_dir};
-use crate::files::through_both;
+use crate::files::{assert_same_by, through_both, without_port_waits};
 
 const CONFIG: &str = r#"
 events {}
@@ -63,16 +63,7 @@ fn proxy_bind_as_nginx() {
     let base = temp_dir("proxy-bind");
     let probes = probes();
     let seen = through_both(nginx, CONFIG, &base, &probes);
-    for (i, (theirs, ours)) in seen[0].0.iter().zip(&seen[1].0).enumerate() {
-        assert_eq!(theirs, ours, "probe {i}: {}", probes[i]);
-    }
-    assert_eq!(seen[0].1, seen[1].1, "access log");
-    // The harness's wait for the port is a connection of its own.
-    let errors = |s: &[String]| -> Vec<String> {
-        let waiting = |l: &&String| l.contains("while waiting for request");
-        s.iter().filter(|l| !waiting(l)).cloned().collect()
-    };
-    assert_eq!(errors(&seen[0].2), errors(&seen[1].2), "error log");
+    assert_same_by(&seen, |i| probes[i].clone(), without_port_waits);
     let ours = &seen[1].0;
     let from = |i: usize| ours[i].rsplit("\r\n\r\n").next().unwrap_or_default();
     assert_eq!(from(0), "127.0.0.3\n");
