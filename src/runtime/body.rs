@@ -77,44 +77,35 @@ pub struct ProxyBody {
 }
 
 impl ProxyBody {
-    pub fn full(bytes: Option<Bytes>, finish: Option<Finish>) -> ProxyBody {
+    /// A body from `inner`, no filter on it yet.
+    fn new(inner: Inner, finish: Option<Finish>, log: Option<UpstreamLog>) -> ProxyBody {
         ProxyBody {
-            inner: Inner::Full(bytes.filter(|b| !b.is_empty())),
+            inner,
             sub: None,
             gzip: None,
             finish,
-            upstream_log: None,
+            upstream_log: log.map(Box::new),
             trailers: None,
             held: None,
         }
     }
 
+    pub fn full(bytes: Option<Bytes>, finish: Option<Finish>) -> ProxyBody {
+        ProxyBody::new(Inner::Full(bytes.filter(|b| !b.is_empty())), finish, None)
+    }
+
     pub fn upstream(body: UpstreamBody, finish: Finish, log: UpstreamLog) -> ProxyBody {
-        ProxyBody {
-            inner: Inner::Upstream(Box::new(body)),
-            sub: None,
-            gzip: None,
-            finish: Some(finish),
-            upstream_log: Some(Box::new(log)),
-            trailers: None,
-            held: None,
-        }
+        ProxyBody::new(Inner::Upstream(Box::new(body)), Some(finish), Some(log))
     }
 
     /// `data`, then `error`: the client gets what the upstream sent before it failed.
     pub fn cut(data: Bytes, error: ProxyError, finish: Finish, log: UpstreamLog) -> ProxyBody {
-        ProxyBody {
-            inner: Inner::Cut(Box::new((
-                Some(data).filter(|d| !d.is_empty()),
-                Some(error),
-            ))),
-            sub: None,
-            gzip: None,
-            finish: Some(finish),
-            upstream_log: Some(Box::new(log)),
-            trailers: None,
-            held: None,
-        }
+        let data = Some(data).filter(|d| !d.is_empty());
+        ProxyBody::new(
+            Inner::Cut(Box::new((data, Some(error)))),
+            Some(finish),
+            Some(log),
+        )
     }
 
     /// The same body, ended by `add_trailer`'s lines (see `trailers::expect`).
@@ -159,15 +150,7 @@ impl ProxyBody {
     }
 
     pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
-        ProxyBody {
-            inner: Inner::File(Box::new(body)),
-            sub: None,
-            gzip: None,
-            finish: Some(finish),
-            upstream_log: None,
-            trailers: None,
-            held: None,
-        }
+        ProxyBody::new(Inner::File(Box::new(body)), Some(finish), None)
     }
 
     /// Whether the sent headers are read later: by an access log line, or by trailers.
