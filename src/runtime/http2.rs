@@ -12,6 +12,7 @@
 
 use std::future::poll_fn;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use h2::server::{Connection, SendResponse};
@@ -57,19 +58,22 @@ pub async fn serve(ctx: Arc<ConnCtx>, io: Downstream, counted: Counted) {
         };
     let mut phase = ctx.state.phase.subscribe();
     let mut streams = JoinSet::new();
-    // The server SNI chose, else the default one (nginx's `ngx_http_v2_handle_connection`).
+    // The server SNI chose, else the default one (nginx's `ngx_http_v2_handle_connection`):
+    // its settings hold for every stream of the connection.
     let sni = ctx.sni.as_deref().map(str::as_bytes);
-    let idle = ctx
-        .state
-        .site
-        .keepalive_timeout(&ctx.listen, &ctx.local, sni);
+    let site = &ctx.state.site;
+    let idle = site.keepalive_timeout(&ctx.listen, &ctx.local, sni);
+    let reading = Reading {
+        first_read: site.header_buffers(&ctx.listen, &ctx.local, sni).client,
+        timeout: header_timeout,
+    };
     let mut closing = false;
     loop {
         let quiet = streams.is_empty() && !closing;
         tokio::select! {
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
-                    streams.spawn(stream(ctx.clone(), request, respond));
+                    streams.spawn(stream(ctx.clone(), reading, request, respond));
                 }
                 Some(Err(_)) | None => break,
             },
@@ -89,28 +93,35 @@ pub async fn serve(ctx: Arc<ConnCtx>, io: Downstream, counted: Counted) {
     streams.shutdown().await;
 }
 
+/// How a stream's head is read by the HTTP/1 loop: the connection's server's first buffer
+/// and `client_header_timeout`.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    first_read: usize,
+    timeout: Duration,
+}
+
 /// One stream: its request written to the pipe, served by the HTTP/1 loop, its answer read
 /// back and sent.
-async fn stream(ctx: Arc<ConnCtx>, request: Request<RecvStream>, respond: SendResponse<Bytes>) {
+async fn stream(
+    ctx: Arc<ConnCtx>,
+    reading: Reading,
+    request: Request<RecvStream>,
+    respond: SendResponse<Bytes>,
+) {
     let (parts, body) = request.into_parts();
     let head_only = parts.method == http::Method::HEAD;
     let (head, chunked) = request_head(&parts, body.is_end_stream());
     let (ours, theirs) = tokio::io::duplex(PIPE);
-    let site = &ctx.state.site;
-    let buffers = site.header_buffers(
-        &ctx.listen,
-        &ctx.local,
-        ctx.sni.as_deref().map(str::as_bytes),
-    );
     let counted = Counted::stream(ctx.state.counts.clone());
     let client = Client::new(
         Downstream::pipe(theirs),
         counted,
         BytesMut::new(),
         0,
-        buffers.client,
+        reading.first_read,
     );
-    let timeout = site.client_header_timeout(&ctx.listen);
+    let Reading { timeout, .. } = reading;
     let served = super::conn::requests(ctx.clone(), client, timeout, timeout);
     let (from_loop, to_loop) = tokio::io::split(ours);
     let (done, answer_done) = tokio::sync::oneshot::channel();
