@@ -23,6 +23,7 @@ use super::throttle::Throttle;
 use super::trailers;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
+use super::write::POSTPONE_OUTPUT;
 use crate::eval::plan::{IgnoreHeaders, Outcome, ProxyRequest, Ranged, Ranges, Sending, ranged};
 
 /// Everything about the request that delivering the answer needs.
@@ -412,9 +413,6 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     answer.watch_client = !p.ignore_client_abort;
     answer
 }
-
-/// nginx's `postpone_output` default: output shorter than this waits for more.
-const POSTPONE_OUTPUT: usize = 1460;
 
 /// An answer nginx takes for HTTP/0.9's ([`ResponseHead::http09`]): its header filter writes
 /// nothing, so the client gets the server's bytes as they come, with no head, until the

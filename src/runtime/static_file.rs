@@ -22,6 +22,7 @@ use super::response::{self, Answer, Front};
 use super::sub_filter;
 use super::throttle::Throttle;
 use super::trailers;
+use super::write::POSTPONE_OUTPUT;
 use crate::eval::plan::{FilePart, FileResponse};
 
 /// How much of a file one read brings in.
@@ -91,6 +92,10 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
             .trailers(trailers),
     );
     answer.throttle = throttle;
+    // nginx's static handler sends the head and then the file, and the write filter holds a
+    // head shorter than `postpone_output` for the file's first bytes: a rated answer's first
+    // allowance counts both at once.
+    answer.hold_head = answer.head.len() < POSTPONE_OUTPUT;
     answer
 }
 

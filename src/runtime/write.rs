@@ -12,6 +12,9 @@ use super::error::ProxyError;
 use super::response::Answer;
 use super::throttle::Throttle;
 
+/// nginx's `postpone_output` default: output shorter than this waits for more.
+pub const POSTPONE_OUTPUT: usize = 1460;
+
 /// Pending output is written once it reaches this size, even if more is at hand.
 const FLUSH_AT: usize = 64 * 1024;
 
