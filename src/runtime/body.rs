@@ -20,15 +20,50 @@ use super::upstream_body::UpstreamBody;
 use crate::eval::plan::{AddedTrailers, LogSpec, Outcome};
 use crate::syntax::include::os_error;
 
-/// Writes the access log when dropped.
+/// Writes the access log when dropped. Boxed: it travels with the answer through the
+/// request's layers (and the body's filters), where moving a pointer beats copying the
+/// request it holds.
 #[derive(Debug)]
-pub struct Finish {
+pub struct Finish(Box<Ending>);
+
+/// What a request's log line is written from.
+#[derive(Debug)]
+pub struct Ending {
     pub request: OwnedRequest,
     pub log: Arc<LogSpec>,
     pub outcome: Outcome,
     /// When the answering upstream was sent the request: its `$upstream_response_time`
     /// runs until the response body (or the tunnel) is over, as nginx's does.
     pub upstream_sent: Option<Instant>,
+}
+
+impl Finish {
+    pub fn new(
+        request: OwnedRequest,
+        log: Arc<LogSpec>,
+        outcome: Outcome,
+        upstream_sent: Option<Instant>,
+    ) -> Finish {
+        Finish(Box::new(Ending {
+            request,
+            log,
+            outcome,
+            upstream_sent,
+        }))
+    }
+}
+
+impl std::ops::Deref for Finish {
+    type Target = Ending;
+    fn deref(&self) -> &Ending {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Finish {
+    fn deref_mut(&mut self) -> &mut Ending {
+        &mut self.0
+    }
 }
 
 impl Drop for Finish {

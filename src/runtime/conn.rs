@@ -238,21 +238,26 @@ pub async fn requests(
             Err(HeadError::Stopped) => return client.close().await,
         };
         kept_alive = true;
-        let served = async {
-            let handled = match handled {
-                Ok(head) => request::handle(&ctx, head, &mut client).await,
-                Err((e, head)) => request::refused(&ctx, e, head, ctx.next_request()),
+        let next = {
+            // Pinned where it is built: the request's future is most of the connection's,
+            // and moving it (into `select!`) would copy all of it for every request.
+            let served = std::pin::pin!(async {
+                let handled = match handled {
+                    Ok(head) => request::handle(&ctx, head, &mut client).await,
+                    Err((e, head)) => request::refused(&ctx, e, head, ctx.next_request()),
+                };
+                serve_answer(&ctx, handled, &mut client, &mut idle_timeout).await
+            });
+            // `worker_shutdown_timeout` ends the request wherever it stands (nginx
+            // terminates it): its log line is written as far as it got, and the connection
+            // closes.
+            let closing = async {
+                let _ = phase.wait_for(|p| *p == Phase::Closing).await;
             };
-            serve_answer(&ctx, handled, &mut client, &mut idle_timeout).await
-        };
-        // `worker_shutdown_timeout` ends the request wherever it stands (nginx terminates
-        // it): its log line is written as far as it got, and the connection closes.
-        let closing = async {
-            let _ = phase.wait_for(|p| *p == Phase::Closing).await;
-        };
-        let next = tokio::select! {
-            next = served => next,
-            () = closing => return,
+            tokio::select! {
+                next = served => next,
+                () = closing => return,
+            }
         };
         match next {
             Next::Request => {}

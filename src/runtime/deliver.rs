@@ -155,12 +155,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
             .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
             .collect()
     };
-    let mut finish = Finish {
-        request: d.request,
-        log: p.log.clone(),
-        outcome,
-        upstream_sent: Some(d.sent_at),
-    };
+    let mut finish = Finish::new(d.request, p.log.clone(), outcome, Some(d.sent_at));
     // A tunnel is not throttled (`ngx_http_upstream_process_upgraded` writes past the
     // write filter), but its head notes the rate as any answer's does.
     let throttle = Throttle::start(&sending, &mut finish);
@@ -424,12 +419,7 @@ fn http09(d: Delivery<'_>, conn: PeerConn, hold: Hold, client_head: bool) -> Ans
     let p = d.p;
     let mut outcome = d.outcome;
     outcome.status = p.status.unwrap_or(9);
-    let mut finish = Finish {
-        request: d.request,
-        log: p.log.clone(),
-        outcome,
-        upstream_sent: Some(d.sent_at),
-    };
+    let mut finish = Finish::new(d.request, p.log.clone(), outcome, Some(d.sent_at));
     let throttle = Throttle::start(&p.sending, &mut finish);
     let framing = match client_head {
         true => Framing::Length(0),

@@ -218,7 +218,8 @@ async fn attempts(
         }
     }
     if let Some(name) = p.resolve.take() {
-        match request.conn.state.resolvers.group(&name).await {
+        // Boxed: a rare path, whose state the request's future should not carry.
+        match Box::pin(request.conn.state.resolvers.group(&name)).await {
             Ok(group) => p.upstream = group,
             Err(e) => {
                 let e = ProxyError::Unresolved(name.host, e);
@@ -456,7 +457,9 @@ async fn attempts(
                     return Ok(Some(deliver::deliver(ctx, source, head)));
                 };
                 let upstream = (conn, hold);
-                return Ok(fill(ctx, c, valid_sec, upstream, head, not_modified).await);
+                // Boxed: a rare path, whose state the request's future should not carry.
+                let filled = Box::pin(fill(ctx, c, valid_sec, upstream, head, not_modified));
+                return Ok(filled.await);
             }
             Err((e @ (ProxyError::ClientBodyTimedOut | ProxyError::ClientClosed(_)), _)) => {
                 if let ProxyError::ClientClosed(_) = e {
@@ -728,45 +731,48 @@ fn buffered_to_file(request: &OwnedRequest, p: &ProxyRequest, level: Level, file
 
 /// Answers `request` with `entry` from the cache (`status`: `HIT`, `UPDATING`, `STALE`),
 /// through the not-modified filter (`ngx_http_upstream_cache_send`).
-async fn from_cache(
+fn from_cache<'a>(
     request: OwnedRequest,
-    p: &ProxyRequest,
-    c: &CacheRequest,
+    p: &'a ProxyRequest,
+    c: &'a CacheRequest,
     entry: cache::Entry,
     mut outcome: Outcome,
     keepalive: bool,
     status: CacheStatus,
-) -> Option<Answer> {
-    outcome.cache_status = Some(status);
-    let mut head = entry.head();
-    let mut data = entry.body;
-    let validators = cache::validators(&request);
-    match c.not_modified(&validators, head.status, &head.headers, true) {
-        Validity::Send => {}
-        Validity::NotModified => {
-            head = cache::not_modified(&head);
-            data = Bytes::new();
+) -> Pin<Box<dyn Future<Output = Option<Answer>> + Send + 'a>> {
+    // Boxed: a rare path, whose state the request's future should not carry.
+    Box::pin(async move {
+        outcome.cache_status = Some(status);
+        let mut head = entry.head();
+        let mut data = entry.body;
+        let validators = cache::validators(&request);
+        match c.not_modified(&validators, head.status, &head.headers, true) {
+            Validity::Send => {}
+            Validity::NotModified => {
+                head = cache::not_modified(&head);
+                data = Bytes::new();
+            }
+            Validity::PreconditionFailed => {
+                return fail(request, p, 412, outcome, keepalive, None).await;
+            }
         }
-        Validity::PreconditionFailed => {
-            return fail(request, p, 412, outcome, keepalive, None).await;
-        }
-    }
-    // `proxy_force_ranges` lets the range filter at any answer.
-    let ranges = p.force_ranges || cache::accepts_ranges(&head.headers);
-    let ctx = deliver::Delivery {
-        request,
-        p,
-        keepalive,
-        outcome,
-        sent_at: Instant::now(),
-        upstream_log: UpstreamLog::of(p, None),
-        ranges: ranges.then_some(false),
-    };
-    Some(deliver::deliver(
-        ctx,
-        Source::Stored { data, cut: None },
-        head,
-    ))
+        // `proxy_force_ranges` lets the range filter at any answer.
+        let ranges = p.force_ranges || cache::accepts_ranges(&head.headers);
+        let ctx = deliver::Delivery {
+            request,
+            p,
+            keepalive,
+            outcome,
+            sent_at: Instant::now(),
+            upstream_log: UpstreamLog::of(p, None),
+            ranges: ranges.then_some(false),
+        };
+        Some(deliver::deliver(
+            ctx,
+            Source::Stored { data, cut: None },
+            head,
+        ))
+    })
 }
 
 /// Until when the cache may keep `head`'s answer (`ngx_http_upstream_send_response`):
@@ -992,12 +998,7 @@ fn terminate(
 ) -> Option<Answer> {
     outcome.status = status;
     // Dropped here: the line is written.
-    let _ = Finish {
-        request,
-        log: p.log.clone(),
-        outcome,
-        upstream_sent: None,
-    };
+    let _ = Finish::new(request, p.log.clone(), outcome, None);
     None
 }
 
@@ -1020,12 +1021,7 @@ async fn fail(
         p.add_headers
             .evaluate(&request.info(), &outcome, &|_| Vec::new(), &mut Vec::new());
     headers.extend(p.userid.iter().cloned());
-    let finish = Finish {
-        request,
-        log: p.log.clone(),
-        outcome,
-        upstream_sent: None,
-    };
+    let finish = Finish::new(request, p.log.clone(), outcome, None);
     let dress = respond::Dress {
         location_base: None,
         hide_version: !p.server_tokens,

@@ -87,7 +87,9 @@ pub async fn handle(conn: &Arc<ConnCtx>, head: RequestHead, client: &mut Client)
         client,
         body: &mut body,
     };
-    match dispatch(request, route, Some(down), then).await {
+    // Awaited where it is built, not moved into the await (a copy of all of its state).
+    let answer = std::pin::pin!(dispatch(request, route, Some(down), then)).await;
+    match answer {
         Some(answer) => Handled::Answer { answer, body, idle },
         None => Handled::Close,
     }
@@ -248,12 +250,7 @@ async fn serve(
         Route::Respond(r) => {
             log_errors(&request, &r.log.errors, &r.errors, upstream);
             let status = r.status;
-            let mut finish = Finish {
-                request,
-                log: r.log,
-                outcome,
-                upstream_sent: None,
-            };
+            let mut finish = Finish::new(request, r.log, outcome, None);
             if status == 444 {
                 finish.outcome.status = 444;
                 return None;
@@ -273,32 +270,22 @@ async fn serve(
         }
         Route::File(f) => {
             log_errors(&request, &f.log.errors, &f.errors, upstream);
-            let finish = Finish {
-                request,
-                log: f.log.clone(),
-                outcome,
-                upstream_sent: None,
-            };
+            let finish = Finish::new(request, f.log.clone(), outcome, None);
             Some(static_file::serve(finish, *f, keepalive))
         }
         Route::Proxy(p) => {
             log_errors(&request, &p.log.errors, &p.errors, upstream);
             // Logged if the request ends before its answer: a client that goes away (499),
             // or `worker_shutdown_timeout` (nginx's terminated request, status 000).
-            let abandoned = (!p.log.files.is_empty()).then(|| Finish {
-                request: request.clone(),
-                log: p.log.clone(),
-                outcome: Outcome::default(),
-                upstream_sent: None,
-            });
+            let abandoned = (!p.log.files.is_empty())
+                .then(|| Finish::new(request.clone(), p.log.clone(), Outcome::default(), None));
             let start = forward::Start {
                 keepalive,
                 tried: outcome.upstreams,
                 abandoned,
             };
-            // Boxed: a proxy pass's state is most of a request's, and a connection waiting for
-            // its next request (or a handshake that becomes a tunnel) should not carry it.
-            Box::pin(forward::proxy(request, p, down, start)).await
+            // Pinned where it is built: boxing it would copy all of its state.
+            std::pin::pin!(forward::proxy(request, p, down, start)).await
         }
         Route::Auth(a) => {
             // The first pass's error lines are written again by the next.
@@ -383,12 +370,7 @@ fn refused_finish(request: OwnedRequest, end: Option<&HeadEnd>) -> Finish {
     if let Some(end) = end {
         log_head_end(&request, &log.errors, &server, end);
     }
-    Finish {
-        request,
-        log,
-        outcome: Outcome::default(),
-        upstream_sent: None,
-    }
+    Finish::new(request, log, Outcome::default(), None)
 }
 
 /// The error-log lines routing decided on, with nginx's context (which names the proxy pass
