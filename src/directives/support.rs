@@ -83,6 +83,7 @@ const SERVED: &[&str] = &[
     "fastcgi_read_timeout",
     "fastcgi_send_timeout",
     "fastcgi_split_path_info",
+    "flv",
     "geo",
     "gzip",
     "gzip_comp_level",

@@ -31,7 +31,7 @@ use super::vars::{Registry, Var};
 use super::vhost;
 use crate::config::content::{Fallback, IfModifiedSince};
 use crate::config::http::{Http, Server, ServerName};
-use crate::config::location::Location;
+use crate::config::location::{Handler, Location};
 use crate::config::proxy::Redirect;
 use crate::config::proxy_rewrite::{Pattern, Rewrite};
 use crate::config::rewrite::{Return, Step};
@@ -480,8 +480,9 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
 fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> Option<CLocation> {
     proxy_conf::validate(cx, &sh.reg, &l.settings);
     let action = match &l.proxy_pass {
-        _ if l.stub_status => Action::StubStatus,
-        _ if l.empty_gif => Action::EmptyGif,
+        _ if l.handler == Some(Handler::StubStatus) => Action::StubStatus,
+        _ if l.handler == Some(Handler::EmptyGif) => Action::EmptyGif,
+        _ if l.handler == Some(Handler::Flv) => Action::Flv,
         Some(pass) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
             &sh.reg,

@@ -21,6 +21,7 @@ mod empty_gif;
 mod error_page;
 pub mod fastcgi;
 mod files;
+mod flv;
 pub mod geo;
 mod gzip;
 pub mod headers;

@@ -214,6 +214,8 @@ pub enum Action {
     StubStatus,
     /// `empty_gif`: nginx's 1×1 transparent GIF.
     EmptyGif,
+    /// `flv`: files, cut at `?start=` behind an FLV header.
+    Flv,
 }
 
 #[derive(Debug, Clone)]

@@ -273,12 +273,16 @@ async fn serve(
         }
         Route::File(f) => {
             log_errors(&request, &f.log.errors, &f.errors, upstream);
-            let finish = Finish {
+            let mut finish = Finish {
                 request,
                 log: f.log.clone(),
                 outcome,
                 upstream_sent: None,
             };
+            if f.aborted {
+                finish.outcome.status = f.status;
+                return None;
+            }
             Some(static_file::serve(finish, *f, keepalive))
         }
         Route::Proxy(p) => {

@@ -23,6 +23,7 @@ mod content_handlers;
 mod error_logs;
 mod fastcgi;
 mod files;
+mod flv;
 mod force_ranges;
 mod geo;
 mod gzip;
