@@ -483,6 +483,11 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         _ if l.handler == Some(Handler::StubStatus) => Action::StubStatus,
         _ if l.handler == Some(Handler::EmptyGif) => Action::EmptyGif,
         _ if l.handler == Some(Handler::Flv) => Action::Flv,
+        _ if l.handler == Some(Handler::Mp4) => Action::Mp4(Box::new(super::mp4::Conf {
+            buffer_size: l.settings.mp4_buffer_size.unwrap_or(512 * 1024) as u64,
+            max_buffer_size: l.settings.mp4_max_buffer_size.unwrap_or(10 * 1024 * 1024) as u64,
+            start_key_frame: l.settings.mp4_start_key_frame.unwrap_or(false),
+        })),
         Some(pass) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
             &sh.reg,

@@ -47,6 +47,7 @@ pub fn handler(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next 
                 },
             ],
             mtime: opened.mtime,
+            single_range: false,
         },
     };
     static_::send_file(

@@ -32,6 +32,7 @@ pub mod log;
 pub mod map;
 mod mime;
 mod mirror;
+mod mp4;
 mod output;
 pub mod plan;
 pub mod proxy;

@@ -216,6 +216,8 @@ pub enum Action {
     EmptyGif,
     /// `flv`: files, cut at `?start=` behind an FLV header.
     Flv,
+    /// `mp4`: files, cut at `?start=`/`?end=` seconds.
+    Mp4(Box<super::mp4::Conf>),
 }
 
 #[derive(Debug, Clone)]

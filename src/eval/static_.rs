@@ -247,6 +247,9 @@ fn file(
 pub(super) struct Body {
     pub parts: Vec<FilePart>,
     pub mtime: i64,
+    /// The range filter takes one range at most (nginx's `r->single_range`, the mp4
+    /// module's for a cut).
+    pub single_range: bool,
 }
 
 impl Body {
@@ -256,7 +259,11 @@ impl Body {
             start: 0,
             len: size,
         }];
-        Body { parts, mtime }
+        Body {
+            parts,
+            mtime,
+            single_range: false,
+        }
     }
 }
 
@@ -285,7 +292,11 @@ fn send(
     req: &mut Req<'_>,
     served: &mut Served,
     file: std::fs::File,
-    Body { parts, mtime }: Body,
+    Body {
+        parts,
+        mtime,
+        single_range,
+    }: Body,
     coding: Coding,
 ) -> Next {
     let size: u64 = parts.iter().map(FilePart::size).sum();
@@ -341,7 +352,11 @@ fn send(
         c.apply(answer.status, ct);
     }
     // Only the static module lets the range filter at its answer (`r->allow_ranges`).
-    let max = content.max_ranges;
+    let max = match content.max_ranges {
+        0 => 0,
+        _ if single_range => 1,
+        max => max,
+    };
     if answer.status == 200 && status == 200 && !coding.gzip && !rewritten && max > 0 {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));

@@ -38,6 +38,7 @@ mod limits;
 mod listen;
 mod listen_options;
 mod mirror;
+mod mp4;
 mod oracle;
 mod output;
 mod proxied_requests;
