@@ -126,7 +126,6 @@ pub struct Movie<'a, S: Source + ?Sized> {
     buffer_size: u64,
     pub offset: i64,
     pub end: i64,
-    pub content_length: i64,
     /// `?start=` and the length `?end=` gives, in milliseconds.
     pub start: u64,
     pub length: u64,
@@ -137,8 +136,8 @@ pub struct Movie<'a, S: Source + ?Sized> {
     pub moov_size: u64,
     moov: bool,
     pub mvhd: Option<Buf>,
-    /// The `mdat` atom's data in the file (`mdat_data`'s `file_pos`, `file_last`).
-    pub mdat: Option<(i64, i64)>,
+    /// Where the `mdat` atom's data ends in the file (`mdat_data`'s `file_last`).
+    pub mdat: Option<i64>,
 }
 
 /// A handler of one atom name, given the atom's data size.
@@ -158,7 +157,6 @@ impl<'a, S: Source + ?Sized> Movie<'a, S> {
             buffer_size: conf.buffer_size,
             offset: 0,
             end: i64::try_from(size).unwrap_or(i64::MAX),
-            content_length: 0,
             start,
             length,
             timescale: 0,
@@ -209,7 +207,7 @@ impl<'a, S: Source + ?Sized> Movie<'a, S> {
 
     /// `ngx_mp4_atom_next`.
     fn next(&mut self, n: u64) {
-        let room = (self.buffer_end - self.buffer_pos) as u64;
+        let room = self.buffer_end.saturating_sub(self.buffer_pos) as u64;
         if n > room {
             self.buffer_pos = self.buffer_end;
         } else {
@@ -341,7 +339,6 @@ impl<'a, S: Source + ?Sized> Movie<'a, S> {
         let mem = self.mem.alloc(atom);
         self.ftyp = Some(Buf::new(Ptr { mem, at: 0 }, atom_size));
         self.ftyp_size = atom_size;
-        self.content_length = atom_size as i64;
         self.next(size);
         Ok(Read::Done)
     }
@@ -396,7 +393,7 @@ impl<'a, S: Source + ?Sized> Movie<'a, S> {
         if self.mdat.is_some() {
             return Err(self.in_file("duplicate mp4 mdat atom"));
         }
-        self.mdat = Some((0, self.offset.wrapping_add(size as i64)));
+        self.mdat = Some(self.offset.wrapping_add(size as i64));
         if self.traks.is_empty() {
             self.next(size);
         } else {

@@ -33,7 +33,7 @@ pub fn process<S: Source + ?Sized>(mp4: &mut Movie<'_, S>) -> Result<Processed, 
     if mp4.traks.is_empty() {
         return Err(mp4.in_file("no mp4 trak atoms were found"));
     }
-    let Some((_, mdat_last)) = mp4.mdat else {
+    let Some(mdat_last) = mp4.mdat else {
         return Err(mp4.in_file("no mp4 mdat atom was found"));
     };
     let mut chain: Vec<Buf> = Vec::new();
@@ -68,11 +68,10 @@ pub fn process<S: Source + ?Sized>(mp4: &mut Movie<'_, S>) -> Result<Processed, 
     };
     mp4.mem.set32(moov, mp4.moov_size)?;
     mp4.mem.set_name(moov, b"moov")?;
-    mp4.content_length += mp4.moov_size as i64;
     if start_offset > mdat_last {
         return Err(mp4.in_file("start time is out mp4 mdat atom"));
     }
-    let mdat_header = mdat_header(mp4, start_offset, end_offset);
+    let mdat_header = mdat_header(start_offset, end_offset);
     let adjustment =
         (mp4.ftyp_size + mp4.moov_size + mdat_header.len() as u64) as i64 - start_offset;
     for trak in &traks {
@@ -210,7 +209,8 @@ fn crop_stts<S: Source + ?Sized>(
         return Ok(());
     };
     let mut data = data(trak, slot::STTS_DATA)?;
-    let mut start_time = start_sec.wrapping_mul(u64::from(trak.timescale)) / 1000 + trak.prefix;
+    let mut start_time =
+        (start_sec.wrapping_mul(u64::from(trak.timescale)) / 1000).wrapping_add(trak.prefix);
     let mut entries = u64::from(trak.time_to_sample_entries);
     let mut start_sample: u64 = 0;
     let mut entry = data.pos;
@@ -221,12 +221,12 @@ fn crop_stts<S: Source + ?Sized>(
         count = mp4.mem.get32(entry)?;
         duration = mp4.mem.get32(entry.add(4))?;
         if start_time < u64::from(count) * u64::from(duration) {
-            start_sample += start_time / u64::from(duration);
+            start_sample = start_sample.wrapping_add(start_time / u64::from(duration));
             rest = (start_time / u64::from(duration)) as u32;
             found = true;
             break;
         }
-        start_sample += u64::from(count);
+        start_sample = start_sample.wrapping_add(u64::from(count));
         start_time = start_time.wrapping_sub(u64::from(count.wrapping_mul(duration)));
         entries = entries.wrapping_sub(1);
         entry = entry.add(8);
@@ -235,14 +235,16 @@ fn crop_stts<S: Source + ?Sized>(
         if start {
             return Err(mp4.in_file("start time is out mp4 stts samples"));
         }
-        trak.end_sample = trak.start_sample + start_sample;
+        trak.end_sample = trak.start_sample.wrapping_add(start_sample);
         return Ok(());
     }
     if start {
         let mut key_prefix = seek_key_frame(mp4, trak, start_sample as u32)?;
         start_sample = start_sample.wrapping_sub(u64::from(key_prefix));
         while rest < key_prefix {
-            trak.prefix += u64::from(rest.wrapping_mul(duration));
+            trak.prefix = trak
+                .prefix
+                .wrapping_add(u64::from(rest.wrapping_mul(duration)));
             key_prefix -= rest;
             entry = entry
                 .sub(8)
@@ -253,8 +255,10 @@ fn crop_stts<S: Source + ?Sized>(
             duration = mp4.mem.get32(entry.add(4))?;
             rest = count;
         }
-        trak.prefix += u64::from(key_prefix.wrapping_mul(duration));
-        trak.duration += trak.prefix;
+        trak.prefix = trak
+            .prefix
+            .wrapping_add(u64::from(key_prefix.wrapping_mul(duration)));
+        trak.duration = trak.duration.wrapping_add(trak.prefix);
         rest -= key_prefix;
         mp4.mem.set32(entry, u64::from(count.wrapping_sub(rest)))?;
         data.pos = entry;
@@ -266,7 +270,7 @@ fn crop_stts<S: Source + ?Sized>(
         trak.time_to_sample_entries = trak
             .time_to_sample_entries
             .wrapping_sub((entries as u32).wrapping_sub(1));
-        trak.end_sample = trak.start_sample + start_sample;
+        trak.end_sample = trak.start_sample.wrapping_add(start_sample);
     }
     trak.out[slot::STTS_DATA] = Some(data);
     Ok(())
@@ -709,7 +713,7 @@ fn update_offsets<S: Source + ?Sized>(
         }
     } else {
         entries = u64::from(trak.chunks) - trak.start_chunk;
-        trak.end_offset = mp4.mdat.map_or(0, |(_, last)| last);
+        trak.end_offset = mp4.mdat.unwrap_or(0);
     }
     if entries == 0 {
         trak.start_offset = mp4.end;
@@ -749,13 +753,8 @@ fn adjust<S: Source + ?Sized>(
 
 /// `ngx_http_mp4_update_mdat_atom`: the header of the data sent, 64-bit when the data
 /// needs it.
-fn mdat_header<S: Source + ?Sized>(
-    mp4: &mut Movie<'_, S>,
-    start_offset: i64,
-    end_offset: i64,
-) -> Vec<u8> {
+fn mdat_header(start_offset: i64, end_offset: i64) -> Vec<u8> {
     let atom_data_size = (end_offset - start_offset) as u64;
-    mp4.mdat = mp4.mdat.map(|_| (start_offset, end_offset));
     let mut header = Vec::with_capacity(16);
     if atom_data_size > 0xffff_ffff - 8 {
         header.extend_from_slice(&1u32.to_be_bytes());
@@ -765,6 +764,5 @@ fn mdat_header<S: Source + ?Sized>(
         header.extend_from_slice(&((8 + atom_data_size) as u32).to_be_bytes());
         header.extend_from_slice(b"mdat");
     }
-    mp4.content_length += (header.len() as u64 + atom_data_size) as i64;
     header
 }
