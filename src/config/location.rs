@@ -55,11 +55,9 @@ pub struct Location {
     /// The pass is `fastcgi_pass`'s: the upstream speaks FastCGI (the last of it and
     /// `proxy_pass` is the handler).
     pub fastcgi: bool,
-    /// `stub_status` is the content handler (the last of it and `proxy_pass` wins, as each
-    /// sets nginx's `clcf->handler`).
-    pub stub_status: bool,
-    /// `empty_gif` is the content handler (the last handler directive wins, as above).
-    pub empty_gif: bool,
+    /// A module's content handler other than the proxies' (the last handler directive wins,
+    /// as each sets nginx's `clcf->handler`).
+    pub handler: Option<Handler>,
     /// The rewrite module's steps, in order.
     pub script: Vec<Step>,
     pub children: Vec<Location>,
@@ -71,6 +69,19 @@ pub struct Location {
     /// `limit_except`: the methods it lists and its block's configuration, which the others
     /// take.
     pub limit_except: Option<Box<LimitExcept>>,
+}
+
+/// The content handlers of the modules that serve a location by themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// `stub_status`: the connection counters.
+    StubStatus,
+    /// `empty_gif`: nginx's 1×1 transparent GIF.
+    EmptyGif,
+    /// `flv`: files, cut at `?start=` behind an FLV header.
+    Flv,
+    /// `mp4`: files, cut at `?start=`/`?end=` seconds with a rewritten `moov`.
+    Mp4,
 }
 
 /// `limit_except METHOD... { ... }` (`ngx_http_core_limit_except`): a request whose method
@@ -195,8 +206,7 @@ pub fn lower(
         settings: Settings::default(),
         proxy_pass: None,
         fastcgi: false,
-        stub_status: false,
-        empty_gif: false,
+        handler: None,
         script: Vec::new(),
         children: Vec::new(),
         internal: false,
@@ -229,8 +239,7 @@ pub fn lower_if(cx: &mut Cx<'_>, d: &Directive, within: (Modifier, &str)) -> Loc
         settings: Settings::default(),
         proxy_pass: None,
         fastcgi: false,
-        stub_status: false,
-        empty_gif: false,
+        handler: None,
         script: Vec::new(),
         children: Vec::new(),
         internal: false,
@@ -277,25 +286,20 @@ fn directive(cx: &mut Cx<'_>, c: &Directive, loc: &mut Location) {
         "proxy_pass" => {
             loc.proxy_pass = proxy::pass(cx, c);
             loc.fastcgi = false;
-            loc.stub_status = false;
-            loc.empty_gif = false;
+            loc.handler = None;
             check_uri_part(cx, c, loc);
         }
         "fastcgi_pass" if loc.proxy_pass.is_some() && loc.fastcgi => cx.duplicate(c),
         "fastcgi_pass" => {
             loc.proxy_pass = proxy::fastcgi_pass(cx, c);
             loc.fastcgi = loc.proxy_pass.is_some();
-            loc.stub_status = false;
+            loc.handler = None;
         }
         // Its argument (`on` before 1.7.5) is not read.
-        "stub_status" => {
-            loc.stub_status = true;
-            loc.empty_gif = false;
-        }
-        "empty_gif" => {
-            loc.empty_gif = true;
-            loc.stub_status = false;
-        }
+        "stub_status" => loc.handler = Some(Handler::StubStatus),
+        "empty_gif" => loc.handler = Some(Handler::EmptyGif),
+        "flv" => loc.handler = Some(Handler::Flv),
+        "mp4" => loc.handler = Some(Handler::Mp4),
         "return" | "rewrite" | "set" | "if" | "break" => {
             let step = Step::lower(cx, c, (loc.modifier, &loc.name));
             loc.script.extend(step);
@@ -329,8 +333,7 @@ fn inherit_ifs(loc: &mut Location) {
             if i.block.proxy_pass.is_none() {
                 i.block.proxy_pass.clone_from(&loc.proxy_pass);
                 i.block.fastcgi = loc.fastcgi;
-                i.block.stub_status = loc.stub_status;
-                i.block.empty_gif = loc.empty_gif;
+                i.block.handler = loc.handler;
             }
         }
     }

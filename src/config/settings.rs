@@ -148,6 +148,12 @@ pub struct Settings {
     pub if_modified_since: Option<IfModifiedSince>,
     /// `max_ranges`: how many ranges a request may ask for (0: the range filter is off).
     pub max_ranges: Option<usize>,
+    /// `mp4_buffer_size`: the first read of an mp4 file, and the read buffer after it.
+    pub mp4_buffer_size: Option<usize>,
+    /// `mp4_max_buffer_size`: the largest `moov` atom read.
+    pub mp4_max_buffer_size: Option<usize>,
+    /// `mp4_start_key_frame`: a cut starts at the key frame before `start`.
+    pub mp4_start_key_frame: Option<bool>,
     pub log_not_found: Option<bool>,
     /// `try_files`: never inherited (nginx's module has no merge for it).
     pub try_files: Option<TryFiles>,
@@ -329,6 +335,9 @@ impl Settings {
             msie_refresh,
             if_modified_since,
             max_ranges,
+            mp4_buffer_size,
+            mp4_max_buffer_size,
+            mp4_start_key_frame,
             log_not_found,
             limit_rate,
             limit_rate_after,
@@ -645,6 +654,9 @@ impl Settings {
             "log_subrequest" => flag(cx, d, &mut self.log_subrequest),
             "proxy_bind" => super::proxy_bind::lower(cx, d, &mut self.proxy_bind),
             "max_ranges" => set(cx, d, &mut self.max_ranges, |s| s.parse().ok()),
+            "mp4_buffer_size" => set(cx, d, &mut self.mp4_buffer_size, parse_size),
+            "mp4_max_buffer_size" => set(cx, d, &mut self.mp4_max_buffer_size, parse_size),
+            "mp4_start_key_frame" => flag(cx, d, &mut self.mp4_start_key_frame),
             "autoindex" => flag(cx, d, &mut self.autoindex),
             "autoindex_exact_size" => flag(cx, d, &mut self.autoindex_exact_size),
             "autoindex_localtime" => flag(cx, d, &mut self.autoindex_localtime),

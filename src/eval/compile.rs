@@ -31,7 +31,7 @@ use super::vars::{Registry, Var};
 use super::vhost;
 use crate::config::content::{Fallback, IfModifiedSince};
 use crate::config::http::{Http, Server, ServerName};
-use crate::config::location::Location;
+use crate::config::location::{Handler, Location};
 use crate::config::proxy::Redirect;
 use crate::config::proxy_rewrite::{Pattern, Rewrite};
 use crate::config::rewrite::{Return, Step};
@@ -480,8 +480,14 @@ fn location(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location) -> Option<CLocation>
 fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> Option<CLocation> {
     proxy_conf::validate(cx, &sh.reg, &l.settings);
     let action = match &l.proxy_pass {
-        _ if l.stub_status => Action::StubStatus,
-        _ if l.empty_gif => Action::EmptyGif,
+        _ if l.handler == Some(Handler::StubStatus) => Action::StubStatus,
+        _ if l.handler == Some(Handler::EmptyGif) => Action::EmptyGif,
+        _ if l.handler == Some(Handler::Flv) => Action::Flv,
+        _ if l.handler == Some(Handler::Mp4) => Action::Mp4(Box::new(super::mp4::Conf {
+            buffer_size: l.settings.mp4_buffer_size.unwrap_or(512 * 1024) as u64,
+            max_buffer_size: l.settings.mp4_max_buffer_size.unwrap_or(10 * 1024 * 1024) as u64,
+            start_key_frame: l.settings.mp4_start_key_frame.unwrap_or(false),
+        })),
         Some(pass) => Action::Proxy(Box::new(proxy_conf::compile(
             cx,
             &sh.reg,

@@ -698,6 +698,9 @@ pub struct FileResponse {
     pub trailers: Option<Arc<dyn AddedTrailers>>,
     /// The `mirror` subrequests the request started on its way here, in order.
     pub mirrors: Vec<Mirror>,
+    /// The range filter refused to cut the body (nginx's "range in overlapped buffers"):
+    /// the connection closes before the head is sent, the status logged.
+    pub aborted: bool,
 }
 
 /// A piece of a file response's body.

@@ -812,6 +812,8 @@ fn content(
         Action::Static => return static_::content(loc, req, served),
         Action::StubStatus => return stub_status(loc, req),
         Action::EmptyGif => return super::empty_gif::handler(loc, req, served),
+        Action::Flv => return super::flv::handler(loc, req, served),
+        Action::Mp4(conf) => return super::mp4::handler(loc, conf, req, served),
     };
     // The proxy module reads the body before it builds the upstream request.
     req.body_read = true;

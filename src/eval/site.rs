@@ -214,6 +214,10 @@ pub enum Action {
     StubStatus,
     /// `empty_gif`: nginx's 1×1 transparent GIF.
     EmptyGif,
+    /// `flv`: files, cut at `?start=` behind an FLV header.
+    Flv,
+    /// `mp4`: files, cut at `?start=`/`?end=` seconds.
+    Mp4(Box<super::mp4::Conf>),
 }
 
 #[derive(Debug, Clone)]

@@ -117,6 +117,9 @@ pub fn content(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next 
 struct Coding {
     gzip: bool,
     vary: bool,
+    /// What the handler's error-log lines say it was doing (nginx's `log->action`), with
+    /// its leading " while ".
+    action: &'static str,
 }
 
 /// `ngx_http_gzip_static_handler` (before the static module): the `.gz` file next to the
@@ -158,15 +161,13 @@ fn gzip_static(
         )));
         return Ok(Next::Special(404, vary_header(vary)));
     };
-    let coding = Coding { gzip: true, vary };
-    Ok(send(
-        loc,
-        req,
-        served,
-        file,
-        (opened.size, opened.mtime),
-        coding,
-    ))
+    let coding = Coding {
+        gzip: true,
+        vary,
+        action: "",
+    };
+    let body = Body::whole(opened.size, opened.mtime);
+    Ok(send(loc, req, served, file, body, coding))
 }
 
 /// `Vary: Accept-Encoding` for an answer that owes it ([`Coding`]), even an error page, as
@@ -179,6 +180,23 @@ fn vary_header(vary: bool) -> Vec<(Bytes, Bytes)> {
     if vary { vec![line] } else { Vec::new() }
 }
 
+/// `ngx_open_cached_file` as the static, flv and mp4 handlers call it: the status of a
+/// path that cannot be opened, its error-log line noted (a 404's only under
+/// `log_not_found`).
+pub(super) fn open(
+    loc: &CLocation,
+    served: &mut Served,
+    path: &[u8],
+) -> Result<files::Opened, u16> {
+    files::open(path, false).map_err(|e| {
+        let status = e.status();
+        if status != 404 || loc.content.log_not_found {
+            served.errors.push(e.line(path));
+        }
+        status
+    })
+}
+
 /// `ngx_http_static_handler` for a URI not ending in `/`; `vary` as [`Coding`] says.
 fn file(
     loc: &CLocation,
@@ -188,15 +206,9 @@ fn file(
     vary: bool,
 ) -> Next {
     let path = &mapped.path;
-    let opened = match files::open(path, false) {
+    let opened = match open(loc, served, path) {
         Ok(o) => o,
-        Err(e) => {
-            let status = e.status();
-            if status != 404 || loc.content.log_not_found {
-                served.errors.push(e.line(path));
-            }
-            return Next::Special(status, vary_header(vary));
-        }
+        Err(status) => return Next::Special(status, vary_header(vary)),
     };
     if opened.is_dir {
         let mut to = uri::escape(&req.target.uri);
@@ -219,20 +231,75 @@ fn file(
     if req.method == "POST" {
         return Next::Special(405, Vec::new());
     }
-    let coding = Coding { gzip: false, vary };
-    send(loc, req, served, file, (opened.size, opened.mtime), coding)
+    let coding = Coding {
+        gzip: false,
+        vary,
+        action: "",
+    };
+    let body = Body::whole(opened.size, opened.mtime);
+    send(loc, req, served, file, body, coding)
 }
 
-/// The answer with `file` (its size and modification time), through the not-modified,
-/// headers and range filters.
+/// What a file answer sends: the file's parts, with what a handler puts before or between
+/// them (the flv module's header, the mp4 module's rewritten `moov`), and the file's
+/// modification time.
+#[derive(Debug)]
+pub(super) struct Body {
+    pub parts: Vec<FilePart>,
+    pub mtime: i64,
+    /// The range filter takes one range at most (nginx's `r->single_range`, the mp4
+    /// module's for a cut).
+    pub single_range: bool,
+}
+
+impl Body {
+    /// The whole file of `size` bytes.
+    pub fn whole(size: u64, mtime: i64) -> Body {
+        let parts = vec![FilePart::Range {
+            start: 0,
+            len: size,
+        }];
+        Body {
+            parts,
+            mtime,
+            single_range: false,
+        }
+    }
+}
+
+/// A file handler's answer (the flv or mp4 module's, `ngx_http_send_header` then the
+/// output filters): `body` as the static module sends a file; `action` as [`Coding`] has it.
+pub(super) fn send_file(
+    loc: &CLocation,
+    req: &mut Req<'_>,
+    served: &mut Served,
+    file: std::fs::File,
+    (body, action): (Body, &'static str),
+) -> Next {
+    let coding = Coding {
+        gzip: false,
+        vary: false,
+        action,
+    };
+    send(loc, req, served, file, body, coding)
+}
+
+/// The answer with `file`, whose `body` it sends, through the not-modified, headers and
+/// range filters; the ETag and the ranges are the body's length (nginx's
+/// `content_length_n`).
 fn send(
     loc: &CLocation,
     req: &mut Req<'_>,
     served: &mut Served,
     file: std::fs::File,
-    (size, mtime): (u64, i64),
+    Body {
+        parts,
+        mtime,
+        single_range,
+    }: Body,
     coding: Coding,
 ) -> Next {
+    let size: u64 = parts.iter().map(FilePart::size).sum();
     let content = &loc.content;
     let etag = content
         .etag
@@ -253,10 +320,7 @@ fn send(
         vary: coding.vary,
         added: Vec::new(),
         tail: Vec::new(),
-        parts: vec![FilePart::Range {
-            start: 0,
-            len: size,
-        }],
+        parts,
     };
     if status == 200 {
         let validators = Validators::of(&req.headers);
@@ -288,7 +352,11 @@ fn send(
         c.apply(answer.status, ct);
     }
     // Only the static module lets the range filter at its answer (`r->allow_ranges`).
-    let max = content.max_ranges;
+    let max = match content.max_ranges {
+        0 => 0,
+        _ if single_range => 1,
+        max => max,
+    };
     if answer.status == 200 && status == 200 && !coding.gzip && !rewritten && max > 0 {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));
@@ -313,7 +381,15 @@ fn send(
                 headers.push((Bytes::from_static(b"Content-Range"), value));
                 return Next::Special(416, headers);
             }
-            Ranges::Partial(list) => partial(&mut answer, &list, size),
+            Ranges::Partial(list) => {
+                if partial(&mut answer, &list, size).is_err() {
+                    let line = format!("range in overlapped buffers{}", coding.action);
+                    served.errors.push(ErrorLine::alert(line));
+                    let mut response = answer.into_response(loc, file);
+                    response.aborted = true;
+                    return Next::answer(Route::File(Box::new(response)));
+                }
+            }
         }
     }
     Next::answer(Route::File(Box::new(answer.into_response(loc, file))))
@@ -418,6 +494,7 @@ impl FileAnswer {
             sending: Default::default(),
             trailers: None,
             mirrors: Vec::new(),
+            aborted: false,
         }
     }
 }
@@ -425,19 +502,22 @@ impl FileAnswer {
 /// nginx's boundaries count up from 1 for the life of the server (`ngx_next_temp_number`).
 pub(super) static BOUNDARY: AtomicU64 = AtomicU64::new(0);
 
-/// The range filter's 206: one `Content-Range`, or a multipart/byteranges body.
-fn partial(answer: &mut FileAnswer, list: &[(u64, u64)], size: u64) {
+/// The range filter's 206: one `Content-Range`, or a multipart/byteranges body. nginx
+/// cuts several ranges only out of a body in one buffer
+/// (`ngx_http_range_test_overlapped`): `Err` for any other.
+fn partial(answer: &mut FileAnswer, list: &[(u64, u64)], size: u64) -> Result<(), Overlapped> {
     answer.status = 206;
     if let [(start, end)] = list {
         answer.tail.push((
             Bytes::from_static(b"Content-Range"),
             Bytes::from(format!("bytes {start}-{}/{size}", end - 1)),
         ));
-        answer.parts = vec![FilePart::Range {
-            start: *start,
-            len: end - start,
-        }];
-        return;
+        answer.parts = cut(&answer.parts, *start, *end);
+        return Ok(());
+    }
+    let first = answer.parts.first().map_or(0, FilePart::size);
+    if answer.parts.len() > 1 && list.iter().any(|(_, end)| *end > first) {
+        return Err(Overlapped);
     }
     let boundary = BOUNDARY.fetch_add(1, Ordering::Relaxed) + 1;
     let part_type = answer
@@ -448,21 +528,49 @@ fn partial(answer: &mut FileAnswer, list: &[(u64, u64)], size: u64) {
     answer.content_type = Some(Bytes::from(format!(
         "multipart/byteranges; boundary={boundary:020}"
     )));
-    answer.parts.clear();
+    let whole = std::mem::take(&mut answer.parts);
     for (start, end) in list {
         let head = format!(
             "\r\n--{boundary:020}\r\n{part_type}Content-Range: bytes {start}-{}/{size}\r\n\r\n",
             end - 1
         );
         answer.parts.push(FilePart::Text(Bytes::from(head)));
-        answer.parts.push(FilePart::Range {
-            start: *start,
-            len: end - start,
-        });
+        answer.parts.extend(cut(&whole, *start, *end));
     }
     answer.parts.push(FilePart::Text(Bytes::from(format!(
         "\r\n--{boundary:020}--\r\n"
     ))));
+    Ok(())
+}
+
+/// Several ranges asked of a body in more than one buffer.
+#[derive(Debug)]
+struct Overlapped;
+
+/// The bytes `start..end` of the body `parts` make.
+fn cut(parts: &[FilePart], start: u64, end: u64) -> Vec<FilePart> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for part in parts {
+        let size = part.size();
+        let (from, to) = (start.max(at), end.min(at + size));
+        if from < to {
+            let (skip, len) = (from - at, to - from);
+            out.push(match part {
+                FilePart::Text(text) => {
+                    let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+                    let len = usize::try_from(len).unwrap_or(usize::MAX);
+                    FilePart::Text(text.slice(skip..skip + len))
+                }
+                FilePart::Range { start, .. } => FilePart::Range {
+                    start: start + skip,
+                    len,
+                },
+            });
+        }
+        at += size;
+    }
+    out
 }
 
 fn http_date(mtime: i64) -> Bytes {

@@ -270,7 +270,11 @@ async fn serve(
         }
         Route::File(f) => {
             log_errors(&request, &f.log.errors, &f.errors, upstream);
-            let finish = Finish::new(request, f.log.clone(), outcome, None);
+            let mut finish = Finish::new(request, f.log.clone(), outcome, None);
+            if f.aborted {
+                finish.outcome.status = f.status;
+                return None;
+            }
             Some(static_file::serve(finish, *f, keepalive))
         }
         Route::Proxy(p) => {
