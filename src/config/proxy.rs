@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::gateway::Protocol;
 use super::proxy_rewrite::{Rewrite, regex_or_value};
 use super::{Cx, Text};
 use crate::syntax::Directive;
@@ -167,16 +168,26 @@ pub fn pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
     }
 }
 
-/// `fastcgi_pass ADDRESS` (`ngx_http_fastcgi_pass`): a `host:port`, an upstream's name or a
-/// `unix:` path, without a scheme, held as the URL `proxy_pass` would have for it (no URI
-/// part). A host's problems (no port, unknown name) are reported with the other passes'
-/// (`eval::unserved::check_passes`), a unix path's here.
-pub fn fastcgi_pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
+/// `fastcgi_pass ADDRESS` (`ngx_http_fastcgi_pass`), `scgi_pass` and `uwsgi_pass`: a
+/// `host:port`, an upstream's name or a `unix:` path, without a scheme (`uwsgi_pass` may
+/// write `uwsgi://`), held as the URL `proxy_pass` would have for it (no URI part). A host's
+/// problems (no port, unknown name) are reported with the other passes'
+/// (`eval::unserved::check_passes`), a unix path's here. uwsgi over TLS (`suwsgi://`) is not
+/// served.
+pub fn gateway_pass(cx: &mut Cx<'_>, d: &Directive, protocol: Protocol) -> Option<ProxyPass> {
     let text = cx.text(d, 0)?;
     if text.value.contains('$') {
         return Some(ProxyPass::Variables(text));
     }
-    match parse_url(&format!("http://{}", text.value)) {
+    let address = match protocol {
+        Protocol::Uwsgi => gateway_address(&text.value),
+        _ => Some(text.value.as_str()),
+    };
+    let Some(address) = address else {
+        cx.unsupported(d, text.span, "uwsgi over TLS (suwsgi://)");
+        return None;
+    };
+    match parse_url(&format!("http://{address}")) {
         Ok(url) => Some(ProxyPass::Static(StaticPass {
             url: Url { uri: None, ..url },
             text,
@@ -187,6 +198,19 @@ pub fn fastcgi_pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
         }
         Err(_) => None,
     }
+}
+
+/// A `uwsgi_pass` address without its `uwsgi://` (nginx's test ignores case); `None` for
+/// `suwsgi://`, uwsgi over TLS.
+pub fn gateway_address(url: &str) -> Option<&str> {
+    let scheme = |s: &str| {
+        url.get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    };
+    if scheme("suwsgi://") {
+        return None;
+    }
+    Some(url.get(8..).filter(|_| scheme("uwsgi://")).unwrap_or(url))
 }
 
 /// `proxy_next_upstream error timeout ...` (`ngx_conf_set_bitmask_slot`).

@@ -186,7 +186,11 @@ pub struct Settings {
     /// `msie_refresh`: MSIE gets a refresh page instead of nginx's 301 and 302.
     pub msie_refresh: Option<bool>,
     /// The `fastcgi_*` settings.
-    pub fastcgi: super::fastcgi::FastCgi,
+    pub fastcgi: super::gateway::Gateway,
+    /// The `scgi_*` settings.
+    pub scgi: super::gateway::Gateway,
+    /// The `uwsgi_*` settings.
+    pub uwsgi: super::gateway::Gateway,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -348,11 +352,22 @@ impl Settings {
         self.sub_filter.inherit(&parent.sub_filter);
         self.cache.inherit(&parent.cache);
         self.fastcgi.inherit(&parent.fastcgi);
+        self.scgi.inherit(&parent.scgi);
+        self.uwsgi.inherit(&parent.uwsgi);
         self.limits.inherit(&parent.limits);
         self.secure_link.inherit(&parent.secure_link);
         self.browser.inherit(&parent.browser);
         self.userid.inherit(&parent.userid);
         super::referer::inherit(&mut self.valid_referers, &parent.valid_referers);
+    }
+
+    /// The settings of the module whose pass speaks `protocol`.
+    pub fn gateway(&self, protocol: super::gateway::Protocol) -> &super::gateway::Gateway {
+        match protocol {
+            super::gateway::Protocol::FastCgi => &self.fastcgi,
+            super::gateway::Protocol::Scgi => &self.scgi,
+            super::gateway::Protocol::Uwsgi => &self.uwsgi,
+        }
     }
 
     /// `client_max_body_size`, nginx's default when no level set it.
@@ -373,7 +388,9 @@ impl Settings {
             || self.secure_link.apply(cx, d)
             || self.browser.apply(cx, d)
             || self.userid.apply(cx, d)
-            || self.fastcgi.apply(cx, d)
+            || self.fastcgi.apply(cx, d, "fastcgi_")
+            || self.scgi.apply(cx, d, "scgi_")
+            || self.uwsgi.apply(cx, d, "uwsgi_")
         {
             return true;
         }

@@ -21,6 +21,7 @@ mod empty_gif;
 mod error_page;
 pub mod fastcgi;
 mod files;
+pub mod gateway;
 pub mod geo;
 mod gzip;
 pub mod headers;

@@ -219,12 +219,12 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     }
     front.location = location;
     front.hide_version = !p.server_tokens;
-    // The FastCGI module adds no empty `Server` and `Date` for the upstream's missing ones
-    // (the proxy module does): nginx's own are written then.
-    let fastcgi = p.fastcgi.is_some();
+    // The FastCGI, SCGI and uwsgi modules add no empty `Server` and `Date` for the
+    // upstream's missing ones (the proxy module does): nginx's own are written then.
+    let gateway = p.gateway.is_some();
     let sent = |name: &[u8]| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    front.upstream_server = passes_server(p) && (!fastcgi || sent(b"server"));
-    if passes(p, b"date") && (!fastcgi || sent(b"date")) {
+    front.upstream_server = passes_server(p) && (!gateway || sent(b"server"));
+    if passes(p, b"date") && (!gateway || sent(b"date")) {
         // The last `Date` line is the one nginx's `headers_out.date` keeps.
         let mut date = None;
         headers.retain(|(n, v)| {
