@@ -24,6 +24,7 @@ mod error_logs;
 mod fastcgi;
 mod files;
 mod force_ranges;
+mod gateway;
 mod geo;
 mod gzip;
 mod gzip_static;
