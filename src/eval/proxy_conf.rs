@@ -192,8 +192,8 @@ fn gateway(
     })
 }
 
-/// The settings `proxy_*` and `fastcgi_*` each have their own of, as the upstream module
-/// reads them from either module's `ngx_http_upstream_conf_t`.
+/// The settings `proxy_*`, `fastcgi_*`, `scgi_*` and `uwsgi_*` each have their own of, as the
+/// upstream module reads them from each module's `ngx_http_upstream_conf_t`.
 struct Knobs<'a> {
     pass_request_headers: Option<bool>,
     pass_request_body: Option<bool>,
