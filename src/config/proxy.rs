@@ -172,22 +172,18 @@ pub fn pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
 /// `host:port`, an upstream's name or a `unix:` path, without a scheme (`uwsgi_pass` may
 /// write `uwsgi://`), held as the URL `proxy_pass` would have for it (no URI part). A host's
 /// problems (no port, unknown name) are reported with the other passes'
-/// (`eval::unserved::check_passes`), a unix path's here. uwsgi over TLS (`suwsgi://`) is not
-/// served.
+/// (`eval::unserved::check_passes`), a unix path's here. uwsgi over TLS (`suwsgi://`) is held
+/// as an `https://` URL.
 pub fn gateway_pass(cx: &mut Cx<'_>, d: &Directive, protocol: Protocol) -> Option<ProxyPass> {
     let text = cx.text(d, 0)?;
     if text.value.contains('$') {
         return Some(ProxyPass::Variables(text));
     }
-    let address = match protocol {
-        Protocol::Uwsgi => gateway_address(&text.value),
-        _ => Some(text.value.as_str()),
+    let url = match protocol {
+        Protocol::Uwsgi => gateway_url(&text.value),
+        _ => format!("http://{}", text.value),
     };
-    let Some(address) = address else {
-        cx.unsupported(d, text.span, "uwsgi over TLS (suwsgi://)");
-        return None;
-    };
-    match parse_url(&format!("http://{address}")) {
+    match parse_url(&url) {
         Ok(url) => Some(ProxyPass::Static(StaticPass {
             url: Url { uri: None, ..url },
             text,
@@ -200,17 +196,21 @@ pub fn gateway_pass(cx: &mut Cx<'_>, d: &Directive, protocol: Protocol) -> Optio
     }
 }
 
-/// A `uwsgi_pass` address without its `uwsgi://` (nginx's test ignores case); `None` for
-/// `suwsgi://`, uwsgi over TLS.
-pub fn gateway_address(url: &str) -> Option<&str> {
+/// A `uwsgi_pass` address as the URL `proxy_pass` would have for it: `uwsgi://` (nginx's test
+/// ignores case) or none as `http://`, `suwsgi://`, uwsgi over TLS, as `https://`.
+pub fn gateway_url(address: &str) -> String {
     let scheme = |s: &str| {
-        url.get(..s.len())
+        address
+            .get(..s.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(s))
     };
     if scheme("suwsgi://") {
-        return None;
+        format!("https://{}", &address[9..])
+    } else if scheme("uwsgi://") {
+        format!("http://{}", &address[8..])
+    } else {
+        format!("http://{address}")
     }
-    Some(url.get(8..).filter(|_| scheme("uwsgi://")).unwrap_or(url))
 }
 
 /// `proxy_next_upstream error timeout ...` (`ngx_conf_set_bitmask_slot`).

@@ -121,6 +121,8 @@ pub struct Settings {
     pub ssl: Ssl,
     /// The `proxy_ssl_*` settings (TLS to `https://` upstreams).
     pub proxy_ssl: ProxySsl,
+    /// The `uwsgi_ssl_*` settings (TLS to `suwsgi://` upstreams).
+    pub uwsgi_ssl: ProxySsl,
     /// The `gzip*` settings.
     pub gzip: Gzip,
     /// The `sub_filter*` settings.
@@ -346,6 +348,7 @@ impl Settings {
         );
         self.ssl.inherit(&parent.ssl);
         self.proxy_ssl.inherit(&parent.proxy_ssl);
+        self.uwsgi_ssl.inherit(&parent.uwsgi_ssl);
         self.proxy_cookie.inherit(&parent.proxy_cookie);
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
@@ -379,7 +382,8 @@ impl Settings {
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
         if self.ssl.apply(cx, d)
-            || self.proxy_ssl.apply(cx, d)
+            || self.proxy_ssl.apply(cx, d, "proxy_")
+            || self.uwsgi_ssl.apply(cx, d, "uwsgi_")
             || self.gzip.apply(cx, d)
             || self.sub_filter.apply(cx, d)
             || self.charset.apply(cx, d)

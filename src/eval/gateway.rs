@@ -66,6 +66,15 @@ impl CGateway {
         })
     }
 
+    /// The URL `proxy_pass` would have for the `address` a pass with variables gave (see
+    /// [`crate::config::proxy::gateway_url`]).
+    pub fn url(&self, address: &str) -> String {
+        match self.protocol {
+            Protocol::Uwsgi { .. } => crate::config::proxy::gateway_url(address),
+            _ => format!("http://{address}"),
+        }
+    }
+
     /// The request's params: each `*_param` (one `if_not_empty` that came out empty left
     /// out), then, unless `*_pass_request_headers off`, each client header as
     /// `HTTP_NAME` (uppercase, `-` as `_`) but those an `HTTP_*` param names.

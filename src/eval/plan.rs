@@ -999,11 +999,13 @@ impl GatewayRequest {
         }
     }
 
-    /// The scheme nginx's error log writes before the upstream's address.
-    pub fn scheme(&self) -> &'static str {
+    /// The scheme nginx's error log writes before the upstream's address (uwsgi's over
+    /// `tls` is `suwsgi`).
+    pub fn scheme(&self, tls: bool) -> &'static str {
         match self.protocol {
             Gateway::FastCgi { .. } => "fastcgi",
             Gateway::Scgi => "scgi",
+            Gateway::Uwsgi { .. } if tls => "suwsgi",
             Gateway::Uwsgi { .. } => "uwsgi",
         }
     }

@@ -54,10 +54,12 @@ pub fn build(
     note(&mut trace, |t| {
         t.upstream = Some(resolved.upstream.group.clone())
     });
-    if p.gateway.is_some() {
-        // `$proxy_host` and `$proxy_port` are the proxy module's; its URI is not sent.
-        req.proxy = None;
-    }
+    // `$proxy_host` and `$proxy_port` are the proxy module's; its URI is not sent. The host
+    // still names a `suwsgi://` peer for TLS.
+    let gateway_host = match p.gateway {
+        Some(_) => req.proxy.take().map(|(host, _)| host),
+        None => None,
+    };
     let cache = p.cache.as_ref().and_then(|c| {
         // nginx's default key: the URL's scheme and host, then the URI sent.
         let default_key = || {
@@ -137,7 +139,7 @@ pub fn build(
     let tls = match (&p.tls, resolved.https) {
         (Some(tls), true) => {
             let host = req.proxy.as_ref().map(|(host, _)| host.clone());
-            Some(tls.target(req, &host.unwrap_or_default()))
+            Some(tls.target(req, &host.or(gateway_host).unwrap_or_default()))
         }
         _ => None,
     };
@@ -256,17 +258,12 @@ pub fn resolve(
             });
             // `fastcgi_pass` takes an address without a scheme, and no URI (`uwsgi_pass`
             // may write `uwsgi://`).
-            let url = match p.gateway {
-                Some(_) => crate::config::proxy::gateway_address(&text)
-                    .ok_or(Unpassable::BadUrl)
-                    .and_then(|address| {
-                        crate::config::proxy::parse_url(&format!("http://{address}"))
-                            .map_err(|_| Unpassable::BadUrl)
-                    })
+            let url = match &p.gateway {
+                Some(g) => crate::config::proxy::parse_url(&g.url(&text))
                     .map(|url| Url { uri: None, ..url }),
-                None => crate::config::proxy::parse_url(&text).map_err(|_| Unpassable::BadUrl),
+                None => crate::config::proxy::parse_url(&text),
             };
-            let url = url?;
+            let url = url.map_err(|_| Unpassable::BadUrl)?;
             req.proxy = Some((
                 url.host_header().into_bytes().into(),
                 url.proxy_port().into_bytes().into(),

@@ -69,14 +69,14 @@ pub fn compile(
     };
     let st = &l.settings;
     if let Some(protocol) = l.gateway {
-        return gateway(cx, reg, l, protocol, target, site);
+        return gateway(cx, reg, l, (protocol, pass), target, site);
     }
     // nginx builds the TLS context for an https URL, and for any URL with variables (it may
     // turn out to be https).
     let tls = match pass {
         ProxyPass::Static(sp) if !sp.url.https => None,
         ProxyPass::Static(StaticPass { text, .. }) | ProxyPass::Variables(text) => Some(
-            super::upstream_tls::compile(cx, reg, &st.proxy_ssl, text.span)?,
+            super::upstream_tls::compile(cx, reg, &st.proxy_ssl, text.span, "proxy_")?,
         ),
     };
     let redirects = super::proxy_redirect::compile(cx, reg, l, pass, site)?;
@@ -151,17 +151,25 @@ pub fn compile(
 
 /// `fastcgi_pass`, `scgi_pass`, `uwsgi_pass`: the upstream machinery under the module's own
 /// settings, with params in place of headers; no HTTP version, method, body of its own,
-/// cookie or redirect rewriting, TLS or cache.
+/// cookie or redirect rewriting, or cache, and TLS only for uwsgi (`suwsgi://`, and a pass
+/// with variables, which may turn out to be one, as nginx builds its context for both).
 fn gateway(
     cx: &mut Cx<'_>,
     reg: &Registry,
     l: &Location,
-    protocol: Protocol,
+    (protocol, pass): (Protocol, &ProxyPass),
     target: PassTarget,
     site: &Weak<Inner>,
 ) -> Option<CProxy> {
     let st = &l.settings;
     let f = st.gateway(protocol);
+    let tls = match pass {
+        _ if protocol != Protocol::Uwsgi => None,
+        ProxyPass::Static(sp) if !sp.url.https => None,
+        ProxyPass::Static(StaticPass { text, .. }) | ProxyPass::Variables(text) => Some(
+            super::upstream_tls::compile(cx, reg, &st.uwsgi_ssl, text.span, "uwsgi_")?,
+        ),
+    };
     let knobs = Knobs {
         pass_request_headers: f.pass_request_headers,
         pass_request_body: f.pass_request_body,
@@ -188,6 +196,7 @@ fn gateway(
     let params = super::gateway::CGateway::compile(cx, reg, protocol, f)?;
     Some(CProxy {
         gateway: Some(Box::new(params)),
+        tls,
         ..knobs.compile(cx, reg, st, target, site)?
     })
 }

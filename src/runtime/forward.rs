@@ -1107,7 +1107,7 @@ fn log_error(
 /// The scheme the error log puts before the upstream's address (nginx's `u->schema`).
 fn scheme(p: &ProxyRequest) -> &'static str {
     match (&p.gateway, &p.tls) {
-        (Some(g), _) => g.scheme(),
+        (Some(g), tls) => g.scheme(tls.is_some()),
         (None, Some(_)) => "https",
         (None, None) => "http",
     }
