@@ -223,11 +223,13 @@ fn uwsgi_requests_and_answers_are_nginx_s() {
     assert!(ours[3].contains("body=70000 bytes"), "{}", ours[3]);
 }
 
-/// `uwsgi_modifier1`/`uwsgi_modifier2` and the `uwsgi://` scheme.
+/// `uwsgi_modifier1`/`uwsgi_modifier2`, the `uwsgi://` scheme and uwsgi over TLS
+/// (`suwsgi://`, with and without variables).
 #[test]
-fn uwsgi_modifiers_are_the_packet_s_first_and_last_bytes() {
+fn uwsgi_modifiers_schemes_and_tls_are_nginx_s() {
     let Some(nginx) = nginx() else { return };
     let server = Server::start(Protocol::Uwsgi);
+    let tls = Server::start_tls(Protocol::Uwsgi);
     let base = crate::common::temp_dir("uwsgi_modifiers");
     let config = r#"
 events {}
@@ -241,13 +243,29 @@ http {
             uwsgi_param REQUEST_URI $request_uri;
             uwsgi_pass uwsgi://127.0.0.1:APP;
         }
+        location /tls {
+            uwsgi_param REQUEST_URI $request_uri;
+            uwsgi_pass suwsgi://127.0.0.1:TLS;
+        }
+        location /tlsvar {
+            uwsgi_param REQUEST_URI $request_uri;
+            uwsgi_pass suwsgi://127.0.0.1:$arg_p;
+        }
     }
 }
 "#
-    .replace("APP", &server.port.to_string());
-    let probes = ["GET /m HTTP/1.0\r\n".to_string()];
+    .replace("APP", &server.port.to_string())
+    .replace("TLS", &tls.port.to_string());
+    let probes = [
+        "GET /m HTTP/1.0\r\n".to_string(),
+        "GET /tls?do=line HTTP/1.0\r\n".to_string(),
+        "GET /tls HTTP/1.0\r\n".to_string(),
+        format!("GET /tlsvar?p={} HTTP/1.0\r\n", tls.port),
+    ];
     let seen = through_both(nginx, &config, &base, &probes);
     assert_same(&seen, &probes);
     assert!(seen[1].0[0].contains("packet 5 "), "{}", seen[1].0[0]);
     assert!(seen[1].0[0].contains(" 9\n"), "{}", seen[1].0[0]);
+    assert!(seen[1].0[1].starts_with("HTTP/1.1 201"), "{}", seen[1].0[1]);
+    assert!(seen[1].0[3].contains("packet 5 "), "{}", seen[1].0[3]);
 }

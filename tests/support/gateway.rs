@@ -2,11 +2,15 @@
 //! tests, one thread per connection, every read bounded. The two protocols differ only in
 //! how the request's head is framed; the answers are the same bytes. Each request's answer
 //! is chosen by the `do=` argument of its `REQUEST_URI` param; by default it lists what it
-//! received: the head's framing, every param in order and the body.
+//! received: the head's framing, every param in order and the body. It may listen behind
+//! TLS (for `suwsgi://`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// The protocol a [`Server`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,21 +27,67 @@ pub struct Server {
 
 impl Server {
     pub fn start(protocol: Protocol) -> Server {
+        Server::listen(protocol, None)
+    }
+
+    /// The server behind TLS, with a self-signed certificate for `localhost`.
+    pub fn start_tls(protocol: Protocol) -> Server {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["localhost".into()]).expect("params");
+        let cert = params.self_signed(&key).expect("self-signed");
+        let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let config = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], der)
+            .expect("server config");
+        Server::listen(protocol, Some(Arc::new(config)))
+    }
+
+    fn listen(protocol: Protocol, tls: Option<Arc<ServerConfig>>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the gateway server");
         let port = listener.local_addr().expect("server address").port();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { break };
-                std::thread::spawn(move || serve(conn, protocol));
+                conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => serve(conn, protocol),
+                    Some(config) => {
+                        let Ok(server) = ServerConnection::new(config) else {
+                            return;
+                        };
+                        let mut stream = StreamOwned::new(server, conn);
+                        serve(&mut stream, protocol);
+                        stream.conn.send_close_notify();
+                        stream.flush().ok();
+                    }
+                });
             }
         });
         Server { port }
     }
 }
 
+/// A connection to the server, TCP or TLS, and its socket for read timeouts.
+trait Conn: Read + Write {
+    fn socket(&self) -> &TcpStream;
+}
+
+impl Conn for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Conn for &mut StreamOwned<ServerConnection, TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
 /// Serves the one request of the connection, then closes it (nginx keeps neither).
-fn serve(mut s: TcpStream, protocol: Protocol) {
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+fn serve(mut s: impl Conn, protocol: Protocol) {
     let Some((framing, params)) = (match protocol {
         Protocol::Scgi => read_scgi(&mut s),
         Protocol::Uwsgi => read_uwsgi(&mut s),
@@ -62,7 +112,7 @@ fn serve(mut s: TcpStream, protocol: Protocol) {
 }
 
 /// SCGI's netstring: `LENGTH:` then NUL-ended names and values, then `,`.
-fn read_scgi(s: &mut TcpStream) -> Option<(String, Vec<(String, String)>)> {
+fn read_scgi(s: &mut impl Conn) -> Option<(String, Vec<(String, String)>)> {
     let mut digits = Vec::new();
     loop {
         let mut b = [0u8];
@@ -86,7 +136,7 @@ fn read_scgi(s: &mut TcpStream) -> Option<(String, Vec<(String, String)>)> {
 
 /// uwsgi's packet: modifier1, the size (two bytes, little-endian), modifier2, then each name
 /// and value after its two-byte length.
-fn read_uwsgi(s: &mut TcpStream) -> Option<(String, Vec<(String, String)>)> {
+fn read_uwsgi(s: &mut impl Conn) -> Option<(String, Vec<(String, String)>)> {
     let mut h = [0u8; 4];
     s.read_exact(&mut h).ok()?;
     let len = u16::from_le_bytes([h[1], h[2]]) as usize;
@@ -108,8 +158,10 @@ fn read_uwsgi(s: &mut TcpStream) -> Option<(String, Vec<(String, String)>)> {
 
 /// Up to `length` bytes of body; what has not come within half a second is not coming (a
 /// body nginx does not pass still has its length announced).
-fn read_body(s: &mut TcpStream, length: usize) -> Vec<u8> {
-    s.set_read_timeout(Some(Duration::from_millis(500))).ok();
+fn read_body(s: &mut impl Conn, length: usize) -> Vec<u8> {
+    s.socket()
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok();
     let mut body = vec![0u8; length];
     let mut got = 0;
     while got < length {
