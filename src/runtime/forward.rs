@@ -131,12 +131,21 @@ async fn attempts(
                 }
                 // nginx builds the upstream request once the body is read: what reads
                 // `$request_body` there sees it.
-                if let Route::Proxy(mut again) = request.conn.state.site.route(&request.info()) {
-                    again.errors = Vec::new();
-                    p = again;
-                    if let Some(replacement) = &p.body {
-                        body = RequestBody::Full(replacement.clone());
+                match request.conn.state.site.route(&request.info()) {
+                    Route::Proxy(mut again) => {
+                        again.errors = Vec::new();
+                        p = again;
+                        if let Some(replacement) = &p.body {
+                            body = RequestBody::Full(replacement.clone());
+                        }
                     }
+                    // A gateway's params that the body made too big for their record or
+                    // packet: nginx's alert, and a 500.
+                    Route::Respond(r) if p.gateway.is_some() && r.status == 500 => {
+                        super::request::log_errors(&request, &p.log.errors, &r.errors, None);
+                        return Ok(fail(request, &p, 500, outcome, keepalive, None).await);
+                    }
+                    _ => {}
                 }
             }
             body

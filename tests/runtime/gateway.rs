@@ -102,6 +102,12 @@ http {
             MOD_param REQUEST_URI $request_uri;
             MOD_pass 127.0.0.1:$arg_port;
         }
+        location /huge/ {
+            client_body_buffer_size 128k;
+            MOD_param REQUEST_URI $request_uri;
+            MOD_param BODY $request_body;
+            MOD_pass 127.0.0.1:APP;
+        }
         location /dead/ {
             MOD_param REQUEST_URI $request_uri;
             MOD_pass 127.0.0.1:DEAD;
@@ -159,6 +165,8 @@ fn probes(port: u16) -> Vec<String> {
         get("/two/x"),
         get(&format!("/var/x?port={port}")),
         "GET /a/ HTTP/1.0\r\n".into(),
+        // Params over 64 KiB: uwsgi's packet cannot hold them.
+        post("/huge/x", &"h".repeat(66_000)).replacen("HTTP/1.1", "HTTP/1.0", 1),
     ]
 }
 
