@@ -17,9 +17,7 @@ use super::gateway;
 use super::peer::PeerConn;
 use super::request_body::ClientBody;
 use super::upstream_head;
-use crate::eval::plan::{
-    Gateway, GatewayRequest, IgnoreHeaders, ProxyBuffers, ProxyRequest, UpstreamTry,
-};
+use crate::eval::plan::{Gateway, IgnoreHeaders, ProxyBuffers, ProxyRequest, UpstreamTry};
 
 /// The most room made in the head's buffer before one read.
 const MAX_RESERVE: usize = 16 * 1024;
@@ -235,17 +233,8 @@ pub async fn send(
     if let Some((client, body)) = streamed {
         while let Some(data) = body.next(client).await? {
             let data = match gateway {
-                Some(
-                    request @ GatewayRequest {
-                        protocol: Gateway::FastCgi { .. },
-                        ..
-                    },
-                ) => {
-                    let mut records = Vec::with_capacity(data.len() + 16);
-                    gateway::body(&mut records, request, &data);
-                    Bytes::from(records)
-                }
-                _ => data,
+                Some(request) => gateway::framed(request, data),
+                None => data,
             };
             timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
             state.bytes_sent += data.len() as u64;

@@ -5,6 +5,8 @@
 //! the exchange reads as an HTTP upstream's, their head as
 //! [`super::exchange::parse_gateway_head`] reads it.
 
+use bytes::Bytes;
+
 use crate::eval::plan::{Gateway, GatewayRequest};
 
 use super::fastcgi;
@@ -30,6 +32,19 @@ pub fn body(out: &mut Vec<u8>, request: &GatewayRequest, data: &[u8]) {
     }
 }
 
+/// A piece of a body streamed as it arrives, as the protocol carries it (SCGI's and uwsgi's
+/// as it came).
+pub fn framed(request: &GatewayRequest, data: Bytes) -> Bytes {
+    match request.protocol {
+        Gateway::FastCgi { .. } => {
+            let mut records = Vec::with_capacity(data.len() + 16);
+            fastcgi::stdin(&mut records, &data);
+            Bytes::from(records)
+        }
+        Gateway::Scgi | Gateway::Uwsgi { .. } => data,
+    }
+}
+
 /// What says the body is over (FastCGI's empty STDIN record; SCGI and uwsgi announced its
 /// length before it).
 pub fn end_body(out: &mut Vec<u8>, request: &GatewayRequest) {
@@ -41,7 +56,7 @@ pub fn end_body(out: &mut Vec<u8>, request: &GatewayRequest) {
 /// SCGI's head (`ngx_http_scgi_create_request`): one netstring, `LENGTH:` then each param's
 /// name and value ended by a NUL, `CONTENT_LENGTH` first (the body's length, whatever
 /// `scgi_pass_request_body` says), then `,`.
-fn scgi_head(params: &[(bytes::Bytes, bytes::Bytes)], body_length: u64) -> Vec<u8> {
+fn scgi_head(params: &[(Bytes, Bytes)], body_length: u64) -> Vec<u8> {
     let length = body_length.to_string();
     let len = "CONTENT_LENGTH".len()
         + length.len()
@@ -68,7 +83,7 @@ fn scgi_head(params: &[(bytes::Bytes, bytes::Bytes)], body_length: u64) -> Vec<u
 /// uwsgi's head (`ngx_http_uwsgi_create_request`): `modifier1`, the params' size in two bytes
 /// little-endian, `modifier2`, then each name and value after its two-byte length. Routing
 /// refused params over 65535 bytes.
-fn uwsgi_head(params: &[(bytes::Bytes, bytes::Bytes)], modifier1: u8, modifier2: u8) -> Vec<u8> {
+fn uwsgi_head(params: &[(Bytes, Bytes)], modifier1: u8, modifier2: u8) -> Vec<u8> {
     let len: usize = params.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
     let mut out = Vec::with_capacity(len + 4);
     out.push(modifier1);
@@ -87,7 +102,6 @@ fn uwsgi_head(params: &[(bytes::Bytes, bytes::Bytes)], modifier1: u8, modifier2:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     fn params() -> Vec<(Bytes, Bytes)> {
         vec![
