@@ -141,6 +141,9 @@ fn probes(port: u16) -> Vec<String> {
         get("/a/x?do=line_status"),
         get("/a/x?do=noreason"),
         get("/a/x?do=404"),
+        // An answer of 101 to a client asking to upgrade opens a tunnel (FastCGI's never).
+        format!("{}Upgrade: probe\r\nConnection: upgrade\r\n", get("/a/x?do=upgrade")),
+        get("/a/x?do=upgrade"),
         get("/a/x?do=badstatus"),
         get("/a/x?do=badheader"),
         get("/a/x?do=local"),

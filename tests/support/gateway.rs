@@ -207,6 +207,11 @@ fn answer(action: &str, listing: String) -> Vec<u8> {
         ),
         "noreason" => text(&format!("HTTP/1.1 203\r\n{plain}"), "no reason\n"),
         "404" => text("Status: 404 Not Found\r\n", "missing\n"),
+        // A tunnel's first bytes after the head; the server then closes.
+        "upgrade" => text(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: probe\r\nConnection: upgrade\r\n",
+            "tunnelled\n",
+        ),
         "badstatus" => text("Status: x1\r\n", "bad\n"),
         "badheader" => text("X-Bad\x01: 1\r\n", "bad\n"),
         "local" => text("Location: /local/x?y=1\r\n", ""),
