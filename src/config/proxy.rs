@@ -309,6 +309,14 @@ mod tests {
     }
 
     #[test]
+    fn uwsgi_addresses_take_their_scheme_as_a_url_s() {
+        assert_eq!(gateway_url("127.0.0.1:9"), "http://127.0.0.1:9");
+        assert_eq!(gateway_url("UWSGI://a:1"), "http://a:1");
+        assert_eq!(gateway_url("suwsgi://a:1"), "https://a:1");
+        assert_eq!(gateway_url("unix:/run/u.sock"), "http://unix:/run/u.sock");
+    }
+
+    #[test]
     fn urls() {
         assert_eq!(
             parse_url("http://websocket"),

@@ -379,4 +379,22 @@ mod tests {
             r#"upstream sent invalid header: "X\x01...""#
         );
     }
+
+    #[test]
+    fn cgi_heads_may_begin_with_a_status_line_where_allowed() {
+        let with = parse_cgi(b"HTTP/1.0 201 Made\r\nStatus: 404\r\n\r\n", true);
+        let with = with.expect("valid").expect("complete");
+        assert_eq!(with.status, Some((201, 12..17)));
+        assert_eq!(with.headers.len(), 1);
+        // Not a status line: the first header line.
+        let without = parse_cgi(b"Status: 404\r\n\r\n", true);
+        assert_eq!(without.expect("valid").expect("complete").status, None);
+        // Where it is not allowed (FastCGI), it is a line nginx skips, as it skips a
+        // repeated status line.
+        let fastcgi = parse_cgi(b"HTTP/1.0 201 Made\r\n\r\n", false);
+        let fastcgi = fastcgi.expect("valid").expect("complete");
+        assert_eq!((fastcgi.status, fastcgi.headers.len()), (None, 0));
+        // A status line begun but not ended waits for more.
+        assert_eq!(parse_cgi(b"HTTP/1.", true), Ok(None));
+    }
 }
