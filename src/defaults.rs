@@ -58,10 +58,19 @@ pub mod proxy {
 }
 
 /// FastCGI module defaults of nginx 1.22 (the rest are the proxy module's too).
-pub mod fastcgi {
-    /// Response headers never shown to the client (`ngx_http_fastcgi_hide_headers`).
+pub mod gateway {
+    /// Response headers never shown to the client by the FastCGI and SCGI modules
+    /// (`ngx_http_fastcgi_hide_headers`, `ngx_http_scgi_hide_headers`).
     pub const HIDE_HEADERS: [&str; 6] = [
         "Status",
+        "X-Accel-Expires",
+        "X-Accel-Redirect",
+        "X-Accel-Limit-Rate",
+        "X-Accel-Buffering",
+        "X-Accel-Charset",
+    ];
+    /// The uwsgi module's (`ngx_http_uwsgi_hide_headers`): `Status` is shown.
+    pub const UWSGI_HIDE_HEADERS: [&str; 5] = [
         "X-Accel-Expires",
         "X-Accel-Redirect",
         "X-Accel-Limit-Rate",

@@ -85,8 +85,6 @@ const WITHOUT: &[&str] = &[
     "http_charset_module",
     "http_ssi_module",
     "http_autoindex_module",
-    "http_uwsgi_module",
-    "http_scgi_module",
     "http_grpc_module",
     "http_memcached_module",
 ];

@@ -3,6 +3,7 @@
 
 use super::Cx;
 use super::content::{self, Alias};
+use super::gateway::Protocol;
 use super::proxy::{self, ProxyPass};
 use super::rewrite::Step;
 use super::settings::Settings;
@@ -52,9 +53,9 @@ pub struct Location {
     /// Settings after inheriting from the enclosing location or server.
     pub settings: Settings,
     pub proxy_pass: Option<ProxyPass>,
-    /// The pass is `fastcgi_pass`'s: the upstream speaks FastCGI (the last of it and
-    /// `proxy_pass` is the handler).
-    pub fastcgi: bool,
+    /// The pass is `fastcgi_pass`'s, `scgi_pass`'s or `uwsgi_pass`'s: the upstream speaks
+    /// that protocol (the last of them and `proxy_pass` is the handler).
+    pub gateway: Option<Protocol>,
     /// A module's content handler other than the proxies' (the last handler directive wins,
     /// as each sets nginx's `clcf->handler`).
     pub handler: Option<Handler>,
@@ -205,7 +206,7 @@ pub fn lower(
         span: d.span(),
         settings: Settings::default(),
         proxy_pass: None,
-        fastcgi: false,
+        gateway: None,
         handler: None,
         script: Vec::new(),
         children: Vec::new(),
@@ -238,7 +239,7 @@ pub fn lower_if(cx: &mut Cx<'_>, d: &Directive, within: (Modifier, &str)) -> Loc
         span: d.span(),
         settings: Settings::default(),
         proxy_pass: None,
-        fastcgi: false,
+        gateway: None,
         handler: None,
         script: Vec::new(),
         children: Vec::new(),
@@ -282,17 +283,24 @@ fn directive(cx: &mut Cx<'_>, c: &Directive, loc: &mut Location) {
         "limit_except" if loc.limit_except.is_none() => {
             loc.limit_except = lower_limit_except(cx, c, (loc.modifier, &loc.name));
         }
-        "proxy_pass" if loc.proxy_pass.is_some() && !loc.fastcgi => cx.duplicate(c),
+        "proxy_pass" if loc.proxy_pass.is_some() && loc.gateway.is_none() => cx.duplicate(c),
         "proxy_pass" => {
             loc.proxy_pass = proxy::pass(cx, c);
-            loc.fastcgi = false;
+            loc.gateway = None;
             loc.handler = None;
             check_uri_part(cx, c, loc);
         }
-        "fastcgi_pass" if loc.proxy_pass.is_some() && loc.fastcgi => cx.duplicate(c),
-        "fastcgi_pass" => {
-            loc.proxy_pass = proxy::fastcgi_pass(cx, c);
-            loc.fastcgi = loc.proxy_pass.is_some();
+        name @ ("fastcgi_pass" | "scgi_pass" | "uwsgi_pass") => {
+            let protocol = match name {
+                "fastcgi_pass" => Protocol::FastCgi,
+                "scgi_pass" => Protocol::Scgi,
+                _ => Protocol::Uwsgi,
+            };
+            if loc.proxy_pass.is_some() && loc.gateway == Some(protocol) {
+                return cx.duplicate(c);
+            }
+            loc.proxy_pass = proxy::gateway_pass(cx, c, protocol);
+            loc.gateway = loc.proxy_pass.as_ref().map(|_| protocol);
             loc.handler = None;
         }
         // Its argument (`on` before 1.7.5) is not read.
@@ -332,7 +340,7 @@ fn inherit_ifs(loc: &mut Location) {
             i.block.settings.inherit(&loc.settings);
             if i.block.proxy_pass.is_none() {
                 i.block.proxy_pass.clone_from(&loc.proxy_pass);
-                i.block.fastcgi = loc.fastcgi;
+                i.block.gateway = loc.gateway;
                 i.block.handler = loc.handler;
             }
         }
@@ -348,7 +356,7 @@ fn inherit_limit_except(loc: &mut Location) {
         limit.block.settings.inherit(&loc.settings);
         if limit.block.proxy_pass.is_none() {
             limit.block.proxy_pass.clone_from(&loc.proxy_pass);
-            limit.block.fastcgi = loc.fastcgi;
+            limit.block.gateway = loc.gateway;
         }
     }
 }

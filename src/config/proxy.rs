@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::gateway::Protocol;
 use super::proxy_rewrite::{Rewrite, regex_or_value};
 use super::{Cx, Text};
 use crate::syntax::Directive;
@@ -167,16 +168,22 @@ pub fn pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
     }
 }
 
-/// `fastcgi_pass ADDRESS` (`ngx_http_fastcgi_pass`): a `host:port`, an upstream's name or a
-/// `unix:` path, without a scheme, held as the URL `proxy_pass` would have for it (no URI
-/// part). A host's problems (no port, unknown name) are reported with the other passes'
-/// (`eval::unserved::check_passes`), a unix path's here.
-pub fn fastcgi_pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
+/// `fastcgi_pass ADDRESS` (`ngx_http_fastcgi_pass`), `scgi_pass` and `uwsgi_pass`: a
+/// `host:port`, an upstream's name or a `unix:` path, without a scheme (`uwsgi_pass` may
+/// write `uwsgi://`), held as the URL `proxy_pass` would have for it (no URI part). A host's
+/// problems (no port, unknown name) are reported with the other passes'
+/// (`eval::unserved::check_passes`), a unix path's here. uwsgi over TLS (`suwsgi://`) is held
+/// as an `https://` URL.
+pub fn gateway_pass(cx: &mut Cx<'_>, d: &Directive, protocol: Protocol) -> Option<ProxyPass> {
     let text = cx.text(d, 0)?;
     if text.value.contains('$') {
         return Some(ProxyPass::Variables(text));
     }
-    match parse_url(&format!("http://{}", text.value)) {
+    let url = match protocol {
+        Protocol::Uwsgi => gateway_url(&text.value),
+        _ => format!("http://{}", text.value),
+    };
+    match parse_url(&url) {
         Ok(url) => Some(ProxyPass::Static(StaticPass {
             url: Url { uri: None, ..url },
             text,
@@ -186,6 +193,23 @@ pub fn fastcgi_pass(cx: &mut Cx<'_>, d: &Directive) -> Option<ProxyPass> {
             None
         }
         Err(_) => None,
+    }
+}
+
+/// A `uwsgi_pass` address as the URL `proxy_pass` would have for it: `uwsgi://` (nginx's test
+/// ignores case) or none as `http://`, `suwsgi://`, uwsgi over TLS, as `https://`.
+pub fn gateway_url(address: &str) -> String {
+    let scheme = |s: &str| {
+        address
+            .get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    };
+    if scheme("suwsgi://") {
+        format!("https://{}", &address[9..])
+    } else if scheme("uwsgi://") {
+        format!("http://{}", &address[8..])
+    } else {
+        format!("http://{address}")
     }
 }
 
@@ -282,6 +306,14 @@ mod tests {
             },
             uri: uri.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn uwsgi_addresses_take_their_scheme_as_a_url_s() {
+        assert_eq!(gateway_url("127.0.0.1:9"), "http://127.0.0.1:9");
+        assert_eq!(gateway_url("UWSGI://a:1"), "http://a:1");
+        assert_eq!(gateway_url("suwsgi://a:1"), "https://a:1");
+        assert_eq!(gateway_url("unix:/run/u.sock"), "http://unix:/run/u.sock");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The `proxy_ssl_*` settings: how nginx talks TLS to an `https://` upstream. Each is a
+//! The `proxy_ssl_*` settings: how nginx talks TLS to an `https://` upstream (and the
+//! `uwsgi_ssl_*` ones, the same for `suwsgi://`). Each is a
 //! location-level value inherited from the enclosing level when not set, as
 //! `ngx_http_proxy_merge_loc_conf` merges them; the defaults (no verification, no SNI,
 //! sessions reused) are applied where they are compiled (`eval::proxy_conf`).
@@ -60,26 +61,30 @@ impl ProxySsl {
     }
 
     /// Reads `d` if it is one of the settings here; `false` otherwise.
-    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        match d.name() {
-            "proxy_ssl_certificate" => path(cx, d, &mut self.certificate),
-            "proxy_ssl_certificate_key" => path(cx, d, &mut self.certificate_key),
-            "proxy_ssl_trusted_certificate" => path(cx, d, &mut self.trusted_certificate),
-            "proxy_ssl_password_file" => super::ssl::password_file(cx, d, &mut self.password_file),
-            "proxy_ssl_name" => {
+    /// Reads `d` if it is one of the settings under `prefix` (`"proxy_"`, `"uwsgi_"`).
+    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive, prefix: &str) -> bool {
+        let Some(name) = d.name().strip_prefix(prefix) else {
+            return false;
+        };
+        match name {
+            "ssl_certificate" => path(cx, d, &mut self.certificate),
+            "ssl_certificate_key" => path(cx, d, &mut self.certificate_key),
+            "ssl_trusted_certificate" => path(cx, d, &mut self.trusted_certificate),
+            "ssl_password_file" => super::ssl::password_file(cx, d, &mut self.password_file),
+            "ssl_name" => {
                 if self.name.is_some() {
                     cx.duplicate(d);
                 } else {
                     self.name = cx.text(d, 0);
                 }
             }
-            "proxy_ssl_protocols" => {
+            "ssl_protocols" => {
                 self.protocols = Some(d.args.iter().map(|w| w.value.clone()).collect());
             }
-            "proxy_ssl_server_name" => flag(cx, d, &mut self.server_name),
-            "proxy_ssl_session_reuse" => flag(cx, d, &mut self.session_reuse),
-            "proxy_ssl_verify" => flag(cx, d, &mut self.verify),
-            "proxy_ssl_verify_depth" => set(cx, d, &mut self.verify_depth, |s| s.parse().ok()),
+            "ssl_server_name" => flag(cx, d, &mut self.server_name),
+            "ssl_session_reuse" => flag(cx, d, &mut self.session_reuse),
+            "ssl_verify" => flag(cx, d, &mut self.verify),
+            "ssl_verify_depth" => set(cx, d, &mut self.verify_depth, |s| s.parse().ok()),
             _ => return false,
         }
         true

@@ -121,6 +121,8 @@ pub struct Settings {
     pub ssl: Ssl,
     /// The `proxy_ssl_*` settings (TLS to `https://` upstreams).
     pub proxy_ssl: ProxySsl,
+    /// The `uwsgi_ssl_*` settings (TLS to `suwsgi://` upstreams).
+    pub uwsgi_ssl: ProxySsl,
     /// The `gzip*` settings.
     pub gzip: Gzip,
     /// The `sub_filter*` settings.
@@ -192,7 +194,11 @@ pub struct Settings {
     /// `msie_refresh`: MSIE gets a refresh page instead of nginx's 301 and 302.
     pub msie_refresh: Option<bool>,
     /// The `fastcgi_*` settings.
-    pub fastcgi: super::fastcgi::FastCgi,
+    pub fastcgi: super::gateway::Gateway,
+    /// The `scgi_*` settings.
+    pub scgi: super::gateway::Gateway,
+    /// The `uwsgi_*` settings.
+    pub uwsgi: super::gateway::Gateway,
 }
 
 /// The browsers `keepalive_disable` names (`none` names neither).
@@ -351,17 +357,29 @@ impl Settings {
         );
         self.ssl.inherit(&parent.ssl);
         self.proxy_ssl.inherit(&parent.proxy_ssl);
+        self.uwsgi_ssl.inherit(&parent.uwsgi_ssl);
         self.proxy_cookie.inherit(&parent.proxy_cookie);
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
         self.sub_filter.inherit(&parent.sub_filter);
         self.cache.inherit(&parent.cache);
         self.fastcgi.inherit(&parent.fastcgi);
+        self.scgi.inherit(&parent.scgi);
+        self.uwsgi.inherit(&parent.uwsgi);
         self.limits.inherit(&parent.limits);
         self.secure_link.inherit(&parent.secure_link);
         self.browser.inherit(&parent.browser);
         self.userid.inherit(&parent.userid);
         super::referer::inherit(&mut self.valid_referers, &parent.valid_referers);
+    }
+
+    /// The settings of the module whose pass speaks `protocol`.
+    pub fn gateway(&self, protocol: super::gateway::Protocol) -> &super::gateway::Gateway {
+        match protocol {
+            super::gateway::Protocol::FastCgi => &self.fastcgi,
+            super::gateway::Protocol::Scgi => &self.scgi,
+            super::gateway::Protocol::Uwsgi => &self.uwsgi,
+        }
     }
 
     /// `client_max_body_size`, nginx's default when no level set it.
@@ -373,7 +391,8 @@ impl Settings {
     /// Reads `d` into this level if it is one of the inherited settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
         if self.ssl.apply(cx, d)
-            || self.proxy_ssl.apply(cx, d)
+            || self.proxy_ssl.apply(cx, d, "proxy_")
+            || self.uwsgi_ssl.apply(cx, d, "uwsgi_")
             || self.gzip.apply(cx, d)
             || self.sub_filter.apply(cx, d)
             || self.charset.apply(cx, d)
@@ -382,7 +401,9 @@ impl Settings {
             || self.secure_link.apply(cx, d)
             || self.browser.apply(cx, d)
             || self.userid.apply(cx, d)
-            || self.fastcgi.apply(cx, d)
+            || self.fastcgi.apply(cx, d, "fastcgi_")
+            || self.scgi.apply(cx, d, "scgi_")
+            || self.uwsgi.apply(cx, d, "uwsgi_")
         {
             return true;
         }

@@ -30,6 +30,7 @@ use super::value::{Complex, Part};
 use super::vars::{Registry, Var};
 use super::vhost;
 use crate::config::content::{Fallback, IfModifiedSince};
+use crate::config::gateway::Protocol;
 use crate::config::http::{Http, Server, ServerName};
 use crate::config::location::{Handler, Location};
 use crate::config::proxy::Redirect;
@@ -342,7 +343,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
             Action::Static
         },
         content: content(cx, &sh.reg, st).unwrap_or_else(|| fallback_content(cx, st)),
-        error_pages: error_pages(cx, &sh.reg, st, false).unwrap_or_default(),
+        error_pages: error_pages(cx, &sh.reg, st, None).unwrap_or_default(),
         internal: false,
         server_tokens: st.server_tokens.unwrap_or(true),
         client_max_body_size: st.max_body_size(),
@@ -513,7 +514,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         limits: super::limit::CLimits::compile(&sh.limits, &l.settings.limits),
         action,
         content: content(cx, &sh.reg, &l.settings)?,
-        error_pages: error_pages(cx, &sh.reg, &l.settings, l.fastcgi)?,
+        error_pages: error_pages(cx, &sh.reg, &l.settings, l.gateway)?,
         internal: l.internal,
         server_tokens: l.settings.server_tokens.unwrap_or(true),
         client_max_body_size: l.settings.max_body_size(),
@@ -552,12 +553,13 @@ fn secure_link(
     super::secure_link::CSecureLink::compile(cx, &sh.reg, &st.secure_link).map(Arc::new)
 }
 
-/// A level's write-side settings; a `fastcgi_pass` reads its upstream at
-/// `fastcgi_limit_rate` rather than `proxy_limit_rate`.
+/// A level's write-side settings; a `fastcgi_pass` (or `scgi_pass`, `uwsgi_pass`) reads its
+/// upstream at `fastcgi_limit_rate` rather than `proxy_limit_rate`.
 fn output(cx: &mut Cx<'_>, sh: &Shared, l: &Location) -> Option<COutput> {
     let mut output = COutput::compile(cx, &sh.reg, &l.settings, &sh.site)?;
-    if l.fastcgi {
-        output.proxy_limit_rate = l.settings.fastcgi.limit_rate.map_or(0, |n| n as u64);
+    if let Some(protocol) = l.gateway {
+        let rate = l.settings.gateway(protocol).limit_rate;
+        output.proxy_limit_rate = rate.map_or(0, |n| n as u64);
     }
     Some(output)
 }
@@ -639,12 +641,12 @@ fn literal(text: &str) -> Complex {
 }
 
 /// The level's `error_page`s, with `proxy_intercept_errors` (`fastcgi_intercept_errors`
-/// where the pass is `fastcgi_pass`).
+/// where the pass is `fastcgi_pass`, and so on).
 fn error_pages(
     cx: &mut Cx<'_>,
     reg: &Registry,
     st: &Settings,
-    fastcgi: bool,
+    gateway: Option<Protocol>,
 ) -> Option<ErrorPages> {
     let mut pages = Vec::new();
     for p in st.error_page.as_deref().unwrap_or_default() {
@@ -658,9 +660,9 @@ fn error_pages(
     Some(ErrorPages {
         pages,
         recursive: st.recursive_error_pages.unwrap_or(false),
-        intercept: match fastcgi {
-            true => st.fastcgi.intercept_errors,
-            false => st.proxy_intercept_errors,
+        intercept: match gateway {
+            Some(protocol) => st.gateway(protocol).intercept_errors,
+            None => st.proxy_intercept_errors,
         }
         .unwrap_or(false),
     })

@@ -1,106 +1,10 @@
-//! The FastCGI module's part of routing: a level's `fastcgi_param`s compiled, the params of
-//! one request evaluated as `ngx_http_fastcgi_create_request` lists them, and the
-//! `$fastcgi_script_name` / `$fastcgi_path_info` pair (`fastcgi_split_path_info`,
-//! `fastcgi_index`). The records themselves are the runtime's (`runtime/fastcgi.rs`).
+//! The FastCGI module's own variables: `$fastcgi_script_name` / `$fastcgi_path_info`
+//! (`fastcgi_split_path_info`, `fastcgi_index`). Its params are those of every gateway
+//! (`gateway.rs`); the records are the runtime's (`runtime/fastcgi.rs`).
 
-use std::sync::Arc;
-
-use bytes::Bytes;
-
-use super::plan::FastCgiRequest;
 use super::regex::{Captures, Regex};
-use super::request::Req;
-use super::value::Complex;
-use super::vars::Registry;
 use crate::config::Cx;
-use crate::config::fastcgi::FastCgi;
-
-/// A location's params, ready to evaluate.
-#[derive(Debug)]
-pub struct CFastCgi {
-    /// `fastcgi_param`s in order: name, value, `if_not_empty`. An `HTTP_*` param whose
-    /// value is written empty is left out (it only hides the client's header).
-    params: Vec<(Bytes, Complex, bool)>,
-    /// The client headers the `HTTP_*` params stand for, as nginx compares them: lowercase,
-    /// `-` as `_`, without `HTTP_`.
-    hidden: Vec<Vec<u8>>,
-    pub pass_request_headers: bool,
-    pub keep_conn: bool,
-    pub request_buffering: bool,
-    catch_stderr: Arc<[Bytes]>,
-}
-
-impl CFastCgi {
-    /// `None` after an error (reported).
-    pub fn compile(cx: &mut Cx<'_>, reg: &Registry, f: &FastCgi) -> Option<CFastCgi> {
-        let mut params = Vec::new();
-        let mut hidden = Vec::new();
-        for p in f.param.as_deref().unwrap_or_default() {
-            let value = Complex::compile(cx, reg, &p.value)?;
-            if let Some(header) = p.name.strip_prefix("HTTP_").filter(|h| !h.is_empty()) {
-                hidden.push(header.to_ascii_lowercase().into_bytes());
-                if p.value.value.is_empty() {
-                    continue;
-                }
-            }
-            params.push((Bytes::from(p.name.clone()), value, p.if_not_empty));
-        }
-        Some(CFastCgi {
-            params,
-            hidden,
-            pass_request_headers: f.pass_request_headers.unwrap_or(true),
-            keep_conn: f.keep_conn.unwrap_or(false),
-            request_buffering: f.request_buffering.unwrap_or(true),
-            catch_stderr: f
-                .catch_stderr
-                .iter()
-                .flatten()
-                .map(|s| Bytes::from(s.clone()))
-                .collect(),
-        })
-    }
-
-    /// The request's params: each `fastcgi_param` (one `if_not_empty` that came out empty
-    /// left out), then, unless `fastcgi_pass_request_headers off`, each client header as
-    /// `HTTP_NAME` (uppercase, `-` as `_`) but those an `HTTP_*` param names.
-    pub fn request(&self, req: &mut Req<'_>) -> FastCgiRequest {
-        let mut params = Vec::with_capacity(self.params.len() + req.headers.len());
-        for (name, value, if_not_empty) in &self.params {
-            let value = value.eval(req);
-            if *if_not_empty && value.is_empty() {
-                continue;
-            }
-            params.push((name.clone(), Bytes::from(value)));
-        }
-        if self.pass_request_headers {
-            for (name, value) in req.headers.iter() {
-                let lower: Vec<u8> = name
-                    .iter()
-                    .map(|&c| match c {
-                        b'-' => b'_',
-                        c => c.to_ascii_lowercase(),
-                    })
-                    .collect();
-                if self.hidden.contains(&lower) {
-                    continue;
-                }
-                let mut key = Vec::with_capacity(5 + name.len());
-                key.extend_from_slice(b"HTTP_");
-                key.extend(name.iter().map(|&c| match c {
-                    b'-' => b'_',
-                    c => c.to_ascii_uppercase(),
-                }));
-                params.push((Bytes::from(key), value.clone()));
-            }
-        }
-        FastCgiRequest {
-            params,
-            keep_conn: self.keep_conn,
-            whole_body: self.request_buffering,
-            catch_stderr: self.catch_stderr.clone(),
-        }
-    }
-}
+use crate::config::gateway::Gateway;
 
 /// A level's `fastcgi_split_path_info` and `fastcgi_index`, for `$fastcgi_script_name` and
 /// `$fastcgi_path_info`.
@@ -113,7 +17,7 @@ pub struct ScriptName {
 impl ScriptName {
     /// The pattern must compile and have two captures (`ngx_http_fastcgi_split_path_info`);
     /// a problem is reported and leaves the level without one.
-    pub fn compile(cx: &mut Cx<'_>, f: &FastCgi) -> ScriptName {
+    pub fn compile(cx: &mut Cx<'_>, f: &Gateway) -> ScriptName {
         let split = f.split_path_info.as_ref().and_then(|text| {
             let message = match Regex::new(&text.value, false) {
                 Ok(re) if re.groups() == 2 => return Some(re),

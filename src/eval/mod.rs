@@ -22,6 +22,7 @@ mod error_page;
 pub mod fastcgi;
 mod files;
 mod flv;
+pub mod gateway;
 pub mod geo;
 mod gzip;
 pub mod headers;

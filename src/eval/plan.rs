@@ -947,33 +947,83 @@ pub struct Response {
     pub mirrors: Vec<Mirror>,
 }
 
-/// What a `fastcgi_pass` sends instead of an HTTP head: the params, `fastcgi_param`s
-/// then the client's headers as `HTTP_*`, in nginx's order.
+/// What a `fastcgi_pass`, `scgi_pass` or `uwsgi_pass` sends instead of an HTTP head: the
+/// params, `*_param`s then the client's headers as `HTTP_*`, in nginx's order, and what the
+/// protocol adds to them.
 #[derive(Debug, Clone)]
-pub struct FastCgiRequest {
+pub struct GatewayRequest {
     pub params: Vec<(Bytes, Bytes)>,
-    /// `fastcgi_keep_conn`: the application is asked to keep the connection.
-    pub keep_conn: bool,
-    /// `fastcgi_catch_stderr`: STDERR naming any of these before the head makes the answer
-    /// an invalid one.
-    pub catch_stderr: Arc<[Bytes]>,
-    /// `fastcgi_request_buffering` (on by default): the body is read whole before it is
-    /// sent, so its STDIN records are cut as nginx cuts a body it holds, every 32 KiB.
+    /// `*_request_buffering` (on by default): the body is read whole before it is sent (a
+    /// FastCGI body's STDIN records are then cut as nginx cuts a body it holds, every 32 KiB).
     pub whole_body: bool,
+    pub protocol: Gateway,
 }
 
-impl FastCgiRequest {
-    /// nginx puts every param in one PARAMS record: no more than this many bytes.
-    pub const MAX_RECORD: usize = 65535;
+/// The protocol of a [`GatewayRequest`], with its own settings.
+#[derive(Debug, Clone)]
+pub enum Gateway {
+    FastCgi {
+        /// `fastcgi_keep_conn`: the application is asked to keep the connection.
+        keep_conn: bool,
+        /// `fastcgi_catch_stderr`: STDERR naming any of these before the head makes the
+        /// answer an invalid one.
+        catch_stderr: Arc<[Bytes]>,
+    },
+    Scgi,
+    /// `uwsgi_modifier1` and `uwsgi_modifier2`, the packet header's first and last bytes.
+    Uwsgi {
+        modifier1: u8,
+        modifier2: u8,
+    },
+}
 
-    /// The PARAMS record's content length: each name and value with its length (one byte
-    /// up to 127, four above).
-    pub fn record_len(&self) -> usize {
-        let sized = |n: usize| n + if n > 127 { 4 } else { 1 };
-        self.params
-            .iter()
-            .map(|(n, v)| sized(n.len()) + sized(v.len()))
-            .sum()
+impl GatewayRequest {
+    /// nginx puts every FastCGI param in one PARAMS record, and uwsgi's in one packet whose
+    /// size takes two bytes: no more than this many bytes.
+    pub const MAX_PACKET: usize = 65535;
+
+    /// The params' size where the protocol limits it (FastCGI's PARAMS record: each name
+    /// and value with its length, one byte up to 127, four above; uwsgi's packet: two bytes
+    /// before each), with the word nginx's alert names it by.
+    pub fn limited_len(&self) -> Option<(usize, &'static str)> {
+        let sum = |sized: fn(usize) -> usize| {
+            self.params
+                .iter()
+                .map(|(n, v)| sized(n.len()) + sized(v.len()))
+                .sum()
+        };
+        match self.protocol {
+            Gateway::FastCgi { .. } => Some((
+                sum(|n| n + if n > 127 { 4 } else { 1 }),
+                "fastcgi request record",
+            )),
+            Gateway::Scgi => None,
+            Gateway::Uwsgi { .. } => Some((sum(|n| n + 2), "uwsgi request")),
+        }
+    }
+
+    /// The scheme nginx's error log writes before the upstream's address (uwsgi's over
+    /// `tls` is `suwsgi`).
+    pub fn scheme(&self, tls: bool) -> &'static str {
+        match self.protocol {
+            Gateway::FastCgi { .. } => "fastcgi",
+            Gateway::Scgi => "scgi",
+            Gateway::Uwsgi { .. } if tls => "suwsgi",
+            Gateway::Uwsgi { .. } => "uwsgi",
+        }
+    }
+}
+
+impl ProxyRequest {
+    /// A `fastcgi_pass`'s `fastcgi_keep_conn` and `fastcgi_catch_stderr`.
+    pub fn fastcgi(&self) -> Option<(bool, &[Bytes])> {
+        match self.gateway.as_deref().map(|g| &g.protocol) {
+            Some(Gateway::FastCgi {
+                keep_conn,
+                catch_stderr,
+            }) => Some((*keep_conn, catch_stderr)),
+            _ => None,
+        }
     }
 }
 
@@ -1100,8 +1150,9 @@ pub struct ProxyRequest {
     pub trailers: Option<Arc<dyn AddedTrailers>>,
     /// The `mirror` subrequests the request started on its way here, in order.
     pub mirrors: Vec<Mirror>,
-    /// `fastcgi_pass`: the upstream speaks FastCGI (the HTTP head's fields are unused).
-    pub fastcgi: Option<Box<FastCgiRequest>>,
+    /// `fastcgi_pass`, `scgi_pass`, `uwsgi_pass`: the upstream speaks that protocol (the
+    /// HTTP head's fields are unused).
+    pub gateway: Option<Box<GatewayRequest>>,
 }
 
 pub use super::cache::{

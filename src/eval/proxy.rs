@@ -8,7 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::plan::{
-    ErrorLine, FastCgiRequest, InFileOnly, LocalBind, PeerAddr, ProxyRequest, Resolve, Route,
+    ErrorLine, Gateway, GatewayRequest, InFileOnly, LocalBind, PeerAddr, ProxyRequest, Resolve,
+    Route,
 };
 use super::request::Req;
 use super::site::{CBind, CProxy, Inner, NamedUpstream, PassTarget, RedirectRules};
@@ -53,10 +54,12 @@ pub fn build(
     note(&mut trace, |t| {
         t.upstream = Some(resolved.upstream.group.clone())
     });
-    if p.fastcgi.is_some() {
-        // `$proxy_host` and `$proxy_port` are the proxy module's; its URI is not sent.
-        req.proxy = None;
-    }
+    // `$proxy_host` and `$proxy_port` are the proxy module's; its URI is not sent. The host
+    // still names a `suwsgi://` peer for TLS.
+    let gateway_host = match p.gateway {
+        Some(_) => req.proxy.take().map(|(host, _)| host),
+        None => None,
+    };
     let cache = p.cache.as_ref().and_then(|c| {
         // nginx's default key: the URL's scheme and host, then the URI sent.
         let default_key = || {
@@ -102,8 +105,10 @@ pub fn build(
         .hash_key
         .as_ref()
         .map(|k| Bytes::from(k.eval(req)));
-    // A FastCGI answer never becomes a tunnel.
-    let client_upgrade = p.fastcgi.is_none()
+    // A FastCGI answer never becomes a tunnel (SCGI's and uwsgi's may).
+    let fastcgi = |g: &GatewayRequest| matches!(g.protocol, Gateway::FastCgi { .. });
+    let gateway = p.gateway.as_ref().map(|g| g.request(req));
+    let client_upgrade = !gateway.as_ref().is_some_and(fastcgi)
         && req
             .headers
             .iter()
@@ -121,26 +126,20 @@ pub fn build(
         None => Bytes::copy_from_slice(req.method.as_bytes()),
     };
     let body = p.set_body.as_ref().map(|body| Bytes::from(body.eval(req)));
-    let fastcgi = match &p.fastcgi {
-        Some(f) => {
-            let request = f.request(req);
-            let len = request.record_len();
-            if len > FastCgiRequest::MAX_RECORD {
-                let mut route = super::route::respond(500, log, Vec::new(), None);
-                if let Route::Respond(r) = &mut route {
-                    let message = format!("fastcgi request record is too big: {len}");
-                    r.errors.push(ErrorLine::alert(message));
-                }
-                return route;
-            }
-            Some(Box::new(request))
+    if let Some((len, what)) = gateway.as_ref().and_then(GatewayRequest::limited_len)
+        && len > GatewayRequest::MAX_PACKET
+    {
+        let mut route = super::route::respond(500, log, Vec::new(), None);
+        if let Route::Respond(r) = &mut route {
+            r.errors
+                .push(ErrorLine::alert(format!("{what} is too big: {len}")));
         }
-        None => None,
-    };
+        return route;
+    }
     let tls = match (&p.tls, resolved.https) {
         (Some(tls), true) => {
             let host = req.proxy.as_ref().map(|(host, _)| host.clone());
-            Some(tls.target(req, &host.unwrap_or_default()))
+            Some(tls.target(req, &host.or(gateway_host).unwrap_or_default()))
         }
         _ => None,
     };
@@ -162,7 +161,7 @@ pub fn build(
             .cookies
             .clone()
             .map(|c| c as Arc<dyn super::plan::CookieRewrite>),
-        uri: match fastcgi {
+        uri: match gateway {
             Some(_) => Bytes::new(),
             None => Bytes::from(resolved.uri),
         },
@@ -211,7 +210,7 @@ pub fn build(
         trailers: None,
         mirrors: Vec::new(),
         cache,
-        fastcgi,
+        gateway: gateway.map(Box::new),
     }))
 }
 
@@ -257,9 +256,10 @@ pub fn resolve(
             note(trace, |t| {
                 t.notes.push(format!("proxy_pass evaluates to \"{text}\""))
             });
-            // `fastcgi_pass` takes an address without a scheme, and no URI.
-            let url = match p.fastcgi {
-                Some(_) => crate::config::proxy::parse_url(&format!("http://{text}"))
+            // `fastcgi_pass` takes an address without a scheme, and no URI (`uwsgi_pass`
+            // may write `uwsgi://`).
+            let url = match &p.gateway {
+                Some(g) => crate::config::proxy::parse_url(&g.url(&text))
                     .map(|url| Url { uri: None, ..url }),
                 None => crate::config::proxy::parse_url(&text),
             };

@@ -15,6 +15,7 @@ use super::upstream::Groups;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::filters::Expires;
+use crate::config::gateway::Protocol;
 use crate::config::location::Location;
 use crate::config::proxy::{self, ProxyPass, StaticPass};
 use crate::config::settings::Settings;
@@ -32,7 +33,10 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
     });
     let bind = st.proxy_bind.iter().flatten().map(|b| &b.value);
     let proxy = st.proxy_method.iter().chain(&st.proxy_set_body).chain(bind);
-    let params = st.fastcgi.param.iter().flatten().map(|p| &p.value);
+    let gateways = [&st.fastcgi, &st.scgi, &st.uwsgi];
+    let params = gateways
+        .into_iter()
+        .flat_map(|g| g.param.iter().flatten().map(|p| &p.value));
     for text in set.chain(add).chain(expires).chain(proxy).chain(params) {
         Complex::compile(cx, reg, text);
     }
@@ -52,7 +56,7 @@ pub fn compile(
 ) -> Option<CProxy> {
     let target = match pass {
         ProxyPass::Static(sp) => PassTarget::Static {
-            upstream: groups.for_pass(cx, sp, l.fastcgi)?,
+            upstream: groups.for_pass(cx, sp, l.gateway.is_some())?,
             uri: sp.url.uri.as_ref().map(|u| u.as_bytes().to_vec()),
             host_header: sp.url.host_header().into_bytes().into(),
             port: sp.url.proxy_port().into_bytes().into(),
@@ -64,15 +68,15 @@ pub fn compile(
         ProxyPass::Variables(text) => PassTarget::Dynamic(Complex::compile(cx, reg, text)?),
     };
     let st = &l.settings;
-    if l.fastcgi {
-        return fastcgi(cx, reg, l, target, site);
+    if let Some(protocol) = l.gateway {
+        return gateway(cx, reg, l, (protocol, pass), target, site);
     }
     // nginx builds the TLS context for an https URL, and for any URL with variables (it may
     // turn out to be https).
     let tls = match pass {
         ProxyPass::Static(sp) if !sp.url.https => None,
         ProxyPass::Static(StaticPass { text, .. }) | ProxyPass::Variables(text) => Some(
-            super::upstream_tls::compile(cx, reg, &st.proxy_ssl, text.span)?,
+            super::upstream_tls::compile(cx, reg, &st.proxy_ssl, text.span, "proxy_")?,
         ),
     };
     let redirects = super::proxy_redirect::compile(cx, reg, l, pass, site)?;
@@ -140,23 +144,32 @@ pub fn compile(
             }),
         },
         cache,
-        fastcgi: None,
+        gateway: None,
         ..knobs.compile(cx, reg, st, target, site)?
     })
 }
 
-/// `fastcgi_pass`: the upstream machinery under the `fastcgi_*` settings, with params in
-/// place of headers; no HTTP version, method, body of its own, cookie or redirect rewriting,
-/// TLS or cache.
-fn fastcgi(
+/// `fastcgi_pass`, `scgi_pass`, `uwsgi_pass`: the upstream machinery under the module's own
+/// settings, with params in place of headers; no HTTP version, method, body of its own,
+/// cookie or redirect rewriting, or cache, and TLS only for uwsgi (`suwsgi://`, and a pass
+/// with variables, which may turn out to be one, as nginx builds its context for both).
+fn gateway(
     cx: &mut Cx<'_>,
     reg: &Registry,
     l: &Location,
+    (protocol, pass): (Protocol, &ProxyPass),
     target: PassTarget,
     site: &Weak<Inner>,
 ) -> Option<CProxy> {
     let st = &l.settings;
-    let f = &st.fastcgi;
+    let f = st.gateway(protocol);
+    let tls = match pass {
+        _ if protocol != Protocol::Uwsgi => None,
+        ProxyPass::Static(sp) if !sp.url.https => None,
+        ProxyPass::Static(StaticPass { text, .. }) | ProxyPass::Variables(text) => Some(
+            super::upstream_tls::compile(cx, reg, &st.uwsgi_ssl, text.span, "uwsgi_")?,
+        ),
+    };
     let knobs = Knobs {
         pass_request_headers: f.pass_request_headers,
         pass_request_body: f.pass_request_body,
@@ -165,7 +178,10 @@ fn fastcgi(
         buffer_size: f.buffer_size,
         hide_header: f.hide_header.as_deref(),
         pass_header: f.pass_header.as_deref(),
-        default_hidden: &defaults::fastcgi::HIDE_HEADERS,
+        default_hidden: match protocol {
+            Protocol::Uwsgi => &defaults::gateway::UWSGI_HIDE_HEADERS,
+            _ => &defaults::gateway::HIDE_HEADERS,
+        },
         connect_timeout: f.connect_timeout,
         read_timeout: f.read_timeout,
         send_timeout: f.send_timeout,
@@ -177,15 +193,16 @@ fn fastcgi(
         sets_body: false,
         force_ranges: f.force_ranges,
     };
-    let params = super::fastcgi::CFastCgi::compile(cx, reg, f)?;
+    let params = super::gateway::CGateway::compile(cx, reg, protocol, f)?;
     Some(CProxy {
-        fastcgi: Some(Box::new(params)),
+        gateway: Some(Box::new(params)),
+        tls,
         ..knobs.compile(cx, reg, st, target, site)?
     })
 }
 
-/// The settings `proxy_*` and `fastcgi_*` each have their own of, as the upstream module
-/// reads them from either module's `ngx_http_upstream_conf_t`.
+/// The settings `proxy_*`, `fastcgi_*`, `scgi_*` and `uwsgi_*` each have their own of, as the
+/// upstream module reads them from each module's `ngx_http_upstream_conf_t`.
 struct Knobs<'a> {
     pass_request_headers: Option<bool>,
     pass_request_body: Option<bool>,
@@ -301,7 +318,7 @@ impl Knobs<'_> {
                 (r, timeout)
             }),
             cache: None,
-            fastcgi: None,
+            gateway: None,
         })
     }
 }

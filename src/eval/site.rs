@@ -272,8 +272,8 @@ pub struct CProxy {
     pub resolver: Option<(Arc<ResolverSpec>, Duration)>,
     /// `proxy_cache` with its settings; `None` with `proxy_cache off`.
     pub cache: Option<Box<super::cache::CCache>>,
-    /// `fastcgi_pass`: the params to send instead of an HTTP head.
-    pub fastcgi: Option<Box<super::fastcgi::CFastCgi>>,
+    /// `fastcgi_pass`, `scgi_pass`, `uwsgi_pass`: the params to send instead of an HTTP head.
+    pub gateway: Option<Box<super::gateway::CGateway>>,
 }
 
 #[derive(Debug)]

@@ -1,4 +1,5 @@
-//! A location's `proxy_ssl_*` compiled for `https://` upstreams (`ngx_http_proxy_set_ssl`):
+//! A location's `proxy_ssl_*` (or `uwsgi_ssl_*`) compiled for `https://` (`suwsgi://`)
+//! upstreams (`ngx_http_proxy_set_ssl`):
 //! nginx's defaults applied, its load-time refusals, and per request the name to send as SNI
 //! and to verify (`ngx_http_upstream_ssl_name`).
 
@@ -25,7 +26,15 @@ pub struct CTls {
 
 /// Compiles `ssl` for a location whose `proxy_pass` (at `pass`) may be https; `None` after an
 /// error nginx stops at.
-pub fn compile(cx: &mut Cx<'_>, reg: &Registry, ssl: &ProxySsl, pass: Span) -> Option<CTls> {
+///
+/// `prefix` (`"proxy_"`, `"uwsgi_"`) names the settings in nginx's messages.
+pub fn compile(
+    cx: &mut Cx<'_>,
+    reg: &Registry,
+    ssl: &ProxySsl,
+    pass: Span,
+    prefix: &str,
+) -> Option<CTls> {
     let certificate = match (&ssl.certificate, &ssl.certificate_key) {
         (Some(certificate), Some(key)) => Some(CertificatePair {
             certificate: cx.conf_prefixed(certificate),
@@ -34,7 +43,7 @@ pub fn compile(cx: &mut Cx<'_>, reg: &Registry, ssl: &ProxySsl, pass: Span) -> O
         }),
         (Some(certificate), None) => {
             let message = format!(
-                "no \"proxy_ssl_certificate_key\" is defined for certificate \"{certificate}\""
+                "no \"{prefix}ssl_certificate_key\" is defined for certificate \"{certificate}\""
             );
             cx.late_error("proxy_ssl::no_key", message, pass);
             return None;
@@ -49,11 +58,8 @@ pub fn compile(cx: &mut Cx<'_>, reg: &Registry, ssl: &ProxySsl, pass: Span) -> O
             depth: ssl.verify_depth.unwrap_or(VERIFY_DEPTH),
         }),
         (true, None) => {
-            cx.late_error(
-                "proxy_ssl::no_trusted",
-                "no proxy_ssl_trusted_certificate for proxy_ssl_verify",
-                pass,
-            );
+            let message = format!("no {prefix}ssl_trusted_certificate for {prefix}ssl_verify");
+            cx.late_error("proxy_ssl::no_trusted", message, pass);
             return None;
         }
     };

@@ -159,6 +159,13 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     // A tunnel is not throttled (`ngx_http_upstream_process_upgraded` writes past the
     // write filter), but its head notes the rate as any answer's does.
     let throttle = Throttle::start(&sending, &mut finish);
+    // The FastCGI, SCGI and uwsgi modules add no empty `Server` and `Date` for the
+    // upstream's missing ones (the proxy module does): nginx's own are written then.
+    let upstream_has = |name: &[u8]| {
+        passes(p, name)
+            && (p.gateway.is_none() || headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)))
+    };
+    let (upstream_server, upstream_date) = (upstream_has(b"server"), upstream_has(b"date"));
     if head.status == 101
         && let Source::Upstream(conn, hold) = source
     {
@@ -169,7 +176,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
             location,
             hide_version: !p.server_tokens,
             content_length: length,
-            upstream_server: passes_server(p),
+            upstream_server,
             ..Front::default()
         };
         let reason = Some(&head.reason[..]);
@@ -215,12 +222,8 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     }
     front.location = location;
     front.hide_version = !p.server_tokens;
-    // The FastCGI module adds no empty `Server` and `Date` for the upstream's missing ones
-    // (the proxy module does): nginx's own are written then.
-    let fastcgi = p.fastcgi.is_some();
-    let sent = |name: &[u8]| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    front.upstream_server = passes_server(p) && (!fastcgi || sent(b"server"));
-    if passes(p, b"date") && (!fastcgi || sent(b"date")) {
+    front.upstream_server = upstream_server;
+    if upstream_date {
         // The last `Date` line is the one nginx's `headers_out.date` keeps.
         let mut date = None;
         headers.retain(|(n, v)| {
@@ -525,11 +528,6 @@ fn set_so_far(
         Bytes::from_static(connection.as_bytes()),
     ));
     set
-}
-
-/// Whether `proxy_pass_header Server` lets the upstream's `Server` through.
-fn passes_server(p: &ProxyRequest) -> bool {
-    passes(p, b"server")
 }
 
 /// Whether the upstream's header `name` is not hidden.

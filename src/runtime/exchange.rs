@@ -13,11 +13,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::Client;
 use super::error::{ProxyError, Stage};
-use super::fastcgi;
+use super::gateway;
 use super::peer::PeerConn;
 use super::request_body::ClientBody;
 use super::upstream_head;
-use crate::eval::plan::{IgnoreHeaders, ProxyBuffers, ProxyRequest, UpstreamTry};
+use crate::eval::plan::{Gateway, IgnoreHeaders, ProxyBuffers, ProxyRequest, UpstreamTry};
 
 /// The most room made in the head's buffer before one read.
 const MAX_RESERVE: usize = 16 * 1024;
@@ -191,25 +191,24 @@ pub async fn send(
     started: Instant,
 ) -> Result<(), ProxyError> {
     let timeout = p.timeouts.send;
-    let fastcgi = p.fastcgi.as_deref();
-    let mut head = match fastcgi {
+    let gateway = p.gateway.as_deref();
+    let mut head = match gateway {
         Some(request) => {
             if let Some(f) = conn.stream.fastcgi() {
                 f.begin();
             }
-            fastcgi::request_head(request)
+            gateway::request_head(request, body.length().unwrap_or(0))
         }
         None => request_head(p, body.length()),
     };
     conn.requests += 1;
     // A body still coming from the client follows the head as it arrives.
     let streamed = match (body, from) {
-        (RequestBody::Full(bytes), _) if fastcgi.is_some() => {
-            fastcgi::stdin(&mut head, bytes);
-            None
-        }
         (RequestBody::Full(bytes), _) => {
-            head.extend_from_slice(bytes);
+            match gateway {
+                Some(request) => gateway::body(&mut head, request, bytes),
+                None => head.extend_from_slice(bytes),
+            }
             None
         }
         (RequestBody::Stream { .. }, Some(from)) => {
@@ -218,8 +217,10 @@ pub async fn send(
         }
         _ => None,
     };
-    if fastcgi.is_some() && streamed.is_none() {
-        fastcgi::end_stdin(&mut head);
+    if let Some(request) = gateway
+        && streamed.is_none()
+    {
+        gateway::end_body(&mut head, request);
     }
     let early = start(conn, &head, p, state, started).await?;
     timed(
@@ -231,22 +232,20 @@ pub async fn send(
     state.bytes_sent += head.len() as u64;
     if let Some((client, body)) = streamed {
         while let Some(data) = body.next(client).await? {
-            let data = match fastcgi {
-                Some(_) => {
-                    let mut records = Vec::with_capacity(data.len() + 16);
-                    fastcgi::stdin(&mut records, &data);
-                    Bytes::from(records)
-                }
+            let data = match gateway {
+                Some(request) => gateway::framed(request, data),
                 None => data,
             };
             timed(timeout, Stage::Sending, conn.stream.write_all(&data)).await?;
             state.bytes_sent += data.len() as u64;
         }
-        if fastcgi.is_some() {
-            let mut end = Vec::with_capacity(8);
-            fastcgi::end_stdin(&mut end);
-            timed(timeout, Stage::Sending, conn.stream.write_all(&end)).await?;
-            state.bytes_sent += end.len() as u64;
+        if let Some(request) = gateway {
+            let mut end = Vec::new();
+            gateway::end_body(&mut end, request);
+            if !end.is_empty() {
+                timed(timeout, Stage::Sending, conn.stream.write_all(&end)).await?;
+                state.bytes_sent += end.len() as u64;
+            }
         }
     }
     // A no-op on a plain socket; TLS may hold the last record until flushed.
@@ -274,6 +273,7 @@ async fn start(
 /// once that many bytes are in is `upstream sent too big header`.
 pub async fn read_head(
     conn: &mut PeerConn,
+    gateway: Option<&Gateway>,
     read_timeout: Duration,
     head_request: bool,
     buffers: ProxyBuffers,
@@ -281,10 +281,9 @@ pub async fn read_head(
     received: &mut u64,
 ) -> Result<ResponseHead, ProxyError> {
     let size = buffers.head;
-    let fastcgi = conn.stream.is_fastcgi();
-    let parse = |buf: &mut BytesMut| match fastcgi {
-        true => parse_cgi_head(buf, head_request),
-        false => parse_head(buf, head_request),
+    let parse = |buf: &mut BytesMut| match gateway {
+        Some(protocol) => parse_gateway_head(buf, protocol, head_request),
+        None => parse_head(buf, head_request),
     };
     let mut fastcgi_read = conn.stream.fastcgi().map_or(0, |f| f.read());
     if !conn.buf.is_empty()
@@ -403,22 +402,29 @@ pub(super) fn parse_head(
     }))
 }
 
-/// A FastCGI application's CGI head (`ngx_http_fastcgi_process_header`): the status is
-/// `Status`'s first three digits (its whole value the status line), else 302 with a
-/// `Location`, else 200. The body runs to the END_REQUEST record, whatever its
-/// `Content-Length` says (which still goes to the client); the connection is kept only
-/// under `fastcgi_keep_conn`, which `keepalive` says here until the exchange sets it.
-fn parse_cgi_head(
+/// An application server's head: a FastCGI application's is a CGI head
+/// (`ngx_http_fastcgi_process_header`), an SCGI or uwsgi one's may begin with an HTTP status
+/// line, which gives the status (`ngx_http_scgi_process_status_line`). Without one the status
+/// is `Status`'s first three digits (its whole value the status line), else 302 with a
+/// `Location`, else 200. A FastCGI body runs to the END_REQUEST record, whatever its
+/// `Content-Length` says (which still goes to the client), and the connection is kept only
+/// under `fastcgi_keep_conn`, which `keepalive` says here until the exchange sets it; an SCGI
+/// or uwsgi body runs for its `Content-Length` or to the close, and the connection is never
+/// kept.
+pub(super) fn parse_gateway_head(
     buf: &mut BytesMut,
+    protocol: &Gateway,
     head_request: bool,
 ) -> Result<Option<ResponseHead>, ProxyError> {
-    let (ranges, len) = match upstream_head::parse_cgi(buf) {
+    let fastcgi = matches!(protocol, Gateway::FastCgi { .. });
+    let parsed = match upstream_head::parse_cgi(buf, !fastcgi) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return Ok(None),
         Err(line) => return Err(ProxyError::InvalidHeader(line)),
     };
-    let head = buf.split_to(len).freeze();
-    let headers: Vec<(Bytes, Bytes)> = ranges
+    let head = buf.split_to(parsed.len).freeze();
+    let headers: Vec<(Bytes, Bytes)> = parsed
+        .headers
         .into_iter()
         .map(|(n, v)| (head.slice(n), head.slice(v)))
         .collect();
@@ -428,7 +434,9 @@ fn parse_cgi_head(
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
     };
-    let (status, reason) = if let Some(value) = named(b"status") {
+    let (status, reason) = if let Some((code, tail)) = parsed.status {
+        (code, head.slice(tail))
+    } else if let Some(value) = named(b"status") {
         let code = value
             .get(..3)
             .filter(|d| d.iter().all(u8::is_ascii_digit))
@@ -455,7 +463,7 @@ fn parse_cgi_head(
         reason,
         headers,
         framing,
-        keepalive: true,
+        keepalive: fastcgi,
         starved: false,
         http09: false,
     }))

@@ -16,7 +16,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::socket::Socket;
-use crate::eval::plan::FastCgiRequest;
+use crate::eval::plan::GatewayRequest;
 
 const VERSION: u8 = 1;
 const BEGIN_REQUEST: u8 = 1;
@@ -62,10 +62,10 @@ fn push_length(out: &mut Vec<u8>, len: usize) {
 /// The request's first records (`ngx_http_fastcgi_create_request`): BEGIN_REQUEST as a
 /// responder (with `FCGI_KEEP_CONN` under `fastcgi_keep_conn`), every param in one padded
 /// PARAMS record, then the empty PARAMS record that ends them. The routing refused params
-/// that do not fit one record ([`FastCgiRequest::record_len`]).
-pub fn request_head(request: &FastCgiRequest) -> Vec<u8> {
-    let (params, keep_conn) = (&request.params, request.keep_conn);
-    let len = request.record_len();
+/// that do not fit one record ([`GatewayRequest::limited_len`]).
+pub fn request_head(request: &GatewayRequest, keep_conn: bool) -> Vec<u8> {
+    let params = &request.params;
+    let len = request.limited_len().map_or(0, |(len, _)| len);
     let pad = padding(len);
     let mut out = Vec::with_capacity(4 * HEADER + len + pad);
     header(&mut out, BEGIN_REQUEST, 8, 0);
@@ -436,35 +436,38 @@ mod tests {
     use bytes::BufMut;
     use std::sync::Arc;
 
-    fn request(list: &[(&str, &str)], keep_conn: bool) -> FastCgiRequest {
+    fn request(list: &[(&str, &str)], keep_conn: bool) -> Vec<u8> {
         let params = list
             .iter()
             .map(|(n, v)| (Bytes::from(n.to_string()), Bytes::from(v.to_string())))
             .collect();
-        FastCgiRequest {
+        let request = GatewayRequest {
             params,
-            keep_conn,
             whole_body: true,
-            catch_stderr: Arc::from([]),
-        }
+            protocol: crate::eval::plan::Gateway::FastCgi {
+                keep_conn,
+                catch_stderr: Arc::from([]),
+            },
+        };
+        request_head(&request, keep_conn)
     }
 
     #[test]
     fn the_request_head_is_begin_request_then_padded_params() {
-        let head = request_head(&request(&[("A", "bc")], false));
+        let head = request(&[("A", "bc")], false);
         let mut want = vec![1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         // 1 + 1 + 1 + 2 = 5 bytes of params, 3 of padding.
         want.extend_from_slice(&[1, 4, 0, 1, 0, 5, 3, 0, 1, 2, b'A', b'b', b'c', 0, 0, 0]);
         want.extend_from_slice(&[1, 4, 0, 1, 0, 0, 0, 0]);
         assert_eq!(head, want);
-        let kept = request_head(&request(&[], true));
+        let kept = request(&[], true);
         assert_eq!(kept[10], KEEP_CONN);
     }
 
     #[test]
     fn long_values_take_four_length_bytes() {
         let value = "x".repeat(200);
-        let head = request_head(&request(&[("N", &value)], false));
+        let head = request(&[("N", &value)], false);
         let params = &head[24..];
         assert_eq!(&params[..5], &[1, 0x80, 0, 0, 200]);
         assert_eq!(u16::from_be_bytes([head[20], head[21]]), 1 + 4 + 1 + 200);

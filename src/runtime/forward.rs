@@ -116,7 +116,7 @@ async fn attempts(
             // A FastCGI request's params are evaluated once its body is read, when
             // `$content_length` gives a chunked body's length.
             let chunked = request.has_token("transfer-encoding", "chunked");
-            if chunked && p.fastcgi.is_some() && matches!(body, RequestBody::Full(_)) {
+            if chunked && p.gateway.is_some() && matches!(body, RequestBody::Full(_)) {
                 request.body_length = body.length();
             }
             if kept.is_some() || file.is_some() || request.body_length.is_some() {
@@ -131,12 +131,21 @@ async fn attempts(
                 }
                 // nginx builds the upstream request once the body is read: what reads
                 // `$request_body` there sees it.
-                if let Route::Proxy(mut again) = request.conn.state.site.route(&request.info()) {
-                    again.errors = Vec::new();
-                    p = again;
-                    if let Some(replacement) = &p.body {
-                        body = RequestBody::Full(replacement.clone());
+                match request.conn.state.site.route(&request.info()) {
+                    Route::Proxy(mut again) => {
+                        again.errors = Vec::new();
+                        p = again;
+                        if let Some(replacement) = &p.body {
+                            body = RequestBody::Full(replacement.clone());
+                        }
                     }
+                    // A gateway's params that the body made too big for their record or
+                    // packet: nginx's alert, and a 500.
+                    Route::Respond(r) if p.gateway.is_some() && r.status == 500 => {
+                        super::request::log_errors(&request, &p.log.errors, &r.errors, None);
+                        return Ok(fail(request, &p, 500, outcome, keepalive, None).await);
+                    }
+                    _ => {}
                 }
             }
             body
@@ -612,11 +621,11 @@ async fn client_body(
     Ok((body, read, Kept::default()))
 }
 
-/// A FastCGI request whose body goes out only once read whole (`fastcgi_request_buffering`):
-/// its records are then cut as nginx's. An HTTP upstream sees the same bytes either way, and
-/// gets a long body as it arrives.
+/// A gateway's request whose body goes out only once read whole (`fastcgi_request_buffering`
+/// and its siblings): FastCGI's records are then cut as nginx's. An HTTP upstream sees the
+/// same bytes either way, and gets a long body as it arrives.
 fn whole_body(p: &ProxyRequest) -> bool {
-    p.fastcgi.as_ref().is_some_and(|f| f.whole_body)
+    p.gateway.as_ref().is_some_and(|g| g.whole_body)
 }
 
 /// [`client_body`] for a configuration that reads `$request_body` or `$request_body_file`,
@@ -886,10 +895,16 @@ impl Exchange<'_> {
         from: Option<(&mut Client, &mut ClientBody)>,
     ) -> Result<(PeerConn, ResponseHead), (ProxyError, bool)> {
         let started = Instant::now();
-        let pooled = self.upstream.pool.as_ref().and_then(|pool| {
-            let fastcgi = self.p.fastcgi.is_some();
-            pool.take(self.addr, self.p.tls.is_some(), fastcgi)
-        });
+        let fastcgi = self.p.fastcgi();
+        // An SCGI or uwsgi connection is never kept, nor is one kept for HTTP taken for it.
+        let pooled = match &self.p.gateway {
+            Some(_) if fastcgi.is_none() => None,
+            _ => self
+                .upstream
+                .pool
+                .as_ref()
+                .and_then(|pool| pool.take(self.addr, self.p.tls.is_some(), fastcgi.is_some())),
+        };
         let mut conn = match pooled {
             Some(conn) => conn,
             None => {
@@ -912,7 +927,7 @@ impl Exchange<'_> {
                 .map_err(|e| (e, false))?
             }
         };
-        if self.p.fastcgi.is_some() && !conn.stream.is_fastcgi() {
+        if fastcgi.is_some() && !conn.stream.is_fastcgi() {
             conn.stream = conn.stream.into_fastcgi();
         }
         let cached = conn.cached;
@@ -921,6 +936,7 @@ impl Exchange<'_> {
             .map_err(|e| (e, cached))?;
         let head = exchange::read_head(
             &mut conn,
+            self.p.gateway.as_ref().map(|g| &g.protocol),
             self.p.timeouts.read,
             self.head_request,
             self.p.buffers,
@@ -932,12 +948,12 @@ impl Exchange<'_> {
             self.stderr = f.take_stderr();
         }
         let mut head = head.map_err(|e| (e, cached))?;
-        if let Some(f) = &self.p.fastcgi {
-            head.keepalive = f.keep_conn;
+        if let Some((keep_conn, catch_stderr)) = fastcgi {
+            head.keepalive = keep_conn;
             // `fastcgi_catch_stderr`: the answer is taken for an invalid one.
             let caught = |piece: &Bytes| {
                 let text = super::fastcgi::stderr_text(piece);
-                f.catch_stderr
+                catch_stderr
                     .iter()
                     .any(|p| memchr::memmem::find(text, p).is_some())
             };
@@ -1095,8 +1111,8 @@ fn log_error(
 
 /// The scheme the error log puts before the upstream's address (nginx's `u->schema`).
 fn scheme(p: &ProxyRequest) -> &'static str {
-    match (&p.fastcgi, &p.tls) {
-        (Some(_), _) => "fastcgi",
+    match (&p.gateway, &p.tls) {
+        (Some(g), tls) => g.scheme(tls.is_some()),
         (None, Some(_)) => "https",
         (None, None) => "http",
     }

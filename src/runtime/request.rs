@@ -379,7 +379,7 @@ fn refused_finish(request: OwnedRequest, end: Option<&HeadEnd>) -> Finish {
 
 /// The error-log lines routing decided on, with nginx's context (which names the proxy pass
 /// the request was routed again after, if any).
-fn log_errors(
+pub(super) fn log_errors(
     request: &OwnedRequest,
     logs: &[(LogTarget, String)],
     errors: &[ErrorLine],

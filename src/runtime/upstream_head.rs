@@ -54,14 +54,39 @@ pub fn parse(buf: &[u8]) -> Result<Option<Head>, Refused> {
 }
 
 /// A CGI head, as a FastCGI application's STDOUT begins (`ngx_http_fastcgi_process_header`):
-/// header lines read as the proxy module reads them, up to the empty line; the headers and
-/// the head's length. `Ok(None)` while incomplete.
-/// The error is nginx's log text.
-pub fn parse_cgi(buf: &[u8]) -> Result<Option<(Headers, usize)>, String> {
-    header_lines(buf, 0).map_err(|refused| match refused {
+/// header lines read as the proxy module reads them, up to the empty line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CgiHead {
+    /// The status line's code and what follows it, where the head began with one.
+    pub status: Option<(u16, Range<usize>)>,
+    pub headers: Headers,
+    /// The head's length, final empty line included.
+    pub len: usize,
+}
+
+/// Parses a CGI head; with `status_line`, one that begins with an HTTP status line, as SCGI
+/// and uwsgi answers may (`ngx_http_scgi_process_status_line`: bytes that are not one are the
+/// first header line). `Ok(None)` while incomplete. The error is nginx's log text.
+pub fn parse_cgi(buf: &[u8], status_line: bool) -> Result<Option<CgiHead>, String> {
+    let line = match status_line {
+        true => self::status_line(buf).or_else(|refused| match refused {
+            Refused::StatusLine => Ok(Some(StatusLine::NONE)),
+            Refused::Header(line) => Err(line),
+        })?,
+        false => Some(StatusLine::NONE),
+    };
+    let Some(line) = line else {
+        return Ok(None);
+    };
+    let lines = header_lines(buf, line.len).map_err(|refused| match refused {
         Refused::Header(line) => line,
         Refused::StatusLine => "upstream sent invalid header".to_string(),
-    })
+    })?;
+    Ok(lines.map(|(headers, len)| CgiHead {
+        status: (line.len > 0).then_some((line.status, line.tail)),
+        headers,
+        len,
+    }))
 }
 
 /// Header lines as ranges of the bytes parsed.
@@ -104,6 +129,16 @@ struct StatusLine {
     http11: bool,
     tail: Range<usize>,
     len: usize,
+}
+
+impl StatusLine {
+    /// No status line: the head begins with its header lines.
+    const NONE: StatusLine = StatusLine {
+        status: 0,
+        http11: false,
+        tail: 0..0,
+        len: 0,
+    };
 }
 
 /// `HTTP/major.minor SP+ code [SP|.] text CRLF`.
@@ -343,5 +378,23 @@ mod tests {
             refused(b"X\x01Y: 1"),
             r#"upstream sent invalid header: "X\x01...""#
         );
+    }
+
+    #[test]
+    fn cgi_heads_may_begin_with_a_status_line_where_allowed() {
+        let with = parse_cgi(b"HTTP/1.0 201 Made\r\nStatus: 404\r\n\r\n", true);
+        let with = with.expect("valid").expect("complete");
+        assert_eq!(with.status, Some((201, 12..17)));
+        assert_eq!(with.headers.len(), 1);
+        // Not a status line: the first header line.
+        let without = parse_cgi(b"Status: 404\r\n\r\n", true);
+        assert_eq!(without.expect("valid").expect("complete").status, None);
+        // Where it is not allowed (FastCGI), it is a line nginx skips, as it skips a
+        // repeated status line.
+        let fastcgi = parse_cgi(b"HTTP/1.0 201 Made\r\n\r\n", false);
+        let fastcgi = fastcgi.expect("valid").expect("complete");
+        assert_eq!((fastcgi.status, fastcgi.headers.len()), (None, 0));
+        // A status line begun but not ended waits for more.
+        assert_eq!(parse_cgi(b"HTTP/1.", true), Ok(None));
     }
 }

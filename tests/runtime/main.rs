@@ -25,6 +25,7 @@ mod fastcgi;
 mod files;
 mod flv;
 mod force_ranges;
+mod gateway;
 mod geo;
 mod gzip;
 mod gzip_static;

@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod fastcgi;
+pub mod gateway;
 pub mod nginx;
 pub mod site;
 

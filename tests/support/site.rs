@@ -257,7 +257,7 @@ impl Site for TestSite {
             tls: None,
             bind: None,
             cache: None,
-            fastcgi: None,
+            gateway: None,
         }))
     }
 

@@ -1,8 +1,12 @@
-//! The FastCGI module's settings (`fastcgi_*`, `ngx_http_fastcgi_loc_conf_t`), each inherited
-//! as `ngx_http_fastcgi_merge_loc_conf` does: single values by themselves, the arrays
-//! (`fastcgi_param`, `fastcgi_hide_header`, `fastcgi_pass_header`, `fastcgi_catch_stderr`)
-//! whole, a level that sets any of one kind inheriting none of it. `fastcgi_pass` itself is
-//! the location's content handler, read with `proxy_pass` (`location.rs`).
+//! The settings of the modules that pass a request to an application server instead of an
+//! HTTP one: FastCGI (`fastcgi_*`), SCGI (`scgi_*`) and uwsgi (`uwsgi_*`). The three keep the
+//! same upstream settings under their own prefix (`ngx_http_fastcgi_loc_conf_t` and its
+//! siblings), each inherited as their merge functions do: single values by themselves, the
+//! arrays (`*_param`, `*_hide_header`, `*_pass_header`, `fastcgi_catch_stderr`) whole, a
+//! level that sets any of one kind inheriting none of it. A few belong to one module only
+//! (`fastcgi_index`, `uwsgi_modifier1`...): the directive table keeps the others from
+//! naming them. `fastcgi_pass` and its siblings are the location's content handler, read
+//! with `proxy_pass` (`location.rs`).
 
 use std::time::Duration;
 
@@ -13,7 +17,26 @@ use super::{Cx, Text};
 use crate::eval::plan::IgnoreHeaders;
 use crate::syntax::Directive;
 
-/// One `fastcgi_param NAME VALUE [if_not_empty]`.
+/// The protocol a `*_pass` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    FastCgi,
+    Scgi,
+    Uwsgi,
+}
+
+impl Protocol {
+    /// The pass directive's name.
+    pub fn pass(self) -> &'static str {
+        match self {
+            Protocol::FastCgi => "fastcgi_pass",
+            Protocol::Scgi => "scgi_pass",
+            Protocol::Uwsgi => "uwsgi_pass",
+        }
+    }
+}
+
+/// One `fastcgi_param NAME VALUE [if_not_empty]` (or `scgi_param`, `uwsgi_param`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
     pub name: String,
@@ -22,9 +45,9 @@ pub struct Param {
     pub if_not_empty: bool,
 }
 
-/// One level's `fastcgi_*` settings; `None`: the enclosing level's.
+/// One level's `fastcgi_*` (or `scgi_*`, `uwsgi_*`) settings; `None`: the enclosing level's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FastCgi {
+pub struct Gateway {
     pub param: Option<Vec<Param>>,
     pub index: Option<String>,
     /// `fastcgi_split_path_info`: the pattern, compiled by eval.
@@ -49,6 +72,9 @@ pub struct FastCgi {
     pub buffer_size: Option<usize>,
     pub limit_rate: Option<usize>,
     pub force_ranges: Option<bool>,
+    /// `uwsgi_modifier1` and `uwsgi_modifier2`: the packet header's two bytes.
+    pub modifier1: Option<u8>,
+    pub modifier2: Option<u8>,
 }
 
 macro_rules! inherit {
@@ -57,8 +83,8 @@ macro_rules! inherit {
     };
 }
 
-impl FastCgi {
-    pub fn inherit(&mut self, parent: &FastCgi) {
+impl Gateway {
+    pub fn inherit(&mut self, parent: &Gateway) {
         inherit!(
             self,
             parent,
@@ -84,13 +110,16 @@ impl FastCgi {
             ignore_headers,
             buffer_size,
             limit_rate,
-            force_ranges
+            force_ranges,
+            modifier1,
+            modifier2
         );
     }
 
-    /// Reads `d` into this level if it is one of the `fastcgi_*` settings; `false` otherwise.
-    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        let Some(name) = d.name().strip_prefix("fastcgi_") else {
+    /// Reads `d` into this level if it is one of the settings under `prefix` (`"fastcgi_"`,
+    /// `"scgi_"`, `"uwsgi_"`); `false` otherwise.
+    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive, prefix: &str) -> bool {
+        let Some(name) = d.name().strip_prefix(prefix) else {
             return false;
         };
         match name {
@@ -118,9 +147,21 @@ impl FastCgi {
             "buffer_size" => set(cx, d, &mut self.buffer_size, parse_size),
             "limit_rate" => set(cx, d, &mut self.limit_rate, parse_size),
             "force_ranges" => flag(cx, d, &mut self.force_ranges),
+            "modifier1" => modifier(cx, d, &mut self.modifier1),
+            "modifier2" => modifier(cx, d, &mut self.modifier2),
             _ => return false,
         }
         true
+    }
+}
+
+/// `uwsgi_modifier1`/`uwsgi_modifier2`: a number (the directive table has checked that it is
+/// one) from 0 to 255 (`ngx_conf_check_num_bounds`).
+fn modifier(cx: &mut Cx<'_>, d: &Directive, slot: &mut Option<u8>) {
+    match d.arg(0).map(str::parse::<u8>) {
+        Some(Ok(n)) => *slot = Some(n),
+        Some(Err(_)) => cx.error(d, "value must be between 0 and 255"),
+        None => cx.arity(d),
     }
 }
 
