@@ -1,15 +1,18 @@
 //! The FastCGI module's settings (`fastcgi_*`, `ngx_http_fastcgi_loc_conf_t`), each inherited
 //! as `ngx_http_fastcgi_merge_loc_conf` does: single values by themselves, the arrays
 //! (`fastcgi_param`, `fastcgi_hide_header`, `fastcgi_pass_header`, `fastcgi_catch_stderr`)
-//! whole, a level that sets any of one kind inheriting none of it. `fastcgi_pass` itself is
+//! whole, a level that sets any of one kind inheriting none of it; the `fastcgi_cache*` ones
+//! are the file cache's (`cache.rs`). `fastcgi_pass` itself is
 //! the location's content handler, read with `proxy_pass` (`location.rs`).
 
 use std::time::Duration;
 
+use super::cache::{Cache, Module};
 use super::proxy::{self, NextUpstream};
 use super::settings::{flag, ignore_headers, set};
 use super::units::{parse_msec, parse_size};
 use super::{Cx, Text};
+use crate::diag::Severity;
 use crate::eval::plan::IgnoreHeaders;
 use crate::syntax::Directive;
 
@@ -49,6 +52,8 @@ pub struct FastCgi {
     pub buffer_size: Option<usize>,
     pub limit_rate: Option<usize>,
     pub force_ranges: Option<bool>,
+    /// The `fastcgi_cache*` settings.
+    pub cache: Cache,
 }
 
 macro_rules! inherit {
@@ -86,10 +91,14 @@ impl FastCgi {
             limit_rate,
             force_ranges
         );
+        self.cache.inherit(&parent.cache);
     }
 
     /// Reads `d` into this level if it is one of the `fastcgi_*` settings; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
+        if self.cache.apply(cx, d, Module::FastCgi) {
+            return true;
+        }
         let Some(name) = d.name().strip_prefix("fastcgi_") else {
             return false;
         };
@@ -121,6 +130,19 @@ impl FastCgi {
             _ => return false,
         }
         true
+    }
+}
+
+impl FastCgi {
+    /// `ngx_http_fastcgi_merge_loc_conf`'s warning for a merged level under `fastcgi_cache`
+    /// without `fastcgi_cache_key` (whose key is then empty: every request shares one entry).
+    pub fn check_key(&self, cx: &mut Cx<'_>) {
+        if self.cache.key.is_none()
+            && let Some(span) = self.cache.zone_span()
+        {
+            let message = "no \"fastcgi_cache_key\" for \"fastcgi_cache\"";
+            cx.merge_errors.push((span, message, Severity::Warning));
+        }
     }
 }
 

@@ -369,7 +369,7 @@ impl Settings {
             || self.sub_filter.apply(cx, d)
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
-            || self.cache.apply(cx, d)
+            || self.cache.apply(cx, d, super::cache::Module::Proxy)
             || self.secure_link.apply(cx, d)
             || self.browser.apply(cx, d)
             || self.userid.apply(cx, d)

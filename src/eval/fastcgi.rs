@@ -24,6 +24,8 @@ pub struct CFastCgi {
     /// The client headers the `HTTP_*` params stand for, as nginx compares them: lowercase,
     /// `-` as `_`, without `HTTP_`.
     hidden: Vec<Vec<u8>>,
+    /// A param names `HTTP_IF_MODIFIED_SINCE`, `HTTP_IF_NONE_MATCH` ([`FastCgiRequest`]).
+    own_validators: [bool; 2],
     pub pass_request_headers: bool,
     pub keep_conn: bool,
     pub request_buffering: bool,
@@ -45,9 +47,16 @@ impl CFastCgi {
             }
             params.push((Bytes::from(p.name.clone()), value, p.if_not_empty));
         }
+        let names = |name: &str| {
+            f.param
+                .iter()
+                .flatten()
+                .any(|p| p.name.eq_ignore_ascii_case(name))
+        };
         Some(CFastCgi {
             params,
             hidden,
+            own_validators: [names("HTTP_IF_MODIFIED_SINCE"), names("HTTP_IF_NONE_MATCH")],
             pass_request_headers: f.pass_request_headers.unwrap_or(true),
             keep_conn: f.keep_conn.unwrap_or(false),
             request_buffering: f.request_buffering.unwrap_or(true),
@@ -72,6 +81,7 @@ impl CFastCgi {
             }
             params.push((name.clone(), Bytes::from(value)));
         }
+        let headers_at = params.len();
         if self.pass_request_headers {
             for (name, value) in req.headers.iter() {
                 let lower: Vec<u8> = name
@@ -95,6 +105,8 @@ impl CFastCgi {
         }
         FastCgiRequest {
             params,
+            headers_at,
+            own_validators: self.own_validators,
             keep_conn: self.keep_conn,
             whole_body: self.request_buffering,
             catch_stderr: self.catch_stderr.clone(),

@@ -949,6 +949,11 @@ pub struct Response {
 #[derive(Debug, Clone)]
 pub struct FastCgiRequest {
     pub params: Vec<(Bytes, Bytes)>,
+    /// Where the client's headers begin among `params`, after the `fastcgi_param`s.
+    pub headers_at: usize,
+    /// A `fastcgi_param` names `HTTP_IF_MODIFIED_SINCE` and `HTTP_IF_NONE_MATCH` (empty or
+    /// not): `fastcgi_cache_revalidate` sends its own in their place only when none does.
+    pub own_validators: [bool; 2],
     /// `fastcgi_keep_conn`: the application is asked to keep the connection.
     pub keep_conn: bool,
     /// `fastcgi_catch_stderr`: STDERR naming any of these before the head makes the answer

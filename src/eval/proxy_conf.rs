@@ -14,6 +14,7 @@ use super::site::{CBind, CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::Complex;
 use super::vars::Registry;
+use crate::config::cache::Module;
 use crate::config::filters::Expires;
 use crate::config::location::Location;
 use crate::config::proxy::{self, ProxyPass, StaticPass};
@@ -37,6 +38,7 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
         Complex::compile(cx, reg, text);
     }
     super::cache::validate(cx, reg, &st.cache);
+    super::cache::validate(cx, reg, &st.fastcgi.cache);
     super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, &Weak::new());
 }
 
@@ -64,8 +66,13 @@ pub fn compile(
         ProxyPass::Variables(text) => PassTarget::Dynamic(Complex::compile(cx, reg, text)?),
     };
     let st = &l.settings;
+    let ims = st
+        .if_modified_since
+        .unwrap_or(crate::config::content::IfModifiedSince::Exact);
     if l.fastcgi {
-        return fastcgi(cx, reg, l, target, site);
+        let cache = (&st.fastcgi.cache, Module::FastCgi);
+        let cache = super::cache::compile(cx, reg, caches, cache, ims, site)?;
+        return fastcgi(cx, reg, l, target, cache, site);
     }
     // nginx builds the TLS context for an https URL, and for any URL with variables (it may
     // turn out to be https).
@@ -82,10 +89,8 @@ pub fn compile(
         None => Some(None),
     };
     let method = value(cx, &st.proxy_method)?;
-    let ims = st
-        .if_modified_since
-        .unwrap_or(crate::config::content::IfModifiedSince::Exact);
-    let cache = super::cache::compile(cx, reg, caches, &st.cache, ims, site)?;
+    let cache = (&st.cache, Module::Proxy);
+    let cache = super::cache::compile(cx, reg, caches, cache, ims, site)?;
     let set_body = value(cx, &st.proxy_set_body)?;
     let own_length = st
         .proxy_set_header
@@ -146,13 +151,14 @@ pub fn compile(
 }
 
 /// `fastcgi_pass`: the upstream machinery under the `fastcgi_*` settings, with params in
-/// place of headers; no HTTP version, method, body of its own, cookie or redirect rewriting,
-/// TLS or cache.
+/// place of headers and `fastcgi_cache`'s `cache`; no HTTP version, method, body of its own,
+/// cookie or redirect rewriting, or TLS.
 fn fastcgi(
     cx: &mut Cx<'_>,
     reg: &Registry,
     l: &Location,
     target: PassTarget,
+    cache: Option<Box<super::cache::CCache>>,
     site: &Weak<Inner>,
 ) -> Option<CProxy> {
     let st = &l.settings;
@@ -180,6 +186,7 @@ fn fastcgi(
     let params = super::fastcgi::CFastCgi::compile(cx, reg, f)?;
     Some(CProxy {
         fastcgi: Some(Box::new(params)),
+        cache,
         ..knobs.compile(cx, reg, st, target, site)?
     })
 }

@@ -443,6 +443,8 @@ mod tests {
             .collect();
         FastCgiRequest {
             params,
+            headers_at: list.len(),
+            own_validators: [false; 2],
             keep_conn,
             whole_body: true,
             catch_stderr: Arc::from([]),
