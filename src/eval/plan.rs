@@ -684,7 +684,7 @@ pub struct FileResponse {
     pub server_tokens: bool,
     /// The client connection's limits, from the location.
     pub keepalive: KeepaliveLimits,
-    /// The location's gzip filter; `None` with `gzip off`.
+    /// The location's gzip and gunzip filters; `None` with both off.
     pub gzip: Option<Arc<Gzip>>,
     /// `gzip_static on` found a `.gz` file and `gzip_vary` is on: the answer says
     /// `Vary: Accept-Encoding` (nginx's `r->gzip_vary`), whichever file it sends.
@@ -931,7 +931,7 @@ pub struct Response {
     pub server_tokens: bool,
     /// The client connection's limits, from the level that answered.
     pub keepalive: KeepaliveLimits,
-    /// The gzip filter of the level that answered; `None` with `gzip off`.
+    /// The gzip filter of the level that answered; `None` with `gzip off` and `gunzip off`.
     pub gzip: Option<Arc<Gzip>>,
     /// The sub filter of the level that answers, its strings evaluated; `None` without
     /// `sub_filter` or when every search string came out empty.
@@ -1085,7 +1085,7 @@ pub struct ProxyRequest {
     pub errors: Vec<ErrorLine>,
     /// The client connection's limits, from the location.
     pub keepalive: KeepaliveLimits,
-    /// The location's gzip filter; `None` with `gzip off`.
+    /// The location's gzip and gunzip filters; `None` with both off.
     pub gzip: Option<Arc<Gzip>>,
     /// The sub filter of the level that answers, its strings evaluated; `None` without
     /// `sub_filter` or when every search string came out empty.
@@ -1266,6 +1266,10 @@ pub struct Gzip {
 /// A level's settings of the gzip filter itself.
 #[derive(Debug)]
 pub struct GzipSettings {
+    /// `gzip on`: the gzip filter itself runs (the settings may be here for `gunzip` alone).
+    pub filter: bool,
+    /// `gunzip on`: an answer in gzip is inflated for a client that may not have gzip.
+    pub gunzip: bool,
     /// `gzip_comp_level`.
     pub level: u32,
     /// `gzip_min_length`: a response with a known shorter length is left alone.

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::context::OwnedRequest;
 use super::error::ProxyError;
 use super::forward::UpstreamLog;
+use super::gunzip::Gunzipped;
 use super::gzip::Gzipped;
 use super::log::Level;
 use super::static_file::FileBody;
@@ -64,6 +65,8 @@ pub struct ProxyBody {
     inner: Inner,
     /// The sub filter, when the body is rewritten (before it is compressed).
     sub: Option<Box<Substituted>>,
+    /// The gunzip filter, when the response is inflated (before the sub filter).
+    gunzip: Option<Box<Gunzipped>>,
     /// The gzip filter, when the response is compressed.
     gzip: Option<Box<Gzipped>>,
     finish: Option<Finish>,
@@ -82,6 +85,7 @@ impl ProxyBody {
         ProxyBody {
             inner,
             sub: None,
+            gunzip: None,
             gzip: None,
             finish,
             upstream_log: log.map(Box::new),
@@ -140,6 +144,12 @@ impl ProxyBody {
     /// The same body, compressed when `gzip` is given (see `gzip::header_filter`).
     pub fn gzip(mut self, gzip: Option<Gzipped>) -> ProxyBody {
         self.gzip = gzip.map(Box::new);
+        self
+    }
+
+    /// The same body, inflated when `gunzip` is given (see `gunzip::header_filter`).
+    pub fn gunzip(mut self, gunzip: Option<Gunzipped>) -> ProxyBody {
+        self.gunzip = gunzip.map(Box::new);
         self
     }
 
@@ -234,7 +244,8 @@ impl ProxyBody {
         self.held.get_or_insert(None);
     }
 
-    /// The next piece of the body (rewritten by the sub filter, compressed by the gzip one): `Ok(None)` at its
+    /// The next piece of the body (inflated by the gunzip filter, rewritten by the sub one,
+    /// compressed by the gzip one): `Ok(None)` at its
     /// end. An error is logged as nginx logs a failed upstream read.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ProxyError>> {
         let inner = &mut self.inner;
@@ -247,10 +258,15 @@ impl ProxyBody {
                 Poll::Ready(data.take().map(Ok).or_else(|| error.take().map(Err)))
             }
         };
+        let gunzip = &mut self.gunzip;
+        let mut inflated = |cx: &mut Context<'_>| match gunzip {
+            Some(gunzip) => gunzip.poll_next(cx, &mut source),
+            None => source(cx),
+        };
         let sub = &mut self.sub;
         let mut filtered = |cx: &mut Context<'_>| match sub {
-            Some(sub) => sub.poll_next(cx, &mut source),
-            None => source(cx),
+            Some(sub) => sub.poll_next(cx, &mut inflated),
+            None => inflated(cx),
         };
         let next = match &mut self.gzip {
             Some(gzip) => gzip.poll_next(cx, filtered),

@@ -12,6 +12,7 @@ use super::error::ProxyError;
 use super::exchange::{Framing, ResponseHead};
 use super::forced_ranges;
 use super::forward::UpstreamLog;
+use super::gunzip;
 use super::gzip;
 use super::peer::PeerConn;
 use super::redirect;
@@ -240,6 +241,8 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     front.chunked = unframed && chunks;
     front.chunked_off = !sending.chunked;
     front.keepalive_header = sending.keepalive_header;
+    let gunzipped =
+        gunzip::header_filter(p.gzip.as_deref(), &finish.request, &mut front, &mut headers);
     let substituted = sub_filter::header_filter(
         p.sub_filter.as_ref(),
         head.status,
@@ -302,6 +305,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
                 && p.status.is_none()
                 && substituted.is_none()
                 && gzipped.is_none()
+                && gunzipped.is_none()
                 && front.content_length.is_some() =>
         {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(b"accept-ranges"));
@@ -398,6 +402,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
         } => ProxyBody::cut(data, error, finish, d.upstream_log),
     };
     let body = body
+        .gunzip(gunzipped)
         .sub_filter(substituted)
         .gzip(gzipped)
         .trailers(trailers);

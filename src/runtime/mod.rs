@@ -52,6 +52,7 @@ mod forced_ranges;
 mod forward;
 #[cfg(fuzzing)]
 pub mod fuzzing;
+mod gunzip;
 mod gzip;
 mod http2;
 mod kept_body;

@@ -26,6 +26,7 @@ mod fastcgi_cache;
 mod files;
 mod force_ranges;
 mod geo;
+mod gunzip;
 mod gzip;
 mod gzip_static;
 mod header_buffers;
