@@ -54,6 +54,8 @@ pub struct FastCgi {
     pub force_ranges: Option<bool>,
     /// The `fastcgi_cache*` settings.
     pub cache: Cache,
+    /// `fastcgi_bind` (as `proxy_bind`): `None` inside for `off`.
+    pub bind: Option<Option<super::proxy_bind::Bind>>,
 }
 
 macro_rules! inherit {
@@ -89,7 +91,8 @@ impl FastCgi {
             ignore_headers,
             buffer_size,
             limit_rate,
-            force_ranges
+            force_ranges,
+            bind
         );
         self.cache.inherit(&parent.cache);
     }
@@ -127,6 +130,7 @@ impl FastCgi {
             "buffer_size" => set(cx, d, &mut self.buffer_size, parse_size),
             "limit_rate" => set(cx, d, &mut self.limit_rate, parse_size),
             "force_ranges" => flag(cx, d, &mut self.force_ranges),
+            "bind" => super::proxy_bind::lower(cx, d, &mut self.bind),
             _ => return false,
         }
         true

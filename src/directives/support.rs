@@ -61,6 +61,7 @@ const SERVED: &[&str] = &[
     "etag",
     "events",
     "expires",
+    "fastcgi_bind",
     "fastcgi_buffer_size",
     "fastcgi_cache",
     "fastcgi_cache_background_update",

@@ -32,6 +32,7 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
         Expires::Fixed(_) => None,
     });
     let bind = st.proxy_bind.iter().flatten().map(|b| &b.value);
+    let bind = bind.chain(st.fastcgi.bind.iter().flatten().map(|b| &b.value));
     let proxy = st.proxy_method.iter().chain(&st.proxy_set_body).chain(bind);
     let params = st.fastcgi.param.iter().flatten().map(|p| &p.value);
     for text in set.chain(add).chain(expires).chain(proxy).chain(params) {
@@ -130,29 +131,39 @@ pub fn compile(
         cookies: super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, site)?,
         redirects,
         tls,
-        bind: match st.proxy_bind.as_ref().and_then(Option::as_ref) {
-            None => None,
-            Some(b) => Some(match b.fixed {
-                Some(addr) => CBind::Fixed(LocalBind {
-                    addr,
-                    name: b.value.value.clone(),
-                    transparent: b.transparent,
-                }),
-                None => CBind::Variable {
-                    value: Complex::compile(cx, reg, &b.value)?,
-                    transparent: b.transparent,
-                },
-            }),
-        },
+        bind: bind(cx, reg, &st.proxy_bind)?,
         cache,
         fastcgi: None,
         ..knobs.compile(cx, reg, st, target, site)?
     })
 }
 
+/// `proxy_bind` or `fastcgi_bind` compiled: `Some(None)` without one (or `off`), `None` after
+/// an error.
+fn bind(
+    cx: &mut Cx<'_>,
+    reg: &Registry,
+    slot: &Option<Option<crate::config::proxy_bind::Bind>>,
+) -> Option<Option<CBind>> {
+    let Some(b) = slot.as_ref().and_then(Option::as_ref) else {
+        return Some(None);
+    };
+    Some(Some(match b.fixed {
+        Some(addr) => CBind::Fixed(LocalBind {
+            addr,
+            name: b.value.value.clone(),
+            transparent: b.transparent,
+        }),
+        None => CBind::Variable {
+            value: Complex::compile(cx, reg, &b.value)?,
+            transparent: b.transparent,
+        },
+    }))
+}
+
 /// `fastcgi_pass`: the upstream machinery under the `fastcgi_*` settings, with params in
-/// place of headers and `fastcgi_cache`'s `cache`; no HTTP version, method, body of its own,
-/// cookie or redirect rewriting, or TLS.
+/// place of headers, `fastcgi_cache`'s `cache` and `fastcgi_bind`; no HTTP version, method,
+/// body of its own, cookie or redirect rewriting, or TLS.
 fn fastcgi(
     cx: &mut Cx<'_>,
     reg: &Registry,
@@ -187,6 +198,7 @@ fn fastcgi(
     Some(CProxy {
         fastcgi: Some(Box::new(params)),
         cache,
+        bind: bind(cx, reg, &f.bind)?,
         ..knobs.compile(cx, reg, st, target, site)?
     })
 }

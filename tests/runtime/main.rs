@@ -22,6 +22,7 @@ mod client_certs;
 mod content_handlers;
 mod error_logs;
 mod fastcgi;
+mod fastcgi_bind;
 mod fastcgi_cache;
 mod files;
 mod force_ranges;

@@ -1,8 +1,8 @@
 //! A small FastCGI responder on 127.0.0.1:0 for `fastcgi_pass` tests, one thread per
 //! connection, every read bounded. Each request's answer is chosen by the `do=` argument of
 //! its `REQUEST_URI` param; by default it lists what it received: the records' framing
-//! (type/length/padding), the keep-conn flag, which request of its connection this is, every
-//! param in order and the body. Every request's params are kept, in the order they came, for
+//! (type/length/padding), the keep-conn flag, which request of its connection this is, the
+//! address the connection came from, every param in order and the body. Every request's params are kept, in the order they came, for
 //! tests that check which requests reached it.
 
 use std::io::{Read, Write};
@@ -61,6 +61,10 @@ fn read_record(s: &mut TcpStream) -> Option<Record> {
 /// Serves requests on `s` until it closes (or, without the keep-conn flag, after one).
 fn serve(mut s: TcpStream, seen: &Seen) {
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let peer = s
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let mut served = 0;
     loop {
         let mut framing = Vec::new();
@@ -83,7 +87,7 @@ fn serve(mut s: TcpStream, seen: &Seen) {
         if let Ok(mut seen) = seen.lock() {
             seen.push(pairs.clone());
         }
-        let listing = listing(&framing, keep, served, &pairs, &stdin);
+        let listing = listing(&framing, (keep, served, &peer), &pairs, &stdin);
         let uri = pairs
             .iter()
             .find(|(n, _)| n == "REQUEST_URI")
@@ -180,13 +184,12 @@ fn decode_params(mut data: &[u8]) -> Vec<(String, String)> {
 
 fn listing(
     framing: &[String],
-    keep: bool,
-    served: usize,
+    (keep, served, peer): (bool, usize, &str),
     pairs: &[(String, String)],
     stdin: &[u8],
 ) -> String {
     let mut out = format!(
-        "records {}\nkeep={keep} request={served}\n",
+        "records {}\nkeep={keep} request={served} peer={peer}\n",
         framing.join(" ")
     );
     for (n, v) in pairs {
