@@ -169,6 +169,8 @@ pub struct Settings {
     /// `mirror_request_body`: the request's body is read before its mirrors start, and
     /// they send it too.
     pub mirror_request_body: Option<bool>,
+    /// `post_action`: the URI (or named location) the request is redirected to once answered.
+    pub post_action: Option<String>,
     /// `log_subrequest`: the access log writes a subrequest's line.
     pub log_subrequest: Option<bool>,
     /// `proxy_bind`: `None` inside for `off`.
@@ -337,6 +339,7 @@ impl Settings {
             keepalive_disable,
             mirror,
             mirror_request_body,
+            post_action,
             log_subrequest,
             proxy_bind
         );
@@ -614,6 +617,7 @@ impl Settings {
             "underscores_in_headers" => flag(cx, d, &mut self.underscores_in_headers),
             "merge_slashes" => flag(cx, d, &mut self.merge_slashes),
             "default_type" => set(cx, d, &mut self.default_type, |s| Some(s.to_string())),
+            "post_action" => set(cx, d, &mut self.post_action, |s| Some(s.to_string())),
             // `ngx_http_core_type`: a level's `types` blocks fill one table; an extension
             // named again takes the new type, with a warning.
             "types" => {

@@ -163,6 +163,7 @@ const SERVED: &[&str] = &[
     "override_charset",
     "pid",
     "port_in_redirect",
+    "post_action",
     "proxy_bind",
     "proxy_buffer_size",
     "proxy_cache",

@@ -287,6 +287,9 @@ pub struct RequestInfo<'a> {
     /// again (after a proxy pass, or once its body is read), the request starts only those
     /// after them.
     pub mirrored: usize,
+    /// The request was answered and is routed again for its location's `post_action`: where
+    /// it was answered, it is redirected there instead.
+    pub post_action: bool,
     /// The client's body as a proxy pass read it, when nginx would hold it in memory (see
     /// [`ProxyRequest::keep_body`]): what `$request_body` reads from the content phase on.
     pub request_body: Option<&'a [u8]>,
@@ -1506,6 +1509,9 @@ pub struct LogSpec {
     pub errors: Vec<(LogTarget, String)>,
     /// `log_subrequest on`: a subrequest answered here writes its line too.
     pub subrequests: bool,
+    /// `post_action`: a request answered here is routed to it next (`RequestInfo::post_action`),
+    /// and its line written after that.
+    pub post_action: bool,
 }
 
 /// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response

@@ -188,6 +188,18 @@ impl ProxyBody {
         }
     }
 
+    /// The location that answered has a `post_action` to go to next.
+    pub fn post_action(&self) -> bool {
+        self.finish.as_ref().is_some_and(|f| f.log.post_action)
+    }
+
+    /// The request's log line held (see [`hold_log`](Self::hold_log)), the body ended if it
+    /// had not, for its `post_action` to write after it is over.
+    pub fn take_line(&mut self) -> Option<Finish> {
+        self.end();
+        self.held.as_mut().and_then(Option::take)
+    }
+
     /// Hands the request's log line over to a tunnel, which writes it when it ends (or to
     /// the main request of an `auth_request` subrequest, which reads its outcome).
     pub fn take_finish(&mut self) -> Option<Finish> {

@@ -42,6 +42,7 @@ mod listen_options;
 mod mirror;
 mod oracle;
 mod output;
+mod post_action;
 mod proxied_requests;
 mod proxy;
 mod proxy_bind;
