@@ -401,6 +401,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
             cut: Some(error),
         } => ProxyBody::cut(data, error, finish, d.upstream_log),
     };
+    let inflating = gunzipped.is_some();
     let body = body
         .gunzip(gunzipped)
         .sub_filter(substituted)
@@ -411,8 +412,10 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     // Through nginx's buffers a head shorter than `postpone_output` goes out with the
     // body's first data: a chunked body broken before any (the only body whose reading
     // fails the request) leaves the client nothing. Other bodies' heads go at once.
-    answer.hold_head = chunked_body
-        && head.buffered(p.buffers.buffering, p.ignore_headers)
+    // So does an inflated body's: one that zlib refuses before any of it is out leaves the
+    // client nothing too.
+    answer.hold_head = (inflating
+        || chunked_body && head.buffered(p.buffers.buffering, p.ignore_headers))
         && answer.head.len() < POSTPONE_OUTPUT;
     answer.watch_client = !p.ignore_client_abort;
     answer

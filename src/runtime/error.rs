@@ -224,7 +224,8 @@ impl fmt::Display for ProxyError {
                 Stage::Handshaking.as_str()
             ),
             ProxyError::TlsSetup(e) | ProxyError::BodyFile(e) => write!(f, "{e}"),
-            ProxyError::Inflate(e) => write!(f, "{e} while {}", Stage::ReadingBody.as_str()),
+            // The gunzip filter runs as the body goes to the client.
+            ProxyError::Inflate(e) => write!(f, "{e} while sending to client"),
             ProxyError::InvalidHeader(line) => {
                 write!(f, "{line} while reading response header from upstream")
             }

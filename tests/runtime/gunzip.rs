@@ -34,6 +34,11 @@ fn answer(head: &str) -> Vec<u8> {
         let mut cut = gzip(TEXT.as_bytes());
         cut.truncate(cut.len() - 6);
         ("Content-Encoding: gzip\r\n", cut)
+    } else if path.ends_with("/garbage") {
+        (
+            "Content-Encoding: gzip\r\n",
+            b"\x1f\x8b\x08\x00not deflate at all".to_vec(),
+        )
     } else if path.ends_with("/upper") {
         ("Content-Encoding: GZIP\r\n", gzip(TEXT.as_bytes()))
     } else {
@@ -91,6 +96,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("GET /novary", "", "1.1"),
     ("GET /off", "", "1.1"),
     ("GET /p/bad", "", "1.1"),
+    // Refused before any of it is inflated: the client gets nothing, not even the head.
+    ("GET /p/garbage", "", "1.1"),
 ];
 
 #[tokio::test]
@@ -113,6 +120,7 @@ async fn gzipped_answers_are_inflated_as_nginx_inflates_them() {
     );
     assert_eq!(seen[0].body, TEXT.as_bytes());
     assert_eq!(header(&seen[1].head, "content-encoding"), Some("gzip"));
+    assert_eq!(seen[CASES.len() - 1].head, "");
     assert_eq!(
         seen[12].body,
         TEXT.replace("hello", "bye").as_bytes(),
