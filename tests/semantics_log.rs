@@ -129,6 +129,7 @@ http {{
         counts: &ngxr::eval::plan::UNCOUNTED,
         auth: &[],
         mirrored: 0,
+        post_action: false,
         request_body: None,
         body_length: None,
         request_body_file: None,

@@ -1,7 +1,8 @@
-//! The proxy cache's settings (`ngx_http_file_cache`, as the proxy module configures it):
-//! `proxy_cache_path` zones declared at the http level, and the per-level `proxy_cache*`
-//! directives with nginx's merge rules (a level naming no `proxy_cache_valid`,
-//! `proxy_cache_bypass` or `proxy_no_cache` inherits the enclosing level's list whole).
+//! The file cache's settings (`ngx_http_file_cache`, as the proxy and FastCGI modules
+//! configure it alike): `proxy_cache_path` and `fastcgi_cache_path` zones declared at the
+//! http level, and the per-level `proxy_cache*` or `fastcgi_cache*` directives with nginx's
+//! merge rules (a level naming no `*_cache_valid`, `*_cache_bypass` or `*_no_cache` inherits
+//! the enclosing level's list whole). Each module has its own zones and its own settings.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,10 +14,30 @@ use crate::eval::plan::NextUpstream;
 use crate::source::Span;
 use crate::syntax::Directive;
 
-/// One `proxy_cache_path`.
+/// The module whose upstream a cache serves: each declares its zones and reads its
+/// settings under its own prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Module {
+    Proxy,
+    FastCgi,
+}
+
+impl Module {
+    /// The prefix of the module's directives (`proxy_`, `fastcgi_`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Module::Proxy => "proxy_",
+            Module::FastCgi => "fastcgi_",
+        }
+    }
+}
+
+/// One `proxy_cache_path` or `fastcgi_cache_path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachePath {
-    /// The `keys_zone` name `proxy_cache` refers to.
+    /// The module that declared it: only its own `*_cache` names the zone.
+    pub module: Module,
+    /// The `keys_zone` name `proxy_cache` (or `fastcgi_cache`) refers to.
     pub name: String,
     /// The directory, relative to the prefix unless absolute.
     pub path: PathBuf,
@@ -28,7 +49,7 @@ pub struct CachePath {
     pub span: Span,
 }
 
-/// What `proxy_cache` names.
+/// What `proxy_cache` (or `fastcgi_cache`) names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZoneName {
     /// A zone, with the name's span.
@@ -45,7 +66,7 @@ pub struct Valid {
     pub time: Duration,
 }
 
-/// The `proxy_cache*` settings of one level; `None`: inherited.
+/// The `proxy_cache*` (or `fastcgi_cache*`) settings of one level; `None`: inherited.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cache {
     /// `proxy_cache ZONE` (`Some(Some)`) or `off` (`Some(None)`).
@@ -78,8 +99,9 @@ pub struct Cache {
     pub background_update: Option<bool>,
 }
 
-/// Reads `proxy_cache_path` (`ngx_http_file_cache_set_slot`) into `zones`.
-pub fn declare(cx: &mut Cx<'_>, d: &Directive, zones: &mut Vec<CachePath>) {
+/// Reads `proxy_cache_path` or `fastcgi_cache_path` (`ngx_http_file_cache_set_slot`, the
+/// zone `module`'s) into `zones`.
+pub fn declare(cx: &mut Cx<'_>, d: &Directive, module: Module, zones: &mut Vec<CachePath>) {
     let Some(path) = d.arg(0) else {
         return cx.arity(d);
     };
@@ -145,16 +167,61 @@ pub fn declare(cx: &mut Cx<'_>, d: &Directive, zones: &mut Vec<CachePath>) {
     let Some(name) = zone else {
         return cx.error(d, format!("\"{path}\" must have \"keys_zone\" parameter"));
     };
+    cx.cache_zones.push(ZoneUse::new(cx, d, &name, module));
     if zones.iter().any(|z| z.name == name) {
         return cx.error(d, format!("duplicate zone \"{name}\""));
     }
     zones.push(CachePath {
+        module,
         name,
         path: cx.prefixed(path),
         levels,
         inactive,
         span: d.span(),
     });
+}
+
+/// A cache zone named by a `*_cache_path` or a fixed `*_cache`, for [`check_uses`].
+#[derive(Debug)]
+pub struct ZoneUse {
+    name: String,
+    module: Module,
+    /// The directive's reading position, its span and the span nginx's line is taken from.
+    order: u64,
+    span: Span,
+    end: Span,
+}
+
+impl ZoneUse {
+    fn new(cx: &Cx<'_>, d: &Directive, name: &str, module: Module) -> ZoneUse {
+        ZoneUse {
+            name: name.to_string(),
+            module,
+            order: cx.tree.order_of(d),
+            span: d.span(),
+            end: d.end,
+        }
+    }
+}
+
+/// `ngx_shared_memory_add` tags a zone with the module that names it first: each directive
+/// that names, in reading order, a zone another module's named is refused.
+pub fn check_uses(cx: &mut Cx<'_>) {
+    let mut uses = std::mem::take(&mut cx.cache_zones);
+    uses.sort_by_key(|u| u.order);
+    for (i, u) in uses.iter().enumerate() {
+        let first = uses[..i].iter().find(|o| o.name == u.name);
+        if first.is_some_and(|o| o.module != u.module) {
+            let message = format!(
+                "the shared memory zone \"{}\" is already declared for a different use",
+                u.name
+            );
+            let mut diag =
+                crate::diag::Diagnostic::emerg("config::invalid", message, u.span, u.end);
+            diag.order = u.order;
+            cx.sink.push(diag);
+        }
+    }
 }
 
 /// Both sets of failures.
@@ -189,6 +256,14 @@ fn parse_levels(text: &str) -> Option<Vec<usize>> {
 }
 
 impl Cache {
+    /// The span of the `*_cache` naming this level's zone; `None` without one.
+    pub fn zone_span(&self) -> Option<Span> {
+        match self.zone.as_ref()?.as_ref()? {
+            ZoneName::Fixed(_, span) => Some(*span),
+            ZoneName::Variable(text) => Some(text.span),
+        }
+    }
+
     /// Fills what this level did not set from `parent`.
     pub fn inherit(&mut self, parent: &Cache) {
         macro_rules! take {
@@ -215,10 +290,13 @@ impl Cache {
         );
     }
 
-    /// Reads `d` if it is one of the cache's directives; `false` otherwise.
-    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
-        match d.name() {
-            "proxy_cache" => {
+    /// Reads `d` if it is one of `module`'s cache directives; `false` otherwise.
+    pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive, module: Module) -> bool {
+        let Some(name) = d.name().strip_prefix(module.prefix()) else {
+            return false;
+        };
+        match name {
+            "cache" => {
                 if self.zone.is_some() {
                     return {
                         cx.duplicate(d);
@@ -230,18 +308,21 @@ impl Cache {
                     Some(w) if w.value.contains('$') => {
                         self.zone = cx.text(d, 0).map(|t| Some(ZoneName::Variable(t)));
                     }
-                    Some(w) => self.zone = Some(Some(ZoneName::Fixed(w.value.clone(), w.span))),
+                    Some(w) => {
+                        cx.cache_zones.push(ZoneUse::new(cx, d, &w.value, module));
+                        self.zone = Some(Some(ZoneName::Fixed(w.value.clone(), w.span)));
+                    }
                     None => cx.arity(d),
                 }
             }
-            "proxy_cache_key" => {
+            "cache_key" => {
                 if self.key.is_some() {
                     cx.duplicate(d);
                 } else {
                     self.key = cx.text(d, 0);
                 }
             }
-            "proxy_cache_valid" => {
+            "cache_valid" => {
                 // The walk checked the codes and the time.
                 let Some((time, codes)) = d.args.split_last() else {
                     return true;
@@ -258,12 +339,12 @@ impl Cache {
                 let list = self.valid.get_or_insert_with(Vec::new);
                 list.push(Valid { codes, any, time });
             }
-            "proxy_cache_methods" => {
+            "cache_methods" => {
                 let post = self.methods_post.get_or_insert(false);
                 *post |= d.args.iter().any(|w| w.value.eq_ignore_ascii_case("post"));
             }
-            "proxy_cache_bypass" | "proxy_no_cache" => {
-                let list = if d.name() == "proxy_cache_bypass" {
+            "cache_bypass" | "no_cache" => {
+                let list = if name == "cache_bypass" {
                     &mut self.bypass
                 } else {
                     &mut self.no_cache
@@ -271,16 +352,16 @@ impl Cache {
                 let values: Vec<Text> = (0..d.args.len()).filter_map(|i| cx.text(d, i)).collect();
                 list.get_or_insert_with(Vec::new).extend(values);
             }
-            "proxy_cache_min_uses" => set(cx, d, &mut self.min_uses, |s| s.parse().ok()),
-            "proxy_cache_convert_head" => flag(cx, d, &mut self.convert_head),
-            "proxy_cache_revalidate" => flag(cx, d, &mut self.revalidate),
-            "proxy_cache_lock" => flag(cx, d, &mut self.lock),
-            "proxy_cache_lock_timeout" => set(cx, d, &mut self.lock_timeout, parse_msec),
-            "proxy_cache_lock_age" => set(cx, d, &mut self.lock_age, parse_msec),
-            "proxy_cache_background_update" => flag(cx, d, &mut self.background_update),
-            "proxy_cache_max_range_offset" => set(cx, d, &mut self.max_range_offset, parse_offset),
+            "cache_min_uses" => set(cx, d, &mut self.min_uses, |s| s.parse().ok()),
+            "cache_convert_head" => flag(cx, d, &mut self.convert_head),
+            "cache_revalidate" => flag(cx, d, &mut self.revalidate),
+            "cache_lock" => flag(cx, d, &mut self.lock),
+            "cache_lock_timeout" => set(cx, d, &mut self.lock_timeout, parse_msec),
+            "cache_lock_age" => set(cx, d, &mut self.lock_age, parse_msec),
+            "cache_background_update" => flag(cx, d, &mut self.background_update),
+            "cache_max_range_offset" => set(cx, d, &mut self.max_range_offset, parse_offset),
             // A level's directives together (nginx's bitmask).
-            "proxy_cache_use_stale" => {
+            "cache_use_stale" => {
                 if let Some(more) = super::proxy::next_upstream(cx, d) {
                     let updating = d.args.iter().any(|w| w.value == "updating");
                     let (rules, up) = self.use_stale.get_or_insert_with(Default::default);

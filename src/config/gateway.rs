@@ -6,14 +6,17 @@
 //! level that sets any of one kind inheriting none of it. A few belong to one module only
 //! (`fastcgi_index`, `uwsgi_modifier1`...): the directive table keeps the others from
 //! naming them. `fastcgi_pass` and its siblings are the location's content handler, read
-//! with `proxy_pass` (`location.rs`).
+//! with `proxy_pass` (`location.rs`). The `fastcgi_cache*` ones are the file cache's
+//! (`cache.rs`), FastCGI's alone.
 
 use std::time::Duration;
 
+use super::cache::{Cache, Module};
 use super::proxy::{self, NextUpstream};
 use super::settings::{flag, ignore_headers, set};
 use super::units::{parse_msec, parse_size};
 use super::{Cx, Text};
+use crate::diag::Severity;
 use crate::eval::plan::IgnoreHeaders;
 use crate::syntax::Directive;
 
@@ -75,6 +78,10 @@ pub struct Gateway {
     /// `uwsgi_modifier1` and `uwsgi_modifier2`: the packet header's two bytes.
     pub modifier1: Option<u8>,
     pub modifier2: Option<u8>,
+    /// The `fastcgi_cache*` settings.
+    pub cache: Cache,
+    /// `fastcgi_bind` (as `proxy_bind`): `None` inside for `off`.
+    pub bind: Option<Option<super::proxy_bind::Bind>>,
 }
 
 macro_rules! inherit {
@@ -112,13 +119,29 @@ impl Gateway {
             limit_rate,
             force_ranges,
             modifier1,
-            modifier2
+            modifier2,
+            bind
         );
+        self.cache.inherit(&parent.cache);
+    }
+
+    /// `ngx_http_fastcgi_merge_loc_conf`'s warning for a merged level under `fastcgi_cache`
+    /// without `fastcgi_cache_key` (whose key is then empty: every request shares one entry).
+    pub fn check_key(&self, cx: &mut Cx<'_>) {
+        if self.cache.key.is_none()
+            && let Some(span) = self.cache.zone_span()
+        {
+            let message = "no \"fastcgi_cache_key\" for \"fastcgi_cache\"";
+            cx.merge_errors.push((span, message, Severity::Warning));
+        }
     }
 
     /// Reads `d` into this level if it is one of the settings under `prefix` (`"fastcgi_"`,
     /// `"scgi_"`, `"uwsgi_"`); `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive, prefix: &str) -> bool {
+        if prefix == "fastcgi_" && self.cache.apply(cx, d, Module::FastCgi) {
+            return true;
+        }
         let Some(name) = d.name().strip_prefix(prefix) else {
             return false;
         };
@@ -149,6 +172,7 @@ impl Gateway {
             "force_ranges" => flag(cx, d, &mut self.force_ranges),
             "modifier1" => modifier(cx, d, &mut self.modifier1),
             "modifier2" => modifier(cx, d, &mut self.modifier2),
+            "bind" => super::proxy_bind::lower(cx, d, &mut self.bind),
             _ => return false,
         }
         true

@@ -3,7 +3,8 @@
 //! `gzip_disable`). Each inherits as nginx merges it: `gzip_types` and `gzip_disable` as whole
 //! lists, `gzip_proxied` as a bitmask that several directives of one level OR together, and
 //! `gzip_disable msie6` apart from the regexes it is written with. `gzip_static` is read here
-//! too: it asks the same question of a request (`ngx_http_gzip_ok`).
+//! too: it asks the same question of a request (`ngx_http_gzip_ok`), and so is `gunzip`, whose
+//! filter inflates a gzipped answer for the clients that question turns away.
 
 use super::settings::{flag, inherit_opt, set};
 use super::{Cx, Text};
@@ -29,6 +30,8 @@ pub struct Gzip {
     pub disable_msie6: Option<bool>,
     /// `gzip_static` (the gzip_static module's, read with the rest for its use of them).
     pub static_: Option<GzipStatic>,
+    /// `gunzip` (the gunzip filter's).
+    pub gunzip: Option<bool>,
 }
 
 /// `gzip_static`: whether a file's `.gz` neighbour is sent instead of it.
@@ -132,6 +135,7 @@ impl Gzip {
             disable,
             disable_msie6,
             static_,
+            gunzip,
         } = parent;
         self.enable = self.enable.or(*enable);
         self.comp_level = self.comp_level.or(*comp_level);
@@ -143,12 +147,14 @@ impl Gzip {
         inherit_opt(&mut self.disable, disable);
         self.disable_msie6 = self.disable_msie6.or(*disable_msie6);
         self.static_ = self.static_.or(*static_);
+        self.gunzip = self.gunzip.or(*gunzip);
     }
 
     /// Reads `d` if it is one of the settings here; `false` otherwise.
     pub fn apply(&mut self, cx: &mut Cx<'_>, d: &Directive) -> bool {
         match d.name() {
             "gzip" => flag(cx, d, &mut self.enable),
+            "gunzip" => flag(cx, d, &mut self.gunzip),
             "gzip_vary" => flag(cx, d, &mut self.vary),
             // `ngx_conf_set_enum_slot` compares without case.
             "gzip_static" => set(cx, d, &mut self.static_, |s| {

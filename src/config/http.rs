@@ -9,6 +9,7 @@ use super::map::Map;
 use super::rewrite::Step;
 use super::settings::Settings;
 use super::upstream::Upstream;
+use crate::diag::Severity;
 use crate::source::Span;
 use crate::syntax::Directive;
 
@@ -24,7 +25,7 @@ pub struct Http {
     pub settings: Settings,
     /// The `limit_req_zone` and `limit_conn_zone` zones.
     pub limit_zones: Vec<super::limit::Zone>,
-    /// The `proxy_cache_path` zones.
+    /// The `proxy_cache_path` and `fastcgi_cache_path` zones.
     pub cache_paths: Vec<super::cache::CachePath>,
 }
 
@@ -91,7 +92,13 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
                 }
             }
             "proxy_redirect" if !super::proxy::default_redirect_allowed(cx, c, None) => {}
-            "proxy_cache_path" => super::cache::declare(cx, c, &mut http.cache_paths),
+            "proxy_cache_path" => {
+                super::cache::declare(cx, c, super::cache::Module::Proxy, &mut http.cache_paths)
+            }
+            "fastcgi_cache_path" => {
+                let module = super::cache::Module::FastCgi;
+                super::cache::declare(cx, c, module, &mut http.cache_paths)
+            }
             "limit_req_zone" | "limit_conn_zone" => {
                 let mut zones = std::mem::take(&mut cx.limit_zones);
                 zones.declare(cx, c);
@@ -115,11 +122,12 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Http {
         let pool = s.settings.connection_pool_size;
         if large < pool.unwrap_or(crate::defaults::http::CONNECTION_POOL_SIZE) {
             let message = "the \"large_client_header_buffers\" size must be equal to or greater than \"connection_pool_size\"";
-            cx.at_close(d, s.span, message);
+            cx.at_close(d, s.span, message, Severity::Error);
         }
     }
-    for (span, message) in std::mem::take(&mut cx.merge_errors) {
-        cx.at_close(d, span, message);
+    super::cache::check_uses(cx);
+    for (span, message, severity) in std::mem::take(&mut cx.merge_errors) {
+        cx.at_close(d, span, message, severity);
     }
     zones.check_sizes(cx);
     let limit_zones = std::mem::take(&mut cx.limit_zones);
@@ -170,6 +178,7 @@ fn lower_server(cx: &mut Cx<'_>, d: &Directive, outer: &Settings) -> Server {
         s.listens.push(listen::implicit(d.span()));
     }
     s.settings.inherit(outer);
+    s.settings.fastcgi.check_key(cx);
     for c in children.iter().filter(|c| c.name() == "location") {
         if let Some(loc) = location::lower(cx, c, None, &s.settings) {
             s.locations.push(loc);

@@ -219,6 +219,7 @@ pub fn lower(
         directive(cx, c, &mut loc);
     }
     loc.settings.inherit(outer);
+    loc.settings.fastcgi.check_key(cx);
     inherit_ifs(&mut loc);
     inherit_limit_except(&mut loc);
     for c in children.iter().filter(|c| c.name() == "location") {

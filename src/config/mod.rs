@@ -40,7 +40,7 @@ pub mod upstream;
 pub mod userid;
 
 use crate::cli::Paths;
-use crate::diag::{Diagnostic, NginxAt, Sink};
+use crate::diag::{Diagnostic, NginxAt, Severity, Sink};
 use crate::source::Span;
 use crate::syntax::{Directive, SyntaxTree};
 
@@ -95,9 +95,13 @@ pub struct Cx<'t> {
     http_end: u64,
     /// The limit modules' shared memory zones named so far.
     pub limit_zones: limit::Zones,
-    /// Errors nginx finds when it merges a level's settings, which it reports on the line
-    /// of the `http` block's `}`: the directive that made each, and the message.
-    pub merge_errors: Vec<(Span, &'static str)>,
+    /// The cache zones named by a `*_cache_path` or a `*_cache`, checked when the `http`
+    /// block closes ([`cache::check_uses`]).
+    pub cache_zones: Vec<cache::ZoneUse>,
+    /// Errors (and warnings) nginx finds when it merges a level's settings, which it
+    /// reports on the line of the `http` block's `}`: the directive that made each, the
+    /// message and its level.
+    pub merge_errors: Vec<(Span, &'static str, Severity)>,
     /// The access-log files given a buffer so far, with it: nginx's file takes the first
     /// one, and refuses another that differs.
     pub log_buffers: Vec<(log::LogTarget, log::LogBuffer)>,
@@ -130,6 +134,7 @@ impl<'t> Cx<'t> {
             sink,
             http_end,
             limit_zones: limit::Zones::default(),
+            cache_zones: Vec::new(),
             merge_errors: Vec::new(),
             log_buffers: Vec::new(),
         }
@@ -259,16 +264,17 @@ impl<'t> Cx<'t> {
         self.error(d, format!("\"{}\" directive invalid value", d.name()));
     }
 
-    /// An error nginx finds once block `d` is read (or merged): on the line of its `}`, after
-    /// everything in it; `span` is what to underline.
-    pub fn at_close(&mut self, d: &Directive, span: Span, message: &str) {
+    /// An error (or warning) nginx finds once block `d` is read (or merged): on the line of
+    /// its `}`, after everything in it; `span` is what to underline.
+    pub fn at_close(&mut self, d: &Directive, span: Span, message: &str, severity: Severity) {
         let close = match &d.body {
             crate::syntax::Body::Block {
                 close: Some(close), ..
             } => *close,
             _ => d.end,
         };
-        let mut diag = Diagnostic::emerg("config::invalid", message, span, close);
+        let mut diag =
+            Diagnostic::emerg("config::invalid", message, span, close).with_severity(severity);
         diag.order = self.tree.order_after(std::slice::from_ref(d));
         self.sink.push(diag);
     }

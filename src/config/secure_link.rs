@@ -54,7 +54,8 @@ impl SecureLink {
         if !before && self.mixed() {
             let message = "\"secure_link_secret\" cannot be mixed with \"secure_link\" and \
                            \"secure_link_md5\"";
-            cx.merge_errors.push((d.span(), message));
+            let error = crate::diag::Severity::Error;
+            cx.merge_errors.push((d.span(), message, error));
         }
     }
 

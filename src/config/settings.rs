@@ -177,6 +177,8 @@ pub struct Settings {
     /// `mirror_request_body`: the request's body is read before its mirrors start, and
     /// they send it too.
     pub mirror_request_body: Option<bool>,
+    /// `post_action`: the URI (or named location) the request is redirected to once answered.
+    pub post_action: Option<String>,
     /// `log_subrequest`: the access log writes a subrequest's line.
     pub log_subrequest: Option<bool>,
     /// `proxy_bind`: `None` inside for `off`.
@@ -352,6 +354,7 @@ impl Settings {
             keepalive_disable,
             mirror,
             mirror_request_body,
+            post_action,
             log_subrequest,
             proxy_bind
         );
@@ -397,7 +400,7 @@ impl Settings {
             || self.sub_filter.apply(cx, d)
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
-            || self.cache.apply(cx, d)
+            || self.cache.apply(cx, d, super::cache::Module::Proxy)
             || self.secure_link.apply(cx, d)
             || self.browser.apply(cx, d)
             || self.userid.apply(cx, d)
@@ -644,6 +647,7 @@ impl Settings {
             "underscores_in_headers" => flag(cx, d, &mut self.underscores_in_headers),
             "merge_slashes" => flag(cx, d, &mut self.merge_slashes),
             "default_type" => set(cx, d, &mut self.default_type, |s| Some(s.to_string())),
+            "post_action" => set(cx, d, &mut self.post_action, |s| Some(s.to_string())),
             // `ngx_http_core_type`: a level's `types` blocks fill one table; an extension
             // named again takes the new type, with a warning.
             "types" => {

@@ -72,7 +72,8 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Option<SplitClients> {
             sum.wrapping_add(*percent)
         };
         if sum > WHOLE {
-            cx.at_close(d, d.span(), "percent total is greater than 100%");
+            let message = "percent total is greater than 100%";
+            cx.at_close(d, d.span(), message, crate::diag::Severity::Error);
             break;
         }
         if *percent > 0 {

@@ -265,7 +265,7 @@ impl<'a> Walker<'a> {
                     self.error(d, "log::unknown_format", msg);
                 }
             }
-            ("proxy_cache_valid", _) => {
+            ("proxy_cache_valid" | "fastcgi_cache_valid", _) => {
                 if let Some(message) = cache_valid_error(&d.args) {
                     self.error(d, "value::cache_valid", message);
                 }

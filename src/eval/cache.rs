@@ -1,5 +1,6 @@
-//! The proxy cache (`ngx_http_file_cache` as the proxy module uses it): zones built once at
-//! load from `proxy_cache_path`, a location's `proxy_cache*` settings compiled, the
+//! The file cache (`ngx_http_file_cache`, as the proxy and FastCGI modules use it): zones
+//! built once at load from `proxy_cache_path` and `fastcgi_cache_path`, a location's
+//! `proxy_cache*` or `fastcgi_cache*` settings compiled, the
 //! request's key and predicates evaluated when routing ends ([`CacheRequest`]), and nginx's
 //! rules on what an upstream answer lets the cache keep and for how long ([`validity`]),
 //! which the runtime applies when the answer comes.
@@ -19,7 +20,7 @@ use super::site::Inner;
 use super::value::Complex;
 use super::vars::Registry;
 use crate::config::Cx;
-use crate::config::cache::{Cache, CachePath, Valid, ZoneName};
+use crate::config::cache::{Cache, CachePath, Module, Valid, ZoneName};
 use crate::config::content::IfModifiedSince;
 
 /// One `proxy_cache_path` zone, shared by every worker thread: where its entries live and,
@@ -28,6 +29,8 @@ use crate::config::content::IfModifiedSince;
 /// restart as nginx's do.
 #[derive(Debug)]
 pub struct CacheZone {
+    /// The module whose `*_cache` may name it.
+    module: Module,
     pub name: String,
     pub path: PathBuf,
     pub levels: Vec<usize>,
@@ -78,6 +81,7 @@ pub enum Touched {
 impl CacheZone {
     fn new(path: &CachePath) -> CacheZone {
         CacheZone {
+            module: path.module,
             name: path.name.clone(),
             path: path.path.clone(),
             levels: path.levels.clone(),
@@ -220,7 +224,7 @@ pub fn hex(hash: &[u8; 16]) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The zones of `proxy_cache_path`, by name.
+/// The zones of `proxy_cache_path` and `fastcgi_cache_path`, by name.
 #[derive(Debug, Default, Clone)]
 pub struct Zones(Arc<[Arc<CacheZone>]>);
 
@@ -228,14 +232,19 @@ impl Zones {
     pub fn compile(paths: &[CachePath]) -> Zones {
         Zones(paths.iter().map(|p| Arc::new(CacheZone::new(p))).collect())
     }
+
+    /// The zone named `name`, whichever module declared it.
+    fn named(&self, name: &[u8]) -> Option<&Arc<CacheZone>> {
+        self.0.iter().find(|z| z.name.as_bytes() == name)
+    }
 }
 
 /// Which zone `proxy_cache` names.
 #[derive(Debug)]
 enum ZoneRef {
     Fixed(Arc<CacheZone>),
-    /// Named per request; an empty value or `off` caches nothing.
-    Variable(Complex, Zones),
+    /// Named per request among the module's zones; an empty value or `off` caches nothing.
+    Variable(Complex, Zones, Module),
 }
 
 /// A location's cache, compiled.
@@ -310,27 +319,28 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, cache: &Cache) {
     }
 }
 
-/// Compiles a proxying location's cache: `None` without one (`proxy_cache off`, nginx's
-/// default); refuses, at their directives, the settings ngxr does not serve.
+/// Compiles a proxying location's cache, `module`'s: `None` without one (`proxy_cache off`,
+/// nginx's default).
 pub fn compile(
     cx: &mut Cx<'_>,
     reg: &Registry,
     zones: &Zones,
-    cache: &Cache,
+    (cache, module): (&Cache, Module),
     if_modified_since: IfModifiedSince,
     site: &Weak<Inner>,
 ) -> Option<Option<Box<CCache>>> {
     let zone = match &cache.zone {
-        Some(Some(ZoneName::Fixed(name, span))) => {
-            let Some(zone) = zones.0.iter().find(|z| &z.name == name) else {
-                let message = format!("\"proxy_cache\" zone \"{name}\" is unknown");
+        Some(Some(ZoneName::Fixed(name, span))) => match zones.named(name.as_bytes()) {
+            // Lowering refused a name another module's zone has (`check_uses`).
+            Some(zone) => ZoneRef::Fixed(zone.clone()),
+            None => {
+                let message = format!("\"{}cache\" zone \"{name}\" is unknown", module.prefix());
                 cx.late_error_at("config::invalid", message, *span);
                 return None;
-            };
-            ZoneRef::Fixed(zone.clone())
-        }
+            }
+        },
         Some(Some(ZoneName::Variable(text))) => {
-            ZoneRef::Variable(Complex::compile(cx, reg, text)?, zones.clone())
+            ZoneRef::Variable(Complex::compile(cx, reg, text)?, zones.clone(), module)
         }
         Some(None) | None => return Some(None),
     };
@@ -359,7 +369,8 @@ pub fn compile(
         bypass,
         no_cache,
         min_uses: cache.min_uses.unwrap_or(1),
-        convert_head: cache.convert_head.unwrap_or(true),
+        // The FastCGI module has no `fastcgi_cache_convert_head`: a HEAD goes as it is.
+        convert_head: cache.convert_head.unwrap_or(module == Module::Proxy),
         revalidate: cache.revalidate.unwrap_or(false),
         max_range_offset: cache.max_range_offset,
         if_modified_since,
@@ -401,12 +412,12 @@ impl CCache {
         }
         let zone = match &self.zone {
             ZoneRef::Fixed(zone) => zone.clone(),
-            ZoneRef::Variable(value, zones) => {
+            ZoneRef::Variable(value, zones, module) => {
                 let name = value.eval(req);
                 if name.is_empty() || name == b"off" {
                     return Ok(None);
                 }
-                let found = zones.0.iter().find(|z| z.name.as_bytes() == name);
+                let found = zones.named(&name).filter(|z| z.module == *module);
                 match found {
                     Some(zone) => zone.clone(),
                     None => {
@@ -977,6 +988,7 @@ mod tests {
     #[test]
     fn files_are_named_as_nginx_names_them() {
         let zone = CacheZone {
+            module: Module::Proxy,
             name: "z".into(),
             path: "/c".into(),
             levels: vec![1, 2],
@@ -1043,6 +1055,7 @@ mod tests {
     /// A zone of nothing but its states.
     fn bare_zone() -> CacheZone {
         CacheZone {
+            module: Module::Proxy,
             name: "z".into(),
             path: "/c".into(),
             levels: Vec::new(),

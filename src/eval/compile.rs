@@ -211,10 +211,9 @@ fn temp_paths(cx: &Cx<'_>, directives: &[crate::syntax::Directive]) -> Vec<std::
 fn log_spec(cx: &mut Cx<'_>, sh: &Shared, st: &Settings) -> Arc<LogSpec> {
     let (access, errors) = (st.access_log.as_deref(), st.error_log.as_deref());
     let mut spec = log::spec(cx, &sh.reg, access, errors, &sh.formats, &sh.combined);
-    if st.log_subrequest == Some(true)
-        && let Some(spec) = Arc::get_mut(&mut spec)
-    {
-        spec.subrequests = true;
+    if let Some(spec) = Arc::get_mut(&mut spec) {
+        spec.subrequests = st.log_subrequest == Some(true);
+        spec.post_action = st.post_action.is_some();
     }
     sh.logs.borrow_mut().push(spec.clone());
     spec
@@ -350,6 +349,10 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         auto_redirect: false,
         log: log_spec(cx, sh, st),
         mirror: super::mirror::compile(st),
+        post_action: st
+            .post_action
+            .as_ref()
+            .map(|p| bytes::Bytes::from(p.clone())),
         redirects: RedirectRules::of(st),
         keepalive: keepalive(st),
         gzip,
@@ -521,6 +524,11 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         auto_redirect: l.auto_redirect(),
         log: log_spec(cx, sh, &l.settings),
         mirror: super::mirror::compile(&l.settings),
+        post_action: l
+            .settings
+            .post_action
+            .as_ref()
+            .map(|p| bytes::Bytes::from(p.clone())),
         redirects: RedirectRules::of(&l.settings),
         keepalive: keepalive(&l.settings),
         gzip,

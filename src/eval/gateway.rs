@@ -21,6 +21,8 @@ pub struct CGateway {
     /// The client headers the `HTTP_*` params stand for, as nginx compares them: lowercase,
     /// `-` as `_`, without `HTTP_`.
     hidden: Vec<Vec<u8>>,
+    /// A param names `HTTP_IF_MODIFIED_SINCE`, `HTTP_IF_NONE_MATCH` ([`GatewayRequest`]).
+    own_validators: [bool; 2],
     pass_request_headers: bool,
     request_buffering: bool,
     protocol: Protocol,
@@ -42,9 +44,16 @@ impl CGateway {
             }
             params.push((Bytes::from(p.name.clone()), value, p.if_not_empty));
         }
+        let names = |name: &str| {
+            f.param
+                .iter()
+                .flatten()
+                .any(|p| p.name.eq_ignore_ascii_case(name))
+        };
         Some(CGateway {
             params,
             hidden,
+            own_validators: [names("HTTP_IF_MODIFIED_SINCE"), names("HTTP_IF_NONE_MATCH")],
             pass_request_headers: f.pass_request_headers.unwrap_or(true),
             request_buffering: f.request_buffering.unwrap_or(true),
             protocol: match pass {
@@ -87,6 +96,7 @@ impl CGateway {
             }
             params.push((name.clone(), Bytes::from(value)));
         }
+        let headers_at = params.len();
         if self.pass_request_headers {
             for (name, value) in req.headers.iter() {
                 let lower: Vec<u8> = name
@@ -110,6 +120,8 @@ impl CGateway {
         }
         GatewayRequest {
             params,
+            headers_at,
+            own_validators: self.own_validators,
             whole_body: self.request_buffering,
             protocol: self.protocol.clone(),
         }

@@ -43,12 +43,13 @@ pub struct CGzipStatic {
     ok: Arc<GzipOk>,
 }
 
-/// The level's gzip filter (`None` with `gzip off`: the filter then does nothing, not even
-/// `Vary`) and its `gzip_static` (`None` when `off`).
+/// The level's gzip and gunzip filters (`None` with `gzip off` and `gunzip off`: the filters
+/// then do nothing, not even `Vary`) and its `gzip_static` (`None` when `off`).
 pub fn compile(cx: &mut Cx<'_>, g: &Settings) -> (Option<Arc<CGzip>>, Option<Arc<CGzipStatic>>) {
     let filter = g.enable.unwrap_or(false);
+    let gunzip = g.gunzip.unwrap_or(false);
     let static_ = g.static_.unwrap_or(GzipStatic::Off);
-    if !filter && static_ == GzipStatic::Off {
+    if !filter && !gunzip && static_ == GzipStatic::Off {
         return (None, None);
     }
     let mut disable = Vec::new();
@@ -73,10 +74,12 @@ pub fn compile(cx: &mut Cx<'_>, g: &Settings) -> (Option<Arc<CGzip>>, Option<Arc
             ok: ok.clone(),
         })
     });
-    if !filter {
+    if !filter && !gunzip {
         return (None, static_);
     }
     let settings = Arc::new(GzipSettings {
+        filter,
+        gunzip,
         level: g.comp_level.unwrap_or(1),
         min_length: g.min_length.unwrap_or(20),
         types: g.types.clone().unwrap_or_else(GzipTypes::html),

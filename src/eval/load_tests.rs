@@ -456,3 +456,30 @@ fn client_body_temp_path_levels_as_nginx_reads_them() {
         "invalid value \"maybe\""
     );
 }
+
+#[test]
+fn cache_zones_belong_to_the_module_that_names_them_first() {
+    let fastcgi_zone = "fastcgi_cache_path /tmp/ngxr-fc keys_zone=f:1m;";
+    assert_eq!(
+        err(&format!(
+            "{fastcgi_zone} server {{ location / {{ proxy_cache f; proxy_pass http://127.0.0.1:9; }} }}"
+        )),
+        "the shared memory zone \"f\" is already declared for a different use"
+    );
+    // `proxy_cache` named it first: the path is the one refused.
+    assert_eq!(
+        err("server { proxy_cache f; } fastcgi_cache_path /tmp/ngxr-fc keys_zone=f:1m;"),
+        "the shared memory zone \"f\" is already declared for a different use"
+    );
+    assert_eq!(
+        err(
+            "server { location / { fastcgi_cache nope; fastcgi_cache_key $uri; \
+             fastcgi_pass 127.0.0.1:9; } }"
+        ),
+        "\"fastcgi_cache\" zone \"nope\" is unknown"
+    );
+    // No key is a warning only.
+    assert!(ok(&format!(
+        "{fastcgi_zone} server {{ location / {{ fastcgi_cache f; fastcgi_pass 127.0.0.1:9; }} }}"
+    )));
+}

@@ -202,6 +202,7 @@ pub fn spec(
                     files: Vec::new(),
                     errors,
                     subrequests: false,
+                    post_action: false,
                 });
             }
             AccessLog::File {
@@ -240,6 +241,7 @@ pub fn spec(
         files,
         errors,
         subrequests: false,
+        post_action: false,
     })
 }
 

@@ -287,6 +287,9 @@ pub struct RequestInfo<'a> {
     /// again (after a proxy pass, or once its body is read), the request starts only those
     /// after them.
     pub mirrored: usize,
+    /// The request was answered and is routed again for its location's `post_action`: where
+    /// it was answered, it is redirected there instead.
+    pub post_action: bool,
     /// The client's body as a proxy pass read it, when nginx would hold it in memory (see
     /// [`ProxyRequest::keep_body`]): what `$request_body` reads from the content phase on.
     pub request_body: Option<&'a [u8]>,
@@ -684,7 +687,7 @@ pub struct FileResponse {
     pub server_tokens: bool,
     /// The client connection's limits, from the location.
     pub keepalive: KeepaliveLimits,
-    /// The location's gzip filter; `None` with `gzip off`.
+    /// The location's gzip and gunzip filters; `None` with both off.
     pub gzip: Option<Arc<Gzip>>,
     /// `gzip_static on` found a `.gz` file and `gzip_vary` is on: the answer says
     /// `Vary: Accept-Encoding` (nginx's `r->gzip_vary`), whichever file it sends.
@@ -934,7 +937,7 @@ pub struct Response {
     pub server_tokens: bool,
     /// The client connection's limits, from the level that answered.
     pub keepalive: KeepaliveLimits,
-    /// The gzip filter of the level that answered; `None` with `gzip off`.
+    /// The gzip filter of the level that answered; `None` with `gzip off` and `gunzip off`.
     pub gzip: Option<Arc<Gzip>>,
     /// The sub filter of the level that answers, its strings evaluated; `None` without
     /// `sub_filter` or when every search string came out empty.
@@ -953,6 +956,11 @@ pub struct Response {
 #[derive(Debug, Clone)]
 pub struct GatewayRequest {
     pub params: Vec<(Bytes, Bytes)>,
+    /// Where the client's headers begin among `params`, after the `*_param`s.
+    pub headers_at: usize,
+    /// A `fastcgi_param` names `HTTP_IF_MODIFIED_SINCE` and `HTTP_IF_NONE_MATCH` (empty or
+    /// not): `fastcgi_cache_revalidate` sends its own in their place only when none does.
+    pub own_validators: [bool; 2],
     /// `*_request_buffering` (on by default): the body is read whole before it is sent (a
     /// FastCGI body's STDIN records are then cut as nginx cuts a body it holds, every 32 KiB).
     pub whole_body: bool,
@@ -1133,7 +1141,7 @@ pub struct ProxyRequest {
     pub errors: Vec<ErrorLine>,
     /// The client connection's limits, from the location.
     pub keepalive: KeepaliveLimits,
-    /// The location's gzip filter; `None` with `gzip off`.
+    /// The location's gzip and gunzip filters; `None` with both off.
     pub gzip: Option<Arc<Gzip>>,
     /// The sub filter of the level that answers, its strings evaluated; `None` without
     /// `sub_filter` or when every search string came out empty.
@@ -1315,6 +1323,10 @@ pub struct Gzip {
 /// A level's settings of the gzip filter itself.
 #[derive(Debug)]
 pub struct GzipSettings {
+    /// `gzip on`: the gzip filter itself runs (the settings may be here for `gunzip` alone).
+    pub filter: bool,
+    /// `gunzip on`: an answer in gzip is inflated for a client that may not have gzip.
+    pub gunzip: bool,
     /// `gzip_comp_level`.
     pub level: u32,
     /// `gzip_min_length`: a response with a known shorter length is left alone.
@@ -1551,6 +1563,9 @@ pub struct LogSpec {
     pub errors: Vec<(LogTarget, String)>,
     /// `log_subrequest on`: a subrequest answered here writes its line too.
     pub subrequests: bool,
+    /// `post_action`: a request answered here is routed to it next (`RequestInfo::post_action`),
+    /// and its line written after that.
+    pub post_action: bool,
 }
 
 /// A location's headers filter (`expires`, `add_header`). nginx evaluates it as the response

@@ -61,8 +61,12 @@ pub fn build(
         None => None,
     };
     let cache = p.cache.as_ref().and_then(|c| {
-        // nginx's default key: the URL's scheme and host, then the URI sent.
+        // nginx's default key: the URL's scheme and host, then the URI sent; the FastCGI
+        // module has none (an empty key, which the load warned about).
         let default_key = || {
+            if p.gateway.is_some() {
+                return Vec::new();
+            }
             let scheme: &[u8] = if resolved.https {
                 b"https://"
             } else {

@@ -14,6 +14,7 @@ use super::site::{CBind, CProxy, Inner, PassTarget};
 use super::upstream::Groups;
 use super::value::Complex;
 use super::vars::Registry;
+use crate::config::cache::Module;
 use crate::config::filters::Expires;
 use crate::config::gateway::Protocol;
 use crate::config::location::Location;
@@ -32,6 +33,7 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
         Expires::Fixed(_) => None,
     });
     let bind = st.proxy_bind.iter().flatten().map(|b| &b.value);
+    let bind = bind.chain(st.fastcgi.bind.iter().flatten().map(|b| &b.value));
     let proxy = st.proxy_method.iter().chain(&st.proxy_set_body).chain(bind);
     let gateways = [&st.fastcgi, &st.scgi, &st.uwsgi];
     let params = gateways
@@ -41,6 +43,7 @@ pub fn validate(cx: &mut Cx<'_>, reg: &Registry, st: &Settings) {
         Complex::compile(cx, reg, text);
     }
     super::cache::validate(cx, reg, &st.cache);
+    super::cache::validate(cx, reg, &st.fastcgi.cache);
     super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, &Weak::new());
 }
 
@@ -68,8 +71,19 @@ pub fn compile(
         ProxyPass::Variables(text) => PassTarget::Dynamic(Complex::compile(cx, reg, text)?),
     };
     let st = &l.settings;
+    let ims = st
+        .if_modified_since
+        .unwrap_or(crate::config::content::IfModifiedSince::Exact);
     if let Some(protocol) = l.gateway {
-        return gateway(cx, reg, l, (protocol, pass), target, site);
+        // `fastcgi_cache`: the file cache serves FastCGI too (SCGI's and uwsgi's are refused).
+        let cache = match protocol {
+            Protocol::FastCgi => {
+                let cache = (&st.fastcgi.cache, Module::FastCgi);
+                super::cache::compile(cx, reg, caches, cache, ims, site)?
+            }
+            _ => None,
+        };
+        return gateway(cx, reg, l, (protocol, pass), target, cache, site);
     }
     // nginx builds the TLS context for an https URL, and for any URL with variables (it may
     // turn out to be https).
@@ -86,10 +100,8 @@ pub fn compile(
         None => Some(None),
     };
     let method = value(cx, &st.proxy_method)?;
-    let ims = st
-        .if_modified_since
-        .unwrap_or(crate::config::content::IfModifiedSince::Exact);
-    let cache = super::cache::compile(cx, reg, caches, &st.cache, ims, site)?;
+    let cache = (&st.cache, Module::Proxy);
+    let cache = super::cache::compile(cx, reg, caches, cache, ims, site)?;
     let set_body = value(cx, &st.proxy_set_body)?;
     let own_length = st
         .proxy_set_header
@@ -129,36 +141,48 @@ pub fn compile(
         cookies: super::proxy_cookie::compile(cx, reg, &st.proxy_cookie, site)?,
         redirects,
         tls,
-        bind: match st.proxy_bind.as_ref().and_then(Option::as_ref) {
-            None => None,
-            Some(b) => Some(match b.fixed {
-                Some(addr) => CBind::Fixed(LocalBind {
-                    addr,
-                    name: b.value.value.clone(),
-                    transparent: b.transparent,
-                }),
-                None => CBind::Variable {
-                    value: Complex::compile(cx, reg, &b.value)?,
-                    transparent: b.transparent,
-                },
-            }),
-        },
+        bind: bind(cx, reg, &st.proxy_bind)?,
         cache,
         gateway: None,
         ..knobs.compile(cx, reg, st, target, site)?
     })
 }
 
+/// `proxy_bind` or `fastcgi_bind` compiled: `Some(None)` without one (or `off`), `None` after
+/// an error.
+fn bind(
+    cx: &mut Cx<'_>,
+    reg: &Registry,
+    slot: &Option<Option<crate::config::proxy_bind::Bind>>,
+) -> Option<Option<CBind>> {
+    let Some(b) = slot.as_ref().and_then(Option::as_ref) else {
+        return Some(None);
+    };
+    Some(Some(match b.fixed {
+        Some(addr) => CBind::Fixed(LocalBind {
+            addr,
+            name: b.value.value.clone(),
+            transparent: b.transparent,
+        }),
+        None => CBind::Variable {
+            value: Complex::compile(cx, reg, &b.value)?,
+            transparent: b.transparent,
+        },
+    }))
+}
+
 /// `fastcgi_pass`, `scgi_pass`, `uwsgi_pass`: the upstream machinery under the module's own
-/// settings, with params in place of headers; no HTTP version, method, body of its own,
-/// cookie or redirect rewriting, or cache, and TLS only for uwsgi (`suwsgi://`, and a pass
-/// with variables, which may turn out to be one, as nginx builds its context for both).
+/// settings, with params in place of headers (and `fastcgi_cache`'s `cache`, `fastcgi_bind`);
+/// no HTTP version, method, body of its own, cookie or redirect rewriting, and TLS only
+/// for uwsgi (`suwsgi://`, and a pass with variables, which may turn out to be one, as
+/// nginx builds its context for both).
 fn gateway(
     cx: &mut Cx<'_>,
     reg: &Registry,
     l: &Location,
     (protocol, pass): (Protocol, &ProxyPass),
     target: PassTarget,
+    cache: Option<Box<super::cache::CCache>>,
     site: &Weak<Inner>,
 ) -> Option<CProxy> {
     let st = &l.settings;
@@ -197,6 +221,8 @@ fn gateway(
     Some(CProxy {
         gateway: Some(Box::new(params)),
         tls,
+        cache,
+        bind: bind(cx, reg, &f.bind)?,
         ..knobs.compile(cx, reg, st, target, site)?
     })
 }

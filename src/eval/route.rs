@@ -413,8 +413,25 @@ fn in_server(
         }
         None => enter(site, server, None, req, &mut served, &mut failed, trace),
     };
+    let mut post_action = req.info.post_action;
     loop {
         next = match next {
+            // `ngx_http_post_action`: the request, answered where it stands now and routed
+            // again for this, goes on to the location's `post_action` (the lines said on the
+            // way were written when it was answered). ngxr follows one post action only.
+            Next::Answer(_) if post_action && loc.post_action.is_some() => {
+                post_action = false;
+                served.errors.clear();
+                let to = loc.post_action.as_deref().unwrap_or_default();
+                note(trace, |t| {
+                    let shown = String::from_utf8_lossy(to);
+                    t.notes.push(format!("post action: {shown}"))
+                });
+                match to.first() {
+                    Some(b'/') => Next::Redirect(to.to_vec(), Vec::new()),
+                    _ => Next::Named(to.to_vec()),
+                }
+            }
             Next::Answer(route) => {
                 if served.close {
                     req.keepalive.requests = 0;

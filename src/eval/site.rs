@@ -154,6 +154,8 @@ pub struct CLocation {
     pub log: Arc<LogSpec>,
     /// `mirror` and `mirror_request_body`: the precontent phase's background subrequests.
     pub mirror: Option<Arc<super::mirror::CMirror>>,
+    /// `post_action`: the URI, or `@name`, an answered request is redirected to.
+    pub post_action: Option<Bytes>,
     pub redirects: RedirectRules,
     pub keepalive: KeepaliveLimits,
     pub gzip: Option<Arc<CGzip>>,

@@ -109,6 +109,7 @@ pub(super) fn request_info<'a>(
         counts: &crate::eval::plan::UNCOUNTED,
         auth: &[],
         mirrored: 0,
+        post_action: false,
         request_body: None,
         body_length: None,
         request_body_file: None,

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::context::OwnedRequest;
 use super::error::ProxyError;
 use super::forward::UpstreamLog;
+use super::gunzip::Gunzipped;
 use super::gzip::Gzipped;
 use super::log::Level;
 use super::static_file::FileBody;
@@ -94,13 +95,23 @@ enum Inner {
     Cut(Box<(Option<Bytes>, Option<ProxyError>)>),
 }
 
+/// The body filters of a response, in nginx's order (boxed together: most responses have
+/// none).
+#[derive(Debug, Default)]
+struct Filters {
+    /// The gunzip filter, when the response is inflated.
+    gunzip: Option<Gunzipped>,
+    /// The sub filter, when the body is rewritten.
+    sub: Option<Substituted>,
+    /// The gzip filter, when the response is compressed.
+    gzip: Option<Gzipped>,
+}
+
 #[derive(Debug)]
 pub struct ProxyBody {
     inner: Inner,
-    /// The sub filter, when the body is rewritten (before it is compressed).
-    sub: Option<Box<Substituted>>,
-    /// The gzip filter, when the response is compressed.
-    gzip: Option<Box<Gzipped>>,
+    /// The filters the body goes through, if any.
+    filters: Option<Box<Filters>>,
     finish: Option<Finish>,
     /// How an upstream body's error-log lines name the proxy pass.
     upstream_log: Option<Box<UpstreamLog>>,
@@ -116,8 +127,7 @@ impl ProxyBody {
     fn new(inner: Inner, finish: Option<Finish>, log: Option<UpstreamLog>) -> ProxyBody {
         ProxyBody {
             inner,
-            sub: None,
-            gzip: None,
+            filters: None,
             finish,
             upstream_log: log.map(Box::new),
             trailers: None,
@@ -174,13 +184,25 @@ impl ProxyBody {
 
     /// The same body, compressed when `gzip` is given (see `gzip::header_filter`).
     pub fn gzip(mut self, gzip: Option<Gzipped>) -> ProxyBody {
-        self.gzip = gzip.map(Box::new);
+        if let Some(gzip) = gzip {
+            self.filters.get_or_insert_default().gzip = Some(gzip);
+        }
+        self
+    }
+
+    /// The same body, inflated when `gunzip` is given (see `gunzip::header_filter`).
+    pub fn gunzip(mut self, gunzip: Option<Gunzipped>) -> ProxyBody {
+        if let Some(gunzip) = gunzip {
+            self.filters.get_or_insert_default().gunzip = Some(gunzip);
+        }
         self
     }
 
     /// The same body, rewritten when `sub` is given (see `sub_filter::header_filter`).
     pub fn sub_filter(mut self, sub: Option<Substituted>) -> ProxyBody {
-        self.sub = sub.map(Box::new);
+        if let Some(sub) = sub {
+            self.filters.get_or_insert_default().sub = Some(sub);
+        }
         self
     }
 
@@ -211,6 +233,18 @@ impl ProxyBody {
         if let Some(f) = &mut self.finish {
             f.outcome.bytes_sent = f.outcome.bytes_sent.saturating_sub(size as u64);
         }
+    }
+
+    /// The location that answered has a `post_action` to go to next.
+    pub fn post_action(&self) -> bool {
+        self.finish.as_ref().is_some_and(|f| f.log.post_action)
+    }
+
+    /// The request's log line held (see [`hold_log`](Self::hold_log)), the body ended if it
+    /// had not, for its `post_action` to write after it is over.
+    pub fn take_line(&mut self) -> Option<Finish> {
+        self.end();
+        self.held.as_mut().and_then(Option::take)
     }
 
     /// Hands the request's log line over to a tunnel, which writes it when it ends (or to
@@ -256,7 +290,8 @@ impl ProxyBody {
                 log.write(&finish.request, &finish.log.errors, Level::Warn, &message);
             }
         }
-        finish.outcome.gzip_bytes = self.gzip.as_ref().and_then(|g| g.counts());
+        let gzip = self.filters.as_ref().and_then(|f| f.gzip.as_ref());
+        finish.outcome.gzip_bytes = gzip.and_then(Gzipped::counts);
         match &mut self.held {
             Some(held) => *held = Some(finish),
             None => drop(finish),
@@ -269,7 +304,8 @@ impl ProxyBody {
         self.held.get_or_insert(None);
     }
 
-    /// The next piece of the body (rewritten by the sub filter, compressed by the gzip one): `Ok(None)` at its
+    /// The next piece of the body (inflated by the gunzip filter, rewritten by the sub one,
+    /// compressed by the gzip one): `Ok(None)` at its
     /// end. An error is logged as nginx logs a failed upstream read.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ProxyError>> {
         let inner = &mut self.inner;
@@ -282,12 +318,19 @@ impl ProxyBody {
                 Poll::Ready(data.take().map(Ok).or_else(|| error.take().map(Err)))
             }
         };
-        let sub = &mut self.sub;
-        let mut filtered = |cx: &mut Context<'_>| match sub {
-            Some(sub) => sub.poll_next(cx, &mut source),
+        let (mut gunzip, mut sub, gzip) = match self.filters.as_deref_mut() {
+            Some(f) => (f.gunzip.as_mut(), f.sub.as_mut(), f.gzip.as_mut()),
+            None => (None, None, None),
+        };
+        let mut inflated = |cx: &mut Context<'_>| match &mut gunzip {
+            Some(gunzip) => gunzip.poll_next(cx, &mut source),
             None => source(cx),
         };
-        let next = match &mut self.gzip {
+        let mut filtered = |cx: &mut Context<'_>| match &mut sub {
+            Some(sub) => sub.poll_next(cx, &mut inflated),
+            None => inflated(cx),
+        };
+        let next = match gzip {
             Some(gzip) => gzip.poll_next(cx, filtered),
             None => filtered(cx),
         };

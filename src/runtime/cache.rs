@@ -1,4 +1,4 @@
-//! `proxy_cache` at request time: an entry looked up before the upstream is asked (its file
+//! `proxy_cache` and `fastcgi_cache` at request time: an entry looked up before the upstream is asked (its file
 //! read on the blocking pool), and an answer the cache may keep read whole and written to
 //! its file before it is sent. The file holds the key, the times, the upstream's status line
 //! and headers as received, and the body without its framing; its name is the key's md5,
@@ -15,7 +15,7 @@ use md5::{Digest as _, Md5};
 use super::context::OwnedRequest;
 use super::exchange::{Framing, ResponseHead};
 use crate::eval::clock::now_secs;
-use crate::eval::plan::{CacheRequest, CacheStatus, Lock, Touched, Validators};
+use crate::eval::plan::{CacheRequest, CacheStatus, GatewayRequest, Lock, Touched, Validators};
 
 /// The first line of every entry file.
 const MAGIC: &[u8] = b"NGXR-CACHE 1\n";
@@ -313,10 +313,15 @@ async fn look_up(
 }
 
 /// The client's headers a request the cache may keep the answer of does not pass on
-/// (`ngx_http_proxy_cache_headers` sets them empty), unless `proxy_set_header` sets them:
-/// it asks for the whole answer. `headers` are the upstream request's, the client's from
-/// `from` on.
-pub fn whole_answer(headers: &mut Vec<(Bytes, Bytes)>, from: usize) {
+/// (`ngx_http_proxy_cache_headers` sets them empty, `ngx_http_fastcgi_cache_headers` their
+/// `HTTP_*` params), unless `proxy_set_header` (or a `fastcgi_param`) sets them: it asks
+/// for the whole answer. Only the client's, after the configured ones, are dropped.
+/// `headers` are the upstream request's, the client's from `from` on.
+pub fn whole_answer(
+    headers: &mut Vec<(Bytes, Bytes)>,
+    from: usize,
+    gateway: Option<&mut GatewayRequest>,
+) {
     const UNSENT: [&[u8]; 6] = [
         b"if-modified-since",
         b"if-unmodified-since",
@@ -325,19 +330,59 @@ pub fn whole_answer(headers: &mut Vec<(Bytes, Bytes)>, from: usize) {
         b"range",
         b"if-range",
     ];
+    /// Whether a param or header name is a header's.
+    type Names = fn(&[u8], &[u8]) -> bool;
+    let (list, from, is): (_, _, Names) = match gateway {
+        Some(f) => (&mut f.params, f.headers_at, names_header),
+        None => (headers, from, <[u8]>::eq_ignore_ascii_case),
+    };
     let mut i = 0;
-    headers.retain(|(name, _)| {
+    list.retain(|(name, _)| {
         i += 1;
-        i <= from || !UNSENT.iter().any(|u| name.eq_ignore_ascii_case(u))
+        i <= from || !UNSENT.iter().any(|u| is(name, u))
     });
 }
 
-/// `proxy_cache_revalidate`: the request for an expired `entry` carries its validators
-/// ([`validators_of`](crate::eval::plan::validators_of)) where nginx's proxy module puts them, after the
-/// configured headers (`from`), unless those name them.
-pub fn validate_with(headers: &mut Vec<(Bytes, Bytes)>, from: usize, entry: &Entry) {
+/// Whether a gateway's param `param` is header `header`'s (`HTTP_IF_NONE_MATCH`, `if-none-match`).
+fn names_header(param: &[u8], header: &[u8]) -> bool {
+    let Some(name) = param.strip_prefix(b"HTTP_") else {
+        return false;
+    };
+    name.len() == header.len()
+        && name.iter().zip(header).all(|(&n, &h)| match h {
+            b'-' => n == b'_',
+            h => n.eq_ignore_ascii_case(&h),
+        })
+}
+
+/// `*_cache_revalidate`: the request for an expired `entry` carries its validators
+/// ([`validators_of`](crate::eval::plan::validators_of)) where nginx's module puts them,
+/// after the configured headers or params, unless those name them; to a FastCGI
+/// application as `HTTP_*` params.
+pub fn validate_with(
+    headers: &mut Vec<(Bytes, Bytes)>,
+    from: usize,
+    gateway: Option<&mut GatewayRequest>,
+    entry: &Entry,
+) {
+    let validators = crate::eval::plan::validators_of(entry.status, &entry.headers);
+    if let Some(f) = gateway {
+        let mut at = f.headers_at;
+        for (name, value) in validators {
+            let (param, own): (&'static [u8], _) = match name {
+                b"If-Modified-Since" => (b"HTTP_IF_MODIFIED_SINCE", f.own_validators[0]),
+                _ => (b"HTTP_IF_NONE_MATCH", f.own_validators[1]),
+            };
+            if !own {
+                f.params.insert(at, (Bytes::from_static(param), value));
+                at += 1;
+            }
+        }
+        f.headers_at = at;
+        return;
+    }
     let mut at = from;
-    for (name, value) in crate::eval::plan::validators_of(entry.status, &entry.headers) {
+    for (name, value) in validators {
         let set = headers[..from]
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case(name));

@@ -318,7 +318,8 @@ async fn serve_answer(
         None => std::mem::take(&mut answer.background),
         Some(_) => Vec::new(),
     };
-    if !background.is_empty() {
+    let post_action = tunnel.is_none() && answer.body.post_action();
+    if !background.is_empty() || post_action {
         answer.body.hold_log();
     }
     let sent = write::send(client, &mut answer).await;
@@ -326,6 +327,10 @@ async fn serve_answer(
     // its log line comes after theirs, and the connection's next request waits for them.
     for task in background {
         let _ = task.await;
+    }
+    // Then its `post_action`, which the next request waits for too.
+    if post_action && let Some(line) = answer.body.take_line() {
+        request::post_action(line).await;
     }
     drop(answer.body);
     if let Sent::Broken = sent {

@@ -103,6 +103,8 @@ pub struct OwnedRequest {
     pub routed: Option<Arc<Routed>>,
     /// How many `mirror` subrequests were started for it (`RequestInfo::mirrored`).
     pub mirrored: usize,
+    /// It was answered and is routed again for `post_action` (`RequestInfo::post_action`).
+    pub post_action: bool,
     /// A `mirror` subrequest's URI: its error-log lines name it after the request's line.
     pub subrequest: Option<Bytes>,
 }
@@ -155,6 +157,7 @@ impl OwnedRequest {
             sent_body: None,
             routed: None,
             mirrored: 0,
+            post_action: false,
             subrequest: None,
         }
     }
@@ -219,6 +222,7 @@ impl OwnedRequest {
             sent_body: None,
             routed: None,
             mirrored: 0,
+            post_action: false,
             subrequest: None,
         }
     }
@@ -258,6 +262,7 @@ impl OwnedRequest {
             counts: &self.conn.state.counts,
             auth: &self.auth,
             mirrored: self.mirrored,
+            post_action: self.post_action,
             request_body: self.request_body.as_deref(),
             body_length: self.body_length,
             request_body_file: self.request_body_file.as_deref().map(|f| f.name()),

@@ -12,6 +12,7 @@ use super::error::ProxyError;
 use super::exchange::{Framing, ResponseHead};
 use super::forced_ranges;
 use super::forward::UpstreamLog;
+use super::gunzip;
 use super::gzip;
 use super::peer::PeerConn;
 use super::redirect;
@@ -239,6 +240,8 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     front.chunked = unframed && chunks;
     front.chunked_off = !sending.chunked;
     front.keepalive_header = sending.keepalive_header;
+    let gunzipped =
+        gunzip::header_filter(p.gzip.as_deref(), &finish.request, &mut front, &mut headers);
     let substituted = sub_filter::header_filter(
         p.sub_filter.as_ref(),
         head.status,
@@ -301,6 +304,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
                 && p.status.is_none()
                 && substituted.is_none()
                 && gzipped.is_none()
+                && gunzipped.is_none()
                 && front.content_length.is_some() =>
         {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(b"accept-ranges"));
@@ -396,7 +400,9 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
             cut: Some(error),
         } => ProxyBody::cut(data, error, finish, d.upstream_log),
     };
+    let inflating = gunzipped.is_some();
     let body = body
+        .gunzip(gunzipped)
         .sub_filter(substituted)
         .gzip(gzipped)
         .trailers(trailers);
@@ -405,8 +411,10 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     // Through nginx's buffers a head shorter than `postpone_output` goes out with the
     // body's first data: a chunked body broken before any (the only body whose reading
     // fails the request) leaves the client nothing. Other bodies' heads go at once.
-    answer.hold_head = chunked_body
-        && head.buffered(p.buffers.buffering, p.ignore_headers)
+    // So does an inflated body's: one that zlib refuses before any of it is out leaves the
+    // client nothing too.
+    answer.hold_head = (inflating
+        || chunked_body && head.buffered(p.buffers.buffering, p.ignore_headers))
         && answer.head.len() < POSTPONE_OUTPUT;
     answer.watch_client = !p.ignore_client_abort;
     answer

@@ -87,6 +87,9 @@ pub enum ProxyError {
     Bind(String, io::Error),
     /// The file a request body goes to could not be written: nginx's message.
     BodyFile(String),
+    /// `gunzip`: zlib refused the upstream's gzip stream, or it ended unfinished: nginx's
+    /// message.
+    Inflate(String),
 }
 
 impl fmt::Display for Stage {
@@ -107,7 +110,7 @@ impl ProxyError {
             ProxyError::InvalidHeader(_) | ProxyError::TooBigHeader | ProxyError::CaughtStderr => {
                 Stage::ReadingHeader
             }
-            ProxyError::InvalidChunked => Stage::ReadingBody,
+            ProxyError::InvalidChunked | ProxyError::Inflate(_) => Stage::ReadingBody,
             _ => Stage::Connecting,
         }
     }
@@ -221,6 +224,8 @@ impl fmt::Display for ProxyError {
                 Stage::Handshaking.as_str()
             ),
             ProxyError::TlsSetup(e) | ProxyError::BodyFile(e) => write!(f, "{e}"),
+            // The gunzip filter runs as the body goes to the client.
+            ProxyError::Inflate(e) => write!(f, "{e} while sending to client"),
             ProxyError::InvalidHeader(line) => {
                 write!(f, "{line} while reading response header from upstream")
             }

@@ -443,6 +443,8 @@ mod tests {
             .collect();
         let request = GatewayRequest {
             params,
+            headers_at: list.len(),
+            own_validators: [false; 2],
             whole_body: true,
             protocol: crate::eval::plan::Gateway::FastCgi {
                 keep_conn,

@@ -207,13 +207,15 @@ async fn attempts(
                 outcome.cache_status = Some(status);
                 store = may;
                 if store {
-                    let from = p.body_headers_at;
-                    cache::whole_answer(&mut p.headers, from);
+                    let gateway = p.gateway.as_deref_mut();
+                    cache::whole_answer(&mut p.headers, p.body_headers_at, gateway);
                 }
                 if let Some((entry, updating)) = expired {
                     if c.revalidate {
                         if store {
-                            cache::validate_with(&mut p.headers, p.body_headers_at, &entry);
+                            let (headers, at) = (&mut p.headers, p.body_headers_at);
+                            let gateway = p.gateway.as_deref_mut();
+                            cache::validate_with(headers, at, gateway, &entry);
                         }
                         revalidating = Some(entry.clone());
                     }

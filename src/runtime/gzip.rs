@@ -46,7 +46,7 @@ pub fn header_filter(
     added: &mut Vec<(Bytes, Bytes)>,
     upstream: bool,
 ) -> Option<Gzipped> {
-    let Gzip { settings, client } = gzip?;
+    let Gzip { settings, client } = gzip.filter(|g| g.settings.filter)?;
     let encoded = last(headers, "content-encoding").is_some_and(|v| !v.is_empty());
     if !matches!(status, 200 | 403 | 404)
         || encoded
@@ -62,12 +62,7 @@ pub fn header_filter(
     if settings.vary {
         add_vary(headers);
     }
-    let ok = match *client {
-        GzipClient::Declined => false,
-        GzipClient::Accepted => true,
-        GzipClient::ByResponse(flags) => proxied_allows(flags, headers, front),
-    };
-    if !ok {
+    if !client_ok(*client, headers, front) {
         return None;
     }
     added.push(header("Content-Encoding", "gzip"));
@@ -81,12 +76,28 @@ pub fn header_filter(
     if request.method == "HEAD" {
         return None;
     }
+    unframe(request, front);
+    Some(Gzipped::new(settings.level))
+}
+
+/// A body a filter changes loses its length: it goes chunked to an HTTP/1.1 client (unless
+/// `chunked_transfer_encoding off`), otherwise the connection closes after it.
+pub fn unframe(request: &OwnedRequest, front: &mut Front) {
     if request.version == "HTTP/1.1" && !front.chunked_off {
         front.chunked = true;
     } else {
         front.connection = "close";
     }
-    Some(Gzipped::new(settings.level))
+}
+
+/// `ngx_http_gzip_ok`'s verdict for this response: the request's, or, for a request through
+/// a proxy, `gzip_proxied`'s flags against the response's headers.
+pub fn client_ok(client: GzipClient, headers: &[(Bytes, Bytes)], front: &Front) -> bool {
+    match client {
+        GzipClient::Declined => false,
+        GzipClient::Accepted => true,
+        GzipClient::ByResponse(flags) => proxied_allows(flags, headers, front),
+    }
 }
 
 /// nginx's `r->gzip_vary` under `gzip_vary on`: one `Vary: Accept-Encoding`, right after

@@ -53,6 +53,7 @@ mod forward;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 mod gateway;
+mod gunzip;
 mod gzip;
 mod http2;
 mod kept_body;

@@ -224,6 +224,35 @@ async fn background<H>(request: OwnedRequest, route: Route, delay: Option<Durati
     }
 }
 
+/// `ngx_http_post_action`: once the request is answered (`main`, its log line not yet
+/// written), it is routed again to its location's `post_action` and served there, its answer
+/// dropped (nginx's `header_only`: a proxy pass ends once the upstream's head is in). One
+/// log line is written after it, the post action's (its location's logs, its `$uri`, the
+/// upstreams of both, its status unless the request's was an error) with what was sent to
+/// the client.
+pub async fn post_action(mut main: Finish) {
+    let mut request = main.request.clone();
+    request.post_action = true;
+    let route = request.conn.state.site.route(&request.info());
+    let then = Then {
+        keepalive: false,
+        outcome: main.outcome.clone(),
+        upstream: None,
+    };
+    let answer = Box::pin(dispatch(request, route, None, then)).await;
+    let Some(mut post) = answer.and_then(|mut a| a.body.take_finish()) else {
+        return;
+    };
+    let mut outcome = std::mem::take(&mut main.outcome);
+    outcome.upstreams = std::mem::take(&mut post.outcome.upstreams);
+    if outcome.status < 400 {
+        outcome.status = post.outcome.status;
+    }
+    post.outcome = outcome;
+    // The line is the post action's.
+    main.log = Arc::default();
+}
+
 /// [`dispatch`] once the mirrors are started.
 async fn serve(
     request: OwnedRequest,

@@ -220,6 +220,7 @@ mod tests {
             counts: &crate::eval::plan::UNCOUNTED,
             auth: &[],
             mirrored: 0,
+            post_action: false,
             request_body: None,
             body_length: None,
             request_body_file: None,

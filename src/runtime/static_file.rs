@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::body::{Finish, ProxyBody};
 use super::error::ProxyError;
+use super::gunzip;
 use super::gzip;
 use super::respond;
 use super::response::{self, Answer, Front};
@@ -53,6 +54,8 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
     front.keepalive_header = sending.keepalive_header;
     let mut added = Vec::new();
     let request = &finish.request;
+    // A `gzip_static` file (`always`) for a client without gzip.
+    let gunzipped = gunzip::header_filter(gzip.as_deref(), request, &mut front, &mut headers);
     let substituted = sub_filter::header_filter(
         sub_filter.as_ref(),
         status,
@@ -87,7 +90,8 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         front,
         &headers,
         &added,
-        body.sub_filter(substituted)
+        body.gunzip(gunzipped)
+            .sub_filter(substituted)
             .gzip(gzipped)
             .trailers(trailers),
     );

@@ -90,9 +90,11 @@ pub async fn send(client: &mut Client, answer: &mut Answer) -> Sent {
                     }
                 };
             }
-            Err(ProxyError::InvalidChunked) if held && out.len() == head => {
-                // nginx's chunked filter fails the request (`NGX_ERROR`): the head it held
-                // back with no data to send yet goes nowhere.
+            Err(ProxyError::InvalidChunked | ProxyError::Inflate(_))
+                if held && out.len() == head =>
+            {
+                // nginx's chunked (or gunzip) filter fails the request (`NGX_ERROR`): the head
+                // it held back with no data to send yet goes nowhere.
                 answer.body.withdraw_head(head);
                 answer.body.abandon();
                 return Sent::Broken;

@@ -1,30 +1,39 @@
 //! A small FastCGI responder on 127.0.0.1:0 for `fastcgi_pass` tests, one thread per
 //! connection, every read bounded. Each request's answer is chosen by the `do=` argument of
 //! its `REQUEST_URI` param; by default it lists what it received: the records' framing
-//! (type/length/padding), the keep-conn flag, which request of its connection this is, every
-//! param in order and the body.
+//! (type/length/padding), the keep-conn flag, which request of its connection this is, the
+//! address the connection came from, every param in order and the body. Every request's params are kept, in the order they came, for
+//! tests that check which requests reached it.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The params of each request the responder got.
+type Seen = Arc<Mutex<Vec<Vec<(String, String)>>>>;
 
 /// A running responder; its thread ends with the test process.
 #[derive(Debug)]
 pub struct Responder {
     pub port: u16,
+    pub seen: Seen,
 }
 
 impl Responder {
     pub fn start() -> Responder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the FastCGI responder");
         let port = listener.local_addr().expect("responder address").port();
+        let seen = Seen::default();
+        let kept = seen.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { break };
-                std::thread::spawn(move || serve(conn));
+                let seen = kept.clone();
+                std::thread::spawn(move || serve(conn, &seen));
             }
         });
-        Responder { port }
+        Responder { port, seen }
     }
 }
 
@@ -50,8 +59,12 @@ fn read_record(s: &mut TcpStream) -> Option<Record> {
 }
 
 /// Serves requests on `s` until it closes (or, without the keep-conn flag, after one).
-fn serve(mut s: TcpStream) {
+fn serve(mut s: TcpStream, seen: &Seen) {
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let peer = s
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let mut served = 0;
     loop {
         let mut framing = Vec::new();
@@ -71,7 +84,10 @@ fn serve(mut s: TcpStream) {
         }
         served += 1;
         let pairs = decode_params(&params);
-        let listing = listing(&framing, keep, served, &pairs, &stdin);
+        if let Ok(mut seen) = seen.lock() {
+            seen.push(pairs.clone());
+        }
+        let listing = listing(&framing, (keep, served, &peer), &pairs, &stdin);
         let uri = pairs
             .iter()
             .find(|(n, _)| n == "REQUEST_URI")
@@ -81,7 +97,28 @@ fn serve(mut s: TcpStream) {
             .split_once("do=")
             .map(|(_, a)| a.split('&').next().unwrap_or_default().to_string())
             .unwrap_or_default();
-        let (stderr, stdout) = answer(&action, listing);
+        let param = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let (stderr, stdout) = match action.as_str() {
+            // Validators, and a 304 when the request's match them.
+            "lm" if param("HTTP_IF_NONE_MATCH") == Some("\"abc\"") => {
+                (None, b"Status: 304 Not Modified\r\n\r\n".to_vec())
+            }
+            "lm" => {
+                let head = "Content-Type: text/plain\r\nETag: \"abc\"\r\n\
+                            Last-Modified: Mon, 02 Jan 2023 00:00:00 GMT\r\n\r\n";
+                (None, format!("{head}{listing}").into_bytes())
+            }
+            "nocache" => {
+                let head = "Content-Type: text/plain\r\nCache-Control: no-cache\r\n\r\n";
+                (None, format!("{head}{listing}").into_bytes())
+            }
+            _ => answer(&action, listing),
+        };
         let mut out = Vec::new();
         if let Some(text) = stderr {
             record(&mut out, 7, text.as_bytes());
@@ -147,13 +184,12 @@ fn decode_params(mut data: &[u8]) -> Vec<(String, String)> {
 
 fn listing(
     framing: &[String],
-    keep: bool,
-    served: usize,
+    (keep, served, peer): (bool, usize, &str),
     pairs: &[(String, String)],
     stdin: &[u8],
 ) -> String {
     let mut out = format!(
-        "records {}\nkeep={keep} request={served}\n",
+        "records {}\nkeep={keep} request={served} peer={peer}\n",
         framing.join(" ")
     );
     for (n, v) in pairs {

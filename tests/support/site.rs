@@ -384,6 +384,7 @@ impl LogFormat for PlainFormat {
 pub fn log_to(path: PathBuf) -> Arc<LogSpec> {
     Arc::new(LogSpec {
         subrequests: false,
+        post_action: false,
         files: vec![LogFile {
             target: LogTarget::File(path),
             format: Arc::new(PlainFormat),
