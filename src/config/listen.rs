@@ -58,7 +58,7 @@ pub struct Listen {
     pub ssl: bool,
     /// Clients send a PROXY protocol header before anything else.
     pub proxy_protocol: bool,
-    /// `http2`: ALPN offers `h2` on the address (with `ssl`).
+    /// `http2`: ALPN offers `h2` on the address (with `ssl`); without, it speaks only h2c.
     pub http2: bool,
     /// The socket's own options, which at most one `listen` of the address may give.
     pub socket: SocketOptions,
@@ -111,13 +111,14 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
         socket: SocketOptions::default(),
         span: d.span(),
     };
-    let mut http2 = None;
     for w in d.args.iter().skip(1) {
         let p = w.as_str();
         match p {
             "default_server" | "default" => l.default_server = true,
             "ssl" => l.ssl = true,
-            "http2" => http2 = Some(w.span),
+            // Without `ssl`, nginx 1.22 speaks only HTTP/2 (prior knowledge, h2c) on such a
+            // socket; with it, ALPN offers `h2`.
+            "http2" => l.http2 = true,
             "proxy_protocol" => l.proxy_protocol = true,
             _ => match l.socket.parse(p) {
                 Parsed::Taken => {}
@@ -131,14 +132,6 @@ pub fn lower(cx: &mut Cx<'_>, d: &Directive) -> Vec<Listen> {
                     return Vec::new();
                 }
             },
-        }
-    }
-    // Without `ssl`, nginx 1.22 speaks only HTTP/2 (prior knowledge) on such a socket; with
-    // it, ALPN offers `h2`.
-    if let Some(span) = http2 {
-        match l.ssl {
-            true => l.http2 = true,
-            false => cx.unsupported(d, span, "\"listen ... http2\" without \"ssl\""),
         }
     }
     addrs

@@ -208,7 +208,8 @@ pub struct ListenSpec {
     /// address and picks it by the connection's local address. Empty almost always, so the
     /// accept path looks at nothing more.
     pub proxy_protocol_flipped: Vec<IpAddr>,
-    /// ALPN offers `h2` (any `listen` of the address says `http2`, as nginx merges it).
+    /// HTTP/2 (any `listen` of the address says `http2`, as nginx merges it): offered by
+    /// ALPN with `ssl`, spoken from the first byte (h2c) without.
     pub http2: bool,
     /// The options of the one `listen` of the address that gave any, else the defaults.
     pub socket: SocketOptions,

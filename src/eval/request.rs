@@ -539,8 +539,9 @@ impl<'a> Req<'a> {
                 let status = self.outcome?.cache_status?;
                 Some(status.as_str().as_bytes().to_vec())
             }
-            Var::Http2 => Some(match info.version {
-                "HTTP/2.0" => b"h2".to_vec(),
+            Var::Http2 => Some(match (info.version, info.tls) {
+                ("HTTP/2.0", true) => b"h2".to_vec(),
+                ("HTTP/2.0", false) => b"h2c".to_vec(),
                 _ => Vec::new(),
             }),
             Var::DocumentRoot => self.with_root(CRoot::document_root),

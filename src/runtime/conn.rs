@@ -160,7 +160,12 @@ pub async fn serve(
         (Downstream::plain(socket), None, None, None)
     };
     counted.to(Stage::Waiting);
-    let http2 = handshake.is_some_and(|h| h.alpn == "h2");
+    // nginx 1.22 speaks HTTP/2 where ALPN chose it, and on every connection to a plain
+    // `listen ... http2` (h2c with prior knowledge: an HTTP/1 client is refused there).
+    let http2 = match &handshake {
+        Some(h) => h.alpn == "h2",
+        None => spec.http2 && !plain_on_ssl,
+    };
     let ctx = Arc::new(ConnCtx {
         state,
         listen: spec.addr.clone(),

@@ -54,6 +54,14 @@ pub async fn serve(ctx: Arc<ConnCtx>, io: Downstream, counted: Counted) {
     let mut conn: Connection<Downstream, Bytes> =
         match tokio::time::timeout(header_timeout, handshake).await {
             Ok(Ok(conn)) => conn,
+            Ok(Err(e)) if e.reason() == Some(h2::Reason::PROTOCOL_ERROR) => {
+                // Not HTTP/2's preface (an HTTP/1 client on a plain `listen ... http2`).
+                let (id, remote, listen) = (ctx.id, &ctx.remote, &ctx.listen);
+                return super::log::info(format_args!(
+                    "*{id} invalid connection preface while processing HTTP/2 connection, \
+                     client: {remote}, server: {listen}"
+                ));
+            }
             _ => return,
         };
     let mut phase = ctx.state.phase.subscribe();
