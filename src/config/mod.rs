@@ -4,6 +4,7 @@
 //! diagnostics can point back at the text. Nothing here evaluates a request: that is `eval`.
 
 pub mod access;
+pub mod addition;
 pub mod body_file;
 pub mod browser;
 pub mod cache;

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::addition::Addition;
 use super::body_file::{InFileOnly, TempPath};
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::filters::{self, Charset, Expires};
@@ -125,6 +126,8 @@ pub struct Settings {
     pub gzip: Gzip,
     /// The `sub_filter*` settings.
     pub sub_filter: SubFilter,
+    /// `add_before_body`, `add_after_body`, `addition_types`.
+    pub addition: Addition,
     pub ignore_invalid_headers: Option<bool>,
     pub underscores_in_headers: Option<bool>,
     pub merge_slashes: Option<bool>,
@@ -346,6 +349,7 @@ impl Settings {
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
         self.sub_filter.inherit(&parent.sub_filter);
+        self.addition.inherit(&parent.addition);
         self.cache.inherit(&parent.cache);
         self.fastcgi.inherit(&parent.fastcgi);
         self.limits.inherit(&parent.limits);
@@ -367,6 +371,7 @@ impl Settings {
             || self.proxy_ssl.apply(cx, d)
             || self.gzip.apply(cx, d)
             || self.sub_filter.apply(cx, d)
+            || self.addition.apply(cx, d)
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
             || self.cache.apply(cx, d)

@@ -27,8 +27,11 @@ impl Support {
 const SERVED: &[&str] = &[
     "absolute_redirect",
     "access_log",
+    "add_after_body",
+    "add_before_body",
     "add_header",
     "add_trailer",
+    "addition_types",
     "alias",
     "allow",
     "ancient_browser",

@@ -15,7 +15,9 @@ use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
 use super::output::COutput;
-use super::plan::{KeepaliveLimits, ListenAddr, ListenSpec, LogSpec, ProcessSpec};
+use super::plan::{
+    Addition, GzipTypes, KeepaliveLimits, ListenAddr, ListenSpec, LogSpec, ProcessSpec,
+};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
@@ -354,6 +356,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
+        addition: addition(st),
         output: COutput::compile(cx, &sh.reg, st, &sh.site).unwrap_or_default(),
         referers: referers(cx, sh, st),
         secure_link: secure_link(cx, sh, st),
@@ -410,6 +413,26 @@ fn header_buffers(st: &Settings) -> super::plan::HeaderBuffers {
         uniform: false,
         merge_slashes: st.merge_slashes.unwrap_or(true),
     }
+}
+
+/// A level's addition filter: an empty URI is nginx's unset one, and without either the
+/// filter is off.
+fn addition(st: &Settings) -> Option<Arc<Addition>> {
+    let uri = |u: &Option<String>| {
+        u.as_deref()
+            .filter(|u| !u.is_empty())
+            .map(|u| bytes::Bytes::copy_from_slice(u.as_bytes()))
+    };
+    let (before, after) = (uri(&st.addition.before), uri(&st.addition.after));
+    if before.is_none() && after.is_none() {
+        return None;
+    }
+    let types = st.addition.types.clone().unwrap_or_else(GzipTypes::html);
+    Some(Arc::new(Addition {
+        before,
+        after,
+        types,
+    }))
 }
 
 /// A level's client-side `keepalive_timeout`, `keepalive_requests` and `keepalive_time`.
@@ -519,6 +542,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
+        addition: addition(&l.settings),
         referers: referers(cx, sh, &l.settings),
         secure_link: secure_link(cx, sh, &l.settings),
         browser: Arc::new(super::browser::CBrowser::compile(&l.settings.browser)),

@@ -32,6 +32,11 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// (`ProxyRequest::passes` plus the last) stands for what it ended in. `outcome` is what
     /// the runtime learned (`$upstream_status` and friends in the page).
     fn reroute(&self, request: &RequestInfo<'_>, passes: &[Pass], outcome: &Outcome) -> Route;
+    /// A subrequest of `request` (routed, `RequestInfo::routed` set) to `uri` with `args`
+    /// (`ngx_http_subrequest`): an internal GET in the request's server, with its headers
+    /// and `set` values, which skips the access phase. Its body is for the runtime to write
+    /// into the request's own (the addition filter).
+    fn subrequest(&self, request: &RequestInfo<'_>, uri: &[u8], args: &[u8]) -> Route;
     /// The logs of a request answered before a location was chosen (`refused` is set): the
     /// server level's, of the server its `Host` chose if one was read and valid, else of
     /// the socket's default server; with that server's name, which its error-log lines give.
@@ -692,6 +697,8 @@ pub struct FileResponse {
     /// The sub filter of the level that answers, its strings evaluated; `None` without
     /// `sub_filter` or when every search string came out empty.
     pub sub_filter: Option<Arc<SubFilter>>,
+    /// The addition filter of the level that answers a main request.
+    pub addition: Option<Arc<Addition>>,
     pub limited: Limited,
     pub sending: Sending,
     /// `add_trailer` of the level that answers.
@@ -751,6 +758,17 @@ impl Route {
         self
     }
 
+    /// The same answer with the addition filter of the level it ended in.
+    pub fn with_addition(mut self, addition: Option<Arc<Addition>>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.addition = addition,
+            Route::File(f) => f.addition = addition,
+            Route::Proxy(p) => p.addition = addition,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
     /// The request as this route left it (an `auth_request` subrequest's pass has none for
     /// the main request).
     pub fn routed(&self) -> Option<Arc<Routed>> {
@@ -763,7 +781,7 @@ impl Route {
     }
 
     /// Whether anything re-reads the request after routing (`route::prepare`): an access
-    /// log, `add_trailer`, or a proxied answer's headers filter or cookie rules with variables. Only then
+    /// log, `add_trailer`, the addition filter's subrequests, or a proxied answer's headers filter or cookie rules with variables. Only then
     /// is the request's final state kept for it.
     pub fn rereads_request(&self) -> bool {
         let log = match self {
@@ -778,8 +796,15 @@ impl Route {
             Route::Proxy(p) => &p.trailers,
             Route::Auth(_) => return false,
         };
+        let addition = match self {
+            Route::Respond(r) => &r.addition,
+            Route::File(f) => &f.addition,
+            Route::Proxy(p) => &p.addition,
+            Route::Auth(_) => return false,
+        };
         !log.files.is_empty()
             || trailers.is_some()
+            || addition.is_some()
             || matches!(self, Route::Proxy(p) if p.cookies.is_some() || p.add_headers.reads_request())
     }
 
@@ -936,6 +961,8 @@ pub struct Response {
     /// The sub filter of the level that answers, its strings evaluated; `None` without
     /// `sub_filter` or when every search string came out empty.
     pub sub_filter: Option<Arc<SubFilter>>,
+    /// The addition filter of the level that answers a main request.
+    pub addition: Option<Arc<Addition>>,
     pub limited: Limited,
     pub sending: Sending,
     /// `add_trailer` of the level that answers.
@@ -1085,6 +1112,8 @@ pub struct ProxyRequest {
     /// The sub filter of the level that answers, its strings evaluated; `None` without
     /// `sub_filter` or when every search string came out empty.
     pub sub_filter: Option<Arc<SubFilter>>,
+    /// The addition filter of the level that answers a main request.
+    pub addition: Option<Arc<Addition>>,
     /// TLS to the upstream, for an `https://` `proxy_pass`.
     pub tls: Option<TlsTarget>,
     /// `proxy_bind`: the local address the connection is bound to.
@@ -1297,6 +1326,20 @@ pub struct SubFilter {
     /// `sub_filter_last_modified`: `Last-Modified` kept (and `ETag` made weak) rather than
     /// both removed.
     pub last_modified: bool,
+}
+
+/// nginx's addition filter (`ngx_http_addition_filter_module`) of the level that answers a
+/// main request: the runtime decides from the answer's status and type whether it applies,
+/// then writes the bodies of subrequests to these URIs (see [`Site::subrequest`]) before and
+/// after the answer's own.
+#[derive(Debug)]
+pub struct Addition {
+    /// `add_before_body`.
+    pub before: Option<Bytes>,
+    /// `add_after_body`.
+    pub after: Option<Bytes>,
+    /// `addition_types`.
+    pub types: GzipTypes,
 }
 
 /// One `resolver` directive: the DNS servers asked and how answers are kept. Every location

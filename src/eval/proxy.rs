@@ -203,6 +203,7 @@ pub fn build(
         // `route` sets it with the answer.
         gzip: None,
         sub_filter: None,
+        addition: None,
         tls,
         bind: p.bind.as_ref().and_then(|b| local_bind(b, req)),
         limited: Default::default(),

@@ -160,6 +160,8 @@ pub struct CLocation {
     /// `gzip_static on|always`: the content phase's `.gz` files.
     pub gzip_static: Option<Arc<CGzipStatic>>,
     pub sub_filter: Option<Arc<CSubFilter>>,
+    /// `add_before_body`/`add_after_body`: `None` when neither names a URI.
+    pub addition: Option<Arc<super::plan::Addition>>,
     /// `chunked_transfer_encoding`, `keepalive_disable` and the rate limits.
     pub output: COutput,
     /// `valid_referers`, for `$invalid_referer`.

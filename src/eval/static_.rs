@@ -258,7 +258,8 @@ fn send(
             len: size,
         }],
     };
-    if status == 200 {
+    // The not-modified and range filters leave a subrequest's answer alone.
+    if status == 200 && !req.subrequest {
         let validators = Validators::of(&req.headers);
         match conditional::not_modified(
             &validators,
@@ -287,9 +288,16 @@ fn send(
     if let (Some(c), Some(ct)) = (&loc.add_headers.charset, &mut answer.content_type) {
         c.apply(answer.status, ct);
     }
+    // So does the addition filter (a main request's 200 of its types), which offers none.
+    let added = !req.subrequest
+        && req
+            .addition
+            .as_ref()
+            .is_some_and(|a| a.types.matches(answer.content_type.as_deref(), false));
     // Only the static module lets the range filter at its answer (`r->allow_ranges`).
     let max = content.max_ranges;
-    if answer.status == 200 && status == 200 && !coding.gzip && !rewritten && max > 0 {
+    let ranged = !coding.gzip && !rewritten && !added && !req.subrequest;
+    if answer.status == 200 && status == 200 && ranged && max > 0 {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));
         let asked = conditional::Asked {
@@ -414,6 +422,7 @@ impl FileAnswer {
             gzip: None,
             vary: self.vary,
             sub_filter: None,
+            addition: None,
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::addition::Added;
 use super::context::OwnedRequest;
 use super::error::ProxyError;
 use super::forward::UpstreamLog;
@@ -64,6 +65,8 @@ pub struct ProxyBody {
     inner: Inner,
     /// The sub filter, when the body is rewritten (before it is compressed).
     sub: Option<Box<Substituted>>,
+    /// The addition filter, when subrequests' bodies go around this one.
+    added: Option<Box<Added>>,
     /// The gzip filter, when the response is compressed.
     gzip: Option<Box<Gzipped>>,
     finish: Option<Finish>,
@@ -82,6 +85,7 @@ impl ProxyBody {
         ProxyBody {
             inner,
             sub: None,
+            added: None,
             gzip: None,
             finish,
             upstream_log: log.map(Box::new),
@@ -147,6 +151,23 @@ impl ProxyBody {
     pub fn sub_filter(mut self, sub: Option<Substituted>) -> ProxyBody {
         self.sub = sub.map(Box::new);
         self
+    }
+
+    /// The same body with subrequests' around it when `added` is given (see
+    /// `addition::header_filter`).
+    pub fn addition(mut self, added: Option<Box<Added>>) -> ProxyBody {
+        self.added = added;
+        self
+    }
+
+    /// This is a subrequest's body, written into its main request's: its log line is
+    /// written only under `log_subrequest on`.
+    pub fn as_subrequest(&mut self) {
+        if let Some(f) = &mut self.finish
+            && !f.log.subrequests
+        {
+            f.log = Arc::default();
+        }
     }
 
     pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
@@ -234,7 +255,8 @@ impl ProxyBody {
         self.held.get_or_insert(None);
     }
 
-    /// The next piece of the body (rewritten by the sub filter, compressed by the gzip one): `Ok(None)` at its
+    /// The next piece of the body (rewritten by the sub filter, with the addition filter's
+    /// subrequests around it, compressed by the gzip one): `Ok(None)` at its
     /// end. An error is logged as nginx logs a failed upstream read.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ProxyError>> {
         let inner = &mut self.inner;
@@ -252,9 +274,14 @@ impl ProxyBody {
             Some(sub) => sub.poll_next(cx, &mut source),
             None => source(cx),
         };
-        let next = match &mut self.gzip {
-            Some(gzip) => gzip.poll_next(cx, filtered),
+        let added = &mut self.added;
+        let mut joined = |cx: &mut Context<'_>| match added {
+            Some(added) => added.poll_next(cx, &mut filtered),
             None => filtered(cx),
+        };
+        let next = match &mut self.gzip {
+            Some(gzip) => gzip.poll_next(cx, joined),
+            None => joined(cx),
         };
         if let (Inner::Upstream(body), Some(f), Some(log)) =
             (&mut self.inner, &self.finish, &self.upstream_log)

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::addition;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::error::ProxyError;
@@ -240,6 +241,14 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     front.chunked = unframed && chunks;
     front.chunked_off = !sending.chunked;
     front.keepalive_header = sending.keepalive_header;
+    let joined = addition::header_filter(
+        p.addition.as_ref(),
+        p.status.unwrap_or(head.status),
+        &finish.request,
+        &mut front,
+        &mut headers,
+        true,
+    );
     let substituted = sub_filter::header_filter(
         p.sub_filter.as_ref(),
         head.status,
@@ -264,7 +273,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     let mut slice = None;
     // A cached answer goes through the cache's range filter below, several ranges allowed.
     let cached = d.ranges == Some(false);
-    if p.force_ranges && p.range_filter && !p.subrequest && !cached {
+    if p.force_ranges && p.range_filter && !p.subrequest && !cached && joined.is_none() {
         let length = front.content_length;
         match forced_ranges::decide(&finish.request, status, length, &headers, &added) {
             None => {}
@@ -301,6 +310,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
                 && status == 200
                 && p.status.is_none()
                 && substituted.is_none()
+                && joined.is_none()
                 && gzipped.is_none()
                 && front.content_length.is_some() =>
         {
@@ -399,6 +409,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     };
     let body = body
         .sub_filter(substituted)
+        .addition(joined)
         .gzip(gzipped)
         .trailers(trailers);
     let mut answer = response::build(status, reason, front, &headers, &added, body);

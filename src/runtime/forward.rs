@@ -1031,6 +1031,7 @@ async fn fail(
         hide_version: !p.server_tokens,
         gzip: p.gzip.as_deref(),
         sub_filter: p.sub_filter.as_ref(),
+        addition: p.addition.as_ref(),
         sending: p.sending,
         length_unknown: false,
         trailers: p.trailers.as_ref(),

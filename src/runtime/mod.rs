@@ -33,6 +33,7 @@
 
 mod accel;
 mod access_log;
+mod addition;
 mod balancer;
 mod body;
 mod body_file;

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::addition;
 use super::body::{Finish, ProxyBody};
 use super::gzip;
 use super::pages;
@@ -13,7 +14,7 @@ use super::throttle::Throttle;
 use super::trailers;
 use std::sync::Arc;
 
-use crate::eval::plan::{AddedTrailers, Gzip, Sending, SubFilter};
+use crate::eval::plan::{AddedTrailers, Addition, Gzip, Sending, SubFilter};
 
 /// How the header filter dresses nginx's own answer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +27,8 @@ pub struct Dress<'a> {
     pub gzip: Option<&'a Gzip>,
     /// The sub filter of that level, for this request.
     pub sub_filter: Option<&'a Arc<SubFilter>>,
+    /// The addition filter of that level.
+    pub addition: Option<&'a Arc<Addition>>,
     /// The chunked and write filters' settings of that level.
     pub sending: Sending,
     /// `Response::length_unknown`.
@@ -71,6 +74,14 @@ pub fn answer(
         front.content_length = Some(length);
     }
     let mut added = Vec::new();
+    let joined = addition::header_filter(
+        dress.addition,
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        false,
+    );
     let substituted = sub_filter::header_filter(
         dress.sub_filter,
         status,
@@ -101,6 +112,7 @@ pub fn answer(
         &added,
         ProxyBody::full(body, Some(finish))
             .sub_filter(substituted)
+            .addition(joined)
             .gzip(gzipped)
             .trailers(trailers),
     );

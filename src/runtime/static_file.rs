@@ -14,6 +14,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use super::addition;
 use super::body::{Finish, ProxyBody};
 use super::error::ProxyError;
 use super::gzip;
@@ -38,6 +39,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         gzip,
         vary,
         sub_filter,
+        addition,
         sending,
         trailers,
         ..
@@ -52,6 +54,14 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
     front.keepalive_header = sending.keepalive_header;
     let mut added = Vec::new();
     let request = &finish.request;
+    let joined = addition::header_filter(
+        addition.as_ref(),
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        false,
+    );
     let substituted = sub_filter::header_filter(
         sub_filter.as_ref(),
         status,
@@ -87,6 +97,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         &headers,
         &added,
         body.sub_filter(substituted)
+            .addition(joined)
             .gzip(gzipped)
             .trailers(trailers),
     );

@@ -8,6 +8,7 @@ mod support;
 mod accel_redirect;
 mod access;
 mod access_log;
+mod addition;
 mod auth_basic;
 mod auth_delay;
 mod auth_request;

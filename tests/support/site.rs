@@ -131,6 +131,7 @@ impl Site for TestSite {
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
                 sub_filter: None,
+                addition: None,
                 limited: Default::default(),
                 sending: Default::default(),
                 trailers: None,
@@ -155,6 +156,7 @@ impl Site for TestSite {
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
                 sub_filter: None,
+                addition: None,
                 limited: Default::default(),
                 sending: Default::default(),
                 trailers: None,
@@ -250,6 +252,7 @@ impl Site for TestSite {
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
             sub_filter: None,
+            addition: None,
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
@@ -272,6 +275,10 @@ impl Site for TestSite {
 
     fn keepalive_timeout(&self, _: &ListenAddr, _: &ListenAddr, _: Option<&[u8]>) -> Duration {
         ngxr::defaults::http::KEEPALIVE.timeout
+    }
+
+    fn subrequest(&self, request: &RequestInfo<'_>, _: &[u8], _: &[u8]) -> Route {
+        self.route(request)
     }
 
     fn refused(&self, _: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes) {
@@ -297,6 +304,7 @@ impl Site for TestSite {
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
             sub_filter: None,
+            addition: None,
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
