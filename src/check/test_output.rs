@@ -103,7 +103,7 @@ pub fn run_version(configure: bool) -> ExitCode {
         eprintln!("TLS SNI support enabled");
         let without: Vec<String> = WITHOUT.iter().map(|m| format!("--without-{m}")).collect();
         eprintln!(
-            "configure arguments: --prefix={} --conf-path={} --error-log-path={} --pid-path={} --with-http_ssl_module --with-http_realip_module --with-http_auth_request_module --with-http_stub_status_module --with-http_sub_module --with-http_v2_module --with-http_secure_link_module --with-http_random_index_module {}",
+            "configure arguments: --prefix={} --conf-path={} --error-log-path={} --pid-path={} --with-http_ssl_module --with-http_realip_module --with-http_auth_request_module --with-http_stub_status_module --with-http_sub_module --with-http_addition_module --with-http_v2_module --with-http_secure_link_module --with-http_random_index_module {}",
             defaults::PREFIX.trim_end_matches('/'),
             defaults::CONF_PATH,
             defaults::ERROR_LOG_PATH,

@@ -33,6 +33,7 @@ pub mod rewrite;
 pub mod secure_link;
 pub mod settings;
 pub mod split_clients;
+pub mod ssi;
 pub mod ssl;
 pub mod sub_filter;
 pub mod syslog;

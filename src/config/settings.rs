@@ -16,6 +16,7 @@ use super::proxy::{self, NextUpstream, Redirect};
 use super::proxy_cookie::ProxyCookie;
 use super::proxy_ssl::ProxySsl;
 use super::realip::{self, RealIpHeader, Trusted};
+use super::ssi::Ssi;
 use super::ssl::Ssl;
 use super::sub_filter::SubFilter;
 use super::units::{parse_flag, parse_msec, parse_offset, parse_sec, parse_size};
@@ -128,6 +129,8 @@ pub struct Settings {
     pub sub_filter: SubFilter,
     /// `add_before_body`, `add_after_body`, `addition_types`.
     pub addition: Addition,
+    /// The `ssi*` settings.
+    pub ssi: Ssi,
     pub ignore_invalid_headers: Option<bool>,
     pub underscores_in_headers: Option<bool>,
     pub merge_slashes: Option<bool>,
@@ -350,6 +353,7 @@ impl Settings {
         self.gzip.inherit(&parent.gzip);
         self.sub_filter.inherit(&parent.sub_filter);
         self.addition.inherit(&parent.addition);
+        self.ssi.inherit(&parent.ssi);
         self.cache.inherit(&parent.cache);
         self.fastcgi.inherit(&parent.fastcgi);
         self.limits.inherit(&parent.limits);
@@ -372,6 +376,7 @@ impl Settings {
             || self.gzip.apply(cx, d)
             || self.sub_filter.apply(cx, d)
             || self.addition.apply(cx, d)
+            || self.ssi.apply(cx, d)
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
             || self.cache.apply(cx, d)

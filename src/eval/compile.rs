@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use super::autoindex::Autoindex;
@@ -16,7 +17,7 @@ use super::map::MapTable;
 use super::mime::ContentTypes;
 use super::output::COutput;
 use super::plan::{
-    Addition, GzipTypes, KeepaliveLimits, ListenAddr, ListenSpec, LogSpec, ProcessSpec,
+    Addition, GzipTypes, KeepaliveLimits, ListenAddr, ListenSpec, LogSpec, ProcessSpec, Ssi,
 };
 use super::proxy_conf;
 use super::regex::Regex;
@@ -87,6 +88,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
             listens: Vec::new(),
             upstreams: Vec::new(),
             named_upstreams: Vec::new(),
+            vars: Registry::default(),
             process,
         };
     };
@@ -173,12 +175,13 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
             hostname,
         },
         listens,
-        reads_body: shared.reg.reads_body.get(),
-        reads_body_file: shared.reg.reads_body_file.get(),
+        reads_body: shared.reg.reads_body.load(Ordering::Relaxed),
+        reads_body_file: shared.reg.reads_body_file.load(Ordering::Relaxed),
         charsets: super::charset::known(cx.tree, top),
         upstreams: shared.groups.all.iter().map(|g| g.group.clone()).collect(),
         named_upstreams: shared.groups.all,
         servers,
+        vars: shared.reg,
         process: ProcessSpec {
             logs: shared.logs.take(),
             temp_paths: temp_paths(cx, top),
@@ -357,6 +360,7 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
         addition: addition(st),
+        ssi: ssi(st),
         output: COutput::compile(cx, &sh.reg, st, &sh.site).unwrap_or_default(),
         referers: referers(cx, sh, st),
         secure_link: secure_link(cx, sh, st),
@@ -432,6 +436,18 @@ fn addition(st: &Settings) -> Option<Arc<Addition>> {
         before,
         after,
         types,
+    }))
+}
+
+/// A level's SSI filter, under `ssi on`.
+fn ssi(st: &Settings) -> Option<Arc<Ssi>> {
+    let s = &st.ssi;
+    s.enable.filter(|on| *on)?;
+    Some(Arc::new(Ssi {
+        types: s.types.clone().unwrap_or_else(GzipTypes::html),
+        silent_errors: s.silent_errors.unwrap_or(false),
+        last_modified: s.last_modified.unwrap_or(false),
+        value_length: s.value_length.unwrap_or(defaults::http::SSI_VALUE_LENGTH),
     }))
 }
 
@@ -543,6 +559,7 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
         addition: addition(&l.settings),
+        ssi: ssi(&l.settings),
         referers: referers(cx, sh, &l.settings),
         secure_link: secure_link(cx, sh, &l.settings),
         browser: Arc::new(super::browser::CBrowser::compile(&l.settings.browser)),

@@ -37,6 +37,10 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// and `set` values, which skips the access phase. Its body is for the runtime to write
     /// into the request's own (the addition filter).
     fn subrequest(&self, request: &RequestInfo<'_>, uri: &[u8], args: &[u8]) -> Route;
+    /// The variable `name` of `request` as routing left it (`RequestInfo::routed`), for
+    /// the SSI filter, whose commands name variables in the body; `None` when nginx finds
+    /// no value (or knows no such variable).
+    fn variable(&self, request: &RequestInfo<'_>, name: &str) -> Option<Vec<u8>>;
     /// The logs of a request answered before a location was chosen (`refused` is set): the
     /// server level's, of the server its `Host` chose if one was read and valid, else of
     /// the socket's default server; with that server's name, which its error-log lines give.
@@ -699,6 +703,8 @@ pub struct FileResponse {
     pub sub_filter: Option<Arc<SubFilter>>,
     /// The addition filter of the level that answers a main request.
     pub addition: Option<Arc<Addition>>,
+    /// The SSI filter of the level that answers, under `ssi on`.
+    pub ssi: Option<Arc<Ssi>>,
     pub limited: Limited,
     pub sending: Sending,
     /// `add_trailer` of the level that answers.
@@ -758,6 +764,17 @@ impl Route {
         self
     }
 
+    /// The same answer with the SSI filter of the level it ended in.
+    pub fn with_ssi(mut self, ssi: Option<Arc<Ssi>>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.ssi = ssi,
+            Route::File(f) => f.ssi = ssi,
+            Route::Proxy(p) => p.ssi = ssi,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
     /// The same answer with the addition filter of the level it ended in.
     pub fn with_addition(mut self, addition: Option<Arc<Addition>>) -> Route {
         match &mut self {
@@ -796,15 +813,17 @@ impl Route {
             Route::Proxy(p) => &p.trailers,
             Route::Auth(_) => return false,
         };
-        let addition = match self {
-            Route::Respond(r) => &r.addition,
-            Route::File(f) => &f.addition,
-            Route::Proxy(p) => &p.addition,
+        // The SSI filter reads variables, and its subrequests start from the request.
+        let (addition, ssi) = match self {
+            Route::Respond(r) => (&r.addition, &r.ssi),
+            Route::File(f) => (&f.addition, &f.ssi),
+            Route::Proxy(p) => (&p.addition, &p.ssi),
             Route::Auth(_) => return false,
         };
         !log.files.is_empty()
             || trailers.is_some()
             || addition.is_some()
+            || ssi.is_some()
             || matches!(self, Route::Proxy(p) if p.cookies.is_some() || p.add_headers.reads_request())
     }
 
@@ -963,6 +982,8 @@ pub struct Response {
     pub sub_filter: Option<Arc<SubFilter>>,
     /// The addition filter of the level that answers a main request.
     pub addition: Option<Arc<Addition>>,
+    /// The SSI filter of the level that answers, under `ssi on`.
+    pub ssi: Option<Arc<Ssi>>,
     pub limited: Limited,
     pub sending: Sending,
     /// `add_trailer` of the level that answers.
@@ -1114,6 +1135,8 @@ pub struct ProxyRequest {
     pub sub_filter: Option<Arc<SubFilter>>,
     /// The addition filter of the level that answers a main request.
     pub addition: Option<Arc<Addition>>,
+    /// The SSI filter of the level that answers, under `ssi on`.
+    pub ssi: Option<Arc<Ssi>>,
     /// TLS to the upstream, for an `https://` `proxy_pass`.
     pub tls: Option<TlsTarget>,
     /// `proxy_bind`: the local address the connection is bound to.
@@ -1326,6 +1349,21 @@ pub struct SubFilter {
     /// `sub_filter_last_modified`: `Last-Modified` kept (and `ETag` made weak) rather than
     /// both removed.
     pub last_modified: bool,
+}
+
+/// nginx's SSI filter (`ngx_http_ssi_filter_module`) of the level that answers, under `ssi
+/// on`: the runtime decides from the answer's length and type whether it applies.
+#[derive(Debug)]
+pub struct Ssi {
+    /// `ssi_types`.
+    pub types: GzipTypes,
+    /// `ssi_silent_errors`: a command that fails writes nothing.
+    pub silent_errors: bool,
+    /// `ssi_last_modified`: `Last-Modified` kept (and `ETag` made weak) rather than both
+    /// removed.
+    pub last_modified: bool,
+    /// `ssi_value_length`: the longest parameter value.
+    pub value_length: usize,
 }
 
 /// nginx's addition filter (`ngx_http_addition_filter_module`) of the level that answers a

@@ -204,6 +204,7 @@ pub fn build(
         gzip: None,
         sub_filter: None,
         addition: None,
+        ssi: None,
         tls,
         bind: p.bind.as_ref().and_then(|b| local_bind(b, req)),
         limited: Default::default(),

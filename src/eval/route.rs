@@ -158,6 +158,7 @@ fn conclude(mut route: Route, mut req: Req<'_>, head_refused: bool) -> Route {
         .with_gzip(gzip)
         .with_sub_filter(sub_filter)
         .with_addition(addition)
+        .with_ssi(req.ssi.clone())
         .with_limited(limited)
         .with_mirrors(mirrors)
         .with_sending(sending)
@@ -187,6 +188,15 @@ pub fn output_subrequest(site: &Inner, info: &RequestInfo<'_>, uri: &[u8], args:
     let mut sub = sub_request(server, uri, "GET", args.to_vec(), &main);
     let route = in_server(site, server, &mut sub, &[], None, &mut None);
     conclude(route, sub, false)
+}
+
+/// `Site::variable`: `name` read from the request as routing left it.
+pub fn variable(site: &Inner, info: &RequestInfo<'_>, name: &str) -> Option<Vec<u8>> {
+    let var = site.vars.resolve(name)?;
+    if matches!(var, super::vars::Var::Unsupported(_)) {
+        return None;
+    }
+    prepare(site, info).var(name, &var)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -329,6 +339,7 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.gzip = s.default.gzip.clone();
     req.sub_filter = s.default.sub_filter.clone();
     req.addition = s.default.addition.clone();
+    req.ssi = s.default.ssi.clone();
     req.output.clone_from(&s.default.output);
     req.root = Some(s.default.content.root.clone());
     req.referers.clone_from(&s.default.referers);
@@ -1138,6 +1149,7 @@ pub fn respond(
         gzip: None,
         sub_filter: None,
         addition: None,
+        ssi: None,
         limited: Default::default(),
         sending: Default::default(),
         trailers: None,

@@ -423,6 +423,7 @@ impl FileAnswer {
             vary: self.vary,
             sub_filter: None,
             addition: None,
+            ssi: None,
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,

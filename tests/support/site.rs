@@ -132,6 +132,7 @@ impl Site for TestSite {
                 gzip: None,
                 sub_filter: None,
                 addition: None,
+                ssi: None,
                 limited: Default::default(),
                 sending: Default::default(),
                 trailers: None,
@@ -157,6 +158,7 @@ impl Site for TestSite {
                 gzip: None,
                 sub_filter: None,
                 addition: None,
+                ssi: None,
                 limited: Default::default(),
                 sending: Default::default(),
                 trailers: None,
@@ -253,6 +255,7 @@ impl Site for TestSite {
             gzip: None,
             sub_filter: None,
             addition: None,
+            ssi: None,
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
@@ -281,6 +284,10 @@ impl Site for TestSite {
         self.route(request)
     }
 
+    fn variable(&self, _: &RequestInfo<'_>, _: &str) -> Option<Vec<u8>> {
+        None
+    }
+
     fn refused(&self, _: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes) {
         (self.log.clone(), Bytes::new())
     }
@@ -305,6 +312,7 @@ impl Site for TestSite {
             gzip: None,
             sub_filter: None,
             addition: None,
+            ssi: None,
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
