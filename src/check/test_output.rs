@@ -83,7 +83,6 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
 /// autoindex module: its html listing is served, its `autoindex_format` is not.
 const WITHOUT: &[&str] = &[
     "http_charset_module",
-    "http_ssi_module",
     "http_autoindex_module",
     "http_uwsgi_module",
     "http_scgi_module",

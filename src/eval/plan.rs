@@ -1291,6 +1291,7 @@ pub fn target_refused(target: &[u8], merge_slashes: bool) -> bool {
 }
 
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
+pub use super::regex::{SsiMatch, ssi_match};
 pub use super::request::Routed;
 pub use super::uri::authority_ok;
 pub use crate::config::body_file::{InFileOnly, TempPath};

@@ -288,12 +288,13 @@ fn send(
     if let (Some(c), Some(ct)) = (&loc.add_headers.charset, &mut answer.content_type) {
         c.apply(answer.status, ct);
     }
-    // So does the addition filter (a main request's 200 of its types), which offers none.
+    // So do the addition filter (a main request's 200 of its types) and the SSI filter (a
+    // main request's body of its types), which offer none.
+    let of_types =
+        |types: &crate::eval::plan::GzipTypes| types.matches(answer.content_type.as_deref(), false);
     let added = !req.subrequest
-        && req
-            .addition
-            .as_ref()
-            .is_some_and(|a| a.types.matches(answer.content_type.as_deref(), false));
+        && (req.addition.as_ref().is_some_and(|a| of_types(&a.types))
+            || (size != 0 && req.ssi.as_ref().is_some_and(|s| of_types(&s.types))));
     // Only the static module lets the range filter at its answer (`r->allow_ranges`).
     let max = content.max_ranges;
     let ranged = !coding.gzip && !rewritten && !added && !req.subrequest;

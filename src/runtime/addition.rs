@@ -3,26 +3,21 @@
 //! request's 200 of `addition_types`.
 //!
 //! [`header_filter`] decides and rewrites the head; [`Added`] then streams the three bodies
-//! in turn. A [`Subrequest`] is what any filter that writes a subrequest's body into the
-//! request's own uses: routed by `Site::subrequest` when its turn comes (nginx issues it
-//! from the body filter), served by `request::dispatch` as the request is, its head dropped
-//! (nginx's header filter sends none for a subrequest) and its body passed on as it comes.
+//! in turn, each subrequest started when its turn comes (nginx issues it from the body
+//! filter).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 
-use super::body::ProxyBody;
 use super::context::OwnedRequest;
 use super::error::ProxyError;
 use super::gzip::weaken_etag;
-use super::request::{self, Then};
-use super::response::{Answer, Front};
+use super::response::Front;
 use super::sub_filter;
-use crate::eval::plan::{Addition, Outcome};
+use super::subrequest::Subrequest;
+use crate::eval::plan::Addition;
 
 /// `ngx_http_addition_header_filter` on a response about to be sent (`upstream` as for
 /// `gzip::header_filter`): a 200 of the filter's types loses its `Content-Length` and
@@ -104,87 +99,14 @@ impl Added {
                 continue;
             };
             let request = &self.request;
-            let sub = (self.current).get_or_insert_with(|| Subrequest::start(request, uri, b""));
+            let sub =
+                (self.current).get_or_insert_with(|| Subrequest::start(request, uri, b"", None));
             match ready!(sub.poll_next(cx)) {
                 Some(piece) => return Poll::Ready(Some(piece)),
                 None => {
                     self.current = None;
                     self.stage = next;
                 }
-            }
-        }
-    }
-}
-
-/// The answer of a subrequest being served.
-type Serving = Pin<Box<dyn Future<Output = Option<Answer>> + Send>>;
-
-/// A subrequest whose body goes into its main request's.
-pub struct Subrequest {
-    state: SubState,
-}
-
-enum SubState {
-    Serving(Serving),
-    Writing(Box<ProxyBody>),
-    Over,
-}
-
-impl std::fmt::Debug for Subrequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &self.state {
-            SubState::Serving(_) => "serving",
-            SubState::Writing(_) => "writing",
-            SubState::Over => "over",
-        };
-        f.debug_struct("Subrequest").field("state", &state).finish()
-    }
-}
-
-impl Subrequest {
-    /// `ngx_http_subrequest` of `main` to `uri` with `args`: routed now, served as it is
-    /// polled. Its error-log lines name it after the request's line.
-    pub fn start(main: &OwnedRequest, uri: &Bytes, args: &[u8]) -> Subrequest {
-        let route = main.conn.state.site.subrequest(&main.info(), uri, args);
-        let mut sub = main.clone();
-        sub.subrequest = Some(uri.clone());
-        let then = Then {
-            keepalive: false,
-            outcome: Outcome::default(),
-            upstream: None,
-        };
-        let serving: Serving = Box::pin(request::dispatch(sub, route, None, then));
-        Subrequest {
-            state: SubState::Serving(serving),
-        }
-    }
-
-    /// The next piece of the subrequest's body, `None` at its end (or when it closed
-    /// without an answer, `return 444`: nothing). Its log line is written at the end, only
-    /// under `log_subrequest on`.
-    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>> {
-        loop {
-            match &mut self.state {
-                SubState::Serving(serving) => match ready!(serving.as_mut().poll(cx)) {
-                    Some(answer) => {
-                        let mut body = answer.body;
-                        body.as_subrequest();
-                        self.state = SubState::Writing(Box::new(body));
-                    }
-                    None => self.state = SubState::Over,
-                },
-                SubState::Writing(body) => match ready!(body.poll_data(cx)) {
-                    Ok(Some(data)) => return Poll::Ready(Some(Ok(data))),
-                    Ok(None) => {
-                        body.complete();
-                        self.state = SubState::Over;
-                    }
-                    Err(e) => {
-                        self.state = SubState::Over;
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                },
-                SubState::Over => return Poll::Ready(None),
             }
         }
     }

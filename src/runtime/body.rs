@@ -15,6 +15,7 @@ use super::error::ProxyError;
 use super::forward::UpstreamLog;
 use super::gzip::Gzipped;
 use super::log::Level;
+use super::ssi::Processed;
 use super::static_file::FileBody;
 use super::sub_filter::Substituted;
 use super::upstream_body::UpstreamBody;
@@ -65,6 +66,8 @@ pub struct ProxyBody {
     inner: Inner,
     /// The sub filter, when the body is rewritten (before it is compressed).
     sub: Option<Box<Substituted>>,
+    /// The SSI filter, when the body's commands are carried out (after the sub filter).
+    ssi: Option<Box<Processed>>,
     /// The addition filter, when subrequests' bodies go around this one.
     added: Option<Box<Added>>,
     /// The gzip filter, when the response is compressed.
@@ -85,6 +88,7 @@ impl ProxyBody {
         ProxyBody {
             inner,
             sub: None,
+            ssi: None,
             added: None,
             gzip: None,
             finish,
@@ -160,6 +164,13 @@ impl ProxyBody {
         self
     }
 
+    /// The same body with its SSI commands carried out when `ssi` is given (see
+    /// `ssi::header_filter`).
+    pub fn ssi(mut self, ssi: Option<Box<Processed>>) -> ProxyBody {
+        self.ssi = ssi;
+        self
+    }
+
     /// This is a subrequest's body, written into its main request's: its log line is
     /// written only under `log_subrequest on`.
     pub fn as_subrequest(&mut self) {
@@ -168,6 +179,11 @@ impl ProxyBody {
         {
             f.log = Arc::default();
         }
+    }
+
+    /// The answer's status as its log line has it (`None` for a body that logs nothing).
+    pub fn status(&self) -> Option<u16> {
+        self.finish.as_ref().map(|f| f.outcome.status)
     }
 
     pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
@@ -274,10 +290,15 @@ impl ProxyBody {
             Some(sub) => sub.poll_next(cx, &mut source),
             None => source(cx),
         };
+        let ssi = &mut self.ssi;
+        let mut processed = |cx: &mut Context<'_>| match ssi {
+            Some(ssi) => ssi.poll_next(cx, &mut filtered),
+            None => filtered(cx),
+        };
         let added = &mut self.added;
         let mut joined = |cx: &mut Context<'_>| match added {
-            Some(added) => added.poll_next(cx, &mut filtered),
-            None => filtered(cx),
+            Some(added) => added.poll_next(cx, &mut processed),
+            None => processed(cx),
         };
         let next = match &mut self.gzip {
             Some(gzip) => gzip.poll_next(cx, joined),

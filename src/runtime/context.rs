@@ -103,8 +103,10 @@ pub struct OwnedRequest {
     pub routed: Option<Arc<Routed>>,
     /// How many `mirror` subrequests were started for it (`RequestInfo::mirrored`).
     pub mirrored: usize,
-    /// A `mirror` subrequest's URI: its error-log lines name it after the request's line.
+    /// A subrequest's URI: its error-log lines name it after the request's line.
     pub subrequest: Option<Bytes>,
+    /// What the SSI filters of the main request and its subrequests share, once one runs.
+    pub ssi: Option<super::ssi::SharedSsi>,
 }
 
 /// The owned form of [`Refused`].
@@ -156,6 +158,7 @@ impl OwnedRequest {
             routed: None,
             mirrored: 0,
             subrequest: None,
+            ssi: None,
         }
     }
 
@@ -220,6 +223,7 @@ impl OwnedRequest {
             routed: None,
             mirrored: 0,
             subrequest: None,
+            ssi: None,
         }
     }
 

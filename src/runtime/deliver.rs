@@ -18,6 +18,7 @@ use super::peer::PeerConn;
 use super::redirect;
 use super::respond;
 use super::response::{self, Answer, Front};
+use super::ssi;
 use super::state::Hold;
 use super::sub_filter;
 use super::throttle::Throttle;
@@ -257,6 +258,15 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
         &mut headers,
         true,
     );
+    let processed = ssi::header_filter(
+        p.ssi.as_ref(),
+        p.status.unwrap_or(head.status),
+        &finish.request,
+        &mut front,
+        &mut headers,
+        true,
+        &finish.log.errors,
+    );
     let gzipped = gzip::header_filter(
         p.gzip.as_deref(),
         head.status,
@@ -273,7 +283,13 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     let mut slice = None;
     // A cached answer goes through the cache's range filter below, several ranges allowed.
     let cached = d.ranges == Some(false);
-    if p.force_ranges && p.range_filter && !p.subrequest && !cached && joined.is_none() {
+    if p.force_ranges
+        && p.range_filter
+        && !p.subrequest
+        && !cached
+        && joined.is_none()
+        && processed.is_none()
+    {
         let length = front.content_length;
         match forced_ranges::decide(&finish.request, status, length, &headers, &added) {
             None => {}
@@ -311,6 +327,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
                 && p.status.is_none()
                 && substituted.is_none()
                 && joined.is_none()
+                && processed.is_none()
                 && gzipped.is_none()
                 && front.content_length.is_some() =>
         {
@@ -409,6 +426,7 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     };
     let body = body
         .sub_filter(substituted)
+        .ssi(processed)
         .addition(joined)
         .gzip(gzipped)
         .trailers(trailers);

@@ -9,12 +9,13 @@ use super::body::{Finish, ProxyBody};
 use super::gzip;
 use super::pages;
 use super::response::{self, Answer, Front};
+use super::ssi;
 use super::sub_filter;
 use super::throttle::Throttle;
 use super::trailers;
 use std::sync::Arc;
 
-use crate::eval::plan::{AddedTrailers, Addition, Gzip, Sending, SubFilter};
+use crate::eval::plan::{AddedTrailers, Addition, Gzip, Sending, Ssi, SubFilter};
 
 /// How the header filter dresses nginx's own answer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,6 +30,8 @@ pub struct Dress<'a> {
     pub sub_filter: Option<&'a Arc<SubFilter>>,
     /// The addition filter of that level.
     pub addition: Option<&'a Arc<Addition>>,
+    /// The SSI filter of that level.
+    pub ssi: Option<&'a Arc<Ssi>>,
     /// The chunked and write filters' settings of that level.
     pub sending: Sending,
     /// `Response::length_unknown`.
@@ -90,6 +93,15 @@ pub fn answer(
         &mut headers,
         false,
     );
+    let processed = ssi::header_filter(
+        dress.ssi,
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        false,
+        &finish.log.errors,
+    );
     let gzipped = gzip::header_filter(
         dress.gzip,
         status,
@@ -112,6 +124,7 @@ pub fn answer(
         &added,
         ProxyBody::full(body, Some(finish))
             .sub_filter(substituted)
+            .ssi(processed)
             .addition(joined)
             .gzip(gzipped)
             .trailers(trailers),

@@ -20,6 +20,7 @@ use super::error::ProxyError;
 use super::gzip;
 use super::respond;
 use super::response::{self, Answer, Front};
+use super::ssi;
 use super::sub_filter;
 use super::throttle::Throttle;
 use super::trailers;
@@ -40,6 +41,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         vary,
         sub_filter,
         addition,
+        ssi,
         sending,
         trailers,
         ..
@@ -70,6 +72,15 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         &mut headers,
         false,
     );
+    let processed = ssi::header_filter(
+        ssi.as_ref(),
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        false,
+        &finish.log.errors,
+    );
     let gzipped = gzip::header_filter(
         gzip.as_deref(),
         status,
@@ -97,6 +108,7 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         &headers,
         &added,
         body.sub_filter(substituted)
+            .ssi(processed)
             .addition(joined)
             .gzip(gzipped)
             .trailers(trailers),

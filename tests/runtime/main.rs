@@ -60,6 +60,7 @@ mod root_variables;
 mod secure_link;
 mod shutdown_timeout;
 mod split_clients;
+mod ssi;
 mod startup_warnings;
 mod sub_filter;
 mod syslog;
