@@ -123,7 +123,11 @@ impl Default for State {
 #[derive(Debug)]
 enum Item {
     Data(Bytes),
+    /// An `include` met in the piece of the body being parsed: started once the piece is
+    /// parsed (nginx runs a subrequest once the filter returns, so it sees the variables
+    /// the rest of the piece sets).
     Include(Include),
+    Running(Box<Running>),
 }
 
 #[derive(Debug)]
@@ -135,11 +139,48 @@ struct Include {
     stub: Option<Bytes>,
 }
 
-/// An `include`'s subrequest being written (or read into its variable).
+/// An `include`'s subrequest, served beside the others (as nginx's run in parallel), what
+/// it sent before its turn to be written kept.
 #[derive(Debug)]
 struct Running {
     sub: Subrequest,
+    /// `set=`: the variable and what the body gave so far.
     set: Option<(Vec<u8>, Vec<u8>)>,
+    kept: VecDeque<Bytes>,
+    kept_size: usize,
+    /// Its body ended (or failed: the error waits for its turn).
+    over: bool,
+    failed: Option<ProxyError>,
+}
+
+/// How much of a subrequest's body is kept before its turn: beyond it, it waits.
+const KEPT_MAX: usize = 256 * 1024;
+
+impl Running {
+    /// Serves the subrequest until it waits, ends, or has sent as much as is kept.
+    fn advance(&mut self, cx: &mut Context<'_>) {
+        while !self.over && self.kept_size < KEPT_MAX {
+            match self.sub.poll_next(cx) {
+                Poll::Ready(Some(Ok(data))) => self.take(data),
+                Poll::Ready(Some(Err(e))) => {
+                    self.failed = Some(e);
+                    self.over = true;
+                }
+                Poll::Ready(None) => self.over = true,
+                Poll::Pending => return,
+            }
+        }
+    }
+
+    fn take(&mut self, data: Bytes) {
+        match &mut self.set {
+            Some((_, value)) => value.extend_from_slice(&data),
+            None => {
+                self.kept_size += data.len();
+                self.kept.push_back(data);
+            }
+        }
+    }
 }
 
 /// A body whose SSI commands are carried out.
@@ -156,7 +197,6 @@ pub struct Processed {
     /// Text and command output not yet queued.
     out: Vec<u8>,
     queue: VecDeque<Item>,
-    current: Option<Running>,
     /// Body read but not parsed yet: a waited `include` stopped the parsing.
     held: Bytes,
     /// The body's source has ended.
@@ -267,7 +307,6 @@ impl Processed {
             state: State::default(),
             out: Vec::new(),
             queue: VecDeque::new(),
-            current: None,
             held: Bytes::new(),
             ended: false,
         })
@@ -281,38 +320,51 @@ impl Processed {
         mut source: impl FnMut(&mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>>,
     ) -> Poll<Option<Result<Bytes, ProxyError>>> {
         loop {
-            if let Some(run) = &mut self.current {
-                match ready!(run.sub.poll_next(cx)) {
-                    Some(Ok(data)) => match &mut run.set {
-                        Some((_, value)) => value.extend_from_slice(&data),
-                        None => return Poll::Ready(Some(Ok(data))),
-                    },
-                    Some(Err(e)) => {
-                        self.current = None;
-                        return Poll::Ready(Some(Err(e)));
+            // The subrequests after the first make progress too, as nginx's do.
+            for item in self.queue.iter_mut().skip(1) {
+                if let Item::Running(run) = item {
+                    run.advance(cx);
+                }
+            }
+            match self.queue.front_mut() {
+                None => {}
+                Some(Item::Data(_)) => {
+                    if let Some(Item::Data(data)) = self.queue.pop_front() {
+                        return Poll::Ready(Some(Ok(data)));
                     }
-                    None => {
-                        if let Some(run) = self.current.take()
-                            && let Some((name, value)) = run.set
+                }
+                Some(Item::Include(_)) => self.start_includes(),
+                Some(Item::Running(run)) => {
+                    if let Some(data) = run.kept.pop_front() {
+                        run.kept_size -= data.len();
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                    if !run.over {
+                        match ready!(run.sub.poll_next(cx)) {
+                            Some(Ok(data)) => {
+                                run.take(data);
+                                continue;
+                            }
+                            Some(Err(e)) => run.failed = Some(e),
+                            None => {}
+                        }
+                        run.over = true;
+                    }
+                    if let Some(Item::Running(run)) = self.queue.pop_front() {
+                        let run = *run;
+                        if let Some(e) = run.failed {
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                        if let Some((name, value)) = run.set
                             && run.sub.status().is_some_and(|s| s < 300)
                             && !value.is_empty()
                         {
                             set_variable(&mut self.shared(), name, value);
                         }
-                        self.current = None;
                     }
                 }
-                continue;
             }
-            if let Some(item) = self.queue.pop_front() {
-                match item {
-                    Item::Data(data) => return Poll::Ready(Some(Ok(data))),
-                    Item::Include(i) => {
-                        let sub = Subrequest::start(&self.request, &i.uri, &i.args, i.stub);
-                        let set = i.set.map(|name| (name, Vec::new()));
-                        self.current = Some(Running { sub, set });
-                    }
-                }
+            if !self.queue.is_empty() {
                 continue;
             }
             if !self.held.is_empty() {
@@ -364,6 +416,26 @@ impl Processed {
             }
         }
         self.flush();
+        self.start_includes();
+    }
+
+    /// Starts the subrequests of the `include`s met so far.
+    fn start_includes(&mut self) {
+        for item in &mut self.queue {
+            if let Item::Include(i) = item {
+                let stub = i.stub.take();
+                let sub = Subrequest::start(&self.request, &i.uri, &i.args, stub);
+                let set = i.set.take().map(|name| (name, Vec::new()));
+                *item = Item::Running(Box::new(Running {
+                    sub,
+                    set,
+                    kept: VecDeque::new(),
+                    kept_size: 0,
+                    over: false,
+                    failed: None,
+                }));
+            }
+        }
     }
 
     /// Body text outside commands: out, into the block being defined, or dropped (a
