@@ -747,7 +747,9 @@ impl Processed {
         };
         let mut out = Vec::new();
         if relative {
-            let current = self.variable(b"uri").unwrap_or_default();
+            let site = &self.request.conn.state.site;
+            let current = site.variable(&self.request.info(), "uri");
+            let current = current.unwrap_or_default();
             if let Some(slash) = current.iter().rposition(|&b| b == b'/') {
                 out.extend_from_slice(&current[..=slash]);
             }
