@@ -137,7 +137,8 @@ fn v_and_big_v_name_the_nginx_version_followed() {
     assert!(err.contains("--with-http_realip_module"), "{err}");
     assert!(err.contains("--with-http_auth_request_module"), "{err}");
     assert!(!err.contains("--without-http_gzip_module"), "{err}");
-    assert!(err.contains("--without-http_ssi_module"), "{err}");
+    assert!(!err.contains("--without-http_ssi_module"), "{err}");
+    assert!(err.contains("--with-http_addition_module"), "{err}");
 }
 
 #[test]
