@@ -107,6 +107,8 @@ pub struct OwnedRequest {
     pub subrequest: Option<Bytes>,
     /// What the SSI filters of the main request and its subrequests share, once one runs.
     pub ssi: Option<super::ssi::SharedSsi>,
+    /// How deep a subrequest it is (0: the main request), for nginx's limit.
+    pub depth: u8,
 }
 
 /// The owned form of [`Refused`].
@@ -159,6 +161,7 @@ impl OwnedRequest {
             mirrored: 0,
             subrequest: None,
             ssi: None,
+            depth: 0,
         }
     }
 
@@ -224,6 +227,7 @@ impl OwnedRequest {
             mirrored: 0,
             subrequest: None,
             ssi: None,
+            depth: 0,
         }
     }
 

@@ -18,6 +18,10 @@ use super::response::Answer;
 use super::ssi::Processed;
 use crate::eval::plan::{Outcome, Route};
 
+/// nginx's `NGX_HTTP_MAX_SUBREQUESTS`: a request this deep starts no subrequest (an SSI
+/// page that includes itself ends there).
+pub const MAX_DEPTH: u8 = 51;
+
 /// The answer of a subrequest being served.
 type Serving = Pin<Box<dyn Future<Output = Option<Answer>> + Send>>;
 
@@ -55,6 +59,7 @@ impl Subrequest {
         let route = main.conn.state.site.subrequest(&main.info(), uri, args);
         let mut sub = main.clone();
         sub.subrequest = Some(uri.clone());
+        sub.depth = main.depth.saturating_add(1);
         if let (Some(stub), Route::Respond(r)) = (stub, &route)
             && r.body.is_none()
             && (r.status >= 300 || matches!(r.status, 201 | 204))

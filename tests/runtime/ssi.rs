@@ -2,7 +2,7 @@
 //! out — `include virtual` (relative and absolute, with arguments, waited, into a
 //! variable, with a stub), `echo` with defaults and encodings, `set`, `if`/`elif`/`else`
 //! with strings and regexes (their groups), `config errmsg`, `block`, syntax errors and
-//! unknown commands, `ssi_silent_errors`, `ssi_types`, `ssi_last_modified` — and commands
+//! unknown commands, `ssi_silent_errors`, `ssi_types`, `ssi_last_modified`, a page that includes itself — and commands
 //! split across the upstream's writes. The same configuration runs through ngxr and, when
 //! installed, nginx: the answers must be the same.
 
@@ -111,6 +111,7 @@ const FILES: &[(&str, &str)] = &[
          <!--#if expr=\"$arg_a\" --><!--#if expr=\"x\" --><!--#endif -->",
     ),
     ("empty.html", ""),
+    ("loop.html", "x<!--#include virtual=\"/loop.html\" -->y"),
 ];
 
 const CASES: &[(&str, &str, &str)] = &[
@@ -131,6 +132,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("GET /echo.html", "Range: bytes=0-3\r\n", "1.1"),
     ("HEAD /p", "", "1.1"),
     ("GET /p?a=hello", "", "1.0"),
+    ("GET /loop.html", "", "1.1"),
 ];
 
 fn body(s: &Seen) -> String {
@@ -192,6 +194,8 @@ async fn commands_are_carried_out_as_nginx_does() {
     assert!(seen[14].head.starts_with("HTTP/1.1 200 OK\n"), "no range");
     assert_eq!(header(&seen[15].head, "transfer-encoding"), None, "HEAD");
     assert_eq!(header(&seen[16].head, "connection"), Some("close"));
+    let depth = "x".repeat(52) + err + &"y".repeat(52);
+    assert_eq!(body(&seen[17]), depth, "nginx's 50 levels of subrequests");
 
     let Some(nginx) = Nginx::serve(|port| http(port, up, &www)) else {
         return;

@@ -26,7 +26,7 @@ use super::gzip::weaken_etag;
 use super::log::Level;
 use super::response::Front;
 use super::sub_filter;
-use super::subrequest::Subrequest;
+use super::subrequest::{MAX_DEPTH, Subrequest};
 use crate::eval::plan::{LogTarget, Ssi, SsiMatch};
 use expr::Encoding;
 use parse::{Command, Event, Parser};
@@ -329,7 +329,9 @@ impl Processed {
             match self.queue.front_mut() {
                 None => {}
                 Some(Item::Data(_)) => {
-                    if let Some(Item::Data(data)) = self.queue.pop_front() {
+                    if let Some(Item::Data(data)) = self.queue.pop_front()
+                        && !data.is_empty()
+                    {
                         return Poll::Ready(Some(Ok(data)));
                     }
                 }
@@ -421,12 +423,25 @@ impl Processed {
 
     /// Starts the subrequests of the `include`s met so far.
     fn start_includes(&mut self) {
-        for item in &mut self.queue {
-            if let Item::Include(i) = item {
+        for at in 0..self.queue.len() {
+            let Some(Item::Include(i)) = self.queue.get_mut(at) else {
+                continue;
+            };
+            if self.request.depth >= MAX_DEPTH {
+                let line = format!("subrequests cycle while processing \"{}\"", text(&i.uri));
+                let errmsg = match self.conf.silent_errors {
+                    true => Bytes::new(),
+                    false => Bytes::from(self.state.errmsg.clone()),
+                };
+                self.queue[at] = Item::Data(errmsg);
+                self.log(&line);
+                continue;
+            }
+            if let Some(Item::Include(i)) = self.queue.get_mut(at) {
                 let stub = i.stub.take();
                 let sub = Subrequest::start(&self.request, &i.uri, &i.args, stub);
                 let set = i.set.take().map(|name| (name, Vec::new()));
-                *item = Item::Running(Box::new(Running {
+                self.queue[at] = Item::Running(Box::new(Running {
                     sub,
                     set,
                     kept: VecDeque::new(),
