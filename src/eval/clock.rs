@@ -431,6 +431,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn strftime_as_the_ssi_filter_formats_dates() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let default = strftime(t, b"%A, %d-%b-%Y %H:%M:%S %Z", "GMT");
+        assert_eq!(default, date_ssi(t, "GMT").into_bytes());
+        assert_eq!(strftime(t, b"%s", "UTC"), b"1700000000");
+        assert_eq!(
+            strftime(t, b"%a %e %B %y %I%p %T %D %F %% %Q", "UTC"),
+            b"Tue 14 November 23 10PM 22:13:20 11/14/23 2023-11-14 % %Q"
+        );
+    }
+
+    #[test]
     fn http_dates_are_read_as_nginx_reads_them() {
         let t = 784_111_777;
         for text in [

@@ -67,6 +67,7 @@ fn http(port: u16, up: SocketAddr, www: &std::path::Path) -> String {
            location /inc/ {{ }}\n\
            location /args {{ return 200 \"[args $args uri $uri]\"; }}\n\
            location /silent/ {{ ssi_silent_errors on; }}\n\
+           location /iff/ {{ ssi off; if ($arg_s) {{ ssi on; }} }}\n\
          }}"
     )
 }
@@ -112,6 +113,7 @@ const FILES: &[(&str, &str)] = &[
     ),
     ("empty.html", ""),
     ("loop.html", "x<!--#include virtual=\"/loop.html\" -->y"),
+    ("iff/a.html", "<!--#echo var=\"arg_s\" -->"),
 ];
 
 const CASES: &[(&str, &str, &str)] = &[
@@ -133,6 +135,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("HEAD /p", "", "1.1"),
     ("GET /p?a=hello", "", "1.0"),
     ("GET /loop.html", "", "1.1"),
+    ("GET /iff/a.html?s=1", "", "1.1"),
+    ("GET /iff/a.html", "", "1.1"),
 ];
 
 fn body(s: &Seen) -> String {
@@ -196,6 +200,8 @@ async fn commands_are_carried_out_as_nginx_does() {
     assert_eq!(header(&seen[16].head, "connection"), Some("close"));
     let depth = "x".repeat(52) + err + &"y".repeat(52);
     assert_eq!(body(&seen[17]), depth, "nginx's 50 levels of subrequests");
+    assert_eq!(body(&seen[18]), "1", "ssi on in an if block");
+    assert_eq!(body(&seen[19]), "<!--#echo var=\"arg_s\" -->");
 
     let Some(nginx) = Nginx::serve(|port| http(port, up, &www)) else {
         return;
