@@ -15,6 +15,7 @@ use super::context::OwnedRequest;
 use super::error::ProxyError;
 use super::gzip::weaken_etag;
 use super::response::Front;
+use super::ssi::SharedSsi;
 use super::sub_filter;
 use super::subrequest::Subrequest;
 use crate::eval::plan::Addition;
@@ -74,6 +75,11 @@ pub struct Added {
 }
 
 impl Added {
+    /// What the main request's SSI filter keeps, for the SSI filters of the subrequests.
+    pub fn share(&mut self, ssi: SharedSsi) {
+        self.request.ssi = Some(ssi);
+    }
+
     /// The next piece of the joined body, pulling the request's own from `main` (its
     /// filtered poll): Pending only when a subrequest or `main` is.
     pub fn poll_next(

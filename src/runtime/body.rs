@@ -159,7 +159,12 @@ impl ProxyBody {
 
     /// The same body with subrequests' around it when `added` is given (see
     /// `addition::header_filter`).
-    pub fn addition(mut self, added: Option<Box<Added>>) -> ProxyBody {
+    /// The SSI filter's variables and blocks are the main request's: the subrequests share
+    /// them with its body's filter (given first, by [`ssi`](Self::ssi)).
+    pub fn addition(mut self, mut added: Option<Box<Added>>) -> ProxyBody {
+        if let (Some(added), Some(ssi)) = (&mut added, &self.ssi) {
+            added.share(ssi.shared());
+        }
         self.added = added;
         self
     }

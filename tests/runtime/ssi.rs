@@ -68,6 +68,7 @@ fn http(port: u16, up: SocketAddr, www: &std::path::Path) -> String {
            location /args {{ return 200 \"[args $args uri $uri]\"; }}\n\
            location /silent/ {{ ssi_silent_errors on; }}\n\
            location /iff/ {{ ssi off; if ($arg_s) {{ ssi on; }} }}\n\
+           location = /both.html {{ add_after_body /inc/showx.html; }}\n\
          }}"
     )
 }
@@ -114,6 +115,8 @@ const FILES: &[(&str, &str)] = &[
     ("empty.html", ""),
     ("loop.html", "x<!--#include virtual=\"/loop.html\" -->y"),
     ("iff/a.html", "<!--#echo var=\"arg_s\" -->"),
+    ("both.html", "<!--#set var=\"x\" value=\"shared\" -->main"),
+    ("inc/showx.html", "[<!--#echo var=\"x\" -->]"),
 ];
 
 const CASES: &[(&str, &str, &str)] = &[
@@ -137,6 +140,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("GET /loop.html", "", "1.1"),
     ("GET /iff/a.html?s=1", "", "1.1"),
     ("GET /iff/a.html", "", "1.1"),
+    ("GET /both.html", "", "1.1"),
 ];
 
 fn body(s: &Seen) -> String {
@@ -202,6 +206,11 @@ async fn commands_are_carried_out_as_nginx_does() {
     assert_eq!(body(&seen[17]), depth, "nginx's 50 levels of subrequests");
     assert_eq!(body(&seen[18]), "1", "ssi on in an if block");
     assert_eq!(body(&seen[19]), "<!--#echo var=\"arg_s\" -->");
+    assert_eq!(
+        body(&seen[20]),
+        "main[shared]",
+        "an addition's SSI reads the main request's variables"
+    );
 
     let Some(nginx) = Nginx::serve(|port| http(port, up, &www)) else {
         return;

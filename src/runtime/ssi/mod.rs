@@ -361,7 +361,7 @@ impl Processed {
                             && run.sub.status().is_some_and(|s| s < 300)
                             && !value.is_empty()
                         {
-                            set_variable(&mut self.shared(), name, value);
+                            set_variable(&mut self.lock(), name, value);
                         }
                     }
                 }
@@ -385,7 +385,12 @@ impl Processed {
         }
     }
 
-    fn shared(&self) -> MutexGuard<'_, Shared> {
+    /// What this filter shares with its main request's and subrequests' filters.
+    pub fn shared(&self) -> SharedSsi {
+        self.shared.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
         self.shared
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -462,7 +467,7 @@ impl Processed {
         if self.state.output {
             self.out.append(found);
         } else if self.state.block {
-            if let Some((_, body)) = self.shared().blocks.last_mut() {
+            if let Some((_, body)) = self.lock().blocks.last_mut() {
                 body.extend_from_slice(found);
             }
             found.clear();
@@ -574,7 +579,7 @@ impl Processed {
             }
             b"block" => {
                 let name = params.into_iter().next().flatten().unwrap_or_default();
-                self.shared().blocks.push((name, Vec::new()));
+                self.lock().blocks.push((name, Vec::new()));
                 self.state.output = false;
                 self.state.block = true;
                 Ok(false)
@@ -640,7 +645,7 @@ impl Processed {
             line.push(b'"');
         }
         line.extend_from_slice(b" -->");
-        if let Some((_, body)) = self.shared().blocks.last_mut() {
+        if let Some((_, body)) = self.lock().blocks.last_mut() {
             body.extend_from_slice(&line);
         }
     }
@@ -650,7 +655,7 @@ impl Processed {
     /// request's.
     fn variable(&self, name: &[u8]) -> Option<Vec<u8>> {
         {
-            let shared = self.shared();
+            let shared = self.lock();
             if let [digit @ b'0'..=b'9'] = name
                 && let Some(group) = shared.captures.get(usize::from(digit - b'0'))
             {
@@ -720,7 +725,7 @@ impl Processed {
         let stub = match stub {
             None => None,
             Some(name) => {
-                let shared = self.shared();
+                let shared = self.lock();
                 let found = shared.blocks.iter().find(|(n, _)| *n == name);
                 let Some((_, body)) = found else {
                     return Err(format!(
@@ -733,7 +738,7 @@ impl Processed {
         };
         let set = set.map(|name| name.to_ascii_lowercase());
         if let Some(name) = &set {
-            let mut shared = self.shared();
+            let mut shared = self.lock();
             if !shared.variables.iter().any(|(n, _)| n == name) {
                 shared.variables.push((name.clone(), Vec::new()));
             }
@@ -816,7 +821,7 @@ impl Processed {
             .to_ascii_lowercase();
         let value = params.next().flatten().unwrap_or_default();
         let value = self.evaluate(&value)?;
-        set_variable(&mut self.shared(), name, value);
+        set_variable(&mut self.lock(), name, value);
         Ok(false)
     }
 
@@ -835,7 +840,7 @@ impl Processed {
             matched = Some(m)
         })?;
         if let Some(m) = matched {
-            let mut shared = self.shared();
+            let mut shared = self.lock();
             shared.captures = m.groups;
             for (name, value) in m.named {
                 set_variable(&mut shared, name.to_ascii_lowercase().into_bytes(), value);
