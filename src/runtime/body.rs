@@ -61,15 +61,42 @@ enum Inner {
     Cut(Box<(Option<Bytes>, Option<ProxyError>)>),
 }
 
+/// The filters that bring subrequests' bodies into this one, boxed together: most bodies
+/// have neither.
+#[derive(Debug, Default)]
+struct Included {
+    /// The SSI filter, when the body's commands are carried out (after the sub filter).
+    ssi: Option<Processed>,
+    /// The addition filter, when subrequests' bodies go around this one.
+    added: Option<Added>,
+}
+
+impl Included {
+    /// The next piece: the body from `filtered` processed, then joined to the additions.
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        filtered: &mut impl FnMut(&mut Context<'_>) -> Poll<Option<Result<Bytes, ProxyError>>>,
+    ) -> Poll<Option<Result<Bytes, ProxyError>>> {
+        let ssi = &mut self.ssi;
+        let mut processed = |cx: &mut Context<'_>| match ssi {
+            Some(ssi) => ssi.poll_next(cx, &mut *filtered),
+            None => filtered(cx),
+        };
+        match &mut self.added {
+            Some(added) => added.poll_next(cx, processed),
+            None => processed(cx),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ProxyBody {
     inner: Inner,
     /// The sub filter, when the body is rewritten (before it is compressed).
     sub: Option<Box<Substituted>>,
-    /// The SSI filter, when the body's commands are carried out (after the sub filter).
-    ssi: Option<Box<Processed>>,
-    /// The addition filter, when subrequests' bodies go around this one.
-    added: Option<Box<Added>>,
+    /// The SSI and addition filters, when either applies.
+    included: Option<Box<Included>>,
     /// The gzip filter, when the response is compressed.
     gzip: Option<Box<Gzipped>>,
     finish: Option<Finish>,
@@ -88,8 +115,7 @@ impl ProxyBody {
         ProxyBody {
             inner,
             sub: None,
-            ssi: None,
-            added: None,
+            included: None,
             gzip: None,
             finish,
             upstream_log: log.map(Box::new),
@@ -161,18 +187,23 @@ impl ProxyBody {
     /// `addition::header_filter`).
     /// The SSI filter's variables and blocks are the main request's: the subrequests share
     /// them with its body's filter (given first, by [`ssi`](Self::ssi)).
-    pub fn addition(mut self, mut added: Option<Box<Added>>) -> ProxyBody {
-        if let (Some(added), Some(ssi)) = (&mut added, &self.ssi) {
-            added.share(ssi.shared());
+    pub fn addition(mut self, added: Option<Box<Added>>) -> ProxyBody {
+        if let Some(mut added) = added {
+            let included = self.included.get_or_insert_with(Box::default);
+            if let Some(ssi) = &included.ssi {
+                added.share(ssi.shared());
+            }
+            included.added = Some(*added);
         }
-        self.added = added;
         self
     }
 
     /// The same body with its SSI commands carried out when `ssi` is given (see
     /// `ssi::header_filter`).
     pub fn ssi(mut self, ssi: Option<Box<Processed>>) -> ProxyBody {
-        self.ssi = ssi;
+        if let Some(ssi) = ssi {
+            self.included.get_or_insert_with(Box::default).ssi = Some(*ssi);
+        }
         self
     }
 
@@ -295,15 +326,10 @@ impl ProxyBody {
             Some(sub) => sub.poll_next(cx, &mut source),
             None => source(cx),
         };
-        let ssi = &mut self.ssi;
-        let mut processed = |cx: &mut Context<'_>| match ssi {
-            Some(ssi) => ssi.poll_next(cx, &mut filtered),
+        let included = &mut self.included;
+        let mut joined = |cx: &mut Context<'_>| match included {
+            Some(included) => included.poll_next(cx, &mut filtered),
             None => filtered(cx),
-        };
-        let added = &mut self.added;
-        let mut joined = |cx: &mut Context<'_>| match added {
-            Some(added) => added.poll_next(cx, &mut processed),
-            None => processed(cx),
         };
         let next = match &mut self.gzip {
             Some(gzip) => gzip.poll_next(cx, joined),
