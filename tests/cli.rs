@@ -44,12 +44,12 @@ fn t_reads_a_relative_c_from_the_current_directory() {
 #[test]
 fn t_warns_about_directives_ngxr_does_not_serve() {
     let dir = temp_dir("cli-unsupported");
-    let conf = "events {}\nhttp {\n    server {\n        listen 127.0.0.1:8080;\n        ssi on;\n    }\n}\n";
+    let conf = "events {}\nhttp {\n    server {\n        listen 127.0.0.1:8080;\n        gunzip on;\n    }\n}\n";
     std::fs::write(dir.join("nginx.conf"), conf).expect("write");
     let (code, _, err) = ngxr(&dir, &["-t", "-c", "nginx.conf"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.starts_with("ngxr: [warn] \"ssi\" is not implemented by ngxr"),
+        err.starts_with("ngxr: [warn] \"gunzip\" is not implemented by ngxr"),
         "{err}"
     );
     assert!(
@@ -146,7 +146,7 @@ fn the_server_refuses_to_start_on_a_directive_it_does_not_serve() {
     let dir = temp_dir("cli-refuse");
     let port = common::free_port();
     let conf = format!(
-        "daemon off;\npid {0}/ngxr.pid;\nerror_log {0}/error.log;\nevents {{}}\nhttp {{\n    server {{\n        listen 127.0.0.1:{port};\n        ssi on;\n    }}\n}}\n",
+        "daemon off;\npid {0}/ngxr.pid;\nerror_log {0}/error.log;\nevents {{}}\nhttp {{\n    server {{\n        listen 127.0.0.1:{port};\n        gunzip on;\n    }}\n}}\n",
         dir.display()
     );
     std::fs::write(dir.join("nginx.conf"), conf).expect("write");
@@ -176,7 +176,7 @@ fn the_server_refuses_to_start_on_a_directive_it_does_not_serve() {
     }
     assert!(
         // At start nginx's log is stderr: `TIME [emerg] PID#TID: MESSAGE`.
-        err.contains("[emerg] ") && err.contains(": \"ssi\" is not implemented by ngxr"),
+        err.contains("[emerg] ") && err.contains(": \"gunzip\" is not implemented by ngxr"),
         "{err}"
     );
 }
