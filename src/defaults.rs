@@ -91,6 +91,8 @@ pub mod http {
     pub const INDEX: &str = "index.html";
     /// `max_ranges`: nginx's `NGX_MAX_INT32_VALUE`, no limit in practice.
     pub const MAX_RANGES: usize = i32::MAX as usize;
+    /// `ssi_value_length`.
+    pub const SSI_VALUE_LENGTH: usize = 256;
     /// `client_max_body_size`.
     pub const CLIENT_MAX_BODY_SIZE: u64 = 1024 * 1024;
     /// `client_body_buffer_size`: two memory pages (4 KiB each on x86-64 Linux).

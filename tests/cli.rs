@@ -44,12 +44,12 @@ fn t_reads_a_relative_c_from_the_current_directory() {
 #[test]
 fn t_warns_about_directives_ngxr_does_not_serve() {
     let dir = temp_dir("cli-unsupported");
-    let conf = "events {}\nhttp {\n    server {\n        listen 127.0.0.1:8080;\n        ssi on;\n    }\n}\n";
+    let conf = "events {}\nhttp {\n    server {\n        listen 127.0.0.1:8080;\n        slice 1m;\n    }\n}\n";
     std::fs::write(dir.join("nginx.conf"), conf).expect("write");
     let (code, _, err) = ngxr(&dir, &["-t", "-c", "nginx.conf"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.starts_with("ngxr: [warn] \"ssi\" is not implemented by ngxr"),
+        err.starts_with("ngxr: [warn] \"slice\" is not implemented by ngxr"),
         "{err}"
     );
     assert!(
@@ -137,7 +137,8 @@ fn v_and_big_v_name_the_nginx_version_followed() {
     assert!(err.contains("--with-http_realip_module"), "{err}");
     assert!(err.contains("--with-http_auth_request_module"), "{err}");
     assert!(!err.contains("--without-http_gzip_module"), "{err}");
-    assert!(err.contains("--without-http_ssi_module"), "{err}");
+    assert!(!err.contains("--without-http_ssi_module"), "{err}");
+    assert!(err.contains("--with-http_addition_module"), "{err}");
 }
 
 #[test]
@@ -145,7 +146,7 @@ fn the_server_refuses_to_start_on_a_directive_it_does_not_serve() {
     let dir = temp_dir("cli-refuse");
     let port = common::free_port();
     let conf = format!(
-        "daemon off;\npid {0}/ngxr.pid;\nerror_log {0}/error.log;\nevents {{}}\nhttp {{\n    server {{\n        listen 127.0.0.1:{port};\n        ssi on;\n    }}\n}}\n",
+        "daemon off;\npid {0}/ngxr.pid;\nerror_log {0}/error.log;\nevents {{}}\nhttp {{\n    server {{\n        listen 127.0.0.1:{port};\n        slice 1m;\n    }}\n}}\n",
         dir.display()
     );
     std::fs::write(dir.join("nginx.conf"), conf).expect("write");
@@ -175,7 +176,7 @@ fn the_server_refuses_to_start_on_a_directive_it_does_not_serve() {
     }
     assert!(
         // At start nginx's log is stderr: `TIME [emerg] PID#TID: MESSAGE`.
-        err.contains("[emerg] ") && err.contains(": \"ssi\" is not implemented by ngxr"),
+        err.contains("[emerg] ") && err.contains(": \"slice\" is not implemented by ngxr"),
         "{err}"
     );
 }

@@ -83,7 +83,6 @@ pub fn run_test(paths: &Paths, flags: &NginxFlags) -> ExitCode {
 /// autoindex module: its html listing is served, its `autoindex_format` is not.
 const WITHOUT: &[&str] = &[
     "http_charset_module",
-    "http_ssi_module",
     "http_autoindex_module",
     "http_grpc_module",
     "http_memcached_module",
@@ -101,7 +100,7 @@ pub fn run_version(configure: bool) -> ExitCode {
         eprintln!("TLS SNI support enabled");
         let without: Vec<String> = WITHOUT.iter().map(|m| format!("--without-{m}")).collect();
         eprintln!(
-            "configure arguments: --prefix={} --conf-path={} --error-log-path={} --pid-path={} --with-http_ssl_module --with-http_realip_module --with-http_auth_request_module --with-http_stub_status_module --with-http_sub_module --with-http_v2_module --with-http_secure_link_module --with-http_random_index_module --with-http_flv_module --with-http_mp4_module --with-http_gunzip_module --with-http_gzip_static_module {}",
+            "configure arguments: --prefix={} --conf-path={} --error-log-path={} --pid-path={} --with-http_ssl_module --with-http_realip_module --with-http_auth_request_module --with-http_stub_status_module --with-http_sub_module --with-http_addition_module --with-http_v2_module --with-http_secure_link_module --with-http_random_index_module --with-http_flv_module --with-http_mp4_module --with-http_gunzip_module --with-http_gzip_static_module {}",
             defaults::PREFIX.trim_end_matches('/'),
             defaults::CONF_PATH,
             defaults::ERROR_LOG_PATH,

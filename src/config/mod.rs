@@ -4,6 +4,7 @@
 //! diagnostics can point back at the text. Nothing here evaluates a request: that is `eval`.
 
 pub mod access;
+pub mod addition;
 pub mod body_file;
 pub mod browser;
 pub mod cache;
@@ -32,6 +33,7 @@ pub mod rewrite;
 pub mod secure_link;
 pub mod settings;
 pub mod split_clients;
+pub mod ssi;
 pub mod ssl;
 pub mod sub_filter;
 pub mod syslog;

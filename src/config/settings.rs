@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::addition::Addition;
 use super::body_file::{InFileOnly, TempPath};
 use super::content::{self, ErrorPage, IfModifiedSince, Root, TryFiles};
 use super::filters::{self, Charset, Expires};
@@ -15,6 +16,7 @@ use super::proxy::{self, NextUpstream, Redirect};
 use super::proxy_cookie::ProxyCookie;
 use super::proxy_ssl::ProxySsl;
 use super::realip::{self, RealIpHeader, Trusted};
+use super::ssi::Ssi;
 use super::ssl::Ssl;
 use super::sub_filter::SubFilter;
 use super::units::{parse_flag, parse_msec, parse_offset, parse_sec, parse_size};
@@ -127,6 +129,10 @@ pub struct Settings {
     pub gzip: Gzip,
     /// The `sub_filter*` settings.
     pub sub_filter: SubFilter,
+    /// `add_before_body`, `add_after_body`, `addition_types`.
+    pub addition: Addition,
+    /// The `ssi*` settings.
+    pub ssi: Ssi,
     pub ignore_invalid_headers: Option<bool>,
     pub underscores_in_headers: Option<bool>,
     pub merge_slashes: Option<bool>,
@@ -365,6 +371,8 @@ impl Settings {
         self.charset.inherit(&parent.charset);
         self.gzip.inherit(&parent.gzip);
         self.sub_filter.inherit(&parent.sub_filter);
+        self.addition.inherit(&parent.addition);
+        self.ssi.inherit(&parent.ssi);
         self.cache.inherit(&parent.cache);
         self.fastcgi.inherit(&parent.fastcgi);
         self.scgi.inherit(&parent.scgi);
@@ -398,6 +406,8 @@ impl Settings {
             || self.uwsgi_ssl.apply(cx, d, "uwsgi_")
             || self.gzip.apply(cx, d)
             || self.sub_filter.apply(cx, d)
+            || self.addition.apply(cx, d)
+            || self.ssi.apply(cx, d)
             || self.charset.apply(cx, d)
             || self.proxy_cookie.apply(cx, d)
             || self.cache.apply(cx, d, super::cache::Module::Proxy)

@@ -100,6 +100,82 @@ pub fn date_ssi(t: SystemTime, zone: &str) -> String {
     )
 }
 
+/// The SSI filter's `$date_local` and `$date_gmt` under `config timefmt` (`strftime` in
+/// the C locale; `%s` alone is the seconds since the epoch, as nginx prints it itself).
+/// `zone` is what `%Z` prints, as for [`date_ssi`]. A conversion C does not know is
+/// written as it is.
+pub fn strftime(t: SystemTime, format: &[u8], zone: &str) -> Vec<u8> {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    if format == b"%s" {
+        return secs.to_string().into_bytes();
+    }
+    let c = civil(t);
+    let weekday = WEEKDAYS[c.weekday];
+    let month = MONTHS[(c.month - 1) as usize];
+    let hour12 = match c.hour % 12 {
+        0 => 12,
+        h => h,
+    };
+    let mut out = Vec::new();
+    let mut rest = format;
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        if b != b'%' {
+            out.push(b);
+            continue;
+        }
+        let Some((&conv, tail)) = rest.split_first() else {
+            out.push(b'%');
+            break;
+        };
+        rest = tail;
+        let text = match conv {
+            b'a' => weekday[..3].to_string(),
+            b'A' => weekday.to_string(),
+            b'b' | b'h' => month.to_string(),
+            b'B' => FULL_MONTHS[(c.month - 1) as usize].to_string(),
+            b'd' => format!("{:02}", c.day),
+            b'e' => format!("{:2}", c.day),
+            b'H' => format!("{:02}", c.hour),
+            b'I' => format!("{hour12:02}"),
+            b'm' => format!("{:02}", c.month),
+            b'M' => format!("{:02}", c.min),
+            b'S' => format!("{:02}", c.sec),
+            b'p' => (if c.hour < 12 { "AM" } else { "PM" }).to_string(),
+            b'y' => format!("{:02}", c.year.rem_euclid(100)),
+            b'Y' => c.year.to_string(),
+            b'Z' => zone.to_string(),
+            b'z' => "+0000".to_string(),
+            b's' => secs.to_string(),
+            b'T' => format!("{:02}:{:02}:{:02}", c.hour, c.min, c.sec),
+            b'R' => format!("{:02}:{:02}", c.hour, c.min),
+            b'D' => format!("{:02}/{:02}/{:02}", c.month, c.day, c.year.rem_euclid(100)),
+            b'F' => format!("{}-{:02}-{:02}", c.year, c.month, c.day),
+            b'n' => "\n".to_string(),
+            b't' => "\t".to_string(),
+            b'%' => "%".to_string(),
+            other => format!("%{}", other as char),
+        };
+        out.extend_from_slice(text.as_bytes());
+    }
+    out
+}
+
+const FULL_MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 struct Civil {
     /// An index into [`WEEKDAYS`].
     weekday: usize,
@@ -353,6 +429,18 @@ pub fn parse_time(value: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strftime_as_the_ssi_filter_formats_dates() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let default = strftime(t, b"%A, %d-%b-%Y %H:%M:%S %Z", "GMT");
+        assert_eq!(default, date_ssi(t, "GMT").into_bytes());
+        assert_eq!(strftime(t, b"%s", "UTC"), b"1700000000");
+        assert_eq!(
+            strftime(t, b"%a %e %B %y %I%p %T %D %F %% %Q", "UTC"),
+            b"Tue 14 November 23 10PM 22:13:20 11/14/23 2023-11-14 % %Q"
+        );
+    }
 
     #[test]
     fn http_dates_are_read_as_nginx_reads_them() {

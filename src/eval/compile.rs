@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use super::autoindex::Autoindex;
@@ -15,7 +16,9 @@ use super::log::{self, CompiledLogFormat};
 use super::map::MapTable;
 use super::mime::ContentTypes;
 use super::output::COutput;
-use super::plan::{KeepaliveLimits, ListenAddr, ListenSpec, LogSpec, ProcessSpec};
+use super::plan::{
+    Addition, GzipTypes, KeepaliveLimits, ListenAddr, ListenSpec, LogSpec, ProcessSpec, Ssi,
+};
 use super::proxy_conf;
 use super::regex::Regex;
 use super::request::Tables;
@@ -86,6 +89,7 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
             listens: Vec::new(),
             upstreams: Vec::new(),
             named_upstreams: Vec::new(),
+            vars: Registry::default(),
             process,
         };
     };
@@ -172,12 +176,13 @@ pub fn build(cx: &mut Cx<'_>, config: &Config, site: &Weak<Inner>) -> Inner {
             hostname,
         },
         listens,
-        reads_body: shared.reg.reads_body.get(),
-        reads_body_file: shared.reg.reads_body_file.get(),
+        reads_body: shared.reg.reads_body.load(Ordering::Relaxed),
+        reads_body_file: shared.reg.reads_body_file.load(Ordering::Relaxed),
         charsets: super::charset::known(cx.tree, top),
         upstreams: shared.groups.all.iter().map(|g| g.group.clone()).collect(),
         named_upstreams: shared.groups.all,
         servers,
+        vars: shared.reg,
         process: ProcessSpec {
             logs: shared.logs.take(),
             temp_paths: temp_paths(cx, top),
@@ -358,6 +363,8 @@ fn server(cx: &mut Cx<'_>, sh: &mut Shared, s: &Server) -> CServer {
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &st.sub_filter),
+        addition: addition(st),
+        ssi: ssi(st),
         output: COutput::compile(cx, &sh.reg, st, &sh.site).unwrap_or_default(),
         referers: referers(cx, sh, st),
         secure_link: secure_link(cx, sh, st),
@@ -414,6 +421,38 @@ fn header_buffers(st: &Settings) -> super::plan::HeaderBuffers {
         uniform: false,
         merge_slashes: st.merge_slashes.unwrap_or(true),
     }
+}
+
+/// A level's addition filter: an empty URI is nginx's unset one, and without either the
+/// filter is off.
+fn addition(st: &Settings) -> Option<Arc<Addition>> {
+    let uri = |u: &Option<String>| {
+        u.as_deref()
+            .filter(|u| !u.is_empty())
+            .map(|u| bytes::Bytes::copy_from_slice(u.as_bytes()))
+    };
+    let (before, after) = (uri(&st.addition.before), uri(&st.addition.after));
+    if before.is_none() && after.is_none() {
+        return None;
+    }
+    let types = st.addition.types.clone().unwrap_or_else(GzipTypes::html);
+    Some(Arc::new(Addition {
+        before,
+        after,
+        types,
+    }))
+}
+
+/// A level's SSI filter, under `ssi on`.
+fn ssi(st: &Settings) -> Option<Arc<Ssi>> {
+    let s = &st.ssi;
+    s.enable.filter(|on| *on)?;
+    Some(Arc::new(Ssi {
+        types: s.types.clone().unwrap_or_else(GzipTypes::html),
+        silent_errors: s.silent_errors.unwrap_or(false),
+        last_modified: s.last_modified.unwrap_or(false),
+        value_length: s.value_length.unwrap_or(defaults::http::SSI_VALUE_LENGTH),
+    }))
 }
 
 /// A level's client-side `keepalive_timeout`, `keepalive_requests` and `keepalive_time`.
@@ -534,6 +573,8 @@ fn level(cx: &mut Cx<'_>, sh: &mut Shared, l: &Location, script: Vec<CStep>) -> 
         gzip,
         gzip_static,
         sub_filter: super::sub_filter::compile(cx, &sh.reg, &l.settings.sub_filter),
+        addition: addition(&l.settings),
+        ssi: ssi(&l.settings),
         referers: referers(cx, sh, &l.settings),
         secure_link: secure_link(cx, sh, &l.settings),
         browser: Arc::new(super::browser::CBrowser::compile(&l.settings.browser)),

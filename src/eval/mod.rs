@@ -133,6 +133,14 @@ impl plan::Site for Compiled {
         route::route_after(&self.inner, request, passes, Some(outcome), None)
     }
 
+    fn subrequest(&self, request: &plan::RequestInfo<'_>, uri: &[u8], args: &[u8]) -> plan::Route {
+        route::output_subrequest(&self.inner, request, uri, args)
+    }
+
+    fn variable(&self, request: &plan::RequestInfo<'_>, name: &str) -> Option<Vec<u8>> {
+        route::variable(&self.inner, request, name)
+    }
+
     fn client_header_timeout(&self, listen: &plan::ListenAddr) -> std::time::Duration {
         let on = vhost::on_socket(&self.inner.servers, listen, listen);
         vhost::default(&on, listen).map_or(crate::defaults::http::CLIENT_HEADER_TIMEOUT, |s| {

@@ -32,6 +32,15 @@ pub trait Site: std::fmt::Debug + Send + Sync {
     /// (`ProxyRequest::passes` plus the last) stands for what it ended in. `outcome` is what
     /// the runtime learned (`$upstream_status` and friends in the page).
     fn reroute(&self, request: &RequestInfo<'_>, passes: &[Pass], outcome: &Outcome) -> Route;
+    /// A subrequest of `request` (routed, `RequestInfo::routed` set) to `uri` with `args`
+    /// (`ngx_http_subrequest`): an internal GET in the request's server, with its headers
+    /// and `set` values, which skips the access phase. Its body is for the runtime to write
+    /// into the request's own (the addition filter).
+    fn subrequest(&self, request: &RequestInfo<'_>, uri: &[u8], args: &[u8]) -> Route;
+    /// The variable `name` of `request` as routing left it (`RequestInfo::routed`), for
+    /// the SSI filter, whose commands name variables in the body; `None` when nginx finds
+    /// no value (or knows no such variable).
+    fn variable(&self, request: &RequestInfo<'_>, name: &str) -> Option<Vec<u8>>;
     /// The logs of a request answered before a location was chosen (`refused` is set): the
     /// server level's, of the server its `Host` chose if one was read and valid, else of
     /// the socket's default server; with that server's name, which its error-log lines give.
@@ -696,6 +705,10 @@ pub struct FileResponse {
     /// The sub filter of the level that answers, its strings evaluated; `None` without
     /// `sub_filter` or when every search string came out empty.
     pub sub_filter: Option<Arc<SubFilter>>,
+    /// The addition filter of the level that answers a main request.
+    pub addition: Option<Arc<Addition>>,
+    /// The SSI filter of the level that answers, under `ssi on`.
+    pub ssi: Option<Arc<Ssi>>,
     pub limited: Limited,
     pub sending: Sending,
     /// `add_trailer` of the level that answers.
@@ -758,6 +771,28 @@ impl Route {
         self
     }
 
+    /// The same answer with the SSI filter of the level it ended in.
+    pub fn with_ssi(mut self, ssi: Option<Arc<Ssi>>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.ssi = ssi,
+            Route::File(f) => f.ssi = ssi,
+            Route::Proxy(p) => p.ssi = ssi,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
+    /// The same answer with the addition filter of the level it ended in.
+    pub fn with_addition(mut self, addition: Option<Arc<Addition>>) -> Route {
+        match &mut self {
+            Route::Respond(r) => r.addition = addition,
+            Route::File(f) => f.addition = addition,
+            Route::Proxy(p) => p.addition = addition,
+            Route::Auth(_) => {}
+        }
+        self
+    }
+
     /// The request as this route left it (an `auth_request` subrequest's pass has none for
     /// the main request).
     pub fn routed(&self) -> Option<Arc<Routed>> {
@@ -770,7 +805,7 @@ impl Route {
     }
 
     /// Whether anything re-reads the request after routing (`route::prepare`): an access
-    /// log, `add_trailer`, or a proxied answer's headers filter or cookie rules with variables. Only then
+    /// log, `add_trailer`, the addition filter's subrequests, or a proxied answer's headers filter or cookie rules with variables. Only then
     /// is the request's final state kept for it.
     pub fn rereads_request(&self) -> bool {
         let log = match self {
@@ -785,8 +820,17 @@ impl Route {
             Route::Proxy(p) => &p.trailers,
             Route::Auth(_) => return false,
         };
+        // The SSI filter reads variables, and its subrequests start from the request.
+        let (addition, ssi) = match self {
+            Route::Respond(r) => (&r.addition, &r.ssi),
+            Route::File(f) => (&f.addition, &f.ssi),
+            Route::Proxy(p) => (&p.addition, &p.ssi),
+            Route::Auth(_) => return false,
+        };
         !log.files.is_empty()
             || trailers.is_some()
+            || addition.is_some()
+            || ssi.is_some()
             || matches!(self, Route::Proxy(p) if p.cookies.is_some() || p.add_headers.reads_request())
     }
 
@@ -943,6 +987,10 @@ pub struct Response {
     /// The sub filter of the level that answers, its strings evaluated; `None` without
     /// `sub_filter` or when every search string came out empty.
     pub sub_filter: Option<Arc<SubFilter>>,
+    /// The addition filter of the level that answers a main request.
+    pub addition: Option<Arc<Addition>>,
+    /// The SSI filter of the level that answers, under `ssi on`.
+    pub ssi: Option<Arc<Ssi>>,
     pub limited: Limited,
     pub sending: Sending,
     /// `add_trailer` of the level that answers.
@@ -1147,6 +1195,10 @@ pub struct ProxyRequest {
     /// The sub filter of the level that answers, its strings evaluated; `None` without
     /// `sub_filter` or when every search string came out empty.
     pub sub_filter: Option<Arc<SubFilter>>,
+    /// The addition filter of the level that answers a main request.
+    pub addition: Option<Arc<Addition>>,
+    /// The SSI filter of the level that answers, under `ssi on`.
+    pub ssi: Option<Arc<Ssi>>,
     /// TLS to the upstream, for an `https://` `proxy_pass`.
     pub tls: Option<TlsTarget>,
     /// `proxy_bind`: the local address the connection is bound to.
@@ -1302,6 +1354,7 @@ pub fn target_refused(target: &[u8], merge_slashes: bool) -> bool {
 }
 
 pub use super::addr::{Peer, ProxyProtocol, ip_text, local_port, local_text};
+pub use super::regex::{SsiMatch, ssi_match};
 pub use super::request::Routed;
 pub use super::uri::authority_ok;
 pub use crate::config::body_file::{InFileOnly, TempPath};
@@ -1364,6 +1417,35 @@ pub struct SubFilter {
     /// `sub_filter_last_modified`: `Last-Modified` kept (and `ETag` made weak) rather than
     /// both removed.
     pub last_modified: bool,
+}
+
+/// nginx's SSI filter (`ngx_http_ssi_filter_module`) of the level that answers, under `ssi
+/// on`: the runtime decides from the answer's length and type whether it applies.
+#[derive(Debug)]
+pub struct Ssi {
+    /// `ssi_types`.
+    pub types: GzipTypes,
+    /// `ssi_silent_errors`: a command that fails writes nothing.
+    pub silent_errors: bool,
+    /// `ssi_last_modified`: `Last-Modified` kept (and `ETag` made weak) rather than both
+    /// removed.
+    pub last_modified: bool,
+    /// `ssi_value_length`: the longest parameter value.
+    pub value_length: usize,
+}
+
+/// nginx's addition filter (`ngx_http_addition_filter_module`) of the level that answers a
+/// main request: the runtime decides from the answer's status and type whether it applies,
+/// then writes the bodies of subrequests to these URIs (see [`Site::subrequest`]) before and
+/// after the answer's own.
+#[derive(Debug)]
+pub struct Addition {
+    /// `add_before_body`.
+    pub before: Option<Bytes>,
+    /// `add_after_body`.
+    pub after: Option<Bytes>,
+    /// `addition_types`.
+    pub types: GzipTypes,
 }
 
 /// One `resolver` directive: the DNS servers asked and how answers are kept. Every location

@@ -206,6 +206,8 @@ pub fn build(
         // `route` sets it with the answer.
         gzip: None,
         sub_filter: None,
+        addition: None,
+        ssi: None,
         tls,
         bind: p.bind.as_ref().and_then(|b| local_bind(b, req)),
         limited: Default::default(),

@@ -115,6 +115,38 @@ impl Regex {
     }
 }
 
+/// What an SSI `if` regex matched (`ngx_http_ssi_regex_match`): the groups up to the last
+/// that took part, the whole match first (`$0`...`$9` read them), and the named ones.
+#[derive(Debug, Default)]
+pub struct SsiMatch {
+    pub groups: Vec<Vec<u8>>,
+    pub named: Vec<(String, Vec<u8>)>,
+}
+
+/// Compiles `pattern` (case counts) and matches `subject`: `Ok(None)` when it does not
+/// match, `Err` with nginx's line when the pattern does not compile.
+pub fn ssi_match(pattern: &str, subject: &[u8]) -> Result<Option<SsiMatch>, String> {
+    let re = Regex::new(pattern, false)?;
+    let Ok(Some(m)) = re.re.captures(subject) else {
+        return Ok(None);
+    };
+    let last = (0..m.len())
+        .rev()
+        .find(|&i| m.get(i).is_some())
+        .unwrap_or(0);
+    let groups = (0..=last)
+        .map(|i| m.get(i).map(|g| g.as_bytes().to_vec()).unwrap_or_default())
+        .collect();
+    let mut named = Vec::new();
+    for (i, name) in re.re.capture_names().iter().enumerate() {
+        if let Some(name) = name {
+            let value = m.get(i).map(|g| g.as_bytes().to_vec()).unwrap_or_default();
+            named.push((name.clone(), value));
+        }
+    }
+    Ok(Some(SsiMatch { groups, named }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,6 +71,10 @@ pub struct Req<'a> {
     pub gzip: Option<Arc<CGzip>>,
     /// The sub filter of the server, then of the location, once chosen.
     pub sub_filter: Option<Arc<CSubFilter>>,
+    /// The addition filter of the server, then of the location, once chosen.
+    pub addition: Option<Arc<super::plan::Addition>>,
+    /// The SSI filter of the server, then of the location, once chosen.
+    pub ssi: Option<Arc<super::plan::Ssi>>,
     /// The write side's settings of the server, then of the location, once chosen.
     pub output: COutput,
     /// What `set $limit_rate` (or an `X-Accel-Redirect` answer's `X-Accel-Limit-Rate`) gave
@@ -229,6 +233,8 @@ impl<'a> Req<'a> {
             keepalive: crate::defaults::http::KEEPALIVE,
             gzip: None,
             sub_filter: None,
+            addition: None,
+            ssi: None,
             output: COutput::default(),
             limit_rate: None,
             carried: Vec::new(),
@@ -350,6 +356,8 @@ impl<'a> Req<'a> {
         self.keepalive = loc.keepalive;
         self.gzip = loc.gzip.clone();
         self.sub_filter = loc.sub_filter.clone();
+        self.addition = loc.addition.clone();
+        self.ssi = loc.ssi.clone();
         self.output.clone_from(&loc.output);
         self.root = Some(loc.content.root.clone());
         self.referers.clone_from(&loc.referers);

@@ -59,7 +59,7 @@ pub fn route_after<'a>(
     // nginx refuses these while it reads the header lines, before it looks at
     // `Content-Length`: it discards no body then.
     let mut head_refused = false;
-    let mut route = match pick_server(&on, &mut req, &mut trace) {
+    let route = match pick_server(&on, &mut req, &mut trace) {
         Err((why, at)) => {
             head_refused = true;
             note(&mut trace, |t| t.notes.push(format!("{why}: 400")));
@@ -121,8 +121,20 @@ pub fn route_after<'a>(
         t.variables = std::mem::take(&mut req.seen);
         t.notes.append(&mut req.notes);
     });
-    let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
+    conclude(route, req, head_refused)
+}
+
+/// The end of routing, for the request or a subrequest whose answer the runtime writes: the
+/// output filters and limits of the level the request ended in, with the request as it was
+/// left when something reads it again.
+fn conclude(mut route: Route, mut req: Req<'_>, head_refused: bool) -> Route {
+    // `ngx_http_gzip_ok` declines a subrequest: the main request's filter has its body.
+    let gzip = (req.gzip.as_ref())
+        .filter(|_| !req.subrequest)
+        .map(|g| g.for_request(&req));
     let sub_filter = req.sub_filter.clone().and_then(|s| s.for_request(&mut req));
+    // Only a main request's answer gets additions.
+    let addition = req.addition.clone().filter(|_| !req.subrequest);
     let limited = super::limit::take(&mut req);
     let mirrors = std::mem::take(&mut req.mirrors);
     let output = req.output.clone();
@@ -145,6 +157,8 @@ pub fn route_after<'a>(
         .with_keepalive(req.keepalive)
         .with_gzip(gzip)
         .with_sub_filter(sub_filter)
+        .with_addition(addition)
+        .with_ssi(req.ssi.clone())
         .with_limited(limited)
         .with_mirrors(mirrors)
         .with_sending(sending)
@@ -154,6 +168,35 @@ pub fn route_after<'a>(
     } else {
         route
     }
+}
+
+/// `Site::subrequest`: the request is put back in its server as routing left it, and the
+/// subrequest routed from there as the mirror module's are.
+pub fn output_subrequest(site: &Inner, info: &RequestInfo<'_>, uri: &[u8], args: &[u8]) -> Route {
+    let on = vhost::on_socket(&site.servers, &info.listen, &info.local);
+    let target = uri::parse(info.target, merge_slashes(&on, info))
+        .unwrap_or_else(|| uri::Target::raw(info.target));
+    let mut main = Req::new(info, &site.tables, target);
+    // A request refused before a server had it has no answer to add to.
+    let Ok(Some(server)) = pick_server(&on, &mut main, &mut None) else {
+        return respond(500, Arc::default(), Vec::new(), None);
+    };
+    main.apply_realip(server.default.realip.as_ref());
+    if let Some(routed) = info.routed {
+        main.restore(routed);
+    }
+    let mut sub = sub_request(server, uri, "GET", args.to_vec(), &main);
+    let route = in_server(site, server, &mut sub, &[], None, &mut None);
+    conclude(route, sub, false)
+}
+
+/// `Site::variable`: `name` read from the request as routing left it.
+pub fn variable(site: &Inner, info: &RequestInfo<'_>, name: &str) -> Option<Vec<u8>> {
+    let var = site.vars.resolve(name)?;
+    if matches!(var, super::vars::Var::Unsupported(_)) {
+        return None;
+    }
+    prepare(site, info).var(name, &var)
 }
 
 /// The request line is read with the address's default server's `merge_slashes`.
@@ -295,6 +338,8 @@ fn enter_server(req: &mut Req<'_>, s: &CServer) {
     req.keepalive = s.keepalive;
     req.gzip = s.default.gzip.clone();
     req.sub_filter = s.default.sub_filter.clone();
+    req.addition = s.default.addition.clone();
+    req.ssi = s.default.ssi.clone();
     req.output.clone_from(&s.default.output);
     req.root = Some(s.default.content.root.clone());
     req.referers.clone_from(&s.default.referers);
@@ -1122,6 +1167,8 @@ pub fn respond(
         keepalive: crate::defaults::http::KEEPALIVE,
         gzip: None,
         sub_filter: None,
+        addition: None,
+        ssi: None,
         limited: Default::default(),
         sending: Default::default(),
         trailers: None,

@@ -43,6 +43,8 @@ pub struct Inner {
     /// The charsets the configuration names, which an upstream's `X-Accel-Charset` may
     /// name.
     pub charsets: Vec<Bytes>,
+    /// The variables' names, for the SSI filter's, which a body names.
+    pub vars: super::vars::Registry,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +164,10 @@ pub struct CLocation {
     /// `gzip_static on|always`: the content phase's `.gz` files.
     pub gzip_static: Option<Arc<CGzipStatic>>,
     pub sub_filter: Option<Arc<CSubFilter>>,
+    /// `add_before_body`/`add_after_body`: `None` when neither names a URI.
+    pub addition: Option<Arc<super::plan::Addition>>,
+    /// `ssi on` and its settings.
+    pub ssi: Option<Arc<super::plan::Ssi>>,
     /// `chunked_transfer_encoding`, `keepalive_disable` and the rate limits.
     pub output: COutput,
     /// `valid_referers`, for `$invalid_referer`.

@@ -322,7 +322,8 @@ fn send(
         tail: Vec::new(),
         parts,
     };
-    if status == 200 {
+    // The not-modified and range filters leave a subrequest's answer alone.
+    if status == 200 && !req.subrequest {
         let validators = Validators::of(&req.headers);
         match conditional::not_modified(
             &validators,
@@ -351,13 +352,21 @@ fn send(
     if let (Some(c), Some(ct)) = (&loc.add_headers.charset, &mut answer.content_type) {
         c.apply(answer.status, ct);
     }
+    // So do the addition filter (a main request's 200 of its types) and the SSI filter (a
+    // main request's body of its types), which offer none.
+    let of_types =
+        |types: &crate::eval::plan::GzipTypes| types.matches(answer.content_type.as_deref(), false);
+    let added = !req.subrequest
+        && (req.addition.as_ref().is_some_and(|a| of_types(&a.types))
+            || (size != 0 && req.ssi.as_ref().is_some_and(|s| of_types(&s.types))));
     // Only the static module lets the range filter at its answer (`r->allow_ranges`).
     let max = match content.max_ranges {
         0 => 0,
         _ if single_range => 1,
         max => max,
     };
-    if answer.status == 200 && status == 200 && !coding.gzip && !rewritten && max > 0 {
+    let ranged = !coding.gzip && !rewritten && !added && !req.subrequest;
+    if answer.status == 200 && status == 200 && ranged && max > 0 {
         let h = |name| header(&req.headers, name);
         let (range, if_range) = (h("range"), h("if-range"));
         let asked = conditional::Asked {
@@ -490,6 +499,8 @@ impl FileAnswer {
             gzip: None,
             vary: self.vary,
             sub_filter: None,
+            addition: None,
+            ssi: None,
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,

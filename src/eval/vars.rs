@@ -1,6 +1,8 @@
 //! The variables ngxr knows, resolved from their names once at load: an unknown `$name` is a
 //! load error (`unknown "name" variable`), never a per-request surprise.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 /// A variable a compiled value reads. Header-derived names are stored lowercased with `-`
 /// for `_`, ready to compare with header names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,10 +174,10 @@ pub struct Registry {
     pub sets: Vec<String>,
     /// Set once a value reading `$request_body` is compiled: proxy passes then keep a copy
     /// of the body for it.
-    pub reads_body: std::cell::Cell<bool>,
+    pub reads_body: AtomicBool,
     /// Set once a value reading `$request_body_file` is compiled: proxy passes then name
     /// the file a body was written to.
-    pub reads_body_file: std::cell::Cell<bool>,
+    pub reads_body_file: AtomicBool,
 }
 
 impl Registry {
@@ -209,8 +211,8 @@ impl Registry {
         }
         let var = builtin(&name.to_ascii_lowercase());
         match var {
-            Some(Var::RequestBody) => self.reads_body.set(true),
-            Some(Var::RequestBodyFile) => self.reads_body_file.set(true),
+            Some(Var::RequestBody) => self.reads_body.store(true, Ordering::Relaxed),
+            Some(Var::RequestBodyFile) => self.reads_body_file.store(true, Ordering::Relaxed),
             _ => {}
         }
         var

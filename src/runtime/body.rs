@@ -9,12 +9,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::addition::Added;
 use super::context::OwnedRequest;
 use super::error::ProxyError;
 use super::forward::UpstreamLog;
 use super::gunzip::Gunzipped;
 use super::gzip::Gzipped;
 use super::log::Level;
+use super::ssi::Processed;
 use super::static_file::FileBody;
 use super::sub_filter::Substituted;
 use super::upstream_body::UpstreamBody;
@@ -103,6 +105,10 @@ struct Filters {
     gunzip: Option<Gunzipped>,
     /// The sub filter, when the body is rewritten.
     sub: Option<Substituted>,
+    /// The SSI filter, when the body's commands are carried out.
+    ssi: Option<Processed>,
+    /// The addition filter, when subrequests' bodies go around this one.
+    added: Option<Added>,
     /// The gzip filter, when the response is compressed.
     gzip: Option<Gzipped>,
 }
@@ -206,6 +212,45 @@ impl ProxyBody {
         self
     }
 
+    /// The same body with subrequests' around it when `added` is given (see
+    /// `addition::header_filter`).
+    /// The SSI filter's variables and blocks are the main request's: the subrequests share
+    /// them with its body's filter (given first, by [`ssi`](Self::ssi)).
+    pub fn addition(mut self, added: Option<Box<Added>>) -> ProxyBody {
+        if let Some(mut added) = added {
+            let filters = self.filters.get_or_insert_default();
+            if let Some(ssi) = &filters.ssi {
+                added.share(ssi.shared());
+            }
+            filters.added = Some(*added);
+        }
+        self
+    }
+
+    /// The same body with its SSI commands carried out when `ssi` is given (see
+    /// `ssi::header_filter`).
+    pub fn ssi(mut self, ssi: Option<Box<Processed>>) -> ProxyBody {
+        if let Some(ssi) = ssi {
+            self.filters.get_or_insert_default().ssi = Some(*ssi);
+        }
+        self
+    }
+
+    /// This is a subrequest's body, written into its main request's: its log line is
+    /// written only under `log_subrequest on`.
+    pub fn as_subrequest(&mut self) {
+        if let Some(f) = &mut self.finish
+            && !f.log.subrequests
+        {
+            f.log = Arc::default();
+        }
+    }
+
+    /// The answer's status as its log line has it (`None` for a body that logs nothing).
+    pub fn status(&self) -> Option<u16> {
+        self.finish.as_ref().map(|f| f.outcome.status)
+    }
+
     pub fn file(body: FileBody, finish: Finish) -> ProxyBody {
         ProxyBody::new(Inner::File(Box::new(body)), Some(finish), None)
     }
@@ -305,6 +350,7 @@ impl ProxyBody {
     }
 
     /// The next piece of the body (inflated by the gunzip filter, rewritten by the sub one,
+    /// its SSI commands carried out, with the addition filter's subrequests around it,
     /// compressed by the gzip one): `Ok(None)` at its
     /// end. An error is logged as nginx logs a failed upstream read.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ProxyError>> {
@@ -318,9 +364,15 @@ impl ProxyBody {
                 Poll::Ready(data.take().map(Ok).or_else(|| error.take().map(Err)))
             }
         };
-        let (mut gunzip, mut sub, gzip) = match self.filters.as_deref_mut() {
-            Some(f) => (f.gunzip.as_mut(), f.sub.as_mut(), f.gzip.as_mut()),
-            None => (None, None, None),
+        let (mut gunzip, mut sub, mut ssi, mut added, gzip) = match self.filters.as_deref_mut() {
+            Some(f) => (
+                f.gunzip.as_mut(),
+                f.sub.as_mut(),
+                f.ssi.as_mut(),
+                f.added.as_mut(),
+                f.gzip.as_mut(),
+            ),
+            None => (None, None, None, None, None),
         };
         let mut inflated = |cx: &mut Context<'_>| match &mut gunzip {
             Some(gunzip) => gunzip.poll_next(cx, &mut source),
@@ -330,9 +382,17 @@ impl ProxyBody {
             Some(sub) => sub.poll_next(cx, &mut inflated),
             None => inflated(cx),
         };
-        let next = match gzip {
-            Some(gzip) => gzip.poll_next(cx, filtered),
+        let mut processed = |cx: &mut Context<'_>| match &mut ssi {
+            Some(ssi) => ssi.poll_next(cx, &mut filtered),
             None => filtered(cx),
+        };
+        let mut joined = |cx: &mut Context<'_>| match &mut added {
+            Some(added) => added.poll_next(cx, &mut processed),
+            None => processed(cx),
+        };
+        let next = match gzip {
+            Some(gzip) => gzip.poll_next(cx, joined),
+            None => joined(cx),
         };
         if let (Inner::Upstream(body), Some(f), Some(log)) =
             (&mut self.inner, &self.finish, &self.upstream_log)

@@ -105,8 +105,12 @@ pub struct OwnedRequest {
     pub mirrored: usize,
     /// It was answered and is routed again for `post_action` (`RequestInfo::post_action`).
     pub post_action: bool,
-    /// A `mirror` subrequest's URI: its error-log lines name it after the request's line.
+    /// A subrequest's URI: its error-log lines name it after the request's line.
     pub subrequest: Option<Bytes>,
+    /// What the SSI filters of the main request and its subrequests share, once one runs.
+    pub ssi: Option<super::ssi::SharedSsi>,
+    /// How deep a subrequest it is (0: the main request), for nginx's limit.
+    pub depth: u8,
 }
 
 /// The owned form of [`Refused`].
@@ -159,6 +163,8 @@ impl OwnedRequest {
             mirrored: 0,
             post_action: false,
             subrequest: None,
+            ssi: None,
+            depth: 0,
         }
     }
 
@@ -224,6 +230,8 @@ impl OwnedRequest {
             mirrored: 0,
             post_action: false,
             subrequest: None,
+            ssi: None,
+            depth: 0,
         }
     }
 

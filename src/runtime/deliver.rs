@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::addition;
 use super::body::{Finish, ProxyBody};
 use super::context::OwnedRequest;
 use super::error::ProxyError;
@@ -18,6 +19,7 @@ use super::peer::PeerConn;
 use super::redirect;
 use super::respond;
 use super::response::{self, Answer, Front};
+use super::ssi;
 use super::state::Hold;
 use super::sub_filter;
 use super::throttle::Throttle;
@@ -242,6 +244,14 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     front.keepalive_header = sending.keepalive_header;
     let gunzipped =
         gunzip::header_filter(p.gzip.as_deref(), &finish.request, &mut front, &mut headers);
+    let joined = addition::header_filter(
+        p.addition.as_ref(),
+        p.status.unwrap_or(head.status),
+        &finish.request,
+        &mut front,
+        &mut headers,
+        true,
+    );
     let substituted = sub_filter::header_filter(
         p.sub_filter.as_ref(),
         head.status,
@@ -249,6 +259,15 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
         &mut front,
         &mut headers,
         true,
+    );
+    let processed = ssi::header_filter(
+        p.ssi.as_ref(),
+        p.status.unwrap_or(head.status),
+        &finish.request,
+        &mut front,
+        &mut headers,
+        true,
+        &finish.log.errors,
     );
     let gzipped = gzip::header_filter(
         p.gzip.as_deref(),
@@ -266,7 +285,13 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     let mut slice = None;
     // A cached answer goes through the cache's range filter below, several ranges allowed.
     let cached = d.ranges == Some(false);
-    if p.force_ranges && p.range_filter && !p.subrequest && !cached {
+    if p.force_ranges
+        && p.range_filter
+        && !p.subrequest
+        && !cached
+        && joined.is_none()
+        && processed.is_none()
+    {
         let length = front.content_length;
         match forced_ranges::decide(&finish.request, status, length, &headers, &added) {
             None => {}
@@ -303,6 +328,8 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
                 && status == 200
                 && p.status.is_none()
                 && substituted.is_none()
+                && joined.is_none()
+                && processed.is_none()
                 && gzipped.is_none()
                 && gunzipped.is_none()
                 && front.content_length.is_some() =>
@@ -404,6 +431,8 @@ pub fn deliver(d: Delivery<'_>, source: Source, mut head: ResponseHead) -> Answe
     let body = body
         .gunzip(gunzipped)
         .sub_filter(substituted)
+        .ssi(processed)
+        .addition(joined)
         .gzip(gzipped)
         .trailers(trailers);
     let mut answer = response::build(status, reason, front, &headers, &added, body);

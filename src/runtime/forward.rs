@@ -1045,6 +1045,8 @@ async fn fail(
         hide_version: !p.server_tokens,
         gzip: p.gzip.as_deref(),
         sub_filter: p.sub_filter.as_ref(),
+        addition: p.addition.as_ref(),
+        ssi: p.ssi.as_ref(),
         sending: p.sending,
         length_unknown: false,
         trailers: p.trailers.as_ref(),

@@ -33,6 +33,7 @@
 
 mod accel;
 mod access_log;
+mod addition;
 mod balancer;
 mod body;
 mod body_file;
@@ -76,11 +77,13 @@ mod sessions;
 mod signals;
 mod signatures;
 mod socket;
+mod ssi;
 mod startup;
 mod state;
 mod static_file;
 mod stream;
 mod sub_filter;
+mod subrequest;
 mod syslog;
 mod throttle;
 mod tls;

@@ -289,6 +289,8 @@ async fn serve(
                 hide_version: !r.server_tokens,
                 gzip: r.gzip.as_deref(),
                 sub_filter: r.sub_filter.as_ref(),
+                addition: r.addition.as_ref(),
+                ssi: r.ssi.as_ref(),
                 sending: r.sending,
                 length_unknown: r.length_unknown,
                 trailers: r.trailers.as_ref(),

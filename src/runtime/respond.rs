@@ -4,16 +4,18 @@
 
 use bytes::Bytes;
 
+use super::addition;
 use super::body::{Finish, ProxyBody};
 use super::gzip;
 use super::pages;
 use super::response::{self, Answer, Front};
+use super::ssi;
 use super::sub_filter;
 use super::throttle::Throttle;
 use super::trailers;
 use std::sync::Arc;
 
-use crate::eval::plan::{AddedTrailers, Gzip, Sending, SubFilter};
+use crate::eval::plan::{AddedTrailers, Addition, Gzip, Sending, Ssi, SubFilter};
 
 /// How the header filter dresses nginx's own answer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +28,10 @@ pub struct Dress<'a> {
     pub gzip: Option<&'a Gzip>,
     /// The sub filter of that level, for this request.
     pub sub_filter: Option<&'a Arc<SubFilter>>,
+    /// The addition filter of that level.
+    pub addition: Option<&'a Arc<Addition>>,
+    /// The SSI filter of that level.
+    pub ssi: Option<&'a Arc<Ssi>>,
     /// The chunked and write filters' settings of that level.
     pub sending: Sending,
     /// `Response::length_unknown`.
@@ -71,6 +77,14 @@ pub fn answer(
         front.content_length = Some(length);
     }
     let mut added = Vec::new();
+    let joined = addition::header_filter(
+        dress.addition,
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        false,
+    );
     let substituted = sub_filter::header_filter(
         dress.sub_filter,
         status,
@@ -78,6 +92,15 @@ pub fn answer(
         &mut front,
         &mut headers,
         false,
+    );
+    let processed = ssi::header_filter(
+        dress.ssi,
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        false,
+        &finish.log.errors,
     );
     let gzipped = gzip::header_filter(
         dress.gzip,
@@ -101,6 +124,8 @@ pub fn answer(
         &added,
         ProxyBody::full(body, Some(finish))
             .sub_filter(substituted)
+            .ssi(processed)
+            .addition(joined)
             .gzip(gzipped)
             .trailers(trailers),
     );

@@ -14,12 +14,14 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use super::addition;
 use super::body::{Finish, ProxyBody};
 use super::error::ProxyError;
 use super::gunzip;
 use super::gzip;
 use super::respond;
 use super::response::{self, Answer, Front};
+use super::ssi;
 use super::sub_filter;
 use super::throttle::Throttle;
 use super::trailers;
@@ -40,6 +42,8 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         gzip,
         vary,
         sub_filter,
+        addition,
+        ssi,
         sending,
         trailers,
         ..
@@ -56,6 +60,14 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
     let request = &finish.request;
     // A `gzip_static` file (`always`) for a client without gzip.
     let gunzipped = gunzip::header_filter(gzip.as_deref(), request, &mut front, &mut headers);
+    let joined = addition::header_filter(
+        addition.as_ref(),
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        false,
+    );
     let substituted = sub_filter::header_filter(
         sub_filter.as_ref(),
         status,
@@ -63,6 +75,15 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         &mut front,
         &mut headers,
         false,
+    );
+    let processed = ssi::header_filter(
+        ssi.as_ref(),
+        status,
+        request,
+        &mut front,
+        &mut headers,
+        false,
+        &finish.log.errors,
     );
     let gzipped = gzip::header_filter(
         gzip.as_deref(),
@@ -92,6 +113,8 @@ pub fn serve(mut finish: Finish, f: FileResponse, keepalive: bool) -> Answer {
         &added,
         body.gunzip(gunzipped)
             .sub_filter(substituted)
+            .ssi(processed)
+            .addition(joined)
             .gzip(gzipped)
             .trailers(trailers),
     );

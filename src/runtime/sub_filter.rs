@@ -47,20 +47,29 @@ pub fn header_filter(
         remove_last(headers, "last-modified");
         remove_last(headers, "etag");
     }
-    // The chunked filter leaves a HEAD answer, a 204, a 304 and a 1xx alone: no body.
-    if request.method == "HEAD" || matches!(status, 204 | 304) || status < 200 {
+    if !length_unknown(status, request, front) {
         return None;
+    }
+    Some(Substituted::new(sub.clone()))
+}
+
+/// nginx's chunked filter on an answer whose length a filter made unknown: chunked for an
+/// HTTP/1.1 client, else ended by the close. `false`: the answer has no body (a HEAD
+/// answer, a 204, a 304 or a 1xx), which the chunked filter leaves alone.
+pub(super) fn length_unknown(status: u16, request: &OwnedRequest, front: &mut Front) -> bool {
+    if request.method == "HEAD" || matches!(status, 204 | 304) || status < 200 {
+        return false;
     }
     if request.version == "HTTP/1.1" && !front.chunked_off {
         front.chunked = true;
     } else {
         front.connection = "close";
     }
-    Some(Substituted::new(sub.clone()))
+    true
 }
 
 /// Removes the line nginx's `headers_out` points at for `name`: the last one.
-fn remove_last(headers: &mut Vec<(Bytes, Bytes)>, name: &str) {
+pub(super) fn remove_last(headers: &mut Vec<(Bytes, Bytes)>, name: &str) {
     if let Some(i) = headers
         .iter()
         .rposition(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))

@@ -131,6 +131,8 @@ impl Site for TestSite {
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
                 sub_filter: None,
+                addition: None,
+                ssi: None,
                 limited: Default::default(),
                 sending: Default::default(),
                 trailers: None,
@@ -155,6 +157,8 @@ impl Site for TestSite {
                 keepalive: ngxr::defaults::http::KEEPALIVE,
                 gzip: None,
                 sub_filter: None,
+                addition: None,
+                ssi: None,
                 limited: Default::default(),
                 sending: Default::default(),
                 trailers: None,
@@ -250,6 +254,8 @@ impl Site for TestSite {
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
             sub_filter: None,
+            addition: None,
+            ssi: None,
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
@@ -272,6 +278,14 @@ impl Site for TestSite {
 
     fn keepalive_timeout(&self, _: &ListenAddr, _: &ListenAddr, _: Option<&[u8]>) -> Duration {
         ngxr::defaults::http::KEEPALIVE.timeout
+    }
+
+    fn subrequest(&self, request: &RequestInfo<'_>, _: &[u8], _: &[u8]) -> Route {
+        self.route(request)
+    }
+
+    fn variable(&self, _: &RequestInfo<'_>, _: &str) -> Option<Vec<u8>> {
+        None
     }
 
     fn refused(&self, _: &RequestInfo<'_>) -> (Arc<LogSpec>, Bytes) {
@@ -297,6 +311,8 @@ impl Site for TestSite {
             keepalive: ngxr::defaults::http::KEEPALIVE,
             gzip: None,
             sub_filter: None,
+            addition: None,
+            ssi: None,
             limited: Default::default(),
             sending: Default::default(),
             trailers: None,
