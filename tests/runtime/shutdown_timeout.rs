@@ -7,6 +7,8 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -40,13 +42,16 @@ http {
 
 /// A backend that answers `/slow` never, `/stream` with a head and 3 of its 100 bytes,
 /// `/ws` with a 101, `/late` in full after half a second; each then holds the connection
-/// until the proxy closes it.
-fn holding_backend() -> u16 {
+/// until the proxy closes it. It counts the heads it has read.
+fn holding_backend() -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    let heads = Arc::new(AtomicUsize::new(0));
+    let counted = heads.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().take(8) {
             let Ok(mut conn) = conn else { return };
+            let counted = counted.clone();
             std::thread::spawn(move || {
                 let _ = conn.set_read_timeout(Some(Duration::from_secs(15)));
                 let mut head = Vec::new();
@@ -57,6 +62,7 @@ fn holding_backend() -> u16 {
                         _ => return,
                     }
                 }
+                counted.fetch_add(1, Ordering::SeqCst);
                 let answer: &[u8] = if head.starts_with(b"GET /stream ") {
                     b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc"
                 } else if head.starts_with(b"GET /late ") {
@@ -73,14 +79,15 @@ fn holding_backend() -> u16 {
             });
         }
     });
-    port
+    (port, heads)
 }
 
 /// What each client saw (its bytes without `Date`, and when the server closed, in steps
 /// of the timeout), then the access log's lines, sorted.
 fn shut_down(bin: &str, prefix: &Path, signal: Signal) -> Vec<String> {
     let port = free_port();
-    let config = CONFIG.replace("BACKEND", &holding_backend().to_string());
+    let (backend, heads) = holding_backend();
+    let config = CONFIG.replace("BACKEND", &backend.to_string());
     write_config(prefix, &config, prefix, port, 0);
     let mut server = Master(launch(bin, prefix, port, "master_process on;"));
     let connect = |request: &str| {
@@ -105,6 +112,10 @@ fn shut_down(bin: &str, prefix: &Path, signal: Signal) -> Vec<String> {
         ("head begun", connect("GET /kept HTTP/1.1\r\nHo")),
         ("nothing sent", connect("")),
     ];
+    // The signal comes once the server has every connection in hand: the four proxied
+    // requests at the backend (a loaded machine may take longer than the pause alone), the
+    // rest connected before them.
+    until("the proxied requests", || heads.load(Ordering::SeqCst) >= 4);
     std::thread::sleep(Duration::from_millis(300));
     let signalled = Instant::now();
     let pid = Pid::from_raw(server.0.0.id() as i32);
