@@ -117,14 +117,17 @@ impl CGzipStatic {
     /// `gzip_proxied` flags look at the response is let through: nginx asks before the
     /// response has any header those flags read.
     pub fn allows(&self, req: &Req<'_>) -> bool {
-        self.always || (!req.subrequest && self.ok.verdict(req) != GzipClient::Declined)
+        self.always || self.ok.verdict(req) != GzipClient::Declined
     }
 }
 
 impl GzipOk {
     /// `ngx_http_gzip_ok` on `req`; each header read is the first of its name, as nginx
-    /// keeps.
+    /// keeps. A subrequest is declined.
     fn verdict(&self, req: &Req<'_>) -> GzipClient {
+        if req.subrequest {
+            return GzipClient::Declined;
+        }
         let first = |name| header(&req.headers, name);
         let user_agent = first("user-agent");
         let declined = !first("accept-encoding").is_some_and(|v| accepts_gzip(&v))

@@ -128,10 +128,9 @@ pub fn route_after<'a>(
 /// output filters and limits of the level the request ended in, with the request as it was
 /// left when something reads it again.
 fn conclude(mut route: Route, mut req: Req<'_>, head_refused: bool) -> Route {
-    // `ngx_http_gzip_ok` declines a subrequest: the main request's filter has its body.
-    let gzip = (req.gzip.as_ref())
-        .filter(|_| !req.subrequest)
-        .map(|g| g.for_request(&req));
+    // `ngx_http_gzip_ok` declines a subrequest (the main request's filter has its body),
+    // which the gunzip filter then inflates.
+    let gzip = req.gzip.as_ref().map(|g| g.for_request(&req));
     let sub_filter = req.sub_filter.clone().and_then(|s| s.for_request(&mut req));
     // Only a main request's answer gets additions.
     let addition = req.addition.clone().filter(|_| !req.subrequest);

@@ -69,6 +69,7 @@ fn http(port: u16, up: SocketAddr, www: &std::path::Path) -> String {
            location /silent/ {{ ssi_silent_errors on; }}\n\
            location /iff/ {{ ssi off; if ($arg_s) {{ ssi on; }} }}\n\
            location = /both.html {{ add_after_body /inc/showx.html; }}\n\
+           location /gz/ {{ gunzip on; gzip_static always; }}\n\
          }}"
     )
 }
@@ -117,6 +118,7 @@ const FILES: &[(&str, &str)] = &[
     ("iff/a.html", "<!--#echo var=\"arg_s\" -->"),
     ("both.html", "<!--#set var=\"x\" value=\"shared\" -->main"),
     ("inc/showx.html", "[<!--#echo var=\"x\" -->]"),
+    ("gzinc.html", "<<!--#include virtual=\"/gz/page.html\" -->>"),
 ];
 
 const CASES: &[(&str, &str, &str)] = &[
@@ -141,6 +143,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("GET /iff/a.html?s=1", "", "1.1"),
     ("GET /iff/a.html", "", "1.1"),
     ("GET /both.html", "", "1.1"),
+    ("GET /gzinc.html", "", "1.1"),
+    ("GET /gzinc.html", "Accept-Encoding: gzip\r\n", "1.1"),
 ];
 
 fn body(s: &Seen) -> String {
@@ -158,6 +162,11 @@ async fn commands_are_carried_out_as_nginx_does() {
         std::fs::create_dir_all(file.parent().expect("dir")).expect("dirs");
         std::fs::write(file, text).expect("file");
     }
+    // Only the compressed file: `gzip_static always` serves it even to a subrequest.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"inflated").expect("gzip");
+    std::fs::create_dir_all(www.join("gz")).expect("gz dir");
+    std::fs::write(www.join("gz/page.html.gz"), gz.finish().expect("gzip")).expect("gz");
     let running = serve(&dir, &http(port, up, &www));
     let addr = running.local_addrs()[0];
     let mut seen = Vec::new();
@@ -211,6 +220,9 @@ async fn commands_are_carried_out_as_nginx_does() {
         "main[shared]",
         "an addition's SSI reads the main request's variables"
     );
+    // `ngx_http_gzip_ok` declines a subrequest: gunzip inflates what it includes.
+    assert_eq!(body(&seen[21]), "<inflated>");
+    assert_eq!(body(&seen[22]), "<inflated>");
 
     let Some(nginx) = Nginx::serve(|port| http(port, up, &www)) else {
         return;
