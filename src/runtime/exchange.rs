@@ -212,9 +212,17 @@ pub async fn send(
             head.extend_from_slice(bytes);
             None
         }
-        (RequestBody::Stream { .. }, Some(from)) => {
+        (RequestBody::Stream { .. }, Some((client, body))) => {
             conn.stream.set_nodelay();
-            Some(from)
+            // What of the body has come already goes out with the head, as nginx sends
+            // the bytes it preread.
+            if fastcgi.is_none()
+                && client.has_buffered()
+                && let Some(data) = body.next(client).await?
+            {
+                head.extend_from_slice(&data);
+            }
+            Some((client, body))
         }
         _ => None,
     };

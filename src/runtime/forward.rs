@@ -602,14 +602,18 @@ async fn client_body(
         return Ok((withheld, read, Kept::default()));
     }
     let body = match length {
-        Some(n) if n > RESENDABLE && !chunked && !whole_body(p) => {
-            RequestBody::Stream { length: n }
-        }
+        Some(n) if streams(p, n) && !chunked => RequestBody::Stream { length: n },
         None if !chunked => RequestBody::None,
         _ => RequestBody::Full(body.read_all(client, max).await?),
     };
     let read = body.length().unwrap_or(0);
     Ok((body, read, Kept::default()))
+}
+
+/// Whether a body of `n` bytes announced by `Content-Length` goes upstream as it arrives:
+/// under `proxy_request_buffering off`, or when too long to keep for another server.
+fn streams(p: &ProxyRequest, n: u64) -> bool {
+    (p.stream_body || n > RESENDABLE) && !whole_body(p)
 }
 
 /// A FastCGI request whose body goes out only once read whole (`fastcgi_request_buffering`):
@@ -657,7 +661,7 @@ async fn kept_body(
         room: request.head_room,
     };
     let sending = p.pass_body && p.body.is_none();
-    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE && !to_file && !whole_body(p)) {
+    if let Some(n) = length.filter(|&n| sending && streams(p, n) && !to_file) {
         // Streamed, unless nginx would hold all of it.
         let stream = RequestBody::Stream { length: n };
         let held = wire(n, raw_at_hand.min(n)).held(keep.buffer_size, buffered);
