@@ -603,6 +603,7 @@ async fn client_body(
     }
     let body = match length {
         Some(n) if streams(p, n) && !chunked => RequestBody::Stream { length: n },
+        _ if chunked && streams_chunked(p) => RequestBody::Chunked { read: Bytes::new() },
         None if !chunked => RequestBody::None,
         _ => RequestBody::Full(body.read_all(client, max).await?),
     };
@@ -614,6 +615,12 @@ async fn client_body(
 /// under `proxy_request_buffering off`, or when too long to keep for another server.
 fn streams(p: &ProxyRequest, n: u64) -> bool {
     (p.stream_body || n > RESENDABLE) && !whole_body(p)
+}
+
+/// Whether a chunked body goes upstream as it arrives, in chunks of nginx's own: under
+/// `proxy_request_buffering off`, to an HTTP/1.1 upstream (`ngx_http_proxy_handler`).
+fn streams_chunked(p: &ProxyRequest) -> bool {
+    p.stream_body && p.version == "HTTP/1.1" && !whole_body(p)
 }
 
 /// A FastCGI request whose body goes out only once read whole (`fastcgi_request_buffering`):
@@ -681,6 +688,19 @@ async fn kept_body(
             }
             Held::Nothing => (stream, n, Kept { body: None, file }),
         });
+    }
+    if chunked && sending && !to_file && streams_chunked(p) {
+        // What came with the head goes with the request's; the variable holds the body
+        // when all of it was there.
+        let read = super::exchange::ready_chunks(client, body).await?;
+        let read = read.unwrap_or_default();
+        let kept = body.is_done().then(|| read.clone());
+        let length = read.len() as u64;
+        let kept = Kept {
+            body: kept,
+            file: None,
+        };
+        return Ok((RequestBody::Chunked { read }, length, kept));
     }
     let whole = body
         .read_whole(
