@@ -166,8 +166,12 @@ async fn attempts(
     let mut _updating = None;
     // `proxy_cache_revalidate`: the expired entry a 304 makes valid again.
     let mut revalidating = None;
-    if let Some(c) = p.cache.as_deref() {
-        match cache::find(&request, c).await {
+    let found = match p.cache.as_deref_mut() {
+        Some(c) => Some(cache::find(&request, c).await),
+        None => None,
+    };
+    if let (Some(found), Some(c)) = (found, p.cache.as_deref()) {
+        match found {
             cache::Found::Hit(entry, status) => {
                 return Ok(from_cache(request, &p, c, *entry, outcome, keepalive, status).await);
             }
