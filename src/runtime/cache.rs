@@ -321,11 +321,12 @@ async fn look_up(
         // A background subrequest (a mirror's, or the one updating the entry) is no request
         // to answer with the stale entry.
         let background = request.subrequest.is_some();
+        let stale_updating = c.serves_stale_updating(entry.valid_sec, &entry.headers);
         match updating {
-            None if c.stale_updating && !background => {
+            None if stale_updating && !background => {
                 return Ok(Found::Hit(Box::new(entry), CacheStatus::Updating));
             }
-            Some(updating) if c.stale_updating && c.background_update && !background => {
+            Some(updating) if stale_updating && c.background_update && !background => {
                 return Ok(Found::Refresh(Box::new(entry), updating));
             }
             _ => {}
