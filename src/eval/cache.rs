@@ -491,6 +491,14 @@ pub struct CacheRequest {
 }
 
 impl CacheRequest {
+    /// Whether an entry that expired at `valid_sec` may answer while it is updated:
+    /// under `proxy_cache_use_stale updating`, or while its answer's `Cache-Control:
+    /// stale-while-revalidate=` lasts (nginx's `c->stale_updating`).
+    pub fn serves_stale_updating(&self, valid_sec: i64, headers: &[(Bytes, Bytes)]) -> bool {
+        let now = super::clock::now_secs();
+        self.stale_updating || valid_sec + handlers(headers, self.ignore, now).updating_sec >= now
+    }
+
     /// Until when an error status the upstream gave (and `proxy_intercept_errors` took) is
     /// the key's answer: when its headers let the cache keep it and they or
     /// `proxy_cache_valid` give it a time.
@@ -696,7 +704,7 @@ fn revalidated_until(
     valid: &[Valid],
     now: i64,
 ) -> Option<i64> {
-    let time = |headers| Some(handlers(headers, ignore, now).1).filter(|&t| t != 0);
+    let time = |headers| Some(handlers(headers, ignore, now).valid_sec).filter(|&t| t != 0);
     time(not_modified)
         .or_else(|| time(headers))
         .or_else(|| Some(now + valid_for(valid, status)?.as_secs() as i64))
@@ -730,14 +738,25 @@ pub fn validity(
 /// The header handlers' verdict: `None` when a header refuses the answer, else the time a
 /// header set (0: none did).
 fn read_headers(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders, now: i64) -> Option<i64> {
-    let (cacheable, valid_sec) = handlers(headers, ignore, now);
-    cacheable.then_some(valid_sec)
+    let handled = handlers(headers, ignore, now);
+    handled.cacheable.then_some(handled.valid_sec)
 }
 
-/// What the header handlers leave: whether no header refused the answer, and the time one
-/// set (0: none did).
-fn handlers(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders, now: i64) -> (bool, i64) {
+/// What the header handlers leave.
+struct Handled {
+    /// No header refused the answer.
+    cacheable: bool,
+    /// The time a header set (0: none did).
+    valid_sec: i64,
+    /// `Cache-Control: stale-while-revalidate=`: how long past `valid_sec` the answer may
+    /// stand in while it is updated (nginx's `updating_sec`).
+    updating_sec: i64,
+}
+
+/// The header handlers in the order the headers came.
+fn handlers(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders, now: i64) -> Handled {
     let mut valid_sec: i64 = 0;
+    let mut updating_sec: i64 = 0;
     let mut cacheable = true;
     let mut accel_expires = false;
     for (name, value) in headers {
@@ -764,8 +783,14 @@ fn handlers(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders, now: i64) -> (boo
                 continue;
             }
             match cache_control(value) {
-                Some(Some(n)) => valid_sec = now + n,
-                Some(None) => {}
+                Some((age, stale)) => {
+                    if let Some(n) = age {
+                        valid_sec = now + n;
+                    }
+                    if let Some(n) = stale {
+                        updating_sec = n;
+                    }
+                }
                 None => cacheable = false,
             }
         } else if is("expires") {
@@ -782,13 +807,17 @@ fn handlers(headers: &[(Bytes, Bytes)], ignore: IgnoreHeaders, now: i64) -> (boo
             cacheable = false;
         }
     }
-    (cacheable, valid_sec)
+    Handled {
+        cacheable,
+        valid_sec,
+        updating_sec,
+    }
 }
 
 /// One `Cache-Control` line as nginx 1.22 reads it: `None` when it forbids storing
 /// (`no-cache`, `no-store`, `private` anywhere in it, a `max-age` of 0 or not a number),
-/// else the `s-maxage` or `max-age` it gives, if any.
-fn cache_control(value: &[u8]) -> Option<Option<i64>> {
+/// else the `s-maxage` or `max-age` it gives, if any, and its `stale-while-revalidate`.
+fn cache_control(value: &[u8]) -> Option<(Option<i64>, Option<i64>)> {
     let lower = value.to_ascii_lowercase();
     let find = |what: &[u8]| lower.windows(what.len()).position(|w| w == what);
     if find(b"no-cache").is_some() || find(b"no-store").is_some() || find(b"private").is_some() {
@@ -816,11 +845,10 @@ fn cache_control(value: &[u8]) -> Option<Option<i64>> {
     if age == Some(0) {
         return None;
     }
-    // `stale-while-revalidate=` and `stale-if-error=` only serve stale answers, which ngxr
-    // does not, but a bad number there still refuses the answer.
-    number(b"stale-while-revalidate=")?;
+    // `stale-if-error=` is not acted on, but a bad number there still refuses the answer.
+    let stale = number(b"stale-while-revalidate=")?;
     number(b"stale-if-error=")?;
-    Some(age)
+    Some((age, stale))
 }
 
 /// `ngx_atoi`: digits only, at least one.
@@ -844,6 +872,29 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// nginx 1.22 reads `Cache-Control` only while no `X-Accel-Expires` set a time
+    /// before it: its `stale-while-revalidate` counts then alone
+    /// (nginx-tests' proxy_cache_control.t, "extensions").
+    #[test]
+    fn stale_while_revalidate_counts_where_cache_control_is_read() {
+        fn updating(list: &[(&'static str, &'static str)]) -> i64 {
+            handlers(&h(list), IgnoreHeaders::default(), NOW).updating_sec
+        }
+        let swr = ("Cache-Control", "stale-while-revalidate=5");
+        assert_eq!(updating(&[swr, ("X-Accel-Expires", "@1")]), 5);
+        assert_eq!(updating(&[("X-Accel-Expires", "@1"), swr]), 0);
+        assert_eq!(
+            updating(&[("Cache-Control", "max-age=1, stale-while-revalidate=7")]),
+            7
+        );
+        let bad = handlers(
+            &h(&[("Cache-Control", "stale-while-revalidate=x")]),
+            IgnoreHeaders::default(),
+            NOW,
+        );
+        assert!(!bad.cacheable);
     }
 
     fn rules() -> Vec<Valid> {

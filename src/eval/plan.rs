@@ -1101,6 +1101,10 @@ pub struct ProxyRequest {
     /// `proxy_set_body`: the body sent upstream instead of the client's (which is read and
     /// dropped first), with its length as `Content-Length`.
     pub body: Option<Bytes>,
+    /// `proxy_request_buffering off` on a body sent as read: the client's body goes upstream
+    /// as it arrives, however short, right behind the head (`ngx_http_upstream_init` runs
+    /// before the body is read, not after).
+    pub stream_body: bool,
     /// `proxy_ignore_client_abort`: a client that closes while the upstream works does not
     /// end the exchange.
     pub ignore_client_abort: bool,

@@ -153,6 +153,7 @@ pub fn build(
         method,
         idempotent: !matches!(req.method, "POST" | "LOCK" | "PATCH"),
         body,
+        stream_body: !p.keep_body.buffered,
         ignore_client_abort: p.ignore_client_abort,
         force_ranges: p.force_ranges,
         range_filter: p.range_filter,

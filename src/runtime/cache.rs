@@ -163,8 +163,29 @@ impl Drop for Updating {
 
 /// `ngx_http_upstream_cache`: bypassed, too rarely asked for, or looked up; a missing entry
 /// under `proxy_cache_lock` is asked for by the request that takes the lock, the others wait
-/// for it (`ngx_http_file_cache_lock`).
-pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
+/// for it (`ngx_http_file_cache_lock`). When the key's entry varies on request headers this
+/// request's do not match, its own representation is looked up under the secondary key,
+/// the md5 of the key's and those headers (`ngx_http_file_cache_reopen`): `c.hash` becomes
+/// that key, where the answer is then kept (see [`store`]).
+pub async fn find(request: &OwnedRequest, c: &mut CacheRequest) -> Found {
+    let mut reopen = None;
+    let found = find_key(request, c, &mut reopen).await;
+    match reopen {
+        Some(secondary) => {
+            c.hash = secondary;
+            find_key(request, c, &mut None).await
+        }
+        None => found,
+    }
+}
+
+/// [`find`] under `c.hash`; `reopen` is set to the secondary key when the entry there is
+/// another representation.
+async fn find_key(
+    request: &OwnedRequest,
+    c: &CacheRequest,
+    reopen: &mut Option<[u8; 16]>,
+) -> Found {
     if c.bypass {
         return ask(CacheStatus::Bypass, true);
     }
@@ -177,7 +198,7 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
         Touched::Used | Touched::Inactive => {}
     }
     let Some(lock) = c.lock else {
-        let found = look_up(request, c, touched, keeps, None).await;
+        let found = look_up(request, c, touched, keeps, None, reopen).await;
         return found.unwrap_or_else(|_| ask(CacheStatus::Miss, keeps));
     };
     // The lock is taken (or found taken) before the file is read, as nginx decides from its
@@ -189,7 +210,7 @@ pub async fn find(request: &OwnedRequest, c: &CacheRequest) -> Found {
             zone: c.zone.clone(),
             hash: c.hash,
         });
-        let held = match look_up(request, c, touched, keeps, held).await {
+        let held = match look_up(request, c, touched, keeps, held, reopen).await {
             Ok(found) => return found,
             Err(held) => held,
         };
@@ -255,6 +276,8 @@ fn ask(status: CacheStatus, store: bool) -> Found {
 
 /// The key's entry as its file has it; `Err` when there is none to answer with (missing,
 /// or unused for `inactive`), with `held`, the cache lock this request took, given back.
+/// Another representation than the request's is a miss, with `reopen` set to the key of
+/// the request's (unless this is that key already).
 /// The lock marks the request as updating an expired entry, and is let go for any other
 /// answer.
 async fn look_up(
@@ -263,6 +286,7 @@ async fn look_up(
     touched: Touched,
     keeps: bool,
     held: Option<Updating>,
+    reopen: &mut Option<[u8; 16]>,
 ) -> Result<Found, Option<Updating>> {
     let path = c.zone.file(&c.hash);
     if touched == Touched::Inactive {
@@ -279,7 +303,12 @@ async fn look_up(
         return Err(held);
     };
     let vary = vary_of(&entry.headers, c);
-    if entry.key != c.key || variant(request, vary) != entry.variant {
+    if entry.key != c.key {
+        return Ok(ask(CacheStatus::Miss, keeps));
+    }
+    let wanted = variant(request, c, vary);
+    if wanted != entry.variant {
+        *reopen = (wanted != c.hash).then_some(wanted);
         return Ok(ask(CacheStatus::Miss, keeps));
     }
     if entry.valid_sec < now_secs() {
@@ -292,11 +321,12 @@ async fn look_up(
         // A background subrequest (a mirror's, or the one updating the entry) is no request
         // to answer with the stale entry.
         let background = request.subrequest.is_some();
+        let stale_updating = c.serves_stale_updating(entry.valid_sec, &entry.headers);
         match updating {
-            None if c.stale_updating && !background => {
+            None if stale_updating && !background => {
                 return Ok(Found::Hit(Box::new(entry), CacheStatus::Updating));
             }
-            Some(updating) if c.stale_updating && c.background_update && !background => {
+            Some(updating) if stale_updating && c.background_update && !background => {
                 return Ok(Found::Refresh(Box::new(entry), updating));
             }
             _ => {}
@@ -446,38 +476,68 @@ pub fn not_modified(head: &ResponseHead) -> ResponseHead {
     }
 }
 
-/// The answer's `Vary`, unless `proxy_ignore_headers` names it.
+/// The answer's `Vary`, unless `proxy_ignore_headers` names it: the last of them, as nginx
+/// 1.22 keeps each one it reads in turn (`ngx_http_upstream_process_vary`).
 fn vary_of<'h>(headers: &'h [(Bytes, Bytes)], c: &CacheRequest) -> Option<&'h [u8]> {
     if c.ignore.vary {
         return None;
     }
     let (_, v) = headers
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(b"vary"))?;
+        .rfind(|(n, _)| n.eq_ignore_ascii_case(b"vary"))?;
     Some(v)
 }
 
-/// The md5 of the request headers `vary` names (`ngx_http_file_cache_vary`).
-fn variant(request: &OwnedRequest, vary: Option<&[u8]>) -> [u8; 16] {
+/// The md5 of the key's md5 and the request headers `vary` names
+/// (`ngx_http_file_cache_vary`): an entry's representation, and its secondary key.
+fn variant(request: &OwnedRequest, c: &CacheRequest, vary: Option<&[u8]>) -> [u8; 16] {
     let mut md5 = Md5::new();
-    for name in vary.unwrap_or_default().split(|&b| b == b',') {
-        let name = name.trim_ascii();
-        if name.is_empty() {
-            continue;
-        }
+    md5.update(main_key(c));
+    for name in words(vary.unwrap_or_default()) {
         md5.update(name.to_ascii_lowercase());
         md5.update(b":");
+        // Spaces and empty values do not count in the headers whose values are lists of
+        // tokens (`ngx_http_file_cache_vary_header`).
+        let normalize = [
+            &b"accept-charset"[..],
+            b"accept-encoding",
+            b"accept-language",
+        ]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n));
         let values = request
             .headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let mut multiple = false;
         for (_, v) in values {
-            md5.update(v);
-            md5.update(b",");
+            let parts: Vec<&[u8]> = match normalize {
+                true => words(v).collect(),
+                false => vec![&v[..]],
+            };
+            for part in parts {
+                if multiple {
+                    md5.update(b",");
+                }
+                md5.update(part);
+                multiple = true;
+            }
         }
-        md5.update(b"\n");
+        md5.update(b"\r\n");
     }
     md5.finalize().into()
+}
+
+/// The words of a list, as nginx's cache reads `Vary` and the headers it names: separated
+/// by spaces and commas.
+fn words(list: &[u8]) -> impl Iterator<Item = &[u8]> {
+    list.split(|&b| b == b' ' || b == b',')
+        .filter(|w| !w.is_empty())
+}
+
+/// The md5 of the key: its entry's name unless a secondary key took over.
+fn main_key(c: &CacheRequest) -> [u8; 16] {
+    Md5::digest(&c.key).into()
 }
 
 /// The entry to store for `head` and its `body`, if the cache may keep it until
@@ -492,7 +552,7 @@ pub fn entry(
     Entry {
         valid_sec,
         key: c.key.clone(),
-        variant: variant(request, vary_of(&head.headers, c)),
+        variant: variant(request, c, vary_of(&head.headers, c)),
         status: head.status,
         reason: head.reason.clone(),
         headers: head
@@ -509,13 +569,19 @@ pub fn entry(
 /// answer goes out once it is in place, so the next request finds it, as with nginx.
 pub async fn store(c: &CacheRequest, entry: Entry) {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let path = c.zone.file(&c.hash);
+    // Under a secondary key only the representation it names; any other goes to the main
+    // key (`ngx_http_file_cache_update_variant`).
+    let hash = match entry.variant == c.hash {
+        true => c.hash,
+        false => main_key(c),
+    };
+    let path = c.zone.file(&hash);
     let temp = c.zone.path.join(format!(
         ".ngxr-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
-    c.zone.set_error(&c.hash, None);
+    c.zone.set_error(&hash, None);
     let written = tokio::task::spawn_blocking(move || {
         if write(&temp, &path, &entry.encode()).is_err() {
             let _ = std::fs::remove_file(&temp);

@@ -31,6 +31,12 @@ pub enum RequestBody {
     Stream {
         length: u64,
     },
+    /// A chunked body streamed as it arrives (`proxy_request_buffering off`, an HTTP/1.1
+    /// upstream): nginx sends what it decoded at once as one chunk of its own, starting with
+    /// `read`, what was decoded before the pass began.
+    Chunked {
+        read: Bytes,
+    },
     /// `proxy_pass_request_body off`: nginx read the client's body all the same and still
     /// announces its length upstream (`$proxy_internal_body_length`), sending no body.
     Withheld {
@@ -41,7 +47,10 @@ pub enum RequestBody {
 impl RequestBody {
     /// Whether the body can be sent to another server after a failure past connecting.
     pub fn resendable(&self) -> bool {
-        !matches!(self, RequestBody::Stream { .. })
+        !matches!(
+            self,
+            RequestBody::Stream { .. } | RequestBody::Chunked { .. }
+        )
     }
 
     /// The client's body, read whole, for a later proxy pass of the request (after an
@@ -57,7 +66,7 @@ impl RequestBody {
     /// The body's length, as announced upstream.
     pub fn length(&self) -> Option<u64> {
         match self {
-            RequestBody::None => None,
+            RequestBody::None | RequestBody::Chunked { .. } => None,
             RequestBody::Full(b) => Some(b.len() as u64),
             RequestBody::Stream { length, .. } => Some(*length),
             RequestBody::Withheld { length } => *length,
@@ -143,7 +152,7 @@ pub async fn timed<T>(
 
 /// The request line and headers. `Content-Length` goes where nginx puts its own body headers
 /// (`ProxyRequest::body_headers_at`): after the configured headers, before the client's.
-pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
+pub fn request_head(p: &ProxyRequest, body: &RequestBody) -> Vec<u8> {
     let size: usize = p.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
     let mut head = Vec::with_capacity(p.method.len() + p.uri.len() + size + 64);
     head.extend_from_slice(&p.method);
@@ -153,10 +162,10 @@ pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
     head.extend_from_slice(p.version.as_bytes());
     head.extend_from_slice(b"\r\n");
     let body_at = p.body_headers_at;
-    let body_length = body_length.filter(|_| !p.own_length);
+    let body = (!p.own_length).then_some(body);
     for (i, (name, value)) in p.headers.iter().enumerate() {
         if i == body_at {
-            push_length(&mut head, body_length);
+            push_framing(&mut head, body);
         }
         head.extend_from_slice(name);
         head.extend_from_slice(b": ");
@@ -164,14 +173,17 @@ pub fn request_head(p: &ProxyRequest, body_length: Option<u64>) -> Vec<u8> {
         head.extend_from_slice(b"\r\n");
     }
     if body_at >= p.headers.len() {
-        push_length(&mut head, body_length);
+        push_framing(&mut head, body);
     }
     head.extend_from_slice(b"\r\n");
     head
 }
 
-fn push_length(head: &mut Vec<u8>, length: Option<u64>) {
-    if let Some(n) = length {
+fn push_framing(head: &mut Vec<u8>, body: Option<&RequestBody>) {
+    if let Some(RequestBody::Chunked { .. }) = body {
+        head.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    if let Some(n) = body.and_then(RequestBody::length) {
         head.extend_from_slice(b"Content-Length: ");
         head.extend_from_slice(super::response::decimal(n, &mut [0; 20]));
         head.extend_from_slice(b"\r\n");
@@ -199,11 +211,11 @@ pub async fn send(
             }
             gateway::request_head(request, body.length().unwrap_or(0))
         }
-        None => request_head(p, body.length()),
+        None => request_head(p, body),
     };
     conn.requests += 1;
     // A body still coming from the client follows the head as it arrives.
-    let streamed = match (body, from) {
+    let mut streamed = match (body, from) {
         (RequestBody::Full(bytes), _) => {
             match gateway {
                 Some(request) => gateway::body(&mut head, request, bytes),
@@ -211,9 +223,29 @@ pub async fn send(
             }
             None
         }
-        (RequestBody::Stream { .. }, Some(from)) => {
+        (RequestBody::Stream { .. }, Some((client, body))) => {
             conn.stream.set_nodelay();
-            Some(from)
+            // What of the body has come already goes out with the head, as nginx sends
+            // the bytes it preread.
+            if gateway.is_none()
+                && client.has_buffered()
+                && let Some(data) = body.next(client).await?
+            {
+                head.extend_from_slice(&data);
+            }
+            Some((client, body))
+        }
+        (RequestBody::Chunked { read }, Some((client, body))) => {
+            conn.stream.set_nodelay();
+            let data = match ready_chunks(client, body).await? {
+                Some(more) => [read.clone(), more].concat(),
+                None => read.to_vec(),
+            };
+            push_chunk(&mut head, &data);
+            if body.is_done() {
+                head.extend_from_slice(LAST_CHUNK);
+            }
+            Some((client, body))
         }
         _ => None,
     };
@@ -230,7 +262,23 @@ pub async fn send(
     )
     .await?;
     state.bytes_sent += head.len() as u64;
-    if let Some((client, body)) = streamed {
+    let chunking = matches!(body, RequestBody::Chunked { .. });
+    if let (true, Some((client, body))) = (chunking, &mut streamed) {
+        while !body.is_done() {
+            let first = body.next(client).await?.unwrap_or_default();
+            let data = match ready_chunks(client, body).await? {
+                Some(more) => [first, more].concat(),
+                None => first.to_vec(),
+            };
+            let mut chunk = Vec::with_capacity(data.len() + 16);
+            push_chunk(&mut chunk, &data);
+            if body.is_done() {
+                chunk.extend_from_slice(LAST_CHUNK);
+            }
+            timed(timeout, Stage::Sending, conn.stream.write_all(&chunk)).await?;
+            state.bytes_sent += chunk.len() as u64;
+        }
+    } else if let Some((client, body)) = streamed {
         while let Some(data) = body.next(client).await? {
             let data = match gateway {
                 Some(request) => gateway::framed(request, data),
@@ -250,6 +298,37 @@ pub async fn send(
     }
     // A no-op on a plain socket; TLS may hold the last record until flushed.
     timed(timeout, Stage::Sending, conn.stream.flush()).await
+}
+
+/// The data of the chunks the client's buffer holds whole, decoded without waiting: nginx
+/// sends what one read brought as one chunk. `None` when there is none.
+pub(super) async fn ready_chunks(
+    client: &mut Client,
+    body: &mut ClientBody,
+) -> Result<Option<Bytes>, ProxyError> {
+    use futures_util::FutureExt;
+    let mut data = BytesMut::new();
+    while client.has_buffered() && !body.is_done() {
+        match body.next(client).now_or_never() {
+            Some(Ok(Some(piece))) => data.extend_from_slice(&piece),
+            Some(Ok(None)) | None => break,
+            Some(Err(e)) => return Err(e),
+        }
+    }
+    Ok((!data.is_empty()).then(|| data.freeze()))
+}
+
+/// The end of a chunked body.
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// `data` as one chunk of a chunked body; nothing when it is empty (which would end it).
+fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Sends what of `head` goes at once with the connect's confirmation (see

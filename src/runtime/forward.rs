@@ -175,8 +175,12 @@ async fn attempts(
     let mut _updating = None;
     // `proxy_cache_revalidate`: the expired entry a 304 makes valid again.
     let mut revalidating = None;
-    if let Some(c) = p.cache.as_deref() {
-        match cache::find(&request, c).await {
+    let found = match p.cache.as_deref_mut() {
+        Some(c) => Some(cache::find(&request, c).await),
+        None => None,
+    };
+    if let (Some(found), Some(c)) = (found, p.cache.as_deref()) {
+        match found {
             cache::Found::Hit(entry, status) => {
                 return Ok(from_cache(request, &p, c, *entry, outcome, keepalive, status).await);
             }
@@ -613,14 +617,25 @@ async fn client_body(
         return Ok((withheld, read, Kept::default()));
     }
     let body = match length {
-        Some(n) if n > RESENDABLE && !chunked && !whole_body(p) => {
-            RequestBody::Stream { length: n }
-        }
+        Some(n) if streams(p, n) && !chunked => RequestBody::Stream { length: n },
+        _ if chunked && streams_chunked(p) => RequestBody::Chunked { read: Bytes::new() },
         None if !chunked => RequestBody::None,
         _ => RequestBody::Full(body.read_all(client, max).await?),
     };
     let read = body.length().unwrap_or(0);
     Ok((body, read, Kept::default()))
+}
+
+/// Whether a body of `n` bytes announced by `Content-Length` goes upstream as it arrives:
+/// under `proxy_request_buffering off`, or when too long to keep for another server.
+fn streams(p: &ProxyRequest, n: u64) -> bool {
+    (p.stream_body || n > RESENDABLE) && !whole_body(p)
+}
+
+/// Whether a chunked body goes upstream as it arrives, in chunks of nginx's own: under
+/// `proxy_request_buffering off`, to an HTTP/1.1 upstream (`ngx_http_proxy_handler`).
+fn streams_chunked(p: &ProxyRequest) -> bool {
+    p.stream_body && p.gateway.is_none() && p.version == "HTTP/1.1"
 }
 
 /// A gateway's request whose body goes out only once read whole (`fastcgi_request_buffering`
@@ -668,7 +683,7 @@ async fn kept_body(
         room: request.head_room,
     };
     let sending = p.pass_body && p.body.is_none();
-    if let Some(n) = length.filter(|&n| sending && n > RESENDABLE && !to_file && !whole_body(p)) {
+    if let Some(n) = length.filter(|&n| sending && streams(p, n) && !to_file) {
         // Streamed, unless nginx would hold all of it.
         let stream = RequestBody::Stream { length: n };
         let held = wire(n, raw_at_hand.min(n)).held(keep.buffer_size, buffered);
@@ -688,6 +703,19 @@ async fn kept_body(
             }
             Held::Nothing => (stream, n, Kept { body: None, file }),
         });
+    }
+    if chunked && sending && !to_file && streams_chunked(p) {
+        // What came with the head goes with the request's; the variable holds the body
+        // when all of it was there.
+        let read = super::exchange::ready_chunks(client, body).await?;
+        let read = read.unwrap_or_default();
+        let kept = body.is_done().then(|| read.clone());
+        let length = read.len() as u64;
+        let kept = Kept {
+            body: kept,
+            file: None,
+        };
+        return Ok((RequestBody::Chunked { read }, length, kept));
     }
     let whole = body
         .read_whole(

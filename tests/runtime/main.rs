@@ -75,6 +75,7 @@ mod tls;
 mod trailers;
 mod tunnel;
 mod tunnel_oracle;
+mod unbuffered_body;
 mod unix_listen;
 mod upstream;
 mod upstream_answers;

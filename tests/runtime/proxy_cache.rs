@@ -129,6 +129,7 @@ server {
         add_header X-Accel-Expires $arg_xae;
         add_header Set-Cookie $arg_sc;
         add_header Vary $arg_vary;
+        add_header Vary $arg_vary2;
         add_header X-No $arg_no;
         return 200 "origin $request_method $uri $args r=[$http_range] inm=[$http_if_none_match]\n";
     }
@@ -212,6 +213,19 @@ fn probes(origin: &Path) -> Vec<Later> {
         get("/sc?sc=a=b"),
         get("/vary?vary=*"),
         get("/vary?vary=*"),
+        // Each representation under a key of its own (the second's a secondary key), the
+        // lists of tokens compared without their spaces.
+        with("/ae?vary=Accept-Encoding", "Accept-Encoding: gzip"),
+        with("/ae?vary=Accept-Encoding", "Accept-Encoding: gzip"),
+        with("/ae?vary=Accept-Encoding", "Accept-Encoding: deflate"),
+        with("/ae?vary=Accept-Encoding", "Accept-Encoding: deflate"),
+        with("/ae?vary=Accept-Encoding", "Accept-Encoding: gzip"),
+        with("/ae?vary=Accept-Encoding", "Accept-Encoding: a, b"),
+        with("/ae?vary=Accept-Encoding", "Accept-Encoding: a,,b ,"),
+        // nginx 1.22 goes by the last `Vary`.
+        with("/mv?vary=Accept-Encoding&vary2=X-Foo", "Accept-Encoding: a"),
+        with("/mv?vary=Accept-Encoding&vary2=X-Foo", "Accept-Encoding: b"),
+        with("/mv?vary=Accept-Encoding&vary2=X-Foo", "X-Foo: c"),
         get("/404"),
         get("/404"),
         get("/any/404"),

@@ -43,12 +43,18 @@ http {
             proxy_cache_background_update on;
             proxy_pass http://127.0.0.1:ORIGIN;
         }
+        # The answer's `stale-while-revalidate` stands for `proxy_cache_use_stale updating`.
+        location /swr/ {
+            proxy_cache_background_update on;
+            proxy_pass http://127.0.0.1:ORIGIN;
+        }
     }
 }
 "#;
 
-/// An origin that answers each request 1 s after its head came, and counts them.
-fn slow_origin() -> (u16, Arc<AtomicUsize>) {
+/// An origin that answers each request 1 s after its head came, with the header lines
+/// `extra`, and counts them.
+fn slow_origin(extra: &'static str) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the origin");
     let port = listener.local_addr().expect("origin address").port();
     let count = Arc::new(AtomicUsize::new(0));
@@ -71,7 +77,7 @@ fn slow_origin() -> (u16, Arc<AtomicUsize>) {
                 std::thread::sleep(Duration::from_secs(1));
                 let body = format!("answer {n}\n");
                 let answer = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
                     body.len()
                 );
                 let _ = s.write_all(answer.as_bytes());
@@ -84,7 +90,7 @@ fn slow_origin() -> (u16, Arc<AtomicUsize>) {
 /// What one server did: the access log's lines sorted, the origin's count, the
 /// `cache lock timeout` lines.
 fn run(bin: &str, prefix: &std::path::Path) -> (Vec<String>, usize, usize) {
-    let (origin, count) = slow_origin();
+    let (origin, count) = slow_origin("");
     let port = crate::common::free_port();
     let config = CONFIG.replace("ORIGIN", &origin.to_string());
     let server = start(bin, prefix, &config, prefix, port, 0);
@@ -137,18 +143,23 @@ fn cache_lock_as_nginx() {
 
 /// What one server answered to a request, an expired one, and one after: the bodies and
 /// the access log's lines, and the origin's count.
-fn run_background(bin: &str, prefix: &std::path::Path) -> (Vec<String>, String, usize) {
-    let (origin, count) = slow_origin();
+fn run_background(
+    bin: &str,
+    prefix: &std::path::Path,
+    location: &str,
+    extra: &'static str,
+) -> (Vec<String>, String, usize) {
+    let (origin, count) = slow_origin(extra);
     let port = crate::common::free_port();
     let config = CONFIG.replace("ORIGIN", &origin.to_string());
     let server = start(bin, prefix, &config, prefix, port, 0);
-    let request = "GET /background/a HTTP/1.1\r\nHost: a\r\n";
+    let request = format!("GET /{location}/a HTTP/1.1\r\nHost: a\r\n");
     let mut bodies = Vec::new();
     // The second's connection closes once the update is over (the answer is kept then):
     // the third comes at once, well within the new entry's second.
     for pause in [2200, 0, 0] {
         let sent = std::time::Instant::now();
-        let answer = String::from_utf8_lossy(&exchange(port, request)).into_owned();
+        let answer = String::from_utf8_lossy(&exchange(port, &request)).into_owned();
         if bodies.len() == 1 {
             let waited = sent.elapsed() >= Duration::from_millis(900);
             assert!(waited, "{bin}: closed before the update was over");
@@ -167,11 +178,37 @@ fn run_background(bin: &str, prefix: &std::path::Path) -> (Vec<String>, String, 
 fn background_update_as_nginx() {
     let Some(nginx) = nginx() else { return };
     let base = temp_dir("cache-background");
-    let theirs = run_background(nginx, &base.join("nginx"));
-    let ours = run_background(env!("CARGO_BIN_EXE_ngxr"), &base.join("ngxr_"));
+    let theirs = run_background(nginx, &base.join("nginx"), "background", "");
+    let ours = run_background(
+        env!("CARGO_BIN_EXE_ngxr"),
+        &base.join("ngxr_"),
+        "background",
+        "",
+    );
     assert_eq!(theirs, ours);
     assert_eq!(ours.0, ["answer 1\n", "answer 1\n", "answer 2\n"]);
     let expected = "/background/a MISS 200\n/background/a STALE 200\n/background/a HIT 200\n";
     assert_eq!(ours.1, expected);
     assert_eq!(ours.2, 2);
+}
+
+/// `Cache-Control: stale-while-revalidate=` in the answer lets its entry answer expired
+/// while it is updated, without `proxy_cache_use_stale updating`.
+#[test]
+fn stale_while_revalidate_as_nginx() {
+    let Some(nginx) = nginx() else { return };
+    let base = temp_dir("cache-swr");
+    let extra = "Cache-Control: max-age=1, stale-while-revalidate=100\r\n";
+    let theirs = run_background(nginx, &base.join("nginx"), "swr", extra);
+    let ours = run_background(
+        env!("CARGO_BIN_EXE_ngxr"),
+        &base.join("ngxr_"),
+        "swr",
+        extra,
+    );
+    assert_eq!(theirs, ours);
+    assert_eq!(
+        ours.1,
+        "/swr/a MISS 200\n/swr/a STALE 200\n/swr/a HIT 200\n"
+    );
 }

@@ -209,6 +209,7 @@ impl Site for TestSite {
             method: Bytes::copy_from_slice(request.method.as_bytes()),
             idempotent: !matches!(request.method, "POST" | "LOCK" | "PATCH"),
             body: None,
+            stream_body: false,
             ignore_client_abort: false,
             force_ranges: false,
             range_filter: true,
