@@ -16,24 +16,9 @@ use super::static_::{self, Body, Served};
 const FLV_HEADER: &[u8; 13] = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00";
 
 pub fn handler(loc: &CLocation, req: &mut Req<'_>, served: &mut Served) -> Next {
-    if !matches!(req.method, "GET" | "HEAD") {
-        return Next::Special(405, Vec::new());
-    }
-    // A directory's URI, or a path that is not a file: the module declines, and the
-    // request goes on to the index and static modules.
-    if req.target.uri.last() == Some(&b'/') {
-        return static_::content(loc, req, served);
-    }
-    let mapped = match served.map_root(loc, req) {
-        Ok(m) => m,
+    let (_, opened, file) = match static_::open_for_handler(loc, req, served) {
+        Ok(opened) => opened,
         Err(next) => return next,
-    };
-    let opened = match static_::open(loc, served, &mapped.path) {
-        Ok(o) => o,
-        Err(status) => return Next::Special(status, Vec::new()),
-    };
-    let Some(file) = opened.file.filter(|_| opened.is_file) else {
-        return static_::content(loc, req, served);
     };
     let start = start(&req.target.args, opened.size);
     let body = match start {

@@ -180,6 +180,29 @@ fn vary_header(vary: bool) -> Vec<(Bytes, Bytes)> {
     if vary { vec![line] } else { Vec::new() }
 }
 
+/// How the flv and mp4 handlers begin, alike in nginx: GET and HEAD only (405), then the
+/// request's file mapped and opened with its path and what was opened; `Err` is where the
+/// request goes instead (a directory's URI, or a path that is not a file, declines to the
+/// index and static modules).
+pub(super) fn open_for_handler(
+    loc: &CLocation,
+    req: &mut Req<'_>,
+    served: &mut Served,
+) -> Result<(Mapped, files::Opened, std::fs::File), Next> {
+    if !matches!(req.method, "GET" | "HEAD") {
+        return Err(Next::Special(405, Vec::new()));
+    }
+    if req.target.uri.last() == Some(&b'/') {
+        return Err(content(loc, req, served));
+    }
+    let mapped = served.map_root(loc, req)?;
+    let mut opened = open(loc, served, &mapped.path).map_err(|s| Next::Special(s, Vec::new()))?;
+    match opened.file.take().filter(|_| opened.is_file) {
+        Some(file) => Ok((mapped, opened, file)),
+        None => Err(content(loc, req, served)),
+    }
+}
+
 /// `ngx_open_cached_file` as the static, flv and mp4 handlers call it: the status of a
 /// path that cannot be opened, its error-log line noted (a 404's only under
 /// `log_not_found`).
